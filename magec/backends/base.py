@@ -1,0 +1,157 @@
+"""Role contracts every backend type implements, and the spec a backend is built from.
+
+A *backend* is a named connection to an AI provider. The rest of magec never imports a vendor SDK:
+it asks the registry (:mod:`magec.backends.registry`) for a :class:`BackendType` by the record's
+``type`` and calls the role it needs. Roles:
+
+* chat — an ADK ``BaseLlm`` (``google.adk.models.BaseLlm``); ADK's ``LlmRequest`` / ``LlmResponse``
+  and ``google.genai.types`` are the one message vocabulary. Non-streamed = the stream drained.
+* embeddings — :class:`Embeddings`
+* stt — :class:`SpeechToText`
+* tts — :class:`TextToSpeech`
+* models — :class:`ModelListing`
+
+Every method raises only :mod:`magec.errors` types (``BackendError`` subclasses); messages are
+already redacted (never contain the API key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from google.adk.models import BaseLlm
+
+Role = Literal["llm", "embeddings", "stt", "tts"]
+ROLES: tuple[Role, ...] = ("llm", "embeddings", "stt", "tts")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """An expanded backend record: secrets substituted, ready to connect.
+
+    ``url`` may be empty (the type's default is used). ``headers`` are sent on every call.
+    ``timeout`` is the per-request timeout in seconds.
+    """
+
+    id: str
+    name: str
+    type: str
+    url: str = ""
+    api_key: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 60.0
+
+    def with_headers(self, extra: Mapping[str, str] | None) -> BackendSpec:
+        """Return a copy whose headers are ours overridden per key by ``extra`` (agent-level headers)."""
+        if not extra:
+            return self
+        merged = {**self.headers, **extra}
+        return BackendSpec(self.id, self.name, self.type, self.url, self.api_key, merged, self.timeout)
+
+
+@dataclass
+class Capabilities:
+    """What a backend can do: declared per type, refined by probes (``test connection``)."""
+
+    roles: list[Role] = field(default_factory=list)
+    tools: bool = False
+    streaming_tools: bool = False
+    vision: bool = False
+    embedding_dimension: int | None = None
+    voices: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "roles": list(self.roles),
+            "tools": self.tools,
+            "streamingTools": self.streaming_tools,
+            "vision": self.vision,
+            "embeddingDimension": self.embedding_dimension,
+            "voices": list(self.voices),
+            "models": list(self.models),
+        }
+
+
+@dataclass
+class ModelInfo:
+    id: str
+    owned_by: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ownedBy": self.owned_by}
+
+
+@dataclass
+class SpeechResult:
+    """Synthesised audio: ``chunks`` is consumed once, in order, as bytes arrive upstream."""
+
+    content_type: str
+    chunks: AsyncIterator[bytes]
+
+
+@runtime_checkable
+class Embeddings(Protocol):
+    async def embed(self, texts: list[str], model: str) -> list[list[float]]:
+        """Embed ``texts`` with ``model`` (batched as the provider allows); one vector per text, in order."""
+        ...
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    async def transcribe(
+        self, audio: bytes, mime: str, model: str, options: Mapping[str, Any] | None = None
+    ) -> str:
+        """Transcribe ``audio`` (of MIME type ``mime``); ``options`` may carry ``language``, ``prompt``."""
+        ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    async def synthesize(
+        self,
+        text: str,
+        model: str,
+        voice: str,
+        format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> SpeechResult:
+        """Start synthesis. Errors before the first byte raise here; the stream then yields audio."""
+        ...
+
+
+@runtime_checkable
+class ModelListing(Protocol):
+    async def list_models(self) -> list[ModelInfo]: ...
+
+
+class BackendType(Protocol):
+    """One provider type (``openai``, ``anthropic``, ``gemini``, ``local``): a factory per role.
+
+    ``name``/``display_name``/``description``/``default_url`` describe it for the UI.
+    ``declared`` is the capability table entry served at ``GET /api/v1/admin/backends/types``.
+    A factory for a role the type does not support raises :class:`magec.errors.UnsupportedRoleError`.
+    """
+
+    name: str
+    display_name: str
+    description: str
+    default_url: str
+    declared: Capabilities
+
+    def chat(self, spec: BackendSpec, model: str) -> BaseLlm: ...
+
+    def embeddings(self, spec: BackendSpec) -> Embeddings: ...
+
+    def stt(self, spec: BackendSpec) -> SpeechToText: ...
+
+    def tts(self, spec: BackendSpec) -> TextToSpeech: ...
+
+    def models(self, spec: BackendSpec) -> ModelListing: ...
+
+    def voice_options_schema(self) -> dict[str, Any]:
+        """JSON Schema of the per-agent voice options (``tts.config.<type>``) for the UI."""
+        ...

@@ -1,0 +1,61 @@
+"""Type name → :class:`~magec.backends.base.BackendType`. The only place backend types are looked up.
+
+Built-in types register lazily (their vendor SDK is imported on first use), so a missing optional
+extra (``magec[local]``) only fails when that type is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from magec.backends.base import BackendType
+from magec.errors import ValidationError
+
+# type name -> "module:attribute" producing a BackendType instance
+_BUILTIN: dict[str, str] = {
+    "openai": "magec.backends.openai:TYPE",
+    "anthropic": "magec.backends.anthropic:TYPE",
+    "gemini": "magec.backends.gemini:TYPE",
+    "local": "magec.backends.local:TYPE",
+}
+_loaded: dict[str, BackendType] = {}
+_lock = threading.Lock()
+
+
+def register(backend_type: BackendType) -> None:
+    """Register (or replace) a backend type under ``backend_type.name``."""
+    with _lock:
+        _loaded[backend_type.name] = backend_type
+
+
+def type_names() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_loaded))
+
+
+def get(name: str) -> BackendType:
+    """Return the backend type called ``name``; ValidationError(field="type") if unknown."""
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+    target = _BUILTIN.get(name)
+    if target is None:
+        raise ValidationError(
+            f"unknown backend type {name!r} (expected one of: {', '.join(type_names())})", field="type"
+        )
+    module_name, attr = target.split(":")
+    module = importlib.import_module(module_name)
+    bt: BackendType = getattr(module, attr)
+    register(bt)
+    return bt
+
+
+def available() -> list[BackendType]:
+    """Every type that imports on this install (a type whose extra is missing is skipped)."""
+    out = []
+    for name in type_names():
+        try:
+            out.append(get(name))
+        except ImportError:
+            continue
+    return out
