@@ -12,7 +12,7 @@ import math
 import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,7 +314,7 @@ class FakeProvider:
         return Response(text, media_type="application/json", headers=reply.headers)
 
     @staticmethod
-    def sse(events: list[tuple[str | None, str]], reply: Reply) -> StreamingResponse:
+    def sse(events: Sequence[tuple[str | None, str]], reply: Reply) -> StreamingResponse:
         """Stream ``(event name, data)`` pairs as SSE, honouring ``chunk_delay``/``cut_after``/``malformed``."""
 
         async def gen() -> AsyncIterator[bytes]:

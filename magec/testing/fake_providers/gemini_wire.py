@@ -142,7 +142,9 @@ class GeminiFake(FakeProvider):
         if req.route == "tts":
             text = self.last_user_text(req)
             audio = reply.audio if reply.audio is not None else fake_audio(text)
-            parts = [{"inlineData": {"mimeType": PCM_MIME, "data": base64.b64encode(audio).decode()}}]
+            parts: list[dict[str, Any]] = [
+                {"inlineData": {"mimeType": PCM_MIME, "data": base64.b64encode(audio).decode()}}
+            ]
             return self.json_response(self._response(parts, finish, reply), reply)
         if req.route == "stt" and reply.text is None:
             audio = b""
@@ -151,12 +153,13 @@ class GeminiFake(FakeProvider):
                     if "inlineData" in part:
                         audio = base64.b64decode(part["inlineData"].get("data", ""))
             reply.text = transcript_of(audio)
-        calls = [
+        calls: list[dict[str, Any]] = [
             {"functionCall": {"name": tc.name, "args": tc.args, **({"id": tc.id} if tc.id else {})}}
             for tc in reply.tool_calls
         ]
         if not self.is_stream(req):
-            parts = ([{"text": reply.text}] if reply.text else []) + calls
+            parts = [{"text": reply.text}] if reply.text else []
+            parts += calls
             return self.json_response(self._response(parts, finish, reply), reply)
         chunks = reply.text_chunks()
         events: list[tuple[str | None, str]] = []

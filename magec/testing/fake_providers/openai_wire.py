@@ -100,7 +100,7 @@ class OpenAIFake(FakeProvider):
     async def _chat(self, req: RecordedRequest, reply: Reply) -> Any:
         body = req.json or {}
         model = body.get("model", "fake")
-        calls = [
+        calls: list[dict[str, Any]] = [
             {
                 "id": tc.id or f"call_{i + 1}",
                 "type": "function",
