@@ -1,0 +1,3 @@
+from magec.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""HTTP layer: the user app and the admin app. Only this package turns errors into HTTP."""

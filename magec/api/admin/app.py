@@ -1,0 +1,76 @@
+"""The admin app (default port 8081): ``/api/v1/admin/*``, ``/docs`` and the Admin UI at ``/``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from magec.api import errors
+from magec.api.admin.resources import PATHS, core_router, crud_router
+from magec.api.auth import AdminAuth
+from magec.context import AppContext
+from magec.errors import MagecError
+
+log = logging.getLogger(__name__)
+UI_DIR = Path(__file__).resolve().parent.parent.parent / "ui"
+PREFIX = "/api/v1/admin"
+
+
+def create_admin_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    errors.install(app)
+    auth = AdminAuth(ctx.config.admin_password)
+    app.state.ctx = ctx
+
+    class AdminAuthMiddleware(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            path = request.url.path
+            if request.method != "OPTIONS" and path.startswith("/api/") and path != "/api/v1/health":
+                try:
+                    auth.verify(request)
+                except MagecError as err:
+                    return errors.to_response(err)
+            return await call_next(request)
+
+    app.add_middleware(AdminAuthMiddleware)
+
+    @app.get("/api/v1/health", tags=["health"])
+    async def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    api = APIRouter(prefix=PREFIX)
+    api.include_router(core_router(ctx))
+    for router in _extension_routers(ctx):
+        api.include_router(router)
+    for segment, kind in PATHS.items():
+        api.include_router(crud_router(ctx, segment, kind))
+    app.include_router(api)
+    _mount_ui(app)
+    return app
+
+
+def _extension_routers(ctx: AppContext) -> list[APIRouter]:
+    """Routers contributed by other packages (backends test, memory, voice, playground).
+
+    They must be included before the generic CRUD routes so ``/backends/types`` is not taken as an id.
+    """
+    from magec.api.admin import extensions
+
+    return extensions.routers(ctx)
+
+
+def _mount_ui(app: FastAPI) -> None:
+    @app.get("/{path:path}", include_in_schema=False)
+    async def ui(path: str) -> Response:
+        if path.startswith("api/"):
+            return errors.error_response(404, f"no route for /{path}")
+        if not (UI_DIR / "index.html").exists():
+            return PlainTextResponse("magec admin API is running; the Admin UI is not installed.", status_code=200)
+        target = (UI_DIR / path).resolve()
+        if path and target.is_file() and UI_DIR in target.parents:
+            return FileResponse(target)
+        return FileResponse(UI_DIR / "index.html")

@@ -1,0 +1,130 @@
+"""Generic CRUD routes for every resource kind, plus settings, overview and integrity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from magec.api.admin.views import public
+from magec.api.errors import json_body
+from magec.context import AppContext
+from magec.resources import KINDS
+from magec.store.validation import hash_token, new_token, token_preview
+
+#: URL segment → store kind (Magec's paths)
+PATHS = {
+    "backends": "backends",
+    "memory": "memoryProviders",
+    "mcps": "mcpServers",
+    "agents": "agents",
+    "clients": "clients",
+    "commands": "commands",
+    "flows": "flows",
+    "secrets": "secrets",
+}
+
+
+def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
+    router = APIRouter(prefix=f"/{segment}", tags=[segment])
+    model = KINDS[kind]
+    store = ctx.store
+
+    @router.get("", summary=f"List {segment}")
+    async def list_items() -> list[dict[str, Any]]:
+        all_raw = await store.all_raw()
+        return [await public(ctx, kind, raw, all_raw) for raw in all_raw.get(kind, {}).values()]
+
+    @router.post("", status_code=201, summary=f"Create one of {segment}",
+                 openapi_extra={"requestBody": {"content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}})
+    async def create(request: Request) -> dict[str, Any]:
+        return await public(ctx, kind, await store.create(kind, await json_body(request)))
+
+    @router.get("/{id}", summary=f"Get one of {segment}")
+    async def get(id: str) -> dict[str, Any]:
+        return await public(ctx, kind, await store.get(kind, id))
+
+    @router.put("/{id}", summary=f"Update one of {segment}",
+                openapi_extra={"requestBody": {"content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}})
+    async def update(id: str, request: Request) -> dict[str, Any]:
+        return await public(ctx, kind, await store.update(kind, id, await json_body(request)))
+
+    @router.delete("/{id}", status_code=204, summary=f"Delete one of {segment} (409 if referenced; ?force=true scrubs)")
+    async def delete(id: str, force: bool = False) -> Response:
+        await store.delete(kind, id, force=force)
+        return Response(status_code=204)
+
+    return router
+
+
+def core_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter()
+    store = ctx.store
+
+    @router.get("/auth/check", tags=["auth"])
+    async def auth_check() -> dict[str, bool]:
+        return {"ok": True}
+
+    @router.get("/settings", tags=["settings"])
+    async def get_settings() -> dict[str, Any]:
+        return await store.get_settings()
+
+    @router.put("/settings", tags=["settings"])
+    async def put_settings(request: Request) -> dict[str, Any]:
+        return await store.put_settings(await json_body(request))
+
+    @router.get("/overview", tags=["overview"])
+    async def overview() -> dict[str, Any]:
+        all_raw = await store.all_raw()
+        agents = [await public(ctx, "agents", a, all_raw) for a in all_raw.get("agents", {}).values()]
+        return {
+            "counts": {k: len(v) for k, v in all_raw.items()},
+            "agents": [{"id": a["id"], "name": a["name"], "valid": a["valid"], "invalidReason": a["invalidReason"]}
+                       for a in agents],
+            "epoch": store.epoch,
+        }
+
+    @router.get("/integrity/dead-references", tags=["integrity"])
+    async def dead_references() -> dict[str, Any]:
+        return {"deadReferences": await store.dead_references()}
+
+    @router.post("/integrity/dead-references/clean", tags=["integrity"])
+    async def clean_dead_references() -> dict[str, Any]:
+        return {"removed": await store.clean_dead_references()}
+
+    @router.post("/clients/{id}/regenerate-token", tags=["clients"])
+    async def regenerate_token(id: str) -> dict[str, Any]:
+        token = new_token()
+
+        def apply(data: dict[str, Any]) -> dict[str, Any]:
+            return {**data, "tokenHash": hash_token(token), "tokenPreview": token_preview(token)}
+
+        data = await store.patch_raw("clients", id, apply)
+        return await public(ctx, "clients", {**data, "_newToken": token})
+
+    @router.get("/agents/{id}/mcps", tags=["agents"])
+    async def agent_mcps(id: str) -> list[dict[str, Any]]:
+        agent = await store.get("agents", id)
+        out = []
+        for mid in agent.get("mcpServers", []):
+            if await store.exists("mcpServers", mid):
+                out.append(await public(ctx, "mcpServers", await store.get("mcpServers", mid)))
+        return out
+
+    @router.put("/agents/{id}/mcps/{mcp_id}", tags=["agents"])
+    async def link_mcp(id: str, mcp_id: str) -> dict[str, Any]:
+        from magec.errors import ConflictError
+
+        agent = await store.get("agents", id)
+        await store.get("mcpServers", mcp_id)
+        if mcp_id in agent.get("mcpServers", []):
+            raise ConflictError("MCP server already linked to this agent")
+        return await public(ctx, "agents", await store.update("agents", id, {**agent, "mcpServers": [*agent.get("mcpServers", []), mcp_id]}))
+
+    @router.delete("/agents/{id}/mcps/{mcp_id}", tags=["agents"])
+    async def unlink_mcp(id: str, mcp_id: str) -> dict[str, Any]:
+        agent = await store.get("agents", id)
+        mcps = [m for m in agent.get("mcpServers", []) if m != mcp_id]
+        return await public(ctx, "agents", await store.update("agents", id, {**agent, "mcpServers": mcps}))
+
+    return router

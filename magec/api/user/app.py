@@ -1,0 +1,38 @@
+"""The user app (default port 8080): run API, voice, OpenAI-compatible endpoint, health, docs."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+from starlette.responses import PlainTextResponse
+
+from magec.api import errors
+from magec.context import AppContext
+
+#: modules exposing ``install(app, ctx)``; missing ones are skipped
+MODULES = [
+    "magec.api.user.agent",
+    "magec.api.user.openai_compat",
+    "magec.api.user.voice",
+]
+
+
+def create_user_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    errors.install(app)
+    app.state.ctx = ctx
+
+    @app.get("/api/v1/health", tags=["health"])
+    async def health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        module.install(app, ctx)
+    return app

@@ -1,0 +1,96 @@
+"""The ``magec`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from magec.config import Config, load_config
+from magec.errors import MagecError
+from magec.logs import setup_logging
+
+app = typer.Typer(help="magec: self-hosted multi-agent AI platform", no_args_is_help=True)
+console = Console(stderr=True)
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
+
+
+def _config(path: str | None) -> Config:
+    try:
+        config = load_config(path)
+    except MagecError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    setup_logging(config.log_level, config.log_format)
+    return config
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    demo: Annotated[bool, typer.Option(help="create a Local backend + agent + memory for an offline first run")] = False,
+) -> None:
+    """Start the user API (default :8080) and the admin API + UI (default :8081)."""
+    from magec.server import serve as run
+
+    cfg = _config(config)
+    if demo:
+        from magec.demo import ensure_demo
+
+        asyncio.run(ensure_demo(cfg, console))
+    try:
+        asyncio.run(run(cfg))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Apply database migrations (also done automatically at start-up)."""
+    from magec.store.migrate import current_revision, upgrade
+    from magec.store.store import make_engine
+
+    cfg = _config(config)
+
+    async def run() -> str | None:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(cfg.resolved_database_url())
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    rev = asyncio.run(run())
+    console.print(f"database at revision [bold]{rev}[/bold]")
+
+
+@app.command("import-magec")
+def import_magec(
+    path: Annotated[Path, typer.Argument(help="Magec data/store.json")],
+    config: ConfigOpt = None,
+) -> None:
+    """Load a Magec store.json into the store, keeping ids."""
+    from magec.importer import import_store
+    from magec.server import open_context
+
+    cfg = _config(config)
+
+    async def run() -> dict[str, int]:
+        async with open_context(cfg, start_runtime=False) as ctx:
+            return await import_store(ctx.store, json.loads(path.read_text()), console=console)
+
+    try:
+        counts = asyncio.run(run())
+    except (MagecError, json.JSONDecodeError, OSError) as e:
+        console.print(f"[red]import failed:[/red] {e}")
+        raise typer.Exit(1) from None
+    console.print("imported: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,39 @@
+"""Logging set-up: console or JSON lines, every record passed through the secret redactor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from magec.redact import RedactingFilter
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        })
+
+
+def setup_logging(level: str = "info", fmt: str = "console") -> None:
+    level_no = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                "warning": logging.WARNING, "error": logging.ERROR}.get(level, logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level_no)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    # Third-party libraries that log request URLs (which may carry ?key=) stay at WARNING.
+    for name in ("httpx", "httpx2", "httpcore", "openai", "anthropic", "google_genai", "google.adk"):
+        logging.getLogger(name).setLevel(max(level_no, logging.WARNING))

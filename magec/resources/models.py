@@ -1,0 +1,255 @@
+"""Resource models. JSON is camelCase (Magec's shapes); Python attributes are snake_case.
+
+Models validate *shape* (types, required fields, enums). Cross-resource checks (a referenced id
+exists) live in :mod:`magec.store.references`, because they need the store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """camelCase JSON-ready dict (the raw form stored and returned)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class Resource(_Model):
+    """Base of the id-carrying resources. ``kind`` is the store key and the Admin API path."""
+
+    kind: ClassVar[str] = ""
+    #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).
+    sensitive: ClassVar[tuple[str, ...]] = ()
+    id: str = ""
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("name is required")
+        return v
+
+
+class Settings(_Model):
+    session_provider: str = ""
+    long_term_provider: str = ""
+
+
+class BackendHealth(_Model):
+    status: Literal["unknown", "healthy", "unhealthy"] = "unknown"
+    checked_at: str | None = None
+    last_error: str | None = None
+
+
+class Backend(Resource):
+    kind: ClassVar[str] = "backends"
+    sensitive: ClassVar[tuple[str, ...]] = ("apiKey",)
+    type: str
+    url: str = ""
+    api_key: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=60.0, gt=0, le=3600)
+    api: Literal["completions", "responses"] = "completions"
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("type is required")
+        return v.strip()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        v = v.strip()
+        if v and not v.startswith("${") and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("url must start with http:// or https://")
+        return v
+
+
+class BackendRef(_Model):
+    backend: str = ""
+    model: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class VoiceRef(_Model):
+    backend: str = ""
+    model: str = ""
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class TtsRef(VoiceRef):
+    voice: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_speed(cls, data: Any) -> Any:
+        # Magec G1 stored a flat ``speed`` (and flat gemini keys); G2 nests them under config.<type>.
+        if isinstance(data, dict):
+            data = dict(data)
+            config = dict(data.get("config") or {})
+            if "speed" in data:
+                speed = data.pop("speed")
+                if speed not in (None, 0, ""):
+                    config.setdefault("openai", {}).setdefault("speed", speed)
+            for key in ("languageCode", "temperature", "stylePrompt"):
+                if key in data:
+                    value = data.pop(key)
+                    if value not in (None, ""):
+                        config.setdefault("gemini", {}).setdefault(key, value)
+            data["config"] = config
+        return data
+
+
+class ContextGuard(_Model):
+    enabled: bool = False
+    strategy: Literal["threshold", "sliding_window"] = "threshold"
+    max_turns: int = Field(default=0, ge=0)
+    max_tokens: int = Field(default=0, ge=0)
+
+
+class Toggle(_Model):
+    enabled: bool = False
+
+
+_OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Agent(Resource):
+    kind: ClassVar[str] = "agents"
+    description: str = ""
+    system_prompt: str = ""
+    output_key: str = ""
+    llm: BackendRef = Field(default_factory=BackendRef)
+    transcription: VoiceRef = Field(default_factory=VoiceRef)
+    tts: TtsRef = Field(default_factory=TtsRef)
+    mcp_servers: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    context_guard: ContextGuard = Field(default_factory=ContextGuard)
+    a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
+
+    @field_validator("output_key")
+    @classmethod
+    def _output_key(cls, v: str) -> str:
+        if v and not _OUTPUT_KEY.match(v):
+            raise ValueError("outputKey must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return [t.strip().lower() for t in v if t.strip()]
+
+
+class MemoryProvider(Resource):
+    kind: ClassVar[str] = "memoryProviders"
+    sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString",)
+    type: str
+    category: Literal["session", "longterm"]
+    config: dict[str, Any] = Field(default_factory=dict)
+    embedding: BackendRef = Field(default_factory=BackendRef)
+
+
+class McpServer(Resource):
+    kind: ClassVar[str] = "mcpServers"
+    sensitive: ClassVar[tuple[str, ...]] = ("headers.*", "env.*")
+    type: Literal["http", "stdio"] = "http"
+    endpoint: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    insecure: bool = False
+    command: str = ""
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    work_dir: str = ""
+    system_prompt: str = ""
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _default_type(cls, v: Any) -> Any:
+        return v or "http"
+
+    @model_validator(mode="after")
+    def _required(self) -> McpServer:
+        if self.type == "http" and not self.endpoint:
+            raise ValueError("endpoint is required for http MCP servers")
+        if self.type == "stdio" and not self.command:
+            raise ValueError("command is required for stdio MCP servers")
+        return self
+
+
+class Client(Resource):
+    kind: ClassVar[str] = "clients"
+    type: Literal["direct", "telegram", "slack", "discord", "webhook", "cron"] = "direct"
+    token: str = ""
+    allowed_agents: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Command(Resource):
+    kind: ClassVar[str] = "commands"
+    description: str = ""
+    prompt: str = ""
+
+
+class LoopExit(_Model):
+    mode: Literal["none", "agent", "expression"] = "none"
+    expression: str = ""
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _aliases(cls, v: Any) -> Any:
+        return {"agent-decides": "agent", "agent_decides": "agent", "": "none", None: "none"}.get(v, v)
+
+
+class FlowStep(_Model):
+    type: Literal["agent", "sequential", "parallel", "loop"]
+    agent_id: str = ""
+    response_agent: bool = False
+    max_iterations: int = Field(default=0, ge=0)
+    exit: LoopExit = Field(default_factory=LoopExit)
+    steps: list[FlowStep] = Field(default_factory=list)
+
+
+class Flow(Resource):
+    kind: ClassVar[str] = "flows"
+    description: str = ""
+    root: FlowStep
+    a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
+
+
+_SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class Secret(Resource):
+    kind: ClassVar[str] = "secrets"
+    sensitive: ClassVar[tuple[str, ...]] = ("value",)
+    key: str
+    value: str = ""
+    description: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        v = v.strip()
+        if not _SECRET_KEY.match(v):
+            raise ValueError("key must be UPPER_SNAKE_CASE (e.g. OPENAI_API_KEY)")
+        return v
+
+
+KINDS: dict[str, type[Resource]] = {
+    m.kind: m for m in (Backend, MemoryProvider, McpServer, Agent, Client, Command, Flow, Secret)
+}

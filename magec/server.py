@@ -1,0 +1,90 @@
+"""``magec serve``: both apps in one process and one event loop, with clean shutdown.
+
+Start-up order: config → data dir → database (migrations) → encryption key → store → runtime →
+apps. SIGTERM/SIGINT stop both servers gracefully (running streams get uvicorn's grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from magec.config import Config
+from magec.context import AppContext
+from magec.store.crypto import load_cipher
+from magec.store.migrate import upgrade
+from magec.store.store import Store, make_engine
+
+log = logging.getLogger("magec")
+
+
+@contextlib.asynccontextmanager
+async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIterator[AppContext]:
+    """Open the store (migrating it) and the runtime; close everything on exit."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.resolved_database_url())
+    await upgrade(engine)
+    store = Store(engine, load_cipher(config.encryption_key, config.data_dir))
+    await store.start()
+    ctx = AppContext(config=config, store=store)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.watch_epoch())]
+    try:
+        if start_runtime:
+            await _start_runtime(ctx)
+        yield ctx
+    finally:
+        for t in tasks:
+            t.cancel()
+        if ctx.runtime is not None:
+            await ctx.runtime.close()
+        await store.close()
+
+
+async def _start_runtime(ctx: AppContext) -> None:
+    try:
+        from magec.runtime.manager import RuntimeManager
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("magec.runtime"):
+            return
+        raise
+    ctx.runtime = RuntimeManager(ctx)
+    await ctx.runtime.start()
+
+
+def _warn(config: Config) -> None:
+    if not config.admin_password:
+        log.warning("server.adminPassword is not set: the Admin API on port %s is open to anyone who can reach it",
+                    config.admin_port)
+
+
+async def serve(config: Config) -> None:
+    from magec.api.admin.app import create_admin_app
+    from magec.api.user.app import create_user_app
+
+    _warn(config)
+    async with open_context(config) as ctx:
+        servers = [
+            uvicorn.Server(uvicorn.Config(create_user_app(ctx), host=config.host, port=config.port,
+                                          log_config=None, access_log=False, timeout_graceful_shutdown=10)),
+            uvicorn.Server(uvicorn.Config(create_admin_app(ctx), host=config.host, port=config.admin_port,
+                                          log_config=None, access_log=False, timeout_graceful_shutdown=10)),
+        ]
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            log.info("shutting down")
+            for s in servers:
+                s.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        for s in servers:
+            s.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        log.info("magec user API on http://%s:%s, admin on http://%s:%s (database: %s)", config.host, config.port,
+                 config.host, config.admin_port, config.resolved_database_url().split("://")[0])
+        await asyncio.gather(*(s.serve() for s in servers))

@@ -1,0 +1,1 @@
+"""Resource store: SQLAlchemy async (SQLite default, PostgreSQL), migrations, integrity, secrets."""

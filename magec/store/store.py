@@ -1,0 +1,368 @@
+"""The resource store: SQLAlchemy async over SQLite (default) or PostgreSQL.
+
+Contract:
+* Every mutation is one transaction that writes the resource rows *and* bumps the config epoch, so
+  a change is either fully visible (with a new epoch) or not at all. A 2xx answer is sent only
+  after the commit.
+* After a commit, subscribers are called with the new epoch (the runtime rebuilds from it). Other
+  instances sharing the database see the epoch move through :meth:`Store.watch_epoch`.
+* The store keeps the *raw* form (what the user typed, ``${KEY}`` references intact, sensitive
+  literals encrypted). :meth:`Store.snapshot` gives the runtime the *expanded* form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from magec.errors import ConflictError, NotFoundError, ValidationError
+from magec.redact import register_secret
+from magec.resources import KINDS, Settings
+from magec.store import references, sensitive, validation
+from magec.store.crypto import Cipher
+from magec.store.snapshot import StoreSnapshot, build_snapshot
+from magec.store.tables import backend_status, config_state, resources
+
+log = logging.getLogger(__name__)
+Subscriber = Callable[[int], Any]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.epoch = 0
+        self._subscribers: list[Subscriber] = []
+        # Writes are serialised in-process so reference checks and the write see the same state.
+        self._write_lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Ensure the singleton config row exists and load the current epoch."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(sa.select(config_state).where(config_state.c.id == 1))).first()
+            if row is None:
+                await conn.execute(
+                    config_state.insert().values(id=1, epoch=0, settings=json.dumps(Settings().dump()))
+                )
+                self.epoch = 0
+            else:
+                self.epoch = int(row.epoch)
+        for secret in await self.list("secrets"):
+            if secret.get("value"):
+                register_secret(self.cipher.decrypt(secret["value"]))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(epoch)`` after every committed mutation; returns an unsubscribe function."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn)
+
+    def _notify(self) -> None:
+        for fn in list(self._subscribers):
+            try:
+                result = fn(self.epoch)
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
+            except Exception:  # noqa: BLE001 - one subscriber must not break the others
+                log.exception("config subscriber failed")
+
+    async def read_epoch(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+
+    async def watch_epoch(self, interval: float = 1.0) -> None:
+        """Poll the shared epoch (other instances' writes) and notify on change. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                current = await self.read_epoch()
+                if current != self.epoch:
+                    self.epoch = current
+                    self._notify()
+
+    async def _bump(self, conn: AsyncConnection) -> None:
+        await conn.execute(config_state.update().where(config_state.c.id == 1).values(epoch=config_state.c.epoch + 1))
+        self.epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+
+    # -- reads -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in KINDS:
+            raise NotFoundError(f"unknown resource kind {kind!r}")
+
+    async def list(self, kind: str) -> list[dict[str, Any]]:
+        self._check_kind(kind)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(resources.c.data).where(resources.c.kind == kind).order_by(resources.c.created_at, resources.c.id)
+            )
+            return [json.loads(r.data) for r in rows]
+
+    async def get(self, kind: str, id: str) -> dict[str, Any]:
+        self._check_kind(kind)
+        async with self.engine.connect() as conn:
+            return await self._get(conn, kind, id)
+
+    async def _get(self, conn: AsyncConnection, kind: str, id: str) -> dict[str, Any]:
+        row = (
+            await conn.execute(sa.select(resources.c.data).where(resources.c.kind == kind, resources.c.id == id))
+        ).first()
+        if row is None:
+            raise NotFoundError(f"{singular(kind)} {id!r} not found")
+        return dict(json.loads(row.data))
+
+    async def exists(self, kind: str, id: str) -> bool:
+        async with self.engine.connect() as conn:
+            row = await conn.execute(sa.select(resources.c.id).where(resources.c.kind == kind, resources.c.id == id))
+            return row.first() is not None
+
+    async def all_raw(self, conn: AsyncConnection | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every resource, by kind then id (raw form)."""
+        async def load(c: AsyncConnection) -> dict[str, dict[str, dict[str, Any]]]:
+            out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+            rows = await c.execute(sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(resources.c.created_at))
+            for r in rows:
+                out.setdefault(r.kind, {})[r.id] = json.loads(r.data)
+            return out
+
+        if conn is not None:
+            return await load(conn)
+        async with self.engine.connect() as c:
+            return await load(c)
+
+    async def get_settings(self) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            return dict(json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one()))
+
+    # -- writes ------------------------------------------------------------------------------
+    async def create(self, kind: str, body: dict[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
+        """Validate and insert; the id is server-generated (``keep_id`` is for imports)."""
+        self._check_kind(kind)
+        async with self._write_lock, self.engine.begin() as conn:
+            all_raw = await self.all_raw(conn)
+            data = await validation.prepare(kind, body, None, all_raw, self.cipher, importing=keep_id)
+            data["id"] = str(body.get("id")) if keep_id and body.get("id") else str(uuid.uuid4())
+            if data["id"] in all_raw.get(kind, {}):
+                raise ConflictError(f"{singular(kind)} {data['id']!r} already exists")
+            ts = now()
+            await conn.execute(
+                resources.insert().values(
+                    kind=kind, id=data["id"], name=data.get("name", ""), data=json.dumps(data), created_at=ts, updated_at=ts
+                )
+            )
+            await self._bump(conn)
+        self._after_write(kind, data)
+        return data
+
+    async def update(self, kind: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate and replace (the path id wins; empty sensitive fields keep their stored value)."""
+        self._check_kind(kind)
+        async with self._write_lock, self.engine.begin() as conn:
+            old = await self._get(conn, kind, id)
+            all_raw = await self.all_raw(conn)
+            data = await validation.prepare(kind, body, old, all_raw, self.cipher)
+            data["id"] = id
+            await conn.execute(
+                resources.update()
+                .where(resources.c.kind == kind, resources.c.id == id)
+                .values(name=data.get("name", ""), data=json.dumps(data), updated_at=now())
+            )
+            await self._bump(conn)
+        self._after_write(kind, data)
+        return data
+
+    async def put_settings(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with self._write_lock, self.engine.begin() as conn:
+            all_raw = await self.all_raw(conn)
+            data = await validation.prepare_settings(body, all_raw)
+            await conn.execute(config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(data)))
+            await self._bump(conn)
+        self._notify()
+        return data
+
+    async def patch_raw(self, kind: str, id: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Apply ``fn`` to a stored resource without validation (used by internal maintenance)."""
+        async with self._write_lock, self.engine.begin() as conn:
+            data = fn(await self._get(conn, kind, id))
+            await conn.execute(
+                resources.update().where(resources.c.kind == kind, resources.c.id == id).values(data=json.dumps(data), updated_at=now())
+            )
+            await self._bump(conn)
+        self._notify()
+        return data
+
+    def _after_write(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "secrets" and data.get("value"):
+            register_secret(self.cipher.decrypt(data["value"]))
+        for path in KINDS[kind].sensitive:
+            for container, key in sensitive._slots(data, path):
+                register_secret(self.cipher.decrypt(container[key]) if container[key] else None)
+        self._notify()
+
+    async def references_to(self, id: str, all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
+                            settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every reference pointing at ``id``: ``{referrerType, referrerId, referrerName, field, kind}``."""
+        all_raw = all_raw if all_raw is not None else await self.all_raw()
+        settings = settings if settings is not None else await self.get_settings()
+        found = []
+        for kind, items in all_raw.items():
+            for rid, data in items.items():
+                for ref in references.refs_of(kind, data):
+                    if ref.target == id:
+                        found.append({"referrerType": singular(kind), "referrerId": rid,
+                                      "referrerName": data.get("name", ""), "field": ref.field, "kind": ref.kind})
+        for ref in references.refs_of("settings", settings):
+            if ref.target == id:
+                found.append({"referrerType": "settings", "referrerId": "settings", "referrerName": "settings",
+                              "field": ref.field, "kind": ref.kind})
+        return found
+
+    async def delete(self, kind: str, id: str, *, force: bool = False) -> list[dict[str, Any]]:
+        """Delete; 409 (ConflictError with the references) if referenced, unless ``force`` scrubs them."""
+        self._check_kind(kind)
+        async with self._write_lock, self.engine.begin() as conn:
+            await self._get(conn, kind, id)
+            all_raw = await self.all_raw(conn)
+            settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+            refs = await self.references_to(id, all_raw, settings)
+            if refs and not force:
+                raise ConflictError(
+                    f"{singular(kind)} {id!r} is referenced by {len(refs)} resource(s); delete with ?force=true to remove the references",
+                    references=refs,
+                )
+            await self._scrub(conn, id, refs, all_raw, settings)
+            await conn.execute(resources.delete().where(resources.c.kind == kind, resources.c.id == id))
+            if kind == "backends":
+                await conn.execute(backend_status.delete().where(backend_status.c.id == id))
+            await self._bump(conn)
+        self._notify()
+        return refs
+
+    async def _scrub(self, conn: AsyncConnection, target: str, refs: list[dict[str, Any]],
+                     all_raw: dict[str, dict[str, dict[str, Any]]], settings: dict[str, Any]) -> None:
+        touched = {(r["referrerType"], r["referrerId"]) for r in refs}
+        for rtype, rid in touched:
+            if rtype == "settings":
+                new_settings = references.scrub("settings", settings, target)
+                await conn.execute(config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(new_settings)))
+                continue
+            kind = plural(rtype)
+            data = references.scrub(kind, all_raw[kind][rid], target)
+            await conn.execute(
+                resources.update().where(resources.c.kind == kind, resources.c.id == rid).values(data=json.dumps(data), updated_at=now())
+            )
+
+    async def dead_references(self) -> list[dict[str, Any]]:
+        """References whose target does not exist: ``{referrerType, referrerId, referrerName, field, target}``."""
+        all_raw = await self.all_raw()
+        settings = await self.get_settings()
+        dead = []
+        sources = [(k, rid, d) for k, items in all_raw.items() for rid, d in items.items()]
+        sources.append(("settings", "settings", settings))
+        for kind, rid, data in sources:
+            for ref in references.refs_of(kind, data):
+                if not any(ref.target in all_raw.get(t, {}) for t in ref.target_kinds):
+                    dead.append({"referrerType": singular(kind) if kind != "settings" else "settings",
+                                 "referrerId": rid, "referrerName": data.get("name", "settings"),
+                                 "field": ref.field, "target": ref.target, "kind": ref.kind})
+        return dead
+
+    async def clean_dead_references(self) -> list[dict[str, Any]]:
+        dead = await self.dead_references()
+        if not dead:
+            return []
+        async with self._write_lock, self.engine.begin() as conn:
+            all_raw = await self.all_raw(conn)
+            settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+            for d in dead:
+                await self._scrub(conn, d["target"], [d], all_raw, settings)
+                all_raw = await self.all_raw(conn)
+                settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+            await self._bump(conn)
+        self._notify()
+        return dead
+
+    # -- runtime view ------------------------------------------------------------------------
+    async def snapshot(self) -> StoreSnapshot:
+        """The expanded view (secrets decrypted, ``${KEY}`` substituted) at the current epoch."""
+        async with self.engine.connect() as conn:
+            epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+            all_raw = await self.all_raw(conn)
+            settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+        return build_snapshot(epoch, all_raw, settings, self.cipher)
+
+    # -- observed backend state (no epoch bump) ---------------------------------------------
+    async def get_backend_status(self, id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(backend_status).where(backend_status.c.id == id))).first()
+        if row is None:
+            return {"health": {}, "capabilities": {}, "models": [], "modelsAt": None}
+        return {"health": json.loads(row.health), "capabilities": json.loads(row.capabilities),
+                "models": json.loads(row.models), "modelsAt": row.models_at.isoformat() if row.models_at else None}
+
+    async def set_backend_status(self, id: str, **fields: Any) -> None:
+        values: dict[str, Any] = {}
+        for key in ("health", "capabilities", "models"):
+            if key in fields:
+                values[key] = json.dumps(fields[key])
+        if "models" in fields:
+            values["models_at"] = now()
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(sa.select(backend_status.c.id).where(backend_status.c.id == id))).first()
+            if exists:
+                await conn.execute(backend_status.update().where(backend_status.c.id == id).values(**values))
+            else:
+                await conn.execute(backend_status.insert().values(id=id, **values))
+
+
+_SINGULAR = {
+    "backends": "backend", "memoryProviders": "memoryProvider", "mcpServers": "mcpServer", "agents": "agent",
+    "clients": "client", "commands": "command", "flows": "flow", "secrets": "secret",
+}
+_PLURAL = {v: k for k, v in _SINGULAR.items()}
+
+
+def singular(kind: str) -> str:
+    return _SINGULAR.get(kind, kind)
+
+
+def plural(name: str) -> str:
+    return _PLURAL.get(name, name)
+
+
+__all__ = ["Store", "make_engine", "singular", "plural", "ValidationError"]
