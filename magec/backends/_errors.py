@@ -1,0 +1,200 @@
+"""Shared helpers for mapping provider failures onto :mod:`magec.errors` (vendor-neutral).
+
+Vendor modules catch their SDK's exceptions and call :func:`from_status` / :func:`from_transport`;
+every message built here has passed :func:`magec.redact.redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from magec.errors import (
+    BackendAuthError,
+    BackendBadRequestError,
+    BackendConnectionError,
+    BackendError,
+    BackendHTTPError,
+    BackendNotFoundError,
+    BackendRateLimitError,
+    BackendTimeoutError,
+    ContentFilteredError,
+    MagecError,
+    MalformedResponseError,
+)
+from magec.redact import redact
+
+_FILTER_CODES = ("content_filter", "content_policy_violation", "content_filtered", "safety")
+
+
+def safe(text: object) -> str:
+    return redact(str(text))
+
+
+def parse_retry_after(headers: Mapping[str, str] | Any | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    get = headers.get
+    ms = get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def provider_message(body: Any, fallback: str = "") -> str:
+    """The human message inside a vendor error body (``{"error": {"message": ...}}`` and friends)."""
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return str(body)[:500] or fallback
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail")
+            if msg:
+                return str(msg)
+        elif isinstance(err, str):
+            return err
+    return fallback
+
+
+def from_status(
+    status: int,
+    message: str,
+    *,
+    backend: str | None,
+    headers: Mapping[str, str] | Any | None = None,
+    code: str | None = None,
+) -> BackendError:
+    """The most specific error for an HTTP error status from a provider."""
+    text = safe(f"{backend or 'backend'}: HTTP {status}: {message}".rstrip(": "))
+    if code and any(c in code.lower() for c in _FILTER_CODES):
+        return ContentFilteredError(text, backend=backend, status=status)
+    if status in (401, 403):
+        return BackendAuthError(text, status=status, backend=backend)
+    if status == 429:
+        return BackendRateLimitError(
+            text, status=status, backend=backend, retry_after=parse_retry_after(headers)
+        )
+    if status in (400, 413, 422):
+        return BackendBadRequestError(text, status=status, backend=backend)
+    if status == 404:
+        return BackendNotFoundError(text, status=status, backend=backend)
+    if status in (408, 504):
+        return BackendTimeoutError(text, backend=backend, status=status)
+    return BackendHTTPError(text, status=status, backend=backend)
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def from_transport(
+    exc: BaseException, *, backend: str | None, mid_stream: bool = False
+) -> BackendError | None:
+    """Map transport-level failures (httpx/httpx2, sockets, JSON) found anywhere in ``exc``'s chain.
+
+    ``mid_stream`` says the response had started: a dropped connection then means the stream was
+    cut, which is a malformed (incomplete) response rather than an unreachable provider.
+    """
+    label = backend or "backend"
+    for e in _chain(exc):
+        name = type(e).__name__
+        if isinstance(e, TimeoutError) or name.endswith("TimeoutException") or "Timeout" in name:
+            return BackendTimeoutError(safe(f"{label}: request timed out"), backend=backend)
+        if isinstance(e, json.JSONDecodeError) or name == "ValidationError":
+            return MalformedResponseError(safe(f"{label}: unparseable response: {e}"), backend=backend)
+        if name in ("RemoteProtocolError", "ReadError", "IncompleteRead") or (
+            mid_stream and (isinstance(e, ConnectionError) or name in ("ConnectError", "NetworkError"))
+        ):
+            return MalformedResponseError(
+                safe(f"{label}: response stream ended mid-way ({e})"), backend=backend
+            )
+        if isinstance(e, ConnectionError | OSError) or name in (
+            "ConnectError",
+            "NetworkError",
+            "ConnectTimeout",
+        ):
+            return BackendConnectionError(safe(f"{label}: cannot connect: {e}"), backend=backend)
+    return None
+
+
+def stream_incomplete(backend: str | None) -> MalformedResponseError:
+    return MalformedResponseError(
+        safe(f"{backend or 'backend'}: response stream ended before the model finished"), backend=backend
+    )
+
+
+def content_filtered(backend: str | None, detail: str = "") -> ContentFilteredError:
+    return ContentFilteredError(
+        safe(f"{backend or 'backend'}: the provider refused the content{': ' + detail if detail else ''}"),
+        backend=backend,
+    )
+
+
+@dataclass
+class CallState:
+    """Mutable per-call flags the error mapper reads (``started``: response bytes have arrived)."""
+
+    started: bool = False
+
+
+def scrub_chain(exc: BaseException) -> None:
+    """Redact the text carried by ``exc`` and its causes, so tracebacks logged later leak nothing.
+
+    Vendor exceptions keep their type and attributes; only string payloads (``args``, ``message``)
+    are rewritten.
+    """
+    for e in _chain(exc):
+        try:
+            e.args = tuple(redact(a) if isinstance(a, str) else a for a in e.args)
+            msg = getattr(e, "message", None)
+            if isinstance(msg, str):
+                e.message = redact(msg)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # some exception types have read-only attributes
+            continue
+
+
+Mapper = Callable[[Exception, "str | None", bool], BackendError]
+
+
+@contextmanager
+def mapped(mapper: Mapper, backend: str | None, state: CallState | None = None) -> Iterator[None]:
+    """Turn any exception raised in the block into the vendor-mapped :class:`BackendError`.
+
+    ``MagecError`` passes through; ``BaseException`` that is not an ``Exception`` (cancellation,
+    generator close) is never touched.
+    """
+    try:
+        yield
+    except MagecError:
+        raise
+    except Exception as e:
+        err = mapper(e, backend, bool(state and state.started))
+        scrub_chain(e)
+        raise err from e

@@ -1,0 +1,176 @@
+"""Vendor-neutral pieces of the chat adapters: reading an ADK ``LlmRequest`` and assembling a turn.
+
+:class:`TurnAccumulator` is the one result path of the OpenAI and Anthropic adapters: streamed
+deltas and non-streamed responses are both fed into it, so the final ``LlmResponse`` of a streamed
+call is, by construction, identical to the non-streamed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.adk.models import LlmRequest, LlmResponse
+from google.genai import types
+
+from magec.errors import MalformedResponseError
+from magec.redact import redact
+
+
+def system_text(request: LlmRequest) -> str | None:
+    """The system instruction as one string (parts joined by blank lines), or ``None``."""
+    si = request.config.system_instruction if request.config else None
+    if si is None:
+        return None
+    if isinstance(si, str):
+        return si or None
+    parts: list[Any]
+    if isinstance(si, types.Content):
+        parts = list(si.parts or [])
+    elif isinstance(si, list):
+        parts = si
+    else:
+        parts = [si]
+    texts = [p if isinstance(p, str) else (getattr(p, "text", None) or "") for p in parts]
+    joined = "\n\n".join(t for t in texts if t)
+    return joined or None
+
+
+def declarations(request: LlmRequest) -> list[types.FunctionDeclaration]:
+    """Every function declaration offered to the model in ``request``."""
+    out: list[types.FunctionDeclaration] = []
+    for tool in (request.config.tools if request.config else None) or []:
+        out.extend(getattr(tool, "function_declarations", None) or [])
+    return out
+
+
+def response_text(response: Any) -> str:
+    """A tool's result as the string vendors expect in a tool-result message."""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, dict) and set(response) == {"result"} and isinstance(response["result"], str):
+        return response["result"]
+    return json.dumps(response, default=str, ensure_ascii=False)
+
+
+def short_id(raw: str, *, prefix: str, limit: int) -> str:
+    """A deterministic id of at most ``limit`` chars standing for ``raw``."""
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    return (prefix + digest)[:limit]
+
+
+FINISH = {
+    # openai
+    "stop": types.FinishReason.STOP,
+    "tool_calls": types.FinishReason.STOP,
+    "function_call": types.FinishReason.STOP,
+    "length": types.FinishReason.MAX_TOKENS,
+    "content_filter": types.FinishReason.SAFETY,
+    # anthropic
+    "end_turn": types.FinishReason.STOP,
+    "tool_use": types.FinishReason.STOP,
+    "stop_sequence": types.FinishReason.STOP,
+    "pause_turn": types.FinishReason.STOP,
+    "max_tokens": types.FinishReason.MAX_TOKENS,
+    "refusal": types.FinishReason.SAFETY,
+}
+
+
+@dataclass
+class _Call:
+    id: str | None = None
+    name: str | None = None
+    args: str = ""
+    parsed: dict[str, Any] | None = None
+
+
+@dataclass
+class TurnAccumulator:
+    """Collects one model turn. ``add_text`` returns the partial response to yield for a delta."""
+
+    backend: str | None = None
+    text: str = ""
+    thought: str = ""
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish_raw: str | None = None
+    usage: types.GenerateContentResponseUsageMetadata | None = None
+    model_version: str | None = None
+
+    def add_text(self, delta: str | None) -> LlmResponse | None:
+        if not delta:
+            return None
+        self.text += delta
+        part = types.Part.from_text(text=delta)
+        return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
+
+    def add_thought(self, delta: str | None) -> LlmResponse | None:
+        if not delta:
+            return None
+        self.thought += delta
+        part = types.Part(text=delta, thought=True)
+        return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
+
+    def add_call(
+        self,
+        index: int,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        args_delta: str | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> None:
+        call = self.calls.setdefault(index, _Call())
+        call.id = id or call.id
+        call.name = name or call.name
+        if args_delta:
+            call.args += args_delta
+        if args is not None:
+            call.parsed = args
+
+    def set_usage(self, prompt: int | None, completion: int | None, total: int | None = None) -> None:
+        if prompt is None and completion is None:
+            return
+        self.usage = types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=prompt,
+            candidates_token_count=completion,
+            total_token_count=total if total is not None else (prompt or 0) + (completion or 0),
+        )
+
+    def _args(self, call: _Call) -> dict[str, Any]:
+        if call.parsed is not None:
+            return call.parsed
+        if not call.args.strip():
+            return {}
+        try:
+            value = json.loads(call.args)
+        except ValueError as e:
+            raise MalformedResponseError(
+                redact(f"{self.backend or 'backend'}: tool call {call.name!r} has invalid JSON arguments"),
+                backend=self.backend,
+            ) from e
+        return value if isinstance(value, dict) else {"value": value}
+
+    def final(self, id_map: dict[str, str] | None = None) -> LlmResponse:
+        """The aggregated, non-partial response; tool-call ids are mapped back through ``id_map``."""
+        parts: list[types.Part] = []
+        if self.thought:
+            parts.append(types.Part(text=self.thought, thought=True))
+        if self.text:
+            parts.append(types.Part.from_text(text=self.text))
+        for _, call in sorted(self.calls.items()):
+            if not call.name:
+                continue
+            call_id = (id_map or {}).get(call.id or "", call.id)
+            fc = types.FunctionCall(id=call_id, name=call.name, args=self._args(call))
+            parts.append(types.Part(function_call=fc))
+        finish = FINISH.get(self.finish_raw or "", types.FinishReason.OTHER if self.finish_raw else None)
+        return LlmResponse(
+            content=types.Content(role="model", parts=parts),
+            partial=False,
+            turn_complete=True,
+            finish_reason=finish,
+            usage_metadata=self.usage,
+            model_version=self.model_version,
+        )

@@ -1,0 +1,128 @@
+"""OpenAI Chat Completions as an ADK ``BaseLlm``.
+
+Streaming yields one partial ``LlmResponse`` per text delta and then the aggregated final
+response (text, tool calls incl. parallel calls with streamed argument deltas, finish reason,
+usage). ``stream=False`` sends a one-shot request and feeds its single answer through the same
+:class:`~magec.backends._llm.TurnAccumulator`, so both modes produce the same final response from
+one code path while servers without streaming still work. A stream that stops before a finish
+reason raises :class:`~magec.errors.MalformedResponseError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from google.adk.models import BaseLlm, LlmRequest, LlmResponse
+from google.adk.models._capabilities import LlmCapabilities
+from pydantic import PrivateAttr
+
+from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
+from magec.backends._llm import TurnAccumulator
+from magec.backends.openai.connection import OpenAIConnection, map_error
+from magec.backends.openai.messages import build_messages, build_tools, generation_options
+
+
+class OpenAIChat(BaseLlm):
+    """``model`` is the provider's model id; the connection supplies URL, key, headers, timeout."""
+
+    _conn: OpenAIConnection = PrivateAttr()
+
+    def __init__(self, connection: OpenAIConnection, model: str, **kw: Any) -> None:
+        super().__init__(model=model, **kw)
+        self._conn = connection
+
+    @property
+    def connection(self) -> OpenAIConnection:
+        return self._conn
+
+    @property
+    def capabilities(self) -> LlmCapabilities:
+        return LlmCapabilities(output_schema_and_tools=True)
+
+    def request_body(self, llm_request: LlmRequest, id_map: dict[str, str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": llm_request.model or self.model,
+            "messages": build_messages(llm_request, id_map),
+        }
+        tools = build_tools(llm_request)
+        if tools:
+            body["tools"] = tools
+        body.update(generation_options(llm_request))
+        return body
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        id_map: dict[str, str] = {}
+        body = self.request_body(llm_request, id_map)
+        acc = TurnAccumulator(backend=self._conn.label)
+        state = CallState()
+        with mapped(map_error, self._conn.label, state):
+            client = self._conn.client
+            if stream:
+                chunks = await client.chat.completions.create(
+                    **body, stream=True, stream_options={"include_usage": True}
+                )
+                async for chunk in chunks:
+                    state.started = True
+                    for partial in _feed_chunk(acc, chunk):
+                        yield partial
+                if acc.finish_raw is None:
+                    raise stream_incomplete(self._conn.label)
+            else:
+                completion = await client.chat.completions.create(**body)
+                _feed_completion(acc, completion)
+            if acc.finish_raw == "content_filter":
+                raise content_filtered(self._conn.label)
+            yield acc.final(id_map)
+
+
+def _feed_chunk(acc: TurnAccumulator, chunk: Any) -> list[LlmResponse]:
+    out: list[LlmResponse] = []
+    acc.model_version = chunk.model or acc.model_version
+    if chunk.usage is not None:
+        acc.set_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.total_tokens)
+    for choice in chunk.choices or []:
+        if choice.index:
+            continue  # n > 1 is never requested; ignore stray candidates
+        delta = choice.delta
+        if delta is not None:
+            # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) stream "reasoning_content".
+            extra = delta.model_extra or {}
+            thought = acc.add_thought(extra.get("reasoning_content") or extra.get("reasoning"))
+            if thought is not None:
+                out.append(thought)
+            partial = acc.add_text(delta.content)
+            if partial is not None:
+                out.append(partial)
+            for tc in delta.tool_calls or []:
+                fn = tc.function
+                acc.add_call(
+                    tc.index,
+                    id=tc.id,
+                    name=fn.name if fn else None,
+                    args_delta=fn.arguments if fn else None,
+                )
+        if choice.finish_reason:
+            acc.finish_raw = choice.finish_reason
+    return out
+
+
+def _feed_completion(acc: TurnAccumulator, completion: Any) -> None:
+    acc.model_version = completion.model
+    if completion.usage is not None:
+        u = completion.usage
+        acc.set_usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+    if not completion.choices:
+        acc.finish_raw = "stop"
+        return
+    choice = completion.choices[0]
+    message = choice.message
+    extra = message.model_extra or {}
+    acc.add_thought(extra.get("reasoning_content") or extra.get("reasoning"))
+    acc.add_text(message.content)
+    for i, tc in enumerate(message.tool_calls or []):
+        fn = getattr(tc, "function", None)
+        acc.add_call(i, id=tc.id, name=fn.name if fn else None, args_delta=fn.arguments if fn else None)
+    acc.finish_raw = choice.finish_reason or "stop"

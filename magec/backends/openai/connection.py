@@ -1,0 +1,95 @@
+"""The OpenAI (and OpenAI-compatible) connection: base URL, key, headers, timeout, SDK client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
+from magec.backends.base import BackendSpec
+from magec.backends.urls import openai_base_url
+from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
+from magec.redact import register_secret
+
+# The SDK refuses to build a client without a key. With no key configured we hand it this
+# placeholder *and* omit the Authorization header, so keyless local servers (Ollama, Parakeet)
+# get no credential at all and the process environment's OPENAI_API_KEY is never picked up.
+NO_KEY_PLACEHOLDER = "magec-no-api-key"
+
+
+class _KeylessAsyncOpenAI(openai.AsyncOpenAI):
+    """The stock client, minus its check that an Authorization header is present."""
+
+    def _validate_headers(self, headers: Any, custom_headers: Any) -> None:
+        return None
+
+
+class OpenAIConnection:
+    """Owns one ``AsyncOpenAI`` client for a backend spec. SDK retries are off (``max_retries=0``)."""
+
+    def __init__(self, spec: BackendSpec) -> None:
+        self.spec = spec
+        self.base_url = openai_base_url(spec.url)
+        self.label = spec.name or spec.id or "openai"
+        register_secret(spec.api_key)
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            headers: dict[str, Any] = dict(self.spec.headers)
+            if self.spec.api_key:
+                self._client = openai.AsyncOpenAI(
+                    base_url=self.base_url,
+                    api_key=self.spec.api_key,
+                    default_headers=headers,
+                    timeout=self.spec.timeout,
+                    max_retries=0,
+                )
+            else:
+                # A user-supplied Authorization header (e.g. a proxy token) wins over the omission.
+                headers.setdefault("Authorization", openai.Omit())
+                self._client = _KeylessAsyncOpenAI(
+                    base_url=self.base_url,
+                    api_key=NO_KEY_PLACEHOLDER,
+                    default_headers=headers,
+                    timeout=self.spec.timeout,
+                    max_retries=0,
+                )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def state(self) -> CallState:
+        return CallState()
+
+
+def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendError:
+    """The most specific :mod:`magec.errors` type for an exception out of the openai SDK."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        code = None
+        if isinstance(body, dict):
+            err = body.get("error", body)
+            if isinstance(err, dict):
+                code = str(err.get("code") or err.get("type") or "") or None
+        message = provider_message(body, fallback=exc.message)
+        return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        from magec.backends._errors import content_filtered
+
+        return content_filtered(backend)
+    mapped = from_transport(exc, backend=backend, mid_stream=mid_stream)
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendConnectionError(safe(f"{backend}: cannot connect: {exc}"), backend=backend)
+    return BackendError(safe(f"{backend}: {type(exc).__name__}: {exc}"), backend=backend)
