@@ -26,7 +26,7 @@ from magec.errors import BackendError, ValidationError
 AUDIO_TYPES = {
     "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3",
     "audio/ogg", "audio/opus", "audio/webm", "video/webm", "audio/flac", "audio/x-flac",
-    "audio/mp4", "audio/m4a", "audio/x-m4a", "application/octet-stream", "",
+    "audio/mp4", "audio/m4a", "audio/x-m4a", "audio/aac", "audio/x-aac", "application/octet-stream", "",
 }  # fmt: skip
 
 
@@ -77,7 +77,8 @@ class LocalSTT:
         base = (mime or "").split(";")[0].strip().lower()
         if base not in AUDIO_TYPES:
             raise ValidationError(
-                f"unsupported audio type {mime!r} (expected wav, mp3, ogg, webm, flac or m4a)", field="file"
+                f"unsupported audio type {mime!r} (expected wav, mp3, ogg, webm, flac, aac or m4a)",
+                field="file",
             )
         if not audio:
             raise ValidationError("the audio is empty", field="file")

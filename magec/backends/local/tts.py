@@ -4,18 +4,16 @@
 synthesised before :meth:`LocalTTS.synthesize` returns (piper is ~40x real time on one core), so
 every error surfaces there; the returned stream then yields the encoded audio in 32 KiB chunks.
 
-Formats: ``wav`` (default, 16-bit mono at the voice's rate, ``audio/wav``) and ``pcm`` (the same
-samples raw, ``audio/pcm``) need nothing else. ``mp3``, ``opus``, ``aac`` and ``flac`` are encoded
-by an ``ffmpeg`` found on ``PATH``; without it they raise :class:`~magec.errors.ValidationError`
-(``field="format"``) naming the format. Options (``tts.config.local``): ``speed`` (0.25–4, default 1),
+Formats: ``wav`` (default, 16-bit mono at the voice's rate, ``audio/wav``), ``pcm`` (the same
+samples raw, ``audio/pcm``), and ``mp3`` / ``opus`` (Ogg) / ``aac`` / ``flac`` encoded by PyAV or
+ffmpeg (see ``_audio``); an unknown or unencodable format raises
+:class:`~magec.errors.ValidationError` (``field="format"``) naming it, before synthesis. Options (``tts.config.local``): ``speed`` (0.25–4, default 1),
 ``noiseScale``, ``noiseWScale``, ``volume``, ``speakerId`` (multi-speaker voices).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
-import shutil
 import wave
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -23,19 +21,11 @@ from typing import Any
 
 from magec.backends.base import BackendSpec, SpeechResult
 from magec.backends.local import _assets, _workers
+from magec.backends.local._audio import FORMATS, encoder_for
 from magec.backends.local._deps import BACKEND, require
 from magec.errors import BackendError, ValidationError
 
 CHUNK = 32 * 1024
-# format -> (content type, ffmpeg output arguments); None = no ffmpeg needed
-FORMATS: dict[str, tuple[str, list[str] | None]] = {
-    "wav": ("audio/wav", None),
-    "pcm": ("audio/pcm", None),
-    "mp3": ("audio/mpeg", ["-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3"]),
-    "opus": ("audio/ogg", ["-c:a", "libopus", "-b:a", "32k", "-f", "ogg"]),
-    "aac": ("audio/aac", ["-c:a", "aac", "-b:a", "64k", "-f", "adts"]),
-    "flac": ("audio/flac", ["-c:a", "flac", "-f", "flac"]),
-}
 
 OPTIONS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -87,47 +77,9 @@ def _synthesize_wav(voice: Any, text: str, config: Any) -> bytes:
     return buf.getvalue()
 
 
-def _pcm_of(wav_bytes: bytes) -> bytes:
-    with wave.open(io.BytesIO(wav_bytes)) as wf:
-        return wf.readframes(wf.getnframes())
-
-
-async def _ffmpeg(wav_bytes: bytes, args: list[str], ffmpeg: str) -> bytes:
-    proc = await asyncio.create_subprocess_exec(
-        ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", *args, "pipe:1",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate(wav_bytes)
-    if proc.returncode != 0:
-        raise BackendError(f"ffmpeg could not encode the audio: {err.decode(errors='replace')[-300:]}",
-                           backend=BACKEND)  # fmt: skip
-    return out
-
-
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     for i in range(0, len(data), CHUNK):
         yield data[i : i + CHUNK]
-
-
-def check_format(fmt: str) -> tuple[str, list[str] | None, str | None]:
-    """(content type, ffmpeg args, ffmpeg path) for ``fmt``; ValidationError if unusable here."""
-    entry = FORMATS.get(fmt)
-    if entry is None:
-        raise ValidationError(
-            f"unsupported audio format {fmt!r} for the local backend (expected one of: {', '.join(FORMATS)})",
-            field="format",
-        )
-    content_type, args = entry
-    if args is None:
-        return content_type, None, None
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ValidationError(
-            f"audio format {fmt!r} needs ffmpeg, which is not installed; use 'wav' or 'pcm', "
-            "or install ffmpeg (apt-get install ffmpeg)",
-            field="format",
-        )
-    return content_type, args, ffmpeg
 
 
 class LocalTTS:
@@ -149,17 +101,12 @@ class LocalTTS:
         if not text.strip():
             raise ValidationError("nothing to say: the text is empty", field="input")
         fmt = (format or "wav").lower()
-        content_type, ffmpeg_args, ffmpeg = check_format(fmt)
+        encode = encoder_for(fmt)
         config = _config(options or {})
         worker = await load_voice(voice)
         try:
             wav_bytes = await worker.call(lambda v: _synthesize_wav(v, text, config))
         except Exception as e:
             raise BackendError(f"local speech synthesis failed: {e}", backend=BACKEND) from e
-        if fmt == "pcm":
-            data = _pcm_of(wav_bytes)
-        elif ffmpeg_args is not None and ffmpeg is not None:
-            data = await _ffmpeg(wav_bytes, ffmpeg_args, ffmpeg)
-        else:
-            data = wav_bytes
-        return SpeechResult(content_type=content_type, chunks=_chunks(data))
+        data = wav_bytes if fmt == "wav" else await worker.call(lambda _v: encode(wav_bytes))
+        return SpeechResult(content_type=FORMATS[fmt], chunks=_chunks(data))
