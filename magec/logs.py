@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 from magec.redact import RedactingFilter
 
@@ -20,10 +21,11 @@ class JsonFormatter(logging.Formatter):
         })
 
 
-def setup_logging(level: str = "info", fmt: str = "console") -> None:
+def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
+    """Route every log record through one redacting handler (stderr unless ``stream`` is given)."""
     level_no = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
                 "warning": logging.WARNING, "error": logging.ERROR}.get(level, logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))

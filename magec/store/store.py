@@ -180,6 +180,7 @@ class Store:
             if data["id"] in all_raw.get(kind, {}):
                 raise ConflictError(f"{singular(kind)} {data['id']!r} already exists")
             ts = now()
+            new_token = data.pop("_newToken", None)
             await conn.execute(
                 resources.insert().values(
                     kind=kind, id=data["id"], name=data.get("name", ""), data=json.dumps(data), created_at=ts, updated_at=ts
@@ -187,7 +188,8 @@ class Store:
             )
             await self._bump(conn)
         self._after_write(kind, data)
-        return data
+        # The clear client token is handed back once (never stored); the API shows it on create only.
+        return {**data, "_newToken": new_token} if new_token else data
 
     async def update(self, kind: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and replace (the path id wins; empty sensitive fields keep their stored value)."""

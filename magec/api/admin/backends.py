@@ -1,0 +1,116 @@
+"""Backend extras: type table, test connection (saved or unsaved), cached model list."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from magec.api.errors import json_body
+from magec.backends import registry
+from magec.backends.base import BackendSpec
+from magec.context import AppContext
+from magec.errors import MagecError, ValidationError
+from magec.redact import redact
+from magec.resources import Backend
+from magec.store import sensitive
+from magec.store.snapshot import expand
+from magec.store.validation import from_pydantic
+
+_PROBE_KEYS = {"full": "full", "model": "model", "embeddingModel": "embedding_model", "ttsModel": "tts_model",
+               "ttsVoice": "tts_voice", "sttModel": "stt_model", "timeout": "timeout"}
+
+
+def _probe_args(body: dict[str, Any]) -> dict[str, Any]:
+    return {py: body[js] for js, py in _PROBE_KEYS.items() if body.get(js) not in (None, "")}
+
+
+async def _spec_from_body(ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None) -> BackendSpec:
+    """An expanded spec from an unsaved body (an empty apiKey falls back to the stored one)."""
+    import pydantic
+
+    try:
+        model = Backend.model_validate({"name": body.get("name") or "unsaved", **body})
+    except pydantic.ValidationError as e:
+        raise from_pydantic(e) from None
+    registry.get(model.type)
+    snap = await ctx.store.snapshot()
+    api_key = model.api_key
+    if not api_key and stored is not None:
+        api_key = sensitive.decrypt_all(Backend.sensitive, stored, ctx.store.cipher).get("apiKey", "")
+    values = snap.secret_values
+    return BackendSpec(id=model.id or "unsaved", name=model.name, type=model.type, url=expand(model.url, values),
+                       api_key=expand(api_key, values),
+                       headers={k: expand(v, values) for k, v in model.headers.items()}, timeout=model.timeout)
+
+
+async def run_probe(spec: BackendSpec, args: dict[str, Any]) -> dict[str, Any]:
+    from magec.backends.probe import test_backend
+
+    report = await test_backend(spec, **args)
+    return dict(report.to_json())
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/backends", tags=["backends"])
+
+    @r.get("/types", summary="Backend types and the roles each can serve")
+    async def types() -> list[dict[str, Any]]:
+        out = []
+        for bt in registry.available():
+            out.append({"type": bt.name, "displayName": bt.display_name, "description": bt.description,
+                        "defaultUrl": bt.default_url, "capabilities": bt.declared.to_json(),
+                        "voiceOptionsSchema": bt.voice_options_schema()})
+        return out
+
+    @r.post("/test", summary="Test an unsaved backend body")
+    async def test_unsaved(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        stored = await ctx.store.get("backends", body["id"]) if body.get("id") else None
+        spec = await _spec_from_body(ctx, body, stored)
+        return await run_probe(spec, _probe_args(body))
+
+    @r.post("/{id}/test", summary="Test a saved backend; stores health and probed capabilities")
+    async def test_saved(id: str, request: Request) -> dict[str, Any]:
+        raw = await ctx.store.get("backends", id)
+        body = await json_body(request) if (await request.body()).strip() else {}
+        snap = await ctx.store.snapshot()
+        spec = snap.backend_spec(id)
+        if spec is None:
+            raise ValidationError(f"backend {raw.get('name')!r} cannot be expanded")
+        result = await run_probe(spec, _probe_args(body if isinstance(body, dict) else {}))
+        health = {"status": "healthy" if result.get("ok") else "unhealthy",
+                  "checkedAt": datetime.now(UTC).isoformat(), "lastError": redact(result.get("error")) or None}
+        fields: dict[str, Any] = {"health": health}
+        if result.get("ok") or result.get("capabilities", {}).get("roles"):
+            fields["capabilities"] = result.get("capabilities", {})
+        if result.get("models"):
+            fields["models"] = [{"id": m} if isinstance(m, str) else m for m in result["models"]]
+        await ctx.store.set_backend_status(id, **fields)
+        return result
+
+    @r.get("/{id}/models", summary="Cached model list (refresh=true asks the provider)")
+    async def models(id: str, refresh: bool = False) -> dict[str, Any]:
+        await ctx.store.get("backends", id)
+        status = await ctx.store.get_backend_status(id)
+        cached = status["models"]
+        if cached and not refresh:
+            return {"models": cached, "cached": True, "error": None, "fetchedAt": status["modelsAt"]}
+        snap = await ctx.store.snapshot()
+        spec = snap.backend_spec(id)
+        assert spec is not None
+        try:
+            listing = registry.get(spec.type).models(spec)
+            found = await asyncio.wait_for(listing.list_models(), timeout=min(spec.timeout, 10.0))
+        except (MagecError, TimeoutError) as e:
+            msg = redact(str(e) or "timed out listing models")
+            return {"models": cached, "cached": True, "error": msg, "fetchedAt": status["modelsAt"]}
+        data = [m.to_json() for m in found]
+        await ctx.store.set_backend_status(id, models=data)
+        return {"models": data, "cached": False, "error": None, "fetchedAt": datetime.now(UTC).isoformat()}
+
+    return r

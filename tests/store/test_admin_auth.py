@@ -1,0 +1,36 @@
+"""Admin password: bearer required on /api/*, constant-time compare, 429 after 5 failures a minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magec.testing.apps import running_apps
+
+A = "/api/v1/admin"
+
+
+async def test_admin_password(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d", admin_password="s3cret-pass") as apps:
+        ok = await apps.admin.get(f"{A}/auth/check")
+        assert ok.status_code == 200 and ok.json() == {"ok": True}
+        anon = apps.admin.build_request("GET", f"{A}/backends")
+        anon.headers.pop("authorization")
+        r = await apps.admin.send(anon)
+        assert r.status_code == 401 and "error" in r.json()
+        assert (await apps.admin.get("/api/v1/health")).status_code == 200
+        bad = {"Authorization": "Bearer wrong"}
+        for _ in range(3):
+            assert (await apps.admin.get(f"{A}/backends", headers=bad)).status_code == 401
+        assert (await apps.admin.get(f"{A}/backends", headers={"Authorization": "Basic x"})).status_code == 401
+        r = await apps.admin.get(f"{A}/backends", headers=bad)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        # even the right password is refused while the IP is locked out
+        assert (await apps.admin.get(f"{A}/backends")).status_code == 429
+        # another client IP is unaffected
+        r = await apps.admin.get(f"{A}/backends", headers={"X-Forwarded-For": "10.9.9.9"})
+        assert r.status_code == 200
+
+
+async def test_open_without_password(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d") as apps:
+        assert (await apps.admin.get(f"{A}/backends")).status_code == 200

@@ -1,0 +1,99 @@
+"""Secret rules: write-only, encrypted at rest, expanded at runtime, never leaked."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+from magec.logs import setup_logging
+
+from magec.testing.apps import Apps, running_apps
+
+A = "/api/v1/admin"
+SECRET = "sk-live-THIS-IS-THE-SECRET-42"
+LITERAL = "literal-key-THAT-MUST-NOT-LEAK-77"
+
+
+async def test_secret_lifecycle(apps: Apps) -> None:
+    r = await apps.admin.post(f"{A}/secrets", json={"name": "OpenAI", "key": "OPENAI_KEY", "value": SECRET})
+    assert r.status_code == 201 and "value" not in r.json()
+    sid = r.json()["id"]
+    r = await apps.admin.post(f"{A}/secrets", json={"name": "dup", "key": "OPENAI_KEY", "value": "x"})
+    assert r.status_code == 400 and "already exists" in r.json()["error"]
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "B", "type": "openai", "apiKey": "${OPENAI_KEY}",
+                                                        "headers": {"X-Org": "${OPENAI_KEY:-none}"}})).json()
+    assert b["apiKey"] == "${OPENAI_KEY}"  # a reference is returned as typed
+    snap = await apps.ctx.store.snapshot()
+    spec = snap.backend_spec(b["id"])
+    assert spec is not None and spec.api_key == SECRET and spec.headers["X-Org"] == SECRET
+    # update with an empty value keeps it
+    r = await apps.admin.put(f"{A}/secrets/{sid}", json={"name": "OpenAI 2", "key": "OPENAI_KEY", "value": ""})
+    assert r.status_code == 200
+    assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == SECRET  # type: ignore[union-attr]
+    # change takes effect on the next expansion
+    await apps.admin.put(f"{A}/secrets/{sid}", json={"name": "OpenAI", "key": "OPENAI_KEY", "value": "sk-rotated-0001"})
+    assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == "sk-rotated-0001"  # type: ignore[union-attr]
+    # delete: the reference expands to the default / empty
+    assert (await apps.admin.delete(f"{A}/secrets/{sid}")).status_code == 204
+    spec = (await apps.ctx.store.snapshot()).backend_spec(b["id"])
+    assert spec is not None and spec.api_key == "" and spec.headers["X-Org"] == "none"
+
+
+async def test_literal_api_key_is_write_only(apps: Apps) -> None:
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "B", "type": "openai", "apiKey": LITERAL})).json()
+    assert b["apiKey"] == "" and b["apiKeySet"] is True
+    r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "B2", "type": "openai", "apiKey": ""})
+    assert r.json()["apiKeySet"] is True
+    assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == LITERAL  # type: ignore[union-attr]
+    r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "B2", "type": "openai", "apiKey": "new-key-1234"})
+    assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == "new-key-1234"  # type: ignore[union-attr]
+
+
+async def test_no_clear_text_anywhere(tmp_path: Path) -> None:
+    """Grep the data dir, the logs and every API response for the clear text: none."""
+    log_stream = io.StringIO()
+    saved = logging.getLogger().handlers[:], logging.getLogger().level
+    setup_logging("debug", "json", stream=log_stream)
+    data_dir = tmp_path / "data"
+    bodies: list[str] = []
+    async with running_apps(data_dir, encryption_key="") as apps:  # generated key file path
+        async def call(method: str, url: str, **kw: object) -> None:
+            r = await apps.admin.request(method, url, **kw)  # type: ignore[arg-type]
+            bodies.append(r.text)
+
+        await call("POST", f"{A}/secrets", json={"name": "S", "key": "MY_SECRET", "value": SECRET})
+        await call("POST", f"{A}/backends", json={"name": "B", "type": "openai", "apiKey": LITERAL})
+        await call("POST", f"{A}/memory", json={"name": "R", "type": "redis", "category": "session",
+                                                 "config": {"connectionString": f"redis://:{LITERAL}@h:6379/0"}})
+        await call("POST", f"{A}/mcps", json={"name": "M", "endpoint": "http://127.0.0.1:9/mcp",
+                                               "headers": {"Authorization": f"Bearer {SECRET}"}})
+        for seg in ("secrets", "backends", "memory", "mcps"):
+            await call("GET", f"{A}/{seg}")
+        await call("GET", f"{A}/overview")
+        await call("GET", f"{A}/integrity/dead-references")
+        # an error path that echoes input must not echo a known secret either
+        await call("POST", f"{A}/backends", json={"name": "x", "type": SECRET})
+        logging.getLogger("magec.test").info("backend key is %s and %s", SECRET, LITERAL)
+    assert (data_dir / "encryption.key").stat().st_mode & 0o777 == 0o600
+    for body in bodies:
+        assert SECRET not in body and LITERAL not in body, body
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            assert SECRET.encode() not in blob and LITERAL.encode() not in blob, path
+    logs = log_stream.getvalue()
+    logging.getLogger().handlers[:], _ = saved[0], logging.getLogger().setLevel(saved[1])
+    assert "backend key is ***" in logs
+    assert SECRET not in logs and LITERAL not in logs
+    from magec.redact import redact
+
+    assert SECRET not in redact(f"x {SECRET} y") and LITERAL not in redact(LITERAL)
+
+
+async def test_data_readable_after_restart_with_generated_key(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with running_apps(data_dir, encryption_key="") as apps:
+        await apps.admin.post(f"{A}/secrets", json={"name": "S", "key": "K1", "value": "value-kept-1"})
+    async with running_apps(data_dir, encryption_key="") as apps:
+        assert (await apps.ctx.store.snapshot()).secret_values == {"K1": "value-kept-1"}
