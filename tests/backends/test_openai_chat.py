@@ -47,7 +47,10 @@ async def test_plain_text_request_shape_and_answer(openai_srv: FakeServer) -> No
     assert rec.headers["x-org"] == "canarias"
     body = rec.json
     assert body["model"] == "gpt-test"
-    assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hola"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hola"},
+    ]
     assert body["temperature"] == 0.2 and body["top_p"] == 0.9 and body["max_tokens"] == 50
     assert body["stop"] == ["END"]
     assert body["response_format"] == {"type": "json_object"}
@@ -73,7 +76,9 @@ async def test_parallel_tool_calls_streamed_and_not(openai_srv: FakeServer) -> N
         types.FunctionDeclaration(
             name="get_weather",
             description="weather",
-            parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}, required=["city"]),
+            parameters=types.Schema(
+                type="OBJECT", properties={"city": types.Schema(type="STRING")}, required=["city"]
+            ),
         ),
         types.FunctionDeclaration(name="get_time", parameters_json_schema={"type": "OBJECT"}),
     ]
@@ -104,17 +109,24 @@ async def test_history_with_long_tool_ids_and_image(openai_srv: FakeServer) -> N
         contents=[
             types.Content(
                 role="user",
-                parts=[types.Part.from_text(text="look"), types.Part.from_bytes(data=png, mime_type="image/png")],
+                parts=[
+                    types.Part.from_text(text="look"),
+                    types.Part.from_bytes(data=png, mime_type="image/png"),
+                ],
             ),
             types.Content(
                 role="model",
-                parts=[types.Part(function_call=types.FunctionCall(id=long_id, name="lookup", args={"q": 1}))],
+                parts=[
+                    types.Part(function_call=types.FunctionCall(id=long_id, name="lookup", args={"q": 1}))
+                ],
             ),
             types.Content(
                 role="user",
                 parts=[
                     types.Part(
-                        function_response=types.FunctionResponse(id=long_id, name="lookup", response={"result": "ok"})
+                        function_response=types.FunctionResponse(
+                            id=long_id, name="lookup", response={"result": "ok"}
+                        )
                     )
                 ],
             ),
@@ -150,7 +162,9 @@ async def test_empty_key_sends_no_authorization(openai_srv: FakeServer, monkeypa
 
 
 async def test_agent_headers_override_backend_headers(openai_srv: FakeServer) -> None:
-    spec = spec_for(openai_srv, "openai", headers={"X-A": "backend", "X-B": "backend"}).with_headers({"X-B": "agent"})
+    spec = spec_for(openai_srv, "openai", headers={"X-A": "backend", "X-B": "backend"}).with_headers(
+        {"X-B": "agent"}
+    )
     llm = registry.get("openai").chat(spec, "gpt-test")
     await collect(llm, _req(), stream=True)
     headers = openai_srv.requests[-1].headers

@@ -18,7 +18,7 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 
 class AnthropicFake(FakeProvider):
     """Anthropic wire: messages (plain and streamed: text deltas, tool_use with
-    ``input_json_delta``, several tool_use blocks), models. Auth header: ``x-api-key``."""
+    ``input_json_delta``, several tool_use blocks), models. Auth: ``x-api-key`` or ``Authorization: Bearer``."""
 
     vendor = "anthropic"
 
@@ -36,7 +36,8 @@ class AnthropicFake(FakeProvider):
             return await self.handle(request, "models", self._models)
 
     def presented_key(self, req: RecordedRequest) -> str | None:
-        return req.headers.get("x-api-key")
+        # anthropic SDK 2.x sends the key as "Authorization: Bearer"; older clients use x-api-key.
+        return req.headers.get("x-api-key") or super().presented_key(req)
 
     def _msgs(self, req: RecordedRequest) -> list[dict[str, Any]]:
         return list((req.json or {}).get("messages") or [])

@@ -1,0 +1,86 @@
+"""The Anthropic connection: base URL (proxies such as CLIProxyAPI supported), key, headers, client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
+from magec.backends.base import BackendSpec
+from magec.backends.urls import anthropic_base_url
+from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
+from magec.redact import register_secret
+
+# Always pass *some* key: with none the SDK would go looking for ANTHROPIC_API_KEY, profiles and
+# credential files of the host. With no key configured the auth headers are omitted entirely.
+NO_KEY_PLACEHOLDER = "magec-no-api-key"
+
+
+class _KeylessAsyncAnthropic(anthropic.AsyncAnthropic):
+    """The stock client, minus its check that an auth header is present."""
+
+    def _validate_headers(self, headers: Any, omitted: Any) -> None:
+        return None
+
+
+class AnthropicConnection:
+    """Owns one ``AsyncAnthropic`` client for a backend spec. SDK retries are off."""
+
+    def __init__(self, spec: BackendSpec) -> None:
+        self.spec = spec
+        self.base_url = anthropic_base_url(spec.url)
+        self.label = spec.name or spec.id or "anthropic"
+        register_secret(spec.api_key)
+        self._client: anthropic.AsyncAnthropic | None = None
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            headers: dict[str, Any] = dict(self.spec.headers)
+            kwargs: dict[str, Any] = {
+                "base_url": self.base_url,
+                "timeout": self.spec.timeout,
+                "max_retries": 0,
+            }
+            if self.spec.api_key:
+                self._client = anthropic.AsyncAnthropic(
+                    api_key=self.spec.api_key, default_headers=headers, **kwargs
+                )
+            else:
+                headers.setdefault("Authorization", anthropic.Omit())
+                headers.setdefault("X-Api-Key", anthropic.Omit())
+                self._client = _KeylessAsyncAnthropic(
+                    api_key=NO_KEY_PLACEHOLDER, default_headers=headers, **kwargs
+                )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendError:
+    """The most specific :mod:`magec.errors` type for an exception out of the anthropic SDK."""
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body
+        code = None
+        if isinstance(body, dict):
+            err = body.get("error", body)
+            if isinstance(err, dict):
+                code = str(err.get("type") or "") or None
+        message = provider_message(body, fallback=exc.message)
+        if code and "refus" in code:
+            return content_filtered(backend, message)
+        return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
+    if isinstance(exc, anthropic.APITimeoutError):
+        return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)
+    mapped = from_transport(exc, backend=backend, mid_stream=mid_stream)
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, anthropic.APIConnectionError):
+        return BackendConnectionError(safe(f"{backend}: cannot connect: {exc}"), backend=backend)
+    return BackendError(safe(f"{backend}: {type(exc).__name__}: {exc}"), backend=backend)
