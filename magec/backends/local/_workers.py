@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,8 +88,12 @@ class Worker(Generic[M]):
                 # let the producer notice ``stop``; the model stays usable for the next caller
                 await asyncio.shield(future)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop the thread; with ``wait``, also release the model (its ``close()``, if any)."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+        close = getattr(self.model, "close", None)
+        if wait and callable(close):
+            close()
 
 
 _cache: dict[str, Worker[Any]] = {}
@@ -116,10 +121,17 @@ async def loaded(key: str, name: str, load: Callable[[], M]) -> Worker[M]:
     return await asyncio.to_thread(_load_blocking, key, name, load)
 
 
-def unload_all() -> None:
-    """Forget every loaded model (tests, shutdown). Running calls finish on their threads."""
+def unload_all(wait: bool = False) -> None:
+    """Forget every loaded model (tests, shutdown). Running calls finish on their threads.
+
+    Registered with ``atexit`` (``wait=True``) so native models (llama.cpp) are freed while their
+    libraries are still loaded, instead of in ``__del__`` during interpreter teardown.
+    """
     with _cache_lock:
         workers = list(_cache.values())
         _cache.clear()
     for w in workers:
-        w.shutdown()
+        w.shutdown(wait=wait)
+
+
+atexit.register(unload_all, True)

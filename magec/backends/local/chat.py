@@ -56,6 +56,9 @@ class LoadedLlama:
         self.has_template = bool(template)
         self.supports_tools = "tools" in template
 
+    def close(self) -> None:
+        self.llama.close()
+
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> LoadedLlama:
     llama_cpp = require("llama_cpp", "llama-cpp-python", "local chat")
