@@ -1,0 +1,92 @@
+// Thin fetch wrapper for the Admin API: bearer auth, JSON, uniform errors.
+import { reactive } from 'vue';
+
+export const ADMIN = 'api/v1/admin';
+const PW_KEY = 'magec.adminPassword';
+
+export const auth = reactive({
+  password: sessionStorage.getItem(PW_KEY) || '',
+  required: false, // true once the server answered 401
+  ready: false,
+});
+
+export function setPassword(pw) {
+  auth.password = pw || '';
+  if (pw) sessionStorage.setItem(PW_KEY, pw);
+  else sessionStorage.removeItem(PW_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, message, data) {
+    super(message);
+    this.status = status;
+    this.data = data || {};
+  }
+}
+
+export function authHeaders(extra = {}) {
+  const h = { ...extra };
+  if (auth.password) h.Authorization = `Bearer ${auth.password}`;
+  return h;
+}
+
+// Low level: returns the Response (used for SSE and audio). Throws ApiError on HTTP errors.
+export async function raw(method, path, { body, headers, signal, form } = {}) {
+  const init = { method, headers: authHeaders(headers), signal };
+  if (form) init.body = form;
+  else if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path.startsWith('http') ? path : `${ADMIN}${path}`, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, `Network error: ${e.message}`);
+  }
+  if (res.status === 401) {
+    auth.required = true;
+    auth.ready = true;
+    const data = await res.json().catch(() => ({}));
+    throw new ApiError(401, data.error || 'Unauthorized', data);
+  }
+  if (!res.ok) {
+    let data = {};
+    const text = await res.text().catch(() => '');
+    try { data = JSON.parse(text); } catch { data = { error: text } }
+    const msg = data.error || data.detail && (typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail))
+      || `${res.status} ${res.statusText}`;
+    throw new ApiError(res.status, msg, data);
+  }
+  return res;
+}
+
+export async function request(method, path, body, opts = {}) {
+  const res = await raw(method, path, { ...opts, body });
+  if (res.status === 204) return null;
+  const text = await res.text();
+  if (!text) return null;
+  try { return JSON.parse(text); } catch { return text }
+}
+
+export const api = {
+  get: (p, o) => request('GET', p, undefined, o),
+  post: (p, b, o) => request('POST', p, b ?? {}, o),
+  put: (p, b, o) => request('PUT', p, b, o),
+  del: (p, o) => request('DELETE', p, undefined, o),
+};
+
+export async function checkAuth() {
+  try {
+    await api.get('/auth/check');
+    auth.required = false;
+    auth.ready = true;
+    return true;
+  } catch (e) {
+    auth.ready = true;
+    if (e.status === 401) return false;
+    // Server unreachable or other error: let the app load and show errors per page.
+    return true;
+  }
+}

@@ -1,0 +1,77 @@
+// Page chrome shared by all entity pages.
+import { Icon } from './icon.js';
+
+export const PageHeader = {
+  name: 'PageHeader',
+  components: { Icon },
+  props: { title: String, subtitle: String, count: Number, newLabel: String, filter: String, icon: String },
+  emits: ['new', 'update:filter', 'refresh'],
+  template: `
+  <div class="page-head">
+    <div class="page-title">
+      <h1><Icon v-if="icon" :name="icon" :size="22"/> {{ title }} <span class="count" v-if="count != null">{{ count }}</span></h1>
+      <p class="muted" v-if="subtitle">{{ subtitle }}</p>
+    </div>
+    <div class="page-actions">
+      <label class="filter" v-if="filter != null">
+        <Icon name="search" :size="14"/>
+        <input type="search" :value="filter" placeholder="Filter" aria-label="Filter"
+          @input="$emit('update:filter', $event.target.value)">
+      </label>
+      <slot/>
+      <button class="btn" type="button" v-if="newLabel" @click="$emit('new')" title="New (n)">
+        <Icon name="plus" :size="16"/> {{ newLabel }}</button>
+    </div>
+  </div>`,
+};
+
+export const EmptyState = {
+  name: 'EmptyState',
+  components: { Icon },
+  props: { icon: { default: 'plus' }, title: String, text: String, action: String },
+  emits: ['action'],
+  template: `
+  <div class="empty">
+    <div class="empty-icon"><Icon :name="icon" :size="28"/></div>
+    <h3>{{ title }}</h3>
+    <p class="muted" v-if="text">{{ text }}</p>
+    <slot/>
+    <button class="btn" type="button" v-if="action" @click="$emit('action')"><Icon name="plus" :size="16"/> {{ action }}</button>
+  </div>`,
+};
+
+export const Skeleton = {
+  name: 'Skeleton',
+  props: { n: { default: 3 } },
+  template: `<div class="grid"><div class="card skeleton" v-for="i in n" :key="i"><div></div><div></div><div></div></div></div>`,
+};
+
+export const HealthDot = {
+  name: 'HealthDot',
+  props: { status: String, title: String },
+  template: `<span class="dot" :class="status || 'unknown'" :title="title || status || 'unknown'" :aria-label="'health: ' + (status || 'unknown')"></span>`,
+};
+
+export const ErrorBanner = {
+  name: 'ErrorBanner',
+  components: { Icon },
+  props: { error: String },
+  template: `<div class="banner error" v-if="error" role="alert"><Icon name="alert" :size="16"/> <span>{{ error }}</span></div>`,
+};
+
+// Matches a case-insensitive substring in any of the given fields.
+export function matches(item, q, fields = ['name', 'description']) {
+  if (!q) return true;
+  const s = q.toLowerCase();
+  return fields.some((f) => String(item?.[f] ?? '').toLowerCase().includes(s));
+}
+
+export function clone(x) { return JSON.parse(JSON.stringify(x ?? null)); }
+
+export async function copyText(text) {
+  try { await navigator.clipboard.writeText(text); return true; } catch {
+    const ta = document.createElement('textarea');
+    ta.value = text; document.body.appendChild(ta); ta.select();
+    const ok = document.execCommand('copy'); ta.remove(); return ok;
+  }
+}

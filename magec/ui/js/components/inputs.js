@@ -1,0 +1,103 @@
+// Small form controls: key/value rows, tag chips, toggle chips, switch, password field.
+import { Icon } from './icon.js';
+
+// v-model is an object {key: value}; edited as rows so empty/duplicate keys can be typed.
+export const KvEditor = {
+  name: 'KvEditor',
+  components: { Icon },
+  props: { modelValue: Object, keyPlaceholder: { default: 'Header' }, valuePlaceholder: { default: 'Value' }, addLabel: { default: 'Add' } },
+  emits: ['update:modelValue'],
+  data() { return { rows: this.toRows(this.modelValue) }; },
+  watch: {
+    modelValue(v) { if (JSON.stringify(v || {}) !== JSON.stringify(this.toObj())) this.rows = this.toRows(v); },
+  },
+  template: `
+  <div class="kv">
+    <div class="kv-row" v-for="(r, i) in rows" :key="i">
+      <input v-model="r.k" :placeholder="keyPlaceholder" @input="emit" aria-label="Key">
+      <input v-model="r.v" :placeholder="valuePlaceholder" @input="emit" aria-label="Value">
+      <button type="button" class="icon-btn" @click="remove(i)" aria-label="Remove row"><Icon name="x"/></button>
+    </div>
+    <button type="button" class="btn ghost sm" @click="add"><Icon name="plus" :size="14"/> {{ addLabel }}</button>
+  </div>`,
+  methods: {
+    toRows(o) { return Object.entries(o || {}).map(([k, v]) => ({ k, v: String(v ?? '') })); },
+    toObj() { const o = {}; for (const r of this.rows) if (r.k.trim()) o[r.k.trim()] = r.v; return o; },
+    emit() { this.$emit('update:modelValue', this.toObj()); },
+    add() { this.rows.push({ k: '', v: '' }); },
+    remove(i) { this.rows.splice(i, 1); this.emit(); },
+  },
+};
+
+// Free-text chips (tags). v-model: string[]
+export const ChipsInput = {
+  name: 'ChipsInput',
+  components: { Icon },
+  props: { modelValue: Array, placeholder: { default: 'Add and press Enter' }, lower: Boolean },
+  emits: ['update:modelValue'],
+  data() { return { text: '' }; },
+  template: `
+  <div class="chips-input">
+    <span class="chip" v-for="(c, i) in modelValue || []" :key="c">{{ c }}
+      <button type="button" @click="remove(i)" :aria-label="'Remove ' + c"><Icon name="x" :size="12"/></button></span>
+    <input v-model="text" :placeholder="placeholder" @keydown.enter.prevent="add" @keydown.,.prevent="add"
+      @keydown.backspace="text || remove((modelValue||[]).length - 1)" @blur="add">
+  </div>`,
+  methods: {
+    add() {
+      let t = this.text.trim(); if (this.lower) t = t.toLowerCase();
+      const cur = this.modelValue || [];
+      if (t && !cur.includes(t)) this.$emit('update:modelValue', [...cur, t]);
+      this.text = '';
+    },
+    remove(i) { if (i < 0) return; const c = [...(this.modelValue || [])]; c.splice(i, 1); this.$emit('update:modelValue', c); },
+  },
+};
+
+// Pick a subset of options [{value, label, hint}] as toggle chips. v-model: value[]
+export const ToggleChips = {
+  name: 'ToggleChips',
+  props: { modelValue: Array, options: Array, empty: { default: 'Nothing to choose from yet.' } },
+  emits: ['update:modelValue'],
+  template: `
+  <div class="toggle-chips">
+    <button type="button" v-for="o in options" :key="o.value" class="tchip" :class="{on: has(o.value)}"
+      :title="o.hint || ''" :aria-pressed="has(o.value)" @click="toggle(o.value)">{{ o.label }}</button>
+    <span class="muted small" v-if="!options || !options.length">{{ empty }}</span>
+  </div>`,
+  methods: {
+    has(v) { return (this.modelValue || []).includes(v); },
+    toggle(v) {
+      const cur = [...(this.modelValue || [])];
+      const i = cur.indexOf(v);
+      if (i >= 0) cur.splice(i, 1); else cur.push(v);
+      this.$emit('update:modelValue', cur);
+    },
+  },
+};
+
+export const Switch = {
+  name: 'Switch',
+  props: { modelValue: Boolean, label: String },
+  emits: ['update:modelValue'],
+  template: `
+  <label class="switch">
+    <input type="checkbox" role="switch" :checked="modelValue" @change="$emit('update:modelValue', $event.target.checked)">
+    <span class="track"><span class="thumb"></span></span>
+    <span v-if="label">{{ label }}</span>
+  </label>`,
+};
+
+export const PasswordInput = {
+  name: 'PasswordInput',
+  components: { Icon },
+  props: { modelValue: String, placeholder: String, name: String, autocomplete: { default: 'new-password' } },
+  emits: ['update:modelValue'],
+  data() { return { show: false }; },
+  template: `
+  <div class="pw">
+    <input :type="show ? 'text' : 'password'" :value="modelValue" :name="name" :placeholder="placeholder"
+      :autocomplete="autocomplete" spellcheck="false" @input="$emit('update:modelValue', $event.target.value)">
+    <button type="button" class="icon-btn" @click="show = !show" :aria-label="show ? 'Hide' : 'Show'" :title="show ? 'Hide' : 'Show'"><Icon name="eye"/></button>
+  </div>`,
+};

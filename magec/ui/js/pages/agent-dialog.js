@@ -1,0 +1,165 @@
+// New/Edit agent dialog: identity, prompt, LLM (backend + model picker), voice, MCPs, context guard.
+import { api } from '../api.js';
+import { store, load, backendsWithRole, byId } from '../store.js';
+import { toast } from '../toast.js';
+import { Modal } from '../components/modal.js';
+import { Icon } from '../components/icon.js';
+import { KvEditor, ChipsInput, ToggleChips, Switch } from '../components/inputs.js';
+import { ModelInput } from '../components/model-input.js';
+import { clone } from '../components/common.js';
+
+const blank = () => ({
+  name: '', description: '', tags: [], systemPrompt: '', outputKey: '',
+  llm: { backend: '', model: '', headers: {} },
+  transcription: { backend: '', model: '', config: { openai: {}, gemini: {} } },
+  tts: { backend: '', model: '', voice: '', config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
+  mcpServers: [],
+  contextGuard: { enabled: false, strategy: 'threshold', maxTurns: 20, maxTokens: 0 },
+});
+
+function merge(base, src) {
+  const out = clone(base);
+  for (const [k, v] of Object.entries(src || {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])) out[k] = merge(out[k], v);
+    else if (v !== null && v !== undefined) out[k] = clone(v);
+  }
+  return out;
+}
+
+export const AgentDialog = {
+  name: 'AgentDialog',
+  components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput },
+  emits: ['saved'],
+  data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
+  computed: {
+    llmBackends() { return backendsWithRole('llm'); },
+    sttBackends() { return backendsWithRole('stt'); },
+    ttsBackends() { return backendsWithRole('tts'); },
+    ttsBackend() { return byId('backends', this.form.tts.backend); },
+    voices() { return this.ttsBackend?.capabilities?.voices || []; },
+    mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
+  },
+  template: `
+  <Modal v-model:open="open" :title="editing ? 'Edit agent' : 'New agent'" wide testid="agent-dialog">
+    <form class="form" id="agent-form" @submit.prevent="save">
+      <div class="banner warn" v-if="editing && editing.valid === false"><Icon name="alert" :size="16"/> {{ editing.invalidReason || 'This agent is invalid' }}</div>
+      <div class="grid-2">
+        <div class="field"><label for="a-name">Name <span class="req">*</span></label>
+          <input id="a-name" v-model="form.name" required placeholder="e.g. Researcher" autofocus></div>
+        <div class="field"><label>Tags</label><ChipsInput v-model="form.tags" lower placeholder="tag + Enter"/></div>
+      </div>
+      <div class="field"><label for="a-desc">Description</label>
+        <input id="a-desc" v-model="form.description" placeholder="What this agent is for"></div>
+
+      <details class="section" open>
+        <summary>System prompt</summary>
+        <textarea id="a-prompt" v-model="form.systemPrompt" rows="5" placeholder="You are a helpful assistant…"></textarea>
+        <div class="field"><label for="a-okey">Output key</label>
+          <input id="a-okey" v-model.trim="form.outputKey" placeholder="e.g. research" spellcheck="false">
+          <p class="hint">The final answer is saved in session state under this key; other agents' prompts can read it with <code v-pre>{{agent.output:research}}</code>.</p></div>
+      </details>
+
+      <details class="section" open>
+        <summary>LLM</summary>
+        <div class="grid-2">
+          <div class="field"><label for="a-llm-backend">Backend <span class="req">*</span></label>
+            <select id="a-llm-backend" v-model="form.llm.backend">
+              <option value="">— choose a backend —</option>
+              <option v-for="b in llmBackends" :key="b.id" :value="b.id">{{ b.name }} ({{ b.type }})</option>
+            </select>
+            <p class="hint" v-if="!llmBackends.length">No LLM backends yet — create one on the Backends page.</p></div>
+          <div class="field"><label for="a-llm-model">Model</label>
+            <ModelInput id="a-llm-model" v-model="form.llm.model" :backend="form.llm.backend"/></div>
+        </div>
+        <div class="field"><label>Extra headers</label><KvEditor v-model="form.llm.headers" add-label="Add header"/>
+          <p class="hint">Override the backend's headers for this agent only.</p></div>
+        <div class="field context-guard">
+          <Switch v-model="form.contextGuard.enabled" label="Context guard"/>
+          <div class="grid-3" v-if="form.contextGuard.enabled">
+            <div class="field"><label>Strategy</label>
+              <select v-model="form.contextGuard.strategy"><option value="threshold">Token threshold (summarise)</option><option value="sliding_window">Sliding window</option></select></div>
+            <div class="field" v-if="form.contextGuard.strategy === 'threshold'"><label>Max tokens</label>
+              <input type="number" min="0" v-model.number="form.contextGuard.maxTokens" placeholder="0 = model default"></div>
+            <div class="field" v-else><label>Max turns</label>
+              <input type="number" min="1" v-model.number="form.contextGuard.maxTurns"></div>
+          </div>
+        </div>
+      </details>
+
+      <details class="section" :open="!!(form.transcription.backend || form.tts.backend)">
+        <summary>Voice</summary>
+        <h4>Speech-to-text</h4>
+        <div class="grid-2">
+          <div class="field"><label for="a-stt-backend">Backend</label>
+            <select id="a-stt-backend" v-model="form.transcription.backend">
+              <option value="">None</option>
+              <option v-for="b in sttBackends" :key="b.id" :value="b.id">{{ b.name }}</option></select>
+            <p class="hint" v-if="!sttBackends.length">No backend offers speech-to-text.</p></div>
+          <div class="field" v-if="form.transcription.backend"><label>Model</label>
+            <ModelInput v-model="form.transcription.model" :backend="form.transcription.backend" placeholder="e.g. whisper-1"/></div>
+        </div>
+        <h4>Text-to-speech</h4>
+        <div class="grid-2">
+          <div class="field"><label for="a-tts-backend">Backend</label>
+            <select id="a-tts-backend" v-model="form.tts.backend">
+              <option value="">None</option>
+              <option v-for="b in ttsBackends" :key="b.id" :value="b.id">{{ b.name }}</option></select>
+            <p class="hint" v-if="!ttsBackends.length">No backend offers text-to-speech.</p></div>
+          <div class="field" v-if="form.tts.backend"><label>Model</label>
+            <ModelInput v-model="form.tts.model" :backend="form.tts.backend" placeholder="e.g. tts-1"/></div>
+        </div>
+        <div class="grid-3" v-if="form.tts.backend">
+          <div class="field"><label for="a-voice">Voice</label>
+            <input id="a-voice" v-model="form.tts.voice" list="a-voices" placeholder="e.g. nova">
+            <datalist id="a-voices"><option v-for="v in voices" :key="v" :value="v"/></datalist></div>
+          <template v-if="ttsBackend && ttsBackend.type === 'gemini'">
+            <div class="field"><label>Language code</label><input v-model="form.tts.config.gemini.languageCode" placeholder="en-US"></div>
+            <div class="field"><label>Temperature</label><input type="number" step="0.1" min="0" max="2" v-model.number="form.tts.config.gemini.temperature"></div>
+            <div class="field span-3"><label>Style prompt</label><input v-model="form.tts.config.gemini.stylePrompt" placeholder="Say cheerfully:"></div>
+          </template>
+          <div class="field" v-else><label for="a-speed">Speed</label>
+            <input id="a-speed" type="number" step="0.05" min="0.25" max="4" v-model.number="form.tts.config.openai.speed" placeholder="1.0"></div>
+        </div>
+      </details>
+
+      <details class="section" :open="form.mcpServers.length > 0">
+        <summary>MCP servers <span class="count" v-if="form.mcpServers.length">{{ form.mcpServers.length }}</span></summary>
+        <ToggleChips v-model="form.mcpServers" :options="mcpOptions" empty="No MCP servers defined yet."/>
+      </details>
+      <p class="error-text" v-if="error" role="alert">{{ error }}</p>
+    </form>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="open = false">Cancel</button>
+      <button class="btn" type="submit" form="agent-form" :disabled="saving">{{ saving ? 'Saving…' : (editing ? 'Save' : 'Create') }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    show(a) {
+      this.editing = a || null;
+      this.form = a ? merge(blank(), a) : blank();
+      if (!a && this.llmBackends.length === 1) this.form.llm.backend = this.llmBackends[0].id;
+      Object.assign(this, { error: '', saving: false, open: true });
+    },
+    payload() {
+      const f = clone(this.form);
+      for (const k of ['id', 'valid', 'invalidReason', 'createdAt', 'updatedAt']) delete f[k];
+      f.name = f.name.trim();
+      const o = f.tts.config.openai;
+      if (o.speed === '' || o.speed == null) delete o.speed;
+      const g = f.tts.config.gemini;
+      for (const k of Object.keys(g)) if (g[k] === '' || g[k] == null) delete g[k];
+      return f;
+    },
+    async save() {
+      if (!this.form.name.trim()) { this.error = 'Name is required'; return; }
+      this.saving = true; this.error = '';
+      try {
+        const saved = this.editing ? await api.put(`/agents/${this.editing.id}`, this.payload()) : await api.post('/agents', this.payload());
+        toast.success(`Agent “${this.form.name}” ${this.editing ? 'saved' : 'created'}`);
+        this.open = false;
+        await Promise.all([load('agents'), load('backends')]);
+        this.$emit('saved', saved);
+      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+    },
+  },
+};

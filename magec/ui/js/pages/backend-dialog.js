@@ -1,0 +1,144 @@
+// New/Edit backend dialog: name, type, URL, API key (or ${SECRET}), headers, test connection.
+import { api } from '../api.js';
+import { store, load } from '../store.js';
+import { toast } from '../toast.js';
+import { Modal } from '../components/modal.js';
+import { Icon } from '../components/icon.js';
+import { KvEditor, PasswordInput } from '../components/inputs.js';
+import { TestResults } from '../components/test-results.js';
+import { clone } from '../components/common.js';
+
+export const FALLBACK_TYPES = [
+  { type: 'openai', displayName: 'OpenAI-compatible', defaultUrl: 'https://api.openai.com/v1',
+    description: 'OpenAI and anything that speaks its API: Ollama, LM Studio, vLLM, LocalAI, Parakeet, Edge TTS…' },
+  { type: 'anthropic', displayName: 'Anthropic', defaultUrl: 'https://api.anthropic.com',
+    description: 'Claude models through the Anthropic Messages API. LLM only.' },
+  { type: 'gemini', displayName: 'Google Gemini', defaultUrl: 'https://generativelanguage.googleapis.com',
+    description: 'Gemini models through the Google GenAI API.' },
+  { type: 'local', displayName: 'Local (offline)', defaultUrl: '',
+    description: 'Small models running inside magec itself: no key, no network.' },
+];
+
+export function backendTypes() { return store.backendTypes.length ? store.backendTypes : FALLBACK_TYPES; }
+
+const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null });
+
+export const BackendDialog = {
+  name: 'BackendDialog',
+  components: { Modal, Icon, KvEditor, PasswordInput, TestResults },
+  emits: ['saved'],
+  data() {
+    return { open: false, editing: null, form: blank(), original: '', saving: false, error: '',
+      testing: false, result: null, full: false, probe: { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' },
+      advanced: false };
+  },
+  computed: {
+    types() { return backendTypes(); },
+    typeInfo() { return this.types.find((t) => t.type === this.form.type) || {}; },
+    keyStored() { return this.editing?.apiKeySet && !this.form.apiKey; },
+    secretKeys() { return store.secrets.map((s) => s.key).filter(Boolean); },
+    dirty() { return JSON.stringify(this.payload()) !== this.original; },
+  },
+  template: `
+  <Modal v-model:open="open" :title="editing ? 'Edit backend' : 'New backend'" wide testid="backend-dialog">
+    <form class="form" @submit.prevent="save" id="backend-form">
+      <div class="field">
+        <label for="b-name">Name <span class="req">*</span></label>
+        <input id="b-name" v-model="form.name" required placeholder="e.g. OpenAI Production, Local Ollama" autofocus>
+      </div>
+      <div class="field">
+        <label>Type</label>
+        <div class="type-options" role="radiogroup">
+          <label v-for="t in types" :key="t.type" class="type-option" :class="{on: form.type === t.type}">
+            <input type="radio" name="b-type" :value="t.type" v-model="form.type">
+            <span class="type-badge" :class="'t-' + t.type">{{ t.type.slice(0, 3).toUpperCase() }}</span>
+            <span><strong>{{ t.displayName || t.type }}</strong><br><span class="muted small">{{ t.description }}</span></span>
+          </label>
+        </div>
+      </div>
+      <div class="field">
+        <label for="b-url">URL</label>
+        <input id="b-url" v-model.trim="form.url" :placeholder="typeInfo.defaultUrl || 'http://localhost:11434/v1'" spellcheck="false">
+        <p class="hint" v-if="typeInfo.defaultUrl">Leave empty to use <code>{{ typeInfo.defaultUrl }}</code>. For Ollama use <code>http://ollama:11434/v1</code>.</p>
+      </div>
+      <div class="field">
+        <label for="b-key">API key</label>
+        <PasswordInput id="b-key" v-model="form.apiKey" name="apiKey"
+          :placeholder="keyStored ? '•••••••• stored — leave empty to keep it' : 'sk-… or \${SECRET_KEY}'"/>
+        <p class="hint">Paste a key or reference a secret as <code>\${KEY}</code>; stored keys are never shown again.
+          <template v-if="secretKeys.length"> Secrets:
+            <button type="button" class="link" v-for="k in secretKeys" :key="k" @click="form.apiKey = '\${' + k + '}'">\${{ '{' + k + '}' }}</button>
+          </template>
+        </p>
+      </div>
+      <div class="field">
+        <label>Headers</label>
+        <KvEditor v-model="form.headers" add-label="Add header"/>
+      </div>
+      <details class="field" :open="advanced" @toggle="advanced = $event.target.open">
+        <summary>Advanced</summary>
+        <label for="b-timeout">Request timeout (seconds)</label>
+        <input id="b-timeout" type="number" min="1" v-model.number="form.timeout" placeholder="default">
+      </details>
+
+      <section class="test-box">
+        <div class="row wrap">
+          <button type="button" class="btn secondary" @click="test" :disabled="testing" data-testid="test-connection">
+            <Icon name="zap" :size="16"/> {{ testing ? 'Testing…' : 'Test connection' }}</button>
+          <label class="check"><input type="checkbox" v-model="full"> Full probe (chat, embeddings, voice)</label>
+        </div>
+        <div class="grid-2" v-if="full">
+          <div class="field"><label>Chat model</label><input v-model="probe.model" placeholder="auto" list="probe-models"></div>
+          <div class="field"><label>Embedding model</label><input v-model="probe.embeddingModel" placeholder="e.g. text-embedding-3-small" list="probe-models"></div>
+          <div class="field"><label>STT model</label><input v-model="probe.sttModel" placeholder="e.g. whisper-1" list="probe-models"></div>
+          <div class="field"><label>TTS model / voice</label>
+            <div class="row"><input v-model="probe.ttsModel" placeholder="e.g. tts-1" list="probe-models"><input v-model="probe.ttsVoice" placeholder="voice"></div></div>
+          <datalist id="probe-models"><option v-for="m in (result && result.models) || []" :key="m.id || m" :value="m.id || m"/></datalist>
+        </div>
+        <TestResults :result="result"/>
+      </section>
+      <p class="error-text" v-if="error" role="alert">{{ error }}</p>
+    </form>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="open = false">Cancel</button>
+      <button class="btn" type="submit" form="backend-form" :disabled="saving">{{ saving ? 'Saving…' : (editing ? 'Save' : 'Create') }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    show(b) {
+      this.editing = b || null;
+      this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, timeout: b.timeout ?? null }) } : blank();
+      this.original = JSON.stringify(this.payload());
+      Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: !!this.form.timeout, open: true });
+    },
+    payload() {
+      const p = { name: this.form.name.trim(), type: this.form.type, url: this.form.url, apiKey: this.form.apiKey, headers: this.form.headers || {} };
+      if (this.form.timeout) p.timeout = this.form.timeout;
+      if (this.editing && !p.apiKey) delete p.apiKey; // keep the stored key
+      return p;
+    },
+    async test() {
+      this.testing = true; this.result = null;
+      const opts = this.full ? Object.fromEntries(Object.entries({ full: true, ...this.probe }).filter(([, v]) => v !== '')) : {};
+      try {
+        if (this.editing && !this.dirty) this.result = await api.post(`/backends/${this.editing.id}/test`, opts);
+        else this.result = await api.post('/backends/test', { ...this.payload(), ...(this.editing ? { id: this.editing.id } : {}), ...opts });
+      } catch (e) {
+        this.result = { ok: false, error: e.message, roles: {} };
+      } finally { this.testing = false; }
+    },
+    async save() {
+      if (!this.form.name.trim()) { this.error = 'Name is required'; return; }
+      this.saving = true; this.error = '';
+      try {
+        const saved = this.editing
+          ? await api.put(`/backends/${this.editing.id}`, this.payload())
+          : await api.post('/backends', this.payload());
+        toast.success(`Backend “${this.form.name}” ${this.editing ? 'saved' : 'created'}`);
+        this.open = false;
+        await load('backends');
+        this.$emit('saved', saved);
+      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+    },
+  },
+};

@@ -1,0 +1,113 @@
+// Clients: API tokens (mgc_…) that may call a set of agents/flows. Token shown once.
+import { api } from '../api.js';
+import { store, load, nameOf } from '../store.js';
+import { toast } from '../toast.js';
+import { Icon } from '../components/icon.js';
+import { Modal } from '../components/modal.js';
+import { ToggleChips, Switch } from '../components/inputs.js';
+import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, copyText } from '../components/common.js';
+import { entityPage } from '../components/entity-page.js';
+
+const TokenDialog = {
+  name: 'TokenDialog',
+  components: { Modal, Icon },
+  data() { return { open: false, token: '', name: '' }; },
+  template: `
+  <Modal v-model:open="open" title="Client token" testid="token-dialog">
+    <p>This is the token for <strong>{{ name }}</strong>. Copy it now — it will not be shown again.</p>
+    <div class="token-box"><code data-testid="client-token">{{ token }}</code>
+      <button class="btn secondary sm" type="button" @click="copy"><Icon name="copy" :size="14"/> Copy</button></div>
+    <p class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>/v1</code>.</p>
+    <template #footer><button class="btn" type="button" @click="open = false">Done</button></template>
+  </Modal>`,
+  methods: {
+    show(name, token) { Object.assign(this, { name, token, open: true }); },
+    async copy() { await copyText(this.token); toast.success('Token copied'); },
+  },
+};
+
+const ClientDialog = {
+  name: 'ClientDialog',
+  components: { Modal, ToggleChips, Switch },
+  emits: ['token'],
+  data() { return { open: false, editing: null, form: {}, saving: false, error: '' }; },
+  computed: {
+    targets() {
+      return [...store.agents.map((a) => ({ value: a.id, label: a.name, hint: 'agent' })),
+        ...store.flows.map((f) => ({ value: f.id, label: `⇶ ${f.name}`, hint: 'flow' }))];
+    },
+  },
+  template: `
+  <Modal v-model:open="open" :title="editing ? 'Edit client' : 'New client'" testid="client-dialog">
+    <form class="form" id="client-form" @submit.prevent="save">
+      <div class="field"><label for="c-name">Name <span class="req">*</span></label><input id="c-name" v-model="form.name" required autofocus placeholder="e.g. Voice UI, Mobile app"></div>
+      <div class="field"><label>Type</label><select v-model="form.type"><option value="direct">Direct (API token)</option></select></div>
+      <div class="field"><label>Allowed agents and flows</label>
+        <ToggleChips v-model="form.allowedAgents" :options="targets" empty="Create an agent first."/>
+        <p class="hint">The first one is the default.</p></div>
+      <Switch v-model="form.enabled" label="Enabled"/>
+      <p class="error-text" v-if="error" role="alert">{{ error }}</p>
+    </form>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="open = false">Cancel</button>
+      <button class="btn" type="submit" form="client-form" :disabled="saving">{{ editing ? 'Save' : 'Create' }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    show(c) {
+      this.editing = c || null;
+      this.form = { name: c?.name || '', type: c?.type || 'direct', allowedAgents: [...(c?.allowedAgents || [])], enabled: c ? c.enabled !== false : true };
+      Object.assign(this, { error: '', saving: false, open: true });
+    },
+    async save() {
+      this.saving = true; this.error = '';
+      try {
+        if (this.editing) { await api.put(`/clients/${this.editing.id}`, this.form); toast.success('Client saved'); } else {
+          const c = await api.post('/clients', this.form);
+          toast.success('Client created');
+          if (c?.token) this.$emit('token', c.name || this.form.name, c.token);
+        }
+        this.open = false; await load('clients');
+      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+    },
+  },
+};
+
+export default {
+  name: 'ClientsPage',
+  mixins: [entityPage('clients', 'client')],
+  components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, ClientDialog, TokenDialog },
+  computed: { items() { return store.clients.filter((x) => matches(x, this.filter)); } },
+  template: `
+  <div class="page">
+    <PageHeader title="Clients" icon="users" :count="s.clients.length" new-label="New client" v-model:filter="filter" @new="$refs.dlg.show()"
+      subtitle="Apps that call magec's run API. Each gets a token and a list of agents or flows it may use."/>
+    <ErrorBanner :error="s.errors.clients"/>
+    <Skeleton v-if="!s.loaded.clients"/>
+    <EmptyState v-else-if="!s.clients.length" icon="users" title="No clients yet" text="Without clients the run API is open; add one to require a token." action="New client" @action="$refs.dlg.show()"/>
+    <div v-else class="grid">
+      <article class="card entity client" v-for="c in items" :key="c.id" tabindex="0" @click="$refs.dlg.show(c)" @keydown.enter="$refs.dlg.show(c)" :data-testid="'client-' + c.name">
+        <header class="card-head"><span class="type-badge t-client">{{ (c.type || 'dir').slice(0, 3).toUpperCase() }}</span><h3>{{ c.name }}</h3>
+          <span class="badge" :class="c.enabled === false ? 'muted' : 'ok'">{{ c.enabled === false ? 'disabled' : 'enabled' }}</span></header>
+        <p class="mono small">{{ c.tokenPreview || 'mgc_…' }}</p>
+        <div class="chip-list"><span class="badge k-agent" v-for="id in c.allowedAgents || []" :key="id">{{ targetName(id) }}</span>
+          <span class="muted small" v-if="!(c.allowedAgents || []).length">No agents allowed</span></div>
+        <footer class="card-actions" @click.stop>
+          <button class="btn ghost sm" type="button" @click="regen(c)"><Icon name="refresh" :size="14"/> New token</button>
+          <span class="spacer"></span>
+          <button class="icon-btn" type="button" @click="$refs.dlg.show(c)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
+          <button class="icon-btn danger" type="button" @click="remove(c)" title="Delete" aria-label="Delete"><Icon name="trash"/></button>
+        </footer>
+      </article>
+    </div>
+    <ClientDialog ref="dlg" @token="(n, t) => $refs.tok.show(n, t)"/>
+    <TokenDialog ref="tok"/>
+  </div>`,
+  methods: {
+    targetName(id) { return store.agents.some((a) => a.id === id) ? nameOf('agents', id) : nameOf('flows', id); },
+    async regen(c) {
+      if (!confirm(`Generate a new token for ${c.name}? The current token stops working.`)) return;
+      try { const r = await api.post(`/clients/${c.id}/regenerate-token`, {}); this.$refs.tok.show(c.name, r.token); await load('clients'); } catch (e) { toast.error(e); }
+    },
+  },
+};

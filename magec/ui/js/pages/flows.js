@@ -1,0 +1,108 @@
+// Flows: list of multi-agent flows and a tree editor dialog (server validates on save).
+import { api } from '../api.js';
+import { store, load, nameOf } from '../store.js';
+import { toast } from '../toast.js';
+import { route, go, clearParams, onAction } from '../router.js';
+import { Icon } from '../components/icon.js';
+import { Modal } from '../components/modal.js';
+import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, clone } from '../components/common.js';
+import { confirmDelete } from '../components/confirm.js';
+import { FlowStep, newStep } from './flow-step.js';
+
+// One-line outline of a step tree: "seq(A, par(B, C), loop×3(D))"
+function outline(st) {
+  if (!st) return '';
+  if (st.type === 'agent') return (nameOf('agents', st.agentId) || '?') + (st.responseAgent ? '★' : '');
+  const tag = { sequential: 'seq', parallel: 'par', loop: `loop×${st.maxIterations || '?'}` }[st.type] || st.type;
+  return `${tag}(${(st.steps || []).map(outline).join(', ')})`;
+}
+
+const FlowDialog = {
+  name: 'FlowDialog',
+  components: { Modal, FlowStep, Icon },
+  data() { return { open: false, editing: null, form: null, saving: false, error: '', errorPath: '' }; },
+  template: `
+  <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide testid="flow-dialog">
+    <form class="form" id="flow-form" @submit.prevent="save" v-if="form">
+      <div class="grid-2">
+        <div class="field"><label for="f-name">Name <span class="req">*</span></label><input id="f-name" v-model="form.name" required autofocus placeholder="e.g. Review"></div>
+        <div class="field"><label for="f-desc">Description</label><input id="f-desc" v-model="form.description"></div>
+      </div>
+      <div class="field"><label>Steps</label>
+        <p class="hint">Nest sequential, parallel and loop blocks; mark the agent(s) whose answer the user sees as <strong>Response</strong>.</p>
+        <div class="flow-tree"><FlowStep :step="form.root" path="root" :error-path="errorPath"/></div>
+      </div>
+      <p class="error-text" v-if="error" role="alert" data-testid="flow-error">{{ error }}</p>
+    </form>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="open = false">Cancel</button>
+      <button class="btn" type="submit" form="flow-form" :disabled="saving">{{ saving ? 'Saving…' : (editing ? 'Save' : 'Create') }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    show(f) {
+      this.editing = f || null;
+      this.form = f ? { name: f.name, description: f.description || '', root: clone(f.root) || newStep('sequential') }
+        : { name: '', description: '', root: newStep('sequential') };
+      Object.assign(this, { error: '', errorPath: '', saving: false, open: true });
+    },
+    async save() {
+      this.saving = true; this.error = ''; this.errorPath = '';
+      const body = { name: this.form.name.trim(), description: this.form.description, root: clone(this.form.root) };
+      try {
+        if (this.editing) await api.put(`/flows/${this.editing.id}`, body); else await api.post('/flows', body);
+        toast.success(`Flow “${body.name}” ${this.editing ? 'saved' : 'created'}`);
+        this.open = false;
+        await load('flows');
+      } catch (e) {
+        this.error = e.message;
+        const m = /root(?:\.steps\[\d+\])*(?:\.\w+)?/.exec(e.message || '');
+        if (m) this.errorPath = m[0];
+      } finally { this.saving = false; }
+    },
+  },
+};
+
+export default {
+  name: 'FlowsPage',
+  components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, FlowDialog },
+  data() { return { s: store, filter: '' }; },
+  computed: { items() { return store.flows.filter((f) => matches(f, this.filter)); } },
+  template: `
+  <div class="page">
+    <PageHeader title="Flows" icon="flow" :count="s.flows.length" new-label="New flow" v-model:filter="filter" @new="$refs.dlg.show()"
+      subtitle="Combine agents — possibly on different backends — in sequence, in parallel or in loops. A flow is called like an agent."/>
+    <ErrorBanner :error="s.errors.flows"/>
+    <Skeleton v-if="!s.loaded.flows"/>
+    <EmptyState v-else-if="!s.flows.length" icon="flow" title="No flows yet" text="A flow chains agents: e.g. two researchers in parallel, then a critic that answers."
+      action="New flow" @action="$refs.dlg.show()"/>
+    <div v-else class="grid">
+      <article class="card entity flow" v-for="f in items" :key="f.id" tabindex="0" @click="$refs.dlg.show(f)" @keydown.enter="$refs.dlg.show(f)" :data-testid="'flow-' + f.name">
+        <header class="card-head"><span class="type-badge t-flow">FLW</span><h3>{{ f.name }}</h3></header>
+        <p class="muted small clamp" v-if="f.description">{{ f.description }}</p>
+        <p class="mono small outline">{{ outline(f.root) }}</p>
+        <footer class="card-actions" @click.stop>
+          <button class="btn ghost sm" type="button" @click="go('playground', {app: f.id})"><Icon name="chat" :size="14"/> Run</button>
+          <span class="spacer"></span>
+          <button class="icon-btn" type="button" @click="$refs.dlg.show(f)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
+          <button class="icon-btn danger" type="button" @click="remove(f)" title="Delete" aria-label="Delete"><Icon name="trash"/></button>
+        </footer>
+      </article>
+    </div>
+    <FlowDialog ref="dlg"/>
+  </div>`,
+  setup() { return { outline, go, route }; },
+  mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.openFromRoute(); },
+  unmounted() { this.off(); },
+  watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.flows'() { this.openFromRoute(); } },
+  methods: {
+    openFromRoute() {
+      const id = route.params.edit;
+      if (!id || !store.loaded.flows) return;
+      const f = store.flows.find((x) => x.id === id);
+      if (f) this.$refs.dlg.show(f);
+      clearParams();
+    },
+    async remove(f) { if (await confirmDelete({ kind: 'flow', name: f.name, path: `/flows/${f.id}` })) await Promise.all([load('flows'), load('clients')]); },
+  },
+};

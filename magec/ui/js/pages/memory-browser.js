@@ -1,0 +1,63 @@
+// Browse / search / delete stored memories: GET /memory/entries?agent=&user=&q=&limit=&offset=
+import { api } from '../api.js';
+import { store, nameOf } from '../store.js';
+import { toast } from '../toast.js';
+import { Icon } from '../components/icon.js';
+
+const LIMIT = 20;
+
+export const MemoryBrowser = {
+  name: 'MemoryBrowser',
+  components: { Icon },
+  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, offset: 0, loading: false, error: '' }; },
+  template: `
+  <section class="panel" data-testid="memory-browser">
+    <div class="panel-head"><h2>Stored memories</h2><span class="count">{{ total }}</span></div>
+    <form class="row wrap filters" @submit.prevent="search(0)">
+      <select v-model="f.agent" aria-label="Agent"><option value="">All agents</option>
+        <option v-for="a in s.agents" :key="a.id" :value="a.id">{{ a.name }}</option></select>
+      <input v-model.trim="f.user" placeholder="User id" aria-label="User">
+      <input v-model.trim="f.q" placeholder="Search text…" type="search" aria-label="Search memories" class="grow">
+      <button class="btn secondary" type="submit"><Icon name="search" :size="14"/> Search</button>
+    </form>
+    <p class="error-text" v-if="error">{{ error }}</p>
+    <div class="table-wrap" v-if="items.length">
+      <table class="table">
+        <thead><tr><th>Memory</th><th>Agent</th><th>User</th><th>Model</th><th>Created</th><th></th></tr></thead>
+        <tbody>
+          <tr v-for="m in items" :key="m.id">
+            <td class="content">{{ m.content }}</td>
+            <td>{{ nameOf('agents', m.app) }}</td>
+            <td><code>{{ m.user }}</code></td>
+            <td><code class="small">{{ m.embeddingModel || '—' }}</code></td>
+            <td class="small nowrap">{{ m.createdAt ? new Date(m.createdAt).toLocaleString() : '' }}</td>
+            <td><button class="icon-btn danger" type="button" @click="remove(m)" title="Delete memory" aria-label="Delete memory"><Icon name="trash"/></button></td>
+          </tr>
+        </tbody>
+      </table>
+    </div>
+    <p class="muted" v-else-if="!loading">No memories{{ f.q || f.agent || f.user ? ' match these filters' : ' stored yet' }}. Agents save facts with the <code>save_to_memory</code> tool.</p>
+    <div class="row pager" v-if="total > LIMIT">
+      <button class="btn ghost sm" type="button" :disabled="offset === 0" @click="search(offset - LIMIT)">Previous</button>
+      <span class="muted small">{{ offset + 1 }}–{{ Math.min(offset + LIMIT, total) }} of {{ total }}</span>
+      <button class="btn ghost sm" type="button" :disabled="offset + LIMIT >= total" @click="search(offset + LIMIT)">Next</button>
+    </div>
+  </section>`,
+  setup() { return { nameOf, LIMIT }; },
+  mounted() { this.search(0); },
+  methods: {
+    async search(offset) {
+      this.loading = true; this.error = '';
+      const qs = new URLSearchParams({ limit: LIMIT, offset });
+      for (const [k, v] of Object.entries(this.f)) if (v) qs.set(k, v);
+      try {
+        const r = await api.get(`/memory/entries?${qs}`);
+        this.items = r.items || []; this.total = r.total ?? this.items.length; this.offset = offset;
+      } catch (e) { this.error = e.message; this.items = []; this.total = 0; } finally { this.loading = false; }
+    },
+    async remove(m) {
+      if (!confirm('Delete this memory?')) return;
+      try { await api.del(`/memory/entries/${m.id}`); toast.success('Memory deleted'); this.search(this.offset); } catch (e) { toast.error(e); }
+    },
+  },
+};

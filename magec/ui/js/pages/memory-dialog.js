@@ -1,0 +1,91 @@
+// New/Edit memory provider: type, category, schema-driven config, embedding backend + model.
+import { api } from '../api.js';
+import { store, load, backendsWithRole } from '../store.js';
+import { toast } from '../toast.js';
+import { Modal } from '../components/modal.js';
+import { SchemaForm } from '../components/schema-form.js';
+import { ModelInput } from '../components/model-input.js';
+import { clone } from '../components/common.js';
+
+export const FALLBACK_MEMORY_TYPES = [
+  { type: 'sqlite', displayName: 'SQLite (embedded)', categories: ['session', 'longterm'], configSchema: { type: 'object', properties: { path: { type: 'string', description: 'Database file; empty = the main database' } } } },
+  { type: 'redis', displayName: 'Redis', categories: ['session'], configSchema: { type: 'object', required: ['connectionString'], properties: { connectionString: { type: 'string', 'x-placeholder': 'redis://user:pass@host:6379/0' }, ttl: { type: 'string', default: '24h' } } } },
+  { type: 'postgres', displayName: 'PostgreSQL + pgvector', categories: ['longterm'], configSchema: { type: 'object', required: ['connectionString'], properties: { connectionString: { type: 'string', 'x-placeholder': 'postgres://u:p@host:5432/db?sslmode=disable' } } } },
+];
+export const memoryTypes = () => (store.memoryTypes.length ? store.memoryTypes : FALLBACK_MEMORY_TYPES);
+
+const blank = (category = 'longterm') => ({ name: '', type: '', category, config: {}, embedding: { backend: '', model: '' } });
+
+export const MemoryDialog = {
+  name: 'MemoryDialog',
+  components: { Modal, SchemaForm, ModelInput },
+  data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
+  computed: {
+    types() { return memoryTypes(); },
+    typesForCategory() { return this.types.filter((t) => !t.categories || t.categories.includes(this.form.category)); },
+    typeInfo() { return this.types.find((t) => t.type === this.form.type) || {}; },
+    embedBackends() { return backendsWithRole('embeddings'); },
+    changedModel() {
+      const e = this.editing?.embedding || {};
+      return !!e.model && (e.model !== this.form.embedding.model || e.backend !== this.form.embedding.backend);
+    },
+  },
+  watch: {
+    'form.category'() { if (!this.typesForCategory.some((t) => t.type === this.form.type)) this.form.type = this.typesForCategory[0]?.type || ''; },
+  },
+  template: `
+  <Modal v-model:open="open" :title="editing ? 'Edit memory provider' : 'New memory provider'" wide testid="memory-dialog">
+    <form class="form" id="memory-form" @submit.prevent="save">
+      <div class="grid-2">
+        <div class="field"><label for="m-name">Name <span class="req">*</span></label>
+          <input id="m-name" v-model="form.name" required placeholder="e.g. Long-term (pgvector)" autofocus></div>
+        <div class="field"><label>Category</label>
+          <div class="seg">
+            <label :class="{on: form.category === 'session'}"><input type="radio" value="session" v-model="form.category"> Session</label>
+            <label :class="{on: form.category === 'longterm'}"><input type="radio" value="longterm" v-model="form.category"> Long-term</label>
+          </div></div>
+      </div>
+      <div class="field"><label for="m-type">Type</label>
+        <select id="m-type" v-model="form.type">
+          <option v-for="t in typesForCategory" :key="t.type" :value="t.type">{{ t.displayName || t.type }}</option></select></div>
+      <SchemaForm :schema="typeInfo.configSchema" v-model="form.config"/>
+      <fieldset v-if="form.category === 'longterm'" class="section-box">
+        <legend>Embeddings</legend>
+        <div class="grid-2">
+          <div class="field"><label for="m-emb-backend">Backend</label>
+            <select id="m-emb-backend" v-model="form.embedding.backend">
+              <option value="">— choose —</option>
+              <option v-for="b in embedBackends" :key="b.id" :value="b.id">{{ b.name }}</option></select>
+            <p class="hint" v-if="!embedBackends.length">No backend offers embeddings yet.</p></div>
+          <div class="field"><label>Model</label>
+            <ModelInput v-model="form.embedding.model" :backend="form.embedding.backend" placeholder="e.g. nomic-embed-text"/></div>
+        </div>
+        <p class="hint" v-if="editing && changedModel">Changing the embedding model means stored memories must be re-embedded; start it from the provider card after saving.</p>
+      </fieldset>
+      <p class="error-text" v-if="error" role="alert">{{ error }}</p>
+    </form>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="open = false">Cancel</button>
+      <button class="btn" type="submit" form="memory-form" :disabled="saving">{{ saving ? 'Saving…' : (editing ? 'Save' : 'Create') }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    show(m, category) {
+      this.editing = m || null;
+      this.form = m ? { ...blank(), ...clone(m), embedding: { backend: '', model: '', ...(m.embedding || {}) }, config: clone(m.config || {}) } : blank(category);
+      if (!this.form.type) this.form.type = this.typesForCategory[0]?.type || '';
+      Object.assign(this, { error: '', saving: false, open: true });
+    },
+    async save() {
+      this.saving = true; this.error = '';
+      const body = { name: this.form.name.trim(), type: this.form.type, category: this.form.category, config: this.form.config };
+      if (this.form.category === 'longterm') body.embedding = this.form.embedding;
+      try {
+        if (this.editing) await api.put(`/memory/${this.editing.id}`, body); else await api.post('/memory', body);
+        toast.success(`Memory provider “${body.name}” ${this.editing ? 'saved' : 'created'}`);
+        this.open = false;
+        await Promise.all([load('memory'), load('backends')]);
+      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+    },
+  },
+};

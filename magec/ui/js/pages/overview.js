@@ -1,0 +1,56 @@
+// Overview: counts per resource, agent health, getting-started checklist.
+import { api } from '../api.js';
+import { store } from '../store.js';
+import { go } from '../router.js';
+import { Icon } from '../components/icon.js';
+import { PageHeader } from '../components/common.js';
+
+const TILES = [
+  ['backends', 'Backends', 'server'], ['agents', 'Agents', 'bot'], ['flows', 'Flows', 'flow'], ['memoryProviders', 'Memory', 'database', 'memory'],
+  ['mcpServers', 'MCP servers', 'plug', 'mcps'], ['clients', 'Clients', 'users'], ['commands', 'Commands', 'terminal'], ['secrets', 'Secrets', 'key'],
+];
+
+export default {
+  name: 'OverviewPage',
+  components: { Icon, PageHeader },
+  data() { return { s: store, ov: null, error: '' }; },
+  computed: {
+    counts() { return this.ov?.counts || {}; },
+    agents() { return this.ov?.agents || store.agents; },
+    steps() {
+      return [
+        { done: store.backends.length > 0, text: 'Add a backend (OpenAI, Ollama, Anthropic, Gemini or local)', page: 'backends' },
+        { done: store.agents.length > 0, text: 'Create an agent that uses it', page: 'agents' },
+        { done: store.clients.length > 0, text: 'Create a client token for your apps', page: 'clients' },
+      ];
+    },
+  },
+  template: `
+  <div class="page">
+    <PageHeader title="Overview" icon="home" subtitle="Everything configured on this magec server."/>
+    <div class="tiles">
+      <button type="button" class="tile" v-for="t in TILES" :key="t[0]" @click="go(t[3] || t[0])" :class="'tile-' + (t[3] || t[0])">
+        <Icon :name="t[2]" :size="20"/><span class="tile-n">{{ counts[t[0]] ?? (s[t[3] || t[0]] || []).length }}</span><span class="tile-l">{{ t[1] }}</span>
+      </button>
+    </div>
+    <section class="panel" v-if="steps.some(x => !x.done)">
+      <h2>Getting started</h2>
+      <ol class="checklist">
+        <li v-for="st in steps" :key="st.page" :class="{done: st.done}"><Icon :name="st.done ? 'check' : 'right'" :size="16"/>
+          <a href="#" @click.prevent="go(st.page, {new: 1})">{{ st.text }}</a></li>
+        <li :class="{done: false}"><Icon name="right" :size="16"/><a href="#" @click.prevent="go('playground')">Chat with it in the playground</a></li>
+      </ol>
+    </section>
+    <section class="panel">
+      <div class="panel-head"><h2>Agents</h2><button class="btn ghost sm" type="button" @click="go('playground')"><Icon name="chat" :size="14"/> Playground</button></div>
+      <p class="muted" v-if="!agents.length">No agents yet.</p>
+      <ul class="agent-status">
+        <li v-for="a in agents" :key="a.id"><span class="dot" :class="a.valid === false ? 'unhealthy' : 'healthy'"></span>
+          <a href="#" @click.prevent="go('agents', {edit: a.id})">{{ a.name }}</a>
+          <span class="error-text small" v-if="a.valid === false">{{ a.invalidReason }}</span></li>
+      </ul>
+    </section>
+  </div>`,
+  setup() { return { TILES, go }; },
+  async mounted() { try { this.ov = await api.get('/overview'); } catch (e) { this.error = e.message; } },
+};

@@ -1,0 +1,58 @@
+// Settings: active memory providers, session/sign-out, keyboard shortcuts.
+import { api, auth, setPassword } from '../api.js';
+import { store } from '../store.js';
+import { toast } from '../toast.js';
+import { Icon } from '../components/icon.js';
+import { PageHeader } from '../components/common.js';
+
+export default {
+  name: 'SettingsPage',
+  components: { Icon, PageHeader },
+  data() { return { s: store, auth, form: { ...store.settings }, saving: false }; },
+  computed: {
+    session() { return store.memory.filter((m) => m.category === 'session'); },
+    longterm() { return store.memory.filter((m) => m.category === 'longterm'); },
+  },
+  watch: { 's.settings'(v) { this.form = { ...v }; } },
+  template: `
+  <div class="page narrow">
+    <PageHeader title="Settings" icon="settings" subtitle="Global runtime settings. Changes apply immediately."/>
+    <section class="panel">
+      <h2>Memory</h2>
+      <form class="form" @submit.prevent="save">
+        <div class="grid-2">
+          <div class="field"><label for="st-session">Session provider</label>
+            <select id="st-session" v-model="form.sessionProvider"><option value="">Embedded SQLite (default)</option>
+              <option v-for="m in session" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
+          <div class="field"><label for="st-long">Long-term provider</label>
+            <select id="st-long" v-model="form.longTermProvider"><option value="">Embedded SQLite (default)</option>
+              <option v-for="m in longterm" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
+        </div>
+        <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
+      </form>
+    </section>
+    <section class="panel">
+      <h2>Session</h2>
+      <p class="muted" v-if="auth.password">You are signed in with the admin password (kept in this tab only).</p>
+      <p class="muted" v-else>No admin password is set on this server. Set <code>server.adminPassword</code> in config.yaml to protect the Admin UI.</p>
+      <button class="btn secondary" type="button" v-if="auth.password" @click="logout"><Icon name="logout" :size="16"/> Sign out</button>
+    </section>
+    <section class="panel">
+      <h2>Keyboard shortcuts</h2>
+      <dl class="shortcuts">
+        <dt><kbd>n</kbd></dt><dd>New item on the current page</dd>
+        <dt><kbd>/</kbd> or <kbd>Ctrl</kbd>+<kbd>K</kbd></dt><dd>Search everything</dd>
+        <dt><kbd>r</kbd></dt><dd>Refresh data</dd>
+        <dt><kbd>g</kbd> then <kbd>b</kbd>/<kbd>a</kbd>/<kbd>m</kbd>/<kbd>f</kbd>/<kbd>p</kbd></dt><dd>Go to Backends / Agents / Memory / Flows / Playground</dd>
+        <dt><kbd>Esc</kbd></dt><dd>Close dialog</dd>
+      </dl>
+    </section>
+  </div>`,
+  methods: {
+    async save() {
+      this.saving = true;
+      try { store.settings = { ...store.settings, ...((await api.put('/settings', this.form)) || this.form) }; toast.success('Settings saved'); } catch (e) { toast.error(e); } finally { this.saving = false; }
+    },
+    logout() { setPassword(''); auth.required = true; },
+  },
+};

@@ -1,0 +1,85 @@
+// Single reactive data store shared by every page. Call load(kind) / loadAll().
+import { reactive } from 'vue';
+import { api } from './api.js';
+
+// kind -> Admin API collection path
+export const PATHS = {
+  backends: '/backends',
+  agents: '/agents',
+  flows: '/flows',
+  memory: '/memory',
+  mcps: '/mcps',
+  clients: '/clients',
+  commands: '/commands',
+  secrets: '/secrets',
+};
+
+export const store = reactive({
+  backends: [], agents: [], flows: [], memory: [], mcps: [], clients: [], commands: [], secrets: [],
+  settings: { sessionProvider: '', longTermProvider: '' },
+  backendTypes: [], memoryTypes: [], voiceTypes: [],
+  loaded: {},   // kind -> true once fetched
+  errors: {},   // kind -> last error message
+});
+
+const asList = (d) => (Array.isArray(d) ? d : (d && (d.items || d.data)) || []);
+
+export async function load(kind) {
+  try {
+    store[kind] = asList(await api.get(PATHS[kind]));
+    store.errors[kind] = null;
+  } catch (e) {
+    store.errors[kind] = e.message;
+    if (e.status === 401) throw e;
+  } finally {
+    store.loaded[kind] = true;
+  }
+  return store[kind];
+}
+
+export async function loadMeta() {
+  const safe = (p) => api.get(p).catch(() => null);
+  const [bt, mt, vt, st] = await Promise.all([
+    safe('/backends/types'), safe('/memory/types'), safe('/voice/types'), safe('/settings'),
+  ]);
+  if (bt) store.backendTypes = asList(bt);
+  if (mt) store.memoryTypes = asList(mt);
+  if (vt) store.voiceTypes = asList(vt);
+  if (st) store.settings = { sessionProvider: '', longTermProvider: '', ...st };
+}
+
+export async function loadAll() {
+  await Promise.all([...Object.keys(PATHS).map(load), loadMeta()]);
+}
+
+export const byId = (kind, id) => store[kind].find((x) => x.id === id);
+export const nameOf = (kind, id) => byId(kind, id)?.name || (id ? `${String(id).slice(0, 8)}… (missing)` : '—');
+
+// Backends whose probed/declared capabilities include a role ("llm", "stt", "tts", "embeddings").
+export function backendsWithRole(role) {
+  return store.backends.filter((b) => {
+    const roles = b.capabilities?.roles;
+    if (Array.isArray(roles) && roles.length) return roles.includes(role);
+    const t = store.backendTypes.find((x) => x.type === b.type);
+    const troles = t?.capabilities?.roles;
+    return Array.isArray(troles) ? troles.includes(role) : true;
+  });
+}
+
+// Cached model lists per backend id: {models: [{id, ownedBy}], cached, error, loading}
+const modelCache = reactive({});
+export function modelsFor(backendId) {
+  if (!backendId) return { models: [], loading: false };
+  if (!modelCache[backendId]) fetchModels(backendId);
+  return modelCache[backendId];
+}
+export async function fetchModels(backendId, refresh = false) {
+  if (!backendId) return;
+  modelCache[backendId] = { ...(modelCache[backendId] || { models: [] }), loading: true };
+  try {
+    const r = await api.get(`/backends/${backendId}/models${refresh ? '?refresh=true' : ''}`);
+    modelCache[backendId] = { models: r.models || [], cached: r.cached, error: r.error, loading: false };
+  } catch (e) {
+    modelCache[backendId] = { models: [], error: e.message, loading: false };
+  }
+}
