@@ -26,7 +26,7 @@ def routers(ctx: AppContext) -> list[APIRouter]:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
                 continue
             raise
         out.append(module.router(ctx))

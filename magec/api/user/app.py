@@ -31,7 +31,7 @@ def create_user_app(ctx: AppContext) -> FastAPI:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
                 continue
             raise
         module.install(app, ctx)

@@ -1,0 +1,168 @@
+"""ADK-shaped run API: ``/api/v1/agent/*`` (list-apps, run, run_sse, sessions).
+
+Request bodies are accepted in camelCase and snake_case (Magec issue #26); values inside
+``stateDelta`` / ``state`` are user data and keep their keys. The same routes are mounted on the
+admin app under ``/api/v1/admin/agent`` for the playground (admin auth instead of client tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from sse_starlette import EventSourceResponse
+
+from magec.api.clients import OPEN, Caller, authenticate
+from magec.api.errors import json_body
+from magec.context import AppContext
+from magec.errors import AgentUnavailableError, ValidationError
+from magec.runtime.build import App, Runtime
+from magec.runtime.run import ensure_session, event_json, parse_message, require_app, run_turn, user_visible
+
+_DATA_KEYS = {"state", "stateDelta", "args", "response"}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def normalise(value: Any) -> Any:
+    """snake_case → camelCase for protocol keys; user data (state, tool args) is left untouched."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = _camel(k) if isinstance(k, str) else k
+            out[key] = v if key in _DATA_KEYS else normalise(v)
+        return out
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    return value
+
+
+def session_json(session: Any, app: App, *, user_view: bool) -> dict[str, Any]:
+    events = [event_json(e, app) for e in session.events]
+    if user_view:
+        events = [e for e in events if user_visible(e, app)]
+    return {"id": session.id, "appName": session.app_name, "userId": session.user_id,
+            "state": dict(session.state), "events": events, "lastUpdateTime": session.last_update_time}
+
+
+def agent_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller], *, user_view: bool) -> APIRouter:
+    r = APIRouter(tags=["agent"])
+
+    def runtime() -> Runtime:
+        assert ctx.runtime is not None
+        return ctx.runtime.current()
+
+    def app_for(request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True) -> App:
+        caller = caller_of(request, rt)
+        app = rt.find(app_name)
+        if app is not None:
+            caller.check(app.id)
+        if must_be_valid:
+            return require_app(rt, app_name)
+        if app is None:
+            require_app(rt, app_name)  # raises the 404
+        assert app is not None
+        return app
+
+    @r.get("/list-apps", summary="Agents and flows this caller may use")
+    async def list_apps(request: Request, detailed: bool = False) -> list[Any]:
+        rt = runtime()
+        caller = caller_of(request, rt)
+        apps = [a for a in rt.apps.values() if caller.may_use(a.id)]
+        if detailed or not user_view:
+            return [{"id": a.id, "name": a.name, "kind": a.kind, "valid": a.status.valid,
+                     "invalidReason": a.status.reason} for a in apps]
+        return [a.id for a in apps]
+
+    async def _prepare(request: Request) -> tuple[Runtime, App, str, str, Any, bool, dict[str, Any] | None]:
+        body = normalise(await json_body(request))
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        for field in ("appName", "userId"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise ValidationError(f"{field}: is required", field=field)
+        rt = runtime()
+        app = app_for(request, rt, body["appName"])
+        message = parse_message(body.get("newMessage"))
+        session_id = await ensure_session(rt, app, body["userId"], body.get("sessionId") or None)
+        state_delta = body.get("stateDelta")
+        if state_delta is not None and not isinstance(state_delta, dict):
+            raise ValidationError("stateDelta: must be an object", field="stateDelta")
+        return rt, app, body["userId"], session_id, message, bool(body.get("streaming")), state_delta
+
+    @r.post("/run", summary="Run one turn; returns the event array")
+    async def run(request: Request) -> list[dict[str, Any]]:
+        rt, app, user, sid, message, streaming, delta = await _prepare(request)
+        events = [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
+        return [e for e in events if not user_view or user_visible(e, app)]
+
+    @r.post("/run_sse", summary="Run one turn as Server-Sent Events (token-level partials when streaming)")
+    async def run_sse(request: Request) -> Response:
+        rt, app, user, sid, message, streaming, delta = await _prepare(request)
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
+                if not user_view or user_visible(event, app):
+                    yield {"data": json.dumps(event)}
+
+        return EventSourceResponse(stream(), ping=15)
+
+    base = "/apps/{app_name}/users/{user_id}/sessions"
+
+    @r.get(base, summary="List sessions")
+    async def list_sessions(app_name: str, user_id: str, request: Request) -> list[dict[str, Any]]:
+        rt = runtime()
+        app = app_for(request, rt, app_name, must_be_valid=False)
+        resp = await rt.session_service.list_sessions(app_name=app.id, user_id=user_id)
+        return [{"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
+                for s in resp.sessions]
+
+    async def _create(request: Request, app_name: str, user_id: str, session_id: str | None) -> dict[str, Any]:
+        rt = runtime()
+        app = app_for(request, rt, app_name, must_be_valid=False)
+        raw = (await request.body()).strip()
+        body = normalise(json.loads(raw)) if raw else {}
+        state = body.get("state") if isinstance(body, dict) else None
+        sid = await ensure_session(rt, app, user_id, session_id, state if isinstance(state, dict) else None)
+        session = await rt.session_service.get_session(app_name=app.id, user_id=user_id, session_id=sid)
+        return session_json(session, app, user_view=user_view)
+
+    @r.post(base, summary="Create a session with a generated id")
+    async def create_session(app_name: str, user_id: str, request: Request) -> dict[str, Any]:
+        return await _create(request, app_name, user_id, None)
+
+    @r.post(base + "/{session_id}", summary="Create a session, or return it unchanged when it exists")
+    async def create_named(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
+        return await _create(request, app_name, user_id, session_id)
+
+    @r.get(base + "/{session_id}", summary="Session with its history")
+    async def get_session(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
+        from magec.errors import NotFoundError
+
+        rt = runtime()
+        app = app_for(request, rt, app_name, must_be_valid=False)
+        session = await rt.session_service.get_session(app_name=app.id, user_id=user_id, session_id=session_id)
+        if session is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return session_json(session, app, user_view=user_view)
+
+    @r.delete(base + "/{session_id}", status_code=204, summary="Delete (reset) a session")
+    async def delete_session(app_name: str, user_id: str, session_id: str, request: Request) -> Response:
+        rt = runtime()
+        app = app_for(request, rt, app_name, must_be_valid=False)
+        await rt.session_service.delete_session(app_name=app.id, user_id=user_id, session_id=session_id)
+        return Response(status_code=204)
+
+    return r
+
+
+def install(app: FastAPI, ctx: AppContext) -> None:
+    app.include_router(agent_router(ctx, authenticate, user_view=True), prefix="/api/v1/agent")
+
+
+__all__ = ["agent_router", "install", "normalise", "OPEN", "AgentUnavailableError"]

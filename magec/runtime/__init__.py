@@ -1,0 +1,1 @@
+"""Live agents: an immutable runtime snapshot built from the store, swapped atomically on change."""

@@ -1,0 +1,155 @@
+"""Build a :class:`Runtime` from a store snapshot: one ADK agent + runner per agent (and flow).
+
+Each agent is built in isolation: a missing backend, an unknown type or a broken MCP server marks
+*that* agent invalid with a human-readable reason; every other agent is unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.adk.agents import LlmAgent
+from google.adk.runners import Runner
+from google.adk.sessions import BaseSessionService
+
+from magec.backends import registry
+from magec.errors import MagecError
+from magec.redact import redact
+from magec.resources import Agent
+from magec.runtime import instructions
+from magec.store.snapshot import StoreSnapshot
+
+log = logging.getLogger(__name__)
+
+
+def adk_name(resource_id: str, suffix: str = "") -> str:
+    """ADK agent names must be identifiers; resource ids are UUIDs."""
+    base = "a_" + "".join(c if c.isalnum() else "_" for c in resource_id)
+    return f"{base}_{suffix}" if suffix else base
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    valid: bool
+    reason: str | None = None
+
+
+@dataclass
+class App:
+    """One runnable app (an agent or a flow): what the run API needs."""
+
+    id: str
+    name: str
+    kind: str  # "agent" | "flow"
+    status: AppStatus
+    runner: Runner | None = None
+    #: ADK author name -> (agent id, agent name, response agent?)
+    authors: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class Runtime:
+    epoch: int
+    snapshot: StoreSnapshot
+    apps: dict[str, App]
+    session_service: BaseSessionService
+
+    def find(self, key: str) -> App | None:
+        """An app by id, or by exact name when no id matches."""
+        if key in self.apps:
+            return self.apps[key]
+        for app in self.apps.values():
+            if app.name == key:
+                return app
+        return None
+
+
+@dataclass
+class BuildDeps:
+    session_service: BaseSessionService
+    #: extra tools + instruction paragraphs per agent (memory, MCP); may raise MagecError
+    toolsets: list[Callable[[Agent, StoreSnapshot], tuple[list[Any], list[str]]]] = field(default_factory=list)
+    #: called after every model call with (agent id, backend id, model, usage metadata)
+    on_usage: Callable[[str, str, str, Any], None] | None = None
+    #: builds flow apps (set by magec.flows); absent = flows are not served
+    flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
+
+
+def build_llm_agent(agent: Agent, snap: StoreSnapshot, deps: BuildDeps, *, name: str | None = None,
+                    extra_tools: list[Any] | None = None, extra_paragraphs: list[str] | None = None) -> LlmAgent:
+    """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built."""
+    if not agent.llm.backend:
+        raise MagecError("LLM backend not configured")
+    spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)
+    if spec is None:
+        raise MagecError("LLM backend not found")
+    if not agent.llm.model and spec.type != "local":
+        raise MagecError("LLM model not configured")
+    try:
+        backend_type = registry.get(spec.type)
+    except MagecError as e:
+        raise MagecError(f"LLM backend: {e}") from e
+    except ImportError as e:
+        raise MagecError(f"LLM backend type {spec.type!r} is not installed: {e}") from e
+    model = backend_type.chat(spec, agent.llm.model)
+    tools: list[Any] = list(extra_tools or [])
+    paragraphs: list[str] = []
+    for toolset in deps.toolsets:
+        more_tools, more_text = toolset(agent, snap)
+        tools.extend(more_tools)
+        paragraphs.extend(more_text)
+    paragraphs.extend(extra_paragraphs or [])
+    text = instructions.compose(agent.system_prompt, paragraphs)
+    kwargs: dict[str, Any] = {}
+    if deps.on_usage is not None:
+        on_usage = deps.on_usage
+        backend_id, model_name = spec.id, agent.llm.model
+
+        def after_model(callback_context: Any, llm_response: Any) -> None:
+            if llm_response.usage_metadata is not None and not llm_response.partial:
+                on_usage(agent.id, backend_id, model_name, llm_response.usage_metadata)
+            return None
+
+        kwargs["after_model_callback"] = after_model
+    return LlmAgent(
+        name=name or adk_name(agent.id),
+        description=agent.name,
+        model=model,
+        instruction=instructions.provider(text),
+        tools=tools,
+        output_key=agent.output_key or None,
+        **kwargs,
+    )
+
+
+def build_runtime(snap: StoreSnapshot, deps: BuildDeps) -> Runtime:
+    apps: dict[str, App] = {}
+    for agent in snap.agents.values():
+        try:
+            llm_agent = build_llm_agent(agent, snap, deps)
+            runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)
+            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(True), runner,
+                                 {llm_agent.name: (agent.id, agent.name, True)}, agent.description)
+        except MagecError as e:
+            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(False, redact(str(e))),
+                                 description=agent.description)
+        except Exception as e:  # noqa: BLE001 - one broken agent never takes the others down
+            log.exception("agent %s could not be built", agent.id)
+            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(False, redact(f"build failed: {e}")),
+                                 description=agent.description)
+    for flow in snap.flows.values():
+        if deps.flow_builder is None:
+            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, "flows are not available"))
+            continue
+        try:
+            apps[flow.id] = deps.flow_builder(flow, snap, deps)
+        except MagecError as e:
+            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))))
+        except Exception as e:  # noqa: BLE001
+            log.exception("flow %s could not be built", flow.id)
+            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, redact(f"build failed: {e}")))
+    return Runtime(epoch=snap.epoch, snapshot=snap, apps=apps, session_service=deps.session_service)

@@ -1,0 +1,109 @@
+"""Running one turn of an app (agent or flow) and shaping ADK events for clients.
+
+Contract of :func:`run_turn`: yields ADK events as JSON-ready dicts (camelCase, ADK fields) and never
+raises for backend/run failures — those become one final error event
+``{"errorCode": <kind>, "errorMessage": <redacted text>, "author": ..., "turnComplete": true}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.adk.agents.run_config import RunConfig, StreamingMode
+from google.adk.events import Event
+from google.genai import types
+
+from magec.errors import AgentUnavailableError, BackendError, MagecError, NotFoundError, ValidationError
+from magec.redact import redact
+from magec.runtime.build import App, Runtime
+
+log = logging.getLogger(__name__)
+
+
+def event_json(event: Event, app: App) -> dict[str, Any]:
+    data: dict[str, Any] = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    author = data.get("author")
+    if author in app.authors:
+        agent_id, agent_name, _ = app.authors[author]
+        data["author"] = agent_id
+        data["authorName"] = agent_name
+    return data
+
+
+def user_visible(event: dict[str, Any], app: App) -> bool:
+    """For flows: only response agents' output (and user events) is shown to clients."""
+    if app.kind != "flow":
+        return True
+    author = event.get("author")
+    if author == "user":
+        return True
+    responders = {aid for aid, _, is_resp in app.authors.values() if is_resp}
+    return not responders or author in responders or "errorCode" in event
+
+
+def parse_message(raw: Any) -> types.Content:
+    if not isinstance(raw, dict):
+        raise ValidationError("newMessage: must be an object with parts", field="newMessage")
+    try:
+        content = types.Content.model_validate({"role": raw.get("role") or "user", "parts": raw.get("parts") or []})
+    except Exception as e:  # noqa: BLE001 - pydantic error text names the part
+        raise ValidationError(f"newMessage: {str(e).splitlines()[0]}", field="newMessage") from None
+    if not content.parts:
+        raise ValidationError("newMessage.parts: at least one part is required", field="newMessage.parts")
+    return content
+
+
+def require_app(runtime: Runtime, app_name: str) -> App:
+    app = runtime.find(app_name) if app_name else None
+    if app is None:
+        raise NotFoundError(f"app {app_name!r} not found (no agent or flow with that id)")
+    if not app.status.valid or app.runner is None:
+        raise AgentUnavailableError(app.status.reason or "agent unavailable")
+    return app
+
+
+async def ensure_session(runtime: Runtime, app: App, user_id: str, session_id: str | None,
+                         state: dict[str, Any] | None = None) -> str:
+    svc = runtime.session_service
+    if session_id:
+        existing = await svc.get_session(app_name=app.id, user_id=user_id, session_id=session_id)
+        if existing is not None:
+            return session_id
+    created = await svc.create_session(app_name=app.id, user_id=user_id, session_id=session_id or None, state=state)
+    return created.id
+
+
+def _error_event(app: App, err: BaseException, invocation_id: str) -> dict[str, Any]:
+    if isinstance(err, BackendError):
+        code = err.kind
+    elif isinstance(err, MagecError):
+        code = type(err).__name__
+    else:
+        code = "internal_error"
+    return {"id": str(uuid.uuid4()), "invocationId": invocation_id, "author": app.id, "errorCode": code,
+            "errorMessage": redact(str(err)) or code, "turnComplete": True}
+
+
+async def run_turn(runtime: Runtime, app: App, user_id: str, session_id: str, message: types.Content,
+                   *, streaming: bool = False, state_delta: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+    assert app.runner is not None
+    config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
+    invocation_id = ""
+    try:
+        async for event in app.runner.run_async(user_id=user_id, session_id=session_id, new_message=message,
+                                                state_delta=state_delta or None, run_config=config):
+            invocation_id = event.invocation_id or invocation_id
+            if event.error_code or event.error_message:
+                event.error_message = redact(event.error_message)
+            yield event_json(event, app)
+    except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
+        if not isinstance(err, MagecError):
+            log.warning("run of %s failed: %s", app.id, redact(repr(err)))
+        cause = err
+        # ADK may wrap our errors; surface the innermost magec error when there is one.
+        while not isinstance(cause, MagecError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        yield _error_event(app, cause if isinstance(cause, MagecError) else err, invocation_id)

@@ -1,0 +1,108 @@
+"""Agents on their own backends through /run, /run_sse and sessions (ADK shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+
+
+async def make_agent(apps: Apps, server: FakeServer, btype: str = "openai", key: str = "sk-x-key-1234",
+                     name: str = "Helper", **agent: Any) -> tuple[str, str]:
+    b = (await apps.admin.post(f"{A}/backends", json={"name": f"{name}-backend", "type": btype, "url": server.url,
+                                                       "apiKey": key, "headers": {"X-Team": "blue"}})).json()
+    a = (await apps.admin.post(f"{A}/agents", json={"name": name, "llm": {"backend": b["id"], "model": "m-1"},
+                                                     **agent})).json()
+    assert apps.ctx.runtime is not None
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
+    return b["id"], a["id"]
+
+
+def texts(events: list[dict[str, Any]]) -> list[str]:
+    return [p["text"] for e in events if not e.get("partial") for p in (e.get("content") or {}).get("parts", [])
+            if "text" in p]
+
+
+async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x, systemPrompt="You are terse.")
+    r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={"state": {"lang": "es"}})
+    assert r.status_code == 200 and r.json()["id"] == "s1" and r.json()["state"]["lang"] == "es"
+    r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u1", "sessionId": "s1",
+                                               "newMessage": {"role": "user", "parts": [{"text": "hello there"}]}})
+    assert r.status_code == 200, r.text
+    events = r.json()
+    assert texts(events) == ["openai-x says: hello there"]
+    assert events[-1]["author"] == aid and events[-1]["authorName"] == "Helper"
+    req = openai_x.requests[-1]
+    assert req.headers["authorization"] == "Bearer sk-x-key-1234" and req.headers["x-team"] == "blue"
+    assert req.json["messages"][0]["role"] == "system"
+    assert req.json["messages"][0]["content"].startswith("You are terse.")
+    # snake_case body works too (Magec issue #26), and history is kept
+    r = await apps.user.post(f"{U}/run", json={"app_name": aid, "user_id": "u1", "session_id": "s1",
+                                               "new_message": {"role": "user", "parts": [{"text": "again"}]}})
+    assert texts(r.json()) == ["openai-x says: again"]
+    sent = openai_x.requests[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    # idempotent create keeps state and history
+    r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={})
+    assert r.json()["state"]["lang"] == "es" and len(r.json()["events"]) == 4
+    sessions = (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions")).json()
+    assert [s["id"] for s in sessions] == ["s1"]
+    assert (await apps.user.delete(f"{U}/apps/{aid}/users/u1/sessions/s1")).status_code == 204
+    assert (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s1")).status_code == 404
+    assert (await apps.user.get(f"{U}/list-apps")).json() == [aid]
+
+
+async def test_run_sse_streams_partials(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    body = {"appName": aid, "userId": "u", "sessionId": "s", "streaming": True,
+            "newMessage": {"parts": [{"text": "stream me please"}]}}
+    events = []
+    async with apps.user.stream("POST", f"{U}/run_sse", json=body) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    partials = [e for e in events if e.get("partial")]
+    assert len(partials) >= 2
+    assert "".join(p["content"]["parts"][0]["text"] for p in partials) == "openai-x says: stream me please"
+    assert texts(events)[-1] == "openai-x says: stream me please"
+    assert openai_x.requests[-1].json["stream"] is True
+
+
+async def test_backend_error_becomes_error_event(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x, key="sk-wrong-key-999")
+    body = {"appName": aid, "userId": "u", "sessionId": "s", "newMessage": {"parts": [{"text": "hi"}]}}
+    r = await apps.user.post(f"{U}/run", json=body)
+    assert r.status_code == 200
+    err = r.json()[-1]
+    assert err["errorCode"] == "auth" and "sk-wrong-key-999" not in json.dumps(r.json())
+    events = []
+    async with apps.user.stream("POST", f"{U}/run_sse", json={**body, "streaming": True}) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["errorCode"] == "auth"
+
+
+async def test_invalid_agent_503_and_unknown_404(sqlite_apps: Apps) -> None:
+    apps = sqlite_apps
+    a = (await apps.admin.post(f"{A}/agents", json={"name": "No brain"})).json()
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    view = (await apps.admin.get(f"{A}/agents/{a['id']}")).json()
+    assert view["valid"] is False and view["invalidReason"] == "LLM backend not configured"
+    body = {"appName": a["id"], "userId": "u", "newMessage": {"parts": [{"text": "hi"}]}}
+    r = await apps.user.post(f"{U}/run", json=body)
+    assert r.status_code == 503 and r.json()["error"] == "LLM backend not configured"
+    r = await apps.user.post(f"{U}/run", json={**body, "appName": "nope"})
+    assert r.status_code == 404
+    r = await apps.user.post(f"{U}/run", json={"userId": "u"})
+    assert r.status_code == 400 and "appName" in r.json()["error"]
