@@ -1,0 +1,280 @@
+"""``SqlSessionService``: ADK sessions on SQLAlchemy async (SQLite with WAL, or PostgreSQL).
+
+Contract: see :mod:`magec.memory.session_base`. Tables: :mod:`magec.memory.tables` (``session_*``);
+they must exist (migrations, or :func:`magec.memory.tables.create_memory_tables`).
+
+Why it is fast: an append is one transaction holding exactly
+
+1. ``UPDATE session_sessions SET revision = revision + 1 … WHERE … AND revision = :loaded
+   RETURNING revision`` — the stale-session check and the revision bump in one statement (a row
+   lock on PostgreSQL, so two processes cannot both win);
+2. ``INSERT`` of the event (``ON CONFLICT DO NOTHING`` on its id: a re-delivery is a no-op);
+3. one upsert of the changed state keys (only when the event carries a state delta).
+
+No session row, state blob or event list is read back and rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event
+from google.adk.platform import uuid as platform_uuid
+from google.adk.sessions.base_session_service import GetSessionConfig, ListSessionsResponse
+from google.adk.sessions.session import Session
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from magec.memory._sql import insert_for, upsert, write_tx
+from magec.memory.session_base import (
+    APP,
+    SESSION,
+    STALE_MESSAGE,
+    USER,
+    MagecSessionService,
+    clean_id,
+    dump_event,
+    dump_value,
+    load_event,
+    load_value,
+    marker_revision,
+    merge_state,
+    now,
+    set_marker,
+    split_state,
+)
+from magec.memory.tables import session_events as ev
+from magec.memory.tables import session_sessions as ss
+from magec.memory.tables import session_state as st
+
+
+class _Duplicate(Exception):
+    """The event is already stored: roll the append back and report it as done."""
+
+
+def _state_rows(app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for scope, part, uid, s in ((APP, "app", "", ""), (USER, "user", user, ""), (SESSION, "session", user, sid)):
+        for key, value in deltas[part].items():
+            rows.append(
+                {"app_name": app, "scope": scope, "user_id": uid, "session_id": s, "key": key, "value": dump_value(value)}
+            )
+    return rows
+
+
+class SqlSessionService(MagecSessionService):
+    """ADK ``BaseSessionService`` over an ``AsyncEngine`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    # -- helpers ---------------------------------------------------------------------------
+    async def _write_state(self, conn: AsyncConnection, app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]) -> None:
+        await upsert(
+            conn, st, _state_rows(app, user, sid, deltas), keys=("app_name", "scope", "user_id", "session_id", "key"), update=("value",)
+        )
+
+    @staticmethod
+    async def _read_state(conn: AsyncConnection, app: str, user: str, sid: str | None) -> tuple[dict[str, Any], ...]:
+        """``(app, user, session)`` state dicts; ``sid=None`` skips the session scope."""
+        cond = sa.or_(st.c.scope == APP, sa.and_(st.c.scope == USER, st.c.user_id == user))
+        if sid is not None:
+            cond = sa.or_(cond, sa.and_(st.c.scope == SESSION, st.c.user_id == user, st.c.session_id == sid))
+        rows = await conn.execute(sa.select(st.c.scope, st.c.key, st.c.value).where(st.c.app_name == app, cond))
+        parts: dict[str, dict[str, Any]] = {APP: {}, USER: {}, SESSION: {}}
+        for scope, key, value in rows:
+            parts[scope][key] = load_value(value)
+        return parts[APP], parts[USER], parts[SESSION]
+
+    # -- BaseSessionService ----------------------------------------------------------------
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        sid = clean_id(session_id) or platform_uuid.new_uuid()
+        deltas = split_state(state)
+        t = now()
+        async with write_tx(self.engine) as conn:
+            ins = (
+                insert_for(conn, ss)
+                .values(app_name=app_name, user_id=user_id, session_id=sid, create_time=t, update_time=t, revision=0)
+                .on_conflict_do_nothing()
+                .returning(ss.c.revision)
+            )
+            if (await conn.execute(ins)).first() is None:
+                raise AlreadyExistsError(f"Session with id {sid} already exists.")
+            await self._write_state(conn, app_name, user_id, sid, deltas)
+            app_state, user_state, _ = await self._read_state(conn, app_name, user_id, None)
+        session = Session(
+            app_name=app_name,
+            user_id=user_id,
+            id=sid,
+            state=merge_state(app_state, user_state, deltas["session"]),
+        )
+        set_marker(session, 0, t)
+        return session
+
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        sid = clean_id(session_id) or ""
+        key = (ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(ss.c.update_time, ss.c.revision).where(*key))).first()
+            if row is None:
+                return None
+            events: list[Event] = []
+            if not (config and config.num_recent_events == 0):
+                q = sa.select(ev.c.data).where(ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
+                if config and config.after_timestamp is not None:
+                    q = q.where(ev.c.timestamp >= config.after_timestamp)
+                q = q.order_by(ev.c.seq.desc())
+                if config and config.num_recent_events is not None:
+                    q = q.limit(config.num_recent_events)
+                events = [load_event(d) for (d,) in await conn.execute(q)]
+                events.reverse()
+            app_state, user_state, session_state = await self._read_state(conn, app_name, user_id, sid)
+        session = Session(
+            app_name=app_name,
+            user_id=user_id,
+            id=sid,
+            state=merge_state(app_state, user_state, session_state),
+            events=events,
+        )
+        set_marker(session, int(row.revision), float(row.update_time))
+        return session
+
+    async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
+        q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(ss.c.app_name == app_name)
+        sq = sa.select(st.c.scope, st.c.user_id, st.c.session_id, st.c.key, st.c.value).where(st.c.app_name == app_name)
+        if user_id is not None:
+            q = q.where(ss.c.user_id == user_id)
+            sq = sq.where(sa.or_(st.c.scope == APP, st.c.user_id == user_id))
+        q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+            state_rows = (await conn.execute(sq)).all() if rows else []
+        app_state: dict[str, Any] = {}
+        user_states: dict[str, dict[str, Any]] = {}
+        session_states: dict[tuple[str, str], dict[str, Any]] = {}
+        for scope, uid, s, key, value in state_rows:
+            if scope == APP:
+                app_state[key] = load_value(value)
+            elif scope == USER:
+                user_states.setdefault(uid, {})[key] = load_value(value)
+            else:
+                session_states.setdefault((uid, s), {})[key] = load_value(value)
+        sessions = []
+        for uid, s, update_time, revision in rows:
+            session = Session(
+                app_name=app_name,
+                user_id=uid,
+                id=s,
+                state=merge_state(app_state, user_states.get(uid, {}), session_states.get((uid, s), {})),
+            )
+            set_marker(session, int(revision), float(update_time))
+            sessions.append(session)
+        return ListSessionsResponse(sessions=sessions)
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        sid = clean_id(session_id) or ""
+        async with write_tx(self.engine) as conn:
+            await conn.execute(
+                sa.delete(ev).where(ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
+            )
+            await conn.execute(
+                sa.delete(st).where(
+                    st.c.app_name == app_name, st.c.scope == SESSION, st.c.user_id == user_id, st.c.session_id == sid
+                )
+            )
+            await conn.execute(
+                sa.delete(ss).where(ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid)
+            )
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(st.c.key, st.c.value).where(st.c.app_name == app_name, st.c.scope == USER, st.c.user_id == user_id)
+            )
+            return {k: load_value(v) for k, v in rows}
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        if event.partial:
+            return event
+        event, deltas = self._prepare_event(session, event)
+        app, user, sid = session.app_name, session.user_id, session.id
+        key = (ss.c.app_name == app, ss.c.user_id == user, ss.c.session_id == sid)
+        async with self._session_lock(session):
+            try:
+                async with write_tx(self.engine) as conn:
+                    expected = marker_revision(session)
+                    if expected is None:
+                        expected = await self._markerless_revision(conn, session)
+                    bump = (
+                        sa.update(ss)
+                        .where(*key, ss.c.revision == expected)
+                        .values(revision=ss.c.revision + 1, update_time=event.timestamp)
+                        .returning(ss.c.revision)
+                    )
+                    row = (await conn.execute(bump)).first()
+                    if row is None:
+                        exists = (await conn.execute(sa.select(ss.c.revision).where(*key))).first()
+                        if exists is None:
+                            raise SessionNotFoundError(f"Session {sid} not found.")
+                        raise StaleSessionError(STALE_MESSAGE)
+                    seq = int(row.revision)
+                    ins = (
+                        insert_for(conn, ev)
+                        .values(
+                            app_name=app,
+                            user_id=user,
+                            session_id=sid,
+                            seq=seq,
+                            event_id=event.id,
+                            timestamp=event.timestamp,
+                            data=dump_event(event),
+                        )
+                        .on_conflict_do_nothing(index_elements=["app_name", "user_id", "session_id", "event_id"])
+                        .returning(ev.c.seq)
+                    )
+                    if (await conn.execute(ins)).first() is None:
+                        raise _Duplicate
+                    await self._write_state(conn, app, user, sid, deltas)
+            except _Duplicate:
+                return event
+            set_marker(session, seq, event.timestamp)
+        return self._commit_event_to_session(session, event)
+
+    @staticmethod
+    async def _markerless_revision(conn: AsyncConnection, session: Session) -> int:
+        """ADK's fallback for sessions built by hand: stale only if storage holds events it lacks."""
+        key = (ss.c.app_name == session.app_name, ss.c.user_id == session.user_id, ss.c.session_id == session.id)
+        row = (await conn.execute(sa.select(ss.c.revision, ss.c.update_time).where(*key))).first()
+        if row is None:
+            raise SessionNotFoundError(f"Session {session.id} not found.")
+        if float(row.update_time) > session.last_update_time:
+            last = (
+                await conn.execute(
+                    sa.select(ev.c.event_id)
+                    .where(ev.c.app_name == session.app_name, ev.c.user_id == session.user_id, ev.c.session_id == session.id)
+                    .order_by(ev.c.seq.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            mine = session.events[-1].id if session.events else None
+            if last != mine:
+                raise StaleSessionError(STALE_MESSAGE)
+        return int(row.revision)

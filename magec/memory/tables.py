@@ -1,0 +1,128 @@
+"""SQLAlchemy tables of the memory layer, on their own ``memory_metadata``.
+
+Session tables (``session_*``) back :class:`magec.memory.sessions.SqlSessionService`; memory tables
+(``memory_*``) back :class:`magec.memory.longterm.SqlLongTermStore` and the re-embed jobs. They work
+on SQLite and PostgreSQL alike (no dialect-specific types): the Alembic migrations of the store
+create them, and :func:`create_memory_tables` does the same for tests and benches.
+
+Layout choices (all for cheap appends under concurrency):
+
+* ``session_events`` is keyed by ``(app, user, session, seq)`` where ``seq`` is the session's
+  revision after the append, so ordering needs no extra index and an append is one INSERT.
+* State is one row per key (``session_state``), so a state delta is an upsert of the changed keys,
+  never a read-modify-write of a JSON blob. ``scope`` is ``a`` (app), ``u`` (user) or ``s``
+  (session); unused id columns hold ``''``.
+* Memory embeddings are float32 BLOBs with the model key and dimension on every row, so vectors of
+  different models are never compared.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+memory_metadata = sa.MetaData()
+
+_ID = 255  # app / user / session / event ids
+
+session_sessions = sa.Table(
+    "session_sessions",
+    memory_metadata,
+    sa.Column("app_name", sa.String(_ID), primary_key=True),
+    sa.Column("user_id", sa.String(_ID), primary_key=True),
+    sa.Column("session_id", sa.String(_ID), primary_key=True),
+    sa.Column("create_time", sa.Float, nullable=False),
+    sa.Column("update_time", sa.Float, nullable=False),
+    # Bumped by every append; the ADK stale-session marker and the event sequence number.
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_session_sessions_app_update", "app_name", "update_time"),
+)
+
+session_events = sa.Table(
+    "session_events",
+    memory_metadata,
+    sa.Column("app_name", sa.String(_ID), primary_key=True),
+    sa.Column("user_id", sa.String(_ID), primary_key=True),
+    sa.Column("session_id", sa.String(_ID), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String(_ID), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # Event JSON (exclude_none)
+    sa.UniqueConstraint("app_name", "user_id", "session_id", "event_id", name="uq_session_events_event"),
+)
+
+session_state = sa.Table(
+    "session_state",
+    memory_metadata,
+    sa.Column("app_name", sa.String(_ID), primary_key=True),
+    sa.Column("scope", sa.String(1), primary_key=True),  # a | u | s
+    sa.Column("user_id", sa.String(_ID), primary_key=True),
+    sa.Column("session_id", sa.String(_ID), primary_key=True),
+    sa.Column("key", sa.String(_ID), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+)
+
+memory_entries = sa.Table(
+    "memory_entries",
+    memory_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("app_name", sa.String(_ID), nullable=False),
+    sa.Column("user_id", sa.String(_ID), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("category", sa.String(255), nullable=True),
+    sa.Column("author", sa.String(64), nullable=False, server_default="agent"),
+    # NULL embedding = not embedded yet (embedding failed, or awaiting the re-embed job).
+    sa.Column("embedding", sa.LargeBinary, nullable=True),
+    sa.Column("embedding_model", sa.String(512), nullable=True),
+    sa.Column("dim", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_memory_entries_scope", "app_name", "user_id", "embedding_model"),
+    sa.Index("ix_memory_entries_recent", "app_name", "user_id", "created_at"),
+    sa.Index("ix_memory_entries_model", "embedding_model", "id"),
+)
+
+#: Per (app, user) write generation: lets every process validate its cached vector matrix with a
+#: primary-key lookup instead of scanning the rows.
+memory_scopes = sa.Table(
+    "memory_scopes",
+    memory_metadata,
+    sa.Column("app_name", sa.String(_ID), primary_key=True),
+    sa.Column("user_id", sa.String(_ID), primary_key=True),
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+#: The current embedding model of a memory set (one per long-term store / provider id).
+memory_sets = sa.Table(
+    "memory_sets",
+    memory_metadata,
+    sa.Column("store_id", sa.String(_ID), primary_key=True),
+    sa.Column("embedding_model", sa.String(512), nullable=True),
+    sa.Column("dim", sa.Integer, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+memory_reembed_jobs = sa.Table(
+    "memory_reembed_jobs",
+    memory_metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("store_id", sa.String(_ID), nullable=False, index=True),
+    sa.Column("from_model", sa.String(512), nullable=True),
+    sa.Column("to_model", sa.String(512), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|running|done|failed|superseded
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+)
+
+SESSION_TABLES = (session_sessions, session_events, session_state)
+LONGTERM_TABLES = (memory_entries, memory_scopes, memory_sets, memory_reembed_jobs)
+
+
+async def create_memory_tables(engine: AsyncEngine, tables: tuple[sa.Table, ...] | None = None) -> None:
+    """Create the memory tables (all, or ``tables``) if missing. Migrations do this in production."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: memory_metadata.create_all(c, tables=list(tables) if tables else None))
