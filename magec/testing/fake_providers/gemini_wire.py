@@ -21,6 +21,15 @@ from magec.testing.fake_providers._core import (
 PCM_MIME = "audio/L16;codec=pcm;rate=24000"
 
 
+def _inline(part: dict[str, Any]) -> dict[str, Any] | None:
+    """A part's inline data as ``{"mimeType", "data"}``; proto-JSON accepts either key spelling
+    (google-genai itself sends ``inlineData.mime_type``)."""
+    blob = part.get("inlineData") or part.get("inline_data")
+    if not isinstance(blob, dict):
+        return None
+    return {"mimeType": blob.get("mimeType") or blob.get("mime_type") or "", "data": blob.get("data", "")}
+
+
 def _parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, dict):
         return [p for p in content.get("parts") or [] if isinstance(p, dict)]
@@ -69,8 +78,8 @@ class GeminiFake(FakeProvider):
             return "tts"
         for content in body.get("contents") or []:
             for part in _parts(content):
-                mime = (part.get("inlineData") or {}).get("mimeType", "")
-                if mime.startswith("audio/"):
+                blob = _inline(part)
+                if blob and blob["mimeType"].startswith("audio/"):
                     return "stt"
         return "chat"
 
@@ -150,8 +159,9 @@ class GeminiFake(FakeProvider):
             audio = b""
             for content in self._contents(req):
                 for part in _parts(content):
-                    if "inlineData" in part:
-                        audio = base64.b64decode(part["inlineData"].get("data", ""))
+                    blob = _inline(part)
+                    if blob is not None:
+                        audio = base64.b64decode(blob["data"])
             reply.text = transcript_of(audio)
         calls: list[dict[str, Any]] = [
             {"functionCall": {"name": tc.name, "args": tc.args, **({"id": tc.id} if tc.id else {})}}

@@ -1,0 +1,71 @@
+"""The Gemini connection (google-genai, Gemini Developer API): base URL, key, headers, client.
+
+google-genai 2.x sends the key in the ``x-goog-api-key`` header (never ``?key=`` in the URL) and,
+for an API-key client, calls ``{base}/v1beta/...``; we pin ``api_version="v1beta"`` so a custom
+base URL gets the same paths as the real API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
+from magec.backends.base import BackendSpec
+from magec.backends.urls import gemini_base_url
+from magec.errors import BackendError, BackendTimeoutError
+from magec.redact import register_secret
+
+API_VERSION = "v1beta"
+# google-genai refuses to build an API-key client without a key; keyless gateways get this
+# placeholder (sent as x-goog-api-key, which they ignore).
+NO_KEY_PLACEHOLDER = "magec-no-api-key"
+
+
+class GeminiConnection:
+    """Owns one ``genai.Client``. SDK retries are off (``attempts=1``); timeout in seconds."""
+
+    def __init__(self, spec: BackendSpec) -> None:
+        self.spec = spec
+        self.base_url = gemini_base_url(spec.url)
+        self.label = spec.name or spec.id or "gemini"
+        register_secret(spec.api_key)
+        self._client: genai.Client | None = None
+
+    @property
+    def client(self) -> genai.Client:
+        if self._client is None:
+            options = types.HttpOptions(
+                base_url=self.base_url,
+                api_version=API_VERSION,
+                headers=dict(self.spec.headers),
+                timeout=int(self.spec.timeout * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+            )
+            self._client = genai.Client(api_key=self.spec.api_key or NO_KEY_PLACEHOLDER, http_options=options)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+            self._client = None
+
+
+def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendError:
+    """The most specific :mod:`magec.errors` type for an exception out of google-genai."""
+    if isinstance(exc, genai_errors.APIError):
+        headers: Any = getattr(getattr(exc, "response", None), "headers", None)
+        message = exc.message or provider_message(exc.details, fallback=str(exc.status or ""))
+        status = exc.status or ""
+        if exc.code == 400 and "SAFETY" in status.upper():
+            return content_filtered(backend, message)
+        if exc.code == 499 or status == "DEADLINE_EXCEEDED":
+            return BackendTimeoutError(safe(f"{backend}: {message}"), backend=backend)
+        return from_status(exc.code or 500, message, backend=backend, headers=headers, code=status or None)
+    mapped = from_transport(exc, backend=backend, mid_stream=mid_stream)
+    if mapped is not None:
+        return mapped
+    return BackendError(safe(f"{backend}: {type(exc).__name__}: {exc}"), backend=backend)
