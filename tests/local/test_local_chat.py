@@ -110,3 +110,30 @@ async def test_an_unknown_model_is_not_found(spec) -> None:  # type: ignore[no-u
     llm = TYPE.chat(spec, "no-such-model")
     with pytest.raises(BackendNotFoundError, match="no-such-model"):
         [r async for r in llm.generate_content_async(_request("hi"))]
+
+
+async def test_a_stream_abandoned_early_stops_generation_and_frees_the_model(chat_model: LocalChat) -> None:
+    import time
+
+    stream = chat_model.generate_content_async(
+        _request("Count from one to five hundred.", max_output_tokens=400), stream=True
+    )
+    first = await anext(stream)
+    assert first.partial
+    started = time.perf_counter()
+    await stream.aclose()  # client went away
+    assert time.perf_counter() - started < 2.0  # did not wait for 400 tokens
+    out = [r async for r in chat_model.generate_content_async(_request("Say hi.", max_output_tokens=8))]
+    assert out[-1].content is not None and (out[-1].content.parts[0].text or "").strip()
+
+
+async def test_json_schema_output_is_grammar_constrained(chat_model: LocalChat) -> None:
+    import json
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    req = _request("Name the capital of France as JSON.", max_output_tokens=40,
+                   response_mime_type="application/json", response_json_schema=schema)  # fmt: skip
+    out = [r async for r in chat_model.generate_content_async(req)]
+    assert out[-1].content is not None
+    value = json.loads(out[-1].content.parts[0].text or "")
+    assert isinstance(value["city"], str)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from google.adk.models import BaseLlm, LlmCapabilities
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
-from pydantic import PrivateAttr
 
 from magec.backends.local import _assets, _workers
 from magec.backends.local._chat_messages import parse_tool_calls, safe_prefix_len, to_messages, to_tools
@@ -81,17 +80,13 @@ class LocalChat(BaseLlm):
     default_max_tokens: int = 1024
     """Reply length cap when the request sets no ``max_output_tokens``."""
 
-    _path: Path | None = PrivateAttr(default=None)
-
     @property
     def capabilities(self) -> LlmCapabilities:
         return LlmCapabilities(output_schema_and_tools=False)
 
     def model_path(self) -> Path:
         """The GGUF file this model name resolves to (BackendNotFoundError / UnsupportedRoleError)."""
-        if self._path is None:
-            self._path = _assets.resolve_chat(self.model, self.models_url)
-        return self._path
+        return _assets.resolve_chat(self.model, self.models_url)
 
     async def load(self) -> _workers.Worker[LoadedLlama]:
         """Load the model now (idempotent, shared per file); later calls reuse it."""
