@@ -1,0 +1,157 @@
+"""Every failure mode maps to the most specific magec error, for every vendor, without leaking the key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from backend_helpers import KEY, assert_no_key, collect, spec_for
+from google.adk.models import LlmRequest
+from google.genai import types
+
+from magec.backends import registry
+from magec.errors import (
+    BackendAuthError,
+    BackendBadRequestError,
+    BackendConnectionError,
+    BackendError,
+    BackendHTTPError,
+    BackendNotFoundError,
+    BackendRateLimitError,
+    BackendTimeoutError,
+    ContentFilteredError,
+    MalformedResponseError,
+)
+from magec.testing.fake_providers import FakeServer, Reply
+
+VENDORS = ["openai", "anthropic", "gemini"]
+FILTER_REASON = {"openai": "content_filter", "anthropic": "refusal", "gemini": "SAFETY"}
+
+
+@pytest.fixture(params=VENDORS)
+def vendor(request: pytest.FixtureRequest) -> tuple[str, FakeServer]:
+    name = request.param
+    return name, request.getfixturevalue(f"{name}_srv")
+
+
+def _req() -> LlmRequest:
+    return LlmRequest(
+        model="m-test",
+        contents=[types.Content(role="user", parts=[types.Part.from_text(text="hi")])],
+        config=types.GenerateContentConfig(),
+    )
+
+
+def _chat(
+    name: str, url: str, *, stream: bool, timeout: float = 10.0, key: str = KEY
+) -> Callable[[], Awaitable[Any]]:
+    llm = registry.get(name).chat(spec_for(url, name, timeout=timeout, key=key), "m-test")
+    return lambda: collect(llm, _req(), stream=stream)
+
+
+async def _raises(kind: type[BackendError], call: Callable[[], Awaitable[Any]]) -> BackendError:
+    with pytest.raises(kind) as info:
+        await call()
+    assert_no_key(info.value)
+    assert info.value.backend
+    return info.value
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_auth_error_redacts_echoed_key(vendor: tuple[str, FakeServer], stream: bool) -> None:
+    name, srv = vendor
+    srv.script(Reply.fail(401, f"invalid x-api-key {KEY} given"))
+    err = await _raises(BackendAuthError, _chat(name, srv.url, stream=stream))
+    assert err.status == 401 and "***" in str(err)
+
+
+async def test_wrong_key_is_rejected_by_fake(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    await _raises(BackendAuthError, _chat(name, srv.url, stream=False, key="magec-wrong-key-xyz"))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, BackendBadRequestError),
+        (403, BackendAuthError),
+        (404, BackendNotFoundError),
+        (500, BackendHTTPError),
+        (503, BackendHTTPError),
+    ],
+)
+async def test_status_mapping(vendor: tuple[str, FakeServer], status: int, kind: type[BackendError]) -> None:
+    name, srv = vendor
+    srv.script(Reply.fail(status, "nope"))
+    err = await _raises(kind, _chat(name, srv.url, stream=True))
+    assert isinstance(err, BackendHTTPError) and err.status == status
+    assert "nope" in str(err)
+
+
+async def test_rate_limit_with_retry_after(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    srv.script(Reply.fail(429, "slow down", headers={"retry-after": "7"}))
+    err = await _raises(BackendRateLimitError, _chat(name, srv.url, stream=False))
+    assert isinstance(err, BackendRateLimitError) and err.retry_after == 7
+    assert len(srv.requests) == 1  # SDK retries are off
+
+
+async def test_timeout(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    srv.script(Reply(text="late", delay=3))
+    start = time.monotonic()
+    await _raises(BackendTimeoutError, _chat(name, srv.url, stream=False, timeout=0.5))
+    assert time.monotonic() - start < 2.5
+
+
+async def test_connection_refused(closed_port_url: str) -> None:
+    for name in VENDORS:
+        start = time.monotonic()
+        await _raises(BackendConnectionError, _chat(name, closed_port_url, stream=True, timeout=2))
+        assert time.monotonic() - start < 2
+
+
+async def test_malformed_json_body(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    srv.script(Reply(malformed=True))
+    await _raises(MalformedResponseError, _chat(name, srv.url, stream=False))
+
+
+async def test_malformed_stream_event(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    srv.script(Reply(text="one two three", malformed=True))
+    await _raises(MalformedResponseError, _chat(name, srv.url, stream=True))
+
+
+async def test_stream_cut_mid_way(vendor: tuple[str, FakeServer]) -> None:
+    name, srv = vendor
+    srv.script(Reply(text="one two three four five", cut_after=2))
+    await _raises(MalformedResponseError, _chat(name, srv.url, stream=True))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_content_filtered(vendor: tuple[str, FakeServer], stream: bool) -> None:
+    name, srv = vendor
+    srv.script(Reply(text="", finish_reason=FILTER_REASON[name]))
+    await _raises(ContentFilteredError, _chat(name, srv.url, stream=stream))
+
+
+async def test_role_errors_are_mapped_too(openai_srv: FakeServer, gemini_srv: FakeServer) -> None:
+    for name, srv in (("openai", openai_srv), ("gemini", gemini_srv)):
+        spec = spec_for(srv, name)
+        srv.script(Reply.fail(429, "busy", headers={"retry-after": "2"}), route="embeddings")
+        with pytest.raises(BackendRateLimitError) as info:
+            await registry.get(name).embeddings(spec).embed(["x"], "e")
+        assert info.value.retry_after == 2
+        srv.script(Reply.fail(401, f"bad {KEY}"), route="models")
+        with pytest.raises(BackendAuthError) as auth:
+            await registry.get(name).models(spec).list_models()
+        assert_no_key(auth.value)
+    openai_srv.script(Reply.fail(500, "tts down"), route="tts")
+    with pytest.raises(BackendHTTPError):
+        await registry.get("openai").tts(spec_for(openai_srv, "openai")).synthesize("x", "tts-1", "alloy")
+    openai_srv.script(Reply.fail(413, "too big"), route="stt")
+    with pytest.raises(BackendBadRequestError):
+        await registry.get("openai").stt(spec_for(openai_srv, "openai")).transcribe(b"x", "audio/wav", "w")
