@@ -48,7 +48,9 @@ class FailureLimiter:
         q = self._prune(key, now)
         if len(q) >= self.limit:
             retry = max(1, int(self.window - (now - q[0])) + 1)
-            raise RateLimitedError("too many failed authentication attempts; try again later", retry_after=retry)
+            raise RateLimitedError(
+                "too many failed authentication attempts; try again later", retry_after=retry
+            )
 
     def fail(self, key: str) -> None:
         self._failures[key].append(time.monotonic())

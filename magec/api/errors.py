@@ -46,9 +46,15 @@ def install(app: FastAPI) -> None:
     async def _validation(_request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {}
         loc = tuple(first.get("loc", ()))
-        if first.get("type") == "json_invalid" or (loc[:1] == ("body",) and first.get("type") == "model_attributes_type"):
-            return error_response(400, "request body is not valid JSON" if first.get("type") == "json_invalid"
-                                  else "request body must be a JSON object")
+        if first.get("type") == "json_invalid" or (
+            loc[:1] == ("body",) and first.get("type") == "model_attributes_type"
+        ):
+            return error_response(
+                400,
+                "request body is not valid JSON"
+                if first.get("type") == "json_invalid"
+                else "request body must be a JSON object",
+            )
         where = loc_to_path(loc[1:]) if loc and loc[0] in ("body", "query", "path") else loc_to_path(loc)
         msg = first.get("msg", "invalid request")
         if first.get("type") == "missing":

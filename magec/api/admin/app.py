@@ -69,7 +69,9 @@ def _mount_ui(app: FastAPI) -> None:
         if path.startswith("api/"):
             return errors.error_response(404, f"no route for /{path}")
         if not (UI_DIR / "index.html").exists():
-            return PlainTextResponse("magec admin API is running; the Admin UI is not installed.", status_code=200)
+            return PlainTextResponse(
+                "magec admin API is running; the Admin UI is not installed.", status_code=200
+            )
         target = (UI_DIR / path).resolve()
         if path and target.is_file() and UI_DIR in target.parents:
             return FileResponse(target)

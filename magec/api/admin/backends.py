@@ -19,15 +19,24 @@ from magec.store import sensitive
 from magec.store.snapshot import expand
 from magec.store.validation import from_pydantic
 
-_PROBE_KEYS = {"full": "full", "model": "model", "embeddingModel": "embedding_model", "ttsModel": "tts_model",
-               "ttsVoice": "tts_voice", "sttModel": "stt_model", "timeout": "timeout"}
+_PROBE_KEYS = {
+    "full": "full",
+    "model": "model",
+    "embeddingModel": "embedding_model",
+    "ttsModel": "tts_model",
+    "ttsVoice": "tts_voice",
+    "sttModel": "stt_model",
+    "timeout": "timeout",
+}
 
 
 def _probe_args(body: dict[str, Any]) -> dict[str, Any]:
     return {py: body[js] for js, py in _PROBE_KEYS.items() if body.get(js) not in (None, "")}
 
 
-async def _spec_from_body(ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None) -> BackendSpec:
+async def _spec_from_body(
+    ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None
+) -> BackendSpec:
     """An expanded spec from an unsaved body (an empty apiKey falls back to the stored one)."""
     import pydantic
 
@@ -41,9 +50,15 @@ async def _spec_from_body(ctx: AppContext, body: dict[str, Any], stored: dict[st
     if not api_key and stored is not None:
         api_key = sensitive.decrypt_all(Backend.sensitive, stored, ctx.store.cipher).get("apiKey", "")
     values = snap.secret_values
-    return BackendSpec(id=model.id or "unsaved", name=model.name, type=model.type, url=expand(model.url, values),
-                       api_key=expand(api_key, values),
-                       headers={k: expand(v, values) for k, v in model.headers.items()}, timeout=model.timeout)
+    return BackendSpec(
+        id=model.id or "unsaved",
+        name=model.name,
+        type=model.type,
+        url=expand(model.url, values),
+        api_key=expand(api_key, values),
+        headers={k: expand(v, values) for k, v in model.headers.items()},
+        timeout=model.timeout,
+    )
 
 
 async def run_probe(spec: BackendSpec, args: dict[str, Any]) -> dict[str, Any]:
@@ -60,9 +75,16 @@ def router(ctx: AppContext) -> APIRouter:
     async def types() -> list[dict[str, Any]]:
         out = []
         for bt in registry.available():
-            out.append({"type": bt.name, "displayName": bt.display_name, "description": bt.description,
-                        "defaultUrl": bt.default_url, "capabilities": bt.declared.to_json(),
-                        "voiceOptionsSchema": bt.voice_options_schema()})
+            out.append(
+                {
+                    "type": bt.name,
+                    "displayName": bt.display_name,
+                    "description": bt.description,
+                    "defaultUrl": bt.default_url,
+                    "capabilities": bt.declared.to_json(),
+                    "voiceOptionsSchema": bt.voice_options_schema(),
+                }
+            )
         return out
 
     @r.post("/test", summary="Test an unsaved backend body")
@@ -83,8 +105,11 @@ def router(ctx: AppContext) -> APIRouter:
         if spec is None:
             raise ValidationError(f"backend {raw.get('name')!r} cannot be expanded")
         result = await run_probe(spec, _probe_args(body if isinstance(body, dict) else {}))
-        health = {"status": "healthy" if result.get("ok") else "unhealthy",
-                  "checkedAt": datetime.now(UTC).isoformat(), "lastError": redact(result.get("error")) or None}
+        health = {
+            "status": "healthy" if result.get("ok") else "unhealthy",
+            "checkedAt": datetime.now(UTC).isoformat(),
+            "lastError": redact(result.get("error")) or None,
+        }
         fields: dict[str, Any] = {"health": health}
         if result.get("ok") or result.get("capabilities", {}).get("roles"):
             fields["capabilities"] = result.get("capabilities", {})

@@ -35,8 +35,16 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         all_raw = await store.all_raw()
         return [await public(ctx, kind, raw, all_raw) for raw in all_raw.get(kind, {}).values()]
 
-    @router.post("", status_code=201, summary=f"Create one of {segment}",
-                 openapi_extra={"requestBody": {"content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}})
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create one of {segment}",
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}
+            }
+        },
+    )
     async def create(request: Request) -> dict[str, Any]:
         return await public(ctx, kind, await store.create(kind, await json_body(request)))
 
@@ -44,12 +52,21 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
     async def get(id: str) -> dict[str, Any]:
         return await public(ctx, kind, await store.get(kind, id))
 
-    @router.put("/{id}", summary=f"Update one of {segment}",
-                openapi_extra={"requestBody": {"content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}})
+    @router.put(
+        "/{id}",
+        summary=f"Update one of {segment}",
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}
+            }
+        },
+    )
     async def update(id: str, request: Request) -> dict[str, Any]:
         return await public(ctx, kind, await store.update(kind, id, await json_body(request)))
 
-    @router.delete("/{id}", status_code=204, summary=f"Delete one of {segment} (409 if referenced; ?force=true scrubs)")
+    @router.delete(
+        "/{id}", status_code=204, summary=f"Delete one of {segment} (409 if referenced; ?force=true scrubs)"
+    )
     async def delete(id: str, force: bool = False) -> Response:
         await store.delete(kind, id, force=force)
         return Response(status_code=204)
@@ -79,10 +96,18 @@ def core_router(ctx: AppContext) -> APIRouter:
         agents = [await public(ctx, "agents", a, all_raw) for a in all_raw.get("agents", {}).values()]
         return {
             "counts": {k: len(v) for k, v in all_raw.items()},
-            "agents": [{"id": a["id"], "name": a["name"], "valid": a["valid"], "invalidReason": a["invalidReason"]}
-                       for a in agents],
+            "agents": [
+                {"id": a["id"], "name": a["name"], "valid": a["valid"], "invalidReason": a["invalidReason"]}
+                for a in agents
+            ],
             "epoch": store.epoch,
         }
+
+    @router.get("/usage", tags=["usage"], summary="Usage per agent, backend and kind (tokens, audio seconds, characters)")
+    async def usage(agent: str | None = None) -> list[dict[str, Any]]:
+        if ctx.runtime is None:
+            return []
+        return await ctx.runtime.usage.totals(agent)
 
     @router.get("/integrity/dead-references", tags=["integrity"])
     async def dead_references() -> dict[str, Any]:
@@ -119,7 +144,11 @@ def core_router(ctx: AppContext) -> APIRouter:
         await store.get("mcpServers", mcp_id)
         if mcp_id in agent.get("mcpServers", []):
             raise ConflictError("MCP server already linked to this agent")
-        return await public(ctx, "agents", await store.update("agents", id, {**agent, "mcpServers": [*agent.get("mcpServers", []), mcp_id]}))
+        return await public(
+            ctx,
+            "agents",
+            await store.update("agents", id, {**agent, "mcpServers": [*agent.get("mcpServers", []), mcp_id]}),
+        )
 
     @router.delete("/agents/{id}/mcps/{mcp_id}", tags=["agents"])
     async def unlink_mcp(id: str, mcp_id: str) -> dict[str, Any]:

@@ -10,18 +10,28 @@ from magec.store import references, sensitive
 
 
 def used_by(backend_id: str, all_raw: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    roles = {"llm.backend": "llm", "transcription.backend": "stt", "tts.backend": "tts", "embedding.backend": "embeddings"}
+    roles = {
+        "llm.backend": "llm",
+        "transcription.backend": "stt",
+        "tts.backend": "tts",
+        "embedding.backend": "embeddings",
+    }
     out = []
     for kind, label in (("agents", "agent"), ("memoryProviders", "memoryProvider")):
         for rid, data in all_raw.get(kind, {}).items():
             for ref in references.refs_of(kind, data):
                 if ref.target == backend_id and ref.field in roles:
-                    out.append({"kind": label, "id": rid, "name": data.get("name", ""), "role": roles[ref.field]})
+                    out.append(
+                        {"kind": label, "id": rid, "name": data.get("name", ""), "role": roles[ref.field]}
+                    )
     return out
 
 
 async def public(
-    ctx: AppContext, kind: str, raw: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None = None
+    ctx: AppContext,
+    kind: str,
+    raw: dict[str, Any],
+    all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """What the Admin API returns for one resource."""
     view = sensitive.redact_for_api(KINDS[kind].sensitive, raw)

@@ -46,11 +46,19 @@ def session_json(session: Any, app: App, *, user_view: bool) -> dict[str, Any]:
     events = [event_json(e, app) for e in session.events]
     if user_view:
         events = [e for e in events if user_visible(e, app)]
-    return {"id": session.id, "appName": session.app_name, "userId": session.user_id,
-            "state": dict(session.state), "events": events, "lastUpdateTime": session.last_update_time}
+    return {
+        "id": session.id,
+        "appName": session.app_name,
+        "userId": session.user_id,
+        "state": dict(session.state),
+        "events": events,
+        "lastUpdateTime": session.last_update_time,
+    }
 
 
-def agent_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller], *, user_view: bool) -> APIRouter:
+def agent_router(
+    ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller], *, user_view: bool
+) -> APIRouter:
     r = APIRouter(tags=["agent"])
 
     def runtime() -> Runtime:
@@ -75,8 +83,16 @@ def agent_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         caller = caller_of(request, rt)
         apps = [a for a in rt.apps.values() if caller.may_use(a.id)]
         if detailed or not user_view:
-            return [{"id": a.id, "name": a.name, "kind": a.kind, "valid": a.status.valid,
-                     "invalidReason": a.status.reason} for a in apps]
+            return [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "kind": a.kind,
+                    "valid": a.status.valid,
+                    "invalidReason": a.status.reason,
+                }
+                for a in apps
+            ]
         return [a.id for a in apps]
 
     async def _prepare(request: Request) -> tuple[Runtime, App, str, str, Any, bool, dict[str, Any] | None]:
@@ -119,10 +135,14 @@ def agent_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         rt = runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         resp = await rt.session_service.list_sessions(app_name=app.id, user_id=user_id)
-        return [{"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
-                for s in resp.sessions]
+        return [
+            {"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
+            for s in resp.sessions
+        ]
 
-    async def _create(request: Request, app_name: str, user_id: str, session_id: str | None) -> dict[str, Any]:
+    async def _create(
+        request: Request, app_name: str, user_id: str, session_id: str | None
+    ) -> dict[str, Any]:
         rt = runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         raw = (await request.body()).strip()
@@ -146,7 +166,9 @@ def agent_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
 
         rt = runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
-        session = await rt.session_service.get_session(app_name=app.id, user_id=user_id, session_id=session_id)
+        session = await rt.session_service.get_session(
+            app_name=app.id, user_id=user_id, session_id=session_id
+        )
         if session is None:
             raise NotFoundError(f"session {session_id!r} not found")
         return session_json(session, app, user_view=user_view)

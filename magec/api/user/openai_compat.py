@@ -1,0 +1,258 @@
+"""OpenAI-compatible surface: every agent and flow is a model.
+
+* ``GET /v1/models`` — the apps this client may use (``id`` = agent/flow id, ``name`` its name).
+* ``POST /v1/chat/completions`` — ``model`` is an app id or name; streaming or not, with the usual
+  ``chat.completion`` / ``chat.completion.chunk`` shapes, so any OpenAI client can talk to magec.
+
+Conversation continuity: send ``X-Session-Id`` (the reply always carries it) and only the new
+message is used, the history coming from the session; without it, a new session is seeded with the
+earlier ``messages`` (user/assistant) before the last user message runs. The agent's own system
+prompt applies; client ``system`` messages are added as context to the first user turn.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from google.adk.events import Event
+from google.genai import types
+from starlette.responses import JSONResponse, StreamingResponse
+
+from magec.api.clients import authenticate
+from magec.api.errors import json_body
+from magec.context import AppContext
+from magec.errors import ValidationError
+from magec.runtime.build import App, Runtime
+from magec.runtime.run import ensure_session, require_app, run_turn, user_visible
+
+
+def _parts(content: Any, field: str) -> list[types.Part]:
+    if isinstance(content, str):
+        return [types.Part.from_text(text=content)]
+    if not isinstance(content, list):
+        raise ValidationError(f"{field}: must be a string or a list of content parts", field=field)
+    parts: list[types.Part] = []
+    for i, item in enumerate(content):
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "text":
+            parts.append(types.Part.from_text(text=str(item.get("text", ""))))
+        elif kind == "image_url":
+            url = str((item.get("image_url") or {}).get("url", ""))
+            if url.startswith("data:") and ";base64," in url:
+                mime, data = url[5:].split(";base64,", 1)
+                parts.append(types.Part.from_bytes(data=base64.b64decode(data), mime_type=mime))
+            else:
+                parts.append(types.Part(file_data=types.FileData(file_uri=url, mime_type="image/*")))
+        else:
+            raise ValidationError(
+                f"{field}[{i}].type: unsupported content part {kind!r}", field=f"{field}[{i}].type"
+            )
+    return parts
+
+
+def _texts(events: list[dict[str, Any]], app: App) -> str:
+    """Final text of the turn: response agents' output, joined with ``\\n---\\n`` for flows."""
+    chunks: list[str] = []
+    for e in events:
+        if e.get("partial") or not user_visible(e, app) or e.get("author") == "user":
+            continue
+        text = "".join(
+            p.get("text", "") for p in (e.get("content") or {}).get("parts", []) if not p.get("thought")
+        )
+        if text:
+            chunks.append(text)
+    return "\n---\n".join(chunks)
+
+
+def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
+    prompt = completion = 0
+    for e in events:
+        meta = e.get("usageMetadata") or {}
+        if not e.get("partial"):
+            prompt += int(meta.get("promptTokenCount") or 0)
+            completion += int(meta.get("candidatesTokenCount") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _seed_history(rt: Runtime, app: App, user: str, sid: str, history: list[dict[str, Any]]) -> None:
+    svc = rt.session_service
+    session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
+    assert session is not None
+    author = next(iter(app.authors), app.id)
+    for i, msg in enumerate(history):
+        role = msg.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        content = types.Content(
+            role="user" if role == "user" else "model",
+            parts=_parts(msg.get("content") or "", f"messages[{i}].content"),
+        )
+        await svc.append_event(
+            session,
+            Event(
+                author="user" if role == "user" else author,
+                content=content,
+                invocation_id=f"seed-{uuid.uuid4().hex[:8]}",
+            ),
+        )
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["openai"])
+
+    def runtime() -> Runtime:
+        assert ctx.runtime is not None
+        return ctx.runtime.current()
+
+    @r.get("/models", summary="Agents and flows as models")
+    async def models(request: Request) -> dict[str, Any]:
+        rt = runtime()
+        caller = authenticate(request, rt)
+        data = [
+            {
+                "id": a.id,
+                "object": "model",
+                "created": int(ctx.started_at),
+                "owned_by": "magec",
+                "name": a.name,
+                "kind": a.kind,
+                "description": a.description,
+            }
+            for a in rt.apps.values()
+            if caller.may_use(a.id) and a.status.valid
+        ]
+        return {"object": "list", "data": data}
+
+    @r.post("/chat/completions", summary="Chat with an agent or flow (OpenAI shapes)")
+    async def chat(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValidationError("model: is required (an agent or flow id or name)", field="model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise ValidationError("messages: must be a non-empty list of messages", field="messages")
+        rt = runtime()
+        caller = authenticate(request, rt)
+        found = rt.find(model)
+        if found is not None:
+            caller.check(found.id)
+        app = require_app(rt, model)
+        last_index = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        if last_index < 0:
+            raise ValidationError("messages: at least one user message is required", field="messages")
+        parts = _parts(messages[last_index].get("content") or "", f"messages[{last_index}].content")
+        user = str(body.get("user") or "openai")
+        header_sid = request.headers.get("x-session-id")
+        sid = await ensure_session(rt, app, user, header_sid or None)
+        if not header_sid:
+            system = [str(m.get("content")) for m in messages[:last_index] if m.get("role") == "system"]
+            if system:
+                parts.insert(0, types.Part.from_text(text="Context from the client:\n" + "\n".join(system)))
+            await _seed_history(rt, app, user, sid, messages[:last_index])
+        message = types.Content(role="user", parts=parts)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        headers = {"X-Session-Id": sid}
+        if not body.get("stream"):
+            events = [e async for e in run_turn(rt, app, user, sid, message, streaming=False)]
+            errors = [e for e in events if e.get("errorCode")]
+            if errors and not _texts(events, app):
+                status = 504 if errors[-1]["errorCode"] == "timeout" else 502
+                return JSONResponse(
+                    {"error": errors[-1]["errorMessage"], "code": errors[-1]["errorCode"]},
+                    status_code=status,
+                    headers=headers,
+                )
+            return JSONResponse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": app.id,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": _texts(events, app)},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": _usage(events),
+                },
+                headers=headers,
+            )
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def stream() -> AsyncIterator[bytes]:
+            def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+                data = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": app.id,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                return f"data: {json.dumps(data)}\n\n".encode()
+
+            yield chunk({"role": "assistant", "content": ""})
+            events: list[dict[str, Any]] = []
+            streamed_authors: set[str] = set()
+            last_author: str | None = None
+            async for event in run_turn(rt, app, user, sid, message, streaming=True):
+                events.append(event)
+                if event.get("errorCode"):
+                    err = {"error": {"message": event["errorMessage"], "type": event["errorCode"]}}
+                    yield f"data: {json.dumps(err)}\n\n".encode()
+                    continue
+                if not user_visible(event, app) or event.get("author") == "user":
+                    continue
+                text = "".join(
+                    p.get("text", "")
+                    for p in (event.get("content") or {}).get("parts", [])
+                    if not p.get("thought")
+                )
+                if not text:
+                    continue
+                author = event.get("author")
+                if event.get("partial"):
+                    if last_author is not None and author != last_author and author not in streamed_authors:
+                        yield chunk({"content": "\n---\n"})
+                    streamed_authors.add(str(author))
+                    last_author = author
+                    yield chunk({"content": text})
+                elif author not in streamed_authors:
+                    # a non-streamed final (e.g. a backend that does not stream): send it whole
+                    if last_author is not None:
+                        yield chunk({"content": "\n---\n"})
+                    last_author = author
+                    streamed_authors.add(str(author))
+                    yield chunk({"content": text})
+            yield chunk({}, "stop")
+            if include_usage:
+                data = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": app.id,
+                    "choices": [],
+                    "usage": _usage(events),
+                }
+                yield f"data: {json.dumps(data)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    return r
+
+
+def install(app: FastAPI, ctx: AppContext) -> None:
+    app.include_router(router(ctx))

@@ -1,0 +1,123 @@
+"""Live change with no restart, isolation of broken agents, client-token auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer, Reply
+from tests.runtime.test_run_api import make_agent, texts
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+
+
+async def collect_sse(apps: Apps, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    events = []
+    async with apps.user.stream("POST", f"{U}/run_sse", json=body, headers=headers or {}) as r:
+        assert r.status_code == 200, await r.aread()
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    return events
+
+
+async def test_backend_switch_while_streaming(sqlite_apps: Apps, openai_x: FakeServer, openai_y: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    y = (await apps.admin.post(f"{A}/backends", json={"name": "Y", "type": "openai", "url": openai_y.url})).json()
+    openai_x.script(Reply(text="slow answer from x in many small pieces", chunks=[
+        "slow ", "answer ", "from ", "x ", "in ", "many ", "small ", "pieces"], chunk_delay=0.15))
+    body = {"appName": aid, "userId": "u", "sessionId": "live", "streaming": True,
+            "newMessage": {"parts": [{"text": "tell me slowly"}]}}
+    running = asyncio.create_task(collect_sse(apps, body))
+    while not openai_x.requests:
+        await asyncio.sleep(0.01)
+    agent = (await apps.admin.get(f"{A}/agents/{aid}")).json()
+    r = await apps.admin.put(f"{A}/agents/{aid}", json={**agent, "llm": {"backend": y["id"], "model": "m-2"}})
+    assert r.status_code == 200
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    events = await running
+    assert not running.cancelled()
+    assert texts(events)[-1] == "slow answer from x in many small pieces"
+    assert not any(e.get("errorCode") for e in events)
+    r = await apps.user.post(f"{U}/run", json={**body, "streaming": False, "newMessage": {"parts": [{"text": "next"}]}})
+    assert texts(r.json()) == ["openai-y says: next"]
+    sent = openai_y.requests[-1].json
+    assert sent["model"] == "m-2"
+    assert [m.get("content") for m in sent["messages"] if m["role"] != "system"] == [
+        "tell me slowly", "slow answer from x in many small pieces", "next"]
+
+
+async def test_isolation_when_backend_force_deleted(sqlite_apps: Apps, openai_x: FakeServer, openai_y: FakeServer) -> None:
+    apps = sqlite_apps
+    bx, a_id = await make_agent(apps, openai_x, name="A")
+    _, b_id = await make_agent(apps, openai_y, name="B", key="")
+    assert (await apps.admin.delete(f"{A}/backends/{bx}")).status_code == 409
+    assert (await apps.admin.delete(f"{A}/backends/{bx}?force=true")).status_code == 204
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    msg = {"userId": "u", "newMessage": {"parts": [{"text": "ping"}]}}
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": b_id})
+    assert r.status_code == 200 and texts(r.json()) == ["openai-y says: ping"]
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id})
+    assert r.status_code == 503 and r.json()["error"] == "LLM backend not configured"
+    view = (await apps.admin.get(f"{A}/agents/{a_id}")).json()
+    assert view["valid"] is False
+
+
+async def test_missing_backend_reason(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    # a dangling reference (e.g. written by an older version): the agent says why
+    await apps.ctx.store.patch_raw("agents", aid, lambda d: {**d, "llm": {**d["llm"], "backend": "gone"}})
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "newMessage": {"parts": [{"text": "x"}]}})
+    assert r.status_code == 503 and r.json()["error"] == "LLM backend not found"
+
+
+async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: FakeServer) -> None:
+    apps = sqlite_apps
+    _, a_id = await make_agent(apps, openai_x, name="A")
+    _, b_id = await make_agent(apps, openai_y, name="B", key="")
+    msg = {"userId": "u", "newMessage": {"parts": [{"text": "hi"}]}}
+    # open mode while no client exists
+    assert (await apps.user.post(f"{U}/run", json={**msg, "appName": a_id})).status_code == 200
+    c = (await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [a_id]})).json()
+    off = (await apps.admin.post(f"{A}/clients", json={"name": "Off", "enabled": False, "allowedAgents": [a_id]})).json()
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    good = {"Authorization": f"Bearer {c['token']}"}
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id})
+    assert r.status_code == 401
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id}, headers={"Authorization": "Bearer mgc_wrong"})
+    assert r.status_code == 401
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id}, headers={"Authorization": f"Bearer {off['token']}"})
+    assert r.status_code == 401 and "disabled" in r.json()["error"]
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": b_id}, headers=good)
+    assert r.status_code == 403
+    r = await apps.user.get(f"{U}/apps/{b_id}/users/u/sessions", headers=good)
+    assert r.status_code == 403
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id}, headers=good)
+    assert r.status_code == 200 and texts(r.json()) == ["openai-x says: hi"]
+    assert (await apps.user.get(f"{U}/list-apps", headers=good)).json() == [a_id]
+    models = (await apps.user.get("/v1/models", headers=good)).json()["data"]
+    assert [m["id"] for m in models] == [a_id]
+    r = await apps.user.post("/v1/chat/completions", headers=good,
+                             json={"model": b_id, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 403
+    assert (await apps.user.get("/api/v1/health")).status_code == 200
+    # regenerating the token revokes the old one
+    new = (await apps.admin.post(f"{A}/clients/{c['id']}/regenerate-token")).json()["token"]
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
+    assert (await apps.user.get(f"{U}/list-apps", headers=good)).status_code == 401
+    assert (await apps.user.get(f"{U}/list-apps", headers={"Authorization": f"Bearer {new}"})).status_code == 200
+
+
+async def test_usage_recorded(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    bid, aid = await make_agent(apps, openai_x)
+    await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "newMessage": {"parts": [{"text": "count"}]}})
+    totals = await apps.ctx.runtime.usage.totals(aid)  # type: ignore[union-attr]
+    assert totals and totals[0]["backendId"] == bid and totals[0]["kind"] == "llm"
+    assert totals[0]["inputTokens"] > 0 and totals[0]["outputTokens"] > 0
