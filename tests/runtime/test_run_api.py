@@ -106,3 +106,30 @@ async def test_invalid_agent_503_and_unknown_404(sqlite_apps: Apps) -> None:
     assert r.status_code == 404
     r = await apps.user.post(f"{U}/run", json={"userId": "u"})
     assert r.status_code == 400 and "appName" in r.json()["error"]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+async def test_other_vendors_end_to_end(sqlite_apps: Apps, kind: str, request: pytest.FixtureRequest) -> None:
+    server: FakeServer = request.getfixturevalue(f"{kind}_fake")
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, server, btype=kind, key="vendor-key-123")
+    name = "claude-fake" if kind == "anthropic" else "gemini-fake"
+    r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
+                                               "newMessage": {"parts": [{"text": "bonjour"}]}})
+    assert texts(r.json()) == [f"{name} says: bonjour"], r.text
+    events = []
+    body = {"appName": aid, "userId": "u", "sessionId": "s", "streaming": True,
+            "newMessage": {"parts": [{"text": "streamed"}]}}
+    async with apps.user.stream("POST", f"{U}/run_sse", json=body) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert texts(events)[-1] == f"{name} says: streamed"
+    assert any(e.get("partial") for e in events)
+    last = server.requests[-1]
+    assert last.headers.get("x-team") == "blue"
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": "hey"}]})
+    assert r.json()["choices"][0]["message"]["content"] == f"{name} says: hey"
