@@ -58,8 +58,10 @@ async def _start_runtime(ctx: AppContext) -> None:
 
 def _warn(config: Config) -> None:
     if not config.admin_password:
-        log.warning("server.adminPassword is not set: the Admin API on port %s is open to anyone who can reach it",
-                    config.admin_port)
+        log.warning(
+            "server.adminPassword is not set: the Admin API on port %s is open to anyone who can reach it",
+            config.admin_port,
+        )
 
 
 async def serve(config: Config) -> None:
@@ -69,10 +71,26 @@ async def serve(config: Config) -> None:
     _warn(config)
     async with open_context(config) as ctx:
         servers = [
-            uvicorn.Server(uvicorn.Config(create_user_app(ctx), host=config.host, port=config.port,
-                                          log_config=None, access_log=False, timeout_graceful_shutdown=10)),
-            uvicorn.Server(uvicorn.Config(create_admin_app(ctx), host=config.host, port=config.admin_port,
-                                          log_config=None, access_log=False, timeout_graceful_shutdown=10)),
+            uvicorn.Server(
+                uvicorn.Config(
+                    create_user_app(ctx),
+                    host=config.host,
+                    port=config.port,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=10,
+                )
+            ),
+            uvicorn.Server(
+                uvicorn.Config(
+                    create_admin_app(ctx),
+                    host=config.host,
+                    port=config.admin_port,
+                    log_config=None,
+                    access_log=False,
+                    timeout_graceful_shutdown=10,
+                )
+            ),
         ]
         loop = asyncio.get_running_loop()
 
@@ -84,7 +102,13 @@ async def serve(config: Config) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         for s in servers:
-            s.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        log.info("magec user API on http://%s:%s, admin on http://%s:%s (database: %s)", config.host, config.port,
-                 config.host, config.admin_port, config.resolved_database_url().split("://")[0])
+            s.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+        log.info(
+            "magec user API on http://%s:%s, admin on http://%s:%s (database: %s)",
+            config.host,
+            config.port,
+            config.host,
+            config.admin_port,
+            config.resolved_database_url().split("://")[0],
+        )
         await asyncio.gather(*(s.serve() for s in servers))

@@ -48,7 +48,9 @@ def parse_message(raw: Any) -> types.Content:
     if not isinstance(raw, dict):
         raise ValidationError("newMessage: must be an object with parts", field="newMessage")
     try:
-        content = types.Content.model_validate({"role": raw.get("role") or "user", "parts": raw.get("parts") or []})
+        content = types.Content.model_validate(
+            {"role": raw.get("role") or "user", "parts": raw.get("parts") or []}
+        )
     except Exception as e:  # noqa: BLE001 - pydantic error text names the part
         raise ValidationError(f"newMessage: {str(e).splitlines()[0]}", field="newMessage") from None
     if not content.parts:
@@ -65,14 +67,17 @@ def require_app(runtime: Runtime, app_name: str) -> App:
     return app
 
 
-async def ensure_session(runtime: Runtime, app: App, user_id: str, session_id: str | None,
-                         state: dict[str, Any] | None = None) -> str:
+async def ensure_session(
+    runtime: Runtime, app: App, user_id: str, session_id: str | None, state: dict[str, Any] | None = None
+) -> str:
     svc = runtime.session_service
     if session_id:
         existing = await svc.get_session(app_name=app.id, user_id=user_id, session_id=session_id)
         if existing is not None:
             return session_id
-    created = await svc.create_session(app_name=app.id, user_id=user_id, session_id=session_id or None, state=state)
+    created = await svc.create_session(
+        app_name=app.id, user_id=user_id, session_id=session_id or None, state=state
+    )
     return created.id
 
 
@@ -83,18 +88,37 @@ def _error_event(app: App, err: BaseException, invocation_id: str) -> dict[str, 
         code = type(err).__name__
     else:
         code = "internal_error"
-    return {"id": str(uuid.uuid4()), "invocationId": invocation_id, "author": app.id, "errorCode": code,
-            "errorMessage": redact(str(err)) or code, "turnComplete": True}
+    return {
+        "id": str(uuid.uuid4()),
+        "invocationId": invocation_id,
+        "author": app.id,
+        "errorCode": code,
+        "errorMessage": redact(str(err)) or code,
+        "turnComplete": True,
+    }
 
 
-async def run_turn(runtime: Runtime, app: App, user_id: str, session_id: str, message: types.Content,
-                   *, streaming: bool = False, state_delta: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+async def run_turn(
+    runtime: Runtime,
+    app: App,
+    user_id: str,
+    session_id: str,
+    message: types.Content,
+    *,
+    streaming: bool = False,
+    state_delta: dict[str, Any] | None = None,
+) -> AsyncIterator[dict[str, Any]]:
     assert app.runner is not None
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
     invocation_id = ""
     try:
-        async for event in app.runner.run_async(user_id=user_id, session_id=session_id, new_message=message,
-                                                state_delta=state_delta or None, run_config=config):
+        async for event in app.runner.run_async(
+            user_id=user_id,
+            session_id=session_id,
+            new_message=message,
+            state_delta=state_delta or None,
+            run_config=config,
+        ):
             invocation_id = event.invocation_id or invocation_id
             if event.error_code or event.error_message:
                 event.error_message = redact(event.error_message)
@@ -102,7 +126,7 @@ async def run_turn(runtime: Runtime, app: App, user_id: str, session_id: str, me
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
         if not isinstance(err, MagecError):
             log.warning("run of %s failed: %s", app.id, redact(repr(err)))
-        cause = err
+        cause: BaseException = err
         # ADK may wrap our errors; surface the innermost magec error when there is one.
         while not isinstance(cause, MagecError) and cause.__cause__ is not None:
             cause = cause.__cause__

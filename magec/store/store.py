@@ -80,7 +80,7 @@ class Store:
                 self.epoch = 0
             else:
                 self.epoch = int(row.epoch)
-        for secret in await self.list("secrets"):
+        for secret in await self.list_items("secrets"):
             if secret.get("value"):
                 register_secret(self.cipher.decrypt(secret["value"]))
 
@@ -116,7 +116,9 @@ class Store:
                     self._notify()
 
     async def _bump(self, conn: AsyncConnection) -> None:
-        await conn.execute(config_state.update().where(config_state.c.id == 1).values(epoch=config_state.c.epoch + 1))
+        await conn.execute(
+            config_state.update().where(config_state.c.id == 1).values(epoch=config_state.c.epoch + 1)
+        )
         self.epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
 
     # -- reads -------------------------------------------------------------------------------
@@ -125,11 +127,13 @@ class Store:
         if kind not in KINDS:
             raise NotFoundError(f"unknown resource kind {kind!r}")
 
-    async def list(self, kind: str) -> list[dict[str, Any]]:
+    async def list_items(self, kind: str) -> list[dict[str, Any]]:
         self._check_kind(kind)
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(resources.c.data).where(resources.c.kind == kind).order_by(resources.c.created_at, resources.c.id)
+                sa.select(resources.c.data)
+                .where(resources.c.kind == kind)
+                .order_by(resources.c.created_at, resources.c.id)
             )
             return [json.loads(r.data) for r in rows]
 
@@ -140,7 +144,9 @@ class Store:
 
     async def _get(self, conn: AsyncConnection, kind: str, id: str) -> dict[str, Any]:
         row = (
-            await conn.execute(sa.select(resources.c.data).where(resources.c.kind == kind, resources.c.id == id))
+            await conn.execute(
+                sa.select(resources.c.data).where(resources.c.kind == kind, resources.c.id == id)
+            )
         ).first()
         if row is None:
             raise NotFoundError(f"{singular(kind)} {id!r} not found")
@@ -148,14 +154,19 @@ class Store:
 
     async def exists(self, kind: str, id: str) -> bool:
         async with self.engine.connect() as conn:
-            row = await conn.execute(sa.select(resources.c.id).where(resources.c.kind == kind, resources.c.id == id))
+            row = await conn.execute(
+                sa.select(resources.c.id).where(resources.c.kind == kind, resources.c.id == id)
+            )
             return row.first() is not None
 
     async def all_raw(self, conn: AsyncConnection | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """Every resource, by kind then id (raw form)."""
+
         async def load(c: AsyncConnection) -> dict[str, dict[str, dict[str, Any]]]:
             out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
-            rows = await c.execute(sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(resources.c.created_at))
+            rows = await c.execute(
+                sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(resources.c.created_at)
+            )
             for r in rows:
                 out.setdefault(r.kind, {})[r.id] = json.loads(r.data)
             return out
@@ -183,7 +194,12 @@ class Store:
             new_token = data.pop("_newToken", None)
             await conn.execute(
                 resources.insert().values(
-                    kind=kind, id=data["id"], name=data.get("name", ""), data=json.dumps(data), created_at=ts, updated_at=ts
+                    kind=kind,
+                    id=data["id"],
+                    name=data.get("name", ""),
+                    data=json.dumps(data),
+                    created_at=ts,
+                    updated_at=ts,
                 )
             )
             await self._bump(conn)
@@ -212,17 +228,23 @@ class Store:
         async with self._write_lock, self.engine.begin() as conn:
             all_raw = await self.all_raw(conn)
             data = await validation.prepare_settings(body, all_raw)
-            await conn.execute(config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(data)))
+            await conn.execute(
+                config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(data))
+            )
             await self._bump(conn)
         self._notify()
         return data
 
-    async def patch_raw(self, kind: str, id: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    async def patch_raw(
+        self, kind: str, id: str, fn: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
         """Apply ``fn`` to a stored resource without validation (used by internal maintenance)."""
         async with self._write_lock, self.engine.begin() as conn:
             data = fn(await self._get(conn, kind, id))
             await conn.execute(
-                resources.update().where(resources.c.kind == kind, resources.c.id == id).values(data=json.dumps(data), updated_at=now())
+                resources.update()
+                .where(resources.c.kind == kind, resources.c.id == id)
+                .values(data=json.dumps(data), updated_at=now())
             )
             await self._bump(conn)
         self._notify()
@@ -236,8 +258,12 @@ class Store:
                 register_secret(self.cipher.decrypt(container[key]) if container[key] else None)
         self._notify()
 
-    async def references_to(self, id: str, all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
-                            settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def references_to(
+        self,
+        id: str,
+        all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         """Every reference pointing at ``id``: ``{referrerType, referrerId, referrerName, field, kind}``."""
         all_raw = all_raw if all_raw is not None else await self.all_raw()
         settings = settings if settings is not None else await self.get_settings()
@@ -246,12 +272,26 @@ class Store:
             for rid, data in items.items():
                 for ref in references.refs_of(kind, data):
                     if ref.target == id:
-                        found.append({"referrerType": singular(kind), "referrerId": rid,
-                                      "referrerName": data.get("name", ""), "field": ref.field, "kind": ref.kind})
+                        found.append(
+                            {
+                                "referrerType": singular(kind),
+                                "referrerId": rid,
+                                "referrerName": data.get("name", ""),
+                                "field": ref.field,
+                                "kind": ref.kind,
+                            }
+                        )
         for ref in references.refs_of("settings", settings):
             if ref.target == id:
-                found.append({"referrerType": "settings", "referrerId": "settings", "referrerName": "settings",
-                              "field": ref.field, "kind": ref.kind})
+                found.append(
+                    {
+                        "referrerType": "settings",
+                        "referrerId": "settings",
+                        "referrerName": "settings",
+                        "field": ref.field,
+                        "kind": ref.kind,
+                    }
+                )
         return found
 
     async def delete(self, kind: str, id: str, *, force: bool = False) -> list[dict[str, Any]]:
@@ -275,18 +315,30 @@ class Store:
         self._notify()
         return refs
 
-    async def _scrub(self, conn: AsyncConnection, target: str, refs: list[dict[str, Any]],
-                     all_raw: dict[str, dict[str, dict[str, Any]]], settings: dict[str, Any]) -> None:
+    async def _scrub(
+        self,
+        conn: AsyncConnection,
+        target: str,
+        refs: list[dict[str, Any]],
+        all_raw: dict[str, dict[str, dict[str, Any]]],
+        settings: dict[str, Any],
+    ) -> None:
         touched = {(r["referrerType"], r["referrerId"]) for r in refs}
         for rtype, rid in touched:
             if rtype == "settings":
                 new_settings = references.scrub("settings", settings, target)
-                await conn.execute(config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(new_settings)))
+                await conn.execute(
+                    config_state.update()
+                    .where(config_state.c.id == 1)
+                    .values(settings=json.dumps(new_settings))
+                )
                 continue
             kind = plural(rtype)
             data = references.scrub(kind, all_raw[kind][rid], target)
             await conn.execute(
-                resources.update().where(resources.c.kind == kind, resources.c.id == rid).values(data=json.dumps(data), updated_at=now())
+                resources.update()
+                .where(resources.c.kind == kind, resources.c.id == rid)
+                .values(data=json.dumps(data), updated_at=now())
             )
 
     async def dead_references(self) -> list[dict[str, Any]]:
@@ -299,9 +351,16 @@ class Store:
         for kind, rid, data in sources:
             for ref in references.refs_of(kind, data):
                 if not any(ref.target in all_raw.get(t, {}) for t in ref.target_kinds):
-                    dead.append({"referrerType": singular(kind) if kind != "settings" else "settings",
-                                 "referrerId": rid, "referrerName": data.get("name", "settings"),
-                                 "field": ref.field, "target": ref.target, "kind": ref.kind})
+                    dead.append(
+                        {
+                            "referrerType": singular(kind) if kind != "settings" else "settings",
+                            "referrerId": rid,
+                            "referrerName": data.get("name", "settings"),
+                            "field": ref.field,
+                            "target": ref.target,
+                            "kind": ref.kind,
+                        }
+                    )
         return dead
 
     async def clean_dead_references(self) -> list[dict[str, Any]]:
@@ -334,8 +393,12 @@ class Store:
             row = (await conn.execute(sa.select(backend_status).where(backend_status.c.id == id))).first()
         if row is None:
             return {"health": {}, "capabilities": {}, "models": [], "modelsAt": None}
-        return {"health": json.loads(row.health), "capabilities": json.loads(row.capabilities),
-                "models": json.loads(row.models), "modelsAt": row.models_at.isoformat() if row.models_at else None}
+        return {
+            "health": json.loads(row.health),
+            "capabilities": json.loads(row.capabilities),
+            "models": json.loads(row.models),
+            "modelsAt": row.models_at.isoformat() if row.models_at else None,
+        }
 
     async def set_backend_status(self, id: str, **fields: Any) -> None:
         values: dict[str, Any] = {}
@@ -345,7 +408,9 @@ class Store:
         if "models" in fields:
             values["models_at"] = now()
         async with self.engine.begin() as conn:
-            exists = (await conn.execute(sa.select(backend_status.c.id).where(backend_status.c.id == id))).first()
+            exists = (
+                await conn.execute(sa.select(backend_status.c.id).where(backend_status.c.id == id))
+            ).first()
             if exists:
                 await conn.execute(backend_status.update().where(backend_status.c.id == id).values(**values))
             else:
@@ -353,8 +418,14 @@ class Store:
 
 
 _SINGULAR = {
-    "backends": "backend", "memoryProviders": "memoryProvider", "mcpServers": "mcpServer", "agents": "agent",
-    "clients": "client", "commands": "command", "flows": "flow", "secrets": "secret",
+    "backends": "backend",
+    "memoryProviders": "memoryProvider",
+    "mcpServers": "mcpServer",
+    "agents": "agent",
+    "clients": "client",
+    "commands": "command",
+    "flows": "flow",
+    "secrets": "secret",
 }
 _PLURAL = {v: k for k, v in _SINGULAR.items()}
 

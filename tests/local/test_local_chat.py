@@ -137,3 +137,10 @@ async def test_json_schema_output_is_grammar_constrained(chat_model: LocalChat) 
     assert out[-1].content is not None
     value = json.loads(out[-1].content.parts[0].text or "")
     assert isinstance(value["city"], str)
+
+
+async def test_a_prompt_longer_than_the_context_is_a_bad_request(chat_model: LocalChat) -> None:
+    from magec.errors import BackendBadRequestError
+
+    with pytest.raises(BackendBadRequestError, match="context"):
+        [r async for r in chat_model.generate_content_async(_request("hello " * 5000))]

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from magec.logs import setup_logging
-
 from magec.testing.apps import Apps, running_apps
 
 A = "/api/v1/admin"

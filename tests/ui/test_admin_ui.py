@@ -1,0 +1,237 @@
+"""End-to-end Admin UI journeys in a real Chromium against a real ``magec serve`` and fake providers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+
+pytestmark = pytest.mark.ui
+
+PAGES = ["overview", "playground", "backends", "agents", "flows", "memory", "mcps", "commands", "clients", "secrets", "settings"]
+
+
+def shot(page: Page, artifacts: Path, name: str, full: bool = True) -> None:
+    page.wait_for_timeout(150)  # let transitions settle
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=full)
+
+
+def login(page: Page, server: ServerProcess, artifacts: Path | None = None) -> None:
+    page.goto(server.admin_url + "/")
+    pw = page.get_by_label("Admin password")
+    expect(pw).to_be_visible()
+    if artifacts:
+        shot(page, artifacts, "login")
+    pw.fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong password")
+    pw.fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("nav")).to_be_visible()
+
+
+def nav(page: Page, name: str) -> None:
+    page.locator(f'[data-nav="{name}"]').click()
+    expect(page.locator(".nav-item.active")).to_have_attribute("data-nav", name)
+
+
+def create_backend(page: Page, name: str, url: str, artifacts: Path | None = None) -> None:
+    nav(page, "backends")
+    page.get_by_role("button", name="New backend").first.click()
+    dlg = page.get_by_test_id("backend-dialog")
+    expect(dlg).to_be_visible()
+    dlg.get_by_label("Name").fill(name)
+    expect(dlg.get_by_text("OpenAI-compatible")).to_be_visible()
+    dlg.get_by_label("URL").fill(url)
+    dlg.get_by_test_id("test-connection").click()
+    results = dlg.get_by_test_id("test-results")
+    expect(results).to_contain_text("Connection OK", timeout=20_000)
+    expect(results).to_contain_text(f"{name.lower()}-chat")
+    expect(results.locator("[data-role]").first).to_contain_text("ms")
+    if artifacts:
+        shot(page, artifacts, "backend-dialog-tested", full=False)
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    expect(page.get_by_test_id(f"backend-{name}")).to_be_visible()
+
+
+def chat(page: Page, text: str) -> None:
+    box = page.get_by_test_id("pg-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                          artifacts: Path) -> None:
+    alpha, beta = fakes["alpha"], fakes["beta"]
+    login(page, server, artifacts)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    # Empty state first, then two backends created and tested through the dialog.
+    nav(page, "backends")
+    expect(page.get_by_text("No backends yet")).to_be_visible()
+    shot(page, artifacts, "backends-empty")
+    create_backend(page, "Alpha", alpha.url + "/v1", artifacts)
+    create_backend(page, "Beta", beta.url + "/v1")
+    assert any(r.route == "models" for r in alpha.requests)
+
+    # An agent on Alpha; the model field offers Alpha's model list.
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.get_by_label("Name").first.fill("Helper")
+    dlg.locator("#a-llm-backend").select_option(label="Alpha (openai)")
+    model = dlg.locator("#a-llm-model")
+    expect(dlg.locator("datalist option[value='alpha-chat']")).to_have_count(1, timeout=10_000)
+    model.fill("alpha-chat")
+    shot(page, artifacts, "agent-dialog", full=False)
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    card = page.get_by_test_id("agent-Helper")
+    expect(card).to_contain_text("Alpha")
+    expect(card).to_contain_text("ready")
+
+    # Backends now show who uses them, with the role.
+    nav(page, "backends")
+    expect(page.get_by_test_id("backend-Alpha")).to_contain_text("Helper · LLM")
+    shot(page, artifacts, "backends")
+
+    # Playground: the answer streams in from Alpha.
+    nav(page, "playground")
+    page.get_by_test_id("pg-app").select_option(label="Helper")
+    chat(page, "hello there")
+    answer = page.get_by_test_id("agent-text").last
+    expect(answer).to_contain_text("alpha says: hello there", timeout=30_000)
+    chats = [r for r in alpha.requests if r.route == "chat"]
+    assert chats and chats[-1].json.get("stream") is True
+    shot(page, artifacts, "playground")
+
+    # Switch Helper to Beta; the very next answer comes from Beta, no restart.
+    pid = server.proc.pid if server.proc else None
+    nav(page, "agents")
+    page.get_by_test_id("agent-Helper").click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.locator("#a-llm-backend").select_option(label="Beta (openai)")
+    dlg.locator("#a-llm-model").fill("beta-chat")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    expect(page.get_by_test_id("agent-Helper")).to_contain_text("Beta")
+    nav(page, "playground")
+    page.get_by_test_id("pg-app").select_option(label="Helper")
+    chat(page, "second question")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("beta says: second question", timeout=30_000)
+    assert any(r.route == "chat" for r in beta.requests)
+    assert server.proc is not None and server.proc.pid == pid and server.proc.poll() is None
+
+    # Deleting the backend Helper uses shows who references it; force delete scrubs it.
+    nav(page, "backends")
+    page.get_by_test_id("backend-Beta").get_by_role("button", name="Delete").click()
+    confirm = page.get_by_test_id("confirm-delete")
+    confirm.get_by_role("button", name="Delete", exact=True).click()
+    refs = confirm.get_by_test_id("reference-list")
+    expect(refs).to_contain_text("Helper")
+    expect(refs).to_contain_text("llm")
+    shot(page, artifacts, "backend-delete-references", full=False)
+    confirm.get_by_role("button", name="Force delete").click()
+    expect(page.get_by_test_id("backend-Beta")).to_have_count(0)
+    nav(page, "agents")
+    expect(page.get_by_test_id("agent-Helper")).to_contain_text("invalid")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def ensure_helper(server: ServerProcess, fakes: dict[str, FakeServer]) -> None:
+    """Make the second test independent of the first one (e.g. under pytest-xdist)."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    if any(a["name"] == "Helper" for a in api.get("/agents").json()):
+        return
+    b = api.post("/backends", json={"name": "Gamma", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Helper", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
+
+
+def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                             artifacts: Path) -> None:
+    ensure_helper(server, fakes)
+    login(page, server)
+    # Keyboard: "n" opens the new-item dialog on the current page; Ctrl+K opens search.
+    nav(page, "secrets")
+    page.locator("body").click()
+    page.keyboard.press("n")
+    dlg = page.get_by_test_id("secret-dialog")
+    expect(dlg).to_be_visible()
+    dlg.get_by_label("Name").fill("OpenAI API key")
+    expect(dlg.get_by_label("Key")).to_have_value("OPENAI_API_KEY")
+    dlg.get_by_label("Value").fill("sk-very-secret")
+    dlg.get_by_role("button", name="Create").click()
+    row = page.get_by_test_id("secret-OPENAI_API_KEY")
+    expect(row).to_contain_text("${OPENAI_API_KEY}")
+    expect(page.locator("body")).not_to_contain_text("sk-very-secret")
+
+    page.keyboard.press("Control+k")
+    palette = page.get_by_test_id("search-palette")
+    expect(palette).to_be_visible()
+    page.keyboard.type("helper")
+    expect(palette.locator("li.sel")).to_contain_text("Helper")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("agent-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("agent-dialog")).to_be_hidden()
+
+    # Flow editor: nested steps, response agent, loop settings; server errors point at the step.
+    nav(page, "flows")
+    page.get_by_role("button", name="New flow").first.click()
+    dlg = page.get_by_test_id("flow-dialog")
+    dlg.get_by_label("Name").first.fill("Review")
+    tree = dlg.locator(".flow-tree > .fstep")
+    tree.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Parallel").click()
+    par = tree.locator(":scope > .fstep-children > .fstep").first
+    par.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
+    tree.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg.get_by_test_id("flow-error")).to_contain_text("root.steps[0].steps[0].agentId")
+    expect(dlg.locator(".fstep.error")).to_have_count(1)
+    for sel in dlg.locator("select[aria-label=Agent]").all():
+        sel.select_option(label=re.compile("Helper"))
+    dlg.locator(".fstep.fs-agent").last.get_by_label("Response").check()
+    shot(page, artifacts, "flow-editor", full=False)
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    expect(page.get_by_test_id("flow-Review")).to_contain_text("seq(par(Helper), Helper★)")
+
+    # Client: the token is shown once, then only its preview.
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").fill("Mobile app")
+    dlg.get_by_role("button", name="Helper").click()
+    dlg.get_by_role("button", name="Create").click()
+    token = page.get_by_test_id("client-token")
+    expect(token).to_contain_text("mgc_")
+    full_token = token.inner_text()
+    shot(page, artifacts, "client-token", full=False)
+    page.get_by_test_id("token-dialog").get_by_role("button", name="Done").click()
+    card = page.get_by_test_id("client-Mobile app")
+    expect(card).to_be_visible()
+    expect(card).not_to_contain_text(full_token)
+
+    # Every page at desktop width, then a few at phone width.
+    for name in PAGES:
+        nav(page, name)
+        page.wait_for_timeout(400)
+        shot(page, artifacts, f"page-{name}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name in ["backends", "agents", "playground"]:
+        page.goto(f"{server.admin_url}/#/{name}")
+        page.wait_for_timeout(400)
+        shot(page, artifacts, f"mobile-{name}")
+    page.get_by_role("button", name="Menu").click()
+    expect(page.locator(".sidebar")).to_be_in_viewport()
+    shot(page, artifacts, "mobile-drawer", full=False)
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
