@@ -91,12 +91,12 @@ export const Switch = {
 export const PasswordInput = {
   name: 'PasswordInput',
   components: { Icon },
-  props: { modelValue: String, placeholder: String, name: String, autocomplete: { default: 'new-password' } },
+  props: { modelValue: String, placeholder: String, name: String, id: String, autocomplete: { default: 'new-password' } },
   emits: ['update:modelValue'],
   data() { return { show: false }; },
   template: `
   <div class="pw">
-    <input :type="show ? 'text' : 'password'" :value="modelValue" :name="name" :placeholder="placeholder"
+    <input :id="id" :type="show ? 'text' : 'password'" :value="modelValue" :name="name" :placeholder="placeholder"
       :autocomplete="autocomplete" spellcheck="false" @input="$emit('update:modelValue', $event.target.value)">
     <button type="button" class="icon-btn" @click="show = !show" :aria-label="show ? 'Hide' : 'Show'" :title="show ? 'Hide' : 'Show'"><Icon name="eye"/></button>
   </div>`,

@@ -7,6 +7,8 @@ import { Icon } from '../components/icon.js';
 import { KvEditor, ChipsInput, ToggleChips, Switch } from '../components/inputs.js';
 import { ModelInput } from '../components/model-input.js';
 import { clone } from '../components/common.js';
+import { SchemaForm } from '../components/schema-form.js';
+import { backendTypes } from './backend-dialog.js';
 
 const blank = () => ({
   name: '', description: '', tags: [], systemPrompt: '', outputKey: '',
@@ -28,7 +30,7 @@ function merge(base, src) {
 
 export const AgentDialog = {
   name: 'AgentDialog',
-  components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput },
+  components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput, SchemaForm },
   emits: ['saved'],
   data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
   computed: {
@@ -37,6 +39,12 @@ export const AgentDialog = {
     ttsBackends() { return backendsWithRole('tts'); },
     ttsBackend() { return byId('backends', this.form.tts.backend); },
     voices() { return this.ttsBackend?.capabilities?.voices || []; },
+    // Provider-specific TTS options come from the backend type's JSON Schema when it has one.
+    voiceSchema() {
+      const t = this.ttsBackend && backendTypes().find((x) => x.type === this.ttsBackend.type);
+      const s = t?.voiceOptionsSchema;
+      return s && s.properties && Object.keys(s.properties).length ? s : null;
+    },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
   },
   template: `
@@ -112,7 +120,9 @@ export const AgentDialog = {
           <div class="field"><label for="a-voice">Voice</label>
             <input id="a-voice" v-model="form.tts.voice" list="a-voices" placeholder="e.g. nova">
             <datalist id="a-voices"><option v-for="v in voices" :key="v" :value="v"/></datalist></div>
-          <template v-if="ttsBackend && ttsBackend.type === 'gemini'">
+          <div class="field span-3" v-if="voiceSchema">
+            <SchemaForm :schema="voiceSchema" :model-value="form.tts.config[ttsBackend.type] || {}" @update:model-value="form.tts.config[ttsBackend.type] = $event" class="grid-3"/></div>
+          <template v-else-if="ttsBackend && ttsBackend.type === 'gemini'">
             <div class="field"><label>Language code</label><input v-model="form.tts.config.gemini.languageCode" placeholder="en-US"></div>
             <div class="field"><label>Temperature</label><input type="number" step="0.1" min="0" max="2" v-model.number="form.tts.config.gemini.temperature"></div>
             <div class="field span-3"><label>Style prompt</label><input v-model="form.tts.config.gemini.stylePrompt" placeholder="Say cheerfully:"></div>
@@ -144,10 +154,9 @@ export const AgentDialog = {
       const f = clone(this.form);
       for (const k of ['id', 'valid', 'invalidReason', 'createdAt', 'updatedAt']) delete f[k];
       f.name = f.name.trim();
-      const o = f.tts.config.openai;
-      if (o.speed === '' || o.speed == null) delete o.speed;
-      const g = f.tts.config.gemini;
-      for (const k of Object.keys(g)) if (g[k] === '' || g[k] == null) delete g[k];
+      for (const ns of Object.values(f.tts.config || {})) {
+        for (const k of Object.keys(ns || {})) if (ns[k] === '' || ns[k] == null) delete ns[k];
+      }
       return f;
     },
     async save() {

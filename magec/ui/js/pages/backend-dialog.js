@@ -19,7 +19,12 @@ export const FALLBACK_TYPES = [
     description: 'Small models running inside magec itself: no key, no network.' },
 ];
 
-export function backendTypes() { return store.backendTypes.length ? store.backendTypes : FALLBACK_TYPES; }
+const ORDER = ['openai', 'anthropic', 'gemini', 'local'];
+const rank = (t) => (ORDER.includes(t.type) ? ORDER.indexOf(t.type) : ORDER.length);
+export function backendTypes() {
+  const list = store.backendTypes.length ? store.backendTypes : FALLBACK_TYPES;
+  return [...list].sort((a, b) => rank(a) - rank(b));
+}
 
 const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null });
 

@@ -56,7 +56,7 @@ const FlowDialog = {
         await load('flows');
       } catch (e) {
         this.error = e.message;
-        const m = /root(?:\.steps\[\d+\])*(?:\.\w+)?/.exec(e.message || '');
+        const m = /root(?:\.steps\[\d+\])*(?:\.\w+)?/.exec(e.data?.field || e.message || '');
         if (m) this.errorPath = m[0];
       } finally { this.saving = false; }
     },
