@@ -6,9 +6,7 @@ See :mod:`magec.testing.fake_providers` for the user guide.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import math
 import re
 import socket
 import threading
@@ -20,12 +18,20 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+# One source of truth for fake vectors and audio, shared with the in-process doubles: TTS audio
+# embeds the spoken text after AUDIO_MARKER and STT reads it back, so TTS → STT round-trips words.
+from magec.backends.fake import (
+    AUDIO_MARKER,
+    CALL_PATTERN,
+    deterministic_vector,
+    fake_audio,
+    transcript_of,
+)
+
+__all__ = ["AUDIO_MARKER", "deterministic_vector", "fake_audio", "transcript_of"]
+
 Route = str  # "chat" | "embeddings" | "stt" | "tts" | "models"
 ROUTES = ("chat", "embeddings", "stt", "tts", "models")
-
-AUDIO_MARKER = b"FAKEAUDIO:"
-"""Fake TTS audio embeds the spoken text after this marker; fake STT reads it back, so a
-TTS → STT round trip through any fake returns the original words."""
 
 
 @dataclass
@@ -96,35 +102,6 @@ class Reply:
 
 
 Responder = Callable[[RecordedRequest], "Reply | str | None"]
-
-_CALL_RE = re.compile(r"\bcall(?:\s+the)?(?:\s+tool)?\s+`?([A-Za-z_][\w.-]*)`?", re.I)
-
-
-def deterministic_vector(text: str, dim: int) -> list[float]:
-    """A unit vector derived from ``text`` only (equal texts → equal vectors)."""
-    out: list[float] = []
-    counter = 0
-    while len(out) < dim:
-        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        out.extend((b - 127.5) / 127.5 for b in digest)
-        counter += 1
-    vec = out[:dim]
-    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-    return [v / norm for v in vec]
-
-
-def fake_audio(text: str) -> bytes:
-    """Bytes standing in for synthesised speech of ``text`` (even length, so valid 16-bit PCM)."""
-    data = AUDIO_MARKER + text.encode()
-    return data + (b"\0" if len(data) % 2 else b"")
-
-
-def transcript_of(audio: bytes) -> str:
-    """The text a fake STT hears in ``audio``: what :func:`fake_audio` embedded, else a size note."""
-    at = audio.find(AUDIO_MARKER)
-    if at >= 0:
-        return audio[at + len(AUDIO_MARKER) :].split(b"\0", 1)[0].decode(errors="replace")
-    return f"audio of {len(audio)} bytes"
 
 
 class FakeProvider:
@@ -254,7 +231,7 @@ class FakeProvider:
         if tools and not self.ends_with_tool_result(req):
             # "call <tool> {json args}" in the user text makes the fake call that tool: enough for
             # agents' tool loops and the probe's tool round trip without scripting.
-            m = _CALL_RE.search(text)
+            m = CALL_PATTERN.search(text)
             if m and m.group(1) in tools:
                 args: dict[str, Any] = {}
                 jm = re.search(r"\{.*\}", text, re.S)
