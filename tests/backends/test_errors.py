@@ -155,3 +155,11 @@ async def test_role_errors_are_mapped_too(openai_srv: FakeServer, gemini_srv: Fa
     openai_srv.script(Reply.fail(413, "too big"), route="stt")
     with pytest.raises(BackendBadRequestError):
         await registry.get("openai").stt(spec_for(openai_srv, "openai")).transcribe(b"x", "audio/wav", "w")
+
+
+async def test_gemini_key_in_url_never_shown(gemini_srv: FakeServer) -> None:
+    url_with_key = f"{gemini_srv.url}/v1beta/models/m:generateContent?key={KEY}&alt=sse"
+    gemini_srv.script(Reply.fail(400, f"bad request to {url_with_key} (key=AIzaUnregistered123)"))
+    err = await _raises(BackendBadRequestError, _chat("gemini", gemini_srv.url, stream=False))
+    assert "?key=***" in str(err)
+    assert "key" not in gemini_srv.requests[-1].query  # the SDK sends x-goog-api-key, not ?key=
