@@ -1,0 +1,34 @@
+"""The offline quick start: --demo resources answer with real local models (SmolLM2) via /run and /v1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from magec.config import Config
+from magec.demo import ensure_demo, local_available
+from magec.testing.apps import running_apps
+
+pytestmark = pytest.mark.local
+
+
+@pytest.mark.skipif(not local_available()[0], reason=f"local extra not installed: {local_available()[1]}")
+async def test_demo_agent_answers_offline(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ids = await ensure_demo(Config(data_dir=data, encryption_key="test-encryption-key"), Console(quiet=True))
+    async with running_apps(data) as apps:
+        view = (await apps.admin.get(f"/api/v1/admin/agents/{ids['agent']}")).json()
+        assert view["valid"] is True, view
+        r = await apps.user.post("/api/v1/agent/run", json={
+            "appName": ids["agent"], "userId": "u", "sessionId": "s",
+            "newMessage": {"parts": [{"text": "What is the capital of France? Answer in one word."}]}})
+        assert r.status_code == 200, r.text
+        texts = [p["text"] for e in r.json() if not e.get("partial") and not e.get("errorCode")
+                 for p in (e.get("content") or {}).get("parts", []) if p.get("text")]
+        assert texts and texts[-1].strip(), r.json()
+        r = await apps.user.post("/v1/chat/completions", json={
+            "model": "Local assistant", "messages": [{"role": "user", "content": "Say hello."}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"].strip()
