@@ -62,8 +62,12 @@ export async function raw(method, path, { body, headers, signal, form } = {}) {
   return res;
 }
 
+// Called after every successful mutation (the store uses it to re-read agent validity).
+export const mutationHooks = [];
+
 export async function request(method, path, body, opts = {}) {
   const res = await raw(method, path, { ...opts, body });
+  if (method !== 'GET' && !path.includes('/test') && !path.startsWith('/agent/')) mutationHooks.forEach((h) => h(method, path));
   if (res.status === 204) return null;
   const text = await res.text();
   if (!text) return null;

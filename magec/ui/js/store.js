@@ -1,6 +1,6 @@
 // Single reactive data store shared by every page. Call load(kind) / loadAll().
 import { reactive } from 'vue';
-import { api } from './api.js';
+import { api, mutationHooks } from './api.js';
 
 // kind -> Admin API collection path
 export const PATHS = {
@@ -24,10 +24,21 @@ export const store = reactive({
 
 const asList = (d) => (Array.isArray(d) ? d : (d && (d.items || d.data)) || []);
 
+// The runtime rebuilds agents asynchronously after a change: poll briefly while any is still pending.
+export const isPending = (a) => a && a.valid === false && /not built yet|building|pending/i.test(a.invalidReason || '');
+let pendingPolls = 0;
+function pollPending(kind) {
+  if (!['agents', 'flows'].includes(kind)) return;
+  if (!store[kind].some(isPending)) { pendingPolls = 0; return; }
+  if (++pendingPolls > 40) return;
+  setTimeout(() => load(kind), 500);
+}
+
 export async function load(kind) {
   try {
     store[kind] = asList(await api.get(PATHS[kind]));
     store.errors[kind] = null;
+    pollPending(kind);
   } catch (e) {
     store.errors[kind] = e.message;
     if (e.status === 401) throw e;
@@ -83,3 +94,10 @@ export async function fetchModels(backendId, refresh = false) {
     modelCache[backendId] = { models: [], error: e.message, loading: false };
   }
 }
+
+// After any change the runtime rebuilds in the background; re-read what depends on it shortly after.
+let settleTimers = [];
+mutationHooks.push(() => {
+  settleTimers.forEach(clearTimeout);
+  settleTimers = [700, 2000].map((ms) => setTimeout(() => ['agents', 'flows', 'backends'].forEach((k) => load(k)), ms));
+});

@@ -61,7 +61,7 @@ export const AgentDialog = {
 
       <details class="section" open>
         <summary>System prompt</summary>
-        <textarea id="a-prompt" v-model="form.systemPrompt" rows="5" placeholder="You are a helpful assistant…"></textarea>
+        <textarea id="a-prompt" v-model="form.systemPrompt" rows="4" placeholder="You are a helpful assistant…"></textarea>
         <div class="field"><label for="a-okey">Output key</label>
           <input id="a-okey" v-model.trim="form.outputKey" placeholder="e.g. research" spellcheck="false">
           <p class="hint">The final answer is saved in session state under this key; other agents' prompts can read it with <code v-pre>{{agent.output:research}}</code>.</p></div>

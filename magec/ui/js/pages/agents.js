@@ -1,5 +1,5 @@
 // Agents: cards with LLM backend/model, voice, MCPs, validity; dialog for create/edit.
-import { store, load, nameOf } from '../store.js';
+import { store, load, nameOf, isPending } from '../store.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches } from '../components/common.js';
@@ -28,12 +28,13 @@ export default {
         <header class="card-head">
           <span class="avatar">{{ (a.name || '?').slice(0, 1).toUpperCase() }}</span>
           <h3>{{ a.name }}</h3>
-          <span class="badge" :class="a.valid === false ? 'danger' : 'ok'" :title="a.invalidReason || 'ready'">{{ a.valid === false ? 'invalid' : 'ready' }}</span>
+          <span class="badge muted" v-if="isPending(a)" title="The runtime is building this agent">building…</span>
+          <span class="badge" v-else :class="a.valid === false ? 'danger' : 'ok'" :title="a.invalidReason || 'ready'">{{ a.valid === false ? 'invalid' : 'ready' }}</span>
         </header>
         <p class="muted small clamp" v-if="a.description">{{ a.description }}</p>
-        <p class="error-text small" v-if="a.valid === false && a.invalidReason">{{ a.invalidReason }}</p>
+        <p class="error-text small" v-if="a.valid === false && a.invalidReason && !isPending(a)">{{ a.invalidReason }}</p>
         <dl class="kv-list">
-          <dt>LLM</dt><dd><span class="badge k-backend">{{ a.llm && a.llm.backend ? nameOf('backends', a.llm.backend) : 'none' }}</span>
+          <dt>LLM</dt><dd><span class="badge k-backend" v-if="a.llm && a.llm.backend">{{ nameOf('backends', a.llm.backend) }}</span><span class="badge danger" v-else>no backend</span>
             <code v-if="a.llm && a.llm.model">{{ a.llm.model }}</code></dd>
           <template v-if="a.transcription && a.transcription.backend"><dt>STT</dt><dd>{{ nameOf('backends', a.transcription.backend) }} <code v-if="a.transcription.model">{{ a.transcription.model }}</code></dd></template>
           <template v-if="a.tts && a.tts.backend"><dt>TTS</dt><dd>{{ nameOf('backends', a.tts.backend) }} <code v-if="a.tts.voice">{{ a.tts.voice }}</code></dd></template>
@@ -50,7 +51,7 @@ export default {
     </div>
     <AgentDialog ref="dlg"/>
   </div>`,
-  setup() { return { nameOf, go, route }; },
+  setup() { return { nameOf, go, route, isPending }; },
   mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.openFromRoute(); },
   unmounted() { this.off(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.agents'() { this.openFromRoute(); } },

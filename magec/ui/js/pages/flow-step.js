@@ -36,7 +36,7 @@ export const FlowStep = {
   template: `
   <div class="fstep" :class="['fs-' + step.type, {error: hasError}]" :data-path="path">
     <div class="fstep-head">
-      <span class="fs-badge" :title="STEP_TYPES[step.type] && STEP_TYPES[step.type].hint">{{ STEP_TYPES[step.type] ? STEP_TYPES[step.type].label : step.type }}</span>
+      <span class="fs-badge" v-if="step.type === 'agent'" :title="STEP_TYPES[step.type] && STEP_TYPES[step.type].hint">{{ STEP_TYPES[step.type] ? STEP_TYPES[step.type].label : step.type }}</span>
       <template v-if="step.type === 'agent'">
         <select v-model="step.agentId" aria-label="Agent" class="grow">
           <option value="">— choose agent —</option>
