@@ -1,0 +1,102 @@
+"""CLI: migrate, import-magec (ids kept, legacy fields migrated), config loading."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from magec.config import expand_env, load_config
+from magec.errors import ConfigError
+from magec.testing.apps import running_apps
+
+MAGEC_STORE = {
+    "settings": {"sessionProvider": "", "longTermProvider": "mem-1"},
+    "backends": [
+        {"id": "b-ollama", "name": "Ollama", "type": "openai", "url": "http://ollama:11434/v1"},
+        {"id": "b-openai", "name": "OpenAI", "type": "openai", "apiKey": "${OPENAI_API_KEY}"},
+        {"id": "b-tts", "name": "Edge TTS", "type": "openai", "url": "http://tts:5050", "apiKey": "literal-key-xyz"},
+    ],
+    "memoryProviders": [{"id": "mem-1", "name": "PG", "type": "postgres", "category": "longterm",
+                         "config": {"connectionString": "postgres://u:p@db/magec"},
+                         "embedding": {"backend": "b-ollama", "model": "nomic-embed-text"}}],
+    "mcpServers": [{"id": "mcp-1", "name": "HA", "endpoint": "http://ha:8123/mcp"}],
+    "skills": [{"id": "s-1", "name": "skill"}],
+    "agents": [{"id": "ag-1", "name": "Magec", "llm": {"backend": "b-ollama", "model": "qwen3:8b"},
+                "tts": {"backend": "b-tts", "model": "tts-1", "voice": "nova", "speed": 1.25},
+                "mcpServers": ["mcp-1"], "skills": ["s-1"]}],
+    "flows": [{"id": "fl-1", "name": "Pipe", "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": "ag-1", "responseAgent": True}]}}],
+    "clients": [{"id": "cl-1", "name": "Voice UI", "type": "direct", "token": "mgc_existingtoken123456",
+                 "allowedAgents": ["ag-1", "fl-1"], "enabled": True}],
+    "commands": [{"id": "cmd-1", "name": "Daily", "prompt": "Summarise"}],
+    "secrets": [{"id": "sec-1", "name": "OpenAI", "key": "OPENAI_API_KEY", "value": "enc:v1:opaque"}],
+}
+
+
+def magec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "magec", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def write_config(tmp_path: Path, db_url: str) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\ndatabase: {{url: \"{db_url}\"}}\n")
+    return cfg
+
+
+def test_migrate(tmp_path: Path, db_url: str) -> None:
+    cfg = write_config(tmp_path, db_url)
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "revision" in r.stderr
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path)  # idempotent
+    assert r.returncode == 0, r.stderr
+
+
+async def test_import_magec_store(tmp_path: Path) -> None:
+    store_json = tmp_path / "store.json"
+    store_json.write_text(json.dumps(MAGEC_STORE))
+    cfg = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'magec.db'}")
+    r = magec("import-magec", str(store_json), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "literal-key-xyz" not in (tmp_path / "data" / "magec.db").read_bytes().decode("latin-1")
+    async with running_apps(tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'magec.db'}",
+                            encryption_key="k") as apps:
+        a = (await apps.admin.get("/api/v1/admin/agents/ag-1")).json()
+        assert a["tts"]["config"]["openai"]["speed"] == 1.25 and a["mcpServers"] == ["mcp-1"]
+        assert (await apps.admin.get("/api/v1/admin/flows/fl-1")).status_code == 200
+        assert (await apps.admin.get("/api/v1/admin/settings")).json()["longTermProvider"] == "mem-1"
+        b = (await apps.admin.get("/api/v1/admin/backends/b-openai")).json()
+        assert b["apiKey"] == "${OPENAI_API_KEY}"
+        assert (await apps.admin.get("/api/v1/admin/secrets/sec-1")).status_code == 200
+        # the existing client token keeps working
+        r = await apps.user.get("/api/v1/agent/list-apps", headers={"Authorization": "Bearer mgc_existingtoken123456"})
+        assert r.status_code == 200 and set(r.json()) == {"ag-1", "fl-1"}
+
+
+def test_config_file_and_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("server:\n  port: ${PORT:-9000}\n  adminPassword: ${PASS}\nlog: {level: debug, format: json}\n")
+    c = load_config(cfg, env={"PASS": "pw"})
+    assert (c.port, c.admin_password, c.log_level, c.log_format) == (9000, "pw", "debug", "json")
+    c = load_config(cfg, env={"PASS": "pw", "MAGEC_PORT": "7000", "MAGEC_DATABASE_URL": "postgresql+asyncpg://x/y"})
+    assert c.port == 7000 and c.resolved_database_url() == "postgresql+asyncpg://x/y"
+    assert load_config(None, env={}).resolved_database_url().startswith("sqlite+aiosqlite:///")
+    assert expand_env("a ${X:-b} ${Y}", {"Y": "y"}) == "a b y"
+    with pytest.raises(ConfigError):
+        load_config(tmp_path / "missing.yaml", env={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: {port: nope}")
+    with pytest.raises(ConfigError, match="server.port"):
+        load_config(bad, env={})
+
+
+def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
+    from magec.testing.server import ServerProcess
+
+    server = ServerProcess(tmp_path / "data").start()
+    assert server.stop() == 0
+    assert "shutting down" in (server.log_path.read_text() if server.log_path else "")
