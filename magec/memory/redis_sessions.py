@@ -238,7 +238,9 @@ class RedisSessionService(MagecSessionService):
                 pipe.hgetall(f"{p}:user:{_k(app_name, uid)}")
             results = await pipe.execute()
         app_state = self._hash(results[2 * len(members)])
-        user_states = {uid: self._hash(r) for uid, r in zip(users, results[2 * len(members) + 1 :], strict=True)}
+        user_states = {
+            uid: self._hash(r) for uid, r in zip(users, results[2 * len(members) + 1 :], strict=True)
+        }
         sessions, expired = [], []
         for i, (uid, sid, _) in enumerate(members):
             meta, state_raw = results[2 * i], results[2 * i + 1]

@@ -57,10 +57,21 @@ class _Duplicate(Exception):
 
 def _state_rows(app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for scope, part, uid, s in ((APP, "app", "", ""), (USER, "user", user, ""), (SESSION, "session", user, sid)):
+    for scope, part, uid, s in (
+        (APP, "app", "", ""),
+        (USER, "user", user, ""),
+        (SESSION, "session", user, sid),
+    ):
         for key, value in deltas[part].items():
             rows.append(
-                {"app_name": app, "scope": scope, "user_id": uid, "session_id": s, "key": key, "value": dump_value(value)}
+                {
+                    "app_name": app,
+                    "scope": scope,
+                    "user_id": uid,
+                    "session_id": s,
+                    "key": key,
+                    "value": dump_value(value),
+                }
             )
     return rows
 
@@ -73,18 +84,28 @@ class SqlSessionService(MagecSessionService):
         self.engine = engine
 
     # -- helpers ---------------------------------------------------------------------------
-    async def _write_state(self, conn: AsyncConnection, app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]) -> None:
+    async def _write_state(
+        self, conn: AsyncConnection, app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]
+    ) -> None:
         await upsert(
-            conn, st, _state_rows(app, user, sid, deltas), keys=("app_name", "scope", "user_id", "session_id", "key"), update=("value",)
+            conn,
+            st,
+            _state_rows(app, user, sid, deltas),
+            keys=("app_name", "scope", "user_id", "session_id", "key"),
+            update=("value",),
         )
 
     @staticmethod
-    async def _read_state(conn: AsyncConnection, app: str, user: str, sid: str | None) -> tuple[dict[str, Any], ...]:
+    async def _read_state(
+        conn: AsyncConnection, app: str, user: str, sid: str | None
+    ) -> tuple[dict[str, Any], ...]:
         """``(app, user, session)`` state dicts; ``sid=None`` skips the session scope."""
         cond = sa.or_(st.c.scope == APP, sa.and_(st.c.scope == USER, st.c.user_id == user))
         if sid is not None:
             cond = sa.or_(cond, sa.and_(st.c.scope == SESSION, st.c.user_id == user, st.c.session_id == sid))
-        rows = await conn.execute(sa.select(st.c.scope, st.c.key, st.c.value).where(st.c.app_name == app, cond))
+        rows = await conn.execute(
+            sa.select(st.c.scope, st.c.key, st.c.value).where(st.c.app_name == app, cond)
+        )
         parts: dict[str, dict[str, Any]] = {APP: {}, USER: {}, SESSION: {}}
         for scope, key, value in rows:
             parts[scope][key] = load_value(value)
@@ -105,7 +126,14 @@ class SqlSessionService(MagecSessionService):
         async with write_tx(self.engine) as conn:
             ins = (
                 insert_for(conn, ss)
-                .values(app_name=app_name, user_id=user_id, session_id=sid, create_time=t, update_time=t, revision=0)
+                .values(
+                    app_name=app_name,
+                    user_id=user_id,
+                    session_id=sid,
+                    create_time=t,
+                    update_time=t,
+                    revision=0,
+                )
                 .on_conflict_do_nothing()
                 .returning(ss.c.revision)
             )
@@ -138,7 +166,9 @@ class SqlSessionService(MagecSessionService):
                 return None
             events: list[Event] = []
             if not (config and config.num_recent_events == 0):
-                q = sa.select(ev.c.data).where(ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
+                q = sa.select(ev.c.data).where(
+                    ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid
+                )
                 if config and config.after_timestamp is not None:
                     q = q.where(ev.c.timestamp >= config.after_timestamp)
                 q = q.order_by(ev.c.seq.desc())
@@ -158,8 +188,12 @@ class SqlSessionService(MagecSessionService):
         return session
 
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
-        q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(ss.c.app_name == app_name)
-        sq = sa.select(st.c.scope, st.c.user_id, st.c.session_id, st.c.key, st.c.value).where(st.c.app_name == app_name)
+        q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(
+            ss.c.app_name == app_name
+        )
+        sq = sa.select(st.c.scope, st.c.user_id, st.c.session_id, st.c.key, st.c.value).where(
+            st.c.app_name == app_name
+        )
         if user_id is not None:
             q = q.where(ss.c.user_id == user_id)
             sq = sq.where(sa.or_(st.c.scope == APP, st.c.user_id == user_id))
@@ -193,21 +227,30 @@ class SqlSessionService(MagecSessionService):
         sid = clean_id(session_id) or ""
         async with write_tx(self.engine) as conn:
             await conn.execute(
-                sa.delete(ev).where(ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
-            )
-            await conn.execute(
-                sa.delete(st).where(
-                    st.c.app_name == app_name, st.c.scope == SESSION, st.c.user_id == user_id, st.c.session_id == sid
+                sa.delete(ev).where(
+                    ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid
                 )
             )
             await conn.execute(
-                sa.delete(ss).where(ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid)
+                sa.delete(st).where(
+                    st.c.app_name == app_name,
+                    st.c.scope == SESSION,
+                    st.c.user_id == user_id,
+                    st.c.session_id == sid,
+                )
+            )
+            await conn.execute(
+                sa.delete(ss).where(
+                    ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid
+                )
             )
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(st.c.key, st.c.value).where(st.c.app_name == app_name, st.c.scope == USER, st.c.user_id == user_id)
+                sa.select(st.c.key, st.c.value).where(
+                    st.c.app_name == app_name, st.c.scope == USER, st.c.user_id == user_id
+                )
             )
             return {k: load_value(v) for k, v in rows}
 
@@ -247,7 +290,9 @@ class SqlSessionService(MagecSessionService):
                             timestamp=event.timestamp,
                             data=dump_event(event),
                         )
-                        .on_conflict_do_nothing(index_elements=["app_name", "user_id", "session_id", "event_id"])
+                        .on_conflict_do_nothing(
+                            index_elements=["app_name", "user_id", "session_id", "event_id"]
+                        )
                         .returning(ev.c.seq)
                     )
                     if (await conn.execute(ins)).first() is None:
@@ -261,7 +306,11 @@ class SqlSessionService(MagecSessionService):
     @staticmethod
     async def _markerless_revision(conn: AsyncConnection, session: Session) -> int:
         """ADK's fallback for sessions built by hand: stale only if storage holds events it lacks."""
-        key = (ss.c.app_name == session.app_name, ss.c.user_id == session.user_id, ss.c.session_id == session.id)
+        key = (
+            ss.c.app_name == session.app_name,
+            ss.c.user_id == session.user_id,
+            ss.c.session_id == session.id,
+        )
         row = (await conn.execute(sa.select(ss.c.revision, ss.c.update_time).where(*key))).first()
         if row is None:
             raise SessionNotFoundError(f"Session {session.id} not found.")
@@ -269,7 +318,11 @@ class SqlSessionService(MagecSessionService):
             last = (
                 await conn.execute(
                     sa.select(ev.c.event_id)
-                    .where(ev.c.app_name == session.app_name, ev.c.user_id == session.user_id, ev.c.session_id == session.id)
+                    .where(
+                        ev.c.app_name == session.app_name,
+                        ev.c.user_id == session.user_id,
+                        ev.c.session_id == session.id,
+                    )
                     .order_by(ev.c.seq.desc())
                     .limit(1)
                 )

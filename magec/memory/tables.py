@@ -65,7 +65,9 @@ session_state = sa.Table(
 memory_entries = sa.Table(
     "memory_entries",
     memory_metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
     sa.Column("app_name", sa.String(_ID), nullable=False),
     sa.Column("user_id", sa.String(_ID), nullable=False),
     sa.Column("content", sa.Text, nullable=False),

@@ -1,0 +1,80 @@
+"""``Embedder``: one embedding model of one backend, as the long-term stores use it.
+
+The stores record ``embedder.key`` (``"<backend_id>/<model>"``) and the vector dimension on every
+row, and only ever compare a query vector with rows of the same key and dimension. A store that
+finds rows of another key asks ``resolve_embedder(key)`` for that model's embedder (the runtime
+splits the key on the first ``/`` into backend id and model name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from magec.backends.base import Embeddings
+from magec.errors import MalformedResponseError
+
+
+@runtime_checkable
+class EmbedderLike(Protocol):
+    """What the stores need: a stable model ``key`` and ``embed``."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+#: Finds the embedder of a model key stored on old rows; ``None`` when it is no longer available.
+ResolveEmbedder = Callable[[str], "EmbedderLike | None"]
+
+
+def model_key(backend_id: str, model: str) -> str:
+    return f"{backend_id}/{model}" if backend_id else model
+
+
+class Embedder:
+    """Adapts a backend's :class:`~magec.backends.base.Embeddings` role to one model.
+
+    ``dim`` is learned from the first answer; later answers of another size raise
+    :class:`~magec.errors.MalformedResponseError` (the provider changed the model behind the name).
+    """
+
+    def __init__(self, embeddings: Embeddings, model: str, backend_id: str = "") -> None:
+        self.embeddings = embeddings
+        self._model = model
+        self.backend_id = backend_id
+        self.dim: int | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def key(self) -> str:
+        return model_key(self.backend_id, self._model)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = await self.embeddings.embed(texts, self._model)
+        if len(vectors) != len(texts):
+            raise MalformedResponseError(
+                f"embedding model {self.key!r} returned {len(vectors)} vectors for {len(texts)} texts",
+                backend=self.backend_id or None,
+            )
+        for v in vectors:
+            if self.dim is None:
+                self.dim = len(v)
+            elif len(v) != self.dim:
+                raise MalformedResponseError(
+                    f"embedding model {self.key!r} returned dimension {len(v)}, expected {self.dim}",
+                    backend=self.backend_id or None,
+                )
+        return vectors
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.key!r}, dim={self.dim})"

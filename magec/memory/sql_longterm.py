@@ -1,0 +1,493 @@
+"""``SqlLongTermStore``: long-term memory in ordinary SQL tables (SQLite default, plain PostgreSQL).
+
+Embeddings are float32 BLOBs; vector search is numpy brute-force cosine over a per
+(app, user, model, dim) matrix cached in-process. The cache is validated on every search by the
+scope's write generation (``memory_scopes``, a primary-key lookup bumped in every write
+transaction), so writes by this or another process invalidate it. Full text is ``LIKE`` over
+the query's words (portable; per-user memory sets are small). Search order and scoping: see
+:mod:`magec.memory.longterm`. Re-embedding primitives (``reembed_*``) serve
+:class:`magec.memory.reembed.ReembedJob`.
+
+:class:`magec.memory.pgvector_longterm.PgVectorLongTermStore` subclasses this, replacing the
+vector and full-text primitives with SQL (pgvector, ``tsvector``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from magec.errors import NotFoundError, ValidationError
+from magec.memory._sql import insert_for, write_tx
+from magec.memory.embedder import EmbedderLike, ResolveEmbedder
+from magec.memory.longterm import MemoryEntry, entry_text, fuse, query_terms
+from magec.memory.tables import (
+    LONGTERM_TABLES,
+    create_memory_tables,
+    memory_entries,
+    memory_scopes,
+    memory_sets,
+)
+from magec.redact import redact
+
+log = logging.getLogger(__name__)
+
+Group = tuple[str, int]  # (embedding model key, dim)
+
+
+@dataclass
+class _Scope:
+    generation: int
+    groups: dict[Group, int]
+    total: int
+    matrices: dict[Group, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def parse_id(id: str | int) -> int:
+    try:
+        return int(id)
+    except (TypeError, ValueError):
+        raise NotFoundError(f"memory {id!r} not found") from None
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class SqlLongTermStore:
+    """Long-term memory on an ``AsyncEngine``; ``embedder`` ``None`` means full-text only.
+
+    ``store_id`` names the memory set (the memory provider id) in ``memory_sets`` and
+    ``memory_reembed_jobs``. ``resolve_embedder(key)`` supplies embedders of older models so their
+    rows stay vector-searchable while a re-embed runs. ``min_score`` (cosine) drops weak vector hits;
+    ``None`` keeps Magec's behaviour (always the nearest ``limit``).
+    """
+
+    table: sa.Table = memory_entries
+    tables: tuple[sa.Table, ...] = LONGTERM_TABLES
+    max_cached_scopes = 256
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        embedder: EmbedderLike | None,
+        *,
+        store_id: str = "default",
+        resolve_embedder: ResolveEmbedder | None = None,
+        min_score: float | None = None,
+        create_tables: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.embedder = embedder
+        self.store_id = store_id
+        self.resolve_embedder = resolve_embedder
+        self.min_score = min_score
+        self._create_tables = create_tables
+        self._scopes: OrderedDict[tuple[str, str], _Scope] = OrderedDict()
+        self._scope_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._known_models: set[Group] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._create_tables:
+            await create_memory_tables(self.engine, self.tables)
+
+    async def close(self) -> None:
+        self._scopes.clear()
+
+    async def health(self) -> tuple[bool, str]:
+        try:
+            async with self.engine.connect() as conn:
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(self.table))).scalar_one()
+        except Exception as e:  # noqa: BLE001 - health reports, never raises
+            return False, redact(f"database error: {e}")
+        model = self.embedder.key if self.embedder else "none (full-text search only)"
+        return True, f"{n} memories; embedding model {model}"
+
+    # -- embedding -------------------------------------------------------------------------
+    def _embedder_for(self, key: str) -> EmbedderLike | None:
+        if self.embedder is not None and self.embedder.key == key:
+            return self.embedder
+        if self.resolve_embedder is None:
+            return None
+        try:
+            return self.resolve_embedder(key)
+        except Exception:  # noqa: BLE001 - an unresolvable old model only disables its vector search
+            log.warning("cannot resolve embedding model %s", key, exc_info=True)
+            return None
+
+    async def _embed_current(self, text: str) -> tuple[list[float] | None, str | None, int | None]:
+        """Embed with the current model; on failure the row is stored unembedded (the job fixes it)."""
+        if self.embedder is None:
+            return None, None, None
+        try:
+            vec = (await self.embedder.embed([text]))[0]
+        except Exception as e:  # noqa: BLE001 - a memory is never lost because embeddings are down
+            log.warning("embedding failed, memory stored for full-text search only: %s", redact(str(e)))
+            return None, None, None
+        await self._ensure_model(self.embedder.key, len(vec))
+        return vec, self.embedder.key, len(vec)
+
+    async def _ensure_model(self, key: str, dim: int) -> None:
+        """Record (key, dim) as the set's current model; subclasses also build per-model indexes."""
+        if (key, dim) in self._known_models:
+            return
+        async with write_tx(self.engine) as conn:
+            stmt = insert_for(conn, memory_sets).values(store_id=self.store_id, embedding_model=key, dim=dim, updated_at=time.time())
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["store_id"],
+                set_={"embedding_model": key, "dim": dim, "updated_at": stmt.excluded.updated_at},
+            )
+            await conn.execute(stmt)
+        self._known_models.add((key, dim))
+
+    def _encode(self, vec: list[float] | None) -> Any:
+        return None if vec is None else np.asarray(vec, dtype=np.float32).tobytes()
+
+    # -- writes ----------------------------------------------------------------------------
+    async def _bump(self, conn: AsyncConnection, app: str, user: str) -> None:
+        stmt = insert_for(conn, memory_scopes).values(app_name=app, user_id=user, generation=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["app_name", "user_id"], set_={"generation": memory_scopes.c.generation + 1}
+        )
+        await conn.execute(stmt)
+        self._scopes.pop((app, user), None)
+
+    async def save(
+        self, app: str, user: str, content: str, category: str | None = None, author: str = "agent"
+    ) -> MemoryEntry:
+        content = (content or "").strip()
+        category = (category or "").strip() or None
+        if not content:
+            raise ValidationError("memory content is empty", field="content")
+        vec, key, dim = await self._embed_current(entry_text(content, category))
+        t = time.time()
+        values = dict(
+            app_name=app, user_id=user, content=content, category=category, author=author,
+            embedding=self._encode(vec), embedding_model=key, dim=dim, created_at=t, updated_at=t,
+        )  # fmt: skip
+        async with write_tx(self.engine) as conn:
+            new_id = (await conn.execute(sa.insert(self.table).values(**values).returning(self.table.c.id))).scalar_one()
+            await self._bump(conn, app, user)
+        self._scopes.pop((app, user), None)
+        return MemoryEntry(
+            id=str(new_id), app_name=app, user_id=user, content=content, category=category, author=author,
+            created_at=t, updated_at=t, embedding_model=key, dim=dim,
+        )  # fmt: skip
+
+    def _where_id(self, id: str, app: str | None, user: str | None) -> list[Any]:
+        cond = [self.table.c.id == parse_id(id)]
+        if app is not None:
+            cond.append(self.table.c.app_name == app)
+        if user is not None:
+            cond.append(self.table.c.user_id == user)
+        return cond
+
+    async def update(self, id: str, content: str, *, app: str | None = None, user: str | None = None) -> MemoryEntry:
+        current = await self.get(id, app=app, user=user)
+        content = (content or "").strip()
+        if not content:
+            raise ValidationError("memory content is empty", field="content")
+        vec, key, dim = await self._embed_current(entry_text(content, current.category))
+        t = time.time()
+        async with write_tx(self.engine) as conn:
+            res = await conn.execute(
+                sa.update(self.table)
+                .where(*self._where_id(id, app, user))
+                .values(content=content, embedding=self._encode(vec), embedding_model=key, dim=dim, updated_at=t)
+                .returning(self.table.c.id)
+            )
+            if res.first() is None:
+                raise NotFoundError(f"memory {id!r} not found")
+            await self._bump(conn, current.app_name, current.user_id)
+        self._scopes.pop((current.app_name, current.user_id), None)
+        current.content, current.updated_at, current.embedding_model, current.dim = content, t, key, dim
+        return current
+
+    async def delete(self, id: str, *, app: str | None = None, user: str | None = None) -> None:
+        async with write_tx(self.engine) as conn:
+            row = (
+                await conn.execute(
+                    sa.delete(self.table)
+                    .where(*self._where_id(id, app, user))
+                    .returning(self.table.c.app_name, self.table.c.user_id)
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(f"memory {id!r} not found")
+            await self._bump(conn, row.app_name, row.user_id)
+        self._scopes.pop((row.app_name, row.user_id), None)
+
+    # -- reads -----------------------------------------------------------------------------
+    def _columns(self) -> list[Any]:
+        t = self.table
+        return [t.c.id, t.c.app_name, t.c.user_id, t.c.content, t.c.category, t.c.author,
+                t.c.created_at, t.c.updated_at, t.c.embedding_model, t.c.dim]  # fmt: skip
+
+    @staticmethod
+    def _entry(row: Any, score: float | None = None, match: str | None = None) -> MemoryEntry:
+        return MemoryEntry(
+            id=str(row.id), app_name=row.app_name, user_id=row.user_id, content=row.content,
+            category=row.category, author=row.author, created_at=float(row.created_at),
+            updated_at=float(row.updated_at), embedding_model=row.embedding_model, dim=row.dim,
+            score=score, match=match,
+        )  # fmt: skip
+
+    async def get(self, id: str, *, app: str | None = None, user: str | None = None) -> MemoryEntry:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(*self._columns()).where(*self._where_id(id, app, user)))).first()
+        if row is None:
+            raise NotFoundError(f"memory {id!r} not found")
+        return self._entry(row)
+
+    def _filters(self, app: str | None, user: str | None, query: str | None) -> list[Any]:
+        t, cond = self.table, []
+        if app is not None:
+            cond.append(t.c.app_name == app)
+        if user is not None:
+            cond.append(t.c.user_id == user)
+        if query:
+            cond.append(sa.func.lower(t.c.content).like(_like(query.lower()), escape="\\"))
+        return cond
+
+    async def list(
+        self, app: str | None = None, user: str | None = None, limit: int = 50, offset: int = 0, query: str | None = None
+    ) -> list[MemoryEntry]:
+        t = self.table
+        q = (
+            sa.select(*self._columns())
+            .where(*self._filters(app, user, query))
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self.engine.connect() as conn:
+            return [self._entry(r) for r in await conn.execute(q)]
+
+    async def count(self, app: str | None = None, user: str | None = None, query: str | None = None) -> int:
+        q = sa.select(sa.func.count()).select_from(self.table).where(*self._filters(app, user, query))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(q)).scalar_one())
+
+    async def _fetch(self, conn: AsyncConnection, ids: builtins.list[str]) -> dict[str, Any]:
+        if not ids:
+            return {}
+        rows = await conn.execute(sa.select(*self._columns()).where(self.table.c.id.in_([int(i) for i in ids])))
+        return {str(r.id): r for r in rows}
+
+    # -- search ----------------------------------------------------------------------------
+    async def _scope(self, conn: AsyncConnection, app: str, user: str) -> _Scope:
+        gen_q = sa.select(memory_scopes.c.generation).where(memory_scopes.c.app_name == app, memory_scopes.c.user_id == user)
+        generation = int((await conn.execute(gen_q)).scalar_one_or_none() or 0)
+        cached = self._scopes.get((app, user))
+        if cached is not None and cached.generation == generation:
+            self._scopes.move_to_end((app, user))
+            return cached
+        t = self.table
+        rows = await conn.execute(
+            sa.select(t.c.embedding_model, t.c.dim, sa.func.count())
+            .where(t.c.app_name == app, t.c.user_id == user)
+            .group_by(t.c.embedding_model, t.c.dim)
+        )
+        groups: dict[Group, int] = {}
+        total = 0
+        for model, dim, n in rows:
+            total += int(n)
+            if model is not None and dim is not None:
+                groups[(model, int(dim))] = int(n)
+        scope = _Scope(generation, groups, total)
+        self._scopes[(app, user)] = scope
+        while len(self._scopes) > self.max_cached_scopes:
+            self._scopes.popitem(last=False)
+        return scope
+
+    async def _matrix(self, conn: AsyncConnection, scope: _Scope, app: str, user: str, group: Group) -> tuple[np.ndarray, np.ndarray]:
+        cached = scope.matrices.get(group)
+        if cached is not None:
+            return cached
+        t = self.table
+        rows = (
+            await conn.execute(
+                sa.select(t.c.id, t.c.embedding)
+                .where(t.c.app_name == app, t.c.user_id == user, t.c.embedding_model == group[0], t.c.dim == group[1])
+                .where(t.c.embedding.is_not(None))
+                .order_by(t.c.id)
+            )
+        ).all()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), group[1])
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        matrix = matrix / norms
+        scope.matrices[group] = (ids, matrix)
+        return ids, matrix
+
+    async def _vector_hits(
+        self, conn: AsyncConnection, scope: _Scope, app: str, user: str, group: Group, vec: builtins.list[float], limit: int
+    ) -> builtins.list[tuple[str, float]]:
+        ids, matrix = await self._matrix(conn, scope, app, user, group)
+        if len(ids) == 0:
+            return []
+        q = np.asarray(vec, dtype=np.float32)
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+
+        def score() -> builtins.list[tuple[str, float]]:
+            sims = matrix @ q
+            k = min(limit, len(sims))
+            top = np.argpartition(-sims, k - 1)[:k]
+            top = top[np.argsort(-sims[top])]
+            return [(str(int(ids[i])), float(sims[i])) for i in top]
+
+        # Big matrices are scored off the event loop (numpy releases the GIL in matmul).
+        return await asyncio.to_thread(score) if matrix.size > 4_000_000 else score()
+
+    def _unsearchable(self, searchable: set[Group]) -> Any:
+        t = self.table
+        cond: builtins.list[Any] = [t.c.embedding_model.is_(None), t.c.embedding.is_(None)]
+        if searchable:
+            cond.append(sa.not_(sa.or_(*[sa.and_(t.c.embedding_model == m, t.c.dim == d) for m, d in searchable])))
+        return sa.or_(*cond) if len(cond) > 1 else cond[0]
+
+    async def _text_hits(
+        self, conn: AsyncConnection, app: str, user: str, query: str, limit: int, only: Any | None
+    ) -> builtins.list[tuple[str, float]]:
+        terms = query_terms(query)
+        if not terms:
+            return []
+        t = self.table
+        text = sa.func.lower(t.c.content + " " + sa.func.coalesce(t.c.category, ""))
+        hits = [sa.case((text.like(_like(w), escape="\\"), 1), else_=0) for w in terms]
+        score = sum(hits[1:], hits[0]).label("score")
+        q = sa.select(t.c.id, score).where(t.c.app_name == app, t.c.user_id == user)
+        if only is not None:
+            q = q.where(only)
+        q = q.where(sa.or_(*[text.like(_like(w), escape="\\") for w in terms]))
+        q = q.order_by(sa.desc("score"), t.c.created_at.desc(), t.c.id.desc()).limit(limit)
+        return [(str(r.id), float(r.score) / len(terms)) for r in await conn.execute(q)]
+
+    async def _recent(self, conn: AsyncConnection, app: str, user: str, limit: int) -> builtins.list[str]:
+        t = self.table
+        q = sa.select(t.c.id).where(t.c.app_name == app, t.c.user_id == user).order_by(t.c.created_at.desc(), t.c.id.desc())
+        return [str(r.id) for r in await conn.execute(q.limit(limit))]
+
+    async def _query_vector(self, group: Group, query: str, cache: dict[str, builtins.list[float] | None]) -> builtins.list[float] | None:
+        key, dim = group
+        if key not in cache:
+            embedder = self._embedder_for(key)
+            vec = None
+            if embedder is not None:
+                try:
+                    vec = (await embedder.embed([query]))[0]
+                except Exception as e:  # noqa: BLE001 - fall back to full text for these rows
+                    log.warning("query embedding with %s failed: %s", key, redact(str(e)))
+            cache[key] = vec
+        vec = cache[key]
+        if vec is not None and len(vec) != dim:
+            log.warning("embedding model %s now returns dimension %d, rows have %d: not compared", key, len(vec), dim)
+            return None
+        return vec
+
+    async def search(self, app: str, user: str, query: str, limit: int = 10) -> builtins.list[MemoryEntry]:
+        limit = max(1, min(int(limit), 100))
+        query = (query or "").strip()
+        async with self.engine.connect() as conn:
+            lock = self._scope_locks.setdefault((app, user), asyncio.Lock())
+            async with lock:  # one matrix build per scope at a time
+                scope = await self._scope(conn, app, user)
+                if scope.total == 0:
+                    return []
+                vector: builtins.list[tuple[str, float]] = []
+                searchable: set[Group] = set()
+                qcache: dict[str, builtins.list[float] | None] = {}
+                for group in sorted(scope.groups, key=lambda g: -scope.groups[g]) if query else []:
+                    vec = await self._query_vector(group, query, qcache)
+                    if vec is None:
+                        continue
+                    searchable.add(group)
+                    vector += await self._vector_hits(conn, scope, app, user, group, vec, limit)
+            if self.min_score is not None:
+                vector = [h for h in vector if h[1] >= self.min_score]
+            vector.sort(key=lambda h: -h[1])
+            vector = vector[:limit]
+            scores: dict[str, tuple[float, str]] = {i: (s, "vector") for i, s in vector}
+            ranked = [i for i, _ in vector]
+            reachable = sum(scope.groups[g] for g in searchable)
+            if query and reachable < scope.total:
+                text = await self._text_hits(conn, app, user, query, limit, self._unsearchable(searchable))
+                for i, s in text:
+                    scores.setdefault(i, (s, "text"))
+                ranked = fuse([ranked, [i for i, _ in text]], limit) if ranked else [i for i, _ in text]
+            if not ranked and query and searchable:
+                text = await self._text_hits(conn, app, user, query, limit, None)
+                scores.update({i: (s, "text") for i, s in text})
+                ranked = [i for i, _ in text]
+            if not ranked:
+                ranked = await self._recent(conn, app, user, limit)
+                scores = {i: (0.0, "recent") for i in ranked}
+            rows = await self._fetch(conn, ranked)
+        return [self._entry(rows[i], *scores[i]) for i in ranked if i in rows]
+
+    # -- re-embedding primitives (used by ReembedJob) --------------------------------------
+    def _not_on(self, key: str, dim: int | None) -> Any:
+        t = self.table
+        cond = [t.c.embedding_model.is_(None), t.c.embedding.is_(None), t.c.embedding_model != key]
+        if dim is not None:
+            cond.append(t.c.dim != dim)
+        return sa.or_(*cond)
+
+    async def reembed_pending(self, key: str, dim: int | None = None) -> int:
+        """Rows not embedded with model ``key`` (and ``dim`` when known)."""
+        q = sa.select(sa.func.count()).select_from(self.table).where(self._not_on(key, dim))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(q)).scalar_one())
+
+    async def reembed_models(self, key: str) -> dict[str | None, int]:
+        """Row counts per model among rows not on ``key`` (``None`` = not embedded)."""
+        t = self.table
+        q = sa.select(t.c.embedding_model, sa.func.count()).where(self._not_on(key, None)).group_by(t.c.embedding_model)
+        async with self.engine.connect() as conn:
+            return {m: int(n) for m, n in await conn.execute(q)}
+
+    async def reembed_batch(self, key: str, dim: int | None, after_id: int, limit: int) -> builtins.list[dict[str, Any]]:
+        """The next ``limit`` rows (by id, after ``after_id``) not on ``key``: id, text, scope, updated_at."""
+        t = self.table
+        q = (
+            sa.select(t.c.id, t.c.app_name, t.c.user_id, t.c.content, t.c.category, t.c.updated_at)
+            .where(self._not_on(key, dim), t.c.id > after_id)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [
+                {"id": int(r.id), "app": r.app_name, "user": r.user_id, "text": entry_text(r.content, r.category),
+                 "updated_at": r.updated_at}  # fmt: skip
+                for r in await conn.execute(q)
+            ]
+
+    async def reembed_write(self, rows: builtins.list[dict[str, Any]], vectors: builtins.list[builtins.list[float]], key: str, dim: int) -> None:
+        """Store new vectors; a row edited since it was read (``updated_at`` moved) is left alone."""
+        await self._ensure_model(key, dim)
+        t = self.table
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("b_id"), t.c.updated_at == sa.bindparam("b_updated"))
+            .values(embedding=sa.bindparam("b_emb"), embedding_model=key, dim=dim)
+        )
+        params = [
+            {"b_id": r["id"], "b_updated": r["updated_at"], "b_emb": self._encode(v)} for r, v in zip(rows, vectors, strict=True)
+        ]
+        async with write_tx(self.engine) as conn:
+            await conn.execute(stmt, params)
+            for app, user in sorted({(r["app"], r["user"]) for r in rows}):
+                await self._bump(conn, app, user)
+        for r in rows:
+            self._scopes.pop((r["app"], r["user"]), None)
