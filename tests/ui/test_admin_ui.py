@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
@@ -57,6 +56,15 @@ def create_backend(page: Page, name: str, url: str, artifacts: Path | None = Non
     expect(results).to_contain_text(f"{name.lower()}-chat")
     expect(results.locator("[data-role]").first).to_contain_text("ms")
     if artifacts:
+        # Full probe: the model fields are prefilled from the listed models; chat, tools and embeddings run.
+        dlg.get_by_test_id("full-probe").check()
+        expect(dlg.get_by_label("Chat model", exact=True)).to_have_value(f"{name.lower()}-chat")
+        expect(dlg.get_by_label("Embedding model", exact=True)).to_have_value(f"{name.lower()}-embed")
+        dlg.get_by_test_id("test-connection").click()
+        expect(results.locator('[data-role="llm"] .dot.healthy')).to_have_count(1, timeout=20_000)
+        expect(results.locator('[data-role="tools"] .dot.healthy')).to_have_count(1)
+        expect(results.locator('[data-role="embeddings"] .dot.healthy')).to_have_count(1)
+        expect(results).to_contain_text("Embedding dimension")
         shot(page, artifacts, "backend-dialog-tested", full=False)
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
@@ -198,7 +206,7 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     expect(dlg.get_by_test_id("flow-error")).to_contain_text("root.steps[0].steps[0].agentId")
     expect(dlg.locator(".fstep.error")).to_have_count(1)
     for sel in dlg.locator("select[aria-label=Agent]").all():
-        sel.select_option(label=re.compile("Helper"))
+        sel.select_option(value=sel.locator("option", has_text="Helper").first.get_attribute("value"))
     dlg.locator(".fstep.fs-agent").last.get_by_label("Response").check()
     shot(page, artifacts, "flow-editor", full=False)
     dlg.get_by_role("button", name="Create").click()

@@ -26,6 +26,19 @@ export function backendTypes() {
   return [...list].sort((a, b) => rank(a) - rank(b));
 }
 
+// Guess which listed model serves which role, to prefill the full probe.
+function guessModels(models) {
+  const ids = models.map((m) => (typeof m === 'string' ? m : m.id));
+  const find = (re) => ids.find((m) => re.test(m)) || '';
+  const special = /embed|tts|speech|whisper|stt|parakeet|transcri|audio|moderation|dall-e|image/i;
+  return {
+    model: ids.find((m) => !special.test(m)) || '',
+    embeddingModel: find(/embed/i),
+    ttsModel: find(/tts|speech/i),
+    sttModel: find(/whisper|stt|parakeet|transcri/i),
+  };
+}
+
 const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null });
 
 export const BackendDialog = {
@@ -57,7 +70,7 @@ export const BackendDialog = {
           <label v-for="t in types" :key="t.type" class="type-option" :class="{on: form.type === t.type}">
             <input type="radio" name="b-type" :value="t.type" v-model="form.type">
             <span class="type-badge" :class="'t-' + t.type">{{ t.type.slice(0, 3).toUpperCase() }}</span>
-            <span><strong>{{ t.displayName || t.type }}</strong><br><span class="muted small">{{ t.description }}</span></span>
+            <span class="type-text"><strong>{{ t.displayName || t.type }}</strong><span class="muted small one-line" :title="t.description">{{ t.description }}</span></span>
           </label>
         </div>
       </div>
@@ -90,14 +103,14 @@ export const BackendDialog = {
         <div class="row wrap">
           <button type="button" class="btn secondary" @click="test" :disabled="testing" data-testid="test-connection">
             <Icon name="zap" :size="16"/> {{ testing ? 'Testing…' : 'Test connection' }}</button>
-          <label class="check"><input type="checkbox" v-model="full"> Full probe (chat, embeddings, voice)</label>
+          <label class="check"><input type="checkbox" v-model="full" data-testid="full-probe"> Full probe (chat, tools, embeddings, voice)</label>
         </div>
         <div class="grid-2" v-if="full">
-          <div class="field"><label>Chat model</label><input v-model="probe.model" placeholder="auto" list="probe-models"></div>
-          <div class="field"><label>Embedding model</label><input v-model="probe.embeddingModel" placeholder="e.g. text-embedding-3-small" list="probe-models"></div>
-          <div class="field"><label>STT model</label><input v-model="probe.sttModel" placeholder="e.g. whisper-1" list="probe-models"></div>
-          <div class="field"><label>TTS model / voice</label>
-            <div class="row"><input v-model="probe.ttsModel" placeholder="e.g. tts-1" list="probe-models"><input v-model="probe.ttsVoice" placeholder="voice"></div></div>
+          <div class="field"><label for="p-model">Chat model</label><input id="p-model" v-model="probe.model" placeholder="auto" list="probe-models"></div>
+          <div class="field"><label for="p-embed">Embedding model</label><input id="p-embed" v-model="probe.embeddingModel" placeholder="e.g. text-embedding-3-small" list="probe-models"></div>
+          <div class="field"><label for="p-stt">STT model</label><input id="p-stt" v-model="probe.sttModel" placeholder="e.g. whisper-1" list="probe-models"></div>
+          <div class="field"><label for="p-tts">TTS model / voice</label>
+            <div class="row"><input id="p-tts" v-model="probe.ttsModel" placeholder="e.g. tts-1" list="probe-models"><input v-model="probe.ttsVoice" placeholder="voice" aria-label="TTS voice"></div></div>
           <datalist id="probe-models"><option v-for="m in (result && result.models) || []" :key="m.id || m" :value="m.id || m"/></datalist>
         </div>
         <TestResults :result="result"/>
@@ -114,6 +127,7 @@ export const BackendDialog = {
       this.editing = b || null;
       this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, timeout: b.timeout ?? null }) } : blank();
       this.original = JSON.stringify(this.payload());
+      this.probe = { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' };
       Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: !!this.form.timeout, open: true });
     },
     payload() {
@@ -130,7 +144,14 @@ export const BackendDialog = {
         else this.result = await api.post('/backends/test', { ...this.payload(), ...(this.editing ? { id: this.editing.id } : {}), ...opts });
       } catch (e) {
         this.result = { ok: false, error: e.message, roles: {} };
-      } finally { this.testing = false; }
+      } finally {
+        if (this.result?.models?.length) {
+          const g = guessModels(this.result.models);
+          for (const k of Object.keys(g)) if (!this.probe[k]) this.probe[k] = g[k];
+        }
+        this.testing = false;
+        this.$nextTick(() => document.querySelector('[data-testid=test-results]')?.scrollIntoView({ block: 'nearest' }));
+      }
     },
     async save() {
       if (!this.form.name.trim()) { this.error = 'Name is required'; return; }
