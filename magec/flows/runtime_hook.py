@@ -1,0 +1,38 @@
+"""Runtime hook: makes the runtime serve flows (``BuildDeps.flow_builder``).
+
+``install`` is called by :mod:`magec.runtime.manager` on every rebuild (every config epoch), so an
+edited flow, or an edited agent used by a flow, applies to the next run with no restart. A flow
+that cannot be built becomes an invalid :class:`~magec.runtime.build.App` whose reason names the
+step; other apps are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from google.adk.runners import Runner
+
+from magec.flows.compile import compile_flow
+from magec.redact import redact
+from magec.resources.models import Flow
+from magec.runtime.build import App, AppStatus, BuildDeps
+from magec.store.snapshot import StoreSnapshot
+
+log = logging.getLogger(__name__)
+
+
+def build_flow_app(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> App:
+    """A runnable App for ``flow`` or an invalid one with the reason (never raises MagecError)."""
+    from magec.errors import MagecError
+
+    try:
+        compiled = compile_flow(flow, snap, deps)
+    except MagecError as e:
+        return App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))), description=flow.description)
+    runner = Runner(app_name=flow.id, node=compiled.root, session_service=deps.session_service)
+    return App(flow.id, flow.name, "flow", AppStatus(True), runner, compiled.authors, flow.description)
+
+
+def install(manager: Any, snap: StoreSnapshot, deps: BuildDeps) -> None:
+    deps.flow_builder = build_flow_app
