@@ -2,7 +2,8 @@
 
 Unscripted chat requests are answered by a responder that logs ``(fake name, monotonic time)``
 in arrival order and replies ``"<fake>-reply-<n>"`` after ``arrivals.delay`` seconds, so tests can
-prove call order and overlap across different backends.
+prove call order and overlap across different backends. ``arrivals.plan[(fake, n)] = Reply(...)``
+replaces the n-th chat reply of one fake (e.g. a tool call in the third request).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from magec.testing.fake_providers import AnthropicFake, FakeServer, GeminiFake, 
 class Arrivals:
     log: list[tuple[str, float]] = field(default_factory=list)
     delay: float = 0.0
+    plan: dict[tuple[str, int], Reply] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def responder(self, name: str):  # type: ignore[no-untyped-def]
@@ -30,7 +32,8 @@ class Arrivals:
             with self._lock:
                 self.log.append((name, time.monotonic()))
                 n = sum(1 for who, _ in self.log if who == name)
-            return Reply(text=f"{name}-reply-{n}", delay=self.delay)
+                planned = self.plan.get((name, n))
+            return planned or Reply(text=f"{name}-reply-{n}", delay=self.delay)
 
         return respond
 
@@ -40,6 +43,7 @@ class Arrivals:
     def clear(self) -> None:
         with self._lock:
             self.log.clear()
+            self.plan.clear()
             self.delay = 0.0
 
 
