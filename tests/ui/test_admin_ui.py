@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -158,10 +159,14 @@ def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fak
 def ensure_helper(server: ServerProcess, fakes: dict[str, FakeServer]) -> None:
     """Make the second test independent of the first one (e.g. under pytest-xdist)."""
     api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
-    if any(a["name"] == "Helper" for a in api.get("/agents").json()):
-        return
     b = api.post("/backends", json={"name": "Gamma", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
-    api.post("/agents", json={"name": "Helper", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
+    agent = {"name": "Helper", "llm": {"backend": b["id"], "model": "alpha-chat"}}
+    existing = [a for a in api.get("/agents").json() if a["name"] == "Helper"]
+    if existing:  # the first test leaves Helper without a backend
+        api.put(f"/agents/{existing[0]['id']}", json={**existing[0], **agent}).raise_for_status()
+    else:
+        api.post("/agents", json=agent).raise_for_status()
+    api.post("/agents", json={"name": "Critic", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
 
 
 def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
@@ -205,13 +210,25 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     dlg.get_by_role("button", name="Create").click()
     expect(dlg.get_by_test_id("flow-error")).to_contain_text("root.steps[0].steps[0].agentId")
     expect(dlg.locator(".fstep.error")).to_have_count(1)
-    for sel in dlg.locator("select[aria-label=Agent]").all():
-        sel.select_option(value=sel.locator("option", has_text="Helper").first.get_attribute("value"))
+    sels = dlg.locator("select[aria-label=Agent]").all()
+    for sel, name in zip(sels, ["Helper", "Critic"], strict=True):
+        sel.select_option(value=sel.locator("option", has_text=name).first.get_attribute("value"))
     dlg.locator(".fstep.fs-agent").last.get_by_label("Response").check()
     shot(page, artifacts, "flow-editor", full=False)
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
-    expect(page.get_by_test_id("flow-Review")).to_contain_text("seq(par(Helper), Helper★)")
+    expect(page.get_by_test_id("flow-Review")).to_contain_text("seq(par(Helper), Critic★)")
+
+    # Run the flow from the playground: each agent's text is labelled with its author.
+    page.get_by_test_id("flow-Review").get_by_role("button", name="Run").click()
+    expect(page.get_by_test_id("pg-app")).to_have_value(re.compile(".+"))
+    chat(page, "review this")
+    log = page.get_by_test_id("pg-log")
+    expect(log.locator(".msg.agent")).to_have_count(2, timeout=30_000)
+    expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text("Helper")
+    expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("Critic")
+    expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")
+    shot(page, artifacts, "playground-flow")
 
     # Client: the token is shown once, then only its preview.
     nav(page, "clients")

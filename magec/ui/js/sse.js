@@ -53,5 +53,6 @@ export function applyEvent(turn, ev) {
       if (call) call.response = r.response; else turn.items.push({ kind: 'call', author, name: r.name, args: undefined, response: r.response });
     }
   }
-  if (ev.turnComplete) turn.items.forEach((it) => { if (it.kind === 'text') it.open = false; });
+  // Parallel branches interleave: a finished turn only closes its own author's text.
+  if (ev.turnComplete) turn.items.forEach((it) => { if (it.kind === 'text' && it.author === author) it.open = false; });
 }

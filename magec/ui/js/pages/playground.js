@@ -24,6 +24,14 @@ export default {
     canSpeak() { return !!this.agent?.tts?.backend; },
     agentsList() { return this.apps.filter((a) => a.kind !== 'flow'); },
     flowsList() { return this.apps.filter((a) => a.kind === 'flow'); },
+    // For flows: ids of the agents whose answer the end user sees.
+    responders() {
+      const flow = store.flows.find((f) => f.id === this.app);
+      const out = new Set();
+      const walk = (st) => { if (!st) return; if (st.type === 'agent' && st.responseAgent) out.add(st.agentId); (st.steps || []).forEach(walk); };
+      if (flow) walk(flow.root);
+      return out;
+    },
   },
   watch: {
     app(v) { localStorage.setItem('magec.pg.app', v); this.reset(false); },
@@ -57,8 +65,8 @@ export default {
         <div v-for="(t, ti) in turns" :key="ti" class="turn">
           <div class="msg user"><div class="bubble">{{ t.user }}</div></div>
           <template v-for="(it, i) in t.items" :key="i">
-            <div v-if="it.kind === 'text'" class="msg agent" :data-author="it.author">
-              <div class="author">{{ authorName(it.author) }}</div>
+            <div v-if="it.kind === 'text'" class="msg agent" :class="{intermediate: responders.size && !isResponder(it.author)}" :data-author="it.author">
+              <div class="author">{{ authorName(it.author) }}<span class="badge ok" v-if="responders.size && isResponder(it.author)">response</span></div>
               <div class="bubble" :class="{streaming: it.open}" data-testid="agent-text">{{ it.text }}</div>
               <button v-if="canSpeak && !it.open" class="icon-btn sm" type="button" @click="play(it.text)" title="Play" aria-label="Play answer"><Icon name="play" :size="14"/></button>
             </div>
@@ -96,6 +104,10 @@ export default {
     authorName(a) {
       const x = store.agents.find((g) => g.id === a || g.name === a) || store.flows.find((f) => f.id === a || f.name === a);
       return x ? x.name : a;
+    },
+    isResponder(a) {
+      const ag = store.agents.find((g) => g.id === a || g.name === a);
+      return this.responders.has(ag ? ag.id : a);
     },
     fmt(v) { return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v, null, 2); },
     scroll() { this.$nextTick(() => { const l = this.$refs.log; if (l) l.scrollTop = l.scrollHeight; }); },
