@@ -156,9 +156,10 @@ class PgVectorLongTermStore(SqlLongTermStore):
                 version = (
                     await conn.execute(sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
                 ).scalar_one_or_none()
-                n = (await conn.execute(sa.select(sa.func.count()).select_from(self.table))).scalar_one()
+                exists = (await conn.execute(sa.text("SELECT to_regclass('memory_vectors')"))).scalar_one_or_none()
+                n = (await conn.execute(sa.select(sa.func.count()).select_from(self.table))).scalar_one() if exists else 0
         except Exception as e:  # noqa: BLE001 - health reports, never raises
-            return False, redact(f"database error: {e}")
+            return False, redact(f"database error: {str(e).splitlines()[0]}")
         model = self.embedder.key if self.embedder else "none (full-text search only)"
         return True, f"pgvector {version}; {n} memories; embedding model {model}"
 
