@@ -37,3 +37,87 @@ async def test_three_backends_in_order_with_earlier_output(sqlite_apps: Apps, oa
     # flow state tools are offered to flow agents
     assert {"set_state", "get_state"} <= {t["function"]["name"] for t in oai.requests[-1].json["tools"]}
     assert "exit_loop" not in dump(oai.requests[-1])
+
+
+async def test_parallel_steps_overlap_on_the_same_input(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,
+                                                        gem: FakeServer, arrivals: Arrivals) -> None:
+    apps = sqlite_apps
+    ra = await agent(apps, await backend(apps, oai, "openai"), "Researcher A", outputKey="a")
+    rb = await agent(apps, await backend(apps, claude, "anthropic"), "Researcher B", outputKey="b")
+    rc = await agent(apps, await backend(apps, gem, "gemini"), "Researcher C")
+    syn = await agent(apps, await backend(apps, oai, "openai", name="oai-2"), "Synth",
+                      systemPrompt="Combine A={{agent.output:a}} and B={{agent.output:b}}.")
+    fid = await flow(apps, "Fan out", seq(par(step(ra), step(rb), step(rc)), step(syn, response=True)))
+    arrivals.delay = 0.6
+    events = await run(apps, fid, "research kelp")
+    log = arrivals.log
+    assert sorted(n for n, _ in log[:3]) == ["claude", "gem", "oai"] and log[3][0] == "oai"
+    first_start = min(t for _, t in log[:3])
+    # every researcher's call arrived while the first one was still in flight (replies take 0.6 s)
+    assert all(t - first_start < 0.5 for _, t in log[:3])
+    # the synthesiser started only after all of them answered
+    assert log[3][1] - max(t for _, t in log[:3]) >= 0.5
+    # same input: no researcher saw another's output
+    for fake, others in ((oai, ("claude-reply", "gem-reply")), (claude, ("oai-reply", "gem-reply")),
+                         (gem, ("oai-reply", "claude-reply"))):
+        first = dump(fake.requests[0])
+        assert "research kelp" in first and not any(o in first for o in others)
+    # the synthesiser sees everything: outputKey values rendered into its prompt, and the history
+    synth = oai.requests[-1].json["messages"]
+    assert synth[0]["role"] == "system"
+    assert synth[0]["content"].startswith("Combine A=oai-reply-1 and B=claude-reply-1.")
+    assert "gem-reply-1" in json.dumps(synth)
+    assert texts(events) == ["oai-reply-2"]
+
+
+async def test_user_view_vs_admin_view(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer) -> None:
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "Thinker")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Speaker")
+    fid = await flow(apps, "Views", seq(step(a), step(b, response=True)))
+    user_events = await run(apps, fid, "hello")
+    assert texts(user_events) == ["claude-reply-1"] and {e["author"] for e in user_events} == {b}
+    admin_events = await run(apps, fid, "hello", session="s-admin", admin=True)
+    assert texts(admin_events) == ["oai-reply-2", "claude-reply-2"]
+    assert [e["authorName"] for e in admin_events if e.get("content")] == ["Thinker", "Speaker"]
+    # session history for clients is filtered the same way
+    s = (await apps.user.get(f"{U}/apps/{fid}/users/u1/sessions/s1")).json()
+    assert [e["author"] for e in s["events"]] == ["user", b]
+    s = (await apps.admin.get(f"/api/v1/admin/agent/apps/{fid}/users/u1/sessions/s1")).json()
+    assert [e["author"] for e in s["events"]] == ["user", a, b]
+    # listed and usable like an agent, incl. the OpenAI-compatible endpoint (joined text of responders)
+    assert fid in (await apps.user.get(f"{U}/list-apps")).json()
+    assert fid in [m["id"] for m in (await apps.user.get("/v1/models")).json()["data"]]
+    r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [
+        {"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "claude-reply-3"
+
+
+async def test_no_response_agent_shows_all_joined(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer) -> None:
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "One")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Two")
+    fid = await flow(apps, "All", seq(step(a), step(b)))
+    assert texts(await run(apps, fid, "x")) == ["oai-reply-1", "claude-reply-1"]
+    r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [
+        {"role": "user", "content": "hi"}]})
+    assert r.json()["choices"][0]["message"]["content"] == "oai-reply-2\n---\nclaude-reply-2"
+
+
+async def test_run_sse_streams_flow(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer) -> None:
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "First")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Second")
+    fid = await flow(apps, "Streamed", seq(step(a), step(b, response=True)))
+    events = []
+    body = {"appName": fid, "userId": "u", "sessionId": "s", "streaming": True,
+            "newMessage": {"parts": [{"text": "stream"}]}}
+    async with apps.user.stream("POST", f"{U}/run_sse", json=body) as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert texts(events) == ["claude-reply-1"]
+    assert all(e["author"] == b for e in events)
+    await settle(apps)
