@@ -54,7 +54,9 @@ async def import_store(store: Store, data: dict[str, Any], console: Console | No
                         console.print(f"[yellow]{msg}[/yellow]")
     if data.get("settings"):
         try:
-            await store.put_settings({k: v for k, v in data["settings"].items() if k in ("sessionProvider", "longTermProvider")})
+            await store.put_settings(
+                {k: v for k, v in data["settings"].items() if k in ("sessionProvider", "longTermProvider")}
+            )
         except MagecError as e:
             log.warning("settings not imported: %s", e)
     if data.get("skills"):

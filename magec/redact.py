@@ -18,7 +18,12 @@ _secrets: set[str] = set()
 _PATTERNS = [
     (re.compile(r"([?&](?:key|api_key|apikey|access_token)=)[^&\s\"']+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
-    (re.compile(r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}", re.I), r"\1***"),
+    (
+        re.compile(
+            r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}", re.I
+        ),
+        r"\1***",
+    ),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-***"),
     (re.compile(r"\bmgc_[A-Za-z0-9_-]{8,}"), "mgc_***"),
 ]

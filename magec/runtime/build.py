@@ -72,15 +72,24 @@ class Runtime:
 class BuildDeps:
     session_service: BaseSessionService
     #: extra tools + instruction paragraphs per agent (memory, MCP); may raise MagecError
-    toolsets: list[Callable[[Agent, StoreSnapshot], tuple[list[Any], list[str]]]] = field(default_factory=list)
+    toolsets: list[Callable[[Agent, StoreSnapshot], tuple[list[Any], list[str]]]] = field(
+        default_factory=list
+    )
     #: called after every model call with (agent id, backend id, model, usage metadata)
     on_usage: Callable[[str, str, str, Any], None] | None = None
     #: builds flow apps (set by magec.flows); absent = flows are not served
     flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
 
 
-def build_llm_agent(agent: Agent, snap: StoreSnapshot, deps: BuildDeps, *, name: str | None = None,
-                    extra_tools: list[Any] | None = None, extra_paragraphs: list[str] | None = None) -> LlmAgent:
+def build_llm_agent(
+    agent: Agent,
+    snap: StoreSnapshot,
+    deps: BuildDeps,
+    *,
+    name: str | None = None,
+    extra_tools: list[Any] | None = None,
+    extra_paragraphs: list[str] | None = None,
+) -> LlmAgent:
     """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built."""
     if not agent.llm.backend:
         raise MagecError("LLM backend not configured")
@@ -132,15 +141,28 @@ def build_runtime(snap: StoreSnapshot, deps: BuildDeps) -> Runtime:
         try:
             llm_agent = build_llm_agent(agent, snap, deps)
             runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)
-            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(True), runner,
-                                 {llm_agent.name: (agent.id, agent.name, True)}, agent.description)
+            apps[agent.id] = App(
+                agent.id,
+                agent.name,
+                "agent",
+                AppStatus(True),
+                runner,
+                {llm_agent.name: (agent.id, agent.name, True)},
+                agent.description,
+            )
         except MagecError as e:
-            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(False, redact(str(e))),
-                                 description=agent.description)
+            apps[agent.id] = App(
+                agent.id, agent.name, "agent", AppStatus(False, redact(str(e))), description=agent.description
+            )
         except Exception as e:  # noqa: BLE001 - one broken agent never takes the others down
             log.exception("agent %s could not be built", agent.id)
-            apps[agent.id] = App(agent.id, agent.name, "agent", AppStatus(False, redact(f"build failed: {e}")),
-                                 description=agent.description)
+            apps[agent.id] = App(
+                agent.id,
+                agent.name,
+                "agent",
+                AppStatus(False, redact(f"build failed: {e}")),
+                description=agent.description,
+            )
     for flow in snap.flows.values():
         if deps.flow_builder is None:
             apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, "flows are not available"))

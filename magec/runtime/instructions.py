@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_PERSONA = (
-    "You are Magec, a helpful AI assistant. Be concise and accurate. "
-    "Respond in the user's language."
+    "You are Magec, a helpful AI assistant. Be concise and accurate. Respond in the user's language."
 )
 FLOW_STATE_INSTRUCTION = (
     "You are one step of a multi-agent flow. Use set_state(key, value) to share results with the other "

@@ -89,14 +89,23 @@ class RuntimeManager:
         async with self._built:
             self._built.notify_all()
         invalid = [a.name for a in runtime.apps.values() if not a.status.valid]
-        log.info("runtime rebuilt at epoch %s: %d apps%s", runtime.epoch, len(runtime.apps),
-                 f" ({len(invalid)} invalid: {', '.join(invalid)})" if invalid else "")
+        log.info(
+            "runtime rebuilt at epoch %s: %d apps%s",
+            runtime.epoch,
+            len(runtime.apps),
+            f" ({len(invalid)} invalid: {', '.join(invalid)})" if invalid else "",
+        )
         return runtime
 
     def _on_usage(self, agent_id: str, backend_id: str, model: str, meta: Any) -> None:
-        self.usage.record(agent_id, backend_id, "llm", model,
-                          input_tokens=int(getattr(meta, "prompt_token_count", 0) or 0),
-                          output_tokens=int(getattr(meta, "candidates_token_count", 0) or 0))
+        self.usage.record(
+            agent_id,
+            backend_id,
+            "llm",
+            model,
+            input_tokens=int(getattr(meta, "prompt_token_count", 0) or 0),
+            output_tokens=int(getattr(meta, "candidates_token_count", 0) or 0),
+        )
 
     def _session_service(self, snap: StoreSnapshot) -> BaseSessionService:
         from magec.runtime.sessions import session_service_for

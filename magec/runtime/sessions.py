@@ -21,7 +21,9 @@ def _default(ctx: AppContext) -> BaseSessionService:
 
 def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, Any]) -> BaseSessionService:
     """The session service for this snapshot, reusing instances across rebuilds (same config → same object)."""
-    provider = snap.memory_providers.get(snap.settings.session_provider) if snap.settings.session_provider else None
+    provider = (
+        snap.memory_providers.get(snap.settings.session_provider) if snap.settings.session_provider else None
+    )
     if provider is None or provider.type == "sqlite":
         key = "default"
         if key not in cache:
@@ -37,5 +39,6 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
             cache[key] = RedisSessionService(url, ttl_seconds=ttl)
         return cache[key]  # type: ignore[no-any-return]
     log.warning("session provider %s has unsupported type %s; using the default", provider.id, provider.type)
-    return session_service_for(StoreSnapshot(snap.epoch, snap.settings.model_copy(update={"session_provider": ""})),
-                               ctx, cache)
+    return session_service_for(
+        StoreSnapshot(snap.epoch, snap.settings.model_copy(update={"session_provider": ""})), ctx, cache
+    )

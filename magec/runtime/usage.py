@@ -27,11 +27,31 @@ class UsageRecorder:
         self._queue: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, agent_id: str, backend_id: str, kind: str, model: str = "", *, input_tokens: int = 0,
-               output_tokens: int = 0, audio_seconds: float = 0.0, characters: int = 0) -> None:
-        self._queue.append({"at": datetime.now(UTC), "agent_id": agent_id, "backend_id": backend_id, "kind": kind,
-                            "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
-                            "audio_seconds": audio_seconds, "characters": characters})
+    def record(
+        self,
+        agent_id: str,
+        backend_id: str,
+        kind: str,
+        model: str = "",
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        audio_seconds: float = 0.0,
+        characters: int = 0,
+    ) -> None:
+        self._queue.append(
+            {
+                "at": datetime.now(UTC),
+                "agent_id": agent_id,
+                "backend_id": backend_id,
+                "kind": kind,
+                "model": model,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "audio_seconds": audio_seconds,
+                "characters": characters,
+            }
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -61,14 +81,30 @@ class UsageRecorder:
     async def totals(self, agent_id: str | None = None) -> list[dict[str, Any]]:
         """Sums per agent, backend and kind."""
         await self.flush()
-        q = sa.select(usage.c.agent_id, usage.c.backend_id, usage.c.kind,
-                      sa.func.sum(usage.c.input_tokens), sa.func.sum(usage.c.output_tokens),
-                      sa.func.sum(usage.c.audio_seconds), sa.func.sum(usage.c.characters), sa.func.count()
-                      ).group_by(usage.c.agent_id, usage.c.backend_id, usage.c.kind)
+        q = sa.select(
+            usage.c.agent_id,
+            usage.c.backend_id,
+            usage.c.kind,
+            sa.func.sum(usage.c.input_tokens),
+            sa.func.sum(usage.c.output_tokens),
+            sa.func.sum(usage.c.audio_seconds),
+            sa.func.sum(usage.c.characters),
+            sa.func.count(),
+        ).group_by(usage.c.agent_id, usage.c.backend_id, usage.c.kind)
         if agent_id:
             q = q.where(usage.c.agent_id == agent_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
-        return [{"agentId": r[0], "backendId": r[1], "kind": r[2], "inputTokens": int(r[3] or 0),
-                 "outputTokens": int(r[4] or 0), "audioSeconds": float(r[5] or 0), "characters": int(r[6] or 0),
-                 "calls": int(r[7])} for r in rows]
+        return [
+            {
+                "agentId": r[0],
+                "backendId": r[1],
+                "kind": r[2],
+                "inputTokens": int(r[3] or 0),
+                "outputTokens": int(r[4] or 0),
+                "audioSeconds": float(r[5] or 0),
+                "characters": int(r[6] or 0),
+                "calls": int(r[7]),
+            }
+            for r in rows
+        ]

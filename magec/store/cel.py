@@ -15,11 +15,15 @@ _ENV = celpy.Environment()
 def check_expression(expr: str, field: str) -> None:
     """400 unless ``expr`` compiles and evaluates to a boolean over an empty/sample state."""
     if not expr.strip():
-        raise ValidationError(f"{field}: an expression is required when the exit mode is expression", field=field)
+        raise ValidationError(
+            f"{field}: an expression is required when the exit mode is expression", field=field
+        )
     try:
         ast = _ENV.compile(expr)
     except Exception as e:  # noqa: BLE001 - celpy raises its own parse error types
-        raise ValidationError(f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field) from None
+        raise ValidationError(
+            f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field
+        ) from None
     # cel-python has no static type checker: probe with an empty state; a non-boolean result
     # on a probe that succeeds is rejected. Errors from missing keys are fine (has() guards).
     try:
@@ -29,7 +33,9 @@ def check_expression(expr: str, field: str) -> None:
     if isinstance(result, Exception):
         return
     if not isinstance(result, celtypes.BoolType):
-        raise ValidationError(f"{field}: CEL expression must be boolean, got {type(result).__name__}", field=field)
+        raise ValidationError(
+            f"{field}: CEL expression must be boolean, got {type(result).__name__}", field=field
+        )
 
 
 def evaluate(expr: str, state: dict[str, Any]) -> bool:

@@ -51,8 +51,15 @@ class StoreSnapshot:
         b = self.backends.get(backend_id)
         if b is None:
             return None
-        spec = BackendSpec(id=b.id, name=b.name, type=b.type, url=b.url, api_key=b.api_key,
-                           headers=dict(b.headers), timeout=b.timeout)
+        spec = BackendSpec(
+            id=b.id,
+            name=b.name,
+            type=b.type,
+            url=b.url,
+            api_key=b.api_key,
+            headers=dict(b.headers),
+            timeout=b.timeout,
+        )
         return spec.with_headers(headers)
 
 
@@ -60,7 +67,9 @@ def build_snapshot(
     epoch: int, all_raw: dict[str, dict[str, dict[str, Any]]], settings: dict[str, Any], cipher: Cipher
 ) -> StoreSnapshot:
     secret_values = {
-        s["key"]: cipher.decrypt(s.get("value") or "") for s in all_raw.get("secrets", {}).values() if s.get("key")
+        s["key"]: cipher.decrypt(s.get("value") or "")
+        for s in all_raw.get("secrets", {}).values()
+        if s.get("key")
     }
 
     def expanded(kind: str) -> dict[str, Any]:

@@ -101,7 +101,9 @@ async def prepare(
     return data
 
 
-def _client_token(data: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None, importing: bool) -> None:
+def _client_token(
+    data: dict[str, Any], body: dict[str, Any], old: dict[str, Any] | None, importing: bool
+) -> None:
     """Tokens are stored hashed; the clear token is returned once (create / regenerate)."""
     data.pop("token", None)
     if old is not None:
@@ -115,7 +117,9 @@ def _client_token(data: dict[str, Any], body: dict[str, Any], old: dict[str, Any
     data["_newToken"] = token  # removed by the API layer after showing it once
 
 
-async def prepare_settings(body: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+async def prepare_settings(
+    body: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     try:
@@ -130,7 +134,9 @@ async def prepare_settings(body: dict[str, Any], all_raw: dict[str, dict[str, di
         if pid not in providers:
             raise ValidationError(f"{field}: memory provider {pid!r} not found", field=field)
         if providers[pid].get("category") != category:
-            raise ValidationError(f"{field}: memory provider {pid!r} is not a {category} provider", field=field)
+            raise ValidationError(
+                f"{field}: memory provider {pid!r} is not a {category} provider", field=field
+            )
     return data
 
 
@@ -156,8 +162,11 @@ def _backend_roles(backend: dict[str, Any]) -> list[str] | None:
 
 def _agent_rules(data: dict[str, Any], old: dict[str, Any] | None, all_raw: dict[str, Any]) -> None:
     backends = all_raw.get("backends", {})
-    for section, role, label in (("transcription", "stt", "speech-to-text"), ("tts", "tts", "text-to-speech"),
-                                 ("llm", "llm", "chat")):
+    for section, role, label in (
+        ("transcription", "stt", "speech-to-text"),
+        ("tts", "tts", "text-to-speech"),
+        ("llm", "llm", "chat"),
+    ):
         bid = data[section]["backend"]
         if bid and bid in backends:
             roles = _backend_roles(backends[bid])
@@ -170,8 +179,10 @@ def _agent_rules(data: dict[str, Any], old: dict[str, Any] | None, all_raw: dict
     if data["tts"]["config"].get("openai", {}).get("speed") not in (None, ""):
         speed = data["tts"]["config"]["openai"]["speed"]
         if not isinstance(speed, int | float) or not 0.25 <= float(speed) <= 4.0:
-            raise ValidationError("tts.config.openai.speed: must be a number between 0.25 and 4.0",
-                                  field="tts.config.openai.speed")
+            raise ValidationError(
+                "tts.config.openai.speed: must be a number between 0.25 and 4.0",
+                field="tts.config.openai.speed",
+            )
 
 
 def _memory_rules(data: dict[str, Any], old: dict[str, Any] | None, all_raw: dict[str, Any]) -> None:
@@ -189,14 +200,17 @@ def _memory_rules(data: dict[str, Any], old: dict[str, Any] | None, all_raw: dic
     old_config = (old or {}).get("config") or {}
     for key in spec["required"]:
         if not data["config"].get(key) and not old_config.get(key):
-            raise ValidationError(f"config.{key}: is required for {data['type']} providers", field=f"config.{key}")
+            raise ValidationError(
+                f"config.{key}: is required for {data['type']} providers", field=f"config.{key}"
+            )
     backends = all_raw.get("backends", {})
     bid = data["embedding"]["backend"]
     if bid and bid in backends:
         roles = _backend_roles(backends[bid])
         if roles is not None and "embeddings" not in roles:
             raise ValidationError(
-                f"embedding.backend: {backends[bid]['type']} backends cannot make embeddings", field="embedding.backend"
+                f"embedding.backend: {backends[bid]['type']} backends cannot make embeddings",
+                field="embedding.backend",
             )
 
 
@@ -219,10 +233,14 @@ def validate_step(step: FlowStep, path: str) -> None:
             raise ValidationError(f"{path}.agentId: is required for agent steps", field=f"{path}.agentId")
         return
     if not step.steps:
-        raise ValidationError(f"{path}.steps: a {step.type} step needs at least one child step", field=f"{path}.steps")
+        raise ValidationError(
+            f"{path}.steps: a {step.type} step needs at least one child step", field=f"{path}.steps"
+        )
     if step.type == "loop":
         if step.max_iterations < 1:
-            raise ValidationError(f"{path}.maxIterations: a loop needs maxIterations >= 1", field=f"{path}.maxIterations")
+            raise ValidationError(
+                f"{path}.maxIterations: a loop needs maxIterations >= 1", field=f"{path}.maxIterations"
+            )
         if step.exit.mode == "expression":
             from magec.store.cel import check_expression
 

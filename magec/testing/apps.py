@@ -40,14 +40,24 @@ async def running_apps(
     from magec.api.user.app import create_user_app
     from magec.server import open_context
 
-    config = Config(data_dir=data_dir, database_url=database_url, admin_password=admin_password,
-                    encryption_key=encryption_key, rebuild_debounce_ms=0)
+    config = Config(
+        data_dir=data_dir,
+        database_url=database_url,
+        admin_password=admin_password,
+        encryption_key=encryption_key,
+        rebuild_debounce_ms=0,
+    )
     async with open_context(config, start_runtime=start_runtime) as ctx:
         admin_headers = {"Authorization": f"Bearer {admin_password}"} if admin_password else {}
         async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_admin_app(ctx)),
-                              base_url="http://admin", headers=admin_headers, timeout=30) as admin,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_user_app(ctx)),
-                              base_url="http://user", timeout=30) as user,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_admin_app(ctx)),
+                base_url="http://admin",
+                headers=admin_headers,
+                timeout=30,
+            ) as admin,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_user_app(ctx)), base_url="http://user", timeout=30
+            ) as user,
         ):
             yield Apps(ctx=ctx, admin=admin, user=user)

@@ -38,8 +38,13 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = {
-            "server": {"host": "127.0.0.1", "port": self.port, "adminPort": self.admin_port,
-                       "adminPassword": self.admin_password, "encryptionKey": "e2e-key"},
+            "server": {
+                "host": "127.0.0.1",
+                "port": self.port,
+                "adminPort": self.admin_port,
+                "adminPassword": self.admin_password,
+                "encryptionKey": "e2e-key",
+            },
             "dataDir": str(self.data_dir),
             "log": {"level": "info", "format": "json"},
         }
@@ -51,15 +56,19 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "magec", "serve", "--config", str(cfg_path), *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"magec serve exited early:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if (httpx.get(f"{self.admin_url}/api/v1/health", timeout=0.5).status_code == 200
-                        and httpx.get(f"{self.user_url}/api/v1/health", timeout=0.5).status_code == 200):
+                if (
+                    httpx.get(f"{self.admin_url}/api/v1/health", timeout=0.5).status_code == 200
+                    and httpx.get(f"{self.user_url}/api/v1/health", timeout=0.5).status_code == 200
+                ):
                     return self
             except httpx.HTTPError:
                 pass

@@ -79,7 +79,9 @@ def start_redis() -> Redis:
     """Start ``redis-server`` on a free loopback port with persistence off."""
     exe = shutil.which("redis-server")
     if exe is None:
-        raise RuntimeError("redis-server is not installed (the test command installs it: apt-get install redis-server)")
+        raise RuntimeError(
+            "redis-server is not installed (the test command installs it: apt-get install redis-server)"
+        )
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],

@@ -103,7 +103,11 @@ def core_router(ctx: AppContext) -> APIRouter:
             "epoch": store.epoch,
         }
 
-    @router.get("/usage", tags=["usage"], summary="Usage per agent, backend and kind (tokens, audio seconds, characters)")
+    @router.get(
+        "/usage",
+        tags=["usage"],
+        summary="Usage per agent, backend and kind (tokens, audio seconds, characters)",
+    )
     async def usage(agent: str | None = None) -> list[dict[str, Any]]:
         if ctx.runtime is None:
             return []
