@@ -32,7 +32,9 @@ def _config(path: str | None) -> Config:
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    demo: Annotated[bool, typer.Option(help="create a Local backend + agent + memory for an offline first run")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="create a Local backend + agent + memory for an offline first run")
+    ] = False,
 ) -> None:
     """Start the user API (default :8080) and the admin API + UI (default :8081)."""
     from magec.server import serve as run
