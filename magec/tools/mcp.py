@@ -1,0 +1,280 @@
+"""One ADK toolset per MCP server resource, on ADK's ``McpToolset`` over the official ``mcp`` SDK.
+
+ADK 2.13's ``McpToolset`` supports ``mcp`` 2.x (it resolves the renamed SDK names itself), pools one
+client session per toolset, and turns tool-call failures into ``{"error": ...}`` results. On top of
+it, :class:`MagecMcpToolset` adds what a live, reconfigurable platform needs:
+
+* **Transports from the resource**: ``http`` = Streamable HTTP with the resource's headers on every
+  request and TLS verification off when ``insecure``; ``stdio`` = ``command``/``args`` spawned in
+  ``workDir`` with ``env`` merged over this process's environment.
+* **Lazy, cached, never fatal**: nothing connects until the first model step offers the tools; the
+  tool list is cached ``tools_ttl`` seconds; a server that cannot be reached (or listed) makes
+  :meth:`get_tools` return ``[]`` — never raise — records a readable :attr:`error`, tells the model
+  in the system instruction that those tools are unavailable, and is retried only after
+  ``retry_after`` seconds, so a dead server costs one connection attempt per window, not per turn.
+* **Tool calls never crash a run**: any failure (server gone, transport error, toolset closed)
+  becomes a ``{"error": "..."}`` tool result naming the server; an MCP ``isError`` result is
+  passed to the model as is.
+* **Model-safe declarations**: tool names are reduced to ``[A-Za-z0-9_-]`` (max 64, starting with a
+  letter or ``_``; unique within the toolset; the MCP server is still called by its own name) and
+  parameter schemas are always ``{"type": "object", "properties": {...}}`` without ``$schema``.
+* **No Google side channels**: ADK's pooled HTTP sessions would probe Google Application Default
+  Credentials for mTLS on every new loop; that is switched off (MCP servers here are arbitrary hosts).
+* :meth:`close` is final: it ends the session (terminating a stdio subprocess) and later calls get
+  no tools / an error result instead of silently reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sys
+import time
+from typing import Any
+
+import httpx2
+from google.adk.agents.readonly_context import ReadonlyContext
+from google.adk.models.llm_request import LlmRequest
+from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.mcp_tool.mcp_session_manager import (
+    MCPSessionManager,
+    StdioConnectionParams,
+    StreamableHTTPConnectionParams,
+)
+from google.adk.tools.mcp_tool.mcp_tool import McpTool
+from google.adk.tools.mcp_tool.mcp_toolset import McpToolset
+from google.adk.tools.tool_context import ToolContext
+from google.genai import types
+from mcp import StdioServerParameters
+from typing_extensions import override
+
+from magec.redact import redact
+from magec.resources import McpServer
+
+log = logging.getLogger(__name__)
+
+#: connection settings of a resource (what forces a new connection when it changes)
+CONNECTION_FIELDS = ("type", "endpoint", "headers", "insecure", "command", "args", "env", "work_dir")
+
+
+def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
+                      read_timeout: float = 300.0) -> StdioConnectionParams | StreamableHTTPConnectionParams:
+    """ADK connection parameters for an MCP server resource (see the module docstring)."""
+    if server.type == "stdio":
+        return StdioConnectionParams(
+            server_params=StdioServerParameters(
+                command=server.command,
+                args=list(server.args),
+                env={**os.environ, **server.env},
+                cwd=server.work_dir or None,
+            ),
+            timeout=connect_timeout,
+        )
+    extra: dict[str, Any] = {}
+    if server.insecure:
+        # ADK types the factory against httpx 1.x; at run time (mcp 2.x) it is handed httpx2 types
+        extra["httpx_client_factory"] = insecure_http_client
+    return StreamableHTTPConnectionParams(
+        url=server.endpoint,
+        headers=dict(server.headers) or None,
+        timeout=connect_timeout,
+        sse_read_timeout=read_timeout,
+        **extra,
+    )
+
+
+def insecure_http_client(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                         auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+    """The SDK's default MCP HTTP client, without TLS certificate verification."""
+    kwargs: dict[str, Any] = {"timeout": timeout or httpx2.Timeout(30.0, read=300.0), "verify": False}
+    if headers is not None:
+        kwargs["headers"] = headers
+    if auth is not None:
+        kwargs["auth"] = auth
+    return httpx2.AsyncClient(**kwargs)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_tool_name(name: str) -> str:
+    """A function name every backend accepts: ``[A-Za-z_][A-Za-z0-9_-]{0,63}``."""
+    out = _UNSAFE.sub("_", name) or "tool"
+    if not (out[0].isalpha() or out[0] == "_"):
+        out = "t_" + out
+    return out[:64]
+
+
+def object_schema(schema: Any) -> dict[str, Any]:
+    """A tool's parameter schema as an object schema with ``properties`` and valid ``required``."""
+    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+        return {"type": "object", "properties": {}}
+    out = {k: v for k, v in schema.items() if k != "$schema"}
+    out["type"] = "object"
+    props = out.get("properties")
+    if not isinstance(props, dict):
+        props = out["properties"] = {}
+    required = out.get("required")
+    if required is not None:
+        kept = [r for r in required if isinstance(r, str) and r in props] if isinstance(required, list) else []
+        if kept:
+            out["required"] = kept
+        else:
+            out.pop("required")
+    return out
+
+
+def describe_error(exc: BaseException) -> str:
+    """The most specific message in an exception chain / group (transport errors nest deeply)."""
+    messages: list[str] = []
+    seen: set[int] = set()
+
+    def walk(e: BaseException | None) -> None:
+        while e is not None and id(e) not in seen:
+            seen.add(id(e))
+            if isinstance(e, BaseExceptionGroup):
+                for sub in e.exceptions:
+                    walk(sub)
+            else:
+                text = str(e).strip()
+                messages.append(f"{type(e).__name__}: {text}" if text else type(e).__name__)
+            e = e.__cause__ or e.__context__
+
+    walk(exc)
+    # the root cause is the most specific; skip ADK's generic wrappers when there is more
+    specific = [m for m in messages if "Failed to create MCP session" not in m
+                and "Failed to get tools from MCP server" not in m and "unhandled errors in a TaskGroup" not in m]
+    return redact((specific or messages or ["unknown error"])[-1])[:300]
+
+
+class _NoGoogleMtlsSessionManager(MCPSessionManager):
+    """ADK's session pool without the Google ADC/mTLS probe (irrelevant for arbitrary MCP hosts)."""
+
+    @override
+    async def _get_mtls_transport(self) -> Any:
+        return None
+
+
+class MagecMcpTool(McpTool):
+    """One MCP tool of a :class:`MagecMcpToolset`: model-safe declaration, failures as tool results."""
+
+    def __init__(self, *, source: McpTool, owner: MagecMcpToolset, name: str) -> None:
+        super().__init__(mcp_tool=source.raw_mcp_tool, mcp_session_manager=owner.session_manager)
+        self.name = name
+        self._owner = owner
+
+    @override
+    def _build_declaration(self, *, fenced: bool = False) -> types.FunctionDeclaration:
+        decl = super()._build_declaration(fenced=fenced)
+        if decl.parameters is None:
+            decl.parameters_json_schema = object_schema(decl.parameters_json_schema)
+        return decl
+
+    @override
+    async def run_async(self, *, args: dict[str, Any], tool_context: ToolContext) -> Any:
+        owner = self._owner
+        if owner.closed:
+            return {"error": f"The MCP server {owner.label!r} was reconfigured or removed; "
+                             f"tool {self.name!r} is no longer available."}
+        owner.inflight += 1
+        try:
+            return await super().run_async(args=args, tool_context=tool_context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a failing tool is a tool result, never a crashed run
+            log.warning("MCP tool %s on %s failed: %s", self.name, owner.label, describe_error(e))
+            return {"error": f"Tool {self.name!r} of MCP server {owner.label!r} failed: {describe_error(e)}"}
+        finally:
+            owner.inflight -= 1
+
+
+class MagecMcpToolset(McpToolset):
+    """The tools of one MCP server resource (contract in the module docstring)."""
+
+    def __init__(self, server: McpServer, *, connect_timeout: float = 10.0, tools_ttl: float = 60.0,
+                 retry_after: float = 10.0) -> None:
+        params = connection_params(server, connect_timeout=connect_timeout)
+        super().__init__(connection_params=params, tool_list_cache_ttl_seconds=tools_ttl, errlog=sys.stderr)
+        self._mcp_session_manager = _NoGoogleMtlsSessionManager(connection_params=params, errlog=sys.stderr)
+        self.server_id = server.id
+        self.label = server.name or server.id
+        self.retry_after = retry_after
+        #: why the tools are unavailable (None while the server answers or before the first attempt)
+        self.error: str | None = None
+        #: names offered to the model at the last successful listing
+        self.tool_names: list[str] = []
+        self.closed = False
+        #: tool calls currently running (a replaced toolset is closed once this drops to 0)
+        self.inflight = 0
+        self._failed_at: float | None = None
+
+    @property
+    def session_manager(self) -> MCPSessionManager:
+        return self._mcp_session_manager
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``unavailable``, ``ok`` or ``unknown`` (not contacted yet)."""
+        if self.closed:
+            return "closed"
+        if self.error is not None:
+            return "unavailable"
+        return "ok" if self._failed_at is None and self.tool_names else "unknown"
+
+    @override
+    async def get_tools(self, readonly_context: ReadonlyContext | None = None) -> list[BaseTool]:
+        if self.closed:
+            return []
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_after:
+            return []
+        try:
+            listed = await super().get_tools(readonly_context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an unreachable server means no tools, not a dead agent
+            self._failed(e)
+            return []
+        if self.closed:  # closed while listing: do not keep a session the pool no longer owns
+            await self._mcp_session_manager.close()
+            return []
+        tools: list[BaseTool] = []
+        used: set[str] = set()
+        for tool in listed:
+            if not isinstance(tool, McpTool):
+                continue
+            name = base = safe_tool_name(tool.name)
+            n = 2
+            while name in used:
+                suffix = f"_{n}"
+                name, n = base[: 64 - len(suffix)] + suffix, n + 1
+            used.add(name)
+            tools.append(MagecMcpTool(source=tool, owner=self, name=name))
+        if self.error is not None:
+            log.info("MCP server %s is available again (%d tools)", self.label, len(tools))
+        self.error, self._failed_at = None, None
+        self.tool_names = [t.name for t in tools]
+        return tools
+
+    def _failed(self, exc: BaseException) -> None:
+        reason = describe_error(exc)
+        if self.error != reason:
+            log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
+        self.error = reason
+        self._failed_at = time.monotonic()
+
+    @override
+    async def process_llm_request(self, *, tool_context: ToolContext, llm_request: LlmRequest) -> None:
+        """When the server is unavailable, say so in the system instruction (the model can tell the user)."""
+        await super().process_llm_request(tool_context=tool_context, llm_request=llm_request)
+        if self.error is not None and not self.closed:
+            llm_request.append_instructions([
+                f"Note: the tools of the MCP server {self.label!r} are unavailable right now "
+                f"({self.error}). If a request needs them, tell the user they are temporarily unavailable."
+            ])
+
+    @override
+    async def close(self) -> None:
+        self.closed = True
+        await super().close()

@@ -1,0 +1,111 @@
+"""The MCP toolsets of the current config, kept across runtime rebuilds.
+
+Contract:
+
+* :meth:`McpPool.sync` is called with every new snapshot (inside the running loop). A server whose
+  connection settings (:data:`magec.tools.mcp.CONNECTION_FIELDS`) are unchanged keeps its toolset,
+  so a rebuild for an unrelated change neither reconnects nor respawns a stdio process. A server
+  that was removed or whose connection settings changed has its toolset *retired*: runtimes that
+  are still running requests keep using it for ``grace`` seconds, then it is closed as soon as no
+  tool call is running on it (at most ``max_wait`` seconds later). A retired toolset is never
+  handed out again.
+* :meth:`McpPool.toolset` returns the toolset for a server of the current snapshot (created on
+  first use; creating one does not connect).
+* :meth:`McpPool.close` (registered as a runtime closer) closes every toolset, retired ones
+  included, at once: no stdio subprocess outlives shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from magec.resources import McpServer
+from magec.tools.mcp import CONNECTION_FIELDS, MagecMcpToolset
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(server: McpServer) -> str:
+    """Identity of a server's connection settings."""
+    return json.dumps(server.model_dump(include=set(CONNECTION_FIELDS)), sort_keys=True, default=str)
+
+
+class McpPool:
+    def __init__(self, *, grace: float = 30.0, max_wait: float = 600.0, **toolset_options: Any) -> None:
+        self.grace = grace
+        self.max_wait = max_wait
+        self.toolset_options = toolset_options
+        self._active: dict[str, tuple[str, MagecMcpToolset]] = {}
+        self._retired: set[MagecMcpToolset] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def sync(self, servers: dict[str, McpServer]) -> None:
+        """Retire toolsets whose server is gone or whose connection settings changed."""
+        for server_id, (fp, toolset) in list(self._active.items()):
+            server = servers.get(server_id)
+            if server is None or fingerprint(server) != fp:
+                del self._active[server_id]
+                self._retire(toolset)
+            else:
+                toolset.label = server.name or server.id
+
+    def toolset(self, server: McpServer) -> MagecMcpToolset:
+        fp = fingerprint(server)
+        entry = self._active.get(server.id)
+        if entry is not None and entry[0] == fp:
+            return entry[1]
+        if entry is not None:
+            self._retire(entry[1])
+        toolset = MagecMcpToolset(server, **self.toolset_options)
+        if self._closed:  # after shutdown nothing may connect any more
+            toolset.closed = True
+        self._active[server.id] = (fp, toolset)
+        return toolset
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per server id: ``state`` (ok | unavailable | unknown | closed), ``error``, ``tools``."""
+        return {sid: {"state": ts.state, "error": ts.error, "tools": list(ts.tool_names)}
+                for sid, (_, ts) in self._active.items()}
+
+    def _retire(self, toolset: MagecMcpToolset) -> None:
+        self._retired.add(toolset)
+        try:
+            task = asyncio.get_running_loop().create_task(self._close_later(toolset))
+        except RuntimeError:  # no loop (never the case inside a rebuild): close() will do it
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_later(self, toolset: MagecMcpToolset) -> None:
+        await asyncio.sleep(self.grace)
+        waited = 0.0
+        while toolset.inflight and waited < self.max_wait:
+            await asyncio.sleep(0.2)
+            waited += 0.2
+        await self._close_one(toolset)
+
+    async def _close_one(self, toolset: MagecMcpToolset) -> None:
+        try:
+            await toolset.close()
+        except Exception:  # noqa: BLE001 - closing one server must not stop the others
+            log.exception("closing MCP toolset %s failed", toolset.label)
+        finally:
+            self._retired.discard(toolset)
+
+    async def close(self) -> None:
+        self._closed = True
+        toolsets = [ts for _, ts in self._active.values()] + list(self._retired)
+        self._active.clear()
+        for toolset in toolsets:
+            toolset.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(self._close_one(ts) for ts in toolsets))
