@@ -44,7 +44,7 @@ export default {
             {{ u.name }} · {{ ROLE[u.role] || u.role }}</span>
         </div>
         <footer class="card-actions" @click.stop>
-          <span class="muted small" v-if="b.apiKeySet || b.apiKey"><Icon name="key" :size="12"/> {{ b.apiKey ? b.apiKey : 'key set' }}</span>
+          <span class="muted small key-ref" v-if="b.apiKeySet || b.apiKey" :title="b.apiKey || 'API key stored'"><Icon name="key" :size="12"/> {{ b.apiKey ? b.apiKey : 'key set' }}</span>
           <span class="spacer"></span>
           <button class="btn ghost sm" type="button" @click="quickTest(b)" :disabled="testing[b.id]" title="Test connection"><Icon name="zap" :size="14"/> {{ testing[b.id] ? '…' : 'Test' }}</button>
           <button class="icon-btn" type="button" @click="$refs.dlg.show(b)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
