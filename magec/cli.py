@@ -96,3 +96,50 @@ def import_magec(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+# -- magec examples (flows) ------------------------------------------------------------------------
+examples_app = typer.Typer(help="Example flows", no_args_is_help=True)
+
+
+@examples_app.command("load")
+def examples_load(
+    backend: Annotated[
+        list[str], typer.Option("--backend", "-b", help="backend id or name (repeat to spread agents)")
+    ],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="model per --backend (one = for all)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create the "Research pipeline" and "Debate" example flows (and their agents) on your backends."""
+    from magec.flows.examples import BackendPick, load_examples
+    from magec.server import open_context
+
+    cfg = _config(config)
+    models = model or []
+    if len(models) > 1 and len(models) != len(backend):
+        console.print("[red]error:[/red] give one --model for all backends or one per --backend")
+        raise typer.Exit(2)
+    picks = [
+        BackendPick(b, models[i] if len(models) > 1 else (models[0] if models else ""))
+        for i, b in enumerate(backend)
+    ]
+
+    async def run() -> tuple[dict[str, str], list[str]]:
+        async with open_context(cfg, start_runtime=False) as ctx:
+            result = await load_examples(ctx.store, picks)
+            return result.created, result.skipped
+
+    try:
+        created, skipped = asyncio.run(run())
+    except MagecError as e:
+        console.print(f"[red]examples not loaded:[/red] {e}")
+        raise typer.Exit(1) from None
+    for name, fid in created.items():
+        console.print(f"created flow [bold]{name}[/bold] ({fid})")
+    for name in skipped:
+        console.print(f"flow [bold]{name}[/bold] already exists; skipped")
+
+
+app.add_typer(examples_app, name="examples")
