@@ -101,6 +101,8 @@ class PgVectorLongTermStore(SqlLongTermStore):
 
     table = memory_vectors
     tables = (memory_scopes, memory_sets, memory_reembed_jobs)
+    #: HNSW candidate list size per query (pgvector's default is 40; more = better recall, slower).
+    ef_search = 64
 
     def __init__(
         self,
@@ -200,7 +202,7 @@ class PgVectorLongTermStore(SqlLongTermStore):
         )
         async with conn.begin_nested() if conn.in_transaction() else conn.begin():
             await conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            await conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(40, int(limit) * 4)}"))
+            await conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, int(limit) * 4)}"))
             rows = (await conn.execute(q)).all()
         # relaxed order may return neighbours slightly out of order; re-sort exactly
         return sorted(((str(r.id), float(r.score)) for r in rows), key=lambda h: -h[1])
