@@ -59,6 +59,35 @@ log = logging.getLogger(__name__)
 CONNECTION_FIELDS = ("type", "endpoint", "headers", "insecure", "command", "args", "env", "work_dir")
 
 
+class HttpClientFactory:
+    """Builds the MCP SDK's HTTP client (its default timeouts), with TLS verification on or off.
+
+    Remembers the last HTTP error status it saw (:attr:`last_error_status`), because the SDK reports
+    a rejected request only as "Server returned an error response".
+    """
+
+    def __init__(self, *, verify: bool = True) -> None:
+        self.verify = verify
+        self.last_error_status: str | None = None
+
+    def __call__(self, headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
+                 auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
+        kwargs: dict[str, Any] = {
+            "timeout": timeout or httpx2.Timeout(30.0, read=300.0),
+            "verify": self.verify,
+            "event_hooks": {"response": [self._on_response]},
+        }
+        if headers is not None:
+            kwargs["headers"] = headers
+        if auth is not None:
+            kwargs["auth"] = auth
+        return httpx2.AsyncClient(**kwargs)
+
+    async def _on_response(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self.last_error_status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+
+
 def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
                       read_timeout: float = 300.0) -> StdioConnectionParams | StreamableHTTPConnectionParams:
     """ADK connection parameters for an MCP server resource (see the module docstring)."""
@@ -72,28 +101,15 @@ def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
             ),
             timeout=connect_timeout,
         )
-    extra: dict[str, Any] = {}
-    if server.insecure:
-        # ADK types the factory against httpx 1.x; at run time (mcp 2.x) it is handed httpx2 types
-        extra["httpx_client_factory"] = insecure_http_client
+    # ADK types the factory against httpx 1.x; with mcp 2.x it is handed (and returns) httpx2 types
+    factory: Any = HttpClientFactory(verify=not server.insecure)
     return StreamableHTTPConnectionParams(
         url=server.endpoint,
         headers=dict(server.headers) or None,
         timeout=connect_timeout,
         sse_read_timeout=read_timeout,
-        **extra,
+        httpx_client_factory=factory,
     )
-
-
-def insecure_http_client(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
-                         auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
-    """The SDK's default MCP HTTP client, without TLS certificate verification."""
-    kwargs: dict[str, Any] = {"timeout": timeout or httpx2.Timeout(30.0, read=300.0), "verify": False}
-    if headers is not None:
-        kwargs["headers"] = headers
-    if auth is not None:
-        kwargs["auth"] = auth
-    return httpx2.AsyncClient(**kwargs)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -126,27 +142,36 @@ def object_schema(schema: Any) -> dict[str, Any]:
     return out
 
 
+_GENERIC = ("Failed to create MCP session", "Failed to get tools from MCP server", "unhandled errors in a TaskGroup")
+
+
 def describe_error(exc: BaseException) -> str:
-    """The most specific message in an exception chain / group (transport errors nest deeply)."""
+    """The most specific message in an exception chain (transport errors nest deeply).
+
+    Follows exception-group members and ``__cause__``; ``__context__`` only out of plain exceptions
+    (a task group's context is cancellation noise). The deepest non-generic message wins.
+    """
     messages: list[str] = []
     seen: set[int] = set()
 
     def walk(e: BaseException | None) -> None:
-        while e is not None and id(e) not in seen:
-            seen.add(id(e))
-            if isinstance(e, BaseExceptionGroup):
-                for sub in e.exceptions:
-                    walk(sub)
-            else:
-                text = str(e).strip()
-                messages.append(f"{type(e).__name__}: {text}" if text else type(e).__name__)
-            e = e.__cause__ or e.__context__
+        if e is None or id(e) in seen or isinstance(e, asyncio.CancelledError):
+            return
+        seen.add(id(e))
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+            walk(e.__cause__)
+            return
+        text = str(e).strip()
+        if text and not any(g in text for g in _GENERIC):
+            messages.append(f"{type(e).__name__}: {text}")
+        walk(e.__cause__ or e.__context__)
 
     walk(exc)
-    # the root cause is the most specific; skip ADK's generic wrappers when there is more
-    specific = [m for m in messages if "Failed to create MCP session" not in m
-                and "Failed to get tools from MCP server" not in m and "unhandled errors in a TaskGroup" not in m]
-    return redact((specific or messages or ["unknown error"])[-1])[:300]
+    if not messages:
+        messages.append(f"{type(exc).__name__}: {exc}".strip())
+    return redact(messages[-1])[:300]
 
 
 class _NoGoogleMtlsSessionManager(MCPSessionManager):
@@ -229,6 +254,9 @@ class MagecMcpToolset(McpToolset):
             return []
         if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_after:
             return []
+        factory = getattr(self._connection_params, "httpx_client_factory", None)
+        if isinstance(factory, HttpClientFactory):
+            factory.last_error_status = None
         try:
             listed = await super().get_tools(readonly_context)
         except asyncio.CancelledError:
@@ -259,6 +287,10 @@ class MagecMcpToolset(McpToolset):
 
     def _failed(self, exc: BaseException) -> None:
         reason = describe_error(exc)
+        factory = getattr(self._connection_params, "httpx_client_factory", None)
+        status = factory.last_error_status if isinstance(factory, HttpClientFactory) else None
+        if status and status not in reason:
+            reason = f"{reason} ({status})"
         if self.error != reason:
             log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
         self.error = reason

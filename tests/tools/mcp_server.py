@@ -1,0 +1,49 @@
+"""A small MCP server for the tool tests (run with the venv's python: stdio, or ``http <port>``).
+
+Tools: ``add(a, b)``, ``env_value(name)``, ``cwd()``, ``pid()`` and ``fail(message)`` (raises, so
+the client gets an ``isError`` result). ``http <port> <header>:<value>`` serves Streamable HTTP on
+127.0.0.1 and rejects requests without that header.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("magec-test-tools")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@server.tool()
+def env_value(name: str) -> str:
+    """The value of an environment variable of the server process ('' when unset)."""
+    return os.environ.get(name, "")
+
+
+@server.tool()
+def cwd() -> str:
+    """The server's working directory."""
+    return os.getcwd()
+
+
+@server.tool()
+def pid() -> int:
+    """The server's process id."""
+    return os.getpid()
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with ``message``."""
+    raise ValueError(message)
+
+
+if __name__ == "__main__":
+    server.run("stdio")
