@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from magec.testing.fake_providers import AnthropicFake, FakeServer, GeminiFake, OpenAIFake, RecordedRequest, Reply
+from magec.testing.fake_providers import (
+    AnthropicFake,
+    FakeServer,
+    GeminiFake,
+    OpenAIFake,
+    RecordedRequest,
+    Reply,
+)
 
 
 @dataclass

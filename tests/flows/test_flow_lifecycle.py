@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 from tests.flows.conftest import Arrivals
 from tests.flows.helpers import A, U, agent, backend, flow, run, seq, settle, step, texts
 
@@ -65,3 +65,16 @@ async def test_live_edits_apply_to_the_next_run(sqlite_apps: Apps, oai: FakeServ
     assert "Version two." in sent and "Version one." not in sent
     # the same session kept its history across both rebuilds
     assert "first" in sent and "second" in sent
+
+
+async def test_backend_error_mid_flow_becomes_an_error_event(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,
+                                                             arrivals: Arrivals) -> None:
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "Fine")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Flaky")
+    c = await agent(apps, await backend(apps, oai, "openai", name="oai-3"), "Never")
+    claude.script(Reply.fail(401, "bad key"))
+    fid = await flow(apps, "Fails", seq(step(a), step(b), step(c, response=True)))
+    events = await run(apps, fid, "go")
+    assert arrivals.names() == ["oai"]  # the third agent never ran
+    assert events[-1]["errorCode"] == "auth" and events[-1]["turnComplete"] is True
