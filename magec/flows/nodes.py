@@ -6,6 +6,14 @@
   like a classic sub-agent (full session history, filtered by branch: parallel siblings do not see
   each other, the steps after a parallel see all of them). It produces no node output, so nothing
   but the agent's own events is recorded and the next step starts from the conversation only.
+
+  Visibility follows ADK branches: a parallel child runs on a sub-branch and sees only events of
+  its own branch and its ancestors. Known limit of that rule: for a parallel nested *inside a child
+  of another parallel*, the steps after the inner parallel (still inside the outer child) do not
+  see the inner children's messages in their history; there, pass data with ``outputKey`` +
+  ``{{agent.output:KEY}}`` or ``set_state``. Everywhere else (top-level parallels, parallels in
+  top-level sequences and loops) the later steps see everything. Loops emit one content-less event
+  per iteration boundary (author = the loop, ``actions.route`` = ``again``/``done``).
 * :class:`Join` waits for every predecessor (the end of a parallel fan-out) and emits nothing.
 * :class:`Passthrough` does nothing (the exit of a loop graph).
 * :class:`LoopCheck` is the iteration boundary of a loop: it emits route ``"again"`` or ``"done"``.
