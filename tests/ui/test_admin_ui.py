@@ -73,6 +73,8 @@ def create_backend(page: Page, name: str, url: str, artifacts: Path | None = Non
 
 
 def chat(page: Page, text: str) -> None:
+    # A previous answer may still be streaming ("Stop" replaces "Send" until it ends).
+    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=30_000)
     box = page.get_by_test_id("pg-input")
     box.fill(text)
     box.press("Enter")
@@ -228,6 +230,12 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text("Helper")
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("Critic")
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")
+    # Tool calls are shown with their arguments and result (agents in flows get set_state).
+    chat(page, 'call set_state {"key": "topic", "value": "ui"}')
+    call = log.locator("details.tool-call", has_text="set_state").first
+    expect(call).to_contain_text("done", timeout=30_000)
+    call.locator("summary").click()
+    expect(call).to_contain_text('"topic"')
     shot(page, artifacts, "playground-flow")
 
     # Client: the token is shown once, then only its preview.
