@@ -38,6 +38,7 @@ import httpx2
 from google.adk.agents.readonly_context import ReadonlyContext
 from google.adk.models.llm_request import LlmRequest
 from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.base_toolset import BaseToolset
 from google.adk.tools.mcp_tool.mcp_session_manager import (
     MCPSessionManager,
     StdioConnectionParams,
@@ -123,6 +124,15 @@ def safe_tool_name(name: str) -> str:
     return out[:64]
 
 
+def unique_name(name: str, used: set[str]) -> str:
+    """``name`` (cut to 64), or with ``_2``, ``_3``... appended when already in ``used``."""
+    out, base, n = name[:64], name[:64], 2
+    while out in used:
+        suffix = f"_{n}"
+        out, n = base[: 64 - len(suffix)] + suffix, n + 1
+    return out
+
+
 def object_schema(schema: Any) -> dict[str, Any]:
     """A tool's parameter schema as an object schema with ``properties`` and valid ``required``."""
     if not isinstance(schema, dict) or schema.get("type", "object") != "object":
@@ -205,14 +215,19 @@ class MagecMcpTool(McpTool):
                              f"tool {self.name!r} is no longer available."}
         owner.inflight += 1
         try:
-            return await super().run_async(args=args, tool_context=tool_context)
+            result = await super().run_async(args=args, tool_context=tool_context)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a failing tool is a tool result, never a crashed run
-            log.warning("MCP tool %s on %s failed: %s", self.name, owner.label, describe_error(e))
-            return {"error": f"Tool {self.name!r} of MCP server {owner.label!r} failed: {describe_error(e)}"}
+            result = {"error": describe_error(e)}
         finally:
             owner.inflight -= 1
+        if isinstance(result, dict) and set(result) == {"error"}:
+            # ADK's (or our) rendering of an exception: the call did not reach a working server
+            log.warning("MCP tool %s on %s failed: %s", self.name, owner.label, result["error"])
+            owner.call_failed()
+            return {"error": f"Tool {self.name!r} of MCP server {owner.label!r} failed: {result['error']}"}
+        return result
 
 
 class MagecMcpToolset(McpToolset):
@@ -272,11 +287,7 @@ class MagecMcpToolset(McpToolset):
         for tool in listed:
             if not isinstance(tool, McpTool):
                 continue
-            name = base = safe_tool_name(tool.name)
-            n = 2
-            while name in used:
-                suffix = f"_{n}"
-                name, n = base[: 64 - len(suffix)] + suffix, n + 1
+            name = unique_name(safe_tool_name(tool.name), used)
             used.add(name)
             tools.append(MagecMcpTool(source=tool, owner=self, name=name))
         if self.error is not None:
@@ -284,6 +295,11 @@ class MagecMcpToolset(McpToolset):
         self.error, self._failed_at = None, None
         self.tool_names = [t.name for t in tools]
         return tools
+
+    def call_failed(self) -> None:
+        """A tool call failed in transport: list again on the next model step (the server may be gone)."""
+        self._tool_list_cache.clear()
+        self._cached_prefixed_tools = None
 
     def _failed(self, exc: BaseException) -> None:
         reason = describe_error(exc)
@@ -310,3 +326,46 @@ class MagecMcpToolset(McpToolset):
     async def close(self) -> None:
         self.closed = True
         await super().close()
+
+
+class AgentMcpTools(BaseToolset):
+    """The MCP tools of one agent: one :class:`MagecMcpToolset` per linked server.
+
+    Tool names are made unique across the servers (a later duplicate becomes
+    ``<server name>_<tool>``), each server's unavailability note is forwarded, and :meth:`close`
+    does nothing: the toolsets (and their connections) belong to the pool, not to one runtime.
+    """
+
+    def __init__(self, toolsets: list[MagecMcpToolset]) -> None:
+        super().__init__()
+        self.toolsets = toolsets
+        # no per-invocation tool cache: a server whose call failed must vanish at the next model step
+        self._use_invocation_cache = False
+
+    @override
+    async def get_tools(self, readonly_context: ReadonlyContext | None = None) -> list[BaseTool]:
+        listed = await asyncio.gather(*(ts.get_tools(readonly_context) for ts in self.toolsets),
+                                      return_exceptions=True)
+        tools: list[BaseTool] = []
+        used: set[str] = set()
+        for toolset, result in zip(self.toolsets, listed, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                log.error("listing the tools of MCP server %s failed: %s", toolset.label, describe_error(result))
+                continue
+            for tool in result:
+                if tool.name in used:
+                    tool.name = unique_name(f"{safe_tool_name(toolset.label)}_{tool.name}", used)
+                used.add(tool.name)
+                tools.append(tool)
+        return tools
+
+    @override
+    async def process_llm_request(self, *, tool_context: ToolContext, llm_request: LlmRequest) -> None:
+        for toolset in self.toolsets:
+            await toolset.process_llm_request(tool_context=tool_context, llm_request=llm_request)
+
+    @override
+    async def close(self) -> None:
+        """Nothing to do: :class:`~magec.tools.mcp_pool.McpPool` closes the toolsets."""

@@ -5,7 +5,9 @@
 once in ``manager.extensions["closers"]``), syncs it with the snapshot (retiring toolsets of
 removed/reconfigured servers) and appends a toolset function to ``deps.toolsets`` that gives each
 agent one MCP toolset per linked server that still exists (unknown ids are skipped, duplicates
-counted once) plus each linked server's ``systemPrompt`` as an instruction paragraph.
+counted once), wrapped in one :class:`~magec.tools.mcp.AgentMcpTools` (unique tool names across
+servers; closing it never closes the pool's connections), plus each linked server's
+``systemPrompt`` as an instruction paragraph.
 
 Nothing here contacts an MCP server: tools are listed lazily on the first model step, so a rebuild
 never blocks on (or fails because of) an MCP server.
@@ -18,6 +20,7 @@ from typing import Any
 
 from magec.resources import Agent
 from magec.store.snapshot import StoreSnapshot
+from magec.tools.mcp import AgentMcpTools, MagecMcpToolset
 from magec.tools.mcp_pool import McpPool
 
 
@@ -39,7 +42,7 @@ def install(manager: Any, snap: StoreSnapshot, deps: Any) -> None:
 
 def agent_toolsets(pool: McpPool, agent: Agent, snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
     """(toolsets, instruction paragraphs) for one agent."""
-    tools: list[Any] = []
+    toolsets: list[MagecMcpToolset] = []
     paragraphs: list[str] = []
     seen: set[str] = set()
     for server_id in agent.mcp_servers:
@@ -47,7 +50,7 @@ def agent_toolsets(pool: McpPool, agent: Agent, snap: StoreSnapshot) -> tuple[li
         if server is None or server_id in seen:
             continue
         seen.add(server_id)
-        tools.append(pool.toolset(server))
+        toolsets.append(pool.toolset(server))
         if server.system_prompt.strip():
             paragraphs.append(server.system_prompt)
-    return tools, paragraphs
+    return ([AgentMcpTools(toolsets)] if toolsets else []), paragraphs

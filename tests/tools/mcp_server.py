@@ -8,7 +8,6 @@ the client gets an ``isError`` result). ``http <port> <header>:<value>`` serves 
 from __future__ import annotations
 
 import os
-import sys
 
 from mcp.server.mcpserver import MCPServer
 

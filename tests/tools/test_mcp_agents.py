@@ -192,8 +192,11 @@ async def test_tool_call_on_a_server_that_died_is_a_tool_error(tmp_path: Path, l
             # the tool list is cached, so the model is offered "add" and calls it: the call fails
             events = await run(apps, aid, 'call add {"a": 2, "b": 2}')
             result = tool_result(events)
-            assert "error" in result and "flaky" in result["error"] or "MCP" in result["error"]
+            assert "Tool 'add' of MCP server 'flaky' failed" in result["error"]
             assert final_text(events).startswith("fake-llm says: tool result")
+            # the failed call drops the cached tool list: the next step finds the server unavailable
+            assert "MCP server 'flaky' are unavailable" in system_text(chats(llm)[-1])
+            assert offered(chats(llm)[-1]) == {}
             # and the next turn still answers
             assert final_text(await run(apps, aid, "still there?")) == "fake-llm says: still there?"
     finally:
@@ -251,3 +254,13 @@ async def test_rebuilds_reuse_or_replace_connections(tmp_path: Path, llm: FakeSe
                 break
             await __import__("asyncio").sleep(0.05)
         assert not alive(new_pid)
+
+
+async def test_same_tool_name_on_two_servers_is_made_unique(tmp_path: Path, llm: FakeServer, http_mcp: HttpMcp) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        http = {"name": "remote calc", "type": "http", "endpoint": http_mcp.url, "headers": {"X-Mcp-Key": MCP_KEY}}
+        aid, _ = await make_agent(apps, llm, [stdio_server(tmp_path), http])
+        events = await run(apps, aid, 'call remote_calc_add {"a": 5, "b": 6}')
+        names = set(offered(chats(llm)[0]))
+        assert {"add", "remote_calc_add", "pid", "remote_calc_pid"} <= names
+        assert tool_result(events)["structuredContent"] == {"result": 11}
