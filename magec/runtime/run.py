@@ -41,7 +41,14 @@ def user_visible(event: dict[str, Any], app: App) -> bool:
     if author == "user":
         return True
     responders = {aid for aid, _, is_resp in app.authors.values() if is_resp}
-    return not responders or author in responders or "errorCode" in event
+    if not responders or "errorCode" in event:
+        return True
+    # The flag is per flow step (the same agent may appear twice, once as responder): the step's
+    # ADK name is the last segment of the event's node path ("…/<step name>@<run id>").
+    step = str((event.get("nodeInfo") or {}).get("path") or "").rsplit("/", 1)[-1].split("@", 1)[0]
+    if step in app.authors:
+        return app.authors[step][2]
+    return author in responders
 
 
 def parse_message(raw: Any) -> types.Content:

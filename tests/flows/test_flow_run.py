@@ -121,3 +121,15 @@ async def test_run_sse_streams_flow(sqlite_apps: Apps, oai: FakeServer, claude: 
     assert texts(events) == ["claude-reply-1"]
     assert all(e["author"] == b for e in events)
     await settle(apps)
+
+
+async def test_response_flag_is_per_step_not_per_agent(sqlite_apps: Apps, oai: FakeServer,
+                                                       claude: FakeServer) -> None:
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "Twice")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Middle")
+    fid = await flow(apps, "Echo", seq(step(a), step(b), step(a, response=True)))
+    events = await run(apps, fid, "x")
+    assert texts(events) == ["oai-reply-2"]
+    admin = await run(apps, fid, "x", session="s2", admin=True)
+    assert texts(admin) == ["oai-reply-3", "claude-reply-2", "oai-reply-4"]
