@@ -84,7 +84,9 @@ async def _run(concurrency: int, turns: int) -> dict[str, Any]:
     try:
         ours_engine = make_engine(f"sqlite+aiosqlite:///{tmp / 'ours.db'}")
         await create_memory_tables(ours_engine)
-        out["services"]["magec_sql_sqlite"] = await _measure(SqlSessionService(ours_engine), concurrency, turns)
+        ours = SqlSessionService(ours_engine)
+        out["services"]["magec_sql_sqlite"] = await _measure(ours, concurrency, turns)
+        await ours.close()
         await ours_engine.dispose()
 
         adk_engine = make_engine(f"sqlite+aiosqlite:///{tmp / 'adk.db'}")  # same WAL pragmas: a fair fight

@@ -65,9 +65,10 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     return str(server.url)
 
 
-@pytest.fixture(params=["reference", "sqlite", "postgres", "redis"])
+@pytest.fixture(params=["reference", "sqlite", "sqlite-plain", "postgres", "redis"])
 async def session_service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseSessionService]:
-    """Each session service; ``reference`` is ADK's in-memory service (the behaviour we match)."""
+    """Each session service; ``reference`` is ADK's in-memory service (the behaviour we match).
+    ``sqlite`` uses the group-commit writer thread, ``sqlite-plain`` the SQLAlchemy write path."""
     kind = request.param
     if kind == "reference":
         yield InMemorySessionService()
@@ -78,7 +79,9 @@ async def session_service(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
         yield svc
         await svc.close()
         return
-    engine = await make_sql_engine(request, kind, tmp_path)
+    engine = await make_sql_engine(request, "sqlite" if kind == "sqlite-plain" else kind, tmp_path)
     await create_memory_tables(engine)
-    yield SqlSessionService(engine)
+    svc = SqlSessionService(engine, group_commit=kind != "sqlite-plain")
+    yield svc
+    await svc.close()
     await engine.dispose()

@@ -67,6 +67,8 @@ async def test_sql_sessions_survive_a_new_service(sql_engine: AsyncEngine) -> No
     got = await second.get_session(app_name="a", user_id="u", session_id=s.id)
     assert got is not None and len(got.events) == 1 and got.state == {"user:x": 1}
     await second.append_event(got, Event(author="agent", invocation_id="i"))
+    await first.close()
+    await second.close()
 
 
 async def test_redis_ttl_is_set_and_refreshed(redis_url: str) -> None:
