@@ -253,6 +253,11 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     card = page.get_by_test_id("client-Mobile app")
     expect(card).to_be_visible()
     expect(card).not_to_contain_text(full_token)
+    card.get_by_role("button", name="New token").click()
+    page.get_by_test_id("ask-dialog").get_by_role("button", name="Generate").click()
+    expect(token).to_contain_text("mgc_")
+    assert token.inner_text() != full_token
+    page.get_by_test_id("token-dialog").get_by_role("button", name="Done").click()
 
     # Every page at desktop width, then a few at phone width.
     for name in PAGES:

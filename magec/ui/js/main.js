@@ -6,7 +6,7 @@ import { route, go, runAction, clearParams } from './router.js';
 import { toasts, dismiss, toast } from './toast.js';
 import { NAV } from './nav.js';
 import { Icon } from './components/icon.js';
-import { ConfirmHost } from './components/confirm.js';
+import { ConfirmHost, AskHost } from './components/confirm.js';
 import { SearchPalette } from './components/search.js';
 import { PasswordInput } from './components/inputs.js';
 import overview from './pages/overview.js';
@@ -52,7 +52,7 @@ const Login = {
 
 const App = {
   name: 'App',
-  components: { ...PAGES, Login, Icon, ConfirmHost, SearchPalette },
+  components: { ...PAGES, Login, Icon, ConfirmHost, AskHost, SearchPalette },
   data() {
     return { auth, route, store, toasts, NAV, drawer: false, collapsed: localStorage.getItem('magec.sidebar') === 'collapsed', gPending: false };
   },
@@ -95,6 +95,7 @@ const App = {
     </div>
   </div>
   <ConfirmHost/>
+  <AskHost/>
   <SearchPalette ref="search"/>
   <div class="toasts" aria-live="polite">
     <div v-for="t in toasts" :key="t.id" class="toast" :class="t.kind" role="status" @click="dismiss(t.id)">

@@ -63,3 +63,27 @@ export const ConfirmHost = {
     },
   },
 };
+
+// Generic yes/no question in the app's own dialog: if (await ask('Regenerate?', {ok: 'Regenerate'})) ...
+const askState = reactive({ open: false, title: '', text: '', ok: 'OK', danger: false, resolve: null });
+
+export function ask(text, { title = 'Are you sure?', ok = 'OK', danger = false } = {}) {
+  return new Promise((resolve) => Object.assign(askState, { open: true, title, text, ok, danger, resolve }));
+}
+
+export const AskHost = {
+  name: 'AskHost',
+  components: { Modal },
+  setup() { return { a: askState }; },
+  template: `
+  <Modal :open="a.open" @update:open="done(false)" :title="a.title" testid="ask-dialog">
+    <p>{{ a.text }}</p>
+    <template #footer>
+      <button class="btn ghost" type="button" @click="done(false)">Cancel</button>
+      <button class="btn" :class="{danger: a.danger}" type="button" @click="done(true)" autofocus>{{ a.ok }}</button>
+    </template>
+  </Modal>`,
+  methods: {
+    done(v) { const r = askState.resolve; Object.assign(askState, { open: false, resolve: null }); if (r) r(v); },
+  },
+};

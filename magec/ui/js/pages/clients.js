@@ -7,6 +7,7 @@ import { Modal } from '../components/modal.js';
 import { ToggleChips, Switch } from '../components/inputs.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, copyText } from '../components/common.js';
 import { entityPage } from '../components/entity-page.js';
+import { ask } from '../components/confirm.js';
 
 const TokenDialog = {
   name: 'TokenDialog',
@@ -106,7 +107,7 @@ export default {
   methods: {
     targetName(id) { return store.agents.some((a) => a.id === id) ? nameOf('agents', id) : nameOf('flows', id); },
     async regen(c) {
-      if (!confirm(`Generate a new token for ${c.name}? The current token stops working.`)) return;
+      if (!(await ask(`Generate a new token for ${c.name}? The current token stops working immediately.`, { title: 'New token', ok: 'Generate', danger: true }))) return;
       try { const r = await api.post(`/clients/${c.id}/regenerate-token`, {}); this.$refs.tok.show(c.name, r.token); await load('clients'); } catch (e) { toast.error(e); }
     },
   },

@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { store, nameOf } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
+import { ask } from '../components/confirm.js';
 
 const LIMIT = 20;
 
@@ -56,7 +57,7 @@ export const MemoryBrowser = {
       } catch (e) { this.error = e.message; this.items = []; this.total = 0; } finally { this.loading = false; }
     },
     async remove(m) {
-      if (!confirm('Delete this memory?')) return;
+      if (!(await ask('Delete this memory? The agent will no longer recall it.', { title: 'Delete memory', ok: 'Delete', danger: true }))) return;
       try { await api.del(`/memory/entries/${m.id}`); toast.success('Memory deleted'); this.search(this.offset); } catch (e) { toast.error(e); }
     },
   },
