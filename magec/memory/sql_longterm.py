@@ -18,6 +18,7 @@ import asyncio
 import builtins
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +94,8 @@ class SqlLongTermStore:
         self.min_score = min_score
         self._create_tables = create_tables
         self._scopes: OrderedDict[tuple[str, str], _Scope] = OrderedDict()
-        self._scope_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # weak values: a scope's lock disappears once no search holds it
+        self._scope_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._known_models: set[Group] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -400,7 +402,9 @@ class SqlLongTermStore:
         limit = max(1, min(int(limit), 100))
         query = (query or "").strip()
         async with self.engine.connect() as conn:
-            lock = self._scope_locks.setdefault((app, user), asyncio.Lock())
+            lock = self._scope_locks.get((app, user))
+            if lock is None:
+                lock = self._scope_locks[(app, user)] = asyncio.Lock()
             async with lock:  # one matrix build per scope at a time
                 scope = await self._scope(conn, app, user)
                 if scope.total == 0:
