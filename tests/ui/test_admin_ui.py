@@ -273,3 +273,34 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     expect(page.locator(".sidebar")).to_be_in_viewport()
     shot(page, artifacts, "mobile-drawer", full=False)
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                      artifacts: Path) -> None:
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    api.post("/backends", json={"name": "Embedder", "type": "openai", "url": fakes["alpha"].url + "/v1"}).raise_for_status()
+    api.post("/backends", json={"name": "Claude only", "type": "anthropic", "url": "http://127.0.0.1:9"}).raise_for_status()
+    login(page, server)
+    nav(page, "memory")
+    page.get_by_test_id("memory-longterm").get_by_role("button", name="Add").click()
+    dlg = page.get_by_test_id("memory-dialog")
+    dlg.get_by_label("Name").fill("Notes")
+    expect(dlg.get_by_label("Long-term")).to_be_checked()
+    # Only embedding-capable backends are offered.
+    backend = dlg.locator("#m-emb-backend")
+    expect(backend.locator("option", has_text="Embedder")).to_have_count(1)
+    expect(backend.locator("option", has_text="Claude only")).to_have_count(0)
+    backend.select_option(label="Embedder")
+    dlg.locator(".model-input input").fill("alpha-embed")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    card = page.get_by_test_id("provider-Notes")
+    expect(card).to_contain_text("Embedder")
+    card.get_by_role("radio").check()
+    expect(page.locator(".toast")).to_contain_text(["Long-term memory: Notes"])
+    provider_id = next(m["id"] for m in api.get("/memory").json() if m["name"] == "Notes")
+    assert api.get("/settings").json()["longTermProvider"] == provider_id
+    card.get_by_role("button", name="Health").click()
+    expect(card).to_contain_text(re.compile("Healthy|Unhealthy"))
+    shot(page, artifacts, "memory")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
