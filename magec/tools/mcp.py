@@ -8,10 +8,13 @@ it, :class:`MagecMcpToolset` adds what a live, reconfigurable platform needs:
   request and TLS verification off when ``insecure``; ``stdio`` = ``command``/``args`` spawned in
   ``workDir`` with ``env`` merged over this process's environment.
 * **Lazy, cached, never fatal**: nothing connects until the first model step offers the tools; the
-  tool list is cached ``tools_ttl`` seconds; a server that cannot be reached (or listed) makes
+  tool list is cached ``tools_ttl`` seconds and listed by one caller at a time (concurrent turns
+  share the result); a server that cannot be reached (or listed) within ``connect_timeout`` makes
   :meth:`get_tools` return ``[]`` — never raise — records a readable :attr:`error`, tells the model
   in the system instruction that those tools are unavailable, and is retried only after
-  ``retry_after`` seconds, so a dead server costs one connection attempt per window, not per turn.
+  ``retry_after`` seconds (doubling per consecutive failure, at most 5 minutes), so a dead server
+  costs one connection attempt per window, not one per turn. A tool call that fails in transport
+  drops the cached list, so the next model step re-checks the server.
 * **Tool calls never crash a run**: any failure (server gone, transport error, toolset closed)
   becomes a ``{"error": "..."}`` tool result naming the server; an MCP ``isError`` result is
   passed to the model as is.
@@ -179,8 +182,11 @@ def describe_error(exc: BaseException) -> str:
         walk(e.__cause__ or e.__context__)
 
     walk(exc)
-    if not messages:
-        messages.append(f"{type(exc).__name__}: {exc}".strip())
+    if not messages:  # only ADK's wrappers: keep the innermost text after their prefixes
+        text = str(exc).strip()
+        for prefix in _GENERIC:
+            text = text.replace(prefix + ":", "").strip()
+        messages.append(text or type(exc).__name__)
     return redact(messages[-1])[:300]
 
 
@@ -249,6 +255,9 @@ class MagecMcpToolset(McpToolset):
         #: tool calls currently running (a replaced toolset is closed once this drops to 0)
         self.inflight = 0
         self._failed_at: float | None = None
+        self._failures = 0
+        self._listed = False
+        self._list_lock = asyncio.Lock()
 
     @property
     def session_manager(self) -> MCPSessionManager:
@@ -261,13 +270,29 @@ class MagecMcpToolset(McpToolset):
             return "closed"
         if self.error is not None:
             return "unavailable"
-        return "ok" if self._failed_at is None and self.tool_names else "unknown"
+        return "ok" if self._listed else "unknown"
 
     @override
     async def get_tools(self, readonly_context: ReadonlyContext | None = None) -> list[BaseTool]:
+        # one listing at a time: concurrent turns share its cached result, or its failure
+        async with self._list_lock:
+            listed = await self._list(readonly_context)
+        tools: list[BaseTool] = []
+        used: set[str] = set()
+        for tool in listed:
+            if not isinstance(tool, McpTool):
+                continue
+            name = unique_name(safe_tool_name(tool.name), used)
+            used.add(name)
+            tools.append(MagecMcpTool(source=tool, owner=self, name=name))
+        if self._listed and not self.error:
+            self.tool_names = [t.name for t in tools]
+        return tools
+
+    async def _list(self, readonly_context: ReadonlyContext | None) -> list[BaseTool]:
         if self.closed:
             return []
-        if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_after:
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self._backoff():
             return []
         factory = getattr(self._connection_params, "httpx_client_factory", None)
         if isinstance(factory, HttpClientFactory):
@@ -282,19 +307,14 @@ class MagecMcpToolset(McpToolset):
         if self.closed:  # closed while listing: do not keep a session the pool no longer owns
             await self._mcp_session_manager.close()
             return []
-        tools: list[BaseTool] = []
-        used: set[str] = set()
-        for tool in listed:
-            if not isinstance(tool, McpTool):
-                continue
-            name = unique_name(safe_tool_name(tool.name), used)
-            used.add(name)
-            tools.append(MagecMcpTool(source=tool, owner=self, name=name))
         if self.error is not None:
-            log.info("MCP server %s is available again (%d tools)", self.label, len(tools))
-        self.error, self._failed_at = None, None
-        self.tool_names = [t.name for t in tools]
-        return tools
+            log.info("MCP server %s is available again (%d tools)", self.label, len(listed))
+        self.error, self._failed_at, self._failures, self._listed = None, None, 0, True
+        return listed
+
+    def _backoff(self) -> float:
+        """Seconds before retrying a failed server: ``retry_after`` doubling per failure, max 5 min."""
+        return float(min(self.retry_after * 2 ** max(self._failures - 1, 0), 300.0))
 
     def call_failed(self) -> None:
         """A tool call failed in transport: list again on the next model step (the server may be gone)."""
@@ -311,6 +331,7 @@ class MagecMcpToolset(McpToolset):
             log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
         self.error = reason
         self._failed_at = time.monotonic()
+        self._failures += 1
 
     @override
     async def process_llm_request(self, *, tool_context: ToolContext, llm_request: LlmRequest) -> None:

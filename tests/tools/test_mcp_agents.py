@@ -154,7 +154,7 @@ async def test_http_tool_with_header_end_to_end(tmp_path: Path, llm: FakeServer,
 
 async def test_down_servers_leave_the_agent_answering(tmp_path: Path, llm: FakeServer, http_mcp: HttpMcp) -> None:
     async with running_apps(tmp_path / "data") as apps:
-        down = [
+        down: list[dict[str, Any]] = [
             {"name": "closed-port", "type": "http", "endpoint": f"http://127.0.0.1:{free_port()}/mcp/"},
             {"name": "bad-command", "type": "stdio", "command": str(tmp_path / "no-such-mcp-server")},
             {"name": "wrong-key", "type": "http", "endpoint": http_mcp.url, "headers": {"X-Mcp-Key": "nope"}},
@@ -264,3 +264,25 @@ async def test_same_tool_name_on_two_servers_is_made_unique(tmp_path: Path, llm:
         names = set(offered(chats(llm)[0]))
         assert {"add", "remote_calc_add", "pid", "remote_calc_pid"} <= names
         assert tool_result(events)["structuredContent"] == {"result": 11}
+
+
+async def test_tool_calls_over_run_sse_and_chat_completions(tmp_path: Path, llm: FakeServer,
+                                                            http_mcp: HttpMcp) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        http = {"name": "calc-http", "type": "http", "endpoint": http_mcp.url, "headers": {"X-Mcp-Key": MCP_KEY}}
+        aid, _ = await make_agent(apps, llm, [http])
+        body = {"appName": aid, "userId": "u", "sessionId": "sse", "streaming": True,
+                "newMessage": {"parts": [{"text": 'call add {"a": 30, "b": 12}'}]}}
+        events = []
+        async with apps.user.stream("POST", f"{U}/run_sse", json=body) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+        assert tool_result(events)["structuredContent"] == {"result": 42}
+        assert "42" in final_text(events)
+        r = await apps.user.post("/v1/chat/completions", json={
+            "model": aid, "messages": [{"role": "user", "content": 'call add {"a": 7, "b": 8}'}]})
+        assert r.status_code == 200, r.text
+        answer = r.json()["choices"][0]["message"]["content"]
+        assert answer.startswith("fake-llm says: tool result") and "15" in answer

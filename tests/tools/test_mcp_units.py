@@ -100,3 +100,41 @@ def test_http_client_factory(verify: bool) -> None:
     factory = HttpClientFactory(verify=verify)
     client = factory(headers={"X": "1"})
     assert client.headers["X"] == "1"
+
+
+def _processes_with(arg: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if arg.encode() in f.read().split(b"\0"):
+                        with open(f"/proc/{entry}/stat") as st:
+                            if st.read().split(")")[-1].split()[0] != "Z":
+                                pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+async def test_hung_stdio_server_times_out_backs_off_and_is_reaped() -> None:
+    import asyncio
+    import time
+
+    from magec.tools.mcp import MagecMcpToolset
+
+    marker = "31.4159"  # `sleep` never speaks MCP
+    ts = MagecMcpToolset(McpServer(id="h", name="hung", type="stdio", command="sleep", args=[marker]),
+                         connect_timeout=1.0, retry_after=30)
+    t0 = time.monotonic()
+    assert await ts.get_tools() == []
+    assert time.monotonic() - t0 < 5
+    assert ts.state == "unavailable" and ts.error is not None and "timed out" in ts.error
+    t1 = time.monotonic()
+    assert await ts.get_tools() == [] and time.monotonic() - t1 < 0.1  # backing off: no new attempt
+    await ts.close()
+    for _ in range(100):
+        if not _processes_with(marker):
+            break
+        await asyncio.sleep(0.1)
+    assert _processes_with(marker) == []
