@@ -143,3 +143,50 @@ def examples_load(
 
 
 app.add_typer(examples_app, name="examples")
+
+
+memory_app = typer.Typer(help="Long-term memory maintenance.", no_args_is_help=True)
+
+
+@memory_app.command("reembed")
+def memory_reembed(
+    provider: Annotated[
+        str | None, typer.Option("--provider", "-p", help="memory provider id (default: the active one)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-embed every memory with the provider's current embedding model (resumes an interrupted job)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from magec.server import open_context
+
+    cfg = _config(config)
+
+    async def run() -> dict[str, object]:
+        async with open_context(cfg) as ctx:
+            assert ctx.runtime is not None
+            svc = ctx.runtime.extensions.get("memory")
+            pid = provider or ctx.runtime.current().snapshot.settings.long_term_provider
+            if svc is None or not pid or svc.store(pid) is None:
+                raise MagecError("no active long-term memory provider (select one in Settings, or pass --provider)")
+            with Progress(TextColumn("[bold]re-embedding[/bold] {task.description}"), BarColumn(),
+                          MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("", total=None)
+
+                def progress(info: object) -> None:
+                    bar.update(task, total=getattr(info, "total", None), completed=getattr(info, "done", 0),
+                               description=f"→ {getattr(info, 'to_model', '')}")
+
+                await svc.reembed(pid, on_progress=progress)
+                info = await svc.wait(pid)
+            return info.to_json() if info is not None else {}
+
+    try:
+        result = asyncio.run(run())
+    except MagecError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    console.print(f"re-embed job {result.get('id')}: {result.get('status')} ({result.get('done')}/{result.get('total')})")
+
+
+app.add_typer(memory_app, name="memory")

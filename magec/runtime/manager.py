@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from typing import Any
 
@@ -52,6 +53,11 @@ class RuntimeManager:
         for closer in self.extensions.get("closers", []):
             with contextlib.suppress(Exception):
                 await closer()
+        for service in self._session_services.values():
+            close = getattr(service, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
 
     def current(self) -> Runtime:
         assert self._runtime is not None, "runtime not started"
@@ -83,7 +89,9 @@ class RuntimeManager:
         snap = await self.ctx.store.snapshot()
         deps = BuildDeps(session_service=self._session_service(snap), on_usage=self._on_usage)
         for hook in _hooks():
-            hook(self, snap, deps)
+            result = hook(self, snap, deps)
+            if inspect.isawaitable(result):
+                await result
         runtime = build_runtime(snap, deps)
         self._runtime = runtime
         async with self._built:

@@ -40,8 +40,13 @@ def user_visible(event: dict[str, Any], app: App) -> bool:
     author = event.get("author")
     if author == "user":
         return True
+    if "errorCode" in event:
+        return True
+    known_agents = {aid for aid, _, _ in app.authors.values()}
+    if author not in known_agents and not (event.get("content") or {}).get("parts"):
+        return False  # workflow bookkeeping (loop routing markers): nothing for a user to read
     responders = {aid for aid, _, is_resp in app.authors.values() if is_resp}
-    if not responders or "errorCode" in event:
+    if not responders:
         return True
     # The flag is per flow step (the same agent may appear twice, once as responder): the step's
     # ADK name is the last segment of the event's node path ("…/<step name>@<run id>").

@@ -13,32 +13,25 @@ from magec.store.snapshot import StoreSnapshot
 log = logging.getLogger(__name__)
 
 
-def _default(ctx: AppContext) -> BaseSessionService:
-    from magec.memory.sql_sessions import SqlSessionService
-
-    return SqlSessionService(ctx.store.engine)
-
-
 def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, Any]) -> BaseSessionService:
-    """The session service for this snapshot, reusing instances across rebuilds (same config → same object)."""
-    provider = (
-        snap.memory_providers.get(snap.settings.session_provider) if snap.settings.session_provider else None
-    )
-    if provider is None or provider.type == "sqlite":
-        key = "default"
-        if key not in cache:
-            cache[key] = _default(ctx)
-        return cache[key]  # type: ignore[no-any-return]
-    if provider.type == "redis":
-        from magec.memory.sessions import RedisSessionService, parse_duration
+    """The session service for this snapshot, reusing instances across rebuilds (same config → same object).
 
-        url = str(provider.config.get("connectionString", ""))
-        ttl = parse_duration(str(provider.config.get("ttl") or "24h"), default=86400)
-        key = f"redis:{url}:{ttl}"
+    Empty or ``sqlite`` → magec's own database (SQLite or PostgreSQL per ``database.url``); ``redis`` →
+    Redis with the provider's TTL. A provider that cannot be used falls back to the default with a warning.
+    """
+    from magec.memory.types import open_session_service
+
+    provider = snap.memory_providers.get(snap.settings.session_provider) if snap.settings.session_provider else None
+    if provider is not None and provider.type != "sqlite":
+        key = f"{provider.type}:{provider.config.get('connectionString', '')}:{provider.config.get('ttl', '')}"
         if key not in cache:
-            cache[key] = RedisSessionService(url, ttl_seconds=ttl)
-        return cache[key]  # type: ignore[no-any-return]
-    log.warning("session provider %s has unsupported type %s; using the default", provider.id, provider.type)
-    return session_service_for(
-        StoreSnapshot(snap.epoch, snap.settings.model_copy(update={"session_provider": ""})), ctx, cache
-    )
+            try:
+                cache[key] = open_session_service(provider.type, provider.config, ctx.store.engine)
+            except Exception as e:  # noqa: BLE001 - sessions fall back to the main database
+                log.warning("session provider %r unusable (%s); using the main database", provider.name, e)
+                key = "default"
+        if key != "default":
+            return cache[key]  # type: ignore[no-any-return]
+    if "default" not in cache:
+        cache["default"] = open_session_service("sqlite", {}, ctx.store.engine)
+    return cache["default"]  # type: ignore[no-any-return]

@@ -74,6 +74,24 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
     return router
 
 
+async def _check_longterm_selection(ctx: AppContext, body: Any) -> None:
+    """Selecting a PostgreSQL long-term provider whose database lacks pgvector is refused with that reason."""
+    from magec.errors import ValidationError
+    from magec.memory.longterm import PGVECTOR_MISSING
+    from magec.memory.types import check_health
+
+    pid = body.get("longTermProvider") if isinstance(body, dict) else None
+    if not pid or not await ctx.store.exists("memoryProviders", pid):
+        return
+    snap = await ctx.store.snapshot()
+    provider = snap.memory_providers.get(pid)
+    if provider is None or provider.type != "postgres":
+        return
+    health = await check_health(provider.type, provider.config)
+    if not health["healthy"] and PGVECTOR_MISSING in str(health["detail"]):
+        raise ValidationError(f"longTermProvider: {health['detail']}", field="longTermProvider")
+
+
 def core_router(ctx: AppContext) -> APIRouter:
     router = APIRouter()
     store = ctx.store
@@ -88,7 +106,9 @@ def core_router(ctx: AppContext) -> APIRouter:
 
     @router.put("/settings", tags=["settings"])
     async def put_settings(request: Request) -> dict[str, Any]:
-        return await store.put_settings(await json_body(request))
+        body = await json_body(request)
+        await _check_longterm_selection(ctx, body)
+        return await store.put_settings(body)
 
     @router.get("/overview", tags=["overview"])
     async def overview() -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""Memory extras: provider types, health, re-embed jobs, and browsing / deleting memories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from magec.context import AppContext
+from magec.errors import NotFoundError
+from magec.memory.types import MEMORY_TYPES, check_health
+
+
+def _service(ctx: AppContext) -> Any:
+    return ctx.runtime.extensions.get("memory") if ctx.runtime else None
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/memory", tags=["memory"])
+
+    @r.get("/types", summary="Memory provider types with their categories and config JSON Schemas")
+    async def types() -> list[dict[str, Any]]:
+        return list(MEMORY_TYPES) if isinstance(MEMORY_TYPES, list) else list(MEMORY_TYPES.values())
+
+    def active_store() -> tuple[str, Any]:
+        svc = _service(ctx)
+        snap = ctx.runtime.current().snapshot if ctx.runtime else None
+        pid = snap.settings.long_term_provider if snap else ""
+        store = svc.store(pid) if svc and pid else None
+        if store is None:
+            reason = svc.errors.get(pid) if svc and pid else None
+            raise NotFoundError(reason or "no long-term memory provider is active (Settings → long-term provider)")
+        return pid, store
+
+    @r.get("/entries", summary="Browse or search memories of the active long-term provider")
+    async def entries(agent: str | None = None, user: str | None = None, q: str | None = None,
+                      limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        _, store = active_store()
+        limit = max(1, min(limit, 500))
+        if q and agent and user:
+            items = await store.search(agent, user, q, limit)
+            return {"items": [e.to_json() for e in items], "total": len(items)}
+        items = await store.list(app=agent, user=user, limit=limit, offset=offset, query=q)
+        return {"items": [e.to_json() for e in items], "total": await store.count(app=agent, user=user, query=q)}
+
+    @r.delete("/entries/{entry_id}", status_code=204, summary="Delete one memory")
+    async def delete_entry(entry_id: str) -> None:
+        _, store = active_store()
+        await store.get(entry_id)
+        await store.delete(entry_id)
+
+    @r.get("/{id}/health", summary="Ping the provider (5 s timeout)")
+    async def health(id: str) -> dict[str, Any]:
+        await ctx.store.get("memoryProviders", id)
+        snap = await ctx.store.snapshot()
+        provider = snap.memory_providers[id]
+        result = await check_health(provider.type, provider.config)
+        svc = _service(ctx)
+        if svc is not None and svc.errors.get(id):
+            result = {"healthy": False, "detail": svc.errors[id]}
+        return dict(result)
+
+    @r.post("/{id}/reembed", summary="Re-embed every memory with the provider's current model (background job)")
+    async def reembed(id: str) -> dict[str, Any]:
+        await ctx.store.get("memoryProviders", id)
+        svc = _service(ctx)
+        if svc is None:
+            raise NotFoundError("long-term memory is not running")
+        info = await svc.reembed(id)
+        return dict(info.to_json())
+
+    @r.get("/{id}/reembed", summary="Progress of the latest re-embed job and rows still on another model")
+    async def reembed_status(id: str) -> dict[str, Any]:
+        await ctx.store.get("memoryProviders", id)
+        svc = _service(ctx)
+        status = await svc.latest_job(id) if svc else None
+        return status or {"job": None, "pending": 0, "model": None}
+
+    return r
