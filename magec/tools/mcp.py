@@ -21,6 +21,8 @@ it, :class:`MagecMcpToolset` adds what a live, reconfigurable platform needs:
 * **Model-safe declarations**: tool names are reduced to ``[A-Za-z0-9_-]`` (max 64, starting with a
   letter or ``_``; unique within the toolset; the MCP server is still called by its own name) and
   parameter schemas are always ``{"type": "object", "properties": {...}}`` without ``$schema``.
+* **Timeouts**: ``connect_timeout`` bounds connecting + initializing + listing; a tool call may run
+  ``call_timeout`` seconds (stdio and HTTP alike).
 * **No Google side channels**: ADK's pooled HTTP sessions would probe Google Application Default
   Credentials for mTLS on every new loop; that is switched off (MCP servers here are arbitrary hosts).
 * :meth:`close` is final: it ends the session (terminating a stdio subprocess) and later calls get
@@ -190,12 +192,30 @@ def describe_error(exc: BaseException) -> str:
     return redact(messages[-1])[:300]
 
 
-class _NoGoogleMtlsSessionManager(MCPSessionManager):
-    """ADK's session pool without the Google ADC/mTLS probe (irrelevant for arbitrary MCP hosts)."""
+class _SessionManager(MCPSessionManager):
+    """ADK's session pool, adjusted.
+
+    * no Google ADC/mTLS probe (irrelevant for arbitrary MCP hosts);
+    * ADK uses a stdio connection's connect timeout as the read timeout of every request, so a
+      tool running longer than it would fail: stdio sessions get ``call_timeout`` once initialized
+      (HTTP sessions already use the read timeout of their connection params).
+    """
+
+    def __init__(self, *args: Any, call_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.call_timeout = call_timeout
 
     @override
     async def _get_mtls_transport(self) -> Any:
         return None
+
+    @override
+    async def create_session(self, headers: dict[str, str] | None = None) -> Any:
+        session = await super().create_session(headers)
+        if isinstance(self._connection_params, StdioConnectionParams) and hasattr(
+                session, "_session_read_timeout_seconds"):
+            session._session_read_timeout_seconds = self.call_timeout
+        return session
 
 
 class MagecMcpTool(McpTool):
@@ -239,11 +259,12 @@ class MagecMcpTool(McpTool):
 class MagecMcpToolset(McpToolset):
     """The tools of one MCP server resource (contract in the module docstring)."""
 
-    def __init__(self, server: McpServer, *, connect_timeout: float = 10.0, tools_ttl: float = 60.0,
-                 retry_after: float = 10.0) -> None:
-        params = connection_params(server, connect_timeout=connect_timeout)
+    def __init__(self, server: McpServer, *, connect_timeout: float = 10.0, call_timeout: float = 300.0,
+                 tools_ttl: float = 60.0, retry_after: float = 10.0) -> None:
+        params = connection_params(server, connect_timeout=connect_timeout, read_timeout=call_timeout)
         super().__init__(connection_params=params, tool_list_cache_ttl_seconds=tools_ttl, errlog=sys.stderr)
-        self._mcp_session_manager = _NoGoogleMtlsSessionManager(connection_params=params, errlog=sys.stderr)
+        self._mcp_session_manager = _SessionManager(connection_params=params, errlog=sys.stderr,
+                                                    call_timeout=call_timeout)
         self.server_id = server.id
         self.label = server.name or server.id
         self.retry_after = retry_after

@@ -1,14 +1,15 @@
-"""A small MCP server for the tool tests (run with the venv's python: stdio, or ``http <port>``).
+"""A small MCP server for the tool tests: run as a script it serves stdio (the HTTP tests mount
+``server`` in a FastAPI app, see ``conftest.py``).
 
-Tools: ``add(a, b)``, ``env_value(name)``, ``cwd()``, ``pid()`` and ``fail(message)`` (raises, so
-the client gets an ``isError`` result). ``http <port> <header>:<value>`` serves Streamable HTTP on
-127.0.0.1 and rejects requests without that header.
+Tools: ``add(a, b)``, ``env_value(name)``, ``cwd()``, ``pid()``, ``slow(seconds)`` and
+``fail(message)`` (raises, so the client gets an ``isError`` result).
 """
 
 from __future__ import annotations
 
 import os
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("magec-test-tools")
@@ -36,6 +37,13 @@ def cwd() -> str:
 def pid() -> int:
     """The server's process id."""
     return os.getpid()
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    """Answers after ``seconds``."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
 
 
 @server.tool()

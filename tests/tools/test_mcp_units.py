@@ -138,3 +138,20 @@ async def test_hung_stdio_server_times_out_backs_off_and_is_reaped() -> None:
             break
         await asyncio.sleep(0.1)
     assert _processes_with(marker) == []
+
+
+async def test_stdio_tool_calls_may_outlast_the_connect_timeout() -> None:
+    import sys
+    from pathlib import Path
+
+    from magec.tools.mcp import MagecMcpToolset
+
+    script = str(Path(__file__).with_name("mcp_server.py"))
+    ts = MagecMcpToolset(McpServer(id="s", name="s", type="stdio", command=sys.executable, args=[script]),
+                         connect_timeout=5.0, call_timeout=30.0)
+    try:
+        tools = {t.name: t for t in await ts.get_tools()}
+        result = await tools["slow"].run_async(args={"seconds": 6}, tool_context=None)  # type: ignore[arg-type]
+        assert result["structuredContent"] == {"result": "slept 6.0"}, result
+    finally:
+        await ts.close()
