@@ -176,6 +176,9 @@ class LocalChat(BaseLlm):
             raise BackendError(f"local model failed: {e}", backend=BACKEND) from e
 
         rest, calls = parse_tool_calls(text, tool_names)
+        if stream and not calls and len(text) > shown:  # text held back as a possible tool call wasn't one
+            tail = types.Part.from_text(text=text[shown:])
+            yield LlmResponse(content=types.Content(role="model", parts=[tail]), partial=True)
         parts = ([types.Part.from_text(text=rest)] if rest else []) + calls
         usage = types.GenerateContentResponseUsageMetadata(
             prompt_token_count=max(n_tokens - pieces, 0), candidates_token_count=pieces,
