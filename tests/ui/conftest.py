@@ -65,6 +65,8 @@ def page(browser: object) -> Iterator[object]:
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # HTTP errors are expected in some steps (401 before login, 409 on delete); anything else is a bug.
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
     pg.js_errors = errors  # type: ignore[attr-defined]
     yield pg
     ctx.close()

@@ -25,16 +25,24 @@ def shot(page: Page, artifacts: Path, name: str, full: bool = True) -> None:
 
 
 def login(page: Page, server: ServerProcess, artifacts: Path | None = None) -> None:
+    """Sign in through the login screen (each failed attempt counts against the server's rate limit)."""
     page.goto(server.admin_url + "/")
     pw = page.get_by_label("Admin password")
     expect(pw).to_be_visible()
     if artifacts:
         shot(page, artifacts, "login")
-    pw.fill("wrong")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("Wrong password")
+        pw.fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("Wrong password")
     pw.fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("nav")).to_be_visible()
+
+
+def signed_in(page: Page, server: ServerProcess) -> None:
+    """Open the UI with the password already in this tab's sessionStorage (no failed auth attempts)."""
+    page.add_init_script(f"sessionStorage.setItem('magec.adminPassword', {ADMIN_PASSWORD!r})")
+    page.goto(server.admin_url + "/")
     expect(page.locator("nav")).to_be_visible()
 
 
@@ -174,7 +182,7 @@ def ensure_helper(server: ServerProcess, fakes: dict[str, FakeServer]) -> None:
 def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
                                              artifacts: Path) -> None:
     ensure_helper(server, fakes)
-    login(page, server)
+    signed_in(page, server)
     # Keyboard: "n" opens the new-item dialog on the current page; Ctrl+K opens search.
     nav(page, "secrets")
     page.locator("body").click()
@@ -259,6 +267,32 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     assert token.inner_text() != full_token
     page.get_by_test_id("token-dialog").get_by_role("button", name="Done").click()
 
+    # MCP server and command dialogs; the agent dialog then offers the MCP server as a chip.
+    nav(page, "mcps")
+    page.get_by_role("button", name="New MCP server").first.click()
+    dlg = page.get_by_test_id("mcp-dialog")
+    dlg.get_by_label("Name").fill("Files")
+    dlg.get_by_text("Stdio").click()
+    dlg.get_by_label("Command").fill("npx")
+    dlg.get_by_label("Arguments").fill("-y, @modelcontextprotocol/server-filesystem, /data")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    expect(page.locator(".card.mcp")).to_contain_text("npx -y @modelcontextprotocol/server-filesystem /data")
+    nav(page, "commands")
+    page.keyboard.press("n")
+    dlg = page.get_by_test_id("command-dialog")
+    dlg.get_by_label("Name").fill("Daily summary")
+    dlg.get_by_label("Prompt").fill("Summarise today.")
+    dlg.get_by_role("button", name="Create").click()
+    expect(page.locator(".card.command")).to_contain_text("Summarise today.")
+    nav(page, "agents")
+    page.get_by_test_id("agent-Helper").click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.locator("summary", has_text="MCP servers").click()
+    dlg.get_by_role("button", name="Files").click()
+    dlg.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("agent-Helper")).to_contain_text("Files")
+
     # Every page at desktop width, then a few at phone width.
     for name in PAGES:
         nav(page, name)
@@ -280,7 +314,7 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
     api.post("/backends", json={"name": "Embedder", "type": "openai", "url": fakes["alpha"].url + "/v1"}).raise_for_status()
     api.post("/backends", json={"name": "Claude only", "type": "anthropic", "url": "http://127.0.0.1:9"}).raise_for_status()
-    login(page, server)
+    signed_in(page, server)
     nav(page, "memory")
     page.get_by_test_id("memory-longterm").get_by_role("button", name="Add").click()
     dlg = page.get_by_test_id("memory-dialog")

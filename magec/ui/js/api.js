@@ -8,6 +8,7 @@ export const auth = reactive({
   password: sessionStorage.getItem(PW_KEY) || '',
   required: false, // true once the server answered 401
   ready: false,
+  error: '', // e.g. rate limited
 });
 
 export function setPassword(pw) {
@@ -32,6 +33,8 @@ export function authHeaders(extra = {}) {
 
 // Low level: returns the Response (used for SSE and audio). Throws ApiError on HTTP errors.
 export async function raw(method, path, { body, headers, signal, form } = {}) {
+  // While signed out, don't fire requests that would each count as a failed login on the server.
+  if (auth.required && path !== '/auth/check') throw new ApiError(401, 'Sign in first');
   const init = { method, headers: authHeaders(headers), signal };
   if (form) init.body = form;
   else if (body !== undefined) {
@@ -55,8 +58,9 @@ export async function raw(method, path, { body, headers, signal, form } = {}) {
     let data = {};
     const text = await res.text().catch(() => '');
     try { data = JSON.parse(text); } catch { data = { error: text } }
-    const msg = data.error || data.detail && (typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail))
+    let msg = data.error || data.detail && (typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail))
       || `${res.status} ${res.statusText}`;
+    if (res.status === 429 && res.headers.get('Retry-After')) msg += ` (retry in ${res.headers.get('Retry-After')} s)`;
     throw new ApiError(res.status, msg, data);
   }
   return res;
@@ -81,7 +85,10 @@ export const api = {
   del: (p, o) => request('DELETE', p, undefined, o),
 };
 
+// Resolves to true when the API accepts us. 401 and 429 (too many failed attempts) keep the login screen;
+// other failures (server unreachable) let the app load and show errors per page.
 export async function checkAuth() {
+  auth.error = '';
   try {
     await api.get('/auth/check');
     auth.required = false;
@@ -89,8 +96,8 @@ export async function checkAuth() {
     return true;
   } catch (e) {
     auth.ready = true;
+    if (e.status === 429) { auth.required = true; auth.error = e.message; return false; }
     if (e.status === 401) return false;
-    // Server unreachable or other error: let the app load and show errors per page.
     return true;
   }
 }

@@ -26,7 +26,7 @@ const PAGES = { overview, backends, agents, flows, memory, mcps, commands, clien
 const Login = {
   name: 'Login',
   components: { PasswordInput, Icon },
-  data() { return { pw: '', error: '', busy: false }; },
+  data() { return { pw: '', error: auth.error, busy: false }; },
   template: `
   <div class="login">
     <form class="login-box panel" @submit.prevent="submit">
@@ -45,7 +45,7 @@ const Login = {
       setPassword(this.pw);
       const ok = await checkAuth();
       this.busy = false;
-      if (ok) { auth.required = false; loadAll().catch(() => {}); } else { setPassword(''); this.error = 'Wrong password'; }
+      if (ok) { auth.required = false; loadAll().catch(() => {}); } else { setPassword(''); this.error = auth.error || 'Wrong password'; }
     },
   },
 };

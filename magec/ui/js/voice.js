@@ -35,7 +35,12 @@ export async function speak(agentId, text) {
   const url = URL.createObjectURL(await res.blob());
   current = new Audio(url);
   current.onended = () => URL.revokeObjectURL(url);
-  await current.play();
+  try {
+    await current.play();
+  } catch (e) {
+    URL.revokeObjectURL(url);
+    throw new Error(e.name === 'NotSupportedError' ? 'this browser cannot play the audio format the backend returned' : e.message);
+  }
   return current;
 }
 export function stopSpeaking() { if (current) { current.pause(); current = null; } }

@@ -20,8 +20,17 @@ export default {
   computed: {
     current() { return this.apps.find((a) => a.id === this.app); },
     agent() { return store.agents.find((a) => a.id === this.app); },
-    canListen() { return !!this.agent?.transcription?.backend; },
-    canSpeak() { return !!this.agent?.tts?.backend; },
+    // Agents that can speak/listen for this app: the agent itself, or (flows) any agent in it.
+    voiceAgents() {
+      if (this.agent) return [this.agent];
+      const flow = store.flows.find((f) => f.id === this.app);
+      const ids = [];
+      const walk = (st) => { if (!st) return; if (st.type === 'agent' && st.agentId) ids.push(st.agentId); (st.steps || []).forEach(walk); };
+      if (flow) walk(flow.root);
+      return ids.map((id) => store.agents.find((a) => a.id === id)).filter(Boolean);
+    },
+    canListen() { return this.voiceAgents.some((a) => a.transcription?.backend); },
+    canSpeak() { return this.voiceAgents.some((a) => a.tts?.backend); },
     agentsList() { return this.apps.filter((a) => a.kind !== 'flow'); },
     flowsList() { return this.apps.filter((a) => a.kind === 'flow'); },
     // For flows: ids of the agents whose answer the end user sees.
@@ -53,10 +62,10 @@ export default {
       <div class="field"><label for="pg-user">User id</label><input id="pg-user" v-model.lazy.trim="userId"></div>
       <div class="field"><label>Session</label><code class="small">{{ sessionId }}</code></div>
       <label class="check" v-if="canSpeak"><input type="checkbox" v-model="autoSpeak"> Speak answers</label>
-      <div class="muted small" v-if="agent">
+      <div class="muted small" v-if="current">
         <div v-if="canListen"><Icon name="mic" :size="12"/> Speech-to-text ready</div>
         <div v-if="canSpeak"><Icon name="volume" :size="12"/> Text-to-speech ready</div>
-        <div v-if="!canListen && !canSpeak">No voice configured for this agent.</div></div>
+        <div v-if="!canListen && !canSpeak">No voice configured for this {{ agent ? 'agent' : 'flow' }}.</div></div>
       <button class="btn secondary" type="button" @click="reset(true)" data-testid="pg-reset"><Icon name="refresh" :size="16"/> Reset session</button>
     </aside>
     <section class="pg-chat panel">
