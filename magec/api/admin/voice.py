@@ -1,0 +1,47 @@
+"""Admin voice routes (under ``/api/v1/admin``): the playground's ``/voice/{agentId}/transcription``
+and ``/voice/{agentId}/speech`` (admin auth from the app middleware, no client token), and
+``GET /voice/types``: per backend type ``{type, displayName, supportsStt, supportsTts,
+optionsSchema, voices, defaults}`` for the agent dialog's voice section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from magec.api.clients import OPEN
+from magec.api.user.voice import voice_router
+from magec.backends import registry
+from magec.context import AppContext
+from magec.voice.resolve import DEFAULTS
+
+
+def voice_types() -> list[dict[str, Any]]:
+    """One entry per importable backend type, in name order."""
+    out = []
+    for bt in registry.available():
+        roles = bt.declared.roles
+        stt_model, tts_model, voice = DEFAULTS.get(bt.name, ("", "", ""))
+        out.append(
+            {
+                "type": bt.name,
+                "displayName": bt.display_name,
+                "supportsStt": "stt" in roles,
+                "supportsTts": "tts" in roles,
+                "optionsSchema": bt.voice_options_schema(),
+                "voices": list(bt.declared.voices),
+                "defaults": {"sttModel": stt_model, "ttsModel": tts_model, "voice": voice},
+            }
+        )
+    return out
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/voice")
+
+    @r.get("/types", tags=["voice"], summary="Voice capabilities and provider option schemas per backend type")
+    async def types() -> list[dict[str, Any]]:
+        return voice_types()
+
+    r.include_router(voice_router(ctx, lambda _req, _rt: OPEN))
+    return r
