@@ -161,7 +161,7 @@ class GeminiFake(FakeProvider):
                 for part in _parts(content):
                     blob = _inline(part)
                     if blob is not None:
-                        audio = base64.b64decode(blob["data"])
+                        audio = base64.b64decode(blob["data"], altchars=b"-_")  # google-genai sends URL-safe base64
             reply.text = transcript_of(audio)
         calls: list[dict[str, Any]] = [
             {"functionCall": {"name": tc.name, "args": tc.args, **({"id": tc.id} if tc.id else {})}}

@@ -1,0 +1,39 @@
+"""Shared helpers for the voice tests: backends and agents through the Admin API."""
+
+from __future__ import annotations
+
+import io
+import wave
+from typing import Any
+
+from magec.testing.apps import Apps
+
+A = "/api/v1/admin"
+V = "/api/v1/voice"
+
+
+async def settle(apps: Apps) -> None:
+    assert apps.ctx.runtime is not None
+    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
+
+
+async def backend(apps: Apps, url: str, btype: str = "openai", key: str = "", **extra: Any) -> str:
+    r = await apps.admin.post(
+        f"{A}/backends", json={"name": f"{btype}-{len(url)}-{key[-4:]}", "type": btype, "url": url,
+                               "apiKey": key, **extra}
+    )
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["id"])
+
+
+async def agent(apps: Apps, name: str = "Speaker", **fields: Any) -> str:
+    r = await apps.admin.post(f"{A}/agents", json={"name": name, **fields})
+    assert r.status_code in (200, 201), r.text
+    await settle(apps)
+    return str(r.json()["id"])
+
+
+def wav_info(data: bytes) -> tuple[int, int, int, float]:
+    """(rate, channels, sample width, seconds) of a WAV, parsed with the stdlib ``wave`` module."""
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes() / w.getframerate()
