@@ -32,3 +32,27 @@ async def test_demo_agent_answers_offline(tmp_path: Path) -> None:
             "model": "Local assistant", "messages": [{"role": "user", "content": "Say hello."}]})
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"].strip()
+
+
+@pytest.mark.skipif(not local_available()[0], reason=f"local extra not installed: {local_available()[1]}")
+async def test_demo_memory_uses_real_minilm(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ids = await ensure_demo(Config(data_dir=data, encryption_key="test-encryption-key"), Console(quiet=True))
+    async with running_apps(data) as apps:
+        svc = apps.ctx.runtime.extensions["memory"]  # type: ignore[union-attr]
+        store = svc.store(ids["memory"])
+        assert store is not None and store.embedder.key.endswith("/all-minilm-l6-v2")
+        for text in ("My cat sleeps on the sofa all day.", "The invoice for March is overdue.",
+                     "We are flying to Tenerife in June."):
+            await store.save(ids["agent"], "ada", text)
+        hits = await store.search(ids["agent"], "ada", "feline pet", limit=1)
+        assert hits[0].content == "My cat sleeps on the sofa all day."
+        items = (await apps.admin.get("/api/v1/admin/memory/entries")).json()["items"]
+        assert {i["embeddingModel"] for i in items} == {store.embedder.key}
+        vectors = await store.embedder.embed(["cat", "feline", "invoice"])
+        assert len(vectors[0]) == 384
+
+        def cos(a: list[float], b: list[float]) -> float:
+            return sum(x * y for x, y in zip(a, b, strict=True))
+
+        assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
