@@ -123,15 +123,10 @@ class RuntimeManager:
 
 def _hooks() -> list[Any]:
     """Subsystems that add tools/flows to the build (memory, MCP, flows), when installed."""
-    import importlib
+    from magec._optional import import_optional
 
-    out = []
-    for name in ("magec.tools.mcp_hook", "magec.memory.runtime_hook", "magec.flows.runtime_hook"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                continue
-            raise
-        out.append(module.install)
-    return out
+    modules = [
+        import_optional(n)
+        for n in ("magec.tools.mcp_hook", "magec.memory.runtime_hook", "magec.flows.runtime_hook")
+    ]
+    return [m.install for m in modules if m is not None]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import APIRouter
 
+from magec._optional import import_optional
 from magec.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -21,13 +21,5 @@ MODULES = [
 
 
 def routers(ctx: AppContext) -> list[APIRouter]:
-    out = []
-    for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                continue
-            raise
-        out.append(module.router(ctx))
-    return out
+    modules = [import_optional(name) for name in MODULES]
+    return [m.router(ctx) for m in modules if m is not None]

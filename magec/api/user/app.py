@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
+from magec._optional import import_optional
 from magec.api import errors
 from magec.context import AppContext
 
@@ -28,11 +27,7 @@ def create_user_app(ctx: AppContext) -> FastAPI:
         return PlainTextResponse("ok")
 
     for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                continue
-            raise
-        module.install(app, ctx)
+        module = import_optional(name)
+        if module is not None:
+            module.install(app, ctx)
     return app
