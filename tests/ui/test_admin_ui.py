@@ -335,6 +335,43 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     provider_id = next(m["id"] for m in api.get("/memory").json() if m["name"] == "Notes")
     assert api.get("/settings").json()["longTermProvider"] == provider_id
     card.get_by_role("button", name="Health").click()
-    expect(card).to_contain_text(re.compile("Healthy|Unhealthy"))
+    expect(card).to_contain_text("Healthy")
+
+    # An agent saves a fact with its memory tool; the browser lists it.
+    emb = next(b for b in api.get("/backends").json() if b["name"] == "Embedder")
+    agent = api.post("/agents", json={"name": "Rememberer", "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    nav(page, "playground")
+    page.get_by_test_id("pg-app").select_option(value=agent["id"])
+    expect(page.locator("#pg-app option:checked")).to_have_text("Rememberer", timeout=10_000)  # built and valid
+    chat(page, 'call save_to_memory {"content": "The user\'s cat is called Tigre"}')
+    expect(page.locator("details.tool-call", has_text="save_to_memory")).to_contain_text("done", timeout=30_000)
+    nav(page, "memory")
+    browser = page.get_by_test_id("memory-browser")
+    expect(browser).to_contain_text("cat is called Tigre", timeout=10_000)
+    expect(browser).to_contain_text("Rememberer")
+    expect(browser).to_contain_text("Embedder · alpha-embed")
+
+    # Switching the embedding model: the card says memories need re-embedding; the job runs to the end.
+    page.get_by_test_id("provider-Notes").get_by_role("button", name="Edit").click()
+    dlg = page.get_by_test_id("memory-dialog")
+    dlg.locator(".model-input input").fill("alpha-embed-v2")
+    expect(dlg).to_contain_text("re-embedded")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    card = page.get_by_test_id("provider-Notes")
+    page.wait_for_timeout(1500)  # the runtime reopens the store with the new model
+    page.reload()
+    expect(card.get_by_test_id("reembed-needed")).to_contain_text("1 stored memory", timeout=10_000)
+    card.get_by_role("button", name="Re-embed").click()
+    job = card.get_by_test_id("reembed-job")
+    expect(job).to_contain_text("done", timeout=30_000)
+    expect(job).to_contain_text("1/1")
+    expect(card.get_by_test_id("reembed-needed")).to_have_count(0)
     shot(page, artifacts, "memory")
+
+    # Delete the memory from the browser.
+    row = browser.locator("tr", has_text="Tigre")
+    row.get_by_role("button", name="Delete memory").click()
+    page.get_by_test_id("ask-dialog").get_by_role("button", name="Delete").click()
+    expect(browser).not_to_contain_text("Tigre")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

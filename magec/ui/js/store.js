@@ -101,3 +101,16 @@ mutationHooks.push(() => {
   settleTimers.forEach(clearTimeout);
   settleTimers = [700, 2000].map((ms) => setTimeout(() => ['agents', 'flows', 'backends'].forEach((k) => load(k)), ms));
 });
+
+// Embedding model keys are "<backendId>/<model>": show "<backend name> · <model>".
+export function modelLabel(key) {
+  const m = /^([0-9a-f]{8}-[0-9a-f-]{27})\/(.+)$/i.exec(key || '');
+  return m ? `${nameOf('backends', m[1])} · ${m[2]}` : (key || '—');
+}
+
+// Timestamps may be epoch seconds, epoch milliseconds or ISO strings.
+export function fmtTime(t) {
+  if (t == null || t === '') return '';
+  const d = typeof t === 'number' ? new Date(t < 1e12 ? t * 1000 : t) : new Date(t);
+  return isNaN(d) ? String(t) : d.toLocaleString();
+}

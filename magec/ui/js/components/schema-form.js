@@ -14,7 +14,7 @@ export const SchemaForm = {
         key, p, required: req.includes(key),
         label: p.title || key.replace(/([A-Z])/g, ' $1').replace(/^./, (c) => c.toUpperCase()),
         kind: p.enum ? 'enum' : p.type === 'boolean' ? 'bool' : (p.type === 'integer' || p.type === 'number') ? 'number'
-          : (p['x-format'] === 'password' || p.format === 'password' || p.writeOnly) ? 'password' : 'text',
+          : (p['x-format'] === 'password' || p.format === 'password' || p.writeOnly || p['x-sensitive']) ? 'password' : 'text',
       }));
     },
   },

@@ -1,6 +1,6 @@
 // Browse / search / delete stored memories: GET /memory/entries?agent=&user=&q=&limit=&offset=
 import { api } from '../api.js';
-import { store, nameOf } from '../store.js';
+import { store, nameOf, modelLabel, fmtTime } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { ask } from '../components/confirm.js';
@@ -10,7 +10,7 @@ const LIMIT = 20;
 export const MemoryBrowser = {
   name: 'MemoryBrowser',
   components: { Icon },
-  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, offset: 0, loading: false, error: '' }; },
+  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, offset: 0, loading: false, error: '', inactive: false }; },
   template: `
   <section class="panel" data-testid="memory-browser">
     <div class="panel-head"><h2>Stored memories</h2><span class="count">{{ total }}</span></div>
@@ -21,31 +21,33 @@ export const MemoryBrowser = {
       <input v-model.trim="f.q" placeholder="Search text…" type="search" aria-label="Search memories" class="grow">
       <button class="btn secondary" type="submit"><Icon name="search" :size="14"/> Search</button>
     </form>
-    <p class="error-text" v-if="error">{{ error }}</p>
+    <p :class="inactive ? 'muted' : 'error-text'" v-if="error">{{ error }}</p>
     <div class="table-wrap" v-if="items.length">
       <table class="table">
         <thead><tr><th>Memory</th><th>Agent</th><th>User</th><th>Model</th><th>Created</th><th></th></tr></thead>
         <tbody>
           <tr v-for="m in items" :key="m.id">
-            <td class="content">{{ m.content }}</td>
-            <td>{{ nameOf('agents', m.app) }}</td>
-            <td><code>{{ m.user }}</code></td>
-            <td><code class="small">{{ m.embeddingModel || '—' }}</code></td>
-            <td class="small nowrap">{{ m.createdAt ? new Date(m.createdAt).toLocaleString() : '' }}</td>
+            <td class="content">{{ m.content }}<span class="badge muted" v-if="m.score != null" title="similarity">{{ Number(m.score).toFixed(2) }}</span></td>
+            <td>{{ nameOf('agents', m.appName || m.app) }}</td>
+            <td><code>{{ m.userId || m.user }}</code></td>
+            <td class="small">{{ modelLabel(m.embeddingModel) }}</td>
+            <td class="small nowrap">{{ fmtTime(m.createdAt) }}</td>
             <td><button class="icon-btn danger" type="button" @click="remove(m)" title="Delete memory" aria-label="Delete memory"><Icon name="trash"/></button></td>
           </tr>
         </tbody>
       </table>
     </div>
-    <p class="muted" v-else-if="!loading">No memories{{ f.q || f.agent || f.user ? ' match these filters' : ' stored yet' }}. Agents save facts with the <code>save_to_memory</code> tool.</p>
+    <p class="muted" v-else-if="!loading && !inactive">No memories{{ f.q || f.agent || f.user ? ' match these filters' : ' stored yet' }}. Agents save facts with the <code>save_to_memory</code> tool.</p>
     <div class="row pager" v-if="total > LIMIT">
       <button class="btn ghost sm" type="button" :disabled="offset === 0" @click="search(offset - LIMIT)">Previous</button>
       <span class="muted small">{{ offset + 1 }}–{{ Math.min(offset + LIMIT, total) }} of {{ total }}</span>
       <button class="btn ghost sm" type="button" :disabled="offset + LIMIT >= total" @click="search(offset + LIMIT)">Next</button>
     </div>
   </section>`,
-  setup() { return { nameOf, LIMIT }; },
+  setup() { return { nameOf, modelLabel, fmtTime, LIMIT }; },
   mounted() { this.search(0); },
+  // The runtime switches providers in the background: look again once it has settled.
+  watch: { 's.settings.longTermProvider'() { setTimeout(() => this.search(0), 1200); } },
   methods: {
     async search(offset) {
       this.loading = true; this.error = '';
@@ -53,8 +55,11 @@ export const MemoryBrowser = {
       for (const [k, v] of Object.entries(this.f)) if (v) qs.set(k, v);
       try {
         const r = await api.get(`/memory/entries?${qs}`);
-        this.items = r.items || []; this.total = r.total ?? this.items.length; this.offset = offset;
-      } catch (e) { this.error = e.message; this.items = []; this.total = 0; } finally { this.loading = false; }
+        this.items = r.items || []; this.total = r.total ?? this.items.length; this.offset = offset; this.inactive = false;
+      } catch (e) {
+        // 404 = no long-term provider active: not an error, just nothing to browse.
+        this.inactive = e.status === 404; this.error = e.message; this.items = []; this.total = 0;
+      } finally { this.loading = false; }
     },
     async remove(m) {
       if (!(await ask('Delete this memory? The agent will no longer recall it.', { title: 'Delete memory', ok: 'Delete', danger: true }))) return;

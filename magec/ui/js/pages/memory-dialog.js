@@ -47,7 +47,8 @@ export const MemoryDialog = {
       </div>
       <div class="field"><label for="m-type">Type</label>
         <select id="m-type" v-model="form.type">
-          <option v-for="t in typesForCategory" :key="t.type" :value="t.type">{{ t.displayName || t.type }}</option></select></div>
+          <option v-for="t in typesForCategory" :key="t.type" :value="t.type">{{ t.displayName || t.type }}</option></select>
+        <p class="hint" v-if="typeInfo.description">{{ typeInfo.description }}</p></div>
       <SchemaForm :schema="typeInfo.configSchema" v-model="form.config"/>
       <fieldset v-if="form.category === 'longterm'" class="section-box">
         <legend>Embeddings</legend>

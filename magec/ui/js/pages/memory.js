@@ -1,6 +1,6 @@
 // Memory: session and long-term providers, active selection (settings), health, re-embed, browser.
 import { api } from '../api.js';
-import { store, load, nameOf } from '../store.js';
+import { store, load, nameOf, modelLabel } from '../store.js';
 import { toast } from '../toast.js';
 import { route, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
@@ -10,18 +10,20 @@ import { MemoryDialog, memoryTypes } from './memory-dialog.js';
 import { MemoryBrowser } from './memory-browser.js';
 
 const CATS = [
-  { key: 'session', setting: 'sessionProvider', title: 'Session memory', text: 'Where conversations (ADK sessions) are kept between messages.' },
-  { key: 'longterm', setting: 'longTermProvider', title: 'Long-term memory', text: 'Facts agents save and recall across conversations, searched by embeddings.' },
+  { key: 'session', setting: 'sessionProvider', title: 'Session memory', text: 'Where conversations (ADK sessions) are kept between messages.',
+    defName: 'Main database', defBadge: 'default', defText: "Sessions live in magec's own database (SQLite or PostgreSQL, per database.url). No setup." },
+  { key: 'longterm', setting: 'longTermProvider', title: 'Long-term memory', text: 'Facts agents save and recall across conversations, searched by embeddings.',
+    defName: 'Off', defBadge: 'none', defText: 'Agents keep no memories between conversations. Add a provider and select it to turn memory on.' },
 ];
 
 export default {
   name: 'MemoryPage',
   components: { Icon, PageHeader, ErrorBanner, Skeleton, MemoryDialog, MemoryBrowser },
-  data() { return { s: store, health: {}, jobs: {}, timers: {} }; },
+  data() { return { s: store, health: {}, jobs: {}, pending: {}, timers: {} }; },
   template: `
   <div class="page">
     <PageHeader title="Memory" icon="database" :count="s.memory.length" new-label="New provider" @new="$refs.dlg.show()"
-      subtitle="Pick where sessions and long-term memories live. The embedded SQLite default works with no setup."/>
+      subtitle="Pick where conversations and long-term memories live. Changes apply without a restart."/>
     <ErrorBanner :error="s.errors.memory"/>
     <Skeleton v-if="!s.loaded.memory" :n="2"/>
     <section v-else class="panel" v-for="c in CATS" :key="c.key" :data-testid="'memory-' + c.key">
@@ -31,8 +33,8 @@ export default {
       <div class="grid">
         <label class="card entity memory selectable" :class="{active: !s.settings[c.setting]}">
           <header class="card-head"><input type="radio" :name="'active-' + c.key" :checked="!s.settings[c.setting]" @change="activate(c, '')">
-            <h3>Embedded SQLite</h3><span class="badge muted">default</span></header>
-          <p class="muted small">Stored in magec's own database. No server needed.</p>
+            <h3>{{ c.defName }}</h3><span class="badge muted">{{ c.defBadge }}</span></header>
+          <p class="muted small">{{ c.defText }}</p>
         </label>
         <article class="card entity memory selectable" v-for="m in providers(c.key)" :key="m.id" :class="{active: s.settings[c.setting] === m.id}" :data-testid="'provider-' + m.name">
           <header class="card-head">
@@ -46,8 +48,10 @@ export default {
             <dt>Embeddings</dt><dd>{{ m.embedding && m.embedding.backend ? nameOf('backends', m.embedding.backend) : 'not set' }}
               <code v-if="m.embedding && m.embedding.model">{{ m.embedding.model }}</code></dd>
           </dl>
+          <div class="banner warn small" v-if="pending[m.id] && !running(m)" data-testid="reembed-needed">
+            {{ pending[m.id] }} stored {{ pending[m.id] === 1 ? 'memory uses' : 'memories use' }} another embedding model and {{ pending[m.id] === 1 ? 'is' : 'are' }} not searchable until re-embedded.</div>
           <div v-if="jobs[m.id]" class="job" data-testid="reembed-job">
-            <div class="row small"><span>Re-embedding {{ jobs[m.id].fromModel ? jobs[m.id].fromModel + ' → ' : '' }}{{ jobs[m.id].toModel || '' }}</span>
+            <div class="row small"><span>Re-embedding {{ jobs[m.id].fromModel ? modelLabel(jobs[m.id].fromModel) + ' → ' : '' }}{{ modelLabel(jobs[m.id].toModel) }}</span>
               <span class="spacer"></span><span>{{ jobs[m.id].status }} · {{ jobs[m.id].done || 0 }}/{{ jobs[m.id].total || 0 }}</span></div>
             <div class="progress"><div :style="{width: pct(jobs[m.id]) + '%'}"></div></div>
             <p class="error-text small" v-if="jobs[m.id].error">{{ jobs[m.id].error }}</p>
@@ -65,7 +69,7 @@ export default {
     <MemoryBrowser/>
     <MemoryDialog ref="dlg"/>
   </div>`,
-  setup() { return { CATS, nameOf }; },
+  setup() { return { CATS, nameOf, modelLabel }; },
   mounted() {
     this.off = onAction('new', () => this.$refs.dlg.show());
     if (route.params.edit) clearParams();
@@ -76,23 +80,32 @@ export default {
   methods: {
     providers(cat) { return store.memory.filter((m) => m.category === cat); },
     typeName(t) { return memoryTypes().find((x) => x.type === t)?.displayName || t; },
-    pct(j) { return j.total ? Math.round((100 * (j.done || 0)) / j.total) : (j.status === 'done' || j.status === 'completed' ? 100 : 0); },
+    pct(j) { return j.total ? Math.round((100 * (j.done || 0)) / j.total) : (j.status === 'done' ? 100 : 0); },
     running(m) { const j = this.jobs[m.id]; return !!j && ['pending', 'queued', 'running'].includes(j.status); },
     async activate(c, id) {
       const next = { ...store.settings, [c.setting]: id };
       try {
         store.settings = { ...store.settings, ...((await api.put('/settings', next)) || next) };
-        toast.success(`${c.title}: ${id ? nameOf('memory', id) : 'embedded SQLite'}`);
+        toast.success(`${c.title}: ${id ? nameOf('memory', id) : c.defName.toLowerCase()}`);
+        this.loadJobs();
       } catch (e) { toast.error(e); }
     },
     async check(m) {
       this.health[m.id] = { healthy: false, detail: 'checking…' };
       try { this.health[m.id] = await api.get(`/memory/${m.id}/health`); } catch (e) { this.health[m.id] = { healthy: false, detail: e.message }; }
     },
-    async loadJobs() {
+    // GET /memory/{id}/reembed → {job, pending, model} (older servers: the job itself).
+    async jobStatus(id) {
+      const st = await api.get(`/memory/${id}/reembed`);
+      const job = st && ('job' in st ? st.job : (st.status ? st : null));
+      if (job) this.jobs[id] = job;
+      this.pending[id] = (st && st.pending) || 0;
+      return job;
+    },
+    loadJobs() {
       for (const m of store.memory.filter((x) => x.category === 'longterm')) {
-        if (this.jobs[m.id]) continue;
-        api.get(`/memory/${m.id}/reembed`).then((j) => { if (j && j.status) { this.jobs[m.id] = j; this.poll(m.id); } }).catch(() => {});
+        if (this.timers[m.id]) continue;
+        this.jobStatus(m.id).then((j) => { if (j) this.poll(m.id); }).catch(() => {});
       }
     },
     async reembed(m) {
@@ -100,14 +113,12 @@ export default {
     },
     poll(id) {
       clearTimeout(this.timers[id]);
-      if (!this.running({ id })) return;
+      if (!this.running({ id })) { delete this.timers[id]; return; }
       this.timers[id] = setTimeout(async () => {
-        try {
-          this.jobs[id] = await api.get(`/memory/${id}/reembed`);
-          const j = this.jobs[id];
-          if (j.status === 'failed' || j.status === 'error') toast.error(`Re-embed failed: ${j.error || 'unknown error'}`);
-          else if (!this.running({ id })) toast.success(`Re-embedded ${j.done}/${j.total} memories`);
-        } catch (e) { return; }
+        let j;
+        try { j = await this.jobStatus(id); } catch { return; }
+        if (j && j.status === 'failed') toast.error(`Re-embed failed: ${j.error || 'unknown error'}`);
+        else if (j && !this.running({ id })) toast.success(`Re-embedded ${j.done}/${j.total} memories`);
         this.poll(id);
       }, 1000);
     },

@@ -1,6 +1,6 @@
 // Playground: chat with any agent or flow over run_sse (streaming), tool calls, authors, voice.
 import { api, raw } from '../api.js';
-import { store } from '../store.js';
+import { store, isPending } from '../store.js';
 import { toast } from '../toast.js';
 import { route } from '../router.js';
 import { readSSE, applyEvent } from '../sse.js';
@@ -46,6 +46,9 @@ export default {
     app(v) { localStorage.setItem('magec.pg.app', v); this.reset(false); },
     userId(v) { localStorage.setItem('magec.pg.user', v); this.reset(false); },
     'route.params.app'(v) { if (v) this.app = v; },
+    // Validity changes as the runtime rebuilds: follow the store's refreshes.
+    's.agents'() { this.loadApps(); },
+    's.flows'() { this.loadApps(); },
   },
   template: `
   <div class="page playground">
@@ -54,10 +57,10 @@ export default {
       <div class="field"><label for="pg-app">Agent or flow</label>
         <select id="pg-app" v-model="app" data-testid="pg-app">
           <option value="" disabled>— choose —</option>
-          <optgroup label="Agents" v-if="agentsList.length"><option v-for="a in agentsList" :key="a.id" :value="a.id">{{ a.name }}{{ a.valid === false ? ' (invalid)' : '' }}</option></optgroup>
-          <optgroup label="Flows" v-if="flowsList.length"><option v-for="a in flowsList" :key="a.id" :value="a.id">{{ a.name }}{{ a.valid === false ? ' (invalid)' : '' }}</option></optgroup>
+          <optgroup label="Agents" v-if="agentsList.length"><option v-for="a in agentsList" :key="a.id" :value="a.id">{{ a.name }}{{ suffix(a) }}</option></optgroup>
+          <optgroup label="Flows" v-if="flowsList.length"><option v-for="a in flowsList" :key="a.id" :value="a.id">{{ a.name }}{{ suffix(a) }}</option></optgroup>
         </select>
-        <p class="error-text small" v-if="current && current.valid === false">{{ current.invalidReason || 'This app is invalid.' }}</p>
+        <p class="error-text small" v-if="current && current.valid === false && !isPending(current)">{{ current.invalidReason || 'This app is invalid.' }}</p>
         <p class="error-text small" v-if="loadError">{{ loadError }}</p></div>
       <div class="field"><label for="pg-user">User id</label><input id="pg-user" v-model.lazy.trim="userId"></div>
       <div class="field"><label>Session</label><code class="small">{{ sessionId }}</code></div>
@@ -102,17 +105,26 @@ export default {
   </div>`,
   setup() { return { route }; },
   async mounted() {
-    try { this.apps = await api.get('/agent/list-apps'); } catch (e) {
-      this.loadError = `Could not list apps: ${e.message}`;
-      this.apps = [...store.agents.map((a) => ({ ...a, kind: 'agent' })), ...store.flows.map((f) => ({ ...f, kind: 'flow' }))];
-    }
+    await this.loadApps();
     if (!this.apps.some((a) => a.id === this.app)) this.app = this.apps[0]?.id || '';
   },
-  unmounted() { if (this.ctrl) this.ctrl.abort(); stopSpeaking(); },
+  unmounted() { if (this.ctrl) this.ctrl.abort(); stopSpeaking(); clearTimeout(this.appsTimer); },
   methods: {
     authorName(a) {
       const x = store.agents.find((g) => g.id === a || g.name === a) || store.flows.find((f) => f.id === a || f.name === a);
       return x ? x.name : a;
+    },
+    isPending,
+    suffix(a) { return isPending(a) ? ' (building…)' : a.valid === false ? ' (invalid)' : ''; },
+    async loadApps() {
+      clearTimeout(this.appsTimer);
+      try {
+        this.apps = await api.get('/agent/list-apps'); this.loadError = '';
+        if (this.apps.some(isPending) && (this.appsPolls = (this.appsPolls || 0) + 1) < 30) this.appsTimer = setTimeout(() => this.loadApps(), 700);
+      } catch (e) {
+        this.loadError = `Could not list apps: ${e.message}`;
+        this.apps = [...store.agents.map((a) => ({ ...a, kind: 'agent' })), ...store.flows.map((f) => ({ ...f, kind: 'flow' }))];
+      }
     },
     isResponder(a) {
       const ag = store.agents.find((g) => g.id === a || g.name === a);

@@ -22,10 +22,10 @@ export default {
       <form class="form" @submit.prevent="save">
         <div class="grid-2">
           <div class="field"><label for="st-session">Session provider</label>
-            <select id="st-session" v-model="form.sessionProvider"><option value="">Embedded SQLite (default)</option>
+            <select id="st-session" v-model="form.sessionProvider"><option value="">Main database (default)</option>
               <option v-for="m in session" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
           <div class="field"><label for="st-long">Long-term provider</label>
-            <select id="st-long" v-model="form.longTermProvider"><option value="">Embedded SQLite (default)</option>
+            <select id="st-long" v-model="form.longTermProvider"><option value="">Off (no long-term memory)</option>
               <option v-for="m in longterm" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
         </div>
         <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
