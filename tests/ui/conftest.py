@@ -48,25 +48,45 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def pw() -> Iterator[object]:
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(pw: object) -> Iterator[object]:
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)  # type: ignore[attr-defined]
+    yield b
+    b.close()
 
 
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    # HTTP errors are expected in some steps (401 before login, 409 on delete); anything else is a bug.
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
-    pg.js_errors = errors  # type: ignore[attr-defined]
-    yield pg
+    yield _track_errors(ctx.new_page())
     ctx.close()
+
+
+@pytest.fixture
+def voice_page(pw: object) -> Iterator[object]:
+    """A page whose microphone is Chromium's fake capture device (a beep), permission granted."""
+    b = pw.chromium.launch(executable_path=CHROMIUM,  # type: ignore[attr-defined]
+                           args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+    ctx = b.new_context(viewport={"width": 1280, "height": 860}, permissions=["microphone"])
+    yield _track_errors(ctx.new_page())
+    ctx.close()
+    b.close()
+
+
+def _track_errors(pg: object) -> object:
+    """Collect uncaught page errors and console errors in ``pg.js_errors``."""
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    # HTTP errors are expected in some steps (401 before login, 409 on delete); anything else is a bug.
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)  # type: ignore[attr-defined]
+    pg.js_errors = errors  # type: ignore[attr-defined]
+    return pg

@@ -375,3 +375,41 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     page.get_by_test_id("ask-dialog").get_by_role("button", name="Delete").click()
     expect(browser).not_to_contain_text("Tigre")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_playground_voice(voice_page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                          artifacts: Path) -> None:
+    page = voice_page
+    alpha = fakes["alpha"]
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    b = api.post("/backends", json={"name": "Voice", "type": "openai", "url": alpha.url + "/v1"}).json()
+    talker = api.post("/agents", json={
+        "name": "Talker", "llm": {"backend": b["id"], "model": "alpha-chat"},
+        "transcription": {"backend": b["id"], "model": "whisper-1"},
+        "tts": {"backend": b["id"], "model": "tts-1", "voice": "nova"},
+    }).json()
+    signed_in(page, server)
+    nav(page, "playground")
+    page.get_by_test_id("pg-app").select_option(value=talker["id"])
+    expect(page.locator("#pg-app option:checked")).to_have_text("Talker", timeout=10_000)
+    expect(page.get_by_text("Speech-to-text ready")).to_be_visible()
+
+    # Record from the (fake) microphone: the recording is transcribed and sent as the message.
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(1200)
+    page.get_by_role("button", name="Stop recording").click()
+    answer = page.get_by_test_id("agent-text").last
+    expect(answer).to_contain_text("alpha says: audio of", timeout=30_000)
+    stt = [r for r in alpha.requests if r.route == "stt"]
+    assert stt and stt[-1].form.get("model") == "whisper-1" and stt[-1].files
+
+    # Play the answer: the text goes to the agent's TTS backend with its model and voice.
+    page.locator(".msg.agent").last.get_by_role("button", name="Play answer").click()
+    for _ in range(50):
+        tts = [r for r in alpha.requests if r.route == "tts"]
+        if tts:
+            break
+        page.wait_for_timeout(100)
+    assert tts and tts[-1].json["voice"] == "nova" and tts[-1].json["model"] == "tts-1"
+    assert tts[-1].json["input"].startswith("alpha says: audio of")
+    shot(page, artifacts, "playground-voice")

@@ -20,18 +20,21 @@ export class Recorder {
   }
 }
 
-export async function transcribe(agentId, blob) {
+const qs = (spokesperson) => (spokesperson ? `?spokesperson=${encodeURIComponent(spokesperson)}` : '');
+
+// agentId may be a flow id; spokesperson then picks which of its agents listens / speaks.
+export async function transcribe(agentId, blob, spokesperson) {
   const ext = (blob.type.split('/')[1] || 'webm').split(';')[0];
   const form = new FormData();
   form.append('file', blob, `recording.${ext}`);
-  const res = await raw('POST', `/voice/${agentId}/transcription`, { form });
+  const res = await raw('POST', `/voice/${agentId}/transcription${qs(spokesperson)}`, { form });
   return (await res.json()).text || '';
 }
 
 let current = null;
-export async function speak(agentId, text) {
+export async function speak(agentId, text, spokesperson) {
   if (current) { current.pause(); current = null; }
-  const res = await raw('POST', `/voice/${agentId}/speech`, { body: { input: text } });
+  const res = await raw('POST', `/voice/${agentId}/speech${qs(spokesperson)}`, { body: { input: text } });
   const url = URL.createObjectURL(await res.blob());
   current = new Audio(url);
   current.onended = () => URL.revokeObjectURL(url);

@@ -38,11 +38,15 @@ export const AgentDialog = {
     sttBackends() { return backendsWithRole('stt'); },
     ttsBackends() { return backendsWithRole('tts'); },
     ttsBackend() { return byId('backends', this.form.tts.backend); },
-    voices() { return this.ttsBackend?.capabilities?.voices || []; },
+    sttBackend() { return byId('backends', this.form.transcription.backend); },
+    // GET /voice/types entry of a backend's type: defaults, voices, option schema.
+    sttType() { return this.voiceType(this.sttBackend); },
+    ttsType() { return this.voiceType(this.ttsBackend); },
+    voices() { return [...new Set([...(this.ttsBackend?.capabilities?.voices || []), ...(this.ttsType?.voices || [])])]; },
     // Provider-specific TTS options come from the backend type's JSON Schema when it has one.
     voiceSchema() {
       const t = this.ttsBackend && backendTypes().find((x) => x.type === this.ttsBackend.type);
-      const s = t?.voiceOptionsSchema;
+      const s = this.ttsType?.optionsSchema || t?.voiceOptionsSchema;
       return s && s.properties && Object.keys(s.properties).length ? s : null;
     },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
@@ -104,7 +108,7 @@ export const AgentDialog = {
               <option v-for="b in sttBackends" :key="b.id" :value="b.id">{{ b.name }}</option></select>
             <p class="hint" v-if="!sttBackends.length">No backend offers speech-to-text.</p></div>
           <div class="field" v-if="form.transcription.backend"><label>Model</label>
-            <ModelInput v-model="form.transcription.model" :backend="form.transcription.backend" placeholder="e.g. whisper-1"/></div>
+            <ModelInput v-model="form.transcription.model" :backend="form.transcription.backend" :placeholder="dflt(sttType, 'sttModel', 'e.g. whisper-1')"/></div>
         </div>
         <h4>Text-to-speech</h4>
         <div class="grid-2">
@@ -114,11 +118,11 @@ export const AgentDialog = {
               <option v-for="b in ttsBackends" :key="b.id" :value="b.id">{{ b.name }}</option></select>
             <p class="hint" v-if="!ttsBackends.length">No backend offers text-to-speech.</p></div>
           <div class="field" v-if="form.tts.backend"><label>Model</label>
-            <ModelInput v-model="form.tts.model" :backend="form.tts.backend" placeholder="e.g. tts-1"/></div>
+            <ModelInput v-model="form.tts.model" :backend="form.tts.backend" :placeholder="dflt(ttsType, 'ttsModel', 'e.g. tts-1')"/></div>
         </div>
         <div class="grid-3" v-if="form.tts.backend">
           <div class="field"><label for="a-voice">Voice</label>
-            <input id="a-voice" v-model="form.tts.voice" list="a-voices" placeholder="e.g. nova">
+            <input id="a-voice" v-model="form.tts.voice" list="a-voices" :placeholder="dflt(ttsType, 'voice', 'e.g. nova')">
             <datalist id="a-voices"><option v-for="v in voices" :key="v" :value="v"/></datalist></div>
           <div class="field span-3" v-if="voiceSchema">
             <SchemaForm :schema="voiceSchema" :model-value="form.tts.config[ttsBackend.type] || {}" @update:model-value="form.tts.config[ttsBackend.type] = $event" class="grid-3"/></div>
@@ -144,6 +148,8 @@ export const AgentDialog = {
     </template>
   </Modal>`,
   methods: {
+    voiceType(b) { return b ? store.voiceTypes.find((t) => t.type === b.type) : null; },
+    dflt(t, key, fallback) { const v = t?.defaults?.[key]; return v ? `${v} (default)` : fallback; },
     show(a) {
       this.editing = a || null;
       this.form = a ? merge(blank(), a) : blank();

@@ -80,7 +80,7 @@ export default {
             <div v-if="it.kind === 'text'" class="msg agent" :class="{intermediate: responders.size && !isResponder(it.author)}" :data-author="it.author">
               <div class="author">{{ authorName(it.author) }}<span class="badge ok" v-if="responders.size && isResponder(it.author)">response</span></div>
               <div class="bubble" :class="{streaming: it.open}" data-testid="agent-text">{{ it.text }}</div>
-              <button v-if="canSpeak && !it.open" class="icon-btn sm" type="button" @click="play(it.text)" title="Play" aria-label="Play answer"><Icon name="play" :size="14"/></button>
+              <button v-if="speakerFor(it.author) && !it.open" class="icon-btn sm" type="button" @click="play(it.text, it.author)" title="Play" aria-label="Play answer"><Icon name="play" :size="14"/></button>
             </div>
             <details v-else class="tool-call" :data-author="it.author">
               <summary><Icon name="tool" :size="14"/> <strong>{{ it.name }}</strong> <span class="muted small">by {{ authorName(it.author) }}</span>
@@ -159,12 +159,21 @@ export default {
         this.busy = false; this.ctrl = null; this.scroll();
       }
       if (this.autoSpeak && this.canSpeak) {
-        const last = [...t.items].reverse().find((it) => it.kind === 'text');
-        if (last) this.play(last.text);
+        const last = [...t.items].reverse().find((it) => it.kind === 'text' && this.speakerFor(it.author));
+        if (last) this.play(last.text, last.author);
       }
     },
     stop() { if (this.ctrl) this.ctrl.abort(); },
-    async play(text) { try { await speak(this.app, text); } catch (e) { toast.error(`Speech failed: ${e.message}`); } },
+    // Which agent reads a message aloud: the author when it has TTS, else (agents) the agent itself.
+    speakerFor(author) {
+      const a = store.agents.find((g) => g.id === author || g.name === author);
+      if (a && a.tts?.backend && this.voiceAgents.includes(a)) return a.id;
+      return this.agent && this.canSpeak ? this.agent.id : null;
+    },
+    async play(text, author) {
+      const who = author ? this.speakerFor(author) : null;
+      try { await speak(this.app, text, this.agent ? null : who); } catch (e) { toast.error(`Speech failed: ${e.message}`); }
+    },
     async toggleRec() {
       if (!this.recording) {
         try { this.rec = new Recorder(); await this.rec.start(); this.recording = true; } catch (e) { toast.error(`Microphone unavailable: ${e.message}`); }
