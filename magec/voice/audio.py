@@ -6,8 +6,8 @@
   type and is otherwise rejected by :func:`effective_mime`.
 * :func:`duration_seconds` is exact for PCM WAV (header arithmetic, tolerant of streaming headers
   with a bogus size), reads the container's own duration for Ogg (last granule position), M4A
-  (``mvhd``) and WebM (Segment Info ``Duration``), estimates MP3 from the first frame's bitrate,
-  and returns ``0.0`` when it cannot tell. It never raises.
+  (``mvhd``) and WebM (Segment Info ``Duration``), uses the Xing/Info frame count of MP3 files (else
+  size / first-frame bitrate), and returns ``0.0`` when it cannot tell. It never raises.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ SUPPORTED = "wav, mp3, ogg/opus, webm or m4a"
 # MPEG-1 layer III bitrates (kbit/s) by index; MPEG-2/2.5 layer III below.
 _MP3_V1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0)
 _MP3_V2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0)
+_MP3_RATES = (44100, 48000, 32000)
 
 
 def sniff_mime(data: bytes) -> str | None:
@@ -150,16 +151,23 @@ def _webm_duration(data: bytes) -> float:
 
 
 def _mp3_duration(data: bytes) -> float:
+    """Xing/Info frame count when present (VBR and LAME files), else size / first-frame bitrate."""
     pos = 0
     if data[:3] == b"ID3":
         size = data[6:10]
         pos = 10 + ((size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3])
     while pos + 4 <= len(data):
-        if data[pos] == 0xFF and data[pos + 1] & 0xE0 == 0xE0:
-            mpeg1 = (data[pos + 1] >> 3) & 0x03 == 0x03
-            table = _MP3_V1 if mpeg1 else _MP3_V2
-            kbps = table[data[pos + 2] >> 4]
-            if kbps:
+        if data[pos] == 0xFF and data[pos + 1] & 0xE0 == 0xE0 and data[pos + 1] & 0x06:
+            version = (data[pos + 1] >> 3) & 0x03  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
+            rate_index = (data[pos + 2] >> 2) & 0x03
+            kbps = (_MP3_V1 if version == 3 else _MP3_V2)[data[pos + 2] >> 4]
+            if rate_index < 3 and kbps:
+                rate = _MP3_RATES[rate_index] // (1 if version == 3 else 2 if version == 2 else 4)
+                per_frame = 1152 if version == 3 else 576
+                tag = max(data.find(b"Xing", pos, pos + 64), data.find(b"Info", pos, pos + 64))
+                if tag >= 0 and struct.unpack_from(">I", data, tag + 4)[0] & 1:
+                    frames = struct.unpack_from(">I", data, tag + 8)[0]
+                    return frames * per_frame / rate
                 return (len(data) - pos) * 8 / (kbps * 1000)
         pos += 1
     return 0.0
