@@ -9,28 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from magec.testing.fake_providers import FakeServer, GeminiFake, OpenAIFake
-
-OPENAI_KEY = "sk-voice-key-1234567"
-GEMINI_KEY = "gem-voice-key-98765"
+from tests.voice.helpers import GEMINI_KEY, OPENAI_KEY, PrefixedFake
 
 
 @pytest.fixture(scope="module")
 def openai_voice() -> Iterator[FakeServer]:
     with FakeServer(OpenAIFake("openai-voice", api_key=OPENAI_KEY)) as s:
         yield s
-
-
-class PrefixedFake:
-    """A fake provider mounted under a path prefix (a reverse proxy such as ``/openai``)."""
-
-    def __init__(self, provider: OpenAIFake, prefix: str) -> None:
-        self.provider = provider
-        self.server = FakeServer(Starlette(routes=[Mount(prefix, app=provider.app)]))
-        self.url = self.server.url + prefix
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import pytest
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
-from tests.voice.conftest import GEMINI_KEY, OPENAI_KEY, PrefixedFake
-from tests.voice.helpers import A, V, agent, backend, settle, wav_info
+from tests.voice.helpers import GEMINI_KEY, OPENAI_KEY, A, PrefixedFake, V, agent, backend, settle, wav_info
 
 
 async def test_openai_transcription_real_speech(sqlite_apps: Apps, openai_voice: FakeServer, speech_wav: bytes) -> None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
-from tests.voice.conftest import OPENAI_KEY
-from tests.voice.helpers import A, V, agent, backend, settle
+from tests.voice.helpers import OPENAI_KEY, A, V, agent, backend, settle
 
 WAV_NOTE = ("a.wav", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00"
             b"\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00" + b"\x00\x01" * 800, "audio/wav")
