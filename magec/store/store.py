@@ -111,7 +111,8 @@ class Store:
             await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
                 current = await self.read_epoch()
-                if current != self.epoch:
+                # Only move forward: our own write bumps self.epoch just before its commit is visible.
+                if current > self.epoch:
                     self.epoch = current
                     self._notify()
 
