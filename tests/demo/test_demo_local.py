@@ -56,3 +56,32 @@ async def test_demo_memory_uses_real_minilm(tmp_path: Path) -> None:
             return sum(x * y for x, y in zip(a, b, strict=True))
 
         assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
+
+
+@pytest.mark.skipif(not local_available()[0], reason=f"local extra not installed: {local_available()[1]}")
+async def test_demo_voice_routes_offline(tmp_path: Path) -> None:
+    import io
+    import shutil
+    import subprocess
+    import wave
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed (the README test command installs it)")
+    data = tmp_path / "data"
+    ids = await ensure_demo(Config(data_dir=data, encryption_key="test-encryption-key"), Console(quiet=True))
+    spoken = tmp_path / "spoken.wav"
+    subprocess.run(["espeak-ng", "-w", str(spoken), "Please water the garden tomorrow morning."], check=True)
+    async with running_apps(data) as apps:
+        r = await apps.user.post(f"/api/v1/voice/{ids['agent']}/transcription",
+                                 files={"file": ("spoken.wav", spoken.read_bytes(), "audio/wav")})
+        assert r.status_code == 200, r.text
+        text = r.json()["text"].lower()
+        assert "garden" in text and "tomorrow" in text, text
+        r = await apps.user.post(f"/api/v1/voice/{ids['agent']}/speech", json={"input": "The weather is sunny today."})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("audio/wav")
+        with wave.open(io.BytesIO(r.content)) as w:
+            assert w.getnchannels() == 1 and w.getnframes() > 0
+        r = await apps.user.post(f"/api/v1/voice/{ids['agent']}/transcription",
+                                 files={"file": ("tts.wav", r.content, "audio/wav")})
+        back = r.json()["text"].lower()
+        assert "weather" in back and "sunny" in back, back
