@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
@@ -21,6 +22,9 @@ CHROMIUM = os.environ.get("MAGEC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ADMIN_PASSWORD = "ui-test-password"
+
+# The machine may be busy (2 cores shared with other suites): be patient before failing an expectation.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

@@ -122,6 +122,10 @@ def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fak
     nav(page, "backends")
     expect(page.get_by_test_id("backend-Alpha")).to_contain_text("Helper · LLM")
     shot(page, artifacts, "backends")
+    page.get_by_test_id("backend-Alpha").get_by_role("link", name="Helper · LLM").click()
+    expect(page.get_by_test_id("agent-dialog")).to_be_visible()
+    expect(page.get_by_test_id("agent-dialog").get_by_label("Name").first).to_have_value("Helper")
+    page.keyboard.press("Escape")
 
     # Playground: the answer streams in from Alpha.
     nav(page, "playground")
@@ -217,24 +221,35 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     par = tree.locator(":scope > .fstep-children > .fstep").first
     par.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
     tree.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
+    # A loop with an early-exit CEL expression, then moved above the last agent.
+    tree.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Loop").click()
+    loop = tree.locator(":scope > .fstep-children > .fs-loop")
+    loop.get_by_role("spinbutton", name="Max iterations").fill("2")
+    loop.get_by_role("combobox", name="Exit mode").select_option("expression")
+    loop.get_by_label("CEL expression").fill("state.approved == true")
+    loop.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
+    loop.locator(":scope > .fstep-head").get_by_role("button", name="Move up").click()
     dlg.get_by_role("button", name="Create").click()
     expect(dlg.get_by_test_id("flow-error")).to_contain_text("root.steps[0].steps[0].agentId")
     expect(dlg.locator(".fstep.error")).to_have_count(1)
     sels = dlg.locator("select[aria-label=Agent]").all()
-    for sel, name in zip(sels, ["Helper", "Critic"], strict=True):
+    for sel, name in zip(sels, ["Helper", "Helper", "Critic"], strict=True):
         sel.select_option(value=sel.locator("option", has_text=name).first.get_attribute("value"))
     dlg.locator(".fstep.fs-agent").last.get_by_label("Response").check()
     shot(page, artifacts, "flow-editor", full=False)
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
-    expect(page.get_by_test_id("flow-Review")).to_contain_text("seq(par(Helper), Critic★)")
+    expect(page.get_by_test_id("flow-Review")).to_contain_text("seq(par(Helper), loop×2(Helper), Critic★)")
+    saved = next(f for f in httpx.get(server.admin_url + "/api/v1/admin/flows",
+                                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}).json() if f["name"] == "Review")
+    assert saved["root"]["steps"][1]["exit"] == {"mode": "expression", "expression": "state.approved == true"}
 
     # Run the flow from the playground: each agent's text is labelled with its author.
     page.get_by_test_id("flow-Review").get_by_role("button", name="Run").click()
     expect(page.get_by_test_id("pg-app")).to_have_value(re.compile(".+"))
     chat(page, "review this")
     log = page.get_by_test_id("pg-log")
-    expect(log.locator(".msg.agent")).to_have_count(2, timeout=30_000)
+    expect(log.locator(".msg.agent")).to_have_count(4, timeout=30_000)  # Helper, Helper ×2 (loop), Critic
     expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text("Helper")
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("Critic")
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")

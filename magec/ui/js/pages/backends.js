@@ -2,7 +2,7 @@
 import { api } from '../api.js';
 import { store, load } from '../store.js';
 import { toast } from '../toast.js';
-import { route, clearParams, onAction } from '../router.js';
+import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader, EmptyState, Skeleton, HealthDot, ErrorBanner, matches } from '../components/common.js';
 import { confirmDelete } from '../components/confirm.js';
@@ -39,7 +39,8 @@ export default {
         <p class="error-text small clamp" v-if="b.health && b.health.status === 'unhealthy' && b.health.lastError">{{ b.health.lastError }}</p>
         <div class="used-by">
           <span class="muted small" v-if="!b.usedBy || !b.usedBy.length">Not used yet</span>
-          <span v-for="u in b.usedBy || []" :key="u.kind + u.id + u.role" class="badge use" :class="'k-' + u.kind"
+          <span v-for="u in b.usedBy || []" :key="u.kind + u.id + u.role" class="badge use link-badge" :class="'k-' + u.kind"
+            role="link" tabindex="0" @click.stop="openRef(u)" @keydown.enter.stop="openRef(u)"
             :title="(u.kind === 'memoryProvider' ? 'Memory provider' : 'Agent') + ' ' + u.name + ' uses it for ' + (ROLE[u.role] || u.role)">
             {{ u.name }} · {{ ROLE[u.role] || u.role }}</span>
         </div>
@@ -62,6 +63,7 @@ export default {
   unmounted() { this.off(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.backends'() { this.openFromRoute(); } },
   methods: {
+    openRef(u) { go(u.kind === 'memoryProvider' ? 'memory' : 'agents', u.kind === 'memoryProvider' ? {} : { edit: u.id }); },
     typeName(t) { return backendTypes().find((x) => x.type === t)?.displayName || t; },
     defaultUrl(t) { return backendTypes().find((x) => x.type === t)?.defaultUrl; },
     healthTitle(b) {

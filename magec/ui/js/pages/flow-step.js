@@ -56,8 +56,8 @@ export const FlowStep = {
       </span>
     </div>
     <div class="loop-opts" v-if="step.type === 'loop'">
-      <label>Max iterations <input type="number" min="1" v-model.number="step.maxIterations" class="narrow"></label>
-      <label>Exit <select v-model="exit.mode">
+      <label>Max iterations <input type="number" min="1" v-model.number="step.maxIterations" class="narrow" aria-label="Max iterations"></label>
+      <label>Exit <select v-model="exit.mode" aria-label="Exit mode">
         <option value="none">After max iterations</option>
         <option value="agent">Agent decides (exit_loop tool)</option>
         <option value="expression">CEL expression</option></select></label>

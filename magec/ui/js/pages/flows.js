@@ -21,6 +21,8 @@ const FlowDialog = {
   name: 'FlowDialog',
   components: { Modal, FlowStep, Icon },
   data() { return { open: false, editing: null, form: null, saving: false, error: '', errorPath: '' }; },
+  // Any edit clears the highlighted step of the last server error.
+  watch: { form: { deep: true, handler() { this.errorPath = ''; } } },
   template: `
   <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide testid="flow-dialog">
     <form class="form" id="flow-form" @submit.prevent="save" v-if="form">

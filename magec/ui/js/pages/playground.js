@@ -6,6 +6,7 @@ import { route } from '../router.js';
 import { readSSE, applyEvent } from '../sse.js';
 import { Recorder, transcribe, speak, stopSpeaking } from '../voice.js';
 import { Icon } from '../components/icon.js';
+import { renderMarkdown } from '../markdown.js';
 
 const newSession = () => `pg-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 
@@ -79,7 +80,7 @@ export default {
           <template v-for="(it, i) in t.items" :key="i">
             <div v-if="it.kind === 'text'" class="msg agent" :class="{intermediate: responders.size && !isResponder(it.author)}" :data-author="it.author">
               <div class="author">{{ authorName(it.author) }}<span class="badge ok" v-if="responders.size && isResponder(it.author)">response</span></div>
-              <div class="bubble" :class="{streaming: it.open}" data-testid="agent-text">{{ it.text }}</div>
+              <div class="bubble md" :class="{streaming: it.open}" data-testid="agent-text" v-html="renderMarkdown(it.text)"></div>
               <button v-if="speakerFor(it.author) && !it.open" class="icon-btn sm" type="button" @click="play(it.text, it.author)" title="Play" aria-label="Play answer"><Icon name="play" :size="14"/></button>
             </div>
             <details v-else class="tool-call" :data-author="it.author">
@@ -103,7 +104,7 @@ export default {
       </form>
     </section>
   </div>`,
-  setup() { return { route }; },
+  setup() { return { route, renderMarkdown }; },
   async mounted() {
     await this.loadApps();
     if (!this.apps.some((a) => a.id === this.app)) this.app = this.apps[0]?.id || '';
