@@ -124,6 +124,10 @@ def build_llm_agent(
             return None
 
         kwargs["after_model_callback"] = after_model
+    if agent.context_guard.enabled:
+        from magec.runtime.context_guard import callback
+
+        kwargs["before_model_callback"] = callback(agent.context_guard)
     return LlmAgent(
         name=name or adk_name(agent.id),
         description=agent.name,

@@ -1,0 +1,73 @@
+"""Context guard: cap the history sent to the model for long conversations.
+
+ADK rebuilds the request from every session event on each turn, so a long session grows cost and
+latency without bound. When an agent's ``contextGuard.enabled`` is set, a before-model callback trims
+``LlmRequest.contents`` — the session itself is never modified:
+
+* ``sliding_window``: keep the last ``maxTurns`` user turns (a turn = a user message and everything
+  the model and tools did in answer to it);
+* ``threshold``: drop the oldest turns while the estimated size exceeds ``maxTokens`` (≈ 4 characters
+  per token), always keeping the latest turn.
+
+Cuts happen only at user-turn boundaries, so a tool call is never separated from its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magec.resources.models import ContextGuard
+
+
+def _is_user_turn_start(content: Any) -> bool:
+    if getattr(content, "role", None) != "user":
+        return False
+    return any(getattr(p, "text", None) is not None or getattr(p, "inline_data", None) for p in content.parts or [])
+
+
+def _turns(contents: list[Any]) -> list[list[Any]]:
+    turns: list[list[Any]] = []
+    for c in contents:
+        if not turns or _is_user_turn_start(c):
+            turns.append([c])
+        else:
+            turns[-1].append(c)
+    return turns
+
+
+def _estimate_tokens(contents: list[Any]) -> int:
+    chars = 0
+    for c in contents:
+        for p in c.parts or []:
+            if p.text:
+                chars += len(p.text)
+            elif p.function_call is not None:
+                chars += len(str(p.function_call.args or "")) + 20
+            elif p.function_response is not None:
+                chars += len(str(p.function_response.response or "")) + 20
+            else:
+                chars += 256
+    return chars // 4 + 1
+
+
+def trim(contents: list[Any], guard: ContextGuard) -> list[Any]:
+    """The contents to send under ``guard`` (unchanged when disabled or already within limits)."""
+    if not guard.enabled or not contents:
+        return contents
+    turns = _turns(contents)
+    if guard.strategy == "sliding_window" and guard.max_turns > 0:
+        turns = turns[-guard.max_turns :]
+    elif guard.strategy == "threshold" and guard.max_tokens > 0:
+        while len(turns) > 1 and _estimate_tokens([c for t in turns for c in t]) > guard.max_tokens:
+            turns.pop(0)
+    return [c for t in turns for c in t]
+
+
+def callback(guard: ContextGuard) -> Any:
+    """An ADK ``before_model_callback`` applying ``guard``."""
+
+    def before_model(callback_context: Any, llm_request: Any) -> None:
+        llm_request.contents = trim(list(llm_request.contents or []), guard)
+        return None
+
+    return before_model

@@ -1,0 +1,30 @@
+"""Context guard: long sessions send a capped history; the session keeps everything."""
+
+from __future__ import annotations
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer
+from tests.runtime.test_run_api import U, make_agent
+
+
+async def test_sliding_window(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x, contextGuard={"enabled": True, "strategy": "sliding_window", "maxTurns": 2})
+    for i in range(5):
+        await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
+                                               "newMessage": {"parts": [{"text": f"message {i}"}]}})
+    sent = [m.get("content") for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent == ["message 3", "openai-x says: message 3", "message 4"]
+    history = (await apps.user.get(f"{U}/apps/{aid}/users/u/sessions/s")).json()
+    assert len(history["events"]) == 10
+
+
+async def test_threshold(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x, contextGuard={"enabled": True, "strategy": "threshold", "maxTokens": 60})
+    for i in range(6):
+        await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
+                                               "newMessage": {"parts": [{"text": f"message {i} " + "x" * 60}]}})
+    sent = [m.get("content") for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent[-1].startswith("message 5") and len(sent) < 11
+    assert not any(s.startswith("message 0") for s in sent)
