@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from magec.config import Config
+from magec.metrics import Metrics
 from magec.store.store import Store
 
 if TYPE_CHECKING:
@@ -19,5 +20,17 @@ class AppContext:
     store: Store
     runtime: RuntimeManager | None = None
     started_at: float = field(default_factory=time.time)
+    metrics: Metrics = field(default_factory=Metrics)
     #: background services started with the server (re-embed jobs, epoch watcher…)
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def refresh_gauges(ctx: AppContext) -> None:
+    """Update the runtime gauges before a scrape."""
+    if ctx.runtime is None:
+        return
+    rt = ctx.runtime.current()
+    ctx.metrics.epoch.set(rt.epoch)
+    valid = sum(1 for a in rt.apps.values() if a.status.valid)
+    ctx.metrics.apps.labels("valid").set(valid)
+    ctx.metrics.apps.labels("invalid").set(len(rt.apps) - valid)

@@ -106,6 +106,10 @@ class RuntimeManager:
         return runtime
 
     def _on_usage(self, agent_id: str, backend_id: str, model: str, meta: Any) -> None:
+        tokens_in = int(getattr(meta, "prompt_token_count", 0) or 0)
+        tokens_out = int(getattr(meta, "candidates_token_count", 0) or 0)
+        self.ctx.metrics.tokens.labels(agent_id, backend_id, "input").inc(tokens_in)
+        self.ctx.metrics.tokens.labels(agent_id, backend_id, "output").inc(tokens_out)
         self.usage.record(
             agent_id,
             backend_id,

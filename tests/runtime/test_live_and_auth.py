@@ -121,3 +121,14 @@ async def test_usage_recorded(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     totals = await apps.ctx.runtime.usage.totals(aid)  # type: ignore[union-attr]
     assert totals and totals[0]["backendId"] == bid and totals[0]["kind"] == "llm"
     assert totals[0]["inputTokens"] > 0 and totals[0]["outputTokens"] > 0
+
+
+async def test_metrics(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "newMessage": {"parts": [{"text": "m"}]}})
+    text = (await apps.user.get("/metrics")).text
+    assert 'magec_http_requests_total{app="user",method="POST",route="/api/v1/agent/run",status="200"} 1.0' in text
+    assert f'magec_llm_tokens_total{{agent="{aid}"' in text
+    admin = (await apps.admin.get("/metrics")).text
+    assert 'magec_apps{state="valid"} 1.0' in admin and "magec_config_epoch" in admin

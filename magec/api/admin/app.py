@@ -12,8 +12,9 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from magec.api import errors
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.auth import AdminAuth
-from magec.context import AppContext
+from magec.context import AppContext, refresh_gauges
 from magec.errors import MagecError
+from magec.metrics import instrument
 
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent.parent / "ui"
@@ -23,6 +24,7 @@ PREFIX = "/api/v1/admin"
 def create_admin_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
+    instrument(app, ctx.metrics, "admin", lambda: refresh_gauges(ctx))
     auth = AdminAuth(ctx.config.admin_password)
     app.state.ctx = ctx
 

@@ -7,7 +7,8 @@ from starlette.responses import PlainTextResponse
 
 from magec._optional import import_optional
 from magec.api import errors
-from magec.context import AppContext
+from magec.context import AppContext, refresh_gauges
+from magec.metrics import instrument
 
 #: modules exposing ``install(app, ctx)``; missing ones are skipped
 MODULES = [
@@ -20,6 +21,7 @@ MODULES = [
 def create_user_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
+    instrument(app, ctx.metrics, "user", lambda: refresh_gauges(ctx))
     app.state.ctx = ctx
 
     @app.get("/api/v1/health", tags=["health"])

@@ -1,0 +1,78 @@
+"""Prometheus metrics, served at ``/metrics`` on both apps (no auth, like ``/api/v1/health``).
+
+Each app context owns its own registry (tests run several in one process). Exposed:
+``magec_http_requests_total{app,method,route,status}``, ``magec_http_request_seconds{app,route}``,
+``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``.
+Labels carry ids, never secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("magec_http_requests_total", "HTTP requests", ["app", "method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("magec_http_request_seconds", "HTTP request time to response start", ["app", "route"],
+                                 registry=self.registry)
+        self.tokens = Counter("magec_llm_tokens_total", "LLM tokens", ["agent", "backend", "direction"],
+                              registry=self.registry)
+        self.epoch = Gauge("magec_config_epoch", "Config epoch of the running runtime", registry=self.registry)
+        self.apps = Gauge("magec_apps", "Agents and flows by state", ["state"], registry=self.registry)
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def route_template(scope: dict[str, Any]) -> str:
+    """The matched route as a template (``/api/v1/agent/apps/{app_name}/…``): bounded label values."""
+    if scope.get("route") is None:
+        return "unmatched"
+    by_value = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    return "/".join(f"{{{by_value[seg]}}}" if seg in by_value else seg for seg in str(scope.get("path", "")).split("/"))
+
+
+def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> None:
+    """Count requests per route template and serve ``/metrics``; ``refresh()`` updates gauges first.
+
+    A plain ASGI middleware (no per-request task or body buffering, so SSE streams pass untouched);
+    latency is measured to the start of the response.
+    """
+
+    class _Middleware:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = ["500"]
+
+            async def send_wrapper(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = str(message["status"])
+                    metrics.latency.labels(name, route_template(scope)).observe(time.perf_counter() - start)
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, send_wrapper)
+            finally:
+                metrics.requests.labels(name, scope["method"], route_template(scope), status[0]).inc()
+
+    app.add_middleware(_Middleware)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics() -> Response:
+        if refresh is not None:
+            refresh()
+        return metrics.render()
