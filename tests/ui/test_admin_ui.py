@@ -153,6 +153,9 @@ def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fak
     expect(page.get_by_test_id("agent-text").last).to_contain_text("beta says: second question", timeout=30_000)
     assert any(r.route == "chat" for r in beta.requests)
     assert server.proc is not None and server.proc.pid == pid and server.proc.poll() is None
+    page.get_by_test_id("pg-reset").click()
+    expect(page.get_by_test_id("pg-log")).to_contain_text("Say something to Helper")
+    expect(page.get_by_test_id("agent-text")).to_have_count(0)
 
     # Deleting the backend Helper uses shows who references it; force delete scrubs it.
     nav(page, "backends")

@@ -94,9 +94,11 @@ export const PasswordInput = {
   props: { modelValue: String, placeholder: String, name: String, id: String, autocomplete: { default: 'new-password' } },
   emits: ['update:modelValue'],
   data() { return { show: false }; },
+  // A ${SECRET_KEY} reference is not a secret itself: show it in clear.
+  computed: { isRef() { return /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(this.modelValue || ''); } },
   template: `
   <div class="pw">
-    <input :id="id" :type="show ? 'text' : 'password'" :value="modelValue" :name="name" :placeholder="placeholder"
+    <input :id="id" :type="show || isRef ? 'text' : 'password'" :value="modelValue" :name="name" :placeholder="placeholder"
       :autocomplete="autocomplete" spellcheck="false" @input="$emit('update:modelValue', $event.target.value)">
     <button type="button" class="icon-btn" @click="show = !show" :aria-label="show ? 'Hide' : 'Show'" :title="show ? 'Hide' : 'Show'"><Icon name="eye"/></button>
   </div>`,

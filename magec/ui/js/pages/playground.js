@@ -63,10 +63,10 @@ export default {
         </select>
         <p class="error-text small" v-if="current && current.valid === false && !isPending(current)">{{ current.invalidReason || 'This app is invalid.' }}</p>
         <p class="error-text small" v-if="loadError">{{ loadError }}</p></div>
-      <div class="field"><label for="pg-user">User id</label><input id="pg-user" v-model.lazy.trim="userId"></div>
-      <div class="field"><label>Session</label><code class="small">{{ sessionId }}</code></div>
+      <div class="field pg-extra"><label for="pg-user">User id</label><input id="pg-user" v-model.lazy.trim="userId"></div>
+      <div class="field pg-extra"><label>Session</label><code class="small">{{ sessionId }}</code></div>
       <label class="check" v-if="canSpeak"><input type="checkbox" v-model="autoSpeak"> Speak answers</label>
-      <div class="muted small" v-if="current">
+      <div class="muted small pg-extra" v-if="current">
         <div v-if="canListen"><Icon name="mic" :size="12"/> Speech-to-text ready</div>
         <div v-if="canSpeak"><Icon name="volume" :size="12"/> Text-to-speech ready</div>
         <div v-if="!canListen && !canSpeak">No voice configured for this {{ agent ? 'agent' : 'flow' }}.</div></div>
@@ -97,7 +97,7 @@ export default {
       <form class="pg-input" @submit.prevent="send()">
         <button v-if="canListen" class="icon-btn big" :class="{rec: recording}" type="button" @click="toggleRec" :disabled="transcribing || busy"
           :title="recording ? 'Stop recording' : 'Record'" :aria-label="recording ? 'Stop recording' : 'Record'"><Icon :name="recording ? 'stop' : 'mic'"/></button>
-        <textarea v-model="input" rows="1" :placeholder="transcribing ? 'Transcribing…' : 'Message (Enter to send, Shift+Enter for a new line)'"
+        <textarea v-model="input" rows="1" :placeholder="transcribing ? 'Transcribing…' : 'Message… (Enter to send, Shift+Enter: new line)'"
           @keydown.enter.exact.prevent="send()" :disabled="!app" aria-label="Message" data-testid="pg-input"></textarea>
         <button v-if="busy" class="btn secondary" type="button" @click="stop"><Icon name="stop" :size="16"/> Stop</button>
         <button v-else class="btn" type="submit" :disabled="!app || !input.trim()"><Icon name="send" :size="16"/> Send</button>
