@@ -387,6 +387,25 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     expect(card.get_by_test_id("reembed-needed")).to_have_count(0)
     shot(page, artifacts, "memory")
 
+    # A session provider with a write-only connection string: never shown back, kept on save.
+    page.get_by_test_id("memory-session").get_by_role("button", name="Add").click()
+    dlg = page.get_by_test_id("memory-dialog")
+    dlg.get_by_label("Name").fill("Cache")
+    dlg.get_by_label("Type").select_option("redis")
+    dlg.get_by_label("Connection string").fill("redis://:hunter2@127.0.0.1:6399/0")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    page.get_by_test_id("provider-Cache").get_by_role("button", name="Edit").click()
+    conn = dlg.get_by_label("Connection string")
+    expect(conn).to_have_value("")
+    expect(conn).to_have_attribute("placeholder", re.compile("stored"))
+    dlg.get_by_label("Session TTL").fill("12h")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    cache = next(m for m in api.get("/memory").json() if m["name"] == "Cache")
+    assert cache["config"]["ttl"] == "12h" and cache["config"].get("connectionStringSet") is True
+    assert "hunter2" not in page.content()
+
     # Delete the memory from the browser.
     row = browser.locator("tr", has_text="Tigre")
     row.get_by_role("button", name="Delete memory").click()

@@ -15,13 +15,14 @@ export const KvEditor = {
   <div class="kv">
     <div class="kv-row" v-for="(r, i) in rows" :key="i">
       <input v-model="r.k" :placeholder="keyPlaceholder" @input="emit" aria-label="Key">
-      <input v-model="r.v" :placeholder="valuePlaceholder" @input="emit" aria-label="Value">
+      <input v-model="r.v" :placeholder="r.stored ? 'stored — leave empty to keep' : valuePlaceholder" @input="emit" aria-label="Value">
       <button type="button" class="icon-btn" @click="remove(i)" aria-label="Remove row"><Icon name="x"/></button>
     </div>
     <button type="button" class="btn ghost sm" @click="add"><Icon name="plus" :size="14"/> {{ addLabel }}</button>
   </div>`,
   methods: {
-    toRows(o) { return Object.entries(o || {}).map(([k, v]) => ({ k, v: String(v ?? '') })); },
+    // Sensitive values come back blanked ("") from the API; sending "" again keeps them.
+    toRows(o) { return Object.entries(o || {}).map(([k, v]) => ({ k, v: String(v ?? ''), stored: v === '' })); },
     toObj() { const o = {}; for (const r of this.rows) if (r.k.trim()) o[r.k.trim()] = r.v; return o; },
     emit() { this.$emit('update:modelValue', this.toObj()); },
     add() { this.rows.push({ k: '', v: '' }); },

@@ -28,7 +28,8 @@ export const SchemaForm = {
           <option v-for="o in f.p.enum" :key="o" :value="o">{{ o }}</option></select>
         <input v-else-if="f.kind === 'number'" :id="'sf-' + f.key" type="number" :value="val(f.key)" :placeholder="ph(f)"
           @input="set(f.key, $event.target.value === '' ? undefined : Number($event.target.value))">
-        <PasswordInput v-else-if="f.kind === 'password'" :id="'sf-' + f.key" :model-value="val(f.key) || ''" :placeholder="ph(f)" @update:model-value="set(f.key, $event)"/>
+        <PasswordInput v-else-if="f.kind === 'password'" :id="'sf-' + f.key" :model-value="val(f.key) || ''"
+          :placeholder="(modelValue || {})[f.key + 'Set'] ? 'stored — leave empty to keep' : ph(f)" @update:model-value="set(f.key, $event, true)"/>
         <input v-else :id="'sf-' + f.key" :value="val(f.key) || ''" :placeholder="ph(f)" :required="f.required" spellcheck="false"
           @input="set(f.key, $event.target.value)">
       </template>
@@ -39,9 +40,10 @@ export const SchemaForm = {
   methods: {
     val(k) { return (this.modelValue || {})[k]; },
     ph(f) { return f.p['x-placeholder'] || f.p.examples?.[0] || (f.p.default != null ? String(f.p.default) : ''); },
-    set(k, v) {
+    // Empty optional fields are dropped, except write-only ones: "" tells the server to keep the stored value.
+    set(k, v, keepEmpty = false) {
       const o = { ...(this.modelValue || {}) };
-      if (v === undefined || v === '') delete o[k]; else o[k] = v;
+      if (v === undefined || (v === '' && !keepEmpty)) delete o[k]; else o[k] = v;
       this.$emit('update:modelValue', o);
     },
   },

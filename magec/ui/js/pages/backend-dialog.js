@@ -128,7 +128,7 @@ export const BackendDialog = {
       this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, timeout: b.timeout ?? null }) } : blank();
       this.original = JSON.stringify(this.payload());
       this.probe = { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' };
-      Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: !!this.form.timeout, open: true });
+      Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: false, open: true });
     },
     payload() {
       const p = { name: this.form.name.trim(), type: this.form.type, url: this.form.url, apiKey: this.form.apiKey, headers: this.form.headers || {} };

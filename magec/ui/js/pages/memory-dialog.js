@@ -79,7 +79,9 @@ export const MemoryDialog = {
     },
     async save() {
       this.saving = true; this.error = '';
-      const body = { name: this.form.name.trim(), type: this.form.type, category: this.form.category, config: this.form.config };
+      // Drop the API's "<field>Set" flags; blank write-only fields are sent as "" (= keep).
+      const config = Object.fromEntries(Object.entries(this.form.config || {}).filter(([k]) => !(k.endsWith('Set') && k.slice(0, -3) in (this.form.config || {}))));
+      const body = { name: this.form.name.trim(), type: this.form.type, category: this.form.category, config };
       if (this.form.category === 'longterm') body.embedding = this.form.embedding;
       try {
         if (this.editing) await api.put(`/memory/${this.editing.id}`, body); else await api.post('/memory', body);
