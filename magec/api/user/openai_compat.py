@@ -81,6 +81,8 @@ def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
 
 
 async def _seed_history(rt: Runtime, app: App, user: str, sid: str, history: list[dict[str, Any]]) -> None:
+    if not any(m.get("role") in ("user", "assistant") for m in history):
+        return  # nothing to seed: skip the session read (one database round trip per request)
     svc = rt.session_service
     session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
     assert session is not None
