@@ -76,7 +76,9 @@ def _stats(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def _time_searches(store: SqlLongTermStore, queries: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[list[str]]]:
+async def _time_searches(
+    store: SqlLongTermStore, queries: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], list[list[str]]]:
     names = list(queries)
     start = time.perf_counter()
     first = await store.search("agent", "user", names[0], limit=10)
@@ -90,7 +92,9 @@ async def _time_searches(store: SqlLongTermStore, queries: dict[str, np.ndarray]
     return {"cold_ms": round(cold * 1000, 1), **_stats(samples)}, answers
 
 
-async def _sqlite(n: int, data: np.ndarray, tmp: Path, queries: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[list[str]]]:
+async def _sqlite(
+    n: int, data: np.ndarray, tmp: Path, queries: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], list[list[str]]]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp / f'mem{n}.db'}")
     await create_memory_tables(engine)
     t0 = time.perf_counter()
@@ -110,7 +114,9 @@ async def _sqlite(n: int, data: np.ndarray, tmp: Path, queries: dict[str, np.nda
     return {"load_s": round(load, 2), **result}, answers
 
 
-async def _pgvector(n: int, data: np.ndarray, queries: dict[str, np.ndarray], pg: Any) -> tuple[dict[str, Any], list[list[str]]]:
+async def _pgvector(
+    n: int, data: np.ndarray, queries: dict[str, np.ndarray], pg: Any
+) -> tuple[dict[str, Any], list[list[str]]]:
     from pgvector.asyncpg import register_vector
 
     from magec.memory.pgvector_longterm import PgVectorLongTermStore
@@ -123,11 +129,24 @@ async def _pgvector(n: int, data: np.ndarray, queries: dict[str, np.ndarray], pg
         raw = (await conn.get_raw_connection()).driver_connection
         assert raw is not None
         await register_vector(raw)
-        records = [("agent", "user", f"memory number {i}", "agent", data[i], KEY, DIM, float(i), float(i)) for i in range(n)]
+        records = [
+            ("agent", "user", f"memory number {i}", "agent", data[i], KEY, DIM, float(i), float(i))
+            for i in range(n)
+        ]
         await raw.copy_records_to_table(
             "memory_vectors",
             records=records,
-            columns=["app_name", "user_id", "content", "author", "embedding", "embedding_model", "dim", "created_at", "updated_at"],
+            columns=[
+                "app_name",
+                "user_id",
+                "content",
+                "author",
+                "embedding",
+                "embedding_model",
+                "dim",
+                "created_at",
+                "updated_at",
+            ],
         )
         await conn.execute(sa.insert(memory_scopes).values(app_name="agent", user_id="user", generation=1))
         await conn.execute(sa.text("SET maintenance_work_mem = '1GB'"))
@@ -152,7 +171,12 @@ async def _pgvector(n: int, data: np.ndarray, queries: dict[str, np.ndarray], pg
         )
     result, answers = await _time_searches(store, queries)
     await store.close()
-    return {"load_s": round(load, 2), "index_build_s": round(index_s, 1), "uses_hnsw": "hnsw" in plan, **result}, answers
+    return {
+        "load_s": round(load, 2),
+        "index_build_s": round(index_s, 1),
+        "uses_hnsw": "hnsw" in plan,
+        **result,
+    }, answers
 
 
 def _recall(exact: list[list[str]], approx: list[list[str]]) -> float:
@@ -181,7 +205,9 @@ async def _run(sizes: tuple[int, ...]) -> dict[str, Any]:
             if pg is not None:
                 entry["pgvector"], approx = await _pgvector(n, data, queries, pg)
                 entry["pgvector"]["recall_at_10"] = _recall(exact, approx)
-                entry["pgvector_p50_over_sqlite"] = round(entry["pgvector"]["p50_ms"] / entry["sqlite"]["p50_ms"], 2)
+                entry["pgvector_p50_over_sqlite"] = round(
+                    entry["pgvector"]["p50_ms"] / entry["sqlite"]["p50_ms"], 2
+                )
             out["results"][str(n)] = entry
     finally:
         if pg is not None:

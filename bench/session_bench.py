@@ -32,7 +32,9 @@ from magec.memory import RedisSessionService, SqlSessionService, create_memory_t
 from magec.store.store import make_engine
 
 
-def _event(author: str, text: str | None = None, delta: dict[str, Any] | None = None, call: bool = False) -> Event:
+def _event(
+    author: str, text: str | None = None, delta: dict[str, Any] | None = None, call: bool = False
+) -> Event:
     part = (
         types.Part(function_call=types.FunctionCall(id="c1", name="search_memory", args={"query": "coffee"}))
         if call
@@ -52,7 +54,9 @@ async def _turn(svc: BaseSessionService, user: str, sid: str, i: int) -> float:
     assert session is not None
     await svc.append_event(session, _event("user", f"message {i} " + "lorem ipsum " * 20))
     await svc.append_event(session, _event("agent", call=True))
-    await svc.append_event(session, _event("agent", "tool result", {"temp:x": 1, "user:last_tool": "search_memory"}))
+    await svc.append_event(
+        session, _event("agent", "tool result", {"temp:x": 1, "user:last_tool": "search_memory"})
+    )
     await svc.append_event(session, _event("agent", "the answer " * 30, {"last_reply": f"answer {i}"}))
     return time.perf_counter() - start
 

@@ -1,0 +1,82 @@
+"""The benchmark pipeline works end to end (``python -m bench --smoke``, LiteLLM skipped).
+
+Checks the structure of the results and of the report, never timings: CI machines are noisy and
+performance is judged from ``docs/benchmarks.md`` (ratios measured side by side in one run).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import SECTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(300)
+def test_bench_smoke(tmp_path: Path) -> None:
+    report, results = tmp_path / "benchmarks.md", tmp_path / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--no-litellm",
+            "--output",
+            str(report),
+            "--json",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads(results.read_text())
+
+    # the mock is measured alone
+    cap = res["mock_capacity"]
+    assert {"raw_nonstream", "raw_stream", "sdk_nonstream"} <= cap.keys()
+    assert cap["raw_nonstream"]["requests"] > 0
+
+    # every target x mode x concurrency ran without errors, with the derived columns
+    rows = res["proxy"]["rows"]
+    got = {(r["target"], r["mode"], r["concurrency"]) for r in rows}
+    for c in res["plan"]["concurrency"]:
+        for target, mode in [("direct", "nonstream"), ("direct", "stream"), ("direct_raw", "nonstream"),
+                             ("magec_openai", "nonstream"), ("magec_openai", "stream"),
+                             ("magec_run", "nonstream"), ("magec_run_sse", "stream")]:  # fmt: skip
+            assert (target, mode, c) in got
+    for r in rows:
+        assert r["errors"] == 0, r
+        assert r["requests"] > 0 and r["rps"] > 0
+        assert {"p50_ms", "p95_ms", "p99_ms"} <= r.keys()
+        if r["target"].startswith("magec"):
+            assert {"added_p50_ms", "added_p99_ms", "server_cpu_ms_per_req", "server_peak_rss_mb"} <= r.keys()
+        if r["mode"] == "stream":
+            assert "ttft_p50_ms" in r
+    assert res["proxy"]["ratios"] == []  # LiteLLM skipped
+    assert "skipped" in res["litellm"]["note"]
+
+    # config change: measured, visible, nothing dropped
+    sw = res["config_change"]
+    assert sw["rounds"] and sw["dropped_total"] == 0
+    assert all(r["visible_ms"] is not None and r["streams"] > 0 for r in sw["rounds"])
+
+    assert res["startup"]["fresh_s"] > 0
+    for key in ("memory", "session", "local"):  # ran, or said why not
+        assert "available" in res[key]
+        assert res[key]["available"] or res[key]["reason"]
+    assert res["failures"] == []
+
+    text = report.read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    assert "**Machine:**" in text and "## Targets" in text
