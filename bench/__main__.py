@@ -139,6 +139,11 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
             backends = ids[2]
             _section(res, "config_change",
                      lambda: asyncio.run(scenarios.config_change(magec, ids[1], mocks, backends, plan, log)), failures)  # type: ignore[arg-type]  # fmt: skip
+        if want("breakdown") and mocks:
+            out = _section(res, "breakdown", lambda: external.run_external(
+                "breakdown", {"mock_url": mocks["A"].url, "turns": 30 if smoke else 300}, 300, cores.server), failures)  # fmt: skip
+            if isinstance(out, dict):
+                out["module"] = "breakdown"
     finally:
         if lite is not None:
             lite.stop()
@@ -231,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, help=f"markdown report path (default: {DOC.relative_to(ROOT)}; smoke: temp)"
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
-    p.add_argument("--only", help="comma-separated sections: mock,startup,proxy,switch,memory,session,local")
+    p.add_argument("--only", help="comma-separated: mock,startup,proxy,switch,breakdown,memory,session,local")
+    p.add_argument(
+        "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"
+    )
     a = p.parse_args(argv)
+    if a.render:
+        (a.output or DOC).write_text(report.render(json.loads(a.render.read_text())))
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="magec-bench-"))
     sections = set(a.only.split(",")) if a.only else None
     try:

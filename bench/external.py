@@ -40,7 +40,9 @@ def local_extra_installed() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def run_external(module: str, kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
+def run_external(
+    module: str, kwargs: dict[str, Any], timeout: float, cpus: frozenset[int] | set[int] = ALL_CPUS
+) -> dict[str, Any]:
     reason = available(module)
     if reason:
         return {"available": False, "reason": reason}
@@ -50,7 +52,7 @@ def run_external(module: str, kwargs: dict[str, Any], timeout: float) -> dict[st
         proc = subprocess.run(
             [sys.executable, "-c", _SCRIPT.format(module=module, mark=MARK), json.dumps(kwargs)],
             capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env,
-            preexec_fn=lambda: os.sched_setaffinity(0, ALL_CPUS),  # undo our pinning
+            preexec_fn=lambda: os.sched_setaffinity(0, cpus),  # default: undo our pinning
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"available": False, "reason": f"timed out after {timeout:.0f}s", "args": kwargs}

@@ -22,6 +22,7 @@ SECTIONS = [
     "## Proxy overhead",
     "## magec / LiteLLM",
     "## Config change under load",
+    "## Where magec's time goes",
     "## Start-up",
     "## Memory search",
     "## Sessions",
@@ -226,6 +227,8 @@ def render(res: dict[str, Any]) -> str:
     else:
         L.append((sw or {}).get("note", "not measured"))
 
+    L += ["", "## Where magec's time goes", ""]
+    L += _external(res.get("breakdown"), _breakdown_table)
     L += ["", "## Start-up", ""]
     st = res.get("startup")
     if st and "fresh_s" in st:
@@ -294,6 +297,18 @@ def _session_table(r: dict[str, Any]) -> list[str]:
     if r.get("ratios"):
         out += ["", "Ratios: " + ", ".join(f"{k} = {v}" for k, v in r["ratios"].items()) + "."]
     return out
+
+
+def _breakdown_table(r: dict[str, Any]) -> list[str]:
+    out = [
+        "In-process ablation, one layer at a time, sequential turns on the server's CPU (see "
+        "`bench/breakdown.py`). `+a2a_fix` = ADK's failing optional import short-circuited (now done "
+        "by `magec.runtime.build` at import; the runs without it restore ADK's stock behaviour). "
+        f"One failing import costs {_f(r.get('failing_import_ms'), 3)} ms here.",
+        "",
+    ]
+    rows = [[name, s["wall_ms"], s["cpu_ms"]] for name, s in r["steps"].items()]
+    return out + _table(["Step", "wall ms/turn", "CPU ms/turn"], rows)
 
 
 def _local_table(r: dict[str, Any]) -> list[str]:
