@@ -93,6 +93,10 @@ def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fak
     alpha, beta = fakes["alpha"], fakes["beta"]
     login(page, server, artifacts)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.get_by_role("link", name=re.compile("Add a backend")).click()  # getting-started checklist
+    expect(page.get_by_test_id("backend-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("backend-dialog")).to_be_hidden()
 
     # Empty state first, then two backends created and tested through the dialog.
     nav(page, "backends")
