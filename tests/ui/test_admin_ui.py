@@ -454,3 +454,26 @@ def test_playground_voice(voice_page: Page, server: ServerProcess, fakes: dict[s
     assert tts and tts[-1].json["voice"] == "nova" and tts[-1].json["model"] == "tts-1"
     assert tts[-1].json["input"].startswith("alpha says: audio of")
     shot(page, artifacts, "playground-voice")
+
+
+def test_offline_demo_one_click(page: Page, server: ServerProcess, artifacts: Path) -> None:
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    if not any(t["type"] == "local" for t in api.get("/backends/types").json()):
+        pytest.skip("this server has no local backend type")
+    signed_in(page, server)
+    panel = page.get_by_test_id("demo-panel")
+    expect(panel).to_be_visible()
+    panel.get_by_test_id("demo-setup").click()
+    expect(page.locator(".nav-item.active")).to_have_attribute("data-nav", "playground", timeout=60_000)
+    expect(page.locator("#pg-app option:checked")).to_contain_text("Local assistant")
+    expect(page.get_by_text("Speech-to-text ready")).to_be_visible()
+    backends = {b["name"]: b for b in api.get("/backends").json()}
+    assert backends["Local"]["type"] == "local"
+    agent = next(a for a in api.get("/agents").json() if a["name"] == "Local assistant")
+    assert agent["llm"]["backend"] == agent["tts"]["backend"] == agent["transcription"]["backend"] == backends["Local"]["id"]
+    memory = next(m for m in api.get("/memory").json() if m["name"] == "Local memory")
+    assert memory["embedding"]["backend"] == backends["Local"]["id"]
+    shot(page, artifacts, "offline-demo")
+    nav(page, "overview")
+    expect(page.get_by_test_id("demo-panel")).to_have_count(0)  # offered once
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -2,6 +2,8 @@
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { go } from '../router.js';
+import { toast } from '../toast.js';
+import { setupDemo } from '../demo.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
 
@@ -13,10 +15,14 @@ const TILES = [
 export default {
   name: 'OverviewPage',
   components: { Icon, PageHeader },
-  data() { return { s: store, ov: null, error: '' }; },
+  data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '' }; },
   computed: {
     counts() { return this.ov?.counts || {}; },
     agents() { return this.ov?.agents || store.agents; },
+    // Offered while the server supports the offline "local" backend type and none exists yet.
+    showDemo() {
+      return store.loaded.backends && store.backendTypes.some((t) => t.type === 'local') && !store.backends.some((b) => b.type === 'local');
+    },
     steps() {
       return [
         { done: store.backends.length > 0, text: 'Add a backend (OpenAI, Ollama, Anthropic, Gemini or local)', page: 'backends' },
@@ -33,6 +39,14 @@ export default {
         <Icon :name="t[2]" :size="20"/><span class="tile-n">{{ counts[t[0]] ?? (s[t[3] || t[0]] || []).length }}</span><span class="tile-l">{{ t[1] }}</span>
       </button>
     </div>
+    <section class="panel demo" v-if="showDemo" data-testid="demo-panel">
+      <div class="panel-head"><h2>Try it offline</h2></div>
+      <p class="muted">No API key? Set up a local backend, an agent that talks and listens, and long-term memory — all running on this machine.</p>
+      <div class="row wrap">
+        <button class="btn" type="button" @click="demo" :disabled="demoBusy" data-testid="demo-setup"><Icon name="zap" :size="16"/> {{ demoBusy ? 'Setting up…' : 'Set up the offline demo' }}</button>
+        <span class="muted small" v-if="demoStep" aria-live="polite">{{ demoStep }}</span>
+      </div>
+    </section>
     <section class="panel" v-if="steps.some(x => !x.done)">
       <h2>Getting started</h2>
       <ol class="checklist">
@@ -53,4 +67,15 @@ export default {
   </div>`,
   setup() { return { TILES, go }; },
   async mounted() { try { this.ov = await api.get('/overview'); } catch (e) { this.error = e.message; } },
+  methods: {
+    async demo() {
+      this.demoBusy = true;
+      try {
+        const r = await setupDemo((t) => { this.demoStep = t; });
+        if (r.probe && !r.probe.ok) toast.info(`Demo created, but the local models are not ready: ${r.probe.error || 'see Backends → Local'}. Run scripts/install-local-models.sh.`);
+        else toast.success('Offline demo ready: say hello to “Local assistant”.');
+        go('playground', { app: r.agent.id });
+      } catch (e) { toast.error(e); this.demoStep = ''; } finally { this.demoBusy = false; }
+    },
+  },
 };
