@@ -75,5 +75,8 @@ class AdminAuth:
         self.limiter.check(ip)
         token = bearer(request)
         if not token or not hmac.compare_digest(token.encode(), self.password.encode()):
-            self.limiter.fail(ip)
+            # Only a presented-and-wrong credential counts towards the lockout: a signed-out page
+            # load (no Authorization header at all) must not lock the admin out.
+            if "authorization" in request.headers:
+                self.limiter.fail(ip)
             raise AuthError("admin password required: send Authorization: Bearer <password>")

@@ -53,6 +53,8 @@ async def public(
         state = ctx.runtime.status_of(raw["id"])
         view["valid"] = state.valid
         view["invalidReason"] = state.reason
+        # True while the runtime has not yet rebuilt from the latest change (validity may be stale)
+        view["pending"] = ctx.runtime.current().epoch < ctx.store.epoch
     elif kind in ("agents", "flows"):
         view["valid"] = True
         view["invalidReason"] = None
