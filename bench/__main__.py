@@ -132,6 +132,9 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
 
         if want("proxy"):
             _section(res, "proxy", lambda: asyncio.run(_proxy(plan, mocks, magec, ids, lite)), failures)
+        if want("ttft"):
+            _section(res, "ttft_paced", lambda: asyncio.run(
+                scenarios.ttft_paced(plan, mocks["A"], magec, ids[3] if ids else None, lite, log)), failures)  # fmt: skip
         if lite is not None:
             lite.stop()
             lite = None
@@ -189,7 +192,7 @@ def _litellm(mock: Mock, workdir: Path, cores: Cores) -> tuple[LiteLLM | None, s
         exe, note = ensure_litellm(workdir)
         if exe is None:
             return None, note
-        return start_litellm(exe, mock, [scenarios.MODEL], workdir, cores.server), note
+        return start_litellm(exe, mock, [scenarios.MODEL, scenarios.PACED_MODEL], workdir, cores.server), note
     except Exception as e:  # noqa: BLE001 - the peer is optional
         return None, f"LiteLLM skipped: {type(e).__name__}: {str(e)[:400]}"
 
@@ -218,6 +221,13 @@ def check_smoke(res: dict[str, Any], litellm: bool) -> list[str]:
         problems.append(f"proxy matrix is missing {sorted(missing)}")
     problems += [f"{r['target']} {r['mode']} c={r['concurrency']}: {r['errors']} errors ({r.get('first_error')})"
                  for r in rows if r["errors"]]  # fmt: skip
+    paced = res.get("ttft_paced")
+    if (
+        not isinstance(paced, list)
+        or any(r["errors"] for r in paced)
+        or len({r["target"] for r in paced}) < 2
+    ):
+        problems.append(f"paced TTFT: {paced}")
     sw = res.get("config_change") or {}
     if not sw.get("rounds"):
         problems.append("config change not measured")
@@ -236,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, help=f"markdown report path (default: {DOC.relative_to(ROOT)}; smoke: temp)"
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
-    p.add_argument("--only", help="comma-separated: mock,startup,proxy,switch,breakdown,memory,session,local")
+    p.add_argument(
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,local"
+    )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"
     )

@@ -116,7 +116,7 @@ def main() -> None:
     mocks = {k: start_mock(k, cores.load, work) for k in ("A", "B")}
     magec = start_magec(work / "magec", cores.server)
     try:
-        bench_id, _, _ = scenarios.setup_magec(magec, mocks)
+        bench_id = scenarios.setup_magec(magec, mocks)[0]
         asyncio.run(
             drive(a.mode, mocks["A"].url, magec.server.user_url, bench_id, a.concurrency, 2)
         )  # warm-up

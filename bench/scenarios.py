@@ -16,6 +16,7 @@ from bench.procs import LiteLLM, Magec, Mock, Monitor
 
 MODEL = "mock-t16"  # 16 tokens, no per-token delay: pure overhead, nothing to hide behind
 SWITCH_MODEL = "mock-t100-d10"  # streams of 100 tokens x 10 ms (~1 s) that span a config change
+PACED_MODEL = "mock-t16-d20"  # a paced stream (20 ms per token, like a real model): TTFT is meaningful
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,23 @@ class Plan:
     capacity_seconds: float
     switch_rounds: int
     switch_streams: int
+    paced_requests: dict[int, int]
 
     @classmethod
     def full(cls) -> Plan:
-        return cls((1, 16, 64), {1: 200, 16: 800, 64: 1600}, {1: 20, 16: 64, 64: 128}, 3.0, 5, 16)
+        return cls(
+            (1, 16, 64),
+            {1: 200, 16: 800, 64: 1600},
+            {1: 20, 16: 64, 64: 128},
+            3.0,
+            5,
+            16,
+            {1: 60, 16: 320, 64: 640},
+        )
 
     @classmethod
     def smoke(cls) -> Plan:
-        return cls((1, 4), {1: 10, 4: 20}, {1: 2, 4: 4}, 0.5, 1, 4)
+        return cls((1, 4), {1: 10, 4: 20}, {1: 2, 4: 4}, 0.5, 1, 4, {1: 4, 4: 8})
 
 
 # ---------------------------------------------------------------- mock alone
@@ -186,6 +196,38 @@ async def _measure(t: Target, c: int, plan: Plan) -> tuple[LoadResult, Any]:
     return res, mon.usage
 
 
+async def ttft_paced(plan: Plan, mock: Mock, magec: Magec | None, paced_agent: str | None,
+                     litellm: LiteLLM | None, progress: Any = print) -> list[dict[str, Any]]:  # fmt: skip
+    """Time to first token on a paced stream (PACED_MODEL), where the first token is really first:
+    with a zero-delay upstream all tokens arrive in one read and TTFT is nearly the whole turn."""
+    clients: list[Any] = [loadgen.openai_client(mock.base_url)]
+    tgts = [("direct", loadgen.openai_call(clients[0], PACED_MODEL, True))]
+    if magec is not None and paced_agent is not None:
+        clients.append(loadgen.openai_client(f"{magec.server.user_url}/v1"))
+        tgts.append(("magec_openai", loadgen.openai_call(clients[-1], paced_agent, True)))
+    if litellm is not None:
+        clients.append(loadgen.openai_client(litellm.base_url, api_key=litellm.master_key))
+        tgts.append(("litellm", loadgen.openai_call(clients[-1], PACED_MODEL, True)))
+    rows: list[dict[str, Any]] = []
+    try:
+        for c in plan.concurrency:
+            base: dict[str, Any] | None = None
+            for name, call in tgts:
+                res = await loadgen.run_load(call, c, plan.paced_requests[c], min(c, plan.warmup[c]))
+                row = {"target": name, **res.summary()}
+                if base is None:
+                    base = row
+                else:
+                    for p in ("p50", "p95", "p99"):
+                        row[f"ttft_added_{p}_ms"] = round(row[f"ttft_{p}_ms"] - base[f"ttft_{p}_ms"], 3)
+                rows.append(row)
+                progress(f"  c={c:<3} {name:<13} TTFT p50 {row.get('ttft_p50_ms')} ms p99 {row.get('ttft_p99_ms')} ms"
+                         f"  added p50 {row.get('ttft_added_p50_ms', '-')}  errors {row['errors']}")  # fmt: skip
+    finally:
+        await close_clients(clients)
+    return rows
+
+
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """magec / LiteLLM at each concurrency and mode (throughput, added latency, CPU per request)."""
     out = []
@@ -321,8 +363,8 @@ def _agent(magec: Magec, agent_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- set-up
 
 
-def setup_magec(magec: Magec, mocks: dict[str, Mock]) -> tuple[str, str, dict[str, str]]:
-    """Backends A and B (one per mock), the bench agent on A (MODEL) and the switch agent on A."""
+def setup_magec(magec: Magec, mocks: dict[str, Mock]) -> tuple[str, str, dict[str, str], str]:
+    """Backends A and B (one per mock); agents on A: bench (MODEL), switch (SWITCH_MODEL), paced (PACED_MODEL)."""
     backends = {}
     for label, mock in mocks.items():
         b = magec.admin(
@@ -336,10 +378,12 @@ def setup_magec(magec: Magec, mocks: dict[str, Mock]) -> tuple[str, str, dict[st
     switch = magec.admin(
         "POST", "/agents", {"name": "switch", "llm": {"backend": first, "model": SWITCH_MODEL}}
     )
+    paced = magec.admin("POST", "/agents", {"name": "paced", "llm": {"backend": first, "model": PACED_MODEL}})
+    want = {bench["id"], switch["id"], paced["id"]}
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # wait for the runtime rebuild to serve both
+    while time.monotonic() < deadline:  # wait for the runtime rebuild to serve them all
         r = httpx2.get(f"{magec.server.user_url}/v1/models", timeout=5).json()
-        if {bench["id"], switch["id"]} <= {m["id"] for m in r["data"]}:
+        if want <= {m["id"] for m in r["data"]}:
             break
         time.sleep(0.05)
-    return bench["id"], switch["id"], backends
+    return bench["id"], switch["id"], backends, paced["id"]
