@@ -2,7 +2,69 @@
 they are the one part of the page the bench does not measure on each run)."""
 
 PROFILE_NOTES = """
-### Profile of magec's request path
+### Profile of magec's request path (hand-written, profiled 2026-11-24)
 
-(to be filled in)
+How: `python -m bench.profile_magec --mode nonstream --concurrency 16` (py-spy `record --gil`,
+250 Hz, on the running `magec serve`), the ablation table in *Where magec's time goes* (rerun on
+every bench), and targeted timings. Numbers below are from that session; the tables on this page
+are from the run above.
+
+1. **The cost is CPU per request, not waiting.** A non-streamed request costs magec ~12 ms of
+   server CPU (LiteLLM: about the same). One core therefore serves ~80–85 req/s, and at c=64 a
+   request queues behind the 63 others: that queue *is* the added p50/p99 at c=64. Meeting
+   "≤ 2 ms added p50 at c=64" would need ≤ ~0.03 ms of CPU per request, out of reach for any
+   per-request Python pipeline on one core (LiteLLM misses it by the same margin). The useful
+   number to drive down is the c=1 overhead (~12 ms) and CPU/request.
+2. **Where a turn's CPU goes** (ablation, ms per turn): ADK `Runner` + `LlmAgent` flow with an
+   instant model and in-memory sessions ≈ 2.3; magec's SQL session service (create + get + two
+   appends through aiosqlite) ≈ +2.9; `OpenAIChat` → mock (openai SDK request building, httpx2,
+   response models) ≈ +3.0 (the bare SDK call alone is ≈ 2.3); HTTP + FastAPI + metrics
+   middleware + event shaping + usage recording make up the rest of the ~12 ms in the server.
+   py-spy self time by package (GIL-holding samples, c=16): sqlalchemy 16 %, asyncio 12 %,
+   magec 7 %, aiosqlite 6 %, openai 6 %, pydantic 4 %, httpx2 3 %, starlette+fastapi 4 %.
+3. **Found and fixed: ADK re-imports a missing optional module on every turn.** py-spy showed
+   `_compile_bytecode` in the request path (3.6 % self, 5.7 % inclusive). ADK's `build_node`
+   (`google/adk/workflow/utils/_workflow_graph_utils.py`) runs
+   `from ...agents.remote_a2a_agent import RemoteA2aAgent` per turn and ignores the ImportError
+   when `a2a` is not installed; failed imports are not cached, so each turn re-executes ADK's A2A
+   module up to its `import a2a`: 0.57–0.84 ms of CPU per turn. `magec/runtime/build.py`
+   (`_short_circuit_missing_a2a`) now sets `sys.modules["google.adk.agents.remote_a2a_agent"] =
+   None` when `a2a` is absent, so the import fails at once (same ImportError, same behaviour).
+   The failing import alone measures 0.57–0.84 ms; in the ablation runs an ADK turn costs 0.9–2.4 ms
+   less CPU with the fix (≈ 8–20 % of a full magec request; see *Where magec's time goes*). Also
+   `openai_compat._seed_history` no longer reads the session when there is no history to seed
+   (one database round trip fewer per `/v1/chat/completions` call without `X-Session-Id`).
+   `tests/runtime` passes (24 tests).
+4. **Streaming costs per token.** Each streamed token is a partial `LlmResponse` → ADK `Event`
+   → runner queue → `event_json` → `json.dumps` → SSE chunk: ≈ 0.27 ms in ADK alone and ≈ 0.5 ms
+   end to end, so 16 tokens add ~8 ms of CPU (ablation: 8.1 → 16.1 ms per turn); streamed req/s
+   are about half the non-streamed.
+5. **TTFT.** With a paced upstream the first token reaches the client ~8–11 ms after a direct
+   call at c=1: the session write, ADK's request preprocessing and the outgoing request build all
+   sit before the first model byte.
+6. **Tail latency under saturation is worse than LiteLLM's** (p99/p50 ≈ 2.4 for magec at c=16–64
+   vs 1.1–1.6 for LiteLLM) although throughput is similar. Hypothesis, not verified: every
+   aiosqlite round trip runs in a worker thread that must win the GIL back from a saturated event
+   loop (CPython's switch interval is 5 ms), so requests that touch the database most wait longest.
+7. **Config change: 180–260 ms visible** (16 streams running; idle server 190–380 ms; in-process
+   with no debounce ~10 ms, of which the rebuild itself is ~3 ms). The parts: the 50 ms
+   `rebuild_debounce_ms`; the PUT (40–120 ms: several aiosqlite round trips on a busy loop); and
+   the first request after every rebuild constructs a new `AsyncOpenAI` client for each agent
+   (`OpenAIType.chat()` makes a new `OpenAIConnection` per build), whose httpx2 client loads the
+   certifi bundle into a fresh SSL context: 27–59 ms of synchronous CPU on the event loop, which
+   also stalls every running stream. No stream was ever dropped.
+
+**Next optimisations (not done here; biggest first):**
+- Keep backend clients across rebuilds: cache connections in `magec/backends/openai/__init__.py`
+  (`OpenAIType.chat`/`embeddings`/…; same for anthropic and gemini) keyed by the backend spec, or
+  share one `ssl.SSLContext` for all clients. Unchanged backends keep warm keep-alive pools; a
+  changed one pays client setup once, ideally during the rebuild rather than on the first
+  request. Expected: config change −30–60 ms and no loop stall after each admin write.
+- Lower `rebuild_debounce_ms` from 50 to ~10 ms (bursts still coalesce).
+- Stateless OpenAI calls (no `X-Session-Id`) persist a session with 4 database round trips;
+  an ephemeral session (written once at the end, or not at all when the client never reuses it)
+  would save ~3 ms CPU/request (~25 %).
+- Streaming: cheaper per-chunk path in `openai_compat.chat.stream()` (build the chunk JSON from a
+  template instead of `json.dumps` of a dict per token) helps a little; the large part is ADK's
+  per-partial event machinery.
 """
