@@ -55,7 +55,7 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     database_url: str = ""
     upload_limit_bytes: int = 25 * 1024 * 1024
-    rebuild_debounce_ms: int = 50
+    rebuild_debounce_ms: int = 10
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""

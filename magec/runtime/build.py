@@ -65,6 +65,19 @@ class App:
     #: ADK author name -> (agent id, agent name, response agent?)
     authors: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     description: str = ""
+    _ephemeral: Runner | None = field(default=None, repr=False)
+
+    def ephemeral_runner(self) -> Runner:
+        """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
+        client sending the whole conversation each time): no database round trips, nothing left behind."""
+        if self._ephemeral is None:
+            from google.adk.sessions import InMemorySessionService
+
+            assert self.runner is not None
+            self._ephemeral = Runner(
+                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService()
+            )
+        return self._ephemeral
 
 
 @dataclass

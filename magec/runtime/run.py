@@ -119,12 +119,14 @@ async def run_turn(
     *,
     streaming: bool = False,
     state_delta: dict[str, Any] | None = None,
+    runner: Any = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    assert app.runner is not None
+    runner = runner or app.runner
+    assert runner is not None
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
     invocation_id = ""
     try:
-        async for event in app.runner.run_async(
+        async for event in runner.run_async(
             user_id=user_id,
             session_id=session_id,
             new_message=message,

@@ -67,3 +67,16 @@ async def test_errors(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502 and "sk-bad-key-0000" not in str(info.value)
+
+
+async def test_stateless_calls_store_nothing(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    raw = await client.chat.completions.with_raw_response.create(
+        model=aid, messages=[{"role": "user", "content": "once"}], user="anon")
+    assert "x-session-id" not in raw.headers
+    stream = await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "s"}], stream=True,
+                                                  user="anon")
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "openai-x says: s"
+    stored = (await sqlite_apps.user.get(f"/api/v1/agent/apps/{aid}/users/anon/sessions")).json()
+    assert stored == []

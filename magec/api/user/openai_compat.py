@@ -4,9 +4,10 @@
 * ``POST /v1/chat/completions`` — ``model`` is an app id or name; streaming or not, with the usual
   ``chat.completion`` / ``chat.completion.chunk`` shapes, so any OpenAI client can talk to magec.
 
-Conversation continuity: send ``X-Session-Id`` (the reply always carries it) and only the new
-message is used, the history coming from the session; without it, a new session is seeded with the
-earlier ``messages`` (user/assistant) before the last user message runs. The agent's own system
+Conversation continuity: send ``X-Session-Id`` (any id you choose; the reply echoes it) and only the
+new message is used, the history coming from the stored session. Without it the call is stateless, as
+in the OpenAI API: the earlier ``messages`` (user/assistant) are the history, held in an in-memory
+session for the duration of the call only (no database round trips, nothing stored). The agent's own system
 prompt applies; client ``system`` messages are added as context to the first user turn.
 """
 
@@ -80,10 +81,9 @@ def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def _seed_history(rt: Runtime, app: App, user: str, sid: str, history: list[dict[str, Any]]) -> None:
+async def _seed_history(svc: Any, app: App, user: str, sid: str, history: list[dict[str, Any]]) -> None:
     if not any(m.get("role") in ("user", "assistant") for m in history):
-        return  # nothing to seed: skip the session read (one database round trip per request)
-    svc = rt.session_service
+        return
     session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
     assert session is not None
     author = next(iter(app.authors), app.id)
@@ -154,18 +154,34 @@ def router(ctx: AppContext) -> APIRouter:
         parts = _parts(messages[last_index].get("content") or "", f"messages[{last_index}].content")
         user = str(body.get("user") or "openai")
         header_sid = request.headers.get("x-session-id")
-        sid = await ensure_session(rt, app, user, header_sid or None)
-        if not header_sid:
+        runner = None
+        if header_sid:
+            sid = await ensure_session(rt, app, user, header_sid)
+            headers = {"X-Session-Id": sid}
+        else:
+            runner = app.ephemeral_runner()
+            svc = runner.session_service
+            sid = (await svc.create_session(app_name=app.id, user_id=user)).id
+            headers = {}
             system = [str(m.get("content")) for m in messages[:last_index] if m.get("role") == "system"]
             if system:
                 parts.insert(0, types.Part.from_text(text="Context from the client:\n" + "\n".join(system)))
-            await _seed_history(rt, app, user, sid, messages[:last_index])
+            await _seed_history(svc, app, user, sid, messages[:last_index])
         message = types.Content(role="user", parts=parts)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
-        headers = {"X-Session-Id": sid}
+
+        async def forget() -> None:
+            if runner is not None:
+                await runner.session_service.delete_session(app_name=app.id, user_id=user, session_id=sid)
+
         if not body.get("stream"):
-            events = [e async for e in run_turn(rt, app, user, sid, message, streaming=False)]
+            try:
+                events = [
+                    e async for e in run_turn(rt, app, user, sid, message, streaming=False, runner=runner)
+                ]
+            finally:
+                await forget()
             errors = [e for e in events if e.get("errorCode")]
             if errors and not _texts(events, app):
                 status = 504 if errors[-1]["errorCode"] == "timeout" else 502
@@ -209,35 +225,42 @@ def router(ctx: AppContext) -> APIRouter:
             events: list[dict[str, Any]] = []
             streamed_authors: set[str] = set()
             last_author: str | None = None
-            async for event in run_turn(rt, app, user, sid, message, streaming=True):
-                events.append(event)
-                if event.get("errorCode"):
-                    err = {"error": {"message": event["errorMessage"], "type": event["errorCode"]}}
-                    yield f"data: {json.dumps(err)}\n\n".encode()
-                    continue
-                if not user_visible(event, app) or event.get("author") == "user":
-                    continue
-                text = "".join(
-                    p.get("text", "")
-                    for p in (event.get("content") or {}).get("parts", [])
-                    if not p.get("thought")
-                )
-                if not text:
-                    continue
-                author = event.get("author")
-                if event.get("partial"):
-                    if last_author is not None and author != last_author and author not in streamed_authors:
-                        yield chunk({"content": "\n---\n"})
-                    streamed_authors.add(str(author))
-                    last_author = author
-                    yield chunk({"content": text})
-                elif author not in streamed_authors:
-                    # a non-streamed final (e.g. a backend that does not stream): send it whole
-                    if last_author is not None:
-                        yield chunk({"content": "\n---\n"})
-                    last_author = author
-                    streamed_authors.add(str(author))
-                    yield chunk({"content": text})
+            try:
+                async for event in run_turn(rt, app, user, sid, message, streaming=True, runner=runner):
+                    events.append(event)
+                    if event.get("errorCode"):
+                        err = {"error": {"message": event["errorMessage"], "type": event["errorCode"]}}
+                        yield f"data: {json.dumps(err)}\n\n".encode()
+                        continue
+                    if not user_visible(event, app) or event.get("author") == "user":
+                        continue
+                    text = "".join(
+                        p.get("text", "")
+                        for p in (event.get("content") or {}).get("parts", [])
+                        if not p.get("thought")
+                    )
+                    if not text:
+                        continue
+                    author = event.get("author")
+                    if event.get("partial"):
+                        if (
+                            last_author is not None
+                            and author != last_author
+                            and author not in streamed_authors
+                        ):
+                            yield chunk({"content": "\n---\n"})
+                        streamed_authors.add(str(author))
+                        last_author = author
+                        yield chunk({"content": text})
+                    elif author not in streamed_authors:
+                        # a non-streamed final (e.g. a backend that does not stream): send it whole
+                        if last_author is not None:
+                            yield chunk({"content": "\n---\n"})
+                        last_author = author
+                        streamed_authors.add(str(author))
+                        yield chunk({"content": text})
+            finally:
+                await forget()
             yield chunk({}, "stop")
             if include_usage:
                 data = {

@@ -7,6 +7,7 @@ from typing import Any
 import anthropic
 
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
+from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -34,31 +35,31 @@ class AnthropicConnection:
         register_secret(spec.api_key)
         self._client: anthropic.AsyncAnthropic | None = None
 
+    def _build(self) -> anthropic.AsyncAnthropic:
+        """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
+        headers: dict[str, Any] = dict(self.spec.headers)
+        kwargs: dict[str, Any] = {
+            "base_url": self.base_url,
+            "timeout": self.spec.timeout,
+            "max_retries": 0,
+        }
+        if self.spec.api_key:
+            client = anthropic.AsyncAnthropic(api_key=self.spec.api_key, default_headers=headers, **kwargs)
+        else:
+            headers.setdefault("Authorization", anthropic.Omit())
+            headers.setdefault("X-Api-Key", anthropic.Omit())
+            client = _KeylessAsyncAnthropic(api_key=NO_KEY_PLACEHOLDER, default_headers=headers, **kwargs)
+        return client
+
     @property
     def client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            headers: dict[str, Any] = dict(self.spec.headers)
-            kwargs: dict[str, Any] = {
-                "base_url": self.base_url,
-                "timeout": self.spec.timeout,
-                "max_retries": 0,
-            }
-            if self.spec.api_key:
-                self._client = anthropic.AsyncAnthropic(
-                    api_key=self.spec.api_key, default_headers=headers, **kwargs
-                )
-            else:
-                headers.setdefault("Authorization", anthropic.Omit())
-                headers.setdefault("X-Api-Key", anthropic.Omit())
-                self._client = _KeylessAsyncAnthropic(
-                    api_key=NO_KEY_PLACEHOLDER, default_headers=headers, **kwargs
-                )
+            self._client = shared_client(spec_key("anthropic", self.spec, self.base_url), self._build)
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Drop this connection's reference; the shared client stays warm for other connections."""
+        self._client = None
 
 
 def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendError:

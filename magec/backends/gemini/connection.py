@@ -14,6 +14,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
+from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import gemini_base_url
 from magec.errors import BackendError, BackendTimeoutError
@@ -35,23 +36,27 @@ class GeminiConnection:
         register_secret(spec.api_key)
         self._client: genai.Client | None = None
 
+    def _build(self) -> genai.Client:
+        """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            api_version=API_VERSION,
+            headers=dict(self.spec.headers),
+            timeout=int(self.spec.timeout * 1000),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        client = genai.Client(api_key=self.spec.api_key or NO_KEY_PLACEHOLDER, http_options=options)
+        return client
+
     @property
     def client(self) -> genai.Client:
         if self._client is None:
-            options = types.HttpOptions(
-                base_url=self.base_url,
-                api_version=API_VERSION,
-                headers=dict(self.spec.headers),
-                timeout=int(self.spec.timeout * 1000),
-                retry_options=types.HttpRetryOptions(attempts=1),
-            )
-            self._client = genai.Client(api_key=self.spec.api_key or NO_KEY_PLACEHOLDER, http_options=options)
+            self._client = shared_client(spec_key("gemini", self.spec, self.base_url), self._build)
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aio.aclose()
-            self._client = None
+        """Drop this connection's reference; the shared client stays warm for other connections."""
+        self._client = None
 
 
 def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendError:

@@ -7,6 +7,7 @@ from typing import Any
 import openai
 
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
+from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -35,34 +36,38 @@ class OpenAIConnection:
         register_secret(spec.api_key)
         self._client: openai.AsyncOpenAI | None = None
 
+    def _build(self) -> openai.AsyncOpenAI:
+        """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
+        headers: dict[str, Any] = dict(self.spec.headers)
+        if self.spec.api_key:
+            client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self.spec.api_key,
+                default_headers=headers,
+                timeout=self.spec.timeout,
+                max_retries=0,
+            )
+        else:
+            # A user-supplied Authorization header (e.g. a proxy token) wins over the omission.
+            headers.setdefault("Authorization", openai.Omit())
+            client = _KeylessAsyncOpenAI(
+                base_url=self.base_url,
+                api_key=NO_KEY_PLACEHOLDER,
+                default_headers=headers,
+                timeout=self.spec.timeout,
+                max_retries=0,
+            )
+        return client
+
     @property
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            headers: dict[str, Any] = dict(self.spec.headers)
-            if self.spec.api_key:
-                self._client = openai.AsyncOpenAI(
-                    base_url=self.base_url,
-                    api_key=self.spec.api_key,
-                    default_headers=headers,
-                    timeout=self.spec.timeout,
-                    max_retries=0,
-                )
-            else:
-                # A user-supplied Authorization header (e.g. a proxy token) wins over the omission.
-                headers.setdefault("Authorization", openai.Omit())
-                self._client = _KeylessAsyncOpenAI(
-                    base_url=self.base_url,
-                    api_key=NO_KEY_PLACEHOLDER,
-                    default_headers=headers,
-                    timeout=self.spec.timeout,
-                    max_retries=0,
-                )
+            self._client = shared_client(spec_key("openai", self.spec, self.base_url), self._build)
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Drop this connection's reference; the shared client stays warm for other connections."""
+        self._client = None
 
     def state(self) -> CallState:
         return CallState()
