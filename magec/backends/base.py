@@ -92,6 +92,16 @@ class SpeechResult:
     content_type: str
     chunks: AsyncIterator[bytes]
 
+    @classmethod
+    def from_bytes(cls, content_type: str, data: bytes, chunk: int = 32 * 1024) -> SpeechResult:
+        """A result over audio already in memory, yielded in ``chunk``-byte pieces."""
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for i in range(0, len(data), chunk):
+                yield data[i : i + chunk]
+
+        return cls(content_type=content_type, chunks=pieces())
+
 
 @runtime_checkable
 class Embeddings(Protocol):

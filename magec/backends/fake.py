@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,11 +267,7 @@ class FakeTextToSpeech:
         self.calls.append((text, model, voice, format, dict(options or {})))
         audio = fake_audio(text)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            for i in range(0, len(audio), self.chunk):
-                yield audio[i : i + self.chunk]
-
-        return SpeechResult(content_type=_CONTENT_TYPES.get(format or "mp3", "audio/mpeg"), chunks=chunks())
+        return SpeechResult.from_bytes(_CONTENT_TYPES.get(format or "mp3", "audio/mpeg"), audio, self.chunk)
 
 
 class FakeModels:

@@ -9,7 +9,7 @@ The API returns raw 16-bit PCM (``audio/L16;...;rate=24000``) which is wrapped i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from google.genai import types
@@ -107,7 +107,4 @@ class GeminiTextToSpeech:
         else:
             audio, ctype = pcm_to_wav(pcm, rate=rate_from_mime(blobs[0].mime_type or "")), "audio/wav"
 
-        async def chunks() -> AsyncIterator[bytes]:
-            yield audio
-
-        return SpeechResult(content_type=ctype, chunks=chunks())
+        return SpeechResult.from_bytes(ctype, audio, chunk=max(1, len(audio)))

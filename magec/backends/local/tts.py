@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import wave
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,6 @@ def _synthesize_wav(voice: Any, text: str, config: Any) -> bytes:
     return buf.getvalue()
 
 
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), CHUNK):
-        yield data[i : i + CHUNK]
-
-
 class LocalTTS:
     """Speech synthesis in-process. ``voice`` "" / "joe" mean en_US-joe-medium, or a path to a piper
     ``.onnx`` voice. ``model`` is ignored (piper has one model per voice; ``tts-1`` etc. are fine)."""
@@ -109,4 +104,4 @@ class LocalTTS:
         except Exception as e:
             raise BackendError(f"local speech synthesis failed: {e}", backend=BACKEND) from e
         data = wav_bytes if fmt == "wav" else await worker.call(lambda _v: encode(wav_bytes))
-        return SpeechResult(content_type=FORMATS[fmt], chunks=_chunks(data))
+        return SpeechResult.from_bytes(FORMATS[fmt], data, CHUNK)
