@@ -19,13 +19,24 @@ from starlette.responses import Response
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("magec_http_requests_total", "HTTP requests", ["app", "method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("magec_http_request_seconds", "HTTP request time to response start", ["app", "route"],
-                                 registry=self.registry)
-        self.tokens = Counter("magec_llm_tokens_total", "LLM tokens", ["agent", "backend", "direction"],
-                              registry=self.registry)
-        self.epoch = Gauge("magec_config_epoch", "Config epoch of the running runtime", registry=self.registry)
+        self.requests = Counter(
+            "magec_http_requests_total",
+            "HTTP requests",
+            ["app", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "magec_http_request_seconds",
+            "HTTP request time to response start",
+            ["app", "route"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "magec_llm_tokens_total", "LLM tokens", ["agent", "backend", "direction"], registry=self.registry
+        )
+        self.epoch = Gauge(
+            "magec_config_epoch", "Config epoch of the running runtime", registry=self.registry
+        )
         self.apps = Gauge("magec_apps", "Agents and flows by state", ["state"], registry=self.registry)
 
     def render(self) -> Response:
@@ -37,7 +48,9 @@ def route_template(scope: dict[str, Any]) -> str:
     if scope.get("route") is None:
         return "unmatched"
     by_value = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
-    return "/".join(f"{{{by_value[seg]}}}" if seg in by_value else seg for seg in str(scope.get("path", "")).split("/"))
+    return "/".join(
+        f"{{{by_value[seg]}}}" if seg in by_value else seg for seg in str(scope.get("path", "")).split("/")
+    )
 
 
 def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> None:
@@ -57,17 +70,21 @@ def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> No
                 return
             start = time.perf_counter()
             status = ["500"]
+            started: list[float] = []
 
             async def send_wrapper(message: dict[str, Any]) -> None:
                 if message["type"] == "http.response.start":
                     status[0] = str(message["status"])
-                    metrics.latency.labels(name, route_template(scope)).observe(time.perf_counter() - start)
+                    started.append(time.perf_counter() - start)
                 await send(message)
 
             try:
                 await self.inner(scope, receive, send_wrapper)
             finally:
-                metrics.requests.labels(name, scope["method"], route_template(scope), status[0]).inc()
+                route = route_template(scope)  # once per request, after routing filled the scope
+                if started:
+                    metrics.latency.labels(name, route).observe(started[0])
+                metrics.requests.labels(name, scope["method"], route, status[0]).inc()
 
     app.add_middleware(_Middleware)
 

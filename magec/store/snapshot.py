@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from magec.backends.base import BackendSpec
@@ -46,6 +47,13 @@ class StoreSnapshot:
     #: raw client records (tokenHash etc.) by id
     client_raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     secret_values: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def clients_by_token_hash(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """tokenHash → (client id, raw client): one dict lookup per authenticated request."""
+        return {
+            str(raw["tokenHash"]): (cid, raw) for cid, raw in self.client_raw.items() if raw.get("tokenHash")
+        }
 
     def backend_spec(self, backend_id: str, headers: dict[str, str] | None = None) -> BackendSpec | None:
         b = self.backends.get(backend_id)
