@@ -160,7 +160,9 @@ async def install(manager: Any, snap: StoreSnapshot, deps: Any) -> None:
     active = await svc.active(snap)
     if active is None:
         return
-    _, store = active
+    provider, store = active
+    # every agent's memory tools close over this store: another store rebuilds them all
+    deps.build_key.append(f"memory:{provider.id}:{snap.versions.get(('memoryProviders', provider.id))}:{id(store)}")
 
     def toolset(agent: Agent, _snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
         return memory_tools(store, app_name=agent.id), [MEMORY_INSTRUCTION]

@@ -6,6 +6,7 @@ Each agent is built in isolation: a missing backend, an unknown type or a broken
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import sys
@@ -65,6 +66,8 @@ class App:
     #: ADK author name -> (agent id, agent name, response agent?)
     authors: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     description: str = ""
+    #: digest of everything this app was built from (see :func:`fingerprint`); equal = reusable
+    fingerprint: str = ""
     _ephemeral: Runner | None = field(default=None, repr=False)
 
     def ephemeral_runner(self) -> Runner:
@@ -86,6 +89,8 @@ class Runtime:
     snapshot: StoreSnapshot
     apps: dict[str, App]
     session_service: BaseSessionService
+    #: how many apps this build constructed (the others were reused from the previous runtime)
+    rebuilt: int = 0
 
     def find(self, key: str) -> App | None:
         """An app by id, or by exact name when no id matches."""
@@ -108,6 +113,28 @@ class BuildDeps:
     on_usage: Callable[[str, str, str, Any], None] | None = None
     #: builds flow apps (set by magec.flows); absent = flows are not served
     flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
+    #: identities of inputs shared by every app (session service, active memory store, …): hooks
+    #: add one string per input, and a change to any of them rebuilds every app
+    build_key: list[str] = field(default_factory=list)
+
+
+def fingerprint(snap: StoreSnapshot, kind: str, rid: str, memo: dict[tuple[str, str], str]) -> str:
+    """Digest of a resource's stored version and, recursively, of every resource it references
+    (an agent: its backends and MCP servers; a flow: its agents and theirs). Two equal
+    fingerprints mean the built app would be the same, so the old one is reused."""
+    key = (kind, rid)
+    done = memo.get(key)
+    if done is not None:
+        return done
+    memo[key] = ""  # cycle guard
+    digest = hashlib.blake2b(snap.versions.get(key, "").encode(), digest_size=16)
+    for target_kinds, target in snap.refs.get(key, ()):
+        for target_kind in target_kinds:
+            if (target_kind, target) in snap.versions:
+                digest.update(f"|{target_kind}:{target}=".encode())
+                digest.update(fingerprint(snap, target_kind, target, memo).encode())
+    memo[key] = digest.hexdigest()
+    return memo[key]
 
 
 def build_llm_agent(
@@ -168,43 +195,74 @@ def build_llm_agent(
     )
 
 
-def build_runtime(snap: StoreSnapshot, deps: BuildDeps) -> Runtime:
+def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None = None) -> Runtime:
+    """Apps for every agent and flow of ``snap``; an app whose fingerprint equals its previous one
+    is reused as is (one agent's edit rebuilds that agent and the flows using it, nothing else)."""
     apps: dict[str, App] = {}
+    memo: dict[tuple[str, str], str] = {}
+    shared = "\n".join([snap.settings_version, *deps.build_key])
+    old = previous.apps if previous is not None else {}
+    rebuilt = 0
+
+    def reusable(kind: str, rid: str) -> tuple[App | None, str]:
+        fp = hashlib.blake2b(
+            (shared + "\n" + fingerprint(snap, kind, rid, memo)).encode(), digest_size=16
+        ).hexdigest()
+        app = old.get(rid)
+        return (app if app is not None and app.fingerprint == fp else None), fp
+
     for agent in snap.agents.values():
-        try:
-            llm_agent = build_llm_agent(agent, snap, deps)
-            runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)
-            apps[agent.id] = App(
-                agent.id,
-                agent.name,
-                "agent",
-                AppStatus(True),
-                runner,
-                {llm_agent.name: (agent.id, agent.name, True)},
-                agent.description,
-            )
-        except MagecError as e:
-            apps[agent.id] = App(
-                agent.id, agent.name, "agent", AppStatus(False, redact(str(e))), description=agent.description
-            )
-        except Exception as e:  # noqa: BLE001 - one broken agent never takes the others down
-            log.exception("agent %s could not be built", agent.id)
-            apps[agent.id] = App(
-                agent.id,
-                agent.name,
-                "agent",
-                AppStatus(False, redact(f"build failed: {e}")),
-                description=agent.description,
-            )
+        app, fp = reusable("agents", agent.id)
+        if app is None:
+            app = _build_agent_app(agent, snap, deps)
+            app.fingerprint = fp
+            rebuilt += 1
+        apps[agent.id] = app
     for flow in snap.flows.values():
-        if deps.flow_builder is None:
-            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, "flows are not available"))
-            continue
-        try:
-            apps[flow.id] = deps.flow_builder(flow, snap, deps)
-        except MagecError as e:
-            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))))
-        except Exception as e:  # noqa: BLE001
-            log.exception("flow %s could not be built", flow.id)
-            apps[flow.id] = App(flow.id, flow.name, "flow", AppStatus(False, redact(f"build failed: {e}")))
-    return Runtime(epoch=snap.epoch, snapshot=snap, apps=apps, session_service=deps.session_service)
+        app, fp = reusable("flows", flow.id)
+        if app is None:
+            app = _build_flow_app(flow, snap, deps)
+            app.fingerprint = fp
+            rebuilt += 1
+        apps[flow.id] = app
+    return Runtime(
+        epoch=snap.epoch, snapshot=snap, apps=apps, session_service=deps.session_service, rebuilt=rebuilt
+    )
+
+
+def _build_agent_app(agent: Agent, snap: StoreSnapshot, deps: BuildDeps) -> App:
+    try:
+        llm_agent = build_llm_agent(agent, snap, deps)
+        runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)
+        return App(
+            agent.id,
+            agent.name,
+            "agent",
+            AppStatus(True),
+            runner,
+            {llm_agent.name: (agent.id, agent.name, True)},
+            agent.description,
+        )
+    except MagecError as e:
+        return App(agent.id, agent.name, "agent", AppStatus(False, redact(str(e))), description=agent.description)
+    except Exception as e:  # noqa: BLE001 - one broken agent never takes the others down
+        log.exception("agent %s could not be built", agent.id)
+        return App(
+            agent.id,
+            agent.name,
+            "agent",
+            AppStatus(False, redact(f"build failed: {e}")),
+            description=agent.description,
+        )
+
+
+def _build_flow_app(flow: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
+    if deps.flow_builder is None:
+        return App(flow.id, flow.name, "flow", AppStatus(False, "flows are not available"))
+    try:
+        return deps.flow_builder(flow, snap, deps)
+    except MagecError as e:
+        return App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))))
+    except Exception as e:  # noqa: BLE001
+        log.exception("flow %s could not be built", flow.id)
+        return App(flow.id, flow.name, "flow", AppStatus(False, redact(f"build failed: {e}")))

@@ -1,9 +1,20 @@
-"""Owns the current :class:`Runtime` and rebuilds it when the config epoch moves.
+"""Owns the current :class:`Runtime` and brings it up to date with the config epoch.
 
-Contract: ``current()`` returns an immutable runtime; a request takes it once and keeps it to the
-end, so running requests and streams finish on the snapshot they began with. Rebuilds are debounced
-(bursts of writes cause one rebuild) and swapped atomically. Sessions live in the session service,
-not in the runtime, so they survive every rebuild.
+Contract:
+* ``current()`` returns an immutable runtime; a request takes it once and keeps it to the end, so
+  running requests and streams finish on the snapshot they began with.
+* **Read-your-writes.** Every committed write of this process awaits :meth:`catch_up` before it
+  answers (``Store.on_commit``), so the very next request sees it. A user request first awaits
+  :meth:`fresh`, which catches up with the newest epoch this process knows of (its own writes and
+  other replicas' notifications), so a replica never serves a configuration older than what it
+  was told about.
+* **Single flight, coalescing.** One rebuild runs at a time; callers that need a newer epoch than
+  the running rebuild started from wait for the next one, which covers all of them (a burst of N
+  writes costs a handful of rebuilds, not N).
+* **Incremental.** A rebuild reuses every app whose inputs (its own row, the rows it references,
+  the ``${KEY}`` values they expand, the global build inputs) are unchanged; see
+  :func:`magec.runtime.build.build_runtime`.
+* Sessions live in the session service, not in the runtime, so they survive every rebuild.
 """
 
 from __future__ import annotations
@@ -12,11 +23,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from typing import Any
 
 from google.adk.sessions import BaseSessionService
 
 from magec.context import AppContext
+from magec.errors import MagecError
 from magec.runtime.build import AppStatus, BuildDeps, Runtime, build_runtime
 from magec.runtime.usage import UsageRecorder
 from magec.store.snapshot import StoreSnapshot
@@ -24,31 +37,42 @@ from magec.store.snapshot import StoreSnapshot
 log = logging.getLogger(__name__)
 
 
+class ApplyError(MagecError):
+    """The write was saved but the running configuration could not be rebuilt from it."""
+
+    status_code = 503
+
+
 class RuntimeManager:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self._runtime: Runtime | None = None
-        self._rebuild_task: asyncio.Task[None] | None = None
-        self._dirty = asyncio.Event()
-        self._unsubscribe: Any = None
+        self._building: asyncio.Future[Runtime] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: list[Any] = []
         self._session_services: dict[str, BaseSessionService] = {}
         self.usage = UsageRecorder(ctx.store.engine)
         self.extensions: dict[str, Any] = {}
-        self._built = asyncio.Condition()
+        #: (apps rebuilt, apps reused, seconds) of the last rebuild, for the bench and the logs
+        self.last_rebuild: tuple[int, int, float] = (0, 0, 0.0)
 
     async def start(self) -> None:
         self.usage.start()
-        await self.rebuild()
-        self._unsubscribe = self.ctx.store.subscribe(lambda _epoch: self._dirty.set())
-        self._rebuild_task = asyncio.create_task(self._loop())
+        await self._rebuild()
+        store = self.ctx.store
+        self._unsubscribe.append(store.on_commit(self._on_commit))
+        self._unsubscribe.append(store.subscribe(self._on_epoch))
 
     async def close(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
-        if self._rebuild_task:
-            self._rebuild_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rebuild_task
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if self._building is not None:
+            with contextlib.suppress(BaseException):
+                await self._building
         await self.usage.close()
         for closer in self.extensions.get("closers", []):
             with contextlib.suppress(Exception):
@@ -63,44 +87,87 @@ class RuntimeManager:
         assert self._runtime is not None, "runtime not started"
         return self._runtime
 
+    async def fresh(self) -> Runtime:
+        """The runtime for a new request: caught up with the newest epoch this process knows of."""
+        runtime = self.current()
+        known = self.ctx.store.epoch
+        if runtime.epoch >= known:
+            return runtime
+        return await self.catch_up(known)
+
     def status_of(self, resource_id: str) -> AppStatus:
         app = self._runtime.apps.get(resource_id) if self._runtime else None
         return app.status if app else AppStatus(False, "not built yet")
 
-    async def wait_for_epoch(self, epoch: int, timeout: float = 5.0) -> Runtime:
-        """Wait until the runtime reflects ``epoch`` (used by tests and the admin API)."""
-        async with self._built:
-            await asyncio.wait_for(self._built.wait_for(lambda: self.current().epoch >= epoch), timeout)
+    async def catch_up(self, epoch: int) -> Runtime:
+        """Return a runtime built from epoch ``epoch`` or later, rebuilding when needed.
+
+        Raises :class:`ApplyError` when the rebuild fails (the previous runtime keeps serving)."""
+        while self.current().epoch < epoch:
+            building = self._building
+            if building is None or building.done():
+                building = self._building = asyncio.ensure_future(self._rebuild())
+                building.add_done_callback(self._build_done)
+            try:
+                # shield: a writer whose client went away must not cancel the others' rebuild
+                await asyncio.shield(building)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - reported to the writer, the old runtime keeps serving
+                raise ApplyError(f"saved, but the running configuration could not be updated: {e}") from e
         return self.current()
 
-    async def _loop(self) -> None:
-        debounce = self.ctx.config.rebuild_debounce_ms / 1000
-        while True:
-            await self._dirty.wait()
-            if debounce:
-                await asyncio.sleep(debounce)
-            self._dirty.clear()
-            try:
-                await self.rebuild()
-            except Exception:  # noqa: BLE001 - keep serving the previous runtime
-                log.exception("runtime rebuild failed; keeping the previous one")
+    def _build_done(self, fut: asyncio.Future[Runtime]) -> None:
+        if self._building is fut:
+            self._building = None
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("runtime rebuild failed; keeping the previous one: %s", fut.exception())
+
+    async def _on_commit(self, epoch: int) -> None:
+        await self.catch_up(epoch)
+
+    def _on_epoch(self, epoch: int) -> None:
+        """Another replica moved the epoch: catch up now, before any request asks."""
+        if self._runtime is None or self._runtime.epoch >= epoch:
+            return
+        task = asyncio.ensure_future(self.catch_up(epoch))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("background catch-up failed: %s", task.exception())
 
     async def rebuild(self) -> Runtime:
+        """Rebuild now from the current store (not coalesced; for tools and tests)."""
+        return await self._rebuild()
+
+    async def _rebuild(self) -> Runtime:
+        started = time.perf_counter()
         snap = await self.ctx.store.snapshot()
+        previous = self._runtime
+        if previous is not None and snap.epoch < previous.epoch:
+            return previous  # an older view than what is served (a racing catch-up won): keep it
         deps = BuildDeps(session_service=self._session_service(snap), on_usage=self._on_usage)
+        deps.build_key.append(f"sessions:{id(deps.session_service)}")
         for hook in _hooks():
             result = hook(self, snap, deps)
             if inspect.isawaitable(result):
                 await result
-        runtime = build_runtime(snap, deps)
+        runtime = build_runtime(snap, deps, previous)
+        if self._runtime is not None and self._runtime.epoch > runtime.epoch:
+            return self._runtime
         self._runtime = runtime
-        async with self._built:
-            self._built.notify_all()
+        elapsed = time.perf_counter() - started
+        self.last_rebuild = (runtime.rebuilt, len(runtime.apps) - runtime.rebuilt, elapsed)
         invalid = [a.name for a in runtime.apps.values() if not a.status.valid]
         log.info(
-            "runtime rebuilt at epoch %s: %d apps%s",
+            "runtime at epoch %s: %d apps (%d rebuilt) in %.1f ms%s",
             runtime.epoch,
             len(runtime.apps),
+            runtime.rebuilt,
+            elapsed * 1000,
             f" ({len(invalid)} invalid: {', '.join(invalid)})" if invalid else "",
         )
         return runtime

@@ -7,12 +7,16 @@ raises for backend/run failures — those become one final error event
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from google.adk.agents.run_config import RunConfig, StreamingMode
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events import Event
 from google.genai import types
 
@@ -21,6 +25,7 @@ from magec.redact import redact
 from magec.runtime.build import App, Runtime
 
 log = logging.getLogger(__name__)
+_STALE_RETRIES = 3
 
 
 def event_json(event: Event, app: App) -> dict[str, Any]:
@@ -82,15 +87,33 @@ def require_app(runtime: Runtime, app_name: str) -> App:
 async def ensure_session(
     runtime: Runtime, app: App, user_id: str, session_id: str | None, state: dict[str, Any] | None = None
 ) -> str:
+    """The id of the session, created when absent. Idempotent under concurrency: N racing first
+    requests on one new id all get the one session (the loser of the insert race reads it back)."""
     svc = runtime.session_service
-    if session_id:
-        existing = await svc.get_session(app_name=app.id, user_id=user_id, session_id=session_id)
-        if existing is not None:
-            return session_id
-    created = await svc.create_session(
-        app_name=app.id, user_id=user_id, session_id=session_id or None, state=state
-    )
-    return created.id
+    if not session_id:
+        return (await svc.create_session(app_name=app.id, user_id=user_id, state=state)).id
+    get_or_create = getattr(svc, "get_or_create_session", None)
+    if get_or_create is not None:
+        session = await get_or_create(app_name=app.id, user_id=user_id, session_id=session_id, state=state)
+        return str(session.id)
+    if await svc.get_session(app_name=app.id, user_id=user_id, session_id=session_id) is not None:
+        return session_id
+    try:
+        return (await svc.create_session(app_name=app.id, user_id=user_id, session_id=session_id, state=state)).id
+    except AlreadyExistsError:
+        return session_id
+
+
+#: one lock per live conversation: turns on one session run one after the other, in arrival order
+_turn_locks: weakref.WeakValueDictionary[tuple[int, str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _turn_lock(runner: Any, app_id: str, user_id: str, session_id: str) -> asyncio.Lock:
+    key = (id(runner.session_service), app_id, user_id, session_id)
+    lock = _turn_locks.get(key)
+    if lock is None:
+        lock = _turn_locks[key] = asyncio.Lock()
+    return lock
 
 
 def _error_event(app: App, err: BaseException, invocation_id: str) -> dict[str, Any]:
@@ -125,18 +148,30 @@ async def run_turn(
     assert runner is not None
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
     invocation_id = ""
+    yielded = 0
     try:
-        async for event in runner.run_async(
-            user_id=user_id,
-            session_id=session_id,
-            new_message=message,
-            state_delta=state_delta or None,
-            run_config=config,
-        ):
-            invocation_id = event.invocation_id or invocation_id
-            if event.error_code or event.error_message:
-                event.error_message = redact(event.error_message)
-            yield event_json(event, app)
+        # Concurrent turns on one session would each load it, and all but one would then fail as
+        # stale: in this process they queue instead. Another replica's turn racing ours shows up as
+        # a StaleSessionError before anything was produced: that turn is simply started again.
+        async with _turn_lock(runner, app.id, user_id, session_id):
+            for attempt in range(_STALE_RETRIES + 1):
+                try:
+                    async for event in runner.run_async(
+                        user_id=user_id,
+                        session_id=session_id,
+                        new_message=message,
+                        state_delta=state_delta or None,
+                        run_config=config,
+                    ):
+                        invocation_id = event.invocation_id or invocation_id
+                        if event.error_code or event.error_message:
+                            event.error_message = redact(event.error_message)
+                        yielded += 1
+                        yield event_json(event, app)
+                    break
+                except StaleSessionError:
+                    if yielded or attempt == _STALE_RETRIES:
+                        raise
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
         if not isinstance(err, MagecError):
             log.warning("run of %s failed: %s", app.id, redact(repr(err)))

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +30,14 @@ from magec.redact import register_secret
 from magec.resources import KINDS, Settings
 from magec.store import references, sensitive, validation
 from magec.store.crypto import Cipher
-from magec.store.snapshot import StoreSnapshot, build_snapshot
+from magec.store.snapshot import SnapshotCache, StoreSnapshot
 from magec.store.tables import backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[int], Any]
+CommitHook = Callable[[int], Awaitable[None]]
+#: PostgreSQL channel carrying the new epoch after every committed config change
+NOTIFY_CHANNEL = "magec_config_epoch"
 
 
 def now() -> datetime:
@@ -65,6 +68,10 @@ class Store:
         self.cipher = cipher
         self.epoch = 0
         self._subscribers: list[Subscriber] = []
+        self._commit_hooks: list[CommitHook] = []
+        self._snapshots = SnapshotCache()
+        self._snapshot_lock = asyncio.Lock()
+        self.is_postgres = engine.dialect.name == "postgresql"
         # Writes are serialised in-process so reference checks and the write see the same state.
         self._write_lock = asyncio.Lock()
 
@@ -92,6 +99,18 @@ class Store:
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn)
 
+    def on_commit(self, hook: CommitHook) -> Callable[[], None]:
+        """Await ``hook(epoch)`` after each of *this process's* committed writes, before the write
+        returns to its caller (read-your-writes: the runtime catches up here). An exception from
+        the hook reaches the writer; the write itself stays committed."""
+        self._commit_hooks.append(hook)
+        return lambda: self._commit_hooks.remove(hook)
+
+    async def _committed(self, epoch: int) -> None:
+        self._notify()
+        for hook in list(self._commit_hooks):
+            await hook(epoch)
+
     def _notify(self) -> None:
         for fn in list(self._subscribers):
             try:
@@ -105,22 +124,68 @@ class Store:
         async with self.engine.connect() as conn:
             return int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
 
-    async def watch_epoch(self, interval: float = 1.0) -> None:
-        """Poll the shared epoch (other instances' writes) and notify on change. Runs until cancelled."""
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                current = await self.read_epoch()
-                # Only move forward: our own write bumps self.epoch just before its commit is visible.
-                if current > self.epoch:
-                    self.epoch = current
-                    self._notify()
+    def observe_epoch(self, epoch: int) -> None:
+        """Another instance committed ``epoch`` (notification or poll): move forward and notify."""
+        # Only move forward: our own write bumps self.epoch just before its commit is visible.
+        if epoch > self.epoch:
+            self.epoch = epoch
+            self._notify()
 
-    async def _bump(self, conn: AsyncConnection) -> None:
+    async def watch_epoch(self, interval: float = 1.0) -> None:
+        """Follow other instances' writes until cancelled: PostgreSQL pushes each new epoch with
+        ``LISTEN/NOTIFY`` (milliseconds); the poll every ``interval`` seconds is the fallback for
+        SQLite and for notifications lost while the listening connection was down."""
+        listener = asyncio.create_task(self._listen()) if self.is_postgres else None
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                with contextlib.suppress(Exception):
+                    self.observe_epoch(await self.read_epoch())
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(BaseException):
+                    await listener
+
+    async def _listen(self) -> None:
+        """One dedicated asyncpg connection LISTENing on :data:`NOTIFY_CHANNEL`; reconnects on loss."""
+        import asyncpg  # PostgreSQL only: the asyncpg driver is what the engine uses
+
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        delay = 0.5
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(
+                    NOTIFY_CHANNEL, lambda _c, _pid, _ch, payload: self.observe_epoch(int(payload))
+                )
+                # Anything committed while we were not listening.
+                self.observe_epoch(int(await conn.fetchval("SELECT epoch FROM config_state WHERE id = 1")))
+                delay = 0.5
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - keep trying; the poll covers the gap
+                log.warning("config change listener: %s; retrying in %.1fs", e, delay)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _bump(self, conn: AsyncConnection) -> int:
         await conn.execute(
             config_state.update().where(config_state.c.id == 1).values(epoch=config_state.c.epoch + 1)
         )
         self.epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+        if self.is_postgres:
+            # Delivered by PostgreSQL at commit time, to every replica listening.
+            await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(self.epoch))))
+        return self.epoch
 
     # -- reads -------------------------------------------------------------------------------
     @staticmethod
@@ -203,8 +268,8 @@ class Store:
                     updated_at=ts,
                 )
             )
-            await self._bump(conn)
-        self._after_write(kind, data)
+            epoch = await self._bump(conn)
+        await self._after_write(kind, data, epoch)
         # The clear client token is handed back once (never stored); the API shows it on create only.
         return {**data, "_newToken": new_token} if new_token else data
 
@@ -221,8 +286,8 @@ class Store:
                 .where(resources.c.kind == kind, resources.c.id == id)
                 .values(name=data.get("name", ""), data=json.dumps(data), updated_at=now())
             )
-            await self._bump(conn)
-        self._after_write(kind, data)
+            epoch = await self._bump(conn)
+        await self._after_write(kind, data, epoch)
         return data
 
     async def put_settings(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -232,8 +297,8 @@ class Store:
             await conn.execute(
                 config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(data))
             )
-            await self._bump(conn)
-        self._notify()
+            epoch = await self._bump(conn)
+        await self._committed(epoch)
         return data
 
     async def patch_raw(
@@ -247,17 +312,17 @@ class Store:
                 .where(resources.c.kind == kind, resources.c.id == id)
                 .values(data=json.dumps(data), updated_at=now())
             )
-            await self._bump(conn)
-        self._notify()
+            epoch = await self._bump(conn)
+        await self._committed(epoch)
         return data
 
-    def _after_write(self, kind: str, data: dict[str, Any]) -> None:
+    async def _after_write(self, kind: str, data: dict[str, Any], epoch: int) -> None:
         if kind == "secrets" and data.get("value"):
             register_secret(self.cipher.decrypt(data["value"]))
         for path in KINDS[kind].sensitive:
             for container, key in sensitive._slots(data, path):
                 register_secret(self.cipher.decrypt(container[key]) if container[key] else None)
-        self._notify()
+        await self._committed(epoch)
 
     async def references_to(
         self,
@@ -312,8 +377,8 @@ class Store:
             await conn.execute(resources.delete().where(resources.c.kind == kind, resources.c.id == id))
             if kind == "backends":
                 await conn.execute(backend_status.delete().where(backend_status.c.id == id))
-            await self._bump(conn)
-        self._notify()
+            epoch = await self._bump(conn)
+        await self._committed(epoch)
         return refs
 
     async def _scrub(
@@ -375,18 +440,26 @@ class Store:
                 await self._scrub(conn, d["target"], [d], all_raw, settings)
                 all_raw = await self.all_raw(conn)
                 settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
-            await self._bump(conn)
-        self._notify()
+            epoch = await self._bump(conn)
+        await self._committed(epoch)
         return dead
 
     # -- runtime view ------------------------------------------------------------------------
     async def snapshot(self) -> StoreSnapshot:
-        """The expanded view (secrets decrypted, ``${KEY}`` substituted) at the current epoch."""
-        async with self.engine.connect() as conn:
-            epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
-            all_raw = await self.all_raw(conn)
-            settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
-        return build_snapshot(epoch, all_raw, settings, self.cipher)
+        """The expanded view (secrets decrypted, ``${KEY}`` substituted) at the current epoch.
+
+        The epoch is read first, so the rows are at least that new. Unchanged rows keep their parsed
+        models from the previous snapshot (:class:`~magec.store.snapshot.SnapshotCache`)."""
+        async with self._snapshot_lock:
+            async with self.engine.connect() as conn:
+                state = (await conn.execute(sa.select(config_state.c.epoch, config_state.c.settings))).one()
+                rows = await conn.execute(
+                    sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(
+                        resources.c.created_at, resources.c.id
+                    )
+                )
+                listed = [(r.kind, r.id, r.data) for r in rows]
+            return self._snapshots.build(int(state.epoch), listed, state.settings, self.cipher)
 
     # -- observed backend state (no epoch bump) ---------------------------------------------
     async def get_backend_status(self, id: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ U = "/api/v1/agent"
 
 async def settle(apps: Apps) -> None:
     assert apps.ctx.runtime is not None
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
 
 
 async def backend(apps: Apps, server: FakeServer, btype: str, name: str | None = None) -> str:

@@ -43,7 +43,6 @@ async def setup(apps: Apps, llm: FakeServer, emb: FakeServer) -> dict[str, str]:
     assert (await apps.admin.put(f"{A}/settings", json={"longTermProvider": mem["id"]})).status_code == 200
     a1 = (await apps.admin.post(f"{A}/agents", json={"name": "A1", "llm": {"backend": brain["id"], "model": "m"}})).json()
     a2 = (await apps.admin.post(f"{A}/agents", json={"name": "A2", "llm": {"backend": brain["id"], "model": "m"}})).json()
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     return {"emb": e["id"], "mem": mem["id"], "a1": a1["id"], "a2": a2["id"], "brain": brain["id"]}
 
 
@@ -108,7 +107,6 @@ async def test_reembed_after_model_change(sqlite_apps: Apps, llm: FakeServer, em
     mem = (await apps.admin.get(f"{A}/memory/{ids['mem']}")).json()
     r = await apps.admin.put(f"{A}/memory/{ids['mem']}", json={**mem, "embedding": {"backend": e5["id"], "model": "emb-big"}})
     assert r.status_code == 200
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     status = (await apps.admin.get(f"{A}/memory/{ids['mem']}/reembed")).json()
     assert status["pending"] == 30 and status["model"] == f"{e5['id']}/emb-big"
     # search still works before and during the job (old rows: queries embedded with their own model)
@@ -136,10 +134,8 @@ async def test_sessions_on_redis_provider(sqlite_apps: Apps, llm: FakeServer, re
     red = (await apps.admin.post(f"{A}/memory", json={"name": "R", "type": "redis", "category": "session",
                                                        "config": {"connectionString": redis_server.url, "ttl": "1h"}})).json()
     assert (await apps.admin.get(f"{A}/memory/{red['id']}/health")).json()["healthy"] is True
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     await say(apps, a["id"], "u", "sql-session", "stored in sqlite")
     assert (await apps.admin.put(f"{A}/settings", json={"sessionProvider": red["id"]})).status_code == 200
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     await say(apps, a["id"], "u", "redis-session", "first")
     events = await say(apps, a["id"], "u", "redis-session", "second")
     assert final_text(events) == "brain says: second"
@@ -169,7 +165,6 @@ async def test_pgvector_longterm_through_agents(sqlite_apps: Apps, llm: FakeServ
     assert (await apps.admin.get(f"{A}/memory/{mem['id']}/health")).json()["healthy"] is True
     await apps.admin.put(f"{A}/settings", json={"longTermProvider": mem["id"]})
     a = (await apps.admin.post(f"{A}/agents", json={"name": "A", "llm": {"backend": brain["id"], "model": "m"}})).json()
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     await say(apps, a["id"], "ada", "s1", 'call save_to_memory {"content": "the cat is called Tom"}')
     events = await say(apps, a["id"], "ada", "s2", 'call search_memory {"query": "cat name"}')
     assert "the cat is called Tom" in json.dumps(tool_result(events, "search_memory"))

@@ -38,7 +38,6 @@ async def test_backend_switch_while_streaming(sqlite_apps: Apps, openai_x: FakeS
     agent = (await apps.admin.get(f"{A}/agents/{aid}")).json()
     r = await apps.admin.put(f"{A}/agents/{aid}", json={**agent, "llm": {"backend": y["id"], "model": "m-2"}})
     assert r.status_code == 200
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     events = await running
     assert not running.cancelled()
     assert texts(events)[-1] == "slow answer from x in many small pieces"
@@ -57,7 +56,6 @@ async def test_isolation_when_backend_force_deleted(sqlite_apps: Apps, openai_x:
     _, b_id = await make_agent(apps, openai_y, name="B", key="")
     assert (await apps.admin.delete(f"{A}/backends/{bx}")).status_code == 409
     assert (await apps.admin.delete(f"{A}/backends/{bx}?force=true")).status_code == 204
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     msg = {"userId": "u", "newMessage": {"parts": [{"text": "ping"}]}}
     r = await apps.user.post(f"{U}/run", json={**msg, "appName": b_id})
     assert r.status_code == 200 and texts(r.json()) == ["openai-y says: ping"]
@@ -72,7 +70,6 @@ async def test_missing_backend_reason(sqlite_apps: Apps, openai_x: FakeServer) -
     _, aid = await make_agent(apps, openai_x)
     # a dangling reference (e.g. written by an older version): the agent says why
     await apps.ctx.store.patch_raw("agents", aid, lambda d: {**d, "llm": {**d["llm"], "backend": "gone"}})
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "newMessage": {"parts": [{"text": "x"}]}})
     assert r.status_code == 503 and r.json()["error"] == "LLM backend not found"
 
@@ -86,7 +83,6 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     assert (await apps.user.post(f"{U}/run", json={**msg, "appName": a_id})).status_code == 200
     c = (await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [a_id]})).json()
     off = (await apps.admin.post(f"{A}/clients", json={"name": "Off", "enabled": False, "allowedAgents": [a_id]})).json()
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     good = {"Authorization": f"Bearer {c['token']}"}
     r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id})
     assert r.status_code == 401
@@ -109,7 +105,6 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     assert (await apps.user.get("/api/v1/health")).status_code == 200
     # regenerating the token revokes the old one
     new = (await apps.admin.post(f"{A}/clients/{c['id']}/regenerate-token")).json()["token"]
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     assert (await apps.user.get(f"{U}/list-apps", headers=good)).status_code == 401
     assert (await apps.user.get(f"{U}/list-apps", headers={"Authorization": f"Bearer {new}"})).status_code == 200
 

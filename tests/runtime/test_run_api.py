@@ -19,7 +19,6 @@ async def make_agent(apps: Apps, server: FakeServer, btype: str = "openai", key:
     a = (await apps.admin.post(f"{A}/agents", json={"name": name, "llm": {"backend": b["id"], "model": "m-1"},
                                                      **agent})).json()
     assert apps.ctx.runtime is not None
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
     return b["id"], a["id"]
 
 
@@ -96,7 +95,6 @@ async def test_backend_error_becomes_error_event(sqlite_apps: Apps, openai_x: Fa
 async def test_invalid_agent_503_and_unknown_404(sqlite_apps: Apps) -> None:
     apps = sqlite_apps
     a = (await apps.admin.post(f"{A}/agents", json={"name": "No brain"})).json()
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)  # type: ignore[union-attr]
     view = (await apps.admin.get(f"{A}/agents/{a['id']}")).json()
     assert view["valid"] is False and view["invalidReason"] == "LLM backend not configured"
     body = {"appName": a["id"], "userId": "u", "newMessage": {"parts": [{"text": "hi"}]}}

@@ -40,7 +40,6 @@ async def make_agent(apps: Apps, llm: FakeServer, mcps: list[dict[str, Any]]) ->
 
 async def wait_runtime(apps: Apps) -> None:
     assert apps.ctx.runtime is not None
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
 
 
 async def run(apps: Apps, aid: str, text: str, session: str = "s1") -> list[dict[str, Any]]:

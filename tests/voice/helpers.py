@@ -31,7 +31,6 @@ class PrefixedFake:
 
 async def settle(apps: Apps) -> None:
     assert apps.ctx.runtime is not None
-    await apps.ctx.runtime.wait_for_epoch(apps.ctx.store.epoch)
 
 
 async def backend(apps: Apps, url: str, btype: str = "openai", key: str = "", **extra: Any) -> str:

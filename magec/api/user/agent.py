@@ -61,9 +61,9 @@ def agent_router(
 ) -> APIRouter:
     r = APIRouter(tags=["agent"])
 
-    def runtime() -> Runtime:
+    async def runtime() -> Runtime:
         assert ctx.runtime is not None
-        return ctx.runtime.current()
+        return await ctx.runtime.fresh()
 
     def app_for(request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True) -> App:
         caller = caller_of(request, rt)
@@ -79,7 +79,7 @@ def agent_router(
 
     @r.get("/list-apps", summary="Agents and flows this caller may use")
     async def list_apps(request: Request, detailed: bool = False) -> list[Any]:
-        rt = runtime()
+        rt = await runtime()
         caller = caller_of(request, rt)
         apps = [a for a in rt.apps.values() if caller.may_use(a.id)]
         if detailed or not user_view:
@@ -102,7 +102,7 @@ def agent_router(
         for field in ("appName", "userId"):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise ValidationError(f"{field}: is required", field=field)
-        rt = runtime()
+        rt = await runtime()
         app = app_for(request, rt, body["appName"])
         message = parse_message(body.get("newMessage"))
         session_id = await ensure_session(rt, app, body["userId"], body.get("sessionId") or None)
@@ -132,7 +132,7 @@ def agent_router(
 
     @r.get(base, summary="List sessions")
     async def list_sessions(app_name: str, user_id: str, request: Request) -> list[dict[str, Any]]:
-        rt = runtime()
+        rt = await runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         resp = await rt.session_service.list_sessions(app_name=app.id, user_id=user_id)
         return [
@@ -143,7 +143,7 @@ def agent_router(
     async def _create(
         request: Request, app_name: str, user_id: str, session_id: str | None
     ) -> dict[str, Any]:
-        rt = runtime()
+        rt = await runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         raw = (await request.body()).strip()
         body = normalise(json.loads(raw)) if raw else {}
@@ -164,7 +164,7 @@ def agent_router(
     async def get_session(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
         from magec.errors import NotFoundError
 
-        rt = runtime()
+        rt = await runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         session = await rt.session_service.get_session(
             app_name=app.id, user_id=user_id, session_id=session_id
@@ -175,7 +175,7 @@ def agent_router(
 
     @r.delete(base + "/{session_id}", status_code=204, summary="Delete (reset) a session")
     async def delete_session(app_name: str, user_id: str, session_id: str, request: Request) -> Response:
-        rt = runtime()
+        rt = await runtime()
         app = app_for(request, rt, app_name, must_be_valid=False)
         await rt.session_service.delete_session(app_name=app.id, user_id=user_id, session_id=session_id)
         return Response(status_code=204)

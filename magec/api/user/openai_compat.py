@@ -108,13 +108,13 @@ async def _seed_history(svc: Any, app: App, user: str, sid: str, history: list[d
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["openai"])
 
-    def runtime() -> Runtime:
+    async def runtime() -> Runtime:
         assert ctx.runtime is not None
-        return ctx.runtime.current()
+        return await ctx.runtime.fresh()
 
     @r.get("/models", summary="Agents and flows as models")
     async def models(request: Request) -> dict[str, Any]:
-        rt = runtime()
+        rt = await runtime()
         caller = authenticate(request, rt)
         data = [
             {
@@ -142,7 +142,7 @@ def router(ctx: AppContext) -> APIRouter:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ValidationError("messages: must be a non-empty list of messages", field="messages")
-        rt = runtime()
+        rt = await runtime()
         caller = authenticate(request, rt)
         found = rt.find(model)
         if found is not None:

@@ -97,16 +97,16 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
     """The two voice routes; ``caller_of`` authenticates and authorises the caller."""
     r = APIRouter(tags=["voice"])
 
-    def runtime() -> Runtime:
+    async def runtime() -> Runtime:
         assert ctx.runtime is not None
-        return ctx.runtime.current()
+        return await ctx.runtime.fresh()
 
     def usage() -> Any:
         return ctx.runtime.usage if ctx.runtime is not None else None
 
     @r.post("/{agent_id}/transcription", summary="Transcribe audio with the agent's speech-to-text backend")
     async def transcription(agent_id: str, request: Request, spokesperson: str | None = None) -> dict[str, str]:
-        rt = runtime()
+        rt = await runtime()
         caller = caller_of(request, rt)
         app = locate(rt.snapshot, agent_id)
         caller.check(app.id)
@@ -126,7 +126,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
 
     @r.post("/{agent_id}/speech", summary="Synthesise speech with the agent's text-to-speech backend")
     async def speech(agent_id: str, request: Request, spokesperson: str | None = None) -> Response:
-        rt = runtime()
+        rt = await runtime()
         caller = caller_of(request, rt)
         app = locate(rt.snapshot, agent_id)
         caller.check(app.id)
