@@ -2,7 +2,9 @@
 
 Each app context owns its own registry (tests run several in one process). Exposed:
 ``magec_http_requests_total{app,method,route,status}``, ``magec_http_request_seconds{app,route}``,
-``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``.
+``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``,
+``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N) and
+``magec_runtime_rebuild_seconds``.
 Labels carry ids, never secrets.
 """
 
@@ -38,6 +40,15 @@ class Metrics:
             "magec_config_epoch", "Config epoch of the running runtime", registry=self.registry
         )
         self.apps = Gauge("magec_apps", "Agents and flows by state", ["state"], registry=self.registry)
+        self.app_builds = Counter(
+            "magec_app_builds", "Agents and flows constructed by runtime rebuilds", registry=self.registry
+        )
+        self.rebuild_seconds = Histogram(
+            "magec_runtime_rebuild_seconds",
+            "Time to bring the runtime up to a new config epoch",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

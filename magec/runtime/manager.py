@@ -161,6 +161,8 @@ class RuntimeManager:
         self._runtime = runtime
         elapsed = time.perf_counter() - started
         self.last_rebuild = (runtime.rebuilt, len(runtime.apps) - runtime.rebuilt, elapsed)
+        self.ctx.metrics.app_builds.inc(runtime.rebuilt)
+        self.ctx.metrics.rebuild_seconds.observe(elapsed)
         invalid = [a.name for a in runtime.apps.values() if not a.status.valid]
         log.info(
             "runtime at epoch %s: %d apps (%d rebuilt) in %.1f ms%s",
