@@ -8,11 +8,13 @@ API is open (Magec's behaviour), with a start-up warning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 
 from magec.api.auth import bearer
-from magec.errors import AuthError, ForbiddenError
+from magec.errors import AuthError, ForbiddenError, ValidationError
 from magec.runtime.build import Runtime
 from magec.store.validation import hash_token
 
@@ -28,6 +30,50 @@ class Caller:
     def check(self, app_id: str) -> None:
         if not self.may_use(app_id):
             raise ForbiddenError(f"this client is not allowed to use {app_id!r}")
+
+    # Ownership of conversations (docs/security.md "Conversations: ownership"): a client's sessions
+    # are stored under the ADK user id "<clientId>:<userId>", so the session key (app, user, session)
+    # itself carries the owner and no route can reach another client's row, on every session
+    # service (SQL, Redis) and for long-term memory too, which is keyed by the same user id. The
+    # client id is percent-encoded so it never contains ":" and the first ":" always ends it: no
+    # asserted user id can forge another client's prefix. Open mode and the admin use ids as sent.
+    @property
+    def _namespace(self) -> str:
+        return "" if self.client_id is None else quote(self.client_id, safe="") + ":"
+
+    def owner_key(self, user_id: str, field: str = "userId") -> str:
+        """The ADK user id stored for ``user_id`` as asserted by this caller."""
+        if len(user_id) > MAX_USER_ID:
+            raise ValidationError(f"{field}: at most {MAX_USER_ID} characters", field=field)
+        return self._namespace + user_id
+
+    def shown(self, stored_user_id: str) -> str:
+        """The user id as this caller knows it (its own namespace stripped)."""
+        ns = self._namespace
+        return stored_user_id[len(ns):] if ns and stored_user_id.startswith(ns) else stored_user_id
+
+
+#: asserted user ids are bounded so "<clientId>:<userId>" always fits the 255-character id columns
+MAX_USER_ID = 200
+#: the only state keys a client may write (stateDelta, session-create state); see check_client_state
+CLIENT_STATE_PREFIX = "client:"
+
+
+def check_client_state(state: dict[str, Any], field: str) -> None:
+    """Refuse client-written state outside ``client:``.
+
+    Un-prefixed keys are where agents' ``outputKey`` values live and what ``{{agent.output:KEY}}``
+    puts into system prompts; ``flow:`` / ``temp:`` keys steer flows; ``app:`` / ``user:`` keys are
+    shared with other sessions. A client writing any of them would steer other prompts, so they are
+    refused (400 naming the key) rather than silently renamed: the client reads back what it wrote.
+    """
+    for key in state:
+        if not isinstance(key, str) or not key.startswith(CLIENT_STATE_PREFIX) or key == CLIENT_STATE_PREFIX:
+            raise ValidationError(
+                f"{field}.{key}: clients may only write state keys under {CLIENT_STATE_PREFIX!r} "
+                f"(e.g. {CLIENT_STATE_PREFIX + str(key)!r}); other keys are written by agents and flows",
+                field=f"{field}.{key}",
+            )
 
 
 OPEN = Caller(None, None)

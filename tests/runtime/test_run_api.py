@@ -30,8 +30,8 @@ def texts(events: list[dict[str, Any]]) -> list[str]:
 async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     apps = sqlite_apps
     _, aid = await make_agent(apps, openai_x, systemPrompt="You are terse.")
-    r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={"state": {"lang": "es"}})
-    assert r.status_code == 200 and r.json()["id"] == "s1" and r.json()["state"]["lang"] == "es"
+    r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={"state": {"client:lang": "es"}})
+    assert r.status_code == 200 and r.json()["id"] == "s1" and r.json()["state"]["client:lang"] == "es"
     r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u1", "sessionId": "s1",
                                                "newMessage": {"role": "user", "parts": [{"text": "hello there"}]}})
     assert r.status_code == 200, r.text
@@ -50,7 +50,7 @@ async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) 
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     # idempotent create keeps state and history
     r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={})
-    assert r.json()["state"]["lang"] == "es" and len(r.json()["events"]) == 4
+    assert r.json()["state"]["client:lang"] == "es" and len(r.json()["events"]) == 4
     sessions = (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions")).json()
     assert [s["id"] for s in sessions] == ["s1"]
     assert (await apps.user.delete(f"{U}/apps/{aid}/users/u1/sessions/s1")).status_code == 204

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from google.adk.sessions.base_session_service import GetSessionConfig
 from sse_starlette import EventSourceResponse
 
-from magec.api.clients import OPEN, Caller, authenticate
+from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import json_body
 from magec.context import AppContext
-from magec.errors import AgentUnavailableError, ValidationError
+from magec.errors import AgentUnavailableError, NotFoundError, ValidationError
 from magec.runtime.build import App, Runtime
 from magec.runtime.run import ensure_session, event_json, parse_message, require_app, run_turn, user_visible
 
@@ -42,14 +43,14 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def session_json(session: Any, app: App, *, user_view: bool) -> dict[str, Any]:
+def session_json(session: Any, app: App, *, user_view: bool, caller: Caller = OPEN) -> dict[str, Any]:
     events = [event_json(e, app) for e in session.events]
     if user_view:
         events = [e for e in events if user_visible(e, app)]
     return {
         "id": session.id,
         "appName": session.app_name,
-        "userId": session.user_id,
+        "userId": caller.shown(session.user_id),
         "state": dict(session.state),
         "events": events,
         "lastUpdateTime": session.last_update_time,
@@ -59,23 +60,39 @@ def session_json(session: Any, app: App, *, user_view: bool) -> dict[str, Any]:
 def agent_router(
     ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller], *, user_view: bool
 ) -> APIRouter:
+    """``user_view=False`` is the admin playground: every event, every session, any state key.
+
+    For clients every user id in a path or body is the caller's own (``Caller.owner_key``), so
+    another client's session is simply not found (404) on every route, and client-written state is
+    limited to ``client:`` keys (``check_client_state``)."""
     r = APIRouter(tags=["agent"])
 
     async def runtime() -> Runtime:
         assert ctx.runtime is not None
         return await ctx.runtime.fresh()
 
-    def app_for(request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True) -> App:
+    def app_for(
+        request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True
+    ) -> tuple[App, Caller]:
         caller = caller_of(request, rt)
         app = rt.find(app_name)
         if app is not None:
             caller.check(app.id)
         if must_be_valid:
-            return require_app(rt, app_name)
+            return require_app(rt, app_name), caller
         if app is None:
             require_app(rt, app_name)  # raises the 404
         assert app is not None
-        return app
+        return app, caller
+
+    def client_state(value: Any, field: str) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValidationError(f"{field}: must be an object", field=field)
+        if user_view:  # the admin is trusted with every key (e.g. to test an outputKey template)
+            check_client_state(value, field)
+        return value
 
     @r.get("/list-apps", summary="Agents and flows this caller may use")
     async def list_apps(request: Request, detailed: bool = False) -> list[Any]:
@@ -103,13 +120,15 @@ def agent_router(
             if not isinstance(body.get(field), str) or not body[field]:
                 raise ValidationError(f"{field}: is required", field=field)
         rt = await runtime()
-        app = app_for(request, rt, body["appName"])
+        app, caller = app_for(request, rt, body["appName"])
+        user = caller.owner_key(body["userId"])
         message = parse_message(body.get("newMessage"))
-        session_id = await ensure_session(rt, app, body["userId"], body.get("sessionId") or None)
-        state_delta = body.get("stateDelta")
-        if state_delta is not None and not isinstance(state_delta, dict):
-            raise ValidationError("stateDelta: must be an object", field="stateDelta")
-        return rt, app, body["userId"], session_id, message, bool(body.get("streaming")), state_delta
+        state_delta = client_state(body.get("stateDelta"), "stateDelta")
+        # A session id that another client uses is a different session here (its key holds the
+        # owner): the run starts the caller's own conversation and reads or writes nothing of the
+        # other one, so the answer is no oracle for which ids exist.
+        session_id = await ensure_session(rt, app, user, body.get("sessionId") or None)
+        return rt, app, user, session_id, message, bool(body.get("streaming")), state_delta
 
     @r.post("/run", summary="Run one turn; returns the event array")
     async def run(request: Request) -> list[dict[str, Any]]:
@@ -133,24 +152,38 @@ def agent_router(
     @r.get(base, summary="List sessions")
     async def list_sessions(app_name: str, user_id: str, request: Request) -> list[dict[str, Any]]:
         rt = await runtime()
-        app = app_for(request, rt, app_name, must_be_valid=False)
-        resp = await rt.session_service.list_sessions(app_name=app.id, user_id=user_id)
+        app, caller = app_for(request, rt, app_name, must_be_valid=False)
+        resp = await rt.session_service.list_sessions(app_name=app.id, user_id=caller.owner_key(user_id))
         return [
-            {"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
+            {"id": s.id, "appName": s.app_name, "userId": caller.shown(s.user_id),
+             "lastUpdateTime": s.last_update_time}
             for s in resp.sessions
         ]
+
+    if not user_view:
+
+        @r.get("/apps/{app_name}/sessions", summary="Admin: every session of an app, of every client and user")
+        async def list_all_sessions(app_name: str, request: Request) -> list[dict[str, Any]]:
+            rt = await runtime()
+            app, _ = app_for(request, rt, app_name, must_be_valid=False)
+            resp = await rt.session_service.list_sessions(app_name=app.id, user_id=None)
+            return [
+                {"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
+                for s in resp.sessions
+            ]
 
     async def _create(
         request: Request, app_name: str, user_id: str, session_id: str | None
     ) -> dict[str, Any]:
         rt = await runtime()
-        app = app_for(request, rt, app_name, must_be_valid=False)
+        app, caller = app_for(request, rt, app_name, must_be_valid=False)
+        user = caller.owner_key(user_id)
         raw = (await request.body()).strip()
         body = normalise(json.loads(raw)) if raw else {}
-        state = body.get("state") if isinstance(body, dict) else None
-        sid = await ensure_session(rt, app, user_id, session_id, state if isinstance(state, dict) else None)
-        session = await rt.session_service.get_session(app_name=app.id, user_id=user_id, session_id=sid)
-        return session_json(session, app, user_view=user_view)
+        state = client_state(body.get("state") if isinstance(body, dict) else None, "state")
+        sid = await ensure_session(rt, app, user, session_id, state)
+        session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
+        return session_json(session, app, user_view=user_view, caller=caller)
 
     @r.post(base, summary="Create a session with a generated id")
     async def create_session(app_name: str, user_id: str, request: Request) -> dict[str, Any]:
@@ -162,22 +195,27 @@ def agent_router(
 
     @r.get(base + "/{session_id}", summary="Session with its history")
     async def get_session(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
-        from magec.errors import NotFoundError
-
         rt = await runtime()
-        app = app_for(request, rt, app_name, must_be_valid=False)
+        app, caller = app_for(request, rt, app_name, must_be_valid=False)
         session = await rt.session_service.get_session(
-            app_name=app.id, user_id=user_id, session_id=session_id
+            app_name=app.id, user_id=caller.owner_key(user_id), session_id=session_id
         )
         if session is None:
             raise NotFoundError(f"session {session_id!r} not found")
-        return session_json(session, app, user_view=user_view)
+        return session_json(session, app, user_view=user_view, caller=caller)
 
     @r.delete(base + "/{session_id}", status_code=204, summary="Delete (reset) a session")
     async def delete_session(app_name: str, user_id: str, session_id: str, request: Request) -> Response:
         rt = await runtime()
-        app = app_for(request, rt, app_name, must_be_valid=False)
-        await rt.session_service.delete_session(app_name=app.id, user_id=user_id, session_id=session_id)
+        app, caller = app_for(request, rt, app_name, must_be_valid=False)
+        user = caller.owner_key(user_id)
+        svc = rt.session_service
+        # 404 when there is nothing to delete (as GET), so a delete of another client's session
+        # answers exactly like one of a session that never existed.
+        head = GetSessionConfig(num_recent_events=0)  # existence only: no events loaded
+        if await svc.get_session(app_name=app.id, user_id=user, session_id=session_id, config=head) is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        await svc.delete_session(app_name=app.id, user_id=user, session_id=session_id)
         return Response(status_code=204)
 
     return r

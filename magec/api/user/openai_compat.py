@@ -5,7 +5,8 @@
   ``chat.completion`` / ``chat.completion.chunk`` shapes, so any OpenAI client can talk to magec.
 
 Conversation continuity: send ``X-Session-Id`` (any id you choose; the reply echoes it) and only the
-new message is used, the history coming from the stored session. Without it the call is stateless, as
+new message is used, the history coming from the stored session. Session ids are per client (and per
+``user`` within a client): another client's id names a different, new conversation. Without it the call is stateless, as
 in the OpenAI API: the earlier ``messages`` (user/assistant) are the history, held in an in-memory
 session for the duration of the call only (no database round trips, nothing stored). The agent's own system
 prompt applies; client ``system`` messages are added as context to the first user turn.
@@ -152,7 +153,9 @@ def router(ctx: AppContext) -> APIRouter:
         if last_index < 0:
             raise ValidationError("messages: at least one user message is required", field="messages")
         parts = _parts(messages[last_index].get("content") or "", f"messages[{last_index}].content")
-        user = str(body.get("user") or "openai")
+        # The stored owner is "<clientId>:<user>" (Caller.owner_key): two clients sending the same
+        # X-Session-Id (or no `user`, i.e. "openai") hold two separate conversations.
+        user = caller.owner_key(str(body.get("user") or "openai"), "user")
         header_sid = request.headers.get("x-session-id")
         runner = None
         if header_sid:
