@@ -49,3 +49,8 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     # Third-party libraries that log request URLs (which may carry ?key=) stay at WARNING.
     for name in ("httpx", "httpx2", "httpcore", "openai", "anthropic", "google_genai", "google.adk"):
         logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
+    # Database layers log SQL parameters and rows (whole resources, conversation events) at
+    # INFO/DEBUG — aiosqlite each call's arguments: only their warnings pass, at every level
+    # (the engines also set hide_parameters, so even a warning carries no parameter).
+    for name in ("sqlalchemy", "aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(max(level_no, logging.WARNING))

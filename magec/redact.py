@@ -15,8 +15,17 @@ import threading
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
+#: query parameter names that carry credentials (``?key=``, ``&sig=``, ``access_token=``…); the
+#: store encrypts URLs holding one of these (:mod:`magec.store.sensitive`) and logs never show them
+CREDENTIAL_PARAM = (
+    r"(?:[\w.-]*(?:token|secret|passw|api[-_]?key|access[-_]?key|credential)[\w.-]*"
+    r"|key|sig|signature|auth|pwd|pass|apikey)"
+)
+
 _PATTERNS = [
-    (re.compile(r"([?&](?:key|api_key|apikey|access_token)=)[^&\s\"']+", re.I), r"\1***"),
+    (re.compile(rf"([?&;]{CREDENTIAL_PARAM}=)[^&#\s\"']+", re.I), r"\1***"),
+    # URL userinfo (``https://user:pass@host``): the password part
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@?#\"']*:)[^\s/@?#\"']+(@)", re.I), r"\1***\2"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
     (
         re.compile(
@@ -28,14 +37,25 @@ _PATTERNS = [
     (re.compile(r"\bmgc_[A-Za-z0-9_-]{8,}"), "mgc_***"),
 ]
 
-MIN_SECRET_LEN = 4
+#: Known secrets shorter than this are replaced only where they stand alone (not inside a longer
+#: alphanumeric run): a 3-character key is still hidden in ``key: abc`` or ``"abc"``, while an
+#: operator's 1-character header value does not turn every digit of every log line into ``***``.
+SHORT_SECRET_LEN = 8
+_short_re: re.Pattern[str] | None = None
 
 
 def register_secret(value: str | None) -> None:
-    """Remember ``value`` so that :func:`redact` hides it from now on (short values are ignored)."""
-    if value and len(value) >= MIN_SECRET_LEN:
+    """Remember ``value`` so that :func:`redact` hides it from now on.
+
+    There is no minimum length: a value known to be a secret is always hidden. Only empty or
+    whitespace-only values are ignored (redacting those would mangle every text)."""
+    global _short_re
+    if value and value.strip():
         with _lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets.add(value)
+                if len(value) < SHORT_SECRET_LEN:
+                    _short_re = None
 
 
 def redact(text: str | None) -> str:
@@ -43,13 +63,28 @@ def redact(text: str | None) -> str:
     if not text:
         return text or ""
     with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
+        known = sorted((v for v in _secrets if len(v) >= SHORT_SECRET_LEN), key=len, reverse=True)
+        short = _short_pattern()
     for value in known:
         if value in text:
             text = text.replace(value, "***")
+    if short is not None:
+        text = short.sub("***", text)
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
+
+
+def _short_pattern() -> re.Pattern[str] | None:
+    """One alternation of the short secrets, each bounded by non-alphanumerics (call with _lock)."""
+    global _short_re
+    if _short_re is None:
+        short = sorted((v for v in _secrets if len(v) < SHORT_SECRET_LEN), key=len, reverse=True)
+        if not short:
+            return None
+        alts = "|".join(re.escape(v) for v in short)
+        _short_re = re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?![A-Za-z0-9])")
+    return _short_re
 
 
 class RedactingFilter(logging.Filter):

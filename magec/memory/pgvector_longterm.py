@@ -113,7 +113,7 @@ class PgVectorLongTermStore(SqlLongTermStore):
         resolve_embedder: ResolveEmbedder | None = None,
         min_score: float | None = None,
     ) -> None:
-        engine = create_async_engine(asyncpg_url(url), pool_pre_ping=True)
+        engine = create_async_engine(asyncpg_url(url), pool_pre_ping=True, hide_parameters=True)
         super().__init__(
             engine, embedder, store_id=store_id, resolve_embedder=resolve_embedder, min_score=min_score, create_tables=True
         )

@@ -29,6 +29,11 @@ class Resource(_Model):
     kind: ClassVar[str] = ""
     #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).
     sensitive: ClassVar[tuple[str, ...]] = ()
+    #: URL fields: encrypted when they carry credentials (``user:pass@``, ``?key=``), shown masked.
+    secret_urls: ClassVar[tuple[str, ...]] = ()
+    #: sensitive path -> fields it is bound to: a stored value is only kept (and so only sent)
+    #: while those fields are unchanged, e.g. a backend key is never redirected to another URL.
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {}
     id: str = ""
     name: str
 
@@ -54,7 +59,10 @@ class BackendHealth(_Model):
 
 class Backend(Resource):
     kind: ClassVar[str] = "backends"
-    sensitive: ClassVar[tuple[str, ...]] = ("apiKey",)
+    # Header values carry keys too (Azure ``api-key``, proxy tokens): all of them are write-only.
+    sensitive: ClassVar[tuple[str, ...]] = ("apiKey", "headers.*")
+    secret_urls: ClassVar[tuple[str, ...]] = ("url",)
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {"apiKey": ("type", "url"), "headers.*": ("type", "url")}
     type: str
     url: str = ""
     api_key: str = ""
@@ -129,6 +137,8 @@ _OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class Agent(Resource):
     kind: ClassVar[str] = "agents"
+    sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {"llm.headers.*": ("llm.backend",)}
     description: str = ""
     system_prompt: str = ""
     output_key: str = ""
@@ -156,7 +166,8 @@ class Agent(Resource):
 
 class MemoryProvider(Resource):
     kind: ClassVar[str] = "memoryProviders"
-    sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString",)
+    sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString", "embedding.headers.*")
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {"embedding.headers.*": ("embedding.backend",)}
     type: str
     category: Literal["session", "longterm"]
     config: dict[str, Any] = Field(default_factory=dict)
@@ -166,6 +177,8 @@ class MemoryProvider(Resource):
 class McpServer(Resource):
     kind: ClassVar[str] = "mcpServers"
     sensitive: ClassVar[tuple[str, ...]] = ("headers.*", "env.*")
+    secret_urls: ClassVar[tuple[str, ...]] = ("endpoint",)
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {"headers.*": ("endpoint",)}
     type: Literal["http", "stdio"] = "http"
     endpoint: str = ""
     headers: dict[str, str] = Field(default_factory=dict)

@@ -1,8 +1,17 @@
-"""Write-only, encrypted-at-rest fields (API keys, secret values, connection strings, MCP headers).
+"""Write-only, encrypted-at-rest fields (API keys, secret values, connection strings, header values).
 
 A sensitive field is stored encrypted (``enc:v1:``) unless it is a pure ``${KEY}`` reference, which
-is kept as typed. In API output an encrypted value is blanked and ``<field>Set: true`` is added; on
-update an empty value keeps the stored one.
+is kept as typed. In API output a literal value is blanked and ``<field>Set: true`` is added; on
+update an empty value keeps the stored one. Values stored in clear by older versions are blanked
+in the API too, and encrypted on the next write (or at start-up, :meth:`Store.start`).
+
+URL fields (``Resource.secret_urls``) are sensitive only where they carry credentials
+(``user:pass@``, ``?key=``, ``&sig=``…): such a URL is encrypted whole and shown with those parts
+as ``***``; sending that masked form back keeps the stored URL.
+
+Binding (``Resource.bound``): a kept value is only ever sent where it was stored for — changing
+e.g. a backend's ``url`` or ``type`` while keeping its stored key is refused (400 naming the
+field), so the write-only key can never be redirected to another server.
 """
 
 from __future__ import annotations
@@ -12,9 +21,19 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from magec.errors import ValidationError
+from magec.redact import CREDENTIAL_PARAM
 from magec.store.crypto import Cipher, is_encrypted
 
 _PURE_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
+MASK = "***"
+# scheme://[userinfo@]rest[?query][#fragment], kept as typed (no re-encoding) so masking is exact
+_URL = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<userinfo>[^/?#]*)@)?(?P<rest>[^?#]*)"
+    r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?$",
+    re.S,
+)
+_CRED_NAME = re.compile(rf"^{CREDENTIAL_PARAM}$", re.I)
 
 
 def is_reference(value: object) -> bool:
@@ -38,20 +57,152 @@ def _slots(data: dict[str, Any], path: str) -> Iterator[tuple[dict[str, Any], st
         yield node, last
 
 
+# -- URL credentials ----------------------------------------------------------------------------
+def _url_parts(url: str) -> tuple[str, str | None, str, list[tuple[str, str | None]], str] | None:
+    m = _URL.match(url.strip())
+    if m is None:
+        return None
+    query = m.group("query")
+    params: list[tuple[str, str | None]] = []
+    for item in query.split("&") if query is not None else []:
+        name, eq, value = item.partition("=")
+        params.append((name, value if eq else None))
+    return m.group("scheme"), m.group("userinfo"), m.group("rest"), params, m.group("fragment") or ""
+
+
+def _literal(value: str | None) -> bool:
+    return bool(value) and not is_reference(value)
+
+
+def url_credentials(url: object) -> list[str]:
+    """The credential values in a URL: the userinfo password (or the user, when it is the only
+    part, as in ``https://TOKEN@host``) and credential-named query values; ``${KEY}`` refs excluded."""
+    if not isinstance(url, str) or not url:
+        return []
+    parts = _url_parts(url)
+    if parts is None:
+        return []
+    _, userinfo, _, params, _ = parts
+    found: list[str] = []
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        cred = password if colon else user
+        if _literal(cred):
+            found.append(cred)
+    for name, value in params:
+        if value is not None and _CRED_NAME.match(name) and _literal(value):
+            found.append(value)
+    return found
+
+
+def mask_url(url: str) -> str:
+    """``url`` with every credential value replaced by ``***`` (what the Admin API shows)."""
+    parts = _url_parts(url)
+    if parts is None or not url_credentials(url):
+        return url
+    scheme, userinfo, rest, params, fragment = parts
+    out = scheme
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        if colon:
+            out += f"{user}:{MASK if _literal(password) else password}@"
+        else:
+            out += f"{MASK if _literal(user) else user}@"
+    out += rest
+    if params:
+        items = [
+            n if v is None else f"{n}={MASK if _CRED_NAME.match(n) and _literal(v) else v}" for n, v in params
+        ]
+        out += "?" + "&".join(items)
+    return out + fragment
+
+
+def _get(data: dict[str, Any] | None, path: str) -> Any:
+    node: Any = data
+    for p in path.split("."):
+        node = node.get(p) if isinstance(node, dict) else None
+    return node
+
+
+def _plain(value: Any, cipher: Cipher) -> Any:
+    return cipher.decrypt(value) if is_encrypted(value) else value
+
+
+def _protect_url(
+    path: str, out: dict[str, Any], old: dict[str, Any] | None, cipher: Cipher
+) -> str:
+    """Set the store form of one URL field; returns the plain URL it stands for."""
+    parent = _parent(out, path)
+    key = path.rsplit(".", 1)[-1]
+    if parent is None or not isinstance(parent.get(key), str):
+        return ""
+    value = parent[key].strip()
+    previous = _get(old, path)
+    old_plain = _plain(previous, cipher) if isinstance(previous, str) else ""
+    if old_plain and url_credentials(old_plain) and value == mask_url(old_plain):
+        # The masked form the API returned came back: keep the stored URL (encrypting a legacy one).
+        parent[key] = previous if is_encrypted(previous) else cipher.encrypt(old_plain)
+        return str(old_plain)
+    if MASK in url_credentials(value):
+        raise ValidationError(
+            f"{path}: the stored credentials are only kept for the same URL; type them again",
+            field=path,
+        )
+    parent[key] = cipher.encrypt(value) if url_credentials(value) else value
+    return value
+
+
 def protect(
-    paths: tuple[str, ...], new: dict[str, Any], old: dict[str, Any] | None, cipher: Cipher
+    paths: tuple[str, ...],
+    new: dict[str, Any],
+    old: dict[str, Any] | None,
+    cipher: Cipher,
+    *,
+    urls: tuple[str, ...] = (),
+    bound: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
-    """Prepare ``new`` for storage: an empty value keeps the stored one; literal values are encrypted."""
+    """Prepare ``new`` for storage: an empty value keeps the stored one; literal values are encrypted.
+
+    ``urls`` are URL fields encrypted when they carry credentials; ``bound`` maps a sensitive path
+    to the fields it is tied to: keeping a stored literal while one of those changed is refused."""
     out = copy.deepcopy(new)
+    plain_now: dict[str, Any] = {}
+    for path in urls:
+        plain_now[path] = _protect_url(path, out, old, cipher)
     for path in paths:
         for container, key in list(_slots(out, path)):
             value = container[key]
             if value in ("", None):
                 previous = _lookup(old, path, key)
-                container[key] = previous if previous not in (None,) else ""
+                if isinstance(previous, str) and _literal(previous):
+                    name = f"{path[:-1]}{key}" if path.endswith(".*") else path
+                    _check_bound(name, (bound or {}).get(path, ()), out, old, plain_now, cipher)
+                    # a value stored in clear by an older version is encrypted now
+                    previous = previous if is_encrypted(previous) else cipher.encrypt(previous)
+                container[key] = previous if previous is not None else ""
             elif isinstance(value, str) and not is_reference(value) and not is_encrypted(value):
                 container[key] = cipher.encrypt(value)
     return out
+
+
+def _check_bound(
+    what: str,
+    fields: tuple[str, ...],
+    new: dict[str, Any],
+    old: dict[str, Any] | None,
+    plain_now: dict[str, Any],
+    cipher: Cipher,
+) -> None:
+    """Refuse to keep a stored secret when a field it is bound to (its URL, type, backend) changed."""
+    for field in fields:
+        before = _plain(_get(old, field), cipher)
+        after = plain_now[field] if field in plain_now else _get(new, field)
+        if (before or "") != (after or ""):
+            raise ValidationError(
+                f"{field}: changing it needs {what} typed again (a stored secret is only ever sent "
+                f"where it was saved for; or use a ${{SECRET}} reference)",
+                field=field,
+            )
 
 
 def _parent(data: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -68,18 +219,33 @@ def _lookup(old: dict[str, Any] | None, path: str, key: str) -> Any:
     return parent.get(key) if parent else None
 
 
-def redact_for_api(paths: tuple[str, ...], raw: dict[str, Any]) -> dict[str, Any]:
-    """The API view: encrypted values blanked with a ``<key>Set`` flag; ``${REF}`` values kept."""
+def redact_for_api(
+    paths: tuple[str, ...],
+    raw: dict[str, Any],
+    *,
+    urls: tuple[str, ...] = (),
+    cipher: Cipher | None = None,
+) -> dict[str, Any]:
+    """The API view: literal values (encrypted, or clear from an older version) blanked with a
+    ``<key>Set`` flag (header-like maps: names kept, values blanked); ``${REF}`` values kept; URLs
+    with their credentials as ``***``."""
     out = copy.deepcopy(raw)
     for path in paths:
         for container, key in list(_slots(out, path)):
             value = container[key]
-            if is_encrypted(value):
+            if isinstance(value, str) and _literal(value):
                 container[key] = ""
                 if not path.endswith(".*"):
                     container[f"{key}Set"] = True
             elif not path.endswith(".*") and key != "value":
                 container[f"{key}Set"] = bool(value)
+    for path in urls:
+        for container, key in list(_slots(out, path)):
+            value = container[key]
+            if is_encrypted(value):
+                value = cipher.decrypt(value) if cipher is not None else MASK
+            if isinstance(value, str):
+                container[key] = mask_url(value)
     return out
 
 
@@ -90,6 +256,21 @@ def decrypt_all(paths: tuple[str, ...], raw: dict[str, Any], cipher: Cipher) -> 
             if is_encrypted(container[key]):
                 container[key] = cipher.decrypt(container[key])
     return out
+
+
+def secret_values(paths: tuple[str, ...], urls: tuple[str, ...], plain: dict[str, Any]) -> list[str]:
+    """Every secret in a decrypted (or expanded) record: sensitive values and URL credentials —
+    what :func:`magec.redact.register_secret` must know."""
+    found: list[str] = []
+    for path in paths:
+        for container, key in _slots(plain, path):
+            value = container[key]
+            if isinstance(value, str) and _literal(value):
+                found.append(value)
+    for path in urls:
+        for container, key in _slots(plain, path):
+            found.extend(url_credentials(container[key]))
+    return found
 
 
 def map_strings(data: Any, fn: Callable[[str], str]) -> Any:

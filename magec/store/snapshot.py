@@ -2,7 +2,9 @@
 
 Expansion: sensitive fields are decrypted, then every ``${KEY}`` / ``${KEY:-default}`` in any string
 field is replaced from the secrets (by ``key``) first, then from the process environment. A
-reference to an unknown key expands to the empty string (or its default).
+reference to an unknown key expands to the empty string (or its default). Public fields
+(:data:`PUBLIC_FIELDS`: names, descriptions, tags — shown to every client by ``/v1/models`` and
+``list-apps``) are never expanded: ``${KEY}`` there stays literal.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from functools import cached_property
 from typing import Any
 
 from magec.backends.base import BackendSpec
+from magec.redact import register_secret
 from magec.resources import KINDS, Agent, Backend, Client, Command, Flow, McpServer, MemoryProvider, Settings
 from magec.store import sensitive
 from magec.store.crypto import Cipher
 
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+#: top-level fields any client may read: a secret reference there must not become the secret
+PUBLIC_FIELDS = frozenset({"name", "description", "tags"})
 
 
 def expand(text: str, values: dict[str, str]) -> str:
@@ -173,8 +178,12 @@ def _expand_row(
     keys = tuple(sorted(set(_KEYS_IN.findall(text))))
     inputs = tuple((secret_values.get(k), os.environ.get(k)) for k in keys)
     model_cls = KINDS[kind]
-    plain = sensitive.decrypt_all(model_cls.sensitive, raw, cipher)
-    data = sensitive.map_strings(plain, lambda s: expand(s, secret_values))
+    plain = sensitive.decrypt_all(model_cls.sensitive + model_cls.secret_urls, raw, cipher)
+    data = {
+        k: v if k in PUBLIC_FIELDS else sensitive.map_strings(v, lambda s: expand(s, secret_values))
+        for k, v in plain.items()
+    }
+    _register(model_cls, plain, secret_values)
     try:
         model = model_cls.model_validate(data)
     except Exception:  # noqa: BLE001 - a record that no longer validates is skipped, not fatal
@@ -184,6 +193,19 @@ def _expand_row(
         digest.update(repr(value).encode())
     refs = tuple((r.target_kinds, r.target) for r in refs_of(kind, raw))
     return _Entry(text, inputs, keys, raw, model, digest.hexdigest(), refs)
+
+
+def _register(model_cls: Any, plain: dict[str, Any], secret_values: dict[str, str]) -> None:
+    """Tell the redactor the secrets of a record: its literals, and what its ``${KEY}`` sensitive
+    values resolve to (a header ``${KEY}`` from the environment is as secret as a literal; a
+    ``:-default`` typed in the clear is not)."""
+    for value in sensitive.secret_values(model_cls.sensitive, model_cls.secret_urls, plain):
+        register_secret(value)
+    for path in model_cls.sensitive:
+        for container, key in sensitive._slots(plain, path):
+            m = _REF.fullmatch(str(container[key]).strip())
+            if m is not None:
+                register_secret(secret_values.get(m.group(1)) or os.environ.get(m.group(1)))
 
 
 def build_snapshot(

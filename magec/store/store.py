@@ -45,9 +45,12 @@ def now() -> datetime:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection.
+
+    ``hide_parameters``: SQL parameters are whole resources and conversation events, so neither
+    SQLAlchemy's statement log (debug level) nor its error messages may ever carry them."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -59,7 +62,7 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class Store:
@@ -87,9 +90,39 @@ class Store:
                 self.epoch = 0
             else:
                 self.epoch = int(row.epoch)
-        for secret in await self.list_items("secrets"):
-            if secret.get("value"):
-                register_secret(self.cipher.decrypt(secret["value"]))
+        await self._protect_legacy()
+
+    async def _protect_legacy(self) -> None:
+        """Encrypt sensitive literals an older version stored in clear (header values, URLs with
+        credentials) and register every stored secret for redaction. No epoch bump: the expanded
+        values are unchanged."""
+        async with self._write_lock, self.engine.begin() as conn:
+            rows = await conn.execute(sa.select(resources.c.kind, resources.c.id, resources.c.data))
+            for kind, rid, text in [(r.kind, r.id, r.data) for r in rows]:
+                model = KINDS.get(kind)
+                if model is None:
+                    continue
+                raw = json.loads(text)
+                self._register(kind, raw)
+                if not model.sensitive and not model.secret_urls:
+                    continue
+                try:  # old=None: nothing is "kept", every clear literal is encrypted
+                    stored = sensitive.protect(model.sensitive, raw, None, self.cipher, urls=model.secret_urls)
+                except ValidationError:  # e.g. a legacy URL literally holding "***": leave it as is
+                    continue
+                if stored != raw:
+                    await conn.execute(
+                        resources.update()
+                        .where(resources.c.kind == kind, resources.c.id == rid)
+                        .values(data=json.dumps(stored))
+                    )
+
+    def _register(self, kind: str, raw: dict[str, Any]) -> None:
+        """Tell the redactor every secret this record holds (decrypted)."""
+        model = KINDS[kind]
+        plain = sensitive.decrypt_all(model.sensitive + model.secret_urls, raw, self.cipher)
+        for value in sensitive.secret_values(model.sensitive, model.secret_urls, plain):
+            register_secret(value)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -317,11 +350,7 @@ class Store:
         return data
 
     async def _after_write(self, kind: str, data: dict[str, Any], epoch: int) -> None:
-        if kind == "secrets" and data.get("value"):
-            register_secret(self.cipher.decrypt(data["value"]))
-        for path in KINDS[kind].sensitive:
-            for container, key in sensitive._slots(data, path):
-                register_secret(self.cipher.decrypt(container[key]) if container[key] else None)
+        self._register(kind, data)
         await self._committed(epoch)
 
     async def references_to(

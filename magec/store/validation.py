@@ -97,7 +97,9 @@ async def prepare(
             raise ValidationError(f"{ref.field}: {what} {ref.target!r} not found", field=ref.field)
     if kind == "clients":
         _client_token(data, body, old, importing)
-    data = sensitive.protect(model_cls.sensitive, data, old, cipher)
+    data = sensitive.protect(
+        model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound
+    )
     return data
 
 

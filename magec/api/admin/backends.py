@@ -37,7 +37,12 @@ def _probe_args(body: dict[str, Any]) -> dict[str, Any]:
 async def _spec_from_body(
     ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None
 ) -> BackendSpec:
-    """An expanded spec from an unsaved body (an empty apiKey falls back to the stored one)."""
+    """An expanded spec from an unsaved body.
+
+    With a saved backend (``stored``) the same rules as saving apply: an empty apiKey or header
+    value, or the masked URL, falls back to the stored one — but only while ``type`` and ``url``
+    are unchanged. Testing a stored key against another URL is a 400 naming ``url`` (the key is
+    write-only: sending it to any URL would let anyone with admin access read it off the wire)."""
     import pydantic
 
     try:
@@ -45,18 +50,22 @@ async def _spec_from_body(
     except pydantic.ValidationError as e:
         raise from_pydantic(e) from None
     registry.get(model.type)
+    data = model.dump()
+    if stored is not None:
+        cipher = ctx.store.cipher
+        kept = sensitive.protect(
+            Backend.sensitive, data, stored, cipher, urls=Backend.secret_urls, bound=Backend.bound
+        )
+        data = sensitive.decrypt_all(Backend.sensitive + Backend.secret_urls, kept, cipher)
     snap = await ctx.store.snapshot()
-    api_key = model.api_key
-    if not api_key and stored is not None:
-        api_key = sensitive.decrypt_all(Backend.sensitive, stored, ctx.store.cipher).get("apiKey", "")
     values = snap.secret_values
     return BackendSpec(
         id=model.id or "unsaved",
         name=model.name,
         type=model.type,
-        url=expand(model.url, values),
-        api_key=expand(api_key, values),
-        headers={k: expand(v, values) for k, v in model.headers.items()},
+        url=expand(data["url"], values),
+        api_key=expand(data["apiKey"], values),
+        headers={k: expand(v, values) for k, v in data["headers"].items()},
         timeout=model.timeout,
     )
 

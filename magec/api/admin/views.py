@@ -34,7 +34,8 @@ async def public(
     all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """What the Admin API returns for one resource."""
-    view = sensitive.redact_for_api(KINDS[kind].sensitive, raw)
+    model = KINDS[kind]
+    view = sensitive.redact_for_api(model.sensitive, raw, urls=model.secret_urls, cipher=ctx.store.cipher)
     if kind == "secrets":
         view.pop("value", None)
         view.pop("valueSet", None)
