@@ -40,6 +40,11 @@ def serve(
     from magec.server import serve as run
 
     cfg = _config(config)
+    try:
+        cfg.admin_bind_host()  # refuse an exposed, password-less Admin API before touching anything
+    except MagecError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
     if demo:
         from magec.demo import ensure_demo
 
@@ -59,7 +64,7 @@ def migrate(config: ConfigOpt = None) -> None:
     cfg = _config(config)
 
     async def run() -> str | None:
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = make_engine(cfg.resolved_database_url())
         try:
             await upgrade(engine)

@@ -16,6 +16,7 @@ limits: {uploadBytes: 26214400}
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,18 @@ class Config:
     database_url: str = ""
     upload_limit_bytes: int = 25 * 1024 * 1024
     rebuild_debounce_ms: int = 10
+    #: where the admin app listens; "" = ``host`` when an admin password is set, else loopback
+    admin_host: str = ""
+    #: extra ``Host`` header names accepted on both apps (DNS rebinding defence; ``*`` = any)
+    allowed_hosts: list[str] = field(default_factory=list)
+    #: browser origins allowed cross-origin on the user app (CORS + state-changing requests)
+    cors_origins: list[str] = field(default_factory=list)
+    #: browser origins allowed cross-origin on the admin app (default: same-origin only)
+    admin_origins: list[str] = field(default_factory=list)
+    #: peers (IPs or CIDRs) whose ``X-Forwarded-For`` is believed
+    trusted_proxies: list[str] = field(default_factory=list)
+    #: when set, ``/metrics`` on both ports needs ``Authorization: Bearer <metricsToken>``
+    metrics_token: str = ""
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""
@@ -66,6 +79,43 @@ class Config:
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://localhost:{self.port}"
+
+    def admin_bind_host(self) -> str:
+        """The admin app's listen address; refuses a non-loopback one without an admin password.
+
+        Without a password whoever reaches the admin port can start processes (stdio MCP servers),
+        so it stays on loopback unless the operator both sets a password and asks for more.
+        """
+        host = self.admin_host or (self.host if self.admin_password else "127.0.0.1")
+        if not self.admin_password and not is_loopback_host(host):
+            raise ConfigError(
+                f"refusing to expose the Admin API on {host!r} without an admin password: set "
+                "server.adminPassword (MAGEC_ADMIN_PASSWORD), or bind it to loopback with "
+                "server.adminHost: 127.0.0.1 (MAGEC_ADMIN_HOST)"
+            )
+        return host
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (``0.0.0.0``/``::`` are *not* loopback)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _list(value: Any, name: str) -> list[str]:
+    """A YAML list or a comma-separated string (the form environment variables take)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return [str(v).strip() for v in value if str(v).strip()]
+    raise ConfigError(f"{name} must be a list of strings (or a comma-separated string), got {value!r}")
 
 
 def _int(value: Any, name: str) -> int:
@@ -105,6 +155,12 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.admin_password = str(server.get("adminPassword") or "")
     cfg.encryption_key = str(server.get("encryptionKey") or "")
     cfg.public_url = str(server.get("publicURL") or "")
+    cfg.admin_host = str(server.get("adminHost") or "")
+    cfg.metrics_token = str(server.get("metricsToken") or "")
+    cfg.allowed_hosts = _list(server.get("allowedHosts"), "server.allowedHosts")
+    cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
+    cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")
+    cfg.trusted_proxies = _list(server.get("trustedProxies"), "server.trustedProxies")
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
@@ -119,6 +175,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_ADMIN_PASSWORD": ("admin_password", str),
         "MAGEC_ENCRYPTION_KEY": ("encryption_key", str),
         "MAGEC_PUBLIC_URL": ("public_url", str),
+        "MAGEC_ADMIN_HOST": ("admin_host", str),
+        "MAGEC_METRICS_TOKEN": ("metrics_token", str),
         "MAGEC_LOG_LEVEL": ("log_level", str),
         "MAGEC_LOG_FORMAT": ("log_format", str),
         "MAGEC_DATABASE_URL": ("database_url", str),
@@ -128,6 +186,20 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         if env.get(var):
             value = env[var]
             setattr(cfg, attr, _int(value, var) if conv is int else conv(value))
+    lists = {
+        "MAGEC_ALLOWED_HOSTS": "allowed_hosts",
+        "MAGEC_CORS_ORIGINS": "cors_origins",
+        "MAGEC_ADMIN_ORIGINS": "admin_origins",
+        "MAGEC_TRUSTED_PROXIES": "trusted_proxies",
+    }
+    for var, attr in lists.items():
+        if env.get(var):
+            setattr(cfg, attr, _list(env[var], var))
+    for proxy in cfg.trusted_proxies:  # a typo here would silently distrust the real proxy
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
     if cfg.log_level not in {"debug", "info", "warn", "warning", "error"}:
         raise ConfigError(f"log.level must be one of debug, info, warn, error; got {cfg.log_level!r}")
     if cfg.log_format not in {"console", "json"}:

@@ -1,7 +1,10 @@
 """``magec serve``: both apps in one process and one event loop, with clean shutdown.
 
 Start-up order: config → data dir → database (migrations) → encryption key → store → runtime →
-apps. SIGTERM/SIGINT stop both servers gracefully (running streams get uvicorn's grace period).
+apps. The data dir is created 0700 and the SQLite database file made 0600 (it holds conversations
+and encrypted secrets). The admin app listens on :meth:`Config.admin_bind_host` — loopback unless
+an admin password is set — and start-up is refused before anything is opened when a non-loopback
+admin address is asked for without a password. SIGTERM/SIGINT stop both servers gracefully (running streams get uvicorn's grace period).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import uvicorn
 
@@ -26,9 +30,10 @@ log = logging.getLogger("magec")
 @contextlib.asynccontextmanager
 async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIterator[AppContext]:
     """Open the store (migrating it) and the runtime; close everything on exit."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(config.resolved_database_url())
     await upgrade(engine)
+    _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir))
     await store.start()
     ctx = AppContext(config=config, store=store)
@@ -45,6 +50,16 @@ async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIt
         await store.close()
 
 
+def _restrict_sqlite_files(url: str) -> None:
+    """Make a SQLite database (and its journal/WAL files) readable by this user only."""
+    if not url.startswith("sqlite") or ":memory:" in url or "///" not in url:
+        return
+    path = Path(url.split("///", 1)[1].split("?", 1)[0])
+    for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(OSError):  # absent, or not ours to change: nothing to tighten
+            p.chmod(0o600)
+
+
 async def _start_runtime(ctx: AppContext) -> None:
     try:
         from magec.runtime.manager import RuntimeManager
@@ -56,10 +71,12 @@ async def _start_runtime(ctx: AppContext) -> None:
     await ctx.runtime.start()
 
 
-def _warn(config: Config) -> None:
+def _warn(config: Config, admin_host: str) -> None:
     if not config.admin_password:
         log.warning(
-            "server.adminPassword is not set: the Admin API on port %s is open to anyone who can reach it",
+            "server.adminPassword is not set: the Admin API listens on %s:%s only (loopback); set "
+            "server.adminPassword and server.adminHost to reach it from elsewhere",
+            admin_host,
             config.admin_port,
         )
 
@@ -68,7 +85,8 @@ async def serve(config: Config) -> None:
     from magec.api.admin.app import create_admin_app
     from magec.api.user.app import create_user_app
 
-    _warn(config)
+    admin_host = config.admin_bind_host()  # refuses an exposed admin app without a password
+    _warn(config, admin_host)
     async with open_context(config) as ctx:
         servers = [
             uvicorn.Server(
@@ -84,7 +102,7 @@ async def serve(config: Config) -> None:
             uvicorn.Server(
                 uvicorn.Config(
                     create_admin_app(ctx),
-                    host=config.host,
+                    host=admin_host,
                     port=config.admin_port,
                     log_config=None,
                     access_log=False,
@@ -107,7 +125,7 @@ async def serve(config: Config) -> None:
             "magec user API on http://%s:%s, admin on http://%s:%s (database: %s)",
             config.host,
             config.port,
-            config.host,
+            admin_host,
             config.admin_port,
             config.resolved_database_url().split("://")[0],
         )

@@ -3,17 +3,30 @@
 Admin: when ``server.adminPassword`` is set, every ``/api/*`` request on the admin app needs
 ``Authorization: Bearer <password>`` (constant-time compare). Five failures within a minute from
 one client IP give 429 with ``Retry-After`` until the window passes.
+
+Client IP: the direct peer's address. ``X-Forwarded-For`` is believed only when the peer is one of
+``server.trustedProxies`` (IPs or CIDRs); then the right-most address that is not itself a trusted
+proxy is the client (everything left of it could have been written by the client). Anyone else
+can write any value there, so honouring it from them would let an attacker rotate it past the
+limiter or lock the real admin out.
+
+The limiter's memory is bounded: at most ``max_keys`` addresses are tracked, each with at most
+``limit`` timestamps; when full, expired entries go first, then the least recently failed ones.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
+from collections.abc import Iterable
 
 from starlette.requests import Request
 
-from magec.errors import AuthError, RateLimitedError
+from magec.errors import AuthError, ConfigError, RateLimitedError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def bearer(request: Request) -> str:
@@ -22,46 +35,97 @@ def bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def client_ip(request: Request) -> str:
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+def parse_networks(values: Iterable[str], name: str = "server.trustedProxies") -> tuple[IPNetwork, ...]:
+    """IPs or CIDRs as networks; a :class:`ConfigError` naming the bad entry otherwise."""
+    out = []
+    for v in values:
+        try:
+            out.append(ipaddress.ip_network(v.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {v!r} is not an IP address or CIDR") from None
+    return tuple(out)
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def client_ip(request: Request, trusted: tuple[IPNetwork, ...] = ()) -> str:
+    """The client's address (see the module docstring for when ``X-Forwarded-For`` counts)."""
+    peer = request.client.host if request.client else "unknown"
+
+    def is_trusted(addr: str) -> bool:
+        ip = _ip(addr)
+        return ip is not None and any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if _ip(hop) is None:  # garbage written by someone: the last proxy we trust saw `peer`
+            return peer
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else peer
 
 
 class FailureLimiter:
-    """Counts failures per key in a sliding window; ``check`` raises 429 when over the limit."""
+    """Counts failures per key in a sliding window; ``check`` raises 429 when over the limit.
 
-    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
+    Bounded: at most ``max_keys`` keys, each holding at most ``limit`` timestamps.
+    """
+
+    def __init__(self, limit: int = 5, window: float = 60.0, max_keys: int = 10_000) -> None:
         self.limit = limit
         self.window = window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.max_keys = max_keys
+        # least recently failed first; a tuple of at most `limit` times is a few dozen bytes
+        self._failures: OrderedDict[str, tuple[float, ...]] = OrderedDict()
 
-    def _prune(self, key: str, now: float) -> deque[float]:
-        q = self._failures[key]
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _recent(self, key: str, now: float) -> tuple[float, ...]:
+        times = self._failures.get(key, ())
+        return tuple(t for t in times if now - t <= self.window)
 
     def check(self, key: str) -> None:
         now = time.monotonic()
-        q = self._prune(key, now)
-        if len(q) >= self.limit:
-            retry = max(1, int(self.window - (now - q[0])) + 1)
+        times = self._recent(key, now)
+        if len(times) >= self.limit:
+            retry = max(1, int(self.window - (now - times[0])) + 1)
             raise RateLimitedError(
                 "too many failed authentication attempts; try again later", retry_after=retry
             )
 
     def fail(self, key: str) -> None:
-        self._failures[key].append(time.monotonic())
+        now = time.monotonic()
+        times = (*self._recent(key, now), now)[-self.limit :]
+        self._failures.pop(key, None)
+        if len(self._failures) >= self.max_keys:
+            self._evict(now)
+        self._failures[key] = times
+
+    def _evict(self, now: float) -> None:
+        # oldest last-failure first: expired keys sit at the front, so stop at the first live one
+        while self._failures:
+            key, times = next(iter(self._failures.items()))
+            if now - times[-1] > self.window or len(self._failures) >= self.max_keys:
+                del self._failures[key]
+            else:
+                break
 
     def reset(self, key: str) -> None:
         self._failures.pop(key, None)
 
 
 class AdminAuth:
-    def __init__(self, password: str) -> None:
+    def __init__(self, password: str, trusted_proxies: Iterable[str] = ()) -> None:
         self.password = password
+        self.trusted = parse_networks(trusted_proxies)
         self.limiter = FailureLimiter()
 
     @property
@@ -71,7 +135,7 @@ class AdminAuth:
     def verify(self, request: Request) -> None:
         if not self.enabled:
             return
-        ip = client_ip(request)
+        ip = client_ip(request, self.trusted)
         self.limiter.check(ip)
         token = bearer(request)
         if not token or not hmac.compare_digest(token.encode(), self.password.encode()):

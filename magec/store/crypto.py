@@ -9,6 +9,7 @@ ever stored in clear.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import secrets
@@ -53,15 +54,24 @@ def load_cipher(encryption_key: str, data_dir: Path) -> Cipher:
         return Cipher(encryption_key)
     key_file = data_dir / "encryption.key"
     if key_file.exists():
+        # tighten a key file written by an older version or copied with a loose umask
+        with contextlib.suppress(OSError):
+            key_file.chmod(0o600)
+        log.warning(KEY_IN_DATA_DIR, key_file)
         return Cipher(key_file.read_text().strip())
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_urlsafe(32)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key)
-    log.warning(
-        "no server.encryptionKey configured: generated one into %s (mode 0600); "
-        "back it up, or set server.encryptionKey, to keep stored secrets readable",
-        key_file,
-    )
+    log.warning("generated a new encryption key. " + KEY_IN_DATA_DIR, key_file)
     return Cipher(key)
+
+
+#: the key next to the data it protects: a copy of the data dir (a backup, a volume snapshot)
+#: carries the key to decrypt it, so this is said at every start-up, not only the first
+KEY_IN_DATA_DIR = (
+    "no server.encryptionKey configured: the encryption key lives in the data dir (%s), next to the "
+    "secrets it protects, so anyone with a copy of the data dir can read them; set "
+    "server.encryptionKey (MAGEC_ENCRYPTION_KEY) from a secret store and keep a backup of it"
+)

@@ -6,6 +6,8 @@ async with running_apps(tmp_path, database_url=None, admin_password="") as apps:
     r = await apps.user.get("/api/v1/health")
 ```
 Requests go through ASGI in-process (no ports); streaming responses work with ``client.stream``.
+The clients' base URLs are ``http://admin`` and ``http://user``, so the test config allows those
+two ``Host`` names (on top of the defaults); ``config`` sets any other :class:`Config` field.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,19 +38,22 @@ async def running_apps(
     admin_password: str = "",
     encryption_key: str = "test-encryption-key",
     start_runtime: bool = True,
+    config: dict[str, Any] | None = None,
 ) -> AsyncIterator[Apps]:
     from magec.api.admin.app import create_admin_app
     from magec.api.user.app import create_user_app
     from magec.server import open_context
 
-    config = Config(
+    settings: dict[str, Any] = {"allowed_hosts": ["admin", "user"], **(config or {})}
+    cfg = Config(
         data_dir=data_dir,
         database_url=database_url,
         admin_password=admin_password,
         encryption_key=encryption_key,
         rebuild_debounce_ms=0,
+        **settings,
     )
-    async with open_context(config, start_runtime=start_runtime) as ctx:
+    async with open_context(cfg, start_runtime=start_runtime) as ctx:
         admin_headers = {"Authorization": f"Bearer {admin_password}"} if admin_password else {}
         async with (
             httpx.AsyncClient(

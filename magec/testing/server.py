@@ -24,6 +24,10 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    #: more ``server:`` settings for config.yaml (e.g. ``{"adminHost": "0.0.0.0"}``)
+    server_config: dict[str, object] = field(default_factory=dict)
+    #: more environment variables for the process
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -44,6 +48,7 @@ class ServerProcess:
                 "adminPort": self.admin_port,
                 "adminPassword": self.admin_password,
                 "encryptionKey": "e2e-key",
+                **self.server_config,
             },
             "dataDir": str(self.data_dir),
             "log": {"level": "info", "format": "json"},
@@ -58,7 +63,7 @@ class ServerProcess:
             [sys.executable, "-m", "magec", "serve", "--config", str(cfg_path), *self.extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,7 +10,9 @@ A = "/api/v1/admin"
 
 
 async def test_admin_password(tmp_path: Path) -> None:
-    async with running_apps(tmp_path / "d", admin_password="s3cret-pass") as apps:
+    # the in-process client's peer is 127.0.0.1: as a trusted proxy its X-Forwarded-For counts
+    async with running_apps(tmp_path / "d", admin_password="s3cret-pass",
+                            config={"trusted_proxies": ["127.0.0.1"]}) as apps:
         ok = await apps.admin.get(f"{A}/auth/check")
         assert ok.status_code == 200 and ok.json() == {"ok": True}
         anon = apps.admin.build_request("GET", f"{A}/backends")
@@ -30,7 +32,7 @@ async def test_admin_password(tmp_path: Path) -> None:
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
         # even the right password is refused while the IP is locked out
         assert (await apps.admin.get(f"{A}/backends")).status_code == 429
-        # another client IP is unaffected
+        # another client IP (behind the trusted proxy) is unaffected
         r = await apps.admin.get(f"{A}/backends", headers={"X-Forwarded-For": "10.9.9.9"})
         assert r.status_code == 200
 

@@ -1,4 +1,10 @@
-"""The admin app (default port 8081): ``/api/v1/admin/*``, ``/docs`` and the Admin UI at ``/``."""
+"""The admin app (default port 8081): ``/api/v1/admin/*``, ``/docs`` and the Admin UI at ``/``.
+
+Browser-facing defences (allowed hosts, Origin, JSON-only writes, security headers, /metrics auth)
+are in :mod:`magec.api.guard`; on this app cross-origin requests are refused unless
+``server.adminOrigins`` lists the origin, and ``/metrics`` takes the admin password (or
+``server.metricsToken``) whenever either is set.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from magec.api import errors
+from magec.api import errors, guard
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.auth import AdminAuth
 from magec.context import AppContext, refresh_gauges
@@ -25,7 +31,7 @@ def create_admin_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
     instrument(app, ctx.metrics, "admin", lambda: refresh_gauges(ctx))
-    auth = AdminAuth(ctx.config.admin_password)
+    auth = AdminAuth(ctx.config.admin_password, ctx.config.trusted_proxies)
     app.state.ctx = ctx
 
     class AdminAuthMiddleware(BaseHTTPMiddleware):
@@ -39,6 +45,21 @@ def create_admin_app(ctx: AppContext) -> FastAPI:
             return await call_next(request)
 
     app.add_middleware(AdminAuthMiddleware)
+    config = ctx.config
+    # last added = outermost: a refused Host/Origin/Content-Type never reaches auth or the limiter
+    guard.install(
+        app,
+        guard.GuardPolicy(
+            hosts=guard.HostAllowList(guard.default_allowed_hosts(config, admin=True)),
+            origins=frozenset(guard.normalise_origin(o) for o in config.admin_origins),
+            json_only=lambda: True,
+            csp=guard.ui_csp(UI_DIR),
+            metrics_tokens=tuple(t for t in (config.metrics_token, config.admin_password) if t),
+            trusted_proxies=auth.trusted,
+            limiter=auth.limiter,  # a password guessed via /metrics counts like one guessed via /api
+        ),
+        config.admin_origins,
+    )
 
     @app.get("/api/v1/health", tags=["health"])
     async def health() -> PlainTextResponse:

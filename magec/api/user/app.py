@@ -1,4 +1,10 @@
-"""The user app (default port 8080): run API, voice, OpenAI-compatible endpoint, health, docs."""
+"""The user app (default port 8080): run API, voice, OpenAI-compatible endpoint, health, docs.
+
+Browser-facing defences are in :mod:`magec.api.guard`: allowed hosts, an Origin check on writes
+(cross-origin only from ``server.corsOrigins``, which also get CORS headers), and — while no client
+exists (open mode, where anyone reaching the port may run agents and so MCP tools) — JSON-only
+writes like the admin app. ``/metrics`` needs ``server.metricsToken`` when it is set.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
 from magec._optional import import_optional
-from magec.api import errors
+from magec.api import errors, guard
+from magec.api.auth import parse_networks
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
@@ -32,4 +39,22 @@ def create_user_app(ctx: AppContext) -> FastAPI:
         module = import_optional(name)
         if module is not None:
             module.install(app, ctx)
+
+    def open_mode() -> bool:
+        return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
+
+    config = ctx.config
+    # last added = outermost: a refused Host/Origin/Content-Type never reaches anything else
+    guard.install(
+        app,
+        guard.GuardPolicy(
+            hosts=guard.HostAllowList(guard.default_allowed_hosts(config, admin=False)),
+            origins=frozenset(guard.normalise_origin(o) for o in config.cors_origins),
+            json_only=open_mode,
+            api_prefixes=("/api/", "/v1/"),
+            metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
+            trusted_proxies=parse_networks(config.trusted_proxies),
+        ),
+        config.cors_origins,
+    )
     return app

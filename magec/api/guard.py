@@ -1,0 +1,265 @@
+"""Browser-facing request guard for both apps: allowed hosts, Origin, JSON-only writes, headers.
+
+Contract (one plain ASGI middleware, outermost, so nothing below it sees a refused request):
+
+* **Allowed hosts** (DNS-rebinding defence): the ``Host`` header's name must be in the allow-list —
+  ``localhost``, ``127.0.0.1``, ``::1``, the configured listen hosts (unless a wildcard address),
+  the host of ``server.publicURL`` and ``server.allowedHosts`` (``*`` = any, ``*.example.com`` = any
+  subdomain). Otherwise ``400 {"error": ..., "field": "Host"}``. ``/api/v1/health`` is exempt
+  (orchestrators probe by IP and it says nothing).
+* **Origin** on state-changing requests (POST, PUT, PATCH, DELETE): an ``Origin`` header must name
+  this very server (its host and port equal the ``Host`` header) or an allowed origin
+  (``server.adminOrigins`` / ``server.corsOrigins``); ``Origin: null`` never passes; without an
+  ``Origin``, ``Sec-Fetch-Site`` other than ``same-origin``/``none`` is refused. Else ``403``.
+  Non-browser clients send neither header and are unaffected.
+* **JSON only** (admin app always; user app while it is open, i.e. no client exists): a
+  state-changing request with a body must be ``Content-Type: application/json``, except on upload
+  routes (voice transcription), which also take ``multipart/form-data`` and raw ``audio/*``,
+  ``video/*`` or ``application/octet-stream``. Else ``415`` naming the content type. This stops the
+  "simple" cross-site requests (``text/plain``, form posts) a browser sends without a preflight.
+* **Headers** on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
+  ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store`` on API responses; on the Admin UI a
+  ``Content-Security-Policy`` (see :func:`ui_csp`) — not on ``/docs``, whose Swagger UI comes from
+  a CDN.
+* **/metrics**: when tokens are configured, ``Authorization: Bearer <token>`` is required (401);
+  failures count in the caller's per-IP limiter, so the endpoint cannot be used to guess them.
+
+Every refusal is a JSON ``{"error": ...}`` body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+
+from magec.api.auth import FailureLimiter, IPNetwork, bearer, client_ip
+from magec.api.errors import error_response
+from magec.config import Config
+from magec.errors import RateLimitedError
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-stream")
+#: routes that take uploads rather than JSON (the voice transcription routes of both apps)
+UPLOAD_PATHS = re.compile(r"^/api/v1/(admin/)?voice/[^/]+/transcription$")
+EXEMPT = frozenset({"/api/v1/health"})
+_WILDCARD_BIND = {"", "0.0.0.0", "::", "[::]"}
+
+
+def host_name(value: str) -> str:
+    """The lower-cased name of a ``Host`` value or host entry, without port or IPv6 brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") == 1:  # name:port (a bare IPv6 literal has several colons)
+        return value.split(":", 1)[0]
+    return value
+
+
+def default_allowed_hosts(config: Config, *, admin: bool) -> list[str]:
+    """Loopback names, the listen hosts, the public URL's host and ``server.allowedHosts``."""
+    hosts = ["localhost", "127.0.0.1", "::1", *config.allowed_hosts]
+    listen = [config.host, config.admin_host or config.host] if admin else [config.host]
+    hosts += [h for h in listen if h.strip() not in _WILDCARD_BIND]
+    if config.public_url:
+        hosts.append(urlsplit(config.public_url).hostname or "")
+    return [h for h in hosts if h]
+
+
+class HostAllowList:
+    def __init__(self, hosts: Iterable[str]) -> None:
+        names = {host_name(h) for h in hosts if h.strip()}
+        self.any = "*" in names
+        self.exact = frozenset(n for n in names if not n.startswith(("*.", ".")))
+        self.suffixes = tuple("." + n.lstrip("*.") for n in names if n.startswith(("*.", ".")))
+
+    def allows(self, host_header: str) -> bool:
+        if self.any:
+            return True
+        name = host_name(host_header)
+        return bool(name) and (name in self.exact or name.endswith(self.suffixes))
+
+
+def normalise_origin(origin: str) -> str:
+    """``scheme://host[:port]`` lower-cased, default ports dropped (how browsers send it)."""
+    parts = urlsplit(origin.strip().rstrip("/").lower())
+    if not parts.scheme or not parts.hostname:
+        return origin.strip().lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        return origin.strip().lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def ui_csp(ui_dir: Path) -> str:
+    """The Admin UI's Content-Security-Policy.
+
+    The UI is static Vue 3 ESM with runtime-compiled templates (Vue's compiler needs
+    ``'unsafe-eval'``), one inline import map (allowed by its hash, computed from ``index.html`` so
+    editing it keeps working), ``:style`` bindings (inline styles), a ``data:`` favicon and
+    ``blob:`` audio for the playground; every request goes to this origin.
+    """
+    script = ["'self'", "'unsafe-eval'"]
+    index = ui_dir / "index.html"
+    if index.is_file():
+        for body in re.findall(r"<script[^>]*>(.*?)</script>", index.read_text(), flags=re.S):
+            if body.strip():
+                digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                script.append(f"'sha256-{digest}'")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {' '.join(script)}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "font-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+@dataclass
+class GuardPolicy:
+    hosts: HostAllowList
+    #: allowed cross-origin origins (normalised)
+    origins: frozenset[str]
+    #: whether state-changing requests must carry JSON right now
+    json_only: Callable[[], bool]
+    #: response paths under these prefixes are API responses (``Cache-Control: no-store``)
+    api_prefixes: tuple[str, ...] = ("/api/",)
+    #: CSP for everything that is not API, docs or metrics (the Admin UI); None = no CSP
+    csp: str | None = None
+    #: accepted bearer tokens for /metrics; empty = /metrics is not guarded here
+    metrics_tokens: tuple[str, ...] = ()
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)
+
+
+_BASE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_NOT_UI = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/metrics")
+
+
+class RequestGuard:
+    """The ASGI middleware enforcing :class:`GuardPolicy` (contract in the module docstring)."""
+
+    def __init__(self, app: Any, policy: GuardPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        headers = Headers(scope=scope)
+        refusal = None if path in EXEMPT else self._refusal(scope, path, headers)
+        extra = list(_BASE_HEADERS)
+        if path.startswith(self.policy.api_prefixes) or path == "/metrics":
+            extra.append((b"cache-control", b"no-store"))
+        elif self.policy.csp and not path.startswith(_NOT_UI):
+            extra.append((b"content-security-policy", self.policy.csp.encode()))
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in extra}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + extra}
+            await send(message)
+
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    def _refusal(self, scope: dict[str, Any], path: str, headers: Headers) -> Any:
+        host = headers.get("host", "")
+        if not self.policy.hosts.allows(host):
+            return error_response(
+                400,
+                f"Host {host_name(host)!r} is not allowed: add it to server.allowedHosts "
+                "(MAGEC_ALLOWED_HOSTS) if this server is meant to be reached by that name",
+                field="Host",
+            )
+        method = scope.get("method", "GET")
+        if method in STATE_CHANGING:
+            origin = headers.get("origin")
+            if origin is not None:
+                same = urlsplit(origin.strip().lower()).netloc == host.strip().lower() and origin.strip() != "null"
+                if not same and normalise_origin(origin) not in self.policy.origins:
+                    return error_response(
+                        403, f"cross-origin request from {origin!r} refused: that origin is not allowed",
+                        field="Origin",
+                    )
+            elif headers.get("sec-fetch-site", "same-origin").lower() not in ("same-origin", "none"):
+                return error_response(403, "cross-site request refused", field="Origin")
+            if self.policy.json_only() and _has_body(headers):
+                ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                upload = bool(UPLOAD_PATHS.match(path))
+                if ctype != "application/json" and not (upload and ctype.startswith(UPLOAD_TYPES)):
+                    wanted = "application/json" + (", multipart/form-data or audio/*" if upload else "")
+                    return error_response(
+                        415, f"Content-Type must be {wanted}, got {ctype or 'none'!r}", field="Content-Type"
+                    )
+        if path == "/metrics" and self.policy.metrics_tokens:
+            return self._metrics_refusal(scope)
+        return None
+
+    def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
+        request = Request(scope)
+        ip = client_ip(request, self.policy.trusted_proxies)
+        try:
+            self.policy.limiter.check(ip)
+        except RateLimitedError as e:
+            return error_response(429, e.message, headers={"Retry-After": str(e.retry_after)})
+        token = bearer(request).encode()
+        if token and any(hmac.compare_digest(token, t.encode()) for t in self.policy.metrics_tokens):
+            return None
+        if "authorization" in request.headers:
+            self.policy.limiter.fail(ip)
+        return error_response(401, "metrics token required: send Authorization: Bearer <metricsToken>")
+
+
+def install(app: Any, policy: GuardPolicy, cors_origins: Iterable[str]) -> None:
+    """Add CORS (only for ``cors_origins``) and, outside it, the guard; call after other middleware."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    origins = [normalise_origin(o) for o in cors_origins]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        )
+    app.add_middleware(RequestGuard, policy=policy)
+
+
+def _has_body(headers: Headers) -> bool:
+    if "transfer-encoding" in headers:
+        return True
+    try:
+        return int(headers.get("content-length", "0") or 0) > 0
+    except ValueError:
+        return True
