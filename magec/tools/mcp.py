@@ -6,7 +6,9 @@ it, :class:`MagecMcpToolset` adds what a live, reconfigurable platform needs:
 
 * **Transports from the resource**: ``http`` = Streamable HTTP with the resource's headers on every
   request and TLS verification off when ``insecure``; ``stdio`` = ``command``/``args`` spawned in
-  ``workDir`` with ``env`` merged over this process's environment.
+  ``workDir`` with a **minimal environment** (:func:`stdio_env`): the harmless basics from this
+  process (``PATH``, ``HOME``, locale, time zone, temp dir, ...) plus the resource's own ``env`` —
+  never magec's secrets (``MAGEC_*``, provider keys, anything else in its environment).
 * **Lazy, cached, never fatal**: nothing connects until the first model step offers the tools; the
   tool list is cached ``tools_ttl`` seconds and listed by one caller at a time (concurrent turns
   share the result); a server that cannot be reached (or listed) within ``connect_timeout`` makes
@@ -102,7 +104,7 @@ def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
             server_params=StdioServerParameters(
                 command=server.command,
                 args=list(server.args),
-                env={**os.environ, **server.env},
+                env=stdio_env(server.env),
                 cwd=server.work_dir or None,
             ),
             timeout=connect_timeout,
@@ -116,6 +118,25 @@ def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
         sse_read_timeout=read_timeout,
         httpx_client_factory=factory,
     )
+
+
+#: what a stdio MCP server inherits from magec's environment: enough to find programs, write temp
+#: files and format text — nothing that can hold a credential (magec's own settings and every
+#: provider key stay here; a server that needs one declares it in its ``env``)
+INHERITED_ENV = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES",
+    "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "TZ", "TMPDIR", "TEMP", "TMP", "TERM",
+    "SYSTEMROOT", "PYTHONIOENCODING",
+)
+
+
+def stdio_env(declared: dict[str, str], source: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a stdio MCP server: :data:`INHERITED_ENV` from ``source`` (default: this
+    process) plus ``declared`` (the resource's ``env``, which wins)."""
+    base = os.environ if source is None else source
+    # a value starting with "()" is an exported shell function: code, not data
+    inherited = {k: base[k] for k in INHERITED_ENV if k in base and not base[k].startswith("()")}
+    return {**inherited, **declared}
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

@@ -1,7 +1,7 @@
 """A small MCP server for the tool tests: run as a script it serves stdio (the HTTP tests mount
 ``server`` in a FastAPI app, see ``conftest.py``).
 
-Tools: ``add(a, b)``, ``env_value(name)``, ``cwd()``, ``pid()``, ``slow(seconds)`` and
+Tools: ``add(a, b)``, ``env_value(name)``, ``environ()`` (the whole environment), ``cwd()``, ``pid()``, ``slow(seconds)`` and
 ``fail(message)`` (raises, so the client gets an ``isError`` result).
 """
 
@@ -25,6 +25,12 @@ def add(a: int, b: int) -> int:
 def env_value(name: str) -> str:
     """The value of an environment variable of the server process ('' when unset)."""
     return os.environ.get(name, "")
+
+
+@server.tool()
+def environ() -> dict[str, str]:
+    """The server process's whole environment."""
+    return dict(os.environ)
 
 
 @server.tool()
