@@ -1,0 +1,208 @@
+"""Secure defaults of the network surface, tried as a hostile web page and a careless operator.
+
+* the CSRF → stdio MCP → command-execution chain fails at its first step (text/plain body,
+  foreign Origin, rebound Host), and nothing is created;
+* allowed hosts, Origin and JSON-only rules on the admin app and on the open-mode user app;
+* CORS: an explicit allow-list on the user API, none cross-origin on the admin app by default;
+* a real ``magec serve``: the admin app stays on loopback without a password, refuses a
+  non-loopback admin address without one, and binds where asked once a password is set.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from magec.testing.apps import running_apps
+from magec.testing.server import ServerProcess
+
+A = "/api/v1/admin"
+RCE = {"name": "pwn", "type": "stdio", "command": "/bin/sh", "args": ["-c", "touch /tmp/magec-pwned"]}
+
+
+async def test_csrf_to_command_execution_chain_fails_at_first_step(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d") as apps:
+        body = json.dumps(RCE)
+        # a cross-site "simple" request: text/plain, no preflight, Origin of the attacking page
+        r = await apps.admin.post(f"{A}/mcps", content=body,
+                                  headers={"Content-Type": "text/plain", "Origin": "http://evil.example"})
+        assert r.status_code == 403 and "evil.example" in r.json()["error"]
+        # same, from a browser that only sends Sec-Fetch-Site
+        r = await apps.admin.post(f"{A}/mcps", content=body,
+                                  headers={"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403 and r.json()["field"] == "Origin"
+        # an opaque origin (sandboxed iframe, file://) never passes
+        r = await apps.admin.post(f"{A}/mcps", json=RCE, headers={"Origin": "null"})
+        assert r.status_code == 403
+        # DNS rebinding: the page's own name resolving to magec — the Host header gives it away
+        r = await apps.admin.post(f"{A}/mcps", content=body,
+                                  headers={"Content-Type": "text/plain", "Host": "evil.example:8081"})
+        assert r.status_code == 400 and r.json()["field"] == "Host" and "allowedHosts" in r.json()["error"]
+        r = await apps.admin.post(f"{A}/mcps", json=RCE, headers={"Host": "evil.example"})
+        assert r.status_code == 400
+        # no Origin at all (not a browser) but not JSON: still refused, naming the problem
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""):
+            r = await apps.admin.post(f"{A}/mcps", content=body, headers={"Content-Type": ctype})
+            assert r.status_code == 415, (ctype, r.text)
+            assert "application/json" in r.json()["error"] and r.json()["field"] == "Content-Type"
+        # nothing was created
+        assert (await apps.admin.get(f"{A}/mcps")).json() == []
+
+
+async def test_admin_same_origin_and_allowed_origins(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d", config={"admin_origins": ["https://ops.example.com"]}) as apps:
+        # the Admin UI itself: same origin (Origin host:port == Host)
+        r = await apps.admin.post(f"{A}/secrets", json={"name": "A", "key": "A", "value": "v"},
+                                  headers={"Origin": "http://admin", "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 201, r.text
+        # same host, other port: another origin
+        r = await apps.admin.post(f"{A}/secrets", json={"name": "B", "key": "B", "value": "v"},
+                                  headers={"Origin": "http://admin:9999"})
+        assert r.status_code == 403
+        # an explicitly allowed origin passes, and gets CORS headers
+        r = await apps.admin.post(f"{A}/secrets", json={"name": "C", "key": "C", "value": "v"},
+                                  headers={"Origin": "https://ops.example.com"})
+        assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "https://ops.example.com"
+        # reads are not state-changing; bodyless writes need no Content-Type (but still the Origin rule)
+        assert (await apps.admin.get(f"{A}/secrets", headers={"Origin": "http://evil.example"})).status_code == 200
+        sid = r.json()["id"]
+        r = await apps.admin.delete(f"{A}/secrets/{sid}", headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403
+        assert (await apps.admin.delete(f"{A}/secrets/{sid}")).status_code == 204
+
+
+async def test_admin_cors_default_is_none(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d") as apps:
+        r = await apps.admin.options(f"{A}/mcps", headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"})
+        assert "access-control-allow-origin" not in r.headers
+        assert r.status_code < 500 and "error" in r.json()
+        r = await apps.admin.get(f"{A}/mcps", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+async def test_admin_voice_upload_takes_multipart_but_nothing_else_odd(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d") as apps:
+        url = f"{A}/voice/nope/transcription"
+        r = await apps.admin.post(url, files={"file": ("a.wav", b"RIFF0000", "audio/wav")})
+        assert r.status_code != 415, r.text  # the route's own answer (no such agent), not the guard's
+        r = await apps.admin.post(url, content=b"RIFF0000", headers={"Content-Type": "audio/wav"})
+        assert r.status_code != 415, r.text
+        r = await apps.admin.post(url, content=b"x", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+        # multipart is for uploads only
+        r = await apps.admin.post(f"{A}/mcps", files={"file": ("a", b"{}", "application/json")})
+        assert r.status_code == 415
+
+
+async def test_user_app_open_mode_same_rules(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d", config={"cors_origins": ["https://voice.example.com"]}) as apps:
+        run = {"appName": "x", "userId": "u", "sessionId": "s", "newMessage": {"role": "user", "parts": [{"text": "hi"}]}}
+        # open mode (no client): a cross-site simple request could run agents, so JSON + Origin apply
+        r = await apps.user.post("/api/v1/agent/run", content=json.dumps(run), headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415 and r.json()["field"] == "Content-Type"
+        r = await apps.user.post("/api/v1/agent/run", json=run, headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403
+        r = await apps.user.post("/v1/chat/completions", json={"model": "x", "messages": []},
+                                 headers={"Host": "rebound.example"})
+        assert r.status_code == 400 and r.json()["field"] == "Host"
+        # an allowed origin: CORS preflight answered, the request reaches the route
+        pre = await apps.user.options("/v1/chat/completions", headers={
+            "Origin": "https://voice.example.com", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == "https://voice.example.com"
+        r = await apps.user.post("/api/v1/agent/run", json=run, headers={"Origin": "https://voice.example.com"})
+        assert r.status_code not in (403, 415) and r.headers["access-control-allow-origin"] == "https://voice.example.com"
+        # other origins get no CORS grant
+        pre = await apps.user.options("/v1/chat/completions", headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in pre.headers
+
+        # with a client, a token-bearing request needs no JSON rule (a cross-site page cannot attach
+        # the token without a preflight) but a foreign Origin is still refused
+        c = await apps.admin.post(f"{A}/clients", json={"name": "app", "allowedAgents": []})
+        token = c.json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        r = await apps.user.post("/v1/chat/completions", content=b"{}", headers={**auth, "Content-Type": "text/plain"})
+        assert r.status_code != 415, r.text
+        r = await apps.user.post("/v1/chat/completions", json={}, headers={**auth, "Origin": "http://evil.example"})
+        assert r.status_code == 403
+
+
+async def test_allowed_hosts_configuration(tmp_path: Path) -> None:
+    cfg: dict[str, Any] = {"allowed_hosts": ["admin", "user", "*.corp.example"],
+                           "public_url": "https://magec.example.com"}
+    async with running_apps(tmp_path / "d", config=cfg) as apps:
+        for host in ("localhost:8081", "127.0.0.1", "[::1]:8081", "magec.example.com", "a.corp.example",
+                     "ADMIN"):
+            r = await apps.admin.get(f"{A}/settings", headers={"Host": host})
+            assert r.status_code == 200, (host, r.text)
+        for host in ("evil.example", "corp.example.evil", "magec.example.com.evil", "0.0.0.0", ""):
+            r = await apps.admin.get(f"{A}/settings", headers={"Host": host})
+            assert r.status_code == 400, host
+        # health stays reachable for probes that address the server by IP
+        assert (await apps.admin.get("/api/v1/health", headers={"Host": "10.0.0.7:8081"})).status_code == 200
+
+
+# ---- a real `magec serve`: where the admin app listens ----
+
+def _outside_address() -> str | None:
+    """A non-loopback address of this machine (a UDP connect sends nothing), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            ip = str(s.getsockname()[0])
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def _reachable(ip: str, port: int) -> bool:
+    try:
+        return httpx.get(f"http://{ip}:{port}/api/v1/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_without_password_admin_stays_on_loopback(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "d", server_config={"host": "0.0.0.0"}) as srv:
+        assert _reachable("127.0.0.1", srv.admin_port)
+        ip = _outside_address()
+        if ip is not None:
+            assert _reachable(ip, srv.port)  # the user app takes server.host
+            assert not _reachable(ip, srv.admin_port)
+        assert srv.log_path is not None
+        assert "server.adminPassword is not set" in srv.log_path.read_text()
+
+
+def test_exposed_admin_without_password_is_refused(tmp_path: Path) -> None:
+    for server_config in ({"adminHost": "0.0.0.0"}, {"adminHost": "192.0.2.10"}):
+        srv = ServerProcess(tmp_path / "d", server_config=server_config)
+        with pytest.raises(RuntimeError, match="exited early") as info:
+            srv.start()
+        assert srv.proc is not None and srv.proc.wait(10) == 2
+        assert "refusing to expose the Admin API" in str(info.value)
+        assert "adminPassword" in str(info.value)
+    # the environment variable is honoured the same way
+    srv = ServerProcess(tmp_path / "e", env={"MAGEC_ADMIN_HOST": "0.0.0.0"})
+    with pytest.raises(RuntimeError, match="refusing to expose"):
+        srv.start()
+
+
+def test_with_password_admin_binds_where_asked(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "d", admin_password="pw-123456",
+                       server_config={"host": "0.0.0.0"}) as srv:
+        assert _reachable("127.0.0.1", srv.admin_port)
+        ip = _outside_address()
+        if ip is not None:
+            assert _reachable(ip, srv.admin_port)
+            # reachable, but only by an allowed name: the bare IP is not one
+            r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={"Authorization": "Bearer pw-123456"})
+            assert r.status_code == 400 and r.json()["field"] == "Host"
