@@ -47,7 +47,8 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
         lg.handlers[:] = []
         lg.propagate = True
     # Third-party libraries that log request URLs (which may carry ?key=) stay at WARNING.
-    for name in ("httpx", "httpx2", "httpcore", "openai", "anthropic", "google_genai", "google.adk"):
+    # (google-adk logs under "google_adk.google.adk.*"; its debug records carry model requests)
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic", "google_genai", "google.adk", "google_adk"):
         logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
     # Database layers log SQL parameters and rows (whole resources, conversation events) at
     # INFO/DEBUG — aiosqlite each call's arguments: only their warnings pass, at every level

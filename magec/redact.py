@@ -26,7 +26,8 @@ _PATTERNS = [
     (re.compile(rf"([?&;]{CREDENTIAL_PARAM}=)[^&#\s\"']+", re.I), r"\1***"),
     # URL userinfo (``https://user:pass@host``): the password part
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@?#\"']*:)[^\s/@?#\"']+(@)", re.I), r"\1***\2"),
-    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
+    # Basic too: httpx turns URL userinfo into ``Basic base64(user:pass)``, which providers echo
+    (re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
     (
         re.compile(
             r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}", re.I

@@ -59,6 +59,8 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            # overwritten and deleted rows (an old clear value, a deleted secret) are zeroed on disk
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

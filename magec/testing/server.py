@@ -28,6 +28,8 @@ class ServerProcess:
     server_config: dict[str, object] = field(default_factory=dict)
     #: more environment variables for the process
     env: dict[str, str] = field(default_factory=dict)
+    #: ``log.level`` of the server (``debug`` to prove nothing secret is logged even then)
+    log_level: str = "info"
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -51,7 +53,7 @@ class ServerProcess:
                 **self.server_config,
             },
             "dataDir": str(self.data_dir),
-            "log": {"level": "info", "format": "json"},
+            "log": {"level": self.log_level, "format": "json"},
         }
         if self.database_url:
             config["database"] = {"url": self.database_url}

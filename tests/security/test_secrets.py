@@ -1,0 +1,297 @@
+"""Hostile: secrets outside the obvious fields never leave the fields that hold them.
+
+A real ``magec serve`` (log level debug) and loopback fake providers; everything goes over HTTP as
+a client would. Canaries sit in backend header values, agent ``llm.headers``, URL userinfo and
+``?key=`` query credentials; a provider that echoes every request header in its error body tries
+to carry them into run events, sessions and logs. Then: no Admin API response, run event, session,
+log line or data file holds one; ``${SECRET}`` in public fields stays literal; a 3-character
+secret is redacted; a stored key is never sent to another URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from magec.testing.server import ServerProcess
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+PASSWORD = "secrets-admin-password"
+
+HDR = "hdr-canary-Azure-7f3e9c41"  # backend header value (an Azure ``api-key``)
+AGENT_HDR = "agent-canary-proxy-51ab88"  # agent llm.headers value (a proxy token)
+URL_PASS = "urlpass-canary-93d1e0"  # URL userinfo password
+URL_KEY = "querykey-canary-0c77aa"  # URL ?key= credential
+API_KEY = "sk-apikey-canary-4410bb"
+PUBLIC = "public-canary-ee21f0"  # a secret referenced from names and descriptions
+SHORT = "Zq7"  # a 3-character secret (referenced from a header)
+TINY = "k9w"  # a 3-character literal header value
+WORDS = "private-words-61c2"  # in a prompt and a user message: SQL parameters, never logged
+CANARIES = (HDR, AGENT_HDR, URL_PASS, URL_KEY, API_KEY, PUBLIC)
+BASIC = base64.b64encode(f"magec:{URL_PASS}".encode()).decode()  # httpx sends userinfo as Basic
+
+
+def echo_headers(req: RecordedRequest) -> Reply | None:
+    """A provider that rejects any chat saying ECHO, quoting the request's headers and query."""
+    if req.route == "chat" and "ECHO" in json.dumps(req.json):
+        return Reply.fail(400, f"rejected; you sent headers {json.dumps(req.headers)} query {json.dumps(req.query)}")
+    return None
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("echo", responder=echo_headers)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def foreign() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("foreign")) as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _clear(echo: FakeServer, foreign: FakeServer) -> None:
+    echo.clear()
+    foreign.clear()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("secrets"), admin_password=PASSWORD, log_level="debug") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.admin_url, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def user(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.user_url, timeout=30) as c:
+        yield c
+
+
+def secret_url(echo: FakeServer) -> str:
+    host = echo.url.removeprefix("http://")
+    return f"http://magec:{URL_PASS}@{host}/v1?key={URL_KEY}&x=1"
+
+
+@pytest.fixture(scope="module")
+def setup(admin: httpx.Client, echo: FakeServer) -> dict[str, Any]:
+    """The echo backend (secrets in headers, URL and key) and an agent with its own header."""
+    for key, value in (("SHORT", SHORT), ("PUBLIC_NAME", PUBLIC)):
+        r = admin.post(f"{A}/secrets", json={"name": key, "key": key, "value": value})
+        assert r.status_code == 201, r.text
+    r = admin.post(f"{A}/backends", json={
+        "name": "Echo", "type": "openai", "url": secret_url(echo), "apiKey": API_KEY,
+        "headers": {"api-key": HDR, "X-Short": "${SHORT}", "X-Tiny": TINY}})
+    assert r.status_code == 201, r.text
+    backend = r.json()
+    r = admin.post(f"{A}/agents", json={"name": "Echoer", "systemPrompt": f"Be terse. {WORDS}", "llm": {
+        "backend": backend["id"], "model": "fake-chat", "headers": {"X-Proxy-Token": AGENT_HDR}}})
+    assert r.status_code == 201, r.text
+    return {"backend": backend, "agent": r.json()}
+
+
+def assert_clean(text: str, *extra: str) -> None:
+    for canary in (*CANARIES, BASIC, *extra):
+        assert canary not in text, f"{canary!r} leaked: {text[:2000]}"
+
+
+def run_body(app: str, sid: str, text: str) -> dict[str, Any]:
+    return {"appName": app, "userId": "alice", "sessionId": sid,
+            "newMessage": {"role": "user", "parts": [{"text": text}]}}
+
+
+def test_header_and_url_secrets_appear_in_no_response_event_log_or_file(
+    server: ServerProcess, admin: httpx.Client, user: httpx.Client, echo: FakeServer, setup: dict[str, Any]
+) -> None:
+    backend, agent = setup["backend"], setup["agent"]
+    bid, aid = backend["id"], agent["id"]
+    responses: list[str] = [json.dumps(backend), json.dumps(agent)]
+
+    # Admin API: header names visible, values blanked; URL credentials masked; key write-only
+    got = admin.get(f"{A}/backends/{bid}").json()
+    assert got["headers"] == {"api-key": "", "X-Short": "${SHORT}", "X-Tiny": ""}
+    assert got["url"] == f"http://magec:***@{echo.url.removeprefix('http://')}/v1?key=***&x=1"
+    assert got["apiKey"] == "" and got["apiKeySet"] is True
+    assert admin.get(f"{A}/agents/{aid}").json()["llm"]["headers"] == {"X-Proxy-Token": ""}
+    for path in ("backends", "agents", f"backends/{bid}", f"agents/{aid}", "overview", f"backends/{bid}/models"):
+        r = admin.get(f"{A}/{path}")
+        assert r.status_code == 200, r.text
+        responses.append(r.text)
+
+    # Saving back what the API showed (as the Admin UI does) keeps every stored value
+    r = admin.put(f"{A}/backends/{bid}", json={k: got[k] for k in ("name", "type", "url", "apiKey", "headers")})
+    assert r.status_code == 200, r.text
+    responses.append(r.text)
+    r = admin.put(f"{A}/agents/{aid}", json={"name": "Echoer", "systemPrompt": f"Be terse. {WORDS}", "llm": {
+        "backend": bid, "model": "fake-chat", "headers": {"X-Proxy-Token": ""}}})
+    assert r.status_code == 200, r.text
+    responses.append(r.text)
+
+    # A successful run: the provider got every stored value (kept, decrypted, expanded)
+    r = admin.post(f"{A}/clients", json={"name": "T", "allowedAgents": [aid]})
+    assert r.status_code == 201, r.text
+    user.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    assert user.post(f"{U}/apps/{aid}/users/alice/sessions/s1", json={}).status_code == 200
+    r = user.post(f"{U}/run", json=run_body(aid, "s1", f"hello {WORDS}"))
+    assert r.status_code == 200 and not any(e.get("errorCode") for e in r.json()), r.text
+    sent = [q for q in echo.requests if q.route == "chat"][-1]
+    assert sent.headers["api-key"] == HDR and sent.headers["x-proxy-token"] == AGENT_HDR
+    assert sent.headers["x-short"] == SHORT and sent.headers["x-tiny"] == TINY
+    assert sent.headers["authorization"] == f"Basic {BASIC}"  # the URL userinfo, as httpx sends it
+    responses.append(r.text)
+
+    # The provider echoes every header in an error: run events (user API, SSE and the admin
+    # playground) and the stored session carry none of it
+    r = user.post(f"{U}/run", json=run_body(aid, "s1", "ECHO please"))
+    assert r.status_code == 200, r.text
+    assert r.json()[-1].get("errorCode") and "rejected" in r.json()[-1]["errorMessage"], r.text
+    responses.append(r.text)
+    with user.stream("POST", f"{U}/run_sse", json={**run_body(aid, "s1", "ECHO again"), "streaming": True}) as s:
+        responses.append(s.read().decode())
+    assert "rejected" in responses[-1]
+    r = admin.post(f"{A}/agent/run", json=run_body(aid, "p1", "ECHO from the playground"))
+    assert r.status_code == 200 and "rejected" in r.text, r.text
+    responses.append(r.text)
+    for client, base in ((user, U), (admin, f"{A}/agent")):
+        r = client.get(f"{base}/apps/{aid}/users/alice/sessions")
+        assert r.status_code == 200, r.text
+        responses.append(r.text)
+    r = user.get(f"{U}/apps/{aid}/users/alice/sessions/s1")
+    assert r.status_code == 200 and "hello" in r.text, r.text
+    responses.append(r.text)
+    r = user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": "ECHO v1"}]})
+    responses.append(r.text)
+
+    # Test connection on the saved backend (its result and stored health are API responses too)
+    r = admin.post(f"{A}/backends/{bid}/test", json={})
+    assert r.status_code == 200, r.text
+    responses.append(r.text)
+    responses.append(admin.get(f"{A}/backends/{bid}").text)
+
+    for text in responses:
+        assert_clean(text)
+        # the short secrets never stand in an echoed header either
+        assert not re.search(rf"x-(short|tiny)\W+({SHORT}|{TINY})", text, re.I), text
+
+    # the log at debug level (SQL parameters included, were they logged)
+    assert server.log_path is not None
+    log = server.log_path.read_text()
+    assert '"level": "debug"' in log and "rejected" in log
+    assert_clean(log, WORDS)
+    assert re.search(r"x-short\W+\*\*\*", log) and not re.search(rf"x-(short|tiny)\W+({SHORT}|{TINY})", log)
+
+    # every data file, read while running (database, WAL, key file)
+    for path in server.data_dir.rglob("*"):
+        if path.is_file() and path != server.log_path:
+            blob = path.read_bytes()
+            for canary in (*CANARIES, BASIC):
+                assert canary.encode() not in blob, (path, canary)
+
+
+def test_secret_references_in_public_fields_stay_literal(
+    admin: httpx.Client, user: httpx.Client, setup: dict[str, Any]
+) -> None:
+    bid = setup["backend"]["id"]
+    r = admin.post(f"{A}/agents", json={"name": "Bot ${PUBLIC_NAME}", "description": "about ${PUBLIC_NAME}",
+                                        "tags": ["${PUBLIC_NAME}"], "llm": {"backend": bid, "model": "fake-chat"}})
+    assert r.status_code == 201, r.text
+    aid = r.json()["id"]
+    r = admin.post(f"{A}/clients", json={"name": "C", "allowedAgents": [aid]})
+    assert r.status_code == 201, r.text
+    token = {"Authorization": f"Bearer {r.json()['token']}"}
+
+    models = user.get("/v1/models", headers=token)
+    apps = user.get(f"{U}/list-apps", params={"detailed": "true"}, headers=token)
+    for r in (models, apps):
+        assert r.status_code == 200, r.text
+        assert PUBLIC not in r.text and "${PUBLIC_NAME}" in r.text, r.text
+    entry = next(m for m in models.json()["data"] if m["id"] == aid)
+    assert "Bot ${PUBLIC_NAME}" in json.dumps(entry)
+
+
+def test_a_stored_key_is_never_sent_to_another_url(
+    admin: httpx.Client, echo: FakeServer, foreign: FakeServer, setup: dict[str, Any]
+) -> None:
+    bid = setup["backend"]["id"]
+    shown = admin.get(f"{A}/backends/{bid}").json()
+    attempts: list[dict[str, Any]] = [
+        {"id": bid, "type": "openai", "url": foreign.url, "apiKey": ""},  # the reported repro
+        {"id": bid, "type": "openai", "url": foreign.url},
+        {"id": bid, "type": "openai", "url": foreign.url, "headers": {"api-key": "", "X-Tiny": ""}},
+        {"id": bid, "type": "openai", "url": shown["url"].replace(echo.url.removeprefix("http://"),
+                                                                  foreign.url.removeprefix("http://"))},
+        {"id": bid, "type": "anthropic", "url": shown["url"], "apiKey": ""},  # same URL, another vendor
+    ]
+    for body in attempts:
+        r = admin.post(f"{A}/backends/test", json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["field"] in ("url", "type"), r.text
+        assert_clean(r.text)
+        # saving it is refused the same way: the stored key would follow the new URL
+        r = admin.put(f"{A}/backends/{bid}", json={"name": "Echo", **{k: v for k, v in body.items() if k != "id"}})
+        assert r.status_code == 400 and r.json()["field"] in ("url", "type"), r.text
+    assert foreign.requests == [] and echo.requests == []
+    assert admin.get(f"{A}/backends/{bid}").json()["url"] == shown["url"]  # unchanged
+
+    # Typed again, the key goes where the admin says (it is theirs to send): never the stored one
+    r = admin.post(f"{A}/backends/test", json={"id": bid, "type": "openai", "url": foreign.url,
+                                               "apiKey": "sk-typed-again-0001", "headers": {"api-key": "typed"}})
+    assert r.status_code == 200, r.text
+    assert foreign.requests and all(
+        q.headers.get("authorization") == "Bearer sk-typed-again-0001" and q.headers.get("api-key") == "typed"
+        for q in foreign.requests)
+    assert_clean(json.dumps([q.headers for q in foreign.requests]) + json.dumps([q.query for q in foreign.requests]))
+
+    # The same URL (as shown, masked) keeps using the stored values
+    r = admin.post(f"{A}/backends/test", json={"id": bid, "type": "openai", "url": shown["url"], "apiKey": "",
+                                               "headers": {"api-key": ""}})
+    assert r.status_code == 200, r.text
+    assert echo.requests and echo.requests[-1].headers.get("api-key") == HDR
+
+
+def test_clear_values_from_an_older_version_are_hidden_then_encrypted(
+    tmp_path: Path, echo: FakeServer
+) -> None:
+    """A database written before header values were sensitive: values stored in clear."""
+    data = tmp_path / "legacy"
+    with ServerProcess(data, admin_password=PASSWORD) as srv, httpx.Client(
+        base_url=srv.admin_url, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=30
+    ) as c:
+        bid = c.post(f"{A}/backends", json={"name": "Old", "type": "openai", "url": echo.url}).json()["id"]
+    db = sqlite3.connect(data / "magec.db")
+    row = json.loads(db.execute("SELECT data FROM resources WHERE id = ?", (bid,)).fetchone()[0])
+    row["headers"] = {"api-key": HDR}
+    row["url"] = secret_url(echo)
+    db.execute("UPDATE resources SET data = ? WHERE id = ?", (json.dumps(row), bid))
+    db.commit()
+    db.close()
+
+    with ServerProcess(data, admin_password=PASSWORD) as srv, httpx.Client(
+        base_url=srv.admin_url, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=30
+    ) as c:
+        r = c.get(f"{A}/backends/{bid}")
+        assert r.status_code == 200 and r.json()["headers"] == {"api-key": ""}, r.text
+        assert_clean(r.text)
+        assert c.post(f"{A}/backends/{bid}/test", json={}).status_code == 200
+        assert echo.requests and echo.requests[-1].headers.get("api-key") == HDR  # still works
+        db = sqlite3.connect(data / "magec.db")
+        stored = db.execute("SELECT data FROM resources WHERE id = ?", (bid,)).fetchone()[0]
+        db.close()
+        assert_clean(stored)
+        assert json.loads(stored)["headers"]["api-key"].startswith("enc:v1:")
