@@ -54,6 +54,10 @@ export const BackendDialog = {
     types() { return backendTypes(); },
     typeInfo() { return this.types.find((t) => t.type === this.form.type) || {}; },
     keyStored() { return this.editing?.apiKeySet && !this.form.apiKey; },
+    // Stored keys and header values are bound to the URL and type they were saved with: after
+    // changing either, the server refuses to keep them (they must be typed again).
+    moved() { return !!this.editing && (this.form.url !== (this.editing.url || '') || this.form.type !== this.editing.type); },
+    urlMasked() { return (this.form.url || '').includes('***'); },
     secretKeys() { return store.secrets.map((s) => s.key).filter(Boolean); },
     dirty() { return JSON.stringify(this.payload()) !== this.original; },
   },
@@ -78,11 +82,14 @@ export const BackendDialog = {
         <label for="b-url">URL</label>
         <input id="b-url" v-model.trim="form.url" :placeholder="typeInfo.defaultUrl || 'http://localhost:11434/v1'" spellcheck="false">
         <p class="hint" v-if="typeInfo.defaultUrl">Leave empty to use <code>{{ typeInfo.defaultUrl }}</code>. For Ollama use <code>http://ollama:11434/v1</code>.</p>
+        <p class="hint" v-if="urlMasked" data-testid="url-masked-hint">Credentials in the URL are stored encrypted and shown as <code>***</code>; leave the URL as is to keep them, or type the whole URL again.</p>
+        <p class="hint warn" v-if="moved && (editing.apiKeySet || Object.values(form.headers || {}).includes(''))" data-testid="url-moved-hint">
+          The URL or type changed: enter the API key and header values again — stored ones are only sent to the URL they were saved with.</p>
       </div>
       <div class="field">
         <label for="b-key">API key</label>
         <PasswordInput id="b-key" v-model="form.apiKey" name="apiKey"
-          :placeholder="keyStored ? '•••••••• stored — leave empty to keep it' : 'sk-… or \${SECRET_KEY}'"/>
+          :placeholder="keyStored && !moved ? '•••••••• stored — leave empty to keep it' : 'sk-… or \${SECRET_KEY}'"/>
         <p class="hint">Paste a key or reference a secret as <code>\${KEY}</code>; stored keys are never shown again.
           <template v-if="secretKeys.length"> Secrets:
             <button type="button" class="link" v-for="k in secretKeys" :key="k" @click="form.apiKey = '\${' + k + '}'">\${{ '{' + k + '}' }}</button>
