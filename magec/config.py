@@ -6,7 +6,9 @@ there are no module-level globals. ``${VAR}`` and ``${VAR:-default}`` are expand
 
 ```yaml
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
-         encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com}
+         encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
+         adminHost: 127.0.0.1, allowedHosts: [], corsOrigins: [], adminOrigins: [],
+         trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}}
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
