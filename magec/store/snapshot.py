@@ -206,6 +206,12 @@ def _register(model_cls: Any, plain: dict[str, Any], secret_values: dict[str, st
             m = _REF.fullmatch(str(container[key]).strip())
             if m is not None:
                 register_secret(secret_values.get(m.group(1)) or os.environ.get(m.group(1)))
+    for path in model_cls.secret_urls:  # `?key=${KEY}`: what the reference resolves to
+        for container, key in sensitive._slots(plain, path):
+            if isinstance(container[key], str) and "${" in container[key]:
+                resolved = _REF.sub(lambda m: secret_values.get(m.group(1)) or os.environ.get(m.group(1), ""), container[key])
+                for value in sensitive.url_credentials(resolved):
+                    register_secret(value)
 
 
 def build_snapshot(

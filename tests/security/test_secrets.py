@@ -295,3 +295,30 @@ def test_clear_values_from_an_older_version_are_hidden_then_encrypted(
         db.close()
         assert_clean(stored)
         assert json.loads(stored)["headers"]["api-key"].startswith("enc:v1:")
+
+
+def test_agent_headers_and_mcp_endpoints_follow_the_same_rules(
+    admin: httpx.Client, echo: FakeServer, foreign: FakeServer, setup: dict[str, Any]
+) -> None:
+    agent, bid = setup["agent"], setup["backend"]["id"]
+    other = admin.post(f"{A}/backends", json={"name": "Other", "type": "openai", "url": foreign.url}).json()
+    llm = {"model": "fake-chat", "headers": {"X-Proxy-Token": ""}}
+    # the agent's stored header value would follow it to another backend: refused, naming llm.backend
+    r = admin.put(f"{A}/agents/{agent['id']}", json={"name": "Echoer", "llm": {**llm, "backend": other["id"]}})
+    assert r.status_code == 400 and r.json()["field"] == "llm.backend", r.text
+    r = admin.put(f"{A}/agents/{agent['id']}", json={"name": "Echoer", "llm": {**llm, "backend": bid}})
+    assert r.status_code == 200, r.text
+
+    # an MCP endpoint with a token in its query: encrypted, masked, kept when sent back as shown
+    token = "mcp-token-canary-77d0"
+    r = admin.post(f"{A}/mcps", json={"name": "Tools", "endpoint": f"http://127.0.0.1:9/mcp?access_token={token}",
+                                      "headers": {"Authorization": f"Bearer {token}"}})
+    assert r.status_code == 201, r.text
+    mcp = r.json()
+    assert mcp["endpoint"] == "http://127.0.0.1:9/mcp?access_token=***" and mcp["headers"] == {"Authorization": ""}
+    r = admin.put(f"{A}/mcps/{mcp['id']}", json={"name": "Tools 2", "endpoint": mcp["endpoint"], "headers": mcp["headers"]})
+    assert r.status_code == 200 and r.json()["endpoint"] == mcp["endpoint"], r.text
+    r = admin.put(f"{A}/mcps/{mcp['id']}", json={"name": "Tools", "endpoint": "http://127.0.0.1:10/mcp?access_token=***"})
+    assert r.status_code == 400 and r.json()["field"] == "endpoint", r.text
+    for text in (json.dumps(mcp), admin.get(f"{A}/mcps").text):
+        assert token not in text

@@ -477,3 +477,40 @@ def test_offline_demo_one_click(page: Page, server: ServerProcess, artifacts: Pa
     nav(page, "overview")
     expect(page.get_by_test_id("demo-panel")).to_have_count(0)  # offered once
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_backend_header_values_are_write_only_and_survive_an_edit(
+    page: Page, server: ServerProcess, fakes: dict[str, FakeServer]
+) -> None:
+    """Header values come back blank (names visible); saving the dialog untouched keeps them, and a
+    changed URL asks for them again instead of sending them to the new URL."""
+    alpha, beta = fakes["alpha"], fakes["beta"]
+    secret = "ui-header-canary-3c9d"
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    b = api.post("/backends", json={"name": "Keyed", "type": "openai", "url": alpha.url + "/v1",
+                                    "apiKey": "sk-ui-stored-key-1234", "headers": {"api-key": secret}}).json()
+    signed_in(page, server)
+    nav(page, "backends")
+    page.get_by_test_id("backend-Keyed").click()
+    dlg = page.get_by_test_id("backend-dialog")
+    stored = dlg.get_by_placeholder("stored — leave empty to keep")
+    expect(stored).to_have_value("")
+    expect(dlg.get_by_label("Key", exact=True)).to_have_value("api-key")
+    dlg.get_by_label("Name").fill("Keyed 2")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    expect(page.get_by_test_id("backend-Keyed 2")).to_be_visible()
+    alpha.clear()
+    assert api.post(f"/backends/{b['id']}/test", json={}).status_code == 200
+    assert alpha.requests and alpha.requests[-1].headers.get("api-key") == secret
+
+    page.get_by_test_id("backend-Keyed 2").click()
+    dlg.locator("#b-url").fill(beta.url + "/v1")
+    expect(dlg.get_by_test_id("url-moved-hint")).to_be_visible()
+    beta.clear()
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg.get_by_role("alert")).to_contain_text("url: changing it needs")
+    assert beta.requests == []
+    assert secret not in page.content()
+    page.keyboard.press("Escape")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
