@@ -12,7 +12,7 @@ server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMI
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
-limits: {uploadBytes: 26214400}
+limits: {uploadBytes: 26214400, bodyBytes: 2097152}
 ```
 """
 
@@ -58,6 +58,8 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     database_url: str = ""
     upload_limit_bytes: int = 25 * 1024 * 1024
+    #: every request body except voice uploads (JSON: resources, runs, chat incl. inline images)
+    max_body_bytes: int = 2 * 1024 * 1024
     rebuild_debounce_ms: int = 10
     #: where the admin app listens; "" = ``host`` when an admin password is set, else loopback
     admin_host: str = ""
@@ -169,6 +171,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.data_dir = Path(str(raw.get("dataDir") or cfg.data_dir))
     if "uploadBytes" in limits:
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
+    if "bodyBytes" in limits:
+        cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
 
     overrides = {
         "MAGEC_HOST": ("host", str),
@@ -183,6 +187,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_LOG_FORMAT": ("log_format", str),
         "MAGEC_DATABASE_URL": ("database_url", str),
         "MAGEC_DATA_DIR": ("data_dir", Path),
+        "MAGEC_MAX_BODY_BYTES": ("max_body_bytes", int),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -202,6 +207,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
+    if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
+        raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
     if cfg.log_level not in {"debug", "info", "warn", "warning", "error"}:
         raise ConfigError(f"log.level must be one of debug, info, warn, error; got {cfg.log_level!r}")
     if cfg.log_format not in {"console", "json"}:

@@ -8,7 +8,9 @@ errors to status codes in one place and every message passes the secret redactor
     │   ├── ValidationError         a resource field is invalid (names the field) → 400
     │   ├── NotFoundError           a resource id does not exist                 → 404
     │   ├── ConflictError           e.g. delete of a referenced resource          → 409
-    │   └── AuthError               missing / wrong credentials                  → 401 / 403
+    │   ├── AuthError               missing / wrong credentials                  → 401 / 403
+    │   ├── PayloadTooLargeError    a request body over its limit                 → 413
+    │   └── LoopDetectedError       a request came back to this instance          → 508
     ├── BackendError                a provider call failed                        → 502
     │   ├── BackendHTTPError        provider answered with an error status
     │   │   ├── BackendAuthError        401 / 403 from the provider
@@ -95,6 +97,12 @@ class RateLimitedError(ConfigError):
 
 class PayloadTooLargeError(ConfigError):
     status_code = 413
+
+
+class LoopDetectedError(ConfigError):
+    """A request came back to the magec instance that sent it (see :mod:`magec.hops`)."""
+
+    status_code = 508
 
 
 class BackendError(MagecError):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from magec.api.limits import ClientDisconnected, parse_json
 from magec.errors import BackendRateLimitError, ConflictError, MagecError, RateLimitedError
 from magec.redact import redact
 from magec.store.validation import loc_to_path
@@ -65,20 +66,32 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, err: StarletteHTTPException) -> JSONResponse:
         return error_response(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
 
+    @app.exception_handler(ClientDisconnected)
+    async def _gone(_request: Request, _err: ClientDisconnected) -> Response:
+        # Nobody is listening; 499 (nginx's "client closed request") only shows up in metrics.
+        return Response(status_code=499)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, err: Exception) -> JSONResponse:
-        log.error("unhandled error: %s", redact(repr(err)), exc_info=False)
-        return error_response(500, "internal error: " + redact(str(err))[:300])
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        # The exception text may hold SQL, pool state or paths: it goes to the log (redacted),
+        # and the client gets an id to quote when reporting it.
+        request_id = uuid.uuid4().hex[:16]
+        log.error(
+            "unhandled error on %s %s (request id %s): %s",
+            request.method,
+            request.url.path,
+            request_id,
+            redact(repr(err)),
+            exc_info=False,
+        )
+        return error_response(
+            500,
+            f"internal error (request id {request_id})",
+            requestId=request_id,
+            headers={"X-Request-Id": request_id},
+        )
 
 
-async def json_body(request: Request) -> Any:
-    """The parsed JSON body; 400 ``{"error": ...}`` for an empty or malformed body."""
-    from magec.errors import ValidationError
-
-    raw = await request.body()
-    if not raw.strip():
-        raise ValidationError("request body is required")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValidationError(f"request body is not valid JSON: {e}") from None
+async def json_body(request: Request, *, required: bool = True) -> Any:
+    """The parsed, checked JSON body (:func:`magec.api.limits.parse_json`); 400 naming the problem."""
+    return parse_json(await request.body(), required=required)

@@ -12,6 +12,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+#: Size caps: far above any real use, low enough that a resource stays a small database row and a
+#: prompt stays a prompt (the request body limit caps the whole body; these name the field).
+MAX_NAME = 200
+MAX_DESCRIPTION = 10_000
+MAX_PROMPT = 200_000
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(
@@ -34,8 +40,8 @@ class Resource(_Model):
     #: sensitive path -> fields it is bound to: a stored value is only kept (and so only sent)
     #: while those fields are unchanged, e.g. a backend key is never redirected to another URL.
     bound: ClassVar[dict[str, tuple[str, ...]]] = {}
-    id: str = ""
-    name: str
+    id: str = Field(default="", max_length=64)
+    name: str = Field(max_length=MAX_NAME)
 
     @field_validator("name")
     @classmethod
@@ -139,8 +145,8 @@ class Agent(Resource):
     kind: ClassVar[str] = "agents"
     sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"llm.headers.*": ("llm.backend",)}
-    description: str = ""
-    system_prompt: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    system_prompt: str = Field(default="", max_length=MAX_PROMPT)
     output_key: str = ""
     llm: BackendRef = Field(default_factory=BackendRef)
     transcription: VoiceRef = Field(default_factory=VoiceRef)
@@ -187,7 +193,7 @@ class McpServer(Resource):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     work_dir: str = ""
-    system_prompt: str = ""
+    system_prompt: str = Field(default="", max_length=MAX_PROMPT)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -214,8 +220,8 @@ class Client(Resource):
 
 class Command(Resource):
     kind: ClassVar[str] = "commands"
-    description: str = ""
-    prompt: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    prompt: str = Field(default="", max_length=MAX_PROMPT)
 
 
 class LoopExit(_Model):
@@ -239,7 +245,7 @@ class FlowStep(_Model):
 
 class Flow(Resource):
     kind: ClassVar[str] = "flows"
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     root: FlowStep
     a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
 
@@ -250,9 +256,9 @@ _SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 class Secret(Resource):
     kind: ClassVar[str] = "secrets"
     sensitive: ClassVar[tuple[str, ...]] = ("value",)
-    key: str
+    key: str = Field(max_length=MAX_NAME)
     value: str = ""
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
     @field_validator("key")
     @classmethod

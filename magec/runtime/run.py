@@ -84,6 +84,10 @@ def require_app(runtime: Runtime, app_name: str) -> App:
     return app
 
 
+#: client-chosen session ids (body ``sessionId``, path, ``X-Session-Id``) fit the id columns
+MAX_SESSION_ID = 128
+
+
 async def ensure_session(
     runtime: Runtime, app: App, user_id: str, session_id: str | None, state: dict[str, Any] | None = None
 ) -> str:
@@ -92,6 +96,11 @@ async def ensure_session(
     svc = runtime.session_service
     if not session_id:
         return (await svc.create_session(app_name=app.id, user_id=user_id, state=state)).id
+    if not isinstance(session_id, str) or len(session_id) > MAX_SESSION_ID:
+        # the id columns are bounded; a longer id would fail deep in the database driver
+        raise ValidationError(
+            f"sessionId: must be a string of at most {MAX_SESSION_ID} characters", field="sessionId"
+        )
     get_or_create = getattr(svc, "get_or_create_session", None)
     if get_or_create is not None:
         session = await get_or_create(app_name=app.id, user_id=user_id, session_id=session_id, state=state)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from magec.api import errors, guard
+from magec.api import errors, guard, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.auth import AdminAuth
 from magec.context import AppContext, refresh_gauges
@@ -30,6 +30,9 @@ PREFIX = "/api/v1/admin"
 def create_admin_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
+    # Inside the auth middleware added below (bodies are read only once the caller is
+    # authenticated) and inside instrument (so refusals are counted).
+    limits.install(app, ctx, user=False)
     instrument(app, ctx.metrics, "admin", lambda: refresh_gauges(ctx))
     auth = AdminAuth(ctx.config.admin_password, ctx.config.trusted_proxies)
     app.state.ctx = ctx

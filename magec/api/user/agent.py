@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse
 
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import json_body
+from magec.api.limits import until_disconnected
 from magec.context import AppContext
 from magec.errors import AgentUnavailableError, NotFoundError, ValidationError
 from magec.runtime.build import App, Runtime
@@ -133,7 +134,12 @@ def agent_router(
     @r.post("/run", summary="Run one turn; returns the event array")
     async def run(request: Request) -> list[dict[str, Any]]:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
-        events = [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
+
+        async def turn() -> list[dict[str, Any]]:
+            return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
+
+        # a client that hangs up cancels the turn (and its provider calls)
+        events = await until_disconnected(request, turn())
         return [e for e in events if not user_view or user_visible(e, app)]
 
     @r.post("/run_sse", summary="Run one turn as Server-Sent Events (token-level partials when streaming)")
@@ -178,9 +184,10 @@ def agent_router(
         rt = await runtime()
         app, caller = app_for(request, rt, app_name, must_be_valid=False)
         user = caller.owner_key(user_id)
-        raw = (await request.body()).strip()
-        body = normalise(json.loads(raw)) if raw else {}
-        state = client_state(body.get("state") if isinstance(body, dict) else None, "state")
+        body = normalise(await json_body(request, required=False))
+        if body is not None and not isinstance(body, dict):
+            raise ValidationError("body: must be a JSON object", field="body")
+        state = client_state((body or {}).get("state"), "state")
         sid = await ensure_session(rt, app, user, session_id, state)
         session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
         return session_json(session, app, user_view=user_view, caller=caller)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
 from magec._optional import import_optional
-from magec.api import errors, guard
+from magec.api import errors, guard, limits
 from magec.api.auth import parse_networks
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
@@ -28,6 +28,9 @@ MODULES = [
 def create_user_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
+    # Client-token auth before any body is read, per-route body limits, loop guard; inside
+    # instrument so refusals are counted.
+    limits.install(app, ctx, user=True)
     instrument(app, ctx.metrics, "user", lambda: refresh_gauges(ctx))
     app.state.ctx = ctx
 

@@ -15,6 +15,7 @@ prompt applies; client ``system`` messages are added as context to the first use
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 import uuid
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body
+from magec.api.limits import until_disconnected
 from magec.context import AppContext
 from magec.errors import ValidationError
 from magec.runtime.build import App, Runtime
@@ -45,10 +47,19 @@ def _parts(content: Any, field: str) -> list[types.Part]:
         if kind == "text":
             parts.append(types.Part.from_text(text=str(item.get("text", ""))))
         elif kind == "image_url":
-            url = str((item.get("image_url") or {}).get("url", ""))
+            image = item.get("image_url")
+            if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+                where = f"{field}[{i}].image_url.url"
+                raise ValidationError(f"{where}: must be a string", field=where)
+            url = image["url"]
             if url.startswith("data:") and ";base64," in url:
                 mime, data = url[5:].split(";base64,", 1)
-                parts.append(types.Part.from_bytes(data=base64.b64decode(data), mime_type=mime))
+                try:
+                    decoded = base64.b64decode(data, validate=True)
+                except binascii.Error:
+                    where = f"{field}[{i}].image_url.url"
+                    raise ValidationError(f"{where}: the data URL is not valid base64", field=where) from None
+                parts.append(types.Part.from_bytes(data=decoded, mime_type=mime))
             else:
                 parts.append(types.Part(file_data=types.FileData(file_uri=url, mime_type="image/*")))
         else:
@@ -179,10 +190,13 @@ def router(ctx: AppContext) -> APIRouter:
                 await runner.session_service.delete_session(app_name=app.id, user_id=user, session_id=sid)
 
         if not body.get("stream"):
+
+            async def turn() -> list[dict[str, Any]]:
+                return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, runner=runner)]
+
             try:
-                events = [
-                    e async for e in run_turn(rt, app, user, sid, message, streaming=False, runner=runner)
-                ]
+                # a client that hangs up cancels the turn (and its provider calls)
+                events = await until_disconnected(request, turn())
             finally:
                 await forget()
             errors = [e for e in events if e.get("errorCode")]
@@ -211,7 +225,10 @@ def router(ctx: AppContext) -> APIRouter:
                 headers=headers,
             )
 
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        options = body.get("stream_options") or {}
+        if not isinstance(options, dict):
+            raise ValidationError("stream_options: must be an object", field="stream_options")
+        include_usage = bool(options.get("include_usage"))
 
         async def stream() -> AsyncIterator[bytes]:
             def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:

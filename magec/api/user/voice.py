@@ -14,7 +14,6 @@ is refused with 413 without buffering it. The same router is mounted on the admi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -25,6 +24,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message
 
 from magec.api.clients import Caller, authenticate
+from magec.api.limits import parse_json
 from magec.context import AppContext
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
 from magec.redact import redact
@@ -134,10 +134,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         raw = await read_capped(request, SPEECH_BODY_LIMIT)
         if not raw.strip():
             raise ValidationError("request body is required: {\"input\": \"...\"}", field="input")
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValidationError(f"request body is not valid JSON: {e}") from None
+        body = parse_json(raw)
         text, fmt = parse_speech_request(body)
         result = await synthesize(target, text, fmt, usage())
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import anthropic
 
+from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
@@ -18,7 +19,15 @@ from magec.redact import register_secret
 NO_KEY_PLACEHOLDER = "magec-no-api-key"
 
 
-class _KeylessAsyncAnthropic(anthropic.AsyncAnthropic):
+class _MagecAsyncAnthropic(anthropic.AsyncAnthropic):
+    """The stock client plus the loop-guard header, set per request (see :mod:`magec.hops`)."""
+
+    async def _prepare_request(self, request: Any) -> None:
+        await super()._prepare_request(request)
+        request.headers[hops.HEADER] = hops.outgoing()
+
+
+class _KeylessAsyncAnthropic(_MagecAsyncAnthropic):
     """The stock client, minus its check that an auth header is present."""
 
     def _validate_headers(self, headers: Any, omitted: Any) -> None:
@@ -44,7 +53,7 @@ class AnthropicConnection:
             "max_retries": 0,
         }
         if self.spec.api_key:
-            client = anthropic.AsyncAnthropic(api_key=self.spec.api_key, default_headers=headers, **kwargs)
+            client = _MagecAsyncAnthropic(api_key=self.spec.api_key, default_headers=headers, **kwargs)
         else:
             headers.setdefault("Authorization", anthropic.Omit())
             headers.setdefault("X-Api-Key", anthropic.Omit())

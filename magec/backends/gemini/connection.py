@@ -13,6 +13,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
@@ -41,7 +42,9 @@ class GeminiConnection:
         options = types.HttpOptions(
             base_url=self.base_url,
             api_version=API_VERSION,
-            headers=dict(self.spec.headers),
+            # google-genai has no per-request hook: the loop guard's header names this instance
+            # (magec's own API speaks the OpenAI protocol, so chains run through openai backends).
+            headers={**self.spec.headers, hops.HEADER: hops.INSTANCE_ID},
             timeout=int(self.spec.timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 import openai
 
+from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
@@ -19,7 +20,20 @@ from magec.redact import register_secret
 NO_KEY_PLACEHOLDER = "magec-no-api-key"
 
 
-class _KeylessAsyncOpenAI(openai.AsyncOpenAI):
+class _MagecAsyncOpenAI(openai.AsyncOpenAI):
+    """The stock client plus the loop-guard header (see :mod:`magec.hops`).
+
+    The header is set per request, not as a default header: its value carries the chain of magec
+    instances the *current* inbound request came through, so a loop through several instances is
+    caught as well as a backend URL pointing at this instance's own ``/v1``.
+    """
+
+    async def _prepare_request(self, request: Any) -> None:
+        await super()._prepare_request(request)
+        request.headers[hops.HEADER] = hops.outgoing()
+
+
+class _KeylessAsyncOpenAI(_MagecAsyncOpenAI):
     """The stock client, minus its check that an Authorization header is present."""
 
     def _validate_headers(self, headers: Any, custom_headers: Any) -> None:
@@ -40,7 +54,7 @@ class OpenAIConnection:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
         headers: dict[str, Any] = dict(self.spec.headers)
         if self.spec.api_key:
-            client = openai.AsyncOpenAI(
+            client = _MagecAsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self.spec.api_key,
                 default_headers=headers,

@@ -1,0 +1,253 @@
+"""Hostile input stops at the door: body size limits, JSON depth and string checks, client hang-ups.
+
+* :class:`InputGuard` is a plain ASGI middleware on both apps. It sits *inside* authentication
+  (the admin auth middleware on the admin app; ``preauth`` on the user app), so an unauthenticated
+  request is answered 401 before a byte of its body is read. It refuses a declared
+  ``Content-Length`` over the route's limit with 413 without reading anything, and counts the body
+  as the handler reads it, failing the read with 413 the moment the limit is passed (chunked
+  uploads included). Paths and query strings holding NUL are refused with 400.
+* :func:`parse_json` is the one way a JSON body becomes Python: malformed JSON, nesting deeper than
+  :data:`MAX_JSON_DEPTH`, lone surrogates and NUL characters are 400s that name the field, never a
+  ``RecursionError`` or a database error later on.
+* :func:`until_disconnected` runs a non-streaming turn so that a client hanging up cancels it
+  (and with it the upstream provider call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from magec.errors import MagecError, PayloadTooLargeError, ValidationError
+
+T = TypeVar("T")
+
+#: deeper JSON is refused: nothing magec accepts nests beyond a dozen levels, and deep nesting is
+#: how a small body turns into a RecursionError (json, pydantic, SQL serialisers all recurse)
+MAX_JSON_DEPTH = 64
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the answer was ready; nothing is sent."""
+
+
+class BodyTooLarge(PayloadTooLargeError):
+    field = "body"
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return BodyTooLarge(f"body: request body is larger than the {limit} bytes allowed")
+
+
+class InputGuard:
+    """Per-route body limits, enforced before and while reading; NUL-free paths; pre-auth hook.
+
+    ``limit_for(path)`` gives the byte limit of a route. ``preauth(request)`` (user app) raises a
+    :class:`MagecError` to refuse a request before its body is touched. ``on_request(request)`` may
+    return a callable run when the request ends (the loop guard's context variable).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit_for: Callable[[str], int],
+        preauth: Callable[[Request], Awaitable[None]] | None = None,
+        on_request: Callable[[Request], Callable[[], None] | None] | None = None,
+    ) -> None:
+        self.app = app
+        self.limit_for = limit_for
+        self.preauth = preauth
+        self.on_request = on_request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from magec.api.errors import to_response
+
+        request = Request(scope, receive)
+        done: Callable[[], None] | None = None
+        try:
+            _check_url(scope)
+            if self.on_request is not None:
+                done = self.on_request(request)
+            if self.preauth is not None and scope["method"] in _BODY_METHODS:
+                await self.preauth(request)
+            limit = self.limit_for(scope["path"])
+            declared = request.headers.get("content-length", "")
+            if declared.strip().isdigit() and int(declared) > limit:
+                raise _too_large(limit)
+        except MagecError as err:
+            if done is not None:
+                done()
+            # The body is left unread: the server closes the connection after this answer.
+            await to_response(err)(scope, receive, send)
+            return
+
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _too_large(limit)
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        finally:
+            if done is not None:
+                done()
+
+
+def _check_url(scope: Scope) -> None:
+    if "\x00" in scope["path"]:
+        raise ValidationError("path: must not contain NUL characters", field="path")
+    query: bytes = scope.get("query_string", b"")
+    if query and b"%00" in query.lower() or b"\x00" in unquote_to_bytes(query):
+        raise ValidationError("query: must not contain NUL characters", field="query")
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+def parse_json(raw: bytes, *, required: bool = True) -> Any:
+    """``raw`` as JSON, checked (see the module docstring); ``None`` for an empty optional body."""
+    if not raw.strip():
+        if required:
+            raise ValidationError("body: request body is required", field="body")
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body: request body is not valid UTF-8", field="body") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValidationError(f"body: request body is not valid JSON: {e}", field="body") from None
+    except RecursionError:
+        raise _too_deep("body") from None
+    check_value(value)
+    return value
+
+
+def _too_deep(where: str) -> ValidationError:
+    return ValidationError(
+        f"{where}: JSON is nested deeper than {MAX_JSON_DEPTH} levels", field=where
+    )
+
+
+def _path(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def check_string(value: str, where: str, what: str = "") -> None:
+    """A string that is safe to store and to encode: no lone surrogates, no NUL.
+
+    The message never quotes the value: a lone surrogate cannot even be encoded into the answer.
+    """
+    if "\x00" in value:
+        raise ValidationError(f"{where}: {what or 'must not contain'} NUL characters", field=where)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{where}: {what or 'contains'} an invalid Unicode character (lone surrogate)", field=where
+        ) from None
+
+
+def check_value(value: Any) -> None:
+    """Depth and string checks over a parsed JSON value, iteratively (no recursion to exhaust)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, str):
+            check_string(node, where or "body")
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep(where or "body")
+        if isinstance(node, dict):
+            for k, v in node.items():
+                check_string(k, where or "body", "a key must not contain" if "\x00" in k else "a key has")
+                stack.append((v, _path(where, k), depth + 1))
+        else:
+            for i, v in enumerate(node):
+                stack.append((v, _path(where or "body", i), depth + 1))
+
+
+# -- client disconnects -------------------------------------------------------------------------
+async def until_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` until it finishes or the client hangs up (then it is cancelled).
+
+    Streaming responses are cancelled by the server on a disconnect; a non-streaming handler would
+    otherwise keep a turn (and its provider call) running for nobody. Once the body is read, the
+    next ``receive()`` only returns when the client disconnects.
+    """
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the client is gone; nothing to report to
+        pass
+    raise ClientDisconnected()
+
+
+# -- wiring -------------------------------------------------------------------------------------
+#: room for multipart boundaries and form fields on top of a voice upload's audio limit
+UPLOAD_OVERHEAD = 64 * 1024
+
+
+def install(app: Any, ctx: Any, *, user: bool) -> None:
+    """Add :class:`InputGuard` to ``app``. Call it before any auth middleware is added (so auth is
+    outer and runs first); on the user app, client-token auth and the loop guard run in it."""
+    from magec import hops
+    from magec.api.clients import authenticate
+
+    config = ctx.config
+
+    def limit_for(path: str) -> int:
+        # Voice uploads are audio; everything else is JSON (or empty).
+        if "/voice/" in path and path.endswith("/transcription"):
+            return int(config.upload_limit_bytes) + UPLOAD_OVERHEAD
+        return int(config.max_body_bytes)
+
+    async def preauth(request: Request) -> None:
+        if ctx.runtime is not None:
+            authenticate(request, await ctx.runtime.fresh())
+
+    def loop_guard(request: Request) -> Callable[[], None]:
+        token = hops.enter(hops.check(request.headers.get(hops.HEADER)))
+        return lambda: hops.leave(token)
+
+    if user:
+        app.add_middleware(InputGuard, limit_for=limit_for, preauth=preauth, on_request=loop_guard)
+    else:
+        app.add_middleware(InputGuard, limit_for=limit_for)
