@@ -58,7 +58,9 @@ are from the run above.
 - Backend SDK clients are shared across rebuilds (`magec/backends/_shared.py`, keyed by URL, key,
   headers and timeout): an unchanged backend keeps its warm pool, and a config change no longer
   builds a new SSL context per agent on the first request.
-- `rebuild_debounce_ms` is 10 (bursts still coalesce into one rebuild).
+- No debounce any more: a write answers once the runtime serves it (read-your-writes); concurrent
+  writes coalesce because one rebuild at a time runs and the next covers everyone who waited, and a
+  rebuild only constructs the apps whose inputs changed.
 - Stateless OpenAI calls (no `X-Session-Id`) run on an in-memory session for the duration of the
   call (`App.ephemeral_runner`): no database round trips, nothing stored.
 

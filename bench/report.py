@@ -13,6 +13,10 @@ TARGETS = {
     "rps_over_litellm": 3.0,
     "ttft_added": 2.0,
     "switch_visible": 100.0,
+    # write returned -> visible on the replica written to (requests still served by the old config)
+    "live_stale_same_replica": 0,
+    # a one-agent edit at 1,000 agents costs at most this many times the same edit at 10 agents
+    "live_rebuild_flatness": 3.0,
 }
 
 SECTIONS = [
@@ -26,6 +30,7 @@ SECTIONS = [
     "## Start-up",
     "## Memory search",
     "## Sessions",
+    "## Live configuration",
     "## Local model",
     "## Method",
 ]
@@ -82,6 +87,13 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
     sw = res.get("config_change") or {}
     add("config change visible, worst round (ms)", sw.get("visible_ms_max"), TARGETS["switch_visible"])
     add("dropped streams during config changes", sw.get("dropped_total"), 0)
+    live = (res.get("live") or {}).get("result") or {}
+    same = live.get("same_replica") or {}
+    add("requests served by the old config right after a write returned (same replica)",
+        same.get("stale_first_requests"), TARGETS["live_stale_same_replica"])  # fmt: skip
+    rebuild = live.get("rebuild") or []
+    add(f"one-agent edit rebuild at {rebuild[-1]['agents'] if rebuild else '?'} agents / at {rebuild[0]['agents'] if rebuild else '?'} (x)",
+        rebuild[-1]["rebuild_vs_smallest"] if rebuild else None, TARGETS["live_rebuild_flatness"])  # fmt: skip
     return out
 
 
@@ -224,8 +236,8 @@ def render(res: dict[str, Any]) -> str:
             "`/v1/chat/completions`; once all have their first token the agent's backend is switched "
             "(A ↔ B) with `PUT /api/v1/admin/agents/{id}` while a prober sends back-to-back requests. "
             "*visible* = first request reaching the new mock − start of the PUT (server side); *probe* = "
-            "first probe answer from the new mock − start of the PUT. Runtime rebuilds are debounced by "
-            f"{sw['debounce_ms']} ms (`rebuild_debounce_ms`)."
+            "first probe answer from the new mock − start of the PUT. The PUT answers once the runtime "
+            "serves the change (read-your-writes), so *visible* ≤ *PUT*."
         )
         L.append("")
         L += _table(["Round", "visible ms", "probe ms", "PUT ms", "streams", "dropped", "stream p50 s"],
@@ -251,6 +263,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("memory"), _memory_table)
     L += ["", "## Sessions", ""]
     L += _external(res.get("session"), _session_table)
+    L += ["", "## Live configuration", ""]
+    L += _external(res.get("live"), _live_table)
     L += ["", "## Local model", ""]
     L += _external(res.get("local"), _local_table)
 
@@ -305,6 +319,34 @@ def _session_table(r: dict[str, Any]) -> list[str]:
     out = _table(["Session service", "ms per turn (wall / turns)", "turn p50 ms", "turn p99 ms"], rows)
     if r.get("ratios"):
         out += ["", "Ratios: " + ", ".join(f"{k} = {v}" for k, v in r["ratios"].items()) + "."]
+    return out
+
+
+def _live_table(r: dict[str, Any]) -> list[str]:
+    out = [
+        "One agent's system prompt edited through the Admin API with N agents stored (SQLite). The "
+        "PUT returns once the runtime serves the edit; *rebuild* is the part of it spent bringing the "
+        "runtime up to date; *full* is a rebuild of every app (what every edit cost before "
+        "incremental rebuilds), measured in the same run.",
+        "",
+    ]
+    out += _table(["agents", "PUT p50 ms", "rebuild p50 ms", "apps built per edit", "full rebuild ms",
+                   "full / incremental", "rebuild vs smallest N"],
+                  [[x["agents"], x["put_ms_p50"], x["rebuild_ms_p50"], x["apps_built_per_edit"],
+                    x["full_rebuild_ms_p50"], x["full_over_incremental"], x["rebuild_vs_smallest"]]
+                   for x in r.get("rebuild", [])])  # fmt: skip
+    same = r.get("same_replica") or {}
+    out += ["", f"Same replica: {same.get('rounds')} backend switches, the request sent the moment each PUT "
+            f"answered was served by the old backend {same.get('stale_first_requests')} times "
+            f"(write-returned → visible: {_f(same.get('visible_after_return_ms'), 1)} ms)."]  # fmt: skip
+    two = r.get("second_replica") or {}
+    if "error" in two:
+        out += ["", f"Second replica: not measured ({two['error']})."]
+    else:
+        out += ["", f"Second replica (two `magec serve` on one PostgreSQL, LISTEN/NOTIFY): {two.get('rounds')} "
+                f"writes on one; the first request to the other was already fresh in "
+                f"{two.get('fresh_on_first_request')} of them; N (write returned → first fresh request "
+                f"started) p50 {_f(two.get('n_ms_p50'))} ms, worst {_f(two.get('n_ms_max'))} ms."]  # fmt: skip
     return out
 
 

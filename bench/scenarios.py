@@ -287,7 +287,6 @@ async def config_change(magec: Magec, agent_id: str, mocks: dict[str, Mock], bac
         "visible_ms_median": vis[len(vis) // 2] if vis else None,
         "visible_ms_max": vis[-1] if vis else None,
         "dropped_total": sum(r["dropped"] for r in rounds),
-        "debounce_ms": 50,
     }
 
 

@@ -139,11 +139,12 @@ class RuntimeManager:
         if not task.cancelled() and task.exception() is not None:
             log.debug("background catch-up failed: %s", task.exception())
 
-    async def rebuild(self) -> Runtime:
-        """Rebuild now from the current store (not coalesced; for tools and tests)."""
-        return await self._rebuild()
+    async def rebuild(self, *, full: bool = False) -> Runtime:
+        """Rebuild now from the current store (not coalesced; for tools and the bench). ``full``
+        rebuilds every app instead of reusing unchanged ones."""
+        return await self._rebuild(full=full)
 
-    async def _rebuild(self) -> Runtime:
+    async def _rebuild(self, *, full: bool = False) -> Runtime:
         started = time.perf_counter()
         snap = await self.ctx.store.snapshot()
         previous = self._runtime
@@ -155,7 +156,7 @@ class RuntimeManager:
             result = hook(self, snap, deps)
             if inspect.isawaitable(result):
                 await result
-        runtime = build_runtime(snap, deps, previous)
+        runtime = build_runtime(snap, deps, None if full else previous)
         if self._runtime is not None and self._runtime.epoch > runtime.epoch:
             return self._runtime
         self._runtime = runtime

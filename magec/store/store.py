@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +75,17 @@ class Store:
         self._subscribers: list[Subscriber] = []
         self._commit_hooks: list[CommitHook] = []
         self._snapshots = SnapshotCache()
+        # Parsed rows at ``_rows_epoch`` ((kind, id) -> (JSON text, parsed dict), in creation order)
+        # and the settings text. This process's own writes patch it in place of a re-read, so an
+        # edit costs the same with 10 or 1,000 resources; another replica's write (the database
+        # epoch moved past it) makes the next read reload it. Parsed dicts are shared: read-only.
+        self._rows: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self._rows_epoch = -1
+        self._settings_text = "{}"
+        # rows written by the write transaction in progress (serialised by _write_lock)
+        self._pending: list[tuple[str, str, str | None]] = []
+        self._pending_settings: str | None = None
+        self._tx_epoch: int | None = None
         self._snapshot_lock = asyncio.Lock()
         self.is_postgres = engine.dialect.name == "postgresql"
         # Writes are serialised in-process so reference checks and the write see the same state.
@@ -98,7 +109,7 @@ class Store:
         """Encrypt sensitive literals an older version stored in clear (header values, URLs with
         credentials) and register every stored secret for redaction. No epoch bump: the expanded
         values are unchanged."""
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             rows = await conn.execute(sa.select(resources.c.kind, resources.c.id, resources.c.data))
             for kind, rid, text in [(r.kind, r.id, r.data) for r in rows]:
                 model = KINDS.get(kind)
@@ -217,6 +228,7 @@ class Store:
             config_state.update().where(config_state.c.id == 1).values(epoch=config_state.c.epoch + 1)
         )
         self.epoch = int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+        self._tx_epoch = self.epoch
         if self.is_postgres:
             # Delivered by PostgreSQL at commit time, to every replica listening.
             await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(self.epoch))))
@@ -260,22 +272,84 @@ class Store:
             )
             return row.first() is not None
 
-    async def all_raw(self, conn: AsyncConnection | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-        """Every resource, by kind then id (raw form)."""
-
-        async def load(c: AsyncConnection) -> dict[str, dict[str, dict[str, Any]]]:
-            out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
-            rows = await c.execute(
-                sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(resources.c.created_at)
+    async def _rows_at(
+        self, conn: AsyncConnection
+    ) -> tuple[int, dict[tuple[str, str], tuple[str, dict[str, Any]]], str]:
+        """(epoch, rows, settings text) as the database has them now: from the cache when the
+        database epoch is the cached one (one tiny query), else reloaded (unchanged texts keep
+        their parsed dicts). The epoch is read first, so the rows are at least that new."""
+        state = (await conn.execute(sa.select(config_state.c.epoch, config_state.c.settings))).one()
+        epoch = int(state.epoch)
+        if epoch == self._rows_epoch and not self._pending:
+            return epoch, self._rows, self._settings_text
+        result = await conn.execute(
+            sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(
+                resources.c.created_at, resources.c.id
             )
-            for r in rows:
-                out.setdefault(r.kind, {})[r.id] = json.loads(r.data)
+        )
+        old = self._rows
+        rows: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        for kind, rid, text in result:
+            cached = old.get((kind, rid))
+            rows[(kind, rid)] = cached if cached is not None and cached[0] == text else (text, json.loads(text))
+        if epoch > self._rows_epoch and not self._pending:
+            self._rows, self._rows_epoch, self._settings_text = rows, epoch, state.settings
+        return epoch, rows, state.settings
+
+    def _patch_rows(self, epoch: int) -> None:
+        """After this process's commit of ``epoch``: apply its rows to the cache (if the cache was
+        exactly one epoch behind; otherwise the next read reloads)."""
+        pending, settings = self._pending, self._pending_settings
+        self._pending, self._pending_settings = [], None
+        if self._rows_epoch != epoch - 1:
+            return
+        rows = dict(self._rows)  # copy-on-write: a reader may still hold the old mapping
+        for kind, rid, text in pending:
+            if text is None:
+                rows.pop((kind, rid), None)
+            else:
+                rows[(kind, rid)] = (text, json.loads(text))
+        self._rows, self._rows_epoch = rows, epoch
+        if settings is not None:
+            self._settings_text = settings
+
+    @contextlib.asynccontextmanager
+    async def _write_tx(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction, serialised in-process; the row cache follows its commit."""
+        async with self._write_lock:
+            self._pending, self._pending_settings = [], None
+            self._tx_epoch = None
+            try:
+                async with self.engine.begin() as conn:
+                    yield conn
+            except BaseException:
+                self._pending, self._pending_settings = [], None
+                raise
+            if self._tx_epoch is not None:
+                self._patch_rows(self._tx_epoch)
+            self._pending, self._pending_settings = [], None
+
+    def _settings_written(self, data: dict[str, Any]) -> str:
+        self._pending_settings = json.dumps(data)
+        return self._pending_settings
+
+    def _written(self, kind: str, rid: str, text: str | None) -> str | None:
+        self._pending.append((kind, rid, text))
+        return text
+
+    async def all_raw(self, conn: AsyncConnection | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every resource, by kind then id (raw form). The dicts are shared: do not mutate them."""
+
+        def nest(rows: dict[tuple[str, str], tuple[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+            out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+            for (kind, rid), (_text, data) in rows.items():
+                out.setdefault(kind, {})[rid] = data
             return out
 
         if conn is not None:
-            return await load(conn)
+            return nest((await self._rows_at(conn))[1])
         async with self.engine.connect() as c:
-            return await load(c)
+            return nest((await self._rows_at(c))[1])
 
     async def get_settings(self) -> dict[str, Any]:
         async with self.engine.connect() as conn:
@@ -285,7 +359,7 @@ class Store:
     async def create(self, kind: str, body: dict[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
         """Validate and insert; the id is server-generated (``keep_id`` is for imports)."""
         self._check_kind(kind)
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             all_raw = await self.all_raw(conn)
             data = await validation.prepare(kind, body, None, all_raw, self.cipher, importing=keep_id)
             data["id"] = str(body.get("id")) if keep_id and body.get("id") else str(uuid.uuid4())
@@ -298,7 +372,7 @@ class Store:
                     kind=kind,
                     id=data["id"],
                     name=data.get("name", ""),
-                    data=json.dumps(data),
+                    data=self._written(kind, data["id"], json.dumps(data)),
                     created_at=ts,
                     updated_at=ts,
                 )
@@ -311,7 +385,7 @@ class Store:
     async def update(self, kind: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and replace (the path id wins; empty sensitive fields keep their stored value)."""
         self._check_kind(kind)
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             old = await self._get(conn, kind, id)
             all_raw = await self.all_raw(conn)
             data = await validation.prepare(kind, body, old, all_raw, self.cipher)
@@ -319,18 +393,18 @@ class Store:
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
-                .values(name=data.get("name", ""), data=json.dumps(data), updated_at=now())
+                .values(name=data.get("name", ""), data=self._written(kind, id, json.dumps(data)), updated_at=now())
             )
             epoch = await self._bump(conn)
         await self._after_write(kind, data, epoch)
         return data
 
     async def put_settings(self, body: dict[str, Any]) -> dict[str, Any]:
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             all_raw = await self.all_raw(conn)
             data = await validation.prepare_settings(body, all_raw)
             await conn.execute(
-                config_state.update().where(config_state.c.id == 1).values(settings=json.dumps(data))
+                config_state.update().where(config_state.c.id == 1).values(settings=self._settings_written(data))
             )
             epoch = await self._bump(conn)
         await self._committed(epoch)
@@ -340,12 +414,12 @@ class Store:
         self, kind: str, id: str, fn: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]:
         """Apply ``fn`` to a stored resource without validation (used by internal maintenance)."""
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             data = fn(await self._get(conn, kind, id))
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
-                .values(data=json.dumps(data), updated_at=now())
+                .values(data=self._written(kind, id, json.dumps(data)), updated_at=now())
             )
             epoch = await self._bump(conn)
         await self._committed(epoch)
@@ -394,7 +468,7 @@ class Store:
     async def delete(self, kind: str, id: str, *, force: bool = False) -> list[dict[str, Any]]:
         """Delete; 409 (ConflictError with the references) if referenced, unless ``force`` scrubs them."""
         self._check_kind(kind)
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             await self._get(conn, kind, id)
             all_raw = await self.all_raw(conn)
             settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
@@ -406,6 +480,7 @@ class Store:
                 )
             await self._scrub(conn, id, refs, all_raw, settings)
             await conn.execute(resources.delete().where(resources.c.kind == kind, resources.c.id == id))
+            self._written(kind, id, None)
             if kind == "backends":
                 await conn.execute(backend_status.delete().where(backend_status.c.id == id))
             epoch = await self._bump(conn)
@@ -419,24 +494,27 @@ class Store:
         refs: list[dict[str, Any]],
         all_raw: dict[str, dict[str, dict[str, Any]]],
         settings: dict[str, Any],
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Remove references to ``target``; ``all_raw`` is updated in place, the settings returned."""
         touched = {(r["referrerType"], r["referrerId"]) for r in refs}
         for rtype, rid in touched:
             if rtype == "settings":
-                new_settings = references.scrub("settings", settings, target)
+                settings = references.scrub("settings", settings, target)
                 await conn.execute(
                     config_state.update()
                     .where(config_state.c.id == 1)
-                    .values(settings=json.dumps(new_settings))
+                    .values(settings=self._settings_written(settings))
                 )
                 continue
             kind = plural(rtype)
             data = references.scrub(kind, all_raw[kind][rid], target)
+            all_raw[kind][rid] = data
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == rid)
-                .values(data=json.dumps(data), updated_at=now())
+                .values(data=self._written(kind, rid, json.dumps(data)), updated_at=now())
             )
+        return settings
 
     async def dead_references(self) -> list[dict[str, Any]]:
         """References whose target does not exist: ``{referrerType, referrerId, referrerName, field, target}``."""
@@ -464,13 +542,11 @@ class Store:
         dead = await self.dead_references()
         if not dead:
             return []
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_tx() as conn:
             all_raw = await self.all_raw(conn)
             settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
             for d in dead:
-                await self._scrub(conn, d["target"], [d], all_raw, settings)
-                all_raw = await self.all_raw(conn)
-                settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+                settings = await self._scrub(conn, d["target"], [d], all_raw, settings)
             epoch = await self._bump(conn)
         await self._committed(epoch)
         return dead
@@ -483,14 +559,9 @@ class Store:
         models from the previous snapshot (:class:`~magec.store.snapshot.SnapshotCache`)."""
         async with self._snapshot_lock:
             async with self.engine.connect() as conn:
-                state = (await conn.execute(sa.select(config_state.c.epoch, config_state.c.settings))).one()
-                rows = await conn.execute(
-                    sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(
-                        resources.c.created_at, resources.c.id
-                    )
-                )
-                listed = [(r.kind, r.id, r.data) for r in rows]
-            return self._snapshots.build(int(state.epoch), listed, state.settings, self.cipher)
+                epoch, rows, settings = await self._rows_at(conn)
+            listed = [(kind, rid, text) for (kind, rid), (text, _data) in rows.items()]
+            return self._snapshots.build(epoch, listed, settings, self.cipher)
 
     # -- observed backend state (no epoch bump) ---------------------------------------------
     async def get_backend_status(self, id: str) -> dict[str, Any]:

@@ -50,7 +50,6 @@ async def running_apps(
         database_url=database_url,
         admin_password=admin_password,
         encryption_key=encryption_key,
-        rebuild_debounce_ms=0,
         **settings,
     )
     async with open_context(cfg, start_runtime=start_runtime) as ctx:
