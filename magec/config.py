@@ -60,7 +60,6 @@ class Config:
     upload_limit_bytes: int = 25 * 1024 * 1024
     #: every request body except voice uploads (JSON: resources, runs, chat incl. inline images)
     max_body_bytes: int = 2 * 1024 * 1024
-    rebuild_debounce_ms: int = 10
     #: where the admin app listens; "" = ``host`` when an admin password is set, else loopback
     admin_host: str = ""
     #: extra ``Host`` header names accepted on both apps (DNS rebinding defence; ``*`` = any)
