@@ -158,6 +158,9 @@ async def run_turn(
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
     invocation_id = ""
     yielded = 0
+    # ADK reports a failed model call as an error event *and* raises it: the event is held back
+    # until the run goes on, so a failure ends the turn with one error event (ours), not two.
+    held: dict[str, Any] | None = None
     try:
         # Concurrent turns on one session would each load it, and all but one would then fail as
         # stale: in this process they queue instead. Another replica's turn racing ours shows up as
@@ -173,9 +176,14 @@ async def run_turn(
                         run_config=config,
                     ):
                         invocation_id = event.invocation_id or invocation_id
+                        if held is not None:
+                            yield held
+                            held = None
+                        yielded += 1
                         if event.error_code or event.error_message:
                             event.error_message = redact(event.error_message)
-                        yielded += 1
+                            held = event_json(event, app)
+                            continue
                         yield event_json(event, app)
                     break
                 except StaleSessionError:
@@ -189,3 +197,6 @@ async def run_turn(
         while not isinstance(cause, MagecError) and cause.__cause__ is not None:
             cause = cause.__cause__
         yield _error_event(app, cause if isinstance(cause, MagecError) else err, invocation_id)
+        return
+    if held is not None:
+        yield held

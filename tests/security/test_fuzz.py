@@ -8,8 +8,8 @@ the hand-written corpus in ``test_input.py`` covers the bodies the schemas do no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,16 +19,33 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
+from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
 
 PASSWORD = "fuzz-admin-password"
+ADMIN = {"Authorization": f"Bearer {PASSWORD}"}
 MAX_EXAMPLES = 6
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("fuzz"), admin_password=PASSWORD) as srv:
-        yield srv
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """A real server with one of each main resource (so fuzzed ids can hit real ones) and a client
+    token (so the user app is closed and the fuzzer goes past authentication with it)."""
+    with FakeServer(OpenAIFake("alpha")) as fake, ServerProcess(
+        tmp_path_factory.mktemp("fuzz"), admin_password=PASSWORD
+    ) as srv:
+        admin = httpx.Client(base_url=f"{srv.admin_url}/api/v1/admin", headers=ADMIN, timeout=10)
+        b = admin.post("/backends", json={"name": "b", "type": "openai", "url": fake.url}).json()
+        voice = {"backend": b["id"], "model": "tts-1", "voice": "alloy"}
+        a = admin.post(
+            "/agents",
+            json={"name": "a", "llm": {"backend": b["id"], "model": "m"}, "tts": voice,
+                  "transcription": {"backend": b["id"], "model": "whisper-1"}},
+        ).json()
+        c = admin.post("/clients", json={"name": "c", "allowedAgents": [a["id"]]}).json()
+        m = admin.post("/memory", json={"name": "m", "type": "sqlite", "category": "longterm"}).json()
+        ids = {"backend": b["id"], "agent": a["id"], "client": c["id"], "memory": m.get("id", ""), "token": c["token"]}
+        yield srv, ids
 
 
 def _schema(url: str, headers: dict[str, str]) -> Any:
@@ -43,13 +60,29 @@ def _schema(url: str, headers: dict[str, str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def admin_schema(server: ServerProcess) -> Any:
-    return _schema(server.admin_url, {"Authorization": f"Bearer {PASSWORD}"})
+def admin_schema(server: tuple[ServerProcess, dict[str, str]]) -> Any:
+    return _schema(server[0].admin_url, ADMIN)
 
 
 @pytest.fixture(scope="module")
-def user_schema(server: ServerProcess) -> Any:
-    return _schema(server.user_url, {})
+def user_schema(server: tuple[ServerProcess, dict[str, str]]) -> Any:
+    return _schema(server[0].user_url, {"Authorization": f"Bearer {server[1]['token']}"})
+
+
+def _known(operation: Any, ids: dict[str, str]) -> dict[str, str] | None:
+    """Path parameters naming the seeded resources, for a second, deeper pass (None: no ids)."""
+    path = operation.path
+    known = {}
+    for param in re.findall(r"{(\w+)}", path):
+        if param in ("app_name", "agent_id"):
+            known[param] = ids["agent"]
+        elif param == "id":
+            segment = path.split("/")[4] if path.count("/") >= 4 else ""
+            kind = {"backends": "backend", "agents": "agent", "clients": "client", "memory": "memory"}.get(segment)
+            if kind is None:
+                return None
+            known[param] = ids[kind]
+    return known or None
 
 
 def _runner(strategy: Any, label: str, failures: list[str]) -> Any:
@@ -74,7 +107,7 @@ def _runner(strategy: Any, label: str, failures: list[str]) -> Any:
     return run
 
 
-def _fuzz(schema: Any) -> list[str]:
+def _fuzz(schema: Any, ids: dict[str, str]) -> list[str]:
     """Run every operation in both generation modes; the 5xx answers found, one line each.
 
     Driven directly (not through schemathesis' pytest plugin) so one test sweeps a whole document
@@ -92,27 +125,33 @@ def _fuzz(schema: Any) -> list[str]:
                     continue
                 raise AssertionError(f"{operation.label}: {e}") from e
 
-            run = _runner(strategy, mode.value, failures)
-            try:
-                run()
-            except Exception as e:  # noqa: BLE001 - an unsatisfiable strategy is not a server bug
-                if "Unsatisfiable" not in type(e).__name__:
-                    failures.append(f"{operation.label} [{mode.value}]: {type(e).__name__}: {e}")
+            strategies = [(strategy, mode.value)]
+            known = _known(operation, ids)
+            # the seeded ids reach past the 404 into validation; deletes would remove the seed
+            if known and operation.method.upper() != "DELETE" and mode is GenerationMode.POSITIVE:
+                strategies.append((operation.as_strategy(generation_mode=mode, path_parameters=known), "known ids"))
+            for strat, label in strategies:
+                try:
+                    _runner(strat, label, failures)()
+                except Exception as e:  # noqa: BLE001 - an unsatisfiable strategy is not a server bug
+                    if "Unsatisfiable" not in type(e).__name__:
+                        failures.append(f"{operation.label} [{label}]: {type(e).__name__}: {e}")
     return failures
 
 
-def test_admin_api_never_answers_5xx(admin_schema: Any) -> None:
-    failures = _fuzz(admin_schema)
+def test_admin_api_never_answers_5xx(admin_schema: Any, server: tuple[ServerProcess, dict[str, str]]) -> None:
+    failures = _fuzz(admin_schema, server[1])
     assert not failures, "\n".join(failures)
 
 
-def test_user_api_never_answers_5xx(user_schema: Any) -> None:
-    failures = _fuzz(user_schema)
+def test_user_api_never_answers_5xx(user_schema: Any, server: tuple[ServerProcess, dict[str, str]]) -> None:
+    failures = _fuzz(user_schema, server[1])
     assert not failures, "\n".join(failures)
 
 
-def test_corpus_really_reached_both_apps(server: ServerProcess, tmp_path: Path) -> None:
+def test_corpus_really_reached_both_apps(server: tuple[ServerProcess, dict[str, str]]) -> None:
     """The fuzz runs above must not pass vacuously: both documents list their routes."""
-    for url, headers in ((server.admin_url, {"Authorization": f"Bearer {PASSWORD}"}), (server.user_url, {})):
+    srv, ids = server
+    for url, headers in ((srv.admin_url, ADMIN), (srv.user_url, {"Authorization": f"Bearer {ids['token']}"})):
         paths = httpx.get(f"{url}/openapi.json", headers=headers, timeout=10).json()["paths"]
-        assert len(paths) >= (20 if url == server.admin_url else 8), paths.keys()
+        assert len(paths) >= (20 if url == srv.admin_url else 8), paths.keys()
