@@ -11,10 +11,6 @@ A = "/api/v1/admin"
 U = "/api/v1/agent"
 
 
-async def settle(apps: Apps) -> None:
-    assert apps.ctx.runtime is not None
-
-
 async def backend(apps: Apps, server: FakeServer, btype: str, name: str | None = None) -> str:
     r = await apps.admin.post(f"{A}/backends", json={"name": name or f"{btype}-{server.port}", "type": btype,
                                                       "url": server.url, "apiKey": "sk-test"})
@@ -32,7 +28,6 @@ async def agent(apps: Apps, backend_id: str, name: str, **extra: Any) -> str:
 async def flow(apps: Apps, name: str, root: dict[str, Any]) -> str:
     r = await apps.admin.post(f"{A}/flows", json={"name": name, "root": root})
     assert r.status_code in (200, 201), r.text
-    await settle(apps)
     return str(r.json()["id"])
 
 

@@ -13,7 +13,7 @@ from magec.cli import app as cli
 from magec.testing.apps import running_apps
 from magec.testing.fake_providers import FakeServer, Reply, ToolCall
 from tests.flows.conftest import Arrivals
-from tests.flows.helpers import A, backend, run, settle, texts
+from tests.flows.helpers import A, backend, run, texts
 
 
 def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, claude: FakeServer,
@@ -42,7 +42,6 @@ def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, c
 
     async def use_them() -> None:
         async with running_apps(data) as apps:
-            await settle(apps)
             flows = {f["name"]: f for f in (await apps.admin.get(f"{A}/flows")).json()}
             assert set(flows) == {"Research pipeline", "Debate"}
             assert all(f["valid"] for f in flows.values()), flows

@@ -7,7 +7,7 @@ import json
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
 from tests.flows.conftest import Arrivals
-from tests.flows.helpers import A, U, agent, backend, flow, run, seq, settle, step, texts
+from tests.flows.helpers import A, U, agent, backend, flow, run, seq, step, texts
 
 
 async def test_invalid_agent_makes_only_that_flow_invalid(sqlite_apps: Apps, oai: FakeServer) -> None:
@@ -34,7 +34,6 @@ async def test_force_deleted_agent_leaves_an_invalid_empty_flow(sqlite_apps: App
     fid = await flow(apps, "Lonely", seq(step(only)))
     assert (await apps.admin.delete(f"{A}/agents/{only}")).status_code == 409
     assert (await apps.admin.delete(f"{A}/agents/{only}", params={"force": "true"})).status_code == 204
-    await settle(apps)
     view = (await apps.admin.get(f"{A}/flows/{fid}")).json()
     assert view["valid"] is False and view["invalidReason"].startswith("root.steps:")
 
@@ -50,7 +49,6 @@ async def test_live_edits_apply_to_the_next_run(sqlite_apps: Apps, oai: FakeServ
     # edit the flow: add a step
     r = await apps.admin.put(f"{A}/flows/{fid}", json={"name": "Live", "root": seq(step(a), step(b, response=True))})
     assert r.status_code == 200, r.text
-    await settle(apps)
     arrivals.log.clear()
     events = await run(apps, fid, "second")
     assert arrivals.names() == ["oai", "claude"] and texts(events) == ["claude-reply-1"]
@@ -59,7 +57,6 @@ async def test_live_edits_apply_to_the_next_run(sqlite_apps: Apps, oai: FakeServ
     agent_body["systemPrompt"] = "Version two."
     r = await apps.admin.put(f"{A}/agents/{a}", json=agent_body)
     assert r.status_code == 200, r.text
-    await settle(apps)
     await run(apps, fid, "third")
     sent = json.dumps(oai.requests[-1].json)
     assert "Version two." in sent and "Version one." not in sent

@@ -8,7 +8,7 @@ from typing import Any
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer
 from tests.flows.conftest import Arrivals
-from tests.flows.helpers import U, agent, backend, flow, par, run, seq, settle, step, texts
+from tests.flows.helpers import U, agent, backend, flow, par, run, seq, step, texts
 
 
 def dump(req: Any) -> str:
@@ -120,7 +120,6 @@ async def test_run_sse_streams_flow(sqlite_apps: Apps, oai: FakeServer, claude: 
                 events.append(json.loads(line[6:]))
     assert texts(events) == ["claude-reply-1"]
     assert all(e["author"] == b for e in events)
-    await settle(apps)
 
 
 async def test_response_flag_is_per_step_not_per_agent(sqlite_apps: Apps, oai: FakeServer,

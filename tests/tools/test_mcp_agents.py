@@ -34,12 +34,7 @@ async def make_agent(apps: Apps, llm: FakeServer, mcps: list[dict[str, Any]]) ->
     r = await apps.admin.post(f"{A}/agents", json={"name": "Tooly", "llm": {"backend": b["id"], "model": "m-1"},
                                                     "mcpServers": ids})
     assert r.status_code in (200, 201), r.text
-    await wait_runtime(apps)
     return r.json()["id"], ids
-
-
-async def wait_runtime(apps: Apps) -> None:
-    assert apps.ctx.runtime is not None
 
 
 async def run(apps: Apps, aid: str, text: str, session: str = "s1") -> list[dict[str, Any]]:
@@ -221,18 +216,15 @@ async def test_rebuilds_reuse_or_replace_connections(tmp_path: Path, llm: FakeSe
         pid = tool_result(await run(apps, aid, "call pid {}"))["structuredContent"]["result"]
         # an unrelated change rebuilds the runtime but keeps the MCP connection
         await apps.admin.post(f"{A}/agents", json={"name": "Other"})
-        await wait_runtime(apps)
         assert tool_result(await run(apps, aid, "call pid {}"))["structuredContent"]["result"] == pid
         # so does a prompt-only change of the MCP server, which is applied to the instruction
         r = await apps.admin.put(f"{A}/mcps/{mid}", json={**stdio_server(tmp_path), "systemPrompt": "second prompt"})
         assert r.status_code == 200, r.text
-        await wait_runtime(apps)
         assert tool_result(await run(apps, aid, "call pid {}"))["structuredContent"]["result"] == pid
         assert "second prompt" in system_text(chats(llm)[-1])
         # a connection change replaces the toolset: the old process is closed, a new one serves
         r = await apps.admin.put(f"{A}/mcps/{mid}", json={**stdio_server(tmp_path), "env": {"MAGEC_MCP_TEST": "v-2"}})
         assert r.status_code == 200, r.text
-        await wait_runtime(apps)
         events = await run(apps, aid, 'call env_value {"name": "MAGEC_MCP_TEST"}')
         assert tool_result(events)["structuredContent"] == {"result": "v-2"}
         new_pid = tool_result(await run(apps, aid, "call pid {}"))["structuredContent"]["result"]
@@ -245,7 +237,6 @@ async def test_rebuilds_reuse_or_replace_connections(tmp_path: Path, llm: FakeSe
         # unlinking/deleting the server removes its tools
         r = await apps.admin.delete(f"{A}/mcps/{mid}", params={"force": "true"})
         assert r.status_code in (200, 204), r.text
-        await wait_runtime(apps)
         events = await run(apps, aid, "call pid {}")
         assert offered(chats(llm)[-1]) == {} and not parts(events, "functionCall")
         for _ in range(100):

@@ -29,10 +29,6 @@ class PrefixedFake:
         self.url = self.server.url + prefix
 
 
-async def settle(apps: Apps) -> None:
-    assert apps.ctx.runtime is not None
-
-
 async def backend(apps: Apps, url: str, btype: str = "openai", key: str = "", **extra: Any) -> str:
     r = await apps.admin.post(
         f"{A}/backends", json={"name": f"{btype}-{next(_names)}", "type": btype, "url": url,
@@ -45,7 +41,6 @@ async def backend(apps: Apps, url: str, btype: str = "openai", key: str = "", **
 async def agent(apps: Apps, name: str = "Speaker", **fields: Any) -> str:
     r = await apps.admin.post(f"{A}/agents", json={"name": name, **fields})
     assert r.status_code in (200, 201), r.text
-    await settle(apps)
     return str(r.json()["id"])
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
-from tests.voice.helpers import GEMINI_KEY, OPENAI_KEY, A, PrefixedFake, V, agent, backend, settle, wav_info
+from tests.voice.helpers import GEMINI_KEY, OPENAI_KEY, A, PrefixedFake, V, agent, backend, wav_info
 
 
 async def test_openai_transcription_real_speech(sqlite_apps: Apps, openai_voice: FakeServer, speech_wav: bytes) -> None:
@@ -133,7 +133,6 @@ async def test_admin_playground_routes_and_types(sqlite_apps: Apps, openai_voice
     # a client exists: the user app now needs tokens, the admin playground does not
     c = await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [aid]})
     assert c.status_code in (200, 201)
-    await settle(apps)
     r = await apps.admin.post(f"{A}/voice/{aid}/transcription", files={"file": ("a.wav", speech_wav, "audio/wav")})
     assert r.status_code == 200 and r.json()["text"].startswith("audio of")
     r = await apps.admin.post(f"{A}/voice/{aid}/speech", json={"input": "play"})
@@ -154,7 +153,6 @@ async def test_client_token_auth(sqlite_apps: Apps, openai_voice: FakeServer, sp
     allowed = await agent(apps, "Allowed", transcription={"backend": bid}, tts={"backend": bid})
     other = await agent(apps, "Other", transcription={"backend": bid}, tts={"backend": bid})
     c = (await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [allowed]})).json()
-    await settle(apps)
     good = {"Authorization": f"Bearer {c['token']}"}
     upload = {"file": ("a.wav", speech_wav, "audio/wav")}
     assert (await apps.user.post(f"{V}/{allowed}/transcription", files=upload)).status_code == 401

@@ -6,7 +6,7 @@ from typing import Any
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
-from tests.voice.helpers import OPENAI_KEY, A, V, agent, backend, settle
+from tests.voice.helpers import OPENAI_KEY, A, V, agent, backend
 
 WAV_NOTE = ("a.wav", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00"
             b"\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00" + b"\x00\x01" * 800, "audio/wav")
@@ -34,7 +34,6 @@ async def test_deleted_backend_is_503(sqlite_apps: Apps, openai_voice: FakeServe
     aid = await agent(apps, transcription={"backend": bid})
     await apps.ctx.store.patch_raw("agents", aid, lambda d: {**d, "transcription": {**d["transcription"],
                                                                                    "backend": "gone"}})
-    await settle(apps)
     r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
     assert r.status_code == 503 and "backend not found" in r.json()["error"]
 
@@ -66,7 +65,6 @@ async def test_backend_type_without_role_is_400(sqlite_apps: Apps, openai_voice:
     aid = await agent(apps, "Claude voice")
     await apps.ctx.store.patch_raw("agents", aid, lambda d: {**d, "transcription": {"backend": claude},
                                                              "tts": {"backend": claude}})
-    await settle(apps)
     r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
     assert r.status_code == 400 and "anthropic backends have no speech-to-text" in r.json()["error"]
     r = await apps.user.post(f"{V}/{aid}/speech", json={"input": "hi"})

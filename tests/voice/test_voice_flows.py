@@ -6,7 +6,7 @@ from magec.resources.models import FlowStep
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, fake_audio
 from magec.voice.resolve import flow_agent_ids
-from tests.voice.helpers import OPENAI_KEY, A, V, agent, backend, settle
+from tests.voice.helpers import OPENAI_KEY, A, V, agent, backend
 
 WAV = ("a.wav", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00"
        b"\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00" + b"\x00\x01" * 100, "audio/wav")
@@ -37,7 +37,6 @@ async def test_flow_voice(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
         step(silent), {"type": "sequential", "steps": [step(deep)]}, step(shallow)]}})
     assert r.status_code in (200, 201), r.text
     fid = r.json()["id"]
-    await settle(apps)
     r = await apps.user.post(f"{V}/{fid}/transcription", files={"file": WAV})
     assert r.status_code == 200, r.text
     assert openai_voice.requests[-1].form["model"] == "model-shallow"
@@ -66,7 +65,6 @@ async def test_flow_voice(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
     r = await apps.admin.post(f"{A}/flows", json={"name": "Mute", "root": {"type": "parallel", "steps": [
         step(silent), step(shallow)]}})
     mute = r.json()["id"]
-    await settle(apps)
     r = await apps.user.post(f"{V}/{mute}/speech", json={"input": "x"})
     assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent"}
     # usage is recorded for the agent that spoke, not for the flow
@@ -81,7 +79,6 @@ async def test_flow_client_auth(sqlite_apps: Apps, openai_voice: FakeServer) -> 
     member = await agent(apps, "Member", transcription={"backend": bid})
     fid = (await apps.admin.post(f"{A}/flows", json={"name": "F", "root": step(member)})).json()["id"]
     c = (await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [fid]})).json()
-    await settle(apps)
     good = {"Authorization": f"Bearer {c['token']}"}
     r = await apps.user.post(f"{V}/{fid}/transcription", files={"file": WAV}, headers=good)
     assert r.status_code == 200, r.text
