@@ -27,6 +27,8 @@ from magec.store.crypto import Cipher, is_encrypted
 
 _PURE_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 MASK = "***"
+#: shortest header/env value registered for redaction (see :func:`secret_values`)
+MAP_MIN_LEN = 4
 # scheme://[userinfo@]rest[?query][#fragment], kept as typed (no re-encoding) so masking is exact
 _URL = re.compile(
     r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<userinfo>[^/?#]*)@)?(?P<rest>[^?#]*)"
@@ -265,6 +267,12 @@ def secret_values(paths: tuple[str, ...], urls: tuple[str, ...], plain: dict[str
     for path in paths:
         for container, key in _slots(plain, path):
             value = container[key]
+            # Header/env maps mix keys with plain settings (``X-Debug: 1``, ``DEBUG=1``): their
+            # values need MAP_MIN_LEN characters to be redacted (they are still encrypted and
+            # write-only). Single fields (API keys, secret values, connection strings) and URL
+            # credentials are known secrets: no minimum.
+            if path.endswith(".*") and len(value or "") < MAP_MIN_LEN:
+                continue
             if isinstance(value, str) and _literal(value):
                 found.append(value)
     for path in urls:
