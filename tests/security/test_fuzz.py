@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         ).json()
         c = admin.post("/clients", json={"name": "c", "allowedAgents": [a["id"]]}).json()
         m = admin.post("/memory", json={"name": "m", "type": "sqlite", "category": "longterm"}).json()
-        ids = {"backend": b["id"], "agent": a["id"], "client": c["id"], "memory": m.get("id", ""), "token": c["token"]}
+        ids = {"backend": b["id"], "agent": a["id"], "memory": m.get("id", ""), "token": c["token"]}
         yield srv, ids
 
 
@@ -78,7 +78,8 @@ def _known(operation: Any, ids: dict[str, str]) -> dict[str, str] | None:
             known[param] = ids["agent"]
         elif param == "id":
             segment = path.split("/")[4] if path.count("/") >= 4 else ""
-            kind = {"backends": "backend", "agents": "agent", "clients": "client", "memory": "memory"}.get(segment)
+            # not the client: regenerating its token or disabling it would close the user app
+            kind = {"backends": "backend", "agents": "agent", "memory": "memory"}.get(segment)
             if kind is None:
                 return None
             known[param] = ids[kind]
