@@ -493,7 +493,7 @@ def test_backend_header_values_are_write_only_and_survive_an_edit(
     nav(page, "backends")
     page.get_by_test_id("backend-Keyed").click()
     dlg = page.get_by_test_id("backend-dialog")
-    stored = dlg.get_by_placeholder("stored — leave empty to keep")
+    stored = dlg.get_by_placeholder("stored — leave empty to keep", exact=True)
     expect(stored).to_have_value("")
     expect(dlg.get_by_label("Key", exact=True)).to_have_value("api-key")
     dlg.get_by_label("Name").fill("Keyed 2")
