@@ -25,6 +25,36 @@ from magec.runtime.run import ensure_session, event_json, parse_message, require
 
 _DATA_KEYS = {"state", "stateDelta", "args", "response"}
 
+#: documented request body of /run and /run_sse (read by hand, so FastAPI cannot infer it); it also
+#: lets generated test corpora reach the body validation
+RUN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["appName", "userId", "newMessage"],
+                    "properties": {
+                        "appName": {"type": "string", "description": "agent or flow id (or name)"},
+                        "userId": {"type": "string"},
+                        "sessionId": {"type": "string", "description": "created when absent"},
+                        "newMessage": {
+                            "type": "object",
+                            "properties": {
+                                "role": {"type": "string"},
+                                "parts": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                        "stateDelta": {"type": "object"},
+                        "streaming": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
@@ -131,7 +161,7 @@ def agent_router(
         session_id = await ensure_session(rt, app, user, body.get("sessionId") or None)
         return rt, app, user, session_id, message, bool(body.get("streaming")), state_delta
 
-    @r.post("/run", summary="Run one turn; returns the event array")
+    @r.post("/run", summary="Run one turn; returns the event array", openapi_extra=RUN_BODY)
     async def run(request: Request) -> list[dict[str, Any]]:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
 
@@ -142,7 +172,11 @@ def agent_router(
         events = await until_disconnected(request, turn())
         return [e for e in events if not user_view or user_visible(e, app)]
 
-    @r.post("/run_sse", summary="Run one turn as Server-Sent Events (token-level partials when streaming)")
+    @r.post(
+        "/run_sse",
+        summary="Run one turn as Server-Sent Events (token-level partials when streaming)",
+        openapi_extra=RUN_BODY,
+    )
     async def run_sse(request: Request) -> Response:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
 

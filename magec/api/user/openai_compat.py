@@ -35,6 +35,38 @@ from magec.errors import ValidationError
 from magec.runtime.build import App, Runtime
 from magec.runtime.run import ensure_session, require_app, run_turn, user_visible
 
+#: documented request body (read by hand, so FastAPI cannot infer it); it also lets generated test
+#: corpora reach the body validation
+CHAT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model", "messages"],
+                    "properties": {
+                        "model": {"type": "string", "description": "agent or flow id or name"},
+                        "messages": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                                    "content": {"type": ["string", "array"]},
+                                },
+                            },
+                        },
+                        "stream": {"type": "boolean"},
+                        "stream_options": {"type": "object"},
+                        "user": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 def _parts(content: Any, field: str) -> list[types.Part]:
     if isinstance(content, str):
@@ -143,7 +175,7 @@ def router(ctx: AppContext) -> APIRouter:
         ]
         return {"object": "list", "data": data}
 
-    @r.post("/chat/completions", summary="Chat with an agent or flow (OpenAI shapes)")
+    @r.post("/chat/completions", summary="Chat with an agent or flow (OpenAI shapes)", openapi_extra=CHAT_BODY)
     async def chat(request: Request) -> Response:
         body = await json_body(request)
         if not isinstance(body, dict):
