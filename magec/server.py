@@ -4,7 +4,8 @@ Start-up order: config → data dir → database (migrations) → encryption key
 apps. The data dir is created 0700 and the SQLite database file made 0600 (it holds conversations
 and encrypted secrets). The admin app listens on :meth:`Config.admin_bind_host` — loopback unless
 an admin password is set — and start-up is refused before anything is opened when a non-loopback
-admin address is asked for without a password. SIGTERM/SIGINT stop both servers gracefully (running streams get uvicorn's grace period).
+admin address is asked for without a password. SIGTERM/SIGINT stop both servers gracefully
+(running streams get uvicorn's grace period).
 """
 
 from __future__ import annotations

@@ -12,8 +12,11 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from magec.api.auth import FailureLimiter
+from magec.config import load_config
+from magec.errors import ConfigError, RateLimitedError
 from magec.testing.apps import running_apps
 
 A = "/api/v1/admin"
@@ -100,8 +103,13 @@ def test_limiter_is_bounded_and_evicts_oldest() -> None:
     # the most recent keys are still tracked and still count
     for _ in range(4):
         limiter.fail("k19999")
-    try:
+    with pytest.raises(RateLimitedError):
         limiter.check("k19999")
-        raise AssertionError("expected 429")
-    except Exception as e:  # noqa: BLE001
-        assert getattr(e, "status_code", None) == 429
+
+
+def test_trusted_proxies_configuration() -> None:
+    cfg = load_config(env={"MAGEC_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "MAGEC_CORS_ORIGINS": "https://a.example"})
+    assert cfg.trusted_proxies == ["10.0.0.0/8", "192.0.2.1"] and cfg.cors_origins == ["https://a.example"]
+    # a typo must not silently distrust (or trust) the wrong peer
+    with pytest.raises(ConfigError, match="trustedProxies.*not an IP"):
+        load_config(env={"MAGEC_TRUSTED_PROXIES": "10.0.0.0/33"})
