@@ -91,6 +91,8 @@ class Runtime:
     session_service: BaseSessionService
     #: how many apps this build constructed (the others were reused from the previous runtime)
     rebuilt: int = 0
+    #: the shared build inputs (settings, session service, memory store…) this runtime was built with
+    shared: str = ""
 
     def find(self, key: str) -> App | None:
         """An app by id, or by exact name when no id matches."""
@@ -196,41 +198,54 @@ def build_llm_agent(
 
 
 def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None = None) -> Runtime:
-    """Apps for every agent and flow of ``snap``; an app whose fingerprint equals its previous one
-    is reused as is (one agent's edit rebuilds that agent and the flows using it, nothing else)."""
-    apps: dict[str, App] = {}
-    memo: dict[tuple[str, str], str] = {}
+    """Apps for every agent and flow of ``snap``, reusing ``previous``'s apps whose inputs did not
+    change: one agent's edit rebuilds that agent and the flows using it, nothing else.
+
+    Fast path: ``snap`` was diffed from ``previous``'s snapshot and the shared inputs are the same,
+    so ``snap.dirty`` names exactly the apps to rebuild. Otherwise every app's :func:`fingerprint`
+    is compared with the one it was built with."""
     shared = "\n".join([snap.settings_version, *deps.build_key])
     old = previous.apps if previous is not None else {}
+    diffed = (
+        previous is not None
+        and snap.dirty is not None
+        and snap.base_serial == previous.snapshot.serial
+        and previous.shared == shared
+    )
+    memo: dict[tuple[str, str], str] = {}
+
+    def fp(kind: str, rid: str) -> str:
+        digest = hashlib.blake2b(shared.encode(), digest_size=16)
+        digest.update(fingerprint(snap, kind, rid, memo).encode())
+        return digest.hexdigest()
+
     rebuilt = 0
-
-    def reusable(kind: str, rid: str) -> tuple[App | None, str]:
-        fp = hashlib.blake2b(
-            (shared + "\n" + fingerprint(snap, kind, rid, memo)).encode(), digest_size=16
-        ).hexdigest()
-        app = old.get(rid)
-        return (app if app is not None and app.fingerprint == fp else None), fp
-
-    for agent in snap.agents.values():
-        app, fp = reusable("agents", agent.id)
-        if app is None:
-            app = _build_agent_app(agent, snap, deps)
-            app.fingerprint = fp
+    apps: dict[str, App] = {}
+    for kind, items, make in (("agents", snap.agents, _build_agent_app), ("flows", snap.flows, _build_flow_app)):
+        for rid, resource in items.items():
+            app = old.get(rid)
+            if diffed and app is not None and rid not in snap.dirty:  # type: ignore[operator]
+                apps[rid] = app
+                continue
+            fprint = fp(kind, rid)
+            if not diffed and app is not None and app.fingerprint == fprint:
+                apps[rid] = app
+                continue
+            app = make(resource, snap, deps)
+            app.fingerprint = fprint
+            apps[rid] = app
             rebuilt += 1
-        apps[agent.id] = app
-    for flow in snap.flows.values():
-        app, fp = reusable("flows", flow.id)
-        if app is None:
-            app = _build_flow_app(flow, snap, deps)
-            app.fingerprint = fp
-            rebuilt += 1
-        apps[flow.id] = app
     return Runtime(
-        epoch=snap.epoch, snapshot=snap, apps=apps, session_service=deps.session_service, rebuilt=rebuilt
+        epoch=snap.epoch,
+        snapshot=snap,
+        apps=apps,
+        session_service=deps.session_service,
+        rebuilt=rebuilt,
+        shared=shared,
     )
 
 
-def _build_agent_app(agent: Agent, snap: StoreSnapshot, deps: BuildDeps) -> App:
+def _build_agent_app(agent: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
     try:
         llm_agent = build_llm_agent(agent, snap, deps)
         runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)

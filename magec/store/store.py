@@ -560,8 +560,7 @@ class Store:
         async with self._snapshot_lock:
             async with self.engine.connect() as conn:
                 epoch, rows, settings = await self._rows_at(conn)
-            listed = [(kind, rid, text) for (kind, rid), (text, _data) in rows.items()]
-            return self._snapshots.build(epoch, listed, settings, self.cipher)
+            return self._snapshots.build(epoch, rows, settings, self.cipher)
 
     # -- observed backend state (no epoch bump) ---------------------------------------------
     async def get_backend_status(self, id: str) -> dict[str, Any]:
