@@ -76,6 +76,18 @@ class Capabilities:
         }
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """What a backend type fills in when an agent leaves a field empty: declared per type, so the
+    rest of magec never branches on a type name (an empty string = the role picks its own)."""
+
+    #: chat needs an explicit model name (``local`` has a built-in default model, the others do not)
+    requires_model: bool = True
+    stt_model: str = ""
+    tts_model: str = ""
+    tts_voice: str = ""
+
+
 @dataclass
 class ModelInfo:
     id: str
@@ -142,7 +154,8 @@ class BackendType(Protocol):
     """One provider type (``openai``, ``anthropic``, ``gemini``, ``local``): a factory per role.
 
     ``name``/``display_name``/``description``/``default_url`` describe it for the UI.
-    ``declared`` is the capability table entry served at ``GET /api/v1/admin/backends/types``.
+    ``declared`` is the capability table entry served at ``GET /api/v1/admin/backends/types``;
+    ``defaults`` what the type fills in for an agent's empty model / voice fields.
     A factory for a role the type does not support raises :class:`magec.errors.UnsupportedRoleError`.
     """
 
@@ -150,7 +163,11 @@ class BackendType(Protocol):
     display_name: str
     description: str
     default_url: str
-    declared: Capabilities
+    defaults: Defaults
+
+    @property
+    def declared(self) -> Capabilities:  # read-only: a type may compute it (openai's is a property)
+        ...
 
     def chat(self, spec: BackendSpec, model: str) -> BaseLlm: ...
 

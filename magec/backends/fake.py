@@ -34,13 +34,12 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.adk.models import BaseLlm, LlmRequest, LlmResponse
-from google.adk.models._capabilities import LlmCapabilities
+from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from google.genai import types
 from pydantic import PrivateAttr
 
 from magec.backends._llm import declarations
-from magec.backends.base import BackendSpec, Capabilities, ModelInfo, SpeechResult
+from magec.backends.base import BackendSpec, Capabilities, Defaults, ModelInfo, SpeechResult
 
 AUDIO_MARKER = b"FAKEAUDIO:"
 CALL_PATTERN = re.compile(r"\bcall(?:\s+the)?(?:\s+tool)?\s+`?([A-Za-z_][\w.-]*)`?", re.I)
@@ -285,6 +284,7 @@ class FakeBackendType:
     display_name = "Fake (tests)"
     description = "In-process scripted doubles for tests"
     default_url = ""
+    defaults = Defaults()
 
     def __init__(self, *, dim: int = 8, name: str = "fake") -> None:
         self.name = name

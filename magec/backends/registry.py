@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-from magec.backends.base import BackendType
+from magec.backends.base import BackendType, Defaults
 from magec.errors import ValidationError
 
 # type name -> "module:attribute" producing a BackendType instance
@@ -48,6 +48,15 @@ def get(name: str) -> BackendType:
     bt: BackendType = getattr(module, attr)
     register(bt)
     return bt
+
+
+def defaults(name: str) -> Defaults:
+    """The :class:`Defaults` of type ``name``; an unknown or uninstalled type gets the strictest ones
+    (a model required), so callers can check a record before the lookup error is reported."""
+    try:
+        return get(name).defaults
+    except (ValidationError, ImportError):
+        return Defaults()
 
 
 def available() -> list[BackendType]:

@@ -26,14 +26,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from google.adk.workflow import START, BaseNode, Edge, Workflow
-from google.adk.workflow._graph import EdgeItem
 
+from magec._adk import EdgeItem
+from magec.agents.apps import BuildDeps
+from magec.agents.build import adk_name, build_llm_agent
+from magec.agents.instructions import FLOW_STATE_INSTRUCTION
 from magec.errors import MagecError
 from magec.flows.nodes import AGAIN, DONE, AgentStep, Join, LoopCheck, Passthrough
 from magec.flows.state import FLOW_EXIT_INSTRUCTION, flow_tools
 from magec.resources.models import Flow, FlowStep
-from magec.runtime.build import BuildDeps, adk_name, build_llm_agent
-from magec.runtime.instructions import FLOW_STATE_INSTRUCTION
 from magec.store.snapshot import StoreSnapshot
 from magec.store.validation import validate_step
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from magec.backends import registry
 from magec.errors import ValidationError
 from magec.store.store import Store
 
@@ -120,7 +121,7 @@ async def _resolve(store: Store, picks: list[BackendPick]) -> list[tuple[str, st
             (b for b in backends.values() if b.get("name") == pick.backend), None)
         if found is None:
             raise ValidationError(f"backend {pick.backend!r} not found (give its id or name)", field="backend")
-        if not pick.model and found.get("type") != "local":
+        if not pick.model and registry.defaults(str(found.get("type", ""))).requires_model:
             raise ValidationError(f"backend {found['name']!r}: a model is required (--model)", field="model")
         out.append((str(found["id"]), pick.model))
     return out

@@ -2,7 +2,7 @@
 
 ``install`` is called by :mod:`magec.runtime.manager` on every rebuild (every config epoch), so an
 edited flow, or an edited agent used by a flow, applies to the next run with no restart. A flow
-that cannot be built becomes an invalid :class:`~magec.runtime.build.App` whose reason names the
+that cannot be built becomes an invalid :class:`~magec.agents.apps.App` whose reason names the
 step; other apps are unaffected.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 from google.adk.runners import Runner
 
+from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.flows.compile import compile_flow
 from magec.redact import redact
 from magec.resources.models import Flow
-from magec.runtime.build import App, AppStatus, BuildDeps
 from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
@@ -28,6 +27,7 @@ from google.adk.platform import uuid as platform_uuid
 from google.adk.sessions.base_session_service import GetSessionConfig, ListSessionsResponse
 from google.adk.sessions.session import Session
 
+from magec._adk import StaleSessionError
 from magec.memory.session_base import (
     STALE_MESSAGE,
     MagecSessionService,

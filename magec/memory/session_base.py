@@ -28,10 +28,11 @@ from typing import Any
 
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
-from google.adk.sessions import _session_util
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
+
+from magec._adk import extract_json_safe_state_delta, set_storage_marker, storage_marker
 
 STALE_MESSAGE = (
     "The session has been modified in storage since it was loaded. "
@@ -87,12 +88,12 @@ class MagecSessionService(BaseSessionService):
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         delta = event.actions.state_delta if event.actions and event.actions.state_delta else {}
-        return event, _session_util.extract_json_safe_state_delta(delta)
+        return event, extract_json_safe_state_delta(delta)
 
 
 def split_state(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Split a state dict into JSON-safe ``app``/``user``/``session`` parts (``temp:`` dropped)."""
-    return _session_util.extract_json_safe_state_delta(state or {})
+    return extract_json_safe_state_delta(state or {})
 
 
 def merge_state(app: dict[str, Any], user: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def clean_id(session_id: str | None) -> str | None:
 
 def marker_revision(session: Session) -> int | None:
     """The stored revision the session was loaded at, or ``None`` for marker-less sessions."""
-    marker = session._storage_update_marker
+    marker = storage_marker(session)
     if marker is None or not marker.startswith("rev:"):
         return None
     try:
@@ -137,7 +138,7 @@ def marker_revision(session: Session) -> int | None:
 
 
 def set_marker(session: Session, revision: int, update_time: float) -> None:
-    session._storage_update_marker = f"rev:{revision}"
+    set_storage_marker(session, f"rev:{revision}")
     session.last_update_time = update_time
 
 

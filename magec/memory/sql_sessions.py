@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
@@ -31,6 +30,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig, ListSessi
 from google.adk.sessions.session import Session
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
 from magec.memory._sqlite_writer import SqliteWriter

@@ -12,10 +12,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 
+from magec._adk import StaleSessionError
 from magec.memory.session_base import APP, SESSION, STALE_MESSAGE, USER, load_value
 
 StateRow = tuple[str, str, str, str, str, str]  # app, scope, user, session, key, value JSON

@@ -1,86 +1,28 @@
 """Build a :class:`Runtime` from a store snapshot: one ADK agent + runner per agent (and flow).
 
 Each agent is built in isolation: a missing backend, an unknown type or a broken MCP server marks
-*that* agent invalid with a human-readable reason; every other agent is unaffected.
+*that* agent invalid with a human-readable reason; every other agent is unaffected. The agent itself
+is assembled by :mod:`magec.agents` (and a flow by ``BuildDeps.flow_builder``); this module owns the
+app table and decides which apps to rebuild (:func:`fingerprint`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from google.adk.agents import LlmAgent
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
 
-from magec.backends import registry
+from magec.agents.apps import App, AppStatus, BuildDeps
+from magec.agents.build import build_llm_agent
 from magec.errors import MagecError
 from magec.redact import redact
-from magec.resources import Agent
-from magec.runtime import instructions
 from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
-
-_A2A_AGENT_MODULE = "google.adk.agents.remote_a2a_agent"
-
-
-def _short_circuit_missing_a2a() -> None:
-    """ADK's ``build_node`` runs ``from ...agents.remote_a2a_agent import RemoteA2aAgent`` on every
-    turn and ignores the ImportError when the optional ``a2a`` package is absent. A failed import is
-    not cached, so each turn re-executes ADK's A2A module up to its ``import a2a`` (~0.5-0.8 ms of CPU).
-    ``sys.modules[name] = None`` makes that import fail at once, exactly as before, only cheaply."""
-    if _A2A_AGENT_MODULE not in sys.modules and importlib.util.find_spec("a2a") is None:
-        sys.modules[_A2A_AGENT_MODULE] = None  # type: ignore[assignment]
-
-
-_short_circuit_missing_a2a()
-
-
-def adk_name(resource_id: str, suffix: str = "") -> str:
-    """ADK agent names must be identifiers; resource ids are UUIDs."""
-    base = "a_" + "".join(c if c.isalnum() else "_" for c in resource_id)
-    return f"{base}_{suffix}" if suffix else base
-
-
-@dataclass(frozen=True)
-class AppStatus:
-    valid: bool
-    reason: str | None = None
-
-
-@dataclass
-class App:
-    """One runnable app (an agent or a flow): what the run API needs."""
-
-    id: str
-    name: str
-    kind: str  # "agent" | "flow"
-    status: AppStatus
-    runner: Runner | None = None
-    #: ADK author name -> (agent id, agent name, response agent?)
-    authors: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
-    description: str = ""
-    #: digest of everything this app was built from (see :func:`fingerprint`); equal = reusable
-    fingerprint: str = ""
-    _ephemeral: Runner | None = field(default=None, repr=False)
-
-    def ephemeral_runner(self) -> Runner:
-        """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
-        client sending the whole conversation each time): no database round trips, nothing left behind."""
-        if self._ephemeral is None:
-            from google.adk.sessions import InMemorySessionService
-
-            assert self.runner is not None
-            self._ephemeral = Runner(
-                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService()
-            )
-        return self._ephemeral
 
 
 @dataclass
@@ -104,22 +46,6 @@ class Runtime:
         return None
 
 
-@dataclass
-class BuildDeps:
-    session_service: BaseSessionService
-    #: extra tools + instruction paragraphs per agent (memory, MCP); may raise MagecError
-    toolsets: list[Callable[[Agent, StoreSnapshot], tuple[list[Any], list[str]]]] = field(
-        default_factory=list
-    )
-    #: called after every model call with (agent id, backend id, model, usage metadata)
-    on_usage: Callable[[str, str, str, Any], None] | None = None
-    #: builds flow apps (set by magec.flows); absent = flows are not served
-    flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
-    #: identities of inputs shared by every app (session service, active memory store, …): hooks
-    #: add one string per input, and a change to any of them rebuilds every app
-    build_key: list[str] = field(default_factory=list)
-
-
 def fingerprint(snap: StoreSnapshot, kind: str, rid: str, memo: dict[tuple[str, str], str]) -> str:
     """Digest of a resource's stored version and, recursively, of every resource it references
     (an agent: its backends and MCP servers; a flow: its agents and theirs). Two equal
@@ -137,64 +63,6 @@ def fingerprint(snap: StoreSnapshot, kind: str, rid: str, memo: dict[tuple[str, 
                 digest.update(fingerprint(snap, target_kind, target, memo).encode())
     memo[key] = digest.hexdigest()
     return memo[key]
-
-
-def build_llm_agent(
-    agent: Agent,
-    snap: StoreSnapshot,
-    deps: BuildDeps,
-    *,
-    name: str | None = None,
-    extra_tools: list[Any] | None = None,
-    extra_paragraphs: list[str] | None = None,
-) -> LlmAgent:
-    """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built."""
-    if not agent.llm.backend:
-        raise MagecError("LLM backend not configured")
-    spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)
-    if spec is None:
-        raise MagecError("LLM backend not found")
-    if not agent.llm.model and spec.type != "local":
-        raise MagecError("LLM model not configured")
-    try:
-        backend_type = registry.get(spec.type)
-    except MagecError as e:
-        raise MagecError(f"LLM backend: {e}") from e
-    except ImportError as e:
-        raise MagecError(f"LLM backend type {spec.type!r} is not installed: {e}") from e
-    model = backend_type.chat(spec, agent.llm.model)
-    tools: list[Any] = list(extra_tools or [])
-    paragraphs: list[str] = []
-    for toolset in deps.toolsets:
-        more_tools, more_text = toolset(agent, snap)
-        tools.extend(more_tools)
-        paragraphs.extend(more_text)
-    paragraphs.extend(extra_paragraphs or [])
-    text = instructions.compose(agent.system_prompt, paragraphs)
-    kwargs: dict[str, Any] = {}
-    if deps.on_usage is not None:
-        on_usage = deps.on_usage
-        backend_id, model_name = spec.id, agent.llm.model
-
-        def after_model(callback_context: Any, llm_response: Any) -> None:
-            if llm_response.usage_metadata is not None and not llm_response.partial:
-                on_usage(agent.id, backend_id, model_name, llm_response.usage_metadata)
-            return None
-
-        kwargs["after_model_callback"] = after_model
-    if agent.context_guard.enabled:
-        from magec.runtime.context_guard import callback
-
-        kwargs["before_model_callback"] = callback(agent.context_guard)
-    return LlmAgent(
-        name=name or adk_name(agent.id),
-        description=agent.name,
-        model=model,
-        instruction=instructions.provider(text),
-        tools=tools,
-        output_key=agent.output_key or None,
-        **kwargs,
-    )
 
 
 def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None = None) -> Runtime:

@@ -28,9 +28,10 @@ from typing import Any
 
 from google.adk.sessions import BaseSessionService
 
+from magec.agents.apps import AppStatus, BuildDeps
 from magec.context import AppContext
 from magec.errors import MagecError
-from magec.runtime.build import AppStatus, BuildDeps, Runtime, build_runtime
+from magec.runtime.build import Runtime, build_runtime
 from magec.runtime.usage import UsageRecorder
 from magec.store.snapshot import StoreSnapshot
 

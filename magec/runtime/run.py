@@ -15,14 +15,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from google.adk.agents.run_config import RunConfig, StreamingMode
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events import Event
 from google.genai import types
 
+from magec._adk import StaleSessionError
+from magec.agents.apps import App
 from magec.errors import AgentUnavailableError, BackendError, MagecError, NotFoundError, ValidationError
 from magec.redact import redact
-from magec.runtime.build import App, Runtime
+from magec.runtime.build import Runtime
 
 log = logging.getLogger(__name__)
 _STALE_RETRIES = 3

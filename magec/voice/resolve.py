@@ -38,12 +38,6 @@ NOT_CONFIGURED: dict[VoiceRole, str] = {
 _LABEL: dict[VoiceRole, str] = {"stt": "speech-to-text", "tts": "text-to-speech"}
 _SECTION: dict[VoiceRole, str] = {"stt": "transcription", "tts": "tts"}
 
-#: per backend type: (STT model, TTS model, TTS voice) used when the agent leaves them empty
-DEFAULTS: dict[str, tuple[str, str, str]] = {
-    "openai": ("whisper-1", "tts-1", "alloy"),
-    "gemini": ("gemini-2.0-flash", "gemini-2.5-flash-preview-tts", "Kore"),
-}
-
 
 @dataclass(frozen=True)
 class AppRef:
@@ -144,9 +138,10 @@ def resolve(snap: StoreSnapshot, app: AppRef, role: VoiceRole, spokesperson: str
             "pick a backend that supports it",
             backend=spec.name,
         )
-    stt_model, tts_model, default_voice = DEFAULTS.get(spec.type, ("", "", ""))
+    # the model and voice an agent leaves empty are the backend type's defaults (declared there)
+    defaults = backend_type.defaults
     options = dict(ref.config.get(spec.type) or {})
     if role == "stt":
-        return VoiceTarget(app, agent, role, spec, backend_type, ref.model or stt_model, options=options)
-    voice = getattr(ref, "voice", "") or default_voice
-    return VoiceTarget(app, agent, role, spec, backend_type, ref.model or tts_model, voice, options)
+        return VoiceTarget(app, agent, role, spec, backend_type, ref.model or defaults.stt_model, options=options)
+    voice = getattr(ref, "voice", "") or defaults.tts_voice
+    return VoiceTarget(app, agent, role, spec, backend_type, ref.model or defaults.tts_model, voice, options)

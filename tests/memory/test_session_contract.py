@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
@@ -16,6 +15,7 @@ from google.adk.sessions import InMemorySessionService
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
 from google.genai import types
 
+from magec._adk import StaleSessionError
 from magec.memory import MagecSessionService
 
 

@@ -13,7 +13,6 @@ from magec.api.clients import OPEN
 from magec.api.user.voice import voice_router
 from magec.backends import registry
 from magec.context import AppContext
-from magec.voice.resolve import DEFAULTS
 
 
 def voice_types() -> list[dict[str, Any]]:
@@ -21,7 +20,7 @@ def voice_types() -> list[dict[str, Any]]:
     out = []
     for bt in registry.available():
         roles = bt.declared.roles
-        stt_model, tts_model, voice = DEFAULTS.get(bt.name, ("", "", ""))
+        defaults = bt.defaults
         out.append(
             {
                 "type": bt.name,
@@ -30,7 +29,7 @@ def voice_types() -> list[dict[str, Any]]:
                 "supportsTts": "tts" in roles,
                 "optionsSchema": bt.voice_options_schema(),
                 "voices": list(bt.declared.voices),
-                "defaults": {"sttModel": stt_model, "ttsModel": tts_model, "voice": voice},
+                "defaults": {"sttModel": defaults.stt_model, "ttsModel": defaults.tts_model, "voice": defaults.tts_voice},
             }
         )
     return out

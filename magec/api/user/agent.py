@@ -15,12 +15,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from google.adk.sessions.base_session_service import GetSessionConfig
 from sse_starlette import EventSourceResponse
 
+from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import json_body
 from magec.api.limits import until_disconnected
 from magec.context import AppContext
 from magec.errors import AgentUnavailableError, NotFoundError, ValidationError
-from magec.runtime.build import App, Runtime
+from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, event_json, parse_message, require_app, run_turn, user_visible
 
 _DATA_KEYS = {"state", "stateDelta", "args", "response"}

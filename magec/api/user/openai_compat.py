@@ -27,12 +27,13 @@ from google.adk.events import Event
 from google.genai import types
 from starlette.responses import JSONResponse, StreamingResponse
 
+from magec.agents.apps import App
 from magec.api.clients import authenticate
 from magec.api.errors import json_body
 from magec.api.limits import until_disconnected
 from magec.context import AppContext
 from magec.errors import ValidationError
-from magec.runtime.build import App, Runtime
+from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, require_app, run_turn, user_visible
 
 #: documented request body (read by hand, so FastAPI cannot infer it); it also lets generated test

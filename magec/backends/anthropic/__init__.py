@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 from magec.backends.anthropic.chat import AnthropicChat
 from magec.backends.anthropic.connection import AnthropicConnection
 from magec.backends.anthropic.models import AnthropicModels
-from magec.backends.base import BackendSpec, Capabilities
+from magec.backends.base import BackendSpec, Capabilities, Defaults
 from magec.backends.urls import ANTHROPIC_DEFAULT
 from magec.errors import UnsupportedRoleError
 
@@ -17,6 +17,7 @@ class AnthropicType:
     display_name = "Anthropic"
     description = "Claude models through the Anthropic Messages API (or a compatible proxy)"
     default_url = ANTHROPIC_DEFAULT
+    defaults = Defaults()
 
     @property
     def declared(self) -> Capabilities:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magec.backends.base import BackendSpec, Capabilities
+from magec.backends.base import BackendSpec, Capabilities, Defaults
 from magec.backends.gemini.audio import GeminiSpeechToText, GeminiTextToSpeech
 from magec.backends.gemini.chat import GeminiChat
 from magec.backends.gemini.connection import GeminiConnection
@@ -20,6 +20,7 @@ class GeminiType:
     display_name = "Google Gemini"
     description = "Gemini models through the Gemini API (chat, embeddings, speech-to-text, text-to-speech)"
     default_url = GEMINI_DEFAULT
+    defaults = Defaults(stt_model="gemini-2.0-flash", tts_model="gemini-2.5-flash-preview-tts", tts_voice="Kore")
 
     @property
     def declared(self) -> Capabilities:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from magec.backends.base import BackendSpec, Capabilities
+from magec.backends.base import BackendSpec, Capabilities, Defaults
 from magec.backends.local import _assets
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class LocalType:
         "no tool calling with the default chat model."
     )
     default_url = ""
+    # every role has a built-in default model (an empty name picks it), chat included
+    defaults = Defaults(requires_model=False)
 
     def __init__(self) -> None:
         self.declared = Capabilities(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magec.backends.base import BackendSpec, Capabilities
+from magec.backends.base import BackendSpec, Capabilities, Defaults
 from magec.backends.openai.audio import SPEED_RANGE, OpenAISpeechToText, OpenAITextToSpeech
 from magec.backends.openai.chat import OpenAIChat
 from magec.backends.openai.connection import OpenAIConnection
@@ -19,6 +19,7 @@ class OpenAIType:
     display_name = "OpenAI-compatible"
     description = "OpenAI or any server speaking its API (Ollama, vLLM, LM Studio, LocalAI, LiteLLM, ...)"
     default_url = OPENAI_DEFAULT
+    defaults = Defaults(stt_model="whisper-1", tts_model="tts-1", tts_voice="alloy")
 
     @property
     def declared(self) -> Capabilities:

@@ -1,0 +1,65 @@
+"""The one place magec touches google-adk internals (private modules and attributes).
+
+ADK's public API does not export everything we build on. Each private name is imported or reached
+here, once, so an ADK upgrade that moves one breaks this module (and ``tests/test_adk_compat.py``)
+at import, not a turn in production. Everything else imports these names from here, never from a
+``google.adk`` path with a leading underscore.
+
+What we rely on, and why:
+
+* :class:`StaleSessionError` (``google.adk.errors._stale_session_error``) — the error our session
+  services raise, and ADK's runner expects, when a session moved on in storage since it was loaded.
+* :data:`EdgeItem` (``google.adk.workflow._graph``) — the element type of ``Workflow(edges=...)``,
+  for typing the edge lists the flow compiler builds.
+* :func:`extract_json_safe_state_delta` (``google.adk.sessions._session_util``) — splits a state
+  delta into app / user / session parts exactly as ADK's own session services do.
+* ``Session._storage_update_marker`` (:func:`storage_marker` / :func:`set_storage_marker`) — the
+  revision a session was loaded at; ADK's services use it for stale-write detection and so do ours.
+* ``google.adk.agents.remote_a2a_agent`` (:func:`short_circuit_missing_a2a`) — the module ADK's
+  ``build_node`` tries to import on every turn.
+
+(The ``_apply_temp_state`` / ``_trim_temp_delta_state`` helpers our session services inherit from
+``BaseSessionService`` are protected methods of a public base class, used by every ADK service.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import TYPE_CHECKING, Any
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.sessions._session_util import extract_json_safe_state_delta
+from google.adk.workflow._graph import EdgeItem
+
+if TYPE_CHECKING:
+    from google.adk.sessions.session import Session
+
+__all__ = [
+    "EdgeItem",
+    "StaleSessionError",
+    "extract_json_safe_state_delta",
+    "set_storage_marker",
+    "short_circuit_missing_a2a",
+    "storage_marker",
+]
+
+A2A_AGENT_MODULE = "google.adk.agents.remote_a2a_agent"
+
+
+def storage_marker(session: Session) -> Any:
+    """The storage revision marker ADK keeps on a loaded ``Session`` (``None`` when unset)."""
+    return session._storage_update_marker
+
+
+def set_storage_marker(session: Session, marker: str) -> None:
+    session._storage_update_marker = marker
+
+
+def short_circuit_missing_a2a() -> None:
+    """ADK's ``build_node`` runs ``from ...agents.remote_a2a_agent import RemoteA2aAgent`` on every
+    turn and ignores the ImportError when the optional ``a2a`` package is absent. A failed import is
+    not cached, so each turn re-executes ADK's A2A module up to its ``import a2a`` (~0.5-0.8 ms of CPU).
+    ``sys.modules[name] = None`` makes that import fail at once, exactly as before, only cheaply."""
+    if A2A_AGENT_MODULE not in sys.modules and importlib.util.find_spec("a2a") is None:
+        sys.modules[A2A_AGENT_MODULE] = None  # type: ignore[assignment]

@@ -1,0 +1,72 @@
+"""The app record every builder returns, and the inputs every builder receives.
+
+An :class:`App` is one runnable agent or flow: its ADK ``Runner`` and the author map the run API
+needs, or — when it could not be built — ``status.valid = False`` with a human-readable reason.
+:class:`BuildDeps` is what the runtime hands to :func:`magec.agents.build.build_llm_agent` and to
+the flow builder. Both live here, not in :mod:`magec.runtime`, so flows and agents depend on this
+package only and the runtime depends on them (no cycle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.adk.runners import Runner
+from google.adk.sessions import BaseSessionService
+
+from magec.resources import Agent
+from magec.store.snapshot import StoreSnapshot
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    valid: bool
+    reason: str | None = None
+
+
+@dataclass
+class App:
+    """One runnable app (an agent or a flow): what the run API needs."""
+
+    id: str
+    name: str
+    kind: str  # "agent" | "flow"
+    status: AppStatus
+    runner: Runner | None = None
+    #: ADK author name -> (agent id, agent name, response agent?)
+    authors: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    description: str = ""
+    #: digest of everything this app was built from (see :func:`magec.runtime.build.fingerprint`);
+    #: equal = reusable
+    fingerprint: str = ""
+    _ephemeral: Runner | None = field(default=None, repr=False)
+
+    def ephemeral_runner(self) -> Runner:
+        """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
+        client sending the whole conversation each time): no database round trips, nothing left behind."""
+        if self._ephemeral is None:
+            from google.adk.sessions import InMemorySessionService
+
+            assert self.runner is not None
+            self._ephemeral = Runner(
+                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService()
+            )
+        return self._ephemeral
+
+
+@dataclass
+class BuildDeps:
+    session_service: BaseSessionService
+    #: extra tools + instruction paragraphs per agent (memory, MCP); may raise MagecError
+    toolsets: list[Callable[[Agent, StoreSnapshot], tuple[list[Any], list[str]]]] = field(
+        default_factory=list
+    )
+    #: called after every model call with (agent id, backend id, model, usage metadata)
+    on_usage: Callable[[str, str, str, Any], None] | None = None
+    #: builds flow apps (set by magec.flows); absent = flows are not served
+    flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
+    #: identities of inputs shared by every app (session service, active memory store, …): hooks
+    #: add one string per input, and a change to any of them rebuilds every app
+    build_key: list[str] = field(default_factory=list)

@@ -1,0 +1,92 @@
+"""Agent definition → ADK ``LlmAgent``.
+
+Contract of :func:`build_llm_agent`: the agent's chat model comes from its backend's type in
+:mod:`magec.backends.registry`; tools and instruction paragraphs from ``deps.toolsets`` (memory,
+MCP) plus the caller's extras (flow-state tools); usage is reported after every complete model
+response; the context guard trims history before each call. Anything that prevents the build
+raises :class:`~magec.errors.MagecError` with a readable reason (``"LLM backend not found"``, …),
+which the runtime shows as the app's invalid status. Flows build their agent steps with the same
+function, so an agent behaves the same alone and inside a flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.adk.agents import LlmAgent
+
+from magec import _adk
+from magec.agents import instructions
+from magec.agents.apps import BuildDeps
+from magec.backends import registry
+from magec.errors import MagecError
+from magec.resources import Agent
+from magec.store.snapshot import StoreSnapshot
+
+# Done once, when the first agent can be built (this module imported), not per turn.
+_adk.short_circuit_missing_a2a()
+
+
+def adk_name(resource_id: str, suffix: str = "") -> str:
+    """ADK agent names must be identifiers; resource ids are UUIDs."""
+    base = "a_" + "".join(c if c.isalnum() else "_" for c in resource_id)
+    return f"{base}_{suffix}" if suffix else base
+
+
+def build_llm_agent(
+    agent: Agent,
+    snap: StoreSnapshot,
+    deps: BuildDeps,
+    *,
+    name: str | None = None,
+    extra_tools: list[Any] | None = None,
+    extra_paragraphs: list[str] | None = None,
+) -> LlmAgent:
+    """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built."""
+    if not agent.llm.backend:
+        raise MagecError("LLM backend not configured")
+    spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)
+    if spec is None:
+        raise MagecError("LLM backend not found")
+    # checked before the type lookup so an empty model is reported first, whatever the type
+    if not agent.llm.model and registry.defaults(spec.type).requires_model:
+        raise MagecError("LLM model not configured")
+    try:
+        backend_type = registry.get(spec.type)
+    except MagecError as e:
+        raise MagecError(f"LLM backend: {e}") from e
+    except ImportError as e:
+        raise MagecError(f"LLM backend type {spec.type!r} is not installed: {e}") from e
+    model = backend_type.chat(spec, agent.llm.model)
+    tools: list[Any] = list(extra_tools or [])
+    paragraphs: list[str] = []
+    for toolset in deps.toolsets:
+        more_tools, more_text = toolset(agent, snap)
+        tools.extend(more_tools)
+        paragraphs.extend(more_text)
+    paragraphs.extend(extra_paragraphs or [])
+    text = instructions.compose(agent.system_prompt, paragraphs)
+    kwargs: dict[str, Any] = {}
+    if deps.on_usage is not None:
+        on_usage = deps.on_usage
+        backend_id, model_name = spec.id, agent.llm.model
+
+        def after_model(callback_context: Any, llm_response: Any) -> None:
+            if llm_response.usage_metadata is not None and not llm_response.partial:
+                on_usage(agent.id, backend_id, model_name, llm_response.usage_metadata)
+            return None
+
+        kwargs["after_model_callback"] = after_model
+    if agent.context_guard.enabled:
+        from magec.agents.context_guard import callback
+
+        kwargs["before_model_callback"] = callback(agent.context_guard)
+    return LlmAgent(
+        name=name or adk_name(agent.id),
+        description=agent.name,
+        model=model,
+        instruction=instructions.provider(text),
+        tools=tools,
+        output_key=agent.output_key or None,
+        **kwargs,
+    )
