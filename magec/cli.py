@@ -170,7 +170,7 @@ def memory_reembed(
     async def run() -> dict[str, object]:
         async with open_context(cfg) as ctx:
             assert ctx.runtime is not None
-            svc = ctx.runtime.extensions.get("memory")
+            svc = ctx.runtime.memory
             pid = provider or ctx.runtime.current().snapshot.settings.long_term_provider
             if svc is None or not pid or svc.store(pid) is None:
                 raise MagecError("no active long-term memory provider (select one in Settings, or pass --provider)")

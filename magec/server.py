@@ -6,6 +6,14 @@ and encrypted secrets). The admin app listens on :meth:`Config.admin_bind_host` 
 an admin password is set — and start-up is refused before anything is opened when a non-loopback
 admin address is asked for without a password. SIGTERM/SIGINT stop both servers gracefully
 (running streams get uvicorn's grace period).
+
+This is the **composition root**: the one module that knows every first-party part and wires them
+explicitly — the runtime's build hooks (MCP tools, long-term memory, flows) and the services the
+APIs reach through the manager (``manager.memory``, ``manager.mcp``) in :func:`_start_runtime`,
+and each app's routers in :func:`user_app` / :func:`admin_app`. Every caller (``magec serve``, the
+CLI, :mod:`magec.testing.apps`, tests, the bench) builds through these functions, so tests run the
+real wiring. The parts are imported inside the functions only so that ``magec migrate`` and
+``import-magec`` do not load ADK and FastAPI (about 1.5 s); they are ordinary imports, seen by mypy.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -24,6 +33,9 @@ from magec.context import AppContext
 from magec.store.crypto import load_cipher
 from magec.store.migrate import upgrade
 from magec.store.store import Store, make_engine
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("magec")
 
@@ -62,14 +74,42 @@ def _restrict_sqlite_files(url: str) -> None:
 
 
 async def _start_runtime(ctx: AppContext) -> None:
-    try:
-        from magec.runtime.manager import RuntimeManager
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("magec.runtime"):
-            return
-        raise
-    ctx.runtime = RuntimeManager(ctx)
+    """The runtime manager with every build hook, in the order their contributions apply."""
+    from magec.flows import runtime_hook as flows
+    from magec.memory.runtime_hook import MemoryHook, MemoryService
+    from magec.runtime.manager import RuntimeManager
+    from magec.tools.mcp_hook import McpHook
+    from magec.tools.mcp_pool import McpPool
+
+    mcp = McpPool()
+    memory = MemoryService(ctx.store.engine)
+    ctx.runtime = RuntimeManager(
+        ctx,
+        [McpHook(mcp), MemoryHook(memory), flows.install],
+        memory=memory,
+        mcp=mcp,
+        closers=[mcp.close, memory.close],
+    )
     await ctx.runtime.start()
+
+
+def user_app(ctx: AppContext) -> FastAPI:
+    """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
+    from magec.api.user import agent, openai_compat, voice
+    from magec.api.user.app import create_user_app
+
+    return create_user_app(ctx, routers=[agent.router(ctx), openai_compat.router(ctx), voice.router(ctx)])
+
+
+def admin_app(ctx: AppContext) -> FastAPI:
+    """The admin app (port 8081) with the routers of the parts it administers."""
+    from magec.api.admin import backends, memory, playground, voice
+    from magec.api.admin.app import create_admin_app
+
+    return create_admin_app(
+        ctx,
+        routers=[backends.router(ctx), memory.router(ctx), voice.router(ctx), playground.router(ctx)],
+    )
 
 
 def _warn(config: Config, admin_host: str) -> None:
@@ -83,16 +123,13 @@ def _warn(config: Config, admin_host: str) -> None:
 
 
 async def serve(config: Config) -> None:
-    from magec.api.admin.app import create_admin_app
-    from magec.api.user.app import create_user_app
-
     admin_host = config.admin_bind_host()  # refuses an exposed admin app without a password
     _warn(config, admin_host)
     async with open_context(config) as ctx:
         servers = [
             uvicorn.Server(
                 uvicorn.Config(
-                    create_user_app(ctx),
+                    user_app(ctx),
                     host=config.host,
                     port=config.port,
                     log_config=None,
@@ -102,7 +139,7 @@ async def serve(config: Config) -> None:
             ),
             uvicorn.Server(
                 uvicorn.Config(
-                    create_admin_app(ctx),
+                    admin_app(ctx),
                     host=admin_host,
                     port=config.admin_port,
                     log_config=None,

@@ -1,6 +1,7 @@
 """Runtime hook: makes the runtime serve flows (``BuildDeps.flow_builder``).
 
-``install`` is called by :mod:`magec.runtime.manager` on every rebuild (every config epoch), so an
+:func:`install` is a build hook (:class:`magec.runtime.manager.BuildHook`) that :mod:`magec.server`
+passes to the runtime manager; it runs on every rebuild (every config epoch), so an
 edited flow, or an edited agent used by a flow, applies to the next run with no restart. A flow
 that cannot be built becomes an invalid :class:`~magec.agents.apps.App` whose reason names the
 step; other apps are unaffected.
@@ -9,7 +10,6 @@ step; other apps are unaffected.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from google.adk.runners import Runner
 
@@ -34,5 +34,5 @@ def build_flow_app(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> App:
     return App(flow.id, flow.name, "flow", AppStatus(True), runner, compiled.authors, flow.description)
 
 
-def install(manager: Any, snap: StoreSnapshot, deps: BuildDeps) -> None:
+def install(snap: StoreSnapshot, deps: BuildDeps) -> None:
     deps.flow_builder = build_flow_app

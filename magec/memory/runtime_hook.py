@@ -17,7 +17,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from magec.agents.apps import BuildDeps
 from magec.backends import registry
+from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import ConfigError, MagecError, NotFoundError
 from magec.memory.embedder import Embedder
 from magec.memory.longterm import LongTermStore
@@ -26,7 +28,6 @@ from magec.memory.tools import MEMORY_INSTRUCTION, memory_tools
 from magec.memory.types import open_longterm_store
 from magec.redact import redact
 from magec.resources import Agent, MemoryProvider
-from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -148,28 +149,31 @@ class MemoryService:
                 await store.close()
 
 
-async def install(manager: Any, snap: StoreSnapshot, deps: Any) -> None:
-    svc: MemoryService | None = manager.extensions.get("memory")
-    if svc is None:
-        svc = MemoryService(manager.ctx.store.engine)
-        manager.extensions["memory"] = svc
-        manager.extensions.setdefault("closers", []).append(svc.close)
-        first = True
-    else:
-        first = False
-    active = await svc.active(snap)
-    if active is None:
-        return
-    provider, store = active
-    # every agent's memory tools close over this store: another store rebuilds them all
-    deps.build_key.append(f"memory:{provider.id}:{snap.versions.get(('memoryProviders', provider.id))}:{id(store)}")
+class MemoryHook:
+    """Build hook over one :class:`MemoryService` (wired by :mod:`magec.server`, which also hands
+    the service to the runtime manager as ``manager.memory`` and closes it on shutdown)."""
 
-    def toolset(agent: Agent, _snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
-        return memory_tools(store, app_name=agent.id), [MEMORY_INSTRUCTION]
+    def __init__(self, service: MemoryService) -> None:
+        self.service = service
+        self._first = True
 
-    deps.toolsets.append(toolset)
-    if first:
-        asyncio.get_running_loop().create_task(svc.resume_unfinished())
+    async def __call__(self, snap: StoreSnapshot, deps: BuildDeps) -> None:
+        # the first build (process start) resumes re-embed jobs a restart interrupted
+        first, self._first = self._first, False
+        active = await self.service.active(snap)
+        if active is None:
+            return
+        provider, store = active
+        # every agent's memory tools close over this store: another store rebuilds them all
+        version = snap.versions.get(("memoryProviders", provider.id))
+        deps.build_key.append(f"memory:{provider.id}:{version}:{id(store)}")
+
+        def toolset(agent: Agent, _snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
+            return memory_tools(store, app_name=agent.id), [MEMORY_INSTRUCTION]
+
+        deps.toolsets.append(toolset)
+        if first:
+            asyncio.get_running_loop().create_task(self.service.resume_unfinished())
 
 
-__all__ = ["MemoryService", "install", "embedder_for", "ConfigError"]
+__all__ = ["MemoryService", "MemoryHook", "embedder_for", "ConfigError"]

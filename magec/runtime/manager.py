@@ -15,6 +15,10 @@ Contract:
   the ``${KEY}`` values they expand, the global build inputs) are unchanged; see
   :func:`magec.runtime.build.build_runtime`.
 * Sessions live in the session service, not in the runtime, so they survive every rebuild.
+* **Explicit wiring.** The manager knows no subsystem by name: the composition root
+  (:mod:`magec.server`) passes the build hooks (MCP, memory, flows) that add toolsets and builders
+  to every rebuild, and the typed services the APIs and the CLI reach through it (``memory``,
+  ``mcp``); :meth:`close` closes the hooks' services (``closers``) after the runtime stops.
 """
 
 from __future__ import annotations
@@ -24,18 +28,37 @@ import contextlib
 import inspect
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from google.adk.sessions import BaseSessionService
 
 from magec.agents.apps import AppStatus, BuildDeps
+from magec.config_view.snapshot import StoreSnapshot
 from magec.context import AppContext
 from magec.errors import MagecError
 from magec.runtime.build import Runtime, build_runtime
 from magec.runtime.usage import UsageRecorder
-from magec.store.snapshot import StoreSnapshot
+
+if TYPE_CHECKING:  # types only: the composition root creates them (memory and tools import no runtime)
+    from magec.memory.runtime_hook import MemoryService
+    from magec.tools.mcp_pool import McpPool
 
 log = logging.getLogger(__name__)
+
+#: closes a service a hook owns (its pool, its stores); run once when the manager closes
+Closer = Callable[[], Awaitable[None]]
+
+
+class BuildHook(Protocol):
+    """Called on every rebuild, in order, before the apps are built.
+
+    A hook adds what its subsystem contributes to ``deps`` (``toolsets``, ``flow_builder``,
+    ``build_key`` parts); it may be async (opening a memory store). A hook that raises fails the
+    rebuild, and the previous runtime keeps serving.
+    """
+
+    def __call__(self, snap: StoreSnapshot, deps: BuildDeps) -> Awaitable[None] | None: ...
 
 
 class ApplyError(MagecError):
@@ -45,15 +68,28 @@ class ApplyError(MagecError):
 
 
 class RuntimeManager:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        hooks: Sequence[BuildHook] = (),
+        *,
+        memory: MemoryService | None = None,
+        mcp: McpPool | None = None,
+        closers: Sequence[Closer] = (),
+    ) -> None:
         self.ctx = ctx
+        self.hooks: list[BuildHook] = list(hooks)
+        #: long-term memory stores and re-embed jobs (None = not wired); the admin API and CLI use it
+        self.memory = memory
+        #: the MCP connection pool (None = not wired)
+        self.mcp = mcp
+        self.closers: list[Closer] = list(closers)
         self._runtime: Runtime | None = None
         self._building: asyncio.Future[Runtime] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Any] = []
         self._session_services: dict[str, BaseSessionService] = {}
         self.usage = UsageRecorder(ctx.store.engine)
-        self.extensions: dict[str, Any] = {}
         #: (apps rebuilt, apps reused, seconds) of the last rebuild, for the bench and the logs
         self.last_rebuild: tuple[int, int, float] = (0, 0, 0.0)
 
@@ -75,7 +111,7 @@ class RuntimeManager:
             with contextlib.suppress(BaseException):
                 await self._building
         await self.usage.close()
-        for closer in self.extensions.get("closers", []):
+        for closer in self.closers:
             with contextlib.suppress(Exception):
                 await closer()
         for service in self._session_services.values():
@@ -153,8 +189,8 @@ class RuntimeManager:
             return previous  # an older view than what is served (a racing catch-up won): keep it
         deps = BuildDeps(session_service=self._session_service(snap), on_usage=self._on_usage)
         deps.build_key.append(f"sessions:{id(deps.session_service)}")
-        for hook in _hooks():
-            result = hook(self, snap, deps)
+        for hook in self.hooks:
+            result = hook(snap, deps)
             if inspect.isawaitable(result):
                 await result
         runtime = build_runtime(snap, deps, None if full else previous)
@@ -195,13 +231,3 @@ class RuntimeManager:
 
         return session_service_for(snap, self.ctx, self._session_services)
 
-
-def _hooks() -> list[Any]:
-    """Subsystems that add tools/flows to the build (memory, MCP, flows), when installed."""
-    from magec._optional import import_optional
-
-    modules = [
-        import_optional(n)
-        for n in ("magec.tools.mcp_hook", "magec.memory.runtime_hook", "magec.flows.runtime_hook")
-    ]
-    return [m.install for m in modules if m is not None]

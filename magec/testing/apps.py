@@ -6,6 +6,7 @@ async with running_apps(tmp_path, database_url=None, admin_password="") as apps:
     r = await apps.user.get("/api/v1/health")
 ```
 Requests go through ASGI in-process (no ports); streaming responses work with ``client.stream``.
+The context and both apps are composed by :mod:`magec.server` exactly as ``magec serve`` does.
 The clients' base URLs are ``http://admin`` and ``http://user``, so the test config allows those
 two ``Host`` names (on top of the defaults); ``config`` sets any other :class:`Config` field.
 """
@@ -40,9 +41,7 @@ async def running_apps(
     start_runtime: bool = True,
     config: dict[str, Any] | None = None,
 ) -> AsyncIterator[Apps]:
-    from magec.api.admin.app import create_admin_app
-    from magec.api.user.app import create_user_app
-    from magec.server import open_context
+    from magec.server import admin_app, open_context, user_app
 
     settings: dict[str, Any] = {"allowed_hosts": ["admin", "user"], **(config or {})}
     cfg = Config(
@@ -56,13 +55,13 @@ async def running_apps(
         admin_headers = {"Authorization": f"Bearer {admin_password}"} if admin_password else {}
         async with (
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=create_admin_app(ctx)),
+                transport=httpx.ASGITransport(app=admin_app(ctx)),
                 base_url="http://admin",
                 headers=admin_headers,
                 timeout=30,
             ) as admin,
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=create_user_app(ctx)), base_url="http://user", timeout=30
+                transport=httpx.ASGITransport(app=user_app(ctx)), base_url="http://user", timeout=30
             ) as user,
         ):
             yield Apps(ctx=ctx, admin=admin, user=user)

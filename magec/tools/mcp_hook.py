@@ -1,9 +1,10 @@
 """Runtime hook: agents get the tools of the MCP servers they link (``agent.mcpServers``).
 
-``install(manager, snap, deps)`` is called by the runtime manager on every rebuild. It keeps one
-:class:`~magec.tools.mcp_pool.McpPool` in ``manager.extensions["mcp"]`` (its ``close`` registered
-once in ``manager.extensions["closers"]``), syncs it with the snapshot (retiring toolsets of
-removed/reconfigured servers) and appends a toolset function to ``deps.toolsets`` that gives each
+:class:`McpHook` is a build hook (:class:`magec.runtime.manager.BuildHook`) wired by
+:mod:`magec.server` around the process's one :class:`~magec.tools.mcp_pool.McpPool` (which the
+server also hands to the runtime manager as ``manager.mcp`` and closes on shutdown). On every
+rebuild it syncs the pool with the snapshot (retiring toolsets of removed/reconfigured servers)
+and appends a toolset function to ``deps.toolsets`` that gives each
 agent one MCP toolset per linked server that still exists (unknown ids are skipped, duplicates
 counted once), wrapped in one :class:`~magec.tools.mcp.AgentMcpTools` (unique tool names across
 servers; closing it never closes the pool's connections), plus each linked server's
@@ -18,26 +19,22 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from magec.agents.apps import BuildDeps
+from magec.config_view.snapshot import StoreSnapshot
 from magec.resources import Agent
-from magec.store.snapshot import StoreSnapshot
 from magec.tools.mcp import AgentMcpTools, MagecMcpToolset
 from magec.tools.mcp_pool import McpPool
 
 
-def pool_of(manager: Any) -> McpPool:
-    """The manager's MCP pool (created, and its closer registered, on first use)."""
-    pool = manager.extensions.get("mcp")
-    if not isinstance(pool, McpPool):
-        pool = McpPool()
-        manager.extensions["mcp"] = pool
-        manager.extensions.setdefault("closers", []).append(pool.close)
-    return pool
+class McpHook:
+    """Build hook over one pool."""
 
+    def __init__(self, pool: McpPool) -> None:
+        self.pool = pool
 
-def install(manager: Any, snap: StoreSnapshot, deps: Any) -> None:
-    pool = pool_of(manager)
-    pool.sync(snap.mcp_servers)
-    deps.toolsets.append(functools.partial(agent_toolsets, pool))
+    def __call__(self, snap: StoreSnapshot, deps: BuildDeps) -> None:
+        self.pool.sync(snap.mcp_servers)
+        deps.toolsets.append(functools.partial(agent_toolsets, self.pool))
 
 
 def agent_toolsets(pool: McpPool, agent: Agent, snap: StoreSnapshot) -> tuple[list[Any], list[str]]:

@@ -39,7 +39,7 @@ async def test_demo_memory_uses_real_minilm(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ids = await ensure_demo(Config(data_dir=data, encryption_key="test-encryption-key"), Console(quiet=True))
     async with running_apps(data) as apps:
-        svc = apps.ctx.runtime.extensions["memory"]  # type: ignore[union-attr]
+        svc = apps.ctx.runtime.memory  # type: ignore[union-attr]
         store = svc.store(ids["memory"])
         assert store is not None and store.embedder.key.endswith("/all-minilm-l6-v2")
         for text in ("My cat sleeps on the sofa all day.", "The invoice for March is overdue.",

@@ -6,7 +6,7 @@ import httpx2
 import openai
 import pytest
 
-from magec.api.user.app import create_user_app
+from magec.server import user_app
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer
 from tests.runtime.test_run_api import make_agent
@@ -15,7 +15,7 @@ A = "/api/v1/admin"
 
 
 def sdk(apps: Apps, key: str = "none") -> openai.AsyncOpenAI:
-    transport = httpx2.ASGITransport(app=create_user_app(apps.ctx))
+    transport = httpx2.ASGITransport(app=user_app(apps.ctx))
     return openai.AsyncOpenAI(base_url="http://user/v1", api_key=key, max_retries=0,
                               http_client=httpx2.AsyncClient(transport=transport))
 

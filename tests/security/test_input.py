@@ -198,10 +198,10 @@ async def test_nul_in_path_or_query_is_400(seeded: tuple[Apps, dict[str, str]]) 
 
 
 async def test_an_unexpected_error_shows_no_internals(tmp_path: Path) -> None:
-    from magec.api.admin.app import create_admin_app
+    from magec.server import admin_app
 
     async with running_apps(tmp_path / "data") as apps:
-        app = create_admin_app(apps.ctx)
+        app = admin_app(apps.ctx)
 
         @app.get("/api/v1/admin/boom")
         async def boom() -> None:

@@ -165,7 +165,7 @@ async def test_down_servers_leave_the_agent_answering(tmp_path: Path, llm: FakeS
         for name in ("closed-port", "bad-command", "wrong-key"):
             assert f"MCP server '{name}' are unavailable" in system
         assert "'works'" not in system
-        pool = apps.ctx.runtime.extensions["mcp"]  # type: ignore[union-attr]
+        pool = apps.ctx.runtime.mcp  # type: ignore[union-attr]
         status = pool.status()
         assert [status[i]["state"] for i in ids] == ["unavailable", "unavailable", "unavailable", "ok"]
         assert "connect" in status[ids[0]]["error"].lower() or "refused" in status[ids[0]]["error"].lower()
@@ -203,7 +203,7 @@ async def test_insecure_skips_tls_verification(tmp_path: Path, llm: FakeServer, 
         aid, ids = await make_agent(apps, llm, [{**base, "name": "strict"}, {**base, "name": "lax", "insecure": True}])
         events = await run(apps, aid, 'call add {"a": 3, "b": 4}')
         assert tool_result(events)["structuredContent"] == {"result": 7}
-        status = apps.ctx.runtime.extensions["mcp"].status()  # type: ignore[union-attr]
+        status = apps.ctx.runtime.mcp.status()  # type: ignore[union-attr]
         assert status[ids[0]]["state"] == "unavailable" and "certificate" in status[ids[0]]["error"].lower()
         assert status[ids[1]]["state"] == "ok"
 
@@ -211,7 +211,7 @@ async def test_insecure_skips_tls_verification(tmp_path: Path, llm: FakeServer, 
 async def test_rebuilds_reuse_or_replace_connections(tmp_path: Path, llm: FakeServer) -> None:
     async with running_apps(tmp_path / "data") as apps:
         aid, (mid,) = await make_agent(apps, llm, [stdio_server(tmp_path, systemPrompt="first prompt")])
-        pool: McpPool = apps.ctx.runtime.extensions["mcp"]  # type: ignore[union-attr]
+        pool: McpPool = apps.ctx.runtime.mcp  # type: ignore[union-attr]
         pool.grace = 0
         pid = tool_result(await run(apps, aid, "call pid {}"))["structuredContent"]["result"]
         # an unrelated change rebuilds the runtime but keeps the MCP connection

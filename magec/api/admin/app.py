@@ -4,11 +4,15 @@ Browser-facing defences (allowed hosts, Origin, JSON-only writes, security heade
 are in :mod:`magec.api.guard`; on this app cross-origin requests are refused unless
 ``server.adminOrigins`` lists the origin, and ``/metrics`` takes the admin password (or
 ``server.metricsToken``) whenever either is set.
+
+Routers of other parts (backends test, memory, voice, playground) come from the composition root
+(:func:`magec.server.admin_app`) as ``routers``; this module imports only the generic CRUD routes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,7 +31,7 @@ UI_DIR = Path(__file__).resolve().parent.parent.parent / "ui"
 PREFIX = "/api/v1/admin"
 
 
-def create_admin_app(ctx: AppContext) -> FastAPI:
+def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
     app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
     # Inside the auth middleware added below (bodies are read only once the caller is
@@ -70,23 +74,14 @@ def create_admin_app(ctx: AppContext) -> FastAPI:
 
     api = APIRouter(prefix=PREFIX)
     api.include_router(core_router(ctx))
-    for router in _extension_routers(ctx):
+    # before the generic CRUD routes, so e.g. ``/backends/types`` is not taken as an id
+    for router in routers:
         api.include_router(router)
     for segment, kind in PATHS.items():
         api.include_router(crud_router(ctx, segment, kind))
     app.include_router(api)
     _mount_ui(app)
     return app
-
-
-def _extension_routers(ctx: AppContext) -> list[APIRouter]:
-    """Routers contributed by other packages (backends test, memory, voice, playground).
-
-    They must be included before the generic CRUD routes so ``/backends/types`` is not taken as an id.
-    """
-    from magec.api.admin import extensions
-
-    return extensions.routers(ctx)
 
 
 def _mount_ui(app: FastAPI) -> None:

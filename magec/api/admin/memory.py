@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from magec.context import AppContext
 from magec.errors import NotFoundError
+from magec.memory.runtime_hook import MemoryService
 from magec.memory.types import MEMORY_TYPES, check_health
 
 
-def _service(ctx: AppContext) -> Any:
-    return ctx.runtime.extensions.get("memory") if ctx.runtime else None
+def _service(ctx: AppContext) -> MemoryService | None:
+    return ctx.runtime.memory if ctx.runtime else None
 
 
 def router(ctx: AppContext) -> APIRouter:

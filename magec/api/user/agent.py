@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from google.adk.sessions.base_session_service import GetSessionConfig
 from sse_starlette import EventSourceResponse
 
@@ -263,8 +263,11 @@ def agent_router(
     return r
 
 
-def install(app: FastAPI, ctx: AppContext) -> None:
-    app.include_router(agent_router(ctx, authenticate, user_view=True), prefix="/api/v1/agent")
+def router(ctx: AppContext) -> APIRouter:
+    """The user app's run API: ``/api/v1/agent/*`` with client-token auth."""
+    r = APIRouter()
+    r.include_router(agent_router(ctx, authenticate, user_view=True), prefix="/api/v1/agent")
+    return r
 
 
-__all__ = ["agent_router", "install", "normalise", "OPEN", "AgentUnavailableError"]
+__all__ = ["agent_router", "router", "normalise", "OPEN", "AgentUnavailableError"]

@@ -4,28 +4,25 @@ Browser-facing defences are in :mod:`magec.api.guard`: allowed hosts, an Origin 
 (cross-origin only from ``server.corsOrigins``, which also get CORS headers), and — while no client
 exists (open mode, where anyone reaching the port may run agents and so MCP tools) — JSON-only
 writes like the admin app. ``/metrics`` needs ``server.metricsToken`` when it is set.
+
+The routes besides health come from the composition root (:func:`magec.server.user_app`), which
+passes them as ``routers``: this module imports no route module of its own.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 from starlette.responses import PlainTextResponse
 
-from magec._optional import import_optional
 from magec.api import errors, guard, limits
 from magec.api.auth import parse_networks
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
-#: modules exposing ``install(app, ctx)``; missing ones are skipped
-MODULES = [
-    "magec.api.user.agent",
-    "magec.api.user.openai_compat",
-    "magec.api.user.voice",
-]
 
-
-def create_user_app(ctx: AppContext) -> FastAPI:
+def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
     app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
     # Client-token auth before any body is read, per-route body limits, loop guard; inside
@@ -38,10 +35,8 @@ def create_user_app(ctx: AppContext) -> FastAPI:
     async def health() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    for name in MODULES:
-        module = import_optional(name)
-        if module is not None:
-            module.install(app, ctx)
+    for router in routers:
+        app.include_router(router)
 
     def open_mode() -> bool:
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from google.adk.events import Event
 from google.genai import types
 from starlette.responses import JSONResponse, StreamingResponse
@@ -330,7 +330,3 @@ def router(ctx: AppContext) -> APIRouter:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     return r
-
-
-def install(app: FastAPI, ctx: AppContext) -> None:
-    app.include_router(router(ctx))

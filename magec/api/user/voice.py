@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
 from starlette.types import Message
@@ -155,5 +155,8 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
     return r
 
 
-def install(app: FastAPI, ctx: AppContext) -> None:
-    app.include_router(voice_router(ctx, authenticate), prefix="/api/v1/voice")
+def router(ctx: AppContext) -> APIRouter:
+    """The user app's voice routes: ``/api/v1/voice/*`` with client-token auth."""
+    r = APIRouter()
+    r.include_router(voice_router(ctx, authenticate), prefix="/api/v1/voice")
+    return r
