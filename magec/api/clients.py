@@ -14,9 +14,9 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from magec.api.auth import bearer
+from magec.clients import tokens
 from magec.errors import AuthError, ForbiddenError, ValidationError
 from magec.runtime.build import Runtime
-from magec.store.validation import hash_token
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,7 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
     token = bearer(request)
     if not token:
         raise AuthError("client token required: send Authorization: Bearer mgc_...")
-    # A SHA-256 digest of a high-entropy token: a dict lookup leaks nothing useful about it.
-    found = runtime.snapshot.clients_by_token_hash.get(hash_token(token))
+    found = tokens.lookup(runtime.snapshot.clients_by_token_hash, token)
     if found is not None:
         cid, raw = found
         if not raw.get("enabled", True):
