@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from magec.config import Config
+from magec.config_view import StoreSnapshot
 from magec.metrics import Metrics
 from magec.store.store import Store
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 @dataclass
 class AppContext:
     config: Config
-    store: Store
+    store: Store[StoreSnapshot]
     runtime: RuntimeManager | None = None
     started_at: float = field(default_factory=time.time)
     metrics: Metrics = field(default_factory=Metrics)

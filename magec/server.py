@@ -28,8 +28,13 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from magec.backends import rules as backend_rules
 from magec.config import Config
+from magec.config_view import SnapshotCache
 from magec.context import AppContext
+from magec.flows import rules as flow_rules
+from magec.memory import rules as memory_rules
+from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
 from magec.store.migrate import upgrade
 from magec.store.store import Store, make_engine
@@ -40,6 +45,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("magec")
 
 
+def save_rules() -> dict[str, tuple[resource_rules.Rule, ...]]:
+    """Every kind's save-time rules, from their owners; for a kind, in this order."""
+    return resource_rules.merge(resource_rules.CORE, memory_rules.RULES, flow_rules.RULES, backend_rules.RULES)
+
+
 @contextlib.asynccontextmanager
 async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIterator[AppContext]:
     """Open the store (migrating it) and the runtime; close everything on exit."""
@@ -47,7 +57,7 @@ async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIt
     engine = make_engine(config.resolved_database_url())
     await upgrade(engine)
     _restrict_sqlite_files(config.resolved_database_url())
-    store = Store(engine, load_cipher(config.encryption_key, config.data_dir))
+    store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
     await store.start()
     ctx = AppContext(config=config, store=store)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.watch_epoch())]

@@ -16,8 +16,8 @@ from typing import Any
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
 
+from magec.config_view.snapshot import StoreSnapshot
 from magec.resources import Agent
-from magec.store.snapshot import StoreSnapshot
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from magec import _adk
 from magec.agents import instructions
 from magec.agents.apps import BuildDeps
 from magec.backends import registry
+from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import MagecError
 from magec.resources import Agent
-from magec.store.snapshot import StoreSnapshot
 
 # Done once, when the first agent can be built (this module imported), not per turn.
 _adk.short_circuit_missing_a2a()

@@ -31,12 +31,12 @@ from magec._adk import EdgeItem
 from magec.agents.apps import BuildDeps
 from magec.agents.build import adk_name, build_llm_agent
 from magec.agents.instructions import FLOW_STATE_INSTRUCTION
+from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import MagecError
 from magec.flows.nodes import AGAIN, DONE, AgentStep, Join, LoopCheck, Passthrough
+from magec.flows.rules import validate_step
 from magec.flows.state import FLOW_EXIT_INSTRUCTION, flow_tools
 from magec.resources.models import Flow, FlowStep
-from magec.store.snapshot import StoreSnapshot
-from magec.store.validation import validate_step
 
 
 class FlowBuildError(MagecError):

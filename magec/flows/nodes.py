@@ -30,8 +30,8 @@ from google.adk.agents import LlmAgent
 from google.adk.agents.context import Context
 from google.adk.workflow import BaseNode
 
+from magec.flows import cel
 from magec.flows.state import exit_key, flow_state
-from magec.store import cel
 
 AGAIN = "again"
 DONE = "done"

@@ -14,10 +14,10 @@ import logging
 from google.adk.runners import Runner
 
 from magec.agents.apps import App, AppStatus, BuildDeps
+from magec.config_view.snapshot import StoreSnapshot
 from magec.flows.compile import compile_flow
 from magec.redact import redact
 from magec.resources.models import Flow
-from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
 

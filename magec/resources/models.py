@@ -1,12 +1,19 @@
 """Resource models. JSON is camelCase (Magec's shapes); Python attributes are snake_case.
 
-Models validate *shape* (types, required fields, enums). Cross-resource checks (a referenced id
-exists) live in :mod:`magec.store.references`, because they need the store.
+Models validate *shape* (types, required fields, enums). Each resource kind is declared once, here,
+by ClassVars on its model: ``kind`` (store key), ``path`` (Admin API URL segment), ``singular``
+(the name in messages and reference lists), the sensitive fields (``sensitive``, ``secret_urls``,
+``bound``), fields the API never returns (``hidden``), whether it runs as an app (``runnable``) and
+its outgoing references (``references``, :class:`RefSpec`). Everything else — the store's kind
+list, the Admin API routes, the reference graph (:mod:`magec.resources.references`), the snapshot,
+the UI's path map (``GET /api/v1/admin/kinds``) — is derived from :data:`KINDS`. Save-time rules
+that need other resources or subsystems are registered by their owners (:mod:`magec.resources.rules`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,6 +24,29 @@ from pydantic.alias_generators import to_camel
 MAX_NAME = 200
 MAX_DESCRIPTION = 10_000
 MAX_PROMPT = 200_000
+
+
+RefKind = Literal["structural", "membership"]
+
+
+@dataclass(frozen=True)
+class RefSpec:
+    """One outgoing reference of a model, walked by :mod:`magec.resources.references`.
+
+    ``path`` is a camelCase dotted path into the raw JSON: ``"llm.backend"`` (a scalar id; empty
+    means none), ``"mcpServers[]"`` (a list of ids), ``"config.*.defaultAgent"`` (``*``: every key of
+    a dict). ``steps=True``: the path holds a flow step tree whose ``agent`` steps' ``agentId`` are
+    the references (scrubbing removes those steps). ``kind``: *structural* — the referrer cannot work
+    without it; *membership* — a list entry or optional pointer. Both block a delete unless forced.
+    """
+
+    path: str
+    targets: tuple[str, ...]
+    kind: RefKind
+    steps: bool = False
+
+
+AGENT_OR_FLOW = ("agents", "flows")
 
 
 class _Model(BaseModel):
@@ -33,6 +63,16 @@ class Resource(_Model):
     """Base of the id-carrying resources. ``kind`` is the store key and the Admin API path."""
 
     kind: ClassVar[str] = ""
+    #: Admin API collection segment (``/api/v1/admin/<path>``; Magec's URLs, e.g. ``mcps``)
+    path: ClassVar[str] = ""
+    #: the kind's name in messages and in reference lists (``referrerType``), e.g. ``mcpServer``
+    singular: ClassVar[str] = ""
+    #: outgoing references (the reference graph is the union of these)
+    references: ClassVar[tuple[RefSpec, ...]] = ()
+    #: stored fields the Admin API never returns (e.g. a client's token hash)
+    hidden: ClassVar[tuple[str, ...]] = ()
+    #: runs as an app (agent, flow): the runtime builds it and reports its validity
+    runnable: ClassVar[bool] = False
     #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).
     sensitive: ClassVar[tuple[str, ...]] = ()
     #: URL fields: encrypted when they carry credentials (``user:pass@``, ``?key=``), shown masked.
@@ -53,6 +93,10 @@ class Resource(_Model):
 
 
 class Settings(_Model):
+    references: ClassVar[tuple[RefSpec, ...]] = (
+        RefSpec("sessionProvider", ("memoryProviders",), "membership"),
+        RefSpec("longTermProvider", ("memoryProviders",), "membership"),
+    )
     session_provider: str = ""
     long_term_provider: str = ""
 
@@ -65,6 +109,8 @@ class BackendHealth(_Model):
 
 class Backend(Resource):
     kind: ClassVar[str] = "backends"
+    path: ClassVar[str] = "backends"
+    singular: ClassVar[str] = "backend"
     # Header values carry keys too (Azure ``api-key``, proxy tokens): all of them are write-only.
     sensitive: ClassVar[tuple[str, ...]] = ("apiKey", "headers.*")
     secret_urls: ClassVar[tuple[str, ...]] = ("url",)
@@ -143,6 +189,15 @@ _OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class Agent(Resource):
     kind: ClassVar[str] = "agents"
+    path: ClassVar[str] = "agents"
+    singular: ClassVar[str] = "agent"
+    runnable: ClassVar[bool] = True
+    references: ClassVar[tuple[RefSpec, ...]] = (
+        RefSpec("llm.backend", ("backends",), "structural"),
+        RefSpec("transcription.backend", ("backends",), "membership"),
+        RefSpec("tts.backend", ("backends",), "membership"),
+        RefSpec("mcpServers[]", ("mcpServers",), "membership"),
+    )
     sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"llm.headers.*": ("llm.backend",)}
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
@@ -172,6 +227,9 @@ class Agent(Resource):
 
 class MemoryProvider(Resource):
     kind: ClassVar[str] = "memoryProviders"
+    path: ClassVar[str] = "memory"
+    singular: ClassVar[str] = "memoryProvider"
+    references: ClassVar[tuple[RefSpec, ...]] = (RefSpec("embedding.backend", ("backends",), "structural"),)
     sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString", "embedding.headers.*")
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"embedding.headers.*": ("embedding.backend",)}
     type: str
@@ -182,6 +240,8 @@ class MemoryProvider(Resource):
 
 class McpServer(Resource):
     kind: ClassVar[str] = "mcpServers"
+    path: ClassVar[str] = "mcps"
+    singular: ClassVar[str] = "mcpServer"
     sensitive: ClassVar[tuple[str, ...]] = ("headers.*", "env.*")
     secret_urls: ClassVar[tuple[str, ...]] = ("endpoint",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"headers.*": ("endpoint",)}
@@ -211,6 +271,14 @@ class McpServer(Resource):
 
 class Client(Resource):
     kind: ClassVar[str] = "clients"
+    path: ClassVar[str] = "clients"
+    singular: ClassVar[str] = "client"
+    hidden: ClassVar[tuple[str, ...]] = ("tokenHash",)
+    references: ClassVar[tuple[RefSpec, ...]] = (
+        RefSpec("allowedAgents[]", AGENT_OR_FLOW, "membership"),
+        RefSpec("config.*.defaultAgent", AGENT_OR_FLOW, "membership"),
+        RefSpec("config.*.commandId", ("commands",), "structural"),
+    )
     type: Literal["direct", "telegram", "slack", "discord", "webhook", "cron"] = "direct"
     token: str = ""
     allowed_agents: list[str] = Field(default_factory=list)
@@ -220,6 +288,8 @@ class Client(Resource):
 
 class Command(Resource):
     kind: ClassVar[str] = "commands"
+    path: ClassVar[str] = "commands"
+    singular: ClassVar[str] = "command"
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     prompt: str = Field(default="", max_length=MAX_PROMPT)
 
@@ -245,6 +315,10 @@ class FlowStep(_Model):
 
 class Flow(Resource):
     kind: ClassVar[str] = "flows"
+    path: ClassVar[str] = "flows"
+    singular: ClassVar[str] = "flow"
+    runnable: ClassVar[bool] = True
+    references: ClassVar[tuple[RefSpec, ...]] = (RefSpec("root", ("agents",), "structural", steps=True),)
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     root: FlowStep
     a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
@@ -255,6 +329,10 @@ _SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 class Secret(Resource):
     kind: ClassVar[str] = "secrets"
+    path: ClassVar[str] = "secrets"
+    singular: ClassVar[str] = "secret"
+    # redact_for_api turns ``value`` into ``valueSet``; a secret's value is never shown, not even set-ness
+    hidden: ClassVar[tuple[str, ...]] = ("value", "valueSet")
     sensitive: ClassVar[tuple[str, ...]] = ("value",)
     key: str = Field(max_length=MAX_NAME)
     value: str = ""
@@ -269,6 +347,22 @@ class Secret(Resource):
         return v
 
 
+#: every resource kind, by store key, in Admin API route order. A new kind is one model above + one
+#: entry here (+ its rules where its owner is wired, + its UI page).
 KINDS: dict[str, type[Resource]] = {
     m.kind: m for m in (Backend, MemoryProvider, McpServer, Agent, Client, Command, Flow, Secret)
 }
+#: Admin API URL segment -> kind
+BY_PATH: dict[str, str] = {m.path: kind for kind, m in KINDS.items()}
+_BY_SINGULAR: dict[str, str] = {m.singular: kind for kind, m in KINDS.items()}
+
+
+def singular(kind: str) -> str:
+    """``memoryProviders`` -> ``memoryProvider``; anything else (``settings``) unchanged."""
+    model = KINDS.get(kind)
+    return model.singular if model is not None else kind
+
+
+def plural(name: str) -> str:
+    """The inverse of :func:`singular`."""
+    return _BY_SINGULAR.get(name, name)

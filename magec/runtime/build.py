@@ -18,9 +18,9 @@ from google.adk.sessions import BaseSessionService
 
 from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.agents.build import build_llm_agent
+from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import MagecError
 from magec.redact import redact
-from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from google.adk.sessions import BaseSessionService
 
+from magec.config_view.snapshot import StoreSnapshot
 from magec.context import AppContext
-from magec.store.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
 

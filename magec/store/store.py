@@ -7,7 +7,12 @@ Contract:
 * After a commit, subscribers are called with the new epoch (the runtime rebuilds from it). Other
   instances sharing the database see the epoch move through :meth:`Store.watch_epoch`.
 * The store keeps the *raw* form (what the user typed, ``${KEY}`` references intact, sensitive
-  literals encrypted). :meth:`Store.snapshot` gives the runtime the *expanded* form.
+  literals encrypted). :meth:`Store.snapshot` gives the runtime the *expanded* form, built by the
+  :class:`SnapshotBuilder` it was given (``magec.config_view.SnapshotCache``).
+* The store is generic over kinds and knows no subsystem: kinds, references and sensitive fields
+  come from the models (:data:`magec.resources.KINDS`), save-time rules from the
+  :data:`~magec.resources.rules.RuleTable` the composition root passes in. It imports neither
+  backends, memory, flows nor the runtime.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -27,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from magec.errors import ConflictError, NotFoundError, ValidationError
 from magec.redact import register_secret
-from magec.resources import KINDS, Settings
-from magec.store import references, sensitive, validation
+from magec.resources import KINDS, Settings, plural, references, singular
+from magec.resources.rules import RuleTable
+from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
-from magec.store.snapshot import SnapshotCache, StoreSnapshot
 from magec.store.tables import backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,19 @@ Subscriber = Callable[[int], Any]
 CommitHook = Callable[[int], Awaitable[None]]
 #: PostgreSQL channel carrying the new epoch after every committed config change
 NOTIFY_CHANNEL = "magec_config_epoch"
+#: one parsed row: (JSON text, parsed dict); an unchanged row keeps the same tuple object
+Rows = dict[tuple[str, str], tuple[str, dict[str, Any]]]
+S_co = TypeVar("S_co", covariant=True)
+
+
+class SnapshotBuilder(Protocol[S_co]):
+    """Turns the store's rows into the runtime's view (``magec.config_view.SnapshotCache``).
+
+    ``rows`` is ``{(kind, id): (JSON text, parsed dict)}`` in creation order; an unchanged row keeps
+    the same tuple object between calls, so a builder may diff by identity. Called under a lock,
+    one build at a time."""
+
+    def build(self, epoch: int, rows: Rows, settings_text: str, cipher: Cipher) -> S_co: ...
 
 
 def now() -> datetime:
@@ -67,14 +85,23 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
-class Store:
-    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+S = TypeVar("S")
+
+
+class Store(Generic[S]):
+    """``snapshots`` builds what :meth:`snapshot` returns; ``rules`` are the save-time rules per
+    kind (:func:`magec.resources.rules.merge` of their owners' tables)."""
+
+    def __init__(
+        self, engine: AsyncEngine, cipher: Cipher, *, snapshots: SnapshotBuilder[S], rules: RuleTable
+    ) -> None:
         self.engine = engine
         self.cipher = cipher
         self.epoch = 0
         self._subscribers: list[Subscriber] = []
         self._commit_hooks: list[CommitHook] = []
-        self._snapshots = SnapshotCache()
+        self._snapshots = snapshots
+        self._rules = rules
         # Parsed rows at ``_rows_epoch`` ((kind, id) -> (JSON text, parsed dict), in creation order)
         # and the settings text. This process's own writes patch it in place of a re-read, so an
         # edit costs the same with 10 or 1,000 resources; another replica's write (the database
@@ -356,17 +383,27 @@ class Store:
             return dict(json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one()))
 
     # -- writes ------------------------------------------------------------------------------
-    async def create(self, kind: str, body: dict[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
-        """Validate and insert; the id is server-generated (``keep_id`` is for imports)."""
+    async def create(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        keep_id: bool = False,
+        server_fields: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Validate and insert; the id is server-generated (``keep_id`` is for imports).
+
+        ``server_fields`` are set by the server after validation, over whatever the body said
+        (a client's issued token hash: the clear token stays with the caller that issued it)."""
         self._check_kind(kind)
         async with self._write_tx() as conn:
             all_raw = await self.all_raw(conn)
-            data = await validation.prepare(kind, body, None, all_raw, self.cipher, importing=keep_id)
+            data = await validation.prepare(kind, body, None, all_raw, self.cipher, self._rules, importing=keep_id)
+            data.update(server_fields or {})
             data["id"] = str(body.get("id")) if keep_id and body.get("id") else str(uuid.uuid4())
             if data["id"] in all_raw.get(kind, {}):
                 raise ConflictError(f"{singular(kind)} {data['id']!r} already exists")
             ts = now()
-            new_token = data.pop("_newToken", None)
             await conn.execute(
                 resources.insert().values(
                     kind=kind,
@@ -379,8 +416,7 @@ class Store:
             )
             epoch = await self._bump(conn)
         await self._after_write(kind, data, epoch)
-        # The clear client token is handed back once (never stored); the API shows it on create only.
-        return {**data, "_newToken": new_token} if new_token else data
+        return data
 
     async def update(self, kind: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and replace (the path id wins; empty sensitive fields keep their stored value)."""
@@ -388,7 +424,7 @@ class Store:
         async with self._write_tx() as conn:
             old = await self._get(conn, kind, id)
             all_raw = await self.all_raw(conn)
-            data = await validation.prepare(kind, body, old, all_raw, self.cipher)
+            data = await validation.prepare(kind, body, old, all_raw, self.cipher, self._rules)
             data["id"] = id
             await conn.execute(
                 resources.update()
@@ -552,11 +588,11 @@ class Store:
         return dead
 
     # -- runtime view ------------------------------------------------------------------------
-    async def snapshot(self) -> StoreSnapshot:
+    async def snapshot(self) -> S:
         """The expanded view (secrets decrypted, ``${KEY}`` substituted) at the current epoch.
 
         The epoch is read first, so the rows are at least that new. Unchanged rows keep their parsed
-        models from the previous snapshot (:class:`~magec.store.snapshot.SnapshotCache`)."""
+        models from the previous snapshot (the injected builder diffs the row mapping by identity)."""
         async with self._snapshot_lock:
             async with self.engine.connect() as conn:
                 epoch, rows, settings = await self._rows_at(conn)
@@ -592,25 +628,4 @@ class Store:
                 await conn.execute(backend_status.insert().values(id=id, **values))
 
 
-_SINGULAR = {
-    "backends": "backend",
-    "memoryProviders": "memoryProvider",
-    "mcpServers": "mcpServer",
-    "agents": "agent",
-    "clients": "client",
-    "commands": "command",
-    "flows": "flow",
-    "secrets": "secret",
-}
-_PLURAL = {v: k for k, v in _SINGULAR.items()}
-
-
-def singular(kind: str) -> str:
-    return _SINGULAR.get(kind, kind)
-
-
-def plural(name: str) -> str:
-    return _PLURAL.get(name, name)
-
-
-__all__ = ["Store", "make_engine", "singular", "plural", "ValidationError"]
+__all__ = ["Rows", "SnapshotBuilder", "Store", "make_engine", "singular", "plural", "ValidationError"]

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from magec.config_view.snapshot import StoreSnapshot
 from magec.resources import Agent, McpServer, Settings
-from magec.store.snapshot import StoreSnapshot
 from magec.tools.mcp import (
     AgentMcpTools,
     HttpClientFactory,

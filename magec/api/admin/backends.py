@@ -11,12 +11,12 @@ from fastapi import APIRouter, Request
 from magec.api.errors import json_body
 from magec.backends import registry
 from magec.backends.base import BackendSpec
+from magec.config_view.snapshot import expand
 from magec.context import AppContext
 from magec.errors import MagecError, ValidationError
 from magec.redact import redact
 from magec.resources import Backend
 from magec.store import sensitive
-from magec.store.snapshot import expand
 from magec.store.validation import from_pydantic
 
 _PROBE_KEYS = {

@@ -8,21 +8,12 @@ from fastapi import APIRouter, Request, Response
 
 from magec.api.admin.views import public
 from magec.api.errors import json_body
+from magec.clients import tokens
 from magec.context import AppContext
-from magec.resources import KINDS
-from magec.store.validation import hash_token, new_token, token_preview
+from magec.resources import BY_PATH, KINDS
 
-#: URL segment → store kind (Magec's paths)
-PATHS = {
-    "backends": "backends",
-    "memory": "memoryProviders",
-    "mcps": "mcpServers",
-    "agents": "agents",
-    "clients": "clients",
-    "commands": "commands",
-    "flows": "flows",
-    "secrets": "secrets",
-}
+#: URL segment → store kind (Magec's paths), declared on the models (``Resource.path``)
+PATHS = BY_PATH
 
 
 def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
@@ -46,7 +37,13 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         },
     )
     async def create(request: Request) -> dict[str, Any]:
-        return await public(ctx, kind, await store.create(kind, await json_body(request)))
+        body = await json_body(request)
+        if kind != "clients":
+            return await public(ctx, kind, await store.create(kind, body))
+        # a client's token is issued here and shown in this response only (never stored in clear)
+        token = tokens.new_token()
+        data = await store.create(kind, body, server_fields=tokens.stored_fields(token))
+        return tokens.with_token(await public(ctx, kind, data), token)
 
     @router.get("/{id}", summary=f"Get one of {segment}")
     async def get(id: str) -> dict[str, Any]:
@@ -100,6 +97,11 @@ def core_router(ctx: AppContext) -> APIRouter:
     async def auth_check() -> dict[str, bool]:
         return {"ok": True}
 
+    @router.get("/kinds", tags=["kinds"], summary="Every resource kind: store key, URL segment, singular name")
+    async def kinds() -> list[dict[str, str]]:
+        # The Admin UI builds its collection paths from this (one declaration per kind, on the model).
+        return [{"kind": kind, "path": m.path, "singular": m.singular} for kind, m in KINDS.items()]
+
     @router.get("/settings", tags=["settings"])
     async def get_settings() -> dict[str, Any]:
         return await store.get_settings()
@@ -143,13 +145,9 @@ def core_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/clients/{id}/regenerate-token", tags=["clients"])
     async def regenerate_token(id: str) -> dict[str, Any]:
-        token = new_token()
-
-        def apply(data: dict[str, Any]) -> dict[str, Any]:
-            return {**data, "tokenHash": hash_token(token), "tokenPreview": token_preview(token)}
-
-        data = await store.patch_raw("clients", id, apply)
-        return await public(ctx, "clients", {**data, "_newToken": token})
+        token = tokens.new_token()  # shown in this response only, like on create
+        data = await store.patch_raw("clients", id, lambda data: {**data, **tokens.stored_fields(token)})
+        return tokens.with_token(await public(ctx, "clients", data), token)
 
     @router.get("/agents/{id}/mcps", tags=["agents"])
     async def agent_mcps(id: str) -> list[dict[str, Any]]:

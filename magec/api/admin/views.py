@@ -1,12 +1,17 @@
-"""API views of stored resources: sensitive values hidden, observed state and references added."""
+"""API views of stored resources: sensitive values hidden, observed state and references added.
+
+Generic over kinds: what is hidden comes from the model (``sensitive``, ``secret_urls``,
+``hidden``), validity is added to every ``runnable`` kind; only observed backend state (health,
+capabilities, "used by") is a per-kind extra (:data:`_EXTRAS`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from magec.context import AppContext
-from magec.resources import KINDS
-from magec.store import references, sensitive
+from magec.resources import KINDS, references, singular
+from magec.store import sensitive
 
 
 def used_by(backend_id: str, all_raw: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -17,7 +22,8 @@ def used_by(backend_id: str, all_raw: dict[str, dict[str, dict[str, Any]]]) -> l
         "embedding.backend": "embeddings",
     }
     out = []
-    for kind, label in (("agents", "agent"), ("memoryProviders", "memoryProvider")):
+    for kind in ("agents", "memoryProviders"):
+        label = singular(kind)
         for rid, data in all_raw.get(kind, {}).items():
             for ref in references.refs_of(kind, data):
                 if ref.target == backend_id and ref.field in roles:
@@ -36,30 +42,36 @@ async def public(
     """What the Admin API returns for one resource."""
     model = KINDS[kind]
     view = sensitive.redact_for_api(model.sensitive, raw, urls=model.secret_urls, cipher=ctx.store.cipher)
-    if kind == "secrets":
-        view.pop("value", None)
-        view.pop("valueSet", None)
-    if kind == "clients":
-        view.pop("tokenHash", None)
-        token = view.pop("_newToken", None)
-        if token:
-            view["token"] = token
-    if kind == "backends":
-        all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
-        status = await ctx.store.get_backend_status(raw["id"])
-        view["health"] = {"status": "unknown", "checkedAt": None, "lastError": None, **status["health"]}
-        view["capabilities"] = status["capabilities"] or _declared(raw.get("type", ""))
-        view["usedBy"] = used_by(raw["id"], all_raw)
-    if kind in ("agents", "flows") and ctx.runtime is not None:
+    for name in model.hidden:  # e.g. a client's tokenHash: the clear token is added only by the request issuing it
+        view.pop(name, None)
+    extra = _EXTRAS.get(kind)
+    if extra is not None:
+        await extra(ctx, raw, view, all_raw)
+    if model.runnable and ctx.runtime is not None:
         state = ctx.runtime.status_of(raw["id"])
         view["valid"] = state.valid
         view["invalidReason"] = state.reason
         # True while the runtime has not yet rebuilt from the latest change (validity may be stale)
         view["pending"] = ctx.runtime.current().epoch < ctx.store.epoch
-    elif kind in ("agents", "flows"):
+    elif model.runnable:
         view["valid"] = True
         view["invalidReason"] = None
     return view
+
+
+async def _backend_view(
+    ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
+) -> None:
+    """Observed health, probed (or declared) capabilities, and who uses the backend."""
+    all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
+    status = await ctx.store.get_backend_status(raw["id"])
+    view["health"] = {"status": "unknown", "checkedAt": None, "lastError": None, **status["health"]}
+    view["capabilities"] = status["capabilities"] or _declared(raw.get("type", ""))
+    view["usedBy"] = used_by(raw["id"], all_raw)
+
+
+#: kind -> what its view adds beyond the stored record (observed state kept outside the resource)
+_EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {"backends": _backend_view}
 
 
 def _declared(type_name: str) -> dict[str, Any]:

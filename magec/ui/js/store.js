@@ -2,17 +2,11 @@
 import { reactive } from 'vue';
 import { api, mutationHooks } from './api.js';
 
-// kind -> Admin API collection path
-export const PATHS = {
-  backends: '/backends',
-  agents: '/agents',
-  flows: '/flows',
-  memory: '/memory',
-  mcps: '/mcps',
-  clients: '/clients',
-  commands: '/commands',
-  secrets: '/secrets',
-};
+// UI kind (the Admin API path segment, e.g. 'mcps') -> collection path. Filled from GET /kinds
+// (declared once per kind on the server's models), so a new kind needs no entry here.
+export const PATHS = {};
+// UI kind -> store kind ('mcps' -> 'mcpServers'), e.g. for the overview counts
+export const STORE_KINDS = {};
 
 export const store = reactive({
   backends: [], agents: [], flows: [], memory: [], mcps: [], clients: [], commands: [], secrets: [],
@@ -34,9 +28,17 @@ function pollPending(kind) {
   setTimeout(() => load(kind), 500);
 }
 
+export async function loadKinds() {
+  for (const k of asList(await api.get('/kinds'))) {
+    PATHS[k.path] = '/' + k.path;
+    STORE_KINDS[k.path] = k.kind;
+    if (!(k.path in store)) store[k.path] = [];
+  }
+}
+
 export async function load(kind) {
   try {
-    store[kind] = asList(await api.get(PATHS[kind]));
+    store[kind] = asList(await api.get(PATHS[kind] || '/' + kind));
     store.errors[kind] = null;
     pollPending(kind);
   } catch (e) {
@@ -60,6 +62,7 @@ export async function loadMeta() {
 }
 
 export async function loadAll() {
+  if (!Object.keys(PATHS).length) await loadKinds();
   await Promise.all([...Object.keys(PATHS).map(load), loadMeta()]);
 }
 

@@ -1,6 +1,6 @@
 // Mixin shared by entity pages: "n" shortcut, ?edit=<id> deep links, delete with reference check.
 // The page must have a dialog component with ref="dlg" exposing show(item?).
-import { store, load } from '../store.js';
+import { store, load, PATHS } from '../store.js';
 import { route, clearParams, onAction } from '../router.js';
 import { confirmDelete } from './confirm.js';
 
@@ -22,7 +22,7 @@ export function entityPage(kind, label, alsoReload = []) {
         clearParams();
       },
       async remove(item) {
-        const path = `${{ mcps: '/mcps', memory: '/memory' }[kind] || '/' + kind}/${item.id}`;
+        const path = `${PATHS[kind] || '/' + kind}/${item.id}`;
         if (await confirmDelete({ kind: label, name: item.name, path })) await Promise.all([kind, ...alsoReload].map(load));
       },
     },

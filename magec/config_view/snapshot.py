@@ -1,5 +1,10 @@
 """The expanded, immutable view of the store that the runtime builds from.
 
+This is runtime input, not storage: the store hands :class:`SnapshotCache` its row mapping
+(:meth:`magec.store.store.Store.snapshot`, the cache is injected by the composition root), so
+``magec/store`` never imports this module and the parts that read a snapshot (runtime, flows,
+memory, tools, voice) never need the store.
+
 Expansion: sensitive fields are decrypted, then every ``${KEY}`` / ``${KEY:-default}`` in any string
 field is replaced from the secrets (by ``key``) first, then from the process environment. A
 reference to an unknown key expands to the empty string (or its default). Public fields
@@ -14,37 +19,50 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
 from magec.backends.base import BackendSpec
+from magec.clients import tokens
+from magec.config import VAR_REF, expand_vars
 from magec.redact import register_secret
-from magec.resources import KINDS, Agent, Backend, Client, Command, Flow, McpServer, MemoryProvider, Settings
+from magec.resources import (
+    KINDS,
+    Agent,
+    Backend,
+    Client,
+    Command,
+    Flow,
+    McpServer,
+    MemoryProvider,
+    Resource,
+    Settings,
+    references,
+)
 from magec.store import sensitive
 from magec.store.crypto import Cipher
 
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_REF = VAR_REF
 #: top-level fields any client may read: a secret reference there must not become the secret
 PUBLIC_FIELDS = frozenset({"name", "description", "tags"})
 
 
 def expand(text: str, values: dict[str, str]) -> str:
-    def sub(m: re.Match[str]) -> str:
-        value = values.get(m.group(1))
-        if value is None:
-            value = os.environ.get(m.group(1), "")
-        if not value and m.group(2) is not None:
-            return m.group(2)
-        return value
-
-    return _REF.sub(sub, text)
+    """``${KEY}`` from the secrets in ``values``, else the environment (see :func:`expand_vars`)."""
+    return expand_vars(text, values, os.environ)
 
 
 @dataclass(frozen=True)
 class StoreSnapshot:
+    """Every resource at one epoch, expanded. ``resources`` holds every kind but secrets (kind ->
+    id -> model); the typed fields are the same dicts for the kinds the runtime reads, named after
+    the kind in snake_case (``memoryProviders`` -> ``memory_providers``): a new kind appears in
+    ``resources`` with no change here, and gets a typed field when the runtime starts reading it."""
+
     epoch: int
     settings: Settings
+    resources: Mapping[str, Mapping[str, Resource]] = field(default_factory=dict)
     backends: dict[str, Backend] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
     flows: dict[str, Flow] = field(default_factory=dict)
@@ -67,11 +85,9 @@ class StoreSnapshot:
     dirty: frozenset[str] | None = None
 
     @cached_property
-    def clients_by_token_hash(self) -> dict[str, tuple[str, dict[str, Any]]]:
+    def clients_by_token_hash(self) -> tokens.TokenIndex:
         """tokenHash → (client id, raw client): one dict lookup per authenticated request."""
-        return {
-            str(raw["tokenHash"]): (cid, raw) for cid, raw in self.client_raw.items() if raw.get("tokenHash")
-        }
+        return tokens.index(self.client_raw)
 
     def backend_spec(self, backend_id: str, headers: dict[str, str] | None = None) -> BackendSpec | None:
         b = self.backends.get(backend_id)
@@ -88,6 +104,13 @@ class StoreSnapshot:
         )
         return spec.with_headers(headers)
 
+
+def _snake(kind: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
+
+
+#: kind -> the StoreSnapshot field carrying it (kinds without a typed field are only in ``resources``)
+_TYPED_FIELDS = {kind: _snake(kind) for kind in KINDS if _snake(kind) in {f.name for f in fields(StoreSnapshot)}}
 
 #: one stored row as the snapshot reads it: (kind, id, JSON text)
 Row = tuple[str, str, str]
@@ -137,8 +160,6 @@ class SnapshotCache:
         settings_text: str,
         cipher: Cipher,
     ) -> StoreSnapshot:
-        from magec.store import references
-
         prev = self._rows
         if prev is None:
             changed = set(rows)
@@ -193,13 +214,8 @@ class SnapshotCache:
         return StoreSnapshot(
             epoch=epoch,
             settings=Settings.model_validate(json.loads(settings_text)),
-            backends=by_kind["backends"],
-            agents=by_kind["agents"],
-            flows=by_kind["flows"],
-            memory_providers=by_kind["memoryProviders"],
-            mcp_servers=by_kind["mcpServers"],
-            clients=by_kind["clients"],
-            commands=by_kind["commands"],
+            resources=by_kind,
+            **{name: by_kind[kind] for kind, name in _TYPED_FIELDS.items()},  # type: ignore[arg-type]
             client_raw={rid: entries[("clients", rid)].raw for rid in by_kind["clients"]},
             secret_values=self._secret_values,
             versions=_Versions(entries),
@@ -232,7 +248,7 @@ class SnapshotCache:
             if key in seen:
                 continue
             seen.add(key)
-            if key[0] in ("agents", "flows"):
+            if KINDS[key[0]].runnable:
                 out.add(key[1])
             todo.extend(self._referrers.get(key[1], ()))
         return out

@@ -1,0 +1,41 @@
+"""Save-time rules of flows: the step tree's structure and its CEL loop exits.
+
+:func:`validate_step` is also what :mod:`magec.flows.compile` checks before building, so a flow
+that saved always compiles structurally. Registered into the store by the composition root
+(:data:`RULES`, see :mod:`magec.resources.rules`).
+"""
+
+from __future__ import annotations
+
+from magec.errors import ValidationError
+from magec.flows.cel import check_expression
+from magec.resources.models import FlowStep
+from magec.resources.rules import RuleTable, Save
+
+
+def validate_step(step: FlowStep, path: str) -> None:
+    """Structural flow checks: agent ids present, containers non-empty, loops bounded, CEL valid."""
+    if step.type == "agent":
+        if not step.agent_id:
+            raise ValidationError(f"{path}.agentId: is required for agent steps", field=f"{path}.agentId")
+        return
+    if not step.steps:
+        raise ValidationError(
+            f"{path}.steps: a {step.type} step needs at least one child step", field=f"{path}.steps"
+        )
+    if step.type == "loop":
+        if step.max_iterations < 1:
+            raise ValidationError(
+                f"{path}.maxIterations: a loop needs maxIterations >= 1", field=f"{path}.maxIterations"
+            )
+        if step.exit.mode == "expression":
+            check_expression(step.exit.expression, f"{path}.exit.expression")
+    for i, child in enumerate(step.steps):
+        validate_step(child, f"{path}.steps[{i}]")
+
+
+def flow_steps(save: Save) -> None:
+    validate_step(FlowStep.model_validate(save.data["root"]), "root")
+
+
+RULES: RuleTable = {"flows": (flow_steps,)}
