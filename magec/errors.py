@@ -3,30 +3,34 @@
 Every failure the platform reports is one of these types, so the HTTP layer (``magec.api``) can map
 errors to status codes in one place and every message passes the secret redactor on its way out::
 
-    MagecError
-    ├── ConfigError                 bad input from a user or a config file        → 400
-    │   ├── ValidationError         a resource field is invalid (names the field) → 400
-    │   ├── NotFoundError           a resource id does not exist                 → 404
-    │   ├── ConflictError           e.g. delete of a referenced resource          → 409
-    │   ├── AuthError               missing / wrong credentials                  → 401 / 403
-    │   ├── PayloadTooLargeError    a request body over its limit                 → 413
-    │   └── LoopDetectedError       a request came back to this instance          → 508
-    ├── BackendError                a provider call failed                        → 502
-    │   ├── BackendHTTPError        provider answered with an error status
-    │   │   ├── BackendAuthError        401 / 403 from the provider
-    │   │   ├── BackendRateLimitError   429 (carries ``retry_after`` seconds)
-    │   │   ├── BackendBadRequestError  400 / 422
-    │   │   └── BackendNotFoundError    404 (unknown model, wrong path)
-    │   ├── BackendConnectionError  the provider could not be reached
-    │   ├── BackendTimeoutError     the provider did not answer in time           → 504
-    │   ├── ContentFilteredError    the provider refused for safety reasons
-    │   ├── MalformedResponseError  the provider answered something unparseable
-    │   └── UnsupportedRoleError    the backend type cannot serve that role       → 400
-    └── RunError                    an agent or flow run failed
-        ├── AgentUnavailableError   the agent is invalid (reason given)           → 503
-        └── ToolError               a tool failed (its text goes back to the model)
+    MagecError                  internal_error      an unexpected failure                         → 500
+    ├── ConfigError             invalid_request     bad input from a user or a config file        → 400
+    │   ├── ValidationError     validation_error    a resource field is invalid (names the field) → 400
+    │   ├── NotFoundError       not_found           a resource id does not exist                  → 404
+    │   ├── ConflictError       conflict            e.g. delete of a referenced resource          → 409
+    │   ├── AuthError           unauthorized        missing / wrong credentials                   → 401
+    │   │   └── ForbiddenError  forbidden           authenticated, not allowed                    → 403
+    │   ├── RateLimitedError    too_many_requests   too many failed attempts (``retry_after``)    → 429
+    │   ├── PayloadTooLargeError payload_too_large  a request body over its limit                 → 413
+    │   └── LoopDetectedError   loop_detected       a request came back to this instance          → 508
+    ├── BackendError            backend_error       a provider call failed                        → 502
+    │   ├── BackendHTTPError    http_error          provider answered with an error status        → 502
+    │   │   ├── BackendAuthError        auth              401 / 403 from the provider         → 502
+    │   │   ├── BackendRateLimitError   rate_limit        429 (carries ``retry_after``)       → 502
+    │   │   ├── BackendBadRequestError  bad_request       400 / 422                           → 502
+    │   │   └── BackendNotFoundError    model_not_found   404 (unknown model, wrong path)     → 502
+    │   ├── BackendConnectionError  connection      the provider could not be reached             → 502
+    │   ├── BackendTimeoutError     timeout         the provider did not answer in time           → 504
+    │   ├── ContentFilteredError    content_filtered  the provider refused for safety reasons     → 502
+    │   ├── MalformedResponseError  malformed_response  the provider answered something unparseable → 502
+    │   └── UnsupportedRoleError    unsupported_role  the backend type cannot serve that role     → 400
+    └── RunError                run_error           an agent or flow run failed                   → 500
+        ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
+        └── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
 
-Vendor modules map SDK exceptions to the most specific type with ``raise ... from e``; no
+Each class has one snake_case ``code`` (second column): it is the ``errorCode`` of a failed turn's
+event and the ``code`` of every HTTP error body. ``tests/test_errors.py`` pins this drawing to the
+classes. Vendor modules map SDK exceptions to the most specific type with ``raise ... from e``; no
 other module interprets vendor exceptions.
 """
 
@@ -38,6 +42,7 @@ from typing import Any
 class MagecError(Exception):
     """Base of every error magec raises on purpose. ``str(err)`` is safe to show to users."""
 
+    code = "internal_error"
     status_code: int = 500
 
     def __init__(self, message: str, **details: Any) -> None:
@@ -52,11 +57,14 @@ class MagecError(Exception):
 class ConfigError(MagecError):
     """Bad input: a request body, a resource, a config file."""
 
+    code = "invalid_request"
     status_code = 400
 
 
 class ValidationError(ConfigError):
     """A resource field is invalid; ``field`` names it (dotted path, e.g. ``llm.backend``)."""
+
+    code = "validation_error"
 
     def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
         super().__init__(message, **details)
@@ -64,12 +72,14 @@ class ValidationError(ConfigError):
 
 
 class NotFoundError(ConfigError):
+    code = "not_found"
     status_code = 404
 
 
 class ConflictError(ConfigError):
     """The request conflicts with the stored state; ``references`` lists what blocks it."""
 
+    code = "conflict"
     status_code = 409
 
     def __init__(self, message: str, references: list[dict[str, Any]] | None = None, **details: Any) -> None:
@@ -78,16 +88,19 @@ class ConflictError(ConfigError):
 
 
 class AuthError(ConfigError):
+    code = "unauthorized"
     status_code = 401
 
 
 class ForbiddenError(AuthError):
+    code = "forbidden"
     status_code = 403
 
 
 class RateLimitedError(ConfigError):
     """Too many failed attempts; ``retry_after`` in seconds."""
 
+    code = "too_many_requests"
     status_code = 429
 
     def __init__(self, message: str, retry_after: int = 60, **details: Any) -> None:
@@ -96,20 +109,22 @@ class RateLimitedError(ConfigError):
 
 
 class PayloadTooLargeError(ConfigError):
+    code = "payload_too_large"
     status_code = 413
 
 
 class LoopDetectedError(ConfigError):
     """A request came back to the magec instance that sent it (see :mod:`magec.hops`)."""
 
+    code = "loop_detected"
     status_code = 508
 
 
 class BackendError(MagecError):
     """A call to an AI provider failed. ``backend`` names the backend when known."""
 
+    code = "backend_error"
     status_code = 502
-    kind = "backend_error"
 
     def __init__(self, message: str, backend: str | None = None, **details: Any) -> None:
         super().__init__(message, **details)
@@ -117,7 +132,7 @@ class BackendError(MagecError):
 
 
 class BackendHTTPError(BackendError):
-    kind = "http_error"
+    code = "http_error"
 
     def __init__(
         self, message: str, status: int | None = None, backend: str | None = None, **details: Any
@@ -127,11 +142,11 @@ class BackendHTTPError(BackendError):
 
 
 class BackendAuthError(BackendHTTPError):
-    kind = "auth"
+    code = "auth"
 
 
 class BackendRateLimitError(BackendHTTPError):
-    kind = "rate_limit"
+    code = "rate_limit"
 
     def __init__(
         self,
@@ -146,44 +161,48 @@ class BackendRateLimitError(BackendHTTPError):
 
 
 class BackendBadRequestError(BackendHTTPError):
-    kind = "bad_request"
+    code = "bad_request"
 
 
 class BackendNotFoundError(BackendHTTPError):
-    kind = "not_found"
+    code = "model_not_found"
 
 
 class BackendConnectionError(BackendError):
-    kind = "connection"
+    code = "connection"
 
 
 class BackendTimeoutError(BackendError):
+    code = "timeout"
     status_code = 504
-    kind = "timeout"
 
 
 class ContentFilteredError(BackendError):
-    kind = "content_filtered"
+    code = "content_filtered"
 
 
 class MalformedResponseError(BackendError):
-    kind = "malformed_response"
+    code = "malformed_response"
 
 
 class UnsupportedRoleError(BackendError):
+    code = "unsupported_role"
     status_code = 400
-    kind = "unsupported_role"
 
 
 class RunError(MagecError):
     """An agent or flow run failed."""
 
+    code = "run_error"
     status_code = 500
 
 
 class AgentUnavailableError(RunError):
+    code = "agent_unavailable"
     status_code = 503
 
 
 class ToolError(RunError):
     """A tool failed; the message is returned to the model as the tool result."""
+
+    code = "tool_error"

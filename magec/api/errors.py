@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from magec import errors
 from magec.api.limits import ClientDisconnected, parse_json
 from magec.errors import BackendRateLimitError, ConflictError, MagecError, RateLimitedError
 from magec.redact import redact
@@ -19,9 +20,27 @@ from magec.store.validation import loc_to_path
 log = logging.getLogger("magec.api")
 
 
-def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+#: the code of an error that is not a MagecError (framework 404/405, guards), by HTTP status
+_CODE_BY_STATUS = {
+    400: errors.ConfigError.code,
+    401: errors.AuthError.code,
+    403: errors.ForbiddenError.code,
+    404: errors.NotFoundError.code,
+    409: errors.ConflictError.code,
+    413: errors.PayloadTooLargeError.code,
+    429: errors.RateLimitedError.code,
+    503: errors.AgentUnavailableError.code,
+    508: errors.LoopDetectedError.code,
+}
+
+
+def error_response(status: int, message: str, *, code: str | None = None, **extra: Any) -> JSONResponse:
+    """``{"error": <redacted message>, "code": <code>, ...extra}``: the one error body of both apps;
+    ``code`` is from the vocabulary of :mod:`magec.errors` (by default the one for ``status``)."""
     headers = extra.pop("headers", None)
-    return JSONResponse({"error": redact(message), **extra}, status_code=status, headers=headers)
+    if code is None:
+        code = _CODE_BY_STATUS.get(status, errors.ConfigError.code if status < 500 else errors.MagecError.code)
+    return JSONResponse({"error": redact(message), "code": code, **extra}, status_code=status, headers=headers)
 
 
 def to_response(err: MagecError) -> JSONResponse:
@@ -35,7 +54,7 @@ def to_response(err: MagecError) -> JSONResponse:
     field = getattr(err, "field", None)
     if field:
         extra["field"] = field
-    return error_response(err.status_code, err.message, **extra)
+    return error_response(err.status_code, err.message, code=err.code, **extra)
 
 
 def install(app: FastAPI) -> None:
@@ -60,7 +79,9 @@ def install(app: FastAPI) -> None:
         msg = first.get("msg", "invalid request")
         if first.get("type") == "missing":
             msg = "is required"
-        return error_response(400, f"{where}: {msg}" if where else msg, field=where or None)
+        return error_response(
+            400, f"{where}: {msg}" if where else msg, code=errors.ValidationError.code, field=where or None
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -1,8 +1,10 @@
 """Running one turn of an app (agent or flow) and shaping ADK events for clients.
 
-Contract of :func:`run_turn`: yields ADK events as JSON-ready dicts (camelCase, ADK fields) and never
-raises for backend/run failures — those become one final error event
-``{"errorCode": <kind>, "errorMessage": <redacted text>, "author": ..., "turnComplete": true}``.
+Contract of :func:`run_turn`: yields :class:`TurnEvent` (ADK's event plus the magec author and
+whether end users see it), typed until the HTTP edge, and never raises for backend/run failures:
+a failed turn ends with exactly one error event whose ``error_code`` is the failure's code in the
+one vocabulary of :mod:`magec.errors` (``MagecError.code``) and whose message is redacted. On the
+ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author": ..., "turnComplete": true}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from google.adk.agents.run_config import RunConfig, StreamingMode
@@ -21,7 +24,7 @@ from google.genai import types
 
 from magec._adk import StaleSessionError
 from magec.agents.apps import App
-from magec.errors import AgentUnavailableError, BackendError, MagecError, NotFoundError, ValidationError
+from magec.errors import AgentUnavailableError, MagecError, NotFoundError, ValidationError
 from magec.redact import redact
 from magec.runtime.build import Runtime
 
@@ -29,34 +32,99 @@ log = logging.getLogger(__name__)
 _STALE_RETRIES = 3
 
 
-def event_json(event: Event, app: App) -> dict[str, Any]:
-    data: dict[str, Any] = event.model_dump(mode="json", by_alias=True, exclude_none=True)
-    author = data.get("author")
+@dataclass(slots=True)
+class TurnEvent:
+    """One event of a turn, typed until the HTTP edge.
+
+    ``event`` is ADK's event (``None`` for an error magec reports itself, then ``error_code`` /
+    ``error_message`` hold it); ``author_id`` / ``author_name`` are the magec agent behind ADK's
+    author (``"user"`` for the user's own message); ``visible`` says whether end users see it
+    (in flows only response agents speak). Only ADK-shaped routes turn it into JSON
+    (:meth:`to_json`); the OpenAI surface reads :attr:`text` and :attr:`partial` directly.
+    """
+
+    event: Event | None
+    author_id: str
+    author_name: str | None
+    visible: bool
+    error_code: str | None = None
+    error_message: str | None = None
+    invocation_id: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.event is not None and self.event.partial)
+
+    @property
+    def is_user(self) -> bool:
+        return self.author_id == "user"
+
+    @property
+    def text(self) -> str:
+        """The event's visible text (thought parts excluded)."""
+        content = self.event.content if self.event is not None else None
+        if content is None or not content.parts:
+            return ""
+        return "".join(p.text for p in content.parts if p.text and not p.thought)
+
+    @property
+    def usage(self) -> Any:
+        return self.event.usage_metadata if self.event is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        """ADK's camelCase event JSON with ``author`` = agent id and ``authorName`` (Magec's shape)."""
+        if self.event is None:
+            return {
+                "id": str(uuid.uuid4()),
+                "invocationId": self.invocation_id,
+                "author": self.author_id,
+                "errorCode": self.error_code,
+                "errorMessage": self.error_message,
+                "turnComplete": True,
+            }
+        data: dict[str, Any] = self.event.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["author"] = self.author_id
+        if self.author_name is not None:
+            data["authorName"] = self.author_name
+        return data
+
+
+def turn_event(event: Event, app: App) -> TurnEvent:
+    """Wrap an ADK event of ``app``: resolve its author and whether end users see it."""
+    author = event.author
+    name: str | None = None
     if author in app.authors:
-        agent_id, agent_name, _ = app.authors[author]
-        data["author"] = agent_id
-        data["authorName"] = agent_name
-    return data
+        author, name, _ = app.authors[author]
+    return TurnEvent(
+        event,
+        author,
+        name,
+        _visible(event, author, app),
+        event.error_code,
+        event.error_message,
+        event.invocation_id or "",
+    )
 
 
-def user_visible(event: dict[str, Any], app: App) -> bool:
-    """For flows: only response agents' output (and user events) is shown to clients."""
-    if app.kind != "flow":
-        return True
-    author = event.get("author")
-    if author == "user":
-        return True
-    if "errorCode" in event:
+def event_json(event: Event, app: App) -> dict[str, Any]:
+    """A stored ADK event as the ADK-shaped routes show it."""
+    return turn_event(event, app).to_json()
+
+
+def _visible(event: Event, author: str, app: App) -> bool:
+    """For flows: only response agents' output (and user events, and errors) is shown to clients."""
+    if app.kind != "flow" or author == "user" or event.error_code or event.error_message:
         return True
     known_agents = {aid for aid, _, _ in app.authors.values()}
-    if author not in known_agents and not (event.get("content") or {}).get("parts"):
+    if author not in known_agents and not (event.content is not None and event.content.parts):
         return False  # workflow bookkeeping (loop routing markers): nothing for a user to read
     responders = {aid for aid, _, is_resp in app.authors.values() if is_resp}
     if not responders:
         return True
     # The flag is per flow step (the same agent may appear twice, once as responder): the step's
     # ADK name is the last segment of the event's node path ("…/<step name>@<run id>").
-    step = str((event.get("nodeInfo") or {}).get("path") or "").rsplit("/", 1)[-1].split("@", 1)[0]
+    path = event.node_info.path if event.node_info is not None else None
+    step = str(path or "").rsplit("/", 1)[-1].split("@", 1)[0]
     if step in app.authors:
         return app.authors[step][2]
     return author in responders
@@ -126,21 +194,10 @@ def _turn_lock(runner: Any, app_id: str, user_id: str, session_id: str) -> async
     return lock
 
 
-def _error_event(app: App, err: BaseException, invocation_id: str) -> dict[str, Any]:
-    if isinstance(err, BackendError):
-        code = err.kind
-    elif isinstance(err, MagecError):
-        code = type(err).__name__
-    else:
-        code = "internal_error"
-    return {
-        "id": str(uuid.uuid4()),
-        "invocationId": invocation_id,
-        "author": app.id,
-        "errorCode": code,
-        "errorMessage": redact(str(err)) or code,
-        "turnComplete": True,
-    }
+def _error_event(app: App, err: BaseException, invocation_id: str) -> TurnEvent:
+    code = err.code if isinstance(err, MagecError) else MagecError.code
+    message = redact(str(err)) if isinstance(err, MagecError) else "internal error"
+    return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id)
 
 
 async def run_turn(
@@ -153,7 +210,7 @@ async def run_turn(
     streaming: bool = False,
     state_delta: dict[str, Any] | None = None,
     runner: Any = None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[TurnEvent]:
     runner = runner or app.runner
     assert runner is not None
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
@@ -161,7 +218,7 @@ async def run_turn(
     yielded = 0
     # ADK reports a failed model call as an error event *and* raises it: the event is held back
     # until the run goes on, so a failure ends the turn with one error event (ours), not two.
-    held: dict[str, Any] | None = None
+    held: TurnEvent | None = None
     try:
         # Concurrent turns on one session would each load it, and all but one would then fail as
         # stale: in this process they queue instead. Another replica's turn racing ours shows up as
@@ -183,9 +240,9 @@ async def run_turn(
                         yielded += 1
                         if event.error_code or event.error_message:
                             event.error_message = redact(event.error_message)
-                            held = event_json(event, app)
+                            held = turn_event(event, app)
                             continue
-                        yield event_json(event, app)
+                        yield turn_event(event, app)
                     break
                 except StaleSessionError:
                     if yielded or attempt == _STALE_RETRIES:

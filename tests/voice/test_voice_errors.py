@@ -22,9 +22,9 @@ async def test_not_configured_is_503(sqlite_apps: Apps, openai_voice: FakeServer
     only_tts = await agent(apps, "OnlyTts", tts={"backend": bid})
     only_stt = await agent(apps, "OnlyStt", transcription={"backend": bid})
     r = await apps.user.post(f"{V}/{only_tts}/transcription", **upload())
-    assert r.status_code == 503 and r.json() == {"error": "transcription not configured for this agent"}
+    assert r.status_code == 503 and r.json() == {"error": "transcription not configured for this agent", "code": "agent_unavailable"}
     r = await apps.user.post(f"{V}/{only_stt}/speech", json={"input": "hi"})
-    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent"}
+    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent", "code": "agent_unavailable"}
     assert openai_voice.requests == []
 
 
@@ -147,7 +147,7 @@ async def test_speech_body_errors(sqlite_apps: Apps, openai_voice: FakeServer) -
     aid = await agent(apps, tts={"backend": bid})
     url = f"{V}/{aid}/speech"
     r = await apps.user.post(url, json={"response_format": "mp3"})
-    assert r.status_code == 400 and r.json() == {"error": "input: is required", "field": "input"}
+    assert r.status_code == 400 and r.json() == {"error": "input: is required", "code": "validation_error", "field": "input"}
     r = await apps.user.post(url, json={"input": "   "})
     assert r.status_code == 400 and r.json()["field"] == "input"
     r = await apps.user.post(url, json={"input": 42})

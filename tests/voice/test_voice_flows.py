@@ -53,7 +53,7 @@ async def test_flow_voice(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
     r = await apps.user.post(f"{V}/{fid}/transcription?spokesperson={outsider}", files={"file": WAV})
     assert r.status_code == 400 and r.json()["field"] == "spokesperson"
     r = await apps.user.post(f"{V}/{fid}/speech?spokesperson={shallow}", json={"input": "x"})
-    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent"}
+    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent", "code": "agent_unavailable"}
     r = await apps.user.post(f"{V}/{fid}/speech?spokesperson={silent}", json={"input": "x"})
     assert r.status_code == 503
     # a plain agent with a foreign spokesperson is refused; naming itself is fine
@@ -66,7 +66,7 @@ async def test_flow_voice(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
         step(silent), step(shallow)]}})
     mute = r.json()["id"]
     r = await apps.user.post(f"{V}/{mute}/speech", json={"input": "x"})
-    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent"}
+    assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent", "code": "agent_unavailable"}
     # usage is recorded for the agent that spoke, not for the flow
     assert apps.ctx.runtime is not None
     by_agent = {t["agentId"] for t in await apps.ctx.runtime.usage.totals()}

@@ -22,7 +22,7 @@ from magec.api.limits import until_disconnected
 from magec.context import AppContext
 from magec.errors import AgentUnavailableError, NotFoundError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import ensure_session, event_json, parse_message, require_app, run_turn, user_visible
+from magec.runtime.run import TurnEvent, ensure_session, parse_message, require_app, run_turn, turn_event
 
 _DATA_KEYS = {"state", "stateDelta", "args", "response"}
 
@@ -76,9 +76,8 @@ def normalise(value: Any) -> Any:
 
 
 def session_json(session: Any, app: App, *, user_view: bool, caller: Caller = OPEN) -> dict[str, Any]:
-    events = [event_json(e, app) for e in session.events]
-    if user_view:
-        events = [e for e in events if user_visible(e, app)]
+    typed = (turn_event(e, app) for e in session.events)
+    events = [t.to_json() for t in typed if t.visible or not user_view]
     return {
         "id": session.id,
         "appName": session.app_name,
@@ -166,12 +165,12 @@ def agent_router(
     async def run(request: Request) -> list[dict[str, Any]]:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
 
-        async def turn() -> list[dict[str, Any]]:
+        async def turn() -> list[TurnEvent]:
             return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
 
         # a client that hangs up cancels the turn (and its provider calls)
         events = await until_disconnected(request, turn())
-        return [e for e in events if not user_view or user_visible(e, app)]
+        return [e.to_json() for e in events if e.visible or not user_view]
 
     @r.post(
         "/run_sse",
@@ -183,8 +182,8 @@ def agent_router(
 
         async def stream() -> AsyncIterator[dict[str, str]]:
             async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
-                if not user_view or user_visible(event, app):
-                    yield {"data": json.dumps(event)}
+                if event.visible or not user_view:
+                    yield {"data": json.dumps(event.to_json())}
 
         return EventSourceResponse(stream(), ping=15)
 

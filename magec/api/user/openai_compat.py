@@ -32,9 +32,9 @@ from magec.api.clients import authenticate
 from magec.api.errors import json_body
 from magec.api.limits import until_disconnected
 from magec.context import AppContext
-from magec.errors import ValidationError
+from magec.errors import BackendTimeoutError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import ensure_session, require_app, run_turn, user_visible
+from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
 #: documented request body (read by hand, so FastAPI cannot infer it); it also lets generated test
 #: corpora reach the body validation
@@ -102,27 +102,19 @@ def _parts(content: Any, field: str) -> list[types.Part]:
     return parts
 
 
-def _texts(events: list[dict[str, Any]], app: App) -> str:
+def _texts(events: list[TurnEvent]) -> str:
     """Final text of the turn: response agents' output, joined with ``\\n---\\n`` for flows."""
-    chunks: list[str] = []
-    for e in events:
-        if e.get("partial") or not user_visible(e, app) or e.get("author") == "user":
-            continue
-        text = "".join(
-            p.get("text", "") for p in (e.get("content") or {}).get("parts", []) if not p.get("thought")
-        )
-        if text:
-            chunks.append(text)
-    return "\n---\n".join(chunks)
+    chunks = [e.text for e in events if not e.partial and e.visible and not e.is_user]
+    return "\n---\n".join(c for c in chunks if c)
 
 
-def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
+def _usage(events: list[TurnEvent]) -> dict[str, int]:
     prompt = completion = 0
     for e in events:
-        meta = e.get("usageMetadata") or {}
-        if not e.get("partial"):
-            prompt += int(meta.get("promptTokenCount") or 0)
-            completion += int(meta.get("candidatesTokenCount") or 0)
+        meta = e.usage
+        if meta is not None and not e.partial:
+            prompt += int(meta.prompt_token_count or 0)
+            completion += int(meta.candidates_token_count or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
@@ -224,7 +216,7 @@ def router(ctx: AppContext) -> APIRouter:
 
         if not body.get("stream"):
 
-            async def turn() -> list[dict[str, Any]]:
+            async def turn() -> list[TurnEvent]:
                 return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, runner=runner)]
 
             try:
@@ -232,11 +224,11 @@ def router(ctx: AppContext) -> APIRouter:
                 events = await until_disconnected(request, turn())
             finally:
                 await forget()
-            errors = [e for e in events if e.get("errorCode")]
-            if errors and not _texts(events, app):
-                status = 504 if errors[-1]["errorCode"] == "timeout" else 502
+            failed = [e for e in events if e.error_code]
+            if failed and not _texts(events):
+                status = 504 if failed[-1].error_code == BackendTimeoutError.code else 502
                 return JSONResponse(
-                    {"error": errors[-1]["errorMessage"], "code": errors[-1]["errorCode"]},
+                    {"error": failed[-1].error_message, "code": failed[-1].error_code},
                     status_code=status,
                     headers=headers,
                 )
@@ -249,7 +241,7 @@ def router(ctx: AppContext) -> APIRouter:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": _texts(events, app)},
+                            "message": {"role": "assistant", "content": _texts(events)},
                             "finish_reason": "stop",
                         }
                     ],
@@ -274,28 +266,30 @@ def router(ctx: AppContext) -> APIRouter:
                 }
                 return f"data: {json.dumps(data)}\n\n".encode()
 
+            # The per-token chunk: the same JSON as chunk({"content": text}), from a template.
+            head, _, tail = chunk({"content": "\x00"}).decode().partition(json.dumps("\x00"))
+
+            def content(text: str) -> bytes:
+                return (head + json.dumps(text) + tail).encode()
+
             yield chunk({"role": "assistant", "content": ""})
-            events: list[dict[str, Any]] = []
+            events: list[TurnEvent] = []
             streamed_authors: set[str] = set()
             last_author: str | None = None
             try:
                 async for event in run_turn(rt, app, user, sid, message, streaming=True, runner=runner):
                     events.append(event)
-                    if event.get("errorCode"):
-                        err = {"error": {"message": event["errorMessage"], "type": event["errorCode"]}}
+                    if event.error_code:
+                        err = {"error": {"message": event.error_message, "type": event.error_code}}
                         yield f"data: {json.dumps(err)}\n\n".encode()
                         continue
-                    if not user_visible(event, app) or event.get("author") == "user":
+                    if not event.visible or event.is_user:
                         continue
-                    text = "".join(
-                        p.get("text", "")
-                        for p in (event.get("content") or {}).get("parts", [])
-                        if not p.get("thought")
-                    )
+                    text = event.text
                     if not text:
                         continue
-                    author = event.get("author")
-                    if event.get("partial"):
+                    author = event.author_id
+                    if event.partial:
                         if (
                             last_author is not None
                             and author != last_author
@@ -304,7 +298,7 @@ def router(ctx: AppContext) -> APIRouter:
                             yield chunk({"content": "\n---\n"})
                         streamed_authors.add(str(author))
                         last_author = author
-                        yield chunk({"content": text})
+                        yield content(text)
                     elif author not in streamed_authors:
                         # a non-streamed final (e.g. a backend that does not stream): send it whole
                         if last_author is not None:

@@ -1,0 +1,43 @@
+"""The error tree drawn in ``magec/errors.py`` is the real one: classes, parents, codes, statuses."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import magec.errors as errors
+
+LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>[A-Z]\w+)\s+(?P<code>[a-z_]+)\s+.*→ (?P<status>\d{3})\s*$")
+
+
+def drawn() -> list[tuple[int, str, str, int]]:
+    doc = errors.__doc__ or ""
+    rows = []
+    for line in doc.splitlines():
+        m = LINE.match(line)
+        if m:
+            rows.append((len(m.group("indent")), m.group("name"), m.group("code"), int(m.group("status"))))
+    return rows
+
+
+def test_drawing_matches_the_classes() -> None:
+    rows = drawn()
+    real = {c.__name__: c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.MagecError)}
+    assert sorted(name for _, name, _, _ in rows) == sorted(real), "every error class is drawn, once"
+    stack: list[tuple[int, str]] = []
+    for depth, name, code, status in rows:
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        cls = real[name]
+        parent = stack[-1][1] if stack else None
+        assert (cls.__bases__[0].__name__ if parent else None) == parent, f"{name} drawn under {parent}"
+        assert cls.code == code, f"{name}.code is {cls.code!r}, drawn {code!r}"
+        assert cls.status_code == status, f"{name}.status_code is {cls.status_code}, drawn {status}"
+        assert "code" in cls.__dict__, f"{name} must declare its own code"
+        stack.append((depth, name))
+
+
+def test_codes_are_one_vocabulary() -> None:
+    codes = [c.code for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.MagecError)]
+    assert len(codes) == len(set(codes)), "codes are unique"
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", c) for c in codes), "codes are snake_case"
