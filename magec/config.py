@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,20 +30,34 @@ import yaml
 
 from magec.errors import ConfigError
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+#: ``${VAR}`` or ``${VAR:-default}``: group 1 is the name, group 2 the default (``None`` if absent)
+VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def expand_env(text: str, env: dict[str, str] | None = None) -> str:
-    """Replace ``${VAR}`` (empty if unset) and ``${VAR:-default}`` (default if unset or empty)."""
-    source = os.environ if env is None else env
+def expand_vars(text: str, *sources: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` with its value in the first of ``sources`` that has it (empty when none
+    does) and ``${VAR:-default}`` with ``default`` when that value is unset or empty.
+
+    The one ``${VAR}`` expander: config files use the environment, stored resources their secrets
+    and then the environment (the store snapshot)."""
 
     def sub(m: re.Match[str]) -> str:
-        value = source.get(m.group(1), "")
+        value = ""
+        for source in sources:
+            found = source.get(m.group(1))
+            if found is not None:
+                value = found
+                break
         if not value and m.group(2) is not None:
             return m.group(2)
         return value
 
-    return _VAR.sub(sub, text)
+    return VAR_REF.sub(sub, text)
+
+
+def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` (empty if unset) and ``${VAR:-default}`` (default if unset or empty)."""
+    return expand_vars(text, os.environ if env is None else env)
 
 
 @dataclass

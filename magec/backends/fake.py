@@ -39,6 +39,7 @@ from google.genai import types
 from pydantic import PrivateAttr
 
 from magec.backends._llm import declarations
+from magec.backends.audio_formats import CONTENT_TYPES, MP3
 from magec.backends.base import BackendSpec, Capabilities, Defaults, ModelInfo, SpeechResult
 
 AUDIO_MARKER = b"FAKEAUDIO:"
@@ -238,14 +239,6 @@ class FakeSpeechToText:
         return self.text if self.text is not None else transcript_of(audio)
 
 
-_CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
 
 
 class FakeTextToSpeech:
@@ -266,7 +259,7 @@ class FakeTextToSpeech:
         self.calls.append((text, model, voice, format, dict(options or {})))
         audio = fake_audio(text)
 
-        return SpeechResult.from_bytes(_CONTENT_TYPES.get(format or "mp3", "audio/mpeg"), audio, self.chunk)
+        return SpeechResult.from_bytes(CONTENT_TYPES.get(format or "mp3", MP3), audio, self.chunk)
 
 
 class FakeModels:

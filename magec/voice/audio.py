@@ -14,15 +14,8 @@ from __future__ import annotations
 
 import struct
 
+from magec.backends.audio_formats import AAC, FLAC, M4A, MP3, OGG, WAV, WEBM
 from magec.errors import ValidationError
-
-WAV = "audio/wav"
-MP3 = "audio/mpeg"
-OGG = "audio/ogg"
-WEBM = "audio/webm"
-M4A = "audio/mp4"
-FLAC = "audio/flac"
-AAC = "audio/aac"
 
 SUPPORTED = "wav, mp3, ogg/opus, webm or m4a"
 

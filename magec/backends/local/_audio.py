@@ -17,17 +17,11 @@ import wave
 from collections.abc import Callable
 from importlib.util import find_spec
 
+from magec.backends.audio_formats import CONTENT_TYPES
 from magec.backends.local._deps import BACKEND
 from magec.errors import BackendError, ValidationError
 
-FORMATS: dict[str, str] = {
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-}
+FORMATS = CONTENT_TYPES  # every format of the shared table is produced here
 # format -> (PyAV container, codec, sample rate or None = keep)
 _AV: dict[str, tuple[str, str, int | None]] = {
     "mp3": ("mp3", "libmp3lame", None),

@@ -18,15 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from magec.backends.audio_formats import EXTENSIONS
 from magec.backends.base import BackendSpec
 from magec.backends.local import _assets, _workers
 from magec.backends.local._deps import BACKEND, require
 from magec.errors import BackendError, ValidationError
 
-AUDIO_TYPES = {
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3",
-    "audio/ogg", "audio/opus", "audio/webm", "video/webm", "audio/flac", "audio/x-flac",
-    "audio/mp4", "audio/m4a", "audio/x-m4a", "audio/aac", "audio/x-aac", "application/octet-stream", "",
+# every type of the shared table (decoded by PyAV), plus aliases only seen here and "unknown"
+AUDIO_TYPES = set(EXTENSIONS) | {
+    "audio/vnd.wave", "video/webm", "audio/x-flac", "audio/x-aac", "application/octet-stream", "",
 }  # fmt: skip
 
 

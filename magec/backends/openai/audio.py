@@ -6,39 +6,16 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from magec.backends._errors import CallState, mapped
+from magec.backends.audio_formats import CONTENT_TYPES, extension
 from magec.backends.base import SpeechResult
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.errors import ValidationError
 
-CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
-_EXTENSIONS = {
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/ogg": "ogg",
-    "audio/opus": "ogg",
-    "audio/webm": "webm",
-    "audio/flac": "flac",
-    "audio/mp4": "m4a",
-    "audio/m4a": "m4a",
-    "audio/x-m4a": "m4a",
-    "audio/aac": "aac",
-}
 SPEED_RANGE = (0.25, 4.0)
 
 
 def filename_for(mime: str) -> str:
-    base = mime.split(";", 1)[0].strip().lower()
-    return f"audio.{_EXTENSIONS.get(base, 'wav')}"
+    return f"audio.{extension(mime)}"
 
 
 class OpenAISpeechToText:

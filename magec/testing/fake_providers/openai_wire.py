@@ -9,16 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from magec.backends.audio_formats import CONTENT_TYPES
 from magec.testing.fake_providers._core import FakeProvider, RecordedRequest, Reply, fake_audio, transcript_of
 
-TTS_CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
+TTS_CONTENT_TYPES = CONTENT_TYPES  # OpenAI's /audio/speech answers with these
 
 
 def _text_of(content: Any) -> str:
