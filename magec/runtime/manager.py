@@ -125,9 +125,11 @@ class RuntimeManager:
         return self._runtime
 
     async def fresh(self) -> Runtime:
-        """The runtime for a new request: caught up with the newest epoch this process knows of."""
+        """The runtime for a new request: caught up with every write committed before the request
+        started, on any replica (:meth:`Store.shared_epoch`: free on SQLite, one coalesced epoch
+        read on PostgreSQL; the NOTIFY listener has usually rebuilt already, so this rarely waits)."""
         runtime = self.current()
-        known = self.ctx.store.epoch
+        known = await self.ctx.store.shared_epoch()
         if runtime.epoch >= known:
             return runtime
         return await self.catch_up(known)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -113,6 +114,9 @@ class Store(Generic[S]):
         self._pending: list[tuple[str, str, str | None]] = []
         self._pending_settings: str | None = None
         self._tx_epoch: int | None = None
+        # shared_epoch(): the read in flight, and the future of the read queued behind it
+        self._epoch_read: asyncio.Task[int] | None = None
+        self._epoch_next: asyncio.Future[int] | None = None
         self._snapshot_lock = asyncio.Lock()
         self.is_postgres = engine.dialect.name == "postgresql"
         # Writes are serialised in-process so reference checks and the write see the same state.
@@ -196,6 +200,45 @@ class Store(Generic[S]):
     async def read_epoch(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
+
+    async def shared_epoch(self) -> int:
+        """The newest committed epoch of *every* instance, as of a read that started after this call.
+
+        Single process (SQLite): :attr:`epoch` is already that. Shared database (PostgreSQL):
+        one ``SELECT epoch`` that began after the call — concurrent callers share reads (one in
+        flight; callers arriving meanwhile wait for the next one), so a burst of requests costs
+        one round trip, not one each. A failed read answers the last known epoch (requests keep
+        being served; the listener and the poll catch up later)."""
+        if not self.is_postgres:
+            return self.epoch
+        if self._epoch_read is None:
+            fut: asyncio.Future[int] = self._start_epoch_read()
+        else:
+            if self._epoch_next is None:
+                self._epoch_next = asyncio.get_running_loop().create_future()
+            fut = self._epoch_next
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring
+            return self.epoch
+
+    def _start_epoch_read(self) -> asyncio.Task[int]:
+        task = asyncio.ensure_future(self._read_epoch_once())
+        self._epoch_read = task
+        return task
+
+    async def _read_epoch_once(self) -> int:
+        try:
+            epoch = await self.read_epoch()
+            self.observe_epoch(epoch)
+            return max(epoch, self.epoch)
+        finally:
+            self._epoch_read = None
+            waiting, self._epoch_next = self._epoch_next, None
+            if waiting is not None:
+                self._start_epoch_read().add_done_callback(functools.partial(_settle, waiting))
 
     def observe_epoch(self, epoch: int) -> None:
         """Another instance committed ``epoch`` (notification or poll): move forward and notify."""
@@ -626,6 +669,18 @@ class Store(Generic[S]):
                 await conn.execute(backend_status.update().where(backend_status.c.id == id).values(**values))
             else:
                 await conn.execute(backend_status.insert().values(id=id, **values))
+
+
+def _settle(target: asyncio.Future[int], source: asyncio.Future[int]) -> None:
+    """Hand the outcome of ``source`` to ``target`` (unless someone already did)."""
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
 
 
 __all__ = ["Rows", "SnapshotBuilder", "Store", "make_engine", "singular", "plural", "ValidationError"]
