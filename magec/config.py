@@ -87,6 +87,12 @@ class Config:
     trusted_proxies: list[str] = field(default_factory=list)
     #: when set, ``/metrics`` on both ports needs ``Authorization: Bearer <metricsToken>``
     metrics_token: str = ""
+    #: seconds between live backend health checks (model listing; ``server.healthInterval``)
+    health_interval: float = 30.0
+    #: consecutive backend faults that open a backend's circuit breaker (``server.breakerFailures``)
+    breaker_failures: int = 5
+    #: seconds an open breaker refuses calls before one probe call (``server.breakerCooldown``)
+    breaker_cooldown: float = 30.0
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""
@@ -179,6 +185,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
     cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")
     cfg.trusted_proxies = _list(server.get("trustedProxies"), "server.trustedProxies")
+    cfg.health_interval = float(server.get("healthInterval", cfg.health_interval))
+    cfg.breaker_failures = _int(server.get("breakerFailures", cfg.breaker_failures), "server.breakerFailures")
+    cfg.breaker_cooldown = float(server.get("breakerCooldown", cfg.breaker_cooldown))
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
@@ -202,6 +211,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_DATABASE_URL": ("database_url", str),
         "MAGEC_DATA_DIR": ("data_dir", Path),
         "MAGEC_MAX_BODY_BYTES": ("max_body_bytes", int),
+        "MAGEC_HEALTH_INTERVAL": ("health_interval", float),
+        "MAGEC_BREAKER_FAILURES": ("breaker_failures", int),
+        "MAGEC_BREAKER_COOLDOWN": ("breaker_cooldown", float),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):

@@ -35,3 +35,8 @@ def refresh_gauges(ctx: AppContext) -> None:
     valid = sum(1 for a in rt.apps.values() if a.status.valid)
     ctx.metrics.apps.labels("valid").set(valid)
     ctx.metrics.apps.labels("invalid").set(len(rt.apps) - valid)
+    breakers = ctx.extras.get("breakers")
+    if breakers is not None:
+        for backend_id in rt.snapshot.backends:
+            state = breakers.view(backend_id)["state"]
+            ctx.metrics.backend_breaker_open.labels(backend_id).set(1 if state == "open" else 0)

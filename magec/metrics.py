@@ -3,8 +3,10 @@
 Each app context owns its own registry (tests run several in one process). Exposed:
 ``magec_http_requests_total{app,method,route,status}``, ``magec_http_request_seconds{app,route}``,
 ``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``,
-``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N) and
-``magec_runtime_rebuild_seconds``.
+``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N),
+``magec_runtime_rebuild_seconds``, and the live backend health (:mod:`magec.backends.health`):
+``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
+and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
 Labels carry ids, never secrets.
 """
 
@@ -47,6 +49,17 @@ class Metrics:
             "magec_runtime_rebuild_seconds",
             "Time to bring the runtime up to a new config epoch",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+
+        self.backend_up = Gauge(
+            "magec_backend_up", "1 when the backend is up or degraded, 0 when down", ["backend"], registry=self.registry
+        )
+        self.backend_check_seconds = Gauge(
+            "magec_backend_check_seconds", "Latency of the last health check", ["backend"], registry=self.registry
+        )
+        self.backend_breaker_open = Gauge(
+            "magec_backend_breaker_open", "1 while the backend's circuit breaker is open", ["backend"],
             registry=self.registry,
         )
 

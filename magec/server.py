@@ -9,7 +9,9 @@ admin address is asked for without a password. SIGTERM/SIGINT stop both servers 
 
 This is the **composition root**: the one module that knows every first-party part and wires them
 explicitly — the runtime's build hooks (MCP tools, long-term memory, flows) and the services the
-APIs reach through the manager (``manager.memory``, ``manager.mcp``) in :func:`_start_runtime`,
+APIs reach through the manager (``manager.memory``, ``manager.mcp``) in :func:`_start_runtime`
+(with the per-backend circuit breakers wrapping every agent's chat model), the live backend health
+monitor task (:func:`_health_monitor`, stopped with the context),
 and each app's routers in :func:`user_app` / :func:`admin_app`. Every caller (``magec serve``, the
 CLI, :mod:`magec.testing.apps`, tests, the bench) builds through these functions, so tests run the
 real wiring. The parts are imported inside the functions only so that ``magec migrate`` and
@@ -42,6 +44,8 @@ from magec.store.store import Store, make_engine
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from magec.backends.health import HealthMonitor
+
 log = logging.getLogger("magec")
 
 
@@ -64,6 +68,7 @@ async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIt
     try:
         if start_runtime:
             await _start_runtime(ctx)
+            tasks.append(asyncio.create_task(_health_monitor(ctx).run()))
         yield ctx
     finally:
         for t in tasks:
@@ -85,6 +90,9 @@ def _restrict_sqlite_files(url: str) -> None:
 
 async def _start_runtime(ctx: AppContext) -> None:
     """The runtime manager with every build hook, in the order their contributions apply."""
+    from magec.agents.apps import BuildDeps
+    from magec.backends.breaker import Breakers
+    from magec.config_view.snapshot import StoreSnapshot
     from magec.flows import runtime_hook as flows
     from magec.memory.runtime_hook import MemoryHook, MemoryService
     from magec.runtime.manager import RuntimeManager
@@ -93,14 +101,31 @@ async def _start_runtime(ctx: AppContext) -> None:
 
     mcp = McpPool()
     memory = MemoryService(ctx.store.engine)
+    breakers = Breakers(ctx.config.breaker_failures, ctx.config.breaker_cooldown)
+    ctx.extras["breakers"] = breakers  # one circuit breaker per backend, read by the Admin API views
+
+    def guard_models(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
+        deps.guard = breakers.guard
+
     ctx.runtime = RuntimeManager(
         ctx,
-        [McpHook(mcp), MemoryHook(memory), flows.install],
+        [guard_models, McpHook(mcp), MemoryHook(memory), flows.install],
         memory=memory,
         mcp=mcp,
         closers=[mcp.close, memory.close],
     )
     await ctx.runtime.start()
+
+
+def _health_monitor(ctx: AppContext) -> HealthMonitor:
+    """The live backend health check (every ``server.healthInterval`` s), sharing the breakers."""
+    from magec.backends.breaker import Breakers
+    from magec.backends.health import HealthMonitor
+
+    breakers = ctx.extras.setdefault("breakers", Breakers(ctx.config.breaker_failures, ctx.config.breaker_cooldown))
+    monitor = HealthMonitor(ctx, breakers, ctx.config.health_interval)
+    ctx.extras["health"] = monitor
+    return monitor
 
 
 def user_app(ctx: AppContext) -> FastAPI:

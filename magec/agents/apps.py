@@ -65,6 +65,9 @@ class BuildDeps:
     )
     #: called after every model call with (agent id, backend id, model, usage metadata)
     on_usage: Callable[[str, str, str, Any], None] | None = None
+    #: wraps each agent's chat model with (model, backend id, backend name), e.g. the backend's
+    #: circuit breaker (:mod:`magec.backends.breaker`, set by the composition root); None = as is
+    guard: Callable[[Any, str, str], Any] | None = None
     #: builds flow apps (set by magec.flows); absent = flows are not served
     flow_builder: Callable[[Any, StoreSnapshot, BuildDeps], App] | None = None
     #: identities of inputs shared by every app (session service, active memory store, …): hooks

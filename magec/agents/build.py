@@ -58,6 +58,8 @@ def build_llm_agent(
     except ImportError as e:
         raise MagecError(f"LLM backend type {spec.type!r} is not installed: {e}") from e
     model = backend_type.chat(spec, agent.llm.model)
+    if deps.guard is not None:  # the backend's circuit breaker, shared by every agent on it
+        model = deps.guard(model, spec.id, spec.name or spec.id)
     tools: list[Any] = list(extra_tools or [])
     paragraphs: list[str] = []
     for toolset in deps.toolsets:

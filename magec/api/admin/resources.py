@@ -89,6 +89,11 @@ async def _check_longterm_selection(ctx: AppContext, body: Any) -> None:
         raise ValidationError(f"longTermProvider: {health['detail']}", field="longTermProvider")
 
 
+def _health_summary(health: dict[str, Any]) -> dict[str, Any]:
+    """A backend's live health in the overview: ``{status, since, lastError, latencyMs}``."""
+    return {k: health.get(k) for k in ("status", "since", "lastError", "latencyMs")}
+
+
 def core_router(ctx: AppContext) -> APIRouter:
     router = APIRouter()
     store = ctx.store
@@ -119,8 +124,18 @@ def core_router(ctx: AppContext) -> APIRouter:
         return {
             "counts": {k: len(v) for k, v in all_raw.items()},
             "agents": [
-                {"id": a["id"], "name": a["name"], "valid": a["valid"], "invalidReason": a["invalidReason"]}
+                {
+                    "id": a["id"],
+                    "name": a["name"],
+                    "valid": a["valid"],
+                    "invalidReason": a["invalidReason"],
+                    "health": a.get("health"),
+                }
                 for a in agents
+            ],
+            "backends": [
+                {"id": b["id"], "name": b.get("name", ""), **_health_summary(b["health"])}
+                for b in [await public(ctx, "backends", raw, all_raw) for raw in all_raw.get("backends", {}).values()]
             ],
             "epoch": store.epoch,
         }

@@ -2,7 +2,8 @@
 
 Generic over kinds: what is hidden comes from the model (``sensitive``, ``secret_urls``,
 ``hidden``), validity is added to every ``runnable`` kind; only observed backend state (health,
-capabilities, "used by") is a per-kind extra (:data:`_EXTRAS`)."""
+circuit breaker, capabilities, "used by") and an agent's health derived from its backends' are
+per-kind extras (:data:`_EXTRAS`)."""
 
 from __future__ import annotations
 
@@ -65,13 +66,38 @@ async def _backend_view(
     """Observed health, probed (or declared) capabilities, and who uses the backend."""
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     status = await ctx.store.get_backend_status(raw["id"])
-    view["health"] = {"status": "unknown", "checkedAt": None, "lastError": None, **status["health"]}
+    view["health"] = {
+        "status": "unknown",
+        "checkedAt": None,
+        "lastError": None,
+        "since": None,
+        "latencyMs": None,
+        **status["health"],
+    }
+    breakers = ctx.extras.get("breakers")
+    view["breaker"] = breakers.view(raw["id"]) if breakers is not None else None
     view["capabilities"] = status["capabilities"] or _declared(raw.get("type", ""))
     view["usedBy"] = used_by(raw["id"], all_raw)
 
 
+async def _agent_view(
+    ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
+) -> None:
+    """The agent's status derived from its backends' live health (``health: {status, reason}``)."""
+    from magec.backends.health import agent_health
+
+    all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
+    backends = all_raw.get("backends", {})
+    ids = {
+        (raw.get(role) or {}).get("backend") for role in ("llm", "transcription", "tts")
+    } & set(backends)
+    statuses = {bid: (await ctx.store.get_backend_status(bid))["health"] for bid in ids if bid}
+    names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
+    view["health"] = agent_health(raw, statuses, names)
+
+
 #: kind -> what its view adds beyond the stored record (observed state kept outside the resource)
-_EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {"backends": _backend_view}
+_EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {"backends": _backend_view, "agents": _agent_view}
 
 
 def _declared(type_name: str) -> dict[str, Any]:
