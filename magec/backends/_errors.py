@@ -106,6 +106,15 @@ def from_status(
     return BackendHTTPError(text, status=status, backend=backend)
 
 
+#: httpx's timeout exception names → what ran out
+_TIMEOUTS = {
+    "ConnectTimeout": "could not connect within the connect deadline",
+    "ReadTimeout": "no data from the provider within the read deadline",
+    "WriteTimeout": "could not send the request within the read deadline",
+    "PoolTimeout": "no free connection within the connect deadline",
+}
+
+
 def _chain(exc: BaseException | None) -> list[BaseException]:
     out: list[BaseException] = []
     while exc is not None and exc not in out:
@@ -126,7 +135,8 @@ def from_transport(
     for e in _chain(exc):
         name = type(e).__name__
         if isinstance(e, TimeoutError) or name.endswith("TimeoutException") or "Timeout" in name:
-            return BackendTimeoutError(safe(f"{label}: request timed out"), backend=backend)
+            what = _TIMEOUTS.get(name, "request timed out")
+            return BackendTimeoutError(safe(f"{label}: {what}"), backend=backend)
         if isinstance(e, json.JSONDecodeError) or name == "ValidationError":
             return MalformedResponseError(safe(f"{label}: unparseable response: {e}"), backend=backend)
         if name in ("RemoteProtocolError", "ReadError", "IncompleteRead") or (

@@ -3,7 +3,7 @@
 Every config change rebuilds the runtime, and each agent's model gets a new connection object.
 Building an SDK client creates an HTTP pool and an SSL context (27–59 ms of synchronous CPU measured
 here, stalling every running stream). Clients are therefore shared by their full connection
-parameters (URL, key, headers, timeout): an unchanged backend keeps its warm client and pool, and a
+parameters (URL, key, headers, connect and read deadlines): an unchanged backend keeps its warm client and pool, and a
 changed one gets a new client. The cache is bounded; evicted clients are left to the garbage
 collector rather than closed, because a running request may still hold them.
 """
@@ -24,7 +24,8 @@ _clients: OrderedDict[Hashable, Any] = OrderedDict()
 
 
 def spec_key(vendor: str, spec: BackendSpec, base_url: str) -> Hashable:
-    return (vendor, base_url, spec.api_key, tuple(sorted(spec.headers.items())), spec.timeout)
+    headers = tuple(sorted(spec.headers.items()))
+    return (vendor, base_url, spec.api_key, headers, spec.timeout, spec.connect_timeout)
 
 
 def shared_client(key: Hashable, factory: Callable[[], T]) -> T:

@@ -17,6 +17,7 @@ already redacted (never contain the API key).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -33,7 +34,10 @@ class BackendSpec:
     """An expanded backend record: secrets substituted, ready to connect.
 
     ``url`` may be empty (the type's default is used). ``headers`` are sent on every call.
-    ``timeout`` is the per-request timeout in seconds.
+    Deadlines, in seconds: ``connect_timeout`` to open a connection, ``timeout`` the read deadline
+    (the longest wait for the next byte, response headers included), ``total_timeout`` for a whole
+    chat call (every attempt and the full stream). ``max_attempts`` bounds the chat calls made for
+    one model request (1 = no retry); see :mod:`magec.backends._resilience`.
     """
 
     id: str
@@ -43,13 +47,22 @@ class BackendSpec:
     api_key: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 60.0
+    connect_timeout: float = 10.0
+    total_timeout: float = 300.0
+    max_attempts: int = 3
 
     def with_headers(self, extra: Mapping[str, str] | None) -> BackendSpec:
         """Return a copy whose headers are ours overridden per key by ``extra`` (agent-level headers)."""
         if not extra:
             return self
-        merged = {**self.headers, **extra}
-        return BackendSpec(self.id, self.name, self.type, self.url, self.api_key, merged, self.timeout)
+        return dataclasses.replace(self, headers={**self.headers, **extra})
+
+
+def limits_of(record: Any) -> dict[str, Any]:
+    """The deadline / retry fields a backend record sets (``connect_timeout``, ``total_timeout``,
+    ``max_attempts``), as :class:`BackendSpec` keyword arguments; unset ones keep the defaults."""
+    names = ("connect_timeout", "total_timeout", "max_attempts")
+    return {n: v for n in names if (v := getattr(record, n, None)) is not None}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from magec.backends.base import BackendSpec
+from magec.backends.base import BackendSpec, limits_of
 from magec.clients import tokens
 from magec.config import VAR_REF, expand_vars
 from magec.redact import register_secret
@@ -101,6 +101,7 @@ class StoreSnapshot:
             api_key=b.api_key,
             headers=dict(b.headers),
             timeout=b.timeout,
+            **limits_of(b),
         )
         return spec.with_headers(headers)
 

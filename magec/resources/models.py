@@ -120,6 +120,10 @@ class Backend(Resource):
     api_key: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=60.0, gt=0, le=3600)
+    # Optional (absent in Magec's JSON): None = the default of magec.backends.base.BackendSpec.
+    connect_timeout: float | None = Field(default=None, gt=0, le=600)
+    total_timeout: float | None = Field(default=None, gt=0, le=86400)
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
     api: Literal["completions", "responses"] = "completions"
 
     @field_validator("type")

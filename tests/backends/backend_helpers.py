@@ -12,12 +12,16 @@ KEY = "magec-TEST-secret-9f8e7d6c5b4a"
 
 
 def spec_for(
-    srv: FakeServer | str, type_: str, *, key: str = KEY, timeout: float = 10.0, **kw: object
+    srv: FakeServer | str, type_: str, *, key: str = KEY, timeout: float = 10.0, max_attempts: int = 1,
+    **kw: object,
 ) -> BackendSpec:
+    """A spec on ``srv``; one attempt per call by default, so error-mapping tests see each fault
+    as is (retries are tested in test_faults.py)."""
     url = srv if isinstance(srv, str) else srv.url
     return BackendSpec(
-        id=f"{type_}-1", name=f"{type_}-test", type=type_, url=url, api_key=key, timeout=timeout, **kw
-    )  # type: ignore[arg-type]
+        id=f"{type_}-1", name=f"{type_}-test", type=type_, url=url, api_key=key, timeout=timeout,
+        max_attempts=max_attempts, **kw,  # type: ignore[arg-type]
+    )
 
 
 async def collect(llm: BaseLlm, request: LlmRequest, *, stream: bool) -> list[LlmResponse]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from magec.api.errors import json_body
 from magec.backends import registry
-from magec.backends.base import BackendSpec
+from magec.backends.base import BackendSpec, limits_of
 from magec.config_view.snapshot import expand
 from magec.context import AppContext
 from magec.errors import MagecError, ValidationError
@@ -67,6 +67,7 @@ async def _spec_from_body(
         api_key=expand(data["apiKey"], values),
         headers={k: expand(v, values) for k, v in data["headers"].items()},
         timeout=model.timeout,
+        **limits_of(model),
     )
 
 

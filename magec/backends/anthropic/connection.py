@@ -49,7 +49,10 @@ class AnthropicConnection:
         headers: dict[str, Any] = dict(self.spec.headers)
         kwargs: dict[str, Any] = {
             "base_url": self.base_url,
-            "timeout": self.spec.timeout,
+            # read/write = the read deadline (between bytes); connect and pool = the connect deadline
+            "timeout": anthropic.Timeout(
+                self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
+            ),
             "max_retries": 0,
         }
         if self.spec.api_key:
@@ -85,6 +88,9 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
             return content_filtered(backend, message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, anthropic.APITimeoutError):
+        timed_out = from_transport(exc, backend=backend)
+        if isinstance(timed_out, BackendTimeoutError):
+            return timed_out
         return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
     if isinstance(exc, anthropic.APIResponseValidationError):
         return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)

@@ -12,6 +12,7 @@ raises :class:`~magec.errors.MalformedResponseError`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
@@ -20,6 +21,7 @@ from google.genai import types
 from pydantic import PrivateAttr
 
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
+from magec.backends._resilience import Policy, resilient
 from magec.backends._schema import declaration_parameters, gemini_sanitize
 from magec.backends.gemini.connection import GeminiConnection, map_error
 
@@ -83,6 +85,13 @@ class GeminiChat(BaseLlm):
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
+        """One model call under the backend's deadlines and retries (:mod:`magec.backends._resilience`)."""
+        policy = Policy.of(self._conn.spec, self._conn.label)
+        async with aclosing(resilient(policy, lambda: self._attempt(llm_request, stream))) as responses:
+            async for response in responses:
+                yield response
+
+    async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         label = self._conn.label
         model = llm_request.model or self.model
         config = sanitized_config(llm_request.config)

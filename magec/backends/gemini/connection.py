@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -27,8 +28,21 @@ API_VERSION = "v1beta"
 NO_KEY_PLACEHOLDER = "magec-no-api-key"
 
 
+def _async_http(spec: BackendSpec) -> httpx2.AsyncClient:
+    """The async HTTP client google-genai uses for this spec: read/write = the read deadline
+    (between bytes), connect/pool = the connect deadline. Passing a client also keeps google-genai
+    off aiohttp, whose timeout is a total one."""
+    timeouts = httpx2.Timeout(spec.timeout, connect=spec.connect_timeout, pool=spec.connect_timeout)
+
+    async def deadlines(request: httpx2.Request) -> None:
+        # google-genai passes timeout=None (= "no timeout") with each request; ours wins
+        request.extensions = {**request.extensions, "timeout": timeouts.as_dict()}
+
+    return httpx2.AsyncClient(timeout=timeouts, event_hooks={"request": [deadlines]})
+
+
 class GeminiConnection:
-    """Owns one ``genai.Client``. SDK retries are off (``attempts=1``); timeout in seconds."""
+    """Owns one ``genai.Client``. SDK retries are off (``attempts=1``); deadlines in seconds."""
 
     def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
@@ -45,7 +59,9 @@ class GeminiConnection:
             # google-genai has no per-request hook: the loop guard's header names this instance
             # (magec's own API speaks the OpenAI protocol, so chains run through openai backends).
             headers={**self.spec.headers, hops.HEADER: hops.INSTANCE_ID},
-            timeout=int(self.spec.timeout * 1000),
+            # no per-call timeout (google-genai would apply one number to every phase, and with
+            # aiohttp installed as a total): our own httpx client sets the connect and read deadlines
+            httpx_async_client=_async_http(self.spec),
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         client = genai.Client(api_key=self.spec.api_key or NO_KEY_PLACEHOLDER, http_options=options)

@@ -11,6 +11,7 @@ reason raises :class:`~magec.errors.MalformedResponseError`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
@@ -18,6 +19,7 @@ from pydantic import PrivateAttr
 
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
 from magec.backends._llm import TurnAccumulator
+from magec.backends._resilience import Policy, resilient
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 
@@ -53,6 +55,13 @@ class OpenAIChat(BaseLlm):
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
+        """One model call under the backend's deadlines and retries (:mod:`magec.backends._resilience`)."""
+        policy = Policy.of(self._conn.spec, self._conn.label)
+        async with aclosing(resilient(policy, lambda: self._attempt(llm_request, stream))) as responses:
+            async for response in responses:
+                yield response
+
+    async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         id_map: dict[str, str] = {}
         body = self.request_body(llm_request, id_map)
         acc = TurnAccumulator(backend=self._conn.label)

@@ -53,12 +53,16 @@ class OpenAIConnection:
     def _build(self) -> openai.AsyncOpenAI:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
         headers: dict[str, Any] = dict(self.spec.headers)
+        # read/write = the read deadline (between bytes); connect and pool = the connect deadline
+        timeouts = openai.Timeout(
+            self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
+        )
         if self.spec.api_key:
             client = _MagecAsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self.spec.api_key,
                 default_headers=headers,
-                timeout=self.spec.timeout,
+                timeout=timeouts,
                 max_retries=0,
             )
         else:
@@ -68,7 +72,7 @@ class OpenAIConnection:
                 base_url=self.base_url,
                 api_key=NO_KEY_PLACEHOLDER,
                 default_headers=headers,
-                timeout=self.spec.timeout,
+                timeout=timeouts,
                 max_retries=0,
             )
         return client
@@ -99,6 +103,9 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
         message = provider_message(body, fallback=exc.message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, openai.APITimeoutError):
+        timed_out = from_transport(exc, backend=backend)
+        if isinstance(timed_out, BackendTimeoutError):
+            return timed_out
         return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)
