@@ -1,0 +1,174 @@
+"""Live backend health and the per-backend circuit breaker, seen by clients through HTTP only.
+
+Loopback fake providers; tiny intervals. Polling is used only to wait for the background health
+interval (the product's documented behaviour); the breaker's cool-down is waited for the way a
+client would, by sleeping until the ``retryAt`` the API reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+INTERVAL = 0.2
+
+
+@pytest.fixture
+async def apps(tmp_path: Path) -> AsyncIterator[Apps]:
+    config = {"health_interval": INTERVAL, "breaker_failures": 3, "breaker_cooldown": 0.6}
+    async with running_apps(tmp_path / "data", config=config) as a:
+        yield a
+
+
+async def backend_and_agent(apps: Apps, server: FakeServer, name: str) -> tuple[str, str]:
+    b = (await apps.admin.post(f"{A}/backends", json={"name": f"{name}-backend", "type": "openai",
+                                                       "url": server.url, "timeout": 3})).json()
+    a = (await apps.admin.post(f"{A}/agents", json={"name": name, "llm": {"backend": b["id"], "model": "m-1"}})).json()
+    return b["id"], a["id"]
+
+
+async def wait_health(apps: Apps, backend_id: str, status: str, rounds: int = 40) -> dict[str, Any]:
+    """Poll the backend view until its live health is ``status`` (bounded: ``rounds`` intervals)."""
+    view: dict[str, Any] = {}
+    for _ in range(rounds):
+        view = (await apps.admin.get(f"{A}/backends/{backend_id}")).json()
+        if view["health"]["status"] == status:
+            return view
+        await asyncio.sleep(INTERVAL / 2)
+    raise AssertionError(f"backend never became {status}: {view.get('health')}")
+
+
+async def run(apps: Apps, agent_id: str, text: str = "hi") -> list[dict[str, Any]]:
+    body = {"appName": agent_id, "userId": "u", "sessionId": f"s-{text}", "newMessage": {"parts": [{"text": text}]}}
+    r = await apps.user.post(f"{U}/run", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def metric(text: str, name: str, backend: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{backend="{backend}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} for {backend} not in /metrics")
+
+
+async def test_down_backend_shown_within_one_interval(apps: Apps) -> None:
+    down_srv = FakeServer(OpenAIFake("doomed"))
+    with FakeServer(OpenAIFake("steady")) as steady:
+        try:
+            doomed_id, doomed_agent = await backend_and_agent(apps, down_srv, "Doomed")
+            steady_id, steady_agent = await backend_and_agent(apps, steady, "Steady")
+            up = await wait_health(apps, doomed_id, "up")
+            assert up["health"]["since"] and up["health"]["latencyMs"] is not None
+            assert up["breaker"]["state"] == "closed"
+            await wait_health(apps, steady_id, "up")
+        finally:
+            down_srv.stop()
+        started = time.monotonic()
+        down = await wait_health(apps, doomed_id, "down")
+        assert time.monotonic() - started < 10 * INTERVAL + 3  # one interval plus the check itself
+        assert down["health"]["lastError"] and "Doomed-backend" in down["health"]["lastError"]
+        assert down["health"]["since"] >= up["health"]["since"] and down["health"]["checkedAt"]
+        # its agent says why; the other backend and its agent are unaffected
+        agent = (await apps.admin.get(f"{A}/agents/{doomed_agent}")).json()
+        assert agent["health"]["status"] == "backend_unreachable"
+        assert "Doomed-backend" in agent["health"]["reason"] and "unreachable" in agent["health"]["reason"]
+        other = (await apps.admin.get(f"{A}/agents/{steady_agent}")).json()
+        assert other["health"] == {"status": "ok", "reason": None}
+        assert (await apps.admin.get(f"{A}/backends/{steady_id}")).json()["health"]["status"] == "up"
+        assert "steady says: still here" in str(await run(apps, steady_agent, "still here"))
+        # the overview and /metrics reflect it
+        overview = (await apps.admin.get(f"{A}/overview")).json()
+        backends = {b["id"]: b for b in overview["backends"]}
+        assert backends[doomed_id]["status"] == "down" and backends[doomed_id]["lastError"]
+        assert backends[steady_id]["status"] == "up"
+        agents = {a["id"]: a for a in overview["agents"]}
+        assert agents[doomed_agent]["health"]["status"] == "backend_unreachable"
+        assert agents[steady_agent]["health"]["status"] == "ok"
+        text = (await apps.admin.get("/metrics")).text
+        assert metric(text, "magec_backend_up", doomed_id) == 0
+        assert metric(text, "magec_backend_up", steady_id) == 1
+
+
+async def test_breaker_opens_fails_fast_half_opens_and_closes(apps: Apps) -> None:
+    broken = {"chat": True}
+
+    def responder(req: Any) -> Reply | None:
+        return Reply.fail(500, "upstream exploded") if broken["chat"] and req.route == "chat" else None
+
+    with FakeServer(OpenAIFake("flaky", responder=responder)) as flaky, FakeServer(OpenAIFake("calm")) as calm:
+        flaky_id, flaky_agent = await backend_and_agent(apps, flaky, "Flaky")
+        calm_id, calm_agent = await backend_and_agent(apps, calm, "Calm")
+        for i in range(3):  # breakerFailures = 3 consecutive backend faults
+            events = await run(apps, flaky_agent, f"try {i}")
+            assert events[-1]["errorCode"] != "backend_unavailable", events[-1]
+        sent = len(flaky.provider.requests_to("chat"))  # type: ignore[union-attr]
+        view = (await apps.admin.get(f"{A}/backends/{flaky_id}")).json()
+        breaker = view["breaker"]
+        assert breaker["state"] == "open" and breaker["failures"] == 3
+        assert breaker["openedAt"] and breaker["retryAt"] and "upstream exploded" in breaker["lastError"]
+        # open: the next runs fail at once with the reason, and the provider sees nothing
+        for i in range(2):
+            started = time.monotonic()
+            events = await run(apps, flaky_agent, f"fast {i}")
+            assert time.monotonic() - started < 2
+            err = events[-1]
+            assert err["errorCode"] == "backend_unavailable", err
+            assert "Flaky-backend is down since" in err["errorMessage"]
+        assert len(flaky.provider.requests_to("chat")) == sent  # type: ignore[union-attr]
+        # other backends are unaffected
+        assert (await apps.admin.get(f"{A}/backends/{calm_id}")).json()["breaker"]["state"] == "closed"
+        assert "calm says: fine" in str(await run(apps, calm_agent, "fine"))
+        # live health sees the traffic: listing works, real calls fail -> degraded
+        degraded = await wait_health(apps, flaky_id, "degraded")
+        assert "upstream exploded" in degraded["health"]["lastError"]
+        agent = (await apps.admin.get(f"{A}/agents/{flaky_agent}")).json()
+        assert agent["health"]["status"] == "degraded"
+        text = (await apps.admin.get("/metrics")).text
+        assert metric(text, "magec_backend_breaker_open", flaky_id) == 1
+        assert metric(text, "magec_backend_breaker_open", calm_id) == 0
+
+        # after the cool-down one probe goes through; it still fails -> open again
+        await sleep_until(breaker["retryAt"])
+        events = await run(apps, flaky_agent, "probe 1")
+        assert events[-1]["errorCode"] != "backend_unavailable"
+        per_run = sent // 3  # the LLM layer may retry a 5xx inside one call; the breaker counts calls
+        assert len(flaky.provider.requests_to("chat")) == sent + per_run  # type: ignore[union-attr]
+        again = (await apps.admin.get(f"{A}/backends/{flaky_id}")).json()["breaker"]
+        assert again["state"] == "open" and again["retryAt"] > breaker["retryAt"]
+        assert again["openedAt"] == breaker["openedAt"]  # down since the first opening
+        assert (await run(apps, flaky_agent, "still open"))[-1]["errorCode"] == "backend_unavailable"
+
+        # the provider recovers: the next probe succeeds and closes the breaker
+        broken["chat"] = False
+        await sleep_until(again["retryAt"])
+        assert "flaky says: back" in str(await run(apps, flaky_agent, "back"))
+        closed = (await apps.admin.get(f"{A}/backends/{flaky_id}")).json()["breaker"]
+        assert closed == {"state": "closed", "failures": 0, "openedAt": None, "retryAt": None,
+                          "lastError": closed["lastError"]}
+        assert "flaky says: again" in str(await run(apps, flaky_agent, "again"))
+        await wait_health(apps, flaky_id, "up")
+
+
+async def sleep_until(iso: str) -> None:
+    await asyncio.sleep(max(0.0, datetime.fromisoformat(iso).timestamp() - time.time()) + 0.05)
+
+
+async def test_caller_errors_do_not_open_the_breaker(apps: Apps) -> None:
+    with FakeServer(OpenAIFake("strict", api_key="sk-right-key-1")) as strict:
+        backend_id, agent_id = await backend_and_agent(apps, strict, "Strict")  # no key: every call 401
+        for i in range(4):
+            assert (await run(apps, agent_id, f"x{i}"))[-1]["errorCode"] == "auth"
+        view = (await apps.admin.get(f"{A}/backends/{backend_id}")).json()
+        assert view["breaker"]["state"] == "closed" and view["breaker"]["failures"] == 0
