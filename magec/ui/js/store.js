@@ -28,6 +28,19 @@ function pollPending(kind) {
   setTimeout(() => load(kind), 500);
 }
 
+// Live backend health (checked by the server every server.healthInterval): pages that show it keep
+// their lists current without a reload. Returns a stop function; only while the tab is visible.
+export const HEALTH_REFRESH_MS = 3000;
+export function liveHealth(kinds = ['backends', 'agents']) {
+  const timer = setInterval(() => {
+    if (document.visibilityState === 'visible') kinds.forEach((k) => load(k));
+  }, HEALTH_REFRESH_MS);
+  return () => clearInterval(timer);
+}
+
+// Live health words: the monitor's up/degraded/down and a manual test's healthy/unhealthy.
+export const HEALTH_LABEL = { up: 'up', healthy: 'up', degraded: 'degraded', down: 'down', unhealthy: 'down' };
+
 export async function loadKinds() {
   for (const k of asList(await api.get('/kinds'))) {
     PATHS[k.path] = '/' + k.path;

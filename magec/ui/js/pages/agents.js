@@ -1,5 +1,5 @@
 // Agents: cards with LLM backend/model, voice, MCPs, validity; dialog for create/edit.
-import { store, load, nameOf, isPending } from '../store.js';
+import { store, load, nameOf, isPending, liveHealth } from '../store.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches } from '../components/common.js';
@@ -33,6 +33,9 @@ export default {
         </header>
         <p class="muted small clamp" v-if="a.description">{{ a.description }}</p>
         <p class="error-text small" v-if="a.valid === false && a.invalidReason && !isPending(a)">{{ a.invalidReason }}</p>
+        <p class="small agent-health" :data-testid="'agent-health-' + a.name" v-if="a.valid !== false && a.health && a.health.reason"
+          :class="a.health.status === 'backend_unreachable' ? 'error-text' : 'warn-text'">
+          <span class="badge" :class="a.health.status === 'backend_unreachable' ? 'danger' : 'warn'">{{ a.health.status === 'backend_unreachable' ? 'backend unreachable' : 'degraded' }}</span> {{ a.health.reason }}</p>
         <dl class="kv-list">
           <dt>LLM</dt><dd><span class="badge k-backend" v-if="a.llm && a.llm.backend">{{ nameOf('backends', a.llm.backend) }}</span><span class="badge danger" v-else>no backend</span>
             <code v-if="a.llm && a.llm.model">{{ a.llm.model }}</code></dd>
@@ -52,8 +55,8 @@ export default {
     <AgentDialog ref="dlg"/>
   </div>`,
   setup() { return { nameOf, go, route, isPending }; },
-  mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.openFromRoute(); },
-  unmounted() { this.off(); },
+  mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.stopLive = liveHealth(); this.openFromRoute(); },
+  unmounted() { this.off(); this.stopLive(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.agents'() { this.openFromRoute(); } },
   methods: {
     openFromRoute() {

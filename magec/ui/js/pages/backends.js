@@ -1,6 +1,6 @@
 // Backends: card grid with type, URL, health and "used by" badges; dialog for create/edit/test.
 import { api } from '../api.js';
-import { store, load } from '../store.js';
+import { store, load, liveHealth, HEALTH_LABEL } from '../store.js';
 import { toast } from '../toast.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
@@ -32,11 +32,13 @@ export default {
           <h3>{{ b.name }}</h3>
           <HealthDot :status="b.health && b.health.status" :title="healthTitle(b)"/>
         </header>
+        <p class="health-line small" v-if="b.health && HEALTH_LABEL[b.health.status]" :data-testid="'health-' + b.name" :class="'h-' + HEALTH_LABEL[b.health.status]">
+          {{ HEALTH_LABEL[b.health.status] }}<template v-if="b.health.since"> since {{ new Date(b.health.since).toLocaleTimeString() }}</template><template v-if="b.health.latencyMs != null"> · {{ Math.round(b.health.latencyMs) }} ms</template><template v-if="b.breaker && b.breaker.state !== 'closed'"> · circuit {{ b.breaker.state.replace('_', '-') }}</template></p>
         <p class="url mono" :title="b.url">{{ b.url || defaultUrl(b.type) || 'default URL' }}</p>
         <div class="roles-line" v-if="b.capabilities && b.capabilities.roles && b.capabilities.roles.length">
           <span class="role" v-for="r in b.capabilities.roles" :key="r">{{ ROLE[r] || r }}</span>
         </div>
-        <p class="error-text small clamp" v-if="b.health && b.health.status === 'unhealthy' && b.health.lastError">{{ b.health.lastError }}</p>
+        <p class="error-text small clamp" v-if="b.health && ['unhealthy', 'down', 'degraded'].includes(b.health.status) && b.health.lastError">{{ b.health.lastError }}</p>
         <div class="used-by">
           <span class="muted small" v-if="!b.usedBy || !b.usedBy.length">Not used yet</span>
           <span v-for="u in b.usedBy || []" :key="u.kind + u.id + u.role" class="badge use link-badge" :class="'k-' + u.kind"
@@ -55,12 +57,13 @@ export default {
     </div>
     <BackendDialog ref="dlg"/>
   </div>`,
-  setup() { return { ROLE, route }; },
+  setup() { return { ROLE, route, HEALTH_LABEL }; },
   mounted() {
     this.off = onAction('new', () => this.$refs.dlg.show());
+    this.stopLive = liveHealth();
     this.openFromRoute();
   },
-  unmounted() { this.off(); },
+  unmounted() { this.off(); this.stopLive(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.backends'() { this.openFromRoute(); } },
   methods: {
     openRef(u) { go(u.kind === 'memoryProvider' ? 'memory' : 'agents', u.kind === 'memoryProvider' ? {} : { edit: u.id }); },

@@ -1,6 +1,6 @@
 // Overview: counts per resource, agent health, getting-started checklist.
 import { api } from '../api.js';
-import { store } from '../store.js';
+import { store, HEALTH_REFRESH_MS } from '../store.js';
 import { go } from '../router.js';
 import { toast } from '../toast.js';
 import { setupDemo } from '../demo.js';
@@ -59,14 +59,20 @@ export default {
       <div class="panel-head"><h2>Agents</h2><button class="btn ghost sm" type="button" @click="go('playground')"><Icon name="chat" :size="14"/> Playground</button></div>
       <p class="muted" v-if="!agents.length">No agents yet.</p>
       <ul class="agent-status">
-        <li v-for="a in agents" :key="a.id"><span class="dot" :class="a.valid === false ? 'unhealthy' : 'healthy'"></span>
+        <li v-for="a in agents" :key="a.id" :data-testid="'overview-agent-' + a.name"><span class="dot" :class="a.valid === false || (a.health && a.health.status === 'backend_unreachable') ? 'unhealthy' : (a.health && a.health.status === 'degraded' ? 'degraded' : 'healthy')"></span>
           <a href="#" @click.prevent="go('agents', {edit: a.id})">{{ a.name }}</a>
-          <span class="error-text small" v-if="a.valid === false">{{ a.invalidReason }}</span></li>
+          <span class="error-text small" v-if="a.valid === false">{{ a.invalidReason }}</span>
+          <span class="error-text small" v-else-if="a.health && a.health.reason">{{ a.health.reason }}</span></li>
       </ul>
     </section>
   </div>`,
   setup() { return { TILES, go }; },
-  async mounted() { try { this.ov = await api.get('/overview'); } catch (e) { this.error = e.message; } },
+  async mounted() {
+    const refresh = async () => { try { this.ov = await api.get('/overview'); this.error = ''; } catch (e) { this.error = e.message; } };
+    this.timer = setInterval(() => { if (document.visibilityState === 'visible') refresh(); }, HEALTH_REFRESH_MS);
+    await refresh();
+  },
+  unmounted() { clearInterval(this.timer); },
   methods: {
     async demo() {
       this.demoBusy = true;
