@@ -5,7 +5,8 @@ Contract of :class:`Breaker`:
 * **closed** — calls go through. A failure that is the backend's fault (:func:`is_backend_fault`:
   connection errors, timeouts, 5xx, 429, a broken answer) adds 1 to ``failures``; any success
   resets it. ``threshold`` consecutive faults open the breaker.
-* **open** — calls fail at once with :class:`~magec.errors.BackendUnavailableError` ("backend X is
+* **open** — also entered at once when the live health check (:mod:`magec.backends.health`) finds
+  the backend unreachable (:meth:`Breaker.trip`). Calls fail at once with :class:`~magec.errors.BackendUnavailableError` ("backend X is
   down since …: <last error>") without reaching the provider, until ``retry_at`` (opened +
   ``cooldown`` seconds).
 * **half-open** — after the cool-down exactly one call (the probe) is let through; others still
@@ -115,6 +116,14 @@ class Breaker:
                 self.opened_at = now  # a failed half-open probe keeps the original "down since"
             self.state = OPEN
             self.retry_at = now + self.cooldown
+
+    def trip(self, exc: BaseException) -> None:
+        """The health check found the backend unreachable (a backend fault): open now, so agents
+        answer at once instead of waiting for ``threshold`` calls to time out. No-op otherwise."""
+        if not is_backend_fault(exc) or self.state == OPEN:
+            return
+        self.failures = max(self.failures, self.threshold - 1)
+        self.failure(exc)
 
     def abandon(self) -> None:
         """The call ended without an outcome (client gone): free the half-open probe slot."""

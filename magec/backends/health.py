@@ -7,7 +7,9 @@ billable call — bounded by ``min(backend timeout, interval, 10 s)``, and combi
 the backend's circuit breaker (:mod:`magec.backends.breaker`, fed by real calls):
 
 * ``down`` — the listing failed (``lastError`` says why, redacted), or the breaker is open and no
-  listing is possible for the type;
+  listing is possible for the type. A listing that fails for the backend's fault (unreachable,
+  timeout, 5xx) also trips the breaker open, so the backend's agents answer at once with the reason
+  until a probe call after the cool-down succeeds;
 * ``degraded`` — the listing works but real calls are failing (breaker open, half-open, or
   failures counted since the last success);
 * ``up`` — otherwise.
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from magec.backends import registry
 from magec.backends.base import BackendSpec
 from magec.backends.breaker import CLOSED, Breakers
-from magec.errors import MagecError, UnsupportedRoleError
+from magec.errors import BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
 
 if TYPE_CHECKING:
@@ -96,8 +98,10 @@ class HealthMonitor:
                 listed = None
             except TimeoutError:
                 listed, error = False, f"{spec.name or backend_id}: model listing timed out"
+                self.breakers.get(backend_id, spec.name).trip(BackendTimeoutError(error, backend=spec.name))
             except MagecError as e:
                 listed, error = False, redact(str(e))
+                self.breakers.get(backend_id, spec.name).trip(e)
             except Exception as e:  # noqa: BLE001 - any failure of the check is a finding
                 listed, error = False, redact(f"{type(e).__name__}: {e}")
             latency = round((time.perf_counter() - start) * 1000, 1)

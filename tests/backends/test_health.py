@@ -88,6 +88,11 @@ async def test_down_backend_shown_within_one_interval(apps: Apps) -> None:
         assert other["health"] == {"status": "ok", "reason": None}
         assert (await apps.admin.get(f"{A}/backends/{steady_id}")).json()["health"]["status"] == "up"
         assert "steady says: still here" in str(await run(apps, steady_agent, "still here"))
+        # the health check tripped the breaker: the doomed agent answers at once with the reason
+        started = time.monotonic()
+        err = (await run(apps, doomed_agent, "anyone?"))[-1]
+        assert err["errorCode"] == "backend_unavailable" and "Doomed-backend is down since" in err["errorMessage"]
+        assert time.monotonic() - started < 2
         # the overview and /metrics reflect it
         overview = (await apps.admin.get(f"{A}/overview")).json()
         backends = {b["id"]: b for b in overview["backends"]}
