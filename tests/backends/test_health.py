@@ -177,3 +177,16 @@ async def test_caller_errors_do_not_open_the_breaker(apps: Apps) -> None:
             assert (await run(apps, agent_id, f"x{i}"))[-1]["errorCode"] == "auth"
         view = (await apps.admin.get(f"{A}/backends/{backend_id}")).json()
         assert view["breaker"]["state"] == "closed" and view["breaker"]["failures"] == 0
+
+
+def test_config_keys_and_environment(tmp_path: Path) -> None:
+    from magec.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("server: {healthInterval: 0.5, breakerFailures: 2, breakerCooldown: 4}\n")
+    cfg = load_config(path, env={})
+    assert (cfg.health_interval, cfg.breaker_failures, cfg.breaker_cooldown) == (0.5, 2, 4.0)
+    cfg = load_config(None, env={"MAGEC_HEALTH_INTERVAL": "7", "MAGEC_BREAKER_FAILURES": "9",
+                                 "MAGEC_BREAKER_COOLDOWN": "1.5"})
+    assert (cfg.health_interval, cfg.breaker_failures, cfg.breaker_cooldown) == (7.0, 9, 1.5)
+    assert load_config(None, env={}).health_interval == 30.0
