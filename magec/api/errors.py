@@ -34,6 +34,19 @@ _CODE_BY_STATUS = {
 }
 
 
+def _classes(cls: type[MagecError]) -> list[type[MagecError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _classes(sub))]
+
+
+def status_for_code(code: str | None) -> int:
+    """The HTTP status of the error whose ``code`` is ``code`` (a failed turn's ``errorCode``);
+    502 for a code that is not in :mod:`magec.errors` (e.g. one ADK made up)."""
+    for cls in _classes(MagecError):
+        if cls.code == code:
+            return cls.status_code
+    return 502
+
+
 def error_response(status: int, message: str, *, code: str | None = None, **extra: Any) -> JSONResponse:
     """``{"error": <redacted message>, "code": <code>, ...extra}``: the one error body of both apps;
     ``code`` is from the vocabulary of :mod:`magec.errors` (by default the one for ``status``)."""

@@ -108,10 +108,10 @@ def from_status(
 
 #: httpx's timeout exception names → what ran out
 _TIMEOUTS = {
-    "ConnectTimeout": "could not connect within the connect deadline",
-    "ReadTimeout": "no data from the provider within the read deadline",
-    "WriteTimeout": "could not send the request within the read deadline",
-    "PoolTimeout": "no free connection within the connect deadline",
+    "ConnectTimeout": "timed out connecting (connect deadline)",
+    "ReadTimeout": "timed out waiting for data from the provider (read deadline)",
+    "WriteTimeout": "timed out sending the request (read deadline)",
+    "PoolTimeout": "timed out waiting for a free connection (connect deadline)",
 }
 
 
@@ -135,7 +135,8 @@ def from_transport(
     for e in _chain(exc):
         name = type(e).__name__
         if isinstance(e, TimeoutError) or name.endswith("TimeoutException") or "Timeout" in name:
-            what = _TIMEOUTS.get(name, "request timed out")
+            what = next((_TIMEOUTS[type(c).__name__] for c in _chain(e) if type(c).__name__ in _TIMEOUTS), None)
+            what = what or "request timed out"
             return BackendTimeoutError(safe(f"{label}: {what}"), backend=backend)
         if isinstance(e, json.JSONDecodeError) or name == "ValidationError":
             return MalformedResponseError(safe(f"{label}: unparseable response: {e}"), backend=backend)

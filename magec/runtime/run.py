@@ -4,16 +4,18 @@ Contract of :func:`run_turn`: yields :class:`TurnEvent` (ADK's event plus the ma
 whether end users see it), typed until the HTTP edge, and never raises for backend/run failures:
 a failed turn ends with exactly one error event whose ``error_code`` is the failure's code in the
 one vocabulary of :mod:`magec.errors` (``MagecError.code``) and whose message is redacted. On the
-ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author": ..., "turnComplete": true}``.
+ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author": ..., "turnComplete": true}``,
+plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider said how long to wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,13 @@ from google.genai import types
 
 from magec._adk import StaleSessionError
 from magec.agents.apps import App
-from magec.errors import AgentUnavailableError, MagecError, NotFoundError, ValidationError
+from magec.errors import (
+    AgentUnavailableError,
+    BackendRateLimitError,
+    MagecError,
+    NotFoundError,
+    ValidationError,
+)
 from magec.redact import redact
 from magec.runtime.build import Runtime
 
@@ -50,6 +58,8 @@ class TurnEvent:
     error_code: str | None = None
     error_message: str | None = None
     invocation_id: str = ""
+    #: seconds the provider asked to wait (a ``rate_limit`` failure with ``Retry-After``), rounded up
+    retry_after: int | None = None
 
     @property
     def partial(self) -> bool:
@@ -80,6 +90,7 @@ class TurnEvent:
                 "author": self.author_id,
                 "errorCode": self.error_code,
                 "errorMessage": self.error_message,
+                **({"retryAfter": self.retry_after} if self.retry_after is not None else {}),
                 "turnComplete": True,
             }
         data: dict[str, Any] = self.event.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -197,7 +208,9 @@ def _turn_lock(runner: Any, app_id: str, user_id: str, session_id: str) -> async
 def _error_event(app: App, err: BaseException, invocation_id: str) -> TurnEvent:
     code = err.code if isinstance(err, MagecError) else MagecError.code
     message = redact(str(err)) if isinstance(err, MagecError) else "internal error"
-    return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id)
+    wait = err.retry_after if isinstance(err, BackendRateLimitError) else None
+    retry_after = math.ceil(wait) if wait is not None else None
+    return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id, retry_after)
 
 
 async def run_turn(
@@ -210,7 +223,7 @@ async def run_turn(
     streaming: bool = False,
     state_delta: dict[str, Any] | None = None,
     runner: Any = None,
-) -> AsyncIterator[TurnEvent]:
+) -> AsyncGenerator[TurnEvent, None]:
     runner = runner or app.runner
     assert runner is not None
     config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)

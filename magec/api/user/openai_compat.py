@@ -29,10 +29,10 @@ from starlette.responses import JSONResponse, StreamingResponse
 
 from magec.agents.apps import App
 from magec.api.clients import authenticate
-from magec.api.errors import json_body
+from magec.api.errors import json_body, status_for_code
 from magec.api.limits import until_disconnected
 from magec.context import AppContext
-from magec.errors import BackendTimeoutError, ValidationError
+from magec.errors import BackendRateLimitError, ValidationError
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
@@ -226,11 +226,14 @@ def router(ctx: AppContext) -> APIRouter:
                 await forget()
             failed = [e for e in events if e.error_code]
             if failed and not _texts(events):
-                status = 504 if failed[-1].error_code == BackendTimeoutError.code else 502
+                # the status of the failure's class (504 timeout, 503 unavailable, …); a provider's
+                # 429 that outlived the retries is passed on as 429 with its Retry-After
+                last = failed[-1]
+                status = 429 if last.error_code == BackendRateLimitError.code else status_for_code(last.error_code)
+                if last.retry_after is not None:
+                    headers = {**headers, "Retry-After": str(last.retry_after)}
                 return JSONResponse(
-                    {"error": failed[-1].error_message, "code": failed[-1].error_code},
-                    status_code=status,
-                    headers=headers,
+                    {"error": last.error_message, "code": last.error_code}, status_code=status, headers=headers
                 )
             return JSONResponse(
                 {
@@ -276,13 +279,25 @@ def router(ctx: AppContext) -> APIRouter:
             events: list[TurnEvent] = []
             streamed_authors: set[str] = set()
             last_author: str | None = None
+            failed = False
+            turn = run_turn(rt, app, user, sid, message, streaming=True, runner=runner)
             try:
-                async for event in run_turn(rt, app, user, sid, message, streaming=True, runner=runner):
+                async for event in turn:
                     events.append(event)
                     if event.error_code:
-                        err = {"error": {"message": event.error_message, "type": event.error_code}}
-                        yield f"data: {json.dumps(err)}\n\n".encode()
-                        continue
+                        # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
+                        # no finish_reason "stop", no usage, no [DONE] — so no client mistakes it
+                        # for a complete answer.
+                        error: dict[str, Any] = {
+                            "message": event.error_message,
+                            "type": event.error_code,
+                            "code": event.error_code,
+                        }
+                        if event.retry_after is not None:
+                            error["retry_after"] = event.retry_after
+                        yield f"data: {json.dumps({'error': error})}\n\n".encode()
+                        failed = True
+                        break
                     if not event.visible or event.is_user:
                         continue
                     text = event.text
@@ -307,7 +322,10 @@ def router(ctx: AppContext) -> APIRouter:
                         streamed_authors.add(str(author))
                         yield chunk({"content": text})
             finally:
+                await turn.aclose()
                 await forget()
+            if failed:
+                return
             yield chunk({}, "stop")
             if include_usage:
                 data = {

@@ -35,7 +35,8 @@ Pieces
   vectors of ``embedding_dim``; TTS audio embeds the text (:func:`fake_audio`) and STT reads it
   back (:func:`transcript_of`), so TTS → STT round-trips the words.
 * :class:`Reply` fields: ``text, tool_calls, chunks, vectors, audio, status, error, error_type,
-  body, headers, delay, chunk_delay, cut_after, malformed, finish_reason, usage``;
+  body, headers, delay, chunk_delay, cut_after, malformed, finish_reason, usage, hang_after,
+  drip``;
   ``Reply.fail(status, message, headers=...)`` for errors.
 * :class:`FakeServer` runs a provider (or any ASGI app) with uvicorn on ``127.0.0.1:<free port>``
   in a daemon thread: ``.url`` (no path), ``.port``, ``.requests``, ``.script()``, ``.clear()``,

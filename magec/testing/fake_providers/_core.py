@@ -30,6 +30,9 @@ from magec.backends.fake import (
 
 __all__ = ["AUDIO_MARKER", "deterministic_vector", "fake_audio", "transcript_of"]
 
+#: how long a ``Reply(hang_after=...)`` holds the connection silent
+HANG_SECONDS = 30.0
+
 Route = str  # "chat" | "embeddings" | "stt" | "tts" | "models"
 ROUTES = ("chat", "embeddings", "stt", "tts", "models")
 
@@ -67,7 +70,11 @@ class Reply:
     (embeddings), ``audio`` (TTS bytes). Failure shapes: ``status`` >= 400 (the vendor's error body
     with ``error`` as message, or ``body`` verbatim), ``malformed`` (invalid JSON / SSE payload),
     ``cut_after`` (streams: drop the connection after that many events; non-streamed: send a
-    truncated body). ``delay`` waits before answering, ``chunk_delay`` between streamed chunks.
+    truncated body). ``delay`` waits before answering (a hang *before* the headers when it outlasts
+    the client's read deadline), ``chunk_delay`` between streamed chunks. ``hang_after`` sends the
+    headers and that many events (0 for a non-streamed body), then sends nothing more for
+    :data:`HANG_SECONDS` (a hang *after* the headers). ``drip`` sends the body one byte at a time,
+    ``drip`` seconds apart (a provider that never trips a read deadline).
     ``finish_reason`` overrides the vendor-native finish reason (e.g. ``content_filter``).
     """
 
@@ -87,6 +94,8 @@ class Reply:
     malformed: bool = False
     finish_reason: str | None = None
     usage: tuple[int, int] = (3, 5)
+    hang_after: int | None = None
+    drip: float = 0.0
 
     @classmethod
     def fail(cls, status: int, message: str = "fake error", **kw: Any) -> Reply:
@@ -277,7 +286,26 @@ class FakeProvider:
             return Response(
                 '{"id": "broken", "choices": [', media_type="application/json", headers=reply.headers
             )
-        return await produce(req, reply)
+        answer = await produce(req, reply)
+        if (reply.drip or reply.hang_after is not None) and not isinstance(answer, StreamingResponse):
+            if isinstance(answer, Response):
+                return self.slow_body(bytes(answer.body), answer.media_type or "application/json", reply)
+        return answer
+
+    @staticmethod
+    def slow_body(data: bytes, media_type: str, reply: Reply) -> StreamingResponse:
+        """A non-streamed body sent with ``reply``'s ``hang_after`` (headers, then silence) or
+        ``drip`` (one byte at a time)."""
+
+        async def gen() -> AsyncIterator[bytes]:
+            if reply.hang_after is not None:
+                await asyncio.sleep(HANG_SECONDS)
+                return
+            for i in range(len(data)):
+                yield data[i : i + 1]
+                await asyncio.sleep(reply.drip)
+
+        return StreamingResponse(gen(), media_type=media_type, headers=reply.headers)
 
     def is_stream(self, req: RecordedRequest) -> bool:
         return bool(isinstance(req.json, dict) and req.json.get("stream"))
@@ -292,7 +320,8 @@ class FakeProvider:
 
     @staticmethod
     def sse(events: Sequence[tuple[str | None, str]], reply: Reply) -> StreamingResponse:
-        """Stream ``(event name, data)`` pairs as SSE, honouring ``chunk_delay``/``cut_after``/``malformed``."""
+        """Stream ``(event name, data)`` pairs as SSE, honouring ``chunk_delay``, ``cut_after``,
+        ``malformed``, ``hang_after`` and ``drip``."""
 
         async def gen() -> AsyncIterator[bytes]:
             for i, (event, data) in enumerate(events):
@@ -301,8 +330,17 @@ class FakeProvider:
                     raise ConnectionAbortedError("fake stream cut")
                 if reply.malformed and i == min(1, len(events) - 1):
                     data = '{"broken": '
+                if reply.hang_after is not None and i >= reply.hang_after:
+                    await asyncio.sleep(HANG_SECONDS)
+                    return
                 head = f"event: {event}\n" if event else ""
-                yield f"{head}data: {data}\n\n".encode()
+                payload = f"{head}data: {data}\n\n".encode()
+                if reply.drip:
+                    for b in range(len(payload)):
+                        yield payload[b : b + 1]
+                        await asyncio.sleep(reply.drip)
+                    continue
+                yield payload
                 if reply.chunk_delay:
                     await asyncio.sleep(reply.chunk_delay)
 
