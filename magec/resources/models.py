@@ -102,9 +102,14 @@ class Settings(_Model):
 
 
 class BackendHealth(_Model):
-    status: Literal["unknown", "healthy", "unhealthy"] = "unknown"
+    """Observed health (``backend_status.health``): ``up``/``degraded``/``down`` from the live
+    monitor (:mod:`magec.backends.health`), ``healthy``/``unhealthy`` from a manual test."""
+
+    status: Literal["unknown", "up", "degraded", "down", "healthy", "unhealthy"] = "unknown"
     checked_at: str | None = None
     last_error: str | None = None
+    since: str | None = None
+    latency_ms: float | None = None
 
 
 class Backend(Resource):
