@@ -52,3 +52,37 @@ async def apps(tmp_path: Path, db_url: str) -> AsyncIterator[Apps]:
 async def sqlite_apps(tmp_path: Path) -> AsyncIterator[Apps]:
     async with running_apps(tmp_path / "data") as a:
         yield a
+
+
+# -- tiers ---------------------------------------------------------------------------------------
+# Every test is either "fast" (in process, on the shipped fakes: FakeLlm, loopback fake providers,
+# SQLite) or "service" (a real PostgreSQL, redis-server, Chromium, local models or a `magec serve`
+# subprocess). `pytest -m fast` is the quick inner loop; the README's test command runs both.
+_SERVICE_DIRS = ("ui", "backends/local", "demo", "bench")
+_SERVICE_FIXTURES = {"postgres", "redis_server"}
+_SERVICE_PARAMS = {"postgres", "redis"}
+_spawns: dict[Path, bool] = {}
+
+
+def _spawns_servers(path: Path) -> bool:
+    if path not in _spawns:
+        text = path.read_text(errors="replace")
+        _spawns[path] = "ServerProcess" in text or "getfixturevalue(\"postgres\")" in text
+    return _spawns[path]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parent
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        callspec = getattr(item, "callspec", None)
+        params = {p for p in (callspec.params.values() if callspec else ()) if isinstance(p, str)}
+        service = (
+            rel.startswith(_SERVICE_DIRS)
+            or bool(_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())))
+            or bool(_SERVICE_PARAMS & params)
+            or _spawns_servers(path)
+        )
+        item.add_marker(pytest.mark.service if service else pytest.mark.fast)
