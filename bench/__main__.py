@@ -159,7 +159,7 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
     subs = [
         ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 420),
         ("session", "session_bench", {"concurrency": 5, "turns": 2} if smoke else {"concurrency": 50, "turns": 10}, 60 if smoke else 300),
-        ("live", "live_bench", {"agent_counts": [10, 100], "edits": 3, "rounds": 4} if smoke
+        ("live", "live_bench", {"agent_counts": [10, 50], "edits": 2, "rounds": 2} if smoke
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
     ]  # fmt: skip
     if external.local_extra_installed():
