@@ -240,7 +240,8 @@ async def test_backend(
         report.error = _describe(e)
         return report
     limit = timeout if timeout is not None else min(spec.timeout, 30.0)
-    spec = dataclasses.replace(spec, timeout=limit)
+    # one attempt per step: a test shows the provider as it is, and answers within its limit
+    spec = dataclasses.replace(spec, timeout=limit, total_timeout=limit, max_attempts=1)
     declared = bt.declared
     report.capabilities = dataclasses.replace(
         declared, roles=list(declared.roles), voices=list(declared.voices)
