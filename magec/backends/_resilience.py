@@ -10,9 +10,10 @@ Every vendor's ``generate_content_async`` runs its SDK call as an *attempt* (an 
   attempt, every backoff and the full stream. A provider that drips a byte within every read
   deadline is cut at the total deadline, also as ``BackendTimeoutError`` (code ``timeout``).
 * **Retries** happen only while nothing of the call has been yielded (so nothing reached the
-  client): a 429 (after its ``Retry-After`` when given and at most :data:`MAX_RETRY_AFTER`), a 5xx
-  other than 501, a connection failure, a timeout. Never after output, never for a 4xx that is the
-  caller's (auth, bad request, unknown model), a refusal or a malformed answer. At most
+  client): a 429 (after its ``Retry-After`` when given and at most :data:`MAX_RETRY_AFTER`), a
+  transient 5xx (not 501, 505–508, 510, 511), a connection failure, a timeout. Never after
+  output, never for a 4xx that is the caller's (auth, bad request, unknown model), a refusal or a
+  malformed answer. At most
   ``max_attempts`` calls; a wait that would pass the total deadline is not taken. Between attempts
   the wait is jittered exponential backoff (:func:`backoff`). When retries are exhausted the last
   error is raised as is: a 429 keeps its ``retry_after`` so callers can pass it on.
@@ -51,6 +52,11 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 
 
+#: 5xx answers that say the same call will fail again (not implemented, HTTP version, storage,
+#: loop detected — e.g. magec's own loop guard —, network authentication)
+_PERMANENT_5XX = frozenset({501, 505, 506, 507, 508, 510, 511})
+
+
 @dataclass(frozen=True)
 class Policy:
     """The deadlines and retry budget of one backend's chat calls (from its :class:`BackendSpec`)."""
@@ -72,7 +78,7 @@ def retryable(err: BackendError) -> bool:
         return True
     if type(err) is BackendHTTPError:  # not its 4xx subclasses (auth, bad request, not found)
         status = err.status or 0
-        return status >= 500 and status != 501
+        return status >= 500 and status not in _PERMANENT_5XX
     return False
 
 

@@ -287,9 +287,9 @@ async def test_long_retry_after_is_not_waited_for(env: Env) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [(401, "auth"), (400, "bad_request"), (404, "model_not_found")]
+    ("status", "code"), [(401, "auth"), (400, "bad_request"), (404, "model_not_found"), (508, "http_error")]
 )
-async def test_caller_errors_are_not_retried(env: Env, status: int, code: str) -> None:
+async def test_caller_and_permanent_errors_are_not_retried(env: Env, status: int, code: str) -> None:
     outcomes = await everywhere(env, f"{status}", [Reply.fail(status, "no")])
     assert_failed(outcomes, code, 1, within=0.5)
 
