@@ -39,7 +39,9 @@ function guessModels(models) {
   };
 }
 
-const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null });
+// deadlines and retry budget: empty = the server's default
+const LIMITS = ['timeout', 'connectTimeout', 'totalTimeout', 'maxAttempts'];
+const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null, connectTimeout: null, totalTimeout: null, maxAttempts: null });
 
 export const BackendDialog = {
   name: 'BackendDialog',
@@ -102,8 +104,16 @@ export const BackendDialog = {
       </div>
       <details class="field" :open="advanced" @toggle="advanced = $event.target.open">
         <summary>Advanced</summary>
-        <label for="b-timeout">Request timeout (seconds)</label>
-        <input id="b-timeout" type="number" min="1" v-model.number="form.timeout" placeholder="default">
+        <div class="grid-2">
+          <div class="field"><label for="b-timeout">Read timeout (s between bytes)</label>
+            <input id="b-timeout" type="number" min="0.1" step="any" v-model.number="form.timeout" placeholder="60"></div>
+          <div class="field"><label for="b-connect">Connect timeout (s)</label>
+            <input id="b-connect" type="number" min="0.1" step="any" v-model.number="form.connectTimeout" placeholder="10"></div>
+          <div class="field"><label for="b-total">Total timeout per call (s, retries included)</label>
+            <input id="b-total" type="number" min="0.1" step="any" v-model.number="form.totalTimeout" placeholder="300"></div>
+          <div class="field"><label for="b-attempts">Max attempts (1 = no retry)</label>
+            <input id="b-attempts" type="number" min="1" max="10" v-model.number="form.maxAttempts" placeholder="3"></div>
+        </div>
       </details>
 
       <section class="test-box">
@@ -132,14 +142,14 @@ export const BackendDialog = {
   methods: {
     show(b) {
       this.editing = b || null;
-      this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, timeout: b.timeout ?? null }) } : blank();
+      this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, ...Object.fromEntries(LIMITS.map(k => [k, b[k] ?? null])) }) } : blank();
       this.original = JSON.stringify(this.payload());
       this.probe = { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' };
       Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: false, open: true });
     },
     payload() {
       const p = { name: this.form.name.trim(), type: this.form.type, url: this.form.url, apiKey: this.form.apiKey, headers: this.form.headers || {} };
-      if (this.form.timeout) p.timeout = this.form.timeout;
+      for (const k of LIMITS) if (this.form[k]) p[k] = this.form[k];
       if (this.editing && !p.apiKey) delete p.apiKey; // keep the stored key
       return p;
     },
