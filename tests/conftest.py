@@ -48,6 +48,25 @@ async def apps(tmp_path: Path, db_url: str) -> AsyncIterator[Apps]:
         yield a
 
 
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+async def session_apps(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Apps]:
+    """Apps whose sessions live in SQLite, PostgreSQL (the main database) or Redis (a session
+    memory provider selected in the settings), as a user would configure each."""
+    url = ""
+    if request.param == "postgres":
+        pg: Postgres = request.getfixturevalue("postgres")
+        url = pg.url(pg.create_database())
+    async with running_apps(tmp_path / "data", database_url=url) as apps:
+        if request.param == "redis":
+            redis: Redis = request.getfixturevalue("redis_server")
+            red = (await apps.admin.post("/api/v1/admin/memory", json={
+                "name": "R", "type": "redis", "category": "session",
+                "config": {"connectionString": redis.url, "ttl": "1h"}})).json()
+            r = await apps.admin.put("/api/v1/admin/settings", json={"sessionProvider": red["id"]})
+            assert r.status_code == 200, r.text
+        yield apps
+
+
 @pytest.fixture
 async def sqlite_apps(tmp_path: Path) -> AsyncIterator[Apps]:
     async with running_apps(tmp_path / "data") as a:

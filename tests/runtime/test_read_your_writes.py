@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from magec.testing.apps import Apps, running_apps
+from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer
 from tests.runtime.test_run_api import texts
 
@@ -194,22 +191,6 @@ async def test_a_burst_of_writes_is_visible_to_each_writer(sqlite_apps: Apps, op
     answers = await asyncio.gather(*(create_and_run(i) for i in range(20)))
     assert answers == [[f"openai-x says: n{i}"] for i in range(20)]
     assert await builds(apps) - before == 20  # each new agent built once, the others reused
-
-
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
-async def session_apps(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    url = ""
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres")
-        url = pg.url(pg.create_database())
-    async with running_apps(tmp_path / "data", database_url=url) as apps:
-        if request.param == "redis":
-            redis = request.getfixturevalue("redis_server")
-            red = (await apps.admin.post(f"{A}/memory", json={
-                "name": "R", "type": "redis", "category": "session",
-                "config": {"connectionString": redis.url, "ttl": "1h"}})).json()
-            assert (await apps.admin.put(f"{A}/settings", json={"sessionProvider": red["id"]})).status_code == 200
-        yield apps
 
 
 async def test_concurrent_first_requests_on_one_new_session(session_apps: Apps, openai_x: FakeServer) -> None:

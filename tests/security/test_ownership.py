@@ -9,14 +9,13 @@ to reach ``{{agent.output:KEY}}`` and a flow's own keys. Everything goes over HT
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from magec.testing.apps import Apps, running_apps
+from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 
 A = "/api/v1/admin"
@@ -33,22 +32,6 @@ def llm() -> Iterator[FakeServer]:
 @pytest.fixture(autouse=True)
 def _clear(llm: FakeServer) -> None:
     llm.clear()
-
-
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
-async def store_apps(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Apps]:
-    url = ""
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres")
-        url = pg.url(pg.create_database())
-    async with running_apps(tmp_path / "data", database_url=url) as apps:
-        if request.param == "redis":
-            redis = request.getfixturevalue("redis_server")
-            red = (await apps.admin.post(f"{A}/memory", json={
-                "name": "R", "type": "redis", "category": "session",
-                "config": {"connectionString": redis.url, "ttl": "1h"}})).json()
-            assert (await apps.admin.put(f"{A}/settings", json={"sessionProvider": red["id"]})).status_code == 200
-        yield apps
 
 
 async def new_agent(apps: Apps, llm: FakeServer, name: str = "Helper", **extra: Any) -> str:
@@ -93,8 +76,8 @@ async def chat(apps: Apps, model: str, text: str, headers: dict[str, str], **ext
                                 json={"model": model, "messages": [{"role": "user", "content": text}], **extra})
 
 
-async def test_another_client_cannot_list_read_write_or_delete(store_apps: Apps, llm: FakeServer) -> None:
-    apps = store_apps
+async def test_another_client_cannot_list_read_write_or_delete(session_apps: Apps, llm: FakeServer) -> None:
+    apps = session_apps
     aid = await new_agent(apps, llm)
     t1_id, t1 = await new_client(apps, "T1", [aid])
     t2_id, t2 = await new_client(apps, "T2", [aid])
