@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import uuid
@@ -37,13 +36,12 @@ from magec.resources import KINDS, Settings, plural, references, singular
 from magec.resources.rules import RuleTable
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
+from magec.store.epochs import NOTIFY_CHANNEL, EpochFollower
 from magec.store.tables import backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[int], Any]
 CommitHook = Callable[[int], Awaitable[None]]
-#: PostgreSQL channel carrying the new epoch after every committed config change
-NOTIFY_CHANNEL = "magec_config_epoch"
 #: one parsed row: (JSON text, parsed dict); an unchanged row keeps the same tuple object
 Rows = dict[tuple[str, str], tuple[str, dict[str, Any]]]
 S_co = TypeVar("S_co", covariant=True)
@@ -89,7 +87,7 @@ def make_engine(url: str) -> AsyncEngine:
 S = TypeVar("S")
 
 
-class Store(Generic[S]):
+class Store(EpochFollower, Generic[S]):
     """``snapshots`` builds what :meth:`snapshot` returns; ``rules`` are the save-time rules per
     kind (:func:`magec.resources.rules.merge` of their owners' tables)."""
 
@@ -114,9 +112,8 @@ class Store(Generic[S]):
         self._pending: list[tuple[str, str, str | None]] = []
         self._pending_settings: str | None = None
         self._tx_epoch: int | None = None
-        # shared_epoch(): the read in flight, and the future of the read queued behind it
-        self._epoch_read: asyncio.Task[int] | None = None
-        self._epoch_next: asyncio.Future[int] | None = None
+        self._epoch_read = None
+        self._epoch_next = None
         self._snapshot_lock = asyncio.Lock()
         self.is_postgres = engine.dialect.name == "postgresql"
         # Writes are serialised in-process so reference checks and the write see the same state.
@@ -196,102 +193,6 @@ class Store(Generic[S]):
                     asyncio.ensure_future(result)
             except Exception:  # noqa: BLE001 - one subscriber must not break the others
                 log.exception("config subscriber failed")
-
-    async def read_epoch(self) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(sa.select(config_state.c.epoch))).scalar_one())
-
-    async def shared_epoch(self) -> int:
-        """The newest committed epoch of *every* instance, as of a read that started after this call.
-
-        Single process (SQLite): :attr:`epoch` is already that. Shared database (PostgreSQL):
-        one ``SELECT epoch`` that began after the call — concurrent callers share reads (one in
-        flight; callers arriving meanwhile wait for the next one), so a burst of requests costs
-        one round trip, not one each. A failed read answers the last known epoch (requests keep
-        being served; the listener and the poll catch up later)."""
-        if not self.is_postgres:
-            return self.epoch
-        if self._epoch_read is None:
-            fut: asyncio.Future[int] = self._start_epoch_read()
-        else:
-            if self._epoch_next is None:
-                self._epoch_next = asyncio.get_running_loop().create_future()
-            fut = self._epoch_next
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - see the docstring
-            return self.epoch
-
-    def _start_epoch_read(self) -> asyncio.Task[int]:
-        task = asyncio.ensure_future(self._read_epoch_once())
-        self._epoch_read = task
-        return task
-
-    async def _read_epoch_once(self) -> int:
-        try:
-            epoch = await self.read_epoch()
-            self.observe_epoch(epoch)
-            return max(epoch, self.epoch)
-        finally:
-            self._epoch_read = None
-            waiting, self._epoch_next = self._epoch_next, None
-            if waiting is not None:
-                self._start_epoch_read().add_done_callback(functools.partial(_settle, waiting))
-
-    def observe_epoch(self, epoch: int) -> None:
-        """Another instance committed ``epoch`` (notification or poll): move forward and notify."""
-        # Only move forward: our own write bumps self.epoch just before its commit is visible.
-        if epoch > self.epoch:
-            self.epoch = epoch
-            self._notify()
-
-    async def watch_epoch(self, interval: float = 1.0) -> None:
-        """Follow other instances' writes until cancelled: PostgreSQL pushes each new epoch with
-        ``LISTEN/NOTIFY`` (milliseconds); the poll every ``interval`` seconds is the fallback for
-        SQLite and for notifications lost while the listening connection was down."""
-        listener = asyncio.create_task(self._listen()) if self.is_postgres else None
-        try:
-            while True:
-                await asyncio.sleep(interval)
-                with contextlib.suppress(Exception):
-                    self.observe_epoch(await self.read_epoch())
-        finally:
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(BaseException):
-                    await listener
-
-    async def _listen(self) -> None:
-        """One dedicated asyncpg connection LISTENing on :data:`NOTIFY_CHANNEL`; reconnects on loss."""
-        import asyncpg  # PostgreSQL only: the asyncpg driver is what the engine uses
-
-        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        delay = 0.5
-        while True:
-            conn = None
-            try:
-                conn = await asyncpg.connect(dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(
-                    NOTIFY_CHANNEL, lambda _c, _pid, _ch, payload: self.observe_epoch(int(payload))
-                )
-                # Anything committed while we were not listening.
-                self.observe_epoch(int(await conn.fetchval("SELECT epoch FROM config_state WHERE id = 1")))
-                delay = 0.5
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - keep trying; the poll covers the gap
-                log.warning("config change listener: %s; retrying in %.1fs", e, delay)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     async def _bump(self, conn: AsyncConnection) -> int:
         await conn.execute(
@@ -669,18 +570,6 @@ class Store(Generic[S]):
                 await conn.execute(backend_status.update().where(backend_status.c.id == id).values(**values))
             else:
                 await conn.execute(backend_status.insert().values(id=id, **values))
-
-
-def _settle(target: asyncio.Future[int], source: asyncio.Future[int]) -> None:
-    """Hand the outcome of ``source`` to ``target`` (unless someone already did)."""
-    if target.done():
-        return
-    if source.cancelled():
-        target.cancel()
-    elif (exc := source.exception()) is not None:
-        target.set_exception(exc)
-    else:
-        target.set_result(source.result())
 
 
 __all__ = ["Rows", "SnapshotBuilder", "Store", "make_engine", "singular", "plural", "ValidationError"]
