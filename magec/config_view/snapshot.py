@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from magec.backends.base import BackendSpec, limits_of
 from magec.clients import tokens
@@ -219,8 +219,8 @@ class SnapshotCache:
             **{name: by_kind[kind] for kind, name in _TYPED_FIELDS.items()},  # type: ignore[arg-type]
             client_raw={rid: entries[("clients", rid)].raw for rid in by_kind["clients"]},
             secret_values=self._secret_values,
-            versions=_Versions(entries),
-            refs=_Refs(entries),
+            versions=_EntryView(entries, lambda e: e.version),
+            refs=_EntryView(entries, lambda e: e.refs),
             settings_version=settings_text,
             serial=self._serial,
             base_serial=base,
@@ -255,28 +255,19 @@ class SnapshotCache:
         return out
 
 
-class _Versions(Mapping[tuple[str, str], str]):
-    """Read-only view of the entries' versions, frozen at snapshot time (no O(n) copy)."""
-
-    def __init__(self, entries: dict[tuple[str, str], _Entry]) -> None:
-        self._entries = entries  # a copy owned by this snapshot
-
-    def __getitem__(self, key: tuple[str, str]) -> str:
-        return self._entries[key].version
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+V = TypeVar("V")
 
 
-class _Refs(Mapping[tuple[str, str], tuple[tuple[tuple[str, ...], str], ...]]):
-    def __init__(self, entries: dict[tuple[str, str], _Entry]) -> None:
-        self._entries = entries  # a copy owned by this snapshot
+class _EntryView(Mapping[tuple[str, str], V]):
+    """Read-only ``(kind, id) -> entry.<field>`` view over this snapshot's own copy of the entries
+    (what ``versions`` and ``refs`` are): no per-snapshot dict of every field is built."""
 
-    def __getitem__(self, key: tuple[str, str]) -> tuple[tuple[tuple[str, ...], str], ...]:
-        return self._entries[key].refs
+    def __init__(self, entries: dict[tuple[str, str], _Entry], get: Callable[[_Entry], V]) -> None:
+        self._entries = entries
+        self._get = get
+
+    def __getitem__(self, key: tuple[str, str]) -> V:
+        return self._get(self._entries[key])
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._entries)
