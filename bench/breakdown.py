@@ -140,7 +140,7 @@ async def _run(mock_url: str, turns: int, warmup: int) -> dict[str, Any]:
             async for ev in runner.run_async(
                 user_id="u", session_id=s.id, new_message=msg, run_config=config
             ):
-                ev.model_dump(mode="json", by_alias=True, exclude_none=True)  # as magec's event_json
+                ev.model_dump(mode="json", by_alias=True, exclude_none=True)  # as magec's TurnEvent.to_json
 
         return turn
 

@@ -117,11 +117,6 @@ def turn_event(event: Event, app: App) -> TurnEvent:
     )
 
 
-def event_json(event: Event, app: App) -> dict[str, Any]:
-    """A stored ADK event as the ADK-shaped routes show it."""
-    return turn_event(event, app).to_json()
-
-
 def _visible(event: Event, author: str, app: App) -> bool:
     """For flows: only response agents' output (and user events, and errors) is shown to clients."""
     if app.kind != "flow" or author == "user" or event.error_code or event.error_message:
