@@ -75,6 +75,8 @@ class Breaker:
     retry_at: float | None = None
     last_error: str | None = None
     probing: bool = False
+    #: opened by the health check (:meth:`trip`), so a later successful check may close it again
+    tripped: bool = False
     clock: Any = field(default=time.time, repr=False)
 
     def before_call(self) -> None:
@@ -98,7 +100,7 @@ class Breaker:
         )
 
     def success(self) -> None:
-        self.state, self.failures, self.probing = CLOSED, 0, False
+        self.state, self.failures, self.probing, self.tripped = CLOSED, 0, False, False
         self.opened_at = self.retry_at = None
 
     def failure(self, exc: BaseException) -> None:
@@ -124,6 +126,7 @@ class Breaker:
             return
         self.failures = max(self.failures, self.threshold - 1)
         self.failure(exc)
+        self.tripped = self.state == OPEN
 
     def abandon(self) -> None:
         """The call ended without an outcome (client gone): free the half-open probe slot."""

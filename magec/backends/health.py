@@ -94,6 +94,11 @@ class HealthMonitor:
             try:
                 await _list_models(spec, min(spec.timeout, self.interval, 10.0))
                 listed = True
+                tripped = self.breakers.peek(backend_id)
+                if tripped is not None and tripped.tripped:
+                    # the check opened it and the check now succeeds: the same evidence closes it
+                    # (a breaker opened by failing real calls stays open: listing works, calls don't)
+                    tripped.success()
             except UnsupportedRoleError:
                 listed = None
             except TimeoutError:
