@@ -1,0 +1,199 @@
+"""What the Telegram, Slack and Discord bots share: config access, response modes, text shaping,
+audio conversion and error redaction. Pure helpers; no platform I/O happens here.
+
+Contract:
+
+* :func:`section` returns the client's own config block (``config.telegram`` for a Telegram client)
+  whether the worker got the whole ``config`` object or the block itself.
+* :func:`plan` turns a ``responseMode`` (``text`` | ``voice`` | ``mirror`` | ``both``) and "did the
+  user speak" into what to ask the agent for (speech) and what to send back (text, voice).
+* :func:`split_text` cuts an answer into pieces of at most ``limit`` characters, preferring
+  paragraph, line and word boundaries; :func:`markdown_to_html` renders the agent's Markdown as the
+  small HTML subset Telegram accepts, escaping everything else (so agent output can never inject
+  markup or break the message).
+* :func:`to_ogg_opus` converts any audio PyAV (or an ``ffmpeg`` executable) can decode into a mono
+  48 kHz OGG/Opus voice note; it returns ``None`` when no converter exists or the input does not
+  decode, and the caller falls back to sending the original audio as a file.
+* :func:`safe_error` is the only way an exception reaches a status field or a log: the bot's own
+  secrets and the usual credential shapes are replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.util import find_spec
+from typing import Any
+
+from magec.redact import redact, register_secret
+
+log = logging.getLogger("magec.clients.bots")
+
+RESPONSE_MODES = ("text", "voice", "mirror", "both")
+
+
+def section(config: Mapping[str, Any], client_type: str) -> dict[str, Any]:
+    """The ``config.<type>`` block of a client, tolerating a worker given the block itself."""
+    inner = config.get(client_type)
+    return dict(inner) if isinstance(inner, Mapping) else dict(config)
+
+
+def secret(cfg: Mapping[str, Any], key: str) -> str:
+    """A required secret from the config, registered for redaction; ValueError names the field."""
+    value = cfg.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} is required")
+    register_secret(value)
+    return value.strip()
+
+
+def api_base(cfg: Mapping[str, Any], default: str) -> str:
+    value = cfg.get("apiBaseUrl")
+    return (value if isinstance(value, str) and value.strip() else default).strip().rstrip("/")
+
+
+def safe_error(exc: BaseException | str, *secrets: str | None) -> str:
+    """A one-line, redacted description of an error, fit for status fields and logs."""
+    text = exc if isinstance(exc, str) else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    for value in secrets:
+        if value:
+            text = text.replace(value, "***")
+    return redact(text)[:500]
+
+
+def id_set(values: Any) -> set[str]:
+    """Allow-list entries as strings (Telegram ids are integers, Slack/Discord ids strings)."""
+    if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+        return set()
+    return {str(v).strip() for v in values if str(v).strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    speech: bool  # ask the agent for TTS of the answer
+    text: bool  # send the answer as text
+    voice: bool  # send the audio as a voice note / audio file
+
+
+def normalise_mode(mode: Any) -> str:
+    return mode if isinstance(mode, str) and mode in RESPONSE_MODES else "text"
+
+
+def plan(mode: str, voice_in: bool) -> Plan:
+    if mode == "voice" or (mode == "mirror" and voice_in):
+        return Plan(speech=True, text=False, voice=True)
+    if mode == "both":
+        return Plan(speech=True, text=True, voice=True)
+    return Plan(speech=False, text=True, voice=False)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most ``limit`` characters; cut at a blank line, a newline, a space, else hard."""
+    rest = text.strip()
+    out: list[str] = []
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), -1)
+        if cut < limit // 2:
+            cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            cut = limit
+        out.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+_FENCE = re.compile(r"```[^\n`]*\n?(.*?)```", re.S)
+_CODE = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.S)
+_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])|(?<![\w_])_(?!\s)([^_\n]+?)_(?![\w_])")
+_STRIKE = re.compile(r"~~(.+?)~~", re.S)
+_HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
+
+
+def markdown_to_html(text: str) -> str:
+    """Common Markdown → Telegram HTML (b, i, s, code, pre, a); all other text is escaped."""
+    slots: list[str] = []
+
+    def keep(fragment: str) -> str:
+        slots.append(fragment)
+        return f"\x00{len(slots) - 1}\x00"
+
+    text = _FENCE.sub(lambda m: keep(f"<pre>{html.escape(m.group(1).rstrip(), quote=False)}</pre>"), text)
+    text = _CODE.sub(lambda m: keep(f"<code>{html.escape(m.group(1), quote=False)}</code>"), text)
+    text = _LINK.sub(
+        lambda m: keep(f'<a href="{html.escape(m.group(2))}">{html.escape(m.group(1), quote=False)}</a>'), text
+    )
+    text = html.escape(text, quote=False)
+    text = _HEADING.sub(r"<b>\1</b>", text)
+    text = _BOLD.sub(lambda m: f"<b>{m.group(1) or m.group(2)}</b>", text)
+    text = _ITALIC.sub(lambda m: f"<i>{m.group(1) or m.group(2)}</i>", text)
+    text = _STRIKE.sub(r"<s>\1</s>", text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: slots[int(m.group(1))], text)
+
+
+def is_ogg_opus(audio: bytes) -> bool:
+    return audio[:4] == b"OggS" and b"OpusHead" in audio[:128]
+
+
+def to_ogg_opus(audio: bytes, mime: str | None = None) -> bytes | None:
+    """``audio`` as a mono 48 kHz OGG/Opus voice note, or None when it cannot be converted."""
+    if is_ogg_opus(audio):
+        return audio
+    try:
+        if find_spec("av") is not None:
+            return _av_to_opus(audio)
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is not None:
+            cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-ac", "1",
+                   "-c:a", "libopus", "-b:a", "32k", "-ar", "48000", "-f", "ogg", "pipe:1"]
+            proc = subprocess.run(cmd, input=audio, capture_output=True, check=False, timeout=120)
+            return proc.stdout if proc.returncode == 0 and is_ogg_opus(proc.stdout) else None
+    except Exception as exc:  # undecodable input or a broken codec: the caller sends a file
+        log.info("audio (%s) could not be converted to OGG/Opus: %s", mime or "unknown", safe_error(exc))
+        return None
+    log.info("no audio converter (PyAV or ffmpeg) is installed: voice notes go out as audio files")
+    return None
+
+
+def _av_to_opus(audio: bytes) -> bytes | None:
+    import av
+    from av.audio.stream import AudioStream
+
+    out_buf = io.BytesIO()
+    with av.open(io.BytesIO(audio), "r") as src, av.open(out_buf, "w", format="ogg") as out:
+        if not src.streams.audio:
+            return None
+        stream = out.add_stream("libopus", rate=48000, layout="mono")
+        assert isinstance(stream, AudioStream)
+        stream.bit_rate = 32000
+        resampler = av.AudioResampler(format=stream.codec_context.format, layout="mono", rate=48000)
+        frames = [*src.decode(audio=0), None]
+        for frame in frames:
+            for resampled in resampler.resample(frame):
+                for packet in stream.encode(resampled):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    data = out_buf.getvalue()
+    return data if is_ogg_opus(data) else None
+
+
+def audio_filename(mime: str | None, stem: str = "answer") -> str:
+    ext = {
+        "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav", "audio/x-wav": "wav",
+        "audio/ogg": "ogg", "audio/opus": "ogg", "audio/aac": "aac", "audio/flac": "flac",
+        "audio/mp4": "m4a", "audio/webm": "webm",
+    }.get((mime or "").split(";")[0].strip().lower(), "bin")
+    return f"{stem}.{ext}"
