@@ -33,6 +33,38 @@ def adk_name(resource_id: str, suffix: str = "") -> str:
     return f"{base}_{suffix}" if suffix else base
 
 
+def _chat_model(spec: BackendSpec, model_name: str, deps: BuildDeps, what: str) -> Any:
+    """The chat model of one (backend, model), behind the backend's breaker."""
+    # checked before the type lookup so an empty model is reported first, whatever the type
+    if not model_name and registry.defaults(spec.type).requires_model:
+        raise MagecError(f"{what} model not configured")
+    try:
+        backend_type = registry.get(spec.type)
+    except MagecError as e:
+        raise MagecError(f"{what} backend: {e}") from e
+    except ImportError as e:
+        raise MagecError(f"{what} backend type {spec.type!r} is not installed: {e}") from e
+    model = backend_type.chat(spec, model_name)
+    if deps.guard is not None:  # the backend's circuit breaker, shared by every agent on it
+        model = deps.guard(model, spec.id, spec.name or spec.id)
+    return model
+
+
+def _with_fallbacks(agent: Agent, primary: Any, spec: BackendSpec, snap: StoreSnapshot, deps: BuildDeps) -> Any:
+    """``primary`` alone, or a :class:`FallbackLlm` over it and the agent's ``llm.fallbacks``."""
+    chain = [f for f in agent.llm.fallbacks if f.backend]
+    if not chain:
+        return primary
+    models, links = [primary], [Link(spec.id, spec.name or spec.id, agent.llm.model)]
+    for i, fb in enumerate(chain):
+        fspec = snap.backend_spec(fb.backend)
+        if fspec is None:
+            raise MagecError(f"LLM fallback {i + 1}: backend not found")
+        models.append(_chat_model(fspec, fb.model, deps, f"LLM fallback {i + 1}"))
+        links.append(Link(fspec.id, fspec.name or fspec.id, fb.model))
+    return FallbackLlm(models, links, label=f"agent {agent.name or agent.id}")
+
+
 def build_llm_agent(
     agent: Agent,
     snap: StoreSnapshot,
@@ -48,18 +80,8 @@ def build_llm_agent(
     spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)
     if spec is None:
         raise MagecError("LLM backend not found")
-    # checked before the type lookup so an empty model is reported first, whatever the type
-    if not agent.llm.model and registry.defaults(spec.type).requires_model:
-        raise MagecError("LLM model not configured")
-    try:
-        backend_type = registry.get(spec.type)
-    except MagecError as e:
-        raise MagecError(f"LLM backend: {e}") from e
-    except ImportError as e:
-        raise MagecError(f"LLM backend type {spec.type!r} is not installed: {e}") from e
-    model = backend_type.chat(spec, agent.llm.model)
-    if deps.guard is not None:  # the backend's circuit breaker, shared by every agent on it
-        model = deps.guard(model, spec.id, spec.name or spec.id)
+    model = _chat_model(spec, agent.llm.model, deps, "LLM")
+    model = _with_fallbacks(agent, model, spec, snap, deps)
     tools: list[Any] = list(extra_tools or [])
     paragraphs: list[str] = []
     for toolset in deps.toolsets:
@@ -75,7 +97,9 @@ def build_llm_agent(
 
         def after_model(callback_context: Any, llm_response: Any) -> None:
             if llm_response.usage_metadata is not None and not llm_response.partial:
-                on_usage(agent.id, backend_id, model_name, llm_response.usage_metadata)
+                by = answered_by(llm_response)  # usage is the fallback's when one answered
+                bid, mname = (by["backend"], by["model"]) if by else (backend_id, model_name)
+                on_usage(agent.id, bid, mname, llm_response.usage_metadata)
             return None
 
         kwargs["after_model_callback"] = after_model

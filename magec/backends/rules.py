@@ -39,15 +39,19 @@ def agent_roles(save: Save) -> None:
         ("tts", "tts", "text-to-speech"),
         ("llm", "llm", "chat"),
     ):
-        bid = save.data[section]["backend"]
-        if bid and bid in backends:
-            roles = _roles(backends[bid])
-            if roles is not None and role not in roles:
-                btype = backends[bid]["type"]
-                raise ValidationError(
-                    f"{section}.backend: {btype} backends have no {label}; pick a backend that supports it",
-                    field=f"{section}.backend",
-                )
+        slots = [(f"{section}.backend", save.data[section]["backend"])] + [
+            (f"{section}.fallbacks[{i}].backend", fb.get("backend"))
+            for i, fb in enumerate(save.data[section].get("fallbacks") or [])
+        ]
+        for field, bid in slots:
+            if bid and bid in backends:
+                roles = _roles(backends[bid])
+                if roles is not None and role not in roles:
+                    btype = backends[bid]["type"]
+                    raise ValidationError(
+                        f"{field}: {btype} backends have no {label}; pick a backend that supports it",
+                        field=field,
+                    )
 
 
 def openai_tts_speed(save: Save) -> None:
@@ -69,14 +73,17 @@ def openai_tts_speed(save: Save) -> None:
 def embedding_role(save: Save) -> None:
     """A memory provider's embedding backend can make embeddings."""
     backends = save.all_raw.get("backends", {})
-    bid = save.data["embedding"]["backend"]
-    if bid and bid in backends:
-        roles = _roles(backends[bid])
-        if roles is not None and "embeddings" not in roles:
-            raise ValidationError(
-                f"embedding.backend: {backends[bid]['type']} backends cannot make embeddings",
-                field="embedding.backend",
-            )
+    slots = [("embedding.backend", save.data["embedding"]["backend"])] + [
+        (f"embedding.fallbacks[{i}].backend", fb.get("backend"))
+        for i, fb in enumerate(save.data["embedding"].get("fallbacks") or [])
+    ]
+    for field, bid in slots:
+        if bid and bid in backends:
+            roles = _roles(backends[bid])
+            if roles is not None and "embeddings" not in roles:
+                raise ValidationError(
+                    f"{field}: {backends[bid]['type']} backends cannot make embeddings", field=field
+                )
 
 
 RULES: RuleTable = {

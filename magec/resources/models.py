@@ -147,16 +147,34 @@ class Backend(Resource):
         return v
 
 
+#: at most this many fallbacks per role (magec.backends.fallback.MAX_FALLBACKS)
+MAX_FALLBACKS = 5
+
+
+class FallbackRef(_Model):
+    """One fallback of a role: another backend (and model) tried when the ones before it cannot
+    answer (semantics: :mod:`magec.backends.fallback`). Not in Magec's JSON: absent = none."""
+
+    backend: str = ""
+    model: str = ""
+
+
+class VoiceFallbackRef(FallbackRef):
+    voice: str = ""
+
+
 class BackendRef(_Model):
     backend: str = ""
     model: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
+    fallbacks: list[FallbackRef] = Field(default_factory=list, max_length=MAX_FALLBACKS)
 
 
 class VoiceRef(_Model):
     backend: str = ""
     model: str = ""
     config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    fallbacks: list[VoiceFallbackRef] = Field(default_factory=list, max_length=MAX_FALLBACKS)
 
 
 class TtsRef(VoiceRef):
@@ -205,6 +223,9 @@ class Agent(Resource):
         RefSpec("llm.backend", ("backends",), "structural"),
         RefSpec("transcription.backend", ("backends",), "membership"),
         RefSpec("tts.backend", ("backends",), "membership"),
+        RefSpec("llm.fallbacks[].backend", ("backends",), "membership"),
+        RefSpec("transcription.fallbacks[].backend", ("backends",), "membership"),
+        RefSpec("tts.fallbacks[].backend", ("backends",), "membership"),
         RefSpec("mcpServers[]", ("mcpServers",), "membership"),
     )
     sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
@@ -238,7 +259,10 @@ class MemoryProvider(Resource):
     kind: ClassVar[str] = "memoryProviders"
     path: ClassVar[str] = "memory"
     singular: ClassVar[str] = "memoryProvider"
-    references: ClassVar[tuple[RefSpec, ...]] = (RefSpec("embedding.backend", ("backends",), "structural"),)
+    references: ClassVar[tuple[RefSpec, ...]] = (
+        RefSpec("embedding.backend", ("backends",), "structural"),
+        RefSpec("embedding.fallbacks[].backend", ("backends",), "membership"),
+    )
     sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString", "embedding.headers.*")
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"embedding.headers.*": ("embedding.backend",)}
     type: str

@@ -5,6 +5,8 @@ Declared per model (:attr:`~magec.resources.models.Resource.references`, :class:
 agent.llm.backend ─────────────► backend        (structural)
 agent.transcription.backend ───► backend        (membership)
 agent.tts.backend ─────────────► backend        (membership)
+agent.{llm,transcription,tts}.fallbacks[].backend ► backend (membership)
+memoryProvider.embedding.fallbacks[].backend ► backend      (membership)
 agent.mcpServers[] ────────────► mcpServer      (membership)
 memoryProvider.embedding.backend ► backend      (structural)
 flow step agentId ─────────────► agent          (structural)
@@ -54,6 +56,12 @@ def _slots(data: Any, parts: list[str], prefix: str) -> Iterator[tuple[dict[str,
     if not isinstance(data, dict):
         return
     head, *rest = parts
+    if head.endswith("[]") and rest:  # a list of objects mid-path: ``llm.fallbacks[].backend``
+        name = head[:-2]
+        items = data.get(name)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            yield from _slots(item, rest, f"{prefix}.{name}[{i}]" if prefix else f"{name}[{i}]")
+        return
     for key in list(data) if head == "*" else [head]:
         path = f"{prefix}.{key}" if prefix else key
         if rest:
@@ -122,4 +130,14 @@ def scrub(kind: str, data: dict[str, Any], target: str) -> dict[str, Any]:
                 container[key] = [v for v in value or [] if v != target]
             elif value == target:
                 container[key] = ""
+        if "[]." in spec.path:  # list entries whose id was emptied go as a whole (a fallback without backend)
+            _drop_emptied(data, spec.path)
     return data
+
+
+def _drop_emptied(data: dict[str, Any], path: str) -> None:
+    list_path, _, leaf = path.rpartition("[].")
+    for container, key, _p in list(_slots(data, list_path.split("."), "")):
+        items = container.get(key)
+        if isinstance(items, list):
+            container[key] = [x for x in items if not (isinstance(x, dict) and x.get(leaf) == "")]
