@@ -14,8 +14,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from magec.api.auth import bearer
-from magec.clients import tokens
 from magec.errors import AuthError, ForbiddenError, ValidationError
+from magec.resources import tokens
 from magec.runtime.build import Runtime
 
 
@@ -83,7 +83,13 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
     clients = runtime.snapshot.client_raw
     if not clients:
         return OPEN
-    token = bearer(request)
+    return caller_for_token(runtime, bearer(request))
+
+
+def caller_for_token(runtime: Runtime, token: str) -> Caller:
+    """The caller a client token stands for (any transport: header, WebSocket query or cookie)."""
+    if not runtime.snapshot.client_raw:
+        return OPEN
     if not token:
         raise AuthError("client token required: send Authorization: Bearer mgc_...")
     found = tokens.lookup(runtime.snapshot.clients_by_token_hash, token)

@@ -24,7 +24,6 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from magec.backends.base import BackendSpec, limits_of
-from magec.clients import tokens
 from magec.config import VAR_REF, expand_vars
 from magec.redact import register_secret
 from magec.resources import (
@@ -39,6 +38,7 @@ from magec.resources import (
     Resource,
     Settings,
     references,
+    tokens,
 )
 from magec.store import sensitive
 from magec.store.crypto import Cipher

@@ -13,9 +13,8 @@ from typing import Any
 
 import pydantic
 
-from magec.clients import tokens
 from magec.errors import ValidationError
-from magec.resources import KINDS, Settings, references, singular
+from magec.resources import KINDS, Settings, references, singular, tokens
 from magec.resources.rules import RuleTable, Save
 from magec.store import sensitive
 from magec.store.crypto import Cipher

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from magec.clients import tokens
+from magec.resources import tokens
 
 
 def test_a_token_is_stored_as_hash_and_preview_only() -> None:

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Request, Response
 
 from magec.api.admin.views import public
 from magec.api.errors import json_body
-from magec.clients import tokens
 from magec.context import AppContext
-from magec.resources import BY_PATH, KINDS
+from magec.resources import BY_PATH, KINDS, tokens
 
 #: URL segment → store kind (Magec's paths), declared on the models (``Resource.path``)
 PATHS = BY_PATH

@@ -1,0 +1,326 @@
+"""The conversation gateway: turns for non-HTTP clients (bots, webhooks, cron).
+
+Contract of :class:`Conversations` (the seam the bot workers, webhooks and cron use):
+
+* **Same rules as the user API.** A turn runs through :func:`magec.runtime.run.run_turn` on the
+  newest runtime (``RuntimeManager.fresh``), so history, long-term memory, the context guard and
+  the loop guard apply exactly as on ``/run``. The client must exist and be enabled, and may only
+  reach its ``allowedAgents`` (an empty list reaches nothing, as for client tokens).
+* **Ownership.** The session owner is ``<clientId>:<user>`` (:meth:`Caller.owner_key`), the session
+  id is the platform conversation key (chat id, ``channel:thread``), hashed when longer than the id
+  columns allow, with ``~<generation>`` once :meth:`reset` started a new one.
+* **Agent per conversation.** The agent of a turn is ``Inbound.agent`` (this turn only), else the
+  conversation's choice (:meth:`set_agent`, kept in ``client_conversations`` so it survives a
+  restart), else ``config.<type>.defaultAgent``, else the first allowed agent.
+* **Voice.** ``Inbound.audio`` is transcribed with the speaking agent's STT
+  (:func:`magec.voice.resolve`/:func:`magec.voice.transcribe`); ``speech=True`` also synthesises
+  the answer with its TTS (no TTS configured → text only, no error).
+* **Never raises for a failed turn**: :meth:`ask` answers an :class:`Outbound` with ``error_code``
+  (one code of :mod:`magec.errors`) and a redacted ``error_message``. Only :meth:`set_agent` raises
+  (4xx :class:`MagecError`) so a bot can answer "not allowed".
+* ``Inbound.meta`` is written into the session state under ``client:<key>`` (the only keys a client
+  may write, :func:`magec.api.clients.check_client_state`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from google.genai import types
+from sqlalchemy.exc import IntegrityError
+
+from magec.agents.apps import App
+from magec.clients.tables import client_conversations
+from magec.context import AppContext
+from magec.errors import AuthError, ForbiddenError, MagecError, NotFoundError, ValidationError
+from magec.redact import redact
+from magec.runtime.build import Runtime
+from magec.runtime.run import MAX_SESSION_ID, TurnEvent, ensure_session, require_app, run_turn
+from magec.voice import locate, resolve, synthesize, transcribe
+
+log = logging.getLogger(__name__)
+
+#: the only session state keys a client writes (as :data:`magec.api.clients.CLIENT_STATE_PREFIX`)
+CLIENT_STATE_PREFIX = "client:"
+#: platform user ids are bounded so "<clientId>:<user>" fits the id columns (as the user API)
+MAX_USER_ID = 200
+#: conversation keys longer than this are hashed into the session id (room for ``~<generation>``)
+_MAX_CONVERSATION = MAX_SESSION_ID - 16
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    conversation: str  # platform conversation key (chat id, channel[:thread]) -> one session of the client
+    user: str  # platform user id (session owner under the client's namespace)
+    text: str | None = None  # the user's text, or None when audio is given
+    audio: bytes | None = None  # a voice note / audio attachment as the platform sends it
+    audio_mime: str | None = None
+    agent: str | None = None  # agent/flow id or name for this turn; None -> the conversation's current agent
+    speech: bool = False  # also synthesize the answer with the speaking agent's TTS
+    meta: Mapping[str, Any] = field(default_factory=dict)  # platform extras, kept in session state under client:
+    #: TTS ``response_format`` wanted for ``speech`` (e.g. ``"opus"`` for a Telegram voice note)
+    speech_format: str | None = None
+
+
+@dataclass(slots=True)
+class Outbound:
+    text: str  # the visible answer ('' on error)
+    agent_id: str
+    agent_name: str
+    transcript: str | None = None  # what STT heard when audio came in
+    audio: bytes | None = None  # TTS of the answer when speech=True and the agent has TTS
+    audio_mime: str | None = None
+    error_code: str | None = None  # one code from magec.errors when the turn failed
+    error_message: str | None = None  # redacted, user-presentable
+    #: the session the turn ran in (for logs and tests)
+    session_id: str = ""
+
+
+def answer_text(events: list[TurnEvent]) -> str:
+    """Final visible text of a turn: response agents' output, joined with ``\\n---\\n`` for flows."""
+    chunks = [e.text for e in events if not e.partial and e.visible and not e.is_user]
+    return "\n---\n".join(c for c in chunks if c)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Conversations:
+    """Runs turns for non-HTTP clients (bots, webhooks, cron) with the same rules as the user API:
+    allowedAgents, session ownership (<clientId>:<user>), history, memory, context guard, loop guard."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # -- lookups -------------------------------------------------------------------------------
+    async def _runtime(self) -> Runtime:
+        assert self.ctx.runtime is not None, "runtime not started"
+        return await self.ctx.runtime.fresh()
+
+    @staticmethod
+    def _client(rt: Runtime, client_id: str) -> Any:
+        client = rt.snapshot.clients.get(client_id)
+        if client is None:
+            raise NotFoundError(f"client {client_id!r} not found")
+        if not client.enabled:
+            raise AuthError("this client is disabled")
+        return client
+
+    @staticmethod
+    def _allowed_ids(rt: Runtime, client: Any) -> list[str]:
+        """The client's allowed agents/flows that exist, in its order (ids)."""
+        out: list[str] = []
+        for key in client.allowed_agents:
+            app = rt.find(key)
+            if app is not None and app.id not in out:
+                out.append(app.id)
+        return out
+
+    def _pick(self, rt: Runtime, client: Any, key: str) -> App:
+        app = rt.find(key)
+        if app is None:
+            raise NotFoundError(f"agent or flow {key!r} not found")
+        if app.id not in self._allowed_ids(rt, client):
+            raise ForbiddenError(f"this client is not allowed to use {app.id!r}")
+        return app
+
+    async def _stored(self, client_id: str, conversation: str) -> tuple[str | None, int]:
+        t = client_conversations
+        async with self.ctx.store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.c.agent_id, t.c.generation).where(
+                        t.c.client_id == client_id, t.c.conversation == _conv_key(conversation)
+                    )
+                )
+            ).first()
+        return (row[0], int(row[1] or 0)) if row is not None else (None, 0)
+
+    async def _write(self, client_id: str, conversation: str, **values: Any) -> None:
+        """Upsert the conversation's row (portable: update, else insert, retrying a lost race)."""
+        t = client_conversations
+        key = _conv_key(conversation)
+        where = (t.c.client_id == client_id, t.c.conversation == key)
+        for _ in range(3):
+            async with self.ctx.store.engine.begin() as conn:
+                done = await conn.execute(sa.update(t).where(*where).values(updated_at=_now(), **values))
+                if done.rowcount:
+                    return
+                try:
+                    await conn.execute(
+                        sa.insert(t).values(
+                            client_id=client_id,
+                            conversation=key,
+                            agent_id=values.get("agent_id"),
+                            generation=values.get("generation", 0),
+                            updated_at=_now(),
+                        )
+                    )
+                    return
+                except IntegrityError:
+                    continue  # another turn inserted it first: update that row
+        raise MagecError("could not record the conversation")
+
+    async def _resolve(self, rt: Runtime, client_id: str, client: Any, conversation: str, agent: str | None) -> App:
+        allowed = self._allowed_ids(rt, client)
+        if not allowed:
+            raise ForbiddenError("this client has no allowed agents (set allowedAgents)")
+        if agent:
+            return require_app(rt, self._pick(rt, client, agent).id)
+        chosen, _ = await self._stored(client_id, conversation)
+        candidates = [chosen, _default_agent(client)]
+        for cand in candidates:
+            if cand:
+                app = rt.find(cand)
+                if app is not None and app.id in allowed:
+                    return require_app(rt, app.id)
+        return require_app(rt, allowed[0])
+
+    # -- the seam ------------------------------------------------------------------------------
+    async def ask(self, client_id: str, inbound: Inbound) -> Outbound:
+        """Run one turn for ``inbound`` (see the module contract); never raises for a failed turn."""
+        app: App | None = None
+        transcript: str | None = None
+        try:
+            rt = await self._runtime()
+            client = self._client(rt, client_id)
+            app = await self._resolve(rt, client_id, client, inbound.conversation, inbound.agent)
+            text = inbound.text
+            if inbound.audio:
+                target = resolve(rt.snapshot, locate(rt.snapshot, app.id), "stt")
+                transcript = await transcribe(
+                    target,
+                    inbound.audio,
+                    inbound.audio_mime,
+                    self.ctx.runtime.usage if self.ctx.runtime is not None else None,
+                    limit=self.ctx.config.upload_limit_bytes,
+                )
+                text = transcript
+            if not text or not text.strip():
+                raise ValidationError("text: the message is empty", field="text")
+            user = owner_key(client_id, inbound.user)
+            _, generation = await self._stored(client_id, inbound.conversation)
+            sid = await ensure_session(rt, app, user, session_id(inbound.conversation, generation))
+            delta = {CLIENT_STATE_PREFIX + str(k): v for k, v in inbound.meta.items()} or None
+            message = types.Content(role="user", parts=[types.Part(text=text)])
+            events = [e async for e in run_turn(rt, app, user, sid, message, state_delta=delta)]
+        except MagecError as err:
+            return _failed(app, err, transcript)
+        except Exception as err:  # noqa: BLE001 - a bot must answer something, never crash its loop
+            log.warning("client %s turn failed: %s", client_id, redact(repr(err)))
+            return _failed(app, MagecError("internal error"), transcript)
+        answer = answer_text(events)
+        out = Outbound(answer, app.id, app.name, transcript, session_id=sid)
+        failed = [e for e in events if e.error_code]
+        if failed and not answer:
+            out.error_code = failed[-1].error_code
+            out.error_message = failed[-1].error_message
+            return out
+        if inbound.speech and answer:
+            await self._speak(rt, app, answer, inbound.speech_format, out)
+        return out
+
+    async def _speak(self, rt: Runtime, app: App, text: str, fmt: str | None, out: Outbound) -> None:
+        """TTS of the answer into ``out`` (no TTS configured, or it failed → text only)."""
+        try:
+            target = resolve(rt.snapshot, locate(rt.snapshot, app.id), "tts")
+            result = await synthesize(
+                target, text, fmt, self.ctx.runtime.usage if self.ctx.runtime is not None else None
+            )
+            out.audio = b"".join([chunk async for chunk in result.chunks])
+            out.audio_mime = result.content_type
+        except MagecError as err:
+            log.info("no speech for %s: %s", app.id, redact(str(err)))
+
+    async def reset(self, client_id: str, conversation: str, user: str) -> None:  # noqa: ARG002 - per conversation
+        """Start a new session for the conversation (its history stays stored, no longer used)."""
+        _, generation = await self._stored(client_id, conversation)
+        await self._write(client_id, conversation, generation=generation + 1)
+
+    async def agents(self, client_id: str) -> list[tuple[str, str]]:
+        """(id, name) of the agents and flows this client may use, in its ``allowedAgents`` order."""
+        rt = await self._runtime()
+        client = self._client(rt, client_id)
+        return [(aid, rt.apps[aid].name) for aid in self._allowed_ids(rt, client)]
+
+    async def current_agent(self, client_id: str, conversation: str) -> str | None:
+        """The id of the agent the conversation talks to now (None: the client has none allowed)."""
+        rt = await self._runtime()
+        client = self._client(rt, client_id)
+        try:
+            app = await self._resolve(rt, client_id, client, conversation, None)
+        except MagecError:
+            return None
+        return app.id
+
+    async def set_agent(self, client_id: str, conversation: str, agent: str) -> str:
+        """Switch the conversation to ``agent`` (id or name); its id. 404/403 when unknown/not allowed."""
+        rt = await self._runtime()
+        client = self._client(rt, client_id)
+        app = self._pick(rt, client, agent)
+        await self._write(client_id, conversation, agent_id=app.id)
+        return app.id
+
+    async def has_voice(self, client_id: str, agent: str | None, conversation: str) -> tuple[bool, bool]:
+        """Whether the conversation's (or ``agent``'s) speaking agent has (STT, TTS) configured."""
+        try:
+            rt = await self._runtime()
+            client = self._client(rt, client_id)
+            app = await self._resolve(rt, client_id, client, conversation, agent)
+        except MagecError:
+            return False, False
+        found: list[bool] = []
+        for role in ("stt", "tts"):
+            try:
+                resolve(rt.snapshot, locate(rt.snapshot, app.id), role)  # type: ignore[arg-type]
+                found.append(True)
+            except MagecError:
+                found.append(False)
+        return found[0], found[1]
+
+
+def _default_agent(client: Any) -> str | None:
+    section = client.config.get(client.type) if isinstance(client.config, Mapping) else None
+    value = section.get("defaultAgent") if isinstance(section, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def owner_key(client_id: str, user: str) -> str:
+    """The ADK user id of ``user`` of client ``client_id``: ``<clientId>:<user>``, exactly as
+    :meth:`magec.api.clients.Caller.owner_key` stores it (the client id percent-encoded)."""
+    if not user or len(user) > MAX_USER_ID:
+        raise ValidationError(f"user: 1 to {MAX_USER_ID} characters", field="user")
+    return quote(client_id, safe="") + ":" + user
+
+
+def _conv_key(conversation: str) -> str:
+    """The stored conversation key: as sent, hashed when too long for the id columns."""
+    if len(conversation) <= _MAX_CONVERSATION:
+        return conversation
+    return "h:" + hashlib.sha256(conversation.encode()).hexdigest()
+
+
+def session_id(conversation: str, generation: int) -> str:
+    """The session id of a conversation at ``generation`` (see the module contract)."""
+    key = _conv_key(conversation)
+    return key if generation == 0 else f"{key}~{generation}"
+
+
+def _failed(app: App | None, err: MagecError, transcript: str | None) -> Outbound:
+    message = redact(str(err)) or err.code
+    return Outbound(
+        "",
+        app.id if app is not None else "",
+        app.name if app is not None else "",
+        transcript,
+        error_code=err.code,
+        error_message=message,
+    )

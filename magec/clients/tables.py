@@ -1,0 +1,49 @@
+"""Tables of running clients: conversation choices, worker leases and cron runs.
+
+None of these bump the config epoch: they are observed/running state, not configuration.
+
+* ``client_conversations`` — per (client, conversation): the agent the conversation talks to
+  (``/agent`` in a bot survives a restart) and the session generation (``/reset`` starts a new
+  session by bumping it).
+* ``client_leases`` — one row per leased job (``worker:<clientId>``): which replica runs it, until
+  when. See :mod:`magec.clients.lease`.
+* ``client_runs`` — one row per fired cron slot (``client_id``, ``slot``): the insert *is* the claim,
+  so a slot fires once even when a lease moves between replicas mid-minute.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+clients_metadata = sa.MetaData()
+
+client_conversations = sa.Table(
+    "client_conversations",
+    clients_metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("conversation", sa.String(255), primary_key=True),
+    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+client_leases = sa.Table(
+    "client_leases",
+    clients_metadata,
+    sa.Column("name", sa.String(160), primary_key=True),
+    sa.Column("owner", sa.String(80), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+client_runs = sa.Table(
+    "client_runs",
+    clients_metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("slot", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("owner", sa.String(80), nullable=False),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=True),
+    sa.Column("result", sa.Text, nullable=False, server_default=""),
+)

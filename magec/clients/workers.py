@@ -1,0 +1,119 @@
+"""Worker contract: what a long-running client (bot poller, cron schedule) gets and reports.
+
+* A :data:`Worker` is ``async def run(ctx: WorkerContext) -> None`` and runs until cancelled. If it
+  raises, the supervisor (:mod:`magec.clients.supervisor`) records ``status.failed(...)`` and
+  restarts it with backoff. The supervisor starts one worker per enabled client of a worker type,
+  restarts it when that client's row changes, stops it when the client is disabled or deleted —
+  live — and, with several replicas, runs each worker on exactly one replica (a lease in the
+  database).
+* :class:`WorkerStatus` is the mutable status the Admin API shows for the client (``status`` on
+  ``GET /clients`` and ``/clients/{id}``). Errors are redacted when recorded.
+* Inbound HTTP for a running worker (Telegram webhook mode) goes through :func:`deliver`: the worker
+  registers an inbox with :func:`register_inbox` (a plain callable, e.g. ``queue.put_nowait``) and
+  the HTTP route hands payloads to it. ``deliver`` answers False when no worker of that client runs
+  in this process (the route then answers 404/503; another replica may hold the lease).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from magec.clients.conversation import Conversations
+from magec.redact import redact
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class WorkerStatus:
+    """Thread-safe-enough mutable status shown by the Admin API / UI for the client.
+
+    Plain attribute writes from one event loop; readers take a consistent-enough copy with
+    :meth:`view`. ``extra`` holds type-specific fields (cron: ``nextRun``, ``lastRun``,
+    ``lastResult``), shown as they are.
+    """
+
+    def __init__(self) -> None:
+        self.running = False
+        self.is_connected = False
+        self.identity: str | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.last_message_at: float | None = None
+        self.started_at: float | None = None
+        self.restarts = 0
+        self.extra: dict[str, Any] = {}
+
+    def connected(self, identity: str | None = None) -> None:
+        """The worker reached its platform (e.g. identity ``"@my_bot"``)."""
+        self.is_connected = True
+        if identity is not None:
+            self.identity = identity
+
+    def failed(self, error: str) -> None:
+        """Record a (redacted) last error; the worker is no longer connected."""
+        self.is_connected = False
+        self.last_error = redact(str(error))[:500]
+        self.last_error_at = time.time()
+
+    def message_seen(self) -> None:
+        """A message came in (last message time)."""
+        self.last_message_at = time.time()
+
+    def view(self) -> dict[str, Any]:
+        """The JSON the Admin API shows."""
+        return {
+            "running": self.running,
+            "connected": self.is_connected,
+            "identity": self.identity,
+            "lastError": self.last_error,
+            "lastErrorAt": _iso(self.last_error_at),
+            "lastMessageAt": _iso(self.last_message_at),
+            "startedAt": _iso(self.started_at),
+            "restarts": self.restarts,
+            **self.extra,
+        }
+
+
+@dataclass
+class WorkerContext:
+    client_id: str
+    config: Mapping[str, Any]  # the client's config with secrets decrypted and ${KEY} expanded
+    conversations: Conversations
+    status: WorkerStatus
+    public_url: str | None  # settings/server.publicURL when set (Telegram webhook mode)
+    #: the client's type (``telegram``, ``cron``…) and its full expanded record (allowedAgents…)
+    client_type: str = ""
+    client: Mapping[str, Any] | None = None
+
+
+Worker = Callable[[WorkerContext], Awaitable[None]]
+
+#: client id -> the inbox of its worker running in this process
+_inboxes: dict[str, Callable[[Any], Any]] = {}
+
+
+def register_inbox(client_id: str, inbox: Callable[[Any], Any]) -> Callable[[], None]:
+    """Route :func:`deliver` payloads for ``client_id`` to ``inbox``; returns the unregister call."""
+    _inboxes[client_id] = inbox
+
+    def unregister() -> None:
+        if _inboxes.get(client_id) is inbox:
+            del _inboxes[client_id]
+
+    return unregister
+
+
+def deliver(client_id: str, payload: Any) -> bool:
+    """Hand ``payload`` to the running worker of ``client_id``; False when none runs here."""
+    inbox = _inboxes.get(client_id)
+    if inbox is None:
+        return False
+    inbox(payload)
+    return True
