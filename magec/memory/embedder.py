@@ -8,11 +8,15 @@ splits the key on the first ``/`` into backend id and model name).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from magec.backends.base import Embeddings
 from magec.errors import MalformedResponseError
+from magec.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -78,3 +82,50 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.key!r}, dim={self.dim})"
+
+
+class FallbackEmbedder:
+    """The primary :class:`Embedder` plus fallbacks (:mod:`magec.backends.fallback` semantics).
+
+    ``key``, ``model`` and :meth:`embed` are the primary's alone: a query vector must come from the
+    model that made the rows it is compared with. :meth:`embed_keyed` (used to store new memories)
+    answers from the first link that can and names its key, so a memory written while the primary
+    is down is stored under the fallback's key (searchable with that model; the re-embed job moves
+    it to the primary's model later) instead of being stored without a vector.
+    """
+
+    def __init__(self, links: list[Embedder]) -> None:
+        assert links
+        self.links = links
+        self.primary = links[0]
+
+    @property
+    def key(self) -> str:
+        return self.primary.key
+
+    @property
+    def model(self) -> str:
+        return self.primary.model
+
+    @property
+    def dim(self) -> int | None:
+        return self.primary.dim
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return await self.primary.embed(texts)
+
+    async def embed_keyed(self, texts: list[str]) -> tuple[list[list[float]], str]:
+        from magec.backends.fallback import moves_on
+
+        for index, link in enumerate(self.links):
+            try:
+                return await link.embed(texts), link.key
+            except Exception as exc:
+                if index == len(self.links) - 1 or not moves_on(exc):
+                    raise
+                log.warning("embedding with %s failed, using fallback %s: %s",
+                            link.key, self.links[index + 1].key, redact(str(exc))[:300])
+        raise AssertionError("unreachable: the chain has at least one link")
+
+    def __repr__(self) -> str:
+        return f"FallbackEmbedder({[link.key for link in self.links]!r})"

@@ -166,8 +166,8 @@ class PgVectorLongTermStore(SqlLongTermStore):
         return True, f"pgvector {version}; {n} memories; embedding model {model}"
 
     # -- per-model HNSW index --------------------------------------------------------------
-    async def _ensure_model(self, key: str, dim: int) -> None:
-        await super()._ensure_model(key, dim)
+    async def _ensure_model(self, key: str, dim: int, current: bool = True) -> None:
+        await super()._ensure_model(key, dim, current)
         if (key, dim) in self._indexed:
             return
         name = "ix_memory_vectors_hnsw_" + hashlib.sha1(f"{key}\0{dim}".encode()).hexdigest()[:16]

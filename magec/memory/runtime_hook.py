@@ -21,7 +21,7 @@ from magec.agents.apps import BuildDeps
 from magec.backends import registry
 from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import ConfigError, MagecError, NotFoundError
-from magec.memory.embedder import Embedder
+from magec.memory.embedder import Embedder, FallbackEmbedder
 from magec.memory.longterm import LongTermStore
 from magec.memory.reembed import JobInfo, ReembedJob, list_jobs
 from magec.memory.tools import MEMORY_INSTRUCTION, memory_tools
@@ -41,6 +41,20 @@ def embedder_for(snap: StoreSnapshot, backend_id: str, model: str) -> Embedder |
     except (MagecError, ImportError) as e:
         log.warning("embedding backend %s unavailable: %s", backend_id, redact(str(e)))
         return None
+
+
+def chain_for(snap: StoreSnapshot, provider: MemoryProvider) -> Embedder | FallbackEmbedder | None:
+    """The provider's embedder, behind a :class:`FallbackEmbedder` when it has
+    ``embedding.fallbacks`` (a fallback that cannot be built is skipped and logged)."""
+    primary = embedder_for(snap, provider.embedding.backend, provider.embedding.model)
+    if primary is None:
+        return None
+    links = [primary]
+    for fb in provider.embedding.fallbacks:
+        link = embedder_for(snap, fb.backend, fb.model) if fb.backend else None
+        if link is not None:
+            links.append(link)
+    return FallbackEmbedder(links) if len(links) > 1 else primary
 
 
 class MemoryService:
@@ -69,7 +83,7 @@ class MemoryService:
             with contextlib.suppress(Exception):
                 await cached[1].close()
             cached = None
-        embedder = embedder_for(snap, provider.embedding.backend, provider.embedding.model)
+        embedder = chain_for(snap, provider)
         if cached is None:
             store = await open_longterm_store(provider.type, provider.config, self.engine, embedder,
                                               store_id=provider.id, resolve_embedder=self.resolver())

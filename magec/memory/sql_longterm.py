@@ -132,16 +132,24 @@ class SqlLongTermStore:
         if self.embedder is None:
             return None, None, None
         try:
-            vec = (await self.embedder.embed([text]))[0]
+            # an embedder with fallbacks says which model answered: the row is stored under that
+            # model's key, so vectors of different models are never compared
+            keyed = getattr(self.embedder, "embed_keyed", None)
+            if keyed is not None:
+                vectors, key = await keyed([text])
+            else:
+                vectors, key = await self.embedder.embed([text]), self.embedder.key
+            vec = vectors[0]
         except Exception as e:  # noqa: BLE001 - a memory is never lost because embeddings are down
             log.warning("embedding failed, memory stored for full-text search only: %s", redact(str(e)))
             return None, None, None
-        await self._ensure_model(self.embedder.key, len(vec))
-        return vec, self.embedder.key, len(vec)
+        await self._ensure_model(key, len(vec), current=key == self.embedder.key)
+        return vec, key, len(vec)
 
-    async def _ensure_model(self, key: str, dim: int) -> None:
-        """Record (key, dim) as the set's current model; subclasses also build per-model indexes."""
-        if (key, dim) in self._known_models:
+    async def _ensure_model(self, key: str, dim: int, current: bool = True) -> None:
+        """Record (key, dim) as the set's current model (``current``; a fallback's rows are not);
+        subclasses also build per-model indexes."""
+        if not current or (key, dim) in self._known_models:
             return
         async with write_tx(self.engine) as conn:
             stmt = insert_for(conn, memory_sets).values(store_id=self.store_id, embedding_model=key, dim=dim, updated_at=time.time())

@@ -19,13 +19,13 @@ chooses the model, the voice or the provider options.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from magec.backends import registry
 from magec.backends.base import BackendSpec, BackendType
 from magec.config_view.snapshot import StoreSnapshot
-from magec.errors import AgentUnavailableError, NotFoundError, UnsupportedRoleError, ValidationError
+from magec.errors import AgentUnavailableError, MagecError, NotFoundError, UnsupportedRoleError, ValidationError
 from magec.resources import Agent
 from magec.resources.models import FlowStep, VoiceRef
 
@@ -59,6 +59,8 @@ class VoiceTarget:
     model: str
     voice: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    #: tried in order when this target cannot answer (:mod:`magec.backends.fallback` semantics)
+    fallbacks: tuple[VoiceTarget, ...] = ()
 
 
 def locate(snap: StoreSnapshot, key: str) -> AppRef:
@@ -138,10 +140,36 @@ def resolve(snap: StoreSnapshot, app: AppRef, role: VoiceRole, spokesperson: str
             "pick a backend that supports it",
             backend=spec.name,
         )
+    primary = _target(app, agent, role, spec, backend_type, ref.model, getattr(ref, "voice", ""), ref.config)
+    return replace(primary, fallbacks=tuple(_fallbacks(snap, app, agent, role, ref)))
+
+
+def _target(
+    app: AppRef, agent: Agent, role: VoiceRole, spec: BackendSpec, backend_type: BackendType,
+    model: str, voice: str, config: dict[str, dict[str, Any]],
+) -> VoiceTarget:
     # the model and voice an agent leaves empty are the backend type's defaults (declared there)
     defaults = backend_type.defaults
-    options = dict(ref.config.get(spec.type) or {})
+    options = dict(config.get(spec.type) or {})
     if role == "stt":
-        return VoiceTarget(app, agent, role, spec, backend_type, ref.model or defaults.stt_model, options=options)
-    voice = getattr(ref, "voice", "") or defaults.tts_voice
-    return VoiceTarget(app, agent, role, spec, backend_type, ref.model or defaults.tts_model, voice, options)
+        return VoiceTarget(app, agent, role, spec, backend_type, model or defaults.stt_model, options=options)
+    return VoiceTarget(app, agent, role, spec, backend_type, model or defaults.tts_model, voice or defaults.tts_voice, options)
+
+
+def _fallbacks(snap: StoreSnapshot, app: AppRef, agent: Agent, role: VoiceRole, ref: VoiceRef) -> list[VoiceTarget]:
+    """The role's fallback targets in order; a fallback that cannot serve (backend gone, type
+    without the role or not installed) is skipped: the chain is a best effort behind the primary."""
+    out: list[VoiceTarget] = []
+    for fb in ref.fallbacks:
+        spec = snap.backend_spec(fb.backend) if fb.backend else None
+        if spec is None:
+            continue
+        try:
+            backend_type = registry.get(spec.type)
+        except (ImportError, MagecError):
+            continue
+        if role not in backend_type.declared.roles:
+            continue
+        # provider options are per backend type: the primary's apply when the fallback shares its type
+        out.append(_target(app, agent, role, spec, backend_type, fb.model, fb.voice, ref.config))
+    return out

@@ -24,7 +24,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from magec.backends.base import SpeechResult
+from magec.backends.fallback import moves_on
 from magec.errors import PayloadTooLargeError, ValidationError
+from magec.redact import redact
 from magec.voice.audio import duration_seconds, effective_mime
 from magec.voice.resolve import VoiceTarget
 
@@ -83,21 +85,40 @@ async def transcribe(
     """The text spoken in ``audio`` (see the module contract)."""
     check_upload(audio, limit)
     mime = effective_mime(audio, declared_mime)
-    options: dict[str, Any] = dict(target.options)
+    extra: dict[str, Any] = {}  # the client's hints, on top of each link's own provider options
     if language and language.strip():
-        options["language"] = language.strip()
+        extra["language"] = language.strip()
     if prompt and prompt.strip():
-        options["prompt"] = prompt.strip()
-    stt = target.backend_type.stt(target.spec)
-    try:
-        text = await stt.transcribe(audio, mime, target.model, options)
-    finally:
-        await _close(stt)
-    if usage is not None:
-        usage.record(
-            target.agent.id, target.spec.id, "stt", target.model, audio_seconds=duration_seconds(audio, mime)
-        )
-    return text
+        extra["prompt"] = prompt.strip()
+    chain = (target, *target.fallbacks)
+    for index, link in enumerate(chain):
+        stt = link.backend_type.stt(link.spec)
+        try:
+            text = await stt.transcribe(audio, mime, link.model, {**link.options, **extra})
+        except Exception as exc:
+            if index == len(chain) - 1 or not moves_on(exc):
+                raise
+            _moved_on(link, chain[index + 1], exc)
+            continue
+        finally:
+            await _close(stt)
+        if usage is not None:
+            usage.record(
+                target.agent.id, link.spec.id, "stt", link.model, audio_seconds=duration_seconds(audio, mime)
+            )
+        return text
+    raise AssertionError("unreachable: the chain has at least one link")
+
+
+def _moved_on(failed: VoiceTarget, nxt: VoiceTarget, exc: BaseException) -> None:
+    log.warning(
+        "%s of agent %s: %s failed, using fallback %s: %s",
+        "speech-to-text" if failed.role == "stt" else "text-to-speech",
+        failed.agent.name or failed.agent.id,
+        failed.spec.name or failed.spec.id,
+        nxt.spec.name or nxt.spec.id,
+        redact(str(exc))[:300],
+    )
 
 
 def parse_speech_request(body: Any) -> tuple[str, str | None]:
@@ -120,7 +141,22 @@ def parse_speech_request(body: Any) -> tuple[str, str | None]:
 async def synthesize(
     target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None
 ) -> SpeechResult:
-    """Start speech for ``text``; returns once the first audio bytes are in (see the contract)."""
+    """Start speech for ``text``; returns once the first audio bytes are in (see the contract).
+    A link that fails before its first audio byte moves on to the next fallback."""
+    chain = (target, *target.fallbacks)
+    for index, link in enumerate(chain):
+        try:
+            return await _synthesize_one(link, text, response_format, usage)
+        except Exception as exc:
+            if index == len(chain) - 1 or not moves_on(exc):
+                raise
+            _moved_on(link, chain[index + 1], exc)
+    raise AssertionError("unreachable: the chain has at least one link")
+
+
+async def _synthesize_one(
+    target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None
+) -> SpeechResult:
     tts = target.backend_type.tts(target.spec)
     try:
         result = await tts.synthesize(text, target.model, target.voice, response_format, target.options)
