@@ -1,0 +1,431 @@
+"""The Telegram bot worker: ``run(ctx)`` connects one Telegram client to its agents.
+
+Contract:
+
+* Talks to ``{config.telegram.apiBaseUrl}/bot{token}/{method}`` (default the public Bot API) with
+  python-telegram-bot's :class:`telegram.Bot` (``base_url``/``base_file_url``, no patching).
+  ``getMe`` first: success → ``status.connected("@username")``; failure → ``status.failed`` with
+  a redacted error and the worker raises (the supervisor restarts it with backoff).
+* Long polling (``getUpdates`` with ``offset``/``timeout``) unless the server has a public URL: then
+  ``setWebhook`` to ``{publicURL}/api/v1/hooks/telegram/{clientId}`` with a ``secret_token``
+  derived from the bot token (:func:`webhook_secret`), and updates arrive through
+  :func:`magec.clients.workers.deliver` from :mod:`magec.api.user.bot_hooks`. Poll errors keep the
+  worker alive: the status shows the redacted error until the platform answers again.
+* Who may talk: with ``allowedUsers`` / ``allowedChats`` / ``allowedChatThreads`` all empty,
+  everyone (Magec's rule; docs/bots.md warns); otherwise a user in ``allowedUsers``, a chat in
+  ``allowedChats`` or a ``{chatId, threadId?}`` in ``allowedChatThreads`` is enough. Others are
+  ignored silently (logged).
+* Each chat (forum topic: ``chat:thread``) is one conversation — one session of the client,
+  owned by ``<clientId>:<telegram user id>``. Messages of one conversation run in order.
+* Commands: ``/start``, ``/help``, ``/agent [id|name]`` (inline buttons to switch, per chat),
+  ``/responsemode [text|voice|mirror|both|reset]`` (per chat, until the worker restarts),
+  ``/reset`` (new session). Voice notes and audio go to the agent's STT; answers go out per
+  response mode as text (split at 4096 characters, Markdown rendered as escaped HTML, plain text
+  when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
+  file, with a log line saying why, when it cannot be converted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from magec.clients import botkit
+from magec.clients.conversation import Inbound, Outbound
+from magec.clients.workers import WorkerContext, register_inbox
+from magec.errors import MagecError
+
+log = logging.getLogger("magec.clients.telegram")
+
+DEFAULT_API = "https://api.telegram.org"
+MAX_TEXT = 4096
+POLL_TIMEOUT = 25
+HOOK_PATH = "/api/v1/hooks/telegram/{client_id}"
+COMMANDS = [
+    ("start", "Show the welcome message"),
+    ("help", "List the commands"),
+    ("agent", "Show or switch the agent of this chat"),
+    ("responsemode", "Show or change the response mode"),
+    ("reset", "Start a new conversation"),
+]
+
+
+def webhook_secret(token: str, client_id: str) -> str:
+    """The ``secret_token`` Telegram echoes on every webhook call (A-Z, a-z, 0-9; from the token,
+    so every replica derives the same one and nothing more is stored)."""
+    return hmac.new(token.encode(), f"magec-telegram-webhook:{client_id}".encode(), hashlib.sha256).hexdigest()
+
+
+class TelegramBot:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        cfg = botkit.section(ctx.config, "telegram")
+        self.token = botkit.secret(cfg, "botToken")
+        base = botkit.api_base(cfg, DEFAULT_API)
+        self.bot = Bot(
+            self.token,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=HTTPXRequest(connection_pool_size=16, read_timeout=60, write_timeout=60),
+            get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT + 15),
+        )
+        self.users = botkit.id_set(cfg.get("allowedUsers"))
+        self.chats = botkit.id_set(cfg.get("allowedChats"))
+        self.threads: set[tuple[str, str | None]] = set()
+        for entry in cfg.get("allowedChatThreads") or []:
+            if isinstance(entry, Mapping) and entry.get("chatId") is not None:
+                thread = entry.get("threadId")
+                self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
+        self.mode = botkit.normalise_mode(cfg.get("responseMode"))
+        self.modes: dict[str, str] = {}  # per conversation /responsemode override
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.identity = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self.bot.initialize()  # getMe
+        except Exception as exc:
+            error = botkit.safe_error(exc, self.token)
+            self.ctx.status.failed(error)
+            raise ConnectionError(f"telegram: {error}") from None
+        self.identity = f"@{self.bot.username}"
+        self.ctx.status.connected(self.identity)
+        log.info("telegram client %s connected as %s", self.ctx.client_id, self.identity)
+        try:
+            with contextlib.suppress(TelegramError):
+                await self.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+            if self.ctx.public_url:
+                await self._webhook(self.ctx.public_url)
+            else:
+                await self._poll()
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self.bot.shutdown()
+
+    async def _poll(self) -> None:
+        await self.bot.delete_webhook()
+        offset = 0
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"]
+                )
+            except TimedOut:
+                continue
+            except (InvalidToken, Forbidden) as exc:
+                error = botkit.safe_error(exc, self.token)
+                self.ctx.status.failed(error)
+                raise ConnectionError(f"telegram: {error}") from None
+            except (NetworkError, Conflict, TelegramError) as exc:
+                failures += 1
+                self.ctx.status.failed(botkit.safe_error(exc, self.token))
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            if failures:
+                failures = 0
+                self.ctx.status.connected(self.identity)
+            for update in updates:
+                offset = update.update_id + 1
+                self._spawn(update)
+
+    async def _webhook(self, public_url: str) -> None:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        unregister = register_inbox(self.ctx.client_id, queue.put_nowait)
+        try:
+            url = public_url.rstrip("/") + HOOK_PATH.format(client_id=self.ctx.client_id)
+            await self.bot.set_webhook(
+                url, secret_token=webhook_secret(self.token, self.ctx.client_id),
+                allowed_updates=["message", "callback_query"],
+            )
+            log.info("telegram client %s receives updates by webhook", self.ctx.client_id)
+            while True:
+                payload = await queue.get()
+                update = Update.de_json(payload, self.bot) if isinstance(payload, dict) else None
+                if update is not None:
+                    self._spawn(update)
+        finally:
+            unregister()
+
+    def _spawn(self, update: Update) -> None:
+        task = asyncio.create_task(self._handle_safely(update))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle_safely(self, update: Update) -> None:
+        try:
+            await self.handle(update)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one bad update must not stop the bot
+            log.warning("telegram client %s: update %s failed: %s", self.ctx.client_id, update.update_id,
+                        botkit.safe_error(exc, self.token))
+
+    # -- updates -------------------------------------------------------------------------------
+    def allowed(self, user_id: int, chat_id: int, thread_id: int | None) -> bool:
+        if not (self.users or self.chats or self.threads):
+            return True
+        chat = str(chat_id)
+        return (
+            str(user_id) in self.users
+            or chat in self.chats
+            or (chat, None) in self.threads
+            or (thread_id is not None and (chat, str(thread_id)) in self.threads)
+        )
+
+    @staticmethod
+    def conversation(chat_id: int, thread_id: int | None) -> str:
+        return f"{chat_id}:{thread_id}" if thread_id is not None else str(chat_id)
+
+    async def handle(self, update: Update) -> None:
+        if update.callback_query is not None:
+            await self._button(update.callback_query)
+            return
+        msg = update.message
+        if msg is None or msg.from_user is None or msg.from_user.is_bot:
+            return
+        thread = msg.message_thread_id if msg.is_topic_message else None
+        if not self.allowed(msg.from_user.id, msg.chat.id, thread):
+            log.info("telegram client %s: ignored a message from user %s in chat %s (not allowed)",
+                     self.ctx.client_id, msg.from_user.id, msg.chat.id)
+            return
+        self.ctx.status.message_seen()
+        conv = self.conversation(msg.chat.id, thread)
+        async with self.locks.setdefault(conv, asyncio.Lock()):
+            text = (msg.text or "").strip()
+            if text.startswith("/") and await self._command(msg, conv, text):
+                return
+            await self._turn(msg, conv, thread)
+
+    async def _command(self, msg: Message, conv: str, text: str) -> bool:
+        """Run a bot command; False when ``text`` is no command of ours (it goes to the agent)."""
+        head, _, arg = text.partition(" ")
+        name, _, target = head[1:].partition("@")
+        if target and target.lower() != (self.bot.username or "").lower():
+            return True  # a command for another bot in the group
+        arg = arg.strip()
+        cid = self.ctx.client_id
+        convs = self.ctx.conversations
+        if name == "start":
+            agent = await self._agent_label(conv)
+            await self._reply(msg, f"👋 <b>Welcome!</b> You are talking to <b>{_esc(agent)}</b>.\n\n"
+                                   "Type /help to see the commands.")
+        elif name == "help":
+            lines = "\n".join(f"/{c} — {_esc(d)}" for c, d in COMMANDS)
+            await self._reply(msg, f"<b>Commands</b>\n\n{lines}")
+        elif name == "agent":
+            await self._agent_command(msg, conv, arg)
+        elif name == "responsemode":
+            await self._mode_command(msg, conv, arg)
+        elif name == "reset":
+            await convs.reset(cid, conv, str(msg.from_user.id if msg.from_user else ""))
+            agent = await self._agent_label(conv)
+            await self._reply(msg, f"Session reset for <b>{_esc(agent)}</b>. "
+                                   "The next message starts a fresh conversation.")
+        else:
+            return False
+        return True
+
+    async def _agent_label(self, conv: str) -> str:
+        convs = self.ctx.conversations
+        current = await convs.current_agent(self.ctx.client_id, conv)
+        names = dict(await convs.agents(self.ctx.client_id))
+        return names.get(current or "", current or "no agent")
+
+    async def _agent_command(self, msg: Message, conv: str, arg: str) -> None:
+        convs = self.ctx.conversations
+        cid = self.ctx.client_id
+        agents = await convs.agents(cid)
+        if not arg:
+            current = await convs.current_agent(cid, conv)
+            lines = "\n".join(
+                f"{'▸' if aid == current else '•'} {_esc(name)} (<code>{_esc(aid)}</code>)" for aid, name in agents
+            )
+            keyboard = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(name, callback_data=f"agent:{aid}"[:64])] for aid, name in agents]
+            )
+            await self._reply(msg, f"<b>Agents</b>\n{lines}\n\nUsage: <code>/agent &lt;id or name&gt;</code>",
+                              markup=keyboard if agents else None)
+            return
+        await self._reply(msg, await self._switch(conv, arg, agents))
+
+    async def _switch(self, conv: str, key: str, agents: list[tuple[str, str]]) -> str:
+        by_name = {name.lower(): aid for aid, name in agents}
+        wanted = by_name.get(key.lower(), key)
+        try:
+            aid = await self.ctx.conversations.set_agent(self.ctx.client_id, conv, wanted)
+        except MagecError:
+            names = ", ".join(f"<code>{_esc(a)}</code>" for a, _ in agents) or "none"
+            return f"Unknown agent <code>{_esc(key)}</code>. Available: {names}"
+        name = dict(agents).get(aid, aid)
+        return f"Switched to <b>{_esc(name)}</b> (<code>{_esc(aid)}</code>)."
+
+    async def _button(self, query: CallbackQuery) -> None:
+        message = query.message
+        data = query.data or ""
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+        if not isinstance(message, Message) or not data.startswith("agent:"):
+            return
+        thread = message.message_thread_id if message.is_topic_message else None
+        if not self.allowed(query.from_user.id, message.chat.id, thread):
+            return
+        conv = self.conversation(message.chat.id, thread)
+        async with self.locks.setdefault(conv, asyncio.Lock()):
+            agents = await self.ctx.conversations.agents(self.ctx.client_id)
+            text = await self._switch(conv, data.removeprefix("agent:"), agents)
+            await self.bot.send_message(message.chat.id, text, parse_mode=ParseMode.HTML,
+                                        message_thread_id=thread)
+
+    async def _mode_command(self, msg: Message, conv: str, arg: str) -> None:
+        options = ", ".join(f"<code>{m}</code>" for m in (*botkit.RESPONSE_MODES, "reset"))
+        if not arg:
+            current = self.modes.get(conv, self.mode)
+            note = f" (this chat; the client's default is <code>{self.mode}</code>)" if conv in self.modes else ""
+            await self._reply(msg, f"<b>Response mode:</b> <code>{current}</code>{note}\nOptions: {options}")
+        elif arg == "reset":
+            self.modes.pop(conv, None)
+            await self._reply(msg, f"Response mode back to the client's default: <code>{self.mode}</code>")
+        elif arg in botkit.RESPONSE_MODES:
+            self.modes[conv] = arg
+            await self._reply(msg, f"Response mode set to <code>{arg}</code> for this chat.")
+        else:
+            await self._reply(msg, f"Unknown mode <code>{_esc(arg)}</code>. Options: {options}")
+
+    async def _turn(self, msg: Message, conv: str, thread: int | None) -> None:
+        media = msg.voice or msg.audio
+        text = msg.text or msg.caption
+        if media is None and not text:
+            return  # stickers, photos without caption…: nothing to say
+        user = msg.from_user
+        assert user is not None
+        audio: bytes | None = None
+        if media is not None:
+            file = await self.bot.get_file(media.file_id)
+            audio = bytes(await file.download_as_bytearray())
+        p = botkit.plan(self.modes.get(conv, self.mode), voice_in=audio is not None)
+        meta: dict[str, Any] = {
+            "source": "telegram", "telegram_user_id": user.id, "telegram_chat_id": msg.chat.id,
+            "telegram_chat_type": msg.chat.type,
+        }
+        if user.username:
+            meta["telegram_username"] = f"@{user.username}"
+        if user.full_name:
+            meta["telegram_name"] = user.full_name
+        inbound = Inbound(
+            conversation=conv, user=str(user.id), text=None if audio else text, audio=audio,
+            audio_mime=(media.mime_type if media is not None else None) or ("audio/ogg" if audio else None),
+            speech=p.speech, speech_format="opus" if p.speech else None, meta=meta,
+        )
+        async with self._typing(msg.chat.id, thread):
+            out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
+        await self._answer(msg, out, p)
+
+    async def _answer(self, msg: Message, out: Outbound, p: botkit.Plan) -> None:
+        if out.error_code:
+            await self._send_text(msg, f"⚠️ {out.error_message or out.error_code}")
+            return
+        if p.voice and not out.audio:
+            log.info("telegram client %s: agent %s gave no speech (no TTS?): answering with text",
+                     self.ctx.client_id, out.agent_id)
+        if (p.text or not out.audio) and out.text:
+            await self._send_text(msg, out.text)
+        if p.voice and out.audio:
+            await self._send_voice(msg, out.audio, out.audio_mime)
+
+    # -- sending -------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _typing(self, chat_id: int, thread: int | None) -> Any:
+        async def loop() -> None:
+            while True:
+                with contextlib.suppress(TelegramError):
+                    await self.bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread)
+                await asyncio.sleep(4.5)  # Telegram shows "typing…" for 5 s per action
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _reply(self, msg: Message, html_text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        await self.bot.send_message(msg.chat.id, html_text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                    message_thread_id=msg.message_thread_id if msg.is_topic_message else None)
+
+    async def _send_text(self, msg: Message, text: str) -> None:
+        thread = msg.message_thread_id if msg.is_topic_message else None
+        for chunk, rendered in _html_pieces(text, MAX_TEXT):
+            if rendered is not None:
+                try:
+                    await self.bot.send_message(msg.chat.id, rendered, parse_mode=ParseMode.HTML,
+                                                message_thread_id=thread)
+                    continue
+                except BadRequest as exc:  # HTML Telegram will not parse: say it plainly
+                    log.info("telegram refused the HTML answer (%s): sending plain text", exc.message)
+            await self.bot.send_message(msg.chat.id, chunk, message_thread_id=thread)
+
+    async def _send_voice(self, msg: Message, audio: bytes, mime: str | None) -> None:
+        thread = msg.message_thread_id if msg.is_topic_message else None
+        ogg = await asyncio.to_thread(botkit.to_ogg_opus, audio, mime)
+        if ogg is not None:
+            await self.bot.send_voice(msg.chat.id, ogg, filename="answer.ogg", message_thread_id=thread)
+            return
+        log.warning("telegram client %s: the agent's speech (%s) could not be converted to OGG/Opus "
+                    "(no PyAV/ffmpeg, or undecodable audio): sending it as an audio file",
+                    self.ctx.client_id, mime or "unknown type")
+        await self.bot.send_audio(msg.chat.id, audio, filename=botkit.audio_filename(mime),
+                                  message_thread_id=thread)
+
+
+def _html_pieces(text: str, limit: int, cut: int | None = None) -> list[tuple[str, str | None]]:
+    """(plain, HTML or None) pieces of ``text`` whose HTML fits ``limit`` (escaping grows the text,
+    so a piece whose HTML is too long is cut further; a piece that cannot fit goes out plain)."""
+    out: list[tuple[str, str | None]] = []
+    for chunk in botkit.split_text(text, cut or limit):
+        rendered = botkit.markdown_to_html(chunk)
+        if len(rendered) <= limit:
+            out.append((chunk, rendered))
+        elif len(chunk) > 64:
+            out.extend(_html_pieces(chunk, limit, len(chunk) * limit // len(rendered)))
+        else:
+            out.append((chunk, None))
+    return out
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def run(ctx: WorkerContext) -> None:
+    """The Telegram worker (see the module contract); runs until cancelled."""
+    await TelegramBot(ctx).run()

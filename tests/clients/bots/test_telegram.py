@@ -1,0 +1,193 @@
+"""The Telegram bot against a loopback Bot API: text, voice notes, commands, allow-lists, outages.
+
+Agents, backends and the client are created through the Admin API; the worker runs in-process with
+a real Conversations gateway, exactly what the supervisor hands it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magec.clients import telegram
+from magec.clients.botkit import is_ogg_opus
+from magec.testing.apps import Apps
+from magec.testing.fake_platforms import Sent, TelegramFake, espeak_wav, voice_note
+from magec.testing.fake_providers import FakeServer, Reply, fake_audio
+from magec.testing.services import free_port
+from tests.clients.bots.helpers import agents, client, requests_to, running, until
+
+
+def tg_config(tg: TelegramFake, **extra: Any) -> dict[str, Any]:
+    return {"botToken": tg.token, "apiBaseUrl": tg.url, **extra}
+
+
+async def test_text_in_answer_out(sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer,
+                                  beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg)
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg) as ctx:
+        tg.send_text(chat_id=4201, user_id=4201, text="hello there")
+        [reply] = await tg.await_sent(4201, "sendMessage")
+        assert reply.text == "alpha says: hello there"
+        assert reply.data["parse_mode"] == "HTML"
+        assert ctx.status.is_connected and ctx.status.identity == "@magec_test_bot"
+        assert ctx.status.last_message_at is not None
+        # the same chat keeps its session: the provider sees the first exchange in the second turn
+        tg.send_text(chat_id=4201, user_id=4201, text="again")
+        await tg.await_sent(4201, "sendMessage", count=2)
+        history = [m["content"] for m in requests_to(alpha_llm, "chat")[-1].json["messages"]]
+        assert "hello there" in str(history) and "alpha says: hello there" in str(history)
+    assert ("4201", "typing") in tg.actions
+
+
+async def test_voice_note_in_text_and_voice_out(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg, responseMode="both")
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    note = voice_note("what is the weather")  # real espeak-ng speech, OGG/Opus as Telegram stores it
+    alpha_llm.script(Reply(text="what is the weather"), route="stt")
+    alpha_llm.script(Reply(audio=espeak_wav("it is sunny")), route="tts")  # the TTS answers WAV
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        tg.send_voice(chat_id=4202, user_id=4202, audio=note)
+        [text] = await tg.await_sent(4202, "sendMessage")
+        [voice] = await tg.await_sent(4202, "sendVoice")
+    assert text.text == "alpha says: what is the weather"
+    stt = requests_to(alpha_llm, "stt")[-1]
+    assert stt.files["file"][2] == note  # the voice note reached the agent's STT as sent
+    tts = requests_to(alpha_llm, "tts")[-1]
+    assert tts.json["input"] == "alpha says: what is the weather"
+    filename, _, audio = voice.files["voice"]
+    assert is_ogg_opus(audio) and filename.endswith(".ogg")  # WAV converted to an OGG/Opus voice note
+
+
+async def test_response_modes(sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer,
+                              beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg, responseMode="mirror")
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    alpha_llm.script(Reply(text="play a song"), route="stt")
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        # mirror: text → text only
+        tg.send_text(chat_id=4203, user_id=4203, text="hi")
+        await tg.await_sent(4203, "sendMessage")
+        # mirror: voice → voice only (the fake TTS bytes do not decode: sent as an audio file)
+        tg.send_voice(chat_id=4203, user_id=4203, audio=voice_note("play a song"))
+        [audio] = await tg.await_sent(4203, "sendAudio")
+        assert audio.files["audio"][2] == fake_audio("alpha says: play a song")
+        # /responsemode voice for this chat: a text message gets a voice answer, no text
+        tg.send_text(chat_id=4203, user_id=4203, text="/responsemode voice")
+        [_, ack] = await tg.await_sent(4203, "sendMessage", count=2)
+        assert "voice" in ack.text
+        alpha_llm.script(Reply(audio=espeak_wav("ok")), route="tts")
+        tg.send_text(chat_id=4203, user_id=4203, text="say it")
+        [voice] = await tg.await_sent(4203, "sendVoice")
+        assert is_ogg_opus(voice.files["voice"][2])
+        tg.send_text(chat_id=4203, user_id=4203, text="/responsemode loud")
+        msgs = await tg.await_sent(4203, "sendMessage", count=3)
+        assert "Unknown mode" in msgs[2].text
+    assert len(tg.sent_to(4203, "sendMessage")) == 3  # no text answers in voice / mirror-voice turns
+
+
+async def test_agent_switching_per_chat(sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer,
+                                        beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg)
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        tg.send_text(chat_id=4204, user_id=4204, text="/agent")
+        [listing] = await tg.await_sent(4204, "sendMessage")
+        assert "Alpha" in listing.text and "Beta" in listing.text and "▸ Alpha" in listing.text
+        assert "inline_keyboard" in str(listing.data["reply_markup"])
+        tg.send_text(chat_id=4204, user_id=4204, text="/agent beta")  # by name, any case
+        [_, switched] = await tg.await_sent(4204, "sendMessage", count=2)
+        assert "Switched to <b>Beta</b>" in switched.text
+        tg.send_text(chat_id=4204, user_id=4204, text="who are you")
+        [*_, answer] = await tg.await_sent(4204, "sendMessage", count=3)
+        assert answer.text == "beta says: who are you"
+        # another chat still talks to the default agent
+        tg.send_text(chat_id=4205, user_id=4205, text="and you")
+        [other] = await tg.await_sent(4205, "sendMessage")
+        assert other.text == "alpha says: and you"
+        # the inline button switches back; an agent the client may not use is refused
+        tg.press_button(chat_id=4204, user_id=4204, data=f"agent:{s.alpha}")
+        msgs = await tg.await_sent(4204, "sendMessage", count=4)
+        assert "Switched to <b>Alpha</b>" in msgs[3].text
+        tg.send_text(chat_id=4205, user_id=4205, text="/agent nobody")
+        [_, refused] = await tg.await_sent(4205, "sendMessage", count=2)
+        assert "Unknown agent" in refused.text
+        # /reset starts a fresh session: the next turn carries no history
+        tg.send_text(chat_id=4205, user_id=4205, text="/reset")
+        await tg.await_sent(4205, "sendMessage", count=3)
+        tg.send_text(chat_id=4205, user_id=4205, text="fresh")
+        await tg.await_sent(4205, "sendMessage", count=4)
+    assert "and you" not in str(requests_to(alpha_llm, "chat")[-1].json["messages"])
+
+
+async def test_user_not_allowed_is_ignored(sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer,
+                                           beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg, allowedUsers=[4206], allowedChats=[-100777])
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        tg.send_text(chat_id=4207, user_id=4207, text="let me in")  # stranger, private chat
+        tg.send_text(chat_id=4207, user_id=4207, text="/start")
+        tg.send_text(chat_id=-100777, user_id=4207, text="in the allowed group", chat_type="supergroup")
+        tg.send_text(chat_id=4206, user_id=4206, text="me")  # allowed user
+        await tg.await_sent(-100777, "sendMessage")
+        await tg.await_sent(4206, "sendMessage")
+    assert tg.sent_to(4207) == []
+    assert all("let me in" not in str(r.json) for r in requests_to(alpha_llm, "chat"))
+
+
+async def test_long_markdown_answer_is_split_and_escaped(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                         alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg)
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    long = "**Title** with <script>x</script> & `a<b`\n\n" + ("word " * 1000 + "\n\n") * 2
+    alpha_llm.script(Reply(text=long))
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        tg.send_text(chat_id=4208, user_id=4208, text="write a lot")
+        def all_words(sent: list[Sent]) -> list[Sent] | None:
+            parts = [x for x in sent if x.target == "4208" and x.kind == "sendMessage"]
+            return parts if sum(p.text.count("word") for p in parts) >= 2000 else None
+
+        parts = await tg.await_for(all_words)
+    assert len(parts) >= 2 and all(len(p.text) <= 4096 for p in parts)
+    assert all(p.data["parse_mode"] == "HTML" for p in parts)
+    assert parts[0].text.startswith("<b>Title</b> with &lt;script&gt;x&lt;/script&gt; &amp; <code>a&lt;b</code>")
+    assert sum(p.text.count("word") for p in parts) == 2000
+
+
+async def test_platform_down_shows_in_status_and_others_keep_working(
+    sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    down_cfg = {"botToken": "999:DOWN-bot-token-secret", "apiBaseUrl": f"http://127.0.0.1:{free_port()}"}
+    bad_cfg = {"botToken": "999:WRONG-token-secret", "apiBaseUrl": tg.url}
+    ok_cfg = tg_config(tg)
+    down = await client(sqlite_apps, "telegram", down_cfg, [s.alpha], "down")
+    bad = await client(sqlite_apps, "telegram", bad_cfg, [s.alpha], "bad token")
+    ok = await client(sqlite_apps, "telegram", ok_cfg, [s.alpha], "ok")
+    async with (
+        running(sqlite_apps, telegram.run, down, "telegram", down_cfg) as down_ctx,
+        running(sqlite_apps, telegram.run, bad, "telegram", bad_cfg) as bad_ctx,
+        running(sqlite_apps, telegram.run, ok, "telegram", ok_cfg) as ok_ctx,
+    ):
+        await until(lambda: down_ctx.status.last_error and bad_ctx.status.last_error)
+        tg.send_text(chat_id=4209, user_id=4209, text="still there?")
+        [reply] = await tg.await_sent(4209, "sendMessage")
+        assert reply.text == "alpha says: still there?" and ok_ctx.status.is_connected
+    assert not down_ctx.status.is_connected and not bad_ctx.status.is_connected
+    assert "DOWN-bot-token-secret" not in str(down_ctx.status.view())
+    assert "rejected" in str(bad_ctx.status.last_error)  # the Bot API's 401
+    assert "WRONG-token-secret" not in str(bad_ctx.status.view())
