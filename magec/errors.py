@@ -7,6 +7,7 @@ errors to status codes in one place and every message passes the secret redactor
     ├── ConfigError             invalid_request     bad input from a user or a config file        → 400
     │   ├── ValidationError     validation_error    a resource field is invalid (names the field) → 400
     │   ├── NotFoundError       not_found           a resource id does not exist                  → 404
+    │   │   └── UnknownModelError unknown_model     /v1: no agent/flow by that name for this client → 404
     │   ├── ConflictError       conflict            e.g. delete of a referenced resource          → 409
     │   ├── AuthError           unauthorized        missing / wrong credentials                   → 401
     │   │   └── ForbiddenError  forbidden           authenticated, not allowed                    → 403
@@ -75,6 +76,13 @@ class ValidationError(ConfigError):
 class NotFoundError(ConfigError):
     code = "not_found"
     status_code = 404
+
+
+class UnknownModelError(NotFoundError):
+    """``/v1``: the ``model`` names no agent or flow this client may use (OpenAI's model_not_found)."""
+
+    code = "unknown_model"
+    field = "model"
 
 
 class ConflictError(ConfigError):

@@ -16,7 +16,7 @@ from typing import Any
 from google.adk.agents import LlmAgent
 
 from magec import _adk
-from magec.agents import instructions
+from magec.agents import instructions, request_overrides
 from magec.agents.apps import BuildDeps
 from magec.backends import registry
 from magec.config_view.snapshot import StoreSnapshot
@@ -107,6 +107,8 @@ def build_llm_agent(
         from magec.agents.context_guard import callback
 
         kwargs["before_model_callback"] = callback(agent.context_guard)
+    # per-request client parameters of the OpenAI surface (no-op outside such a request)
+    kwargs["before_model_callback"] = request_overrides.chain(kwargs.get("before_model_callback"))
     return LlmAgent(
         name=name or adk_name(agent.id),
         description=agent.name,

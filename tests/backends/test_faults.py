@@ -182,7 +182,7 @@ async def call(env: Env, vendor: str, route: str, text: str) -> Outcome:
             out.text = r.json()["choices"][0]["message"]["content"]
             out.normal_finish = r.json()["choices"][0]["finish_reason"] == "stop"
         else:
-            out.errors.append({"code": r.json()["code"]})
+            out.errors.append({"code": r.json()["error"]["code"]})  # OpenAI's error object
     else:
         done = False
         async with user.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as r:

@@ -8,7 +8,7 @@ import pytest
 
 from magec.server import user_app
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 from tests.runtime.test_run_api import make_agent
 
 A = "/api/v1/admin"
@@ -27,7 +27,7 @@ async def test_models_and_chat(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     assert [m.id for m in models.data] == [aid]
     reply = await client.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hola"}])
     assert reply.choices[0].message.content == "openai-x says: hola"
-    assert reply.model == aid
+    assert reply.model == "Helper"  # the agent named as the client names it
 
 
 async def test_streaming_and_session_continuity(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -80,3 +80,164 @@ async def test_stateless_calls_store_nothing(sqlite_apps: Apps, openai_x: FakeSe
     assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "openai-x says: s"
     stored = (await sqlite_apps.user.get(f"/api/v1/agent/apps/{aid}/users/anon/sessions")).json()
     assert stored == []
+
+
+# ----- OpenAI's error object ---------------------------------------------------------------------
+
+def chat_body(model: str, text: str = "hi", **more: object) -> dict[str, object]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **more}
+
+
+async def test_errors_are_openai_error_objects(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    r = await apps.user.post("/v1/chat/completions", json=chat_body("nope"))
+    assert r.status_code == 404
+    assert r.json() == {"error": {"message": "The model 'nope' does not exist or you do not have access to it.",
+                                  "type": "invalid_request_error", "code": "model_not_found", "param": "model"}}
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": "hi"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    r = await apps.user.post("/v1/chat/completions", json=chat_body(aid, temperature=7))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "temperature"
+    r = await apps.user.post("/v1/chat/completions", json=chat_body(aid, n=2))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "n" and "n=1" in r.json()["error"]["message"]
+    r = await apps.user.get("/v1/nothing-here")
+    assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "code", "param"}
+    r = await apps.user.post("/v1/chat/completions", content=b"{", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    # the run API keeps magec's shape
+    r = await apps.user.post("/api/v1/agent/run", json={"appName": "nope", "userId": "u", "newMessage": {"parts": [{"text": "x"}]}})
+    assert r.status_code == 404 and isinstance(r.json()["error"], str) and r.json()["code"] == "not_found"
+
+
+async def test_sdk_reads_message_and_rate_limit(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    with pytest.raises(openai.NotFoundError) as nf:
+        await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert nf.value.code == "model_not_found" and "'nope' does not exist" in nf.value.message
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    with pytest.raises(openai.RateLimitError) as rl:
+        await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}])
+    assert rl.value.response.headers["retry-after"] == "3600" and rl.value.code == "rate_limit"
+    assert rl.value.type == "rate_limit_error"
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    stream = await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}], stream=True)
+    with pytest.raises(openai.APIError) as streamed:
+        async for _ in stream:
+            pass
+    assert "quota" in streamed.value.message
+
+
+async def test_auth_and_unavailable_agent(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    broken = (await apps.admin.post(f"{A}/agents", json={"name": "Broken", "llm": {"backend": "", "model": "m"}})).json()
+    r = await apps.user.post("/v1/chat/completions", json=chat_body(broken["id"]))
+    assert r.status_code == 503 and r.json()["error"]["type"] == "server_error"
+    assert r.json()["error"]["code"] == "agent_unavailable"
+    c = (await apps.admin.post(f"{A}/clients", json={"name": "Bot", "allowedAgents": [aid]})).json()
+    r = await apps.user.post("/v1/chat/completions", json=chat_body(aid))
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    with pytest.raises(openai.AuthenticationError):
+        await sdk(apps, "mgc_wrong").models.list()
+    good = sdk(apps, c["token"])
+    assert (await good.models.retrieve("Helper")).id == aid
+    with pytest.raises(openai.NotFoundError):  # a model outside the client's list does not exist for it
+        await good.models.retrieve("Broken")
+
+
+# ----- messages ------------------------------------------------------------------------------------
+
+async def test_system_and_developer_are_instructions(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x, systemPrompt="You are Helper.")
+    client = sdk(sqlite_apps)
+    for headers in ({}, {"X-Session-Id": "sys-1"}):
+        await client.chat.completions.create(model=aid, extra_headers=headers, messages=[
+            {"role": "system", "content": "be terse"}, {"role": "developer", "content": "answer in Spanish"},
+            {"role": "user", "content": "with system"}])
+        sent = openai_x.requests[-1].json["messages"]
+        assert sent[0]["role"] == "system" and sent[0]["content"].startswith("You are Helper.")
+        assert "be terse" in sent[0]["content"] and "answer in Spanish" in sent[0]["content"]
+        assert sent[-1] == {"role": "user", "content": "with system"}  # never glued to the user text
+    # the instructions were for that turn: the next session turn has only the agent's prompt
+    await client.chat.completions.create(model=aid, extra_headers={"X-Session-Id": "sys-1"},
+                                         messages=[{"role": "user", "content": "again"}])
+    assert "be terse" not in openai_x.requests[-1].json["messages"][0]["content"]
+
+
+async def test_generation_parameters_reach_the_provider(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    await client.chat.completions.create(
+        model=aid, messages=[{"role": "user", "content": "p"}], temperature=0.2, top_p=0.5, max_tokens=33,
+        stop=["END"], seed=7, presence_penalty=0.1, frequency_penalty=0.3,
+        response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
+    sent = openai_x.requests[-1].json
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["stop"], sent["seed"]) == (0.2, 0.5, 33, ["END"], 7)
+    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.1, 0.3)
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"]["properties"] == schema["properties"]
+    await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "q"}],
+                                         max_completion_tokens=9, response_format={"type": "json_object"})
+    sent = openai_x.requests[-1].json
+    assert sent["max_tokens"] == 9 and sent["response_format"] == {"type": "json_object"}
+    await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "r"}])
+    sent = openai_x.requests[-1].json  # nothing sent: nothing overridden (the next request is clean)
+    assert not {"temperature", "max_tokens", "response_format", "seed"} & set(sent)
+    openai_x.script(Reply(text="cut", finish_reason="length"))
+    reply = await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "s"}], max_tokens=1)
+    assert reply.choices[0].finish_reason == "length"
+
+
+# ----- client tools ------------------------------------------------------------------------------
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "weather of a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+
+
+async def test_client_tool_round_trip_stateless(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    ask = [{"role": "user", "content": 'call get_weather {"city": "Tenerife"}'}]
+    first = await client.chat.completions.create(model=aid, messages=ask, tools=[WEATHER])  # type: ignore[list-item]
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Tenerife"}'
+    offered = openai_x.requests[-1].json["tools"]
+    assert [t["function"]["name"] for t in offered] == ["get_weather"]
+    assert len(openai_x.requests) == 1  # the call was not executed server-side: no second model call
+    follow = [*ask, choice.message.model_dump(exclude_none=True),
+              {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"}]
+    second = await client.chat.completions.create(model=aid, messages=follow, tools=[WEATHER])  # type: ignore[arg-type]
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content == "openai-x says: tool result sunny, 24C"
+    sent = openai_x.requests[-1].json["messages"]
+    assert [m["role"] for m in sent[1:]] == ["user", "assistant", "tool"]
+    assert sent[-1]["tool_call_id"] == call.id
+
+
+async def test_client_tool_round_trip_session_and_stream(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    h = {"X-Session-Id": "tools-1"}
+    stream = await client.chat.completions.create(
+        model=aid, stream=True, tools=[WEATHER], extra_headers=h,  # type: ignore[list-item]
+        messages=[{"role": "user", "content": 'call get_weather {"city": "Lima"}'}], tool_choice="required")
+    chunks = [c async for c in stream]
+    deltas = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
+    assert deltas and deltas[0].function and deltas[0].function.name == "get_weather"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert openai_x.requests[-1].json["tool_choice"] == "required"
+    # a session call sends only the tool answer; its name comes from the stored call
+    reply = await client.chat.completions.create(model=aid, extra_headers=h, tools=[WEATHER],  # type: ignore[list-item]
+                                                 messages=[{"role": "tool", "tool_call_id": deltas[0].id or "", "content": "rain"}])
+    assert reply.choices[0].message.content == "openai-x says: tool result rain"
+    assert "tool_choice" not in openai_x.requests[-1].json  # tool_choice was for the first call
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(model=aid, extra_headers=h,
+                                             messages=[{"role": "tool", "tool_call_id": "call_nope", "content": "x"}])
+    assert bad.value.param == "messages[0].tool_call_id"  # type: ignore[attr-defined]

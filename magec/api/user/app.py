@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse
 
 from magec.api import errors, guard, limits
 from magec.api.auth import parse_networks
+from magec.api.user.openai import errors as openai_errors
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
@@ -55,4 +56,6 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
         ),
         config.cors_origins,
     )
+    # outermost: every /v1 error (routes, auth, guard, framework 404) in OpenAI's error object
+    openai_errors.install(app)
     return app

@@ -1,0 +1,27 @@
+"""OpenAI-compatible surface (``/v1``): every agent and flow is a model.
+
+Modules: :mod:`.models` (``/v1/models``), :mod:`.chat` (``/v1/chat/completions``), with
+:mod:`.messages` (messages → one ADK turn), :mod:`.params` (generation parameters and client
+tools → per-request overrides), :mod:`.turns` (model resolution, sessions, reading the answer),
+:mod:`.errors` (OpenAI's error object on every ``/v1`` error) and :mod:`.schemas` (documented
+bodies). The user guide is ``docs/openai.md``.
+
+Conversation continuity: ``X-Session-Id`` (echoed) names a stored session, per client and
+``user``; without it a call is stateless — the client's messages are the history, held in memory
+for the call only.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from magec.context import AppContext
+
+
+def router(ctx: AppContext) -> APIRouter:
+    from magec.api.user.openai import chat, models
+
+    r = APIRouter()
+    for sub in (models.router(ctx), chat.router(ctx)):
+        r.include_router(sub)
+    return r

@@ -1,0 +1,207 @@
+"""``POST /v1/chat/completions``: chat with an agent or flow in OpenAI's shapes.
+
+Contract: the request maps as :mod:`.messages` (system/developer → this turn's instructions,
+history, ``role: "tool"`` answers) and :mod:`.params` (generation parameters, client tools,
+``tool_choice``) say; the answer is a ``chat.completion`` (or ``chat.completion.chunk`` stream)
+whose ``model`` is the agent's name. When the model calls a client tool the turn ends there:
+``message.tool_calls`` and ``finish_reason: "tool_calls"``; the client's ``role: "tool"`` messages
+continue it (stateless: with the whole conversation; ``X-Session-Id``: just the tool messages).
+Agent-side tools (MCP, memory) run server-side and stay invisible. ``finish_reason`` is
+``"length"`` when the model hit ``max_tokens``.
+
+Failures: OpenAI's error object with the failure's status (:mod:`.errors`) — before the stream a
+plain error answer; during a stream one error chunk, then the stream ends without
+``finish_reason: "stop"`` and without ``[DONE]``, so no client mistakes it for a complete answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.responses import JSONResponse, StreamingResponse
+
+from magec.api.clients import authenticate
+from magec.api.errors import json_body, status_for_code
+from magec.api.limits import until_disconnected
+from magec.api.user.openai import messages as msgs
+from magec.api.user.openai import params
+from magec.api.user.openai.errors import error_object
+from magec.api.user.openai.schemas import ChatCompletionRequest
+from magec.api.user.openai.turns import (
+    Conversation,
+    client_calls,
+    finish_reason,
+    model_name,
+    resolve,
+    text_of,
+    tool_calls_json,
+    usage,
+)
+from magec.context import AppContext
+from magec.errors import BackendRateLimitError, ValidationError
+from magec.runtime.run import TurnEvent
+
+
+def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, OpenAI error body and headers of a failed turn's error event."""
+    code = event.error_code
+    status = 429 if code == BackendRateLimitError.code else status_for_code(code)
+    headers = {"Retry-After": str(event.retry_after)} if event.retry_after is not None else {}
+    param = "tools" if code == ValidationError.code else None
+    return status, error_object(status, event.error_message or str(code), code, param), headers
+
+
+def _usage_json(events: list[TurnEvent]) -> dict[str, int]:
+    prompt, completion = usage(events)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["openai"])
+
+    @r.post(
+        "/chat/completions",
+        summary="Chat with an agent or flow (OpenAI shapes)",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+    )
+    async def chat(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        assert ctx.runtime is not None
+        rt = await ctx.runtime.fresh()
+        caller = authenticate(request, rt)
+        app = resolve(rt, caller, body.get("model"))
+        turn = msgs.split(body.get("messages"))
+        overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")
+        names = overrides.tool_names
+        user = caller.owner_key(str(body.get("user") or "openai"), "user")
+        header_sid = request.headers.get("x-session-id")
+        conv = await Conversation.open(rt, app, user, header_sid, turn)
+        headers = {"X-Session-Id": conv.sid} if header_sid else {}
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = model_name(app)
+
+        if not body.get("stream"):
+
+            async def run() -> list[TurnEvent]:
+                return [e async for e in conv.run(turn.new_message, overrides, streaming=False)]
+
+            try:
+                # a client that hangs up cancels the turn (and its provider calls)
+                events = await until_disconnected(request, run())
+            finally:
+                await conv.forget()
+            failed = [e for e in events if e.error_code]
+            calls = client_calls(events, names)
+            if failed and not text_of(events) and not calls:
+                status, error, more = failure(failed[-1])
+                return JSONResponse(error, status_code=status, headers={**headers, **more})
+            message: dict[str, Any] = {"role": "assistant", "content": text_of(events) or None}
+            if calls:
+                message["tool_calls"] = tool_calls_json(calls)
+            elif message["content"] is None:
+                message["content"] = ""
+            return JSONResponse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(events, calls),
+                                 "logprobs": None}],
+                    "usage": _usage_json(events),
+                },
+                headers=headers,
+            )
+
+        options = body.get("stream_options") or {}
+        if not isinstance(options, dict):
+            raise ValidationError("stream_options: must be an object", field="stream_options")
+        include_usage = bool(options.get("include_usage"))
+
+        async def stream() -> AsyncIterator[bytes]:
+            def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+                data = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                return f"data: {json.dumps(data)}\n\n".encode()
+
+            # The per-token chunk: the same JSON as chunk({"content": text}), from a template.
+            head, _, tail = chunk({"content": "\x00"}).decode().partition(json.dumps("\x00"))
+
+            def content(text: str) -> bytes:
+                return (head + json.dumps(text) + tail).encode()
+
+            yield chunk({"role": "assistant", "content": ""})
+            events: list[TurnEvent] = []
+            streamed_authors: set[str] = set()
+            last_author: str | None = None
+            failed = False
+            turn_events = conv.run(turn.new_message, overrides, streaming=True)
+            try:
+                async for event in turn_events:
+                    events.append(event)
+                    if event.error_code:
+                        # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
+                        # no finish_reason "stop", no usage, no [DONE].
+                        _, error, _ = failure(event)
+                        if event.retry_after is not None:
+                            error["error"]["retry_after"] = event.retry_after
+                        yield f"data: {json.dumps(error)}\n\n".encode()
+                        failed = True
+                        break
+                    if not event.visible or event.is_user:
+                        continue
+                    text = event.text
+                    if not text:
+                        continue
+                    author = event.author_id
+                    if event.partial:
+                        if last_author is not None and author != last_author and author not in streamed_authors:
+                            yield chunk({"content": "\n---\n"})
+                        streamed_authors.add(str(author))
+                        last_author = author
+                        yield content(text)
+                    elif author not in streamed_authors:
+                        # a non-streamed final (e.g. a backend that does not stream): send it whole
+                        if last_author is not None:
+                            yield chunk({"content": "\n---\n"})
+                        last_author = author
+                        streamed_authors.add(str(author))
+                        yield chunk({"content": text})
+            finally:
+                await turn_events.aclose()  # type: ignore[attr-defined]
+                await conv.forget()
+            if failed:
+                return
+            calls = client_calls(events, names)
+            for i, call in enumerate(tool_calls_json(calls)):
+                yield chunk({"tool_calls": [{"index": i, **call}]})
+            yield chunk({}, finish_reason(events, calls))
+            if include_usage:
+                data = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": _usage_json(events),
+                }
+                yield f"data: {json.dumps(data)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    return r

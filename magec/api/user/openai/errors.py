@@ -1,0 +1,119 @@
+"""OpenAI's error object on ``/v1``: ``{"error": {"message", "type", "code", "param"}}``.
+
+Contract: every error answer under ``/v1/`` — raised by a route, refused by the auth/limit/guard
+middleware, or a framework 404/405 — leaves with OpenAI's shape and status, so OpenAI SDKs show
+``error.message`` and raise their typed exceptions (``NotFoundError``, ``RateLimitError``, …).
+``code`` keeps magec's code (the vocabulary of :mod:`magec.errors`: ``rate_limit``, ``timeout``,
+``agent_unavailable``, …) except ``model_not_found`` for an unknown model, the one OpenAI clients
+look for; ``param`` is the request
+field at fault (``model``, ``messages[2].content``) or ``null``. Headers (``Retry-After``, CORS,
+``X-Session-Id``) pass through. ``/api/v1/*`` keeps magec's ``{"error", "code"}``: the rewrite is
+scoped to the ``/v1/`` prefix.
+
+:func:`error_object` is also what a failed stream sends as its last chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from magec.errors import UnknownModelError
+
+PREFIX = "/v1/"
+
+#: OpenAI's ``type`` by HTTP status (the SDKs map the status; ``type`` is for humans and logs)
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def openai_code(code: str | None, param: str | None) -> str | None:
+    if code == UnknownModelError.code:
+        return "model_not_found"
+    return code
+
+
+def error_object(status: int, message: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    """``{"error": {...}}`` for one failure (``message`` already redacted)."""
+    return {
+        "error": {
+            "message": message,
+            "type": error_type(status),
+            "code": openai_code(code, param),
+            "param": param,
+        }
+    }
+
+
+def _rewrite(status: int, body: bytes) -> bytes | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    if isinstance(err, dict):  # already OpenAI-shaped
+        return None
+    message = err if isinstance(err, str) else str(data.get("detail") or "error")
+    field = data.get("field")
+    return json.dumps(error_object(status, message, data.get("code"), field if isinstance(field, str) else None)).encode()
+
+
+class OpenAIErrors:
+    """ASGI middleware: JSON error answers under ``/v1/`` get OpenAI's error object."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def wrapped(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                ctype = dict((k.lower(), v) for k, v in message.get("headers", [])).get(b"content-type", b"")
+                if message["status"] >= 400 and ctype.startswith(b"application/json"):
+                    start = message  # held until the whole (small) body is in
+                    return
+                await send(message)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            new = _rewrite(start["status"], body)
+            if new is not None:
+                body = new
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, wrapped)
+
+
+def install(app: Any) -> None:
+    """Add the rewrite as the outermost middleware (call after every other ``add_middleware``)."""
+    app.add_middleware(OpenAIErrors)

@@ -1,0 +1,132 @@
+"""One OpenAI-surface turn on an agent: resolve the model, prepare the session, run with overrides.
+
+Contract: :func:`resolve` answers the app a client named as ``model`` (id or name) — 404
+``model_not_found`` naming ``model`` for an unknown app *and* for one this client may not use (as
+OpenAI does for models outside a project), 503 for an invalid one. :class:`Conversation` holds
+where the turn runs: a stored session (``X-Session-Id`` / ``previous_response_id``) or a fresh
+in-memory one seeded with the client's history (stateless: nothing stored, forgotten after the
+turn). :meth:`Conversation.run` yields the turn's :class:`~magec.runtime.run.TurnEvent` with the
+request's :class:`~magec.agents.request_overrides.Overrides` applied to every model call.
+Helpers read the answer off the events: text, client tool calls, finish reason, usage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.genai import types
+
+from magec.agents.apps import App
+from magec.agents.request_overrides import Overrides, applied
+from magec.api.clients import Caller
+from magec.api.user.openai.messages import Turn, name_calls, seed
+from magec.errors import UnknownModelError, ValidationError
+from magec.runtime.build import Runtime
+from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
+
+
+def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
+    if not isinstance(model, str) or not model:
+        raise ValidationError("model: is required (an agent or flow id or name)", field="model")
+    found = rt.find(model)
+    if found is None or not caller.may_use(found.id):
+        raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
+    return require_app(rt, model)
+
+
+def model_name(app: App) -> str:
+    """``model`` in answers: the agent's (or flow's) name, as clients name it."""
+    return app.name or app.id
+
+
+@dataclass
+class Conversation:
+    rt: Runtime
+    app: App
+    user: str
+    sid: str
+    runner: Any = None  # the ephemeral runner of a stateless call, else None (the app's own)
+
+    @classmethod
+    async def open(cls, rt: Runtime, app: App, user: str, session_id: str | None, turn: Turn) -> Conversation:
+        if session_id:
+            sid = await ensure_session(rt, app, user, session_id)
+            if turn.unnamed:
+                session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
+                name_calls(turn, list(session.events) if session is not None else [])
+            return cls(rt, app, user, sid)
+        runner = app.ephemeral_runner()
+        svc = runner.session_service
+        sid = (await svc.create_session(app_name=app.id, user_id=user)).id
+        if turn.unnamed:
+            name_calls(turn, [])
+        await seed(svc, app, user, sid, turn.history)
+        return cls(rt, app, user, sid, runner)
+
+    async def run(
+        self, message: types.Content, overrides: Overrides, *, streaming: bool
+    ) -> AsyncIterator[TurnEvent]:
+        with applied(overrides):
+            turn = run_turn(self.rt, self.app, self.user, self.sid, message, streaming=streaming, runner=self.runner)
+            try:
+                async for event in turn:
+                    yield event
+            finally:
+                await turn.aclose()
+
+    async def forget(self) -> None:
+        if self.runner is not None:
+            await self.runner.session_service.delete_session(
+                app_name=self.app.id, user_id=self.user, session_id=self.sid
+            )
+
+
+def text_of(events: list[TurnEvent]) -> str:
+    """Final text of the turn: response agents' output, joined with ``\\n---\\n`` for flows."""
+    chunks = [e.text for e in events if not e.partial and e.visible and not e.is_user]
+    return "\n---\n".join(c for c in chunks if c)
+
+
+def client_calls(events: list[TurnEvent], names: set[str]) -> list[types.FunctionCall]:
+    """The calls of client tools the model made (they ended the turn)."""
+    out: list[types.FunctionCall] = []
+    if not names:
+        return out
+    for e in events:
+        if e.event is None or e.partial or e.is_user:
+            continue
+        out.extend(fc for fc in e.event.get_function_calls() if fc.name in names)
+    return out
+
+
+def tool_calls_json(calls: list[types.FunctionCall]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": fc.id or f"call_{i}",
+            "type": "function",
+            "function": {"name": fc.name, "arguments": json.dumps(fc.args or {}, ensure_ascii=False)},
+        }
+        for i, fc in enumerate(calls)
+    ]
+
+
+def finish_reason(events: list[TurnEvent], calls: list[types.FunctionCall]) -> str:
+    if calls:
+        return "tool_calls"
+    for e in reversed(events):
+        if e.event is not None and not e.partial and not e.is_user and e.event.finish_reason is not None:
+            return "length" if e.event.finish_reason == types.FinishReason.MAX_TOKENS else "stop"
+    return "stop"
+
+
+def usage(events: list[TurnEvent]) -> tuple[int, int]:
+    prompt = completion = 0
+    for e in events:
+        meta = e.usage
+        if meta is not None and not e.partial:
+            prompt += int(meta.prompt_token_count or 0)
+            completion += int(meta.candidates_token_count or 0)
+    return prompt, completion
