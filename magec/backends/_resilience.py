@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -148,3 +149,15 @@ async def resilient(
             await asyncio.sleep(wait)
         finally:
             await agen.aclose()
+
+
+async def resilient_call(policy: Policy, call: Callable[[], Awaitable[T]]) -> T:
+    """One non-streamed call (embeddings, transcription) under the same deadlines and retries."""
+
+    async def attempt() -> AsyncGenerator[T, None]:
+        yield await call()
+
+    async with aclosing(resilient(policy, attempt)) as results:
+        async for result in results:
+            return result
+    raise AssertionError("unreachable: an attempt yields once or raises")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from magec.backends import Policy, resilient_call
 from magec.backends.base import Embeddings
 from magec.errors import MalformedResponseError
 from magec.redact import redact
@@ -47,11 +48,13 @@ class Embedder:
     :class:`~magec.errors.MalformedResponseError` (the provider changed the model behind the name).
     """
 
-    def __init__(self, embeddings: Embeddings, model: str, backend_id: str = "") -> None:
+    def __init__(self, embeddings: Embeddings, model: str, backend_id: str = "", policy: Policy | None = None) -> None:
         self.embeddings = embeddings
         self._model = model
         self.backend_id = backend_id
         self.dim: int | None = None
+        #: the backend's deadlines and retries (None: one plain call, e.g. test doubles)
+        self.policy = policy
 
     @property
     def model(self) -> str:
@@ -64,7 +67,10 @@ class Embedder:
     async def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = await self.embeddings.embed(texts, self._model)
+        if self.policy is not None:
+            vectors = await resilient_call(self.policy, lambda: self.embeddings.embed(texts, self._model))
+        else:
+            vectors = await self.embeddings.embed(texts, self._model)
         if len(vectors) != len(texts):
             raise MalformedResponseError(
                 f"embedding model {self.key!r} returned {len(vectors)} vectors for {len(texts)} texts",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from magec.agents.apps import BuildDeps
-from magec.backends import registry
+from magec.backends import Policy, registry
 from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import ConfigError, MagecError, NotFoundError
 from magec.memory.embedder import Embedder, FallbackEmbedder
@@ -37,7 +37,7 @@ def embedder_for(snap: StoreSnapshot, backend_id: str, model: str) -> Embedder |
     if spec is None or not model:
         return None
     try:
-        return Embedder(registry.get(spec.type).embeddings(spec), model, backend_id)
+        return Embedder(registry.get(spec.type).embeddings(spec), model, backend_id, Policy.of(spec, spec.name or spec.id))
     except (MagecError, ImportError) as e:
         log.warning("embedding backend %s unavailable: %s", backend_id, redact(str(e)))
         return None

@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+from magec.backends import Policy, resilient_call
 from magec.backends.base import SpeechResult
 from magec.backends.fallback import moves_on
 from magec.errors import PayloadTooLargeError, ValidationError
@@ -94,7 +95,10 @@ async def transcribe(
     for index, link in enumerate(chain):
         stt = link.backend_type.stt(link.spec)
         try:
-            text = await stt.transcribe(audio, mime, link.model, {**link.options, **extra})
+            text = await resilient_call(
+                Policy.of(link.spec, link.spec.name or link.spec.id),
+                lambda: stt.transcribe(audio, mime, link.model, {**link.options, **extra}),  # noqa: B023 - awaited in this iteration
+            )
         except Exception as exc:
             if index == len(chain) - 1 or not moves_on(exc):
                 raise
@@ -155,6 +159,16 @@ async def synthesize(
 
 
 async def _synthesize_one(
+    target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None
+) -> SpeechResult:
+    """One link: started (and retried, under the backend's deadlines) until its first audio byte."""
+    return await resilient_call(
+        Policy.of(target.spec, target.spec.name or target.spec.id),
+        lambda: _start_speech(target, text, response_format, usage),
+    )
+
+
+async def _start_speech(
     target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None
 ) -> SpeechResult:
     tts = target.backend_type.tts(target.spec)

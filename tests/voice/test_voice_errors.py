@@ -112,7 +112,7 @@ async def test_upload_checks(sqlite_apps: Apps, openai_voice: FakeServer) -> Non
 
 async def test_upstream_failure_is_502_redacted(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
     apps = sqlite_apps
-    bid = await backend(apps, openai_voice.url, key=OPENAI_KEY)
+    bid = await backend(apps, openai_voice.url, key=OPENAI_KEY, maxAttempts=1)
     aid = await agent(apps, transcription={"backend": bid}, tts={"backend": bid})
     openai_voice.script(Reply.fail(500, f"upstream exploded (key {OPENAI_KEY})"), route="stt")
     r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
@@ -131,7 +131,7 @@ async def test_upstream_failure_is_502_redacted(sqlite_apps: Apps, openai_voice:
 
 async def test_upstream_timeout_is_504(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
     apps = sqlite_apps
-    bid = await backend(apps, openai_voice.url, key=OPENAI_KEY, timeout=0.5)
+    bid = await backend(apps, openai_voice.url, key=OPENAI_KEY, timeout=0.5, maxAttempts=1)
     aid = await agent(apps, transcription={"backend": bid}, tts={"backend": bid})
     openai_voice.script(Reply(delay=2.0), route="stt")
     r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
@@ -139,6 +139,26 @@ async def test_upstream_timeout_is_504(sqlite_apps: Apps, openai_voice: FakeServ
     openai_voice.script(Reply(delay=2.0), route="tts")
     r = await apps.user.post(f"{V}/{aid}/speech", json={"input": "hi"})
     assert r.status_code == 504
+
+
+async def test_transient_failures_are_retried_before_the_first_byte(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
+    """Voice calls share the chat calls' policy: a transient 5xx / timeout is retried (within
+    ``maxAttempts`` and the total deadline); a caller's 4xx is not."""
+    apps = sqlite_apps
+    bid = await backend(apps, openai_voice.url, key=OPENAI_KEY, timeout=0.5, maxAttempts=3)
+    aid = await agent(apps, "Retrying", transcription={"backend": bid}, tts={"backend": bid})
+    openai_voice.script(Reply.fail(503, "busy"), Reply(delay=2.0), route="stt")
+    r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
+    assert r.status_code == 200, r.text
+    assert len(openai_voice.provider.requests_to("stt")) == 3
+    openai_voice.script(Reply.fail(502, "bad gateway"), route="tts")
+    r = await apps.user.post(f"{V}/{aid}/speech", json={"input": "hi"})
+    assert r.status_code == 200 and r.content
+    assert len(openai_voice.provider.requests_to("tts")) == 2
+    openai_voice.script(Reply.fail(400, "bad audio"), route="stt")
+    r = await apps.user.post(f"{V}/{aid}/transcription", **upload())
+    assert r.status_code == 502 and r.json()["code"] == "bad_request"
+    assert len(openai_voice.provider.requests_to("stt")) == 4
 
 
 async def test_speech_body_errors(sqlite_apps: Apps, openai_voice: FakeServer) -> None:

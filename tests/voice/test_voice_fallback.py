@@ -48,8 +48,8 @@ async def test_caller_error_does_not_move_on_and_last_error_wins(
     sqlite_apps: Apps, openai_voice: FakeServer, gemini_voice: FakeServer, speech_wav: bytes
 ) -> None:
     apps = sqlite_apps
-    first = await backend(apps, openai_voice.url, key=OPENAI_KEY)
-    second = await backend(apps, gemini_voice.url, btype="gemini", key=GEMINI_KEY)
+    first = await backend(apps, openai_voice.url, key=OPENAI_KEY, maxAttempts=1)
+    second = await backend(apps, gemini_voice.url, btype="gemini", key=GEMINI_KEY, maxAttempts=1)
     aid = await agent(
         apps,
         name="Chain",
