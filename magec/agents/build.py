@@ -19,6 +19,8 @@ from magec import _adk
 from magec.agents import instructions, request_overrides
 from magec.agents.apps import BuildDeps
 from magec.backends import registry
+from magec.backends.base import BackendSpec
+from magec.backends.fallback import FallbackLlm, Link, answered_by
 from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import MagecError
 from magec.resources import Agent
