@@ -26,11 +26,12 @@ import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
+from magec.errors import MagecError
 from magec.redact import redact, register_secret
 
 log = logging.getLogger("magec.clients.bots")
@@ -197,3 +198,75 @@ def audio_filename(mime: str | None, stem: str = "answer") -> str:
         "audio/mp4": "m4a", "audio/webm": "webm",
     }.get((mime or "").split(";")[0].strip().lower(), "bin")
     return f"{stem}.{ext}"
+
+
+THREAD_HISTORY_OPEN = "<!--MAGEC_THREAD_HISTORY:\n"
+THREAD_HISTORY_CLOSE = ":MAGEC_THREAD_HISTORY-->\n"
+
+
+def thread_history(lines: Iterable[tuple[str, str]]) -> str:
+    """Earlier thread messages as Magec's hidden context block (``[name]: text`` lines), or ''."""
+    body = "".join(f"[{name}]: {text.strip()}\n" for name, text in lines if text.strip())
+    return f"{THREAD_HISTORY_OPEN}{body}{THREAD_HISTORY_CLOSE}" if body else ""
+
+
+Say = Callable[[str], Awaitable[Any]]
+
+
+class ChatCommands:
+    """``!help``, ``!agent [id|name]``, ``!reset`` and ``!responsemode [mode|reset]`` for the Slack
+    and Discord bots (Magec's text commands), and the per-conversation response mode they set.
+    Replies use only backticks, which both platforms render."""
+
+    def __init__(self, ctx: Any, default_mode: str, prefix: str = "!") -> None:
+        self.ctx = ctx
+        self.default_mode = default_mode
+        self.prefix = prefix
+        self.modes: dict[str, str] = {}
+
+    def mode(self, conv: str) -> str:
+        return self.modes.get(conv, self.default_mode)
+
+    async def run(self, conv: str, user: str, text: str, say: Say) -> bool:
+        """Handle ``text`` when it is one of the commands; False otherwise (it goes to the agent)."""
+        if not text.startswith(self.prefix):
+            return False
+        name, _, arg = text[len(self.prefix):].strip().partition(" ")
+        name, arg = name.lower(), arg.strip()
+        p = self.prefix
+        convs, cid = self.ctx.conversations, self.ctx.client_id
+        if name == "help":
+            await say(f"Commands:\n`{p}agent` — show or switch the agent\n`{p}reset` — start a new conversation\n"
+                      f"`{p}responsemode` — show or change the response mode ({', '.join(RESPONSE_MODES)})\n"
+                      f"`{p}help` — this message")
+        elif name == "agent":
+            agents = await convs.agents(cid)
+            if not arg:
+                current = await convs.current_agent(cid, conv)
+                lines = "\n".join(f"{'▸' if a == current else '•'} {n} (`{a}`)" for a, n in agents)
+                await say(f"Agents:\n{lines}\nUsage: `{p}agent <id or name>`")
+                return True
+            wanted = {n.lower(): a for a, n in agents}.get(arg.lower(), arg)
+            try:
+                aid = await convs.set_agent(cid, conv, wanted)
+            except MagecError:
+                await say(f"Unknown agent `{arg}`. Available: {', '.join(f'`{a}`' for a, _ in agents) or 'none'}")
+                return True
+            await say(f"Switched to {dict(agents).get(aid, aid)} (`{aid}`).")
+        elif name == "reset":
+            await convs.reset(cid, conv, user)
+            await say("Session reset: the next message starts a fresh conversation.")
+        elif name == "responsemode":
+            if not arg:
+                await say(f"Response mode: `{self.mode(conv)}` (options: {', '.join(RESPONSE_MODES)}, reset)")
+            elif arg == "reset":
+                self.modes.pop(conv, None)
+                await say(f"Response mode back to the client's default: `{self.default_mode}`")
+            elif arg in RESPONSE_MODES:
+                self.modes[conv] = arg
+                await say(f"Response mode set to `{arg}` here.")
+            else:
+                await say(f"Unknown mode `{arg}`. Options: {', '.join(RESPONSE_MODES)}, reset")
+        else:
+            return False
+        return True

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from magec.testing.fake_platforms import TelegramFake
+from magec.testing.fake_platforms import DiscordFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 
 
@@ -29,8 +29,14 @@ def telegram_fake() -> Iterator[TelegramFake]:
         yield tg
 
 
+@pytest.fixture(scope="module")
+def discord_fake() -> Iterator[DiscordFake]:
+    with DiscordFake(heartbeat_ms=500) as dc:  # short beats: the test sees heartbeats and ACKs
+        yield dc
+
+
 @pytest.fixture(autouse=True)
 def _clear(request: pytest.FixtureRequest) -> None:
-    for name in ("alpha_llm", "beta_llm", "telegram_fake"):
+    for name in ("alpha_llm", "beta_llm", "telegram_fake", "discord_fake"):
         if name in request.fixturenames:
             request.getfixturevalue(name).clear()
