@@ -28,7 +28,11 @@ errors to status codes in one place and every message passes the secret redactor
     │   └── UnsupportedRoleError    unsupported_role  the backend type cannot serve that role     → 400
     └── RunError                run_error           an agent or flow run failed                   → 500
         ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
-        └── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
+        ├── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
+        └── FlowNodeError       flow_node_error     a graph flow node failed (CEL, template, code) → 500
+            ├── FlowRunawayError    flow_runaway    a router fired more than its cap in one run  → 500
+            ├── CodeTimeoutError    code_timeout    a code node ran past its time limit           → 500
+            └── CodeOutputTooLargeError code_output_too_large  a code node's output over its limit → 500
 
 Each class has one snake_case ``code`` (second column): it is the ``errorCode`` of a failed turn's
 event and the ``code`` of every HTTP error body. ``tests/test_errors.py`` pins this drawing to the
@@ -237,3 +241,21 @@ class ToolError(RunError):
     """A tool failed; the message is returned to the model as the tool result."""
 
     code = "tool_error"
+
+
+class FlowNodeError(RunError):
+    """A graph flow node failed; the message names the node (``node 'score': ...``)."""
+
+    code = "flow_node_error"
+
+
+class FlowRunawayError(FlowNodeError):
+    code = "flow_runaway"
+
+
+class CodeTimeoutError(FlowNodeError):
+    code = "code_timeout"
+
+
+class CodeOutputTooLargeError(FlowNodeError):
+    code = "code_output_too_large"

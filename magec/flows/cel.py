@@ -46,3 +46,72 @@ def evaluate(expr: str, state: dict[str, Any]) -> bool:
     except Exception:  # noqa: BLE001
         return False
     return bool(result) if isinstance(result, celtypes.BoolType) else False
+
+
+def _activation(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: celpy.json_to_cel(v) for k, v in values.items()}
+
+
+def check_compiles(expr: str, field: str, *, boolean: bool = False, probe: dict[str, Any] | None = None) -> None:
+    """400 naming ``field`` unless ``expr`` compiles; ``boolean``: a probe evaluation (``probe``
+    bound, e.g. an empty state) must not yield a non-boolean (errors such as missing keys pass)."""
+    if not expr.strip():
+        raise ValidationError(f"{field}: an expression is required", field=field)
+    try:
+        ast = _ENV.compile(expr)
+    except Exception as e:  # noqa: BLE001 - celpy raises its own parse error types
+        raise ValidationError(
+            f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field
+        ) from None
+    if not boolean:
+        return
+    try:
+        result = _ENV.program(ast).evaluate(_activation(probe or {}))
+    except Exception:  # noqa: BLE001
+        return
+    if not isinstance(result, Exception) and not isinstance(result, celtypes.BoolType):
+        raise ValidationError(
+            f"{field}: CEL expression must be boolean, got {type(result).__name__}", field=field
+        )
+
+
+def to_python(value: Any) -> Any:
+    """A CEL value as plain JSON types (maps with string keys, lists, scalars, None)."""
+    if isinstance(value, celtypes.BoolType):
+        return bool(value)
+    if isinstance(value, (celtypes.IntType, celtypes.UintType)):
+        return int(value)
+    if isinstance(value, celtypes.DoubleType):
+        return float(value)
+    if isinstance(value, celtypes.StringType):
+        return str(value)
+    if isinstance(value, celtypes.BytesType):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, celtypes.ListType):
+        return [to_python(v) for v in value]
+    if isinstance(value, celtypes.MapType):
+        return {str(to_python(k)): to_python(v) for k, v in value.items()}
+    if value is None or isinstance(value, celtypes.NullType):
+        return None
+    return str(value)
+
+
+def evaluate_value(expr: str, values: dict[str, Any]) -> Any:
+    """Evaluate ``expr`` with ``values`` bound; the result as JSON types. Raises ValueError with a
+    readable reason on an evaluation error (missing key, bad types)."""
+    program = _ENV.program(_ENV.compile(expr))
+    try:
+        result = program.evaluate(_activation(values))
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    if isinstance(result, Exception):
+        raise ValueError(str(result).splitlines()[0] if str(result) else type(result).__name__)
+    return to_python(result)
+
+
+def evaluate_rule(expr: str, values: dict[str, Any]) -> bool:
+    """A router rule: true only for a boolean true (errors, e.g. missing keys, count as false)."""
+    try:
+        return evaluate_value(expr, values) is True
+    except ValueError:
+        return False

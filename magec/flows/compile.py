@@ -1,4 +1,4 @@
-"""Compile a flow tree (``Flow.root``) into an ADK 2 graph ``Workflow``.
+"""Compile a flow tree (``Flow.root``) into an ADK 2 graph ``Workflow`` (graph flows: :mod:`magec.flows.graph`).
 
 Mapping (each container is a nested ``Workflow`` node, so the tree maps 1:1 onto graphs)::
 
@@ -51,9 +51,10 @@ class CompiledFlow:
 
 
 class _Compiler:
-    def __init__(self, snap: StoreSnapshot, deps: BuildDeps) -> None:
+    def __init__(self, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "") -> None:
         self.snap = snap
         self.deps = deps
+        self.prefix = prefix
         self.authors: dict[str, tuple[str, str, bool]] = {}
         self._appearances: Counter[str] = Counter()
         self._containers: Counter[str] = Counter()
@@ -81,7 +82,7 @@ class _Compiler:
         if agent is None:
             raise FlowBuildError(f"{path}.agentId: agent {step.agent_id!r} not found")
         self._appearances[agent.id] += 1
-        name = f"{adk_name(agent.id)}_{self._appearances[agent.id]}"
+        name = f"{self.prefix}{adk_name(agent.id)}_{self._appearances[agent.id]}"
         paragraphs = [FLOW_STATE_INSTRUCTION] + ([FLOW_EXIT_INSTRUCTION] if exit_loop_of else [])
         try:
             llm_agent = build_llm_agent(agent, self.snap, self.deps, name=name,
@@ -111,14 +112,25 @@ def _sequence(name: str, children: list[BaseNode]) -> Workflow:
     return Workflow(name=name, edges=[(START, *children)])
 
 
-def compile_flow(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> CompiledFlow:
-    """The flow's root node (always a ``Workflow``) and its author map; FlowBuildError if invalid."""
+def tree_workflow(flow: Flow, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "") -> CompiledFlow:
+    """A tree flow's ``Workflow``; ``prefix`` keeps agent names unique when it is a subflow."""
+    assert flow.root is not None
     try:
         validate_step(flow.root, "root")
     except MagecError as e:
         raise FlowBuildError(str(e)) from e
-    compiler = _Compiler(snap, deps)
+    compiler = _Compiler(snap, deps, prefix)
     node = compiler.compile(flow.root, "root", None)
     if not isinstance(node, Workflow):
         node = _sequence("flow", [node])
     return CompiledFlow(root=node, authors=compiler.authors)
+
+
+def compile_flow(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> CompiledFlow:
+    """The flow's root node (always a ``Workflow``) and its author map; FlowBuildError if invalid.
+    Tree flows compile here, graph flows in :mod:`magec.flows.graph`: one entry point for both."""
+    if flow.root is None:
+        from magec.flows.graph import compile_graph
+
+        return compile_graph(flow, snap, deps)
+    return tree_workflow(flow, snap, deps)

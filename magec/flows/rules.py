@@ -1,4 +1,5 @@
-"""Save-time rules of flows: the step tree's structure and its CEL loop exits.
+"""Save-time rules of flows: the step tree's structure and its CEL loop exits; graph flows are
+checked by :mod:`magec.flows.graph_rules` (structure, CEL, scripts, subflow cycles).
 
 :func:`validate_step` is also what :mod:`magec.flows.compile` checks before building, so a flow
 that saved always compiles structurally. Registered into the store by the composition root
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from magec.errors import ValidationError
 from magec.flows.cel import check_expression
-from magec.resources.models import FlowStep
+from magec.flows.graph_rules import check_subflows, validate_graph
+from magec.resources.models import Flow, FlowStep
 from magec.resources.rules import RuleTable, Save
 
 
@@ -35,7 +37,13 @@ def validate_step(step: FlowStep, path: str) -> None:
 
 
 def flow_steps(save: Save) -> None:
-    validate_step(FlowStep.model_validate(save.data["root"]), "root")
+    flow = Flow.model_validate(save.data)
+    if flow.root is not None:
+        validate_step(flow.root, "root")
+        return
+    validate_graph(flow)
+    flow_id = str((save.old or {}).get("id") or "")
+    check_subflows(flow, flow_id or "\x00new", save.all_raw.get("flows", {}))
 
 
 RULES: RuleTable = {"flows": (flow_steps,)}

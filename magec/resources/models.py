@@ -44,6 +44,9 @@ class RefSpec:
     targets: tuple[str, ...]
     kind: RefKind
     steps: bool = False
+    #: the path is ``nodes[].<field>`` of a graph flow: scrubbing removes the referring nodes and
+    #: their edges (and clears ``entry`` when it was one of them) instead of emptying the field
+    graph: bool = False
 
 
 AGENT_OR_FLOW = ("agents", "flows")
@@ -92,6 +95,17 @@ class Resource(_Model):
         return v
 
 
+class FlowSettings(_Model):
+    """Global ceilings of graph flows' code nodes (Magec G2 ``settings.flows``); 0 = no ceiling
+    (a node's own limit, else magec's built-in default, :mod:`magec.flows.sandbox`)."""
+
+    execution_timeout_ms: int = Field(default=0, ge=0, le=3_600_000)
+    max_output_bytes: int = Field(default=0, ge=0, le=100_000_000)
+    disabled_libraries: list[str] = Field(default_factory=list)
+    #: magec: a router firing more often than this in one run ends the turn (Magec's fixed cap: 1000)
+    max_router_activations: int = Field(default=1000, ge=1, le=1000)
+
+
 class Settings(_Model):
     references: ClassVar[tuple[RefSpec, ...]] = (
         RefSpec("sessionProvider", ("memoryProviders",), "membership"),
@@ -99,6 +113,9 @@ class Settings(_Model):
     )
     session_provider: str = ""
     long_term_provider: str = ""
+    flows: FlowSettings = Field(default_factory=FlowSettings)
+    #: Magec G2's directory for exported artifacts; kept so an import loses nothing
+    temporary_dir: str = ""
 
 
 class BackendHealth(_Model):
@@ -312,6 +329,22 @@ class Client(Resource):
         RefSpec("config.*.defaultAgent", AGENT_OR_FLOW, "membership"),
         RefSpec("config.*.commandId", ("commands",), "structural"),
     )
+    # the ``x-format: password`` fields of :mod:`magec.clients.types` (a test pins they agree);
+    # a bot token is only ever sent to the API base URL it was saved with
+    sensitive: ClassVar[tuple[str, ...]] = (
+        "config.telegram.botToken",
+        "config.slack.botToken",
+        "config.slack.appToken",
+        "config.slack.signingSecret",
+        "config.discord.botToken",
+        "config.webhook.signingSecret",
+    )
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {
+        "config.telegram.botToken": ("config.telegram.apiBaseUrl",),
+        "config.slack.botToken": ("config.slack.apiBaseUrl",),
+        "config.slack.appToken": ("config.slack.apiBaseUrl",),
+        "config.discord.botToken": ("config.discord.apiBaseUrl",),
+    }
     type: Literal["direct", "telegram", "slack", "discord", "webhook", "cron"] = "direct"
     token: str = ""
     allowed_agents: list[str] = Field(default_factory=list)
@@ -346,15 +379,133 @@ class FlowStep(_Model):
     steps: list[FlowStep] = Field(default_factory=list)
 
 
+#: graph node ids (Magec's rule): an identifier that may also contain ``-``; ``START`` is reserved
+NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+NODE_TYPES = ("agent", "router", "join", "parallel", "subflow", "expression", "template", "code")
+#: size caps of graph flows (a graph is a config row, not a program store)
+MAX_NODES = 500
+MAX_SCRIPT = 100_000
+
+
+class RouterRule(_Model):
+    """``when`` (boolean CEL over ``state``, ``iterations`` and ``input``) -> ``route`` label."""
+
+    when: str = Field(default="", max_length=10_000)
+    route: str = Field(default="", max_length=MAX_NAME)
+
+
+class FlowNode(_Model):
+    """One node of a graph flow (Magec G2). Which fields matter depends on ``type``
+    (:mod:`magec.flows.graph_rules` checks them); ``x, y, w, h`` are editor layout only."""
+
+    id: str = Field(max_length=64)
+    type: Literal["agent", "router", "join", "parallel", "subflow", "expression", "template", "code"]
+    agent_id: str = ""
+    response_agent: bool = False
+    rules: list[RouterRule] = Field(default_factory=list, max_length=100)
+    max_concurrency: int = Field(default=0, ge=0, le=1000)
+    flow_id: str = ""
+    expression: str = Field(default="", max_length=10_000)
+    template: str = Field(default="", max_length=MAX_PROMPT)
+    script: str = Field(default="", max_length=MAX_SCRIPT)
+    timeout_ms: int = Field(default=0, ge=0, le=3_600_000)
+    max_output_bytes: int = Field(default=0, ge=0, le=100_000_000)
+    output_key: str = ""
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+
+    @field_validator("output_key")
+    @classmethod
+    def _output_key(cls, v: str) -> str:
+        if v and not _OUTPUT_KEY.match(v):
+            raise ValueError("outputKey must match ^[A-Za-z_][A-Za-z0-9_]*$")
+        return v
+
+
+class FlowEdge(_Model):
+    from_: str = Field(alias="from", max_length=64)
+    to: str = Field(max_length=64)
+    route: str = Field(default="", max_length=MAX_NAME)
+
+
 class Flow(Resource):
+    """Either a tree (``root``, Magec G1) or a graph (``entry``, ``nodes``, ``edges``, Magec G2).
+    The form the user wrote is the form stored and returned (:meth:`dump` drops the other)."""
+
     kind: ClassVar[str] = "flows"
     path: ClassVar[str] = "flows"
     singular: ClassVar[str] = "flow"
     runnable: ClassVar[bool] = True
-    references: ClassVar[tuple[RefSpec, ...]] = (RefSpec("root", ("agents",), "structural", steps=True),)
+    references: ClassVar[tuple[RefSpec, ...]] = (
+        RefSpec("root", ("agents",), "structural", steps=True),
+        RefSpec("nodes[].agentId", ("agents",), "structural", graph=True),
+        RefSpec("nodes[].flowId", ("flows",), "structural", graph=True),
+    )
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
-    root: FlowStep
+    root: FlowStep | None = None
+    entry: str = ""
+    nodes: list[FlowNode] = Field(default_factory=list, max_length=MAX_NODES)
+    edges: list[FlowEdge] = Field(default_factory=list, max_length=MAX_NODES * 10)
+    start_x: float | None = None
+    start_y: float | None = None
     a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
+
+    @property
+    def is_graph(self) -> bool:
+        return self.root is None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Flow:
+        if self.root is None and not self.nodes and not self.entry:
+            raise ValueError("root: is required (a tree flow), or give entry, nodes and edges (a graph flow)")
+        if self.root is not None and (self.nodes or self.edges or self.entry):
+            raise ValueError("root: a flow is either a tree (root) or a graph (entry, nodes, edges), not both")
+        return self
+
+    def agent_ids(self) -> list[str]:
+        """The agents this flow runs directly, in order (tree: breadth-first; graph: node order)."""
+        if self.root is None:
+            return list(dict.fromkeys(n.agent_id for n in self.nodes if n.agent_id))
+        order: list[str] = []
+        queue = [self.root]
+        while queue:
+            step = queue.pop(0)
+            if step.type == "agent":
+                if step.agent_id and step.agent_id not in order:
+                    order.append(step.agent_id)
+            else:
+                queue.extend(step.steps)
+        return order
+
+    def response_agent_ids(self) -> list[str]:
+        """The agents flagged ``responseAgent`` (on a tree step or a graph node), in order."""
+        if self.root is None:
+            return list(dict.fromkeys(n.agent_id for n in self.nodes if n.agent_id and n.response_agent))
+        found: list[str] = []
+        queue = [self.root]
+        while queue:
+            step = queue.pop(0)
+            if step.type == "agent" and step.response_agent and step.agent_id and step.agent_id not in found:
+                found.append(step.agent_id)
+            queue.extend(step.steps)
+        return found
+
+    def dump(self) -> dict[str, Any]:
+        data = super().dump()
+        drop = ("root",) if self.root is None else ("entry", "nodes", "edges", "startX", "startY")
+        for key in drop:
+            data.pop(key, None)
+        if self.root is None:
+            for key in ("startX", "startY"):
+                if data.get(key) is None:
+                    data.pop(key, None)
+            for node in data["nodes"]:
+                for key in ("x", "y", "w", "h"):
+                    if node.get(key) is None:
+                        node.pop(key)
+        return data
 
 
 _SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")

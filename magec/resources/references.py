@@ -10,6 +10,7 @@ memoryProvider.embedding.fallbacks[].backend ► backend      (membership)
 agent.mcpServers[] ────────────► mcpServer      (membership)
 memoryProvider.embedding.backend ► backend      (structural)
 flow step agentId ─────────────► agent          (structural)
+flow nodes[].agentId / flowId ─► agent / flow   (structural; scrub removes the node + its edges)
 client.allowedAgents[] ────────► agent | flow   (membership)
 client.config.<type>.defaultAgent ► agent|flow  (membership)
 client.config.<type>.commandId ► command        (structural)
@@ -114,11 +115,30 @@ def _scrub_steps(step: dict[str, Any], target: str) -> dict[str, Any] | None:
     return step
 
 
+def _scrub_graph(data: dict[str, Any], field: str, target: str) -> None:
+    """Graph flows: nodes whose ``field`` is ``target`` go with their edges; a removed entry is cleared."""
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list):
+        return
+    gone = {n.get("id") for n in nodes if isinstance(n, dict) and n.get(field) == target}
+    if not gone:
+        return
+    data["nodes"] = [n for n in nodes if not (isinstance(n, dict) and n.get("id") in gone)]
+    edges = data.get("edges")
+    if isinstance(edges, list):
+        data["edges"] = [e for e in edges if not (isinstance(e, dict) and (e.get("from") in gone or e.get("to") in gone))]
+    if data.get("entry") in gone:
+        data["entry"] = ""
+
+
 def scrub(kind: str, data: dict[str, Any], target: str) -> dict[str, Any]:
     """A copy of ``data`` with every reference to ``target`` removed: scalar ids emptied, list
     entries dropped, flow agent steps removed (an emptied root becomes an empty sequence)."""
     data = copy.deepcopy(data)
     for spec in specs_of(kind):
+        if spec.graph:
+            _scrub_graph(data, spec.path.rpartition("[].")[2], target)
+            continue
         parts, is_list = _parts(spec)
         for container, key, _path in list(_slots(data, parts, "")):
             value = container.get(key)

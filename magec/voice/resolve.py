@@ -104,7 +104,7 @@ def speaking_agent(snap: StoreSnapshot, app: AppRef, role: VoiceRole, spokespers
                 f"spokesperson: {spokesperson!r} is not part of agent {app.id!r}", field="spokesperson"
             )
         return snap.agents[app.id]
-    members = flow_agent_ids(snap.flows[app.id].root)
+    members = snap.flows[app.id].agent_ids()
     if spokesperson:
         if spokesperson not in members:
             raise ValidationError(

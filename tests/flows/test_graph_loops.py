@@ -1,0 +1,65 @@
+"""Graph loops: a back-edge through a router repeats until a rule says done (``iterations``,
+state written by an expression node), and a loop that never ends stops at the runaway cap with
+one ``flow_runaway`` error while the server stays responsive."""
+
+from __future__ import annotations
+
+import time
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer, Reply, ToolCall
+from tests.flows.conftest import Arrivals
+from tests.flows.helpers import U, agent, backend, edge, errors, graph, node, run, texts
+
+
+async def test_back_edge_loop_until_iterations(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,
+                                               arrivals: Arrivals) -> None:
+    apps = sqlite_apps
+    writer = await agent(apps, await backend(apps, oai, "openai"), "Writer")
+    editor = await agent(apps, await backend(apps, claude, "anthropic"), "Editor")
+    fid = await graph(apps, "Rewrite", "write", [
+        node("write", "agent", agentId=writer),
+        node("again", "router", rules=[{"when": "iterations >= 2", "route": "done"}]),
+        node("edit", "agent", agentId=editor, responseAgent=True),
+    ], [edge("write", "again"), edge("again", "edit", "done"), edge("again", "write", "otherwise")])
+    events = await run(apps, fid, "a poem")
+    assert arrivals.names() == ["oai", "oai", "oai", "claude"]
+    assert texts(events) == ["claude-reply-1"]
+    # the third writer call saw the first two drafts (one conversation)
+    assert "oai-reply-2" in str(oai.requests[-1].json)
+
+
+async def test_loop_until_state_set_by_agent(sqlite_apps: Apps, oai: FakeServer, arrivals: Arrivals) -> None:
+    apps = sqlite_apps
+    judge = await agent(apps, await backend(apps, oai, "openai"), "Judge")
+    arrivals.plan[("oai", 2)] = Reply(tool_calls=[ToolCall("set_state", {"key": "approved", "value": True})])
+    fid = await graph(apps, "Until approved", "judge", [
+        node("judge", "agent", agentId=judge, responseAgent=True),
+        node("check", "router", rules=[{"when": "has(state.approved) && state.approved == true", "route": "yes"},
+                                       {"when": "iterations >= 9", "route": "yes"}]),
+        node("out", "template", template="approved after {{ state.approved }}", outputKey="verdict"),
+    ], [edge("judge", "check"), edge("check", "out", "yes"), edge("check", "judge", "otherwise")])
+    await run(apps, fid, "judge")
+    # call 1: text; call 2: set_state, call 3: text after the tool -> the router sees approved
+    assert arrivals.names() == ["oai"] * 3
+    session = (await apps.user.get(f"{U}/apps/{fid}/users/u1/sessions/s1")).json()
+    assert session["state"]["flow:verdict"] == "approved after true"
+
+
+async def test_runaway_loop_stops_at_the_cap(sqlite_apps: Apps) -> None:
+    apps = sqlite_apps
+    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 40}})
+    assert r.status_code == 200, r.text
+    assert r.json()["flows"]["maxRouterActivations"] == 40
+    fid = await graph(apps, "Forever", "tick", [
+        node("tick", "expression", expression="input"),
+        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
+        node("end", "template", template="unreachable"),
+    ], [edge("tick", "spin"), edge("spin", "end", "never"), edge("spin", "tick", "otherwise")])
+    started = time.monotonic()
+    events = await run(apps, fid, "spin")
+    assert [e["errorCode"] for e in events if "errorCode" in e] == ["flow_runaway"]
+    assert "spin" in errors(events)[0] and "40" in errors(events)[0]
+    assert time.monotonic() - started < 30
+    # the server still answers
+    assert (await apps.user.get(f"{U}/list-apps")).status_code == 200
