@@ -142,18 +142,35 @@ class HealthMonitor:
 def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
     """An agent's derived status from its backends' stored health: ``{status, reason}``.
 
-    ``status`` is ``backend_unreachable`` when the LLM (or a voice) backend is down, ``degraded``
-    when one is degraded, else ``ok`` (``unknown`` before any check)."""
-    refs = [
-        ("LLM", (agent.get("llm") or {}).get("backend")),
-        ("speech-to-text", (agent.get("transcription") or {}).get("backend")),
-        ("text-to-speech", (agent.get("tts") or {}).get("backend")),
-    ]
+    Per role (LLM, speech-to-text, text-to-speech) the first link of its chain (the backend, then
+    its ``fallbacks``) that is not down serves it. ``status`` is ``backend_unreachable`` when every
+    link of a role is down, ``fallback`` when a role is served by a fallback because the links
+    before it are down ("running on fallback"), ``degraded`` when the serving backend is degraded,
+    else ``ok`` (``unknown`` before any check)."""
+    roles = [("LLM", agent.get("llm")), ("speech-to-text", agent.get("transcription")),
+             ("text-to-speech", agent.get("tts"))]
+    rank = {"ok": 0, "degraded": 1, "fallback": 2, "backend_unreachable": 3}
     worst: dict[str, Any] = {"status": "ok", "reason": None}
     known = False
-    for role, bid in refs:
-        if not bid:
+    for role, ref in roles:
+        ref = ref if isinstance(ref, dict) else {}
+        links = [ref.get("backend")] + [f.get("backend") for f in ref.get("fallbacks") or [] if isinstance(f, dict)]
+        chain = [str(b) for b in links if b]
+        if not chain:
             continue
+        found = _role_health(role, chain, statuses, names)
+        known = known or found.pop("known")
+        if rank[found["status"]] > rank[worst["status"]]:
+            worst = found
+    if worst["status"] == "ok" and not known:
+        return {"status": "unknown", "reason": None}
+    return worst
+
+
+def _role_health(role: str, chain: list[str], statuses: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    known = False
+    down: list[str] = []
+    for bid in chain:
         h = statuses.get(bid) or {}
         st = h.get("status")
         known = known or st not in (None, "unknown")
@@ -161,10 +178,13 @@ def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], nam
         if st in UNREACHABLE:
             since = f" since {h['since']}" if h.get("since") else ""
             why = f": {h['lastError']}" if h.get("lastError") else ""
-            return {"status": "backend_unreachable", "reason": f"{role} backend {label} unreachable{since}{why}"}
-        if st == DEGRADED and worst["status"] == "ok":
+            down.append(f"{role} backend {label} unreachable{since}{why}")
+            continue
+        if down:
+            return {"status": "fallback", "reason": f"{down[0]}; running on fallback {label}", "known": known}
+        if st == DEGRADED:
             why = f": {h['lastError']}" if h.get("lastError") else ""
-            worst = {"status": "degraded", "reason": f"{role} backend {label} degraded{why}"}
-    if worst["status"] == "ok" and not known:
-        return {"status": "unknown", "reason": None}
-    return worst
+            return {"status": "degraded", "reason": f"{role} backend {label} degraded{why}", "known": known}
+        return {"status": "ok", "reason": None, "known": known}
+    reason = down[0] if len(down) == 1 else f"{down[0]}; every fallback is unreachable too"
+    return {"status": "backend_unreachable", "reason": reason, "known": known}

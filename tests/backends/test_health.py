@@ -190,3 +190,32 @@ def test_config_keys_and_environment(tmp_path: Path) -> None:
                                  "MAGEC_BREAKER_COOLDOWN": "1.5"})
     assert (cfg.health_interval, cfg.breaker_failures, cfg.breaker_cooldown) == (7.0, 9, 1.5)
     assert load_config(None, env={}).health_interval == 30.0
+
+
+async def test_agent_on_fallback_says_so_and_answers_at_once(apps: Apps) -> None:
+    """Primary down (seen by the health check): the agent's status is 'fallback' with the reason, and
+    it answers from its fallback at once (the tripped breaker skips the primary without a call)."""
+    down_srv = FakeServer(OpenAIFake("primary"))
+    with FakeServer(OpenAIFake("spare")) as spare:
+        try:
+            primary_id, _ = await backend_and_agent(apps, down_srv, "Primary")
+            spare_id, _ = await backend_and_agent(apps, spare, "Spare")
+            r = await apps.admin.post(f"{A}/agents", json={
+                "name": "Chained", "llm": {"backend": primary_id, "model": "m-1",
+                                           "fallbacks": [{"backend": spare_id, "model": "m-2"}]}})
+            chained = r.json()["id"]
+            await wait_health(apps, primary_id, "up")
+            await wait_health(apps, spare_id, "up")
+            assert (await apps.admin.get(f"{A}/agents/{chained}")).json()["health"]["status"] == "ok"
+        finally:
+            down_srv.stop()
+        await wait_health(apps, primary_id, "down")
+        health = (await apps.admin.get(f"{A}/agents/{chained}")).json()["health"]
+        assert health["status"] == "fallback", health
+        assert "Primary-backend unreachable" in health["reason"] and "running on fallback Spare-backend" in health["reason"]
+        started = time.monotonic()
+        events = await run(apps, chained, "who answers")
+        assert time.monotonic() - started < 2
+        assert "spare says: who answers" in str(events), events
+        overview = (await apps.admin.get(f"{A}/overview")).json()
+        assert {a["id"]: a for a in overview["agents"]}[chained]["health"]["status"] == "fallback"
