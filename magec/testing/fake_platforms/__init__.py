@@ -16,6 +16,7 @@ espeak-ng; :func:`espeak_wav` the WAV.
 from magec.testing.fake_platforms._audio import espeak_wav, voice_note
 from magec.testing.fake_platforms._base import PlatformServer, Sent
 from magec.testing.fake_platforms.discord import DiscordFake
+from magec.testing.fake_platforms.slack import SlackFake
 from magec.testing.fake_platforms.telegram import TelegramFake
 
-__all__ = ["DiscordFake", "PlatformServer", "Sent", "TelegramFake", "espeak_wav", "voice_note"]
+__all__ = ["DiscordFake", "PlatformServer", "Sent", "SlackFake", "TelegramFake", "espeak_wav", "voice_note"]

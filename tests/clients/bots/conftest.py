@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from magec.testing.fake_platforms import DiscordFake, TelegramFake
+from magec.testing.fake_platforms import DiscordFake, SlackFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 
 
@@ -35,8 +35,14 @@ def discord_fake() -> Iterator[DiscordFake]:
         yield dc
 
 
+@pytest.fixture(scope="module")
+def slack_fake() -> Iterator[SlackFake]:
+    with SlackFake() as sl:
+        yield sl
+
+
 @pytest.fixture(autouse=True)
 def _clear(request: pytest.FixtureRequest) -> None:
-    for name in ("alpha_llm", "beta_llm", "telegram_fake", "discord_fake"):
+    for name in ("alpha_llm", "beta_llm", "telegram_fake", "discord_fake", "slack_fake"):
         if name in request.fixturenames:
             request.getfixturevalue(name).clear()

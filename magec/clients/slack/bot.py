@@ -1,0 +1,231 @@
+"""The Slack bot worker: ``run(ctx)`` connects one Slack client (Socket Mode) to its agents.
+
+Uses slack_sdk: :class:`AsyncWebClient` with ``base_url={config.slack.apiBaseUrl}/`` (default
+``https://slack.com/api``) and its websockets Socket Mode client, which gets the ``wss://`` URL
+from ``apps.connections.open`` with the app token — no patching.
+
+Contract:
+
+* ``auth.test`` with the bot token first: success → ``status.connected("@user")``; an auth error
+  records ``status.failed`` and raises (the supervisor restarts with backoff). While the socket is
+  down (the SDK reconnects by itself) the status shows it; it turns connected again on reconnect.
+* Every envelope is acked at once (Slack retries unacked ones), then handled in a task.
+* Messages: ``app_mention`` in channels and ``message`` in DMs (``channel_type: im``); bot
+  messages, edits and other subtypes (except file shares) are skipped. The author must pass the
+  allow-lists (``allowedUsers`` or ``allowedChannels``; both empty → everyone, as Magec).
+* Mentions are answered in a thread on the message (``thread_ts``); each thread (``channel:ts``)
+  and each DM channel is one conversation. In a thread, up to ``threadHistoryLimit`` earlier
+  messages (``conversations.replies``) go to the agent as hidden context.
+* ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
+  from ``url_private`` with the bot token); answers per response mode as text (split at 3,900
+  characters) and/or the speech uploaded as a file (``files_upload_v2``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.socket_mode.websockets import SocketModeClient
+from slack_sdk.web.async_client import AsyncWebClient
+
+from magec.clients import botkit
+from magec.clients.conversation import Inbound
+from magec.clients.workers import WorkerContext
+
+log = logging.getLogger("magec.clients.slack")
+
+DEFAULT_API = "https://slack.com/api"
+MAX_TEXT = 3900
+WATCH_SECONDS = 2.0
+AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+
+
+class SlackBot:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        cfg = botkit.section(ctx.config, "slack")
+        self.bot_token = botkit.secret(cfg, "botToken")
+        self.app_token = botkit.secret(cfg, "appToken")
+        self.api = botkit.api_base(cfg, DEFAULT_API)
+        self.web = AsyncWebClient(token=self.bot_token, base_url=self.api + "/")
+        self.users = botkit.id_set(cfg.get("allowedUsers"))
+        self.channels = botkit.id_set(cfg.get("allowedChannels"))
+        limit = cfg.get("threadHistoryLimit")
+        self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
+        self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))
+        self.bot_user = ""
+        self.identity = ""
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def _error(self, exc: BaseException) -> str:
+        return botkit.safe_error(exc, self.bot_token, self.app_token)
+
+    async def run(self) -> None:
+        try:
+            me = await self.web.auth_test()
+        except Exception as exc:
+            error = self._error(exc)
+            self.ctx.status.failed(error)
+            raise ConnectionError(f"slack: {error}") from None
+        self.bot_user = str(me.get("user_id") or "")
+        self.identity = f"@{me.get('user') or self.bot_user}"
+        socket = SocketModeClient(self.app_token, web_client=self.web, logger=log, ping_interval=10)
+        socket.socket_mode_request_listeners.append(self._on_request)  # type: ignore[arg-type]
+        try:
+            await self._keep_connected(socket)
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await socket.close()
+
+    async def _keep_connected(self, socket: SocketModeClient) -> None:
+        """Connect, then watch the socket: the status follows it (the SDK reconnects by itself)."""
+        failures = 0
+        up = False
+        while True:
+            if not up:
+                try:
+                    if socket.current_session is None:
+                        await socket.connect()
+                    else:
+                        await socket.connect_to_new_endpoint(force=True)
+                except SlackApiError as exc:
+                    if exc.response.get("error") in AUTH_ERRORS:
+                        error = self._error(exc)
+                        self.ctx.status.failed(error)
+                        raise ConnectionError(f"slack app token: {error}") from None
+                    failures += 1
+                    self.ctx.status.failed(self._error(exc))
+                except Exception as exc:
+                    failures += 1
+                    self.ctx.status.failed(self._error(exc))
+            now_up = await socket.is_connected()
+            if now_up and not up:
+                failures = 0
+                self.ctx.status.connected(self.identity)
+                log.info("slack client %s connected as %s", self.ctx.client_id, self.identity)
+            elif up and not now_up:
+                self.ctx.status.failed("the Socket Mode connection to Slack was lost; reconnecting")
+            up = now_up
+            await asyncio.sleep(WATCH_SECONDS if up else min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+    async def _on_request(self, socket: SocketModeClient, req: SocketModeRequest) -> None:
+        await socket.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        if req.type != "events_api":
+            return
+        event = (req.payload or {}).get("event") or {}
+        task = asyncio.create_task(self._handle_safely(event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle_safely(self, event: dict[str, Any]) -> None:
+        try:
+            await self.handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one bad event must not stop the bot
+            log.warning("slack client %s: event failed: %s", self.ctx.client_id, self._error(exc))
+
+    def allowed(self, user: str, channel: str) -> bool:
+        if not (self.users or self.channels):
+            return True
+        return user in self.users or channel in self.channels
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
+            return
+        user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
+        if not user or user == self.bot_user:
+            return
+        is_dm = kind == "message" and event.get("channel_type") == "im"
+        if not (kind == "app_mention" or is_dm):
+            return  # plain channel chatter: mentions arrive as app_mention
+        if not self.allowed(user, channel):
+            log.info("slack client %s: ignored a message from %s in %s (not allowed)",
+                     self.ctx.client_id, user, channel)
+            return
+        self.ctx.status.message_seen()
+        text = re.sub(rf"<@{re.escape(self.bot_user)}>", "", str(event.get("text") or "")).strip()
+        audio_file = next((f for f in event.get("files") or []
+                           if str(f.get("mimetype", "")).startswith(("audio/", "video/webm"))), None)
+        if not text and audio_file is None:
+            return
+        ts = str(event.get("ts"))
+        parent = event.get("thread_ts")
+        thread = None if is_dm and not parent else str(parent or ts)
+        conv = f"{channel}:{thread}" if thread else channel
+        async with self.locks.setdefault(conv, asyncio.Lock()):
+
+            async def say(reply: str) -> None:
+                await self._send_text(channel, thread, reply)
+
+            if audio_file is None and await self.commands.run(conv, user, text, say):
+                return
+            prefix = await self._thread_context(channel, str(parent), ts) if parent else ""
+            await self._turn(event, conv, channel, thread, user, text, audio_file, prefix)
+
+    async def _thread_context(self, channel: str, thread: str, current: str) -> str:
+        try:
+            r = await self.web.conversations_replies(channel=channel, ts=thread, limit=self.history_limit)
+        except SlackApiError as exc:
+            log.info("slack thread history unavailable: %s", self._error(exc))
+            return ""
+        lines = []
+        for m in r.get("messages") or []:
+            if str(m.get("ts")) == current:
+                continue
+            name = "assistant" if m.get("bot_id") or m.get("user") == self.bot_user else str(
+                m.get("username") or m.get("user") or "user")
+            lines.append((name, re.sub(r"<@[A-Z0-9]+>", "", str(m.get("text") or ""))))
+        return botkit.thread_history(lines)
+
+    async def _turn(self, event: dict[str, Any], conv: str, channel: str, thread: str | None, user: str,
+                    text: str, audio_file: dict[str, Any] | None, prefix: str) -> None:
+        audio: bytes | None = None
+        if audio_file is not None:
+            url = str(audio_file.get("url_private_download") or audio_file.get("url_private"))
+            async with httpx.AsyncClient(timeout=60) as http:
+                r = await http.get(url, headers={"Authorization": f"Bearer {self.bot_token}"})
+            if r.status_code != 200:
+                raise RuntimeError(f"could not download the audio file ({r.status_code})")
+            audio = r.content
+        p = botkit.plan(self.commands.mode(conv), voice_in=audio is not None)
+        meta = {"source": "slack", "slack_user_id": user, "slack_channel_id": channel,
+                "slack_channel_type": event.get("channel_type") or "channel", "slack_thread_ts": thread,
+                "slack_team_id": event.get("team")}
+        inbound = Inbound(
+            conversation=conv, user=user, text=None if audio else prefix + text, audio=audio,
+            audio_mime=str(audio_file.get("mimetype")) if audio_file else None, speech=p.speech,
+            meta={k: v for k, v in meta.items() if v},
+        )
+        out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
+        if out.error_code:
+            await self._send_text(channel, thread, f"⚠️ {out.error_message or out.error_code}")
+            return
+        if (p.text or not out.audio) and out.text:
+            await self._send_text(channel, thread, out.text)
+        if p.voice and out.audio:
+            await self.web.files_upload_v2(
+                channel=channel, thread_ts=thread, content=out.audio, title="Answer",
+                filename=botkit.audio_filename(out.audio_mime),
+            )
+
+    async def _send_text(self, channel: str, thread: str | None, text: str) -> None:
+        for chunk in botkit.split_text(text, MAX_TEXT):
+            await self.web.chat_postMessage(channel=channel, text=chunk, thread_ts=thread)
+
+
+async def run(ctx: WorkerContext) -> None:
+    """The Slack worker (see the module contract); runs until cancelled."""
+    await SlackBot(ctx).run()

@@ -1,0 +1,119 @@
+"""The Slack bot against a loopback Slack (Web API + Socket Mode): mentions in threads, DMs, thread
+history, audio files, commands, allow-lists and outages. Setup through the Admin API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magec.clients import slack
+from magec.testing.apps import Apps
+from magec.testing.fake_platforms import SlackFake, voice_note
+from magec.testing.fake_providers import FakeServer, Reply, fake_audio
+from magec.testing.services import free_port
+from tests.clients.bots.helpers import agents, client, requests_to, running, until
+
+
+def sl_config(sl: SlackFake, **extra: Any) -> dict[str, Any]:
+    return {"botToken": sl.bot_token, "appToken": sl.app_token, "apiBaseUrl": sl.api_base, **extra}
+
+
+async def test_mention_answered_in_thread_and_dm(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
+                                                 beta_llm: FakeServer) -> None:
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = sl_config(sl)
+    cid = await client(sqlite_apps, "slack", cfg, [s.alpha, s.beta])
+    async with running(sqlite_apps, slack.run, cid, "slack", cfg) as ctx:
+        await sl.await_connected()
+        await until(lambda: ctx.status.is_connected)
+        assert ctx.status.identity == "@magec"
+        ts = sl.send_message("C100", "U1", "hello there", mention=True)
+        [reply] = await sl.await_sent("C100", "chat.postMessage")
+        assert reply.text == "alpha says: hello there" and reply.data["thread_ts"] == ts
+        sl.send_message("D200", "U1", "in private", channel_type="im")
+        [dm] = await sl.await_sent("D200", "chat.postMessage")
+        assert dm.text == "alpha says: in private" and not dm.data.get("thread_ts")
+        # plain channel chatter is not for the bot
+        sl.send_message("C100", "U1", "not for you", channel_type="channel")
+        sl.send_message("D200", "U1", "second", channel_type="im")
+        await sl.await_sent("D200", "chat.postMessage", count=2)
+    assert len(sl.acks) >= 4  # every envelope acked
+    assert len(sl.sent_to("C100")) == 1
+
+
+async def test_thread_history_limit_and_commands(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
+                                                 beta_llm: FakeServer) -> None:
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = sl_config(sl, threadHistoryLimit=3)
+    cid = await client(sqlite_apps, "slack", cfg, [s.alpha, s.beta])
+    root = sl.send_message("C101", "U2", "planning the offsite", deliver=False)
+    sl.send_message("C101", "U3", "tenerife sounds good", thread_ts=root, deliver=False)
+    sl.send_message("C101", "U4", "in march", thread_ts=root, deliver=False)
+    async with running(sqlite_apps, slack.run, cid, "slack", cfg):
+        await sl.await_connected()
+        sl.send_message("C101", "U2", "what did we decide?", mention=True, thread_ts=root)
+        [answer] = await sl.await_sent("C101", "chat.postMessage")
+        assert answer.data["thread_ts"] == root and answer.text.endswith("what did we decide?")
+        prompt = str(requests_to(alpha_llm, "chat")[-1].json["messages"])
+        # limit 3: the root, two replies; the current message is not repeated as history
+        assert "MAGEC_THREAD_HISTORY" in prompt and "[U3]: tenerife sounds good" in prompt
+        assert "[U2]: planning the offsite" in prompt and "in march" in prompt
+        # !agent in the thread switches this thread only
+        sl.send_message("C101", "U2", "!agent beta", mention=True, thread_ts=root)
+        sl.send_message("C101", "U2", "and now?", mention=True, thread_ts=root)
+        msgs = await sl.await_sent("C101", "chat.postMessage", count=3)
+        assert "Switched to Beta" in msgs[1].text and msgs[2].text.startswith("beta says:")
+        other = sl.send_message("C101", "U2", "new topic", mention=True)
+        msgs = await sl.await_sent("C101", "chat.postMessage", count=4)
+        assert msgs[3].text == "alpha says: new topic" and msgs[3].data["thread_ts"] == other
+
+
+async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
+                                           beta_llm: FakeServer) -> None:
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = sl_config(sl, responseMode="mirror")
+    cid = await client(sqlite_apps, "slack", cfg, [s.alpha])
+    note = voice_note("book a room")
+    alpha_llm.script(Reply(text="book a room"), route="stt")
+    async with running(sqlite_apps, slack.run, cid, "slack", cfg):
+        await sl.await_connected()
+        sl.send_message("D201", "U5", "", channel_type="im", files=[("audio_message.ogg", "audio/ogg", note)])
+        [upload] = await sl.await_sent("D201", "files.upload")
+        name, _, audio = upload.files["file"]
+        assert audio == fake_audio("alpha says: book a room") and name.startswith("answer.")
+        assert requests_to(alpha_llm, "stt")[-1].files["file"][2] == note  # downloaded with the bot token
+        sl.send_message("D201", "U5", "typed", channel_type="im")
+        [text] = await sl.await_sent("D201", "chat.postMessage")
+        assert text.text == "alpha says: typed"
+    assert len(sl.sent_to("D201", "chat.postMessage")) == 1  # mirror: no text for the voice note
+
+
+async def test_not_allowed_and_platform_down(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
+                                             beta_llm: FakeServer) -> None:
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    ok_cfg = sl_config(sl, allowedUsers=["U7"], allowedChannels=["C300"])
+    down_cfg = {"botToken": "xoxb-down-secret-1", "appToken": "xapp-down-secret-2",
+                "apiBaseUrl": f"http://127.0.0.1:{free_port()}/api"}
+    bad_cfg = sl_config(sl, botToken="xoxb-wrong-secret-3")
+    ok = await client(sqlite_apps, "slack", ok_cfg, [s.alpha], "ok")
+    down = await client(sqlite_apps, "slack", down_cfg, [s.alpha], "down")
+    bad = await client(sqlite_apps, "slack", bad_cfg, [s.alpha], "bad")
+    async with (
+        running(sqlite_apps, slack.run, ok, "slack", ok_cfg),
+        running(sqlite_apps, slack.run, down, "slack", down_cfg) as down_ctx,
+        running(sqlite_apps, slack.run, bad, "slack", bad_cfg) as bad_ctx,
+    ):
+        await sl.await_connected()
+        await until(lambda: down_ctx.status.last_error and bad_ctx.status.last_error)
+        sl.send_message("D301", "U8", "stranger", channel_type="im")
+        sl.send_message("C300", "U8", "stranger in the allowed channel", mention=True)
+        sl.send_message("D302", "U7", "friend", channel_type="im")
+        await sl.await_sent("C300", "chat.postMessage")
+        [reply] = await sl.await_sent("D302", "chat.postMessage")
+        assert reply.text == "alpha says: friend"
+    assert sl.sent_to("D301") == []
+    assert not down_ctx.status.is_connected and "xoxb-down" not in str(down_ctx.status.view())
+    assert "invalid_auth" in str(bad_ctx.status.last_error) and "xoxb-wrong" not in str(bad_ctx.status.view())
