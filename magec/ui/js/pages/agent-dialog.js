@@ -8,13 +8,14 @@ import { KvEditor, ChipsInput, ToggleChips, Switch } from '../components/inputs.
 import { ModelInput } from '../components/model-input.js';
 import { clone } from '../components/common.js';
 import { SchemaForm } from '../components/schema-form.js';
+import { FallbackList } from '../components/fallback-list.js';
 import { backendTypes } from './backend-dialog.js';
 
 const blank = () => ({
   name: '', description: '', tags: [], systemPrompt: '', outputKey: '',
-  llm: { backend: '', model: '', headers: {} },
-  transcription: { backend: '', model: '', config: { openai: {}, gemini: {} } },
-  tts: { backend: '', model: '', voice: '', config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
+  llm: { backend: '', model: '', headers: {}, fallbacks: [] },
+  transcription: { backend: '', model: '', config: { openai: {}, gemini: {} }, fallbacks: [] },
+  tts: { backend: '', model: '', voice: '', fallbacks: [], config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
   mcpServers: [],
   contextGuard: { enabled: false, strategy: 'threshold', maxTurns: 20, maxTokens: 0 },
 });
@@ -30,7 +31,7 @@ function merge(base, src) {
 
 export const AgentDialog = {
   name: 'AgentDialog',
-  components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput, SchemaForm },
+  components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput, SchemaForm, FallbackList },
   emits: ['saved'],
   data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
   computed: {
@@ -83,6 +84,8 @@ export const AgentDialog = {
           <div class="field"><label for="a-llm-model">Model</label>
             <ModelInput id="a-llm-model" v-model="form.llm.model" :backend="form.llm.backend"/></div>
         </div>
+        <div class="field"><label>Fallbacks</label>
+          <FallbackList v-model="form.llm.fallbacks" role="llm" testid="llm-fallbacks"/></div>
         <div class="field"><label>Extra headers</label><KvEditor v-model="form.llm.headers" add-label="Add header"/>
           <p class="hint">Override the backend's headers for this agent only.</p></div>
         <div class="field context-guard">
@@ -110,6 +113,7 @@ export const AgentDialog = {
           <div class="field" v-if="form.transcription.backend"><label>Model</label>
             <ModelInput v-model="form.transcription.model" :backend="form.transcription.backend" :placeholder="dflt(sttType, 'sttModel', 'e.g. whisper-1')"/></div>
         </div>
+        <FallbackList v-if="form.transcription.backend" v-model="form.transcription.fallbacks" role="stt" label="speech-to-text fallback" testid="stt-fallbacks"/>
         <h4>Text-to-speech</h4>
         <div class="grid-2">
           <div class="field"><label for="a-tts-backend">Backend</label>
@@ -134,6 +138,7 @@ export const AgentDialog = {
           <div class="field" v-else><label for="a-speed">Speed</label>
             <input id="a-speed" type="number" step="0.05" min="0.25" max="4" v-model.number="form.tts.config.openai.speed" placeholder="1.0"></div>
         </div>
+        <FallbackList v-if="form.tts.backend" v-model="form.tts.fallbacks" role="tts" voice label="text-to-speech fallback" testid="tts-fallbacks"/>
       </details>
 
       <details class="section" :open="form.mcpServers.length > 0">
@@ -160,6 +165,7 @@ export const AgentDialog = {
       const f = clone(this.form);
       for (const k of ['id', 'valid', 'invalidReason', 'createdAt', 'updatedAt']) delete f[k];
       f.name = f.name.trim();
+      for (const role of ['llm', 'transcription', 'tts']) f[role].fallbacks = (f[role].fallbacks || []).filter((x) => x.backend);
       for (const ns of Object.values(f.tts.config || {})) {
         for (const k of Object.keys(ns || {})) if (ns[k] === '' || ns[k] == null) delete ns[k];
       }

@@ -35,10 +35,11 @@ export default {
         <p class="error-text small" v-if="a.valid === false && a.invalidReason && !isPending(a)">{{ a.invalidReason }}</p>
         <p class="small agent-health" :data-testid="'agent-health-' + a.name" v-if="a.valid !== false && a.health && a.health.reason"
           :class="a.health.status === 'backend_unreachable' ? 'error-text' : 'warn-text'">
-          <span class="badge" :class="a.health.status === 'backend_unreachable' ? 'danger' : 'warn'">{{ a.health.status === 'backend_unreachable' ? 'backend unreachable' : 'degraded' }}</span> {{ a.health.reason }}</p>
+          <span class="badge" :class="a.health.status === 'backend_unreachable' ? 'danger' : 'warn'">{{ ({ backend_unreachable: 'backend unreachable', fallback: 'running on fallback' })[a.health.status] || 'degraded' }}</span> {{ a.health.reason }}</p>
         <dl class="kv-list">
           <dt>LLM</dt><dd><span class="badge k-backend" v-if="a.llm && a.llm.backend">{{ nameOf('backends', a.llm.backend) }}</span><span class="badge danger" v-else>no backend</span>
-            <code v-if="a.llm && a.llm.model">{{ a.llm.model }}</code></dd>
+            <code v-if="a.llm && a.llm.model">{{ a.llm.model }}</code>
+            <span class="small muted" v-if="a.llm && a.llm.fallbacks && a.llm.fallbacks.length" :data-testid="'agent-fallbacks-' + a.name"> → {{ a.llm.fallbacks.map((f) => nameOf('backends', f.backend) + (f.model ? ' ' + f.model : '')).join(' → ') }}</span></dd>
           <template v-if="a.transcription && a.transcription.backend"><dt>STT</dt><dd>{{ nameOf('backends', a.transcription.backend) }} <code v-if="a.transcription.model">{{ a.transcription.model }}</code></dd></template>
           <template v-if="a.tts && a.tts.backend"><dt>TTS</dt><dd>{{ nameOf('backends', a.tts.backend) }} <code v-if="a.tts.voice">{{ a.tts.voice }}</code></dd></template>
           <template v-if="a.mcpServers && a.mcpServers.length"><dt>MCP</dt><dd><span class="badge k-mcp" v-for="m in a.mcpServers" :key="m">{{ nameOf('mcps', m) }}</span></dd></template>

@@ -6,6 +6,7 @@ import { Modal } from '../components/modal.js';
 import { SchemaForm } from '../components/schema-form.js';
 import { ModelInput } from '../components/model-input.js';
 import { clone } from '../components/common.js';
+import { FallbackList } from '../components/fallback-list.js';
 
 export const FALLBACK_MEMORY_TYPES = [
   { type: 'sqlite', displayName: 'SQLite (embedded)', categories: ['session', 'longterm'], configSchema: { type: 'object', properties: { path: { type: 'string', description: 'Database file; empty = the main database' } } } },
@@ -14,11 +15,11 @@ export const FALLBACK_MEMORY_TYPES = [
 ];
 export const memoryTypes = () => (store.memoryTypes.length ? store.memoryTypes : FALLBACK_MEMORY_TYPES);
 
-const blank = (category = 'longterm') => ({ name: '', type: '', category, config: {}, embedding: { backend: '', model: '' } });
+const blank = (category = 'longterm') => ({ name: '', type: '', category, config: {}, embedding: { backend: '', model: '', fallbacks: [] } });
 
 export const MemoryDialog = {
   name: 'MemoryDialog',
-  components: { Modal, SchemaForm, ModelInput },
+  components: { Modal, SchemaForm, ModelInput, FallbackList },
   data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
   computed: {
     types() { return memoryTypes(); },
@@ -61,6 +62,8 @@ export const MemoryDialog = {
           <div class="field"><label>Model</label>
             <ModelInput v-model="form.embedding.model" :backend="form.embedding.backend" placeholder="e.g. nomic-embed-text"/></div>
         </div>
+        <FallbackList v-if="form.embedding.backend" v-model="form.embedding.fallbacks" role="embeddings" label="embedding fallback" testid="embedding-fallbacks"/>
+        <p class="hint" v-if="form.embedding.fallbacks && form.embedding.fallbacks.length">A memory saved while the backend above is down is embedded by a fallback and searched with that model until it is re-embedded.</p>
         <p class="hint" v-if="editing && changedModel">Changing the embedding model means stored memories must be re-embedded; start it from the provider card after saving.</p>
       </fieldset>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
@@ -73,7 +76,7 @@ export const MemoryDialog = {
   methods: {
     show(m, category) {
       this.editing = m || null;
-      this.form = m ? { ...blank(), ...clone(m), embedding: { backend: '', model: '', ...(m.embedding || {}) }, config: clone(m.config || {}) } : blank(category);
+      this.form = m ? { ...blank(), ...clone(m), embedding: { backend: '', model: '', fallbacks: [], ...clone(m.embedding || {}) }, config: clone(m.config || {}) } : blank(category);
       if (!this.form.type) this.form.type = this.typesForCategory[0]?.type || '';
       Object.assign(this, { error: '', saving: false, open: true });
     },
@@ -82,7 +85,7 @@ export const MemoryDialog = {
       // Drop the API's "<field>Set" flags; blank write-only fields are sent as "" (= keep).
       const config = Object.fromEntries(Object.entries(this.form.config || {}).filter(([k]) => !(k.endsWith('Set') && k.slice(0, -3) in (this.form.config || {}))));
       const body = { name: this.form.name.trim(), type: this.form.type, category: this.form.category, config };
-      if (this.form.category === 'longterm') body.embedding = this.form.embedding;
+      if (this.form.category === 'longterm') body.embedding = { ...this.form.embedding, fallbacks: (this.form.embedding.fallbacks || []).filter((x) => x.backend) };
       try {
         if (this.editing) await api.put(`/memory/${this.editing.id}`, body); else await api.post('/memory', body);
         toast.success(`Memory provider “${body.name}” ${this.editing ? 'saved' : 'created'}`);

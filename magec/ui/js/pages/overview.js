@@ -59,7 +59,7 @@ export default {
       <div class="panel-head"><h2>Agents</h2><button class="btn ghost sm" type="button" @click="go('playground')"><Icon name="chat" :size="14"/> Playground</button></div>
       <p class="muted" v-if="!agents.length">No agents yet.</p>
       <ul class="agent-status">
-        <li v-for="a in agents" :key="a.id" :data-testid="'overview-agent-' + a.name"><span class="dot" :class="a.valid === false || (a.health && a.health.status === 'backend_unreachable') ? 'unhealthy' : (a.health && a.health.status === 'degraded' ? 'degraded' : 'healthy')"></span>
+        <li v-for="a in agents" :key="a.id" :data-testid="'overview-agent-' + a.name"><span class="dot" :class="a.valid === false || (a.health && a.health.status === 'backend_unreachable') ? 'unhealthy' : (a.health && ['degraded', 'fallback'].includes(a.health.status) ? 'degraded' : 'healthy')"></span>
           <a href="#" @click.prevent="go('agents', {edit: a.id})">{{ a.name }}</a>
           <span class="error-text small" v-if="a.valid === false">{{ a.invalidReason }}</span>
           <span class="error-text small" v-else-if="a.health && a.health.reason">{{ a.health.reason }}</span></li>
