@@ -1,0 +1,74 @@
+"""Inbound HTTP for the bots: ``POST /api/v1/hooks/telegram/{clientId}`` (Telegram webhook mode).
+
+Contract:
+
+* Telegram calls this URL (set by the Telegram worker with ``setWebhook`` when ``server.publicURL``
+  is set) with one Update as JSON and the ``X-Telegram-Bot-Api-Secret-Token`` header. The secret is
+  derived from the client's bot token (:func:`magec.clients.telegram.webhook_secret`), so it is
+  checked here against the client's current config — no client token, no cookie: the header is the
+  credential. A missing or wrong secret → 401; a client that does not exist, is disabled or is no
+  Telegram client → 404 (nothing tells a caller which clients exist).
+* An accepted update goes to the running worker through :func:`magec.clients.workers.deliver` and
+  the route answers 200 at once (the turn runs in the worker). When no worker of that client runs
+  in this process (another replica holds its lease, or it is starting) → 404, so Telegram retries
+  the update later; put replicas behind one URL only with sticky routing, or use long polling.
+* The body must be a JSON object of at most 1 MiB (Telegram's updates are far smaller) → 400/413.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from magec.clients.telegram import webhook_secret
+from magec.clients.workers import deliver
+from magec.context import AppContext
+from magec.errors import AuthError, NotFoundError, PayloadTooLargeError, ValidationError
+
+MAX_BODY = 1024 * 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def _bot_token(ctx: AppContext, client_id: str) -> str | None:
+    if ctx.runtime is None:
+        return None
+    client = ctx.runtime.current().snapshot.clients.get(client_id)
+    if client is None or not client.enabled or client.type != "telegram":
+        return None
+    config: Any = client.config
+    section = config.get("telegram") if isinstance(config, Mapping) else None
+    token = section.get("botToken") if isinstance(section, Mapping) else None
+    return token if isinstance(token, str) and token else None
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(tags=["bots"])
+
+    @r.post("/api/v1/hooks/telegram/{client_id}")
+    async def telegram_hook(client_id: str, request: Request) -> JSONResponse:
+        """One Telegram Update for the Telegram client ``client_id`` (webhook mode)."""
+        token = _bot_token(ctx, client_id)
+        if token is None:
+            raise NotFoundError(f"no Telegram client {client_id!r}")
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), webhook_secret(token.strip(), client_id).encode()):
+            raise AuthError(f"missing or wrong {SECRET_HEADER}")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise PayloadTooLargeError(f"an update is at most {MAX_BODY} bytes")
+        try:
+            update = json.loads(body)
+        except ValueError:
+            raise ValidationError("body: not JSON", field="body") from None
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            raise ValidationError("body: a Telegram Update object with update_id", field="update_id")
+        if not deliver(client_id, update):
+            raise NotFoundError("this client's Telegram bot does not run on this replica right now")
+        return JSONResponse({"ok": True})
+
+    return r
