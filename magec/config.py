@@ -13,6 +13,10 @@ log: {level: info, format: console}        # debug|info|warn|error ; console|jso
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152}
+voice:                                     # docs/voice.md
+  ui: {enabled: true}                      # the Voice UI at / on the user port
+  events: {enabled: true, maxConnections: 64, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
+           wakeword: hey_mycroft, threshold: 0, vadThreshold: 0.5, silenceTimeout: 2000}
 ```
 """
 
@@ -60,6 +64,29 @@ def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     return expand_vars(text, os.environ if env is None else env)
 
 
+#: wake word models shipped by pymicro-wakeword (ids of its built-in models)
+WAKEWORD_MODELS = ("hey_mycroft", "okay_nabu", "alexa", "hey_jarvis")
+
+
+@dataclass
+class RealtimeVoiceConfig:
+    """``voice.events``: the realtime voice channel (wake word + VAD), see docs/voice.md."""
+
+    enabled: bool = True
+    #: concurrent listening connections; one more is refused with an ``error`` message
+    max_connections: int = 64
+    #: the wake word models offered to clients (``capabilities.wakewords.models``)
+    wakewords: list[str] = field(default_factory=lambda: list(WAKEWORD_MODELS))
+    #: the model active on connect
+    wakeword: str = "hey_mycroft"
+    #: wake word probability cut-off; 0 = each model's own
+    threshold: float = 0.0
+    #: speech probability above which a 10 ms frame is speech
+    vad_threshold: float = 0.5
+    #: milliseconds of silence that end speech (``speech_end``)
+    silence_timeout_ms: int = 2000
+
+
 @dataclass
 class Config:
     host: str = "0.0.0.0"
@@ -93,6 +120,10 @@ class Config:
     breaker_failures: int = 5
     #: seconds an open breaker refuses calls before one probe call (``server.breakerCooldown``)
     breaker_cooldown: float = 30.0
+    #: ``voice.ui.enabled``: serve the Voice UI at ``/`` on the user port
+    voice_ui_enabled: bool = True
+    #: ``voice.events``: the realtime voice channel
+    voice_events: RealtimeVoiceConfig = field(default_factory=RealtimeVoiceConfig)
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""
@@ -149,6 +180,60 @@ def _int(value: Any, name: str) -> int:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from e
 
 
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _voice(raw: Any, env: Mapping[str, str]) -> tuple[bool, RealtimeVoiceConfig]:
+    """``voice.ui.enabled`` and ``voice.events`` (YAML, then ``MAGEC_VOICE_*``), validated."""
+    voice = raw if isinstance(raw, dict) else {}
+    ui = voice.get("ui") or {}
+    ev = voice.get("events") or {}
+    if not isinstance(ui, dict) or not isinstance(ev, dict):
+        raise ConfigError("voice.ui and voice.events must be mappings")
+    ui_enabled = _bool(env.get("MAGEC_VOICE_UI_ENABLED") or ui.get("enabled", True), "voice.ui.enabled")
+    rt = RealtimeVoiceConfig()
+    rt.enabled = _bool(env.get("MAGEC_VOICE_EVENTS_ENABLED") or ev.get("enabled", True), "voice.events.enabled")
+    rt.max_connections = _int(
+        env.get("MAGEC_VOICE_MAX_CONNECTIONS") or ev.get("maxConnections", rt.max_connections),
+        "voice.events.maxConnections",
+    )
+    rt.wakewords = _list(env.get("MAGEC_VOICE_WAKEWORDS") or ev.get("wakewords"), "voice.events.wakewords") or list(
+        WAKEWORD_MODELS
+    )
+    rt.wakeword = str(env.get("MAGEC_VOICE_WAKEWORD") or ev.get("wakeword") or rt.wakewords[0])
+    try:
+        rt.threshold = float(env.get("MAGEC_VOICE_WAKEWORD_THRESHOLD") or ev.get("threshold", 0.0))
+        rt.vad_threshold = float(env.get("MAGEC_VOICE_VAD_THRESHOLD") or ev.get("vadThreshold", rt.vad_threshold))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"voice.events.threshold and vadThreshold must be numbers: {e}") from e
+    rt.silence_timeout_ms = _int(
+        env.get("MAGEC_VOICE_SILENCE_TIMEOUT") or ev.get("silenceTimeout", rt.silence_timeout_ms),
+        "voice.events.silenceTimeout",
+    )
+    unknown = [w for w in rt.wakewords if w not in WAKEWORD_MODELS]
+    if unknown:
+        raise ConfigError(
+            f"voice.events.wakewords: unknown model(s) {', '.join(unknown)}; available: {', '.join(WAKEWORD_MODELS)}"
+        )
+    if rt.wakeword not in rt.wakewords:
+        raise ConfigError(f"voice.events.wakeword: {rt.wakeword!r} is not one of voice.events.wakewords")
+    if not 0 <= rt.threshold < 1 or not 0 < rt.vad_threshold < 1:
+        raise ConfigError("voice.events.threshold must be in [0, 1) and vadThreshold in (0, 1)")
+    if not 100 <= rt.silence_timeout_ms <= 30000:
+        raise ConfigError("voice.events.silenceTimeout must be between 100 and 30000 milliseconds")
+    if rt.max_connections < 0:
+        raise ConfigError("voice.events.maxConnections must be 0 or more")
+    return ui_enabled, rt
+
+
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
     """Build a :class:`Config` from ``path`` (or ``$MAGEC_CONFIG``), then ``MAGEC_*`` env vars.
 
@@ -192,6 +277,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
     cfg.data_dir = Path(str(raw.get("dataDir") or cfg.data_dir))
+    cfg.voice_ui_enabled, cfg.voice_events = _voice(raw.get("voice"), env)
     if "uploadBytes" in limits:
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
     if "bodyBytes" in limits:

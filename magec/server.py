@@ -130,10 +130,19 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
-    from magec.api.user import agent, openai_compat, voice
+    from magec.api.user import agent, client_info, openai_compat, voice, voice_events
     from magec.api.user.app import create_user_app
 
-    return create_user_app(ctx, routers=[agent.router(ctx), openai_compat.router(ctx), voice.router(ctx)])
+    return create_user_app(
+        ctx,
+        routers=[
+            agent.router(ctx),
+            openai_compat.router(ctx),
+            voice.router(ctx),
+            client_info.router(ctx),
+            voice_events.router(ctx),
+        ],
+    )
 
 
 def admin_app(ctx: AppContext) -> FastAPI:

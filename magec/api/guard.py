@@ -9,7 +9,8 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   (orchestrators probe by IP and it says nothing).
 * **Origin** on state-changing requests (POST, PUT, PATCH, DELETE): an ``Origin`` header must name
   this very server (its host and port equal the ``Host`` header) or an allowed origin
-  (``server.adminOrigins`` / ``server.corsOrigins``); ``Origin: null`` never passes; without an
+  (``server.adminOrigins`` / ``server.corsOrigins``, where ``*`` = any); ``Origin: null`` never
+  passes; without an
   ``Origin``, ``Sec-Fetch-Site`` other than ``same-origin``/``none`` is refused. Else ``403``.
   Non-browser clients send neither header and are unaffected.
 * **JSON only** (admin app always; user app while it is open, i.e. no client exists): a
@@ -23,6 +24,12 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   a CDN.
 * **/metrics**: when tokens are configured, ``Authorization: Bearer <token>`` is required (401);
   failures count in the caller's per-IP limiter, so the endpoint cannot be used to guess them.
+
+* **WebSockets**: the same Host check and the same Origin rule (on every handshake, not only
+  writes: a browser sends this server's cookies with any page's WebSocket); refused handshakes
+  are closed before acceptance (HTTP 403).
+* **CORS** (:func:`install`): preflights and CORS headers for ``server.corsOrigins`` only, on
+  every route (run API, sessions, voice, ``/v1``); none configured = no cross-origin access.
 
 Every refusal is a JSON ``{"error": ...}`` body.
 """
@@ -168,6 +175,12 @@ class RequestGuard:
         self.policy = policy
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            problem = self._websocket_refusal(Headers(scope=scope))
+            if problem is not None:
+                await receive()  # websocket.connect; closing before accepting answers the handshake 403
+                await send({"type": "websocket.close", "code": 1008, "reason": problem})
+                return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -192,6 +205,26 @@ class RequestGuard:
             return
         await self.app(scope, receive, send_with_headers)
 
+    def _origin_allowed(self, origin: str, host: str) -> bool:
+        if origin.strip() == "null":
+            return False
+        if urlsplit(origin.strip().lower()).netloc == host.strip().lower():
+            return True
+        return "*" in self.policy.origins or normalise_origin(origin) in self.policy.origins
+
+    def _websocket_refusal(self, headers: Headers) -> str | None:
+        """Why a WebSocket handshake is refused (bad Host, foreign Origin), or None.
+
+        Browsers let any page open a WebSocket to any host and send this host's cookies with it,
+        so the Origin check that guards writes guards every WebSocket too."""
+        host = headers.get("host", "")
+        if not self.policy.hosts.allows(host):
+            return f"Host {host_name(host)!r} is not allowed"
+        origin = headers.get("origin")
+        if origin is not None and not self._origin_allowed(origin, host):
+            return "cross-origin WebSocket refused: that origin is not allowed"
+        return None
+
     def _refusal(self, scope: dict[str, Any], path: str, headers: Headers) -> Any:
         host = headers.get("host", "")
         if not self.policy.hosts.allows(host):
@@ -205,8 +238,7 @@ class RequestGuard:
         if method in STATE_CHANGING:
             origin = headers.get("origin")
             if origin is not None:
-                same = urlsplit(origin.strip().lower()).netloc == host.strip().lower() and origin.strip() != "null"
-                if not same and normalise_origin(origin) not in self.policy.origins:
+                if not self._origin_allowed(origin, host):
                     return error_response(
                         403, f"cross-origin request from {origin!r} refused: that origin is not allowed",
                         field="Origin",
@@ -246,11 +278,14 @@ def install(app: Any, policy: GuardPolicy, cors_origins: Iterable[str]) -> None:
 
     origins = [normalise_origin(o) for o in cors_origins]
     if origins:
+        # Bearer tokens, not cookies, authenticate cross-origin callers: no credentials mode, so
+        # "*" (any origin) is possible and no cookie of this server is ever sent cross-origin.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Accept"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language"],
+            expose_headers=["Retry-After", "Content-Type", "Content-Length"],
             max_age=600,
         )
     app.add_middleware(RequestGuard, policy=policy)

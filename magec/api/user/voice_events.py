@@ -1,0 +1,121 @@
+"""``WS /api/v1/voice/events``: the realtime voice channel (wake word + VAD), Magec's protocol.
+
+The protocol itself is :mod:`magec.voice.realtime.protocol`; this module is the transport:
+
+* **Auth** (only while clients exist; Magec leaves the channel open, we do not): the client token
+  from ``Authorization: Bearer``, the ``token`` query parameter, a ``Sec-WebSocket-Protocol``
+  entry ``bearer.<token>`` (then ``magec.voice`` is the protocol echoed back, never the token), or
+  the cookie :data:`~magec.api.user.client_info.VOICE_COOKIE` that ``/api/v1/client/info`` sets
+  (how Magec's own UI, which sends no token, gets in). A missing/invalid token is answered with
+  an ``error`` message (code ``unauthorized``) and close code 4401.
+* **Origin**: checked by :mod:`magec.api.guard` before this handler runs (same origin or
+  ``server.corsOrigins``), which matters because the cookie would otherwise ride along.
+* **Limits**: at most ``voice.events.maxConnections`` at once — one more gets an ``error``
+  (``too_many_connections``) and close code 1013; each connection's audio is bounded by
+  :class:`~magec.voice.realtime.limits.AudioBudget`.
+
+The detectors run inline on the event loop: one frame costs about a millisecond (docs/voice.md has
+the measured numbers), less than handing it to a thread would.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from magec.api.clients import caller_for_token
+from magec.api.user.client_info import VOICE_COOKIE
+from magec.context import AppContext
+from magec.errors import AuthError
+from magec.voice.realtime import (
+    CLOSE_POLICY,
+    CLOSE_TRY_LATER,
+    CLOSE_UNAUTHORISED,
+    ConnectionLimiter,
+    Refusal,
+    VoiceEventsSession,
+    error,
+)
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "magec.voice"
+TOKEN_PROTOCOL_PREFIX = "bearer."
+
+
+def _token(ws: WebSocket) -> tuple[str, str | None]:
+    """``(token, subprotocol to accept)`` from the header, subprotocols, query or cookie."""
+    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    reply = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    scheme, _, value = ws.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), reply
+    for proto in offered:
+        if proto.startswith(TOKEN_PROTOCOL_PREFIX):
+            # a browser fails the handshake unless one offered protocol is echoed: never the token
+            return proto[len(TOKEN_PROTOCOL_PREFIX) :], SUBPROTOCOL
+    token = ws.query_params.get("token") or ws.cookies.get(VOICE_COOKIE) or ""
+    return token, reply
+
+
+async def _refuse(ws: WebSocket, message: dict[str, Any], code: int) -> None:
+    await ws.send_json(message)
+    await ws.close(code=code)
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter()
+    settings = ctx.config.voice_events
+    limiter = ConnectionLimiter(settings.max_connections if settings.enabled else 0)
+
+    @r.websocket("/api/v1/voice/events")
+    async def voice_events(ws: WebSocket) -> None:
+        token, subprotocol = _token(ws)
+        await ws.accept(subprotocol=subprotocol)
+        if not settings.enabled:
+            await _refuse(ws, error("the realtime voice channel is disabled (voice.events.enabled)", "disabled"), CLOSE_POLICY)
+            return
+        assert ctx.runtime is not None
+        try:
+            caller_for_token(await ctx.runtime.fresh(), token)
+        except AuthError as e:
+            await _refuse(ws, error(e.message, "unauthorized"), CLOSE_UNAUTHORISED)
+            return
+        if not limiter.acquire():
+            await _refuse(
+                ws,
+                error(
+                    f"too many voice connections (voice.events.maxConnections = {limiter.limit}); try again later",
+                    "too_many_connections",
+                ),
+                CLOSE_TRY_LATER,
+            )
+            return
+        session: VoiceEventsSession | None = None
+        try:
+            session = VoiceEventsSession(settings)
+            await ws.send_json(session.capabilities())
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+                try:
+                    if msg.get("bytes") is not None:
+                        out = session.on_audio(msg["bytes"])
+                    else:
+                        out = session.on_text(msg.get("text") or "")
+                except Refusal as refusal:
+                    await _refuse(ws, refusal.message, refusal.close_code)
+                    break
+                for message in out:
+                    await ws.send_json(message)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            limiter.release()
+            if session is not None:
+                session.close()
+
+    return r
