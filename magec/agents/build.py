@@ -11,6 +11,7 @@ function, so an agent behaves the same alone and inside a flow.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from google.adk.agents import LlmAgent
@@ -52,17 +53,23 @@ def _chat_model(spec: BackendSpec, model_name: str, deps: BuildDeps, what: str) 
     return model
 
 
-def _with_fallbacks(agent: Agent, primary: Any, spec: BackendSpec, snap: StoreSnapshot, deps: BuildDeps) -> Any:
-    """``primary`` alone, or a :class:`FallbackLlm` over it and the agent's ``llm.fallbacks``."""
+def _with_fallbacks(agent: Agent, spec: BackendSpec, snap: StoreSnapshot, deps: BuildDeps) -> Any:
+    """The primary's chat model alone, or a :class:`FallbackLlm` over it and ``llm.fallbacks``.
+
+    A link with another link after it makes one attempt (``max_attempts=1``): failing over at once
+    beats retrying a backend that just failed, so a dead primary costs one connect deadline."""
     chain = [f for f in agent.llm.fallbacks if f.backend]
     if not chain:
-        return primary
-    models, links = [primary], [Link(spec.id, spec.name or spec.id, agent.llm.model)]
+        return _chat_model(spec, agent.llm.model, deps, "LLM")
+    once = lambda s: dataclasses.replace(s, max_attempts=1)  # noqa: E731
+    models = [_chat_model(once(spec), agent.llm.model, deps, "LLM")]
+    links = [Link(spec.id, spec.name or spec.id, agent.llm.model)]
     for i, fb in enumerate(chain):
         fspec = snap.backend_spec(fb.backend)
         if fspec is None:
             raise MagecError(f"LLM fallback {i + 1}: backend not found")
-        models.append(_chat_model(fspec, fb.model, deps, f"LLM fallback {i + 1}"))
+        last = i == len(chain) - 1
+        models.append(_chat_model(fspec if last else once(fspec), fb.model, deps, f"LLM fallback {i + 1}"))
         links.append(Link(fspec.id, fspec.name or fspec.id, fb.model))
     return FallbackLlm(models, links, label=f"agent {agent.name or agent.id}")
 
@@ -82,8 +89,7 @@ def build_llm_agent(
     spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)
     if spec is None:
         raise MagecError("LLM backend not found")
-    model = _chat_model(spec, agent.llm.model, deps, "LLM")
-    model = _with_fallbacks(agent, model, spec, snap, deps)
+    model = _with_fallbacks(agent, spec, snap, deps)
     tools: list[Any] = list(extra_tools or [])
     paragraphs: list[str] = []
     for toolset in deps.toolsets:

@@ -9,6 +9,9 @@ in docs/resilience.md):
   answer — and what says this backend is misconfigured for the call: auth (401/403) and an unknown
   model (404). A caller's error (400 bad request, content filtered, an invalid input) does not move
   on: another backend would refuse it too, and the user should see why.
+* **Fail over at once.** A link with another link after it makes a single attempt (its backend's
+  ``maxAttempts`` applies to the last link only): retrying a backend that just failed would only
+  delay the answer, so a dead primary costs one connect deadline (nothing while its breaker is open).
 * **Before the first byte only.** A link that already yielded output (a streamed chunk reached the
   client) is never replaced: its failure ends the turn with its own error, so nothing is shown
   twice. Non-streamed calls yield nothing until the answer is complete, so they always fall back.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -54,7 +55,12 @@ def chain_for(snap: StoreSnapshot, provider: MemoryProvider) -> Embedder | Fallb
         link = embedder_for(snap, fb.backend, fb.model) if fb.backend else None
         if link is not None:
             links.append(link)
-    return FallbackEmbedder(links) if len(links) > 1 else primary
+    if len(links) == 1:
+        return primary
+    for link in links[:-1]:  # a link with a fallback after it fails over instead of retrying
+        if link.policy is not None:
+            link.policy = dataclasses.replace(link.policy, max_attempts=1)
+    return FallbackEmbedder(links)
 
 
 class MemoryService:

@@ -19,6 +19,7 @@ Only :mod:`magec.errors` types are raised; backend errors keep their status (502
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
@@ -96,7 +97,7 @@ async def transcribe(
         stt = link.backend_type.stt(link.spec)
         try:
             text = await resilient_call(
-                Policy.of(link.spec, link.spec.name or link.spec.id),
+                _policy(link, last=index == len(chain) - 1),
                 lambda: stt.transcribe(audio, mime, link.model, {**link.options, **extra}),  # noqa: B023 - awaited in this iteration
             )
         except Exception as exc:
@@ -150,7 +151,7 @@ async def synthesize(
     chain = (target, *target.fallbacks)
     for index, link in enumerate(chain):
         try:
-            return await _synthesize_one(link, text, response_format, usage)
+            return await _synthesize_one(link, text, response_format, usage, last=index == len(chain) - 1)
         except Exception as exc:
             if index == len(chain) - 1 or not moves_on(exc):
                 raise
@@ -158,12 +159,18 @@ async def synthesize(
     raise AssertionError("unreachable: the chain has at least one link")
 
 
+def _policy(link: VoiceTarget, last: bool) -> Policy:
+    """The link's deadlines and retries; a link with a fallback after it fails over instead of retrying."""
+    policy = Policy.of(link.spec, link.spec.name or link.spec.id)
+    return policy if last else dataclasses.replace(policy, max_attempts=1)
+
+
 async def _synthesize_one(
-    target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None
+    target: VoiceTarget, text: str, response_format: str | None, usage: UsageSink | None, last: bool = True
 ) -> SpeechResult:
     """One link: started (and retried, under the backend's deadlines) until its first audio byte."""
     return await resilient_call(
-        Policy.of(target.spec, target.spec.name or target.spec.id),
+        _policy(target, last),
         lambda: _start_speech(target, text, response_format, usage),
     )
 

@@ -42,8 +42,7 @@ class Env:
 
 
 async def _backend(apps: Apps, name: str, type_: str, url: str, **extra: Any) -> str:
-    body = {"name": name, "type": type_, "url": url, "apiKey": "k-1", "timeout": 2.0, "connectTimeout": 1.0,
-            "maxAttempts": 1, **extra}
+    body = {"name": name, "type": type_, "url": url, "apiKey": "k-1", "timeout": 2.0, "connectTimeout": 1.0, **extra}
     r = await apps.admin.post(f"{A}/backends", json=body)
     assert r.status_code in (200, 201), r.text
     return str(r.json()["id"])
@@ -137,6 +136,7 @@ async def test_server_errors_move_on_caller_errors_do_not(env: Env) -> None:
     env.primary.script(Reply.fail(503, "overloaded"))
     env.fallback.script("rescued")
     assert _final_text(await _run(apps, agent, "one")) == "rescued"
+    # maxAttempts is 3, but a link with a fallback after it fails over at once instead of retrying
     assert len(env.primary.requests_to("chat")) == 1
 
     # a caller's error (400) is the caller's: the fallback would refuse it too, so it is not asked
@@ -148,11 +148,12 @@ async def test_server_errors_move_on_caller_errors_do_not(env: Env) -> None:
 
     # every link failing: one error, the last link's
     env.primary.script(Reply.fail(500, "primary broke"))
-    env.fallback.script(Reply.fail(529, "fallback overloaded"))
+    env.fallback.script(*[Reply.fail(529, "fallback overloaded")] * 3)  # the last link keeps its retries
     events = await _run(apps, agent, "three")
     errors = [e for e in events if e.get("errorCode")]
     assert len(errors) == 1, events
     assert "fallback overloaded" in errors[0]["errorMessage"]
+    assert len(env.fallback.requests_to("chat")) == 1 + 3
 
 
 async def test_failure_after_streamed_output_is_not_replayed(env: Env) -> None:
