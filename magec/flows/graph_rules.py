@@ -105,6 +105,7 @@ def validate_graph(flow: Flow) -> None:
     succ: dict[str, list[str]] = {n: [] for n in by_id}
     preds: dict[str, list[str]] = {n: [] for n in by_id}
     labels: dict[str, dict[str, int]] = {n.id: {} for n in flow.nodes if n.type == "router"}
+    seen_edges: set[tuple[str, str, str]] = set()
     for i, edge in enumerate(flow.edges):
         for end, value in (("from", edge.from_), ("to", edge.to)):
             if value not in by_id:
@@ -122,8 +123,9 @@ def validate_graph(flow: Flow) -> None:
         elif edge.route:
             _fail(f"edges[{i}].route", f"route labels are only allowed on edges leaving a router ({source.id!r} "
                                        f"is a {source.type} node)")
-        if edge.to in succ[edge.from_]:
+        if (edge.from_, edge.to, edge.route) in seen_edges:
             _fail(f"edges[{i}]", f"duplicate edge {edge.from_!r} -> {edge.to!r}")
+        seen_edges.add((edge.from_, edge.to, edge.route))
         succ[edge.from_].append(edge.to)
         preds[edge.to].append(edge.from_)
     for i, node in enumerate(flow.nodes):

@@ -458,10 +458,15 @@ class Flow(Resource):
 
     @model_validator(mode="after")
     def _one_form(self) -> Flow:
+        # a magec ValidationError (not a ValueError) passes through pydantic and keeps its field
+        from magec.errors import ValidationError
+
         if self.root is None and not self.nodes and not self.entry:
-            raise ValueError("root: is required (a tree flow), or give entry, nodes and edges (a graph flow)")
+            raise ValidationError("root: is required (a tree flow), or give entry, nodes and edges (a graph flow)",
+                                  field="root")
         if self.root is not None and (self.nodes or self.edges or self.entry):
-            raise ValueError("root: a flow is either a tree (root) or a graph (entry, nodes, edges), not both")
+            raise ValidationError("root: a flow is either a tree (root) or a graph (entry, nodes, edges), not both",
+                                  field="root")
         return self
 
     def agent_ids(self) -> list[str]:
