@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from magec.backends import rules as backend_rules
+from magec.clients import rules as client_rules
 from magec.config import Config
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
@@ -45,18 +46,24 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from magec.backends.health import HealthMonitor
+    from magec.clients.workers import Worker
 
 log = logging.getLogger("magec")
 
 
 def save_rules() -> dict[str, tuple[resource_rules.Rule, ...]]:
     """Every kind's save-time rules, from their owners; for a kind, in this order."""
-    return resource_rules.merge(resource_rules.CORE, memory_rules.RULES, flow_rules.RULES, backend_rules.RULES)
+    return resource_rules.merge(
+        resource_rules.CORE, memory_rules.RULES, flow_rules.RULES, backend_rules.RULES, client_rules.RULES
+    )
 
 
 @contextlib.asynccontextmanager
-async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIterator[AppContext]:
-    """Open the store (migrating it) and the runtime; close everything on exit."""
+async def open_context(
+    config: Config, *, start_runtime: bool = True, start_clients: bool = False
+) -> AsyncIterator[AppContext]:
+    """Open the store (migrating it) and the runtime; close everything on exit. ``start_clients``
+    also starts the client supervisor (bots and cron jobs, :func:`_start_clients`)."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(config.resolved_database_url())
     await upgrade(engine)
@@ -69,10 +76,15 @@ async def open_context(config: Config, *, start_runtime: bool = True) -> AsyncIt
         if start_runtime:
             await _start_runtime(ctx)
             tasks.append(asyncio.create_task(_health_monitor(ctx).run()))
+            if start_clients:
+                await _start_clients(ctx)
         yield ctx
     finally:
         for t in tasks:
             t.cancel()
+        supervisor = ctx.extras.pop("clients", None)
+        if supervisor is not None:
+            await supervisor.close()
         if ctx.runtime is not None:
             await ctx.runtime.close()
         await store.close()
@@ -117,6 +129,25 @@ async def _start_runtime(ctx: AppContext) -> None:
     await ctx.runtime.start()
 
 
+def client_workers() -> dict[str, Worker]:
+    """The worker of each client type the supervisor runs (one per enabled client of the type)."""
+    from magec.clients import cron
+
+    return {"cron": cron.run}
+
+
+async def _start_clients(ctx: AppContext) -> None:
+    """The conversation gateway (``ctx.extras["conversations"]``, for webhooks) and the client
+    supervisor (``ctx.extras["clients"]``: bots and cron jobs, live, one replica each)."""
+    from magec.clients.conversation import Conversations
+    from magec.clients.supervisor import Supervisor
+
+    conversations = ctx.extras.setdefault("conversations", Conversations(ctx))
+    supervisor = Supervisor(ctx, client_workers(), conversations=conversations)
+    ctx.extras["clients"] = supervisor
+    await supervisor.start()
+
+
 def _health_monitor(ctx: AppContext) -> HealthMonitor:
     """The live backend health check (every ``server.healthInterval`` s), sharing the breakers."""
     from magec.backends.breaker import Breakers
@@ -147,12 +178,18 @@ def user_app(ctx: AppContext) -> FastAPI:
 
 def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
-    from magec.api.admin import backends, memory, playground, voice
+    from magec.api.admin import backends, clients, memory, playground, voice
     from magec.api.admin.app import create_admin_app
 
     return create_admin_app(
         ctx,
-        routers=[backends.router(ctx), memory.router(ctx), voice.router(ctx), playground.router(ctx)],
+        routers=[
+            backends.router(ctx),
+            memory.router(ctx),
+            voice.router(ctx),
+            playground.router(ctx),
+            clients.router(ctx),
+        ],
     )
 
 
@@ -169,7 +206,7 @@ def _warn(config: Config, admin_host: str) -> None:
 async def serve(config: Config) -> None:
     admin_host = config.admin_bind_host()  # refuses an exposed admin app without a password
     _warn(config, admin_host)
-    async with open_context(config) as ctx:
+    async with open_context(config, start_clients=True) as ctx:
         servers = [
             uvicorn.Server(
                 uvicorn.Config(

@@ -9,6 +9,8 @@ None of these bump the config epoch: they are observed/running state, not config
   when. See :mod:`magec.clients.lease`.
 * ``client_runs`` — one row per fired cron slot (``client_id``, ``slot``): the insert *is* the claim,
   so a slot fires once even when a lease moves between replicas mid-minute.
+* ``client_cron_state`` — per cron client: the schedule in force and the moment up to which its
+  slots were looked after (``checked_through``), the base of the missed-runs policy after downtime.
 """
 
 from __future__ import annotations
@@ -46,4 +48,12 @@ client_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("ok", sa.Boolean, nullable=True),
     sa.Column("result", sa.Text, nullable=False, server_default=""),
+)
+
+client_cron_state = sa.Table(
+    "client_cron_state",
+    clients_metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("schedule", sa.String(255), nullable=False),
+    sa.Column("checked_through", sa.DateTime(timezone=True), nullable=False),
 )

@@ -91,6 +91,8 @@ class WorkerContext:
     #: the client's type (``telegram``, ``cron``…) and its full expanded record (allowedAgents…)
     client_type: str = ""
     client: Mapping[str, Any] | None = None
+    #: the id of the replica running the worker (it holds the client's lease)
+    replica: str = ""
 
 
 Worker = Callable[[WorkerContext], Awaitable[None]]

@@ -40,6 +40,7 @@ async def running_apps(
     encryption_key: str = "test-encryption-key",
     start_runtime: bool = True,
     config: dict[str, Any] | None = None,
+    start_clients: bool | None = None,
 ) -> AsyncIterator[Apps]:
     from magec.server import admin_app, open_context, user_app
 
@@ -51,7 +52,9 @@ async def running_apps(
         encryption_key=encryption_key,
         **settings,
     )
-    async with open_context(cfg, start_runtime=start_runtime) as ctx:
+    # the client supervisor (bots, cron) runs with the runtime, as in ``magec serve``
+    clients = start_runtime if start_clients is None else start_clients
+    async with open_context(cfg, start_runtime=start_runtime, start_clients=clients) as ctx:
         admin_headers = {"Authorization": f"Bearer {admin_password}"} if admin_password else {}
         async with (
             httpx.AsyncClient(

@@ -1,0 +1,233 @@
+"""Cron clients: a worker (under the supervisor) that sends a command's prompt on a schedule.
+
+Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
+
+* ``config.cron``: ``schedule`` (:mod:`magec.clients.cronexpr`: 5 fields, ``@daily``-style macros,
+  and the extensions ``@every 30s`` / a leading seconds field), ``commandId``, ``timezone`` (IANA,
+  default UTC), ``missedRuns`` (``once`` | ``skip``, default ``once``), ``missedRunsWindow``
+  (seconds, default 86400).
+* At each slot the command's prompt (read at fire time, so an edited command applies at once) is
+  sent through :class:`~magec.clients.conversation.Conversations` to the client's default agent
+  (``allowedAgents[0]``, or the conversation's choice), in a session of its own per run
+  (conversation ``cron-<slot>``, user ``cron``).
+* **Exactly once.** A slot is claimed by inserting ``(clientId, slot)`` into ``client_runs`` before it
+  runs; a replica that loses that insert does not run it. With the supervisor's lease only one
+  replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again.
+* **Missed runs** (downtime, a lease hand-over): the worker records up to when it looked after the
+  schedule (``client_cron_state.checked_through``, every wake-up). On start, if slots of the *same*
+  schedule fell between that moment and now, ``missedRuns: once`` runs the latest of them once
+  — when it is at most ``missedRunsWindow`` seconds old — and ``skip`` drops them. A changed
+  schedule never makes up for slots of the old one.
+* Status (``WorkerStatus.extra``): ``nextRun``, ``lastRun``, ``lastResult`` (the answer, cut to
+  500 characters, or the error), ``lastOk``, ``schedule``. Runs never overlap: slots that pass
+  while a run is still going are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.clients import cronexpr
+from magec.clients.conversation import Inbound
+from magec.clients.tables import client_cron_state, client_runs
+from magec.clients.workers import WorkerContext
+
+log = logging.getLogger(__name__)
+
+#: the longest sleep between two checks of the clock (a suspended host, a changed clock)
+_MAX_SLEEP = 30.0
+#: how many slots a catch-up walks at most (an ``@every 1s`` job down for a day)
+_MAX_WALK = 100_000
+RESULT_CHARS = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def section(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    inner = config.get("cron")
+    return inner if isinstance(inner, Mapping) else config
+
+
+async def claim(engine: AsyncEngine, client_id: str, slot: datetime, owner: str) -> bool:
+    """Record that ``slot`` fires now; False when it was already fired (by any replica)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(client_runs).values(client_id=client_id, slot=slot, owner=owner, fired_at=_now(), result="")
+            )
+        return True
+    except IntegrityError:
+        return False
+
+
+async def finish(engine: AsyncEngine, client_id: str, slot: datetime, ok: bool, result: str) -> None:
+    t = client_runs
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t)
+            .where(t.c.client_id == client_id, t.c.slot == slot)
+            .values(finished_at=_now(), ok=ok, result=result[:4000])
+        )
+
+
+async def last_run(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
+    """The latest fired slot of ``client_id``: ``{lastRun, lastOk, lastResult}`` (None: never)."""
+    t = client_runs
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(t.c.slot, t.c.ok, t.c.result, t.c.finished_at)
+                .where(t.c.client_id == client_id)
+                .order_by(t.c.slot.desc())
+                .limit(1)
+            )
+        ).first()
+    if row is None:
+        return None
+    return {"lastRun": iso(_aware(row[0])), "lastOk": row[1], "lastResult": (row[2] or "")[:RESULT_CHARS]}
+
+
+async def run_count(engine: AsyncEngine, client_id: str) -> int:
+    t = client_runs
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).where(t.c.client_id == client_id))).scalar_one())
+
+
+async def _checkpoint(engine: AsyncEngine, client_id: str, schedule: str, at: datetime) -> None:
+    t = client_cron_state
+    async with engine.begin() as conn:
+        done = await conn.execute(
+            sa.update(t).where(t.c.client_id == client_id).values(schedule=schedule, checked_through=at)
+        )
+        if not done.rowcount:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(sa.insert(t).values(client_id=client_id, schedule=schedule, checked_through=at))
+            except IntegrityError:
+                pass
+
+
+async def _state(engine: AsyncEngine, client_id: str) -> tuple[str, datetime] | None:
+    t = client_cron_state
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(t.c.schedule, t.c.checked_through).where(t.c.client_id == client_id))).first()
+    return (str(row[0]), _aware(row[1])) if row is not None else None
+
+
+def missed_slot(expr: cronexpr.CronExpr, tz: Any, since: datetime, now: datetime) -> datetime | None:
+    """The latest slot in ``(since, now]``, or None."""
+    slot = expr.next_after(since, tz)
+    if slot > now:
+        return None
+    if expr.every:  # fixed interval: the latest slot is arithmetic
+        return datetime.fromtimestamp(int(now.timestamp()) // expr.every * expr.every, UTC)
+    latest = slot
+    for _ in range(_MAX_WALK):
+        slot = expr.next_after(slot, tz)
+        if slot > now:
+            break
+        latest = slot
+    return latest
+
+
+class CronJob:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        cfg = section(ctx.config)
+        self.schedule = str(cfg.get("schedule") or "")
+        self.expr = cronexpr.parse(self.schedule)  # ValueError → the supervisor shows it
+        self.tz = cronexpr.timezone(cfg.get("timezone"))
+        self.command_id = str(cfg.get("commandId") or "")
+        self.policy = str(cfg.get("missedRuns") or "once")
+        self.window = float(cfg.get("missedRunsWindow", 86400) or 0)
+        conv_ctx = ctx.conversations.ctx
+        self.engine: AsyncEngine = conv_ctx.store.engine
+        self.owner = ctx.replica or "?"
+
+    def _prompt(self) -> str:
+        manager = self.ctx.conversations.ctx.runtime
+        assert manager is not None
+        command = manager.current().snapshot.commands.get(self.command_id)
+        if command is None:
+            raise ValueError(f"command {self.command_id!r} not found")
+        if not command.prompt.strip():
+            raise ValueError(f"command {self.command_id!r} has an empty prompt")
+        return command.prompt
+
+    async def fire(self, slot: datetime) -> None:
+        """Claim and run ``slot`` (nothing when another replica already fired it)."""
+        cid = self.ctx.client_id
+        if not await claim(self.engine, cid, slot, self.owner):
+            return
+        status = self.ctx.status
+        status.extra["lastRun"] = iso(slot)
+        try:
+            prompt = self._prompt()
+            out = await self.ctx.conversations.ask(
+                cid, Inbound(conversation=f"cron-{slot:%Y%m%dT%H%M%SZ}", user="cron", text=prompt)
+            )
+            ok = out.error_code is None
+            result = out.text if ok else f"{out.error_code}: {out.error_message}"
+        except Exception as err:  # noqa: BLE001 - recorded as the run's result
+            ok, result = False, f"error: {err}"
+        status.extra["lastOk"] = ok
+        status.extra["lastResult"] = result[:RESULT_CHARS]
+        if ok:
+            status.message_seen()
+        else:
+            status.failed(result)
+        await finish(self.engine, cid, slot, ok, result)
+
+    async def run(self) -> None:
+        cid = self.ctx.client_id
+        status = self.ctx.status
+        status.extra["schedule"] = self.schedule
+        previous = await last_run(self.engine, cid)
+        if previous is not None:
+            status.extra.update(previous)
+        now = _now()
+        state = await _state(self.engine, cid)
+        if state is not None and state[0] == self.schedule and self.policy == "once":
+            slot = missed_slot(self.expr, self.tz, state[1], now)
+            if slot is not None and (now - slot).total_seconds() <= self.window:
+                log.info("cron client %s: running the missed slot %s once", cid, iso(slot))
+                await self.fire(slot)
+        status.connected(None)
+        cursor = now
+        while True:
+            await _checkpoint(self.engine, cid, self.schedule, cursor)
+            slot = self.expr.next_after(cursor, self.tz)
+            status.extra["nextRun"] = iso(slot)
+            while True:
+                wait = (slot - _now()).total_seconds()
+                if wait <= 0:
+                    break
+                await asyncio.sleep(min(wait, _MAX_SLEEP))
+                if wait > _MAX_SLEEP:
+                    await _checkpoint(self.engine, cid, self.schedule, _now() - timedelta(seconds=1))
+            await self.fire(slot)
+            # runs never overlap: slots that passed while this one ran are skipped
+            cursor = max(slot, _now())
+
+
+async def run(ctx: WorkerContext) -> None:
+    """The cron worker (see the module contract)."""
+    await CronJob(ctx).run()

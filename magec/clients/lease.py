@@ -1,0 +1,89 @@
+"""Leases: at most one replica runs a job (a bot poller, a cron schedule) at a time.
+
+Contract (one row per job in ``client_leases``, :mod:`magec.clients.tables`):
+
+* :meth:`Leases.acquire` takes the lease when nobody holds it, renews it when this replica holds it,
+  or takes it over when the holder let it expire (its replica died or hung); it answers whether this
+  replica holds the lease now, valid until ``now + ttl``. Taking and renewing are one conditional
+  ``UPDATE … WHERE owner = me OR expires_at < now`` (or an ``INSERT`` racing on the primary key), so
+  two replicas can never both succeed for the same moment on one database.
+* A holder that cannot renew (database unreachable) must stop the job before its lease expires:
+  :meth:`Leases.valid_until` tells the supervisor until when its last successful renewal holds.
+* :meth:`Leases.release` gives a lease back at once (clean stop, client disabled or deleted), so
+  another replica does not wait for the expiry.
+* Time is the replicas' UTC clock (replicas are expected to run NTP); the TTL absorbs small skew.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.clients.tables import client_leases
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands naive datetimes back (stored as UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class Leases:
+    def __init__(self, engine: AsyncEngine, owner: str, ttl: float) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.ttl = ttl
+        #: lease name -> monotonic time until which our last renewal holds
+        self._valid: dict[str, float] = {}
+
+    async def acquire(self, name: str) -> bool:
+        """Take, renew or take over ``name``; True when this replica holds it now."""
+        t = client_leases
+        started = time.monotonic()
+        now = _now()
+        until = now + timedelta(seconds=self.ttl)
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                sa.update(t)
+                .where(t.c.name == name, sa.or_(t.c.owner == self.owner, t.c.expires_at < now))
+                .values(owner=self.owner, expires_at=until)
+            )
+            held = bool(done.rowcount)
+        if not held:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        sa.insert(t).values(name=name, owner=self.owner, expires_at=until, acquired_at=now)
+                    )
+                held = True
+            except IntegrityError:
+                held = False  # someone holds it (or just inserted it)
+        if held:
+            self._valid[name] = started + self.ttl
+        else:
+            self._valid.pop(name, None)
+        return held
+
+    def valid_until(self, name: str) -> float:
+        """Monotonic time until which this replica's last renewal of ``name`` holds (0: not held)."""
+        return self._valid.get(name, 0.0)
+
+    async def release(self, name: str) -> None:
+        self._valid.pop(name, None)
+        t = client_leases
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(t).where(t.c.name == name, t.c.owner == self.owner))
+
+    async def holder(self, name: str) -> tuple[str, datetime] | None:
+        """(owner, expiry) of ``name``'s lease, expired or not; None when there is no row."""
+        t = client_leases
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.c.owner, t.c.expires_at).where(t.c.name == name))).first()
+        return (str(row[0]), _aware(row[1])) if row is not None else None

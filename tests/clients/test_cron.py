@@ -1,0 +1,181 @@
+"""Cron clients, driven as an operator would: a job due in the next seconds fires exactly once
+with the command's prompt to the default agent, its last/next run and result show in the Admin
+API, schedule edits and disabling apply live, and missed runs after downtime follow the policy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magec.clients import cron as cron_mod
+from magec.clients import cronexpr
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake
+from tests.clients.helpers import A, agent, backend, client, command
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("cronllm")) as s:
+        yield s
+
+
+def at(moment: datetime) -> str:
+    """A 6-field (seconds) expression firing at ``moment`` (UTC) only."""
+    return f"{moment.second} {moment.minute} {moment.hour} {moment.day} {moment.month} *"
+
+
+def soon(seconds: float = 3.0) -> datetime:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+
+
+async def status(apps: Apps, cid: str) -> dict[str, Any]:
+    r = await apps.admin.get(f"{A}/clients/{cid}")
+    assert r.status_code == 200, r.text
+    return dict(r.json()["status"] or {})
+
+
+async def until(apps: Apps, cid: str, pred: Any, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    st: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        st = await status(apps, cid)
+        if pred(st):
+            return st
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"status never matched: {st}")
+
+
+def prompts(llm: FakeServer, marker: str) -> int:
+    return sum(1 for r in llm.requests if r.route == "chat" and marker in str(r.json))
+
+
+async def test_due_job_fires_once_and_reports(tmp_path: Path, llm: FakeServer) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        bid = await backend(apps, llm.url)
+        first = await agent(apps, bid, "Default")
+        other = await agent(apps, bid, "Other")
+        cmd = await command(apps, "Write the morning report ONCE-MARKER")
+        slot = soon(3)
+        c = await client(apps, "cron", [first, other], {"cron": {"schedule": at(slot), "commandId": cmd}})
+        st = await until(apps, c["id"], lambda s: s.get("running") and s.get("nextRun"))
+        assert st["nextRun"] == cron_mod.iso(slot) and st["schedule"] == at(slot)
+        st = await until(apps, c["id"], lambda s: s.get("lastRun") == cron_mod.iso(slot) and s.get("lastOk"))
+        assert st["lastResult"] == "cronllm says: Write the morning report ONCE-MARKER"
+        # the next slot is a year away; waiting past the slot does not fire it again
+        assert st["nextRun"] > cron_mod.iso(slot + timedelta(days=300))  # type: ignore[operator]
+        await asyncio.sleep(1.5)
+        assert await cron_mod.run_count(apps.ctx.store.engine, c["id"]) == 1
+        assert prompts(llm, "ONCE-MARKER") == 1
+        # the default agent (allowedAgents[0]) answered
+        rt = await apps.ctx.runtime.fresh()  # type: ignore[union-attr]
+        sessions = await rt.session_service.list_sessions(app_name=first, user_id=f"{c['id']}:cron")
+        assert len(sessions.sessions) == 1
+
+
+async def test_schedule_edits_and_disabling_apply_live(tmp_path: Path, llm: FakeServer) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        bid = await backend(apps, llm.url)
+        a = await agent(apps, bid)
+        cmd = await command(apps, "EDIT-MARKER ping")
+        far = datetime.now(UTC) + timedelta(days=40)
+        c = await client(apps, "cron", [a], {"cron": {"schedule": at(far), "commandId": cmd}})
+        cid = c["id"]
+        await until(apps, cid, lambda s: s.get("nextRun") == cron_mod.iso(far.replace(microsecond=0)))
+        slot = soon(3)
+        body = {**c, "config": {"cron": {"schedule": at(slot), "commandId": cmd}}}
+        r = await apps.admin.put(f"{A}/clients/{cid}", json=body)
+        assert r.status_code == 200, r.text
+        st = await until(apps, cid, lambda s: s.get("nextRun") == cron_mod.iso(slot))
+        st = await until(apps, cid, lambda s: s.get("lastRun") == cron_mod.iso(slot) and s.get("lastOk") is not None)
+        assert st["lastOk"] is True
+        # a wrong expression on edit is refused and the job keeps its schedule
+        r = await apps.admin.put(f"{A}/clients/{cid}", json={**body, "config": {"cron": {"schedule": "99 * * * *",
+                                                                                        "commandId": cmd}}})
+        assert r.status_code == 400 and r.json()["field"] == "config.cron.schedule"
+        # disabled: the worker stops at once, and an every-second schedule does not fire
+        r = await apps.admin.put(f"{A}/clients/{cid}", json={**body, "enabled": False,
+                                                              "config": {"cron": {"schedule": "@every 1s",
+                                                                                  "commandId": cmd}}})
+        assert r.status_code == 200, r.text
+        await until(apps, cid, lambda s: not s.get("running"))
+        count = await cron_mod.run_count(apps.ctx.store.engine, cid)
+        await asyncio.sleep(2.2)
+        assert await cron_mod.run_count(apps.ctx.store.engine, cid) == count
+        # enabled again: every second
+        r = await apps.admin.put(f"{A}/clients/{cid}", json={**body, "enabled": True,
+                                                              "config": {"cron": {"schedule": "@every 1s",
+                                                                                  "commandId": cmd}}})
+        assert r.status_code == 200
+        deadline = time.monotonic() + 15
+        while await cron_mod.run_count(apps.ctx.store.engine, cid) < count + 2:
+            assert time.monotonic() < deadline, "the re-enabled job did not fire"
+            await asyncio.sleep(0.2)
+        # deleted: stopped
+        r = await apps.admin.delete(f"{A}/clients/{cid}")
+        assert r.status_code == 204
+        supervisor = apps.ctx.extras["clients"]
+        deadline = time.monotonic() + 10
+        while supervisor.runs_here(cid):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("policy", ["once", "skip"])
+async def test_missed_run_after_downtime(tmp_path: Path, llm: FakeServer, policy: str) -> None:
+    marker = f"MISSED-{policy}"
+    async with running_apps(tmp_path / "data") as apps:
+        bid = await backend(apps, llm.url)
+        a = await agent(apps, bid)
+        cmd = await command(apps, f"{marker} digest")
+        slot = soon(4)
+        c = await client(apps, "cron", [a], {"cron": {"schedule": at(slot), "commandId": cmd, "missedRuns": policy}})
+        await until(apps, c["id"], lambda s: s.get("running") and s.get("nextRun") == cron_mod.iso(slot))
+    # down while the slot passes
+    while datetime.now(UTC) <= slot + timedelta(seconds=1):
+        await asyncio.sleep(0.2)
+    async with running_apps(tmp_path / "data") as apps:
+        if policy == "once":
+            st = await until(apps, c["id"], lambda s: s.get("lastRun") == cron_mod.iso(slot)
+                             and s.get("lastOk") is not None)
+            assert st["lastOk"] is True
+        else:
+            await until(apps, c["id"], lambda s: s.get("running"))
+            await asyncio.sleep(1.0)
+            assert (await status(apps, c["id"])).get("lastRun") is None
+        assert await cron_mod.run_count(apps.ctx.store.engine, c["id"]) == (1 if policy == "once" else 0)
+    assert prompts(llm, marker) == (1 if policy == "once" else 0)
+
+
+def test_expressions() -> None:
+    utc = UTC
+    base = datetime(2026, 1, 15, 10, 30, 0, tzinfo=utc)
+    nxt = lambda e, tz=None: cronexpr.parse(e).next_after(base, tz)  # noqa: E731
+    assert nxt("*/15 * * * *") == datetime(2026, 1, 15, 10, 45, tzinfo=utc)
+    assert nxt("@daily") == datetime(2026, 1, 16, tzinfo=utc)
+    assert nxt("@hourly") == datetime(2026, 1, 15, 11, tzinfo=utc)
+    assert nxt("0 9 * * mon-fri") == datetime(2026, 1, 16, 9, tzinfo=utc)  # Friday
+    assert nxt("0 9 * * 7") == datetime(2026, 1, 18, 9, tzinfo=utc)  # Sunday as 7
+    assert nxt("0 0 1 jan *") == datetime(2027, 1, 1, tzinfo=utc)
+    assert nxt("0 0 29 2 *") == datetime(2028, 2, 29, tzinfo=utc)
+    assert nxt("0 0 13 * 5") == datetime(2026, 1, 16, tzinfo=utc)  # day-of-month OR Friday
+    assert nxt("30 10 * * *") == datetime(2026, 1, 16, 10, 30, tzinfo=utc)  # strictly after
+    assert nxt("5 30 10 15 1 *") == datetime(2026, 1, 15, 10, 30, 5, tzinfo=utc)  # seconds field
+    assert nxt("@every 45s") == datetime(2026, 1, 15, 10, 30, 45, tzinfo=utc)
+    madrid = cronexpr.timezone("Europe/Madrid")
+    assert nxt("0 12 * * *", madrid) == datetime(2026, 1, 15, 11, 0, tzinfo=utc)  # CET = UTC+1
+    # DST: 02:30 does not exist on 2026-03-29 in Madrid, the job runs the next day
+    spring = cronexpr.parse("30 2 * * *").next_after(datetime(2026, 3, 28, 12, tzinfo=utc), madrid)
+    assert spring == datetime(2026, 3, 30, 0, 30, tzinfo=utc)
+    for bad in ("", "* * * *", "60 * * * *", "* 24 * * *", "0 0 31 2 *", "5-1 * * * *", "*/0 * * * *",
+                "@sometimes", "x * * * *"):
+        with pytest.raises(ValueError):
+            cronexpr.parse(bad)
+    with pytest.raises(ValueError):
+        cronexpr.timezone("Nowhere/Land")
