@@ -86,6 +86,14 @@ class TelegramFake(PlatformServer):
         self._changed: asyncio.Condition | None = None
         self._closing = False
 
+    def clear(self) -> None:
+        """Forget what was sent and every pending update (a new test starts from nothing)."""
+        super().clear()
+        self.updates.clear()
+        self.actions.clear()
+        self.webhook = None
+        self.webhook_deliveries.clear()
+
     # -- server --------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._method)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from magec.clients.conversation import Conversations
@@ -52,8 +53,16 @@ async def client(apps: Apps, ctype: str, config: dict[str, Any], allowed: list[s
 
 @contextlib.asynccontextmanager
 async def running(apps: Apps, worker: Worker, client_id: str, ctype: str, config: dict[str, Any],
-                  public_url: str | None = None) -> AsyncIterator[WorkerContext]:
-    """Run ``worker`` for the client in this loop (as the supervisor does) until the block ends."""
+                  public_url: str | None = None) -> AsyncIterator[Any]:
+    """The client's running worker: the supervisor's when it runs this client type (as in
+    ``magec serve``), else ``worker`` started here with a real Conversations, as the supervisor
+    would. Yields what has ``.status`` (the WorkerStatus the Admin API shows)."""
+    supervisor = apps.ctx.extras.get("clients")
+    if supervisor is not None and ctype in supervisor.workers:
+        statuses = supervisor.statuses
+        await until(lambda: client_id in statuses and statuses[client_id].running)
+        yield SimpleNamespace(status=statuses[client_id], client_id=client_id)
+        return
     ctx = WorkerContext(client_id=client_id, config={ctype: config}, conversations=Conversations(apps.ctx),
                         status=WorkerStatus(), public_url=public_url, client_type=ctype)
     task = asyncio.create_task(worker(ctx))
