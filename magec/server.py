@@ -131,9 +131,9 @@ async def _start_runtime(ctx: AppContext) -> None:
 
 def client_workers() -> dict[str, Worker]:
     """The worker of each client type the supervisor runs (one per enabled client of the type)."""
-    from magec.clients import cron
+    from magec.clients import cron, discord, slack, telegram
 
-    return {"cron": cron.run}
+    return {"telegram": telegram.run, "slack": slack.run, "discord": discord.run, "cron": cron.run}
 
 
 async def _start_clients(ctx: AppContext) -> None:
@@ -161,7 +161,7 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
-    from magec.api.user import agent, client_info, openai_compat, voice, voice_events
+    from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events
     from magec.api.user.app import create_user_app
 
     return create_user_app(
@@ -172,6 +172,7 @@ def user_app(ctx: AppContext) -> FastAPI:
             voice.router(ctx),
             client_info.router(ctx),
             voice_events.router(ctx),
+            bot_hooks.router(ctx),
         ],
     )
 
