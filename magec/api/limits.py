@@ -237,7 +237,7 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
 
     def limit_for(path: str) -> int:
         # Voice uploads are audio; everything else is JSON (or empty).
-        if "/voice/" in path and path.endswith("/transcription"):
+        if ("/voice/" in path and path.endswith("/transcription")) or path == "/v1/audio/transcriptions":
             return int(config.upload_limit_bytes) + UPLOAD_OVERHEAD
         return int(config.max_body_bytes)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import openai
 import pytest
@@ -241,3 +243,96 @@ async def test_client_tool_round_trip_session_and_stream(sqlite_apps: Apps, open
         await client.chat.completions.create(model=aid, extra_headers=h,
                                              messages=[{"role": "tool", "tool_call_id": "call_nope", "content": "x"}])
     assert bad.value.param == "messages[0].tool_call_id"  # type: ignore[attr-defined]
+
+
+# ----- /v1/responses ---------------------------------------------------------------------------------
+
+async def test_responses_create_continue_retrieve_delete(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x, systemPrompt="You are Helper.")
+    client = sdk(sqlite_apps)
+    first = await client.responses.create(model="Helper", input="my name is Ada", instructions="be kind")
+    assert first.output_text == "openai-x says: my name is Ada" and first.model == "Helper"
+    assert first.status == "completed" and first.usage is not None and first.usage.total_tokens > 0
+    assert "be kind" in openai_x.requests[-1].json["messages"][0]["content"]
+    second = await client.responses.create(model="Helper", input="what is my name?", previous_response_id=first.id)
+    assert second.output_text == "openai-x says: what is my name?"
+    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent == ["my name is Ada", "openai-x says: my name is Ada", "what is my name?"]
+    assert "be kind" not in openai_x.requests[-1].json["messages"][0]["content"]  # per turn
+    got = await client.responses.retrieve(first.id)
+    assert got.id == first.id and got.output_text == first.output_text
+    assert (await client.responses.delete(first.id)) is None
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(first.id)
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.responses.create(model="Helper", input="x", previous_response_id="resp_nope")
+    assert bad.value.param == "previous_response_id"  # type: ignore[attr-defined]
+    # store=false: stateless, nothing to retrieve
+    once = await client.responses.create(model=aid, input="once", store=False)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(once.id)
+
+
+async def test_responses_stream_and_function_tools(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    stream = await client.responses.create(model=aid, input="stream me please", stream=True)
+    kinds, deltas, final = [], [], None
+    async for ev in stream:
+        kinds.append(ev.type)
+        if ev.type == "response.output_text.delta":
+            deltas.append(ev.delta)
+        if ev.type == "response.completed":
+            final = ev.response
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed" and len(deltas) >= 2
+    assert "".join(deltas) == "openai-x says: stream me please" and final is not None
+    assert final.output_text == "openai-x says: stream me please"
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    ask = [{"role": "user", "content": 'call get_weather {"city": "Oslo"}'}]
+    r1 = await client.responses.create(model=aid, input=ask, tools=[tool])  # type: ignore[list-item]
+    calls = [o for o in r1.output if o.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather" and json.loads(calls[0].arguments) == {"city": "Oslo"}
+    r2 = await client.responses.create(model=aid, previous_response_id=r1.id, tools=[tool],  # type: ignore[list-item]
+                                       input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "snow"}])
+    assert r2.output_text == "openai-x says: tool result snow"
+    # stateless with the whole history as items
+    r3 = await client.responses.create(model=aid, store=False, tools=[tool], input=[  # type: ignore[list-item]
+        *ask, {"type": "function_call", "call_id": "call_9", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_9", "output": "fog"}])
+    assert r3.output_text == "openai-x says: tool result fog"
+
+
+# ----- embeddings and audio: model = an agent ----------------------------------------------------------
+
+async def test_embeddings_and_audio_through_an_agent(sqlite_apps: Apps, openai_y: FakeServer) -> None:
+    apps = sqlite_apps
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "y", "type": "openai", "url": openai_y.url})).json()
+    agent = (await apps.admin.post(f"{A}/agents", json={
+        "name": "Voice", "llm": {"backend": b["id"], "model": "m"},
+        "transcription": {"backend": b["id"], "model": "whisper-1"},
+        "tts": {"backend": b["id"], "model": "tts-1", "voice": "alloy"}})).json()
+    client = sdk(apps)
+    with pytest.raises(openai.BadRequestError) as none:
+        await client.embeddings.create(model="Voice", input="x")
+    assert none.value.param == "model"  # type: ignore[attr-defined]
+    mem = (await apps.admin.post(f"{A}/memory", json={"name": "LT", "type": "sqlite", "category": "longterm",
+                                                        "embedding": {"backend": b["id"], "model": "emb-1"}})).json()
+    assert (await apps.admin.put(f"{A}/settings", json={"longTermProvider": mem["id"]})).status_code == 200
+    got = await client.embeddings.create(model="Voice", input=["hello", "world"])  # the SDK asks for base64
+    assert got.model == "Voice" and len(got.data) == 2 and len(got.data[0].embedding) == 8
+    from magec.testing.fake_providers import deterministic_vector
+    assert got.data[1].embedding == pytest.approx(deterministic_vector("world", 8), rel=1e-5)
+    assert openai_y.provider is not None and openai_y.provider.requests_to("embeddings")[-1].json["model"] == "emb-1"
+    plain = await apps.user.post("/v1/embeddings", json={"model": agent["id"], "input": "hi", "encoding_format": "float"})
+    assert plain.json()["data"][0]["embedding"] == pytest.approx(deterministic_vector("hi", 8))
+    with pytest.raises(openai.NotFoundError):
+        await client.embeddings.create(model="nobody", input="x")
+    speech = await client.audio.speech.create(model="Voice", input="hola mundo", voice="nova", response_format="wav")
+    audio = speech.content
+    assert openai_y.provider is not None and openai_y.provider.requests_to("tts")[-1].json["voice"] == "alloy"  # the agent's own voice
+    text = await client.audio.transcriptions.create(model="Voice", file=("a.wav", audio, "audio/wav"))
+    assert text.text == "hola mundo"
+    assert openai_y.provider is not None and openai_y.provider.requests_to("stt")[-1].form["model"] == "whisper-1"
+    raw = await client.audio.transcriptions.create(model=agent["id"], file=("a.wav", audio, "audio/wav"),
+                                                   response_format="text")
+    assert str(raw).strip() == "hola mundo"

@@ -1,6 +1,7 @@
 """OpenAI-compatible surface (``/v1``): every agent and flow is a model.
 
-Modules: :mod:`.models` (``/v1/models``), :mod:`.chat` (``/v1/chat/completions``), with
+Modules: :mod:`.models` (``/v1/models``), :mod:`.chat` (``/v1/chat/completions``),
+:mod:`.responses` (``/v1/responses``), :mod:`.media` (``/v1/embeddings``, ``/v1/audio/*``), with
 :mod:`.messages` (messages → one ADK turn), :mod:`.params` (generation parameters and client
 tools → per-request overrides), :mod:`.turns` (model resolution, sessions, reading the answer),
 :mod:`.errors` (OpenAI's error object on every ``/v1`` error) and :mod:`.schemas` (documented
@@ -19,9 +20,9 @@ from magec.context import AppContext
 
 
 def router(ctx: AppContext) -> APIRouter:
-    from magec.api.user.openai import chat, models
+    from magec.api.user.openai import chat, media, models, responses
 
     r = APIRouter()
-    for sub in (models.router(ctx), chat.router(ctx)):
+    for sub in (models.router(ctx), chat.router(ctx), responses.router(ctx), media.router(ctx)):
         r.include_router(sub)
     return r

@@ -51,12 +51,22 @@ class Conversation:
     runner: Any = None  # the ephemeral runner of a stateless call, else None (the app's own)
 
     @classmethod
-    async def open(cls, rt: Runtime, app: App, user: str, session_id: str | None, turn: Turn) -> Conversation:
+    async def open(
+        cls, rt: Runtime, app: App, user: str, session_id: str | None, turn: Turn, *, store: bool = False
+    ) -> Conversation:
+        """``session_id``: continue that stored session (created when new); else ``store``: a new
+        stored session seeded with the client's history; else an in-memory one."""
         if session_id:
             sid = await ensure_session(rt, app, user, session_id)
             if turn.unnamed:
                 session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
                 name_calls(turn, list(session.events) if session is not None else [])
+            return cls(rt, app, user, sid)
+        if store:
+            sid = await ensure_session(rt, app, user, None)
+            if turn.unnamed:
+                name_calls(turn, [])
+            await seed(rt.session_service, app, user, sid, turn.history)
             return cls(rt, app, user, sid)
         runner = app.ephemeral_runner()
         svc = runner.session_service

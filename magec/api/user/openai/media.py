@@ -1,0 +1,141 @@
+"""``/v1/embeddings``, ``/v1/audio/transcriptions`` and ``/v1/audio/speech``: ``model`` is an agent.
+
+Contract:
+
+* ``POST /v1/embeddings`` — ``model`` names an agent or flow this client may use; the vectors come
+  from the embedding model of the active long-term memory provider (``settings.longTermProvider``,
+  its ``embedding {backend, model}``; the primary only, so vectors compare with the stored
+  memories). ``input`` is a string or a list of strings (token arrays: 400);
+  ``encoding_format: "base64"`` (the OpenAI SDKs' default) packs little-endian float32. No
+  provider with an embedding model: 400 naming ``model``.
+* ``POST /v1/audio/transcriptions`` — multipart ``file`` + ``model`` (+ ``language``, ``prompt``,
+  ``response_format`` ``json`` / ``text`` / ``verbose_json``): the agent's speech-to-text (with its
+  fallbacks), exactly as ``/api/v1/voice/{agent}/transcription``.
+* ``POST /v1/audio/speech`` — ``{model, input, response_format?}``: the agent's text-to-speech
+  voice streams back (the agent's configured voice; ``voice`` and ``speed`` are accepted and the
+  agent's own settings win, so an agent always sounds like itself).
+
+Unknown model / not allowed: 404 ``model_not_found``; voice or embeddings not configured: 503 /
+400 as the voice routes answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from magec.api.clients import Caller, authenticate
+from magec.api.errors import json_body
+from magec.api.limits import parse_json
+from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
+from magec.api.user.voice import SPEECH_BODY_LIMIT, read_audio_upload, read_capped
+from magec.context import AppContext
+from magec.errors import UnknownModelError, ValidationError
+from magec.memory.runtime_hook import embedder_for
+from magec.runtime.build import Runtime
+from magec.voice import AppRef, locate, parse_speech_request, resolve, synthesize, transcribe
+
+
+def _body_doc(model: type[Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
+    """The agent or flow named ``model`` and its display name; 404 model_not_found otherwise."""
+    if not isinstance(model, str) or not model:
+        raise ValidationError("model: is required (an agent or flow id or name)", field="model")
+    found = rt.find(model)
+    if found is None or not caller.may_use(found.id):
+        raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
+    return locate(rt.snapshot, found.id), found.name or found.id
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["openai"])
+
+    async def runtime(request: Request) -> tuple[Runtime, Caller]:
+        assert ctx.runtime is not None
+        rt = await ctx.runtime.fresh()
+        return rt, authenticate(request, rt)
+
+    def usage() -> Any:
+        return ctx.runtime.usage if ctx.runtime is not None else None
+
+    @r.post("/embeddings", summary="Embeddings from the memory embedding model (model = an agent)",
+            openapi_extra=_body_doc(EmbeddingsRequest))
+    async def embeddings(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        rt, caller = await runtime(request)
+        _, name = _app(rt, caller, body.get("model"))
+        raw = body.get("input")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ValidationError("input: must be a string or a non-empty list of strings (token arrays are not "
+                                  "supported)", field="input")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise ValidationError("encoding_format: must be float or base64", field="encoding_format")
+        snap = rt.snapshot
+        pid = snap.settings.long_term_provider
+        provider = snap.memory_providers.get(pid) if pid else None
+        embedder = embedder_for(snap, provider.embedding.backend, provider.embedding.model) if provider else None
+        if embedder is None:
+            raise ValidationError("model: no embedding model is configured (select a long-term memory provider "
+                                  "with an embedding backend and model)", field="model")
+        vectors = await embedder.embed(texts)
+        data: list[dict[str, Any]] = []
+        for i, v in enumerate(vectors):
+            value: Any = v if fmt == "float" else base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        tokens = sum(len(t.split()) for t in texts)  # providers' counts are not passed on; words approximate
+        return {"object": "list", "data": data, "model": name,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    @r.post("/audio/transcriptions", summary="Speech to text through an agent's voice (model = the agent)")
+    async def transcriptions(request: Request) -> Response:
+        rt, caller = await runtime(request)
+        limit = ctx.config.upload_limit_bytes
+        audio, declared, fields = await read_audio_upload(request, limit)
+        app, _ = _app(rt, caller, fields.get("model"))
+        target = resolve(rt.snapshot, app, "stt")
+        text = await transcribe(target, audio, declared, usage(), limit=limit,
+                                language=fields.get("language"), prompt=fields.get("prompt"))
+        fmt = fields.get("response_format") or "json"
+        if fmt == "text":
+            return PlainTextResponse(text)
+        if fmt not in ("json", "verbose_json"):
+            raise ValidationError("response_format: must be json, text or verbose_json", field="response_format")
+        out: dict[str, Any] = {"text": text}
+        if fmt == "verbose_json":
+            out.update({"task": "transcribe", "language": fields.get("language") or "", "segments": []})
+        return JSONResponse(out)
+
+    @r.post("/audio/speech", summary="Text to speech in an agent's voice (model = the agent)",
+            openapi_extra=_body_doc(SpeechRequest))
+    async def speech(request: Request) -> Response:
+        rt, caller = await runtime(request)
+        raw = await read_capped(request, SPEECH_BODY_LIMIT)
+        body = parse_json(raw)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        app, _ = _app(rt, caller, body.get("model"))
+        target = resolve(rt.snapshot, app, "tts")
+        text, fmt = parse_speech_request(body)
+        result = await synthesize(target, text, fmt, usage())
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for chunk in result.chunks:
+                yield chunk
+
+        return StreamingResponse(stream(), media_type=result.content_type,
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return r

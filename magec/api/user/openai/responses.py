@@ -1,0 +1,336 @@
+"""``/v1/responses``: OpenAI's Responses API on an agent or flow (the OpenAI Agents SDK's default).
+
+Contract:
+
+* ``POST /v1/responses`` — ``input`` (a string or items: messages with ``input_text`` /
+  ``input_image`` / ``output_text`` parts, ``function_call`` and ``function_call_output``),
+  ``instructions`` (this turn's extra system text, like chat's system messages), ``tools`` (function
+  tools, client-executed as on chat), ``tool_choice``, ``text.format`` (``json_object`` /
+  ``json_schema`` → structured output), ``temperature``, ``top_p``, ``max_output_tokens``.
+  Answer: a ``response`` object whose ``output`` holds a ``message`` item (``output_text``) and/or
+  ``function_call`` items (then the client answers with ``function_call_output`` items). With
+  ``stream: true``: the documented event sequence (``response.created``, ``…output_item.added``,
+  ``…output_text.delta``, ``…function_call_arguments.delta``, ``…completed``; a failure ends with
+  ``response.failed`` carrying ``error``).
+* Conversation state: ``store`` (default true) keeps the turn in a stored session; the response
+  ``id`` names it, so ``previous_response_id`` continues that session (only ``input``'s new items are
+  used, the history is the session's). ``store: false`` is stateless (an in-memory session).
+  A response id is only valid for the client (and ``user``) that created it: it carries the app,
+  the end user and the session, and the session lookup is by the caller's owner key.
+* ``GET /v1/responses/{id}`` returns a stored response; ``DELETE`` forgets it (the session stays,
+  it is the conversation). Both 404 for ids of another client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from google.adk.events import Event, EventActions
+from starlette.responses import JSONResponse, StreamingResponse
+
+from magec.agents.apps import App
+from magec.agents.request_overrides import Overrides
+from magec.api.clients import Caller, authenticate
+from magec.api.errors import json_body
+from magec.api.limits import until_disconnected
+from magec.api.user.openai import messages as msgs
+from magec.api.user.openai import params
+from magec.api.user.openai.chat import failure
+from magec.api.user.openai.schemas import ResponsesRequest
+from magec.api.user.openai.turns import (
+    Conversation,
+    client_calls,
+    model_name,
+    resolve,
+    text_of,
+    tool_calls_json,
+    usage,
+)
+from magec.context import AppContext
+from magec.errors import NotFoundError, ValidationError
+from magec.runtime.build import Runtime
+from magec.runtime.run import TurnEvent
+
+STATE_KEY = "openai:response:"
+
+
+def _encode(app_id: str, user: str, sid: str) -> str:
+    raw = json.dumps([app_id, user, sid, uuid.uuid4().hex[:12]], separators=(",", ":")).encode()
+    return "resp_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(rid: Any, field: str) -> tuple[str, str, str, str]:
+    if isinstance(rid, str) and rid.startswith("resp_"):
+        data = rid[5:]
+        try:
+            value = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+        except (ValueError, binascii.Error):
+            value = None
+        if isinstance(value, list) and len(value) == 4 and all(isinstance(v, str) for v in value):
+            return value[0], value[1], value[2], value[3]
+    raise NotFoundError(f"{field}: no response with id {rid!r}", field=field)
+
+
+def _items_to_messages(raw: Any, instructions: Any) -> list[dict[str, Any]]:
+    """Responses ``input`` as chat messages (what :func:`messages.split` reads)."""
+    out: list[dict[str, Any]] = []
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise ValidationError("instructions: must be a string", field="instructions")
+        out.append({"role": "system", "content": instructions})
+    if isinstance(raw, str):
+        return [*out, {"role": "user", "content": raw}]
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError("input: must be a string or a non-empty list of items", field="input")
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ValidationError(f"input[{i}]: must be an object", field=f"input[{i}]")
+        kind = item.get("type") or "message"
+        if kind == "message":
+            out.append({"role": item.get("role"), "content": item.get("content")})
+        elif kind == "function_call":
+            call = {"id": item.get("call_id"), "type": "function",
+                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
+            if out and out[-1]["role"] == "assistant":
+                out[-1].setdefault("tool_calls", []).append(call)
+            else:
+                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            output = item.get("output")
+            out.append({"role": "tool", "tool_call_id": item.get("call_id"),
+                        "content": output if isinstance(output, str | list) else json.dumps(output)})
+        elif kind in ("reasoning", "item_reference"):
+            continue  # nothing an agent can use
+        else:
+            raise ValidationError(f"input[{i}].type: unsupported item {kind!r}", field=f"input[{i}].type")
+    return out
+
+
+def _output(events: list[TurnEvent], names: set[str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    text = text_of(events)
+    if text:
+        items.append({"type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    for call in tool_calls_json(client_calls(events, names)):
+        items.append({"type": "function_call", "id": f"fc_{uuid.uuid4().hex}", "call_id": call["id"],
+                      "name": call["function"]["name"], "arguments": call["function"]["arguments"],
+                      "status": "completed"})
+    return items
+
+
+def _usage(events: list[TurnEvent]) -> dict[str, Any]:
+    prompt, completion = usage(events)
+    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion,
+            "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+
+
+class _Shape:
+    """The fixed fields of one response object."""
+
+    def __init__(self, rid: str, app: App, body: dict[str, Any], overrides: Overrides) -> None:
+        self.rid, self.model, self.created = rid, model_name(app), int(time.time())
+        self.body, self.overrides = body, overrides
+
+    def __call__(self, status: str, output: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
+        b = self.body
+        return {
+            "id": self.rid, "object": "response", "created_at": self.created, "status": status,
+            "model": self.model, "output": output, "error": None, "incomplete_details": None,
+            "instructions": b.get("instructions"), "previous_response_id": b.get("previous_response_id"),
+            "tools": b.get("tools") or [], "tool_choice": b.get("tool_choice") or "auto",
+            "parallel_tool_calls": True, "temperature": b.get("temperature"), "top_p": b.get("top_p"),
+            "max_output_tokens": b.get("max_output_tokens"), "text": b.get("text") or {"format": {"type": "text"}},
+            "metadata": b.get("metadata") or {}, "store": b.get("store", True), "usage": None, **more,
+        }
+
+
+async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, value: Any) -> None:
+    svc = rt.session_service
+    session = await svc.get_session(app_name=app_id, user_id=user, session_id=sid)
+    if session is not None:
+        await svc.append_event(session, Event(author="user", invocation_id=f"resp-{key[:8]}",
+                                               actions=EventActions(state_delta={STATE_KEY + key: value})))
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["openai"])
+
+    async def runtime(request: Request) -> tuple[Runtime, Caller]:
+        assert ctx.runtime is not None
+        rt = await ctx.runtime.fresh()
+        return rt, authenticate(request, rt)
+
+    @r.post("/responses", summary="Create a response (OpenAI Responses API) from an agent or flow",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": ResponsesRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+    async def create(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        rt, caller = await runtime(request)
+        app = resolve(rt, caller, body.get("model"))
+        raw_user = str(body.get("user") or "openai")
+        user = caller.owner_key(raw_user, "user")
+        session_id = None
+        previous = body.get("previous_response_id")
+        if previous is not None:
+            try:
+                p_app, p_user, session_id, _ = _decode(previous, "previous_response_id")
+            except NotFoundError:
+                p_app = p_user = session_id = ""
+            found = None
+            if session_id:
+                found = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=session_id)
+            if p_app != app.id or p_user != raw_user or found is None:  # as OpenAI: 400 naming the field
+                raise ValidationError(f"previous_response_id: no response with id {previous!r}", field="previous_response_id")
+        turn = msgs.split(_items_to_messages(body.get("input"), body.get("instructions")))
+        params.unsupported(body)
+        cfg = params.config(body, max_keys=("max_output_tokens",))
+        text = body.get("text")
+        if text is not None and not isinstance(text, dict):
+            raise ValidationError("text: must be an object", field="text")
+        cfg.update(params.response_format((text or {}).get("format"), "text.format"))
+        tools = params.function_tools(body.get("tools"), flat=True)
+        if tools and app.kind == "flow":
+            raise ValidationError("tools: client tools are offered to agents, not flows", field="tools")
+        choice = params.tool_choice(body.get("tool_choice"), {t.name for t in tools if t.name}, flat=True)
+        overrides = Overrides(turn.instructions, cfg, tools, choice if tools or choice != "required" else None)
+        store = body.get("store", True) is not False
+        conv = await Conversation.open(rt, app, user, session_id, turn, store=store)
+        rid = _encode(app.id, raw_user, conv.sid)
+        nonce = _decode(rid, "id")[3]
+        shape = _Shape(rid, app, body, overrides)
+        names = overrides.tool_names
+
+        async def finish(events: list[TurnEvent]) -> dict[str, Any]:
+            failed = [e for e in events if e.error_code]
+            output = _output(events, names)
+            if failed and not output:
+                _, err, _ = failure(failed[-1])
+                obj = shape("failed", [], error={"code": err["error"]["code"], "message": err["error"]["message"]})
+            else:
+                obj = shape("completed", output, usage=_usage(events))
+            if store:
+                await _remember(rt, app.id, user, conv.sid, nonce, obj)
+            return obj
+
+        if not body.get("stream"):
+
+            async def run() -> list[TurnEvent]:
+                return [e async for e in conv.run(turn.new_message, overrides, streaming=False)]
+
+            try:
+                events = await until_disconnected(request, run())
+            finally:
+                await conv.forget()
+            failed = [e for e in events if e.error_code]
+            if failed and not _output(events, names):
+                status, err, headers = failure(failed[-1])
+                if store:
+                    await finish(events)
+                return JSONResponse(err, status_code=status, headers=headers)
+            return JSONResponse(await finish(events))
+
+        async def stream() -> AsyncIterator[bytes]:
+            seq = 0
+
+            def sse(kind: str, **data: Any) -> bytes:
+                nonlocal seq
+                seq += 1
+                return f"event: {kind}\ndata: {json.dumps({'type': kind, 'sequence_number': seq, **data})}\n\n".encode()
+
+            yield sse("response.created", response=shape("in_progress", []))
+            yield sse("response.in_progress", response=shape("in_progress", []))
+            events: list[TurnEvent] = []
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            streamed = ""
+            authors: set[str] = set()
+            turn_events = conv.run(turn.new_message, overrides, streaming=True)
+            try:
+                async for event in turn_events:
+                    events.append(event)
+                    if event.error_code:
+                        break
+                    if not event.visible or event.is_user or not event.text:
+                        continue
+                    if not event.partial and event.author_id in authors:
+                        continue  # the final of text already streamed
+                    piece = event.text
+                    if event.author_id not in authors and authors:
+                        piece = "\n---\n" + piece
+                    if not streamed:
+                        yield sse("response.output_item.added", output_index=0, item={
+                            "type": "message", "id": msg_id, "status": "in_progress", "role": "assistant", "content": []})
+                        yield sse("response.content_part.added", item_id=msg_id, output_index=0, content_index=0,
+                                  part={"type": "output_text", "text": "", "annotations": []})
+                    authors.add(event.author_id)
+                    streamed += piece
+                    yield sse("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0,
+                              delta=piece, logprobs=[])
+            finally:
+                await turn_events.aclose()  # type: ignore[attr-defined]
+                await conv.forget()
+            final = await finish(events)
+            if final["status"] == "failed":
+                yield sse("response.failed", response=final)
+                return
+            index = 0
+            for item in final["output"]:
+                if item["type"] == "message":
+                    item["id"] = msg_id
+                    text_part = item["content"][0]
+                    if not streamed:  # nothing was streamed (e.g. a backend that does not stream)
+                        yield sse("response.output_item.added", output_index=0, item={**item, "content": [],
+                                                                                     "status": "in_progress"})
+                        yield sse("response.content_part.added", item_id=msg_id, output_index=0, content_index=0,
+                                  part={"type": "output_text", "text": "", "annotations": []})
+                        yield sse("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0,
+                                  delta=text_part["text"], logprobs=[])
+                    yield sse("response.output_text.done", item_id=msg_id, output_index=0, content_index=0,
+                              text=text_part["text"], logprobs=[])
+                    yield sse("response.content_part.done", item_id=msg_id, output_index=0, content_index=0,
+                              part=text_part)
+                else:
+                    yield sse("response.output_item.added", output_index=index,
+                              item={**item, "arguments": "", "status": "in_progress"})
+                    yield sse("response.function_call_arguments.delta", item_id=item["id"], output_index=index,
+                              delta=item["arguments"])
+                    yield sse("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+                              arguments=item["arguments"], name=item["name"])
+                yield sse("response.output_item.done", output_index=index, item=item)
+                index += 1
+            yield sse("response.completed", response=final)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def stored(request: Request, rid: str) -> tuple[Runtime, str, str, str, dict[str, Any] | None]:
+        rt, caller = await runtime(request)
+        app_id, raw_user, sid, nonce = _decode(rid, "response_id")
+        user = caller.owner_key(raw_user, "user")
+        session = None
+        if caller.may_use(app_id):
+            session = await rt.session_service.get_session(app_name=app_id, user_id=user, session_id=sid)
+        value = session.state.get(STATE_KEY + nonce) if session is not None else None
+        if not isinstance(value, dict):
+            raise NotFoundError(f"response_id: no response with id {rid!r}", field="response_id")
+        return rt, app_id, user, sid, value
+
+    @r.get("/responses/{response_id}", summary="A stored response")
+    async def retrieve(response_id: str, request: Request) -> dict[str, Any]:
+        return (await stored(request, response_id))[4] or {}
+
+    @r.delete("/responses/{response_id}", summary="Forget a stored response (its conversation stays)")
+    async def delete(response_id: str, request: Request) -> dict[str, Any]:
+        rt, app_id, user, sid, _ = await stored(request, response_id)
+        await _remember(rt, app_id, user, sid, _decode(response_id, "response_id")[3], None)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    return r
