@@ -32,6 +32,7 @@ import uvicorn
 
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
+from magec.clients import rules as client_rules
 from magec.config import Config
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
@@ -148,6 +149,25 @@ async def _start_clients(ctx: AppContext) -> None:
     await supervisor.start()
 
 
+def client_workers() -> dict[str, Worker]:
+    """The worker of each client type the supervisor runs (one per enabled client of the type)."""
+    from magec.clients import cron
+
+    return {"cron": cron.run}
+
+
+async def _start_clients(ctx: AppContext) -> None:
+    """The conversation gateway (``ctx.extras["conversations"]``, for webhooks) and the client
+    supervisor (``ctx.extras["clients"]``: bots and cron jobs, live, one replica each)."""
+    from magec.clients.conversation import Conversations
+    from magec.clients.supervisor import Supervisor
+
+    conversations = ctx.extras.setdefault("conversations", Conversations(ctx))
+    supervisor = Supervisor(ctx, client_workers(), conversations=conversations)
+    ctx.extras["clients"] = supervisor
+    await supervisor.start()
+
+
 def _health_monitor(ctx: AppContext) -> HealthMonitor:
     """The live backend health check (every ``server.healthInterval`` s), sharing the breakers."""
     from magec.backends.breaker import Breakers
@@ -161,7 +181,7 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
-    from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events
+    from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
     from magec.api.user.app import create_user_app
 
     return create_user_app(
@@ -173,6 +193,7 @@ def user_app(ctx: AppContext) -> FastAPI:
             client_info.router(ctx),
             voice_events.router(ctx),
             bot_hooks.router(ctx),
+            webhooks.router(ctx),
         ],
     )
 

@@ -1,0 +1,245 @@
+"""Webhooks: ``POST /api/v1/webhooks/{clientId}`` runs a webhook client's agent (user port).
+
+Contract (Magec's handler, plus the parts marked *beyond Magec*):
+
+* ``Authorization: Bearer <the client's token>`` is required (``401``), and the client must exist
+  and be of type ``webhook`` (else ``404``). A disabled client's token is refused with ``401``
+  before the body is read, as on the whole user API (Magec answers ``403``).
+* *Beyond Magec*: with ``config.webhook.signingSecret`` set, ``X-Magec-Signature:
+  sha256=<hex>`` must be the HMAC-SHA256 of the raw request body under that secret (compared in
+  constant time); missing or wrong → ``401``. Callbacks are signed the same way.
+* Body (JSON object, optional for command webhooks): ``prompt`` (Magec; ``message`` is accepted
+  too), optional ``agent`` (an allowed agent or flow, else the client's default), ``sessionId``
+  (continue one conversation; default: a new session per call, as Magec) and ``callbackUrl``.
+* **Passthrough** (``passthrough: true``): the body's ``prompt`` is the message (``400`` naming
+  ``prompt`` when missing). **Command** (``commandId``): the command's prompt is the message, and
+  the request body is available to it: ``{{body}}`` is replaced by the whole body (JSON) and
+  ``{{body.a.b}}`` by one value in it (strings as they are, anything else as JSON, missing = empty);
+  a command prompt without any ``{{body…}}`` placeholder gets the body appended after a blank line
+  as ``Request body:`` + JSON, when the body is not empty.
+* **Sync**: the answer is ``200 {"ok": true, "response": <text>, "agent": <id>, "sessionId": …}``;
+  a failed turn answers its error's status with ``{"ok": false, "error", "code"}``; a run longer
+  than ``syncTimeout`` (default 120 s) is cancelled with ``504``.
+* **Long runs** (*beyond Magec*): with ``callbackUrl`` (body, or ``X-Magec-Callback-Url``) the
+  answer is ``202 {"ok": true, "runId": …, "status": "accepted"}`` at once, and the result
+  ``{"runId", "clientId", "ok", "response" | "error", "code", "agent", "sessionId"}`` is POSTed to
+  the callback as JSON (signed when a signing secret is set), retried twice on connection errors
+  and 5xx. **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
+  be public — loopback, private, link-local, multicast, reserved and unspecified addresses are
+  refused (``400`` naming ``callbackUrl``) unless ``config.webhook.allowPrivateCallbacks`` is true;
+  the check is repeated right before the POST, and redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import socket
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from magec.api.auth import bearer
+from magec.api.errors import status_for_code
+from magec.api.limits import parse_json
+from magec.clients.conversation import Conversations, Inbound
+from magec.context import AppContext
+from magec.errors import ValidationError
+from magec.redact import redact
+from magec.resources import tokens
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Magec-Signature"
+CALLBACK_HEADER = "X-Magec-Callback-Url"
+DEFAULT_SYNC_TIMEOUT = 120.0
+CALLBACK_TIMEOUT = 30.0
+_PLACEHOLDER = re.compile(r"\{\{\s*body((?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Magec-Signature`` value of ``body`` under ``secret``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _fail(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": redact(message), "code": code, **extra}, status_code=status)
+
+
+def render_command(prompt: str, body: Any) -> str:
+    """The command's prompt with the request body available (see the module contract)."""
+    if not _PLACEHOLDER.search(prompt):
+        if body in (None, {}, [], ""):
+            return prompt
+        return f"{prompt}\n\nRequest body:\n{json.dumps(body, ensure_ascii=False, indent=2)}"
+
+    def value(match: re.Match[str]) -> str:
+        node: Any = body
+        for key in [k for k in match.group(1).split(".") if k]:
+            if isinstance(node, dict):
+                node = node.get(key)
+            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                node = None
+            if node is None:
+                return ""
+        if isinstance(node, str):
+            return node
+        return json.dumps(node, ensure_ascii=False)
+
+    return _PLACEHOLDER.sub(value, prompt)
+
+
+async def check_callback(url: str, allow_private: bool) -> None:
+    """Refuse a callback URL that is not http(s) or (unless allowed) reaches a non-public address."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("callbackUrl: must be an http(s) URL with a host", field="callbackUrl")
+    if allow_private:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        raise ValidationError(f"callbackUrl: cannot resolve {parts.hostname!r}", field="callbackUrl") from None
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if not addr.is_global or addr.is_multicast:
+            raise ValidationError(
+                f"callbackUrl: {parts.hostname!r} resolves to a non-public address ({addr}); "
+                "set allowPrivateCallbacks on the webhook client to allow it",
+                field="callbackUrl",
+            )
+
+
+async def post_callback(url: str, payload: dict[str, Any], secret: str, allow_private: bool) -> bool:
+    """POST ``payload`` to ``url`` (re-checked first); True when the receiver answered 2xx."""
+    data = json.dumps(payload, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "magec-webhook"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, data)
+    for attempt in range(3):
+        try:
+            await check_callback(url, allow_private)
+            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT, follow_redirects=False) as http:
+                r = await http.post(url, content=data, headers=headers)
+            if r.status_code < 500:
+                if r.status_code >= 300:
+                    log.warning("webhook callback answered %s", r.status_code)
+                return r.status_code < 300
+        except ValidationError as err:
+            log.warning("webhook callback refused: %s", err)
+            return False
+        except httpx.HTTPError as err:
+            log.warning("webhook callback failed: %s", redact(repr(err)))
+        await asyncio.sleep(attempt + 1)
+    return False
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(tags=["webhooks"])
+    background: set[asyncio.Task[Any]] = ctx.extras.setdefault("webhook_runs", set())
+
+    def conversations() -> Conversations:
+        conv = ctx.extras.get("conversations")
+        if conv is None:
+            conv = ctx.extras["conversations"] = Conversations(ctx)
+        return conv  # type: ignore[no-any-return]
+
+    @r.post("/api/v1/webhooks/{client_id}", summary="Run a webhook client (passthrough or command)")
+    async def webhook(client_id: str, request: Request) -> JSONResponse:
+        assert ctx.runtime is not None
+        rt = await ctx.runtime.fresh()
+        client = rt.snapshot.clients.get(client_id)
+        raw = rt.snapshot.client_raw.get(client_id) or {}
+        if client is None or client.type != "webhook":
+            return _fail(404, "webhook not found", "not_found")
+        if not client.enabled:
+            return _fail(403, "webhook client is disabled", "forbidden")
+        token = bearer(request)
+        stored = str(raw.get(tokens.HASH) or "")
+        if not token or not stored or not hmac.compare_digest(tokens.hash_token(token), stored):
+            return _fail(401, "invalid or missing token", "unauthorized")
+        cfg = client.config.get("webhook") or {}
+        body_bytes = await request.body()
+        secret = str(cfg.get("signingSecret") or "")
+        if secret:
+            sent = request.headers.get(SIGNATURE_HEADER, "")
+            if not sent or not hmac.compare_digest(sent.strip().lower(), sign(secret, body_bytes)):
+                return _fail(401, f"missing or invalid {SIGNATURE_HEADER} signature", "unauthorized")
+        try:
+            body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}
+            prompt, options = _prompt(rt.snapshot, cfg, body)
+            callback = str(options.get("callbackUrl") or request.headers.get(CALLBACK_HEADER) or "")
+            allow_private = bool(cfg.get("allowPrivateCallbacks"))
+            if callback:
+                await check_callback(callback, allow_private)
+        except ValidationError as err:
+            return _fail(400, str(err), err.code, **({"field": err.field} if err.field else {}))
+        session = str(options.get("sessionId") or "") or f"webhook-{uuid.uuid4()}"
+        inbound = Inbound(conversation=session, user="webhook", text=prompt, agent=options.get("agent") or None)
+
+        if callback:
+            run_id = str(uuid.uuid4())
+
+            async def run_and_call_back() -> None:
+                out = await conversations().ask(client_id, inbound)
+                payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
+                await post_callback(callback, payload, secret, allow_private)
+
+            task = asyncio.create_task(run_and_call_back())
+            background.add(task)
+            task.add_done_callback(background.discard)
+            return JSONResponse({"ok": True, "runId": run_id, "status": "accepted"}, status_code=202)
+
+        timeout = float(cfg.get("syncTimeout") or DEFAULT_SYNC_TIMEOUT)
+        try:
+            out = await asyncio.wait_for(conversations().ask(client_id, inbound), timeout)
+        except TimeoutError:
+            return _fail(504, f"the run took longer than {timeout:g} s; send a callbackUrl for long runs", "timeout")
+        result = _result(out, session)
+        if not result["ok"]:
+            return JSONResponse(result, status_code=status_for_code(out.error_code))
+        return JSONResponse(result)
+
+    return r
+
+
+def _result(out: Any, session: str) -> dict[str, Any]:
+    if out.error_code:
+        return {"ok": False, "error": out.error_message or out.error_code, "code": out.error_code,
+                "agent": out.agent_id or None, "sessionId": session}
+    return {"ok": True, "response": out.text, "agent": out.agent_id, "sessionId": session}
+
+
+def _prompt(snap: Any, cfg: Any, body: Any) -> tuple[str, dict[str, Any]]:
+    """(message, options) of a request (see the module contract)."""
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object")
+    options = {k: body.get(k) for k in ("agent", "sessionId", "callbackUrl") if body.get(k) is not None}
+    for key, value in options.items():
+        if not isinstance(value, str):
+            raise ValidationError(f"{key}: must be a string", field=key)
+    if cfg.get("passthrough") is True:
+        text = body.get("prompt", body.get("message"))
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("prompt: is required for a passthrough webhook", field="prompt")
+        return text, options
+    command = snap.commands.get(str(cfg.get("commandId") or ""))
+    if command is None:
+        raise ValidationError("commandId: the webhook's command no longer exists", field="commandId")
+    # what the command sees is the caller's payload, without the webhook's own options
+    payload = {k: v for k, v in body.items() if k not in ("agent", "sessionId", "callbackUrl")}
+    return render_command(command.prompt, payload), options

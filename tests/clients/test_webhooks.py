@@ -1,0 +1,191 @@
+"""Webhooks over HTTP as an automation calls them: passthrough and command modes, client-token
+auth, the optional HMAC signature, sync answers, 202 + callback for long runs (received by a
+loopback server), and the SSRF guard on callback URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from magec.api.user.webhooks import sign
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from tests.clients.helpers import agent, backend, client, command
+
+W = "/api/v1/webhooks"
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("hook")) as s:
+        yield s
+
+
+class Receiver:
+    """A loopback callback receiver: records every POST (headers and raw body)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+
+        async def receive(request: Request) -> JSONResponse:
+            self.calls.append((dict(request.headers), await request.body()))
+            return JSONResponse({"received": True})
+
+        self.server = FakeServer(Starlette(routes=[Route("/hook", receive, methods=["POST"])]))
+        self.url = self.server.url + "/hook"
+
+    async def wait(self, n: int = 1, timeout: float = 20) -> list[tuple[dict[str, str], bytes]]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n:
+            assert time.monotonic() < deadline, "no callback received"
+            await asyncio.sleep(0.1)
+        return self.calls
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    try:
+        yield rec
+    finally:
+        rec.server.stop()
+
+
+@pytest.fixture
+async def apps(tmp_path: Path, llm: FakeServer) -> AsyncIterator[Apps]:
+    llm.clear()
+    async with running_apps(tmp_path / "data") as a:
+        a.ctx.extras["test_backend"] = await backend(a, llm.url)
+        yield a
+
+
+async def _hook(apps: Apps, config: dict[str, Any], **extra: Any) -> tuple[str, str, str]:
+    aid = await agent(apps, apps.ctx.extras["test_backend"])
+    c = await client(apps, "webhook", [aid], {"webhook": config}, **extra)
+    return c["id"], c["token"], aid
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_passthrough_sync_answer(apps: Apps, llm: FakeServer) -> None:
+    cid, token, aid = await _hook(apps, {"passthrough": True})
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": "deploy finished"}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ok"] is True and body["response"] == "hook says: deploy finished" and body["agent"] == aid
+    # each call is its own session (Magec), unless the caller names one
+    r2 = await apps.user.post(f"{W}/{cid}", json={"message": "second"}, headers=auth(token))
+    assert r2.json()["sessionId"] != body["sessionId"]
+    for sid_call in ("one", "two"):
+        r = await apps.user.post(f"{W}/{cid}", json={"prompt": f"turn {sid_call}", "sessionId": "s-1"},
+                                 headers=auth(token))
+        assert r.json()["sessionId"] == "s-1"
+    assert "turn one" in str(llm.requests[-1].json["messages"])
+    r = await apps.user.post(f"{W}/{cid}", json={}, headers=auth(token))
+    assert r.status_code == 400 and r.json()["field"] == "prompt"
+
+
+async def test_auth_and_lookup(apps: Apps) -> None:
+    cid, token, aid = await _hook(apps, {"passthrough": True})
+    other = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}})
+    direct = await client(apps, "direct", [aid])
+    msg = {"prompt": "hi"}
+    assert (await apps.user.post(f"{W}/{cid}", json=msg)).status_code == 401
+    assert (await apps.user.post(f"{W}/{cid}", json=msg, headers=auth("mgc_wrong"))).status_code == 401
+    assert (await apps.user.post(f"{W}/{cid}", json=msg, headers=auth(other["token"]))).status_code == 401
+    r = await apps.user.post(f"{W}/{direct['id']}", json=msg, headers=auth(direct["token"]))
+    assert r.status_code == 404 and r.json()["ok"] is False
+    assert (await apps.user.post(f"{W}/nope", json=msg, headers=auth(token))).status_code == 404
+    off = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}}, enabled=False)
+    # a disabled client's token is refused like everywhere on the user API (before the body is read)
+    r = await apps.user.post(f"{W}/{off['id']}", json=msg, headers=auth(off["token"]))
+    assert r.status_code == 401 and "disabled" in r.text
+
+
+async def test_command_mode_sees_the_body(apps: Apps, llm: FakeServer) -> None:
+    cmd = await command(apps, "Triage issue {{body.issue.title}} labelled {{body.labels}}; all: {{body}}")
+    cid, token, _ = await _hook(apps, {"commandId": cmd})
+    payload = {"issue": {"title": "Crash on start"}, "labels": ["bug"]}
+    r = await apps.user.post(f"{W}/{cid}", json=payload, headers=auth(token))
+    assert r.status_code == 200, r.text
+    sent = llm.requests[-1].json["messages"][-1]["content"]
+    text = sent if isinstance(sent, str) else "".join(p.get("text", "") for p in sent)
+    assert text == f'Triage issue Crash on start labelled ["bug"]; all: {json.dumps(payload)}'
+    plain = await command(apps, "Summarise the event")
+    cid2, token2, _ = await _hook(apps, {"commandId": plain})
+    r = await apps.user.post(f"{W}/{cid2}", json={"event": "push"}, headers=auth(token2))
+    assert r.json()["response"].startswith("hook says: Summarise the event\n\nRequest body:\n{")
+    r = await apps.user.post(f"{W}/{cid2}", headers=auth(token2))  # no body: the prompt alone
+    assert r.json()["response"] == "hook says: Summarise the event"
+
+
+async def test_signature(apps: Apps) -> None:
+    cid, token, _ = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret-hmac-key"})
+    raw = json.dumps({"prompt": "signed hello"}).encode()
+    headers = {**auth(token), "Content-Type": "application/json"}
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers=headers)
+    assert r.status_code == 401 and "Signature" in r.json()["error"]
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": "sha256=" + "0" * 64})
+    assert r.status_code == 401
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers,
+                             "X-Magec-Signature": sign("another-key", raw)})
+    assert r.status_code == 401
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers,
+                             "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+    assert r.status_code == 200 and r.json()["response"] == "hook says: signed hello"
+    # the signature covers the raw bytes: the same JSON re-serialised does not pass
+    raw2 = json.dumps({"prompt": "signed hello"}, indent=1).encode()
+    r = await apps.user.post(f"{W}/{cid}", content=raw2, headers={**headers,
+                             "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+    assert r.status_code == 401
+
+
+async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, receiver: Receiver) -> None:
+    cid, token, aid = await _hook(apps, {"passthrough": True, "allowPrivateCallbacks": True,
+                                         "signingSecret": "cb-key-1234"})
+    llm.script(Reply(text="the long answer", delay=1.5))
+    before = len(receiver.calls)
+    raw = json.dumps({"prompt": "long job", "callbackUrl": receiver.url}).encode()
+    started = time.monotonic()
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
+        **auth(token), "Content-Type": "application/json", "X-Magec-Signature": sign("cb-key-1234", raw)})
+    assert r.status_code == 202, r.text
+    assert time.monotonic() - started < 1.5  # answered before the run finished
+    run_id = r.json()["runId"]
+    calls = await receiver.wait(before + 1)
+    headers, body = calls[before]
+    payload = json.loads(body)
+    assert payload == {"runId": run_id, "clientId": cid, "ok": True, "response": "the long answer",
+                       "agent": aid, "sessionId": payload["sessionId"]}
+    assert headers["x-magec-signature"] == sign("cb-key-1234", body)
+
+
+async def test_callback_ssrf_guard(apps: Apps, receiver: Receiver) -> None:
+    cid, token, _ = await _hook(apps, {"passthrough": True})
+    for url in (receiver.url, "http://localhost:9/x", "http://10.1.2.3/hook", "http://169.254.169.254/latest",
+                "http://[::1]:8080/", "ftp://example.com/x", "http://0.0.0.0/"):
+        r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x", "callbackUrl": url}, headers=auth(token))
+        assert r.status_code == 400, (url, r.text)
+        assert r.json()["field"] == "callbackUrl"
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x"},
+                             headers={**auth(token), "X-Magec-Callback-Url": "http://127.0.0.1:1/"})
+    assert r.status_code == 400 and r.json()["field"] == "callbackUrl"
+
+
+async def test_sync_timeout(apps: Apps, llm: FakeServer) -> None:
+    cid, token, _ = await _hook(apps, {"passthrough": True, "syncTimeout": 1})
+    llm.script(Reply(text="too late", delay=4))
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": "slow"}, headers=auth(token))
+    assert r.status_code == 504 and "callbackUrl" in r.json()["error"]
