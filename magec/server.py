@@ -32,7 +32,6 @@ import uvicorn
 
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
-from magec.clients import rules as client_rules
 from magec.config import Config
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
@@ -135,25 +134,6 @@ def client_workers() -> dict[str, Worker]:
     from magec.clients import cron, discord, slack, telegram
 
     return {"telegram": telegram.run, "slack": slack.run, "discord": discord.run, "cron": cron.run}
-
-
-async def _start_clients(ctx: AppContext) -> None:
-    """The conversation gateway (``ctx.extras["conversations"]``, for webhooks) and the client
-    supervisor (``ctx.extras["clients"]``: bots and cron jobs, live, one replica each)."""
-    from magec.clients.conversation import Conversations
-    from magec.clients.supervisor import Supervisor
-
-    conversations = ctx.extras.setdefault("conversations", Conversations(ctx))
-    supervisor = Supervisor(ctx, client_workers(), conversations=conversations)
-    ctx.extras["clients"] = supervisor
-    await supervisor.start()
-
-
-def client_workers() -> dict[str, Worker]:
-    """The worker of each client type the supervisor runs (one per enabled client of the type)."""
-    from magec.clients import cron
-
-    return {"cron": cron.run}
 
 
 async def _start_clients(ctx: AppContext) -> None:
