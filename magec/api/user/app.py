@@ -5,6 +5,8 @@ Browser-facing defences are in :mod:`magec.api.guard`: allowed hosts, an Origin 
 exists (open mode, where anyone reaching the port may run agents and so MCP tools) — JSON-only
 writes like the admin app. ``/metrics`` needs ``server.metricsToken`` when it is set.
 
+The Voice UI (:mod:`magec.voice_ui`) is served at ``/`` unless ``voice.ui.enabled`` is false.
+
 The routes besides health come from the composition root (:func:`magec.server.user_app`), which
 passes them as ``routers``: this module imports no route module of its own.
 """
@@ -23,6 +25,12 @@ from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
 
+def voice_ui_csp() -> str:
+    from magec import voice_ui
+
+    return guard.ui_csp(voice_ui.UI_DIR)
+
+
 def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
     app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     errors.install(app)
@@ -38,6 +46,10 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
 
     for router in routers:
         app.include_router(router)
+    if ctx.config.voice_ui_enabled:  # last: its catch-all GET must not shadow any route
+        from magec import voice_ui
+
+        voice_ui.mount(app)
 
     def open_mode() -> bool:
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
@@ -51,6 +63,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
             origins=frozenset(guard.normalise_origin(o) for o in config.cors_origins),
             json_only=open_mode,
             api_prefixes=("/api/", "/v1/"),
+            csp=voice_ui_csp() if config.voice_ui_enabled else None,
             metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
             trusted_proxies=parse_networks(config.trusted_proxies),
         ),

@@ -1,0 +1,361 @@
+// The Voice UI app: pairing, agent/flow switcher, conversations, text, push-to-talk and hands-free.
+import { createApp, reactive, computed, nextTick } from 'vue';
+import { ApiError, auth, clientInfo, deviceUser, runStream, sessions, speech, textOf, transcribe, watchNetwork } from './api.js';
+import { Mic, VoiceEvents, encodeWav, play, stopPlaying } from './audio.js';
+
+const AGENT_KEY = 'magec.voice.agent';
+const SPOKES_KEY = 'magec.voice.spokesperson';
+const MAX_RECORD_SECONDS = 20;
+const STATE_WORDS = {
+  idle: 'Ready', listening: 'Listening for the wake word', recording: 'Listening…', transcribing: 'Transcribing…',
+  thinking: 'Thinking…', speaking: 'Speaking', offline: 'Offline',
+};
+
+const s = reactive({
+  booting: true, needsPairing: false, pairError: '', pairing: false, token: auth.token,
+  info: null, agents: [], agentId: '', spokesperson: '', status: 'idle',
+  messages: [], conversations: [], sessionId: '', drawer: false, menu: false,
+  handsFree: false, wake: null, wakeModel: '', online: true, wsUp: false, notices: [],
+  text: '', tokenInput: '', pttDown: false, played: 0, lastEvent: '',
+});
+const user = deviceUser();
+const mic = new Mic();
+let recording = null; // {frames, rate, timer}
+let turnAbort = null;
+let unsub = null;
+
+function notify(kind, text) {
+  const n = { id: Math.random(), kind, text };
+  s.notices.push(n);
+  setTimeout(() => { const i = s.notices.indexOf(n); if (i >= 0) s.notices.splice(i, 1); }, kind === 'error' ? 8000 : 4000);
+}
+const say = (e) => (e instanceof ApiError || e instanceof Error ? e.message : String(e));
+
+watchNetwork((ok) => {
+  if (ok === s.online) return;
+  s.online = ok;
+  notify(ok ? 'info' : 'error', ok ? 'Connection regained.' : 'Connection lost. Retrying…');
+});
+window.addEventListener('online', () => { if (!s.online) { s.online = true; notify('info', 'Connection regained.'); } });
+window.addEventListener('offline', () => { s.online = false; notify('error', 'Connection lost. Retrying…'); });
+
+const current = computed(() => s.agents.find((a) => a.id === s.agentId) || null);
+const members = computed(() => (current.value?.type === 'flow' ? current.value.agents || [] : []));
+const voiceOf = computed(() => {
+  const c = current.value;
+  if (!c) return { stt: false, tts: false };
+  if (c.type === 'flow' && s.spokesperson) return members.value.find((m) => m.id === s.spokesperson)?.voice || { stt: false, tts: false };
+  return c.voice || { stt: false, tts: false };
+});
+
+// ---- pairing and start ------------------------------------------------------------------------
+
+async function boot() {
+  try {
+    const info = await clientInfo();
+    if (!info.paired && !info.openMode) { s.needsPairing = true; return; }
+    await start(info);
+  } catch (e) {
+    if (e.status === 401) { auth.clear(); s.token = ''; s.needsPairing = true; s.pairError = 'This device was unpaired on the server. Pair it again.'; }
+    else notify('error', say(e));
+  } finally { s.booting = false; }
+}
+
+async function pair(token) {
+  s.pairing = true; s.pairError = '';
+  try {
+    const info = await clientInfo(token.trim());
+    if (!info.paired) throw new ApiError('That token did not pair this device.');
+    auth.set(token.trim()); s.token = token.trim(); s.tokenInput = ''; s.needsPairing = false;
+    await start(info);
+  } catch (e) {
+    s.pairError = e.status === 401 ? 'That token is not valid (or its client is disabled).' : say(e);
+  } finally { s.pairing = false; }
+}
+
+function unpair() {
+  stopHandsFree(); auth.clear(); s.token = ''; s.menu = false;
+  s.info = null; s.agents = []; s.messages = []; s.conversations = []; s.sessionId = '';
+  clientInfo('').catch(() => {}); // clears the WebSocket cookie
+  s.needsPairing = true;
+}
+
+async function start(info) {
+  s.info = info; s.agents = info.allowedAgents || [];
+  const saved = localStorage.getItem(AGENT_KEY);
+  const pick = s.agents.find((a) => a.id === saved) ? saved : info.defaultAgent || s.agents[0]?.id || '';
+  await selectAgent(pick);
+}
+
+async function selectAgent(id) {
+  s.agentId = id; localStorage.setItem(AGENT_KEY, id);
+  const c = current.value;
+  if (c?.type === 'flow') {
+    const saved = localStorage.getItem(SPOKES_KEY + ':' + id);
+    const first = members.value.find((m) => m.responseAgent) || members.value.find((m) => m.voice?.tts) || members.value[0];
+    s.spokesperson = members.value.some((m) => m.id === saved) ? saved : first?.id || '';
+  } else s.spokesperson = '';
+  s.messages = []; s.sessionId = '';
+  if (id) await loadConversations(true);
+}
+
+function setSpokesperson(id) { s.spokesperson = id; localStorage.setItem(SPOKES_KEY + ':' + s.agentId, id); }
+
+// ---- conversations ----------------------------------------------------------------------------
+
+async function loadConversations(openLatest = false) {
+  try {
+    const list = await sessions.list(s.agentId, user);
+    list.sort((a, b) => (b.lastUpdateTime || 0) - (a.lastUpdateTime || 0));
+    s.conversations = list;
+    if (openLatest && list.length) await openConversation(list[0].id);
+  } catch (e) { notify('error', say(e)); }
+}
+
+async function openConversation(id) {
+  try {
+    const sess = await sessions.get(s.agentId, user, id);
+    s.sessionId = id; s.drawer = false;
+    s.messages = (sess.events || []).map((ev) => ({ role: ev.author === 'user' ? 'user' : 'agent', author: ev.authorName || ev.author, text: textOf(ev) }))
+      .filter((m) => m.text);
+    scrollDown();
+  } catch (e) { notify('error', say(e)); }
+}
+
+async function newConversation() {
+  try {
+    const sess = await sessions.create(s.agentId, user);
+    s.sessionId = sess.id; s.messages = []; s.drawer = false;
+    await loadConversations();
+  } catch (e) { notify('error', say(e)); }
+}
+
+async function deleteConversation(id) {
+  try {
+    await sessions.remove(s.agentId, user, id);
+    if (id === s.sessionId) { s.sessionId = ''; s.messages = []; }
+    await loadConversations();
+  } catch (e) { notify('error', say(e)); }
+}
+
+function conversationTitle(c) {
+  const d = c.lastUpdateTime ? new Date(c.lastUpdateTime * 1000) : null;
+  return d ? d.toLocaleString() : c.id;
+}
+
+// ---- a turn: text → streamed answer → speech ---------------------------------------------------
+
+function scrollDown() { nextTick(() => { const el = document.querySelector('.messages'); if (el) el.scrollTop = el.scrollHeight; }); }
+
+async function send(text, { spoken = false } = {}) {
+  text = (text || '').trim();
+  if (!text || !s.agentId) return;
+  turnAbort?.abort();
+  turnAbort = new AbortController();
+  s.messages.push({ role: 'user', text });
+  s.status = 'thinking';
+  scrollDown();
+  const answers = new Map();
+  try {
+    if (!s.sessionId) s.sessionId = (await sessions.create(s.agentId, user)).id;
+    for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal)) {
+      s.lastEvent = ev.partial ? 'partial' : 'event';
+      if (ev.errorCode || ev.errorMessage) { notify('error', ev.errorMessage || ev.errorCode); continue; }
+      const t = textOf(ev);
+      if (!t) continue;
+      const key = ev.author || 'agent';
+      let m = answers.get(key);
+      if (!m) { m = reactive({ role: 'agent', author: ev.authorName || ev.author, text: '', partial: true }); answers.set(key, m); s.messages.push(m); }
+      if (ev.partial) m.text += t; else { m.text = t; m.partial = false; }
+      scrollDown();
+    }
+  } catch (e) {
+    if (e.name !== 'AbortError') notify('error', say(e));
+    s.status = idleStatus(); return;
+  }
+  loadConversations();
+  const reply = [...answers.values()].map((m) => m.text).join('\n\n').trim();
+  if (reply && (spoken || s.handsFree) && voiceOf.value.tts) await speak(reply);
+  s.status = idleStatus();
+}
+
+async function speak(text) {
+  s.status = 'speaking';
+  try {
+    const audio = await speech(s.agentId, text, s.spokesperson || undefined, turnAbort?.signal);
+    await mic.start();
+    await play(mic.ctx, audio);
+    s.played++;
+  } catch (e) {
+    if (e.name !== 'AbortError') notify('error', e.name === 'EncodingError' ? 'The answer arrived in an audio format this browser cannot play.' : say(e));
+  }
+}
+
+function idleStatus() { return s.handsFree ? 'listening' : 'idle'; }
+
+function stopTurn() { turnAbort?.abort(); stopPlaying(); s.status = idleStatus(); }
+
+// ---- recording: push-to-talk and after the wake word -------------------------------------------
+
+function startRecording() {
+  if (recording) return;
+  recording = { frames: [], rate: mic.rate };
+  recording.timer = setTimeout(() => finishRecording(), MAX_RECORD_SECONDS * 1000);
+  s.status = 'recording';
+}
+
+async function finishRecording() {
+  const rec = recording;
+  recording = null;
+  if (!rec) return;
+  clearTimeout(rec.timer);
+  const seconds = rec.frames.reduce((n, f) => n + f.length, 0) / (rec.rate || 1);
+  if (seconds < 0.3) { s.status = idleStatus(); return; }
+  s.status = 'transcribing';
+  try {
+    const text = await transcribe(s.agentId, encodeWav(rec.frames, rec.rate), s.spokesperson || undefined);
+    if (!text) { notify('info', 'I did not catch that.'); s.status = idleStatus(); return; }
+    await send(text, { spoken: true });
+  } catch (e) { notify('error', say(e)); s.status = idleStatus(); }
+}
+
+async function ensureMic() {
+  try {
+    await mic.start();
+    if (!unsub) {
+      unsub = mic.onFrame((frame) => {
+        if (recording) recording.frames.push(frame);
+        // the wake word is muted while thinking or speaking: the device would hear itself
+        if (s.handsFree && (s.status === 'listening' || s.status === 'recording')) s.wake?.send(frame, mic.rate);
+      });
+    }
+    return true;
+  } catch (e) {
+    notify('error', e.name === 'NotAllowedError' ? 'Microphone permission was denied.' : say(e));
+    return false;
+  }
+}
+
+async function pttStart() {
+  if (!voiceOf.value.stt) { notify('error', 'This agent has no speech-to-text configured.'); return; }
+  if (!(await ensureMic())) return;
+  stopTurn();
+  s.pttDown = true;
+  startRecording();
+}
+function pttEnd() { if (!s.pttDown) return; s.pttDown = false; finishRecording(); }
+
+async function toggleHandsFree() {
+  if (s.handsFree) { stopHandsFree(); return; }
+  if (!voiceOf.value.stt) { notify('error', 'This agent has no speech-to-text configured.'); return; }
+  if (!(await ensureMic())) return;
+  s.handsFree = true; s.status = 'listening';
+  s.wake = new VoiceEvents({
+    onOpen: (caps) => { s.wsUp = true; s.wakeModel = caps.wakewords?.models?.find((m) => m.id === caps.wakewords.active)?.phrase || caps.wakewords?.active || ''; },
+    onWakeword: () => { if (s.status === 'listening') startRecording(); },
+    onSpeechEnd: () => { if (recording && !s.pttDown) finishRecording(); },
+    onError: (err) => notify('error', err?.message || 'Voice channel error.'),
+    onClose: (code) => {
+      if (s.wsUp) notify('error', 'Voice channel lost. Reconnecting…');
+      s.wsUp = false;
+      if (code === 4401 || code === 1008) stopHandsFree();
+    },
+  });
+  s.wake.connect(auth.token);
+}
+
+function stopHandsFree() {
+  s.handsFree = false; s.wsUp = false;
+  s.wake?.close(); s.wake = null;
+  if (recording && !s.pttDown) { clearTimeout(recording.timer); recording = null; }
+  if (s.status === 'listening' || s.status === 'recording') s.status = 'idle';
+}
+
+// ---- view ---------------------------------------------------------------------------------------
+
+const App = {
+  setup() {
+    return {
+      s, current, members, voiceOf, STATE_WORDS, pair, unpair, selectAgent, setSpokesperson, newConversation,
+      openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn,
+      submit() { const t = s.text; s.text = ''; send(t); },
+    };
+  },
+  template: `
+  <div class="shell" :data-state="s.status">
+    <div v-if="s.booting" class="boot">Starting…</div>
+    <section v-else-if="s.needsPairing" class="pairing" data-testid="pairing">
+      <div class="logo" aria-hidden="true"></div>
+      <h1>Pair this device</h1>
+      <p>Paste the client token an administrator created for this device (Admin UI → Clients).</p>
+      <form @submit.prevent="pair(s.tokenInput)">
+        <input v-model="s.tokenInput" data-testid="token" type="password" autocomplete="off" placeholder="mgc_…" aria-label="Client token">
+        <button class="primary" :disabled="s.pairing || !s.tokenInput.trim()" data-testid="pair">Pair</button>
+      </form>
+      <p v-if="s.pairError" class="error" role="alert" data-testid="pair-error">{{ s.pairError }}</p>
+    </section>
+    <template v-else>
+      <header>
+        <button class="icon" @click="s.drawer = !s.drawer" aria-label="Conversations" data-testid="conversations-toggle">☰</button>
+        <select :value="s.agentId" @change="selectAgent($event.target.value)" data-testid="agent" aria-label="Agent">
+          <option v-for="a in s.agents" :key="a.id" :value="a.id">{{ a.name }}{{ a.type === 'flow' ? ' (flow)' : '' }}</option>
+        </select>
+        <button class="icon" @click="s.menu = !s.menu" aria-label="Menu" data-testid="menu">⋮</button>
+        <div v-if="s.menu" class="menu">
+          <div class="who">{{ s.info?.paired ? 'Paired as ' + s.info.name : 'Open mode (no pairing needed)' }}</div>
+          <button v-if="s.info?.paired" @click="unpair" data-testid="unpair">Unpair this device</button>
+        </div>
+      </header>
+      <div v-if="!s.online" class="banner error" role="status" data-testid="offline">Connection lost. Retrying…</div>
+      <div v-if="current?.type === 'flow'" class="spokes">
+        <label>Voice of
+          <select :value="s.spokesperson" @change="setSpokesperson($event.target.value)" data-testid="spokesperson">
+            <option v-for="m in members" :key="m.id" :value="m.id">{{ m.name }}{{ m.responseAgent ? ' ★' : '' }}</option>
+          </select>
+        </label>
+      </div>
+      <div v-if="current && (!voiceOf.tts || !voiceOf.stt)" class="banner warn" data-testid="no-voice">
+        {{ !voiceOf.tts && !voiceOf.stt ? 'This agent has no voice configured: text only.' : !voiceOf.tts ? 'This agent has no text-to-speech configured: answers are shown, not spoken.' : 'This agent has no speech-to-text configured: type instead of talking.' }}
+      </div>
+      <div v-if="!s.agents.length" class="banner warn">No agents are available to this device.</div>
+      <aside v-if="s.drawer" class="drawer" data-testid="drawer">
+        <button class="primary" @click="newConversation" data-testid="new-conversation">New conversation</button>
+        <ul>
+          <li v-for="c in s.conversations" :key="c.id" :class="{active: c.id === s.sessionId}" data-testid="conversation">
+            <button class="open" @click="openConversation(c.id)">{{ conversationTitle(c) }}</button>
+            <button class="icon" @click="deleteConversation(c.id)" :aria-label="'Delete conversation ' + conversationTitle(c)" data-testid="delete-conversation">🗑</button>
+          </li>
+          <li v-if="!s.conversations.length" class="empty">No conversations yet.</li>
+        </ul>
+      </aside>
+      <main class="messages" data-testid="messages">
+        <div v-for="(m, i) in s.messages" :key="i" :class="['msg', m.role, {partial: m.partial}]" data-testid="message">
+          <div v-if="m.role === 'agent' && m.author" class="author">{{ m.author }}</div>
+          <div class="text">{{ m.text }}</div>
+        </div>
+      </main>
+      <div class="status" data-testid="status" :data-played="s.played" aria-live="polite">
+        <span class="orb"></span>{{ STATE_WORDS[s.status] }}<template v-if="s.status === 'listening' && s.wakeModel"> — say “{{ s.wakeModel }}”</template>
+        <button v-if="s.status === 'thinking' || s.status === 'speaking'" class="link" @click="stopTurn" data-testid="stop">Stop</button>
+      </div>
+      <footer>
+        <form class="compose" @submit.prevent="submit">
+          <input v-model="s.text" placeholder="Type a message" aria-label="Message" data-testid="text">
+          <button class="primary" :disabled="!s.text.trim()" data-testid="send">Send</button>
+        </form>
+        <div class="voice">
+          <button :class="['ptt', {down: s.pttDown}]" :disabled="!voiceOf.stt" data-testid="ptt"
+                  @pointerdown.prevent="pttStart" @pointerup.prevent="pttEnd" @pointerleave="pttEnd" @contextmenu.prevent>
+            {{ s.pttDown ? 'Release to send' : 'Hold to talk' }}</button>
+          <button :class="['hands', {on: s.handsFree}]" :disabled="!voiceOf.stt" @click="toggleHandsFree" data-testid="hands-free" :aria-pressed="s.handsFree">
+            {{ s.handsFree ? 'Hands-free on' : 'Hands-free' }}</button>
+        </div>
+      </footer>
+    </template>
+    <div class="notices"><div v-for="n in s.notices" :key="n.id" :class="['notice', n.kind]" role="alert" data-testid="notice">{{ n.text }}</div></div>
+  </div>`,
+};
+
+createApp(App).mount('#app');
+boot();
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('./sw.js').catch(() => {});

@@ -1,0 +1,203 @@
+"""The Voice UI end to end: Chromium (phone viewport, fake microphone playing espeak-ng speech)
+against a real ``magec serve`` with a loopback OpenAI fake for chat, STT and TTS."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.voice_ui.conftest import Setup, spoken_wav
+
+
+def pair(page: Any, setup: Setup) -> None:
+    page.goto(setup.server.user_url + "/")
+    expect(page.get_by_test_id("pairing")).to_be_visible()
+    page.get_by_test_id("token").fill(setup.token)
+    page.get_by_test_id("pair").click()
+    expect(page.get_by_test_id("agent")).to_be_visible()
+
+
+def wait_for(page: Any, check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll ``check`` until it returns something truthy (the fake records requests off-thread).
+    Waiting through the page lets Playwright deliver its events (WebSocket frames) meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wav_seconds(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def test_pairing_text_turn_and_unpair(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    page = phone()
+    page.goto(setup.server.user_url + "/")
+    expect(page.get_by_test_id("pairing")).to_be_visible()
+    page.screenshot(path=str(artifacts / "01-pairing.png"))
+    page.get_by_test_id("token").fill("mgc_not_a_token")
+    page.get_by_test_id("pair").click()
+    expect(page.get_by_test_id("pair-error")).to_contain_text("not valid")
+    page.get_by_test_id("token").fill(setup.token)
+    page.get_by_test_id("pair").click()
+    # allowed agents only, default = the first allowed one
+    expect(page.get_by_test_id("agent").locator("option")).to_have_text(["Helper", "Typist", "Duo (flow)"])
+    expect(page.get_by_test_id("agent")).to_have_value(setup.helper)
+    setup.fake.clear()
+    page.get_by_test_id("text").fill("hello there")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: hello there")
+    expect(page.get_by_test_id("status")).to_contain_text("Ready")
+    chat = setup.sent("chat")
+    assert chat and chat[-1].json["stream"] is True  # the answer was streamed
+    assert not setup.sent("tts")  # a typed turn is not spoken
+    page.screenshot(path=str(artifacts / "02-text-turn.png"))
+    # the token survives a reload (stored on the device)
+    page.reload()
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: hello there")
+    page.get_by_test_id("menu").click()
+    page.get_by_test_id("unpair").click()
+    expect(page.get_by_test_id("pairing")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("pairing")).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_hands_free_wake_word_to_spoken_answer(setup: Setup, phone: Callable[..., Any], artifacts: Path,
+                                               tmp_path: Path) -> None:
+    wav = spoken_wav(tmp_path, "hey mycroft. what is the weather?")
+    page = phone(wav, loop=False)
+    events: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda p: events.append(
+        json.loads(p)["type"]) if isinstance(p, str) else None))
+    pair(page, setup)
+    setup.script_voice("what is the weather")
+    page.get_by_test_id("hands-free").click()
+    expect(page.get_by_test_id("status")).to_contain_text("Hey Mycroft")
+    page.screenshot(path=str(artifacts / "03-hands-free-listening.png"))
+    # wake word → record → VAD end → the agent's STT
+    stt = wait_for(page, lambda: setup.sent("stt"), "the transcription request")
+    assert stt[0].form["model"] == "stt-helper"
+    seconds = wav_seconds(stt[0].files["file"][2])
+    assert 1.0 < seconds < 8.0, seconds
+    expect(page.get_by_test_id("message").nth(0)).to_have_text("what is the weather")
+    assert events[:1] == ["capabilities"] and "wakeword" in events, events
+    assert events.index("speech_start") < events.index("wakeword") < events.index("speech_end")
+    expect(page.get_by_test_id("message").nth(1)).to_contain_text("voice-llm says: what is the weather")
+    # the answer is spoken with the agent's TTS, then the UI listens again
+    expect(page.get_by_test_id("status")).to_have_attribute("data-played", "1")
+    tts = setup.sent("tts")
+    assert tts[0].json["input"] == "voice-llm says: what is the weather" and tts[0].json["model"] == "tts-helper"
+    expect(page.get_by_test_id("status")).to_contain_text("Listening for the wake word")
+    page.screenshot(path=str(artifacts / "04-hands-free-answered.png"))
+    assert page.js_errors == []
+
+
+def test_push_to_talk(setup: Setup, phone: Callable[..., Any], artifacts: Path, tmp_path: Path) -> None:
+    page = phone(spoken_wav(tmp_path, "turn on the lights", before=0.3, after=0.3))
+    pair(page, setup)
+    setup.script_voice("turn on the lights")
+    box = page.get_by_test_id("ptt").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    expect(page.get_by_test_id("ptt")).to_have_text("Release to send")
+    expect(page.get_by_test_id("status")).to_contain_text("Listening…")
+    page.screenshot(path=str(artifacts / "05-push-to-talk.png"))
+    page.wait_for_timeout(2000)  # the user holds the button while speaking
+    page.mouse.up()
+    stt = wait_for(page, lambda: setup.sent("stt"), "the transcription request")
+    assert 1.5 < wav_seconds(stt[0].files["file"][2]) < 6.0
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: turn on the lights")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-played", "1")
+    assert page.js_errors == []
+
+
+def test_flow_spokesperson_and_no_voice_notice(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    page = phone()
+    pair(page, setup)
+    expect(page.get_by_test_id("no-voice")).to_have_count(0)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    expect(page.get_by_test_id("no-voice")).to_contain_text("no voice configured")
+    expect(page.get_by_test_id("ptt")).to_be_disabled()
+    page.screenshot(path=str(artifacts / "06-no-voice.png"))
+    page.get_by_test_id("agent").select_option(setup.duo)
+    # the spokesperson defaults to the flow's response agent
+    expect(page.get_by_test_id("spokesperson")).to_have_value(setup.helper)
+    expect(page.get_by_test_id("no-voice")).to_have_count(0)
+    page.get_by_test_id("spokesperson").select_option(setup.typist)
+    expect(page.get_by_test_id("no-voice")).to_be_visible()
+    page.get_by_test_id("spokesperson").select_option(setup.helper)
+    setup.fake.clear()
+    page.get_by_test_id("text").fill("plan a trip")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says:")
+    expect(page.locator(".msg.agent .author").last).to_have_text("Helper")
+    page.screenshot(path=str(artifacts / "07-flow.png"))
+    # the choice is kept for this flow
+    page.reload()
+    expect(page.get_by_test_id("spokesperson")).to_have_value(setup.helper)
+    assert page.js_errors == []
+
+
+def test_conversations_round_trip(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    page = phone()
+    pair(page, setup)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    page.get_by_test_id("conversations-toggle").click()
+    page.get_by_test_id("new-conversation").click()
+    page.get_by_test_id("text").fill("first conversation")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("says: first conversation")
+    page.get_by_test_id("conversations-toggle").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(1)
+    page.get_by_test_id("new-conversation").click()
+    expect(page.get_by_test_id("message")).to_have_count(0)
+    page.get_by_test_id("text").fill("second conversation")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("says: second conversation")
+    page.get_by_test_id("conversations-toggle").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(2)
+    page.screenshot(path=str(artifacts / "08-conversations.png"))
+    # read back: open the other one
+    page.locator("[data-testid=conversation]:not(.active) .open").click()
+    expect(page.get_by_test_id("message").first).to_have_text("first conversation")
+    expect(page.get_by_test_id("message")).to_have_count(2)
+    # delete it; the server agrees
+    page.get_by_test_id("conversations-toggle").click()
+    page.locator("[data-testid=conversation].active [data-testid=delete-conversation]").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(1)
+    expect(page.get_by_test_id("message")).to_have_count(0)
+    user = page.evaluate("localStorage.getItem('magec.voice.user')")
+    listed = httpx.get(f"{setup.server.user_url}/api/v1/agent/apps/{setup.typist}/users/{user}/sessions",
+                       headers={"Authorization": f"Bearer {setup.token}"}).json()
+    assert len(listed) == 1
+    assert page.js_errors == []
+
+
+def test_pwa_manifest_service_worker_and_disabled_ui(setup: Setup, phone: Callable[..., Any]) -> None:
+    page = phone()
+    page.goto(setup.server.user_url + "/")
+    manifest = page.evaluate("fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())")
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "./"
+    assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+    for icon in manifest["icons"]:
+        assert httpx.get(f"{setup.server.user_url}/{icon['src'].lstrip('./')}").status_code == 200
+    # the service worker installs and controls the page after a reload
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    assert page.evaluate("!!navigator.serviceWorker.controller")
+    # the API is untouched by the UI's catch-all route
+    assert httpx.get(f"{setup.server.user_url}/api/v1/nope").status_code == 404
+    assert httpx.get(f"{setup.server.user_url}/docs").status_code == 200
