@@ -8,6 +8,10 @@ apt_install espeak-ng espeak-ng
 apt_install chromium chromium
 echo "==> installing magec with test dependencies"
 "$PIP" install -q -e '.[test]'
+if command -v npm >/dev/null; then
+  echo "==> npm ci (tests/compat/node: the openai Node SDK of the compatibility suite)"
+  (cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if [ -x scripts/install-local-models.sh ]; then
   scripts/install-local-models.sh
 fi

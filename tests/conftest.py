@@ -77,7 +77,7 @@ async def sqlite_apps(tmp_path: Path) -> AsyncIterator[Apps]:
 # Every test is either "fast" (in process, on the shipped fakes: FakeLlm, loopback fake providers,
 # SQLite) or "service" (a real PostgreSQL, redis-server, Chromium, local models or a `magec serve`
 # subprocess). `pytest -m fast` is the quick inner loop; the README's test command runs both.
-_SERVICE_DIRS = ("ui", "backends/local", "demo", "bench")
+_SERVICE_DIRS = ("ui", "backends/local", "demo", "bench", "compat")
 _SERVICE_FIXTURES = {"postgres", "redis_server"}
 _SERVICE_PARAMS = {"postgres", "redis"}
 _spawns: dict[Path, bool] = {}

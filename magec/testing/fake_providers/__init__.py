@@ -31,7 +31,10 @@ Pieces
   is a text reply), the ``responder(req) -> Reply | str | None`` function, then defaults:
   chat echoes ``"<name> says: <last user text>"`` (after a tool result:
   ``"<name> says: tool result <content>"``); a user text like ``call get_weather {"city": "X"}``
-  makes the fake call that tool (when offered) with those args; embeddings are deterministic unit
+  makes the fake call that tool (when offered) with those args; a request for structured output
+  (OpenAI ``response_format`` json_object/json_schema, Gemini ``responseMimeType``
+  application/json) gets JSON satisfying its schema (:func:`schema_instance`), with values taken
+  from a JSON object in the user text when keys match; embeddings are deterministic unit
   vectors of ``embedding_dim``; TTS audio embeds the text (:func:`fake_audio`) and STT reads it
   back (:func:`transcript_of`), so TTS → STT round-trips the words.
 * :class:`Reply` fields: ``text, tool_calls, chunks, vectors, audio, status, error, error_type,
@@ -54,6 +57,7 @@ from magec.testing.fake_providers._core import (
     ToolCall,
     deterministic_vector,
     fake_audio,
+    schema_instance,
     transcript_of,
 )
 from magec.testing.fake_providers.anthropic_wire import AnthropicFake
@@ -73,5 +77,6 @@ __all__ = [
     "ToolCall",
     "deterministic_vector",
     "fake_audio",
+    "schema_instance",
     "transcript_of",
 ]

@@ -113,6 +113,44 @@ class Reply:
 Responder = Callable[[RecordedRequest], "Reply | str | None"]
 
 
+def schema_instance(schema: Any, hints: dict[str, Any] | None = None, name: str = "value",
+                    defs: dict[str, Any] | None = None) -> Any:
+    """A value that satisfies the JSON ``schema`` (the fakes' structured output): object
+    properties all present, values from ``hints`` (a JSON object the user wrote) when a key
+    matches, else ``"<name>"`` / 1 / 1.0 / true / one array item / the first enum value."""
+    hints = hints or {}
+    if not isinstance(schema, dict):
+        return name
+    defs = {**(defs or {}), **(schema.get("$defs") or schema.get("definitions") or {})}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
+        return schema_instance(defs[ref.rsplit("/", 1)[-1]], hints, name, defs)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key) or [] if not (isinstance(o, dict) and o.get("type") == "null")]
+        if options:
+            return schema_instance(options[0], hints, name, defs)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    kind = str(kind).lower() if kind else ("object" if "properties" in schema else "string")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: hints[k] if k in hints else schema_instance(v, hints, k, defs) for k, v in props.items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items") or {}, hints, name, defs)]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return True
+    return f"<{name}>"
+
+
 class FakeProvider:
     """Base of the vendor fakes: request log, reply queue, responder, default behaviour.
 
@@ -250,7 +288,25 @@ class FakeProvider:
                     except ValueError:
                         args = {}
                 return Reply(tool_calls=[ToolCall(m.group(1), args)])
+        schema = self.wanted_schema(req)
+        if schema is not None:
+            # structured output asked for: JSON (satisfying the schema, if one was given)
+            hints: dict[str, Any] = {}
+            jm = re.search(r"\{.*\}", text, re.S)
+            if jm:
+                try:
+                    loaded = json.loads(jm.group(0))
+                    hints = loaded if isinstance(loaded, dict) else {}
+                except ValueError:
+                    hints = {}
+            value = schema_instance(schema, hints) if schema else {"answer": self.default_text(req), **hints}
+            return Reply(text=json.dumps(value))
         return Reply(text=self.default_text(req))
+
+    def wanted_schema(self, req: RecordedRequest) -> dict[str, Any] | None:
+        """The JSON schema the request asks the answer to follow (``{}``: any JSON object), or
+        ``None`` for a plain text answer. Vendor fakes read their own request field."""
+        return None
 
     def auth_failure(self, req: RecordedRequest) -> Reply | None:
         """When the fake was given an ``api_key``, a request without it gets the vendor's 401."""

@@ -113,6 +113,13 @@ class GeminiFake(FakeProvider):
     def ends_with_tool_result(self, req: RecordedRequest) -> bool:
         return self._last_function_response(req) is not None
 
+    def wanted_schema(self, req: RecordedRequest) -> dict[str, Any] | None:
+        cfg = (req.json or {}).get("generationConfig") or {} if isinstance(req.json, dict) else {}
+        if cfg.get("responseMimeType") != "application/json":
+            return None
+        schema = cfg.get("responseJsonSchema") or cfg.get("responseSchema")
+        return schema if isinstance(schema, dict) else {}
+
     def default_text(self, req: RecordedRequest) -> str:
         fr = self._last_function_response(req)
         if fr is not None:

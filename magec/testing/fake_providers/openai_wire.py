@@ -80,6 +80,13 @@ class OpenAIFake(FakeProvider):
             return f"{self.name} says: tool result {_text_of(msgs[-1].get('content'))}"
         return super().default_text(req)
 
+    def wanted_schema(self, req: RecordedRequest) -> dict[str, Any] | None:
+        fmt = (req.json or {}).get("response_format") if isinstance(req.json, dict) else None
+        if not isinstance(fmt, dict) or fmt.get("type") not in ("json_object", "json_schema"):
+            return None
+        schema = (fmt.get("json_schema") or {}).get("schema") if fmt["type"] == "json_schema" else None
+        return schema if isinstance(schema, dict) else {}
+
     def error_body(self, reply: Reply) -> Any:
         return {
             "error": {

@@ -1,0 +1,82 @@
+"""The openai Python SDK against ``magec serve``: chat, stream, tools loop, parse, responses, errors."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.compat.conftest import Magec
+
+
+class City(BaseModel):
+    city: str
+    country: str
+
+
+def client(m: Magec) -> openai.OpenAI:
+    return openai.OpenAI(base_url=m.v1, api_key="none", max_retries=0)
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def test_chat_stream_and_model_name(magec: Magec) -> None:
+    c = client(magec)
+    reply = c.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hola"}])
+    assert reply.choices[0].message.content == "compat says: hola" and reply.model == "Helper"
+    pieces = [ch.choices[0].delta.content or "" for ch in c.chat.completions.create(
+        model="Helper", messages=[{"role": "user", "content": "a streamed answer"}], stream=True) if ch.choices]
+    assert "".join(pieces) == "compat says: a streamed answer"
+    assert c.models.retrieve("Helper").id == magec.agent_id
+
+
+def test_tools_loop(magec: Magec) -> None:
+    c = client(magec)
+    messages: list[dict[str, object]] = [{"role": "user", "content": 'call get_weather {"city": "Paris"}'}]
+    first = c.chat.completions.create(model="Helper", messages=messages, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    assert first.choices[0].finish_reason == "tool_calls"
+    call = (first.choices[0].message.tool_calls or [])[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+    messages += [first.choices[0].message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = c.chat.completions.create(model="Helper", messages=messages, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    assert second.choices[0].message.content == "compat says: tool result sunny"
+
+
+def test_parse_structured_output(magec: Magec) -> None:
+    c = client(magec)
+    parsed = c.chat.completions.parse(model="Helper", response_format=City, messages=[
+        {"role": "user", "content": 'where is the Eiffel tower? {"city": "Paris", "country": "France"}'}])
+    assert parsed.choices[0].message.parsed == City(city="Paris", country="France")
+    sent = magec.fake.requests[-1].json["response_format"]
+    assert sent["type"] == "json_schema" and set(sent["json_schema"]["schema"]["properties"]) == {"city", "country"}
+    resp = c.responses.parse(model="Helper", text_format=City, input='{"city": "Rome", "country": "Italy"}')
+    assert resp.output_parsed == City(city="Rome", country="Italy")
+
+
+def test_responses_api_and_previous_response(magec: Magec) -> None:
+    c = client(magec)
+    first = c.responses.create(model="Helper", input="I am Ada", instructions="be brief")
+    assert first.output_text == "compat says: I am Ada"
+    second = c.responses.create(model="Helper", input="who am I?", previous_response_id=first.id)
+    history = [m["content"] for m in magec.fake.requests[-1].json["messages"] if m["role"] != "system"]
+    assert history == ["I am Ada", "compat says: I am Ada", "who am I?"] and second.output_text
+    events = [e.type for e in c.responses.create(model="Helper", input="stream", stream=True)]
+    assert events[0] == "response.created" and "response.output_text.delta" in events
+    assert events[-1] == "response.completed"
+
+
+def test_error_messages(magec: Magec) -> None:
+    c = client(magec)
+    with pytest.raises(openai.NotFoundError) as nf:
+        c.chat.completions.create(model="Nope", messages=[{"role": "user", "content": "x"}])
+    # as against OpenAI: the SDK prints the status and error.message
+    assert nf.value.message == "Error code: 404 - The model 'Nope' does not exist or you do not have access to it."
+    assert nf.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        c.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "x"}], n=3)
+    assert "n=1" in bad.value.message and bad.value.param == "n"  # type: ignore[attr-defined]
