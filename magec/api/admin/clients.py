@@ -4,7 +4,7 @@
   (:data:`magec.clients.types.TYPES`), for forms generated from the schemas.
 * ``GET /clients`` and ``GET /clients/{id}`` — the generic views plus ``status`` for clients run by
   a worker (bots, cron): ``{running, connected, identity, lastError, lastMessageAt, owner, …}``;
-  cron adds ``schedule``, ``nextRun``, ``lastRun``, ``lastOk``, ``lastResult`` (read from the
+  cron adds ``schedule``, ``nextRun``, ``lastRun``, ``lastOk``, ``lastResult``, ``runs`` (read from the
   database when the job runs on another replica). ``null`` for direct and webhook clients.
 * ``POST /clients/{id}/telegram-test`` (``slack-test``, ``discord-test``) — calls the platform's
   identity method with the *saved* token at the client's ``apiBaseUrl`` (Telegram ``getMe``, Slack
@@ -60,6 +60,7 @@ async def _cron_status(ctx: AppContext, raw: dict[str, Any], view: dict[str, Any
     last = await cron.last_run(ctx.store.engine, raw["id"])
     if last is not None:
         view.update(last)
+    view["runs"] = await cron.run_count(ctx.store.engine, raw["id"])
     if not view.get("nextRun") and raw.get("enabled", True):
         try:
             expr = cronexpr.parse(schedule)
