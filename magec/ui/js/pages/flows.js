@@ -1,4 +1,5 @@
-// Flows: list of multi-agent flows and a tree editor dialog (server validates on save).
+// Flows: list of multi-agent flows; the dialog edits a tree (root steps) or a graph (flows-graph.js)
+// flow, the form the flow was written in (a new flow picks one). The server validates on save.
 import { api } from '../api.js';
 import { store, load, nameOf } from '../store.js';
 import { toast } from '../toast.js';
@@ -8,9 +9,12 @@ import { Modal } from '../components/modal.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, clone } from '../components/common.js';
 import { confirmDelete } from '../components/confirm.js';
 import { FlowStep, newStep } from './flow-step.js';
+import { FlowGraph, newGraph, graphOutline } from './flows-graph.js';
 
 // One-line outline of a step tree: "seq(A, par(B, C), loop×3(D))"
 function outline(st) {
+  if (st && st.nodes) return graphOutline(st);
+  if (st && st.name !== undefined) st = st.root;
   if (!st) return '';
   if (st.type === 'agent') return (nameOf('agents', st.agentId) || '?') + (st.responseAgent ? '★' : '');
   const tag = { sequential: 'seq', parallel: 'par', loop: `loop×${st.maxIterations || '?'}` }[st.type] || st.type;
@@ -19,10 +23,11 @@ function outline(st) {
 
 const FlowDialog = {
   name: 'FlowDialog',
-  components: { Modal, FlowStep, Icon },
-  data() { return { open: false, editing: null, form: null, saving: false, error: '', errorPath: '' }; },
+  components: { Modal, FlowStep, FlowGraph, Icon },
+  data() { return { open: false, editing: null, form: null, saving: false, error: '', errorPath: '', errorField: '' }; },
   // Any edit clears the highlighted step of the last server error.
   watch: { form: { deep: true, handler() { this.errorPath = ''; } } },
+  computed: { isGraph() { return !!this.form && this.form.kind === 'graph'; } },
   template: `
   <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide testid="flow-dialog">
     <form class="form" id="flow-form" @submit.prevent="save" v-if="form">
@@ -30,9 +35,17 @@ const FlowDialog = {
         <div class="field"><label for="f-name">Name <span class="req">*</span></label><input id="f-name" v-model="form.name" required autofocus placeholder="e.g. Review"></div>
         <div class="field"><label for="f-desc">Description</label><input id="f-desc" v-model="form.description"></div>
       </div>
-      <div class="field"><label>Steps</label>
+      <div class="field" v-if="!editing"><label>Form</label>
+        <div class="gedit-bar" role="radiogroup" aria-label="Flow form">
+          <label class="check"><input type="radio" value="tree" v-model="form.kind" name="flow-kind"> Tree (sequential, parallel, loop)</label>
+          <label class="check"><input type="radio" value="graph" v-model="form.kind" name="flow-kind"> Graph (routers, joins, map, code…)</label>
+        </div></div>
+      <div class="field" v-if="!isGraph"><label>Steps</label>
         <p class="hint">Nest sequential, parallel and loop blocks; mark the agent(s) whose answer the user sees as <strong>Response</strong>.</p>
         <div class="flow-tree"><FlowStep :step="form.root" path="root" :error-path="errorPath"/></div>
+      </div>
+      <div class="field" v-else><label>Graph</label>
+        <FlowGraph :graph="form.graph" :error-field="errorField" :error-text="error" :self-id="editing ? editing.id : ''"/>
       </div>
       <p class="error-text" v-if="error" role="alert" data-testid="flow-error">{{ error }}</p>
     </form>
@@ -44,13 +57,16 @@ const FlowDialog = {
   methods: {
     show(f) {
       this.editing = f || null;
-      this.form = f ? { name: f.name, description: f.description || '', root: clone(f.root) || newStep('sequential') }
-        : { name: '', description: '', root: newStep('sequential') };
-      Object.assign(this, { error: '', errorPath: '', saving: false, open: true });
+      const graph = f && f.nodes ? clone({ entry: f.entry, nodes: f.nodes, edges: f.edges, startX: f.startX, startY: f.startY }) : newGraph();
+      this.form = f ? { name: f.name, description: f.description || '', kind: f.nodes ? 'graph' : 'tree', graph,
+        root: clone(f.root) || newStep('sequential') }
+        : { name: '', description: '', kind: 'tree', graph, root: newStep('sequential') };
+      Object.assign(this, { error: '', errorPath: '', errorField: '', saving: false, open: true });
     },
     async save() {
-      this.saving = true; this.error = ''; this.errorPath = '';
-      const body = { name: this.form.name.trim(), description: this.form.description, root: clone(this.form.root) };
+      this.saving = true; this.error = ''; this.errorPath = ''; this.errorField = '';
+      const body = { name: this.form.name.trim(), description: this.form.description };
+      if (this.isGraph) Object.assign(body, clone(this.form.graph)); else body.root = clone(this.form.root);
       try {
         if (this.editing) await api.put(`/flows/${this.editing.id}`, body); else await api.post('/flows', body);
         toast.success(`Flow “${body.name}” ${this.editing ? 'saved' : 'created'}`);
@@ -58,6 +74,7 @@ const FlowDialog = {
         await load('flows');
       } catch (e) {
         this.error = e.message;
+        this.errorField = e.data?.field || '';
         const m = /root(?:\.steps\[\d+\])*(?:\.\w+)?/.exec(e.data?.field || e.message || '');
         if (m) this.errorPath = m[0];
       } finally { this.saving = false; }
@@ -82,7 +99,7 @@ export default {
       <article class="card entity flow" v-for="f in items" :key="f.id" tabindex="0" @click="$refs.dlg.show(f)" @keydown.enter="$refs.dlg.show(f)" :data-testid="'flow-' + f.name">
         <header class="card-head"><span class="type-badge t-flow">FLW</span><h3>{{ f.name }}</h3></header>
         <p class="muted small clamp" v-if="f.description">{{ f.description }}</p>
-        <p class="mono small outline">{{ outline(f.root) }}</p>
+        <p class="mono small outline">{{ outline(f) }}</p>
         <footer class="card-actions" @click.stop>
           <button class="btn ghost sm" type="button" @click="go('playground', {app: f.id})"><Icon name="chat" :size="14"/> Run</button>
           <span class="spacer"></span>

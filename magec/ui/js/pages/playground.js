@@ -27,7 +27,7 @@ export default {
       const flow = store.flows.find((f) => f.id === this.app);
       const ids = [];
       const walk = (st) => { if (!st) return; if (st.type === 'agent' && st.agentId) ids.push(st.agentId); (st.steps || []).forEach(walk); };
-      if (flow) walk(flow.root);
+      if (flow) (flow.nodes || [flow.root]).forEach(walk); // graph flows: their nodes
       return ids.map((id) => store.agents.find((a) => a.id === id)).filter(Boolean);
     },
     canListen() { return this.voiceAgents.some((a) => a.transcription?.backend); },
@@ -39,7 +39,7 @@ export default {
       const flow = store.flows.find((f) => f.id === this.app);
       const out = new Set();
       const walk = (st) => { if (!st) return; if (st.type === 'agent' && st.responseAgent) out.add(st.agentId); (st.steps || []).forEach(walk); };
-      if (flow) walk(flow.root);
+      if (flow) (flow.nodes || [flow.root]).forEach(walk); // graph flows: their nodes
       return out;
     },
   },
