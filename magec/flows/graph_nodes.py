@@ -77,6 +77,10 @@ class _Node(BaseNode):
     emit: bool = True
     output_key: str = ""
 
+    def _author(self, ctx: Context) -> None:
+        """Events of this node (its output, a router's route) name the node, as in Magec."""
+        ctx.event_author = self.node_id
+
     def _fail(self, message: str, cls: type[FlowNodeError] = FlowNodeError) -> FlowNodeError:
         return cls(f"node {self.node_id!r}: {message}")
 
@@ -134,6 +138,7 @@ class Router(_Node):
     cap: int = ROUTER_CAP
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
+        self._author(ctx)
         key = _COUNT_PREFIX + (ctx.node_path.rsplit("@", 1)[0] or self.name)
         fired = int(ctx.state.get(key) or 0)
         if fired >= self.cap:
@@ -155,6 +160,7 @@ class GraphJoin(_Node):
         return True
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
+        self._author(ctx)
         merged = {self.ids.get(k, k): plain(v) for k, v in (node_input or {}).items()} \
             if isinstance(node_input, dict) else plain(node_input)
         if self.emit:
@@ -218,6 +224,7 @@ class Expression(_Node):
     expression: str
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
+        self._author(ctx)
         try:
             value = cel.evaluate_value(self.expression, {"input": plain(node_input), "state": visible_state(ctx.state)})
         except ValueError as e:
@@ -249,6 +256,7 @@ class Template(_Node):
     template: str
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
+        self._author(ctx)
         result = self._store(ctx, render(self.template, plain(node_input), visible_state(ctx.state)))
         if result is not None:
             yield result
@@ -261,6 +269,7 @@ class Code(_Node):
     runner: Callable[..., Any] = run_script
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
+        self._author(ctx)
         try:
             value = await self.runner(self.script, plain(node_input), visible_state(ctx.state), self.limits,
                                       self.disabled)

@@ -38,9 +38,16 @@ async def test_router_picks_branch_by_classifier_output(sqlite_apps: Apps, oai: 
     # the billing agent saw the user's message and the classifier's answer
     seen = json.dumps(claude.requests[-1].json)
     assert "I was charged twice" in seen and "billing" in seen
+    # the playground (admin view) shows the path: the router's event names it and the route it took
+    arrivals.clear()
+    arrivals.plan[("oai", 1)] = Reply(text="billing")
+    events = await run(apps, fid, "charged twice again", session="admin-view", admin=True)
+    routed = [e for e in events if (e.get("actions") or {}).get("route")]
+    assert [(e["author"], e["actions"]["route"]) for e in routed] == [("route", "billing")]
+    assert routed[0]["nodeInfo"]["path"].endswith("/route@1")
     # otherwise: anything the rule does not match goes to the general agent
     arrivals.clear()
-    arrivals.plan[("oai", 2)] = Reply(text="tech")
+    arrivals.plan[("oai", 1)] = Reply(text="tech")
     events = await run(apps, fid, "my screen is black", session="s2")
     assert arrivals.names() == ["oai", "gem"]
     assert texts(events) == ["gem-reply-1"]
@@ -54,5 +61,5 @@ async def test_router_picks_branch_by_classifier_output(sqlite_apps: Apps, oai: 
     assert stored["nodes"][0]["x"] == 10 and stored["nodes"][0]["y"] == 20 and "w" not in stored["nodes"][0]
     assert stored["edges"][1] == {"from": "route", "to": "billing-desk", "route": "billing"}
     # the run API lists the flow like an agent
-    apps_list = (await apps.user.get(f"{U}/list-apps")).json()
+    apps_list = (await apps.user.get(f"{U}/list-apps?detailed=true")).json()
     assert fid in json.dumps(apps_list)
