@@ -1,4 +1,5 @@
-"""Example flows ``magec examples load`` creates: "Research pipeline" and "Debate".
+"""Example flows ``magec examples load`` creates: "Research pipeline", "Debate" (trees) and
+"Support triage" (a graph: a classifier, a router and three desks).
 
 Definitions are plain data (:data:`EXAMPLES`); :func:`load_examples` creates each example's agents
 and its flow through the store (so normal save-time validation applies), putting agent *i* of an
@@ -32,6 +33,8 @@ class ExampleFlow:
     agents: list[ExampleAgent]
     #: the flow tree; agent steps name an agent by ``"agent": <key>``
     root: dict[str, Any] = field(default_factory=dict)
+    #: or a graph ``{entry, nodes, edges}``; agent nodes name an agent by ``"agent": <key>``
+    graph: dict[str, Any] = field(default_factory=dict)
 
 
 def _agent(key: str, response: bool = False) -> dict[str, Any]:
@@ -87,7 +90,41 @@ DEBATE = ExampleFlow(
     ]},
 )
 
-EXAMPLES: list[ExampleFlow] = [RESEARCH, DEBATE]
+def _node(node_id: str, ntype: str, x: int, y: int, **fields: Any) -> dict[str, Any]:
+    return {"id": node_id, "type": ntype, "x": x, "y": y, "w": 170, "h": 64, **fields}
+
+
+TRIAGE = ExampleFlow(
+    name="Support triage",
+    description="A classifier labels the request; a router sends it to the billing, technical or general desk.",
+    agents=[
+        ExampleAgent("classifier", "Triage classifier", "Labels a support request.",
+                     "Classify the user's request. Reply with exactly one word: billing, technical or other."),
+        ExampleAgent("billing", "Billing desk", "Answers billing questions.",
+                     "You are the billing desk: invoices, refunds, payments and plans. Answer the user's request "
+                     "helpfully and concisely; ask for an invoice number when you need one."),
+        ExampleAgent("technical", "Technical desk", "Answers technical questions.",
+                     "You are technical support. Diagnose the user's problem step by step and give clear fixes."),
+        ExampleAgent("general", "General desk", "Answers everything else.",
+                     "You are a friendly support agent. Answer the user's request or say who can help."),
+    ],
+    graph={"entry": "classify", "startX": 20, "startY": 130, "nodes": [
+        _node("classify", "agent", 120, 110, agent="classifier"),
+        _node("route", "router", 340, 110, rules=[
+            {"when": 'input.matches("(?i)billing")', "route": "billing"},
+            {"when": 'input.matches("(?i)technical")', "route": "technical"}]),
+        _node("billing", "agent", 580, 10, agent="billing", responseAgent=True),
+        _node("technical", "agent", 580, 110, agent="technical", responseAgent=True),
+        _node("general", "agent", 580, 210, agent="general", responseAgent=True),
+    ], "edges": [
+        {"from": "classify", "to": "route"},
+        {"from": "route", "to": "billing", "route": "billing"},
+        {"from": "route", "to": "technical", "route": "technical"},
+        {"from": "route", "to": "general", "route": "otherwise"},
+    ]},
+)
+
+EXAMPLES: list[ExampleFlow] = [RESEARCH, DEBATE, TRIAGE]
 
 
 @dataclass(frozen=True)
@@ -146,7 +183,14 @@ async def load_examples(store: Store, picks: list[BackendPick],
                 "tags": ["example"],
             })
             ids[spec.key] = str(created["id"])
-        flow = await store.create("flows", {"name": example.name, "description": example.description,
-                                            "root": _bind(example.root, ids)})
+        body: dict[str, Any] = {"name": example.name, "description": example.description}
+        if example.graph:
+            nodes = [{**{k: v for k, v in n.items() if k != "agent"}, **({"agentId": ids[n["agent"]]}
+                                                                       if "agent" in n else {})}
+                     for n in example.graph["nodes"]]
+            body.update(example.graph, nodes=nodes)
+        else:
+            body["root"] = _bind(example.root, ids)
+        flow = await store.create("flows", body)
         result.created[example.name] = str(flow["id"])
     return result

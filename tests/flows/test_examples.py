@@ -37,16 +37,17 @@ def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, c
     ok = runner.invoke(cli, ["examples", "load", "-b", "Cloud", "-b", ids["claude"], "-m", "gpt-x", "-m", "claude-x"])
     assert ok.exit_code == 0, ok.output
     assert "created flow Research pipeline" in ok.output and "created flow Debate" in ok.output
+    assert "created flow Support triage" in ok.output
     again = runner.invoke(cli, ["examples", "load", "--backend", "Cloud", "--model", "m"])
-    assert again.exit_code == 0 and again.output.count("already exists; skipped") == 2
+    assert again.exit_code == 0 and again.output.count("already exists; skipped") == 3
 
     async def use_them() -> None:
         async with running_apps(data) as apps:
             flows = {f["name"]: f for f in (await apps.admin.get(f"{A}/flows")).json()}
-            assert set(flows) == {"Research pipeline", "Debate"}
+            assert set(flows) == {"Research pipeline", "Debate", "Support triage"}
             assert all(f["valid"] for f in flows.values()), flows
             agents = {a["name"]: a for a in (await apps.admin.get(f"{A}/agents")).json()}
-            assert len(agents) == 7
+            assert len(agents) == 11
             # agents spread over the two picks, round robin, each with its own model
             assert agents["Researcher A"]["llm"]["model"] == "gpt-x"
             assert agents["Researcher B"]["llm"] == {**agents["Researcher B"]["llm"], "backend": ids["claude"],
@@ -64,5 +65,16 @@ def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, c
             events = await run(apps, flows["Debate"]["id"], "Cats are better than dogs")
             assert arrivals.names() == ["oai", "claude", "oai", "oai"]
             assert texts(events) == ["oai-reply-3"]
+            # Support triage (a graph): classifier on oai, billing desk on claude, technical desk on oai
+            triage = flows["Support triage"]
+            assert triage["entry"] == "classify" and len(triage["nodes"]) == 5 and "root" not in triage
+            arrivals.clear()
+            arrivals.plan[("oai", 1)] = Reply(text="Billing.")
+            events = await run(apps, triage["id"], "I was charged twice", session="t1")
+            assert arrivals.names() == ["oai", "claude"] and texts(events) == ["claude-reply-1"]
+            arrivals.clear()
+            arrivals.plan[("oai", 1)] = Reply(text="technical")
+            events = await run(apps, triage["id"], "the app crashes", session="t2")
+            assert arrivals.names() == ["oai", "oai"] and texts(events) == ["oai-reply-2"]
 
     asyncio.run(use_them())
