@@ -1,6 +1,10 @@
 // Clients: API tokens (mgc_…) that may call a set of agents/flows. Token shown once.
+// Bots, webhooks and cron jobs: a per-type config form generated from GET /clients/types (no field
+// lost on save), live status (connected, identity, last error/message; cron next/last run) and a
+// token test for bots.
 import { api } from '../api.js';
-import { store, load, nameOf } from '../store.js';
+import { store, load, nameOf, liveHealth } from '../store.js';
+import { ClientConfigForm, configForSave } from './client-config.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { Modal } from '../components/modal.js';
@@ -27,12 +31,25 @@ const TokenDialog = {
   },
 };
 
+// GET /clients/types, fetched once per page load
+let typesPromise = null;
+export function clientTypes() {
+  if (!typesPromise) typesPromise = api.get('/clients/types').catch((e) => { typesPromise = null; throw e; });
+  return typesPromise;
+}
+const BOT_TYPES = ['telegram', 'slack', 'discord'];
+
 const ClientDialog = {
   name: 'ClientDialog',
-  components: { Modal, ToggleChips, Switch },
+  components: { Modal, ToggleChips, Switch, ClientConfigForm },
   emits: ['token'],
-  data() { return { open: false, editing: null, form: {}, saving: false, error: '' }; },
+  data() { return { open: false, editing: null, form: {}, saving: false, error: '', types: [] }; },
   computed: {
+    typeInfo() { return this.types.find((t) => t.type === this.form.type) || null; },
+    section: {
+      get() { const v = (this.form.config || {})[this.form.type]; return v && typeof v === 'object' ? v : {}; },
+      set(v) { this.form.config = { ...(this.form.config || {}), [this.form.type]: v }; },
+    },
     targets() {
       return [...store.agents.map((a) => ({ value: a.id, label: a.name, hint: 'agent' })),
         ...store.flows.map((f) => ({ value: f.id, label: `⇶ ${f.name}`, hint: 'flow' }))];
@@ -42,11 +59,14 @@ const ClientDialog = {
   <Modal v-model:open="open" :title="editing ? 'Edit client' : 'New client'" testid="client-dialog">
     <form class="form" id="client-form" @submit.prevent="save">
       <div class="field"><label for="c-name">Name <span class="req">*</span></label><input id="c-name" v-model="form.name" required autofocus placeholder="e.g. Voice UI, Mobile app"></div>
-      <div class="field"><label>Type</label><select v-model="form.type"><option value="direct">Direct (API token)</option></select></div>
+      <div class="field"><label for="c-type">Type</label><select id="c-type" v-model="form.type" data-testid="client-type">
+        <option v-for="t in typeOptions()" :key="t.type" :value="t.type">{{ t.type === 'direct' ? 'Direct (API token)' : t.displayName }}</option></select></div>
       <div class="field"><label>Allowed agents and flows</label>
         <ToggleChips v-model="form.allowedAgents" :options="targets" empty="Create an agent first."/>
         <p class="hint">The first one is the default.</p></div>
       <Switch v-model="form.enabled" label="Enabled"/>
+      <fieldset class="client-type-config" v-if="typeInfo && form.type !== 'direct'"><legend>{{ typeInfo.displayName }} settings</legend>
+        <ClientConfigForm :schema="typeInfo.configSchema" :ctype="form.type" v-model="section"/></fieldset>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
     </form>
     <template #footer>
@@ -55,16 +75,28 @@ const ClientDialog = {
     </template>
   </Modal>`,
   methods: {
+    typeOptions() {
+      const list = this.types.length ? this.types : [{ type: 'direct', displayName: 'Direct' }];
+      return list.some((t) => t.type === this.form.type) ? list : [...list, { type: this.form.type, displayName: this.form.type }];
+    },
     show(c) {
       this.editing = c || null;
-      this.form = { name: c?.name || '', type: c?.type || 'direct', allowedAgents: [...(c?.allowedAgents || [])], enabled: c ? c.enabled !== false : true };
+      // the whole stored config is kept (every section, every field); the form edits config[type]
+      const config = JSON.parse(JSON.stringify(c?.config || {}));
+      this.form = { name: c?.name || '', type: c?.type || 'direct', allowedAgents: [...(c?.allowedAgents || [])], enabled: c ? c.enabled !== false : true, config };
       Object.assign(this, { error: '', saving: false, open: true });
+      clientTypes().then((t) => { this.types = t || []; }).catch((e) => { this.error = `Client types: ${e.message}`; });
+      if (!store.loaded.commands) load('commands');
+    },
+    body() {
+      const f = this.form;
+      return { name: f.name, type: f.type, allowedAgents: f.allowedAgents, enabled: f.enabled, config: configForSave(f.config, this.types) };
     },
     async save() {
       this.saving = true; this.error = '';
       try {
-        if (this.editing) { await api.put(`/clients/${this.editing.id}`, this.form); toast.success('Client saved'); } else {
-          const c = await api.post('/clients', this.form);
+        if (this.editing) { await api.put(`/clients/${this.editing.id}`, this.body()); toast.success('Client saved'); } else {
+          const c = await api.post('/clients', this.body());
           toast.success('Client created');
           if (c?.token) this.$emit('token', c.name || this.form.name, c.token);
         }
@@ -91,10 +123,23 @@ export default {
         <header class="card-head"><span class="type-badge t-client">{{ (c.type || 'dir').slice(0, 3).toUpperCase() }}</span><h3>{{ c.name }}</h3>
           <span class="badge" :class="c.enabled === false ? 'muted' : 'ok'">{{ c.enabled === false ? 'disabled' : 'enabled' }}</span></header>
         <p class="mono small">{{ c.tokenPreview || 'mgc_…' }}</p>
+        <div class="client-status small" v-if="c.status" :data-testid="'client-status-' + c.name">
+          <span class="badge" :class="statusClass(c.status)">{{ statusText(c.status) }}</span>
+          <span v-if="c.status.identity" class="mono">{{ c.status.identity }}</span>
+          <span v-if="c.status.runningElsewhere" class="muted">on {{ c.status.owner }}</span>
+          <div v-if="c.type === 'cron'" class="muted">
+            <div>Next run: <span data-testid="cron-next">{{ when(c.status.nextRun) }}</span></div>
+            <div>Last run: <span data-testid="cron-last">{{ when(c.status.lastRun) }}</span><span v-if="c.status.lastOk === false" class="error-text"> (failed)</span></div>
+            <div v-if="c.status.lastResult" class="ellipsis" :title="c.status.lastResult">{{ c.status.lastResult }}</div>
+          </div>
+          <div v-else-if="c.status.lastMessageAt" class="muted">Last message: {{ when(c.status.lastMessageAt) }}</div>
+          <div v-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError">{{ c.status.lastError }}</div>
+        </div>
         <div class="chip-list"><span class="badge k-agent" v-for="id in c.allowedAgents || []" :key="id">{{ targetName(id) }}</span>
           <span class="muted small" v-if="!(c.allowedAgents || []).length">No agents allowed</span></div>
         <footer class="card-actions" @click.stop>
           <button class="btn ghost sm" type="button" @click="regen(c)"><Icon name="refresh" :size="14"/> New token</button>
+          <button v-if="bot(c)" class="btn ghost sm" type="button" @click="test(c)" :data-testid="'client-test-' + c.name"><Icon name="zap" :size="14"/> Test</button>
           <span class="spacer"></span>
           <button class="icon-btn" type="button" @click="$refs.dlg.show(c)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
           <button class="icon-btn danger" type="button" @click="remove(c)" title="Delete" aria-label="Delete"><Icon name="trash"/></button>
@@ -104,7 +149,24 @@ export default {
     <ClientDialog ref="dlg" @token="(n, t) => $refs.tok.show(n, t)"/>
     <TokenDialog ref="tok"/>
   </div>`,
+  mounted() { this.stopLive = liveHealth(['clients']); },
+  unmounted() { this.stopLive?.(); },
   methods: {
+    bot(c) { return BOT_TYPES.includes(c.type); },
+    when(t) { return t ? new Date(t).toLocaleString() : '—'; },
+    statusText(st) {
+      if (st.connected) return 'connected';
+      if (st.running) return 'running';
+      if (st.runningElsewhere) return 'running';
+      return st.lastError ? 'error' : 'stopped';
+    },
+    statusClass(st) { return st.connected || st.running || st.runningElsewhere ? 'ok' : st.lastError ? 'err' : 'muted'; },
+    async test(c) {
+      try {
+        const r = await api.post(`/clients/${c.id}/${c.type}-test`, {});
+        if (r.ok) toast.success(`Token OK: ${r.identity || r.name}`); else toast.error(`Test failed: ${r.error}`);
+      } catch (e) { toast.error(e); }
+    },
     targetName(id) { return store.agents.some((a) => a.id === id) ? nameOf('agents', id) : nameOf('flows', id); },
     async regen(c) {
       if (!(await ask(`Generate a new token for ${c.name}? The current token stops working immediately.`, { title: 'New token', ok: 'Generate', danger: true }))) return;

@@ -1,0 +1,125 @@
+"""Clients in the Admin UI (real Chromium, a real ``magec serve``): a Telegram client imported from
+Magec (``magec import-magec``) is edited in the generated per-type form and keeps every config
+field; new cron clients get their form from the schema and show next/last run; the bot token test
+reports the identity from a loopback Telegram."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from magec.testing.fake_platforms import TelegramFake
+from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, shot, signed_in
+
+pytestmark = pytest.mark.ui
+
+SEED = Path(__file__).parents[1] / "clients" / "data" / "magec-bot-clients.json"
+TG_ID = "c0000000-0000-0000-0000-0000000000b1"
+AGENT = "a0000000-0000-0000-0000-000000000001"
+
+
+def test_edit_imported_telegram_client_keeps_every_field(
+    page: Page, fakes: dict[str, FakeServer], artifacts: Path, tmp_path: Path
+) -> None:
+    seed = json.loads(SEED.read_text())
+    doc = {
+        "backends": [{"id": "b-seed", "name": "Seed backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}],
+        "agents": [{"id": AGENT, "name": "Seed agent", "llm": {"backend": "b-seed", "model": "alpha-chat"}}],
+        "commands": seed["commands"],
+        "clients": [c for c in seed["clients"] if c["type"] == "telegram"],
+    }
+    original: dict[str, Any] = doc["clients"][0]
+    (tmp_path / "store.json").write_text(json.dumps(doc))
+    data = tmp_path / "srv"
+    srv = ServerProcess(data_dir=data, admin_password=ADMIN_PASSWORD,
+                        database_url=f"sqlite+aiosqlite:///{data / 'magec.db'}").start()
+    srv.stop()  # config.yaml written; import into its database, then serve it
+    done = subprocess.run([sys.executable, "-m", "magec", "import-magec", str(tmp_path / "store.json"),
+                           "--config", str(data / "config.yaml")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    srv.start()
+    try:
+        api = httpx.Client(base_url=srv.admin_url + "/api/v1/admin",
+                           headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+        before = api.get(f"/clients/{TG_ID}").json()
+        assert before["config"]["telegram"]["botTokenSet"] is True
+
+        signed_in(page, srv)
+        nav(page, "clients")
+        page.get_by_test_id("client-Team Telegram").click()
+        dlg = page.get_by_test_id("client-dialog")
+        expect(dlg).to_be_visible()
+        expect(dlg.get_by_test_id("client-type")).to_have_value("telegram")
+        form = dlg.get_by_test_id("client-config-telegram")
+        expect(form.get_by_label("Allowed Users")).to_have_value("111, 222")
+        expect(form.get_by_label("Response Mode")).to_have_value("mirror")
+        expect(form.get_by_label("Default Agent")).to_have_value(AGENT)
+        expect(form.get_by_label("Bot Token")).to_have_attribute("placeholder", "stored — leave empty to keep")
+        form.get_by_label("Allowed Users").fill("111, 222, 333")
+        shot(page, artifacts, "client-telegram-form", full=False)
+        dlg.get_by_role("button", name="Save").click()
+        expect(dlg).to_be_hidden()
+
+        after = api.get(f"/clients/{TG_ID}").json()
+        want = json.loads(json.dumps(original["config"]))
+        want["telegram"]["allowedUsers"] = [111, 222, 333]
+        want["telegram"]["botToken"] = ""
+        want["telegram"]["botTokenSet"] = True
+        assert after["config"] == want
+        for key in ("name", "type", "allowedAgents", "enabled"):
+            assert after[key] == original[key]
+        assert page.js_errors == []  # type: ignore[attr-defined]
+    finally:
+        srv.stop()
+
+
+def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                         artifacts: Path) -> None:
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Cron backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    a = api.post("/agents", json={"name": "Cron agent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    cmd = api.post("/commands", json={"name": "Standup", "prompt": "Write the standup"}).json()
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("Weekly standup")
+    dlg.get_by_test_id("client-type").select_option("cron")
+    dlg.get_by_text("Cron agent").click()
+    form = dlg.get_by_test_id("client-config-cron")
+    form.get_by_label("Schedule").fill("not a cron")
+    form.get_by_label("Command").select_option(cmd["id"])
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg.get_by_role("alert")).to_contain_text("config.cron.schedule")
+    form.get_by_label("Schedule").fill("0 9 * * mon")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    c = next(x for x in api.get("/clients").json() if x["name"] == "Weekly standup")
+    assert c["config"] == {"cron": {"schedule": "0 9 * * mon", "commandId": cmd["id"]}}
+    assert c["allowedAgents"] == [a["id"]]
+    card = page.get_by_test_id("client-status-Weekly standup")
+    expect(card.get_by_test_id("cron-next")).not_to_have_text("—")
+    expect(card.get_by_test_id("cron-last")).to_have_text("—")
+
+    with TelegramFake("424242:ui-test-token", username="ui_test_bot") as tg:
+        api.post("/clients", json={"name": "Bot to test", "type": "telegram", "enabled": False, "allowedAgents": [a["id"]],
+                                   "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url}}})
+        page.reload()
+        nav(page, "clients")
+        page.get_by_test_id("client-test-Bot to test").click()
+        expect(page.locator(".toast")).to_contain_text("Token OK: @ui_test_bot")
+        shot(page, artifacts, "clients-page", full=False)
+    assert page.js_errors == []  # type: ignore[attr-defined]
