@@ -138,8 +138,9 @@ class TelegramBot:
         failures = 0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=["message", "callback_query"]
+                updates = await self.bot.get_updates(  # after a failure, a quick probe shows recovery at once
+                    offset=offset, timeout=0 if failures else POLL_TIMEOUT,
+                    allowed_updates=["message", "callback_query"],
                 )
             except TimedOut:
                 continue

@@ -9,7 +9,8 @@ multipart ``payload_json`` + ``files[n]``; 400 over 2000 characters),
 ``{url}/attachments/{id}/{filename}`` (the CDN).
 
 Gateway: HELLO (op 10) → IDENTIFY (op 2; close 4004 for a bad token) → READY dispatch; heartbeats
-(op 1 → op 11 ACK); RESUME (op 6 → RESUMED); MESSAGE_CREATE dispatches for injected messages.
+(op 1 → op 11 ACK); RESUME (op 6 → RESUMED, recorded in ``fake.resumes``); MESSAGE_CREATE
+dispatches for injected messages; :meth:`DiscordFake.drop` closes every connection abnormally.
 
 Tests inject users with :meth:`DiscordFake.send_message` (``mention=True`` adds the bot mention,
 ``guild_id=None`` makes it a DM, ``attachments=[(filename, content_type, bytes)]`` uploads audio)
@@ -45,6 +46,7 @@ class DiscordFake(PlatformServer):
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.attachments: dict[str, bytes] = {}
         self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []  # (ws, [seq])
         self._ids = itertools.count(1000)
@@ -173,6 +175,8 @@ class DiscordFake(PlatformServer):
                 if token != self.token and token != f"Bot {self.token}":
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
+                if op == 6:
+                    self.resumes.append(data)
                 if op == 2:
                     self.identifies.append(data)
                     await self._dispatch(ws, seq, "READY", {
@@ -191,6 +195,15 @@ class DiscordFake(PlatformServer):
     async def _dispatch(ws: web.WebSocketResponse, seq: list[int], event: str, data: Any) -> None:
         seq[0] += 1
         await ws.send_json({"op": 0, "s": seq[0], "t": event, "d": data})
+
+    def drop(self) -> None:
+        """Close every Gateway connection abnormally (code 4000), as a network blip would."""
+
+        async def close_all() -> None:
+            for ws, _ in list(self._sockets):
+                await ws.close(code=4000, message=b"Unknown error")
+
+        self.call(close_all())
 
     @property
     def connected(self) -> int:

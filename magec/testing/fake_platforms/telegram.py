@@ -6,7 +6,8 @@ polling with ``offset``/``timeout``; 409 while a webhook is set), setWebhook / d
 getWebhookInfo (updates are then POSTed to the webhook with ``X-Telegram-Bot-Api-Secret-Token``),
 sendMessage (400 over 4096 characters or with HTML Telegram would not parse), sendVoice /
 sendAudio / sendDocument (multipart), getFile + file download, sendChatAction,
-answerCallbackQuery, setMyCommands, editMessageText.
+answerCallbackQuery, setMyCommands, editMessageText. ``fake.outage = True`` makes every call
+answer 502 (the platform is down) until it is set back.
 
 Tests inject users with :meth:`TelegramFake.send_text`, :meth:`~TelegramFake.send_voice` and
 :meth:`~TelegramFake.press_button`, and read what the bot did from ``fake.sent`` (kinds
@@ -81,6 +82,7 @@ class TelegramFake(PlatformServer):
         self.actions: list[tuple[str, str]] = []  # (chat id, action) from sendChatAction
         self.commands: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls served
+        self._outage = False
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(1000)
         self._changed: asyncio.Condition | None = None
@@ -93,6 +95,18 @@ class TelegramFake(PlatformServer):
         self.actions.clear()
         self.webhook = None
         self.webhook_deliveries.clear()
+        self._outage = False
+
+    @property
+    def outage(self) -> bool:
+        """While True every Bot API call answers 502 and pending long polls end with it."""
+        return self._outage
+
+    @outage.setter
+    def outage(self, value: bool) -> None:
+        self._outage = value
+        if self.loop is not None:
+            self.call(self._touch())
 
     # -- server --------------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -122,6 +136,8 @@ class TelegramFake(PlatformServer):
                 "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
     async def _method(self, request: web.Request) -> web.Response:
+        if self._outage:  # what a proxy in front of an unreachable Bot API answers
+            return web.Response(status=502, text="Bad Gateway")
         if request.match_info["token"] != self.token:
             return self._fail(401, "Unauthorized")
         params, files = await read_params(request)
@@ -152,7 +168,7 @@ class TelegramFake(PlatformServer):
             self._changed = asyncio.Condition()
         deadline = time.monotonic() + timeout
         async with self._changed:
-            while not self.updates and not self._closing:
+            while not self.updates and not self._closing and not self._outage:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -160,6 +176,8 @@ class TelegramFake(PlatformServer):
                     await asyncio.wait_for(self._changed.wait(), left)
                 except TimeoutError:
                     break
+        if self._outage:
+            return web.Response(status=502, text="Bad Gateway")
         return self._ok(self.updates[:limit])
 
     async def _m_setwebhook(self, params: dict[str, Any], files: Any) -> web.Response:

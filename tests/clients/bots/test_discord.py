@@ -119,3 +119,21 @@ async def test_not_allowed_and_platform_down(sqlite_apps: Apps, discord_fake: Di
     assert dc.sent_to("5003") == []
     assert not down_ctx.status.is_connected and "down.discord-token-secret" not in str(down_ctx.status.view())
     assert "401" in str(bad_ctx.status.last_error) and "bad.discord" not in str(bad_ctx.status.view())
+
+
+async def test_gateway_drop_resumes(sqlite_apps: Apps, discord_fake: DiscordFake, alpha_llm: FakeServer,
+                                    beta_llm: FakeServer) -> None:
+    dc = discord_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = dc_config(dc)
+    cid = await client(sqlite_apps, "discord", cfg, [s.alpha])
+    async with running(sqlite_apps, discord.run, cid, "discord", cfg) as ctx:
+        await dc.await_connected()
+        identifies = len(dc.identifies)
+        dc.drop()
+        await dc.await_for(lambda _: len(dc.resumes) >= 1 and dc.connected > 0)
+        assert dc.resumes[-1]["session_id"] and len(dc.identifies) == identifies  # resumed, not re-identified
+        await until(lambda: ctx.status.is_connected)
+        dc.send_message("5005", "77", "after the blip", guild_id=None)
+        [reply] = await dc.await_sent("5005", "message")
+        assert reply.text == "alpha says: after the blip"

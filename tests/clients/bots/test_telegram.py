@@ -191,3 +191,39 @@ async def test_platform_down_shows_in_status_and_others_keep_working(
     assert "DOWN-bot-token-secret" not in str(down_ctx.status.view())
     assert "rejected" in str(bad_ctx.status.last_error)  # the Bot API's 401
     assert "WRONG-token-secret" not in str(bad_ctx.status.view())
+
+
+async def test_outage_mid_run_shows_then_recovers(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                  alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg)
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg) as ctx:
+        await until(lambda: ctx.status.is_connected)
+        tg.outage = True
+        await until(lambda: not ctx.status.is_connected)
+        assert "Bad Gateway" in str(ctx.status.last_error) and tg.token not in str(ctx.status.view())
+        tg.outage = False
+        await until(lambda: ctx.status.is_connected)
+        tg.send_text(chat_id=4210, user_id=4210, text="are you back")
+        [reply] = await tg.await_sent(4210, "sendMessage")
+        assert reply.text == "alpha says: are you back"
+
+
+async def test_forum_topics_are_separate_conversations(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                       alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg, allowedChatThreads=[{"chatId": -100900, "threadId": 5}])
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
+    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+        tg.send_text(chat_id=-100900, user_id=81, text="/agent Beta", chat_type="supergroup", thread_id=5)
+        tg.send_text(chat_id=-100900, user_id=81, text="topic five", chat_type="supergroup", thread_id=5)
+        tg.send_text(chat_id=-100900, user_id=81, text="topic six", chat_type="supergroup", thread_id=6)
+        tg.send_text(chat_id=-100900, user_id=81, text="/start", chat_type="supergroup", thread_id=5)
+        msgs = await tg.await_sent(-100900, "sendMessage", count=3)
+    assert "Switched to <b>Beta</b>" in msgs[0].text
+    assert msgs[1].text == "beta says: topic five" and msgs[1].data["message_thread_id"] == 5
+    assert "Beta" in msgs[2].text  # /start names the topic's agent
+    assert all("topic six" not in m.text for m in tg.sent_to(-100900))  # topic 6 is not allowed
