@@ -96,12 +96,14 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     assert r.status_code == 403
     r = await apps.user.post(f"{U}/run", json={**msg, "appName": a_id}, headers=good)
     assert r.status_code == 200 and texts(r.json()) == ["openai-x says: hi"]
-    assert (await apps.user.get(f"{U}/list-apps", headers=good)).json() == [a_id]
+    assert (await apps.user.get(f"{U}/list-apps", headers=good)).json() == ["A"]  # names, as ADK
+    assert [a["id"] for a in (await apps.user.get(f"{U}/list-apps?detailed=true", headers=good)).json()] == [a_id]
     models = (await apps.user.get("/v1/models", headers=good)).json()["data"]
     assert [m["id"] for m in models] == [a_id]
     r = await apps.user.post("/v1/chat/completions", headers=good,
                              json={"model": b_id, "messages": [{"role": "user", "content": "x"}]})
-    assert r.status_code == 403
+    # as OpenAI does for a model outside the project: it does not exist for this client
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     assert (await apps.user.get("/api/v1/health")).status_code == 200
     # regenerating the token revokes the old one
     new = (await apps.admin.post(f"{A}/clients/{c['id']}/regenerate-token")).json()["token"]

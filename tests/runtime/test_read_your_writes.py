@@ -99,7 +99,7 @@ async def test_create_then_use_at_once_on_every_route(sqlite_apps: Apps, openai_
         r = await apps.user.post(f"{U}/run", json=run_body(fid, "flowing"))
         assert r.status_code == 200, r.text
         assert texts(r.json())[-1] == "openai-x says: flowing"
-        assert fid in (await apps.user.get(f"{U}/list-apps")).json()
+        assert fid in [a["id"] for a in (await apps.user.get(f"{U}/list-apps?detailed=true")).json()]
 
 
 async def test_switch_and_delete_backend_apply_to_the_next_turn(

@@ -64,7 +64,7 @@ def test_write_on_one_replica_is_live_on_the_other_at_once(
         # a new agent written on two is listed and runnable on one at once
         fresh = c.post(f"{two.admin_url}{A}/agents",
                        json={"name": "B", "llm": {"backend": by["id"], "model": "m"}}).json()
-        assert fresh["id"] in c.get(f"{one.user_url}{U}/list-apps").json()
+        assert fresh["id"] in [a["id"] for a in c.get(f"{one.user_url}{U}/list-apps?detailed=true").json()]
         assert final_text(answer(c, one.user_url, fresh["id"], "new", "s-b")) == "openai-y says: new"
         # force-deleting the backend on one: the agent is down on two for the very next turn
         assert c.delete(f"{one.admin_url}{A}/backends/{by['id']}?force=true").status_code == 204

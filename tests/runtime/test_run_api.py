@@ -52,10 +52,12 @@ async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) 
     r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={})
     assert r.json()["state"]["client:lang"] == "es" and len(r.json()["events"]) == 4
     sessions = (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions")).json()
-    assert [s["id"] for s in sessions] == ["s1"]
+    assert [s["id"] for s in sessions] == ["s1"] and sessions[0]["state"]["client:lang"] == "es"
     assert (await apps.user.delete(f"{U}/apps/{aid}/users/u1/sessions/s1")).status_code == 204
     assert (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s1")).status_code == 404
-    assert (await apps.user.get(f"{U}/list-apps")).json() == [aid]
+    assert (await apps.user.get(f"{U}/list-apps")).json() == ["Helper"]  # names, as ADK's list-apps
+    detailed = (await apps.user.get(f"{U}/list-apps?detailed=true")).json()
+    assert [(a["id"], a["name"]) for a in detailed] == [(aid, "Helper")]
 
 
 async def test_run_sse_streams_partials(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -104,6 +106,43 @@ async def test_invalid_agent_503_and_unknown_404(sqlite_apps: Apps) -> None:
     assert r.status_code == 404
     r = await apps.user.post(f"{U}/run", json={"userId": "u"})
     assert r.status_code == 400 and "appName" in r.json()["error"]
+    assert r.json()["detail"] == r.json()["error"]  # ADK clients read "detail"
+
+
+async def test_adk_parity_routes(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """What ADK's web UI and clients send: names, session state, PATCH, import, sessionId, version."""
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    assert (await apps.user.get(f"{U}/version")).json()["version"] == "2.13.0"
+    info = (await apps.user.get(f"{U}/apps/Helper/app-info")).json()
+    assert info["name"] == "Helper" and info["language"] == "python" and info["rootAgentName"]
+    base = f"{U}/apps/Helper/users/u1/sessions"  # the name works wherever an app is named
+    r = await apps.user.post(base, json={"sessionId": "chosen", "state": {"client:theme": "dark"}})
+    assert r.status_code == 200 and r.json()["id"] == "chosen"
+    r = await apps.user.patch(f"{base}/chosen", json={"stateDelta": {"client:theme": "light"}})
+    assert r.status_code == 200 and r.json()["state"]["client:theme"] == "light"
+    r = await apps.user.patch(f"{base}/chosen", json={"state_delta": {"secret": 1}})
+    assert r.status_code == 400 and r.json()["field"] == "stateDelta.secret"  # clients write client:* only
+    assert (await apps.user.patch(f"{base}/nope", json={"stateDelta": {}})).status_code == 404
+    listed = (await apps.user.get(base)).json()
+    assert [(s["id"], s["state"]) for s in listed] == [("chosen", {"client:theme": "light"})]
+    history = [{"author": "user", "content": {"role": "user", "parts": [{"text": "my name is Ada"}]}},
+               {"author": aid, "content": {"role": "model", "parts": [{"text": "Hi Ada"}]}}]
+    r = await apps.user.post(base, json={"session_id": "imported", "events": history})
+    assert r.status_code == 200 and [e["author"] for e in r.json()["events"]] == ["user", aid]
+    run = {"appName": "Helper", "userId": "u1", "sessionId": "imported",
+           "newMessage": {"role": "user", "parts": [{"text": "who am I?"}]}}
+    assert (await apps.user.post(f"{U}/run", json=run)).status_code == 200
+    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent == ["my name is Ada", "Hi Ada", "who am I?"]
+    bad = [{"author": "user", "actions": {"stateDelta": {"x": 1}}}]
+    r = await apps.user.post(base, json={"events": bad})
+    assert r.status_code == 400 and r.json()["field"] == "events[0]"
+    r = await apps.user.post(base, json={"sessionId": "imported", "events": history})
+    assert r.status_code == 409  # no import into an existing conversation
+    schema = (await apps.user.get("/openapi.json")).json()
+    run_body = schema["paths"][f"{U}/run"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"appName", "userId", "newMessage"} <= set(run_body["properties"])
 
 
 import pytest  # noqa: E402

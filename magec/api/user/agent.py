@@ -1,17 +1,30 @@
-"""ADK-shaped run API: ``/api/v1/agent/*`` (list-apps, run, run_sse, sessions).
+"""ADK-shaped run API: ``/api/v1/agent/*`` (list-apps, run, run_sse, sessions, version, app-info).
 
-Request bodies are accepted in camelCase and snake_case (Magec issue #26); values inside
-``stateDelta`` / ``state`` are user data and keep their keys. The same routes are mounted on the
-admin app under ``/api/v1/admin/agent`` for the playground (admin auth instead of client tokens).
+Request bodies are accepted in camelCase and snake_case (Magec issue #26; typed in
+:mod:`magec.api.user.adk_models`); values inside ``stateDelta`` / ``state`` are user data and keep
+their keys. The same routes are mounted on the admin app under ``/api/v1/admin/agent`` for the
+playground (admin auth instead of client tokens).
+
+ADK parity (what ADK's dev web UI and API clients send): ``list-apps`` answers app *names* (ids and
+status with ``?detailed=true``; a name two apps share is listed as the ids), every ``appName`` may
+be a name or an id; session lists carry ``state``; ``PATCH …/sessions/{id}`` applies a
+``stateDelta`` as one event; ``POST …/sessions`` takes ``sessionId``, ``state`` and ``events`` (an
+import: events appended in order, ADK's checks — no actions, no long-running ids); ``GET /version``
+and ``GET /apps/{app}/app-info``; error bodies carry ``detail`` next to ``error`` / ``code``
+(:mod:`magec.api.user.error_shapes`). Intended differences are listed in ``docs/openai.md``.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from google.adk import version as adk_version
+from google.adk.events import Event, EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 from sse_starlette import EventSourceResponse
 
@@ -19,42 +32,16 @@ from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import json_body
 from magec.api.limits import until_disconnected
+from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.context import AppContext
-from magec.errors import AgentUnavailableError, NotFoundError, ValidationError
+from magec.errors import AgentUnavailableError, ConflictError, NotFoundError, ValidationError
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, parse_message, require_app, run_turn, turn_event
 
 _DATA_KEYS = {"state", "stateDelta", "args", "response"}
 
-#: documented request body of /run and /run_sse (read by hand, so FastAPI cannot infer it); it also
-#: lets generated test corpora reach the body validation
-RUN_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["appName", "userId", "newMessage"],
-                    "properties": {
-                        "appName": {"type": "string", "description": "agent or flow id (or name)"},
-                        "userId": {"type": "string"},
-                        "sessionId": {"type": "string", "description": "created when absent"},
-                        "newMessage": {
-                            "type": "object",
-                            "properties": {
-                                "role": {"type": "string"},
-                                "parts": {"type": "array", "items": {"type": "object"}},
-                            },
-                        },
-                        "stateDelta": {"type": "object"},
-                        "streaming": {"type": "boolean"},
-                    },
-                }
-            }
-        },
-    }
-}
+#: documented request body of /run and /run_sse (read by hand, so FastAPI cannot infer it)
+RUN_BODY: dict[str, Any] = body_doc(RunAgentRequest)
 
 
 def _camel(key: str) -> str:
@@ -141,7 +128,9 @@ def agent_router(
                 }
                 for a in apps
             ]
-        return [a.id for a in apps]
+        # names, as ADK lists them (its web UI shows and sends them back); a shared name → the ids
+        names = [a.name for a in apps]
+        return [a.name if a.name and names.count(a.name) == 1 else a.id for a in apps]
 
     async def _prepare(request: Request) -> tuple[Runtime, App, str, str, Any, bool, dict[str, Any] | None]:
         body = normalise(await json_body(request))
@@ -196,7 +185,7 @@ def agent_router(
         resp = await rt.session_service.list_sessions(app_name=app.id, user_id=caller.owner_key(user_id))
         return [
             {"id": s.id, "appName": s.app_name, "userId": caller.shown(s.user_id),
-             "lastUpdateTime": s.last_update_time}
+             "state": dict(s.state), "events": [], "lastUpdateTime": s.last_update_time}
             for s in resp.sessions
         ]
 
@@ -221,16 +210,34 @@ def agent_router(
         body = normalise(await json_body(request, required=False))
         if body is not None and not isinstance(body, dict):
             raise ValidationError("body: must be a JSON object", field="body")
-        state = client_state((body or {}).get("state"), "state")
+        body = body or {}
+        state = client_state(body.get("state"), "state")
+        if session_id is None and body.get("sessionId") is not None:
+            session_id = body["sessionId"]
+            if not isinstance(session_id, str) or not session_id:
+                raise ValidationError("sessionId: must be a non-empty string", field="sessionId")
+        events = _import_events(body.get("events"), app)
+        if events and session_id is not None:
+            head = GetSessionConfig(num_recent_events=0)
+            if await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=session_id,
+                                                    config=head) is not None:
+                raise ConflictError(f"session {session_id!r} already exists: events are imported into a new one")
         sid = await ensure_session(rt, app, user, session_id, state)
         session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
+        assert session is not None
+        for event in events:
+            await rt.session_service.append_event(session, event)
+        if events:
+            session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
         return session_json(session, app, user_view=user_view, caller=caller)
 
-    @r.post(base, summary="Create a session with a generated id")
+    @r.post(base, summary="Create a session (sessionId, state, events to import)",
+            openapi_extra=body_doc(CreateSessionRequest, required=False))
     async def create_session(app_name: str, user_id: str, request: Request) -> dict[str, Any]:
         return await _create(request, app_name, user_id, None)
 
-    @r.post(base + "/{session_id}", summary="Create a session, or return it unchanged when it exists")
+    @r.post(base + "/{session_id}", summary="Create a session, or return it unchanged when it exists",
+            openapi_extra=body_doc(CreateSessionRequest, required=False))
     async def create_named(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
         return await _create(request, app_name, user_id, session_id)
 
@@ -259,7 +266,66 @@ def agent_router(
         await svc.delete_session(app_name=app.id, user_id=user, session_id=session_id)
         return Response(status_code=204)
 
+    @r.patch(base + "/{session_id}", summary="Update a session's state without running the agent",
+             openapi_extra=body_doc(UpdateSessionRequest))
+    async def update_session(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
+        rt = await runtime()
+        app, caller = app_for(request, rt, app_name, must_be_valid=False)
+        user = caller.owner_key(user_id)
+        body = normalise(await json_body(request))
+        if not isinstance(body, dict):
+            raise ValidationError("request body must be a JSON object")
+        delta = client_state(body.get("stateDelta"), "stateDelta")
+        if delta is None:
+            raise ValidationError("stateDelta: is required", field="stateDelta")
+        svc = rt.session_service
+        session = await svc.get_session(app_name=app.id, user_id=user, session_id=session_id)
+        if session is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        event = Event(invocation_id="p-" + str(uuid.uuid4()), author="user", actions=EventActions(state_delta=delta))
+        await svc.append_event(session, event)
+        return session_json(session, app, user_view=user_view, caller=caller)
+
+    @r.get("/version", summary="The ADK version behind this API (as adk api_server answers)")
+    async def version() -> dict[str, str]:
+        v = sys.version_info
+        return {"version": adk_version.__version__, "language": "python",
+                "language_version": f"{v.major}.{v.minor}.{v.micro}"}
+
+    @r.get("/apps/{app_name}/app-info", summary="An app's root agent (as adk api_server answers)")
+    async def app_info(app_name: str, request: Request) -> dict[str, Any]:
+        rt = await runtime()
+        app, _ = app_for(request, rt, app_name, must_be_valid=False)
+        root = app.runner.agent if app.runner is not None else None
+        return {"name": app_name, "rootAgentName": getattr(root, "name", app.id),
+                "description": app.description or app.name, "language": "python", "isComputerUse": False}
+
     return r
+
+
+def _import_events(raw: Any, app: App) -> list[Event]:
+    """Client events to restore a conversation (ADK's rules: no actions, no long-running ids);
+    authors other than ``user`` are the app's agent."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValidationError("events: must be a list of events", field="events")
+    agent_name = next(iter(app.authors), app.id)
+    out: list[Event] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ValidationError(f"events[{i}]: must be an object", field=f"events[{i}]")
+        data = {k: v for k, v in item.items() if k not in ("authorName", "id")}
+        data["author"] = "user" if data.get("author") == "user" else agent_name
+        try:
+            event = Event.model_validate(data)
+        except Exception as e:  # noqa: BLE001 - pydantic's text names the part
+            raise ValidationError(f"events[{i}]: {str(e).splitlines()[0]}", field=f"events[{i}]") from None
+        if event.long_running_tool_ids or event.actions != EventActions():
+            raise ValidationError(f"events[{i}]: imported events may not carry actions or long-running ids",
+                                  field=f"events[{i}]")
+        out.append(event)
+    return out
 
 
 def router(ctx: AppContext) -> APIRouter:

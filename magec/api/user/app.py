@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 
 from magec.api import errors, guard, limits
 from magec.api.auth import parse_networks
-from magec.api.user.openai import errors as openai_errors
+from magec.api.user import error_shapes
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
@@ -69,6 +69,6 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
         ),
         config.cors_origins,
     )
-    # outermost: every /v1 error (routes, auth, guard, framework 404) in OpenAI's error object
-    openai_errors.install(app)
+    # outermost: /v1 errors in OpenAI's error object, /api/v1/agent errors with ADK's "detail"
+    error_shapes.install(app)
     return app

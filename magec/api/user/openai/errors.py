@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from magec.errors import UnknownModelError
 
 PREFIX = "/v1/"
@@ -74,46 +72,8 @@ def _rewrite(status: int, body: bytes) -> bytes | None:
     return json.dumps(error_object(status, message, data.get("code"), field if isinstance(field, str) else None)).encode()
 
 
-class OpenAIErrors:
-    """ASGI middleware: JSON error answers under ``/v1/`` get OpenAI's error object."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def wrapped(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                ctype = dict((k.lower(), v) for k, v in message.get("headers", [])).get(b"content-type", b"")
-                if message["status"] >= 400 and ctype.startswith(b"application/json"):
-                    start = message  # held until the whole (small) body is in
-                    return
-                await send(message)
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = b"".join(chunks)
-            new = _rewrite(start["status"], body)
-            if new is not None:
-                body = new
-            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, wrapped)
-
-
 def install(app: Any) -> None:
-    """Add the rewrite as the outermost middleware (call after every other ``add_middleware``)."""
-    app.add_middleware(OpenAIErrors)
+    """Add the rewrite for ``/v1/`` as the outermost middleware (call after every other one)."""
+    from magec.api.user.error_shapes import JsonErrorRewrite
+
+    app.add_middleware(JsonErrorRewrite, prefix=PREFIX, rewrite=_rewrite)
