@@ -159,6 +159,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
     subs = [
         ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 420),
         ("session", "session_bench", {"concurrency": 5, "turns": 2} if smoke else {"concurrency": 50, "turns": 10}, 60 if smoke else 300),
+        ("voice", "voice_bench", {"counts": [1, 3], "seconds": 3.0, "idle_seconds": 1.0} if smoke
+         else {"counts": [1, 10, 20, 40], "seconds": 12.0}, 90 if smoke else 600),
         ("live", "live_bench", {"agent_counts": [10, 50], "edits": 2, "rounds": 2} if smoke
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
     ]  # fmt: skip
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
     p.add_argument(
-        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,live,local"
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,local"
     )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from bench.profile_notes import PROFILE_NOTES
+from bench.voice_bench import markdown as _voice_table
 
 TARGETS = {
     "added_p50": 2.0,
@@ -30,6 +31,7 @@ SECTIONS = [
     "## Start-up",
     "## Memory search",
     "## Sessions",
+    "## Voice channel",
     "## Live configuration",
     "## Local model",
     "## Method",
@@ -263,6 +265,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("memory"), _memory_table)
     L += ["", "## Sessions", ""]
     L += _external(res.get("session"), _session_table)
+    L += ["", "## Voice channel", ""]
+    L += _external(res.get("voice"), _voice_table)
     L += ["", "## Live configuration", ""]
     L += _external(res.get("live"), _live_table)
     L += ["", "## Local model", ""]

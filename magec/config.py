@@ -14,7 +14,7 @@ database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152}
 voice:                                     # docs/voice.md
-  ui: {enabled: true}                      # the Voice UI at / on the user port
+  ui: {enabled: true, dir: ""}             # the Voice UI at / on the user port (dir: serve another build)
   events: {enabled: true, maxConnections: 64, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
            wakeword: hey_mycroft, threshold: 0, vadThreshold: 0.5, silenceTimeout: 2000}
 ```
@@ -122,6 +122,8 @@ class Config:
     breaker_cooldown: float = 30.0
     #: ``voice.ui.enabled``: serve the Voice UI at ``/`` on the user port
     voice_ui_enabled: bool = True
+    #: ``voice.ui.dir``: serve this folder (a built web app, e.g. Magec's own Voice UI) instead
+    voice_ui_dir: str = ""
     #: ``voice.events``: the realtime voice channel
     voice_events: RealtimeVoiceConfig = field(default_factory=RealtimeVoiceConfig)
 
@@ -189,6 +191,15 @@ def _bool(value: Any, name: str) -> bool:
     if text in {"false", "0", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _voice_ui_dir(raw: Any, env: Mapping[str, str]) -> str:
+    """``voice.ui.dir`` (``MAGEC_VOICE_UI_DIR``): a folder with an ``index.html``, or ""."""
+    ui = (raw or {}).get("ui") if isinstance(raw, dict) else None
+    value = str(env.get("MAGEC_VOICE_UI_DIR") or (ui or {}).get("dir") or "")
+    if value and not (Path(value) / "index.html").is_file():
+        raise ConfigError(f"voice.ui.dir: {value!r} has no index.html")
+    return value
 
 
 def _voice(raw: Any, env: Mapping[str, str]) -> tuple[bool, RealtimeVoiceConfig]:
@@ -278,6 +289,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.database_url = str(database.get("url") or "")
     cfg.data_dir = Path(str(raw.get("dataDir") or cfg.data_dir))
     cfg.voice_ui_enabled, cfg.voice_events = _voice(raw.get("voice"), env)
+    cfg.voice_ui_dir = _voice_ui_dir(raw.get("voice"), env)
     if "uploadBytes" in limits:
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
     if "bodyBytes" in limits:

@@ -19,13 +19,20 @@ _NO_CACHE = {"index.html", "sw.js", "manifest.webmanifest"}
 _MEDIA = {".webmanifest": "application/manifest+json", ".js": "text/javascript"}
 
 
-def mount(app: FastAPI) -> None:
+def ui_dir(configured: str = "") -> Path:
+    """The folder served: ``voice.ui.dir`` when set (e.g. Magec's own built Voice UI), else ours."""
+    return Path(configured).resolve() if configured else UI_DIR
+
+
+def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
+    root = directory.resolve()
+
     @app.get("/{path:path}", include_in_schema=False)
     async def voice_ui(path: str) -> Response:
         if path.startswith(("api/", "v1/")) or path in ("api", "v1"):
             return JSONResponse({"error": f"no route for /{path}"}, status_code=404)
-        target = (UI_DIR / path).resolve()
-        if not (path and target.is_file() and UI_DIR in target.parents and target.suffix != ".py"):
-            target = UI_DIR / "index.html"
+        target = (root / path).resolve()
+        if not (path and target.is_file() and root in target.parents and target.suffix != ".py"):
+            target = root / "index.html"
         headers = {"Cache-Control": "no-cache"} if target.name in _NO_CACHE else {}
         return FileResponse(target, media_type=_MEDIA.get(target.suffix), headers=headers)

@@ -99,3 +99,26 @@ async def test_cors_configured_origins(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
         r = await apps.user.post("/api/v1/agent/run", json={}, headers={"Origin": "https://any.example"})
         assert r.status_code == 400
+
+
+async def test_voice_ui_served_at_root_and_can_be_turned_off(tmp_path: Path, sqlite_apps: Apps) -> None:
+    r = await sqlite_apps.user.get("/")
+    assert r.status_code == 200 and "magec voice" in r.text and "content-security-policy" in r.headers
+    r = await sqlite_apps.user.get("/manifest.webmanifest")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/manifest+json")
+    # the catch-all never answers for the API
+    r = await sqlite_apps.user.get("/api/v1/not-a-route")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    async with running_apps(tmp_path / "off", config={"voice_ui_enabled": False}) as apps:
+        assert (await apps.user.get("/")).status_code == 404
+        assert (await apps.user.get("/api/v1/client/info")).status_code == 200
+        assert (await apps.user.get("/openapi.json")).status_code == 200
+    # voice.ui.dir serves another build (e.g. Magec's own Voice UI) at the same place
+    other = tmp_path / "other-ui"
+    (other / "assets").mkdir(parents=True)
+    (other / "index.html").write_text("<!doctype html><title>another voice ui</title>")
+    (other / "assets" / "app.js").write_text("console.log('hi')")
+    async with running_apps(tmp_path / "dir", config={"voice_ui_dir": str(other)}) as apps:
+        assert "another voice ui" in (await apps.user.get("/")).text
+        assert "another voice ui" in (await apps.user.get("/deep/link")).text
+        assert (await apps.user.get("/assets/app.js")).text == "console.log('hi')"

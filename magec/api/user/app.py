@@ -25,10 +25,10 @@ from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
 
 
-def voice_ui_csp() -> str:
+def voice_ui_csp(configured_dir: str) -> str:
     from magec import voice_ui
 
-    return guard.ui_csp(voice_ui.UI_DIR)
+    return guard.ui_csp(voice_ui.ui_dir(configured_dir))
 
 
 def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
@@ -49,7 +49,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
     if ctx.config.voice_ui_enabled:  # last: its catch-all GET must not shadow any route
         from magec import voice_ui
 
-        voice_ui.mount(app)
+        voice_ui.mount(app, voice_ui.ui_dir(ctx.config.voice_ui_dir))
 
     def open_mode() -> bool:
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
@@ -63,7 +63,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
             origins=frozenset(guard.normalise_origin(o) for o in config.cors_origins),
             json_only=open_mode,
             api_prefixes=("/api/", "/v1/"),
-            csp=voice_ui_csp() if config.voice_ui_enabled else None,
+            csp=voice_ui_csp(config.voice_ui_dir) if config.voice_ui_enabled else None,
             metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
             trusted_proxies=parse_networks(config.trusted_proxies),
         ),
