@@ -201,3 +201,20 @@ def test_pwa_manifest_service_worker_and_disabled_ui(setup: Setup, phone: Callab
     # the API is untouched by the UI's catch-all route
     assert httpx.get(f"{setup.server.user_url}/api/v1/nope").status_code == 404
     assert httpx.get(f"{setup.server.user_url}/docs").status_code == 200
+
+
+def test_connection_lost_and_regained(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    page = phone()
+    pair(page, setup)
+    page.context.set_offline(True)
+    page.get_by_test_id("text").fill("are you there?")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("offline")).to_have_text("Connection lost. Retrying…")
+    expect(page.get_by_test_id("notice").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "09-offline.png"))
+    page.context.set_offline(False)
+    page.get_by_test_id("text").fill("and now?")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("offline")).to_have_count(0)
+    expect(page.get_by_test_id("notice").filter(has_text="Connection regained.")).to_be_visible()
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: and now?")
