@@ -8,7 +8,8 @@ apps.connections.open (app token; returns the ``ws://`` Socket Mode URL), chat.p
 (what ``files_upload_v2`` does), and ``url_private`` downloads (bot token required).
 
 Socket Mode: ``hello`` on connect, ``events_api`` envelopes for injected events, envelope acks
-recorded in ``fake.acks``.
+recorded in ``fake.acks``; :meth:`SlackFake.drop` closes the connections (``fake.connections``
+counts them).
 
 Tests inject users with :meth:`SlackFake.send_message` (``mention=True`` sends ``app_mention`` in a
 channel, ``channel_type="im"`` a DM; ``files=[(name, mimetype, bytes)]`` attaches audio) and read
@@ -165,6 +166,15 @@ class SlackFake(PlatformServer):
                 self.notify()
         self._sockets = [w for w in self._sockets if w is not ws]
         return ws
+
+    def drop(self) -> None:
+        """Close every Socket Mode connection (a network blip; Slack's clients reconnect)."""
+
+        async def close_all() -> None:
+            for ws in list(self._sockets):
+                await ws.close(code=1011, message=b"server error")
+
+        self.call(close_all())
 
     @property
     def connected(self) -> int:

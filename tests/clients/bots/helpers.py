@@ -1,5 +1,5 @@
 """Bot test helpers: an LLM/STT/TTS backend and agents configured through the Admin API, a bot
-client created like a user would, and a worker run in-process with a real Conversations."""
+client created like a user would, and its worker as the client supervisor runs it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from magec.clients.conversation import Conversations
-from magec.clients.workers import Worker, WorkerContext, WorkerStatus
 from magec.testing.apps import Apps
 
 A = "/api/v1/admin"
@@ -52,26 +50,21 @@ async def client(apps: Apps, ctype: str, config: dict[str, Any], allowed: list[s
 
 
 @contextlib.asynccontextmanager
-async def running(apps: Apps, worker: Worker, client_id: str, ctype: str, config: dict[str, Any],
-                  public_url: str | None = None) -> AsyncIterator[Any]:
-    """The client's running worker: the supervisor's when it runs this client type (as in
-    ``magec serve``), else ``worker`` started here with a real Conversations, as the supervisor
-    would. Yields what has ``.status`` (the WorkerStatus the Admin API shows)."""
-    supervisor = apps.ctx.extras.get("clients")
-    if supervisor is not None and ctype in supervisor.workers:
-        statuses = supervisor.statuses
-        await until(lambda: client_id in statuses and statuses[client_id].running)
-        yield SimpleNamespace(status=statuses[client_id], client_id=client_id)
-        return
-    ctx = WorkerContext(client_id=client_id, config={ctype: config}, conversations=Conversations(apps.ctx),
-                        status=WorkerStatus(), public_url=public_url, client_type=ctype)
-    task = asyncio.create_task(worker(ctx))
-    try:
-        yield ctx
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+async def running(apps: Apps, client_id: str) -> AsyncIterator[Any]:
+    """The client's worker, started by the client supervisor as in ``magec serve`` (the client was
+    created through the Admin API); yields what has ``.status`` (the WorkerStatus the Admin API
+    shows). The worker stops with the app at the end of the test."""
+    supervisor = apps.ctx.extras["clients"]
+    statuses = supervisor.statuses
+    await until(lambda: client_id in statuses and statuses[client_id].running)
+    yield SimpleNamespace(status=statuses[client_id], client_id=client_id)
+
+
+async def admin_status(apps: Apps, client_id: str) -> dict[str, Any]:
+    """The client's ``status`` as the Admin API (and the UI) shows it."""
+    r = await apps.admin.get(f"{A}/clients/{client_id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json()["status"])
 
 
 async def until(predicate: Any, timeout: float = 20.0) -> None:

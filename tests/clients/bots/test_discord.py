@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from magec.clients import discord
 from magec.clients.botkit import is_ogg_opus
 from magec.testing.apps import Apps
 from magec.testing.fake_platforms import DiscordFake, espeak_wav, voice_note
 from magec.testing.fake_providers import FakeServer, Reply
 from magec.testing.services import free_port
-from tests.clients.bots.helpers import agents, client, requests_to, running, until
+from tests.clients.bots.helpers import admin_status, agents, client, requests_to, running, until
 
 
 def dc_config(dc: DiscordFake, **extra: Any) -> dict[str, Any]:
@@ -25,7 +24,7 @@ async def test_dm_and_mention_with_thread(sqlite_apps: Apps, discord_fake: Disco
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = dc_config(dc)
     cid = await client(sqlite_apps, "discord", cfg, [s.alpha, s.beta])
-    async with running(sqlite_apps, discord.run, cid, "discord", cfg) as ctx:
+    async with running(sqlite_apps, cid) as ctx:
         await dc.await_connected()
         assert dc.identifies[-1]["intents"] & (1 << 15)  # MESSAGE_CONTENT asked for
         await until(lambda: ctx.status.is_connected)
@@ -56,7 +55,7 @@ async def test_thread_history_is_context(sqlite_apps: Apps, discord_fake: Discor
     dc.create_thread("7001", parent_id="6002")
     for text in ("oldest words", "we picked tuesday", "bob agrees"):
         dc.send_message("7001", "72", text, username="bob", deliver=False)
-    async with running(sqlite_apps, discord.run, cid, "discord", cfg):
+    async with running(sqlite_apps, cid):
         await dc.await_connected()
         dc.send_message("7001", "73", "summarise", mention=True)
         [answer] = await dc.await_sent("7001", "message")
@@ -76,7 +75,7 @@ async def test_voice_message_and_commands(sqlite_apps: Apps, discord_fake: Disco
     note = voice_note("turn on the lights")
     alpha_llm.script(Reply(text="turn on the lights"), route="stt")
     alpha_llm.script(Reply(audio=espeak_wav("done")), route="tts")
-    async with running(sqlite_apps, discord.run, cid, "discord", cfg):
+    async with running(sqlite_apps, cid):
         await dc.await_connected()
         dc.send_message("5002", "74", "", guild_id=None, voice=True,
                         attachments=[("voice-message.ogg", "audio/ogg", note)])
@@ -106,12 +105,14 @@ async def test_not_allowed_and_platform_down(sqlite_apps: Apps, discord_fake: Di
     down = await client(sqlite_apps, "discord", down_cfg, [s.alpha], "down")
     bad = await client(sqlite_apps, "discord", bad_cfg, [s.alpha], "bad")
     async with (
-        running(sqlite_apps, discord.run, ok, "discord", ok_cfg),
-        running(sqlite_apps, discord.run, down, "discord", down_cfg) as down_ctx,
-        running(sqlite_apps, discord.run, bad, "discord", bad_cfg) as bad_ctx,
+        running(sqlite_apps, ok),
+        running(sqlite_apps, down) as down_ctx,
+        running(sqlite_apps, bad) as bad_ctx,
     ):
         await dc.await_connected()
         await until(lambda: down_ctx.status.last_error and bad_ctx.status.last_error)
+        view = await admin_status(sqlite_apps, down)
+        assert view["connected"] is False and view["lastError"] and "down.discord-token-secret" not in str(view)
         dc.send_message("5003", "76", "stranger here", guild_id=None)
         dc.send_message("5004", "75", "friend here", guild_id=None)
         [reply] = await dc.await_sent("5004", "message")
@@ -127,7 +128,7 @@ async def test_gateway_drop_resumes(sqlite_apps: Apps, discord_fake: DiscordFake
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = dc_config(dc)
     cid = await client(sqlite_apps, "discord", cfg, [s.alpha])
-    async with running(sqlite_apps, discord.run, cid, "discord", cfg) as ctx:
+    async with running(sqlite_apps, cid) as ctx:
         await dc.await_connected()
         identifies = len(dc.identifies)
         dc.drop()

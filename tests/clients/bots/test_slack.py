@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from magec.clients import slack
 from magec.testing.apps import Apps
 from magec.testing.fake_platforms import SlackFake, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
-from tests.clients.bots.helpers import agents, client, requests_to, running, until
+from tests.clients.bots.helpers import admin_status, agents, client, requests_to, running, until
 
 
 def sl_config(sl: SlackFake, **extra: Any) -> dict[str, Any]:
@@ -23,7 +22,7 @@ async def test_mention_answered_in_thread_and_dm(sqlite_apps: Apps, slack_fake: 
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = sl_config(sl)
     cid = await client(sqlite_apps, "slack", cfg, [s.alpha, s.beta])
-    async with running(sqlite_apps, slack.run, cid, "slack", cfg) as ctx:
+    async with running(sqlite_apps, cid) as ctx:
         await sl.await_connected()
         await until(lambda: ctx.status.is_connected)
         assert ctx.status.identity == "@magec"
@@ -50,7 +49,7 @@ async def test_thread_history_limit_and_commands(sqlite_apps: Apps, slack_fake: 
     root = sl.send_message("C101", "U2", "planning the offsite", deliver=False)
     sl.send_message("C101", "U3", "tenerife sounds good", thread_ts=root, deliver=False)
     sl.send_message("C101", "U4", "in march", thread_ts=root, deliver=False)
-    async with running(sqlite_apps, slack.run, cid, "slack", cfg):
+    async with running(sqlite_apps, cid):
         await sl.await_connected()
         sl.send_message("C101", "U2", "what did we decide?", mention=True, thread_ts=root)
         [answer] = await sl.await_sent("C101", "chat.postMessage")
@@ -77,7 +76,7 @@ async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackF
     cid = await client(sqlite_apps, "slack", cfg, [s.alpha])
     note = voice_note("book a room")
     alpha_llm.script(Reply(text="book a room"), route="stt")
-    async with running(sqlite_apps, slack.run, cid, "slack", cfg):
+    async with running(sqlite_apps, cid):
         await sl.await_connected()
         sl.send_message("D201", "U5", "", channel_type="im", files=[("audio_message.ogg", "audio/ogg", note)])
         [upload] = await sl.await_sent("D201", "files.upload")
@@ -102,12 +101,14 @@ async def test_not_allowed_and_platform_down(sqlite_apps: Apps, slack_fake: Slac
     down = await client(sqlite_apps, "slack", down_cfg, [s.alpha], "down")
     bad = await client(sqlite_apps, "slack", bad_cfg, [s.alpha], "bad")
     async with (
-        running(sqlite_apps, slack.run, ok, "slack", ok_cfg),
-        running(sqlite_apps, slack.run, down, "slack", down_cfg) as down_ctx,
-        running(sqlite_apps, slack.run, bad, "slack", bad_cfg) as bad_ctx,
+        running(sqlite_apps, ok),
+        running(sqlite_apps, down) as down_ctx,
+        running(sqlite_apps, bad) as bad_ctx,
     ):
         await sl.await_connected()
         await until(lambda: down_ctx.status.last_error and bad_ctx.status.last_error)
+        view = await admin_status(sqlite_apps, down)
+        assert view["connected"] is False and view["lastError"] and "xoxb-down" not in str(view)
         sl.send_message("D301", "U8", "stranger", channel_type="im")
         sl.send_message("C300", "U8", "stranger in the allowed channel", mention=True)
         sl.send_message("D302", "U7", "friend", channel_type="im")
@@ -117,3 +118,21 @@ async def test_not_allowed_and_platform_down(sqlite_apps: Apps, slack_fake: Slac
     assert sl.sent_to("D301") == []
     assert not down_ctx.status.is_connected and "xoxb-down" not in str(down_ctx.status.view())
     assert "invalid_auth" in str(bad_ctx.status.last_error) and "xoxb-wrong" not in str(bad_ctx.status.view())
+
+
+async def test_socket_drop_reconnects(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
+                                      beta_llm: FakeServer) -> None:
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = sl_config(sl)
+    cid = await client(sqlite_apps, "slack", cfg, [s.alpha])
+    async with running(sqlite_apps, cid) as ctx:
+        await sl.await_connected()
+        await until(lambda: ctx.status.is_connected)
+        before = sl.connections
+        sl.drop()
+        await sl.await_for(lambda _: sl.connections > before and sl.connected > 0)
+        await until(lambda: ctx.status.is_connected)
+        sl.send_message("D401", "U9", "after the blip", channel_type="im")
+        [reply] = await sl.await_sent("D401", "chat.postMessage")
+        assert reply.text == "alpha says: after the blip"

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from magec.clients import telegram
 from magec.clients.botkit import is_ogg_opus
 from magec.testing.apps import Apps
 from magec.testing.fake_platforms import Sent, TelegramFake, espeak_wav, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
-from tests.clients.bots.helpers import agents, client, requests_to, running, until
+from tests.clients.bots.helpers import admin_status, agents, client, requests_to, running, until
 
 
 def tg_config(tg: TelegramFake, **extra: Any) -> dict[str, Any]:
@@ -27,7 +26,7 @@ async def test_text_in_answer_out(sqlite_apps: Apps, telegram_fake: TelegramFake
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = tg_config(tg)
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg) as ctx:
+    async with running(sqlite_apps, cid) as ctx:
         tg.send_text(chat_id=4201, user_id=4201, text="hello there")
         [reply] = await tg.await_sent(4201, "sendMessage")
         assert reply.text == "alpha says: hello there"
@@ -51,7 +50,7 @@ async def test_voice_note_in_text_and_voice_out(sqlite_apps: Apps, telegram_fake
     note = voice_note("what is the weather")  # real espeak-ng speech, OGG/Opus as Telegram stores it
     alpha_llm.script(Reply(text="what is the weather"), route="stt")
     alpha_llm.script(Reply(audio=espeak_wav("it is sunny")), route="tts")  # the TTS answers WAV
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         tg.send_voice(chat_id=4202, user_id=4202, audio=note)
         [text] = await tg.await_sent(4202, "sendMessage")
         [voice] = await tg.await_sent(4202, "sendVoice")
@@ -71,7 +70,7 @@ async def test_response_modes(sqlite_apps: Apps, telegram_fake: TelegramFake, al
     cfg = tg_config(tg, responseMode="mirror")
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
     alpha_llm.script(Reply(text="play a song"), route="stt")
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         # mirror: text → text only
         tg.send_text(chat_id=4203, user_id=4203, text="hi")
         await tg.await_sent(4203, "sendMessage")
@@ -99,7 +98,7 @@ async def test_agent_switching_per_chat(sqlite_apps: Apps, telegram_fake: Telegr
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = tg_config(tg)
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         tg.send_text(chat_id=4204, user_id=4204, text="/agent")
         [listing] = await tg.await_sent(4204, "sendMessage")
         assert "Alpha" in listing.text and "Beta" in listing.text and "▸ Alpha" in listing.text
@@ -135,7 +134,7 @@ async def test_user_not_allowed_is_ignored(sqlite_apps: Apps, telegram_fake: Tel
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = tg_config(tg, allowedUsers=[4206], allowedChats=[-100777])
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         tg.send_text(chat_id=4207, user_id=4207, text="let me in")  # stranger, private chat
         tg.send_text(chat_id=4207, user_id=4207, text="/start")
         tg.send_text(chat_id=-100777, user_id=4207, text="in the allowed group", chat_type="supergroup")
@@ -154,7 +153,7 @@ async def test_long_markdown_answer_is_split_and_escaped(sqlite_apps: Apps, tele
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
     long = "**Title** with <script>x</script> & `a<b`\n\n" + ("word " * 1000 + "\n\n") * 2
     alpha_llm.script(Reply(text=long))
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         tg.send_text(chat_id=4208, user_id=4208, text="write a lot")
         def all_words(sent: list[Sent]) -> list[Sent] | None:
             parts = [x for x in sent if x.target == "4208" and x.kind == "sendMessage"]
@@ -179,14 +178,20 @@ async def test_platform_down_shows_in_status_and_others_keep_working(
     bad = await client(sqlite_apps, "telegram", bad_cfg, [s.alpha], "bad token")
     ok = await client(sqlite_apps, "telegram", ok_cfg, [s.alpha], "ok")
     async with (
-        running(sqlite_apps, telegram.run, down, "telegram", down_cfg) as down_ctx,
-        running(sqlite_apps, telegram.run, bad, "telegram", bad_cfg) as bad_ctx,
-        running(sqlite_apps, telegram.run, ok, "telegram", ok_cfg) as ok_ctx,
+        running(sqlite_apps, down) as down_ctx,
+        running(sqlite_apps, bad) as bad_ctx,
+        running(sqlite_apps, ok) as ok_ctx,
     ):
         await until(lambda: down_ctx.status.last_error and bad_ctx.status.last_error)
         tg.send_text(chat_id=4209, user_id=4209, text="still there?")
         [reply] = await tg.await_sent(4209, "sendMessage")
         assert reply.text == "alpha says: still there?" and ok_ctx.status.is_connected
+        # what an operator sees in the Admin API (and the UI)
+        down_view, ok_view = await admin_status(sqlite_apps, down), await admin_status(sqlite_apps, ok)
+        assert down_view["connected"] is False and down_view["lastError"] and down_view["restarts"] >= 1
+        assert "DOWN-bot-token-secret" not in str(down_view)
+        assert ok_view["connected"] is True and ok_view["identity"] == "@magec_test_bot"
+        assert ok_view["lastMessageAt"] and ok_view["lastError"] is None
     assert not down_ctx.status.is_connected and not bad_ctx.status.is_connected
     assert "DOWN-bot-token-secret" not in str(down_ctx.status.view())
     assert "rejected" in str(bad_ctx.status.last_error)  # the Bot API's 401
@@ -199,7 +204,7 @@ async def test_outage_mid_run_shows_then_recovers(sqlite_apps: Apps, telegram_fa
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = tg_config(tg)
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg) as ctx:
+    async with running(sqlite_apps, cid) as ctx:
         await until(lambda: ctx.status.is_connected)
         tg.outage = True
         await until(lambda: not ctx.status.is_connected)
@@ -217,7 +222,7 @@ async def test_forum_topics_are_separate_conversations(sqlite_apps: Apps, telegr
     s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
     cfg = tg_config(tg, allowedChatThreads=[{"chatId": -100900, "threadId": 5}])
     cid = await client(sqlite_apps, "telegram", cfg, [s.alpha, s.beta])
-    async with running(sqlite_apps, telegram.run, cid, "telegram", cfg):
+    async with running(sqlite_apps, cid):
         tg.send_text(chat_id=-100900, user_id=81, text="/agent Beta", chat_type="supergroup", thread_id=5)
         tg.send_text(chat_id=-100900, user_id=81, text="topic five", chat_type="supergroup", thread_id=5)
         tg.send_text(chat_id=-100900, user_id=81, text="topic six", chat_type="supergroup", thread_id=6)
