@@ -15,7 +15,7 @@ dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152}
 voice:                                     # docs/voice.md
   ui: {enabled: true, dir: ""}             # the Voice UI at / on the user port (dir: serve another build)
-  events: {enabled: true, maxConnections: 64, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
+  events: {enabled: true, maxConnections: 20, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
            wakeword: hey_mycroft, threshold: 0, vadThreshold: 0.5, silenceTimeout: 2000}
 ```
 """
@@ -74,7 +74,7 @@ class RealtimeVoiceConfig:
 
     enabled: bool = True
     #: concurrent listening connections; one more is refused with an ``error`` message
-    max_connections: int = 64
+    max_connections: int = 20
     #: the wake word models offered to clients (``capabilities.wakewords.models``)
     wakewords: list[str] = field(default_factory=lambda: list(WAKEWORD_MODELS))
     #: the model active on connect
