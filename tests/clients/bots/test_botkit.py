@@ -1,0 +1,103 @@
+"""The bots' shared helpers: response-mode plans, splitting, safe Markdown → Telegram HTML, audio
+conversion to OGG/Opus voice notes (real espeak-ng speech) and redacted errors."""
+
+from __future__ import annotations
+
+import io
+
+import av
+import pytest
+
+from magec.clients import botkit
+from magec.testing.fake_platforms import espeak_wav
+from magec.testing.fake_platforms.telegram import html_error
+
+
+@pytest.mark.parametrize(("mode", "voice_in", "expected"), [
+    ("text", False, (False, True, False)), ("text", True, (False, True, False)),
+    ("voice", False, (True, False, True)), ("voice", True, (True, False, True)),
+    ("mirror", False, (False, True, False)), ("mirror", True, (True, False, True)),
+    ("both", False, (True, True, True)), ("both", True, (True, True, True)),
+])
+def test_plans(mode: str, voice_in: bool, expected: tuple[bool, bool, bool]) -> None:
+    p = botkit.plan(mode, voice_in)
+    assert (p.speech, p.text, p.voice) == expected
+
+
+def test_unknown_mode_is_text() -> None:
+    assert botkit.normalise_mode("loud") == "text" and botkit.normalise_mode(None) == "text"
+
+
+def test_split_prefers_boundaries_and_keeps_everything() -> None:
+    text = "para one\n\n" + "x" * 50 + "\nline two " + "word " * 40
+    parts = botkit.split_text(text, 60)
+    assert all(len(p) <= 60 for p in parts)
+    assert botkit.split_text("alpha beta gamma delta", 12) == ["alpha beta", "gamma delta"]
+    assert botkit.split_text("first para here\n\nsecond one", 20) == ["first para here", "second one"]
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    assert botkit.split_text("x" * 130, 50) == ["x" * 50, "x" * 50, "x" * 30]  # no boundary: hard cuts
+    assert botkit.split_text("  \n ", 10) == []
+
+
+@pytest.mark.parametrize("markdown", [
+    "**bold** and *it* and `co<de>` and [link](https://example.com/?a=1&b=2)",
+    "<b>not a tag</b> & <script>alert(1)</script>",
+    "```python\nif a < b and c > d:\n    print('&')\n```",
+    "# Heading\n- item with __under__ and ~~gone~~",
+    "unbalanced **bold and `code",
+    "snake_case_names and 2*3*4 stay as they are",
+])
+def test_markdown_html_is_always_valid_telegram_html(markdown: str) -> None:
+    rendered = botkit.markdown_to_html(markdown)
+    assert html_error(rendered) is None, rendered
+
+
+def test_markdown_html_renders_and_escapes() -> None:
+    out = botkit.markdown_to_html("**Hi** <you> & `x<y` [go](https://e.x/?a=1&b=2)\n```\n<pre> & co\n```")
+    assert out.startswith("<b>Hi</b> &lt;you&gt; &amp; <code>x&lt;y</code> ")
+    assert '<a href="https://e.x/?a=1&amp;b=2">go</a>' in out
+    assert "<pre>&lt;pre&gt; &amp; co</pre>" in out
+    assert botkit.markdown_to_html("snake_case_names 2*3*4") == "snake_case_names 2*3*4"
+
+
+def _duration(ogg: bytes) -> float:
+    with av.open(io.BytesIO(ogg)) as c:
+        stream = c.streams.audio[0]
+        assert stream.codec_context.name == "opus" and stream.codec_context.sample_rate == 48000
+        return sum(float(f.samples) / 48000 for f in c.decode(audio=0))
+
+
+def test_wav_and_mp3_become_voice_notes() -> None:
+    wav = espeak_wav("convert me to a voice note")
+    ogg = botkit.to_ogg_opus(wav, "audio/wav")
+    assert ogg is not None and botkit.is_ogg_opus(ogg)
+    seconds = _duration(ogg)
+    assert seconds > 1.0
+    mp3_buf = io.BytesIO()
+    with av.open(io.BytesIO(wav)) as src, av.open(mp3_buf, "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=22050)
+        for frame in src.decode(audio=0):
+            for packet in stream.encode(frame):  # type: ignore[attr-defined]
+                out.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[attr-defined]
+            out.mux(packet)
+    ogg2 = botkit.to_ogg_opus(mp3_buf.getvalue(), "audio/mpeg")
+    assert ogg2 is not None and abs(_duration(ogg2) - seconds) < 0.3
+    assert botkit.to_ogg_opus(ogg, "audio/ogg") is ogg  # already a voice note: untouched
+
+
+def test_undecodable_audio_is_none() -> None:
+    assert botkit.to_ogg_opus(b"FAKEAUDIO:hello", "audio/mpeg") is None
+
+
+def test_safe_error_hides_secrets() -> None:
+    err = RuntimeError("GET https://api.example/bot123:SECRET-abc/getMe failed: Bearer xoxb-1234567890")
+    text = botkit.safe_error(err, "123:SECRET-abc")
+    assert "SECRET-abc" not in text and "xoxb-1234567890" not in text and text.startswith("RuntimeError: ")
+
+
+def test_thread_history_block() -> None:
+    assert botkit.thread_history([]) == ""
+    assert botkit.thread_history([("bob", " hi "), ("amy", "  ")]) == (
+        "<!--MAGEC_THREAD_HISTORY:\n[bob]: hi\n:MAGEC_THREAD_HISTORY-->\n"
+    )
