@@ -123,3 +123,30 @@ async def test_expression_template_code_feed_state_and_agent(sqlite_apps: Apps, 
     # the agent after a data node gets that node's output
     assert "words=3 n=17 first=three" in json.dumps(oai.requests[-1].json)
     assert texts(events) == ["oai-reply-1"]
+
+
+async def test_invalid_agent_names_the_node_and_tree_subflows_nest(sqlite_apps: Apps, oai: FakeServer,
+                                                                   arrivals: Arrivals) -> None:
+    apps = sqlite_apps
+    good = await agent(apps, await backend(apps, oai, "openai"), "Good")
+    bad = (await apps.admin.post(f"{A}/agents", json={"name": "Brainless"})).json()["id"]
+    broken = await graph(apps, "Broken", "a", [node("a", "agent", agentId=good), node("b", "agent", agentId=bad)],
+                         [edge("a", "b")])
+    view = (await apps.admin.get(f"{A}/flows/{broken}")).json()
+    assert view["valid"] is False
+    assert view["invalidReason"] == "nodes[1]: agent 'Brainless': LLM backend not configured"
+    r = await apps.user.post(f"{U}/run", json={"appName": broken, "userId": "u",
+                                               "newMessage": {"parts": [{"text": "hi"}]}})
+    assert r.status_code == 503 and "nodes[1]" in r.json()["error"]
+    # a tree flow embedded in a graph runs in place (a tree has no output: the next node gets none)
+    tree = (await apps.admin.post(f"{A}/flows", json={"name": "Tree", "root": {
+        "type": "sequential", "steps": [{"type": "agent", "agentId": good, "responseAgent": True}]}})).json()["id"]
+    outer = await graph(apps, "Outer", "pre", [
+        node("pre", "template", template="pre:{{ input }}", outputKey="pre"),
+        node("tree", "subflow", flowId=tree),
+        node("post", "template", template="post:{{ input }}", outputKey="post"),
+    ], [edge("pre", "tree"), edge("tree", "post")])
+    events = await run(apps, outer, "hi")
+    assert texts(events) == ["oai-reply-1"]
+    state = await state_of(apps, outer)
+    assert state["flow:pre"] == "pre:hi" and state["flow:post"] == "post:"
