@@ -16,8 +16,9 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
 * **Missed runs** (downtime, a lease hand-over): the worker records up to when it looked after the
   schedule (``client_cron_state.checked_through``, every wake-up). On start, if slots of the *same*
   schedule fell between that moment and now, ``missedRuns: once`` runs the latest of them once
-  — when it is at most ``missedRunsWindow`` seconds old — and ``skip`` drops them. A changed
-  schedule never makes up for slots of the old one.
+  — when it is at most ``missedRunsWindow`` seconds old — and ``skip`` drops them. Slots before
+  the client was last saved are never made up (a changed schedule, a re-enabled client); a slot
+  between that save and the worker's start (start-up lag) runs once whatever the policy.
 * Status (``WorkerStatus.extra``): ``nextRun``, ``lastRun``, ``lastResult`` (the answer, cut to
   500 characters, or the error), ``lastOk``, ``schedule``. Runs never overlap: slots that pass
   while a run is still going are skipped.
@@ -39,6 +40,7 @@ from magec.clients import cronexpr
 from magec.clients.conversation import Inbound
 from magec.clients.tables import client_cron_state, client_runs
 from magec.clients.workers import WorkerContext
+from magec.store.tables import resources
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,16 @@ async def _checkpoint(engine: AsyncEngine, client_id: str, schedule: str, at: da
                 pass
 
 
+async def _saved_at(engine: AsyncEngine, client_id: str) -> datetime | None:
+    """When the client's row was last saved (its schedule is in force since then)."""
+    t = resources
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.select(t.c.updated_at).where(t.c.kind == "clients", t.c.id == client_id))
+        ).first()
+    return _aware(row[0]) if row is not None else None
+
+
 async def _state(engine: AsyncEngine, client_id: str) -> tuple[str, datetime] | None:
     t = client_cron_state
     async with engine.connect() as conn:
@@ -196,6 +208,25 @@ class CronJob:
             status.failed(result)
         await finish(self.engine, cid, slot, ok, result)
 
+    async def _catch_up(self, now: datetime) -> None:
+        """Run a slot that fell before this start, per the contract's missed-runs rules."""
+        cid = self.ctx.client_id
+        state = await _state(self.engine, cid)
+        checked = state[1] if state is not None and state[0] == self.schedule else None
+        saved = await _saved_at(self.engine, cid)
+        if saved is not None and (checked is None or saved > checked):
+            since, lag = saved, True  # the schedule (or the client) was saved after the last check
+        elif checked is not None:
+            since, lag = checked, False  # downtime or a hand-over: the policy decides
+        else:
+            return
+        if not lag and self.policy != "once":
+            return
+        slot = missed_slot(self.expr, self.tz, since, now)
+        if slot is not None and (now - slot).total_seconds() <= self.window:
+            log.info("cron client %s: running the slot %s it missed on start", cid, iso(slot))
+            await self.fire(slot)
+
     async def run(self) -> None:
         cid = self.ctx.client_id
         status = self.ctx.status
@@ -204,12 +235,7 @@ class CronJob:
         if previous is not None:
             status.extra.update(previous)
         now = _now()
-        state = await _state(self.engine, cid)
-        if state is not None and state[0] == self.schedule and self.policy == "once":
-            slot = missed_slot(self.expr, self.tz, state[1], now)
-            if slot is not None and (now - slot).total_seconds() <= self.window:
-                log.info("cron client %s: running the missed slot %s once", cid, iso(slot))
-                await self.fire(slot)
+        await self._catch_up(now)
         status.connected(None)
         cursor = now
         while True:

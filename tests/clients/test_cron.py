@@ -179,3 +179,26 @@ def test_expressions() -> None:
             cronexpr.parse(bad)
     with pytest.raises(ValueError):
         cronexpr.timezone("Nowhere/Land")
+
+
+async def test_slot_due_before_the_worker_started_runs_once(tmp_path: Path, llm: FakeServer) -> None:
+    """Start-up lag (a busy host, a lease moving): a slot between the client's save and its
+    worker's start still runs once, whatever the missed-runs policy; slots before the save never."""
+    from magec.clients.supervisor import Supervisor
+    from magec.server import client_workers
+
+    async with running_apps(tmp_path / "data", start_clients=False) as apps:
+        bid = await backend(apps, llm.url)
+        a = await agent(apps, bid)
+        cmd = await command(apps, "LAG-MARKER run")
+        slot = soon(2)
+        c = await client(apps, "cron", [a], {"cron": {"schedule": at(slot), "commandId": cmd, "missedRuns": "skip"}})
+        while datetime.now(UTC) <= slot + timedelta(seconds=1):
+            await asyncio.sleep(0.1)
+        sup = Supervisor(apps.ctx, client_workers(), ttl=3)
+        apps.ctx.extras["clients"] = sup  # the Admin API's status reads it
+        await sup.start()
+        st = await until(apps, c["id"], lambda s: s.get("lastRun") == cron_mod.iso(slot) and s.get("lastOk") is not None)
+        assert st["lastOk"] is True
+        assert await cron_mod.run_count(apps.ctx.store.engine, c["id"]) == 1
+        assert prompts(llm, "LAG-MARKER") == 1
