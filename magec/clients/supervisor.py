@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 30.0
 _MAX_BACKOFF = 60.0
+#: how long a cancelled worker may take to stop
+_STOP_GRACE = 10.0
 
 
 def lease_name(client_id: str) -> str:
@@ -189,8 +191,10 @@ class Supervisor:
         running = self._running.pop(cid, None)
         if running is not None:
             running.task.cancel()
-            with contextlib.suppress(BaseException):
-                await running.task
+            # a worker that ignores cancellation must not hold up a restart or the shutdown
+            done, _ = await asyncio.wait({running.task}, timeout=_STOP_GRACE)
+            if not done:
+                log.warning("client %s: worker did not stop within %s s; left behind", cid, _STOP_GRACE)
         status = self.statuses.get(cid)
         if status is not None:
             status.running = False
