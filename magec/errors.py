@@ -32,6 +32,7 @@ errors to status codes in one place and every message passes the secret redactor
         └── FlowNodeError       flow_node_error     a graph flow node failed (CEL, template, code) → 500
             ├── FlowRunawayError    flow_runaway    a router fired more than its cap in one run  → 500
             ├── CodeTimeoutError    code_timeout    a code node ran past its time limit           → 500
+            ├── CodeMemoryError     code_out_of_memory  a code node's script exhausted its memory  → 500
             └── CodeOutputTooLargeError code_output_too_large  a code node's output over its limit → 500
 
 Each class has one snake_case ``code`` (second column): it is the ``errorCode`` of a failed turn's
@@ -255,6 +256,10 @@ class FlowRunawayError(FlowNodeError):
 
 class CodeTimeoutError(FlowNodeError):
     code = "code_timeout"
+
+
+class CodeMemoryError(FlowNodeError):
+    code = "code_out_of_memory"
 
 
 class CodeOutputTooLargeError(FlowNodeError):

@@ -1,6 +1,7 @@
 """Code nodes in the Starlark sandbox: a runaway script ends by its timeout (node limit, or the
-global settings.flows ceiling) with one typed error while the server keeps answering; output and
-library limits; no filesystem, network or imports."""
+global settings.flows ceiling) with one typed error while the server keeps answering; a script
+that exhausts memory ends its worker, not the server; output and library limits; no filesystem,
+network or imports."""
 
 from __future__ import annotations
 
@@ -80,6 +81,18 @@ async def test_disabled_libraries_and_no_io(sqlite_apps: Apps) -> None:
         fid = await one_code_node(apps, script)
         events = await run(apps, fid, "go")
         assert codes(events) == ["flow_node_error"], events
+
+
+async def test_memory_bomb_ends_the_worker_not_the_server(sqlite_apps: Apps) -> None:
+    apps = sqlite_apps
+    bomb = await one_code_node(apps, 'output = "x" * 2000000000')
+    events = await run(apps, bomb, "go")
+    assert codes(events) == ["code_out_of_memory"] and "memory limit" in errors(events)[0]
+    # the server (and the sandbox, with a fresh worker) carry on
+    ok = await one_code_node(apps, 'output = {"len": len(input)}')
+    assert codes(await run(apps, ok, "four")) == []
+    session = (await apps.user.get(f"{U}/apps/{ok}/users/u1/sessions/s1")).json()
+    assert session["state"]["flow:out"] == {"len": 4}
 
 
 @pytest.mark.parametrize("script, fragment", [("x = 1", "must assign output"), ("output = 1 // 0", "script failed")])
