@@ -20,6 +20,7 @@ from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
+WEB_UI_ORIGIN = "http://localhost:8000"
 
 
 @dataclass
@@ -42,7 +43,8 @@ def compat_fake() -> Iterator[FakeServer]:
 @pytest.fixture(scope="session")
 def magec(tmp_path_factory: pytest.TempPathFactory, compat_fake: FakeServer) -> Iterator[Magec]:
     data: Path = tmp_path_factory.mktemp("compat-magec")
-    with ServerProcess(data_dir=data) as server:
+    # ADK's dev web UI served from another origin (adk web's default port) may call the run API
+    with ServerProcess(data_dir=data, server_config={"corsOrigins": [WEB_UI_ORIGIN]}) as server:
         admin = httpx.Client(base_url=server.admin_url, timeout=30)
         b = admin.post(f"{A}/backends", json={"name": "compat", "type": "openai", "url": compat_fake.url}).json()
         agent = admin.post(f"{A}/agents", json={"name": "Helper", "systemPrompt": "You are Helper.",

@@ -24,8 +24,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from google.adk import version as adk_version
+from google.adk.agents import LlmAgent
 from google.adk.events import Event, EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
+from google.adk.tools.base_tool import BaseTool
 from sse_starlette import EventSourceResponse
 
 from magec.agents.apps import App
@@ -297,8 +299,19 @@ def agent_router(
         rt = await runtime()
         app, _ = app_for(request, rt, app_name, must_be_valid=False)
         root = app.runner.agent if app.runner is not None else None
-        return {"name": app_name, "rootAgentName": getattr(root, "name", app.id),
-                "description": app.description or app.name, "language": "python", "isComputerUse": False}
+        info: dict[str, Any] = {"name": app_name, "rootAgentName": getattr(root, "name", app.id),
+                                "description": app.description or app.name, "language": "python",
+                                "isComputerUse": False}
+        if isinstance(root, LlmAgent):
+            # ADK's AgentInfo; tools are the plain ones (toolsets such as MCP are not opened for
+            # this), the instruction is never shown (it is a provider, as ADK shows it too)
+            tools = [t._get_declaration() for t in root.tools if isinstance(t, BaseTool)]
+            info["agents"] = {root.name: {
+                "name": root.name, "description": root.description, "instruction": "<InstructionProvider>",
+                "tools": [{"function_declarations": [d.model_dump(mode="json", exclude_none=True)]}
+                          for d in tools if d is not None],
+                "sub_agents": []}}
+        return info
 
     return r
 
