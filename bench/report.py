@@ -29,6 +29,7 @@ SECTIONS = [
     "## Config change under load",
     "## Where magec's time goes",
     "## Start-up",
+    "## Resilience",
     "## Memory search",
     "## Sessions",
     "## Voice channel",
@@ -269,6 +270,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("voice"), _voice_table)
     L += ["", "## Live configuration", ""]
     L += _external(res.get("live"), _live_table)
+    L += ["", "## Resilience", ""]
+    L += _external(res.get("resilience"), _resilience_table)
     L += ["", "## Local model", ""]
     L += _external(res.get("local"), _local_table)
 
@@ -323,6 +326,29 @@ def _session_table(r: dict[str, Any]) -> list[str]:
     out = _table(["Session service", "ms per turn (wall / turns)", "turn p50 ms", "turn p99 ms"], rows)
     if r.get("ratios"):
         out += ["", "Ratios: " + ", ".join(f"{k} = {v}" for k, v in r["ratios"].items()) + "."]
+    return out
+
+
+def _resilience_table(r: dict[str, Any]) -> list[str]:
+    fb = r["fallback"]
+    out = [
+        f"Time to answer on `/run` when the agent's primary backend cannot answer and its fallback can "
+        f"(connect deadline {_f(fb['connect_timeout_ms'], 0)} ms, {fb['turns']} turns per case, cases "
+        "interleaved); *extra* is the median minus the reference (the same agent on the fallback "
+        "directly). Target: extra ≤ the connect deadline (one fallback call on top); ≈ 0 with the "
+        "primary's breaker open.",
+        "",
+    ]
+    out += _table(["case", "p50 ms", "max ms", "extra ms", "target extra ms", "met"],
+                  [[name, c["p50_ms"], c["max_ms"], c["extra_ms"], c["target_extra_ms"],
+                    "yes" if c["within_target"] else "NO"] for name, c in fb["cases"].items()])  # fmt: skip
+    ov = r["overhead"]
+    out += ["", f"Happy-path cost of the resilience layer (fallback chain + circuit breaker + deadlines/retry "
+            f"policy) around one non-streamed chat call to the loopback mock: {_f(ov['layered_us'], 0)} µs "
+            f"layered vs {_f(ov['bare_us'], 0)} µs for the bare vendor attempt (median of {ov['rounds']} "
+            f"interleaved rounds of {ov['calls_per_round']} calls): difference {_f(ov['overhead_us'], 0)} µs, "
+            f"round-to-round noise ±{_f(ov['noise_us'], 0)} µs (ratio {ov['ratio']}) — "
+            + ("within the noise." if ov["within_noise"] else "ABOVE the noise.")]  # fmt: skip
     return out
 
 

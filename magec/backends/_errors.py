@@ -194,6 +194,17 @@ def scrub_chain(exc: BaseException) -> None:
 Mapper = Callable[[Exception, "str | None", bool], BackendError]
 
 
+def _magec_cause(exc: BaseException) -> MagecError | None:
+    seen: set[int] = set()
+    cur: BaseException | None = exc.__cause__ or exc.__context__
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, MagecError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 @contextmanager
 def mapped(mapper: Mapper, backend: str | None, state: CallState | None = None) -> Iterator[None]:
     """Turn any exception raised in the block into the vendor-mapped :class:`BackendError`.
@@ -206,6 +217,11 @@ def mapped(mapper: Mapper, backend: str | None, state: CallState | None = None) 
     except MagecError:
         raise
     except Exception as e:
+        # an SDK may wrap an error magec raised under it (e.g. the answer size cap in an httpx
+        # hook becomes the SDK's "connection error"): the typed original is the truth
+        inner = _magec_cause(e)
+        if inner is not None:
+            raise inner from None
         err = mapper(e, backend, bool(state and state.started))
         scrub_chain(e)
         raise err from e

@@ -25,7 +25,7 @@ _clients: OrderedDict[Hashable, Any] = OrderedDict()
 
 def spec_key(vendor: str, spec: BackendSpec, base_url: str) -> Hashable:
     headers = tuple(sorted(spec.headers.items()))
-    return (vendor, base_url, spec.api_key, headers, spec.timeout, spec.connect_timeout)
+    return (vendor, base_url, spec.api_key, headers, spec.timeout, spec.connect_timeout, spec.max_response_bytes)
 
 
 def shared_client(key: Hashable, factory: Callable[[], T]) -> T:

@@ -50,6 +50,8 @@ class BackendSpec:
     connect_timeout: float = 10.0
     total_timeout: float = 300.0
     max_attempts: int = 3
+    #: the largest answer read from the provider (:mod:`magec.backends._limits`)
+    max_response_bytes: int = 32 * 1024 * 1024
 
     def with_headers(self, extra: Mapping[str, str] | None) -> BackendSpec:
         """Return a copy whose headers are ours overridden per key by ``extra`` (agent-level headers)."""
@@ -61,7 +63,7 @@ class BackendSpec:
 def limits_of(record: Any) -> dict[str, Any]:
     """The deadline / retry fields a backend record sets (``connect_timeout``, ``total_timeout``,
     ``max_attempts``), as :class:`BackendSpec` keyword arguments; unset ones keep the defaults."""
-    names = ("connect_timeout", "total_timeout", "max_attempts")
+    names = ("connect_timeout", "total_timeout", "max_attempts", "max_response_bytes")
     return {n: v for n in names if (v := getattr(record, n, None)) is not None}
 
 

@@ -146,6 +146,7 @@ class Backend(Resource):
     connect_timeout: float | None = Field(default=None, gt=0, le=600)
     total_timeout: float | None = Field(default=None, gt=0, le=86400)
     max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_response_bytes: int | None = Field(default=None, ge=1024, le=1024**3)
     api: Literal["completions", "responses"] = "completions"
 
     @field_validator("type")

@@ -33,6 +33,7 @@ ROUTES = ("run", "run_sse", "v1", "v1_stream")
 STREAMED = {"run_sse", "v1_stream"}
 READ, TOTAL, ATTEMPTS = 1.0, 4.0, 3
 SLACK = 2.0  # scheduling on a loaded 2-core machine
+MAX_ANSWER = 64 * 1024  # the flaky backends' maxResponseBytes
 
 
 class Plan:
@@ -102,6 +103,7 @@ async def env(tmp_path: Any, fakes: Fakes) -> AsyncIterator[Env]:
                 "connectTimeout": 1.0,
                 "totalTimeout": TOTAL,
                 "maxAttempts": ATTEMPTS,
+                "maxResponseBytes": MAX_ANSWER,
             }
             b = (await apps.admin.post(f"{A}/backends", json=backend)).json()
             a = await apps.admin.post(
@@ -182,7 +184,8 @@ async def call(env: Env, vendor: str, route: str, text: str) -> Outcome:
             out.text = r.json()["choices"][0]["message"]["content"]
             out.normal_finish = r.json()["choices"][0]["finish_reason"] == "stop"
         else:
-            out.errors.append({"code": r.json()["error"]["code"]})  # OpenAI's error object
+            err = r.json()["error"]  # OpenAI's error object
+            out.errors.append({"code": err["code"], "message": err.get("message")})
     else:
         done = False
         async with user.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as r:
@@ -196,7 +199,8 @@ async def call(env: Env, vendor: str, route: str, text: str) -> Outcome:
                 data = json.loads(line[6:])
                 assert not out.errors, "nothing after the error chunk"
                 if "error" in data:
-                    out.errors.append({"code": data["error"]["code"], "retryAfter": data["error"].get("retry_after")})
+                    out.errors.append({"code": data["error"]["code"], "retryAfter": data["error"].get("retry_after"),
+                                       "message": data["error"].get("message")})
                     continue
                 for choice in data.get("choices", []):
                     out.streamed_text += choice["delta"].get("content") or ""
@@ -344,6 +348,17 @@ async def test_no_retry_after_streamed_output(env: Env) -> None:
 async def test_malformed_answer_is_one_error(env: Env) -> None:
     outcomes = await everywhere(env, "malformed", [Reply(text="one two three", malformed=True)])
     assert_failed(outcomes, "malformed_response", 1, within=0.5)
+
+
+async def test_oversized_answer_is_one_error_not_retried(env: Env) -> None:
+    """An answer over the backend's maxResponseBytes is refused while it is read (non-streamed: from
+    its Content-Length, before the body; streamed: once the bytes pass the cap): one
+    malformed_response, no retry (the same call would get the same answer)."""
+    block = "x" * 8192
+    outcomes = await everywhere(env, "oversized", [Reply(text=block * 9, chunks=[block] * 9)])  # 72 KB
+    assert_failed(outcomes, "malformed_response", 1, within=3.0)
+    for (vendor, route), (out, _) in outcomes.items():
+        assert "maxResponseBytes" in str(out.errors[0]), (vendor, route, out.errors)
 
 
 async def test_openai_sdk_raises_on_a_failed_stream(env: Env) -> None:

@@ -8,6 +8,7 @@ import openai
 
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
+from magec.backends._limits import event_hooks
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
@@ -57,6 +58,8 @@ class OpenAIConnection:
         timeouts = openai.Timeout(
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
         )
+        # the SDK's own client settings, plus the answer size cap (magec.backends._limits)
+        http = openai.DefaultAsyncHttpxClient(event_hooks=event_hooks(self.spec, self.label))
         if self.spec.api_key:
             client = _MagecAsyncOpenAI(
                 base_url=self.base_url,
@@ -64,6 +67,7 @@ class OpenAIConnection:
                 default_headers=headers,
                 timeout=timeouts,
                 max_retries=0,
+                http_client=http,
             )
         else:
             # A user-supplied Authorization header (e.g. a proxy token) wins over the omission.
@@ -74,6 +78,7 @@ class OpenAIConnection:
                 default_headers=headers,
                 timeout=timeouts,
                 max_retries=0,
+                http_client=http,
             )
         return client
 
