@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from telegram import (
     Bot,
@@ -51,6 +54,7 @@ from telegram.error import (
     Forbidden,
     InvalidToken,
     NetworkError,
+    RetryAfter,
     TelegramError,
     TimedOut,
 )
@@ -62,6 +66,7 @@ from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
 
 log = logging.getLogger("magec.clients.telegram")
+T = TypeVar("T")
 
 DEFAULT_API = "https://api.telegram.org"
 MAX_TEXT = 4096
@@ -379,33 +384,53 @@ class TelegramBot:
         finally:
             task.cancel()
 
+    @staticmethod
+    async def _send(make: Callable[[], Awaitable[T]]) -> T:
+        """One Bot API send, waiting out Telegram's flood control (429 + retry_after) up to twice."""
+        for attempt in range(3):
+            try:
+                return await make()
+            except RetryAfter as exc:
+                with warnings.catch_warnings():  # PTB 22 warns that it becomes a timedelta; both handled
+                    warnings.simplefilter("ignore")
+                    wait = exc.retry_after
+                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                if attempt == 2 or seconds > 60:
+                    raise
+                log.info("telegram flood control: waiting %.0f s before sending", seconds)
+                await asyncio.sleep(seconds)
+        raise AssertionError("unreachable")
+
     async def _reply(self, msg: Message, html_text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        await self.bot.send_message(msg.chat.id, html_text, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                    message_thread_id=msg.message_thread_id if msg.is_topic_message else None)
+        thread = msg.message_thread_id if msg.is_topic_message else None
+        await self._send(lambda: self.bot.send_message(msg.chat.id, html_text, parse_mode=ParseMode.HTML,
+                                                       reply_markup=markup, message_thread_id=thread))
 
     async def _send_text(self, msg: Message, text: str) -> None:
         thread = msg.message_thread_id if msg.is_topic_message else None
         for chunk, rendered in _html_pieces(text, MAX_TEXT):
             if rendered is not None:
                 try:
-                    await self.bot.send_message(msg.chat.id, rendered, parse_mode=ParseMode.HTML,
-                                                message_thread_id=thread)
+                    await self._send(functools.partial(
+                        self.bot.send_message, msg.chat.id, rendered, parse_mode=ParseMode.HTML,
+                        message_thread_id=thread))
                     continue
                 except BadRequest as exc:  # HTML Telegram will not parse: say it plainly
                     log.info("telegram refused the HTML answer (%s): sending plain text", exc.message)
-            await self.bot.send_message(msg.chat.id, chunk, message_thread_id=thread)
+            await self._send(functools.partial(self.bot.send_message, msg.chat.id, chunk, message_thread_id=thread))
 
     async def _send_voice(self, msg: Message, audio: bytes, mime: str | None) -> None:
         thread = msg.message_thread_id if msg.is_topic_message else None
         ogg = await asyncio.to_thread(botkit.to_ogg_opus, audio, mime)
         if ogg is not None:
-            await self.bot.send_voice(msg.chat.id, ogg, filename="answer.ogg", message_thread_id=thread)
+            await self._send(lambda: self.bot.send_voice(msg.chat.id, ogg, filename="answer.ogg",
+                                                         message_thread_id=thread))
             return
         log.warning("telegram client %s: the agent's speech (%s) could not be converted to OGG/Opus "
                     "(no PyAV/ffmpeg, or undecodable audio): sending it as an audio file",
                     self.ctx.client_id, mime or "unknown type")
-        await self.bot.send_audio(msg.chat.id, audio, filename=botkit.audio_filename(mime),
-                                  message_thread_id=thread)
+        await self._send(lambda: self.bot.send_audio(msg.chat.id, audio, filename=botkit.audio_filename(mime),
+                                                     message_thread_id=thread))
 
 
 def _html_pieces(text: str, limit: int, cut: int | None = None) -> list[tuple[str, str | None]]:

@@ -7,7 +7,8 @@ getWebhookInfo (updates are then POSTed to the webhook with ``X-Telegram-Bot-Api
 sendMessage (400 over 4096 characters or with HTML Telegram would not parse), sendVoice /
 sendAudio / sendDocument (multipart), getFile + file download, sendChatAction,
 answerCallbackQuery, setMyCommands, editMessageText. ``fake.outage = True`` makes every call
-answer 502 (the platform is down) until it is set back.
+answer 502 (the platform is down) until it is set back; ``fake.flood(n)`` answers the next ``n``
+sendMessage calls with 429 + ``retry_after`` (flood control).
 
 Tests inject users with :meth:`TelegramFake.send_text`, :meth:`~TelegramFake.send_voice` and
 :meth:`~TelegramFake.press_button`, and read what the bot did from ``fake.sent`` (kinds
@@ -83,6 +84,8 @@ class TelegramFake(PlatformServer):
         self.commands: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls served
         self._outage = False
+        self._flood = (0, 1)
+        self.flooded = 0  # sends refused with 429
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(1000)
         self._changed: asyncio.Condition | None = None
@@ -96,6 +99,8 @@ class TelegramFake(PlatformServer):
         self.webhook = None
         self.webhook_deliveries.clear()
         self._outage = False
+        self._flood = (0, 1)
+        self.flooded = 0
 
     @property
     def outage(self) -> bool:
@@ -213,7 +218,16 @@ class TelegramFake(PlatformServer):
         self.record(Sent("editMessageText", str(params.get("chat_id")), params))
         return self._ok(True)
 
+    def flood(self, times: int, retry_after: int = 1) -> None:
+        """The next ``times`` sends answer 429 with ``retry_after`` (Telegram's flood control)."""
+        self._flood = (times, retry_after)
+
     async def _m_sendmessage(self, params: dict[str, Any], files: Any) -> web.Response:
+        if self._flood[0] > 0:
+            self._flood = (self._flood[0] - 1, self._flood[1])
+            self.flooded += 1
+            return web.json_response({"ok": False, "error_code": 429, "parameters": {"retry_after": self._flood[1]},
+                                      "description": f"Too Many Requests: retry after {self._flood[1]}"}, status=429)
         text = str(params.get("text") or "")
         if not text.strip():
             return self._fail(400, "Bad Request: message text is empty")

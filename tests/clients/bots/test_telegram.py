@@ -232,3 +232,16 @@ async def test_forum_topics_are_separate_conversations(sqlite_apps: Apps, telegr
     assert msgs[1].text == "beta says: topic five" and msgs[1].data["message_thread_id"] == 5
     assert "Beta" in msgs[2].text  # /start names the topic's agent
     assert all("topic six" not in m.text for m in tg.sent_to(-100900))  # topic 6 is not allowed
+
+
+async def test_flood_control_is_waited_out(sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer,
+                                           beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg)
+    cid = await client(sqlite_apps, "telegram", cfg, [s.alpha])
+    tg.flood(1, retry_after=1)
+    async with running(sqlite_apps, cid):
+        tg.send_text(chat_id=4211, user_id=4211, text="slowly")
+        [reply] = await tg.await_sent(4211, "sendMessage")
+    assert reply.text == "alpha says: slowly" and tg.flooded == 1
