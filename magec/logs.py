@@ -12,15 +12,40 @@ from magec.redact import RedactingFilter
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; an exception's type and text go in ``error`` (the traceback, in
+    ``traceback``, at debug level only)."""
+
+    def __init__(self, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-        )
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            if self.tracebacks:
+                out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+class AdkFailureEchoFilter(logging.Filter):
+    """Drops google-adk's own records of a failed node / run: every failed turn is logged once by
+    :func:`magec.runtime.run.run_turn` (with the error code and the redacted text), and ADK logs the
+    same failure again per workflow level, each with a full traceback."""
+
+    _LOGGERS = ("google_adk.google.adk.workflow._node_runner", "google_adk.google.adk.runners")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name not in self._LOGGERS or record.levelno < logging.ERROR:
+            return True
+        msg = str(record.msg)
+        return not (msg.startswith("Node execution failed") or (msg.startswith("Root node") and "failed" in msg))
 
 
 def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
@@ -34,8 +59,9 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     }.get(level, logging.INFO)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(AdkFailureEchoFilter())
     handler.setFormatter(
-        JsonFormatter()
+        JsonFormatter(tracebacks=level_no <= logging.DEBUG)
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )

@@ -256,13 +256,17 @@ async def run_turn(
                     if yielded or attempt == _STALE_RETRIES:
                         raise
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
-        if not isinstance(err, MagecError):
-            log.warning("run of %s failed: %s", app.id, redact(repr(err)))
         cause: BaseException = err
         # ADK may wrap our errors; surface the innermost magec error when there is one.
         while not isinstance(cause, MagecError) and cause.__cause__ is not None:
             cause = cause.__cause__
-        yield _error_event(app, cause if isinstance(cause, MagecError) else err, invocation_id)
+        failure = _error_event(app, cause if isinstance(cause, MagecError) else err, invocation_id)
+        # the one log line of this failure (ADK's own records of it are filtered: magec.logs)
+        detail = failure.error_message if isinstance(cause, MagecError) else redact(repr(err))
+        log.warning("turn of %s %r (session %s) failed: %s: %s", app.kind, app.name, session_id, failure.error_code, detail)
+        yield failure
         return
     if held is not None:
+        log.warning("turn of %s %r (session %s) failed: %s: %s", app.kind, app.name, session_id,
+                    held.error_code, held.error_message)
         yield held
