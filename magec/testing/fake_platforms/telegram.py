@@ -83,6 +83,8 @@ class TelegramFake(PlatformServer):
         self.actions: list[tuple[str, str]] = []  # (chat id, action) from sendChatAction
         self.commands: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls served
+        self.active_polls = 0  # long polls open right now
+        self.max_active_polls = 0  # the most open at once (more than 1: two pollers of one bot)
         self._outage = False
         self._flood = (0, 1)
         self.flooded = 0  # sends refused with 429
@@ -101,6 +103,7 @@ class TelegramFake(PlatformServer):
         self._outage = False
         self._flood = (0, 1)
         self.flooded = 0
+        self.max_active_polls = self.active_polls
 
     @property
     def outage(self) -> bool:
@@ -172,15 +175,20 @@ class TelegramFake(PlatformServer):
         if self._changed is None:
             self._changed = asyncio.Condition()
         deadline = time.monotonic() + timeout
-        async with self._changed:
-            while not self.updates and not self._closing and not self._outage:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(self._changed.wait(), left)
-                except TimeoutError:
-                    break
+        self.active_polls += 1
+        self.max_active_polls = max(self.max_active_polls, self.active_polls)
+        try:
+            async with self._changed:
+                while not self.updates and not self._closing and not self._outage:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), left)
+                    except TimeoutError:
+                        break
+        finally:
+            self.active_polls -= 1
         if self._outage:
             return web.Response(status=502, text="Bad Gateway")
         return self._ok(self.updates[:limit])
