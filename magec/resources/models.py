@@ -425,6 +425,19 @@ class FlowNode(_Model):
         return v
 
 
+#: the fields each node type uses (the rest is dropped from the stored form when unset)
+_NODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "agent": ("agentId", "responseAgent"),
+    "router": ("rules",),
+    "join": (),
+    "parallel": ("agentId", "responseAgent", "maxConcurrency", "outputKey"),
+    "subflow": ("flowId",),
+    "expression": ("expression", "outputKey"),
+    "template": ("template", "outputKey"),
+    "code": ("script", "timeoutMs", "maxOutputBytes", "outputKey"),
+}
+
+
 class FlowEdge(_Model):
     from_: str = Field(alias="from", max_length=64)
     to: str = Field(max_length=64)
@@ -508,9 +521,13 @@ class Flow(Resource):
                 if data.get(key) is None:
                     data.pop(key, None)
             for node in data["nodes"]:
-                for key in ("x", "y", "w", "h"):
-                    if node.get(key) is None:
+                relevant = _NODE_FIELDS.get(node["type"], ())
+                for key in [k for k, v in node.items() if k not in relevant and k not in ("id", "type")]:
+                    if node[key] in (None, "", 0, False, []):  # Magec's omitempty: unset fields of other types
                         node.pop(key)
+            for edge in data["edges"]:
+                if not edge.get("route"):
+                    edge.pop("route", None)
         return data
 
 

@@ -55,11 +55,13 @@ async def test_router_picks_branch_by_classifier_output(sqlite_apps: Apps, oai: 
     # the graph is stored and returned as written, layout fields included
     stored = (await apps.admin.get(f"/api/v1/admin/flows/{fid}")).json()
     assert "root" not in stored and stored["entry"] == "classify" and stored["startX"] == 5
+    # Magec's omitempty: a node keeps its type's fields and its layout, nothing unset of other types
     assert stored["nodes"][0] == {"id": "classify", "type": "agent", "agentId": stored["nodes"][0]["agentId"],
-                                  **{k: stored["nodes"][0][k] for k in stored["nodes"][0] if k not in
-                                     ("id", "type", "agentId")}}
-    assert stored["nodes"][0]["x"] == 10 and stored["nodes"][0]["y"] == 20 and "w" not in stored["nodes"][0]
-    assert stored["edges"][1] == {"from": "route", "to": "billing-desk", "route": "billing"}
+                                  "responseAgent": False, "x": 10, "y": 20}
+    assert stored["nodes"][1] == {"id": "route", "type": "router",
+                                  "rules": [{"when": 'input.contains("billing")', "route": "billing"}]}
+    assert stored["edges"][:2] == [{"from": "classify", "to": "route"},
+                                   {"from": "route", "to": "billing-desk", "route": "billing"}]
     # the run API lists the flow like an agent
     apps_list = (await apps.user.get(f"{U}/list-apps?detailed=true")).json()
     assert fid in json.dumps(apps_list)
