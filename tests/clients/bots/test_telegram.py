@@ -245,3 +245,19 @@ async def test_flood_control_is_waited_out(sqlite_apps: Apps, telegram_fake: Tel
         tg.send_text(chat_id=4211, user_id=4211, text="slowly")
         [reply] = await tg.await_sent(4211, "sendMessage")
     assert reply.text == "alpha says: slowly" and tg.flooded == 1
+
+
+async def test_voice_mode_without_tts_answers_with_text(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                        alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = tg_config(tg, responseMode="voice")
+    cid = await client(sqlite_apps, "telegram", cfg, [s.beta])  # Beta has no TTS (and no STT)
+    async with running(sqlite_apps, cid):
+        tg.send_text(chat_id=4212, user_id=4212, text="speak up")
+        [reply] = await tg.await_sent(4212, "sendMessage")
+        assert reply.text == "beta says: speak up"
+        tg.send_voice(chat_id=4212, user_id=4212, audio=voice_note("hello"))
+        [_, err] = await tg.await_sent(4212, "sendMessage", count=2)
+        assert err.text.startswith("⚠️")  # no STT: the user is told, nothing crashes
+    assert tg.sent_to(4212, "sendVoice") == [] and tg.sent_to(4212, "sendAudio") == []
