@@ -56,3 +56,36 @@ async def test_v1_live_edit_and_delete_guard(sqlite_apps: Apps, oai: FakeServer,
     assert [n["id"] for n in flow["nodes"]] == ["classify", "route", "general"]
     assert {"from": "route", "to": "billing", "route": "billing"} not in flow["edges"]
     assert flow["entry"] == "classify"
+
+
+async def test_streaming_run_sse_and_v1(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer, gem: FakeServer,
+                                        arrivals: Arrivals) -> None:
+    import json
+
+    apps = sqlite_apps
+    classifier = await agent(apps, await backend(apps, oai, "openai"), "Classifier")
+    billing = await agent(apps, await backend(apps, claude, "anthropic"), "Billing")
+    general = await agent(apps, await backend(apps, gem, "gemini"), "General")
+    body = support(classifier, billing, general, 'input.contains("billing")')
+    fid = await graph(apps, body["name"], body["entry"], body["nodes"], body["edges"])
+    arrivals.plan[("oai", 1)] = Reply(text="billing")
+    events = []
+    req = {"appName": fid, "userId": "u", "sessionId": "s", "streaming": True,
+           "newMessage": {"parts": [{"text": "my invoice"}]}}
+    async with apps.user.stream("POST", "/api/v1/agent/run_sse", json=req) as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert texts(events) == ["claude-reply-1"] and all(e["author"] == billing for e in events)
+    arrivals.clear()
+    arrivals.plan[("oai", 1)] = Reply(text="other")
+    pieces = []
+    async with apps.user.stream("POST", "/v1/chat/completions", json={
+            "model": fid, "stream": True, "messages": [{"role": "user", "content": "hello"}]}) as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunk = json.loads(line[6:])
+                pieces += [c["delta"].get("content") or "" for c in chunk.get("choices", [])]
+    assert "".join(pieces) == "gem-reply-1"
