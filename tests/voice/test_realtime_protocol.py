@@ -51,7 +51,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 def paired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     srv = ServerProcess(data_dir=tmp_path_factory.mktemp("rt-paired"), admin_password=ADMIN).start()
     try:
-        r = httpx.post(f"{srv.admin_url}/api/v1/admin/clients", json={"name": "Tablet"},
+        r = httpx.post(f"{srv.admin_url}/api/v1/admin/clients", json={"name": "Tablet"}, timeout=60,
                        headers={"Authorization": f"Bearer {ADMIN}"})
         assert r.status_code in (200, 201), r.text
         yield srv, r.json()["token"]
@@ -219,7 +219,7 @@ async def test_client_token_required_when_clients_exist(paired: tuple[ServerProc
                 await ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     # every way a client can present the token
-    info = httpx.get(f"{srv.user_url}/api/v1/client/info", headers={"Authorization": f"Bearer {token}"})
+    info = httpx.get(f"{srv.user_url}/api/v1/client/info", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     cookie = info.headers["set-cookie"].split(";", 1)[0]
     for ok in ({"additional_headers": {"Authorization": f"Bearer {token}"}},
                {"subprotocols": ["magec.voice", f"bearer.{token}"]},

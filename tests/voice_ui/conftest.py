@@ -66,7 +66,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     data = tmp_path_factory.mktemp("voice-ui")
     srv = ServerProcess(data_dir=data, admin_password=ADMIN, env={"MAGEC_VOICE_SILENCE_TIMEOUT": "700"}).start()
     try:
-        api = httpx.Client(base_url=f"{srv.admin_url}/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN}"})
+        api = httpx.Client(base_url=f"{srv.admin_url}/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN}"},
+                           timeout=60)
         b = api.post("/backends", json={"name": "fake", "type": "openai", "url": fake.url, "apiKey": "sk-x"}).json()
 
         def agent(name: str, **extra: Any) -> str:

@@ -181,7 +181,7 @@ def test_conversations_round_trip(setup: Setup, phone: Callable[..., Any], artif
     expect(page.get_by_test_id("message")).to_have_count(0)
     user = page.evaluate("localStorage.getItem('magec.voice.user')")
     listed = httpx.get(f"{setup.server.user_url}/api/v1/agent/apps/{setup.typist}/users/{user}/sessions",
-                       headers={"Authorization": f"Bearer {setup.token}"}).json()
+                       headers={"Authorization": f"Bearer {setup.token}"}, timeout=60).json()
     assert len(listed) == 1
     assert page.js_errors == []
 
@@ -193,14 +193,14 @@ def test_pwa_manifest_service_worker_and_disabled_ui(setup: Setup, phone: Callab
     assert manifest["display"] == "standalone" and manifest["start_url"] == "./"
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
     for icon in manifest["icons"]:
-        assert httpx.get(f"{setup.server.user_url}/{icon['src'].lstrip('./')}").status_code == 200
+        assert httpx.get(f"{setup.server.user_url}/{icon['src'].lstrip('./')}", timeout=60).status_code == 200
     # the service worker installs and controls the page after a reload
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.reload()
     assert page.evaluate("!!navigator.serviceWorker.controller")
     # the API is untouched by the UI's catch-all route
-    assert httpx.get(f"{setup.server.user_url}/api/v1/nope").status_code == 404
-    assert httpx.get(f"{setup.server.user_url}/docs").status_code == 200
+    assert httpx.get(f"{setup.server.user_url}/api/v1/nope", timeout=60).status_code == 404
+    assert httpx.get(f"{setup.server.user_url}/docs", timeout=60).status_code == 200
 
 
 def test_connection_lost_and_regained(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:

@@ -25,6 +25,7 @@ let turnAbort = null;
 let unsub = null;
 
 function notify(kind, text) {
+  if (s.notices.some((x) => x.text === text)) return; // the same words once at a time
   const n = { id: Math.random(), kind, text };
   s.notices.push(n);
   setTimeout(() => { const i = s.notices.indexOf(n); if (i >= 0) s.notices.splice(i, 1); }, kind === 'error' ? 8000 : 4000);
