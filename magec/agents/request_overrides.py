@@ -9,7 +9,8 @@ call of that turn and
   instruction as a separate paragraph, after the agent's own prompt;
 * sets the generation fields the client sent (``temperature``, ``top_p``, ``max_output_tokens``,
   ``stop_sequences``, ``seed``, penalties, ``response_mime_type`` / ``response_json_schema``) on
-  ``llm_request.config``. Precedence: a field the client sent wins over the agent's configured
+  ``llm_request.config`` — a schema is also stated in the system instruction, for backends
+  without native structured output (Anthropic's adapter). Precedence: a field the client sent wins over the agent's configured
   value for this request; a field it did not send keeps the agent's value;
 * offers the client's function tools next to the agent's own as :class:`ClientTool` (a long-running
   ADK tool whose call is never executed server-side: the call event ends the turn and the client's
@@ -25,6 +26,7 @@ Outside :func:`applied` (the ADK-shaped run API, flows started elsewhere) it doe
 from __future__ import annotations
 
 import contextvars
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,6 +119,13 @@ def before_model(callback_context: Any, llm_request: Any) -> None:
     ov.calls += 1
     if ov.instructions:
         llm_request.append_instructions(["Instructions from the client for this turn:\n" + ov.instructions])
+    schema = ov.config.get("response_json_schema")
+    if schema is not None:
+        # Backends with native structured output get the schema in the config too; this line is
+        # what reaches one without (and helps every model keep to it).
+        llm_request.append_instructions(
+            ["Answer with only a JSON object that follows this JSON schema:\n" + json.dumps(schema)]
+        )
     if ov.config:
         for key, value in ov.config.items():
             setattr(llm_request.config, key, value)

@@ -336,3 +336,23 @@ async def test_embeddings_and_audio_through_an_agent(sqlite_apps: Apps, openai_y
     raw = await client.audio.transcriptions.create(model=agent["id"], file=("a.wav", audio, "audio/wav"),
                                                    response_format="text")
     assert str(raw).strip() == "hola mundo"
+
+
+@pytest.mark.parametrize("vendor", ["gemini", "anthropic"])
+async def test_structured_output_other_vendors(sqlite_apps: Apps, vendor: str, request: pytest.FixtureRequest) -> None:
+    fake: FakeServer = request.getfixturevalue(f"{vendor}_fake")
+    _, aid = await make_agent(sqlite_apps, fake, btype=vendor, key="k")
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    r = await sqlite_apps.user.post("/v1/chat/completions", json={
+        "model": aid, "messages": [{"role": "user", "content": '{"city": "Nairobi"}'}], "temperature": 0.4,
+        "max_tokens": 50, "response_format": {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}}})
+    assert r.status_code == 200, r.text
+    sent = fake.requests[-1].json
+    if vendor == "gemini":  # native: the schema in generationConfig, so the fake answers JSON
+        cfg = sent["generationConfig"]
+        assert cfg["responseMimeType"] == "application/json" and cfg["responseJsonSchema"]["properties"] == schema["properties"]
+        assert (cfg["temperature"], cfg["maxOutputTokens"]) == (0.4, 50)
+        assert json.loads(r.json()["choices"][0]["message"]["content"]) == {"city": "Nairobi"}
+    else:  # no native structured output in the adapter: the schema is stated in the system prompt
+        assert '"city"' in sent["system"] and "JSON schema" in sent["system"]
+        assert (sent["temperature"], sent["max_tokens"]) == (0.4, 50)
