@@ -102,6 +102,11 @@ def test_hands_free_wake_word_to_spoken_answer(setup: Setup, phone: Callable[...
     assert tts[0].json["input"] == "voice-llm says: what is the weather" and tts[0].json["model"] == "tts-helper"
     expect(page.get_by_test_id("status")).to_contain_text("Listening for the wake word")
     page.screenshot(path=str(artifacts / "04-hands-free-answered.png"))
+    # the wake word can be changed (setModel; the server confirms with capabilities) and is kept
+    page.get_by_test_id("menu").click()
+    page.get_by_test_id("wakeword").select_option("okay_nabu")
+    expect(page.get_by_test_id("status")).to_contain_text("Okay Nabu")
+    assert page.evaluate("localStorage.getItem('magec.voice.wakeword')") == "okay_nabu"
     assert page.js_errors == []
 
 

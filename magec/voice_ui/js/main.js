@@ -5,6 +5,7 @@ import { Mic, VoiceEvents, encodeWav, play, stopPlaying } from './audio.js';
 
 const AGENT_KEY = 'magec.voice.agent';
 const SPOKES_KEY = 'magec.voice.spokesperson';
+const WAKE_KEY = 'magec.voice.wakeword';
 const MAX_RECORD_SECONDS = 20;
 const STATE_WORDS = {
   idle: 'Ready', listening: 'Listening for the wake word', recording: 'Listening…', transcribing: 'Transcribing…',
@@ -15,7 +16,7 @@ const s = reactive({
   booting: true, needsPairing: false, pairError: '', pairing: false, token: auth.token,
   info: null, agents: [], agentId: '', spokesperson: '', status: 'idle',
   messages: [], conversations: [], sessionId: '', drawer: false, menu: false,
-  handsFree: false, wake: null, wakeModel: '', online: true, wsUp: false, notices: [],
+  handsFree: false, wake: null, wakeModel: '', wakeId: '', wakeModels: [], online: true, wsUp: false, notices: [],
   text: '', tokenInput: '', pttDown: false, played: 0, lastEvent: '',
 });
 const user = deviceUser();
@@ -252,7 +253,14 @@ async function toggleHandsFree() {
   if (!(await ensureMic())) return;
   s.handsFree = true; s.status = 'listening';
   s.wake = new VoiceEvents({
-    onOpen: (caps) => { s.wsUp = true; s.wakeModel = caps.wakewords?.models?.find((m) => m.id === caps.wakewords.active)?.phrase || caps.wakewords?.active || ''; },
+    onOpen: (caps) => {
+      s.wsUp = true;
+      s.wakeModels = caps.wakewords?.models || [];
+      const saved = localStorage.getItem(WAKE_KEY);
+      if (saved && saved !== caps.wakewords?.active && s.wakeModels.some((m) => m.id === saved)) { s.wake.setModel(saved); return; }
+      s.wakeId = caps.wakewords?.active || '';
+      s.wakeModel = s.wakeModels.find((m) => m.id === s.wakeId)?.phrase || s.wakeId;
+    },
     onWakeword: () => { if (s.status === 'listening') startRecording(); },
     onSpeechEnd: () => { if (recording && !s.pttDown) finishRecording(); },
     onError: (err) => notify('error', err?.message || 'Voice channel error.'),
@@ -264,6 +272,8 @@ async function toggleHandsFree() {
   });
   s.wake.connect(auth.token);
 }
+
+function setWakeword(id) { localStorage.setItem(WAKE_KEY, id); s.wake?.setModel(id); }
 
 function stopHandsFree() {
   s.handsFree = false; s.wsUp = false;
@@ -278,7 +288,7 @@ const App = {
   setup() {
     return {
       s, current, members, voiceOf, STATE_WORDS, pair, unpair, selectAgent, setSpokesperson, newConversation,
-      openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn,
+      openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
       submit() { const t = s.text; s.text = ''; send(t); },
     };
   },
@@ -304,6 +314,11 @@ const App = {
         <button class="icon" @click="s.menu = !s.menu" aria-label="Menu" data-testid="menu">⋮</button>
         <div v-if="s.menu" class="menu">
           <div class="who">{{ s.info?.paired ? 'Paired as ' + s.info.name : 'Open mode (no pairing needed)' }}</div>
+          <label v-if="s.wakeModels.length">Wake word
+            <select :value="s.wakeId" @change="setWakeword($event.target.value)" data-testid="wakeword">
+              <option v-for="m in s.wakeModels" :key="m.id" :value="m.id">{{ m.phrase }}</option>
+            </select>
+          </label>
           <button v-if="s.info?.paired" @click="unpair" data-testid="unpair">Unpair this device</button>
         </div>
       </header>
