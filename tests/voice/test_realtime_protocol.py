@@ -200,6 +200,19 @@ async def test_audio_faster_than_real_time_and_oversized_frames_are_refused(open
         assert json.loads(await ws.recv())["data"]["code"] == "frame_too_big"
 
 
+async def test_message_flood_is_refused(open_server: ServerProcess) -> None:
+    async with websockets.connect(ws_url(open_server)) as ws:
+        await ws.recv()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for i in range(200):  # model switches load models: a flood must not burn the server's CPU
+                await ws.send(json.dumps({"type": "setModel", "data": {"model": ["alexa", "okay_nabu"][i % 2]}}))
+            while True:
+                msg = json.loads(await ws.recv())
+                if msg["type"] == "error":
+                    assert msg["data"]["code"] == "too_many_messages"
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
 async def test_foreign_origin_is_refused(open_server: ServerProcess) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(ws_url(open_server), origin="http://evil.example")  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 * :class:`ConnectionLimiter` counts open listening connections; past ``limit`` a new one is
   refused (the endpoint says so in an ``error`` message and closes with 1013 "try again later").
   ``limit == 0`` disables the channel.
+* :class:`MessageBudget` caps text messages (a ``setModel`` flood would reload models): a burst of
+  :data:`TEXT_BURST`, then :data:`TEXT_PER_SECOND`.
 * :class:`AudioBudget` caps the audio one connection may send to what a microphone produces: a
   burst of :data:`BURST_SECONDS` and then :data:`REALTIME_FACTOR` times real time. A client
   streaming faster (to make the server burn CPU) is refused, so the cost of a connection is bounded
@@ -20,6 +22,9 @@ BURST_SECONDS = 10.0
 REALTIME_FACTOR = 1.5
 #: one binary message may hold at most this many bytes (a second of 48 kHz float32 audio is 192 kB)
 MAX_FRAME_BYTES = 256 * 1024
+#: text messages (config, setModel: a model switch loads a model) a connection may send at once,
+#: then per second
+TEXT_BURST, TEXT_PER_SECOND = 20, 2.0
 
 
 class ConnectionLimiter:
@@ -35,6 +40,24 @@ class ConnectionLimiter:
 
     def release(self) -> None:
         self.active = max(0, self.active - 1)
+
+
+class MessageBudget:
+    """A token bucket for a connection's text messages (see :data:`TEXT_BURST`)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tokens = float(TEXT_BURST)
+        self._at = clock()
+
+    def spend(self) -> bool:
+        now = self._clock()
+        self._tokens = min(float(TEXT_BURST), self._tokens + (now - self._at) * TEXT_PER_SECOND)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 class AudioBudget:

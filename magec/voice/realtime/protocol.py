@@ -32,7 +32,7 @@ from magec.voice.realtime.detectors import (
     available_models,
     to_int16,
 )
-from magec.voice.realtime.limits import MAX_FRAME_BYTES, AudioBudget
+from magec.voice.realtime.limits import MAX_FRAME_BYTES, AudioBudget, MessageBudget
 from magec.voice.realtime.resample import TARGET_RATE, Resampler
 
 Message = dict[str, Any]
@@ -57,6 +57,7 @@ class VoiceEventsSession:
         self.settings = settings
         self.models: dict[str, WakeWordModel] = {m: shipped[m] for m in settings.wakewords if m in shipped}
         self.budget = budget or AudioBudget()
+        self.messages = MessageBudget()
         self.sample_rate = TARGET_RATE
         self._resampler = Resampler(TARGET_RATE)
         self.wakeword = self._detector(settings.wakeword)
@@ -83,6 +84,8 @@ class VoiceEventsSession:
     # -- client text messages -------------------------------------------------------------------
 
     def on_text(self, text: str) -> list[Message]:
+        if not self.messages.spend():
+            raise Refusal(error("too many messages: at most a few per second", "too_many_messages"), CLOSE_POLICY)
         if len(text) > MAX_TEXT_BYTES:
             raise Refusal(error(f"text messages are limited to {MAX_TEXT_BYTES} bytes", "message_too_big"), CLOSE_TOO_BIG)
         try:
