@@ -1,6 +1,7 @@
 """Graph flow editor in a real Chromium: build a router flow on the canvas (add nodes, per-node
 forms, connect ports, drag a node), see a server error at its node, save, check the saved JSON,
-reopen the same graph, run it in the playground (the billing branch answers) and read it on a phone."""
+reopen the same graph, run it in the playground (the billing branch answers), set the code-node
+limits in Settings and read the graph on a phone."""
 
 from __future__ import annotations
 
@@ -129,6 +130,17 @@ def test_build_save_reopen_and_run_a_router_flow(page: Page, server: ServerProce
     expect(answer.locator(".author")).to_contain_text("response")
     expect(log).not_to_contain_text("General")
     shot(page, artifacts, "flow-graph-playground")
+
+    # the global code-node limits are edited in Settings
+    nav(page, "settings")
+    limits = page.get_by_test_id("flow-settings")
+    limits.get_by_label("Code timeout (ms)").fill("2500")
+    limits.get_by_label("Disabled Starlark libraries").fill("print, json")
+    limits.get_by_label("Disabled Starlark libraries").press("Tab")
+    limits.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved")).to_be_visible()
+    flows_settings = api.get("/settings").json()["flows"]
+    assert flows_settings["executionTimeoutMs"] == 2500 and flows_settings["disabledLibraries"] == ["print", "json"]
 
     # a phone reads and edits the graph as a list
     page.set_viewport_size({"width": 390, "height": 800})

@@ -1,19 +1,30 @@
-// Settings: active memory providers, session/sign-out, keyboard shortcuts.
+// Settings: active memory providers, graph flow code-node limits, session/sign-out, keyboard shortcuts.
 import { api, auth, setPassword } from '../api.js';
 import { store } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
 
+// A copy of the settings whose nested flows block is a copy too (edits stay in the form until saved).
+function withFlows(v) {
+  const flows = v?.flows || {};
+  return { ...v, flows: { executionTimeoutMs: 0, maxOutputBytes: 0, maxRouterActivations: 1000, ...flows,
+    disabledLibraries: [...(flows.disabledLibraries || [])] } };
+}
+
 export default {
   name: 'SettingsPage',
   components: { Icon, PageHeader },
-  data() { return { s: store, auth, form: { ...store.settings }, saving: false }; },
+  data() { return { s: store, auth, form: withFlows(store.settings), saving: false }; },
   computed: {
     session() { return store.memory.filter((m) => m.category === 'session'); },
     longterm() { return store.memory.filter((m) => m.category === 'longterm'); },
+    disabledLibs: {
+      get() { return (this.form.flows.disabledLibraries || []).join(', '); },
+      set(v) { this.form.flows.disabledLibraries = v.split(',').map((x) => x.trim()).filter(Boolean); },
+    },
   },
-  watch: { 's.settings'(v) { this.form = { ...v }; } },
+  watch: { 's.settings'(v) { this.form = withFlows(v); } },
   template: `
   <div class="page narrow">
     <PageHeader title="Settings" icon="settings" subtitle="Global runtime settings. Changes apply immediately."/>
@@ -27,6 +38,23 @@ export default {
           <div class="field"><label for="st-long">Long-term provider</label>
             <select id="st-long" v-model="form.longTermProvider"><option value="">Off (no long-term memory)</option>
               <option v-for="m in longterm" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
+        </div>
+        <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
+      </form>
+    </section>
+    <section class="panel">
+      <h2>Flows</h2>
+      <p class="hint">Ceilings for graph flows' code nodes (0 = magec's default: 5 s, 1 MB); a node's own limit can only be lower.</p>
+      <form class="form" @submit.prevent="save" data-testid="flow-settings">
+        <div class="grid-2">
+          <div class="field"><label for="st-fl-timeout">Code timeout (ms)</label>
+            <input id="st-fl-timeout" type="number" min="0" v-model.number="form.flows.executionTimeoutMs"></div>
+          <div class="field"><label for="st-fl-output">Code max output (bytes)</label>
+            <input id="st-fl-output" type="number" min="0" v-model.number="form.flows.maxOutputBytes"></div>
+          <div class="field"><label for="st-fl-libs">Disabled Starlark libraries</label>
+            <input id="st-fl-libs" v-model.lazy="disabledLibs" placeholder="e.g. json, print"></div>
+          <div class="field"><label for="st-fl-router">Router activations per run</label>
+            <input id="st-fl-router" type="number" min="1" max="1000" v-model.number="form.flows.maxRouterActivations"></div>
         </div>
         <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
       </form>
