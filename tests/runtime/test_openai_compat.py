@@ -356,3 +356,38 @@ async def test_structured_output_other_vendors(sqlite_apps: Apps, vendor: str, r
     else:  # no native structured output in the adapter: the schema is stated in the system prompt
         assert '"city"' in sent["system"] and "JSON schema" in sent["system"]
         assert (sent["temperature"], sent["max_tokens"]) == (0.4, 50)
+
+
+async def test_client_tool_named_like_an_agent_tool_is_refused(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """Name clashes: the agent's own tools are never shadowed; the request is a 400 naming the tool."""
+    from google.adk.models import LlmRequest
+    from google.adk.tools import FunctionTool
+    from google.genai import types
+
+    from magec.agents import request_overrides as ro
+    from magec.errors import ValidationError
+
+    def search_memory(query: str) -> str:
+        """The agent's own tool."""
+        return query
+
+    req = LlmRequest()
+    req.append_tools([FunctionTool(search_memory)])
+    clash = ro.Overrides(tools=[types.FunctionDeclaration(name="search_memory")])
+    with ro.applied(clash), pytest.raises(ValidationError) as err:
+        ro.before_model(None, req)
+    assert err.value.field == "tools" and "'search_memory'" in err.value.message
+    fine = ro.Overrides(tools=[types.FunctionDeclaration(name="get_weather")], tool_choice="required")
+    with ro.applied(fine):
+        ro.before_model(None, req)
+        assert set(req.tools_dict) == {"search_memory", "get_weather"} and req.tools_dict["get_weather"].is_long_running
+        assert req.config.tool_config is not None
+        second = LlmRequest()
+        ro.before_model(None, second)  # tool_choice constrains the first model call only
+        assert second.config.tool_config is None
+    assert ro.current() is None
+    # and over HTTP: two client tools with one name
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    r = await sqlite_apps.user.post("/v1/chat/completions", json={
+        "model": aid, "messages": [{"role": "user", "content": "x"}], "tools": [WEATHER, WEATHER]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "tools[1].function.name"
