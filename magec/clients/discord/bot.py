@@ -7,8 +7,9 @@ WebSocket (``websockets``) at the URL ``GET /gateway/bot`` returns.
 Contract:
 
 * ``GET /users/@me`` then the Gateway: HELLO → IDENTIFY (guild messages, DMs, message content) →
-  READY → ``status.connected("@username")``; heartbeats at the interval HELLO gives; a dropped
-  connection or op 7 reconnects with RESUME when a session exists; op 9 or a failed RESUME
+  READY → ``status.connected("@username")``; heartbeats at the interval HELLO gives (a beat not
+  acknowledged by the next one closes the zombied connection); a dropped connection or op 7
+  reconnects with RESUME when a session exists; op 9 or a failed RESUME
   re-identifies. A 401 or close code 4004 (bad token) records ``status.failed`` and raises (the
   supervisor restarts with backoff); network failures keep the worker alive with the redacted
   error in the status until the platform answers again.
@@ -74,6 +75,7 @@ class DiscordBot:
         self.session_id: str | None = None
         self.resume_url: str | None = None
         self.seq: int | None = None
+        self.acked = True  # the last heartbeat was acknowledged (op 11)
         self.locks: dict[str, asyncio.Lock] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -145,7 +147,13 @@ class DiscordBot:
 
     async def _heartbeat(self, ws: ClientConnection, interval: float) -> None:
         await asyncio.sleep(interval * random.random())  # Discord asks for a jittered first beat
+        self.acked = True
         while True:
+            if not self.acked:  # no ACK since the last beat: a zombied connection, resume on a new one
+                log.info("discord client %s: heartbeat not acknowledged; reconnecting", self.ctx.client_id)
+                await ws.close(code=4000, reason="heartbeat not acknowledged")
+                return
+            self.acked = False
             await ws.send(json.dumps({"op": 1, "d": self.seq}))
             await asyncio.sleep(interval)
 
@@ -154,7 +162,9 @@ class DiscordBot:
         op = payload.get("op")
         if payload.get("s") is not None:
             self.seq = payload["s"]
-        if op == 1:
+        if op == 11:
+            self.acked = True
+        elif op == 1:
             await ws.send(json.dumps({"op": 1, "d": self.seq}))
         elif op == 7:
             return False

@@ -48,6 +48,8 @@ class DiscordFake(PlatformServer):
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats = 0
+        #: False: heartbeats go unacknowledged (a zombied connection, as Discord's docs describe)
+        self.ack_heartbeats = True
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []  # (ws, [seq])
         self._ids = itertools.count(1000)
 
@@ -169,7 +171,8 @@ class DiscordFake(PlatformServer):
             op, data = payload.get("op"), payload.get("d")
             if op == 1:
                 self.heartbeats += 1
-                await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+                if self.ack_heartbeats:
+                    await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
             elif op in (2, 6):
                 token = (data or {}).get("token", "")
                 if token != self.token and token != f"Bot {self.token}":

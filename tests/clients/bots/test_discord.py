@@ -138,3 +138,24 @@ async def test_gateway_drop_resumes(sqlite_apps: Apps, discord_fake: DiscordFake
         dc.send_message("5005", "77", "after the blip", guild_id=None)
         [reply] = await dc.await_sent("5005", "message")
         assert reply.text == "alpha says: after the blip"
+
+
+async def test_unacknowledged_heartbeats_reconnect(sqlite_apps: Apps, discord_fake: DiscordFake,
+                                                   alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    dc = discord_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cfg = dc_config(dc)
+    cid = await client(sqlite_apps, "discord", cfg, [s.alpha])
+    dc.ack_heartbeats = False
+    try:
+        async with running(sqlite_apps, cid) as ctx:
+            await dc.await_connected()
+            await dc.await_for(lambda _: len(dc.resumes) >= 1)  # the zombie was closed and resumed
+            dc.ack_heartbeats = True
+            await until(lambda: ctx.status.is_connected)
+            await dc.await_connected()
+            dc.send_message("5006", "78", "alive?", guild_id=None)
+            [reply] = await dc.await_sent("5006", "message")
+            assert reply.text == "alpha says: alive?"
+    finally:
+        dc.ack_heartbeats = True
