@@ -17,7 +17,7 @@ errors to status codes in one place and every message passes the secret redactor
     ├── BackendError            backend_error       a provider call failed                        → 502
     │   ├── BackendHTTPError    http_error          provider answered with an error status        → 502
     │   │   ├── BackendAuthError        auth              401 / 403 from the provider         → 502
-    │   │   ├── BackendRateLimitError   rate_limit        429 (carries ``retry_after``)       → 502
+    │   │   ├── BackendRateLimitError   rate_limit        429 (carries ``retry_after``)       → 429
     │   │   ├── BackendBadRequestError  bad_request       400 / 422                           → 502
     │   │   └── BackendNotFoundError    model_not_found   404 (unknown model, wrong path)     → 502
     │   ├── BackendConnectionError  connection      the provider could not be reached             → 502
@@ -160,7 +160,11 @@ class BackendAuthError(BackendHTTPError):
 
 
 class BackendRateLimitError(BackendHTTPError):
+    """The provider rate-limited the call (and retries did not outlast it): passed on as 429, with
+    ``Retry-After`` when the provider said how long to wait."""
+
     code = "rate_limit"
+    status_code = 429
 
     def __init__(
         self,

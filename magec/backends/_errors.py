@@ -7,7 +7,9 @@ every message built here has passed :func:`magec.redact.redact`.
 from __future__ import annotations
 
 import email.utils
+import html
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -61,6 +63,23 @@ def parse_retry_after(headers: Mapping[str, str] | Any | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_HTML = re.compile(r"<\s*(!doctype|html|head|body|title|h1)\b", re.IGNORECASE)
+
+
+def plain_text(message: str) -> str:
+    """``message`` as text: an HTML error page (a proxy's or load balancer's) is reduced to its
+    title / heading and visible text, so it is never copied raw into an error message."""
+    if not _HTML.search(message):
+        return message
+    title = re.search(r"<title[^>]*>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", message, re.IGNORECASE | re.DOTALL)
+    picked = (title or heading)
+    text = picked.group(1) if picked else re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", " ", message)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = " ".join(text.split())[:200]
+    return f"{text} (an HTML error page)" if text else "an HTML error page"
+
+
 def provider_message(body: Any, fallback: str = "") -> str:
     """The human message inside a vendor error body (``{"error": {"message": ...}}`` and friends)."""
     if isinstance(body, bytes | str):
@@ -88,7 +107,7 @@ def from_status(
     code: str | None = None,
 ) -> BackendError:
     """The most specific error for an HTTP error status from a provider."""
-    text = safe(f"{backend or 'backend'}: HTTP {status}: {message}".rstrip(": "))
+    text = safe(f"{backend or 'backend'}: HTTP {status}: {plain_text(message)}".rstrip(": "))
     if code and any(c in code.lower() for c in _FILTER_CODES):
         return ContentFilteredError(text, backend=backend, status=status)
     if status in (401, 403):

@@ -302,6 +302,9 @@ async def test_html_502_retried_then_reported(env: Env) -> None:
     page = Reply(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>")
     outcomes = await everywhere(env, "html 502", [page] * ATTEMPTS)
     assert_failed(outcomes, "http_error", ATTEMPTS, within=2.0)
+    for where, (out, _) in outcomes.items():  # the page's heading, never the raw markup
+        text = str(out.errors[0].get("message") or out.errors[0].get("event", {}).get("errorMessage"))
+        assert "502 Bad Gateway" in text and "<h1>" not in text, (where, text)
 
 
 async def test_hang_before_headers_once_then_answer(env: Env) -> None:

@@ -63,7 +63,7 @@ async def test_agent_shape_and_tags(apps: Apps) -> None:
                                       "tts": {"backend": b["id"], "model": "tts-1", "voice": "nova", "speed": 1.5}})
     assert a["tags"] == ["x", "y"]
     assert a["tts"]["config"]["openai"]["speed"] == 1.5  # legacy flat speed migrated
-    assert a["llm"] == {"backend": b["id"], "model": "m", "headers": {}}
+    assert a["llm"] == {"backend": b["id"], "model": "m", "headers": {}, "fallbacks": []}
     assert a["valid"] in (True, False) and "invalidReason" in a
 
 
