@@ -129,8 +129,9 @@ def test_push_to_talk(setup: Setup, phone: Callable[..., Any], artifacts: Path, 
     assert page.js_errors == []
 
 
-def test_flow_spokesperson_and_no_voice_notice(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
-    page = phone()
+def test_flow_spokesperson_and_no_voice_notice(setup: Setup, phone: Callable[..., Any], artifacts: Path,
+                                               tmp_path: Path) -> None:
+    page = phone(spoken_wav(tmp_path, "plan a trip", before=0.2, after=0.2))
     pair(page, setup)
     expect(page.get_by_test_id("no-voice")).to_have_count(0)
     page.get_by_test_id("agent").select_option(setup.typist)
@@ -144,6 +145,19 @@ def test_flow_spokesperson_and_no_voice_notice(setup: Setup, phone: Callable[...
     page.get_by_test_id("spokesperson").select_option(setup.typist)
     expect(page.get_by_test_id("no-voice")).to_be_visible()
     page.get_by_test_id("spokesperson").select_option(setup.helper)
+    # a spoken turn on the flow goes through the spokesperson's STT and TTS
+    urls: list[str] = []
+    page.on("request", lambda rq: urls.append(rq.url) if "/api/v1/voice/" in rq.url else None)
+    setup.script_voice("plan a trip by voice")
+    page.get_by_test_id("ptt").hover()
+    page.mouse.down()
+    expect(page.get_by_test_id("status")).to_contain_text("Listening…")
+    page.wait_for_timeout(1000)  # the user holds the button while speaking
+    page.mouse.up()
+    expect(page.get_by_test_id("status")).to_have_attribute("data-played", "1")
+    assert [u.split("/api/v1/voice/")[1] for u in urls] == [
+        f"{setup.duo}/transcription?spokesperson={setup.helper}", f"{setup.duo}/speech?spokesperson={setup.helper}"]
+    assert setup.sent("stt")[0].form["model"] == "stt-helper" and setup.sent("tts")[0].json["model"] == "tts-helper"
     setup.fake.clear()
     page.get_by_test_id("text").fill("plan a trip")
     page.get_by_test_id("send").click()
