@@ -391,3 +391,28 @@ async def test_client_tool_named_like_an_agent_tool_is_refused(sqlite_apps: Apps
     r = await sqlite_apps.user.post("/v1/chat/completions", json={
         "model": aid, "messages": [{"role": "user", "content": "x"}], "tools": [WEATHER, WEATHER]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "tools[1].function.name"
+
+
+async def test_server_side_tool_events_extension(sqlite_apps: Apps, openai_y: FakeServer) -> None:
+    """Agent-side tools run server-side; ``magec_tool_events: true`` shows them (else invisible)."""
+    apps = sqlite_apps
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "y", "type": "openai", "url": openai_y.url})).json()
+    mem = (await apps.admin.post(f"{A}/memory", json={"name": "LT", "type": "sqlite", "category": "longterm",
+                                                        "embedding": {"backend": b["id"], "model": "emb-1"}})).json()
+    assert (await apps.admin.put(f"{A}/settings", json={"longTermProvider": mem["id"]})).status_code == 200
+    agent = (await apps.admin.post(f"{A}/agents", json={"name": "Keeper", "llm": {"backend": b["id"], "model": "m"}})).json()
+    ask = {"model": "Keeper", "messages": [{"role": "user", "content":
+                                            'call save_to_memory {"content": "Ada likes tea", "category": "preferences"}'}]}
+    plain = (await apps.user.post("/v1/chat/completions", json=ask)).json()
+    assert "magec_tool_events" not in plain["choices"][0]["message"]
+    assert plain["choices"][0]["finish_reason"] == "stop"  # the server-side call did not end the turn
+    shown = (await apps.user.post("/v1/chat/completions", json={**ask, "magec_tool_events": True})).json()
+    events = shown["choices"][0]["message"]["magec_tool_events"]
+    assert [e["name"] for e in events] == ["save_to_memory"] and events[0]["result"]
+    assert json.loads(events[0]["arguments"])["content"] == "Ada likes tea"
+    async with apps.user.stream("POST", "/v1/chat/completions",
+                                json={**ask, "stream": True, "magec_tool_events": True}) as r:
+        lines = [json.loads(line[6:]) async for line in r.aiter_lines() if line.startswith("data: {")]
+    streamed = [c["choices"][0]["delta"]["magec_tool_event"] for c in lines
+                if c["choices"] and "magec_tool_event" in c["choices"][0]["delta"]]
+    assert [e["name"] for e in streamed] == ["save_to_memory"] and agent["id"]

@@ -6,8 +6,11 @@ history, ``role: "tool"`` answers) and :mod:`.params` (generation parameters, cl
 whose ``model`` is the agent's name. When the model calls a client tool the turn ends there:
 ``message.tool_calls`` and ``finish_reason: "tool_calls"``; the client's ``role: "tool"`` messages
 continue it (stateless: with the whole conversation; ``X-Session-Id``: just the tool messages).
-Agent-side tools (MCP, memory) run server-side and stay invisible. ``finish_reason`` is
-``"length"`` when the model hit ``max_tokens``.
+Agent-side tools (MCP, memory) run server-side and stay invisible unless the request opts in
+with ``"magec_tool_events": true`` (an extension OpenAI clients ignore): then the message carries
+``magec_tool_events: [{id, name, arguments, result}]`` (streamed: one chunk per call, delta
+``{"magec_tool_event": {...}}``, sent when the turn is done). ``finish_reason`` is ``"length"``
+when the model hit ``max_tokens``.
 
 Failures: OpenAI's error object with the failure's status (:mod:`.errors`) — before the stream a
 plain error answer; during a stream one error chunk, then the stream ends without
@@ -38,6 +41,7 @@ from magec.api.user.openai.turns import (
     finish_reason,
     model_name,
     resolve,
+    server_tool_events,
     text_of,
     tool_calls_json,
     usage,
@@ -81,6 +85,7 @@ def router(ctx: AppContext) -> APIRouter:
         turn = msgs.split(body.get("messages"))
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")
         names = overrides.tool_names
+        show_tools = body.get("magec_tool_events") is True
         user = caller.owner_key(str(body.get("user") or "openai"), "user")
         header_sid = request.headers.get("x-session-id")
         conv = await Conversation.open(rt, app, user, header_sid, turn)
@@ -109,6 +114,8 @@ def router(ctx: AppContext) -> APIRouter:
                 message["tool_calls"] = tool_calls_json(calls)
             elif message["content"] is None:
                 message["content"] = ""
+            if show_tools:
+                message["magec_tool_events"] = server_tool_events(events, names)
             return JSONResponse(
                 {
                     "id": completion_id,
@@ -187,6 +194,9 @@ def router(ctx: AppContext) -> APIRouter:
             if failed:
                 return
             calls = client_calls(events, names)
+            if show_tools:
+                for tool_event in server_tool_events(events, names):
+                    yield chunk({"magec_tool_event": tool_event})
             for i, call in enumerate(tool_calls_json(calls)):
                 yield chunk({"tool_calls": [{"index": i, **call}]})
             yield chunk({}, finish_reason(events, calls))

@@ -112,6 +112,24 @@ def client_calls(events: list[TurnEvent], names: set[str]) -> list[types.Functio
     return out
 
 
+def server_tool_events(events: list[TurnEvent], client_names: set[str]) -> list[dict[str, Any]]:
+    """The agent-side tool calls of the turn with their results (the opt-in ``magec_tool_events``
+    extension): ``[{"id", "name", "arguments", "result"}]`` in call order."""
+    calls: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.event is None or e.partial:
+            continue
+        for fc in e.event.get_function_calls():
+            if fc.name not in client_names:
+                key = fc.id or f"call_{len(calls)}"
+                calls[key] = {"id": key, "name": fc.name, "arguments": json.dumps(fc.args or {}, ensure_ascii=False),
+                              "result": None}
+        for fr in e.event.get_function_responses():
+            if fr.id in calls:
+                calls[fr.id]["result"] = fr.response
+    return list(calls.values())
+
+
 def tool_calls_json(calls: list[types.FunctionCall]) -> list[dict[str, Any]]:
     return [
         {
