@@ -416,3 +416,22 @@ async def test_server_side_tool_events_extension(sqlite_apps: Apps, openai_y: Fa
     streamed = [c["choices"][0]["delta"]["magec_tool_event"] for c in lines
                 if c["choices"] and "magec_tool_event" in c["choices"][0]["delta"]]
     assert [e["name"] for e in streamed] == ["save_to_memory"] and agent["id"]
+
+
+async def test_images_and_audio_parts_reach_the_backend(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    import base64
+
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    png, wav = base64.b64encode(b"\x89PNG fake").decode(), base64.b64encode(b"RIFF fake").decode()
+    r = await sqlite_apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}}]}]})
+    assert r.status_code == 200, r.text
+    parts = openai_x.requests[-1].json["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url", "input_audio"]
+    assert parts[1]["image_url"]["url"] == f"data:image/png;base64,{png}"
+    assert parts[2]["input_audio"] == {"data": wav, "format": "wav"}
+    r = await sqlite_apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": wav, "format": "flac"}}]}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content[0].input_audio.format"
