@@ -435,3 +435,21 @@ async def test_images_and_audio_parts_reach_the_backend(sqlite_apps: Apps, opena
     r = await sqlite_apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": [
         {"type": "input_audio", "input_audio": {"data": wav, "format": "flac"}}]}]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content[0].input_audio.format"
+
+
+async def test_responses_failures(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    with pytest.raises(openai.RateLimitError) as rl:
+        await client.responses.create(model=aid, input="x")
+    assert rl.value.response.headers["retry-after"] == "3600"
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    kinds, failed = [], None
+    async for ev in await client.responses.create(model=aid, input="y", stream=True):
+        kinds.append(ev.type)
+        if ev.type == "response.failed":
+            failed = ev.response
+    assert kinds[-1] == "response.failed" and "response.completed" not in kinds
+    assert failed is not None and failed.status == "failed" and failed.error is not None
+    assert failed.error.code == "rate_limit" and "quota" in failed.error.message
