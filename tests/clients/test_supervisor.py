@@ -82,7 +82,11 @@ async def test_failing_worker_is_reported_and_restarted_others_unaffected(tmp_pa
                                                                          "config": {"cron": {"schedule": "@hourly",
                                                                                              "commandId": good_cmd}}})
             await _until(lambda: not sup.runs_here(ids["good"]))
-            assert await sup.leases.holder(lease_name(ids["good"])) is None
+            deadline = time.monotonic() + 5  # released right after the worker stopped, not at expiry
+            while await sup.leases.holder(lease_name(ids["good"])) is not None:
+                assert time.monotonic() < deadline, "lease not released"
+                await asyncio.sleep(0.05)
+            assert starts[ids["bad"]] >= 2 and sup.runs_here(ids["bad"])  # the failing one keeps retrying
         finally:
             await sup.close()
         assert await sup.leases.holder(lease_name(ids["bad"])) is None  # released on close
