@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from magec.backends import registry
 from magec.backends.base import BackendSpec
 from magec.backends.breaker import CLOSED, Breakers
-from magec.errors import BackendTimeoutError, MagecError, UnsupportedRoleError
+from magec.errors import BackendConnectionError, BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
 
 if TYPE_CHECKING:
@@ -92,7 +92,8 @@ class HealthMonitor:
         if spec is not None:
             start = time.perf_counter()
             try:
-                await _list_models(spec, min(spec.timeout, self.interval, 10.0))
+                # not bounded by the interval: a short interval must not turn a slow listing into "down"
+                await _list_models(spec, min(spec.timeout, 10.0))
                 listed = True
                 tripped = self.breakers.peek(backend_id)
                 if tripped is not None and tripped.tripped:
@@ -108,7 +109,9 @@ class HealthMonitor:
                 listed, error = False, redact(str(e))
                 self.breakers.get(backend_id, spec.name).trip(e)
             except Exception as e:  # noqa: BLE001 - any failure of the check is a finding
-                listed, error = False, redact(f"{type(e).__name__}: {e}")
+                listed, error = False, redact(f"{spec.name or backend_id}: {type(e).__name__}: {e}")
+                # an unmapped failure (e.g. the transport's own connect error) is still "unreachable"
+                self.breakers.get(backend_id, spec.name).trip(BackendConnectionError(error, backend=spec.name))
             latency = round((time.perf_counter() - start) * 1000, 1)
         breaker = self.breakers.peek(backend_id)
         trouble = breaker is not None and (breaker.state != CLOSED or breaker.failures > 0)
