@@ -25,7 +25,13 @@ from typing import Any, Literal
 from magec.backends import registry
 from magec.backends.base import BackendSpec, BackendType
 from magec.config_view.snapshot import StoreSnapshot
-from magec.errors import AgentUnavailableError, MagecError, NotFoundError, UnsupportedRoleError, ValidationError
+from magec.errors import (
+    AgentUnavailableError,
+    MagecError,
+    NotFoundError,
+    UnsupportedRoleError,
+    ValidationError,
+)
 from magec.resources import Agent
 from magec.resources.models import FlowStep, VoiceRef
 
