@@ -213,7 +213,7 @@ def run(turns: int = 20, calls: int = 300, rounds: int = 9) -> dict[str, Any]:
             overhead = asyncio.run(_overhead(calls, rounds, mock.url + "/v1"))
         finally:
             mock.stop()
-    return {"available": True, "result": {"fallback": fallback, "overhead": overhead}}
+    return {"fallback": fallback, "overhead": overhead}
 
 
 if __name__ == "__main__":

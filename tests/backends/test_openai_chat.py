@@ -38,7 +38,8 @@ async def test_plain_text_request_shape_and_answer(openai_srv: FakeServer) -> No
     )
     out = await collect(llm, req, stream=False)
     assert len(out) == 1 and not out[0].partial
-    assert out[0].content.parts[0].text == "alpha says: hola"
+    # JSON was asked for (response_mime_type): the fake answers a JSON object
+    assert out[0].content.parts[0].text == '{"answer": "alpha says: hola"}'
     assert out[0].finish_reason == types.FinishReason.STOP
     assert out[0].usage_metadata.prompt_token_count == 3
     rec = openai_srv.requests[-1]

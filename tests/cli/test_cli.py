@@ -74,7 +74,7 @@ async def test_import_magec_store(tmp_path: Path) -> None:
         assert (await apps.admin.get("/api/v1/admin/secrets/sec-1")).status_code == 200
         # the existing client token keeps working
         r = await apps.user.get("/api/v1/agent/list-apps", headers={"Authorization": "Bearer mgc_existingtoken123456"})
-        assert r.status_code == 200 and set(r.json()) == {"ag-1", "fl-1"}
+        assert r.status_code == 200 and set(r.json()) == {"Magec", "Pipe"}  # list-apps names the apps, as ADK's
 
 
 def test_config_file_and_env(tmp_path: Path) -> None:

@@ -124,12 +124,12 @@ async def test_sdk_reads_message_and_rate_limit(sqlite_apps: Apps, openai_x: Fak
         await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}])
     assert rl.value.response.headers["retry-after"] == "3600" and rl.value.code == "rate_limit"
     assert rl.value.type == "rate_limit_error"
+    # a stream that fails before any output is an HTTP error too (as OpenAI answers): the SDK raises
+    # at create(), with the status and Retry-After, instead of handing out a stream that breaks
     openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
-    stream = await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}], stream=True)
-    with pytest.raises(openai.APIError) as streamed:
-        async for _ in stream:
-            pass
-    assert "quota" in streamed.value.message
+    with pytest.raises(openai.RateLimitError) as streamed:
+        await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "x"}], stream=True)
+    assert "quota" in streamed.value.message and streamed.value.response.headers["retry-after"] == "3600"
 
 
 async def test_auth_and_unavailable_agent(sqlite_apps: Apps, openai_x: FakeServer) -> None:

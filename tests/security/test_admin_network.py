@@ -111,7 +111,7 @@ async def test_user_app_open_mode_same_rules(tmp_path: Path) -> None:
         assert r.status_code == 403
         r = await apps.user.post("/v1/chat/completions", json={"model": "x", "messages": []},
                                  headers={"Host": "rebound.example"})
-        assert r.status_code == 400 and r.json()["field"] == "Host"
+        assert r.status_code == 400 and r.json()["error"]["param"] == "Host"  # /v1 speaks OpenAI's error object
         # an allowed origin: CORS preflight answered, the request reaches the route
         pre = await apps.user.options("/v1/chat/completions", headers={
             "Origin": "https://voice.example.com", "Access-Control-Request-Method": "POST",

@@ -89,7 +89,7 @@ def test_self_loop_through_the_openai_api_and_sse(server: tuple[ServerProcess, s
         json={"model": looper, "messages": [{"role": "user", "content": "hi"}]},
         timeout=30,
     )
-    assert r.status_code == 502 and "loop detected" in r.json()["error"], r.text
+    assert r.status_code == 502 and "loop detected" in r.json()["error"]["message"], r.text
     with httpx.stream(
         "POST",
         f"{srv.user_url}/api/v1/agent/run_sse",
@@ -106,7 +106,7 @@ def test_refuses_own_id_and_long_chains_but_not_a_short_foreign_chain(server: tu
     body = {"model": slow, "messages": [{"role": "user", "content": "hi"}]}
     chain = ",".join(f"{i:016x}" for i in range(1, 5))
     r = httpx.post(f"{srv.user_url}/v1/chat/completions", json=body, headers={"X-Magec-Hop": chain}, timeout=30)
-    assert r.status_code == 508 and "loop detected" in r.json()["error"], r.text
+    assert r.status_code == 508 and "loop detected" in r.json()["error"]["message"], r.text
     r = httpx.post(f"{srv.user_url}/v1/chat/completions", json=body, headers={"X-Magec-Hop": "00000000000000aa"}, timeout=30)
     assert r.status_code == 200, r.text
 

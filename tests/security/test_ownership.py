@@ -220,7 +220,7 @@ async def test_user_ids_are_bounded_and_tokens_required(sqlite_apps: Apps, llm: 
     r = await apps.user.post(f"{U}/run", json=run_body(aid, "u" * 201, "s", "hi"), headers=t1)
     assert r.status_code == 400 and r.json()["field"] == "userId"
     r = await chat(apps, aid, "hi", {**t1, "X-Session-Id": "x"}, user="u" * 201)
-    assert r.status_code == 400 and r.json()["field"] == "user"
+    assert r.status_code == 400 and r.json()["error"]["param"] == "user"  # /v1: OpenAI's error object
     # once a client exists, anonymous callers reach no session at all
     for method, path in (("GET", f"{U}/apps/{aid}/users/u/sessions"), ("GET", f"{U}/apps/{aid}/users/u/sessions/s"),
                          ("DELETE", f"{U}/apps/{aid}/users/u/sessions/s"), ("POST", f"{U}/apps/{aid}/users/u/sessions")):

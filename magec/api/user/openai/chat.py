@@ -134,6 +134,32 @@ def router(ctx: AppContext) -> APIRouter:
             raise ValidationError("stream_options: must be an object", field="stream_options")
         include_usage = bool(options.get("include_usage"))
 
+        # Headers wait for the turn's first output: a turn that fails before producing anything
+        # answers with the error's own status (429 + Retry-After, 503, 504, …) like OpenAI, not a
+        # 200 stream holding an error chunk. Failures after output still end the stream (below).
+        turn_events = conv.run(turn.new_message, overrides, streaming=True)
+        ahead: list[TurnEvent] = []
+        try:
+            async for event in turn_events:
+                ahead.append(event)
+                if event.error_code or (event.visible and not event.is_user and event.text):
+                    break
+        except BaseException:
+            await turn_events.aclose()  # type: ignore[attr-defined]
+            await conv.forget()
+            raise
+        if ahead and ahead[-1].error_code:
+            await turn_events.aclose()  # type: ignore[attr-defined]
+            await conv.forget()
+            status, error, more = failure(ahead[-1])
+            return JSONResponse(error, status_code=status, headers={**headers, **more})
+
+        async def replay() -> AsyncIterator[TurnEvent]:
+            for event in ahead:
+                yield event
+            async for event in turn_events:
+                yield event
+
         async def stream() -> AsyncIterator[bytes]:
             def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
                 data = {
@@ -156,9 +182,8 @@ def router(ctx: AppContext) -> APIRouter:
             streamed_authors: set[str] = set()
             last_author: str | None = None
             failed = False
-            turn_events = conv.run(turn.new_message, overrides, streaming=True)
             try:
-                async for event in turn_events:
+                async for event in replay():
                     events.append(event)
                     if event.error_code:
                         # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
