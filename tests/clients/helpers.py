@@ -4,9 +4,13 @@ the Admin API, as an operator would create them."""
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
+import httpx
+
 from magec.testing.apps import Apps
+from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
 _names = itertools.count(1)
@@ -38,3 +42,21 @@ async def client(apps: Apps, ctype: str, allowed: list[str], config: dict[str, A
     r = await apps.admin.post(f"{A}/clients", json=body)
     assert r.status_code in (200, 201), r.text
     return dict(r.json())
+
+
+def client_status(c: httpx.Client, srv: ServerProcess, cid: str) -> dict[str, Any]:
+    """A client's ``status`` as a replica's Admin API shows it."""
+    r = c.get(f"{srv.admin_url}{A}/clients/{cid}")
+    assert r.status_code == 200, r.text
+    return dict(r.json()["status"] or {})
+
+
+def until(fn: Any, timeout: float, what: str) -> Any:
+    """Poll ``fn`` (a client waiting for a lease to change hands) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

@@ -14,6 +14,8 @@ import pytest
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
+from tests.clients.helpers import client_status as _status
+from tests.clients.helpers import until as _until
 
 A = "/api/v1/admin"
 TTL = 3.0
@@ -23,22 +25,6 @@ TTL = 3.0
 def llm() -> Iterator[FakeServer]:
     with FakeServer(OpenAIFake("replica-llm")) as s:
         yield s
-
-
-def _status(c: httpx.Client, srv: ServerProcess, cid: str) -> dict[str, Any]:
-    r = c.get(f"{srv.admin_url}{A}/clients/{cid}")
-    assert r.status_code == 200, r.text
-    return dict(r.json()["status"] or {})
-
-
-def _until(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _marked(llm: FakeServer, marker: str) -> int:

@@ -13,25 +13,11 @@ import httpx
 from magec.testing.fake_platforms import DiscordFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
+from tests.clients.helpers import client_status as _status
+from tests.clients.helpers import until as _until
 
 A = "/api/v1/admin"
 TTL = 3.0
-
-
-def _status(c: httpx.Client, srv: ServerProcess, cid: str) -> dict[str, Any]:
-    r = c.get(f"{srv.admin_url}{A}/clients/{cid}")
-    assert r.status_code == 200, r.text
-    return dict(r.json()["status"] or {})
-
-
-def _until(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_one_replica_runs_each_bot_and_the_other_takes_over(tmp_path: Path, postgres: Any) -> None:
