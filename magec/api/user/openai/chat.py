@@ -30,7 +30,6 @@ from starlette.responses import JSONResponse, StreamingResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
-from magec.api.limits import until_disconnected
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.errors import error_object
@@ -95,15 +94,7 @@ def router(ctx: AppContext) -> APIRouter:
         model = model_name(app)
 
         if not body.get("stream"):
-
-            async def run() -> list[TurnEvent]:
-                return [e async for e in conv.run(turn.new_message, overrides, streaming=False)]
-
-            try:
-                # a client that hangs up cancels the turn (and its provider calls)
-                events = await until_disconnected(request, run())
-            finally:
-                await conv.forget()
+            events = await conv.complete(request, turn.new_message, overrides)
             failed = [e for e in events if e.error_code]
             calls = client_calls(events, names)
             if failed and not text_of(events) and not calls:

@@ -39,7 +39,6 @@ from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
-from magec.api.limits import until_disconnected
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.chat import failure
@@ -223,14 +222,7 @@ def router(ctx: AppContext) -> APIRouter:
             return obj
 
         if not body.get("stream"):
-
-            async def run() -> list[TurnEvent]:
-                return [e async for e in conv.run(turn.new_message, overrides, streaming=False)]
-
-            try:
-                events = await until_disconnected(request, run())
-            finally:
-                await conv.forget()
+            events = await conv.complete(request, turn.new_message, overrides)
             failed = [e for e in events if e.error_code]
             if failed and not _output(events, names):
                 status, err, headers = failure(failed[-1])

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.genai import types
+from starlette.requests import Request
 
 from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides, applied
 from magec.api.clients import Caller
+from magec.api.limits import until_disconnected
 from magec.api.user.openai.messages import Turn, name_calls, seed
 from magec.errors import UnknownModelError, ValidationError
 from magec.runtime.build import Runtime
@@ -86,6 +88,18 @@ class Conversation:
                     yield event
             finally:
                 await turn.aclose()
+
+    async def complete(self, request: Request, message: types.Content, overrides: Overrides) -> list[TurnEvent]:
+        """The whole non-streamed turn; a client that hangs up cancels it (and its provider calls).
+        The conversation is forgotten afterwards (a stateless call leaves nothing behind)."""
+
+        async def run() -> list[TurnEvent]:
+            return [e async for e in self.run(message, overrides, streaming=False)]
+
+        try:
+            return await until_disconnected(request, run())
+        finally:
+            await self.forget()
 
     async def forget(self) -> None:
         if self.runner is not None:
