@@ -13,86 +13,34 @@ that need other resources or subsystems are registered by their owners (:mod:`ma
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
-#: Size caps: far above any real use, low enough that a resource stays a small database row and a
-#: prompt stays a prompt (the request body limit caps the whole body; these name the field).
-MAX_NAME = 200
-MAX_DESCRIPTION = 10_000
-MAX_PROMPT = 200_000
-
-
-RefKind = Literal["structural", "membership"]
-
-
-@dataclass(frozen=True)
-class RefSpec:
-    """One outgoing reference of a model, walked by :mod:`magec.resources.references`.
-
-    ``path`` is a camelCase dotted path into the raw JSON: ``"llm.backend"`` (a scalar id; empty
-    means none), ``"mcpServers[]"`` (a list of ids), ``"config.*.defaultAgent"`` (``*``: every key of
-    a dict). ``steps=True``: the path holds a flow step tree whose ``agent`` steps' ``agentId`` are
-    the references (scrubbing removes those steps). ``kind``: *structural* — the referrer cannot work
-    without it; *membership* — a list entry or optional pointer. Both block a delete unless forced.
-    """
-
-    path: str
-    targets: tuple[str, ...]
-    kind: RefKind
-    steps: bool = False
-    #: the path is ``nodes[].<field>`` of a graph flow: scrubbing removes the referring nodes and
-    #: their edges (and clears ``entry`` when it was one of them) instead of emptying the field
-    graph: bool = False
-
-
-AGENT_OR_FLOW = ("agents", "flows")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
-    )
-
-    def dump(self) -> dict[str, Any]:
-        """camelCase JSON-ready dict (the raw form stored and returned)."""
-        return self.model_dump(by_alias=True, mode="json")
-
-
-class Resource(_Model):
-    """Base of the id-carrying resources. ``kind`` is the store key and the Admin API path."""
-
-    kind: ClassVar[str] = ""
-    #: Admin API collection segment (``/api/v1/admin/<path>``; Magec's URLs, e.g. ``mcps``)
-    path: ClassVar[str] = ""
-    #: the kind's name in messages and in reference lists (``referrerType``), e.g. ``mcpServer``
-    singular: ClassVar[str] = ""
-    #: outgoing references (the reference graph is the union of these)
-    references: ClassVar[tuple[RefSpec, ...]] = ()
-    #: stored fields the Admin API never returns (e.g. a client's token hash)
-    hidden: ClassVar[tuple[str, ...]] = ()
-    #: runs as an app (agent, flow): the runtime builds it and reports its validity
-    runnable: ClassVar[bool] = False
-    #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).
-    sensitive: ClassVar[tuple[str, ...]] = ()
-    #: URL fields: encrypted when they carry credentials (``user:pass@``, ``?key=``), shown masked.
-    secret_urls: ClassVar[tuple[str, ...]] = ()
-    #: sensitive path -> fields it is bound to: a stored value is only kept (and so only sent)
-    #: while those fields are unchanged, e.g. a backend key is never redirected to another URL.
-    bound: ClassVar[dict[str, tuple[str, ...]]] = {}
-    id: str = Field(default="", max_length=64)
-    name: str = Field(max_length=MAX_NAME)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = v.strip()
-        if not v:
-            raise ValueError("name is required")
-        return v
+from magec.resources.base import (  # noqa: F401 - re-exported: the models' public names
+    _OUTPUT_KEY,
+    AGENT_OR_FLOW,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_PROMPT,
+    RefKind,
+    RefSpec,
+    Resource,
+    Toggle,
+    _Model,
+)
+from magec.resources.flow import (  # noqa: F401 - re-exported
+    MAX_NODES,
+    MAX_SCRIPT,
+    NODE_ID,
+    NODE_TYPES,
+    Flow,
+    FlowEdge,
+    FlowNode,
+    FlowStep,
+    LoopExit,
+    RouterRule,
+)
 
 
 class FlowSettings(_Model):
@@ -225,13 +173,6 @@ class ContextGuard(_Model):
     max_tokens: int = Field(default=0, ge=0)
 
 
-class Toggle(_Model):
-    enabled: bool = False
-
-
-_OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 class Agent(Resource):
     kind: ClassVar[str] = "agents"
     path: ClassVar[str] = "agents"
@@ -359,176 +300,6 @@ class Command(Resource):
     singular: ClassVar[str] = "command"
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     prompt: str = Field(default="", max_length=MAX_PROMPT)
-
-
-class LoopExit(_Model):
-    mode: Literal["none", "agent", "expression"] = "none"
-    expression: str = ""
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _aliases(cls, v: Any) -> Any:
-        return {"agent-decides": "agent", "agent_decides": "agent", "": "none", None: "none"}.get(v, v)
-
-
-class FlowStep(_Model):
-    type: Literal["agent", "sequential", "parallel", "loop"]
-    agent_id: str = ""
-    response_agent: bool = False
-    max_iterations: int = Field(default=0, ge=0)
-    exit: LoopExit = Field(default_factory=LoopExit)
-    steps: list[FlowStep] = Field(default_factory=list)
-
-
-#: graph node ids (Magec's rule): an identifier that may also contain ``-``; ``START`` is reserved
-NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-NODE_TYPES = ("agent", "router", "join", "parallel", "subflow", "expression", "template", "code")
-#: size caps of graph flows (a graph is a config row, not a program store)
-MAX_NODES = 500
-MAX_SCRIPT = 100_000
-
-
-class RouterRule(_Model):
-    """``when`` (boolean CEL over ``state``, ``iterations`` and ``input``) -> ``route`` label."""
-
-    when: str = Field(default="", max_length=10_000)
-    route: str = Field(default="", max_length=MAX_NAME)
-
-
-class FlowNode(_Model):
-    """One node of a graph flow (Magec G2). Which fields matter depends on ``type``
-    (:mod:`magec.flows.graph_rules` checks them); ``x, y, w, h`` are editor layout only."""
-
-    id: str = Field(max_length=64)
-    type: Literal["agent", "router", "join", "parallel", "subflow", "expression", "template", "code"]
-    agent_id: str = ""
-    response_agent: bool = False
-    rules: list[RouterRule] = Field(default_factory=list, max_length=100)
-    max_concurrency: int = Field(default=0, ge=0, le=1000)
-    flow_id: str = ""
-    expression: str = Field(default="", max_length=10_000)
-    template: str = Field(default="", max_length=MAX_PROMPT)
-    script: str = Field(default="", max_length=MAX_SCRIPT)
-    timeout_ms: int = Field(default=0, ge=0, le=3_600_000)
-    max_output_bytes: int = Field(default=0, ge=0, le=100_000_000)
-    output_key: str = ""
-    x: float | None = None
-    y: float | None = None
-    w: float | None = None
-    h: float | None = None
-
-    @field_validator("output_key")
-    @classmethod
-    def _output_key(cls, v: str) -> str:
-        if v and not _OUTPUT_KEY.match(v):
-            raise ValueError("outputKey must match ^[A-Za-z_][A-Za-z0-9_]*$")
-        return v
-
-
-#: the fields each node type uses (the rest is dropped from the stored form when unset)
-_NODE_FIELDS: dict[str, tuple[str, ...]] = {
-    "agent": ("agentId", "responseAgent"),
-    "router": ("rules",),
-    "join": (),
-    "parallel": ("agentId", "responseAgent", "maxConcurrency", "outputKey"),
-    "subflow": ("flowId",),
-    "expression": ("expression", "outputKey"),
-    "template": ("template", "outputKey"),
-    "code": ("script", "timeoutMs", "maxOutputBytes", "outputKey"),
-}
-
-
-class FlowEdge(_Model):
-    from_: str = Field(alias="from", max_length=64)
-    to: str = Field(max_length=64)
-    route: str = Field(default="", max_length=MAX_NAME)
-
-
-class Flow(Resource):
-    """Either a tree (``root``, Magec G1) or a graph (``entry``, ``nodes``, ``edges``, Magec G2).
-    The form the user wrote is the form stored and returned (:meth:`dump` drops the other)."""
-
-    kind: ClassVar[str] = "flows"
-    path: ClassVar[str] = "flows"
-    singular: ClassVar[str] = "flow"
-    runnable: ClassVar[bool] = True
-    references: ClassVar[tuple[RefSpec, ...]] = (
-        RefSpec("root", ("agents",), "structural", steps=True),
-        RefSpec("nodes[].agentId", ("agents",), "structural", graph=True),
-        RefSpec("nodes[].flowId", ("flows",), "structural", graph=True),
-    )
-    description: str = Field(default="", max_length=MAX_DESCRIPTION)
-    root: FlowStep | None = None
-    entry: str = ""
-    nodes: list[FlowNode] = Field(default_factory=list, max_length=MAX_NODES)
-    edges: list[FlowEdge] = Field(default_factory=list, max_length=MAX_NODES * 10)
-    start_x: float | None = None
-    start_y: float | None = None
-    a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
-
-    @property
-    def is_graph(self) -> bool:
-        return self.root is None
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Flow:
-        # a magec ValidationError (not a ValueError) passes through pydantic and keeps its field
-        from magec.errors import ValidationError
-
-        if self.root is None and not self.nodes and not self.entry:
-            raise ValidationError("root: is required (a tree flow), or give entry, nodes and edges (a graph flow)",
-                                  field="root")
-        if self.root is not None and (self.nodes or self.edges or self.entry):
-            raise ValidationError("root: a flow is either a tree (root) or a graph (entry, nodes, edges), not both",
-                                  field="root")
-        return self
-
-    def agent_ids(self) -> list[str]:
-        """The agents this flow runs directly, in order (tree: breadth-first; graph: node order)."""
-        if self.root is None:
-            return list(dict.fromkeys(n.agent_id for n in self.nodes if n.agent_id))
-        order: list[str] = []
-        queue = [self.root]
-        while queue:
-            step = queue.pop(0)
-            if step.type == "agent":
-                if step.agent_id and step.agent_id not in order:
-                    order.append(step.agent_id)
-            else:
-                queue.extend(step.steps)
-        return order
-
-    def response_agent_ids(self) -> list[str]:
-        """The agents flagged ``responseAgent`` (on a tree step or a graph node), in order."""
-        if self.root is None:
-            return list(dict.fromkeys(n.agent_id for n in self.nodes if n.agent_id and n.response_agent))
-        found: list[str] = []
-        queue = [self.root]
-        while queue:
-            step = queue.pop(0)
-            if step.type == "agent" and step.response_agent and step.agent_id and step.agent_id not in found:
-                found.append(step.agent_id)
-            queue.extend(step.steps)
-        return found
-
-    def dump(self) -> dict[str, Any]:
-        data = super().dump()
-        drop = ("root",) if self.root is None else ("entry", "nodes", "edges", "startX", "startY")
-        for key in drop:
-            data.pop(key, None)
-        if self.root is None:
-            for key in ("startX", "startY"):
-                if data.get(key) is None:
-                    data.pop(key, None)
-            for node in data["nodes"]:
-                relevant = _NODE_FIELDS.get(node["type"], ())
-                for key in [k for k, v in node.items() if k not in relevant and k not in ("id", "type")]:
-                    if node[key] in (None, "", 0, False, []):  # Magec's omitempty: unset fields of other types
-                        node.pop(key)
-            for edge in data["edges"]:
-                if not edge.get("route"):
-                    edge.pop("route", None)
-        return data
 
 
 _SECRET_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")

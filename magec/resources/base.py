@@ -1,0 +1,95 @@
+"""The base of every resource model: :class:`Resource` (the ClassVars that declare a kind),
+:class:`RefSpec` (one outgoing reference) and the shared size caps. Split from
+:mod:`magec.resources.models` so kinds can live in their own modules (flows, skills) without
+an import cycle with :data:`~magec.resources.models.KINDS`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+#: Size caps: far above any real use, low enough that a resource stays a small database row and a
+#: prompt stays a prompt (the request body limit caps the whole body; these name the field).
+MAX_NAME = 200
+MAX_DESCRIPTION = 10_000
+MAX_PROMPT = 200_000
+
+
+RefKind = Literal["structural", "membership"]
+
+
+@dataclass(frozen=True)
+class RefSpec:
+    """One outgoing reference of a model, walked by :mod:`magec.resources.references`.
+
+    ``path`` is a camelCase dotted path into the raw JSON: ``"llm.backend"`` (a scalar id; empty
+    means none), ``"mcpServers[]"`` (a list of ids), ``"config.*.defaultAgent"`` (``*``: every key of
+    a dict). ``steps=True``: the path holds a flow step tree whose ``agent`` steps' ``agentId`` are
+    the references (scrubbing removes those steps). ``kind``: *structural* — the referrer cannot work
+    without it; *membership* — a list entry or optional pointer. Both block a delete unless forced.
+    """
+
+    path: str
+    targets: tuple[str, ...]
+    kind: RefKind
+    steps: bool = False
+    #: the path is ``nodes[].<field>`` of a graph flow: scrubbing removes the referring nodes and
+    #: their edges (and clears ``entry`` when it was one of them) instead of emptying the field
+    graph: bool = False
+
+
+AGENT_OR_FLOW = ("agents", "flows")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """camelCase JSON-ready dict (the raw form stored and returned)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class Resource(_Model):
+    """Base of the id-carrying resources. ``kind`` is the store key and the Admin API path."""
+
+    kind: ClassVar[str] = ""
+    #: Admin API collection segment (``/api/v1/admin/<path>``; Magec's URLs, e.g. ``mcps``)
+    path: ClassVar[str] = ""
+    #: the kind's name in messages and in reference lists (``referrerType``), e.g. ``mcpServer``
+    singular: ClassVar[str] = ""
+    #: outgoing references (the reference graph is the union of these)
+    references: ClassVar[tuple[RefSpec, ...]] = ()
+    #: stored fields the Admin API never returns (e.g. a client's token hash)
+    hidden: ClassVar[tuple[str, ...]] = ()
+    #: runs as an app (agent, flow): the runtime builds it and reports its validity
+    runnable: ClassVar[bool] = False
+    #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).
+    sensitive: ClassVar[tuple[str, ...]] = ()
+    #: URL fields: encrypted when they carry credentials (``user:pass@``, ``?key=``), shown masked.
+    secret_urls: ClassVar[tuple[str, ...]] = ()
+    #: sensitive path -> fields it is bound to: a stored value is only kept (and so only sent)
+    #: while those fields are unchanged, e.g. a backend key is never redirected to another URL.
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {}
+    id: str = Field(default="", max_length=64)
+    name: str = Field(max_length=MAX_NAME)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("name is required")
+        return v
+
+
+class Toggle(_Model):
+    enabled: bool = False
+
+
+_OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
