@@ -19,14 +19,17 @@ def _config(connection: Connection) -> AlembicConfig:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (idempotent)."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the database schema up to ``revision`` (idempotent). ``heads``: every branch — each
+    subsystem's migration branches from the one it needs, so independent tables never conflict."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The applied head revision(s), comma-joined (several when branches are applied)."""
     from alembic.runtime.migration import MigrationContext
 
     async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+        heads = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
+    return ",".join(sorted(heads)) or None
