@@ -161,7 +161,7 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
-    from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
+    from magec.api.user import a2a, agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
     from magec.api.user.app import create_user_app
 
     return create_user_app(
@@ -174,6 +174,7 @@ def user_app(ctx: AppContext) -> FastAPI:
             voice_events.router(ctx),
             bot_hooks.router(ctx),
             webhooks.router(ctx),
+            a2a.router(ctx),
         ],
     )
 

@@ -1,0 +1,105 @@
+"""The a2a-sdk ``AgentExecutor`` of magec: one A2A task = one magec turn.
+
+Why our own executor and not ADK's ``A2aAgentExecutor``: ADK's runs ``Runner.run_async`` directly,
+which would bypass what every other surface gets from :func:`magec.runtime.run.run_turn` — the
+per-session turn queue and stale-session retry, redacted errors in magec's one error vocabulary
+(``errorCode`` / ``rate_limit`` …), flow visibility (only response agents speak), and whatever hooks
+the turn path carries (usage, audit, budgets). So the turn goes through ``run_turn`` exactly as on
+``/api/v1/agent/run``, and ADK's A2A *converters* do the protocol mapping both ways (A2A parts →
+``genai`` content, ADK events → ``TaskArtifactUpdateEvent``), so the wire format is ADK's own and
+ADK's ``RemoteA2aAgent`` reads it as it reads an ADK server.
+
+Identity and sessions: the route authenticated the client token and checked ``allowedAgents``
+before the request reached a2a-sdk; it hands the :class:`Turn` (runtime, app, user, streaming)
+through a2a-sdk's ``ServerCallContext.state``. The A2A ``contextId`` is the magec session id, and
+the session's user is ``a2a`` in the caller's namespace (``<clientId>:a2a``, :meth:`Caller.owner_key`),
+so a client's A2A conversations are its own sessions, visible to it on the session API.
+
+Task lifecycle: ``submitted`` (new task) → ``working`` → artifact updates (token deltas when the
+request was ``message/stream``, one artifact per answering agent) → ``completed``; a failed turn
+ends ``failed`` with the redacted error text and ``errorCode`` in the message metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types import a2a_pb2 as pb
+from google.adk.a2a.converters.from_adk_event import convert_event_to_a2a_events
+from google.adk.a2a.converters.request_converter import convert_a2a_request_to_agent_run_request
+from google.adk.events import EventActions
+
+from magec.agents.apps import App
+from magec.runtime.build import Runtime
+from magec.runtime.run import ensure_session, run_turn
+
+#: the A2A user id inside a caller's namespace (A2A itself has no end-user identity)
+A2A_USER = "a2a"
+STATE_KEY = "magec_turn"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the route resolved for one JSON-RPC request (handed to the executor)."""
+
+    runtime: Runtime
+    app: App
+    #: the stored ADK user id: ``a2a`` in the caller's namespace (``Caller.owner_key(A2A_USER)``)
+    user_id: str
+    #: the client the token belongs to (None in open mode): tasks are scoped by it
+    client_id: str | None
+    streaming: bool
+
+
+def _text_message(text: str, metadata: dict[str, Any] | None = None) -> pb.Message:
+    msg = pb.Message(message_id=str(uuid.uuid4()), role=pb.Role.ROLE_AGENT, parts=[pb.Part(text=text)])
+    if metadata:
+        msg.metadata.update(metadata)
+    return msg
+
+
+class TurnExecutor(AgentExecutor):
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        turn: Turn = context.call_context.state[STATE_KEY]
+        task_id, context_id = context.task_id or "", context.context_id or ""
+        updater = TaskUpdater(event_queue, task_id, context_id)
+        if context.current_task is None:
+            assert context.message is not None
+            await event_queue.enqueue_event(pb.Task(
+                id=task_id, context_id=context_id, history=[context.message],
+                status=pb.TaskStatus(state=pb.TaskState.TASK_STATE_SUBMITTED)))
+        await updater.start_work()
+        try:
+            request = convert_a2a_request_to_agent_run_request(context)
+            if request.new_message is None or not request.new_message.parts:
+                raise ValueError("message.parts: at least one part with content is required")
+            new_message = request.new_message
+            user_id = turn.user_id
+            session_id = await ensure_session(turn.runtime, turn.app, user_id, context_id)
+        except Exception as e:  # noqa: BLE001 - a bad request part or session id fails the task, named
+            await updater.failed(_text_message(str(e).splitlines()[0] if str(e) else "invalid request",
+                                               {"errorCode": "validation_error"}))
+            return
+        artifacts: dict[str, str] = {}
+        async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message,
+                                 streaming=turn.streaming):
+            if ev.error_code or ev.event is None:
+                text = ev.error_message or ev.error_code or "turn failed"
+                await updater.failed(_text_message(text, {"errorCode": ev.error_code or "internal_error"}))
+                return
+            if ev.is_user or not ev.visible:
+                continue
+            # state deltas stay inside magec (flow state, outputKey values): the peer gets content
+            event = ev.event.model_copy(update={"actions": EventActions()})
+            for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
+                await event_queue.enqueue_event(a2a_event)
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        # a2a-sdk has already cancelled the task running execute() (and with it run_turn's stream)
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()

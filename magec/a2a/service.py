@@ -1,0 +1,101 @@
+"""The process's A2A JSON-RPC machinery: a2a-sdk's dispatcher and request handler, one each.
+
+Every app shares them: the route (:mod:`magec.api.user.a2a`) resolves the app and the caller, puts
+a :class:`~magec.a2a.executor.Turn` on the request, and a2a-sdk does the protocol — JSON-RPC
+parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` / ``tasks/cancel``
+(A2A 0.3 method names, as Magec and most clients send them) and their 1.0 names (``SendMessage`` …).
+
+Tasks are kept in memory per process, at most :data:`MAX_TASKS` (the oldest are forgotten), and
+per (app, client): one client cannot read or cancel another's task, nor reach it through another
+app's endpoint. The conversation itself (the A2A ``contextId``) is a magec session, stored in the
+shared session service, so a follow-up message continues it on any replica; only ``tasks/get`` of
+a task run on another replica is "not found" (documented in docs/a2a.md).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from a2a.auth.user import User
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.server.tasks import InMemoryTaskStore
+from a2a.types import a2a_pb2 as pb
+from starlette.requests import Request
+from starlette.responses import Response
+
+from magec.a2a.cards import generic_card
+from magec.a2a.executor import STATE_KEY, Turn, TurnExecutor
+
+MAX_TASKS = 10_000
+#: JSON-RPC methods whose answer is an SSE stream (model output is streamed token by token)
+STREAM_METHODS = frozenset({"message/stream", "SendStreamingMessage", "tasks/resubscribe", "SubscribeToTask"})
+
+
+class _Owner(User):
+    """The task owner a2a-sdk scopes tasks by: the app and the client (open mode: no client)."""
+
+    def __init__(self, turn: Turn) -> None:
+        self._name = f"{turn.app.id}\x00{turn.client_id or ''}"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def user_name(self) -> str:
+        return self._name
+
+
+class _ContextBuilder(DefaultServerCallContextBuilder):
+    """a2a-sdk's context (headers: the A2A-Version negotiation reads them) plus our owner and turn."""
+
+    def build_user(self, request: Request) -> User:
+        return _Owner(request.state.magec_turn)
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state[STATE_KEY] = request.state.magec_turn
+        return context
+
+
+class BoundedTaskStore(InMemoryTaskStore):
+    """a2a-sdk's in-memory task store that forgets the oldest tasks beyond ``limit``."""
+
+    def __init__(self, limit: int = MAX_TASKS) -> None:
+        super().__init__()
+        self.limit = limit
+        self._order: OrderedDict[tuple[str, str], ServerCallContext] = OrderedDict()
+
+    async def save(self, task: pb.Task, context: ServerCallContext) -> None:
+        await super().save(task, context)
+        key = (context.user.user_name, task.id)
+        self._order[key] = context
+        self._order.move_to_end(key)
+        while len(self._order) > self.limit:
+            (_, old_id), old_ctx = self._order.popitem(last=False)
+            await super().delete(old_id, old_ctx)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class A2aService:
+    """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher."""
+
+    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
+        self.tasks = BoundedTaskStore(max_tasks)
+        self.handler = DefaultRequestHandler(
+            agent_executor=TurnExecutor(), task_store=self.tasks, agent_card=generic_card()
+        )
+        self.dispatcher = JsonRpcDispatcher(
+            request_handler=self.handler, context_builder=_ContextBuilder(), enable_v0_3_compat=True
+        )
+
+    async def handle(self, request: Request, turn: Turn) -> Response:
+        request.state.magec_turn = turn
+        response: Any = await self.dispatcher.handle_requests(request)
+        return response

@@ -1,0 +1,92 @@
+"""A2A routes on the user app (Magec's paths; docs/a2a.md).
+
+* ``GET /api/v1/a2a/.well-known/agent-card.json`` — discovery: the cards of every agent and flow
+  with ``a2a.enabled`` (``?agent=<id>``: that one card). Public, as in Magec.
+* ``GET /api/v1/a2a/{id}/.well-known/agent-card.json`` — one card; 404 when the app does not exist
+  or A2A is not enabled on it. Public (A2A clients resolve it before authenticating).
+* ``POST /api/v1/a2a/{id}`` — JSON-RPC 2.0 (``message/send``, ``message/stream`` as SSE,
+  ``tasks/get``, ``tasks/cancel``; and A2A 1.0's ``SendMessage`` …), by a2a-sdk
+  (:mod:`magec.a2a.service`). Auth as every user route: ``Authorization: Bearer mgc_…`` of an enabled
+  client (checked before the body is read, :mod:`magec.api.limits`), open while no client exists;
+  the client's ``allowedAgents`` must include the app (403); A2A disabled or unknown → 404; an app
+  that could not be built → 503. Everything is read from the runtime of this request, so toggling
+  ``a2a.enabled`` is visible on the next request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from magec.a2a import cards
+from magec.a2a.executor import A2A_USER, Turn
+from magec.a2a.service import STREAM_METHODS, A2aService
+from magec.agents.apps import App
+from magec.api.clients import authenticate
+from magec.context import AppContext
+from magec.errors import NotFoundError
+from magec.runtime.build import Runtime
+from magec.runtime.run import require_app
+
+CORS = {"Access-Control-Allow-Origin": "*"}  # cards are public documents (Magec sends the same)
+
+
+def _not_enabled(app_id: str) -> NotFoundError:
+    return NotFoundError(f"agent {app_id!r} not found or A2A not enabled")
+
+
+def _served(rt: Runtime, app_id: str) -> App:
+    app = rt.apps.get(app_id)
+    if app is None or not cards.a2a_enabled(rt.snapshot, app_id):
+        raise _not_enabled(app_id)
+    return app
+
+
+def _streaming(raw: bytes) -> bool:
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        return False  # a2a-sdk answers the parse error
+    return isinstance(body, dict) and body.get("method") in STREAM_METHODS
+
+
+def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
+    r = APIRouter(prefix=cards.PREFIX, tags=["a2a"])
+    a2a = service or A2aService()
+    ctx.extras["a2a"] = a2a
+
+    async def runtime() -> Runtime:
+        assert ctx.runtime is not None
+        return await ctx.runtime.fresh()
+
+    def base_url(request: Request) -> str:
+        return ctx.config.public_url or str(request.base_url)
+
+    @r.get("/.well-known/agent-card.json", summary="Cards of every A2A-enabled agent and flow")
+    async def discovery(request: Request, agent: str = "") -> Response:
+        rt = await runtime()
+        if agent:
+            return JSONResponse(cards.card_json(_served(rt, agent), rt.snapshot, base_url(request)), headers=CORS)
+        served = [a for a in rt.apps.values() if cards.a2a_enabled(rt.snapshot, a.id)]
+        served.sort(key=lambda a: (a.name, a.id))
+        return JSONResponse([cards.card_json(a, rt.snapshot, base_url(request)) for a in served], headers=CORS)
+
+    @r.get("/{app_id}/.well-known/agent-card.json", summary="The A2A agent card of an agent or flow")
+    async def agent_card(request: Request, app_id: str) -> Response:
+        rt = await runtime()
+        return JSONResponse(cards.card_json(_served(rt, app_id), rt.snapshot, base_url(request)), headers=CORS)
+
+    @r.post("/{app_id}", summary="A2A JSON-RPC 2.0 (message/send, message/stream, tasks/get, tasks/cancel)")
+    async def invoke(request: Request, app_id: str) -> Response:
+        rt = await runtime()
+        caller = authenticate(request, rt)
+        _served(rt, app_id)
+        caller.check(app_id)
+        app = require_app(rt, app_id)  # 503 when it could not be built
+        streaming = _streaming(await request.body())
+        return await a2a.handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))
+
+    return r

@@ -1,0 +1,168 @@
+"""Magec agents served over A2A, called by ADK's RemoteA2aAgent (a2a-sdk client) over loopback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from magec.testing.fake_providers import FakeServer, Reply
+from tests.a2a.conftest import (
+    A,
+    Asker,
+    Served,
+    ask,
+    chat_requests,
+    make_agent,
+    remote_agent,
+    served_magec,
+    texts,
+)
+
+CARD = "/api/v1/a2a/{}/.well-known/agent-card.json"
+
+
+def rpc(method: str, params: dict[str, Any], rid: int = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+
+
+def message(text: str, context_id: str | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": "user", "messageId": f"m-{text}", "parts": [{"kind": "text", "text": text}]}
+    if context_id:
+        msg["contextId"] = context_id
+    return {"message": msg}
+
+
+async def test_remote_a2a_agent_gets_the_answer_and_continues_the_session(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    agent, http = remote_agent(magec.url, aid)
+    async with http:
+        asker = Asker(agent)
+        events = await asker.ask("hello there")
+        assert texts(events) == ["fake-llm says: hello there"]
+        # the A2A contextId is a magec session: the second message carries the first turn as history
+        events = await asker.ask("and again")
+    assert texts(events) == ["fake-llm says: and again"]
+    sent = chat_requests(llm)[-1].json
+    assert [m["content"] for m in sent["messages"] if m["role"] != "system"] == [
+        "hello there", "fake-llm says: hello there", "and again"]
+
+
+async def test_streaming_message_stream(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    llm.script(Reply(text="one two three", chunks=["one ", "two ", "three"]))
+    events: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http, http.stream(
+            "POST", f"/api/v1/a2a/{aid}", json=rpc("message/stream", message("count"))) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:])["result"])
+    kinds = [e.get("kind") for e in events]
+    assert kinds[0] == "task" and events[0]["status"]["state"] == "submitted"
+    chunks = [e["artifact"]["parts"][0]["text"] for e in events if e.get("kind") == "artifact-update"
+              and not e.get("lastChunk")]
+    assert "".join(chunks) == "one two three" and len(chunks) >= 2  # token deltas, as they came
+    final_artifact = [e for e in events if e.get("kind") == "artifact-update" and e.get("lastChunk")][-1]
+    assert final_artifact["artifact"]["parts"][0]["text"] == "one two three"
+    assert events[-1]["kind"] == "status-update" and events[-1]["status"]["state"] == "completed"
+    # the model was asked to stream
+    assert chat_requests(llm)[-1].json.get("stream") is True
+
+
+async def test_streaming_through_remote_a2a_agent(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    llm.script(Reply(text="streamed answer", chunks=["streamed ", "answer"]))
+    agent, http = remote_agent(magec.url, aid, streaming=True)
+    async with http:
+        events = await ask(agent, "stream please")
+    assert texts(events)[-1] == "streamed answer"
+
+
+async def test_send_get_and_card(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        card = (await http.get(CARD.format(aid))).json()
+        assert card["name"] == "Helper" and card["description"] == "Helper answers questions"
+        assert card["url"] == f"{magec.url}/api/v1/a2a/{aid}"  # no publicURL: the request's base URL
+        assert card["capabilities"]["streaming"] is True
+        assert card["skills"][0]["id"] == aid
+        assert card["securitySchemes"]["bearer"]["scheme"] == "bearer" and card["security"] == [{"bearer": []}]
+        assert card["preferredTransport"] == "JSONRPC"
+        r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", message("hi")))
+        task = r.json()["result"]
+        assert task["kind"] == "task" and task["status"]["state"] == "completed"
+        assert task["artifacts"][0]["parts"][0]["text"] == "fake-llm says: hi"
+        got = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task["id"]}))).json()
+        assert got["result"]["id"] == task["id"] and got["result"]["status"]["state"] == "completed"
+        # the conversation is a magec session of user "a2a" (open mode: no client namespace)
+        r = await http.get(f"/api/v1/agent/apps/{aid}/users/a2a/sessions/{task['contextId']}")
+        assert r.status_code == 200, r.text
+        assert [e["content"]["parts"][0]["text"] for e in r.json()["events"]] == ["hi", "fake-llm says: hi"]
+        # discovery lists every A2A-enabled app (and only those)
+        other = await make_agent(magec.apps, llm, name="Quiet", a2a=False)
+        listed = (await http.get("/api/v1/a2a/.well-known/agent-card.json")).json()
+        assert [c["url"].rsplit("/", 1)[1] for c in listed] == [aid]
+        assert (await http.get(f"/api/v1/a2a/.well-known/agent-card.json?agent={aid}")).json()["name"] == "Helper"
+        assert (await http.get(CARD.format(other))).status_code == 404
+
+
+async def test_card_url_uses_public_url(tmp_path: Any, llm: FakeServer) -> None:
+    async with served_magec(tmp_path / "d", public_url="https://magec.example.com/") as m:
+        aid = await make_agent(m.apps, llm)
+        async with httpx.AsyncClient(base_url=m.url) as http:
+            card = (await http.get(CARD.format(aid))).json()
+    assert card["url"] == f"https://magec.example.com/api/v1/a2a/{aid}"
+    assert {i["url"] for i in card["supportedInterfaces"]} == {card["url"]}
+
+
+async def test_auth_allowed_agents_and_live_toggle(magec: Served, llm: FakeServer) -> None:
+    apps = magec.apps
+    aid = await make_agent(apps, llm, name="Allowed")
+    other = await make_agent(apps, llm, name="Other")
+    client = (await apps.admin.post(f"{A}/clients", json={"name": "Peer", "allowedAgents": [aid]})).json()
+    token = client["token"]
+    # no token / wrong token: refused (HTTP 401 before a2a-sdk sees the body)
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        assert (await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", message("x")))).status_code == 401
+        r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", message("x")),
+                            headers={"Authorization": "Bearer mgc_wrong"})
+        assert r.status_code == 401
+        # allowed client, but an agent outside allowedAgents: 403
+        good = {"Authorization": f"Bearer {token}"}
+        r = await http.post(f"/api/v1/a2a/{other}", json=rpc("message/send", message("x")), headers=good)
+        assert r.status_code == 403
+    assert not chat_requests(llm)
+    # RemoteA2aAgent with the wrong token gets no answer; with the right one it does
+    agent, http = remote_agent(magec.url, aid, "mgc_wrong")
+    async with http:
+        refused = await ask(agent, "x")
+    assert not any("fake-llm" in t for t in texts(refused))
+    assert any("401" in (ev.error_message or "") or "401" in " ".join(texts([ev])) for ev in refused), refused
+    assert not chat_requests(llm)
+    agent, http = remote_agent(magec.url, aid, token)
+    async with http:
+        assert texts(await ask(agent, "let me in")) == ["fake-llm says: let me in"]
+    # the session belongs to the client: stored as "<clientId>:a2a", visible to it as user "a2a"
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        r = await http.get(f"/api/v1/agent/apps/{aid}/users/a2a/sessions", headers=good)
+        assert r.status_code == 200 and len(r.json()) == 1
+        # toggling a2a.enabled off is visible on the next request: card and endpoint 404
+        agent_row = (await apps.admin.get(f"{A}/agents/{aid}")).json()
+        r = await apps.admin.put(f"{A}/agents/{aid}", json={**agent_row, "a2a": {"enabled": False}})
+        assert r.status_code == 200, r.text
+        assert (await http.get(CARD.format(aid))).status_code == 404
+        r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", message("x")), headers=good)
+        assert r.status_code == 404
+        assert (await http.get("/api/v1/a2a/.well-known/agent-card.json")).json() == [
+            c for c in (await http.get("/api/v1/a2a/.well-known/agent-card.json")).json() if aid not in c["url"]]
+        r = await apps.admin.put(f"{A}/agents/{aid}", json={**agent_row, "a2a": {"enabled": True}})
+        assert (await http.get(CARD.format(aid))).status_code == 200
+
+
+async def test_unknown_agent_is_404(magec: Served) -> None:
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        assert (await http.get(CARD.format("nope"))).status_code == 404
+        assert (await http.post("/api/v1/a2a/nope", json=rpc("message/send", message("x")))).status_code == 404
