@@ -10,6 +10,10 @@ Contract:
   (``RuntimeManager.fresh``) and starts the workers of new or re-enabled clients, restarts a worker
   whose client row (or a ``${KEY}`` it expands) changed, and stops the workers of disabled or
   deleted clients. Nothing needs a restart.
+* **Read-your-writes.** A write of this process (``Store.on_commit``, after the runtime caught up)
+  returns only once a reconcile that started after it has finished when it changed what should
+  run: the Admin API's answer to "enable this bot" already shows it running (or failed), and a
+  deleted or disabled client's worker has stopped. Writes that change no client cost nothing.
 * **Single owner.** A worker runs only while this replica holds the client's lease
   (``worker:<clientId>``, :mod:`magec.clients.lease`), renewed every ``ttl / 3`` seconds. A
   replica that dies stops renewing; another one takes the lease over once it expired (within
@@ -99,15 +103,23 @@ class Supervisor:
         self._loop: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._reconciled = asyncio.Event()
+        # reconcile generations: a settle() waiter needs a pass that *started* after its request
+        self._requested = 0
+        self._finished = 0
+        self._settled = asyncio.Condition()
+        self._unhook: Any = None
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._unsubscribe = self.ctx.store.subscribe(lambda _epoch: self._wake.set())
+        self._unhook = self.ctx.store.on_commit(self._settle)
         self._loop = asyncio.create_task(self._run(), name="client-supervisor")
 
     async def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._unhook is not None:
+            self._unhook()
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(BaseException):
@@ -119,9 +131,40 @@ class Supervisor:
         """Reconcile now (used by the Admin API after a write, and by tests)."""
         self._wake.set()
 
+    def _in_line(self) -> bool:
+        """Whether the running workers already match the runtime's configuration (no reconcile
+        needed for a write to be served). Lease state is not consulted: a lease lost to another
+        replica is the tick's business, not a write's."""
+        rt = self.ctx.runtime.current() if self.ctx.runtime is not None else None
+        if rt is None:
+            return False
+        snap = rt.snapshot
+        desired = {cid: c for cid, c in snap.clients.items() if c.enabled and c.type in self.workers}
+        if set(self._running) - set(desired):
+            return False
+        for cid, client in desired.items():
+            running = self._running.get(cid)
+            version = snap.versions.get(("clients", cid), "") + ":" + client.type
+            if running is None or running.version != version:
+                return False
+        return True
+
+    async def _settle(self, _epoch: int) -> None:
+        """The ``on_commit`` hook (see the contract): wait for a reconcile when the write changed
+        what should run. Bounded: a stuck database must not hold an Admin write forever."""
+        if self._loop is None or self._loop.done() or self._in_line():
+            return
+        self._requested += 1
+        wanted = self._requested
+        self._wake.set()
+        async with self._settled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait_for(lambda: self._finished >= wanted), 2 * self.tick + 5)
+
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            generation = self._requested
             try:
                 await self.reconcile()
             except asyncio.CancelledError:
@@ -130,6 +173,9 @@ class Supervisor:
                 log.warning("client supervisor: reconcile failed: %s", redact(repr(err)))
                 await self._stop_expired()
             self._reconciled.set()
+            async with self._settled:
+                self._finished = max(self._finished, generation)
+                self._settled.notify_all()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick)
 
@@ -177,6 +223,7 @@ class Supervisor:
                 client=client.dump(),
                 replica=self.owner,
             )
+            status.running = True  # from now on, not from the task's first step: the write's answer shows it
             task = asyncio.create_task(self._supervise(ctx, self.workers[client.type]), name=f"client-worker:{cid}")
             self._running[cid] = _Running(task, version)
 

@@ -56,7 +56,9 @@ async def running(apps: Apps, client_id: str) -> AsyncIterator[Any]:
     shows). The worker stops with the app at the end of the test."""
     supervisor = apps.ctx.extras["clients"]
     statuses = supervisor.statuses
-    await until(lambda: client_id in statuses and statuses[client_id].running)
+    # the Admin write that created the client returned after the supervisor started its worker
+    # (running, or already failed and waiting to restart: either way its worker is supervised)
+    assert supervisor.runs_here(client_id) and client_id in statuses
     yield SimpleNamespace(status=statuses[client_id], client_id=client_id)
 
 

@@ -87,12 +87,15 @@ def test_three_bots_live_with_one_down(tmp_path: Path, llm: FakeServer) -> None:
         assert status_until(admin, t["id"], lambda x: x.get("lastMessageAt") is not None)
 
         # disabling the Discord client stops its bot at once; enabling starts it again
+        # (read-your-writes: the write's answer already shows the worker stopped / started)
         r = admin.put(f"{A}/clients/{d['id']}", json={**d, "enabled": False})
         assert r.status_code == 200, r.text
+        st = admin.get(f"{A}/clients/{d['id']}").json()["status"]
+        assert st["running"] is False and st["connected"] is False
         dc.wait_for(lambda _: dc.connected == 0)
-        assert status_until(admin, d["id"], lambda x: x.get("running") is False)["connected"] is False
         r = admin.put(f"{A}/clients/{d['id']}", json={**d, "enabled": True})
         assert r.status_code == 200, r.text
+        assert admin.get(f"{A}/clients/{d['id']}").json()["status"]["running"] is True
         status_until(admin, d["id"], lambda x: x.get("connected") is True)
         dc.send_message("6101", "62", "back again", guild_id=None)
         assert dc.wait_sent("6101", "message")[0].text == "alpha says: back again"
