@@ -1,0 +1,277 @@
+"""The audit recorder: every turn, queued in memory and written in batches off the hot path.
+
+Contract:
+
+* :meth:`AuditRecorder.begin` is called by :func:`magec.runtime.run.run_turn` when a turn starts
+  and returns a :class:`~magec.audit.shape.Probe` (or None when ``settings.conversations.enabled``
+  is false); the turn hands it its events (a list append each) and :meth:`Probe.finish` puts it
+  on the queue. Nothing on a turn's path touches the database, serialises JSON or redacts text.
+* **Bounded, never blocking.** The queue holds at most ``max_queue`` finished turns; when full,
+  the oldest is dropped and ``magec_audit_dropped_total`` counts it (a turn is never delayed to
+  save its record).
+* **Batches.** A background task wakes every ``flush_interval`` seconds (or as soon as
+  ``batch_size`` turns are waiting) and writes up to ``batch_size`` turns per transaction:
+  conversations are found or created (one per app, session owner and session id), their
+  ``ended_at`` moved, and the turns inserted. A write that fails is logged and its batch dropped
+  (counted too): the audit never breaks serving.
+* **Clean stop.** :meth:`close` stops the task and writes everything still queued: a turn that
+  finished before the server stopped is in the database.
+* :meth:`flush` writes what is queued now; the Admin API calls it before reading, so this
+  process's own turns are always listed (other replicas' within ``flush_interval``).
+* Retention: :meth:`prune` applies ``settings.conversations`` (``retentionDays``, ``maxTurns``);
+  it runs every ``prune_interval`` seconds and on ``POST /conversations/prune``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.audit.context import current
+from magec.audit.shape import Probe, message_text, preview, split_owner, turn_row
+from magec.audit.tables import audit_conversations as conv_t
+from magec.audit.tables import audit_turns as turn_t
+
+log = logging.getLogger(__name__)
+
+#: Magec's ``source`` for surfaces without a client
+_SOURCES = {"playground": "playground"}
+_CACHE = 10_000
+
+
+class AuditRecorder:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        registry: CollectorRegistry | None = None,
+        *,
+        flush_interval: float = 0.5,
+        batch_size: int = 500,
+        max_queue: int = 50_000,
+        prune_interval: float = 3600.0,
+    ) -> None:
+        self.engine = engine
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.prune_interval = prune_interval
+        self._queue: deque[Probe] = deque(maxlen=max_queue)
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: (app id, owner, session id) -> (id, admin id) of conversations known to exist
+        self._ids: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
+        #: the newest snapshot seen, for the settings of the periodic prune
+        self._settings: Any = None
+        reg = registry if registry is not None else CollectorRegistry()
+        self.dropped = Counter("magec_audit_dropped", "Audit records dropped (queue full or write failed)",
+                               ["reason"], registry=reg)
+        self.written = Counter("magec_audit_written", "Turns written to the conversation audit", registry=reg)
+        self.queued = Gauge("magec_audit_queue", "Finished turns waiting to be written", registry=reg)
+        self.queued.set_function(lambda: len(self._queue))
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> Probe | None:
+        """A probe for a starting turn, or None when the audit is switched off in settings."""
+        snap = runtime.snapshot
+        settings = getattr(snap.settings, "conversations", None)
+        self._settings = settings
+        if self._closed or (settings is not None and not settings.enabled):
+            return None
+        who = current()
+        return Probe(
+            snapshot=snap,
+            app_id=app.id,
+            app_kind=app.kind,
+            app_name=app.name or app.id,
+            owner=owner,
+            session_id=session_id,
+            message=message,
+            surface=who.surface if who is not None else "api",
+            source=who.source if who is not None else "",
+            voice=who.voice if who is not None else False,
+            started=datetime.now(UTC),
+            t0=time.perf_counter(),
+            recorder=self,
+        )
+
+    def enqueue(self, probe: Probe) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped.labels("queue_full").inc()
+        self._queue.append(probe)
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
+
+    # -- the writer ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        next_prune = time.monotonic() + min(60.0, self.prune_interval)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            await self.flush()
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self.prune_interval
+                try:
+                    await self.prune(self._settings)
+                except Exception:  # noqa: BLE001 - retention must never stop the writer
+                    log.exception("conversation audit: prune failed")
+
+    async def flush(self) -> int:
+        """Write every turn queued now; the number written."""
+        written = 0
+        async with self._lock:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+                try:
+                    await self._write(batch)
+                    written += len(batch)
+                    self.written.inc(len(batch))
+                except Exception:  # noqa: BLE001 - the audit must never break serving
+                    self.dropped.labels("write_failed").inc(len(batch))
+                    log.exception("conversation audit: could not write %d turns", len(batch))
+        return written
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    def forget(self, conversation_id: str | None = None) -> None:
+        """Drop cached conversation ids (after a delete) so the next turn creates a new one."""
+        if conversation_id is None:
+            self._ids.clear()
+            return
+        for key, ids in list(self._ids.items()):
+            if conversation_id in ids:
+                del self._ids[key]
+
+    async def _write(self, batch: list[Probe]) -> None:
+        # the probes' conversations, found or created (creation is rare: once per session)
+        keys: dict[tuple[str, str, str], Probe] = {}
+        for p in batch:
+            keys.setdefault((p.app_id, p.owner, p.session_id), p)
+        ended: dict[tuple[str, str, str], datetime] = {}
+        for p in batch:
+            k = (p.app_id, p.owner, p.session_id)
+            ended[k] = max(ended.get(k, p.started), p.started)
+        async with self.engine.begin() as conn:
+            for key in keys:
+                if key in self._ids:
+                    done = await conn.execute(
+                        sa.update(conv_t).where(conv_t.c.id == self._ids[key][0]).values(ended_at=ended[key])
+                    )
+                    if done.rowcount:
+                        self._ids.move_to_end(key)
+                        continue
+                    del self._ids[key]  # deleted meanwhile (DELETE /conversations/{id}): start a new one
+        for key, first in keys.items():
+            if key not in self._ids:
+                self._remember(key, await self._conversation(key, first, ended[key]))
+        rows = []
+        for p in batch:
+            client_id, user_id = split_owner(p.owner, p.snapshot)
+            row = turn_row(p, self._ids[(p.app_id, p.owner, p.session_id)][0], user_id, client_id)
+            row["source"] = row["source"] or _source(p, client_id)
+            rows.append(row)
+        async with self.engine.begin() as conn:
+            await conn.execute(turn_t.insert(), rows)
+
+    def _remember(self, key: tuple[str, str, str], ids: tuple[str, str]) -> None:
+        self._ids[key] = ids
+        while len(self._ids) > _CACHE:
+            self._ids.popitem(last=False)
+
+    async def _conversation(self, key: tuple[str, str, str], p: Probe, ended: datetime) -> tuple[str, str]:
+        """(id, admin id) of the conversation of ``key``, created when absent (a race lost to
+        another writer or replica reads the winner's row back)."""
+        app_id, owner, session_id = key
+        where = (conv_t.c.app_id == app_id, conv_t.c.owner == owner, conv_t.c.session_id == session_id)
+        for _ in range(3):
+            async with self.engine.begin() as conn:
+                row = (await conn.execute(sa.select(conv_t.c.id, conv_t.c.admin_id).where(*where))).first()
+                if row is not None:
+                    await conn.execute(sa.update(conv_t).where(conv_t.c.id == row[0]).values(ended_at=ended))
+                    return str(row[0]), str(row[1])
+            client_id, user_id = split_owner(owner, p.snapshot)
+            client = p.snapshot.clients.get(client_id) if client_id else None
+            ids = (uuid.uuid4().hex, uuid.uuid4().hex)
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        conv_t.insert().values(
+                            id=ids[0], admin_id=ids[1], app_id=app_id, app_kind=p.app_kind, app_name=p.app_name[:255],
+                            owner=owner, user_id=user_id[:255], session_id=session_id, client_id=client_id,
+                            client_name=(getattr(client, "name", "") or "")[:255],
+                            source=p.source or _source(p, client_id), surface=p.surface, started_at=p.started,
+                            ended_at=ended, preview=preview(_redacted(message_text(p.message))),
+                        )
+                    )
+                return ids
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not create the audit conversation")
+
+    # -- retention -------------------------------------------------------------------------------
+    async def prune(self, settings: Any = None) -> int:
+        """Apply ``retentionDays`` / ``maxTurns``; the number of turns deleted. Conversations left
+        without turns go too."""
+        days = int(getattr(settings, "retention_days", 0) or 0)
+        max_turns = int(getattr(settings, "max_turns", 0) or 0)
+        if not days and not max_turns:
+            return 0
+        await self.flush()
+        deleted = 0
+        async with self.engine.begin() as conn:
+            if days:
+                cutoff = datetime.now(UTC) - timedelta(days=days)
+                deleted += (await conn.execute(sa.delete(turn_t).where(turn_t.c.at < cutoff))).rowcount or 0
+            if max_turns:
+                total = (await conn.execute(sa.select(sa.func.count()).select_from(turn_t))).scalar_one()
+                extra = int(total) - max_turns
+                if extra > 0:
+                    oldest = sa.select(turn_t.c.id).order_by(turn_t.c.at, turn_t.c.id).limit(extra)
+                    ids = [r[0] for r in (await conn.execute(oldest)).all()]
+                    for i in range(0, len(ids), 500):
+                        chunk = ids[i : i + 500]
+                        deleted += (await conn.execute(sa.delete(turn_t).where(turn_t.c.id.in_(chunk)))).rowcount or 0
+            if deleted:
+                has_turns = sa.select(turn_t.c.id).where(turn_t.c.conversation_id == conv_t.c.id).exists()
+                await conn.execute(sa.delete(conv_t).where(~has_turns))
+        if deleted:
+            self.forget()
+            log.info("conversation audit: pruned %d turns", deleted)
+        return deleted
+
+
+def _source(p: Probe, client_id: str) -> str:
+    """Magec's ``source``: the client's type, else what the surface is (``direct`` for the APIs)."""
+    if client_id:
+        client = p.snapshot.clients.get(client_id)
+        if client is not None and client.type:
+            return str(client.type)
+    return _SOURCES.get(p.surface, "direct")
+
+
+def _redacted(text: str) -> str:
+    from magec.redact import redact
+
+    return redact(text)
