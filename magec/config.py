@@ -8,11 +8,14 @@ there are no module-level globals. ``${VAR}`` and ``${VAR:-default}`` are expand
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
          adminHost: 127.0.0.1, allowedHosts: [], corsOrigins: [], adminOrigins: [],
-         trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}}
+         trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN},
+         mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
-limits: {uploadBytes: 26214400, bodyBytes: 2097152}
+limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000}
+artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
+            urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
   ui: {enabled: true, dir: ""}             # the Voice UI at / on the user port (dir: serve another build)
   events: {enabled: true, maxConnections: 20, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
@@ -102,6 +105,12 @@ class Config:
     upload_limit_bytes: int = 25 * 1024 * 1024
     #: every request body except voice uploads (JSON: resources, runs, chat incl. inline images)
     max_body_bytes: int = 2 * 1024 * 1024
+    #: ``limits.backupBytes``: a restore upload (``POST /settings/restore``; Magec's 500 MB)
+    backup_limit_bytes: int = 500 * 1024 * 1024
+    #: ``server.mcp.*``: the admin MCP server (docs/admin-mcp.md); host "" = like the admin app
+    mcp_enabled: bool = False
+    mcp_port: int = 8082
+    mcp_host: str = ""
     #: where the admin app listens; "" = ``host`` when an admin password is set, else loopback
     admin_host: str = ""
     #: extra ``Host`` header names accepted on both apps (DNS rebinding defence; ``*`` = any)
@@ -126,6 +135,13 @@ class Config:
     voice_ui_dir: str = ""
     #: ``voice.events``: the realtime voice channel
     voice_events: RealtimeVoiceConfig = field(default_factory=RealtimeVoiceConfig)
+    #: ``artifacts.*`` (docs/artifacts.md): one version's size, versions and bytes per session,
+    #: download URL lifetime (s), and whether every agent gets the artifact tools
+    artifact_max_bytes: int = 10 * 1024 * 1024
+    artifact_max_per_session: int = 200
+    artifact_max_session_bytes: int = 100 * 1024 * 1024
+    artifact_url_ttl: float = 3600.0
+    artifact_agent_tools: bool = False
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""
@@ -149,6 +165,18 @@ class Config:
                 f"refusing to expose the Admin API on {host!r} without an admin password: set "
                 "server.adminPassword (MAGEC_ADMIN_PASSWORD), or bind it to loopback with "
                 "server.adminHost: 127.0.0.1 (MAGEC_ADMIN_HOST)"
+            )
+        return host
+
+    def mcp_bind_host(self) -> str:
+        """The admin MCP server's listen address: the admin app's rule (loopback unless an admin
+        password is set; a non-loopback address without a password is refused)."""
+        host = self.mcp_host or (self.host if self.admin_password else "127.0.0.1")
+        if not self.admin_password and not is_loopback_host(host):
+            raise ConfigError(
+                f"refusing to expose the admin MCP server on {host!r} without an admin password: set "
+                "server.adminPassword (MAGEC_ADMIN_PASSWORD), or bind it to loopback with "
+                "server.mcp.host: 127.0.0.1 (MAGEC_MCP_HOST)"
             )
         return host
 
@@ -245,6 +273,24 @@ def _voice(raw: Any, env: Mapping[str, str]) -> tuple[bool, RealtimeVoiceConfig]
     return ui_enabled, rt
 
 
+def _artifacts(cfg: Config, raw: Any) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError("artifacts: must be a mapping")
+    for key, attr in (("maxBytes", "artifact_max_bytes"), ("maxPerSession", "artifact_max_per_session"),
+                      ("maxSessionBytes", "artifact_max_session_bytes")):
+        if key in raw:
+            value = _int(raw[key], f"artifacts.{key}")
+            if value < 1:
+                raise ConfigError(f"artifacts.{key} must be at least 1")
+            setattr(cfg, attr, value)
+    if "urlTTL" in raw:
+        cfg.artifact_url_ttl = float(_int(raw["urlTTL"], "artifacts.urlTTL"))
+        if cfg.artifact_url_ttl < 1:
+            raise ConfigError("artifacts.urlTTL must be at least 1 (seconds)")
+    if "agentTools" in raw:
+        cfg.artifact_agent_tools = _bool(raw["agentTools"], "artifacts.agentTools")
+
+
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
     """Build a :class:`Config` from ``path`` (or ``$MAGEC_CONFIG``), then ``MAGEC_*`` env vars.
 
@@ -294,6 +340,15 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
     if "bodyBytes" in limits:
         cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
+    _artifacts(cfg, raw.get("artifacts") or {})
+    if "backupBytes" in limits:
+        cfg.backup_limit_bytes = _int(limits["backupBytes"], "limits.backupBytes")
+    mcp = server.get("mcp") or {}
+    if not isinstance(mcp, dict):
+        raise ConfigError("server.mcp must be a mapping")
+    cfg.mcp_enabled = _bool(env.get("MAGEC_MCP_ENABLED") or mcp.get("enabled", False), "server.mcp.enabled")
+    cfg.mcp_port = _int(env.get("MAGEC_MCP_PORT") or mcp.get("port", cfg.mcp_port), "server.mcp.port")
+    cfg.mcp_host = str(env.get("MAGEC_MCP_HOST") or mcp.get("host") or "")
 
     overrides = {
         "MAGEC_HOST": ("host", str),
@@ -309,6 +364,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_DATABASE_URL": ("database_url", str),
         "MAGEC_DATA_DIR": ("data_dir", Path),
         "MAGEC_MAX_BODY_BYTES": ("max_body_bytes", int),
+        "MAGEC_BACKUP_MAX_BYTES": ("backup_limit_bytes", int),
         "MAGEC_HEALTH_INTERVAL": ("health_interval", float),
         "MAGEC_BREAKER_FAILURES": ("breaker_failures", int),
         "MAGEC_BREAKER_COOLDOWN": ("breaker_cooldown", float),

@@ -6,6 +6,7 @@ errors to status codes in one place and every message passes the secret redactor
     MagecError                  internal_error      an unexpected failure                         → 500
     ├── ConfigError             invalid_request     bad input from a user or a config file        → 400
     │   ├── ValidationError     validation_error    a resource field is invalid (names the field) → 400
+    │   │   └── BackupKeyMismatchError backup_key_mismatch  a backup made under another encryption key → 400
     │   ├── NotFoundError       not_found           a resource id does not exist                  → 404
     │   │   └── UnknownModelError unknown_model     /v1: no agent/flow by that name for this client → 404
     │   ├── ConflictError       conflict            e.g. delete of a referenced resource          → 409
@@ -76,6 +77,12 @@ class ValidationError(ConfigError):
     def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
         super().__init__(message, **details)
         self.field = field
+
+
+class BackupKeyMismatchError(ValidationError):
+    """A backup's secrets were encrypted under another ``server.encryptionKey``: nothing restored."""
+
+    code = "backup_key_mismatch"
 
 
 class NotFoundError(ConfigError):

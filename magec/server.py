@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from magec.backends.health import HealthMonitor
+    from magec.backup.sections import Section
     from magec.clients.workers import Worker
 
 log = logging.getLogger("magec")
@@ -56,6 +57,14 @@ def save_rules() -> dict[str, tuple[resource_rules.Rule, ...]]:
     return resource_rules.merge(
         resource_rules.CORE, memory_rules.RULES, flow_rules.RULES, backend_rules.RULES, client_rules.RULES
     )
+
+
+def backup_sections() -> tuple[Section, ...]:
+    """The tables a backup carries besides resources and settings (docs/backup.md); a subsystem
+    with its own tables adds its :class:`~magec.backup.sections.Section` here."""
+    from magec.backup.builtin import BUILTIN
+
+    return (*BUILTIN,)
 
 
 @contextlib.asynccontextmanager
@@ -126,6 +135,23 @@ async def _start_runtime(ctx: AppContext) -> None:
         mcp=mcp,
         closers=[mcp.close, memory.close],
     )
+    # artifacts (docs/artifacts.md): every runner's artifact service, the agents' tools, the links;
+    # per-agent secrets ({{secret:KEY}} in tool calls, live values, redaction): magec.agents.secrets
+    from magec.agents.secrets import LiveSecrets
+    from magec.artifacts.runtime_hook import Artifacts
+    from magec.artifacts.service import Limits
+
+    cfg = ctx.config
+    artifacts = await Artifacts.open(
+        ctx.store.engine,
+        ctx.store.cipher,
+        Limits(cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes),
+        ttl=cfg.artifact_url_ttl,
+        public_url=cfg.public_url or f"http://localhost:{cfg.port}",
+        agent_tools=cfg.artifact_agent_tools,
+    )
+    ctx.extras["artifacts"] = artifacts
+    ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])
     await ctx.runtime.start()
 
 
@@ -162,12 +188,16 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
     from magec.api.user import a2a, agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
+    from magec.api.user import artifacts as artifact_routes
+    from magec.api.user import ephemeral
     from magec.api.user.app import create_user_app
 
     return create_user_app(
         ctx,
         routers=[
             agent.router(ctx),
+            artifact_routes.router(ctx),
+            ephemeral.router(ctx),
             openai_compat.router(ctx),
             voice.router(ctx),
             client_info.router(ctx),
@@ -181,7 +211,7 @@ def user_app(ctx: AppContext) -> FastAPI:
 
 def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
-    from magec.api.admin import backends, clients, memory, playground, voice
+    from magec.api.admin import backends, backup, clients, memory, playground, voice
     from magec.api.admin.app import create_admin_app
 
     return create_admin_app(
@@ -192,6 +222,7 @@ def admin_app(ctx: AppContext) -> FastAPI:
             voice.router(ctx),
             playground.router(ctx),
             clients.router(ctx),
+            backup.router(ctx, backup_sections()),
         ],
     )
 

@@ -51,7 +51,8 @@ class App:
 
             assert self.runner is not None
             self._ephemeral = Runner(
-                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService()
+                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService(),
+                artifact_service=self.runner.artifact_service,
             )
         return self._ephemeral
 
@@ -73,3 +74,8 @@ class BuildDeps:
     #: identities of inputs shared by every app (session service, active memory store, …): hooks
     #: add one string per input, and a change to any of them rebuilds every app
     build_key: list[str] = field(default_factory=list)
+    #: the artifact service every runner gets (:mod:`magec.artifacts`); None = no artifacts
+    artifact_service: Any = None
+    #: the live secret values agents' ``{{secret:KEY}}`` placeholders read
+    #: (:class:`magec.agents.secrets.LiveSecrets`); None = placeholders are refused
+    secrets: Any = None

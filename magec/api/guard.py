@@ -15,8 +15,8 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   Non-browser clients send neither header and are unaffected.
 * **JSON only** (admin app always; user app while it is open, i.e. no client exists): a
   state-changing request with a body must be ``Content-Type: application/json``, except on upload
-  routes (voice transcription, ``/v1/audio/transcriptions``), which also take ``multipart/form-data`` and raw ``audio/*``,
-  ``video/*`` or ``application/octet-stream``. Else ``415`` naming the content type. This stops the
+  routes (voice transcription, ``/v1/audio/transcriptions``, the admin backup restore), which also take
+  ``multipart/form-data`` and raw ``audio/*``, ``video/*``, ``application/octet-stream`` or ``application/gzip``. Else ``415`` naming the content type. This stops the
   "simple" cross-site requests (``text/plain``, form posts) a browser sends without a preflight.
 * **Headers** on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store`` on API responses; on the Admin UI a
@@ -55,9 +55,13 @@ from magec.config import Config
 from magec.errors import RateLimitedError
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-stream")
-#: routes that take uploads rather than JSON (the voice transcription routes of both apps)
-UPLOAD_PATHS = re.compile(r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$")
+UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-stream", "application/gzip",
+                "application/x-gzip")
+#: routes that take uploads rather than JSON (the voice transcription routes of both apps, and a
+#: backup archive to restore: none of these types is one a browser sends cross-site without a preflight)
+UPLOAD_PATHS = re.compile(
+    r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$|^/api/v1/admin/settings/restore$"
+)
 EXEMPT = frozenset({"/api/v1/health"})
 _WILDCARD_BIND = {"", "0.0.0.0", "::", "[::]"}
 

@@ -225,6 +225,8 @@ async def until_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> 
 UPLOAD_OVERHEAD = 64 * 1024
 #: platform webhooks (Telegram) authenticate with the platform's secret header, not a client token
 PLATFORM_HOOKS = "/api/v1/hooks/"
+#: the admin route taking a backup archive as its body (``limits.backupBytes``)
+RESTORE_PATH = "/api/v1/admin/settings/restore"
 
 
 def install(app: Any, ctx: Any, *, user: bool) -> None:
@@ -239,6 +241,8 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
         # Voice uploads are audio; everything else is JSON (or empty).
         if ("/voice/" in path and path.endswith("/transcription")) or path == "/v1/audio/transcriptions":
             return int(config.upload_limit_bytes) + UPLOAD_OVERHEAD
+        if path == RESTORE_PATH:  # a backup archive (docs/backup.md)
+            return int(config.backup_limit_bytes)
         return int(config.max_body_bytes)
 
     async def preauth(request: Request) -> None:

@@ -200,6 +200,10 @@ class Agent(Resource):
     tags: list[str] = Field(default_factory=list)
     context_guard: ContextGuard = Field(default_factory=ContextGuard)
     a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
+    #: secrets (keys, or ids as Magec's UI stores them) this agent's tool calls may use as
+    #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
+    secrets: list[str] = Field(default_factory=list)
+    allow_all_secrets: bool = False
 
     @field_validator("output_key")
     @classmethod

@@ -116,7 +116,8 @@ def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None
 def _build_agent_app(agent: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
     try:
         llm_agent = build_llm_agent(agent, snap, deps)
-        runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service)
+        runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service,
+                        artifact_service=deps.artifact_service)
         return App(
             agent.id,
             agent.name,

@@ -1,0 +1,270 @@
+"""The backup archive: writing magec's ``.tar.gz`` and reading it (or a Magec one) back.
+
+Layout of a magec backup (``magec-backup-YYYYMMDD-HHMMSS.tar.gz``, Magec's file name)::
+
+    manifest.json              {"format": "magec-backup", "version": 1, "createdAt", "epoch",
+                                "keyCheck", "kinds": {kind: n}, "sections": {name: {table: n}}}
+    settings.json              the settings, as stored
+    resources/<kind>.json      [{"id", "createdAt", "updatedAt", "data": <raw record>}] per kind
+    tables/<section>/<table>.jsonl   one JSON row per line (see :mod:`magec.backup.sections`)
+
+Resources are the store's raw form: ``${KEY}`` references intact and sensitive values still
+encrypted (``enc:v1:…``) under the server's key. ``keyCheck`` is a known text encrypted with that
+key, so a restore on a server with another key is refused before anything is read.
+
+A **Magec** backup (the Go server's archive of its data dir: ``store.json`` at the root,
+``conversations.json``, skill files) is recognised by its ``store.json`` and read as the same
+:class:`Backup`, with ``origin="magec"``: its items go through the same rules as
+``magec import-magec`` (Magec-encrypted secret values cannot be read and are restored empty, with
+a warning); conversations and skill files are reported, not restored.
+
+Reading is bounded: at most ``max_unpacked`` bytes are unpacked (a gzip bomb stops there), only
+regular files under the names above are read, and every JSON document must parse.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from magec.backup.sections import Section, dump_table
+from magec.errors import ValidationError
+from magec.resources import KINDS
+from magec.store.store import Store
+from magec.store.tables import config_state, resources
+
+FORMAT = "magec-backup"
+VERSION = 1
+#: what ``keyCheck`` decrypts to under the right key
+KEY_CHECK = "magec-backup-key-check"
+_MEMBER = re.compile(r"^(manifest\.json|settings\.json|resources/[A-Za-z0-9_]+\.json|tables/[a-z0-9_-]+/[a-z0-9_]+\.jsonl)$")
+
+
+@dataclass
+class Entry:
+    """One resource of a backup: its id, raw record and timestamps (``None`` for Magec items)."""
+
+    id: str
+    data: dict[str, Any]
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass
+class Backup:
+    origin: str  # "magec" (this server) | "magec-go" (Magec's archive)
+    manifest: dict[str, Any]
+    settings: dict[str, Any] | None
+    resources: dict[str, list[Entry]]
+    #: section name -> table name -> rows (JSON form)
+    sections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def file_name(at: datetime | None = None) -> str:
+    return f"magec-backup-{(at or datetime.now(UTC)).strftime('%Y%m%d-%H%M%S')}.tar.gz"
+
+
+def _add(tar: tarfile.TarFile, name: str, payload: IO[bytes], size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    info.mtime = int(datetime.now(UTC).timestamp())
+    payload.seek(0)
+    tar.addfile(info, payload)
+
+
+def _add_json(tar: tarfile.TarFile, name: str, value: Any) -> None:
+    raw = json.dumps(value, ensure_ascii=False, indent=1).encode()
+    _add(tar, name, io.BytesIO(raw), len(raw))
+
+
+async def write(store: Store[Any], sections: Sequence[Section], out: IO[bytes]) -> dict[str, Any]:
+    """Write the backup of ``store`` (plus ``sections``) as a ``.tar.gz`` to ``out``; returns the
+    manifest. Everything is read in one transaction (repeatable read on PostgreSQL), so the
+    archive is one consistent moment even while writers go on."""
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "createdAt": datetime.now(UTC).isoformat(),
+        "keyCheck": store.cipher.encrypt(KEY_CHECK),
+        "kinds": {},
+        "sections": {},
+    }
+    engine = store.engine
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**options)
+            async with conn.begin():
+                state = (await conn.execute(sa.select(config_state.c.epoch, config_state.c.settings))).one()
+                manifest["epoch"] = int(state.epoch)
+                _add_json(tar, "settings.json", json.loads(state.settings))
+                rows = await conn.execute(
+                    sa.select(resources).order_by(resources.c.created_at, resources.c.id)
+                )
+                by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+                for r in rows:
+                    by_kind.setdefault(r.kind, []).append(
+                        {
+                            "id": r.id,
+                            "createdAt": r.created_at.isoformat() if r.created_at else None,
+                            "updatedAt": r.updated_at.isoformat() if r.updated_at else None,
+                            "data": json.loads(r.data),
+                        }
+                    )
+                for kind, items in by_kind.items():
+                    manifest["kinds"][kind] = len(items)
+                    _add_json(tar, f"resources/{kind}.json", items)
+                for section in sections:
+                    counts: dict[str, int] = {}
+                    for table in section.tables:
+                        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as buf:
+                            n = 0
+                            async for row in dump_table(conn, table, section.skip_columns.get(table.name, ())):
+                                buf.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+                                n += 1
+                            counts[table.name] = n
+                            _add(tar, f"tables/{section.name}/{table.name}.jsonl", buf, buf.tell())
+                    manifest["sections"][section.name] = counts
+        _add_json(tar, "manifest.json", manifest)
+    return manifest
+
+
+def _bad(message: str) -> ValidationError:
+    return ValidationError(f"backup: {message}", field="backup")
+
+
+def read(data: IO[bytes], max_unpacked: int) -> Backup:
+    """Parse an uploaded archive (magec's or Magec's); 400 (``field: backup``) when it is not one."""
+    try:
+        tar = tarfile.open(fileobj=data, mode="r:gz")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise _bad(f"not a .tar.gz archive ({e})") from None
+    files: dict[str, bytes] = {}
+    total = 0
+    with tar:
+        try:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if not member.isfile():
+                    continue
+                if name == "store.json" or name == "conversations.json":
+                    pass  # a Magec archive
+                elif not _MEMBER.match(name):
+                    continue  # skill files of a Magec archive, editor leftovers: not ours to read
+                total += member.size
+                if total > max_unpacked:
+                    raise _bad(f"unpacks to more than {max_unpacked} bytes")
+                fh = tar.extractfile(member)
+                if fh is None:
+                    continue
+                files[name] = fh.read(member.size + 1)[: member.size]
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise _bad(f"the archive is damaged ({e})") from None
+    if "manifest.json" in files:
+        return _read_magec(files)
+    if "store.json" in files:
+        return _read_go(files)
+    raise _bad("no manifest.json (magec) or store.json (Magec) at the root of the archive")
+
+
+def _json(files: dict[str, bytes], name: str) -> Any:
+    try:
+        return json.loads(files[name])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _bad(f"{name} is not valid JSON ({e})") from None
+
+
+def _read_magec(files: dict[str, bytes]) -> Backup:
+    manifest = _json(files, "manifest.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _bad("manifest.json is not a magec backup manifest")
+    if int(manifest.get("version") or 0) > VERSION:
+        raise _bad(f"backup format version {manifest.get('version')} is newer than this magec reads ({VERSION})")
+    settings = _json(files, "settings.json") if "settings.json" in files else None
+    if settings is not None and not isinstance(settings, dict):
+        raise _bad("settings.json must be a JSON object")
+    out: dict[str, list[Entry]] = {}
+    warnings: list[str] = []
+    for name in files:
+        if not name.startswith("resources/"):
+            continue
+        kind = name.removeprefix("resources/").removesuffix(".json")
+        items = _json(files, name)
+        if kind not in KINDS:
+            warnings.append(f"{kind}: not a resource kind of this magec; {len(items)} item(s) not restored")
+            continue
+        if not isinstance(items, list):
+            raise _bad(f"{name} must be a JSON list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("data"), dict) or not item.get("id"):
+                raise _bad(f"{name}[{i}] must be an object with an id and data")
+            out.setdefault(kind, []).append(
+                Entry(str(item["id"]), dict(item["data"]), item.get("createdAt"), item.get("updatedAt"))
+            )
+    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for name in files:
+        if not name.startswith("tables/"):
+            continue
+        _prefix, section, table = name.split("/")
+        rows = []
+        for n, line in enumerate(files[name].splitlines()):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise _bad(f"{name} line {n + 1} is not valid JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise _bad(f"{name} line {n + 1} must be a JSON object")
+            rows.append(row)
+        sections.setdefault(section, {})[table.removesuffix(".jsonl")] = rows
+    return Backup("magec", manifest, settings, out, sections, warnings)
+
+
+#: settings a Magec store.json carries that mean the same here (as ``magec import-magec`` keeps)
+_GO_SETTINGS = ("sessionProvider", "longTermProvider", "flows", "temporaryDir")
+
+
+def _read_go(files: dict[str, bytes]) -> Backup:
+    from magec.importer import _normalise  # the one translation of Magec's records
+
+    data = _json(files, "store.json")
+    if not isinstance(data, dict):
+        raise _bad("store.json must be a JSON object")
+    out: dict[str, list[Entry]] = {}
+    warnings: list[str] = []
+    for kind in KINDS:
+        items = data.get(kind) or []
+        if not isinstance(items, list):
+            raise _bad(f"store.json: {kind} must be a list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not item.get("id"):
+                raise _bad(f"store.json: {kind}[{i}] must be an object with an id")
+            if kind == "secrets" and str(item.get("value", "")).startswith("enc:v1:"):
+                warnings.append(
+                    f"secret {item.get('key') or item['id']!r}: encrypted with Magec's own key, restored "
+                    "without its value (enter it again in the Admin UI)"
+                )
+            out.setdefault(kind, []).append(Entry(str(item["id"]), _normalise(kind, item)))
+    for key, items in data.items():
+        if key not in KINDS and key != "settings" and isinstance(items, list) and items:
+            warnings.append(f"{key}: {len(items)} item(s) of a kind this magec does not have; not restored")
+    raw_settings = data.get("settings")
+    settings = (
+        {k: v for k, v in raw_settings.items() if k in _GO_SETTINGS} if isinstance(raw_settings, dict) else None
+    )
+    if "conversations.json" in files:
+        warnings.append("conversations.json: Magec's conversation log is not restored")
+    manifest = {"format": "magec-go", "kinds": {k: len(v) for k, v in out.items()}, "sections": {}}
+    return Backup("magec-go", manifest, settings, out, {}, warnings)

@@ -1,0 +1,186 @@
+"""Backup of a populated server restored into an empty one: identical Admin API, working agents;
+failed restores (bad item, other key, damaged archive) change nothing; dry runs only report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magec.resources import KINDS
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer
+from tests.backup.helpers import A, U, admin_view, create, members, populate, restore, tar_gz, with_resource
+
+
+async def _backup(apps: Apps, query: str = "") -> bytes:
+    r = await apps.admin.get(f"{A}/settings/backup{query}")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/gzip"
+    assert r.headers["content-disposition"].startswith('attachment; filename="magec-backup-')
+    return r.content
+
+
+def _run(app: str, text: str, session: str = "s1") -> dict[str, object]:
+    return {"appName": app, "userId": "u", "sessionId": session, "newMessage": {"parts": [{"text": text}]}}
+
+
+async def test_round_trip_into_an_empty_server(tmp_path: Path, provider: FakeServer) -> None:
+    async with running_apps(tmp_path / "a") as a:
+        made = await populate(a, provider.url)
+        token = {"Authorization": f"Bearer {made['token']}"}
+        r = await a.user.post(f"{U}/run", json=_run(made["plain"]["id"], "before"), headers=token)
+        assert r.status_code == 200, r.text
+        expected = await admin_view(a)
+        archive = await _backup(a, "?include=sessions,memories")
+    files = members(archive)
+    manifest = json.loads(files["manifest.json"])
+    # every kind is in the archive, including kinds added after this test was written
+    assert set(manifest["kinds"]) == set(KINDS)
+    assert {f"resources/{k}.json" for k in KINDS} <= set(files)
+    # secrets stay encrypted inside the archive
+    text = b"".join(files.values())
+    for clear in (b"sk-backup-secret-1", b"t-secret-42", b"mcp-secret-7"):
+        assert clear not in text
+    assert b"enc:v1:" in files["resources/secrets.json"]
+
+    async with running_apps(tmp_path / "b") as b:
+        assert (await b.admin.get(f"{A}/agents")).json() == []
+        r = await restore(b, archive)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "restored"
+        assert body["changes"]["agents"]["created"] == [made["agent"]["id"], made["plain"]["id"]]
+        assert body["sections"]["sessions"]["session_sessions"] == 1
+        assert await admin_view(b) == expected
+        # the restored client's token, agent, backend (with its secret-referencing key) all work at once
+        r = await b.user.post(f"{U}/run", json=_run(made["plain"]["id"], "after"), headers=token)
+        assert r.status_code == 200, r.text
+        assert "fake-llm says: after" in r.text
+        assert provider.requests[-1].headers["authorization"] == "Bearer sk-backup-secret-1"
+        assert provider.requests[-1].headers["x-team"] == "t-secret-42"
+        # the session of the first server came along
+        r = await b.user.get(f"{U}/apps/{made['plain']['id']}/users/u/sessions/s1", headers=token)
+        assert r.status_code == 200, r.text
+        texts = json.dumps(r.json()["events"])
+        assert "before" in texts and "after" in texts
+        r = await b.user.post(f"{U}/run", json=_run(made["flow"]["id"], "flowing", "s2"), headers=token)
+        assert r.status_code == 200 and "fake-llm says: flowing" in r.text
+
+
+async def test_bad_item_at_the_end_changes_nothing(tmp_path: Path, provider: FakeServer) -> None:
+    async with running_apps(tmp_path / "a") as a:
+        await populate(a, provider.url)
+        archive = await _backup(a)
+    broken = with_resource(archive, "agents", {"id": "last-one", "createdAt": None, "updatedAt": None,
+                                               "data": {"name": "Broken", "llm": {"backend": "nope", "model": "x"}}})
+    async with running_apps(tmp_path / "b") as b:
+        keep = await create(b, "agents", {"name": "Already here"})
+        before = await admin_view(b)
+        epoch = (await b.admin.get(f"{A}/overview")).json()["epoch"]
+        r = await restore(b, broken)
+        assert r.status_code == 400, r.text
+        err = r.json()
+        assert "agents 'Broken' (last-one)" in err["error"] and "llm.backend" in err["error"]
+        assert err["field"] == "agents[last-one].llm.backend"
+        assert await admin_view(b) == before
+        assert (await b.admin.get(f"{A}/overview")).json()["epoch"] == epoch
+        assert [x["id"] for x in (await b.admin.get(f"{A}/agents")).json()] == [keep["id"]]
+
+
+async def test_other_encryption_key_is_refused(tmp_path: Path, provider: FakeServer) -> None:
+    async with running_apps(tmp_path / "a") as a:
+        await populate(a, provider.url)
+        archive = await _backup(a)
+    async with running_apps(tmp_path / "b", encryption_key="another-key") as b:
+        before = await admin_view(b)
+        for query in ("", "?dryRun=true"):
+            r = await restore(b, archive, query)
+            assert r.status_code == 400, r.text
+            assert r.json()["code"] == "backup_key_mismatch"
+            assert r.json()["field"] == "server.encryptionKey"
+            assert "server.encryptionKey" in r.json()["error"]
+        assert await admin_view(b) == before
+
+
+async def test_dry_run_reports_and_changes_nothing(tmp_path: Path, provider: FakeServer) -> None:
+    async with running_apps(tmp_path / "a") as a:
+        made = await populate(a, provider.url)
+        archive = await _backup(a)
+        # after the backup: one agent renamed, one command added, the flow deleted
+        r = await a.admin.put(f"{A}/agents/{made['plain']['id']}", json={**made["plain"], "name": "Renamed"})
+        assert r.status_code == 200, r.text
+        extra = await create(a, "commands", {"name": "Extra", "prompt": "x"})
+        assert (await a.admin.delete(f"{A}/flows/{made['flow']['id']}?force=true")).status_code == 204
+        before = await admin_view(a)
+        r = await restore(a, archive, "?dryRun=true")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "dryRun"
+        assert body["changes"]["agents"] == {"created": [], "updated": [made["plain"]["id"]], "deleted": [],
+                                             "unchanged": 1}
+        assert body["changes"]["commands"]["deleted"] == [extra["id"]]
+        assert body["changes"]["flows"]["created"] == [made["flow"]["id"]]
+        # re-encrypted secrets are not "changes"
+        assert body["changes"]["secrets"] == {"created": [], "updated": [], "deleted": [], "unchanged": 1}
+        assert body["settings"] == "unchanged"
+        assert await admin_view(a) == before
+        # the real restore does what the dry run said
+        r = await restore(a, archive)
+        assert r.status_code == 200, r.text
+        assert (await a.admin.get(f"{A}/agents/{made['plain']['id']}")).json()["name"] == "Plain"
+        assert (await a.admin.get(f"{A}/commands/{extra['id']}")).status_code == 404
+        assert (await a.admin.get(f"{A}/flows/{made['flow']['id']}")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "status", "fragment"),
+    [
+        (b"not gzip at all", "application/gzip", 400, "not a .tar.gz"),
+        (b"", "application/gzip", 400, "empty"),
+        (b"{}", "text/plain", 415, "Content-Type"),
+    ],
+)
+async def test_bad_uploads(sqlite_apps: Apps, content: bytes, ctype: str, status: int, fragment: str) -> None:
+    r = await sqlite_apps.admin.post(f"{A}/settings/restore", content=content, headers={"content-type": ctype})
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["error"]
+
+
+async def test_archive_without_store_or_manifest(sqlite_apps: Apps) -> None:
+    r = await restore(sqlite_apps, tar_gz({"hello.txt": b"hi"}))
+    assert r.status_code == 400 and r.json()["field"] == "backup", r.text
+
+
+async def test_unknown_include_names_it(sqlite_apps: Apps) -> None:
+    r = await sqlite_apps.admin.get(f"{A}/settings/backup?include=sessions,nope")
+    assert r.status_code == 400 and "'nope'" in r.json()["error"] and r.json()["field"] == "include"
+
+
+async def test_upload_limit(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "a", config={"backup_limit_bytes": 4096}) as a:
+        r = await restore(a, b"\x1f\x8b" + b"0" * 5000)
+        assert r.status_code == 413, r.text
+
+
+async def test_restores_a_magec_backup(sqlite_apps: Apps, provider: FakeServer) -> None:
+    """A Magec (Go) archive: store.json at the root, conversations and skills beside it."""
+    store = {
+        "backends": [{"id": "b1", "name": "Fake", "type": "openai", "url": provider.url, "apiKey": "sk-magec-1"}],
+        "agents": [{"id": "a1", "name": "Go agent", "llm": {"backend": "b1", "model": "m"}}],
+        "secrets": [{"id": "s1", "name": "Old", "key": "OLD", "value": "enc:v1:unreadable"}],
+        "clients": [{"id": "c1", "name": "Bot", "type": "direct", "token": "mgc_magec_token_1234567890",
+                     "allowedAgents": ["a1"]}],
+        "settings": {"sessionProvider": ""},
+    }
+    archive = tar_gz({"store.json": json.dumps(store).encode(), "conversations.json": b"[]",
+                      "skills/x/SKILL.md": b"# x"})
+    r = await restore(sqlite_apps, archive)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["origin"] == "magec-go"
+    assert any("OLD" in w for w in body["warnings"]) and any("conversations" in w for w in body["warnings"])
+    r = await sqlite_apps.user.post(f"{U}/run", json=_run("a1", "hola"),
+                                    headers={"Authorization": "Bearer mgc_magec_token_1234567890"})
+    assert r.status_code == 200 and "fake-llm says: hola" in r.text, r.text
