@@ -14,6 +14,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   │   └── ForbiddenError  forbidden           authenticated, not allowed                    → 403
     │   ├── RateLimitedError    too_many_requests   too many failed attempts (``retry_after``)    → 429
     │   ├── PayloadTooLargeError payload_too_large  a request body over its limit                 → 413
+    │   ├── BudgetExceededError budget_exceeded   a client's or agent's budget is spent         → 402
     │   └── LoopDetectedError   loop_detected       a request came back to this instance          → 508
     ├── BackendError            backend_error       a provider call failed                        → 502
     │   ├── BackendHTTPError    http_error          provider answered with an error status        → 502
@@ -132,6 +133,20 @@ class RateLimitedError(ConfigError):
 class PayloadTooLargeError(ConfigError):
     code = "payload_too_large"
     status_code = 413
+
+
+class BudgetExceededError(ConfigError):
+    """A client's or agent's budget for the period is spent: the turn is refused before it runs.
+    402 (not 429): waiting seconds does not help, so SDKs must not retry it. ``scope`` is
+    ``client`` or ``agent``, ``resets_at`` the ISO-8601 UTC start of the next period."""
+
+    code = "budget_exceeded"
+    status_code = 402
+
+    def __init__(self, message: str, scope: str = "", resets_at: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.scope = scope
+        self.resets_at = resets_at
 
 
 class LoopDetectedError(ConfigError):

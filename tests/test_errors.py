@@ -41,3 +41,10 @@ def test_codes_are_one_vocabulary() -> None:
     codes = [c.code for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.MagecError)]
     assert len(codes) == len(set(codes)), "codes are unique"
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", c) for c in codes), "codes are snake_case"
+
+
+def test_budget_exceeded_is_a_402_refusal() -> None:
+    """A spent budget (magec.costs) is 402, not 429: waiting does not help, so SDKs must not retry."""
+    err = errors.BudgetExceededError("spent", scope="client", resets_at="2026-12-01T00:00:00Z")
+    assert (err.code, err.status_code, err.scope) == ("budget_exceeded", 402, "client")
+    assert isinstance(err, errors.ConfigError) and err.resets_at == "2026-12-01T00:00:00Z"

@@ -226,6 +226,7 @@ class RuntimeManager:
             model,
             input_tokens=int(getattr(meta, "prompt_token_count", 0) or 0),
             output_tokens=int(getattr(meta, "candidates_token_count", 0) or 0),
+            cached_tokens=int(getattr(meta, "cached_content_token_count", 0) or 0),
         )
 
     def _session_service(self, snap: StoreSnapshot) -> BaseSessionService:

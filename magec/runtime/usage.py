@@ -1,7 +1,9 @@
 """Usage accounting: tokens per agent and backend for every LLM call (and voice usage).
 
 Rows are queued in memory and written in batches by a background task, so recording never adds a
-database round trip to a turn.
+database round trip to a turn. A row is attributed to the client in :data:`TURN_CLIENT` (set for the
+duration of a turn by :mod:`magec.costs`), and every recorded row is also handed to ``listeners``
+(synchronously, on the event loop: the budget counters of :mod:`magec.costs` count it at once).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +23,9 @@ from magec.store.tables import usage
 
 log = logging.getLogger(__name__)
 
+#: the client whose turn is running ("" = none: open mode, the admin, voice routes)
+TURN_CLIENT: ContextVar[str] = ContextVar("magec_turn_client", default="")
+
 
 class UsageRecorder:
     def __init__(self, engine: AsyncEngine, flush_interval: float = 0.5) -> None:
@@ -26,6 +33,13 @@ class UsageRecorder:
         self.flush_interval = flush_interval
         self._queue: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
+        #: called with every recorded row (must not raise or block)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # a flush waits for one in flight, so "flush, then read" sees every row recorded before it
+        self._flushing = asyncio.Lock()
+        #: rows recorded so far, and how many of them the last flush took (to tell queued from written)
+        self.recorded = 0
+        self.taken = 0
 
     def record(
         self,
@@ -38,20 +52,28 @@ class UsageRecorder:
         output_tokens: int = 0,
         audio_seconds: float = 0.0,
         characters: int = 0,
+        cached_tokens: int = 0,
     ) -> None:
-        self._queue.append(
-            {
-                "at": datetime.now(UTC),
-                "agent_id": agent_id,
-                "backend_id": backend_id,
-                "kind": kind,
-                "model": model,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "audio_seconds": audio_seconds,
-                "characters": characters,
-            }
-        )
+        row: dict[str, Any] = {
+            "at": datetime.now(UTC),
+            "agent_id": agent_id,
+            "backend_id": backend_id,
+            "kind": kind,
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "audio_seconds": audio_seconds,
+            "characters": characters,
+            "client_id": TURN_CLIENT.get(),
+            "cached_tokens": cached_tokens,
+        }
+        self._queue.append(row)
+        self.recorded += 1
+        for listener in self.listeners:
+            try:
+                listener(row)
+            except Exception:  # noqa: BLE001 - accounting must never break serving
+                log.exception("usage listener failed")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -62,14 +84,16 @@ class UsageRecorder:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._queue:
-            return
-        rows, self._queue = self._queue, []
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(usage.insert(), rows)
-        except Exception:  # noqa: BLE001 - accounting must never break serving
-            log.exception("could not write %d usage rows", len(rows))
+        async with self._flushing:
+            if not self._queue:
+                self.taken = self.recorded
+                return
+            rows, self._queue, self.taken = self._queue, [], self.recorded
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(usage.insert(), rows)
+            except Exception:  # noqa: BLE001 - accounting must never break serving
+                log.exception("could not write %d usage rows", len(rows))
 
     async def close(self) -> None:
         if self._task:

@@ -53,4 +53,8 @@ usage = sa.Table(
     sa.Column("output_tokens", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("audio_seconds", sa.Float, nullable=False, server_default="0"),
     sa.Column("characters", sa.BigInteger, nullable=False, server_default="0"),
+    # added by migration 0004_costs (magec.costs): who the turn was for, prompt tokens read from cache
+    sa.Column("client_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_usage_at", "at"),
 )

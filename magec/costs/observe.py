@@ -1,0 +1,43 @@
+"""Several turn observers behind the one ``BuildDeps.turn_observer`` slot.
+
+:func:`magec.runtime.run.run_turn` calls ``observer.begin(runtime, app, owner, session_id,
+message)`` once per turn and then the probe's ``see(event)`` per event and ``finish()`` at the end.
+:class:`TurnObservers` calls each observer in order (the costs service first: its ``begin`` may
+refuse the turn with a :class:`~magec.errors.MagecError`, and then no other observer started a
+probe for it) and hands the turn one probe that fans out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _Probes:
+    def __init__(self, probes: list[Any]) -> None:
+        self.probes = probes
+
+    def see(self, event: Any) -> None:
+        for p in self.probes:
+            p.see(event)
+
+    def finish(self) -> None:
+        for p in reversed(self.probes):
+            p.finish()
+
+
+class TurnObservers:
+    def __init__(self, *observers: Any) -> None:
+        self.observers = [o for o in observers if o is not None]
+
+    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Probes | None:
+        probes: list[Any] = []
+        try:
+            for o in self.observers:
+                probe = o.begin(runtime, app, owner, session_id, message)
+                if probe is not None:
+                    probes.append(probe)
+        except BaseException:
+            for p in reversed(probes):
+                p.finish()
+            raise
+        return _Probes(probes) if probes else None

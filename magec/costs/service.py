@@ -1,0 +1,126 @@
+"""The costs service: one per process, created by the composition root (:mod:`magec.server`).
+
+It is a *turn observer* (the interface :func:`magec.runtime.run.run_turn` calls, shared with the
+conversation audit through :class:`~magec.costs.observe.TurnObservers`):
+
+* :meth:`CostService.begin` runs before every turn: the budget check (in memory; raises
+  :class:`~magec.errors.BudgetExceededError`), the turn's client for the usage rows
+  (:data:`magec.runtime.usage.TURN_CLIENT`) and, for a flow, a :class:`~magec.costs.runs.RunTrace`;
+  it returns a probe whose ``see`` / ``finish`` the turn calls.
+* A usage listener counts every usage row into the budget counters at once and gives it to the
+  flow run being traced in this context.
+* Background: flow runs are written by a :class:`~magec.costs.writer.BatchWriter`; every
+  ``refresh_interval`` seconds the counters and the price table are re-read from the database
+  (other replicas' spend and price edits), see :mod:`magec.costs.budgets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextvars import ContextVar, Token
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.costs import prices as price_store
+from magec.costs.budgets import SpendCounters
+from magec.costs.prices import PriceTable, PriceTableBody
+from magec.costs.runs import RunTrace
+from magec.costs.tables import flow_runs
+from magec.costs.writer import BatchWriter
+from magec.runtime.usage import TURN_CLIENT, UsageRecorder
+
+log = logging.getLogger(__name__)
+
+_TRACE: ContextVar[RunTrace | None] = ContextVar("magec_flow_run", default=None)
+
+
+class CostProbe:
+    """One turn as the costs service sees it."""
+
+    def __init__(self, service: CostService, trace: RunTrace | None, client: Token[str],
+                 run: Token[RunTrace | None] | None) -> None:
+        self.service = service
+        self.trace = trace
+        self._tokens = (client, run)
+        self._done = False
+
+    def see(self, event: Any) -> None:
+        if self.trace is not None:
+            self.trace.see(event)
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        client, run = self._tokens
+        # finished in another context (a cancelled stream): nothing of this turn leaks there
+        with contextlib.suppress(ValueError):
+            TURN_CLIENT.reset(client)
+        if run is not None:
+            with contextlib.suppress(ValueError):
+                _TRACE.reset(run)
+        if self.trace is not None:
+            self.trace.finish()
+            self.service.runs.put(self.trace.row())
+
+
+class CostService:
+    def __init__(self, engine: AsyncEngine, usage: UsageRecorder, *, refresh_interval: float = 2.0) -> None:
+        self.engine = engine
+        self.usage = usage
+        self.refresh_interval = refresh_interval
+        self.counters = SpendCounters()
+        self.prices: PriceTable = price_store.default_table()
+        self.runs = BatchWriter(engine, flow_runs)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self.usage.listeners.append(self._on_usage)
+        self.runs.start()
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(ValueError):
+            self.usage.listeners.remove(self._on_usage)
+        await self.runs.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except Exception as e:  # noqa: BLE001 - keep the last counters; try again next time
+                log.warning("could not refresh spend counters: %s", e)
+
+    async def refresh(self) -> None:
+        self.prices = await price_store.load(self.engine)
+        await self.counters.refresh(self.engine, self.usage)
+
+    async def set_prices(self, body: PriceTableBody | None) -> PriceTable:
+        self.prices = await price_store.save(self.engine, body)
+        return self.prices
+
+    # -- the turn observer -------------------------------------------------------------------------
+    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> CostProbe:
+        client_id = self.counters.check(runtime, app, owner, self.prices)  # BudgetExceededError
+        trace = None
+        if app.kind == "flow":
+            trace = RunTrace(app=app, snapshot=runtime.snapshot, user_id=owner, session_id=session_id,
+                             client_id=client_id)
+        client = TURN_CLIENT.set(client_id)
+        run = _TRACE.set(trace) if trace is not None else None
+        return CostProbe(self, trace, client, run)
+
+    def _on_usage(self, row: dict[str, Any]) -> None:
+        self.counters.add(row, self.usage.recorded)
+        trace = _TRACE.get()
+        if trace is not None:
+            trace.usage_row(row)
