@@ -49,6 +49,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
     )
+    #: the JSON names Magec's own admin UI edits: absent from a PUT they go back to their default
+    #: (that UI leaves out what is off or empty); other absent fields keep their stored value. None:
+    #: every absent field is kept. The merge rule: :mod:`magec.store.merge`.
+    magec_fields: ClassVar[frozenset[str] | None] = None
+    #: legacy flat key -> the nested container it is an older form of (e.g. ``speed`` -> ``config``)
+    legacy: ClassVar[dict[str, str]] = {}
 
     def dump(self) -> dict[str, Any]:
         """camelCase JSON-ready dict (the raw form stored and returned)."""
@@ -89,6 +95,7 @@ class Resource(_Model):
 
 
 class Toggle(_Model):
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"enabled"})
     enabled: bool = False
 
 

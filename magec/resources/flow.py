@@ -33,6 +33,10 @@ class LoopExit(_Model):
 
 
 class FlowStep(_Model):
+    # ``exit`` is magec's: kept when Magec's UI saves a loop
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"type", "agentId", "responseAgent", "maxIterations", "steps"}
+    )
     type: Literal["agent", "sequential", "parallel", "loop"]
     agent_id: str = ""
     response_agent: bool = False
@@ -113,6 +117,8 @@ class Flow(Resource):
     path: ClassVar[str] = "flows"
     singular: ClassVar[str] = "flow"
     runnable: ClassVar[bool] = True
+    # Magec G1's UI edits the tree form; a graph (entry/nodes/edges, layout) is kept by its saves
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"name", "description", "root", "a2a"})
     references: ClassVar[tuple[RefSpec, ...]] = (
         RefSpec("root", ("agents",), "structural", steps=True),
         RefSpec("nodes[].agentId", ("agents",), "structural", graph=True),

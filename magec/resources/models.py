@@ -55,6 +55,8 @@ class FlowSettings(_Model):
 
 
 class Settings(_Model):
+    # Magec G1's settings; ``flows`` and ``temporaryDir`` (G2) are kept by a save that omits them
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"sessionProvider", "longTermProvider"})
     references: ClassVar[tuple[RefSpec, ...]] = (
         RefSpec("sessionProvider", ("memoryProviders",), "membership"),
         RefSpec("longTermProvider", ("memoryProviders",), "membership"),
@@ -64,6 +66,10 @@ class Settings(_Model):
     flows: FlowSettings = Field(default_factory=FlowSettings)
     #: Magec G2's directory for exported artifacts; kept so an import loses nothing
     temporary_dir: str = ""
+    #: what a plain ``DELETE`` of a referenced resource does (no ``?force``): ``refuse`` (409 with
+    #: the references) or ``scrub`` (remove the references, then delete — usable from Magec's UI,
+    #: which has no "force"); docs/admin-api.md
+    delete_referenced: Literal["refuse", "scrub"] = "refuse"
 
 
 class BackendHealth(_Model):
@@ -85,6 +91,8 @@ class Backend(Resource):
     sensitive: ClassVar[tuple[str, ...]] = ("apiKey", "headers.*")
     secret_urls: ClassVar[tuple[str, ...]] = ("url",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"apiKey": ("type", "url"), "headers.*": ("type", "url")}
+    # timeouts, retries, answer cap and ``api`` are magec's: a save from Magec's UI keeps them
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"name", "type", "url", "apiKey", "headers"})
     type: str
     url: str = ""
     api_key: str = ""
@@ -130,6 +138,7 @@ class VoiceFallbackRef(FallbackRef):
 
 
 class BackendRef(_Model):
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"backend", "model", "headers"})
     backend: str = ""
     model: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
@@ -137,6 +146,8 @@ class BackendRef(_Model):
 
 
 class VoiceRef(_Model):
+    # ``config`` (per provider type) and ``fallbacks`` are magec's
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"backend", "model"})
     backend: str = ""
     model: str = ""
     config: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -144,29 +155,42 @@ class VoiceRef(_Model):
 
 
 class TtsRef(VoiceRef):
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"backend", "model", "voice"})
+    #: Magec G1's flat forms of ``config.<type>.*``: ignored when the same body carries ``config``
+    legacy: ClassVar[dict[str, str]] = {
+        "speed": "config",
+        "languageCode": "config",
+        "temperature": "config",
+        "stylePrompt": "config",
+    }
     voice: str = ""
 
     @model_validator(mode="before")
     @classmethod
     def _legacy_speed(cls, data: Any) -> Any:
         # Magec G1 stored a flat ``speed`` (and flat gemini keys); G2 nests them under config.<type>.
+        # A flat key reaching here is the client's word (the merge rule drops it when the body
+        # also sent ``config``): it sets the nested value, and 0/""/null clears it (Magec: unset).
         if isinstance(data, dict):
             data = dict(data)
-            config = dict(data.get("config") or {})
-            if "speed" in data:
-                speed = data.pop("speed")
-                if speed not in (None, 0, ""):
-                    config.setdefault("openai", {}).setdefault("speed", speed)
-            for key in ("languageCode", "temperature", "stylePrompt"):
-                if key in data:
-                    value = data.pop(key)
-                    if value not in (None, ""):
-                        config.setdefault("gemini", {}).setdefault(key, value)
+            config = {k: dict(v) if isinstance(v, dict) else v for k, v in (data.get("config") or {}).items()}
+            flat = [("speed", "openai")] + [(k, "gemini") for k in ("languageCode", "temperature", "stylePrompt")]
+            for key, section in flat:
+                if key not in data:
+                    continue
+                value = data.pop(key)
+                if value not in (None, 0, ""):
+                    config.setdefault(section, {})[key] = value
+                elif isinstance(config.get(section), dict):
+                    config[section].pop(key, None)
+                    if not config[section]:
+                        config.pop(section)
             data["config"] = config
         return data
 
 
 class ContextGuard(_Model):
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"enabled", "strategy", "maxTurns", "maxTokens"})
     enabled: bool = False
     strategy: Literal["threshold", "sliding_window"] = "threshold"
     max_turns: int = Field(default=0, ge=0)
@@ -189,6 +213,10 @@ class Agent(Resource):
     )
     sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"llm.headers.*": ("llm.backend",)}
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"name", "description", "systemPrompt", "outputKey", "llm", "transcription", "tts", "mcpServers",
+         "skills", "tags", "contextGuard", "a2a"}
+    )
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     system_prompt: str = Field(default="", max_length=MAX_PROMPT)
     output_key: str = ""
@@ -232,6 +260,7 @@ class MemoryProvider(Resource):
     )
     sensitive: ClassVar[tuple[str, ...]] = ("config.connectionString", "embedding.headers.*")
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"embedding.headers.*": ("embedding.backend",)}
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"name", "type", "category", "config", "embedding"})
     type: str
     category: Literal["session", "longterm"]
     config: dict[str, Any] = Field(default_factory=dict)
@@ -245,6 +274,10 @@ class McpServer(Resource):
     sensitive: ClassVar[tuple[str, ...]] = ("headers.*", "env.*")
     secret_urls: ClassVar[tuple[str, ...]] = ("endpoint",)
     bound: ClassVar[dict[str, tuple[str, ...]]] = {"headers.*": ("endpoint",)}
+    # Magec's UI edits neither ``env`` (write-only here anyway) nor ``workDir``: both are kept
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"name", "type", "endpoint", "headers", "insecure", "command", "args", "systemPrompt"}
+    )
     type: Literal["http", "stdio"] = "http"
     endpoint: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
@@ -295,6 +328,9 @@ class Client(Resource):
         "config.slack.appToken": ("config.slack.apiBaseUrl",),
         "config.discord.botToken": ("config.discord.apiBaseUrl",),
     }
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset(
+        {"name", "type", "token", "allowedAgents", "enabled", "config"}
+    )
     type: Literal["direct", "telegram", "slack", "discord", "webhook", "cron"] = "direct"
     token: str = ""
     allowed_agents: list[str] = Field(default_factory=list)
@@ -306,6 +342,7 @@ class Command(Resource):
     kind: ClassVar[str] = "commands"
     path: ClassVar[str] = "commands"
     singular: ClassVar[str] = "command"
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"name", "description", "prompt"})
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     prompt: str = Field(default="", max_length=MAX_PROMPT)
 
@@ -320,6 +357,7 @@ class Secret(Resource):
     # redact_for_api turns ``value`` into ``valueSet``; a secret's value is never shown, not even set-ness
     hidden: ClassVar[tuple[str, ...]] = ("value", "valueSet")
     sensitive: ClassVar[tuple[str, ...]] = ("value",)
+    magec_fields: ClassVar[frozenset[str] | None] = frozenset({"name", "key", "value", "description"})
     key: str = Field(max_length=MAX_NAME)
     value: str = ""
     description: str = Field(default="", max_length=MAX_DESCRIPTION)

@@ -162,8 +162,12 @@ def protect(
     *,
     urls: tuple[str, ...] = (),
     bound: dict[str, tuple[str, ...]] | None = None,
+    cleared: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
     """Prepare ``new`` for storage: an empty value keeps the stored one; literal values are encrypted.
+
+    ``cleared``: paths the request set to ``null`` (:func:`magec.store.merge.merge_update`): emptied,
+    not kept.
 
     ``urls`` are URL fields encrypted when they carry credentials; ``bound`` maps a sensitive path
     to the fields it is tied to: keeping a stored literal while one of those changed is refused."""
@@ -174,7 +178,9 @@ def protect(
     for path in paths:
         for container, key in list(_slots(out, path)):
             value = container[key]
-            if value in ("", None):
+            if value in ("", None) and path in cleared:
+                container[key] = ""
+            elif value in ("", None):
                 previous = _lookup(old, path, key)
                 if isinstance(previous, str) and _literal(previous):
                     name = f"{path[:-1]}{key}" if path.endswith(".*") else path

@@ -382,7 +382,8 @@ class Store(EpochFollower, Generic[S]):
     async def put_settings(self, body: dict[str, Any]) -> dict[str, Any]:
         async with self._write_tx() as conn:
             all_raw = await self.all_raw(conn)
-            data = await validation.prepare_settings(body, all_raw)
+            stored = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
+            data = await validation.prepare_settings(body, all_raw, stored)
             await conn.execute(
                 config_state.update().where(config_state.c.id == 1).values(settings=self._settings_written(data))
             )
@@ -454,8 +455,12 @@ class Store(EpochFollower, Generic[S]):
             settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
             refs = await self.references_to(id, all_raw, settings)
             if refs and not force:
+                who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
+                more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
                 raise ConflictError(
-                    f"{singular(kind)} {id!r} is referenced by {len(refs)} resource(s); delete with ?force=true to remove the references",
+                    f"{singular(kind)} {id!r} is referenced by {who}{more}; remove those references first, "
+                    "or delete with ?force=true to remove them (settings.deleteReferenced: \"scrub\" makes "
+                    "that the default)",
                     references=refs,
                 )
             await self._scrub(conn, id, refs, all_raw, settings)

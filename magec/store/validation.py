@@ -16,7 +16,7 @@ import pydantic
 from magec.errors import ValidationError
 from magec.resources import KINDS, Settings, references, singular, tokens
 from magec.resources.rules import RuleTable, Save
-from magec.store import sensitive
+from magec.store import merge, sensitive
 from magec.store.crypto import Cipher
 
 
@@ -66,6 +66,11 @@ async def prepare(
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     model_cls = KINDS[kind]
+    cleared: set[str] = set()
+    if old is not None:  # an update: absent keys follow the merge rule (magec.store.merge)
+        body, cleared = merge.merge_update(model_cls, body, old)
+    else:
+        body = merge.drop_legacy(model_cls, body)
     try:
         model = model_cls.model_validate(body)
     except pydantic.ValidationError as e:
@@ -82,16 +87,22 @@ async def prepare(
     if kind == "clients":
         tokens.save_rule(data, body, old, importing)  # transforms, so not a RuleTable rule
     data = sensitive.protect(
-        model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound
+        model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound, cleared=cleared
     )
     return data
 
 
 async def prepare_settings(
-    body: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]]
+    body: dict[str, Any],
+    all_raw: dict[str, dict[str, dict[str, Any]]],
+    stored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Validate new settings; ``stored`` (the current ones) fills what the body leaves out by the
+    merge rule of :mod:`magec.store.merge` (e.g. ``flows`` kept by a save from Magec's UI)."""
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
+    if isinstance(stored, dict):
+        body, _ = merge.merge_update(Settings, body, stored)
     try:
         data = Settings.model_validate(body).dump()
     except pydantic.ValidationError as e:

@@ -61,9 +61,13 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         return await public(ctx, kind, await store.update(kind, id, await json_body(request)))
 
     @router.delete(
-        "/{id}", status_code=204, summary=f"Delete one of {segment} (409 if referenced; ?force=true scrubs)"
+        "/{id}",
+        status_code=204,
+        summary=f"Delete one of {segment} (409 if referenced; ?force=true scrubs; no ?force: settings.deleteReferenced)",
     )
-    async def delete(id: str, force: bool = False) -> Response:
+    async def delete(id: str, force: bool | None = None) -> Response:
+        if force is None:  # a client without "force" (Magec's UI): the instance's rule
+            force = (await store.get_settings()).get("deleteReferenced") == "scrub"
         await store.delete(kind, id, force=force)
         return Response(status_code=204)
 
@@ -151,11 +155,16 @@ def core_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/integrity/dead-references", tags=["integrity"])
     async def dead_references() -> dict[str, Any]:
-        return {"deadReferences": await store.dead_references()}
+        # Magec G2's shape ``{references: [{…, targetId}]}``; ``deadReferences``/``target`` are
+        # the same list under magec's earlier names (kept for existing clients)
+        dead = [{**d, "targetId": d["target"]} for d in await store.dead_references()]
+        return {"references": dead, "deadReferences": dead}
 
     @router.post("/integrity/dead-references/clean", tags=["integrity"])
     async def clean_dead_references() -> dict[str, Any]:
-        return {"removed": await store.clean_dead_references()}
+        # Magec: ``{removed: n}``; the scrubbed references themselves are in ``references``
+        removed = await store.clean_dead_references()
+        return {"removed": len(removed), "references": [{**d, "targetId": d["target"]} for d in removed]}
 
     @router.post("/clients/{id}/regenerate-token", tags=["clients"])
     async def regenerate_token(id: str) -> dict[str, Any]:
@@ -172,24 +181,26 @@ def core_router(ctx: AppContext) -> APIRouter:
                 out.append(await public(ctx, "mcpServers", await store.get("mcpServers", mid)))
         return out
 
-    @router.put("/agents/{id}/mcps/{mcp_id}", tags=["agents"])
-    async def link_mcp(id: str, mcp_id: str) -> dict[str, Any]:
+    @router.put("/agents/{id}/mcps/{mcp_id}", tags=["agents"], status_code=204)
+    async def link_mcp(id: str, mcp_id: str) -> Response:
         from magec.errors import ConflictError
 
         agent = await store.get("agents", id)
         await store.get("mcpServers", mcp_id)
         if mcp_id in agent.get("mcpServers", []):
             raise ConflictError("MCP server already linked to this agent")
-        return await public(
-            ctx,
-            "agents",
-            await store.update("agents", id, {**agent, "mcpServers": [*agent.get("mcpServers", []), mcp_id]}),
-        )
+        await store.update("agents", id, {**agent, "mcpServers": [*agent.get("mcpServers", []), mcp_id]})
+        return Response(status_code=204)  # Magec: 204, no body
 
-    @router.delete("/agents/{id}/mcps/{mcp_id}", tags=["agents"])
-    async def unlink_mcp(id: str, mcp_id: str) -> dict[str, Any]:
+    @router.delete("/agents/{id}/mcps/{mcp_id}", tags=["agents"], status_code=204)
+    async def unlink_mcp(id: str, mcp_id: str) -> Response:
         agent = await store.get("agents", id)
+        if mcp_id not in agent.get("mcpServers", []):
+            from magec.errors import NotFoundError
+
+            raise NotFoundError(f"MCP server {mcp_id!r} is not linked to agent {id!r}")
         mcps = [m for m in agent.get("mcpServers", []) if m != mcp_id]
-        return await public(ctx, "agents", await store.update("agents", id, {**agent, "mcpServers": mcps}))
+        await store.update("agents", id, {**agent, "mcpServers": mcps})
+        return Response(status_code=204)
 
     return router

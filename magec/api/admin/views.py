@@ -45,6 +45,9 @@ async def public(
     view = sensitive.redact_for_api(model.sensitive, raw, urls=model.secret_urls, cipher=ctx.store.cipher)
     for name in model.hidden:  # e.g. a client's tokenHash: the clear token is added only by the request issuing it
         view.pop(name, None)
+    legacy = _LEGACY.get(kind)
+    if legacy is not None:
+        legacy(view)
     extra = _EXTRAS.get(kind)
     if extra is not None:
         await extra(ctx, raw, view, all_raw)
@@ -94,6 +97,26 @@ async def _agent_view(
     statuses = {bid: (await ctx.store.get_backend_status(bid))["health"] for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
     view["health"] = agent_health(raw, statuses, names)
+
+
+def _agent_legacy(view: dict[str, Any]) -> None:
+    """Magec G1's flat ``tts.speed`` next to magec's ``tts.config.openai.speed`` (the same value), so
+    Magec's admin UI shows it and sends it back unchanged (the store reads it back into config)."""
+    tts = view.get("tts")
+    speed = ((tts or {}).get("config") or {}).get("openai", {}).get("speed") if isinstance(tts, dict) else None
+    if isinstance(tts, dict) and speed not in (None, 0, ""):
+        tts["speed"] = speed
+
+
+def _client_legacy(view: dict[str, Any]) -> None:
+    """Magec's UI shows ``token`` (and offers "regenerate") only when it is non-empty; tokens are
+    stored hashed, so a view carries the *preview* there (``mgc_abcd…wxyz``: recognisable, not
+    usable). The clear token is in the answer of the request that issued it, and only there."""
+    view.setdefault("token", view.get("tokenPreview") or "")
+
+
+#: kind -> Magec's legacy field forms added to its view (the store accepts them back)
+_LEGACY: dict[str, Callable[[dict[str, Any]], None]] = {"agents": _agent_legacy, "clients": _client_legacy}
 
 
 #: kind -> what its view adds beyond the stored record (observed state kept outside the resource)

@@ -1,7 +1,8 @@
 """Admin voice routes (under ``/api/v1/admin``): the playground's ``/voice/{agentId}/transcription``
 and ``/voice/{agentId}/speech`` (admin auth from the app middleware, no client token), and
 ``GET /voice/types``: per backend type ``{type, displayName, supportsStt, supportsTts,
-optionsSchema, voices, defaults}`` for the agent dialog's voice section."""
+optionsSchema, voices, defaults}`` for the agent dialog's voice section, plus Magec G2's
+``ttsConfigSchema`` / ``sttConfigSchema``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from magec.api.clients import OPEN
 from magec.api.user.voice import voice_router
 from magec.backends import registry
 from magec.context import AppContext
+
+_EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def voice_types() -> list[dict[str, Any]]:
@@ -28,6 +31,10 @@ def voice_types() -> list[dict[str, Any]]:
                 "supportsStt": "stt" in roles,
                 "supportsTts": "tts" in roles,
                 "optionsSchema": bt.voice_options_schema(),
+                # Magec G2's names: the TTS options schema, and the STT one (none of magec's types
+                # has STT options yet: an empty object schema, as Magec's providers answer)
+                "ttsConfigSchema": bt.voice_options_schema() if "tts" in roles else _EMPTY_SCHEMA,
+                "sttConfigSchema": _EMPTY_SCHEMA,
                 "voices": list(bt.declared.voices),
                 "defaults": {"sttModel": defaults.stt_model, "ttsModel": defaults.tts_model, "voice": defaults.tts_voice},
             }

@@ -189,7 +189,7 @@ async def test_force_delete_agent_scrubs_flows_and_clients(apps: Apps) -> None:
 
 async def test_settings_and_overview(apps: Apps) -> None:
     assert (await apps.admin.get(f"{A}/settings")).json() == {
-        "sessionProvider": "", "longTermProvider": "", "temporaryDir": "",
+        "sessionProvider": "", "longTermProvider": "", "temporaryDir": "", "deleteReferenced": "refuse",
         "flows": {"executionTimeoutMs": 0, "maxOutputBytes": 0, "disabledLibraries": [], "maxRouterActivations": 1000}}
     m = await create(apps, "memory", {"name": "S", "type": "sqlite", "category": "session"})
     r = await apps.admin.put(f"{A}/settings", json={"sessionProvider": m["id"]})
@@ -211,8 +211,9 @@ async def test_dead_references(apps: Apps) -> None:
     await apps.ctx.store.patch_raw("agents", a["id"], lambda d: {**d, "mcpServers": ["ghost"]})
     dead = (await apps.admin.get(f"{A}/integrity/dead-references")).json()["deadReferences"]
     assert [(d["referrerId"], d["field"], d["target"]) for d in dead] == [(a["id"], "mcpServers[0]", "ghost")]
+    assert (await apps.admin.get(f"{A}/integrity/dead-references")).json()["references"][0]["targetId"] == "ghost"
     r = await apps.admin.post(f"{A}/integrity/dead-references/clean")
-    assert r.status_code == 200 and len(r.json()["removed"]) == 1
+    assert r.status_code == 200 and r.json()["removed"] == 1 and len(r.json()["references"]) == 1
     assert (await apps.admin.get(f"{A}/integrity/dead-references")).json()["deadReferences"] == []
     assert (await apps.admin.get(f"{A}/agents/{a['id']}")).json()["mcpServers"] == []
 
@@ -236,7 +237,9 @@ async def test_client_token_shown_once_and_regenerated(apps: Apps) -> None:
     token = c["token"]
     assert token.startswith("mgc_") and len(token) > 20
     got = (await apps.admin.get(f"{A}/clients/{c['id']}")).json()
-    assert "token" not in got and "tokenHash" not in got and got["tokenPreview"].startswith("mgc_")
+    # Magec's UI reads ``token``: a view carries the preview there, never the token or its hash
+    assert "tokenHash" not in got and got["tokenPreview"].startswith("mgc_") and got["token"] == got["tokenPreview"]
+    assert token not in (await apps.admin.get(f"{A}/clients")).text
     r = await apps.admin.post(f"{A}/clients/{c['id']}/regenerate-token")
     assert r.status_code == 200 and r.json()["token"].startswith("mgc_") and r.json()["token"] != token
 
@@ -245,8 +248,11 @@ async def test_agent_mcp_links(apps: Apps) -> None:
     m = await create(apps, "mcps", {"name": "M", "endpoint": "http://127.0.0.1:1/mcp"})
     a = await create(apps, "agents", {"name": "A"})
     r = await apps.admin.put(f"{A}/agents/{a['id']}/mcps/{m['id']}")
-    assert r.status_code == 200 and r.json()["mcpServers"] == [m["id"]]
+    assert r.status_code == 204 and not r.content  # Magec's status
+    assert (await apps.admin.get(f"{A}/agents/{a['id']}")).json()["mcpServers"] == [m["id"]]
     assert (await apps.admin.put(f"{A}/agents/{a['id']}/mcps/{m['id']}")).status_code == 409
     assert [x["id"] for x in (await apps.admin.get(f"{A}/agents/{a['id']}/mcps")).json()] == [m["id"]]
     r = await apps.admin.delete(f"{A}/agents/{a['id']}/mcps/{m['id']}")
-    assert r.json()["mcpServers"] == []
+    assert r.status_code == 204
+    assert (await apps.admin.get(f"{A}/agents/{a['id']}")).json()["mcpServers"] == []
+    assert (await apps.admin.delete(f"{A}/agents/{a['id']}/mcps/{m['id']}")).status_code == 404

@@ -49,7 +49,8 @@ export const ConfirmHost = {
     async run(force) {
       state.busy = true; state.error = '';
       try {
-        await api.del(state.opts.path + (force ? '?force=true' : ''));
+        // explicit ?force=false: the references are shown first even where settings.deleteReferenced is "scrub"
+        await api.del(state.opts.path + (force ? '?force=true' : '?force=false'));
         toast.success(`Deleted ${state.opts.kind} “${state.opts.name}”`);
         const r = state.resolve;
         Object.assign(state, { open: false, resolve: null });

@@ -175,7 +175,8 @@ export const BackendDialog = {
       this.saving = true; this.error = '';
       try {
         const saved = this.editing
-          ? await api.put(`/backends/${this.editing.id}`, this.payload())
+          // an emptied limit is sent as null: a PUT keeps magec's fields it leaves out (docs/admin-api.md)
+          ? await api.put(`/backends/${this.editing.id}`, { ...Object.fromEntries(LIMITS.map((k) => [k, null])), ...this.payload() })
           : await api.post('/backends', this.payload());
         toast.success(`Backend “${this.form.name}” ${this.editing ? 'saved' : 'created'}`);
         this.open = false;
