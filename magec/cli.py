@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from magec.backup.cli import register as register_backup
 from magec.config import Config, load_config
 from magec.errors import MagecError
 from magec.logs import setup_logging
@@ -148,6 +149,8 @@ def examples_load(
 
 
 app.add_typer(examples_app, name="examples")
+# magec backup / magec restore: clients of the running server's Admin API (magec.backup.cli)
+register_backup(app, _config, console)
 
 
 memory_app = typer.Typer(help="Long-term memory maintenance.", no_args_is_help=True)
