@@ -197,6 +197,15 @@ class ContextGuard(_Model):
     max_tokens: int = Field(default=0, ge=0)
 
 
+class Budget(_Model):
+    """Optional spend limit of a client or an agent (magec's; docs/costs.md): ``amount`` per
+    UTC ``period`` in the price table's currency (``unit: "cost"``) or in tokens (input + output)."""
+
+    amount: float = Field(gt=0, le=1e12)
+    period: Literal["day", "month"] = "month"
+    unit: Literal["cost", "tokens"] = "cost"
+
+
 class Agent(Resource):
     kind: ClassVar[str] = "agents"
     path: ClassVar[str] = "agents"
@@ -227,6 +236,7 @@ class Agent(Resource):
     skills: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     context_guard: ContextGuard = Field(default_factory=ContextGuard)
+    budget: Budget | None = None
     a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
     #: secrets (keys, or ids as Magec's UI stores them) this agent's tool calls may use as
     #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
@@ -336,6 +346,7 @@ class Client(Resource):
     allowed_agents: list[str] = Field(default_factory=list)
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget | None = None
 
 
 class Command(Resource):
