@@ -204,7 +204,8 @@ def _health_monitor(ctx: AppContext) -> HealthMonitor:
 
 def user_app(ctx: AppContext) -> FastAPI:
     """The user app (port 8080) with its routes: run API, OpenAI-compatible API, voice."""
-    from magec.api.user import a2a, agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
+    from magec.api.user import a2a as a2a_routes
+    from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
     from magec.api.user import artifacts as artifact_routes
     from magec.api.user import ephemeral
     from magec.api.user import artifacts as artifact_routes
@@ -225,7 +226,7 @@ def user_app(ctx: AppContext) -> FastAPI:
             voice_events.router(ctx),
             bot_hooks.router(ctx),
             webhooks.router(ctx),
-            a2a.router(ctx),
+            a2a_routes.router(ctx),
         ],
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from google.adk.agents import LlmAgent
+from google.adk.agents import BaseAgent, LlmAgent
 
 from magec import _adk
 from magec.agents import instructions, request_overrides
@@ -82,8 +82,13 @@ def build_llm_agent(
     name: str | None = None,
     extra_tools: list[Any] | None = None,
     extra_paragraphs: list[str] | None = None,
-) -> LlmAgent:
-    """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built."""
+) -> BaseAgent:
+    """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built.
+    An agent with ``a2a.remote`` is ADK's ``RemoteA2aAgent`` instead (:mod:`magec.agents.remote_a2a`)."""
+    if agent.a2a.remote is not None:
+        from magec.agents.remote_a2a import build_remote
+
+        return build_remote(agent, name or adk_name(agent.id))
     if not agent.llm.backend:
         raise MagecError("LLM backend not configured")
     spec = snap.backend_spec(agent.llm.backend, agent.llm.headers)

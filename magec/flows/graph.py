@@ -96,6 +96,8 @@ class GraphCompiler:
         agent = self.snap.agents.get(node.agent_id)
         if agent is None:
             raise FlowBuildError(f"{at}.agentId: agent {node.agent_id!r} not found")
+        if agent.a2a.remote is not None:  # graph nodes inject their input into the agent's prompt
+            raise FlowBuildError(f"{at}: agent {agent.name!r}: remote A2A agents are steps of tree flows only")
         try:
             llm = build_llm_agent(agent, self.snap, self.deps, name=name, extra_tools=flow_tools(None),
                                   extra_paragraphs=[FLOW_STATE_INSTRUCTION])

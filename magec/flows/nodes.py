@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
-from google.adk.agents import LlmAgent
+from google.adk.agents import BaseAgent
 from google.adk.agents.context import Context
 from google.adk.workflow import BaseNode
 
@@ -38,9 +38,10 @@ DONE = "done"
 
 
 class AgentStep(BaseNode):
-    """One appearance of an agent in a flow (its LlmAgent has a flow-unique name)."""
+    """One appearance of an agent in a flow (its LlmAgent has a flow-unique name; a remote A2A
+    agent, :mod:`magec.agents.remote_a2a`, runs the same way)."""
 
-    agent: LlmAgent
+    agent: BaseAgent
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:
         async for event in self.agent.run_async(ctx.get_invocation_context()):

@@ -189,6 +189,31 @@ class TtsRef(VoiceRef):
         return data
 
 
+class RemoteA2a(_Model):
+    """A remote A2A agent that answers for this agent instead of its ``llm`` (docs/a2a.md): ``url``
+    is the peer's A2A endpoint (its card is read from ``<url>/.well-known/agent-card.json``) or the
+    card's own URL; ``token`` (optional, sensitive, bound to ``url``) is sent as a bearer token.
+    Admin-configured like a backend URL: any http(s) host, loopback included."""
+
+    url: str = Field(max_length=2048)
+    token: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        v = v.strip()
+        if not v.startswith("${") and not re.match(r"^https?://[^/?#\s]+", v):
+            raise ValueError("must be an absolute http(s) URL")
+        return v
+
+
+class AgentA2a(Toggle):
+    """Magec's ``a2a.enabled`` (serve this agent over A2A) plus ours: ``remote`` (answer through a
+    remote A2A agent)."""
+
+    remote: RemoteA2a | None = None
+
+
 class ContextGuard(_Model):
     magec_fields: ClassVar[frozenset[str] | None] = frozenset({"enabled", "strategy", "maxTurns", "maxTokens"})
     enabled: bool = False
@@ -220,8 +245,10 @@ class Agent(Resource):
         RefSpec("tts.fallbacks[].backend", ("backends",), "membership"),
         RefSpec("mcpServers[]", ("mcpServers",), "membership"),
     )
-    sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*",)
-    bound: ClassVar[dict[str, tuple[str, ...]]] = {"llm.headers.*": ("llm.backend",)}
+    sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*", "a2a.remote.token")
+    secret_urls: ClassVar[tuple[str, ...]] = ("a2a.remote.url",)
+    bound: ClassVar[dict[str, tuple[str, ...]]] = {
+        "llm.headers.*": ("llm.backend",), "a2a.remote.token": ("a2a.remote.url",)}
     magec_fields: ClassVar[frozenset[str] | None] = frozenset(
         {"name", "description", "systemPrompt", "outputKey", "llm", "transcription", "tts", "mcpServers",
          "skills", "tags", "contextGuard", "a2a"}
@@ -237,7 +264,7 @@ class Agent(Resource):
     tags: list[str] = Field(default_factory=list)
     context_guard: ContextGuard = Field(default_factory=ContextGuard)
     budget: Budget | None = None
-    a2a: Toggle = Field(default_factory=Toggle, alias="a2a")
+    a2a: AgentA2a = Field(default_factory=AgentA2a, alias="a2a")
     #: secrets (keys, or ids as Magec's UI stores them) this agent's tool calls may use as
     #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
     secrets: list[str] = Field(default_factory=list)

@@ -166,3 +166,46 @@ async def test_unknown_agent_is_404(magec: Served) -> None:
     async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
         assert (await http.get(CARD.format("nope"))).status_code == 404
         assert (await http.post("/api/v1/a2a/nope", json=rpc("message/send", message("x")))).status_code == 404
+
+
+async def test_flow_served_over_a2a_answers_with_its_response_agent(magec: Served, llm: FakeServer) -> None:
+    apps = magec.apps
+    first = await make_agent(apps, llm, name="Drafter", a2a=False)
+    second = await make_agent(apps, llm, name="Editor", a2a=False)
+    r = await apps.admin.post(f"{A}/flows", json={"name": "Pipeline", "description": "draft then edit",
+                                                  "a2a": {"enabled": True}, "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": first}, {"type": "agent", "agentId": second, "responseAgent": True}]}})
+    assert r.status_code in (200, 201), r.text
+    fid = r.json()["id"]
+    llm.script("a draft", "the edited text")
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        card = (await http.get(CARD.format(fid))).json()
+        assert card["name"] == "Pipeline"
+        assert {s["id"] for s in card["skills"]} == {fid, first, second}
+    agent, http = remote_agent(magec.url, fid)
+    async with http:
+        events = await ask(agent, "write something")
+    assert texts(events) == ["the edited text"]  # the drafter's step is not shown, as on every surface
+
+
+async def test_cancel_and_task_ownership(magec: Served, llm: FakeServer) -> None:
+    apps = magec.apps
+    aid = await make_agent(apps, llm)
+    one = (await apps.admin.post(f"{A}/clients", json={"name": "One", "allowedAgents": [aid]})).json()
+    two = (await apps.admin.post(f"{A}/clients", json={"name": "Two", "allowedAgents": [aid]})).json()
+    h1 = {"Authorization": f"Bearer {one['token']}"}
+    h2 = {"Authorization": f"Bearer {two['token']}"}
+    llm.script(Reply(text="too late", delay=20))
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        params = {**message("slow"), "configuration": {"blocking": False}}
+        task = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", params), headers=h1)).json()["result"]
+        assert task["status"]["state"] in ("submitted", "working")
+        # another client cannot see or cancel it
+        other = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task["id"]}), headers=h2)).json()
+        assert "error" in other and other["error"]["code"] == -32001  # TaskNotFound
+        r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": task["id"]}), headers=h2)
+        assert r.json()["error"]["code"] == -32001
+        r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": task["id"]}), headers=h1)
+        assert r.json()["result"]["status"]["state"] == "canceled", r.text
+        got = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task["id"]}), headers=h1)).json()
+        assert got["result"]["status"]["state"] == "canceled"
