@@ -16,8 +16,6 @@ dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             urlTTL: 3600, agentTools: false}
-artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
-            urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
   ui: {enabled: true, dir: ""}             # the Voice UI at / on the user port (dir: serve another build)
   events: {enabled: true, maxConnections: 20, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
@@ -137,13 +135,6 @@ class Config:
     voice_ui_dir: str = ""
     #: ``voice.events``: the realtime voice channel
     voice_events: RealtimeVoiceConfig = field(default_factory=RealtimeVoiceConfig)
-    #: ``artifacts.*`` (docs/artifacts.md): one version's size, versions and bytes per session,
-    #: download URL lifetime (s), and whether every agent gets the artifact tools
-    artifact_max_bytes: int = 10 * 1024 * 1024
-    artifact_max_per_session: int = 200
-    artifact_max_session_bytes: int = 100 * 1024 * 1024
-    artifact_url_ttl: float = 3600.0
-    artifact_agent_tools: bool = False
     #: ``artifacts.*`` (docs/artifacts.md): one version's size, versions and bytes per session,
     #: download URL lifetime (s), and whether every agent gets the artifact tools
     artifact_max_bytes: int = 10 * 1024 * 1024
@@ -300,24 +291,6 @@ def _artifacts(cfg: Config, raw: Any) -> None:
         cfg.artifact_agent_tools = _bool(raw["agentTools"], "artifacts.agentTools")
 
 
-def _artifacts(cfg: Config, raw: Any) -> None:
-    if not isinstance(raw, dict):
-        raise ConfigError("artifacts: must be a mapping")
-    for key, attr in (("maxBytes", "artifact_max_bytes"), ("maxPerSession", "artifact_max_per_session"),
-                      ("maxSessionBytes", "artifact_max_session_bytes")):
-        if key in raw:
-            value = _int(raw[key], f"artifacts.{key}")
-            if value < 1:
-                raise ConfigError(f"artifacts.{key} must be at least 1")
-            setattr(cfg, attr, value)
-    if "urlTTL" in raw:
-        cfg.artifact_url_ttl = float(_int(raw["urlTTL"], "artifacts.urlTTL"))
-        if cfg.artifact_url_ttl < 1:
-            raise ConfigError("artifacts.urlTTL must be at least 1 (seconds)")
-    if "agentTools" in raw:
-        cfg.artifact_agent_tools = _bool(raw["agentTools"], "artifacts.agentTools")
-
-
 def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
     """Build a :class:`Config` from ``path`` (or ``$MAGEC_CONFIG``), then ``MAGEC_*`` env vars.
 
@@ -367,7 +340,6 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
     if "bodyBytes" in limits:
         cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
-    _artifacts(cfg, raw.get("artifacts") or {})
     _artifacts(cfg, raw.get("artifacts") or {})
     if "backupBytes" in limits:
         cfg.backup_limit_bytes = _int(limits["backupBytes"], "limits.backupBytes")

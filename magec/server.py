@@ -152,23 +152,6 @@ async def _start_runtime(ctx: AppContext) -> None:
     )
     ctx.extras["artifacts"] = artifacts
     ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])
-    # artifacts (docs/artifacts.md): every runner's artifact service, the agents' tools, the links;
-    # per-agent secrets ({{secret:KEY}} in tool calls, live values, redaction): magec.agents.secrets
-    from magec.agents.secrets import LiveSecrets
-    from magec.artifacts.runtime_hook import Artifacts
-    from magec.artifacts.service import Limits
-
-    cfg = ctx.config
-    artifacts = await Artifacts.open(
-        ctx.store.engine,
-        ctx.store.cipher,
-        Limits(cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes),
-        ttl=cfg.artifact_url_ttl,
-        public_url=cfg.public_url or f"http://localhost:{cfg.port}",
-        agent_tools=cfg.artifact_agent_tools,
-    )
-    ctx.extras["artifacts"] = artifacts
-    ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])
     await ctx.runtime.start()
 
 
@@ -207,8 +190,6 @@ def user_app(ctx: AppContext) -> FastAPI:
     from magec.api.user import a2a as a2a_routes
     from magec.api.user import agent, bot_hooks, client_info, openai_compat, voice, voice_events, webhooks
     from magec.api.user import artifacts as artifact_routes
-    from magec.api.user import ephemeral
-    from magec.api.user import artifacts as artifact_routes
     from magec.api.user import ephemeral as ephemeral_routes
     from magec.api.user.app import create_user_app
 
@@ -218,8 +199,6 @@ def user_app(ctx: AppContext) -> FastAPI:
             agent.router(ctx),
             artifact_routes.router(ctx),
             ephemeral_routes.router(ctx),
-            artifact_routes.router(ctx),
-            ephemeral.router(ctx),
             openai_compat.router(ctx),
             voice.router(ctx),
             client_info.router(ctx),

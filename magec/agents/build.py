@@ -3,7 +3,8 @@
 Contract of :func:`build_llm_agent`: the agent's chat model comes from its backend's type in
 :mod:`magec.backends.registry`; tools and instruction paragraphs from ``deps.toolsets`` (memory,
 MCP) plus the caller's extras (flow-state tools); usage is reported after every complete model
-response; the context guard trims history before each call. Anything that prevents the build
+response; the context guard trims history before each call; ``{{secret:KEY}}`` placeholders in
+tool calls are filled and secret values scrubbed (:mod:`magec.agents.secrets`). Anything that prevents the build
 raises :class:`~magec.errors.MagecError` with a readable reason (``"LLM backend not found"``, …),
 which the runtime shows as the app's invalid status. Flows build their agent steps with the same
 function, so an agent behaves the same alone and inside a flow.
@@ -17,7 +18,7 @@ from typing import Any
 from google.adk.agents import BaseAgent, LlmAgent
 
 from magec import _adk
-from magec.agents import instructions, request_overrides
+from magec.agents import instructions, request_overrides, secrets
 from magec.agents.apps import BuildDeps
 from magec.backends import registry
 from magec.backends.base import BackendSpec
@@ -122,6 +123,11 @@ def build_llm_agent(
         kwargs["before_model_callback"] = callback(agent.context_guard)
     # per-request client parameters of the OpenAI surface (no-op outside such a request)
     kwargs["before_model_callback"] = request_overrides.chain(kwargs.get("before_model_callback"))
+    if deps.secrets is not None:  # {{secret:KEY}} in tool calls; values scrubbed (magec.agents.secrets)
+        guard = secrets.AgentSecrets(agent, deps.secrets)
+        kwargs["before_tool_callback"] = guard.before_tool
+        kwargs["after_tool_callback"] = guard.after_tool
+        kwargs["before_model_callback"].append(guard.before_model)  # last: sees the final request
     return LlmAgent(
         name=name or adk_name(agent.id),
         description=agent.name,

@@ -30,7 +30,8 @@ def build_flow_app(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> App:
         compiled = compile_flow(flow, snap, deps)
     except MagecError as e:
         return App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))), description=flow.description)
-    runner = Runner(app_name=flow.id, node=compiled.root, session_service=deps.session_service)
+    runner = Runner(app_name=flow.id, node=compiled.root, session_service=deps.session_service,
+                    artifact_service=deps.artifact_service)
     return App(flow.id, flow.name, "flow", AppStatus(True), runner, compiled.authors, flow.description)
 
 

@@ -269,10 +269,6 @@ class Agent(Resource):
     #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
     secrets: list[str] = Field(default_factory=list)
     allow_all_secrets: bool = False
-    #: secrets (keys, or ids as Magec's UI stores them) this agent's tool calls may use as
-    #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
-    secrets: list[str] = Field(default_factory=list)
-    allow_all_secrets: bool = False
 
     @field_validator("output_key")
     @classmethod

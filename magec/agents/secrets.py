@@ -1,0 +1,154 @@
+"""Per-agent secrets in tool calls: ``{{secret:KEY}}`` placeholders and the redaction around them.
+
+Magec's semantics (G2): an agent lists the secrets it may use in ``secrets`` (secret keys, or
+secret ids as Magec's admin UI stores them) or sets ``allowAllSecrets``. A model that wants a
+credential in a tool call writes ``{{secret:KEY}}`` in the arguments; just before the tool runs
+(:meth:`AgentSecrets.before_tool`, an ADK ``before_tool_callback`` on a deep copy of the
+arguments ADK hands to the tool) every placeholder is replaced by the secret's *current* value.
+
+Guarantees:
+* **Only allowed keys.** A key the agent may not use, or that no secret has, answers the call with
+  ``{"error": "secret 'KEY' …"}`` naming the key, never a value; the tool does not run.
+* **Values never reach the model or the client.** The stored call keeps the placeholder (the
+  substitution happens on ADK's copy); the tool's result is scrubbed of every secret value before
+  ADK turns it into the function-response event (:meth:`AgentSecrets.after_tool`), so neither the
+  next model request, the events/SSE a client sees nor the stored session carries one; and every
+  model request is scrubbed once more just before it is sent (:meth:`AgentSecrets.before_model`,
+  last ``before_model_callback``), whatever put a value there. Logs and error texts are covered by
+  :mod:`magec.redact`, which :class:`LiveSecrets` tells every secret value.
+* **Live.** :class:`LiveSecrets` is refreshed by the runtime on every rebuild (any secret write
+  bumps the config epoch), and agents read it at call time: a changed value is used by the next
+  tool call without rebuilding any agent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from magec.redact import register_secret
+from magec.resources import Agent
+
+#: ``{{secret:KEY}}`` (spaces allowed inside the braces)
+PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: shorter values are replaced only where they stand alone (as :mod:`magec.redact` does)
+SHORT = 8
+MASK = "***"
+
+
+class LiveSecrets:
+    """Every secret's current value by key (and key by id): a runtime build hook.
+
+    ``list_secrets`` (the store's raw secret rows) is read only when an agent names a secret by
+    something that is not a known key — Magec's admin UI stores ids — to map ids to keys."""
+
+    def __init__(self, list_secrets: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None) -> None:
+        self._list = list_secrets
+        self.values: Mapping[str, str] = {}
+        self.key_of: dict[str, str] = {}
+        self._pattern: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
+
+    async def __call__(self, snap: Any, deps: Any) -> None:
+        values = dict(snap.secret_values)
+        for value in values.values():
+            register_secret(value)  # logs and error texts hide them too (magec.redact)
+        named = {ref for agent in snap.agents.values() for ref in agent.secrets}
+        if self._list is not None and named - values.keys() - self.key_of.keys():
+            self.key_of = {str(r.get("id")): str(r.get("key")) for r in await self._list() if r.get("key")}
+        self.values = values
+        deps.secrets = self
+
+    def scrubber(self) -> re.Pattern[str] | None:
+        """One pattern of every current value (long ones anywhere, short ones standing alone)."""
+        current = tuple(sorted((v for v in self.values.values() if v and v.strip()), key=len, reverse=True))
+        if current != self._pattern[0]:
+            alts = [re.escape(v) if len(v) >= SHORT else rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])"
+                    for v in current]
+            self._pattern = (current, re.compile("|".join(alts)) if alts else None)
+        return self._pattern[1]
+
+
+def scrub(value: Any, pattern: re.Pattern[str] | None) -> Any:
+    """``value`` (JSON-like) with every match of ``pattern`` in its strings masked."""
+    if pattern is None:
+        return value
+    if isinstance(value, str):
+        return pattern.sub(MASK, value)
+    if isinstance(value, dict):
+        return {k: scrub(v, pattern) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, pattern) for v in value]
+    return value
+
+
+class AgentSecrets:
+    """The callbacks of one agent (see the module docstring)."""
+
+    def __init__(self, agent: Agent, live: LiveSecrets) -> None:
+        self.allow_all = agent.allow_all_secrets
+        self.allowed = frozenset(agent.secrets)
+        self.live = live
+
+    def _may_use(self, key: str) -> bool:
+        if self.allow_all or key in self.allowed:
+            return True
+        return any(self.live.key_of.get(ref) == key for ref in self.allowed)
+
+    def _substitute(self, value: Any, problems: list[str]) -> Any:
+        if isinstance(value, str):
+            def one(m: re.Match[str]) -> str:
+                key = m.group(1)
+                if not self._may_use(key):
+                    problems.append(f"secret {key!r} is not allowed for this agent")
+                    return m.group(0)
+                found = self.live.values.get(key)
+                if found is None:
+                    problems.append(f"secret {key!r} does not exist")
+                    return m.group(0)
+                return found
+
+            return PLACEHOLDER.sub(one, value)
+        if isinstance(value, dict):
+            return {k: self._substitute(v, problems) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(v, problems) for v in value]
+        return value
+
+    def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        problems: list[str] = []
+        resolved = self._substitute(args, problems)
+        if problems:
+            return {"error": "; ".join(dict.fromkeys(problems))}
+        args.clear()
+        args.update(resolved)  # ADK's own copy of the call's arguments: the stored call keeps placeholders
+        return None
+
+    def after_tool(self, tool: Any, args: dict[str, Any], tool_context: Any,  # noqa: ARG002
+                   tool_response: Any) -> dict[str, Any] | None:
+        pattern = self.live.scrubber()
+        if pattern is None or not isinstance(tool_response, dict):
+            return None
+        cleaned = scrub(tool_response, pattern)
+        return cleaned if cleaned != tool_response else None
+
+    def before_model(self, callback_context: Any, llm_request: Any) -> None:  # noqa: ARG002
+        pattern = self.live.scrubber()
+        if pattern is None:
+            return None
+        # ADK's request parts are shallow copies of the session's: only top-level fields of a part
+        # may be set (a nested object replaced, never changed in place)
+        for content in llm_request.contents or []:
+            for part in content.parts or []:
+                if part.text:
+                    part.text = pattern.sub(MASK, part.text)
+                call = part.function_call
+                if call is not None and call.args:
+                    part.function_call = call.model_copy(update={"args": scrub(call.args, pattern)})
+                answer = part.function_response
+                if answer is not None and answer.response:
+                    part.function_response = answer.model_copy(update={"response": scrub(answer.response, pattern)})
+        config = llm_request.config
+        if config is not None and isinstance(config.system_instruction, str):
+            config.system_instruction = pattern.sub(MASK, config.system_instruction)
+        return None

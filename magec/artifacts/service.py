@@ -1,0 +1,258 @@
+"""The artifact service: ADK's :class:`BaseArtifactService` on the configured database.
+
+Contract:
+* **Scope.** An artifact is ``(app_name, user_id, session_id, filename)``; a filename starting
+  with ``user:`` is user-scoped (stored with ``session_id = ""``, listed in every session of that
+  user), any other needs a session. ``user_id`` is whatever the caller passes — the run API and
+  the tools pass the session's owner key (``<clientId>:<userId>``), so one client's user never
+  reaches another's artifacts: there is no query without all three owner columns.
+* **Versions** are ADK's: the first save is version 0, each save the next integer; ``version=None``
+  reads the latest; a delete removes every version (the next save starts at 0 again).
+* **Payloads**: a ``Part`` with ``text`` (mime ``text/plain``), ``inline_data`` (its mime type) or
+  ``file_data`` (a reference, stored as its URI: nothing is fetched). Anything else is a
+  :class:`~magec.errors.ValidationError`.
+* **Limits** (:class:`Limits`, from ``artifacts.*`` in config.yaml): the size of one version, the
+  number of versions kept per session and their total bytes (user-scoped artifacts count against
+  the session they were saved from, by the user's scope ``""``). Exceeding one raises
+  :class:`~magec.errors.PayloadTooLargeError` naming the limit (413 on the HTTP routes, a tool
+  error for agents). Under concurrent saves on PostgreSQL a quota may be overshot by the racing
+  saves; the size limit never is.
+* Concurrent saves of one name get distinct versions: the insert *is* the claim (primary key), a
+  lost race retries with the next number.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArtifactService, ensure_part
+from google.genai import types
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.artifacts.tables import artifacts
+from magec.errors import PayloadTooLargeError, ValidationError
+
+#: longest filename kept (the column's width)
+MAX_FILENAME = 512
+
+
+@dataclass(frozen=True)
+class Limits:
+    """``artifacts.maxBytes`` / ``maxPerSession`` / ``maxSessionBytes`` in config.yaml."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_per_session: int = 200
+    max_session_bytes: int = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored version: its payload and metadata (what the download route serves)."""
+
+    part: types.Part
+    meta: ArtifactVersion
+    data: bytes
+
+
+def _scope(filename: str, session_id: str | None) -> str:
+    if not isinstance(filename, str) or not filename or len(filename) > MAX_FILENAME or "\x00" in filename:
+        raise ValidationError(f"filename: must be 1-{MAX_FILENAME} characters", field="filename")
+    if filename.startswith("user:"):
+        return ""
+    if not session_id:
+        raise ValidationError("sessionId: session-scoped artifacts need a session", field="sessionId")
+    return session_id
+
+
+def _encode(part: types.Part) -> tuple[str, str | None, bytes, str | None]:
+    """(kind, mime type, bytes, file uri) of a part."""
+    if part.inline_data is not None:
+        return "blob", part.inline_data.mime_type or "application/octet-stream", part.inline_data.data or b"", None
+    if part.text is not None:
+        return "text", "text/plain", part.text.encode(), None
+    if part.file_data is not None and part.file_data.file_uri:
+        return "file", part.file_data.mime_type, b"", part.file_data.file_uri
+    raise ValidationError("artifact: must carry text, inlineData or fileData", field="artifact")
+
+
+def _decode(row: Any) -> types.Part:
+    if row.kind == "text":
+        return types.Part(text=bytes(row.data).decode())
+    if row.kind == "file":
+        return types.Part(file_data=types.FileData(file_uri=row.file_uri, mime_type=row.mime_type))
+    return types.Part(inline_data=types.Blob(mime_type=row.mime_type, data=bytes(row.data)))
+
+
+def _uri(app: str, user: str, session: str, filename: str, version: int) -> str:
+    if not session:
+        return f"artifact://apps/{app}/users/{user}/artifacts/{filename}/versions/{version}"
+    return f"artifact://apps/{app}/users/{user}/sessions/{session}/artifacts/{filename}/versions/{version}"
+
+
+def _meta(row: Any) -> ArtifactVersion:
+    return ArtifactVersion(
+        version=row.version,
+        canonical_uri=_uri(row.app_name, row.user_id, row.session_id, row.filename, row.version),
+        custom_metadata=json.loads(row.custom_metadata or "{}"),
+        create_time=row.created_at,
+        mime_type=row.mime_type,
+    )
+
+
+class SqlArtifactService(BaseArtifactService):
+    def __init__(self, engine: AsyncEngine, limits: Limits | None = None) -> None:
+        self.engine = engine
+        self.limits = limits or Limits()
+
+    @staticmethod
+    def _where(app_name: str, user_id: str, session: str, filename: str | None = None) -> Any:
+        t = artifacts.c
+        cond = sa.and_(t.app_name == app_name, t.user_id == user_id, t.session_id == session)
+        return cond if filename is None else sa.and_(cond, t.filename == filename)
+
+    async def save_artifact(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        filename: str,
+        artifact: types.Part | dict[str, Any],
+        session_id: str | None = None,
+        custom_metadata: dict[str, Any] | None = None,
+    ) -> int:
+        session = _scope(filename, session_id)
+        kind, mime, data, file_uri = _encode(ensure_part(artifact))
+        lim = self.limits
+        if len(data) > lim.max_bytes:
+            raise PayloadTooLargeError(
+                f"artifact {filename!r} is {len(data)} bytes, over the limit artifacts.maxBytes = {lim.max_bytes}",
+                limit="artifacts.maxBytes",
+            )
+        try:
+            metadata = json.dumps(custom_metadata or {})
+        except (TypeError, ValueError):
+            raise ValidationError("customMetadata: must be JSON", field="customMetadata") from None
+        t = artifacts.c
+        for _ in range(5):
+            try:
+                async with self.engine.begin() as conn:
+                    # quota of the session the artifact belongs to (user-scoped: the user's scope)
+                    count, total = (await conn.execute(
+                        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.size), 0))
+                        .where(self._where(app_name, user_id, session))
+                    )).one()
+                    if count + 1 > lim.max_per_session:
+                        raise PayloadTooLargeError(
+                            f"session already holds {count} artifact versions, the limit "
+                            f"artifacts.maxPerSession = {lim.max_per_session}",
+                            limit="artifacts.maxPerSession",
+                        )
+                    if total + len(data) > lim.max_session_bytes:
+                        raise PayloadTooLargeError(
+                            f"session artifacts would take {total + len(data)} bytes, over the limit "
+                            f"artifacts.maxSessionBytes = {lim.max_session_bytes}",
+                            limit="artifacts.maxSessionBytes",
+                        )
+                    latest = (await conn.execute(
+                        sa.select(sa.func.max(t.version)).where(self._where(app_name, user_id, session, filename))
+                    )).scalar()
+                    version = 0 if latest is None else int(latest) + 1
+                    await conn.execute(artifacts.insert().values(
+                        app_name=app_name, user_id=user_id, session_id=session, filename=filename,
+                        version=version, kind=kind, mime_type=mime, data=data, file_uri=file_uri,
+                        size=len(data), custom_metadata=metadata, created_at=time.time(),
+                    ))
+                return version
+            except IntegrityError:  # a concurrent save took this version number: take the next
+                continue
+        raise ValidationError(f"artifact {filename!r}: too many concurrent saves, try again", field="filename")
+
+    async def _row(
+        self, app_name: str, user_id: str, filename: str, session_id: str | None, version: int | None
+    ) -> Any:
+        session = _scope(filename, session_id)
+        t = artifacts.c
+        q = sa.select(artifacts).where(self._where(app_name, user_id, session, filename))
+        q = q.where(t.version == version) if version is not None else q.order_by(t.version.desc()).limit(1)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(q)).first()
+
+    async def load_stored(
+        self, *, app_name: str, user_id: str, filename: str, session_id: str | None, version: int | None = None
+    ) -> Stored | None:
+        """Payload and metadata of one version (None when absent)."""
+        row = await self._row(app_name, user_id, filename, session_id, version)
+        if row is None:
+            return None
+        return Stored(_decode(row), _meta(row), bytes(row.data))
+
+    async def load_artifact(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        filename: str,
+        session_id: str | None = None,
+        version: int | None = None,
+    ) -> types.Part | None:
+        row = await self._row(app_name, user_id, filename, session_id, version)
+        return None if row is None else _decode(row)
+
+    async def list_artifact_keys(
+        self, *, app_name: str, user_id: str, session_id: str | None = None
+    ) -> list[str]:
+        t = artifacts.c
+        scopes = [""] + ([session_id] if session_id else [])
+        q = (
+            sa.select(t.filename).distinct()
+            .where(t.app_name == app_name, t.user_id == user_id, t.session_id.in_(scopes))
+        )
+        async with self.engine.connect() as conn:
+            return sorted(r[0] for r in await conn.execute(q))
+
+    async def delete_artifact(
+        self, *, app_name: str, user_id: str, filename: str, session_id: str | None = None
+    ) -> None:
+        session = _scope(filename, session_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(artifacts.delete().where(self._where(app_name, user_id, session, filename)))
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        """Every session-scoped artifact of one session (user-scoped ones stay)."""
+        if not session_id:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(artifacts.delete().where(self._where(app_name, user_id, session_id)))
+
+    async def list_versions(
+        self, *, app_name: str, user_id: str, filename: str, session_id: str | None = None
+    ) -> list[int]:
+        return [v.version for v in await self.list_artifact_versions(
+            app_name=app_name, user_id=user_id, filename=filename, session_id=session_id)]
+
+    async def list_artifact_versions(
+        self, *, app_name: str, user_id: str, filename: str, session_id: str | None = None
+    ) -> list[ArtifactVersion]:
+        session = _scope(filename, session_id)
+        t = artifacts.c
+        cols = [c for c in artifacts.c if c.name != "data"]  # metadata only: no payloads read
+        q = sa.select(*cols).where(self._where(app_name, user_id, session, filename)).order_by(t.version)
+        async with self.engine.connect() as conn:
+            return [_meta(r) for r in await conn.execute(q)]
+
+    async def get_artifact_version(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        filename: str,
+        session_id: str | None = None,
+        version: int | None = None,
+    ) -> ArtifactVersion | None:
+        row = await self._row(app_name, user_id, filename, session_id, version)
+        return None if row is None else _meta(row)

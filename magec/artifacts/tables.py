@@ -1,0 +1,44 @@
+"""Tables of the artifact service (defined here, created by migration ``0004_artifacts``).
+
+* ``artifacts`` — one row per artifact *version*: owner scope (``app_name``, ``user_id`` — the
+  owner key ``<clientId>:<userId>`` for clients — and ``session_id``, ``""`` for user-scoped
+  ``user:`` names), ``filename``, ``version`` (0, 1, 2… as ADK numbers them), the payload
+  (``kind`` ``text`` / ``blob`` / ``file``: text as UTF-8 bytes, inline data as bytes, a file
+  reference as its URI in ``file_uri``), ``mime_type``, ``size`` (bytes of ``data``), JSON
+  ``custom_metadata`` and ``created_at`` (Unix seconds). In the database, not on a local disk, so
+  every replica sharing a PostgreSQL database serves every artifact.
+* ``artifact_signing`` — one row: the HMAC key of ephemeral download URLs, generated once and
+  stored encrypted with the store's cipher, so every replica signs and verifies alike.
+
+Neither bumps the config epoch: artifacts are conversation data, not configuration.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+artifacts_metadata = sa.MetaData()
+
+artifacts = sa.Table(
+    "artifacts",
+    artifacts_metadata,
+    sa.Column("app_name", sa.String(128), primary_key=True),
+    sa.Column("user_id", sa.String(320), primary_key=True),
+    sa.Column("session_id", sa.String(255), primary_key=True),
+    sa.Column("filename", sa.String(512), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("mime_type", sa.String(255), nullable=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("file_uri", sa.Text, nullable=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("custom_metadata", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+artifact_signing = sa.Table(
+    "artifact_signing",
+    artifacts_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.Text, nullable=False),
+)

@@ -1,0 +1,22 @@
+"""Fixtures of the artifact tests: one fake OpenAI-type LLM per module (its ``call <tool> {json}``
+convention scripts the agents' tool calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from magec.testing.fake_providers import FakeServer, OpenAIFake
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("fake-llm")) as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _clear_llm(request: pytest.FixtureRequest) -> None:
+    if "llm" in request.fixturenames:
+        request.getfixturevalue("llm").clear()

@@ -1,0 +1,203 @@
+"""Artifacts end to end: an agent saves files through its tools (scripted tool calls on the fake
+OpenAI provider), the owner lists and downloads them through ADK's routes and signed links, another
+client sees nothing, limits answer with the limit's name."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+from magec.artifacts.runtime_hook import Artifacts
+from magec.artifacts.signing import Claims
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+TOOLS = {"artifact_agent_tools": True, "public_url": "http://user"}
+
+
+async def setup(apps: Apps, llm: FakeServer) -> tuple[str, dict[str, str], dict[str, str], str]:
+    """An agent, two clients allowed to use it: (agent id, headers of A, headers of B, A's id)."""
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "llm", "type": "openai", "url": llm.url,
+                                                       "apiKey": "sk-test"})).json()
+    r = await apps.admin.post(f"{A}/agents", json={"name": "Writer", "llm": {"backend": b["id"], "model": "m"}})
+    assert r.status_code in (200, 201), r.text
+    aid = r.json()["id"]
+    ca = (await apps.admin.post(f"{A}/clients", json={"name": "CA", "allowedAgents": [aid]})).json()
+    cb = (await apps.admin.post(f"{A}/clients", json={"name": "CB", "allowedAgents": [aid]})).json()
+    return aid, {"Authorization": f"Bearer {ca['token']}"}, {"Authorization": f"Bearer {cb['token']}"}, ca["id"]
+
+
+async def run(apps: Apps, aid: str, headers: dict[str, str], text: str, session: str = "s1",
+              user: str = "u1") -> list[dict[str, Any]]:
+    r = await apps.user.post(f"{U}/run", headers=headers, json={
+        "appName": aid, "userId": user, "sessionId": session,
+        "newMessage": {"role": "user", "parts": [{"text": text}]}})
+    assert r.status_code == 200, r.text
+    events: list[dict[str, Any]] = r.json()
+    assert not any(e.get("errorCode") for e in events), events
+    return events
+
+
+def tool_result(events: list[dict[str, Any]]) -> Any:
+    found = [p["functionResponse"]["response"] for e in events for p in (e.get("content") or {}).get("parts", [])
+             if "functionResponse" in p]
+    assert len(found) == 1, events
+    return found[0]
+
+
+def save_call(name: str, content: str, **extra: Any) -> str:
+    import json
+
+    return "call save_artifact " + json.dumps({"name": name, "content": content, **extra})
+
+
+async def test_agent_saves_owner_downloads_others_see_nothing(tmp_path: Path, db_url: str, llm: FakeServer) -> None:
+    async with running_apps(tmp_path / "data", database_url=db_url, config=TOOLS) as apps:
+        aid, ha, hb, ca_id = await setup(apps, llm)
+        # the agent is offered Magec's tools, with their paragraph
+        events = await run(apps, aid, ha, save_call("report.md", "# First"))
+        offered = {t["function"]["name"] for t in llm.requests[0].json["tools"]}
+        assert {"save_artifact", "load_artifact", "list_artifacts", "get_artifact_url"} <= offered
+        assert "save_artifact" in llm.requests[0].json["messages"][0]["content"]
+        assert tool_result(events) == {"success": True, "version": 0, "message":
+                                       "Artifact 'report.md' saved (version 0). It will be delivered to the user as a file."}
+        assert any((e.get("actions") or {}).get("artifactDelta") == {"report.md": 0} for e in events)
+        assert tool_result(await run(apps, aid, ha, save_call("report.md", "# Second")))["version"] == 1
+        # the agent reads it back and lists it
+        assert tool_result(await run(apps, aid, ha, 'call load_artifact {"name": "report.md"}'))["content"] == "# Second"
+        listed = tool_result(await run(apps, aid, ha, "call list_artifacts {}"))
+        assert listed["artifacts"] == ["report.md"] and listed["count"] == 1
+
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        assert (await apps.user.get(base, headers=ha)).json() == ["report.md"]
+        latest = (await apps.user.get(f"{base}/report.md", headers=ha)).json()
+        assert set(latest) == {"inlineData"} and latest["inlineData"]["mimeType"] == "text/markdown"
+        assert base64.b64decode(latest["inlineData"]["data"]) == b"# Second"
+        first = (await apps.user.get(f"{base}/report.md/versions/0", headers=ha)).json()
+        assert base64.b64decode(first["inlineData"]["data"]) == b"# First"
+        assert (await apps.user.get(f"{base}/report.md?version=0", headers=ha)).json() == first
+        assert (await apps.user.get(f"{base}/report.md/versions", headers=ha)).json() == [0, 1]
+        meta = (await apps.user.get(f"{base}/report.md/versions/latest/metadata", headers=ha)).json()
+        assert meta["version"] == 1 and meta["mimeType"] == "text/markdown" and "canonicalUri" in meta
+        assert len((await apps.user.get(f"{base}/report.md/versions/metadata", headers=ha)).json()) == 2
+        r = await apps.user.get(f"{base}/report.md/versions/x", headers=ha)
+        assert r.status_code == 400 and "version" in r.text
+
+        # another client's user with the same ids: nothing listed, nothing found, nothing deleted
+        assert (await apps.user.get(base, headers=hb)).json() == []
+        assert (await apps.user.get(f"{base}/report.md", headers=hb)).status_code == 404
+        assert (await apps.user.get(f"{base}/report.md/url", headers=hb)).status_code == 404
+        assert (await apps.user.delete(f"{base}/report.md", headers=hb)).status_code == 204
+        assert (await apps.user.get(base, headers=ha)).json() == ["report.md"]
+        assert (await apps.user.get(base)).status_code == 401  # no token
+
+        # the playground sees the same artifact under the stored owner key
+        owner = f"{ca_id}:u1"
+        r = await apps.admin.get(f"{A}/agent/apps/{aid}/users/{owner}/sessions/s1/artifacts/report.md/versions")
+        assert r.status_code == 200 and r.json() == [0, 1]
+
+        # a signed link: no credential needed, that version only, passive headers
+        link = (await apps.user.get(f"{base}/report.md/url?version=0", headers=ha)).json()
+        assert link["url"].startswith("http://user/api/v1/ephemeral/artifacts/") and link["version"] == 0
+        r = await apps.user.get(link["url"])
+        assert r.status_code == 200 and r.content == b"# First"
+        assert r.headers["content-type"].startswith("text/markdown")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        # the agent's own tool mints one too (from server.publicURL)
+        got = tool_result(await run(apps, aid, ha, 'call get_artifact_url {"name": "report.md"}'))
+        assert got["success"] and got["version"] == 1
+        assert (await apps.user.get(got["url"])).content == b"# Second"
+
+        # delete by the owner: every version gone, links dead
+        assert (await apps.user.delete(f"{base}/report.md", headers=ha)).status_code == 204
+        assert (await apps.user.get(base, headers=ha)).json() == []
+        assert (await apps.user.get(link["url"])).status_code == 404
+
+
+async def test_links_tampered_expired_and_active_content(tmp_path: Path, llm: FakeServer) -> None:
+    async with running_apps(tmp_path / "data", config=TOOLS) as apps:
+        aid, ha, _, ca_id = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        page = base64.b64encode(b"<script>alert(1)</script>").decode()
+        r = await apps.user.post(base, headers=ha, json={
+            "filename": "x.html", "artifact": {"inlineData": {"mimeType": "text/html", "data": page}},
+            "customMetadata": {"from": "test"}})
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == 0 and r.json()["customMetadata"] == {"from": "test"}
+        url = (await apps.user.get(f"{base}/x.html/url", headers=ha)).json()["url"]
+        r = await apps.user.get(url)
+        assert r.status_code == 200 and r.content == b"<script>alert(1)</script>"
+        # never rendered as HTML on this origin
+        assert r.headers["content-type"].startswith("text/plain")
+        assert r.headers["content-disposition"].startswith("attachment;")
+        assert r.headers["x-content-type-options"] == "nosniff" and "sandbox" in r.headers["content-security-policy"]
+        svg = base64.b64encode(b"<svg onload=alert(1)/>").decode()
+        await apps.user.post(base, headers=ha, json={"filename": "i.svg",
+                                                     "artifact": {"inlineData": {"mimeType": "image/svg+xml", "data": svg}}})
+        r = await apps.user.get((await apps.user.get(f"{base}/i.svg/url", headers=ha)).json()["url"])
+        assert r.headers["content-disposition"].startswith("attachment;")
+
+        token = url.rsplit("/", 1)[1]
+        head, sig = token.split(".")
+        flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
+        for bad in (f"{head}.{flipped}", head, "x.y", f"{head[:-2]}.{sig}", "a.b.c"):
+            r = await apps.user.get(f"/api/v1/ephemeral/artifacts/{bad}")
+            assert r.status_code == 403 and r.content == b"", bad
+        arts = apps.ctx.extras["artifacts"]
+        assert isinstance(arts, Artifacts)
+        expired = arts.signer.mint(Claims(aid, f"{ca_id}:u1", "s1", "x.html", 0, time.time() - 1))
+        r = await apps.user.get(f"/api/v1/ephemeral/artifacts/{expired}")
+        assert r.status_code == 410 and r.content == b""
+        # a link for a version that does not exist
+        missing = arts.signer.mint(Claims(aid, f"{ca_id}:u1", "s1", "x.html", 7, time.time() + 60))
+        assert (await apps.user.get(f"/api/v1/ephemeral/artifacts/{missing}")).status_code == 404
+
+
+async def test_limits_name_the_limit(tmp_path: Path, llm: FakeServer) -> None:
+    limits = {**TOOLS, "artifact_max_bytes": 64, "artifact_max_per_session": 3, "artifact_max_session_bytes": 100}
+    async with running_apps(tmp_path / "data", config=limits) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        # an agent's save over the size limit is a tool result the model can read
+        res = tool_result(await run(apps, aid, ha, save_call("big.txt", "x" * 65)))
+        assert res["success"] is False and "artifacts.maxBytes" in res["message"]
+        r = await apps.user.post(base, headers=ha, json={"filename": "big.txt", "artifact": {"text": "x" * 65}})
+        assert r.status_code == 413 and "artifacts.maxBytes" in r.json()["error"]
+        # total bytes per session
+        for i in range(2):
+            r = await apps.user.post(base, headers=ha, json={"filename": f"f{i}.txt", "artifact": {"text": "y" * 40}})
+            assert r.status_code == 200, r.text
+        r = await apps.user.post(base, headers=ha, json={"filename": "f2.txt", "artifact": {"text": "z" * 30}})
+        assert r.status_code == 413 and "artifacts.maxSessionBytes" in r.json()["error"]
+        # versions per session
+        assert (await apps.user.post(base, headers=ha, json={"filename": "f0.txt", "artifact": {"text": "a"}})).status_code == 200
+        r = await apps.user.post(base, headers=ha, json={"filename": "f0.txt", "artifact": {"text": "b"}})
+        assert r.status_code == 413 and "artifacts.maxPerSession" in r.json()["error"]
+        res = tool_result(await run(apps, aid, ha, save_call("n.txt", "c")))
+        assert res["success"] is False and "artifacts.maxPerSession" in res["message"]
+        # another session has its own quota
+        r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s2/artifacts", headers=ha,
+                                 json={"filename": "f0.txt", "artifact": {"text": "b"}})
+        assert r.status_code == 200
+        # bad bodies name the field
+        r = await apps.user.post(base, headers=ha, json={"artifact": {"text": "b"}})
+        assert r.status_code == 400 and "filename" in r.json()["error"]
+        r = await apps.user.post(base, headers=ha, json={"filename": "e", "artifact": {}})
+        assert r.status_code == 400 and "artifact" in r.json()["error"]
+
+
+async def test_tools_off_by_default_service_still_wired(tmp_path: Path, llm: FakeServer) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        await run(apps, aid, ha, "hello")
+        assert "tools" not in llm.requests[-1].json or not llm.requests[-1].json["tools"]
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        assert (await apps.user.post(base, headers=ha, json={"filename": "user:notes.txt",
+                                                             "artifact": {"text": "hi"}})).status_code == 200
+        # user-scoped: listed in every session of that user
+        assert (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/other/artifacts", headers=ha)).json() == [
+            "user:notes.txt"]
