@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from magec.backends.health import HealthMonitor
     from magec.backup.sections import Section
     from magec.clients.workers import Worker
+    from magec.skills.runtime_hook import SkillsHook
 
 log = logging.getLogger("magec")
 
@@ -130,7 +131,7 @@ async def _start_runtime(ctx: AppContext) -> None:
 
     ctx.runtime = RuntimeManager(
         ctx,
-        [guard_models, McpHook(mcp), MemoryHook(memory), flows.install],
+        [guard_models, McpHook(mcp), MemoryHook(memory), _skills_hook(ctx), flows.install],
         memory=memory,
         mcp=mcp,
         closers=[mcp.close, memory.close],
@@ -153,6 +154,14 @@ async def _start_runtime(ctx: AppContext) -> None:
     ctx.extras["artifacts"] = artifacts
     ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])
     await ctx.runtime.start()
+
+
+def _skills_hook(ctx: AppContext) -> SkillsHook:
+    """Agents' skills: inline ones as instruction paragraphs, packages as ADK's skill toolset."""
+    from magec.skills.files import SkillFiles
+    from magec.skills.runtime_hook import SkillsHook
+
+    return SkillsHook(SkillFiles(ctx.store.engine))
 
 
 def client_workers() -> dict[str, Worker]:
@@ -212,7 +221,7 @@ def user_app(ctx: AppContext) -> FastAPI:
 
 def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
-    from magec.api.admin import backends, backup, clients, memory, playground, voice
+    from magec.api.admin import backends, backup, clients, memory, playground, skills, voice
     from magec.api.admin.app import create_admin_app
 
     return create_admin_app(
@@ -223,6 +232,7 @@ def admin_app(ctx: AppContext) -> FastAPI:
             voice.router(ctx),
             playground.router(ctx),
             clients.router(ctx),
+            skills.router(ctx),
             backup.router(ctx, backup_sections()),
         ],
     )

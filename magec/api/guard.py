@@ -61,6 +61,7 @@ UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-st
 #: backup archive to restore: none of these types is one a browser sends cross-site without a preflight)
 UPLOAD_PATHS = re.compile(
     r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$|^/api/v1/admin/settings/restore$"
+    r"|^/api/v1/admin/skills/(upload|[^/]+/references)$"  # skill packages and reference files (multipart)
 )
 EXEMPT = frozenset({"/api/v1/health"})
 _WILDCARD_BIND = {"", "0.0.0.0", "::", "[::]"}

@@ -243,6 +243,10 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
             return int(config.upload_limit_bytes) + UPLOAD_OVERHEAD
         if path == RESTORE_PATH:  # a backup archive (docs/backup.md)
             return int(config.backup_limit_bytes)
+        if path.startswith("/api/v1/admin/skills/") and (path.endswith("/references") or path.endswith("/upload")):
+            from magec.api.admin.skills import UPLOAD_BODY_BYTES  # a skill package (docs/skills.md)
+
+            return UPLOAD_BODY_BYTES
         return int(config.max_body_bytes)
 
     async def preauth(request: Request) -> None:

@@ -41,6 +41,7 @@ from magec.resources.flow import (  # noqa: F401 - re-exported
     LoopExit,
     RouterRule,
 )
+from magec.resources.skill import Skill  # noqa: F401 - re-exported
 
 
 class FlowSettings(_Model):
@@ -244,6 +245,7 @@ class Agent(Resource):
         RefSpec("transcription.fallbacks[].backend", ("backends",), "membership"),
         RefSpec("tts.fallbacks[].backend", ("backends",), "membership"),
         RefSpec("mcpServers[]", ("mcpServers",), "membership"),
+        RefSpec("skills[]", ("skills",), "membership"),
     )
     sensitive: ClassVar[tuple[str, ...]] = ("llm.headers.*", "a2a.remote.token")
     secret_urls: ClassVar[tuple[str, ...]] = ("a2a.remote.url",)
@@ -408,7 +410,7 @@ class Secret(Resource):
 #: every resource kind, by store key, in Admin API route order. A new kind is one model above + one
 #: entry here (+ its rules where its owner is wired, + its UI page).
 KINDS: dict[str, type[Resource]] = {
-    m.kind: m for m in (Backend, MemoryProvider, McpServer, Agent, Client, Command, Flow, Secret)
+    m.kind: m for m in (Backend, MemoryProvider, McpServer, Skill, Agent, Client, Command, Flow, Secret)
 }
 #: Admin API URL segment -> kind
 BY_PATH: dict[str, str] = {m.path: kind for kind, m in KINDS.items()}

@@ -11,7 +11,7 @@ async def test_kinds_endpoint_matches_magec_paths(apps: Apps) -> None:
     r = await apps.admin.get("/api/v1/admin/kinds")
     assert r.status_code == 200
     assert {k["path"]: k["kind"] for k in r.json()} == {
-        "backends": "backends", "memory": "memoryProviders", "mcps": "mcpServers", "agents": "agents",
+        "backends": "backends", "memory": "memoryProviders", "mcps": "mcpServers", "skills": "skills", "agents": "agents",
         "clients": "clients", "commands": "commands", "flows": "flows", "secrets": "secrets",
     }  # fmt: skip
     assert {k["kind"]: k["singular"] for k in r.json()}["mcpServers"] == "mcpServer"

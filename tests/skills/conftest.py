@@ -1,0 +1,21 @@
+"""Fixtures for skill tests: a fake OpenAI-type LLM (loopback, the real wire protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from magec.testing.fake_providers import FakeServer, OpenAIFake
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("fake-llm")) as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _clear_llm(request: pytest.FixtureRequest) -> None:
+    if "llm" in request.fixturenames:
+        request.getfixturevalue("llm").clear()
