@@ -47,11 +47,11 @@ class App:
         """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
         client sending the whole conversation each time): no database round trips, nothing left behind."""
         if self._ephemeral is None:
-            from google.adk.sessions import InMemorySessionService
+            from magec.memory.ephemeral_sessions import EphemeralSessionService
 
             assert self.runner is not None
             self._ephemeral = Runner(
-                app=self.runner.app, app_name=self.runner.app_name, session_service=InMemorySessionService(),
+                app=self.runner.app, app_name=self.runner.app_name, session_service=EphemeralSessionService(),
                 artifact_service=self.runner.artifact_service,
             )
         return self._ephemeral

@@ -453,3 +453,20 @@ async def test_responses_failures(sqlite_apps: Apps, openai_x: FakeServer) -> No
     assert kinds[-1] == "response.failed" and "response.completed" not in kinds
     assert failed is not None and failed.status == "failed" and failed.error is not None
     assert failed.error.code == "rate_limit" and "quota" in failed.error.message
+
+
+async def test_long_stateless_history_arrives_whole_and_in_order(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """A stateless call with a long history (4,000 messages) is seeded in one linear step: every
+    message reaches the provider, in order, and nothing of it is left behind afterwards."""
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    history: list[dict[str, str]] = []
+    for i in range(2000):
+        history += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
+    reply = await client.chat.completions.create(model=aid, messages=[*history, {"role": "user", "content": "last"}])
+    assert reply.choices[0].message.content == "openai-x says: last"
+    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent == [m["content"] for m in history] + ["last"]
+    # a second stateless call carries only its own history (the first one's session is gone)
+    await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "fresh"}])
+    assert [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"] == ["fresh"]

@@ -15,6 +15,8 @@ from contextlib import aclosing
 from typing import Any
 
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import PrivateAttr
 
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
@@ -68,9 +70,17 @@ class OpenAIChat(BaseLlm):
         state = CallState()
         with mapped(map_error, self._conn.label, state):
             client = self._conn.client
+            # ``client.post`` (the SDK's documented call for any endpoint) sends our JSON-ready body
+            # as is: ``chat.completions.create`` re-walks every message against its TypedDicts
+            # first, ~2 ms of event-loop CPU per message of a long history (a 16k-message request
+            # held the loop for half a minute); the answer is parsed into the same SDK types.
             if stream:
-                chunks = await client.chat.completions.create(
-                    **body, stream=True, stream_options={"include_usage": True}
+                chunks = await client.post(
+                    "/chat/completions",
+                    body={**body, "stream": True, "stream_options": {"include_usage": True}},
+                    cast_to=ChatCompletion,
+                    stream=True,
+                    stream_cls=AsyncStream[ChatCompletionChunk],
                 )
                 async for chunk in chunks:
                     state.started = True
@@ -79,7 +89,7 @@ class OpenAIChat(BaseLlm):
                 if acc.finish_raw is None:
                     raise stream_incomplete(self._conn.label)
             else:
-                completion = await client.chat.completions.create(**body)
+                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 _feed_completion(acc, completion)
             if acc.finish_raw == "content_filter":
                 raise content_filtered(self._conn.label)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,19 +234,30 @@ def name_calls(turn: Turn, events: list[Event]) -> None:
     turn.unnamed = []
 
 
+def history_events(app: App, history: list[types.Content]) -> list[Event]:
+    """The client's history as session events (user messages by ``user``, the rest by the app's
+    first author), in one linear pass with no awaits (about 30 µs a message; ``model_construct`` is
+    slower than validation for ``Event``, whose defaults it resolves in Python)."""
+    author = next(iter(app.authors), app.id)
+    invocation = f"seed-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    return [
+        Event(
+            id=f"{invocation}-{i}",
+            author="user" if content.role == "user" else author,
+            content=content,
+            invocation_id=invocation,
+            timestamp=now,
+        )
+        for i, content in enumerate(history)
+    ]
+
+
 async def seed(svc: Any, app: App, user: str, sid: str, history: list[types.Content]) -> None:
-    """Append the client's history to the fresh in-memory session of a stateless call."""
+    """Append the client's history to a stored session (``/v1/responses`` with ``store``)."""
     if not history:
         return
     session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
     assert session is not None
-    author = next(iter(app.authors), app.id)
-    for content in history:
-        await svc.append_event(
-            session,
-            Event(
-                author="user" if content.role == "user" else author,
-                content=content,
-                invocation_id=f"seed-{uuid.uuid4().hex[:8]}",
-            ),
-        )
+    for event in history_events(app, history):
+        await svc.append_event(session, event)

@@ -24,8 +24,10 @@ from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides, applied
 from magec.api.clients import Caller
 from magec.api.limits import until_disconnected
-from magec.api.user.openai.messages import Turn, name_calls, seed
+from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
+from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
+from magec.memory.ephemeral_sessions import EphemeralSessionService
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
@@ -71,12 +73,13 @@ class Conversation:
             await seed(rt.session_service, app, user, sid, turn.history)
             return cls(rt, app, user, sid)
         runner = app.ephemeral_runner()
-        svc = runner.session_service
-        sid = (await svc.create_session(app_name=app.id, user_id=user)).id
         if turn.unnamed:
             name_calls(turn, [])
-        await seed(svc, app, user, sid, turn.history)
-        return cls(rt, app, user, sid, runner)
+        # the history goes in with the session: one linear step, no per-message append
+        svc = runner.session_service
+        assert isinstance(svc, EphemeralSessionService)
+        created = await svc.create_session(app_name=app.id, user_id=user, events=history_events(app, turn.history))
+        return cls(rt, app, user, created.id, runner)
 
     async def run(
         self, message: types.Content, overrides: Overrides, *, streaming: bool
