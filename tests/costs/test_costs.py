@@ -80,8 +80,8 @@ async def _setup(apps: Apps, oai: FakeServer, claude: FakeServer) -> dict[str, A
             "b_oai": b_oai, "b_claude": b_claude}
 
 
-async def test_costs_by_agent_backend_client_day(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer) -> None:
-    apps = sqlite_apps
+async def test_costs_by_agent_backend_client_day(apps: Apps, oai: FakeServer, claude: FakeServer) -> None:
+    """On SQLite and PostgreSQL (days are computed in SQL, per dialect)."""
     ids = await _setup(apps, oai, claude)
     writer_cost = cost(OAI_USAGE, 2.5, 10.0)
     critic_cost = cost(CLAUDE_USAGE, 3.0, 15.0)

@@ -6,6 +6,7 @@ import { toast } from '../toast.js';
 import { setupDemo } from '../demo.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
+import { CostChart } from './costs.js';
 
 const TILES = [
   ['backends', 'Backends', 'server'], ['agents', 'Agents', 'bot'], ['flows', 'Flows', 'flow'], ['memoryProviders', 'Memory', 'database', 'memory'],
@@ -14,7 +15,7 @@ const TILES = [
 
 export default {
   name: 'OverviewPage',
-  components: { Icon, PageHeader },
+  components: { Icon, PageHeader, CostChart },
   data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '' }; },
   computed: {
     counts() { return this.ov?.counts || {}; },
@@ -54,6 +55,10 @@ export default {
           <a href="#" @click.prevent="go(st.page, {new: 1})">{{ st.text }}</a></li>
         <li :class="{done: false}"><Icon name="right" :size="16"/><a href="#" @click.prevent="go('playground')">Chat with it in the playground</a></li>
       </ol>
+    </section>
+    <section class="panel" data-testid="overview-costs">
+      <div class="panel-head"><h2>Costs</h2><button class="btn ghost sm" type="button" @click="go('costs')"><Icon name="activity" :size="14"/> Details</button></div>
+      <CostChart/>
     </section>
     <section class="panel">
       <div class="panel-head"><h2>Agents</h2><button class="btn ghost sm" type="button" @click="go('playground')"><Icon name="chat" :size="14"/> Playground</button></div>
