@@ -9,7 +9,8 @@ POST        ``/skills``                                 201 the skill (inline; `
 PUT         ``/skills/{id}``                            200 the skill (server-managed fields kept; a package
                                                         skill's ``SKILL.md`` follows the edit)
 DELETE      ``/skills/{id}``                            204; 409 with ``references`` when agents use it,
-                                                        ``?force=true`` removes it from them; files removed
+                                                        ``?force=true`` removes it from them (no ``force``:
+                                                        ``settings.deleteReferenced``); files removed
 POST        ``/skills/upload`` (``?replace=true``)      201 the new skill / 200 the replaced one, from a
                                                         multipart ``file``: SKILL.md, .zip or .tar.gz
 GET         ``/skills/{id}/download``                   200 ``application/gzip`` (the package; an inline
@@ -99,7 +100,9 @@ def router(ctx: AppContext) -> APIRouter:
         return await view(await service.update(id, await json_body(request)))
 
     @r.delete("/{id}", status_code=204, include_in_schema=False)
-    async def delete(id: str, force: bool = False) -> Response:
+    async def delete(id: str, force: bool | None = None) -> Response:
+        if force is None:  # a client without "force" (Magec's UI): the instance's rule, as for every kind
+            force = (await ctx.store.get_settings()).get("deleteReferenced") == "scrub"
         await service.delete(id, force=force)
         return Response(status_code=204)
 

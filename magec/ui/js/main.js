@@ -15,13 +15,14 @@ import agents from './pages/agents.js';
 import flows from './pages/flows.js';
 import memory from './pages/memory.js';
 import mcps from './pages/mcps.js';
+import skills from './pages/skills.js';
 import commands from './pages/commands.js';
 import clients from './pages/clients.js';
 import secrets from './pages/secrets.js';
 import settings from './pages/settings.js';
 import playground from './pages/playground.js';
 
-const PAGES = { overview, backends, agents, flows, memory, mcps, commands, clients, secrets, settings, playground };
+const PAGES = { overview, backends, agents, flows, memory, mcps, skills, commands, clients, secrets, settings, playground };
 
 const Login = {
   name: 'Login',

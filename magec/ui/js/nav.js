@@ -7,6 +7,7 @@ export const NAV = [
   { id: 'flows', label: 'Flows', icon: 'flow', group: 'Build' },
   { id: 'memory', label: 'Memory', icon: 'database', group: 'Build' },
   { id: 'mcps', label: 'MCP servers', icon: 'plug', group: 'Build' },
+  { id: 'skills', label: 'Skills', icon: 'tool', group: 'Build' },
   { id: 'commands', label: 'Commands', icon: 'terminal', group: 'Build' },
   { id: 'clients', label: 'Clients', icon: 'users', group: 'Access' },
   { id: 'secrets', label: 'Secrets', icon: 'key', group: 'Access' },

@@ -17,6 +17,7 @@ const blank = () => ({
   transcription: { backend: '', model: '', config: { openai: {}, gemini: {} }, fallbacks: [] },
   tts: { backend: '', model: '', voice: '', fallbacks: [], config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
   mcpServers: [],
+  skills: [],
   contextGuard: { enabled: false, strategy: 'threshold', maxTurns: 20, maxTokens: 0 },
 });
 
@@ -51,6 +52,7 @@ export const AgentDialog = {
       return s && s.properties && Object.keys(s.properties).length ? s : null;
     },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
+    skillOptions() { return (store.skills || []).map((k) => ({ value: k.id, label: k.name, hint: k.slug ? `package ${k.slug}` : k.description })); },
   },
   template: `
   <Modal v-model:open="open" :title="editing ? 'Edit agent' : 'New agent'" wide testid="agent-dialog">
@@ -144,6 +146,10 @@ export const AgentDialog = {
       <details class="section" :open="form.mcpServers.length > 0">
         <summary>MCP servers <span class="count" v-if="form.mcpServers.length">{{ form.mcpServers.length }}</span></summary>
         <ToggleChips v-model="form.mcpServers" :options="mcpOptions" empty="No MCP servers defined yet."/>
+      </details>
+      <details class="section" :open="form.skills.length > 0" data-testid="agent-skills">
+        <summary>Skills <span class="count" v-if="form.skills.length">{{ form.skills.length }}</span></summary>
+        <ToggleChips v-model="form.skills" :options="skillOptions" empty="No skills defined yet."/>
       </details>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
     </form>
