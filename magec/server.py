@@ -248,10 +248,30 @@ def _warn(config: Config, admin_host: str) -> None:
         )
 
 
+def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
+    """The admin MCP server (``server.mcp.*``, docs/admin-mcp.md): every operation of ``admin`` as a
+    tool, called in process through ``admin`` itself."""
+    from magec.admin_mcp.server import AdminMcp
+
+    log.info("admin MCP server on http://%s:%s/mcp", host, config.mcp_port)
+    return uvicorn.Server(
+        uvicorn.Config(
+            AdminMcp(admin, config).asgi(),
+            host=host,
+            port=config.mcp_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    )
+
+
 async def serve(config: Config) -> None:
     admin_host = config.admin_bind_host()  # refuses an exposed admin app without a password
     _warn(config, admin_host)
+    mcp_host = config.mcp_bind_host() if config.mcp_enabled else ""  # same rule as the admin app
     async with open_context(config, start_clients=True) as ctx:
+        admin = admin_app(ctx)
         servers = [
             uvicorn.Server(
                 uvicorn.Config(
@@ -265,7 +285,7 @@ async def serve(config: Config) -> None:
             ),
             uvicorn.Server(
                 uvicorn.Config(
-                    admin_app(ctx),
+                    admin,
                     host=admin_host,
                     port=config.admin_port,
                     log_config=None,
@@ -274,6 +294,8 @@ async def serve(config: Config) -> None:
                 )
             ),
         ]
+        if config.mcp_enabled:
+            servers.append(_mcp_server(admin, config, mcp_host))
         loop = asyncio.get_running_loop()
 
         def stop() -> None:

@@ -59,6 +59,7 @@ def router(ctx: AppContext, sections: Sequence[Section]) -> APIRouter:
         summary="Download a backup (.tar.gz): every resource, settings, secrets (encrypted) and the included sections",
         response_class=StreamingResponse,
         responses={200: {"content": {"application/gzip": {}}}},
+        openapi_extra={"x-mcp-tool": "magec_backup_settings"},
     )
     async def backup(
         include: str = Query("", description="optional sections, comma-separated: e.g. sessions,memories,audit"),
