@@ -35,12 +35,15 @@ from google.adk.a2a.converters.request_converter import convert_a2a_request_to_a
 from google.adk.events import EventActions
 
 from magec.agents.apps import App
+from magec.audit.context import attributed
 from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, run_turn
 
 #: the A2A user id inside a caller's namespace (A2A itself has no end-user identity)
 A2A_USER = "a2a"
 STATE_KEY = "magec_turn"
+#: the audit's surface name of A2A turns (:mod:`magec.audit.context`)
+SURFACE = "a2a"
 
 
 @dataclass(frozen=True)
@@ -86,18 +89,19 @@ class TurnExecutor(AgentExecutor):
                                                {"errorCode": "validation_error"}))
             return
         artifacts: dict[str, str] = {}
-        async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message,
-                                 streaming=turn.streaming):
-            if ev.error_code or ev.event is None:
-                text = ev.error_message or ev.error_code or "turn failed"
-                await updater.failed(_text_message(text, {"errorCode": ev.error_code or "internal_error"}))
-                return
-            if ev.is_user or not ev.visible:
-                continue
-            # state deltas stay inside magec (flow state, outputKey values): the peer gets content
-            event = ev.event.model_copy(update={"actions": EventActions()})
-            for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
-                await event_queue.enqueue_event(a2a_event)
+        with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
+            async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message,
+                                     streaming=turn.streaming):
+                if ev.error_code or ev.event is None:
+                    text = ev.error_message or ev.error_code or "turn failed"
+                    await updater.failed(_text_message(text, {"errorCode": ev.error_code or "internal_error"}))
+                    return
+                if ev.is_user or not ev.visible:
+                    continue
+                # state deltas stay inside magec (flow state, outputKey values): the peer gets content
+                event = ev.event.model_copy(update={"actions": EventActions()})
+                for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
+                    await event_queue.enqueue_event(a2a_event)
         await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
