@@ -124,3 +124,15 @@ async def test_webhook_client_answers_with_the_budget_message(sqlite_apps: Apps,
     body = r.json()
     assert body["ok"] is False and body["code"] == "budget_exceeded"
     assert "monthly budget of client 'Hook' is spent (1,000 of 500 tokens)" in body["error"]
+
+
+async def test_responses_api_is_refused_with_402(sqlite_apps: Apps, oai: FakeServer) -> None:
+    apps = sqlite_apps
+    b = await backend(apps, oai)
+    aid = await agent(apps, b, "Helper", budget={"amount": 100, "unit": "tokens", "period": "day"})
+    first = await apps.user.post("/v1/responses", json={"model": aid, "input": "hi"})
+    assert first.status_code == 200, first.text
+    r = await apps.user.post("/v1/responses", json={"model": aid, "input": "again"})
+    assert r.status_code == 402, r.text
+    assert r.json()["error"]["code"] == "budget_exceeded"
+    assert "daily budget of agent 'Helper' is spent" in r.json()["error"]["message"]
