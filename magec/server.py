@@ -153,6 +153,13 @@ async def _start_runtime(ctx: AppContext) -> None:
     )
     ctx.extras["artifacts"] = artifacts
     ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])
+    # flow runs, costs and budgets (docs/costs.md): a turn observer counting every usage row
+    from magec.costs.service import CostService
+
+    costs = CostService(ctx.store.engine, ctx.runtime.usage)
+    ctx.extras["costs"] = costs
+    ctx.runtime.closers.append(costs.close)
+    await costs.start()
     await ctx.runtime.start()
 
 
@@ -222,6 +229,8 @@ def user_app(ctx: AppContext) -> FastAPI:
 def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
     from magec.api.admin import backends, backup, clients, memory, playground, skills, voice
+    from magec.api.admin import costs as admin_costs
+    from magec.api.admin import runs as admin_runs
     from magec.api.admin.app import create_admin_app
 
     return create_admin_app(
@@ -234,6 +243,8 @@ def admin_app(ctx: AppContext) -> FastAPI:
             clients.router(ctx),
             skills.router(ctx),
             backup.router(ctx, backup_sections()),
+            admin_costs.router(ctx),
+            admin_runs.router(ctx),
         ],
     )
 

@@ -11,5 +11,6 @@ export const NAV = [
   { id: 'commands', label: 'Commands', icon: 'terminal', group: 'Build' },
   { id: 'clients', label: 'Clients', icon: 'users', group: 'Access' },
   { id: 'secrets', label: 'Secrets', icon: 'key', group: 'Access' },
+  { id: 'costs', label: 'Costs', icon: 'activity', group: 'Access' },
   { id: 'settings', label: 'Settings', icon: 'settings', group: 'Access' },
 ];
