@@ -129,12 +129,24 @@ async def _start_runtime(ctx: AppContext) -> None:
     def guard_models(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
         deps.guard = breakers.guard
 
+    # the conversation audit: sees every turn (run_turn), writes in batches (magec.audit)
+    from magec.audit.recorder import AuditRecorder
+    from magec.costs.observe import TurnObservers
+
+    audit = AuditRecorder(ctx.store.engine, ctx.metrics.registry)
+    ctx.extras["audit"] = audit
+    audit.start()
+
+    def observe_turns(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
+        # the costs service first: it may refuse a turn (a spent budget) before the audit sees it
+        deps.turn_observer = TurnObservers(ctx.extras.get("costs"), audit)
+
     ctx.runtime = RuntimeManager(
         ctx,
-        [guard_models, McpHook(mcp), MemoryHook(memory), _skills_hook(ctx), flows.install],
+        [guard_models, observe_turns, McpHook(mcp), MemoryHook(memory), _skills_hook(ctx), flows.install],
         memory=memory,
         mcp=mcp,
-        closers=[mcp.close, memory.close],
+        closers=[audit.close, mcp.close, memory.close],
     )
     # artifacts (docs/artifacts.md): every runner's artifact service, the agents' tools, the links;
     # per-agent secrets ({{secret:KEY}} in tool calls, live values, redaction): magec.agents.secrets
@@ -228,7 +240,7 @@ def user_app(ctx: AppContext) -> FastAPI:
 
 def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
-    from magec.api.admin import backends, backup, clients, memory, playground, skills, voice
+    from magec.api.admin import backends, backup, clients, conversations, memory, playground, skills, voice
     from magec.api.admin import costs as admin_costs
     from magec.api.admin import runs as admin_runs
     from magec.api.admin.app import create_admin_app
@@ -241,6 +253,7 @@ def admin_app(ctx: AppContext) -> FastAPI:
             voice.router(ctx),
             playground.router(ctx),
             clients.router(ctx),
+            conversations.router(ctx),
             skills.router(ctx),
             backup.router(ctx, backup_sections()),
             admin_costs.router(ctx),

@@ -66,6 +66,9 @@ class BuildDeps:
     )
     #: called after every model call with (agent id, backend id, model, usage metadata)
     on_usage: Callable[[str, str, str, Any], None] | None = None
+    #: sees every turn (:meth:`magec.audit.recorder.AuditRecorder.begin`, set by the composition
+    #: root); the runtime carries it to :func:`magec.runtime.run.run_turn`. None = not recorded
+    turn_observer: Any = None
     #: wraps each agent's chat model with (model, backend id, backend name), e.g. the backend's
     #: circuit breaker (:mod:`magec.backends.breaker`, set by the composition root); None = as is
     guard: Callable[[Any, str, str], Any] | None = None

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 #: Magec's ``source`` for surfaces without a client
 _SOURCES = {"playground": "playground"}
 _CACHE = 10_000
+#: seconds between writes when fewer than a batch are waiting
+FLUSH_INTERVAL = 0.5
 
 
 class AuditRecorder:
@@ -56,13 +58,13 @@ class AuditRecorder:
         engine: AsyncEngine,
         registry: CollectorRegistry | None = None,
         *,
-        flush_interval: float = 0.5,
+        flush_interval: float | None = None,
         batch_size: int = 500,
         max_queue: int = 50_000,
         prune_interval: float = 3600.0,
     ) -> None:
         self.engine = engine
-        self.flush_interval = flush_interval
+        self.flush_interval = FLUSH_INTERVAL if flush_interval is None else flush_interval
         self.batch_size = batch_size
         self.prune_interval = prune_interval
         self._queue: deque[Probe] = deque(maxlen=max_queue)

@@ -37,6 +37,7 @@ from google.genai import types
 from sqlalchemy.exc import IntegrityError
 
 from magec.agents.apps import App
+from magec.audit.context import attributed
 from magec.clients.tables import client_conversations
 from magec.context import AppContext
 from magec.errors import AuthError, ForbiddenError, MagecError, NotFoundError, ValidationError
@@ -211,7 +212,8 @@ class Conversations:
             sid = await ensure_session(rt, app, user, session_id(inbound.conversation, generation))
             delta = {CLIENT_STATE_PREFIX + str(k): v for k, v in inbound.meta.items()} or None
             message = types.Content(role="user", parts=[types.Part(text=text)])
-            events = [e async for e in run_turn(rt, app, user, sid, message, state_delta=delta)]
+            with attributed(str(client.type), voice=bool(inbound.audio)):  # the audit's surface
+                events = [e async for e in run_turn(rt, app, user, sid, message, state_delta=delta)]
         except MagecError as err:
             return _failed(app, err, transcript)
         except Exception as err:  # noqa: BLE001 - a bot must answer something, never crash its loop

@@ -55,6 +55,15 @@ class FlowSettings(_Model):
     max_router_activations: int = Field(default=1000, ge=1, le=1000)
 
 
+class ConversationSettings(_Model):
+    """The conversation audit (``settings.conversations``, beyond Magec; docs/conversations.md):
+    ``enabled`` false records nothing; ``retentionDays`` / ``maxTurns`` (0 = keep) bound what is kept."""
+
+    enabled: bool = True
+    retention_days: int = Field(default=0, ge=0, le=36500)
+    max_turns: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
 class Settings(_Model):
     # Magec G1's settings; ``flows`` and ``temporaryDir`` (G2) are kept by a save that omits them
     magec_fields: ClassVar[frozenset[str] | None] = frozenset({"sessionProvider", "longTermProvider"})
@@ -65,6 +74,7 @@ class Settings(_Model):
     session_provider: str = ""
     long_term_provider: str = ""
     flows: FlowSettings = Field(default_factory=FlowSettings)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     #: Magec G2's directory for exported artifacts; kept so an import loses nothing
     temporary_dir: str = ""
     #: what a plain ``DELETE`` of a referenced resource does (no ``?force``): ``refuse`` (409 with

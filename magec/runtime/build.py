@@ -35,6 +35,8 @@ class Runtime:
     rebuilt: int = 0
     #: the shared build inputs (settings, session service, memory store…) this runtime was built with
     shared: str = ""
+    #: sees every turn run on this runtime (``BuildDeps.turn_observer``: the conversation audit)
+    observer: Any = None
 
     def find(self, key: str) -> App | None:
         """An app by id, or by exact name when no id matches."""
@@ -110,6 +112,7 @@ def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None
         session_service=deps.session_service,
         rebuilt=rebuilt,
         shared=shared,
+        observer=deps.turn_observer,
     )
 
 

@@ -6,11 +6,14 @@ a failed turn ends with exactly one error event whose ``error_code`` is the fail
 one vocabulary of :mod:`magec.errors` (``MagecError.code``) and whose message is redacted. On the
 ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author": ..., "turnComplete": true}``,
 plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider said how long to wait.
+A turn an observer refuses before it runs (``budget_exceeded``, :mod:`magec.costs`) is that one
+error event alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
@@ -218,6 +221,39 @@ async def run_turn(
     streaming: bool = False,
     state_delta: dict[str, Any] | None = None,
     runner: Any = None,
+) -> AsyncGenerator[TurnEvent, None]:
+    turn = _run_turn(runtime, app, user_id, session_id, message, streaming, state_delta, runner)
+    # The conversation audit sees every turn of every surface here: its probe only keeps
+    # references (a list append per event); the recording is written later, off this path.
+    try:
+        probe = runtime.observer.begin(runtime, app, user_id, session_id, message) if runtime.observer else None
+    except MagecError as err:  # refused before it ran (magec.costs: a spent budget): one error event
+        log.info("turn of %s %r (session %s) refused: %s: %s", app.kind, app.name, session_id, err.code, err)
+        yield _error_event(app, err, "")
+        return
+    if probe is None:
+        async with contextlib.aclosing(turn):
+            async for event in turn:
+                yield event
+        return
+    try:
+        async with contextlib.aclosing(turn):
+            async for event in turn:
+                probe.see(event)
+                yield event
+    finally:
+        probe.finish()
+
+
+async def _run_turn(
+    runtime: Runtime,
+    app: App,
+    user_id: str,
+    session_id: str,
+    message: types.Content,
+    streaming: bool,
+    state_delta: dict[str, Any] | None,
+    runner: Any,
 ) -> AsyncGenerator[TurnEvent, None]:
     runner = runner or app.runner
     assert runner is not None

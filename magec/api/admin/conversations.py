@@ -150,7 +150,7 @@ def router(ctx: AppContext) -> APIRouter:
         audit = await recorder()
         if audit is None or ctx.runtime is None:
             return {"deleted": 0}
-        settings = ctx.runtime.current().snapshot.settings.conversations
+        settings = getattr(ctx.runtime.current().snapshot.settings, "conversations", None)
         return {"deleted": await audit.prune(settings)}
 
     @r.get("/{conversation_id}", summary="One conversation with its messages (?view=user|admin)")

@@ -35,6 +35,7 @@ from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import json_body
 from magec.api.limits import until_disconnected
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
+from magec.audit.context import attributed, set_surface
 from magec.context import AppContext
 from magec.errors import AgentUnavailableError, ConflictError, NotFoundError, ValidationError
 from magec.runtime.build import Runtime
@@ -105,6 +106,13 @@ def agent_router(
         assert app is not None
         return app, caller
 
+    def audit_surface(request: Request, route: str) -> tuple[str, str]:
+        """(surface, source) of a turn for the conversation audit: the admin's are the playground's;
+        the Voice UI marks its turns with ``?source=voice-ui`` (Magec's source name)."""
+        if not user_view:
+            return "playground", ""
+        return route, "voice-ui" if request.query_params.get("source") == "voice-ui" else ""
+
     def client_state(value: Any, field: str) -> dict[str, Any] | None:
         if value is None:
             return None
@@ -156,8 +164,11 @@ def agent_router(
     async def run(request: Request) -> list[dict[str, Any]]:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
 
+        surface = audit_surface(request, "run")
+
         async def turn() -> list[TurnEvent]:
-            return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
+            with attributed(*surface):
+                return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
 
         # a client that hangs up cancels the turn (and its provider calls)
         events = await until_disconnected(request, turn())
@@ -171,7 +182,10 @@ def agent_router(
     async def run_sse(request: Request) -> Response:
         rt, app, user, sid, message, streaming, delta = await _prepare(request)
 
+        surface = audit_surface(request, "run_sse")
+
         async def stream() -> AsyncIterator[dict[str, str]]:
+            set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
             async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
                 if event.visible or not user_view:
                     yield {"data": json.dumps(event.to_json())}

@@ -21,9 +21,10 @@ import clients from './pages/clients.js';
 import secrets from './pages/secrets.js';
 import settings from './pages/settings.js';
 import playground from './pages/playground.js';
+import conversations from './pages/conversations.js';
 import costs from './pages/costs.js';
 
-const PAGES = { overview, backends, agents, flows, memory, mcps, skills, commands, clients, secrets, settings, playground, costs };
+const PAGES = { overview, backends, agents, flows, memory, mcps, skills, commands, clients, secrets, settings, playground, conversations, costs };
 
 const Login = {
   name: 'Login',

@@ -2,6 +2,7 @@
 export const NAV = [
   { id: 'overview', label: 'Overview', icon: 'home', group: '' },
   { id: 'playground', label: 'Playground', icon: 'chat', group: '' },
+  { id: 'conversations', label: 'Conversations', icon: 'activity', group: '' },
   { id: 'backends', label: 'Backends', icon: 'server', group: 'Build' },
   { id: 'agents', label: 'Agents', icon: 'bot', group: 'Build' },
   { id: 'flows', label: 'Flows', icon: 'flow', group: 'Build' },

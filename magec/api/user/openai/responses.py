@@ -204,6 +204,7 @@ def router(ctx: AppContext) -> APIRouter:
         overrides = Overrides(turn.instructions, cfg, tools, choice if tools or choice != "required" else None)
         store = body.get("store", True) is not False
         conv = await Conversation.open(rt, app, user, session_id, turn, store=store)
+        conv.surface = "responses"
         rid = _encode(app.id, raw_user, conv.sid)
         nonce = _decode(rid, "id")[3]
         shape = _Shape(rid, app, body, overrides)

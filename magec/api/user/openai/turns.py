@@ -53,6 +53,8 @@ class Conversation:
     user: str
     sid: str
     runner: Any = None  # the ephemeral runner of a stateless call, else None (the app's own)
+    #: the route, for the conversation audit (``responses`` sets its own)
+    surface: str = "chat.completions"
 
     @classmethod
     async def open(
@@ -84,7 +86,7 @@ class Conversation:
     async def run(
         self, message: types.Content, overrides: Overrides, *, streaming: bool
     ) -> AsyncIterator[TurnEvent]:
-        with applied(overrides):
+        with applied(overrides), attributed(self.surface):
             turn = run_turn(self.rt, self.app, self.user, self.sid, message, streaming=streaming, runner=self.runner)
             try:
                 async for event in turn:

@@ -1,0 +1,71 @@
+"""The recorder's guarantees: a full queue drops the oldest record and counts it (a turn never
+waits), and a clean stop writes everything still queued."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from google.genai import types
+from prometheus_client import CollectorRegistry
+
+from magec.audit import recorder as recorder_mod
+from magec.audit.recorder import AuditRecorder
+from magec.audit.shape import Probe
+from magec.audit.tables import audit_conversations, audit_metadata, audit_turns
+from magec.store.store import make_engine
+from magec.testing.apps import running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake
+from tests.audit.helpers import agent, backend, run
+
+
+def _probe(rec: AuditRecorder, text: str) -> Probe:
+    snap = SimpleNamespace(clients={}, agents={}, backends={})
+    p = Probe(snapshot=snap, app_id="app-1", app_kind="agent", app_name="App", owner="u", session_id="s",
+              message=types.Content(role="user", parts=[types.Part(text=text)]), surface="run", source="",
+              voice=False, started=datetime.now(UTC), t0=time.perf_counter(), recorder=rec)
+    return p
+
+
+async def test_full_queue_drops_the_oldest_and_counts(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(audit_metadata.create_all)
+    registry = CollectorRegistry()
+    rec = AuditRecorder(engine, registry, max_queue=3)
+    started = time.perf_counter()
+    for i in range(5):
+        _probe(rec, f"turn {i}").finish()
+    assert time.perf_counter() - started < 0.05  # enqueueing never waits for the database
+    assert registry.get_sample_value("magec_audit_dropped_total", {"reason": "queue_full"}) == 2
+    assert registry.get_sample_value("magec_audit_queue") == 3
+    assert await rec.flush() == 3
+    async with engine.connect() as conn:
+        texts = [r[0] for r in (await conn.execute(sa.select(audit_turns.c.user_text).order_by(audit_turns.c.at)))]
+        convs = (await conn.execute(sa.select(sa.func.count()).select_from(audit_conversations))).scalar_one()
+    assert texts == ["turn 2", "turn 3", "turn 4"] and convs == 1
+    assert registry.get_sample_value("magec_audit_written_total") == 3
+    await rec.close()
+    assert rec.begin(SimpleNamespace(snapshot=SimpleNamespace(settings=SimpleNamespace())), None, "", "", None) is None
+    await engine.dispose()
+
+
+async def test_clean_stop_writes_what_is_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder_mod, "FLUSH_INTERVAL", 3600.0)  # the writer would not wake by itself
+    db = tmp_path / "data" / "magec.db"
+    with FakeServer(OpenAIFake("stop")) as llm:
+        async with running_apps(tmp_path / "data", database_url=f"sqlite+aiosqlite:///{db}") as apps:
+            aid = await agent(apps, await backend(apps, llm.url), "Stopper")
+            await run(apps, aid, "queued at shutdown")
+            audit: Any = apps.ctx.extras["audit"]
+            assert len(audit._queue) == 1  # finished, acknowledged to the client, not yet written
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(audit_turns.c.user_text))).all()
+    await engine.dispose()
+    assert [r[0] for r in rows] == ["queued at shutdown"]
