@@ -28,7 +28,7 @@ from typing import Any
 
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
-from google.adk.sessions.base_session_service import BaseSessionService
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
 
@@ -59,8 +59,11 @@ class MagecSessionService(BaseSessionService):
         session_id: str,
         state: dict[str, Any] | None = None,
     ) -> Session:
-        """Return the session, creating it (with ``state``) when absent; safe against a racing create."""
-        session = await self.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+        """Return the session, creating it (with ``state``) when absent; safe against a racing create.
+        Its ``events`` are not loaded (callers need the session to exist; the runner reads it)."""
+        session = await self.get_session(
+            app_name=app_name, user_id=user_id, session_id=session_id, config=GetSessionConfig(num_recent_events=0)
+        )
         if session is not None:
             return session
         try:

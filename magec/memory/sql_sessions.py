@@ -15,6 +15,9 @@ No session row, state blob or event list is read back and rewritten. On a SQLite
 go through a group-committing writer thread (:mod:`magec.memory._sqlite_writer`, operations in
 :mod:`magec.memory.sqlite_session_ops`): concurrent appends share one transaction and cost one
 thread hop each instead of ~5. Reads always use the engine (WAL readers do not block).
+
+Why a long session stays cheap: parsed events are kept between turns (:mod:`magec.memory.event_cache`);
+a read checks the session row's revision and parses only events stored since (normally none).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
 from magec.memory._sqlite_writer import SqliteWriter
+from magec.memory.event_cache import EventCache, Key
 from magec.memory.session_base import (
     APP,
     SESSION,
@@ -88,6 +92,7 @@ class SqlSessionService(MagecSessionService):
         super().__init__()
         self.engine = engine
         self._writer: SqliteWriter | None = None
+        self.events = EventCache()
         path = engine.url.database
         if group_commit and is_sqlite(engine) and path and path != ":memory:" and not path.startswith("file:"):
             self._writer = SqliteWriter(path)
@@ -193,7 +198,10 @@ class SqlSessionService(MagecSessionService):
             if row is None:
                 return None
             events: list[Event] = []
-            if not (config and config.num_recent_events == 0):
+            whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
+            if whole:
+                events = await self._read_events(conn, (app_name, user_id, sid), int(row.revision), float(row.update_time))
+            elif not (config and config.num_recent_events == 0):
                 q = sa.select(ev.c.data).where(
                     ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid
                 )
@@ -203,6 +211,7 @@ class SqlSessionService(MagecSessionService):
                 if config and config.num_recent_events is not None:
                     q = q.limit(config.num_recent_events)
                 events = [load_event(d) for (d,) in await conn.execute(q)]
+                self.events.loaded += len(events)
                 events.reverse()
             app_state, user_state, session_state = await self._read_state(conn, app_name, user_id, sid)
         session = Session(
@@ -214,6 +223,34 @@ class SqlSessionService(MagecSessionService):
         )
         set_marker(session, int(row.revision), float(row.update_time))
         return session
+
+    async def _read_events(self, conn: AsyncConnection, key: Key, revision: int, update_time: float) -> list[Event]:
+        """All events of the session at ``revision``: from the cache when it is current, plus the
+        events stored after the cached revision when it continues them, else read whole."""
+        app_name, user_id, sid = key
+        where = (ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
+        entry = self.events.get(key)
+        if entry is not None and entry.revision == revision and entry.update_time == update_time:
+            return list(entry.events)
+        if entry is not None and entry.events and entry.revision < revision:
+            rows = list(
+                await conn.execute(
+                    sa.select(ev.c.seq, ev.c.event_id, ev.c.data)
+                    .where(*where, ev.c.seq >= entry.revision)
+                    .order_by(ev.c.seq)
+                )
+            )
+            # the cached list is continued only from its own last event (a delete + re-create moved it)
+            if rows and int(rows[0].seq) == entry.revision and rows[0].event_id == entry.events[-1].id:
+                new = [load_event(r.data) for r in rows[1:]]
+                self.events.loaded += len(new)
+                events = entry.events + new
+                self.events.put(key, revision, update_time, events)
+                return list(events)
+        events = [load_event(d) for (d,) in await conn.execute(sa.select(ev.c.data).where(*where).order_by(ev.c.seq))]
+        self.events.loaded += len(events)
+        self.events.put(key, revision, update_time, events)
+        return list(events)
 
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
         q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(
@@ -253,6 +290,7 @@ class SqlSessionService(MagecSessionService):
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         sid = clean_id(session_id) or ""
+        self.events.drop((app_name, user_id, sid))
         if self._writer is not None:
             await self._writer.run(ops.delete_op(app_name, user_id, sid))
             return
@@ -306,6 +344,7 @@ class SqlSessionService(MagecSessionService):
                 except ops.DuplicateEvent:
                     return event
                 set_marker(session, seq, event.timestamp)
+                self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event)
                 return self._commit_event_to_session(session, event)
             try:
                 async with write_tx(self.engine) as conn:
@@ -347,6 +386,7 @@ class SqlSessionService(MagecSessionService):
             except _Duplicate:
                 return event
             set_marker(session, seq, event.timestamp)
+            self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event)
         return self._commit_event_to_session(session, event)
 
     @staticmethod

@@ -33,5 +33,8 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
         if key != "default":
             return cache[key]  # type: ignore[no-any-return]
     if "default" not in cache:
-        cache["default"] = open_session_service("sqlite", {}, ctx.store.engine)
+        svc = cache["default"] = open_session_service("sqlite", {}, ctx.store.engine)
+        events = getattr(svc, "events", None)  # the SQL service's parsed-event cache
+        if events is not None:
+            ctx.metrics.session_events_loaded.set_function(lambda: float(events.loaded))
     return cache["default"]  # type: ignore[no-any-return]

@@ -1,0 +1,86 @@
+"""Parsed session events kept between turns, so a turn's cost does not grow with the session.
+
+Without it every turn re-reads and re-parses the whole session (ADK's runner loads it once per
+turn): 26 ms at turn 1, 251 ms at turn 300. With it a turn reads the session row (its revision)
+and only the events stored since the cached revision — normally none, because this process
+appended them itself.
+
+Contract:
+
+* An entry is ``(revision, update_time, events)`` for one session key. It is used only when the
+  stored row's revision and update time match (another replica's append or a delete + re-create
+  moves them), or when the stored revision is newer: then only events with ``seq > revision`` are
+  read, and only if the first of them continues the cached list (checked by the caller through
+  :meth:`tail_id`), else the session is read whole.
+* Events are shared between the cache and the sessions built from it and are treated as
+  immutable (ADK copies an event before changing it); each session gets its own list.
+* Bounded: at most ``max_events`` events in all (least recently used sessions go first); a single
+  session larger than a quarter of that is not cached at all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from google.adk.events.event import Event
+
+Key = tuple[str, str, str]
+
+#: default budget: about 100 MB of typical chat events
+DEFAULT_MAX_EVENTS = 50_000
+
+
+@dataclass
+class Entry:
+    revision: int
+    update_time: float
+    events: list[Event] = field(default_factory=list)
+
+
+class EventCache:
+    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        self.max_events = max_events
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
+        self._size = 0
+        #: events parsed from storage (what the cache saves; ``magec_session_events_loaded_total``)
+        self.loaded = 0
+
+    def get(self, key: Key) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: Key, revision: int, update_time: float, events: list[Event]) -> None:
+        self.drop(key)
+        if len(events) > self.max_events // 4:
+            return
+        self._entries[key] = Entry(revision, update_time, list(events))
+        self._size += len(events)
+        while self._size > self.max_events and self._entries:
+            _, old = self._entries.popitem(last=False)
+            self._size -= len(old.events)
+
+    def appended(self, key: Key, previous: int, revision: int, update_time: float, event: Event) -> None:
+        """This process stored ``event`` at ``revision``; extend the entry if it was current."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        if entry.revision != previous:
+            self.drop(key)
+            return
+        entry.events.append(event)
+        entry.revision, entry.update_time = revision, update_time
+        self._size += 1
+        if len(entry.events) > self.max_events // 4:
+            self.drop(key)
+
+    def drop(self, key: Key) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= len(old.events)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._size = 0

@@ -1,0 +1,53 @@
+"""A turn's cost does not grow with the session: stored events are parsed once per process and
+kept (magec.memory.event_cache); each turn reads only what is new. Watched as a client would, on
+``/metrics`` (``magec_session_events_loaded``), and checked for correctness when the stored
+session changes under the cache (deleted and re-created with the same id)."""
+
+from __future__ import annotations
+
+import re
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer
+from tests.runtime.test_run_api import make_agent, texts
+
+U = "/api/v1/agent"
+
+
+async def _loaded(apps: Apps) -> float:
+    text = (await apps.user.get("/metrics")).text
+    found = re.search(r"^magec_session_events_loaded (\S+)$", text, re.M)
+    assert found, text[:500]
+    return float(found.group(1))
+
+
+async def _turn(apps: Apps, aid: str, sid: str, text: str) -> list[str]:
+    r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u1", "sessionId": sid,
+                                               "newMessage": {"role": "user", "parts": [{"text": text}]}})
+    assert r.status_code == 200, r.text
+    return texts(r.json())
+
+
+async def test_turns_parse_no_stored_events_once_cached(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    for i in range(12):
+        await _turn(sqlite_apps, aid, "long", f"turn {i}")
+    before = await _loaded(sqlite_apps)
+    for i in range(12, 15):
+        assert await _turn(sqlite_apps, aid, "long", f"turn {i}") == [f"openai-x says: turn {i}"]
+    assert await _loaded(sqlite_apps) == before  # 30 stored events, none re-parsed by 3 more turns
+    sent = openai_x.requests[-1].json["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == [f"turn {i}" for i in range(15)]
+
+
+async def test_a_session_replaced_under_the_cache_is_read_afresh(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    _, aid = await make_agent(sqlite_apps, openai_x)
+    await _turn(sqlite_apps, aid, "s", "first life")
+    await _turn(sqlite_apps, aid, "s", "still first")
+    assert (await sqlite_apps.user.delete(f"{U}/apps/{aid}/users/u1/sessions/s")).status_code == 204
+    assert (await sqlite_apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s", json={})).status_code == 200
+    await _turn(sqlite_apps, aid, "s", "second life")
+    sent = openai_x.requests[-1].json["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["second life"]
+    events = (await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s")).json()["events"]
+    assert len(events) == 2
