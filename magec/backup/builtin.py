@@ -1,7 +1,13 @@
-"""The backup sections of the memory layer: ``sessions`` and ``memories`` (both optional).
+"""The backup sections of magec's subsystems (listed by :func:`magec.server.backup_sections`).
+
+Always in a backup (configuration): ``skills`` (the files of skill packages, ``skill_files``) and
+``prices`` (the cost price table). With ``include=`` (conversation data): ``sessions``,
+``memories``, ``artifacts``, ``audit`` (the conversation log) and ``runs`` (flow runs).
 
 Sessions are in the database only with the default session service (SQLite/PostgreSQL); sessions
-kept by a Redis session provider are not in any table and so not in a backup.
+kept by a Redis session provider, and memories in an external pgvector provider, are not in any
+of magec's tables and so not in a backup. The artifacts' URL signing key is not carried: download
+links issued before a restore on another server stop working there (they expire anyway).
 """
 
 from __future__ import annotations
@@ -9,8 +15,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from magec.artifacts.tables import artifacts
+from magec.audit.tables import audit_conversations, audit_turns
 from magec.backup.sections import Section
+from magec.costs.tables import cost_prices, flow_runs
 from magec.memory.tables import LONGTERM_TABLES, SESSION_TABLES, memory_scopes
+from magec.skills.tables import skill_files
 
 
 async def _old_generation(conn: AsyncConnection) -> dict[str, int]:
@@ -38,4 +48,9 @@ MEMORIES = Section(
     before_restore=_old_generation,
     after_restore=_bump_generations,
 )
-BUILTIN = (SESSIONS, MEMORIES)
+SKILLS = Section("skills", (skill_files,), optional=False, description="files of skill packages")
+PRICES = Section("prices", (cost_prices,), optional=False, description="the cost price table")
+ARTIFACTS = Section("artifacts", (artifacts,), description="artifacts saved in sessions (every version)")
+AUDIT = Section("audit", (audit_conversations, audit_turns), description="the conversation audit log")
+RUNS = Section("runs", (flow_runs,), description="flow runs (path taken, per-node timing)")
+BUILTIN = (SKILLS, PRICES, SESSIONS, MEMORIES, ARTIFACTS, AUDIT, RUNS)

@@ -41,11 +41,15 @@ async def populate(apps: Apps, provider_url: str) -> dict[str, Any]:
     r = await apps.admin.put(f"{A}/settings", json={"sessionProvider": mem["id"],
                                                     "flows": {"executionTimeoutMs": 5000}})
     assert r.status_code == 200, r.text
+    skill = await create(apps, "skills", {"name": "Style", "description": "house style", "instructions": "Be kind."})
+    r = await apps.admin.post(f"{A}/skills/{skill['id']}/references",
+                              files={"file": ("guide.md", b"# Guide\nUse short words.", "text/markdown")})
+    assert r.status_code == 201, r.text
     # the MCP endpoint does not exist: unlink it so "Helper" is a working agent too
     r = await apps.admin.delete(f"{A}/agents/{agent['id']}/mcps/{mcp['id']}")
     assert r.status_code in (200, 204), r.text
     return {"secret": secret, "backend": backend, "memory": mem, "mcp": mcp, "command": cmd, "agent": agent,
-            "plain": plain, "flow": flow, "client": client, "token": client["token"]}
+            "plain": plain, "flow": flow, "client": client, "token": client["token"], "skill": skill}
 
 
 #: fields of the Admin API views that describe this process, not the configuration

@@ -53,7 +53,11 @@ async def test_round_trip_into_an_empty_server(tmp_path: Path, provider: FakeSer
         assert body["status"] == "restored"
         assert body["changes"]["agents"]["created"] == [made["agent"]["id"], made["plain"]["id"]]
         assert body["sections"]["sessions"]["session_sessions"] == 1
+        assert body["sections"]["skills"] == {"skill_files": 1}
         assert await admin_view(b) == expected
+        # a subsystem's own table (skills' files) came along with its resources
+        r = await b.admin.get(f"{A}/skills/{made['skill']['id']}/references/guide.md")
+        assert r.status_code == 200 and r.content == b"# Guide\nUse short words.", r.text
         # the restored client's token, agent, backend (with its secret-referencing key) all work at once
         r = await b.user.post(f"{U}/run", json=_run(made["plain"]["id"], "after"), headers=token)
         assert r.status_code == 200, r.text
