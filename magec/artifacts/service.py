@@ -138,7 +138,7 @@ class SqlArtifactService(BaseArtifactService):
         except (TypeError, ValueError):
             raise ValidationError("customMetadata: must be JSON", field="customMetadata") from None
         t = artifacts.c
-        for _ in range(5):
+        for _ in range(50):  # each lost race means another save won: bounded by the concurrent savers
             try:
                 async with self.engine.begin() as conn:
                     # quota of the session the artifact belongs to (user-scoped: the user's scope)

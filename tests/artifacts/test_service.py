@@ -1,0 +1,109 @@
+"""The artifact service alone (on a migrated SQLite database): ADK's version numbering under
+concurrent saves, scopes, payload kinds, validation; and the ``artifacts`` section of config.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from google.genai import types
+
+from magec.artifacts.service import Limits, SqlArtifactService
+from magec.artifacts.signing import Claims, ExpiredToken, InvalidToken, Signer
+from magec.config import load_config
+from magec.errors import ConfigError, PayloadTooLargeError, ValidationError
+from magec.store.migrate import upgrade
+from magec.store.store import make_engine
+
+
+async def service(tmp_path: Path, limits: Limits | None = None) -> SqlArtifactService:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    await upgrade(engine)
+    return SqlArtifactService(engine, limits)
+
+
+async def test_versions_scopes_and_payloads(tmp_path: Path) -> None:
+    svc = await service(tmp_path)
+    kw = {"app_name": "app", "user_id": "c1:u", "session_id": "s"}
+    # concurrent saves of one name: distinct, consecutive versions
+    got = await asyncio.gather(*(svc.save_artifact(filename="f.txt", artifact=types.Part(text=f"v{i}"), **kw)
+                                 for i in range(8)))
+    assert sorted(got) == list(range(8))
+    assert await svc.list_versions(filename="f.txt", **kw) == list(range(8))
+    latest = await svc.load_artifact(filename="f.txt", **kw)
+    assert latest is not None and latest.text == f"v{got.index(7)}"
+    # bytes, a file reference, a dict in ADK's camelCase
+    await svc.save_artifact(filename="b.bin", artifact=types.Part(inline_data=types.Blob(
+        mime_type="application/x-thing", data=b"\x00\x01")), **kw)
+    await svc.save_artifact(filename="ref", artifact={"fileData": {"fileUri": "gs://b/o", "mimeType": "image/png"}}, **kw)
+    blob = await svc.load_artifact(filename="b.bin", **kw)
+    assert blob is not None and blob.inline_data is not None and blob.inline_data.data == b"\x00\x01"
+    ref = await svc.load_artifact(filename="ref", **kw)
+    assert ref is not None and ref.file_data is not None and ref.file_data.file_uri == "gs://b/o"
+    meta = await svc.get_artifact_version(filename="b.bin", version=0, **kw)
+    assert meta is not None and meta.mime_type == "application/x-thing"
+    assert meta.canonical_uri == "artifact://apps/app/users/c1:u/sessions/s/artifacts/b.bin/versions/0"
+    # user-scoped names: in every session of the user, not in another user's
+    await svc.save_artifact(filename="user:pref", artifact=types.Part(text="x"), **kw)
+    assert await svc.list_artifact_keys(app_name="app", user_id="c1:u", session_id="other") == ["user:pref"]
+    assert await svc.list_artifact_keys(app_name="app", user_id="c2:u", session_id="s") == []
+    assert await svc.load_artifact(app_name="app", user_id="c2:u", session_id="s", filename="f.txt") is None
+    # delete: every version; the next save starts at 0 again (ADK's numbering)
+    await svc.delete_artifact(filename="f.txt", **kw)
+    assert await svc.list_versions(filename="f.txt", **kw) == []
+    assert await svc.save_artifact(filename="f.txt", artifact=types.Part(text="again"), **kw) == 0
+    await svc.delete_session(app_name="app", user_id="c1:u", session_id="s")
+    assert await svc.list_artifact_keys(**kw) == ["user:pref"]
+    # bad input names the field
+    with pytest.raises(ValidationError, match="filename"):
+        await svc.save_artifact(filename="", artifact=types.Part(text="x"), **kw)
+    with pytest.raises(ValidationError, match="sessionId"):
+        await svc.save_artifact(app_name="app", user_id="u", filename="f", artifact=types.Part(text="x"))
+    with pytest.raises(ValidationError, match="artifact"):
+        await svc.save_artifact(filename="e", artifact=types.Part(), **kw)
+    await svc.engine.dispose()
+
+
+async def test_limits(tmp_path: Path) -> None:
+    svc = await service(tmp_path, Limits(max_bytes=10, max_per_session=2, max_session_bytes=15))
+    kw = {"app_name": "app", "user_id": "u", "session_id": "s"}
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 10"):
+        await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 11), **kw)
+    await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 10), **kw)
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxSessionBytes = 15"):
+        await svc.save_artifact(filename="b", artifact=types.Part(text="x" * 6), **kw)
+    await svc.save_artifact(filename="b", artifact=types.Part(text="x" * 5), **kw)
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxPerSession = 2"):
+        await svc.save_artifact(filename="c", artifact=types.Part(text=""), **kw)
+    await svc.engine.dispose()
+
+
+def test_signer() -> None:
+    s = Signer(b"k" * 32)
+    claims = Claims("app", "c:u", "s", "a/b.txt", 3, 2_000_000_000)
+    token = s.mint(claims)
+    assert s.verify(token, now=1_000_000_000) == claims
+    with pytest.raises(ExpiredToken):
+        s.verify(token, now=2_000_000_001)
+    with pytest.raises(InvalidToken):
+        Signer(b"other" * 7).verify(token, now=0)  # another database's key
+    head, sig = token.split(".")
+    forged = s.mint(Claims("app", "c:u", "s", "a/b.txt", 4, 2_000_000_000)).split(".")[0]
+    with pytest.raises(InvalidToken):
+        s.verify(f"{forged}.{sig}", now=0)  # another version, old signature
+
+
+def test_config_section(tmp_path: Path) -> None:
+    p = tmp_path / "config.yaml"
+    p.write_text("artifacts: {maxBytes: 100, maxPerSession: 3, maxSessionBytes: 1000, urlTTL: 60, agentTools: true}\n")
+    cfg = load_config(p, env={})
+    assert (cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes,
+            cfg.artifact_url_ttl, cfg.artifact_agent_tools) == (100, 3, 1000, 60.0, True)
+    defaults = load_config(None, env={})
+    assert defaults.artifact_agent_tools is False and defaults.artifact_max_bytes == 10 * 1024 * 1024
+    for bad, field in (("maxBytes: 0", "artifacts.maxBytes"), ("urlTTL: soon", "artifacts.urlTTL"),
+                       ("agentTools: maybe", "artifacts.agentTools")):
+        p.write_text(f"artifacts: {{{bad}}}\n")
+        with pytest.raises(ConfigError, match=field):
+            load_config(p, env={})
