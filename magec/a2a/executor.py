@@ -32,7 +32,8 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import a2a_pb2 as pb
 from google.adk.a2a.converters.from_adk_event import convert_event_to_a2a_events
 from google.adk.a2a.converters.request_converter import convert_a2a_request_to_agent_run_request
-from google.adk.events import EventActions
+from google.adk.events import Event, EventActions
+from google.genai import types
 
 from magec.agents.apps import App
 from magec.audit.context import attributed
@@ -64,6 +65,19 @@ def _text_message(text: str, metadata: dict[str, Any] | None = None) -> pb.Messa
     if metadata:
         msg.metadata.update(metadata)
     return msg
+
+
+def _for_peer(event: Event) -> Event | None:
+    """What the peer sees of an event: the answer (text, files) as an end user of ``/v1`` sees it.
+    Tool calls and results, thoughts and state deltas (flow state, ``outputKey`` values) stay
+    inside magec; an event with nothing else is not sent."""
+    content = event.content
+    if content is None or not content.parts:
+        return None
+    parts = [p for p in content.parts if (p.text and not p.thought) or p.inline_data or p.file_data]
+    if not parts:
+        return None
+    return event.model_copy(update={"actions": EventActions(), "content": types.Content(role=content.role, parts=parts)})
 
 
 class TurnExecutor(AgentExecutor):
@@ -98,8 +112,9 @@ class TurnExecutor(AgentExecutor):
                     return
                 if ev.is_user or not ev.visible:
                     continue
-                # state deltas stay inside magec (flow state, outputKey values): the peer gets content
-                event = ev.event.model_copy(update={"actions": EventActions()})
+                event = _for_peer(ev.event)
+                if event is None:
+                    continue
                 for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
                     await event_queue.enqueue_event(a2a_event)
         await updater.complete()

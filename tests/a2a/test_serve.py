@@ -209,3 +209,29 @@ async def test_cancel_and_task_ownership(magec: Served, llm: FakeServer) -> None
         assert r.json()["result"]["status"]["state"] == "canceled", r.text
         got = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task["id"]}), headers=h1)).json()
         assert got["result"]["status"]["state"] == "canceled"
+
+
+async def test_tool_calls_stay_inside(magec: Served, llm: FakeServer) -> None:
+    apps = magec.apps
+    worker = await make_agent(apps, llm, name="Worker", a2a=False)
+    r = await apps.admin.post(f"{A}/flows", json={"name": "Tools", "a2a": {"enabled": True}, "root": {
+        "type": "sequential", "steps": [{"type": "agent", "agentId": worker, "responseAgent": True}]}})
+    fid = r.json()["id"]
+    text = 'call set_state {"key": "secret_note", "value": "internal"}'
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        r = await http.post(f"/api/v1/a2a/{fid}", json=rpc("message/send", message(text)))
+    task = r.json()["result"]
+    assert task["status"]["state"] == "completed", task
+    # the model did call the tool (a second chat request carries its result) ...
+    assert len(chat_requests(llm)) == 2 and any(m["role"] == "tool" for m in chat_requests(llm)[-1].json["messages"])
+    # ... but the peer gets the answer's text only: no function call / response parts, no state delta
+    parts = [p for a in task["artifacts"] for p in a["parts"]]
+    assert parts and all(set(p) <= {"kind", "text", "metadata"} for p in parts), parts
+    assert [p["text"] for p in parts] == [chat_text(llm)]  # the final answer, nothing else
+    assert all(not a.get("metadata", {}).get("adk_actions", {}).get("stateDelta") for a in task["artifacts"])
+
+
+def chat_text(llm: FakeServer) -> str:
+    """The fake's answer to its last chat request (it echoes the tool result it was given)."""
+    last = chat_requests(llm)[-1].json["messages"][-1]
+    return f"fake-llm says: tool result {last['content']}"
