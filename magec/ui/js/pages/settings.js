@@ -4,6 +4,7 @@ import { store } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
+import BackupSection from './backup-section.js';
 
 // A copy of the settings whose nested flows block is a copy too (edits stay in the form until saved).
 function withFlows(v) {
@@ -14,7 +15,7 @@ function withFlows(v) {
 
 export default {
   name: 'SettingsPage',
-  components: { Icon, PageHeader },
+  components: { Icon, PageHeader, BackupSection },
   data() { return { s: store, auth, form: withFlows(store.settings), saving: false }; },
   computed: {
     session() { return store.memory.filter((m) => m.category === 'session'); },
@@ -59,6 +60,7 @@ export default {
         <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
       </form>
     </section>
+    <BackupSection/>
     <section class="panel">
       <h2>Session</h2>
       <p class="muted" v-if="auth.password">You are signed in with the admin password (kept in this tab only).</p>

@@ -1,0 +1,89 @@
+// Settings → Backup & restore: download a backup (.tar.gz), and restore one (magec's or Magec's),
+// with a dry run listing what would change first. Routes: docs/backup.md.
+import { raw } from '../api.js';
+import { loadAll } from '../store.js';
+import { toast } from '../toast.js';
+import { Icon } from '../components/icon.js';
+
+const OPTIONAL = [
+  ['sessions', 'Sessions'], ['memories', 'Long-term memories'], ['artifacts', 'Artifacts'],
+  ['audit', 'Conversation audit'], ['runs', 'Flow runs'],
+];
+
+export default {
+  name: 'BackupSection',
+  components: { Icon },
+  data() {
+    return { optional: OPTIONAL, include: [], busy: false, file: null, result: null, confirming: false };
+  },
+  computed: {
+    rows() {
+      const changes = this.result?.changes || {};
+      return Object.keys(changes).sort().map((kind) => ({ kind, ...changes[kind] }))
+        .filter((r) => r.created.length || r.updated.length || r.deleted.length || r.unchanged);
+    },
+  },
+  template: `
+  <section class="panel" data-testid="backup-section">
+    <h2>Backup &amp; restore</h2>
+    <p class="hint">A backup holds every resource, the settings and the secrets (still encrypted: it restores only on a server with the same <code>server.encryptionKey</code>). Conversation data is added on request.</p>
+    <div class="form">
+      <div class="field"><label>Also include</label>
+        <div class="row wrap">
+          <label v-for="[name, label] in optional" :key="name" class="check">
+            <input type="checkbox" :value="name" v-model="include" :data-testid="'include-' + name"> {{ label }}</label>
+        </div>
+      </div>
+      <div><button class="btn" type="button" :disabled="busy" @click="download" data-testid="backup-download">
+        <Icon name="down" :size="16"/> Download backup</button></div>
+      <div class="field"><label for="bk-file">Restore from a backup (.tar.gz, magec's or Magec's)</label>
+        <input id="bk-file" type="file" accept=".tar.gz,.tgz,application/gzip" @change="pick" data-testid="restore-file"></div>
+      <div class="row">
+        <button class="btn secondary" type="button" :disabled="busy || !file" @click="send(true)" data-testid="restore-dry-run">Dry run</button>
+        <button class="btn danger" type="button" :disabled="busy || !file" @click="confirming = true" data-testid="restore-start">Restore…</button>
+      </div>
+      <div v-if="confirming" class="callout warn" data-testid="restore-confirm">
+        <p>This replaces <strong>every</strong> resource, the settings and the included data with the backup's. It is all or nothing.</p>
+        <button class="btn danger" type="button" :disabled="busy" @click="send(false)" data-testid="restore-confirm-yes">Replace everything</button>
+        <button class="btn secondary" type="button" @click="confirming = false">Cancel</button>
+      </div>
+    </div>
+    <div v-if="result" class="backup-result" data-testid="restore-result">
+      <p><strong>{{ result.status === 'dryRun' ? 'Dry run: a restore would change' : 'Restored' }}</strong>
+        <span class="muted"> — settings {{ result.settings }}</span></p>
+      <table class="table">
+        <thead><tr><th>Kind</th><th>Created</th><th>Updated</th><th>Deleted</th><th>Unchanged</th></tr></thead>
+        <tbody><tr v-for="r in rows" :key="r.kind" :data-testid="'change-' + r.kind">
+          <td>{{ r.kind }}</td><td>{{ r.created.length }}</td><td>{{ r.updated.length }}</td><td>{{ r.deleted.length }}</td><td>{{ r.unchanged }}</td></tr></tbody>
+      </table>
+      <p v-for="w in result.warnings" :key="w" class="muted">⚠ {{ w }}</p>
+    </div>
+  </section>`,
+  methods: {
+    async download() {
+      this.busy = true;
+      try {
+        const q = this.include.length ? `?include=${this.include.join(',')}` : '';
+        const res = await raw('GET', `/settings/backup${q}`);
+        const m = (res.headers.get('content-disposition') || '').match(/filename="?([^"]+)"?/);
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(await res.blob());
+        a.download = m ? m[1] : 'magec-backup.tar.gz';
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+        toast.success('Backup downloaded');
+      } catch (e) { toast.error(e); } finally { this.busy = false; }
+    },
+    pick(e) { this.file = e.target.files?.[0] || null; this.result = null; this.confirming = false; },
+    async send(dryRun) {
+      this.busy = true;
+      try {
+        const res = await raw('POST', `/settings/restore${dryRun ? '?dryRun=true' : ''}`,
+          { form: this.file, headers: { 'Content-Type': 'application/gzip' } });
+        this.result = await res.json();
+        this.confirming = false;
+        if (!dryRun) { await loadAll(); toast.success('Backup restored'); }
+      } catch (e) { toast.error(e); } finally { this.busy = false; }
+    },
+  },
+};
