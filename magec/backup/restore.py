@@ -237,7 +237,15 @@ async def restore(
             .where(config_state.c.id == 1)
             .values(settings=store._settings_written(settings))  # noqa: SLF001
         )
-        answer["sections"] = await _restore_sections(conn, backup, sections)
+        try:
+            answer["sections"] = await _restore_sections(conn, backup, sections)
+        except (sa.exc.StatementError, ValueError, TypeError, KeyError) as e:
+            # a row the database refuses (duplicate key, wrong type, bad base64): the archive is
+            # bad, and the whole transaction — resources already replaced included — rolls back
+            raise ValidationError(
+                f"backup: section rows cannot be restored ({type(getattr(e, 'orig', e)).__name__}); nothing was changed",
+                field="backup",
+            ) from None
         epoch = await store._bump(conn)  # noqa: SLF001 - one epoch for the whole restore
     # the row cache is reloaded (in creation order) on the next read; unchanged rows keep their
     # parsed dicts, so the runtime rebuilds only what changed

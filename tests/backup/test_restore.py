@@ -188,3 +188,30 @@ async def test_restores_a_magec_backup(sqlite_apps: Apps, provider: FakeServer) 
     r = await sqlite_apps.user.post(f"{U}/run", json=_run("a1", "hola"),
                                     headers={"Authorization": "Bearer mgc_magec_token_1234567890"})
     assert r.status_code == 200 and "fake-llm says: hola" in r.text, r.text
+
+
+async def test_failure_during_the_writes_rolls_everything_back(tmp_path: Path, provider: FakeServer) -> None:
+    """The resources are already replaced inside the transaction when a section row is refused by
+    the database (a duplicate key): the whole restore rolls back."""
+    async with running_apps(tmp_path / "a") as a:
+        made = await populate(a, provider.url)
+        r = await a.user.post(f"{U}/run", json=_run(made["plain"]["id"], "hi"),
+                              headers={"Authorization": f"Bearer {made['token']}"})
+        assert r.status_code == 200, r.text
+        archive = await _backup(a, "?include=sessions")
+    files = members(archive)
+    rows = files["tables/sessions/session_sessions.jsonl"].splitlines()
+    assert rows
+    files["tables/sessions/session_sessions.jsonl"] = b"\n".join([*rows, rows[0]]) + b"\n"  # same key twice
+    async with running_apps(tmp_path / "b") as b:
+        await create(b, "agents", {"name": "Already here"})
+        before = await admin_view(b)
+        epoch = (await b.admin.get(f"{A}/overview")).json()["epoch"]
+        r = await restore(b, tar_gz(files))
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == "backup" and "nothing was changed" in r.json()["error"]
+        assert await admin_view(b) == before
+        assert (await b.admin.get(f"{A}/overview")).json()["epoch"] == epoch
+        # and the store's own view is still the old one for the next writes
+        assert (await b.admin.post(f"{A}/commands", json={"name": "after", "prompt": "p"})).status_code == 201
+        assert len((await b.admin.get(f"{A}/agents")).json()) == 1
