@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from magec.audit.context import current as attribution
 from magec.costs import prices as price_store
 from magec.costs.budgets import SpendCounters
 from magec.costs.prices import PriceTable, PriceTableBody
@@ -113,8 +114,9 @@ class CostService:
         client_id = self.counters.check(runtime, app, owner, self.prices)  # BudgetExceededError
         trace = None
         if app.kind == "flow":
+            who = attribution()  # the surface, as the conversation audit records it
             trace = RunTrace(app=app, snapshot=runtime.snapshot, user_id=owner, session_id=session_id,
-                             client_id=client_id)
+                             client_id=client_id, source=(who.source or who.surface) if who else "api")
         client = TURN_CLIENT.set(client_id)
         run = _TRACE.set(trace) if trace is not None else None
         return CostProbe(self, trace, client, run)

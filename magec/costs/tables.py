@@ -24,6 +24,7 @@ flow_runs = sa.Table(
     sa.Column("session_id", sa.String(128), nullable=False, server_default=""),
     sa.Column("user_id", sa.String(255), nullable=False, server_default=""),
     sa.Column("client_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("source", sa.String(32), nullable=False, server_default=""),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("error_code", sa.String(64), nullable=False, server_default=""),
     sa.Column("error", sa.Text, nullable=False, server_default=""),

@@ -69,6 +69,7 @@ async def test_tree_flow_run_has_path_and_per_node_timing(sqlite_apps: Apps, oai
     item = listed["items"][0]
     assert item["appName"] == fid and item["flowName"] == "Review" and item["status"] == "completed"
     assert item["sessionId"] == "tree-1" and item["userId"] == "u1" and item["clientId"] == ""
+    assert item["source"] == "run"  # the surface, as the conversation audit names it
     assert "activations" not in item
     detail = (await apps.admin.get(f"{A}/runs/{item['runId']}")).json()
     acts = detail["activations"]
