@@ -11,7 +11,8 @@ import pytest
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.server import ServerProcess
-from tests.a2a.conftest import A, make_agent, served_magec
+from tests.a2a.conftest import A, ask, make_agent, remote_agent, served_magec
+from tests.a2a.conftest import texts as a2a_texts
 
 U = "/api/v1/agent"
 
@@ -74,6 +75,14 @@ async def test_remote_agent_alone_and_as_flow_step(
         assert [q for q in llm.requests if q.route == "chat"]  # the local step ran
         sent = peer_llm.requests[-1].json
         assert any("route me" in str(m.get("content")) for m in sent["messages"])
+
+        # a remote agent can itself be served over A2A: home fronts the peer's agent
+        row = (await home.apps.admin.get(f"{A}/agents/{proxy}")).json()
+        r = await home.apps.admin.put(f"{A}/agents/{proxy}", json={**row, "a2a": {**row["a2a"], "enabled": True}})
+        assert r.status_code == 200, r.text
+        agent, http = remote_agent(home.url, proxy)
+        async with http:
+            assert a2a_texts(await ask(agent, "relay this")) == ["peer-llm says: relay this"]
 
 
 def peer_last_user_text(srv: FakeServer) -> str:
