@@ -171,23 +171,29 @@ class AuditRecorder:
         keys: dict[tuple[str, str, str], Probe] = {}
         for p in batch:
             keys.setdefault((p.app_id, p.owner, p.session_id), p)
-        ended: dict[tuple[str, str, str], datetime] = {}
+        # one statement moves every known conversation's last activity to its newest turn of the
+        # batch (not one round trip per session)
+        last: dict[tuple[str, str, str], datetime] = {}
         for p in batch:
             k = (p.app_id, p.owner, p.session_id)
-            ended[k] = max(ended.get(k, p.started), p.started)
-        async with self.engine.begin() as conn:
-            for key in keys:
-                if key in self._ids:
-                    done = await conn.execute(
-                        sa.update(conv_t).where(conv_t.c.id == self._ids[key][0]).values(ended_at=ended[key])
-                    )
-                    if done.rowcount:
-                        self._ids.move_to_end(key)
-                        continue
-                    del self._ids[key]  # deleted meanwhile (DELETE /conversations/{id}): start a new one
-        for key, first in keys.items():
-            if key not in self._ids:
-                self._remember(key, await self._conversation(key, first, ended[key]))
+            last[k] = max(last.get(k, p.started), p.started)
+        known = {self._ids[k][0]: k for k in keys if k in self._ids}
+        if known:
+            ended = sa.case({cid: last[key] for cid, key in known.items()}, value=conv_t.c.id)
+            async with self.engine.begin() as conn:
+                done = await conn.execute(
+                    sa.update(conv_t).where(conv_t.c.id.in_(list(known))).values(ended_at=ended)
+                )
+                if done.rowcount != len(known):  # some were deleted meanwhile: those start anew
+                    alive = {r[0] for r in await conn.execute(sa.select(conv_t.c.id).where(conv_t.c.id.in_(list(known))))}
+                    for cid, key in known.items():
+                        if cid not in alive:
+                            del self._ids[key]
+        missing = {k: p for k, p in keys.items() if k not in self._ids}
+        if missing:
+            await self._conversations(missing, last)
+        for key in keys:
+            self._ids.move_to_end(key)
         rows = []
         for p in batch:
             client_id, user_id = split_owner(p.owner, p.snapshot)
@@ -202,6 +208,47 @@ class AuditRecorder:
         while len(self._ids) > _CACHE:
             self._ids.popitem(last=False)
 
+    async def _conversations(
+        self, missing: dict[tuple[str, str, str], Probe], last: dict[tuple[str, str, str], datetime]
+    ) -> None:
+        """Find or create the conversations of ``missing`` in a few statements (one lookup, one
+        insert); a lost race on one of them goes the slow way (:meth:`_conversation`)."""
+        keys = list(missing)
+        for i in range(0, len(keys), 100):
+            chunk = keys[i : i + 100]
+            match = sa.or_(*(sa.and_(conv_t.c.app_id == a, conv_t.c.owner == o, conv_t.c.session_id == s)
+                             for a, o, s in chunk))
+            async with self.engine.connect() as conn:
+                for r in await conn.execute(sa.select(conv_t.c.id, conv_t.c.admin_id, conv_t.c.app_id, conv_t.c.owner,
+                                                      conv_t.c.session_id).where(match)):
+                    self._remember((r[2], r[3], r[4]), (str(r[0]), str(r[1])))
+        new = {k: p for k, p in missing.items() if k not in self._ids}
+        if not new:
+            return
+        rows = [self._new_row(k, p, last[k]) for k, p in new.items()]
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(conv_t.insert(), rows)
+        except IntegrityError:
+            for key, p in new.items():
+                self._remember(key, await self._conversation(key, p, last[key]))
+            return
+        for key, row in zip(new, rows, strict=True):
+            self._remember(key, (row["id"], row["admin_id"]))
+
+    @staticmethod
+    def _new_row(key: tuple[str, str, str], p: Probe, ended: datetime) -> dict[str, Any]:
+        app_id, owner, session_id = key
+        client_id, user_id = split_owner(owner, p.snapshot)
+        client = p.snapshot.clients.get(client_id) if client_id else None
+        return {
+            "id": uuid.uuid4().hex, "admin_id": uuid.uuid4().hex, "app_id": app_id, "app_kind": p.app_kind,
+            "app_name": p.app_name[:255], "owner": owner, "user_id": user_id[:255], "session_id": session_id,
+            "client_id": client_id, "client_name": (getattr(client, "name", "") or "")[:255],
+            "source": p.source or _source(p, client_id), "surface": p.surface, "started_at": p.started,
+            "ended_at": ended, "preview": preview(_redacted(message_text(p.message))), "summary": "",
+        }
+
     async def _conversation(self, key: tuple[str, str, str], p: Probe, ended: datetime) -> tuple[str, str]:
         """(id, admin id) of the conversation of ``key``, created when absent (a race lost to
         another writer or replica reads the winner's row back)."""
@@ -213,21 +260,11 @@ class AuditRecorder:
                 if row is not None:
                     await conn.execute(sa.update(conv_t).where(conv_t.c.id == row[0]).values(ended_at=ended))
                     return str(row[0]), str(row[1])
-            client_id, user_id = split_owner(owner, p.snapshot)
-            client = p.snapshot.clients.get(client_id) if client_id else None
-            ids = (uuid.uuid4().hex, uuid.uuid4().hex)
+            new = self._new_row(key, p, ended)
             try:
                 async with self.engine.begin() as conn:
-                    await conn.execute(
-                        conv_t.insert().values(
-                            id=ids[0], admin_id=ids[1], app_id=app_id, app_kind=p.app_kind, app_name=p.app_name[:255],
-                            owner=owner, user_id=user_id[:255], session_id=session_id, client_id=client_id,
-                            client_name=(getattr(client, "name", "") or "")[:255],
-                            source=p.source or _source(p, client_id), surface=p.surface, started_at=p.started,
-                            ended_at=ended, preview=preview(_redacted(message_text(p.message))),
-                        )
-                    )
-                return ids
+                    await conn.execute(conv_t.insert().values(**new))
+                return new["id"], new["admin_id"]
             except IntegrityError:
                 continue
         raise RuntimeError("could not create the audit conversation")
