@@ -18,6 +18,7 @@ const blank = () => ({
   tts: { backend: '', model: '', voice: '', fallbacks: [], config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
   mcpServers: [],
   skills: [],
+  secrets: [], allowAllSecrets: false,
   contextGuard: { enabled: false, strategy: 'threshold', maxTurns: 20, maxTokens: 0 },
 });
 
@@ -52,6 +53,7 @@ export const AgentDialog = {
       return s && s.properties && Object.keys(s.properties).length ? s : null;
     },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
+    secretOptions() { return (store.secrets || []).map((s) => ({ value: s.key, label: s.key, hint: s.name })); },
     skillOptions() { return (store.skills || []).map((k) => ({ value: k.id, label: k.name, hint: k.slug ? `package ${k.slug}` : k.description })); },
   },
   template: `
@@ -151,6 +153,12 @@ export const AgentDialog = {
         <summary>Skills <span class="count" v-if="form.skills.length">{{ form.skills.length }}</span></summary>
         <ToggleChips v-model="form.skills" :options="skillOptions" empty="No skills defined yet."/>
       </details>
+      <details class="section" :open="form.secrets.length > 0 || form.allowAllSecrets" data-testid="agent-secrets">
+        <summary>Secrets in tool calls <span class="count" v-if="form.secrets.length">{{ form.secrets.length }}</span></summary>
+        <p class="hint">The model may write <code v-pre>{{secret:KEY}}</code> in a tool call for these secrets: the value is filled in just before the tool runs and masked in everything the model and clients see.</p>
+        <Switch v-model="form.allowAllSecrets" label="Allow every secret"/>
+        <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet."/>
+      </details>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
     </form>
     <template #footer>
@@ -163,6 +171,7 @@ export const AgentDialog = {
     dflt(t, key, fallback) { const v = t?.defaults?.[key]; return v ? `${v} (default)` : fallback; },
     show(a) {
       this.editing = a || null;
+      load('secrets');  // the picker lists them by key
       this.form = a ? merge(blank(), a) : blank();
       if (!a && this.llmBackends.length === 1) this.form.llm.backend = this.llmBackends[0].id;
       Object.assign(this, { error: '', saving: false, open: true });

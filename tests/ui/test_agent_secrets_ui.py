@@ -1,0 +1,58 @@
+"""Per-agent secrets in the Admin UI's agent dialog (real Chromium, a real ``magec serve``): pick
+the secrets an agent's tool calls may use, or allow every secret; what is saved is what the dialog
+showed, and reopening shows it again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, shot, signed_in
+
+pytestmark = pytest.mark.ui
+
+
+def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str, FakeServer], artifacts: Path) -> None:
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    for key in ("GITHUB_TOKEN", "DEPLOY_KEY"):
+        r = api.post("/secrets", json={"name": key.title(), "key": key, "value": f"v-{key}"})
+        assert r.status_code in (200, 201), r.text
+    r = api.post("/backends", json={"name": "Keys LLM", "type": "openai", "url": fakes["alpha"].url + "/v1"})
+    assert r.status_code in (200, 201), r.text
+
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.get_by_label("Name").first.fill("Keyholder")
+    dlg.locator("#a-llm-backend").select_option(label="Keys LLM (openai)")
+    dlg.locator("#a-llm-model").fill("alpha-chat")
+    section = dlg.get_by_test_id("agent-secrets")
+    section.locator("summary").click()
+    section.get_by_role("button", name="GITHUB_TOKEN").click()
+    expect(section.get_by_role("button", name="GITHUB_TOKEN")).to_have_attribute("aria-pressed", "true")
+    shot(page, artifacts, "agent-secrets", full=False)
+    page.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    agent = next(a for a in api.get("/agents").json() if a["name"] == "Keyholder")
+    assert agent["secrets"] == ["GITHUB_TOKEN"] and agent["allowAllSecrets"] is False
+
+    # reopen: shown as saved; allow every secret instead
+    page.get_by_test_id("agent-Keyholder").get_by_role("button", name="Edit").click()
+    dlg = page.get_by_test_id("agent-dialog")
+    section = dlg.get_by_test_id("agent-secrets")
+    expect(section.get_by_role("button", name="GITHUB_TOKEN")).to_have_attribute("aria-pressed", "true")
+    expect(section.get_by_role("button", name="DEPLOY_KEY")).to_have_attribute("aria-pressed", "false")
+    section.get_by_text("Allow every secret").click()
+    expect(section.get_by_role("button", name="DEPLOY_KEY")).to_be_hidden()
+    page.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    agent = api.get(f"/agents/{agent['id']}").json()
+    assert agent["allowAllSecrets"] is True
