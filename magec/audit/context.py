@@ -41,7 +41,10 @@ def attributed(surface: str, source: str = "", voice: bool = False) -> Iterator[
     try:
         yield value
     finally:
-        _current.reset(token)
+        try:
+            _current.reset(token)
+        except ValueError:  # reset from another context (a generator closed elsewhere): harmless
+            pass
 
 
 def set_surface(surface: str, source: str = "", voice: bool = False) -> None:
