@@ -90,7 +90,7 @@ def import_magec(
 
     async def run() -> dict[str, int]:
         async with open_context(cfg, start_runtime=False) as ctx:
-            return await import_store(ctx.store, json.loads(path.read_text()), console=console)
+            return await import_store(ctx.store, json.loads(path.read_text()), console=console, source=path.parent)
 
     try:
         counts = asyncio.run(run())

@@ -32,6 +32,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -301,6 +302,29 @@ def read_upload(filename: str, data: bytes) -> Package:
             raise too_large(f"SKILL.md is larger than {MAX_FILE_BYTES} bytes")
         return package_from_files({SKILL_MD: data})
     raise bad("upload a SKILL.md, a .zip or a .tar.gz package")
+
+
+def read_directory(root: Path) -> dict[str, bytes]:
+    """The files of an unpacked package directory (Magec G2 keeps ``data/skills/<slug>/``), under
+    the same limits and path rules as an upload; symbolic links are refused, never followed."""
+    if root.is_symlink() or not root.is_dir():
+        raise bad(f"package directory {root.name!r} not found")
+    files: dict[str, bytes] = {}
+    budget = _Budget()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise bad(f"entry {rel!r}: symbolic links are not allowed")
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise bad(f"entry {rel!r}: only regular files and directories are allowed")
+        budget.entry()
+        if _check_path(rel) is None:
+            continue
+        with path.open("rb") as f:
+            _add(files, rel, _read_capped(f, rel, budget))
+    return files
 
 
 # -- writing downloads -----------------------------------------------------------------------------

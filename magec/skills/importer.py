@@ -1,0 +1,76 @@
+"""``magec import-magec``: Magec's skills, both generations, with their files.
+
+* G1 ``{id, name, description, instructions, references[{filename, size}]}`` with the files at
+  ``<data>/skills/<id>/<filename>``: the skill is created with its id, then each file is stored
+  as a reference (same checks and limits as an upload). A file missing on disk is reported and
+  left out; the skill is still imported.
+* G2 ``{id, slug}`` with the package at ``<data>/skills/<slug>/`` (``SKILL.md``, ``references/``,
+  ``assets/``, ``scripts/``): read with the upload's rules (no symlinks, limits) and stored with
+  the skill's id; name, description and instructions come from its ``SKILL.md``.
+
+``source`` is Magec's data directory (where ``store.json`` lives); without it, G1 skills are
+imported without their files and G2 skills are skipped (both reported). Skills reference nothing,
+so they are imported before the agents that list them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from magec.errors import MagecError
+from magec.skills import archive
+from magec.skills.service import SkillService
+from magec.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _report(console: Console | None, msg: str) -> None:
+    log.warning(msg)
+    if console:
+        console.print(f"[yellow]{msg}[/yellow]")
+
+
+async def import_skills(
+    store: Store, items: list[Any], source: Path | None, console: Console | None = None
+) -> int:
+    """Import every skill of ``items`` (Magec's ``skills`` array); returns how many were imported."""
+    service = SkillService(store)
+    imported = 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        label = item.get("name") or item.get("slug") or item.get("id")
+        try:
+            if item.get("slug"):
+                if source is None:
+                    raise MagecError(f"its package lives in Magec's data dir (skills/{item['slug']}/), which was not given")
+                files = archive.read_directory(source / "skills" / str(item["slug"]))
+                await service.save_package(archive.package_from_files(files), keep_id=str(item.get("id") or "") or None)
+            else:
+                await _inline(service, item, source, console)
+            imported += 1
+        except MagecError as e:
+            _report(console, f"skipped skills {label!r}: {e}")
+    return imported
+
+
+async def _inline(service: SkillService, item: dict[str, Any], source: Path | None, console: Console | None) -> None:
+    row = await service.create(item, keep_id=True)
+    for ref in item.get("references") or []:
+        name = str(ref.get("filename") or "") if isinstance(ref, dict) else ""
+        path = source / "skills" / row["id"] / name if source is not None and name else None
+        if path is None or path.is_symlink() or not path.is_file():
+            _report(console, f"skill {row['name']!r}: reference file {name!r} not found in Magec's data dir; not imported")
+            continue
+        if path.stat().st_size > archive.MAX_FILE_BYTES:
+            _report(console, f"skill {row['name']!r}: reference file {name!r} is over {archive.MAX_FILE_BYTES} bytes; not imported")
+            continue
+        try:
+            await service.add_reference(row["id"], archive.check_filename(name), path.read_bytes())
+        except MagecError as e:
+            _report(console, f"skill {row['name']!r}: reference file {name!r} not imported: {e}")
