@@ -84,6 +84,25 @@ def test_overview_chart_and_price_editor(page: Page, srv: ServerProcess, fake: F
     assert {"model": "alpha-chat", "input": 1000.0, "output": 3000.0, "cached": None} in stored["prices"]
     shot(page, artifacts, "costs-page")
 
+    # a daily budget on the agent, set from the Costs page: already spent by the two turns
+    form = page.get_by_test_id("budget-form")
+    form.get_by_test_id("budget-target").select_option(f"agent:{a['id']}")
+    form.get_by_test_id("budget-amount").fill("1")
+    form.get_by_test_id("budget-period").select_option("day")
+    form.get_by_test_id("budget-save").click()
+    row = page.get_by_test_id("budget-Helper")
+    expect(row).to_contain_text("1 USD / day")
+    expect(row).to_contain_text("(spent)")
+    agent_now = api.get(f"/agents/{a['id']}").json()
+    assert agent_now["budget"] == {"amount": 1.0, "period": "day", "unit": "cost"}
+    assert agent_now["llm"] == a["llm"] and agent_now["name"] == "Helper"  # nothing else changed
+    r = httpx.post(srv.user_url + "/api/v1/agent/run", timeout=60, json={
+        "appName": a["id"], "userId": "u", "sessionId": "s", "newMessage": {"role": "user", "parts": [{"text": "3"}]}})
+    assert r.json()[-1]["errorCode"] == "budget_exceeded"
+    row.get_by_role("button", name="Remove the budget of Helper").click()
+    expect(page.get_by_test_id("budget-Helper")).to_have_count(0)
+    assert api.get(f"/agents/{a['id']}").json()["budget"] is None
+
     with page.expect_download() as dl:
         page.get_by_test_id("cost-export").click()
     csv_text = Path(dl.value.path()).read_text()

@@ -1,6 +1,7 @@
 // Costs: what the agents cost (usage × the price table), the price editor, budgets. The chart is
 // our own SVG (no library), shared with the Overview page as CostChart.
 import { api, raw } from '../api.js';
+import { store, load as loadKind } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader, ErrorBanner } from '../components/common.js';
@@ -61,7 +62,8 @@ export default {
   data() {
     const to = new Date();
     return { groupBy: 'agent', from: iso(new Date(to.getTime() - 29 * DAY)), to: iso(to), report: null, error: '',
-      table: null, priceError: '', saving: false, budgets: [] };
+      table: null, priceError: '', saving: false, budgets: [], budgetError: '',
+      bf: { target: '', amount: null, unit: 'cost', period: 'month' } };
   },
   template: `
   <div class="page">
@@ -113,15 +115,27 @@ export default {
       <div class="panel-head"><h2>Budgets</h2></div>
       <p class="muted small">Set a budget on a client or an agent (its edit dialog, or <code>budget</code> in the Admin API). When it is spent, further turns are refused with <code>budget_exceeded</code> (HTTP 402) until the period resets or the budget is raised.</p>
       <table class="table" v-if="budgets.length" data-testid="budgets">
-        <thead><tr><th>Who</th><th>Budget</th><th>Spent</th><th>Resets</th></tr></thead>
-        <tbody><tr v-for="b in budgets" :key="b.scope + b.id"><td>{{ b.scope }} {{ b.name }}</td><td>{{ b.amount }} {{ b.currency }} / {{ b.period }}</td>
-          <td :class="{'error-text': b.exceeded}">{{ b.spent }}{{ b.exceeded ? ' (spent)' : '' }}</td><td class="small muted">{{ b.resetsAt }}</td></tr></tbody>
+        <thead><tr><th>Who</th><th>Budget</th><th>Spent</th><th>Resets</th><th></th></tr></thead>
+        <tbody><tr v-for="b in budgets" :key="b.scope + b.id" :data-testid="'budget-' + b.name"><td>{{ b.scope }} {{ b.name }}</td><td>{{ b.amount }} {{ b.currency }} / {{ b.period }}</td>
+          <td :class="{'error-text': b.exceeded}">{{ b.spent }}{{ b.exceeded ? ' (spent)' : '' }}</td><td class="small muted">{{ b.resetsAt }}</td>
+          <td><button class="icon-btn" type="button" @click="removeBudget(b)" :aria-label="'Remove the budget of ' + b.name"><Icon name="trash" :size="14"/></button></td></tr></tbody>
       </table>
       <p class="muted small" v-else>No budgets set.</p>
+      <form class="row wrap" @submit.prevent="addBudget" data-testid="budget-form">
+        <label class="small">For <select v-model="bf.target" required data-testid="budget-target">
+          <option value="" disabled>client or agent…</option>
+          <optgroup label="Clients"><option v-for="c in store.clients" :key="c.id" :value="'client:' + c.id">{{ c.name }}</option></optgroup>
+          <optgroup label="Agents"><option v-for="a in store.agents" :key="a.id" :value="'agent:' + a.id">{{ a.name }}</option></optgroup></select></label>
+        <label class="small">Amount <input type="number" step="any" min="0" v-model.number="bf.amount" required style="max-width:8em" data-testid="budget-amount"></label>
+        <label class="small">Unit <select v-model="bf.unit" data-testid="budget-unit"><option value="cost">{{ table ? table.currency : 'cost' }}</option><option value="tokens">tokens</option></select></label>
+        <label class="small">Per <select v-model="bf.period" data-testid="budget-period"><option value="day">day</option><option value="month">month</option></select></label>
+        <button class="btn sm" type="submit" data-testid="budget-save">Set budget</button>
+        <span class="error-text small" v-if="budgetError" role="alert" data-testid="budget-error">{{ budgetError }}</span>
+      </form>
     </section>
   </div>`,
-  setup() { return { GROUPS, money }; },
-  async mounted() { await Promise.all([this.load(), this.loadPrices(), this.loadBudgets()]); },
+  setup() { return { GROUPS, money, store }; },
+  async mounted() { await Promise.all([this.load(), this.loadPrices(), this.loadBudgets(), loadKind('clients'), loadKind('agents')]); },
   methods: {
     label(i) { const g = this.groupBy; return (i[`${g}Name`] || i[g] || '(none)'); },
     async load() {
@@ -142,6 +156,26 @@ export default {
     },
     async resetPrices() {
       try { await this.afterPrices(await api.post('/costs/prices/reset'), 'Default prices restored'); } catch (e) { this.priceError = e.message; }
+    },
+    // A budget is a field of the client or agent: the whole resource is read and written back
+    // (a PUT resets the fields it omits), without the client's token preview.
+    async setBudget(scope, id, budget) {
+      const path = `/${scope === 'client' ? 'clients' : 'agents'}/${id}`;
+      const current = await api.get(path);
+      delete current.token;
+      await api.put(path, { ...current, budget });
+      await Promise.all([this.loadBudgets(), loadKind(scope === 'client' ? 'clients' : 'agents')]);
+    },
+    async removeBudget(b) {
+      try { await this.setBudget(b.scope, b.id, null); toast.success(`Budget of ${b.name} removed`); } catch (e) { toast.error(e); }
+    },
+    async addBudget() {
+      this.budgetError = '';
+      const [scope, id] = this.bf.target.split(':');
+      try {
+        await this.setBudget(scope, id, { amount: this.bf.amount, unit: this.bf.unit, period: this.bf.period });
+        toast.success('Budget set');
+      } catch (e) { this.budgetError = e.message; }
     },
     async exportCsv() {
       try {
