@@ -35,6 +35,7 @@ EXTRA_KEYS = {"authorName", "error", "code", "field"}
 INTENDED = {
     "run missing newMessage": "400 naming the field (ADK 2.13: 200, a run without a message resumes)",
     "delete missing session": "404 (ADK: 200): no oracle for which ids exist",
+    "bad artifact version": "400 naming the field (ADK: 422)",
 }
 
 
@@ -141,6 +142,22 @@ def replay(base: str, app: str) -> dict[str, tuple[int, Any]]:
     call("missing session", "GET", f"{sessions}/no-such-session")
     call("unknown app", "GET", f"/apps/NoSuchApp/users/{USER}/sessions/x")
     call("run missing newMessage", "POST", "/run", json={"appName": app, "userId": USER, "sessionId": sid})
+    arts = f"{sessions}/{sid}/artifacts"
+    call("save artifact", "POST", arts, json={"filename": "notes.txt", "artifact": {"text": "hello"},
+                                              "customMetadata": {"by": "parity"}})
+    call("save artifact bytes", "POST", arts, json={"filename": "notes.txt", "artifact": {
+        "inlineData": {"mimeType": "application/octet-stream", "data": "AAEC"}}})
+    call("list artifacts", "GET", arts)
+    call("load artifact", "GET", f"{arts}/notes.txt")
+    call("load artifact version", "GET", f"{arts}/notes.txt/versions/0")
+    call("load artifact ?version", "GET", f"{arts}/notes.txt", params={"version": 0})
+    call("artifact versions", "GET", f"{arts}/notes.txt/versions")
+    call("artifact versions metadata", "GET", f"{arts}/notes.txt/versions/metadata")
+    call("artifact version metadata", "GET", f"{arts}/notes.txt/versions/latest/metadata")
+    call("missing artifact", "GET", f"{arts}/nope.txt")
+    call("bad artifact version", "GET", f"{arts}/notes.txt/versions/x")
+    call("delete artifact", "DELETE", f"{arts}/notes.txt")
+    call("list artifacts after delete", "GET", arts)
     call("delete session", "DELETE", f"{sessions}/{sid}")
     call("delete missing session", "DELETE", f"{sessions}/{sid}")
     return out
@@ -176,6 +193,13 @@ def test_adk_web_ui_requests_agree(adk_server: str, magec: Magec) -> None:
     assert adk["run missing newMessage"][0] == 200 and ours["run missing newMessage"][0] == 400
     assert ours["run missing newMessage"][1]["field"] == "newMessage"
     assert ours["delete missing session"][0] == 404 and adk["delete missing session"][0] < 300
+    # artifacts: same versions, payloads and names on both sides
+    for step in ("list artifacts", "artifact versions", "load artifact", "load artifact version",
+                 "load artifact ?version", "list artifacts after delete"):
+        assert ours[step][1] == adk[step][1], step
+    assert ours["save artifact bytes"][1]["version"] == adk["save artifact bytes"][1]["version"] == 1
+    assert ours["save artifact"][1]["customMetadata"] == {"by": "parity"}
+    assert adk["bad artifact version"][0] == 422 and ours["bad artifact version"][0] == 400
 
 
 def test_web_ui_from_another_origin(magec: Magec) -> None:
