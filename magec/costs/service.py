@@ -31,6 +31,7 @@ from magec.costs.prices import PriceTable, PriceTableBody
 from magec.costs.runs import RunTrace
 from magec.costs.tables import flow_runs
 from magec.costs.writer import BatchWriter
+from magec.errors import BudgetExceededError
 from magec.runtime.usage import TURN_CLIENT, UsageRecorder
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,11 @@ class CostProbe:
 
     def see(self, event: Any) -> None:
         if self.trace is not None:
-            self.trace.see(event)
+            try:
+                self.trace.see(event)
+            except Exception:  # noqa: BLE001 - a bug in tracing must never break a turn
+                log.exception("flow run trace failed; this run is not recorded")
+                self.trace = None
 
     def finish(self) -> None:
         if self._done:
@@ -64,8 +69,11 @@ class CostProbe:
             with contextlib.suppress(ValueError):
                 _TRACE.reset(run)
         if self.trace is not None:
-            self.trace.finish()
-            self.service.runs.put(self.trace.row())
+            try:
+                self.trace.finish()
+                self.service.runs.put(self.trace.row())
+            except Exception:  # noqa: BLE001 - accounting must never break serving
+                log.exception("could not record the flow run")
 
 
 class CostService:
@@ -111,12 +119,22 @@ class CostService:
 
     # -- the turn observer -------------------------------------------------------------------------
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> CostProbe:
-        client_id = self.counters.check(runtime, app, owner, self.prices)  # BudgetExceededError
+        try:
+            client_id = self.counters.check(runtime, app, owner, self.prices)
+        except BudgetExceededError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug in accounting must never stop a turn
+            log.exception("budget check failed; the turn runs")
+            client_id = ""
         trace = None
         if app.kind == "flow":
-            who = attribution()  # the surface, as the conversation audit records it
-            trace = RunTrace(app=app, snapshot=runtime.snapshot, user_id=owner, session_id=session_id,
-                             client_id=client_id, source=(who.source or who.surface) if who else "api")
+            try:
+                who = attribution()  # the surface, as the conversation audit records it
+                user = owner.partition(":")[2] if client_id else owner  # as the client knows it
+                trace = RunTrace(app=app, snapshot=runtime.snapshot, user_id=user, session_id=session_id,
+                                 client_id=client_id, source=(who.source or who.surface) if who else "api")
+            except Exception:  # noqa: BLE001 - the run is not recorded, the turn runs
+                log.exception("could not trace the flow run")
         client = TURN_CLIENT.set(client_id)
         run = _TRACE.set(trace) if trace is not None else None
         return CostProbe(self, trace, client, run)

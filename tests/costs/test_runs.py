@@ -12,7 +12,7 @@ import pytest
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
-from tests.costs.helpers import A, agent, backend, run
+from tests.costs.helpers import A, agent, backend, client, run
 
 DELAY = 0.15
 
@@ -130,6 +130,11 @@ async def test_graph_flow_run_records_router_decision(sqlite_apps: Apps, oai: Fa
     assert classify["endedAt"] <= route["startedAt"] <= route["endedAt"] <= billing["startedAt"]
     g2 = (await apps.admin.get(f"{A}/runs/{by_session['g2']['runId']}")).json()
     assert [a["routes"] for a in g2["activations"]] == [[], ["otherwise"], []]
+    # a client's run: the client and the user as the client knows them
+    web = await client(apps, "Web", [fid])
+    await run(apps, fid, "hello", token=web["token"], session="g3", user="alice")
+    g3 = next(i for i in (await runs(apps, appName=fid))["items"] if i["sessionId"] == "g3")
+    assert (g3["clientId"], g3["userId"], g3["status"]) == (web["id"], "alice", "completed")
 
 
 async def test_failed_run_filters_and_paging(sqlite_apps: Apps, oai: FakeServer, script: Script) -> None:
