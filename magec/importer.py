@@ -4,14 +4,18 @@ Order follows the reference graph so every reference exists when its referrer is
 flows that embed other flows come after them: :func:`magec.flows.graph_rules.subflow_order`). Items
 that fail validation are reported and skipped; the rest is imported. Settings keep ``flows.*``
 and ``temporaryDir`` (G2); a router's older ``defaultRoute`` label becomes ``otherwise``. Magec-encrypted secret values
-(``enc:v1:`` under Magec's own key) cannot be read here: those secrets are imported without a value
-and reported, so the user re-enters them in the Admin UI. Skills come first, with their files from
+(``enc:v1:``) are decrypted with Magec's ``server.encryptionKey`` from
+``$MAGEC_SOURCE_ENCRYPTION_KEY``; without it they are imported without a value and reported
+"reenter". Client tokens (clear in Magec) are kept — stored hashed, so clients keep working. The
+returned counts carry the full report (:class:`magec.import_check.ImportReport`: every item, and
+any field not kept), which the CLI prints. Skills come first, with their files from
 Magec's data directory (:mod:`magec.skills.importer`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +24,32 @@ from rich.progress import Progress
 
 from magec.errors import MagecError
 from magec.flows.graph_rules import OTHERWISE, subflow_order
+from magec.import_check import MAGEC_PREFIX, ImportReport, decrypt_magec, dropped_fields
 from magec.skills.importer import import_skills
 from magec.store.store import Store
 
 log = logging.getLogger(__name__)
 ORDER = ["secrets", "backends", "memoryProviders", "mcpServers", "commands", "agents", "flows", "clients"]
+#: Magec's ``server.encryptionKey`` (its secrets are encrypted with it): read from this variable
+KEY_ENV = "MAGEC_SOURCE_ENCRYPTION_KEY"
+
+
+class ImportCounts(dict[str, int]):
+    """Imported items per kind, with the full :class:`~magec.import_check.ImportReport` as ``report``."""
+
+    report: ImportReport
+
+
+def _secret(item: Any, key: str) -> tuple[Any, str]:
+    """A Magec secret with its value readable by magec (decrypted with Magec's key), or a note that
+    the value must be re-entered (it stays encrypted under a key magec does not have)."""
+    if not isinstance(item, dict) or not str(item.get("value", "")).startswith(MAGEC_PREFIX):
+        return item, ""
+    clear = decrypt_magec(str(item["value"]), key)
+    if clear is None:
+        why = "wrong" if key else f"no Magec key ({KEY_ENV})"
+        return {**item, "value": ""}, f"value encrypted by Magec ({why}): re-enter it"
+    return {**item, "value": clear}, ""
 
 
 def _normalise(kind: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +103,8 @@ async def import_store(
     # skills reference nothing and agents reference them: first (magec.skills.importer)
     counts["skills"] = await import_skills(store, data.get("skills") or [], source, console)
     total = sum(len(data.get(k) or []) for k in ORDER)
+    report = ImportReport()
+    key = os.environ.get(KEY_ENV, "")
     with Progress(console=console, transient=True, disable=console is None) as progress:
         task = progress.add_task("importing", total=total)
         for kind in ORDER:
@@ -85,20 +112,39 @@ async def import_store(
             items = data.get(kind) or []
             for item in _flows_in_order(items) if kind == "flows" else items:
                 progress.advance(task)
+                item, note = _secret(item, key) if kind == "secrets" else (item, "")
                 try:
-                    await store.create(kind, _normalise(kind, item), keep_id=True)
+                    if not isinstance(item, dict):
+                        raise MagecError("not a JSON object")
+                    stored = await store.create(kind, _normalise(kind, item), keep_id=True)
                     counts[kind] += 1
+                    report.add(kind, item, "reenter" if note else "imported", note)
+                    report.dropped += [f"{kind} {stored['id']}: {p}" for p in dropped_fields(kind, item, stored)]
                 except MagecError as e:
-                    msg = f"skipped {kind} {item.get('name') or item.get('id')!r}: {e}"
+                    report.add(kind, item, "skipped", str(e))
+                    msg = f"skipped {kind} {item.get('name') or item.get('id') if isinstance(item, dict) else item!r}: {e}"
                     log.warning(msg)
-                    if console:
-                        console.print(f"[yellow]{msg}[/yellow]")
-    if data.get("settings"):
+    if isinstance(data.get("settings"), dict) and data["settings"]:
+        settings = {"id": "settings", "name": "settings", **data["settings"]}
         try:
-            await store.put_settings(
-                {k: v for k, v in data["settings"].items()
-                 if k in ("sessionProvider", "longTermProvider", "flows", "temporaryDir")}
-            )
+            saved = await store.put_settings(data["settings"])
+            report.add("settings", settings, "imported")
+            report.dropped += [f"settings: {p}" for p in dropped_fields("settings", data["settings"], saved)]
         except MagecError as e:
+            report.add("settings", settings, "skipped", str(e))
             log.warning("settings not imported: %s", e)
-    return counts
+    await _report_skills(store, data.get("skills") or [], report)
+    report.unknown_sections = sorted(set(data) - {*ORDER, "settings", "skills"})
+    if console:
+        for line in report.lines():
+            console.print(line, markup=False, highlight=False)
+    result = ImportCounts(counts)
+    result.report = report
+    return result
+
+
+async def _report_skills(store: Store, items: list[Any], report: ImportReport) -> None:
+    """Skills are imported by :mod:`magec.skills.importer`; the report lists each one found or not."""
+    for item in items:
+        found = isinstance(item, dict) and await store.exists("skills", str(item.get("id", "")))
+        report.add("skills", item, "imported" if found else "skipped", "" if found else "not imported")

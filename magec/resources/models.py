@@ -281,6 +281,9 @@ class Agent(Resource):
     #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
     secrets: list[str] = Field(default_factory=list)
     allow_all_secrets: bool = False
+    #: an intermediate Magec UI's per-agent ``memory: {session, longTerm}``: kept as imported, not
+    #: used (memory providers come from settings, as in Magec's shipped model)
+    memory: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("output_key")
     @classmethod

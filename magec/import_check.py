@@ -1,0 +1,154 @@
+"""What ``magec import-magec`` did with every item: the import report, Magec's secret encryption, and
+the check that no field of an imported item was dropped.
+
+* :class:`ImportReport` — one :class:`ReportItem` per item of Magec's ``store.json`` (kind, id, name,
+  ``imported`` / ``reenter`` / ``skipped`` and why), plus the fields of imported items that magec did
+  not keep (``dropped``; expected empty) and top-level sections it does not know.
+* :func:`decrypt_magec` — Magec encrypts secret values at rest (``enc:v1:``) with
+  ``server.encryptionKey`` of its config: PBKDF2-HMAC-SHA256 (salt ``magec-secrets-v1``, 100,000
+  rounds, 32 bytes) → AES-256-GCM, nonce prepended, base64. With that key the value is read and
+  re-encrypted under magec's key; without it (or with a wrong one) the secret is imported without a
+  value and reported ``reenter``.
+* :func:`dropped_fields` — every non-empty field path of the Magec item that the stored record does
+  not have (lists of objects by index), minus Magec's legacy forms magec stores elsewhere
+  (:data:`MOVED`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGEC_PREFIX = "enc:v1:"
+_SALT = b"magec-secrets-v1"
+_ROUNDS = 100_000
+_NONCE = 12
+
+#: Magec field path (as flattened by :func:`_paths`) -> where magec keeps it instead
+MOVED: dict[str, dict[str, str]] = {
+    "clients": {"token": "tokenHash (the same token keeps working; stored hashed)"},
+    "agents": {
+        "tts.speed": "tts.config.openai.speed",
+        "tts.languageCode": "tts.config.gemini.languageCode",
+        "tts.temperature": "tts.config.gemini.temperature",
+        "tts.stylePrompt": "tts.config.gemini.stylePrompt",
+    },
+    "flows": {"nodes[].defaultRoute": "the router's edge label 'otherwise'"},
+}
+
+
+@dataclass
+class ReportItem:
+    kind: str
+    id: str
+    name: str
+    status: str  # imported | reenter | skipped
+    detail: str = ""
+
+
+@dataclass
+class ImportReport:
+    items: list[ReportItem] = field(default_factory=list)
+    #: "<kind> <id>: <field path>" of imported items' fields magec did not keep (expected: none)
+    dropped: list[str] = field(default_factory=list)
+    #: top-level sections of store.json that no importer reads
+    unknown_sections: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, item: Any, status: str, detail: str = "") -> None:
+        rid = str(item.get("id", "")) if isinstance(item, dict) else ""
+        name = str(item.get("name") or item.get("key") or rid) if isinstance(item, dict) else repr(item)[:40]
+        self.items.append(ReportItem(kind, rid, name, status, detail))
+
+    @property
+    def skipped(self) -> list[ReportItem]:
+        return [i for i in self.items if i.status == "skipped"]
+
+    @property
+    def reenter(self) -> list[ReportItem]:
+        return [i for i in self.items if i.status == "reenter"]
+
+    def lines(self) -> list[str]:
+        """The report as text lines (the CLI prints them)."""
+        label = {"imported": "imported", "reenter": "REENTER", "skipped": "NOT IMPORTED"}
+        out = [f"{i.kind:16} {label.get(i.status, i.status):12} {i.name} ({i.id}){' — ' + i.detail if i.detail else ''}"
+               for i in self.items]
+        out += [f"dropped field: {d}" for d in self.dropped]
+        out += [f"unknown section not imported: {s}" for s in self.unknown_sections]
+        out.append(
+            f"{sum(i.status != 'skipped' for i in self.items)} imported "
+            f"({len(self.reenter)} with a value to re-enter), {len(self.skipped)} not imported, "
+            f"{len(self.dropped)} fields dropped"
+        )
+        return out
+
+
+def decrypt_magec(value: str, key: str) -> str | None:
+    """The clear text of Magec's ``enc:v1:`` value under ``key``, or None if it cannot be read."""
+    if not value.startswith(MAGEC_PREFIX):
+        return value
+    if not key:
+        return None
+    try:
+        data = base64.b64decode(value[len(MAGEC_PREFIX) :], validate=True)
+    except ValueError:
+        return None
+    if len(data) <= _NONCE:
+        return None
+    derived = hashlib.pbkdf2_hmac("sha256", key.encode(), _SALT, _ROUNDS, 32)
+    try:
+        return AESGCM(derived).decrypt(data[:_NONCE], data[_NONCE:], None).decode()
+    except (InvalidTag, UnicodeDecodeError):
+        return None
+
+
+def encrypt_magec(value: str, key: str, nonce: bytes) -> str:
+    """Magec's encryption (for tests that build a Magec store with encrypted secrets)."""
+    derived = hashlib.pbkdf2_hmac("sha256", key.encode(), _SALT, _ROUNDS, 32)
+    return MAGEC_PREFIX + base64.b64encode(nonce + AESGCM(derived).encrypt(nonce, value.encode(), None)).decode()
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, "", 0, False) or value == [] or value == {}
+
+
+def _paths(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaf paths of a JSON value: ``a.b``, lists of objects as ``a[i].b`` (other lists are leaves)."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.update(_paths(v, f"{prefix}{k}."))
+        if not data and prefix:
+            out[prefix[:-1]] = data
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        for i, v in enumerate(data):
+            out.update(_paths(v, f"{prefix[:-1]}[{i}]."))
+    elif prefix:
+        out[prefix[:-1]] = data
+    return out
+
+
+def _generic(path: str) -> str:
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def dropped_fields(kind: str, item: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """Non-empty field paths of Magec's ``item`` that ``stored`` lacks (moved legacy forms excepted).
+
+    A path is kept when the stored record has it or something under it (``config`` maps encrypted
+    or reshaped keep their keys)."""
+    have = set(_paths(stored))
+    prefixes = {p.rsplit(".", i)[0] for p in have for i in range(p.count(".") + 1)}
+    moved = MOVED.get(kind, {})
+    lost = []
+    for path, value in _paths(item).items():
+        if _empty(value) or path in have or path in prefixes or _generic(path) in moved:
+            continue
+        lost.append(path)
+    return lost
