@@ -2,7 +2,8 @@
 
 Magec's semantics (G2): an agent lists the secrets it may use in ``secrets`` (secret keys, or
 secret ids as Magec's admin UI stores them) or sets ``allowAllSecrets``. A model that wants a
-credential in a tool call writes ``{{secret:KEY}}`` in the arguments; just before the tool runs
+credential in a tool call writes ``{{secret:KEY}}`` (or G2's ``${KEY}``, filled only for an allowed
+secret and otherwise left as written) in the arguments; just before the tool runs
 (:meth:`AgentSecrets.before_tool`, an ADK ``before_tool_callback`` on a deep copy of the
 arguments ADK hands to the tool) every placeholder is replaced by the secret's *current* value.
 
@@ -32,6 +33,10 @@ from magec.resources import Agent
 
 #: ``{{secret:KEY}}`` (spaces allowed inside the braces)
 PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: Magec G2's form, ``${KEY}``: filled only for a secret the agent may use; anything else stays as
+#: written (a shell script's ``${HOME}`` is not a request for a secret)
+DOLLAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+_EITHER = re.compile(f"{PLACEHOLDER.pattern}|{DOLLAR.pattern}")
 #: shorter values are replaced only where they stand alone (as :mod:`magec.redact` does)
 SHORT = 8
 MASK = "***"
@@ -99,6 +104,10 @@ class AgentSecrets:
         if isinstance(value, str):
             def one(m: re.Match[str]) -> str:
                 key = m.group(1)
+                if key is None:  # ${KEY}: only an allowed secret's, else left as written
+                    dollar = m.group(2)
+                    found = self.live.values.get(dollar)
+                    return found if found is not None and self._may_use(dollar) else m.group(0)
                 if not self._may_use(key):
                     problems.append(f"secret {key!r} is not allowed for this agent")
                     return m.group(0)
@@ -108,7 +117,7 @@ class AgentSecrets:
                     return m.group(0)
                 return found
 
-            return PLACEHOLDER.sub(one, value)
+            return _EITHER.sub(one, value)  # one pass: a value is never read as a placeholder
         if isinstance(value, dict):
             return {k: self._substitute(v, problems) for k, v in value.items()}
         if isinstance(value, list):

@@ -80,6 +80,11 @@ async def test_placeholders_filled_allowed_only_redacted_live(tmp_path: Path, ll
         assert result(events)["structuredContent"] == {"result": "v-42"}
         # the recorded call keeps the placeholder
         assert parts(events, "functionCall")[0]["args"] == {"name": "{{secret:VAR_NAME}}"}
+        # Magec G2's ${KEY}: filled for an allowed secret, left as written otherwise (no error)
+        res = result(await run(apps, aid, 'call env_value {"name": "${VAR_NAME}"}'))
+        assert res["structuredContent"] == {"result": "v-42"}
+        res = result(await run(apps, aid, 'call env_value {"name": "${OTHER}"}'))
+        assert res["structuredContent"] == {"result": ""} and "error" not in res
 
         # a tool result carrying a secret value: masked for the model and the client
         llm.clear()
