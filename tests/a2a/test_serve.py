@@ -235,3 +235,25 @@ def chat_text(llm: FakeServer) -> str:
     """The fake's answer to its last chat request (it echoes the tool result it was given)."""
     last = chat_requests(llm)[-1].json["messages"][-1]
     return f"fake-llm says: tool result {last['content']}"
+
+
+async def test_hostile_json_rpc_never_5xx(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    url = f"/api/v1/a2a/{aid}"
+    long_context = {"message": {"role": "user", "messageId": "m1", "contextId": "c" * 300,
+                                "parts": [{"kind": "text", "text": "x"}]}}
+    bodies: list[Any] = [
+        [], {}, {"method": "nope"}, rpc("message/send", {}), rpc("message/stream", {}),
+        rpc("message/send", {"message": {"role": "user", "messageId": "m", "parts": []}}),
+        rpc("tasks/get", {"id": "no-such-task"}), rpc("tasks/cancel", {}),
+        rpc("message/send", {"message": "text"}), rpc("message/send", long_context),
+    ]
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        r = await http.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
+        assert r.status_code < 500 and "error" in r.json(), r.text
+        for body in bodies:
+            r = await http.post(url, json=body)
+            assert r.status_code < 500, (body, r.text)
+            answer = r.text if r.headers["content-type"].startswith("text/event-stream") else r.json()
+            assert "error" in str(answer) or "failed" in str(answer), (body, answer)
+    assert not chat_requests(llm)  # none of them reached the model
