@@ -164,3 +164,26 @@ async def test_failed_run_filters_and_paging(sqlite_apps: Apps, oai: FakeServer,
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     r = await apps.admin.get(f"{A}/runs/does-not-exist")
     assert r.status_code == 404
+
+
+async def test_graph_loop_records_each_activation(sqlite_apps: Apps, oai: FakeServer) -> None:
+    """A back-edge through a router: the nodes in the loop have one activation per iteration."""
+    apps = sqlite_apps
+    b = await backend(apps, oai)
+    writer = await agent(apps, b, "Writer")
+    r = await apps.admin.post(f"{A}/flows", json={"name": "Drafts", "entry": "draft", "nodes": [
+        {"id": "draft", "type": "agent", "agentId": writer},
+        {"id": "check", "type": "router", "rules": [{"when": "iterations < 1", "route": "again"}]},
+        {"id": "final", "type": "agent", "agentId": writer, "responseAgent": True}],
+        "edges": [{"from": "draft", "to": "check"}, {"from": "check", "to": "draft", "route": "again"},
+                  {"from": "check", "to": "final", "route": "otherwise"}]})
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    await run(apps, fid, "write", session="loop")
+    item = (await runs(apps, appName=fid))["items"][0]
+    assert item["path"] == ["draft", "check", "draft", "check", "final"]
+    acts = (await apps.admin.get(f"{A}/runs/{item['runId']}")).json()["activations"]
+    assert [(a["node"], a["seq"]) for a in acts] == [("draft", 1), ("check", 1), ("draft", 2), ("check", 2),
+                                                      ("final", 1)]
+    assert [a["routes"] for a in acts if a["node"] == "check"] == [["again"], ["otherwise"]]
+    assert [a["inputTokens"] for a in acts if a["node"] != "check"] == [10, 20, 30]
