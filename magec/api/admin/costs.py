@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from magec.context import AppContext
+from magec.costs import prices as price_store
 from magec.costs import report
 from magec.costs.prices import ModelPrice, PriceTableBody, normalise
 from magec.costs.service import CostService
@@ -146,7 +147,6 @@ def router(ctx: AppContext) -> APIRouter:
     return r
 
 
-async def _fresh_prices(svc: CostService) -> Any:
-    from magec.costs import prices
-
-    return await prices.load(svc.engine)
+async def _fresh_prices(svc: CostService) -> price_store.PriceTable:
+    """The stored table (another replica may have edited it since this one last refreshed)."""
+    return await price_store.load(svc.engine)
