@@ -99,57 +99,73 @@ async def test_inline_skill_is_in_the_instruction_and_edits_are_live(tmp_path: A
         assert "Skill: Returns" not in system_text(chats(llm)[-1])
 
 
-async def test_package_skill_through_adk_skill_tools(tmp_path: Any, llm: FakeServer) -> None:
+async def test_package_skill_through_adk_skill_tools(apps: Apps, llm: FakeServer) -> None:
+    z = make_zip({"SKILL.md": SKILL_MD, "references/guide.md": GUIDE, "scripts/rotate.sh": b"qpdf --rotate"})
+    r = await apps.admin.post(f"{A}/skills/upload", files={"file": ("pdf.zip", z)})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    inline = (await apps.admin.post(f"{A}/skills", json={"name": "Tone", "instructions": "Be brief."})).json()
+    aid, _ = await agent_with(apps, llm, [sid, inline["id"]])
+
+    events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}')
+    first = chats(llm)[0]
+    # ADK's skill tools, no script execution (agents have no code executor)
+    assert {"list_skills", "load_skill", "load_skill_resource"} <= offered(first)
+    assert "run_skill_script" not in offered(first)
+    # ADK's skill guidance in the system message, next to the inline skill (both kinds mix)
+    assert "load_skill" in system_text(first) and "--- Skill: Tone ---\nBe brief." in system_text(first)
+    loaded = tool_results(events)[0]
+    assert loaded["skill_name"] == "pdf-tricks" and "PAPYRUS" in loaded["instructions"]
+    tool_msg = chats(llm)[-1].json["messages"][-1]
+    assert tool_msg["role"] == "tool" and "PAPYRUS" in tool_msg["content"]
+
+    events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
+                                  '"file_path": "references/guide.md"}')
+    assert tool_results(events)[0]["content"] == GUIDE.decode()
+    assert "qpdf --rotate=+90" in chats(llm)[-1].json["messages"][-1]["content"]
+    events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
+                                  '"file_path": "scripts/rotate.sh"}')
+    assert tool_results(events)[0]["content"] == "qpdf --rotate"
+
+    events = await run(apps, aid, "call list_skills {}")
+    assert "pdf-tricks" in json.dumps(tool_results(events)[0])
+
+    # replacing the package: the very next load returns the new SKILL.md
+    r = await apps.admin.post(f"{A}/skills/upload?replace=true",
+                              files={"file": ("SKILL.md", skill_md(body="Now say VELLUM."))})
+    assert r.status_code == 200 and r.json()["id"] == sid
+    events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}', session="s2")
+    assert "VELLUM" in tool_results(events)[0]["instructions"]
+    events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
+                                  '"file_path": "references/guide.md"}', session="s2")
+    assert tool_results(events)[0]["error_code"].startswith("RESOURCE_NOT_FOUND")
+
+    # editing the package skill in the API changes what load_skill returns, at once
+    r = await apps.admin.put(f"{A}/skills/{sid}", json={"name": "pdf-tricks", "description": "PDFs",
+                                                          "instructions": "Now say PARCHMENT."})
+    assert r.status_code == 200, r.text
+    events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}', session="s3")
+    assert "PARCHMENT" in tool_results(events)[0]["instructions"]
+
+    # deleting the skill (forced) removes the tools from the next request
+    assert (await apps.admin.delete(f"{A}/skills/{sid}")).status_code == 409
+    assert (await apps.admin.delete(f"{A}/skills/{sid}?force=true")).status_code == 204
+    await run(apps, aid, "hi", session="s4")
+    assert "load_skill" not in offered(chats(llm)[-1])
+
+
+async def test_skill_edits_reach_flows_using_the_agent(tmp_path: Any, llm: FakeServer) -> None:
+    """A flow's fingerprint follows flow -> agent -> skill: editing the skill rebuilds the flow."""
     async with running_apps(tmp_path / "data") as apps:
-        z = make_zip({"SKILL.md": SKILL_MD, "references/guide.md": GUIDE, "scripts/rotate.sh": b"qpdf --rotate"})
-        r = await apps.admin.post(f"{A}/skills/upload", files={"file": ("pdf.zip", z)})
+        sid = (await apps.admin.post(f"{A}/skills", json={"name": "Tone", "instructions": "Say OCELOT."})).json()["id"]
+        aid, _ = await agent_with(apps, llm, [sid])
+        r = await apps.admin.post(f"{A}/flows", json={"name": "Pipe", "root": {
+            "type": "sequential", "steps": [{"type": "agent", "agentId": aid}]}})
         assert r.status_code == 201, r.text
-        sid = r.json()["id"]
-        inline = (await apps.admin.post(f"{A}/skills", json={"name": "Tone", "instructions": "Be brief."})).json()
-        aid, _ = await agent_with(apps, llm, [sid, inline["id"]])
-
-        events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}')
-        first = chats(llm)[0]
-        # ADK's skill tools, no script execution (agents have no code executor)
-        assert {"list_skills", "load_skill", "load_skill_resource"} <= offered(first)
-        assert "run_skill_script" not in offered(first)
-        # ADK's skill guidance in the system message, next to the inline skill (both kinds mix)
-        assert "load_skill" in system_text(first) and "--- Skill: Tone ---\nBe brief." in system_text(first)
-        loaded = tool_results(events)[0]
-        assert loaded["skill_name"] == "pdf-tricks" and "PAPYRUS" in loaded["instructions"]
-        tool_msg = chats(llm)[-1].json["messages"][-1]
-        assert tool_msg["role"] == "tool" and "PAPYRUS" in tool_msg["content"]
-
-        events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
-                                      '"file_path": "references/guide.md"}')
-        assert tool_results(events)[0]["content"] == GUIDE.decode()
-        assert "qpdf --rotate=+90" in chats(llm)[-1].json["messages"][-1]["content"]
-        events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
-                                      '"file_path": "scripts/rotate.sh"}')
-        assert tool_results(events)[0]["content"] == "qpdf --rotate"
-
-        events = await run(apps, aid, "call list_skills {}")
-        assert "pdf-tricks" in json.dumps(tool_results(events)[0])
-
-        # replacing the package: the very next load returns the new SKILL.md
-        r = await apps.admin.post(f"{A}/skills/upload?replace=true",
-                                  files={"file": ("SKILL.md", skill_md(body="Now say VELLUM."))})
-        assert r.status_code == 200 and r.json()["id"] == sid
-        events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}', session="s2")
-        assert "VELLUM" in tool_results(events)[0]["instructions"]
-        events = await run(apps, aid, 'call load_skill_resource {"skill_name": "pdf-tricks", '
-                                      '"file_path": "references/guide.md"}', session="s2")
-        assert tool_results(events)[0]["error_code"].startswith("RESOURCE_NOT_FOUND")
-
-        # editing the package skill in the API changes what load_skill returns, at once
-        r = await apps.admin.put(f"{A}/skills/{sid}", json={"name": "pdf-tricks", "description": "PDFs",
-                                                              "instructions": "Now say PARCHMENT."})
-        assert r.status_code == 200, r.text
-        events = await run(apps, aid, 'call load_skill {"skill_name": "pdf-tricks"}', session="s3")
-        assert "PARCHMENT" in tool_results(events)[0]["instructions"]
-
-        # deleting the skill (forced) removes the tools from the next request
-        assert (await apps.admin.delete(f"{A}/skills/{sid}")).status_code == 409
-        assert (await apps.admin.delete(f"{A}/skills/{sid}?force=true")).status_code == 204
-        await run(apps, aid, "hi", session="s4")
-        assert "load_skill" not in offered(chats(llm)[-1])
+        fid = r.json()["id"]
+        await run(apps, fid, "hi")
+        assert "Say OCELOT." in system_text(chats(llm)[-1])
+        assert (await apps.admin.put(f"{A}/skills/{sid}", json={"name": "Tone", "instructions": "Say MARGAY."})).status_code == 200
+        await run(apps, fid, "hi again")
+        text = system_text(chats(llm)[-1])
+        assert "Say MARGAY." in text and "OCELOT" not in text
