@@ -165,6 +165,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
         ("resilience", "resilience_bench", {"turns": 3, "calls": 30, "rounds": 3} if smoke
          else {"turns": 20, "calls": 300, "rounds": 9}, 120 if smoke else 600),
+        ("audit", "audit_bench", {"concurrency": [1, 64], "turns": 64, "rounds": 2} if smoke
+         else {"concurrency": [1, 64], "turns": 512, "rounds": 4}, 240 if smoke else 900),
     ]  # fmt: skip
     if external.local_extra_installed():
         subs.append(
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
     p.add_argument(
-        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,local"
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,local"
     )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"

@@ -272,11 +272,19 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("live"), _live_table)
     L += ["", "## Resilience", ""]
     L += _external(res.get("resilience"), _resilience_table)
+    L += ["", "## Conversation audit", ""]
+    L += _external(res.get("audit"), audit_table)
     L += ["", "## Local model", ""]
     L += _external(res.get("local"), _local_table)
 
     L += ["", "## Method", "", *METHOD.strip().splitlines(), ""]
     return "\n".join(L)
+
+
+def audit_table(r: dict[str, Any]) -> list[str]:
+    from bench.audit_bench import report_lines
+
+    return report_lines(r)
 
 
 def _external(block: dict[str, Any] | None, table: Any) -> list[str]:

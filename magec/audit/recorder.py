@@ -213,15 +213,17 @@ class AuditRecorder:
     ) -> None:
         """Find or create the conversations of ``missing`` in a few statements (one lookup, one
         insert); a lost race on one of them goes the slow way (:meth:`_conversation`)."""
-        keys = list(missing)
-        for i in range(0, len(keys), 100):
-            chunk = keys[i : i + 100]
-            match = sa.or_(*(sa.and_(conv_t.c.app_id == a, conv_t.c.owner == o, conv_t.c.session_id == s)
-                             for a, o, s in chunk))
-            async with self.engine.connect() as conn:
-                for r in await conn.execute(sa.select(conv_t.c.id, conv_t.c.admin_id, conv_t.c.app_id, conv_t.c.owner,
-                                                      conv_t.c.session_id).where(match)):
-                    self._remember((r[2], r[3], r[4]), (str(r[0]), str(r[1])))
+        # one IN over the session ids (a big OR of per-key ANDs costs SQLAlchemy far more to build),
+        # the exact (app, owner, session) match is made here
+        sessions = sorted({k[2] for k in missing})
+        cols = (conv_t.c.id, conv_t.c.admin_id, conv_t.c.app_id, conv_t.c.owner, conv_t.c.session_id)
+        async with self.engine.connect() as conn:
+            for i in range(0, len(sessions), 500):
+                found = await conn.execute(sa.select(*cols).where(conv_t.c.session_id.in_(sessions[i : i + 500])))
+                for r in found:
+                    key = (str(r[2]), str(r[3]), str(r[4]))
+                    if key in missing:
+                        self._remember(key, (str(r[0]), str(r[1])))
         new = {k: p for k, p in missing.items() if k not in self._ids}
         if not new:
             return
