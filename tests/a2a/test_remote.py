@@ -146,3 +146,18 @@ async def test_remote_token_is_bound_to_the_url(tmp_path: Any) -> None:
         r = await m.apps.admin.put(f"{A}/agents/{row['id']}", json=moved)
         assert r.status_code == 200, r.text
         assert "mgc_secret_token_2" not in r.text
+
+
+async def test_put_keeps_or_clears_remote(tmp_path: Any) -> None:
+    async with served_magec(tmp_path / "d") as m:
+        r = await m.apps.admin.post(f"{A}/agents", json={
+            "name": "R", "a2a": {"remote": {"url": "http://127.0.0.1:9/api/v1/a2a/x", "token": "tok-123456789"}}})
+        rid = r.json()["id"]
+        # Magec's UI sends only a2a.enabled: the remote setting (ours) is kept
+        r = await m.apps.admin.put(f"{A}/agents/{rid}", json={"name": "R", "a2a": {"enabled": True}})
+        assert r.status_code == 200 and r.json()["a2a"]["remote"]["url"] == "http://127.0.0.1:9/api/v1/a2a/x"
+        assert r.json()["a2a"]["remote"]["tokenSet"] is True
+        # null clears it: the agent is a plain (here: backend-less, so invalid) agent again
+        r = await m.apps.admin.put(f"{A}/agents/{rid}", json={"name": "R", "a2a": {"enabled": True, "remote": None}})
+        assert r.status_code == 200 and r.json()["a2a"]["remote"] is None
+        assert r.json()["valid"] is False and "LLM backend" in r.json()["invalidReason"]
