@@ -107,6 +107,11 @@ class Config:
     max_body_bytes: int = 2 * 1024 * 1024
     #: ``limits.backupBytes``: a restore upload (``POST /settings/restore``; Magec's 500 MB)
     backup_limit_bytes: int = 500 * 1024 * 1024
+    #: ``limits.maxRuns`` / ``maxRunsPerClient`` / ``maxRunsPerBackend``: concurrent turns admitted
+    #: (0 = no limit; :mod:`magec.runtime.admission`)
+    max_runs: int = 1024
+    max_runs_per_client: int = 0
+    max_runs_per_backend: int = 0
     #: ``server.mcp.*``: the admin MCP server (docs/admin-mcp.md); host "" = like the admin app
     mcp_enabled: bool = False
     mcp_port: int = 8082
@@ -340,15 +345,18 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         cfg.upload_limit_bytes = _int(limits["uploadBytes"], "limits.uploadBytes")
     if "bodyBytes" in limits:
         cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
-    _artifacts(cfg, raw.get("artifacts") or {})
     if "backupBytes" in limits:
         cfg.backup_limit_bytes = _int(limits["backupBytes"], "limits.backupBytes")
+    cfg.max_runs = _int(limits.get("maxRuns", cfg.max_runs), "limits.maxRuns")
+    cfg.max_runs_per_client = _int(limits.get("maxRunsPerClient", 0), "limits.maxRunsPerClient")
+    cfg.max_runs_per_backend = _int(limits.get("maxRunsPerBackend", 0), "limits.maxRunsPerBackend")
     mcp = server.get("mcp") or {}
     if not isinstance(mcp, dict):
         raise ConfigError("server.mcp must be a mapping")
     cfg.mcp_enabled = _bool(env.get("MAGEC_MCP_ENABLED") or mcp.get("enabled", False), "server.mcp.enabled")
     cfg.mcp_port = _int(env.get("MAGEC_MCP_PORT") or mcp.get("port", cfg.mcp_port), "server.mcp.port")
     cfg.mcp_host = str(env.get("MAGEC_MCP_HOST") or mcp.get("host") or "")
+    _artifacts(cfg, raw.get("artifacts") or {})
 
     overrides = {
         "MAGEC_HOST": ("host", str),

@@ -30,6 +30,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   └── UnsupportedRoleError    unsupported_role  the backend type cannot serve that role     → 400
     └── RunError                run_error           an agent or flow run failed                   → 500
         ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
+        ├── OverloadedError     overloaded          over a concurrent-turn limit (``retry_after``) → 503
         ├── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
         └── FlowNodeError       flow_node_error     a graph flow node failed (CEL, template, code) → 500
             ├── FlowRunawayError    flow_runaway    a router fired more than its cap in one run  → 500
@@ -262,6 +263,18 @@ class RunError(MagecError):
 class AgentUnavailableError(RunError):
     code = "agent_unavailable"
     status_code = 503
+
+
+class OverloadedError(RunError):
+    """A new turn beyond ``limits.maxRuns`` / ``maxRunsPerBackend`` (:mod:`magec.runtime.admission`):
+    refused at once, before anything ran; ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    code = "overloaded"
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class ToolError(RunError):

@@ -5,7 +5,8 @@ Each app context owns its own registry (tests run several in one process). Expos
 ``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``,
 ``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N),
 ``magec_runtime_rebuild_seconds``, ``magec_session_events_loaded`` (events parsed from session
-storage: a cached session costs none per turn), and the live backend health (:mod:`magec.backends.health`):
+storage: a cached session costs none per turn), ``magec_runs_in_flight`` (turns admitted and
+running, :mod:`magec.runtime.admission`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
 and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
 Labels carry ids, never secrets.
@@ -57,6 +58,9 @@ class Metrics:
         # served from the cache, whatever their length; a client can watch it grow only with news
         self.session_events_loaded = Gauge(
             "magec_session_events_loaded", "Session events parsed from storage since start", registry=self.registry
+        )
+        self.runs_in_flight = Gauge(
+            "magec_runs_in_flight", "Turns running in this process (admission, limits.maxRuns)", registry=self.registry
         )
         self.backend_up = Gauge(
             "magec_backend_up", "1 when the backend is up or degraded, 0 when down", ["backend"], registry=self.registry

@@ -137,9 +137,17 @@ async def _start_runtime(ctx: AppContext) -> None:
     ctx.extras["audit"] = audit
     audit.start()
 
+    # admission (limits.maxRuns…): refuses a turn over a concurrency limit before anything runs
+    from magec.runtime.admission import Admission
+    from magec.runtime.admission import Limits as RunLimits
+
+    admission = Admission(RunLimits(ctx.config.max_runs, ctx.config.max_runs_per_client, ctx.config.max_runs_per_backend))
+    ctx.extras["admission"] = admission
+    ctx.metrics.runs_in_flight.set_function(lambda: float(admission.in_flight))
+
     def observe_turns(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
-        # the costs service first: it may refuse a turn (a spent budget) before the audit sees it
-        deps.turn_observer = TurnObservers(ctx.extras.get("costs"), audit)
+        # admission first, then the costs service (it may refuse a turn: a spent budget), then the audit
+        deps.turn_observer = TurnObservers(admission, ctx.extras.get("costs"), audit)
 
     ctx.runtime = RuntimeManager(
         ctx,

@@ -48,3 +48,10 @@ def test_budget_exceeded_is_a_402_refusal() -> None:
     err = errors.BudgetExceededError("spent", scope="client", resets_at="2026-12-01T00:00:00Z")
     assert (err.code, err.status_code, err.scope) == ("budget_exceeded", 402, "client")
     assert isinstance(err, errors.ConfigError) and err.resets_at == "2026-12-01T00:00:00Z"
+
+
+def test_overloaded_is_a_503_with_retry_after() -> None:
+    """Over a concurrent-turn limit (magec.runtime.admission): transient, so 503 + Retry-After."""
+    err = errors.OverloadedError("busy", retry_after=2)
+    assert (err.code, err.status_code, err.retry_after) == ("overloaded", 503, 2)
+    assert isinstance(err, errors.RunError)

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from magec import errors
 from magec.api.limits import ClientDisconnected, parse_json
-from magec.errors import BackendRateLimitError, ConflictError, MagecError, RateLimitedError
+from magec.errors import BackendRateLimitError, ConflictError, MagecError, OverloadedError, RateLimitedError
 from magec.redact import redact
 from magec.store.validation import loc_to_path
 
@@ -60,7 +60,7 @@ def to_response(err: MagecError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(err, ConflictError) and err.references:
         extra["references"] = err.references
-    if isinstance(err, RateLimitedError):
+    if isinstance(err, RateLimitedError | OverloadedError):
         extra["headers"] = {"Retry-After": str(err.retry_after)}
     if isinstance(err, BackendRateLimitError) and err.retry_after:
         extra["headers"] = {"Retry-After": str(int(err.retry_after))}

@@ -31,7 +31,6 @@ from magec._adk import StaleSessionError
 from magec.agents.apps import App
 from magec.errors import (
     AgentUnavailableError,
-    BackendRateLimitError,
     MagecError,
     NotFoundError,
     ValidationError,
@@ -206,7 +205,7 @@ def _turn_lock(runner: Any, app_id: str, user_id: str, session_id: str) -> async
 def _error_event(app: App, err: BaseException, invocation_id: str) -> TurnEvent:
     code = err.code if isinstance(err, MagecError) else MagecError.code
     message = redact(str(err)) if isinstance(err, MagecError) else "internal error"
-    wait = err.retry_after if isinstance(err, BackendRateLimitError) else None
+    wait = getattr(err, "retry_after", None) if isinstance(err, MagecError) else None
     retry_after = math.ceil(wait) if wait is not None else None
     return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id, retry_after)
 

@@ -32,12 +32,19 @@ from sse_starlette import EventSourceResponse
 
 from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
-from magec.api.errors import json_body
+from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import until_disconnected
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.audit.context import attributed, set_surface
 from magec.context import AppContext
-from magec.errors import AgentUnavailableError, ConflictError, NotFoundError, ValidationError
+from magec.errors import (
+    AgentUnavailableError,
+    ConflictError,
+    NotFoundError,
+    OverloadedError,
+    RateLimitedError,
+    ValidationError,
+)
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, parse_message, require_app, run_turn, turn_event
 
@@ -46,6 +53,17 @@ _DATA_KEYS = {"state", "stateDelta", "args", "response"}
 #: documented request body of /run and /run_sse (read by hand, so FastAPI cannot infer it)
 RUN_BODY: dict[str, Any] = body_doc(RunAgentRequest)
 
+
+
+def admission_refusal(event: TurnEvent) -> Response | None:
+    """A turn refused at admission (:mod:`magec.runtime.admission`: nothing ran, no invocation) as
+    the HTTP answer it deserves — 503 ``overloaded`` / 429 ``too_many_requests`` with
+    ``Retry-After`` — so clients and load balancers back off; None for any other event."""
+    if event.invocation_id or event.error_code not in (OverloadedError.code, RateLimitedError.code):
+        return None
+    code = event.error_code or OverloadedError.code
+    wait = str(event.retry_after or 1)
+    return error_response(status_for_code(code), event.error_message or code, code=code, headers={"Retry-After": wait})
 
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
@@ -172,6 +190,8 @@ def agent_router(
 
         # a client that hangs up cancels the turn (and its provider calls)
         events = await until_disconnected(request, turn())
+        if len(events) == 1 and (refusal := admission_refusal(events[0])) is not None:
+            return refusal  # type: ignore[return-value]
         return [e.to_json() for e in events if e.visible or not user_view]
 
     @r.post(
@@ -184,11 +204,24 @@ def agent_router(
 
         surface = audit_surface(request, "run_sse")
 
+        set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
+        turn = run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta)
+        # the first event decides the answer's status: a turn refused at admission is an HTTP
+        # 503/429 with Retry-After (nothing ran), not a 200 stream holding one error event
+        first = await anext(turn, None)
+        if first is not None and (refusal := admission_refusal(first)) is not None:
+            await turn.aclose()
+            return refusal
+
         async def stream() -> AsyncIterator[dict[str, str]]:
-            set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
-            async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
-                if event.visible or not user_view:
-                    yield {"data": json.dumps(event.to_json())}
+            try:
+                if first is not None and (first.visible or not user_view):
+                    yield {"data": json.dumps(first.to_json())}
+                async for event in turn:
+                    if event.visible or not user_view:
+                        yield {"data": json.dumps(event.to_json())}
+            finally:
+                await turn.aclose()
 
         return EventSourceResponse(stream(), ping=15)
 
