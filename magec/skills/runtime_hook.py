@@ -1,8 +1,8 @@
 """Build hook: agents get the skills they list in ``skills[]``.
 
 :class:`SkillsHook` runs on every rebuild (wired by :mod:`magec.server`). It loads the files of
-every skill whose row changed since it last looked (one query; a cache keyed by the row's
-version, so an unchanged skill costs nothing) and appends a toolset function to
+every skill an agent lists whose row changed since it last looked (one query; a cache keyed by
+the row's version, so an unchanged skill costs nothing; skills no agent lists are not loaded) and appends a toolset function to
 ``deps.toolsets``:
 
 * an **inline skill** becomes one instruction paragraph — ``--- Skill: <name> ---``, its
@@ -101,7 +101,9 @@ class SkillsHook:
         self._cache: dict[str, tuple[str, Loaded]] = {}
 
     async def __call__(self, snap: StoreSnapshot, deps: BuildDeps) -> None:
-        skills: dict[str, Any] = dict(snap.resources.get("skills", {}))
+        # only skills some agent lists are loaded (and kept in memory): an unused package costs nothing
+        used = {sid for agent in snap.agents.values() for sid in agent.skills}
+        skills: dict[str, Any] = {k: v for k, v in snap.resources.get("skills", {}).items() if k in used}
         stale = [
             sid for sid in skills
             if self._cache.get(sid, ("",))[0] != snap.versions.get(("skills", sid), "")
