@@ -267,3 +267,10 @@ async def get_run(engine: AsyncEngine, run_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(flow_runs).where(flow_runs.c.id == run_id))).first()
     return None if row is None else _to_json(row, detail=True)
+
+
+async def delete_runs(engine: AsyncEngine, *, before: datetime) -> int:
+    """Delete the runs that started before ``before``; how many."""
+    async with engine.begin() as conn:
+        result = await conn.execute(flow_runs.delete().where(flow_runs.c.started_at < before))
+    return int(result.rowcount or 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -164,6 +165,13 @@ async def test_failed_run_filters_and_paging(sqlite_apps: Apps, oai: FakeServer,
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     r = await apps.admin.get(f"{A}/runs/does-not-exist")
     assert r.status_code == 404
+    # retention: runs started before a day are deleted on request
+    r = await apps.admin.delete(f"{A}/runs")
+    assert r.status_code == 400 and r.json()["field"] == "before"
+    assert (await apps.admin.delete(f"{A}/runs", params={"before": today})).json() == {"deleted": 0}
+    tomorrow = (datetime.fromisoformat(today) + timedelta(days=1)).date().isoformat()
+    assert (await apps.admin.delete(f"{A}/runs", params={"before": tomorrow})).json() == {"deleted": 2}
+    assert (await runs(apps))["total"] == 0
 
 
 async def test_graph_loop_records_each_activation(sqlite_apps: Apps, oai: FakeServer) -> None:

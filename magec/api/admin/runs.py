@@ -3,6 +3,8 @@
 * ``GET /runs?appName=&status=&from=&to=&limit=30&offset=0`` — ``{items, total}``, newest first;
   ``appName`` (or ``flowId``) is the flow id, ``status`` one of ``completed``, ``failed``,
   ``cancelled``, ``from``/``to`` days (UTC, ``to`` inclusive).
+* ``DELETE /runs?before=YYYY-MM-DD`` — deletes the runs started before that day (UTC):
+  ``{"deleted": n}``; there is no automatic retention.
 * ``GET /runs/{id}`` — one run with its ``activations`` (per node: timing, routes, agent,
   backend, model, tokens, output preview).
 """
@@ -62,6 +64,17 @@ def router(ctx: AppContext) -> APIRouter:
             limit=limit,
             offset=offset,
         )
+
+    @r.delete("", summary="Delete the runs that started before a day (retention)")
+    async def delete_runs(request: Request) -> dict[str, int]:
+        before = parse_day(param(request, "before"), "before")
+        if before is None:
+            raise ValidationError("before: is required (YYYY-MM-DD; runs started before that day are deleted)",
+                                  field="before")
+        await flush()
+        deleted = await runs.delete_runs(ctx.store.engine,
+                                         before=datetime(before.year, before.month, before.day, tzinfo=UTC))
+        return {"deleted": deleted}
 
     @r.get("/{run_id}", summary="One flow run with its activations (path, per-node timing)")
     async def get_run(run_id: str) -> dict[str, Any]:
