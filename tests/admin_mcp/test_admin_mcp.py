@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @contextlib.asynccontextmanager
 async def session(server: ServerProcess, password: str = PASSWORD) -> AsyncIterator[ClientSession]:
     url = f"http://127.0.0.1:{server.mcp_port}/mcp"  # type: ignore[attr-defined]
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {password}"}, timeout=30) as http, \
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {password}"}, timeout=120) as http, \
             streamable_http_client(url, http_client=http) as (read, write), ClientSession(read, write) as s:
         await s.initialize()
         yield s
@@ -56,7 +56,7 @@ def text(result: Any) -> Any:
 
 
 async def test_every_admin_operation_is_a_tool(server: ServerProcess) -> None:
-    spec = httpx.get(f"{server.admin_url}/openapi.json", headers={"Authorization": f"Bearer {PASSWORD}"}).json()
+    spec = httpx.get(f"{server.admin_url}/openapi.json", headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=60).json()
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() if p.startswith(f"{A}/")
               for m in ops if m in ("get", "post", "put", "patch", "delete")}
     async with session(server) as s:
@@ -88,7 +88,8 @@ async def test_create_list_delete_round_trip(server: ServerProcess) -> None:
         listed = text(await s.call_tool("magec_list_agents", {}))
         assert agent["id"] in [a["id"] for a in listed]
         # the same write is visible over HTTP at once (one code path)
-        r = httpx.get(f"{server.admin_url}{A}/agents/{agent['id']}", headers={"Authorization": f"Bearer {PASSWORD}"})
+        r = httpx.get(f"{server.admin_url}{A}/agents/{agent['id']}", headers={"Authorization": f"Bearer {PASSWORD}"},
+                      timeout=60)
         assert r.status_code == 200 and r.json()["systemPrompt"] == "Hi."
         got = await s.call_tool("magec_get_agent", {"id": agent["id"]})
         assert got.structured_content["id"] == agent["id"]
@@ -123,7 +124,7 @@ async def test_wrong_bearer_is_refused(server: ServerProcess) -> None:
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
     for headers in ({"Authorization": "Bearer wrong"}, {}):
-        r = httpx.post(url, json=init, headers={**headers, "Accept": "application/json, text/event-stream"})
+        r = httpx.post(url, json=init, headers={**headers, "Accept": "application/json, text/event-stream"}, timeout=60)
         assert r.status_code == 401, r.text
         assert "admin password required" in r.json()["error"]
     with pytest.raises(Exception):  # noqa: B017 - the SDK surfaces the 401 as its own error type

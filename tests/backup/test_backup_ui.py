@@ -37,7 +37,7 @@ def page() -> Iterator[Page]:
 def test_download_dry_run_restore(tmp_path: Path, page: Page) -> None:
     expect.set_options(timeout=15_000)
     with ServerProcess(tmp_path / "srv", admin_password=PASSWORD) as srv:
-        api = httpx.Client(base_url=srv.admin_url + A, headers={"Authorization": f"Bearer {PASSWORD}"})
+        api = httpx.Client(base_url=srv.admin_url + A, headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=60)
         keep = api.post("/commands", json={"name": "Keep me", "prompt": "x"}).json()
         page.add_init_script(f"sessionStorage.setItem('magec.adminPassword', {PASSWORD!r})")
         page.goto(srv.admin_url + "/")

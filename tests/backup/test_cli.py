@@ -22,8 +22,8 @@ def magec(*args: str) -> subprocess.CompletedProcess[str]:
 def test_backup_and_restore_between_running_servers(tmp_path: Path, provider: FakeServer) -> None:
     with ServerProcess(tmp_path / "a", admin_password="pw-a") as a, \
             ServerProcess(tmp_path / "b", admin_password="pw-b") as b:
-        ha = httpx.Client(base_url=a.admin_url, headers={"Authorization": "Bearer pw-a"})
-        hb = httpx.Client(base_url=b.admin_url, headers={"Authorization": "Bearer pw-b"})
+        ha = httpx.Client(base_url=a.admin_url, headers={"Authorization": "Bearer pw-a"}, timeout=60)
+        hb = httpx.Client(base_url=b.admin_url, headers={"Authorization": "Bearer pw-b"}, timeout=60)
         backend = ha.post(f"{A}/backends", json={"name": "F", "type": "openai", "url": provider.url,
                                                  "apiKey": "sk-cli-1"}).json()
         agent = ha.post(f"{A}/agents", json={"name": "Cli", "llm": {"backend": backend["id"], "model": "m"}}).json()
@@ -50,7 +50,7 @@ def test_backup_and_restore_between_running_servers(tmp_path: Path, provider: Fa
         # live in the running server: a turn on the restored agent, no restart
         run = httpx.post(f"{b.user_url}/api/v1/agent/run", json={
             "appName": agent["id"], "userId": "u", "sessionId": "s",
-            "newMessage": {"parts": [{"text": "hi"}]}}, timeout=30)
+            "newMessage": {"parts": [{"text": "hi"}]}}, timeout=60)
         assert run.status_code == 200 and "fake-llm says: hi" in run.text, run.text
 
 
