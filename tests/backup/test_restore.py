@@ -130,9 +130,11 @@ async def test_dry_run_reports_and_changes_nothing(tmp_path: Path, provider: Fak
         assert body["changes"]["secrets"] == {"created": [], "updated": [], "deleted": [], "unchanged": 1}
         assert body["settings"] == "unchanged"
         assert await admin_view(a) == before
-        # the real restore does what the dry run said
+        # the real restore does what the dry run said, as one configuration change (one epoch)
+        epoch = (await a.admin.get(f"{A}/overview")).json()["epoch"]
         r = await restore(a, archive)
         assert r.status_code == 200, r.text
+        assert r.json()["epoch"] == epoch + 1 == (await a.admin.get(f"{A}/overview")).json()["epoch"]
         assert (await a.admin.get(f"{A}/agents/{made['plain']['id']}")).json()["name"] == "Plain"
         assert (await a.admin.get(f"{A}/commands/{extra['id']}")).status_code == 404
         assert (await a.admin.get(f"{A}/flows/{made['flow']['id']}")).status_code == 200
