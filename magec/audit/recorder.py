@@ -167,76 +167,92 @@ class AuditRecorder:
                 del self._ids[key]
 
     async def _write(self, batch: list[Probe]) -> None:
-        # the probes' conversations, found or created (creation is rare: once per session)
-        keys: dict[tuple[str, str, str], Probe] = {}
-        for p in batch:
-            keys.setdefault((p.app_id, p.owner, p.session_id), p)
-        # one statement moves every known conversation's last activity to its newest turn of the
-        # batch (not one round trip per session)
+        """One transaction per batch: the rows are built first (the CPU part, outside the
+        transaction, so a SQLite write lock is held only for the statements), then the known
+        conversations' last activity is moved (one UPDATE), new conversations are found or created
+        (one lookup, one insert) and the turns inserted (one insert)."""
         last: dict[tuple[str, str, str], datetime] = {}
+        first: dict[tuple[str, str, str], Probe] = {}
+        rows: list[tuple[tuple[str, str, str], dict[str, Any]]] = []
         for p in batch:
             k = (p.app_id, p.owner, p.session_id)
+            first.setdefault(k, p)
             last[k] = max(last.get(k, p.started), p.started)
-        known = {self._ids[k][0]: k for k in keys if k in self._ids}
-        if known:
-            ended = sa.case({cid: last[key] for cid, key in known.items()}, value=conv_t.c.id)
-            async with self.engine.begin() as conn:
-                done = await conn.execute(
-                    sa.update(conv_t).where(conv_t.c.id.in_(list(known))).values(ended_at=ended)
-                )
-                if done.rowcount != len(known):  # some were deleted meanwhile: those start anew
-                    alive = {r[0] for r in await conn.execute(sa.select(conv_t.c.id).where(conv_t.c.id.in_(list(known))))}
-                    for cid, key in known.items():
-                        if cid not in alive:
-                            del self._ids[key]
-        missing = {k: p for k, p in keys.items() if k not in self._ids}
-        if missing:
-            await self._conversations(missing, last)
-        for key in keys:
-            self._ids.move_to_end(key)
-        rows = []
-        for p in batch:
             client_id, user_id = split_owner(p.owner, p.snapshot)
-            row = turn_row(p, self._ids[(p.app_id, p.owner, p.session_id)][0], user_id, client_id)
+            row = turn_row(p, "", user_id, client_id)
             row["source"] = row["source"] or _source(p, client_id)
-            rows.append(row)
-        async with self.engine.begin() as conn:
-            await conn.execute(turn_t.insert(), rows)
+            rows.append((k, row))
+        fresh: list[tuple[str, str, str]] = []
+        try:
+            async with self.engine.begin() as conn:
+                await self._touch(conn, last)
+                fresh = await self._find_or_create(conn, {k: p for k, p in first.items() if k not in self._ids}, last)
+                await conn.execute(turn_t.insert(), self._attach(rows))
+        except IntegrityError:
+            # another writer (a replica) created one of these conversations first: those go the
+            # slow way, one at a time, then the turns
+            for k in fresh:
+                self._ids.pop(k, None)
+            for k, p in first.items():
+                if k not in self._ids:
+                    self._remember(k, await self._conversation(k, p, last[k]))
+            async with self.engine.begin() as conn:
+                await conn.execute(turn_t.insert(), self._attach(rows))
+        for k in first:
+            self._ids.move_to_end(k)
+
+    def _attach(self, rows: list[tuple[tuple[str, str, str], dict[str, Any]]]) -> list[dict[str, Any]]:
+        for k, row in rows:
+            row["conversation_id"] = self._ids[k][0]
+        return [row for _, row in rows]
+
+    async def _touch(self, conn: Any, last: dict[tuple[str, str, str], datetime]) -> None:
+        """Move every known conversation's last activity to its newest turn of the batch, in one
+        statement; forget those deleted meanwhile (their next turn starts a new conversation)."""
+        known = {self._ids[k][0]: k for k in last if k in self._ids}
+        if not known:
+            return
+        ended = sa.case({cid: last[key] for cid, key in known.items()}, value=conv_t.c.id)
+        done = await conn.execute(sa.update(conv_t).where(conv_t.c.id.in_(list(known))).values(ended_at=ended))
+        if done.rowcount != len(known):
+            alive = {r[0] for r in await conn.execute(sa.select(conv_t.c.id).where(conv_t.c.id.in_(list(known))))}
+            for cid, key in known.items():
+                if cid not in alive:
+                    del self._ids[key]
+        for key in known.values():  # most recently used: the new ids remembered next never evict them
+            if key in self._ids:
+                self._ids.move_to_end(key)
 
     def _remember(self, key: tuple[str, str, str], ids: tuple[str, str]) -> None:
         self._ids[key] = ids
         while len(self._ids) > _CACHE:
             self._ids.popitem(last=False)
 
-    async def _conversations(
-        self, missing: dict[tuple[str, str, str], Probe], last: dict[tuple[str, str, str], datetime]
-    ) -> None:
-        """Find or create the conversations of ``missing`` in a few statements (one lookup, one
-        insert); a lost race on one of them goes the slow way (:meth:`_conversation`)."""
+    async def _find_or_create(
+        self, conn: Any, missing: dict[tuple[str, str, str], Probe], last: dict[tuple[str, str, str], datetime]
+    ) -> list[tuple[str, str, str]]:
+        """Find or create the conversations of ``missing`` (one lookup, one insert); the keys
+        whose ids were created here (to forget if the transaction is rolled back)."""
+        if not missing:
+            return []
         # one IN over the session ids (a big OR of per-key ANDs costs SQLAlchemy far more to build),
         # the exact (app, owner, session) match is made here
         sessions = sorted({k[2] for k in missing})
         cols = (conv_t.c.id, conv_t.c.admin_id, conv_t.c.app_id, conv_t.c.owner, conv_t.c.session_id)
-        async with self.engine.connect() as conn:
-            for i in range(0, len(sessions), 500):
-                found = await conn.execute(sa.select(*cols).where(conv_t.c.session_id.in_(sessions[i : i + 500])))
-                for r in found:
-                    key = (str(r[2]), str(r[3]), str(r[4]))
-                    if key in missing:
-                        self._remember(key, (str(r[0]), str(r[1])))
+        for i in range(0, len(sessions), 500):
+            found = await conn.execute(sa.select(*cols).where(conv_t.c.session_id.in_(sessions[i : i + 500])))
+            for r in found:
+                key = (str(r[2]), str(r[3]), str(r[4]))
+                if key in missing:
+                    self._remember(key, (str(r[0]), str(r[1])))
         new = {k: p for k, p in missing.items() if k not in self._ids}
         if not new:
-            return
+            return []
         rows = [self._new_row(k, p, last[k]) for k, p in new.items()]
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(conv_t.insert(), rows)
-        except IntegrityError:
-            for key, p in new.items():
-                self._remember(key, await self._conversation(key, p, last[key]))
-            return
         for key, row in zip(new, rows, strict=True):
             self._remember(key, (row["id"], row["admin_id"]))
+        await conn.execute(conv_t.insert(), rows)
+        return list(new)
 
     @staticmethod
     def _new_row(key: tuple[str, str, str], p: Probe, ended: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ absent for the primary), ``inputTokens`` / ``outputTokens``, ``node`` (the flow 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,15 +58,11 @@ class Probe:
     def see(self, event: Any) -> None:
         """One event of the turn (a :class:`~magec.runtime.run.TurnEvent`); partials are skipped."""
         if self.first is None:
-            import time
-
             self.first = time.perf_counter()
         if not event.partial:
             self.events.append(event)
 
     def finish(self) -> None:
-        import time
-
         self.ended = time.perf_counter()
         if self.recorder is not None:
             self.recorder.enqueue(self)
