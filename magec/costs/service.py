@@ -71,7 +71,7 @@ class CostProbe:
         if self.trace is not None:
             try:
                 self.trace.finish()
-                self.service.runs.put(self.trace.row())
+                self.service.runs.put(self.trace.row)  # built (JSON) by the writer, off the turn
             except Exception:  # noqa: BLE001 - accounting must never break serving
                 log.exception("could not record the flow run")
 

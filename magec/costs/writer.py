@@ -2,7 +2,9 @@
 
 Contract of :class:`BatchWriter`:
 
-* :meth:`put` never awaits and never raises: the row joins an in-memory queue. When the queue
+* :meth:`put` never awaits and never raises: the row — a dict, or a function that builds it,
+  called by the writer so that serialising (JSON, timestamps) happens off the turn too — joins an
+  in-memory queue. When the queue
   holds ``max_queue`` rows (the database is down or slower than the traffic) the *oldest* row is
   dropped and counted in :attr:`dropped` (and logged once per burst), so memory stays bounded and
   serving never waits for accounting.
@@ -21,12 +23,16 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
+
+#: a row, or a function that builds it (called at write time)
+Row = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class BatchWriter:
@@ -43,14 +49,14 @@ class BatchWriter:
         self.table = table
         self.interval = interval
         self.batch = batch
-        self._queue: deque[dict[str, Any]] = deque(maxlen=max_queue)
+        self._queue: deque[Row] = deque(maxlen=max_queue)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         #: rows dropped because the queue was full (the database could not keep up)
         self.dropped = 0
 
-    def put(self, row: dict[str, Any]) -> None:
+    def put(self, row: Row) -> None:
         if len(self._queue) == self._queue.maxlen:
             if not self.dropped % 1000:
                 log.warning("%s writer queue full: dropping the oldest rows", self.table.name)
@@ -73,10 +79,22 @@ class BatchWriter:
     async def flush(self) -> None:
         async with self._lock:  # one writer at a time: rows are written in queue order
             while self._queue:
-                rows = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+                rows = self._built([self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))])
+                if not rows:
+                    continue
                 if not await self._write(rows) and not await self._write(rows):
                     log.error("could not write %d %s rows; dropped", len(rows), self.table.name)
                     self.dropped += len(rows)
+
+    def _built(self, queued: list[Row]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for item in queued:
+            try:
+                rows.append(item() if callable(item) else item)
+            except Exception:  # noqa: BLE001 - one bad row is dropped, not the batch
+                log.exception("could not build a %s row; dropped", self.table.name)
+                self.dropped += 1
+        return rows
 
     async def _write(self, rows: list[dict[str, Any]]) -> bool:
         try:
