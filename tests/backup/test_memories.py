@@ -12,7 +12,7 @@ import pytest
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.services import Postgres
-from tests.backup.helpers import A, U, restore
+from tests.backup.helpers import A, U, members, restore
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,10 @@ async def test_sqlite_to_postgres_with_memories(tmp_path: Path, provider: FakeSe
         # the session history came along too
         r = await b.user.get(f"{U}/apps/{agent}/users/ada/sessions/s1")
         assert r.status_code == 200 and "green tea" in r.text
+        # and a backup made on PostgreSQL (repeatable-read snapshot, streamed rows) carries them back
+        r = await b.admin.get(f"{A}/settings/backup?include=memories,sessions")
+        assert r.status_code == 200, r.text
+        files = members(r.content)
+        lines = files["tables/memories/memory_entries.jsonl"].splitlines()
+        assert len(lines) == 2 and all(json.loads(x)["embedding"] for x in lines)
+        assert json.loads(files["manifest.json"])["sections"]["sessions"]["session_sessions"] == 3
