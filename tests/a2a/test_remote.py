@@ -161,3 +161,12 @@ async def test_put_keeps_or_clears_remote(tmp_path: Any) -> None:
         r = await m.apps.admin.put(f"{A}/agents/{rid}", json={"name": "R", "a2a": {"enabled": True, "remote": None}})
         assert r.status_code == 200 and r.json()["a2a"]["remote"] is None
         assert r.json()["valid"] is False and "LLM backend" in r.json()["invalidReason"]
+
+
+async def test_credentials_in_the_remote_url_are_masked(tmp_path: Any) -> None:
+    async with served_magec(tmp_path / "d") as m:
+        r = await m.apps.admin.post(f"{A}/agents", json={
+            "name": "R", "a2a": {"remote": {"url": "http://127.0.0.1:9/api/v1/a2a/x?token=supersecret123"}}})
+        assert r.status_code in (200, 201), r.text
+        assert r.json()["a2a"]["remote"]["url"] == "http://127.0.0.1:9/api/v1/a2a/x?token=***"
+        assert "supersecret123" not in (await m.apps.admin.get(f"{A}/agents/{r.json()['id']}")).text
