@@ -206,3 +206,22 @@ async def test_tools_off_by_default_service_still_wired(tmp_path: Path, llm: Fak
         # user-scoped: listed in every session of that user
         assert (await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/other/artifacts", headers=ha)).json() == [
             "user:notes.txt"]
+
+
+async def test_flow_steps_save_artifacts(tmp_path: Path, llm: FakeServer) -> None:
+    """A flow's runner has the artifact service too: its agent step saves, the flow's session lists."""
+    async with running_apps(tmp_path / "data", config=TOOLS) as apps:
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "llm", "type": "openai", "url": llm.url,
+                                                           "apiKey": "sk-test"})).json()
+        aid = (await apps.admin.post(f"{A}/agents", json={"name": "Step", "llm": {"backend": b["id"], "model": "m"}})).json()["id"]
+        r = await apps.admin.post(f"{A}/flows", json={"name": "Pipeline", "root": {"type": "sequential", "steps": [
+            {"type": "agent", "agentId": aid, "responseAgent": True}]}})
+        assert r.status_code in (200, 201), r.text
+        fid = r.json()["id"]
+        r = await apps.user.post(f"{U}/run", json={"appName": fid, "userId": "u", "sessionId": "f1", "newMessage": {
+            "role": "user", "parts": [{"text": save_call("plan.md", "1. steps")}]}})
+        assert r.status_code == 200, r.text
+        base = f"{U}/apps/{fid}/users/u/sessions/f1/artifacts"
+        assert (await apps.user.get(base)).json() == ["plan.md"]
+        part = (await apps.user.get(f"{base}/plan.md")).json()
+        assert base64.b64decode(part["inlineData"]["data"]) == b"1. steps"
