@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
@@ -45,7 +45,7 @@ class Worker(Generic[M]):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, self.model)
 
-    async def stream(self, produce: Callable[[M, threading.Event], Iterable[T]]) -> AsyncIterator[T]:
+    async def stream(self, produce: Callable[[M, threading.Event], Iterable[T]]) -> AsyncGenerator[T, None]:
         """Yield the items of ``produce(model, stop)`` as the worker thread makes them.
 
         ``produce`` should check ``stop.is_set()`` between items; it is set when the consumer goes

@@ -20,6 +20,7 @@ constrains generation by a llama.cpp grammar. Usage token counts are approximate
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -77,8 +78,12 @@ class LocalChat(BaseLlm):
     """Context window in tokens (prompt + reply)."""
     n_threads: int = 0
     """CPU threads for generation (0 = all cores, at most 8)."""
-    default_max_tokens: int = 1024
-    """Reply length cap when the request sets no ``max_output_tokens``."""
+    default_max_tokens: int = 512
+    """Reply length cap when the request sets no ``max_output_tokens`` (a tiny model that drifts
+    stops within a paragraph or two, not after 1,024 tokens)."""
+    default_repeat_penalty: float = 1.1
+    """llama.cpp's repetition penalty unless the request sets ``frequency_penalty`` /
+    ``presence_penalty`` itself: small models fall into loops without it."""
 
     @property
     def capabilities(self) -> LlmCapabilities:
@@ -111,7 +116,8 @@ class LocalChat(BaseLlm):
             log.warning("local model %s has no tool support in its chat template; tools are ignored",
                         loaded.path.name)  # fmt: skip
         kw: dict[str, Any] = {"messages": to_messages(request, tools=use_tools),
-                              "max_tokens": self.default_max_tokens}  # fmt: skip
+                              "max_tokens": self.default_max_tokens,
+                              "repeat_penalty": self.default_repeat_penalty}  # fmt: skip
         if use_tools:
             kw["tools"] = tools
         if cfg is not None:
@@ -153,23 +159,31 @@ class LocalChat(BaseLlm):
 
         text, shown, pieces, finish, n_tokens = "", 0, 0, None, 0
         try:
-            async for kind, value in worker.stream(produce):
-                if kind == "n_tokens":
-                    n_tokens = int(value)
-                    continue
-                delta, reason = value
-                finish = reason or finish
-                if not delta:
-                    continue
-                text += delta
-                pieces += 1
-                if not stream:
-                    continue
-                visible = safe_prefix_len(text) if tool_names else len(text)
-                if visible > shown:
-                    part = types.Part.from_text(text=text[shown:visible])
-                    shown = visible
-                    yield LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
+            # aclosing: a loop stop (``break``) must end the worker's generation now, not at GC
+            async with contextlib.aclosing(worker.stream(produce)) as items:
+                async for kind, value in items:
+                    if kind == "n_tokens":
+                        n_tokens = int(value)
+                        continue
+                    delta, reason = value
+                    finish = reason or finish
+                    if not delta:
+                        continue
+                    text += delta
+                    pieces += 1
+                    if pieces % _LOOP_CHECK_EVERY == 0 and (cut := loop_start(text)) is not None:
+                        # the model repeats itself: stop generating (the worker notices) and keep one copy
+                        log.info("local model %s stopped after repeating itself (%d tokens)", self.model, pieces)
+                        text, finish = text[:cut], "stop"
+                        shown = min(shown, len(text))
+                        break
+                    if not stream:
+                        continue
+                    visible = safe_prefix_len(text) if tool_names else len(text)
+                    if visible > shown:
+                        part = types.Part.from_text(text=text[shown:visible])
+                        shown = visible
+                        yield LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
         except MagecError:
             raise
         except Exception as e:
@@ -192,3 +206,25 @@ class LocalChat(BaseLlm):
             usage_metadata=usage,
             model_version=self.model or _assets.DEFAULT_CHAT,
         )
+
+
+#: how often (in generated pieces) the reply is checked for a loop
+_LOOP_CHECK_EVERY = 8
+#: a repeated unit shorter than this is ordinary text ("ha ha ha", "1, 1, 1"), not a loop
+_MIN_UNIT = 12
+_MAX_UNIT = 400
+_REPEATS = 3
+
+
+def loop_start(text: str) -> int | None:
+    """Where the reply starts looping: when it ends with the same unit (12–400 characters, compared
+    without surrounding whitespace) :data:`_REPEATS` times in a row, the end of its first copy;
+    else None. Linear in the checked span."""
+    end = len(text.rstrip())
+    for unit in range(_MIN_UNIT, min(_MAX_UNIT, end // _REPEATS) + 1):
+        last = text[end - unit : end]
+        if not last.strip():
+            continue
+        if all(text[end - (k + 1) * unit : end - k * unit] == last for k in range(1, _REPEATS)):
+            return end - (_REPEATS - 1) * unit
+    return None
