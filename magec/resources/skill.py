@@ -29,6 +29,8 @@ class SkillReference(_Model):
 
     filename: str = Field(max_length=255)
     size: int = Field(default=0, ge=0)
+    #: magec: digest of the content, so the row (and the agents' fingerprints) change with it
+    digest: str = Field(default="", max_length=64)
 
 
 class PackageFile(_Model):

@@ -89,7 +89,7 @@ class SkillService:
             raise archive.too_large(f"a skill holds at most {archive.MAX_FILES} reference files")
         if sum(int(r.get("size") or 0) for r in refs) + len(content) > archive.MAX_PACKAGE_BYTES:
             raise archive.too_large(f"a skill's reference files total at most {archive.MAX_PACKAGE_BYTES} bytes")
-        ref = {"filename": filename, "size": len(content)}
+        ref = {"filename": filename, "size": len(content), "digest": archive.digest({filename: content})}
         await self.files.put(skill_id, REF, filename, content)
 
         def append(data: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,11 @@ async def upload(apps: Apps, path: str, name: str, data: bytes, **kw: Any) -> ht
     return await apps.admin.post(f"{A}{path}", files={"file": (name, data)}, **kw)
 
 
+def pairs(refs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(filename, size) of Magec's reference entries (magec adds a content ``digest``)."""
+    return [(r["filename"], r["size"]) for r in refs]
+
+
 async def inline_skill(apps: Apps, **extra: Any) -> dict[str, Any]:
     r = await apps.admin.post(f"{A}/skills", json={"name": "Returns", "description": "Return policy",
                                                   "instructions": "Returns within 30 days.", **extra})
@@ -46,10 +51,10 @@ async def test_inline_crud_and_references(apps: Apps) -> None:
     assert r.status_code == 400 and r.json()["field"] == "instructions"
 
     r = await upload(apps, f"/skills/{sid}/references", "policy.md", b"# Policy\nNo refunds on software.")
-    assert r.status_code == 201 and r.json() == {"filename": "policy.md", "size": 32}
+    assert r.status_code == 201 and pairs([r.json()]) == [("policy.md", 32)] and r.json()["digest"]
     r = await upload(apps, f"/skills/{sid}/references", "policy.md", b"again")
     assert r.status_code == 409
-    assert (await apps.admin.get(f"{A}/skills/{sid}/references")).json() == [{"filename": "policy.md", "size": 32}]
+    assert pairs((await apps.admin.get(f"{A}/skills/{sid}/references")).json()) == [("policy.md", 32)]
 
     r = await apps.admin.get(f"{A}/skills/{sid}/references/policy.md")
     assert r.status_code == 200 and r.content == b"# Policy\nNo refunds on software."
@@ -61,7 +66,7 @@ async def test_inline_crud_and_references(apps: Apps) -> None:
     r = await apps.admin.put(f"{A}/skills/{sid}", json={"name": "Returns v2", "description": "",
                                                          "instructions": "Returns within 15 days."})
     assert r.status_code == 200, r.text
-    assert r.json()["references"] == [{"filename": "policy.md", "size": 32}]
+    assert pairs(r.json()["references"]) == [("policy.md", 32)]
     got = (await apps.admin.get(f"{A}/skills/{sid}")).json()
     assert got["name"] == "Returns v2" and got["instructions"] == "Returns within 15 days."
     assert [s["id"] for s in (await apps.admin.get(f"{A}/skills")).json()] == [sid]
@@ -74,6 +79,14 @@ async def test_inline_crud_and_references(apps: Apps) -> None:
         assert names == ["returns-v2/SKILL.md", "returns-v2/references/policy.md"]
         md = tf.extractfile("returns-v2/SKILL.md").read().decode()  # type: ignore[union-attr]
     assert "name: returns-v2" in md and "Returns within 15 days." in md
+
+    # same name, same size, other content: the row changes with the content (so does every
+    # fingerprint built from it, on every replica, even when a rebuild sees only the final row)
+    before = (await apps.admin.get(f"{A}/skills/{sid}")).json()["references"]
+    assert (await apps.admin.delete(f"{A}/skills/{sid}/references/policy.md")).status_code == 204
+    await upload(apps, f"/skills/{sid}/references", "policy.md", b"# Policy\nNo refunds on hardware.")
+    after = (await apps.admin.get(f"{A}/skills/{sid}")).json()["references"]
+    assert pairs(after) == pairs(before) and after != before
 
     assert (await apps.admin.delete(f"{A}/skills/{sid}/references/policy.md")).status_code == 204
     assert (await apps.admin.get(f"{A}/skills/{sid}")).json()["references"] == []
@@ -118,7 +131,7 @@ async def test_cross_site_uploads_are_refused(apps: Apps) -> None:
     r = await upload(apps, f"/skills/{sid}/references", "a.md", b"x",
                      headers={"Origin": "http://admin", "Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 201
-    assert (await apps.admin.get(f"{A}/skills")).json()[0]["references"] == [{"filename": "a.md", "size": 1}]
+    assert pairs((await apps.admin.get(f"{A}/skills")).json()[0]["references"]) == [("a.md", 1)]
 
 
 async def test_package_upload_replace_download(apps: Apps) -> None:

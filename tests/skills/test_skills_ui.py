@@ -46,7 +46,7 @@ def test_skills_page(page: Page, server: ServerProcess, fakes: dict[str, FakeSer
     expect(card).to_contain_text("policy.md")
     skill = next(s for s in api.get("/skills").json() if s["name"] == "Returns")
     assert skill["instructions"] == "Refunds within 30 days."
-    assert skill["references"] == [{"filename": "policy.md", "size": 21}]
+    assert [(r["filename"], r["size"]) for r in skill["references"]] == [("policy.md", 21)]
     assert api.get(f"/skills/{skill['id']}/references/policy.md").content == b"Software: no refunds."
 
     # a SKILL.md package
