@@ -11,7 +11,9 @@ Guarantees:
 * **Only allowed keys.** A key the agent may not use, or that no secret has, answers the call with
   ``{"error": "secret 'KEY' …"}`` naming the key, never a value; the tool does not run.
 * **Values never reach the model or the client.** The stored call keeps the placeholder (the
-  substitution happens on ADK's copy); the tool's result is scrubbed of every secret value before
+  substitution happens on ADK's copy); magec's storing tools (:data:`STORING_TOOLS`: artifacts,
+  flow state, memory) get placeholders as written; state a tool writes and the tool's result are
+  scrubbed of every secret value before
   ADK turns it into the function-response event (:meth:`AgentSecrets.after_tool`), so neither the
   next model request, the events/SSE a client sees nor the stored session carries one; and every
   model request is scrubbed once more just before it is sent (:meth:`AgentSecrets.before_model`,
@@ -37,6 +39,9 @@ PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 #: written (a shell script's ``${HOME}`` is not a request for a secret)
 DOLLAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 _EITHER = re.compile(f"{PLACEHOLDER.pattern}|{DOLLAR.pattern}")
+#: magec's own tools that *store* what they are given where users and later turns read it (an
+#: artifact, flow state, long-term memory): placeholders reach them as written, never a value
+STORING_TOOLS = frozenset({"save_artifact", "set_state", "save_to_memory", "update_memory"})
 #: shorter values are replaced only where they stand alone (as :mod:`magec.redact` does)
 SHORT = 8
 MASK = "***"
@@ -125,6 +130,8 @@ class AgentSecrets:
         return value
 
     def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        if getattr(tool, "name", "") in STORING_TOOLS:
+            return None
         problems: list[str] = []
         resolved = self._substitute(args, problems)
         if problems:
@@ -136,7 +143,15 @@ class AgentSecrets:
     def after_tool(self, tool: Any, args: dict[str, Any], tool_context: Any,  # noqa: ARG002
                    tool_response: Any) -> dict[str, Any] | None:
         pattern = self.live.scrubber()
-        if pattern is None or not isinstance(tool_response, dict):
+        if pattern is None:
+            return None
+        # state a tool wrote is stored with the session and shown to clients: masked too
+        delta = getattr(getattr(tool_context, "actions", None), "state_delta", None)
+        for key, value in list((delta or {}).items()):
+            masked = scrub(value, pattern)
+            if masked != value:
+                tool_context.state[key] = masked
+        if not isinstance(tool_response, dict):
             return None
         cleaned = scrub(tool_response, pattern)
         return cleaned if cleaned != tool_response else None

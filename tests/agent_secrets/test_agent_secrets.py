@@ -123,12 +123,18 @@ async def test_placeholders_filled_allowed_only_redacted_live(tmp_path: Path, ll
 
 
 async def test_allow_all_secrets(tmp_path: Path, llm: FakeServer) -> None:
-    async with running_apps(tmp_path / "data") as apps:
+    async with running_apps(tmp_path / "data", config={"artifact_agent_tools": True}) as apps:
         await secret(apps, "VAR_NAME", "MAGEC_MCP_TEST")
+        await secret(apps, "API_TOKEN", TOKEN)
         aid = await agent(apps, llm, tmp_path, allowAllSecrets=True)
         assert (await apps.admin.get(f"{A}/agents/{aid}")).json()["allowAllSecrets"] is True
         res = result(await run(apps, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
         assert res["structuredContent"] == {"result": "v-42"}
+        # magec's storing tools get the placeholder as written: a saved file never holds a value
+        res = result(await run(apps, aid, 'call save_artifact {"name": "k.txt", "content": "key={{secret:API_TOKEN}}"}'))
+        assert res["success"] is True
+        part = (await apps.user.get(f"{U}/apps/{aid}/users/u/sessions/s1/artifacts/k.txt")).json()
+        assert part == {"text": "key={{secret:API_TOKEN}}"}
         # unknown keys are still refused, by name
         res = result(await run(apps, aid, 'call env_value {"name": "{{ secret:MISSING }}"}'))
         assert res == {"error": "secret 'MISSING' does not exist"}
