@@ -37,6 +37,7 @@ from google.genai import types
 
 from magec.agents.apps import App
 from magec.audit.context import attributed
+from magec.errors import MagecError
 from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, run_turn
 
@@ -106,9 +107,9 @@ class TurnExecutor(AgentExecutor):
         with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
             async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message,
                                      streaming=turn.streaming):
-                if ev.error_code or ev.event is None:
+                if ev.error_code or ev.error_message or ev.event is None:
                     text = ev.error_message or ev.error_code or "turn failed"
-                    await updater.failed(_text_message(text, {"errorCode": ev.error_code or "internal_error"}))
+                    await updater.failed(_text_message(text, {"errorCode": ev.error_code or MagecError.code}))
                     return
                 if ev.is_user or not ev.visible:
                     continue

@@ -257,3 +257,15 @@ async def test_hostile_json_rpc_never_5xx(magec: Served, llm: FakeServer) -> Non
             answer = r.text if r.headers["content-type"].startswith("text/event-stream") else r.json()
             assert "error" in str(answer) or "failed" in str(answer), (body, answer)
     assert not chat_requests(llm)  # none of them reached the model
+
+
+async def test_failed_turn_fails_the_task_with_magecs_error_code(magec: Served, llm: FakeServer) -> None:
+    aid = await make_agent(magec.apps, llm)
+    llm.script(*[Reply.fail(400, "the provider refused this request") for _ in range(5)])
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        task = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("message/send", message("boom")))).json()["result"]
+    assert task["status"]["state"] == "failed", task
+    status = task["status"]["message"]
+    assert status["metadata"]["errorCode"] not in ("", None, "internal_error"), status
+    assert "refused" in status["parts"][0]["text"]
+    assert not task.get("artifacts")
