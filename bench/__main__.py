@@ -167,6 +167,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
          else {"turns": 20, "calls": 300, "rounds": 9}, 120 if smoke else 600),
         ("audit", "audit_bench", {"concurrency": [1, 64], "turns": 64, "rounds": 2} if smoke
          else {"concurrency": [1, 64], "turns": 512, "rounds": 4}, 240 if smoke else 900),
+        ("scale", "scale_bench", {"long_turns": 30, "measured": 3, "messages": [500]} if smoke
+         else {"long_turns": 500, "measured": 10, "messages": [4000, 16000]}, 180 if smoke else 900),
     ]  # fmt: skip
     if external.local_extra_installed():
         subs.append(
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
     p.add_argument(
-        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,local"
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,scale,local"
     )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"

@@ -33,6 +33,7 @@ SECTIONS = [
     "## Memory search",
     "## Sessions",
     "## Voice channel",
+    "## Scale: turn cost vs session length, long histories",
     "## Live configuration",
     "## Local model",
     "## Method",
@@ -274,11 +275,19 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("resilience"), _resilience_table)
     L += ["", "## Conversation audit", ""]
     L += _external(res.get("audit"), audit_table)
+    L += ["", "## Scale: turn cost vs session length, long histories", ""]
+    L += _external(res.get("scale"), scale_table)
     L += ["", "## Local model", ""]
     L += _external(res.get("local"), _local_table)
 
     L += ["", "## Method", "", *METHOD.strip().splitlines(), ""]
     return "\n".join(L)
+
+
+def scale_table(r: dict[str, Any]) -> list[str]:
+    from bench.scale_bench import report_lines
+
+    return report_lines(r)
 
 
 def audit_table(r: dict[str, Any]) -> list[str]:

@@ -47,7 +47,7 @@ class App:
         """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
         client sending the whole conversation each time): no database round trips, nothing left behind."""
         if self._ephemeral is None:
-            from magec.memory.ephemeral_sessions import EphemeralSessionService
+            from magec.agents.ephemeral_sessions import EphemeralSessionService
 
             assert self.runner is not None
             self._ephemeral = Runner(

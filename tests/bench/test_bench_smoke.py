@@ -83,6 +83,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert all("extra_ms" in c for c in cases.values())
     assert {"bare_us", "layered_us", "noise_us"} <= rz["result"]["overhead"].keys()
 
+    # scale: both goals measured, each row with its figures (never judged on timings here)
+    sc = res["scale"]
+    assert sc["available"], sc
+    assert [row["guard"] for row in sc["result"]["session_length"]] == [True, False]
+    assert all(row["cpu_ms_short"] > 0 and row["cpu_ms_long"] > 0 for row in sc["result"]["session_length"])
+    assert [h["messages"] for h in sc["result"]["long_history"]] == [500]
+
     text = report.read_text()
     for section in SECTIONS:
         assert section in text, section

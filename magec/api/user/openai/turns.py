@@ -21,13 +21,13 @@ from google.genai import types
 from starlette.requests import Request
 
 from magec.agents.apps import App
+from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.agents.request_overrides import Overrides, applied
 from magec.api.clients import Caller
 from magec.api.limits import until_disconnected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
-from magec.memory.ephemeral_sessions import EphemeralSessionService
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 

@@ -10,7 +10,7 @@ from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
-from magec.memory.ephemeral_sessions import EphemeralSessionService
+from magec.agents.ephemeral_sessions import EphemeralSessionService
 
 
 def _event(text: str, eid: str, ts: float, **kw: object) -> Event:
