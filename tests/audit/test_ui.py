@@ -19,7 +19,8 @@ pytestmark = pytest.mark.ui
 def test_browse_search_open_export_delete(
     page: Page, server: ServerProcess, fakes: dict[str, FakeServer], artifacts: object
 ) -> None:
-    admin = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    admin = httpx.Client(base_url=server.admin_url + "/api/v1/admin", timeout=30,
+                         headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
     user = httpx.Client(base_url=server.user_url, timeout=30)
     b = admin.post("/backends", json={"name": "Alpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
     a = admin.post("/agents", json={"name": "Audited", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
