@@ -43,6 +43,8 @@ def serve(
     cfg = _config(config)
     try:
         cfg.admin_bind_host()  # refuse an exposed, password-less Admin API before touching anything
+        if cfg.mcp_enabled:
+            cfg.mcp_bind_host()  # and the same for the admin MCP server (docs/admin-mcp.md)
     except MagecError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None

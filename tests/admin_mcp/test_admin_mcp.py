@@ -141,3 +141,12 @@ def test_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="without an admin password"):
         Config(mcp_enabled=True, mcp_host="0.0.0.0").mcp_bind_host()
     assert Config(admin_password="x", host="0.0.0.0").mcp_bind_host() == "0.0.0.0"
+
+
+def test_serve_refuses_an_exposed_mcp_server_without_password(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "x", server_config={"mcp": {"enabled": True, "host": "0.0.0.0",
+                                                                "port": free_port()}})
+    with pytest.raises(RuntimeError, match="exited early") as info:
+        proc.start(timeout=60)
+    assert "refusing to expose the admin MCP server" in str(info.value)
+    assert proc.proc is not None and proc.proc.returncode == 2
