@@ -35,6 +35,7 @@ async def test_run_and_run_sse_turns_are_recorded_with_attribution(apps: Apps, l
     assert "auditllm says: hello RUN-1" in str(events)
     await run_sse(apps, aid, "hello SSE-1", session="s-sse")
     await run_sse(apps, aid, "from the voice ui", session="s-voice", query="?source=voice-ui")
+    await run_sse(apps, aid, "spoken to the voice ui", session="s-voice", query="?source=voice-ui&voice=1")
 
     listed = await conversations(apps, perspective="user")
     assert listed["total"] == 3
@@ -45,7 +46,8 @@ async def test_run_and_run_sse_turns_are_recorded_with_attribution(apps: Apps, l
     assert run_conv["preview"] == "hello RUN-1" and run_conv["turns"] == 1
     assert run_conv["inputTokens"] == 3 and run_conv["outputTokens"] == 5  # the fake's usage
     assert by_session["s-sse"]["surface"] == "run_sse"
-    assert by_session["s-voice"]["source"] == "voice-ui"
+    assert by_session["s-voice"]["source"] == "voice-ui" and by_session["s-voice"]["turns"] == 2
+    assert [t["voice"] for t in await turns(apps, agentId=aid, q="voice ui")] == [False, True]
 
     [t] = await turns(apps, agentId=aid, q="RUN-1")
     assert t["backend"] == bid and t["model"] == "gpt-audit" and t["fallback"] == 0

@@ -124,12 +124,15 @@ def agent_router(
         assert app is not None
         return app, caller
 
-    def audit_surface(request: Request, route: str) -> tuple[str, str]:
-        """(surface, source) of a turn for the conversation audit: the admin's are the playground's;
-        the Voice UI marks its turns with ``?source=voice-ui`` (Magec's source name)."""
+    def audit_surface(request: Request, route: str) -> tuple[str, str, bool]:
+        """(surface, source, spoken) of a turn for the conversation audit: the admin's are the
+        playground's; the Voice UI marks its turns with ``?source=voice-ui`` (Magec's source name)
+        and ``&voice=1`` when the text came from speech."""
         if not user_view:
-            return "playground", ""
-        return route, "voice-ui" if request.query_params.get("source") == "voice-ui" else ""
+            return "playground", "", False
+        if request.query_params.get("source") != "voice-ui":
+            return route, "", False
+        return route, "voice-ui", request.query_params.get("voice") == "1"
 
     def client_state(value: Any, field: str) -> dict[str, Any] | None:
         if value is None:

@@ -68,9 +68,10 @@ export const sessions = {
 };
 
 // Run one turn through POST /run_sse with token streaming; yields each event as it arrives.
-export async function* runStream(appName, userId, sessionId, text, signal) {
+export async function* runStream(appName, userId, sessionId, text, signal, spoken = false) {
   // ?source=voice-ui: the conversation audit files these turns under Magec's "voice-ui" source
-  const res = await call('POST', `${A}/run_sse?source=voice-ui`, {
+  // (&voice=1: the text came from speech)
+  const res = await call('POST', `${A}/run_sse?source=voice-ui${spoken ? '&voice=1' : ''}`, {
     signal,
     body: { appName, userId, sessionId, streaming: true, newMessage: { role: 'user', parts: [{ text }] } },
   });

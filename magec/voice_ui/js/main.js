@@ -160,7 +160,7 @@ async function send(text, { spoken = false } = {}) {
   const answers = new Map();
   try {
     if (!s.sessionId) s.sessionId = (await sessions.create(s.agentId, user)).id;
-    for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal)) {
+    for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal, spoken)) {
       s.lastEvent = ev.partial ? 'partial' : 'event';
       if (ev.errorCode || ev.errorMessage) { notify('error', ev.errorMessage || ev.errorCode); continue; }
       const t = textOf(ev);
