@@ -133,7 +133,12 @@ async def _start_runtime(ctx: AppContext) -> None:
     from magec.audit.recorder import AuditRecorder
     from magec.costs.observe import TurnObservers
 
-    audit = AuditRecorder(ctx.store.engine, ctx.metrics.registry)
+    audit = AuditRecorder(
+        ctx.store.engine,
+        ctx.metrics.registry,
+        # the retention the periodic prune applies: the running configuration's, read when it runs
+        settings=lambda: getattr(ctx.runtime.current().snapshot.settings, "conversations", None) if ctx.runtime else None,
+    )
     ctx.extras["audit"] = audit
     audit.start()
 

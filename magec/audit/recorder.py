@@ -30,6 +30,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +63,7 @@ class AuditRecorder:
         batch_size: int = 500,
         max_queue: int = 50_000,
         prune_interval: float = 3600.0,
+        settings: Callable[[], Any] | None = None,
     ) -> None:
         self.engine = engine
         self.flush_interval = FLUSH_INTERVAL if flush_interval is None else flush_interval
@@ -74,7 +76,8 @@ class AuditRecorder:
         self._closed = False
         #: (app id, owner, session id) -> (id, admin id) of conversations known to exist
         self._ids: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
-        #: the newest snapshot seen, for the settings of the periodic prune
+        #: ``settings.conversations`` of the running configuration (None: the newest a turn saw)
+        self._settings_of = settings
         self._settings: Any = None
         reg = registry if registry is not None else CollectorRegistry()
         self.dropped = Counter("magec_audit_dropped", "Audit records dropped (queue full or write failed)",
@@ -129,7 +132,7 @@ class AuditRecorder:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + self.prune_interval
                 try:
-                    await self.prune(self._settings)
+                    await self.prune(self._settings_of() if self._settings_of is not None else self._settings)
                 except Exception:  # noqa: BLE001 - retention must never stop the writer
                     log.exception("conversation audit: prune failed")
 

@@ -1,10 +1,12 @@
 """The recorder's guarantees: a full queue drops the oldest record and counts it (a turn never
-waits), and a clean stop writes everything still queued."""
+waits), a clean stop writes everything still queued, and the periodic prune applies the running
+retention setting."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -69,3 +71,30 @@ async def test_clean_stop_writes_what_is_queued(tmp_path: Path, monkeypatch: pyt
         rows = (await conn.execute(sa.select(audit_turns.c.user_text))).all()
     await engine.dispose()
     assert [r[0] for r in rows] == ["queued at shutdown"]
+
+
+async def test_periodic_prune_applies_the_running_retention(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(audit_metadata.create_all)
+    retention = SimpleNamespace(retention_days=0, max_turns=0)
+    rec = AuditRecorder(engine, flush_interval=0.05, prune_interval=0.1, settings=lambda: retention)
+    for i in range(3):
+        _probe(rec, f"old {i}").finish()
+    await rec.flush()
+    async with engine.begin() as conn:  # two of them are 30 days old
+        await conn.execute(sa.update(audit_turns).where(audit_turns.c.user_text != "old 2")
+                           .values(at=datetime.now(UTC) - timedelta(days=30)))
+    retention.retention_days = 7  # the operator sets a retention while the server runs
+    rec.start()
+
+    async def left() -> list[str]:
+        async with engine.connect() as conn:
+            return [r[0] for r in await conn.execute(sa.select(audit_turns.c.user_text))]
+
+    deadline = time.monotonic() + 10
+    while await left() != ["old 2"]:  # the writer's own timer prunes: nothing here triggers it
+        assert time.monotonic() < deadline, await left()
+        await asyncio.sleep(0.05)
+    await rec.close()
+    await engine.dispose()
