@@ -188,7 +188,14 @@ def protect(
                     # a value stored in clear by an older version is encrypted now
                     previous = previous if is_encrypted(previous) else cipher.encrypt(previous)
                 container[key] = previous if previous is not None else ""
-            elif isinstance(value, str) and not is_reference(value) and not is_encrypted(value):
+            elif isinstance(value, str) and is_encrypted(value):
+                # the stored secret itself, carried over by the PUT merge rule (a body that left the
+                # field out keeps it): kept, so bound like any kept value — a URL changed with the
+                # key left out must not send the key to the new URL
+                if value == _lookup(old, path, key):
+                    name = f"{path[:-1]}{key}" if path.endswith(".*") else path
+                    _check_bound(name, (bound or {}).get(path, ()), out, old, plain_now, cipher)
+            elif isinstance(value, str) and not is_reference(value):
                 container[key] = cipher.encrypt(value)
     return out
 

@@ -49,6 +49,24 @@ async def test_literal_api_key_is_write_only(apps: Apps) -> None:
     assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == "new-key-1234"  # type: ignore[union-attr]
 
 
+async def test_a_key_left_out_of_a_put_stays_bound_to_its_url(apps: Apps) -> None:
+    """A PUT that changes the URL and leaves ``apiKey`` out (as Magec's UI does) keeps the key by
+    the merge rule — so it is bound like any kept key: refused with a 400 naming ``url``, never sent
+    to the new address. Same URL: kept."""
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "B", "type": "openai", "url": "https://api.one.test/v1",
+                                                        "apiKey": LITERAL})).json()
+    r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "B", "type": "openai", "url": "https://evil.test/v1"})
+    assert r.status_code == 400 and r.json()["field"] == "url", r.text
+    spec = (await apps.ctx.store.snapshot()).backend_spec(b["id"])
+    assert spec is not None and spec.url == "https://api.one.test/v1" and spec.api_key == LITERAL
+    r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "B renamed", "type": "openai",
+                                                             "url": "https://api.one.test/v1"})
+    assert r.status_code == 200 and r.json()["apiKeySet"] is True
+    r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "B", "type": "openai", "url": "https://two.test/v1",
+                                                             "apiKey": "sk-typed-again-9876"})
+    assert r.status_code == 200
+
+
 async def test_no_clear_text_anywhere(tmp_path: Path) -> None:
     """Grep the data dir, the logs and every API response for the clear text: none."""
     log_stream = io.StringIO()
