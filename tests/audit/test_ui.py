@@ -1,6 +1,6 @@
 """The Conversations page in real Chromium against a real ``magec serve``: the list and its
 stats, search, a conversation as the user saw it and as the admin (with the tool call), CSV
-export as a download, delete."""
+export as a download, delete, the retention setting."""
 
 from __future__ import annotations
 
@@ -67,4 +67,16 @@ def test_browse_search_open_export_delete(
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(listing.locator("tbody tr")).to_have_count(1)
     assert admin.get("/conversations", params={"perspective": "user"}).json()["total"] == 1
+
+    # retention from the same page: saved into settings.conversations, the other settings kept
+    before = admin.get("/settings").json()
+    retention = page.get_by_test_id("retention")
+    retention.locator("summary").click()
+    retention.get_by_label("Retention days").fill("30")
+    retention.get_by_role("button", name="Save").click()
+    expect(page.locator(".toast", has_text="Retention saved")).to_be_visible()
+    after = admin.get("/settings").json()
+    assert after["conversations"] == {"enabled": True, "retentionDays": 30, "maxTurns": 0}
+    assert {k: v for k, v in after.items() if k != "conversations"} == {
+        k: v for k, v in before.items() if k != "conversations"}
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -18,7 +18,8 @@ export default {
   components: { Icon, PageHeader },
   data() {
     return { s: store, f: { agentId: '', source: '', clientId: '', userId: '', from: '', to: '', q: '' },
-      items: [], total: 0, offset: 0, stats: null, loading: false, open: null, view: 'user', detail: null, SOURCES };
+      items: [], total: 0, offset: 0, stats: null, loading: false, open: null, view: 'user', detail: null, SOURCES,
+      retention: null };
   },
   template: `
   <div class="page" data-testid="conversations-page">
@@ -35,6 +36,17 @@ export default {
       <div class="tile"><Icon name="alert" :size="20"/><span class="tile-n">{{ stats.errors }}</span><span class="tile-l">Errors</span></div>
       <div class="tile"><Icon name="refresh" :size="20"/><span class="tile-n">{{ stats.fallbacks }}</span><span class="tile-l">Fallbacks</span></div>
     </div>
+    <details class="panel" v-if="!open && retention" data-testid="retention">
+      <summary><strong>Recording and retention</strong> <span class="muted small">{{ retention.enabled ? 'recording' : 'off' }}{{ retention.retentionDays ? ' · ' + retention.retentionDays + ' days' : '' }}{{ retention.maxTurns ? ' · at most ' + retention.maxTurns + ' turns' : '' }}</span></summary>
+      <form class="row wrap filters" @submit.prevent="saveRetention">
+        <label class="row"><input type="checkbox" v-model="retention.enabled"> Record conversations</label>
+        <label>Keep days <input type="number" min="0" v-model.number="retention.retentionDays" aria-label="Retention days" style="width: 7em"></label>
+        <label>Max turns <input type="number" min="0" v-model.number="retention.maxTurns" aria-label="Maximum turns" style="width: 9em"></label>
+        <span class="muted small">0 = keep everything</span>
+        <button class="btn secondary" type="submit">Save</button>
+        <button class="btn ghost" type="button" @click="pruneNow">Prune now</button>
+      </form>
+    </details>
     <section class="panel" v-if="!open">
       <form class="row wrap filters" @submit.prevent="search(0)">
         <select v-model="f.agentId" aria-label="Agent or flow" data-testid="filter-agent"><option value="">All agents and flows</option>
@@ -113,7 +125,7 @@ export default {
   </div>`,
   setup() { return { nameOf, fmtTime, renderMarkdown, LIMIT }; },
   computed: { filtered() { return Object.values(this.f).some(Boolean); } },
-  mounted() { this.search(0); },
+  mounted() { this.search(0); this.loadRetention(); },
   methods: {
     params(extra = {}) {
       const qs = new URLSearchParams(extra);
@@ -147,6 +159,23 @@ export default {
     async clearAll() {
       if (!(await ask('Delete ALL conversation logs? Sessions are kept. This cannot be undone.', { title: 'Clear conversations', ok: 'Clear all', danger: true }))) return;
       try { await api.del('/conversations/clear'); toast.success('All conversations cleared'); this.search(0); } catch (e) { toast.error(e); }
+    },
+    async loadRetention() {
+      try {
+        const settings = await api.get('/settings');
+        this.retention = { enabled: true, retentionDays: 0, maxTurns: 0, ...(settings.conversations || {}) };
+      } catch (e) { toast.error(e); }
+    },
+    async saveRetention() {
+      // the whole settings object: an absent Magec field (sessionProvider…) would go back to its default
+      try {
+        const settings = await api.get('/settings');
+        store.settings = await api.put('/settings', { ...settings, conversations: this.retention });
+        toast.success('Retention saved');
+      } catch (e) { toast.error(e); }
+    },
+    async pruneNow() {
+      try { const r = await api.post('/conversations/prune'); toast.success(`${r.deleted} old turns deleted`); this.search(0); } catch (e) { toast.error(e); }
     },
     async exportAs(format) {
       try {
