@@ -98,3 +98,23 @@ async def test_periodic_prune_applies_the_running_retention(tmp_path: Path) -> N
         await asyncio.sleep(0.05)
     await rec.close()
     await engine.dispose()
+
+
+async def test_two_replicas_share_one_conversation(postgres: Any) -> None:
+    """Two writers (replicas) on one PostgreSQL recording turns of the same new session at once
+    end with one conversation holding both turns (the loser of the insert race reads the winner's)."""
+    url = postgres.url(postgres.create_database())
+    engines = [make_engine(url) for _ in range(2)]
+    async with engines[0].begin() as conn:
+        await conn.run_sync(audit_metadata.create_all)
+    recs = [AuditRecorder(e) for e in engines]
+    for i, rec in enumerate(recs):
+        _probe(rec, f"replica {i}").finish()
+    assert await asyncio.gather(*(rec.flush() for rec in recs)) == [1, 1]
+    async with engines[0].connect() as conn:
+        convs = (await conn.execute(sa.select(audit_conversations.c.id))).all()
+        owners = {r[0] for r in await conn.execute(sa.select(audit_turns.c.conversation_id))}
+    assert len(convs) == 1 and owners == {convs[0][0]}
+    for rec, e in zip(recs, engines, strict=True):
+        await rec.close()
+        await e.dispose()
