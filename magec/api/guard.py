@@ -20,8 +20,8 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   "simple" cross-site requests (``text/plain``, form posts) a browser sends without a preflight.
 * **Headers** on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store`` on API responses; on the Admin UI a
-  ``Content-Security-Policy`` (see :func:`ui_csp`) — not on ``/docs``, whose Swagger UI comes from
-  a CDN.
+  ``Content-Security-Policy`` (see :func:`ui_csp`) — not on ``/docs`` (Swagger UI, served from
+  local assets by :mod:`magec.api.docs`, initialised by an inline script).
 * **/metrics**: when tokens are configured, ``Authorization: Bearer <token>`` is required (401);
   failures count in the caller's per-IP limiter, so the endpoint cannot be used to guess them.
 

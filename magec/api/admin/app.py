@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from magec.api import errors, guard, limits
+from magec.api import docs, errors, guard, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.auth import AdminAuth
 from magec.context import AppContext, refresh_gauges
@@ -32,7 +32,8 @@ PREFIX = "/api/v1/admin"
 
 
 def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
-    app = FastAPI(title="magec Admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(title="magec Admin API", version="1", docs_url=None, openapi_url="/openapi.json")
+    docs.install(app, "magec Admin API")  # Swagger UI from local assets (no CDN)
     errors.install(app)
     # Inside the auth middleware added below (bodies are read only once the caller is
     # authenticated) and inside instrument (so refusals are counted).

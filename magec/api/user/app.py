@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 from starlette.responses import PlainTextResponse
 
-from magec.api import errors, guard, limits
+from magec.api import docs, errors, guard, limits
 from magec.api.auth import parse_networks
 from magec.api.user import error_shapes
 from magec.context import AppContext, refresh_gauges
@@ -32,7 +32,8 @@ def voice_ui_csp(configured_dir: str) -> str:
 
 
 def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
-    app = FastAPI(title="magec API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(title="magec API", version="1", docs_url=None, openapi_url="/openapi.json")
+    docs.install(app, "magec API")  # Swagger UI from local assets (no CDN)
     errors.install(app)
     # Client-token auth before any body is read, per-route body limits, loop guard; inside
     # instrument so refusals are counted.
