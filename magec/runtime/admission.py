@@ -67,8 +67,23 @@ class Admission:
 
     def enter(self, client: str, backends: Iterable[str]) -> Ticket:
         """Admit one turn or raise (see the module contract); never waits."""
-        lim = self.limits
         used = tuple(dict.fromkeys(b for b in backends if b))
+        self._check(client, used)
+        self.in_flight += 1
+        if client:
+            self._clients[client] += 1
+        for backend in used:
+            self._backends[backend] += 1
+        return Ticket(self, client, used)
+
+    def precheck(self, runtime: Any, app: Any, owner: str) -> None:
+        """Raise now what :meth:`begin` would raise, without taking a slot: for a route that must
+        answer a refusal with an HTTP status before its stream's headers go out (``/run_sse``)."""
+        client, used = self._who(runtime, app, owner)
+        self._check(client, tuple(dict.fromkeys(b for b in used if b)))
+
+    def _check(self, client: str, used: tuple[str, ...]) -> None:
+        lim = self.limits
         if lim.max_runs and self.in_flight >= lim.max_runs:
             raise OverloadedError(
                 f"the server is running {self.in_flight} turns, its limit (limits.maxRuns); retry shortly",
@@ -87,20 +102,20 @@ class Admission:
                         "(limits.maxRunsPerBackend); retry shortly",
                         retry_after=RETRY_AFTER,
                     )
-        self.in_flight += 1
-        if client:
-            self._clients[client] += 1
-        for backend in used:
-            self._backends[backend] += 1
-        return Ticket(self, client, used)
 
     def begin(self, runtime: Any, app: Any, owner: str, _session_id: str, _message: Any) -> Ticket:
         """The turn-observer entry (first of :class:`magec.costs.observe.TurnObservers`): admit
         the turn of ``app`` for the session owner ``owner`` (``<clientId>:<userId>`` for a client)."""
+        return self.enter(*self._who(runtime, app, owner))
+
+    @staticmethod
+    def _who(runtime: Any, app: Any, owner: str) -> tuple[str, list[str]]:
+        """The client id of a session owner (``<clientId>:<userId>``; "" in open mode) and the
+        backends the app may call."""
         snap = runtime.snapshot
         prefix, sep, _ = owner.partition(":")
         client = unquote(prefix) if sep and unquote(prefix) in snap.clients else ""
-        return self.enter(client, backends_of(snap, app.kind, app.id))
+        return client, backends_of(snap, app.kind, app.id)
 
     def _leave(self, ticket: Ticket) -> None:
         self.in_flight -= 1

@@ -1,5 +1,5 @@
-"""Fixtures for skill tests: a fake OpenAI-type LLM (loopback, the real wire protocol); the UI test
-uses the Admin UI fixtures of ``tests/ui`` (a real ``magec serve``, fake providers, Chromium)."""
+"""Fixtures for skill tests: a fake OpenAI-type LLM (loopback, the real wire protocol). The Skills
+page's test lives with the other UI tests (tests/ui/test_skills_ui.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake
-from tests.ui.conftest import artifacts, browser, fakes, page, pw, server  # noqa: F401 - fixtures of the UI test
 
 
 @pytest.fixture(scope="module")

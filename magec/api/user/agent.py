@@ -207,24 +207,18 @@ def agent_router(
 
         surface = audit_surface(request, "run_sse")
 
-        set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
-        turn = run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta)
-        # the first event decides the answer's status: a turn refused at admission is an HTTP
-        # 503/429 with Retry-After (nothing ran), not a 200 stream holding one error event
-        first = await anext(turn, None)
-        if first is not None and (refusal := admission_refusal(first)) is not None:
-            await turn.aclose()
-            return refusal
+        # a turn over a concurrency limit is an HTTP 503/429 with Retry-After before the stream
+        # opens (the headers of a stream go out at once; a turn refused later, in a race for the
+        # last slot, is the stream's one error event)
+        admission = ctx.extras.get("admission")
+        if admission is not None:
+            admission.precheck(rt, app, user)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            try:
-                if first is not None and (first.visible or not user_view):
-                    yield {"data": json.dumps(first.to_json())}
-                async for event in turn:
-                    if event.visible or not user_view:
-                        yield {"data": json.dumps(event.to_json())}
-            finally:
-                await turn.aclose()
+            set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
+            async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
+                if event.visible or not user_view:
+                    yield {"data": json.dumps(event.to_json())}
 
         return EventSourceResponse(stream(), ping=15)
 

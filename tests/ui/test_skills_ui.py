@@ -12,10 +12,10 @@ from playwright.sync_api import Page, expect
 
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
-from tests.ui.conftest import ADMIN_PASSWORD
-from tests.ui.test_admin_ui import nav, shot, signed_in
+from tests.skills.helpers import skill_md
 
-from .helpers import skill_md
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, shot, signed_in
 
 pytestmark = pytest.mark.ui
 

@@ -14,10 +14,10 @@ from playwright.sync_api import Page, expect
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
 from magec.testing.server import ServerProcess
-from tests.ui.conftest import ADMIN_PASSWORD
-from tests.ui.test_admin_ui import nav, shot, signed_in
 
-pytest_plugins = ["tests.ui.conftest"]
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, shot, signed_in
+
 pytestmark = pytest.mark.ui
 
 USAGE = (300, 100)

@@ -10,8 +10,9 @@ from playwright.sync_api import Page, expect
 
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
-from tests.ui.conftest import ADMIN_PASSWORD
-from tests.ui.test_admin_ui import nav, signed_in
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, signed_in
 
 pytestmark = pytest.mark.ui
 
