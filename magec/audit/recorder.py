@@ -185,17 +185,20 @@ class AuditRecorder:
             row = turn_row(p, "", user_id, client_id)
             row["source"] = row["source"] or _source(p, client_id)
             rows.append((k, row))
-        fresh: list[tuple[str, str, str]] = []
+        # ids known before this batch; any other id remembered during the attempt may belong to a
+        # row the failed transaction rolled back (``_find_or_create`` remembers before it inserts)
+        known = {k for k in first if k in self._ids}
         try:
             async with self.engine.begin() as conn:
                 await self._touch(conn, last)
-                fresh = await self._find_or_create(conn, {k: p for k, p in first.items() if k not in self._ids}, last)
+                await self._find_or_create(conn, {k: p for k, p in first.items() if k not in self._ids}, last)
                 await conn.execute(turn_t.insert(), self._attach(rows))
         except IntegrityError:
             # another writer (a replica) created one of these conversations first: those go the
             # slow way, one at a time, then the turns
-            for k in fresh:
-                self._ids.pop(k, None)
+            for k in first:
+                if k not in known:
+                    self._ids.pop(k, None)
             for k, p in first.items():
                 if k not in self._ids:
                     self._remember(k, await self._conversation(k, p, last[k]))
