@@ -22,15 +22,23 @@ CREDENTIAL_PARAM = (
     r"|key|sig|signature|auth|pwd|pass|apikey)"
 )
 
+#: HTTP auth scheme words that precede a credential in an ``Authorization`` header
+_SCHEME = r"(?:Bearer|Basic|Token|Digest|Bot)"
+
 _PATTERNS = [
     (re.compile(rf"([?&;]{CREDENTIAL_PARAM}=)[^&#\s\"']+", re.I), r"\1***"),
     # URL userinfo (``https://user:pass@host``): the password part
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@?#\"']*:)[^\s/@?#\"']+(@)", re.I), r"\1***\2"),
     # Basic too: httpx turns URL userinfo into ``Basic base64(user:pass)``, which providers echo
-    (re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
+    # (a value with "..." in it is a documentation placeholder like ``mgc_...``, never a real token)
+    (re.compile(r"((?:Bearer|Basic)\s+)(?![A-Za-z0-9._~+/=-]*\.\.\.)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\1***"),
+    # a header value, after an optional auth scheme: the scheme word itself ("Bearer") and a
+    # ``<placeholder>`` are not credentials (help texts read "send Authorization: Bearer <password>")
     (
         re.compile(
-            r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}", re.I
+            r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?"
+            rf"(?:{_SCHEME}\s+)?)(?!{_SCHEME}\b)(?!<)(?![^\s\"',}}]*\.\.\.)[^\s\"',}}]{{6,}}",
+            re.I,
         ),
         r"\1***",
     ),
