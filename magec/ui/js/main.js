@@ -9,6 +9,7 @@ import { Icon } from './components/icon.js';
 import { ConfirmHost, AskHost } from './components/confirm.js';
 import { SearchPalette } from './components/search.js';
 import { PasswordInput } from './components/inputs.js';
+import { installCardKeys } from './components/common.js';
 import overview from './pages/overview.js';
 import backends from './pages/backends.js';
 import agents from './pages/agents.js';
@@ -137,6 +138,7 @@ async function boot() {
   if (ok) loadAll().catch(() => {});
 }
 
+installCardKeys();
 const app = createApp(App);
 app.config.errorHandler = (err) => { console.error(err); toast.error(err?.message || String(err)); };
 app.mount('#app');

@@ -1,5 +1,30 @@
-// Page chrome shared by all entity pages.
+// Page chrome shared by all entity pages, and the keyboard contract of entity cards.
 import { Icon } from './icon.js';
+
+// Entity cards (\`.card.entity[tabindex]\`) open their dialog on click. Keyboard contract, installed once
+// by the shell for every page: Enter or Space ON the card opens it (same as a click) and the keystroke
+// is consumed there (preventDefault suppresses its keypress, so it can never reach, and submit, the
+// form the dialog just focused); Enter/Space on a control INSIDE the card (Edit, Chat, Delete…) only
+// activates that control — the card's own keydown handler never sees it.
+const CONTROLS = new Set(['BUTTON', 'A', 'INPUT', 'SELECT', 'TEXTAREA', 'SUMMARY']);
+export function installCardKeys(target = window) {
+  const onKey = (e) => {
+    if ((e.key !== 'Enter' && e.key !== ' ') || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (!(t instanceof Element)) return;
+    const card = t.closest('.card.entity[tabindex]');
+    if (!card) return;
+    if (t === card) {
+      e.preventDefault();
+      e.stopPropagation();
+      if (!e.repeat) card.click();
+    } else if (CONTROLS.has(t.tagName)) {
+      e.stopPropagation(); // native activation (the default action) still happens
+    }
+  };
+  target.addEventListener('keydown', onKey, true);
+  return () => target.removeEventListener('keydown', onKey, true);
+}
 
 export const PageHeader = {
   name: 'PageHeader',

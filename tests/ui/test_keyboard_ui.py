@@ -1,0 +1,141 @@
+"""Keyboard-only use of the Admin UI (real Chromium, a real ``magec serve``): Enter or Space on a
+focused card, or Enter on its Edit button, OPENS the dialog and never saves (no PUT/POST leaves the
+page), on every page with entity cards; Enter typed afterwards in one of the dialog's own fields still
+saves, and Enter on a card's other buttons only does what that button does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, Request, expect
+
+from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import nav, shot, signed_in
+
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
+        yield c
+
+
+class Writes:
+    """Every state-changing request the page sends to the Admin API."""
+
+    def __init__(self, page: Page) -> None:
+        self.seen: list[str] = []
+        page.on("request", self._on)
+
+    def _on(self, r: Request) -> None:
+        if r.method not in ("GET", "HEAD", "OPTIONS") and "/api/" in r.url:
+            self.seen.append(f"{r.method} {r.url}")
+
+    def take(self) -> list[str]:
+        out, self.seen = self.seen, []
+        return out
+
+
+def _tab_to(page: Page, target: Locator, limit: int = 80) -> None:
+    """Press Tab until ``target`` has focus (keyboard only, as a user would)."""
+    for _ in range(limit):
+        if target.evaluate("el => el === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def _open_by_key(page: Page, writes: Writes, card: Locator, dialog: str, key: str, name: str) -> Locator:
+    card.focus()
+    page.keyboard.press(key)
+    dlg = page.get_by_test_id(dialog)
+    expect(dlg.locator(".modal-box")).to_be_visible()
+    expect(dlg.get_by_label("Name").first).to_have_value(name)
+    # give a stray submit every chance to go out before asserting that none did
+    page.wait_for_timeout(400)
+    assert writes.take() == [], f"{key} on a {dialog} card sent a write"
+    expect(dlg.locator(".modal-box")).to_be_visible()
+    return dlg
+
+
+def _close(page: Page, dlg: Locator) -> None:
+    page.keyboard.press("Escape")
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+
+
+def test_enter_and_space_open_and_never_save(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                             api: httpx.Client, artifacts: Path) -> None:
+    b = api.post("/backends", json={"name": "KbdAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    a = api.post("/agents", json={"name": "KbdAgent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    api.post("/commands", json={"name": "KbdCommand", "prompt": "Write the standup"}).raise_for_status()
+    api.post("/flows", json={"name": "KbdFlow", "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": a["id"]}]}}).raise_for_status()
+    api.post("/mcps", json={"name": "KbdTools", "type": "http", "endpoint": "http://127.0.0.1:9/mcp"}).raise_for_status()
+    before = {k: api.get(f"/{k}").json() for k in ("backends", "agents", "commands", "flows", "mcps")}
+
+    writes = Writes(page)
+    signed_in(page, server)
+
+    # agents: Tab to the card like a keyboard user, Enter opens it
+    nav(page, "agents")
+    card = page.get_by_test_id("agent-KbdAgent")
+    _tab_to(page, card)
+    dlg = _open_by_key(page, writes, card, "agent-dialog", "Enter", "KbdAgent")
+    shot(page, artifacts, "keyboard-enter-opens-agent", full=False)
+    _close(page, dlg)
+    # Space on the card opens it too, and types nothing into the focused Name field
+    dlg = _open_by_key(page, writes, card, "agent-dialog", " ", "KbdAgent")
+    _close(page, dlg)
+    # Enter on the card's Edit button: opens, no save
+    edit = card.get_by_role("button", name="Edit")
+    edit.focus()
+    page.keyboard.press("Enter")
+    expect(dlg.locator(".modal-box")).to_be_visible()
+    page.wait_for_timeout(400)
+    assert writes.take() == []
+    _close(page, dlg)
+    # Enter on the card's Delete button asks to delete (its own action), not the edit dialog
+    card.get_by_role("button", name="Delete").focus()
+    page.keyboard.press("Enter")
+    confirm = page.get_by_test_id("confirm-delete")
+    expect(confirm.locator(".modal-box")).to_be_visible()
+    expect(page.get_by_test_id("agent-dialog").locator(".modal-box")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert writes.take() == []
+    _close(page, confirm)
+
+    # the other pages with entity cards, each opened with Enter on the card
+    for page_id, testid, dialog, name in [
+        ("backends", "backend-KbdAlpha", "backend-dialog", "KbdAlpha"),
+        ("commands", None, "command-dialog", "KbdCommand"),
+        ("flows", "flow-KbdFlow", "flow-dialog", "KbdFlow"),
+        ("mcps", None, "mcp-dialog", "KbdTools"),
+    ]:
+        nav(page, page_id)
+        card = (page.get_by_test_id(testid) if testid
+                else page.locator("article.card.entity").filter(has_text=name))
+        dlg = _open_by_key(page, writes, card, dialog, "Enter", name)
+        _close(page, dlg)
+
+    after = {k: api.get(f"/{k}").json() for k in ("backends", "agents", "commands", "flows", "mcps")}
+    assert after == before
+
+    # Enter typed in one of the dialog's own text fields still saves (a fresh keystroke)
+    nav(page, "agents")
+    dlg = _open_by_key(page, writes, page.get_by_test_id("agent-KbdAgent"), "agent-dialog", "Enter", "KbdAgent")
+    name = dlg.get_by_label("Name").first
+    name.fill("KbdAgent2")
+    name.press("Enter")
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+    sent = writes.take()
+    assert len(sent) == 1 and sent[0].startswith("PUT ") and a["id"] in sent[0], sent
+    assert api.get(f"/agents/{a['id']}").json()["name"] == "KbdAgent2"
+    assert page.js_errors == []  # type: ignore[attr-defined]
