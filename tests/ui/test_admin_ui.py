@@ -422,7 +422,8 @@ def test_playground_voice(voice_page: Page, server: ServerProcess, fakes: dict[s
                           artifacts: Path) -> None:
     page = voice_page
     alpha = fakes["alpha"]
-    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"},
+                       timeout=30)  # a loaded machine exceeds httpx's 5 s
     b = api.post("/backends", json={"name": "Voice", "type": "openai", "url": alpha.url + "/v1"}).json()
     talker = api.post("/agents", json={
         "name": "Talker", "llm": {"backend": b["id"], "model": "alpha-chat"},
@@ -435,10 +436,13 @@ def test_playground_voice(voice_page: Page, server: ServerProcess, fakes: dict[s
     expect(page.locator("#pg-app option:checked")).to_have_text("Talker", timeout=10_000)
     expect(page.get_by_text("Speech-to-text ready")).to_be_visible()
 
-    # Record from the (fake) microphone: the recording is transcribed and sent as the message.
+    # Record from the (fake) microphone: the transcript lands in the message box; Enter sends it.
     page.get_by_role("button", name="Record").click()
     page.wait_for_timeout(1200)
     page.get_by_role("button", name="Stop recording").click()
+    box = page.get_by_test_id("pg-input")
+    expect(box).to_have_value(re.compile("^audio of"), timeout=30_000)
+    box.press("Enter")
     answer = page.get_by_test_id("agent-text").last
     expect(answer).to_contain_text("alpha says: audio of", timeout=30_000)
     stt = [r for r in alpha.requests if r.route == "stt"]

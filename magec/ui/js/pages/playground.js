@@ -1,4 +1,8 @@
 // Playground: chat with any agent or flow over run_sse (streaming), tool calls, authors, voice.
+// The conversation survives leaving the page: the server session id is kept per agent/flow and user
+// in sessionStorage (this tab only) and the history is read back from the server on return, so what
+// is shown is what the agent remembers. Recording shows a timer and a level meter; the transcript
+// lands in the message box to be edited and sent by hand.
 import { api, raw } from '../api.js';
 import { store, isPending } from '../store.js';
 import { toast } from '../toast.js';
@@ -9,17 +13,52 @@ import { Icon } from '../components/icon.js';
 import { renderMarkdown } from '../markdown.js';
 
 const newSession = () => `pg-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+const MAX_REC_MS = 120000; // a forgotten recording stops by itself (uploads stay small)
+const sidKey = (app, user) => `magec.pg.sid|${app}|${user}`;
+const draftKey = (app, user) => `magec.pg.draft|${app}|${user}`;
+const clock = (ms) => { const s = Math.floor(ms / 1000); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
+
+// A stored session's events as chat turns: each user message opens a turn, every other event is
+// folded into it exactly as the live stream is (same authors, tool calls and results).
+export function turnsFromEvents(events) {
+  const turns = [];
+  let t = null;
+  for (const ev of events || []) {
+    if (ev.author === 'user') {
+      const text = (ev.content?.parts || []).map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+      if (!text) continue; // a state update, not a message
+      t = { user: text, items: [], error: '', pending: false };
+      turns.push(t);
+      continue;
+    }
+    if (!t) { t = { user: '', items: [], error: '', pending: false }; turns.push(t); }
+    applyEvent(t, { ...ev, partial: false });
+  }
+  turns.forEach((x) => x.items.forEach((it) => { it.open = false; }));
+  return turns;
+}
 
 export default {
   name: 'PlaygroundPage',
   components: { Icon },
   data() {
     return { s: store, apps: [], app: route.params.app || localStorage.getItem('magec.pg.app') || '', userId: localStorage.getItem('magec.pg.user') || 'admin',
-      sessionId: newSession(), created: false, turns: [], input: '', busy: false, ctrl: null, recording: false, rec: null,
-      transcribing: false, autoSpeak: false, loadError: '' };
+      sessionId: newSession(), created: false, turns: [], input: '', busy: false, ctrl: null, rec: null,
+      recState: '', recMs: 0, level: 0, transcript: null, autoSpeak: false, loadError: '', restoring: false };
   },
   computed: {
-    current() { return this.apps.find((a) => a.id === this.app); },
+    // list-apps, plus the chosen app while the runtime is still building it (e.g. "Run" right after a save)
+    allApps() {
+      if (!this.app || this.apps.some((a) => a.id === this.app)) return this.apps;
+      const a = store.agents.find((x) => x.id === this.app);
+      const f = store.flows.find((x) => x.id === this.app);
+      const extra = a ? { ...a, kind: 'agent' } : f ? { ...f, kind: 'flow' } : null;
+      return extra ? [...this.apps, { ...extra, valid: false, invalidReason: 'building' }] : this.apps;
+    },
+    current() { return this.allApps.find((a) => a.id === this.app); },
+    recording() { return this.recState === 'recording'; },
+    transcribing() { return this.recState === 'transcribing'; },
+    recClock() { return clock(this.recMs); },
     agent() { return store.agents.find((a) => a.id === this.app); },
     // Agents that can speak/listen for this app: the agent itself, or (flows) any agent in it.
     voiceAgents() {
@@ -32,8 +71,8 @@ export default {
     },
     canListen() { return this.voiceAgents.some((a) => a.transcription?.backend); },
     canSpeak() { return this.voiceAgents.some((a) => a.tts?.backend); },
-    agentsList() { return this.apps.filter((a) => a.kind !== 'flow'); },
-    flowsList() { return this.apps.filter((a) => a.kind === 'flow'); },
+    agentsList() { return this.allApps.filter((a) => a.kind !== 'flow'); },
+    flowsList() { return this.allApps.filter((a) => a.kind === 'flow'); },
     // For flows: ids of the agents whose answer the end user sees.
     responders() {
       const flow = store.flows.find((f) => f.id === this.app);
@@ -44,8 +83,9 @@ export default {
     },
   },
   watch: {
-    app(v) { localStorage.setItem('magec.pg.app', v); this.reset(false); },
-    userId(v) { localStorage.setItem('magec.pg.user', v); this.reset(false); },
+    app(v) { localStorage.setItem('magec.pg.app', v); this.restore(); },
+    userId(v) { localStorage.setItem('magec.pg.user', v); this.restore(); },
+    input(v) { if (this.app) { if (v) sessionStorage.setItem(draftKey(this.app, this.userId), v); else sessionStorage.removeItem(draftKey(this.app, this.userId)); } },
     'route.params.app'(v) { if (v) this.app = v; },
     // Validity changes as the runtime rebuilds: follow the store's refreshes.
     's.agents'() { this.loadApps(); },
@@ -74,9 +114,10 @@ export default {
     </aside>
     <section class="pg-chat panel">
       <div class="pg-log" ref="log" data-testid="pg-log">
-        <div class="muted pg-empty" v-if="!turns.length">{{ app ? 'Say something to ' + (current ? current.name : 'the agent') + '.' : 'Choose an agent or a flow to start.' }}</div>
+        <div class="muted pg-empty" v-if="restoring && !turns.length">Loading the conversation…</div>
+        <div class="muted pg-empty" v-else-if="!turns.length">{{ app ? 'Say something to ' + (current ? current.name : 'the agent') + '.' : 'Choose an agent or a flow to start.' }}</div>
         <div v-for="(t, ti) in turns" :key="ti" class="turn">
-          <div class="msg user"><div class="bubble">{{ t.user }}</div></div>
+          <div class="msg user" v-if="t.user"><div class="bubble">{{ t.user }}</div></div>
           <template v-for="(it, i) in t.items" :key="i">
             <div v-if="it.kind === 'text'" class="msg agent" :class="{intermediate: responders.size && !isResponder(it.author)}" :data-author="it.author">
               <div class="author">{{ authorName(it.author) }}<span class="badge ok" v-if="responders.size && isResponder(it.author)">response</span></div>
@@ -94,22 +135,42 @@ export default {
           <div class="banner error small" v-if="t.error" role="alert"><Icon name="alert" :size="14"/> {{ t.error }}</div>
         </div>
       </div>
-      <form class="pg-input" @submit.prevent="send()">
+      <div class="pg-transcript small" v-if="transcript !== null && !recState" data-testid="pg-transcript">
+        <Icon name="mic" :size="14"/> <span>From speech: edit it if needed, then send.</span>
+        <button class="btn ghost sm" type="button" @click="discardTranscript">Discard</button></div>
+      <form class="pg-input" @submit.prevent="send()" @keydown.esc="cancelRec">
         <button v-if="canListen" class="icon-btn big" :class="{rec: recording}" type="button" @click="toggleRec" :disabled="transcribing || busy"
           :title="recording ? 'Stop recording' : 'Record'" :aria-label="recording ? 'Stop recording' : 'Record'"><Icon :name="recording ? 'stop' : 'mic'"/></button>
-        <textarea v-model="input" rows="1" :placeholder="transcribing ? 'Transcribing…' : 'Message… (Enter to send, Shift+Enter: new line)'"
+        <div v-if="recState" class="pg-rec" data-testid="pg-rec" role="status">
+          <span class="pg-rec-dot" v-if="recording" aria-hidden="true"></span>
+          <span class="pg-rec-time" data-testid="pg-rec-timer" :aria-label="'Recording time ' + recClock">{{ recClock }}</span>
+          <div class="pg-meter" role="meter" aria-label="Microphone level" aria-valuemin="0" aria-valuemax="100" :aria-valuenow="Math.round(level * 100)"
+            data-testid="pg-rec-level"><span :style="{ width: Math.round(level * 100) + '%' }"></span></div>
+          <span class="muted small pg-rec-note" v-if="transcribing"><Icon name="refresh" :size="14" class="spin"/> Transcribing…</span>
+          <span class="muted small pg-rec-note" v-else>Recording… press stop when done</span>
+          <button class="btn ghost sm" type="button" @click="cancelRec" data-testid="pg-rec-cancel">Cancel</button>
+        </div>
+        <textarea v-show="!recState" ref="input" v-model="input" rows="1" placeholder="Message… (Enter to send, Shift+Enter: new line)"
           @keydown.enter.exact.prevent="send()" :disabled="!app" aria-label="Message" data-testid="pg-input"></textarea>
         <button v-if="busy" class="btn secondary" type="button" @click="stop"><Icon name="stop" :size="16"/> Stop</button>
-        <button v-else class="btn" type="submit" :disabled="!app || !input.trim()"><Icon name="send" :size="16"/> Send</button>
+        <button v-else class="btn" type="submit" :disabled="!app || !input.trim() || !!recState"><Icon name="send" :size="16"/> Send</button>
       </form>
     </section>
   </div>`,
   setup() { return { route, renderMarkdown }; },
   async mounted() {
     await this.loadApps();
-    if (!this.apps.some((a) => a.id === this.app)) this.app = this.apps[0]?.id || '';
+    // An app asked for in the URL ("Run" / "Chat") wins even while the runtime still builds it.
+    const known = (id) => !!id && (this.apps.some((a) => a.id === id) || store.agents.some((a) => a.id === id) || store.flows.some((f) => f.id === id));
+    const app = known(this.app) ? this.app : this.apps[0]?.id || '';
+    if (app !== this.app) { this.app = app; return; } // the watcher remembers it and restores its conversation
+    if (app) localStorage.setItem('magec.pg.app', app); // e.g. the flow "Run" opened: the next visit returns to it
+    await this.restore();
   },
-  unmounted() { if (this.ctrl) this.ctrl.abort(); stopSpeaking(); clearTimeout(this.appsTimer); },
+  unmounted() {
+    if (this.ctrl) this.ctrl.abort();
+    this.cancelRec(); stopSpeaking(); clearTimeout(this.appsTimer);
+  },
   methods: {
     authorName(a) {
       const x = store.agents.find((g) => g.id === a || g.name === a) || store.flows.find((f) => f.id === a || f.name === a);
@@ -134,21 +195,49 @@ export default {
     fmt(v) { return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v, null, 2); },
     scroll() { this.$nextTick(() => { const l = this.$refs.log; if (l) l.scrollTop = l.scrollHeight; }); },
     sessionPath() { return `/agent/apps/${encodeURIComponent(this.app)}/users/${encodeURIComponent(this.userId)}/sessions/${encodeURIComponent(this.sessionId)}`; },
+    focusInput() { this.$nextTick(() => { const el = this.$refs.input; if (el && !el.disabled && !this.recState) el.focus(); }); },
+    // Show the conversation this tab last had with the chosen app and user (read back from the
+    // server: it is what the agent remembers), or a fresh session id when there is none.
+    async restore() {
+      if (this.ctrl) this.ctrl.abort();
+      this.cancelRec(); this.transcript = null;
+      const seq = (this.restoreSeq = (this.restoreSeq || 0) + 1);
+      const app = this.app; const user = this.userId;
+      const sid = app ? sessionStorage.getItem(sidKey(app, user)) : null;
+      this.turns = []; this.created = false; this.sessionId = sid || newSession();
+      this.input = app ? sessionStorage.getItem(draftKey(app, user)) || '' : '';
+      this.focusInput();
+      if (!sid) return;
+      this.restoring = true;
+      try {
+        const session = await api.get(this.sessionPath());
+        if (seq !== this.restoreSeq) return; // the user moved on meanwhile
+        this.turns = turnsFromEvents(session.events); this.created = true;
+      } catch (e) {
+        if (seq !== this.restoreSeq) return;
+        if (e.status === 404) { sessionStorage.removeItem(sidKey(app, user)); this.sessionId = newSession(); } // deleted elsewhere
+        else this.loadError = `Could not load the conversation: ${e.message}`;
+      } finally { if (seq === this.restoreSeq) { this.restoring = false; this.scroll(); this.focusInput(); } }
+    },
     async reset(server) {
       if (this.ctrl) this.ctrl.abort();
       if (server && this.created) { try { await api.del(this.sessionPath()); toast.info('Session reset'); } catch (e) { if (e.status !== 404) toast.error(e); } }
-      this.turns = []; this.created = false; this.sessionId = newSession();
+      if (this.app) sessionStorage.removeItem(sidKey(this.app, this.userId));
+      this.turns = []; this.created = false; this.sessionId = newSession(); this.focusInput();
     },
     async send(text) {
       const msg = (text ?? this.input).trim();
-      if (!msg || !this.app || this.busy) return;
-      this.input = '';
+      if (!msg || !this.app || this.busy || this.recState) return;
+      this.input = ''; this.transcript = null;
       const turn = { user: msg, items: [], error: '', pending: true };
       this.turns.push(turn);
       const t = this.turns[this.turns.length - 1]; // reactive proxy
       this.busy = true; this.ctrl = new AbortController(); this.scroll();
       try {
-        if (!this.created) { await api.post(this.sessionPath(), {}); this.created = true; }
+        if (!this.created) {
+          await api.post(this.sessionPath(), {}); this.created = true;
+          sessionStorage.setItem(sidKey(this.app, this.userId), this.sessionId);
+        }
         const res = await raw('POST', '/agent/run_sse', { signal: this.ctrl.signal, headers: { Accept: 'text/event-stream' },
           body: { appName: this.app, userId: this.userId, sessionId: this.sessionId, newMessage: { role: 'user', parts: [{ text: msg }] }, streaming: true } });
         for await (const ev of readSSE(res)) { applyEvent(t, ev); this.scroll(); }
@@ -157,7 +246,7 @@ export default {
         if (e.name !== 'AbortError') t.error = e.message;
       } finally {
         t.pending = false; t.items.forEach((it) => { it.open = false; });
-        this.busy = false; this.ctrl = null; this.scroll();
+        this.busy = false; this.ctrl = null; this.scroll(); this.focusInput();
       }
       if (this.autoSpeak && this.canSpeak) {
         const last = [...t.items].reverse().find((it) => it.kind === 'text' && this.speakerFor(it.author));
@@ -175,17 +264,54 @@ export default {
       const who = author ? this.speakerFor(author) : null;
       try { await speak(this.app, text, this.agent ? null : who); } catch (e) { toast.error(`Speech failed: ${e.message}`); }
     },
+    // Record → stop → the transcript is put in the message box (never sent by itself); Cancel (or
+    // Escape) drops the recording or the pending transcription.
     async toggleRec() {
+      if (this.recState === 'transcribing') return;
       if (!this.recording) {
-        try { this.rec = new Recorder(); await this.rec.start(); this.recording = true; } catch (e) { toast.error(`Microphone unavailable: ${e.message}`); }
+        const rec = new Recorder();
+        try { await rec.start(); } catch (e) { toast.error(`Microphone unavailable: ${e.message}`); return; }
+        this.rec = rec; this.recState = 'recording'; this.recMs = 0; this.level = 0;
+        this.recTimer = setInterval(() => this.tick(), 100);
         return;
       }
-      this.recording = false; this.transcribing = true;
+      this.stopMeter();
+      const rec = this.rec; this.rec = null; this.recState = 'transcribing';
+      const ctrl = (this.recCtrl = new AbortController());
       try {
-        const blob = await this.rec.stop();
-        const text = await transcribe(this.app, blob);
-        if (text) await this.send(text); else toast.info('Nothing was heard');
-      } catch (e) { toast.error(`Transcription failed: ${e.message}`); } finally { this.transcribing = false; }
+        const blob = await rec.stop();
+        const text = (await transcribe(this.app, blob, undefined, ctrl.signal)).trim();
+        if (ctrl.signal.aborted) return;
+        if (!text) { toast.info('Nothing was heard'); return; }
+        const before = this.input;
+        this.input = before.trim() ? `${before.trimEnd()} ${text}` : text;
+        this.transcript = { before };
+      } catch (e) {
+        if (e.name !== 'AbortError' && !ctrl.signal.aborted) toast.error(`Transcription failed: ${e.message}`);
+      } finally {
+        if (this.recCtrl === ctrl) { this.recCtrl = null; this.recState = ''; this.placeCaret(); }
+      }
+    },
+    tick() {
+      if (!this.rec) return;
+      this.recMs = this.rec.elapsed();
+      this.level = Math.max(this.rec.level(), this.level * 0.75); // fast attack, slow decay
+      if (this.recMs >= MAX_REC_MS) this.toggleRec();
+    },
+    stopMeter() { clearInterval(this.recTimer); this.recTimer = null; this.level = 0; },
+    cancelRec() {
+      this.stopMeter();
+      if (this.rec) { this.rec.cancel(); this.rec = null; }
+      if (this.recCtrl) { this.recCtrl.abort(); this.recCtrl = null; }
+      if (this.recState) { this.recState = ''; this.focusInput(); }
+    },
+    discardTranscript() { if (this.transcript) { this.input = this.transcript.before; this.transcript = null; } this.focusInput(); },
+    placeCaret() {
+      this.$nextTick(() => {
+        const el = this.$refs.input;
+        if (!el || el.disabled) return;
+        el.focus(); el.setSelectionRange(el.value.length, el.value.length);
+      });
     },
   },
 };

@@ -1,0 +1,205 @@
+"""Playground in a real Chromium against a real ``magec serve`` and a loopback OpenAI fake.
+
+What is pinned: the conversation survives leaving the page and a full reload (the session id is kept
+per agent/flow in sessionStorage and the history is read back from the server, so the next turn
+continues it); "Run" on a flow opens that flow; the message box has the focus; a toast never covers
+the top of the chat; recording shows a running timer and a live level meter (Chromium's fake
+microphone), and the transcript lands in the message box to be edited before sending, with Cancel
+and Discard.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from magec.testing.fake_providers import FakeServer, Reply
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import chat, nav, shot, signed_in
+
+pytestmark = pytest.mark.ui
+
+
+def admin(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                        headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+
+
+def make(server: ServerProcess, fake: FakeServer, prefix: str, **voice: Any) -> dict[str, Any]:
+    """A backend on ``fake``, two agents and a sequential flow of both (the second one answers)."""
+    api = admin(server)
+    b = api.post("/backends", json={"name": f"{prefix} backend", "type": "openai", "url": fake.url + "/v1"}).json()
+    llm = {"backend": b["id"], "model": "alpha-chat"}
+    first = api.post("/agents", json={"name": f"{prefix} One", "llm": llm, **voice}).json()
+    second = api.post("/agents", json={"name": f"{prefix} Two", "llm": llm}).json()
+    flow = api.post("/flows", json={"name": f"{prefix} Pair", "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": first["id"]}, {"type": "agent", "agentId": second["id"], "responseAgent": True}]}})
+    assert flow.status_code == 201, flow.text
+    return {"backend": b, "one": first, "two": second, "flow": flow.json()}
+
+
+def pick(page: Page, app: dict[str, Any]) -> None:
+    page.get_by_test_id("pg-app").select_option(value=app["id"])
+    expect(page.locator("#pg-app option:checked")).to_have_text(app["name"], timeout=15_000)  # built and valid
+
+
+def sent_to(fake: FakeServer, route: str) -> list[Any]:
+    return [r for r in fake.requests if r.route == route]
+
+
+def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_conversation_survives_leaving_and_run_opens_the_flow(page: Page, server: ServerProcess,
+                                                               fakes: dict[str, FakeServer], artifacts: Path) -> None:
+    alpha = fakes["alpha"]
+    res = make(server, alpha, "Keep")
+    one, two, flow = res["one"], res["two"], res["flow"]
+    signed_in(page, server)
+    nav(page, "playground")
+    box = page.get_by_test_id("pg-input")
+    pick(page, one)
+    expect(box).to_be_focused()
+    chat(page, "remember the blue door")
+    log = page.get_by_test_id("pg-log")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: remember the blue door", timeout=30_000)
+    expect(box).to_be_focused()  # ready for the next message
+    session_id = page.locator(".pg-side code").inner_text()
+
+    # Leave and come back: the same session and its history, read from the server.
+    nav(page, "backends")
+    nav(page, "playground")
+    expect(page.locator("#pg-app option:checked")).to_have_text(one["name"])
+    expect(log).to_contain_text("remember the blue door")
+    expect(log.get_by_test_id("agent-text")).to_have_count(1)
+    expect(page.locator(".pg-side code")).to_have_text(session_id)
+    # A full reload keeps nothing in memory: what is shown can only come from the server's session.
+    page.reload()
+    expect(page.get_by_test_id("agent-text")).to_contain_text(["alpha says: remember the blue door"])
+    assert admin(server).get(f"/agent/apps/{one['id']}/users/admin/sessions/{session_id}").json()["events"]
+
+    # Per agent: another agent has its own (empty) conversation; switching back brings the first one back.
+    pick(page, two)
+    expect(page.get_by_test_id("agent-text")).to_have_count(0)
+    expect(log).to_contain_text("Say something to")
+    chat(page, "only for two")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: only for two", timeout=30_000)
+    pick(page, one)
+    expect(log).to_contain_text("remember the blue door")
+    expect(log).not_to_contain_text("only for two")
+    # The next turn continues the restored session: the model sees the earlier exchange.
+    alpha.clear()
+    chat(page, "which door?")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: which door?", timeout=30_000)
+    sent = [m.get("content") for m in sent_to(alpha, "chat")[-1].json["messages"]]
+    assert any("remember the blue door" in str(c) for c in sent), sent
+
+    # A draft typed but not sent is also kept per app.
+    box.fill("half a thought")
+    nav(page, "overview")
+    nav(page, "playground")
+    expect(page.get_by_test_id("pg-input")).to_have_value("half a thought")
+    page.get_by_test_id("pg-input").fill("")
+
+    # "Run" on a flow opens that flow (not the last agent), focused, with author labels.
+    nav(page, "flows")
+    page.get_by_test_id(f"flow-{flow['name']}").get_by_role("button", name="Run").click()
+    expect(page.locator(".nav-item.active")).to_have_attribute("data-nav", "playground")
+    expect(page.get_by_test_id("pg-app")).to_have_value(flow["id"])
+    expect(page.locator("#pg-app option:checked")).to_have_text(flow["name"], timeout=15_000)
+    expect(page.get_by_test_id("pg-input")).to_be_focused()
+    chat(page, "flow question")
+    expect(log.locator(".msg.agent")).to_have_count(2, timeout=30_000)
+    expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text(two["name"])
+    # Back from another page, the flow's conversation keeps its authors.
+    nav(page, "agents")
+    nav(page, "playground")
+    expect(page.get_by_test_id("pg-app")).to_have_value(flow["id"])
+    expect(log.locator(".msg.agent")).to_have_count(2)
+    expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text(one["name"])
+    expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")
+
+    page.get_by_test_id("pg-reset").click()
+    expect(page.get_by_test_id("agent-text")).to_have_count(0)
+    # After a reset, leaving and coming back shows the new, empty session.
+    nav(page, "overview")
+    nav(page, "playground")
+    expect(page.get_by_test_id("pg-app")).to_have_value(flow["id"])
+    expect(log).to_contain_text("Say something to")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server: ServerProcess,
+                                                       fakes: dict[str, FakeServer], artifacts: Path) -> None:
+    page = voice_page
+    alpha = fakes["alpha"]
+    res = make(server, alpha, "Rec")
+    b = res["backend"]
+    talker = admin(server).put(f"/agents/{res['one']['id']}", json={
+        **res["one"], "transcription": {"backend": b["id"], "model": "whisper-1"},
+        "tts": {"backend": b["id"], "model": "tts-1", "voice": "nova"}}).json()
+    signed_in(page, server)
+    nav(page, "playground")
+    pick(page, talker)
+    expect(page.get_by_text("Speech-to-text ready")).to_be_visible()
+
+    # Recording: a running timer and a level meter that moves with the (fake) microphone's beep.
+    alpha.clear()
+    alpha.script(Reply(text="turn on the lights"), route="stt")
+    page.get_by_role("button", name="Record").click()
+    rec = page.get_by_test_id("pg-rec")
+    expect(rec).to_be_visible()
+    timer = page.get_by_test_id("pg-rec-timer")
+    expect(timer).to_have_text("0:00")
+    expect(timer).to_have_text("0:01", timeout=10_000)
+    meter = page.get_by_test_id("pg-rec-level")
+    expect(meter).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d*$"), timeout=10_000)
+    assert meter.locator("span").evaluate("e => e.getBoundingClientRect().width") > 0
+    shot(page, artifacts, "playground-recording", full=False)
+
+    # Stop: the transcript is in the message box, not sent; the user edits it and sends it.
+    page.get_by_role("button", name="Stop recording").click()
+    box = page.get_by_test_id("pg-input")
+    expect(box).to_have_value("turn on the lights", timeout=30_000)
+    expect(box).to_be_focused()
+    expect(page.get_by_test_id("pg-transcript")).to_be_visible()
+    stt = sent_to(alpha, "stt")
+    assert len(stt) == 1 and stt[0].form.get("model") == "whisper-1" and stt[0].files
+    assert sent_to(alpha, "chat") == []  # no auto-send
+    expect(page.get_by_test_id("agent-text")).to_have_count(0)
+    shot(page, artifacts, "playground-transcript", full=False)
+    box.fill("turn on the kitchen lights")
+    box.press("Enter")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: turn on the kitchen lights", timeout=30_000)
+    expect(page.get_by_test_id("pg-transcript")).to_have_count(0)
+
+    # Cancel while recording: nothing is uploaded, nothing typed.
+    alpha.clear()
+    box.fill("typed first")
+    page.get_by_role("button", name="Record").click()
+    expect(timer).to_be_visible()
+    page.get_by_test_id("pg-rec-cancel").click()
+    expect(rec).to_have_count(0)
+    expect(box).to_have_value("typed first")
+    expect(page.get_by_role("button", name="Record")).to_be_enabled()
+    assert sent_to(alpha, "stt") == []
+
+    # A transcript is appended to what was typed; Discard restores the typed text.
+    alpha.script(Reply(text="and the radio"), route="stt")
+    page.get_by_role("button", name="Record").click()
+    expect(timer).to_have_text("0:01", timeout=10_000)
+    page.get_by_role("button", name="Stop recording").click()
+    expect(box).to_have_value("typed first and the radio", timeout=30_000)
+    page.get_by_test_id("pg-transcript").get_by_role("button", name="Discard").click()
+    expect(box).to_have_value("typed first")
+    assert sent_to(alpha, "chat") == []
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
