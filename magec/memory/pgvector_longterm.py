@@ -10,7 +10,9 @@ extends); the vector and full-text primitives run in SQL:
   embedding_model = '<key>' AND dim = <dim>`` — created when the store first meets that model, so
   a model change never hits a fixed-size column (pgvector's multi-dimension recipe);
 * full text: ``to_tsvector('simple', …)`` GIN index, OR-ed query words ranked by ``ts_rank``;
-* ``hnsw.iterative_scan = relaxed_order`` so per-user filtering never starves the index scan.
+* ``hnsw.iterative_scan = relaxed_order`` so per-user filtering never starves the index scan, and
+  ``hnsw.ef_search``, set once per pooled connection; a vector search is one statement returning
+  the whole top-k rows and the scope generation (one round trip).
 
 If ``CREATE EXTENSION vector`` fails, :meth:`start` raises ``ConfigError`` and :meth:`health`
 reports :data:`~magec.memory.longterm.PGVECTOR_MISSING`.
@@ -31,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from magec.errors import ConfigError
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
 from magec.memory.longterm import PGVECTOR_MISSING, query_terms
-from magec.memory.sql_longterm import Group, SqlLongTermStore, _Scope
+from magec.memory.sql_longterm import _GENERATION, Group, SqlLongTermStore, _Scope
 from magec.memory.tables import create_memory_tables, memory_reembed_jobs, memory_scopes, memory_sets
 from magec.redact import redact
 
@@ -57,6 +59,10 @@ memory_vectors = sa.Table(
     sa.Index("ix_memory_vectors_recent", "app_name", "user_id", "created_at"),
     sa.Index("ix_memory_vectors_model", "embedding_model", "id"),
 )
+
+#: Session settings of every pooled connection (startup packet: no per-query ``SET``). Iterative
+#: scans keep an HNSW scan going until ``LIMIT`` rows pass the per-user filter.
+_SERVER_SETTINGS = {"hnsw.iterative_scan": "relaxed_order"}
 
 _TSV = "to_tsvector('simple', content || ' ' || coalesce(category, ''))"
 
@@ -113,7 +119,12 @@ class PgVectorLongTermStore(SqlLongTermStore):
         resolve_embedder: ResolveEmbedder | None = None,
         min_score: float | None = None,
     ) -> None:
-        engine = create_async_engine(asyncpg_url(url), pool_pre_ping=True, hide_parameters=True)
+        engine = create_async_engine(
+            asyncpg_url(url),
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"server_settings": {**_SERVER_SETTINGS, "hnsw.ef_search": str(self.ef_search)}},
+        )
         super().__init__(
             engine, embedder, store_id=store_id, resolve_embedder=resolve_embedder, min_score=min_score, create_tables=True
         )
@@ -185,14 +196,19 @@ class PgVectorLongTermStore(SqlLongTermStore):
 
     # -- search primitives -----------------------------------------------------------------
     async def _vector_hits(
-        self, conn: AsyncConnection, scope: _Scope, app: str, user: str, group: Group, vec: builtins.list[float], limit: int
+        self, conn: AsyncConnection | None, scope: _Scope, app: str, user: str, group: Group, vec: builtins.list[float], limit: int,
+        rows: dict[str, Any],
     ) -> builtins.list[tuple[str, float]]:
+        assert conn is not None  # never cached in-process: always given a connection
         key, dim = group
         t = self.table
         emb = sa.cast(t.c.embedding, Vector(dim))
         dist = emb.cosine_distance(sa.cast(sa.bindparam("q", str(vec)), Vector(dim)))
+        gen = sa.select(memory_scopes.c.generation).where(memory_scopes.c.app_name == app, memory_scopes.c.user_id == user)
+        # whole rows and the scope generation in the same statement: a plain vector search is one
+        # round trip (the hnsw.* settings are per connection, see ``_SERVER_SETTINGS``)
         q = (
-            sa.select(t.c.id, (1 - dist).label("score"))
+            sa.select(*self._columns(), (1 - dist).label("score"), gen.scalar_subquery().label("scope_generation"))
             .where(t.c.app_name == app, t.c.user_id == user)
             # literal model/dim: the planner must see the partial index's predicate verbatim
             .where(t.c.embedding_model == sa.bindparam("m", key, literal_execute=True))
@@ -200,12 +216,18 @@ class PgVectorLongTermStore(SqlLongTermStore):
             .order_by(dist)
             .limit(limit)
         )
-        async with conn.begin_nested() if conn.in_transaction() else conn.begin():
-            await conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            await conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, int(limit) * 4)}"))
-            rows = (await conn.execute(q)).all()
+        ef_search = max(self.ef_search, int(limit) * 4)
+        if ef_search == self.ef_search:
+            found = (await conn.execute(q)).all()
+        else:
+            async with conn.begin_nested() if conn.in_transaction() else conn.begin():
+                await conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {ef_search}"))
+                found = (await conn.execute(q)).all()
+        for r in found:
+            rows[str(r.id)] = r
+            rows[_GENERATION] = int(r.scope_generation or 0)
         # relaxed order may return neighbours slightly out of order; re-sort exactly
-        return sorted(((str(r.id), float(r.score)) for r in rows), key=lambda h: -h[1])
+        return sorted(((str(r.id), float(r.score)) for r in found), key=lambda h: -h[1])
 
     async def _text_hits(
         self, conn: AsyncConnection, app: str, user: str, query: str, limit: int, only: Any | None

@@ -1,7 +1,8 @@
 """``SqlLongTermStore``: long-term memory in ordinary SQL tables (SQLite default, plain PostgreSQL).
 
-Embeddings are float32 BLOBs; vector search is numpy brute-force cosine over a per
-(app, user, model, dim) matrix cached in-process. The cache is validated on every search by the
+Embeddings are float32 BLOBs; vector search runs over a per (app, user, model, dim)
+:class:`~magec.memory.longterm_index.VectorIndex` cached in-process (an exact float32 scan of the
+contiguous matrix below 20k rows, a cluster-probing IVF index above). The cache is validated on every search by the
 scope's write generation (``memory_scopes``, a primary-key lookup bumped in every write
 transaction), so writes by this or another process invalidate it. Full text is ``LIKE`` over
 the query's words (portable; per-user memory sets are small). Search order and scoping: see
@@ -31,6 +32,9 @@ from magec.errors import NotFoundError, ValidationError
 from magec.memory._sql import insert_for, write_tx
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
 from magec.memory.longterm import MemoryEntry, entry_text, fuse, query_terms
+from magec.memory.longterm_index import VectorIndex
+from magec.memory.longterm_index import build as build_index
+from magec.memory.longterm_sqlite import LazyConnection, PointReader, row_map
 from magec.memory.tables import (
     LONGTERM_TABLES,
     create_memory_tables,
@@ -44,13 +48,16 @@ log = logging.getLogger(__name__)
 
 Group = tuple[str, int]  # (embedding model key, dim)
 
+#: Key of the scope generation in the per-search row map (read with the rows that carry it).
+_GENERATION = "\0generation"
+
 
 @dataclass
 class _Scope:
     generation: int
     groups: dict[Group, int]
     total: int
-    matrices: dict[Group, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    matrices: dict[Group, VectorIndex] = field(default_factory=dict)
 
 
 def parse_id(id: str | int) -> int:
@@ -76,6 +83,10 @@ class SqlLongTermStore:
     table: sa.Table = memory_entries
     tables: tuple[sa.Table, ...] = LONGTERM_TABLES
     max_cached_scopes = 256
+    #: Rows per (scope, model) from which search uses the IVF index instead of an exact scan.
+    ivf_min_rows = VectorIndex.ivf_min_rows
+    #: Index builds of at most this many rows run on the event loop (bigger ones in a thread).
+    build_on_loop_max_rows = 4_096
 
     def __init__(
         self,
@@ -97,6 +108,7 @@ class SqlLongTermStore:
         # weak values: a scope's lock disappears once no search holds it
         self._scope_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._known_models: set[Group] = set()
+        self._reader = PointReader.for_engine(engine, self.table.name)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,6 +117,8 @@ class SqlLongTermStore:
 
     async def close(self) -> None:
         self._scopes.clear()
+        if self._reader is not None:
+            self._reader.close()
 
     async def health(self) -> tuple[bool, str]:
         try:
@@ -288,11 +302,31 @@ class SqlLongTermStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
-    async def _fetch(self, conn: AsyncConnection, ids: builtins.list[str]) -> dict[str, Any]:
-        if not ids:
-            return {}
-        rows = await conn.execute(sa.select(*self._columns()).where(self.table.c.id.in_([int(i) for i in ids])))
-        return {str(r.id): r for r in rows}
+    async def _fetch(
+        self, db: LazyConnection, app: str, user: str, ids: builtins.list[str], have: dict[str, Any]
+    ) -> int | None:
+        """Add the rows of ``ids`` missing from ``have`` and return the scope's write generation,
+        read by the same statement (``None``: no row came back, generation unknown)."""
+        if self._reader is not None and ids and not have:
+            read = self._reader.rows([int(i) for i in ids], app, user)
+            if read is not None:
+                have.update(row_map(read[0]))
+                return read[1]
+        conn = await db.get()
+        t = self.table
+        gen = sa.select(memory_scopes.c.generation).where(memory_scopes.c.app_name == app, memory_scopes.c.user_id == user)
+        missing = [int(i) for i in ids if i not in have]
+        if not missing:
+            generation = have.get(_GENERATION)
+            if generation is not None or not ids:
+                return generation if generation is not None else int((await conn.execute(gen)).scalar_one_or_none() or 0)
+            missing = [int(ids[0])]
+        q = sa.select(*self._columns(), gen.scalar_subquery().label("scope_generation")).where(t.c.id.in_(missing))
+        generation = None
+        for r in await conn.execute(q):
+            have[str(r.id)] = r
+            generation = int(r.scope_generation or 0)
+        return generation
 
     # -- search ----------------------------------------------------------------------------
     async def _scope(self, conn: AsyncConnection, app: str, user: str) -> _Scope:
@@ -320,10 +354,11 @@ class SqlLongTermStore:
             self._scopes.popitem(last=False)
         return scope
 
-    async def _matrix(self, conn: AsyncConnection, scope: _Scope, app: str, user: str, group: Group) -> tuple[np.ndarray, np.ndarray]:
+    async def _index(self, conn: AsyncConnection | None, scope: _Scope, app: str, user: str, group: Group) -> VectorIndex:
         cached = scope.matrices.get(group)
         if cached is not None:
             return cached
+        assert conn is not None, "an index build reads the rows"
         t = self.table
         rows = (
             await conn.execute(
@@ -335,30 +370,32 @@ class SqlLongTermStore:
         ).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), group[1])
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        matrix = matrix / norms
-        scope.matrices[group] = (ids, matrix)
-        return ids, matrix
+        if len(rows) >= self.build_on_loop_max_rows:
+            # normalising and clustering a big matrix is CPU work: off the event loop
+            index = await asyncio.to_thread(build_index, ids, matrix, ivf_min_rows=self.ivf_min_rows)
+        else:
+            index = build_index(ids, matrix, ivf_min_rows=self.ivf_min_rows)
+        scope.matrices[group] = index
+        return index
 
     async def _vector_hits(
-        self, conn: AsyncConnection, scope: _Scope, app: str, user: str, group: Group, vec: builtins.list[float], limit: int
+        self, conn: AsyncConnection | None, scope: _Scope, app: str, user: str, group: Group, vec: builtins.list[float], limit: int,
+        rows: dict[str, Any],
     ) -> builtins.list[tuple[str, float]]:
-        ids, matrix = await self._matrix(conn, scope, app, user, group)
-        if len(ids) == 0:
+        """The nearest ``limit`` rows of ``group``; a subclass that reads whole rows on the way
+        stores them in ``rows`` (plus ``rows[_GENERATION]``) so they are not fetched again."""
+        index = await self._index(conn, scope, app, user, group)
+        if len(index) == 0:
             return []
         q = np.asarray(vec, dtype=np.float32)
         q = q / (float(np.linalg.norm(q)) or 1.0)
-
-        def score() -> builtins.list[tuple[str, float]]:
-            sims = matrix @ q
-            k = min(limit, len(sims))
-            top = np.argpartition(-sims, k - 1)[:k]
-            top = top[np.argsort(-sims[top])]
-            return [(str(int(ids[i])), float(sims[i])) for i in top]
-
-        # Big matrices are scored off the event loop (numpy releases the GIL in matmul).
-        return await asyncio.to_thread(score) if matrix.size > 4_000_000 else score()
+        # An exact scan of a big matrix runs off the event loop (numpy releases the GIL in matmul);
+        # an IVF probe or a small matrix is cheaper than the thread hop.
+        if not index.is_ivf and index.matrix.size > 4_000_000:
+            hits = await asyncio.to_thread(index.search, q, limit)
+        else:
+            hits = index.search(q, limit)
+        return [(str(i), s) for i, s in hits]
 
     def _unsearchable(self, searchable: set[Group]) -> Any:
         t = self.table
@@ -409,43 +446,63 @@ class SqlLongTermStore:
     async def search(self, app: str, user: str, query: str, limit: int = 10) -> builtins.list[MemoryEntry]:
         limit = max(1, min(int(limit), 100))
         query = (query or "").strip()
-        async with self.engine.connect() as conn:
-            lock = self._scope_locks.get((app, user))
-            if lock is None:
-                lock = self._scope_locks[(app, user)] = asyncio.Lock()
-            async with lock:  # one matrix build per scope at a time
-                scope = await self._scope(conn, app, user)
-                if scope.total == 0:
-                    return []
-                vector: builtins.list[tuple[str, float]] = []
-                searchable: set[Group] = set()
-                qcache: dict[str, builtins.list[float] | None] = {}
-                for group in sorted(scope.groups, key=lambda g: -scope.groups[g]) if query else []:
-                    vec = await self._query_vector(group, query, qcache)
-                    if vec is None:
-                        continue
-                    searchable.add(group)
-                    vector += await self._vector_hits(conn, scope, app, user, group, vec, limit)
-            if self.min_score is not None:
-                vector = [h for h in vector if h[1] >= self.min_score]
-            vector.sort(key=lambda h: -h[1])
-            vector = vector[:limit]
-            scores: dict[str, tuple[float, str]] = {i: (s, "vector") for i, s in vector}
-            ranked = [i for i, _ in vector]
-            reachable = sum(scope.groups[g] for g in searchable)
-            if query and reachable < scope.total:
-                text = await self._text_hits(conn, app, user, query, limit, self._unsearchable(searchable))
-                for i, s in text:
-                    scores.setdefault(i, (s, "text"))
-                ranked = fuse([ranked, [i for i, _ in text]], limit) if ranked else [i for i, _ in text]
-            if not ranked and query and searchable:
-                text = await self._text_hits(conn, app, user, query, limit, None)
-                scores.update({i: (s, "text") for i, s in text})
-                ranked = [i for i, _ in text]
-            if not ranked:
-                ranked = await self._recent(conn, app, user, limit)
-                scores = {i: (0.0, "recent") for i in ranked}
-            rows = await self._fetch(conn, ranked)
+        async with LazyConnection(self.engine) as db:
+            found = await self._search(db, app, user, query, limit, validate=False)
+            if found is None:  # the cached scope was stale: once more, validated first
+                found = await self._search(db, app, user, query, limit, validate=True)
+        return found or []
+
+    async def _search(
+        self, db: LazyConnection, app: str, user: str, query: str, limit: int, *, validate: bool
+    ) -> builtins.list[MemoryEntry] | None:
+        """One search. ``validate=False`` trusts the cached scope and checks its generation with the
+        statement that fetches the result rows (one round trip in the steady state); ``None`` = the
+        cache was stale, search again with ``validate=True`` (generation read first)."""
+        lock = self._scope_locks.get((app, user))
+        if lock is None:
+            lock = self._scope_locks[(app, user)] = asyncio.Lock()
+        rows: dict[str, Any] = {}
+        async with lock:  # one index build per scope at a time
+            scope = None if validate else self._scopes.get((app, user))
+            if scope is None or scope.total == 0:
+                scope, validate = await self._scope(await db.get(), app, user), True
+            else:
+                self._scopes.move_to_end((app, user))
+            if scope.total == 0:
+                return []
+            vector: builtins.list[tuple[str, float]] = []
+            searchable: set[Group] = set()
+            qcache: dict[str, builtins.list[float] | None] = {}
+            for group in sorted(scope.groups, key=lambda g: -scope.groups[g]) if query else []:
+                vec = await self._query_vector(group, query, qcache)
+                if vec is None:
+                    continue
+                searchable.add(group)
+                conn = None if group in scope.matrices else await db.get()  # a cached index needs no SQL
+                vector += await self._vector_hits(conn, scope, app, user, group, vec, limit, rows)
+        if self.min_score is not None:
+            vector = [h for h in vector if h[1] >= self.min_score]
+        vector.sort(key=lambda h: -h[1])
+        vector = vector[:limit]
+        scores: dict[str, tuple[float, str]] = {i: (s, "vector") for i, s in vector}
+        ranked = [i for i, _ in vector]
+        reachable = sum(scope.groups[g] for g in searchable)
+        if query and reachable < scope.total:
+            text = await self._text_hits(await db.get(), app, user, query, limit, self._unsearchable(searchable))
+            for i, s in text:
+                scores.setdefault(i, (s, "text"))
+            ranked = fuse([ranked, [i for i, _ in text]], limit) if ranked else [i for i, _ in text]
+        if not ranked and query and searchable:
+            text = await self._text_hits(await db.get(), app, user, query, limit, None)
+            scores.update({i: (s, "text") for i, s in text})
+            ranked = [i for i, _ in text]
+        if not ranked:
+            ranked = await self._recent(await db.get(), app, user, limit)
+            scores = {i: (0.0, "recent") for i in ranked}
+        generation = await self._fetch(db, app, user, ranked, rows)
+        if not validate and generation != scope.generation:
+            self._scopes.pop((app, user), None)
+            return None
         return [self._entry(rows[i], *scores[i]) for i in ranked if i in rows]
 
     # -- re-embedding primitives (used by ReembedJob) --------------------------------------
