@@ -112,6 +112,10 @@ class Config:
     max_runs: int = 1024
     max_runs_per_client: int = 0
     max_runs_per_backend: int = 0
+    #: ``database.poolSize`` (connections per process; 0 = sized from ``limits.maxRuns``) and
+    #: ``database.poolTimeout`` (seconds a request waits for one, then 503): magec.store.pool
+    db_pool_size: int = 0
+    db_pool_timeout: float = 10.0
     #: ``server.mcp.*``: the admin MCP server (docs/admin-mcp.md); host "" = like the admin app
     mcp_enabled: bool = False
     mcp_port: int = 8082
@@ -338,6 +342,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
+    cfg.db_pool_size = _int(database.get("poolSize", cfg.db_pool_size), "database.poolSize")
+    cfg.db_pool_timeout = float(database.get("poolTimeout", cfg.db_pool_timeout))
     cfg.data_dir = Path(str(raw.get("dataDir") or cfg.data_dir))
     cfg.voice_ui_enabled, cfg.voice_events = _voice(raw.get("voice"), env)
     cfg.voice_ui_dir = _voice_ui_dir(raw.get("voice"), env)

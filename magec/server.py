@@ -40,6 +40,7 @@ from magec.memory import rules as memory_rules
 from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
 from magec.store.migrate import upgrade
+from magec.store.pool import pool_sizing
 from magec.store.store import Store, make_engine
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ async def open_context(
     """Open the store (migrating it) and the runtime; close everything on exit. ``start_clients``
     also starts the client supervisor (bots and cron jobs, :func:`_start_clients`)."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = make_engine(config.resolved_database_url())
+    # the pool is sized from the turn limits; an exhausted pool answers 503 (magec.store.pool)
+    engine = make_engine(config.resolved_database_url(), pool_sizing(
+        config.resolved_database_url(), config.max_runs, config.db_pool_size, config.db_pool_timeout))
     await upgrade(engine)
     _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
@@ -147,6 +150,9 @@ async def _start_runtime(ctx: AppContext) -> None:
     from magec.runtime.admission import Limits as RunLimits
 
     admission = Admission(RunLimits(ctx.config.max_runs, ctx.config.max_runs_per_client, ctx.config.max_runs_per_backend))
+    from magec.backends._limits import size_pools
+
+    size_pools(ctx.config.max_runs, ctx.config.max_runs_per_backend)  # providers' HTTP pools, from the same limits
     ctx.extras["admission"] = admission
     ctx.metrics.runs_in_flight.set_function(lambda: float(admission.in_flight))
 

@@ -37,6 +37,7 @@ from magec.resources.rules import RuleTable
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
 from magec.store.epochs import NOTIFY_CHANNEL, EpochFollower
+from magec.store.pool import PoolSizing, pool_sizing, poolable
 from magec.store.tables import backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection.
 
     ``hide_parameters``: SQL parameters are whole resources and conversation events, so neither
-    SQLAlchemy's statement log (debug level) nor its error messages may ever carry them."""
+    SQLAlchemy's statement log (debug level) nor its error messages may ever carry them. The pool
+    is sized from the turn limits (``sizing``; default: the default limits) and answers an
+    exhausted pool with 503 ``overloaded`` (:mod:`magec.store.pool`)."""
+    pool = (sizing or pool_sizing(url, 0)).engine_kwargs() if poolable(url) else {}
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -81,7 +85,7 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 S = TypeVar("S")

@@ -8,7 +8,7 @@ import anthropic
 
 from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
-from magec.backends._limits import event_hooks
+from magec.backends._limits import event_hooks, pool_limits
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
@@ -56,7 +56,9 @@ class AnthropicConnection:
             ),
             "max_retries": 0,
             # the SDK's own client settings, plus the answer size cap (magec.backends._limits)
-            "http_client": anthropic.DefaultAsyncHttpxClient(event_hooks=event_hooks(self.spec, self.label)),
+            "http_client": anthropic.DefaultAsyncHttpxClient(
+                event_hooks=event_hooks(self.spec, self.label), limits=pool_limits()
+            ),
         }
         if self.spec.api_key:
             client = _MagecAsyncAnthropic(api_key=self.spec.api_key, default_headers=headers, **kwargs)

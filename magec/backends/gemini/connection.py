@@ -16,7 +16,7 @@ from google.genai import types
 
 from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
-from magec.backends._limits import event_hooks
+from magec.backends._limits import event_hooks, pool_limits
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import gemini_base_url
@@ -40,7 +40,7 @@ def _async_http(spec: BackendSpec) -> httpx2.AsyncClient:
         request.extensions = {**request.extensions, "timeout": timeouts.as_dict()}
 
     hooks = event_hooks(spec, spec.name or spec.id or "gemini")
-    return httpx2.AsyncClient(timeout=timeouts, event_hooks={"request": [deadlines], **hooks})
+    return httpx2.AsyncClient(timeout=timeouts, limits=pool_limits(), event_hooks={"request": [deadlines], **hooks})
 
 
 class GeminiConnection:

@@ -8,7 +8,7 @@ import openai
 
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
-from magec.backends._limits import event_hooks
+from magec.backends._limits import event_hooks, pool_limits
 from magec.backends._shared import shared_client, spec_key
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
@@ -59,7 +59,7 @@ class OpenAIConnection:
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
         )
         # the SDK's own client settings, plus the answer size cap (magec.backends._limits)
-        http = openai.DefaultAsyncHttpxClient(event_hooks=event_hooks(self.spec, self.label))
+        http = openai.DefaultAsyncHttpxClient(event_hooks=event_hooks(self.spec, self.label), limits=pool_limits())
         if self.spec.api_key:
             client = _MagecAsyncOpenAI(
                 base_url=self.base_url,

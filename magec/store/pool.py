@@ -1,0 +1,116 @@
+"""Database connection pools sized from the turn limits, and a pool that answers "overloaded".
+
+Contract:
+
+* :func:`pool_sizing` turns the admission limits (``limits.maxRuns``, :mod:`magec.runtime.admission`)
+  and the optional ``database.poolSize`` / ``database.poolTimeout`` into SQLAlchemy pool arguments.
+  A turn holds a connection only for its short reads (the session load; appends go through the
+  session writer, the audit and usage rows are written in batches), never while it waits on the
+  provider, so at most one connection per admitted turn is ever wanted at once:
+
+  - **SQLite** (a file): one connection per admitted turn up to :data:`SQLITE_CAP`, plus
+    :data:`RESERVE`. Each is a thread of the driver (aiosqlite) in this one process: beyond a few
+    dozen, more connections only add threads fighting for the GIL and the event loop (measured: a
+    1,000-connection pool made 1,000 concurrent session loads slower than 80), while a load holds
+    its connection for a few milliseconds, so turns beyond the cap queue briefly.
+    :data:`KEEP_SQLITE` of them stay open, the rest are opened for a burst and closed after it.
+  - **PostgreSQL**: every connection is a server process shared by all replicas, so the total is
+    capped at :data:`PG_CAP` per process (``database.poolSize`` changes it); beyond it a turn
+    queues for at most the pool timeout.
+  - ``database.poolSize`` > 0 sets the total explicitly (both databases).
+
+* The pool timeout is short (:data:`DEFAULT_TIMEOUT` s, ``database.poolTimeout``; SQLAlchemy's is
+  30 s): a process whose pool stays exhausted that long is overloaded and says so.
+* :class:`OverloadedQueuePool` raises :class:`~magec.errors.OverloadedError` (503 ``overloaded``
+  with ``Retry-After``) instead of SQLAlchemy's ``TimeoutError``: every surface maps a
+  :class:`~magec.errors.MagecError` already, so a client never sees "QueuePool limit … reached".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from magec.errors import OverloadedError
+
+log = logging.getLogger(__name__)
+
+#: connections beyond one per admitted turn: background work (audit and usage batches, the epoch
+#: watcher, health checks) and Admin API requests, which admission does not count
+RESERVE = 16
+#: the most per-turn connections a SQLite pool opens (plus :data:`RESERVE`)
+SQLITE_CAP = 64
+#: connections a SQLite pool keeps open between bursts
+KEEP_SQLITE = 16
+#: the most connections one process opens to PostgreSQL by default (``database.poolSize``)
+PG_CAP = 40
+#: connections a PostgreSQL pool keeps open between bursts
+KEEP_PG = 10
+#: seconds a request waits for a free connection before it is answered 503 ``overloaded``
+DEFAULT_TIMEOUT = 10.0
+#: what a client refused for an exhausted pool is told to wait (seconds)
+RETRY_AFTER = 1
+
+
+@dataclass(frozen=True)
+class PoolSizing:
+    """``pool_size`` kept open, ``max_overflow`` opened for bursts, ``timeout`` seconds of wait."""
+
+    pool_size: int
+    max_overflow: int
+    timeout: float
+
+    @property
+    def total(self) -> int:
+        return self.pool_size + self.max_overflow
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {
+            "poolclass": OverloadedQueuePool,
+            "pool_size": self.pool_size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout": self.timeout,
+        }
+
+
+def pool_sizing(url: str, max_runs: int, pool_size: int = 0, timeout: float = DEFAULT_TIMEOUT) -> PoolSizing:
+    """The pool for a database ``url`` in a process admitting ``max_runs`` turns at once
+    (0 = no limit); ``pool_size`` > 0 is ``database.poolSize`` (the total, explicitly)."""
+    sqlite = url.startswith("sqlite")
+    if pool_size > 0:
+        total = pool_size
+    elif sqlite:
+        total = min(max_runs or SQLITE_CAP, SQLITE_CAP) + RESERVE
+    else:
+        total = min((max_runs or PG_CAP) + RESERVE, PG_CAP)
+    keep = min(total, KEEP_SQLITE if sqlite else KEEP_PG)
+    return PoolSizing(keep, total - keep, timeout if timeout > 0 else DEFAULT_TIMEOUT)
+
+
+def poolable(url: str) -> bool:
+    """False for an in-memory SQLite database: one shared connection (SQLAlchemy's StaticPool /
+    SingletonThreadPool), nothing to size."""
+    return not (url.startswith("sqlite") and (":memory:" in url or "mode=memory" in url or url.rstrip("/").endswith(":")))
+
+
+class OverloadedQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's async queue pool, but an exhausted pool is the process being overloaded: a
+    :class:`~magec.errors.OverloadedError` (503, ``Retry-After``), not an internal error."""
+
+    def _do_get(self) -> Any:
+        try:
+            return super()._do_get()
+        except exc.TimeoutError as e:
+            log.warning("database pool exhausted (%d connections, %.1fs wait): answering overloaded",
+                        self.size() + self._max_overflow, self._timeout)
+            raise OverloadedError(
+                "the server is out of database connections (database.poolSize); retry shortly",
+                retry_after=RETRY_AFTER,
+            ) from e
+
+
+__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "pool_sizing", "poolable"]
