@@ -4,8 +4,9 @@ Embeddings are float32 BLOBs; vector search runs over a per (app, user, model, d
 :class:`~magec.memory.longterm_index.VectorIndex` cached in-process (an exact float32 scan of the
 contiguous matrix below 20k rows, a cluster-probing IVF index above). The cache is validated on every search by the
 scope's write generation (``memory_scopes``, a primary-key lookup bumped in every write
-transaction), so writes by this or another process invalidate it. Full text is ``LIKE`` over
-the query's words (portable; per-user memory sets are small). Search order and scoping: see
+transaction), so writes by this or another process invalidate it. Full text matches the query's
+words as substrings (``LIKE``); on SQLite the FTS5 trigram index ``memory_entries_fts`` (see
+:mod:`magec.memory.tables`) finds the candidate rows first, so it is no scan. Search order and scoping: see
 :mod:`magec.memory.longterm`. Re-embedding primitives (``reembed_*``) serve
 :class:`magec.memory.reembed.ReembedJob`.
 
@@ -109,6 +110,7 @@ class SqlLongTermStore:
         self._scope_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._known_models: set[Group] = set()
         self._reader = PointReader.for_engine(engine, self.table.name)
+        self._fts: bool | None = None  # SQLite FTS5 index present (see _has_fts)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -417,9 +419,24 @@ class SqlLongTermStore:
         q = sa.select(t.c.id, score).where(t.c.app_name == app, t.c.user_id == user)
         if only is not None:
             q = q.where(only)
+        if await self._has_fts(conn):
+            # the trigram index yields the candidate rows (a superset of the LIKE matches: it also
+            # folds non-ASCII case); the LIKE below keeps the result exactly as without it
+            match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
+            q = q.where(t.c.id.in_(sa.text("SELECT rowid FROM memory_entries_fts WHERE memory_entries_fts MATCH :fts_match")
+                                   .bindparams(fts_match=match).columns(sa.column("rowid"))))  # fmt: skip
         q = q.where(sa.or_(*[text.like(_like(w), escape="\\") for w in terms]))
         q = q.order_by(sa.desc("score"), t.c.created_at.desc(), t.c.id.desc()).limit(limit)
         return [(str(r.id), float(r.score) / len(terms)) for r in await conn.execute(q)]
+
+    async def _has_fts(self, conn: AsyncConnection) -> bool:
+        """Whether the SQLite FTS5 index of ``memory_entries`` exists (checked once per store)."""
+        if self._fts is None:
+            self._fts = False
+            if conn.dialect.name == "sqlite" and self.table is memory_entries:
+                q = sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_entries_fts'")
+                self._fts = (await conn.execute(q)).first() is not None
+        return self._fts
 
     async def _recent(self, conn: AsyncConnection, app: str, user: str, limit: int) -> builtins.list[str]:
         t = self.table

@@ -14,6 +14,12 @@ Layout choices (all for cheap appends under concurrency):
   (session); unused id columns hold ``''``.
 * Memory embeddings are float32 BLOBs with the model key and dimension on every row, so vectors of
   different models are never compared.
+* On SQLite, ``memory_entries_fts`` is an FTS5 **trigram** index over ``content`` and ``category``
+  (external content: it stores only the index; triggers keep it in step with every insert, delete
+  and content/category update). Trigrams answer the substring matches of the full-text search
+  (``LIKE '%word%'`` semantics, case-insensitive, words of ≥ 3 characters) from the index instead
+  of a scan. It is created with the table (:data:`MEMORY_FTS_DDL`, a DDL event) and by migration
+  ``0005_memory_search`` for databases created before it.
 """
 
 from __future__ import annotations
@@ -83,6 +89,33 @@ memory_entries = sa.Table(
     sa.Index("ix_memory_entries_recent", "app_name", "user_id", "created_at"),
     sa.Index("ix_memory_entries_model", "embedding_model", "id"),
 )
+
+#: SQLite FTS5 trigram index of ``memory_entries`` and the triggers that maintain it (idempotent).
+MEMORY_FTS_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS memory_entries_fts USING fts5(content, category, "
+    "content='memory_entries', content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS memory_entries_fts_ai AFTER INSERT ON memory_entries BEGIN "
+    "INSERT INTO memory_entries_fts(rowid, content, category) VALUES (new.id, new.content, new.category); END",
+    "CREATE TRIGGER IF NOT EXISTS memory_entries_fts_ad AFTER DELETE ON memory_entries BEGIN "
+    "INSERT INTO memory_entries_fts(memory_entries_fts, rowid, content, category) "
+    "VALUES ('delete', old.id, old.content, old.category); END",
+    "CREATE TRIGGER IF NOT EXISTS memory_entries_fts_au AFTER UPDATE OF content, category ON memory_entries BEGIN "
+    "INSERT INTO memory_entries_fts(memory_entries_fts, rowid, content, category) "
+    "VALUES ('delete', old.id, old.content, old.category); "
+    "INSERT INTO memory_entries_fts(rowid, content, category) VALUES (new.id, new.content, new.category); END",
+)
+#: Re-index every existing row (after :data:`MEMORY_FTS_DDL` on a table that already has rows).
+MEMORY_FTS_REBUILD = "INSERT INTO memory_entries_fts(memory_entries_fts) VALUES ('rebuild')"
+MEMORY_FTS_DROP = (
+    "DROP TRIGGER IF EXISTS memory_entries_fts_ai",
+    "DROP TRIGGER IF EXISTS memory_entries_fts_ad",
+    "DROP TRIGGER IF EXISTS memory_entries_fts_au",
+    "DROP TABLE IF EXISTS memory_entries_fts",
+)
+for _ddl in MEMORY_FTS_DDL:
+    sa.event.listen(memory_entries, "after_create", sa.DDL(_ddl).execute_if(dialect="sqlite"))
+for _ddl in MEMORY_FTS_DROP:
+    sa.event.listen(memory_entries, "before_drop", sa.DDL(_ddl).execute_if(dialect="sqlite"))
 
 #: Per (app, user) write generation: lets every process validate its cached vector matrix with a
 #: primary-key lookup instead of scanning the rows.
