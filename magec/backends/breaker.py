@@ -128,6 +128,11 @@ class Breaker:
         self.failure(exc)
         self.tripped = self.state == OPEN
 
+    def reset(self) -> None:
+        """The backend's connection fields changed: what the old ones showed no longer applies."""
+        self.success()
+        self.last_error = None
+
     def abandon(self) -> None:
         """The call ended without an outcome (client gone): free the half-open probe slot."""
         self.probing = False
@@ -156,6 +161,21 @@ class Breakers:
         self.threshold = max(1, threshold)
         self.cooldown = max(0.0, cooldown)
         self._by_id: dict[str, Breaker] = {}
+        #: called with a backend id when a real call fails for the backend's fault, or succeeds
+        #: after failures (the live health check re-checks it then: :mod:`magec.backends.health`)
+        self._watchers: list[Any] = []
+
+    def watch(self, fn: Any) -> Any:
+        """Call ``fn(backend_id)`` on real calls' telling outcomes; returns an unwatch function."""
+        self._watchers.append(fn)
+        return lambda: self._watchers.remove(fn) if fn in self._watchers else None
+
+    def outcome(self, backend_id: str) -> None:
+        for fn in list(self._watchers):
+            try:
+                fn(backend_id)
+            except Exception:  # noqa: BLE001, S110 - a watcher must never break a call
+                pass
 
     def get(self, backend_id: str, label: str | None = None) -> Breaker:
         b = self._by_id.get(backend_id)
@@ -176,7 +196,7 @@ class Breakers:
 
     def guard(self, model: BaseLlm, backend_id: str, label: str | None = None) -> BaseLlm:
         """``model`` behind this backend's breaker (a build hook sets this as ``BuildDeps.guard``)."""
-        return GuardedLlm(model, self.get(backend_id, label))
+        return GuardedLlm(model, self.get(backend_id, label), self)
 
 
 class GuardedLlm(BaseLlm):
@@ -186,11 +206,13 @@ class GuardedLlm(BaseLlm):
 
     _inner: BaseLlm = PrivateAttr()
     _breaker: Breaker = PrivateAttr()
+    _owner: Breakers | None = PrivateAttr(default=None)
 
-    def __init__(self, inner: BaseLlm, breaker: Breaker) -> None:
+    def __init__(self, inner: BaseLlm, breaker: Breaker, owner: Breakers | None = None) -> None:
         super().__init__(model=inner.model)
         self._inner = inner
         self._breaker = breaker
+        self._owner = owner
 
     @property
     def inner(self) -> BaseLlm:
@@ -216,10 +238,15 @@ class GuardedLlm(BaseLlm):
         except Exception as e:
             done = True
             breaker.failure(e)
+            if self._owner is not None and is_backend_fault(e):
+                self._owner.outcome(breaker.backend_id)
             raise
         else:
             done = True
+            troubled = breaker.state != CLOSED or breaker.failures > 0
             breaker.success()
+            if self._owner is not None and troubled:
+                self._owner.outcome(breaker.backend_id)
         finally:
             if not done:
                 breaker.abandon()

@@ -19,14 +19,25 @@ so every replica and the Admin UI read the same record::
 
     {"status", "checkedAt", "lastError", "since", "latencyMs", "source": "monitor"}
 
-``since`` is when the status last changed. The ``magec_backend_up{backend}`` gauge is 1 for up or
-degraded, 0 for down; ``magec_backend_check_seconds{backend}`` is the listing latency.
+``since`` is when the status last changed; ``config`` is the :func:`config_fingerprint` of the
+backend's stored connection fields the check ran against. The ``magec_backend_up{backend}`` gauge
+is 1 for up or degraded, 0 for down; ``magec_backend_check_seconds{backend}`` is the listing latency.
+
+Beyond the periodic round the monitor checks a backend *at once* (so no list shows a stale status):
+
+* when its connection fields change (a store subscriber compares fingerprints after every committed
+  change, on any replica): its circuit breaker is reset (faults of the old URL say nothing about the
+  new one) and it is checked now; until then :func:`current` reports the old record as ``unknown``;
+* when a real call on it fails for the backend's fault, or succeeds while it was failing
+  (:meth:`magec.backends.breaker.Breakers.watch`), at most once a second per backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -48,6 +59,36 @@ UP, DEGRADED, DOWN = "up", "degraded", "down"
 UNREACHABLE = (DOWN, "unhealthy")
 
 
+#: the stored fields a health record or a test result depends on
+CONNECTION_FIELDS = ("type", "url", "apiKey", "headers")
+#: a real call's outcome re-checks its backend at most this often (seconds)
+POKE_INTERVAL = 1.0
+
+
+def config_fingerprint(raw: dict[str, Any]) -> str:
+    """A short hash of a backend's stored connection fields (as stored: ciphertext or ``${KEY}``,
+    never a clear key). A health record or test result whose fingerprint differs from the backend's
+    current one describes an older configuration."""
+    data = {k: raw.get(k) for k in CONNECTION_FIELDS}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+UNKNOWN_HEALTH: dict[str, Any] = {
+    "status": "unknown", "checkedAt": None, "lastError": None, "since": None, "latencyMs": None,
+}
+
+
+def current(health: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored ``health`` record as it applies to the backend ``raw`` now: ``unknown`` (with
+    ``stale: true``) when it was measured against other connection fields (the URL, key, headers or
+    type changed since), else the record itself (a record without a fingerprint is kept)."""
+    record = {**UNKNOWN_HEALTH, **health}
+    fp = record.pop("config", None)
+    if fp and raw is not None and fp != config_fingerprint(raw):
+        return {**UNKNOWN_HEALTH, "source": record.get("source"), "stale": True}
+    return record
+
+
 async def _list_models(spec: BackendSpec, timeout: float) -> None:
     listing = registry.get(spec.type).models(spec)
     try:
@@ -66,25 +107,119 @@ class HealthMonitor:
         self.ctx = ctx
         self.breakers = breakers
         self.interval = max(0.05, interval)
+        #: backend id -> fingerprint of the connection fields last checked (by this process)
+        self._seen: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poked: dict[str, float] = {}
+        self._pending: set[str] = set()
+        self._rescan: asyncio.Event | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def run(self) -> None:
-        """Forever: one round, then sleep ``interval``. A failing round is logged, never fatal."""
-        while True:
-            try:
-                await self.check_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the monitor must outlive a bad round
-                log.exception("backend health round failed")
-            await asyncio.sleep(self.interval)
+        """Forever: one round, then sleep ``interval``; meanwhile re-check changed backends and
+        backends whose real calls just failed (or recovered). A failing round is logged, never fatal."""
+        unsubscribe = self.ctx.store.subscribe(self._on_change)
+        stop_watch = self.breakers.watch(self.poke)
+        changes = asyncio.create_task(self._follow_changes())
+        try:
+            while True:
+                try:
+                    await self.check_all()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the monitor must outlive a bad round
+                    log.exception("backend health round failed")
+                await asyncio.sleep(self.interval)
+        finally:
+            unsubscribe()
+            stop_watch()
+            changes.cancel()
+            for task in list(self._tasks):
+                task.cancel()
 
     async def check_all(self) -> None:
         snap = await self.ctx.store.snapshot()
+        all_raw = await self.ctx.store.all_raw()
         ids = list(snap.backends)
-        await asyncio.gather(*(self.check(snap, bid) for bid in ids))
+        await asyncio.gather(*(self.check(snap, bid, all_raw.get("backends", {}).get(bid)) for bid in ids))
 
-    async def check(self, snap: Any, backend_id: str) -> dict[str, Any]:
-        """Check one backend, store and return its health record."""
+    # -- at once: config changes and real traffic ----------------------------------------------
+    def _on_change(self, epoch: int) -> None:  # noqa: ARG002 - a store subscriber
+        if self._rescan is not None:
+            self._rescan.set()
+
+    async def _follow_changes(self) -> None:
+        self._rescan = asyncio.Event()
+        while True:
+            await self._rescan.wait()
+            self._rescan.clear()
+            try:
+                await self.check_changed()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bad re-check must not stop the follower
+                log.exception("re-check of changed backends failed")
+
+    async def check_changed(self) -> list[str]:
+        """Check now every backend whose connection fields changed since this process last checked
+        it (or that is new); its breaker is reset first. Returns the ids checked."""
+        backends = (await self.ctx.store.all_raw()).get("backends", {})
+        for gone in set(self._seen) - set(backends):
+            self._seen.pop(gone, None)
+        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw)]
+        if not changed:
+            return []
+        for bid in changed:
+            if bid in self._seen:
+                breaker = self.breakers.peek(bid)
+                if breaker is not None:
+                    breaker.reset()
+        snap = await self.ctx.store.snapshot()
+        await asyncio.gather(
+            *(self.check(snap, bid, backends[bid], trip=False) for bid in changed if bid in snap.backends)
+        )
+        return changed
+
+    def poke(self, backend_id: str) -> None:
+        """A real call on ``backend_id`` failed for the backend's fault, or recovered: check it in
+        the background, at once or (within :data:`POKE_INTERVAL` of the last such check) at the end
+        of that window, so a burst of failures costs one listing and the last outcome is never lost."""
+        if backend_id in self._pending:
+            return
+        self._pending.add(backend_id)
+        delay = max(0.0, POKE_INTERVAL - (time.monotonic() - self._poked.get(backend_id, -POKE_INTERVAL)))
+
+        async def recheck() -> None:
+            try:
+                if delay:
+                    await asyncio.sleep(delay)
+                self._poked[backend_id] = time.monotonic()
+                self._pending.discard(backend_id)  # a poke during this check schedules the next one
+                snap = await self.ctx.store.snapshot()
+                if backend_id in snap.backends:
+                    await self.check(snap, backend_id, trip=False)
+            finally:
+                self._pending.discard(backend_id)
+
+        task = asyncio.ensure_future(recheck())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def check(
+        self, snap: Any, backend_id: str, raw: dict[str, Any] | None = None, *, trip: bool = True
+    ) -> dict[str, Any]:
+        """Check one backend, store and return its health record. ``trip=False`` (the checks at
+        once) only reports: the breaker is opened by the periodic round and real calls alone, so
+        one slow listing right after a save cannot make the agents refuse calls."""
+        # one check of a backend at a time in this process (a round, a change and a poke may meet)
+        async with self._locks.setdefault(backend_id, asyncio.Lock()):
+            return await self._check(snap, backend_id, raw, trip)
+
+    async def _check(self, snap: Any, backend_id: str, raw: dict[str, Any] | None, trip: bool) -> dict[str, Any]:
+        if raw is None:
+            raw = (await self.ctx.store.all_raw()).get("backends", {}).get(backend_id, {})
+        fingerprint = config_fingerprint(raw)
+        self._seen[backend_id] = fingerprint
         spec = snap.backend_spec(backend_id)
         error: str | None = None
         listed: bool | None = None
@@ -104,14 +239,17 @@ class HealthMonitor:
                 listed = None
             except TimeoutError:
                 listed, error = False, f"{spec.name or backend_id}: model listing timed out"
-                self.breakers.get(backend_id, spec.name).trip(BackendTimeoutError(error, backend=spec.name))
+                if trip:
+                    self.breakers.get(backend_id, spec.name).trip(BackendTimeoutError(error, backend=spec.name))
             except MagecError as e:
                 listed, error = False, redact(str(e))
-                self.breakers.get(backend_id, spec.name).trip(e)
+                if trip:
+                    self.breakers.get(backend_id, spec.name).trip(e)
             except Exception as e:  # noqa: BLE001 - any failure of the check is a finding
                 listed, error = False, redact(f"{spec.name or backend_id}: {type(e).__name__}: {e}")
                 # an unmapped failure (e.g. the transport's own connect error) is still "unreachable"
-                self.breakers.get(backend_id, spec.name).trip(BackendConnectionError(error, backend=spec.name))
+                if trip:
+                    self.breakers.get(backend_id, spec.name).trip(BackendConnectionError(error, backend=spec.name))
             latency = round((time.perf_counter() - start) * 1000, 1)
         breaker = self.breakers.peek(backend_id)
         trouble = breaker is not None and (breaker.state != CLOSED or breaker.failures > 0)
@@ -125,7 +263,8 @@ class HealthMonitor:
             status = UP
         now = datetime.now(UTC).isoformat()
         previous = (await self.ctx.store.get_backend_status(backend_id))["health"]
-        since = previous.get("since") if previous.get("status") == status and previous.get("since") else now
+        same = previous.get("status") == status and previous.get("config") in (None, fingerprint)
+        since = previous.get("since") if same and previous.get("since") else now
         health = {
             "status": status,
             "checkedAt": now,
@@ -133,7 +272,10 @@ class HealthMonitor:
             "since": since,
             "latencyMs": latency,
             "source": "monitor",
+            "config": fingerprint,
         }
+        if self._seen.get(backend_id) != fingerprint:
+            return health  # the backend changed while this check ran: a newer check reports it
         if health != previous:
             await self.ctx.store.set_backend_status(backend_id, health=health)
         self.ctx.metrics.backend_up.labels(backend_id).set(0 if status == DOWN else 1)

@@ -3,8 +3,15 @@
 ``await test_backend(spec)`` lists models (cheap). ``full=True`` also runs, for each model given:
 a 1-token chat (``model``), a one-tool round trip non-streamed and streamed (``model``), one
 embedding (``embedding_model``, records the dimension), TTS of one word (``tts_model``) and STT of
-that audio (``stt_model``; a short silent WAV when TTS was not probed). Roles the type does not
-serve, or with no model given, are reported as skipped (``ok: null``).
+that audio (``stt_model``; a short silent WAV when TTS was not probed). A model left empty or
+``"auto"`` in a full probe is picked from the *listed* models (:func:`pick_models`: never a name
+the provider did not list; none fitting = that role is not tested).
+
+The report says only what was measured: a role not attempted has ``ok: null`` and
+``tested: false`` with the reason (``"not tested: …"``), whatever the type declares; ``measured``
+lists the roles that worked. ``ok`` is true when the model listing and every attempted *required*
+role succeeded: tool calling is optional (``optional: true``), so its failure is a ``warnings``
+entry, not a failed connection.
 
 Every step is bounded by ``timeout`` (default ``min(spec.timeout, 30)``): the connection is built
 with that timeout and each step is also wrapped in ``asyncio.wait_for``, so a dead or black-holed
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,14 +41,44 @@ PROBE_TOOL = "magec_probe_echo"
 PROBE_ROLES = ("models", "llm", "tools", "embeddings", "tts", "stt")
 
 
+#: roles whose failure is a warning, not a failed connection
+OPTIONAL_ROLES = ("tools",)
+NOT_TESTED = "not tested"
+
+# What a listed model id says about its role (for "auto"): anything else is a chat model.
+_ROLE_PATTERNS = {
+    "embeddings": re.compile(r"embed", re.I),
+    "tts": re.compile(r"(^|[-_/.])tts([-_/.]|$)|text-to-speech|speech-\d", re.I),
+    "stt": re.compile(r"whisper|(^|[-_/.])stt([-_/.]|$)|transcri", re.I),
+}
+_NOT_CHAT = re.compile(r"embed|(^|[-_/.])(tts|stt)([-_/.]|$)|whisper|transcri|speech|moderation|dall-e|image|rerank", re.I)
+
+
+def pick_models(listed: list[str]) -> dict[str, str]:
+    """The model each role would use in a full probe with ``"auto"``: the first *listed* id that
+    fits the role (``""`` when none does; the role is then not tested)."""
+    chat = next((m for m in listed if not _NOT_CHAT.search(m)), "")
+    out = {"llm": chat}
+    for role, pattern in _ROLE_PATTERNS.items():
+        out[role] = next((m for m in listed if pattern.search(m)), "")
+    return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class RoleResult:
     ok: bool | None = None
     latency_ms: float | None = None
-    detail: str = "skipped"
+    detail: str = NOT_TESTED
+    #: the model the role was tested with (None when not tested or not model-specific)
+    model: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "latencyMs": self.latency_ms, "detail": self.detail}
+        return {"ok": self.ok, "latencyMs": self.latency_ms, "detail": self.detail,
+                "tested": self.ok is not None, "model": self.model}
 
 
 @dataclass
@@ -52,14 +90,32 @@ class ProbeReport:
     capabilities: Capabilities = field(default_factory=Capabilities)
     models: list[str] = field(default_factory=list)
     error: str | None = None
+    #: optional checks that failed (tool calling) while the connection works
+    warnings: list[str] = field(default_factory=list)
+    #: the roles the type declares (what it *may* serve; not a measurement)
+    type_roles: list[str] = field(default_factory=list)
+    full: bool = False
+
+    @property
+    def measured(self) -> list[str]:
+        """Serving roles (llm, embeddings, tts, stt) that were tested and worked."""
+        return [r for r in ("llm", "embeddings", "tts", "stt") if self.roles[r].ok]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "roles": {name: result.to_json() for name, result in self.roles.items()},
+            "roles": {
+                name: {**result.to_json(), **({"optional": True} if name in OPTIONAL_ROLES else {})}
+                for name, result in self.roles.items()
+            },
+            "measured": self.measured,
+            "failed": [name for name, r in self.roles.items() if r.ok is False],
+            "warnings": list(self.warnings),
             "capabilities": self.capabilities.to_json(),
+            "typeRoles": list(self.type_roles),
             "models": list(self.models),
             "error": self.error,
+            "full": self.full,
         }
 
 
@@ -95,7 +151,10 @@ class _Prober:
             result.ok, result.detail = None, _describe(e)
         except Exception as e:  # noqa: BLE001 - the report carries every failure
             result.ok, result.detail = False, _describe(e)
-            self.report.error = self.report.error or f"{role}: {result.detail}"
+            if role in OPTIONAL_ROLES:
+                self.report.warnings.append(f"{role}: {result.detail}")
+            else:
+                self.report.error = self.report.error or f"{role}: {result.detail}"
         result.latency_ms = round((time.perf_counter() - start) * 1000, 1)
         return bool(result.ok)
 
@@ -106,7 +165,7 @@ class _Prober:
         finally:
             await _close(listing)
         self.report.models = [m.id for m in found]
-        return f"{len(found)} models"
+        return _plural(len(found), "model") + " listed"
 
     async def llm(self, model: str) -> str:
         chat = self.bt.chat(self.spec, model)
@@ -247,36 +306,66 @@ async def test_backend(
         declared, roles=list(declared.roles), voices=list(declared.voices)
     )
     p = _Prober(bt, spec, limit, report)
-    skipped = "skipped: not supported by type " + bt.name
+    skipped = f"{NOT_TESTED}: not supported by type {bt.name}"
+    report.full = full
+    report.type_roles = list(declared.roles)
+    if not full:
+        for role in ("llm", "tools", "embeddings", "tts", "stt"):
+            report.roles[role].detail = f"{NOT_TESTED} (quick test: model list only)"
 
-    await p.step("models", p.models)
+    listed = await p.step("models", p.models)
     report.capabilities.models = list(report.models)
     if full:
-        if "llm" in declared.roles and model:
-            if await p.step("llm", lambda: p.llm(model)):
-                await p.step("tools", lambda: p.tools_both(model))
-            else:
-                report.roles["tools"].detail = "skipped: chat failed"
-        elif "llm" not in declared.roles:
-            report.roles["llm"].detail = report.roles["tools"].detail = skipped
-        if "embeddings" in declared.roles and embedding_model:
-            await p.step("embeddings", lambda: p.embeddings(embedding_model))
-        elif "embeddings" not in declared.roles:
-            report.roles["embeddings"].detail = skipped
-        audio: list[tuple[bytes, str]] = []
-        if "tts" in declared.roles and tts_model:
-            voice = tts_voice or (declared.voices[0] if declared.voices else "alloy")
-            await p.step("tts", lambda: p.tts(tts_model, voice, audio))
-        elif "tts" not in declared.roles:
-            report.roles["tts"].detail = skipped
-        if "stt" in declared.roles and stt_model:
-            sample, mime = audio[0] if audio else (pcm_to_wav(b"\0\0" * 8000, rate=16000), "audio/wav")
-            await p.step("stt", lambda: p.stt(stt_model, sample, mime))
-        elif "stt" not in declared.roles:
-            report.roles["stt"].detail = skipped
+        auto = pick_models(report.models)
+        requires_model = registry.defaults(spec.type).requires_model
 
-    attempted = [r for r in report.roles.values() if r.ok is not None]
-    report.ok = bool(attempted) and all(r.ok for r in attempted)
+        def choose(role: str, given: str | None) -> str | None:
+            """The model to test ``role`` with; None (with the reason set) when there is none."""
+            if given and given != "auto":
+                return given
+            if auto.get(role):
+                return auto[role]
+            if role == "llm" and not requires_model:
+                return ""  # the type has a built-in default chat model
+            why = "no model listed for it" if listed else "the model list failed"
+            report.roles[role].detail = f"{NOT_TESTED}: {why}; enter a model to test it"
+            return None
+
+        chat_model = choose("llm", model) if "llm" in declared.roles else None
+        if "llm" not in declared.roles:
+            report.roles["llm"].detail = report.roles["tools"].detail = skipped
+        elif chat_model is not None:
+            report.roles["llm"].model = report.roles["tools"].model = chat_model or None
+            if await p.step("llm", lambda: p.llm(chat_model)):
+                await p.step("tools", lambda: p.tools_both(chat_model))
+            else:
+                report.roles["tools"].detail = f"{NOT_TESTED}: chat failed"
+        else:
+            report.roles["tools"].detail = f"{NOT_TESTED}: no chat model"
+        emb = choose("embeddings", embedding_model) if "embeddings" in declared.roles else None
+        if "embeddings" not in declared.roles:
+            report.roles["embeddings"].detail = skipped
+        elif emb is not None:
+            report.roles["embeddings"].model = emb
+            await p.step("embeddings", lambda: p.embeddings(emb))
+        audio: list[tuple[bytes, str]] = []
+        tts = choose("tts", tts_model) if "tts" in declared.roles else None
+        if "tts" not in declared.roles:
+            report.roles["tts"].detail = skipped
+        elif tts is not None:
+            voice = tts_voice or (declared.voices[0] if declared.voices else "alloy")
+            report.roles["tts"].model = tts
+            await p.step("tts", lambda: p.tts(tts, voice, audio))
+        stt = choose("stt", stt_model) if "stt" in declared.roles else None
+        if "stt" not in declared.roles:
+            report.roles["stt"].detail = skipped
+        elif stt is not None:
+            sample, mime = audio[0] if audio else (pcm_to_wav(b"\0\0" * 8000, rate=16000), "audio/wav")
+            report.roles["stt"].model = stt
+            await p.step("stt", lambda: p.stt(stt, sample, mime))
+
+    required = [r for name, r in report.roles.items() if r.ok is not None and name not in OPTIONAL_ROLES]
+    report.ok = bool(required) and all(r.ok for r in required)
     # Refine declared capabilities: a role that was tested and failed is not offered.
     failed = {name for name, r in report.roles.items() if r.ok is False}
     report.capabilities.roles = [r for r in declared.roles if r not in failed]

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from magec.api.errors import json_body
-from magec.backends import registry
+from magec.backends import registry, test_record
 from magec.backends.base import BackendSpec, limits_of
+from magec.backends.health import UNREACHABLE, UP, config_fingerprint
 from magec.config_view.snapshot import expand
 from magec.context import AppContext
 from magec.errors import MagecError, ValidationError
@@ -80,6 +81,7 @@ async def run_probe(spec: BackendSpec, args: dict[str, Any]) -> dict[str, Any]:
 
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/backends", tags=["backends"])
+    probes = ctx.extras.setdefault("probe_cache", test_record.ProbeCache())
 
     @r.get("/types", summary="Backend types and the roles each can serve")
     async def types() -> list[dict[str, Any]]:
@@ -104,25 +106,38 @@ def router(ctx: AppContext) -> APIRouter:
             raise ValidationError("request body must be a JSON object")
         stored = await ctx.store.get("backends", body["id"]) if body.get("id") else None
         spec = await _spec_from_body(ctx, body, stored)
-        return await run_probe(spec, _probe_args(body))
+        result = await run_probe(spec, _probe_args(body))
+        probes.put(spec, result)  # kept a while: saving right after keeps these results on the card
+        return result
 
-    @r.post("/{id}/test", summary="Test a saved backend; stores health and probed capabilities")
+    @r.post("/{id}/test", summary="Test a saved backend; stores health and the test's results")
     async def test_saved(id: str, request: Request) -> dict[str, Any]:
         raw = await ctx.store.get("backends", id)
         body = await json_body(request) if (await request.body()).strip() else {}
+        body = body if isinstance(body, dict) else {}
         snap = await ctx.store.snapshot()
         spec = snap.backend_spec(id)
         if spec is None:
             raise ValidationError(f"backend {raw.get('name')!r} cannot be expanded")
-        result = await run_probe(spec, _probe_args(body if isinstance(body, dict) else {}))
+        # {"reuse": true}: the dialog just tested this very connection unsaved (then saved it)
+        reused = probes.take(spec) if body.get("reuse") else None
+        result = reused if reused is not None else await run_probe(spec, _probe_args(body))
+        result = {**result, "reused": reused is not None}
+        previous = (await ctx.store.get_backend_status(id))["health"]
+        status = "healthy" if result.get("ok") else "unhealthy"
+        now = datetime.now(UTC).isoformat()
+        fingerprint = config_fingerprint(raw)
+        same = previous.get("status") in ((UP, status) if result.get("ok") else UNREACHABLE)
         health = {
-            "status": "healthy" if result.get("ok") else "unhealthy",
-            "checkedAt": datetime.now(UTC).isoformat(),
+            "status": status,
+            "checkedAt": now,
             "lastError": redact(result.get("error")) or None,
+            "since": previous.get("since") if same and previous.get("config") == fingerprint else now,
+            "latencyMs": (result.get("roles", {}).get("models") or {}).get("latencyMs"),
+            "source": "test",
+            "config": fingerprint,
         }
-        fields: dict[str, Any] = {"health": health}
-        if result.get("ok") or result.get("capabilities", {}).get("roles"):
-            fields["capabilities"] = result.get("capabilities", {})
+        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw)}
         if result.get("models"):
             fields["models"] = [{"id": m} if isinstance(m, str) else m for m in result["models"]]
         await ctx.store.set_backend_status(id, **fields)

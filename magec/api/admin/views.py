@@ -67,19 +67,18 @@ async def _backend_view(
     ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
 ) -> None:
     """Observed health, probed (or declared) capabilities, and who uses the backend."""
+    from magec.backends.health import current
+    from magec.backends.test_record import last_test
+
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     status = await ctx.store.get_backend_status(raw["id"])
-    view["health"] = {
-        "status": "unknown",
-        "checkedAt": None,
-        "lastError": None,
-        "since": None,
-        "latencyMs": None,
-        **status["health"],
-    }
+    # a record measured against other connection fields (URL, key, type changed since) is "unknown"
+    view["health"] = current(status["health"], raw)
     breakers = ctx.extras.get("breakers")
     view["breaker"] = breakers.view(raw["id"]) if breakers is not None else None
-    view["capabilities"] = status["capabilities"] or _declared(raw.get("type", ""))
+    test = last_test(status["capabilities"], raw)
+    view["capabilities"] = (test or {}).get("capabilities") or _declared(raw.get("type", ""))
+    view["lastTest"] = test
     view["usedBy"] = used_by(raw["id"], all_raw)
 
 
@@ -87,14 +86,16 @@ async def _agent_view(
     ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
 ) -> None:
     """The agent's status derived from its backends' live health (``health: {status, reason}``)."""
-    from magec.backends.health import agent_health
+    from magec.backends.health import agent_health, current
 
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     backends = all_raw.get("backends", {})
-    ids = {
-        (raw.get(role) or {}).get("backend") for role in ("llm", "transcription", "tts")
-    } & set(backends)
-    statuses = {bid: (await ctx.store.get_backend_status(bid))["health"] for bid in ids if bid}
+    refs = [raw.get(role) or {} for role in ("llm", "transcription", "tts")]
+    links = [r.get("backend") for r in refs] + [
+        f.get("backend") for r in refs for f in r.get("fallbacks") or [] if isinstance(f, dict)
+    ]
+    ids = set(links) & set(backends)
+    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid]) for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
     view["health"] = agent_health(raw, statuses, names)
 

@@ -1,0 +1,137 @@
+"""Status the Admin API reports is the current one (issue 25, majors 1 and 3), seen through HTTP.
+
+The periodic health round is set to an hour, so every status change here can only come from the
+checks that run at once: after a backend's connection fields change, and after a real call fails
+(or recovers). Polls below wait for those background checks, bounded; no sleep decides a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+
+
+@pytest.fixture
+async def apps(tmp_path: Path) -> AsyncIterator[Apps]:
+    async with running_apps(tmp_path / "data", config={"health_interval": 3600.0}) as a:
+        yield a
+
+
+async def until(apps: Apps, path: str, pred: Any, what: str, rounds: int = 100) -> dict[str, Any]:
+    """GET ``path`` until ``pred(view)`` holds (bounded: ``rounds`` x 0.1 s)."""
+    view: dict[str, Any] = {}
+    for _ in range(rounds):
+        view = (await apps.admin.get(f"{A}{path}")).json()
+        if pred(view):
+            return view
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} never happened: {view.get('health')}")
+
+
+async def run(apps: Apps, agent_id: str, text: str) -> list[dict[str, Any]]:
+    body = {"appName": agent_id, "userId": "u", "sessionId": f"s-{text}", "newMessage": {"parts": [{"text": text}]}}
+    r = await apps.user.post(f"{U}/run", json=body)
+    assert r.status_code == 200, r.text
+    return list(r.json())
+
+
+async def test_fixing_the_url_resets_the_old_error_and_rechecks_at_once(apps: Apps, closed_port_url: str) -> None:
+    with FakeServer(OpenAIFake("fixed", models=["f-chat"])) as good:
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Typo", "type": "openai",
+                                                          "url": closed_port_url + "/v1", "timeout": 2})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Typist", "llm": {"backend": b["id"], "model": "f-chat"}})).json()
+        # a new backend is checked when it is saved, not at the next round (an hour away)
+        down = await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down after save")
+        assert "cannot connect" in down["health"]["lastError"]
+        agent = await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "backend_unreachable",
+                            "agent unreachable")
+        assert "Typo" in agent["health"]["reason"] and "cannot connect" in agent["health"]["reason"]
+
+        r = await apps.admin.put(f"{A}/backends/{b['id']}", json={"name": "Typo", "type": "openai", "url": good.url + "/v1"})
+        assert r.status_code == 200, r.text
+        # right after the save the old URL's error is gone: unknown until the re-check, never "down"
+        now = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["health"]
+        assert now["status"] in ("unknown", "up") and not now["lastError"], now
+        up = await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after fix")
+        assert up["health"]["lastError"] is None and up["breaker"]["state"] == "closed"
+        agent = await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")
+        assert agent["health"]["reason"] is None
+        assert "fixed says: hello" in str(await run(apps, a["id"], "hello"))
+
+
+async def test_a_failed_chat_turns_the_backend_down_and_a_good_one_back_up(apps: Apps) -> None:
+    outage = {"on": False}
+
+    def responder(req: Any) -> Reply | None:
+        return Reply.fail(503, "provider on fire") if outage["on"] else None
+
+    with FakeServer(OpenAIFake("wobbly", models=["w-chat"], responder=responder)) as srv:
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Wobbly", "type": "openai", "url": srv.url + "/v1",
+                                                          "maxAttempts": 1})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Wobbler", "llm": {"backend": b["id"], "model": "w-chat"}})).json()
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after save")
+
+        outage["on"] = True
+        events = await run(apps, a["id"], "are you there")
+        assert events[-1].get("errorCode"), events[-1]
+        down = await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down after a failed chat")
+        assert "503" in down["health"]["lastError"] or "provider on fire" in down["health"]["lastError"]
+        overview = (await apps.admin.get(f"{A}/overview")).json()
+        assert {x["id"]: x for x in overview["agents"]}[a["id"]]["health"]["status"] == "backend_unreachable"
+
+        outage["on"] = False  # the provider comes back; the next real call shows it
+        assert "wobbly says: again" in str(await run(apps, a["id"], "again"))
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after a good chat")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok again")
+
+
+async def test_report_shows_measured_roles_only_and_is_kept_on_the_card(apps: Apps) -> None:
+    def no_tools(req: Any) -> Reply | None:
+        # a chat model that answers but never calls tools: the optional check fails
+        return Reply(text="I would rather not") if req.route == "chat" and (req.json or {}).get("tools") else None
+
+    with FakeServer(OpenAIFake("picky", models=["p-chat", "p-embed"], embedding_dim=24, responder=no_tools)) as srv:
+        body = {"name": "Picky", "type": "openai", "url": srv.url + "/v1"}
+        quick = (await apps.admin.post(f"{A}/backends/test", json=body)).json()
+        assert quick["ok"] is True and quick["measured"] == [] and quick["full"] is False
+        assert quick["roles"]["models"]["detail"] == "2 models listed"
+        for role in ("llm", "embeddings", "tts", "stt", "tools"):
+            assert quick["roles"][role]["ok"] is None and quick["roles"][role]["tested"] is False
+            assert quick["roles"][role]["detail"].startswith("not tested")
+        assert "llm" in quick["typeRoles"]  # what the type may serve is labelled as such, apart
+
+        full = (await apps.admin.post(f"{A}/backends/test", json={**body, "full": True, "model": "auto"})).json()
+        assert full["ok"] is True, full  # tool calling failed, chat and embeddings passed: a warning
+        assert full["roles"]["llm"]["ok"] is True and full["roles"]["llm"]["model"] == "p-chat"
+        assert full["roles"]["tools"]["ok"] is False and full["roles"]["tools"]["optional"] is True
+        assert full["warnings"] and full["warnings"][0].startswith("tools:")
+        assert full["roles"]["embeddings"]["model"] == "p-embed" and full["capabilities"]["embeddingDimension"] == 24
+        assert full["measured"] == ["llm", "embeddings"] and full["error"] is None
+        assert full["roles"]["stt"]["ok"] is None and "no model listed" in full["roles"]["stt"]["detail"]
+
+        # saved right after: the dialog's full probe is kept on the card, not run again
+        created = (await apps.admin.post(f"{A}/backends", json=body)).json()
+        chats = len(srv.provider.requests_to("chat"))  # type: ignore[union-attr]
+        kept = (await apps.admin.post(f"{A}/backends/{created['id']}/test", json={"reuse": True})).json()
+        assert kept["reused"] is True and kept["measured"] == ["llm", "embeddings"]
+        assert len(srv.provider.requests_to("chat")) == chats  # type: ignore[union-attr]
+        view = (await apps.admin.get(f"{A}/backends/{created['id']}")).json()
+        last = view["lastTest"]
+        assert last["measured"] == ["llm", "embeddings"] and last["embeddingDimension"] == 24 and last["full"]
+        assert last["roles"]["llm"]["model"] == "p-chat" and last["testedAt"] and "config" not in last
+        assert view["health"]["status"] in ("healthy", "up")  # the test, or the check after the save
+
+        # the card never shows a test of another URL
+        with FakeServer(OpenAIFake("other", models=["o-chat"])) as other:
+            await apps.admin.put(f"{A}/backends/{created['id']}", json={**body, "url": other.url + "/v1"})
+            assert (await apps.admin.get(f"{A}/backends/{created['id']}")).json()["lastTest"] is None
