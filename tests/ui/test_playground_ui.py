@@ -197,6 +197,13 @@ def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server:
     alpha.script(Reply(text="and the radio"), route="stt")
     page.get_by_role("button", name="Record").click()
     expect(timer).to_have_text("0:01", timeout=10_000)
+    # On a phone the recording bar fits: timer, meter, stop and cancel all on screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for part in (page.get_by_role("button", name="Stop recording"), timer, meter, page.get_by_test_id("pg-rec-cancel"),
+                 page.get_by_role("button", name="Send")):
+        expect(part).to_be_in_viewport(ratio=1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
+    shot(page, artifacts, "playground-recording-phone", full=False)
     page.get_by_role("button", name="Stop recording").click()
     expect(box).to_have_value("typed first and the radio", timeout=30_000)
     page.get_by_test_id("pg-transcript").get_by_role("button", name="Discard").click()

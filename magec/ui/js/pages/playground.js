@@ -141,13 +141,13 @@ export default {
       <form class="pg-input" @submit.prevent="send()" @keydown.esc="cancelRec">
         <button v-if="canListen" class="icon-btn big" :class="{rec: recording}" type="button" @click="toggleRec" :disabled="transcribing || busy"
           :title="recording ? 'Stop recording' : 'Record'" :aria-label="recording ? 'Stop recording' : 'Record'"><Icon :name="recording ? 'stop' : 'mic'"/></button>
-        <div v-if="recState" class="pg-rec" data-testid="pg-rec" role="status">
+        <div v-if="recState" class="pg-rec" data-testid="pg-rec">
           <span class="pg-rec-dot" v-if="recording" aria-hidden="true"></span>
-          <span class="pg-rec-time" data-testid="pg-rec-timer" :aria-label="'Recording time ' + recClock">{{ recClock }}</span>
+          <span class="pg-rec-time" role="timer" aria-label="Recording time" data-testid="pg-rec-timer">{{ recClock }}</span>
           <div class="pg-meter" role="meter" aria-label="Microphone level" aria-valuemin="0" aria-valuemax="100" :aria-valuenow="Math.round(level * 100)"
             data-testid="pg-rec-level"><span :style="{ width: Math.round(level * 100) + '%' }"></span></div>
-          <span class="muted small pg-rec-note" v-if="transcribing"><Icon name="refresh" :size="14" class="spin"/> Transcribing…</span>
-          <span class="muted small pg-rec-note" v-else>Recording… press stop when done</span>
+          <span class="muted small pg-rec-note" aria-live="polite"><template v-if="transcribing"><Icon name="refresh" :size="14" class="spin"/> Transcribing…</template>
+            <template v-else>Recording… press stop when done</template></span>
           <button class="btn ghost sm" type="button" @click="cancelRec" data-testid="pg-rec-cancel">Cancel</button>
         </div>
         <textarea v-show="!recState" ref="input" v-model="input" rows="1" placeholder="Message… (Enter to send, Shift+Enter: new line)"
