@@ -10,6 +10,7 @@ import { ConfirmHost, AskHost } from './components/confirm.js';
 import { SearchPalette } from './components/search.js';
 import { PasswordInput } from './components/inputs.js';
 import { installCardKeys } from './components/common.js';
+import { watchLabels } from './components/a11y.js';
 import overview from './pages/overview.js';
 import backends from './pages/backends.js';
 import agents from './pages/agents.js';
@@ -142,5 +143,6 @@ installCardKeys();
 const app = createApp(App);
 app.config.errorHandler = (err) => { console.error(err); toast.error(err?.message || String(err)); };
 app.mount('#app');
+watchLabels(document.getElementById('app'));
 boot();
 

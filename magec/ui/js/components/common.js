@@ -74,7 +74,7 @@ export const Skeleton = {
 export const HealthDot = {
   name: 'HealthDot',
   props: { status: String, title: String },
-  template: `<span class="dot" :class="status || 'unknown'" :title="title || status || 'unknown'" :aria-label="'health: ' + (status || 'unknown')"></span>`,
+  template: `<span class="dot" role="img" :class="status || 'unknown'" :title="title || status || 'unknown'" :aria-label="'health: ' + (status || 'unknown')"></span>`,
 };
 
 export const ErrorBanner = {

@@ -35,13 +35,14 @@ export const SearchPalette = {
   <Modal v-model:open="open" title="Search" testid="search-palette">
     <div class="palette">
       <input v-model="q" placeholder="Search agents, backends, flows, pages…" autofocus aria-label="Search"
+        role="combobox" aria-expanded="true" aria-controls="palette-results" :aria-activedescendant="results.length ? 'palette-opt-' + sel : null"
         @keydown.down.prevent="move(1)" @keydown.up.prevent="move(-1)" @keydown.enter.prevent="pick(results[sel])">
-      <ul class="palette-list" role="listbox">
-        <li v-for="(r, i) in results" :key="r.page + (r.id || '')" :class="{sel: i === sel}" role="option" :aria-selected="i === sel"
+      <ul class="palette-list" role="listbox" id="palette-results" aria-label="Results" tabindex="0">
+        <li v-for="(r, i) in results" :key="r.page + (r.id || '')" :id="'palette-opt-' + i" :class="{sel: i === sel}" role="option" :aria-selected="i === sel"
           @mouseenter="sel = i" @click="pick(r)">
           <Icon :name="r.icon || 'right'" :size="16"/><span class="grow"><strong>{{ r.label }}</strong> <span class="muted small">{{ r.sub }}</span></span>
           <span class="badge muted">{{ r.type }}</span></li>
-        <li class="muted small" v-if="!results.length">No matches.</li>
+        <li class="muted small" v-if="!results.length" role="option" aria-disabled="true" aria-selected="false">No matches.</li>
       </ul>
     </div>
   </Modal>`,
