@@ -35,7 +35,7 @@ export const AgentDialog = {
   name: 'AgentDialog',
   components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput, SchemaForm, FallbackList },
   emits: ['saved'],
-  data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
+  data() { return { open: false, editing: null, form: blank(), saving: false, error: '', fieldErrors: {}, modelNote: '' }; },
   computed: {
     llmBackends() { return backendsWithRole('llm'); },
     sttBackends() { return backendsWithRole('stt'); },
@@ -80,13 +80,15 @@ export const AgentDialog = {
         <summary>LLM</summary>
         <div class="grid-2">
           <div class="field"><label for="a-llm-backend">Backend <span class="req">*</span></label>
-            <select id="a-llm-backend" v-model="form.llm.backend">
+            <select id="a-llm-backend" v-model="form.llm.backend" @change="backendChanged" :aria-invalid="!!fieldErrors.backend" aria-describedby="a-llm-backend-err">
               <option value="">— choose a backend —</option>
               <option v-for="b in llmBackends" :key="b.id" :value="b.id">{{ b.name }} ({{ b.type }})</option>
             </select>
+            <p class="error-text small field-error" id="a-llm-backend-err" v-if="fieldErrors.backend" role="alert" data-testid="agent-backend-error">{{ fieldErrors.backend }}</p>
             <p class="hint" v-if="!llmBackends.length">No LLM backends yet — create one on the Backends page.</p></div>
           <div class="field"><label for="a-llm-model">Model</label>
-            <ModelInput id="a-llm-model" v-model="form.llm.model" :backend="form.llm.backend"/></div>
+            <ModelInput id="a-llm-model" v-model="form.llm.model" :backend="form.llm.backend" role="llm"/>
+            <p class="hint warn" v-if="modelNote" data-testid="agent-model-note">{{ modelNote }}</p></div>
         </div>
         <div class="field"><label>Fallbacks</label>
           <FallbackList v-model="form.llm.fallbacks" role="llm" testid="llm-fallbacks"/></div>
@@ -174,8 +176,20 @@ export const AgentDialog = {
       load('secrets');  // the picker lists them by key
       this.form = a ? merge(blank(), a) : blank();
       if (!a && this.llmBackends.length === 1) this.form.llm.backend = this.llmBackends[0].id;
-      Object.assign(this, { error: '', saving: false, open: true });
+      Object.assign(this, { error: '', fieldErrors: {}, modelNote: '', saving: false, open: true });
     },
+    // Another backend: the old provider's model name would be sent to the new one. Clear it
+    // (its model list is offered as suggestions) and say so, instead of keeping it silently.
+    backendChanged() {
+      this.fieldErrors = { ...this.fieldErrors, backend: '' };
+      const old = this.form.llm.model;
+      if (!old) { this.modelNote = ''; return; }
+      this.form.llm.model = '';
+      const b = byId('backends', this.form.llm.backend);
+      this.modelNote = `“${old}” was the previous backend's model: pick one of ${b ? b.name + '’s' : 'this backend’s'} models.`;
+    },
+    // Remote A2A agents answer through their peer; every other agent needs an LLM backend.
+    needsBackend() { return !(this.form.a2a && this.form.a2a.remote && this.form.a2a.remote.url); },
     payload() {
       const f = clone(this.form);
       for (const k of ['id', 'valid', 'invalidReason', 'createdAt', 'updatedAt']) delete f[k];
@@ -188,6 +202,12 @@ export const AgentDialog = {
     },
     async save() {
       if (!this.form.name.trim()) { this.error = 'Name is required'; return; }
+      this.fieldErrors = {};
+      if (!this.form.llm.backend && this.needsBackend()) {
+        this.fieldErrors = { backend: 'Choose the backend this agent runs on (LLM backend is required).' };
+        this.$nextTick(() => document.getElementById('a-llm-backend')?.focus());
+        return;
+      }
       this.saving = true; this.error = '';
       try {
         const saved = this.editing ? await api.put(`/agents/${this.editing.id}`, this.payload()) : await api.post('/agents', this.payload());
@@ -195,7 +215,11 @@ export const AgentDialog = {
         this.open = false;
         await Promise.all([load('agents'), load('backends')]);
         this.$emit('saved', saved);
-      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+      } catch (e) {
+        // a 4xx naming llm.backend is shown at that field, anything else under the form
+        if (/llm\.backend|backend/i.test(e.data?.field || '')) this.fieldErrors = { backend: e.message };
+        else this.error = e.message;
+      } finally { this.saving = false; }
     },
   },
 };

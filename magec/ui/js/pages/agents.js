@@ -29,7 +29,7 @@ export default {
           <span class="avatar">{{ (a.name || '?').slice(0, 1).toUpperCase() }}</span>
           <h3>{{ a.name }}</h3>
           <span class="badge muted" v-if="isPending(a)" title="The runtime is building this agent">building…</span>
-          <span class="badge" v-else :class="a.valid === false ? 'danger' : 'ok'" :title="a.invalidReason || 'ready'">{{ a.valid === false ? 'invalid' : 'ready' }}</span>
+          <span class="badge" v-else :class="status(a).cls" :title="status(a).title" :data-testid="'agent-status-' + a.name">{{ status(a).text }}</span>
         </header>
         <p class="muted small clamp" v-if="a.description">{{ a.description }}</p>
         <p class="error-text small" v-if="a.valid === false && a.invalidReason && !isPending(a)">{{ a.invalidReason }}</p>
@@ -60,6 +60,17 @@ export default {
   unmounted() { this.off(); this.stopLive(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.agents'() { this.openFromRoute(); } },
   methods: {
+    // The card's badge: validity first, then the live health of its backends (never "ready"
+    // while the backend it runs on is unreachable).
+    status(a) {
+      if (a.valid === false) return { cls: 'danger', text: 'invalid', title: a.invalidReason || 'invalid' };
+      const h = a.health || {};
+      if (h.status === 'backend_unreachable') return { cls: 'danger', text: 'unreachable', title: h.reason };
+      if (h.status === 'fallback') return { cls: 'warn', text: 'on fallback', title: h.reason };
+      if (h.status === 'degraded') return { cls: 'warn', text: 'degraded', title: h.reason };
+      if (h.status === 'unknown') return { cls: 'muted', text: 'not checked', title: 'Its backend has not been checked yet' };
+      return { cls: 'ok', text: 'ready', title: 'ready; its backends are up' };
+    },
     openFromRoute() {
       const id = route.params.edit;
       if (!id || !store.loaded.agents) return;

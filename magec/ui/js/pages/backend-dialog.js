@@ -26,19 +26,6 @@ export function backendTypes() {
   return [...list].sort((a, b) => rank(a) - rank(b));
 }
 
-// Guess which listed model serves which role, to prefill the full probe.
-function guessModels(models) {
-  const ids = models.map((m) => (typeof m === 'string' ? m : m.id));
-  const find = (re) => ids.find((m) => re.test(m)) || '';
-  const special = /embed|tts|speech|whisper|stt|parakeet|transcri|audio|moderation|dall-e|image/i;
-  return {
-    model: ids.find((m) => !special.test(m)) || '',
-    embeddingModel: find(/embed/i),
-    ttsModel: find(/tts|speech/i),
-    sttModel: find(/whisper|stt|parakeet|transcri/i),
-  };
-}
-
 // deadlines and retry budget: empty = the server's default
 const LIMITS = ['timeout', 'connectTimeout', 'totalTimeout', 'maxAttempts'];
 const blank = () => ({ name: '', type: 'openai', url: '', apiKey: '', headers: {}, timeout: null, connectTimeout: null, totalTimeout: null, maxAttempts: null });
@@ -49,7 +36,7 @@ export const BackendDialog = {
   emits: ['saved'],
   data() {
     return { open: false, editing: null, form: blank(), original: '', saving: false, error: '',
-      testing: false, result: null, full: false, probe: { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' },
+      testing: false, result: null, testedPayload: '', full: false, probe: { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' },
       advanced: false };
   },
   computed: {
@@ -83,7 +70,7 @@ export const BackendDialog = {
       <div class="field">
         <label for="b-url">URL</label>
         <input id="b-url" v-model.trim="form.url" :placeholder="typeInfo.defaultUrl || 'http://localhost:11434/v1'" spellcheck="false">
-        <p class="hint" v-if="typeInfo.defaultUrl">Leave empty to use <code>{{ typeInfo.defaultUrl }}</code>. For Ollama use <code>http://ollama:11434/v1</code>.</p>
+        <p class="hint" v-if="typeInfo.defaultUrl" data-testid="url-hint">Leave empty to use <code>{{ typeInfo.defaultUrl }}</code>.<template v-if="form.type === 'openai'"> For Ollama use <code>http://ollama:11434/v1</code>.</template></p>
         <p class="hint" v-if="urlMasked" data-testid="url-masked-hint">Credentials in the URL are stored encrypted and shown as <code>***</code>; leave the URL as is to keep them, or type the whole URL again.</p>
         <p class="hint warn" v-if="moved && (editing.apiKeySet || Object.values(form.headers || {}).includes(''))" data-testid="url-moved-hint">
           The URL or type changed: enter the API key and header values again — stored ones are only sent to the URL they were saved with.</p>
@@ -119,15 +106,16 @@ export const BackendDialog = {
       <section class="test-box">
         <div class="row wrap">
           <button type="button" class="btn secondary" @click="test" :disabled="testing" data-testid="test-connection">
-            <Icon name="zap" :size="16"/> {{ testing ? 'Testing…' : 'Test connection' }}</button>
+            <Icon :name="testing ? 'refresh' : 'zap'" :size="16" :class="{ spin: testing }" data-testid="test-spinner"/> {{ testing ? 'Testing…' : 'Test connection' }}</button>
           <label class="check"><input type="checkbox" v-model="full" data-testid="full-probe"> Full probe (chat, tools, embeddings, voice)</label>
         </div>
         <div class="grid-2" v-if="full">
+          <p class="hint grid-span">Empty = <em>auto</em>: the first listed model that fits the role; a role with no fitting listed model is reported as not tested.</p>
           <div class="field"><label for="p-model">Chat model</label><input id="p-model" v-model="probe.model" placeholder="auto" list="probe-models"></div>
-          <div class="field"><label for="p-embed">Embedding model</label><input id="p-embed" v-model="probe.embeddingModel" placeholder="e.g. text-embedding-3-small" list="probe-models"></div>
-          <div class="field"><label for="p-stt">STT model</label><input id="p-stt" v-model="probe.sttModel" placeholder="e.g. whisper-1" list="probe-models"></div>
+          <div class="field"><label for="p-embed">Embedding model</label><input id="p-embed" v-model="probe.embeddingModel" placeholder="auto" list="probe-models"></div>
+          <div class="field"><label for="p-stt">STT model</label><input id="p-stt" v-model="probe.sttModel" placeholder="auto" list="probe-models"></div>
           <div class="field"><label for="p-tts">TTS model / voice</label>
-            <div class="row"><input id="p-tts" v-model="probe.ttsModel" placeholder="e.g. tts-1" list="probe-models"><input v-model="probe.ttsVoice" placeholder="voice" aria-label="TTS voice"></div></div>
+            <div class="row"><input id="p-tts" v-model="probe.ttsModel" placeholder="auto" list="probe-models" aria-label="TTS model"><input v-model="probe.ttsVoice" placeholder="voice" aria-label="TTS voice"></div></div>
           <datalist id="probe-models"><option v-for="m in (result && result.models) || []" :key="m.id || m" :value="m.id || m"/></datalist>
         </div>
         <TestResults :result="result"/>
@@ -145,7 +133,7 @@ export const BackendDialog = {
       this.form = b ? { ...blank(), ...clone({ name: b.name, type: b.type, url: b.url || '', apiKey: b.apiKey || '', headers: b.headers || {}, ...Object.fromEntries(LIMITS.map(k => [k, b[k] ?? null])) }) } : blank();
       this.original = JSON.stringify(this.payload());
       this.probe = { model: '', embeddingModel: '', ttsModel: '', ttsVoice: '', sttModel: '' };
-      Object.assign(this, { error: '', result: null, full: false, saving: false, advanced: false, open: true });
+      Object.assign(this, { error: '', result: null, testedPayload: '', full: false, saving: false, advanced: false, open: true });
     },
     payload() {
       const p = { name: this.form.name.trim(), type: this.form.type, url: this.form.url, apiKey: this.form.apiKey, headers: this.form.headers || {} };
@@ -154,18 +142,20 @@ export const BackendDialog = {
       return p;
     },
     async test() {
-      this.testing = true; this.result = null;
+      this.testing = true; this.result = null; this.testedPayload = '';
+      // empty model fields are "auto": the server picks from the models it lists (never a guess here)
       const opts = this.full ? Object.fromEntries(Object.entries({ full: true, ...this.probe }).filter(([, v]) => v !== '')) : {};
+      const saved = this.editing && !this.dirty;
       try {
-        if (this.editing && !this.dirty) this.result = await api.post(`/backends/${this.editing.id}/test`, opts);
-        else this.result = await api.post('/backends/test', { ...this.payload(), ...(this.editing ? { id: this.editing.id } : {}), ...opts });
+        if (saved) this.result = await api.post(`/backends/${this.editing.id}/test`, opts);
+        else {
+          this.result = await api.post('/backends/test', { ...this.payload(), ...(this.editing ? { id: this.editing.id } : {}), ...opts });
+          this.testedPayload = JSON.stringify(this.payload()); // saved unchanged: the card keeps this result
+        }
       } catch (e) {
         this.result = { ok: false, error: e.message, roles: {} };
       } finally {
-        if (this.result?.models?.length) {
-          const g = guessModels(this.result.models);
-          for (const k of Object.keys(g)) if (!this.probe[k]) this.probe[k] = g[k];
-        }
+        if (saved) load('backends'); // the card shows the new result and status at once
         this.testing = false;
         this.$nextTick(() => document.querySelector('[data-testid=test-results]')?.scrollIntoView({ block: 'nearest' }));
       }
@@ -180,6 +170,10 @@ export const BackendDialog = {
           : await api.post('/backends', this.payload());
         toast.success(`Backend “${this.form.name}” ${this.editing ? 'saved' : 'created'}`);
         this.open = false;
+        // the connection tested in this dialog was saved unchanged: keep its results on the card
+        if (this.result && this.testedPayload === JSON.stringify(this.payload()) && saved?.id) {
+          await api.post(`/backends/${saved.id}/test`, { reuse: true }).catch(() => null);
+        }
         await load('backends');
         this.$emit('saved', saved);
       } catch (e) { this.error = e.message; } finally { this.saving = false; }

@@ -1,6 +1,6 @@
 // Overview: counts per resource, agent health, getting-started checklist.
 import { api } from '../api.js';
-import { store, HEALTH_REFRESH_MS } from '../store.js';
+import { store, HEALTH_REFRESH_MS, HEALTH_LABEL } from '../store.js';
 import { go } from '../router.js';
 import { toast } from '../toast.js';
 import { setupDemo } from '../demo.js';
@@ -16,19 +16,23 @@ const TILES = [
 export default {
   name: 'OverviewPage',
   components: { Icon, PageHeader, CostChart },
-  data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '' }; },
+  data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '', answered: false }; },
   computed: {
     counts() { return this.ov?.counts || {}; },
     agents() { return this.ov?.agents || store.agents; },
-    // Offered while the server supports the offline "local" backend type and none exists yet.
+    // Offered while the server supports the offline "local" backend type and the user has no
+    // backend yet: once they have one of their own (or the demo's), the offer is noise.
     showDemo() {
-      return store.loaded.backends && store.backendTypes.some((t) => t.type === 'local') && !store.backends.some((b) => b.type === 'local');
+      return store.loaded.backends && store.backendTypes.some((t) => t.type === 'local') && !(this.ov?.backends || store.backends).length;
     },
+    backends() { return this.ov?.backends || []; },
     steps() {
       return [
         { done: store.backends.length > 0, text: 'Add a backend (OpenAI, Ollama, Anthropic, Gemini or local)', page: 'backends' },
         { done: store.agents.length > 0, text: 'Create an agent that uses it', page: 'agents' },
         { done: store.clients.length > 0, text: 'Create a client token for your apps', page: 'clients' },
+        // ticked once any agent has answered (recorded usage), whichever surface it was
+        { done: this.answered, text: 'Chat with it in the playground', page: 'playground' },
       ];
     },
   },
@@ -51,9 +55,8 @@ export default {
     <section class="panel" v-if="steps.some(x => !x.done)">
       <h2>Getting started</h2>
       <ol class="checklist">
-        <li v-for="st in steps" :key="st.page" :class="{done: st.done}"><Icon :name="st.done ? 'check' : 'right'" :size="16"/>
-          <a href="#" @click.prevent="go(st.page, {new: 1})">{{ st.text }}</a></li>
-        <li :class="{done: false}"><Icon name="right" :size="16"/><a href="#" @click.prevent="go('playground')">Chat with it in the playground</a></li>
+        <li v-for="st in steps" :key="st.page" :class="{done: st.done}" :data-testid="'step-' + st.page" :data-done="st.done"><Icon :name="st.done ? 'check' : 'right'" :size="16"/>
+          <a href="#" @click.prevent="go(st.page, st.page === 'playground' ? {} : {new: 1})">{{ st.text }}</a></li>
       </ol>
     </section>
     <section class="panel" data-testid="overview-costs">
@@ -64,21 +67,44 @@ export default {
       <div class="panel-head"><h2>Agents</h2><button class="btn ghost sm" type="button" @click="go('playground')"><Icon name="chat" :size="14"/> Playground</button></div>
       <p class="muted" v-if="!agents.length">No agents yet.</p>
       <ul class="agent-status">
-        <li v-for="a in agents" :key="a.id" :data-testid="'overview-agent-' + a.name"><span class="dot" :class="a.valid === false || (a.health && a.health.status === 'backend_unreachable') ? 'unhealthy' : (a.health && ['degraded', 'fallback'].includes(a.health.status) ? 'degraded' : 'healthy')"></span>
+        <li v-for="a in agents" :key="a.id" :data-testid="'overview-agent-' + a.name" :data-status="agentWord(a)"><span class="dot" :class="agentDot(a)"></span>
           <a href="#" @click.prevent="go('agents', {edit: a.id})">{{ a.name }}</a>
+          <span class="badge" :class="agentDot(a) === 'unhealthy' ? 'danger' : (agentDot(a) === 'degraded' ? 'warn' : (agentDot(a) === 'unknown' ? 'muted' : 'ok'))">{{ agentWord(a) }}</span>
           <span class="error-text small" v-if="a.valid === false">{{ a.invalidReason }}</span>
           <span class="error-text small" v-else-if="a.health && a.health.reason">{{ a.health.reason }}</span></li>
       </ul>
     </section>
+    <section class="panel" v-if="backends.length" data-testid="overview-backends">
+      <div class="panel-head"><h2>Backends</h2><button class="btn ghost sm" type="button" @click="go('backends')"><Icon name="server" :size="14"/> Details</button></div>
+      <ul class="agent-status">
+        <li v-for="b in backends" :key="b.id" :data-testid="'overview-backend-' + b.name" :data-status="HEALTH_LABEL[b.status] || 'unknown'">
+          <span class="dot" :class="HEALTH_LABEL[b.status] || 'unknown'"></span>
+          <a href="#" @click.prevent="go('backends', {edit: b.id})">{{ b.name }}</a>
+          <span class="badge" :class="{ up: 'ok', down: 'danger', degraded: 'warn' }[HEALTH_LABEL[b.status]] || 'muted'">{{ HEALTH_LABEL[b.status] || 'not checked' }}</span>
+          <span class="error-text small" v-if="b.lastError && HEALTH_LABEL[b.status] !== 'up'">{{ b.lastError }}</span></li>
+      </ul>
+    </section>
   </div>`,
-  setup() { return { TILES, go }; },
+  setup() { return { TILES, go, HEALTH_LABEL }; },
   async mounted() {
-    const refresh = async () => { try { this.ov = await api.get('/overview'); this.error = ''; } catch (e) { this.error = e.message; } };
+    const refresh = async () => {
+      try { this.ov = await api.get('/overview'); this.error = ''; } catch (e) { this.error = e.message; }
+      if (!this.answered) { const u = await api.get('/usage').catch(() => []); this.answered = Array.isArray(u) && u.some((x) => x.agentId); }
+    };
     this.timer = setInterval(() => { if (document.visibilityState === 'visible') refresh(); }, HEALTH_REFRESH_MS);
     await refresh();
   },
   unmounted() { clearInterval(this.timer); },
   methods: {
+    agentDot(a) {
+      if (a.valid === false || a.health?.status === 'backend_unreachable') return 'unhealthy';
+      if (['degraded', 'fallback'].includes(a.health?.status)) return 'degraded';
+      return a.health?.status === 'unknown' ? 'unknown' : 'healthy';
+    },
+    agentWord(a) {
+      if (a.valid === false) return 'invalid';
+      return ({ backend_unreachable: 'unreachable', fallback: 'on fallback', degraded: 'degraded', unknown: 'not checked' })[a.health?.status] || 'ready';
+    },
     async demo() {
       this.demoBusy = true;
       try {

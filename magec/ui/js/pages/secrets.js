@@ -7,7 +7,10 @@ import { Modal } from '../components/modal.js';
 import { PasswordInput } from '../components/inputs.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, copyText } from '../components/common.js';
 import { entityPage } from '../components/entity-page.js';
+import { go } from '../router.js';
 
+const KINDS = [['backends', 'backend', 'backend'], ['agents', 'agent', 'agent'], ['mcps', 'mcp', 'MCP server'],
+  ['memory', 'memoryProvider', 'memory'], ['clients', 'client', 'client']];
 const toKey = (s) => s.trim().toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_+|_+$/g, '').replace(/^(\d)/, '_$1');
 
 const SecretDialog = {
@@ -56,9 +59,10 @@ const SecretDialog = {
 
 export default {
   name: 'SecretsPage',
-  mixins: [entityPage('secrets', 'secret', ['backends'])],
+  mixins: [entityPage('secrets', 'secret', ['backends', 'agents', 'mcps', 'memory', 'clients'])],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, SecretDialog },
   computed: { items() { return store.secrets.filter((x) => matches(x, this.filter, ['name', 'key', 'description'])); } },
+  setup() { return { go }; },
   template: `
   <div class="page">
     <PageHeader title="Secrets" icon="key" :count="s.secrets.length" new-label="New secret" v-model:filter="filter" @new="$refs.dlg.show()"
@@ -69,7 +73,13 @@ export default {
     <div v-else class="list">
       <div class="list-row" v-for="x in items" :key="x.id" :data-testid="'secret-' + x.key">
         <Icon name="key" class="muted"/>
-        <div class="grow"><strong>{{ x.name }}</strong><div class="muted small">{{ x.description }}</div></div>
+        <div class="grow"><strong>{{ x.name }}</strong><div class="muted small">{{ x.description }}</div>
+          <div class="secret-used small" :data-testid="'secret-used-' + x.key">
+            <span class="muted" v-if="!usedBy(x).length">Not used yet</span>
+            <template v-else><span class="muted">Used by</span>
+              <button type="button" class="badge use link-badge" v-for="u in usedBy(x)" :key="u.page + u.id" :class="'k-' + u.kind" @click="go(u.page, u.page === 'agents' || u.page === 'backends' ? { edit: u.id } : {})"
+                :title="u.label + ' ' + u.name + (u.how ? ' (' + u.how + ')' : '')">{{ u.name }} · {{ u.label }}</button></template>
+          </div></div>
         <button type="button" class="chip mono" @click="copy(x)" title="Copy reference"><Icon name="copy" :size="12"/> \${{ '{' + x.key + '}' }}</button>
         <span class="muted small mono">••••••••</span>
         <button class="icon-btn" type="button" @click="$refs.dlg.show(x)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
@@ -78,5 +88,19 @@ export default {
     </div>
     <SecretDialog ref="dlg"/>
   </div>`,
-  methods: { async copy(x) { await copyText('${' + x.key + '}'); toast.info(`Copied \${${x.key}}`); } },
+  methods: {
+    // Who references ${KEY} (in any field of what this page loaded) or lets an agent use KEY.
+    usedBy(x) {
+      const ref = '${' + x.key + '}';
+      const out = [];
+      for (const [page, kind, label] of KINDS) {
+        for (const r of store[page] || []) {
+          const inText = JSON.stringify(r).includes(ref);
+          const allowed = page === 'agents' && (r.secrets || []).includes(x.key);
+          if (inText || allowed) out.push({ page, kind, label, id: r.id, name: r.name || r.id, how: allowed && !inText ? 'allowed in tool calls' : '' });
+        }
+      }
+      return out;
+    },
+    async copy(x) { await copyText('${' + x.key + '}'); toast.info(`Copied \${${x.key}}`); } },
 };
