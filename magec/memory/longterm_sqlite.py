@@ -1,7 +1,8 @@
 """SQLite helpers of :class:`~magec.memory.sql_longterm.SqlLongTermStore`'s search path.
 
 * :class:`LazyConnection` — a search opens its SQLAlchemy connection only when a step needs
-  the database (a warm vector search on SQLite needs none but the final row read).
+  the database (a warm vector search on SQLite needs none but the final row read); optionally in
+  autocommit mode (no BEGIN / ROLLBACK round trips on PostgreSQL).
 * :class:`PointReader` — the final read of a search (≤ 100 rows by primary key, plus the scope's
   write generation) on a plain ``sqlite3`` connection, **on the event loop**. Through aiosqlite
   every statement is an event-loop ↔ worker-thread round trip, and on a busy machine waking that
@@ -28,13 +29,17 @@ log = logging.getLogger(__name__)
 class LazyConnection:
     """``async with LazyConnection(engine) as db: conn = await db.get()`` — connects on first use."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
         self.engine = engine
+        self.autocommit = autocommit
         self._conn: AsyncConnection | None = None
 
     async def get(self) -> AsyncConnection:
         if self._conn is None:
-            self._conn = await self.engine.connect()
+            conn = await self.engine.connect()
+            if self.autocommit:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
         return self._conn
 
     async def __aenter__(self) -> LazyConnection:

@@ -109,6 +109,7 @@ class PgVectorLongTermStore(SqlLongTermStore):
     tables = (memory_scopes, memory_sets, memory_reembed_jobs)
     #: HNSW candidate list size per query (pgvector's default is 40; more = better recall, slower).
     ef_search = 64
+    autocommit_reads = True
 
     def __init__(
         self,
@@ -121,7 +122,8 @@ class PgVectorLongTermStore(SqlLongTermStore):
     ) -> None:
         engine = create_async_engine(
             asyncpg_url(url),
-            pool_pre_ping=True,
+            # no pre-ping (a round trip per checkout): a search on a dropped connection is retried
+            pool_pre_ping=False,
             hide_parameters=True,
             connect_args={"server_settings": {**_SERVER_SETTINGS, "hnsw.ef_search": str(self.ef_search)}},
         )
@@ -219,10 +221,12 @@ class PgVectorLongTermStore(SqlLongTermStore):
         ef_search = max(self.ef_search, int(limit) * 4)
         if ef_search == self.ef_search:
             found = (await conn.execute(q)).all()
-        else:
-            async with conn.begin_nested() if conn.in_transaction() else conn.begin():
-                await conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {ef_search}"))
+        else:  # a big limit: a wider candidate list for this query only (the connection is autocommit)
+            await conn.execute(sa.text("SELECT set_config('hnsw.ef_search', :v, false)"), {"v": str(ef_search)})
+            try:
                 found = (await conn.execute(q)).all()
+            finally:
+                await conn.execute(sa.text("SELECT set_config('hnsw.ef_search', :v, false)"), {"v": str(self.ef_search)})
         for r in found:
             rows[str(r.id)] = r
             rows[_GENERATION] = int(r.scope_generation or 0)

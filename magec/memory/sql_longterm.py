@@ -86,6 +86,9 @@ class SqlLongTermStore:
     max_cached_scopes = 256
     #: Rows per (scope, model) from which search uses the IVF index instead of an exact scan.
     ivf_min_rows = VectorIndex.ivf_min_rows
+    #: Searches read without BEGIN/ROLLBACK (PostgreSQL: two round trips fewer; every search
+    #: statement is a read, and the scope generation check covers what one snapshot would).
+    autocommit_reads = False
     #: Index builds of at most this many rows run on the event loop (bigger ones in a thread).
     build_on_loop_max_rows = 4_096
 
@@ -463,10 +466,17 @@ class SqlLongTermStore:
     async def search(self, app: str, user: str, query: str, limit: int = 10) -> builtins.list[MemoryEntry]:
         limit = max(1, min(int(limit), 100))
         query = (query or "").strip()
-        async with LazyConnection(self.engine) as db:
-            found = await self._search(db, app, user, query, limit, validate=False)
-            if found is None:  # the cached scope was stale: once more, validated first
-                found = await self._search(db, app, user, query, limit, validate=True)
+        for attempt in (1, 2):
+            try:
+                async with LazyConnection(self.engine, autocommit=self.autocommit_reads) as db:
+                    found = await self._search(db, app, user, query, limit, validate=False)
+                    if found is None:  # the cached scope was stale: once more, validated first
+                        found = await self._search(db, app, user, query, limit, validate=True)
+                break
+            except sa.exc.DBAPIError as e:
+                # a pooled connection the server dropped (no pre-ping on the search path): once more
+                if attempt == 2 or not e.connection_invalidated:
+                    raise
         return found or []
 
     async def _search(
