@@ -333,7 +333,8 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
 
 def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
                                       artifacts: Path) -> None:
-    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"},
+                       timeout=30)  # a loaded machine exceeds httpx's 5 s
     api.post("/backends", json={"name": "Embedder", "type": "openai", "url": fakes["alpha"].url + "/v1"}).raise_for_status()
     api.post("/backends", json={"name": "Claude only", "type": "anthropic", "url": "http://127.0.0.1:9"}).raise_for_status()
     signed_in(page, server)
@@ -348,6 +349,7 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     expect(backend.locator("option", has_text="Claude only")).to_have_count(0)
     backend.select_option(label="Embedder")
     dlg.locator(".model-input input").fill("alpha-embed")
+    dlg.get_by_test_id("use-now").locator("input").uncheck()  # selected from its card below (test_memory_ui: from the dialog)
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
     card = page.get_by_test_id("provider-Notes")

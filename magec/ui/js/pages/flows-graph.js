@@ -83,7 +83,8 @@ dialog.modal.wide:has(.gedit) { max-width: min(1280px, calc(100vw - 24px)); widt
 .node-error { color: var(--danger); font-size: 12.5px; margin: 0; }
 .glist { display: flex; flex-direction: column; gap: 10px; }
 .glist .gpanel { max-height: none; border-left: 5px solid var(--gc); }
-@media (max-width: 760px) { .gedit-main { grid-template-columns: 1fr; } }
+@media (max-width: 760px) { .gedit-main { grid-template-columns: 1fr; }
+  dialog.modal.wide:has(.gedit) { max-width: 100vw; width: 100%; } }
 `;
 function ensureStyle() {
   if (document.getElementById('flows-graph-style')) return;

@@ -1,4 +1,5 @@
 // Browse / search / delete stored memories: GET /memory/entries?agent=&user=&q=&limit=&offset=
+// The count is the number of memories stored ("N of M" while filters narrow the table).
 import { api } from '../api.js';
 import { store, nameOf, modelLabel, fmtTime } from '../store.js';
 import { toast } from '../toast.js';
@@ -10,10 +11,10 @@ const LIMIT = 20;
 export const MemoryBrowser = {
   name: 'MemoryBrowser',
   components: { Icon },
-  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, offset: 0, loading: false, error: '', inactive: false }; },
+  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, stored: 0, offset: 0, shown: {}, loading: false, error: '', inactive: false }; },
   template: `
   <section class="panel" data-testid="memory-browser">
-    <div class="panel-head"><h2>Stored memories</h2><span class="count">{{ total }}</span></div>
+    <div class="panel-head"><h2>Stored memories</h2><span class="count" data-testid="memory-count" :title="filtered ? total + ' match of ' + stored + ' stored' : stored + ' stored'">{{ filtered ? total + ' of ' + stored : stored }}</span></div>
     <form class="row wrap filters" @submit.prevent="search(0)">
       <select v-model="f.agent" aria-label="Agent"><option value="">All agents</option>
         <option v-for="a in s.agents" :key="a.id" :value="a.id">{{ a.name }}</option></select>
@@ -23,13 +24,13 @@ export const MemoryBrowser = {
     </form>
     <p :class="inactive ? 'muted' : 'error-text'" v-if="error">{{ error }}</p>
     <div class="table-wrap" v-if="items.length">
-      <table class="table">
+      <table class="table memory-table">
         <thead><tr><th>Memory</th><th>Agent</th><th>User</th><th>Model</th><th>Created</th><th></th></tr></thead>
         <tbody>
           <tr v-for="m in items" :key="m.id">
             <td class="content">{{ m.content }}<span class="badge muted" v-if="m.score != null" title="similarity">{{ Number(m.score).toFixed(2) }}</span></td>
             <td>{{ nameOf('agents', m.appName || m.app) }}</td>
-            <td><code>{{ m.userId || m.user }}</code></td>
+            <td class="user"><code>{{ m.userId || m.user }}</code></td>
             <td class="small">{{ modelLabel(m.embeddingModel) }}</td>
             <td class="small nowrap">{{ fmtTime(m.createdAt) }}</td>
             <td><button class="icon-btn danger" type="button" @click="remove(m)" title="Delete memory" aria-label="Delete memory"><Icon name="trash"/></button></td>
@@ -44,6 +45,7 @@ export const MemoryBrowser = {
       <button class="btn ghost sm" type="button" :disabled="offset + LIMIT >= total" @click="search(offset + LIMIT)">Next</button>
     </div>
   </section>`,
+  computed: { filtered() { return !!(this.shown.q || this.shown.agent || this.shown.user); } },
   setup() { return { nameOf, modelLabel, fmtTime, LIMIT }; },
   mounted() { this.search(0); },
   // The runtime switches providers in the background: look again once it has settled.
@@ -51,16 +53,20 @@ export const MemoryBrowser = {
   methods: {
     async search(offset) {
       this.loading = true; this.error = '';
+      const shown = { ...this.f };
       const qs = new URLSearchParams({ limit: LIMIT, offset });
-      for (const [k, v] of Object.entries(this.f)) if (v) qs.set(k, v);
+      for (const [k, v] of Object.entries(shown)) if (v) qs.set(k, v);
+      const any = Object.values(shown).some(Boolean);
       try {
-        const r = await api.get(`/memory/entries?${qs}`);
+        const [r, all] = await Promise.all([api.get(`/memory/entries?${qs}`), any ? api.get('/memory/entries?limit=1') : null]);
         this.items = r.items || []; this.total = r.total ?? this.items.length; this.offset = offset; this.inactive = false;
+        this.stored = all ? (all.total ?? 0) : this.total; this.shown = shown;
       } catch (e) {
         // 404 = no long-term provider active: not an error, just nothing to browse.
-        this.inactive = e.status === 404; this.error = e.message; this.items = []; this.total = 0;
+        this.inactive = e.status === 404; this.error = e.message; this.items = []; this.total = 0; this.stored = 0;
       } finally { this.loading = false; }
     },
+    refresh() { return this.search(this.offset); },
     async remove(m) {
       if (!(await ask('Delete this memory? The agent will no longer recall it.', { title: 'Delete memory', ok: 'Delete', danger: true }))) return;
       try { await api.del(`/memory/entries/${m.id}`); toast.success('Memory deleted'); this.search(this.offset); } catch (e) { toast.error(e); }

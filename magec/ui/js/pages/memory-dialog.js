@@ -1,4 +1,6 @@
 // New/Edit memory provider: type, category, schema-driven config, embedding backend + model.
+// A new provider can be put to use at once ("Use it now": the settings' active provider of its
+// category), ticked by default when long-term memory is off, so the first one turns memory on.
 import { api } from '../api.js';
 import { store, load, backendsWithRole } from '../store.js';
 import { toast } from '../toast.js';
@@ -20,12 +22,17 @@ const blank = (category = 'longterm') => ({ name: '', type: '', category, config
 export const MemoryDialog = {
   name: 'MemoryDialog',
   components: { Modal, SchemaForm, ModelInput, FallbackList },
-  data() { return { open: false, editing: null, form: blank(), saving: false, error: '' }; },
+  data() { return { s: store, open: false, editing: null, form: blank(), saving: false, error: '', useNowPick: null }; },
   computed: {
     types() { return memoryTypes(); },
     typesForCategory() { return this.types.filter((t) => !t.categories || t.categories.includes(this.form.category)); },
     typeInfo() { return this.types.find((t) => t.type === this.form.type) || {}; },
     embedBackends() { return backendsWithRole('embeddings'); },
+    setting() { return this.form.category === 'session' ? 'sessionProvider' : 'longTermProvider'; },
+    // Default: on when this category has no active provider yet (long-term memory "Off");
+    // sessions already work on the main database, so a new session provider is opt-in.
+    useNowDefault() { return this.form.category === 'longterm' && !store.settings[this.setting]; },
+    useNow() { return this.useNowPick ?? this.useNowDefault; },
     changedModel() {
       const e = this.editing?.embedding || {};
       return !!e.model && (e.model !== this.form.embedding.model || e.backend !== this.form.embedding.backend);
@@ -66,6 +73,10 @@ export const MemoryDialog = {
         <p class="hint" v-if="form.embedding.fallbacks && form.embedding.fallbacks.length">A memory saved while the backend above is down is embedded by a fallback and searched with that model until it is re-embedded.</p>
         <p class="hint" v-if="editing && changedModel">Changing the embedding model means stored memories must be re-embedded; start it from the provider card after saving.</p>
       </fieldset>
+      <label class="check use-now" v-if="!editing" data-testid="use-now">
+        <input type="checkbox" :checked="useNow" @change="useNowPick = $event.target.checked">
+        <span>Use it now <span class="muted small">— {{ form.category === 'session' ? 'keep conversations in this provider instead of the main database' : (s.settings.longTermProvider ? 'switch agent memory to this provider' : 'turn agent memory on with this provider') }}</span></span>
+      </label>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
     </form>
     <template #footer>
@@ -78,7 +89,7 @@ export const MemoryDialog = {
       this.editing = m || null;
       this.form = m ? { ...blank(), ...clone(m), embedding: { backend: '', model: '', fallbacks: [], ...clone(m.embedding || {}) }, config: clone(m.config || {}) } : blank(category);
       if (!this.form.type) this.form.type = this.typesForCategory[0]?.type || '';
-      Object.assign(this, { error: '', saving: false, open: true });
+      Object.assign(this, { error: '', saving: false, open: true, useNowPick: null });
     },
     async save() {
       this.saving = true; this.error = '';
@@ -86,12 +97,24 @@ export const MemoryDialog = {
       const config = Object.fromEntries(Object.entries(this.form.config || {}).filter(([k]) => !(k.endsWith('Set') && k.slice(0, -3) in (this.form.config || {}))));
       const body = { name: this.form.name.trim(), type: this.form.type, category: this.form.category, config };
       if (this.form.category === 'longterm') body.embedding = { ...this.form.embedding, fallbacks: (this.form.embedding.fallbacks || []).filter((x) => x.backend) };
+      let created = null;
       try {
-        if (this.editing) await api.put(`/memory/${this.editing.id}`, body); else await api.post('/memory', body);
-        toast.success(`Memory provider “${body.name}” ${this.editing ? 'saved' : 'created'}`);
-        this.open = false;
-        await Promise.all([load('memory'), load('backends')]);
-      } catch (e) { this.error = e.message; } finally { this.saving = false; }
+        if (this.editing) await api.put(`/memory/${this.editing.id}`, body); else created = await api.post('/memory', body);
+      } catch (e) { this.error = e.message; this.saving = false; return; }
+      const activate = created && created.id && this.useNow;
+      this.open = false;
+      await Promise.all([load('memory'), load('backends')]);
+      if (activate) await this.activate(created, body); else toast.success(`Memory provider “${body.name}” ${this.editing ? 'saved' : 'created'}`);
+      this.saving = false;
+    },
+    // The provider exists by now: a refused selection (e.g. pgvector missing) leaves it created, and says why.
+    async activate(created, body) {
+      const setting = body.category === 'session' ? 'sessionProvider' : 'longTermProvider';
+      const next = { ...store.settings, [setting]: created.id };
+      try {
+        store.settings = { ...store.settings, ...((await api.put('/settings', next)) || next) };
+        toast.success(body.category === 'session' ? `Sessions now live in “${body.name}”` : `Long-term memory is on: “${body.name}”`);
+      } catch (e) { toast.error(`Memory provider “${body.name}” created, but not put to use: ${e.message}`); }
     },
   },
 };

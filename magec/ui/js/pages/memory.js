@@ -19,7 +19,8 @@ const CATS = [
 export default {
   name: 'MemoryPage',
   components: { Icon, PageHeader, ErrorBanner, Skeleton, MemoryDialog, MemoryBrowser },
-  data() { return { s: store, health: {}, jobs: {}, pending: {}, timers: {} }; },
+  // finished: job ids that ended while this page watched them (an old "done" job is not news)
+  data() { return { s: store, health: {}, jobs: {}, pending: {}, timers: {}, finished: {} }; },
   template: `
   <div class="page">
     <PageHeader title="Memory" icon="database" :count="s.memory.length" new-label="New provider" @new="$refs.dlg.show()"
@@ -28,6 +29,7 @@ export default {
     <Skeleton v-if="!s.loaded.memory" :n="2"/>
     <section v-else class="panel" v-for="c in CATS" :key="c.key" :data-testid="'memory-' + c.key">
       <div class="panel-head"><h2>{{ c.title }}</h2>
+        <span class="badge" :class="s.settings[c.setting] ? 'ok' : 'muted'" :data-testid="'memory-' + c.key + '-state'">{{ state(c) }}</span>
         <button class="btn ghost sm" type="button" @click="$refs.dlg.show(null, c.key)"><Icon name="plus" :size="14"/> Add</button></div>
       <p class="muted small">{{ c.text }}</p>
       <div class="grid">
@@ -50,7 +52,7 @@ export default {
           </dl>
           <div class="banner warn small" v-if="pending[m.id] && !running(m)" data-testid="reembed-needed">
             {{ pending[m.id] }} stored {{ pending[m.id] === 1 ? 'memory uses' : 'memories use' }} another embedding model and {{ pending[m.id] === 1 ? 'is' : 'are' }} not searchable until re-embedded.</div>
-          <div v-if="jobs[m.id]" class="job" data-testid="reembed-job">
+          <div v-if="showJob(m)" class="job" data-testid="reembed-job">
             <div class="row small"><span>Re-embedding {{ jobs[m.id].fromModel ? modelLabel(jobs[m.id].fromModel) + ' → ' : '' }}{{ modelLabel(jobs[m.id].toModel) }}</span>
               <span class="spacer"></span><span>{{ jobs[m.id].status }} · {{ jobs[m.id].done || 0 }}/{{ jobs[m.id].total || 0 }}</span></div>
             <div class="progress"><div :style="{width: pct(jobs[m.id]) + '%'}"></div></div>
@@ -66,7 +68,7 @@ export default {
         </article>
       </div>
     </section>
-    <MemoryBrowser/>
+    <MemoryBrowser ref="browser"/>
     <MemoryDialog ref="dlg"/>
   </div>`,
   setup() { return { CATS, nameOf, modelLabel }; },
@@ -81,6 +83,20 @@ export default {
     providers(cat) { return store.memory.filter((m) => m.category === cat); },
     typeName(t) { return memoryTypes().find((x) => x.type === t)?.displayName || t; },
     pct(j) { return j.total ? Math.round((100 * (j.done || 0)) / j.total) : (j.status === 'done' ? 100 : 0); },
+    // Long-term: "On · <provider>" / "Off"; session: the provider or the main database.
+    state(c) {
+      const id = store.settings[c.setting];
+      if (c.key === 'longterm') return id ? `On · ${nameOf('memory', id)}` : 'Off';
+      return id ? nameOf('memory', id) : c.defName;
+    },
+    // A running job, a failed one, or one that just finished with nothing left to re-embed;
+    // never a finished bar beside "needs re-embedding" (the model changed again since).
+    showJob(m) {
+      const j = this.jobs[m.id];
+      if (!j) return false;
+      if (this.running(m) || j.status === 'failed') return true;
+      return !this.pending[m.id] && this.finished[m.id] === (j.id || true);
+    },
     running(m) { const j = this.jobs[m.id]; return !!j && ['pending', 'queued', 'running'].includes(j.status); },
     async activate(c, id) {
       const next = { ...store.settings, [c.setting]: id };
@@ -109,7 +125,17 @@ export default {
       }
     },
     async reembed(m) {
-      try { this.jobs[m.id] = await api.post(`/memory/${m.id}/reembed`, {}); toast.info(`Re-embedding memories of ${m.name}…`); this.poll(m.id); } catch (e) { toast.error(e); }
+      try {
+        const j = this.jobs[m.id] = await api.post(`/memory/${m.id}/reembed`, {});
+        toast.info(`Re-embedding memories of ${m.name}…`);
+        if (this.running(m)) this.poll(m.id); else { await this.jobStatus(m.id); this.ended(m.id, this.jobs[m.id] || j); }
+      } catch (e) { toast.error(e); }
+    },
+    ended(id, j) {
+      this.finished[id] = j.id || true;
+      if (j.status === 'failed') toast.error(`Re-embed failed: ${j.error || 'unknown error'}`);
+      else toast.success(`Re-embedded ${j.done}/${j.total} memories`);
+      this.$refs.browser?.refresh(); // the rows' embedding model changed
     },
     poll(id) {
       clearTimeout(this.timers[id]);
@@ -117,8 +143,7 @@ export default {
       this.timers[id] = setTimeout(async () => {
         let j;
         try { j = await this.jobStatus(id); } catch { return; }
-        if (j && j.status === 'failed') toast.error(`Re-embed failed: ${j.error || 'unknown error'}`);
-        else if (j && !this.running({ id })) toast.success(`Re-embedded ${j.done}/${j.total} memories`);
+        if (j && !this.running({ id })) this.ended(id, j);
         this.poll(id);
       }, 1000);
     },
