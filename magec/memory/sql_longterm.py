@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 import time
 import weakref
@@ -114,6 +115,8 @@ class SqlLongTermStore:
         self._known_models: set[Group] = set()
         self._reader = PointReader.for_engine(engine, self.table.name)
         self._fts: bool | None = None  # SQLite FTS5 index present (see _has_fts)
+        # IVF centroids per (app, user, group), kept across writes: a rebuild skips k-means
+        self._centroids: dict[tuple[str, str, Group], np.ndarray] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -375,11 +378,14 @@ class SqlLongTermStore:
         ).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), group[1])
-        if len(rows) >= self.build_on_loop_max_rows:
-            # normalising and clustering a big matrix is CPU work: off the event loop
-            index = await asyncio.to_thread(build_index, ids, matrix, ivf_min_rows=self.ivf_min_rows)
-        else:
-            index = build_index(ids, matrix, ivf_min_rows=self.ivf_min_rows)
+        previous = self._centroids.get((app, user, group))
+        build = functools.partial(build_index, ids, matrix, ivf_min_rows=self.ivf_min_rows, centroids=previous)
+        # normalising and clustering a big matrix is CPU work: off the event loop
+        index = await asyncio.to_thread(build) if len(rows) >= self.build_on_loop_max_rows else build()
+        if index.centroids is not None:
+            self._centroids[(app, user, group)] = index.centroids
+            while len(self._centroids) > self.max_cached_scopes:
+                self._centroids.pop(next(iter(self._centroids)))
         scope.matrices[group] = index
         return index
 
