@@ -161,16 +161,15 @@ def test_backend_agent_playground_journey(page: Page, server: ServerProcess, fak
     expect(page.get_by_test_id("pg-log")).to_contain_text("Say something to Helper")
     expect(page.get_by_test_id("agent-text")).to_have_count(0)
 
-    # Deleting the backend Helper uses shows who references it; force delete scrubs it.
+    # Deleting the backend Helper uses: ONE dialog says who uses it, in user words; deleting scrubs it.
     nav(page, "backends")
     page.get_by_test_id("backend-Beta").get_by_role("button", name="Delete").click()
     confirm = page.get_by_test_id("confirm-delete")
-    confirm.get_by_role("button", name="Delete", exact=True).click()
     refs = confirm.get_by_test_id("reference-list")
-    expect(refs).to_contain_text("Helper")
-    expect(refs).to_contain_text("llm")
+    expect(refs).to_contain_text("Agent Helper uses it for chat")
+    expect(confirm).not_to_contain_text("llm.backend")
     shot(page, artifacts, "backend-delete-references", full=False)
-    confirm.get_by_role("button", name="Force delete").click()
+    confirm.get_by_role("button", name="Remove from it and delete").click()
     expect(page.get_by_test_id("backend-Beta")).to_have_count(0)
     nav(page, "agents")
     expect(page.get_by_test_id("agent-Helper")).to_contain_text("invalid")

@@ -89,9 +89,8 @@ def test_skills_page(page: Page, server: ServerProcess, fakes: dict[str, FakeSer
     expect(card).to_contain_text("Support")
     card.get_by_role("button", name="Delete").click()
     confirm = page.get_by_test_id("confirm-delete")
-    confirm.get_by_role("button", name="Delete").click()
-    expect(confirm.get_by_test_id("reference-list")).to_contain_text("Support")
-    confirm.get_by_role("button", name="Force delete").click()
+    expect(confirm.get_by_test_id("reference-list")).to_contain_text("Agent Support uses it as a skill")
+    confirm.get_by_role("button", name="Remove from it and delete").click()
     expect(card).to_have_count(0)
     assert api.get(f"/agents/{agent['id']}").json()["skills"] == []
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -71,6 +71,12 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         await store.delete(kind, id, force=force)
         return Response(status_code=204)
 
+    @router.get("/{id}/referrers", summary=f"What refers to one of {segment} (the list a 409 on delete carries)")
+    async def referrers(id: str) -> dict[str, Any]:
+        # the admin UI asks BEFORE its one delete dialog, so it can say "Agent X uses it for …" up front
+        await store.get(kind, id)  # 404 for an unknown id
+        return {"references": await store.references_to(id)}
+
     return router
 
 

@@ -61,6 +61,10 @@ export async function raw(method, path, { body, headers, signal, form } = {}) {
     let msg = data.error || data.detail && (typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail))
       || `${res.status} ${res.statusText}`;
     if (res.status === 429 && res.headers.get('Retry-After')) msg += ` (retry in ${res.headers.get('Retry-After')} s)`;
+    // a field-level 4xx is also shown at the field itself (components/field-errors.js)
+    if (res.status < 500 && data.field && method !== 'GET') {
+      window.dispatchEvent(new CustomEvent('magec:field-error', { detail: { field: data.field, message: msg } }));
+    }
     throw new ApiError(res.status, msg, data);
   }
   return res;

@@ -11,6 +11,7 @@ import { SearchPalette } from './components/search.js';
 import { PasswordInput } from './components/inputs.js';
 import { installCardKeys } from './components/common.js';
 import { watchLabels } from './components/a11y.js';
+import { installFieldErrors } from './components/field-errors.js';
 import overview from './pages/overview.js';
 import backends from './pages/backends.js';
 import agents from './pages/agents.js';
@@ -102,9 +103,10 @@ const App = {
   <ConfirmHost/>
   <AskHost/>
   <SearchPalette ref="search"/>
-  <div class="toasts" aria-live="polite">
+  <div class="toasts" :class="{'side-collapsed': collapsed}" aria-live="polite" data-testid="toasts">
     <div v-for="t in toasts" :key="t.id" class="toast" :class="t.kind" role="status" @click="dismiss(t.id)">
-      <Icon :name="t.kind === 'error' ? 'alert' : t.kind === 'success' ? 'check' : 'right'" :size="16"/><span>{{ t.text }}</span></div>
+      <Icon :name="t.kind === 'error' ? 'alert' : t.kind === 'success' ? 'check' : 'right'" :size="16"/><span class="grow">{{ t.text }}</span>
+      <button class="icon-btn sm" type="button" aria-label="Dismiss" title="Dismiss" @click.stop="dismiss(t.id)"><Icon name="x" :size="14"/></button></div>
   </div>`,
   mounted() { window.addEventListener('keydown', this.onKey); this.maybeNew(); },
   methods: {
@@ -140,6 +142,7 @@ async function boot() {
 }
 
 installCardKeys();
+installFieldErrors();
 const app = createApp(App);
 app.config.errorHandler = (err) => { console.error(err); toast.error(err?.message || String(err)); };
 app.mount('#app');

@@ -71,6 +71,16 @@ export const Skeleton = {
   template: `<div class="grid"><div class="card skeleton" v-for="i in n" :key="i"><div></div><div></div><div></div></div></div>`,
 };
 
+// Busy indicator for buttons and waits: <button :disabled="busy"><Spinner v-if="busy"/> Testing…</button>.
+// Inside a control whose text already says what is happening it is decoration (aria-hidden); with a
+// label it announces itself as a status.
+export const Spinner = {
+  name: 'Spinner',
+  props: { label: String, size: { type: [Number, String], default: 14 } },
+  template: `<span class="spinner" :style="{width: size + 'px', height: size + 'px'}" :role="label ? 'status' : null"
+    :aria-label="label || null" :aria-hidden="label ? null : 'true'" data-testid="spinner"></span>`,
+};
+
 export const HealthDot = {
   name: 'HealthDot',
   props: { status: String, title: String },

@@ -1,65 +1,105 @@
-// Delete confirmation with the 409 "who references this" list and a force option.
+// Delete confirmation: ONE dialog. It asks the server what uses the item first (GET …/referrers) and
+// says so in user words ("Agent Helper uses it for chat") with one clear action; a 409 that arrives
+// anyway (someone started using it meanwhile) turns the same dialog into that list.
 // const ok = await confirmDelete({ kind: 'backend', name, path: '/backends/ID' })
 import { reactive } from 'vue';
 import { api } from '../api.js';
 import { toast } from '../toast.js';
 import { Modal } from './modal.js';
 import { Icon } from './icon.js';
+import { Spinner } from './common.js';
 
-const state = reactive({ open: false, opts: null, refs: null, busy: false, error: '', resolve: null });
+const state = reactive({ open: false, opts: null, refs: null, loading: false, busy: false, error: '', resolve: null });
+
+let asked = 0; // which confirmDelete call the in-flight referrers answer belongs to
 
 export function confirmDelete(opts) {
   return new Promise((resolve) => {
-    Object.assign(state, { open: true, opts, refs: null, busy: false, error: '', resolve });
+    const mine = ++asked;
+    Object.assign(state, { open: true, opts, refs: null, loading: true, busy: false, error: '', resolve });
+    api.get(`${opts.path}/referrers`)
+      .then((r) => { if (asked === mine) state.refs = (r && r.references) || []; })
+      .catch(() => { if (asked === mine) state.refs = null; }) // unknown: the DELETE's 409 will tell
+      .finally(() => { if (asked === mine) state.loading = false; });
   });
+}
+
+const TYPES = { agent: 'Agent', flow: 'Flow', client: 'Client', memoryProvider: 'Memory provider', settings: 'Settings',
+  backend: 'Backend', mcpServer: 'MCP server', command: 'Command', skill: 'Skill' };
+
+// What a reference field means, for people: "llm.fallbacks[0].backend" -> "as a chat fallback".
+export function useText(field) {
+  const f = String(field || '').replace(/\[\d+\]/g, '[]');
+  const rules = [
+    [/^llm\.backend$/, 'for chat'], [/^llm\.fallbacks/, 'as a chat fallback'],
+    [/^transcription\.backend$/, 'for speech-to-text'], [/^transcription\.fallbacks/, 'as a speech-to-text fallback'],
+    [/^tts\.backend$/, 'for text-to-speech'], [/^tts\.fallbacks/, 'as a text-to-speech fallback'],
+    [/^embedding\.backend$/, 'for embeddings'], [/^embedding\.fallbacks/, 'as an embeddings fallback'],
+    [/^mcpServers/, 'as a tool server'], [/^skills/, 'as a skill'],
+    [/^(root|steps|nodes)/, 'as a step'], [/agentId$/, 'as a step'], [/flowId$/, 'as a sub-flow'],
+    [/^allowedAgents/, 'as an allowed agent'], [/defaultAgent$/, 'as its default agent'], [/commandId$/, 'as its command'],
+    [/^sessionProvider$/, 'as the conversation memory'], [/^longTermProvider$/, 'as the long-term memory'],
+  ];
+  for (const [re, text] of rules) if (re.test(f)) return text;
+  return 'in its settings';
 }
 
 export const ConfirmHost = {
   name: 'ConfirmHost',
-  components: { Modal, Icon },
+  components: { Modal, Icon, Spinner },
   setup() { return { s: state }; },
+  computed: {
+    // one line per referrer: "Agent Helper uses it for chat and for text-to-speech"
+    lines() {
+      const by = new Map();
+      for (const r of state.refs || []) {
+        const k = r.referrerType + ':' + r.referrerId;
+        if (!by.has(k)) by.set(k, { type: TYPES[r.referrerType] || r.referrerType, name: r.referrerName || r.referrerId, uses: [], breaks: false });
+        const e = by.get(k);
+        const u = useText(r.field);
+        if (!e.uses.includes(u)) e.uses.push(u);
+        if (r.kind === 'structural') e.breaks = true;
+      }
+      return [...by.values()];
+    },
+    breaks() { return this.lines.filter((l) => l.breaks); },
+  },
   template: `
-  <Modal :open="s.open" @update:open="cancel" :title="s.refs ? 'This ' + s.opts.kind + ' is in use' : 'Delete ' + (s.opts && s.opts.kind || '') + '?'" testid="confirm-delete">
+  <Modal :open="s.open" @update:open="cancel" :title="'Delete ' + (s.opts && s.opts.kind || '') + '?'" testid="confirm-delete">
     <template v-if="s.opts">
-      <p v-if="!s.refs">Delete <strong>{{ s.opts.name }}</strong>? This cannot be undone.</p>
+      <p v-if="s.loading" class="muted"><Spinner label="Checking what uses it"/> Checking what uses <strong>{{ s.opts.name }}</strong>…</p>
+      <p v-else-if="!lines.length">Delete <strong>{{ s.opts.name }}</strong>? This cannot be undone.</p>
       <template v-else>
-        <p><strong>{{ s.opts.name }}</strong> is referenced by:</p>
+        <p><strong>{{ s.opts.name }}</strong> is in use:</p>
         <ul class="refs" data-testid="reference-list">
-          <li v-for="(r, i) in s.refs" :key="i">
-            <span class="badge">{{ r.referrerType }}</span>
-            <strong>{{ r.referrerName || r.referrerId }}</strong>
-            <code>{{ r.field }}</code>
-            <span class="badge" :class="r.kind === 'structural' ? 'danger' : 'muted'" :title="kindHint(r.kind)">{{ r.kind }}</span>
-          </li>
+          <li v-for="(l, i) in lines" :key="i"><span>{{ l.type }} <strong>{{ l.name }}</strong> uses it {{ l.uses.join(' and ') }}.</span>
+            <span class="badge danger" v-if="l.breaks">stops working</span></li>
         </ul>
-        <p class="muted small">Force delete removes these references first. Structural references (for example an agent's LLM backend)
-          leave the referrer invalid until you pick a replacement.</p>
+        <p class="small">Deleting it also removes it from {{ lines.length === 1 ? 'this' : 'these' }}.
+          <template v-if="breaks.length">{{ breaks.map((l) => l.type + ' ' + l.name).join(', ') }} will stop working until you pick a replacement.</template></p>
       </template>
-      <p class="error-text" v-if="s.error">{{ s.error }}</p>
+      <p class="error-text" v-if="s.error" role="alert">{{ s.error }}</p>
     </template>
     <template #footer>
       <button class="btn ghost" type="button" @click="cancel">Cancel</button>
-      <button v-if="!s.refs" class="btn danger" type="button" :disabled="s.busy" @click="run(false)">Delete</button>
-      <button v-else class="btn danger" type="button" :disabled="s.busy" @click="run(true)">Force delete</button>
+      <button class="btn danger" type="button" :disabled="s.busy || s.loading" @click="run(lines.length > 0)" data-testid="confirm-delete-btn">
+        <Spinner v-if="s.busy"/>{{ lines.length ? 'Remove from ' + (lines.length === 1 ? 'it' : 'them') + ' and delete' : 'Delete' }}</button>
     </template>
   </Modal>`,
   methods: {
-    kindHint(k) { return k === 'structural' ? 'The referrer cannot work without it' : 'A list entry or optional pointer; safe to remove'; },
     cancel() { if (state.resolve) state.resolve(false); Object.assign(state, { open: false, resolve: null }); },
     async run(force) {
       state.busy = true; state.error = '';
       try {
-        // explicit ?force=false: the references are shown first even where settings.deleteReferenced is "scrub"
+        // explicit ?force=false when nothing used it a moment ago: a new user since then is shown, not scrubbed
         await api.del(state.opts.path + (force ? '?force=true' : '?force=false'));
         toast.success(`Deleted ${state.opts.kind} “${state.opts.name}”`);
         const r = state.resolve;
         Object.assign(state, { open: false, resolve: null });
         if (r) r(true);
       } catch (e) {
-        if (e.status === 409) {
-          state.refs = e.data.references || [];
-          if (!state.refs.length) state.error = e.message;
-        } else state.error = e.message;
+        if (e.status === 409 && (e.data.references || []).length) state.refs = e.data.references;
+        else state.error = e.message;
       } finally { state.busy = false; }
     },
   },

@@ -23,7 +23,7 @@ const SecretDialog = {
       <div class="field"><label for="s-name">Name <span class="req">*</span></label>
         <input id="s-name" v-model="form.name" required autofocus placeholder="e.g. OpenAI API key" @input="autoKey"></div>
       <div class="field"><label for="s-key">Key <span class="req">*</span></label>
-        <input id="s-key" v-model="form.key" required pattern="[A-Z_][A-Z0-9_]*" class="mono" placeholder="OPENAI_API_KEY" @input="keyTouched = true; form.key = form.key.toUpperCase()">
+        <input id="s-key" v-model="form.key" required pattern="[A-Z_][A-Z0-9_]*" title="Only capital letters, digits and _, not starting with a digit (e.g. OPENAI_API_KEY)" class="mono" placeholder="OPENAI_API_KEY" @input="keyTouched = true; form.key = form.key.toUpperCase()">
         <p class="hint">Use it in any field as <code>\${{ '{' + (form.key || 'KEY') + '}' }}</code>.</p></div>
       <div class="field"><label for="s-value">Value <span class="req" v-if="!editing">*</span></label>
         <PasswordInput id="s-value" v-model="form.value" name="secret-value" :placeholder="editing ? 'Leave empty to keep the current value' : 'secret value'"/>

@@ -1,0 +1,142 @@
+"""Shared components of the Admin UI (real Chromium, a real ``magec serve``): toasts that cover
+nothing important, the one-dialog delete in user words, server field errors shown at the field,
+the secret-key format message, and a fast first load (module preloads, revalidated caching)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
+
+from .conftest import ADMIN_PASSWORD
+from .test_admin_ui import chat, nav, shot, signed_in
+
+pytestmark = pytest.mark.ui
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
+        yield c
+
+
+def _overlap(a: Locator, b: Locator) -> bool:
+    x, y = a.bounding_box(), b.bounding_box()
+    assert x and y
+    return not (x["x"] + x["width"] <= y["x"] or y["x"] + y["width"] <= x["x"]
+                or x["y"] + x["height"] <= y["y"] or y["y"] + y["height"] <= x["y"])
+
+
+def test_toasts_cover_nothing_important(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                        api: httpx.Client, artifacts: Path) -> None:
+    b = api.post("/backends", json={"name": "ToastAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "ToastAgent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="Refresh").click()
+    toast = page.get_by_test_id("toasts").locator(".toast").filter(has_text="Refreshed")
+    expect(toast).to_be_visible()
+    assert not _overlap(toast, page.get_by_role("button", name="New agent").first)
+    assert not _overlap(toast, page.locator("h1").first)
+    # dismissible from the keyboard too
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(toast).to_have_count(0)
+
+    nav(page, "playground")
+    page.get_by_test_id("pg-app").select_option(label="ToastAgent")
+    chat(page, "Hello toast")
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("Hello toast", timeout=30_000)
+    page.get_by_role("button", name="Refresh").click()
+    page.get_by_role("button", name="Refresh").click()  # two stacked toasts
+    toasts = page.get_by_test_id("toasts").locator(".toast")
+    expect(toasts).to_have_count(2)
+    shot(page, artifacts, "toasts-playground", full=False)
+    for i in range(2):
+        t = toasts.nth(i)
+        assert not _overlap(t, page.get_by_test_id("pg-input"))
+        assert not _overlap(t, page.get_by_role("button", name="Send"))
+        assert not _overlap(t, page.locator(".msg.user").first)
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_delete_is_one_dialog_in_user_words(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                            api: httpx.Client, artifacts: Path) -> None:
+    b = api.post("/backends", json={"name": "DelAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    a = api.post("/agents", json={"name": "DelAgent", "llm": {"backend": b["id"], "model": "alpha-chat"},
+                                  "tts": {"backend": b["id"], "voice": "alloy"}}).json()
+    cmd = api.post("/commands", json={"name": "DelCommand", "prompt": "p"}).json()
+    # the API the dialog asks first
+    refs = api.get(f"/backends/{b['id']}/referrers").json()["references"]
+    assert {(r["referrerName"], r["field"]) for r in refs} == {("DelAgent", "llm.backend"), ("DelAgent", "tts.backend")}
+    assert api.get("/backends/no-such-id/referrers").status_code == 404
+
+    signed_in(page, server)
+    nav(page, "backends")
+    page.get_by_test_id("backend-DelAlpha").get_by_role("button", name="Delete").click()
+    confirm = page.get_by_test_id("confirm-delete")
+    refs_list = confirm.get_by_test_id("reference-list")
+    expect(refs_list).to_contain_text("Agent DelAgent uses it for chat and for text-to-speech")
+    expect(confirm).to_contain_text("will stop working until you pick a replacement")
+    expect(confirm).not_to_contain_text("tts.backend")
+    expect(confirm).not_to_contain_text("membership")
+    shot(page, artifacts, "delete-one-dialog", full=False)
+    buttons = confirm.locator(".modal-foot button")
+    expect(buttons).to_have_text(["Cancel", "Remove from it and delete"])
+    buttons.nth(1).click()
+    expect(page.get_by_test_id("backend-DelAlpha")).to_have_count(0)
+    after = api.get(f"/agents/{a['id']}").json()
+    assert not after["llm"].get("backend") and not (after.get("tts") or {}).get("backend")
+
+    # an unused item: the same single dialog, a plain question
+    nav(page, "commands")
+    page.locator("article.card.entity").filter(has_text="DelCommand").get_by_role("button", name="Delete").click()
+    expect(confirm).to_contain_text("Delete DelCommand? This cannot be undone.")
+    confirm.get_by_role("button", name="Delete", exact=True).click()
+    expect(confirm.locator(".modal-box")).to_have_count(0)
+    assert api.get(f"/commands/{cmd['id']}").status_code == 404
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_field_errors_at_the_field(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                   api: httpx.Client, artifacts: Path) -> None:
+    api.post("/backends", json={"name": "FieldAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).raise_for_status()
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.get_by_label("Name").first.fill("FieldAgent")
+    dlg.locator("#a-llm-backend").select_option(label="FieldAlpha (openai)")
+    okey = dlg.locator("#a-okey")
+    okey.fill("bad key!")
+    dlg.get_by_role("button", name="Create").click()
+    # the server's 400 names outputKey: the message sits under that input, which is focused
+    err = okey.locator("xpath=..").locator("[data-field-error]")
+    expect(err).to_contain_text("outputKey must match")
+    expect(okey).to_have_attribute("aria-invalid", "true")
+    expect(okey).to_be_focused()
+    shot(page, artifacts, "field-error-at-field", full=False)
+    okey.fill("good_key")
+    expect(err).to_have_count(0)
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+    assert any(a["name"] == "FieldAgent" and a["outputKey"] == "good_key" for a in api.get("/agents").json())
+
+    # a secret key in the wrong format: the browser says what IS allowed
+    nav(page, "secrets")
+    page.get_by_role("button", name="New secret").first.click()
+    sdlg = page.get_by_test_id("secret-dialog")
+    sdlg.locator("#s-name").fill("Bad")
+    key = sdlg.locator("#s-key")
+    key.fill("1-BAD")
+    sdlg.locator("#s-value").fill("v")
+    sdlg.get_by_role("button", name="Create").click()
+    msg = key.evaluate("el => el.validationMessage")
+    assert "capital letters" in msg and "requested format" not in msg, msg
+    assert page.js_errors == []  # type: ignore[attr-defined]
