@@ -157,7 +157,7 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
 
     mem_sizes = [1000] if smoke else [10_000, 100_000]
     subs = [
-        ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 420),
+        ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 900),
         ("session", "session_bench", {"concurrency": 5, "turns": 2} if smoke else {"concurrency": 50, "turns": 10}, 60 if smoke else 300),
         ("voice", "voice_bench", {"counts": [1, 3], "seconds": 3.0, "idle_seconds": 1.0} if smoke
          else {"counts": [1, 10, 20, 40], "seconds": 12.0}, 90 if smoke else 600),

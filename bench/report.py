@@ -321,19 +321,9 @@ def _args(a: dict[str, Any] | None) -> str:
 
 
 def _memory_table(r: dict[str, Any]) -> list[str]:
-    rows = []
-    for n, entry in r["results"].items():
-        for store in ("sqlite", "pgvector"):
-            if store in entry:
-                e = entry[store]
-                rows.append([n, store, e.get("p50_ms"), e.get("p99_ms"), e.get("cold_ms"), e.get("load_s"),
-                             e.get("index_build_s"), e.get("recall_at_10")])  # fmt: skip
-    return [
-        f"{r.get('dim')}-d vectors, {r.get('queries')} queries, top {r.get('limit')}, one (agent, user) scope.",
-        "",
-    ] + _table(
-        ["Memories", "Store", "p50 ms", "p99 ms", "cold ms", "load s", "index build s", "recall@10"], rows
-    )
+    from bench.memory_bench import report_lines
+
+    return report_lines(r)
 
 
 def _session_table(r: dict[str, Any]) -> list[str]:
