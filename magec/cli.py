@@ -36,11 +36,20 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="create a Local backend + agent + memory for an offline first run")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, max=256,
+            help="processes serving the same ports (default: server.workers, $MAGEC_WORKERS, or 1)",
+        ),
+    ] = None,
 ) -> None:
     """Start the user API (default :8080) and the admin API + UI (default :8081)."""
     from magec.server import serve as run
 
     cfg = _config(config)
+    if workers is not None:
+        cfg.workers = workers
     try:
         cfg.admin_bind_host()  # refuse an exposed, password-less Admin API before touching anything
         if cfg.mcp_enabled:
@@ -52,6 +61,11 @@ def serve(
         from magec.demo import ensure_demo
 
         asyncio.run(ensure_demo(cfg, console))
+    if cfg.workers > 1:  # a parent supervising N worker processes (magec.workers)
+        from magec.server import prepare
+        from magec.workers.supervisor import run as run_workers
+
+        raise typer.Exit(run_workers(cfg, cfg.workers, run, prepare))
     try:
         asyncio.run(run(cfg))
     except KeyboardInterrupt:

@@ -151,6 +151,11 @@ class Config:
     artifact_max_session_bytes: int = 100 * 1024 * 1024
     artifact_url_ttl: float = 3600.0
     artifact_agent_tools: bool = False
+    #: ``server.workers`` (``MAGEC_WORKERS``, ``magec serve --workers``): processes serving the
+    #: same ports (magec.workers, docs/scaling.md)
+    workers: int = 1
+    #: set by the worker supervisor in each worker process (0 = the one running per-host jobs)
+    worker_index: int = 0
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded default is a SQLite file in the data dir."""
@@ -339,6 +344,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.health_interval = float(server.get("healthInterval", cfg.health_interval))
     cfg.breaker_failures = _int(server.get("breakerFailures", cfg.breaker_failures), "server.breakerFailures")
     cfg.breaker_cooldown = float(server.get("breakerCooldown", cfg.breaker_cooldown))
+    cfg.workers = _int(server.get("workers", cfg.workers), "server.workers")
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
@@ -382,6 +388,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_HEALTH_INTERVAL": ("health_interval", float),
         "MAGEC_BREAKER_FAILURES": ("breaker_failures", int),
         "MAGEC_BREAKER_COOLDOWN": ("breaker_cooldown", float),
+        "MAGEC_WORKERS": ("workers", int),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -403,6 +410,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
     if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
+    if not 1 <= cfg.workers <= 256:
+        raise ConfigError(f"server.workers must be between 1 and 256; got {cfg.workers}")
     if cfg.log_level not in {"debug", "info", "warn", "warning", "error"}:
         raise ConfigError(f"log.level must be one of debug, info, warn, error; got {cfg.log_level!r}")
     if cfg.log_format not in {"console", "json"}:

@@ -15,6 +15,7 @@ Labels carry ids, never secrets.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -73,6 +74,9 @@ class Metrics:
             registry=self.registry,
         )
 
+    #: ``magec serve --workers N``: every worker's samples (magec.workers.metrics)
+    exposition: Callable[[], Awaitable[bytes]] | None = None
+
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -126,4 +130,6 @@ def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> No
     async def _metrics() -> Response:
         if refresh is not None:
             refresh()
+        if metrics.exposition is not None:
+            return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
         return metrics.render()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +41,7 @@ from magec.flows import rules as flow_rules
 from magec.memory import rules as memory_rules
 from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
+from magec.store.epochs import EpochBoard
 from magec.store.migrate import upgrade
 from magec.store.pool import pool_sizing
 from magec.store.store import Store, make_engine
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from magec.backup.sections import Section
     from magec.clients.workers import Worker
     from magec.skills.runtime_hook import SkillsHook
+    from magec.workers.supervisor import WorkerSlot
 
 log = logging.getLogger("magec")
 
@@ -83,6 +87,11 @@ async def open_context(
     _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
     await store.start()
+    # SQLite file: every process on it (magec serve --workers N) publishes its commits here, first
+    board = EpochBoard.for_database(config.resolved_database_url())
+    if board is not None:
+        await board.attach(store)
+        store.on_commit(board.on_commit)
     ctx = AppContext(config=config, store=store)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.watch_epoch())]
     try:
@@ -101,6 +110,8 @@ async def open_context(
         if ctx.runtime is not None:
             await ctx.runtime.close()
         await store.close()
+        if board is not None:
+            board.close()
 
 
 def _restrict_sqlite_files(url: str) -> None:
@@ -141,6 +152,8 @@ async def _start_runtime(ctx: AppContext) -> None:
         ctx.metrics.registry,
         # the retention the periodic prune applies: the running configuration's, read when it runs
         settings=lambda: getattr(ctx.runtime.current().snapshot.settings, "conversations", None) if ctx.runtime else None,
+        # the periodic prune runs once per host: in worker 0 of magec serve --workers N
+        prune_interval=3600.0 if ctx.config.worker_index == 0 else math.inf,
     )
     ctx.extras["audit"] = audit
     audit.start()
@@ -309,16 +322,28 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
     )
 
 
-async def serve(config: Config) -> None:
+async def prepare(config: Config) -> None:
+    """Ready the database (migrations, config row, encryption key) without a runtime: what the
+    parent of ``magec serve --workers N`` does once before starting its workers."""
+    async with open_context(config, start_runtime=False):
+        pass
+
+
+async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
+    """Serve until SIGTERM/SIGINT. ``worker``: one process of ``magec serve --workers N``
+    (:mod:`magec.workers.supervisor`), serving the sockets its parent bound."""
     admin_host = config.admin_bind_host()  # refuses an exposed admin app without a password
-    _warn(config, admin_host)
+    if worker is None or worker.primary:
+        _warn(config, admin_host)
     mcp_host = config.mcp_bind_host() if config.mcp_enabled else ""  # same rule as the admin app
     async with open_context(config, start_clients=True) as ctx:
         admin = admin_app(ctx)
+        user = user_app(ctx)
+        worker_metrics = worker.install(ctx, (user, admin)) if worker is not None else None
         servers = [
             uvicorn.Server(
                 uvicorn.Config(
-                    user_app(ctx),
+                    user,
                     host=config.host,
                     port=config.port,
                     log_config=None,
@@ -337,7 +362,7 @@ async def serve(config: Config) -> None:
                 )
             ),
         ]
-        if config.mcp_enabled:
+        if config.mcp_enabled and (worker is None or worker.mcp is not None):
             servers.append(_mcp_server(admin, config, mcp_host))
         loop = asyncio.get_running_loop()
 
@@ -350,12 +375,22 @@ async def serve(config: Config) -> None:
             loop.add_signal_handler(sig, stop)
         for s in servers:
             s.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        log.info(
-            "magec user API on http://%s:%s, admin on http://%s:%s (database: %s)",
-            config.host,
-            config.port,
-            admin_host,
-            config.admin_port,
-            config.resolved_database_url().split("://")[0],
-        )
-        await asyncio.gather(*(s.serve() for s in servers))
+        if worker is not None and worker_metrics is not None:
+            await worker_metrics.start()
+            sockets = [[worker.user], [worker.admin], [worker.mcp] if worker.mcp else None]
+            log.info("worker %d of %d serving (pid %d)", worker.index, worker.count, os.getpid())
+        else:
+            sockets = [None, None, None]
+            log.info(
+                "magec user API on http://%s:%s, admin on http://%s:%s (database: %s)",
+                config.host,
+                config.port,
+                admin_host,
+                config.admin_port,
+                config.resolved_database_url().split("://")[0],
+            )
+        try:
+            await asyncio.gather(*(s.serve(sockets=socks) for s, socks in zip(servers, sockets, strict=False)))
+        finally:
+            if worker_metrics is not None:
+                await worker_metrics.close()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -123,7 +124,8 @@ class AuditRecorder:
         self._task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:
-        next_prune = time.monotonic() + min(60.0, self.prune_interval)
+        # an infinite interval (workers other than 0, magec.workers) never prunes
+        next_prune = time.monotonic() + (min(60.0, self.prune_interval) if self.prune_interval < math.inf else math.inf)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)

@@ -7,7 +7,13 @@ Contract:
   connection ``LISTEN``s on :data:`NOTIFY_CHANNEL` (the store sends ``NOTIFY`` in every write
   transaction), and a poll every ``interval`` seconds covers SQLite and lost notifications.
 * :meth:`EpochFollower.shared_epoch` is the newest epoch committed anywhere before the call (one
-  coalesced ``SELECT`` on PostgreSQL, free on SQLite): what a user request must not be behind.
+  coalesced ``SELECT`` on PostgreSQL; on SQLite one read of the :class:`EpochBoard` that every
+  process using the same database file publishes its commits to, about a microsecond): what a user
+  request must not be behind.
+* :class:`EpochBoard` (SQLite files only): an 8-byte counter in a memory-mapped file next to the
+  database (``<db>-epoch``), raised by each process after its commit and before the write is
+  answered, so ``magec serve --workers N`` gives read-your-writes across its processes without a
+  query per request. It only ever grows (``max`` under an exclusive ``flock``).
 
 Why a separate module: the store's own job is transactions over rows; this is the replication
 side of it, with its own concurrency (one read in flight, one queued behind it).
@@ -17,8 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import logging
+import mmap
+import os
+import struct
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,6 +52,8 @@ class EpochFollower:
     #: shared_epoch(): the read in flight, and the future of the read queued behind it
     _epoch_read: asyncio.Task[int] | None
     _epoch_next: asyncio.Future[int] | None
+    #: SQLite: the epoch board shared with the other processes on the same database file
+    board: EpochBoard | None = None
 
     def _notify(self) -> None:
         raise NotImplementedError
@@ -58,6 +71,9 @@ class EpochFollower:
         one round trip, not one each. A failed read answers the last known epoch (requests keep
         being served; the listener and the poll catch up later)."""
         if not self.is_postgres:
+            if self.board is not None:
+                # another worker's commit, published before it answered: catch up from the database
+                return max(self.epoch, self.board.read())
             return self.epoch
         if self._epoch_read is None:
             fut: asyncio.Future[int] = self._start_epoch_read()
@@ -141,6 +157,92 @@ class EpochFollower:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
+
+class EpochBoard:
+    """The newest committed config epoch of every process on one SQLite database file.
+
+    One page-sized file (``<database>-epoch``, mode 0600) mapped into each process. The counter is
+    read and written under ``flock`` (shared to read, exclusive to raise) so a reader never sees a
+    torn value and two writers never lower it; each is a few microseconds. A process that never
+    publishes (an older magec, a CLI tool) is still followed by the 1 s poll of the database."""
+
+    SIZE = 4096
+    _FMT = "<q"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < self.SIZE:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    if os.fstat(fd).st_size < self.SIZE:
+                        os.ftruncate(fd, self.SIZE)  # zero-filled: epoch 0
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            self._map = mmap.mmap(fd, self.SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    @classmethod
+    def for_database(cls, url: str) -> EpochBoard | None:
+        """The board of a SQLite *file* database URL; ``None`` for PostgreSQL or in-memory SQLite."""
+        if not url.startswith("sqlite") or ":memory:" in url or "///" not in url:
+            return None
+        db = Path(url.split("///", 1)[1].split("?", 1)[0])
+        if not db.name:
+            return None
+        return cls(db.with_name(db.name + "-epoch"))
+
+    def read(self) -> int:
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        try:
+            return int(struct.unpack_from(self._FMT, self._map, 0)[0])
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def publish(self, epoch: int) -> None:
+        """Raise the counter to ``epoch`` (never lower it: a slower writer of an older epoch)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if epoch > struct.unpack_from(self._FMT, self._map, 0)[0]:
+                struct.pack_into(self._FMT, self._map, 0, epoch)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    async def on_commit(self, epoch: int) -> None:
+        """A :meth:`Store.on_commit` hook: register it before the runtime's, so it runs first."""
+        self.publish(epoch)
+
+    def forget_above(self, epoch: int) -> None:
+        """Lower a counter left by a database file since replaced (epochs restarted lower)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if struct.unpack_from(self._FMT, self._map, 0)[0] > epoch:
+                struct.pack_into(self._FMT, self._map, 0, epoch)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    async def attach(self, follower: EpochFollower) -> None:
+        """Make ``follower`` (a started store) read this board. A value published before the
+        database read below is at most the database's epoch (publishing follows the commit), so a
+        higher one belongs to a replaced database file and is lowered: a board ahead of the
+        database would make every request wait for an epoch that never comes."""
+        before = self.read()
+        stored = await follower.read_epoch()
+        if before > stored:
+            log.warning("epoch board %s ahead of the database (%d > %d): reset", self.path, before, stored)
+            self.forget_above(stored)
+        self.publish(stored)
+        follower.board = self
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._map.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def _settle(target: asyncio.Future[int], source: asyncio.Future[int]) -> None:
