@@ -68,7 +68,7 @@ export default {
       if (h.status === 'backend_unreachable') return { cls: 'danger', text: 'unreachable', title: h.reason };
       if (h.status === 'fallback') return { cls: 'warn', text: 'on fallback', title: h.reason };
       if (h.status === 'degraded') return { cls: 'warn', text: 'degraded', title: h.reason };
-      if (h.status === 'unknown') return { cls: 'muted', text: 'not checked', title: 'Its backend has not been checked yet' };
+      if (h.status === 'unknown' && a.llm?.backend) return { cls: 'muted', text: 'not checked', title: 'Its backend has not been checked yet' };
       return { cls: 'ok', text: 'ready', title: 'ready; its backends are up' };
     },
     openFromRoute() {

@@ -96,13 +96,15 @@ export default {
   },
   unmounted() { clearInterval(this.timer); },
   methods: {
+    hasBackend(a) { return !!(a.llm || store.agents.find((x) => x.id === a.id)?.llm)?.backend; },
     agentDot(a) {
       if (a.valid === false || a.health?.status === 'backend_unreachable') return 'unhealthy';
       if (['degraded', 'fallback'].includes(a.health?.status)) return 'degraded';
-      return a.health?.status === 'unknown' ? 'unknown' : 'healthy';
+      return a.health?.status === 'unknown' && this.hasBackend(a) ? 'unknown' : 'healthy';
     },
     agentWord(a) {
       if (a.valid === false) return 'invalid';
+      if (a.health?.status === 'unknown' && !this.hasBackend(a)) return 'ready'; // e.g. a remote A2A agent
       return ({ backend_unreachable: 'unreachable', fallback: 'on fallback', degraded: 'degraded', unknown: 'not checked' })[a.health?.status] || 'ready';
     },
     async demo() {
