@@ -23,6 +23,7 @@ from magec.testing.server import ServerProcess
 
 from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import chat, nav, shot, signed_in
+from .test_axe_ui import audit
 
 pytestmark = pytest.mark.ui
 
@@ -128,7 +129,26 @@ def test_conversation_survives_leaving_and_run_opens_the_flow(page: Page, server
     expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text(one["name"])
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")
 
+    # A toast (here: the reset's) never covers the top of the chat.
     page.get_by_test_id("pg-reset").click()
+    toast = page.locator(".toast", has_text="Session reset")
+    expect(toast).to_be_visible()
+    chat_box = page.locator(".pg-chat").bounding_box()
+    tb = toast.bounding_box()
+    assert chat_box and tb
+    top = {**chat_box, "height": min(160.0, chat_box["height"])}
+    assert not overlaps(tb, top), (tb, chat_box)
+    shot(page, artifacts, "playground-toast", full=False)
+    # ... nor on a phone, where the picker sits above the chat (here: the top bar's "Refreshed").
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("button", name="Refresh").click()
+    toast = page.locator(".toast", has_text="Refreshed")
+    expect(toast).to_be_visible()
+    chat_box, tb = page.locator(".pg-chat").bounding_box(), toast.bounding_box()
+    assert chat_box and tb
+    assert not overlaps(tb, {**chat_box, "height": min(160.0, chat_box["height"])}), (tb, chat_box)
+    shot(page, artifacts, "playground-toast-phone", full=False)
+    page.set_viewport_size({"width": 1280, "height": 860})
     expect(page.get_by_test_id("agent-text")).to_have_count(0)
     # After a reset, leaving and coming back shows the new, empty session.
     nav(page, "overview")
@@ -165,6 +185,7 @@ def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server:
     expect(meter).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d*$"), timeout=10_000)
     assert meter.locator("span").evaluate("e => e.getBoundingClientRect().width") > 0
     shot(page, artifacts, "playground-recording", full=False)
+    violations = audit(page, "recording")  # axe-core: no serious/critical issue in the recording bar
 
     # Stop: the transcript is in the message box, not sent; the user edits it and sends it.
     page.get_by_role("button", name="Stop recording").click()
@@ -177,6 +198,8 @@ def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server:
     assert sent_to(alpha, "chat") == []  # no auto-send
     expect(page.get_by_test_id("agent-text")).to_have_count(0)
     shot(page, artifacts, "playground-transcript", full=False)
+    violations += audit(page, "transcript")
+    assert not violations, "\n".join(violations)
     box.fill("turn on the kitchen lights")
     box.press("Enter")
     expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: turn on the kitchen lights", timeout=30_000)
