@@ -140,3 +140,41 @@ def test_field_errors_at_the_field(page: Page, server: ServerProcess, fakes: dic
     msg = key.evaluate("el => el.validationMessage")
     assert "capital letters" in msg and "requested format" not in msg, msg
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_first_load_preloads_every_module_and_revalidates(page: Page, server: ServerProcess, artifacts: Path) -> None:
+    ui = Path(__file__).resolve().parents[2] / "magec" / "ui"
+    modules = {p.relative_to(ui).as_posix() for p in (ui / "js").rglob("*.js")} - {"js/boot.js"}
+    with httpx.Client(base_url=server.admin_url, timeout=30) as http:
+        r = http.get("/")
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+        preloaded = set(__import__("re").findall(r'<link rel="modulepreload" href="\./([^"]+)">', r.text))
+        assert modules <= preloaded and "vendor/vue.esm-browser.prod.js" in preloaded
+        # unchanged files revalidate to an empty 304
+        again = http.get("/", headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        js = http.get("/js/main.js")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        assert http.get("/js/main.js", headers={"If-None-Match": js.headers["etag"]}).status_code == 304
+        assert http.get("/js/../../pyproject.toml").status_code in (200, 404)
+        assert "[project]" not in http.get("/js/../../pyproject.toml").text
+
+    # a slow network (300 ms each way): every module is requested up front, none discovered late
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 300,
+                                                   "downloadThroughput": -1, "uploadThroughput": -1})
+    page.add_init_script(f"sessionStorage.setItem('magec.adminPassword', {ADMIN_PASSWORD!r})")
+    page.goto(server.admin_url + "/", wait_until="commit")
+    bar = page.locator(".boot-bar")
+    expect(bar).to_be_visible()
+    shot(page, artifacts, "boot-progress", full=False)
+    expect(page.locator("nav")).to_be_visible(timeout=60_000)
+    timing = page.evaluate("""() => {
+        const nav = performance.getEntriesByType('navigation')[0];
+        const js = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js'));
+        return { htmlEnd: nav.responseEnd, lastStart: Math.max(...js.map((e) => e.startTime)), n: js.length };
+    }""")
+    assert timing["n"] >= len(modules)
+    # discovered by import chains, the last module would start several round trips (>= 600 ms) later
+    assert timing["lastStart"] - timing["htmlEnd"] < 450, timing

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from magec.api import docs, errors, guard, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
+from magec.api.admin.ui_assets import ui_response
 from magec.api.auth import AdminAuth
 from magec.context import AppContext, refresh_gauges
 from magec.errors import MagecError
@@ -87,14 +88,12 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
 
 def _mount_ui(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False)
-    async def ui(path: str) -> Response:
+    async def ui(path: str, request: Request) -> Response:
         if path.startswith("api/"):
             return errors.error_response(404, f"no route for /{path}")
         if not (UI_DIR / "index.html").exists():
             return PlainTextResponse(
                 "magec admin API is running; the Admin UI is not installed.", status_code=200
             )
-        target = (UI_DIR / path).resolve()
-        if path and target.is_file() and UI_DIR in target.parents:
-            return FileResponse(target)
-        return FileResponse(UI_DIR / "index.html")
+        # module preloads in index.html, ETag + revalidation on every file (ui_assets.py)
+        return ui_response(request, UI_DIR, path)
