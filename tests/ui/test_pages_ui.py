@@ -91,8 +91,9 @@ def test_settings_long_term_provider_and_flow_limits(page: Page, server: ServerP
     # The flows limits are saved too, and both survive a reload (read back from the server).
     flows = page.get_by_test_id("flow-settings")
     flows.get_by_label("Code timeout (ms)").fill("1500")
-    flows.get_by_role("button", name="Save settings").click()
-    expect(page.locator(".toast", has_text="Settings saved").last).to_be_visible()
+    with page.expect_response(lambda r: r.url.endswith("/settings") and r.request.method == "PUT") as put:
+        flows.get_by_role("button", name="Save settings").click()
+    assert put.value.ok, put.value.text()
     settings = api.get("/settings").json()
     assert settings["flows"]["executionTimeoutMs"] == 1500
     assert settings["longTermProvider"] == mem.json()["id"]
