@@ -2,7 +2,8 @@
 
 A streamed turn whose model yields one partial per word is relayed through ``/v1/chat/completions``
 (stream) and ``/api/v1/agent/run_sse`` (streaming) over ASGI; the process CPU time of ``turns``
-turns is divided by the number of partials relayed. What is measured is magec + ADK + the ASGI
+turns is divided by the number of tokens (words) the client received as streamed deltas, however they
+were batched. What is measured is magec + ADK + the ASGI
 client, i.e. everything between the model's partials and the bytes a client reads.
 
 ``run()`` returns ``{"v1_us_per_token", "run_sse_us_per_token", "tokens_per_turn", "turns"}``.
@@ -40,7 +41,9 @@ async def _run(turns: int, words: int) -> dict[str, Any]:
                 async with apps.user.stream("POST", "/v1/chat/completions", json={
                         "model": a["id"], "stream": True, "messages": [{"role": "user", "content": prompt}]}) as r:
                     async for line in r.aiter_lines():
-                        n += line.startswith("data: {")
+                        if line.startswith("data: {"):
+                            for choice in json.loads(line[6:]).get("choices") or []:
+                                n += len(((choice.get("delta") or {}).get("content") or "").split())
                 return n
 
             async def sse(i: int) -> int:
@@ -49,7 +52,10 @@ async def _run(turns: int, words: int) -> dict[str, Any]:
                         "appName": a["id"], "userId": "u", "sessionId": f"s{i}", "streaming": True,
                         "newMessage": {"parts": [{"text": prompt}]}}) as r:
                     async for line in r.aiter_lines():
-                        n += line.startswith("data: ")
+                        if line.startswith("data: "):
+                            event = json.loads(line[6:])
+                            if event.get("partial"):
+                                n += sum(len((p.get("text") or "").split()) for p in event["content"]["parts"])
                 return n
 
             await v1()

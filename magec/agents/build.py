@@ -20,7 +20,7 @@ from google.adk.agents import BaseAgent, LlmAgent
 from magec import _adk
 from magec.agents import instructions, request_overrides, secrets
 from magec.agents.apps import BuildDeps
-from magec.backends import registry
+from magec.backends import registry, relay
 from magec.backends.base import BackendSpec
 from magec.backends.fallback import FallbackLlm, Link, answered_by
 from magec.config_view.snapshot import StoreSnapshot
@@ -123,6 +123,7 @@ def build_llm_agent(
         kwargs["before_model_callback"] = callback(agent.context_guard)
     # per-request client parameters of the OpenAI surface (no-op outside such a request)
     kwargs["before_model_callback"] = request_overrides.chain(kwargs.get("before_model_callback"))
+    kwargs["before_model_callback"].append(relay.note_call)  # ids for relayed tokens (backends.relay)
     if deps.secrets is not None:  # {{secret:KEY}} in tool calls; values scrubbed (magec.agents.secrets)
         guard = secrets.AgentSecrets(agent, deps.secrets)
         kwargs["before_tool_callback"] = guard.before_tool

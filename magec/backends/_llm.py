@@ -15,6 +15,8 @@ from typing import Any
 from google.adk.models import LlmRequest, LlmResponse
 from google.genai import types
 
+from magec.backends.relay import Relay
+from magec.backends.relay import current as current_relay
 from magec.errors import MalformedResponseError
 from magec.redact import redact
 
@@ -78,6 +80,17 @@ FINISH = {
 }
 
 
+def partial(text: str, thought: bool = False) -> LlmResponse | None:
+    """A streamed delta: pushed to the turn's token relay when there is one (then ``None``: nothing
+    to yield), else the partial response to yield (:mod:`magec.backends.relay`)."""
+    sink = current_relay()
+    if sink is not None:
+        sink.text(text, thought)
+        return None
+    part = types.Part(text=text, thought=True) if thought else types.Part.from_text(text=text)
+    return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
+
+
 @dataclass
 class _Call:
     id: str | None = None
@@ -97,11 +110,16 @@ class TurnAccumulator:
     finish_raw: str | None = None
     usage: types.GenerateContentResponseUsageMetadata | None = None
     model_version: str | None = None
+    #: a streaming call under a token relay pushes deltas there instead of returning partials
+    relay: Relay | None = None
 
     def add_text(self, delta: str | None) -> LlmResponse | None:
         if not delta:
             return None
         self.text += delta
+        if self.relay is not None:
+            self.relay.text(delta)
+            return None
         part = types.Part.from_text(text=delta)
         return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
 
@@ -109,6 +127,9 @@ class TurnAccumulator:
         if not delta:
             return None
         self.thought += delta
+        if self.relay is not None:
+            self.relay.text(delta, thought=True)
+            return None
         part = types.Part(text=delta, thought=True)
         return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
 

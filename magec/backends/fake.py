@@ -38,7 +38,7 @@ from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from google.genai import types
 from pydantic import PrivateAttr
 
-from magec.backends._llm import declarations
+from magec.backends._llm import declarations, partial
 from magec.backends.audio_formats import CONTENT_TYPES, MP3
 from magec.backends.base import BackendSpec, Capabilities, Defaults, ModelInfo, SpeechResult
 
@@ -185,9 +185,9 @@ class FakeLlm(BaseLlm):
         turn = self._next(llm_request)
         if stream and turn.text:
             for word in re.findall(r"\S+\s*", turn.text):
-                yield LlmResponse(
-                    content=types.Content(role="model", parts=[types.Part.from_text(text=word)]), partial=True
-                )
+                piece = partial(word)  # None: relayed to the edge (magec.backends.relay)
+                if piece is not None:
+                    yield piece
         parts: list[types.Part] = [types.Part.from_text(text=turn.text)] if turn.text else []
         for i, call in enumerate(turn.calls):
             name, args = call[0], call[1] if len(call) > 1 else {}

@@ -32,6 +32,7 @@ from typing import Any
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from pydantic import PrivateAttr
 
+from magec.backends import relay
 from magec.backends.breaker import is_backend_fault
 from magec.errors import BackendAuthError, BackendNotFoundError, BackendUnavailableError
 from magec.redact import redact
@@ -107,6 +108,8 @@ class FallbackLlm(BaseLlm):
                 # the request carries the primary's model name; each link asks for its own
                 request = llm_request.model_copy(update={"model": link.model or model.model})
             produced = False
+            sink = relay.current()
+            relayed = sink.pushed if sink is not None else 0
             try:
                 async for response in model.generate_content_async(request, stream=stream):
                     produced = True
@@ -117,6 +120,8 @@ class FallbackLlm(BaseLlm):
                     yield response
                 return
             except Exception as exc:
+                # text already relayed to the client counts as produced: no second answer after it
+                produced = produced or (sink is not None and sink.pushed != relayed)
                 if produced or index == last or not moves_on(exc):
                     raise
                 nxt = self._links[index + 1]

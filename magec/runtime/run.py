@@ -18,7 +18,7 @@ import logging
 import math
 import uuid
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,3 +305,11 @@ async def _run_turn(
         log.warning("turn of %s %r (session %s) failed: %s: %s", app.kind, app.name, session_id,
                     held.error_code, held.error_message)
         yield held
+
+
+async def one_by_one(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[list[Any], None]:
+    """A turn's events as one-event batches: the shape :func:`magec.backends.relay.relaying` yields,
+    for turns that are not relayed (flows, whose partial events carry the step that spoke)."""
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            yield [event]

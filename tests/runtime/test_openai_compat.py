@@ -38,6 +38,8 @@ async def test_streaming_and_session_continuity(sqlite_apps: Apps, openai_x: Fak
     raw = await client.chat.completions.with_raw_response.create(
         model=aid, messages=[{"role": "user", "content": "first"}], extra_headers={"X-Session-Id": "conv-1"})
     assert raw.headers["x-session-id"] == "conv-1"
+    # paced: tokens that arrive together are relayed together (tests/runtime/test_token_relay.py)
+    openai_x.script(Reply(text="openai-x says: second turn", chunk_delay=0.05))
     stream = await client.chat.completions.create(
         model=aid, messages=[{"role": "user", "content": "second turn"}], stream=True,
         extra_headers={"X-Session-Id": "conv-1"})

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 
 A = "/api/v1/admin"
 U = "/api/v1/agent"
@@ -63,6 +63,9 @@ async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) 
 async def test_run_sse_streams_partials(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     apps = sqlite_apps
     _, aid = await make_agent(apps, openai_x)
+    # a paced provider: each token is its own network read, so each reaches the client on its own
+    # (tokens that arrive together are relayed together: see the test below)
+    openai_x.script(Reply(text="openai-x says: stream me please", chunk_delay=0.05))
     body = {"appName": aid, "userId": "u", "sessionId": "s", "streaming": True,
             "newMessage": {"parts": [{"text": "stream me please"}]}}
     events = []

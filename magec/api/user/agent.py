@@ -16,8 +16,10 @@ and ``GET /apps/{app}/app-info``; error bodies carry ``detail`` next to ``error`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -36,6 +38,7 @@ from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import until_disconnected
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.audit.context import attributed, set_surface
+from magec.backends.relay import Relay, Token, relaying
 from magec.context import AppContext
 from magec.errors import (
     AgentUnavailableError,
@@ -64,6 +67,39 @@ def admission_refusal(event: TurnEvent) -> Response | None:
     code = event.error_code or OverloadedError.code
     wait = str(event.retry_after or 1)
     return error_response(status_for_code(code), event.error_message or code, code=code, headers={"Retry-After": wait})
+
+_NO_ACTIONS: dict[str, Any] = {"stateDelta": {}, "artifactDelta": {}, "requestedAuthConfigs": {}, "requestedToolConfirmations": {}}
+
+
+def relayed_json(app: App, relay: Relay, batch: list[Any]) -> list[str]:
+    """A batch of a relayed turn as event JSON: consecutive tokens of one kind become one partial
+    event in ADK's shape (one id per model call, the invocation's id); events as :meth:`TurnEvent.to_json`."""
+    out: list[str] = []
+    run: list[str] = []
+    thought = False
+
+    def flush() -> None:
+        if run:
+            part: dict[str, Any] = {"text": "".join(run), **({"thought": True} if thought else {})}
+            out.append(json.dumps({
+                "content": {"parts": [part], "role": "model"}, "partial": True,
+                "invocationId": relay.invocation_id, "author": app.id, "actions": _NO_ACTIONS,
+                "id": relay.call_id, "timestamp": time.time(), "authorName": app.name,
+            }))
+            run.clear()
+
+    for item in batch:
+        if isinstance(item, Token):
+            if item.thought != thought:
+                flush()
+                thought = item.thought
+            run.append(item.text)
+            continue
+        flush()
+        out.append(json.dumps(item.to_json()))
+    flush()
+    return out
+
 
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
@@ -216,9 +252,18 @@ def agent_router(
 
         async def stream() -> AsyncIterator[dict[str, str]]:
             set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
-            async for event in run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta):
-                if event.visible or not user_view:
-                    yield {"data": json.dumps(event.to_json())}
+            turn = run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta)
+            if not (streaming and app.kind == "agent"):
+                async for event in turn:
+                    if event.visible or not user_view:
+                        yield {"data": json.dumps(event.to_json())}
+                return
+            # an agent's tokens come through the token relay (magec.backends.relay), in batches
+            relay = Relay()
+            async with contextlib.aclosing(relaying(turn, relay)) as batches:
+                async for batch in batches:
+                    for data in relayed_json(app, relay, batch):
+                        yield {"data": data}
 
         return EventSourceResponse(stream(), ping=15)
 

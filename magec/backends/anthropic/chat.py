@@ -17,6 +17,7 @@ from typing import Any
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from pydantic import PrivateAttr
 
+from magec.backends import relay
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
@@ -52,7 +53,7 @@ class AnthropicChat(BaseLlm):
         id_map: dict[str, str] = {}
         body = build_body(llm_request, llm_request.model or self.model, id_map)
         label = self._conn.label
-        acc = TurnAccumulator(backend=label)
+        acc = TurnAccumulator(backend=label, relay=relay.current() if stream else None)
         state = CallState()
         with mapped(map_error, label, state):
             client = self._conn.client

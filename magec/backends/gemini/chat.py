@@ -20,6 +20,7 @@ from google.adk.utils.streaming_utils import StreamingResponseAggregator
 from google.genai import types
 from pydantic import PrivateAttr
 
+from magec.backends import relay
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
 from magec.backends._resilience import Policy, resilient
 from magec.backends._schema import declaration_parameters, gemini_sanitize
@@ -115,7 +116,7 @@ class GeminiChat(BaseLlm):
                 usage = response.usage_metadata or usage
                 finished = finished or any(c.finish_reason for c in response.candidates or [])
                 async for partial in aggregator.process_response(response):
-                    if stream and partial.partial:
+                    if stream and partial.partial and not _relayed(partial):
                         yield partial
             if not finished:
                 raise stream_incomplete(label)
@@ -132,3 +133,15 @@ async def _once(
     response: types.GenerateContentResponse,
 ) -> AsyncGenerator[types.GenerateContentResponse, None]:
     yield response
+
+
+def _relayed(partial: LlmResponse) -> bool:
+    """Pushed to the turn's token relay (text and thought deltas only); False: yield it."""
+    sink = relay.current()
+    parts = partial.content.parts if partial.content is not None else None
+    if sink is None or not parts or any(p.text is None for p in parts):
+        return False
+    for p in parts:
+        sink.text(p.text or "", bool(p.thought))
+    return True
+

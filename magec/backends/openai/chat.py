@@ -1,7 +1,7 @@
 """OpenAI Chat Completions as an ADK ``BaseLlm``.
 
-Streaming yields one partial ``LlmResponse`` per text delta and then the aggregated final
-response (text, tool calls incl. parallel calls with streamed argument deltas, finish reason,
+Streaming yields one partial ``LlmResponse`` per text delta — or, under a token relay
+(:mod:`magec.backends.relay`), pushes the deltas there — and then the aggregated final response (text, tool calls incl. parallel calls with streamed argument deltas, finish reason,
 usage). ``stream=False`` sends a one-shot request and feeds its single answer through the same
 :class:`~magec.backends._llm.TurnAccumulator`, so both modes produce the same final response from
 one code path while servers without streaming still work. A stream that stops before a finish
@@ -15,15 +15,16 @@ from contextlib import aclosing
 from typing import Any
 
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
-from openai import AsyncStream
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 from pydantic import PrivateAttr
 
+from magec.backends import relay
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
+from magec.backends.openai.stream import ChunkBatches, feed
 
 
 class OpenAIChat(BaseLlm):
@@ -66,7 +67,7 @@ class OpenAIChat(BaseLlm):
     async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         id_map: dict[str, str] = {}
         body = self.request_body(llm_request, id_map)
-        acc = TurnAccumulator(backend=self._conn.label)
+        acc = TurnAccumulator(backend=self._conn.label, relay=relay.current() if stream else None)
         state = CallState()
         with mapped(map_error, self._conn.label, state):
             client = self._conn.client
@@ -75,17 +76,23 @@ class OpenAIChat(BaseLlm):
             # first, ~2 ms of event-loop CPU per message of a long history (a 16k-message request
             # held the loop for half a minute); the answer is parsed into the same SDK types.
             if stream:
-                chunks = await client.post(
+                # a network read at a time, as plain JSON (magec.backends.openai.stream: the SDK's
+                # per-chunk models cost more than everything else a relayed token does)
+                batches = await client.post(
                     "/chat/completions",
                     body={**body, "stream": True, "stream_options": {"include_usage": True}},
                     cast_to=ChatCompletion,
                     stream=True,
-                    stream_cls=AsyncStream[ChatCompletionChunk],
+                    stream_cls=ChunkBatches,
                 )
-                async for chunk in chunks:
-                    state.started = True
-                    for partial in _feed_chunk(acc, chunk):
-                        yield partial
+                try:
+                    async for batch in batches:
+                        state.started = True
+                        for chunk in batch:
+                            for partial in feed(acc, chunk):
+                                yield partial
+                finally:
+                    await batches.close()
                 if acc.finish_raw is None:
                     raise stream_incomplete(self._conn.label)
             else:
@@ -94,37 +101,6 @@ class OpenAIChat(BaseLlm):
             if acc.finish_raw == "content_filter":
                 raise content_filtered(self._conn.label)
             yield acc.final(id_map)
-
-
-def _feed_chunk(acc: TurnAccumulator, chunk: Any) -> list[LlmResponse]:
-    out: list[LlmResponse] = []
-    acc.model_version = chunk.model or acc.model_version
-    if chunk.usage is not None:
-        acc.set_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.total_tokens)
-    for choice in chunk.choices or []:
-        if choice.index:
-            continue  # n > 1 is never requested; ignore stray candidates
-        delta = choice.delta
-        if delta is not None:
-            # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) stream "reasoning_content".
-            extra = delta.model_extra or {}
-            thought = acc.add_thought(extra.get("reasoning_content") or extra.get("reasoning"))
-            if thought is not None:
-                out.append(thought)
-            partial = acc.add_text(delta.content)
-            if partial is not None:
-                out.append(partial)
-            for tc in delta.tool_calls or []:
-                fn = tc.function
-                acc.add_call(
-                    tc.index,
-                    id=tc.id,
-                    name=fn.name if fn else None,
-                    args_delta=fn.arguments if fn else None,
-                )
-        if choice.finish_reason:
-            acc.finish_raw = choice.finish_reason
-    return out
 
 
 def _feed_completion(acc: TurnAccumulator, completion: Any) -> None:

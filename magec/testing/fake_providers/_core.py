@@ -96,6 +96,8 @@ class Reply:
     usage: tuple[int, int] = (3, 5)
     hang_after: int | None = None
     drip: float = 0.0
+    #: streams: send every event in one write (a fast provider whose tokens arrive together)
+    burst: bool = False
 
     @classmethod
     def fail(cls, status: int, message: str = "fake error", **kw: Any) -> Reply:
@@ -380,6 +382,9 @@ class FakeProvider:
         ``malformed``, ``hang_after`` and ``drip``."""
 
         async def gen() -> AsyncIterator[bytes]:
+            if reply.burst:
+                yield b"".join(f"{f'event: {e}{chr(10)}' if e else ''}data: {d}\n\n".encode() for e, d in events)
+                return
             for i, (event, data) in enumerate(events):
                 if reply.cut_after is not None and i >= reply.cut_after:
                     # Abort the response mid-body: the client sees an incomplete chunked read.

@@ -45,9 +45,10 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
+from magec.backends.relay import Token, relaying
 from magec.context import AppContext
 from magec.errors import BackendRateLimitError, ValidationError
-from magec.runtime.run import TurnEvent
+from magec.runtime.run import TurnEvent, one_by_one
 
 
 def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -57,6 +58,13 @@ def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
     headers = {"Retry-After": str(event.retry_after)} if event.retry_after is not None else {}
     param = "tools" if code == ValidationError.code else None
     return status, error_object(status, event.error_message or str(code), code, param), headers
+
+
+def _significant(item: Any) -> bool:
+    """Output a client reads, or the failure that ends the turn (the stream's headers wait for one)."""
+    if isinstance(item, Token):
+        return bool(item.text) and not item.thought
+    return bool(item.error_code) or (item.visible and not item.is_user and bool(item.text))
 
 
 def _usage_json(events: list[TurnEvent]) -> dict[str, int]:
@@ -128,28 +136,32 @@ def router(ctx: AppContext) -> APIRouter:
         # Headers wait for the turn's first output: a turn that fails before producing anything
         # answers with the error's own status (429 + Retry-After, 503, 504, …) like OpenAI, not a
         # 200 stream holding an error chunk. Failures after output still end the stream (below).
+        # An agent's tokens come through the token relay (magec.backends.relay), in batches:
+        # everything ready when the stream looks goes out as one write.
         turn_events = conv.run(turn.new_message, overrides, streaming=True)
-        ahead: list[TurnEvent] = []
+        batches = relaying(turn_events) if app.kind == "agent" else one_by_one(turn_events)
+        ahead: list[Any] = []
         try:
-            async for event in turn_events:
-                ahead.append(event)
-                if event.error_code or (event.visible and not event.is_user and event.text):
+            async for batch in batches:
+                ahead.extend(batch)
+                if any(_significant(x) for x in batch):
                     break
         except BaseException:
-            await turn_events.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()
             await conv.forget()
             raise
-        if ahead and ahead[-1].error_code:
-            await turn_events.aclose()  # type: ignore[attr-defined]
+        first = next((x for x in ahead if _significant(x)), None)
+        if isinstance(first, TurnEvent) and first.error_code:
+            await batches.aclose()
             await conv.forget()
-            status, error, more = failure(ahead[-1])
+            status, error, more = failure(first)
             return JSONResponse(error, status_code=status, headers={**headers, **more})
 
-        async def replay() -> AsyncIterator[TurnEvent]:
-            for event in ahead:
-                yield event
-            async for event in turn_events:
-                yield event
+        async def replay() -> AsyncIterator[list[Any]]:
+            if ahead:
+                yield ahead
+            async for batch in batches:
+                yield batch
 
         async def stream() -> AsyncIterator[bytes]:
             def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -173,39 +185,57 @@ def router(ctx: AppContext) -> APIRouter:
             streamed_authors: set[str] = set()
             last_author: str | None = None
             failed = False
+
+            def speak(author: str, out: list[bytes]) -> None:
+                nonlocal last_author
+                if last_author is not None and author != last_author and author not in streamed_authors:
+                    out.append(chunk({"content": "\n---\n"}))
+                streamed_authors.add(author)
+                last_author = author
+
             try:
-                async for event in replay():
-                    events.append(event)
-                    if event.error_code:
-                        # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
-                        # no finish_reason "stop", no usage, no [DONE].
-                        _, error, _ = failure(event)
-                        if event.retry_after is not None:
-                            error["error"]["retry_after"] = event.retry_after
-                        yield f"data: {json.dumps(error)}\n\n".encode()
-                        failed = True
+                async for batch in replay():
+                    out: list[bytes] = []
+                    text: list[str] = []  # consecutive relayed tokens: one chunk
+                    for item in batch:
+                        if isinstance(item, Token):
+                            if item.text and not item.thought:
+                                if not text:
+                                    speak(app.id, out)
+                                text.append(item.text)
+                            continue
+                        if text:
+                            out.append(content("".join(text)))
+                            text = []
+                        event: TurnEvent = item
+                        events.append(event)
+                        if event.error_code:
+                            # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
+                            # no finish_reason "stop", no usage, no [DONE].
+                            _, error, _ = failure(event)
+                            if event.retry_after is not None:
+                                error["error"]["retry_after"] = event.retry_after
+                            out.append(f"data: {json.dumps(error)}\n\n".encode())
+                            failed = True
+                            break
+                        if not event.visible or event.is_user or not event.text:
+                            continue
+                        author = event.author_id
+                        if event.partial:
+                            speak(author, out)
+                            out.append(content(event.text))
+                        elif author not in streamed_authors:
+                            # a non-streamed final (e.g. a backend that does not stream): send it whole
+                            speak(author, out)
+                            out.append(chunk({"content": event.text}))
+                    if text:
+                        out.append(content("".join(text)))
+                    if out:
+                        yield b"".join(out)
+                    if failed:
                         break
-                    if not event.visible or event.is_user:
-                        continue
-                    text = event.text
-                    if not text:
-                        continue
-                    author = event.author_id
-                    if event.partial:
-                        if last_author is not None and author != last_author and author not in streamed_authors:
-                            yield chunk({"content": "\n---\n"})
-                        streamed_authors.add(str(author))
-                        last_author = author
-                        yield content(text)
-                    elif author not in streamed_authors:
-                        # a non-streamed final (e.g. a backend that does not stream): send it whole
-                        if last_author is not None:
-                            yield chunk({"content": "\n---\n"})
-                        last_author = author
-                        streamed_authors.add(str(author))
-                        yield chunk({"content": text})
             finally:
-                await turn_events.aclose()  # type: ignore[attr-defined]
+                await batches.aclose()
                 await conv.forget()
             if failed:
                 return

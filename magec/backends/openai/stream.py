@@ -1,0 +1,103 @@
+"""A Chat Completions stream read as plain JSON, a network read at a time.
+
+Why: the SDK's ``AsyncStream[ChatCompletionChunk]`` builds a pydantic chunk model per token and
+decodes SSE a line at a time — most of the CPU a relayed token cost once ADK's per-token events
+were gone (:mod:`magec.backends.relay`). :class:`ChunkBatches` is the SDK's own stream class,
+subclassed as its ``extract_stream_chunk_type`` documents (``class MyStream(Stream[bytes])``), so
+the request, headers, retries-off, timeouts and error statuses stay the SDK's; only the body is
+read here: each network read becomes one list of the ``data:`` payloads it completed, parsed with
+``json.loads``. An ``{"error": …}`` payload raises the SDK's ``APIError`` (as the SDK's stream
+does); ``[DONE]`` ends the events, and the rest of the body is still read so the connection can be
+reused. :func:`feed` applies one payload to a :class:`~magec.backends._llm.TurnAccumulator`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+from google.adk.models import LlmResponse
+
+from magec.backends._llm import TurnAccumulator
+from magec.errors import MalformedResponseError
+
+
+class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
+    """Iterates lists of chunk dicts, one list per network read that completed at least one event."""
+
+    async def __stream__(self) -> AsyncIterator[list[dict[str, Any]]]:  # type: ignore[override]
+        response = self.response
+        buf = b""
+        done = False
+        async for block in response.aiter_bytes():
+            if done:
+                continue  # drain after [DONE]: HTTP/1.1 reuses the connection only once the body is read
+            buf += block
+            if b"\n\n" not in buf and b"\r\n\r\n" not in buf:
+                continue
+            buf = buf.replace(b"\r\n", b"\n")
+            *events, buf = buf.split(b"\n\n")
+            out: list[dict[str, Any]] = []
+            for raw in events:
+                data = _data(raw)
+                if data is None:
+                    continue
+                if data.startswith(b"[DONE]"):
+                    done = True
+                    break
+                try:
+                    obj = json.loads(data)
+                except ValueError:
+                    raise MalformedResponseError("stream event is not JSON") from None
+                if isinstance(obj, dict) and obj.get("error"):
+                    err = obj["error"]
+                    message = err.get("message") if isinstance(err, dict) else None
+                    raise openai.APIError(
+                        message=message if isinstance(message, str) and message else "An error occurred during streaming",
+                        request=response.request,
+                        body=err,
+                    )
+                if isinstance(obj, dict):
+                    out.append(obj)
+            if out:
+                yield out
+
+
+def _data(raw: bytes) -> bytes | None:
+    """The ``data:`` field of one SSE event (multi-line data joined with newlines); None for none."""
+    lines = [line[5:].removeprefix(b" ") for line in raw.split(b"\n") if line.startswith(b"data:")]
+    if not lines:
+        return None
+    return lines[0] if len(lines) == 1 else b"\n".join(lines)
+
+
+def feed(acc: TurnAccumulator, chunk: dict[str, Any]) -> list[LlmResponse]:
+    """One ``chat.completion.chunk`` payload into ``acc``; returns the partial responses to yield
+    (none when ``acc`` relays its deltas)."""
+    out: list[LlmResponse] = []
+    acc.model_version = chunk.get("model") or acc.model_version
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        acc.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict) or choice.get("index"):
+            continue  # n > 1 is never requested; ignore stray candidates
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) stream "reasoning_content".
+            thought = acc.add_thought(delta.get("reasoning_content") or delta.get("reasoning"))
+            if thought is not None:
+                out.append(thought)
+            text = acc.add_text(delta.get("content"))
+            if text is not None:
+                out.append(text)
+            for tc in delta.get("tool_calls") or ():
+                fn = tc.get("function") or {}
+                acc.add_call(
+                    int(tc.get("index") or 0), id=tc.get("id"), name=fn.get("name"), args_delta=fn.get("arguments")
+                )
+        if choice.get("finish_reason"):
+            acc.finish_raw = choice["finish_reason"]
+    return out

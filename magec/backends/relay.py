@@ -1,0 +1,136 @@
+"""Token relay: a streamed model's text goes to the HTTP edge directly, around ADK's per-chunk events.
+
+Why: ADK turns every partial ``LlmResponse`` into a pydantic ``Event``, runs callbacks and
+telemetry on it and passes it up through a dozen async generators — ~0.5 ms of CPU per token,
+which capped one core at ~1–2k relayed tokens/s. With a relay, a streamed token costs a list append
+and (when the edge is idle) one future wake-up.
+
+Contract:
+
+* An edge that streams one agent's turn runs it through :func:`relaying`. The turn then runs in a
+  task of its own with the relay installed (a context variable: the turn's task and any task it
+  starts see it; nothing outside does).
+* While a relay is installed, a *streaming* model call pushes its text and thought deltas with
+  :meth:`Relay.text` instead of yielding partial responses (see ``TurnAccumulator``); its final
+  response — the whole text, tool calls, usage — still goes through ADK, so sessions, audit, costs
+  and callbacks see exactly what they saw before. Partial events were never stored.
+* The consumer receives the turn's items in production order, in batches (everything that is ready
+  when it looks): ``Token`` for relayed deltas and :class:`~magec.runtime.run.TurnEvent` (any
+  object, really) for the turn's events. A batch is never empty; the iteration ends when the turn
+  does, and re-raises the turn's exception.
+* Only for turns whose every model call speaks for one author (an agent app). Flows keep ADK's
+  partial events, which carry the step that spoke.
+* :func:`note_call` (a ``before_model_callback``) gives the relay the invocation id and one id per
+  model call, for edges that dress tokens as ADK partial events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextvars import ContextVar
+from typing import Any, NamedTuple
+
+
+class Token(NamedTuple):
+    """A relayed delta of model output: ``thought`` parts are reasoning, not the answer."""
+
+    text: str
+    thought: bool = False
+
+
+class Relay:
+    """The channel between a turn's model calls (producer) and one HTTP edge (consumer)."""
+
+    __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "invocation_id", "call_id")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._done = False
+        self._error: BaseException | None = None
+        #: deltas pushed so far (a fallback must not answer again once any text went out)
+        self.pushed = 0
+        self.invocation_id = ""
+        self.call_id = ""
+
+    def text(self, delta: str, thought: bool = False) -> None:
+        self.pushed += 1
+        self._put(Token(delta, thought))
+
+    def item(self, value: Any) -> None:
+        self._put(value)
+
+    def _put(self, value: Any) -> None:
+        self._items.append(value)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self._done, self._error = True, error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def batch(self) -> list[Any]:
+        """Everything produced since the last call; waits for at least one item; ``[]`` at the end."""
+        while not self._items and not self._done:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
+        if not items and self._error is not None:
+            raise self._error
+        return items
+
+
+_current: ContextVar[Relay | None] = ContextVar("magec_token_relay", default=None)
+
+
+def current() -> Relay | None:
+    """The relay of the running turn, if its edge relays tokens."""
+    return _current.get()
+
+
+def note_call(callback_context: Any, llm_request: Any) -> None:
+    """ADK ``before_model_callback``: tell the relay which invocation and model call speaks next."""
+    relay = _current.get()
+    if relay is not None:
+        relay.invocation_id = getattr(callback_context, "invocation_id", "") or relay.invocation_id
+        relay.call_id = str(uuid.uuid4())
+    return None
+
+
+async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> AsyncGenerator[list[Any], None]:
+    """Run ``items`` (a turn's event iterator) in its own task under a relay; yield ordered batches
+    of its events and the tokens its model calls relay. Closing the iteration cancels the turn."""
+    relay = relay or Relay()
+
+    async def pump() -> None:
+        _current.set(relay)  # this task's own context: the edge's context is untouched
+        try:
+            async with contextlib.aclosing(items):  # type: ignore[type-var]
+                async for value in items:
+                    relay.item(value)
+        except BaseException as e:
+            relay.finish(e)
+            raise
+        relay.finish()
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        while True:
+            batch = await relay.batch()
+            if not batch:
+                break
+            yield batch
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
