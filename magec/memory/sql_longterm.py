@@ -425,10 +425,17 @@ class SqlLongTermStore:
         text = sa.func.lower(t.c.content + " " + sa.func.coalesce(t.c.category, ""))
         hits = [sa.case((text.like(_like(w), escape="\\"), 1), else_=0) for w in terms]
         score = sum(hits[1:], hits[0]).label("score")
-        q = sa.select(t.c.id, score).where(t.c.app_name == app, t.c.user_id == user)
+        fts = await self._has_fts(conn)
+        if fts:
+            # ``app_name || ''``: not indexable, so SQLite drives the query by the FTS candidates'
+            # rowids instead of walking the (app, user) index over the whole scope and testing
+            # every row against the candidate list (measured 1.2 s → 5 ms at 100k rows)
+            q = sa.select(t.c.id, score).where((t.c.app_name + "") == app, (t.c.user_id + "") == user)
+        else:
+            q = sa.select(t.c.id, score).where(t.c.app_name == app, t.c.user_id == user)
         if only is not None:
             q = q.where(only)
-        if await self._has_fts(conn):
+        if fts:
             # the trigram index yields the candidate rows (a superset of the LIKE matches: it also
             # folds non-ASCII case); the LIKE below keeps the result exactly as without it
             match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
