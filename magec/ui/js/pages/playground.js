@@ -153,7 +153,7 @@ export default {
         <textarea v-show="!recState" ref="input" v-model="input" rows="1" placeholder="Message… (Enter to send, Shift+Enter: new line)"
           @keydown.enter.exact.prevent="send()" :disabled="!app" aria-label="Message" data-testid="pg-input"></textarea>
         <button v-if="busy" class="btn secondary" type="button" @click="stop"><Icon name="stop" :size="16"/> Stop</button>
-        <button v-else class="btn" type="submit" :disabled="!app || !input.trim() || !!recState"><Icon name="send" :size="16"/> Send</button>
+        <button v-else class="btn" type="submit" :disabled="!app || !input.trim() || !!recState || restoring"><Icon name="send" :size="16"/> Send</button>
       </form>
     </section>
   </div>`,
@@ -227,7 +227,7 @@ export default {
     },
     async send(text) {
       const msg = (text ?? this.input).trim();
-      if (!msg || !this.app || this.busy || this.recState) return;
+      if (!msg || !this.app || this.busy || this.recState || this.restoring) return; // (restoring: the history would replace this turn)
       this.input = ''; this.transcript = null;
       const turn = { user: msg, items: [], error: '', pending: true };
       this.turns.push(turn);
