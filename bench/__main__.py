@@ -163,6 +163,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
          else {"counts": [1, 10, 20, 40], "seconds": 12.0}, 90 if smoke else 600),
         ("live", "live_bench", {"agent_counts": [10, 50], "edits": 2, "rounds": 2} if smoke
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
+        ("workers", "workers_bench", {"connections": 8, "seconds": 3.0, "rounds": 1, "warmup": 1.0} if smoke
+         else {"connections": 16, "seconds": 10.0, "rounds": 3}, 400 if smoke else 900),
         ("resilience", "resilience_bench", {"turns": 3, "calls": 30, "rounds": 3} if smoke
          else {"turns": 20, "calls": 300, "rounds": 9}, 120 if smoke else 600),
         ("audit", "audit_bench", {"concurrency": [1, 64], "turns": 64, "rounds": 2} if smoke

@@ -271,6 +271,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("voice"), _voice_table)
     L += ["", "## Live configuration", ""]
     L += _external(res.get("live"), _live_table)
+    L += ["", "## Scale: several processes (`--workers`)", ""]
+    L += _external(res.get("workers"), workers_table)
     L += ["", "## Resilience", ""]
     L += _external(res.get("resilience"), _resilience_table)
     L += ["", "## Conversation audit", ""]
@@ -318,6 +320,12 @@ def _external(block: dict[str, Any] | None, table: Any) -> list[str]:
 
 def _args(a: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (a or {}).items())
+
+
+def workers_table(r: dict[str, Any]) -> list[str]:
+    from bench.workers_bench import report_lines
+
+    return report_lines(r)
 
 
 def _memory_table(r: dict[str, Any]) -> list[str]:
