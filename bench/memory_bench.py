@@ -85,20 +85,25 @@ TEXT_QUERIES = 30
 
 #: Where the time went before the index work (hand-written; see docs/memory.md).
 PROFILE_NOTES = """\
-Profiled 2026-11-30 at 100k memories in one scope (384-d), before the search index work:
-the exact numpy scan alone (`matrix @ q` over 100k × 384 float32 = 150 MB read per query,
-memory-bound, plus a full `argsort`-free `argpartition`) took 16–23 ms on one core, i.e. *all*
-of the issue's 14 ms and more under load — the `LIKE` full-text scan did not run at all when
-every row is embedded. The rest was two aiosqlite round trips (the scope generation, then the
-top-k rows), each a worker-thread wake-up: 3–9 ms each with both cores busy, against ~50 µs of
-SQLite work. pgvector spent its time in round trips too (savepoint + two `SET LOCAL` + the
-query + a second query for the rows). Now: an IVF index in process above 20k rows (scores
-~6% of the rows exactly; recall@10 below), one statement for rows + generation run on the event
-loop from a plain `sqlite3` connection (no thread hop), FTS5 trigram candidates for the text
-half, and on pgvector one statement per search (hnsw settings per pooled connection, whole rows
-returned by the vector query). What remains at 100k on SQLite: ~1.5 ms IVF probe (16 of 316
-clusters), ~0.2 ms row read, the rest asyncio/SQLAlchemy around it; the cold first search after
-a write rebuilds the index (load + k-means, seconds at 100k — see `cold_ms`)."""
+Profiled 2026-11-30 at 100k memories in one scope (384-d), before the search index work, on this
+2-core machine with both cores busy. (1) The exact numpy scan (`matrix @ q` over 100k × 384
+float32 = 150 MB read per query, memory-bound) took 16–23 ms alone — the whole of the issue's
+14 ms; the `LIKE` text scan did not even run, every row being embedded. (2) Two aiosqlite round
+trips (scope generation, then the top-k rows) cost 3–9 ms each: a worker-thread wake-up on busy
+cores, against ~50 µs of SQLite work. (3) OpenBLAS runs a mat-vec of a few thousand rows on two
+threads; on busy cores each call waited for its second thread: 20–30 ms for a 3k-row scan that
+takes 0.1 ms. (4) pgvector: 4–5 round trips per search (BEGIN, savepoint, two `SET LOCAL`, the
+query, a second query for the rows, ROLLBACK, pool pre-ping). (5) With an FTS index in place,
+SQLite still walked the (app, user) index over all 100k rows and tested each against the
+candidate list (1.2 s per text search) until the scope terms were made non-indexable.
+Now: IVF in process above 20k rows (a query scores ~6 % of the rows exactly), `einsum` instead
+of BLAS for on-loop scores, rows + generation in one primary-key read on a plain `sqlite3`
+connection on the event loop, FTS5 trigram candidates driving the text query; pgvector: hnsw
+settings per pooled connection, autocommit reads, no pre-ping, one statement returning whole rows.
+What remains on SQLite at 100k: ~1 ms of IVF probe (16 of 316 clusters) and ~0.2 ms of row read;
+the first search after a write rebuilds the scope's index (rows reloaded, re-assigned to the
+previous centroids): seconds at 100k (`cold ms`). On pgvector: the HNSW scan itself (~2.5 ms
+server time at 100k) and one round trip; the rest of the gap to the floor is SQLAlchemy."""
 
 
 def met(value: float | None, limit: float) -> str:
