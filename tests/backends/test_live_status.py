@@ -27,8 +27,8 @@ async def apps(tmp_path: Path) -> AsyncIterator[Apps]:
         yield a
 
 
-async def until(apps: Apps, path: str, pred: Any, what: str, rounds: int = 100) -> dict[str, Any]:
-    """GET ``path`` until ``pred(view)`` holds (bounded: ``rounds`` x 0.1 s)."""
+async def until(apps: Apps, path: str, pred: Any, what: str, rounds: int = 300) -> dict[str, Any]:
+    """GET ``path`` until ``pred(view)`` holds (bounded: ``rounds`` x 0.1 s, patient on a loaded machine)."""
     view: dict[str, Any] = {}
     for _ in range(rounds):
         view = (await apps.admin.get(f"{A}{path}")).json()
