@@ -171,6 +171,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
          else {"concurrency": [1, 64], "turns": 512, "rounds": 4}, 240 if smoke else 900),
         ("scale", "scale_bench", {"long_turns": 30, "measured": 3, "messages": [500]} if smoke
          else {"long_turns": 500, "measured": 10, "messages": [4000, 16000]}, 180 if smoke else 900),
+        ("load", "load_bench", {"streams": 100, "ramp_s": 1.0, "limit": 10, "burst": 20} if smoke
+         else {"streams": 1000, "ramp_s": 10.0, "limit": 50, "burst": 150}, 300 if smoke else 900),
     ]  # fmt: skip
     if external.local_extra_installed():
         subs.append(
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
     p.add_argument(
-        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,scale,local"
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,scale,load,local"
     )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"

@@ -279,6 +279,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("audit"), audit_table)
     L += ["", "## Scale: turn cost vs session length, long histories", ""]
     L += _external(res.get("scale"), scale_table)
+    L += ["", "## Scale: no collapse under load", ""]
+    L += _external(res.get("load"), load_table)
     L += ["", "## Local model", ""]
     L += _external(res.get("local"), _local_table)
 
@@ -288,6 +290,12 @@ def render(res: dict[str, Any]) -> str:
 
 def scale_table(r: dict[str, Any]) -> list[str]:
     from bench.scale_bench import report_lines
+
+    return report_lines(r)
+
+
+def load_table(r: dict[str, Any]) -> list[str]:
+    from bench.load_bench import report_lines
 
     return report_lines(r)
 
@@ -418,7 +426,15 @@ def _local_table(r: dict[str, Any]) -> list[str]:
         "turns",
         "embed_batch32_s",
     ]
-    return _table(["Metric", "Value"], [[k, r.get(k)] for k in keys if k in r])
+    out = _table(["Metric", "Value"], [[k, r.get(k)] for k in keys if k in r])
+    side = r.get("side_by_side")
+    if side:  # issue "Scale", goal 8: the same requests through magec and through llama.cpp alone
+        out += ["", f"Through magec vs llama-cpp-python alone (same messages and arguments, {side['threads']} threads, "
+                f"max_tokens {side['max_tokens']}, median of {len(side['rounds'])} alternating rounds):", "",
+                "| magec tokens/s | llama.cpp tokens/s | ratio | target | |", "|---|---|---|---|---|",
+                f"| {side['magec_tokens_per_s']} | {side['direct_tokens_per_s']} | {side['ratio']}× | "
+                f"≥ {side['target']}× | {side['verdict']} |"]  # fmt: skip
+    return out
 
 
 METHOD = """

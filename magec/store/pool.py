@@ -8,12 +8,13 @@ Contract:
   session writer, the audit and usage rows are written in batches), never while it waits on the
   provider, so at most one connection per admitted turn is ever wanted at once:
 
-  - **SQLite** (a file): one connection per admitted turn up to :data:`SQLITE_CAP`, plus
-    :data:`RESERVE`. Each is a thread of the driver (aiosqlite) in this one process: beyond a few
-    dozen, more connections only add threads fighting for the GIL and the event loop (measured: a
-    1,000-connection pool made 1,000 concurrent session loads slower than 80), while a load holds
-    its connection for a few milliseconds, so turns beyond the cap queue briefly.
-    :data:`KEEP_SQLITE` of them stay open, the rest are opened for a burst and closed after it.
+  - **SQLite** (a file): one connection per admitted turn (``maxRuns``; :data:`SQLITE_CAP` when
+    unlimited) plus :data:`RESERVE`: an admitted turn never queues for a connection. A connection
+    is a driver thread and a file handle in this process, no server process; when 1,000 streams
+    start at once the event loop itself is busy for seconds (measured: 10 s loop stalls on a
+    loaded 2-core machine), and a session load waiting behind 80 connections for that long was
+    refused although nothing was exhausted but CPU. :data:`KEEP_SQLITE` stay open; the rest are
+    opened for a burst and closed after it.
   - **PostgreSQL**: every connection is a server process shared by all replicas, so the total is
     capped at :data:`PG_CAP` per process (``database.poolSize`` changes it); beyond it a turn
     queues for at most the pool timeout.
@@ -42,8 +43,8 @@ log = logging.getLogger(__name__)
 #: connections beyond one per admitted turn: background work (audit and usage batches, the epoch
 #: watcher, health checks) and Admin API requests, which admission does not count
 RESERVE = 16
-#: the most per-turn connections a SQLite pool opens (plus :data:`RESERVE`)
-SQLITE_CAP = 64
+#: per-turn connections of a SQLite pool when ``limits.maxRuns`` is 0 (no limit)
+SQLITE_CAP = 1024
 #: connections a SQLite pool keeps open between bursts
 KEEP_SQLITE = 16
 #: the most connections one process opens to PostgreSQL by default (``database.poolSize``)
@@ -84,7 +85,7 @@ def pool_sizing(url: str, max_runs: int, pool_size: int = 0, timeout: float = DE
     if pool_size > 0:
         total = pool_size
     elif sqlite:
-        total = min(max_runs or SQLITE_CAP, SQLITE_CAP) + RESERVE
+        total = (max_runs or SQLITE_CAP) + RESERVE
     else:
         total = min((max_runs or PG_CAP) + RESERVE, PG_CAP)
     keep = min(total, KEEP_SQLITE if sqlite else KEEP_PG)

@@ -26,6 +26,8 @@ class ServerProcess:
     extra_args: list[str] = field(default_factory=list)
     #: more ``server:`` settings for config.yaml (e.g. ``{"adminHost": "0.0.0.0"}``)
     server_config: dict[str, object] = field(default_factory=dict)
+    #: more top-level config.yaml sections (e.g. ``{"limits": {"maxRuns": 50}}``)
+    config: dict[str, object] = field(default_factory=dict)
     #: more environment variables for the process
     env: dict[str, str] = field(default_factory=dict)
     #: ``log.level`` of the server (``debug`` to prove nothing secret is logged even then)
@@ -54,6 +56,7 @@ class ServerProcess:
             },
             "dataDir": str(self.data_dir),
             "log": {"level": self.log_level, "format": "json"},
+            **self.config,
         }
         if self.database_url:
             config["database"] = {"url": self.database_url}

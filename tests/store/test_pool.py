@@ -26,10 +26,10 @@ def _run(aid: str, user: str, text: str, **extra: object) -> dict[str, object]:
 
 
 def test_sizing_follows_the_limits(tmp_path: Path) -> None:
-    # SQLite: one connection per admitted turn up to the cap, plus the reserve for background work
+    # SQLite: one connection per admitted turn, plus the reserve for background work
     assert pool_sizing(SQLITE, 50).total == 50 + RESERVE
-    assert pool_sizing(SQLITE, 1024).total == SQLITE_CAP + RESERVE
-    assert pool_sizing(SQLITE, 0).total == SQLITE_CAP + RESERVE  # no limit: the cap
+    assert pool_sizing(SQLITE, 1024).total == 1024 + RESERVE
+    assert pool_sizing(SQLITE, 0).total == SQLITE_CAP + RESERVE  # no limit: as for the default
     # PostgreSQL: connections are server processes shared by every replica: capped per process
     assert pool_sizing(PG, 4).total == 4 + RESERVE
     assert pool_sizing(PG, 1024).total == PG_CAP

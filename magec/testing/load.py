@@ -1,0 +1,223 @@
+"""Many slow streams against a real ``magec serve``: the clients and the paced provider shared by
+``tests/runtime/test_slow_streams.py`` and ``bench/load_bench.py`` (issue "Scale", goal 6).
+
+* :func:`paced_provider` runs the benchmarks' loopback mock (``bench/mock_provider.py``: uvloop,
+  precomputed bytes, so a thousand streams cost it little) in its own process — it needs the
+  source checkout (``bench/`` next to ``magec/``). An agent whose model is :func:`model`
+  (``mock-t<tokens>-d<ms>``) gets ``tokens`` tokens paced ``ms`` apart; the whole text is
+  :func:`full_text`.
+* :func:`v1_stream` / :func:`run_sse` play one client of ``/v1/chat/completions`` (``stream:
+  true``) / ``/api/v1/agent/run_sse`` (token partials) and return a :class:`Outcome`.
+* :func:`client` is one asyncio httpx client without a connection limit worth the name;
+  :func:`raise_fd_limit` lifts this process's open-file limit for that many sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from magec.testing.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+_WORDS = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"]
+#: what a pool error would look like anywhere a client or the log could see it
+POOL_ERROR = re.compile(r"QueuePool|pool limit|connection timed out|sqlalchemy", re.I)
+
+
+def model(tokens: int, pace_ms: int) -> str:
+    return f"mock-t{tokens}-d{pace_ms}"
+
+
+def full_text(tokens: int, label: str = "A") -> str:
+    return f"[{label}]" + "".join(" " + _WORDS[i % len(_WORDS)] for i in range(tokens - 1))
+
+
+@contextlib.contextmanager
+def paced_provider(label: str = "A") -> Iterator[str]:
+    """The mock provider in its own process; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.mock_provider", "--port", str(port), "--label", label],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError("mock provider exited")
+            try:
+                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("mock provider did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def raise_fd_limit(want: int = 8192) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def client(n: int, read_timeout: float = 300.0) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    return httpx.AsyncClient(timeout=httpx.Timeout(read_timeout, connect=60), limits=limits)
+
+
+@dataclass
+class Outcome:
+    """One stream as its client saw it: HTTP status, the text, the failure (an error event or
+    chunk, a broken stream; "" when none), seconds to the first text and to the end."""
+
+    status: int
+    text: str = ""
+    failure: str = ""
+    ttft: float | None = None
+    total: float = 0.0
+    retry_after: str | None = None
+
+    def ok(self, expected: str) -> bool:
+        return self.status == 200 and not self.failure and self.text == expected
+
+
+async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> Outcome:
+    body = {"model": agent, "stream": True, "messages": [{"role": "user", "content": text}]}
+    t0 = time.perf_counter()
+    try:
+        async with c.stream("POST", f"{base}/v1/chat/completions", json=body) as r:
+            if r.status_code != 200:
+                raw = (await r.aread()).decode(errors="replace")
+                return Outcome(r.status_code, failure=raw, total=time.perf_counter() - t0,
+                               retry_after=r.headers.get("retry-after"))  # fmt: skip
+            out = Outcome(200)
+            async for line in r.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if "error" in chunk:
+                    out.failure = json.dumps(chunk)
+                for choice in chunk.get("choices", []):
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    if piece and out.ttft is None:
+                        out.ttft = time.perf_counter() - t0
+                    out.text += piece
+    except httpx.HTTPError as e:
+        return Outcome(0, failure=f"{type(e).__name__}: {e}", total=time.perf_counter() - t0)
+    out.total = time.perf_counter() - t0
+    return out
+
+
+async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: str) -> Outcome:
+    """The final event must repeat the streamed partials whole."""
+    body = {"appName": agent, "userId": user, "streaming": True, "newMessage": {"role": "user", "parts": [{"text": text}]}}
+    t0 = time.perf_counter()
+    partial = ""
+    try:
+        async with c.stream("POST", f"{base}/api/v1/agent/run_sse", json=body) as r:
+            if r.status_code != 200:
+                raw = (await r.aread()).decode(errors="replace")
+                return Outcome(r.status_code, failure=raw, total=time.perf_counter() - t0,
+                               retry_after=r.headers.get("retry-after"))  # fmt: skip
+            out = Outcome(200)
+            async for line in r.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[6:])
+                if event.get("errorCode"):
+                    out.failure = json.dumps(event)
+                piece = "".join(p.get("text", "") for p in (event.get("content") or {}).get("parts", []))
+                if event.get("partial"):
+                    if piece and out.ttft is None:
+                        out.ttft = time.perf_counter() - t0
+                    partial += piece
+                elif piece:
+                    out.text = piece
+    except httpx.HTTPError as e:
+        return Outcome(0, failure=f"{type(e).__name__}: {e}", total=time.perf_counter() - t0)
+    if partial != out.text and not out.failure:
+        out.failure = f"partials {partial!r} != final {out.text!r}"
+    out.total = time.perf_counter() - t0
+    return out
+
+
+async def in_flight(c: httpx.AsyncClient, base: str) -> float:
+    """``magec_runs_in_flight`` from ``/metrics`` (admission's count of running turns)."""
+    found = re.search(r"^magec_runs_in_flight (\S+)$", (await c.get(f"{base}/metrics")).text, re.M)
+    if not found:
+        raise AssertionError("magec_runs_in_flight is not on /metrics")
+    return float(found.group(1))
+
+
+def make_agent(admin_url: str, provider: str, model_name: str) -> str:
+    """An ``openai`` backend on the mock and an agent on it; the agent id."""
+    with httpx.Client(timeout=60) as c:
+        b = c.post(f"{admin_url}/api/v1/admin/backends", json={"name": "paced", "type": "openai", "url": provider})
+        b.raise_for_status()
+        a = c.post(f"{admin_url}/api/v1/admin/agents",
+                   json={"name": "Streamer", "llm": {"backend": b.json()["id"], "model": model_name}})  # fmt: skip
+        a.raise_for_status()
+        return str(a.json()["id"])
+
+
+async def streams(base: str, agent: str, n: int, ramp_s: float) -> list[Outcome]:
+    """``n`` streams, every other one ``/v1`` and ``/run_sse``, started evenly over ``ramp_s``
+    seconds (clients do not all arrive in the same millisecond; with streams longer than the ramp
+    every one of them still overlaps all the others)."""
+    import asyncio
+
+    async def one(c: httpx.AsyncClient, i: int) -> Outcome:
+        await asyncio.sleep(ramp_s * i / n)
+        if i % 2:
+            return await v1_stream(c, base, agent, f"question {i}")
+        return await run_sse(c, base, agent, f"user-{i}", f"question {i}")
+
+    async with client(n) as c:
+        return await asyncio.gather(*(one(c, i) for i in range(n)))
+
+
+@dataclass
+class Burst:
+    admitted: list[Outcome]
+    refused: list[Outcome]
+    #: turns still running when the last refusal came back
+    in_flight_after: float
+
+
+async def burst(base: str, agent: str, admitted: int, extra: int) -> Burst:
+    """``admitted`` streams (the process's ``limits.maxRuns``), then — once the server counts them
+    all in flight — ``extra`` more at once, half ``/v1`` and half ``/run_sse``."""
+    import asyncio
+
+    async with client(admitted + extra) as c:
+        held = [
+            asyncio.create_task(v1_stream(c, base, agent, f"q{i}") if i % 2 else run_sse(c, base, agent, f"u{i}", f"q{i}"))
+            for i in range(admitted)
+        ]
+        for _ in range(2400):  # a client watching the gauge: every admitted turn is running
+            if await in_flight(c, base) >= admitted:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"never {admitted} turns in flight")
+        refused = await asyncio.gather(*(
+            v1_stream(c, base, agent, "one more") if i % 2 else run_sse(c, base, agent, "late", "one more")
+            for i in range(extra)
+        ))  # fmt: skip
+        still = await in_flight(c, base)
+        done = await asyncio.gather(*held)
+    return Burst(list(done), list(refused), still)
