@@ -104,6 +104,24 @@ def test_conversation_survives_leaving_and_run_opens_the_flow(page: Page, server
     sent = [m.get("content") for m in sent_to(alpha, "chat")[-1].json["messages"]]
     assert any("remember the blue door" in str(c) for c in sent), sent
 
+    # A message sent while the history is still loading is kept, after the history.
+    held: list[Any] = []
+    page.route(re.compile(r".*/agent/apps/[^/]+/users/admin/sessions/pg-[^/]+$"),
+               lambda route: held.append(route) if route.request.method == "GET" else route.continue_())
+    nav(page, "overview")
+    nav(page, "playground")
+    expect(log).to_contain_text("Loading the conversation")
+    chat(page, "sent while loading")
+    expect(log).to_contain_text("sent while loading")
+    assert held, "the history read was not held"
+    for route in held:
+        route.continue_()
+    page.unroute(re.compile(r".*/agent/apps/[^/]+/users/admin/sessions/pg-[^/]+$"))
+    expect(page.get_by_test_id("agent-text").last).to_contain_text("alpha says: sent while loading", timeout=30_000)
+    expect(log).to_contain_text("remember the blue door")
+    bubbles = log.locator(".msg.user .bubble").all_inner_texts()
+    assert bubbles[0] == "remember the blue door" and bubbles[-1] == "sent while loading", bubbles
+
     # A draft typed but not sent is also kept per app.
     box.fill("half a thought")
     nav(page, "overview")

@@ -153,7 +153,7 @@ export default {
         <textarea v-show="!recState" ref="input" v-model="input" rows="1" placeholder="Message… (Enter to send, Shift+Enter: new line)"
           @keydown.enter.exact.prevent="send()" :disabled="!app" aria-label="Message" data-testid="pg-input"></textarea>
         <button v-if="busy" class="btn secondary" type="button" @click="stop"><Icon name="stop" :size="16"/> Stop</button>
-        <button v-else class="btn" type="submit" :disabled="!app || !input.trim() || !!recState || restoring"><Icon name="send" :size="16"/> Send</button>
+        <button v-else class="btn" type="submit" :disabled="!app || !input.trim() || !!recState"><Icon name="send" :size="16"/> Send</button>
       </form>
     </section>
   </div>`,
@@ -212,7 +212,8 @@ export default {
       try {
         const session = await api.get(this.sessionPath());
         if (seq !== this.restoreSeq) return; // the user moved on meanwhile
-        this.turns = turnsFromEvents(session.events); this.created = true;
+        // a message sent while the history was loading stays, after it
+        this.turns = [...turnsFromEvents(session.events), ...this.turns]; this.created = true;
       } catch (e) {
         if (seq !== this.restoreSeq) return;
         if (e.status === 404) { sessionStorage.removeItem(sidKey(app, user)); this.sessionId = newSession(); } // deleted elsewhere
@@ -227,7 +228,7 @@ export default {
     },
     async send(text) {
       const msg = (text ?? this.input).trim();
-      if (!msg || !this.app || this.busy || this.recState || this.restoring) return; // (restoring: the history would replace this turn)
+      if (!msg || !this.app || this.busy || this.recState) return;
       this.input = ''; this.transcript = null;
       const turn = { user: msg, items: [], error: '', pending: true };
       this.turns.push(turn);
