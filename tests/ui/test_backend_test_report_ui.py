@@ -21,6 +21,8 @@ from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import nav, signed_in
 
 pytestmark = pytest.mark.ui
+#: expectations that wait for the server (a probe, a health check) on a loaded 2-core machine
+SLOW = 45_000
 
 
 def admin(server: ServerProcess) -> httpx.Client:
@@ -48,7 +50,7 @@ def test_report_shows_measured_roles_only_and_the_card_keeps_it(page: Page, serv
         dlg.get_by_label("Name").fill("Picky")
 
         # the Ollama hint belongs to the OpenAI-compatible type only
-        expect(dlg.get_by_test_id("url-hint")).to_contain_text("Ollama")
+        expect(dlg.get_by_test_id("url-hint")).to_contain_text("Ollama", timeout=SLOW)
         for other in ("Anthropic", "Google Gemini"):
             dlg.locator(".type-option", has_text=other).click()
             expect(dlg.get_by_test_id("url-hint")).not_to_contain_text("Ollama")
@@ -57,32 +59,32 @@ def test_report_shows_measured_roles_only_and_the_card_keeps_it(page: Page, serv
 
         # "Testing…" spins while the provider is slow
         dlg.get_by_test_id("test-connection").click()
-        expect(dlg.get_by_test_id("test-connection")).to_contain_text("Testing…")
+        expect(dlg.get_by_test_id("test-connection")).to_contain_text("Testing…", timeout=SLOW)
         expect(dlg.locator("[data-testid=test-spinner].spin")).to_be_visible()
         results = dlg.get_by_test_id("test-results")
-        expect(results.get_by_test_id("test-verdict")).to_have_text("Connection OK")
+        expect(results.get_by_test_id("test-verdict")).to_have_text("Connection OK", timeout=SLOW)
         # a quick test measured the model list only: every role says "not tested"
         for role in ("llm", "tools", "embeddings", "tts", "stt"):
-            expect(results.locator(f'[data-role="{role}"]')).to_have_attribute("data-state", "not tested")
-        expect(results.get_by_test_id("test-works")).to_contain_text("not tested")
-        expect(results).to_contain_text("3 models listed")
+            expect(results.locator(f'[data-role="{role}"]')).to_have_attribute("data-state", "not tested", timeout=SLOW)
+        expect(results.get_by_test_id("test-works")).to_contain_text("not tested", timeout=SLOW)
+        expect(results).to_contain_text("3 models listed", timeout=SLOW)
 
         # full probe, chat model left on "auto": a listed chat model is picked and tested
         dlg.get_by_test_id("full-probe").check()
         expect(dlg.get_by_label("Chat model", exact=True)).to_have_value("")
         dlg.get_by_test_id("test-connection").click()
-        expect(results.get_by_test_id("test-verdict")).to_have_text("Connection OK, with 1 warning")
-        expect(results.locator('[data-role="llm"]')).to_have_attribute("data-state", "ok")
-        expect(results.locator('[data-role="llm"]')).to_contain_text("p-chat")
-        expect(results.locator('[data-role="tools"]')).to_have_attribute("data-state", "warning")
-        expect(results.get_by_test_id("test-warnings")).to_contain_text("did not call")
-        expect(results.locator('[data-role="embeddings"]')).to_have_attribute("data-state", "ok")
-        expect(results.get_by_test_id("test-works")).to_have_text("LLM, Embeddings")
-        expect(results.get_by_test_id("test-dimension")).to_have_text("24")
+        expect(results.get_by_test_id("test-verdict")).to_have_text("Connection OK, with 1 warning", timeout=SLOW)
+        expect(results.locator('[data-role="llm"]')).to_have_attribute("data-state", "ok", timeout=SLOW)
+        expect(results.locator('[data-role="llm"]')).to_contain_text("p-chat", timeout=SLOW)
+        expect(results.locator('[data-role="tools"]')).to_have_attribute("data-state", "warning", timeout=SLOW)
+        expect(results.get_by_test_id("test-warnings")).to_contain_text("did not call", timeout=SLOW)
+        expect(results.locator('[data-role="embeddings"]')).to_have_attribute("data-state", "ok", timeout=SLOW)
+        expect(results.get_by_test_id("test-works")).to_have_text("LLM, Embeddings", timeout=SLOW)
+        expect(results.get_by_test_id("test-dimension")).to_have_text("24", timeout=SLOW)
         # no guessed speech model: parakeet-chat is a chat model, STT/TTS stay untested
-        expect(results.locator('[data-role="stt"]')).to_have_attribute("data-state", "not tested")
+        expect(results.locator('[data-role="stt"]')).to_have_attribute("data-state", "not tested", timeout=SLOW)
         expect(results.locator('[data-role="stt"]')).not_to_contain_text("parakeet")
-        expect(results.get_by_test_id("test-untested")).to_contain_text("TTS")
+        expect(results.get_by_test_id("test-untested")).to_contain_text("TTS", timeout=SLOW)
         expect(results).not_to_contain_text("1 models")
         # columns stay put: every row's latency and detail cells start at the same x
         xs = page.evaluate("""() => [...document.querySelectorAll('[data-testid=test-results] tr')].map(
@@ -97,10 +99,10 @@ def test_report_shows_measured_roles_only_and_the_card_keeps_it(page: Page, serv
         expect(dlg).to_be_hidden()
         chats = len(srv.provider.requests_to("chat"))  # type: ignore[union-attr]
         last = page.get_by_test_id("last-test-Picky")
-        expect(last).to_contain_text("Test passed, with warnings")
-        expect(last.locator('[data-role="llm"]')).to_contain_text("✓ LLM")
-        expect(last.locator('[data-role="embeddings"]')).to_contain_text("✓ EMB")
-        expect(last).to_contain_text("24-d")
+        expect(last).to_contain_text("Test passed, with warnings", timeout=SLOW)
+        expect(last.locator('[data-role="llm"]')).to_contain_text("✓ LLM", timeout=SLOW)
+        expect(last.locator('[data-role="embeddings"]')).to_contain_text("✓ EMB", timeout=SLOW)
+        expect(last).to_contain_text("24-d", timeout=SLOW)
         expect(last.locator('[data-role="stt"]')).to_have_count(0)  # never tested: not claimed
         assert len(srv.provider.requests_to("chat")) == chats  # type: ignore[union-attr]  # kept, not re-run
         page.get_by_test_id("backend-Picky").screenshot(path=str(artifacts / "backend-card-last-test.png"))
@@ -141,7 +143,7 @@ def test_agent_secrets_and_overview_minors(page: Page, server: ServerProcess, fa
     dlg = page.get_by_test_id("agent-dialog")
     dlg.get_by_label("Name").first.fill("Switcher")
     dlg.get_by_role("button", name="Create").click()
-    expect(dlg.get_by_test_id("agent-backend-error")).to_contain_text("backend")
+    expect(dlg.get_by_test_id("agent-backend-error")).to_contain_text("backend", timeout=SLOW)
     expect(dlg).to_be_visible()
     expect(dlg.locator("#a-llm-backend")).to_be_focused()
     assert not [a for a in api.get("/agents").json() if a["name"] == "Switcher"]
@@ -154,7 +156,7 @@ def test_agent_secrets_and_overview_minors(page: Page, server: ServerProcess, fa
     dlg.locator("#a-llm-model").fill("alpha-chat")
     dlg.locator("#a-llm-backend").select_option(label="Beta (openai)")
     expect(dlg.locator("#a-llm-model")).to_have_value("")
-    expect(dlg.get_by_test_id("agent-model-note")).to_contain_text("alpha-chat")
+    expect(dlg.get_by_test_id("agent-model-note")).to_contain_text("alpha-chat", timeout=SLOW)
     expect(dlg.locator("datalist option[value='beta-chat']")).to_have_count(1)
     dlg.locator("#a-llm-model").fill("beta-chat")
     page.screenshot(path=str(artifacts / "agent-backend-switch.png"), full_page=False)
@@ -165,8 +167,8 @@ def test_agent_secrets_and_overview_minors(page: Page, server: ServerProcess, fa
 
     # secrets say who uses them
     nav(page, "secrets")
-    expect(page.get_by_test_id("secret-used-SHARED_KEY")).to_contain_text("Beta · backend")
-    expect(page.get_by_test_id("secret-used-IDLE_KEY")).to_contain_text("Not used yet")
+    expect(page.get_by_test_id("secret-used-SHARED_KEY")).to_contain_text("Beta · backend", timeout=SLOW)
+    expect(page.get_by_test_id("secret-used-IDLE_KEY")).to_contain_text("Not used yet", timeout=SLOW)
     page.screenshot(path=str(artifacts / "secrets-used-by.png"), full_page=False)
 
     # overview: no offline-demo offer with backends of one's own, tiles in full rows,
@@ -178,10 +180,10 @@ def test_agent_secrets_and_overview_minors(page: Page, server: ServerProcess, fa
         const y = Math.round(t.getBoundingClientRect().top); r[y] = (r[y] || 0) + 1; } return Object.values(r); }""")
     assert len(set(rows)) == 1 and rows[0] > 1, rows  # every row as full as the first: no lone tile
     step = page.get_by_test_id("step-playground")
-    expect(step).to_have_attribute("data-done", "false")
+    expect(step).to_have_attribute("data-done", "false", timeout=SLOW)
     body = {"appName": agent["id"], "userId": "u", "newMessage": {"parts": [{"text": "hi"}]}}
     assert httpx.post(server.user_url + "/api/v1/agent/run", json=body, timeout=30).status_code == 200
-    expect(step).to_have_attribute("data-done", "true")
+    expect(step).to_have_attribute("data-done", "true", timeout=SLOW)
     page.screenshot(path=str(artifacts / "overview-status.png"), full_page=True)
     del alpha
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import nav, signed_in
 
 pytestmark = pytest.mark.ui
+#: expectations that wait for the server (a probe, a health check) on a loaded 2-core machine
+SLOW = 45_000
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_status_follows_a_wrong_port_a_fix_an_outage_and_a_recovery_without_relo
     srv = slow_round_server
     provider = FakeServer(OpenAIFake("lively", models=["l-chat"], responder=responder))
     try:
-        api = httpx.Client(base_url=srv.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+        api = httpx.Client(base_url=srv.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
         b = api.post("/backends", json={"name": "Typo", "type": "openai", "url": dead_url(), "timeout": 2,
                                         "maxAttempts": 1}).json()
         a = api.post("/agents", json={"name": "Patient", "llm": {"backend": b["id"], "model": "l-chat"}}).json()
@@ -73,16 +75,16 @@ def test_status_follows_a_wrong_port_a_fix_an_outage_and_a_recovery_without_relo
         nav(page, "backends")
         card = page.get_by_test_id("backend-Typo")
         # saved with a wrong port: red with the reason (checked when saved, not at the next round)
-        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "down")
+        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "down", timeout=SLOW)
         expect(card.locator(".dot.down")).to_be_visible()
-        expect(page.get_by_test_id("health-error-Typo")).to_contain_text("cannot connect")
+        expect(page.get_by_test_id("health-error-Typo")).to_contain_text("cannot connect", timeout=SLOW)
         nav(page, "agents")
-        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("unreachable")
-        expect(page.get_by_test_id("agent-health-Patient")).to_contain_text("cannot connect")
+        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("unreachable", timeout=SLOW)
+        expect(page.get_by_test_id("agent-health-Patient")).to_contain_text("cannot connect", timeout=SLOW)
         nav(page, "overview")
-        expect(page.get_by_test_id("overview-agent-Patient")).to_have_attribute("data-status", "unreachable")
-        expect(page.get_by_test_id("overview-backend-Typo")).to_have_attribute("data-status", "down")
-        expect(page.get_by_test_id("overview-backend-Typo")).to_contain_text("cannot connect")
+        expect(page.get_by_test_id("overview-agent-Patient")).to_have_attribute("data-status", "unreachable", timeout=SLOW)
+        expect(page.get_by_test_id("overview-backend-Typo")).to_have_attribute("data-status", "down", timeout=SLOW)
+        expect(page.get_by_test_id("overview-backend-Typo")).to_contain_text("cannot connect", timeout=SLOW)
         page.screenshot(path=str(artifacts / "status-wrong-port-overview.png"), full_page=True)
 
         # the URL is fixed in the dialog: green again, the old error gone, no reload
@@ -92,31 +94,31 @@ def test_status_follows_a_wrong_port_a_fix_an_outage_and_a_recovery_without_relo
         dlg.get_by_label("URL").fill(provider.url + "/v1")
         dlg.get_by_role("button", name="Save").click()
         expect(dlg).to_be_hidden()
-        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "up")
+        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "up", timeout=SLOW)
         expect(page.get_by_test_id("health-error-Typo")).to_have_count(0)
         expect(card.locator(".dot.up")).to_be_visible()
         nav(page, "agents")
-        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("ready")
+        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("ready", timeout=SLOW)
         expect(page.get_by_test_id("agent-health-Patient")).to_have_count(0)
         assert "lively says: hello" in str(chat(srv, a["id"], "hello"))
 
         # the provider fails a real chat: the agent and its backend go red with the reason
         outage["on"] = True
         assert chat(srv, a["id"], "still there?")[-1].get("errorCode")
-        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("unreachable")
-        expect(page.get_by_test_id("agent-health-Patient")).to_contain_text("503")
+        expect(page.get_by_test_id("agent-status-Patient")).to_have_text("unreachable", timeout=SLOW)
+        expect(page.get_by_test_id("agent-health-Patient")).to_contain_text("503", timeout=SLOW)
         nav(page, "backends")
-        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "down")
-        expect(page.get_by_test_id("health-error-Typo")).to_contain_text("503")
+        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "down", timeout=SLOW)
+        expect(page.get_by_test_id("health-error-Typo")).to_contain_text("503", timeout=SLOW)
         page.screenshot(path=str(artifacts / "status-outage-backends.png"), full_page=True)
 
         # ... and comes back: the next good chat turns everything green again
         outage["on"] = False
         assert "lively says: back" in str(chat(srv, a["id"], "back"))
-        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "up")
+        expect(page.get_by_test_id("health-Typo")).to_have_attribute("data-status", "up", timeout=SLOW)
         nav(page, "overview")
-        expect(page.get_by_test_id("overview-agent-Patient")).to_have_attribute("data-status", "ready")
-        expect(page.get_by_test_id("overview-backend-Typo")).to_have_attribute("data-status", "up")
+        expect(page.get_by_test_id("overview-agent-Patient")).to_have_attribute("data-status", "ready", timeout=SLOW)
+        expect(page.get_by_test_id("overview-backend-Typo")).to_have_attribute("data-status", "up", timeout=SLOW)
         not_reloaded(page)
         assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
     finally:
@@ -131,21 +133,21 @@ def test_a_failed_test_turns_the_card_red_and_a_passing_one_green(page: Page, sl
 
     srv = slow_round_server
     with FakeServer(OpenAIFake("moody", models=["m-chat"], responder=responder)) as provider:
-        api = httpx.Client(base_url=srv.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+        api = httpx.Client(base_url=srv.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
         api.post("/backends", json={"name": "Moody", "type": "openai", "url": provider.url + "/v1", "maxAttempts": 1})
         signed_in(page, srv)
         page.evaluate("window.__statusMarker = 42")
         nav(page, "backends")
-        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "down")
+        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "down", timeout=SLOW)
         outage["on"] = False
         card = page.get_by_test_id("backend-Moody")
         card.get_by_role("button", name="Test").click()
-        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "up")
-        expect(page.get_by_test_id("health-Moody")).to_contain_text("by a test")
-        expect(page.get_by_test_id("last-test-Moody")).to_contain_text("Test passed")
+        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "up", timeout=SLOW)
+        expect(page.get_by_test_id("health-Moody")).to_contain_text("by a test", timeout=SLOW)
+        expect(page.get_by_test_id("last-test-Moody")).to_contain_text("Test passed", timeout=SLOW)
         outage["on"] = True
         card.get_by_role("button", name="Test").click()
-        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "down")
-        expect(page.get_by_test_id("health-error-Moody")).to_contain_text("bad gateway")
-        expect(page.get_by_test_id("last-test-Moody")).to_contain_text("Test failed")
+        expect(page.get_by_test_id("health-Moody")).to_have_attribute("data-status", "down", timeout=SLOW)
+        expect(page.get_by_test_id("health-error-Moody")).to_contain_text("bad gateway", timeout=SLOW)
+        expect(page.get_by_test_id("last-test-Moody")).to_contain_text("Test failed", timeout=SLOW)
         not_reloaded(page)
