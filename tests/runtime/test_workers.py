@@ -57,7 +57,7 @@ def children(pid: int) -> set[int]:
 
 
 def worker_pids(srv: ServerProcess) -> dict[str, int]:
-    text = fresh("GET", f"{srv.admin_url}/metrics").text
+    text = fresh("GET", f"{srv.user_url}/metrics").text
     return {w: int(float(p)) for w, p in re.findall(r'magec_worker_pid\{worker="(\d+)"\} (\S+)', text)}
 
 
@@ -198,3 +198,57 @@ def test_sigterm_stops_every_worker_after_in_flight_requests(tmp_path: Path, ope
             fresh("GET", f"{srv.user_url}/api/v1/health")
     finally:
         srv.stop()
+
+
+async def test_admin_mcp_runs_once_and_its_writes_are_live_on_every_worker(tmp_path: Path) -> None:
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from magec.testing.services import free_port
+
+    password, mcp_port = "mcp-pw", free_port()
+    srv = ServerProcess(tmp_path / "m", admin_password=password, extra_args=["--workers", "2"],
+                        server_config={"mcp": {"enabled": True, "port": mcp_port}}).start(timeout=180)
+    try:
+        wait_both_serving(srv)
+        # one worker serves MCP (worker 0: MCP sessions live in one process); the parent only
+        # keeps the socket open across restarts
+        assert srv.proc is not None
+        pids = worker_pids(srv)
+        assert set(pids) == {"0", "1"}
+        assert [w for w, pid in sorted(pids.items()) if _listens(pid, mcp_port)] == ["0"]
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {password}"}, timeout=120) as http, \
+                streamable_http_client(f"http://127.0.0.1:{mcp_port}/mcp", http_client=http) as (read, write), \
+                ClientSession(read, write) as s:
+            await s.initialize()
+            for n in range(4):
+                made = await s.call_tool("magec_create_agent", {"body": {"name": f"From MCP {n}"}})
+                assert not made.is_error, made.content
+                agent_id = made.structured_content["id"]  # type: ignore[index]
+                # the very next request, on fresh connections: listed whichever worker answers
+                for _ in range(4):
+                    r = fresh("GET", f"{srv.user_url}{U}/list-apps?detailed=true")
+                    assert agent_id in [a["id"] for a in r.json()], r.headers[WORKER]
+    finally:
+        srv.stop()
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a listening TCP socket on ``port`` (from /proc)."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "0A":  # LISTEN
+                inodes.add(f[9])
+    fds = Path(f"/proc/{pid}/fd")
+    held = set()
+    for fd in fds.iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(target[8:-1])
+    return bool(inodes & held)
