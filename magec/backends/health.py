@@ -239,7 +239,10 @@ class HealthMonitor:
                 listed = None
             except TimeoutError:
                 listed, error = False, f"{spec.name or backend_id}: model listing timed out"
-                if trip:
+                # while turns are running on it, their own outcomes are the better evidence: a
+                # process busy with a thousand streams lists slowly too (magec.runtime.admission)
+                admission = self.ctx.extras.get("admission")
+                if trip and not (admission is not None and admission.running(backend_id)):
                     self.breakers.get(backend_id, spec.name).trip(BackendTimeoutError(error, backend=spec.name))
             except MagecError as e:
                 listed, error = False, redact(str(e))

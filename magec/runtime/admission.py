@@ -76,6 +76,10 @@ class Admission:
             self._backends[backend] += 1
         return Ticket(self, client, used)
 
+    def running(self, backend: str) -> int:
+        """Turns running now whose agent may call ``backend`` (counted whatever the limits)."""
+        return self._backends.get(backend, 0)
+
     def precheck(self, runtime: Any, app: Any, owner: str) -> None:
         """Raise now what :meth:`begin` would raise, without taking a slot: for a route that must
         answer a refusal with an HTTP status before its stream's headers go out (``/run_sse``)."""
