@@ -232,6 +232,12 @@ def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server:
     expect(rec).to_have_count(0)
     expect(box).to_have_value("typed first")
     expect(page.get_by_role("button", name="Record")).to_be_enabled()
+    # Escape cancels too (the focus is on the stop button).
+    page.get_by_role("button", name="Record").click()
+    expect(timer).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(rec).to_have_count(0)
+    expect(box).to_have_value("typed first")
     assert sent_to(alpha, "stt") == []
 
     # A transcript is appended to what was typed; Discard restores the typed text.
