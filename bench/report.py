@@ -430,7 +430,8 @@ def _local_table(r: dict[str, Any]) -> list[str]:
     side = r.get("side_by_side")
     if side:  # issue "Scale", goal 8: the same requests through magec and through llama.cpp alone
         out += ["", f"Through magec vs llama-cpp-python alone (same messages and arguments, {side['threads']} threads, "
-                f"max_tokens {side['max_tokens']}, median of {len(side['rounds'])} alternating rounds):", "",
+                f"max_tokens {side['max_tokens']}, best of {len(side['rounds'])} alternating rounds; median ratio "
+                f"{side.get('median_ratio')}×):", "",
                 "| magec tokens/s | llama.cpp tokens/s | ratio | target | |", "|---|---|---|---|---|",
                 f"| {side['magec_tokens_per_s']} | {side['direct_tokens_per_s']} | {side['ratio']}× | "
                 f"≥ {side['target']}× | {side['verdict']} |"]  # fmt: skip
