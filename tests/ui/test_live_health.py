@@ -32,7 +32,7 @@ def test_down_backend_and_its_agent_update_without_reload(page: Page, live_serve
     steady = FakeServer(OpenAIFake("steady", models=["s-chat"]))
     try:
         api = httpx.Client(base_url=live_server.admin_url + "/api/v1/admin",
-                           headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+                           headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)  # a loaded machine
         b = api.post("/backends", json={"name": "Vanishing", "type": "openai", "url": provider.url + "/v1",
                                         "timeout": 2}).json()
         s = api.post("/backends", json={"name": "Steady", "type": "openai", "url": steady.url + "/v1"}).json()
