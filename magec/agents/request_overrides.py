@@ -17,6 +17,7 @@ call of that turn and
   answer continues it as a ``FunctionResponse``). A client tool named like one of the agent's own
   tools is refused with :class:`~magec.errors.ValidationError` naming it — the agent's tools are
   never shadowed;
+* places a stateless call's history (``history``) before the turn's own contents, on every call;
 * applies ``tool_choice`` to the first model call of the turn only (OpenAI's meaning: it constrains
   this completion; forcing it on every step would loop on server-side tools).
 
@@ -72,6 +73,9 @@ class Overrides:
     tool_choice: str | None = None
     #: model calls made so far in this turn (tool_choice applies to the first only)
     calls: int = 0
+    #: a stateless call's earlier messages, placed before the turn's own contents on every model
+    #: call (they never become session events: see magec.api.user.openai.turns)
+    history: list[types.Content] = field(default_factory=list)
 
     @property
     def tool_names(self) -> set[str]:
@@ -117,6 +121,8 @@ def before_model(callback_context: Any, llm_request: Any) -> None:
         return None
     first = ov.calls == 0
     ov.calls += 1
+    if ov.history:  # first, so the context guard trims it and the secrets guard masks it
+        llm_request.contents = [*ov.history, *llm_request.contents]
     if ov.instructions:
         llm_request.append_instructions(["Instructions from the client for this turn:\n" + ov.instructions])
     schema = ov.config.get("response_json_schema")

@@ -181,7 +181,9 @@ class FakeLlm(BaseLlm):
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
-        self._requests.append(llm_request.model_copy(deep=True))
+        # a snapshot of what was asked: its own contents list (ADK builds fresh contents per call,
+        # so the items are not mutated later; a deep copy made the double O(history) per call)
+        self._requests.append(llm_request.model_copy(update={"contents": list(llm_request.contents)}))
         turn = self._next(llm_request)
         if stream and turn.text:
             for word in re.findall(r"\S+\s*", turn.text):

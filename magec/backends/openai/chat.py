@@ -10,6 +10,7 @@ reason raises :class:`~magec.errors.MalformedResponseError`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -25,6 +26,9 @@ from magec.backends._resilience import Policy, resilient
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
+
+#: contents above which the request body is built in a worker thread
+LONG_REQUEST = 512
 
 
 class OpenAIChat(BaseLlm):
@@ -66,7 +70,11 @@ class OpenAIChat(BaseLlm):
 
     async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         id_map: dict[str, str] = {}
-        body = self.request_body(llm_request, id_map)
+        if len(llm_request.contents) > LONG_REQUEST:
+            # a long history's mapping would hold the event loop; in a thread it shares the GIL
+            body = await asyncio.to_thread(self.request_body, llm_request, id_map)
+        else:
+            body = self.request_body(llm_request, id_map)
         acc = TurnAccumulator(backend=self._conn.label, relay=relay.current() if stream else None)
         state = CallState()
         with mapped(map_error, self._conn.label, state):

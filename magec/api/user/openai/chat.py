@@ -89,7 +89,7 @@ def router(ctx: AppContext) -> APIRouter:
         rt = await ctx.runtime.fresh()
         caller = authenticate(request, rt)
         app = resolve(rt, caller, body.get("model"))
-        turn = msgs.split(body.get("messages"))
+        turn = await msgs.split_off_loop(body.get("messages"))
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")
         names = overrides.tool_names
         show_tools = body.get("magec_tool_events") is True

@@ -19,6 +19,7 @@ Bad input is a :class:`~magec.errors.ValidationError` naming the field (``messag
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -193,6 +194,19 @@ def split(messages: Any) -> Turn:
     if not new_parts:
         raise ValidationError("messages: the last user message is empty", field="messages")
     return Turn("\n\n".join(instructions), history, types.Content(role="user", parts=new_parts), call_names, unnamed)
+
+
+#: above this many messages the mapping runs in a worker thread (:func:`split_off_loop`)
+LONG_HISTORY = 256
+
+
+async def split_off_loop(messages: Any) -> Turn:
+    """:func:`split`, in a worker thread for a long history: building a pydantic ``Content`` per
+    message is ~25 µs, so 16k messages would hold the event loop (and every other request) for
+    ~0.4 s; in a thread the interpreter hands the loop the GIL every switch interval instead."""
+    if isinstance(messages, list) and len(messages) > LONG_HISTORY:
+        return await asyncio.to_thread(split, messages)
+    return split(messages)
 
 
 def _content(i: int, m: dict[str, Any], call_names: dict[str, str]) -> types.Content:

@@ -55,6 +55,8 @@ class Conversation:
     runner: Any = None  # the ephemeral runner of a stateless call, else None (the app's own)
     #: the route, for the conversation audit (``responses`` sets its own)
     surface: str = "chat.completions"
+    #: a stateless agent call's history, given to the model calls directly (Overrides.history)
+    history: list[types.Content] | None = None
 
     @classmethod
     async def open(
@@ -77,15 +79,23 @@ class Conversation:
         runner = app.ephemeral_runner()
         if turn.unnamed:
             name_calls(turn, [])
-        # the history goes in with the session: one linear step, no per-message append
         svc = runner.session_service
         assert isinstance(svc, EphemeralSessionService)
+        if app.kind == "agent" and not any(p.function_response for p in turn.new_message.parts or []):
+            # An agent's history goes straight into its model requests (Overrides.history): no
+            # session events, so ADK neither validates nor deep-copies each message per model call.
+            created = await svc.create_session(app_name=app.id, user_id=user)
+            return cls(rt, app, user, created.id, runner, history=turn.history)
+        # A flow's agents see the history as session events (attributed, as ADK shows other
+        # authors), and a client tool's answer needs its call among them: one linear step.
         created = await svc.create_session(app_name=app.id, user_id=user, events=history_events(app, turn.history))
         return cls(rt, app, user, created.id, runner)
 
     async def run(
         self, message: types.Content, overrides: Overrides, *, streaming: bool
     ) -> AsyncIterator[TurnEvent]:
+        if self.history:
+            overrides.history = self.history
         with applied(overrides), attributed(self.surface):
             turn = run_turn(self.rt, self.app, self.user, self.sid, message, streaming=streaming, runner=self.runner)
             try:

@@ -1,0 +1,58 @@
+"""A stateless call's history (``/v1`` with ``messages``): an agent's history goes straight into its
+model requests (no session events), mapped off the event loop when long — and everything an
+agent's callbacks do to a request (the context guard's window, the secrets guard) still applies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer, Reply
+from tests.runtime.test_run_api import make_agent
+
+
+def _history(turns: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(turns):
+        out += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
+    return out
+
+
+async def test_a_long_history_reaches_the_provider_whole_and_in_order(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    messages = _history(1500) + [{"role": "user", "content": "and now?"}]
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "openai-x says: and now?"
+    sent = [m for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("assistant" if m["role"] == "assistant" else "user", m["content"]) for m in messages]
+    # the call left nothing behind: a second, short call sees only its own history
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
+    assert [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"] == ["hi"]
+
+
+async def test_other_requests_are_served_while_a_long_history_is_mapped(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """The long call and a short one run together and both answer (the mapping is not one block on
+    the loop that the short call must wait out; no timing asserted)."""
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    long_call = apps.user.post("/v1/chat/completions",
+                               json={"model": aid, "messages": _history(4000) + [{"role": "user", "content": "long"}]})
+    short_call = apps.user.get("/api/v1/health")
+    long_r, short_r = await asyncio.gather(long_call, short_call)
+    assert isinstance(long_r, httpx.Response) and long_r.status_code == 200, long_r.text[:200]
+    assert short_r.status_code == 200
+
+
+async def test_the_context_guard_windows_a_stateless_history(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x, contextGuard={"enabled": True, "strategy": "sliding_window", "maxTurns": 2})
+    openai_x.script(Reply(text="ok"))
+    r = await apps.user.post("/v1/chat/completions",
+                             json={"model": aid, "messages": _history(10) + [{"role": "user", "content": "now"}]})
+    assert r.status_code == 200
+    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    assert sent == ["q9", "a9", "now"]  # the last 2 user turns: q9 (with its answer) and this one
