@@ -174,6 +174,10 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
         ("load", "load_bench", {"streams": 100, "ramp_s": 1.0, "limit": 10, "burst": 20} if smoke
          else {"streams": 1000, "ramp_s": 10.0, "limit": 50, "burst": 150}, 300 if smoke else 900),
     ]  # fmt: skip
+    if smoke:  # a real server + mock and 100s of requests: minutes, not a pipeline check
+        res["tokens"] = {"available": False, "reason": "not run by --smoke"}
+    else:
+        subs.append(("tokens", "token_bench", {"requests": 100, "ttft_requests": 60}, 600))
     if external.local_extra_installed():
         subs.append(
             (
@@ -261,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the raw results as JSON")
     p.add_argument(
-        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,scale,load,workers,local"
+        "--only", help="comma-separated: mock,startup,proxy,ttft,switch,breakdown,memory,session,voice,live,resilience,audit,scale,tokens,load,workers,local"
     )
     p.add_argument(
         "--render", type=Path, metavar="JSON", help="only re-render the report from saved --json results"

@@ -279,6 +279,8 @@ def render(res: dict[str, Any]) -> str:
     L += _external(res.get("audit"), audit_table)
     L += ["", "## Scale: turn cost vs session length, long histories", ""]
     L += _external(res.get("scale"), scale_table)
+    L += ["", "## Scale: the token path", ""]
+    L += _external(res.get("tokens"), token_table)
     L += ["", "## Scale: no collapse under load", ""]
     L += _external(res.get("load"), load_table)
     L += ["", "## Local model", ""]
@@ -290,6 +292,12 @@ def render(res: dict[str, Any]) -> str:
 
 def scale_table(r: dict[str, Any]) -> list[str]:
     from bench.scale_bench import report_lines
+
+    return report_lines(r)
+
+
+def token_table(r: dict[str, Any]) -> list[str]:
+    from bench.token_bench import report_lines
 
     return report_lines(r)
 
