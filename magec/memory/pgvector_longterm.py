@@ -205,12 +205,13 @@ class PgVectorLongTermStore(SqlLongTermStore):
         key, dim = group
         t = self.table
         emb = sa.cast(t.c.embedding, Vector(dim))
-        dist = emb.cosine_distance(sa.cast(sa.bindparam("q", str(vec)), Vector(dim)))
+        # the query vector is sent once (8 KB of text at 384-d): ORDER BY the select-list label
+        dist = emb.cosine_distance(sa.cast(sa.bindparam("q", str(vec)), Vector(dim))).label("distance")
         gen = sa.select(memory_scopes.c.generation).where(memory_scopes.c.app_name == app, memory_scopes.c.user_id == user)
         # whole rows and the scope generation in the same statement: a plain vector search is one
         # round trip (the hnsw.* settings are per connection, see ``_SERVER_SETTINGS``)
         q = (
-            sa.select(*self._columns(), (1 - dist).label("score"), gen.scalar_subquery().label("scope_generation"))
+            sa.select(*self._columns(), dist, gen.scalar_subquery().label("scope_generation"))
             .where(t.c.app_name == app, t.c.user_id == user)
             # literal model/dim: the planner must see the partial index's predicate verbatim
             .where(t.c.embedding_model == sa.bindparam("m", key, literal_execute=True))
@@ -231,7 +232,7 @@ class PgVectorLongTermStore(SqlLongTermStore):
             rows[str(r.id)] = r
             rows[_GENERATION] = int(r.scope_generation or 0)
         # relaxed order may return neighbours slightly out of order; re-sort exactly
-        return sorted(((str(r.id), float(r.score)) for r in found), key=lambda h: -h[1])
+        return sorted(((str(r.id), 1.0 - float(r.distance)) for r in found), key=lambda h: -h[1])
 
     async def _text_hits(
         self, conn: AsyncConnection, app: str, user: str, query: str, limit: int, only: Any | None
