@@ -149,7 +149,7 @@ def validate_graph(flow: Flow) -> None:
                 queue.append(child)
     for i, node in enumerate(flow.nodes):
         if node.id not in seen:
-            _fail(f"nodes[{i}]", f"node {node.id!r} is not reachable from entry {flow.entry!r}")
+            _fail(f"nodes[{i}]", f"is not reachable from the entry node {flow.entry!r}")
     if not any(not succ[n] for n in by_id):
         _fail("edges", "the graph needs at least one terminal node (a node with no outgoing edge)")
     looped = _cycle_without_router(by_id, succ)

@@ -3,7 +3,8 @@ checked by :mod:`magec.flows.graph_rules` (structure, CEL, scripts, subflow cycl
 
 :func:`validate_step` is also what :mod:`magec.flows.compile` checks before building, so a flow
 that saved always compiles structurally. Registered into the store by the composition root
-(:data:`RULES`, see :mod:`magec.resources.rules`).
+(:data:`RULES`, see :mod:`magec.resources.rules`). Their messages reach people in words
+(:mod:`magec.flows.wording`: ``Step 2: agent is required``); the error's ``field`` keeps the path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from magec.errors import ValidationError
 from magec.flows.cel import check_expression
 from magec.flows.graph_rules import check_subflows, validate_graph
+from magec.flows.wording import reworded
+from magec.resources import references, singular
 from magec.resources.models import Flow, FlowStep
 from magec.resources.rules import RuleTable, Save
 
@@ -28,7 +31,7 @@ def validate_step(step: FlowStep, path: str) -> None:
     if step.type == "loop":
         if step.max_iterations < 1:
             raise ValidationError(
-                f"{path}.maxIterations: a loop needs maxIterations >= 1", field=f"{path}.maxIterations"
+                f"{path}.maxIterations: must be at least 1", field=f"{path}.maxIterations"
             )
         if step.exit.mode == "expression":
             check_expression(step.exit.expression, f"{path}.exit.expression")
@@ -37,13 +40,25 @@ def validate_step(step: FlowStep, path: str) -> None:
 
 
 def flow_steps(save: Save) -> None:
+    try:
+        _check(save)
+    except ValidationError as e:
+        raise reworded(e, save.data) from None
+
+
+def _check(save: Save) -> None:
     flow = Flow.model_validate(save.data)
     if flow.root is not None:
         validate_step(flow.root, "root")
-        return
-    validate_graph(flow)
-    flow_id = str((save.old or {}).get("id") or "")
-    check_subflows(flow, flow_id or "\x00new", save.all_raw.get("flows", {}))
+    else:
+        validate_graph(flow)
+        flow_id = str((save.old or {}).get("id") or "")
+        check_subflows(flow, flow_id or "\x00new", save.all_raw.get("flows", {}))
+    # the store checks references too (after the rules), in paths; here first, so in words
+    for ref in references.refs_of("flows", save.data):
+        if not any(ref.target in save.all_raw.get(t, {}) for t in ref.target_kinds):
+            what = " or ".join(singular(t) for t in ref.target_kinds)
+            raise ValidationError(f"{ref.field}: {what} {ref.target!r} not found", field=ref.field)
 
 
 RULES: RuleTable = {"flows": (flow_steps,)}

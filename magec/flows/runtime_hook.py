@@ -4,7 +4,7 @@
 passes to the runtime manager; it runs on every rebuild (every config epoch), so an
 edited flow, or an edited agent used by a flow, applies to the next run with no restart. A flow
 that cannot be built becomes an invalid :class:`~magec.agents.apps.App` whose reason names the
-step; other apps are unaffected.
+step in words (``Step 2: agent 'X': …``, :mod:`magec.flows.wording`); other apps are unaffected.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from google.adk.runners import Runner
 from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.config_view.snapshot import StoreSnapshot
 from magec.flows.compile import compile_flow
+from magec.flows.wording import in_words
 from magec.redact import redact
 from magec.resources.models import Flow
 
@@ -29,7 +30,8 @@ def build_flow_app(flow: Flow, snap: StoreSnapshot, deps: BuildDeps) -> App:
     try:
         compiled = compile_flow(flow, snap, deps)
     except MagecError as e:
-        return App(flow.id, flow.name, "flow", AppStatus(False, redact(str(e))), description=flow.description)
+        reason = in_words(str(e), flow.dump())
+        return App(flow.id, flow.name, "flow", AppStatus(False, redact(reason)), description=flow.description)
     runner = Runner(app_name=flow.id, node=compiled.root, session_service=deps.session_service,
                     artifact_service=deps.artifact_service)
     return App(flow.id, flow.name, "flow", AppStatus(True), runner, compiled.authors, flow.description)

@@ -19,11 +19,11 @@ async def test_invalid_agent_makes_only_that_flow_invalid(sqlite_apps: Apps, oai
     fine = await flow(apps, "Fine", seq(step(good)))
     view = (await apps.admin.get(f"{A}/flows/{broken}")).json()
     assert view["valid"] is False
-    assert view["invalidReason"] == "root.steps[1]: agent 'Brainless': LLM backend not configured"
+    assert view["invalidReason"] == "Step 2: agent 'Brainless': LLM backend not configured"
     assert (await apps.admin.get(f"{A}/flows/{fine}")).json()["valid"] is True
     r = await apps.user.post(f"{U}/run", json={"appName": broken, "userId": "u",
                                                "newMessage": {"parts": [{"text": "hi"}]}})
-    assert r.status_code == 503 and "root.steps[1]" in r.json()["error"]
+    assert r.status_code == 503 and "Step 2" in r.json()["error"]
     assert texts(await run(apps, fine, "hi")) == ["oai-reply-1"]
     assert texts(await run(apps, good, "hi")) == ["oai-reply-2"]
 
@@ -35,7 +35,7 @@ async def test_force_deleted_agent_leaves_an_invalid_empty_flow(sqlite_apps: App
     assert (await apps.admin.delete(f"{A}/agents/{only}")).status_code == 409
     assert (await apps.admin.delete(f"{A}/agents/{only}", params={"force": "true"})).status_code == 204
     view = (await apps.admin.get(f"{A}/flows/{fid}")).json()
-    assert view["valid"] is False and view["invalidReason"].startswith("root.steps:")
+    assert view["valid"] is False and view["invalidReason"].startswith("The flow: a sequential step needs")
 
 
 async def test_live_edits_apply_to_the_next_run(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,

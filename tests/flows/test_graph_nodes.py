@@ -134,10 +134,10 @@ async def test_invalid_agent_names_the_node_and_tree_subflows_nest(sqlite_apps: 
                          [edge("a", "b")])
     view = (await apps.admin.get(f"{A}/flows/{broken}")).json()
     assert view["valid"] is False
-    assert view["invalidReason"] == "nodes[1]: agent 'Brainless': LLM backend not configured"
+    assert view["invalidReason"] == "Node \"b\": agent 'Brainless': LLM backend not configured"
     r = await apps.user.post(f"{U}/run", json={"appName": broken, "userId": "u",
                                                "newMessage": {"parts": [{"text": "hi"}]}})
-    assert r.status_code == 503 and "nodes[1]" in r.json()["error"]
+    assert r.status_code == 503 and 'Node "b"' in r.json()["error"]
     # a tree flow embedded in a graph runs in place (a tree has no output: the next node gets none)
     tree = (await apps.admin.post(f"{A}/flows", json={"name": "Tree", "root": {
         "type": "sequential", "steps": [{"type": "agent", "agentId": good, "responseAgent": True}]}})).json()["id"]

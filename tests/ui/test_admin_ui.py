@@ -238,7 +238,7 @@ def test_flows_secrets_clients_and_shortcuts(page: Page, server: ServerProcess, 
     loop.locator(":scope > .fstep-children > .add-row").get_by_role("button", name="Agent").click()
     loop.locator(":scope > .fstep-head").get_by_role("button", name="Move up").click()
     dlg.get_by_role("button", name="Create").click()
-    expect(dlg.get_by_test_id("flow-error")).to_contain_text("root.steps[0].steps[0].agentId")
+    expect(dlg.get_by_test_id("flow-error")).to_have_text("Step 1.1: agent is required")  # words, not root.steps[0]…
     expect(dlg.locator(".fstep.error")).to_have_count(1)
     sels = dlg.locator("select[aria-label=Agent]").all()
     for sel, name in zip(sels, ["Helper", "Helper", "Critic"], strict=True):

@@ -84,10 +84,10 @@ def test_build_save_reopen_and_run_a_router_flow(page: Page, server: ServerProce
     assert after is not None and 110 <= after["y"] - before["y"] <= 130
     # save: the missing agent is reported at its node
     dlg.get_by_role("button", name="Create").click()
-    expect(dlg.get_by_test_id("flow-error")).to_contain_text("nodes[2].agentId")
+    expect(dlg.get_by_test_id("flow-error")).to_have_text('Node "billing": agent is required')
     expect(page.locator(".gnode.error")).to_have_count(1)
     expect(page.locator(".gnode.error")).to_have_attribute("data-testid", "gnode-billing")
-    expect(page.get_by_test_id("node-panel").get_by_test_id("node-error")).to_contain_text("agentId")
+    expect(page.get_by_test_id("node-panel").get_by_test_id("node-error")).to_contain_text("agent is required")
     pick_agent(page, "Billing")
     shot(page, artifacts, "flow-graph-editor", full=False)
     dlg.get_by_role("button", name="Create").click()

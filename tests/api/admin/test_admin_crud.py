@@ -123,7 +123,7 @@ async def test_loop_validation(apps: Apps) -> None:
     a = await create(apps, "agents", {"name": "A"})
     leaf = {"type": "agent", "agentId": a["id"]}
     cases = [
-        ({"type": "loop", "steps": [leaf]}, "root.maxIterations"),
+        ({"type": "loop", "steps": [leaf]}, "max iterations must be at least 1"),
         ({"type": "loop", "maxIterations": 2, "exit": {"mode": "expression", "expression": "state.x =="}, "steps": [leaf]},
          "does not compile"),
         ({"type": "loop", "maxIterations": 2, "exit": {"mode": "expression", "expression": "1 + 2"}, "steps": [leaf]},

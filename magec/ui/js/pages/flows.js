@@ -1,7 +1,11 @@
 // Flows: list of multi-agent flows; the dialog edits a tree (root steps) or a graph (flows-graph.js)
-// flow, the form the flow was written in (a new flow picks one). The server validates on save.
+// flow, the form the flow was written in (a new flow picks one). The server validates on save and
+// words its errors for people ("Step 2: agent is required"; the error's `field` keeps the path that
+// highlights the step). A flow the runtime cannot build (an agent without a backend, a step left
+// empty by a force-deleted agent…) shows "invalid" and why, on its card and in its dialog; the list
+// refreshes while the page is open, so fixing the agent clears it without a reload.
 import { api } from '../api.js';
-import { store, load, nameOf } from '../store.js';
+import { store, load, nameOf, isPending, liveHealth } from '../store.js';
 import { toast } from '../toast.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
@@ -27,10 +31,16 @@ const FlowDialog = {
   data() { return { open: false, editing: null, form: null, saving: false, error: '', errorPath: '', errorField: '' }; },
   // Any edit clears the highlighted step of the last server error.
   watch: { form: { deep: true, handler() { this.errorPath = ''; } } },
-  computed: { isGraph() { return !!this.form && this.form.kind === 'graph'; } },
+  computed: {
+    isGraph() { return !!this.form && this.form.kind === 'graph'; },
+    current() { return this.editing && store.flows.find((f) => f.id === this.editing.id); },
+  },
+  setup() { return { isPending }; },
   template: `
   <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide testid="flow-dialog">
     <form class="form" id="flow-form" @submit.prevent="save" v-if="form">
+      <div class="banner warn" v-if="current && current.valid === false && !isPending(current)" role="status" data-testid="flow-invalid">
+        <Icon name="alert" :size="16"/> <span>This flow cannot run: {{ current.invalidReason || 'invalid' }}</span></div>
       <div class="grid-2">
         <div class="field"><label for="f-name">Name <span class="req">*</span></label><input id="f-name" v-model="form.name" required autofocus placeholder="e.g. Review"></div>
         <div class="field"><label for="f-desc">Description</label><input id="f-desc" v-model="form.description"></div>
@@ -97,8 +107,11 @@ export default {
       action="New flow" @action="$refs.dlg.show()"/>
     <div v-else class="grid">
       <article class="card entity flow" v-for="f in items" :key="f.id" tabindex="0" @click="$refs.dlg.show(f)" @keydown.enter="$refs.dlg.show(f)" :data-testid="'flow-' + f.name">
-        <header class="card-head"><span class="type-badge t-flow">FLW</span><h3>{{ f.name }}</h3></header>
+        <header class="card-head"><span class="type-badge t-flow">FLW</span><h3>{{ f.name }}</h3>
+          <span class="badge muted" v-if="isPending(f)" title="The runtime is building this flow">building…</span>
+          <span class="badge" v-else :class="f.valid === false ? 'danger' : 'ok'" :title="f.invalidReason || 'ready'" :data-testid="'flow-status-' + f.name">{{ f.valid === false ? 'invalid' : 'ready' }}</span></header>
         <p class="muted small clamp" v-if="f.description">{{ f.description }}</p>
+        <p class="error-text small" v-if="f.valid === false && f.invalidReason && !isPending(f)" :data-testid="'flow-reason-' + f.name">{{ f.invalidReason }}</p>
         <p class="mono small outline">{{ outline(f) }}</p>
         <footer class="card-actions" @click.stop>
           <button class="btn ghost sm" type="button" @click="go('playground', {app: f.id})"><Icon name="chat" :size="14"/> Run</button>
@@ -110,9 +123,9 @@ export default {
     </div>
     <FlowDialog ref="dlg"/>
   </div>`,
-  setup() { return { outline, go, route }; },
-  mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.openFromRoute(); },
-  unmounted() { this.off(); },
+  setup() { return { outline, go, route, isPending }; },
+  mounted() { this.off = onAction('new', () => this.$refs.dlg.show()); this.stopLive = liveHealth(['flows']); this.openFromRoute(); },
+  unmounted() { this.off(); this.stopLive(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.flows'() { this.openFromRoute(); } },
   methods: {
     openFromRoute() {
