@@ -67,8 +67,9 @@ def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 @pytest.fixture(scope="module")
 def providers() -> Iterator[dict[str, FakeServer]]:
     fakes = {
-        "openai": FakeServer(OpenAIFake("openai", models=["gpt-4o-mini", "text-embedding-3-small", "whisper-1", "tts-1"])),
-        "ollama": FakeServer(OpenAIFake("ollama", models=["llama3.2", "nomic-embed-text"])),
+        "openai": FakeServer(OpenAIFake("openai", models=["gpt-4o-mini", "text-embedding-3-small", "whisper-1", "tts-1"],
+                                        embedding_dim=1536)),
+        "ollama": FakeServer(OpenAIFake("ollama", models=["llama3.2", "nomic-embed-text"], embedding_dim=768)),
         "claude": FakeServer(AnthropicFake("claude", models=["claude-sonnet-4-5"])),
     }
     yield fakes
@@ -120,12 +121,21 @@ def test_readme_screenshots(page: Page, docs_server: ServerProcess, providers: d
                                {"type": "agent", "agentId": helper["id"]},
                                {"type": "agent", "agentId": critic["id"], "responseAgent": True}]}})
 
+    # a full probe of each running backend: the cards show the measured roles
+    for b, probe in ((openai, {"model": "gpt-4o-mini", "embeddingModel": "text-embedding-3-small",
+                               "sttModel": "whisper-1", "ttsModel": "tts-1", "ttsVoice": "nova"}),
+                     (ollama, {"model": "llama3.2", "embeddingModel": "nomic-embed-text"}),
+                     (claude, {"model": "claude-sonnet-4-5"})):
+        tested = api.post(f"/backends/{b['id']}/test", json={"full": True, **probe})
+        assert tested.status_code == 200 and tested.json()["ok"], tested.text
+
     signed_in(page, server)
     nav(page, "backends")
     for name in ("OpenAI", "Ollama", "Claude"):
         expect(page.get_by_test_id(f"backend-{name}").locator(".dot.up")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("backend-Edge TTS").locator(".dot.down")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("backend-OpenAI")).to_contain_text("Researcher")
+    expect(page.get_by_test_id("backend-Claude")).not_to_contain_text("Not tested")
     page.wait_for_timeout(300)  # let the card transitions settle
     page.screenshot(path=str(out / "admin-backends.png"))
 
