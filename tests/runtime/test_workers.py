@@ -63,7 +63,7 @@ def worker_pids(srv: ServerProcess) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("workers"), extra_args=["--workers", "2"]).start(timeout=180)
+    srv = ServerProcess(tmp_path_factory.mktemp("workers"), extra_args=["--workers", "2"]).start(timeout=300)
     try:
         wait_both_serving(srv)
         yield srv
@@ -170,7 +170,7 @@ def test_a_killed_worker_is_replaced(workers: ServerProcess) -> None:
 
 
 def test_sigterm_stops_every_worker_after_in_flight_requests(tmp_path: Path, openai_x: FakeServer) -> None:
-    srv = ServerProcess(tmp_path / "w", extra_args=["--workers", "2"]).start(timeout=180)
+    srv = ServerProcess(tmp_path / "w", extra_args=["--workers", "2"]).start(timeout=300)
     try:
         wait_both_serving(srv)
         bx = fresh("POST", f"{srv.admin_url}{A}/backends", json={"name": "X", "type": "openai", "url": openai_x.url,
@@ -209,7 +209,7 @@ async def test_admin_mcp_runs_once_and_its_writes_are_live_on_every_worker(tmp_p
 
     password, mcp_port = "mcp-pw", free_port()
     srv = ServerProcess(tmp_path / "m", admin_password=password, extra_args=["--workers", "2"],
-                        server_config={"mcp": {"enabled": True, "port": mcp_port}}).start(timeout=180)
+                        server_config={"mcp": {"enabled": True, "port": mcp_port}}).start(timeout=300)
     try:
         wait_both_serving(srv)
         # one worker serves MCP (worker 0: MCP sessions live in one process); the parent only
