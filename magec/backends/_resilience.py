@@ -32,6 +32,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
+from magec.backends import relay
 from magec.backends.base import BackendSpec
 from magec.errors import (
     BackendConnectionError,
@@ -111,6 +112,8 @@ async def resilient(
     while True:
         tries += 1
         produced = False
+        sink = relay.current()  # text relayed to the client is output too: never retried after it
+        relayed = sink.pushed if sink is not None else 0
         agen = attempt()
         try:
             while True:
@@ -132,6 +135,7 @@ async def resilient(
                 produced = True
                 yield item
         except BackendError as err:
+            produced = produced or (sink is not None and sink.pushed != relayed)
             if produced or tries >= policy.max_attempts or loop.time() >= deadline or not retryable(err):
                 raise
             wait = _wait_for(err, tries)
