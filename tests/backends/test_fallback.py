@@ -133,22 +133,23 @@ async def test_server_errors_move_on_caller_errors_do_not(env: Env) -> None:
     agent = await _agent(
         apps, "chain", {"backend": env.primary_id, "model": "gpt-p", "fallbacks": [{"backend": env.fallback_id, "model": "c"}]}
     )
-    env.primary.script(Reply.fail(503, "overloaded"))
-    env.fallback.script("rescued")
+    # chat replies only: a failed call makes the backend re-check itself at once (a model listing)
+    env.primary.script(Reply.fail(503, "overloaded"), route="chat")
+    env.fallback.script("rescued", route="chat")
     assert _final_text(await _run(apps, agent, "one")) == "rescued"
     # maxAttempts is 3, but a link with a fallback after it fails over at once instead of retrying
     assert len(env.primary.requests_to("chat")) == 1
 
     # a caller's error (400) is the caller's: the fallback would refuse it too, so it is not asked
-    env.primary.script(Reply.fail(400, "this request is invalid"))
+    env.primary.script(Reply.fail(400, "this request is invalid"), route="chat")
     events = await _run(apps, agent, "two")
     errors = [e for e in events if e.get("errorCode")]
     assert len(errors) == 1 and errors[0]["errorCode"] == "bad_request", events
     assert len(env.fallback.requests_to("chat")) == 1
 
     # every link failing: one error, the last link's
-    env.primary.script(Reply.fail(500, "primary broke"))
-    env.fallback.script(*[Reply.fail(529, "fallback overloaded")] * 3)  # the last link keeps its retries
+    env.primary.script(Reply.fail(500, "primary broke"), route="chat")
+    env.fallback.script(*[Reply.fail(529, "fallback overloaded")] * 3, route="chat")  # the last link keeps its retries
     events = await _run(apps, agent, "three")
     errors = [e for e in events if e.get("errorCode")]
     assert len(errors) == 1, events
@@ -161,7 +162,7 @@ async def test_failure_after_streamed_output_is_not_replayed(env: Env) -> None:
     agent = await _agent(
         apps, "midstream", {"backend": env.primary_id, "model": "gpt-p", "fallbacks": [{"backend": env.fallback_id, "model": "c"}]}
     )
-    env.primary.script(Reply(text="one two three four five", cut_after=2))
+    env.primary.script(Reply(text="one two three four five", cut_after=2), route="chat")
     events = await _run_sse(apps, agent, "stream please")
     errors = [e for e in events if e.get("errorCode")]
     assert len(errors) == 1 and events[-1] is errors[0], events
@@ -170,8 +171,8 @@ async def test_failure_after_streamed_output_is_not_replayed(env: Env) -> None:
     assert env.fallback.requests_to("chat") == []  # nothing is shown twice
 
     # the same cut on a non-streamed call reached no client yet: the fallback answers it whole
-    env.primary.script(Reply(text="one two three four five", cut_after=2))
-    env.fallback.script("whole answer")
+    env.primary.script(Reply(text="one two three four five", cut_after=2), route="chat")
+    env.fallback.script("whole answer", route="chat")
     assert _final_text(await _run(apps, agent, "no stream")) == "whole answer"
 
 
