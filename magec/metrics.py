@@ -5,7 +5,8 @@ Each app context owns its own registry (tests run several in one process). Expos
 ``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``,
 ``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N),
 ``magec_runtime_rebuild_seconds``, ``magec_session_events_loaded`` (events parsed from session
-storage: a cached session costs none per turn), ``magec_runs_in_flight`` (turns admitted and
+storage: a cached session costs none per turn), ``magec_session_events_served`` (events given to
+turns: a windowed read gives only the window), ``magec_runs_in_flight`` (turns admitted and
 running, :mod:`magec.runtime.admission`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
 and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
@@ -59,6 +60,11 @@ class Metrics:
         # served from the cache, whatever their length; a client can watch it grow only with news
         self.session_events_loaded = Gauge(
             "magec_session_events_loaded", "Session events parsed from storage since start", registry=self.registry
+        )
+        # events handed to turns (a windowed read hands an agent with a sliding-window context
+        # guard only its last turns, whatever the session's length)
+        self.session_events_served = Gauge(
+            "magec_session_events_served", "Session events given to turns since start", registry=self.registry
         )
         self.runs_in_flight = Gauge(
             "magec_runs_in_flight", "Turns running in this process (admission, limits.maxRuns)", registry=self.registry

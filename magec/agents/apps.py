@@ -41,6 +41,9 @@ class App:
     #: digest of everything this app was built from (see :func:`magec.runtime.build.fingerprint`);
     #: equal = reusable
     fingerprint: str = ""
+    #: where the session events a turn needs start (an agent's sliding-window context guard):
+    #: sessions are read as that window (magec.memory.event_cache.windowed); None = whole
+    window: Callable[[list[Any]], int] | None = None
     _ephemeral: Runner | None = field(default=None, repr=False)
 
     def ephemeral_runner(self) -> Runner:

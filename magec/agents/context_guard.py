@@ -14,6 +14,7 @@ Cuts happen only at user-turn boundaries, so a tool call is never separated from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from magec.resources.models import ContextGuard
@@ -61,6 +62,28 @@ def trim(contents: list[Any], guard: ContextGuard) -> list[Any]:
         while len(turns) > 1 and _estimate_tokens([c for t in turns for c in t]) > guard.max_tokens:
             turns.pop(0)
     return [c for t in turns for c in t]
+
+
+def window(guard: ContextGuard) -> Callable[[list[Any]], int] | None:
+    """Where the session events this guard can ever send start, for a windowed session read
+    (:func:`magec.memory.event_cache.windowed`): the start of the last ``maxTurns`` user turns
+    already stored — a superset of what :func:`trim` keeps once the new message adds a turn.
+    None (the whole session) for ``threshold`` and when off: their cut depends on sizes."""
+    if not (guard.enabled and guard.strategy == "sliding_window" and guard.max_turns > 0):
+        return None
+    keep = guard.max_turns
+
+    def start(events: list[Any]) -> int:
+        seen = 0
+        for i in range(len(events) - 1, -1, -1):
+            content = events[i].content
+            if events[i].author == "user" and content is not None and _is_user_turn_start(content):
+                seen += 1
+                if seen >= keep:
+                    return i
+        return 0
+
+    return start
 
 
 def callback(guard: ContextGuard) -> Any:

@@ -16,16 +16,44 @@ Contract:
   immutable (ADK copies an event before changing it); each session gets its own list.
 * Bounded: at most ``max_events`` events in all (least recently used sessions go first); a single
   session larger than a quarter of that is not cached at all.
+* A turn may read a *window* (:func:`windowed`): the app says where the events it can ever send
+  start (an agent's context guard keeps its last N user turns), and the session a turn loads holds
+  only those, so ADK's per-call work (building and deep-copying every event's content) no longer
+  grows with the session either.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from google.adk.events.event import Event
 
 Key = tuple[str, str, str]
+#: events -> index of the first event the running turn needs (None: the whole session)
+Window = Callable[[list[Event]], int]
+
+_window: ContextVar[Window | None] = ContextVar("magec_session_window", default=None)
+
+
+@contextmanager
+def windowed(window: Window | None) -> Iterator[None]:
+    """Sessions read in the body (a turn) hold only ``window(events)`` onwards."""
+    token = _window.set(window)
+    try:
+        yield
+    finally:
+        try:
+            _window.reset(token)
+        except ValueError:  # reset from another context (a generator closed elsewhere): harmless
+            _window.set(None)
+
+
+def current_window() -> Window | None:
+    return _window.get()
 
 #: default budget: about 100 MB of typical chat events
 DEFAULT_MAX_EVENTS = 50_000
@@ -45,6 +73,8 @@ class EventCache:
         self._size = 0
         #: events parsed from storage (what the cache saves; ``magec_session_events_loaded_total``)
         self.loaded = 0
+        #: events handed to sessions read whole or as a window (``magec_session_events_served``)
+        self.served = 0
 
     def get(self, key: Key) -> Entry | None:
         entry = self._entries.get(key)

@@ -37,7 +37,7 @@ from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
 from magec.memory._sqlite_writer import SqliteWriter
-from magec.memory.event_cache import EventCache, Key
+from magec.memory.event_cache import EventCache, Key, current_window
 from magec.memory.session_base import (
     APP,
     SESSION,
@@ -201,6 +201,10 @@ class SqlSessionService(MagecSessionService):
             whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
             if whole:
                 events = await self._read_events(conn, (app_name, user_id, sid), int(row.revision), float(row.update_time))
+                window = current_window()
+                if window is not None:
+                    events = events[window(events):]
+                self.events.served += len(events)
             elif not (config and config.num_recent_events == 0):
                 q = sa.select(ev.c.data).where(
                     ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid

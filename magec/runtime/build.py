@@ -16,6 +16,7 @@ from typing import Any
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
 
+from magec.agents import context_guard
 from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.agents.build import build_llm_agent
 from magec.config_view.snapshot import StoreSnapshot
@@ -129,6 +130,7 @@ def _build_agent_app(agent: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
             runner,
             {llm_agent.name: (agent.id, agent.name, True)},
             agent.description,
+            window=context_guard.window(agent.context_guard),
         )
     except MagecError as e:
         return App(agent.id, agent.name, "agent", AppStatus(False, redact(str(e))), description=agent.description)

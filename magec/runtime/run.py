@@ -35,6 +35,7 @@ from magec.errors import (
     NotFoundError,
     ValidationError,
 )
+from magec.memory.event_cache import windowed
 from magec.redact import redact
 from magec.runtime.build import Runtime
 
@@ -190,6 +191,13 @@ async def ensure_session(
         return session_id
 
 
+@contextlib.asynccontextmanager
+async def _sync(cm: Any) -> AsyncGenerator[None, None]:
+    """A synchronous context manager where only ``async with`` fits."""
+    with cm:
+        yield
+
+
 #: one lock per live conversation: turns on one session run one after the other, in arrival order
 _turn_locks: weakref.WeakValueDictionary[tuple[int, str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -266,7 +274,8 @@ async def _run_turn(
         # Concurrent turns on one session would each load it, and all but one would then fail as
         # stale: in this process they queue instead. Another replica's turn racing ours shows up as
         # a StaleSessionError before anything was produced: that turn is simply started again.
-        async with _turn_lock(runner, app.id, user_id, session_id):
+        # the session is read as the app's window (an agent's sliding-window context guard)
+        async with _turn_lock(runner, app.id, user_id, session_id), _sync(windowed(app.window)):
             for attempt in range(_STALE_RETRIES + 1):
                 try:
                     async for event in runner.run_async(

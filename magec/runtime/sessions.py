@@ -37,4 +37,5 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
         events = getattr(svc, "events", None)  # the SQL service's parsed-event cache
         if events is not None:
             ctx.metrics.session_events_loaded.set_function(lambda: float(events.loaded))
+            ctx.metrics.session_events_served.set_function(lambda: float(events.served))
     return cache["default"]  # type: ignore[no-any-return]

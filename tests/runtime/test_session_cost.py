@@ -51,3 +51,37 @@ async def test_a_session_replaced_under_the_cache_is_read_afresh(sqlite_apps: Ap
     assert [m["content"] for m in sent if m["role"] == "user"] == ["second life"]
     events = (await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s")).json()["events"]
     assert len(events) == 2
+
+
+async def _served(apps: Apps) -> float:
+    text = (await apps.user.get("/metrics")).text
+    found = re.search(r"^magec_session_events_served (\S+)$", text, re.M)
+    assert found, text[:500]
+    return float(found.group(1))
+
+
+async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """With a sliding-window context guard, a turn's session holds only the events the guard can
+    send: what a turn is given stays flat as the session grows, and the answers are unchanged."""
+    _, aid = await make_agent(sqlite_apps, openai_x, name="Windowed",
+                              contextGuard={"enabled": True, "strategy": "sliding_window", "maxTurns": 2})
+    for i in range(20):
+        await _turn(sqlite_apps, aid, "w", f"turn {i}")
+    served: list[float] = []
+    for i in range(20, 23):
+        before = await _served(sqlite_apps)
+        assert await _turn(sqlite_apps, aid, "w", f"turn {i}") == [f"openai-x says: turn {i}"]
+        served.append(await _served(sqlite_apps) - before)
+    assert all(0 < n <= 4 for n in served), served  # 40+ stored events; a turn is given ≤ 2 turns' worth
+    sent = openai_x.requests[-1].json["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == ["turn 21", "openai-x says: turn 21", "turn 22"]
+    # the stored session is whole: the window is what a turn reads, not what is kept
+    r = await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/w")
+    assert len(r.json()["events"]) == 46
+    # an agent without a window is given the whole session
+    _, plain = await make_agent(sqlite_apps, openai_x, name="Whole")
+    for i in range(3):
+        await _turn(sqlite_apps, plain, "p", f"turn {i}")
+    before = await _served(sqlite_apps)
+    await _turn(sqlite_apps, plain, "p", "turn 3")
+    assert await _served(sqlite_apps) - before == 6
