@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -126,6 +127,14 @@ def install(app: FastAPI) -> None:
         )
 
 
+#: bodies above this size are parsed and checked in a worker thread (a long chat history's walk
+#: would hold the event loop for tens of milliseconds)
+LARGE_BODY = 256 * 1024
+
+
 async def json_body(request: Request, *, required: bool = True) -> Any:
     """The parsed, checked JSON body (:func:`magec.api.limits.parse_json`); 400 naming the problem."""
-    return parse_json(await request.body(), required=required)
+    raw = await request.body()
+    if len(raw) > LARGE_BODY:
+        return await asyncio.to_thread(parse_json, raw, required=required)
+    return parse_json(raw, required=required)
