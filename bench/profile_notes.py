@@ -70,4 +70,35 @@ are from the run above.
   per token); the large part is ADK's per-partial event machinery.
 - More than one worker process: per-request CPU is the ceiling on one core; the store and the
   epoch watcher already let several processes share one database.
+
+### Profile notes, 2026-11-30 (issue "Scale": where the remaining time goes)
+
+Measured on the dev machine while it was shared (load average 2–20 on 2 cores): compare within a
+row. Tools: py-spy `record` on a running `magec serve`, cProfile of in-process turns, and the
+`tokens` / `scale` sections of this page.
+
+1. **Streaming, done:** an agent's tokens no longer travel as ADK events (`backends/relay.py`):
+   a token costs a list append, and the edge writes everything ready in one go. Tokens that arrive
+   together (burst) cost ~24 µs each of server CPU (was ~500–900 µs). **Paced tokens** (one network
+   read each) still cost ~390 µs each: py-spy shows the time in the kernel — one `recv` from the
+   provider, one `send` to the client and the epoll wake-ups per token (`_SelectorSocketTransport.write`
+   alone is ~15 % of the samples, ADK and magec ~5 %). Per token there is nothing left to batch
+   without delaying it; the floor on this VM is its syscall cost.
+2. **Per request (plain `/v1`, ~8.8 ms of server CPU):** ADK's runner/flow/telemetry machinery
+   (~2.5 ms: node scheduler, callbacks, spans, `_get_contents`), the openai SDK call (~2–3 ms with
+   httpx2/httpcore2/anyio), FastAPI/Starlette and magec's middlewares, the audit and usage
+   writers (off the request path, but on the same core). Reaching "≤ 2 ms added at c=1" would mean
+   skipping ADK's runner for simple turns, which we have not done: every callback (overrides,
+   secrets, context guard, usage) and every surface relies on it.
+3. **Session length, done:** a turn reads its session once (event cache) and, for an agent with a
+   sliding-window context guard, only the window (`event_cache.windowed`): turn CPU at 1,000
+   stored events is 1.08× that at 10. Without a guard the request itself carries the history and
+   ADK deep-copies every event per model call (6.6× at 1,000 events).
+4. **Long stateless histories:** an agent's history goes straight into its model requests
+   (`Overrides.history`), never as session events; the mapping, the body parse and the request
+   body are built in worker threads above a size. Left on the event loop, per model call: ADK's
+   GenAI telemetry walks the whole request (`_experimental_semconv._to_any_value`, ~5 µs per
+   message; the stable convention emits one log record per message instead and is slower), the
+   prepend, the context/secrets guards. 16k messages: ~36 µs per message in all, the longest stall
+   ~160 ms (was 5.6 s at 8k).
 """
