@@ -95,7 +95,7 @@ async def test_rate_limit_with_retry_after(vendor: tuple[str, FakeServer]) -> No
     srv.script(Reply.fail(429, "slow down", headers={"retry-after": "7"}))
     err = await _raises(BackendRateLimitError, _chat(name, srv.url, stream=False))
     assert isinstance(err, BackendRateLimitError) and err.retry_after == 7
-    assert len(srv.requests) == 1  # SDK retries are off
+    assert len(srv.calls()) == 1  # SDK retries are off
 
 
 async def test_timeout(vendor: tuple[str, FakeServer]) -> None:

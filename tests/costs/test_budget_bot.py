@@ -42,9 +42,9 @@ async def test_telegram_bot_answers_with_the_budget_message(sqlite_apps: Apps, o
         tg.send_text(chat_id=5101, user_id=5101, text="first question")
         [first] = await tg.await_sent(5101, "sendMessage")
         assert "the answer" in first.text
-        calls = len(oai.requests)
+        calls = len(oai.calls())
         tg.send_text(chat_id=5101, user_id=5101, text="second question")
         _, second = await tg.await_sent(5101, "sendMessage", count=2)
     assert "daily budget of client 'Team bot' is spent" in second.text
     assert "1,000 of 1,000 tokens" in second.text
-    assert len(oai.requests) == calls, "the refused turn never reached the provider"
+    assert len(oai.calls()) == calls, "the refused turn never reached the provider"

@@ -37,11 +37,11 @@ async def test_client_token_budget_refuses_then_raised_budget_allows(sqlite_apps
     c = await client(apps, "Web", [aid], budget={"amount": 1500, "unit": "tokens", "period": "day"})
     token = c["token"]
     assert c["budget"] == {"amount": 1500, "unit": "tokens", "period": "day"}
-    calls = len(oai.requests)
+    calls = len(oai.calls())
     # 1000 of 1500 tokens: allowed; 2000 of 1500: the next one is refused
     assert (await run(apps, aid, "one", token=token))[-1]["content"]["parts"][0]["text"] == "answer"
     assert (await chat(apps, aid, "two", token=token)).status_code == 200
-    spent = len(oai.requests)
+    spent = len(oai.calls())
     assert spent == calls + 2
     event = refused(await run(apps, aid, "three", token=token))
     assert event["errorCode"] == "budget_exceeded" and event["turnComplete"] is True
@@ -54,7 +54,7 @@ async def test_client_token_budget_refuses_then_raised_budget_allows(sqlite_apps
     r = await apps.user.post("/v1/chat/completions", headers={"Authorization": f"Bearer {token}"},
                              json={"model": aid, "stream": True, "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 402 and r.json()["error"]["code"] == "budget_exceeded"
-    assert len(oai.requests) == spent, "a refused turn never reaches the provider"
+    assert len(oai.calls()) == spent, "a refused turn never reaches the provider"
     # the budget status says so
     status = (await apps.admin.get(f"{A}/costs/budgets")).json()
     assert [(s["scope"], s["id"], s["spent"], s["exceeded"]) for s in status] == [("client", c["id"], 2000, True)]

@@ -91,7 +91,7 @@ async def test_get_state_and_invalid_key(sqlite_apps: Apps, oai: FakeServer, cla
     arrivals.plan[("claude", 2)] = Reply(tool_calls=[ToolCall("get_state", {"key": "missing"})])
     fid = await flow(apps, "Share", seq(step(a), step(b)))
     await run(apps, fid, "share")
-    sent = json.dumps(oai.requests[1].json)
+    sent = json.dumps(oai.calls()[1].json)
     assert "invalid key" in sent and '\\"success\\": false' in sent
     claude_msgs = json.dumps(claude.requests[-1].json)
     assert '\\"found\\": true' in claude_msgs and '\\"value\\": [1, \\"two\\"]' in claude_msgs

@@ -60,7 +60,7 @@ async def test_parallel_steps_overlap_on_the_same_input(sqlite_apps: Apps, oai: 
     # same input: no researcher saw another's output
     for fake, others in ((oai, ("claude-reply", "gem-reply")), (claude, ("oai-reply", "gem-reply")),
                          (gem, ("oai-reply", "claude-reply"))):
-        first = dump(fake.requests[0])
+        first = dump(fake.calls()[0])
         assert "research kelp" in first and not any(o in first for o in others)
     # the synthesiser sees everything: outputKey values rendered into its prompt, and the history
     synth = oai.requests[-1].json["messages"]

@@ -60,7 +60,7 @@ async def test_parallel_maps_in_order_with_concurrency_limit(sqlite_apps: Apps, 
     assert log[2][1] - log[0][1] >= 0.45  # ... the third only when one of them finished
     # reply n answered the n-th request: map each item to its reply, the output keeps item order
     reply_for = {}
-    for n, req in enumerate(oai.requests, start=1):
+    for n, req in enumerate(oai.calls(), start=1):
         item = re.search(r"item-[abc]", json.dumps(req.json))
         assert item is not None
         reply_for[item.group(0)] = f"oai-reply-{n}"

@@ -73,9 +73,9 @@ async def test_save_then_recall_in_new_session(sqlite_apps: Apps, llm: FakeServe
     offered = None
     events = await say(apps, ids["a1"], "ada", "s1", 'call save_to_memory {"content": "Ada likes green tea", "category": "preferences"}')
     assert tool_result(events, "save_to_memory")
-    offered = [t["function"]["name"] for t in llm.requests[0].json["tools"]]
+    offered = [t["function"]["name"] for t in llm.calls()[0].json["tools"]]
     assert {"search_memory", "save_to_memory", "update_memory", "delete_memory"} <= set(offered)
-    assert "search_memory" in llm.requests[0].json["messages"][0]["content"]  # memory instruction paragraph
+    assert "search_memory" in llm.calls()[0].json["messages"][0]["content"]  # memory instruction paragraph
     emb_req = [r for r in emb3.requests if r.route == "embeddings"][-1]
     assert emb_req.headers["authorization"] == "Bearer sk-emb-key-333" and emb_req.headers["x-emb"] == "yes"
     assert emb_req.json["model"] == "emb-small"

@@ -213,7 +213,7 @@ async def test_client_tool_round_trip_stateless(sqlite_apps: Apps, openai_x: Fak
     assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Tenerife"}'
     offered = openai_x.requests[-1].json["tools"]
     assert [t["function"]["name"] for t in offered] == ["get_weather"]
-    assert len(openai_x.requests) == 1  # the call was not executed server-side: no second model call
+    assert len(openai_x.calls()) == 1  # the call was not executed server-side: no second model call
     follow = [*ask, choice.message.model_dump(exclude_none=True),
               {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"}]
     second = await client.chat.completions.create(model=aid, messages=follow, tools=[WEATHER])  # type: ignore[arg-type]
@@ -442,11 +442,11 @@ async def test_images_and_audio_parts_reach_the_backend(sqlite_apps: Apps, opena
 async def test_responses_failures(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     _, aid = await make_agent(sqlite_apps, openai_x)
     client = sdk(sqlite_apps)
-    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}), route="chat")
     with pytest.raises(openai.RateLimitError) as rl:
         await client.responses.create(model=aid, input="x")
     assert rl.value.response.headers["retry-after"] == "3600"
-    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}))
+    openai_x.script(Reply.fail(429, "quota", headers={"Retry-After": "3600"}), route="chat")
     kinds, failed = [], None
     async for ev in await client.responses.create(model=aid, input="y", stream=True):
         kinds.append(ev.type)

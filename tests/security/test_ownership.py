@@ -185,7 +185,7 @@ async def test_client_state_cannot_reach_instructions_or_flow_keys(sqlite_apps: 
             r = await apps.user.post(f"{U}/run", headers=headers,
                                      json={**run_body(fid, "u", "f", "hi"), "stateDelta": delta})
             assert r.status_code == 400, r.text
-        assert llm.requests == []  # nothing refused ever reached a model
+        assert llm.calls() == []  # nothing refused ever reached a model
         assert (await apps.user.get(f"{sessions}/s", headers=headers)).status_code == 404  # nor a session
         # client: keys are accepted, stored and read back, and never rendered into a prompt
         r = await apps.user.post(f"{sessions}/s", json={"state": {"client:secret": "INJECTED"}}, headers=headers)
@@ -201,7 +201,7 @@ async def test_client_state_cannot_reach_instructions_or_flow_keys(sqlite_apps: 
         llm.clear()
         r = await apps.user.post(f"{U}/run", headers=headers,
                                  json={**run_body(fid, "u", "f", "loop"), "stateDelta": {"client:done": True}})
-        assert r.status_code == 200 and len(llm.requests) == 2, r.text
+        assert r.status_code == 200 and len(llm.calls()) == 2, r.text
         llm.clear()
 
     await hostile({})  # open mode (no client yet) is anyone on the network: same rule

@@ -245,7 +245,7 @@ def test_a_stored_key_is_never_sent_to_another_url(
         # saving it is refused the same way: the stored key would follow the new URL
         r = admin.put(f"{A}/backends/{bid}", json={"name": "Echo", **{k: v for k, v in body.items() if k != "id"}})
         assert r.status_code == 400 and r.json()["field"] in ("url", "type"), r.text
-    assert foreign.requests == [] and echo.requests == []
+    assert foreign.calls() == [] and echo.calls() == []
     assert admin.get(f"{A}/backends/{bid}").json()["url"] == shown["url"]  # unchanged
 
     # Typed again, the key goes where the admin says (it is theirs to send): never the stored one

@@ -59,9 +59,9 @@ async def test_proxy_path_kept(sqlite_apps: Apps, openai_proxied: PrefixedFake, 
     assert r.status_code == 200, r.text
     r = await apps.user.post(f"{V}/{aid}/speech", json={"input": "proxied hello"})
     assert r.status_code == 200 and r.content == fake_audio("proxied hello")
-    paths = [q.path for q in openai_proxied.provider.requests]
+    paths = [q.path for q in openai_proxied.provider.calls()]
     assert paths == ["/openai/v1/audio/transcriptions", "/openai/v1/audio/speech"]
-    assert "authorization" not in openai_proxied.provider.requests[0].headers  # keyless backend
+    assert "authorization" not in openai_proxied.provider.calls()[0].headers  # keyless backend
 
 
 async def test_openai_speech_injects_agent_settings(sqlite_apps: Apps, openai_voice: FakeServer) -> None:

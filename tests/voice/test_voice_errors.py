@@ -25,7 +25,7 @@ async def test_not_configured_is_503(sqlite_apps: Apps, openai_voice: FakeServer
     assert r.status_code == 503 and r.json() == {"error": "transcription not configured for this agent", "code": "agent_unavailable"}
     r = await apps.user.post(f"{V}/{only_stt}/speech", json={"input": "hi"})
     assert r.status_code == 503 and r.json() == {"error": "speech not configured for this agent", "code": "agent_unavailable"}
-    assert openai_voice.requests == []
+    assert openai_voice.calls() == []
 
 
 async def test_deleted_backend_is_503(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
@@ -107,7 +107,7 @@ async def test_upload_checks(sqlite_apps: Apps, openai_voice: FakeServer) -> Non
         assert r.status_code == 200, r.text
     finally:
         apps.ctx.config.upload_limit_bytes = limit
-    assert len(openai_voice.requests) == 1
+    assert len(openai_voice.calls()) == 1
 
 
 async def test_upstream_failure_is_502_redacted(sqlite_apps: Apps, openai_voice: FakeServer) -> None:
@@ -180,4 +180,4 @@ async def test_speech_body_errors(sqlite_apps: Apps, openai_voice: FakeServer) -
     assert r.status_code == 400 and "JSON object" in r.json()["error"]
     r = await apps.user.post(url, json={"input": "hi", "response_format": "midi"})
     assert r.status_code == 400 and r.json()["field"] == "response_format"
-    assert openai_voice.requests == []
+    assert openai_voice.calls() == []

@@ -59,7 +59,7 @@ async def test_caller_error_does_not_move_on_and_last_error_wins(
     openai_voice.provider.script(Reply.fail(400, "unsupported audio"), route="stt")
     r = await apps.user.post(f"{V}/{aid}/transcription", files={"file": ("a.wav", speech_wav, "audio/wav")})
     assert r.json()["code"] == "bad_request", r.text
-    assert gemini_voice.provider.requests == []
+    assert gemini_voice.provider.calls() == []
     # both fail: one error, the last link's
     openai_voice.provider.script(Reply.fail(503, "primary overloaded"), route="stt")
     gemini_voice.provider.script(Reply.fail(500, "gemini broke"))

@@ -21,7 +21,6 @@ import openai
 from google.adk.models import LlmResponse
 
 from magec.backends._llm import TurnAccumulator
-from magec.errors import MalformedResponseError
 
 
 class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
@@ -47,10 +46,7 @@ class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
                 if data.startswith(b"[DONE]"):
                     done = True
                     break
-                try:
-                    obj = json.loads(data)
-                except ValueError:
-                    raise MalformedResponseError("stream event is not JSON") from None
+                obj = json.loads(data)  # a JSONDecodeError is mapped (with the backend) as malformed
                 if isinstance(obj, dict) and obj.get("error"):
                     err = obj["error"]
                     message = err.get("message") if isinstance(err, dict) else None

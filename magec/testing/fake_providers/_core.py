@@ -199,6 +199,12 @@ class FakeProvider:
         with self._lock:
             return [r for r in self.requests if r.route == route]
 
+    def calls(self) -> list[RecordedRequest]:
+        """The recorded requests except model listings — magec's live health check lists models on
+        its own (at once after a backend is saved or a call fails), whatever a test is doing."""
+        with self._lock:
+            return [r for r in self.requests if r.route != "models"]
+
     @property
     def last(self) -> RecordedRequest:
         with self._lock:
@@ -485,6 +491,9 @@ class FakeServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._need_provider().requests
+
+    def calls(self) -> list[RecordedRequest]:
+        return self._need_provider().calls()
 
     def script(self, *replies: Reply | str, route: Route | None = None) -> None:
         self._need_provider().script(*replies, route=route)

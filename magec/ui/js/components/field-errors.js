@@ -61,7 +61,8 @@ export function showFieldError(root, field, message) {
   const p = document.createElement('p');
   p.className = 'error-text small field-error';
   p.id = `ferr-${++seq}`;
-  p.setAttribute('role', 'alert');
+  // not a second role=alert: the form's own error is announced; this copy is the focused
+  // control's description (aria-describedby), read when focus lands on it
   p.dataset.fieldError = field;
   p.textContent = message;
   host.appendChild(p);
