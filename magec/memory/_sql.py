@@ -72,3 +72,8 @@ async def upsert(
     stmt = insert_for(conn, table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
     await conn.execute(stmt, list(rows))
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` for ``LIKE … ESCAPE '\\'``: the term's own ``%``, ``_`` and ``\\`` match literally."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

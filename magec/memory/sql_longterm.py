@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from magec.errors import NotFoundError, ValidationError
-from magec.memory._sql import insert_for, write_tx
+from magec.memory._sql import insert_for, like_pattern, write_tx
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
 from magec.memory.longterm import MemoryEntry, entry_text, fuse, query_terms
 from magec.memory.longterm_index import VectorIndex
@@ -67,10 +67,6 @@ def parse_id(id: str | int) -> int:
         return int(id)
     except (TypeError, ValueError):
         raise NotFoundError(f"memory {id!r} not found") from None
-
-
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class SqlLongTermStore:
@@ -288,7 +284,7 @@ class SqlLongTermStore:
         if user is not None:
             cond.append(t.c.user_id == user)
         if query:
-            cond.append(sa.func.lower(t.c.content).like(_like(query.lower()), escape="\\"))
+            cond.append(sa.func.lower(t.c.content).like(like_pattern(query.lower()), escape="\\"))
         return cond
 
     async def list(
@@ -423,7 +419,7 @@ class SqlLongTermStore:
             return []
         t = self.table
         text = sa.func.lower(t.c.content + " " + sa.func.coalesce(t.c.category, ""))
-        hits = [sa.case((text.like(_like(w), escape="\\"), 1), else_=0) for w in terms]
+        hits = [sa.case((text.like(like_pattern(w), escape="\\"), 1), else_=0) for w in terms]
         score = sum(hits[1:], hits[0]).label("score")
         fts = await self._has_fts(conn)
         if fts:
@@ -441,7 +437,7 @@ class SqlLongTermStore:
             match = " OR ".join('"' + w.replace('"', '""') + '"' for w in terms)
             q = q.where(t.c.id.in_(sa.text("SELECT rowid FROM memory_entries_fts WHERE memory_entries_fts MATCH :fts_match")
                                    .bindparams(fts_match=match).columns(sa.column("rowid"))))  # fmt: skip
-        q = q.where(sa.or_(*[text.like(_like(w), escape="\\") for w in terms]))
+        q = q.where(sa.or_(*[text.like(like_pattern(w), escape="\\") for w in terms]))
         q = q.order_by(sa.desc("score"), t.c.created_at.desc(), t.c.id.desc()).limit(limit)
         return [(str(r.id), float(r.score) / len(terms)) for r in await conn.execute(q)]
 
