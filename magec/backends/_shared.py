@@ -6,11 +6,18 @@ here, stalling every running stream). Clients are therefore shared by their full
 parameters (URL, key, headers, connect and read deadlines): an unchanged backend keeps its warm client and pool, and a
 changed one gets a new client. The cache is bounded; evicted clients are left to the garbage
 collector rather than closed, because a running request may still hold them.
+
+Clients are shared *per event loop*: an HTTP pool's connections belong to the loop that opened
+them, and a process may run several loops one after another (CLI commands, tests calling
+``asyncio.run`` twice). A client from a closed loop would hand out its dead keep-alive
+connections ("cannot connect"), so each loop gets its own clients, dropped with the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -20,7 +27,23 @@ from magec.backends.base import BackendSpec
 T = TypeVar("T")
 MAX_CLIENTS = 128
 _lock = threading.Lock()
-_clients: OrderedDict[Hashable, Any] = OrderedDict()
+#: per event loop (``None``: no loop running), least recently used first
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[Hashable, Any]] = weakref.WeakKeyDictionary()
+_no_loop: OrderedDict[Hashable, Any] = OrderedDict()
+
+
+def _clients() -> OrderedDict[Hashable, Any]:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _no_loop
+    clients = _by_loop.get(loop)
+    if clients is None:
+        # a pooled connection refers to its loop, so a closed loop's clients are dropped here
+        for old in [lp for lp in _by_loop if lp.is_closed()]:
+            del _by_loop[old]
+        clients = _by_loop[loop] = OrderedDict()
+    return clients
 
 
 def spec_key(vendor: str, spec: BackendSpec, base_url: str) -> Hashable:
@@ -29,16 +52,17 @@ def spec_key(vendor: str, spec: BackendSpec, base_url: str) -> Hashable:
 
 
 def shared_client(key: Hashable, factory: Callable[[], T]) -> T:
-    """The cached client for ``key``, creating it with ``factory`` on first use."""
+    """The cached client for ``key`` on the running loop, creating it with ``factory`` on first use."""
     with _lock:
-        client = _clients.get(key)
+        clients = _clients()
+        client = clients.get(key)
         if client is not None:
-            _clients.move_to_end(key)
+            clients.move_to_end(key)
             return client  # type: ignore[no-any-return]
     created = factory()
     with _lock:
-        client = _clients.setdefault(key, created)
-        _clients.move_to_end(key)
-        while len(_clients) > MAX_CLIENTS:
-            _clients.popitem(last=False)
+        client = clients.setdefault(key, created)
+        clients.move_to_end(key)
+        while len(clients) > MAX_CLIENTS:
+            clients.popitem(last=False)
     return client  # type: ignore[no-any-return]

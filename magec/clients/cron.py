@@ -115,16 +115,18 @@ async def run_count(engine: AsyncEngine, client_id: str) -> int:
 
 async def _checkpoint(engine: AsyncEngine, client_id: str, schedule: str, at: datetime) -> None:
     t = client_cron_state
+    update = sa.update(t).where(t.c.client_id == client_id).values(schedule=schedule, checked_through=at)
     async with engine.begin() as conn:
-        done = await conn.execute(
-            sa.update(t).where(t.c.client_id == client_id).values(schedule=schedule, checked_through=at)
-        )
-        if not done.rowcount:
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(sa.insert(t).values(client_id=client_id, schedule=schedule, checked_through=at))
-            except IntegrityError:
-                pass
+        if (await conn.execute(update)).rowcount:
+            return
+    # the first checkpoint. Each step is its own transaction: a SAVEPOINT around the insert was
+    # silently not kept on SQLite (pysqlite's transaction handling), losing every first checkpoint.
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(t).values(client_id=client_id, schedule=schedule, checked_through=at))
+    except IntegrityError:  # another replica wrote the first one meanwhile
+        async with engine.begin() as conn:
+            await conn.execute(update)
 
 
 async def _saved_at(engine: AsyncEngine, client_id: str) -> datetime | None:

@@ -13,7 +13,7 @@ from magec.cli import app as cli
 from magec.testing.apps import running_apps
 from magec.testing.fake_providers import FakeServer, Reply, ToolCall
 from tests.flows.conftest import Arrivals
-from tests.flows.helpers import A, backend, run, texts
+from tests.flows.helpers import A, backend, errors, run, texts
 
 
 def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, claude: FakeServer,
@@ -54,7 +54,8 @@ def test_examples_load_creates_runnable_flows(tmp_path: Path, oai: FakeServer, c
                                                      "model": "claude-x"}
             events = await run(apps, flows["Research pipeline"]["id"], "Why is the sea salty?")
             # researcher A on oai, B on claude (parallel), fact checker on oai, synthesiser on claude
-            assert sorted(arrivals.names()[:2]) == ["claude", "oai"] and arrivals.names()[2:] == ["oai", "claude"]
+            assert sorted(arrivals.names()[:2]) == ["claude", "oai"] and arrivals.names()[2:] == ["oai", "claude"], \
+                (arrivals.names(), errors(events), [e.get("author") for e in events])
             fact_check = json.dumps(oai.requests[-1].json["messages"][0])
             assert "oai-reply-1" in fact_check and "claude-reply-1" in fact_check  # {{agent.output:...}}
             assert oai.requests[-1].json["model"] == "gpt-x"

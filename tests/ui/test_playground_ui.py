@@ -147,6 +147,20 @@ def test_conversation_survives_leaving_and_run_opens_the_flow(page: Page, server
     expect(log.locator(".msg.agent").first.locator(".author")).to_contain_text(one["name"])
     expect(log.locator(".msg.agent").last.locator(".author")).to_contain_text("response")
 
+    # Leaving while a turn still answers is not "Stop": it goes on, and is shown live on return.
+    alpha.script(Reply(text="first step done"), Reply(text="the slow final answer", delay=4), route="chat")
+    chat(page, "a slow question")
+    expect(log).to_contain_text("first step done", timeout=30_000)
+    nav(page, "agents")
+    nav(page, "playground")
+    expect(page.get_by_test_id("pg-app")).to_have_value(flow["id"])
+    expect(log).to_contain_text("a slow question")
+    expect(log.locator(".msg.agent").last).to_contain_text("the slow final answer", timeout=45_000)
+    expect(log.locator(".msg.agent")).to_have_count(4)
+    expect(page.get_by_role("button", name="Send")).to_be_visible()  # the page is not left busy
+    assert "the slow final answer" in str(admin(server).get(
+        f"/agent/apps/{flow['id']}/users/admin/sessions/{page.locator('.pg-side code').inner_text()}").json()["events"])
+
     # A toast (here: the reset's) never covers the top of the chat.
     page.get_by_test_id("pg-reset").click()
     toast = page.locator(".toast", has_text="Session reset")

@@ -2,7 +2,9 @@
 // The conversation survives leaving the page: the server session id is kept per agent/flow and user
 // in sessionStorage (this tab only) and the history is read back from the server on return, so what
 // is shown is what the agent remembers. Recording shows a timer and a level meter; the transcript
-// lands in the message box to be edited and sent by hand.
+// lands in the message box to be edited and sent by hand. A turn still answering when the user
+// leaves goes on in the background (leaving is not "Stop"): on return it is shown live again.
+import { reactive } from 'vue';
 import { api, raw } from '../api.js';
 import { store, isPending } from '../store.js';
 import { toast } from '../toast.js';
@@ -16,6 +18,9 @@ const newSession = () => `pg-${Date.now().toString(36)}-${Math.random().toString
 const MAX_REC_MS = 120000; // a forgotten recording stops by itself (uploads stay small)
 const sidKey = (app, user) => `magec.pg.sid|${app}|${user}`;
 const draftKey = (app, user) => `magec.pg.draft|${app}|${user}`;
+// Turns still streaming, by app|user|session, kept across page visits: {turn, ctrl, done}.
+const live = new Map();
+const liveKey = (app, user, sid) => `${app}|${user}|${sid}`;
 const clock = (ms) => { const s = Math.floor(ms / 1000); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
 
 // A stored session's events as chat turns: each user message opens a turn, every other event is
@@ -168,7 +173,7 @@ export default {
     await this.restore();
   },
   unmounted() {
-    if (this.ctrl) this.ctrl.abort();
+    this.ctrl = null; // a running turn goes on (see `live`); it is shown again on return
     this.cancelRec(); stopSpeaking(); clearTimeout(this.appsTimer);
   },
   methods: {
@@ -199,7 +204,7 @@ export default {
     // Show the conversation this tab last had with the chosen app and user (read back from the
     // server: it is what the agent remembers), or a fresh session id when there is none.
     async restore() {
-      if (this.ctrl) this.ctrl.abort();
+      this.ctrl = null; this.busy = false; // another app's running turn goes on in the background
       this.cancelRec(); this.transcript = null;
       const seq = (this.restoreSeq = (this.restoreSeq || 0) + 1);
       const app = this.app; const user = this.userId;
@@ -208,17 +213,33 @@ export default {
       this.input = app ? sessionStorage.getItem(draftKey(app, user)) || '' : '';
       this.focusInput();
       if (!sid) return;
+      const running = live.get(liveKey(app, user, sid));
+      if (running) this.follow(running);
       this.restoring = true;
       try {
         const session = await api.get(this.sessionPath());
         if (seq !== this.restoreSeq) return; // the user moved on meanwhile
+        let past = turnsFromEvents(session.events);
+        if (running) {
+          // the stored part of the running turn is replaced by the live one (which has all of it)
+          if (past.length && past[past.length - 1].user === running.turn.user) past = past.slice(0, -1);
+          if (!this.turns.includes(running.turn)) past.push(running.turn);
+        }
         // a message sent while the history was loading stays, after it
-        this.turns = [...turnsFromEvents(session.events), ...this.turns]; this.created = true;
+        this.turns = [...past, ...this.turns]; this.created = true;
       } catch (e) {
         if (seq !== this.restoreSeq) return;
         if (e.status === 404) { sessionStorage.removeItem(sidKey(app, user)); this.sessionId = newSession(); } // deleted elsewhere
         else this.loadError = `Could not load the conversation: ${e.message}`;
       } finally { if (seq === this.restoreSeq) { this.restoring = false; this.scroll(); this.focusInput(); } }
+    },
+    // Show `run` (a turn streaming in the background, or just started) as this page's busy turn.
+    follow(run) {
+      this.busy = true; this.ctrl = run.ctrl;
+      run.done.then(() => {
+        if (this.ctrl !== run.ctrl) return; // left, switched or reset meanwhile
+        this.busy = false; this.ctrl = null; this.scroll(); this.focusInput();
+      });
     },
     async reset(server) {
       if (this.ctrl) this.ctrl.abort();
@@ -230,26 +251,32 @@ export default {
       const msg = (text ?? this.input).trim();
       if (!msg || !this.app || this.busy || this.recState) return;
       this.input = ''; this.transcript = null;
-      const turn = { user: msg, items: [], error: '', pending: true };
-      this.turns.push(turn);
-      const t = this.turns[this.turns.length - 1]; // reactive proxy
-      this.busy = true; this.ctrl = new AbortController(); this.scroll();
+      // module-level and reactive: the turn outlives this page visit (see `live`)
+      const t = reactive({ user: msg, items: [], error: '', pending: true });
+      this.turns.push(t);
+      const app = this.app; const user = this.userId; const sid = this.sessionId; const key = liveKey(app, user, sid);
+      let finish;
+      const run = { turn: t, ctrl: new AbortController(), done: new Promise((r) => { finish = r; }) };
+      live.set(key, run);
+      this.follow(run); this.scroll();
       try {
         if (!this.created) {
           await api.post(this.sessionPath(), {}); this.created = true;
-          sessionStorage.setItem(sidKey(this.app, this.userId), this.sessionId);
+          sessionStorage.setItem(sidKey(app, user), sid);
         }
-        const res = await raw('POST', '/agent/run_sse', { signal: this.ctrl.signal, headers: { Accept: 'text/event-stream' },
-          body: { appName: this.app, userId: this.userId, sessionId: this.sessionId, newMessage: { role: 'user', parts: [{ text: msg }] }, streaming: true } });
-        for await (const ev of readSSE(res)) { applyEvent(t, ev); this.scroll(); }
+        const res = await raw('POST', '/agent/run_sse', { signal: run.ctrl.signal, headers: { Accept: 'text/event-stream' },
+          body: { appName: app, userId: user, sessionId: sid, newMessage: { role: 'user', parts: [{ text: msg }] }, streaming: true } });
+        for await (const ev of readSSE(res)) { applyEvent(t, ev); if (this.ctrl === run.ctrl) this.scroll(); }
         if (!t.items.length && !t.error) t.error = 'The agent returned no answer.';
       } catch (e) {
         if (e.name !== 'AbortError') t.error = e.message;
       } finally {
         t.pending = false; t.items.forEach((it) => { it.open = false; });
-        this.busy = false; this.ctrl = null; this.scroll(); this.focusInput();
+        live.delete(key);
       }
-      if (this.autoSpeak && this.canSpeak) {
+      const shown = this.ctrl === run.ctrl;
+      finish();
+      if (shown && this.autoSpeak && this.canSpeak) {
         const last = [...t.items].reverse().find((it) => it.kind === 'text' && this.speakerFor(it.author));
         if (last) this.play(last.text, last.author);
       }
