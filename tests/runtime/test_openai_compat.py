@@ -286,7 +286,8 @@ async def test_responses_stream_and_function_tools(sqlite_apps: Apps, openai_x: 
             deltas.append(ev.delta)
         if ev.type == "response.completed":
             final = ev.response
-    assert kinds[0] == "response.created" and kinds[-1] == "response.completed" and len(deltas) >= 2
+    # tokens that arrive together leave as one delta (the token relay); paced ones: test_token_relay
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed" and len(deltas) >= 1
     assert "".join(deltas) == "openai-x says: stream me please" and final is not None
     assert final.output_text == "openai-x says: stream me please"
     tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}

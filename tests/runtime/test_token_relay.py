@@ -92,3 +92,29 @@ async def test_each_turn_of_a_session_relays_its_own_tokens(sqlite_apps: Apps, o
     openai_x.script(Reply(chunks=["Again."], burst=True))
     events = await _sse_events(apps, aid, "two")
     assert "".join(p["content"]["parts"][0]["text"] for p in events if p.get("partial")) == "Again."
+
+
+async def test_responses_api_streams_relayed_tokens(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    openai_x.script(Reply(chunks=WORDS, burst=True))
+    kinds: list[str] = []
+    deltas: list[str] = []
+    async with apps.user.stream("POST", "/v1/responses", json={"model": aid, "input": "go", "stream": True}) as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+                kinds.append(data["type"])
+                if data["type"] == "response.output_text.delta":
+                    deltas.append(data["delta"])
+                if data["type"] == "response.completed":
+                    assert data["response"]["output"][0]["content"][0]["text"] == TEXT
+    assert "".join(deltas) == TEXT and 1 <= len(deltas) <= 3, len(deltas)
+    assert kinds.index("response.output_item.added") < kinds.index("response.output_text.delta")
+    assert kinds[-1] == "response.completed"
+    # paced tokens, through the official SDK: each delta left when it arrived
+    openai_x.script(Reply(chunks=["one ", "two ", "three ", "four"], chunk_delay=0.1))
+    stream = await sdk(apps).responses.create(model=aid, input="go", stream=True)
+    got = [ev.delta async for ev in stream if ev.type == "response.output_text.delta"]
+    assert got[0] == "one " and "".join(got) == "one two three four" and len(got) >= 3

@@ -52,10 +52,11 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
+from magec.backends.relay import Token, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import TurnEvent
+from magec.runtime.run import TurnEvent, one_by_one
 
 STATE_KEY = "openai:response:"
 
@@ -247,29 +248,55 @@ def router(ctx: AppContext) -> APIRouter:
             streamed = ""
             authors: set[str] = set()
             turn_events = conv.run(turn.new_message, overrides, streaming=True)
+            # An agent's tokens come through the token relay (magec.backends.relay), in batches:
+            # consecutive tokens become one delta, everything ready goes out as one write.
+            batches = relaying(turn_events) if app.kind == "agent" else one_by_one(turn_events)
+
+            def delta(author: str, piece: str, out: list[bytes]) -> None:
+                nonlocal streamed
+                if author not in authors and authors:
+                    piece = "\n---\n" + piece
+                if not streamed:
+                    out.append(sse("response.output_item.added", output_index=0, item={
+                        "type": "message", "id": msg_id, "status": "in_progress", "role": "assistant", "content": []}))
+                    out.append(sse("response.content_part.added", item_id=msg_id, output_index=0, content_index=0,
+                                   part={"type": "output_text", "text": "", "annotations": []}))
+                authors.add(author)
+                streamed += piece
+                out.append(sse("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0,
+                               delta=piece, logprobs=[]))
+
             try:
-                async for event in turn_events:
-                    events.append(event)
-                    if event.error_code:
+                failed = False
+                async for batch in batches:
+                    out: list[bytes] = []
+                    text: list[str] = []
+                    for item in batch:
+                        if isinstance(item, Token):
+                            if item.text and not item.thought:
+                                text.append(item.text)
+                            continue
+                        if text:
+                            delta(app.id, "".join(text), out)
+                            text = []
+                        event: TurnEvent = item
+                        events.append(event)
+                        if event.error_code:
+                            failed = True
+                            break
+                        if not event.visible or event.is_user or not event.text:
+                            continue
+                        if not event.partial and event.author_id in authors:
+                            continue  # the final of text already streamed
+                        delta(event.author_id, event.text, out)
+                    if text:
+                        delta(app.id, "".join(text), out)
+                    if out:
+                        yield b"".join(out)
+                    if failed:
                         break
-                    if not event.visible or event.is_user or not event.text:
-                        continue
-                    if not event.partial and event.author_id in authors:
-                        continue  # the final of text already streamed
-                    piece = event.text
-                    if event.author_id not in authors and authors:
-                        piece = "\n---\n" + piece
-                    if not streamed:
-                        yield sse("response.output_item.added", output_index=0, item={
-                            "type": "message", "id": msg_id, "status": "in_progress", "role": "assistant", "content": []})
-                        yield sse("response.content_part.added", item_id=msg_id, output_index=0, content_index=0,
-                                  part={"type": "output_text", "text": "", "annotations": []})
-                    authors.add(event.author_id)
-                    streamed += piece
-                    yield sse("response.output_text.delta", item_id=msg_id, output_index=0, content_index=0,
-                              delta=piece, logprobs=[])
             finally:
-                await turn_events.aclose()  # type: ignore[attr-defined]
+                await batches.aclose()
                 await conv.forget()
             final = await finish(events)
             if final["status"] == "failed":
