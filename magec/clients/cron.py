@@ -14,7 +14,8 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
   runs; a replica that loses that insert does not run it. With the supervisor's lease only one
   replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again.
 * **Missed runs** (downtime, a lease hand-over): the worker records up to when it looked after the
-  schedule (``client_cron_state.checked_through``, every wake-up). On start, if slots of the *same*
+  schedule (``client_cron_state.checked_through``: on start, before it shows as connected, at
+  every wake-up, and when it is stopped). On start, if slots of the *same*
   schedule fell between that moment and now, ``missedRuns: once`` runs the latest of them once
   — when it is at most ``missedRunsWindow`` seconds old — and ``skip`` drops them. Slots before
   the client was last saved are never made up (a changed schedule, a re-enabled client); a slot
@@ -27,6 +28,7 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -238,22 +240,34 @@ class CronJob:
             status.extra.update(previous)
         now = _now()
         await self._catch_up(now)
-        status.connected(None)
         cursor = now
-        while True:
-            await _checkpoint(self.engine, cid, self.schedule, cursor)
-            slot = self.expr.next_after(cursor, self.tz)
-            status.extra["nextRun"] = iso(slot)
+        # on record before the worker shows as connected: a stop right after a start is downtime
+        # from then on, not start-up lag
+        await _checkpoint(self.engine, cid, self.schedule, cursor)
+        status.connected(None)
+        slot = self.expr.next_after(cursor, self.tz)
+        try:
             while True:
-                wait = (slot - _now()).total_seconds()
-                if wait <= 0:
-                    break
-                await asyncio.sleep(min(wait, _MAX_SLEEP))
-                if wait > _MAX_SLEEP:
-                    await _checkpoint(self.engine, cid, self.schedule, _now() - timedelta(seconds=1))
-            await self.fire(slot)
-            # runs never overlap: slots that passed while this one ran are skipped
-            cursor = max(slot, _now())
+                status.extra["nextRun"] = iso(slot)
+                while True:
+                    wait = (slot - _now()).total_seconds()
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(min(wait, _MAX_SLEEP))
+                    if wait > _MAX_SLEEP:
+                        await _checkpoint(self.engine, cid, self.schedule, _now() - timedelta(seconds=1))
+                await self.fire(slot)
+                # runs never overlap: slots that passed while this one ran are skipped
+                cursor = max(slot, _now())
+                await _checkpoint(self.engine, cid, self.schedule, cursor)
+                slot = self.expr.next_after(cursor, self.tz)
+        except asyncio.CancelledError:
+            # stopped (shutdown, disabled, edited): looked after up to now — but never past the
+            # next slot, which must stay "missed" if it has not been claimed yet
+            through = min(_now(), slot - timedelta(microseconds=1))
+            with contextlib.suppress(Exception):
+                await asyncio.shield(_checkpoint(self.engine, cid, self.schedule, through))
+            raise
 
 
 async def run(ctx: WorkerContext) -> None:

@@ -141,7 +141,7 @@ async def test_missed_run_after_downtime(tmp_path: Path, llm: FakeServer, policy
             slot = soon(lead)
             c = await client(apps, "cron", [a], {"cron": {"schedule": at(slot), "commandId": cmd,
                                                           "missedRuns": policy}})
-            await until(apps, c["id"], lambda s, at=slot: s.get("running") and s.get("nextRun") == cron_mod.iso(at))
+            await until(apps, c["id"], lambda s, at=slot: s.get("connected") and s.get("nextRun") == cron_mod.iso(at))
         if datetime.now(UTC) < slot:
             break
     else:
