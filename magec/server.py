@@ -104,6 +104,8 @@ async def open_context(
     finally:
         for t in tasks:
             t.cancel()
+        # the epoch watcher and the health monitor unwind before the store closes under them
+        await asyncio.gather(*tasks, return_exceptions=True)
         supervisor = ctx.extras.pop("clients", None)
         if supervisor is not None:
             await supervisor.close()

@@ -133,9 +133,11 @@ class HealthMonitor:
         finally:
             unsubscribe()
             stop_watch()
-            changes.cancel()
-            for task in list(self._tasks):
+            pending = [changes, *self._tasks]
+            for task in pending:
                 task.cancel()
+            # checks finish unwinding before the caller closes the store under them
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def check_all(self) -> None:
         snap = await self.ctx.store.snapshot()

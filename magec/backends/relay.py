@@ -132,5 +132,8 @@ async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> Asy
     finally:
         if not task.done():
             task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        # wait for the turn's own cleanup; its outcome was delivered through the relay. A
+        # cancellation of *this* task while waiting propagates (asyncio.wait does not swallow it).
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: never "exception was never retrieved"

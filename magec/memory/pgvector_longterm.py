@@ -226,8 +226,12 @@ class PgVectorLongTermStore(SqlLongTermStore):
             await conn.execute(sa.text("SELECT set_config('hnsw.ef_search', :v, false)"), {"v": str(ef_search)})
             try:
                 found = (await conn.execute(q)).all()
-            finally:
-                await conn.execute(sa.text("SELECT set_config('hnsw.ef_search', :v, false)"), {"v": str(self.ef_search)})
+            except BaseException:
+                # failed or cancelled mid-query: the connection leaves the pool rather than return
+                # with the wide setting (a reset query on it could fail and mask the error)
+                await conn.invalidate()
+                raise
+            await conn.execute(sa.text("SELECT set_config('hnsw.ef_search', :v, false)"), {"v": str(self.ef_search)})
         for r in found:
             rows[str(r.id)] = r
             rows[_GENERATION] = int(r.scope_generation or 0)

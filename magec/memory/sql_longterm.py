@@ -537,7 +537,8 @@ class SqlLongTermStore:
             scores = {i: (0.0, "recent") for i in ranked}
         generation = await self._fetch(db, app, user, ranked, rows)
         if not validate and generation != scope.generation:
-            self._scopes.pop((app, user), None)
+            if self._scopes.get((app, user)) is scope:  # not a newer index another search just built
+                del self._scopes[(app, user)]
             return None
         return [self._entry(rows[i], *scores[i]) for i in ranked if i in rows]
 

@@ -144,6 +144,7 @@ class RuntimeManager:
         Raises :class:`ApplyError` when the rebuild fails (the previous runtime keeps serving)."""
         while self.current().epoch < epoch:
             building = self._building
+            fresh = building is None or building.done()
             if building is None or building.done():
                 building = self._building = asyncio.ensure_future(self._rebuild())
                 building.add_done_callback(self._build_done)
@@ -154,6 +155,11 @@ class RuntimeManager:
                 raise
             except Exception as e:  # noqa: BLE001 - reported to the writer, the old runtime keeps serving
                 raise ApplyError(f"saved, but the running configuration could not be updated: {e}") from e
+            if fresh and self.current().epoch < epoch:
+                # a rebuild begun after the call read every commit: the epoch asked for is not in
+                # the database (e.g. a stale shared epoch board); serve what it holds, never spin
+                log.warning("asked for config epoch %d, the database holds %d", epoch, self.current().epoch)
+                break
         return self.current()
 
     def _build_done(self, fut: asyncio.Future[Runtime]) -> None:

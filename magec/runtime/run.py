@@ -29,6 +29,7 @@ from google.genai import types
 
 from magec._adk import StaleSessionError
 from magec.agents.apps import App
+from magec.backends import relay
 from magec.errors import (
     AgentUnavailableError,
     MagecError,
@@ -277,6 +278,9 @@ async def _run_turn(
         # the session is read as the app's window (an agent's sliding-window context guard)
         async with _turn_lock(runner, app.id, user_id, session_id), _sync(windowed(app.window)):
             for attempt in range(_STALE_RETRIES + 1):
+                # relayed tokens reach the client without being yielded here: they count as output
+                sink = relay.current()
+                pushed = sink.pushed if sink is not None else 0
                 try:
                     async for event in runner.run_async(
                         user_id=user_id,
@@ -297,7 +301,7 @@ async def _run_turn(
                         yield turn_event(event, app)
                     break
                 except StaleSessionError:
-                    if yielded or attempt == _STALE_RETRIES:
+                    if yielded or (sink is not None and sink.pushed != pushed) or attempt == _STALE_RETRIES:
                         raise
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
         cause: BaseException = err

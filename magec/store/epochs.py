@@ -189,8 +189,8 @@ class EpochBoard:
     @classmethod
     def for_database(cls, url: str) -> EpochBoard | None:
         """The board of a SQLite *file* database URL; ``None`` for PostgreSQL or in-memory SQLite."""
-        if not url.startswith("sqlite") or ":memory:" in url or "///" not in url:
-            return None
+        if not url.startswith("sqlite") or ":memory:" in url or "mode=memory" in url or "///" not in url:
+            return None  # an in-memory database is one process's own: nothing to share
         db = Path(url.split("///", 1)[1].split("?", 1)[0])
         if not db.name:
             return None

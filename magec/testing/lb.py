@@ -69,7 +69,8 @@ class LoadBalancer:
 
         self._thread = threading.Thread(target=main, name=f"lb:{self.port}", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(10):
+            raise RuntimeError(f"the load balancer did not start on {self.host}:{self.port} within 10 s")
         if failed:
             raise failed[0]
         return self
@@ -121,8 +122,8 @@ class LoadBalancer:
             index = next(self._turn)
             host, port = self.backends[index]
             try:
-                conn = await asyncio.open_connection(host, port)
-            except OSError:
+                conn = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+            except (OSError, TimeoutError):
                 self.refused[index] += 1
                 continue
             self.connections[index] += 1

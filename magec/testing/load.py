@@ -156,11 +156,12 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
 
 
 async def in_flight(c: httpx.AsyncClient, base: str) -> float:
-    """``magec_runs_in_flight`` from ``/metrics`` (admission's count of running turns)."""
-    found = re.search(r"^magec_runs_in_flight (\S+)$", (await c.get(f"{base}/metrics")).text, re.M)
+    """``magec_runs_in_flight`` from ``/metrics`` (admission's count of running turns; under
+    ``--workers`` the sum of every worker's labelled sample)."""
+    found = re.findall(r"^magec_runs_in_flight(?:\{[^}]*\})? (\S+)$", (await c.get(f"{base}/metrics")).text, re.M)
     if not found:
         raise AssertionError("magec_runs_in_flight is not on /metrics")
-    return float(found.group(1))
+    return sum(float(v) for v in found)
 
 
 def make_agent(admin_url: str, provider: str, model_name: str) -> str:
@@ -208,16 +209,20 @@ async def burst(base: str, agent: str, admitted: int, extra: int) -> Burst:
             asyncio.create_task(v1_stream(c, base, agent, f"q{i}") if i % 2 else run_sse(c, base, agent, f"u{i}", f"q{i}"))
             for i in range(admitted)
         ]
-        for _ in range(2400):  # a client watching the gauge: every admitted turn is running
-            if await in_flight(c, base) >= admitted:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(f"never {admitted} turns in flight")
-        refused = await asyncio.gather(*(
-            v1_stream(c, base, agent, "one more") if i % 2 else run_sse(c, base, agent, "late", "one more")
-            for i in range(extra)
-        ))  # fmt: skip
-        still = await in_flight(c, base)
-        done = await asyncio.gather(*held)
+        try:
+            for _ in range(2400):  # a client watching the gauge: every admitted turn is running
+                if await in_flight(c, base) >= admitted:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"never {admitted} turns in flight")
+            refused = await asyncio.gather(*(
+                v1_stream(c, base, agent, "one more") if i % 2 else run_sse(c, base, agent, "late", "one more")
+                for i in range(extra)
+            ))  # fmt: skip
+            still = await in_flight(c, base)
+            done = await asyncio.gather(*held)
+        finally:
+            for task in held:
+                task.cancel()
     return Burst(list(done), list(refused), still)

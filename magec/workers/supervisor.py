@@ -239,8 +239,12 @@ class _Supervisor:
 
     def _supervise(self) -> int:
         while not self.stopping:
-            sentinels = [p.sentinel for p in self.procs.values()]
-            wait(sentinels, timeout=0.2)
+            # a dead worker's sentinel stays ready: those waiting for their restart are left out
+            # (else this loop spins a core through the backoff)
+            sentinels = [p.sentinel for i, p in self.procs.items() if i not in self.restart_at]
+            now = time.monotonic()
+            due = min(self.restart_at.values(), default=now + 0.2)
+            wait(sentinels, timeout=max(0.0, min(0.2, due - now)))
             now = time.monotonic()
             for index, proc in list(self.procs.items()):
                 if proc.is_alive() or self.stopping:

@@ -29,36 +29,48 @@ class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
     async def __stream__(self) -> AsyncIterator[list[dict[str, Any]]]:  # type: ignore[override]
         response = self.response
         buf = b""
+        cr = False  # the previous read ended in "\r": maybe half of a "\r\n" split across reads
         done = False
         async for block in response.aiter_bytes():
             if done:
                 continue  # drain after [DONE]: HTTP/1.1 reuses the connection only once the body is read
+            if cr:
+                block = b"\r" + block
+            cr = block.endswith(b"\r")
+            if cr:
+                block = block[:-1]
+            if b"\r" in block:  # SSE lines end in \r\n, \n or \r
+                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             buf += block
-            if b"\n\n" not in buf and b"\r\n\r\n" not in buf:
+            if b"\n\n" not in buf:
                 continue
-            buf = buf.replace(b"\r\n", b"\n")
             *events, buf = buf.split(b"\n\n")
-            out: list[dict[str, Any]] = []
-            for raw in events:
-                data = _data(raw)
-                if data is None:
-                    continue
-                if data.startswith(b"[DONE]"):
-                    done = True
-                    break
-                obj = json.loads(data)  # a JSONDecodeError is mapped (with the backend) as malformed
-                if isinstance(obj, dict) and obj.get("error"):
-                    err = obj["error"]
-                    message = err.get("message") if isinstance(err, dict) else None
-                    raise openai.APIError(
-                        message=message if isinstance(message, str) and message else "An error occurred during streaming",
-                        request=response.request,
-                        body=err,
-                    )
-                if isinstance(obj, dict):
-                    out.append(obj)
+            out, done = self._chunks(events)
             if out:
                 yield out
+        # an event not ended by a blank line when the body ends is dropped, as SSE says (a cut stream)
+
+    def _chunks(self, events: list[bytes]) -> tuple[list[dict[str, Any]], bool]:
+        """The chunk dicts of complete SSE events, and whether ``[DONE]`` was among them."""
+        out: list[dict[str, Any]] = []
+        for raw in events:
+            data = _data(raw)
+            if data is None:
+                continue
+            if data.startswith(b"[DONE]"):
+                return out, True
+            obj = json.loads(data)  # a JSONDecodeError is mapped (with the backend) as malformed
+            if isinstance(obj, dict) and obj.get("error"):
+                err = obj["error"]
+                message = err.get("message") if isinstance(err, dict) else None
+                raise openai.APIError(
+                    message=message if isinstance(message, str) and message else "An error occurred during streaming",
+                    request=self.response.request,
+                    body=err,
+                )
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out, False
 
 
 def _data(raw: bytes) -> bytes | None:
