@@ -32,6 +32,7 @@ from magec.agents.apps import App
 from magec.backends import relay
 from magec.errors import (
     AgentUnavailableError,
+    ConflictError,
     MagecError,
     NotFoundError,
     ValidationError,
@@ -300,9 +301,13 @@ async def _run_turn(
                             continue
                         yield turn_event(event, app)
                     break
-                except StaleSessionError:
+                except StaleSessionError as err:
                     if yielded or (sink is not None and sink.pushed != pushed) or attempt == _STALE_RETRIES:
-                        raise
+                        # what went out is not stored: the client learns why, in the error vocabulary
+                        raise ConflictError(
+                            "the conversation changed elsewhere (another replica) while this answer was "
+                            "being saved; the answer was not stored: send the message again"
+                        ) from err
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
         cause: BaseException = err
         # ADK may wrap our errors; surface the innermost magec error when there is one.

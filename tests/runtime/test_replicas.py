@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
@@ -73,3 +73,41 @@ def test_write_on_one_replica_is_live_on_the_other_at_once(
         # sessions are shared through the database too
         history = c.get(f"{one.user_url}{U}/apps/{agent['id']}/users/u/sessions/shared").json()
         assert len(history["events"]) == 22
+
+
+def test_a_relayed_answer_is_never_sent_twice_when_another_replica_wrote_the_session(
+    replicas: tuple[ServerProcess, ServerProcess], openai_x: FakeServer
+) -> None:
+    """Replica one streams an answer on a session; meanwhile replica two answers a turn on the same
+    session, so one's save of its final answer finds the session changed. The tokens already went
+    out: the turn is not started again (no second provider call, no answer twice on the stream)."""
+    import json
+
+    one, two = replicas
+    with httpx.Client(timeout=30) as c:
+        bx = c.post(f"{one.admin_url}{A}/backends", json={"name": "X", "type": "openai", "url": openai_x.url,
+                                                          "apiKey": "sk-x-key-1234"}).json()
+        agent = c.post(f"{one.admin_url}{A}/agents", json={"name": "A", "llm": {"backend": bx["id"], "model": "m"}}).json()
+        assert final_text(answer(c, two.user_url, agent["id"], "warm up", session="race")) == "openai-x says: warm up"
+        openai_x.clear()
+        openai_x.script(Reply(chunks=["one ", "two ", "three ", "four"], chunk_delay=0.5), Reply(text="quick"),
+                        route="chat")
+        body = {"appName": agent["id"], "userId": "u", "sessionId": "race", "streaming": True,
+                "newMessage": {"parts": [{"text": "long answer please"}]}}
+        partials: list[str] = []
+        events: list[dict[str, Any]] = []
+        with c.stream("POST", f"{one.user_url}{U}/run_sse", json=body) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[6:])
+                events.append(event)
+                if event.get("partial"):
+                    partials.append(event["content"]["parts"][0]["text"])
+                    if len(partials) == 1:  # mid-stream, another replica answers on the same session
+                        assert final_text(answer(c, two.user_url, agent["id"], "meanwhile", session="race")) == "quick"
+        assert "".join(partials) == "one two three four", partials  # once, never again
+        assert len(openai_x.calls()) == 2  # one streamed call and the other replica's: no re-run
+        # the client is told the answer was not stored, in the error vocabulary
+        assert events[-1]["errorCode"] == "conflict" and "not stored" in events[-1]["errorMessage"], events[-1]
