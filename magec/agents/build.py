@@ -20,7 +20,7 @@ from google.adk.agents import BaseAgent, LlmAgent
 from magec import _adk
 from magec.agents import instructions, request_overrides, secrets
 from magec.agents.apps import BuildDeps
-from magec.backends import registry, relay
+from magec.backends import parked, registry, relay
 from magec.backends.base import BackendSpec
 from magec.backends.fallback import FallbackLlm, Link, answered_by
 from magec.config_view.snapshot import StoreSnapshot
@@ -128,7 +128,9 @@ def build_llm_agent(
         guard = secrets.AgentSecrets(agent, deps.secrets)
         kwargs["before_tool_callback"] = guard.before_tool
         kwargs["after_tool_callback"] = guard.after_tool
-        kwargs["before_model_callback"].append(guard.before_model)  # last: sees the final request
+        kwargs["before_model_callback"].append(guard.before_model)  # sees the final request
+    if deps.guard is not None:  # every chat model is then a GuardedLlm, which unparks
+        kwargs["before_model_callback"].append(parked.park)  # last: long requests past ADK's telemetry
     return LlmAgent(
         name=name or adk_name(agent.id),
         description=agent.name,

@@ -17,7 +17,8 @@ Guarantees:
   ADK turns it into the function-response event (:meth:`AgentSecrets.after_tool`), so neither the
   next model request, the events/SSE a client sees nor the stored session carries one; and every
   model request is scrubbed once more just before it is sent (:meth:`AgentSecrets.before_model`,
-  last ``before_model_callback``), whatever put a value there. Logs and error texts are covered by
+  the last ``before_model_callback`` that looks at the request — only :func:`magec.backends.parked.park`,
+  which moves contents without reading them, comes after), whatever put a value there. Logs and error texts are covered by
   :mod:`magec.redact`, which :class:`LiveSecrets` tells every secret value.
 * **Live.** :class:`LiveSecrets` is refreshed by the runtime on every rebuild (any secret write
   bumps the config epoch), and agents read it at call time: a changed value is used by the next

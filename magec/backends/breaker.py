@@ -30,6 +30,7 @@ from typing import Any
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from pydantic import PrivateAttr
 
+from magec.backends.parked import unpark
 from magec.errors import (
     BackendConnectionError,
     BackendHTTPError,
@@ -229,6 +230,7 @@ class GuardedLlm(BaseLlm):
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
+        unpark(llm_request)  # whole again before any vendor sees it (magec.backends.parked)
         breaker = self._breaker
         breaker.before_call()
         done = False

@@ -56,3 +56,24 @@ async def test_the_context_guard_windows_a_stateless_history(sqlite_apps: Apps, 
     assert r.status_code == 200
     sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
     assert sent == ["q9", "a9", "now"]  # the last 2 user turns: q9 (with its answer) and this one
+
+
+async def test_a_fallback_gets_the_whole_long_history_too(sqlite_apps: Apps, openai_x: FakeServer,
+                                                          openai_y: FakeServer) -> None:
+    """A long request passes ADK's per-call telemetry with its leading contents set aside
+    (magec.backends.parked); whichever link answers — here the fallback, after the primary's
+    500 — receives every message, in order."""
+    apps = sqlite_apps
+    y = (await apps.admin.post("/api/v1/admin/backends", json={"name": "Y", "type": "openai", "url": openai_y.url,
+                                                                 "apiKey": "sk-y-key-1234"})).json()
+    _, aid = await make_agent(apps, openai_x)
+    agent = (await apps.admin.get(f"/api/v1/admin/agents/{aid}")).json()
+    agent["llm"]["fallbacks"] = [{"backend": y["id"], "model": "m-2"}]
+    assert (await apps.admin.put(f"/api/v1/admin/agents/{aid}", json=agent)).status_code == 200
+    openai_x.script(Reply.fail(500, "down"), route="chat")
+    messages = _history(100) + [{"role": "user", "content": "last one"}]
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "openai-y says: last one"
+    for fake in (openai_x, openai_y):  # the failed primary's request was whole as well
+        sent = [m["content"] for m in fake.calls()[-1].json["messages"] if m["role"] != "system"]
+        assert sent == [m["content"] for m in messages]
