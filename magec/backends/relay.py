@@ -89,6 +89,30 @@ class Relay:
         return items
 
 
+def merged(batch: list[Any]) -> list[Any]:
+    """``batch`` with every run of consecutive tokens of one kind (answer or thought) joined into one
+    :class:`Token`, in order: what an edge writes as one chunk, delta or partial event."""
+    out: list[Any] = []
+    run: list[str] = []
+    thought = False
+    for item in batch:
+        if isinstance(item, Token) and (not run or item.thought == thought):
+            run.append(item.text)
+            thought = item.thought
+            continue
+        if run:
+            out.append(Token("".join(run), thought))
+            run = []
+        if isinstance(item, Token):
+            run.append(item.text)
+            thought = item.thought
+        else:
+            out.append(item)
+    if run:
+        out.append(Token("".join(run), thought))
+    return out
+
+
 _current: ContextVar[Relay | None] = ContextVar("magec_token_relay", default=None)
 
 

@@ -118,3 +118,11 @@ async def test_responses_api_streams_relayed_tokens(sqlite_apps: Apps, openai_x:
     stream = await sdk(apps).responses.create(model=aid, input="go", stream=True)
     got = [ev.delta async for ev in stream if ev.type == "response.output_text.delta"]
     assert got[0] == "one " and "".join(got) == "one two three four" and len(got) >= 3
+
+
+def test_runs_of_tokens_of_one_kind_become_one_token_in_order() -> None:
+    from magec.backends.relay import Token, merged
+
+    batch = [Token("a"), Token("b"), Token("t", True), Token("u", True), "event", Token("c"), Token("d", True)]
+    assert merged(batch) == [Token("ab"), Token("tu", True), "event", Token("c"), Token("d", True)]
+    assert merged([]) == [] and merged(["event"]) == ["event"]

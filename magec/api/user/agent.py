@@ -38,7 +38,7 @@ from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import until_disconnected
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.audit.context import attributed, set_surface
-from magec.backends.relay import Relay, Token, relaying
+from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import (
     AgentUnavailableError,
@@ -75,29 +75,16 @@ def relayed_json(app: App, relay: Relay, batch: list[Any]) -> list[str]:
     """A batch of a relayed turn as event JSON: consecutive tokens of one kind become one partial
     event in ADK's shape (one id per model call, the invocation's id); events as :meth:`TurnEvent.to_json`."""
     out: list[str] = []
-    run: list[str] = []
-    thought = False
-
-    def flush() -> None:
-        if run:
-            part: dict[str, Any] = {"text": "".join(run), **({"thought": True} if thought else {})}
+    for item in merged(batch):
+        if isinstance(item, Token):
+            part: dict[str, Any] = {"text": item.text, **({"thought": True} if item.thought else {})}
             out.append(json.dumps({
                 "content": {"parts": [part], "role": "model"}, "partial": True,
                 "invocationId": relay.invocation_id, "author": app.id, "actions": _NO_ACTIONS,
                 "id": relay.call_id, "timestamp": time.time(), "authorName": app.name,
             }))
-            run.clear()
-
-    for item in batch:
-        if isinstance(item, Token):
-            if item.thought != thought:
-                flush()
-                thought = item.thought
-            run.append(item.text)
-            continue
-        flush()
-        out.append(json.dumps(item.to_json()))
-    flush()
+        else:
+            out.append(json.dumps(item.to_json()))
     return out
 
 

@@ -45,7 +45,7 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
-from magec.backends.relay import Token, relaying
+from magec.backends.relay import Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import BackendRateLimitError, ValidationError
 from magec.runtime.run import TurnEvent, one_by_one
@@ -196,17 +196,12 @@ def router(ctx: AppContext) -> APIRouter:
             try:
                 async for batch in replay():
                     out: list[bytes] = []
-                    text: list[str] = []  # consecutive relayed tokens: one chunk
-                    for item in batch:
+                    for item in merged(batch):  # consecutive relayed tokens: one chunk
                         if isinstance(item, Token):
                             if item.text and not item.thought:
-                                if not text:
-                                    speak(app.id, out)
-                                text.append(item.text)
+                                speak(app.id, out)
+                                out.append(content(item.text))
                             continue
-                        if text:
-                            out.append(content("".join(text)))
-                            text = []
                         event: TurnEvent = item
                         events.append(event)
                         if event.error_code:
@@ -228,8 +223,6 @@ def router(ctx: AppContext) -> APIRouter:
                             # a non-streamed final (e.g. a backend that does not stream): send it whole
                             speak(author, out)
                             out.append(chunk({"content": event.text}))
-                    if text:
-                        out.append(content("".join(text)))
                     if out:
                         yield b"".join(out)
                     if failed:

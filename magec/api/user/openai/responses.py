@@ -52,7 +52,7 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
-from magec.backends.relay import Token, relaying
+from magec.backends.relay import Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
 from magec.runtime.build import Runtime
@@ -270,15 +270,11 @@ def router(ctx: AppContext) -> APIRouter:
                 failed = False
                 async for batch in batches:
                     out: list[bytes] = []
-                    text: list[str] = []
-                    for item in batch:
+                    for item in merged(batch):
                         if isinstance(item, Token):
                             if item.text and not item.thought:
-                                text.append(item.text)
+                                delta(app.id, item.text, out)
                             continue
-                        if text:
-                            delta(app.id, "".join(text), out)
-                            text = []
                         event: TurnEvent = item
                         events.append(event)
                         if event.error_code:
@@ -289,8 +285,6 @@ def router(ctx: AppContext) -> APIRouter:
                         if not event.partial and event.author_id in authors:
                             continue  # the final of text already streamed
                         delta(event.author_id, event.text, out)
-                    if text:
-                        delta(app.id, "".join(text), out)
                     if out:
                         yield b"".join(out)
                     if failed:
