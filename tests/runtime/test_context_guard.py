@@ -13,7 +13,7 @@ async def test_sliding_window(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     for i in range(5):
         await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
                                                "newMessage": {"parts": [{"text": f"message {i}"}]}})
-    sent = [m.get("content") for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m.get("content") for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent == ["message 3", "openai-x says: message 3", "message 4"]
     history = (await apps.user.get(f"{U}/apps/{aid}/users/u/sessions/s")).json()
     assert len(history["events"]) == 10
@@ -25,6 +25,6 @@ async def test_threshold(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     for i in range(6):
         await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
                                                "newMessage": {"parts": [{"text": f"message {i} " + "x" * 60}]}})
-    sent = [m.get("content") for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m.get("content") for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent[-1].startswith("message 5") and len(sent) < 11
     assert not any(s.startswith("message 0") for s in sent)

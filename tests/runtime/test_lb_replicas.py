@@ -92,7 +92,7 @@ def test_replicas_behind_a_load_balancer_on_postgres_and_redis(
         text, replica = cluster.turn(agent["id"], f"turn {t}", "long")
         assert text == f"openai-x says: turn {t}"
         served.append(replica)
-        sent = [m for m in openai_x.requests[-1].json["messages"] if m["role"] in ("user", "assistant")]
+        sent = [m for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] in ("user", "assistant")]
         got = [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in sent]
         assert got == [x for k in range(t + 1) for x in (f"turn {k}", f"openai-x says: turn {k}")][:-1]
     assert set(served) == {0, 1}

@@ -44,7 +44,7 @@ async def test_backend_switch_while_streaming(sqlite_apps: Apps, openai_x: FakeS
     assert not any(e.get("errorCode") for e in events)
     r = await apps.user.post(f"{U}/run", json={**body, "streaming": False, "newMessage": {"parts": [{"text": "next"}]}})
     assert texts(r.json()) == ["openai-y says: next"]
-    sent = openai_y.requests[-1].json
+    sent = openai_y.requests_to("chat")[-1].json
     assert sent["model"] == "m-2"
     assert [m.get("content") for m in sent["messages"] if m["role"] != "system"] == [
         "tell me slowly", "slow answer from x in many small pieces", "next"]

@@ -26,12 +26,12 @@ async def test_a_long_history_reaches_the_provider_whole_and_in_order(sqlite_app
     messages = _history(1500) + [{"role": "user", "content": "and now?"}]
     r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages})
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "openai-x says: and now?"
-    sent = [m for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert [(m["role"], m["content"]) for m in sent] == [
         ("assistant" if m["role"] == "assistant" else "user", m["content"]) for m in messages]
     # the call left nothing behind: a second, short call sees only its own history
     r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
-    assert [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"] == ["hi"]
+    assert [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"] == ["hi"]
 
 
 async def test_other_requests_are_served_while_a_long_history_is_mapped(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -54,7 +54,7 @@ async def test_the_context_guard_windows_a_stateless_history(sqlite_apps: Apps, 
     r = await apps.user.post("/v1/chat/completions",
                              json={"model": aid, "messages": _history(10) + [{"role": "user", "content": "now"}]})
     assert r.status_code == 200
-    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent == ["q9", "a9", "now"]  # the last 2 user turns: q9 (with its answer) and this one
 
 

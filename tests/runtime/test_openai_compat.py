@@ -45,7 +45,7 @@ async def test_streaming_and_session_continuity(sqlite_apps: Apps, openai_x: Fak
         extra_headers={"X-Session-Id": "conv-1"})
     pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(pieces) == "openai-x says: second turn" and len([p for p in pieces if p]) >= 2
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["role"] for m in sent][-3:] == ["user", "assistant", "user"]
     assert sent[-3]["content"] == "first"
 
@@ -56,7 +56,7 @@ async def test_history_from_messages(sqlite_apps: Apps, openai_x: FakeServer) ->
     await client.chat.completions.create(model=aid, messages=[
         {"role": "user", "content": "my name is Ada"}, {"role": "assistant", "content": "Hi Ada"},
         {"role": "user", "content": "what is my name?"}])
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     contents = [m.get("content") for m in sent if m["role"] != "system"]
     assert contents == ["my name is Ada", "Hi Ada", "what is my name?"]
 
@@ -161,14 +161,14 @@ async def test_system_and_developer_are_instructions(sqlite_apps: Apps, openai_x
         await client.chat.completions.create(model=aid, extra_headers=headers, messages=[
             {"role": "system", "content": "be terse"}, {"role": "developer", "content": "answer in Spanish"},
             {"role": "user", "content": "with system"}])
-        sent = openai_x.requests[-1].json["messages"]
+        sent = openai_x.requests_to("chat")[-1].json["messages"]
         assert sent[0]["role"] == "system" and sent[0]["content"].startswith("You are Helper.")
         assert "be terse" in sent[0]["content"] and "answer in Spanish" in sent[0]["content"]
         assert sent[-1] == {"role": "user", "content": "with system"}  # never glued to the user text
     # the instructions were for that turn: the next session turn has only the agent's prompt
     await client.chat.completions.create(model=aid, extra_headers={"X-Session-Id": "sys-1"},
                                          messages=[{"role": "user", "content": "again"}])
-    assert "be terse" not in openai_x.requests[-1].json["messages"][0]["content"]
+    assert "be terse" not in openai_x.requests_to("chat")[-1].json["messages"][0]["content"]
 
 
 async def test_generation_parameters_reach_the_provider(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -179,17 +179,17 @@ async def test_generation_parameters_reach_the_provider(sqlite_apps: Apps, opena
         model=aid, messages=[{"role": "user", "content": "p"}], temperature=0.2, top_p=0.5, max_tokens=33,
         stop=["END"], seed=7, presence_penalty=0.1, frequency_penalty=0.3,
         response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
-    sent = openai_x.requests[-1].json
+    sent = openai_x.requests_to("chat")[-1].json
     assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["stop"], sent["seed"]) == (0.2, 0.5, 33, ["END"], 7)
     assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.1, 0.3)
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["schema"]["properties"] == schema["properties"]
     await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "q"}],
                                          max_completion_tokens=9, response_format={"type": "json_object"})
-    sent = openai_x.requests[-1].json
+    sent = openai_x.requests_to("chat")[-1].json
     assert sent["max_tokens"] == 9 and sent["response_format"] == {"type": "json_object"}
     await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "r"}])
-    sent = openai_x.requests[-1].json  # nothing sent: nothing overridden (the next request is clean)
+    sent = openai_x.requests_to("chat")[-1].json  # nothing sent: nothing overridden (the next request is clean)
     assert not {"temperature", "max_tokens", "response_format", "seed"} & set(sent)
     openai_x.script(Reply(text="cut", finish_reason="length"))
     reply = await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "s"}], max_tokens=1)
@@ -211,7 +211,7 @@ async def test_client_tool_round_trip_stateless(sqlite_apps: Apps, openai_x: Fak
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Tenerife"}'
-    offered = openai_x.requests[-1].json["tools"]
+    offered = openai_x.requests_to("chat")[-1].json["tools"]
     assert [t["function"]["name"] for t in offered] == ["get_weather"]
     assert len(openai_x.calls()) == 1  # the call was not executed server-side: no second model call
     follow = [*ask, choice.message.model_dump(exclude_none=True),
@@ -219,7 +219,7 @@ async def test_client_tool_round_trip_stateless(sqlite_apps: Apps, openai_x: Fak
     second = await client.chat.completions.create(model=aid, messages=follow, tools=[WEATHER])  # type: ignore[arg-type]
     assert second.choices[0].finish_reason == "stop"
     assert second.choices[0].message.content == "openai-x says: tool result sunny, 24C"
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "tool"]
     assert sent[-1]["tool_call_id"] == call.id
 
@@ -235,12 +235,12 @@ async def test_client_tool_round_trip_session_and_stream(sqlite_apps: Apps, open
     deltas = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert deltas and deltas[0].function and deltas[0].function.name == "get_weather"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
-    assert openai_x.requests[-1].json["tool_choice"] == "required"
+    assert openai_x.requests_to("chat")[-1].json["tool_choice"] == "required"
     # a session call sends only the tool answer; its name comes from the stored call
     reply = await client.chat.completions.create(model=aid, extra_headers=h, tools=[WEATHER],  # type: ignore[list-item]
                                                  messages=[{"role": "tool", "tool_call_id": deltas[0].id or "", "content": "rain"}])
     assert reply.choices[0].message.content == "openai-x says: tool result rain"
-    assert "tool_choice" not in openai_x.requests[-1].json  # tool_choice was for the first call
+    assert "tool_choice" not in openai_x.requests_to("chat")[-1].json  # tool_choice was for the first call
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model=aid, extra_headers=h,
                                              messages=[{"role": "tool", "tool_call_id": "call_nope", "content": "x"}])
@@ -255,12 +255,12 @@ async def test_responses_create_continue_retrieve_delete(sqlite_apps: Apps, open
     first = await client.responses.create(model="Helper", input="my name is Ada", instructions="be kind")
     assert first.output_text == "openai-x says: my name is Ada" and first.model == "Helper"
     assert first.status == "completed" and first.usage is not None and first.usage.total_tokens > 0
-    assert "be kind" in openai_x.requests[-1].json["messages"][0]["content"]
+    assert "be kind" in openai_x.requests_to("chat")[-1].json["messages"][0]["content"]
     second = await client.responses.create(model="Helper", input="what is my name?", previous_response_id=first.id)
     assert second.output_text == "openai-x says: what is my name?"
-    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent == ["my name is Ada", "openai-x says: my name is Ada", "what is my name?"]
-    assert "be kind" not in openai_x.requests[-1].json["messages"][0]["content"]  # per turn
+    assert "be kind" not in openai_x.requests_to("chat")[-1].json["messages"][0]["content"]  # per turn
     got = await client.responses.retrieve(first.id)
     assert got.id == first.id and got.output_text == first.output_text
     assert (await client.responses.delete(first.id)) is None
@@ -431,7 +431,7 @@ async def test_images_and_audio_parts_reach_the_backend(sqlite_apps: Apps, opena
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
         {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}}]}]})
     assert r.status_code == 200, r.text
-    parts = openai_x.requests[-1].json["messages"][-1]["content"]
+    parts = openai_x.requests_to("chat")[-1].json["messages"][-1]["content"]
     assert [p["type"] for p in parts] == ["text", "image_url", "input_audio"]
     assert parts[1]["image_url"]["url"] == f"data:image/png;base64,{png}"
     assert parts[2]["input_audio"] == {"data": wav, "format": "wav"}
@@ -468,8 +468,8 @@ async def test_long_stateless_history_arrives_whole_and_in_order(sqlite_apps: Ap
         history += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
     reply = await client.chat.completions.create(model=aid, messages=[*history, {"role": "user", "content": "last"}])
     assert reply.choices[0].message.content == "openai-x says: last"
-    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent == [m["content"] for m in history] + ["last"]
     # a second stateless call carries only its own history (the first one's session is gone)
     await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "fresh"}])
-    assert [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"] == ["fresh"]
+    assert [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"] == ["fresh"]

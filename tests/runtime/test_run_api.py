@@ -38,7 +38,7 @@ async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) 
     events = r.json()
     assert texts(events) == ["openai-x says: hello there"]
     assert events[-1]["author"] == aid and events[-1]["authorName"] == "Helper"
-    req = openai_x.requests[-1]
+    req = openai_x.requests_to("chat")[-1]
     assert req.headers["authorization"] == "Bearer sk-x-key-1234" and req.headers["x-team"] == "blue"
     assert req.json["messages"][0]["role"] == "system"
     assert req.json["messages"][0]["content"].startswith("You are terse.")
@@ -46,7 +46,7 @@ async def test_run_and_session_history(sqlite_apps: Apps, openai_x: FakeServer) 
     r = await apps.user.post(f"{U}/run", json={"app_name": aid, "user_id": "u1", "session_id": "s1",
                                                "new_message": {"role": "user", "parts": [{"text": "again"}]}})
     assert texts(r.json()) == ["openai-x says: again"]
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
     # idempotent create keeps state and history
     r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s1", json={})
@@ -78,7 +78,7 @@ async def test_run_sse_streams_partials(sqlite_apps: Apps, openai_x: FakeServer)
     assert len(partials) >= 2
     assert "".join(p["content"]["parts"][0]["text"] for p in partials) == "openai-x says: stream me please"
     assert texts(events)[-1] == "openai-x says: stream me please"
-    assert openai_x.requests[-1].json["stream"] is True
+    assert openai_x.requests_to("chat")[-1].json["stream"] is True
 
 
 async def test_backend_error_becomes_error_event(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -136,7 +136,7 @@ async def test_adk_parity_routes(sqlite_apps: Apps, openai_x: FakeServer) -> Non
     run = {"appName": "Helper", "userId": "u1", "sessionId": "imported",
            "newMessage": {"role": "user", "parts": [{"text": "who am I?"}]}}
     assert (await apps.user.post(f"{U}/run", json=run)).status_code == 200
-    sent = [m["content"] for m in openai_x.requests[-1].json["messages"] if m["role"] != "system"]
+    sent = [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
     assert sent == ["my name is Ada", "Hi Ada", "who am I?"]
     bad = [{"author": "user", "actions": {"stateDelta": {"x": 1}}}]
     r = await apps.user.post(base, json={"events": bad})

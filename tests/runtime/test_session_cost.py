@@ -36,7 +36,7 @@ async def test_turns_parse_no_stored_events_once_cached(sqlite_apps: Apps, opena
     for i in range(12, 15):
         assert await _turn(sqlite_apps, aid, "long", f"turn {i}") == [f"openai-x says: turn {i}"]
     assert await _loaded(sqlite_apps) == before  # 30 stored events, none re-parsed by 3 more turns
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == [f"turn {i}" for i in range(15)]
 
 
@@ -47,7 +47,7 @@ async def test_a_session_replaced_under_the_cache_is_read_afresh(sqlite_apps: Ap
     assert (await sqlite_apps.user.delete(f"{U}/apps/{aid}/users/u1/sessions/s")).status_code == 204
     assert (await sqlite_apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/s", json={})).status_code == 200
     await _turn(sqlite_apps, aid, "s", "second life")
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["second life"]
     events = (await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s")).json()["events"]
     assert len(events) == 2
@@ -73,7 +73,7 @@ async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps
         assert await _turn(sqlite_apps, aid, "w", f"turn {i}") == [f"openai-x says: turn {i}"]
         served.append(await _served(sqlite_apps) - before)
     assert all(0 < n <= 4 for n in served), served  # 40+ stored events; a turn is given ≤ 2 turns' worth
-    sent = openai_x.requests[-1].json["messages"]
+    sent = openai_x.requests_to("chat")[-1].json["messages"]
     assert [m["content"] for m in sent if m["role"] != "system"] == ["turn 21", "openai-x says: turn 21", "turn 22"]
     # the stored session is whole: the window is what a turn reads, not what is kept
     r = await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/w")

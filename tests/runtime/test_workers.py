@@ -127,7 +127,7 @@ def test_a_session_continued_across_workers_keeps_its_history(
         assert text_of(r) == f"openai-x says: turn {turn}"
         answered.append(r.headers[WORKER])
         # the provider got every earlier turn, whichever worker served them
-        sent = [m for m in openai_x.requests[-1].json["messages"] if m["role"] in ("user", "assistant")]
+        sent = [m for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] in ("user", "assistant")]
         assert [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in sent] == [
             x for t in range(turn + 1) for x in (f"turn {t}", f"openai-x says: turn {t}")][:-1]
         turn += 1

@@ -495,6 +495,11 @@ class FakeServer:
     def calls(self) -> list[RecordedRequest]:
         return self._need_provider().calls()
 
+    def requests_to(self, route: Route) -> list[RecordedRequest]:
+        """The recorded requests to one route (``"chat"``, ``"models"``…): what a test reads when
+        magec's health check may list models in between, as it does on any worker at any time."""
+        return self._need_provider().requests_to(route)
+
     def script(self, *replies: Reply | str, route: Route | None = None) -> None:
         self._need_provider().script(*replies, route=route)
 
