@@ -67,9 +67,9 @@ def _streams(tmp: Path, provider: str, n: int, pace_ms: int, ramp_s: float) -> d
     }  # fmt: skip
 
 
-def _burst(tmp: Path, provider: str, limit: int, extra: int) -> dict[str, Any]:
+def _burst(tmp: Path, provider: str, limit: int, extra: int, pace_ms: int) -> dict[str, Any]:
     with ServerProcess(tmp / "burst", config={"limits": {"maxRuns": limit}}).start(timeout=300) as server:
-        aid = load.make_agent(server.admin_url, provider, load.model(TOKENS, 1000))
+        aid = load.make_agent(server.admin_url, provider, load.model(TOKENS, pace_ms))
         b = asyncio.run(load.burst(server.user_url, aid, limit, extra))
         log = server.log_path.read_text() if server.log_path else ""
     refused = [r for r in b.refused if r.status in (429, 503)]
@@ -87,13 +87,21 @@ def _burst(tmp: Path, provider: str, limit: int, extra: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(streams: int = 1000, pace_ms: int = 500, ramp_s: float = 10.0, limit: int = 50, burst: int = 150) -> dict[str, Any]:
+def run(
+    streams: int = 1000,
+    pace_ms: int = 500,
+    ramp_s: float = 10.0,
+    limit: int = 50,
+    burst: int = 150,
+    burst_pace_ms: int = 1000,
+) -> dict[str, Any]:
+    """``burst_pace_ms``: the admitted streams' token pace (20 tokens: they must outlast the refusals)."""
     load.raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="magec-load-bench-") as tmp, load.paced_provider() as provider:
         return {
             "targets": TARGETS,
             "streams": _streams(Path(tmp), provider, streams, pace_ms, ramp_s),
-            "burst": _burst(Path(tmp), provider, limit, burst),
+            "burst": _burst(Path(tmp), provider, limit, burst, burst_pace_ms),
         }
 
 
