@@ -123,4 +123,26 @@ two sections are the noisiest on this page; the `tokens` section measured TTFT l
    the load generator itself takes the rest of the second core.
 3. **Memory search met on both stores at 100k** in this quiet run (SQLite 1.0 ms, pgvector 4.5 ms,
    recall 1.0 / 0.986); the earlier 22 ms on pgvector was the loaded machine.
+
+### Profile notes, 2026-11-30 (third session: the garbage collector)
+The tables above were not re-run. The figures here come from A/B runs of
+`bench.scale_bench.run(long_turns=50, measured=20, messages=[16000])`, with and without the
+change and alternated, on a machine noisier than the run above.
+1. **Long histories: the variance was the cyclic collector.** A 16k-message `/v1` call builds
+   ~100k pydantic objects. Older-generation collections triggered while it runs also re-traverse
+   the ~250k start-up objects (ADK, the SDKs, the built apps), holding the GIL.
+   - With the collector off, the message mapping costs ~17 µs per message; with the default
+     settings it costs 27–45 µs.
+   - `runtime/heap.settled_heap` now freezes the start-up heap once the runtime is up
+     (`gc.freeze`) and raises the young threshold to 7,000. Both are undone when the context
+     closes.
+   - A/B on the whole call: **47–62 → 23–34 µs per message; loop stall 357–433 → 39–71 ms**.
+   - Turn CPU on `/run` was unchanged within the noise (11–16 ms per turn in both arms).
+   - The 13.6 ms / 23.5 µs figures in the table were one quiet run without the change; the A/B
+     shows how widely that row varies.
+2. **What is left per message** is building the pydantic `Content` objects themselves: ~14–19 µs
+   each on this VM through `types.Content(...)`, and still ~8 µs through `__new__` with no
+   validation. Reaching ≤ 20 µs per message, with margin, would mean not building a `Content`
+   for the parked part of a history at all. That is not done: every vendor adapter and both
+   guards read `Content`.
 """
