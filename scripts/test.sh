@@ -21,4 +21,4 @@ echo "==> mypy"
 "$VENV/bin/mypy" magec
 echo "==> pytest"
 mkdir -p test-artifacts
-exec "$VENV/bin/pytest" -n "${MAGEC_TEST_WORKERS:-2}" --dist loadfile -q --durations=25 "$@"
+exec "$VENV/bin/pytest" -n "${MAGEC_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder -q --durations=25 "$@"

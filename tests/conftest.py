@@ -105,3 +105,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             or _spawns_servers(path)
         )
         item.add_marker(pytest.mark.service if service else pytest.mark.fast)
+    # The longest files start first: with ``--dist loadfile --no-loadscope-reorder`` (scripts/test.sh)
+    # a worker takes the next file in collection order, so a four-minute file collected late (xdist's
+    # default order puts one-test files last) leaves the other worker idle at the end of the run.
+    # Stable: files stay whole and in their own order otherwise.
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.fspath)).resolve()
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        return _SLOWEST_FIRST.index(rel) if rel in _SLOWEST_FIRST else len(_SLOWEST_FIRST)
+
+    items.sort(key=rank)
+
+
+#: the longest test files (``--durations`` of the suite), longest first
+_SLOWEST_FIRST = [
+    "bench/test_bench_smoke.py",
+    "security/test_fuzz.py",
+    "runtime/test_slow_streams.py",
+    "runtime/test_workers.py",
+    "security/test_proxies.py",
+    "store/test_durability.py",
+    "runtime/test_replicas.py",
+    "clients/test_cron_replicas.py",
+    "clients/bots/test_replicas.py",
+    "ui/test_admin_ui.py",
+]
