@@ -74,6 +74,7 @@ class AuditRecorder:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._pruning: asyncio.Future[int] | None = None
         self._closed = False
         #: (app id, owner, session id) -> (id, admin id) of conversations known to exist
         self._ids: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
@@ -130,11 +131,13 @@ class AuditRecorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
-            await self.flush()
+            await asyncio.shield(self.flush())  # a close never interrupts a write (runtime/usage.py)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + self.prune_interval
                 try:
-                    await self.prune(self._settings_of() if self._settings_of is not None else self._settings)
+                    settings = self._settings_of() if self._settings_of is not None else self._settings
+                    self._pruning = asyncio.ensure_future(self.prune(settings))
+                    await asyncio.shield(self._pruning)  # close waits for it instead
                 except Exception:  # noqa: BLE001 - retention must never stop the writer
                     log.exception("conversation audit: prune failed")
 
@@ -160,6 +163,11 @@ class AuditRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._pruning is not None and not self._pruning.done():
+            try:  # a prune the loop started runs to its end before the store closes
+                await self._pruning
+            except Exception:  # noqa: BLE001 - retention must never stop a shutdown
+                log.exception("conversation audit: prune failed")
         await self.flush()
 
     def forget(self, conversation_id: str | None = None) -> None:

@@ -18,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -99,8 +100,8 @@ class SpendCounters:
     async def refresh(self, engine: AsyncEngine, usage_recorder: Any = None) -> None:
         """Re-read the period's sums from ``usage``. The recorder's queue is written first; the rows
         it had not taken by then (recorded meanwhile) are counted again on top of what was read."""
-        if usage_recorder is not None:
-            await usage_recorder.flush()
+        if usage_recorder is not None:  # shielded: a cancel never interrupts its write (runtime/usage.py)
+            await asyncio.shield(usage_recorder.flush())
         now = datetime.now(UTC)
         month_start, day_start = period_start("month", now), period_start("day", now)
         today = sa.case((usage.c.at >= day_start, 1), else_=0)

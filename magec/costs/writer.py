@@ -74,7 +74,7 @@ class BatchWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
-            await self.flush()
+            await asyncio.shield(self.flush())  # a close never interrupts a write (runtime/usage.py)
 
     async def flush(self) -> None:
         async with self._lock:  # one writer at a time: rows are written in queue order

@@ -81,7 +81,10 @@ class UsageRecorder:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
-            await self.flush()
+            # shielded: a cancel (close) never interrupts a write half-way. An INSERT abandoned in
+            # the driver's thread would lose its rows and keep SQLite's write lock, so every later
+            # write (close's own flush too) would wait out the busy timeout and fail
+            await asyncio.shield(self.flush())
 
     async def flush(self) -> None:
         async with self._flushing:
