@@ -93,6 +93,7 @@ def _spawns_servers(path: Path) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).resolve().parent
+    ranks: dict[str, int] = {}
     for item in items:
         path = Path(str(item.fspath)).resolve()
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
@@ -105,16 +106,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             or _spawns_servers(path)
         )
         item.add_marker(pytest.mark.service if service else pytest.mark.fast)
+        ranks[item.nodeid] = _SLOWEST_FIRST.index(rel) if rel in _SLOWEST_FIRST else len(_SLOWEST_FIRST)
     # The longest files start first: with ``--dist loadfile --no-loadscope-reorder`` (scripts/test.sh)
     # a worker takes the next file in collection order, so a four-minute file collected late (xdist's
     # default order puts one-test files last) leaves the other worker idle at the end of the run.
     # Stable: files stay whole and in their own order otherwise.
-    def rank(item: pytest.Item) -> int:
-        path = Path(str(item.fspath)).resolve()
-        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-        return _SLOWEST_FIRST.index(rel) if rel in _SLOWEST_FIRST else len(_SLOWEST_FIRST)
-
-    items.sort(key=rank)
+    items.sort(key=lambda item: ranks[item.nodeid])
 
 
 #: the longest test files (``--durations`` of the suite), longest first

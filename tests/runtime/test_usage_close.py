@@ -27,9 +27,14 @@ async def test_close_during_a_blocked_flush_writes_every_row_and_releases_the_da
     other.execute("BEGIN IMMEDIATE")
     for i in range(5):
         recorder.record("agent", "backend", "llm", "m", input_tokens=i)
-    await asyncio.sleep(0.3)  # the flush is now blocked on the lock
+    async def taken() -> None:  # the background flush took the rows: it is now blocked on the lock
+        while recorder.taken < 5:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(taken(), 5)
     closing = asyncio.create_task(recorder.close())
-    await asyncio.sleep(0.3)
+    for _ in range(5):  # close runs up to its own wait (it cancels the background loop first)
+        await asyncio.sleep(0)
     other.execute("COMMIT")  # the other writer finishes, as a real one does
     started = time.monotonic()
     await asyncio.wait_for(closing, 10)
