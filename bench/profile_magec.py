@@ -1,6 +1,6 @@
 """Profile ``magec serve`` under load with py-spy (sampling, from outside the process).
 
-``python -m bench.profile_magec [--mode nonstream|stream|run|run_sse|switch] [--seconds 15] [--concurrency 16]``
+``python -m bench.profile_magec [--mode nonstream|stream|run|run_sse] [--seconds 15] [--concurrency 16] [--model mock-t200-d2]``
 
 Installs py-spy into ``.bench-venv/tools`` when missing, starts the mock and ``magec serve`` as the
 bench does, drives load at ``--concurrency`` and records the server with ``py-spy record --format
@@ -105,6 +105,7 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "magec-profile.txt")
     p.add_argument("--idle", action="store_true", help="include idle (waiting) samples")
+    p.add_argument("--model", help="the mock model the agent calls (e.g. mock-t200-d2: paced tokens)")
     p.add_argument(
         "--all-threads", action="store_true", help="sample threads without the GIL too (default: --gil)"
     )
@@ -116,7 +117,9 @@ def main() -> None:
     mocks = {k: start_mock(k, cores.load, work) for k in ("A", "B")}
     magec = start_magec(work / "magec", cores.server)
     try:
-        bench_id = scenarios.setup_magec(magec, mocks)[0]
+        bench_id, _, backends, _ = scenarios.setup_magec(magec, mocks)
+        if a.model:
+            bench_id = magec.admin("POST", "/agents", {"name": "profiled", "llm": {"backend": backends["A"], "model": a.model}})["id"]
         asyncio.run(
             drive(a.mode, mocks["A"].url, magec.server.user_url, bench_id, a.concurrency, 2)
         )  # warm-up

@@ -66,8 +66,10 @@ def serve(
         from magec.workers.supervisor import run as run_workers
 
         raise typer.Exit(run_workers(cfg, cfg.workers, run, prepare))
+    from magec.loop import run as run_loop
+
     try:
-        asyncio.run(run(cfg))
+        run_loop(run(cfg))
     except KeyboardInterrupt:
         pass
 

@@ -77,6 +77,10 @@ async def stream_events(
     import websockets
 
     received: list[dict[str, Any]] = []
+    # A busy two-core CI machine (two test workers plus their servers) can take the server more
+    # than websockets' default 10 s to answer one of the hundred handshakes a test makes; a
+    # client on such a machine waits longer rather than failing the whole sweep.
+    connect.setdefault("open_timeout", 30)
     async with websockets.connect(url, **connect) as ws:
         first = json.loads(await ws.recv())
         received.append(first)

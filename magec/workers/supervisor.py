@@ -171,8 +171,10 @@ def _worker_main(serve: Serve, config: Config, slot: WorkerSlot, parent: int) ->
     from magec.logs import setup_logging
 
     setup_logging(config.log_level, config.log_format)
+    from magec.loop import run as run_loop
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, slot))
+        run_loop(serve(config, slot))
 
 
 # -- the parent --------------------------------------------------------------------------------
