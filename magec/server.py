@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from magec.backends import clients_held
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
 from magec.config import Config
@@ -95,6 +96,9 @@ async def open_context(
         store.on_commit(board.on_commit)
     ctx = AppContext(config=config, store=store)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(store.watch_epoch())]
+    # the backends' SDK clients of this loop stay open while a context is (magec.backends._shared)
+    clients = clients_held()
+    await clients.__aenter__()
     try:
         if start_runtime:
             await _start_runtime(ctx)
@@ -113,6 +117,7 @@ async def open_context(
             await supervisor.close()
         if ctx.runtime is not None:
             await ctx.runtime.close()
+        await clients.__aexit__(None, None, None)
         await store.close()
         if board is not None:
             board.close()

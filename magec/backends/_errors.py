@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from magec.backends import _transport
 from magec.errors import (
     BackendAuthError,
     BackendBadRequestError,
@@ -151,7 +152,20 @@ def from_transport(
     cut, which is a malformed (incomplete) response rather than an unreachable provider.
     """
     label = backend or "backend"
-    for e in _chain(exc):
+    chain = _chain(exc)
+    # The SDKs' aiohttp transport (magec.backends._transport) wraps its own exceptions in httpx
+    # ones that do not always say what happened: the aiohttp exception underneath decides.
+    for e in chain:
+        found = _transport.classify(e, mid_stream=mid_stream)
+        if found is None:
+            continue
+        kind, detail = found
+        if kind == "timeout":
+            return BackendTimeoutError(safe(f"{label}: {detail}"), backend=backend)
+        if kind == "cut":
+            return MalformedResponseError(safe(f"{label}: response stream ended mid-way ({detail})"), backend=backend)
+        return BackendConnectionError(safe(f"{label}: cannot connect: {detail}"), backend=backend)
+    for e in chain:
         name = type(e).__name__
         if isinstance(e, TimeoutError) or name.endswith("TimeoutException") or "Timeout" in name:
             what = next((_TIMEOUTS[type(c).__name__] for c in _chain(e) if type(c).__name__ in _TIMEOUTS), None)

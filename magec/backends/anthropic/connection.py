@@ -8,8 +8,8 @@ import anthropic
 
 from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
-from magec.backends._limits import event_hooks, pool_limits
 from magec.backends._shared import shared_client, spec_key
+from magec.backends._transport import aiohttp_underneath, http_client
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -56,9 +56,7 @@ class AnthropicConnection:
             ),
             "max_retries": 0,
             # the SDK's own client settings, plus the answer size cap (magec.backends._limits)
-            "http_client": anthropic.DefaultAsyncHttpxClient(
-                event_hooks=event_hooks(self.spec, self.label), limits=pool_limits()
-            ),
+            "http_client": http_client(anthropic.DefaultAioHttpClient, self.spec, self.label),
         }
         if self.spec.api_key:
             client = _MagecAsyncAnthropic(api_key=self.spec.api_key, default_headers=headers, **kwargs)
@@ -93,8 +91,9 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
             return content_filtered(backend, message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, anthropic.APITimeoutError):
-        timed_out = from_transport(exc, backend=backend)
-        if isinstance(timed_out, BackendTimeoutError):
+        timed_out = from_transport(exc, backend=backend, mid_stream=mid_stream)
+        # the aiohttp transport reports some non-timeouts (a refused connection) as timeouts
+        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and aiohttp_underneath(exc)):
             return timed_out
         return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
     if isinstance(exc, anthropic.APIResponseValidationError):

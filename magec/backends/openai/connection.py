@@ -8,8 +8,8 @@ import openai
 
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
-from magec.backends._limits import event_hooks, pool_limits
 from magec.backends._shared import shared_client, spec_key
+from magec.backends._transport import aiohttp_underneath, http_client
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -59,7 +59,7 @@ class OpenAIConnection:
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
         )
         # the SDK's own client settings, plus the answer size cap (magec.backends._limits)
-        http = openai.DefaultAsyncHttpxClient(event_hooks=event_hooks(self.spec, self.label), limits=pool_limits())
+        http = http_client(openai.DefaultAioHttpClient, self.spec, self.label)
         if self.spec.api_key:
             client = _MagecAsyncOpenAI(
                 base_url=self.base_url,
@@ -108,8 +108,9 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
         message = provider_message(body, fallback=exc.message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, openai.APITimeoutError):
-        timed_out = from_transport(exc, backend=backend)
-        if isinstance(timed_out, BackendTimeoutError):
+        timed_out = from_transport(exc, backend=backend, mid_stream=mid_stream)
+        # the aiohttp transport reports some non-timeouts (a refused connection) as timeouts
+        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and aiohttp_underneath(exc)):
             return timed_out
         return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
     if isinstance(exc, openai.APIResponseValidationError):
