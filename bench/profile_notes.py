@@ -145,4 +145,31 @@ change and alternated, on a machine noisier than the run above.
    validation. Reaching ≤ 20 µs per message, with margin, would mean not building a `Content`
    for the parked part of a history at all. That is not done: every vendor adapter and both
    guards read `Content`.
+
+### Profile notes, 2026-11-30 (fourth session: the token path's floor, uvloop, aiohttp)
+How: `python -m bench.profile_magec --mode stream --model mock-t200-d2` (py-spy on a served
+process relaying paced tokens), and side-by-side processes measured with `getrusage`/`psutil`
+against the bench's mock (2 ms between tokens, one network read per token), on this VM.
+1. **The floor of a paced token on this machine.** A minimal relay (plain asyncio streams: read a
+   chunk from the provider, write it to the client; no HTTP library, no JSON) costs **~150–170 µs
+   of CPU per token** (about half of it kernel time: a `recv`, a `send` and the epoll wake-ups).
+   The goal's ≤ 50 µs per paced token is below what this VM does for one read plus one write, so
+   the row stays missed however lean magec gets; the *burst* row (tokens that arrive together,
+   ~21 µs) is where batching helps and it is met.
+2. **Where magec's paced token went** (344 µs with uvloop, before the change below): reading the
+   provider through the SDK's default httpx/httpcore/anyio stack is ~245 µs of CPU per network read
+   when measured alone (a cancel scope and timer per read, h11 parsing, four stream wrappers); the
+   relay, the edge and the client write are the rest (~100 µs).
+3. **Done:** serving processes run on **uvloop** (`magec/loop.py`): a paced token 434 → 344 µs;
+   the vendor SDKs (openai, anthropic) ride their own **aiohttp transport**
+   (`backends/_transport.py`, the SDKs' `DefaultAioHttpClient`): the same read alone costs
+   ~145 µs, a paced token through magec **344 → 225 µs**, a 1-token stream 9.8 → 7.0 ms of server
+   CPU, a plain SDK call ~1.5 → ~1.25 ms. Measured with `python -m bench --only tokens` before and
+   after, same machine, same hour (the *token path* table on this page is the after run).
+4. **Per request, what is left** (plain `/v1`, ~6.5 ms of server CPU): ADK's `Runner` costs
+   ~2.0–2.2 ms of CPU per turn with an instant model and in-memory sessions; calling the agent
+   directly (`agent.run_async` on a hand-built invocation context) costs ~1.1 ms and one flow step
+   alone ~0.9 ms. Skipping the runner for tool-less stateless turns would save ~1 ms per request —
+   not enough for "≤ 2 ms added at c=1" (the SDK call alone is ~1.25 ms, uvicorn + FastAPI + the
+   middlewares ~1 ms) — and is not done.
 """

@@ -36,6 +36,20 @@ def http_client(sdk_client: type[httpx2.AsyncClient], spec: BackendSpec, label: 
     return sdk_client(event_hooks=event_hooks(spec, label), limits=pool_limits())
 
 
+def without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without credentials, and the ``Authorization`` header they stand for.
+
+    A backend URL may carry credentials (``https://user:pass@proxy/v1``). httpx sent them as Basic
+    auth in place of the SDK's own ``Authorization``; aiohttp refuses a URL with credentials beside
+    that header. So the SDK gets the bare URL and the Basic header as a default header (which wins
+    over its own, as httpx's did)."""
+    parsed = httpx2.URL(url)
+    if not parsed.userinfo:
+        return url, {}
+    header = httpx2.BasicAuth(parsed.username, parsed.password)._auth_header
+    return str(parsed.copy_with(userinfo=b"")), {"Authorization": header}
+
+
 def classify(exc: BaseException, *, mid_stream: bool) -> tuple[str, str] | None:
     """``(kind, detail)`` for an aiohttp failure: kind is ``"timeout"``, ``"cut"`` (the answer
     ended mid-way or the server hung up without one) or ``"connect"``; None when ``exc`` is not

@@ -9,7 +9,7 @@ import anthropic
 from magec import hops
 from magec.backends._errors import content_filtered, from_status, from_transport, provider_message, safe
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import aiohttp_underneath, http_client
+from magec.backends._transport import aiohttp_underneath, http_client, without_userinfo
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -47,9 +47,11 @@ class AnthropicConnection:
 
     def _build(self) -> anthropic.AsyncAnthropic:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
-        headers: dict[str, Any] = dict(self.spec.headers)
+        base_url, basic = without_userinfo(self.base_url)  # URL credentials: Basic auth, as httpx sent them
+        headers: dict[str, Any] = {k: v for k, v in self.spec.headers.items() if not (basic and k.lower() == "authorization")}
+        headers.update(basic)
         kwargs: dict[str, Any] = {
-            "base_url": self.base_url,
+            "base_url": base_url,
             # read/write = the read deadline (between bytes); connect and pool = the connect deadline
             "timeout": anthropic.Timeout(
                 self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout

@@ -9,7 +9,7 @@ import openai
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import aiohttp_underneath, http_client
+from magec.backends._transport import aiohttp_underneath, http_client, without_userinfo
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -53,7 +53,9 @@ class OpenAIConnection:
 
     def _build(self) -> openai.AsyncOpenAI:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
-        headers: dict[str, Any] = dict(self.spec.headers)
+        base_url, basic = without_userinfo(self.base_url)  # URL credentials: Basic auth, as httpx sent them
+        headers: dict[str, Any] = {k: v for k, v in self.spec.headers.items() if not (basic and k.lower() == "authorization")}
+        headers.update(basic)
         # read/write = the read deadline (between bytes); connect and pool = the connect deadline
         timeouts = openai.Timeout(
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
@@ -62,7 +64,7 @@ class OpenAIConnection:
         http = http_client(openai.DefaultAioHttpClient, self.spec, self.label)
         if self.spec.api_key:
             client = _MagecAsyncOpenAI(
-                base_url=self.base_url,
+                base_url=base_url,
                 api_key=self.spec.api_key,
                 default_headers=headers,
                 timeout=timeouts,
@@ -73,7 +75,7 @@ class OpenAIConnection:
             # A user-supplied Authorization header (e.g. a proxy token) wins over the omission.
             headers.setdefault("Authorization", openai.Omit())
             client = _KeylessAsyncOpenAI(
-                base_url=self.base_url,
+                base_url=base_url,
                 api_key=NO_KEY_PLACEHOLDER,
                 default_headers=headers,
                 timeout=timeouts,
