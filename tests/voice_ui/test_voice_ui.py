@@ -237,3 +237,34 @@ def test_connection_lost_and_regained(setup: Setup, phone: Callable[..., Any], a
     expect(page.get_by_test_id("offline")).to_have_count(0)
     expect(page.get_by_test_id("notice").filter(has_text="Connection regained.")).to_be_visible()
     expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: and now?")
+
+
+def test_a_message_sent_while_a_new_conversation_opens_goes_to_it(setup: Setup, phone: Callable[..., Any]) -> None:
+    """New conversation, then a message before the server has answered the create (a slow network):
+    one new conversation holding the message, not a second one opened by the send."""
+    page = phone()
+    pair(page, setup)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    page.get_by_test_id("conversations-toggle").click()
+    before = page.get_by_test_id("conversation").count()
+    held: list[Any] = []
+
+    def hold_creates(route: Any) -> None:
+        if route.request.method == "POST":
+            held.append(route)  # answered below, after the message was sent
+        else:
+            route.continue_()
+
+    page.route("**/sessions", hold_creates)
+    page.get_by_test_id("new-conversation").click()
+    page.get_by_test_id("text").fill("sent while opening")
+    page.get_by_test_id("send").click()
+    wait_for(page, lambda: held, "the conversation create")
+    for route in held:
+        route.continue_()
+    page.unroute("**/sessions")
+    expect(page.get_by_test_id("message").last).to_contain_text("says: sent while opening")
+    page.get_by_test_id("conversations-toggle").click()
+    expect(page.get_by_test_id("conversation")).to_have_count(before + 1)
+    assert len(held) == 1, "the send opened a conversation of its own"
+    assert page.js_errors == []

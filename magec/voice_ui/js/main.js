@@ -124,12 +124,27 @@ async function openConversation(id) {
   } catch (e) { notify('error', say(e)); }
 }
 
+// "New conversation" on its way ({agent, promise}): a message sent before the server answered goes
+// to that conversation instead of opening a second one
+let creating = null;
+
 async function newConversation() {
+  const agent = s.agentId;
+  s.sessionId = ''; s.messages = []; s.drawer = false;
+  const pending = creating = { agent, promise: sessions.create(agent, user) };
   try {
-    const sess = await sessions.create(s.agentId, user);
-    s.sessionId = sess.id; s.messages = []; s.drawer = false;
+    const sess = await pending.promise;
+    if (s.agentId === agent && !s.sessionId) s.sessionId = sess.id;
     await loadConversations();
   } catch (e) { notify('error', say(e)); }
+  finally { if (creating === pending) creating = null; }
+}
+
+async function conversationFor(agent) {
+  if (creating?.agent === agent) {
+    try { return (await creating.promise).id; } catch { /* newConversation reports it */ }
+  }
+  return (await sessions.create(agent, user)).id;
 }
 
 async function deleteConversation(id) {
@@ -159,7 +174,7 @@ async function send(text, { spoken = false } = {}) {
   scrollDown();
   const answers = new Map();
   try {
-    if (!s.sessionId) s.sessionId = (await sessions.create(s.agentId, user)).id;
+    if (!s.sessionId) s.sessionId = await conversationFor(s.agentId);
     for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal, spoken)) {
       s.lastEvent = ev.partial ? 'partial' : 'event';
       if (ev.errorCode || ev.errorMessage) { notify('error', ev.errorMessage || ev.errorCode); continue; }
