@@ -32,6 +32,7 @@ from google.adk.events import Event
 from google.genai import types
 
 from magec.agents.apps import App
+from magec.api.user.openai import prebuilt
 from magec.errors import ValidationError
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -61,7 +62,7 @@ def parts(content: Any, where: str) -> list[types.Part]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [types.Part.from_text(text=content)]
+        return [prebuilt.text_part(content)]
     if not isinstance(content, list):
         raise ValidationError(f"{where}: must be a string or a list of content parts", field=where)
     out: list[types.Part] = []
@@ -69,7 +70,7 @@ def parts(content: Any, where: str) -> list[types.Part]:
         kind = item.get("type") if isinstance(item, dict) else None
         at = f"{where}[{i}]"
         if kind in ("text", "input_text", "output_text"):
-            out.append(types.Part.from_text(text=str(item.get("text", ""))))
+            out.append(prebuilt.text_part(str(item.get("text", ""))))
         elif kind in ("image_url", "input_image"):
             image = item.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
@@ -213,12 +214,13 @@ def _content(i: int, m: dict[str, Any], call_names: dict[str, str]) -> types.Con
     role = m["role"]
     where = f"messages[{i}]"
     if role == "assistant":
-        ps = [types.Part.from_text(text=_text(m.get("content")))] if _text(m.get("content")) else []
+        text = _text(m.get("content"))
+        ps = [prebuilt.text_part(text)] if text else []
         calls = _calls(m, where)
         for c in calls:
             if c.function_call is not None and c.function_call.id:
                 call_names[c.function_call.id] = c.function_call.name or ""
-        return types.Content(role="model", parts=ps + calls)
+        return prebuilt.content("model", ps + calls)
     if role == "tool":
         call_id = m.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
@@ -226,7 +228,7 @@ def _content(i: int, m: dict[str, Any], call_names: dict[str, str]) -> types.Con
         fr = types.FunctionResponse(id=call_id, name=call_names.get(call_id) or m.get("name") or None,
                                     response=_response(m.get("content")))
         return types.Content(role="user", parts=[types.Part(function_response=fr)])
-    return types.Content(role="user", parts=parts(m.get("content"), f"{where}.content"))
+    return prebuilt.content("user", parts(m.get("content"), f"{where}.content"))
 
 
 def name_calls(turn: Turn, events: list[Event]) -> None:
