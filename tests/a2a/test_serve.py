@@ -206,7 +206,7 @@ async def test_cancel_and_task_ownership(magec: Served, llm: FakeServer) -> None
         r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": task["id"]}), headers=h2)
         assert r.json()["error"]["code"] == -32001
         r = await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": task["id"]}), headers=h1)
-        assert r.json()["result"]["status"]["state"] == "canceled", r.text
+        assert r.json().get("result", {}).get("status", {}).get("state") == "canceled", r.text
         got = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task["id"]}), headers=h1)).json()
         assert got["result"]["status"]["state"] == "canceled"
 

@@ -184,7 +184,10 @@ class FakeProvider:
     # ----- scripting -------------------------------------------------------------------------
     def script(self, *replies: Reply | str, route: Route | None = None) -> None:
         """Queue replies (``str`` = text reply), consumed in order by requests to ``route``
-        (``None`` = any route)."""
+        (``None`` = any route but ``"models"``: magec lists models on its own — a live health check
+        right after a backend is saved or a call fails — at a moment no test controls, and such a
+        listing must not take a reply meant for the test's own call; script ``route="models"``
+        for those)."""
         with self._lock:
             for r in replies:
                 self._queue.append((route, Reply(text=r) if isinstance(r, str) else r))
@@ -267,7 +270,7 @@ class FakeProvider:
         """The reply for ``req``: queued script first, then the responder, then defaults."""
         with self._lock:
             for i, (route, reply) in enumerate(self._queue):
-                if route is None or route == req.route:
+                if route == req.route or (route is None and req.route != "models"):
                     del self._queue[i]
                     return reply
         if self.responder is not None:
