@@ -161,7 +161,7 @@ def from_transport(
             continue
         kind, detail = found
         if kind == "timeout":
-            return BackendTimeoutError(safe(f"{label}: {detail}"), backend=backend)
+            return BackendTimeoutError(safe(f"{label}: {_TIMEOUTS.get(detail, 'request timed out')}"), backend=backend)
         if kind == "cut":
             return MalformedResponseError(safe(f"{label}: response stream ended mid-way ({detail})"), backend=backend)
         return BackendConnectionError(safe(f"{label}: cannot connect: {detail}"), backend=backend)
@@ -186,6 +186,11 @@ def from_transport(
         ):
             return BackendConnectionError(safe(f"{label}: cannot connect: {e}"), backend=backend)
     return None
+
+
+def via_aiohttp(exc: BaseException) -> bool:
+    """Whether ``exc``'s chain holds an exception of the SDKs' aiohttp transport."""
+    return any(_transport.classify(e, mid_stream=False) is not None for e in _chain(exc))
 
 
 def stream_incomplete(backend: str | None) -> MalformedResponseError:

@@ -18,17 +18,18 @@ An aiohttp session belongs to the loop that opened it and must be closed on it:
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
+from typing import Any
+
 import aiohttp
 import httpx2
 
 from magec.backends._limits import event_hooks, pool_limits
 from magec.backends.base import BackendSpec
 
-#: aiohttp timeout type → what ran out (the words of magec.backends._errors._TIMEOUTS)
-_TIMEOUT_WORDS = {
-    aiohttp.ConnectionTimeoutError: "timed out connecting (connect deadline)",
-    aiohttp.SocketTimeoutError: "timed out waiting for data from the provider (read deadline)",
-}
+#: aiohttp timeout type → the httpx exception named for it in magec.backends._errors._TIMEOUTS
+_TIMEOUT_NAMES = {aiohttp.ConnectionTimeoutError: "ConnectTimeout", aiohttp.SocketTimeoutError: "ReadTimeout"}
 
 
 def http_client(sdk_client: type[httpx2.AsyncClient], spec: BackendSpec, label: str) -> httpx2.AsyncClient:
@@ -36,29 +37,29 @@ def http_client(sdk_client: type[httpx2.AsyncClient], spec: BackendSpec, label: 
     return sdk_client(event_hooks=event_hooks(spec, label), limits=pool_limits())
 
 
-def without_userinfo(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` without credentials, and the ``Authorization`` header they stand for.
+def sdk_target(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The base URL and default headers to give an SDK client for ``url`` and ``headers``.
 
     A backend URL may carry credentials (``https://user:pass@proxy/v1``). httpx sent them as Basic
     auth in place of the SDK's own ``Authorization``; aiohttp refuses a URL with credentials beside
     that header. So the SDK gets the bare URL and the Basic header as a default header (which wins
-    over its own, as httpx's did)."""
+    over its own and over a configured ``Authorization``, as httpx's did)."""
     parsed = httpx2.URL(url)
     if not parsed.userinfo:
-        return url, {}
-    header = httpx2.BasicAuth(parsed.username, parsed.password)._auth_header
-    return str(parsed.copy_with(userinfo=b"")), {"Authorization": header}
+        return url, dict(headers)
+    token = base64.b64encode(f"{parsed.username}:{parsed.password}".encode()).decode()
+    kept = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    return str(parsed.copy_with(userinfo=b"")), {**kept, "Authorization": f"Basic {token}"}
 
 
 def classify(exc: BaseException, *, mid_stream: bool) -> tuple[str, str] | None:
-    """``(kind, detail)`` for an aiohttp failure: kind is ``"timeout"``, ``"cut"`` (the answer
-    ended mid-way or the server hung up without one) or ``"connect"``; None when ``exc`` is not
-    aiohttp's."""
+    """``(kind, detail)`` for an aiohttp failure: kind is ``"timeout"`` (detail: the httpx timeout
+    name it stands for, or ``""``), ``"cut"`` (the answer ended mid-way or the server hung up
+    without one) or ``"connect"``; None when ``exc`` is not aiohttp's."""
     if not isinstance(exc, aiohttp.ClientError):
         return None
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        words = next((w for t, w in _TIMEOUT_WORDS.items() if isinstance(exc, t)), "request timed out")
-        return "timeout", words
+        return "timeout", next((n for t, n in _TIMEOUT_NAMES.items() if isinstance(exc, t)), "")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return "cut", str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -66,15 +67,3 @@ def classify(exc: BaseException, *, mid_stream: bool) -> tuple[str, str] | None:
     if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionError):
         return ("cut" if mid_stream else "connect"), str(exc) or type(exc).__name__
     return None
-
-
-def aiohttp_underneath(exc: BaseException) -> bool:
-    """Whether an aiohttp exception is in ``exc``'s cause chain."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, aiohttp.ClientError):
-            return True
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return False

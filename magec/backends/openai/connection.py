@@ -7,9 +7,9 @@ from typing import Any
 import openai
 
 from magec import hops
-from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe
+from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe, via_aiohttp
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import aiohttp_underneath, http_client, without_userinfo
+from magec.backends._transport import http_client, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
@@ -53,9 +53,7 @@ class OpenAIConnection:
 
     def _build(self) -> openai.AsyncOpenAI:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
-        base_url, basic = without_userinfo(self.base_url)  # URL credentials: Basic auth, as httpx sent them
-        headers: dict[str, Any] = {k: v for k, v in self.spec.headers.items() if not (basic and k.lower() == "authorization")}
-        headers.update(basic)
+        base_url, headers = sdk_target(self.base_url, self.spec.headers)  # URL credentials: Basic auth
         # read/write = the read deadline (between bytes); connect and pool = the connect deadline
         timeouts = openai.Timeout(
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
@@ -112,7 +110,7 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
     if isinstance(exc, openai.APITimeoutError):
         timed_out = from_transport(exc, backend=backend, mid_stream=mid_stream)
         # the aiohttp transport reports some non-timeouts (a refused connection) as timeouts
-        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and aiohttp_underneath(exc)):
+        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and via_aiohttp(exc)):
             return timed_out
         return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
     if isinstance(exc, openai.APIResponseValidationError):
