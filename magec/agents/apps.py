@@ -45,6 +45,7 @@ class App:
     #: sessions are read as that window (magec.memory.event_cache.windowed); None = whole
     window: Callable[[list[Any]], int] | None = None
     _ephemeral: Runner | None = field(default=None, repr=False)
+    _direct: Any = field(default=None, repr=False)
 
     def ephemeral_runner(self) -> Runner:
         """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
@@ -58,6 +59,16 @@ class App:
                 artifact_service=self.runner.artifact_service,
             )
         return self._ephemeral
+
+    def direct_runner(self) -> Any:
+        """The ephemeral runner's turns run on the agent itself when nothing of ADK's node runtime
+        applies (:mod:`magec.agents.direct`: a plain agent, no plugins); else the ephemeral runner."""
+        if self._direct is None:
+            from magec.agents.direct import DirectRunner, eligible
+
+            runner = self.ephemeral_runner()
+            self._direct = DirectRunner(runner) if self.kind == "agent" and eligible(runner) else runner
+        return self._direct
 
 
 @dataclass

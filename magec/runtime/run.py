@@ -25,6 +25,7 @@ from typing import Any
 from google.adk.agents.run_config import RunConfig, StreamingMode
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events import Event
+from google.adk.telemetry.context import TelemetryConfig
 from google.genai import types
 
 from magec._adk import StaleSessionError
@@ -43,6 +44,9 @@ from magec.runtime.build import Runtime
 
 log = logging.getLogger(__name__)
 _STALE_RETRIES = 3
+#: ADK's telemetry settings, read from the environment once: without one on the RunConfig, ADK
+#: builds a new config (seven environment reads) at every model call and span of every turn
+_TELEMETRY = TelemetryConfig()
 
 
 @dataclass(slots=True)
@@ -266,7 +270,7 @@ async def _run_turn(
 ) -> AsyncGenerator[TurnEvent, None]:
     runner = runner or app.runner
     assert runner is not None
-    config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
+    config = RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE, telemetry=_TELEMETRY)
     invocation_id = ""
     yielded = 0
     # ADK reports a failed model call as an error event *and* raises it: the event is held back

@@ -85,7 +85,7 @@ class Conversation:
             # An agent's history goes straight into its model requests (Overrides.history): no
             # session events, so ADK neither validates nor deep-copies each message per model call.
             created = await svc.create_session(app_name=app.id, user_id=user)
-            return cls(rt, app, user, created.id, runner, history=turn.history)
+            return cls(rt, app, user, created.id, app.direct_runner(), history=turn.history)
         # A flow's agents see the history as session events (attributed, as ADK shows other
         # authors), and a client tool's answer needs its call among them: one linear step.
         created = await svc.create_session(app_name=app.id, user_id=user, events=history_events(app, turn.history))
