@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from magec import redact as redact_module
 from magec.redact import redact, register_secret
 from magec.testing.apps import running_apps
 
@@ -53,3 +56,28 @@ async def test_401_help_text_reads_right(tmp_path: Path) -> None:
         # a wrong password is neither echoed nor turned into the help text's placeholder
         r = await apps.admin.get("/api/v1/admin/backends", headers={"Authorization": "Bearer wrong-guess-123"})
         assert r.status_code == 401 and "wrong-guess-123" not in r.text
+
+
+# Pieces a credential-shaped text is built from, in cases and alphabets re.I treats as equal
+# (ſ = s, K = k, ı and İ = i): the redactor skips a pattern whose literal the text lacks, and
+# that shortcut must never change an answer.
+_PIECES = st.sampled_from([
+    "Authorization", "AUTHORIZATION", "authorİzation", "authorızation", "x-api-key", "X-API-KEY",
+    "x-goog-api-Key", "api-key", "Bearer", "BEARER", "baſic", "Basic", "Token ", "sk-", "mgc_",
+    "https://", "u:p@", "?key=", "&sig=", ";token=", ": ", "=", '"', "'", " ", "...", "<", ",",
+    "abcdefgh12", "dXNlcjpwYXNz", "ÿ", "é", "\u0307", "\n",
+])
+
+
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=14).map("".join))
+@example("baſic dXNlcjpwYXNz")  # ſ: re.I's s
+@example("authorızation: abcdefgh12")  # ı: re.I's i
+@example("AUTHORİZATION=abcdefgh12")  # İ: folds to i + U+0307
+@example("x-api-\u212aey: abcdefgh12")  # Kelvin sign: re.I's k
+@settings(max_examples=400, deadline=None)
+def test_pattern_shortcuts_never_change_the_answer(text: str) -> None:
+    always = [(pattern, repl, lambda t, f: True) for pattern, repl, _ in redact_module._PATTERNS]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(redact_module, "_PATTERNS", always)
+        expected = redact(text)  # every pattern scanned
+    assert redact(text) == expected
