@@ -24,6 +24,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from magec.api import jsonload
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
 
 T = TypeVar("T")
@@ -31,6 +32,9 @@ T = TypeVar("T")
 #: deeper JSON is refused: nothing magec accepts nests beyond a dozen levels, and deep nesting is
 #: how a small body turns into a RecursionError (json, pydantic, SQL serialisers all recurse)
 MAX_JSON_DEPTH = 64
+#: bodies longer than this (characters) are parsed by :func:`magec.api.jsonload.loads`; a shorter
+#: one is a C call of under a millisecond
+STEPPED_JSON = 64 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -129,7 +133,8 @@ def parse_json(raw: bytes, *, required: bool = True) -> Any:
     except UnicodeDecodeError:
         raise ValidationError("body: request body is not valid UTF-8", field="body") from None
     try:
-        value = json.loads(text)
+        # a large body is parsed in a worker thread: in steps, so the thread lets go of the GIL
+        value = jsonload.loads(text) if len(text) > STEPPED_JSON else json.loads(text)
     except json.JSONDecodeError as e:
         raise ValidationError(f"body: request body is not valid JSON: {e}", field="body") from None
     except RecursionError:
