@@ -28,7 +28,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -313,6 +313,16 @@ def _warn(config: Config, admin_host: str) -> None:
         )
 
 
+def _proxy_headers(config: Config) -> dict[str, Any]:
+    """uvicorn believes ``X-Forwarded-For``/``-Proto`` from 127.0.0.1 unless told otherwise, which
+    would let any local process (or a proxy that passes a client's header through) pick its own
+    address past magec's rules (:func:`magec.api.auth.client_ip`): it believes exactly
+    ``server.trustedProxies``, and nothing when there are none."""
+    if not config.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(config.trusted_proxies)}
+
+
 def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
     """The admin MCP server (``server.mcp.*``, docs/admin-mcp.md): every operation of ``admin`` as a
     tool, called in process through ``admin`` itself."""
@@ -327,6 +337,7 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **_proxy_headers(config),
         )
     )
 
@@ -358,6 +369,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     log_config=None,
                     access_log=False,
                     timeout_graceful_shutdown=10,
+                    **_proxy_headers(config),
                 )
             ),
             uvicorn.Server(
@@ -368,6 +380,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     log_config=None,
                     access_log=False,
                     timeout_graceful_shutdown=10,
+                    **_proxy_headers(config),
                 )
             ),
         ]

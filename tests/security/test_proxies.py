@@ -18,6 +18,7 @@ from magec.api.auth import FailureLimiter
 from magec.config import load_config
 from magec.errors import ConfigError, RateLimitedError
 from magec.testing.apps import running_apps
+from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
 PW = "right-password-123"
@@ -113,3 +114,24 @@ def test_trusted_proxies_configuration() -> None:
     # a typo must not silently distrust (or trust) the wrong peer
     with pytest.raises(ConfigError, match="trustedProxies.*not an IP"):
         load_config(env={"MAGEC_TRUSTED_PROXIES": "10.0.0.0/33"})
+
+
+def _bad_logins(srv: ServerProcess, forwarded: list[str]) -> list[int]:
+    with httpx.Client(base_url=srv.admin_url, timeout=30) as c:
+        return [c.get(f"{A}/backends", headers={**BAD, "X-Forwarded-For": f}).status_code for f in forwarded]
+
+
+def test_served_process_believes_forwarded_for_only_from_trusted_proxies(tmp_path: Path) -> None:
+    """The same rules through the real server: the HTTP server underneath must not rewrite the
+    peer from ``X-Forwarded-For`` on its own (uvicorn trusts 127.0.0.1 unless told otherwise)."""
+    rotating = [f"10.0.{i}.1" for i in range(8)]
+    with ServerProcess(data_dir=tmp_path / "plain", admin_password=PW).start() as srv:
+        # a local peer that is no configured proxy: its claims are ignored, the lockout holds
+        assert _bad_logins(srv, rotating) == [401] * 5 + [429] * 3
+    trusted = {"trustedProxies": ["127.0.0.0/8"]}
+    with ServerProcess(data_dir=tmp_path / "proxied", admin_password=PW, server_config=trusted).start() as srv:
+        # behind a trusted proxy each forwarded client is its own: one's failures lock only it out
+        assert _bad_logins(srv, ["203.0.113.5"] * 6) == [401] * 5 + [429]
+        with httpx.Client(base_url=srv.admin_url, timeout=30) as c:
+            ok = c.get(f"{A}/backends", headers={"Authorization": f"Bearer {PW}", "X-Forwarded-For": "203.0.113.6"})
+        assert ok.status_code == 200
