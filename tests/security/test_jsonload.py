@@ -27,7 +27,7 @@ _values = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=5), inner, max_size=5)
     ),
-    max_leaves=30,
+    max_leaves=20,
 )
 
 
@@ -48,7 +48,7 @@ def test_same_value_for_any_document(value: Any, indent: int | None, seps: tuple
 
 
 @given(_values, st.data())
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @example({"a": [1, 2]}, None)
 def test_same_error_for_a_corrupted_document(value: Any, data: Any) -> None:
     text = json.dumps({"messages": [value, {"k": value}]})
