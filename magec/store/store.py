@@ -28,6 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from magec.errors import ConflictError, NotFoundError, ValidationError
@@ -571,14 +572,16 @@ class Store(EpochFollower, Generic[S]):
                 values[key] = json.dumps(fields[key])
         if "models" in fields:
             values["models_at"] = now()
+        if not values:
+            return
+        # one statement: the first row of a new backend is written by whoever comes first (its
+        # check on save, a "Test" click, another replica), and a select-then-insert lost that race
+        # with a UNIQUE error
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        stmt = dialect.insert(backend_status).values(id=id, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=values)
         async with self.engine.begin() as conn:
-            exists = (
-                await conn.execute(sa.select(backend_status.c.id).where(backend_status.c.id == id))
-            ).first()
-            if exists:
-                await conn.execute(backend_status.update().where(backend_status.c.id == id).values(**values))
-            else:
-                await conn.execute(backend_status.insert().values(id=id, **values))
+            await conn.execute(stmt)
 
 
 __all__ = ["Rows", "SnapshotBuilder", "Store", "make_engine", "singular", "plural", "ValidationError"]

@@ -135,3 +135,23 @@ async def test_report_shows_measured_roles_only_and_is_kept_on_the_card(apps: Ap
         with FakeServer(OpenAIFake("other", models=["o-chat"])) as other:
             await apps.admin.put(f"{A}/backends/{created['id']}", json={**body, "url": other.url + "/v1"})
             assert (await apps.admin.get(f"{A}/backends/{created['id']}")).json()["lastTest"] is None
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+async def test_concurrent_first_tests_of_a_new_backend_all_answer_and_one_is_kept(
+    tmp_path: Path, db: str, request: pytest.FixtureRequest
+) -> None:
+    """The first status row of a backend is written by whoever comes first (its check on save, a
+    "Test" click, a second tab's click): writers racing for it must all succeed."""
+    url = ""
+    if db == "postgres":
+        pg = request.getfixturevalue("postgres")
+        url = pg.url(pg.create_database())
+    async with running_apps(tmp_path / "data", url, config={"health_interval": 3600.0}) as apps:
+        with FakeServer(OpenAIFake("racy", models=["r-chat"])) as fake:
+            b = (await apps.admin.post(f"{A}/backends", json={"name": "Racy", "type": "openai",
+                                                              "url": fake.url + "/v1"})).json()
+            answers = await asyncio.gather(*(apps.admin.post(f"{A}/backends/{b['id']}/test") for _ in range(8)))
+            assert [r.status_code for r in answers] == [200] * 8, [r.text[:200] for r in answers]
+            view = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()
+            assert view["lastTest"] is not None and view["lastTest"]["ok"] is True
