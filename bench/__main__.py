@@ -159,19 +159,19 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
     subs = [
         ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 900),
         ("session", "session_bench", {"concurrency": 5, "turns": 2} if smoke else {"concurrency": 50, "turns": 10}, 60 if smoke else 300),
-        ("voice", "voice_bench", {"counts": [1, 3], "seconds": 1.5, "idle_seconds": 0.5} if smoke
+        ("voice", "voice_bench", {"counts": [1, 2], "seconds": 0.8, "idle_seconds": 0.3} if smoke
          else {"counts": [1, 10, 20, 40], "seconds": 12.0}, 90 if smoke else 600),
         ("live", "live_bench", {"agent_counts": [5, 20], "edits": 2, "rounds": 1} if smoke
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
         ("workers", "workers_bench", {"connections": 8, "seconds": 1.5, "rounds": 1, "warmup": 0.5} if smoke
-         else {"connections": 16, "seconds": 10.0, "rounds": 3}, 400 if smoke else 900),
+         else {"connections": 64, "seconds": 10.0, "rounds": 3}, 400 if smoke else 900),
         ("resilience", "resilience_bench", {"turns": 3, "calls": 30, "rounds": 3} if smoke
          else {"turns": 20, "calls": 300, "rounds": 9}, 120 if smoke else 600),
-        ("audit", "audit_bench", {"concurrency": [1, 64], "turns": 64, "rounds": 1} if smoke
+        ("audit", "audit_bench", {"concurrency": [1, 32], "turns": 32, "rounds": 1} if smoke
          else {"concurrency": [1, 64], "turns": 512, "rounds": 4}, 240 if smoke else 900),
         ("scale", "scale_bench", {"long_turns": 30, "measured": 3, "messages": [500]} if smoke
          else {"long_turns": 500, "measured": 10, "messages": [4000, 16000]}, 180 if smoke else 900),
-        ("load", "load_bench", {"streams": 100, "pace_ms": 100, "ramp_s": 1.0, "limit": 10, "burst": 20, "burst_pace_ms": 250} if smoke
+        ("load", "load_bench", {"streams": 50, "pace_ms": 100, "ramp_s": 0.5, "limit": 10, "burst": 15, "burst_pace_ms": 250} if smoke
          else {"streams": 1000, "ramp_s": 10.0, "limit": 50, "burst": 150}, 300 if smoke else 900),
     ]  # fmt: skip
     if smoke:  # a real server + mock and 100s of requests: minutes, not a pipeline check

@@ -192,4 +192,57 @@ against the bench's mock (2 ms between tokens, one network read per token), on t
    c=1 a plain request adds 5.4 ms (target 2) and the first paced token 4.9 ms in the proxy
    section, 6.8 ms in the token section (target 2). The workers row (1.71×) did not move: the
    load generator shares the two cores.
+
+### Profile notes, 2026-11-30 (fifth session: ADK's node runtime skipped, redaction, stepped JSON)
+**Re-run and merged into this page** (22:33–22:45 UTC, quiet machine apart from the run itself):
+*Mock provider alone*, *Proxy overhead*, *Time to first token*, *magec / LiteLLM*, *Scale: the token
+path*, *Scale: turn cost vs session length, long histories* (`python -m bench --only
+mock,proxy,ttft,tokens,scale,workers`), and *Scale: several processes* again at 22:47 with 64
+connections (point 5). The other sections, the header's date and the *config change* rows are the
+12:07 run. How: py-spy on a served process at c=64 (`bench.profile_magec --concurrency 64`),
+cProfile of in-process turns, A/B runs of the same command before and after each change.
+1. **Done: stateless agent turns skip ADK's node runtime** (`agents/direct.py`). ADK 2's
+   `Runner.run_async` drives a root `LlmAgent` through its workflow machinery (a task, an event
+   queue, a scheduler, a node runner, the agent-as-node wrapper, each with a telemetry scope):
+   ~0.9 of ~2.0 ms of CPU per turn with an instant model. A one-request session needs none of it;
+   the direct runner does what ADK's classic runner path does (user event, fresh invocation
+   context, final events appended before the agent goes on), and a parity test holds its events
+   and session equal to the runner's. ADK's telemetry settings are built once per process instead
+   of at every model call (seven environment reads each). A/B under py-spy at c=64: 194–196 →
+   225–251 req/s.
+2. **Done: redaction skips the patterns whose literal a text lacks** (`redact.py`; exact, re.I's
+   case equivalences included, held equal to a full scan by a Hypothesis test). The conversation
+   audit redacts every turn's texts: 20 → 2.5 µs for a short text, 227 → 13 µs per 1.5 KB.
+3. **Where the page stands:** plain `/v1` at c=64 serves **3.01× LiteLLM** in this run (223 vs
+   74 req/s; 4.42 vs 13.07 ms of CPU per request) and 2.72× in a `--only mock,proxy` run an hour
+   earlier: the row sits on its 3× target. Streamed c=64 **6.72×**. At c=1 a plain request adds
+   3.97 ms (3.66 in the earlier run; was 5.4), the first paced token 5.7–5.9 ms. A paced token costs
+   255 µs here (221 in the previous run: this row moves ±15 % between runs; its floor on this VM
+   is ~150–170 µs, see the fourth session).
+4. **Why "≤ 2 ms added at c=1" stays out of reach with the official SDK and ADK on the path.** The
+   bench's direct call pays the client SDK once; through magec the request also pays uvicorn,
+   FastAPI and magec's middlewares (~0.7–1 ms), the agent turn (~1 ms, after point 1) and magec's
+   own SDK call to the provider (~1.25 ms of CPU with the aiohttp transport): ~3–3.5 ms before any
+   of magec's own work, which is now the smallest of the four.
+5. **Long histories, done:** a body over 256 KB is parsed in its worker thread by
+   `api/jsonload.loads` — the standard library's own object/array parsers on the outer two levels,
+   its C scanner for each message — so the thread lets go of the GIL between messages (`json.loads`
+   of the 16k-message body held it 12–14 ms in one call). The scale bench also encodes its
+   request before its clock starts (the in-process client's own encoding is not the server's
+   stall). A/B over 8 runs each: **16k stall 12–34 → 6–12 ms**; in the table 10.6 ms at
+   10.7 µs per message, both met. What still stalls a long request at times is a collection of
+   the young generation that meets the ~100k objects a 16k history builds (8–28 ms measured with
+   `gc.callbacks`).
+6. **Workers:** with 16 connections `--workers 2` reached 1.43× in the 22:33 run (1.71× in the
+   previous one). Each worker has its own `SO_REUSEPORT` socket and the kernel splits connections
+   by a hash of their addresses: the 22:33 run's turns split 1235 / 605 between the workers, i.e.
+   the connections about 11 / 5, leaving a core half idle. The bench now opens 64 connections per
+   round: **1.83×** (849 / 707 turns). At 64 connections one worker spends 13.8 ms of CPU per turn
+   (8.4 at 16: more turns queue on the SQLite writer), two workers 9.9 ms; both servers carry the
+   same load side by side, and the ratio would be lower against the 16-connection single worker.
+7. **Found on the way (not performance):** the served process let uvicorn believe
+   `X-Forwarded-For` from any 127.0.0.1 peer (uvicorn's default), so a local peer rotating the
+   header escaped the admin lockout; it now believes exactly `server.trustedProxies`. And the
+   first status row of a new backend was written select-then-insert: its check on save racing a
+   "Test" click answered 500 (UNIQUE) and the card said "not tested"; it is one upsert now.
 """
