@@ -11,7 +11,7 @@ is then one message, and the interpreter can switch threads between them.
 Contract: for every input, :func:`loads` returns what ``json.loads`` returns and raises what it
 raises (the same ``JSONDecodeError`` message and position, ``RecursionError`` for deep nesting):
 both are CPython's own parsers, wired the way ``json.scanner.py_make_scanner`` wires them
-(``tests/api/test_jsonload.py`` holds the two equal on generated and corrupted documents).
+(``tests/security/test_jsonload.py`` holds the two equal on generated and corrupted documents).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import json.decoder
 import json.scanner
 from typing import Any
 
-#: container levels walked in Python: the body object, its arrays, their items' containers
+#: container levels walked in Python: the body object and the containers in it (a chat body: its
+#: ``messages`` array); everything deeper is one C call per value
 SHALLOW = 2
 # the standard library's parser pieces (public names of json.decoder / json.scanner that the
 # type stubs leave out)
