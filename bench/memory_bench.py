@@ -362,7 +362,8 @@ def report_lines(r: dict[str, Any]) -> list[str]:
                     f"FTS5 trigram index p50 {text['fts5']['p50_ms']} ms / p99 {text['fts5']['p99_ms']} ms, plain `LIKE` "
                     f"scan p50 {text['like']['p50_ms']} ms / p99 {text['like']['p99_ms']} ms ({text['like_over_fts5']}× slower)."]  # fmt: skip
     if "1000000" not in r["results"]:
-        out += ["", "1M memories on pgvector: not measured in this run (`MAGEC_BENCH_MEMORY_1M=1`)."]
+        out += ["", "1M memories on pgvector: not measured in this run (`MAGEC_BENCH_MEMORY_1M=1`; the HNSW "
+                "build alone takes ~30 min here); the last measured figures are in docs/memory.md."]
     out += ["", "Profile notes (memory search):", "", *r.get("profile_notes", PROFILE_NOTES).splitlines()]
     return out
 
