@@ -193,6 +193,15 @@ def via_aiohttp(exc: BaseException) -> bool:
     return any(_transport.classify(e, mid_stream=False) is not None for e in _chain(exc))
 
 
+def sdk_timeout(exc: BaseException, backend: str | None, mid_stream: bool) -> BackendError:
+    """An SDK's ``APITimeoutError`` (openai, anthropic): what really failed underneath. The aiohttp
+    transport reports some non-timeouts (a refused connection) as timeouts."""
+    found = from_transport(exc, backend=backend, mid_stream=mid_stream)
+    if isinstance(found, BackendTimeoutError) or (found is not None and via_aiohttp(exc)):
+        return found
+    return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
+
+
 def stream_incomplete(backend: str | None) -> MalformedResponseError:
     return MalformedResponseError(
         safe(f"{backend or 'backend'}: response stream ended before the model finished"), backend=backend

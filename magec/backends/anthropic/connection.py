@@ -13,13 +13,13 @@ from magec.backends._errors import (
     from_transport,
     provider_message,
     safe,
-    via_aiohttp,
+    sdk_timeout,
 )
 from magec.backends._shared import shared_client, spec_key
 from magec.backends._transport import http_client, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
-from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
+from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
 from magec.redact import register_secret
 
 # Always pass *some* key: with none the SDK would go looking for ANTHROPIC_API_KEY, profiles and
@@ -98,11 +98,7 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
             return content_filtered(backend, message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, anthropic.APITimeoutError):
-        timed_out = from_transport(exc, backend=backend, mid_stream=mid_stream)
-        # the aiohttp transport reports some non-timeouts (a refused connection) as timeouts
-        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and via_aiohttp(exc)):
-            return timed_out
-        return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
+        return sdk_timeout(exc, backend, mid_stream)
     if isinstance(exc, anthropic.APIResponseValidationError):
         return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)
     mapped = from_transport(exc, backend=backend, mid_stream=mid_stream)

@@ -7,12 +7,12 @@ from typing import Any
 import openai
 
 from magec import hops
-from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe, via_aiohttp
+from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe, sdk_timeout
 from magec.backends._shared import shared_client, spec_key
 from magec.backends._transport import http_client, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
-from magec.errors import BackendConnectionError, BackendError, BackendTimeoutError, MalformedResponseError
+from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
 from magec.redact import register_secret
 
 # The SDK refuses to build a client without a key. With no key configured we hand it this
@@ -108,11 +108,7 @@ def map_error(exc: Exception, backend: str | None, mid_stream: bool) -> BackendE
         message = provider_message(body, fallback=exc.message)
         return from_status(exc.status_code, message, backend=backend, headers=exc.response.headers, code=code)
     if isinstance(exc, openai.APITimeoutError):
-        timed_out = from_transport(exc, backend=backend, mid_stream=mid_stream)
-        # the aiohttp transport reports some non-timeouts (a refused connection) as timeouts
-        if isinstance(timed_out, BackendTimeoutError) or (timed_out is not None and via_aiohttp(exc)):
-            return timed_out
-        return BackendTimeoutError(safe(f"{backend}: request timed out"), backend=backend)
+        return sdk_timeout(exc, backend, mid_stream)
     if isinstance(exc, openai.APIResponseValidationError):
         return MalformedResponseError(safe(f"{backend}: unexpected response shape: {exc}"), backend=backend)
     if isinstance(exc, openai.ContentFilterFinishReasonError):
