@@ -114,6 +114,14 @@ def _shape(e: Any) -> dict[str, Any]:
     }
 
 
+def _config(streaming: bool) -> RunConfig:
+    return RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE)
+
+
+#: one RunConfig per streaming flag for every run, as magec.runtime.run shares its own
+_SHARED = {streaming: _config(streaming) for streaming in (False, True)}
+
+
 async def _run(runner: Any, text: str, streaming: bool, state_delta: dict[str, Any] | None = None) -> Any:
     svc = runner.session_service
     session = await svc.create_session(app_name="app", user_id="u")
@@ -125,7 +133,7 @@ async def _run(runner: Any, text: str, streaming: bool, state_delta: dict[str, A
             session_id=session.id,
             state_delta=state_delta,
             new_message=types.Content(role="user", parts=[types.Part(text=text)]),
-            run_config=RunConfig(streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE),
+            run_config=_SHARED[streaming],
         ):
             events.append(_shape(e))
     except Exception as err:  # noqa: BLE001 - the failure is part of what must match
@@ -175,6 +183,8 @@ async def test_same_events_and_session_as_adk_runner(
         assert error is not None and "provider is down" in error
     else:
         assert error is None and stored[0]["author"] == "user"
+    # neither runner left anything on the shared RunConfig (magec builds one per streaming flag)
+    assert _SHARED[streaming].model_dump() == _config(streaming).model_dump()
 
 
 def test_only_a_plain_agent_on_ephemeral_sessions_runs_direct() -> None:
