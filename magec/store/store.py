@@ -113,6 +113,12 @@ class Store(EpochFollower, Generic[S]):
         self._rows: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._rows_epoch = -1
         self._settings_text = "{}"
+        # the mapping the last read returned (cache or reload): a reload reuses its tuples too, so
+        # a row keeps its tuple from one snapshot to the next even while the cache stays behind
+        # (a reload during another write transaction is not cached; without this, every such
+        # reload gave the rows written since the cache's epoch new tuples and their apps were
+        # rebuilt again: SnapshotBuilder tells changed rows by identity)
+        self._served: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         # rows written by the write transaction in progress (serialised by _write_lock)
         self._pending: list[tuple[str, str, str | None]] = []
         self._pending_settings: str | None = None
@@ -257,19 +263,24 @@ class Store(EpochFollower, Generic[S]):
         state = (await conn.execute(sa.select(config_state.c.epoch, config_state.c.settings))).one()
         epoch = int(state.epoch)
         if epoch == self._rows_epoch and not self._pending:
+            self._served = self._rows
             return epoch, self._rows, self._settings_text
         result = await conn.execute(
             sa.select(resources.c.kind, resources.c.id, resources.c.data).order_by(
                 resources.c.created_at, resources.c.id
             )
         )
-        old = self._rows
+        served, old = self._served, self._rows
         rows: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         for kind, rid, text in result:
-            cached = old.get((kind, rid))
-            rows[(kind, rid)] = cached if cached is not None and cached[0] == text else (text, json.loads(text))
+            key = (kind, rid)
+            known = served.get(key)
+            if known is None or known[0] != text:
+                known = old.get(key)
+            rows[key] = known if known is not None and known[0] == text else (text, json.loads(text))
         if epoch > self._rows_epoch and not self._pending:
             self._rows, self._rows_epoch, self._settings_text = rows, epoch, state.settings
+        self._served = rows
         return epoch, rows, state.settings
 
     def _patch_rows(self, epoch: int) -> None:
@@ -280,11 +291,13 @@ class Store(EpochFollower, Generic[S]):
         if self._rows_epoch != epoch - 1:
             return
         rows = dict(self._rows)  # copy-on-write: a reader may still hold the old mapping
+        served = self._served  # a read between the commit and this patch may have served the row
         for kind, rid, text in pending:
             if text is None:
                 rows.pop((kind, rid), None)
             else:
-                rows[(kind, rid)] = (text, json.loads(text))
+                known = served.get((kind, rid))
+                rows[(kind, rid)] = known if known is not None and known[0] == text else (text, json.loads(text))
         self._rows, self._rows_epoch = rows, epoch
         if settings is not None:
             self._settings_text = settings
