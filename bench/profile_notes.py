@@ -245,4 +245,38 @@ cProfile of in-process turns, A/B runs of the same command before and after each
    header escaped the admin lockout; it now believes exactly `server.trustedProxies`. And the
    first status row of a new backend was written select-then-insert: its check on save racing a
    "Test" click answered 500 (UNIQUE) and the card said "not tested"; it is one upsert now.
+### Profile notes, 2026-12-01 (sixth session: another machine, cold requests)
+**Every section of this page is one run** (04:09 UTC, 1122 s), on an Intel Xeon (Sapphire
+Rapids class) where the earlier sessions ran on an AMD EPYC: compare only within the page.
+1. **The LiteLLM ratio moves with the machine.** Here LiteLLM spends 9.24 ms of CPU per plain
+   request at c=64 and magec 3.61 ms (AMD run: 13.07 vs 4.42): plain c=64 is **2.60×** (3.01× and
+   2.72× on the AMD machine), streamed c=64 **7.62×**. Meeting 3× here needs ≤ 3.1 ms per request.
+   magec is ahead of LiteLLM on every TTFT row (c=1 5.41 vs 13.54 ms added, c=16 3.28 vs 116,
+   c=64 8.55 vs 666).
+2. **The c=1 first-token row measures a cold request.** Each of its requests follows a ~330 ms
+   direct stream, and this VM runs code slower after an idle spell: a fixed pure-Python workload
+   (JSON round trip of a 3,000-key dict, pinned to the server's core, `time.process_time`) takes
+   3.95 ms back to back, 5.06 ms after 50 ms idle and 6.52 ms after 200 ms. magec's plain c=1
+   request costs 3.1 ms of server CPU back to back and ~7.0 ms with 50 ms gaps (the idle server's
+   own 8 ms/s of timers taken out); added p50 2.7 → 5.3 ms. Warm, a one-token stream's first token
+   adds 2.7 ms (3.22 vs 0.53 ms direct). The token section's 11.1 ms in this run (5.4 ms in the TTFT
+   section of the same run) is the same effect on a quieter core.
+3. **Done: a turn's `RunConfig` is built once per streaming flag** (`runtime/run.py`): a pydantic
+   model of ~30 validated fields, 1.5 % of a stateless turn's samples at c=64; ADK only reads it
+   (the direct-runner parity test now runs on shared configs and checks neither runner changes
+   them).
+4. **Where the rest goes (py-spy, c=64, 381 req/s under the profiler):** the turn is ~46 % of the
+   samples — magec's SDK call to the provider 18 %, ADK's flow, callbacks and telemetry ~20 % —
+   and the HTTP edge (uvicorn, FastAPI routing and dependency solving, five pure-ASGI middlewares)
+   with the event loop itself most of the rest; pydantic model construction is 8.8 % (ADK's
+   `InvocationContext` and events, genai parts, the SDK's response). No single piece is above 5 %.
+5. **Resilience, on its line:** with a hanging primary the fallback answers 505.7 ms after the
+   reference (limit: the 500 ms connect deadline + 5 ms), 504.3 ms in the previous run.
+6. **Found on the way (not performance):** a native llama.cpp build on this CPU enables ggml's AMX
+   kernels, which segfault on the first token (ggml-org/llama.cpp#20824) and took two test workers
+   down; `scripts/install-local-models.sh` now builds llama.cpp portable on x86-64 (AVX2, no AMX),
+   caches the wheel per version and flags, and decodes a few tokens in a child process before it
+   reports success. And a config read that reloaded rows during another write transaction gave
+   unchanged rows new identities, so their apps were built again (21 builds for 20 concurrent
+   creates); reloads now reuse the rows last served.
 """
