@@ -271,7 +271,11 @@ Rapids class) where the earlier sessions ran on an AMD EPYC: compare only within
    with the event loop itself most of the rest; pydantic model construction is 8.8 % (ADK's
    `InvocationContext` and events, genai parts, the SDK's response). No single piece is above 5 %.
 5. **Resilience, on its line:** with a hanging primary the fallback answers 505.7 ms after the
-   reference (limit: the 500 ms connect deadline + 5 ms), 504.3 ms in the previous run.
+   reference (limit: the 500 ms connect deadline + 5 ms), 504.3 ms in the previous run. In
+   isolation one call that meets its connect deadline takes ~507 ms and 6–8 ms of CPU, against
+   1.1 ms for a successful call; the profile spreads it over the SDK's and aiohttp's exception
+   path and C-level work in the timeout's callback (the SYN-SENT socket's close). Not chased
+   further.
 6. **Found on the way (not performance):** a native llama.cpp build on this CPU enables ggml's AMX
    kernels, which segfault on the first token (ggml-org/llama.cpp#20824) and took two test workers
    down; `scripts/install-local-models.sh` now builds llama.cpp portable on x86-64 (AVX2, no AMX),
