@@ -92,6 +92,16 @@ def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
 S = TypeVar("S")
 
 
+def _row(key: tuple[str, str], text: str, *known: Rows) -> tuple[str, dict[str, Any]]:
+    """The first of ``known``'s tuples for ``key`` holding ``text`` (so the row keeps its identity
+    for SnapshotBuilder), else a newly parsed one."""
+    for rows in known:
+        row = rows.get(key)
+        if row is not None and row[0] == text:
+            return row
+    return (text, json.loads(text))
+
+
 class Store(EpochFollower, Generic[S]):
     """``snapshots`` builds what :meth:`snapshot` returns; ``rules`` are the save-time rules per
     kind (:func:`magec.resources.rules.merge` of their owners' tables)."""
@@ -273,11 +283,7 @@ class Store(EpochFollower, Generic[S]):
         served, old = self._served, self._rows
         rows: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         for kind, rid, text in result:
-            key = (kind, rid)
-            known = served.get(key)
-            if known is None or known[0] != text:
-                known = old.get(key)
-            rows[key] = known if known is not None and known[0] == text else (text, json.loads(text))
+            rows[(kind, rid)] = _row((kind, rid), text, served, old)
         if epoch > self._rows_epoch and not self._pending:
             self._rows, self._rows_epoch, self._settings_text = rows, epoch, state.settings
         self._served = rows
@@ -291,13 +297,11 @@ class Store(EpochFollower, Generic[S]):
         if self._rows_epoch != epoch - 1:
             return
         rows = dict(self._rows)  # copy-on-write: a reader may still hold the old mapping
-        served = self._served  # a read between the commit and this patch may have served the row
         for kind, rid, text in pending:
             if text is None:
                 rows.pop((kind, rid), None)
-            else:
-                known = served.get((kind, rid))
-                rows[(kind, rid)] = known if known is not None and known[0] == text else (text, json.loads(text))
+            else:  # a read between the commit and this patch may have served the row already
+                rows[(kind, rid)] = _row((kind, rid), text, self._served)
         self._rows, self._rows_epoch = rows, epoch
         if settings is not None:
             self._settings_text = settings
