@@ -7,7 +7,8 @@ Each app context owns its own registry (tests run several in one process). Expos
 ``magec_runtime_rebuild_seconds``, ``magec_session_events_loaded`` (events parsed from session
 storage: a cached session costs none per turn), ``magec_session_events_served`` (events given to
 turns: a windowed read gives only the window), ``magec_runs_in_flight`` (turns admitted and
-running, :mod:`magec.runtime.admission`), and the live backend health (:mod:`magec.backends.health`):
+running, :mod:`magec.runtime.admission`), ``magec_usage_rows_read`` and ``magec_usage_recounts``
+(the budget counters' reads, :mod:`magec.costs.tally`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
 and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
 Labels carry ids, never secrets.
@@ -65,6 +66,14 @@ class Metrics:
         # guard only its last turns, whatever the session's length)
         self.session_events_served = Gauge(
             "magec_session_events_served", "Session events given to turns since start", registry=self.registry
+        )
+        # usage rows read by the budget counters (magec.costs.tally): each row once, not the month
+        # per refresh; a recount aggregates the month in SQL (at start, on a new day, hourly)
+        self.usage_rows_read = Gauge(
+            "magec_usage_rows_read", "Usage rows read by the spend counters since start", registry=self.registry
+        )
+        self.usage_recounts = Gauge(
+            "magec_usage_recounts", "Month aggregates of the usage table by the spend counters", registry=self.registry
         )
         self.runs_in_flight = Gauge(
             "magec_runs_in_flight", "Turns running in this process (admission, limits.maxRuns)", registry=self.registry

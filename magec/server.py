@@ -211,6 +211,8 @@ async def _start_runtime(ctx: AppContext) -> None:
 
     costs = CostService(ctx.store.engine, ctx.runtime.usage)
     ctx.extras["costs"] = costs
+    ctx.metrics.usage_rows_read.set_function(lambda: float(costs.counters.tally.rows_read))
+    ctx.metrics.usage_recounts.set_function(lambda: float(costs.counters.tally.recounts))
     ctx.runtime.closers.append(costs.close)
     await costs.start()
     await ctx.runtime.start()

@@ -4,8 +4,10 @@ Contract:
 * :class:`SpendCounters` holds, for the current UTC day and month, the tokens per (scope, id,
   model) where scope is ``client`` or ``agent``. :meth:`add` counts a usage row the moment it is
   recorded (this replica's turns are counted at once); :meth:`refresh` replaces the counters by
-  the ``usage`` table's sums (every replica's turns) and re-adds the rows this process recorded
-  but had not written yet. A new day or month starts from zero.
+  the ``usage`` table's sums (every replica's turns), read incrementally by
+  :class:`~magec.costs.tally.UsageTally` (only the rows written since the last refresh), and
+  re-adds the rows this process recorded but had not written yet. A new day or month starts from
+  zero.
 * :meth:`check` (before a turn: dictionary look-ups, no I/O) raises
   :class:`~magec.errors.BudgetExceededError` when the client's or an agent's budget for the
   period is spent: ``spent >= amount``, in the price table's currency (``unit: "cost"``) or in
@@ -20,20 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.costs.prices import PriceTable
+from magec.costs.tally import Counts, UsageTally, count, new_counts
 from magec.errors import BudgetExceededError
-from magec.store.tables import usage
-
-Key = tuple[str, str, str]  # (scope, id, period)
-Tokens = list[int]  # [input, output, cached]
 
 
 def client_of(user_id: str, snapshot: Any) -> str:
@@ -62,8 +59,9 @@ class SpendCounters:
     def __init__(self) -> None:
         self._day: date | None = None
         self._month: tuple[int, int] | None = None
-        self._counts: dict[Key, dict[str, Tokens]] = defaultdict(dict)
+        self._counts: Counts = new_counts()
         self._pending: list[tuple[int, dict[str, Any]]] = []
+        self.tally = UsageTally()
 
     # -- counting --------------------------------------------------------------------------------
     def _roll(self, now: datetime) -> None:
@@ -77,57 +75,29 @@ class SpendCounters:
                 del self._counts[key]
             self._month = month
 
-    def _count(self, row: dict[str, Any]) -> None:
-        at: datetime = row["at"]
-        if row.get("kind") != "llm" or (at.year, at.month) != self._month:
-            return
-        tokens = (int(row["input_tokens"]), int(row["output_tokens"]), int(row.get("cached_tokens") or 0))
-        periods = ("day", "month") if at.date() == self._day else ("month",)
-        owners = [("agent", row["agent_id"])] + ([("client", row["client_id"])] if row.get("client_id") else [])
-        for scope, rid in owners:
-            for period in periods:
-                per_model = self._counts[(scope, rid, period)]
-                acc = per_model.setdefault(row["model"], [0, 0, 0])
-                for i, n in enumerate(tokens):
-                    acc[i] += n
-
     def add(self, row: dict[str, Any], seq: int = 0) -> None:
         """A usage row this process just recorded (the ``seq``-th: :attr:`UsageRecorder.recorded`)."""
         self._roll(datetime.now(UTC))
         self._pending.append((seq, row))
-        self._count(row)
+        if self._day is not None:
+            count(self._counts, row, self._day)
 
     async def refresh(self, engine: AsyncEngine, usage_recorder: Any = None) -> None:
-        """Re-read the period's sums from ``usage``. The recorder's queue is written first; the rows
-        it had not taken by then (recorded meanwhile) are counted again on top of what was read."""
+        """Bring the sums up to the ``usage`` table (:class:`~magec.costs.tally.UsageTally`: the rows
+        written since the last refresh). The recorder's queue is written first; the rows it had not
+        taken by then (recorded meanwhile) are counted again on top of what was read."""
         if usage_recorder is not None:  # shielded: a cancel never interrupts its write (runtime/usage.py)
             await asyncio.shield(usage_recorder.flush())
+        db = await self.tally.read(engine)
         now = datetime.now(UTC)
-        month_start, day_start = period_start("month", now), period_start("day", now)
-        today = sa.case((usage.c.at >= day_start, 1), else_=0)
-        q = (
-            sa.select(usage.c.agent_id, usage.c.client_id, usage.c.model, today,
-                      sa.func.sum(usage.c.input_tokens), sa.func.sum(usage.c.output_tokens),
-                      sa.func.sum(usage.c.cached_tokens))
-            .where(usage.c.kind == "llm", usage.c.at >= month_start)
-            .group_by(usage.c.agent_id, usage.c.client_id, usage.c.model, today)
-        )
-        async with engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        counts: dict[Key, dict[str, Tokens]] = defaultdict(dict)
-        for agent_id, client_id, model, is_today, tin, tout, tcached in rows:
-            tokens = (int(tin or 0), int(tout or 0), int(tcached or 0))
-            owners = [("agent", agent_id)] + ([("client", client_id)] if client_id else [])
-            for scope, rid in owners:
-                for period in ("day", "month") if is_today else ("month",):
-                    acc = counts[(scope, rid, period)].setdefault(model, [0, 0, 0])
-                    for i, n in enumerate(tokens):
-                        acc[i] += n
+        counts = new_counts()
+        for key, per_model in db.items():
+            counts[key] = {model: list(tokens) for model, tokens in per_model.items()}
         self._counts, self._day, self._month = counts, now.date(), (now.year, now.month)
         taken = usage_recorder.taken if usage_recorder is not None else 0
         self._pending = [(seq, row) for seq, row in self._pending if seq > taken]
         for _, row in self._pending:
-            self._count(row)
+            count(self._counts, row, self._day)
 
     # -- reading ---------------------------------------------------------------------------------
     def spent(self, scope: str, rid: str, period: str, unit: str, prices: PriceTable) -> float:
