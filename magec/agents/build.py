@@ -18,7 +18,7 @@ from typing import Any
 from google.adk.agents import BaseAgent, LlmAgent
 
 from magec import _adk
-from magec.agents import instructions, request_overrides, secrets
+from magec.agents import callbacks, instructions, request_overrides, secrets
 from magec.agents.apps import BuildDeps
 from magec.backends import parked, registry, relay
 from magec.backends.base import BackendSpec
@@ -116,7 +116,7 @@ def build_llm_agent(
                 on_usage(agent.id, bid, mname, llm_response.usage_metadata)
             return None
 
-        kwargs["after_model_callback"] = after_model
+        kwargs["after_model_callback"] = callbacks.cheap(after_model)
     if agent.context_guard.enabled:
         from magec.agents.context_guard import callback
 
@@ -131,6 +131,7 @@ def build_llm_agent(
         kwargs["before_model_callback"].append(guard.before_model)  # sees the final request
     if deps.guard is not None:  # every chat model is then a GuardedLlm, which unparks
         kwargs["before_model_callback"].append(parked.park)  # last: long requests past ADK's telemetry
+    kwargs["before_model_callback"] = callbacks.before_model(kwargs["before_model_callback"])
     return LlmAgent(
         name=name or adk_name(agent.id),
         description=agent.name,

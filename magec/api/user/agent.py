@@ -36,6 +36,7 @@ from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import until_disconnected
+from magec.api.routing import GatedRouter
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.audit.context import attributed, set_surface
 from magec.backends.relay import Relay, Token, merged, relaying
@@ -419,7 +420,7 @@ def _import_events(raw: Any, app: App) -> list[Event]:
 
 def router(ctx: AppContext) -> APIRouter:
     """The user app's run API: ``/api/v1/agent/*`` with client-token auth."""
-    r = APIRouter()
+    r = GatedRouter(("/api/v1/agent/",))  # api/routing.py: other paths are turned away at once
     r.include_router(agent_router(ctx, authenticate, user_view=True), prefix="/api/v1/agent")
     return r
 

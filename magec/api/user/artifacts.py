@@ -36,6 +36,7 @@ from pydantic.alias_generators import to_camel
 
 from magec.api.clients import Caller
 from magec.api.errors import json_body
+from magec.api.routing import GatedRouter
 from magec.api.user.adk_models import body_doc
 from magec.artifacts.runtime_hook import Artifacts
 from magec.artifacts.signing import Claims
@@ -194,6 +195,6 @@ def router(ctx: AppContext) -> APIRouter:
     """The user app's artifact routes: ``/api/v1/agent/apps/…/artifacts`` with client-token auth."""
     from magec.api.clients import authenticate
 
-    r = APIRouter()
+    r = GatedRouter(("/api/v1/agent/",))  # api/routing.py: other paths are turned away at once
     r.include_router(artifact_router(ctx, authenticate), prefix="/api/v1/agent")
     return r

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from magec.api.routing import GatedRouter
 from magec.context import AppContext
 
 
 def router(ctx: AppContext) -> APIRouter:
     from magec.api.user.openai import chat, media, models, responses
 
-    r = APIRouter()
+    r = GatedRouter(("/v1/",))  # api/routing.py: other paths are turned away at once
     for sub in (models.router(ctx), chat.router(ctx), responses.router(ctx), media.router(ctx)):
         r.include_router(sub)
     return r
