@@ -119,6 +119,30 @@ async def test_malformed_json_body(vendor: tuple[str, FakeServer]) -> None:
     await _raises(MalformedResponseError, _chat(name, srv.url, stream=False))
 
 
+@pytest.mark.parametrize("body", [
+    [1, 2], '"text"', {"choices": "x"}, {"choices": [{"message": None}]}, {"choices": [7]},
+    {"choices": [{"message": {"content": "hi", "tool_calls": {"id": 1}}}]},
+    {"choices": [{"message": {"tool_calls": [{"id": "c1", "function": "f"}]}}]},
+])
+async def test_openai_answer_of_the_wrong_shape(openai_srv: FakeServer, body: Any) -> None:
+    """Valid JSON that is not a chat completion is a malformed answer, never a crash."""
+    openai_srv.script(Reply(body=body))
+    err = await _raises(MalformedResponseError, _chat("openai", openai_srv.url, stream=False))
+    assert "unexpected response shape" in err.message
+
+
+async def test_openai_answer_with_odd_but_valid_fields(openai_srv: FakeServer) -> None:
+    """No choices is an empty answer; a non-string content or model is ignored, usage is counted."""
+    openai_srv.script(Reply(body={"model": 5, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}))
+    out = await _chat("openai", openai_srv.url, stream=False)()
+    final = out[-1]
+    assert final.usage_metadata.prompt_token_count == 3 and final.usage_metadata.candidates_token_count == 4
+    openai_srv.script(Reply(body={"choices": [{"message": {"content": ["x"], "reasoning": "hm"},
+                                               "finish_reason": "stop"}]}))
+    out = await _chat("openai", openai_srv.url, stream=False)()
+    assert [p.text for p in out[-1].content.parts if p.thought] == ["hm"]
+
+
 async def test_malformed_stream_event(vendor: tuple[str, FakeServer]) -> None:
     name, srv = vendor
     srv.script(Reply(text="one two three", malformed=True))

@@ -20,12 +20,13 @@ from openai.types.chat import ChatCompletion
 from pydantic import PrivateAttr
 
 from magec.backends import relay
-from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
+from magec.backends._errors import CallState, content_filtered, mapped, safe, stream_incomplete
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
+from magec.errors import MalformedResponseError
 
 #: contents above which the request body is built in a worker thread
 LONG_REQUEST = 512
@@ -104,27 +105,47 @@ class OpenAIChat(BaseLlm):
                 if acc.finish_raw is None:
                     raise stream_incomplete(self._conn.label)
             else:
-                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-                _feed_completion(acc, completion)
+                # ``cast_to=object``: the SDK hands back the JSON body as parsed, without building its
+                # pydantic models (1.9 % of a stateless turn's CPU at c=64); read defensively below
+                completion = await client.post("/chat/completions", body=body, cast_to=object)
+                _feed_completion(acc, completion, self._conn.label)
             if acc.finish_raw == "content_filter":
                 raise content_filtered(self._conn.label)
             yield acc.final(id_map)
 
 
-def _feed_completion(acc: TurnAccumulator, completion: Any) -> None:
-    acc.model_version = completion.model
-    if completion.usage is not None:
-        u = completion.usage
-        acc.set_usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-    if not completion.choices:
+def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> None:
+    """A ``chat.completion`` JSON body into ``acc`` (the first choice; n > 1 is never requested)."""
+    if not isinstance(completion, dict):
+        raise _malformed(backend, "the answer is not a JSON object")
+    acc.model_version = _str(completion.get("model")) or acc.model_version
+    usage = completion.get("usage")
+    if isinstance(usage, dict):
+        acc.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
+    choices = completion.get("choices")
+    if not choices:
         acc.finish_raw = "stop"
         return
-    choice = completion.choices[0]
-    message = choice.message
-    extra = message.model_extra or {}
-    acc.add_thought(extra.get("reasoning_content") or extra.get("reasoning"))
-    acc.add_text(message.content)
-    for i, tc in enumerate(message.tool_calls or []):
-        fn = getattr(tc, "function", None)
-        acc.add_call(i, id=tc.id, name=fn.name if fn else None, args_delta=fn.arguments if fn else None)
-    acc.finish_raw = choice.finish_reason or "stop"
+    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choice, dict) or not isinstance(message := choice.get("message"), dict):
+        raise _malformed(backend, "choices[0].message is not an object")
+    # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) answer "reasoning_content"
+    acc.add_thought(_str(message.get("reasoning_content")) or _str(message.get("reasoning")))
+    acc.add_text(_str(message.get("content")))
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise _malformed(backend, "choices[0].message.tool_calls is not a list")
+    for i, tc in enumerate(calls):
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if not isinstance(fn, dict):
+            raise _malformed(backend, f"choices[0].message.tool_calls[{i}] has no function")
+        acc.add_call(i, id=_str(tc.get("id")), name=_str(fn.get("name")), args_delta=_str(fn.get("arguments")))
+    acc.finish_raw = _str(choice.get("finish_reason")) or "stop"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _malformed(backend: str, what: str) -> MalformedResponseError:
+    return MalformedResponseError(safe(f"{backend}: unexpected response shape: {what}"), backend=backend)

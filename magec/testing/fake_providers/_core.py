@@ -68,7 +68,8 @@ class Reply:
 
     Success shapes: ``text`` (chat text or STT transcript), ``tool_calls``, ``vectors``
     (embeddings), ``audio`` (TTS bytes). Failure shapes: ``status`` >= 400 (the vendor's error body
-    with ``error`` as message, or ``body`` verbatim), ``malformed`` (invalid JSON / SSE payload),
+    with ``error`` as message, or ``body`` verbatim; ``body`` with a 200 is sent verbatim as a
+    non-streamed answer of the wrong shape), ``malformed`` (invalid JSON / SSE payload),
     ``cut_after`` (streams: drop the connection after that many events; non-streamed: send a
     truncated body). ``delay`` waits before answering (a hang *before* the headers when it outlasts
     the client's read deadline), ``chunk_delay`` between streamed chunks. ``hang_after`` sends the
@@ -349,6 +350,9 @@ class FakeProvider:
             return Response(
                 content, status_code=reply.status, headers=reply.headers, media_type="application/json"
             )
+        if reply.body is not None and not self.is_stream(req):  # a success of the wrong shape
+            content = reply.body if isinstance(reply.body, bytes | str) else json.dumps(reply.body)
+            return Response(content, media_type="application/json", headers=reply.headers)
         if reply.malformed and not self.is_stream(req):
             return Response(
                 '{"id": "broken", "choices": [', media_type="application/json", headers=reply.headers
