@@ -283,4 +283,41 @@ Rapids class) where the earlier sessions ran on an AMD EPYC: compare only within
    reports success. And a config read that reloaded rows during another write transaction gave
    unchanged rows new identities, so their apps were built again (21 builds for 20 concurrent
    creates); reloads now reuse the rows last served.
+### Profile notes, 2026-12-01 (seventh session: callbacks, routing, the plain answer as JSON)
+**Every section of this page is one run** (06:47 UTC, 888 s), on the sixth session's Intel machine.
+Changes were measured A/B before the run: the served process built from each commit in turn,
+interleaved rounds of 4,000 plain requests at c=64, server CPU from `psutil` (the rounds of one
+build spread ±4 %, so each change got 4–6 rounds).
+1. **Done: magec's model callbacks run as one.** ADK calls every callback through
+   `_invoke_callback`, which runs `inspect.signature` and `Signature.bind` on it per call: 8–12 µs
+   a callback, ~45 µs per model call for magec's four before-model callbacks and its usage
+   callback. They now run as one before-model callback, and it and the usage callback carry a
+   precomputed `__signature__` (3 µs each; `agents/callbacks.py`).
+2. **Done: the user app's routers turn away other paths at once** (`api/routing.GatedRouter`):
+   FastAPI tries every route of each router in turn, so `/v1/chat/completions` took 42 µs to match
+   behind the run-API routers, 17 µs now. Wrapping the routers in an outer gated router, tried
+   first, added a dispatch level to every request and measured neutral. 1 and 2 together, A/B:
+   **2.77 → 2.60 ms** of CPU per request.
+3. **Done: a non-streamed OpenAI answer is read as JSON** (`cast_to=object`, the SDK's documented
+   pass-through) and checked field by field, instead of building the SDK's pydantic models; an
+   answer of the wrong shape is a `malformed_response` (seven shapes tested). A/B: **2.72 → 2.57 ms**.
+4. **Tried and reverted:** running a non-streamed turn in the request handler's task instead of
+   its own (one task less per request) made requests dearer, 2.70 → 2.90 ms per request in A/B; the
+   turn keeps its own task.
+5. **Where the page stands:** plain c=64 **3.10× LiteLLM** (2.25 vs 7.03 ms of CPU per request),
+   streamed c=64 **6.82×**. At c=1 a plain request adds 2.54 ms (2.77 ms of server CPU; target
+   2), a paced token costs 130 µs (245 in the sixth session's run; this row follows the VM's idle
+   behaviour), the first paced token adds 3.84 ms (TTFT section) and 4.64 ms (token section). The
+   same code measured 2.6–2.9 ms per request in the A/B rounds an hour earlier: the ratio row is
+   met in this run and sits near its line.
+6. **Where the rest goes** (py-spy at c=64 after these changes): the turn is ~75 % of the samples.
+   ADK's flow around the model call ~19 %, of which its GenAI telemetry ~7 % — it builds the
+   experimental-semconv operation details of every model call although no tracer is installed,
+   and ADK has no switch to skip that —, the SDK call ~12 % (request building, httpx2 on aiohttp,
+   no piece above 3 %), the HTTP edge (uvicorn, FastAPI, magec's middlewares) ~6 %, the
+   conversation audit's writer ~2 %.
+7. **Done (scale, not speed): the budget counters no longer re-read the month.** Their 2 s
+   refresh ran a GROUP BY over every `llm` usage row since the 1st: 181 ms at 100k rows, 2.6 s at
+   1M (longer than its interval). It now reads only the rows written since (`costs/tally.py`),
+   1.5–1.7 ms at either size, with a month aggregate at start, on a new day and hourly.
 """
