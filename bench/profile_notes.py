@@ -246,7 +246,7 @@ cProfile of in-process turns, A/B runs of the same command before and after each
    first status row of a new backend was written select-then-insert: its check on save racing a
    "Test" click answered 500 (UNIQUE) and the card said "not tested"; it is one upsert now.
 ### Profile notes, 2026-12-01 (sixth session: another machine, cold requests)
-**Every section of this page is one run** (04:09 UTC, 1122 s), on an Intel Xeon (Sapphire
+**That session's page was one run** (04:09 UTC, 1122 s), on an Intel Xeon (Sapphire
 Rapids class) where the earlier sessions ran on an AMD EPYC: compare only within the page.
 1. **The LiteLLM ratio moves with the machine.** Here LiteLLM spends 9.24 ms of CPU per plain
    request at c=64 and magec 3.61 ms (AMD run: 13.07 vs 4.42): plain c=64 is **2.60×** (3.01× and
