@@ -5,26 +5,15 @@ writer's 0.5 s flush + the 2 s counter refresh), with no restart and no admin ac
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from magec.testing.apps import running_apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from magec.testing.fake_providers import FakeServer
 from magec.testing.services import Postgres
 from tests.costs.helpers import agent, backend, client, run
 
 BOUND = 0.5 + 2.0  # docs/costs.md: usage flush + counter refresh
 
-
-@pytest.fixture
-def oai() -> Iterator[FakeServer]:
-    def respond(req: RecordedRequest) -> Reply | None:
-        return Reply(text="answer", usage=(600, 400)) if req.route == "chat" else None
-
-    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
-        yield s
 
 
 async def test_spend_on_one_replica_refuses_on_the_other(postgres: Postgres, oai: FakeServer, tmp_path: Path) -> None:

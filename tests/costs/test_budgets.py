@@ -4,25 +4,14 @@ run — an error event ``budget_exceeded`` on the run API, a 402 with OpenAI's e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from magec.testing.fake_providers import FakeServer
 from tests.costs.helpers import A, agent, backend, chat, client, run
 
 USAGE = (600, 400)  # 1000 tokens a call
 
-
-@pytest.fixture
-def oai() -> Iterator[FakeServer]:
-    def respond(req: RecordedRequest) -> Reply | None:
-        return Reply(text="answer", usage=USAGE) if req.route == "chat" else None
-
-    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
-        yield s
 
 
 def refused(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,30 +7,20 @@ commits after a later id was counted is still counted when it lands."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from magec.store.tables import usage
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from magec.testing.fake_providers import FakeServer
 from magec.testing.services import Postgres
 from tests.costs.helpers import A, agent, backend, client, run
 
 MONTH = {"amount": 10_000_000, "unit": "tokens", "period": "month"}
 
-
-@pytest.fixture
-def oai() -> Iterator[FakeServer]:
-    def respond(req: RecordedRequest) -> Reply | None:
-        return Reply(text="answer", usage=(600, 400)) if req.route == "chat" else None
-
-    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
-        yield s
 
 
 async def _metric(apps: Apps, name: str) -> float:
