@@ -1,7 +1,8 @@
 """A router that turns away a path outside its prefixes without trying each route.
 
 Contract: ``GatedRouter(prefixes)`` is an ``APIRouter`` whose ``matches`` answers "no match" at
-once for a path that starts with none of ``prefixes``; otherwise it matches as FastAPI does. Every
+once for a path that starts with none of ``prefixes`` (the path below the app's root path, as
+Starlette's routes see it: behind a proxy prefix or a mount too); otherwise it matches as FastAPI does. Every
 route included in it must start with one of them (a route outside would be unreachable: the route
 tests would show it as a 404). Use it as the outer router of a group, in place of ``APIRouter()``
 (wrapping a router in another one adds a level to every request's dispatch and cost more than the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette._utils import get_route_path  # what Starlette's own routes match on
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -29,6 +31,7 @@ class GatedRouter(APIRouter):
         self._prefixes = prefixes
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not str(scope.get("path", "")).startswith(self._prefixes):
+        # the path below the app's root path (behind a proxy prefix or a mount), as routes see it
+        if not get_route_path(scope).startswith(self._prefixes):
             return Match.NONE, {}
         return super().matches(scope)
