@@ -141,6 +141,13 @@ async def test_openai_answer_with_odd_but_valid_fields(openai_srv: FakeServer) -
                                                "finish_reason": "stop"}]}))
     out = await _chat("openai", openai_srv.url, stream=False)()
     assert [p.text for p in out[-1].content.parts if p.thought] == ["hm"]
+    # a server that labels its JSON answer with another content type is still understood
+    answer = {"choices": [{"message": {"content": "plain"}, "finish_reason": "stop"}]}
+    openai_srv.script(Reply(body=answer, headers={"content-type": "text/plain"}))
+    out = await _chat("openai", openai_srv.url, stream=False)()
+    assert out[-1].content.parts[0].text == "plain"
+    openai_srv.script(Reply(body="<html>oops</html>", headers={"content-type": "text/html"}))
+    await _raises(MalformedResponseError, _chat("openai", openai_srv.url, stream=False))
 
 
 async def test_malformed_stream_event(vendor: tuple[str, FakeServer]) -> None:

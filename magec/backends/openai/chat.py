@@ -11,6 +11,7 @@ reason raises :class:`~magec.errors.MalformedResponseError`.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -116,6 +117,11 @@ class OpenAIChat(BaseLlm):
 
 def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> None:
     """A ``chat.completion`` JSON body into ``acc`` (the first choice; n > 1 is never requested)."""
+    if isinstance(completion, str):  # the SDK hands back the text when the content type is not JSON
+        try:
+            completion = json.loads(completion)
+        except ValueError:
+            raise _malformed(backend, "the answer is not JSON") from None
     if not isinstance(completion, dict):
         raise _malformed(backend, "the answer is not a JSON object")
     acc.model_version = _str(completion.get("model")) or acc.model_version
