@@ -178,7 +178,7 @@ against the bench's mock (2 ms between tokens, one network read per token), on t
    not enough for "≤ 2 ms added at c=1" (the SDK call alone is ~1.25 ms, uvicorn + FastAPI + the
    middlewares ~1 ms) — and is not done.
 5. **Long stateless histories, done:** plain text messages become `Part`/`Content` objects built
-   the way pydantic's `model_construct` does, in one step (`api/user/openai/prebuilt.py`; the
+   the way pydantic's `model_construct` does, in one step (`backends/prebuilt.py`, then under `api/user/openai/`; the
    mapping has already checked every value; a Hypothesis test holds them equal to pydantic's).
    A/B on the same machine (`scale_bench.run(long_turns=10, measured=2, messages=[4000, 4000,
    16000, 16000])`): **16k messages 21.9–22.4 → 9.3–9.4 µs per message**, 4k 21.6 → 8.9 µs. The
@@ -301,22 +301,27 @@ build spread ±4 %, so each change got 4–6 rounds).
 3. **Done: a non-streamed OpenAI answer is read as JSON** (`cast_to=object`, the SDK's documented
    pass-through) and checked field by field, instead of building the SDK's pydantic models; an
    answer of the wrong shape is a `malformed_response` (seven shapes tested). A/B: **2.72 → 2.57 ms**.
-4. **Tried and reverted:** running a non-streamed turn in the request handler's task instead of
+4. **Done: a backend's answer is built without genai's per-object validator** (which walks every
+   field of each `types.*` object, ~8 µs an object): `TurnAccumulator` builds its text parts and
+   content with `backends/prebuilt.py` (moved from `api/user/openai/`, held equal to pydantic's
+   objects by Hypothesis tests, now with thought and call parts too). A/B: 2.39 → 2.33 ms, within
+   the rounds' spread; not yet in this page's run.
+5. **Tried and reverted:** running a non-streamed turn in the request handler's task instead of
    its own (one task less per request) made requests dearer, 2.70 → 2.90 ms per request in A/B; the
    turn keeps its own task.
-5. **Where the page stands:** plain c=64 **3.10× LiteLLM** (2.25 vs 7.03 ms of CPU per request),
+6. **Where the page stands:** plain c=64 **3.10× LiteLLM** (2.25 vs 7.03 ms of CPU per request),
    streamed c=64 **6.82×**. At c=1 a plain request adds 2.54 ms (2.77 ms of server CPU; target
    2), a paced token costs 130 µs (245 in the sixth session's run; this row follows the VM's idle
    behaviour), the first paced token adds 3.84 ms (TTFT section) and 4.64 ms (token section). The
    same code measured 2.6–2.9 ms per request in the A/B rounds an hour earlier: the ratio row is
    met in this run and sits near its line.
-6. **Where the rest goes** (py-spy at c=64 after these changes): the turn is ~75 % of the samples.
+7. **Where the rest goes** (py-spy at c=64 after changes 1–3): the turn is ~75 % of the samples.
    ADK's flow around the model call ~19 %, of which its GenAI telemetry ~7 % — it builds the
    experimental-semconv operation details of every model call although no tracer is installed,
    and ADK has no switch to skip that —, the SDK call ~12 % (request building, httpx2 on aiohttp,
    no piece above 3 %), the HTTP edge (uvicorn, FastAPI, magec's middlewares) ~6 %, the
    conversation audit's writer ~2 %.
-7. **Done (scale, not speed): the budget counters no longer re-read the month.** Their 2 s
+8. **Done (scale, not speed): the budget counters no longer re-read the month.** Their 2 s
    refresh ran a GROUP BY over every `llm` usage row since the 1st: 181 ms at 100k rows, 2.6 s at
    1M (longer than its interval). It now reads only the rows written since (`costs/tally.py`),
    1.5–1.7 ms at either size, with a month aggregate at start, on a new day and hourly.

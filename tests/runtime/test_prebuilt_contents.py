@@ -1,4 +1,4 @@
-"""Text parts and contents built without pydantic validation (magec/api/user/openai/prebuilt.py)
+"""Text parts and contents built without pydantic validation (magec/backends/prebuilt.py)
 are the objects pydantic builds: equal, same fields set, same dumps, same copies, same
 serialisation through the request a provider gets — for any text (Hypothesis)."""
 
@@ -10,8 +10,8 @@ from google.genai import types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from magec.api.user.openai import prebuilt
 from magec.api.user.openai.messages import split
+from magec.backends import prebuilt
 
 texts = st.text(max_size=200)
 
@@ -60,3 +60,15 @@ def test_a_mapped_history_equals_the_validated_mapping(history: list[tuple[str, 
             expected.append(types.Content(role="user", parts=[types.Part(text=m["content"])]))
     assert turn.history == expected
     assert [c.model_dump(exclude_none=True) for c in turn.history] == [c.model_dump(exclude_none=True) for c in expected]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(texts, max_size=3), texts)
+def test_a_model_answer_with_thoughts_and_calls_is_the_validated_one(pieces: list[str], thought: str) -> None:
+    """What a backend's TurnAccumulator builds: a thought part, text parts and a function call."""
+    call = types.Part(function_call=types.FunctionCall(id="c1", name="lookup", args={"q": thought}))
+    mixed = [types.Part(text=thought, thought=True), *[prebuilt.text_part(t) for t in pieces], call]
+    fast = prebuilt.content("model", mixed)
+    slow = types.Content(role="model", parts=[types.Part(text=thought, thought=True),
+                                              *[types.Part.from_text(text=t) for t in pieces], call])
+    _same(fast, slow)

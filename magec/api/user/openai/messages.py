@@ -32,7 +32,7 @@ from google.adk.events import Event
 from google.genai import types
 
 from magec.agents.apps import App
-from magec.api.user.openai import prebuilt
+from magec.backends import prebuilt
 from magec.errors import ValidationError
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
