@@ -25,6 +25,8 @@ Contract:
 * :class:`OverloadedQueuePool` raises :class:`~magec.errors.OverloadedError` (503 ``overloaded``
   with ``Retry-After``) instead of SQLAlchemy's ``TimeoutError``: every surface maps a
   :class:`~magec.errors.MagecError` already, so a client never sees "QueuePool limit … reached".
+* :func:`make_engine` builds the async engine with that pool (re-exported by
+  :mod:`magec.store.store`, where callers import it from).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from magec.errors import OverloadedError
@@ -114,4 +117,32 @@ class OverloadedQueuePool(AsyncAdaptedQueuePool):
             ) from e
 
 
-__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "pool_sizing", "poolable"]
+
+
+def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection.
+
+    ``hide_parameters``: SQL parameters are whole resources and conversation events, so neither
+    SQLAlchemy's statement log (debug level) nor its error messages may ever carry them. The pool
+    is sized from the turn limits (``sizing``; default: the default limits) and answers an
+    exhausted pool with 503 ``overloaded`` (:mod:`magec.store.pool`)."""
+    pool = (sizing or pool_sizing(url, 0)).engine_kwargs() if poolable(url) else {}
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            # overwritten and deleted rows (an old clear value, a deleted secret) are zeroed on disk
+            cur.execute("PRAGMA secure_delete=ON")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "make_engine", "pool_sizing", "poolable"]

@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from magec.errors import ConflictError, NotFoundError, ValidationError
 from magec.redact import register_secret
@@ -38,7 +37,7 @@ from magec.resources.rules import RuleTable
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
 from magec.store.epochs import NOTIFY_CHANNEL, EpochFollower
-from magec.store.pool import PoolSizing, pool_sizing, poolable
+from magec.store.pool import make_engine  # re-exported: the store module is where callers look
 from magec.store.tables import backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
@@ -61,32 +60,6 @@ class SnapshotBuilder(Protocol[S_co]):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys on every connection.
-
-    ``hide_parameters``: SQL parameters are whole resources and conversation events, so neither
-    SQLAlchemy's statement log (debug level) nor its error messages may ever carry them. The pool
-    is sized from the turn limits (``sizing``; default: the default limits) and answers an
-    exhausted pool with 503 ``overloaded`` (:mod:`magec.store.pool`)."""
-    pool = (sizing or pool_sizing(url, 0)).engine_kwargs() if poolable(url) else {}
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **pool)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            # overwritten and deleted rows (an old clear value, a deleted secret) are zeroed on disk
-            cur.execute("PRAGMA secure_delete=ON")
-            cur.close()
-
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 S = TypeVar("S")
