@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.costs.prices import PriceTable
-from magec.costs.tally import Counts, UsageTally, count, new_counts
+from magec.costs.tally import Counts, UsageTally, count, new_counts, period_start
 from magec.errors import BudgetExceededError
 
 
@@ -41,11 +41,6 @@ def client_of(user_id: str, snapshot: Any) -> str:
         return ""
     cid = unquote(prefix)
     return cid if cid in getattr(snapshot, "clients", {}) else ""
-
-
-def period_start(period: str, now: datetime) -> datetime:
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day if period == "day" else day.replace(day=1)
 
 
 def period_end(period: str, now: datetime) -> datetime:
@@ -77,10 +72,10 @@ class SpendCounters:
 
     def add(self, row: dict[str, Any], seq: int = 0) -> None:
         """A usage row this process just recorded (the ``seq``-th: :attr:`UsageRecorder.recorded`)."""
-        self._roll(datetime.now(UTC))
+        now = datetime.now(UTC)
+        self._roll(now)
         self._pending.append((seq, row))
-        if self._day is not None:
-            count(self._counts, row, self._day)
+        count(self._counts, row, now.date())
 
     async def refresh(self, engine: AsyncEngine, usage_recorder: Any = None) -> None:
         """Bring the sums up to the ``usage`` table (:class:`~magec.costs.tally.UsageTally`: the rows

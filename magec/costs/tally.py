@@ -70,6 +70,11 @@ def count(counts: Counts, row: Any, today: date) -> None:
     add_tokens(counts, row["agent_id"], row.get("client_id") or "", row["model"], periods, tokens)
 
 
+def period_start(period: str, now: datetime) -> datetime:
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if period == "day" else day.replace(day=1)
+
+
 class UsageTally:
     def __init__(self, *, window: int = 10_000, recount_interval: float = 3600.0,
                  missing_ttl: float = 600.0) -> None:
@@ -100,8 +105,7 @@ class UsageTally:
     async def _aggregate(self, conn: AsyncConnection, now: datetime) -> None:
         top = int((await conn.execute(sa.select(sa.func.max(usage.c.id)))).scalar() or 0)
         settled = max(top - self.window, 0)
-        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        month_start, day_start = period_start("month", now), period_start("day", now)
         is_today = sa.case((usage.c.at >= day_start, 1), else_=0)
         q = (
             sa.select(usage.c.agent_id, usage.c.client_id, usage.c.model, is_today,
