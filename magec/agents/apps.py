@@ -46,6 +46,7 @@ class App:
     window: Callable[[list[Any]], int] | None = None
     _ephemeral: Runner | None = field(default=None, repr=False)
     _direct: Any = field(default=None, repr=False)
+    _turns: Any = field(default=None, repr=False)
 
     def ephemeral_runner(self) -> Runner:
         """The same agent/flow on an in-memory session service, for stateless calls (e.g. an OpenAI
@@ -69,6 +70,17 @@ class App:
             runner = self.ephemeral_runner()
             self._direct = DirectRunner(runner) if self.kind == "agent" and eligible(runner) else runner
         return self._direct
+
+    def turn_runner(self) -> Any:
+        """What runs a turn on a stored session: the agent itself when nothing of ADK's node runtime
+        applies (:mod:`magec.agents.direct`; a client tool's result still resumes through ADK's
+        runner), else :attr:`runner`."""
+        if self._turns is None:
+            from magec.agents.direct import DirectRunner, eligible
+
+            assert self.runner is not None
+            self._turns = DirectRunner(self.runner) if self.kind == "agent" and eligible(self.runner) else self.runner
+        return self._turns
 
 
 @dataclass

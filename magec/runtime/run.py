@@ -274,8 +274,7 @@ async def _run_turn(
     state_delta: dict[str, Any] | None,
     runner: Any,
 ) -> AsyncGenerator[TurnEvent, None]:
-    runner = runner or app.runner
-    assert runner is not None
+    runner = runner or app.turn_runner()
     config = _RUN_CONFIGS[bool(streaming)]
     invocation_id = ""
     yielded = 0

@@ -1,15 +1,19 @@
-"""A stateless agent turn on :class:`magec.agents.direct.DirectRunner` gives ADK's Runner's events.
+"""An agent turn on :class:`magec.agents.direct.DirectRunner` gives ADK's Runner's events.
 
-Each scenario runs the same agent on the same message twice — through ADK's ``Runner`` and through
-the direct runner, each on its own :class:`EphemeralSessionService` — and compares what a client
-and the agent's next model call can see: the events (author, text, calls, responses, state deltas,
-partial / final flags, errors) and the session left behind (events and state). It also checks which
+Each stateless scenario runs the same agent on the same message twice — through ADK's ``Runner``
+and through the direct runner, each on its own :class:`EphemeralSessionService` — and compares what
+a client and the agent's next model call can see: the events (author, text, calls, responses, state
+deltas, partial / final flags, errors, node path) and the session left behind (events and state).
+A stored conversation (ADK's in-memory service, magec's SQLite service) is played through ADK's
+runner alone and through the direct runner, whose client-tool answer goes to ADK's runner: every
+event of every turn, and the stored session, must be equal field for field. It also checks which
 apps get the direct path.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +28,12 @@ from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
 from google.adk.tools.base_tool import BaseTool
 from google.genai import types
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from magec.agents.direct import DirectRunner, eligible
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.errors import BackendError
+from magec.memory import SqlSessionService, create_memory_tables
 
 
 class Scripted(BaseLlm):
@@ -111,6 +117,7 @@ def _shape(e: Any) -> dict[str, Any]:
         "state_delta": {} if e.partial else dict(e.actions.state_delta),
         "error": (e.error_code, e.error_message),
         "long_running": sorted(e.long_running_tool_ids or []),
+        "node_path": e.node_info.path,
     }
 
 
@@ -187,11 +194,90 @@ async def test_same_events_and_session_as_adk_runner(
     assert _SHARED[streaming].model_dump() == _config(streaming).model_dump()
 
 
-def test_only_a_plain_agent_on_ephemeral_sessions_runs_direct() -> None:
+def _dump(e: Any) -> dict[str, Any]:
+    """Everything of an event but what is new on every run (its id, time and invocation id), and a
+    partial's state delta (see ``_shape``)."""
+    out: dict[str, Any] = e.model_dump(mode="json", exclude_none=True, exclude={"id", "timestamp", "invocation_id"})
+    if e.partial:
+        out["actions"].pop("state_delta")
+    return out
+
+
+async def _sql_sessions(tmp_path: Path) -> Any:
+    tmp_path.mkdir()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}")
+    await create_memory_tables(engine)
+    return engine, SqlSessionService(engine)
+
+
+#: a stored conversation: text, a server tool, a client tool's call and its answer, text again
+_CONVERSATION = ["hello", "CALL add", "CALL client_tool", "<answer the client tool>", "bye"]
+
+
+async def _converse(runner: Any, svc: Any, streaming: bool) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    session = await svc.create_session(app_name="app", user_id="u")
+    invocations: dict[str, int] = {}  # invocation id -> its order: a resumed turn reuses one
+
+    def dump(e: Any) -> dict[str, Any]:
+        return {**_dump(e), "invocation": invocations.setdefault(e.invocation_id, len(invocations))}
+
+    turns: list[Any] = []
+    for text in _CONVERSATION:
+        if text.startswith("<"):
+            stored = await svc.get_session(app_name="app", user_id="u", session_id=session.id)
+            call = [e for e in stored.events if e.get_function_calls()][-1].get_function_calls()[0]
+            answer = types.FunctionResponse(id=call.id, name=call.name, response={"ok": 1})
+            message = types.Content(role="user", parts=[types.Part(function_response=answer)])
+        else:
+            message = types.Content(role="user", parts=[types.Part(text=text)])
+        turns.append(
+            [
+                dump(e)
+                async for e in runner.run_async(
+                    user_id="u", session_id=session.id, new_message=message, run_config=_SHARED[streaming]
+                )
+            ]
+        )
+    stored = await svc.get_session(app_name="app", user_id="u", session_id=session.id)
+    return turns, [dump(e) for e in stored.events], dict(stored.state)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("store", ["adk-memory", "sqlite"])
+async def test_stored_conversation_same_as_adk_runner(store: str, streaming: bool, tmp_path: Path) -> None:
+    async def play(direct: bool) -> Any:
+        engine = None
+        if store == "sqlite":
+            engine, svc = await _sql_sessions(tmp_path / ("direct" if direct else "adk"))
+        else:
+            svc = InMemorySessionService()
+        runner = Runner(app_name="app", agent=_agent(output_key="answer"), session_service=svc)
+        try:
+            return await _converse(DirectRunner(runner) if direct else runner, svc, streaming)
+        finally:
+            if engine is not None:
+                await svc.close()
+                await engine.dispose()
+
+    expected = await play(direct=False)
+    got = await play(direct=True)
+    assert got == expected
+    turns, stored, state = got
+    # the scenario did what it says: the client tool's call, then its answer resumed that invocation
+    assert any(e.get("long_running_tool_ids") == ["call-1"] for e in turns[2])
+    assert {e["invocation"] for e in turns[3]} == {turns[2][-1]["invocation"]}
+    assert turns[3][-1]["content"]["parts"][0]["text"] == "tool said {'ok': 1}"
+    assert turns[4][-1]["content"]["parts"][0]["text"] == "echo: bye"
+    assert state["answer"] == "echo: bye"
+    # every agent event carries the root's node path, as ADK's runner stamps it
+    assert {e["node_info"]["path"] for e in stored if e["author"] == "a1"} == {"a1@1"}
+
+
+def test_only_a_plain_agent_runs_direct() -> None:
     ephemeral = EphemeralSessionService()
     assert eligible(Runner(app_name="app", agent=_agent(), session_service=ephemeral))
-    # stored sessions keep ADK's runner (stale-session retries, persistence belong to it)
-    assert not eligible(Runner(app_name="app", agent=_agent(), session_service=InMemorySessionService()))
+    # stored sessions too (a client tool's answer is resumed by ADK's runner: see above)
+    assert eligible(Runner(app_name="app", agent=_agent(), session_service=InMemorySessionService()))
     # sub-agents are routed by the node runtime
     parent = LlmAgent(name="parent", model=Scripted(), sub_agents=[_agent()])
     assert not eligible(Runner(app_name="app", agent=parent, session_service=ephemeral))
