@@ -65,10 +65,7 @@ class App:
         """The ephemeral runner's turns run on the agent itself when nothing of ADK's node runtime
         applies (:mod:`magec.agents.direct`: a plain agent, no plugins); else the ephemeral runner."""
         if self._direct is None:
-            from magec.agents.direct import DirectRunner, eligible
-
-            runner = self.ephemeral_runner()
-            self._direct = DirectRunner(runner) if self.kind == "agent" and eligible(runner) else runner
+            self._direct = self._on_agent(self.ephemeral_runner())
         return self._direct
 
     def turn_runner(self) -> Any:
@@ -76,11 +73,16 @@ class App:
         applies (:mod:`magec.agents.direct`; a client tool's result still resumes through ADK's
         runner), else :attr:`runner`."""
         if self._turns is None:
-            from magec.agents.direct import DirectRunner, eligible
-
             assert self.runner is not None
-            self._turns = DirectRunner(self.runner) if self.kind == "agent" and eligible(self.runner) else self.runner
+            self._turns = self._on_agent(self.runner)
         return self._turns
+
+    def _on_agent(self, runner: Runner) -> Any:
+        """``runner``'s turns on the agent itself (:class:`~magec.agents.direct.DirectRunner`) when
+        :func:`~magec.agents.direct.eligible` says so, else ``runner``."""
+        from magec.agents.direct import DirectRunner, eligible
+
+        return DirectRunner(runner) if self.kind == "agent" and eligible(runner) else runner
 
 
 @dataclass
