@@ -1,14 +1,20 @@
-"""A group-committing SQLite writer: one thread, one ``sqlite3`` connection, many callers.
+"""SQLite threads: one thread, one plain ``sqlite3`` connection, many callers.
 
-Why: under concurrency every SQLite write transaction is serialised anyway, and through
-SQLAlchemy + aiosqlite each statement costs an event-loop ↔ thread round trip, so 50 concurrent
-chats queue behind ~5 round trips per append. Here an operation is a plain function run *inside*
-the writer thread; the thread drains whatever is queued (up to ``max_batch``) into one
-``BEGIN IMMEDIATE … COMMIT``, each operation under its own SAVEPOINT (one failing operation — a
-stale session, say — rolls back alone). Callers are resumed only after the COMMIT, so an awaited
-write is durable (WAL, ``synchronous=NORMAL``, as the rest of magec).
+Why: through SQLAlchemy + aiosqlite every statement costs an event-loop ↔ thread round trip plus
+SQLAlchemy's own per-statement work. Here an operation is a plain function run *inside* the
+thread; the thread drains whatever is queued (up to ``max_batch``) and runs it in one transaction.
 
-Readers are unaffected: they keep using the SQLAlchemy engine (WAL lets them read concurrently).
+* :class:`SqliteWriter` — under concurrency every SQLite write transaction is serialised anyway, so
+  50 concurrent chats queued behind ~5 round trips per append. Its batch is one
+  ``BEGIN IMMEDIATE … COMMIT``, each operation under its own SAVEPOINT (one failing operation — a
+  stale session, say — rolls back alone). Callers are resumed only after the COMMIT, so an awaited
+  write is durable (WAL, ``synchronous=NORMAL``, as the rest of magec).
+* :class:`SqliteReader` — a session read through the engine was two or three statements, each a
+  thread hop (~2 ms of CPU per read on the bench machine); here it is one hop for the whole read
+  (~0.2 ms). Its batch is one read transaction (``BEGIN`` … ``COMMIT``, a WAL snapshot: the reads
+  of a batch see one consistent database) on a ``query_only`` connection. A read is queued after
+  its caller's earlier writes were committed (the writer resumes callers only then), so the
+  snapshot always holds them: read-your-writes.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ Op = Callable[[sqlite3.Connection], Any]
 _STOP = object()
 
 
-class SqliteWriter:
-    """Runs ``op(conn)`` functions in a dedicated thread, batched into shared transactions."""
+class _SqliteThread:
+    """Runs ``op(conn)`` functions in a dedicated thread, batched (:meth:`_run_batch`)."""
+
+    name = "magec-sqlite"
 
     def __init__(self, path: str, max_batch: int = 128, busy_timeout_ms: int = 30000) -> None:
         self.path = path
@@ -42,11 +50,11 @@ class SqliteWriter:
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="magec-sqlite-writer", daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
                 self._thread.start()
 
     async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` in the next batch; its result (or exception) once the batch has committed."""
+        """Run ``op`` in the next batch; its result (or exception) once the batch has ended."""
         self._ensure_thread()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -66,7 +74,7 @@ class SqliteWriter:
         return conn
 
     def _loop(self) -> None:
-        conn = self._connect()
+        conn: sqlite3.Connection | None = None
         try:
             while True:
                 first = self._queue.get()
@@ -82,15 +90,40 @@ class SqliteWriter:
                         self._queue.put(_STOP)
                         break
                     batch.append(item)
-                self._run_batch(conn, batch)
+                if conn is None:
+                    try:
+                        conn = self._connect()
+                    except Exception as e:  # noqa: BLE001 - every waiting caller gets it; the next batch retries
+                        log.exception("sqlite connection failed")
+                        self._deliver(batch, [(False, e)] * len(batch))
+                        continue
+                self._deliver(batch, self._run_batch(conn, [op for op, _f, _l in batch]))
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _deliver(batch: list[Any], results: list[tuple[bool, Any]]) -> None:
+        for (_op, future, loop), (ok, value) in zip(batch, results, strict=True):
+            try:
+                loop.call_soon_threadsafe(_resolve, future, ok, value)
+            except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+                pass
+
+
+class SqliteWriter(_SqliteThread):
+    """Write operations, group-committed: one transaction per batch, a SAVEPOINT per operation."""
+
+    name = "magec-sqlite-writer"
+
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op, _future, _loop in batch:
+            for op in ops:
                 conn.execute("SAVEPOINT op")
                 try:
                     results.append((True, op(conn)))
@@ -106,12 +139,37 @@ class SqliteWriter:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            results = [(False, e)] * len(batch)
-        for (_op, future, loop), (ok, value) in zip(batch, results, strict=True):
+            results = [(False, e)] * len(ops)
+        return results
+
+
+class SqliteReader(_SqliteThread):
+    """Read operations: one read transaction (a consistent snapshot) per batch; no writes."""
+
+    name = "magec-sqlite-reader"
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        conn.execute("PRAGMA query_only=1")  # a read operation that tried to write fails, never writes
+        return conn
+
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN")
+        except Exception as e:  # noqa: BLE001 - every caller of the batch gets it
+            log.exception("sqlite read batch failed")
+            return [(False, e)] * len(ops)
+        for op in ops:
             try:
-                loop.call_soon_threadsafe(_resolve, future, ok, value)
-            except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
-                pass
+                results.append((True, op(conn)))
+            except Exception as e:  # noqa: BLE001 - handed to that caller only
+                results.append((False, e))
+        try:
+            conn.execute("COMMIT")  # ends the snapshot; a read-only transaction has nothing to lose
+        except sqlite3.Error:
+            log.exception("sqlite read batch failed to end")
+        return results
 
 
 def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -12,9 +12,11 @@ Why it is fast: an append is one transaction holding exactly
 3. one upsert of the changed state keys (only when the event carries a state delta).
 
 No session row, state blob or event list is read back and rewritten. On a SQLite *file*, writes
-go through a group-committing writer thread (:mod:`magec.memory._sqlite_writer`, operations in
-:mod:`magec.memory.sqlite_session_ops`): concurrent appends share one transaction and cost one
-thread hop each instead of ~5. Reads always use the engine (WAL readers do not block).
+go through a group-committing writer thread and reads through a reader thread
+(:mod:`magec.memory._sqlite_writer`, operations in :mod:`magec.memory.sqlite_session_ops`):
+concurrent appends share one transaction and cost one thread hop each instead of ~5, and a session
+read (row, new events, state) is one hop instead of one per statement. PostgreSQL (and SQLite
+without the threads: ``group_commit=False``, an in-memory database) goes through the engine.
 
 Why a long session stays cheap: parsed events are kept between turns (:mod:`magec.memory.event_cache`);
 a read checks the session row's revision and parses only events stored since (normally none).
@@ -22,6 +24,7 @@ a read checks the session row's revision and parses only events stored since (no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
-from magec.memory._sqlite_writer import SqliteWriter
+from magec.memory._sqlite_writer import SqliteReader, SqliteWriter
 from magec.memory.event_cache import EventCache, Key, current_window
 from magec.memory.session_base import (
     APP,
@@ -85,6 +88,14 @@ def _state_rows(app: str, user: str, sid: str, deltas: dict[str, dict[str, Any]]
     return rows
 
 
+def _state_query(app: str, user: str, sid: str | None) -> sa.Select[Any]:
+    """``(scope, key, value)`` of the app's, the user's and (``sid`` given) the session's state."""
+    cond = sa.or_(st.c.scope == APP, sa.and_(st.c.scope == USER, st.c.user_id == user))
+    if sid is not None:
+        cond = sa.or_(cond, sa.and_(st.c.scope == SESSION, st.c.user_id == user, st.c.session_id == sid))
+    return sa.select(st.c.scope, st.c.key, st.c.value).where(st.c.app_name == app, cond)
+
+
 class SqlSessionService(MagecSessionService):
     """ADK ``BaseSessionService`` over an ``AsyncEngine`` (SQLite or PostgreSQL)."""
 
@@ -92,15 +103,19 @@ class SqlSessionService(MagecSessionService):
         super().__init__()
         self.engine = engine
         self._writer: SqliteWriter | None = None
+        self._reader: SqliteReader | None = None
         self.events = EventCache()
         path = engine.url.database
         if group_commit and is_sqlite(engine) and path and path != ":memory:" and not path.startswith("file:"):
             self._writer = SqliteWriter(path)
+            self._reader = SqliteReader(path)
 
     async def close(self) -> None:
-        """Stop the SQLite writer thread (the engine belongs to the caller)."""
+        """Stop the SQLite threads (the engine belongs to the caller)."""
         if self._writer is not None:
             self._writer.close()
+        if self._reader is not None:
+            self._reader.close()
 
     @staticmethod
     def _tuples(rows: list[dict[str, Any]]) -> list[ops.StateRow]:
@@ -123,14 +138,8 @@ class SqlSessionService(MagecSessionService):
         conn: AsyncConnection, app: str, user: str, sid: str | None
     ) -> tuple[dict[str, Any], ...]:
         """``(app, user, session)`` state dicts; ``sid=None`` skips the session scope."""
-        cond = sa.or_(st.c.scope == APP, sa.and_(st.c.scope == USER, st.c.user_id == user))
-        if sid is not None:
-            cond = sa.or_(cond, sa.and_(st.c.scope == SESSION, st.c.user_id == user, st.c.session_id == sid))
-        rows = await conn.execute(
-            sa.select(st.c.scope, st.c.key, st.c.value).where(st.c.app_name == app, cond)
-        )
         parts: dict[str, dict[str, Any]] = {APP: {}, USER: {}, SESSION: {}}
-        for scope, key, value in rows:
+        for scope, key, value in await conn.execute(_state_query(app, user, sid)):
             parts[scope][key] = load_value(value)
         return parts[APP], parts[USER], parts[SESSION]
 
@@ -192,84 +201,117 @@ class SqlSessionService(MagecSessionService):
         config: GetSessionConfig | None = None,
     ) -> Session | None:
         sid = clean_id(session_id) or ""
-        key = (ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(ss.c.update_time, ss.c.revision).where(*key))).first()
-            if row is None:
-                return None
-            events: list[Event] = []
-            whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
-            if whole:
-                events = await self._read_events(conn, (app_name, user_id, sid), int(row.revision), float(row.update_time))
-                window = current_window()
-                if window is not None:
-                    events = events[window(events):]
-                self.events.served += len(events)
-            elif not (config and config.num_recent_events == 0):
-                q = sa.select(ev.c.data).where(
-                    ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid
-                )
-                if config and config.after_timestamp is not None:
-                    q = q.where(ev.c.timestamp >= config.after_timestamp)
-                q = q.order_by(ev.c.seq.desc())
-                if config and config.num_recent_events is not None:
-                    q = q.limit(config.num_recent_events)
-                events = [load_event(d) for (d,) in await conn.execute(q)]
-                self.events.loaded += len(events)
-                events.reverse()
-            app_state, user_state, session_state = await self._read_state(conn, app_name, user_id, sid)
+        key = (app_name, user_id, sid)
+        whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
+        cached: list[Event] = []
+        want = ops.Want(whole=False, after=config.after_timestamp, recent=config.num_recent_events) if config else ops.Want(True)
+        if whole:
+            entry = self.events.get(key)
+            if entry is not None:
+                # a copy taken now: this process's appends extend the entry in place meanwhile
+                cached = list(entry.events)
+                want = ops.Want(True, (entry.revision, entry.update_time, cached[-1].id if cached else None))
+            else:
+                want = ops.Want(True)
+        if self._reader is not None:
+            stored = await self._reader.run(ops.read_op(*key, want))
+        else:
+            async with self.engine.connect() as conn:
+                stored = await self._read_sql(conn, key, want)
+        if stored is None:
+            return None
+        new = [load_event(d) for d in stored.events]
+        self.events.loaded += len(new)
+        if not whole:
+            events = new
+        else:
+            if stored.continues is None:
+                events = cached
+            else:
+                events = cached + new if stored.continues else new
+                self.events.put(key, stored.revision, stored.update_time, events)
+            window = current_window()
+            if window is not None:
+                events = events[window(events):]
+            self.events.served += len(events)
+        parts: dict[str, dict[str, Any]] = {APP: {}, USER: {}, SESSION: {}}
+        for scope, k, value in stored.state:
+            parts[scope][k] = load_value(value)
         session = Session(
             app_name=app_name,
             user_id=user_id,
             id=sid,
-            state=merge_state(app_state, user_state, session_state),
+            state=merge_state(parts[APP], parts[USER], parts[SESSION]),
             events=events,
         )
-        set_marker(session, int(row.revision), float(row.update_time))
+        set_marker(session, stored.revision, stored.update_time)
         return session
 
-    async def _read_events(self, conn: AsyncConnection, key: Key, revision: int, update_time: float) -> list[Event]:
-        """All events of the session at ``revision``: from the cache when it is current, plus the
-        events stored after the cached revision when it continues them, else read whole."""
+    async def _read_sql(self, conn: AsyncConnection, key: Key, want: ops.Want) -> ops.Stored | None:
+        """:func:`~magec.memory.sqlite_session_ops.read_op` through the engine (PostgreSQL, or SQLite
+        without its threads)."""
         app_name, user_id, sid = key
-        where = (ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
-        entry = self.events.get(key)
-        if entry is not None and entry.revision == revision and entry.update_time == update_time:
-            return list(entry.events)
-        if entry is not None and entry.events and entry.revision < revision:
-            rows = list(
-                await conn.execute(
-                    sa.select(ev.c.seq, ev.c.event_id, ev.c.data)
-                    .where(*where, ev.c.seq >= entry.revision)
-                    .order_by(ev.c.seq)
+        row = (
+            await conn.execute(
+                sa.select(ss.c.update_time, ss.c.revision).where(
+                    ss.c.app_name == app_name, ss.c.user_id == user_id, ss.c.session_id == sid
                 )
             )
-            # the cached list is continued only from its own last event (a delete + re-create moved it)
-            if rows and int(rows[0].seq) == entry.revision and rows[0].event_id == entry.events[-1].id:
-                new = [load_event(r.data) for r in rows[1:]]
-                self.events.loaded += len(new)
-                events = entry.events + new
-                self.events.put(key, revision, update_time, events)
-                return list(events)
-        events = [load_event(d) for (d,) in await conn.execute(sa.select(ev.c.data).where(*where).order_by(ev.c.seq))]
-        self.events.loaded += len(events)
-        self.events.put(key, revision, update_time, events)
-        return list(events)
+        ).first()
+        if row is None:
+            return None
+        revision, update_time = int(row.revision), float(row.update_time)
+        where = (ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
+        events: list[str] = []
+        continues: bool | None = False
+        cached = want.cached
+        if want.whole and cached is not None and cached[0] == revision and cached[1] == update_time:
+            continues = None
+        elif want.whole:
+            if cached is not None and cached[2] is not None and cached[0] < revision:
+                rows = list(
+                    await conn.execute(
+                        sa.select(ev.c.seq, ev.c.event_id, ev.c.data)
+                        .where(*where, ev.c.seq >= cached[0])
+                        .order_by(ev.c.seq)
+                    )
+                )
+                # the cached list is continued only from its own last event (a delete + re-create moved it)
+                if rows and int(rows[0].seq) == cached[0] and rows[0].event_id == cached[2]:
+                    events, continues = [r.data for r in rows[1:]], True
+            if continues is False:
+                events = [d for (d,) in await conn.execute(sa.select(ev.c.data).where(*where).order_by(ev.c.seq))]
+        elif want.recent != 0:
+            q = sa.select(ev.c.data).where(*where)
+            if want.after is not None:
+                q = q.where(ev.c.timestamp >= want.after)
+            q = q.order_by(ev.c.seq.desc())
+            if want.recent is not None:
+                q = q.limit(want.recent)
+            events = [d for (d,) in await conn.execute(q)]
+            events.reverse()
+        state = [(scope, k, value) for scope, k, value in await conn.execute(_state_query(app_name, user_id, sid))]
+        return ops.Stored(revision, update_time, events, continues, state)
 
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
-        q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(
-            ss.c.app_name == app_name
-        )
-        sq = sa.select(st.c.scope, st.c.user_id, st.c.session_id, st.c.key, st.c.value).where(
-            st.c.app_name == app_name
-        )
-        if user_id is not None:
-            q = q.where(ss.c.user_id == user_id)
-            sq = sq.where(sa.or_(st.c.scope == APP, st.c.user_id == user_id))
-        q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-            state_rows = (await conn.execute(sq)).all() if rows else []
+        if self._reader is not None:
+            rows: Sequence[Any]
+            state_rows: Sequence[Any]
+            rows, state_rows = await self._reader.run(ops.list_op(app_name, user_id))
+        else:
+            q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(
+                ss.c.app_name == app_name
+            )
+            sq = sa.select(st.c.scope, st.c.user_id, st.c.session_id, st.c.key, st.c.value).where(
+                st.c.app_name == app_name
+            )
+            if user_id is not None:
+                q = q.where(ss.c.user_id == user_id)
+                sq = sq.where(sa.or_(st.c.scope == APP, st.c.user_id == user_id))
+            q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).all()
+                state_rows = (await conn.execute(sq)).all() if rows else []
         app_state: dict[str, Any] = {}
         user_states: dict[str, dict[str, Any]] = {}
         session_states: dict[tuple[str, str], dict[str, Any]] = {}
@@ -319,6 +361,8 @@ class SqlSessionService(MagecSessionService):
             )
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        if self._reader is not None:
+            return {k: load_value(v) for k, v in await self._reader.run(ops.user_state_op(app_name, user_id))}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(st.c.key, st.c.value).where(

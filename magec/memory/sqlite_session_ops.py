@@ -1,16 +1,18 @@
-"""The SQLite write operations of :class:`~magec.memory.sql_sessions.SqlSessionService`.
+"""The SQLite operations of :class:`~magec.memory.sql_sessions.SqlSessionService` on a file.
 
-They run inside :class:`~magec.memory._sqlite_writer.SqliteWriter`'s thread on a plain ``sqlite3``
-connection, each in its own SAVEPOINT, and mirror the SQLAlchemy path statement for statement
-(same tables, same stale check: ``UPDATE … WHERE revision = :loaded RETURNING revision``). The
-shared contract suite runs against both paths.
+Writes run inside :class:`~magec.memory._sqlite_writer.SqliteWriter`'s thread on a plain ``sqlite3``
+connection, each in its own SAVEPOINT; reads (:func:`read_op`, :func:`list_op`,
+:func:`user_state_op`) inside :class:`~magec.memory._sqlite_writer.SqliteReader`'s, one hop per
+read. They mirror the SQLAlchemy path statement for statement (same tables, same stale check:
+``UPDATE … WHERE revision = :loaded RETURNING revision``; a read answers the same :class:`Stored`).
+The shared contract suite runs against both paths.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
@@ -19,6 +21,114 @@ from magec._adk import StaleSessionError
 from magec.memory.session_base import APP, SESSION, STALE_MESSAGE, USER, load_value
 
 StateRow = tuple[str, str, str, str, str, str]  # app, scope, user, session, key, value JSON
+
+
+class Want(NamedTuple):
+    """What a session read fetches besides the row and its state.
+
+    ``whole``: every event, given what the event cache holds for the session (``cached``: its
+    revision, update time and last event id, or None); else the slice ``after`` / ``recent`` say
+    (ADK's ``GetSessionConfig``)."""
+
+    whole: bool
+    cached: tuple[int, float, str | None] | None = None
+    after: float | None = None
+    recent: int | None = None
+
+
+class Stored(NamedTuple):
+    """A stored session as read: its row, the event JSON read, and the state rows.
+
+    ``continues``: None — the cache entry is current and nothing was read; True — ``events`` are the
+    ones stored after the cache entry's last event; False — ``events`` are all the session's (or the
+    slice ``Want`` asked for)."""
+
+    revision: int
+    update_time: float
+    events: list[str]
+    continues: bool | None
+    state: list[tuple[str, str, str]]  # scope, key, value JSON
+
+
+_KEY = "app_name = ? AND user_id = ? AND session_id = ?"
+_STATE = (
+    "SELECT scope, key, value FROM session_state WHERE app_name = ? "
+    "AND (scope = ? OR (scope = ? AND user_id = ?) OR (scope = ? AND user_id = ? AND session_id = ?))"
+)
+
+
+def read_op(app: str, user: str, sid: str, want: Want) -> Callable[[sqlite3.Connection], Stored | None]:
+    """The session's row, the events ``want`` asks for and its state; None when it does not exist."""
+
+    def op(conn: sqlite3.Connection) -> Stored | None:
+        key = (app, user, sid)
+        row = conn.execute(f"SELECT revision, update_time FROM session_sessions WHERE {_KEY}", key).fetchone()
+        if row is None:
+            return None
+        revision, update_time = int(row[0]), float(row[1])
+        events, continues = _events(conn, key, revision, update_time, want)
+        state = conn.execute(_STATE, (app, APP, USER, user, SESSION, user, sid)).fetchall()
+        return Stored(revision, update_time, events, continues, state)
+
+    return op
+
+
+def _events(
+    conn: sqlite3.Connection, key: tuple[str, str, str], revision: int, update_time: float, want: Want
+) -> tuple[list[str], bool | None]:
+    if want.whole:
+        cached = want.cached
+        if cached is not None and cached[0] == revision and cached[1] == update_time:
+            return [], None
+        if cached is not None and cached[2] is not None and cached[0] < revision:
+            rows = conn.execute(
+                f"SELECT seq, event_id, data FROM session_events WHERE {_KEY} AND seq >= ? ORDER BY seq",
+                (*key, cached[0]),
+            ).fetchall()
+            # the cached list is continued only from its own last event (a delete + re-create moved it)
+            if rows and int(rows[0][0]) == cached[0] and rows[0][1] == cached[2]:
+                return [r[2] for r in rows[1:]], True
+        return [r[0] for r in conn.execute(f"SELECT data FROM session_events WHERE {_KEY} ORDER BY seq", key)], False
+    if want.recent == 0:
+        return [], False
+    sql, params = f"SELECT data FROM session_events WHERE {_KEY}", list[Any](key)
+    if want.after is not None:
+        sql, params = sql + " AND timestamp >= ?", [*params, want.after]
+    sql += " ORDER BY seq DESC"
+    if want.recent is not None:
+        sql, params = sql + " LIMIT ?", [*params, want.recent]
+    events = [r[0] for r in conn.execute(sql, params)]
+    events.reverse()
+    return events, False
+
+
+def list_op(app: str, user: str | None) -> Callable[[sqlite3.Connection], tuple[list[Any], list[Any]]]:
+    """``list_sessions``' rows: ``(user, session, update_time, revision)`` oldest update first, and the
+    state rows ``(scope, user, session, key, value)`` they need."""
+
+    def op(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+        sql = "SELECT user_id, session_id, update_time, revision FROM session_sessions WHERE app_name = ?"
+        state_sql = "SELECT scope, user_id, session_id, key, value FROM session_state WHERE app_name = ?"
+        params: tuple[Any, ...] = (app,)
+        state_params: tuple[Any, ...] = (app,)
+        if user is not None:
+            sql, params = sql + " AND user_id = ?", (app, user)
+            state_sql, state_params = state_sql + " AND (scope = ? OR user_id = ?)", (app, APP, user)
+        rows = conn.execute(sql + " ORDER BY update_time, user_id, session_id", params).fetchall()
+        return rows, (conn.execute(state_sql, state_params).fetchall() if rows else [])
+
+    return op
+
+
+def user_state_op(app: str, user: str) -> Callable[[sqlite3.Connection], list[tuple[str, str]]]:
+    """The ``(key, value JSON)`` rows of one user's state."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        return conn.execute(
+            "SELECT key, value FROM session_state WHERE app_name = ? AND scope = ? AND user_id = ?", (app, USER, user)
+        ).fetchall()
+
+    return op
 
 _UPSERT_STATE = (
     "INSERT INTO session_state (app_name, scope, user_id, session_id, key, value) VALUES (?, ?, ?, ?, ?, ?) "

@@ -68,7 +68,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["reference", "sqlite", "sqlite-plain", "postgres", "redis"])
 async def session_service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseSessionService]:
     """Each session service; ``reference`` is ADK's in-memory service (the behaviour we match).
-    ``sqlite`` uses the group-commit writer thread, ``sqlite-plain`` the SQLAlchemy write path."""
+    ``sqlite`` uses the writer and reader threads, ``sqlite-plain`` the SQLAlchemy path."""
     kind = request.param
     if kind == "reference":
         yield InMemorySessionService()

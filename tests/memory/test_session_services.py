@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
+import pytest
 from google.adk.agents import LlmAgent
 from google.adk.events.event import Event
+from google.adk.events.event_actions import EventActions
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import Runner
-from google.adk.sessions.base_session_service import BaseSessionService
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
+from google.adk.sessions.session import Session
 from google.genai import types
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -69,6 +72,52 @@ async def test_sql_sessions_survive_a_new_service(sql_engine: AsyncEngine) -> No
     await second.append_event(got, Event(author="agent", invocation_id="i"))
     await first.close()
     await second.close()
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["sqlite-threads", "engine"])
+async def test_cached_sessions_follow_another_replica(sql_engine: AsyncEngine, threads: bool) -> None:
+    """Two services on one database (two replicas): each one's cached events follow the other's
+    appends (only the new events are parsed), a delete + re-create under a cache is read afresh,
+    and slices (ADK's ``GetSessionConfig``) read the store, not the cache."""
+
+    def said(session: Session | None) -> list[str]:
+        assert session is not None
+        return [e.invocation_id for e in session.events]
+
+    mine = SqlSessionService(sql_engine, group_commit=threads)
+    other = SqlSessionService(sql_engine, group_commit=threads)
+    s = await mine.create_session(app_name="a", user_id="u", session_id="s")
+    for i in range(3):
+        await mine.append_event(s, Event(author="user", invocation_id=f"m{i}", timestamp=100.0 + i))
+    assert said(await mine.get_session(app_name="a", user_id="u", session_id="s")) == ["m0", "m1", "m2"]
+    loaded = mine.events.loaded
+
+    theirs = await other.get_session(app_name="a", user_id="u", session_id="s")
+    assert theirs is not None
+    await other.append_event(theirs, Event(author="agent", invocation_id="o3", timestamp=103.0,
+                                           actions=EventActions(state_delta={"k": "v", "user:n": 1})))  # fmt: skip
+    got = await mine.get_session(app_name="a", user_id="u", session_id="s")
+    assert said(got) == ["m0", "m1", "m2", "o3"] and got is not None and got.state == {"k": "v", "user:n": 1}
+    assert mine.events.loaded == loaded + 1  # only the other replica's event was parsed
+    assert await mine.get_user_state(app_name="a", user_id="u") == {"n": 1}
+    await mine.append_event(got, Event(author="user", invocation_id="m4", timestamp=104.0))  # not stale
+
+    recent = await mine.get_session(app_name="a", user_id="u", session_id="s", config=GetSessionConfig(num_recent_events=2))
+    assert said(recent) == ["o3", "m4"]
+    after = await mine.get_session(app_name="a", user_id="u", session_id="s", config=GetSessionConfig(after_timestamp=102.5))
+    assert said(after) == ["o3", "m4"]
+    head = await mine.get_session(app_name="a", user_id="u", session_id="s", config=GetSessionConfig(num_recent_events=0))
+    assert said(head) == [] and head is not None and head.state["k"] == "v"
+
+    await other.delete_session(app_name="a", user_id="u", session_id="s")
+    assert await mine.get_session(app_name="a", user_id="u", session_id="s") is None
+    again = await other.create_session(app_name="a", user_id="u", session_id="s")
+    await other.append_event(again, Event(author="user", invocation_id="new", timestamp=200.0))
+    assert said(await mine.get_session(app_name="a", user_id="u", session_id="s")) == ["new"]
+    listed = await mine.list_sessions(app_name="a", user_id="u")
+    assert [x.id for x in listed.sessions] == ["s"] and listed.sessions[0].state == {"user:n": 1}
+    await mine.close()
+    await other.close()
 
 
 async def test_redis_ttl_is_set_and_refreshed(redis_url: str) -> None:
