@@ -16,6 +16,9 @@ from magec.testing.fake_providers import FakeServer, Reply, ToolCall
 
 ANTHROPIC = registry.get("anthropic")
 
+#: the SDK's per-call headers (its retry count and read deadline), which say nothing about the host
+_PER_CALL = {"x-stainless-retry-count", "x-stainless-read-timeout", "x-stainless-timeout"}
+
 
 def _req(*contents: types.Content, **cfg: object) -> LlmRequest:
     return LlmRequest(model="claude-test", contents=list(contents), config=types.GenerateContentConfig(**cfg))  # type: ignore[arg-type]
@@ -26,13 +29,18 @@ def _user(text: str) -> types.Content:
 
 
 async def test_text_plain_and_streamed(anthropic_srv: FakeServer) -> None:
-    llm = ANTHROPIC.chat(spec_for(anthropic_srv, "anthropic", headers={"X-Proxy": "p"}), "claude-test")
+    # a backend's own header wins over the omitted host headers
+    llm = ANTHROPIC.chat(spec_for(anthropic_srv, "anthropic", headers={"X-Proxy": "p", "X-Stainless-Lang": "mine"}),
+                         "claude-test")  # fmt: skip
     out = await collect(llm, _req(_user("hola"), system_instruction="be nice", temperature=0.1), stream=False)
     assert out[-1].content.parts[0].text == "claudia says: hola"
     rec = anthropic_srv.requests[-1]
     assert rec.path == "/v1/messages"
     assert rec.headers["authorization"] == f"Bearer {KEY}" and rec.headers["x-proxy"] == "p"
     assert "anthropic-version" in rec.headers
+    # nothing about magec's host (OS, CPU, Python version: magec.backends._transport.SDK_HOST_HEADERS)
+    assert [h for h in rec.headers if h.startswith("x-stainless-") and h not in _PER_CALL] == ["x-stainless-lang"]
+    assert rec.headers["x-stainless-lang"] == "mine"
     assert (
         rec.json["system"] == "be nice" and rec.json["max_tokens"] == 4096 and rec.json["temperature"] == 0.1
     )

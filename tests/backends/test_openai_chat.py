@@ -46,6 +46,8 @@ async def test_plain_text_request_shape_and_answer(openai_srv: FakeServer) -> No
     assert rec.path == "/v1/chat/completions"
     assert rec.headers["authorization"] == f"Bearer {KEY}"
     assert rec.headers["x-org"] == "canarias"
+    # nothing about magec's host (OS, CPU, Python version: magec.backends._transport.SDK_HOST_HEADERS)
+    assert {h for h in rec.headers if h.startswith("x-stainless-")} <= {"x-stainless-retry-count", "x-stainless-read-timeout"}
     body = rec.json
     assert body["model"] == "gpt-test"
     assert body["messages"] == [

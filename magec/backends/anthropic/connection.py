@@ -16,7 +16,7 @@ from magec.backends._errors import (
     sdk_timeout,
 )
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import http_client, sdk_target
+from magec.backends._transport import http_client, quiet_headers, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
 from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
@@ -55,6 +55,7 @@ class AnthropicConnection:
     def _build(self) -> anthropic.AsyncAnthropic:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
         base_url, headers = sdk_target(self.base_url, self.spec.headers)  # URL credentials: Basic auth
+        headers = quiet_headers(headers, anthropic.Omit)  # nothing about this host (magec.backends._transport)
         kwargs: dict[str, Any] = {
             "base_url": base_url,
             # read/write = the read deadline (between bytes); connect and pool = the connect deadline

@@ -9,7 +9,7 @@ import openai
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe, sdk_timeout
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import http_client, sdk_target
+from magec.backends._transport import http_client, quiet_headers, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
@@ -54,6 +54,7 @@ class OpenAIConnection:
     def _build(self) -> openai.AsyncOpenAI:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
         base_url, headers = sdk_target(self.base_url, self.spec.headers)  # URL credentials: Basic auth
+        headers = quiet_headers(headers, openai.Omit)  # nothing about this host (magec.backends._transport)
         # read/write = the read deadline (between bytes); connect and pool = the connect deadline
         timeouts = openai.Timeout(
             self.spec.timeout, connect=self.spec.connect_timeout, pool=self.spec.connect_timeout
