@@ -16,8 +16,10 @@ Contract:
   (counted too): the audit never breaks serving.
 * **Clean stop.** :meth:`close` stops the task and writes everything still queued: a turn that
   finished before the server stopped is in the database.
-* :meth:`flush` writes what is queued now; the Admin API calls it before reading, so this
-  process's own turns are always listed (other replicas' within ``flush_interval``).
+* :meth:`flush` writes what is queued when it starts (not what finishes meanwhile: a flush that
+  chased new turns under steady traffic never ended and wrote a few turns per transaction); the
+  Admin API calls it before reading, so this process's own turns are always listed (other
+  replicas' within ``flush_interval``).
 * Retention: :meth:`prune` applies ``settings.conversations`` (``retentionDays``, ``maxTurns``);
   it runs every ``prune_interval`` seconds and on ``POST /conversations/prune``.
 """
@@ -142,11 +144,16 @@ class AuditRecorder:
                     log.exception("conversation audit: prune failed")
 
     async def flush(self) -> int:
-        """Write every turn queued now; the number written."""
+        """Write every turn queued now (turns that finish while it writes wait for the next flush:
+        under steady traffic a flush that chased them would never end, writing a few turns per
+        transaction instead of a batch); the number written."""
         written = 0
         async with self._lock:
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            pending = len(self._queue)
+            while pending > 0 and self._queue:
+                n = min(self.batch_size, pending, len(self._queue))
+                pending -= n
+                batch = [self._queue.popleft() for _ in range(n)]
                 try:
                     await self._write(batch)
                     written += len(batch)

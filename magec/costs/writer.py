@@ -11,7 +11,8 @@ Contract of :class:`BatchWriter`:
 * A background task (:meth:`start`) writes the queue every ``interval`` seconds, or as soon as it
   reaches ``batch`` rows, in one ``INSERT`` per batch (``executemany``). A failed write is logged
   and its rows are put back once (then dropped), so a short database outage loses nothing.
-* :meth:`flush` writes what is queued now (tests, shutdown, readers that need their own writes);
+* :meth:`flush` writes what is queued when it starts (tests, shutdown, readers that need their own
+  writes);
   :meth:`close` stops the task and flushes.
 
 Generic over the table: the audit log can use it too (``BatchWriter(engine, table)``).
@@ -78,8 +79,13 @@ class BatchWriter:
 
     async def flush(self) -> None:
         async with self._lock:  # one writer at a time: rows are written in queue order
-            while self._queue:
-                rows = self._built([self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))])
+            # what is queued now: rows queued while it writes wait for the next flush (chasing them,
+            # a flush under steady traffic never ended and wrote a few rows per transaction)
+            pending = len(self._queue)
+            while pending > 0 and self._queue:
+                n = min(self.batch, pending, len(self._queue))
+                pending -= n
+                rows = self._built([self._queue.popleft() for _ in range(n)])
                 if not rows:
                     continue
                 if not await self._write(rows) and not await self._write(rows):

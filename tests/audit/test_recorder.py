@@ -118,3 +118,31 @@ async def test_two_replicas_share_one_conversation(postgres: Any) -> None:
     for rec, e in zip(recs, engines, strict=True):
         await rec.close()
         await e.dispose()
+
+
+async def test_a_flush_writes_what_was_queued_when_it_started(tmp_path: Path) -> None:
+    """Turns that finish while a flush writes wait for the next one: under steady traffic a flush
+    that chased them never ended, writing a few turns per transaction instead of a batch."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(audit_metadata.create_all)
+    rec = AuditRecorder(engine, CollectorRegistry(), flush_interval=3600)
+    batches: list[int] = []
+    write = rec._write
+
+    async def traffic_meanwhile(batch: list[Probe]) -> None:
+        batches.append(len(batch))
+        for i in range(3):  # turns that finish while this batch is being written
+            _probe(rec, f"later {len(batches)}.{i}").finish()
+        await write(batch)
+
+    rec._write = traffic_meanwhile  # type: ignore[method-assign]
+    for i in range(5):
+        _probe(rec, f"turn {i}").finish()
+    assert await rec.flush() == 5 and batches == [5]
+    assert await rec.flush() == 3 and batches == [5, 3]  # the next flush takes what came meanwhile
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(audit_turns))).scalar_one() == 8
+    rec._write = write  # type: ignore[method-assign]
+    await rec.close()
+    await engine.dispose()
