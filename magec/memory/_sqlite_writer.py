@@ -48,6 +48,9 @@ class _SqliteThread:
         self._lock = threading.Lock()
 
     def _ensure_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return  # the common case, without the lock
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
