@@ -362,4 +362,39 @@ within one page only. The host's speed drifted during the session: a fixed pure-
    `tests/runtime/test_slow_streams.py` ended with a client `ReadError` mid-stream after 6.6 s,
    with nothing in the server's log; the test then passed three times (alone, and twice beside a
    busy core). Not reproduced; noted on the issue.
+### Profile notes, 2026-12-01 (ninth session: session reads, the audit's flush, the SDK's host headers)
+**Same AMD EPYC VM as the eighth session, and slower still:** the fixed `json` workload pinned to
+the server's core took 7.6–9.6 ms (p50) all session against 4.10 ms on a quiet host. Each change
+below was measured A/B — both builds (or both settings) served side by side, interleaved rounds,
+server CPU from `psutil` — so the ratios hold although the absolute figures are ~2× a quiet run's.
+1. **Done: a SQLite session read is one thread hop** (`memory/_sqlite_writer.SqliteReader`,
+   operations in `memory/sqlite_session_ops`). Through SQLAlchemy and aiosqlite a `get_session`
+   was two or three statements, each a hop to the driver's thread: 2.3 ms of CPU per read measured
+   in one process (cached events, 4 stored); through the reader thread (plain `sqlite3`,
+   `query_only`, a batch of reads per WAL snapshot) 0.11 ms. A `/run` turn reads its session twice
+   (the get-or-create check, then the turn): **12.8 → 7.6 ms** (new session per turn) and **18.0 →
+   13.1 ms** (64 sessions reused) of server CPU per turn, c=32, 4 rounds each.
+2. **Done: the conversation audit's flush no longer chases new turns.** `AuditRecorder.flush`
+   looped `while queue:`; under steady traffic every write (a transaction with several aiosqlite
+   hops, each waiting for a busy event loop) took ~100 ms, in which ~10 more turns finished, so the
+   0.5 s flush never ended and wrote ~10 turns per transaction. Audit on vs off on one build: **+1.4
+   ms of CPU per plain `/v1` request before, +0.0–0.1 ms after** (c=1 and c=32). Found with
+   `strace -f -c` on the served process at c=1: per request ~12 page writes, ~12 page reads and ~33
+   futex calls before; ~4.5, ~3 and ~10 after. The flow-run writer
+   (`costs/writer.BatchWriter`) had the same loop and takes the same fix.
+3. **Done: the vendor SDKs no longer describe magec's host** (`backends/_transport.quiet_headers`):
+   the openai and anthropic clients sent seven `X-Stainless-*` headers (OS, CPU architecture,
+   Python and SDK versions, async library) with every request, each parsed and copied ~6 times
+   between the SDK, httpx2 and aiohttp. A plain SDK call against the mock: **1.7–2.0 → 1.4–1.7 ms**
+   of CPU (bare aiohttp: ~0.3 ms). What remains of the SDK's cost is its request building (URL parsed
+   three times, headers normalised into six `Headers` objects) — the SDK's own code, which magec
+   does not patch.
+4. **Smaller:** the epoch board is read without `flock` when two reads agree (every request reads
+   it twice: four syscalls); a running SQLite thread is found without taking its lock.
+5. **Where the page would stand** (`--only proxy,ttft,tokens` at 13:49, the slowed host: LiteLLM
+   spent 23.5 ms of CPU per plain request at c=64, against 7.0 on the Intel page and 12.0 in the
+   eighth session's quiet run): plain c=64 **3.32× LiteLLM** (the eighth session's slowed run:
+   2.30×), streamed c=64 5.38×, and every c=1 row missed by the host's cold-execution cost
+   (plain c=1 adds 10.8 ms; a request costs 12.7 ms of server CPU here against 2.8 on the Intel
+   page). Not published: this page is the seventh session's quiet Intel run.
 """
