@@ -204,15 +204,15 @@ class SqlSessionService(MagecSessionService):
         key = (app_name, user_id, sid)
         whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
         cached: list[Event] = []
-        want = ops.Want(whole=False, after=config.after_timestamp, recent=config.num_recent_events) if config else ops.Want(True)
-        if whole:
-            entry = self.events.get(key)
-            if entry is not None:
-                # a copy taken now: this process's appends extend the entry in place meanwhile
-                cached = list(entry.events)
-                want = ops.Want(True, (entry.revision, entry.update_time, cached[-1].id if cached else None))
-            else:
-                want = ops.Want(True)
+        if not whole:
+            assert config is not None
+            want = ops.Want(False, after=config.after_timestamp, recent=config.num_recent_events)
+        elif (entry := self.events.get(key)) is not None:
+            # a copy taken now: this process's appends extend the entry in place meanwhile
+            cached = list(entry.events)
+            want = ops.Want(True, (entry.revision, entry.update_time, cached[-1].id if cached else None))
+        else:
+            want = ops.Want(True)
         if self._reader is not None:
             stored = await self._reader.run(ops.read_op(*key, want))
         else:
