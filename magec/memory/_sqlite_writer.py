@@ -122,6 +122,14 @@ class SqliteWriter(_SqliteThread):
 
     name = "magec-sqlite-writer"
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        # as every engine connection (magec.store.pool.make_engine): a deleted session's events are
+        # zeroed on disk, not left readable in free pages
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA secure_delete=ON")
+        return conn
+
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []
         try:

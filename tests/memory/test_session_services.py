@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 import pytest
 from google.adk.agents import LlmAgent
@@ -18,7 +19,8 @@ from google.adk.sessions.session import Session
 from google.genai import types
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from magec.memory import RedisSessionService, SqlSessionService
+from magec.memory import RedisSessionService, SqlSessionService, create_memory_tables
+from magec.store.store import make_engine
 
 
 class EchoLlm(BaseLlm):
@@ -151,3 +153,21 @@ async def test_redis_sessions_survive_a_new_client(redis_url: str) -> None:
     got = await b.get_session(app_name="a", user_id="u", session_id=s.id)
     assert got is not None and len(got.events) == 1
     await b.close()
+
+
+async def test_a_deleted_session_leaves_no_text_on_disk(tmp_path: Path) -> None:
+    """``secure_delete`` on the session writer's connection too: a deleted conversation's text is
+    zeroed in the database file, not left readable in its free pages."""
+    path = tmp_path / "s.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    await create_memory_tables(engine)
+    svc = SqlSessionService(engine)
+    canary = "canary-" + "x7" * 40  # long enough to sit whole in one page
+    s = await svc.create_session(app_name="a", user_id="u", session_id="gone")
+    await svc.append_event(s, Event(author="user", invocation_id="i",
+                                    content=types.Content(role="user", parts=[types.Part(text=canary)])))  # fmt: skip
+    await svc.delete_session(app_name="a", user_id="u", session_id="gone")
+    await svc.close()
+    await engine.dispose()  # the last connection checkpoints the WAL into the file
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith("s.db") and canary.encode() in p.read_bytes()]
+    assert leftovers == []

@@ -8,12 +8,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from magec.config import load_config
 from magec.store.pool import PG_CAP, RESERVE, SQLITE_CAP, pool_sizing
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from magec.testing.services import Postgres
 from tests.runtime.test_run_api import make_agent, texts
 
 U = "/api/v1/agent"
@@ -49,13 +51,29 @@ def slow() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-async def tiny_pool(tmp_path: Path) -> AsyncIterator[Apps]:
-    async with running_apps(tmp_path / "data", config={"db_pool_size": 2, "db_pool_timeout": 2.5}) as apps:
+async def tiny_pool(tmp_path: Path, db_url: str) -> AsyncIterator[Apps]:
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"db_pool_size": 2, "db_pool_timeout": 2.5}) as apps:  # fmt: skip
         yield apps
 
 
-async def test_exhausted_pool_is_503_overloaded_with_retry_after(tiny_pool: Apps, slow: FakeServer) -> None:
-    apps = tiny_pool
+@pytest.fixture
+async def tiny_pool_pg(tmp_path: Path, postgres: Postgres) -> AsyncIterator[Apps]:
+    async with running_apps(tmp_path / "data", database_url=postgres.url(postgres.create_database()),
+                            config={"db_pool_size": 2, "db_pool_timeout": 2.5}) as apps:  # fmt: skip
+        yield apps
+
+
+def _overloaded(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "1"
+    assert r.json()["code"] == "overloaded" and "database.poolSize" in r.json()["error"]
+    assert "QueuePool" not in r.text and "sqlalchemy" not in r.text.lower()
+
+
+async def test_exhausted_pool_is_503_overloaded_with_retry_after(tiny_pool_pg: Apps, slow: FakeServer) -> None:
+    """On PostgreSQL a turn reads its session through the pool."""
+    apps = tiny_pool_pg
     _, aid = await make_agent(apps, slow)
     r = await apps.user.post(f"{U}/run", json=_run(aid, "u1", "first"))
     assert r.status_code == 200 and texts(r.json()) == ["slow says: first"]
@@ -63,17 +81,28 @@ async def test_exhausted_pool_is_503_overloaded_with_retry_after(tiny_pool: Apps
     # every connection of the pool taken (as by work that outlasts the pool timeout)
     async with engine.connect() as one, engine.connect() as two:
         assert one is not two
-        r = await apps.user.post(f"{U}/run", json=_run(aid, "u1", "second"))
-        assert r.status_code == 503, r.text
-        assert r.headers["retry-after"] == "1"
-        assert r.json()["code"] == "overloaded" and "database.poolSize" in r.json()["error"]
-        assert "QueuePool" not in r.text and "sqlalchemy" not in r.text.lower()
-        # a stream whose headers went out ends with the same code as its error event
-        r = await apps.user.post(f"{U}/run_sse", json=_run(aid, "u1", "third", streaming=True))
-        assert '"errorCode":"overloaded"' in r.text.replace(" ", "") and "QueuePool" not in r.text
+        _overloaded(await apps.user.post(f"{U}/run", json=_run(aid, "u1", "second")))
+        # a stream is refused the same way, before it opens (its session is read first)
+        _overloaded(await apps.user.post(f"{U}/run_sse", json=_run(aid, "u1", "third", streaming=True)))
     # the connections are back: served again
     r = await apps.user.post(f"{U}/run", json=_run(aid, "u1", "fourth"))
     assert r.status_code == 200 and texts(r.json()) == ["slow says: fourth"]
+
+
+async def test_sqlite_turns_need_no_pool_connection(tmp_path: Path, slow: FakeServer) -> None:
+    """On a SQLite file sessions are read and written by the session service's own threads: a turn
+    is served with every pool connection taken; what does need one (an admin write) is a 503."""
+    async with running_apps(tmp_path / "data", config={"db_pool_size": 2, "db_pool_timeout": 2.5}) as apps:
+        _, aid = await make_agent(apps, slow)
+        engine = apps.ctx.store.engine
+        async with engine.connect(), engine.connect():
+            for text in ("first", "second"):
+                r = await apps.user.post(f"{U}/run", json=_run(aid, "u1", text, sessionId="s1"))
+                assert r.status_code == 200 and texts(r.json()) == [f"slow says: {text}"], r.text
+            _overloaded(await apps.admin.post("/api/v1/admin/agents", json={"name": "Later"}))
+        r = await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/s1")
+        assert [e["content"]["parts"][0]["text"] for e in r.json()["events"]] == [
+            "first", "slow says: first", "second", "slow says: second"]
 
 
 async def test_a_turn_holds_no_connection_while_it_waits_on_the_provider(tiny_pool: Apps, slow: FakeServer) -> None:

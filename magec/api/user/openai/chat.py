@@ -180,7 +180,8 @@ def router(ctx: AppContext) -> APIRouter:
             def content(text: str) -> bytes:
                 return (head + json.dumps(text) + tail).encode()
 
-            yield chunk({"role": "assistant", "content": ""})
+            # the role chunk goes out with the first output (one write, one packet to the client)
+            opening: list[bytes] = [chunk({"role": "assistant", "content": ""})]
             events: list[TurnEvent] = []
             streamed_authors: set[str] = set()
             last_author: str | None = None
@@ -195,7 +196,7 @@ def router(ctx: AppContext) -> APIRouter:
 
             try:
                 async for batch in replay():
-                    out: list[bytes] = []
+                    out, opening = opening, []
                     for item in merged(batch):  # consecutive relayed tokens: one chunk
                         if isinstance(item, Token):
                             if item.text and not item.thought:
@@ -232,6 +233,8 @@ def router(ctx: AppContext) -> APIRouter:
                 await conv.forget()
             if failed:
                 return
+            if opening:
+                yield b"".join(opening)
             calls = client_calls(events, names)
             if show_tools:
                 for tool_event in server_tool_events(events, names):
