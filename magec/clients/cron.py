@@ -204,6 +204,9 @@ class CronJob:
             result = out.text if ok else f"{out.error_code}: {out.error_message}"
         except Exception as err:  # noqa: BLE001 - recorded as the run's result
             ok, result = False, f"error: {err}"
+        # the next slot is reported with this run's result: a client that sees the run done never
+        # sees it still due (the loop below sets the same slot once the run is on record)
+        status.extra["nextRun"] = iso(self.expr.next_after(max(slot, _now()), self.tz))
         status.extra["lastOk"] = ok
         status.extra["lastResult"] = result[:RESULT_CHARS]
         if ok:
