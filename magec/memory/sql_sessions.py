@@ -264,20 +264,18 @@ class SqlSessionService(MagecSessionService):
         where = (ev.c.app_name == app_name, ev.c.user_id == user_id, ev.c.session_id == sid)
         events: list[str] = []
         continues: bool | None = False
-        cached = want.cached
-        if want.whole and cached is not None and cached[0] == revision and cached[1] == update_time:
+        if want.current(revision, update_time):
             continues = None
         elif want.whole:
-            if cached is not None and cached[2] is not None and cached[0] < revision:
+            if (since := want.tail_from(revision)) is not None:
                 rows = list(
                     await conn.execute(
                         sa.select(ev.c.seq, ev.c.event_id, ev.c.data)
-                        .where(*where, ev.c.seq >= cached[0])
+                        .where(*where, ev.c.seq >= since)
                         .order_by(ev.c.seq)
                     )
                 )
-                # the cached list is continued only from its own last event (a delete + re-create moved it)
-                if rows and int(rows[0].seq) == cached[0] and rows[0].event_id == cached[2]:
+                if rows and want.continues(int(rows[0].seq), rows[0].event_id):
                     events, continues = [r.data for r in rows[1:]], True
             if continues is False:
                 events = [d for (d,) in await conn.execute(sa.select(ev.c.data).where(*where).order_by(ev.c.seq))]

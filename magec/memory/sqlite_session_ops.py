@@ -35,6 +35,21 @@ class Want(NamedTuple):
     after: float | None = None
     recent: int | None = None
 
+    def current(self, revision: int, update_time: float) -> bool:
+        """The cache entry is the stored session: no event to read."""
+        return self.whole and self.cached is not None and self.cached[:2] == (revision, update_time)
+
+    def tail_from(self, revision: int) -> int | None:
+        """The seq to read from when the stored session may continue the cache entry (its last
+        event's seq, read again to check it), else None: read the session whole."""
+        cached = self.cached
+        return cached[0] if self.whole and cached is not None and cached[2] is not None and cached[0] < revision else None
+
+    def continues(self, first_seq: int, first_id: str) -> bool:
+        """The rows read from :meth:`tail_from` start with the cache entry's own last event (a
+        delete + re-create moved it otherwise)."""
+        return self.cached is not None and (first_seq, first_id) == (self.cached[0], self.cached[2])
+
 
 class Stored(NamedTuple):
     """A stored session as read: its row, the event JSON read, and the state rows.
@@ -77,16 +92,14 @@ def _events(
     conn: sqlite3.Connection, key: tuple[str, str, str], revision: int, update_time: float, want: Want
 ) -> tuple[list[str], bool | None]:
     if want.whole:
-        cached = want.cached
-        if cached is not None and cached[0] == revision and cached[1] == update_time:
+        if want.current(revision, update_time):
             return [], None
-        if cached is not None and cached[2] is not None and cached[0] < revision:
+        if (since := want.tail_from(revision)) is not None:
             rows = conn.execute(
                 f"SELECT seq, event_id, data FROM session_events WHERE {_KEY} AND seq >= ? ORDER BY seq",
-                (*key, cached[0]),
+                (*key, since),
             ).fetchall()
-            # the cached list is continued only from its own last event (a delete + re-create moved it)
-            if rows and int(rows[0][0]) == cached[0] and rows[0][1] == cached[2]:
+            if rows and want.continues(int(rows[0][0]), rows[0][1]):
                 return [r[2] for r in rows[1:]], True
         return [r[0] for r in conn.execute(f"SELECT data FROM session_events WHERE {_KEY} ORDER BY seq", key)], False
     if want.recent == 0:
