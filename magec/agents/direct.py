@@ -24,6 +24,12 @@ One turn is ADK's own on a stored session: a message carrying function responses
 tool's result) resumes the invocation whose calls it answers, which only ADK's runner does; it is
 handed to that runner. On an ephemeral session such a message is a plain new turn (the calls are
 in the request's history, not in the session), as before.
+
+:meth:`DirectRunner.answers` tells which event of a turn it ran itself is the turn's answer: the
+agent's reply with no call in it. ADK's flow stops at that event, and nothing a client sees follows
+it (the agent has no after-agent callback, and resumability and sub-agents are excluded); what is
+left of the turn is bookkeeping (telemetry spans, the flow's end), so an edge may answer then.
+The event is in the session already (appended before it is yielded).
 """
 
 from __future__ import annotations
@@ -68,6 +74,27 @@ class DirectRunner:
         self._ephemeral = isinstance(runner.session_service, EphemeralSessionService)
         #: ADK's node path of the root agent on a new invocation (stamped on the agent's events)
         self._node_path = f"{self.agent.name}@1"
+        #: an after-agent callback may still speak after the reply (ADK yields what it returns)
+        self._reply_is_last = self.agent.after_agent_callback is None
+
+    def runs_itself(self, new_message: types.Content) -> bool:
+        """Whether the turn of ``new_message`` runs here (else it is handed to ADK's runner)."""
+        return self._ephemeral or not any(p.function_response for p in new_message.parts or [])
+
+    def answers(self, event: Event) -> bool:
+        """Whether ``event`` (of a turn this runner runs itself) is the turn's last visible event: the
+        agent's reply, with no call, no call's result and no code result after which ADK goes on.
+        ADK's ``is_final_response`` is broader (a long-running call, whose result still follows)."""
+        return (
+            self._reply_is_last
+            and not event.partial
+            and not event.error_code
+            and event.author == self.agent.name
+            and not event.long_running_tool_ids
+            and not event.get_function_calls()
+            and not event.get_function_responses()
+            and not event.has_trailing_code_execution_result()
+        )
 
     async def run_async(
         self,
@@ -78,7 +105,7 @@ class DirectRunner:
         state_delta: dict[str, Any] | None = None,
         run_config: RunConfig | None = None,
     ) -> AsyncGenerator[Event, None]:
-        if not self._ephemeral and any(p.function_response for p in new_message.parts or []):
+        if not self.runs_itself(new_message):
             # a client tool's result: ADK's runner finds the invocation it answers and resumes it
             async with aclosing(
                 self._runner.run_async(

@@ -123,6 +123,12 @@ class TurnAccumulator:
             return None
         return LlmResponse(content=prebuilt.content("model", [prebuilt.text_part(delta)]), partial=True)
 
+    async def handoff(self) -> None:
+        """After each read of a stream: let the edge write the turn's first relayed delta now
+        (:meth:`magec.backends.relay.Relay.handoff`)."""
+        if self.relay is not None:
+            await self.relay.handoff()
+
     def add_thought(self, delta: str | None) -> LlmResponse | None:
         if not delta:
             return None

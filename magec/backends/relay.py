@@ -22,17 +22,28 @@ Contract:
   partial events, which carry the step that spoke.
 * :func:`note_call` (a ``before_model_callback``) gives the relay the invocation id and one id per
   model call, for edges that dress tokens as ADK partial events.
+* Closing the iteration cancels the turn, unless the consumer called :meth:`Relay.release` first
+  (it has the turn's answer, :attr:`~magec.runtime.run.TurnEvent.final`): then the turn finishes
+  its bookkeeping on its own and :meth:`Relay.rest` waits for that, so the edge can end its
+  response first.
+* The first relayed delta is handed to a waiting consumer before the turn goes on
+  (:meth:`Relay.handoff`): a model that sends many tokens in one read would otherwise have the
+  turn run to its end, model call and all, before the first of them is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
+from magec.redact import redact
+
+log = logging.getLogger(__name__)
 
 class Token(NamedTuple):
     """A relayed delta of model output: ``thought`` parts are reasoning, not the answer."""
@@ -44,7 +55,8 @@ class Token(NamedTuple):
 class Relay:
     """The channel between a turn's model calls (producer) and one HTTP edge (consumer)."""
 
-    __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "invocation_id", "call_id")
+    __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "invocation_id", "call_id", "_task",
+                 "released", "_woke")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
@@ -55,10 +67,32 @@ class Relay:
         self.pushed = 0
         self.invocation_id = ""
         self.call_id = ""
+        self._task: asyncio.Task[None] | None = None
+        #: the consumer has the answer: closing the iteration no longer cancels the turn
+        self.released = False
+        self._woke = False
 
     def text(self, delta: str, thought: bool = False) -> None:
         self.pushed += 1
+        if self.pushed == 1 and self._waiter is not None:
+            self._woke = True
         self._put(Token(delta, thought))
+
+    async def handoff(self) -> None:
+        """Called by the producer after a network read: when it relayed the turn's first delta to
+        a waiting consumer, yield once so the consumer writes it before the turn goes on."""
+        if self._woke:
+            self._woke = False
+            await asyncio.sleep(0)
+
+    def release(self) -> None:
+        """The consumer has the turn's answer: let the turn finish instead of cancelling it."""
+        self.released = True
+
+    async def rest(self) -> None:
+        """Wait for a released turn's end (its bookkeeping; failures are logged, not raised)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
 
     def item(self, value: Any) -> None:
         self._put(value)
@@ -146,7 +180,7 @@ async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> Asy
             raise
         relay.finish()
 
-    task = asyncio.get_running_loop().create_task(pump())
+    task = relay._task = asyncio.get_running_loop().create_task(pump())
     try:
         while True:
             batch = await relay.batch()
@@ -154,10 +188,18 @@ async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> Asy
                 break
             yield batch
     finally:
-        if not task.done():
-            task.cancel()
-        # wait for the turn's own cleanup; its outcome was delivered through the relay. A
-        # cancellation of *this* task while waiting propagates (asyncio.wait does not swallow it).
-        await asyncio.wait({task})
-        if not task.cancelled():
-            task.exception()  # retrieved: never "exception was never retrieved"
+        if relay.released and not task.done():
+            task.add_done_callback(_retrieved)  # the turn ends on its own; relay.rest() waits for it
+        else:
+            if not task.done():
+                task.cancel()
+            # wait for the turn's own cleanup; its outcome was delivered through the relay. A
+            # cancellation of *this* task while waiting propagates (asyncio.wait does not swallow it).
+            await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # retrieved: never "exception was never retrieved"
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a turn failed after its answer: %s", redact(repr(task.exception())))

@@ -8,6 +8,13 @@ ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author"
 plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider said how long to wait.
 A turn an observer refuses before it runs (``budget_exceeded``, :mod:`magec.costs`) is that one
 error event alone.
+
+The answer before the bookkeeping: on an agent's turn run by
+:class:`~magec.agents.direct.DirectRunner`, the event that answers (the agent's reply, already in
+the session) is marked :attr:`TurnEvent.final`, and the turn's observers finish as it goes out
+(the audit records the turn, admission frees its slot). Nothing a client sees follows it; what
+does follow (ADK's spans and the flow's end, ~0.4–0.9 ms) need not delay the answer:
+:func:`answer` collects a turn up to it and leaves the rest to run after the response is sent.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from google.genai import types
 
 from magec._adk import StaleSessionError
 from magec.agents.apps import App
+from magec.agents.direct import DirectRunner
 from magec.backends import relay
 from magec.errors import (
     AgentUnavailableError,
@@ -75,6 +83,8 @@ class TurnEvent:
     invocation_id: str = ""
     #: seconds the provider asked to wait (a ``rate_limit`` failure with ``Retry-After``), rounded up
     retry_after: int | None = None
+    #: the turn's answer: no event a client sees follows (only the turn's bookkeeping)
+    final: bool = False
 
     @property
     def partial(self) -> bool:
@@ -258,10 +268,17 @@ async def run_turn(
     try:
         async with contextlib.aclosing(turn):
             async for event in turn:
-                probe.see(event)
+                if probe is not None:
+                    probe.see(event)
+                    if event.final:
+                        # answered: recorded and its slot freed before the client has it, so a
+                        # client's next turn never finds this one still running
+                        done, probe = probe, None
+                        done.finish()
                 yield event
     finally:
-        probe.finish()
+        if probe is not None:
+            probe.finish()
 
 
 async def _run_turn(
@@ -276,8 +293,11 @@ async def _run_turn(
 ) -> AsyncGenerator[TurnEvent, None]:
     runner = runner or app.turn_runner()
     config = _RUN_CONFIGS[bool(streaming)]
+    # an agent turn the direct runner runs itself marks its answer (magec.agents.direct)
+    answers = runner.answers if isinstance(runner, DirectRunner) and runner.runs_itself(message) else None
     invocation_id = ""
     yielded = 0
+    answered = False  # once the answer went out, the rest of the run is drained, never shown
     # ADK reports a failed model call as an error event *and* raises it: the event is held back
     # until the run goes on, so a failure ends the turn with one error event (ours), not two.
     held: TurnEvent | None = None
@@ -300,6 +320,8 @@ async def _run_turn(
                         run_config=config,
                     ):
                         invocation_id = event.invocation_id or invocation_id
+                        if answered:
+                            continue
                         if held is not None:
                             yield held
                             held = None
@@ -308,7 +330,9 @@ async def _run_turn(
                             event.error_message = redact(event.error_message)
                             held = turn_event(event, app)
                             continue
-                        yield turn_event(event, app)
+                        te = turn_event(event, app)
+                        te.final = answered = answers is not None and answers(event)
+                        yield te
                     break
                 except StaleSessionError as err:
                     if yielded or (sink is not None and sink.pushed != pushed) or attempt == _STALE_RETRIES:
@@ -318,6 +342,10 @@ async def _run_turn(
                             "being saved; the answer was not stored: send the message again"
                         ) from err
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
+        if answered:  # the answer is stored and out: a failure in what followed is only logged
+            log.warning("turn of %s %r (session %s) failed after its answer: %s", app.kind, app.name,
+                        session_id, redact(repr(err)))
+            return
         cause: BaseException = err
         # ADK may wrap our errors; surface the innermost magec error when there is one.
         while not isinstance(cause, MagecError) and cause.__cause__ is not None:
@@ -332,6 +360,58 @@ async def _run_turn(
         log.warning("turn of %s %r (session %s) failed: %s: %s", app.kind, app.name, session_id,
                     held.error_code, held.error_message)
         yield held
+
+
+@dataclass(slots=True)
+class Answer:
+    """A turn's events up to its answer (all of them when none is marked), and its ``rest``."""
+
+    events: list[TurnEvent]
+    _task: asyncio.Task[None] | None = None
+
+    async def rest(self) -> None:
+        """Wait for what the turn does after its answer (bookkeeping; its failures are logged)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+
+async def answer(turn: AsyncGenerator[TurnEvent, None]) -> Answer:
+    """Collect ``turn`` (:func:`run_turn`) until its :attr:`TurnEvent.final` event, or its end; the
+    rest of the turn goes on in a task of its own (:meth:`Answer.rest` waits for it), so a
+    non-streamed answer is sent without waiting for it. Cancelling this call cancels the turn."""
+    events: list[TurnEvent] = []
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[None] = loop.create_future()
+
+    async def drive() -> None:
+        try:
+            async with contextlib.aclosing(turn):
+                async for event in turn:
+                    events.append(event)
+                    if event.final and not answered.done():
+                        answered.set_result(None)
+        finally:
+            if not answered.done():
+                answered.set_result(None)
+
+    # the task copies this context: the caller's audit attribution and request overrides hold
+    task = loop.create_task(drive())
+    try:
+        await answered
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task})
+        raise
+    if task.done():
+        task.result()  # the turn's own exception (a cancellation), if any
+        return Answer(events)
+    task.add_done_callback(_retrieved)
+    return Answer(list(events), task)
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a turn failed after its answer: %s", redact(repr(task.exception())))
 
 
 async def one_by_one(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[list[Any], None]:

@@ -6,6 +6,9 @@ async with running_apps(tmp_path, database_url=None, admin_password="") as apps:
     r = await apps.user.get("/api/v1/health")
 ```
 Requests go through ASGI in-process (no ports); streaming responses work with ``client.stream``.
+In-process ASGI has no connection: a response's background work finishes before the client sees
+the response, and a client cannot hang up. :func:`serving` puts an app on a real loopback socket
+(uvicorn, in the test's event loop, so it shares the context) for what needs one.
 The context and both apps are composed by :mod:`magec.server` exactly as ``magec serve`` does.
 The clients' base URLs are ``http://admin`` and ``http://user``, so the test config allows those
 two ``Host`` names (on top of the defaults); ``config`` sets any other :class:`Config` field.
@@ -13,13 +16,16 @@ two ``Host`` names (on top of the defaults); ``config`` sets any other :class:`C
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from magec.config import Config
 from magec.context import AppContext
@@ -68,3 +74,25 @@ async def running_apps(
             ) as user,
         ):
             yield Apps(ctx=ctx, admin=admin, user=user)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """``app`` on ``127.0.0.1:<free port>`` in this event loop (uvicorn); yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                           timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

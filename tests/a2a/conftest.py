@@ -4,16 +4,13 @@ test's event loop, so it shares the in-process context), and ADK's ``RemoteA2aAg
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from a2a.client.client import ClientConfig
 from a2a.client.client_factory import ClientFactory
 from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
@@ -22,6 +19,7 @@ from google.adk.sessions import InMemorySessionService
 from google.genai import types
 
 from magec.testing.apps import Apps, running_apps
+from magec.testing.apps import serving as serve
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 
 A = "/api/v1/admin"
@@ -36,28 +34,6 @@ def llm() -> Iterator[FakeServer]:
 @pytest.fixture(autouse=True)
 def _clear(llm: FakeServer) -> None:
     llm.clear()
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """``app`` on ``127.0.0.1:<free port>`` in this event loop; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @dataclass

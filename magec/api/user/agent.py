@@ -31,6 +31,8 @@ from google.adk.events import Event, EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.adk.tools.base_tool import BaseTool
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse
 
 from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
@@ -50,7 +52,16 @@ from magec.errors import (
     ValidationError,
 )
 from magec.runtime.build import Runtime
-from magec.runtime.run import TurnEvent, ensure_session, parse_message, require_app, run_turn, turn_event
+from magec.runtime.run import (
+    Answer,
+    TurnEvent,
+    answer,
+    ensure_session,
+    parse_message,
+    require_app,
+    run_turn,
+    turn_event,
+)
 
 _DATA_KEYS = {"state", "stateDelta", "args", "response"}
 
@@ -211,15 +222,19 @@ def agent_router(
 
         surface = audit_surface(request, "run")
 
-        async def turn() -> list[TurnEvent]:
+        async def turn() -> Answer:
             with attributed(*surface):
-                return [e async for e in run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)]
+                return await answer(run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta))
 
-        # a client that hangs up cancels the turn (and its provider calls)
-        events = await until_disconnected(request, turn())
+        # a client that hangs up cancels the turn (and its provider calls); the answer goes out
+        # before the turn's bookkeeping (magec.runtime.run.answer)
+        got = await until_disconnected(request, turn())
+        events = got.events
         if len(events) == 1 and (refusal := admission_refusal(events[0])) is not None:
             return refusal  # type: ignore[return-value]
-        return [e.to_json() for e in events if e.visible or not user_view]
+        return JSONResponse(  # type: ignore[return-value]
+            [e.to_json() for e in events if e.visible or not user_view], background=BackgroundTask(got.rest)
+        )
 
     @r.post(
         "/run_sse",
@@ -238,22 +253,27 @@ def agent_router(
         if admission is not None:
             admission.precheck(rt, app, user)
 
+        relay = Relay()
+
         async def stream() -> AsyncIterator[dict[str, str]]:
             set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
             turn = run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta)
-            if not (streaming and app.kind == "agent"):
+            if app.kind != "agent":
                 async for event in turn:
                     if event.visible or not user_view:
                         yield {"data": json.dumps(event.to_json())}
                 return
-            # an agent's tokens come through the token relay (magec.backends.relay), in batches
-            relay = Relay()
+            # an agent's tokens come through the token relay (magec.backends.relay), in batches; the
+            # stream ends with the turn's answer, its bookkeeping goes on after (``after``)
             async with contextlib.aclosing(relaying(turn, relay)) as batches:
                 async for batch in batches:
                     for data in relayed_json(app, relay, batch):
                         yield {"data": data}
+                    if any(isinstance(x, TurnEvent) and x.final for x in batch):
+                        relay.release()
+                        break
 
-        return EventSourceResponse(stream(), ping=15)
+        return EventSourceResponse(stream(), ping=15, background=BackgroundTask(relay.rest))
 
     base = "/apps/{app_name}/users/{user_id}/sessions"
 

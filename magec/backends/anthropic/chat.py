@@ -65,6 +65,7 @@ class AnthropicChat(BaseLlm):
                     partial = _feed_event(acc, event)
                     if partial is not None:
                         yield partial
+                    await acc.handoff()
                     done = done or event.type == "message_stop"
                 if not done or acc.finish_raw is None:
                     raise stream_incomplete(label)

@@ -118,6 +118,9 @@ class GeminiChat(BaseLlm):
                 async for partial in aggregator.process_response(response):
                     if stream and partial.partial and not _relayed(partial):
                         yield partial
+                sink = relay.current() if stream else None
+                if sink is not None:
+                    await sink.handoff()  # the first relayed delta goes out before the turn goes on
             if not finished:
                 raise stream_incomplete(label)
             final = aggregator.close()

@@ -101,6 +101,7 @@ class OpenAIChat(BaseLlm):
                         for chunk in batch:
                             for partial in feed(acc, chunk):
                                 yield partial
+                        await acc.handoff()
                 finally:
                     await batches.close()
                 if acc.finish_raw is None:

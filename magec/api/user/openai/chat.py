@@ -26,10 +26,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
+from magec.api.streaming import FirstChunkResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.errors import error_object
@@ -45,7 +47,7 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
-from magec.backends.relay import Token, merged, relaying
+from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import BackendRateLimitError, ValidationError
 from magec.runtime.run import TurnEvent, one_by_one
@@ -102,12 +104,13 @@ def router(ctx: AppContext) -> APIRouter:
         model = model_name(app)
 
         if not body.get("stream"):
-            events = await conv.complete(request, turn.new_message, overrides)
+            events, rest = await conv.complete(request, turn.new_message, overrides)
+            later = BackgroundTask(rest)  # the turn's bookkeeping, once the answer is sent
             failed = [e for e in events if e.error_code]
             calls = client_calls(events, names)
             if failed and not text_of(events) and not calls:
                 status, error, more = failure(failed[-1])
-                return JSONResponse(error, status_code=status, headers={**headers, **more})
+                return JSONResponse(error, status_code=status, headers={**headers, **more}, background=later)
             message: dict[str, Any] = {"role": "assistant", "content": text_of(events) or None}
             if calls:
                 message["tool_calls"] = tool_calls_json(calls)
@@ -126,6 +129,7 @@ def router(ctx: AppContext) -> APIRouter:
                     "usage": _usage_json(events),
                 },
                 headers=headers,
+                background=later,
             )
 
         options = body.get("stream_options") or {}
@@ -139,7 +143,8 @@ def router(ctx: AppContext) -> APIRouter:
         # An agent's tokens come through the token relay (magec.backends.relay), in batches:
         # everything ready when the stream looks goes out as one write.
         turn_events = conv.run(turn.new_message, overrides, streaming=True)
-        batches = relaying(turn_events) if app.kind == "agent" else one_by_one(turn_events)
+        relay = Relay()
+        batches = relaying(turn_events, relay) if app.kind == "agent" else one_by_one(turn_events)
         ahead: list[Any] = []
         try:
             async for batch in batches:
@@ -196,6 +201,7 @@ def router(ctx: AppContext) -> APIRouter:
 
             try:
                 async for batch in replay():
+                    answered = False
                     out, opening = opening, []
                     for item in merged(batch):  # consecutive relayed tokens: one chunk
                         if isinstance(item, Token):
@@ -205,6 +211,7 @@ def router(ctx: AppContext) -> APIRouter:
                             continue
                         event: TurnEvent = item
                         events.append(event)
+                        answered = answered or event.final
                         if event.error_code:
                             # A failed stream ends here: one error chunk (the OpenAI SDKs raise on it),
                             # no finish_reason "stop", no usage, no [DONE].
@@ -228,9 +235,13 @@ def router(ctx: AppContext) -> APIRouter:
                         yield b"".join(out)
                     if failed:
                         break
+                    if answered:  # the stream ends now; the turn's bookkeeping goes on after it
+                        relay.release()
+                        break
             finally:
                 await batches.aclose()
-                await conv.forget()
+                if not relay.released:
+                    await conv.forget()
             if failed:
                 return
             if opening:
@@ -254,6 +265,13 @@ def router(ctx: AppContext) -> APIRouter:
                 yield f"data: {json.dumps(data)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        async def after() -> None:
+            if relay.released:
+                await relay.rest()
+                await conv.forget()
+
+        # headers and the first chunk leave at once, from this task (magec.api.streaming)
+        return FirstChunkResponse(stream(), media_type="text/event-stream", headers=headers,
+                                  background=BackgroundTask(after))
 
     return r

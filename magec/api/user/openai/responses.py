@@ -33,12 +33,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from google.adk.events import Event, EventActions
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse
 
 from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
+from magec.api.streaming import FirstChunkResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.chat import failure
@@ -52,7 +54,7 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
-from magec.backends.relay import Token, merged, relaying
+from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
 from magec.runtime.build import Runtime
@@ -224,14 +226,15 @@ def router(ctx: AppContext) -> APIRouter:
             return obj
 
         if not body.get("stream"):
-            events = await conv.complete(request, turn.new_message, overrides)
+            events, rest = await conv.complete(request, turn.new_message, overrides)
+            later = BackgroundTask(rest)  # the turn's bookkeeping, once the answer is sent
             failed = [e for e in events if e.error_code]
             if failed and not _output(events, names):
                 status, err, headers = failure(failed[-1])
                 if store:
                     await finish(events)
-                return JSONResponse(err, status_code=status, headers=headers)
-            return JSONResponse(await finish(events))
+                return JSONResponse(err, status_code=status, headers=headers, background=later)
+            return JSONResponse(await finish(events), background=later)
 
         async def stream() -> AsyncIterator[bytes]:
             seq = 0
@@ -250,7 +253,7 @@ def router(ctx: AppContext) -> APIRouter:
             turn_events = conv.run(turn.new_message, overrides, streaming=True)
             # An agent's tokens come through the token relay (magec.backends.relay), in batches:
             # consecutive tokens become one delta, everything ready goes out as one write.
-            batches = relaying(turn_events) if app.kind == "agent" else one_by_one(turn_events)
+            batches = relaying(turn_events, relay) if app.kind == "agent" else one_by_one(turn_events)
 
             def delta(author: str, piece: str, out: list[bytes]) -> None:
                 nonlocal streamed
@@ -269,6 +272,7 @@ def router(ctx: AppContext) -> APIRouter:
             try:
                 failed = False
                 async for batch in batches:
+                    answered = False
                     out: list[bytes] = []
                     for item in merged(batch):
                         if isinstance(item, Token):
@@ -277,6 +281,7 @@ def router(ctx: AppContext) -> APIRouter:
                             continue
                         event: TurnEvent = item
                         events.append(event)
+                        answered = answered or event.final
                         if event.error_code:
                             failed = True
                             break
@@ -289,9 +294,13 @@ def router(ctx: AppContext) -> APIRouter:
                         yield b"".join(out)
                     if failed:
                         break
+                    if answered:  # the stream ends now; the turn's bookkeeping goes on after it
+                        relay.release()
+                        break
             finally:
                 await batches.aclose()
-                await conv.forget()
+                if not relay.released:
+                    await conv.forget()
             final = await finish(events)
             if final["status"] == "failed":
                 yield sse("response.failed", response=final)
@@ -323,7 +332,14 @@ def router(ctx: AppContext) -> APIRouter:
                 index += 1
             yield sse("response.completed", response=final)
 
-        return StreamingResponse(stream(), media_type="text/event-stream")
+        relay = Relay()
+
+        async def after() -> None:
+            if relay.released:
+                await relay.rest()
+                await conv.forget()
+
+        return FirstChunkResponse(stream(), media_type="text/event-stream", background=BackgroundTask(after))
 
     async def stored(request: Request, rid: str) -> tuple[Runtime, str, str, str, dict[str, Any] | None]:
         rt, caller = await runtime(request)

@@ -13,7 +13,7 @@ Helpers read the answer off the events: text, client tool calls, finish reason, 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from magec.api.user.openai.messages import Turn, history_events, name_calls, see
 from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
+from magec.runtime.run import TurnEvent, answer, ensure_session, require_app, run_turn
 
 
 def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
@@ -93,7 +93,7 @@ class Conversation:
 
     async def run(
         self, message: types.Content, overrides: Overrides, *, streaming: bool
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         if self.history:
             overrides.history = self.history
         with applied(overrides), attributed(self.surface):
@@ -104,17 +104,24 @@ class Conversation:
             finally:
                 await turn.aclose()
 
-    async def complete(self, request: Request, message: types.Content, overrides: Overrides) -> list[TurnEvent]:
-        """The whole non-streamed turn; a client that hangs up cancels it (and its provider calls).
-        The conversation is forgotten afterwards (a stateless call leaves nothing behind)."""
-
-        async def run() -> list[TurnEvent]:
-            return [e async for e in self.run(message, overrides, streaming=False)]
-
+    async def complete(
+        self, request: Request, message: types.Content, overrides: Overrides
+    ) -> tuple[list[TurnEvent], Callable[[], Awaitable[None]]]:
+        """The non-streamed turn up to its answer (:func:`magec.runtime.run.answer`), and what is
+        left to do once the answer is sent: the rest of the turn, then forgetting the conversation
+        (a stateless call leaves nothing behind). A client that hangs up cancels the turn (and its
+        provider calls)."""
         try:
-            return await until_disconnected(request, run())
-        finally:
+            got = await until_disconnected(request, answer(self.run(message, overrides, streaming=False)))
+        except BaseException:
             await self.forget()
+            raise
+
+        async def rest() -> None:
+            await got.rest()
+            await self.forget()
+
+        return got.events, rest
 
     async def forget(self) -> None:
         if self.runner is not None:
