@@ -45,7 +45,9 @@ class FirstChunkResponse(StreamingResponse):
             await self.background()
 
     def _bytes(self, chunk: Any) -> bytes:
-        return chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+        if isinstance(chunk, bytes):
+            return chunk
+        return bytes(chunk) if isinstance(chunk, memoryview) else str(chunk).encode(self.charset)
 
     async def _rest(self, chunks: AsyncIterator[Any], receive: Receive, send: Send) -> None:
         async def stream() -> None:
