@@ -5,7 +5,8 @@ Contract:
 
 * :meth:`Admission.enter` is called when a turn starts (:func:`magec.runtime.run.run_turn`, so every
   surface: run API, ``/v1``, voice, bots, webhooks, cron, A2A). It returns a :class:`Ticket` that
-  the turn releases when it ends (streams hold theirs until the last byte). It never waits.
+  the turn releases when it ends or, for an agent's turn, when its answer goes out (a stream's last
+  token; :attr:`magec.runtime.run.TurnEvent.final`). It never waits.
 * Limits (``limits:`` in ``config.yaml``; 0 = none): ``maxRuns`` turns in this process (default
   1,024) → **503** ``overloaded`` with ``Retry-After: 1``; ``maxRunsPerClient`` turns of one client
   (the session owner's client id; default 0) → **429** ``too_many_requests`` with ``Retry-After: 1``;

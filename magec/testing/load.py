@@ -98,6 +98,7 @@ class Outcome:
 async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> Outcome:
     body = {"model": agent, "stream": True, "messages": [{"role": "user", "content": text}]}
     t0 = time.perf_counter()
+    out: Outcome | None = None
     try:
         async with c.stream("POST", f"{base}/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
@@ -117,7 +118,7 @@ async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> O
                         out.ttft = time.perf_counter() - t0
                     out.text += piece
     except httpx.HTTPError as e:
-        return Outcome(0, failure=f"{type(e).__name__}: {e}", total=time.perf_counter() - t0)
+        return Outcome(0, failure=_broken(e, "/v1", out), total=time.perf_counter() - t0)
     out.total = time.perf_counter() - t0
     return out
 
@@ -127,6 +128,7 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
     body = {"appName": agent, "userId": user, "streaming": True, "newMessage": {"role": "user", "parts": [{"text": text}]}}
     t0 = time.perf_counter()
     partial = ""
+    out: Outcome | None = None
     try:
         async with c.stream("POST", f"{base}/api/v1/agent/run_sse", json=body) as r:
             if r.status_code != 200:
@@ -148,11 +150,18 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
                 elif piece:
                     out.text = piece
     except httpx.HTTPError as e:
-        return Outcome(0, failure=f"{type(e).__name__}: {e}", total=time.perf_counter() - t0)
+        return Outcome(0, failure=_broken(e, "/run_sse", out), total=time.perf_counter() - t0)
     if partial != out.text and not out.failure:
         out.failure = f"partials {partial!r} != final {out.text!r}"
     out.total = time.perf_counter() - t0
     return out
+
+
+def _broken(e: Exception, route: str, out: Outcome | None) -> str:
+    """A broken stream as its client saw it: the route, how far it got, the error and its cause."""
+    cause = e.__cause__ or e.__context__
+    got = f"after {len(out.text)} chars, first text at {out.ttft:.2f} s" if out and out.ttft else "before any text"
+    return f"{route} {got}: {type(e).__name__}: {e} ({cause!r})"
 
 
 async def in_flight(c: httpx.AsyncClient, base: str) -> float:
