@@ -397,4 +397,43 @@ server CPU from `psutil` — so the ratios hold although the absolute figures ar
    2.30×), streamed c=64 5.38×, and every c=1 row missed by the host's cold-execution cost
    (plain c=1 adds 10.8 ms; a request costs 12.7 ms of server CPU here against 2.8 on the Intel
    page). Not published: this page is the seventh session's quiet Intel run.
+### Profile notes, 2026-12-01 (tenth session: the answer before the bookkeeping)
+**Same AMD EPYC VM, still slowed:** the fixed `json` workload pinned to the server's core took
+6.5–7.5 ms (p50) against 4.10 ms on a quiet host, so each change was measured A/B (both builds
+served side by side, interleaved rounds); absolute figures are ~2× a quiet run's.
+1. **Where a c=1 request's time goes, in order** (timestamps at fixed points inside one served
+   process, `/v1/chat/completions` against the bench mock, medians of 150 requests, this host).
+   Streamed, to the first paced token (~7.4 ms in all): ASGI entry → handler 0.82 ms (magec's
+   guards 0.4, FastAPI's routing and exception layers 0.43); handler → turn start 0.8 (body 0.17,
+   messages and overrides 0.19, session 0.11, turn observers 0.12, relay task and session lock
+   0.17); the direct runner's invocation context and user event 0.35; ADK's request processors
+   1.36 and its model-call wrapping (spans, telemetry, callbacks) 0.63; magec's model wrappers
+   0.23; the SDK call to the first chunk 2.4 (the mock's own time included); the first chunk to
+   the client 0.6. Not streamed, after the provider's answer: 0.21 ms into an `LlmResponse`,
+   0.59 ADK's telemetry and after-model callbacks, 0.35 the event and its append — and then
+   **0.9 ms more (ADK's flow and spans ending, the turn's end, the stateless session's removal)
+   before the response was written.** And a stream whose first read carries the whole answer
+   (the mock's `t1`, or a fast local model) wrote its first token **2.5 ms** after the relay had
+   it: the turn's task ran the model call to its end before the edge got the loop.
+2. **Done: the answer before the bookkeeping** (docs/architecture.md, *The token path*). The
+   direct runner marks the event that answers a turn (the agent's reply, already stored; nothing a
+   client sees follows it); the turn's observers finish as it goes out (admission frees the slot,
+   the audit takes the turn); non-streamed answers go out at it with the rest of the turn as the
+   response's background task, streams end at it. The first relayed delta is handed to a waiting
+   edge before the turn goes on (`Relay.handoff`), and `/v1` streams send headers and first chunk
+   from the handler's task (`api/streaming.FirstChunkResponse`). A/B at c=1, 4 interleaved
+   rounds, added latency over a direct SDK call: **plain 13.4 → 11.7 ms, a whole 1-token stream
+   9.3 → 7.7 ms, the first token of a one-read answer 8.3 → 7.2 ms**; the first *paced* token is
+   unchanged (8.1 / 8.0 ms: nothing after the answer was on its path, the ~4.2 ms before the
+   provider call is — half of it ADK's request building and model-call wrapping).
+3. **Noticed:** in two local runs of the whole suite, `tests/runtime/test_slow_streams.py`'s 1,000
+   streams had 2–3 clients end with an httpx `ReadError` mid-stream (5–10 s in), nothing in the
+   server's log; alone, twice in parallel and beside two CPU hogs it passed. The eighth session
+   saw it once. The load client now names a broken stream's route, progress and cause.
+4. **Where the page would stand** (`--only proxy,ttft,tokens` at 17:12, the host slower still:
+   LiteLLM 37.8 req/s at c=64, a plain request 10.3–11.5 ms of magec's CPU against 2.8 on the
+   Intel page): plain c=64 2.86× LiteLLM (3.32× in the ninth session's run), streamed c=64 5.91×,
+   nonstream c=16 3.11×, stream c=16 7.12×; the c=1 rows missed by the host as before (paced token
+   372 µs, first paced token +7.3 ms, plain +9.4 ms). Not published: this page is the seventh
+   session's quiet Intel run.
 """

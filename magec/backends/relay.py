@@ -45,6 +45,7 @@ from magec.redact import redact
 
 log = logging.getLogger(__name__)
 
+
 class Token(NamedTuple):
     """A relayed delta of model output: ``thought`` parts are reasoning, not the answer."""
 
@@ -189,7 +190,7 @@ async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> Asy
             yield batch
     finally:
         if relay.released and not task.done():
-            task.add_done_callback(_retrieved)  # the turn ends on its own; relay.rest() waits for it
+            task.add_done_callback(after_answer)  # the turn ends on its own; relay.rest() waits for it
         else:
             if not task.done():
                 task.cancel()
@@ -200,6 +201,8 @@ async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> Asy
                 task.exception()  # retrieved: never "exception was never retrieved"
 
 
-def _retrieved(task: asyncio.Task[None]) -> None:
+def after_answer(task: asyncio.Task[None]) -> None:
+    """Done callback of a turn's task left to finish after its answer: its failure is logged (the
+    client has its answer; nobody awaits the task to hear of it)."""
     if not task.cancelled() and task.exception() is not None:
         log.warning("a turn failed after its answer: %s", redact(repr(task.exception())))

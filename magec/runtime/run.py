@@ -405,13 +405,8 @@ async def answer(turn: AsyncGenerator[TurnEvent, None]) -> Answer:
     if task.done():
         task.result()  # the turn's own exception (a cancellation), if any
         return Answer(events)
-    task.add_done_callback(_retrieved)
+    task.add_done_callback(relay.after_answer)
     return Answer(list(events), task)
-
-
-def _retrieved(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("a turn failed after its answer: %s", redact(repr(task.exception())))
 
 
 async def one_by_one(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[list[Any], None]:

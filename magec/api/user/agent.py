@@ -264,7 +264,7 @@ def agent_router(
                         yield {"data": json.dumps(event.to_json())}
                 return
             # an agent's tokens come through the token relay (magec.backends.relay), in batches; the
-            # stream ends with the turn's answer, its bookkeeping goes on after (``after``)
+            # stream ends with the turn's answer, its bookkeeping goes on after (``relay.rest``)
             async with contextlib.aclosing(relaying(turn, relay)) as batches:
                 async for batch in batches:
                     for data in relayed_json(app, relay, batch):
