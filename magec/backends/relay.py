@@ -19,7 +19,8 @@ Contract:
   object, really) for the turn's events. A batch is never empty; the iteration ends when the turn
   does, and re-raises the turn's exception.
 * Only for turns whose every model call speaks for one author (an agent app). Flows keep ADK's
-  partial events, which carry the step that spoke.
+  partial events, which carry the step that spoke. A turn that is not streamed (any app) relays
+  no token: :func:`magec.runtime.run.answer` runs it here for its task and its release alone.
 * :func:`note_call` (a ``before_model_callback``) gives the relay the invocation id and one id per
   model call, for edges that dress tokens as ADK partial events.
 * Closing the iteration cancels the turn, unless the consumer called :meth:`Relay.release` first

@@ -367,46 +367,28 @@ class Answer:
     """A turn's events up to its answer (all of them when none is marked), and its ``rest``."""
 
     events: list[TurnEvent]
-    _task: asyncio.Task[None] | None = None
+    _relay: relay.Relay
 
     async def rest(self) -> None:
         """Wait for what the turn does after its answer (bookkeeping; its failures are logged)."""
-        if self._task is not None:
-            await asyncio.wait({self._task})
+        await self._relay.rest()
 
 
 async def answer(turn: AsyncGenerator[TurnEvent, None]) -> Answer:
-    """Collect ``turn`` (:func:`run_turn`) until its :attr:`TurnEvent.final` event, or its end; the
-    rest of the turn goes on in a task of its own (:meth:`Answer.rest` waits for it), so a
-    non-streamed answer is sent without waiting for it. Cancelling this call cancels the turn."""
+    """Collect ``turn`` (:func:`run_turn`, not streamed) until its :attr:`TurnEvent.final` event,
+    or its end; the rest of the turn goes on in its task (:meth:`Answer.rest` waits for it), so a
+    non-streamed answer is sent without waiting for it. Cancelling this call cancels the turn.
+    The turn runs under a token relay (:func:`magec.backends.relay.relaying`) only for its task and
+    its release: a non-streamed model call relays nothing."""
+    sink = relay.Relay()
     events: list[TurnEvent] = []
-    loop = asyncio.get_running_loop()
-    answered: asyncio.Future[None] = loop.create_future()
-
-    async def drive() -> None:
-        try:
-            async with contextlib.aclosing(turn):
-                async for event in turn:
-                    events.append(event)
-                    if event.final and not answered.done():
-                        answered.set_result(None)
-        finally:
-            if not answered.done():
-                answered.set_result(None)
-
-    # the task copies this context: the caller's audit attribution and request overrides hold
-    task = loop.create_task(drive())
-    try:
-        await answered
-    except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.wait({task})
-        raise
-    if task.done():
-        task.result()  # the turn's own exception (a cancellation), if any
-        return Answer(events)
-    task.add_done_callback(relay.after_answer)
-    return Answer(list(events), task)
+    async with contextlib.aclosing(relay.relaying(turn, sink)) as batches:
+        async for batch in batches:
+            events.extend(batch)
+            if any(e.final for e in batch):
+                sink.release()  # closing the iteration now leaves the turn to finish
+                break
+    return Answer(events, sink)
 
 
 async def one_by_one(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[list[Any], None]:

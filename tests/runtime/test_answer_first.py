@@ -94,12 +94,10 @@ async def test_answer_returns_at_the_answer_and_rest_waits_for_the_turn() -> Non
         ended.append("done")
 
     got = await asyncio.wait_for(answer(turn()), 5)
+    # answered while the turn's bookkeeping cannot have finished (its gate is still shut)
     assert [e.error_message for e in got.events] == ["one", "two"] and not ended
-    rest = asyncio.ensure_future(got.rest())
-    await asyncio.sleep(0.05)
-    assert not rest.done()  # still running its bookkeeping
     gate.set()
-    await asyncio.wait_for(rest, 5)
+    await asyncio.wait_for(got.rest(), 5)
     assert ended == ["done"]
 
 
@@ -117,16 +115,19 @@ async def test_a_turn_without_an_answer_mark_is_collected_whole() -> None:
 async def test_cancelled_before_the_answer_cancels_the_turn() -> None:
     closed: list[str] = []
 
+    waiting = asyncio.Event()
+
     async def turn() -> AsyncGenerator[TurnEvent, None]:
         try:
             yield _event("thinking")
+            waiting.set()
             await asyncio.Event().wait()  # the provider never answers
             yield _event("never", final=True)
         finally:
             closed.append("closed")
 
     task = asyncio.ensure_future(answer(turn()))
-    await asyncio.sleep(0.05)
+    await waiting.wait()  # the turn is waiting on its provider
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
