@@ -1,4 +1,4 @@
-"""Agent definition → ADK ``LlmAgent``.
+"""Agent definition → ADK ``LlmAgent`` (a :class:`~magec.agents.lean.LeanAgent`).
 
 Contract of :func:`build_llm_agent`: the agent's chat model comes from its backend's type in
 :mod:`magec.backends.registry`; tools and instruction paragraphs from ``deps.toolsets`` (memory,
@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from google.adk.agents import BaseAgent, LlmAgent
+from google.adk.agents import BaseAgent
 
 from magec import _adk
 from magec.agents import callbacks, instructions, request_overrides, secrets
 from magec.agents.apps import BuildDeps
+from magec.agents.lean import LeanAgent
 from magec.backends import parked, registry, relay
 from magec.backends.base import BackendSpec
 from magec.backends.fallback import FallbackLlm, Link, answered_by
@@ -132,7 +133,7 @@ def build_llm_agent(
     if deps.guard is not None:  # every chat model is then a GuardedLlm, which unparks
         kwargs["before_model_callback"].append(parked.park)  # last: long requests past ADK's telemetry
     kwargs["before_model_callback"] = callbacks.before_model(kwargs["before_model_callback"])
-    return LlmAgent(
+    return LeanAgent(  # ADK's LlmAgent minus the telemetry nobody records (magec.agents.lean)
         name=name or adk_name(agent.id),
         description=agent.name,
         model=model,

@@ -48,13 +48,15 @@ from google.adk.runners import Runner
 from google.genai import types
 
 from magec.agents.ephemeral_sessions import EphemeralSessionService
+from magec.agents.lean import LeanAgent
 
 
 def eligible(runner: Runner) -> bool:
     """Whether ``runner``'s new turns are exactly an agent's own run (nothing the node runtime adds)."""
     agent = runner.agent
     return (
-        type(agent) is LlmAgent
+        isinstance(agent, LlmAgent)
+        and type(agent) in (LlmAgent, LeanAgent)
         and not agent.sub_agents
         and agent.mode in (None, "chat")
         and not runner.plugin_manager.plugins

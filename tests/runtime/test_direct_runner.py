@@ -1,7 +1,8 @@
 """An agent turn on :class:`magec.agents.direct.DirectRunner` gives ADK's Runner's events.
 
-Each stateless scenario runs the same agent on the same message twice — through ADK's ``Runner``
-and through the direct runner, each on its own :class:`EphemeralSessionService` — and compares what
+Each stateless scenario runs the same agent on the same message twice — ADK's ``LlmAgent`` through
+ADK's ``Runner``, and the :class:`~magec.agents.lean.LeanAgent` magec builds through the direct
+runner, each on its own :class:`EphemeralSessionService` — and compares what
 a client and the agent's next model call can see: the events (author, text, calls, responses, state
 deltas, partial / final flags, errors, node path) and the session left behind (events and state).
 A stored conversation (ADK's in-memory service, magec's SQLite service) is played through ADK's
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from magec.agents.direct import DirectRunner, eligible
 from magec.agents.ephemeral_sessions import EphemeralSessionService
+from magec.agents.lean import LeanAgent
 from magec.errors import BackendError
 from magec.memory import SqlSessionService, create_memory_tables
 
@@ -95,8 +97,10 @@ class LongRunning(BaseTool):
         return None
 
 
-def _agent(**kw: Any) -> LlmAgent:
-    return LlmAgent(name="a1", model=Scripted(), instruction="Be brief.", tools=[add, LongRunning()], **kw)
+def _agent(lean: bool = False, **kw: Any) -> LlmAgent:
+    """The scenarios' agent: ADK's own ``LlmAgent``, or the ``LeanAgent`` magec builds."""
+    cls = LeanAgent if lean else LlmAgent
+    return cls(name="a1", model=Scripted(), instruction="Be brief.", tools=[add, LongRunning()], **kw)
 
 
 def _shape(e: Any) -> dict[str, Any]:
@@ -164,13 +168,16 @@ async def _run(runner: Any, text: str, streaming: bool, state_delta: dict[str, A
 async def test_same_events_and_session_as_adk_runner(
     text: str, output_key: str | None, state_delta: dict[str, Any] | None, streaming: bool
 ) -> None:
-    def fresh() -> Runner:
+    def fresh(lean: bool) -> Runner:
         return Runner(
-            app_name="app", agent=_agent(output_key=output_key), session_service=EphemeralSessionService()
+            app_name="app",
+            agent=_agent(lean, output_key=output_key),
+            session_service=EphemeralSessionService(),
         )
 
-    expected = await _run(fresh(), text, streaming, state_delta)
-    got = await _run(DirectRunner(fresh()), text, streaming, state_delta)
+    # ADK's runner on ADK's agent, against magec's path: the direct runner on magec's lean agent
+    expected = await _run(fresh(lean=False), text, streaming, state_delta)
+    got = await _run(DirectRunner(fresh(lean=True)), text, streaming, state_delta)
     if expected[1] is not None:
         # A failed model call raises in both. ADK's runner yields (and stores) an error event named
         # after the exception just before raising it; run_turn drops that event for its own, so the
@@ -251,7 +258,7 @@ async def test_stored_conversation_same_as_adk_runner(store: str, streaming: boo
             engine, svc = await _sql_sessions(tmp_path / ("direct" if direct else "adk"))
         else:
             svc = InMemorySessionService()
-        runner = Runner(app_name="app", agent=_agent(output_key="answer"), session_service=svc)
+        runner = Runner(app_name="app", agent=_agent(direct, output_key="answer"), session_service=svc)
         try:
             return await _converse(DirectRunner(runner) if direct else runner, svc, streaming)
         finally:
@@ -276,6 +283,7 @@ async def test_stored_conversation_same_as_adk_runner(store: str, streaming: boo
 def test_only_a_plain_agent_runs_direct() -> None:
     ephemeral = EphemeralSessionService()
     assert eligible(Runner(app_name="app", agent=_agent(), session_service=ephemeral))
+    assert eligible(Runner(app_name="app", agent=_agent(lean=True), session_service=ephemeral))
     # stored sessions too (a client tool's answer is resumed by ADK's runner: see above)
     assert eligible(Runner(app_name="app", agent=_agent(), session_service=InMemorySessionService()))
     # sub-agents are routed by the node runtime
