@@ -19,7 +19,9 @@ ADK's spans and metrics are there as usual. The check is made per run and per ca
 installed while serving takes effect from the next turn on.
 
 A model call with an on-model-error callback (plugin or agent), or in live/CFC mode, always takes
-ADK's path: those branches do more than telemetry. The copies below follow ADK 2.13's
+ADK's path: those branches do more than telemetry. With no plugin and no agent callback, the
+before/after-agent steps are skipped (ADK's would build a callback context to find nothing). The
+copies below follow ADK 2.13's
 ``BaseAgent._run_with_lifecycle`` and ``call_llm_async`` line for line, minus the scopes;
 ``tests/runtime/test_lean_agent.py`` holds their events, sessions and model requests equal to
 ADK's, and ``tests/runtime/test_direct_runner.py`` runs its scenarios on both.
@@ -148,10 +150,14 @@ class LeanAgent(LlmAgent):
             return
         # ADK's BaseAgent._run_with_lifecycle, minus record_agent_invocation and stream_in_scope
         ctx = self._create_invocation_context(parent_context)
+        # no plugin and no callback: ADK's handling would build a context to find nothing
+        plugins = bool(ctx.plugin_manager.plugins)
+        before = plugins or bool(self.canonical_before_agent_callbacks)
+        after = plugins or bool(self.canonical_after_agent_callbacks)
         before_callback_completed = False
         after_callback_called = False
         try:
-            opening = await self._handle_before_agent_callback(ctx)
+            opening = await self._handle_before_agent_callback(ctx) if before else None
             before_callback_completed = True
             if opening:
                 yield opening
@@ -163,10 +169,10 @@ class LeanAgent(LlmAgent):
             if ctx.end_invocation:
                 return
             after_callback_called = True
-            if closing := await self._handle_after_agent_callback(ctx):
+            if after and (closing := await self._handle_after_agent_callback(ctx)):
                 yield closing
         except asyncio.CancelledError:
-            if before_callback_completed and not after_callback_called and not ctx.end_invocation:
+            if after and before_callback_completed and not after_callback_called and not ctx.end_invocation:
                 try:
                     await self._handle_after_agent_callback(ctx)
                 except asyncio.CancelledError:

@@ -4,7 +4,7 @@ Every scenario runs twice through ADK's own ``Runner`` — once on ``LlmAgent``,
 ``LeanAgent`` — and compares the events, the stored session and the requests the model saw:
 text, streamed text, a server tool, a client (long-running) tool, a model failure, and each kind
 of callback (before/after agent, before/after model, on model error, a before-model callback that
-answers instead of the model), and ADK's limit on model calls per turn. A cancelled turn runs the after-agent callback on both. The lean
+answers instead of the model, a plugin), and ADK's limit on model calls per turn. A cancelled turn runs the after-agent callback on both. The lean
 path is checked to be taken (no ADK telemetry scope on the model call's stack) while no
 OpenTelemetry provider is installed, and, in a child process that installs one mid-run, ADK's
 spans are recorded from the next turn on.
@@ -23,9 +23,11 @@ from typing import Any
 import pytest
 from google.adk.agents import LlmAgent
 from google.adk.agents.run_config import RunConfig, StreamingMode
+from google.adk.apps import App as AdkApp
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
+from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import Runner
 from google.adk.tools.base_tool import BaseTool
 from google.genai import types
@@ -94,6 +96,24 @@ class ClientTool(BaseTool):
         return None
 
 
+class Noting(BasePlugin):
+    """A plugin that notes the agent and model hooks it sees, and signs off the agent's turn."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(name="noting")
+        self.log = log
+
+    async def before_agent_callback(self, **kw: Any) -> None:
+        self.log.append("plugin before_agent")
+
+    async def before_model_callback(self, **kw: Any) -> None:
+        self.log.append("plugin before_model")
+
+    async def after_agent_callback(self, **kw: Any) -> types.Content:
+        self.log.append("plugin after_agent")
+        return types.Content(role="model", parts=[types.Part(text="signed off")])
+
+
 def _callbacks(kind: str, log: list[str]) -> dict[str, Any]:
     """The agent's callbacks for one scenario; each notes itself in ``log``."""
 
@@ -117,6 +137,8 @@ def _callbacks(kind: str, log: list[str]) -> dict[str, Any]:
         return {"after_model_callback": note("after_model", _text("altered"))}
     if kind == "error_answered":
         return {"on_model_error_callback": note("on_model_error", _text("recovered"))}
+    if kind == "agent_closed":
+        return {"after_agent_callback": note("after_agent", types.Content(role="model", parts=[types.Part(text="bye")]))}
     if kind == "agent_opened":
         return {"before_agent_callback": note("before_agent", types.Content(role="model", parts=[types.Part(text="hi")]))}
     return {}
@@ -144,7 +166,12 @@ async def _play(cls: type[LlmAgent], kind: str, text: str, streaming: bool) -> d
     log: list[str] = []
     model = Scripted(seen=[], stacks=[])
     svc = EphemeralSessionService()
-    runner = Runner(app_name="app", agent=_agent(cls, kind, log, model), session_service=svc)
+    agent = _agent(cls, kind, log, model)
+    if kind == "plugin":
+        app = AdkApp(name="app", root_agent=agent, plugins=[Noting(log)])
+        runner = Runner(app=app, session_service=svc)
+    else:
+        runner = Runner(app_name="app", agent=agent, session_service=svc)
     session = await svc.create_session(app_name="app", user_id="u")
     config = RunConfig(
         streaming_mode=StreamingMode.SSE if streaming else StreamingMode.NONE,
@@ -189,6 +216,8 @@ async def _play(cls: type[LlmAgent], kind: str, text: str, streaming: bool) -> d
         ("answer_altered", "hello"),
         ("error_answered", "FAIL"),
         ("agent_opened", "hello"),
+        ("agent_closed", "hello"),
+        ("plugin", "hello"),
         ("one_call", "CALL add"),
     ],
 )
@@ -200,6 +229,10 @@ async def test_same_turn_as_adk_agent(kind: str, text: str, streaming: bool) -> 
     assert got == expected
     # the scenario did something
     assert got["events"] or got["error"]
+    if kind == "plugin":
+        assert got["callbacks"] == ["plugin before_agent", "plugin before_model", "plugin after_agent"]
+    if kind in ("plugin", "agent_closed"):  # the agent's last word is the callback's
+        assert got["events"][-1]["content"]["parts"][0]["text"] in ("signed off", "bye")
     if kind == "one_call":  # the tool's result would need a second model call
         assert got["error"] is not None and "LlmCallsLimitExceeded" in got["error"]
     if kind == "all":
@@ -209,7 +242,7 @@ async def test_same_turn_as_adk_agent(kind: str, text: str, streaming: bool) -> 
     # a call with an on-model-error callback takes ADK's path on both
     for adk, lean in zip(adk_stacks, lean_stacks, strict=True):
         assert _SCOPES <= adk
-        if kind == "error_answered":
+        if kind in ("error_answered", "plugin"):  # a plugin may answer a model error
             assert _SCOPES <= lean
         else:
             assert not (_SCOPES & lean)
