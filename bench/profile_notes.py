@@ -436,4 +436,41 @@ served side by side, interleaved rounds); absolute figures are ~2× a quiet run'
    nonstream c=16 3.11×, stream c=16 7.12×; the c=1 rows missed by the host as before (paced token
    372 µs, first paced token +7.3 ms, plain +9.4 ms). Not published: this page is the seventh
    session's quiet Intel run.
+
+### Profile notes, 2026-12-01 (eleventh session: ADK's telemetry that nobody records)
+**Same AMD EPYC VM, still slowed** (LiteLLM 37.5 req/s at c=64 in a `--only proxy,ttft,tokens` run
+at 20:04); every change measured A/B, both builds served side by side in interleaved rounds.
+**Method note:** `magec serve` runs as `python -m magec`, whose first import path is the working
+directory: an A/B that selects a build with `PYTHONPATH` must start its servers from outside the
+repository, or both servers run the checkout's code.
+1. **Where it went.** Timestamps inside one process (`/v1/chat/completions`, not streamed) put
+   ~0.5 ms between the before-model callbacks and the adapter's first line, and ~0.4 ms between
+   the provider's answer and the after-model callbacks: ADK 2's OpenTelemetry scopes around every
+   model call (a `call_llm` span, an inference span whose attributes are built from the whole
+   request and response, token and duration metrics, the scope re-attached around each step of
+   the generators it wraps, `_InContext` driving the model's stream in a copied context) and
+   around every agent run (`invoke_agent`). magec installs no tracer, meter or logger provider,
+   so all of it recorded nothing.
+2. **Done: `agents/lean.LeanAgent`**, what every agent is built as: ADK's `LlmAgent` whose agent
+   lifecycle and model call skip those scopes while no OpenTelemetry provider is installed
+   (checked per run and per call; with one installed, ADK's own path and spans), and skip the
+   before/after-agent callback contexts when there is no plugin and no callback. Events,
+   sessions, model requests and callbacks are held equal to `LlmAgent`'s
+   (`tests/runtime/test_lean_agent.py`, `tests/runtime/test_direct_runner.py`).
+3. **A/B** (base = the tenth session's head; 12 interleaved rounds of 200 requests at c=32, server
+   CPU per request from `psutil`): `/v1` plain **7.77 → 6.38 ms**, `/run` on a new stored session
+   **10.08 → 7.13 ms**. At c=1 (6 interleaved rounds; added latency over a direct SDK call):
+   plain **10.9 → 9.4 ms**, a whole 1-token stream **9.5 → 7.5 ms**, the first token of a
+   one-read answer **8.1 → 6.9 ms**, the first paced token **7.7 → 6.8 ms**.
+4. **What is left before the provider call** (in-process timeline after the change, host in a
+   fast phase, ~1.5 ms in all): the middleware stack and FastAPI's routing to the handler
+   ~0.36 ms, the handler (body, messages, overrides, session) ~0.2, `run_turn` to the agent
+   ~0.2, ADK's agent and flow set-up ~0.16, its twelve request processors ~0.28, the
+   before-model callbacks ~0.1; after the answer, ADK's callback context, post-processing and
+   event ~0.3. ADK's own frames are still ~21 % of a plain request's CPU at c=32: callback
+   contexts (`Context.__init__`, 2.1 %), the invocation context's validation (1.1 %), the flow's
+   step and request processors (~5 %). The official SDK's request building and transport
+   (openai + httpx2 + aiohttp) is ~25 %.
+5. **The paced token is unchanged** (374 µs here, as before): it is the wake-ups and syscalls of a
+   network read and a client write per token, not the depth of the stack the read resumes.
 """
