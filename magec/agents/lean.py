@@ -5,9 +5,9 @@ Why: around every agent run and every model call ADK 2 opens OpenTelemetry scope
 whole request and response, token and duration metrics, each scope re-attached around every step
 of the generators it wraps. It does all of it whether or not anything records: with no tracer,
 meter or logger provider installed (magec installs none) the spans are non-recording and the
-metrics go nowhere, yet the work costs ~1.4 ms of a ~10 ms non-streamed ``/v1`` turn on the
-bench's VM, and ~0.5 ms of it lies between a request and its first token (docs/benchmarks.md,
-profile notes of the eleventh session).
+metrics go nowhere. Skipping it took a plain ``/v1`` request from 7.8 to 6.4 ms of server CPU
+(c=32), and the first paced token from 7.7 to 6.8 ms added at c=1, on the bench's VM
+(docs/benchmarks.md, profile notes of the eleventh session).
 
 Contract of :class:`LeanAgent` (what :func:`magec.agents.build.build_llm_agent` builds): an ADK
 ``LlmAgent`` that behaves exactly as one — same events, same session, same callbacks (plugin and
@@ -21,10 +21,10 @@ installed while serving takes effect from the next turn on.
 A model call with an on-model-error callback (plugin or agent), or in live/CFC mode, always takes
 ADK's path: those branches do more than telemetry. With no plugin and no agent callback, the
 before/after-agent steps are skipped (ADK's would build a callback context to find nothing). The
-copies below follow ADK 2.13's
-``BaseAgent._run_with_lifecycle`` and ``call_llm_async`` line for line, minus the scopes;
-``tests/runtime/test_lean_agent.py`` holds their events, sessions and model requests equal to
-ADK's, and ``tests/runtime/test_direct_runner.py`` runs its scenarios on both.
+copies below follow ADK 2.13's ``BaseAgent._run_with_lifecycle`` and ``call_llm_async`` line for
+line, minus the scopes; ``tests/runtime/test_lean_agent.py`` holds their events, sessions, model
+requests and callbacks equal to ADK's, and ``tests/runtime/test_direct_runner.py`` runs its
+scenarios on both.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Why: before every model call ADK's GenAI telemetry turns the whole request into OpenTelemetry
 values, synchronously on the event loop, whether a tracer records or not
 (``_experimental_semconv._build_request_operation_details``; not switchable per request): 0.2–1 s
-for a 16k-message history, during which the process answers nobody (issue "Scale", goal 2).
+for a 16k-message history, during which the process answers nobody (issue "Scale", goal 2). It
+does so only where ADK's own model call runs: while no OpenTelemetry provider is installed, magec's
+agents skip that telemetry altogether (:mod:`magec.agents.lean`), and parking is then a cheap
+no-op in effect.
 
 Contract:
 

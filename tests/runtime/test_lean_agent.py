@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,7 +312,8 @@ def test_adk_telemetry_recorded_once_a_provider_is_installed() -> None:
         asyncio.run(main())
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    root = Path(__file__).resolve().parents[2]  # the script imports this module as tests.runtime...
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
     names = done.stdout.strip()
     assert "invoke_agent a1" in names, names
