@@ -25,16 +25,16 @@ import pytest
 from google.adk.agents import LlmAgent
 from google.adk.agents.run_config import RunConfig, StreamingMode
 from google.adk.apps import App as AdkApp
-from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import Runner
-from google.adk.tools.base_tool import BaseTool
 from google.genai import types
 
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.agents.lean import LeanAgent, telemetry_recorded
+from tests.runtime.test_direct_runner import LongRunning, add
+from tests.runtime.test_direct_runner import Scripted as Echo
 
 #: ADK's telemetry scopes, as frames on a model call's stack (google/adk/telemetry, core/_finalizer)
 _SCOPES = {"_call_llm_with_tracing", "_record_responses", "stream_in_scope", "_drive"}
@@ -44,12 +44,10 @@ def _text(t: str, **kw: Any) -> LlmResponse:
     return LlmResponse(content=types.Content(role="model", parts=[types.Part(text=t)]), **kw)
 
 
-class Scripted(BaseLlm):
-    """``CALL <tool>`` → that call; a tool's result → text naming it; ``FAIL`` → an error; ``SLOW``
-    → waits on ``gate``; else two partials (streamed) and ``echo: <text>``. Keeps each request
-    (as JSON) and the names of the functions on its stack when called."""
+class Scripted(Echo):
+    """test_direct_runner's model (``CALL <tool>``, ``FAIL``, echo), and ``SLOW`` waits on ``gate``.
+    Keeps each request (as JSON) and the names of the functions on its stack when called."""
 
-    model: str = "scripted"
     seen: list[dict[str, Any]] = []
     stacks: list[set[str]] = []
     gate: Any = None
@@ -59,42 +57,10 @@ class Scripted(BaseLlm):
     ) -> AsyncGenerator[LlmResponse, None]:
         self.seen.append(llm_request.model_dump(mode="json", exclude={"tools_dict", "live_connect_config"}))
         self.stacks.append({f.function for f in inspect.stack()})
-        last = llm_request.contents[-1].parts[0]
-        if last.function_response is not None:
-            yield _text(f"tool said {last.function_response.response}")
-            return
-        text = last.text or ""
-        if text.startswith("CALL "):
-            call = types.FunctionCall(id="call-1", name=text.split()[1], args={"x": 1})
-            yield LlmResponse(content=types.Content(role="model", parts=[types.Part(function_call=call)]))
-            return
-        if text == "FAIL":
-            raise RuntimeError("the provider is down")
-        if text == "SLOW":
+        if llm_request.contents[-1].parts[0].text == "SLOW":
             await self.gate.wait()
-        if stream:
-            for piece in ("ec", "ho"):
-                yield _text(piece, partial=True)
-        usage = types.GenerateContentResponseUsageMetadata(prompt_token_count=3, candidates_token_count=2)
-        yield _text(f"echo: {text}", usage_metadata=usage)
-
-
-def add(x: int) -> dict[str, int]:
-    """Adds one."""
-    return {"sum": x + 1}
-
-
-class ClientTool(BaseTool):
-    def __init__(self) -> None:
-        super().__init__(name="client_tool", description="runs on the client", is_long_running=True)
-
-    def _get_declaration(self) -> types.FunctionDeclaration:
-        return types.FunctionDeclaration(
-            name="client_tool", description="runs on the client", parameters=types.Schema(type=types.Type.OBJECT)
-        )
-
-    async def run_async(self, *, args: dict[str, Any], tool_context: Any) -> Any:
-        return None
+        async for response in super().generate_content_async(llm_request, stream):
+            yield response
 
 
 class Noting(BasePlugin):
@@ -150,7 +116,7 @@ def _agent(cls: type[LlmAgent], kind: str, log: list[str], model: Scripted) -> L
         name="a1",
         model=model,
         instruction="Be brief.",
-        tools=[add, ClientTool()],
+        tools=[add, LongRunning()],
         output_key="answer",
         **_callbacks(kind, log),
     )
