@@ -23,7 +23,8 @@ from magec.testing.server import ServerProcess
 TOKENS = 20
 FULL = load.full_text(TOKENS)
 
-pytestmark = pytest.mark.timeout(900)
+# run on their own, after the rest of the suite (scripts/test.sh): they load the whole machine
+pytestmark = [pytest.mark.timeout(900), pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")
