@@ -2,12 +2,12 @@
 
 Every scenario runs twice through ADK's own ``Runner`` — once on ``LlmAgent``, once on
 ``LeanAgent`` — and compares the events, the stored session and the requests the model saw:
-text, streamed text, a server tool, a client (long-running) tool, a model failure, and each kind
-of callback (before/after agent, before/after model, on model error, a before-model callback that
-answers instead of the model, a plugin), and ADK's limit on model calls per turn. A cancelled turn runs the after-agent callback on both. The lean
-path is checked to be taken (no ADK telemetry scope on the model call's stack) while no
-OpenTelemetry provider is installed, and, in a child process that installs one mid-run, ADK's
-spans are recorded from the next turn on.
+text, streamed text, a server tool, a client (long-running) tool, a model failure, each kind of
+callback (before/after agent, before/after model, on model error, a before-model callback that
+answers instead of the model, a plugin), and ADK's limit on model calls per turn. A cancelled turn
+runs the after-agent callback on both. The lean path is checked to be taken (no ADK telemetry
+scope on the model call's stack) while no OpenTelemetry provider is installed, and, in a child
+process that installs one mid-run, ADK's spans are recorded from the next turn on.
 """
 
 from __future__ import annotations
