@@ -45,12 +45,14 @@ def _text(t: str, **kw: Any) -> LlmResponse:
 
 
 class Scripted(Echo):
-    """test_direct_runner's model (``CALL <tool>``, ``FAIL``, echo), and ``SLOW`` waits on ``gate``.
+    """test_direct_runner's model (``CALL <tool>``, ``FAIL``, echo), and ``SLOW`` sets ``started``
+    and waits on ``gate``.
     Keeps each request (as JSON) and the names of the functions on its stack when called."""
 
     seen: list[dict[str, Any]] = []
     stacks: list[set[str]] = []
     gate: Any = None
+    started: Any = None
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
@@ -58,6 +60,7 @@ class Scripted(Echo):
         self.seen.append(llm_request.model_dump(mode="json", exclude={"tools_dict", "live_connect_config"}))
         self.stacks.append({f.function for f in inspect.stack()})
         if llm_request.contents[-1].parts[0].text == "SLOW":
+            self.started.set()
             await self.gate.wait()
         async for response in super().generate_content_async(llm_request, stream):
             yield response
@@ -219,7 +222,7 @@ async def test_same_turn_as_adk_agent(kind: str, text: str, streaming: bool) -> 
 @pytest.mark.parametrize("cls", [LlmAgent, LeanAgent], ids=["adk", "lean"])
 async def test_cancelled_turn_runs_after_agent_callback(cls: type[LlmAgent]) -> None:
     log: list[str] = []
-    model = Scripted(seen=[], stacks=[], gate=asyncio.Event())
+    model = Scripted(seen=[], stacks=[], gate=asyncio.Event(), started=asyncio.Event())
     svc = EphemeralSessionService()
     runner = Runner(app_name="app", agent=_agent(cls, "all", log, model), session_service=svc)
     session = await svc.create_session(app_name="app", user_id="u")
@@ -231,8 +234,7 @@ async def test_cancelled_turn_runs_after_agent_callback(cls: type[LlmAgent]) -> 
             pass
 
     task = asyncio.create_task(turn())
-    while not model.seen:  # the model call has started and waits on the gate
-        await asyncio.sleep(0)
+    await model.started.wait()  # the model call has started and waits on the gate
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
