@@ -65,7 +65,7 @@ def summarize(raw: Path, top: int = 40) -> str:
 
 def _group(frame: str) -> str:
     for key in ("magec/", "google/adk", "google/genai", "pydantic", "openai/", "httpx2", "httpcore", "starlette",
-                "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "sse_starlette", "opentelemetry", "asyncio", "json"):  # fmt: skip
+                "fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "opentelemetry", "asyncio", "json"):  # fmt: skip
         if key in frame:
             return key.rstrip("/")
     return "other"

@@ -30,7 +30,6 @@ from google.adk.agents import LlmAgent
 from google.adk.events import Event, EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.adk.tools.base_tool import BaseTool
-from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
@@ -39,6 +38,7 @@ from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import until_disconnected
 from magec.api.routing import GatedRouter
+from magec.api.streaming import EventStreamResponse
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
 from magec.audit.context import attributed, set_surface
 from magec.backends.relay import Relay, Token, merged, relaying
@@ -255,25 +255,25 @@ def agent_router(
 
         relay = Relay()
 
-        async def stream() -> AsyncIterator[dict[str, str]]:
+        async def stream() -> AsyncIterator[str]:
             set_surface(*surface)  # the audit's attribution of this turn (magec.audit.context)
             turn = run_turn(rt, app, user, sid, message, streaming=streaming, state_delta=delta)
             if app.kind != "agent":
                 async for event in turn:
                     if event.visible or not user_view:
-                        yield {"data": json.dumps(event.to_json())}
+                        yield json.dumps(event.to_json())
                 return
             # an agent's tokens come through the token relay (magec.backends.relay), in batches; the
             # stream ends with the turn's answer, its bookkeeping goes on after (``relay.rest``)
             async with contextlib.aclosing(relaying(turn, relay)) as batches:
                 async for batch in batches:
                     for data in relayed_json(app, relay, batch):
-                        yield {"data": data}
+                        yield data
                     if any(isinstance(x, TurnEvent) and x.final for x in batch):
                         relay.release()
                         break
 
-        return EventSourceResponse(stream(), ping=15, background=BackgroundTask(relay.rest))
+        return EventStreamResponse(stream(), background=BackgroundTask(relay.rest))
 
     base = "/apps/{app_name}/users/{user_id}/sessions"
 

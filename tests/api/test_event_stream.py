@@ -1,0 +1,119 @@
+"""``magec.api.streaming.EventStreamResponse`` over real HTTP (uvicorn on loopback, an httpx client
+reading the raw bytes as an EventSource would): headers before the first event, ``: ping``
+comments while the stream is idle, one ``data:`` line per line of an event, a disconnect that
+closes the events' iterator and still runs the background, and an iterator's failure that ends
+the stream without a clean end. The events' iterators are driven by the test through threading
+events, so nothing here waits on a timer of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.routing import Route
+
+from magec.api.streaming import EventStreamResponse
+from magec.testing.fake_providers import FakeServer
+
+WAIT = 30.0
+
+
+class Script:
+    """What the served iterator does, and what the test learns from it."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()  # set by the test: the iterator goes on
+        self.closed = threading.Event()  # the iterator's ``finally`` ran
+        self.background = threading.Event()  # the response's background ran
+
+
+async def _wait(event: threading.Event) -> None:
+    assert await asyncio.to_thread(event.wait, WAIT)
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    async def idle_first(request: Request) -> EventStreamResponse:
+        async def events() -> AsyncIterator[str]:
+            try:
+                await _wait(script.release)
+                yield '{"a": 1}'
+                yield "two\nlines"
+                yield "last"
+            finally:
+                script.closed.set()
+
+        return EventStreamResponse(events(), ping=0.05, background=BackgroundTask(script.background.set))
+
+    async def then_hang(request: Request) -> EventStreamResponse:
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield "one"
+                await asyncio.Event().wait()  # only a disconnect ends this stream
+                yield "never"
+            finally:
+                script.closed.set()
+
+        return EventStreamResponse(events(), ping=0, background=BackgroundTask(script.background.set))
+
+    async def then_fail(request: Request) -> EventStreamResponse:
+        async def events() -> AsyncIterator[str]:
+            yield "one"
+            raise RuntimeError("the iterator failed")
+
+        return EventStreamResponse(events(), ping=0)
+
+    app = Starlette(routes=[Route(f"/{f.__name__}", f) for f in (idle_first, then_hang, then_fail)])
+    with FakeServer(app) as server:
+        yield server.url, script
+
+
+def test_headers_first_pings_while_idle_then_events(served: tuple[str, Script]) -> None:
+    url, script = served
+    with httpx.Client(timeout=WAIT) as client, client.stream("GET", f"{url}/idle_first") as r:
+        # the headers are here while the iterator has produced nothing
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert r.headers["cache-control"] == "no-store" and r.headers["x-accel-buffering"] == "no"
+        received = b""
+        chunks = r.iter_raw()
+        while received.count(b": ping\n\n") < 2:
+            received += next(chunks)
+        assert received == b": ping\n\n" * received.count(b": ping\n\n")  # nothing but pings yet
+        script.release.set()
+        for chunk in chunks:
+            received += chunk
+    events = received.replace(b": ping\n\n", b"")
+    assert events == b'data: {"a": 1}\n\ndata: two\ndata: lines\n\ndata: last\n\n'
+    assert script.closed.wait(WAIT) and script.background.wait(WAIT)
+
+
+def test_a_client_that_hangs_up_closes_the_iterator_and_the_background_runs(served: tuple[str, Script]) -> None:
+    url, script = served
+    with httpx.Client(timeout=WAIT) as client, client.stream("GET", f"{url}/then_hang") as r:
+        assert next(r.iter_raw()) == b"data: one\n\n"
+        assert not script.closed.is_set()
+    # the connection is closed: the server sees the disconnect, closes the iterator, runs the background
+    assert script.closed.wait(WAIT)
+    assert script.background.wait(WAIT)
+
+
+def test_a_failing_iterator_ends_the_stream_without_a_clean_end(served: tuple[str, Script]) -> None:
+    url, _ = served
+    received = b""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.Client(timeout=WAIT) as client,
+        client.stream("GET", f"{url}/then_fail") as r,
+    ):
+        for chunk in r.iter_raw():
+            received += chunk
+    assert received == b"data: one\n\n"
