@@ -1,24 +1,27 @@
-"""``magec.api.streaming.EventStreamResponse`` over real HTTP (uvicorn on loopback, an httpx client
-reading the raw bytes as an EventSource would): headers before the first event, ``: ping``
-comments while the stream is idle, one ``data:`` line per line of an event, a disconnect that
-closes the events' iterator and still runs the background, and an iterator's failure that ends
-the stream without a clean end. The events' iterators are driven by the test through threading
-events, so nothing here waits on a timer of its own."""
+"""``magec.api.streaming``'s event streams over real HTTP (uvicorn on loopback; an httpx client
+reading the raw bytes as an EventSource would, and the openai SDK): headers before the first
+event, ``: ping`` comments while the stream is idle, one ``data:`` line per line of an event, a
+disconnect that closes the events' iterator and still runs the background, an iterator's failure
+that ends the stream without a clean end, and an OpenAI-shaped stream whose first chunk comes
+after several pings read whole by the openai SDK. The events' iterators are driven by the test
+through threading events, or paced by the served app itself, so the test waits on no timer."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import openai
 import pytest
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.routing import Route
 
-from magec.api.streaming import EventStreamResponse
+from magec.api.streaming import EventStreamResponse, SseResponse
 from magec.testing.fake_providers import FakeServer
 
 WAIT = 30.0
@@ -71,7 +74,21 @@ def served() -> Iterator[tuple[str, Script]]:
 
         return EventStreamResponse(events(), ping=0)
 
-    app = Starlette(routes=[Route(f"/{f.__name__}", f) for f in (idle_first, then_hang, then_fail)])
+    async def chat_completions(request: Request) -> SseResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            pings = 0
+            while pings < 3:  # the provider "thinks": the stream's pings are its only output
+                await asyncio.sleep(0.05)
+                pings += 1
+            for i, text in enumerate(("late ", "answer")):
+                delta = {"role": "assistant", "content": text} if i == 0 else {"content": text}
+                yield _chunk(delta, None)
+            yield _chunk({}, "stop") + b"data: [DONE]\n\n"
+
+        return SseResponse(chunks(), ping=0.02)
+
+    routes = [Route(f"/{f.__name__}", f) for f in (idle_first, then_hang, then_fail)]
+    app = Starlette(routes=[*routes, Route("/v1/chat/completions", chat_completions, methods=["POST"])])
     with FakeServer(app) as server:
         yield server.url, script
 
@@ -117,3 +134,20 @@ def test_a_failing_iterator_ends_the_stream_without_a_clean_end(served: tuple[st
         for chunk in r.iter_raw():
             received += chunk
     assert received == b"data: one\n\n"
+
+
+def _chunk(delta: dict[str, str], finish: str | None) -> bytes:
+    data = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def test_an_openai_stream_whose_first_chunk_comes_after_pings(served: tuple[str, Script]) -> None:
+    url, _ = served
+    with httpx.Client(timeout=WAIT) as client, client.stream("POST", f"{url}/v1/chat/completions") as r:
+        raw = b"".join(r.iter_raw())
+    assert raw.startswith(b": ping\n\n") and raw.endswith(b"data: [DONE]\n\n")  # headers came with a ping
+    sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
+    stream = sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+    pieces = [c.choices[0].delta.content for c in stream]
+    assert "".join(p or "" for p in pieces) == "late answer"

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
-from magec.api.streaming import FirstChunkResponse
+from magec.api.streaming import SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.errors import error_object
@@ -271,7 +271,6 @@ def router(ctx: AppContext) -> APIRouter:
                 await conv.forget()
 
         # headers and the first chunk leave at once, from this task (magec.api.streaming)
-        return FirstChunkResponse(stream(), media_type="text/event-stream", headers=headers,
-                                  background=BackgroundTask(after))
+        return SseResponse(stream(), headers=headers, background=BackgroundTask(after))
 
     return r

@@ -40,7 +40,7 @@ from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
-from magec.api.streaming import FirstChunkResponse
+from magec.api.streaming import SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.chat import failure
@@ -339,7 +339,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await relay.rest()
                 await conv.forget()
 
-        return FirstChunkResponse(stream(), media_type="text/event-stream", background=BackgroundTask(after))
+        return SseResponse(stream(), background=BackgroundTask(after))
 
     async def stored(request: Request, rid: str) -> tuple[Runtime, str, str, str, dict[str, Any] | None]:
         rt, caller = await runtime(request)
