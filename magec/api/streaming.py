@@ -37,7 +37,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 #: seconds between keep-alive comments on an event stream (sse-starlette's default)
 PING_SECONDS = 15.0
-_PING: Message = {"type": "http.response.body", "body": b": ping\n\n", "more_body": True}
+#: the keep-alive comment (SSE clients skip it)
+PING = b": ping\n\n"
+_PING: Message = {"type": "http.response.body", "body": PING, "more_body": True}
 
 
 class FirstChunkResponse(StreamingResponse):
@@ -167,10 +169,12 @@ class SseResponse(FirstChunkResponse):
         ping: float = PING_SECONDS,
         headers: dict[str, str] | None = None,
         background: Any = None,
+        eager: bool = False,
     ) -> None:
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})}
         super().__init__(content, media_type="text/event-stream", background=background, headers=headers)
         self.ping = ping
+        self.eager_headers = eager
 
 
 class EventStreamResponse(SseResponse):
@@ -178,10 +182,8 @@ class EventStreamResponse(SseResponse):
     breaks, one ``data:`` line per line, as the SSE format requires); the headers go out at once (an
     ADK client shows the turn as started)."""
 
-    eager_headers = True
-
     def __init__(self, events: AsyncIterator[str], *, ping: float = PING_SECONDS, background: Any = None) -> None:
-        super().__init__(_framed(events), ping=ping, background=background)
+        super().__init__(_framed(events), ping=ping, background=background, eager=True)
 
 
 async def _framed(events: AsyncIterator[str]) -> AsyncIterator[bytes]:

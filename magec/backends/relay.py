@@ -54,11 +54,15 @@ class Token(NamedTuple):
     thought: bool = False
 
 
+#: the one item of a batch that :meth:`Relay.poke` produced (nothing happened in the turn)
+IDLE = object()
+
+
 class Relay:
     """The channel between a turn's model calls (producer) and one HTTP edge (consumer)."""
 
     __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "invocation_id", "call_id", "_task",
-                 "released", "_woke")
+                 "released", "_woke", "_poked")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
@@ -73,6 +77,7 @@ class Relay:
         #: the consumer has the answer: closing the iteration no longer cancels the turn
         self.released = False
         self._woke = False
+        self._poked = False
 
     def text(self, delta: str, thought: bool = False) -> None:
         self.pushed += 1
@@ -105,6 +110,18 @@ class Relay:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def poke(self) -> None:
+        """Wake a waiting consumer with nothing produced: its :meth:`batch` is ``[IDLE]`` (an edge
+        that waits for the turn's first output decides, on a timer, to open its stream anyway)."""
+        self._poked = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def unpoke(self) -> None:
+        """Drop a poke not yet consumed: call it where the edge stops expecting one."""
+        self._poked = False
+
     def finish(self, error: BaseException | None = None) -> None:
         self._done, self._error = True, error
         waiter = self._waiter
@@ -112,8 +129,12 @@ class Relay:
             waiter.set_result(None)
 
     async def batch(self) -> list[Any]:
-        """Everything produced since the last call; waits for at least one item; ``[]`` at the end."""
+        """Everything produced since the last call; waits for at least one item; ``[]`` at the end;
+        ``[IDLE]`` when :meth:`poke` woke it with nothing produced."""
         while not self._items and not self._done:
+            if self._poked:
+                self._poked = False
+                return [IDLE]
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
+from magec.api.streaming import PING_SECONDS
+from magec.testing.fake_providers import Reply
 from tests.compat.conftest import Magec
 
 
@@ -80,3 +83,19 @@ def test_error_messages(magec: Magec) -> None:
     with pytest.raises(openai.BadRequestError) as bad:
         c.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "x"}], n=3)
     assert "n=1" in bad.value.message and bad.value.param == "n"  # type: ignore[attr-defined]
+
+
+def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec) -> None:
+    """The model says nothing for longer than magec's keep-alive interval (15 s): the stream opens
+    with a ``: ping`` comment before any output — a proxy in front sees a live connection — and
+    then carries the whole answer; the openai SDK reads the same stream whole."""
+    magec.fake.script(Reply(text="compat says: worth the wait", delay=PING_SECONDS + 1.5), route="chat")
+    body = {"model": "Helper", "messages": [{"role": "user", "content": "think first"}], "stream": True}
+    with httpx.Client(timeout=60) as http, http.stream("POST", f"{magec.v1}/chat/completions", json=body) as r:
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+        raw = b"".join(r.iter_raw())
+    assert raw.startswith(b": ping\n\n") and raw.endswith(b"data: [DONE]\n\n")
+    data = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: {")]
+    assert "".join(d["choices"][0]["delta"].get("content") or "" for d in data if d["choices"]) == (
+        "compat says: worth the wait"
+    )

@@ -19,6 +19,7 @@ plain error answer; during a stream one error chunk, then the stream ends withou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -31,7 +32,8 @@ from starlette.responses import JSONResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
-from magec.api.streaming import SseResponse
+from magec.api.limits import ClientDisconnected
+from magec.api.streaming import PING, PING_SECONDS, SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.errors import error_object
@@ -47,7 +49,7 @@ from magec.api.user.openai.turns import (
     tool_calls_json,
     usage,
 )
-from magec.backends.relay import Relay, Token, merged, relaying
+from magec.backends.relay import IDLE, Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import BackendRateLimitError, ValidationError
 from magec.runtime.run import TurnEvent, one_by_one
@@ -60,6 +62,10 @@ def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
     headers = {"Retry-After": str(event.retry_after)} if event.retry_after is not None else {}
     param = "tools" if code == ValidationError.code else None
     return status, error_object(status, event.error_message or str(code), code, param), headers
+
+
+#: how often a stream still waiting for its turn's first output listens for a client hang-up
+_LISTEN_SECONDS = 1.0
 
 
 def _significant(item: Any) -> bool:
@@ -140,14 +146,31 @@ def router(ctx: AppContext) -> APIRouter:
         # Headers wait for the turn's first output: a turn that fails before producing anything
         # answers with the error's own status (429 + Retry-After, 503, 504, …) like OpenAI, not a
         # 200 stream holding an error chunk. Failures after output still end the stream (below).
+        # While an agent's turn says nothing (a model thinking, a long tool call) the relay is
+        # poked every second: a client that hung up is heard then (the turn is cancelled), and
+        # after PING_SECONDS of silence the stream opens anyway, with keep-alive pings — a proxy in
+        # front would otherwise close the silent connection (nginx: 60 s).
         # An agent's tokens come through the token relay (magec.backends.relay), in batches:
         # everything ready when the stream looks goes out as one write.
         turn_events = conv.run(turn.new_message, overrides, streaming=True)
         relay = Relay()
-        batches = relaying(turn_events, relay) if app.kind == "agent" else one_by_one(turn_events)
+        is_agent = app.kind == "agent"
+        batches = relaying(turn_events, relay) if is_agent else one_by_one(turn_events)
         ahead: list[Any] = []
+        silent = False
+        loop = asyncio.get_running_loop()
+        opened = loop.time()
+        timer = loop.call_later(_LISTEN_SECONDS, relay.poke) if is_agent else None
         try:
             async for batch in batches:
+                if batch[0] is IDLE:
+                    if await request.is_disconnected():
+                        raise ClientDisconnected()
+                    if loop.time() - opened >= PING_SECONDS:
+                        silent = True
+                        break
+                    timer = loop.call_later(_LISTEN_SECONDS, relay.poke)
+                    continue
                 ahead.extend(batch)
                 if any(_significant(x) for x in batch):
                     break
@@ -155,6 +178,10 @@ def router(ctx: AppContext) -> APIRouter:
             await batches.aclose()
             await conv.forget()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+                relay.unpoke()
         first = next((x for x in ahead if _significant(x)), None)
         if isinstance(first, TurnEvent) and first.error_code:
             await batches.aclose()
@@ -199,6 +226,8 @@ def router(ctx: AppContext) -> APIRouter:
                 streamed_authors.add(author)
                 last_author = author
 
+            if silent:
+                yield PING  # the turn said nothing yet: the opened stream shows it alive at once
             try:
                 async for batch in replay():
                     answered = False
@@ -271,6 +300,6 @@ def router(ctx: AppContext) -> APIRouter:
                 await conv.forget()
 
         # headers and the first chunk leave at once, from this task (magec.api.streaming)
-        return SseResponse(stream(), headers=headers, background=BackgroundTask(after))
+        return SseResponse(stream(), headers=headers, background=BackgroundTask(after), eager=silent)
 
     return r
