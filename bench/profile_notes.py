@@ -473,4 +473,25 @@ repository, or both servers run the checkout's code.
    (openai + httpx2 + aiohttp) is ~25 %.
 5. **The paced token is unchanged** (374 µs here, as before): it is the wake-ups and syscalls of a
    network read and a client write per token, not the depth of the stack the read resumes.
+
+### Profile notes, 2026-12-01 (twelfth session: the event stream's own response)
+**Same AMD EPYC VM, still slowed** (the fixed `json` workload: 4.84 ms p50 back to back, 12.45 ms
+after 0.2 ms idle spells).
+1. **Where `/run_sse` spent more than `/run`:** sse-starlette's `EventSourceResponse` opens an anyio
+   task group of four tasks (the body, a disconnect listener, a ping task, a shutdown watcher) and
+   a cancel scope per send for every response. A uvicorn app answering 3 events, c=16, server CPU
+   from `psutil`, 10 interleaved rounds of 600: **1.21–1.25 ms** per response with it, **0.65 ms**
+   with `api/streaming.EventStreamResponse` (headers at once, the body in one task, the listener
+   in another, pings from a timer under a lock that also orders the last message). The OpenAI
+   streams' `FirstChunkResponse` with the same ping machinery: 0.54 → 0.58 ms, within the rounds'
+   spread. In whole `/run_sse` turns (~10 ms of CPU each on this host) the ~0.6 ms saved is
+   under the served A/B's round-to-round spread (±7 %) and was not resolved there.
+2. **Behaviour that came with it:** a SIGTERM no longer cuts an open `/run_sse` stream (sse-starlette
+   ended every stream within 0.5 s of it; the turn was lost), every SSE stream pings every 15 s,
+   and a `/v1` chat stream of an agent that says nothing for 15 s opens with a ping, hearing a
+   client's hang-up within a second meanwhile (a relay poke from a timer: no task per stream).
+3. **The 1,000-stream reset, looked at again:** alone, the load test's accept queue on magec's
+   port peaked at ~300 of 2,048 (`ss -ltn`, sampled every 0.3 s) and `nstat` showed no listen
+   overflow and no reset during the run (the machine's overflow counter grew from other runs). The
+   cause of the one reset seen beside another worker is still unknown.
 """
