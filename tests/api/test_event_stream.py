@@ -44,28 +44,31 @@ async def _wait(event: threading.Event) -> None:
 def served() -> Iterator[tuple[str, Script]]:
     script = Script()
 
-    async def idle_first(request: Request) -> EventStreamResponse:
+    def scripted(steps: AsyncIterator[str], ping: float) -> EventStreamResponse:
         async def events() -> AsyncIterator[str]:
             try:
-                await _wait(script.release)
-                yield '{"a": 1}'
-                yield "two\nlines"
-                yield "last"
+                async for data in steps:
+                    yield data
             finally:
                 script.closed.set()
 
-        return EventStreamResponse(events(), ping=0.05, background=BackgroundTask(script.background.set))
+        return EventStreamResponse(events(), ping=ping, background=BackgroundTask(script.background.set))
+
+    async def idle_first(request: Request) -> EventStreamResponse:
+        async def steps() -> AsyncIterator[str]:
+            await _wait(script.release)
+            for data in ('{"a": 1}', "two\nlines", "last"):
+                yield data
+
+        return scripted(steps(), ping=0.05)
 
     async def then_hang(request: Request) -> EventStreamResponse:
-        async def events() -> AsyncIterator[str]:
-            try:
-                yield "one"
-                await asyncio.Event().wait()  # only a disconnect ends this stream
-                yield "never"
-            finally:
-                script.closed.set()
+        async def steps() -> AsyncIterator[str]:
+            yield "one"
+            await asyncio.Event().wait()  # only a disconnect ends this stream
+            yield "never"
 
-        return EventStreamResponse(events(), ping=0, background=BackgroundTask(script.background.set))
+        return scripted(steps(), ping=0)
 
     async def then_fail(request: Request) -> EventStreamResponse:
         async def events() -> AsyncIterator[str]:
@@ -76,10 +79,7 @@ def served() -> Iterator[tuple[str, Script]]:
 
     async def chat_completions(request: Request) -> SseResponse:
         async def chunks() -> AsyncIterator[bytes]:
-            pings = 0
-            while pings < 3:  # the provider "thinks": the stream's pings are its only output
-                await asyncio.sleep(0.05)
-                pings += 1
+            await asyncio.sleep(0.15)  # the provider thinks for several ping intervals first
             for i, text in enumerate(("late ", "answer")):
                 delta = {"role": "assistant", "content": text} if i == 0 else {"content": text}
                 yield _chunk(delta, None)
