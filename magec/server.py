@@ -344,6 +344,18 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
     )
 
 
+def _drain_sse_streams() -> None:
+    """Let the SDKs' event streams (A2A ``message/stream``, MCP) finish at shutdown like every
+    other in-flight request (uvicorn's graceful timeout bounds them), instead of sse-starlette
+    ending each within 0.5 s of a SIGTERM — an A2A answer then was cut mid-turn. magec's own
+    streams never used it (:mod:`magec.api.streaming`); this is sse-starlette's documented switch."""
+    try:
+        from sse_starlette.sse import AppStatus
+    except ImportError:  # pragma: no cover - the a2a and mcp extras bring it
+        return
+    AppStatus.disable_automatic_graceful_drain()
+
+
 async def prepare(config: Config) -> None:
     """Ready the database (migrations, config row, encryption key) without a runtime: what the
     parent of ``magec serve --workers N`` does once before starting its workers."""
@@ -358,6 +370,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
     if worker is None or worker.primary:
         _warn(config, admin_host)
     mcp_host = config.mcp_bind_host() if config.mcp_enabled else ""  # same rule as the admin app
+    _drain_sse_streams()
     async with open_context(config, start_clients=True) as ctx:
         admin = admin_app(ctx)
         user = user_app(ctx)
