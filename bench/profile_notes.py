@@ -486,8 +486,9 @@ after 0.2 ms idle spells).
    streams' `FirstChunkResponse` with the same ping machinery: 0.54 → 0.58 ms, within the rounds'
    spread. In whole `/run_sse` turns (~10 ms of CPU each on this host) the ~0.6 ms saved is
    under the served A/B's round-to-round spread (±7 %) and was not resolved there.
-2. **Behaviour that came with it:** a SIGTERM no longer cuts an open `/run_sse` stream (sse-starlette
-   ended every stream within 0.5 s of it; the turn was lost), every SSE stream pings every 15 s,
+2. **Behaviour that came with it:** a SIGTERM no longer cuts an open `/run_sse` or A2A stream
+   (sse-starlette ended every stream within 0.5 s of it; the turn was lost; the A2A SDK's streams
+   still use it, with its automatic drain switched off), every SSE stream pings every 15 s,
    and a `/v1` chat stream of an agent that says nothing for 15 s opens with a ping, hearing a
    client's hang-up within a second meanwhile (a relay poke from a timer: no task per stream).
 3. **The 1,000-stream reset, looked at again:** alone, the load test's accept queue on magec's
