@@ -106,3 +106,16 @@ def texts(events: list[Any]) -> list[str]:
 
 def chat_requests(llm: FakeServer, route: str = "chat") -> list[Any]:
     return [r for r in llm.requests if r.route == route]
+
+
+def rpc(method: str, params: dict[str, Any], rid: int = 1) -> dict[str, Any]:
+    """A JSON-RPC request to an A2A endpoint."""
+    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+
+
+def message(text: str, context_id: str | None = None) -> dict[str, Any]:
+    """``params`` of ``message/send`` / ``message/stream``: one user text (in ``context_id``)."""
+    msg: dict[str, Any] = {"role": "user", "messageId": f"m-{text}", "parts": [{"kind": "text", "text": text}]}
+    if context_id:
+        msg["contextId"] = context_id
+    return {"message": msg}

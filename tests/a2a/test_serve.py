@@ -15,23 +15,14 @@ from tests.a2a.conftest import (
     ask,
     chat_requests,
     make_agent,
+    message,
     remote_agent,
+    rpc,
     served_magec,
     texts,
 )
 
 CARD = "/api/v1/a2a/{}/.well-known/agent-card.json"
-
-
-def rpc(method: str, params: dict[str, Any], rid: int = 1) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
-
-
-def message(text: str, context_id: str | None = None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "user", "messageId": f"m-{text}", "parts": [{"kind": "text", "text": text}]}
-    if context_id:
-        msg["contextId"] = context_id
-    return {"message": msg}
 
 
 async def test_remote_a2a_agent_gets_the_answer_and_continues_the_session(magec: Served, llm: FakeServer) -> None:

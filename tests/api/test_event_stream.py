@@ -3,8 +3,8 @@ reading the raw bytes as an EventSource would, and the openai SDK): headers befo
 event, ``: ping`` comments while the stream is idle, one ``data:`` line per line of an event, a
 disconnect that closes the events' iterator and still runs the background, an iterator's failure
 that ends the stream without a clean end, and an OpenAI-shaped stream whose first chunk comes
-after several pings read whole by the openai SDK. The events' iterators are driven by the test
-through threading events, or paced by the served app itself, so the test waits on no timer."""
+after several pings read whole by the openai SDK. The served iterators are driven by the test
+through threading events and permits, so the test waits on no timer."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class Script:
         self.release = threading.Event()  # set by the test: the iterator goes on
         self.closed = threading.Event()  # the iterator's ``finally`` ran
         self.background = threading.Event()  # the response's background ran
+        self.permits = threading.Semaphore(0)  # one per OpenAI-shaped request: its answer may begin
 
 
 async def _wait(event: threading.Event) -> None:
@@ -79,7 +80,8 @@ def served() -> Iterator[tuple[str, Script]]:
 
     async def chat_completions(request: Request) -> SseResponse:
         async def chunks() -> AsyncIterator[bytes]:
-            await asyncio.sleep(0.15)  # the provider thinks for several ping intervals first
+            # the provider "thinks" until the test lets it answer: pings are the stream's only output
+            assert await asyncio.to_thread(script.permits.acquire, True, WAIT)
             for i, text in enumerate(("late ", "answer")):
                 delta = {"role": "assistant", "content": text} if i == 0 else {"content": text}
                 yield _chunk(delta, None)
@@ -144,11 +146,20 @@ def _chunk(delta: dict[str, str], finish: str | None) -> bytes:
 
 
 def test_an_openai_stream_whose_first_chunk_comes_after_pings(served: tuple[str, Script]) -> None:
-    url, _ = served
+    url, script = served
     with httpx.Client(timeout=WAIT) as client, client.stream("POST", f"{url}/v1/chat/completions") as r:
-        raw = b"".join(r.iter_raw())
-    assert raw.startswith(b": ping\n\n") and raw.endswith(b"data: [DONE]\n\n")  # headers came with a ping
+        received = b""
+        chunks = r.iter_raw()
+        while received.count(b": ping\n\n") < 2:
+            received += next(chunks)
+        assert received == b": ping\n\n" * received.count(b": ping\n\n")  # the headers came with a ping
+        script.permits.release()
+        for chunk in chunks:
+            received += chunk
+    assert received.endswith(b"data: [DONE]\n\n")
     sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0)
+    # create() returns with the headers, which only a ping can have sent: the answer waits for its permit
     stream = sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+    script.permits.release()
     pieces = [c.choices[0].delta.content for c in stream]
     assert "".join(p or "" for p in pieces) == "late answer"

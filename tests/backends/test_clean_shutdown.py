@@ -16,6 +16,7 @@ import pytest
 
 from magec.testing.fake_providers import AnthropicFake, FakeServer, OpenAIFake, Reply
 from magec.testing.server import ServerProcess
+from tests.a2a.conftest import message, rpc
 
 A = "/api/v1/admin"
 
@@ -57,9 +58,7 @@ def _stream_request(route: str, server: ServerProcess, agent_id: str) -> tuple[s
         return f"{server.user_url}/api/v1/agent/run_sse", {
             "appName": agent_id, "userId": "u", "sessionId": "s1", "streaming": True,
             "newMessage": {"parts": [{"text": "count"}]}}
-    message = {"role": "user", "messageId": "m1", "contextId": "s1", "parts": [{"kind": "text", "text": "count"}]}
-    return f"{server.user_url}/api/v1/a2a/{agent_id}", {
-        "jsonrpc": "2.0", "id": 1, "method": "message/stream", "params": {"message": message}}
+    return f"{server.user_url}/api/v1/a2a/{agent_id}", rpc("message/stream", message("count", "s1"))
 
 
 def _final_text(route: str, events: list[dict[str, Any]]) -> str:
