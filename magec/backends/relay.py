@@ -18,9 +18,11 @@ Contract:
   when it looks): ``Token`` for relayed deltas and :class:`~magec.runtime.run.TurnEvent` (any
   object, really) for the turn's events. A batch is never empty; the iteration ends when the turn
   does, and re-raises the turn's exception.
-* Only for turns whose every model call speaks for one author (an agent app). Flows keep ADK's
-  partial events, which carry the step that spoke. A turn that is not streamed (any app) relays
-  no token: :func:`magec.runtime.run.answer` runs it here for its task and its release alone.
+* Tokens only for turns whose every model call speaks for one author (an agent app). Flows keep
+  ADK's partial events, which carry the step that spoke: their edges run them with
+  ``tokens=False`` (the turn's task, its batches and :meth:`Relay.poke` without a relay installed).
+  A turn that is not streamed (any app) relays no token: :func:`magec.runtime.run.answer` runs it
+  here for its task and its release alone.
 * :func:`note_call` (a ``before_model_callback``) gives the relay the invocation id and one id per
   model call, for edges that dress tokens as ADK partial events.
 * Closing the iteration cancels the turn, unless the consumer called :meth:`Relay.release` first
@@ -187,13 +189,17 @@ def note_call(callback_context: Any, llm_request: Any) -> None:
     return None
 
 
-async def relaying(items: AsyncIterator[Any], relay: Relay | None = None) -> AsyncGenerator[list[Any], None]:
-    """Run ``items`` (a turn's event iterator) in its own task under a relay; yield ordered batches
-    of its events and the tokens its model calls relay. Closing the iteration cancels the turn."""
+async def relaying(
+    items: AsyncIterator[Any], relay: Relay | None = None, *, tokens: bool = True
+) -> AsyncGenerator[list[Any], None]:
+    """Run ``items`` (a turn's event iterator) in its own task; yield ordered batches of its events
+    and, with ``tokens``, of the tokens its model calls relay (the relay is installed for the turn).
+    Closing the iteration cancels the turn."""
     relay = relay or Relay()
 
     async def pump() -> None:
-        _current.set(relay)  # this task's own context: the edge's context is untouched
+        if tokens:
+            _current.set(relay)  # this task's own context: the edge's context is untouched
         try:
             async with contextlib.aclosing(items):  # type: ignore[type-var]
                 async for value in items:

@@ -25,7 +25,7 @@ import logging
 import math
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -390,10 +390,3 @@ async def answer(turn: AsyncGenerator[TurnEvent, None]) -> Answer:
                 break
     return Answer(events, sink)
 
-
-async def one_by_one(events: AsyncIterator[TurnEvent]) -> AsyncGenerator[list[Any], None]:
-    """A turn's events as one-event batches: the shape :func:`magec.backends.relay.relaying` yields,
-    for turns that are not relayed (flows, whose partial events carry the step that spoke)."""
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            yield [event]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from magec.api.streaming import PING_SECONDS
 from magec.testing.fake_providers import Reply
-from tests.compat.conftest import Magec
+from tests.compat.conftest import A, Magec
 
 
 class City(BaseModel):
@@ -85,15 +85,26 @@ def test_error_messages(magec: Magec) -> None:
     assert "n=1" in bad.value.message and bad.value.param == "n"  # type: ignore[attr-defined]
 
 
-def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec) -> None:
+@pytest.mark.parametrize("kind", ["agent", "flow"])
+def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec, kind: str) -> None:
     """The model says nothing for longer than magec's keep-alive interval (15 s): the stream opens
     with a ``: ping`` comment before any output — a proxy in front sees a live connection — and
-    then carries the whole answer; the openai SDK reads the same stream whole."""
-    magec.fake.script(Reply(text="compat says: worth the wait", delay=PING_SECONDS + 1.5), route="chat")
-    body = {"model": "Helper", "messages": [{"role": "user", "content": "think first"}], "stream": True}
-    with httpx.Client(timeout=60) as http, http.stream("POST", f"{magec.v1}/chat/completions", json=body) as r:
-        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
-        raw = b"".join(r.iter_raw())
+    then carries the whole answer. The same for a flow whose step is silent."""
+    model = flow = "Helper"
+    if kind == "flow":  # removed after: the other tests see this server's apps as they were
+        r = httpx.post(f"{magec.server.admin_url}{A}/flows", timeout=30, json={"name": "Silent step", "root": {
+            "type": "sequential", "steps": [{"type": "agent", "agentId": magec.agent_id, "responseAgent": True}]}})
+        assert r.status_code == 201, r.text
+        model = flow = r.json()["id"]
+    try:
+        magec.fake.script(Reply(text="compat says: worth the wait", delay=PING_SECONDS + 1.5), route="chat")
+        body = {"model": model, "messages": [{"role": "user", "content": "think first"}], "stream": True}
+        with httpx.Client(timeout=60) as http, http.stream("POST", f"{magec.v1}/chat/completions", json=body) as r:
+            assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+            raw = b"".join(r.iter_raw())
+    finally:
+        if kind == "flow":
+            assert httpx.delete(f"{magec.server.admin_url}{A}/flows/{flow}", timeout=30).status_code < 300
     assert raw.startswith(b": ping\n\n") and raw.endswith(b"data: [DONE]\n\n")
     data = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: {")]
     assert "".join(d["choices"][0]["delta"].get("content") or "" for d in data if d["choices"]) == (

@@ -32,8 +32,9 @@ def fake() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeServer) -> Iterator[tuple[ServerProcess, str, str]]:
-    """A real server with "looper" (backend = its own user API) and "slow" (a fake provider)."""
+def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeServer) -> Iterator[tuple[ServerProcess, str, str, str]]:
+    """A real server with "looper" (backend = its own user API), "slow" (a fake provider) and
+    "slowflow" (a flow whose one step is "slow")."""
     with ServerProcess(tmp_path_factory.mktemp("loop"), admin_password=PASSWORD) as srv:
         admin = httpx.Client(base_url=srv.admin_url, headers=AUTH, timeout=10)
         own = admin.post(f"{A}/backends", json={"name": "self", "type": "openai", "url": f"{srv.user_url}/v1"})
@@ -42,7 +43,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeServer) -> Iterat
         assert looper.status_code == 201, looper.text
         ext = admin.post(f"{A}/backends", json={"name": "fake", "type": "openai", "url": fake.url}).json()
         slow = admin.post(f"{A}/agents", json={"name": "slow", "llm": {"backend": ext["id"], "model": "m"}}).json()
-        yield srv, looper.json()["id"], slow["id"]
+        flow = admin.post(f"{A}/flows", json={"name": "slowflow", "root": {"type": "sequential", "steps": [
+            {"type": "agent", "agentId": slow["id"], "responseAgent": True}]}})
+        assert flow.status_code == 201, flow.text
+        yield srv, looper.json()["id"], slow["id"], flow.json()["id"]
 
 
 def _user_posts(srv: ServerProcess) -> dict[str, float]:
@@ -61,8 +65,8 @@ def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float
     return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
 
 
-def test_self_loop_ends_with_one_clear_error_event(server: tuple[ServerProcess, str, str]) -> None:
-    srv, looper, _ = server
+def test_self_loop_ends_with_one_clear_error_event(server: tuple[ServerProcess, str, str, str]) -> None:
+    srv, looper, _, _ = server
     before = _user_posts(srv)
     started = time.monotonic()
     r = httpx.post(
@@ -81,8 +85,8 @@ def test_self_loop_ends_with_one_clear_error_event(server: tuple[ServerProcess, 
     assert _delta(before, _user_posts(srv)) == {"200": 1, "508": 1}
 
 
-def test_self_loop_through_the_openai_api_and_sse(server: tuple[ServerProcess, str, str]) -> None:
-    srv, looper, _ = server
+def test_self_loop_through_the_openai_api_and_sse(server: tuple[ServerProcess, str, str, str]) -> None:
+    srv, looper, _, _ = server
     before = _user_posts(srv)
     r = httpx.post(
         f"{srv.user_url}/v1/chat/completions",
@@ -101,8 +105,8 @@ def test_self_loop_through_the_openai_api_and_sse(server: tuple[ServerProcess, s
     assert _delta(before, _user_posts(srv)) == {"502": 1, "200": 1, "508": 2}
 
 
-def test_refuses_own_id_and_long_chains_but_not_a_short_foreign_chain(server: tuple[ServerProcess, str, str]) -> None:
-    srv, _, slow = server
+def test_refuses_own_id_and_long_chains_but_not_a_short_foreign_chain(server: tuple[ServerProcess, str, str, str]) -> None:
+    srv, _, slow, flow = server
     body = {"model": slow, "messages": [{"role": "user", "content": "hi"}]}
     chain = ",".join(f"{i:016x}" for i in range(1, 5))
     r = httpx.post(f"{srv.user_url}/v1/chat/completions", json=body, headers={"X-Magec-Hop": chain}, timeout=30)
@@ -131,15 +135,19 @@ async def test_outgoing_calls_carry_the_chain(tmp_path: Path, fake: FakeServer) 
         assert r.status_code == 508 and len(fake.calls()) == calls
 
 
+@pytest.mark.parametrize("kind", ["agent", "flow"])
 @pytest.mark.parametrize("route", ["run", "run_sse", "v1", "v1-stream"])
-def test_client_hang_up_stops_the_turn(server: tuple[ServerProcess, str, str], fake: FakeServer, route: str) -> None:
+def test_client_hang_up_stops_the_turn(server: tuple[ServerProcess, str, str, str], fake: FakeServer, route: str,
+                                       kind: str) -> None:
     """The provider holds the first answer for a minute; the client gives up after 1.5 s (before
     any output: a stream's headers may not even be out). Turns on one session run one after
     another, so a second turn on that session answering at once shows the first one was cancelled
     rather than left running for nobody."""
-    srv, _, slow = server
+    srv, _, slow, flow = server
+    if kind == "flow":
+        slow = flow
     fake.clear()
-    sid = f"hangup-{route}"
+    sid = f"hangup-{route}-{kind}"
     fake.script(Reply(text="too late", delay=60, chunk_delay=60))
     run_body = {"appName": slow, "userId": "u", "sessionId": sid, "newMessage": {"parts": [{"text": "hi"}]}}
     chat_body = {"model": slow, "messages": [{"role": "user", "content": "hi"}]}

@@ -52,7 +52,7 @@ from magec.api.user.openai.turns import (
 from magec.backends.relay import IDLE, Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import BackendRateLimitError, ValidationError
-from magec.runtime.run import TurnEvent, one_by_one
+from magec.runtime.run import TurnEvent
 
 
 def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -146,21 +146,21 @@ def router(ctx: AppContext) -> APIRouter:
         # Headers wait for the turn's first output: a turn that fails before producing anything
         # answers with the error's own status (429 + Retry-After, 503, 504, …) like OpenAI, not a
         # 200 stream holding an error chunk. Failures after output still end the stream (below).
-        # While an agent's turn says nothing (a model thinking, a long tool call) the relay is
-        # poked every second: a client that hung up is heard then (the turn is cancelled), and
-        # after PING_SECONDS of silence the stream opens anyway, with keep-alive pings — a proxy in
-        # front would otherwise close the silent connection (nginx: 60 s).
-        # An agent's tokens come through the token relay (magec.backends.relay), in batches:
-        # everything ready when the stream looks goes out as one write.
+        # While the turn says nothing (a model thinking, a long tool call, a flow's silent step)
+        # the relay is poked every second: a client that hung up is heard then (the turn is
+        # cancelled), and after PING_SECONDS of silence the stream opens anyway, with keep-alive
+        # pings — a proxy in front would otherwise close the silent connection (nginx: 60 s).
+        # The turn runs in its own task (magec.backends.relay), its output comes in batches:
+        # everything ready when the stream looks goes out as one write. An agent's tokens come
+        # through the relay; a flow's partial events carry the step that spoke, so it relays none.
         turn_events = conv.run(turn.new_message, overrides, streaming=True)
         relay = Relay()
-        is_agent = app.kind == "agent"
-        batches = relaying(turn_events, relay) if is_agent else one_by_one(turn_events)
+        batches = relaying(turn_events, relay, tokens=app.kind == "agent")
         ahead: list[Any] = []
         silent = False
         loop = asyncio.get_running_loop()
         opened = loop.time()
-        timer = loop.call_later(_LISTEN_SECONDS, relay.poke) if is_agent else None
+        timer = loop.call_later(_LISTEN_SECONDS, relay.poke)
         try:
             async for batch in batches:
                 if batch[0] is IDLE:
@@ -179,9 +179,8 @@ def router(ctx: AppContext) -> APIRouter:
             await conv.forget()
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
-                relay.unpoke()
+            timer.cancel()
+            relay.unpoke()
         first = next((x for x in ahead if _significant(x)), None)
         if isinstance(first, TurnEvent) and first.error_code:
             await batches.aclose()

@@ -58,7 +58,7 @@ from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import TurnEvent, one_by_one
+from magec.runtime.run import TurnEvent
 
 STATE_KEY = "openai:response:"
 
@@ -251,9 +251,10 @@ def router(ctx: AppContext) -> APIRouter:
             streamed = ""
             authors: set[str] = set()
             turn_events = conv.run(turn.new_message, overrides, streaming=True)
-            # An agent's tokens come through the token relay (magec.backends.relay), in batches:
-            # consecutive tokens become one delta, everything ready goes out as one write.
-            batches = relaying(turn_events, relay) if app.kind == "agent" else one_by_one(turn_events)
+            # The turn runs in its own task (magec.backends.relay), its output comes in batches:
+            # consecutive tokens become one delta, everything ready goes out as one write. An
+            # agent's tokens come through the relay; a flow's partial events carry the step that spoke.
+            batches = relaying(turn_events, relay, tokens=app.kind == "agent")
 
             def delta(author: str, piece: str, out: list[bytes]) -> None:
                 nonlocal streamed
