@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import external, report, scenarios
+from bench import external, hostspeed, report, scenarios
 from bench.procs import (
     ALL_CPUS,
     ROOT,
@@ -64,6 +64,7 @@ def machine(cores: Cores) -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "pinning": cores.describe(),
+        "speed": hostspeed.probe(cores.server),
     }
 
 

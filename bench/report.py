@@ -141,6 +141,19 @@ def findings(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def _speed(speed: dict[str, Any] | None) -> list[str]:
+    """The host-speed probe's line (bench/hostspeed.py), when the run measured it."""
+    if not speed:
+        return []
+    return [
+        f"**Host speed at start** (`bench/hostspeed.py`: a fixed JSON workload on the server's CPU, p50 of "
+        f"CPU time): {speed['busy_ms']} ms back to back, {speed['idle_ms']} ms after 50 ms idle. The c=1 "
+        "rows are absolute times: on a host that runs this workload slower, or much slower after idle "
+        "spells (a c=1 request always follows one), they are slower with it.",
+        "",
+    ]
+
+
 def render(res: dict[str, Any]) -> str:
     mach = res["machine"]
     L: list[str] = [
@@ -153,6 +166,7 @@ def render(res: dict[str, Any]) -> str:
         f"{mach['loadavg']}), {mach['memory_gb']} GB RAM, Python {mach['python']}, Linux {mach['kernel']}. "
         f"**Pinning:** {mach['pinning']}.",
         "",
+        *_speed(mach.get("speed")),
         "Machines here are shared and noisy: compare numbers *within* this page (one run, side by side), "
         "never across runs. Added latency = the percentile of the target minus the same percentile of "
         "the direct call measured minutes apart in the same run (not a per-request difference).",

@@ -94,3 +94,5 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for section in SECTIONS:
         assert section in text, section
     assert "**Machine:**" in text and "## Targets" in text
+    speed = res["machine"]["speed"]  # the host-speed probe, printed beside the machine
+    assert speed["busy_ms"] > 0 and speed["idle_ms"] > 0 and f"{speed['busy_ms']} ms back to back" in text
