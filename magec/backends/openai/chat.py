@@ -89,7 +89,7 @@ class OpenAIChat(BaseLlm):
                 # a network read at a time, as plain JSON (magec.backends.openai.stream: the SDK's
                 # per-chunk models cost more than everything else a relayed token does)
                 batches = await client.post(
-                    "/chat/completions",
+                    self._conn.endpoint("chat/completions"),
                     body={**body, "stream": True, "stream_options": {"include_usage": True}},
                     cast_to=ChatCompletion,
                     stream=True,
@@ -109,7 +109,7 @@ class OpenAIChat(BaseLlm):
             else:
                 # ``cast_to=object``: the SDK hands back the JSON body as parsed, without building its
                 # pydantic models (1.9 % of a stateless turn's CPU at c=64); read defensively below
-                completion = await client.post("/chat/completions", body=body, cast_to=object)
+                completion = await client.post(self._conn.endpoint("chat/completions"), body=body, cast_to=object)
                 _feed_completion(acc, completion, self._conn.label)
             if acc.finish_raw == "content_filter":
                 raise content_filtered(self._conn.label)
