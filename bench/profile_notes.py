@@ -495,4 +495,44 @@ after 0.2 ms idle spells).
    port peaked at ~300 of 2,048 (`ss -ltn`, sampled every 0.3 s) and `nstat` showed no listen
    overflow and no reset during the run (the machine's overflow counter grew from other runs). The
    cause of the one reset seen beside another worker is still unknown.
+
+### Profile notes, 2026-12-02 (thirteenth session: the SDK call, the Anthropic adapter, a leak)
+**Same AMD EPYC VM, slower still:** the `tokens` section at the session's start put a direct SDK
+call at 5.86 ms (2.13 on the Intel page) and a plain request at 9.3 ms of server CPU (2.8): the
+c=1 rows cannot be judged here. The report now prints this probe itself (`bench/hostspeed.py`: a
+fixed JSON workload on the server's CPU, back to back and after 50 ms idle) beside the machine.
+1. **The SDK call, by cProfile** (openai SDK + httpx2 + aiohttp against the bench mock, 2,000
+   `client.post` calls): URL handling was the largest piece the SDK did for magec: `_prepare_url`
+   parses the relative path, merges it into the base URL (a `copy_with`, parsed again), and
+   httpx2 parses the resulting string once more. **Done:** the OpenAI and Anthropic adapters post
+   to an absolute endpoint URL (`backends/_transport.endpoint`): one parse each. Microbench, 10
+   interleaved rounds of 300 calls: **2.11 → 1.87 ms** of CPU per SDK call (median). The rest:
+   the socket send (loopback delivery included) ~40 % of the call's wall time in the profile;
+   header merging, `FinalRequestOptions`, the response object — the SDK's own code.
+2. **The Anthropic adapter rode `messages.create`:** the SDK copies a dict body whole before
+   sending (`_utils/_prepare.copy_tree`, every message and block) and builds a pydantic model per
+   stream event. **Done:** the body goes as JSON bytes through the documented `client.post(...,
+   content=...)`, answers and events come back as plain JSON (`cast_to=object`, the SDK's own
+   `AsyncStream` decoding events, skipping pings, raising `error` events), a long history's body is
+   built and serialized off the loop, and building it no longer copies every message twice
+   (`_merge`/`repair` keep unchanged messages). In-process, a 16k-message call through the
+   adapter: event-loop stalls **383–886 → 31–70 ms** (this host; a ticker every 2–5 ms); a
+   202-token stream **35–38 → 28–30 ms** of CPU (fake provider in the same process).
+3. **Found and fixed: a stateless history outlived its request** (on asyncio's own loop). A
+   16k-message `/v1` call left ~96k objects behind, every call: the request's `Overrides` (holding
+   the history) were reachable from a context variable in the copied context of every timer the
+   turn started, and asyncio keeps a *cancelled* timer (with its context) queued until its time
+   — the SDK's 300 s read deadline. Found by counting live objects by type after each call and
+   walking `gc.get_referrers` from a leaked `Content`. The overrides now drop the history when the
+   turn ends (`request_overrides.applied`). uvloop, which `magec serve` runs on, drops a cancelled
+   timer's context at once: the served process did not leak; the in-process tests and
+   `MAGEC_EVENT_LOOP=asyncio` did. A flow's ADK context (its scheduler holds the session's events)
+   is retained the same way on asyncio's loop; that is ADK's object, left as is (uvloop: no leak).
+4. **Full collections still cost:** with the history leak gone, a gen-2 collection during a large
+   request traverses every object alive then (~140–220k unfrozen objects in these runs: the
+   request's own, plus SDK modules imported after start-up): 235–580 ms on this host, one every
+   few 16k-message requests. `runtime/heap.settled_heap` freezes only the start-up heap.
+5. **A flow's `/v1` stream** now hears a client's hang-up before its first output and opens with
+   keep-alive pings after 15 s of silence, like an agent's (the turn runs in the relay's task with
+   no relay installed).
 """

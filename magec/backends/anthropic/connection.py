@@ -16,7 +16,7 @@ from magec.backends._errors import (
     sdk_timeout,
 )
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import http_client, quiet_headers, sdk_target
+from magec.backends._transport import endpoint, http_client, quiet_headers, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import anthropic_base_url
 from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
@@ -51,6 +51,7 @@ class AnthropicConnection:
         self.label = spec.name or spec.id or "anthropic"
         register_secret(spec.api_key)
         self._client: anthropic.AsyncAnthropic | None = None
+        self._endpoints: dict[str, str] = {}
 
     def _build(self) -> anthropic.AsyncAnthropic:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
@@ -79,6 +80,13 @@ class AnthropicConnection:
         if self._client is None:
             self._client = shared_client(spec_key("anthropic", self.spec, self.base_url), self._build)
         return self._client
+
+    def endpoint(self, path: str) -> str:
+        """The absolute URL of ``path`` for ``client.post`` (see :func:`magec.backends._transport.endpoint`)."""
+        url = self._endpoints.get(path)
+        if url is None:
+            url = self._endpoints[path] = endpoint(self.client.base_url, path)
+        return url
 
     async def aclose(self) -> None:
         """Drop this connection's reference; the shared client stays warm for other connections."""

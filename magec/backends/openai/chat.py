@@ -11,7 +11,6 @@ reason raises :class:`~magec.errors.MalformedResponseError`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -21,13 +20,19 @@ from openai.types.chat import ChatCompletion
 from pydantic import PrivateAttr
 
 from magec.backends import relay
-from magec.backends._errors import CallState, content_filtered, mapped, safe, stream_incomplete
+from magec.backends._errors import (
+    CallState,
+    content_filtered,
+    json_object,
+    malformed,
+    mapped,
+    stream_incomplete,
+)
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
-from magec.errors import MalformedResponseError
 
 #: contents above which the request body is built in a worker thread
 LONG_REQUEST = 512
@@ -118,13 +123,7 @@ class OpenAIChat(BaseLlm):
 
 def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> None:
     """A ``chat.completion`` JSON body into ``acc`` (the first choice; n > 1 is never requested)."""
-    if isinstance(completion, str):  # the SDK hands back the text when the content type is not JSON
-        try:
-            completion = json.loads(completion)
-        except ValueError:
-            raise _malformed(backend, "the answer is not JSON") from None
-    if not isinstance(completion, dict):
-        raise _malformed(backend, "the answer is not a JSON object")
+    completion = json_object(completion, backend)
     acc.model_version = _str(completion.get("model")) or acc.model_version
     usage = completion.get("usage")
     if isinstance(usage, dict):
@@ -135,17 +134,17 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
         return
     choice = choices[0] if isinstance(choices, list) else None
     if not isinstance(choice, dict) or not isinstance(message := choice.get("message"), dict):
-        raise _malformed(backend, "choices[0].message is not an object")
+        raise malformed(backend, "choices[0].message is not an object")
     # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) answer "reasoning_content"
     acc.add_thought(_str(message.get("reasoning_content")) or _str(message.get("reasoning")))
     acc.add_text(_str(message.get("content")))
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
-        raise _malformed(backend, "choices[0].message.tool_calls is not a list")
+        raise malformed(backend, "choices[0].message.tool_calls is not a list")
     for i, tc in enumerate(calls):
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict):
-            raise _malformed(backend, f"choices[0].message.tool_calls[{i}] has no function")
+            raise malformed(backend, f"choices[0].message.tool_calls[{i}] has no function")
         acc.add_call(i, id=_str(tc.get("id")), name=_str(fn.get("name")), args_delta=_str(fn.get("arguments")))
     acc.finish_raw = _str(choice.get("finish_reason")) or "stop"
 
@@ -153,6 +152,3 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
-
-def _malformed(backend: str, what: str) -> MalformedResponseError:
-    return MalformedResponseError(safe(f"{backend}: unexpected response shape: {what}"), backend=backend)

@@ -9,7 +9,7 @@ import openai
 from magec import hops
 from magec.backends._errors import CallState, from_status, from_transport, provider_message, safe, sdk_timeout
 from magec.backends._shared import shared_client, spec_key
-from magec.backends._transport import http_client, quiet_headers, sdk_target
+from magec.backends._transport import endpoint, http_client, quiet_headers, sdk_target
 from magec.backends.base import BackendSpec
 from magec.backends.urls import openai_base_url
 from magec.errors import BackendConnectionError, BackendError, MalformedResponseError
@@ -91,14 +91,10 @@ class OpenAIConnection:
         return self._client
 
     def endpoint(self, path: str) -> str:
-        """The absolute URL of ``path`` under the client's base URL, for ``client.post``.
-
-        Why not the relative path: the SDK merges a relative path into its base URL (two URL parses
-        and a copy) and httpx parses the result again; an absolute URL is parsed once by each.
-        ~0.2 ms less CPU per model call on the bench machine; the request sent is the same."""
+        """The absolute URL of ``path`` for ``client.post`` (see :func:`magec.backends._transport.endpoint`)."""
         url = self._endpoints.get(path)
         if url is None:
-            url = self._endpoints[path] = str(self.client.base_url).rstrip("/") + "/" + path.lstrip("/")
+            url = self._endpoints[path] = endpoint(self.client.base_url, path)
         return url
 
     async def aclose(self) -> None:
