@@ -170,8 +170,8 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
          else {"turns": 20, "calls": 300, "rounds": 9}, 120 if smoke else 600),
         ("audit", "audit_bench", {"concurrency": [1, 32], "turns": 32, "rounds": 1} if smoke
          else {"concurrency": [1, 64], "turns": 512, "rounds": 4}, 240 if smoke else 900),
-        ("scale", "scale_bench", {"long_turns": 30, "measured": 3, "messages": [500]} if smoke
-         else {"long_turns": 500, "measured": 10, "messages": [4000, 16000]}, 180 if smoke else 900),
+        ("scale", "scale_bench", {"long_turns": 30, "measured": 3, "messages": [500], "repeats": 2} if smoke
+         else {"long_turns": 500, "measured": 10, "messages": [4000, 16000], "repeats": 5}, 180 if smoke else 900),
         ("load", "load_bench", {"streams": 50, "pace_ms": 100, "ramp_s": 0.5, "limit": 10, "burst": 15, "burst_pace_ms": 250} if smoke
          else {"streams": 1000, "ramp_s": 10.0, "limit": 50, "burst": 150}, 300 if smoke else 900),
     ]  # fmt: skip

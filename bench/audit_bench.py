@@ -58,7 +58,7 @@ def _summary(lat: list[float], wall: float) -> dict[str, float]:
 
 
 async def _run(concurrency: tuple[int, ...], turns: int, rounds: int) -> dict[str, Any]:
-    registry.register(FakeBackendType())
+    registry.register(FakeBackendType(record=False))
     with tempfile.TemporaryDirectory(prefix="magec-audit-bench-") as tmp:
         async with running_apps(Path(tmp) / "data") as apps:
             r = await apps.admin.post(f"{A}/backends", json={"name": "fake", "type": "fake"})

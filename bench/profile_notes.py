@@ -528,10 +528,16 @@ fixed JSON workload on the server's CPU, back to back and after 50 ms idle) besi
    timer's context at once: the served process did not leak; the in-process tests and
    `MAGEC_EVENT_LOOP=asyncio` did. A flow's ADK context (its scheduler holds the session's events)
    is retained the same way on asyncio's loop; that is ADK's object, left as is (uvloop: no leak).
-4. **Full collections still cost:** with the history leak gone, a gen-2 collection during a large
-   request traverses every object alive then (~140–220k unfrozen objects in these runs: the
-   request's own, plus SDK modules imported after start-up): 235–580 ms on this host, one every
-   few 16k-message requests. `runtime/heap.settled_heap` freezes only the start-up heap.
+4. **Full collections still cost, and the bench now shows it.** With the history leak gone, a
+   generation-2 collection during a large request traverses every object alive then (the
+   request's own ~100k, plus what was built after start-up): one every ~5 requests of 16k
+   messages. The *scale* bench measured one such request, so it never met one: it now sends each
+   long history 5 times and reports every request's stall and the full collections seen. It also
+   carried an artifact: the in-process `fake` backend kept every request it was sent (a test
+   double's record), so each measured 16k-message request stayed alive and made the collections
+   longer; benches now build it with `record=False`. On this host, 5 × 16k: stalls 29–57 ms and
+   one full collection of **120 ms** (628 ms with the fake's record). Goal 2's stall target (20 ms)
+   is missed by that collection; `runtime/heap.settled_heap` freezes only the start-up heap.
 5. **A flow's `/v1` stream** now hears a client's hang-up before its first output and opens with
    keep-alive pings after 15 s of silence, like an agent's (the turn runs in the relay's task with
    no relay installed).

@@ -28,7 +28,7 @@ async def _run(turns: int, words: int) -> dict[str, Any]:
     from magec.backends.fake import FakeBackendType
     from magec.testing.apps import running_apps
 
-    registry.register(FakeBackendType())
+    registry.register(FakeBackendType(record=False))
     tmp = Path(tempfile.mkdtemp(prefix="magec-stream-cpu-"))
     try:
         async with running_apps(tmp / "data") as apps:

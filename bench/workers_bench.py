@@ -55,7 +55,7 @@ async def serve_with_fake(config: Config, slot: Any = None) -> None:
     from magec.backends.fake import FakeBackendType
     from magec.server import serve
 
-    registry.register(FakeBackendType())
+    registry.register(FakeBackendType(record=False))
     await serve(config, slot)
 
 

@@ -124,6 +124,7 @@ class FakeLlm(BaseLlm):
     _responder: Callable[[LlmRequest], Turn | str] | None = PrivateAttr(default=None)
     _name: str = PrivateAttr(default="fake")
     _requests: list[LlmRequest] = PrivateAttr(default_factory=list)
+    _record: bool = PrivateAttr(default=True)
 
     def __init__(
         self,
@@ -132,6 +133,7 @@ class FakeLlm(BaseLlm):
         name: str = "fake",
         responder: Callable[[LlmRequest], Turn | str] | None = None,
         shared: FakeScript | None = None,
+        record: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(model=model, **kw)
@@ -140,6 +142,8 @@ class FakeLlm(BaseLlm):
         self._responder = responder
         self._name = name
         self._requests = []
+        #: keep every request in :attr:`requests` (tests); off for benches, which must not hold them
+        self._record = record
 
     @property
     def capabilities(self) -> LlmCapabilities:
@@ -183,7 +187,8 @@ class FakeLlm(BaseLlm):
     ) -> AsyncGenerator[LlmResponse, None]:
         # a snapshot of what was asked: its own contents list (ADK builds fresh contents per call,
         # so the items are not mutated later; a deep copy made the double O(history) per call)
-        self._requests.append(llm_request.model_copy(update={"contents": list(llm_request.contents)}))
+        if self._record:
+            self._requests.append(llm_request.model_copy(update={"contents": list(llm_request.contents)}))
         turn = self._next(llm_request)
         if stream and turn.text:
             for word in re.findall(r"\S+\s*", turn.text):
@@ -281,8 +286,11 @@ class FakeBackendType:
     default_url = ""
     defaults = Defaults()
 
-    def __init__(self, *, dim: int = 8, name: str = "fake") -> None:
+    def __init__(self, *, dim: int = 8, name: str = "fake", record: bool = True) -> None:
+        """``record=False``: the built LLMs keep no request and the type keeps no LLM (a bench
+        measuring memory or the collector's work must not carry every request it ever sent)."""
         self.name = name
+        self.record = record
         self.script = FakeScript()
         self.embedder = FakeEmbeddings(dim)
         self.speech_to_text = FakeSpeechToText()
@@ -296,8 +304,9 @@ class FakeBackendType:
         )
 
     def chat(self, spec: BackendSpec, model: str) -> FakeLlm:
-        llm = FakeLlm(model=model, name=spec.name, shared=self.script)
-        self.llms.append(llm)
+        llm = FakeLlm(model=model, name=spec.name, shared=self.script, record=self.record)
+        if self.record:
+            self.llms.append(llm)
         return llm
 
     def embeddings(self, spec: BackendSpec) -> FakeEmbeddings:

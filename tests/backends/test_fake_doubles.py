@@ -33,6 +33,15 @@ async def test_fake_llm_script_then_echo_and_auto_tool_call() -> None:
     assert len(llm.requests) == 4
 
 
+async def test_a_fake_type_that_does_not_record_keeps_nothing() -> None:
+    """``record=False`` (benches): the answers are the same, and no request or LLM is kept."""
+    fake = FakeBackendType(record=False)
+    llm = fake.chat(BackendSpec(id="f", name="quiet", type="fake"), "m")
+    out = [r async for r in llm.generate_content_async(_req("hello"))]
+    assert out[-1].content.parts[0].text == "quiet says: hello"
+    assert llm.requests == [] and fake.llms == []
+
+
 async def test_fake_llm_raises_scripted_errors() -> None:
     llm = FakeLlm(BackendRateLimitError("slow", retry_after=1))
     with pytest.raises(BackendRateLimitError):
