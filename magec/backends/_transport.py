@@ -19,6 +19,7 @@ An aiohttp session belongs to the loop that opened it and must be closed on it:
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,6 +83,27 @@ def endpoint(base_url: Any, path: str) -> str:
     and a copy) and httpx parses the result again; an absolute URL is parsed once by each. ~0.2 ms
     less CPU per model call on the bench machine; the request sent is the same."""
     return str(base_url).rstrip("/") + "/" + path.lstrip("/")
+
+
+def json_body(body: dict[str, Any]) -> bytes:
+    """``body`` as the JSON bytes a vendor SDK would send for it (their encoder's settings:
+    ``ensure_ascii=False``, compact separators, no NaN), to give its ``post(..., content=...)``.
+
+    Why the SDK does not encode it: one ``json.dumps`` of a 16k-message body is a single C call
+    that holds the GIL for 15–60 ms, a stall of the event loop even when it runs in a worker
+    thread. Here ``messages`` is encoded one message at a time (the loop gets its turns between
+    them) and placed first; the other fields follow, encoded together (they are small)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or len(messages) <= 64:
+        return _dumps(body)
+    rest = _dumps({k: v for k, v in body.items() if k != "messages"})
+    parts = [b'{"messages":[', b",".join(_dumps(m) for m in messages), b"]"]
+    parts.append(b"," + rest[1:] if len(rest) > 2 else b"}")
+    return b"".join(parts)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def classify(exc: BaseException, *, mid_stream: bool) -> tuple[str, str] | None:

@@ -12,7 +12,6 @@ is answered by a ``tool_result`` in the next user message (unanswered ``tool_use
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
@@ -21,6 +20,7 @@ from google.genai import types
 
 from magec.backends._llm import declarations, response_text, short_id, system_text
 from magec.backends._schema import declaration_parameters
+from magec.backends._transport import json_body
 
 DEFAULT_MAX_TOKENS = 4096
 _ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -180,9 +180,9 @@ def payload(request: LlmRequest, model: str, id_map: dict[str, str], stream: boo
 
     Why bytes: the SDK walks a dict body whole to copy it before sending (every message, every
     block): ~15 µs per message, which a long history paid on the event loop. Bytes go out as they
-    are, and a long history's body is built off the loop (:class:`~magec.backends.anthropic.chat.AnthropicChat`).
-    The JSON is the SDK's own (``ensure_ascii=False``, compact separators, no NaN)."""
+    are, and a long history's body is built off the loop (:class:`~magec.backends.anthropic.chat.AnthropicChat`),
+    encoded a message at a time (:func:`magec.backends._transport.json_body`)."""
     body = build_body(request, model, id_map)
     if stream:
         body["stream"] = True
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return json_body(body)

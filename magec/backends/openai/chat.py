@@ -30,11 +30,12 @@ from magec.backends._errors import (
 )
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
+from magec.backends._transport import json_body
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
 
-#: contents above which the request body is built in a worker thread
+#: contents above which the request body is built and encoded in a worker thread
 LONG_REQUEST = 512
 
 
@@ -66,6 +67,15 @@ class OpenAIChat(BaseLlm):
         body.update(generation_options(llm_request))
         return body
 
+    def payload(self, llm_request: LlmRequest, id_map: dict[str, str], stream: bool) -> bytes:
+        """:meth:`request_body` as the JSON bytes sent (:func:`magec.backends._transport.json_body`:
+        a long history is encoded a message at a time, not in one GIL-holding call)."""
+        body = self.request_body(llm_request, id_map)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return json_body(body)
+
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
@@ -78,16 +88,16 @@ class OpenAIChat(BaseLlm):
     async def _attempt(self, llm_request: LlmRequest, stream: bool) -> AsyncGenerator[LlmResponse, None]:
         id_map: dict[str, str] = {}
         if len(llm_request.contents) > LONG_REQUEST:
-            # a long history's mapping would hold the event loop; in a thread it shares the GIL
-            body = await asyncio.to_thread(self.request_body, llm_request, id_map)
+            # a long history's mapping and JSON would hold the event loop; in a thread they share the GIL
+            content = await asyncio.to_thread(self.payload, llm_request, id_map, stream)
         else:
-            body = self.request_body(llm_request, id_map)
+            content = self.payload(llm_request, id_map, stream)
         acc = TurnAccumulator(backend=self._conn.label, relay=relay.current() if stream else None)
         state = CallState()
         with mapped(map_error, self._conn.label, state):
             client = self._conn.client
-            # ``client.post`` (the SDK's documented call for any endpoint) sends our JSON-ready body
-            # as is: ``chat.completions.create`` re-walks every message against its TypedDicts
+            # ``client.post`` (the SDK's documented call for any endpoint) sends our JSON bytes as
+            # they are: ``chat.completions.create`` re-walks every message against its TypedDicts
             # first, ~2 ms of event-loop CPU per message of a long history (a 16k-message request
             # held the loop for half a minute); the answer is parsed into the same SDK types.
             if stream:
@@ -95,7 +105,7 @@ class OpenAIChat(BaseLlm):
                 # per-chunk models cost more than everything else a relayed token does)
                 batches = await client.post(
                     self._conn.endpoint("chat/completions"),
-                    body={**body, "stream": True, "stream_options": {"include_usage": True}},
+                    content=content,
                     cast_to=ChatCompletion,
                     stream=True,
                     stream_cls=ChunkBatches,
@@ -114,7 +124,7 @@ class OpenAIChat(BaseLlm):
             else:
                 # ``cast_to=object``: the SDK hands back the JSON body as parsed, without building its
                 # pydantic models (1.9 % of a stateless turn's CPU at c=64); read defensively below
-                completion = await client.post(self._conn.endpoint("chat/completions"), body=body, cast_to=object)
+                completion = await client.post(self._conn.endpoint("chat/completions"), content=content, cast_to=object)
                 _feed_completion(acc, completion, self._conn.label)
             if acc.finish_raw == "content_filter":
                 raise content_filtered(self._conn.label)
