@@ -14,6 +14,10 @@ under the SDK's and names what happened in magec's vocabulary (:mod:`magec.backe
 
 An aiohttp session belongs to the loop that opened it and must be closed on it:
 :mod:`magec.backends._shared` closes the clients of a loop when the serving context closes.
+
+What the adapters hand the SDK to send is shaped here too: :func:`endpoint` (an absolute URL,
+parsed once) and :func:`json_body` (the body as JSON bytes, a long history encoded a message at
+a time).
 """
 
 from __future__ import annotations
