@@ -159,9 +159,18 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
 
 def _broken(e: Exception, route: str, out: Outcome | None) -> str:
     """A broken stream as its client saw it: the route, how far it got, the error and its cause."""
+    causes: list[str] = []  # the whole chain: anyio's BrokenResourceError hides the OSError under it
     cause = e.__cause__ or e.__context__
-    got = f"after {len(out.text)} chars, first text at {out.ttft:.2f} s" if out and out.ttft else "before any text"
-    return f"{route} {got}: {type(e).__name__}: {e} ({cause!r})"
+    while cause is not None and len(causes) < 4:
+        causes.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    if out is None:
+        got = "before the response headers"
+    elif out.ttft is None:
+        got = "after the headers, before any text"
+    else:
+        got = f"after {len(out.text)} chars, first text at {out.ttft:.2f} s"
+    return f"{route} {got}: {type(e).__name__}: {e} ({' <- '.join(causes)})"
 
 
 async def in_flight(c: httpx.AsyncClient, base: str) -> float:
