@@ -89,6 +89,10 @@ def endpoint(base_url: Any, path: str) -> str:
     return str(base_url).rstrip("/") + "/" + path.lstrip("/")
 
 
+#: model-request contents above which an adapter builds and encodes its body in a worker thread
+LONG_REQUEST = 512
+
+
 def json_body(body: dict[str, Any]) -> bytes:
     """``body`` as the JSON bytes a vendor SDK would send for it (their encoder's settings:
     ``ensure_ascii=False``, compact separators, no NaN), to give its ``post(..., content=...)``.

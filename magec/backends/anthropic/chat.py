@@ -37,11 +37,9 @@ from magec.backends._errors import (
 )
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
+from magec.backends._transport import LONG_REQUEST
 from magec.backends.anthropic.connection import AnthropicConnection, map_error
 from magec.backends.anthropic.messages import payload
-
-#: contents above which the request body is built and serialized in a worker thread
-LONG_REQUEST = 512
 
 
 class AnthropicChat(BaseLlm):

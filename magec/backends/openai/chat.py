@@ -30,13 +30,10 @@ from magec.backends._errors import (
 )
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
-from magec.backends._transport import json_body
+from magec.backends._transport import LONG_REQUEST, json_body
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
-
-#: contents above which the request body is built and encoded in a worker thread
-LONG_REQUEST = 512
 
 
 class OpenAIChat(BaseLlm):
