@@ -23,6 +23,7 @@ a time).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -80,7 +81,8 @@ def sdk_target(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, Any
     return str(parsed.copy_with(userinfo=b"")), {**kept, "Authorization": f"Basic {token}"}
 
 
-def endpoint(base_url: Any, path: str) -> str:
+@functools.lru_cache(maxsize=256)
+def endpoint(base_url: str, path: str) -> str:
     """The absolute URL of ``path`` under an SDK client's ``base_url``, to give its ``post``.
 
     Why not the relative path: the SDKs merge a relative path into their base URL (two URL parses

@@ -51,7 +51,6 @@ class AnthropicConnection:
         self.label = spec.name or spec.id or "anthropic"
         register_secret(spec.api_key)
         self._client: anthropic.AsyncAnthropic | None = None
-        self._endpoints: dict[str, str] = {}
 
     def _build(self) -> anthropic.AsyncAnthropic:
         """A new SDK client for this spec (called once per distinct spec; see magec.backends._shared)."""
@@ -83,10 +82,7 @@ class AnthropicConnection:
 
     def endpoint(self, path: str) -> str:
         """The absolute URL of ``path`` for ``client.post`` (see :func:`magec.backends._transport.endpoint`)."""
-        url = self._endpoints.get(path)
-        if url is None:
-            url = self._endpoints[path] = endpoint(self.client.base_url, path)
-        return url
+        return endpoint(str(self.client.base_url), path)
 
     async def aclose(self) -> None:
         """Drop this connection's reference; the shared client stays warm for other connections."""
