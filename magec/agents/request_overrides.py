@@ -37,6 +37,7 @@ from google.adk.tools.base_tool import BaseTool
 from google.genai import types
 
 from magec.errors import ValidationError
+from magec.runtime import heap
 
 
 class ClientTool(BaseTool):
@@ -101,7 +102,10 @@ def applied(overrides: Overrides | None) -> Iterator[None]:
             # Every timer started during the turn keeps a copy of its context, and with it these
             # overrides: on asyncio's own loop a cancelled timer stays queued until its time (an
             # SDK's 300 s read deadline), so a 16k-message history outlived its request by minutes
-            # (~96k objects a request; uvloop drops a cancelled timer's context at once).
+            # (~96k objects a request; uvloop drops a cancelled timer's context at once). The list
+            # is emptied in place (the conversation holds it too) and its messages freed off the
+            # event loop.
+            heap.let_go(overrides.history)
             overrides.history = []
 
 

@@ -37,6 +37,7 @@ from magec.agents.apps import AppStatus, BuildDeps
 from magec.config_view.snapshot import StoreSnapshot
 from magec.context import AppContext
 from magec.errors import MagecError
+from magec.runtime import heap
 from magec.runtime.build import Runtime, build_runtime
 from magec.runtime.usage import UsageRecorder
 
@@ -205,6 +206,8 @@ class RuntimeManager:
         if self._runtime is not None and self._runtime.epoch > runtime.epoch:
             return self._runtime
         self._runtime = runtime
+        # a first backend of a vendor imports its SDK: long-lived objects, frozen like start-up's
+        heap.settle_new_code()
         elapsed = time.perf_counter() - started
         self.last_rebuild = (runtime.rebuilt, len(runtime.apps) - runtime.rebuilt, elapsed)
         self.ctx.metrics.app_builds.inc(runtime.rebuilt)

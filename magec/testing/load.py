@@ -10,6 +10,8 @@
   true``) / ``/api/v1/agent/run_sse`` (token partials) and return a :class:`Outcome`.
 * :func:`client` is one asyncio httpx client without a connection limit worth the name;
   :func:`raise_fd_limit` lifts this process's open-file limit for that many sockets.
+* :func:`tcp_counters` reads the kernel's TCP counters (Linux), so a broken connection in a load
+  test can be told apart: a full listen queue, a reset, a socket closed with unread data.
 """
 
 from __future__ import annotations
@@ -72,6 +74,32 @@ def raise_fd_limit(want: int = 8192) -> None:
     want = want if hard == resource.RLIM_INFINITY else min(hard, want)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+#: the kernel counters that tell how a connection broke (/proc/net/netstat and /proc/net/snmp)
+_TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "EstabResets", "AttemptFails", "OutRsts", "TCPAbortOnData",
+                 "TCPAbortOnClose", "TCPAbortOnMemory", "TCPAbortOnTimeout", "TCPSynRetrans", "TCPTimeouts")  # fmt: skip
+
+
+def tcp_counters() -> dict[str, int]:
+    """The machine's TCP counters named in ``_TCP_COUNTERS`` (empty where ``/proc`` has none)."""
+    found: dict[str, int] = {}
+    for path in ("/proc/net/netstat", "/proc/net/snmp"):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            for name, value in zip(names.split()[1:], values.split()[1:], strict=False):
+                if name in _TCP_COUNTERS and value.lstrip("-").isdigit():
+                    found[name] = int(value)
+    return found
+
+
+def tcp_delta(before: dict[str, int]) -> dict[str, int]:
+    """What changed in :func:`tcp_counters` since ``before`` (counters that moved only)."""
+    now = tcp_counters()
+    return {k: now[k] - before.get(k, 0) for k in now if now[k] != before.get(k, 0)}
 
 
 def client(n: int, read_timeout: float = 300.0) -> httpx.AsyncClient:

@@ -10,8 +10,11 @@ import json
 import uuid
 
 import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from google.genai import types
 
+from magec.runtime import heap
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
 from tests.runtime.test_run_api import make_agent
@@ -120,3 +123,33 @@ async def test_a_fallback_gets_the_whole_long_history_too(sqlite_apps: Apps, ope
     for fake in (openai_x, openai_y):  # the failed primary's request was whole as well
         sent = [m["content"] for m in fake.calls()[-1].json["messages"] if m["role"] != "system"]
         assert sent == [m["content"] for m in messages]
+
+
+async def test_older_collections_wait_while_a_long_history_is_in_flight_and_resume_after(sqlite_apps: Apps) -> None:
+    """A long history defers the collector's older passes (runtime/heap.py) from its mapping to
+    its answer — the provider is called while they wait — and nothing keeps them waiting after
+    the answer; a short history never defers them."""
+    seen: list[bool] = []
+    provider = FastAPI()
+
+    @provider.post("/chat/completions")
+    @provider.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        seen.append(heap.deferring())  # this provider runs in the server's process
+        if (await request.json()).get("stream"):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m-1",
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+            return Response(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+        return JSONResponse({"id": "c", "object": "chat.completion", "created": 0, "model": "m-1", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]})
+
+    apps = sqlite_apps
+    with FakeServer(provider) as server:
+        _, aid = await make_agent(apps, server)
+        for messages in (_history(3) + [{"role": "user", "content": "short"}],
+                         _history(1500) + [{"role": "user", "content": "long"}]):
+            for stream in (False, True):
+                r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages, "stream": stream})
+                assert r.status_code == 200, r.text[:300]
+                assert not heap.deferring()
+    assert seen == [False, False, True, True]

@@ -38,12 +38,15 @@ def test_1000_concurrent_slow_streams_all_complete(tmp_path: Path, provider: str
     with ServerProcess(tmp_path / "data").start(timeout=300) as server:
         # 20 tokens 500 ms apart: each stream lasts 10 s, longer than the 10 s the arrivals take
         aid = load.make_agent(server.admin_url, provider, load.model(TOKENS, 500))
+        counters = load.tcp_counters()
         results = asyncio.run(load.streams(server.user_url, aid, 1000, ramp_s=10.0))
+        tcp = load.tcp_delta(counters)
         log = server.log_path.read_text() if server.log_path else ""
     bad = [r for r in results if not r.ok(FULL)]
-    # what the server logged, for a failure that reaches the client as a broken connection
+    # what the server logged and the kernel counted, for a failure that reaches the client as a
+    # broken connection
     noted = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line or "Traceback" in line]
-    assert not bad, f"{len(bad)} of 1000 streams failed, e.g. {bad[:3]}; server log: {noted[-20:]}"
+    assert not bad, f"{len(bad)} of 1000 streams failed, e.g. {bad[:3]}; server log: {noted[-20:]}; tcp: {tcp}"
     assert not load.POOL_ERROR.search(log), load.POOL_ERROR.search(log)
 
 

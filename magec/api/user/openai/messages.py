@@ -34,6 +34,7 @@ from google.genai import types
 from magec.agents.apps import App
 from magec.backends import prebuilt
 from magec.errors import ValidationError
+from magec.runtime import heap
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _AUDIO = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -163,6 +164,11 @@ class Turn:
 def split(messages: Any) -> Turn:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise ValidationError("messages: must be a non-empty list of messages", field="messages")
+    history = History()
+    if len(messages) > LONG_HISTORY:
+        # ~7 objects per message, alive as long as the turn: the collector's older passes wait
+        # for them to go, instead of traversing them all while they cannot be garbage
+        heap.defer_older_collections(history)
     instructions: list[str] = []
     body: list[tuple[int, dict[str, Any]]] = []
     for i, m in enumerate(messages):
@@ -181,7 +187,6 @@ def split(messages: Any) -> Turn:
     if start == len(body):
         raise ValidationError("messages: the last message must be from the user (or a tool result)", field="messages")
     call_names: dict[str, str] = {}
-    history: list[types.Content] = []
     for i, m in body[:start]:
         history.append(_content(i, m, call_names))
     new_parts: list[types.Part] = []
@@ -197,8 +202,14 @@ def split(messages: Any) -> Turn:
     return Turn("\n\n".join(instructions), history, types.Content(role="user", parts=new_parts), call_names, unnamed)
 
 
-#: above this many messages the mapping runs in a worker thread (:func:`split_off_loop`)
+#: above this many messages the mapping runs in a worker thread (:func:`split_off_loop`), and
+#: the collector's older passes wait for the history to be gone (magec.runtime.heap)
 LONG_HISTORY = 256
+
+
+class History(list[types.Content]):
+    """A turn's history: a list that takes a weak reference (the collector's deferral follows
+    its life)."""
 
 
 async def split_off_loop(messages: Any) -> Turn:
