@@ -547,4 +547,37 @@ fixed JSON workload on the server's CPU, back to back and after 50 ms idle) besi
 6. **A flow's `/v1` stream** now hears a client's hang-up before its first output and opens with
    keep-alive pings after 15 s of silence, like an agent's (the turn runs in the relay's task with
    no relay installed).
+### Profile notes, 2026-12-02 (fourteenth session: goal 2's stalls, one cause at a time)
+**Same AMD EPYC VM.** How: an in-process driver sending 5 × 16k-message `/v1` requests (OpenAI
+adapter over the loopback mock, and the in-process `fake`), a 5 ms ticker on the loop for the
+longest stall, a `gc.callbacks` hook timing every collection by generation and where it ran, and
+`faulthandler.dump_traceback_later` re-armed every tick to see what held the GIL when a tick was
+late. Each cause below, once removed, uncovered the next.
+1. **Older collections over a live history.** With the start-up heap frozen, a 16k-message
+   history (~7 tracked objects per message, all alive for the turn) was still traversed by every
+   middle-generation pass (10–45 ms) and now and then a full one (100–120 ms), though none of it
+   could be garbage. A long history now defers those passes from its mapping until the turn's end
+   lets it go (`runtime/heap.defer_older_collections` / `let_go`, bounded to 30 s; a large body's
+   parsing defers them too, `heap.deferred`). The deferral first ended with the history's *death*:
+   a finished streamed response sits in a reference cycle with its conversation, which only an
+   older pass would free, so the deferral never ended — it ends at the let-go now, and a test
+   holds that (`test_older_collections_wait_while_a_long_history_is_in_flight_and_resume_after`).
+2. **Freeing the history on the loop:** one uninterruptible deallocation cascade of 12 ms at the
+   handler's end. `heap.let_go` empties the list in place and frees its messages in a worker
+   thread, 256 at a time.
+3. **A vendor SDK imported after start-up:** a fresh install imports the openai SDK with its first
+   backend (~25k objects, 485 pydantic models), never frozen: the first middle-generation pass
+   after it took 20–45 ms, and every full pass traversed it again. The manager now freezes again
+   after a rebuild that follows new imports (`heap.settle_new_code`).
+4. **The GIL's convoy effect:** while a worker thread computes, the loop waits up to the switch
+   interval (5 ms) for the GIL after every `select` and socket call. Long CPU work now runs through
+   `loop.off_loop`, which sets a 1 ms interval while any such work runs: 16k messages over the
+   mock, longest stall per request **12–27 → 6–13 ms**. Not process-wide: an A/B of the proxy
+   section with a process-wide 1 ms cost ~5% more CPU per request at c=64 (noisy host).
+5. **A 4,000-message body was parsed and checked on the loop** (270 KB, under the 256 KB threshold
+   for a worker thread): 26 ms. Bodies over 32 KB now go to the worker (~0.1 ms per KB here).
+6. **Result, scale section on this host** (5 requests each): 4,000 messages, stalls 3.6–12.4 ms;
+   16,000 messages, 5.0–11.4 ms, no full collection during them (before: 23–31 ms at 4k, 5–24 ms
+   and a 120 ms full pass at 16k). µs per message 17.5–25.5 across runs (the host's noise; the
+   target, 20, is met on the published Intel page).
 """

@@ -41,7 +41,6 @@ from magec.context import AppContext
 from magec.flows import rules as flow_rules
 from magec.memory import rules as memory_rules
 from magec.resources import rules as resource_rules
-from magec.runtime.gil import prompt_switching
 from magec.runtime.heap import settled_heap
 from magec.store.crypto import load_cipher
 from magec.store.epochs import EpochBoard
@@ -106,7 +105,7 @@ async def open_context(
             tasks.append(asyncio.create_task(_health_monitor(ctx).run()))
             if start_clients:
                 await _start_clients(ctx)
-        with settled_heap() if start_runtime else contextlib.nullcontext(), prompt_switching():
+        with settled_heap() if start_runtime else contextlib.nullcontext():
             yield ctx
     finally:
         for t in tasks:

@@ -27,7 +27,8 @@ collection per context in a test process).
   still costs the older collections that run meanwhile: each traverses all of it, holding the
   GIL — 10–45 ms per middle-generation pass and 100–120 ms per full pass at 16k messages on a
   slow host. None of it can be cyclic garbage while the turn runs, so that traversal is wasted.
-  :func:`defer_older_collections` defers them for a list (the history) until it is let go
+  :func:`defer_older_collections` defers them for a list (the history; :func:`deferred` for a
+  block: the parsing of a large body, before the history exists) until it is let go
   (:func:`let_go`, at the turn's end) or dies: while any deferral lives, only the youngest
   generation is collected (short-lived cycles of other requests still go at once); once the last
   ends its objects are being freed by reference counting, and the older passes that follow
@@ -112,6 +113,17 @@ def defer_older_collections(owner: list[Any]) -> None:
     _began()
     key = id(owner)
     _deferrals[key] = weakref.finalize(owner, _end_deferral, key)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """:func:`defer_older_collections` for a block (a large body's parsing: its allocations would
+    trigger older passes, full ones included, before the history that follows defers them)."""
+    _began()
+    try:
+        yield
+    finally:
+        _ended()
 
 
 def _end_deferral(key: int) -> None:

@@ -119,3 +119,11 @@ async def test_code_imported_while_serving_is_frozen_at_the_next_rebuild(tmp_pat
     finally:
         sys.path.remove(str(tmp_path / "pkg"))
         sys.modules.pop("magec_late_module", None)
+
+
+def test_a_deferred_block_defers_until_it_ends_also_when_it_raises() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(ValueError), heap.deferred():
+        assert heap.deferring()
+        raise ValueError("a body that does not parse")
+    assert not heap.deferring() and gc.get_threshold() == before

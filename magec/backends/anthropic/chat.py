@@ -17,7 +17,6 @@ stream event; headers, auth, timeouts, retries-off and status errors stay the SD
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -40,6 +39,7 @@ from magec.backends._resilience import Policy, resilient
 from magec.backends._transport import LONG_REQUEST
 from magec.backends.anthropic.connection import AnthropicConnection, map_error
 from magec.backends.anthropic.messages import payload
+from magec.loop import off_loop
 
 
 class AnthropicChat(BaseLlm):
@@ -71,7 +71,7 @@ class AnthropicChat(BaseLlm):
         model = llm_request.model or self.model
         if len(llm_request.contents) > LONG_REQUEST:
             # a long history's mapping and JSON would hold the event loop; in a thread they share the GIL
-            content = await asyncio.to_thread(payload, llm_request, model, id_map, stream)
+            content = await off_loop(payload, llm_request, model, id_map, stream)
         else:
             content = payload(llm_request, model, id_map, stream)
         label = self._conn.label

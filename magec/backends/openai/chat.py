@@ -10,7 +10,6 @@ reason raises :class:`~magec.errors.MalformedResponseError`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -34,6 +33,7 @@ from magec.backends._transport import LONG_REQUEST, json_body
 from magec.backends.openai.connection import OpenAIConnection, map_error
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
+from magec.loop import off_loop
 
 
 class OpenAIChat(BaseLlm):
@@ -86,7 +86,7 @@ class OpenAIChat(BaseLlm):
         id_map: dict[str, str] = {}
         if len(llm_request.contents) > LONG_REQUEST:
             # a long history's mapping and JSON would hold the event loop; in a thread they share the GIL
-            content = await asyncio.to_thread(self.payload, llm_request, id_map, stream)
+            content = await off_loop(self.payload, llm_request, id_map, stream)
         else:
             content = self.payload(llm_request, id_map, stream)
         acc = TurnAccumulator(backend=self._conn.label, relay=relay.current() if stream else None)

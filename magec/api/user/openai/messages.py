@@ -19,7 +19,6 @@ Bad input is a :class:`~magec.errors.ValidationError` naming the field (``messag
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -34,6 +33,7 @@ from google.genai import types
 from magec.agents.apps import App
 from magec.backends import prebuilt
 from magec.errors import ValidationError
+from magec.loop import off_loop
 from magec.runtime import heap
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -217,7 +217,7 @@ async def split_off_loop(messages: Any) -> Turn:
     message is ~25 µs, so 16k messages would hold the event loop (and every other request) for
     ~0.4 s; in a thread the interpreter hands the loop the GIL every switch interval instead."""
     if isinstance(messages, list) and len(messages) > LONG_HISTORY:
-        return await asyncio.to_thread(split, messages)
+        return await off_loop(split, messages)
     return split(messages)
 
 
