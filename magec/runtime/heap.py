@@ -11,7 +11,7 @@ first-generation threshold makes the young collections fewer (each still sees on
 objects). Cycles created later are still collected as before.
 
 Contract: :func:`settled_heap` is entered once the runtime is up. On entry it freezes the heap
-and raises the first threshold; on exit it unfreezes and restores the previous thresholds, so a
+and raises the first threshold; on exit it unfreezes and restores that threshold, so a
 process that opens several contexts in turn (tests, CLI commands) never keeps one context's
 objects frozen past its end. No collection runs first: whatever garbage start-up left is freed
 at the unfreeze (a serving process keeps it, a few MB at most, instead of paying a full
@@ -34,10 +34,9 @@ collection per context in a test process).
   ends its objects are being freed by reference counting, and the older passes that follow
   traverse nothing of them. Ending at the let-go matters: a finished response often sits in a
   reference cycle with its turn's objects, which only an older pass would free. Bounded: a
-  deferral older than
-  :data:`MAX_DEFERRAL_S` gives way (checked at every young collection and every new deferral),
-  so an owner caught in a cycle, or bulky requests overlapping without a break, never stop the
-  older collections for long.
+  deferral older than :data:`MAX_DEFERRAL_S` gives way (checked at every young collection and
+  every new deferral), so an owner caught in a cycle, or bulky requests overlapping without a
+  break, never stop the older collections for long.
 * **Freeing** such a history is one uninterruptible cascade of deallocations (12 ms at 16k
   messages), on whichever thread drops the last reference — the event loop's, at the end of a
   handler. :func:`let_go` empties a list at once and frees what it held in a worker thread, a
@@ -83,15 +82,16 @@ _deferrals: dict[int, weakref.finalize] = {}
 @contextlib.contextmanager
 def settled_heap() -> Iterator[None]:
     global _frozen_modules
-    previous = gc.get_threshold()
+    # only the first threshold is this context's: the older ones are the deferrals' (below)
+    young = gc.get_threshold()[0]
     gc.freeze()
     _frozen_modules = len(sys.modules)
-    gc.set_threshold(max(previous[0], YOUNG_THRESHOLD), *previous[1:])
+    gc.set_threshold(max(young, YOUNG_THRESHOLD), *gc.get_threshold()[1:])
     try:
         yield
     finally:
         _frozen_modules = None
-        gc.set_threshold(*previous)
+        gc.set_threshold(young, *gc.get_threshold()[1:])
         gc.unfreeze()
 
 

@@ -128,7 +128,7 @@ async def test_a_fallback_gets_the_whole_long_history_too(sqlite_apps: Apps, ope
 async def test_older_collections_wait_while_a_long_history_is_in_flight_and_resume_after(sqlite_apps: Apps) -> None:
     """A long history defers the collector's older passes (runtime/heap.py) from its mapping to
     its answer — the provider is called while they wait — and nothing keeps them waiting after
-    the answer; a short history never defers them."""
+    the answer; a short history never defers them, nor does a client's copy of a stored one."""
     seen: list[bool] = []
     provider = FastAPI()
 
@@ -152,4 +152,9 @@ async def test_older_collections_wait_while_a_long_history_is_in_flight_and_resu
                 r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages, "stream": stream})
                 assert r.status_code == 200, r.text[:300]
                 assert not heap.deferring()
-    assert seen == [False, False, True, True]
+        # with a stored session the session is the history: the client's copy is let go at once
+        r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": messages},
+                                 headers={"X-Session-Id": f"s-{uuid.uuid4().hex}"})
+        assert r.status_code == 200, r.text[:300]
+        assert not heap.deferring()
+    assert seen == [False, False, True, True, False]

@@ -28,6 +28,7 @@ from magec.api.limits import until_disconnected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
+from magec.runtime import heap
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, answer, ensure_session, require_app, run_turn
 
@@ -65,6 +66,7 @@ class Conversation:
         """``session_id``: continue that stored session (created when new); else ``store``: a new
         stored session seeded with the client's history; else an in-memory one."""
         if session_id:
+            heap.let_go(turn.history)  # the stored session is the history: the client's copy goes
             sid = await ensure_session(rt, app, user, session_id)
             if turn.unnamed:
                 session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
@@ -75,6 +77,7 @@ class Conversation:
             if turn.unnamed:
                 name_calls(turn, [])
             await seed(rt.session_service, app, user, sid, turn.history)
+            heap.let_go(turn.history)  # stored now: the list (and its collector deferral) ends
             return cls(rt, app, user, sid)
         runner = app.ephemeral_runner()
         if turn.unnamed:
@@ -89,6 +92,7 @@ class Conversation:
         # A flow's agents see the history as session events (attributed, as ADK shows other
         # authors), and a client tool's answer needs its call among them: one linear step.
         created = await svc.create_session(app_name=app.id, user_id=user, events=history_events(app, turn.history))
+        heap.let_go(turn.history)  # its messages live on in the session's events
         return cls(rt, app, user, created.id, runner)
 
     async def run(
