@@ -557,8 +557,8 @@ late. Each cause below, once removed, uncovered the next.
    history (~7 tracked objects per message, all alive for the turn) was still traversed by every
    middle-generation pass (10–45 ms) and now and then a full one (100–120 ms), though none of it
    could be garbage. A long history now defers those passes from its mapping until the turn's end
-   lets it go (`runtime/heap.defer_older_collections` / `let_go`, bounded to 30 s; a large body's
-   parsing defers them too, `heap.deferred`). The deferral first ended with the history's *death*:
+   lets it go (`magec/heap.py`: `defer_older_collections` / `let_go`, bounded to 30 s; a large
+   body's parsing defers them too, `heap.deferred`). The deferral first ended with the history's *death*:
    a finished streamed response sits in a reference cycle with its conversation, which only an
    older pass would free, so the deferral never ended — it ends at the let-go now, and a test
    holds that (`test_older_collections_wait_while_a_long_history_is_in_flight_and_resume_after`).

@@ -39,9 +39,9 @@ from magec.config import Config
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
 from magec.flows import rules as flow_rules
+from magec.heap import settled_heap
 from magec.memory import rules as memory_rules
 from magec.resources import rules as resource_rules
-from magec.runtime.heap import settled_heap
 from magec.store.crypto import load_cipher
 from magec.store.epochs import EpochBoard
 from magec.store.migrate import upgrade

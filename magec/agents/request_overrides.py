@@ -36,8 +36,8 @@ from typing import Any
 from google.adk.tools.base_tool import BaseTool
 from google.genai import types
 
+from magec import heap
 from magec.errors import ValidationError
-from magec.runtime import heap
 
 
 class ClientTool(BaseTool):

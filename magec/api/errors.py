@@ -12,12 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from magec import errors
+from magec import errors, heap
 from magec.api.limits import ClientDisconnected, parse_json
 from magec.errors import BackendRateLimitError, ConflictError, MagecError, OverloadedError, RateLimitedError
 from magec.loop import off_loop
 from magec.redact import redact
-from magec.runtime import heap
 from magec.store.validation import loc_to_path
 
 log = logging.getLogger("magec.api")
@@ -138,6 +137,6 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     """The parsed, checked JSON body (:func:`magec.api.limits.parse_json`); 400 naming the problem."""
     raw = await request.body()
     if len(raw) > LARGE_BODY:
-        with heap.deferred():  # no older collection while it is parsed (magec.runtime.heap)
+        with heap.deferred():  # no older collection while it is parsed (magec.heap)
             return await off_loop(functools.partial(parse_json, raw, required=required))
     return parse_json(raw, required=required)

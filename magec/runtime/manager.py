@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from google.adk.sessions import BaseSessionService
 
+from magec import heap
 from magec.agents.apps import AppStatus, BuildDeps
 from magec.config_view.snapshot import StoreSnapshot
 from magec.context import AppContext
 from magec.errors import MagecError
-from magec.runtime import heap
 from magec.runtime.build import Runtime, build_runtime
 from magec.runtime.usage import UsageRecorder
 

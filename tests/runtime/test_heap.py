@@ -1,6 +1,6 @@
 """The serving heap is frozen while a runtime is up, and released when it closes; code loaded later
 is frozen at the next rebuild; a bulky object defers the older collections while it lives; a
-let-go list is freed off the calling thread (runtime/heap.py)."""
+let-go list is freed off the calling thread (magec/heap.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from magec.runtime import heap
-from magec.runtime.heap import YOUNG_THRESHOLD
+from magec import heap
+from magec.heap import YOUNG_THRESHOLD
 from magec.testing.apps import running_apps
 
 

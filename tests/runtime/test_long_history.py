@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from google.genai import types
 
-from magec.runtime import heap
+from magec import heap
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply
 from tests.runtime.test_run_api import make_agent
@@ -126,7 +126,7 @@ async def test_a_fallback_gets_the_whole_long_history_too(sqlite_apps: Apps, ope
 
 
 async def test_older_collections_wait_while_a_long_history_is_in_flight_and_resume_after(sqlite_apps: Apps) -> None:
-    """A long history defers the collector's older passes (runtime/heap.py) from its mapping to
+    """A long history defers the collector's older passes (magec/heap.py) from its mapping to
     its answer — the provider is called while they wait — and nothing keeps them waiting after
     the answer; a short history never defers them, nor does a client's copy of a stored one."""
     seen: list[bool] = []

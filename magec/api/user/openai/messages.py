@@ -30,11 +30,11 @@ from typing import Any
 from google.adk.events import Event
 from google.genai import types
 
+from magec import heap
 from magec.agents.apps import App
 from magec.backends import prebuilt
 from magec.errors import ValidationError
 from magec.loop import off_loop
-from magec.runtime import heap
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _AUDIO = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -203,7 +203,7 @@ def split(messages: Any) -> Turn:
 
 
 #: above this many messages the mapping runs in a worker thread (:func:`split_off_loop`), and
-#: the collector's older passes wait for the history to be gone (magec.runtime.heap)
+#: the collector's older passes wait for the history to be gone (magec.heap)
 LONG_HISTORY = 256
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from google.genai import types
 from starlette.requests import Request
 
+from magec import heap
 from magec.agents.apps import App
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.agents.request_overrides import Overrides, applied
@@ -28,7 +29,6 @@ from magec.api.limits import until_disconnected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
-from magec.runtime import heap
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, answer, ensure_session, require_app, run_turn
 
