@@ -32,6 +32,9 @@ set +e
 "${PYTEST[@]}" -m "not alone" "$@"
 first=$?
 echo "==> pytest: the load tests, alone on the machine (-m alone)"
+# what else the machine runs now (a process the suite left behind would share the CPU with them)
+uptime
+ps -eo pcpu,rss,etime,args --sort=-pcpu 2>/dev/null | head -6 | cut -c1-160
 "$VENV/bin/pytest" -q --durations=5 -m alone "$@"
 second=$?
 set -e
