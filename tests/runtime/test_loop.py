@@ -7,7 +7,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +43,6 @@ async def test_off_loop_work_runs_in_a_thread_with_prompt_switching_and_restores
     before = sys.getswitchinterval()
 
     def work() -> tuple[str, float]:
-        time.sleep(0.01)
         return threading.current_thread().name, sys.getswitchinterval()
 
     seen = await asyncio.gather(off_loop(work), off_loop(work))
