@@ -339,6 +339,7 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=config.keep_alive,
             **_proxy_headers(config),
         )
     )
@@ -384,6 +385,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     log_config=None,
                     access_log=False,
                     timeout_graceful_shutdown=10,
+                    timeout_keep_alive=config.keep_alive,
                     **_proxy_headers(config),
                 )
             ),
@@ -395,6 +397,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     log_config=None,
                     access_log=False,
                     timeout_graceful_shutdown=10,
+                    timeout_keep_alive=config.keep_alive,
                     **_proxy_headers(config),
                 )
             ),

@@ -37,6 +37,19 @@ _WORDS = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing",
 POOL_ERROR = re.compile(r"QueuePool|pool limit|connection timed out|sqlalchemy", re.I)
 
 
+def noted(log: str) -> list[str]:
+    """The warnings and errors in a server's log (JSON lines, or the console format)."""
+    found = []
+    for line in log.splitlines():
+        try:
+            level = str(json.loads(line).get("level", ""))
+        except (ValueError, AttributeError):
+            level = "warning" if " WARNING " in line or " ERROR " in line or "Traceback" in line else ""
+        if level.lower() in ("warning", "error", "critical"):
+            found.append(line)
+    return found
+
+
 def model(tokens: int, pace_ms: int) -> str:
     return f"mock-t{tokens}-d{pace_ms}"
 
@@ -118,21 +131,52 @@ class Outcome:
     ttft: float | None = None
     total: float = 0.0
     retry_after: str | None = None
+    #: the connection as the client saw it: "new :<local port>" or "reused", and when the request
+    #: had gone out (seconds from the start) — a broken stream's line says which
+    conn: str = ""
 
     def ok(self, expected: str) -> bool:
         return self.status == 200 and not self.failure and self.text == expected
 
 
+class _Wire:
+    """httpcore's ``trace`` extension for one request: was its connection opened for it (and from
+    which local port), and when was the request written."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.port: int | None = None
+        self.connecting: float | None = None
+        self.connected: float | None = None
+        self.sent: float | None = None
+
+    async def __call__(self, event: str, info: dict[str, object]) -> None:
+        if event == "connection.connect_tcp.started":
+            self.connecting = time.perf_counter() - self.t0
+        if event == "connection.connect_tcp.complete":
+            self.connected = time.perf_counter() - self.t0
+            stream = info.get("return_value")
+            name = stream.get_extra_info("sockname") if stream is not None else None  # type: ignore[attr-defined]
+            self.port = name[1] if isinstance(name, tuple) else -1
+        elif event == "http11.send_request_body.complete":
+            self.sent = time.perf_counter() - self.t0
+
+    def __str__(self) -> str:
+        sent = "not sent" if self.sent is None else f"sent at {self.sent:.2f} s"
+        return f"{'reused' if self.port is None else f'new :{self.port}'}, {sent}"
+
+
 async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> Outcome:
     body = {"model": agent, "stream": True, "messages": [{"role": "user", "content": text}]}
     t0 = time.perf_counter()
+    wire = _Wire()
     out: Outcome | None = None
     try:
-        async with c.stream("POST", f"{base}/v1/chat/completions", json=body) as r:
+        async with c.stream("POST", f"{base}/v1/chat/completions", json=body, extensions={"trace": wire}) as r:
             if r.status_code != 200:
                 raw = (await r.aread()).decode(errors="replace")
                 return Outcome(r.status_code, failure=raw, total=time.perf_counter() - t0,
-                               retry_after=r.headers.get("retry-after"))  # fmt: skip
+                               retry_after=r.headers.get("retry-after"), conn=str(wire))  # fmt: skip
             out = Outcome(200)
             async for line in r.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
@@ -146,8 +190,9 @@ async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> O
                         out.ttft = time.perf_counter() - t0
                     out.text += piece
     except httpx.HTTPError as e:
-        return Outcome(0, failure=_broken(e, "/v1", out), total=time.perf_counter() - t0)
+        return Outcome(0, failure=_broken(e, "/v1", out), total=time.perf_counter() - t0, conn=str(wire))
     out.total = time.perf_counter() - t0
+    out.conn = str(wire)
     return out
 
 
@@ -156,13 +201,14 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
     body = {"appName": agent, "userId": user, "streaming": True, "newMessage": {"role": "user", "parts": [{"text": text}]}}
     t0 = time.perf_counter()
     partial = ""
+    wire = _Wire()
     out: Outcome | None = None
     try:
-        async with c.stream("POST", f"{base}/api/v1/agent/run_sse", json=body) as r:
+        async with c.stream("POST", f"{base}/api/v1/agent/run_sse", json=body, extensions={"trace": wire}) as r:
             if r.status_code != 200:
                 raw = (await r.aread()).decode(errors="replace")
                 return Outcome(r.status_code, failure=raw, total=time.perf_counter() - t0,
-                               retry_after=r.headers.get("retry-after"))  # fmt: skip
+                               retry_after=r.headers.get("retry-after"), conn=str(wire))  # fmt: skip
             out = Outcome(200)
             async for line in r.aiter_lines():
                 if not line.startswith("data: "):
@@ -178,10 +224,11 @@ async def run_sse(c: httpx.AsyncClient, base: str, agent: str, user: str, text: 
                 elif piece:
                     out.text = piece
     except httpx.HTTPError as e:
-        return Outcome(0, failure=_broken(e, "/run_sse", out), total=time.perf_counter() - t0)
+        return Outcome(0, failure=_broken(e, "/run_sse", out), total=time.perf_counter() - t0, conn=str(wire))
     if partial != out.text and not out.failure:
         out.failure = f"partials {partial!r} != final {out.text!r}"
     out.total = time.perf_counter() - t0
+    out.conn = str(wire)
     return out
 
 
