@@ -268,10 +268,12 @@ def make_agent(admin_url: str, provider: str, model_name: str) -> str:
         return str(a.json()["id"])
 
 
-async def streams(base: str, agent: str, n: int, ramp_s: float) -> list[Outcome]:
+async def streams(base: str, agent: str, n: int, ramp_s: float, lag: list[float] | None = None) -> list[Outcome]:
     """``n`` streams, every other one ``/v1`` and ``/run_sse``, started evenly over ``ramp_s``
     seconds (clients do not all arrive in the same millisecond; with streams longer than the ramp
-    every one of them still overlaps all the others)."""
+    every one of them still overlaps all the others). ``lag`` gets this process's longest event
+    loop delay meanwhile (a busy machine makes the clients themselves late: a request written
+    seconds after its connection opened)."""
     import asyncio
 
     async def one(c: httpx.AsyncClient, i: int) -> Outcome:
@@ -280,8 +282,19 @@ async def streams(base: str, agent: str, n: int, ramp_s: float) -> list[Outcome]
             return await v1_stream(c, base, agent, f"question {i}")
         return await run_sse(c, base, agent, f"user-{i}", f"question {i}")
 
-    async with client(n) as c:
-        return await asyncio.gather(*(one(c, i) for i in range(n)))
+    async def watch(seen: list[float]) -> None:
+        seen.append(0.0)
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.05)
+            seen[-1] = max(seen[-1], time.perf_counter() - t - 0.05)
+
+    watcher = asyncio.ensure_future(watch(lag if lag is not None else []))
+    try:
+        async with client(n) as c:
+            return await asyncio.gather(*(one(c, i) for i in range(n)))
+    finally:
+        watcher.cancel()
 
 
 @dataclass

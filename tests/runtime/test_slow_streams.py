@@ -39,7 +39,8 @@ def test_1000_concurrent_slow_streams_all_complete(tmp_path: Path, provider: str
         # 20 tokens 500 ms apart: each stream lasts 10 s, longer than the 10 s the arrivals take
         aid = load.make_agent(server.admin_url, provider, load.model(TOKENS, 500))
         counters = load.tcp_counters()
-        results = asyncio.run(load.streams(server.user_url, aid, 1000, ramp_s=10.0))
+        lag: list[float] = []
+        results = asyncio.run(load.streams(server.user_url, aid, 1000, ramp_s=10.0, lag=lag))
         tcp = load.tcp_delta(counters)
         log = server.log_path.read_text() if server.log_path else ""
     bad = [r for r in results if not r.ok(FULL)]
@@ -47,6 +48,7 @@ def test_1000_concurrent_slow_streams_all_complete(tmp_path: Path, provider: str
     # broken connection
     reused = sum(r.conn.startswith("reused") for r in results)
     assert not bad, (f"{len(bad)} of 1000 streams failed, e.g. {bad[:3]}; {reused} of 1000 on a reused connection; "
+                     f"this process's longest loop delay {max(lag, default=0):.2f} s; "
                      f"server log: {load.noted(log)[-20:]}; tcp: {tcp}")  # fmt: skip
     assert not load.POOL_ERROR.search(log), load.POOL_ERROR.search(log)
 
