@@ -580,4 +580,29 @@ late. Each cause below, once removed, uncovered the next.
    16,000 messages, 5.0–11.4 ms, no full collection during them (before: 23–31 ms at 4k, 5–24 ms
    and a 120 ms full pass at 16k). µs per message 17.5–25.5 across runs (the host's noise; the
    target, 20, is met on the published Intel page).
+### Profile notes, 2026-12-02 (fifteenth session: the c=1 rows on a quiet hour, keep-alive)
+**Same AMD EPYC VM, load average 0.6 at the start** (`python -m bench --only proxy,ttft,tokens`,
+report to a temporary file). Proxy section, c=1 p50 added over the mock: plain `/v1` **2.94 ms**
+(direct 1.90, magec 4.84; target 2), `/run` 2.96 ms; the first paced token **3.24 ms** (TTFT
+section; target 2). c=64: plain 239 vs LiteLLM 79 req/s (**3.0×**), streamed 206 vs 30 (6.9×).
+The token section of the same run measured 7.42 ms added for a plain answer and 5.29 ms for the
+first token: it alternates direct and magec requests one at a time, so each magec request starts
+after the server idled ~5 ms, and this host runs code up to twice as slow after an idle spell
+(server CPU per plain request 7.0 ms there against ~3.8 ms under load in the proxy section). The
+paced token cost 245 µs (floor ~150 µs here, see the fourth and ninth sessions).
+1. **Where a c=1 plain request goes** (py-spy, 500 Hz, c=1, 20 s; shares of the samples in the
+   serving loop): ADK's flow 45% (the provider call through the SDK 25 of it), the ASGI
+   middleware, routing and handler 28%, the config-epoch check 6% (py-spy puts it on the mmap
+   read of the epoch board, which times at 0.4 µs hot and ~6 µs after a 5 ms idle on its own:
+   sampling skew or the first touches after an idle gap, not work to remove), the audit write 3%. No frame holds more than 4% on its own: the rest is spread over every
+   layer, so the 2 ms target needs a quarter to a third of the whole per-request cost gone, not a
+   hot spot removed.
+2. **A stream's first token vs. a whole answer:** through magec a paced stream's first token was
+   1.4 ms later than a one-read stream's (added 4.29 vs 2.93 ms, 60 alternating requests); direct
+   to the mock the same two differ by ~1 ms (3.19 vs 2.24 ms), so most of the gap is the client's
+   and the mock's, not magec's.
+3. **Keep-alive:** magec's ports now keep an idle connection 120 s (`server.keepAlive`), not
+   uvicorn's 5 s, which equals httpx's pool expiry: a pooled client reusing a connection as the
+   server closes it gets a reset for a request the server never read. Measured cost: none (idle
+   connections hold a socket and a protocol object).
 """
