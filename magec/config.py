@@ -9,6 +9,7 @@ server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMI
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
          adminHost: 127.0.0.1, allowedHosts: [], corsOrigins: [], adminOrigins: [],
          trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}, keepAlive: 120,
+         headerTimeout: 60, bodyTimeout: 60,
          mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
@@ -137,6 +138,10 @@ class Config:
     #: server that closes first races a client reusing the connection — its request lands on a
     #: closed socket and the client gets a reset (uvicorn's own default, 5 s, equals httpx's)
     keep_alive: int = 120
+    #: ``server.headerTimeout`` / ``server.bodyTimeout``: seconds a client has for a request's whole
+    #: head, and the longest silence inside its body (the slow-client defence, magec.api.slow_clients)
+    header_timeout: int = 60
+    body_timeout: int = 60
     #: seconds between live backend health checks (model listing; ``server.healthInterval``)
     health_interval: float = 30.0
     #: consecutive backend faults that open a backend's circuit breaker (``server.breakerFailures``)
@@ -351,6 +356,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.breaker_cooldown = float(server.get("breakerCooldown", cfg.breaker_cooldown))
     cfg.workers = _int(server.get("workers", cfg.workers), "server.workers")
     cfg.keep_alive = _int(server.get("keepAlive", cfg.keep_alive), "server.keepAlive")
+    cfg.header_timeout = _int(server.get("headerTimeout", cfg.header_timeout), "server.headerTimeout")
+    cfg.body_timeout = _int(server.get("bodyTimeout", cfg.body_timeout), "server.bodyTimeout")
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
@@ -396,6 +403,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_BREAKER_COOLDOWN": ("breaker_cooldown", float),
         "MAGEC_WORKERS": ("workers", int),
         "MAGEC_KEEP_ALIVE": ("keep_alive", int),
+        "MAGEC_HEADER_TIMEOUT": ("header_timeout", int),
+        "MAGEC_BODY_TIMEOUT": ("body_timeout", int),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -417,8 +426,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
     if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
-    if not 1 <= cfg.keep_alive <= 3600:
-        raise ConfigError(f"server.keepAlive must be between 1 and 3600 seconds; got {cfg.keep_alive}")
+    for name, seconds in (("keepAlive", cfg.keep_alive), ("headerTimeout", cfg.header_timeout),
+                          ("bodyTimeout", cfg.body_timeout)):  # fmt: skip
+        if not 1 <= seconds <= 3600:
+            raise ConfigError(f"server.{name} must be between 1 and 3600 seconds; got {seconds}")
     if not 1 <= cfg.workers <= 256:
         raise ConfigError(f"server.workers must be between 1 and 256; got {cfg.workers}")
     if cfg.log_level not in {"debug", "info", "warn", "warning", "error"}:

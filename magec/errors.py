@@ -136,6 +136,13 @@ class PayloadTooLargeError(ConfigError):
     status_code = 413
 
 
+class RequestTimeoutError(ConfigError):
+    """A client did not send its request head in time (``server.headerTimeout``)."""
+
+    code = "request_timeout"
+    status_code = 408
+
+
 class BudgetExceededError(ConfigError):
     """A client's or agent's budget for the period is spent: the turn is refused before it runs.
     402 (not 429): waiting seconds does not help, so SDKs must not retry it. ``scope`` is

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from magec.api import slow_clients
 from magec.backends import clients_held
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
@@ -340,6 +341,7 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
             access_log=False,
             timeout_graceful_shutdown=10,
             timeout_keep_alive=config.keep_alive,
+            http=slow_clients.protocol(config.header_timeout, config.body_timeout),
             **_proxy_headers(config),
         )
     )
@@ -386,6 +388,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     access_log=False,
                     timeout_graceful_shutdown=10,
                     timeout_keep_alive=config.keep_alive,
+                    http=slow_clients.protocol(config.header_timeout, config.body_timeout),
                     **_proxy_headers(config),
                 )
             ),
@@ -398,6 +401,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                     access_log=False,
                     timeout_graceful_shutdown=10,
                     timeout_keep_alive=config.keep_alive,
+                    http=slow_clients.protocol(config.header_timeout, config.body_timeout),
                     **_proxy_headers(config),
                 )
             ),

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from magec import errors, heap
@@ -103,7 +104,8 @@ def install(app: FastAPI) -> None:
         return error_response(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
 
     @app.exception_handler(ClientDisconnected)
-    async def _gone(_request: Request, _err: ClientDisconnected) -> Response:
+    @app.exception_handler(ClientDisconnect)  # starlette's: the client left while its body was read
+    async def _gone(_request: Request, _err: Exception) -> Response:
         # Nobody is listening; 499 (nginx's "client closed request") only shows up in metrics.
         return Response(status_code=499)
 
