@@ -14,6 +14,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   │   └── ForbiddenError  forbidden           authenticated, not allowed                    → 403
     │   ├── RateLimitedError    too_many_requests   too many failed attempts (``retry_after``)    → 429
     │   ├── PayloadTooLargeError payload_too_large  a request body over its limit                 → 413
+    │   ├── RequestTimeoutError request_timeout   a request head not sent in time               → 408
     │   ├── BudgetExceededError budget_exceeded   a client's or agent's budget is spent         → 402
     │   └── LoopDetectedError   loop_detected       a request came back to this instance          → 508
     ├── BackendError            backend_error       a provider call failed                        → 502
