@@ -153,7 +153,7 @@ class _Wire:
     async def __call__(self, event: str, info: dict[str, object]) -> None:
         if event == "connection.connect_tcp.started":
             self.connecting = time.perf_counter() - self.t0
-        if event == "connection.connect_tcp.complete":
+        elif event == "connection.connect_tcp.complete":
             self.connected = time.perf_counter() - self.t0
             stream = info.get("return_value")
             name = stream.get_extra_info("sockname") if stream is not None else None  # type: ignore[attr-defined]
@@ -163,7 +163,10 @@ class _Wire:
 
     def __str__(self) -> str:
         sent = "not sent" if self.sent is None else f"sent at {self.sent:.2f} s"
-        return f"{'reused' if self.port is None else f'new :{self.port}'}, {sent}"
+        if self.port is None:
+            return f"reused, {sent}"
+        opened = "" if self.connected is None else f" opened at {self.connected:.2f} s"
+        return f"new :{self.port}{opened}, {sent}"
 
 
 async def v1_stream(c: httpx.AsyncClient, base: str, agent: str, text: str) -> Outcome:
