@@ -17,6 +17,8 @@ What we rely on, and why:
   revision a session was loaded at; ADK's services use it for stale-write detection and so do ours.
 * ``google.adk.agents.remote_a2a_agent`` (:func:`short_circuit_missing_a2a`) — the module ADK's
   ``build_node`` tries to import on every turn.
+* ``_adk_origin_app_name`` / ``_adk_origin_path`` on an agent (:func:`claim_origin`) — the origin
+  ADK's own ``AgentLoader`` records and ``Runner`` checks against its ``app_name``.
 
 (The ``_apply_temp_state`` / ``_trim_temp_delta_state`` helpers our session services inherit from
 ``BaseSessionService`` are protected methods of a public base class, used by every ADK service.)
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.adk.errors._stale_session_error import StaleSessionError
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EdgeItem",
     "StaleSessionError",
+    "claim_origin",
     "extract_json_safe_state_delta",
     "set_storage_marker",
     "short_circuit_missing_a2a",
@@ -63,3 +67,15 @@ def short_circuit_missing_a2a() -> None:
     ``sys.modules[name] = None`` makes that import fail at once, exactly as before, only cheaply."""
     if A2A_AGENT_MODULE not in sys.modules and importlib.util.find_spec("a2a") is None:
         sys.modules[A2A_AGENT_MODULE] = None  # type: ignore[assignment]
+
+
+def claim_origin(agent: Any, app_name: str) -> None:
+    """Record ``app_name`` as where ``agent`` comes from, before a ``Runner`` is built on it.
+
+    Without it, ``Runner`` guesses an app name from the agent class's file when that file is under
+    the working directory (magec run from its source checkout): ``magec/agents/…`` reads as app
+    "agents". Every build then warned "App name mismatch", and the runner's "Session not found"
+    message would carry that hint with a server path in it. ADK's ``AgentLoader`` sets the same
+    two attributes on the agents it loads."""
+    agent._adk_origin_app_name = app_name
+    agent._adk_origin_path = Path(app_name)

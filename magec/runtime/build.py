@@ -16,6 +16,7 @@ from typing import Any
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
 
+from magec._adk import claim_origin
 from magec.agents import context_guard
 from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.agents.build import build_llm_agent
@@ -120,6 +121,7 @@ def build_runtime(snap: StoreSnapshot, deps: BuildDeps, previous: Runtime | None
 def _build_agent_app(agent: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
     try:
         llm_agent = build_llm_agent(agent, snap, deps)
+        claim_origin(llm_agent, agent.id)
         runner = Runner(app_name=agent.id, agent=llm_agent, session_service=deps.session_service,
                         artifact_service=deps.artifact_service)
         return App(

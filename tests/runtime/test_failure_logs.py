@@ -47,3 +47,25 @@ def test_a_failed_turn_is_one_log_line(tmp_path: Path, fmt: str) -> None:
         assert record["level"] == "warning" and "http_error" in record["msg"] and "unlucky" in record["msg"]
     else:
         assert "WARNING" in line and "http_error" in line and "unlucky" in line
+
+
+def test_a_healthy_turn_from_the_source_checkout_logs_no_warning(tmp_path: Path) -> None:
+    """Run as the README runs it (the working directory holds magec's source): building and running
+    an agent warns about nothing — ADK used to guess the app name "agents" from the agent class's
+    file and warn "App name mismatch" on every build."""
+    with FakeServer(OpenAIFake("fine")) as fake, ServerProcess(
+        data_dir=tmp_path / "data", admin_password="pw-for-logs", log_level="info"
+    ).start() as srv:
+        admin = httpx.Client(base_url=srv.admin_url, timeout=30, headers={"Authorization": "Bearer pw-for-logs"})
+        b = admin.post(f"{A}/backends", json={"name": "fine", "type": "openai", "url": fake.url + "/v1"}).json()
+        a = admin.post(f"{A}/agents", json={"name": "calm", "llm": {"backend": b["id"], "model": "m"}}).json()
+        fake.script(Reply(text="all good"))
+        r = httpx.post(f"{srv.user_url}/api/v1/agent/run", timeout=30,
+                       json={"appName": a["id"], "userId": "u", "newMessage": {"parts": [{"text": "hi"}]}})  # fmt: skip
+        assert "all good" in r.text, r.text
+        assert httpx.get(f"{srv.user_url}/api/v1/health", timeout=10).status_code == 200
+        assert srv.log_path is not None
+        records = [json.loads(line) for line in srv.log_path.read_text().splitlines() if line.startswith("{")]
+    assert Path.cwd().joinpath("magec", "agents").is_dir()  # the case: run from the source checkout
+    noisy = [r for r in records if r["level"] in ("warning", "error")]
+    assert not noisy, noisy
