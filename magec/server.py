@@ -326,17 +326,15 @@ def _proxy_headers(config: Config) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": list(config.trusted_proxies)}
 
 
-def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
-    """The admin MCP server (``server.mcp.*``, docs/admin-mcp.md): every operation of ``admin`` as a
-    tool, called in process through ``admin`` itself."""
-    from magec.admin_mcp.server import AdminMcp
-
-    log.info("admin MCP server on http://%s:%s/mcp", host, config.mcp_port)
+def _http_server(app: Any, config: Config, host: str, port: int) -> uvicorn.Server:
+    """One port's uvicorn server, set up alike on every port: magec's own logging, streams given
+    10 s to finish at shutdown, idle connections kept ``server.keepAlive``, the slow-client
+    deadlines (:mod:`magec.api.slow_clients`) and only ``server.trustedProxies`` believed."""
     return uvicorn.Server(
         uvicorn.Config(
-            AdminMcp(admin, config).asgi(),
+            app,
             host=host,
-            port=config.mcp_port,
+            port=port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
@@ -345,6 +343,15 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
             **_proxy_headers(config),
         )
     )
+
+
+def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
+    """The admin MCP server (``server.mcp.*``, docs/admin-mcp.md): every operation of ``admin`` as a
+    tool, called in process through ``admin`` itself."""
+    from magec.admin_mcp.server import AdminMcp
+
+    log.info("admin MCP server on http://%s:%s/mcp", host, config.mcp_port)
+    return _http_server(AdminMcp(admin, config).asgi(), config, host, config.mcp_port)
 
 
 def _drain_sse_streams() -> None:
@@ -379,32 +386,8 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
         user = user_app(ctx)
         worker_metrics = worker.install(ctx, (user, admin)) if worker is not None else None
         servers = [
-            uvicorn.Server(
-                uvicorn.Config(
-                    user,
-                    host=config.host,
-                    port=config.port,
-                    log_config=None,
-                    access_log=False,
-                    timeout_graceful_shutdown=10,
-                    timeout_keep_alive=config.keep_alive,
-                    http=slow_clients.protocol(config.header_timeout, config.body_timeout),
-                    **_proxy_headers(config),
-                )
-            ),
-            uvicorn.Server(
-                uvicorn.Config(
-                    admin,
-                    host=admin_host,
-                    port=config.admin_port,
-                    log_config=None,
-                    access_log=False,
-                    timeout_graceful_shutdown=10,
-                    timeout_keep_alive=config.keep_alive,
-                    http=slow_clients.protocol(config.header_timeout, config.body_timeout),
-                    **_proxy_headers(config),
-                )
-            ),
+            _http_server(user, config, config.host, config.port),
+            _http_server(admin, config, admin_host, config.admin_port),
         ]
         if config.mcp_enabled and (worker is None or worker.mcp is not None):
             servers.append(_mcp_server(admin, config, mcp_host))

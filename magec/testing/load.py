@@ -146,14 +146,11 @@ class _Wire:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
         self.port: int | None = None
-        self.connecting: float | None = None
         self.connected: float | None = None
         self.sent: float | None = None
 
     async def __call__(self, event: str, info: dict[str, object]) -> None:
-        if event == "connection.connect_tcp.started":
-            self.connecting = time.perf_counter() - self.t0
-        elif event == "connection.connect_tcp.complete":
+        if event == "connection.connect_tcp.complete":
             self.connected = time.perf_counter() - self.t0
             stream = info.get("return_value")
             name = stream.get_extra_info("sockname") if stream is not None else None  # type: ignore[attr-defined]
