@@ -9,7 +9,7 @@
 * :func:`parse_json` is the one way a JSON body becomes Python: malformed JSON, nesting deeper than
   :data:`MAX_JSON_DEPTH`, lone surrogates and NUL characters are 400s that name the field, never a
   ``RecursionError`` or a database error later on.
-* :func:`until_disconnected` runs a non-streaming turn so that a client hanging up cancels it
+* :func:`answer_while_connected` runs a non-streaming turn so that a client hanging up cancels it
   (and with it the upstream provider call).
 """
 
@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from magec.api import jsonload
+from magec.backends.relay import Relay
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
-
-T = TypeVar("T")
+from magec.runtime.run import Answer, TurnEvent, answer
 
 #: deeper JSON is refused: nothing magec accepts nests beyond a dozen levels, and deep nesting is
 #: how a small body turns into a RecursionError (json, pydantic, SQL serialisers all recurse)
@@ -192,37 +192,35 @@ def check_value(value: Any) -> None:
 
 
 # -- client disconnects -------------------------------------------------------------------------
-async def until_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` until it finishes or the client hangs up (then it is cancelled).
+async def answer_while_connected(request: Request, turn: AsyncGenerator[TurnEvent, None]) -> Answer:
+    """:func:`magec.runtime.run.answer` of ``turn`` (a non-streamed turn), cancelled with
+    :class:`ClientDisconnected` when the client hangs up.
 
     Streaming responses are cancelled by the server on a disconnect; a non-streaming handler would
     otherwise keep a turn (and its provider call) running for nobody. Once the body is read, the
-    next ``receive()`` only returns when the client disconnects.
+    next ``receive()`` only returns when the client disconnects: a watcher task waits for it and
+    pokes the turn's relay, so the answer itself is awaited in the handler's task (no task between
+    the turn and the response).
     """
-    task = asyncio.ensure_future(work)
+    sink = Relay()
+    gone = False
 
     async def watch() -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                return
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        sink.poke()
+
+    def hung_up() -> None:
+        if gone:
+            raise ClientDisconnected()
 
     watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
+        return await answer(turn, sink, hung_up)
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    try:
-        await task
-    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the client is gone; nothing to report to
-        pass
-    raise ClientDisconnected()
 
 
 # -- wiring -------------------------------------------------------------------------------------

@@ -204,6 +204,10 @@ async def relaying(
             async with contextlib.aclosing(items):  # type: ignore[type-var]
                 async for value in items:
                     relay.item(value)
+                    if getattr(value, "final", False) is True:
+                        # the turn's answer: its consumer runs (and sends it) before the turn's
+                        # bookkeeping does, instead of after it
+                        await asyncio.sleep(0)
         except BaseException as e:
             relay.finish(e)
             raise

@@ -25,7 +25,7 @@ import logging
 import math
 import uuid
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,19 +374,29 @@ class Answer:
         await self._relay.rest()
 
 
-async def answer(turn: AsyncGenerator[TurnEvent, None]) -> Answer:
+async def answer(
+    turn: AsyncGenerator[TurnEvent, None],
+    sink: relay.Relay | None = None,
+    idle: Callable[[], None] | None = None,
+) -> Answer:
     """Collect ``turn`` (:func:`run_turn`, not streamed) until its :attr:`TurnEvent.final` event,
     or its end; the rest of the turn goes on in its task (:meth:`Answer.rest` waits for it), so a
     non-streamed answer is sent without waiting for it. Cancelling this call cancels the turn.
-    The turn runs under a token relay (:func:`magec.backends.relay.relaying`) only for its task and
-    its release: a non-streamed model call relays nothing."""
-    sink = relay.Relay()
+    The turn runs under a token relay (:func:`magec.backends.relay.relaying`; ``sink`` when given)
+    only for its task and its release: a non-streamed model call relays nothing. A
+    :meth:`~magec.backends.relay.Relay.poke` of ``sink`` calls ``idle()``, which may raise to end
+    the turn (an edge whose client hung up, :func:`magec.api.limits.answer_while_connected`): the
+    wait stays in the caller's task, one wake-up from the turn's answer to its response."""
+    sink = sink or relay.Relay()
     events: list[TurnEvent] = []
     async with contextlib.aclosing(relay.relaying(turn, sink)) as batches:
         async for batch in batches:
+            if batch[0] is relay.IDLE:
+                if idle is not None:
+                    idle()
+                continue
             events.extend(batch)
             if any(e.final for e in batch):
                 sink.release()  # closing the iteration now leaves the turn to finish
                 break
     return Answer(events, sink)
-

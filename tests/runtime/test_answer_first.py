@@ -101,6 +101,22 @@ async def test_answer_returns_at_the_answer_and_rest_waits_for_the_turn() -> Non
     assert ended == ["done"]
 
 
+async def test_the_answer_is_handed_over_before_bookkeeping_that_never_waits() -> None:
+    """Bookkeeping after the answer that never suspends (CPU only: ADK's flow end, the audit probe)
+    would otherwise run to its end before the waiting edge is resumed: the answer goes first."""
+    handed: list[bool] = []
+    seen: list[bool] = []
+
+    async def turn() -> AsyncGenerator[TurnEvent, None]:
+        yield _event("reply", final=True)
+        seen.append(bool(handed))  # no await before this: only the hand-over can put the edge first
+
+    got = await answer(turn())  # awaited in this task, as an edge does (no wait_for task between)
+    handed.append(True)
+    await asyncio.wait_for(got.rest(), 5)
+    assert [e.error_message for e in got.events] == ["reply"] and seen == [True]
+
+
 async def test_a_turn_without_an_answer_mark_is_collected_whole() -> None:
     async def turn() -> AsyncGenerator[TurnEvent, None]:
         for t in ("a", "b", "c"):

@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse
 from magec.agents.apps import App
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import error_response, json_body, status_for_code
-from magec.api.limits import until_disconnected
+from magec.api.limits import answer_while_connected
 from magec.api.routing import GatedRouter
 from magec.api.streaming import EventStreamResponse
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
@@ -53,9 +53,7 @@ from magec.errors import (
 )
 from magec.runtime.build import Runtime
 from magec.runtime.run import (
-    Answer,
     TurnEvent,
-    answer,
     ensure_session,
     parse_message,
     require_app,
@@ -222,13 +220,11 @@ def agent_router(
 
         surface = audit_surface(request, "run")
 
-        async def turn() -> Answer:
-            with attributed(*surface):
-                return await answer(run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta))
-
         # a client that hangs up cancels the turn (and its provider calls); the answer goes out
         # before the turn's bookkeeping (magec.runtime.run.answer)
-        got = await until_disconnected(request, turn())
+        with attributed(*surface):
+            turn = run_turn(rt, app, user, sid, message, streaming=False, state_delta=delta)
+            got = await answer_while_connected(request, turn)
         events = got.events
         if len(events) == 1 and (refusal := admission_refusal(events[0])) is not None:
             return refusal  # type: ignore[return-value]

@@ -25,12 +25,12 @@ from magec.agents.apps import App
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.agents.request_overrides import Overrides, applied
 from magec.api.clients import Caller
-from magec.api.limits import until_disconnected
+from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
 from magec.errors import UnknownModelError, ValidationError
 from magec.runtime.build import Runtime
-from magec.runtime.run import TurnEvent, answer, ensure_session, require_app, run_turn
+from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
 
 def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
@@ -116,7 +116,7 @@ class Conversation:
         (a stateless call leaves nothing behind). A client that hangs up cancels the turn (and its
         provider calls)."""
         try:
-            got = await until_disconnected(request, answer(self.run(message, overrides, streaming=False)))
+            got = await answer_while_connected(request, self.run(message, overrides, streaming=False))
         except BaseException:
             await self.forget()
             raise
