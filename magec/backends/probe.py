@@ -145,7 +145,10 @@ class _Prober:
         result = self.report.roles[role]
         start = time.perf_counter()
         try:
-            result.detail = await asyncio.wait_for(fn(), timeout=self.timeout + 1)
+            # in this task (not wait_for's own): a probe cancelled before it started leaves no
+            # never-awaited coroutine behind
+            async with asyncio.timeout(self.timeout + 1):
+                result.detail = await fn()
             result.ok = True
         except UnsupportedRoleError as e:
             result.ok, result.detail = None, _describe(e)
