@@ -192,35 +192,37 @@ def check_value(value: Any) -> None:
 
 
 # -- client disconnects -------------------------------------------------------------------------
+#: how often a non-streamed turn listens for its client hanging up
+LISTEN_SECONDS = 1.0
+
+
 async def answer_while_connected(request: Request, turn: AsyncGenerator[TurnEvent, None]) -> Answer:
-    """:func:`magec.runtime.run.answer` of ``turn`` (a non-streamed turn), cancelled with
+    """:func:`magec.runtime.run.answer` of ``turn`` (a non-streamed turn), ended with
     :class:`ClientDisconnected` when the client hangs up.
 
     Streaming responses are cancelled by the server on a disconnect; a non-streaming handler would
-    otherwise keep a turn (and its provider call) running for nobody. Once the body is read, the
-    next ``receive()`` only returns when the client disconnects: a watcher task waits for it and
-    pokes the turn's relay, so the answer itself is awaited in the handler's task (no task between
-    the turn and the response).
+    otherwise keep a turn (and its provider call) running for nobody. Every
+    :data:`LISTEN_SECONDS` the turn's relay is poked and the handler asks the server whether the
+    client is still there (once the body is read, a pending ``http.disconnect`` is all ``receive``
+    can hold): a hang-up cancels the turn within that time. Why a timer, not a task waiting on
+    ``receive``: the answer is then awaited in the handler's own task, with no task between the
+    turn and the response and none started per request (a turn's answer reaches its response in one
+    wake-up).
     """
     sink = Relay()
-    gone = False
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(LISTEN_SECONDS, sink.poke)
 
-    async def watch() -> None:
-        nonlocal gone
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        sink.poke()
-
-    def hung_up() -> None:
-        if gone:
+    async def listen() -> None:
+        nonlocal timer
+        if await request.is_disconnected():
             raise ClientDisconnected()
+        timer = loop.call_later(LISTEN_SECONDS, sink.poke)
 
-    watcher = asyncio.ensure_future(watch())
     try:
-        return await answer(turn, sink, hung_up)
+        return await answer(turn, sink, listen)
     finally:
-        watcher.cancel()
+        timer.cancel()
 
 
 # -- wiring -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import logging
 import math
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -377,14 +377,14 @@ class Answer:
 async def answer(
     turn: AsyncGenerator[TurnEvent, None],
     sink: relay.Relay | None = None,
-    idle: Callable[[], None] | None = None,
+    idle: Callable[[], Awaitable[None]] | None = None,
 ) -> Answer:
     """Collect ``turn`` (:func:`run_turn`, not streamed) until its :attr:`TurnEvent.final` event,
     or its end; the rest of the turn goes on in its task (:meth:`Answer.rest` waits for it), so a
     non-streamed answer is sent without waiting for it. Cancelling this call cancels the turn.
     The turn runs under a token relay (:func:`magec.backends.relay.relaying`; ``sink`` when given)
     only for its task and its release: a non-streamed model call relays nothing. A
-    :meth:`~magec.backends.relay.Relay.poke` of ``sink`` calls ``idle()``, which may raise to end
+    :meth:`~magec.backends.relay.Relay.poke` of ``sink`` awaits ``idle()``, which may raise to end
     the turn (an edge whose client hung up, :func:`magec.api.limits.answer_while_connected`): the
     wait stays in the caller's task, one wake-up from the turn's answer to its response."""
     sink = sink or relay.Relay()
@@ -393,7 +393,7 @@ async def answer(
         async for batch in batches:
             if batch[0] is relay.IDLE:
                 if idle is not None:
-                    idle()
+                    await idle()
                 continue
             events.extend(batch)
             if any(e.final for e in batch):
