@@ -605,4 +605,37 @@ paced token cost 245 µs (floor ~150 µs here, see the fourth and ninth sessions
    uvicorn's 5 s, which equals httpx's pool expiry: a pooled client reusing a connection as the
    server closes it gets a reset for a request the server never read. Measured cost: none (idle
    connections hold a socket and a protocol object).
+### Profile notes, 2026-12-02 (sixteenth session: a c=1 request stage by stage, two hops gone)
+**Same AMD EPYC VM.** How: timestamps taken inside a `magec serve` at fixed points (uvicorn's
+`data_received`, the middlewares, the handler, `run_turn`, ADK's flow steps and request
+processors, `OpenAIChat._attempt`, the SDK's `post` / `request` / `_build_request`, httpx's
+`send`, aiohttp's write and `data_received`, the response's start), 300 plain `/v1` requests at
+c=1, medians. A diagnostic harness only (not shipped): it wraps functions in the server process.
+1. **A c=1 plain request, server side, ~4.7 ms from its first byte to its response** (with the
+   provider's 0.35 ms inside): bytes to magec's first middleware 0.22 ms; middlewares and routing
+   to the handler 0.45 (guard and metrics 0.06, input guard 0.13, starlette's exception
+   middleware and routing 0.17, FastAPI's endpoint wrapper 0.11); the handler to the turn 0.40;
+   the runner and ADK's flow to the model call 0.99 (invocation context and user event 0.16, the
+   12 request processors 0.30, none over 0.08); before-model callbacks and the model lookup 0.22;
+   the SDK to the wire 1.1 (our payload 0.08, the SDK's request build and httpx 0.5, aiohttp's
+   request 0.3); after the answer arrives 1.0 (the SDK's parse 0.16, ADK's post-processing and
+   event 0.45, the edge 0.3).
+   Hot, the same middleware stack costs ~40 µs a request (an in-process loop on `/api/v1/health`):
+   at c=1 every stage runs ~5–10× slower than hot, the cold-code effect of this VM noted before.
+   No stage holds more than a quarter of the total: 2 ms added needs the whole path about half as
+   long.
+2. **Done: two task hops out of a non-streamed answer's path.** The answer went pump task →
+   `answer` task (`until_disconnected` ran it beside a watcher task waiting on `receive`) → the
+   handler, and the turn's CPU-only bookkeeping after the answer (ADK's flow end, the audit probe)
+   ran before any of them. Now `api/limits.answer_while_connected` awaits the answer in the
+   handler's task and asks every second whether the client is still there (a timer pokes the
+   relay); the pump yields once after relaying the answer. From the relayed answer to the JSON
+   response 0.27–0.33 → 0.07 ms. Side by side (two servers, base and new, alternating with
+   direct, one run): plain c=1 added **4.61 → 4.54 and 5.11 → 4.92 ms** for the watcher's removal
+   alone, after **4.55 → 4.32** for the hand-over; server CPU per plain request −0.15 to −0.3 ms.
+3. **Python 3.12 instead of 3.11, measured side by side:** no gain (plain added 3.87 vs 3.97 ms,
+   TTFT 4.44 vs 4.55): not pursued.
+4. **This session's absolute rows are not comparable to the fifteenth's:** the same
+   `bench.token_bench` measured a paced token at 242 and, an hour later, 436 µs; plain added 5.3
+   and 5.1 ms. Only side-by-side runs in one process tree told changes apart.
 """
