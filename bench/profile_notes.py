@@ -638,4 +638,10 @@ c=1, medians. A diagnostic harness only (not shipped): it wraps functions in the
 4. **This session's absolute rows are not comparable to the fifteenth's:** the same
    `bench.token_bench` measured a paced token at 242 and, an hour later, 436 µs; plain added 5.3
    and 5.1 ms. Only side-by-side runs in one process tree told changes apart.
+5. **A paced token's cost is the idle, not the relay: a new row, 64 paced streams at once**
+   (`bench.token_bench`, `paced_concurrent`). One stream at a time a paced token cost 325–380 µs
+   of server CPU in this session's runs; with 8 streams at once 120 µs; with 64 streams at once
+   **41–42 µs** (~10,000 tokens/s relayed at 63 % of the core): between two tokens of one stream
+   the loop relays the others' instead of sleeping, and the wake-ups are shared. The row is
+   reported beside the one-stream row, which stays the goal's measure and stays missed.
 """
