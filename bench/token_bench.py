@@ -105,12 +105,12 @@ async def _measure(requests: int, ttft_requests: int) -> dict[str, Any]:
                 tokens, n = tokens + sum(t for _, t in got), n + len(got)
             return _cpu(server) - c0, tokens, n
 
-        base, _, n1 = await cpu_at_once("t1p")
-        cost, tokens, n = await cpu_at_once("t200p")
-        one = base / n1  # CPU of a 1-token stream, the request's own cost
-        out["paced_concurrent"] = {"streams": STREAMS, "cpu_ms_1": round(one * 1000, 3),
-                                   "cpu_ms_200": round(cost / n * 1000, 3), "tokens": tokens // n,
-                                   "us_per_token": round((cost - one * n) / max(1, tokens - n) * 1e6, 1)}  # fmt: skip
+        short_cpu, _, short_n = await cpu_at_once("t1p")
+        long_cpu, tokens, n = await cpu_at_once("t200p")
+        per_request = short_cpu / short_n  # CPU of a 1-token stream: the request's own cost
+        out["paced_concurrent"] = {"streams": STREAMS, "cpu_ms_1": round(per_request * 1000, 3),
+                                   "cpu_ms_200": round(long_cpu / n * 1000, 3), "tokens": tokens // n,
+                                   "us_per_token": round((long_cpu - per_request * n) / max(1, tokens - n) * 1e6, 1)}  # fmt: skip
 
         d_ttft, m_ttft = [], []
         for _ in range(ttft_requests):

@@ -192,7 +192,8 @@ def check_value(value: Any) -> None:
 
 
 # -- client disconnects -------------------------------------------------------------------------
-#: how often a non-streamed turn listens for its client hanging up
+#: how often a turn that has not answered yet listens for its client hanging up (non-streamed
+#: turns here; a stream before its first output, ``api/user/openai/chat.py``)
 LISTEN_SECONDS = 1.0
 
 

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse
 
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
-from magec.api.limits import ClientDisconnected
+from magec.api.limits import LISTEN_SECONDS, ClientDisconnected
 from magec.api.streaming import PING, PING_SECONDS, SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
@@ -62,10 +62,6 @@ def failure(event: TurnEvent) -> tuple[int, dict[str, Any], dict[str, str]]:
     headers = {"Retry-After": str(event.retry_after)} if event.retry_after is not None else {}
     param = "tools" if code == ValidationError.code else None
     return status, error_object(status, event.error_message or str(code), code, param), headers
-
-
-#: how often a stream still waiting for its turn's first output listens for a client hang-up
-_LISTEN_SECONDS = 1.0
 
 
 def _significant(item: Any) -> bool:
@@ -160,7 +156,7 @@ def router(ctx: AppContext) -> APIRouter:
         silent = False
         loop = asyncio.get_running_loop()
         opened = loop.time()
-        timer = loop.call_later(_LISTEN_SECONDS, relay.poke)
+        timer = loop.call_later(LISTEN_SECONDS, relay.poke)
         try:
             async for batch in batches:
                 if batch[0] is IDLE:
@@ -169,7 +165,7 @@ def router(ctx: AppContext) -> APIRouter:
                     if loop.time() - opened >= PING_SECONDS:
                         silent = True
                         break
-                    timer = loop.call_later(_LISTEN_SECONDS, relay.poke)
+                    timer = loop.call_later(LISTEN_SECONDS, relay.poke)
                     continue
                 ahead.extend(batch)
                 if any(_significant(x) for x in batch):
