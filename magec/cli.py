@@ -66,12 +66,14 @@ def serve(
         from magec.workers.supervisor import run as run_workers
 
         raise typer.Exit(run_workers(cfg, cfg.workers, run, prepare))
+    from magec.heap import before_exit
     from magec.loop import run as run_loop
 
     try:
         run_loop(run(cfg))
     except KeyboardInterrupt:
         pass
+    before_exit()
 
 
 @app.command()

@@ -37,6 +37,7 @@ collection per context in a test process).
   deferral older than :data:`MAX_DEFERRAL_S` gives way (checked at every young collection and
   every new deferral), so an owner caught in a cycle, or bulky requests overlapping without a
   break, never stop the older collections for long.
+* **At exit** (:func:`before_exit`) nothing is collected any more: the process is ending.
 * **Freeing** such a history is one uninterruptible cascade of deallocations (12 ms at 16k
   messages), on whichever thread drops the last reference — the event loop's, at the end of a
   handler. :func:`let_go` empties a list at once and frees what it held in a worker thread, a
@@ -105,6 +106,18 @@ def settle_new_code() -> bool:
     gc.collect(1)
     gc.freeze()
     return True
+
+
+def before_exit() -> None:
+    """The process is about to end (its server has shut down, its stores are closed): freeze the
+    heap, so that the interpreter's own collections at exit traverse none of it.
+
+    Why: CPython's finalization runs full collections over every object still alive; for a
+    serving process's heap that took 1.2–1.5 s of a 1.4–1.6 s stop on a slow host (a stop of an
+    idle ``magec serve``: 0.26–0.32 s with the freeze). The memory goes back to the OS whole.
+    """
+    gc.disable()
+    gc.freeze()
 
 
 def defer_older_collections(owner: list[Any]) -> None:

@@ -10,10 +10,33 @@
   ``RemoteA2aAgent`` (usable alone and as a flow step).
 
 The HTTP routes are in :mod:`magec.api.user.a2a`. Design notes: docs/a2a.md.
+
+a2a-sdk and ADK's A2A converters (~0.5 s of imports on a slow host) load when the first agent or
+flow is served over A2A: :func:`preload`, a runtime build hook, imports them in that rebuild (as a
+first backend of a vendor imports its SDK), so a process that serves none never loads them and the
+first A2A request of one that does finds them loaded.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from magec.config_view.snapshot import StoreSnapshot
 
 # ADK marks its A2A converters and RemoteA2aAgent experimental and warns on *every call*; the ADK
 # version is pinned (and tests/a2a pins the behaviour we rely on), so the warning is noise here.
 os.environ.setdefault("ADK_SUPPRESS_A2A_EXPERIMENTAL_FEATURE_WARNINGS", "true")
+
+#: the A2A user id inside a caller's namespace (A2A itself has no end-user identity)
+A2A_USER = "a2a"
+#: JSON-RPC methods whose answer is an SSE stream (model output is streamed token by token)
+STREAM_METHODS = frozenset({"message/stream", "SendStreamingMessage", "tasks/resubscribe", "SubscribeToTask"})
+
+
+def preload(snap: StoreSnapshot, deps: Any) -> None:  # noqa: ARG001 - a runtime BuildHook
+    """Import the A2A machinery once the snapshot serves an agent or flow over A2A."""
+    served = [a.a2a.enabled for a in snap.agents.values()] + [f.a2a.enabled for f in snap.flows.values()]
+    if any(served):
+        import magec.a2a.service  # noqa: F401 - the import is the point

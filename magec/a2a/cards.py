@@ -13,13 +13,16 @@ for a flow one per distinct agent step. System prompts are never put on a card: 
 
 from __future__ import annotations
 
-from typing import Any
-
-from a2a.server.request_handlers.response_helpers import agent_card_to_dict
-from a2a.types import a2a_pb2 as pb
+from typing import TYPE_CHECKING, Any
 
 from magec.agents.apps import App
 from magec.config_view.snapshot import StoreSnapshot
+
+if TYPE_CHECKING:
+    from a2a.types import a2a_pb2 as pb
+
+# a2a-sdk is imported where a card is made, not here: the routes import this module in every
+# process, and the SDK loads only once an app is served over A2A (magec.a2a.preload)
 
 PREFIX = "/api/v1/a2a"
 CARD_VERSION = "1.0.0"
@@ -37,6 +40,8 @@ def endpoint(base_url: str, app_id: str) -> str:
 
 
 def _skills(app: App, snap: StoreSnapshot) -> list[pb.AgentSkill]:
+    from a2a.types import a2a_pb2 as pb
+
     agent = snap.agents.get(app.id)
     tags = list(agent.tags) if agent is not None and agent.tags else [app.kind]
     skills = [pb.AgentSkill(id=app.id, name=app.name or app.id,
@@ -56,6 +61,8 @@ def _skills(app: App, snap: StoreSnapshot) -> list[pb.AgentSkill]:
 
 def card(app: App, snap: StoreSnapshot, base_url: str) -> pb.AgentCard:
     """The card of one app (the caller checked ``a2a_enabled``)."""
+    from a2a.types import a2a_pb2 as pb
+
     url = endpoint(base_url, app.id)
     return pb.AgentCard(
         name=app.name or app.id,
@@ -76,12 +83,16 @@ def card(app: App, snap: StoreSnapshot, base_url: str) -> pb.AgentCard:
 
 
 def card_json(app: App, snap: StoreSnapshot, base_url: str) -> dict[str, Any]:
+    from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+
     return agent_card_to_dict(card(app, snap, base_url))
 
 
 def generic_card() -> pb.AgentCard:
     """The card a2a-sdk's request handler is constructed with: it only reads its capabilities
     (streaming yes, push notifications no), which are the same for every magec app."""
+    from a2a.types import a2a_pb2 as pb
+
     return pb.AgentCard(
         name="magec", description="magec A2A endpoint", version=CARD_VERSION,
         supported_interfaces=[pb.AgentInterface(url="http://localhost" + PREFIX, protocol_binding="JSONRPC",

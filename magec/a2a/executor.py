@@ -41,8 +41,6 @@ from magec.errors import MagecError
 from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, run_turn
 
-#: the A2A user id inside a caller's namespace (A2A itself has no end-user identity)
-A2A_USER = "a2a"
 STATE_KEY = "magec_turn"
 #: the audit's surface name of A2A turns (:mod:`magec.audit.context`)
 SURFACE = "a2a"

@@ -31,8 +31,6 @@ from magec.a2a.cards import generic_card
 from magec.a2a.executor import STATE_KEY, Turn, TurnExecutor
 
 MAX_TASKS = 10_000
-#: JSON-RPC methods whose answer is an SSE stream (model output is streamed token by token)
-STREAM_METHODS = frozenset({"message/stream", "SendStreamingMessage", "tasks/resubscribe", "SubscribeToTask"})
 
 
 class _Owner(User):

@@ -1,15 +1,25 @@
-"""CEL expressions over flow state (loop exit conditions): compile-time checks and evaluation."""
+"""CEL expressions over flow state (loop exit conditions): compile-time checks and evaluation.
+
+cel-python (its Lark grammar: ~0.2 s to import and build on a slow host) loads with the first
+expression checked or evaluated: a process whose flows use none (most, and every test server
+started without flows) never pays for it.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-import celpy
-from celpy import celtypes
 
 from magec.errors import ValidationError
 
-_ENV = celpy.Environment()
+
+@functools.cache
+def _cel() -> tuple[Any, Any, Any]:
+    """(the ``celpy`` module, ``celpy.celtypes``, the one shared ``celpy.Environment``)."""
+    import celpy
+    from celpy import celtypes
+
+    return celpy, celtypes, celpy.Environment()
 
 
 def check_expression(expr: str, field: str) -> None:
@@ -18,8 +28,9 @@ def check_expression(expr: str, field: str) -> None:
         raise ValidationError(
             f"{field}: an expression is required when the exit mode is expression", field=field
         )
+    _, celtypes, env = _cel()
     try:
-        ast = _ENV.compile(expr)
+        ast = env.compile(expr)
     except Exception as e:  # noqa: BLE001 - celpy raises its own parse error types
         raise ValidationError(
             f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field
@@ -27,7 +38,7 @@ def check_expression(expr: str, field: str) -> None:
     # cel-python has no static type checker: probe with an empty state; a non-boolean result
     # on a probe that succeeds is rejected. Errors from missing keys are fine (has() guards).
     try:
-        result = _ENV.program(ast).evaluate({"state": celtypes.MapType({})})
+        result = env.program(ast).evaluate({"state": celtypes.MapType({})})
     except Exception:  # noqa: BLE001
         return
     if isinstance(result, Exception):
@@ -40,7 +51,8 @@ def check_expression(expr: str, field: str) -> None:
 
 def evaluate(expr: str, state: dict[str, Any]) -> bool:
     """Evaluate ``expr`` with ``state`` bound; errors (e.g. missing keys) count as False."""
-    program = _ENV.program(_ENV.compile(expr))
+    celpy, celtypes, env = _cel()
+    program = env.program(env.compile(expr))
     try:
         result = program.evaluate({"state": celpy.json_to_cel(state)})
     except Exception:  # noqa: BLE001
@@ -49,6 +61,7 @@ def evaluate(expr: str, state: dict[str, Any]) -> bool:
 
 
 def _activation(values: dict[str, Any]) -> dict[str, Any]:
+    celpy = _cel()[0]
     return {k: celpy.json_to_cel(v) for k, v in values.items()}
 
 
@@ -57,8 +70,9 @@ def check_compiles(expr: str, field: str, *, boolean: bool = False, probe: dict[
     bound, e.g. an empty state) must not yield a non-boolean (errors such as missing keys pass)."""
     if not expr.strip():
         raise ValidationError(f"{field}: an expression is required", field=field)
+    _, celtypes, env = _cel()
     try:
-        ast = _ENV.compile(expr)
+        ast = env.compile(expr)
     except Exception as e:  # noqa: BLE001 - celpy raises its own parse error types
         raise ValidationError(
             f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field
@@ -66,7 +80,7 @@ def check_compiles(expr: str, field: str, *, boolean: bool = False, probe: dict[
     if not boolean:
         return
     try:
-        result = _ENV.program(ast).evaluate(_activation(probe or {}))
+        result = env.program(ast).evaluate(_activation(probe or {}))
     except Exception:  # noqa: BLE001
         return
     if not isinstance(result, Exception) and not isinstance(result, celtypes.BoolType):
@@ -77,6 +91,7 @@ def check_compiles(expr: str, field: str, *, boolean: bool = False, probe: dict[
 
 def to_python(value: Any) -> Any:
     """A CEL value as plain JSON types (maps with string keys, lists, scalars, None)."""
+    celtypes = _cel()[1]
     if isinstance(value, celtypes.BoolType):
         return bool(value)
     if isinstance(value, (celtypes.IntType, celtypes.UintType)):
@@ -99,7 +114,8 @@ def to_python(value: Any) -> Any:
 def evaluate_value(expr: str, values: dict[str, Any]) -> Any:
     """Evaluate ``expr`` with ``values`` bound; the result as JSON types. Raises ValueError with a
     readable reason on an evaluation error (missing key, bad types)."""
-    program = _ENV.program(_ENV.compile(expr))
+    env = _cel()[2]
+    program = env.program(env.compile(expr))
     try:
         result = program.evaluate(_activation(values))
     except Exception as e:  # noqa: BLE001

@@ -7,7 +7,9 @@ Debian (the test command installs it). Each launcher returns a handle with a URL
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -18,9 +20,49 @@ from dataclasses import dataclass
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port that is free now, for a process this test is about to start.
+
+    The port is closed again before the child binds it, so two things must not take it meanwhile:
+    the kernel (every outgoing connection gets an ephemeral port; a port asked of ``bind(0)`` is
+    one of those) and another test worker. So ports come from below the ephemeral range, from a
+    slice of their own per pytest-xdist worker, in turn, each checked with a bind.
+    """
+    low, high = _port_slice()
+    for _ in range(high - low):
+        port = low + next(_turn) % (high - low)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the whole slice is taken: let the kernel pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_SLICE = 400  # ports per worker
+# a process's own start in its slice: a child started by a test (``python -m bench`` inherits the
+# worker's name) does not walk the same ports in the same order as its parent
+_turn = itertools.count(random.randrange(_SLICE))
+
+
+def _port_slice() -> tuple[int, int]:
+    """[low, high) of this process's ports: below the kernel's ephemeral range, one slice per xdist
+    worker (``gw0``, ``gw1``...), above the well-known and registered ports most services use."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    n = int(worker) if worker.isdigit() else 0
+    slices = (min(ephemeral_low, 32768) - 20000) // _SLICE
+    if slices < 1:  # an unusual ephemeral range: share the first slice
+        return 20000, 20000 + _SLICE
+    low = 20000 + (n % slices) * _SLICE
+    return low, low + _SLICE
 
 
 @dataclass

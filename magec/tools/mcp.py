@@ -63,9 +63,6 @@ from magec.resources import McpServer
 
 log = logging.getLogger(__name__)
 
-#: connection settings of a resource (what forces a new connection when it changes)
-CONNECTION_FIELDS = ("type", "endpoint", "headers", "insecure", "command", "args", "env", "work_dir")
-
 
 class HttpClientFactory:
     """Builds the MCP SDK's HTTP client (its default timeouts), with TLS verification on or off.

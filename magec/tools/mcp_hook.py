@@ -17,13 +17,15 @@ never blocks on (or fails because of) an MCP server.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magec.agents.apps import BuildDeps
 from magec.config_view.snapshot import StoreSnapshot
 from magec.resources import Agent
-from magec.tools.mcp import AgentMcpTools, MagecMcpToolset
 from magec.tools.mcp_pool import McpPool
+
+if TYPE_CHECKING:
+    from magec.tools.mcp import MagecMcpToolset
 
 
 class McpHook:
@@ -50,4 +52,8 @@ def agent_toolsets(pool: McpPool, agent: Agent, snap: StoreSnapshot) -> tuple[li
         toolsets.append(pool.toolset(server))
         if server.system_prompt.strip():
             paragraphs.append(server.system_prompt)
-    return ([AgentMcpTools(toolsets)] if toolsets else []), paragraphs
+    if not toolsets:
+        return [], paragraphs
+    from magec.tools.mcp import AgentMcpTools  # loaded with the first toolset (magec.tools.mcp_pool)
+
+    return [AgentMcpTools(toolsets)], paragraphs

@@ -3,12 +3,15 @@
 Contract:
 
 * :meth:`McpPool.sync` is called with every new snapshot (inside the running loop). A server whose
-  connection settings (:data:`magec.tools.mcp.CONNECTION_FIELDS`) are unchanged keeps its toolset,
+  connection settings (:data:`CONNECTION_FIELDS`) are unchanged keeps its toolset,
   so a rebuild for an unrelated change neither reconnects nor respawns a stdio process. A server
   that was removed or whose connection settings changed has its toolset *retired*: runtimes that
   are still running requests keep using it for ``grace`` seconds, then it is closed as soon as no
   tool call is running on it (at most ``max_wait`` seconds later). A retired toolset is never
   handed out again.
+* :mod:`magec.tools.mcp` (the MCP SDK and ADK's MCP tools: ~0.7 s of imports on a slow host) is
+  imported when the first toolset is made, i.e. by the first rebuild with an agent that links an
+  MCP server: a process whose agents use none never loads it.
 * :meth:`McpPool.toolset` returns the toolset for a server of the current snapshot (created on
   first use; creating one does not connect).
 * :meth:`McpPool.close` (registered as a runtime closer) closes every toolset, retired ones
@@ -21,12 +24,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magec.resources import McpServer
-from magec.tools.mcp import CONNECTION_FIELDS, MagecMcpToolset
+
+if TYPE_CHECKING:
+    from magec.tools.mcp import MagecMcpToolset
 
 log = logging.getLogger(__name__)
+
+#: the settings of an MCP server that its connection depends on (the rest: names, prompts)
+CONNECTION_FIELDS = ("type", "endpoint", "headers", "insecure", "command", "args", "env", "work_dir")
 
 
 def fingerprint(server: McpServer) -> str:
@@ -61,6 +69,8 @@ class McpPool:
             return entry[1]
         if entry is not None:
             self._retire(entry[1])
+        from magec.tools.mcp import MagecMcpToolset
+
         toolset = MagecMcpToolset(server, **self.toolset_options)
         if self._closed:  # after shutdown nothing may connect any more
             toolset.closed = True

@@ -171,10 +171,12 @@ def _worker_main(serve: Serve, config: Config, slot: WorkerSlot, parent: int) ->
     from magec.logs import setup_logging
 
     setup_logging(config.log_level, config.log_format)
+    from magec.heap import before_exit
     from magec.loop import run as run_loop
 
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(serve(config, slot))
+    before_exit()
 
 
 # -- the parent --------------------------------------------------------------------------------

@@ -16,20 +16,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from magec.a2a import cards
-from magec.a2a.executor import A2A_USER, Turn
-from magec.a2a.service import STREAM_METHODS, A2aService
+from magec.a2a import A2A_USER, STREAM_METHODS, cards
 from magec.agents.apps import App
 from magec.api.clients import authenticate
 from magec.context import AppContext
 from magec.errors import NotFoundError
 from magec.runtime.build import Runtime
 from magec.runtime.run import require_app
+
+if TYPE_CHECKING:
+    from magec.a2a.service import A2aService
 
 CORS = {"Access-Control-Allow-Origin": "*"}  # cards are public documents (Magec sends the same)
 
@@ -55,8 +56,17 @@ def _streaming(raw: bytes) -> bool:
 
 def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
     r = APIRouter(prefix=cards.PREFIX, tags=["a2a"])
-    a2a = service or A2aService()
-    ctx.extras["a2a"] = a2a
+    made: list[A2aService] = [service] if service is not None else []
+
+    def a2a() -> A2aService:
+        """The process's one A2A service, made by the first JSON-RPC call (a2a-sdk is loaded by
+        then: :func:`magec.a2a.preload` imported it when an app was first served over A2A)."""
+        if not made:
+            from magec.a2a.service import A2aService
+
+            made.append(A2aService())
+            ctx.extras["a2a"] = made[0]
+        return made[0]
 
     async def runtime() -> Runtime:
         assert ctx.runtime is not None
@@ -87,6 +97,8 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         caller.check(app_id)
         app = require_app(rt, app_id)  # 503 when it could not be built
         streaming = _streaming(await request.body())
-        return await a2a.handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))
+        from magec.a2a.executor import Turn
+
+        return await a2a().handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))
 
     return r

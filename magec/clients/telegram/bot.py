@@ -8,7 +8,7 @@ Contract:
   a redacted error and the worker raises (the supervisor restarts it with backoff).
 * Long polling (``getUpdates`` with ``offset``/``timeout``) unless the server has a public URL: then
   ``setWebhook`` to ``{publicURL}/api/v1/hooks/telegram/{clientId}`` with a ``secret_token``
-  derived from the bot token (:func:`webhook_secret`), and updates arrive through
+  derived from the bot token (:func:`magec.clients.telegram.webhook_secret`), and updates arrive through
   :func:`magec.clients.workers.deliver` from :mod:`magec.api.user.bot_hooks`. Poll errors keep the
   worker alive: the status shows the redacted error until the platform answers again.
 * Who may talk: with ``allowedUsers`` / ``allowedChats`` / ``allowedChatThreads`` all empty,
@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -62,6 +60,7 @@ from telegram.request import HTTPXRequest
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound, Outbound
+from magec.clients.telegram import webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
 
@@ -79,12 +78,6 @@ COMMANDS = [
     ("responsemode", "Show or change the response mode"),
     ("reset", "Start a new conversation"),
 ]
-
-
-def webhook_secret(token: str, client_id: str) -> str:
-    """The ``secret_token`` Telegram echoes on every webhook call (A-Z, a-z, 0-9; from the token,
-    so every replica derives the same one and nothing more is stored)."""
-    return hmac.new(token.encode(), f"magec-telegram-webhook:{client_id}".encode(), hashlib.sha256).hexdigest()
 
 
 class TelegramBot:
