@@ -3,6 +3,7 @@
 No first-party module is loaded by a name in a string (only the ``local`` extra's third-party
 packages are, in ``backends/local/_deps.py``), and the apps built by ``server.user_app`` /
 ``server.admin_app`` carry every part's routes, so a missing router fails here, not silently.
+A process that uses no MCP server, A2A app, flow expression or bot loads none of their SDKs.
 """
 
 from __future__ import annotations
@@ -43,3 +44,33 @@ async def test_both_apps_carry_every_parts_routes(tmp_path: Path) -> None:
         "/api/v1/admin/agent/run",
         "/api/v1/admin/clients/{id}/regenerate-token",
     } <= admin
+
+
+#: SDKs a process loads only once it uses them (a server with no MCP server, no A2A app, no flow
+#: expression and no bot never imports them: ~1 s of every start-up on a slow host)
+ON_FIRST_USE = ("mcp", "a2a", "celpy", "telegram", "slack_sdk", "discord")
+
+_SERVE_AND_LIST = """
+import asyncio, sys
+from pathlib import Path
+from magec.testing.apps import running_apps
+
+async def main(data):
+    async with running_apps(Path(data), start_clients=True) as apps:
+        for client in (apps.user, apps.admin):
+            assert (await client.get("/api/v1/health")).status_code == 200
+        assert (await apps.user.get("/api/v1/a2a/.well-known/agent-card.json")).json() == []
+    print(" ".join(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[2:]))))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_server_using_no_optional_part_never_loads_its_sdk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SERVE_AND_LIST, str(tmp_path / "data"), *ON_FIRST_USE],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT.parent)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == [], out.stdout
