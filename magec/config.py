@@ -9,7 +9,7 @@ server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMI
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
          adminHost: 127.0.0.1, allowedHosts: [], corsOrigins: [], adminOrigins: [],
          trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}, keepAlive: 120,
-         headerTimeout: 60, bodyTimeout: 60,
+         headerTimeout: 60, bodyTimeout: 60, streamPing: 15,
          mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
@@ -142,6 +142,9 @@ class Config:
     #: head, and the longest silence inside its body (the slow-client defence, magec.api.slow_clients)
     header_timeout: int = 60
     body_timeout: int = 60
+    #: ``server.streamPing``: seconds of silence after which an event stream sends a ``: ping``
+    #: comment (and a silent OpenAI-shaped stream opens with one); below a proxy's idle timeout
+    stream_ping: int = 15
     #: seconds between live backend health checks (model listing; ``server.healthInterval``)
     health_interval: float = 30.0
     #: consecutive backend faults that open a backend's circuit breaker (``server.breakerFailures``)
@@ -358,6 +361,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.keep_alive = _int(server.get("keepAlive", cfg.keep_alive), "server.keepAlive")
     cfg.header_timeout = _int(server.get("headerTimeout", cfg.header_timeout), "server.headerTimeout")
     cfg.body_timeout = _int(server.get("bodyTimeout", cfg.body_timeout), "server.bodyTimeout")
+    cfg.stream_ping = _int(server.get("streamPing", cfg.stream_ping), "server.streamPing")
     cfg.log_level = str(log.get("level", cfg.log_level))
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
@@ -405,6 +409,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         "MAGEC_KEEP_ALIVE": ("keep_alive", int),
         "MAGEC_HEADER_TIMEOUT": ("header_timeout", int),
         "MAGEC_BODY_TIMEOUT": ("body_timeout", int),
+        "MAGEC_STREAM_PING": ("stream_ping", int),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -427,7 +432,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
     for name, seconds in (("keepAlive", cfg.keep_alive), ("headerTimeout", cfg.header_timeout),
-                          ("bodyTimeout", cfg.body_timeout)):  # fmt: skip
+                          ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:
             raise ConfigError(f"server.{name} must be between 1 and 3600 seconds; got {seconds}")
     if not 1 <= cfg.workers <= 256:

@@ -35,7 +35,8 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-#: seconds between keep-alive comments on an event stream (sse-starlette's default)
+#: seconds between keep-alive comments on an event stream (sse-starlette's default; the routes
+#: pass ``server.streamPing``)
 PING_SECONDS = 15.0
 #: the keep-alive comment (SSE clients skip it)
 PING = b": ping\n\n"

@@ -21,6 +21,8 @@ from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
 WEB_UI_ORIGIN = "http://localhost:8000"
+#: ``server.streamPing`` of this server: a silent turn shows its keep-alive pings within seconds
+STREAM_PING = 3
 
 
 @dataclass
@@ -44,7 +46,7 @@ def compat_fake() -> Iterator[FakeServer]:
 def magec(tmp_path_factory: pytest.TempPathFactory, compat_fake: FakeServer) -> Iterator[Magec]:
     data: Path = tmp_path_factory.mktemp("compat-magec")
     # ADK's dev web UI served from another origin (adk web's default port) may call the run API
-    with ServerProcess(data_dir=data, server_config={"corsOrigins": [WEB_UI_ORIGIN]}) as server:
+    with ServerProcess(data_dir=data, server_config={"corsOrigins": [WEB_UI_ORIGIN], "streamPing": STREAM_PING}) as server:
         admin = httpx.Client(base_url=server.admin_url, timeout=30)
         b = admin.post(f"{A}/backends", json={"name": "compat", "type": "openai", "url": compat_fake.url}).json()
         agent = admin.post(f"{A}/agents", json={"name": "Helper", "systemPrompt": "You are Helper.",

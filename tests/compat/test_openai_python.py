@@ -9,9 +9,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from magec.api.streaming import PING_SECONDS
 from magec.testing.fake_providers import Reply
-from tests.compat.conftest import A, Magec
+from tests.compat.conftest import STREAM_PING, A, Magec
 
 
 class City(BaseModel):
@@ -87,7 +86,8 @@ def test_error_messages(magec: Magec) -> None:
 
 @pytest.mark.parametrize("kind", ["agent", "flow"])
 def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec, kind: str) -> None:
-    """The model says nothing for longer than magec's keep-alive interval (15 s): the stream opens
+    """The model says nothing for longer than magec's keep-alive interval (``server.streamPing``, 15 s
+    by default, 3 s on this server): the stream opens
     with a ``: ping`` comment before any output — a proxy in front sees a live connection — and
     then carries the whole answer. The same for a flow whose step is silent."""
     model = flow = "Helper"
@@ -97,7 +97,7 @@ def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec, kind
         assert r.status_code == 201, r.text
         model = flow = r.json()["id"]
     try:
-        magec.fake.script(Reply(text="compat says: worth the wait", delay=PING_SECONDS + 1.5), route="chat")
+        magec.fake.script(Reply(text="compat says: worth the wait", delay=STREAM_PING + 1.5), route="chat")
         body = {"model": model, "messages": [{"role": "user", "content": "think first"}], "stream": True}
         with httpx.Client(timeout=60) as http, http.stream("POST", f"{magec.v1}/chat/completions", json=body) as r:
             assert r.status_code == 200 and r.headers["cache-control"] == "no-store"

@@ -66,7 +66,8 @@ def test_a_configured_keep_alive_closes_an_idle_connection(tmp_path: Path) -> No
             conn.close()
 
 
-@pytest.mark.parametrize("value", [0, 7200, "soon"])
-def test_a_bad_keep_alive_is_refused_at_start_naming_the_field(tmp_path: Path, value: object) -> None:
-    with pytest.raises(RuntimeError, match=r"server\.keepAlive"):
-        ServerProcess(tmp_path / "data", server_config={"keepAlive": value}).start()
+@pytest.mark.parametrize(("field", "value"), [("keepAlive", 0), ("keepAlive", 7200), ("keepAlive", "soon"),
+                                             ("streamPing", 0), ("streamPing", "often")])  # fmt: skip
+def test_a_bad_keep_alive_is_refused_at_start_naming_the_field(tmp_path: Path, field: str, value: object) -> None:
+    with pytest.raises(RuntimeError, match=rf"server\.{field}"):
+        ServerProcess(tmp_path / "data", server_config={field: value}).start()

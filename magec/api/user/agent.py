@@ -269,7 +269,7 @@ def agent_router(
                         relay.release()
                         break
 
-        return EventStreamResponse(stream(), background=BackgroundTask(relay.rest))
+        return EventStreamResponse(stream(), ping=ctx.config.stream_ping, background=BackgroundTask(relay.rest))
 
     base = "/apps/{app_name}/users/{user_id}/sessions"
 

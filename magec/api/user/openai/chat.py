@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
 from magec.api.limits import LISTEN_SECONDS, ClientDisconnected
-from magec.api.streaming import PING, PING_SECONDS, SseResponse
+from magec.api.streaming import PING, SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
 from magec.api.user.openai.errors import error_object
@@ -144,7 +144,7 @@ def router(ctx: AppContext) -> APIRouter:
         # 200 stream holding an error chunk. Failures after output still end the stream (below).
         # While the turn says nothing (a model thinking, a long tool call, a flow's silent step)
         # the relay is poked every second: a client that hung up is heard then (the turn is
-        # cancelled), and after PING_SECONDS of silence the stream opens anyway, with keep-alive
+        # cancelled), and after ``server.streamPing`` s of silence the stream opens anyway, with keep-alive
         # pings — a proxy in front would otherwise close the silent connection (nginx: 60 s).
         # The turn runs in its own task (magec.backends.relay), its output comes in batches:
         # everything ready when the stream looks goes out as one write. An agent's tokens come
@@ -162,7 +162,7 @@ def router(ctx: AppContext) -> APIRouter:
                 if batch[0] is IDLE:
                     if await request.is_disconnected():
                         raise ClientDisconnected()
-                    if loop.time() - opened >= PING_SECONDS:
+                    if loop.time() - opened >= ctx.config.stream_ping:
                         silent = True
                         break
                     timer = loop.call_later(LISTEN_SECONDS, relay.poke)
@@ -295,6 +295,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await conv.forget()
 
         # headers and the first chunk leave at once, from this task (magec.api.streaming)
-        return SseResponse(stream(), headers=headers, background=BackgroundTask(after), eager=silent)
+        return SseResponse(stream(), ping=ctx.config.stream_ping, headers=headers,
+                           background=BackgroundTask(after), eager=silent)
 
     return r

@@ -340,7 +340,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await relay.rest()
                 await conv.forget()
 
-        return SseResponse(stream(), background=BackgroundTask(after))
+        return SseResponse(stream(), ping=ctx.config.stream_ping, background=BackgroundTask(after))
 
     async def stored(request: Request, rid: str) -> tuple[Runtime, str, str, str, dict[str, Any] | None]:
         rt, caller = await runtime(request)
