@@ -150,9 +150,11 @@ def start_magec(data_dir: Path, cpus: set[int]) -> Magec:
 
 
 def startup_times(base: Path, runs: int) -> dict[str, Any]:
-    """``magec serve`` to healthy: a fresh data dir (migrations run) and a restart on the same dir."""
+    """``magec serve`` to healthy: a fresh data dir (migrations run) and a restart on the same dir;
+    and an idle server's stop (SIGTERM to the process's exit)."""
     fresh: list[float] = []
     restart: list[float] = []
+    stop: list[float] = []
     for i in range(runs):
         d = base / f"startup-{i}"
         for bucket in (fresh, restart):
@@ -160,12 +162,15 @@ def startup_times(base: Path, runs: int) -> dict[str, Any]:
             t0 = time.monotonic()
             s.start(timeout=60)
             bucket.append(time.monotonic() - t0)
+            t0 = time.monotonic()
             s.stop()
+            stop.append(time.monotonic() - t0)
         shutil.rmtree(d, ignore_errors=True)
     return {
         "runs": runs,
         "fresh_s": sorted(fresh)[len(fresh) // 2],
         "restart_s": sorted(restart)[len(restart) // 2],
+        "stop_s": round(sorted(stop)[len(stop) // 2], 2),
         "resolution_s": 0.1,
     }
 

@@ -57,6 +57,8 @@ def serve(
     except MagecError as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
+    from magec.heap import before_exit
+
     if demo:
         from magec.demo import ensure_demo
 
@@ -65,8 +67,9 @@ def serve(
         from magec.server import prepare
         from magec.workers.supervisor import run as run_workers
 
-        raise typer.Exit(run_workers(cfg, cfg.workers, run, prepare))
-    from magec.heap import before_exit
+        code = run_workers(cfg, cfg.workers, run, prepare)
+        before_exit()
+        raise typer.Exit(code)
     from magec.loop import run as run_loop
 
     try:
