@@ -22,7 +22,8 @@ echo "==> mypy"
 echo "==> pytest"
 mkdir -p test-artifacts
 # Three workers on two cores: much of a test's time is a subprocess starting or a browser
-# rendering, and a third worker fills those gaps (the suite: 17.5 min with two, 13.5 with three)
+# rendering, and a third worker fills those gaps (here, with the same tests: 19.4 min with two
+# workers and 17.6 with three; 13.4 with three once servers started and stopped faster)
 PYTEST=("$VENV/bin/pytest" -n "${MAGEC_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder -q --durations=25)
 for arg in "$@"; do
   if [[ "$arg" == -m* ]]; then exec "${PYTEST[@]}" "$@"; fi  # the caller picks the tests
