@@ -15,8 +15,10 @@ What we rely on, and why:
   delta into app / user / session parts exactly as ADK's own session services do.
 * ``Session._storage_update_marker`` (:func:`storage_marker` / :func:`set_storage_marker`) — the
   revision a session was loaded at; ADK's services use it for stale-write detection and so do ours.
-* ``google.adk.agents.remote_a2a_agent`` (:func:`short_circuit_missing_a2a`) — the module ADK's
-  ``build_node`` tries to import on every turn.
+* ``google.adk.agents.remote_a2a_agent`` (:func:`short_circuit_missing_a2a`,
+  :func:`load_first_turn_modules`) — the module ADK's ``build_node`` tries to import on every turn.
+* ``google.adk.workflow._dynamic_node_scheduler`` (:func:`load_first_turn_modules`) — ADK's node
+  scheduler, which a runner imports on its first turn.
 * ``_adk_origin_app_name`` / ``_adk_origin_path`` on an agent (:func:`claim_origin`) — the origin
   ADK's own ``AgentLoader`` records and ``Runner`` checks against its ``app_name``.
 
@@ -43,6 +45,7 @@ __all__ = [
     "StaleSessionError",
     "claim_origin",
     "extract_json_safe_state_delta",
+    "load_first_turn_modules",
     "set_storage_marker",
     "short_circuit_missing_a2a",
     "storage_marker",
@@ -67,6 +70,21 @@ def short_circuit_missing_a2a() -> None:
     ``sys.modules[name] = None`` makes that import fail at once, exactly as before, only cheaply."""
     if A2A_AGENT_MODULE not in sys.modules and importlib.util.find_spec("a2a") is None:
         sys.modules[A2A_AGENT_MODULE] = None  # type: ignore[assignment]
+
+
+def load_first_turn_modules() -> None:
+    """Import now what ADK imports on a runner's first turn, on the event loop: its node scheduler
+    (with the workflow graph utilities and ADK's auth modules: ~0.35 s on a slow host), from
+    ``build_node`` the remote A2A agent module (with a2a-sdk: ~0.5 s), and what its LLM flow's
+    request processors and streaming load (~25 ms). Called when an agent is
+    built (:func:`magec.agents.build.build_llm_agent`), in a rebuild, so no turn pays for them and
+    a process without agents never loads them."""
+    if A2A_AGENT_MODULE not in sys.modules:  # else loaded, or short-circuited (a2a absent)
+        import google.adk.agents.remote_a2a_agent  # noqa: F401 - the import is the point
+    import google.adk.auth.auth_preprocessor  # noqa: F401 - the flow's request processors
+    import google.adk.models.google_llm  # noqa: F401
+    import google.adk.utils.streaming_utils  # noqa: F401
+    import google.adk.workflow._dynamic_node_scheduler  # noqa: F401
 
 
 def claim_origin(agent: Any, app_name: str) -> None:

@@ -11,10 +11,11 @@
 
 The HTTP routes are in :mod:`magec.api.user.a2a`. Design notes: docs/a2a.md.
 
-a2a-sdk and ADK's A2A converters (~0.5 s of imports on a slow host) load when the first agent or
-flow is served over A2A: :func:`preload`, a runtime build hook, imports them in that rebuild (as a
-first backend of a vendor imports its SDK), so a process that serves none never loads them and the
-first A2A request of one that does finds them loaded.
+a2a-sdk (~0.5 s of imports on a slow host) loads in a runtime rebuild, never in a turn nor a
+request: with the first agent built (ADK's runner needs its remote A2A agent module,
+:func:`magec._adk.load_first_turn_modules`), and magec's serving side with the first agent or flow
+served over A2A (:func:`preload`, a build hook), as a first backend of a vendor imports its SDK. A
+process with no apps never loads it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ STREAM_METHODS = frozenset({"message/stream", "SendStreamingMessage", "tasks/res
 
 
 def preload(snap: StoreSnapshot, deps: Any) -> None:  # noqa: ARG001 - a runtime BuildHook
-    """Import the A2A machinery once the snapshot serves an agent or flow over A2A."""
+    """Import the serving side once the snapshot serves an agent or flow over A2A."""
     served = [a.a2a.enabled for a in snap.agents.values()] + [f.a2a.enabled for f in snap.flows.values()]
     if any(served):
         import magec.a2a.service  # noqa: F401 - the import is the point

@@ -87,6 +87,7 @@ def build_llm_agent(
 ) -> BaseAgent:
     """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built.
     An agent with ``a2a.remote`` is ADK's ``RemoteA2aAgent`` instead (:mod:`magec.agents.remote_a2a`)."""
+    _adk.load_first_turn_modules()
     if agent.a2a.remote is not None:
         from magec.agents.remote_a2a import build_remote
 
