@@ -644,4 +644,32 @@ c=1, medians. A diagnostic harness only (not shipped): it wraps functions in the
    **41–42 µs** (~10,000 tokens/s relayed at 63 % of the core): between two tokens of one stream
    the loop relays the others' instead of sleeping, and the wake-ups are shared. The row is
    reported beside the one-stream row, which stays the goal's measure and stays missed.
+
+### Profile notes, 2026-12-02 (seventeenth session: a server's start and stop)
+**Same AMD EPYC VM.** The test suite starts and stops `magec serve` processes by the hundred, and
+each cost ~5.5 s of CPU; a user restarting magec waited ~4 s.
+1. **Where a start went** (`-X importtime`, cProfile, the log's timestamps): ~2.3 s of imports
+   before the first log line, migrations 0.1 s, ~1 s more of imports while the runtime started
+   (the MCP SDK 0.7–0.9 s, the flow compiler with ADK's workflow engine 0.35 s, a2a-sdk 0.4–0.5 s,
+   the bot SDKs 0.2–0.4 s, cel-python's grammar 0.2 s), building both FastAPI apps 0.5 s (FastAPI
+   makes ~1,000 pydantic adapters for ~380 routes). **Done:** each optional part loads when first
+   used, in a rebuild, never in a turn or a request: the MCP SDK with the first toolset, the flow
+   compiler with the first flow, cel-python with the first expression, a bot SDK with its first
+   client, magec's A2A serving side with the first app served over A2A, and what ADK's runner
+   imports on its first turn (its node scheduler, the remote A2A agent module and so a2a-sdk,
+   ~0.85 s) with the first agent built. A first turn imports nothing (32–35 ms in process, as
+   before; without that last step 130–147 ms). `tests/test_wiring.py` holds that a server using
+   none of them loads none.
+2. **Where a stop went:** 1.2–1.5 s of a 1.4–1.6 s stop, after the server had shut down, was the
+   interpreter's own full collections at exit over a ~250k-object heap (a SIGABRT dump caught
+   the main thread "Garbage-collecting"). **Done:** `heap.before_exit` freezes the heap once
+   `serve` returns (and in each `--workers` process and their parent).
+3. **Side by side** (the base and new trees started alternately, 8 rounds, a fresh data dir
+   each, medians): start to healthy **4.18 → 2.96 s**, stop **1.52 → 0.21 s**, CPU per start and
+   stop **5.57 → 3.0 s**. `python -m bench` now reports an idle server's stop beside its start.
+4. **The test suite:** 19.4 min with two workers at the session's start (17.6 with three); 13.4
+   min with three after this. `scripts/test.sh` runs three workers: much of a test's time is a
+   subprocess starting or Chromium rendering, and a third worker fills those gaps. Ports for test
+   processes now come from below the kernel's ephemeral range, a slice per worker (a port taken
+   by an outgoing connection between `free_port` and the child's bind failed one UI test's start).
 """
