@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from a2a.types import a2a_pb2 as pb
 
 # a2a-sdk is imported where a card is made, not here: the routes import this module in every
-# process, and the SDK loads only once an app is served over A2A (magec.a2a.preload)
+# process, and the SDK loads only in a rebuild that needs it (magec.a2a says when)
 
 PREFIX = "/api/v1/a2a"
 CARD_VERSION = "1.0.0"
