@@ -82,9 +82,11 @@ class BoundedTaskStore(InMemoryTaskStore):
 
 
 class A2aService:
-    """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher."""
+    """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
+    ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``)."""
 
-    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float = 15.0) -> None:
+        self.ping = ping
         self.tasks = BoundedTaskStore(max_tasks)
         self.handler = DefaultRequestHandler(
             agent_executor=TurnExecutor(), task_store=self.tasks, agent_card=generic_card()
@@ -96,4 +98,6 @@ class A2aService:
     async def handle(self, request: Request, turn: Turn) -> Response:
         request.state.magec_turn = turn
         response: Any = await self.dispatcher.handle_requests(request)
+        if hasattr(response, "ping_interval"):  # a stream: sse-starlette's, with its own 15 s default
+            response.ping_interval = self.ping
         return response

@@ -63,6 +63,23 @@ async def test_streaming_message_stream(magec: Served, llm: FakeServer) -> None:
     assert chat_requests(llm)[-1].json.get("stream") is True
 
 
+async def test_a_silent_stream_pings_at_the_configured_interval(tmp_path: Any, llm: FakeServer) -> None:
+    """``server.streamPing`` applies to A2A streams too: while the model thinks (2.5 s) a stream
+    served with a 1 s interval carries keep-alive comments between its events."""
+    async with served_magec(tmp_path / "data", stream_ping=1) as served:
+        aid = await make_agent(served.apps, llm)
+        llm.script(Reply(text="after a while", delay=2.5))
+        lines: list[str] = []
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as http, http.stream(
+                "POST", f"/api/v1/a2a/{aid}", json=rpc("message/stream", message("think"))) as r:
+            assert r.status_code == 200
+            lines = [line async for line in r.aiter_lines() if line]
+    first_data = next(i for i, line in enumerate(lines) if line.startswith("data: "))
+    answer = next(i for i, line in enumerate(lines) if "after a while" in line)
+    assert any(line.startswith(":") for line in lines[first_data:answer]), lines
+    assert json.loads(lines[-1][6:])["result"]["status"]["state"] == "completed"
+
+
 async def test_streaming_through_remote_a2a_agent(magec: Served, llm: FakeServer) -> None:
     aid = await make_agent(magec.apps, llm)
     llm.script(Reply(text="streamed answer", chunks=["streamed ", "answer"]))

@@ -64,7 +64,7 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         if not made:
             from magec.a2a.service import A2aService
 
-            made.append(A2aService())
+            made.append(A2aService(ping=ctx.config.stream_ping))
             ctx.extras["a2a"] = made[0]
         return made[0]
 
