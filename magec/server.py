@@ -233,8 +233,10 @@ def client_workers() -> dict[str, Worker]:
 
     A type's module, with its platform SDK (python-telegram-bot, slack-sdk, discord.py…), is
     imported when its first client starts: a process with no bots never loads them (0.2–0.4 s of a
-    start-up on a slow host)."""
-    return {"telegram": _telegram, "slack": _slack, "discord": _discord, "cron": _cron}
+    start-up on a slow host). Cron has no SDK (and the Admin API imports it anyway)."""
+    from magec.clients import cron
+
+    return {"telegram": _telegram, "slack": _slack, "discord": _discord, "cron": cron.run}
 
 
 async def _telegram(worker: WorkerContext) -> None:
@@ -251,12 +253,6 @@ async def _slack(worker: WorkerContext) -> None:
 
 async def _discord(worker: WorkerContext) -> None:
     from magec.clients.discord import run
-
-    await run(worker)
-
-
-async def _cron(worker: WorkerContext) -> None:
-    from magec.clients.cron import run
 
     await run(worker)
 

@@ -38,6 +38,5 @@ STREAM_METHODS = frozenset({"message/stream", "SendStreamingMessage", "tasks/res
 
 def preload(snap: StoreSnapshot, deps: Any) -> None:  # noqa: ARG001 - a runtime BuildHook
     """Import the serving side once the snapshot serves an agent or flow over A2A."""
-    served = [a.a2a.enabled for a in snap.agents.values()] + [f.a2a.enabled for f in snap.flows.values()]
-    if any(served):
+    if any(a.a2a.enabled for a in snap.agents.values()) or any(f.a2a.enabled for f in snap.flows.values()):
         import magec.a2a.service  # noqa: F401 - the import is the point

@@ -85,7 +85,7 @@ class A2aService:
     """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
     ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``)."""
 
-    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float = 15.0) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float) -> None:
         self.ping = ping
         self.tasks = BoundedTaskStore(max_tasks)
         self.handler = DefaultRequestHandler(

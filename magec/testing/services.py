@@ -7,6 +7,7 @@ Debian (the test command installs it). Each launcher returns a handle with a URL
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -48,6 +49,7 @@ _SLICE = 400  # ports per worker
 _turn = itertools.count(random.randrange(_SLICE))
 
 
+@functools.cache
 def _port_slice() -> tuple[int, int]:
     """[low, high) of this process's ports: below the kernel's ephemeral range, one slice per xdist
     worker (``gw0``, ``gw1``...), above the well-known and registered ports most services use."""
