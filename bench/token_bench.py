@@ -122,7 +122,7 @@ async def _measure(requests: int, ttft_requests: int) -> dict[str, Any]:
 
         d_plain, m_plain = [], []
         for _ in range(requests):
-            d_plain.append(await plain(direct, "mock-t20"))
+            d_plain.append(await plain(direct, MODELS["t1"]))  # the same answer as through magec
             m_plain.append(await plain(via, ids["t1"]))
         c0 = _cpu(server)
         for _ in range(requests):
