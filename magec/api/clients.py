@@ -29,7 +29,7 @@ class Caller:
 
     def check(self, app_id: str) -> None:
         if not self.may_use(app_id):
-            raise ForbiddenError(f"this client is not allowed to use {app_id!r}")
+            raise ForbiddenError("this client is not allowed to use this agent or flow")
 
     # Ownership of conversations (docs/security.md "Conversations: ownership"): a client's sessions
     # are stored under the ADK user id "<clientId>:<userId>", so the session key (app, user, session)

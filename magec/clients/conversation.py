@@ -126,10 +126,11 @@ class Conversations:
         return out
 
     def _pick(self, rt: Runtime, client: Any, key: str) -> App:
-        app = rt.find(key)
+        allowed = self._allowed_ids(rt, client)
+        app = rt.find(key, allowed.__contains__)
         if app is None:
             raise NotFoundError(f"agent or flow {key!r} not found")
-        if app.id not in self._allowed_ids(rt, client):
+        if app.id not in allowed:
             raise ForbiddenError(f"this client is not allowed to use {app.id!r}")
         return app
 

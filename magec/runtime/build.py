@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +41,22 @@ class Runtime:
     #: sees every turn run on this runtime (``BuildDeps.turn_observer``: the conversation audit)
     observer: Any = None
 
-    def find(self, key: str) -> App | None:
-        """An app by id, or by exact name when no id matches."""
+    def find(self, key: str, usable: Callable[[str], bool] | None = None) -> App | None:
+        """An app by id, or by exact name when no id matches.
+
+        Names need not be unique: with ``usable`` (a caller's ``may_use``) a name resolves to an
+        app the caller may use when one has it, so a client allowed on one of two "Assistant"s
+        reaches that one by name; an app it may not use is returned only when no usable one has
+        the name (the caller's check then refuses it)."""
         if key in self.apps:
             return self.apps[key]
+        refused: App | None = None
         for app in self.apps.values():
             if app.name == key:
-                return app
-        return None
+                if usable is None or usable(app.id):
+                    return app
+                refused = refused or app
+        return refused
 
 
 def fingerprint(snap: StoreSnapshot, kind: str, rid: str, memo: dict[tuple[str, str], str]) -> str:

@@ -111,6 +111,34 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     assert (await apps.user.get(f"{U}/list-apps", headers={"Authorization": f"Bearer {new}"})).status_code == 200
 
 
+
+async def test_a_name_shared_by_two_agents_reaches_the_one_the_client_may_use(
+    sqlite_apps: Apps, openai_x: FakeServer, openai_y: FakeServer
+) -> None:
+    """Agent names need not be unique: a client allowed on one of two "Assistant"s reaches that one
+    by name on every route (it once got the other one's 403 on the run API and a 404 on /v1)."""
+    apps = sqlite_apps
+    _, x_id = await make_agent(apps, openai_x, name="Assistant")
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "y-backend", "type": "openai", "url": openai_y.url})).json()
+    y_id = (await apps.admin.post(f"{A}/agents", json={"name": "Assistant", "llm": {"backend": b["id"], "model": "m-1"}})).json()["id"]
+    only_y = (await apps.admin.post(f"{A}/clients", json={"name": "Y", "allowedAgents": [y_id]})).json()
+    only_x = (await apps.admin.post(f"{A}/clients", json={"name": "X", "allowedAgents": [x_id]})).json()
+    msg = {"userId": "u", "newMessage": {"parts": [{"text": "hi"}]}, "appName": "Assistant"}
+    chat = {"model": "Assistant", "messages": [{"role": "user", "content": "hi"}]}
+    for client, server_name, app_id in ((only_y, "openai-y", y_id), (only_x, "openai-x", x_id)):
+        auth = {"Authorization": f"Bearer {client['token']}"}
+        r = await apps.user.post(f"{U}/run", json=msg, headers=auth)
+        assert r.status_code == 200 and texts(r.json()) == [f"{server_name} says: hi"]
+        r = await apps.user.post("/v1/chat/completions", json=chat, headers=auth)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == f"{server_name} says: hi"
+        assert (await apps.user.get("/v1/models/Assistant", headers=auth)).json()["id"] == app_id
+        r = await apps.user.get(f"{U}/apps/Assistant/users/u/sessions", headers=auth)
+        assert r.status_code == 200 and len(r.json()) == 1
+    # a refusal does not name the agent's internal id
+    r = await apps.user.post(f"{U}/run", json={**msg, "appName": x_id},
+                             headers={"Authorization": f"Bearer {only_y['token']}"})
+    assert r.status_code == 403 and x_id not in r.text
+
 async def test_usage_recorded(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     apps = sqlite_apps
     bid, aid = await make_agent(apps, openai_x)

@@ -147,11 +147,11 @@ def agent_router(
         request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True
     ) -> tuple[App, Caller]:
         caller = caller_of(request, rt)
-        app = rt.find(app_name)
+        app = rt.find(app_name, caller.may_use)
         if app is not None:
             caller.check(app.id)
         if must_be_valid:
-            return require_app(rt, app_name), caller
+            return require_app(rt, app_name, caller.may_use), caller
         if app is None:
             require_app(rt, app_name)  # raises the 404
         assert app is not None
