@@ -163,8 +163,15 @@ def protect(
     urls: tuple[str, ...] = (),
     bound: dict[str, tuple[str, ...]] | None = None,
     cleared: frozenset[str] | set[str] = frozenset(),
+    carried: bool = False,
 ) -> dict[str, Any]:
     """Prepare ``new`` for storage: an empty value keeps the stored one; literal values are encrypted.
+
+    An encrypted value in ``new`` is accepted only as the one stored in that very field (the PUT
+    merge rule carries it over), bound like any kept value; any other ciphertext (copied from a
+    backup export, another record or field) is refused naming the field, or its secret could be
+    sent where it was never saved for. ``carried``: an import or a legacy pass, whose records
+    legitimately arrive encrypted.
 
     ``cleared``: paths the request set to ``null`` (:func:`magec.store.merge.merge_update`): emptied,
     not kept.
@@ -192,9 +199,15 @@ def protect(
                 # the stored secret itself, carried over by the PUT merge rule (a body that left the
                 # field out keeps it): kept, so bound like any kept value — a URL changed with the
                 # key left out must not send the key to the new URL
+                name = f"{path[:-1]}{key}" if path.endswith(".*") else path
                 if value == _lookup(old, path, key):
-                    name = f"{path[:-1]}{key}" if path.endswith(".*") else path
                     _check_bound(name, (bound or {}).get(path, ()), out, old, plain_now, cipher)
+                elif not carried:
+                    raise ValidationError(
+                        f"{name}: an encrypted value is only accepted where it is stored; type the secret "
+                        "(or use a ${SECRET} reference)",
+                        field=name,
+                    )
             elif isinstance(value, str) and not is_reference(value):
                 container[key] = cipher.encrypt(value)
     return out

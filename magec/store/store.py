@@ -142,7 +142,9 @@ class Store(EpochFollower, Generic[S]):
                 if not model.sensitive and not model.secret_urls:
                     continue
                 try:  # old=None: nothing is "kept", every clear literal is encrypted
-                    stored = sensitive.protect(model.sensitive, raw, None, self.cipher, urls=model.secret_urls)
+                    stored = sensitive.protect(
+                        model.sensitive, raw, None, self.cipher, urls=model.secret_urls, carried=True
+                    )
                 except ValidationError:  # e.g. a legacy URL literally holding "***": leave it as is
                     continue
                 if stored != raw:

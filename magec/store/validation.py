@@ -87,7 +87,8 @@ async def prepare(
     if kind == "clients":
         tokens.save_rule(data, body, old, importing)  # transforms, so not a RuleTable rule
     data = sensitive.protect(
-        model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound, cleared=cleared
+        model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound, cleared=cleared,
+        carried=importing,
     )
     return data
 

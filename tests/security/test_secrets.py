@@ -11,9 +11,11 @@ secret is redacted; a stored key is never sent to another URL.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import sqlite3
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -263,6 +265,42 @@ def test_a_stored_key_is_never_sent_to_another_url(
     assert r.status_code == 200, r.text
     assert echo.requests and echo.requests[-1].headers.get("api-key") == HDR
 
+
+
+def test_a_ciphertext_copied_from_a_backup_cannot_carry_a_key_elsewhere(
+    admin: httpx.Client, echo: FakeServer, foreign: FakeServer, setup: dict[str, Any]
+) -> None:
+    """A backup export holds each stored key encrypted. Pasting that ciphertext into another
+    backend (or another field) must not make magec decrypt it and send the key to a new URL."""
+    r = admin.get(f"{A}/settings/backup")
+    assert r.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+        member = tar.extractfile("resources/backends.json")
+        assert member is not None
+        stored = {b["id"]: b for b in json.loads(member.read())}
+    cipher = stored[setup["backend"]["id"]]["data"]["apiKey"]
+    assert cipher.startswith("enc:v1:")
+    bodies = [
+        {"name": "Thief", "type": "openai", "url": foreign.url, "apiKey": cipher},
+        {"name": "Thief", "type": "openai", "url": foreign.url, "headers": {"x-api-key": cipher}},
+    ]
+    for body in bodies:
+        r = admin.post(f"{A}/backends", json=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] in ("apiKey", "headers.x-api-key"), r.text
+        r = admin.post(f"{A}/backends/test", json=body)
+        assert r.status_code in (200, 400), r.text  # a test of an unsaved backend sends what it was given
+    # pasted into an existing backend (its own stored value is a different ciphertext)
+    other = admin.post(f"{A}/backends", json={"name": "Other", "type": "openai", "url": foreign.url,
+                                              "apiKey": "sk-other-key-0001"}).json()
+    r = admin.put(f"{A}/backends/{other['id']}", json={"name": "Other", "type": "openai", "url": foreign.url,
+                                                       "apiKey": cipher})
+    assert r.status_code == 400 and r.json()["field"] == "apiKey", r.text
+    r = admin.post(f"{A}/backends/{other['id']}/test")
+    assert r.status_code == 200, r.text
+    sent = json.dumps([q.headers for q in foreign.requests])
+    assert API_KEY not in sent and "sk-other-key-0001" in sent
+    assert admin.delete(f"{A}/backends/{other['id']}").status_code in (200, 204)
 
 def test_clear_values_from_an_older_version_are_hidden_then_encrypted(
     tmp_path: Path, echo: FakeServer
