@@ -328,6 +328,11 @@ async def test_embeddings_and_audio_through_an_agent(sqlite_apps: Apps, openai_y
     assert openai_y.provider is not None and openai_y.provider.requests_to("embeddings")[-1].json["model"] == "emb-1"
     plain = await apps.user.post("/v1/embeddings", json={"model": agent["id"], "input": "hi", "encoding_format": "float"})
     assert plain.json()["data"][0]["embedding"] == pytest.approx(deterministic_vector("hi", 8))
+    # dimensions: the model's own size is fine; another is refused, never silently ignored
+    assert len((await client.embeddings.create(model="Voice", input="hi", dimensions=8)).data[0].embedding) == 8
+    for bad in (4, 0, "8"):
+        r = await apps.user.post("/v1/embeddings", json={"model": "Voice", "input": "hi", "dimensions": bad})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions", r.text
     with pytest.raises(openai.NotFoundError):
         await client.embeddings.create(model="nobody", input="x")
     speech = await client.audio.speech.create(model="Voice", input="hola mundo", voice="nova", response_format="wav")

@@ -83,6 +83,9 @@ def router(ctx: AppContext) -> APIRouter:
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             raise ValidationError("encoding_format: must be float or base64", field="encoding_format")
+        size = body.get("dimensions")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValidationError("dimensions: must be a positive integer", field="dimensions")
         snap = rt.snapshot
         pid = snap.settings.long_term_provider
         provider = snap.memory_providers.get(pid) if pid else None
@@ -91,6 +94,11 @@ def router(ctx: AppContext) -> APIRouter:
             raise ValidationError("model: no embedding model is configured (select a long-term memory provider "
                                   "with an embedding backend and model)", field="model")
         vectors = await embedder.embed(texts)
+        if size is not None and vectors and len(vectors[0]) != size:
+            # the memory's model has one size (its vectors must compare with stored memories):
+            # shortening them would silently change what they mean, so say what it returns
+            raise ValidationError(f"dimensions: this model returns {len(vectors[0])}-dimensional vectors; "
+                                  "omit dimensions or ask for that size", field="dimensions")
         data: list[dict[str, Any]] = []
         for i, v in enumerate(vectors):
             value: Any = v if fmt == "float" else base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()

@@ -68,6 +68,7 @@ class EmbeddingsRequest(_Open):
     model: str = Field(description="an agent (or flow) name or id: its memory's embedding backend answers")
     input: str | list[str]
     encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, description="accepted when it is the model's own size (else a 400 saying it)")
     user: str | None = None
 
 
