@@ -9,7 +9,7 @@ with the standard library's own pure-Python object and array parsers (``json.dec
 is then one message, and the interpreter can switch threads between them.
 
 Contract: for every input, :func:`loads` returns what ``json.loads`` returns and raises what it
-raises (the same ``JSONDecodeError`` message and position, ``RecursionError`` for deep nesting):
+raises, with the same ``parse_constant`` hook (the same ``JSONDecodeError`` message and position, ``RecursionError`` for deep nesting):
 both are CPython's own parsers, wired the way ``json.scanner.py_make_scanner`` wires them
 (``tests/security/test_jsonload.py`` holds the two equal on generated and corrupted documents).
 """

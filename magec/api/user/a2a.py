@@ -9,7 +9,9 @@
   (:mod:`magec.a2a.service`). Auth as every user route: ``Authorization: Bearer mgc_…`` of an enabled
   client (checked before the body is read, :mod:`magec.api.limits`), open while no client exists;
   the client's ``allowedAgents`` must include the app (403); A2A disabled or unknown → 404; an app
-  that could not be built → 503. Everything is read from the runtime of this request, so toggling
+  that could not be built → 503. The body is parsed and checked by magec first
+  (:func:`magec.api.limits.parse_json`): one it refuses (malformed, NaN, too deep, …) is a JSON-RPC
+  parse error (``-32700``) carrying magec's message. Everything is read from the runtime of this request, so toggling
   ``a2a.enabled`` is visible on the next request.
 """
 
