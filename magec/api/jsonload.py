@@ -9,7 +9,7 @@ with the standard library's own pure-Python object and array parsers (``json.dec
 is then one message, and the interpreter can switch threads between them.
 
 Contract: for every input, :func:`loads` returns what ``json.loads`` returns and raises what it
-raises (the same ``JSONDecodeError`` message and position, ``RecursionError`` for deep nesting):
+raises, with the same ``parse_constant`` hook (the same ``JSONDecodeError`` message and position, ``RecursionError`` for deep nesting):
 both are CPython's own parsers, wired the way ``json.scanner.py_make_scanner`` wires them
 (``tests/security/test_jsonload.py`` holds the two equal on generated and corrupted documents).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import json.decoder
 import json.scanner
+from collections.abc import Callable
 from typing import Any
 
 #: container levels walked in Python: the body object and the containers in it (a chat body: its
@@ -30,8 +31,8 @@ _PY: Any = json.decoder
 _SCANNER: Any = json.scanner
 
 
-def _decoder() -> json.JSONDecoder:
-    decoder: Any = json.JSONDecoder()
+def _decoder(parse_constant: Callable[[str], Any] | None) -> json.JSONDecoder:
+    decoder: Any = json.JSONDecoder(parse_constant=parse_constant)
     c_scan = _SCANNER.make_scanner(decoder)
     strict, memo = decoder.strict, decoder.memo
     depth = 0
@@ -56,6 +57,7 @@ def _decoder() -> json.JSONDecoder:
     return decoder  # type: ignore[no-any-return]
 
 
-def loads(text: str) -> Any:
-    """``json.loads(text)`` (see the module docstring). Thread-safe: a decoder per call."""
-    return _decoder().decode(text)
+def loads(text: str, *, parse_constant: Callable[[str], Any] | None = None) -> Any:
+    """``json.loads(text, parse_constant=parse_constant)`` (see the module docstring). Thread-safe:
+    a decoder per call."""
+    return _decoder(parse_constant).decode(text)

@@ -6,9 +6,10 @@
   ``Content-Length`` over the route's limit with 413 without reading anything, and counts the body
   as the handler reads it, failing the read with 413 the moment the limit is passed (chunked
   uploads included). Paths and query strings holding NUL are refused with 400.
-* :func:`parse_json` is the one way a JSON body becomes Python: malformed JSON, nesting deeper than
-  :data:`MAX_JSON_DEPTH`, lone surrogates and NUL characters are 400s that name the field, never a
-  ``RecursionError`` or a database error later on.
+* :func:`parse_json` is the one way a JSON body becomes Python (:func:`parse_field` the one way a
+  JSON document inside a string field does): malformed JSON, ``NaN`` / ``Infinity``, numbers too
+  long to read, nesting deeper than :data:`MAX_JSON_DEPTH`, lone surrogates and NUL characters are
+  400s that name the field, never a ``RecursionError``, a ``ValueError`` or a database error later.
 * :func:`answer_while_connected` runs a non-streaming turn so that a client hanging up cancels it
   (and with it the upstream provider call).
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -24,14 +27,13 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from magec import jsontext
 from magec.api import jsonload
 from magec.backends.relay import Relay
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
+from magec.jsontext import MAX_JSON_DEPTH, too_deep
 from magec.runtime.run import Answer, TurnEvent, answer
 
-#: deeper JSON is refused: nothing magec accepts nests beyond a dozen levels, and deep nesting is
-#: how a small body turns into a RecursionError (json, pydantic, SQL serialisers all recurse)
-MAX_JSON_DEPTH = 64
 #: bodies longer than this (characters) are parsed by :func:`magec.api.jsonload.loads`; a shorter
 #: one is a C call of under a millisecond
 STEPPED_JSON = 64 * 1024
@@ -121,7 +123,7 @@ def _check_url(scope: Scope) -> None:
         raise ValidationError("query: must not contain NUL characters", field="query")
 
 
-# -- JSON ---------------------------------------------------------------------------------------
+# -- JSON ----------------------------------------------------------------------------------------
 def parse_json(raw: bytes, *, required: bool = True) -> Any:
     """``raw`` as JSON, checked (see the module docstring); ``None`` for an empty optional body."""
     if not raw.strip():
@@ -132,21 +134,22 @@ def parse_json(raw: bytes, *, required: bool = True) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("body: request body is not valid UTF-8", field="body") from None
-    try:
-        # a large body is parsed in a worker thread: in steps, so the thread lets go of the GIL
-        value = jsonload.loads(text) if len(text) > STEPPED_JSON else json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValidationError(f"body: request body is not valid JSON: {e}", field="body") from None
-    except RecursionError:
-        raise _too_deep("body") from None
+    # a large body is parsed in a worker thread: in steps, so the thread lets go of the GIL
+    value = jsontext.decode(text, "body", "request body", loads=_loads(text))
     check_value(value)
     return value
 
 
-def _too_deep(where: str) -> ValidationError:
-    return ValidationError(
-        f"{where}: JSON is nested deeper than {MAX_JSON_DEPTH} levels", field=where
-    )
+def _loads(text: str) -> Callable[..., Any]:
+    return jsonload.loads if len(text) > STEPPED_JSON else json.loads
+
+
+def parse_field(text: str, where: str) -> Any:
+    """A JSON document held in a string field (``where``, e.g. a tool call's ``arguments``), parsed
+    and checked like a body; every failure is a :class:`ValidationError` naming ``where``."""
+    value = jsontext.decode(text, where, loads=_loads(text))
+    check_value(value, where)
+    return value
 
 
 def _path(parent: str, key: str | int) -> str:
@@ -170,18 +173,22 @@ def check_string(value: str, where: str, what: str = "") -> None:
         ) from None
 
 
-def check_value(value: Any) -> None:
-    """Depth and string checks over a parsed JSON value, iteratively (no recursion to exhaust)."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+def check_value(value: Any, root: str = "") -> None:
+    """Depth, number and string checks over a parsed JSON value, iteratively (no recursion to
+    exhaust). Fields are named from ``root`` (``""``: the request body, its keys named bare)."""
+    stack: list[tuple[Any, str, int]] = [(value, root, 1)]
     while stack:
         node, where, depth = stack.pop()
         if isinstance(node, str):
             check_string(node, where or "body")
             continue
+        if isinstance(node, float) and not math.isfinite(node):
+            # 1e999 reads as inf: no JSON answer could show it back
+            raise ValidationError(f"{where or 'body'}: a number is out of range", field=where or "body")
         if not isinstance(node, dict | list):
             continue
         if depth > MAX_JSON_DEPTH:
-            raise _too_deep(where or "body")
+            raise too_deep(where or "body")
         if isinstance(node, dict):
             for k, v in node.items():
                 check_string(k, where or "body", "a key must not contain" if "\x00" in k else "a key has")
@@ -229,10 +236,26 @@ async def answer_while_connected(request: Request, turn: AsyncGenerator[TurnEven
 # -- wiring -------------------------------------------------------------------------------------
 #: room for multipart boundaries and form fields on top of a voice upload's audio limit
 UPLOAD_OVERHEAD = 64 * 1024
+#: OpenAI's speech-to-text upload route (:mod:`magec.api.user.openai.media`)
+AUDIO_TRANSCRIPTIONS = "/v1/audio/transcriptions"
 #: platform webhooks (Telegram) authenticate with the platform's secret header, not a client token
 PLATFORM_HOOKS = "/api/v1/hooks/"
 #: the admin route taking a backup archive as its body (``limits.backupBytes``)
 RESTORE_PATH = "/api/v1/admin/settings/restore"
+
+
+def _upload_paths() -> list[re.Pattern[str]]:
+    """The voice upload routes, as their routers declare them (user app and admin playground),
+    compiled as Starlette matches them: only these paths get the upload limit, not any path that
+    happens to contain ``/voice/`` (a session id "transcription" under a user id "voice")."""
+    from starlette.routing import compile_path
+
+    from magec.api.admin import voice as admin_voice
+    from magec.api.admin.app import PREFIX as ADMIN
+    from magec.api.user import voice
+
+    templates = (voice.PREFIX + voice.TRANSCRIPTION, ADMIN + admin_voice.PREFIX + voice.TRANSCRIPTION)
+    return [compile_path(t)[0] for t in templates]
 
 
 def install(app: Any, ctx: Any, *, user: bool) -> None:
@@ -242,10 +265,11 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
     from magec.api.clients import authenticate
 
     config = ctx.config
+    uploads = _upload_paths()
 
     def limit_for(path: str) -> int:
         # Voice uploads are audio; everything else is JSON (or empty).
-        if ("/voice/" in path and path.endswith("/transcription")) or path == "/v1/audio/transcriptions":
+        if path == AUDIO_TRANSCRIPTIONS or any(p.match(path) for p in uploads):
             return int(config.upload_limit_bytes) + UPLOAD_OVERHEAD
         if path == RESTORE_PATH:  # a backup archive (docs/backup.md)
             return int(config.backup_limit_bytes)

@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
+from magec import jsontext
 from magec.backup.sections import Section, dump_table
 from magec.errors import ValidationError
 from magec.resources import KINDS
@@ -179,17 +180,26 @@ def read(data: IO[bytes], max_unpacked: int) -> Backup:
 
 
 def _json(files: dict[str, bytes], name: str) -> Any:
+    return _parse(files[name], name)
+
+
+def _parse(data: bytes, where: str) -> Any:
+    """``data`` as JSON; anything the one safe parser refuses is a 400 naming ``where`` (deep
+    nesting, NaN, a number too long to read: restoring it would fail half way or store it wrong)."""
     try:
-        return json.loads(files[name])
-    except (ValueError, UnicodeDecodeError) as e:
-        raise _bad(f"{name} is not valid JSON ({e})") from None
+        return jsontext.decode(data, where)
+    except ValidationError as err:
+        raise _bad(err.message) from None
 
 
 def _read_magec(files: dict[str, bytes]) -> Backup:
     manifest = _json(files, "manifest.json")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _bad("manifest.json is not a magec backup manifest")
-    if int(manifest.get("version") or 0) > VERSION:
+    version = manifest.get("version") or 0
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise _bad(f"manifest.json: version must be a whole number (this magec reads up to {VERSION})")
+    if version > VERSION:
         raise _bad(f"backup format version {manifest.get('version')} is newer than this magec reads ({VERSION})")
     settings = _json(files, "settings.json") if "settings.json" in files else None
     if settings is not None and not isinstance(settings, dict):
@@ -201,11 +211,11 @@ def _read_magec(files: dict[str, bytes]) -> Backup:
             continue
         kind = name.removeprefix("resources/").removesuffix(".json")
         items = _json(files, name)
+        if not isinstance(items, list):
+            raise _bad(f"{name} must be a JSON list")
         if kind not in KINDS:
             warnings.append(f"{kind}: not a resource kind of this magec; {len(items)} item(s) not restored")
             continue
-        if not isinstance(items, list):
-            raise _bad(f"{name} must be a JSON list")
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("data"), dict) or not item.get("id"):
                 raise _bad(f"{name}[{i}] must be an object with an id and data")
@@ -221,10 +231,7 @@ def _read_magec(files: dict[str, bytes]) -> Backup:
         for n, line in enumerate(files[name].splitlines()):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise _bad(f"{name} line {n + 1} is not valid JSON ({e})") from None
+            row = _parse(line, f"{name} line {n + 1}")
             if not isinstance(row, dict):
                 raise _bad(f"{name} line {n + 1} must be a JSON object")
             rows.append(row)

@@ -217,3 +217,33 @@ async def test_failure_during_the_writes_rolls_everything_back(tmp_path: Path, p
         # and the store's own view is still the old one for the next writes
         assert (await b.admin.post(f"{A}/commands", json={"name": "after", "prompt": "p"})).status_code == 201
         assert len((await b.admin.get(f"{A}/agents")).json()) == 1
+
+
+_MANIFEST = b'{"format": "magec-backup", "version": 1}'
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"manifest.json": b'{"format": "magec-backup", "version": "abc"}'}, "version must be a whole number"),
+        ({"manifest.json": b'{"format": "magec-backup", "version": [1]}'}, "version must be a whole number"),
+        ({"manifest.json": b'{"format": "magec-backup", "version": NaN}'}, "NaN is not JSON"),
+        ({"manifest.json": b"[" * 100_000 + b"]" * 100_000}, "manifest.json: JSON is nested deeper"),
+        ({"manifest.json": b'{"format": "magec-backup", "version": 1%s}' % (b"0" * 5000)}, "too many digits"),
+        ({"manifest.json": _MANIFEST, "resources/foo.json": b"5"}, "resources/foo.json must be a JSON list"),
+        ({"manifest.json": _MANIFEST, "resources/agents.json": b"[" * 100_000}, "resources/agents.json: JSON is nested"),
+        ({"manifest.json": _MANIFEST, "tables/sessions/sessions.jsonl": b"{}\n" + b"[" * 100_000},
+         "tables/sessions/sessions.jsonl line 2: JSON is nested"),
+    ],
+)
+async def test_crafted_archive_is_a_400_naming_the_problem(
+    sqlite_apps: Apps, files: dict[str, bytes], fragment: str
+) -> None:
+    await create(sqlite_apps, "agents", {"name": "Already here"})
+    before = await admin_view(sqlite_apps)
+    for query in ("?dryRun=true", ""):
+        r = await restore(sqlite_apps, tar_gz(files), query)
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == "backup" and fragment in r.json()["error"], r.json()
+        assert "int_max_str_digits" not in r.text and "Traceback" not in r.text
+    assert await admin_view(sqlite_apps) == before

@@ -190,3 +190,14 @@ async def test_sync_timeout(apps: Apps, llm: FakeServer) -> None:
     llm.script(Reply(text="too late", delay=4))
     r = await apps.user.post(f"{W}/{cid}", json={"prompt": "slow"}, headers=auth(token))
     assert r.status_code == 504 and "callbackUrl" in r.json()["error"]
+
+
+async def test_body_json_has_not_is_a_400_and_runs_nothing(apps: Apps, llm: FakeServer) -> None:
+    cid, token, _aid = await _hook(apps, {"passthrough": True})
+    headers = {**auth(token), "Content-Type": "application/json"}
+    for number, reason in [("1" * 5000, "too many digits"), ("NaN", "NaN is not JSON"), ("Infinity", "Infinity")]:
+        r = await apps.user.post(f"{W}/{cid}", content=f'{{"prompt": "x", "n": {number}}}'.encode(), headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == "body" and reason in r.json()["error"], r.text
+        assert "int_max_str_digits" not in r.text
+    assert llm.calls() == []

@@ -4,10 +4,12 @@ an unexpected failure never shows its internals to the client."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -216,6 +218,148 @@ async def test_an_unexpected_error_shows_no_internals(tmp_path: Path) -> None:
         assert "SELECT" not in r.text and "sqlite" not in r.text
         assert body["requestId"] and body["requestId"] in body["error"]
         assert r.headers["x-request-id"] == body["requestId"]
+
+
+NOT_JSON_NUMBERS = [("NaN", "NaN is not JSON"), ("Infinity", "Infinity is not JSON"),
+                    ("-Infinity", "-Infinity is not JSON"), ("1" * 5000, "a number has too many digits")]
+
+
+def _post_json(client: httpx.AsyncClient, path: str, body: str) -> Any:
+    return client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+
+
+def _error(r: httpx.Response) -> tuple[str, str, str]:
+    """(code, field, message) of an error answer: magec's shape, or OpenAI's on ``/v1``."""
+    body = r.json()
+    if isinstance(body["error"], dict):
+        return body["error"]["code"], body["error"]["param"], body["error"]["message"]
+    return body["code"], body.get("field"), body["error"]
+
+
+def _no_internals(r: httpx.Response) -> None:
+    assert "int_max_str_digits" not in r.text and "Exceeds the limit" not in r.text, r.text
+    assert "Traceback" not in r.text and "RecursionError" not in r.text, r.text
+
+
+@pytest.mark.parametrize(("number", "reason"), NOT_JSON_NUMBERS)
+async def test_numbers_json_has_not_are_400_before_anything_runs(
+    seeded: tuple[Apps, dict[str, str]], fake: FakeServer, number: str, reason: str
+) -> None:
+    """NaN / Infinity (Python's json reads them) and integers over Python's digit limit (a bare
+    ValueError): a 400 naming the body, before a turn runs or anything is stored."""
+    apps, ids = seeded
+    aid = ids["agent"]
+    calls = len(fake.calls())
+    hi = '[{"role": "user", "content": "hi"}]'
+    cases = [
+        (apps.user, "/api/v1/agent/run", f'{{"appName": "{aid}", "userId": "u", "newMessage": {{"parts": [{{"text": "hi"}}]}}, '
+                                         f'"stateDelta": {{"client:x": {number}}}}}'),
+        (apps.user, "/v1/chat/completions", f'{{"model": "{aid}", "seed": {number}, "messages": {hi}}}'),
+        (apps.user, "/v1/responses", f'{{"model": "{aid}", "input": "hello", "metadata": {{"m": {number}}}}}'),
+        (apps.user, f"/api/v1/agent/apps/{aid}/users/u/sessions/s-num", f'{{"state": {{"client:x": {number}}}}}'),
+        (apps.admin, f"{A}/agents", f'{{"name": "n", "temperature": {number}}}'),
+    ]
+    for client, path, body in cases:
+        r = await _post_json(client, path, body)
+        assert r.status_code == 400, (path, r.text)
+        code, field, message = _error(r)
+        assert code == "validation_error" and field == "body", (path, r.text)
+        assert "not valid JSON" in message and reason in message, (path, message)
+        _no_internals(r)
+    assert len(fake.calls()) == calls  # no turn reached the model
+    assert (await apps.user.get(f"/api/v1/agent/apps/{aid}/users/u/sessions")).json() == []
+    assert [a["name"] for a in (await apps.admin.get(f"{A}/agents")).json()] == ["agent"]
+
+
+async def test_a_float_out_of_range_is_a_400_naming_the_field(seeded: tuple[Apps, dict[str, str]], fake: FakeServer) -> None:
+    apps, ids = seeded
+    calls = len(fake.calls())
+    r = await _post_json(apps.user, "/v1/responses", f'{{"model": "{ids["agent"]}", "input": "hi", "metadata": {{"m": 1e999}}}}')
+    assert r.status_code == 400 and _error(r)[1:] == ("metadata.m", "metadata.m: a number is out of range"), r.text
+    assert len(fake.calls()) == calls
+
+
+async def test_a2a_body_json_has_not_is_a_plain_json_rpc_parse_error(seeded: tuple[Apps, dict[str, str]], fake: FakeServer) -> None:
+    apps, ids = seeded
+    made = await apps.admin.post(f"{A}/agents", json={"name": "a2a", "llm": {"backend": ids["backend"], "model": "m"},
+                                                      "a2a": {"enabled": True}})
+    url = f"/api/v1/a2a/{made.json()['id']}"
+    calls = len(fake.calls())
+    send = '{"jsonrpc": "2.0", "id": %s, "method": "message/send", "params": {"message": {"role": "user", "messageId": "m1", "parts": [{"kind": "text", "text": "hi"}]}}}'
+    for body, reason in [
+        ("[" * 50_000 + "]" * 50_000, "nested deeper than 64 levels"),
+        (send % ("1" * 5000), "a number has too many digits"),
+        (send % "NaN", "NaN is not JSON"),
+    ]:
+        r = await _post_json(apps.user, url, body)
+        assert r.status_code < 500, r.text
+        error = r.json()["error"]
+        assert error["code"] == -32700 and reason in error["message"] and error["message"].startswith("body:"), error
+        _no_internals(r)
+    assert len(fake.calls()) == calls
+
+
+async def test_json_inside_string_fields_is_parsed_safely(seeded: tuple[Apps, dict[str, str]], fake: FakeServer) -> None:
+    """JSON held in strings (tool-call arguments, tool results, response ids) cannot 500 either."""
+    apps, ids = seeded
+    aid = ids["agent"]
+    nested = "[" * 20_000 + "]" * 20_000
+    calls = len(fake.calls())
+
+    def chat(arguments: str, tool_result: str) -> dict[str, Any]:
+        return {"model": aid, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": tool_result}]}
+
+    for arguments, reason in [(nested, "nested deeper than 64 levels"), ('{"a": NaN}', "NaN is not JSON"),
+                              ('{"a": 1%s}' % ("0" * 5000), "too many digits"), ('{"a": "\\u0000"}', "NUL")]:
+        r = await apps.user.post("/v1/chat/completions", json=chat(arguments, "ok"))
+        assert r.status_code == 400, r.text
+        _code, field, message = _error(r)
+        assert field.startswith("messages[1].tool_calls[0].function.arguments") and reason in message, r.text
+        _no_internals(r)
+    assert len(fake.calls()) == calls
+    # a tool result is any text: one that is not a JSON object magec reads is passed on as text
+    r = await apps.user.post("/v1/chat/completions", json=chat("{}", nested))
+    assert r.status_code == 200, r.text
+    assert fake.calls()[-1].json["messages"][-1]["content"] == nested
+
+    rid = "resp_" + base64.urlsafe_b64encode(b"[" * 9000).decode().rstrip("=")
+    unknown = "resp_" + base64.urlsafe_b64encode(b'["x","y","z","w"]').decode().rstrip("=")
+    calls = len(fake.calls())
+    for bad in (rid, unknown):  # a response id that is not magec's answers as an unknown one does
+        r = await apps.user.get(f"/v1/responses/{bad}")
+        assert r.status_code == 404 and _error(r)[0] == "not_found", r.text
+        r = await apps.user.post("/v1/responses", json={"model": aid, "input": "x", "previous_response_id": bad})
+        # as OpenAI: an unknown previous_response_id is a 400 naming it (before any turn runs)
+        assert r.status_code == 400 and _error(r)[:2] == ("validation_error", "previous_response_id"), r.text
+    assert len(fake.calls()) == calls
+
+
+async def test_backend_test_with_a_non_string_id_names_it(seeded: tuple[Apps, dict[str, str]]) -> None:
+    apps, _ = seeded
+    for bad in (["x"], {"a": 1}, 5):
+        r = await apps.admin.post(f"{A}/backends/test", json={"id": bad, "type": "openai", "url": "http://127.0.0.1:9"})
+        assert r.status_code == 400 and r.json()["field"] == "id", r.text
+
+
+async def test_only_the_transcription_routes_take_uploads(seeded: tuple[Apps, dict[str, str]]) -> None:
+    apps, ids = seeded
+    big = json.dumps({"state": {"client:x": "a" * (3 * MB)}}).encode()
+    # a session whose user id is "voice" and whose id is "transcription": a JSON route like any other
+    for path in (f"/api/v1/agent/apps/{ids['agent']}/users/voice/sessions/transcription",
+                 f"/api/v1/voice/{ids['agent']}/x/transcription"):
+        r = await apps.user.post(path, content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["field"] == "body", (path, r.text)
+    assert (await apps.user.get(f"/api/v1/agent/apps/{ids['agent']}/users/voice/sessions")).json() == []
+    # the declared upload routes, user app and admin playground, keep the upload limit
+    audio = {"Content-Type": "audio/wav"}
+    r = await apps.user.post(f"/api/v1/voice/{ids['agent']}/transcription", content=b"\0" * (3 * MB), headers=audio)
+    assert r.status_code != 413, r.text
+    r = await apps.admin.post(f"{A}/voice/{ids['agent']}/transcription", content=b"\0" * (3 * MB), headers=audio)
+    assert r.status_code != 413, r.text
 
 
 # -- refused before it is read: a real server, a raw socket -------------------------------------

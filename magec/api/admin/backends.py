@@ -104,7 +104,10 @@ def router(ctx: AppContext) -> APIRouter:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise ValidationError("request body must be a JSON object")
-        stored = await ctx.store.get("backends", body["id"]) if body.get("id") else None
+        bid = body.get("id")
+        if bid is not None and not isinstance(bid, str):  # the id of the saved backend being edited
+            raise ValidationError("id: must be a string", field="id")
+        stored = await ctx.store.get("backends", bid) if bid else None
         spec = await _spec_from_body(ctx, body, stored)
         result = await run_probe(spec, _probe_args(body))
         probes.put(spec, result)  # kept a while: saving right after keeps these results on the card

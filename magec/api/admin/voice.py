@@ -42,8 +42,12 @@ def voice_types() -> list[dict[str, Any]]:
     return out
 
 
+#: the admin voice routes' prefix (under ``/api/v1/admin``)
+PREFIX = "/voice"
+
+
 def router(ctx: AppContext) -> APIRouter:
-    r = APIRouter(prefix="/voice")
+    r = APIRouter(prefix=PREFIX)
 
     @r.get("/types", tags=["voice"], summary="Voice capabilities and provider option schemas per backend type")
     async def types() -> list[dict[str, Any]]:

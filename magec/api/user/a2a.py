@@ -9,13 +9,14 @@
   (:mod:`magec.a2a.service`). Auth as every user route: ``Authorization: Bearer mgc_…`` of an enabled
   client (checked before the body is read, :mod:`magec.api.limits`), open while no client exists;
   the client's ``allowedAgents`` must include the app (403); A2A disabled or unknown → 404; an app
-  that could not be built → 503. Everything is read from the runtime of this request, so toggling
+  that could not be built → 503. The body is parsed and checked by magec first
+  (:func:`magec.api.limits.parse_json`): one it refuses (malformed, NaN, too deep, …) is a JSON-RPC
+  parse error (``-32700``) carrying magec's message. Everything is read from the runtime of this request, so toggling
   ``a2a.enabled`` is visible on the next request.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -24,8 +25,9 @@ from starlette.responses import JSONResponse, Response
 from magec.a2a import A2A_USER, STREAM_METHODS, cards
 from magec.agents.apps import App
 from magec.api.clients import authenticate
+from magec.api.errors import json_body
 from magec.context import AppContext
-from magec.errors import NotFoundError
+from magec.errors import NotFoundError, ValidationError
 from magec.runtime.build import Runtime
 from magec.runtime.run import require_app
 
@@ -46,11 +48,18 @@ def _served(rt: Runtime, app_id: str) -> App:
     return app
 
 
-def _streaming(raw: bytes) -> bool:
-    try:
-        body: Any = json.loads(raw)
-    except ValueError:
-        return False  # a2a-sdk answers the parse error
+#: JSON-RPC 2.0's "Parse error" (a2a-sdk's ``JSONParseError``)
+PARSE_ERROR = -32700
+
+
+def _parse_error(err: ValidationError) -> Response:
+    """A body magec refuses as JSON, answered as a2a-sdk answers malformed JSON (a JSON-RPC parse
+    error, HTTP 200: A2A clients read errors from the JSON-RPC envelope) with magec's own message:
+    the SDK's parser would pass on NaN and its ``ValueError`` messages name interpreter settings."""
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": str(err)}})
+
+
+def _streaming(body: Any) -> bool:
     return isinstance(body, dict) and body.get("method") in STREAM_METHODS
 
 
@@ -96,7 +105,11 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         _served(rt, app_id)
         caller.check(app_id)
         app = require_app(rt, app_id)  # 503 when it could not be built
-        streaming = _streaming(await request.body())
+        try:  # checked like every body (depth, NaN, digits, strings) before the SDK reads it
+            body = await json_body(request)
+        except ValidationError as err:
+            return _parse_error(err)
+        streaming = _streaming(body)
         from magec.a2a.executor import Turn
 
         return await a2a().handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))

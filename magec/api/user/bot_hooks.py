@@ -18,13 +18,13 @@ Contract:
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from magec.api.limits import parse_json
 from magec.clients.telegram import webhook_secret
 from magec.clients.workers import deliver
 from magec.context import AppContext
@@ -61,10 +61,7 @@ def router(ctx: AppContext) -> APIRouter:
         body = await request.body()
         if len(body) > MAX_BODY:
             raise PayloadTooLargeError(f"an update is at most {MAX_BODY} bytes")
-        try:
-            update = json.loads(body)
-        except ValueError:
-            raise ValidationError("body: not JSON", field="body") from None
+        update = parse_json(body)  # a 400 naming the body for anything json.loads would choke on
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             raise ValidationError("body: a Telegram Update object with update_id", field="update_id")
         if not deliver(client_id, update):

@@ -93,6 +93,13 @@ async def read_audio_upload(request: Request, limit: int) -> tuple[bytes, str | 
     )
 
 
+#: where the user app serves the voice routes
+PREFIX = "/api/v1/voice"
+#: the audio upload route, under :data:`PREFIX` (user app) and the admin voice prefix; its body
+#: limit is ``limits.uploadBytes`` (:func:`magec.api.limits.install` matches these paths exactly)
+TRANSCRIPTION = "/{agent_id}/transcription"
+
+
 def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller]) -> APIRouter:
     """The two voice routes; ``caller_of`` authenticates and authorises the caller."""
     r = APIRouter(tags=["voice"])
@@ -104,7 +111,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
     def usage() -> Any:
         return ctx.runtime.usage if ctx.runtime is not None else None
 
-    @r.post("/{agent_id}/transcription", summary="Transcribe audio with the agent's speech-to-text backend")
+    @r.post(TRANSCRIPTION, summary="Transcribe audio with the agent's speech-to-text backend")
     async def transcription(agent_id: str, request: Request, spokesperson: str | None = None) -> dict[str, str]:
         rt = await runtime()
         caller = caller_of(request, rt)
@@ -158,5 +165,5 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
 def router(ctx: AppContext) -> APIRouter:
     """The user app's voice routes: ``/api/v1/voice/*`` with client-token auth."""
     r = APIRouter()
-    r.include_router(voice_router(ctx, authenticate), prefix="/api/v1/voice")
+    r.include_router(voice_router(ctx, authenticate), prefix=PREFIX)
     return r

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from google.genai import types
 
 from magec import heap
 from magec.agents.apps import App
+from magec.api.limits import parse_field
 from magec.backends import prebuilt
 from magec.errors import ValidationError
 from magec.loop import off_loop
@@ -115,10 +115,8 @@ def _args(raw: Any, where: str) -> dict[str, Any]:
         return raw
     if raw in (None, ""):
         return {}
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        value = None
+    # a string: parsed like a body (depth, NaN, digits, strings), a failure names the field
+    value = parse_field(raw, where) if isinstance(raw, str) else None
     if not isinstance(value, dict):
         raise ValidationError(f"{where}: must be a JSON object (as a string)", field=where)
     return value
@@ -139,11 +137,14 @@ def _calls(msg: dict[str, Any], where: str) -> list[types.Part]:
     return out
 
 
-def _response(content: Any) -> dict[str, Any]:
+def _response(content: Any, where: str) -> dict[str, Any]:
+    """A tool message's content: a JSON object as itself, anything else (plain text, or JSON magec
+    would refuse in a body: too deep, NaN, …) as ``{"result": text}`` (the text passed the body's
+    own checks, so it is safe to store as it is)."""
     text = _text(content)
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = parse_field(text, where)
+    except ValidationError:
         value = None
     return value if isinstance(value, dict) else {"result": text}
 
@@ -237,7 +238,7 @@ def _content(i: int, m: dict[str, Any], call_names: dict[str, str]) -> types.Con
         if not isinstance(call_id, str) or not call_id:
             raise ValidationError(f"{where}.tool_call_id: is required", field=f"{where}.tool_call_id")
         fr = types.FunctionResponse(id=call_id, name=call_names.get(call_id) or m.get("name") or None,
-                                    response=_response(m.get("content")))
+                                    response=_response(m.get("content"), f"{where}.content"))
         return types.Content(role="user", parts=[types.Part(function_response=fr)])
     return prebuilt.content("user", parts(m.get("content"), f"{where}.content"))
 

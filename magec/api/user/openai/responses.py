@@ -24,7 +24,6 @@ Contract:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 import uuid
@@ -40,6 +39,7 @@ from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
+from magec.api.limits import parse_field
 from magec.api.streaming import SseResponse
 from magec.api.user.openai import messages as msgs
 from magec.api.user.openai import params
@@ -72,9 +72,10 @@ def _decode(rid: Any, field: str) -> tuple[str, str, str, str]:
     if isinstance(rid, str) and rid.startswith("resp_"):
         data = rid[5:]
         try:
-            value = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-        except (ValueError, binascii.Error):
-            value = None
+            text = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode("utf-8")
+            value = parse_field(text, field)
+        except (ValueError, ValidationError):  # binascii.Error and UnicodeDecodeError included
+            value = None  # not an id magec made: the same 404 as any unknown id
         if isinstance(value, list) and len(value) == 4 and all(isinstance(v, str) for v in value):
             return value[0], value[1], value[2], value[3]
     raise NotFoundError(f"{field}: no response with id {rid!r}", field=field)
