@@ -309,7 +309,8 @@ def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], nam
         if not chain:
             continue
         found = _role_health(role, chain, statuses, names)
-        known = known or found.pop("known")
+        role_known = found.pop("known")  # popped first: ``known or pop()`` would skip it
+        known = known or role_known
         if rank[found["status"]] > rank[worst["status"]]:
             worst = found
     if worst["status"] == "ok" and not known:
