@@ -12,7 +12,7 @@ from rich.console import Console
 
 from magec.backup.cli import register as register_backup
 from magec.config import Config, load_config
-from magec.errors import MagecError
+from magec.errors import ConfigError, MagecError
 from magec.logs import setup_logging
 
 app = typer.Typer(help="magec: self-hosted multi-agent AI platform", no_args_is_help=True)
@@ -58,24 +58,28 @@ def serve(
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2) from None
     from magec.heap import before_exit
-
-    if demo:
-        from magec.demo import ensure_demo
-
-        asyncio.run(ensure_demo(cfg, console))
-    if cfg.workers > 1:  # a parent supervising N worker processes (magec.workers)
-        from magec.server import prepare
-        from magec.workers.supervisor import run as run_workers
-
-        code = run_workers(cfg, cfg.workers, run, prepare)
-        before_exit()
-        raise typer.Exit(code)
     from magec.loop import run as run_loop
 
     try:
+        if demo:
+            from magec.demo import ensure_demo
+
+            asyncio.run(ensure_demo(cfg, console))
+        if cfg.workers > 1:  # a parent supervising N worker processes (magec.workers)
+            from magec.server import prepare
+            from magec.workers.supervisor import run as run_workers
+
+            code = run_workers(cfg, cfg.workers, run, prepare)
+            before_exit()
+            raise typer.Exit(code)
         run_loop(run(cfg))
     except KeyboardInterrupt:
         pass
+    except ConfigError as e:
+        # found while opening the store (a stored secret the configured server.encryptionKey
+        # cannot decrypt): the same one-line error and exit status as a bad config file
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
     before_exit()
 
 

@@ -100,3 +100,24 @@ def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     assert server.stop() == 0
     assert "shutting down" in (server.log_path.read_text() if server.log_path else "")
+
+
+def test_serve_with_another_encryption_key_is_a_one_line_config_error(tmp_path: Path) -> None:
+    """Restarted under a different ``server.encryptionKey``, ``magec serve`` stops the way a bad
+    config file does: exit status 2 and one ``error:`` line naming the setting, no traceback."""
+    import httpx
+
+    from magec.testing.server import ServerProcess
+
+    server = ServerProcess(tmp_path / "data").start()
+    r = httpx.post(f"{server.admin_url}/api/v1/admin/secrets", json={"name": "k", "key": "K", "value": "v-123456789"})
+    assert r.status_code == 201, r.text
+    assert server.stop() == 0
+    cfg = tmp_path / "other-key.yaml"
+    cfg.write_text((tmp_path / "data" / "config.yaml").read_text().replace("e2e-key", "another-key"))
+    r2 = magec("serve", "--config", str(cfg), cwd=tmp_path)
+    assert r2.returncode == 2, r2.stderr
+    output = r2.stdout + r2.stderr
+    assert "Traceback" not in output and "InvalidToken" not in output
+    lines = [line for line in output.splitlines() if not line.startswith("{")]  # the JSON log lines aside
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "server.encryptionKey" in lines[0], output
