@@ -155,3 +155,28 @@ async def test_concurrent_first_tests_of_a_new_backend_all_answer_and_one_is_kep
             assert [r.status_code for r in answers] == [200] * 8, [r.text[:200] for r in answers]
             view = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()
             assert view["lastTest"] is not None and view["lastTest"]["ok"] is True
+
+
+async def test_writing_the_right_secret_rechecks_its_backends_at_once(apps: Apps) -> None:
+    """A backend whose key is a secret (``${OPENAI_API_KEY}``) is down with the wrong value; writing
+    the right value re-checks it at once, as a backend edit does (the round is an hour away)."""
+    with FakeServer(OpenAIFake("keyed", models=["k-chat"], api_key="sk-right-key-123456")) as srv:
+        s = (await apps.admin.post(f"{A}/secrets", json={"name": "key", "key": "OPENAI_API_KEY",
+                                                         "value": "sk-wrong-key-000000"})).json()
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Keyed", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "${OPENAI_API_KEY}"})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Rotated", "llm": {"backend": b["id"], "model": "k-chat"}})).json()
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down with the wrong key")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "backend_unreachable", "agent down")
+
+        r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "key", "key": "OPENAI_API_KEY",
+                                                                  "value": "sk-right-key-123456"})
+        assert r.status_code == 200, r.text
+        # right after the write the wrong key's error is gone: unknown until the re-check, never "down"
+        now = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["health"]
+        assert now["status"] in ("unknown", "up") and not now["lastError"], now
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after the rotation")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")
+        overview = (await apps.admin.get(f"{A}/overview")).json()
+        assert {x["id"]: x for x in overview["agents"]}[a["id"]]["health"]["status"] == "ok"
+        assert "keyed says: hello" in str(await run(apps, a["id"], "hello"))
