@@ -28,7 +28,8 @@ Beyond the periodic round the monitor checks a backend *at once* (so no list sho
 * when its connection changes — its fields, or the value of a secret a ``${KEY}`` there names (a
   store subscriber compares fingerprints after every committed change, on any replica): its circuit breaker is reset (faults of the old URL say nothing about the
   new one) and it is checked now; until then :func:`current` reports the old record as ``unknown``;
-* when a real call on it fails for the backend's fault, or succeeds while it was failing
+* when a real call on it fails for the backend's fault, or succeeds while it was failing or after
+  a check found it down (``Breaker.checked_down``; a rejected key is down but no fault)
   (:meth:`magec.backends.breaker.Breakers.watch`), at most once a second per backend.
 """
 
@@ -280,6 +281,10 @@ class HealthMonitor:
             status, error = DEGRADED, breaker.last_error if breaker else None
         else:
             status = UP
+        if status == DOWN and spec is not None:
+            self.breakers.get(backend_id, spec.name).checked_down = True
+        elif breaker is not None:
+            breaker.checked_down = False
         now = datetime.now(UTC).isoformat()
         previous = (await self.ctx.store.get_backend_status(backend_id))["health"]
         same = previous.get("status") == status and previous.get("config") in (None, fingerprint)

@@ -180,3 +180,18 @@ async def test_writing_the_right_secret_rechecks_its_backends_at_once(apps: Apps
         overview = (await apps.admin.get(f"{A}/overview")).json()
         assert {x["id"]: x for x in overview["agents"]}[a["id"]]["health"]["status"] == "ok"
         assert "keyed says: hello" in str(await run(apps, a["id"], "hello"))
+
+
+async def test_a_good_answer_after_a_rejected_key_rechecks_at_once(apps: Apps) -> None:
+    """The check found the key rejected (down; no backend fault, the breaker stays closed); the
+    provider then accepts it (re-activated there): the next good answer re-checks at once."""
+    with FakeServer(OpenAIFake("strict", models=["s-chat"], api_key="sk-other-key-2222")) as srv:
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Strict", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "sk-our-key-11111"})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Patient", "llm": {"backend": b["id"], "model": "s-chat"}})).json()
+        down = await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down: key rejected")
+        assert down["breaker"]["state"] == "closed"
+        srv.provider.api_key = "sk-our-key-11111"  # type: ignore[attr-defined]
+        assert "strict says: hello" in str(await run(apps, a["id"], "hello"))
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after a good answer")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")
