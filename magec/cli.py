@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from magec.backup.cli import register as register_backup
 from magec.config import Config, load_config
-from magec.errors import MagecError
+from magec.errors import ConfigError, MagecError
 from magec.logs import setup_logging
 
 app = typer.Typer(help="magec: self-hosted multi-agent AI platform", no_args_is_help=True)
@@ -20,11 +21,17 @@ console = Console(stderr=True)
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
 
 
+def error(e: Exception) -> None:
+    """Print ``e`` as one ``error:`` line on stderr: unwrapped (rich wraps at 80 columns when
+    stderr is not a terminal) and not read as rich markup."""
+    console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+
+
 def _config(path: str | None) -> Config:
     try:
         config = load_config(path)
     except MagecError as e:
-        console.print(f"[red]error:[/red] {e}")
+        error(e)
         raise typer.Exit(2) from None
     setup_logging(config.log_level, config.log_format)
     return config
@@ -55,27 +62,31 @@ def serve(
         if cfg.mcp_enabled:
             cfg.mcp_bind_host()  # and the same for the admin MCP server (docs/admin-mcp.md)
     except MagecError as e:
-        console.print(f"[red]error:[/red] {e}")
+        error(e)
         raise typer.Exit(2) from None
     from magec.heap import before_exit
-
-    if demo:
-        from magec.demo import ensure_demo
-
-        asyncio.run(ensure_demo(cfg, console))
-    if cfg.workers > 1:  # a parent supervising N worker processes (magec.workers)
-        from magec.server import prepare
-        from magec.workers.supervisor import run as run_workers
-
-        code = run_workers(cfg, cfg.workers, run, prepare)
-        before_exit()
-        raise typer.Exit(code)
     from magec.loop import run as run_loop
 
     try:
+        if demo:
+            from magec.demo import ensure_demo
+
+            asyncio.run(ensure_demo(cfg, console))
+        if cfg.workers > 1:  # a parent supervising N worker processes (magec.workers)
+            from magec.server import prepare
+            from magec.workers.supervisor import run as run_workers
+
+            code = run_workers(cfg, cfg.workers, run, prepare)
+            before_exit()
+            raise typer.Exit(code)
         run_loop(run(cfg))
     except KeyboardInterrupt:
         pass
+    except ConfigError as e:
+        # found while opening the store (a stored secret the configured server.encryptionKey
+        # cannot decrypt): the same one-line error and exit status as a bad config file
+        error(e)
+        raise typer.Exit(2) from None
     before_exit()
 
 
@@ -215,7 +226,7 @@ def memory_reembed(
     try:
         result = asyncio.run(run())
     except MagecError as e:
-        console.print(f"[red]error:[/red] {e}")
+        error(e)
         raise typer.Exit(1) from None
     console.print(f"re-embed job {result.get('id')}: {result.get('status')} ({result.get('done')}/{result.get('total')})")
 

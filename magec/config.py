@@ -2,7 +2,10 @@
 
 Read once at start-up from an optional ``config.yaml`` (Magec's format plus our ``database`` and
 ``dataDir``) and from ``MAGEC_*`` environment variables (which win), then passed down explicitly —
-there are no module-level globals. ``${VAR}`` and ``${VAR:-default}`` are expanded in the YAML text.
+there are no module-level globals. ``${VAR}`` and ``${VAR:-default}`` are expanded inside the
+parsed YAML's string values (:func:`expand_tree`), so a value is never read as YAML syntax: a
+password like ``*x&y: #1`` or ``012345`` arrives exactly as set. Config errors never show a
+substituted value (they show the ``${VAR}`` it came from).
 
 ```yaml
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
@@ -66,6 +69,42 @@ def expand_vars(text: str, *sources: Mapping[str, str]) -> str:
 def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
     """Replace ``${VAR}`` (empty if unset) and ``${VAR:-default}`` (default if unset or empty)."""
     return expand_vars(text, os.environ if env is None else env)
+
+
+def expand_tree(node: Any, env: Mapping[str, str], used: dict[str, str]) -> Any:
+    """``node`` (parsed YAML) with ``${VAR}`` / ``${VAR:-default}`` expanded in its string values
+    (not its keys). A value that is exactly one reference becomes the variable's text verbatim (a
+    string; the settings below convert it as they do any string); ``used`` maps each substituted
+    result to the text it came from, for :func:`_hide_values`."""
+    if isinstance(node, dict):
+        return {k: expand_tree(v, env, used) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_tree(v, env, used) for v in node]
+    if isinstance(node, str) and VAR_REF.search(node):
+        value = expand_vars(node, env)
+        if value:
+            used[value] = node
+        return value
+    return node
+
+
+def _hide_values(message: str, used: dict[str, str]) -> str:
+    """``message`` with every substituted value replaced by the ``${VAR}`` text it came from:
+    quoted (as ``{value!r}`` shows it) anywhere, bare when long enough not to hit ordinary words."""
+    for value in sorted(used, key=len, reverse=True):
+        message = message.replace(repr(value), repr(used[value]))
+        if len(value) >= 4:
+            message = message.replace(value, used[value])
+    return message
+
+
+def _yaml_error(path: Path, e: yaml.YAMLError) -> ConfigError:
+    """A YAML syntax error as a one-line config error: what and where, without the offending line
+    (which may hold a literal password)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    what = " ".join(str(part) for part in (getattr(e, "context", None), getattr(e, "problem", None)) if part)
+    return ConfigError(f"config file {path} is not valid YAML: {what or type(e).__name__}{where}")
 
 
 #: wake word models shipped by pymicro-wakeword (ids of its built-in models)
@@ -237,6 +276,13 @@ def _int(value: Any, name: str) -> int:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from e
 
 
+def _float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from e
+
+
 def _bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -326,17 +372,26 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     env = dict(os.environ) if env is None else env
     path = path or env.get("MAGEC_CONFIG") or None
     raw: dict[str, Any] = {}
+    used: dict[str, str] = {}
     if path:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(expand_env(p.read_text(), env)) or {}
+            loaded = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
+            raise _yaml_error(p, e) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must contain a mapping")
-        raw = loaded
+        raw = expand_tree(loaded, env, used)
+    try:
+        return _settings(raw, env)
+    except ConfigError as e:
+        raise ConfigError(_hide_values(str(e), used)) from None
+
+
+def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
+    """The :class:`Config` of the parsed, expanded file ``raw`` and the ``MAGEC_*`` overrides."""
     server = raw.get("server") or {}
     log = raw.get("log") or {}
     database = raw.get("database") or {}
@@ -354,9 +409,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
     cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")
     cfg.trusted_proxies = _list(server.get("trustedProxies"), "server.trustedProxies")
-    cfg.health_interval = float(server.get("healthInterval", cfg.health_interval))
+    cfg.health_interval = _float(server.get("healthInterval", cfg.health_interval), "server.healthInterval")
     cfg.breaker_failures = _int(server.get("breakerFailures", cfg.breaker_failures), "server.breakerFailures")
-    cfg.breaker_cooldown = float(server.get("breakerCooldown", cfg.breaker_cooldown))
+    cfg.breaker_cooldown = _float(server.get("breakerCooldown", cfg.breaker_cooldown), "server.breakerCooldown")
     cfg.workers = _int(server.get("workers", cfg.workers), "server.workers")
     cfg.keep_alive = _int(server.get("keepAlive", cfg.keep_alive), "server.keepAlive")
     cfg.header_timeout = _int(server.get("headerTimeout", cfg.header_timeout), "server.headerTimeout")
@@ -366,7 +421,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     cfg.log_format = str(log.get("format", cfg.log_format))
     cfg.database_url = str(database.get("url") or "")
     cfg.db_pool_size = _int(database.get("poolSize", cfg.db_pool_size), "database.poolSize")
-    cfg.db_pool_timeout = float(database.get("poolTimeout", cfg.db_pool_timeout))
+    cfg.db_pool_timeout = _float(database.get("poolTimeout", cfg.db_pool_timeout), "database.poolTimeout")
     cfg.data_dir = Path(str(raw.get("dataDir") or cfg.data_dir))
     cfg.voice_ui_enabled, cfg.voice_events = _voice(raw.get("voice"), env)
     cfg.voice_ui_dir = _voice_ui_dir(raw.get("voice"), env)
@@ -414,7 +469,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     for var, (attr, conv) in overrides.items():
         if env.get(var):
             value = env[var]
-            setattr(cfg, attr, _int(value, var) if conv is int else conv(value))
+            setattr(cfg, attr, _int(value, var) if conv is int else _float(value, var) if conv is float else conv(value))
     lists = {
         "MAGEC_ALLOWED_HOSTS": "allowed_hosts",
         "MAGEC_CORS_ORIGINS": "cors_origins",

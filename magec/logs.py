@@ -8,16 +8,13 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from magec.redact import RedactingFilter
+from magec.redact import RedactingFilter, redact
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; an exception's type and text go in ``error`` (the traceback, in
-    ``traceback``, at debug level only)."""
-
-    def __init__(self, tracebacks: bool = False) -> None:
-        super().__init__()
-        self.tracebacks = tracebacks
+    """One JSON object per record; an exception's type and text go in ``error`` and its traceback
+    in ``traceback`` (both redacted: the handler's :class:`~magec.redact.RedactingFilter` has
+    already turned the live exception into ``exc_error`` / ``exc_text``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -26,11 +23,14 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.exc_info and record.exc_info[1] is not None:
+        error = getattr(record, "exc_error", None)
+        if error is None and record.exc_info and record.exc_info[1] is not None:
+            # not through the redacting handler (a formatter used on its own): redact here
             exc = record.exc_info[1]
-            out["error"] = f"{type(exc).__name__}: {exc}"
-            if self.tracebacks:
-                out["traceback"] = self.formatException(record.exc_info)
+            error, record.exc_text = f"{type(exc).__name__}: {exc}", self.formatException(record.exc_info)
+        if error is not None:
+            out["error"] = redact(error)
+            out["traceback"] = redact(record.exc_text or "")
         return json.dumps(out)
 
 
@@ -61,7 +61,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     handler.addFilter(RedactingFilter())
     handler.addFilter(AdkFailureEchoFilter())
     handler.setFormatter(
-        JsonFormatter(tracebacks=level_no <= logging.DEBUG)
+        JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )

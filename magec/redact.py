@@ -132,7 +132,12 @@ def _short_pattern() -> re.Pattern[str] | None:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the formatted message (and args) of every record."""
+    """A logging filter that redacts the formatted message (and args) of every record.
+
+    An exception is rendered here, redacted, and the live one dropped (``exc_info = None``), so no
+    formatter can print its unredacted text: ``exc_text`` holds the redacted traceback (what the
+    console format prints) and ``exc_error`` the redacted ``Type: message`` line (the JSON
+    format's ``error`` field, see :class:`magec.logs.JsonFormatter`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -144,6 +149,7 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_error = redact(f"{type(exc).__name__}: {exc}")
             record.exc_info = None
             del exc
         return True

@@ -78,6 +78,9 @@ class Breaker:
     probing: bool = False
     #: opened by the health check (:meth:`trip`), so a later successful check may close it again
     tripped: bool = False
+    #: this process's last health check found the backend down, for any reason (a rejected key
+    #: too, which is no backend fault): then a real call's success is telling and re-checks it
+    checked_down: bool = False
     clock: Any = field(default=time.time, repr=False)
 
     def before_call(self) -> None:
@@ -245,7 +248,7 @@ class GuardedLlm(BaseLlm):
             raise
         else:
             done = True
-            troubled = breaker.state != CLOSED or breaker.failures > 0
+            troubled = breaker.state != CLOSED or breaker.failures > 0 or breaker.checked_down
             breaker.success()
             if self._owner is not None and troubled:
                 self._owner.outcome(breaker.backend_id)

@@ -20,15 +20,16 @@ so every replica and the Admin UI read the same record::
     {"status", "checkedAt", "lastError", "since", "latencyMs", "source": "monitor"}
 
 ``since`` is when the status last changed; ``config`` is the :func:`config_fingerprint` of the
-backend's stored connection fields the check ran against. The ``magec_backend_up{backend}`` gauge
+backend's stored connection fields and of the secrets they reference, the check ran against. The ``magec_backend_up{backend}`` gauge
 is 1 for up or degraded, 0 for down; ``magec_backend_check_seconds{backend}`` is the listing latency.
 
 Beyond the periodic round the monitor checks a backend *at once* (so no list shows a stale status):
 
-* when its connection fields change (a store subscriber compares fingerprints after every committed
-  change, on any replica): its circuit breaker is reset (faults of the old URL say nothing about the
+* when its connection changes — its fields, or the value of a secret a ``${KEY}`` there names (a
+  store subscriber compares fingerprints after every committed change, on any replica): its circuit breaker is reset (faults of the old URL say nothing about the
   new one) and it is checked now; until then :func:`current` reports the old record as ``unknown``;
-* when a real call on it fails for the backend's fault, or succeeds while it was failing
+* when a real call on it fails for the backend's fault, or succeeds while it was failing or after
+  a check found it down (``Breaker.checked_down``; a rejected key is down but no fault)
   (:meth:`magec.backends.breaker.Breakers.watch`), at most once a second per backend.
 """
 
@@ -40,12 +41,14 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from magec.backends import registry
 from magec.backends.base import BackendSpec
 from magec.backends.breaker import CLOSED, Breakers
+from magec.config import VAR_REF
 from magec.errors import BackendConnectionError, BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
 
@@ -65,11 +68,18 @@ CONNECTION_FIELDS = ("type", "url", "apiKey", "headers")
 POKE_INTERVAL = 1.0
 
 
-def config_fingerprint(raw: dict[str, Any]) -> str:
-    """A short hash of a backend's stored connection fields (as stored: ciphertext or ``${KEY}``,
-    never a clear key). A health record or test result whose fingerprint differs from the backend's
-    current one describes an older configuration."""
-    data = {k: raw.get(k) for k in CONNECTION_FIELDS}
+def config_fingerprint(raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> str:
+    """A short hash of the connection a backend resolves to: its stored connection fields (as
+    stored: ciphertext or ``${KEY}``, never a clear key) and, for each ``${KEY}`` they reference,
+    the stored value of the secret ``KEY`` in ``secrets`` (the ``secrets`` rows by id). That value
+    is ciphertext, new on every write, so writing a secret changes the fingerprint of every backend
+    using it — with no clear value hashed. A health record or test result whose fingerprint
+    differs from the backend's current one describes an older configuration."""
+    data: dict[str, Any] = {k: raw.get(k) for k in CONNECTION_FIELDS}
+    names = sorted({m.group(1) for m in VAR_REF.finditer(json.dumps(data, default=str))})
+    if names:  # a backend without references keeps the fingerprint it always had
+        stored = {row.get("key"): row.get("value") for row in secrets.values() if isinstance(row, dict)}
+        data["secrets"] = {name: stored.get(name) for name in names}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -78,13 +88,14 @@ UNKNOWN_HEALTH: dict[str, Any] = {
 }
 
 
-def current(health: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
+def current(health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The stored ``health`` record as it applies to the backend ``raw`` now: ``unknown`` (with
-    ``stale: true``) when it was measured against other connection fields (the URL, key, headers or
-    type changed since), else the record itself (a record without a fingerprint is kept)."""
+    ``stale: true``) when it was measured against another connection (the URL, key, headers, type
+    or a secret they reference changed since), else the record itself (a record without a
+    fingerprint is kept)."""
     record = {**UNKNOWN_HEALTH, **health}
     fp = record.pop("config", None)
-    if fp and raw is not None and fp != config_fingerprint(raw):
+    if fp and raw is not None and fp != config_fingerprint(raw, secrets):
         return {**UNKNOWN_HEALTH, "source": record.get("source"), "stale": True}
     return record
 
@@ -143,7 +154,7 @@ class HealthMonitor:
         snap = await self.ctx.store.snapshot()
         all_raw = await self.ctx.store.all_raw()
         ids = list(snap.backends)
-        await asyncio.gather(*(self.check(snap, bid, all_raw.get("backends", {}).get(bid)) for bid in ids))
+        await asyncio.gather(*(self.check(snap, bid, all_raw) for bid in ids))
 
     # -- at once: config changes and real traffic ----------------------------------------------
     def _on_change(self, epoch: int) -> None:  # noqa: ARG002 - a store subscriber
@@ -163,12 +174,14 @@ class HealthMonitor:
                 log.exception("re-check of changed backends failed")
 
     async def check_changed(self) -> list[str]:
-        """Check now every backend whose connection fields changed since this process last checked
-        it (or that is new); its breaker is reset first. Returns the ids checked."""
-        backends = (await self.ctx.store.all_raw()).get("backends", {})
+        """Check now every backend whose connection (its fields or a secret they reference) changed
+        since this process last checked it (or that is new); its breaker is reset first. Returns
+        the ids checked."""
+        all_raw = await self.ctx.store.all_raw()
+        backends, secrets = all_raw.get("backends", {}), all_raw.get("secrets", {})
         for gone in set(self._seen) - set(backends):
             self._seen.pop(gone, None)
-        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw)]
+        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw, secrets)]
         if not changed:
             return []
         for bid in changed:
@@ -178,7 +191,7 @@ class HealthMonitor:
                     breaker.reset()
         snap = await self.ctx.store.snapshot()
         await asyncio.gather(
-            *(self.check(snap, bid, backends[bid], trip=False) for bid in changed if bid in snap.backends)
+            *(self.check(snap, bid, all_raw, trip=False) for bid in changed if bid in snap.backends)
         )
         return changed
 
@@ -208,19 +221,21 @@ class HealthMonitor:
         task.add_done_callback(self._tasks.discard)
 
     async def check(
-        self, snap: Any, backend_id: str, raw: dict[str, Any] | None = None, *, trip: bool = True
+        self, snap: Any, backend_id: str, all_raw: dict[str, Any] | None = None, *, trip: bool = True
     ) -> dict[str, Any]:
-        """Check one backend, store and return its health record. ``trip=False`` (the checks at
+        """Check one backend (``all_raw``: the stored rows, read when not given), store and return
+        its health record. ``trip=False`` (the checks at
         once) only reports: the breaker is opened by the periodic round and real calls alone, so
         one slow listing right after a save cannot make the agents refuse calls."""
         # one check of a backend at a time in this process (a round, a change and a poke may meet)
         async with self._locks.setdefault(backend_id, asyncio.Lock()):
-            return await self._check(snap, backend_id, raw, trip)
+            return await self._check(snap, backend_id, all_raw, trip)
 
-    async def _check(self, snap: Any, backend_id: str, raw: dict[str, Any] | None, trip: bool) -> dict[str, Any]:
-        if raw is None:
-            raw = (await self.ctx.store.all_raw()).get("backends", {}).get(backend_id, {})
-        fingerprint = config_fingerprint(raw)
+    async def _check(self, snap: Any, backend_id: str, all_raw: dict[str, Any] | None, trip: bool) -> dict[str, Any]:
+        if all_raw is None:
+            all_raw = await self.ctx.store.all_raw()
+        raw = all_raw.get("backends", {}).get(backend_id, {})
+        fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}))
         self._seen[backend_id] = fingerprint
         spec = snap.backend_spec(backend_id)
         error: str | None = None
@@ -266,6 +281,10 @@ class HealthMonitor:
             status, error = DEGRADED, breaker.last_error if breaker else None
         else:
             status = UP
+        if status == DOWN and spec is not None:
+            self.breakers.get(backend_id, spec.name).checked_down = True
+        elif breaker is not None:
+            breaker.checked_down = False
         now = datetime.now(UTC).isoformat()
         previous = (await self.ctx.store.get_backend_status(backend_id))["health"]
         same = previous.get("status") == status and previous.get("config") in (None, fingerprint)
@@ -309,7 +328,8 @@ def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], nam
         if not chain:
             continue
         found = _role_health(role, chain, statuses, names)
-        known = known or found.pop("known")
+        role_known = found.pop("known")  # popped first: ``known or pop()`` would skip it
+        known = known or role_known
         if rank[found["status"]] > rank[worst["status"]]:
             worst = found
     if worst["status"] == "ok" and not known:

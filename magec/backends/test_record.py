@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +30,9 @@ from magec.backends.base import BackendSpec
 from magec.backends.health import config_fingerprint
 
 
-def record(report: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    """The stored form of ``report`` (the JSON of a probe) for the saved backend ``raw``."""
+def record(report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The stored form of ``report`` (the JSON of a probe) for the saved backend ``raw`` (``secrets``:
+    the stored secrets, see :func:`~magec.backends.health.config_fingerprint`)."""
     caps = dict(report.get("capabilities") or {})
     return {
         "capabilities": caps,
@@ -43,15 +45,15 @@ def record(report: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         "embeddingDimension": caps.get("embeddingDimension"),
         "modelCount": len(report.get("models") or []),
         "testedAt": datetime.now(UTC).isoformat(),
-        "config": config_fingerprint(raw),
+        "config": config_fingerprint(raw, secrets),
     }
 
 
-def last_test(stored: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any] | None:
+def last_test(stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The stored test record as it applies to ``raw`` now (see the module contract)."""
     if not stored or "testedAt" not in stored:
         return None
-    if stored.get("config") != config_fingerprint(raw):
+    if stored.get("config") != config_fingerprint(raw, secrets):
         return None
     return {k: v for k, v in stored.items() if k != "config"}
 

@@ -204,6 +204,10 @@ async def test_agent_on_fallback_says_so_and_answers_at_once(apps: Apps) -> None
                 "name": "Chained", "llm": {"backend": primary_id, "model": "m-1",
                                            "fallbacks": [{"backend": spare_id, "model": "m-2"}]}})
             chained = r.json()["id"]
+            r = await apps.admin.post(f"{A}/agents", json={  # two roles: the spare's LLM, the primary's voice
+                "name": "Voiced", "llm": {"backend": spare_id, "model": "m-1"},
+                "tts": {"backend": primary_id, "model": "tts-1"}})
+            voiced = r.json()["id"]
             await wait_health(apps, primary_id, "up")
             await wait_health(apps, spare_id, "up")
             assert (await apps.admin.get(f"{A}/agents/{chained}")).json()["health"]["status"] == "ok"
@@ -213,6 +217,9 @@ async def test_agent_on_fallback_says_so_and_answers_at_once(apps: Apps) -> None
         health = (await apps.admin.get(f"{A}/agents/{chained}")).json()["health"]
         assert health["status"] == "fallback", health
         assert "Primary-backend unreachable" in health["reason"] and "running on fallback Spare-backend" in health["reason"]
+        voiced_health = (await apps.admin.get(f"{A}/agents/{voiced}")).json()["health"]
+        assert voiced_health["status"] == "backend_unreachable"
+        assert set(voiced_health) == {"status", "reason"}, voiced_health  # no internal "known" flag
         started = time.monotonic()
         events = await run(apps, chained, "who answers")
         assert time.monotonic() - started < 2

@@ -155,3 +155,43 @@ async def test_concurrent_first_tests_of_a_new_backend_all_answer_and_one_is_kep
             assert [r.status_code for r in answers] == [200] * 8, [r.text[:200] for r in answers]
             view = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()
             assert view["lastTest"] is not None and view["lastTest"]["ok"] is True
+
+
+async def test_writing_the_right_secret_rechecks_its_backends_at_once(apps: Apps) -> None:
+    """A backend whose key is a secret (``${OPENAI_API_KEY}``) is down with the wrong value; writing
+    the right value re-checks it at once, as a backend edit does (the round is an hour away)."""
+    with FakeServer(OpenAIFake("keyed", models=["k-chat"], api_key="sk-right-key-123456")) as srv:
+        s = (await apps.admin.post(f"{A}/secrets", json={"name": "key", "key": "OPENAI_API_KEY",
+                                                         "value": "sk-wrong-key-000000"})).json()
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Keyed", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "${OPENAI_API_KEY}"})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Rotated", "llm": {"backend": b["id"], "model": "k-chat"}})).json()
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down with the wrong key")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "backend_unreachable", "agent down")
+
+        r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "key", "key": "OPENAI_API_KEY",
+                                                                  "value": "sk-right-key-123456"})
+        assert r.status_code == 200, r.text
+        # right after the write the wrong key's error is gone: unknown until the re-check, never "down"
+        now = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["health"]
+        assert now["status"] in ("unknown", "up") and not now["lastError"], now
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after the rotation")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")
+        overview = (await apps.admin.get(f"{A}/overview")).json()
+        assert {x["id"]: x for x in overview["agents"]}[a["id"]]["health"]["status"] == "ok"
+        assert "keyed says: hello" in str(await run(apps, a["id"], "hello"))
+
+
+async def test_a_good_answer_after_a_rejected_key_rechecks_at_once(apps: Apps) -> None:
+    """The check found the key rejected (down; no backend fault, the breaker stays closed); the
+    provider then accepts it (re-activated there): the next good answer re-checks at once."""
+    with FakeServer(OpenAIFake("strict", models=["s-chat"], api_key="sk-other-key-2222")) as srv:
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Strict", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "sk-our-key-11111"})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "Patient", "llm": {"backend": b["id"], "model": "s-chat"}})).json()
+        down = await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down: key rejected")
+        assert down["breaker"]["state"] == "closed"
+        srv.provider.api_key = "sk-our-key-11111"  # type: ignore[attr-defined]
+        assert "strict says: hello" in str(await run(apps, a["id"], "hello"))
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after a good answer")
+        await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")

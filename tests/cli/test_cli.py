@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,60 @@ def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     assert server.stop() == 0
     assert "shutting down" in (server.log_path.read_text() if server.log_path else "")
+
+
+def test_serve_with_another_encryption_key_is_a_one_line_config_error(tmp_path: Path) -> None:
+    """Restarted under a different ``server.encryptionKey``, ``magec serve`` stops the way a bad
+    config file does: exit status 2 and one ``error:`` line naming the setting, no traceback."""
+    import httpx
+
+    from magec.testing.server import ServerProcess
+
+    server = ServerProcess(tmp_path / "data").start()
+    r = httpx.post(f"{server.admin_url}/api/v1/admin/secrets", json={"name": "k", "key": "K", "value": "v-123456789"})
+    assert r.status_code == 201, r.text
+    assert server.stop() == 0
+    cfg = tmp_path / "other-key.yaml"
+    cfg.write_text((tmp_path / "data" / "config.yaml").read_text().replace("e2e-key", "another-key"))
+    r2 = magec("serve", "--config", str(cfg), cwd=tmp_path)
+    assert r2.returncode == 2, r2.stderr
+    output = r2.stdout + r2.stderr
+    assert "Traceback" not in output and "InvalidToken" not in output
+    lines = [line for line in output.splitlines() if not line.startswith("{")]  # the JSON log lines aside
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "server.encryptionKey" in lines[0], output
+
+
+@pytest.mark.parametrize(
+    ("password", "mangled"),
+    [("*Tr0ub4dor&3 #1", "*Tr0ub4dor&3"),  # YAML syntax (an alias, a comment) when pasted as text
+     ("012345", "5349")],  # an octal number when pasted as text
+)
+def test_admin_password_from_the_environment_arrives_verbatim(tmp_path: Path, password: str, mangled: str) -> None:
+    """The README's ``adminPassword: ${VAR}``: the variable's text is the password, exactly."""
+    import httpx
+
+    from magec.testing.server import ServerProcess
+
+    server = ServerProcess(tmp_path / "data", server_config={"adminPassword": "${TEST_ADMIN_PW}"},
+                           env={"TEST_ADMIN_PW": password})
+    with server:
+        written = (tmp_path / "data" / "config.yaml").read_text()
+        assert "adminPassword: ${TEST_ADMIN_PW}\n" in written  # unquoted, as the README writes it
+        url = f"{server.admin_url}/api/v1/admin/agents"
+        assert httpx.get(url, headers={"Authorization": f"Bearer {password}"}).status_code == 200
+        assert httpx.get(url, headers={"Authorization": f"Bearer {mangled}"}).status_code == 401
+
+
+def test_config_errors_never_show_a_substituted_value(tmp_path: Path) -> None:
+    secret = "hunter-secret-77"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("server: {adminPassword: ${PW}, port: [1}\n")  # a syntax error on the secret's line
+    r = subprocess.run([sys.executable, "-m", "magec", "serve", "--config", str(cfg)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "PW": secret})
+    assert r.returncode == 2 and "not valid YAML" in r.stderr, r.stderr
+    assert secret not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    cfg.write_text("server:\n  port: ${PORT}\n  adminPassword: ${PW}\n")
+    assert load_config(cfg, env={"PORT": "9100", "PW": secret}).port == 9100
+    with pytest.raises(ConfigError, match=r"server\.port must be an integer") as e:
+        load_config(cfg, env={"PORT": "port-secret-88", "PW": secret})
+    assert "port-secret-88" not in str(e.value) and "${PORT}" in str(e.value)

@@ -129,7 +129,8 @@ def router(ctx: AppContext) -> APIRouter:
         previous = (await ctx.store.get_backend_status(id))["health"]
         status = "healthy" if result.get("ok") else "unhealthy"
         now = datetime.now(UTC).isoformat()
-        fingerprint = config_fingerprint(raw)
+        secrets = (await ctx.store.all_raw()).get("secrets", {})
+        fingerprint = config_fingerprint(raw, secrets)
         same = previous.get("status") in ((UP, status) if result.get("ok") else UNREACHABLE)
         health = {
             "status": status,
@@ -140,7 +141,7 @@ def router(ctx: AppContext) -> APIRouter:
             "source": "test",
             "config": fingerprint,
         }
-        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw)}
+        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw, secrets)}
         if result.get("models"):
             fields["models"] = [{"id": m} if isinstance(m, str) else m for m in result["models"]]
         await ctx.store.set_backend_status(id, **fields)

@@ -73,10 +73,11 @@ async def _backend_view(
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     status = await ctx.store.get_backend_status(raw["id"])
     # a record measured against other connection fields (URL, key, type changed since) is "unknown"
-    view["health"] = current(status["health"], raw)
+    secrets = all_raw.get("secrets", {})
+    view["health"] = current(status["health"], raw, secrets)
     breakers = ctx.extras.get("breakers")
     view["breaker"] = breakers.view(raw["id"]) if breakers is not None else None
-    test = last_test(status["capabilities"], raw)
+    test = last_test(status["capabilities"], raw, secrets)
     view["capabilities"] = (test or {}).get("capabilities") or _declared(raw.get("type", ""))
     view["lastTest"] = test
     view["usedBy"] = used_by(raw["id"], all_raw)
@@ -95,7 +96,9 @@ async def _agent_view(
         f.get("backend") for r in refs for f in r.get("fallbacks") or [] if isinstance(f, dict)
     ]
     ids = set(links) & set(backends)
-    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid]) for bid in ids if bid}
+    secrets = all_raw.get("secrets", {})
+    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid], secrets)
+                for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
     view["health"] = agent_health(raw, statuses, names)
 

@@ -1,0 +1,52 @@
+"""Log set-up (:func:`magec.logs.setup_logging`): a logged exception reaches both formats,
+redacted. A unit test: no client-reachable path logs an exception on purpose."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from magec.logs import setup_logging
+from magec.redact import register_secret
+
+SECRET = "sk-logged-secret-4417-zz"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+def _log_a_failure(fmt: str) -> str:
+    out = io.StringIO()
+    setup_logging("info", fmt, stream=out)
+    register_secret(SECRET)
+    try:
+        raise RuntimeError(f"upstream refused key {SECRET}")
+    except RuntimeError:
+        logging.getLogger("magec.test").exception("health round failed")
+    return out.getvalue()
+
+
+def test_json_lines_carry_the_redacted_exception(restore_logging: None) -> None:
+    lines = _log_a_failure("json").splitlines()
+    assert len(lines) == 1, lines
+    record = json.loads(lines[0])
+    assert record["msg"] == "health round failed" and record["level"] == "error"
+    assert record["error"] == "RuntimeError: upstream refused key ***"
+    assert record["traceback"].startswith("Traceback") and "_log_a_failure" in record["traceback"]
+    assert "RuntimeError: upstream refused key ***" in record["traceback"]
+    assert SECRET not in lines[0]
+
+
+def test_console_lines_carry_the_redacted_traceback(restore_logging: None) -> None:
+    text = _log_a_failure("console")
+    assert "health round failed" in text and "Traceback" in text
+    assert "RuntimeError: upstream refused key ***" in text and SECRET not in text
