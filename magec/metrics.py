@@ -11,18 +11,22 @@ running, :mod:`magec.runtime.admission`), ``magec_usage_rows_read`` and ``magec_
 (the budget counters' reads, :mod:`magec.costs.tally`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
 and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
-Labels carry ids, never secrets.
+Labels carry ids, never secrets, and never the request: ``route`` is the matched route's template
+(``/{path}`` for a catch-all, ``unmatched`` when none matched) and ``method`` a standard method or
+``other``, so no client can add series (each one costs memory and scrape time for good).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
+from starlette.routing import Mount
 
 
 class Metrics:
@@ -96,14 +100,44 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def route_template(scope: dict[str, Any]) -> str:
-    """The matched route as a template (``/api/v1/agent/apps/{app_name}/…``): bounded label values."""
-    if scope.get("route") is None:
+#: methods counted under their own name; any other (a client may send any token) is ``other``
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def route_templates(routes: Iterable[Any]) -> dict[int, str]:
+    """Every route's full template (``/api/v1/agent/run``, ``/v1/models/{model}``, ``/{path}``),
+    keyed by the id of the route object routing puts in ``scope["route"]`` (for a mount: of the
+    mounted app, its ``scope["endpoint"]``). FastAPI keeps an included router's routes with their
+    own short paths and the prefix in the inclusion; its route contexts give the full one."""
+    templates: dict[int, str] = {}
+    for context in iter_route_contexts(list(routes)):
+        template = context.path_format  # converters dropped: {model:path} → {model}
+        if not template:
+            continue
+        templates.setdefault(id(context.original_route), template)
+        if isinstance(context.original_route, Mount):
+            templates.setdefault(id(context.original_route.app), template)
+    return templates
+
+
+def route_template(scope: dict[str, Any], templates: dict[int, str]) -> str:
+    """The matched route's template from ``templates`` (:func:`route_templates`), or
+    ``unmatched``: label values come from the route table, never from the request path, so any
+    number of distinct paths adds no series and /metrics never shows what anyone requested."""
+    route = scope.get("route")
+    # FastAPI's router hands a Mount the request without setting scope["route"]; the mount's
+    # child scope names the mounted app as the endpoint
+    key = route if route is not None else scope.get("endpoint")
+    if key is None:
         return "unmatched"
-    by_value = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
-    return "/".join(
-        f"{{{by_value[seg]}}}" if seg in by_value else seg for seg in str(scope.get("path", "")).split("/")
-    )
+    # a route missing from the table (none today: the tables are built with the apps) still gets
+    # its own, bounded, template
+    return templates.get(id(key)) or getattr(route, "path_format", None) or "unmatched"
+
+
+def method_label(scope: dict[str, Any]) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in _METHODS else "other"
 
 
 def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> None:
@@ -112,6 +146,13 @@ def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> No
     A plain ASGI middleware (no per-request task or body buffering, so SSE streams pass untouched);
     latency is measured to the start of the response.
     """
+
+    table: list[dict[int, str]] = []
+
+    def templates() -> dict[int, str]:
+        if not table:  # at the first request: every route is added by then
+            table.append(route_templates(app.routes))
+        return table[0]
 
     class _Middleware:
         def __init__(self, inner: Any) -> None:
@@ -134,10 +175,10 @@ def instrument(app: Any, metrics: Metrics, name: str, refresh: Any = None) -> No
             try:
                 await self.inner(scope, receive, send_wrapper)
             finally:
-                route = route_template(scope)  # once per request, after routing filled the scope
+                route = route_template(scope, templates())  # once per request, after routing filled the scope
                 if started:
                     metrics.latency.labels(name, route).observe(started[0])
-                metrics.requests.labels(name, scope["method"], route, status[0]).inc()
+                metrics.requests.labels(name, method_label(scope), route, status[0]).inc()
 
     app.add_middleware(_Middleware)
 

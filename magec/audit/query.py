@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from magec.audit.shape import conversation_json, iso, messages
 from magec.audit.tables import audit_conversations as conv_t
 from magec.audit.tables import audit_turns as turn_t
+from magec.csv_cells import safe_cell
 
 PERSPECTIVES = ("user", "admin")
 
@@ -257,7 +258,8 @@ async def export(engine: AsyncEngine, f: Filters, fmt: str, chunk: int = 500) ->
                 "userMessage": t.user_text, "answer": t.answer,
             }
             if writer is not None:
-                writer.writerow([item[c] for c in EXPORT_COLUMNS])
+                # user ids, messages and answers are typed by users and agents: no formulas
+                writer.writerow([safe_cell(item[c]) for c in EXPORT_COLUMNS])
             else:
                 item["voice"] = bool(t.voice)
                 item["steps"] = json.loads(t.steps or "[]")

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.costs.prices import PriceTable
+from magec.csv_cells import safe_cell
 from magec.store.tables import usage
 
 GROUPS = ("agent", "backend", "client", "model", "day")
@@ -127,12 +128,5 @@ def to_csv(report: dict[str, Any]) -> str:
         line[head.index("currency")] = report["currency"]
         line[head.index("unpricedModels")] = " ".join(item["unpricedModels"])
         line[head.index("unpriced")] = "true" if item["unpriced"] else "false"
-        writer.writerow([_safe(v) for v in line])
+        writer.writerow([safe_cell(v) for v in line])  # no formulas from names a user typed
     return buf.getvalue()
-
-
-def _safe(value: Any) -> Any:
-    """No spreadsheet formulas from names a user typed (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -2,9 +2,10 @@
 
 Plain ESM + Vue (vendored, no build step), like the Admin UI. :func:`mount` adds one catch-all
 GET route, registered after every API route so it never shadows one: a file of this folder when
-the path names one, ``index.html`` otherwise (client-side routing), and a JSON 404 under ``/api/``
-and ``/v1/``. ``index.html`` and ``sw.js`` are served ``no-cache`` so an update reaches devices on
-their next load; the service worker caches the app shell for offline start.
+the path names one, ``index.html`` otherwise (client-side routing), and the API's JSON 404
+(``not_found``) under ``/api/`` and ``/v1/``. ``index.html`` and ``sw.js`` are served ``no-cache``
+so an update reaches devices on their next load; the service worker caches the app shell for
+offline start.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
+
+from magec.errors import NotFoundError
 
 UI_DIR = Path(__file__).resolve().parent
 _NO_CACHE = {"index.html", "sw.js", "manifest.webmanifest"}
@@ -30,7 +33,8 @@ def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def voice_ui(path: str) -> Response:
         if path.startswith(("api/", "v1/")) or path in ("api", "v1"):
-            return JSONResponse({"error": f"no route for /{path}"}, status_code=404)
+            # the one error body of the API ({"error", "code"}; /v1 rewrites it to OpenAI's shape)
+            raise NotFoundError(f"no route for /{path}")
         target = (root / path).resolve()
         if not (path and target.is_file() and root in target.parents and target.suffix != ".py"):
             target = root / "index.html"

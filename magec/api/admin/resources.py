@@ -1,4 +1,4 @@
-"""Generic CRUD routes for every resource kind, plus settings, overview and integrity."""
+"""Generic CRUD routes for every resource kind, plus settings, overview, server and integrity."""
 
 from __future__ import annotations
 
@@ -103,6 +103,16 @@ def _health_summary(health: dict[str, Any]) -> dict[str, Any]:
     return {k: health.get(k) for k in ("status", "since", "lastError", "latencyMs")}
 
 
+def user_api_url(ctx: AppContext, request: Request) -> str:
+    """Where clients reach the user API: ``server.publicURL`` when set (behind a proxy), else the
+    host the admin was reached on with the user port (the Admin UI shows webhook URLs with it)."""
+    if ctx.config.public_url:
+        return ctx.config.public_url.rstrip("/")
+    host = request.url.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    return f"{request.url.scheme}://{host}:{ctx.config.port}"
+
+
 def core_router(ctx: AppContext) -> APIRouter:
     router = APIRouter()
     store = ctx.store
@@ -125,6 +135,10 @@ def core_router(ctx: AppContext) -> APIRouter:
         body = await json_body(request)
         await _check_longterm_selection(ctx, body)
         return await store.put_settings(body)
+
+    @router.get("/server", tags=["server"], summary="magec: the user API's base URL (webhooks, /v1, Voice UI)")
+    async def server(request: Request) -> dict[str, str]:
+        return {"userApiUrl": user_api_url(ctx, request)}
 
     @router.get("/overview", tags=["overview"])
     async def overview() -> dict[str, Any]:

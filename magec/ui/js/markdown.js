@@ -1,19 +1,44 @@
-// Tiny, safe Markdown subset for chat answers: everything is HTML-escaped first, then
-// fenced code, inline code, **bold**, *italic*, headings, lists and http(s) links become tags.
+// Tiny, safe Markdown subset for chat answers (rendered with v-html, so the text is an agent's, not
+// ours): everything is HTML-escaped first, then fenced code, inline code, **bold**, *italic*,
+// headings, lists and links become tags. Links are http(s) or mailto only; each generated tag is
+// set aside behind a placeholder the moment it is made, so no later pattern ever scans inside a tag
+// (a URL pattern matching across a generated href's closing quote injected attributes).
 const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const unesc = (s) => s.replace(/&quot;/g, '"').replace(/&gt;/g, '>').replace(/&lt;/g, '<').replace(/&amp;/g, '&');
+const attr = (s) => esc(s).replace(/'/g, '&#39;');
+
+const SAFE_URL = /^(?:https?:\/\/|mailto:)/i;
+// one pass over both forms: [label](url) and a bare http(s) URL after a start, space or '('
+const LINKS = /\[([^\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)]+)\)|(^|[\s(])(https?:\/\/[^\s<)]+)/gi;
+const CODE = '\u0000';
+const TAG = '\u0001';
+
+const emphasis = (s) => s.replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>')
+  .replace(/(^|[^*])\*([^*\n]+)\*(?!\*)/g, '$1<em>$2</em>');
+
+// `url` and `label` are escaped text; the href is the URL itself, escaped for a quoted attribute
+function anchor(url, label) {
+  const href = unesc(url);
+  if (!SAFE_URL.test(href)) return label;
+  return `<a href="${attr(href)}" target="_blank" rel="noopener noreferrer">${label}</a>`;
+}
 
 function inline(s) {
   const codes = [];
-  s = s.replace(/`([^`\n]+)`/g, (_, c) => { codes.push(c); return `\u0000${codes.length - 1}\u0000`; });
-  s = s.replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>')
-    .replace(/(^|[^*])\*([^*\n]+)\*(?!\*)/g, '$1<em>$2</em>')
-    .replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>')
-    .replace(/(^|[\s(])(https?:\/\/[^\s<)]+)/g, '$1<a href="$2" target="_blank" rel="noopener noreferrer">$2</a>');
-  return s.replace(/\u0000(\d+)\u0000/g, (_, i) => `<code>${codes[Number(i)]}</code>`);
+  const tags = [];
+  const keep = (html) => { tags.push(html); return `${TAG}${tags.length - 1}${TAG}`; };
+  s = s.replace(/`([^`\n]+)`/g, (_, c) => { codes.push(c); return `${CODE}${codes.length - 1}${CODE}`; });
+  s = s.replace(LINKS, (_, label, url, before, bare) => (label !== undefined
+    ? keep(anchor(url, emphasis(label)))
+    : before + keep(anchor(bare, bare))));
+  s = emphasis(s);
+  return s.replace(/\u0001(\d+)\u0001/g, (_, i) => tags[Number(i)])
+    .replace(/\u0000(\d+)\u0000/g, (_, i) => `<code>${codes[Number(i)]}</code>`);
 }
 
 export function renderMarkdown(text) {
-  const parts = esc(text || '').split(/```/);
+  // the placeholder characters cannot come from the text itself
+  const parts = esc((text || '').replace(/[\u0000\u0001]/g, '')).split(/```/);
   let html = '';
   parts.forEach((part, i) => {
     if (i % 2 === 1) { // fenced code (first line may be a language tag)

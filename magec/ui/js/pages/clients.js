@@ -16,20 +16,46 @@ import { ask } from '../components/confirm.js';
 const TokenDialog = {
   name: 'TokenDialog',
   components: { Modal, Icon },
-  data() { return { open: false, token: '', name: '' }; },
+  props: { userApi: { type: String, default: '' } },
+  data() { return { open: false, token: '', name: '', client: null }; },
+  computed: {
+    hook() { return this.client?.type === 'webhook' ? webhookUrl(this.userApi, this.client) : ''; },
+    // passthrough: the body's prompt is the message; command: the body is the command's payload
+    passthrough() { return !!this.client?.config?.webhook?.passthrough; },
+    curl() {
+      return `curl -X POST ${this.hook} \\\n  -H 'Authorization: Bearer ${this.token}' \\\n`
+        + `  -H 'Content-Type: application/json' \\\n  -d '${this.passthrough ? '{"prompt": "Hello"}' : '{}'}'`;
+    },
+  },
   template: `
   <Modal v-model:open="open" title="Client token" testid="token-dialog">
     <p>This is the token for <strong>{{ name }}</strong>. Copy it now — it will not be shown again.</p>
     <div class="token-box"><code data-testid="client-token">{{ token }}</code>
-      <button class="btn secondary sm" type="button" @click="copy"><Icon name="copy" :size="14"/> Copy</button></div>
-    <p class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>/v1</code>.</p>
+      <button class="btn secondary sm" type="button" @click="copy(token, 'Token')"><Icon name="copy" :size="14"/> Copy</button></div>
+    <template v-if="hook">
+      <p v-if="passthrough">POST <code>{"prompt": "…"}</code> to this webhook URL with the token as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>; the answer comes back as <code>{"ok": true, "response": …}</code>.</p>
+      <p v-else>POST a JSON body (the command's <code v-pre>{{body}}</code>) to this webhook URL with the token as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>; the answer comes back as <code>{"ok": true, "response": …}</code>.</p>
+      <div class="token-box"><code data-testid="webhook-url">{{ hook }}</code>
+        <button class="btn secondary sm" type="button" @click="copy(hook, 'Webhook URL')"><Icon name="copy" :size="14"/> Copy</button></div>
+      <pre class="mono small" data-testid="webhook-curl">{{ curl }}</pre>
+    </template>
+    <p v-else class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
     <template #footer><button class="btn" type="button" @click="open = false">Done</button></template>
   </Modal>`,
   methods: {
-    show(name, token) { Object.assign(this, { name, token, open: true }); },
-    async copy() { await copyText(this.token); toast.success('Token copied'); },
+    show(name, token, client = null) { Object.assign(this, { name, token, client, open: true }); },
+    async copy(text, what) { await copyText(text); toast.success(`${what} copied`); },
   },
 };
+
+// GET /server (the user API's base URL), fetched once per page load
+let serverPromise = null;
+function serverInfo() {
+  if (!serverPromise) serverPromise = api.get('/server').catch((e) => { serverPromise = null; throw e; });
+  return serverPromise;
+}
+// where a webhook client is called (user port, docs/clients.md)
+const webhookUrl = (userApi, c) => `${userApi}/api/v1/webhooks/${encodeURIComponent(c.id)}`;
 
 // GET /clients/types, fetched once per page load
 let typesPromise = null;
@@ -98,7 +124,7 @@ const ClientDialog = {
         if (this.editing) { await api.put(`/clients/${this.editing.id}`, this.body()); toast.success('Client saved'); } else {
           const c = await api.post('/clients', this.body());
           toast.success('Client created');
-          if (c?.token) this.$emit('token', c.name || this.form.name, c.token);
+          if (c?.token) this.$emit('token', c.name || this.form.name, c.token, c);
         }
         this.open = false; await load('clients');
       } catch (e) { this.error = e.message; } finally { this.saving = false; }
@@ -123,6 +149,7 @@ export default {
         <header class="card-head"><span class="type-badge t-client">{{ (c.type || 'dir').slice(0, 3).toUpperCase() }}</span><h3>{{ c.name }}</h3>
           <span class="badge" :class="c.enabled === false ? 'muted' : 'ok'">{{ c.enabled === false ? 'disabled' : 'enabled' }}</span></header>
         <p class="mono small">{{ c.tokenPreview || 'mgc_…' }}</p>
+        <p v-if="c.type === 'webhook' && userApi" class="mono small ellipsis" :title="'POST ' + hookUrl(c)" :data-testid="'webhook-url-' + c.name">POST {{ hookUrl(c) }}</p>
         <div class="client-status small" v-if="c.status" :data-testid="'client-status-' + c.name">
           <span class="badge" :class="statusClass(c.status)">{{ statusText(c.status) }}</span>
           <span v-if="c.status.identity" class="mono">{{ c.status.identity }}</span>
@@ -146,13 +173,18 @@ export default {
         </footer>
       </article>
     </div>
-    <ClientDialog ref="dlg" @token="(n, t) => $refs.tok.show(n, t)"/>
-    <TokenDialog ref="tok"/>
+    <ClientDialog ref="dlg" @token="(n, t, c) => $refs.tok.show(n, t, c)"/>
+    <TokenDialog ref="tok" :user-api="userApi"/>
   </div>`,
-  mounted() { this.stopLive = liveHealth(['clients']); },
+  data() { return { userApi: '' }; },
+  mounted() {
+    this.stopLive = liveHealth(['clients']);
+    serverInfo().then((s) => { this.userApi = s.userApiUrl; }).catch(() => {});  // the URLs stay hidden
+  },
   unmounted() { this.stopLive?.(); },
   methods: {
     bot(c) { return BOT_TYPES.includes(c.type); },
+    hookUrl(c) { return webhookUrl(this.userApi, c); },
     when(t) { return t ? new Date(t).toLocaleString() : '—'; },
     statusText(st) {
       if (st.connected) return 'connected';
@@ -170,7 +202,7 @@ export default {
     targetName(id) { return store.agents.some((a) => a.id === id) ? nameOf('agents', id) : nameOf('flows', id); },
     async regen(c) {
       if (!(await ask(`Generate a new token for ${c.name}? The current token stops working immediately.`, { title: 'New token', ok: 'Generate', danger: true }))) return;
-      try { const r = await api.post(`/clients/${c.id}/regenerate-token`, {}); this.$refs.tok.show(c.name, r.token); await load('clients'); } catch (e) { toast.error(e); }
+      try { const r = await api.post(`/clients/${c.id}/regenerate-token`, {}); this.$refs.tok.show(c.name, r.token, c); await load('clients'); } catch (e) { toast.error(e); }
     },
   },
 };

@@ -1,0 +1,23 @@
+"""An API path no route serves answers the API's error body even with the Voice UI's catch-all on
+the user port: ``{"error", "code": "not_found"}`` under ``/api/``, OpenAI's error object under
+``/v1/`` (docs/openai.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magec.testing.apps import running_apps
+
+
+async def test_unknown_api_routes_answer_the_error_vocabulary(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "data") as apps:
+        assert apps.ctx.config.voice_ui_enabled  # its catch-all answers every unknown GET
+        for path in ("/api/v1/nope", "/api/v1/agent/nope/deeper", "/api"):
+            r = await apps.user.get(path)
+            assert r.status_code == 404, path
+            body = r.json()  # (under /api/v1/agent also ADK's "detail")
+            assert (body["error"], body["code"]) == (f"no route for {path}", "not_found"), path
+        r = await apps.user.get("/v1/nope")
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "not_found"
+        assert r.json()["error"]["type"] == "invalid_request_error"
