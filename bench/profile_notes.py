@@ -672,4 +672,20 @@ each cost ~5.5 s of CPU; a user restarting magec waited ~4 s.
    subprocess starting or Chromium rendering, and a third worker fills those gaps. Ports for test
    processes now come from below the kernel's ephemeral range, a slice per worker (a port taken
    by an outgoing connection between `free_port` and the child's bind failed one UI test's start).
+
+### Profile notes, 2026-12-02 (eighteenth session: a c=1 request's code footprint)
+**Same AMD EPYC VM.** The c=1 rows are bound by how much distinct code a request runs (each
+stage runs 5–10× slower cold than hot, sixteenth session), so this session counted it: a
+`sys.setprofile` hook in a served process (a diagnostic harness, not shipped), 50 plain `/v1`
+requests at c=1 after 30 warm-up ones. **A plain request makes ~2,970 Python calls through ~1,030
+distinct functions** (and ~3,170 C calls). By package, calls per request: httpx2 425 (its URL
+parser checks every character of the URL the SDK builds, 86 calls; header normalisation), ADK
+305, pydantic 288, FastAPI 210, `contextlib` 184, aiohttp 140, Starlette 118, the openai SDK 115,
+`weakref` sets 98 (asyncio registers each async generator on its first step: ~50 per request, 16
+of them ADK's request processors), sqlalchemy 76; **magec's own code 455 calls (15 %) in 241
+functions**, no function over 8 calls. The outgoing call alone (openai SDK + httpx2 + aiohttp) is
+~680 calls and the HTTP edge (uvicorn + Starlette + FastAPI) ~365: halving the path would mean
+replacing the official SDK's transport or the web framework, which the project does not do. The
+token bench's plain row now asks the mock for the same one-token answer directly as through
+magec (it asked for 20 tokens directly, which flattered magec slightly).
 """
