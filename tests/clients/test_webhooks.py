@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from magec.api.user.webhooks import sign
+from magec.api.user.webhooks import post_callback, sign
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from tests.clients.helpers import agent, backend, client, command
@@ -201,3 +202,37 @@ async def test_body_json_has_not_is_a_400_and_runs_nothing(apps: Apps, llm: Fake
         assert r.json()["field"] == "body" and reason in r.json()["error"], r.text
         assert "int_max_str_digits" not in r.text
     assert llm.calls() == []
+
+
+async def test_the_callback_goes_to_the_address_that_was_checked() -> None:
+    """A rebinding DNS server answers a public address to the check and a loopback one after: the
+    POST still goes to the checked address, with the URL's host name as Host header and TLS name."""
+    answers = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"]])
+    lookups: list[tuple[str, int]] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        lookups.append((host, port))
+        return next(answers)
+
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    ok = await post_callback("https://u:p@hooks.example.com:8443/cb?x=1", {"ok": True}, "", False,
+                             resolve=rebinding, transport=httpx.MockTransport(record))
+    assert ok and lookups == [("hooks.example.com", 8443)]
+    (request,) = seen
+    assert (request.url.host, request.url.port, request.url.raw_path) == ("93.184.216.34", 8443, b"/cb?x=1")
+    assert request.headers["host"] == "hooks.example.com:8443"
+    assert request.headers["authorization"].startswith("Basic ")
+    assert request.extensions["sni_hostname"] == "hooks.example.com"
+
+
+async def test_a_refused_callback_does_not_say_where_the_name_points(apps: Apps) -> None:
+    cid, token, _ = await _hook(apps, {"passthrough": True})
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x", "callbackUrl": "http://localhost:9/x"},
+                             headers=auth(token))
+    assert r.status_code == 400 and r.json()["field"] == "callbackUrl"
+    assert "127.0.0.1" not in r.text and "::1" not in r.text

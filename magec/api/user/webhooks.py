@@ -27,7 +27,8 @@ Contract (Magec's handler, plus the parts marked *beyond Magec*):
   and 5xx. **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
   be public — loopback, private, link-local, multicast, reserved and unspecified addresses are
   refused (``400`` naming ``callbackUrl``) unless ``config.webhook.allowPrivateCallbacks`` is true;
-  the check is repeated right before the POST, and redirects are not followed.
+  the check is repeated right before the POST, which connects to the address that passed it (no
+  second lookup a rebinding DNS server could answer differently), and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import logging
 import re
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,41 +102,87 @@ def render_command(prompt: str, body: Any) -> str:
     return _PLACEHOLDER.sub(value, prompt)
 
 
-async def check_callback(url: str, allow_private: bool) -> None:
-    """Refuse a callback URL that is not http(s) or (unless allowed) reaches a non-public address."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_callback(url: str, allow_private: bool, resolve: Resolver | None = None) -> str:
+    """The address to POST ``url``'s callback to, once every address its host resolves to passed.
+
+    Refuses (``ValidationError`` naming ``callbackUrl``) a URL that is not http(s), whose host does
+    not resolve, or (unless ``allow_private``) that reaches a non-public address. The caller must
+    connect to the returned address (see ``post_callback``): resolving the name again would let a
+    rebinding DNS server answer a public address to this check and an inward one to the POST.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("callbackUrl: must be an http(s) URL with a host", field="callbackUrl")
-    if allow_private:
-        return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        found = await (resolve or _system_resolve)(parts.hostname, port)
+        addrs = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
     except (OSError, ValueError):
         raise ValidationError(f"callbackUrl: cannot resolve {parts.hostname!r}", field="callbackUrl") from None
-    for info in infos:
-        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    if not addrs:
+        raise ValidationError(f"callbackUrl: cannot resolve {parts.hostname!r}", field="callbackUrl")
+    for addr in addrs:
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
-        if not addr.is_global or addr.is_multicast:
+        if not allow_private and (not addr.is_global or addr.is_multicast):
+            # The message does not say which address: it would map the internal network for a
+            # caller probing host names.
             raise ValidationError(
-                f"callbackUrl: {parts.hostname!r} resolves to a non-public address ({addr}); "
+                f"callbackUrl: {parts.hostname!r} resolves to a non-public address; "
                 "set allowPrivateCallbacks on the webhook client to allow it",
                 field="callbackUrl",
             )
+    return str(addrs[0])
 
 
-async def post_callback(url: str, payload: dict[str, Any], secret: str, allow_private: bool) -> bool:
-    """POST ``payload`` to ``url`` (re-checked first); True when the receiver answered 2xx."""
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` rewritten to connect to ``address``, with the ``Host`` header and TLS name it had.
+
+    Returns the URL, the headers to add and the httpx request extensions (``sni_hostname``: the
+    certificate is still checked against the URL's host name, not the address).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + literal + ("" if parts.port is None else f":{parts.port}")
+    target = parts._replace(netloc=netloc).geturl()
+    host_header = (f"[{host}]" if ":" in host else host) + ("" if parts.port is None else f":{parts.port}")
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": host_header}, extensions
+
+
+async def post_callback(
+    url: str,
+    payload: dict[str, Any],
+    secret: str,
+    allow_private: bool,
+    *,
+    resolve: Resolver | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> bool:
+    """POST ``payload`` to ``url`` (re-checked and pinned first); True when the receiver answered 2xx.
+
+    ``resolve`` and ``transport`` are seams for tests (a scripted DNS answer, a recording transport).
+    """
     data = json.dumps(payload, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "magec-webhook"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, data)
     for attempt in range(3):
         try:
-            await check_callback(url, allow_private)
-            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT, follow_redirects=False) as http:
-                r = await http.post(url, content=data, headers=headers)
+            address = await check_callback(url, allow_private, resolve)
+            target, host, extensions = pinned(url, address)
+            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT, follow_redirects=False, transport=transport) as http:
+                r = await http.post(target, content=data, headers={**headers, **host}, extensions=extensions)
             if r.status_code < 500:
                 if r.status_code >= 300:
                     log.warning("webhook callback answered %s", r.status_code)
