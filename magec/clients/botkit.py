@@ -117,15 +117,19 @@ def split_text(text: str, limit: int) -> list[str]:
 _FENCE = re.compile(r"```[^\n`]*\n?(.*?)```", re.S)
 _CODE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)")
-_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.S)
-_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])|(?<![\w_])_(?!\s)([^_\n]+?)_(?![\w_])")
-_STRIKE = re.compile(r"~~(.+?)~~", re.S)
+_BOLD = re.compile(r"\*\*([^<>]+?)\*\*|__([^<>]+?)__")
+_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)([^*\n<>]+?)\*(?![\w*])|(?<![\w_])_(?!\s)([^_\n<>]+?)_(?![\w_])")
+_STRIKE = re.compile(r"~~([^<>]+?)~~")
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 
 
 def markdown_to_html(text: str) -> str:
     """Common Markdown → Telegram HTML (b, i, s, code, pre, a); all other text is escaped."""
     slots: list[str] = []
+    # NUL marks a kept fragment below; one in the answer itself would name a slot that is not there.
+    # After escaping, "<" and ">" only open and close tags made here, so no span crosses one
+    # (Telegram refuses tags that overlap).
+    text = text.replace("\x00", "")
 
     def keep(fragment: str) -> str:
         slots.append(fragment)

@@ -46,6 +46,10 @@ def test_split_prefers_boundaries_and_keeps_everything() -> None:
     "# Heading\n- item with __under__ and ~~gone~~",
     "unbalanced **bold and `code",
     "snake_case_names and 2*3*4 stay as they are",
+    "NUL marks \x005\x00 and \x000\x00 in the answer [link](https://example.com)",
+    "**bold *it** x*",
+    "# a **b\nc** d",
+    "~~x **y~~ z**",
 ])
 def test_markdown_html_is_always_valid_telegram_html(markdown: str) -> None:
     rendered = botkit.markdown_to_html(markdown)
@@ -58,6 +62,8 @@ def test_markdown_html_renders_and_escapes() -> None:
     assert '<a href="https://e.x/?a=1&amp;b=2">go</a>' in out
     assert "<pre>&lt;pre&gt; &amp; co</pre>" in out
     assert botkit.markdown_to_html("snake_case_names 2*3*4") == "snake_case_names 2*3*4"
+    assert botkit.markdown_to_html("**bold *it* x**") == "<b>bold <i>it</i> x</b>"
+    assert botkit.markdown_to_html("a\x000\x00 [l](https://e.x)") == 'a0 <a href="https://e.x">l</a>'
 
 
 def _duration(ogg: bytes) -> float:
