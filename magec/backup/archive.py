@@ -5,12 +5,16 @@ Layout of a magec backup (``magec-backup-YYYYMMDD-HHMMSS.tar.gz``, Magec's file 
     manifest.json              {"format": "magec-backup", "version": 1, "createdAt", "epoch",
                                 "keyCheck", "kinds": {kind: n}, "sections": {name: {table: n}}}
     settings.json              the settings, as stored
-    resources/<kind>.json      [{"id", "createdAt", "updatedAt", "data": <raw record>}] per kind
+    resources/<kind>.json      [{"id", "createdAt", "updatedAt", "data": <raw record>, "seal"}] per kind
     tables/<section>/<table>.jsonl   one JSON row per line (see :mod:`magec.backup.sections`)
 
 Resources are the store's raw form: ``${KEY}`` references intact and sensitive values still
 encrypted (``enc:v1:…``) under the server's key. ``keyCheck`` is a known text encrypted with that
-key, so a restore on a server with another key is refused before anything is read.
+key, so a restore on a server with another key is refused before anything is read. ``seal`` (format
+version 2) is an HMAC of the record (:func:`seal_text`) under a key derived from the server's key: a
+record edited outside magec (a backend's URL changed, a ciphertext copied from another record) no
+longer matches it, and a restore refuses to carry its encrypted values (see
+:mod:`magec.backup.restore`). Version 1 archives have no seals.
 
 A **Magec** backup (the Go server's archive of its data dir: ``store.json`` at the root,
 ``conversations.json``, skill files) is recognised by its ``store.json`` and read as the same
@@ -44,7 +48,7 @@ from magec.store.store import Store
 from magec.store.tables import config_state, resources
 
 FORMAT = "magec-backup"
-VERSION = 1
+VERSION = 2
 #: what ``keyCheck`` decrypts to under the right key
 KEY_CHECK = "magec-backup-key-check"
 _MEMBER = re.compile(r"^(manifest\.json|settings\.json|resources/[A-Za-z0-9_]+\.json|tables/[a-z0-9_-]+/[a-z0-9_]+\.jsonl)$")
@@ -58,6 +62,7 @@ class Entry:
     data: dict[str, Any]
     created_at: str | None = None
     updated_at: str | None = None
+    seal: str | None = None  # see seal_text; None in a version 1 or Magec archive
 
 
 @dataclass
@@ -69,6 +74,11 @@ class Backup:
     #: section name -> table name -> rows (JSON form)
     sections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+def seal_text(kind: str, id: str, data: dict[str, Any]) -> str:
+    """The text a record's seal is made of: its kind, id and raw data, canonical JSON."""
+    return json.dumps([kind, id, data], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def file_name(at: datetime | None = None) -> str:
@@ -115,12 +125,14 @@ async def write(store: Store[Any], sections: Sequence[Section], out: IO[bytes]) 
                 )
                 by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
                 for r in rows:
+                    data = json.loads(r.data)
                     by_kind.setdefault(r.kind, []).append(
                         {
                             "id": r.id,
                             "createdAt": r.created_at.isoformat() if r.created_at else None,
                             "updatedAt": r.updated_at.isoformat() if r.updated_at else None,
-                            "data": json.loads(r.data),
+                            "data": data,
+                            "seal": store.cipher.seal(seal_text(r.kind, r.id, data)),
                         }
                     )
                 for kind, items in by_kind.items():
@@ -220,7 +232,8 @@ def _read_magec(files: dict[str, bytes]) -> Backup:
             if not isinstance(item, dict) or not isinstance(item.get("data"), dict) or not item.get("id"):
                 raise _bad(f"{name}[{i}] must be an object with an id and data")
             out.setdefault(kind, []).append(
-                Entry(str(item["id"]), dict(item["data"]), item.get("createdAt"), item.get("updatedAt"))
+                Entry(str(item["id"]), dict(item["data"]), item.get("createdAt"), item.get("updatedAt"),
+                      item["seal"] if isinstance(item.get("seal"), str) else None)
             )
     sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name in files:

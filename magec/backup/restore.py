@@ -8,6 +8,9 @@ Contract:
   as an update of itself (so a client keeps its token hash). The first bad item is a 400 naming
   it: ``agents 'Helper' (a1): llm.backend: backend 'b9' not found`` with
   ``field = "agents[a1].llm.backend"``. Settings go through the settings rules.
+* **Sealed.** A record that carries encrypted values must match the seal this server made when it
+  exported it (:func:`check_seal`), else a 400 naming the first encrypted field: an edited record
+  would carry a secret to a URL it was never saved for.
 * **Key.** A magec backup carries ``keyCheck``: when this server's ``server.encryptionKey`` cannot
   decrypt it (or any secret in it), :class:`~magec.errors.BackupKeyMismatchError` (400) is raised
   and nothing is changed.
@@ -34,12 +37,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from magec.backup.archive import KEY_CHECK, Backup, Entry
+from magec.backup.archive import KEY_CHECK, Backup, Entry, seal_text
 from magec.backup.sections import Section, load_table
 from magec.errors import BackupKeyMismatchError, ConfigError, MagecError, ValidationError
 from magec.resources import KINDS
 from magec.store import sensitive, validation
-from magec.store.crypto import Cipher
+from magec.store.crypto import Cipher, is_encrypted
 from magec.store.store import Store
 from magec.store.tables import backend_status, config_state, resources
 
@@ -70,6 +73,37 @@ def check_key(backup: Backup, cipher: Cipher) -> None:
         raise BackupKeyMismatchError(KEY_MESSAGE, field="server.encryptionKey")
 
 
+def _first_encrypted(value: Any, path: str = "") -> str | None:
+    """The path of the first encrypted value in ``value`` (``None`` when it holds none)."""
+    if is_encrypted(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _first_encrypted(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def check_seal(kind: str, entry: Entry, cipher: Cipher) -> None:
+    """Refuse a record that carries encrypted values unless its seal proves it is as exported.
+
+    Otherwise an archive edited by hand (or by whoever holds an admin token) could point a
+    backend's stored API key at another URL, or paste one record's ciphertext into another: the
+    restore would send a secret where it was never saved for (a plain write refuses both).
+    """
+    where = _first_encrypted(entry.data)
+    if where is None or cipher.sealed(seal_text(kind, entry.id, entry.data), entry.seal):
+        return
+    raise ValidationError(
+        f"{_label(kind, entry)}: {where} is encrypted but the record is not as this server exported it "
+        "(edited since, or from a backup older than sealed records), so its secrets are not restored "
+        "with it: a secret is only ever sent where it was saved for. Set its encrypted values to \"\" "
+        "in the archive and type them again after the restore",
+        field=f"{kind}[{entry.id}].{where}",
+    )
+
+
 def _label(kind: str, entry: Entry) -> str:
     name = entry.data.get("name") or entry.data.get("key")
     return f"{kind} {name!r} ({entry.id})" if name else f"{kind} {entry.id!r}"
@@ -93,6 +127,8 @@ async def _prepare(
         for entry in entries:
             raw = world[kind][entry.id]
             ours = backup.origin == "magec"
+            if ours:
+                check_seal(kind, entry, cipher)
             body = _plain(kind, raw, cipher) if ours else raw
             # checked against every *other* item (uniqueness rules see the rest of the world)
             del world[kind][entry.id]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -29,7 +31,19 @@ _SALT = b"magec-store-v1"
 class Cipher:
     def __init__(self, passphrase: str) -> None:
         kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=_SALT, iterations=100_000)
-        self._fernet = Fernet(base64.urlsafe_b64encode(kdf.derive(passphrase.encode())))
+        derived = kdf.derive(passphrase.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        # a separate key for seals: a seal never reveals anything about the encryption key
+        self._seal_key = hmac.new(derived, b"magec-seal-v1", hashlib.sha256).digest()
+
+    def seal(self, text: str) -> str:
+        """An HMAC-SHA256 of ``text`` under this server's key: only a holder of the key can make one
+        (a backup seals each record, so one edited outside magec is told apart)."""
+        return hmac.new(self._seal_key, text.encode(), hashlib.sha256).hexdigest()
+
+    def sealed(self, text: str, seal: object) -> bool:
+        """Whether ``seal`` is this server's seal of ``text`` (compared in constant time)."""
+        return isinstance(seal, str) and hmac.compare_digest(self.seal(text), seal)
 
     def encrypt(self, plain: str) -> str:
         return PREFIX + self._fernet.encrypt(plain.encode()).decode()

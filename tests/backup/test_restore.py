@@ -247,3 +247,41 @@ async def test_crafted_archive_is_a_400_naming_the_problem(
         assert r.json()["field"] == "backup" and fragment in r.json()["error"], r.json()
         assert "int_max_str_digits" not in r.text and "Traceback" not in r.text
     assert await admin_view(sqlite_apps) == before
+
+
+async def test_an_edited_record_does_not_carry_its_secret(tmp_path: Path, provider: FakeServer) -> None:
+    """An archive edited to point a stored API key elsewhere, or to paste one record's ciphertext
+    into another, is refused naming the field (a plain write refuses both); other edits restore."""
+    async with running_apps(tmp_path / "a") as apps:
+        keyed = await create(apps, "backends", {"name": "Keyed", "type": "openai", "url": provider.url,
+                                                "apiKey": "sk-inline-9"})
+        other = await create(apps, "backends", {"name": "Other", "type": "openai", "url": "http://127.0.0.1:9/v1"})
+        archive = await _backup(apps)
+        files = members(archive)
+        assert json.loads(files["manifest.json"])["version"] == 2
+
+        def edited(change: dict[str, dict[str, object]]) -> bytes:
+            items = json.loads(files["resources/backends.json"])
+            for item in items:
+                item["data"].update(change.get(item["id"], {}))
+            return tar_gz({**files, "resources/backends.json": json.dumps(items).encode()})
+
+        stored = {i["id"]: i["data"] for i in json.loads(files["resources/backends.json"])}
+        assert str(stored[keyed["id"]]["apiKey"]).startswith("enc:v1:")
+        before = await admin_view(apps)
+        for archive_edit, field in (
+            ({keyed["id"]: {"url": "http://attacker.example/v1"}}, f"backends[{keyed['id']}].apiKey"),
+            ({other["id"]: {"apiKey": stored[keyed["id"]]["apiKey"]}}, f"backends[{other['id']}].apiKey"),
+        ):
+            for query in ("?dryRun=true", ""):
+                r = await restore(apps, edited(archive_edit), query)
+                assert r.status_code == 400, r.text
+                assert r.json()["field"] == field and "sk-inline-9" not in r.text, r.json()
+        assert await admin_view(apps) == before
+        # an edit that carries no secret restores; so does the archive as exported
+        r = await restore(apps, edited({other["id"]: {"name": "Renamed"}}))
+        assert r.status_code == 200, r.text
+        assert (await apps.admin.get(f"{A}/backends/{other['id']}")).json()["name"] == "Renamed"
+        r = await restore(apps, archive)
+        assert r.status_code == 200, r.text
+        assert await admin_view(apps) == before
