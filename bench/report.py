@@ -69,7 +69,8 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
 
     def add(name: str, value: Any, limit: float, higher_is_better: bool = False, note: str = "") -> None:
         met = None if value is None else (value >= limit if higher_is_better else value <= limit)
-        out.append({"target": name, "measured": value, "limit": limit, "met": met, "note": note})
+        out.append({"target": name, "measured": value, "limit": limit, "met": met, "note": note,
+                    "higher_is_better": higher_is_better})
 
     m = _row(rows, "magec_openai", "nonstream", top) if top else None
     add(
@@ -118,7 +119,7 @@ def findings(res: dict[str, Any]) -> list[str]:
     for e in evaluate(res):
         if e["met"] is False:
             out.append(
-                f"Missed: {e['target']} = {_f(e['measured'])} (target {'≥' if 'x)' in e['target'] else '≤'} {_f(e['limit'])})."
+                f"Missed: {e['target']} = {_f(e['measured'])} (target {'≥' if e['higher_is_better'] else '≤'} {_f(e['limit'])})."
             )
     met = [e["target"] for e in evaluate(res) if e["met"]]
     if met:
