@@ -20,9 +20,9 @@ Contract:
   owned by ``<clientId>:<telegram user id>``. Messages of one conversation run in order.
 * Commands: ``/start``, ``/help``, ``/agent [id|name]`` (inline buttons to switch, per chat),
   ``/responsemode [text|voice|mirror|both|reset]`` (per chat, until the worker restarts),
-  ``/reset`` (new session). Voice notes and audio go to the agent's STT; answers go out per
-  response mode as text (split at 4096 characters, Markdown rendered as escaped HTML, plain text
-  when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
+  ``/reset`` (new session). Voice notes and audio (at most ``limits.uploadBytes``) go to the
+  agent's STT; answers go out per response mode as text (split at 4096 characters, Markdown
+  rendered as escaped HTML, plain text when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
   file, with a log line saying why, when it cannot be converted).
 """
 
@@ -356,7 +356,15 @@ class TelegramBot:
         assert user is not None
         audio: bytes | None = None
         if media is not None:
-            file = await self.bot.get_file(media.file_id)
+            # a local Bot API server serves files up to 2 GB: the size is checked before downloading
+            limit = self.ctx.conversations.audio_limit
+            error = botkit.too_large(media.file_size, limit)
+            if error is None:
+                file = await self.bot.get_file(media.file_id)
+                error = botkit.too_large(file.file_size, limit)
+            if error is not None:
+                await self._send_text(msg, f"⚠️ {error}")
+                return
             audio = bytes(await file.download_as_bytearray())
         p = botkit.plan(self.modes.get(conv, self.mode), voice_in=audio is not None)
         meta: dict[str, Any] = {
