@@ -17,8 +17,9 @@ Contract:
   and each DM channel is one conversation. In a thread, up to ``threadHistoryLimit`` earlier
   messages (``conversations.replies``) go to the agent as hidden context.
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
-  from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response mode as text (split at 3,900
-  characters) and/or the speech uploaded as a file (``files_upload_v2``).
+  from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response
+  mode as text (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an
+  answer never pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
 """
 
 from __future__ import annotations
@@ -223,6 +224,10 @@ class SlackBot:
             )
 
     async def _send_text(self, channel: str, thread: str | None, text: str) -> None:
+        # <!channel>, <!here>, <!everyone>, <!subteam^…> page every member: an answer (or a command
+        # echoing its argument) is text others can steer, so "<" of a special mention goes out
+        # escaped and shows literally (the Discord bot sends allowed_mentions: {parse: []})
+        text = text.replace("<!", "&lt;!")
         for chunk in botkit.split_text(text, MAX_TEXT):
             await self.web.chat_postMessage(channel=channel, text=chunk, thread_ts=thread)
 

@@ -155,3 +155,23 @@ async def test_audio_file_over_the_upload_limit_is_not_downloaded(
     assert not [path for _, path in sl.calls if path.startswith("/files-pri/")]  # never downloaded
     assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
     assert requests_to(alpha_llm, "stt") == []
+
+
+async def test_agent_text_cannot_notify_the_whole_channel(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                          alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # Slack notifies every member for <!channel>, <!here>, <!everyone> and a user group for
+    # <!subteam^…> in a posted text. An answer is text a user (or a page a tool read, or a thread
+    # message of someone not allowed) can steer: it must not page a whole channel. (The Discord bot
+    # sends allowed_mentions: {parse: []} for the same reason.)
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    alpha_llm.script(Reply(text="<!channel> <!here|here> <!everyone> <!subteam^S123|@devs> all hands now"))
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        sl.send_message("C102", "U7", "wake everybody up", mention=True)
+        [reply] = await sl.await_sent("C102", "chat.postMessage")
+        sl.send_message("C102", "U7", "!agent <!channel>", mention=True)  # a command echoes its argument
+        [_, refused] = await sl.await_sent("C102", "chat.postMessage", count=2)
+    assert "<!" not in reply.text and "all hands now" in reply.text
+    assert "<!" not in refused.text and "Unknown agent" in refused.text
