@@ -1,5 +1,6 @@
 """What the Telegram, Slack and Discord bots share: config access, response modes, text shaping,
-audio conversion and error redaction. Pure helpers; no platform I/O happens here.
+audio conversion and error redaction. Pure helpers; the one platform I/O here is
+:func:`fetch_audio`.
 
 Contract:
 
@@ -14,6 +15,10 @@ Contract:
 * :func:`to_ogg_opus` converts any audio PyAV (or an ``ffmpeg`` executable) can decode into a mono
   48 kHz OGG/Opus voice note; it returns ``None`` when no converter exists or the input does not
   decode, and the caller falls back to sending the original audio as a file.
+* :func:`fetch_audio` downloads a user's audio attachment of at most ``limit`` bytes: a larger
+  declared size is refused before a byte is fetched and a body running past it is cut off, so a
+  huge file never sits in memory (:class:`~magec.errors.PayloadTooLargeError`; :func:`too_large`
+  is the same check for a size alone).
 * :func:`safe_error` is the only way an exception reaches a status field or a log: the bot's own
   secrets and the usual credential shapes are replaced by ``***``.
 """
@@ -31,7 +36,9 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
-from magec.errors import MagecError
+import httpx
+
+from magec.errors import MagecError, PayloadTooLargeError
 from magec.redact import redact, register_secret
 
 log = logging.getLogger("magec.clients.bots")
@@ -202,6 +209,31 @@ def audio_filename(mime: str | None, stem: str = "answer") -> str:
         "audio/mp4": "m4a", "audio/webm": "webm",
     }.get((mime or "").split(";")[0].strip().lower(), "bin")
     return f"{stem}.{ext}"
+
+
+def too_large(size: Any, limit: int) -> PayloadTooLargeError | None:
+    """The error for an attachment of ``size`` bytes (as the platform declares it), or None."""
+    if not isinstance(size, int) or isinstance(size, bool) or size <= limit:
+        return None
+    shown = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{max(limit // 1024, 1)} KB"
+    return PayloadTooLargeError(f"the audio file is larger than the {shown} limit")
+
+
+async def fetch_audio(url: str, limit: int, *, size: Any = None, headers: Mapping[str, str] | None = None) -> bytes:
+    """The audio at ``url``, at most ``limit`` bytes (``limits.uploadBytes``). A user can attach
+    files far larger than any voice note (Slack: 1 GB); read whole they would exhaust memory, so
+    the declared ``size`` is checked first and the body is read in chunks and dropped past it."""
+    if (error := too_large(size, limit)) is not None:
+        raise error
+    data = bytearray()
+    async with httpx.AsyncClient(timeout=60) as http, http.stream("GET", url, headers=dict(headers or {})) as r:
+        if r.status_code != 200:
+            raise RuntimeError(f"could not download the audio file ({r.status_code})")
+        async for chunk in r.aiter_bytes():
+            data += chunk
+            if (error := too_large(len(data), limit)) is not None:
+                raise error
+    return bytes(data)
 
 
 THREAD_HISTORY_OPEN = "<!--MAGEC_THREAD_HISTORY:\n"

@@ -101,6 +101,12 @@ class Conversations:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
+    @property
+    def audio_limit(self) -> int:
+        """The most bytes of audio one turn takes (``limits.uploadBytes``, as the voice routes):
+        the bots check it before and while downloading a voice note, not after."""
+        return int(self.ctx.config.upload_limit_bytes)
+
     # -- lookups -------------------------------------------------------------------------------
     async def _runtime(self) -> Runtime:
         assert self.ctx.runtime is not None, "runtime not started"

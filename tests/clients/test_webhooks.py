@@ -153,6 +153,17 @@ async def test_signature(apps: Apps) -> None:
     assert r.status_code == 401
 
 
+async def test_signature_header_with_non_ascii_bytes_is_a_401(apps: Apps) -> None:
+    # HTTP header bytes above 0x7f arrive as latin-1 text; comparing such text with the expected
+    # signature raised TypeError (a 500) instead of refusing the request
+    cid, token, _ = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret-hmac-key"})
+    raw = json.dumps({"prompt": "signed hello"}).encode()
+    headers = {**auth(token), "Content-Type": "application/json"}
+    for value in ("sha256=\xe9".encode("latin-1"), ("sha256=" + "é" * 64).encode()):
+        r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": value})
+        assert r.status_code == 401 and "Signature" in r.json()["error"], r.text
+
+
 async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, receiver: Receiver) -> None:
     cid, token, aid = await _hook(apps, {"passthrough": True, "allowPrivateCallbacks": True,
                                          "signingSecret": "cb-key-1234"})

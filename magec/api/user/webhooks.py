@@ -225,7 +225,10 @@ def router(ctx: AppContext) -> APIRouter:
         secret = str(cfg.get("signingSecret") or "")
         if secret:
             sent = request.headers.get(SIGNATURE_HEADER, "")
-            if not sent or not hmac.compare_digest(sent.strip().lower(), sign(secret, body_bytes)):
+            # as bytes: header octets above 0x7f arrive as latin-1 text, which compare_digest
+            # refuses for str (TypeError, a 500 instead of this 401)
+            given = sent.strip().lower().encode("utf-8", "replace")
+            if not sent or not hmac.compare_digest(given, sign(secret, body_bytes).encode()):
                 return _fail(401, f"missing or invalid {SIGNATURE_HEADER} signature", "unauthorized")
         try:
             body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}

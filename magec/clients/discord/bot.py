@@ -19,9 +19,9 @@ Contract:
   in a thread brings up to ``threadHistoryLimit`` earlier thread messages as hidden context. Each
   DM channel / thread is one conversation (a session of the client).
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode`` (:class:`magec.clients.botkit.ChatCommands`).
-  Audio attachments (voice messages) go to the agent's STT; answers go out per response mode as
-  text (split at 2000 characters) and/or the speech as an audio attachment (OGG/Opus when it can be
-  converted, else the TTS format).
+  Audio attachments (voice messages, at most ``limits.uploadBytes``) go to the agent's STT;
+  answers go out per response mode as text (split at 2000 characters) and/or the speech as an
+  audio attachment (OGG/Opus when it can be converted, else the TTS format).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from websockets.asyncio.client import ClientConnection
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
 from magec.clients.workers import WorkerContext
+from magec.errors import PayloadTooLargeError
 
 log = logging.getLogger("magec.clients.discord")
 
@@ -269,11 +270,14 @@ class DiscordBot:
     async def _turn(self, msg: dict[str, Any], target: str, user: str, text: str,
                     audio_att: dict[str, Any] | None, in_thread: bool) -> None:
         audio: bytes | None = None
+        ref = str(msg["id"]) if target == str(msg.get("channel_id")) else None
         if audio_att is not None:
-            async with httpx.AsyncClient(timeout=60) as cdn:  # no bot token to the attachment host
-                r = await cdn.get(str(audio_att["url"]))
-            r.raise_for_status()
-            audio = r.content
+            try:  # no bot token to the attachment host; capped: an attachment may be 500 MB
+                audio = await botkit.fetch_audio(str(audio_att["url"]), self.ctx.conversations.audio_limit,
+                                                 size=audio_att.get("size"))
+            except PayloadTooLargeError as exc:
+                await self._send_text(target, f"⚠️ {exc}", ref)
+                return
         prefix = await self._thread_context(target, str(msg.get("id"))) if in_thread else ""
         p = botkit.plan(self.commands.mode(target), voice_in=audio is not None)
         author = msg.get("author") or {}
@@ -287,7 +291,6 @@ class DiscordBot:
         with contextlib.suppress(httpx.HTTPError):
             await self.http.post(f"channels/{target}/typing")
         out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
-        ref = str(msg["id"]) if target == str(msg.get("channel_id")) else None
         if out.error_code:
             await self._send_text(target, f"⚠️ {out.error_message or out.error_code}", ref)
             return

@@ -17,8 +17,9 @@ Contract:
   and each DM channel is one conversation. In a thread, up to ``threadHistoryLimit`` earlier
   messages (``conversations.replies``) go to the agent as hidden context.
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
-  from ``url_private`` with the bot token); answers per response mode as text (split at 3,900
-  characters) and/or the speech uploaded as a file (``files_upload_v2``).
+  from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response
+  mode as text (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an
+  answer never pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import logging
 import re
 from typing import Any
 
-import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
 from magec.clients.workers import WorkerContext
+from magec.errors import PayloadTooLargeError
 
 log = logging.getLogger("magec.clients.slack")
 
@@ -195,11 +196,12 @@ class SlackBot:
         audio: bytes | None = None
         if audio_file is not None:
             url = str(audio_file.get("url_private_download") or audio_file.get("url_private"))
-            async with httpx.AsyncClient(timeout=60) as http:
-                r = await http.get(url, headers={"Authorization": f"Bearer {self.bot_token}"})
-            if r.status_code != 200:
-                raise RuntimeError(f"could not download the audio file ({r.status_code})")
-            audio = r.content
+            try:  # capped: a Slack file may be 1 GB
+                audio = await botkit.fetch_audio(url, self.ctx.conversations.audio_limit, size=audio_file.get("size"),
+                                                 headers={"Authorization": f"Bearer {self.bot_token}"})
+            except PayloadTooLargeError as exc:
+                await self._send_text(channel, thread, f"⚠️ {exc}")
+                return
         p = botkit.plan(self.commands.mode(conv), voice_in=audio is not None)
         meta = {"source": "slack", "slack_user_id": user, "slack_channel_id": channel,
                 "slack_channel_type": event.get("channel_type") or "channel", "slack_thread_ts": thread,
@@ -222,6 +224,10 @@ class SlackBot:
             )
 
     async def _send_text(self, channel: str, thread: str | None, text: str) -> None:
+        # <!channel>, <!here>, <!everyone>, <!subteam^…> page every member: an answer (or a command
+        # echoing its argument) is text others can steer, so "<" of a special mention goes out
+        # escaped and shows literally (the Discord bot sends allowed_mentions: {parse: []})
+        text = text.replace("<!", "&lt;!")
         for chunk in botkit.split_text(text, MAX_TEXT):
             await self.web.chat_postMessage(channel=channel, text=chunk, thread_ts=thread)
 

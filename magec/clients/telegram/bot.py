@@ -10,7 +10,8 @@ Contract:
   ``setWebhook`` to ``{publicURL}/api/v1/hooks/telegram/{clientId}`` with a ``secret_token``
   derived from the bot token (:func:`magec.clients.telegram.webhook_secret`), and updates arrive through
   :func:`magec.clients.workers.deliver` from :mod:`magec.api.user.bot_hooks`. Poll errors keep the
-  worker alive: the status shows the redacted error until the platform answers again.
+  worker alive: the status shows the redacted error until the platform answers again. An update
+  python-telegram-bot cannot parse is confirmed and skipped (logged), never retried forever.
 * Who may talk: with ``allowedUsers`` / ``allowedChats`` / ``allowedChatThreads`` all empty,
   everyone (Magec's rule; docs/bots.md warns); otherwise a user in ``allowedUsers``, a chat in
   ``allowedChats`` or a ``{chatId, threadId?}`` in ``allowedChatThreads`` is enough. Others are
@@ -19,9 +20,9 @@ Contract:
   owned by ``<clientId>:<telegram user id>``. Messages of one conversation run in order.
 * Commands: ``/start``, ``/help``, ``/agent [id|name]`` (inline buttons to switch, per chat),
   ``/responsemode [text|voice|mirror|both|reset]`` (per chat, until the worker restarts),
-  ``/reset`` (new session). Voice notes and audio go to the agent's STT; answers go out per
-  response mode as text (split at 4096 characters, Markdown rendered as escaped HTML, plain text
-  when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
+  ``/reset`` (new session). Voice notes and audio (at most ``limits.uploadBytes``) go to the
+  agent's STT; answers go out per response mode as text (split at 4096 characters, Markdown
+  rendered as escaped HTML, plain text when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
   file, with a log line saying why, when it cannot be converted).
 """
 
@@ -71,6 +72,7 @@ DEFAULT_API = "https://api.telegram.org"
 MAX_TEXT = 4096
 POLL_TIMEOUT = 25
 HOOK_PATH = "/api/v1/hooks/telegram/{client_id}"
+ALLOWED_UPDATES = ("message", "callback_query")
 COMMANDS = [
     ("start", "Show the welcome message"),
     ("help", "List the commands"),
@@ -80,13 +82,37 @@ COMMANDS = [
 ]
 
 
+class _Bot(Bot):
+    async def raw_updates(self, offset: int, timeout: int) -> list[Any]:
+        """``getUpdates`` as the Bot API's JSON. ``Bot.get_updates`` parses a batch all or nothing:
+        one update it cannot parse (a shape newer than the library, a field Telegram left out)
+        would fail every poll while it stays unconfirmed, so the bot would never answer again.
+        :meth:`TelegramBot._poll` parses them one by one and skips the bad one instead."""
+        result = await self._post(
+            "getUpdates", {"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)},
+            read_timeout=POLL_TIMEOUT + 15 + timeout,
+        )
+        return list(result) if isinstance(result, list) else []
+
+
+def _parse(payload: Any, bot: Bot, client_id: str) -> Update | None:
+    """One update, or None (logged) when it does not parse: it must not stop the bot."""
+    try:
+        return Update.de_json(payload, bot) if isinstance(payload, dict) else None
+    except Exception as exc:  # noqa: BLE001 - any parse failure of python-telegram-bot
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        log.warning("telegram client %s: skipped update %s that could not be read: %s",
+                    client_id, update_id, type(exc).__name__)
+        return None
+
+
 class TelegramBot:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         cfg = botkit.section(ctx.config, "telegram")
         self.token = botkit.secret(cfg, "botToken")
         base = botkit.api_base(cfg, DEFAULT_API)
-        self.bot = Bot(
+        self.bot = _Bot(
             self.token,
             base_url=f"{base}/bot",
             base_file_url=f"{base}/file/bot",
@@ -136,10 +162,8 @@ class TelegramBot:
         failures = 0
         while True:
             try:
-                updates = await self.bot.get_updates(  # after a failure, a quick probe shows recovery at once
-                    offset=offset, timeout=0 if failures else POLL_TIMEOUT,
-                    allowed_updates=["message", "callback_query"],
-                )
+                # after a failure, a quick probe shows recovery at once
+                updates = await self.bot.raw_updates(offset, 0 if failures else POLL_TIMEOUT)
             except TimedOut:
                 continue
             except (InvalidToken, Forbidden) as exc:
@@ -154,9 +178,12 @@ class TelegramBot:
             if failures:
                 failures = 0
                 self.ctx.status.connected(self.identity)
-            for update in updates:
-                offset = update.update_id + 1
-                self._spawn(update)
+            for payload in updates:
+                update_id = payload.get("update_id") if isinstance(payload, dict) else None
+                if isinstance(update_id, int):
+                    offset = max(offset, update_id + 1)  # confirmed, even when it does not parse
+                if (update := _parse(payload, self.bot, self.ctx.client_id)) is not None:
+                    self._spawn(update)
 
     async def _webhook(self, public_url: str) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -165,13 +192,12 @@ class TelegramBot:
             url = public_url.rstrip("/") + HOOK_PATH.format(client_id=self.ctx.client_id)
             await self.bot.set_webhook(
                 url, secret_token=webhook_secret(self.token, self.ctx.client_id),
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=list(ALLOWED_UPDATES),
             )
             log.info("telegram client %s receives updates by webhook", self.ctx.client_id)
             while True:
                 payload = await queue.get()
-                update = Update.de_json(payload, self.bot) if isinstance(payload, dict) else None
-                if update is not None:
+                if (update := _parse(payload, self.bot, self.ctx.client_id)) is not None:
                     self._spawn(update)
         finally:
             unregister()
@@ -330,7 +356,15 @@ class TelegramBot:
         assert user is not None
         audio: bytes | None = None
         if media is not None:
-            file = await self.bot.get_file(media.file_id)
+            # a local Bot API server serves files up to 2 GB: the size is checked before downloading
+            limit = self.ctx.conversations.audio_limit
+            error = botkit.too_large(media.file_size, limit)
+            if error is None:
+                file = await self.bot.get_file(media.file_id)
+                error = botkit.too_large(file.file_size, limit)
+            if error is not None:
+                await self._send_text(msg, f"⚠️ {error}")
+                return
             audio = bytes(await file.download_as_bytearray())
         p = botkit.plan(self.modes.get(conv, self.mode), voice_in=audio is not None)
         meta: dict[str, Any] = {

@@ -11,7 +11,8 @@ answer 502 (the platform is down) until it is set back; ``fake.flood(n)`` answer
 sendMessage calls with 429 + ``retry_after`` (flood control).
 
 Tests inject users with :meth:`TelegramFake.send_text`, :meth:`~TelegramFake.send_voice` and
-:meth:`~TelegramFake.press_button`, and read what the bot did from ``fake.sent`` (kinds
+:meth:`~TelegramFake.press_button` (any raw update: :meth:`~TelegramFake.send_update`), and
+read what the bot did from ``fake.sent`` (kinds
 ``sendMessage``, ``sendVoice``, ``sendAudio``, ``sendDocument``; target = chat id) with
 ``wait_sent`` / ``await_sent``::
 
@@ -330,6 +331,11 @@ class TelegramFake(PlatformServer):
         query = {"id": f"cb-{next(self._ids)}", "chat_instance": "ci", "data": data, "message": msg,
                  "from": {"id": user_id, "is_bot": False, "first_name": username.title(), "username": username}}
         return self.call(self._push({"callback_query": query}))
+
+    def send_update(self, update: dict[str, Any]) -> int:
+        """Deliver ``update`` (without ``update_id``) exactly as given, e.g. one whose shape this
+        version of python-telegram-bot cannot parse; returns the update id."""
+        return self.call(self._push(dict(update)))
 
     async def _push(self, update: dict[str, Any]) -> int:
         update_id = next(self._ids)

@@ -4,10 +4,11 @@ commands, allow-lists and outages. Setup through the Admin API; the worker runs 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from magec.clients.botkit import is_ogg_opus
-from magec.testing.apps import Apps
+from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_platforms import DiscordFake, espeak_wav, voice_note
 from magec.testing.fake_providers import FakeServer, Reply
 from magec.testing.services import free_port
@@ -159,3 +160,20 @@ async def test_unacknowledged_heartbeats_reconnect(sqlite_apps: Apps, discord_fa
             assert reply.text == "alpha says: alive?"
     finally:
         dc.ack_heartbeats = True
+
+
+async def test_audio_attachment_over_the_upload_limit_is_not_downloaded(
+    tmp_path: Path, discord_fake: DiscordFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    # an attachment may be hundreds of MB: limits.uploadBytes applies before it is fetched
+    dc = discord_fake
+    async with running_apps(tmp_path / "data", config={"upload_limit_bytes": 64 * 1024}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "discord", dc_config(dc), [s.alpha])
+        async with running(apps, cid):
+            await dc.await_connected()
+            dc.send_message("5003", "75", "", guild_id=None, attachments=[("huge.mp3", "audio/mpeg", b"\xff" * 300_000)])
+            [reply] = await dc.await_sent("5003", "message")
+    assert not [path for _, path in dc.calls if path.startswith("/attachments/")]  # never downloaded
+    assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
+    assert requests_to(alpha_llm, "stt") == []

@@ -3,9 +3,10 @@ history, audio files, commands, allow-lists and outages. Setup through the Admin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from magec.testing.apps import Apps
+from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_platforms import SlackFake, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
@@ -136,3 +137,41 @@ async def test_socket_drop_reconnects(sqlite_apps: Apps, slack_fake: SlackFake, 
         sl.send_message("D401", "U9", "after the blip", channel_type="im")
         [reply] = await sl.await_sent("D401", "chat.postMessage")
         assert reply.text == "alpha says: after the blip"
+
+
+async def test_audio_file_over_the_upload_limit_is_not_downloaded(
+    tmp_path: Path, slack_fake: SlackFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    # a Slack file may be 1 GB: read whole into memory before the STT's size check, a few of them
+    # would exhaust the server's memory. limits.uploadBytes applies before a byte is fetched.
+    sl = slack_fake
+    async with running_apps(tmp_path / "data", config={"upload_limit_bytes": 64 * 1024}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "slack", sl_config(sl), [s.alpha])
+        async with running(apps, cid):
+            await sl.await_connected()
+            sl.send_message("D202", "U6", "", channel_type="im", files=[("huge.mp3", "audio/mpeg", b"\xff" * 300_000)])
+            [reply] = await sl.await_sent("D202", "chat.postMessage")
+    assert not [path for _, path in sl.calls if path.startswith("/files-pri/")]  # never downloaded
+    assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
+    assert requests_to(alpha_llm, "stt") == []
+
+
+async def test_agent_text_cannot_notify_the_whole_channel(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                          alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # Slack notifies every member for <!channel>, <!here>, <!everyone> and a user group for
+    # <!subteam^…> in a posted text. An answer is text a user (or a page a tool read, or a thread
+    # message of someone not allowed) can steer: it must not page a whole channel. (The Discord bot
+    # sends allowed_mentions: {parse: []} for the same reason.)
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    alpha_llm.script(Reply(text="<!channel> <!here|here> <!everyone> <!subteam^S123|@devs> all hands now"))
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        sl.send_message("C102", "U7", "wake everybody up", mention=True)
+        [reply] = await sl.await_sent("C102", "chat.postMessage")
+        sl.send_message("C102", "U7", "!agent <!channel>", mention=True)  # a command echoes its argument
+        [_, refused] = await sl.await_sent("C102", "chat.postMessage", count=2)
+    assert "<!" not in reply.text and "all hands now" in reply.text
+    assert "<!" not in refused.text and "Unknown agent" in refused.text

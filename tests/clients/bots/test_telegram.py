@@ -6,10 +6,11 @@ a real Conversations gateway, exactly what the supervisor hands it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from magec.clients.botkit import is_ogg_opus
-from magec.testing.apps import Apps
+from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_platforms import Sent, TelegramFake, espeak_wav, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
@@ -261,3 +262,36 @@ async def test_voice_mode_without_tts_answers_with_text(sqlite_apps: Apps, teleg
         [_, err] = await tg.await_sent(4212, "sendMessage", count=2)
         assert err.text.startswith("⚠️")  # no STT: the user is told, nothing crashes
     assert tg.sent_to(4212, "sendVoice") == [] and tg.sent_to(4212, "sendAudio") == []
+
+
+async def test_an_update_the_library_cannot_parse_is_skipped(sqlite_apps: Apps, telegram_fake: TelegramFake,
+                                                             alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # python-telegram-bot refuses the whole getUpdates batch when one update does not parse (a
+    # shape newer than the library, a field Telegram left out): that update must be skipped, not
+    # crash the poller on every restart while it stays unconfirmed (the bot would be dead for good)
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "telegram", tg_config(tg), [s.alpha])
+    async with running(sqlite_apps, cid) as ctx:
+        await until(lambda: ctx.status.is_connected)
+        tg.send_update({"message": {"message_id": 1, "date": 0, "chat": {"id": 4213}}})  # no chat type
+        tg.send_text(chat_id=4213, user_id=4213, text="still listening?")
+        [reply] = await tg.await_sent(4213, "sendMessage")
+        assert reply.text == "alpha says: still listening?"
+        assert ctx.status.is_connected and ctx.status.restarts == 0
+
+
+async def test_voice_over_the_upload_limit_is_not_downloaded(
+    tmp_path: Path, telegram_fake: TelegramFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    # a local Bot API server hands out files up to 2 GB: limits.uploadBytes applies before fetching
+    tg = telegram_fake
+    async with running_apps(tmp_path / "data", config={"upload_limit_bytes": 64 * 1024}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "telegram", tg_config(tg), [s.alpha])
+        async with running(apps, cid):
+            tg.send_voice(chat_id=4214, user_id=4214, audio=b"OggS" + b"\xff" * 300_000)
+            [reply] = await tg.await_sent(4214, "sendMessage")
+    assert not [path for _, path in tg.calls if path.startswith("/file/")]  # never downloaded
+    assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
+    assert requests_to(alpha_llm, "stt") == []
