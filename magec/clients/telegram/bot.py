@@ -88,8 +88,10 @@ class _Bot(Bot):
         one update it cannot parse (a shape newer than the library, a field Telegram left out)
         would fail every poll while it stays unconfirmed, so the bot would never answer again.
         :meth:`TelegramBot._poll` parses them one by one and skips the bad one instead."""
-        result = await self._post(
-            "getUpdates", {"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)},
+        # do_api_request: the library's public call for a raw endpoint (no return_type: the JSON)
+        result = await self.do_api_request(
+            "getUpdates",
+            api_kwargs={"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)},
             read_timeout=POLL_TIMEOUT + 15 + timeout,
         )
         return list(result) if isinstance(result, list) else []
