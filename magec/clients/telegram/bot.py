@@ -66,6 +66,8 @@ from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
 
 log = logging.getLogger("magec.clients.telegram")
+# raw getUpdates on purpose (_Bot.raw_updates): the library's advice to use its parsing call instead
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", module=r"magec\.clients\.telegram")
 T = TypeVar("T")
 
 DEFAULT_API = "https://api.telegram.org"
