@@ -225,3 +225,27 @@ async def test_flow_steps_save_artifacts(tmp_path: Path, llm: FakeServer) -> Non
         assert (await apps.user.get(base)).json() == ["plan.md"]
         part = (await apps.user.get(f"{base}/plan.md")).json()
         assert base64.b64decode(part["inlineData"]["data"]) == b"1. steps"
+
+
+async def test_values_wider_than_the_columns_are_4xx(tmp_path: Path, db_url: str, llm: FakeServer) -> None:
+    """A session id, mime type or version the artifact table cannot hold is the client's mistake:
+    a 4xx naming it, never a database error (PostgreSQL refuses over-long VARCHARs, both engines
+    a version past the INTEGER column)."""
+    async with running_apps(tmp_path / "data", database_url=db_url) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/{'s' * 300}/artifacts", headers=ha,
+                                 json={"filename": "a.txt", "artifact": {"text": "hi"}})
+        assert r.status_code == 400 and r.json()["field"] == "sessionId", r.text
+        r = await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/{'s' * 300}/artifacts/a.txt", headers=ha)
+        assert r.status_code == 400 and r.json()["field"] == "sessionId", r.text
+        r = await apps.user.post(base, headers=ha, json={
+            "filename": "a.bin", "artifact": {"inlineData": {"mimeType": "x/" + "y" * 300, "data": "aGk="}}})
+        assert r.status_code == 400 and r.json()["field"] == "inlineData.mimeType", r.text
+        assert (await apps.user.post(base, headers=ha, json={"filename": "a.txt", "artifact": {"text": "hi"}})
+                ).status_code == 200
+        huge = 10**20
+        for path in (f"{base}/a.txt?version={huge}", f"{base}/a.txt/url?version={huge}",
+                     f"{base}/a.txt/versions/{huge}", f"{base}/a.txt/versions/{huge}/metadata"):
+            r = await apps.user.get(path, headers=ha)
+            assert r.status_code == 404, (path, r.text)
