@@ -249,3 +249,28 @@ async def test_values_wider_than_the_columns_are_4xx(tmp_path: Path, db_url: str
                      f"{base}/a.txt/versions/{huge}", f"{base}/a.txt/versions/{huge}/metadata"):
             r = await apps.user.get(path, headers=ha)
             assert r.status_code == 404, (path, r.text)
+
+
+async def test_a_mime_type_that_is_no_media_type_downloads_as_octet_stream(tmp_path: Path, llm: FakeServer) -> None:
+    """The mime type is the saver's (a client or a model) text: one that cannot be a header value
+    (control characters, non-Latin-1) or is no ``type/subtype`` made the download a 500 or a dropped
+    connection; it is served as an ``application/octet-stream`` attachment instead."""
+    async with running_apps(tmp_path / "data") as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        weird = ["audio/x\r\nX-Injected: 1", "audio/\u20ac", "image/png\x01", "video/x y", "audio", "image/png/x"]
+        for i, mime in enumerate(weird):
+            r = await apps.user.post(base, headers=ha, json={
+                "filename": f"f{i}", "artifact": {"inlineData": {"mimeType": mime, "data": "aGk="}}})
+            assert r.status_code == 200, r.text
+            url = (await apps.user.get(f"{base}/f{i}/url", headers=ha)).json()["url"]
+            r = await apps.user.get(url)
+            assert r.status_code == 200 and r.content == b"hi", mime
+            assert r.headers["content-type"] == "application/octet-stream", mime
+            assert r.headers["content-disposition"].startswith("attachment;"), mime
+            assert "x-injected" not in r.headers
+        # a real media type with parameters keeps its type
+        await apps.user.post(base, headers=ha, json={
+            "filename": "ok.ogg", "artifact": {"inlineData": {"mimeType": "Audio/Ogg; codecs=opus", "data": "aGk="}}})
+        r = await apps.user.get((await apps.user.get(f"{base}/ok.ogg/url", headers=ha)).json()["url"])
+        assert r.headers["content-type"] == "audio/ogg" and r.headers["content-disposition"].startswith("inline;")
