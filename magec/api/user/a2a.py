@@ -71,9 +71,10 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         """The process's one A2A service, made by the first JSON-RPC call (a2a-sdk is loaded by
         then: :func:`magec.a2a.preload` imported it when an app was first served over A2A)."""
         if not made:
-            from magec.a2a.service import A2aService
+            from magec.a2a.service import TASK_BYTES_PER_BODY, A2aService
 
-            made.append(A2aService(ping=ctx.config.stream_ping))
+            budget = TASK_BYTES_PER_BODY * ctx.config.max_body_bytes  # tasks hold request bodies
+            made.append(A2aService(ping=ctx.config.stream_ping, max_bytes=budget))
             ctx.extras["a2a"] = made[0]
         return made[0]
 
