@@ -274,3 +274,27 @@ async def test_a_mime_type_that_is_no_media_type_downloads_as_octet_stream(tmp_p
             "filename": "ok.ogg", "artifact": {"inlineData": {"mimeType": "Audio/Ogg; codecs=opus", "data": "aGk="}}})
         r = await apps.user.get((await apps.user.get(f"{base}/ok.ogg/url", headers=ha)).json()["url"])
         assert r.headers["content-type"] == "audio/ogg" and r.headers["content-disposition"].startswith("inline;")
+
+
+async def test_a_deleted_artifacts_link_stays_dead_when_the_name_is_reused(
+    tmp_path: Path, db_url: str, llm: FakeServer
+) -> None:
+    """Versions restart at 0 after a delete: a link handed out for the old version 0 must not serve
+    the new artifact that took its name (the link's holder was never given that content)."""
+    async with running_apps(tmp_path / "data", database_url=db_url, config=TOOLS) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        await apps.user.post(base, headers=ha, json={"filename": "report.md", "artifact": {"text": "shared draft"}})
+        link = (await apps.user.get(f"{base}/report.md/url", headers=ha)).json()["url"]
+        tool_link = tool_result(await run(apps, aid, ha, 'call get_artifact_url {"name": "report.md"}'))["url"]
+        for url in (link, tool_link):
+            assert (await apps.user.get(url)).text == "shared draft"
+        assert (await apps.user.delete(f"{base}/report.md", headers=ha)).status_code == 204
+        r = await apps.user.post(base, headers=ha, json={"filename": "report.md", "artifact": {"text": "private"}})
+        assert r.status_code == 200 and r.json()["version"] == 0
+        for url in (link, tool_link):
+            r = await apps.user.get(url)
+            assert r.status_code == 404 and r.content == b"", url
+        # a link minted now serves the new version
+        fresh = (await apps.user.get(f"{base}/report.md/url", headers=ha)).json()["url"]
+        assert (await apps.user.get(fresh)).text == "private"

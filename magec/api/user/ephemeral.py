@@ -3,7 +3,7 @@
 No other credential: the token (:mod:`magec.artifacts.signing`) *is* the permission, for the one
 version it names, until it expires. Answers carry no detail a prober could use: a malformed or
 tampered token is a bare ``403``, an expired one ``410``, a genuine token whose artifact is gone
-``404``.
+``404`` — also once a new artifact took its name and version number after a delete.
 
 The bytes are served with the artifact's mime type, ``X-Content-Type-Options: nosniff``, a
 sandboxing CSP and ``Cache-Control: private, no-store``; anything but a short allow-list of passive
@@ -77,6 +77,8 @@ def router(ctx: AppContext) -> APIRouter:
                                                 session_id=claims.session or None, version=claims.version)
         if stored is None or stored.part.file_data is not None:  # gone, or a reference (no bytes here)
             return Response(status_code=404)
+        if claims.created is not None and stored.meta.create_time != claims.created:
+            return Response(status_code=404)  # deleted, and a new artifact took the name and version
         return Response(stored.data, headers=download_headers(claims.filename, stored.meta.mime_type))
 
     return r
