@@ -304,3 +304,28 @@ async def test_tasks_kept_in_memory_are_bounded_in_bytes(tmp_path: Any, llm: Fak
             assert got.get("error", {}).get("code") == -32001, got  # TaskNotFound: forgotten
             got = (await http.post(url, json=rpc("tasks/get", {"id": last}))).json()
             assert got["result"]["id"] == last, got
+
+
+async def test_history_length_out_of_range_is_invalid_params(magec: Served, llm: FakeServer) -> None:
+    """A ``historyLength`` too large for the protocol's int32 is the client's mistake: invalid
+    params (-32602) naming it, not an internal error (-32603, a traceback logged per request)."""
+    aid = await make_agent(magec.apps, llm)
+    url = f"/api/v1/a2a/{aid}"
+    send = {**message("hi"), "configuration": {"historyLength": 2**31}}
+    cases = [
+        (rpc("tasks/get", {"id": "x", "historyLength": 2**31}), "params.historyLength"),
+        (rpc("tasks/get", {"id": "x", "historyLength": 10**30}), "params.historyLength"),
+        (rpc("message/send", send), "params.configuration.historyLength"),
+        (rpc("message/stream", send, rid=7), "params.configuration.historyLength"),
+    ]
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        for body, field in cases:
+            r = await http.post(url, json=body)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text
+            error = r.json()["error"]
+            assert error["code"] == -32602 and error["message"].startswith(field), (body, error)
+            assert r.json()["id"] == body["id"]
+        # in range it reaches a2a-sdk as before
+        r = await http.post(url, json=rpc("tasks/get", {"id": "x", "historyLength": 2**31 - 1}))
+        assert r.json()["error"]["code"] == -32001  # TaskNotFound
+    assert not chat_requests(llm)
