@@ -5,8 +5,10 @@ a :class:`~magec.a2a.executor.Turn` on the request, and a2a-sdk does the protoco
 parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` / ``tasks/cancel``
 (A2A 0.3 method names, as Magec and most clients send them) and their 1.0 names (``SendMessage`` …).
 
-Tasks are kept in memory per process, at most :data:`MAX_TASKS` (the oldest are forgotten), and
-per (app, client): one client cannot read or cancel another's task, nor reach it through another
+Tasks are kept in memory per process, at most :data:`MAX_TASKS` and at most ``max_bytes`` of them
+serialised (:data:`TASK_BYTES_PER_BODY` × ``limits.bodyBytes``, 64 MiB by default): the oldest are
+forgotten. Each holds its messages, so without a byte budget a client sending 10,000 messages of
+``limits.bodyBytes`` would make the process hold 20 GB. Tasks are kept per (app, client): one client cannot read or cancel another's task, nor reach it through another
 app's endpoint. The conversation itself (the A2A ``contextId``) is a magec session, stored in the
 shared session service, so a follow-up message continues it on any replica; only ``tasks/get`` of
 a task run on another replica is "not found" (documented in docs/a2a.md).
@@ -31,6 +33,9 @@ from magec.a2a.cards import generic_card
 from magec.a2a.executor import STATE_KEY, Turn, TurnExecutor
 
 MAX_TASKS = 10_000
+#: the tasks kept may take this many times the largest request body (``limits.bodyBytes``)
+TASK_BYTES_PER_BODY = 32
+_RUNNING = frozenset({pb.TaskState.TASK_STATE_SUBMITTED, pb.TaskState.TASK_STATE_WORKING})
 
 
 class _Owner(User):
@@ -61,20 +66,34 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
 
 
 class BoundedTaskStore(InMemoryTaskStore):
-    """a2a-sdk's in-memory task store that forgets the oldest tasks beyond ``limit``."""
+    """a2a-sdk's in-memory task store that forgets the oldest tasks beyond ``limit`` tasks or
+    ``max_bytes`` of serialised tasks (the newest is always kept)."""
 
-    def __init__(self, limit: int = MAX_TASKS) -> None:
+    def __init__(self, limit: int = MAX_TASKS, max_bytes: int | None = None) -> None:
         super().__init__()
         self.limit = limit
+        self.max_bytes = max_bytes
         self._order: OrderedDict[tuple[str, str], ServerCallContext] = OrderedDict()
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._bytes = 0
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         await super().save(task, context)
         key = (context.user.user_name, task.id)
         self._order[key] = context
         self._order.move_to_end(key)
-        while len(self._order) > self.limit:
-            (_, old_id), old_ctx = self._order.popitem(last=False)
+        # ByteSize serialises the task (ms for a task holding a 2 MiB message), and a streamed
+        # answer saves the whole task once per token: measure it when it is first saved (its
+        # message) and whenever it is not running (terminal or waiting: it holds what it keeps)
+        if key not in self._sizes or task.status.state not in _RUNNING:
+            size = task.ByteSize()
+            self._bytes += size - self._sizes.get(key, 0)
+            self._sizes[key] = size
+        while len(self._order) > self.limit or (
+            self.max_bytes is not None and self._bytes > self.max_bytes and len(self._order) > 1
+        ):
+            (owner, old_id), old_ctx = self._order.popitem(last=False)
+            self._bytes -= self._sizes.pop((owner, old_id), 0)
             await super().delete(old_id, old_ctx)
 
     def __len__(self) -> int:
@@ -83,11 +102,12 @@ class BoundedTaskStore(InMemoryTaskStore):
 
 class A2aService:
     """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
-    ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``)."""
+    ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``);
+    ``max_bytes``: the byte budget of the tasks kept (None: count only)."""
 
-    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float, max_bytes: int | None = None) -> None:
         self.ping = ping
-        self.tasks = BoundedTaskStore(max_tasks)
+        self.tasks = BoundedTaskStore(max_tasks, max_bytes)
         self.handler = DefaultRequestHandler(
             agent_executor=TurnExecutor(), task_store=self.tasks, agent_card=generic_card()
         )

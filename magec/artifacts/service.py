@@ -10,7 +10,8 @@ Contract:
   reads the latest; a delete removes every version (the next save starts at 0 again).
 * **Payloads**: a ``Part`` with ``text`` (mime ``text/plain``), ``inline_data`` (its mime type) or
   ``file_data`` (a reference, stored as its URI: nothing is fetched). Anything else is a
-  :class:`~magec.errors.ValidationError`.
+  :class:`~magec.errors.ValidationError`, and so is a session id over 128 characters or a mime
+  type over 255 (wider than their columns); a version past the INTEGER column is not found.
 * **Limits** (:class:`Limits`, from ``artifacts.*`` in config.yaml): the size of one version, the
   number of versions kept per session and their total bytes (user-scoped artifacts count against
   the session they were saved from, by the user's scope ``""``). Exceeding one raises
@@ -39,6 +40,14 @@ from magec.errors import PayloadTooLargeError, ValidationError
 
 #: longest filename kept (the column's width)
 MAX_FILENAME = 512
+#: longest session id: as every client-chosen session id (``magec.runtime.run.MAX_SESSION_ID``;
+#: the column holds 255, and PostgreSQL refuses anything longer with a database error)
+MAX_SESSION_ID = 128
+#: longest mime type (the column's width)
+MAX_MIME = 255
+#: versions are an INTEGER column: a larger number cannot name a stored version (and would make
+#: the driver fail: SQLite overflows, asyncpg refuses it), so it is simply not found
+MAX_VERSION = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class Stored:
 def _scope(filename: str, session_id: str | None) -> str:
     if not isinstance(filename, str) or not filename or len(filename) > MAX_FILENAME or "\x00" in filename:
         raise ValidationError(f"filename: must be 1-{MAX_FILENAME} characters", field="filename")
+    if session_id is not None and len(session_id) > MAX_SESSION_ID:
+        raise ValidationError(f"sessionId: at most {MAX_SESSION_ID} characters", field="sessionId")
     if filename.startswith("user:"):
         return ""
     if not session_id:
@@ -71,6 +82,10 @@ def _scope(filename: str, session_id: str | None) -> str:
 
 def _encode(part: types.Part) -> tuple[str, str | None, bytes, str | None]:
     """(kind, mime type, bytes, file uri) of a part."""
+    mime = (part.inline_data or part.file_data or types.Blob()).mime_type
+    if mime is not None and len(mime) > MAX_MIME:
+        field = "inlineData.mimeType" if part.inline_data is not None else "fileData.mimeType"
+        raise ValidationError(f"{field}: at most {MAX_MIME} characters", field=field)
     if part.inline_data is not None:
         return "blob", part.inline_data.mime_type or "application/octet-stream", part.inline_data.data or b"", None
     if part.text is not None:
@@ -176,6 +191,8 @@ class SqlArtifactService(BaseArtifactService):
         self, app_name: str, user_id: str, filename: str, session_id: str | None, version: int | None
     ) -> Any:
         session = _scope(filename, session_id)
+        if version is not None and not 0 <= version <= MAX_VERSION:
+            return None
         t = artifacts.c
         q = sa.select(artifacts).where(self._where(app_name, user_id, session, filename))
         q = q.where(t.version == version) if version is not None else q.order_by(t.version.desc()).limit(1)

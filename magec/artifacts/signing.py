@@ -1,8 +1,10 @@
 """Ephemeral download URLs: HMAC-signed tokens bound to one artifact version, with an expiry.
 
 A token is ``<base64url(JSON claims)>.<base64url(HMAC-SHA256(claims))>``; the claims name the
-owner scope (app, user, session — ``""`` for user-scoped), the filename, the exact version and
-the expiry (``e``, Unix seconds). Whoever holds the URL may download that one version until it
+owner scope (app, user, session — ``""`` for user-scoped), the filename, the exact version, that
+version's creation time (``c``) and the expiry (``e``, Unix seconds). Version numbers restart at 0
+after a delete, so the creation time is what ties a link to the bytes it was made for: a link to
+a deleted artifact stays dead when a new one of the same name is saved. Whoever holds the URL may download that one version until it
 expires — nothing else, and no other credential is needed (a link to hand to a browser or a chat
 platform). The claims are not secret (the owner key is in them) but are only ever shown to the
 owner or the agent acting for it.
@@ -41,6 +43,9 @@ class Claims:
     filename: str
     version: int
     expires: float
+    #: the version's creation time (``ArtifactVersion.create_time``); None in links minted before it
+    #: was signed (they expire within ``artifacts.urlTTL``)
+    created: float | None = None
 
 
 class InvalidToken(Exception):
@@ -67,11 +72,11 @@ class Signer:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
     def mint(self, claims: Claims) -> str:
-        body = json.dumps(
-            {"a": claims.app, "u": claims.user, "s": claims.session, "n": claims.filename,
-             "v": claims.version, "e": int(claims.expires)},
-            separators=(",", ":"),
-        ).encode()
+        fields = {"a": claims.app, "u": claims.user, "s": claims.session, "n": claims.filename,
+                  "v": claims.version, "e": int(claims.expires)}
+        if claims.created is not None:
+            fields["c"] = claims.created
+        body = json.dumps(fields, separators=(",", ":")).encode()
         return f"{_b64(body)}.{_b64(self._mac(body))}"
 
     def verify(self, token: str, now: float | None = None) -> Claims:
@@ -84,7 +89,8 @@ class Signer:
             raise InvalidToken
         try:
             c = json.loads(body)
-            claims = Claims(str(c["a"]), str(c["u"]), str(c["s"]), str(c["n"]), int(c["v"]), float(c["e"]))
+            created = None if c.get("c") is None else float(c["c"])
+            claims = Claims(str(c["a"]), str(c["u"]), str(c["s"]), str(c["n"]), int(c["v"]), float(c["e"]), created)
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidToken from e
         if claims.expires <= (time.time() if now is None else now):

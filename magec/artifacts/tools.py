@@ -139,7 +139,7 @@ def url_tool(signer: Callable[[], Signer | None], base_url: str, ttl: float) -> 
         session = tool_context.session
         expires = time.time() + ttl
         claims = Claims(session.app_name, session.user_id, "" if name.startswith("user:") else session.id,
-                        name, meta.version, expires)
+                        name, meta.version, expires, meta.create_time)
         url = f"{base_url.rstrip('/')}/api/v1/ephemeral/artifacts/{s.mint(claims)}"
         return {"success": True, "url": url, "version": meta.version, "expires_at": int(expires),
                 "message": f"Download link for '{name}' (version {meta.version}), valid for {int(ttl)} seconds"}

@@ -277,3 +277,55 @@ async def test_failed_turn_fails_the_task_with_magecs_error_code(magec: Served, 
     assert status["metadata"]["errorCode"] not in ("", None, "internal_error"), status
     assert "refused" in status["parts"][0]["text"]
     assert not task.get("artifacts")
+
+
+async def test_tasks_kept_in_memory_are_bounded_in_bytes(tmp_path: Any, llm: FakeServer) -> None:
+    """Every task holds its messages in this process's memory: a client sending many large messages
+    must not make it hold 10,000 of them. The tasks kept may take 32 × ``limits.bodyBytes``
+    (here 64 KiB → 2 MiB); past that the oldest task is forgotten (TaskNotFound), the newest kept."""
+    async with served_magec(tmp_path / "data", max_body_bytes=64 * 1024) as magec:
+        aid = await make_agent(magec.apps, llm)
+        url = f"/api/v1/a2a/{aid}"
+        big = "x" * (60 * 1024)
+
+        def send(i: int, text: str) -> dict[str, Any]:
+            return rpc("message/send", {"message": {"role": "user", "messageId": f"m{i}",
+                                                    "parts": [{"kind": "text", "text": text}]}})
+
+        async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+            first = (await http.post(url, json=send(0, "first"))).json()["result"]["id"]
+            got = (await http.post(url, json=rpc("tasks/get", {"id": first}))).json()
+            assert got["result"]["id"] == first, got
+            last = ""
+            for i in range(1, 41):  # 40 × 60 KiB of messages: more than the 2 MiB budget
+                r = await http.post(url, json=send(i, big))
+                last = r.json()["result"]["id"]
+            got = (await http.post(url, json=rpc("tasks/get", {"id": first}))).json()
+            assert got.get("error", {}).get("code") == -32001, got  # TaskNotFound: forgotten
+            got = (await http.post(url, json=rpc("tasks/get", {"id": last}))).json()
+            assert got["result"]["id"] == last, got
+
+
+async def test_history_length_out_of_range_is_invalid_params(magec: Served, llm: FakeServer) -> None:
+    """A ``historyLength`` too large for the protocol's int32 is the client's mistake: invalid
+    params (-32602) naming it, not an internal error (-32603, a traceback logged per request)."""
+    aid = await make_agent(magec.apps, llm)
+    url = f"/api/v1/a2a/{aid}"
+    send = {**message("hi"), "configuration": {"historyLength": 2**31}}
+    cases = [
+        (rpc("tasks/get", {"id": "x", "historyLength": 2**31}), "params.historyLength"),
+        (rpc("tasks/get", {"id": "x", "historyLength": 10**30}), "params.historyLength"),
+        (rpc("message/send", send), "params.configuration.historyLength"),
+        (rpc("message/stream", send, rid=7), "params.configuration.historyLength"),
+    ]
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        for body, field in cases:
+            r = await http.post(url, json=body)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text
+            error = r.json()["error"]
+            assert error["code"] == -32602 and error["message"].startswith(field), (body, error)
+            assert r.json()["id"] == body["id"]
+        # in range it reaches a2a-sdk as before
+        r = await http.post(url, json=rpc("tasks/get", {"id": "x", "historyLength": 2**31 - 1}))
+        assert r.json()["error"]["code"] == -32001  # TaskNotFound
+    assert not chat_requests(llm)

@@ -225,3 +225,76 @@ async def test_flow_steps_save_artifacts(tmp_path: Path, llm: FakeServer) -> Non
         assert (await apps.user.get(base)).json() == ["plan.md"]
         part = (await apps.user.get(f"{base}/plan.md")).json()
         assert base64.b64decode(part["inlineData"]["data"]) == b"1. steps"
+
+
+async def test_values_wider_than_the_columns_are_4xx(tmp_path: Path, db_url: str, llm: FakeServer) -> None:
+    """A session id, mime type or version the artifact table cannot hold is the client's mistake:
+    a 4xx naming it, never a database error (PostgreSQL refuses over-long VARCHARs, both engines
+    a version past the INTEGER column)."""
+    async with running_apps(tmp_path / "data", database_url=db_url) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        r = await apps.user.post(f"{U}/apps/{aid}/users/u1/sessions/{'s' * 300}/artifacts", headers=ha,
+                                 json={"filename": "a.txt", "artifact": {"text": "hi"}})
+        assert r.status_code == 400 and r.json()["field"] == "sessionId", r.text
+        r = await apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/{'s' * 300}/artifacts/a.txt", headers=ha)
+        assert r.status_code == 400 and r.json()["field"] == "sessionId", r.text
+        r = await apps.user.post(base, headers=ha, json={
+            "filename": "a.bin", "artifact": {"inlineData": {"mimeType": "x/" + "y" * 300, "data": "aGk="}}})
+        assert r.status_code == 400 and r.json()["field"] == "inlineData.mimeType", r.text
+        assert (await apps.user.post(base, headers=ha, json={"filename": "a.txt", "artifact": {"text": "hi"}})
+                ).status_code == 200
+        huge = 10**20
+        for path in (f"{base}/a.txt?version={huge}", f"{base}/a.txt/url?version={huge}",
+                     f"{base}/a.txt/versions/{huge}", f"{base}/a.txt/versions/{huge}/metadata"):
+            r = await apps.user.get(path, headers=ha)
+            assert r.status_code == 404, (path, r.text)
+
+
+async def test_a_mime_type_that_is_no_media_type_downloads_as_octet_stream(tmp_path: Path, llm: FakeServer) -> None:
+    """The mime type is the saver's (a client or a model) text: one that cannot be a header value
+    (control characters, non-Latin-1) or is no ``type/subtype`` made the download a 500 or a dropped
+    connection; it is served as an ``application/octet-stream`` attachment instead."""
+    async with running_apps(tmp_path / "data") as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        weird = ["audio/x\r\nX-Injected: 1", "audio/\u20ac", "image/png\x01", "video/x y", "audio", "image/png/x"]
+        for i, mime in enumerate(weird):
+            r = await apps.user.post(base, headers=ha, json={
+                "filename": f"f{i}", "artifact": {"inlineData": {"mimeType": mime, "data": "aGk="}}})
+            assert r.status_code == 200, r.text
+            url = (await apps.user.get(f"{base}/f{i}/url", headers=ha)).json()["url"]
+            r = await apps.user.get(url)
+            assert r.status_code == 200 and r.content == b"hi", mime
+            assert r.headers["content-type"] == "application/octet-stream", mime
+            assert r.headers["content-disposition"].startswith("attachment;"), mime
+            assert "x-injected" not in r.headers
+        # a real media type with parameters keeps its type
+        await apps.user.post(base, headers=ha, json={
+            "filename": "ok.ogg", "artifact": {"inlineData": {"mimeType": "Audio/Ogg; codecs=opus", "data": "aGk="}}})
+        r = await apps.user.get((await apps.user.get(f"{base}/ok.ogg/url", headers=ha)).json()["url"])
+        assert r.headers["content-type"] == "audio/ogg" and r.headers["content-disposition"].startswith("inline;")
+
+
+async def test_a_deleted_artifacts_link_stays_dead_when_the_name_is_reused(
+    tmp_path: Path, db_url: str, llm: FakeServer
+) -> None:
+    """Versions restart at 0 after a delete: a link handed out for the old version 0 must not serve
+    the new artifact that took its name (the link's holder was never given that content)."""
+    async with running_apps(tmp_path / "data", database_url=db_url, config=TOOLS) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
+        await apps.user.post(base, headers=ha, json={"filename": "report.md", "artifact": {"text": "shared draft"}})
+        link = (await apps.user.get(f"{base}/report.md/url", headers=ha)).json()["url"]
+        tool_link = tool_result(await run(apps, aid, ha, 'call get_artifact_url {"name": "report.md"}'))["url"]
+        for url in (link, tool_link):
+            assert (await apps.user.get(url)).text == "shared draft"
+        assert (await apps.user.delete(f"{base}/report.md", headers=ha)).status_code == 204
+        r = await apps.user.post(base, headers=ha, json={"filename": "report.md", "artifact": {"text": "private"}})
+        assert r.status_code == 200 and r.json()["version"] == 0
+        for url in (link, tool_link):
+            r = await apps.user.get(url)
+            assert r.status_code == 404 and r.content == b"", url
+        # a link minted now serves the new version
+        fresh = (await apps.user.get(f"{base}/report.md/url", headers=ha)).json()["url"]
+        assert (await apps.user.get(fresh)).text == "private"

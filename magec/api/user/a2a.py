@@ -11,7 +11,8 @@
   the client's ``allowedAgents`` must include the app (403); A2A disabled or unknown → 404; an app
   that could not be built → 503. The body is parsed and checked by magec first
   (:func:`magec.api.limits.parse_json`): one it refuses (malformed, NaN, too deep, …) is a JSON-RPC
-  parse error (``-32700``) carrying magec's message. Everything is read from the runtime of this request, so toggling
+  parse error (``-32700``) carrying magec's message; a ``historyLength`` past int32 is invalid
+  params (``-32602``) naming it. Everything is read from the runtime of this request, so toggling
   ``a2a.enabled`` is visible on the next request.
 """
 
@@ -59,6 +60,29 @@ def _parse_error(err: ValidationError) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": str(err)}})
 
 
+#: JSON-RPC 2.0's "Invalid params"
+INVALID_PARAMS = -32602
+#: ``historyLength`` is an int32 in a2a-sdk's protobuf types
+INT32 = range(-(2**31), 2**31)
+
+
+def _history_length_out_of_range(body: Any) -> Response | None:
+    """An ``historyLength`` no int32 holds, answered as invalid params. a2a-sdk's 0.3 adapter (the
+    method names most clients send) turns it into an *internal* error (-32603) and logs a traceback
+    at ERROR for every such request; its 1.0 path already answers invalid params."""
+    params = body.get("params") if isinstance(body, dict) else None
+    if not isinstance(params, dict):
+        return None
+    config = params.get("configuration")
+    for where, holder in (("params", params), ("params.configuration", config)):
+        value = holder.get("historyLength") if isinstance(holder, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value not in INT32:
+            rid = body.get("id") if isinstance(body.get("id"), str | int) else None
+            message = f"{where}.historyLength: out of range (at most {INT32.stop - 1})"
+            return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": {"code": INVALID_PARAMS, "message": message}})
+    return None
+
+
 def _streaming(body: Any) -> bool:
     return isinstance(body, dict) and body.get("method") in STREAM_METHODS
 
@@ -71,9 +95,10 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         """The process's one A2A service, made by the first JSON-RPC call (a2a-sdk is loaded by
         then: :func:`magec.a2a.preload` imported it when an app was first served over A2A)."""
         if not made:
-            from magec.a2a.service import A2aService
+            from magec.a2a.service import TASK_BYTES_PER_BODY, A2aService
 
-            made.append(A2aService(ping=ctx.config.stream_ping))
+            budget = TASK_BYTES_PER_BODY * ctx.config.max_body_bytes  # tasks hold request bodies
+            made.append(A2aService(ping=ctx.config.stream_ping, max_bytes=budget))
             ctx.extras["a2a"] = made[0]
         return made[0]
 
@@ -109,6 +134,9 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
             body = await json_body(request)
         except ValidationError as err:
             return _parse_error(err)
+        refused = _history_length_out_of_range(body)
+        if refused is not None:
+            return refused
         streaming = _streaming(body)
         from magec.a2a.executor import Turn
 

@@ -172,7 +172,7 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
             raise NotFoundError("Artifact version not found")
         expires = time.time() + arts.ttl
         token = arts.signer.mint(Claims(app, user, "" if name.startswith("user:") else session_id, name,
-                                        meta.version, expires))
+                                        meta.version, expires, meta.create_time))
         origin = ctx.config.public_url or str(request.base_url)
         return {"url": f"{origin.rstrip('/')}/api/v1/ephemeral/artifacts/{token}", "version": meta.version,
                 "expiresAt": int(expires)}

@@ -3,17 +3,19 @@
 No other credential: the token (:mod:`magec.artifacts.signing`) *is* the permission, for the one
 version it names, until it expires. Answers carry no detail a prober could use: a malformed or
 tampered token is a bare ``403``, an expired one ``410``, a genuine token whose artifact is gone
-``404``.
+``404`` — also once a new artifact took its name and version number after a delete.
 
 The bytes are served with the artifact's mime type, ``X-Content-Type-Options: nosniff``, a
 sandboxing CSP and ``Cache-Control: private, no-store``; anything but a short allow-list of passive
 types (images other than SVG, audio, video, PDF, plain text, JSON, CSV) is sent as
-``Content-Disposition: attachment`` and text types as ``text/plain`` when they could be active
+``Content-Disposition: attachment`` (a mime type that is no plain ``type/subtype`` as
+``application/octet-stream``) and text types as ``text/plain`` when they could be active
 (HTML, SVG, XML, JavaScript), so an artifact an agent wrote can never run script on this origin.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -28,12 +30,18 @@ INLINE = frozenset({
     "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "application/pdf",
     "text/plain", "text/csv", "text/markdown", "application/json",
 })
+#: a media type ``type/subtype`` of RFC 6838's restricted name characters (already lowercased)
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
 def download_headers(filename: str, mime: str | None) -> dict[str, str]:
     """Headers that keep an artifact passive (see the module docstring)."""
-    media = (mime or "application/octet-stream").split(";")[0].strip().lower() or "application/octet-stream"
+    media = (mime or "").split(";")[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(media):
+        # the saver's (a client's or a model's) text: anything but a plain media type (CR/LF, other
+        # control or non-Latin-1 characters, spaces) is no header value and would fail the response
+        media = "application/octet-stream"
     passive = media in INLINE or media.startswith(("audio/", "video/"))
     if media.startswith("text/") and not passive:  # html, javascript, xml…: never rendered as such
         media = "text/plain"
@@ -69,6 +77,8 @@ def router(ctx: AppContext) -> APIRouter:
                                                 session_id=claims.session or None, version=claims.version)
         if stored is None or stored.part.file_data is not None:  # gone, or a reference (no bytes here)
             return Response(status_code=404)
+        if claims.created is not None and stored.meta.create_time != claims.created:
+            return Response(status_code=404)  # deleted, and a new artifact took the name and version
         return Response(stored.data, headers=download_headers(claims.filename, stored.meta.mime_type))
 
     return r
