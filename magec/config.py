@@ -17,7 +17,7 @@ server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMI
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
-limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000}
+limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -147,6 +147,9 @@ class Config:
     max_body_bytes: int = 2 * 1024 * 1024
     #: ``limits.backupBytes``: a restore upload (``POST /settings/restore``; Magec's 500 MB)
     backup_limit_bytes: int = 500 * 1024 * 1024
+    #: ``limits.sessionCacheBytes``: parsed session events kept between turns, by their stored JSON
+    #: (magec.memory.event_cache); 0 keeps none (every turn re-reads its session)
+    session_cache_bytes: int = 64 * 1024 * 1024
     #: ``limits.maxRuns`` / ``maxRunsPerClient`` / ``maxRunsPerBackend``: concurrent turns admitted
     #: (0 = no limit; :mod:`magec.runtime.admission`)
     max_runs: int = 1024
@@ -431,6 +434,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
     if "backupBytes" in limits:
         cfg.backup_limit_bytes = _int(limits["backupBytes"], "limits.backupBytes")
+    if "sessionCacheBytes" in limits:
+        cfg.session_cache_bytes = _int(limits["sessionCacheBytes"], "limits.sessionCacheBytes")
     cfg.max_runs = _int(limits.get("maxRuns", cfg.max_runs), "limits.maxRuns")
     cfg.max_runs_per_client = _int(limits.get("maxRunsPerClient", 0), "limits.maxRunsPerClient")
     cfg.max_runs_per_backend = _int(limits.get("maxRunsPerBackend", 0), "limits.maxRunsPerBackend")
@@ -457,6 +462,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         "MAGEC_DATA_DIR": ("data_dir", Path),
         "MAGEC_MAX_BODY_BYTES": ("max_body_bytes", int),
         "MAGEC_BACKUP_MAX_BYTES": ("backup_limit_bytes", int),
+        "MAGEC_SESSION_CACHE_BYTES": ("session_cache_bytes", int),
         "MAGEC_HEALTH_INTERVAL": ("health_interval", float),
         "MAGEC_BREAKER_FAILURES": ("breaker_failures", int),
         "MAGEC_BREAKER_COOLDOWN": ("breaker_cooldown", float),
@@ -486,6 +492,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
             raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
     if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
+    if cfg.session_cache_bytes < 0:
+        raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
     for name, seconds in (("keepAlive", cfg.keep_alive), ("headerTimeout", cfg.header_timeout),
                           ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:

@@ -6,7 +6,8 @@ Each app context owns its own registry (tests run several in one process). Expos
 ``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N),
 ``magec_runtime_rebuild_seconds``, ``magec_session_events_loaded`` (events parsed from session
 storage: a cached session costs none per turn), ``magec_session_events_served`` (events given to
-turns: a windowed read gives only the window), ``magec_runs_in_flight`` (turns admitted and
+turns: a windowed read gives only the window), ``magec_session_cache_bytes`` (what those kept
+between turns weigh, bounded by ``limits.sessionCacheBytes``), ``magec_runs_in_flight`` (turns admitted and
 running, :mod:`magec.runtime.admission`), ``magec_usage_rows_read`` and ``magec_usage_recounts``
 (the budget counters' reads, :mod:`magec.costs.tally`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
@@ -70,6 +71,10 @@ class Metrics:
         # guard only its last turns, whatever the session's length)
         self.session_events_served = Gauge(
             "magec_session_events_served", "Session events given to turns since start", registry=self.registry
+        )
+        self.session_cache_bytes = Gauge(
+            "magec_session_cache_bytes", "Stored JSON bytes of the session events kept between turns",
+            registry=self.registry,
         )
         # usage rows read by the budget counters (magec.costs.tally): each row once, not the month
         # per refresh; a recount aggregates the month in SQL (at start, on a new day, hourly)

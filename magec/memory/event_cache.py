@@ -14,8 +14,11 @@ Contract:
   :meth:`tail_id`), else the session is read whole.
 * Events are shared between the cache and the sessions built from it and are treated as
   immutable (ADK copies an event before changing it); each session gets its own list.
-* Bounded: at most ``max_events`` events in all (least recently used sessions go first); a single
-  session larger than a quarter of that is not cached at all.
+* Bounded: at most ``max_events`` events and ``max_bytes`` bytes of stored event JSON in all
+  (least recently used sessions go first); a single session larger than a quarter of either is
+  not cached at all. Bytes matter as much as events: one event may carry a 2 MiB message
+  (``limits.bodyBytes``), so an event count alone let clients pin gigabytes. The parsed events take
+  a few times their JSON's size in memory.
 * A turn may read a *window* (:func:`windowed`): the app says where the events it can ever send
   start (an agent's context guard keeps its last N user turns), and the session a turn loads holds
   only those, so ADK's per-call work (building and deep-copying every event's content) no longer
@@ -55,8 +58,9 @@ def windowed(window: Window | None) -> Iterator[None]:
 def current_window() -> Window | None:
     return _window.get()
 
-#: default budget: about 100 MB of typical chat events
+#: default budgets: 50,000 events, 64 MiB of their stored JSON (``limits.sessionCacheBytes``)
 DEFAULT_MAX_EVENTS = 50_000
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -64,13 +68,18 @@ class Entry:
     revision: int
     update_time: float
     events: list[Event] = field(default_factory=list)
+    #: the stored JSON length of ``events``, summed
+    nbytes: int = 0
 
 
 class EventCache:
-    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_events = max_events
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._size = 0
+        #: stored JSON bytes of every cached event (``magec_session_cache_bytes``)
+        self.nbytes = 0
         #: events parsed from storage (what the cache saves; ``magec_session_events_loaded_total``)
         self.loaded = 0
         #: events handed to sessions read whole or as a window (``magec_session_events_served``)
@@ -82,18 +91,25 @@ class EventCache:
             self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: Key, revision: int, update_time: float, events: list[Event]) -> None:
-        self.drop(key)
-        if len(events) > self.max_events // 4:
-            return
-        self._entries[key] = Entry(revision, update_time, list(events))
-        self._size += len(events)
-        while self._size > self.max_events and self._entries:
-            _, old = self._entries.popitem(last=False)
-            self._size -= len(old.events)
+    def _too_big(self, entry: Entry) -> bool:
+        return len(entry.events) > self.max_events // 4 or entry.nbytes > self.max_bytes // 4
 
-    def appended(self, key: Key, previous: int, revision: int, update_time: float, event: Event) -> None:
-        """This process stored ``event`` at ``revision``; extend the entry if it was current."""
+    def put(self, key: Key, revision: int, update_time: float, events: list[Event], nbytes: int) -> None:
+        """Keep ``events`` (``nbytes``: their stored JSON's length) as ``key``'s at ``revision``."""
+        self.drop(key)
+        entry = Entry(revision, update_time, list(events), nbytes)
+        if self._too_big(entry):
+            return
+        self._entries[key] = entry
+        self._size += len(events)
+        self.nbytes += nbytes
+        self._evict()
+
+    def appended(
+        self, key: Key, previous: int, revision: int, update_time: float, event: Event, nbytes: int
+    ) -> None:
+        """This process stored ``event`` (``nbytes`` of JSON) at ``revision``; extend the entry if
+        it was current."""
         entry = self._entries.get(key)
         if entry is None:
             return
@@ -102,15 +118,27 @@ class EventCache:
             return
         entry.events.append(event)
         entry.revision, entry.update_time = revision, update_time
+        entry.nbytes += nbytes
         self._size += 1
-        if len(entry.events) > self.max_events // 4:
+        self.nbytes += nbytes
+        if self._too_big(entry):
             self.drop(key)
+        else:
+            self._evict()
+
+    def _evict(self) -> None:
+        while (self._size > self.max_events or self.nbytes > self.max_bytes) and self._entries:
+            _, old = self._entries.popitem(last=False)
+            self._size -= len(old.events)
+            self.nbytes -= old.nbytes
 
     def drop(self, key: Key) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._size -= len(old.events)
+            self.nbytes -= old.nbytes
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
+        self.nbytes = 0

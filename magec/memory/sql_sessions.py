@@ -40,7 +40,7 @@ from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
 from magec.memory._sqlite_writer import SqliteReader, SqliteWriter
-from magec.memory.event_cache import EventCache, Key, current_window
+from magec.memory.event_cache import DEFAULT_MAX_BYTES, EventCache, Key, current_window
 from magec.memory.session_base import (
     APP,
     SESSION,
@@ -99,12 +99,14 @@ def _state_query(app: str, user: str, sid: str | None) -> sa.Select[Any]:
 class SqlSessionService(MagecSessionService):
     """ADK ``BaseSessionService`` over an ``AsyncEngine`` (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: AsyncEngine, *, group_commit: bool = True) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, group_commit: bool = True, cache_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         super().__init__()
         self.engine = engine
         self._writer: SqliteWriter | None = None
         self._reader: SqliteReader | None = None
-        self.events = EventCache()
+        self.events = EventCache(max_bytes=cache_bytes)
         path = engine.url.database
         if group_commit and is_sqlite(engine) and path and path != ":memory:" and not path.startswith("file:"):
             self._writer = SqliteWriter(path)
@@ -204,12 +206,13 @@ class SqlSessionService(MagecSessionService):
         key = (app_name, user_id, sid)
         whole = config is None or (config.after_timestamp is None and config.num_recent_events is None)
         cached: list[Event] = []
+        cached_bytes = 0
         if not whole:
             assert config is not None
             want = ops.Want(False, after=config.after_timestamp, recent=config.num_recent_events)
         elif (entry := self.events.get(key)) is not None:
             # a copy taken now: this process's appends extend the entry in place meanwhile
-            cached = list(entry.events)
+            cached, cached_bytes = list(entry.events), entry.nbytes
             want = ops.Want(True, (entry.revision, entry.update_time, cached[-1].id if cached else None))
         else:
             want = ops.Want(True)
@@ -229,7 +232,8 @@ class SqlSessionService(MagecSessionService):
                 events = cached
             else:
                 events = cached + new if stored.continues else new
-                self.events.put(key, stored.revision, stored.update_time, events)
+                nbytes = sum(len(d) for d in stored.events) + (cached_bytes if stored.continues else 0)
+                self.events.put(key, stored.revision, stored.update_time, events, nbytes)
             window = current_window()
             if window is not None:
                 events = events[window(events):]
@@ -373,6 +377,7 @@ class SqlSessionService(MagecSessionService):
         if event.partial:
             return event
         event, deltas = self._prepare_event(session, event)
+        data = dump_event(event)
         app, user, sid = session.app_name, session.user_id, session.id
         key = (ss.c.app_name == app, ss.c.user_id == user, ss.c.session_id == sid)
         async with self._session_lock(session):
@@ -382,7 +387,7 @@ class SqlSessionService(MagecSessionService):
                 if expected is None:
                     markerless = (session.last_update_time, session.events[-1].id if session.events else None)
                 op = ops.append_op(
-                    app, user, sid, expected, markerless, event.timestamp, event.id, dump_event(event),
+                    app, user, sid, expected, markerless, event.timestamp, event.id, data,
                     self._tuples(_state_rows(app, user, sid, deltas)),
                 )  # fmt: skip
                 try:
@@ -390,7 +395,7 @@ class SqlSessionService(MagecSessionService):
                 except ops.DuplicateEvent:
                     return event
                 set_marker(session, seq, event.timestamp)
-                self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event)
+                self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
                 return self._commit_event_to_session(session, event)
             try:
                 async with write_tx(self.engine) as conn:
@@ -419,7 +424,7 @@ class SqlSessionService(MagecSessionService):
                             seq=seq,
                             event_id=event.id,
                             timestamp=event.timestamp,
-                            data=dump_event(event),
+                            data=data,
                         )
                         .on_conflict_do_nothing(
                             index_elements=["app_name", "user_id", "session_id", "event_id"]
@@ -432,7 +437,7 @@ class SqlSessionService(MagecSessionService):
             except _Duplicate:
                 return event
             set_marker(session, seq, event.timestamp)
-            self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event)
+            self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
         return self._commit_event_to_session(session, event)
 
     @staticmethod

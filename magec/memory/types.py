@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.errors import ConfigError
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
+from magec.memory.event_cache import DEFAULT_MAX_BYTES
 from magec.memory.longterm import LongTermStore
 from magec.memory.pgvector_longterm import PgVectorLongTermStore
 from magec.memory.redis_sessions import RedisSessionService
@@ -177,14 +178,17 @@ async def check_health(type: str, config: dict[str, Any] | None = None) -> dict[
     return {"healthy": ok, "detail": redact(detail)}
 
 
-def open_session_service(type: str, config: dict[str, Any] | None, engine: AsyncEngine) -> MagecSessionService:
-    """The session service of a ``session`` provider (``engine`` = magec's database, for ``sqlite``)."""
+def open_session_service(
+    type: str, config: dict[str, Any] | None, engine: AsyncEngine, *, cache_bytes: int = DEFAULT_MAX_BYTES
+) -> MagecSessionService:
+    """The session service of a ``session`` provider (``engine`` = magec's database, for ``sqlite``;
+    ``cache_bytes``: its parsed-event cache, :mod:`magec.memory.event_cache`)."""
     config = config or {}
     if "session" not in _type(type)["categories"]:
         raise ConfigError(f"memory type {type!r} cannot store sessions")
     if type == "redis":
         return RedisSessionService(_connection_string("redis", config), ttl_seconds=ttl_seconds(config))
-    return SqlSessionService(engine)
+    return SqlSessionService(engine, cache_bytes=cache_bytes)
 
 
 async def open_longterm_store(

@@ -33,9 +33,12 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
         if key != "default":
             return cache[key]  # type: ignore[no-any-return]
     if "default" not in cache:
-        svc = cache["default"] = open_session_service("sqlite", {}, ctx.store.engine)
+        svc = cache["default"] = open_session_service(
+            "sqlite", {}, ctx.store.engine, cache_bytes=ctx.config.session_cache_bytes
+        )
         events = getattr(svc, "events", None)  # the SQL service's parsed-event cache
         if events is not None:
             ctx.metrics.session_events_loaded.set_function(lambda: float(events.loaded))
             ctx.metrics.session_events_served.set_function(lambda: float(events.served))
+            ctx.metrics.session_cache_bytes.set_function(lambda: float(events.nbytes))
     return cache["default"]  # type: ignore[no-any-return]

@@ -6,8 +6,9 @@ session changes under the cache (deleted and re-created with the same id)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from magec.testing.apps import Apps
+from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer
 from tests.runtime.test_run_api import make_agent, texts
 
@@ -85,3 +86,40 @@ async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps
     before = await _served(sqlite_apps)
     await _turn(sqlite_apps, plain, "p", "turn 3")
     assert await _served(sqlite_apps) - before == 6
+
+
+async def _cache_bytes(apps: Apps) -> float:
+    text = (await apps.user.get("/metrics")).text
+    found = re.search(r"^magec_session_cache_bytes (\S+)$", text, re.M)
+    assert found, text[:500]
+    return float(found.group(1))
+
+
+async def test_the_kept_events_are_bounded_in_bytes(tmp_path: Path, openai_x: FakeServer) -> None:
+    """Big messages cannot make the cache pin memory past ``limits.sessionCacheBytes``: a session
+    over a quarter of it is not kept (re-read each turn), and the least recent ones give way."""
+    budget = 400_000
+    async with running_apps(tmp_path, config={"session_cache_bytes": budget}) as apps:
+        _, aid = await make_agent(apps, openai_x)
+        for i in range(3):
+            await _turn(apps, aid, "small", f"hello {i}")
+        kept = await _cache_bytes(apps)
+        assert 0 < kept < 10_000
+        before = await _loaded(apps)
+        await _turn(apps, aid, "small", "again")
+        assert await _loaded(apps) == before  # still served from the cache
+
+        big = "x" * 60_000  # the user's event and the echoed answer: ~120 KB a turn, over a quarter
+        for i in range(3):
+            before = await _loaded(apps)
+            assert await _turn(apps, aid, "big", f"{i} {big}") == [f"openai-x says: {i} {big}"]
+            assert await _cache_bytes(apps) <= budget
+        assert await _loaded(apps) - before == 4  # not kept: its 4 earlier events were read again
+
+        mid = "y" * 20_000  # ~40 KB a turn: sessions of two turns fit, five of them do not
+        for s in range(5):
+            for i in range(2):
+                await _turn(apps, aid, f"mid-{s}", f"{i} {mid}")
+                assert await _cache_bytes(apps) <= budget
+        sent = openai_x.requests_to("chat")[-1].json["messages"]
+        assert [m["content"] for m in sent if m["role"] == "user"] == [f"0 {mid}", f"1 {mid}"]
