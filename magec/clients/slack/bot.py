@@ -14,8 +14,9 @@ Contract:
   messages, edits and other subtypes (except file shares) are skipped. The author must pass the
   allow-lists (``allowedUsers`` or ``allowedChannels``; both empty → everyone, as Magec).
 * Mentions are answered in a thread on the message (``thread_ts``); each thread (``channel:ts``)
-  and each DM channel is one conversation. In a thread, up to ``threadHistoryLimit`` earlier
-  messages (``conversations.replies``) go to the agent as hidden context.
+  and each DM channel is one conversation. In a thread, the newest ``threadHistoryLimit`` messages
+  (the current one counted; ``conversations.replies`` read to its last page) go to the agent, in
+  chronological order, as hidden context.
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
   from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response
   mode as text (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import deque
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -46,6 +48,10 @@ log = logging.getLogger("magec.clients.slack")
 DEFAULT_API = "https://slack.com/api"
 MAX_TEXT = 3900
 WATCH_SECONDS = 2.0
+#: conversations.replies page size (Slack advises at most 200) and how many pages a thread's
+#: history may take (a runaway thread must not cost unbounded requests per question)
+HISTORY_PAGE = 200
+MAX_HISTORY_PAGES = 50
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -177,13 +183,24 @@ class SlackBot:
             await self._turn(event, conv, channel, thread, user, text, audio_file, prefix)
 
     async def _thread_context(self, channel: str, thread: str, current: str) -> str:
+        # conversations.replies pages oldest first: the newest messages are on the last page, and
+        # they are the context the question is about, so every page is read and only the newest
+        # ``history_limit`` kept (the current one counted, as Discord's newest-first fetch does)
+        newest: deque[dict[str, Any]] = deque(maxlen=self.history_limit)
+        cursor: str | None = None
         try:
-            r = await self.web.conversations_replies(channel=channel, ts=thread, limit=self.history_limit)
+            for _ in range(MAX_HISTORY_PAGES):
+                r = await self.web.conversations_replies(channel=channel, ts=thread, limit=HISTORY_PAGE,
+                                                         cursor=cursor)
+                newest.extend(r.get("messages") or [])
+                cursor = (r.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
         except SlackApiError as exc:
             log.info("slack thread history unavailable: %s", self._error(exc))
             return ""
         lines = []
-        for m in r.get("messages") or []:
+        for m in newest:
             if str(m.get("ts")) == current:
                 continue
             name = "assistant" if m.get("bot_id") or m.get("user") == self.bot_user else str(
