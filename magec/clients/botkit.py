@@ -19,6 +19,8 @@ Contract:
   declared size is refused before a byte is fetched and a body running past it is cut off, so a
   huge file never sits in memory (:class:`~magec.errors.PayloadTooLargeError`; :func:`too_large`
   is the same check for a size alone).
+* :func:`id_set` reads an allow-list failing closed: a single id where a list was meant is that
+  id, never an empty list (which would let everyone in).
 * :func:`safe_error` is the only way an exception reaches a status field or a log: the bot's own
   secrets and the usual credential shapes are replaced by ``***``.
 """
@@ -75,11 +77,23 @@ def safe_error(exc: BaseException | str, *secrets: str | None) -> str:
     return redact(text)[:500]
 
 
-def id_set(values: Any) -> set[str]:
-    """Allow-list entries as strings (Telegram ids are integers, Slack/Discord ids strings)."""
-    if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+def id_set(values: Any, field: str = "allow-list") -> set[str]:
+    """Allow-list entries as strings (Telegram ids are integers, Slack/Discord ids strings).
+
+    An empty allow-list lets everyone in, so a value that is not a list must never read as empty:
+    a single id (``12345`` where ``[12345]`` was meant, as a hand-edited import or backup may
+    hold) is that one id, a string is its comma- or space-separated ids, and anything else (an
+    object, ``true``) is a ValueError naming ``field``, so the bot does not start (fail closed).
+    """
+    if values is None:
         return set()
-    return {str(v).strip() for v in values if str(v).strip()}
+    if isinstance(values, str | int | float) and not isinstance(values, bool):
+        items: Iterable[Any] = re.split(r"[\s,]+", str(values))
+    elif isinstance(values, Iterable) and not isinstance(values, Mapping | bytes):
+        items = values
+    else:
+        raise ValueError(f"{field} must be a list of ids, not {type(values).__name__}")
+    return {str(v).strip() for v in items if str(v).strip()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,9 @@ def test_sensitive_paths_match_password_fields() -> None:
         ("telegram", {"telegram": {"botToken": ""}}, "config.telegram.botToken"),
         ("telegram", {"telegram": {"botToken": "1:x", "allowedUsers": ["abc"]}}, "config.telegram.allowedUsers[0]"),
         ("telegram", {"telegram": {"botToken": "1:x", "responseMode": "loud"}}, "config.telegram.responseMode"),
+        # a single id where a list is meant is refused on save (the bots read it as that one id)
+        ("telegram", {"telegram": {"botToken": "1:x", "allowedUsers": 12345}}, "config.telegram.allowedUsers"),
+        ("slack", {"slack": {"botToken": "x", "appToken": "y", "allowedChannels": "C1"}}, "config.slack.allowedChannels"),
         ("slack", {"slack": {"botToken": "xoxb-1"}}, "config.slack.appToken"),
         ("discord", {"discord": {"botToken": "t", "threadHistoryLimit": 500}}, "config.discord.threadHistoryLimit"),
         ("telegram", {"telegram": "token"}, "config.telegram"),

@@ -62,8 +62,8 @@ class DiscordBot:
         cfg = botkit.section(ctx.config, "discord")
         self.token = botkit.secret(cfg, "botToken")
         self.api = botkit.api_base(cfg, DEFAULT_API)
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.channels = botkit.id_set(cfg.get("allowedChannels"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.channels = botkit.id_set(cfg.get("allowedChannels"), "allowedChannels")
         limit = cfg.get("threadHistoryLimit")
         self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))

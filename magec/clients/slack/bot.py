@@ -63,8 +63,8 @@ class SlackBot:
         self.app_token = botkit.secret(cfg, "appToken")
         self.api = botkit.api_base(cfg, DEFAULT_API)
         self.web = AsyncWebClient(token=self.bot_token, base_url=self.api + "/")
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.channels = botkit.id_set(cfg.get("allowedChannels"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.channels = botkit.id_set(cfg.get("allowedChannels"), "allowedChannels")
         limit = cfg.get("threadHistoryLimit")
         self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))

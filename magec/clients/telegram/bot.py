@@ -123,13 +123,20 @@ class TelegramBot:
             request=HTTPXRequest(connection_pool_size=16, read_timeout=60, write_timeout=60),
             get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT + 15),
         )
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.chats = botkit.id_set(cfg.get("allowedChats"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.chats = botkit.id_set(cfg.get("allowedChats"), "allowedChats")
         self.threads: set[tuple[str, str | None]] = set()
-        for entry in cfg.get("allowedChatThreads") or []:
-            if isinstance(entry, Mapping) and entry.get("chatId") is not None:
-                thread = entry.get("threadId")
-                self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
+        # as botkit.id_set: an entry that cannot be read stops the bot, never leaves the list empty
+        # (open to everyone); a single {chatId, threadId?} where a list was meant is that entry
+        raw = cfg.get("allowedChatThreads")
+        entries = [raw] if isinstance(raw, Mapping) else raw or []
+        if not isinstance(entries, list):
+            raise ValueError("allowedChatThreads must be a list of {chatId, threadId?}")
+        for entry in entries:
+            if not isinstance(entry, Mapping) or entry.get("chatId") in (None, ""):
+                raise ValueError("allowedChatThreads entries must be {chatId, threadId?}")
+            thread = entry.get("threadId")
+            self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
         self.mode = botkit.normalise_mode(cfg.get("responseMode"))
         self.modes: dict[str, str] = {}  # per conversation /responsemode override
         self.locks: dict[str, asyncio.Lock] = {}

@@ -24,6 +24,21 @@ def test_plans(mode: str, voice_in: bool, expected: tuple[bool, bool, bool]) -> 
     assert (p.speech, p.text, p.voice) == expected
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, set()), ([], set()), ([12345, " 678 "], {"12345", "678"}),
+    (12345, {"12345"}), ("U7", {"U7"}), ("U7, U8 U9", {"U7", "U8", "U9"}), (4.0, {"4.0"}),
+])
+def test_id_set_reads_a_single_id_as_that_id(value: object, expected: set[str]) -> None:
+    # an empty allow-list opens the bot to everyone: a scalar where a list was meant must not
+    assert botkit.id_set(value) == expected
+
+
+@pytest.mark.parametrize("value", [{"U7": True}, True, b"U7"])
+def test_id_set_refuses_what_it_cannot_read(value: object) -> None:
+    with pytest.raises(ValueError, match="allowedUsers must be a list of ids"):
+        botkit.id_set(value, "allowedUsers")
+
+
 def test_unknown_mode_is_text() -> None:
     assert botkit.normalise_mode("loud") == "text" and botkit.normalise_mode(None) == "text"
 
