@@ -18,9 +18,11 @@ Contract:
   (the current one counted; ``conversations.replies`` read to its last page) go to the agent, in
   chronological order, as hidden context.
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
-  from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response
-  mode as text (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an
-  answer never pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
+  from ``url_private`` with the bot token, at most ``limits.uploadBytes``; only from an https
+  ``slack.com`` / ``*.slack.com`` host or ``apiBaseUrl``'s own host and port, otherwise the file
+  is skipped and logged, so the token never goes elsewhere); answers per response mode as text
+  (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an answer never
+  pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import re
 from collections import deque
 from typing import Any
 
+import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -166,6 +169,10 @@ class SlackBot:
         text = re.sub(rf"<@{re.escape(self.bot_user)}>", "", str(event.get("text") or "")).strip()
         audio_file = next((f for f in event.get("files") or []
                            if str(f.get("mimetype", "")).startswith(("audio/", "video/webm"))), None)
+        if audio_file is not None and not self._slack_file(audio_file):
+            log.warning("slack client %s: skipped an audio file whose URL is not on Slack (%s): the bot "
+                        "token goes to Slack's file hosts only", self.ctx.client_id, self._host(audio_file))
+            audio_file = None
         if not text and audio_file is None:
             return
         ts = str(event.get("ts"))
@@ -181,6 +188,31 @@ class SlackBot:
                 return
             prefix = await self._thread_context(channel, str(parent), ts) if parent else ""
             await self._turn(event, conv, channel, thread, user, text, audio_file, prefix)
+
+    @staticmethod
+    def _url(file: dict[str, Any]) -> str:
+        return str(file.get("url_private_download") or file.get("url_private") or "")
+
+    @classmethod
+    def _host(cls, file: dict[str, Any]) -> str:
+        try:
+            return httpx.URL(cls._url(file)).host or "no host"
+        except httpx.InvalidURL:
+            return "an invalid URL"
+
+    def _slack_file(self, file: dict[str, Any]) -> bool:
+        """Whether the file's download URL may get the bot token: an https Slack host, or the
+        scheme, host and port of ``apiBaseUrl`` (a self-hosted or loopback API). A file object is
+        what a message event names, and whoever can shape one must not collect the token with a
+        URL of their own. Parsed by httpx, which makes the request, so both read the same host."""
+        try:
+            url, api = httpx.URL(self._url(file)), httpx.URL(self.api)
+        except httpx.InvalidURL:
+            return False
+        host = url.host.lower()
+        if url.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return True
+        return bool(host) and (url.scheme, host, url.port) == (api.scheme, api.host.lower(), api.port)
 
     async def _thread_context(self, channel: str, thread: str, current: str) -> str:
         # conversations.replies pages oldest first: the newest messages are on the last page, and
@@ -212,7 +244,7 @@ class SlackBot:
                     text: str, audio_file: dict[str, Any] | None, prefix: str) -> None:
         audio: bytes | None = None
         if audio_file is not None:
-            url = str(audio_file.get("url_private_download") or audio_file.get("url_private"))
+            url = self._url(audio_file)  # a Slack host (handle() checked it): the token may go there
             try:  # capped: a Slack file may be 1 GB
                 audio = await botkit.fetch_audio(url, self.ctx.conversations.audio_limit, size=audio_file.get("size"),
                                                  headers={"Authorization": f"Bearer {self.bot_token}"})

@@ -207,8 +207,10 @@ class SlackFake(PlatformServer):
     # -- what users do -------------------------------------------------------------------------
     def send_message(self, channel: str, user: str, text: str = "", *, mention: bool = False,
                      channel_type: str = "channel", thread_ts: str | None = None,
-                     files: list[tuple[str, str, bytes]] | None = None, deliver: bool = True) -> str:
+                     files: list[tuple[str, str, bytes]] | None = None, file_url: str | None = None,
+                     deliver: bool = True) -> str:
         """A user posts (``mention``: an ``app_mention`` event; ``channel_type="im"``: a DM); the ts.
+        ``file_url`` replaces the files' ``url_private`` (a file object naming another server);
         ``deliver=False`` only stores it in its thread (the bot is not told)."""
         ts = self.next_ts()
         if mention:
@@ -223,7 +225,7 @@ class SlackFake(PlatformServer):
         for name, mimetype, data in files or []:
             fid = f"F{next(self._ids):06d}"
             self.files[fid] = (name, mimetype, data)
-            url = f"{self.url}/files-pri/{fid}/{name}"
+            url = file_url or f"{self.url}/files-pri/{fid}/{name}"
             attached.append({"id": fid, "name": name, "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1],
                              "size": len(data), "url_private": url, "url_private_download": url,
                              "subtype": "slack_audio" if mimetype.startswith("audio/") else None})

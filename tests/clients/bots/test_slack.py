@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_platforms import SlackFake, voice_note
+from magec.testing.fake_platforms import PlatformServer, SlackFake, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
 from tests.clients.bots.helpers import admin_status, agents, client, requests_to, running, until
@@ -110,6 +112,47 @@ async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackF
         [text] = await sl.await_sent("D201", "chat.postMessage")
         assert text.text == "alpha says: typed"
     assert len(sl.sent_to("D201", "chat.postMessage")) == 1  # mirror: no text for the voice note
+
+
+class FileHost(PlatformServer):
+    """Another server a file object may name: records the headers of every download."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.headers: list[dict[str, str]] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/{path:.*}", self._get)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.headers.append(dict(request.headers))
+        return web.Response(body=self.body, content_type="audio/ogg")
+
+
+async def test_bot_token_goes_to_slack_file_hosts_only(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                       alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # url_private is whatever the file object in the event says: a URL on another host must not
+    # get "Authorization: Bearer <bot token>" (the file is skipped; the text is still answered)
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    note = voice_note("transfer the funds")
+    alpha_llm.script(Reply(text="transfer the funds"), route="stt")
+    with FileHost(note) as other:
+        async with running(sqlite_apps, cid):
+            await sl.await_connected()
+            # same host as apiBaseUrl, another port: not the configured API
+            sl.send_message("D203", "U6", "hello", channel_type="im",
+                            files=[("a.ogg", "audio/ogg", note)], file_url=f"{other.url}/files-pri/F1/a.ogg")
+            [reply] = await sl.await_sent("D203", "chat.postMessage")
+            # a file on the fake's own host and port (the configured apiBaseUrl) still works
+            sl.send_message("D203", "U6", "", channel_type="im", files=[("b.ogg", "audio/ogg", note)])
+            [_, spoken] = await sl.await_sent("D203", "chat.postMessage", count=2)
+    assert all(sl.bot_token not in str(h) for h in other.headers)
+    assert reply.text == "alpha says: hello"
+    assert spoken.text == "alpha says: transfer the funds"
+    assert len(requests_to(alpha_llm, "stt")) == 1
 
 
 async def test_not_allowed_and_platform_down(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
