@@ -73,7 +73,7 @@ class SlackBot:
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))
         self.bot_user = ""
         self.identity = ""
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def _error(self, exc: BaseException) -> str:
@@ -179,7 +179,7 @@ class SlackBot:
         parent = event.get("thread_ts")
         thread = None if is_dm and not parent else str(parent or ts)
         conv = f"{channel}:{thread}" if thread else channel
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
 
             async def say(reply: str) -> None:
                 await self._send_text(channel, thread, reply)

@@ -138,8 +138,8 @@ class TelegramBot:
             thread = entry.get("threadId")
             self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
         self.mode = botkit.normalise_mode(cfg.get("responseMode"))
-        self.modes: dict[str, str] = {}  # per conversation /responsemode override
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.modes = botkit.ResponseModes(self.mode)  # per conversation /responsemode override
+        self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
         self.identity = ""
 
@@ -257,7 +257,7 @@ class TelegramBot:
             return
         self.ctx.status.message_seen()
         conv = self.conversation(msg.chat.id, thread)
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
             text = (msg.text or "").strip()
             if text.startswith("/") and await self._command(msg, conv, text):
                 return
@@ -337,7 +337,7 @@ class TelegramBot:
         if not self.allowed(query.from_user.id, message.chat.id, thread):
             return
         conv = self.conversation(message.chat.id, thread)
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
             agents = await self.ctx.conversations.agents(self.ctx.client_id)
             text = await self._switch(conv, data.removeprefix("agent:"), agents)
             await self.bot.send_message(message.chat.id, text, parse_mode=ParseMode.HTML,
@@ -346,14 +346,14 @@ class TelegramBot:
     async def _mode_command(self, msg: Message, conv: str, arg: str) -> None:
         options = ", ".join(f"<code>{m}</code>" for m in (*botkit.RESPONSE_MODES, "reset"))
         if not arg:
-            current = self.modes.get(conv, self.mode)
+            current = self.modes.get(conv)
             note = f" (this chat; the client's default is <code>{self.mode}</code>)" if conv in self.modes else ""
             await self._reply(msg, f"<b>Response mode:</b> <code>{current}</code>{note}\nOptions: {options}")
         elif arg == "reset":
-            self.modes.pop(conv, None)
+            self.modes.reset(conv)
             await self._reply(msg, f"Response mode back to the client's default: <code>{self.mode}</code>")
         elif arg in botkit.RESPONSE_MODES:
-            self.modes[conv] = arg
+            self.modes.set(conv, arg)
             await self._reply(msg, f"Response mode set to <code>{arg}</code> for this chat.")
         else:
             await self._reply(msg, f"Unknown mode <code>{_esc(arg)}</code>. Options: {options}")
@@ -377,7 +377,7 @@ class TelegramBot:
                 await self._send_text(msg, f"⚠️ {error}")
                 return
             audio = bytes(await file.download_as_bytearray())
-        p = botkit.plan(self.modes.get(conv, self.mode), voice_in=audio is not None)
+        p = botkit.plan(self.modes.get(conv), voice_in=audio is not None)
         meta: dict[str, Any] = {
             "source": "telegram", "telegram_user_id": user.id, "telegram_chat_id": msg.chat.id,
             "telegram_chat_type": msg.chat.type,

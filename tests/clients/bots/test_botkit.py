@@ -3,6 +3,7 @@ conversion to OGG/Opus voice notes (real espeak-ng speech) and redacted errors."
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import av
@@ -122,3 +123,47 @@ def test_thread_history_block() -> None:
     assert botkit.thread_history([("bob", " hi "), ("amy", "  ")]) == (
         "<!--MAGEC_THREAD_HISTORY:\n[bob]: hi\n:MAGEC_THREAD_HISTORY-->\n"
     )
+
+
+async def test_conversation_locks_are_dropped_once_nobody_holds_or_waits() -> None:
+    # every Slack/Discord mention is a new conversation: a lock kept per conversation forever
+    # grows the bot's memory for as long as it runs
+    locks = botkit.ConversationLocks()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def turn(conv: str, tag: str) -> None:
+        async with locks.hold(conv):
+            order.append(tag)
+            await release.wait()
+
+    tasks = [asyncio.create_task(turn(f"C1:{i}", f"{i}")) for i in range(500)]
+    tasks += [asyncio.create_task(turn("C1:0", "0-second")), asyncio.create_task(turn("C1:1", "1-second"))]
+    await asyncio.sleep(0)
+    assert len(locks) == 500 and "0-second" not in order  # one conversation's messages run in order
+    holder = asyncio.create_task(turn("C2", "holder"))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(turn("C2", "never"))
+    await asyncio.sleep(0)
+    waiter.cancel()  # cancelled while waiting: the holder still has the lock
+    await asyncio.sleep(0)
+    assert waiter.cancelled() and len(locks) == 501
+    release.set()
+    await asyncio.gather(*tasks, holder)
+    assert "never" not in order
+    assert order.index("0-second") > order.index("0") and order.index("1-second") > order.index("1")
+    assert len(locks) == 0
+
+
+def test_response_modes_keep_only_overrides_and_stay_bounded() -> None:
+    modes = botkit.ResponseModes("text", cap=3)
+    modes.set("a", "text")  # the default: nothing to remember
+    assert len(modes) == 0 and modes.get("a") == "text"
+    modes.set("a", "voice")
+    modes.set("a", "text")  # back to the default drops it
+    assert "a" not in modes and len(modes) == 0
+    for conv in "bcde":
+        modes.set(conv, "both")
+    assert len(modes) == 3 and "b" not in modes and modes.get("e") == "both"  # the oldest went first
+    modes.reset("e")
+    assert modes.get("e") == "text" and len(modes) == 2
