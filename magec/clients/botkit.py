@@ -19,19 +19,26 @@ Contract:
   declared size is refused before a byte is fetched and a body running past it is cut off, so a
   huge file never sits in memory (:class:`~magec.errors.PayloadTooLargeError`; :func:`too_large`
   is the same check for a size alone).
+* :func:`id_set` reads an allow-list failing closed: a single id where a list was meant is that
+  id, never an empty list (which would let everyone in).
+* :class:`ConversationLocks` runs one conversation's messages in order and forgets a lock once
+  nobody holds or waits on it; :class:`ResponseModes` keeps only non-default per-conversation
+  modes, at most 10,000 (both would otherwise grow with every conversation a bot ever saw).
 * :func:`safe_error` is the only way an exception reaches a status field or a log: the bot's own
   secrets and the usual credential shapes are replaced by ``***``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import io
 import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
@@ -75,11 +82,23 @@ def safe_error(exc: BaseException | str, *secrets: str | None) -> str:
     return redact(text)[:500]
 
 
-def id_set(values: Any) -> set[str]:
-    """Allow-list entries as strings (Telegram ids are integers, Slack/Discord ids strings)."""
-    if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+def id_set(values: Any, field: str = "allow-list") -> set[str]:
+    """Allow-list entries as strings (Telegram ids are integers, Slack/Discord ids strings).
+
+    An empty allow-list lets everyone in, so a value that is not a list must never read as empty:
+    a single id (``12345`` where ``[12345]`` was meant, as a hand-edited import or backup may
+    hold) is that one id, a string is its comma- or space-separated ids, and anything else (an
+    object, ``true``) is a ValueError naming ``field``, so the bot does not start (fail closed).
+    """
+    if values is None:
         return set()
-    return {str(v).strip() for v in values if str(v).strip()}
+    if isinstance(values, str | int | float) and not isinstance(values, bool):
+        items: Iterable[Any] = re.split(r"[\s,]+", str(values))
+    elif isinstance(values, Iterable) and not isinstance(values, Mapping | bytes):
+        items = values
+    else:
+        raise ValueError(f"{field} must be a list of ids, not {type(values).__name__}")
+    return {str(v).strip() for v in items if str(v).strip()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +265,60 @@ def thread_history(lines: Iterable[tuple[str, str]]) -> str:
     return f"{THREAD_HISTORY_OPEN}{body}{THREAD_HISTORY_CLOSE}" if body else ""
 
 
+class ConversationLocks:
+    """One lock per conversation, so its messages run in order, kept only while a handler holds
+    or waits on it: every Slack/Discord mention is a new conversation, and a map that kept each
+    lock forever would grow for as long as the bot runs."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # key -> (lock, [users])
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:  # also when cancelled while waiting: nobody else may still count on this lock
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+
+class ResponseModes:
+    """The per-conversation ``responsemode`` overrides (until the worker restarts). Only a mode
+    other than the client's default is kept, and at most ``cap`` of them (the oldest set goes
+    first), so conversations that never change theirs cost nothing and the map stays bounded."""
+
+    def __init__(self, default: str, cap: int = 10_000) -> None:
+        self.default = default
+        self.cap = cap
+        self._modes: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._modes)
+
+    def __contains__(self, conv: object) -> bool:
+        return conv in self._modes
+
+    def get(self, conv: str) -> str:
+        return self._modes.get(conv, self.default)
+
+    def set(self, conv: str, mode: str) -> None:
+        self._modes.pop(conv, None)  # re-inserted last: the cap drops the oldest set first
+        if mode != self.default:
+            self._modes[conv] = mode
+            while len(self._modes) > self.cap:
+                del self._modes[next(iter(self._modes))]
+
+    def reset(self, conv: str) -> None:
+        self._modes.pop(conv, None)
+
+
 Say = Callable[[str], Awaitable[Any]]
 
 
@@ -258,10 +331,10 @@ class ChatCommands:
         self.ctx = ctx
         self.default_mode = default_mode
         self.prefix = prefix
-        self.modes: dict[str, str] = {}
+        self.modes = ResponseModes(default_mode)
 
     def mode(self, conv: str) -> str:
-        return self.modes.get(conv, self.default_mode)
+        return self.modes.get(conv)
 
     async def run(self, conv: str, user: str, text: str, say: Say) -> bool:
         """Handle ``text`` when it is one of the commands; False otherwise (it goes to the agent)."""
@@ -296,10 +369,10 @@ class ChatCommands:
             if not arg:
                 await say(f"Response mode: `{self.mode(conv)}` (options: {', '.join(RESPONSE_MODES)}, reset)")
             elif arg == "reset":
-                self.modes.pop(conv, None)
+                self.modes.reset(conv)
                 await say(f"Response mode back to the client's default: `{self.default_mode}`")
             elif arg in RESPONSE_MODES:
-                self.modes[conv] = arg
+                self.modes.set(conv, arg)
                 await say(f"Response mode set to `{arg}` here.")
             else:
                 await say(f"Unknown mode `{arg}`. Options: {', '.join(RESPONSE_MODES)}, reset")

@@ -10,7 +10,8 @@ Contract of :func:`parse` (raises ``ValueError`` with a user-presentable message
   ``@hourly`` (Magec's list).
 * Extensions beyond Magec: a 6-field form with a leading *seconds* field (as robfig/cron's
   ``WithSeconds``), and ``@every <n>s|m|h`` (a fixed interval counted from the Unix epoch, so every
-  replica computes the same slots). Both give the scheduler second resolution; tests use them.
+  replica computes the same slots; at most :data:`MAX_EVERY`, 87600h = 10 years, so a slot is
+  always a datetime). Both give the scheduler second resolution; tests use them.
 
 :meth:`CronExpr.next_after` returns the first slot strictly after ``moment`` (an aware datetime),
 as an aware UTC datetime. Wall-clock times are read in the expression's time zone: a slot that
@@ -47,6 +48,8 @@ _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
 )
 _EVERY = re.compile(r"^@every\s+(\d+)\s*([smh])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600}
+#: the longest ``@every`` interval (10 years, in seconds): far from the datetime range's end
+MAX_EVERY = 10 * 365 * 86400
 #: how far ahead a slot is searched for (e.g. "30 2 29 2 *" needs up to 8 years)
 _HORIZON_YEARS = 9
 
@@ -162,9 +165,17 @@ def parse(text: str) -> CronExpr:
     low = raw.lower()
     m = _EVERY.match(low)
     if m:
-        every = int(m.group(1)) * _UNIT[m.group(2)]
+        # bounded: a slot is a datetime (year ≤ 9999), and a huge interval made every worker start
+        # fail with OverflowError ("timestamp out of range") instead of being refused at save
+        digits = m.group(1).lstrip("0") or "0"
+        every = int(digits) * _UNIT[m.group(2)] if len(digits) <= 12 else MAX_EVERY + 1
         if every <= 0:
             raise ValueError("@every needs a positive interval")
+        if every > MAX_EVERY:
+            raise ValueError(
+                f"@every is at most {MAX_EVERY // 3600}h ({MAX_EVERY // (365 * 86400)} years); "
+                "use a cron expression such as @yearly for rarer jobs"
+            )
         empty: frozenset[int] = frozenset()
         return CronExpr(raw, empty, empty, empty, empty, empty, empty, True, True, every)
     if low.startswith("@"):

@@ -63,6 +63,8 @@ def test_sensitive_paths_match_password_fields() -> None:
         ("cron", {"cron": {"schedule": "not a cron", "commandId": "CMD"}}, "config.cron.schedule"),
         ("cron", {"cron": {"schedule": "61 * * * *", "commandId": "CMD"}}, "config.cron.schedule"),
         ("cron", {"cron": {"schedule": "@sometimes", "commandId": "CMD"}}, "config.cron.schedule"),
+        ("cron", {"cron": {"schedule": "@every 99999999999999999999h", "commandId": "CMD"}}, "config.cron.schedule"),
+        ("cron", {"cron": {"schedule": "@every 87601h", "commandId": "CMD"}}, "config.cron.schedule"),
         ("cron", {"cron": {"schedule": "0 9 * * *"}}, "config.cron.commandId"),
         ("cron", {"cron": {"schedule": "0 9 * * *", "commandId": "CMD", "timezone": "Mars/Base"}},
          "config.cron.timezone"),
@@ -72,6 +74,9 @@ def test_sensitive_paths_match_password_fields() -> None:
         ("telegram", {"telegram": {"botToken": ""}}, "config.telegram.botToken"),
         ("telegram", {"telegram": {"botToken": "1:x", "allowedUsers": ["abc"]}}, "config.telegram.allowedUsers[0]"),
         ("telegram", {"telegram": {"botToken": "1:x", "responseMode": "loud"}}, "config.telegram.responseMode"),
+        # a single id where a list is meant is refused on save (the bots read it as that one id)
+        ("telegram", {"telegram": {"botToken": "1:x", "allowedUsers": 12345}}, "config.telegram.allowedUsers"),
+        ("slack", {"slack": {"botToken": "x", "appToken": "y", "allowedChannels": "C1"}}, "config.slack.allowedChannels"),
         ("slack", {"slack": {"botToken": "xoxb-1"}}, "config.slack.appToken"),
         ("discord", {"discord": {"botToken": "t", "threadHistoryLimit": 500}}, "config.discord.threadHistoryLimit"),
         ("telegram", {"telegram": "token"}, "config.telegram"),
@@ -104,6 +109,19 @@ async def test_invalid_config_is_a_400_naming_the_field(apps: Apps, ctype: str, 
         assert r.status_code == 200 and r.json()["config"][ctype][f"{token}Set"] is True, r.text
         return
     assert r.status_code == 400 and r.json().get("field") == field, r.text
+
+
+async def test_every_interval_is_bounded_at_save(apps: Apps) -> None:
+    # an interval past what the scheduler's dates hold was stored, then the cron worker failed with
+    # OverflowError on every restart: it is refused at save, with the bound in the message
+    cmd = await command(apps, "Say hi")
+    r = await _create(apps, "cron", {"cron": {"schedule": "@every 99999999999999999999h", "commandId": cmd}})
+    assert r.status_code == 400 and r.json()["field"] == "config.cron.schedule", r.text
+    assert "at most 87600h (10 years)" in r.json()["error"]
+    r = await _create(apps, "cron", {"cron": {"schedule": "@every 87600h", "commandId": cmd}})
+    assert r.status_code == 201, r.text
+    view = (await apps.admin.get(f"{A}/clients/{r.json()['id']}")).json()
+    assert view["status"]["nextRun"], view
 
 
 async def test_valid_configs_and_unknown_fields_are_kept(apps: Apps) -> None:

@@ -62,8 +62,8 @@ class DiscordBot:
         cfg = botkit.section(ctx.config, "discord")
         self.token = botkit.secret(cfg, "botToken")
         self.api = botkit.api_base(cfg, DEFAULT_API)
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.channels = botkit.id_set(cfg.get("allowedChannels"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.channels = botkit.id_set(cfg.get("allowedChannels"), "allowedChannels")
         limit = cfg.get("threadHistoryLimit")
         self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))
@@ -77,7 +77,7 @@ class DiscordBot:
         self.resume_url: str | None = None
         self.seq: int | None = None
         self.acked = True  # the last heartbeat was acknowledged (op 11)
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -232,7 +232,7 @@ class DiscordBot:
         target = channel_id
         if not is_dm and not in_thread:  # a mention in a channel: answer in a thread on that message
             target = await self._open_thread(channel_id, str(msg["id"]), text)
-        async with self.locks.setdefault(target, asyncio.Lock()):
+        async with self.locks.hold(target):
 
             async def say(reply: str) -> None:
                 await self._send_text(target, reply, None)

@@ -14,12 +14,15 @@ Contract:
   messages, edits and other subtypes (except file shares) are skipped. The author must pass the
   allow-lists (``allowedUsers`` or ``allowedChannels``; both empty → everyone, as Magec).
 * Mentions are answered in a thread on the message (``thread_ts``); each thread (``channel:ts``)
-  and each DM channel is one conversation. In a thread, up to ``threadHistoryLimit`` earlier
-  messages (``conversations.replies``) go to the agent as hidden context.
+  and each DM channel is one conversation. In a thread, the newest ``threadHistoryLimit`` messages
+  (the current one counted; ``conversations.replies`` read to its last page) go to the agent, in
+  chronological order, as hidden context.
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode``; audio files go to the agent's STT (downloaded
-  from ``url_private`` with the bot token, at most ``limits.uploadBytes``); answers per response
-  mode as text (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an
-  answer never pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
+  from ``url_private`` with the bot token, at most ``limits.uploadBytes``; only from an https
+  ``slack.com`` / ``*.slack.com`` host or ``apiBaseUrl``'s own host and port, otherwise the file
+  is skipped and logged, so the token never goes elsewhere); answers per response mode as text
+  (split at 3,900 characters; special mentions such as ``<!channel>`` escaped, so an answer never
+  pages a channel) and/or the speech uploaded as a file (``files_upload_v2``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import deque
 from typing import Any
 
+import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -46,6 +51,10 @@ log = logging.getLogger("magec.clients.slack")
 DEFAULT_API = "https://slack.com/api"
 MAX_TEXT = 3900
 WATCH_SECONDS = 2.0
+#: conversations.replies page size (Slack advises at most 200) and how many pages a thread's
+#: history may take (a runaway thread must not cost unbounded requests per question)
+HISTORY_PAGE = 200
+MAX_HISTORY_PAGES = 50
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -57,14 +66,14 @@ class SlackBot:
         self.app_token = botkit.secret(cfg, "appToken")
         self.api = botkit.api_base(cfg, DEFAULT_API)
         self.web = AsyncWebClient(token=self.bot_token, base_url=self.api + "/")
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.channels = botkit.id_set(cfg.get("allowedChannels"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.channels = botkit.id_set(cfg.get("allowedChannels"), "allowedChannels")
         limit = cfg.get("threadHistoryLimit")
         self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))
         self.bot_user = ""
         self.identity = ""
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def _error(self, exc: BaseException) -> str:
@@ -160,13 +169,17 @@ class SlackBot:
         text = re.sub(rf"<@{re.escape(self.bot_user)}>", "", str(event.get("text") or "")).strip()
         audio_file = next((f for f in event.get("files") or []
                            if str(f.get("mimetype", "")).startswith(("audio/", "video/webm"))), None)
+        if audio_file is not None and not self._slack_file(audio_file):
+            log.warning("slack client %s: skipped an audio file whose URL is not on Slack (%s): the bot "
+                        "token goes to Slack's file hosts only", self.ctx.client_id, self._host(audio_file))
+            audio_file = None
         if not text and audio_file is None:
             return
         ts = str(event.get("ts"))
         parent = event.get("thread_ts")
         thread = None if is_dm and not parent else str(parent or ts)
         conv = f"{channel}:{thread}" if thread else channel
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
 
             async def say(reply: str) -> None:
                 await self._send_text(channel, thread, reply)
@@ -176,14 +189,50 @@ class SlackBot:
             prefix = await self._thread_context(channel, str(parent), ts) if parent else ""
             await self._turn(event, conv, channel, thread, user, text, audio_file, prefix)
 
-    async def _thread_context(self, channel: str, thread: str, current: str) -> str:
+    @staticmethod
+    def _url(file: dict[str, Any]) -> str:
+        return str(file.get("url_private_download") or file.get("url_private") or "")
+
+    @classmethod
+    def _host(cls, file: dict[str, Any]) -> str:
         try:
-            r = await self.web.conversations_replies(channel=channel, ts=thread, limit=self.history_limit)
+            return httpx.URL(cls._url(file)).host or "no host"
+        except httpx.InvalidURL:
+            return "an invalid URL"
+
+    def _slack_file(self, file: dict[str, Any]) -> bool:
+        """Whether the file's download URL may get the bot token: an https Slack host, or the
+        scheme, host and port of ``apiBaseUrl`` (a self-hosted or loopback API). A file object is
+        what a message event names, and whoever can shape one must not collect the token with a
+        URL of their own. Parsed by httpx, which makes the request, so both read the same host."""
+        try:
+            url, api = httpx.URL(self._url(file)), httpx.URL(self.api)
+        except httpx.InvalidURL:
+            return False
+        host = url.host.lower()
+        if url.scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return True
+        return bool(host) and (url.scheme, host, url.port) == (api.scheme, api.host.lower(), api.port)
+
+    async def _thread_context(self, channel: str, thread: str, current: str) -> str:
+        # conversations.replies pages oldest first: the newest messages are on the last page, and
+        # they are the context the question is about, so every page is read and only the newest
+        # ``history_limit`` kept (the current one counted, as Discord's newest-first fetch does)
+        newest: deque[dict[str, Any]] = deque(maxlen=self.history_limit)
+        cursor: str | None = None
+        try:
+            for _ in range(MAX_HISTORY_PAGES):
+                r = await self.web.conversations_replies(channel=channel, ts=thread, limit=HISTORY_PAGE,
+                                                         cursor=cursor)
+                newest.extend(r.get("messages") or [])
+                cursor = (r.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
         except SlackApiError as exc:
             log.info("slack thread history unavailable: %s", self._error(exc))
             return ""
         lines = []
-        for m in r.get("messages") or []:
+        for m in newest:
             if str(m.get("ts")) == current:
                 continue
             name = "assistant" if m.get("bot_id") or m.get("user") == self.bot_user else str(
@@ -195,7 +244,7 @@ class SlackBot:
                     text: str, audio_file: dict[str, Any] | None, prefix: str) -> None:
         audio: bytes | None = None
         if audio_file is not None:
-            url = str(audio_file.get("url_private_download") or audio_file.get("url_private"))
+            url = self._url(audio_file)  # a Slack host (handle() checked it): the token may go there
             try:  # capped: a Slack file may be 1 GB
                 audio = await botkit.fetch_audio(url, self.ctx.conversations.audio_limit, size=audio_file.get("size"),
                                                  headers={"Authorization": f"Bearer {self.bot_token}"})

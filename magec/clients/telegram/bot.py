@@ -123,16 +123,23 @@ class TelegramBot:
             request=HTTPXRequest(connection_pool_size=16, read_timeout=60, write_timeout=60),
             get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT + 15),
         )
-        self.users = botkit.id_set(cfg.get("allowedUsers"))
-        self.chats = botkit.id_set(cfg.get("allowedChats"))
+        self.users = botkit.id_set(cfg.get("allowedUsers"), "allowedUsers")
+        self.chats = botkit.id_set(cfg.get("allowedChats"), "allowedChats")
         self.threads: set[tuple[str, str | None]] = set()
-        for entry in cfg.get("allowedChatThreads") or []:
-            if isinstance(entry, Mapping) and entry.get("chatId") is not None:
-                thread = entry.get("threadId")
-                self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
+        # as botkit.id_set: an entry that cannot be read stops the bot, never leaves the list empty
+        # (open to everyone); a single {chatId, threadId?} where a list was meant is that entry
+        raw = cfg.get("allowedChatThreads")
+        entries = [raw] if isinstance(raw, Mapping) else raw or []
+        if not isinstance(entries, list):
+            raise ValueError("allowedChatThreads must be a list of {chatId, threadId?}")
+        for entry in entries:
+            if not isinstance(entry, Mapping) or entry.get("chatId") in (None, ""):
+                raise ValueError("allowedChatThreads entries must be {chatId, threadId?}")
+            thread = entry.get("threadId")
+            self.threads.add((str(entry["chatId"]), None if thread in (None, "", 0) else str(thread)))
         self.mode = botkit.normalise_mode(cfg.get("responseMode"))
-        self.modes: dict[str, str] = {}  # per conversation /responsemode override
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.modes = botkit.ResponseModes(self.mode)  # per conversation /responsemode override
+        self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
         self.identity = ""
 
@@ -250,7 +257,7 @@ class TelegramBot:
             return
         self.ctx.status.message_seen()
         conv = self.conversation(msg.chat.id, thread)
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
             text = (msg.text or "").strip()
             if text.startswith("/") and await self._command(msg, conv, text):
                 return
@@ -330,7 +337,7 @@ class TelegramBot:
         if not self.allowed(query.from_user.id, message.chat.id, thread):
             return
         conv = self.conversation(message.chat.id, thread)
-        async with self.locks.setdefault(conv, asyncio.Lock()):
+        async with self.locks.hold(conv):
             agents = await self.ctx.conversations.agents(self.ctx.client_id)
             text = await self._switch(conv, data.removeprefix("agent:"), agents)
             await self.bot.send_message(message.chat.id, text, parse_mode=ParseMode.HTML,
@@ -339,14 +346,14 @@ class TelegramBot:
     async def _mode_command(self, msg: Message, conv: str, arg: str) -> None:
         options = ", ".join(f"<code>{m}</code>" for m in (*botkit.RESPONSE_MODES, "reset"))
         if not arg:
-            current = self.modes.get(conv, self.mode)
+            current = self.modes.get(conv)
             note = f" (this chat; the client's default is <code>{self.mode}</code>)" if conv in self.modes else ""
             await self._reply(msg, f"<b>Response mode:</b> <code>{current}</code>{note}\nOptions: {options}")
         elif arg == "reset":
-            self.modes.pop(conv, None)
+            self.modes.reset(conv)
             await self._reply(msg, f"Response mode back to the client's default: <code>{self.mode}</code>")
         elif arg in botkit.RESPONSE_MODES:
-            self.modes[conv] = arg
+            self.modes.set(conv, arg)
             await self._reply(msg, f"Response mode set to <code>{arg}</code> for this chat.")
         else:
             await self._reply(msg, f"Unknown mode <code>{_esc(arg)}</code>. Options: {options}")
@@ -370,7 +377,7 @@ class TelegramBot:
                 await self._send_text(msg, f"⚠️ {error}")
                 return
             audio = bytes(await file.download_as_bytearray())
-        p = botkit.plan(self.modes.get(conv, self.mode), voice_in=audio is not None)
+        p = botkit.plan(self.modes.get(conv), voice_in=audio is not None)
         meta: dict[str, Any] = {
             "source": "telegram", "telegram_user_id": user.id, "telegram_chat_id": msg.chat.id,
             "telegram_chat_type": msg.chat.type,

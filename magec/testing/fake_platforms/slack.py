@@ -3,9 +3,10 @@
 Web API (token as ``Authorization: Bearer`` or a ``token`` field; JSON, urlencoded or multipart;
 errors as HTTP 200 ``{"ok": false, "error": ...}`` like Slack): auth.test (bot token),
 apps.connections.open (app token; returns the ``ws://`` Socket Mode URL), chat.postMessage
-(``msg_too_long`` over 40,000 characters), conversations.replies (a thread, parent first, up to
-``limit``), users.info, files.getUploadURLExternal + the upload URL + files.completeUploadExternal
-(what ``files_upload_v2`` does), and ``url_private`` downloads (bot token required).
+(``msg_too_long`` over 40,000 characters), conversations.replies (a thread, parent first, ``limit``
+per page, paged with ``cursor`` / ``next_cursor``), users.info, files.getUploadURLExternal + the
+upload URL + files.completeUploadExternal (what ``files_upload_v2`` does), and ``url_private``
+downloads (bot token required).
 
 Socket Mode: ``hello`` on connect, ``events_api`` envelopes for injected events, envelope acks
 recorded in ``fake.acks``; :meth:`SlackFake.drop` closes the connections (``fake.connections``
@@ -112,8 +113,12 @@ class SlackFake(PlatformServer):
         if key not in self.threads:
             return {"ok": False, "error": "thread_not_found"}
         limit = int(params.get("limit") or 1000)
+        start = int(params.get("cursor") or 0)  # Slack's cursors are opaque; an offset here
         msgs = self.threads[key]
-        return {"ok": True, "messages": msgs[:limit], "has_more": len(msgs) > limit}
+        page = msgs[start:start + limit]
+        more = start + limit < len(msgs)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     async def _m_files_getUploadURLExternal(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         fid = f"F{next(self._ids):06d}"
@@ -202,8 +207,10 @@ class SlackFake(PlatformServer):
     # -- what users do -------------------------------------------------------------------------
     def send_message(self, channel: str, user: str, text: str = "", *, mention: bool = False,
                      channel_type: str = "channel", thread_ts: str | None = None,
-                     files: list[tuple[str, str, bytes]] | None = None, deliver: bool = True) -> str:
+                     files: list[tuple[str, str, bytes]] | None = None, file_url: str | None = None,
+                     deliver: bool = True) -> str:
         """A user posts (``mention``: an ``app_mention`` event; ``channel_type="im"``: a DM); the ts.
+        ``file_url`` replaces the files' ``url_private`` (a file object naming another server);
         ``deliver=False`` only stores it in its thread (the bot is not told)."""
         ts = self.next_ts()
         if mention:
@@ -218,7 +225,7 @@ class SlackFake(PlatformServer):
         for name, mimetype, data in files or []:
             fid = f"F{next(self._ids):06d}"
             self.files[fid] = (name, mimetype, data)
-            url = f"{self.url}/files-pri/{fid}/{name}"
+            url = file_url or f"{self.url}/files-pri/{fid}/{name}"
             attached.append({"id": fid, "name": name, "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1],
                              "size": len(data), "url_private": url, "url_private_download": url,
                              "subtype": "slack_audio" if mimetype.startswith("audio/") else None})

@@ -3,6 +3,7 @@ conversion to OGG/Opus voice notes (real espeak-ng speech) and redacted errors."
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import av
@@ -22,6 +23,21 @@ from magec.testing.fake_platforms.telegram import html_error
 def test_plans(mode: str, voice_in: bool, expected: tuple[bool, bool, bool]) -> None:
     p = botkit.plan(mode, voice_in)
     assert (p.speech, p.text, p.voice) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, set()), ([], set()), ([12345, " 678 "], {"12345", "678"}),
+    (12345, {"12345"}), ("U7", {"U7"}), ("U7, U8 U9", {"U7", "U8", "U9"}), (4.0, {"4.0"}),
+])
+def test_id_set_reads_a_single_id_as_that_id(value: object, expected: set[str]) -> None:
+    # an empty allow-list opens the bot to everyone: a scalar where a list was meant must not
+    assert botkit.id_set(value) == expected
+
+
+@pytest.mark.parametrize("value", [{"U7": True}, True, b"U7"])
+def test_id_set_refuses_what_it_cannot_read(value: object) -> None:
+    with pytest.raises(ValueError, match="allowedUsers must be a list of ids"):
+        botkit.id_set(value, "allowedUsers")
 
 
 def test_unknown_mode_is_text() -> None:
@@ -107,3 +123,47 @@ def test_thread_history_block() -> None:
     assert botkit.thread_history([("bob", " hi "), ("amy", "  ")]) == (
         "<!--MAGEC_THREAD_HISTORY:\n[bob]: hi\n:MAGEC_THREAD_HISTORY-->\n"
     )
+
+
+async def test_conversation_locks_are_dropped_once_nobody_holds_or_waits() -> None:
+    # every Slack/Discord mention is a new conversation: a lock kept per conversation forever
+    # grows the bot's memory for as long as it runs
+    locks = botkit.ConversationLocks()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def turn(conv: str, tag: str) -> None:
+        async with locks.hold(conv):
+            order.append(tag)
+            await release.wait()
+
+    tasks = [asyncio.create_task(turn(f"C1:{i}", f"{i}")) for i in range(500)]
+    tasks += [asyncio.create_task(turn("C1:0", "0-second")), asyncio.create_task(turn("C1:1", "1-second"))]
+    await asyncio.sleep(0)
+    assert len(locks) == 500 and "0-second" not in order  # one conversation's messages run in order
+    holder = asyncio.create_task(turn("C2", "holder"))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(turn("C2", "never"))
+    await asyncio.sleep(0)
+    waiter.cancel()  # cancelled while waiting: the holder still has the lock
+    await asyncio.sleep(0)
+    assert waiter.cancelled() and len(locks) == 501
+    release.set()
+    await asyncio.gather(*tasks, holder)
+    assert "never" not in order
+    assert order.index("0-second") > order.index("0") and order.index("1-second") > order.index("1")
+    assert len(locks) == 0
+
+
+def test_response_modes_keep_only_overrides_and_stay_bounded() -> None:
+    modes = botkit.ResponseModes("text", cap=3)
+    modes.set("a", "text")  # the default: nothing to remember
+    assert len(modes) == 0 and modes.get("a") == "text"
+    modes.set("a", "voice")
+    modes.set("a", "text")  # back to the default drops it
+    assert "a" not in modes and len(modes) == 0
+    for conv in "bcde":
+        modes.set(conv, "both")
+    assert len(modes) == 3 and "b" not in modes and modes.get("e") == "both"  # the oldest went first
+    modes.reset("e")
+    assert modes.get("e") == "text" and len(modes) == 2

@@ -3,11 +3,14 @@ history, audio files, commands, allow-lists and outages. Setup through the Admin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_platforms import SlackFake, voice_note
+from magec.testing.fake_platforms import PlatformServer, SlackFake, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
 from magec.testing.services import free_port
 from tests.clients.bots.helpers import admin_status, agents, client, requests_to, running, until
@@ -56,9 +59,9 @@ async def test_thread_history_limit_and_commands(sqlite_apps: Apps, slack_fake: 
         [answer] = await sl.await_sent("C101", "chat.postMessage")
         assert answer.data["thread_ts"] == root and answer.text.endswith("what did we decide?")
         prompt = str(requests_to(alpha_llm, "chat")[-1].json["messages"])
-        # limit 3: the root, two replies; the current message is not repeated as history
+        # limit 3: the newest three messages, the current one counted (and not repeated as history)
         assert "MAGEC_THREAD_HISTORY" in prompt and "[U3]: tenerife sounds good" in prompt
-        assert "[U2]: planning the offsite" in prompt and "in march" in prompt
+        assert "in march" in prompt and "planning the offsite" not in prompt
         # !agent in the thread switches this thread only
         sl.send_message("C101", "U2", "!agent beta", mention=True, thread_ts=root)
         sl.send_message("C101", "U2", "and now?", mention=True, thread_ts=root)
@@ -67,6 +70,27 @@ async def test_thread_history_limit_and_commands(sqlite_apps: Apps, slack_fake: 
         other = sl.send_message("C101", "U2", "new topic", mention=True)
         msgs = await sl.await_sent("C101", "chat.postMessage", count=4)
         assert msgs[3].text == "alpha says: new topic" and msgs[3].data["thread_ts"] == other
+
+
+async def test_long_thread_gives_the_newest_messages(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                    alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # conversations.replies pages a thread oldest first: the agent must get the recent end of a
+    # long thread (what the question is about), not its first messages
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl, threadHistoryLimit=4), [s.alpha])
+    root = sl.send_message("C103", "U2", "kick-off", deliver=False)
+    for i in range(1, 251):  # more than one page of replies
+        sl.send_message("C103", f"U{i % 5 + 10}", f"reply number {i}", thread_ts=root, deliver=False)
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        sl.send_message("C103", "U2", "so where are we?", mention=True, thread_ts=root)
+        await sl.await_sent("C103", "chat.postMessage")
+    prompt = str(requests_to(alpha_llm, "chat")[-1].json["messages"])
+    history = prompt[prompt.index("MAGEC_THREAD_HISTORY:"):prompt.index(":MAGEC_THREAD_HISTORY")]
+    # the newest four, the question counted: the last three replies, oldest first
+    assert re.findall(r"reply number (\d+)", history) == ["248", "249", "250"]
+    assert "kick-off" not in history and "so where are we?" not in history
 
 
 async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
@@ -88,6 +112,47 @@ async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackF
         [text] = await sl.await_sent("D201", "chat.postMessage")
         assert text.text == "alpha says: typed"
     assert len(sl.sent_to("D201", "chat.postMessage")) == 1  # mirror: no text for the voice note
+
+
+class FileHost(PlatformServer):
+    """Another server a file object may name: records the headers of every download."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+        self.headers: list[dict[str, str]] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/{path:.*}", self._get)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.headers.append(dict(request.headers))
+        return web.Response(body=self.body, content_type="audio/ogg")
+
+
+async def test_bot_token_goes_to_slack_file_hosts_only(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                       alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # url_private is whatever the file object in the event says: a URL on another host must not
+    # get "Authorization: Bearer <bot token>" (the file is skipped; the text is still answered)
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    note = voice_note("transfer the funds")
+    alpha_llm.script(Reply(text="transfer the funds"), route="stt")
+    with FileHost(note) as other:
+        async with running(sqlite_apps, cid):
+            await sl.await_connected()
+            # same host as apiBaseUrl, another port: not the configured API
+            sl.send_message("D203", "U6", "hello", channel_type="im",
+                            files=[("a.ogg", "audio/ogg", note)], file_url=f"{other.url}/files-pri/F1/a.ogg")
+            [reply] = await sl.await_sent("D203", "chat.postMessage")
+            # a file on the fake's own host and port (the configured apiBaseUrl) still works
+            sl.send_message("D203", "U6", "", channel_type="im", files=[("b.ogg", "audio/ogg", note)])
+            [_, spoken] = await sl.await_sent("D203", "chat.postMessage", count=2)
+    assert all(sl.bot_token not in str(h) for h in other.headers)
+    assert reply.text == "alpha says: hello"
+    assert spoken.text == "alpha says: transfer the funds"
+    assert len(requests_to(alpha_llm, "stt")) == 1
 
 
 async def test_not_allowed_and_platform_down(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,

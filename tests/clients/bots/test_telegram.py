@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from magec.clients.botkit import is_ogg_opus
+from magec.importer import import_store
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_platforms import Sent, TelegramFake, espeak_wav, voice_note
 from magec.testing.fake_providers import FakeServer, Reply, fake_audio
@@ -143,6 +144,28 @@ async def test_user_not_allowed_is_ignored(sqlite_apps: Apps, telegram_fake: Tel
         await tg.await_sent(-100777, "sendMessage")
         await tg.await_sent(4206, "sendMessage")
     assert tg.sent_to(4207) == []
+    assert all("let me in" not in str(r.json) for r in requests_to(alpha_llm, "chat"))
+
+
+async def test_imported_single_id_allow_list_lets_only_that_id_in(
+    sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    # imports are stored as written (no schema check), so a hand-edited backup may hold
+    # allowedUsers: 4306 where [4306] was meant. Read as "no list", that opened the bot (and the
+    # agents' tools) to everyone; it means that one user.
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = "c0000000-0000-0000-0000-0000000004b1"
+    item = {"id": cid, "name": "hand-edited", "type": "telegram", "token": "mgc_hand_edited_token_value",
+            "allowedAgents": [s.alpha], "enabled": True,
+            "config": {"telegram": tg_config(tg, allowedUsers=4306)}}
+    assert (await import_store(sqlite_apps.ctx.store, {"clients": [item]}))["clients"] == 1
+    async with running(sqlite_apps, cid):
+        tg.send_text(chat_id=4307, user_id=4307, text="let me in")  # stranger
+        tg.send_text(chat_id=4306, user_id=4306, text="me")  # the one allowed user
+        [reply] = await tg.await_sent(4306, "sendMessage")
+    assert reply.text == "alpha says: me"
+    assert tg.sent_to(4307) == []
     assert all("let me in" not in str(r.json) for r in requests_to(alpha_llm, "chat"))
 
 
