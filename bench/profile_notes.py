@@ -690,14 +690,18 @@ token bench's plain row now asks the mock for the same one-token answer directly
 magec (it asked for 20 tokens directly, which flattered magec slightly).
 
 ### Profile notes, 2026-12-03 (nineteenth session: the published run, and `--workers` on this host)
-**AMD EPYC VM, quiet** (nothing else ran; host probe 4.59 ms back to back, 5.16 ms after idle).
-`docs/benchmarks.md` is this run (1,120 s). Against the issue's goals: 1 (1.15× at 1,000 events),
-2 (16k messages: 11.2 µs per message, 11.9 ms longest loop stall), 4's ratio (4.03× LiteLLM at c=64), 6 (1,000
-streams, 0 errors; 503 with `Retry-After` beyond the limits), 7 (SQLite p50 0.99 ms, pgvector 4.2
-ms at 100k) and 8 (1.13× llama.cpp) are met. Missed: the paced token one stream at a time (294
-µs), first paced token and plain answer at c=1 (+4.66 ms each), and **goal 5, `--workers 2` at
-1.47×** (1.8× was met on the Intel hosts of earlier runs). Also narrowly missed in this run, met
-in earlier ones: config change visible 103.8 ms (≤ 100) and the 1,000-agent rebuild 3.01× (≤ 3).
+**AMD EPYC VM, quiet** (nothing else ran; host probe 4.34 ms back to back, 5.78 ms after idle).
+`docs/benchmarks.md` is this session's third full run (1,094 s), after a bench fix: the Admin API
+client of the bench was a new `httpx` client per call, whose SSL context (20–60 ms of the load
+generator's CPU) fell inside "config change visible" (65.6–103.8 ms before, 17.7–44.2 ms alone
+after; 38.5 ms worst in the run). Against the issue's goals: 1 (1.21× at 1,000 events), 2 (16k
+messages: 10.8 µs per message, 9.7 ms longest loop stall), 4's ratios (plain c=64 3.86×, streamed
+9.57× LiteLLM), 6 (1,000 streams, 0 errors; 503 with `Retry-After` beyond the limits), 7 (SQLite
+p50 0.83 ms, pgvector 4.9 ms at 100k) and 8 (0.95× llama.cpp) are met. Missed: the paced token
+one stream at a time (227 µs), first paced token (+4.17 ms) and plain answer (+3.91 ms) at c=1,
+and **goal 5, `--workers 2` at 1.44×** (1.8× was met on the Intel hosts of earlier runs). Two
+other runs this session on the same code were disturbed by the host (the mock alone cost 2× its
+quiet CPU in one) and are not published.
 **Where `--workers 2` goes here** (`bench.workers_bench`'s servers and load, CPU from /proc, idle
 from /proc/stat, 8 s rounds): one worker 314–338 turns/s at 3.1–3.3 ms of server CPU per turn
 (45 % of the machine idle: one core); two workers 465–588 turns/s at 2.9–3.3 ms per turn (flat:
