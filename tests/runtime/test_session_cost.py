@@ -15,11 +15,16 @@ from tests.runtime.test_run_api import make_agent, texts
 U = "/api/v1/agent"
 
 
-async def _loaded(apps: Apps) -> float:
+async def _metric(apps: Apps, name: str) -> float:
+    """A gauge's value on ``/metrics``, as a scraper reads it."""
     text = (await apps.user.get("/metrics")).text
-    found = re.search(r"^magec_session_events_loaded (\S+)$", text, re.M)
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
     assert found, text[:500]
     return float(found.group(1))
+
+
+async def _loaded(apps: Apps) -> float:
+    return await _metric(apps, "magec_session_events_loaded")
 
 
 async def _turn(apps: Apps, aid: str, sid: str, text: str) -> list[str]:
@@ -55,10 +60,7 @@ async def test_a_session_replaced_under_the_cache_is_read_afresh(sqlite_apps: Ap
 
 
 async def _served(apps: Apps) -> float:
-    text = (await apps.user.get("/metrics")).text
-    found = re.search(r"^magec_session_events_served (\S+)$", text, re.M)
-    assert found, text[:500]
-    return float(found.group(1))
+    return await _metric(apps, "magec_session_events_served")
 
 
 async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps, openai_x: FakeServer) -> None:
@@ -89,10 +91,7 @@ async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps
 
 
 async def _cache_bytes(apps: Apps) -> float:
-    text = (await apps.user.get("/metrics")).text
-    found = re.search(r"^magec_session_cache_bytes (\S+)$", text, re.M)
-    assert found, text[:500]
-    return float(found.group(1))
+    return await _metric(apps, "magec_session_cache_bytes")
 
 
 async def test_the_kept_events_are_bounded_in_bytes(tmp_path: Path, openai_x: FakeServer) -> None:
