@@ -37,12 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.artifacts.tables import artifacts
 from magec.errors import PayloadTooLargeError, ValidationError
+from magec.memory.session_base import MAX_SESSION_ID
 
 #: longest filename kept (the column's width)
 MAX_FILENAME = 512
-#: longest session id: as every client-chosen session id (``magec.runtime.run.MAX_SESSION_ID``;
-#: the column holds 255, and PostgreSQL refuses anything longer with a database error)
-MAX_SESSION_ID = 128
 #: longest mime type (the column's width)
 MAX_MIME = 255
 #: versions are an INTEGER column: a larger number cannot name a stored version (and would make

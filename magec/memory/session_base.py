@@ -123,6 +123,11 @@ def load_value(data: str | bytes) -> Any:
     return json.loads(data)
 
 
+#: client-chosen session ids (body ``sessionId``, path, ``X-Session-Id``, artifacts) fit the id
+#: columns (255 wide; PostgreSQL refuses anything longer with a database error)
+MAX_SESSION_ID = 128
+
+
 def clean_id(session_id: str | None) -> str | None:
     """ADK strips client-provided ids; an empty one means "generate"."""
     session_id = session_id.strip() if session_id else None

@@ -47,6 +47,7 @@ from magec.errors import (
     ValidationError,
 )
 from magec.memory.event_cache import windowed
+from magec.memory.session_base import MAX_SESSION_ID
 from magec.redact import redact
 from magec.runtime.build import Runtime
 
@@ -183,10 +184,6 @@ def require_app(runtime: Runtime, app_name: str, usable: Callable[[str], bool] |
     if not app.status.valid or app.runner is None:
         raise AgentUnavailableError(app.status.reason or "agent unavailable")
     return app
-
-
-#: client-chosen session ids (body ``sessionId``, path, ``X-Session-Id``) fit the id columns
-MAX_SESSION_ID = 128
 
 
 async def ensure_session(
