@@ -4,11 +4,13 @@ Why: through SQLAlchemy + aiosqlite every statement costs an event-loop ↔ thre
 SQLAlchemy's own per-statement work. Here an operation is a plain function run *inside* the
 thread; the thread drains whatever is queued (up to ``max_batch``) and runs it in one transaction.
 
-* :class:`SqliteWriter` — under concurrency every SQLite write transaction is serialised anyway, so
-  50 concurrent chats queued behind ~5 round trips per append. Its batch is one
-  ``BEGIN IMMEDIATE … COMMIT``, each operation under its own SAVEPOINT (one failing operation — a
-  stale session, say — rolls back alone). Callers are resumed only after the COMMIT, so an awaited
-  write is durable (WAL, ``synchronous=NORMAL``, as the rest of magec).
+* :func:`transaction` — a batch of write operations (group commit: under concurrency every SQLite
+  write transaction is serialised anyway, so 50 concurrent chats queued behind ~5 round trips per
+  append) is one ``BEGIN IMMEDIATE … COMMIT``, each operation under its own SAVEPOINT (one failing
+  operation — a stale session, say — rolls back alone). Callers are resumed only after the COMMIT,
+  so an awaited write is durable (WAL, ``synchronous=NORMAL``, as the rest of magec). Light writes
+  run it on the caller's event loop (:class:`magec.memory._sqlite_write.SqliteWriter`);
+  :class:`ThreadWriter` runs it in a thread for the heavy ones.
 * :class:`SqliteReader` — a session read through the engine was two or three statements, each a
   thread hop (~2 ms of CPU per read on the bench machine); here it is one hop for the whole read
   (~0.2 ms). Its batch is one read transaction (``BEGIN`` … ``COMMIT``, a WAL snapshot: the reads
@@ -20,6 +22,7 @@ thread; the thread drains whatever is queued (up to ``max_batch``) and runs it i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -117,41 +120,66 @@ class _SqliteThread:
                 pass
 
 
-class SqliteWriter(_SqliteThread):
-    """Write operations, group-committed: one transaction per batch, a SAVEPOINT per operation."""
+def writer_pragmas(conn: sqlite3.Connection) -> None:
+    """As every engine connection (:func:`magec.store.pool.make_engine`): a deleted session's events
+    are zeroed on disk, not left readable in free pages."""
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA secure_delete=ON")
+
+
+def transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
+    """``ops`` in one ``BEGIN IMMEDIATE … COMMIT``, each under its own SAVEPOINT; ``(ok, result or
+    exception)`` per operation. A failure of the transaction itself (locked, disk full) is every
+    operation's result."""
+    results: list[tuple[bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for op in ops:
+            conn.execute("SAVEPOINT op")
+            try:
+                results.append((True, op(conn)))
+                conn.execute("RELEASE op")
+            except Exception as e:  # noqa: BLE001 - handed to that caller only
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((False, e))
+        conn.execute("COMMIT")
+    except Exception as e:  # noqa: BLE001 - the whole batch failed (disk full, locked…)
+        if not is_busy(e):
+            log.exception("sqlite write batch failed")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        results = [(False, e)] * len(ops)
+    return results
+
+
+def is_busy(e: BaseException) -> bool:
+    """SQLite's write lock is held by another connection."""
+    return isinstance(e, sqlite3.OperationalError) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
+class ThreadWriter(_SqliteThread):
+    """Write operations group-committed in a thread (:func:`transaction` per batch), each batch
+    under ``lock`` (:class:`~magec.memory._sqlite_write.WriteLock`) when given."""
 
     name = "magec-sqlite-writer"
 
+    def __init__(self, path: str, lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
+        super().__init__(path)
+        self._write_lock = lock
+
     def _connect(self) -> sqlite3.Connection:
         conn = super()._connect()
-        # as every engine connection (magec.store.pool.make_engine): a deleted session's events are
-        # zeroed on disk, not left readable in free pages
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA secure_delete=ON")
+        writer_pragmas(conn)
         return conn
 
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
-        results: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as e:  # noqa: BLE001 - handed to that caller only
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    results.append((False, e))
-            conn.execute("COMMIT")
-        except Exception as e:  # noqa: BLE001 - the whole batch failed (disk full, locked…)
-            log.exception("sqlite write batch failed")
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            results = [(False, e)] * len(ops)
-        return results
+        if self._write_lock is None:
+            return transaction(conn, ops)
+        with self._write_lock():
+            return transaction(conn, ops)
 
 
 class SqliteReader(_SqliteThread):

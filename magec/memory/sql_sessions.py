@@ -12,10 +12,11 @@ Why it is fast: an append is one transaction holding exactly
 3. one upsert of the changed state keys (only when the event carries a state delta).
 
 No session row, state blob or event list is read back and rewritten. On a SQLite *file*, writes
-go through a group-committing writer thread and reads through a reader thread
-(:mod:`magec.memory._sqlite_writer`, operations in :mod:`magec.memory.sqlite_session_ops`):
-concurrent appends share one transaction and cost one thread hop each instead of ~5, and a session
-read (row, new events, state) is one hop instead of one per statement. PostgreSQL (and SQLite
+are group-committed on the event loop under a file lock shared by every process on the file
+(:mod:`magec.memory._sqlite_write`; a session's delete in a thread) and reads go through a reader
+thread (:mod:`magec.memory._sqlite_writer`, operations in :mod:`magec.memory.sqlite_session_ops`):
+concurrent appends share one transaction without a thread hop, and a session read (row, new
+events, state) is one hop instead of one per statement. PostgreSQL (and SQLite
 without the threads: ``group_commit=False``, an in-memory database) goes through the engine.
 
 Why a long session stays cheap: parsed events are kept between turns (:mod:`magec.memory.event_cache`);
@@ -39,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from magec._adk import StaleSessionError
 from magec.memory import sqlite_session_ops as ops
 from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
-from magec.memory._sqlite_writer import SqliteReader, SqliteWriter
+from magec.memory._sqlite_write import SqliteWriter
+from magec.memory._sqlite_writer import SqliteReader
 from magec.memory.event_cache import DEFAULT_MAX_BYTES, EventCache, Key, current_window
 from magec.memory.session_base import (
     APP,
@@ -340,7 +342,7 @@ class SqlSessionService(MagecSessionService):
         sid = clean_id(session_id) or ""
         self.events.drop((app_name, user_id, sid))
         if self._writer is not None:
-            await self._writer.run(ops.delete_op(app_name, user_id, sid))
+            await self._writer.run(ops.delete_op(app_name, user_id, sid), heavy=True)
             return
         async with write_tx(self.engine) as conn:
             await conn.execute(
@@ -391,7 +393,7 @@ class SqlSessionService(MagecSessionService):
                     self._tuples(_state_rows(app, user, sid, deltas)),
                 )  # fmt: skip
                 try:
-                    seq = await self._writer.run(op)
+                    seq = await self._writer.run(op, size=len(data))
                 except ops.DuplicateEvent:
                     return event
                 set_marker(session, seq, event.timestamp)

@@ -1,7 +1,7 @@
 """The SQLite operations of :class:`~magec.memory.sql_sessions.SqlSessionService` on a file.
 
-Writes run inside :class:`~magec.memory._sqlite_writer.SqliteWriter`'s thread on a plain ``sqlite3``
-connection, each in its own SAVEPOINT; reads (:func:`read_op`, :func:`list_op`,
+Writes run through :class:`~magec.memory._sqlite_write.SqliteWriter` on a plain ``sqlite3``
+connection (on the event loop; :func:`delete_op` in a thread), each in its own SAVEPOINT; reads (:func:`read_op`, :func:`list_op`,
 :func:`user_state_op`) inside :class:`~magec.memory._sqlite_writer.SqliteReader`'s, one hop per
 read. They mirror the SQLAlchemy path statement for statement (same tables, same stale check:
 ``UPDATE … WHERE revision = :loaded RETURNING revision``; a read answers the same :class:`Stored`).
