@@ -48,6 +48,7 @@ from magec.store.epochs import EpochBoard
 from magec.store.migrate import upgrade
 from magec.store.pool import pool_sizing
 from magec.store.store import Store, make_engine
+from magec.voice.realtime.limits import MAX_FRAME_BYTES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -349,10 +350,20 @@ def _proxy_headers(config: Config) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": list(config.trusted_proxies)}
 
 
+#: the largest WebSocket message uvicorn reads for magec (see :func:`_http_server`)
+WS_MAX_BYTES = 2 * MAX_FRAME_BYTES
+
+
 def _http_server(app: Any, config: Config, host: str, port: int) -> uvicorn.Server:
     """One port's uvicorn server, set up alike on every port: magec's own logging, streams given
     10 s to finish at shutdown, idle connections kept ``server.keepAlive``, the slow-client
-    deadlines (:mod:`magec.api.slow_clients`) and only ``server.trustedProxies`` believed."""
+    deadlines (:mod:`magec.api.slow_clients`) and only ``server.trustedProxies`` believed.
+
+    ``ws_max_size``: uvicorn reads and queues a WebSocket message of up to 16 MiB (32 of them per
+    connection) before magec's handler sees it, even before the client's token is checked. The
+    largest message magec takes is a voice frame (``MAX_FRAME_BYTES``); twice that still reaches
+    the handler, which answers it with a ``frame_too_big`` error, and anything larger is refused by
+    the protocol layer (close 1009) without being held."""
     return uvicorn.Server(
         uvicorn.Config(
             app,
@@ -363,6 +374,7 @@ def _http_server(app: Any, config: Config, host: str, port: int) -> uvicorn.Serv
             timeout_graceful_shutdown=10,
             timeout_keep_alive=config.keep_alive,
             http=slow_clients.protocol(config.header_timeout, config.body_timeout),
+            ws_max_size=WS_MAX_BYTES,
             **_proxy_headers(config),
         )
     )

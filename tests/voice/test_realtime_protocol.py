@@ -200,6 +200,17 @@ async def test_audio_faster_than_real_time_and_oversized_frames_are_refused(open
         assert json.loads(await ws.recv())["data"]["code"] == "frame_too_big"
 
 
+async def test_a_huge_message_is_refused_before_it_is_read(open_server: ServerProcess) -> None:
+    """A 4 MiB message never reaches the handler (whose answer would be a ``frame_too_big`` error):
+    the server's protocol layer closes with 1009 instead of reading and queueing it."""
+    async with websockets.connect(ws_url(open_server), max_size=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "capabilities"
+        await ws.send(b"\0" * (4 << 20))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            print(await ws.recv())  # the handler's error message would arrive here
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
 async def test_message_flood_is_refused(open_server: ServerProcess) -> None:
     async with websockets.connect(ws_url(open_server)) as ws:
         await ws.recv()
