@@ -72,6 +72,7 @@ class SlackBot:
         self.history_limit = limit if isinstance(limit, int) and limit > 0 else 50
         self.commands = botkit.ChatCommands(ctx, botkit.normalise_mode(cfg.get("responseMode")))
         self.bot_user = ""
+        self.bot_id = ""
         self.identity = ""
         self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -87,6 +88,7 @@ class SlackBot:
             self.ctx.status.failed(error)
             raise ConnectionError(f"slack: {error}") from None
         self.bot_user = str(me.get("user_id") or "")
+        self.bot_id = str(me.get("bot_id") or "")
         self.identity = f"@{me.get('user') or self.bot_user}"
         socket = SocketModeClient(self.app_token, web_client=self.web, logger=log, ping_interval=10)
         socket.socket_mode_request_listeners.append(self._on_request)  # type: ignore[arg-type]
@@ -235,8 +237,10 @@ class SlackBot:
         for m in newest:
             if str(m.get("ts")) == current:
                 continue
-            name = "assistant" if m.get("bot_id") or m.get("user") == self.bot_user else str(
-                m.get("username") or m.get("user") or "user")
+            mine = m.get("user") == self.bot_user or bool(self.bot_id and m.get("bot_id") == self.bot_id)
+            # another app's bot is a participant like any other, under its display name
+            name = "assistant" if mine else str(m.get("username") or (m.get("bot_profile") or {}).get("name")
+                                                or m.get("user") or m.get("bot_id") or "user")
             lines.append((name, re.sub(r"<@[A-Z0-9]+>", "", str(m.get("text") or ""))))
         return botkit.thread_history(lines)
 

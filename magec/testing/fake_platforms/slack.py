@@ -239,3 +239,13 @@ class SlackFake(PlatformServer):
         if deliver:
             self.call(self._envelope(event))
         return ts
+
+    def bot_posts(self, channel: str, thread_ts: str, bot_id: str, username: str, text: str) -> str:
+        """Another app's bot posts in a thread (Slack's ``bot_message`` shape: a ``bot_id``, a
+        display ``username``, no ``user``); stored only, as bots' messages are not delivered to
+        this app's bot here. The ts."""
+        ts = self.next_ts()
+        self.threads.setdefault((channel, thread_ts), []).append(
+            {"type": "message", "subtype": "bot_message", "bot_id": bot_id, "username": username,
+             "text": text, "ts": ts, "thread_ts": thread_ts})
+        return ts

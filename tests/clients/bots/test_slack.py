@@ -93,6 +93,27 @@ async def test_long_thread_gives_the_newest_messages(sqlite_apps: Apps, slack_fa
     assert "kick-off" not in history and "so where are we?" not in history
 
 
+async def test_another_bots_messages_are_not_the_assistants(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                            alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    # in a shared channel other apps' bots post too: only this bot's own answers are the
+    # assistant's turns in the history, another bot speaks under its own name
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        root = sl.send_message("C104", "U2", "deploy the site", mention=True)
+        await sl.await_sent("C104", "chat.postMessage")
+        sl.bot_posts("C104", root, "B0777", "Deploybot", "deploy failed: disk full")
+        sl.send_message("C104", "U2", "what happened?", mention=True, thread_ts=root)
+        await sl.await_sent("C104", "chat.postMessage", count=2)
+    prompt = str(requests_to(alpha_llm, "chat")[-1].json["messages"])
+    history = prompt[prompt.index("MAGEC_THREAD_HISTORY:"):prompt.index(":MAGEC_THREAD_HISTORY")]
+    assert "[assistant]: alpha says: deploy the site" in history
+    assert "[Deploybot]: deploy failed: disk full" in history
+    assert "[assistant]: deploy failed" not in history
+
+
 async def test_audio_file_and_voice_answer(sqlite_apps: Apps, slack_fake: SlackFake, alpha_llm: FakeServer,
                                            beta_llm: FakeServer) -> None:
     sl = slack_fake
