@@ -714,4 +714,30 @@ this host's round-to-round noise, and engine writers still on the coarse handler
 behind it); with the audit, usage and cost flushes off, idle fell to 7–11 % (1.66–1.78×). So on
 this host the row is bound by one SQLite file shared by processes (PostgreSQL is the multi-process
 store) plus the load generator on the same two cores; the ratio the bench prints is a floor.
+
+### Profile notes, 2026-12-03 (twentieth session: `--workers 2` and the SQLite writer)
+**Same AMD EPYC VM.** The nineteenth session's diagnosis of goal 5 (idle cores from SQLite's busy
+handler) was half right. Timing the writer's batches inside `magec serve --workers 2` (an
+instrumented build, not shipped; `bench.workers_bench`'s load, 64 connections): a batch of ~5
+operations **held SQLite's write lock for 2.2–3.4 ms but used only 0.5–0.7 ms of CPU**, and each
+worker then waited 2.4–4.4 ms for the other's batch. The same operations in a bare loop cost
+0.06–0.1 ms each. The lost time was the writer *thread* winning the GIL back from its own busy
+event loop after every `sqlite3` call (each statement releases the GIL; ~10 statements per
+operation): the write lock, shared by both processes, was busy nearly all the time. A shorter
+switch interval (0.2 ms, 50 µs) did not shorten the hold; an `flock` between the processes
+instead of SQLite's sleep-and-retry alone did not either (idle 15–18 %, 443 vs 444 turns/s).
+**Done:** session writes are group-committed **on the event loop** (`memory/_sqlite_write.py`):
+no thread hand-over while the lock is held, batches capped at 32 operations and 1 MiB (≲ 3 ms of
+loop time), a session's delete and events over 256 KiB still by a thread. The processes take an
+`flock` around each transaction (the kernel wakes a waiter when it is released; the loop never
+blocks on it: a thread waits and hands it back), the loop's connection never sleeps in SQLite's
+busy handler (a writer outside the file lock, an engine flush, means a retry 0.5 ms later) and
+never checkpoints (a thread does, under the lock, every 256 operations: a checkpoint racing a
+steady stream of writes never completes and the WAL grew to 15 MB in a test; 2 MB with it).
+Measured with the same harness, same hour: **idle with two workers 15–18 % → 4–7 %**; the bench
+row **1.44–1.48× → 1.56–1.60×** in two runs (one worker also faster: 358–367 vs 309 turns/s, no
+thread hop per write), and 1.44× in a third whose one-worker round ran on a quieter minute. What
+is left: two workers use ~10 % more CPU per turn than one (3.1–3.5 vs 2.85–2.9 ms; the two vCPUs
+of this VM do not scale pure Python work quite linearly under two busy processes plus the load
+generator's 0.1 ms per turn), so the ratio's ceiling here is ~1.7–1.8×.
 """

@@ -35,7 +35,6 @@ import logging
 import os
 import sqlite3
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -119,8 +118,9 @@ class SqliteWriter:
         self.max_batch = max_batch
         self._heavy_lock = WriteLock(path)
         self._heavy = ThreadWriter(path, lock=self._heavy_lock.held)
-        # one writer per event loop (the tests run several loops in one process; a served process has one)
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWriter] = weakref.WeakKeyDictionary()
+        # one writer per event loop (the tests run several loops in one process; a served process
+        # has one); each holds a connection and a file until close()
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopWriter] = {}
 
     async def run(self, op: Callable[[sqlite3.Connection], T], *, heavy: bool = False, size: int = 0) -> T:
         if heavy or size > LOOP_BYTES:
