@@ -18,7 +18,9 @@ so the workers sat idle. On the loop a batch runs without a thread switch; it is
 Why a file lock: a writer that finds SQLite's lock taken sleeps in SQLite's busy handler (1, 2, 5,
 10… ms) while the holder's batch lasts a fraction of that; the kernel wakes a waiter on ``flock``
 the moment it is released. The loop never blocks on it: it tries without waiting, and if another
-process holds it a helper thread waits and hands the lock back to the loop. The loop's connection
+process holds it a thread waits for it to be free and wakes the loop, which tries again (the
+thread does not keep it: a loop busy for a while would hold every other process's writes). A
+batch that waited :data:`LOCK_TIMEOUT` for either lock fails, as SQLite's busy timeout would. The loop's connection
 has ``busy_timeout = 0``: a writer outside this class (the engine's audit or usage flush, holding
 SQLite's lock without the file lock) makes the batch retry shortly, never stalls the loop. The loop's
 connection does not checkpoint on commit (an fsync on the loop); a thread does it, under the file
@@ -34,6 +36,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -134,15 +137,20 @@ class SqliteWriter:
 
     def close(self) -> None:
         """Finish what is queued (blocking; at shutdown) and close the connections and locks."""
-        self._heavy.close()
-        self._heavy_lock.close()
         for writer in list(self._loops.values()):
             writer.close()
         self._loops.clear()
+        self._heavy.close()
+        self._heavy_lock.close()
 
 
 class _LoopWriter:
-    """The writes of one event loop: a queue, a connection and a file lock, all used on that loop."""
+    """The writes of one event loop: a queue, a connection and a file lock, all used on that loop,
+    and a thread that waits for the lock to be free when another process holds it.
+
+    The waiting thread only *watches* the lock (takes it and lets it go at once) and wakes the
+    loop, which then tries again: a lock handed to a loop that is busy for a while would keep every
+    other process's writes waiting that long."""
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop, max_batch: int) -> None:
         self.path = path
@@ -151,10 +159,16 @@ class _LoopWriter:
         self.lock = WriteLock(path)
         self.conn: sqlite3.Connection | None = None
         self.pending: collections.deque[tuple[Op, asyncio.Future[Any], int]] = collections.deque()
-        self.scheduled = False  # a try is scheduled, or a thread is waiting for the lock
-        self.since: float | None = None  # when the batch at the head started waiting for a lock
+        self.scheduled = False  # a try is scheduled, or the thread is watching the lock for us
+        self.watching = False  # the thread is waiting for the lock to be free
+        self.closed = False
+        self.lock_since: float | None = None  # the head of the queue waits for the file lock since
+        self.busy_since: float | None = None  # … for SQLite's own lock (held without the file lock)
+        self.timer: asyncio.TimerHandle | None = None
         self.checkpointing = False
         self.written = 0  # operations since the last checkpoint
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
 
     async def run(self, op: Op, size: int) -> Any:
         future = self.loop.create_future()
@@ -166,17 +180,18 @@ class _LoopWriter:
         return await future
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # timeout 0: never sleep on the loop, not even for the first statements
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=0")  # never sleep on the loop
         conn.execute("PRAGMA wal_autocheckpoint=0")  # never fsync on the loop (_maybe_checkpoint)
         writer_pragmas(conn)
         return conn
 
+    # -- on the loop ---------------------------------------------------------------------------
     def _try(self) -> None:
-        """On the loop: run the next batch if the file lock is free, else wait for it in a thread."""
-        if not self.pending:
+        """Run the next batch if the file lock is free, else have the thread watch it."""
+        if self.closed or not self.pending:
             self.scheduled = False
             return
         try:
@@ -185,31 +200,36 @@ class _LoopWriter:
             self._fail(e)
             return
         if got:
+            self.lock_since = None
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
             self._drain()
             return
-        if self.since is None:
-            self.since = time.monotonic()
-        self.loop.run_in_executor(None, self._wait_for_lock)
-
-    def _wait_for_lock(self) -> None:
-        """In a thread: block until this process holds the lock, then hand it to the loop."""
+        if self.lock_since is None:
+            self.lock_since = time.monotonic()
+            self.timer = self.loop.call_later(LOCK_TIMEOUT, self._expire)
         try:
-            self.lock.acquire()
-        except OSError as e:
-            self._call(self._fail, e)
-            return
-        if not self._call(self._drain):
-            self.lock.release()  # the loop is gone; nobody will write
+            self._watch()
+        except RuntimeError as e:  # no thread can be started
+            self._fail(e)
 
-    def _call(self, fn: Callable[..., None], *args: Any) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # the loop is closed
-            return False
-        return True
+    def _lock_free(self) -> None:
+        self.watching = False
+        self._try()
+
+    def _expire(self) -> None:
+        """The file lock was not free for :data:`LOCK_TIMEOUT`: the waiting writes fail (as
+        SQLite's busy timeout fails them elsewhere); the thread keeps watching for later ones."""
+        self.timer = None
+        self._fail(sqlite3.OperationalError(f"database is locked: another writer held it for {LOCK_TIMEOUT:.0f} s"))
 
     def _drain(self) -> None:
-        """On the loop, holding the file lock: one transaction of queued writes, then release."""
+        """Holding the file lock: one transaction of queued writes, then release."""
+        if self.closed or not self.pending:
+            self.lock.release()
+            self.scheduled = False
+            return
         batch = [self.pending.popleft()]
         size = batch[0][2]
         while self.pending and len(batch) < self.max_batch and size + self.pending[0][2] <= BATCH_BYTES:
@@ -227,17 +247,15 @@ class _LoopWriter:
         finally:
             self.lock.release()
         if live and all(not ok and is_busy(v) for ok, v in results):
-            # SQLite's lock is held by a writer without the file lock: try again shortly
-            self.pending.extendleft(reversed(live))
-            if self.since is None:
-                self.since = time.monotonic()
-            if time.monotonic() - self.since < LOCK_TIMEOUT:
+            # SQLite's lock is held by a writer without the file lock (an engine flush): shortly again
+            now = time.monotonic()
+            if self.busy_since is None:
+                self.busy_since = now
+            if now - self.busy_since < LOCK_TIMEOUT:
+                self.pending.extendleft(reversed(live))
                 self.loop.call_later(BUSY_RETRY, self._try)
                 return
-            results = [(False, results[0][1])] * len(live)
-            for _ in live:
-                self.pending.popleft()
-        self.since = None
+        self.busy_since = None
         for (_op, future, _n), (ok, value) in zip(live, results, strict=True):
             if not future.done():
                 if ok:
@@ -252,19 +270,27 @@ class _LoopWriter:
             self.scheduled = False
 
     def _fail(self, error: BaseException) -> None:
-        log.error("sqlite write lock unavailable: %s", error)
+        log.error("sqlite session write failed: %s", error)
         while self.pending:
             _op, future, _n = self.pending.popleft()
             if not future.done():
                 future.set_exception(error)
-        self.since = None
+        self.lock_since = self.busy_since = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.scheduled = False
 
     def _maybe_checkpoint(self) -> None:
         if self.checkpointing or self.written < CHECKPOINT_OPS:
             return
         self.checkpointing, self.written = True, 0
-        future = self.loop.run_in_executor(None, checkpoint, self.path)
+        try:
+            future = self.loop.run_in_executor(None, checkpoint, self.path)
+        except RuntimeError as e:  # the executor is shut down (the loop is closing): next time
+            self.checkpointing = False
+            log.warning("sqlite checkpoint not started: %s", e)
+            return
         future.add_done_callback(self._checkpointed)
 
     def _checkpointed(self, future: asyncio.Future[None]) -> None:
@@ -272,32 +298,73 @@ class _LoopWriter:
         if not future.cancelled() and future.exception() is not None:
             log.warning("sqlite checkpoint failed: %s", future.exception())
 
+    # -- the watching thread -------------------------------------------------------------------
+    def _watch(self) -> None:
+        if self.watching:
+            return
+        self.watching = True
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._watcher, name="magec-sqlite-lock", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def _watcher(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self.closed:
+                break
+            try:
+                self.lock.acquire()  # returns once no other process holds it …
+                self.lock.release()  # … and lets it go: the loop takes it when it gets there
+            except OSError as e:
+                if not self._call(self._fail, e):
+                    break
+                continue
+            if self.closed or not self._call(self._lock_free):
+                break
+        self.lock.close()  # this thread may have been inside flock() when close() ran
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
+
+    # -- shutdown ------------------------------------------------------------------------------
     def close(self) -> None:
         """Blocking (at shutdown): commit what is still queued, then close."""
-        if self.pending:
-            self.lock.acquire()
-            self._drain_now()
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        ops = [(op, f) for op, f, _n in self.pending if not f.done()]
+        self.pending.clear()
+        if ops:
+            final = WriteLock(self.path)  # its own open file: excluded from the watcher's, too
+            try:
+                with final.held():
+                    if self.conn is None:
+                        self.conn = self._connect()
+                    self.conn.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT * 1000)}")
+                    results = transaction(self.conn, [op for op, _f in ops])
+            except OSError as e:
+                results = [(False, e)] * len(ops)
+            finally:
+                final.close()
+            for (_op, future), (ok, value) in zip(ops, results, strict=True):
+                if not future.done() and not future.get_loop().is_closed():
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        self.lock.close()
-
-    def _drain_now(self) -> None:
-        try:
-            ops = [(op, f) for op, f, _n in self.pending if not f.done()]
-            self.pending.clear()
-            if self.conn is None:
-                self.conn = self._connect()
-            self.conn.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT * 1000)}")
-            results = transaction(self.conn, [op for op, _f in ops])
-        finally:
-            self.lock.release()
-        for (_op, future), (ok, value) in zip(ops, results, strict=True):
-            if not future.done() and not future.get_loop().is_closed():
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        if self._thread is not None and self._thread.is_alive():
+            self._wake.set()  # it closes the lock file itself, once out of flock()
+        else:
+            self.lock.close()
 
 
 def checkpoint(path: str) -> None:

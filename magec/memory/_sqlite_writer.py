@@ -157,7 +157,8 @@ def transaction(conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any
 
 def is_busy(e: BaseException) -> bool:
     """SQLite's write lock is held by another connection."""
-    return isinstance(e, sqlite3.OperationalError) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    code = getattr(e, "sqlite_errorcode", None)  # extended (SQLITE_BUSY_SNAPSHOT…): the low byte is the primary
+    return isinstance(e, sqlite3.OperationalError) and isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class ThreadWriter(_SqliteThread):
@@ -178,8 +179,12 @@ class ThreadWriter(_SqliteThread):
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> list[tuple[bool, Any]]:
         if self._write_lock is None:
             return transaction(conn, ops)
-        with self._write_lock():
-            return transaction(conn, ops)
+        try:
+            with self._write_lock():
+                return transaction(conn, ops)
+        except OSError as e:  # the lock file cannot be opened or locked: every caller gets it
+            log.error("sqlite write lock unavailable: %s", e)
+            return [(False, e)] * len(ops)
 
 
 class SqliteReader(_SqliteThread):

@@ -129,3 +129,20 @@ async def test_concurrent_writers_commit_everything_and_the_wal_is_checkpointed(
     # reused from its start
     assert os.path.getsize(db_path(sqlite_engine) + "-wal") < 6 << 20
     await svc.close()
+
+
+async def test_an_unusable_lock_file_fails_the_writes_instead_of_hanging(sqlite_engine: AsyncEngine) -> None:
+    svc = SqlSessionService(sqlite_engine)
+    s = await svc.create_session(app_name="a", user_id="u", session_id="s")
+    await svc.close()
+    os.remove(lock_path(db_path(sqlite_engine)))
+    os.mkdir(lock_path(db_path(sqlite_engine)))  # a directory where the lock file should be
+    svc = SqlSessionService(sqlite_engine)
+    for text in ("small", "L" * (LOOP_BYTES + 1)):  # on the loop, and by the thread
+        try:
+            await asyncio.wait_for(svc.append_event(s, said(text, 1.0)), 30)
+        except IsADirectoryError:
+            pass
+        else:
+            raise AssertionError("the write succeeded without the lock")
+    await svc.close()
