@@ -739,5 +739,18 @@ row **1.44–1.48× → 1.56–1.60×** in two runs (one worker also faster: 358
 thread hop per write), and 1.44× in a third whose one-worker round ran on a quieter minute. What
 is left: two workers use ~10 % more CPU per turn than one (3.1–3.5 vs 2.85–2.9 ms; the two vCPUs
 of this VM do not scale pure Python work quite linearly under two busy processes plus the load
-generator's 0.1 ms per turn), so the ratio's ceiling here is ~1.7–1.8×.
+generator's 0.1 ms per turn), so the ratio's ceiling here is ~1.7–1.8×. An attacker's-eye review
+of the new writer (a helper) found five defects, each shown with a script and fixed before the
+published run: the waiting thread kept the lock while its loop was busy (another process's write
+waited out a 1 s loop stall; now the thread only watches the lock and the loop takes it), no
+timeout on the file-lock wait, an unusable lock file hung the thread path, a failed thread start
+wedged the queue, and `close()` could race the waiting thread.
+**The published run** (`docs/benchmarks.md`, 1,049 s, nothing else running, host probe 5.42 ms):
+goal 5 **1.50×** (403 vs 604 turns/s, the turns split 3,090 / 3,039; 2.62 vs 3.0 ms of server CPU
+per turn), missed; a second `--only workers` run minutes earlier gave 1.80× and a third 1.43× on
+the same code: on this host the row moves with its neighbours more than with magec. Also in this
+run: goal 1 1.11×, goal 2 9.1 µs per message and a 9.4 ms longest stall, plain c=64 4.91× and
+streamed 10.28× LiteLLM, plain c=1 **+2.89 ms** (+3.91 in the last published run; a stateless `/v1`
+call stores nothing, so that is the host, not this change; target 2), first paced token +4.0 ms, paced token 249 µs,
+memory search p50 0.88 ms (SQLite) and 4.4 ms (pgvector) at 100k, local model 1.01× llama.cpp.
 """
