@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -65,17 +66,23 @@ BUSY_RETRY = 0.0005
 CHECKPOINT_OPS = 256
 
 
+#: ``flock`` errors that mean "not on this file system" (not "taken")
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+
+
 def lock_path(path: str) -> str:
     return f"{path}-writelock"
 
 
 class WriteLock:
     """One holder of the file lock (its own open file: two holders exclude each other even in one
-    process)."""
+    process). On a file system without ``flock`` (some network mounts: ``ENOLCK``, ``EOPNOTSUPP``)
+    it is a no-op and SQLite's own lock alone serialises the writers, as it always has."""
 
     def __init__(self, path: str) -> None:
         self.path = lock_path(path)
         self._fd: int | None = None
+        self.unsupported = False
 
     def fd(self) -> int:
         if self._fd is None:
@@ -83,19 +90,32 @@ class WriteLock:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return self._fd
 
-    def try_acquire(self) -> bool:
+    def _flock(self, op: int) -> None:
         try:
-            fcntl.flock(self.fd(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd(), op)
+        except OSError as e:
+            if e.errno not in _NO_FLOCK:
+                raise
+            if not self.unsupported:
+                log.warning("%s: no flock on this file system (%s); SQLite's own lock serialises writers", self.path, e)
+            self.unsupported = True
+
+    def try_acquire(self) -> bool:
+        if self.unsupported:
+            return True
+        try:
+            self._flock(fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
         return True
 
     def acquire(self) -> None:
         """Blocking: only from a thread that may wait."""
-        fcntl.flock(self.fd(), fcntl.LOCK_EX)
+        if not self.unsupported:
+            self._flock(fcntl.LOCK_EX)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and not self.unsupported:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager

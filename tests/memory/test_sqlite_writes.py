@@ -8,11 +8,14 @@ own write lock (as the engine's audit or usage flush does)."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import os
 import sqlite3
 import subprocess
 import sys
 
+import pytest
 from google.adk.events.event import Event
 from google.genai import types
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -145,4 +148,22 @@ async def test_an_unusable_lock_file_fails_the_writes_instead_of_hanging(sqlite_
             pass
         else:
             raise AssertionError("the write succeeded without the lock")
+    await svc.close()
+
+
+async def test_without_flock_the_writes_go_on_under_sqlites_lock(sqlite_engine: AsyncEngine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system without ``flock`` (some network mounts answer ENOLCK): writes still land, one
+    at a time under SQLite's own lock (injected fault: the OS call is replaced for this test)."""
+
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    svc = SqlSessionService(sqlite_engine)
+    s = await svc.create_session(app_name="a", user_id="u", session_id="s")
+    for i, text in enumerate(("small", "L" * (LOOP_BYTES + 1))):
+        await svc.append_event(s, said(text, 1.0 + i))
+    await svc.delete_session(app_name="a", user_id="u", session_id="s")
+    assert await svc.get_session(app_name="a", user_id="u", session_id="s") is None
     await svc.close()
