@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from magec.memory._sqlite_writer import ThreadWriter, is_busy, transaction, writer_pragmas
+from magec.memory._sqlite_writer import ThreadWriter, connect, is_busy, resolve, transaction, writer_pragmas
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,6 @@ class _LoopWriter:
         self.scheduled = False  # a try is scheduled, or the thread is watching the lock for us
         self.watching = False  # the thread is waiting for the lock to be free
         self.closed = False
-        self.lock_since: float | None = None  # the head of the queue waits for the file lock since
         self.busy_since: float | None = None  # … for SQLite's own lock (held without the file lock)
         self.timer: asyncio.TimerHandle | None = None
         self.checkpointing = False
@@ -200,10 +199,7 @@ class _LoopWriter:
         return await future
 
     def _connect(self) -> sqlite3.Connection:
-        # timeout 0: never sleep on the loop, not even for the first statements
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn = connect(self.path, 0)  # never sleep on the loop, not even for the first statements
         conn.execute("PRAGMA wal_autocheckpoint=0")  # never fsync on the loop (_maybe_checkpoint)
         writer_pragmas(conn)
         return conn
@@ -220,14 +216,12 @@ class _LoopWriter:
             self._fail(e)
             return
         if got:
-            self.lock_since = None
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
             self._drain()
             return
-        if self.lock_since is None:
-            self.lock_since = time.monotonic()
+        if self.timer is None:  # the head of the queue starts waiting for the file lock
             self.timer = self.loop.call_later(LOCK_TIMEOUT, self._expire)
         try:
             self._watch()
@@ -277,11 +271,7 @@ class _LoopWriter:
                 return
         self.busy_since = None
         for (_op, future, _n), (ok, value) in zip(live, results, strict=True):
-            if not future.done():
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            resolve(future, ok, value)
         self.written += len(live)
         self._maybe_checkpoint()
         if self.pending:
@@ -293,9 +283,8 @@ class _LoopWriter:
         log.error("sqlite session write failed: %s", error)
         while self.pending:
             _op, future, _n = self.pending.popleft()
-            if not future.done():
-                future.set_exception(error)
-        self.lock_since = self.busy_since = None
+            resolve(future, False, error)
+        self.busy_since = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -373,11 +362,8 @@ class _LoopWriter:
             finally:
                 final.close()
             for (_op, future), (ok, value) in zip(ops, results, strict=True):
-                if not future.done() and not future.get_loop().is_closed():
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                if not future.get_loop().is_closed():
+                    resolve(future, ok, value)
         if self.conn is not None:
             self.conn.close()
             self.conn = None

@@ -73,11 +73,7 @@ class _SqliteThread:
             self._thread.join(timeout=10)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        return conn
+        return connect(self.path, self.busy_timeout_ms / 1000)
 
     def _loop(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -115,9 +111,18 @@ class _SqliteThread:
     def _deliver(batch: list[Any], results: list[tuple[bool, Any]]) -> None:
         for (_op, future, loop), (ok, value) in zip(batch, results, strict=True):
             try:
-                loop.call_soon_threadsafe(_resolve, future, ok, value)
+                loop.call_soon_threadsafe(resolve, future, ok, value)
             except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
                 pass
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """A plain connection as magec's SQLite threads and writers use it: autocommit (transactions
+    are explicit), WAL, ``synchronous=NORMAL``, waiting up to ``busy_timeout`` s for a lock."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
 
 
 def writer_pragmas(conn: sqlite3.Connection) -> None:
@@ -216,8 +221,9 @@ class SqliteReader(_SqliteThread):
         return results
 
 
-def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
+def resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Hand an operation's ``(ok, result or exception)`` to its caller, unless it gave up."""
+    if future.done():
         return
     if ok:
         future.set_result(value)
