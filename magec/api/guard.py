@@ -115,6 +115,11 @@ def normalise_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
+def same_origin(origin: str, host: str) -> bool:
+    """Whether an ``Origin`` header names this very server: its host and port are the ``Host`` header."""
+    return urlsplit(origin.strip().lower()).netloc == host.strip().lower()
+
+
 def ui_csp(ui_dir: Path) -> str:
     """The Admin UI's Content-Security-Policy.
 
@@ -213,7 +218,7 @@ class RequestGuard:
     def _origin_allowed(self, origin: str, host: str) -> bool:
         if origin.strip() == "null":
             return False
-        if urlsplit(origin.strip().lower()).netloc == host.strip().lower():
+        if same_origin(origin, host):
             return True
         return "*" in self.policy.origins or normalise_origin(origin) in self.policy.origins
 

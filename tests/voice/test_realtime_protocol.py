@@ -49,7 +49,9 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 @pytest.fixture(scope="module")
 def paired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    srv = ServerProcess(data_dir=tmp_path_factory.mktemp("rt-paired"), admin_password=ADMIN).start()
+    # any origin may call the API (corsOrigins "*"): the cookie must still not open the channel to it
+    srv = ServerProcess(data_dir=tmp_path_factory.mktemp("rt-paired"), admin_password=ADMIN,
+                        env={"MAGEC_CORS_ORIGINS": "*"}).start()
     try:
         r = httpx.post(f"{srv.admin_url}/api/v1/admin/clients", json={"name": "Tablet"}, timeout=60,
                        headers={"Authorization": f"Bearer {ADMIN}"})
@@ -253,4 +255,28 @@ async def test_client_token_required_when_clients_exist(paired: tuple[ServerProc
             if "subprotocols" in ok:
                 assert ws.subprotocol == "magec.voice"  # the token is never echoed
     async with websockets.connect(f"{url}?token={token}") as ws:
+        assert json.loads(await ws.recv())["type"] == "capabilities"
+
+
+async def test_the_cookie_opens_the_channel_only_to_this_origin(paired: tuple[ServerProcess, str]) -> None:
+    """A page on another port or subdomain of the same site gets the SameSite=Strict cookie sent
+    with its WebSocket; with corsOrigins "*" its handshake passes the Origin check, so only the
+    token it presents itself may authenticate it."""
+    srv, token = paired
+    url = ws_url(srv)
+    info = httpx.get(f"{srv.user_url}/api/v1/client/info", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    cookie = {"Cookie": info.headers["set-cookie"].split(";", 1)[0]}
+    port = int(srv.user_url.rsplit(":", 1)[1])
+    for foreign in (f"http://127.0.0.1:{port + 1}", "http://localhost.evil.example"):
+        async with websockets.connect(url, origin=foreign, additional_headers=cookie) as ws:  # type: ignore[arg-type]
+            err = json.loads(await ws.recv())
+            assert err["type"] == "error" and err["data"]["code"] == "unauthorized", foreign
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        # the same page presenting the token itself is a CORS caller like any other
+        async with websockets.connect(url, origin=foreign, subprotocols=["magec.voice", f"bearer.{token}"]) as ws:  # type: ignore[arg-type,list-item]
+            assert json.loads(await ws.recv())["type"] == "capabilities"
+    # this server's own page (Magec's UI) still gets in with the cookie alone
+    async with websockets.connect(url, origin=srv.user_url, additional_headers=cookie) as ws:  # type: ignore[arg-type]
         assert json.loads(await ws.recv())["type"] == "capabilities"

@@ -9,7 +9,11 @@ The protocol itself is :mod:`magec.voice.realtime.protocol`; this module is the 
   (how Magec's own UI, which sends no token, gets in). A missing/invalid token is answered with
   an ``error`` message (code ``unauthorized``) and close code 4401.
 * **Origin**: checked by :mod:`magec.api.guard` before this handler runs (same origin or
-  ``server.corsOrigins``), which matters because the cookie would otherwise ride along.
+  ``server.corsOrigins``). The cookie counts only on a same-origin handshake (an ``Origin``
+  naming this very host and port, or none): a browser sends it with *any* page's WebSocket of the
+  same site — another port on ``localhost``, a sibling subdomain — and ``SameSite=Strict`` does not
+  tell those apart. Cross-origin pages allowed by ``server.corsOrigins`` (``*`` included) must
+  present the token themselves, as they must on the HTTP API (CORS there is without credentials).
 * **Limits**: at most ``voice.events.maxConnections`` at once — one more gets an ``error``
   (``too_many_connections``) and close code 1013; each connection's audio is bounded by
   :class:`~magec.voice.realtime.limits.AudioBudget`.
@@ -26,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from magec.api.clients import caller_for_token
+from magec.api.guard import same_origin
 from magec.api.user.client_info import VOICE_COOKIE
 from magec.context import AppContext
 from magec.errors import AuthError
@@ -45,8 +50,14 @@ SUBPROTOCOL = "magec.voice"
 TOKEN_PROTOCOL_PREFIX = "bearer."
 
 
+def _same_origin(ws: WebSocket) -> bool:
+    """No ``Origin`` (not a browser), or one naming this host and port (the guard's own rule)."""
+    origin = ws.headers.get("origin")
+    return origin is None or same_origin(origin, ws.headers.get("host", ""))
+
+
 def _token(ws: WebSocket) -> tuple[str, str | None]:
-    """``(token, subprotocol to accept)`` from the header, subprotocols, query or cookie."""
+    """``(token, subprotocol to accept)`` from the header, subprotocols, query or (same origin) cookie."""
     offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     reply = SUBPROTOCOL if SUBPROTOCOL in offered else None
     scheme, _, value = ws.headers.get("authorization", "").partition(" ")
@@ -56,7 +67,7 @@ def _token(ws: WebSocket) -> tuple[str, str | None]:
         if proto.startswith(TOKEN_PROTOCOL_PREFIX):
             # a browser fails the handshake unless one offered protocol is echoed: never the token
             return proto[len(TOKEN_PROTOCOL_PREFIX) :], SUBPROTOCOL
-    token = ws.query_params.get("token") or ws.cookies.get(VOICE_COOKIE) or ""
+    token = ws.query_params.get("token") or (ws.cookies.get(VOICE_COOKIE) if _same_origin(ws) else None) or ""
     return token, reply
 
 
