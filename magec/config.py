@@ -19,7 +19,7 @@ database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
-            urlTTL: 3600, agentTools: false}
+            maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
   ui: {enabled: true, dir: ""}             # the Voice UI at / on the user port (dir: serve another build)
   events: {enabled: true, maxConnections: 20, wakewords: [hey_mycroft, okay_nabu, alexa, hey_jarvis],
@@ -200,10 +200,13 @@ class Config:
     #: ``voice.events``: the realtime voice channel
     voice_events: RealtimeVoiceConfig = field(default_factory=RealtimeVoiceConfig)
     #: ``artifacts.*`` (docs/artifacts.md): one version's size, versions and bytes per session,
-    #: download URL lifetime (s), and whether every agent gets the artifact tools
+    #: bytes per user and per client, download URL lifetime (s), and whether every agent gets the
+    #: artifact tools
     artifact_max_bytes: int = 10 * 1024 * 1024
     artifact_max_per_session: int = 200
     artifact_max_session_bytes: int = 100 * 1024 * 1024
+    artifact_max_user_bytes: int = 1024 * 1024 * 1024
+    artifact_max_client_bytes: int = 5 * 1024 * 1024 * 1024
     artifact_url_ttl: float = 3600.0
     artifact_agent_tools: bool = False
     #: ``server.workers`` (``MAGEC_WORKERS``, ``magec serve --workers``): processes serving the
@@ -353,7 +356,8 @@ def _artifacts(cfg: Config, raw: Any) -> None:
     if not isinstance(raw, dict):
         raise ConfigError("artifacts: must be a mapping")
     for key, attr in (("maxBytes", "artifact_max_bytes"), ("maxPerSession", "artifact_max_per_session"),
-                      ("maxSessionBytes", "artifact_max_session_bytes")):
+                      ("maxSessionBytes", "artifact_max_session_bytes"), ("maxUserBytes", "artifact_max_user_bytes"),
+                      ("maxClientBytes", "artifact_max_client_bytes")):
         if key in raw:
             value = _int(raw[key], f"artifacts.{key}")
             if value < 1:

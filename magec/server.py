@@ -202,7 +202,8 @@ async def _start_runtime(ctx: AppContext) -> None:
     artifacts = await Artifacts.open(
         ctx.store.engine,
         ctx.store.cipher,
-        Limits(cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes),
+        Limits(cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes,
+               cfg.artifact_max_user_bytes, cfg.artifact_max_client_bytes),
         ttl=cfg.artifact_url_ttl,
         public_url=cfg.public_url or f"http://localhost:{cfg.port}",
         agent_tools=cfg.artifact_agent_tools,

@@ -14,10 +14,16 @@ Contract:
   type over 255 (wider than their columns); a version past the INTEGER column is not found.
 * **Limits** (:class:`Limits`, from ``artifacts.*`` in config.yaml): the size of one version, the
   number of versions kept per session and their total bytes (user-scoped artifacts count against
-  the session they were saved from, by the user's scope ``""``). Exceeding one raises
+  the user's scope ``""``), and the total bytes of one owner key (every app and session of it) and
+  of one client (every owner key ``<clientId>:…``). Sessions need not exist and a client names its
+  users freely, so the per-client total is the one that bounds a token holder's disk use; open
+  mode's ids carry no client and have only the per-user total. The totals count what a version
+  takes in the database (:func:`stored_size`: payload, file URI, metadata, name and a fixed
+  :data:`ROW_OVERHEAD`), so empty versions are not free. Exceeding one raises
   :class:`~magec.errors.PayloadTooLargeError` naming the limit (413 on the HTTP routes, a tool
   error for agents). Under concurrent saves on PostgreSQL a quota may be overshot by the racing
-  saves; the size limit never is.
+  saves; the size limit never is. The totals are sums over the ``(user_id, size)`` and
+  ``(client, size)`` indexes: a save reads index entries, not payloads.
 * Concurrent saves of one name get distinct versions: the insert *is* the claim (primary key), a
   lost race retries with the next number.
 """
@@ -35,7 +41,7 @@ from google.genai import types
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from magec.artifacts.tables import artifacts
+from magec.artifacts.tables import artifacts, client_of
 from magec.errors import PayloadTooLargeError, ValidationError
 from magec.memory.session_base import MAX_SESSION_ID
 
@@ -46,15 +52,21 @@ MAX_MIME = 255
 #: versions are an INTEGER column: a larger number cannot name a stored version (and would make
 #: the driver fail: SQLite overflows, asyncpg refuses it), so it is simply not found
 MAX_VERSION = 2**31 - 1
+#: bytes every stored version is counted for beyond its payload and strings (a row and its index
+#: entries): a flood of empty versions runs into the totals too
+ROW_OVERHEAD = 128
 
 
 @dataclass(frozen=True)
 class Limits:
-    """``artifacts.maxBytes`` / ``maxPerSession`` / ``maxSessionBytes`` in config.yaml."""
+    """``artifacts.maxBytes`` / ``maxPerSession`` / ``maxSessionBytes`` / ``maxUserBytes`` /
+    ``maxClientBytes`` in config.yaml."""
 
     max_bytes: int = 10 * 1024 * 1024
     max_per_session: int = 200
     max_session_bytes: int = 100 * 1024 * 1024
+    max_user_bytes: int = 1024 * 1024 * 1024
+    max_client_bytes: int = 5 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,11 @@ class Stored:
     part: types.Part
     meta: ArtifactVersion
     data: bytes
+
+
+def stored_size(data: bytes, file_uri: str | None, metadata: str, filename: str) -> int:
+    """What one version counts for in the quotas: everything it stores, plus :data:`ROW_OVERHEAD`."""
+    return len(data) + len((file_uri or "").encode()) + len(metadata.encode()) + len(filename.encode()) + ROW_OVERHEAD
 
 
 def _scope(filename: str, session_id: str | None) -> str:
@@ -151,26 +168,12 @@ class SqlArtifactService(BaseArtifactService):
         except (TypeError, ValueError):
             raise ValidationError("customMetadata: must be JSON", field="customMetadata") from None
         t = artifacts.c
+        size = stored_size(data, file_uri, metadata, filename)
         for _ in range(50):  # each lost race means another save won: bounded by the concurrent savers
             try:
                 async with self.engine.begin() as conn:
-                    # quota of the session the artifact belongs to (user-scoped: the user's scope)
-                    count, total = (await conn.execute(
-                        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(t.size), 0))
-                        .where(self._where(app_name, user_id, session))
-                    )).one()
-                    if count + 1 > lim.max_per_session:
-                        raise PayloadTooLargeError(
-                            f"session already holds {count} artifact versions, the limit "
-                            f"artifacts.maxPerSession = {lim.max_per_session}",
-                            limit="artifacts.maxPerSession",
-                        )
-                    if total + len(data) > lim.max_session_bytes:
-                        raise PayloadTooLargeError(
-                            f"session artifacts would take {total + len(data)} bytes, over the limit "
-                            f"artifacts.maxSessionBytes = {lim.max_session_bytes}",
-                            limit="artifacts.maxSessionBytes",
-                        )
+                    count, in_session, of_user, of_client = (await conn.execute(self._usage(app_name, user_id, session))).one()
+                    self._check_quotas(count, in_session, of_user, of_client, size)
                     latest = (await conn.execute(
                         sa.select(sa.func.max(t.version)).where(self._where(app_name, user_id, session, filename))
                     )).scalar()
@@ -178,12 +181,42 @@ class SqlArtifactService(BaseArtifactService):
                     await conn.execute(artifacts.insert().values(
                         app_name=app_name, user_id=user_id, session_id=session, filename=filename,
                         version=version, kind=kind, mime_type=mime, data=data, file_uri=file_uri,
-                        size=len(data), custom_metadata=metadata, created_at=time.time(),
+                        size=size, custom_metadata=metadata, created_at=time.time(), client=client_of(user_id),
                     ))
                 return version
             except IntegrityError:  # a concurrent save took this version number: take the next
                 continue
         raise ValidationError(f"artifact {filename!r}: too many concurrent saves, try again", field="filename")
+
+    def _usage(self, app_name: str, user_id: str, session: str) -> Any:
+        """One row: the session's (scope's) version count and bytes, the owner's and the client's bytes."""
+        t = artifacts.c
+        total = sa.func.coalesce(sa.func.sum(t.size), 0)
+        in_session = sa.select(sa.func.count(), total).where(self._where(app_name, user_id, session)).subquery()
+        of_user = sa.select(total).where(t.user_id == user_id).scalar_subquery()
+        client = client_of(user_id)
+        of_client = sa.select(total).where(t.client == client).scalar_subquery() if client else sa.literal(0)
+        return sa.select(*in_session.c, of_user, of_client)
+
+    def _check_quotas(self, count: int, session_bytes: int, user_bytes: int, client_bytes: int, size: int) -> None:
+        lim = self.limits
+        if count + 1 > lim.max_per_session:
+            raise PayloadTooLargeError(
+                f"session already holds {count} artifact versions, the limit "
+                f"artifacts.maxPerSession = {lim.max_per_session}",
+                limit="artifacts.maxPerSession",
+            )
+        for used, limit, key, whose in (
+            (session_bytes, lim.max_session_bytes, "maxSessionBytes", "session's"),
+            (user_bytes, lim.max_user_bytes, "maxUserBytes", "user's"),
+            (client_bytes, lim.max_client_bytes, "maxClientBytes", "client's"),
+        ):
+            if used + size > limit:
+                raise PayloadTooLargeError(
+                    f"the {whose} artifacts would take {used + size} bytes, over the limit "
+                    f"artifacts.{key} = {limit}",
+                    limit=f"artifacts.{key}",
+                )
 
     async def _row(
         self, app_name: str, user_id: str, filename: str, session_id: str | None, version: int | None

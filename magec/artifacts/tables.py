@@ -4,7 +4,10 @@
   owner key ``<clientId>:<userId>`` for clients — and ``session_id``, ``""`` for user-scoped
   ``user:`` names), ``filename``, ``version`` (0, 1, 2… as ADK numbers them), the payload
   (``kind`` ``text`` / ``blob`` / ``file``: text as UTF-8 bytes, inline data as bytes, a file
-  reference as its URI in ``file_uri``), ``mime_type``, ``size`` (bytes of ``data``), JSON
+  reference as its URI in ``file_uri``), ``mime_type``, ``size`` (what the version counts for in
+  the quotas: :func:`magec.artifacts.service.stored_size`; ``len(data)`` in rows saved before
+  ``0006_artifact_totals``), ``client`` (the client part of ``user_id``, :func:`client_of`; ``""``
+  for open mode's ids: the per-client total's key), JSON
   ``custom_metadata`` and ``created_at`` (Unix seconds). In the database, not on a local disk, so
   every replica sharing a PostgreSQL database serves every artifact.
 * ``artifact_signing`` — one row: the HMAC key of ephemeral download URLs, generated once and
@@ -34,7 +37,28 @@ artifacts = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("custom_metadata", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("client", sa.String(255), nullable=False, server_default=""),
+    # the per-user and per-client totals are sums over these indexes (no payload is read);
+    # migration 0006_artifact_totals adds them to databases created before it
+    sa.Index("ix_artifacts_user_size", "user_id", "size"),
+    sa.Index("ix_artifacts_client_size", "client", "size"),
 )
+
+
+def client_of(user_id: str) -> str:
+    """The client part of an owner key ``<percent-encoded clientId>:<userId>`` (its first ``:``
+    ends it, see :class:`magec.api.clients.Caller`); ``""`` for an id without one (open mode)."""
+    client, sep, _ = user_id.partition(":")
+    return client if sep else ""
+
+
+def fill_clients(dialect: str) -> sa.Update:
+    """The statement setting ``client`` on rows stored without it (before migration 0006, or
+    restored from an older backup), by :func:`client_of`'s rule in SQL."""
+    t = artifacts.c
+    colon = sa.func.strpos(t.user_id, ":") if dialect == "postgresql" else sa.func.instr(t.user_id, ":")
+    return artifacts.update().where(t.client == "", colon > 0).values(client=sa.func.substr(t.user_id, 1, colon - 1))
+
 
 artifact_signing = sa.Table(
     "artifact_signing",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from magec.artifacts.tables import artifacts
+from magec.artifacts.tables import artifacts, fill_clients
 from magec.audit.tables import audit_conversations, audit_turns
 from magec.backup.sections import Section
 from magec.costs.tables import cost_prices, flow_runs
@@ -50,7 +50,15 @@ MEMORIES = Section(
 )
 SKILLS = Section("skills", (skill_files,), optional=False, description="files of skill packages")
 PRICES = Section("prices", (cost_prices,), optional=False, description="the cost price table")
-ARTIFACTS = Section("artifacts", (artifacts,), description="artifacts saved in sessions (every version)")
+async def _fill_clients(conn: AsyncConnection, _: dict[str, int]) -> None:
+    # an archive from before the per-client totals has no ``client`` column: derive it, or the
+    # restored artifacts would count against no client's total
+    await conn.execute(fill_clients(conn.dialect.name))
+
+
+ARTIFACTS = Section(
+    "artifacts", (artifacts,), description="artifacts saved in sessions (every version)", after_restore=_fill_clients
+)
 AUDIT = Section("audit", (audit_conversations, audit_turns), description="the conversation audit log")
 RUNS = Section("runs", (flow_runs,), description="flow runs (path taken, per-node timing)")
 BUILTIN = (SKILLS, PRICES, SESSIONS, MEMORIES, ARTIFACTS, AUDIT, RUNS)

@@ -5,12 +5,17 @@ client sees nothing, limits answer with the limit's name."""
 from __future__ import annotations
 
 import base64
+import io
 import json
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from magec.artifacts.runtime_hook import Artifacts
+from magec.artifacts.service import stored_size
 from magec.artifacts.signing import Claims
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer
@@ -162,7 +167,9 @@ async def test_links_tampered_expired_and_active_content(tmp_path: Path, llm: Fa
 
 
 async def test_limits_name_the_limit(tmp_path: Path, llm: FakeServer) -> None:
-    limits = {**TOOLS, "artifact_max_bytes": 64, "artifact_max_per_session": 3, "artifact_max_session_bytes": 100}
+    # two 40-byte versions fit the session's bytes, a third of 30 bytes does not, one of 1 byte does
+    two = 2 * stored_size(b"y" * 40, None, "{}", "f0.txt")
+    limits = {**TOOLS, "artifact_max_bytes": 64, "artifact_max_per_session": 3, "artifact_max_session_bytes": two + 150}
     async with running_apps(tmp_path / "data", config=limits) as apps:
         aid, ha, _, _ = await setup(apps, llm)
         base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
@@ -192,6 +199,72 @@ async def test_limits_name_the_limit(tmp_path: Path, llm: FakeServer) -> None:
         assert r.status_code == 400 and "filename" in r.json()["error"]
         r = await apps.user.post(base, headers=ha, json={"filename": "e", "artifact": {}})
         assert r.status_code == 400 and "artifact" in r.json()["error"]
+
+
+async def test_a_client_cannot_fill_the_disk_with_invented_users(tmp_path: Path, db_url: str, llm: FakeServer) -> None:
+    """Sessions need not exist and a client names its users: the per-client total holds anyway,
+    the per-user one holds across sessions, and other clients are untouched."""
+    one = stored_size(b"x" * 1000, None, "{}", "f.bin")
+    limits = {"artifact_max_user_bytes": 2 * one, "artifact_max_client_bytes": 4 * one}
+    async with running_apps(tmp_path / "data", database_url=db_url, config=limits) as apps:
+        aid, ha, hb, _ = await setup(apps, llm)
+        body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
+                                                                 "data": base64.b64encode(b"x" * 1000).decode()}}}
+
+        async def save(headers: dict[str, str], user: str, session: str) -> httpx.Response:
+            return await apps.user.post(f"{U}/apps/{aid}/users/{user}/sessions/{session}/artifacts",
+                                        headers=headers, json=body)
+
+        assert (await save(ha, "u1", "a")).status_code == 200
+        assert (await save(ha, "u1", "b")).status_code == 200
+        r = await save(ha, "u1", "c")
+        assert r.status_code == 413 and "artifacts.maxUserBytes" in r.json()["error"], r.text
+        assert (await save(ha, "u2", "never-created-1")).status_code == 200
+        assert (await save(ha, "u3", "never-created-2")).status_code == 200
+        r = await save(ha, "u4", "never-created-3")
+        assert r.status_code == 413 and "artifacts.maxClientBytes" in r.json()["error"], r.text
+        # the other client, with the same user and session names, is untouched
+        assert (await save(hb, "u4", "never-created-3")).status_code == 200
+        # deleting gives the room back
+        r = await apps.user.delete(f"{U}/apps/{aid}/users/u3/sessions/never-created-2/artifacts/f.bin", headers=ha)
+        assert r.status_code in (200, 204), r.text
+        assert (await save(ha, "u4", "never-created-3")).status_code == 200
+
+
+async def test_artifacts_restored_from_an_older_backup_count_for_their_client(
+    tmp_path: Path, db_url: str, llm: FakeServer
+) -> None:
+    """An archive from before the per-client totals has no ``client`` column in its artifact rows:
+    after a restore those artifacts still count against their client."""
+    one = stored_size(b"x" * 1000, None, "{}", "f.bin")
+    limits = {"artifact_max_client_bytes": 3 * one}
+    async with running_apps(tmp_path / "data", database_url=db_url, config=limits) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
+                                                                 "data": base64.b64encode(b"x" * 1000).decode()}}}
+        for user in ("u1", "u2"):
+            r = await apps.user.post(f"{U}/apps/{aid}/users/{user}/sessions/s/artifacts", headers=ha, json=body)
+            assert r.status_code == 200, r.text
+        r = await apps.admin.get(f"{A}/settings/backup?include=artifacts")
+        assert r.status_code == 200, r.text
+        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+            files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+        rows = [json.loads(line) for line in files["tables/artifacts/artifacts.jsonl"].splitlines()]
+        assert [row.pop("client") for row in rows] == [rows[0]["user_id"].split(":")[0]] * 2
+        files["tables/artifacts/artifacts.jsonl"] = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        r = await apps.admin.post(f"{A}/settings/restore?include=artifacts", content=buf.getvalue(),
+                                  headers={"content-type": "application/gzip"})
+        assert r.status_code == 200, r.text
+        r = await apps.user.post(f"{U}/apps/{aid}/users/u3/sessions/s/artifacts", headers=ha, json=body)
+        assert r.status_code == 200, r.text
+        r = await apps.user.post(f"{U}/apps/{aid}/users/u4/sessions/s/artifacts", headers=ha, json=body)
+        assert r.status_code == 413 and "artifacts.maxClientBytes" in r.json()["error"], r.text
 
 
 async def test_tools_off_by_default_service_still_wired(tmp_path: Path, llm: FakeServer) -> None:

@@ -4,12 +4,13 @@ concurrent saves, scopes, payload kinds, validation; and the ``artifacts`` secti
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 from google.genai import types
 
-from magec.artifacts.service import Limits, SqlArtifactService
+from magec.artifacts.service import Limits, SqlArtifactService, stored_size
 from magec.artifacts.signing import Claims, ExpiredToken, InvalidToken, Signer
 from magec.config import load_config
 from magec.errors import ConfigError, PayloadTooLargeError, ValidationError
@@ -65,18 +66,93 @@ async def test_versions_scopes_and_payloads(tmp_path: Path) -> None:
     await svc.engine.dispose()
 
 
+def size(payload: int, filename: str) -> int:
+    """What a text version of ``payload`` bytes without metadata counts for."""
+    return stored_size(b"x" * payload, None, "{}", filename)
+
+
 async def test_limits(tmp_path: Path) -> None:
-    svc = await service(tmp_path, Limits(max_bytes=10, max_per_session=2, max_session_bytes=15))
+    session_bytes = size(10, "a") + size(5, "b")
+    svc = await service(tmp_path, Limits(max_bytes=10, max_per_session=2, max_session_bytes=session_bytes))
     kw = {"app_name": "app", "user_id": "u", "session_id": "s"}
     with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 10"):
         await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 11), **kw)
     await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 10), **kw)
-    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxSessionBytes = 15"):
+    with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxSessionBytes = {session_bytes}"):
         await svc.save_artifact(filename="b", artifact=types.Part(text="x" * 6), **kw)
     await svc.save_artifact(filename="b", artifact=types.Part(text="x" * 5), **kw)
     with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxPerSession = 2"):
         await svc.save_artifact(filename="c", artifact=types.Part(text=""), **kw)
     await svc.engine.dispose()
+
+
+async def test_totals_per_user_and_per_client(tmp_path: Path) -> None:
+    """Sessions need not exist and a client names its users freely: the totals bound both."""
+    one = size(100, "f")
+    svc = await service(tmp_path, Limits(max_bytes=1000, max_per_session=100, max_session_bytes=10**6,
+                                         max_user_bytes=3 * one, max_client_bytes=5 * one))
+    text = types.Part(text="x" * 100)
+
+    async def save(user: str, session: str, app: str = "app") -> None:
+        await svc.save_artifact(app_name=app, user_id=user, session_id=session, filename="f", artifact=text)
+
+    # one user across sessions and apps: three versions, then the per-user total
+    await save("c1:alice", "s1")
+    await save("c1:alice", "s2")
+    await save("c1:alice", "s3", app="other-app")
+    with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxUserBytes = {3 * one}"):
+        await save("c1:alice", "s4")
+    # the client's other (invented) users fill the client total, whatever their sessions
+    await save("c1:bob", "x")
+    await save("c1:carol", "y")
+    with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxClientBytes = {5 * one}"):
+        await save("c1:dave", "z")
+    # another client, and a client whose id merely starts alike, have their own totals
+    await save("c10:dave", "z")
+    await save("c:dave", "z")
+    # open mode's ids carry no client: only the per-user total applies
+    for i in range(3):
+        await save(f"user{i}", "s")
+    # a delete gives the room back
+    await svc.delete_artifact(app_name="app", user_id="c1:bob", session_id="x", filename="f")
+    await save("c1:dave", "z")
+    # empty versions are not free: each counts for its row
+    empty = stored_size(b"", None, "{}", "e")
+    (tmp_path / "tiny").mkdir()
+    tiny = await service(tmp_path / "tiny", Limits(max_user_bytes=3 * empty))
+    for i in range(3):
+        await tiny.save_artifact(app_name="a", user_id="u", session_id=f"s{i}", filename="e", artifact=types.Part(text=""))
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxUserBytes"):
+        await tiny.save_artifact(app_name="a", user_id="u", session_id="s9", filename="e", artifact=types.Part(text=""))
+    await svc.engine.dispose()
+    await tiny.engine.dispose()
+
+
+async def test_an_older_database_gets_the_totals(tmp_path: Path) -> None:
+    """Migration 0006 on a database from before it: rows get their client, the totals see them."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(engine, "0005_memory_search")
+        with sqlite3.connect(tmp_path / "old.db") as raw:  # the table as 0004 created it back then
+            raw.execute("DROP INDEX ix_artifacts_user_size")
+            raw.execute("DROP INDEX ix_artifacts_client_size")
+            raw.execute("ALTER TABLE artifacts DROP COLUMN client")
+            for user in ("c1:alice", "c1:bob", "open-user"):
+                raw.execute("INSERT INTO artifacts (app_name, user_id, session_id, filename, version, kind, data,"
+                            " size, custom_metadata, created_at) VALUES ('a', ?, 's', 'f', 0, 'text', x'00', 600, '{}', 0)",
+                            (user,))
+        await upgrade(engine)
+        with sqlite3.connect(tmp_path / "old.db") as raw:
+            clients = raw.execute("SELECT user_id, client FROM artifacts ORDER BY user_id").fetchall()
+            plan = str(raw.execute("EXPLAIN QUERY PLAN SELECT sum(size) FROM artifacts WHERE client = 'c1'").fetchall())
+        assert clients == [("c1:alice", "c1"), ("c1:bob", "c1"), ("open-user", "")]
+        assert "COVERING INDEX ix_artifacts_client_size" in plan, plan
+        svc = SqlArtifactService(engine, Limits(max_client_bytes=1500))
+        with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxClientBytes"):
+            await svc.save_artifact(app_name="a", user_id="c1:carol", session_id="s", filename="f",
+                                    artifact=types.Part(text="x" * 200))
+    finally:
+        await engine.dispose()
 
 
 def test_signer() -> None:
@@ -96,13 +172,16 @@ def test_signer() -> None:
 
 def test_config_section(tmp_path: Path) -> None:
     p = tmp_path / "config.yaml"
-    p.write_text("artifacts: {maxBytes: 100, maxPerSession: 3, maxSessionBytes: 1000, urlTTL: 60, agentTools: true}\n")
+    p.write_text("artifacts: {maxBytes: 100, maxPerSession: 3, maxSessionBytes: 1000, maxUserBytes: 2000,"
+                 " maxClientBytes: 3000, urlTTL: 60, agentTools: true}\n")
     cfg = load_config(p, env={})
     assert (cfg.artifact_max_bytes, cfg.artifact_max_per_session, cfg.artifact_max_session_bytes,
-            cfg.artifact_url_ttl, cfg.artifact_agent_tools) == (100, 3, 1000, 60.0, True)
+            cfg.artifact_max_user_bytes, cfg.artifact_max_client_bytes,
+            cfg.artifact_url_ttl, cfg.artifact_agent_tools) == (100, 3, 1000, 2000, 3000, 60.0, True)
     defaults = load_config(None, env={})
     assert defaults.artifact_agent_tools is False and defaults.artifact_max_bytes == 10 * 1024 * 1024
     for bad, field in (("maxBytes: 0", "artifacts.maxBytes"), ("urlTTL: soon", "artifacts.urlTTL"),
+                       ("maxClientBytes: 0", "artifacts.maxClientBytes"), ("maxUserBytes: lots", "artifacts.maxUserBytes"),
                        ("agentTools: maybe", "artifacts.agentTools")):
         p.write_text(f"artifacts: {{{bad}}}\n")
         with pytest.raises(ConfigError, match=field):

@@ -136,7 +136,8 @@ async def test_migration_indexes_rows_of_an_older_database(tmp_path: Path) -> No
                 "VALUES ('agent', 'u', 'the cat is called Misu', 'agent', 1, 1)"
             )
         await migrate.upgrade(engine)
-        assert "0005_memory_search" in (await migrate.current_revision(engine) or "")
+        with sqlite3.connect(tmp_path / "old.db") as raw:
+            assert raw.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_entries_fts'").fetchone()
         store = SqlLongTermStore(engine, None)
         found = await store.search("agent", "u", "misu")
         assert [(e.content, e.match) for e in found] == [("the cat is called Misu", "text")]
