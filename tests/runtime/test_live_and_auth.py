@@ -105,6 +105,9 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     # as OpenAI does for a model outside the project: it does not exist for this client
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     assert (await apps.user.get("/api/v1/health")).status_code == 200
+    # ADK's version route says which ADK and Python run here: callers only, as everything else
+    assert (await apps.user.get(f"{U}/version")).status_code == 401
+    assert (await apps.user.get(f"{U}/version", headers=good)).json()["language"] == "python"
     # regenerating the token revokes the old one
     new = (await apps.admin.post(f"{A}/clients/{c['id']}/regenerate-token")).json()["token"]
     assert (await apps.user.get(f"{U}/list-apps", headers=good)).status_code == 401

@@ -382,7 +382,9 @@ def agent_router(
         return session_json(session, app, user_view=user_view, caller=caller)
 
     @r.get("/version", summary="The ADK version behind this API (as adk api_server answers)")
-    async def version() -> dict[str, str]:
+    async def version(request: Request) -> dict[str, str]:
+        # versions tell an attacker which known flaws to try: callers only, as every other route
+        caller_of(request, await runtime())
         v = sys.version_info
         return {"version": adk_version.__version__, "language": "python",
                 "language_version": f"{v.major}.{v.minor}.{v.micro}"}
