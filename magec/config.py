@@ -17,7 +17,8 @@ server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMI
 log: {level: info, format: console}        # debug|info|warn|error ; console|json
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
-limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864}
+limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864,
+         maxSessionBytesPerClient: 5368709120}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -155,6 +156,9 @@ class Config:
     max_runs: int = 1024
     max_runs_per_client: int = 0
     max_runs_per_backend: int = 0
+    #: ``limits.maxSessionBytesPerClient``: stored conversations of one client (its sessions'
+    #: events) beyond which its turns are refused (413; magec.memory.session_quota); 0 = no limit
+    max_session_bytes_per_client: int = 5 * 1024 * 1024 * 1024
     #: ``database.poolSize`` (connections per process; 0 = sized from ``limits.maxRuns``) and
     #: ``database.poolTimeout`` (seconds a request waits for one, then 503): magec.store.pool
     db_pool_size: int = 0
@@ -443,6 +447,9 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.max_runs = _int(limits.get("maxRuns", cfg.max_runs), "limits.maxRuns")
     cfg.max_runs_per_client = _int(limits.get("maxRunsPerClient", 0), "limits.maxRunsPerClient")
     cfg.max_runs_per_backend = _int(limits.get("maxRunsPerBackend", 0), "limits.maxRunsPerBackend")
+    cfg.max_session_bytes_per_client = _int(
+        limits.get("maxSessionBytesPerClient", cfg.max_session_bytes_per_client), "limits.maxSessionBytesPerClient"
+    )
     mcp = server.get("mcp") or {}
     if not isinstance(mcp, dict):
         raise ConfigError("server.mcp must be a mapping")
@@ -498,6 +505,10 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
     if cfg.session_cache_bytes < 0:
         raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
+    if cfg.max_session_bytes_per_client < 0:
+        raise ConfigError(
+            f"limits.maxSessionBytesPerClient must be 0 or more (0 = no limit); got {cfg.max_session_bytes_per_client}"
+        )
     for name, seconds in (("keepAlive", cfg.keep_alive), ("headerTimeout", cfg.header_timeout),
                           ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:

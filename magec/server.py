@@ -181,9 +181,19 @@ async def _start_runtime(ctx: AppContext) -> None:
     ctx.extras["admission"] = admission
     ctx.metrics.runs_in_flight.set_function(lambda: float(admission.in_flight))
 
+    # stored conversations per client (limits.maxSessionBytesPerClient): refused before anything runs
+    from magec.memory.session_quota import SessionQuota
+
+    quota = SessionQuota(
+        ctx.store.engine, ctx.config.max_session_bytes_per_client,
+        lambda: ctx.runtime.current().snapshot.clients if ctx.runtime else {},
+    )
+    ctx.extras["session_quota"] = quota  # also checked when the SQL session service opens a session
+
     def observe_turns(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
-        # admission first, then the costs service (it may refuse a turn: a spent budget), then the audit
-        deps.turn_observer = TurnObservers(admission, ctx.extras.get("costs"), audit)
+        # the quota admits first (it may read), then admission, the costs service (it may refuse a
+        # turn: a spent budget) and the audit begin in that order
+        deps.turn_observer = TurnObservers(quota, admission, ctx.extras.get("costs"), audit)
 
     ctx.runtime = RuntimeManager(
         ctx,

@@ -41,8 +41,9 @@ from google.genai import types
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from magec.artifacts.tables import artifacts, client_of
+from magec.artifacts.tables import artifacts
 from magec.errors import PayloadTooLargeError, ValidationError
+from magec.memory.owners import client_of
 from magec.memory.session_base import MAX_SESSION_ID
 
 #: longest filename kept (the column's width)

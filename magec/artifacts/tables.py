@@ -6,7 +6,7 @@
   (``kind`` ``text`` / ``blob`` / ``file``: text as UTF-8 bytes, inline data as bytes, a file
   reference as its URI in ``file_uri``), ``mime_type``, ``size`` (what the version counts for in
   the quotas: :func:`magec.artifacts.service.stored_size`; ``len(data)`` in rows saved before
-  ``0006_artifact_totals``), ``client`` (the client part of ``user_id``, :func:`client_of`; ``""``
+  ``0006_artifact_totals``), ``client`` (the client part of ``user_id``, :func:`magec.memory.owners.client_of`; ``""``
   for open mode's ids: the per-client total's key), JSON
   ``custom_metadata`` and ``created_at`` (Unix seconds). In the database, not on a local disk, so
   every replica sharing a PostgreSQL database serves every artifact.
@@ -19,6 +19,8 @@ Neither bumps the config epoch: artifacts are conversation data, not configurati
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from magec.memory import owners
 
 artifacts_metadata = sa.MetaData()
 
@@ -45,19 +47,10 @@ artifacts = sa.Table(
 )
 
 
-def client_of(user_id: str) -> str:
-    """The client part of an owner key ``<percent-encoded clientId>:<userId>`` (its first ``:``
-    ends it, see :class:`magec.api.clients.Caller`); ``""`` for an id without one (open mode)."""
-    client, sep, _ = user_id.partition(":")
-    return client if sep else ""
-
-
 def fill_clients(dialect: str) -> sa.Update:
     """The statement setting ``client`` on rows stored without it (before migration 0006, or
-    restored from an older backup), by :func:`client_of`'s rule in SQL."""
-    t = artifacts.c
-    colon = sa.func.strpos(t.user_id, ":") if dialect == "postgresql" else sa.func.instr(t.user_id, ":")
-    return artifacts.update().where(t.client == "", colon > 0).values(client=sa.func.substr(t.user_id, 1, colon - 1))
+    restored from an older backup)."""
+    return owners.fill_clients(artifacts, dialect)
 
 
 artifact_signing = sa.Table(

@@ -19,6 +19,7 @@ from magec.artifacts.tables import artifacts, fill_clients
 from magec.audit.tables import audit_conversations, audit_turns
 from magec.backup.sections import Section
 from magec.costs.tables import cost_prices, flow_runs
+from magec.memory.session_quota import recount
 from magec.memory.tables import LONGTERM_TABLES, SESSION_TABLES, memory_scopes
 from magec.skills.tables import skill_files
 
@@ -36,10 +37,18 @@ async def _bump_generations(conn: AsyncConnection, before: dict[str, int]) -> No
     )
 
 
+async def _recount_sessions(conn: AsyncConnection, _: dict[str, int]) -> None:
+    # an archive from before the per-client totals has no ``client`` and ``bytes`` on its
+    # sessions: count them from their events, or they would count against no client's total
+    for statement in recount(conn.dialect.name):
+        await conn.execute(statement)
+
+
 SESSIONS = Section(
     "sessions",
     SESSION_TABLES,
     description="conversation sessions of the default session service (events and state)",
+    after_restore=_recount_sessions,
 )
 MEMORIES = Section(
     "memories",

@@ -2,9 +2,13 @@
 
 :func:`magec.runtime.run.run_turn` calls ``observer.begin(runtime, app, owner, session_id,
 message)`` once per turn and then the probe's ``see(event)`` per event and ``finish()`` at the end.
-:class:`TurnObservers` calls each observer in order (the costs service first: its ``begin`` may
-refuse the turn with a :class:`~magec.errors.MagecError`, and then no other observer started a
-probe for it) and hands the turn one probe that fans out.
+Before ``begin`` it awaits ``observer.admit(...)`` (the same arguments, and ``stores``: False for a
+stateless call, whose session is not stored): :class:`TurnObservers` awaits
+the ``admit`` of each observer that has one (a check that may need a read, e.g. the stored
+conversations of :mod:`magec.memory.session_quota`); any of them may refuse the turn with a
+:class:`~magec.errors.MagecError`, and then no observer has begun. ``begin`` calls each observer in
+order (admission, then the costs service: its ``begin`` may refuse the turn too, and then no other
+observer started a probe for it) and hands the turn one probe that fans out.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ class _Probes:
 class TurnObservers:
     def __init__(self, *observers: Any) -> None:
         self.observers = [o for o in observers if o is not None]
+        self._admitting = [o for o in self.observers if hasattr(o, "admit")]
+
+    async def admit(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *, stores: bool) -> None:
+        for o in self._admitting:
+            await o.admit(runtime, app, owner, session_id, message, stores=stores)
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Probes | None:
         probes: list[Any] = []

@@ -111,6 +111,22 @@ def dump_event(event: Event) -> str:
     return event.model_dump_json(exclude_none=True)
 
 
+def stored_bytes(data: str) -> int:
+    """UTF-8 bytes of a stored JSON text (what the per-client totals count), without encoding it
+    when it is ASCII (one fast scan)."""
+    return len(data) if data.isascii() else len(data.encode())
+
+
+#: what a session counts for before any event: its row, index entries and ids (the per-client
+#: totals; so empty sessions are not free)
+SESSION_ROW_BYTES = 256
+
+
+def session_row_bytes(app: str, user: str, sid: str, state_values: list[str]) -> int:
+    """What a new session counts for: :data:`SESSION_ROW_BYTES`, its ids and its initial state."""
+    return SESSION_ROW_BYTES + sum(stored_bytes(v) for v in (app, user, sid, *state_values))
+
+
 def load_event(data: str | bytes) -> Event:
     return Event.model_validate_json(data)
 

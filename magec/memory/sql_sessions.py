@@ -43,6 +43,7 @@ from magec.memory._sql import insert_for, is_sqlite, upsert, write_tx
 from magec.memory._sqlite_write import SqliteWriter
 from magec.memory._sqlite_writer import SqliteReader
 from magec.memory.event_cache import DEFAULT_MAX_BYTES, EventCache, Key, current_window
+from magec.memory.owners import client_of
 from magec.memory.session_base import (
     APP,
     SESSION,
@@ -57,8 +58,10 @@ from magec.memory.session_base import (
     marker_revision,
     merge_state,
     now,
+    session_row_bytes,
     set_marker,
     split_state,
+    stored_bytes,
 )
 from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
@@ -106,6 +109,9 @@ class SqlSessionService(MagecSessionService):
     ) -> None:
         super().__init__()
         self.engine = engine
+        #: checked before a session is created (:class:`magec.memory.session_quota.SessionQuota`,
+        #: set where the service is opened: a client over its stored-conversation limit opens none)
+        self.quota: Any = None
         self._writer: SqliteWriter | None = None
         self._reader: SqliteReader | None = None
         self.events = EventCache(max_bytes=cache_bytes)
@@ -159,11 +165,15 @@ class SqlSessionService(MagecSessionService):
         sid = clean_id(session_id) or platform_uuid.new_uuid()
         deltas = split_state(state)
         t = now()
+        rows = _state_rows(app_name, user_id, sid, deltas)
+        nbytes = session_row_bytes(app_name, user_id, sid, [r["key"] + r["value"] for r in rows])
+        if self.quota is not None:
+            await self.quota.check(user_id, nbytes)
         if self._writer is not None:
-            rows = self._tuples(_state_rows(app_name, user_id, sid, deltas))
-            app_state, user_state = await self._writer.run(ops.create_op(app_name, user_id, sid, t, rows))
+            op = ops.create_op(app_name, user_id, sid, t, self._tuples(rows), nbytes)
+            app_state, user_state = await self._writer.run(op)
         else:
-            app_state, user_state = await self._create_sql(app_name, user_id, sid, t, deltas)
+            app_state, user_state = await self._create_sql(app_name, user_id, sid, t, deltas, nbytes)
         session = Session(
             app_name=app_name,
             user_id=user_id,
@@ -174,7 +184,7 @@ class SqlSessionService(MagecSessionService):
         return session
 
     async def _create_sql(
-        self, app_name: str, user_id: str, sid: str, t: float, deltas: dict[str, dict[str, Any]]
+        self, app_name: str, user_id: str, sid: str, t: float, deltas: dict[str, dict[str, Any]], nbytes: int
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         async with write_tx(self.engine) as conn:
             ins = (
@@ -186,6 +196,8 @@ class SqlSessionService(MagecSessionService):
                     create_time=t,
                     update_time=t,
                     revision=0,
+                    client=client_of(user_id),
+                    bytes=nbytes,
                 )
                 .on_conflict_do_nothing()
                 .returning(ss.c.revision)
@@ -407,7 +419,8 @@ class SqlSessionService(MagecSessionService):
                     bump = (
                         sa.update(ss)
                         .where(*key, ss.c.revision == expected)
-                        .values(revision=ss.c.revision + 1, update_time=event.timestamp)
+                        .values(revision=ss.c.revision + 1, update_time=event.timestamp,
+                                bytes=ss.c.bytes + stored_bytes(data))
                         .returning(ss.c.revision)
                     )
                     row = (await conn.execute(bump)).first()

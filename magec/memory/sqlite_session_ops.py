@@ -18,7 +18,8 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 
 from magec._adk import StaleSessionError
-from magec.memory.session_base import APP, SESSION, STALE_MESSAGE, USER, load_value
+from magec.memory.owners import client_of
+from magec.memory.session_base import APP, SESSION, STALE_MESSAGE, USER, load_value, stored_bytes
 
 StateRow = tuple[str, str, str, str, str, str]  # app, scope, user, session, key, value JSON
 
@@ -149,14 +150,16 @@ _UPSERT_STATE = (
 )
 
 
-def create_op(app: str, user: str, sid: str, t: float, rows: list[StateRow]) -> Callable[[sqlite3.Connection], Any]:
-    """Insert the session and its initial state; returns ``(app_state, user_state)``."""
+def create_op(
+    app: str, user: str, sid: str, t: float, rows: list[StateRow], nbytes: int
+) -> Callable[[sqlite3.Connection], Any]:
+    """Insert the session (counted as ``nbytes``) and its initial state; returns ``(app_state, user_state)``."""
 
     def op(conn: sqlite3.Connection) -> tuple[dict[str, Any], dict[str, Any]]:
         created = conn.execute(
-            "INSERT INTO session_sessions (app_name, user_id, session_id, create_time, update_time, revision) "
-            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING RETURNING revision",
-            (app, user, sid, t, t),
+            "INSERT INTO session_sessions (app_name, user_id, session_id, create_time, update_time, revision, client, bytes) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING RETURNING revision",
+            (app, user, sid, t, t, client_of(user), nbytes),
         ).fetchone()
         if created is None:
             raise AlreadyExistsError(f"Session with id {sid} already exists.")
@@ -194,9 +197,9 @@ def append_op(
             assert markerless is not None
             revision = _markerless_revision(conn, key, *markerless)
         row = conn.execute(
-            "UPDATE session_sessions SET revision = revision + 1, update_time = ? "
+            "UPDATE session_sessions SET revision = revision + 1, update_time = ?, bytes = bytes + ? "
             "WHERE app_name = ? AND user_id = ? AND session_id = ? AND revision = ? RETURNING revision",
-            (ts, *key, revision),
+            (ts, stored_bytes(data), *key, revision),
         ).fetchone()
         if row is None:
             if conn.execute("SELECT 1 FROM session_sessions WHERE app_name = ? AND user_id = ? AND session_id = ?", key).fetchone():

@@ -9,6 +9,11 @@ Layout choices (all for cheap appends under concurrency):
 
 * ``session_events`` is keyed by ``(app, user, session, seq)`` where ``seq`` is the session's
   revision after the append, so ordering needs no extra index and an append is one INSERT.
+* ``session_sessions.bytes`` is what the session's events take (their stored JSON, UTF-8), added
+  by the same statement that bumps the revision; ``client`` is the owner key's client part
+  (:mod:`magec.memory.owners`). A client's stored conversations are one range of the
+  ``(client, bytes)`` index (:mod:`magec.memory.session_quota`). Both come with the table, and
+  with migration ``0007_session_totals`` for databases created before it.
 * State is one row per key (``session_state``), so a state delta is an upsert of the changed keys,
   never a read-modify-write of a JSON blob. ``scope`` is ``a`` (app), ``u`` (user) or ``s``
   (session); unused id columns hold ``''``.
@@ -41,7 +46,10 @@ session_sessions = sa.Table(
     sa.Column("update_time", sa.Float, nullable=False),
     # Bumped by every append; the ADK stale-session marker and the event sequence number.
     sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("client", sa.String(_ID), nullable=False, server_default=""),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_session_sessions_app_update", "app_name", "update_time"),
+    sa.Index("ix_session_sessions_client_bytes", "client", "bytes"),
 )
 
 session_events = sa.Table(

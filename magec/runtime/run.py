@@ -38,6 +38,7 @@ from google.genai import types
 from magec._adk import StaleSessionError
 from magec.agents.apps import App
 from magec.agents.direct import DirectRunner
+from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.backends import relay
 from magec.errors import (
     AgentUnavailableError,
@@ -252,9 +253,15 @@ async def run_turn(
     turn = _run_turn(runtime, app, user_id, session_id, message, streaming, state_delta, runner)
     # The conversation audit sees every turn of every surface here: its probe only keeps
     # references (a list append per event); the recording is written later, off this path.
+    observer = runtime.observer
     try:
-        probe = runtime.observer.begin(runtime, app, user_id, session_id, message) if runtime.observer else None
-    except MagecError as err:  # refused before it ran (magec.costs: a spent budget): one error event
+        if observer is not None:
+            # checks that may need a read first (magec.memory.session_quota), then the synchronous
+            # ones; a stateless call (its ephemeral runner) stores nothing
+            stores = runner is None or not isinstance(getattr(runner, "session_service", None), EphemeralSessionService)
+            await observer.admit(runtime, app, user_id, session_id, message, stores=stores)
+        probe = observer.begin(runtime, app, user_id, session_id, message) if observer is not None else None
+    except MagecError as err:  # refused before it ran (a spent budget, a full quota): one error event
         log.info("turn of %s %r (session %s) refused: %s: %s", app.kind, app.name, session_id, err.code, err)
         yield _error_event(app, err, "")
         return

@@ -36,6 +36,8 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
         svc = cache["default"] = open_session_service(
             "sqlite", {}, ctx.store.engine, cache_bytes=ctx.config.session_cache_bytes
         )
+        if hasattr(svc, "quota"):  # the SQL service: no session opened beyond a client's limit
+            svc.quota = ctx.extras.get("session_quota")
         events = getattr(svc, "events", None)  # the SQL service's parsed-event cache
         if events is not None:
             ctx.metrics.session_events_loaded.set_function(lambda: float(events.loaded))

@@ -1,0 +1,181 @@
+"""Stored conversations per client (``limits.maxSessionBytesPerClient``), as a client meets it: a
+client that invents users and sessions is refused once its conversations reach the limit, on every
+surface that stores a session, before anything runs; other clients, stateless ``/v1`` calls and
+the admin are not; deleting sessions makes room at once; older databases and backups are counted.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from magec.memory.session_base import SESSION_ROW_BYTES
+from magec.store import migrate
+from magec.store.store import make_engine
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from tests.costs.helpers import A, U, agent, backend, client
+
+LIMIT = 20_000
+TEXT = "x" * 4_000  # every turn stores at least this much (the user's message)
+
+
+@pytest.fixture
+def oai() -> Iterator[FakeServer]:
+    def respond(req: RecordedRequest) -> Reply | None:
+        return Reply(text="answer", usage=(60, 40)) if req.route == "chat" else None
+
+    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
+        yield s
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def run(apps: Apps, aid: str, token: str, user: str, session: str) -> httpx.Response:
+    return await apps.user.post(f"{U}/run", headers=auth(token), json={
+        "appName": aid, "userId": user, "sessionId": session, "newMessage": {"role": "user", "parts": [{"text": TEXT}]}})
+
+
+def refused(r: httpx.Response) -> bool:
+    """Whether the turn was refused for the limit: a 413 when it would open a new session, an
+    error event (before anything ran) when it continues one; anything else must be an answer."""
+    if r.status_code == 413:
+        assert r.json()["code"] == "payload_too_large" and "limits.maxSessionBytesPerClient" in r.json()["error"]
+        return True
+    assert r.status_code == 200, r.text
+    codes = [e.get("errorCode") for e in r.json()]
+    if codes == ["payload_too_large"]:
+        assert "limits.maxSessionBytesPerClient" in r.json()[0]["errorMessage"], r.text
+        return True
+    assert not any(codes), r.text
+    return False
+
+
+async def fill(apps: Apps, aid: str, token: str) -> int:
+    """Turns in ever new sessions of ever new users until one is refused; how many ran."""
+    for i in range(20):
+        if refused(await run(apps, aid, token, f"user{i}", f"chat{i}")):
+            return i
+    raise AssertionError("never refused")
+
+
+async def test_a_client_is_refused_at_its_limit_and_deleting_makes_room(
+    tmp_path: Path, db_url: str, oai: FakeServer
+) -> None:
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"max_session_bytes_per_client": LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        greedy = (await client(apps, "Greedy", [aid]))["token"]
+        other = (await client(apps, "Other", [aid]))["token"]
+        ran = await fill(apps, aid, greedy)
+        assert 4 <= ran <= 5, ran  # 4 turns store > 16,000 bytes, 5 more than 20,000
+        calls = len(oai.calls())
+        # every surface that stores a session is refused before anything runs
+        r = await apps.user.post("/v1/chat/completions", headers={**auth(greedy), "X-Session-Id": "kept"},
+                                 json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 413 and "limits.maxSessionBytesPerClient" in r.json()["error"]["message"], r.text
+        r = await apps.user.post(f"{U}/apps/{aid}/users/new/sessions", headers=auth(greedy), json={})
+        assert r.status_code == 413 and "limits.maxSessionBytesPerClient" in r.json()["error"], r.text
+        assert len(oai.calls()) == calls, "a refused turn never reaches the provider"
+        # a stateless call stores nothing: it is not refused
+        r = await apps.user.post("/v1/chat/completions", headers=auth(greedy),
+                                 json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        # another client, with the same user and session names, is not limited by this one
+        assert not refused(await run(apps, aid, other, "user0", "chat0"))
+        # deleting two sessions makes room for the very next turn
+        for i in range(2):
+            r = await apps.user.delete(f"{U}/apps/{aid}/users/user{i}/sessions/chat{i}", headers=auth(greedy))
+            assert r.status_code in (200, 204), r.text
+        assert not refused(await run(apps, aid, greedy, "user0", "again"))
+
+
+async def test_empty_sessions_count_too(tmp_path: Path, oai: FakeServer) -> None:
+    """Opening sessions without a turn is not a way around the limit."""
+    limit = 40 * (SESSION_ROW_BYTES + 40)
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": limit}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Opener", [aid]))["token"]
+        statuses = []
+        for i in range(60):
+            r = await apps.user.post(f"{U}/apps/{aid}/users/u/sessions", headers=auth(token), json={"sessionId": f"s{i}"})
+            statuses.append(r.status_code)
+        assert 200 in statuses and statuses[-1] == 413, statuses
+        assert statuses.index(413) <= 40, statuses
+
+
+async def test_older_databases_and_backups_are_counted(tmp_path: Path, db_url: str, oai: FakeServer) -> None:
+    """A backup from before the per-client totals (no ``client``/``bytes`` on its sessions) restores
+    into sessions that count against their client."""
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"max_session_bytes_per_client": LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Greedy", [aid]))["token"]
+        for i in range(3):
+            assert not refused(await run(apps, aid, token, f"user{i}", f"chat{i}"))
+        r = await apps.admin.get(f"{A}/settings/backup?include=sessions")
+        assert r.status_code == 200, r.text
+        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+            files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+        name = "tables/sessions/session_sessions.jsonl"
+        rows = [json.loads(line) for line in files[name].splitlines()]
+        assert all(row.pop("client") and row.pop("bytes") > len(TEXT) for row in rows), rows
+        files[name] = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for member, data in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        r = await apps.admin.post(f"{A}/settings/restore?include=sessions", content=buf.getvalue(),
+                                  headers={"content-type": "application/gzip"})
+        assert r.status_code == 200, r.text
+        # the three restored conversations count: at most two more turns fit
+        assert 1 <= await fill(apps, aid, token) <= 2
+
+
+async def test_migration_counts_the_sessions_of_an_older_database(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate.upgrade(engine, "0006_artifact_totals")
+        with sqlite3.connect(tmp_path / "old.db") as raw:  # the table as it was before 0007
+            raw.execute("DROP INDEX ix_session_sessions_client_bytes")
+            raw.execute("ALTER TABLE session_sessions DROP COLUMN client")
+            raw.execute("ALTER TABLE session_sessions DROP COLUMN bytes")
+            for user, data in (("c1:alice", "é" * 100), ("open-user", "x" * 10)):
+                raw.execute("INSERT INTO session_sessions (app_name, user_id, session_id, create_time, update_time,"
+                            " revision) VALUES ('a', ?, 's', 0, 0, 1)", (user,))
+                raw.execute("INSERT INTO session_events (app_name, user_id, session_id, seq, event_id, timestamp,"
+                            " data) VALUES ('a', ?, 's', 1, 'e1', 0, ?)", (user, data))
+        await migrate.upgrade(engine)
+        with sqlite3.connect(tmp_path / "old.db") as raw:
+            rows = raw.execute("SELECT user_id, client, bytes FROM session_sessions ORDER BY user_id").fetchall()
+        ids = len("a") + len("s")
+        assert rows == [("c1:alice", "c1", SESSION_ROW_BYTES + ids + len("c1:alice") + 200),  # é is 2 bytes
+                        ("open-user", "", SESSION_ROW_BYTES + ids + len("open-user") + 10)]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_admin_and_open_mode_are_not_limited(tmp_path: Path, oai: FakeServer) -> None:
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": 1000}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        for i in range(3):  # open mode: no client exists, nothing to count against
+            r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": f"s{i}",
+                                                       "newMessage": {"parts": [{"text": TEXT}]}})
+            assert not refused(r)
+        # a client exists now; the admin's playground runs as no client
+        await client(apps, "Some", [aid])
+        for i in range(3):
+            r = await apps.admin.post(f"{A}/agent/run", json={"appName": aid, "userId": "admin", "sessionId": f"p{i}",
+                                                               "newMessage": {"parts": [{"text": TEXT}]}})
+            assert not refused(r)
