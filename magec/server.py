@@ -217,6 +217,7 @@ async def _start_runtime(ctx: AppContext) -> None:
         ttl=cfg.artifact_url_ttl,
         public_url=cfg.public_url or f"http://localhost:{cfg.port}",
         agent_tools=cfg.artifact_agent_tools,
+        clients=lambda: ctx.runtime.current().snapshot.clients if ctx.runtime else {},
     )
     ctx.extras["artifacts"] = artifacts
     ctx.runtime.hooks.extend([artifacts, LiveSecrets(lambda: ctx.store.list_items("secrets"))])

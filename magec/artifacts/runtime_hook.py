@@ -9,6 +9,7 @@ paragraph. The user and admin routes find it in ``ctx.extras["artifacts"]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,10 @@ class Artifacts:
     @classmethod
     async def open(
         cls, engine: AsyncEngine, cipher: Cipher, limits: Limits, *, ttl: float = DEFAULT_TTL,
-        public_url: str = "", agent_tools: bool = False,
+        public_url: str = "", agent_tools: bool = False, clients: Callable[[], Mapping[str, Any]] | None = None,
     ) -> Artifacts:
-        return cls(SqlArtifactService(engine, limits), await load_signer(engine, cipher), ttl, public_url, agent_tools)
+        service = SqlArtifactService(engine, limits, clients)
+        return cls(service, await load_signer(engine, cipher), ttl, public_url, agent_tools)
 
     def __post_init__(self) -> None:
         signer = self.signer

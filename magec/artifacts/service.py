@@ -12,18 +12,20 @@ Contract:
   ``file_data`` (a reference, stored as its URI: nothing is fetched). Anything else is a
   :class:`~magec.errors.ValidationError`, and so is a session id over 128 characters or a mime
   type over 255 (wider than their columns); a version past the INTEGER column is not found.
-* **Limits** (:class:`Limits`, from ``artifacts.*`` in config.yaml): the size of one version, the
-  number of versions kept per session and their total bytes (user-scoped artifacts count against
-  the user's scope ``""``), and the total bytes of one owner key (every app and session of it) and
-  of one client (every owner key ``<clientId>:…``). Sessions need not exist and a client names its
-  users freely, so the per-client total is the one that bounds a token holder's disk use; open
-  mode's ids carry no client and have only the per-user total. The totals count what a version
-  takes in the database (:func:`stored_size`: payload, file URI, metadata, name and a fixed
-  :data:`ROW_OVERHEAD`), so empty versions are not free. Exceeding one raises
+* **Limits** (:class:`Limits`, from ``artifacts.*`` in config.yaml): the size of one version (its
+  data, file URI and metadata), the number of versions kept per session and their total bytes
+  (user-scoped artifacts count against the user's scope ``""``), and the total bytes of one owner
+  key (every app and session of it) and of one client (every owner key ``<clientId>:…`` of a
+  client that exists; ``clients``). Sessions need not exist and a client names its users freely,
+  so the per-client total is the one that bounds a token holder's disk use; open mode's ids name
+  no client (even with a ``:``) and have only the per-user total. The totals count what a
+  version takes in the database (:func:`stored_size`: payload, keys where they are stored, a
+  fixed :data:`ROW_OVERHEAD`), so empty versions are not free. Exceeding one raises
   :class:`~magec.errors.PayloadTooLargeError` naming the limit (413 on the HTTP routes, a tool
-  error for agents). Under concurrent saves on PostgreSQL a quota may be overshot by the racing
-  saves; the size limit never is. The totals are sums over the ``(user_id, size)`` and
-  ``(client, size)`` indexes: a save reads index entries, not payloads.
+  error for agents). The totals are exact under concurrent saves, in every process: a save
+  inserts first and checks the totals after, inside its transaction (SQLite's write lock), and on
+  PostgreSQL the saves of one client queue on an advisory lock first. They are sums over the
+  ``(user_id, size)`` and ``(client, size)`` indexes: a save reads index entries, not payloads.
 * Concurrent saves of one name get distinct versions: the insert *is* the claim (primary key), a
   lost race retries with the next number.
 """
@@ -32,8 +34,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArtifactService, ensure_part
@@ -43,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.artifacts.tables import artifacts
 from magec.errors import PayloadTooLargeError, ValidationError
+from magec.memory._sql import write_tx
 from magec.memory.owners import client_of
 from magec.memory.session_base import MAX_SESSION_ID
 
@@ -79,9 +84,20 @@ class Stored:
     data: bytes
 
 
-def stored_size(data: bytes, file_uri: str | None, metadata: str, filename: str) -> int:
-    """What one version counts for in the quotas: everything it stores, plus :data:`ROW_OVERHEAD`."""
-    return len(data) + len((file_uri or "").encode()) + len(metadata.encode()) + len(filename.encode()) + ROW_OVERHEAD
+def stored_size(app: str, user: str, session: str, filename: str, payload: int) -> int:
+    """What one version counts for in the quotas: everything it stores, where it is stored.
+
+    ``payload``: its data, file URI and metadata (:func:`_payload`). The four keys are in the row
+    and again in the primary key's index, the owner key once more in the ``(user_id, size)``
+    index and its client part in the row and the ``(client, size)`` index; plus
+    :data:`ROW_OVERHEAD`. Callers choose the keys (up to ~1 KB), so they must count."""
+    keys = sum(len(k.encode()) for k in (app, user, session, filename))
+    return payload + 2 * keys + len(user.encode()) + 2 * len(client_of(user).encode()) + ROW_OVERHEAD
+
+
+def _payload(data: bytes, file_uri: str | None, metadata: str) -> int:
+    """The bytes of a version that are not keys: what ``artifacts.maxBytes`` bounds."""
+    return len(data) + len((file_uri or "").encode()) + len(metadata.encode())
 
 
 def _scope(filename: str, session_id: str | None) -> str:
@@ -136,9 +152,13 @@ def _meta(row: Any) -> ArtifactVersion:
 
 
 class SqlArtifactService(BaseArtifactService):
-    def __init__(self, engine: AsyncEngine, limits: Limits | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, limits: Limits | None = None, clients: Callable[[], Mapping[str, Any]] | None = None
+    ) -> None:
         self.engine = engine
         self.limits = limits or Limits()
+        #: the running configuration's clients by id (None: every owner-key prefix is a client)
+        self.clients = clients
 
     @staticmethod
     def _where(app_name: str, user_id: str, session: str, filename: str | None = None) -> Any:
@@ -158,52 +178,72 @@ class SqlArtifactService(BaseArtifactService):
     ) -> int:
         session = _scope(filename, session_id)
         kind, mime, data, file_uri = _encode(ensure_part(artifact))
-        lim = self.limits
-        if len(data) > lim.max_bytes:
-            raise PayloadTooLargeError(
-                f"artifact {filename!r} is {len(data)} bytes, over the limit artifacts.maxBytes = {lim.max_bytes}",
-                limit="artifacts.maxBytes",
-            )
         try:
             metadata = json.dumps(custom_metadata or {})
         except (TypeError, ValueError):
             raise ValidationError("customMetadata: must be JSON", field="customMetadata") from None
+        lim = self.limits
+        payload = _payload(data, file_uri, metadata)
+        if payload > lim.max_bytes:
+            raise PayloadTooLargeError(
+                f"artifact {filename!r} is {payload} bytes (data, file URI and metadata), over the limit "
+                f"artifacts.maxBytes = {lim.max_bytes}",
+                limit="artifacts.maxBytes",
+            )
         t = artifacts.c
-        size = stored_size(data, file_uri, metadata, filename)
+        size = stored_size(app_name, user_id, session, filename, payload)
+        client = self._client(user_id)
         for _ in range(50):  # each lost race means another save won: bounded by the concurrent savers
             try:
-                async with self.engine.begin() as conn:
-                    count, in_session, of_user, of_client = (await conn.execute(self._usage(app_name, user_id, session))).one()
-                    self._check_quotas(count, in_session, of_user, of_client, size)
+                async with write_tx(self.engine) as conn:
+                    if conn.dialect.name == "postgresql":
+                        # saves of one client (or open-mode user) queue here, so the totals checked
+                        # below include every save committed before (PostgreSQL readers never wait)
+                        key = f"magec-artifacts:{client or user_id}"
+                        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
                     latest = (await conn.execute(
                         sa.select(sa.func.max(t.version)).where(self._where(app_name, user_id, session, filename))
                     )).scalar()
                     version = 0 if latest is None else int(latest) + 1
+                    # the insert comes first: on SQLite it takes the write lock every process shares,
+                    # so the totals read next are exact there too; over a limit, the save rolls back
                     await conn.execute(artifacts.insert().values(
                         app_name=app_name, user_id=user_id, session_id=session, filename=filename,
                         version=version, kind=kind, mime_type=mime, data=data, file_uri=file_uri,
-                        size=size, custom_metadata=metadata, created_at=time.time(), client=client_of(user_id),
+                        size=size, custom_metadata=metadata, created_at=time.time(), client=client,
                     ))
+                    count, in_session, of_user, of_client = (
+                        await conn.execute(self._usage(app_name, user_id, session, client))
+                    ).one()
+                    self._check_quotas(count, in_session, of_user, of_client)
                 return version
             except IntegrityError:  # a concurrent save took this version number: take the next
                 continue
         raise ValidationError(f"artifact {filename!r}: too many concurrent saves, try again", field="filename")
 
-    def _usage(self, app_name: str, user_id: str, session: str) -> Any:
+    def _client(self, user_id: str) -> str:
+        """The client part of an owner key when it names a client (``""`` in open mode, whose ids
+        may hold ``:`` too: they share no client total)."""
+        prefix = client_of(user_id)
+        if not prefix or (self.clients is not None and unquote(prefix) not in self.clients()):
+            return ""
+        return prefix
+
+    def _usage(self, app_name: str, user_id: str, session: str, client: str) -> Any:
         """One row: the session's (scope's) version count and bytes, the owner's and the client's bytes."""
         t = artifacts.c
         total = sa.func.coalesce(sa.func.sum(t.size), 0)
         in_session = sa.select(sa.func.count(), total).where(self._where(app_name, user_id, session)).subquery()
         of_user = sa.select(total).where(t.user_id == user_id).scalar_subquery()
-        client = client_of(user_id)
         of_client = sa.select(total).where(t.client == client).scalar_subquery() if client else sa.literal(0)
         return sa.select(*in_session.c, of_user, of_client)
 
-    def _check_quotas(self, count: int, session_bytes: int, user_bytes: int, client_bytes: int, size: int) -> None:
+    def _check_quotas(self, count: int, session_bytes: int, user_bytes: int, client_bytes: int) -> None:
+        """The totals with the new version in them."""
         lim = self.limits
-        if count + 1 > lim.max_per_session:
+        if count > lim.max_per_session:
             raise PayloadTooLargeError(
-                f"session already holds {count} artifact versions, the limit "
+                f"session already holds {count - 1} artifact versions, the limit "
                 f"artifacts.maxPerSession = {lim.max_per_session}",
                 limit="artifacts.maxPerSession",
             )
@@ -212,10 +252,9 @@ class SqlArtifactService(BaseArtifactService):
             (user_bytes, lim.max_user_bytes, "maxUserBytes", "user's"),
             (client_bytes, lim.max_client_bytes, "maxClientBytes", "client's"),
         ):
-            if used + size > limit:
+            if used > limit:
                 raise PayloadTooLargeError(
-                    f"the {whose} artifacts would take {used + size} bytes, over the limit "
-                    f"artifacts.{key} = {limit}",
+                    f"the {whose} artifacts would take {used} bytes, over the limit artifacts.{key} = {limit}",
                     limit=f"artifacts.{key}",
                 )
 

@@ -4,6 +4,7 @@ client sees nothing, limits answer with the limit's name."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -23,6 +24,7 @@ from magec.testing.fake_providers import FakeServer
 A = "/api/v1/admin"
 U = "/api/v1/agent"
 TOOLS = {"artifact_agent_tools": True, "public_url": "http://user"}
+PAYLOAD = 20_000
 
 
 async def setup(apps: Apps, llm: FakeServer) -> tuple[str, dict[str, str], dict[str, str], str]:
@@ -168,15 +170,20 @@ async def test_links_tampered_expired_and_active_content(tmp_path: Path, llm: Fa
 
 async def test_limits_name_the_limit(tmp_path: Path, llm: FakeServer) -> None:
     # two 40-byte versions fit the session's bytes, a third of 30 bytes does not, one of 1 byte does
-    two = 2 * stored_size(b"y" * 40, None, "{}", "f0.txt")
-    limits = {**TOOLS, "artifact_max_bytes": 64, "artifact_max_per_session": 3, "artifact_max_session_bytes": two + 150}
+    # (app and client ids are 36 characters; the text is stored with "{}" as its metadata)
+    def cost(text: int) -> int:
+        return stored_size("a" * 36, "c" * 36 + ":u1", "s1", "f0.txt", text + 2)
+
+    session_bytes = 2 * cost(40) + cost(1)
+    limits = {**TOOLS, "artifact_max_bytes": 64, "artifact_max_per_session": 3, "artifact_max_session_bytes": session_bytes}
     async with running_apps(tmp_path / "data", config=limits) as apps:
-        aid, ha, _, _ = await setup(apps, llm)
+        aid, ha, _, ca_id = await setup(apps, llm)
+        assert len(aid) == len(ca_id) == 36
         base = f"{U}/apps/{aid}/users/u1/sessions/s1/artifacts"
         # an agent's save over the size limit is a tool result the model can read
-        res = tool_result(await run(apps, aid, ha, save_call("big.txt", "x" * 65)))
+        res = tool_result(await run(apps, aid, ha, save_call("big.txt", "x" * 63)))
         assert res["success"] is False and "artifacts.maxBytes" in res["message"]
-        r = await apps.user.post(base, headers=ha, json={"filename": "big.txt", "artifact": {"text": "x" * 65}})
+        r = await apps.user.post(base, headers=ha, json={"filename": "big.txt", "artifact": {"text": "x" * 63}})
         assert r.status_code == 413 and "artifacts.maxBytes" in r.json()["error"]
         # total bytes per session
         for i in range(2):
@@ -204,12 +211,13 @@ async def test_limits_name_the_limit(tmp_path: Path, llm: FakeServer) -> None:
 async def test_a_client_cannot_fill_the_disk_with_invented_users(tmp_path: Path, db_url: str, llm: FakeServer) -> None:
     """Sessions need not exist and a client names its users: the per-client total holds anyway,
     the per-user one holds across sessions, and other clients are untouched."""
-    one = stored_size(b"x" * 1000, None, "{}", "f.bin")
-    limits = {"artifact_max_user_bytes": 2 * one, "artifact_max_client_bytes": 4 * one}
+    # 20 kB versions: their keys (< 1 kB) leave 2 in the per-user total and 4 in the per-client one
+    one = PAYLOAD
+    limits = {"artifact_max_user_bytes": int(2.5 * one), "artifact_max_client_bytes": int(4.5 * one)}
     async with running_apps(tmp_path / "data", database_url=db_url, config=limits) as apps:
         aid, ha, hb, _ = await setup(apps, llm)
         body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
-                                                                 "data": base64.b64encode(b"x" * 1000).decode()}}}
+                                                                 "data": base64.b64encode(b"x" * PAYLOAD).decode()}}}
 
         async def save(headers: dict[str, str], user: str, session: str) -> httpx.Response:
             return await apps.user.post(f"{U}/apps/{aid}/users/{user}/sessions/{session}/artifacts",
@@ -231,17 +239,33 @@ async def test_a_client_cannot_fill_the_disk_with_invented_users(tmp_path: Path,
         assert (await save(ha, "u4", "never-created-3")).status_code == 200
 
 
+async def test_concurrent_saves_of_one_client_cannot_overrun_its_total(
+    tmp_path: Path, db_url: str, llm: FakeServer
+) -> None:
+    """Twenty users of one client save at once: exactly what fits is kept, the rest is refused
+    (on PostgreSQL the saves of one client queue; on SQLite the write lock orders them)."""
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"artifact_max_client_bytes": int(2.5 * PAYLOAD)}) as apps:
+        aid, ha, _, _ = await setup(apps, llm)
+        body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
+                                                                 "data": base64.b64encode(b"x" * PAYLOAD).decode()}}}
+        answers = await asyncio.gather(*(
+            apps.user.post(f"{U}/apps/{aid}/users/u{i:02}/sessions/s/artifacts", headers=ha, json=body)
+            for i in range(20)))
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [200, 200] + [413] * 18, [r.text for r in answers if r.status_code not in (200, 413)]
+
+
 async def test_artifacts_restored_from_an_older_backup_count_for_their_client(
     tmp_path: Path, db_url: str, llm: FakeServer
 ) -> None:
     """An archive from before the per-client totals has no ``client`` column in its artifact rows:
     after a restore those artifacts still count against their client."""
-    one = stored_size(b"x" * 1000, None, "{}", "f.bin")
-    limits = {"artifact_max_client_bytes": 3 * one}
+    limits = {"artifact_max_client_bytes": int(3.5 * PAYLOAD)}  # three versions fit, four do not
     async with running_apps(tmp_path / "data", database_url=db_url, config=limits) as apps:
         aid, ha, _, _ = await setup(apps, llm)
         body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
-                                                                 "data": base64.b64encode(b"x" * 1000).decode()}}}
+                                                                 "data": base64.b64encode(b"x" * PAYLOAD).decode()}}}
         for user in ("u1", "u2"):
             r = await apps.user.post(f"{U}/apps/{aid}/users/{user}/sessions/s/artifacts", headers=ha, json=body)
             assert r.status_code == 200, r.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.genai import types
@@ -18,10 +19,10 @@ from magec.store.migrate import upgrade
 from magec.store.store import make_engine
 
 
-async def service(tmp_path: Path, limits: Limits | None = None) -> SqlArtifactService:
+async def service(tmp_path: Path, limits: Limits | None = None, **kw: Any) -> SqlArtifactService:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
     await upgrade(engine)
-    return SqlArtifactService(engine, limits)
+    return SqlArtifactService(engine, limits, **kw)
 
 
 async def test_versions_scopes_and_payloads(tmp_path: Path) -> None:
@@ -66,17 +67,22 @@ async def test_versions_scopes_and_payloads(tmp_path: Path) -> None:
     await svc.engine.dispose()
 
 
-def size(payload: int, filename: str) -> int:
-    """What a text version of ``payload`` bytes without metadata counts for."""
-    return stored_size(b"x" * payload, None, "{}", filename)
+def size(text: int, filename: str, *, app: str = "app", user: str = "u", session: str = "s") -> int:
+    """What a text version of ``text`` bytes without metadata ("{}") counts for."""
+    return stored_size(app, user, session, filename, text + 2)
 
 
 async def test_limits(tmp_path: Path) -> None:
     session_bytes = size(10, "a") + size(5, "b")
-    svc = await service(tmp_path, Limits(max_bytes=10, max_per_session=2, max_session_bytes=session_bytes))
+    svc = await service(tmp_path, Limits(max_bytes=12, max_per_session=2, max_session_bytes=session_bytes))
     kw = {"app_name": "app", "user_id": "u", "session_id": "s"}
-    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 10"):
+    # one version: its data and metadata ("{}")
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 12"):
         await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 11), **kw)
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 12"):
+        await svc.save_artifact(filename="a", artifact=types.Part(text="x"), custom_metadata={"k": "v" * 20}, **kw)
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxBytes = 12"):
+        await svc.save_artifact(filename="a", artifact={"fileData": {"fileUri": "gs://b/" + "o" * 20}}, **kw)
     await svc.save_artifact(filename="a", artifact=types.Part(text="x" * 10), **kw)
     with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxSessionBytes = {session_bytes}"):
         await svc.save_artifact(filename="b", artifact=types.Part(text="x" * 6), **kw)
@@ -88,7 +94,7 @@ async def test_limits(tmp_path: Path) -> None:
 
 async def test_totals_per_user_and_per_client(tmp_path: Path) -> None:
     """Sessions need not exist and a client names its users freely: the totals bound both."""
-    one = size(100, "f")
+    one = size(100, "f", user="c1:aaaa", session="s1")  # every key below has the same length
     svc = await service(tmp_path, Limits(max_bytes=1000, max_per_session=100, max_session_bytes=10**6,
                                          max_user_bytes=3 * one, max_client_bytes=5 * one))
     text = types.Part(text="x" * 100)
@@ -97,27 +103,29 @@ async def test_totals_per_user_and_per_client(tmp_path: Path) -> None:
         await svc.save_artifact(app_name=app, user_id=user, session_id=session, filename="f", artifact=text)
 
     # one user across sessions and apps: three versions, then the per-user total
-    await save("c1:alice", "s1")
-    await save("c1:alice", "s2")
-    await save("c1:alice", "s3", app="other-app")
+    await save("c1:aaaa", "s1")
+    await save("c1:aaaa", "s2")
+    await save("c1:aaaa", "s3", app="ppa")
     with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxUserBytes = {3 * one}"):
-        await save("c1:alice", "s4")
+        await save("c1:aaaa", "s4")
     # the client's other (invented) users fill the client total, whatever their sessions
-    await save("c1:bob", "x")
-    await save("c1:carol", "y")
+    await save("c1:bbbb", "s5")
+    await save("c1:cccc", "s6")
     with pytest.raises(PayloadTooLargeError, match=rf"artifacts\.maxClientBytes = {5 * one}"):
-        await save("c1:dave", "z")
+        await save("c1:dddd", "s7")
     # another client, and a client whose id merely starts alike, have their own totals
-    await save("c10:dave", "z")
-    await save("c:dave", "z")
-    # open mode's ids carry no client: only the per-user total applies
+    await save("c10:ddd", "s7")
+    await save("c:ddddd", "s7")
+    # an id without a client has only the per-user total
     for i in range(3):
-        await save(f"user{i}", "s")
+        await save(f"user{i}aaa", "s8")
     # a delete gives the room back
-    await svc.delete_artifact(app_name="app", user_id="c1:bob", session_id="x", filename="f")
-    await save("c1:dave", "z")
-    # empty versions are not free: each counts for its row
-    empty = stored_size(b"", None, "{}", "e")
+    await svc.delete_artifact(app_name="app", user_id="c1:bbbb", session_id="s5", filename="f")
+    await save("c1:dddd", "s7")
+    # empty versions are not free, and long keys count where they are stored
+    empty = stored_size("a", "u", "s0", "e", 2)
+    assert empty > 128 + 2 * len("aus0e")
+    assert stored_size("a", "u" * 200, "s" * 128, "e" * 512, 2) > 2 * (200 + 128 + 512) + 200
     (tmp_path / "tiny").mkdir()
     tiny = await service(tmp_path / "tiny", Limits(max_user_bytes=3 * empty))
     for i in range(3):
@@ -126,6 +134,33 @@ async def test_totals_per_user_and_per_client(tmp_path: Path) -> None:
         await tiny.save_artifact(app_name="a", user_id="u", session_id="s9", filename="e", artifact=types.Part(text=""))
     await svc.engine.dispose()
     await tiny.engine.dispose()
+
+
+async def test_open_mode_ids_with_a_colon_share_no_client_total(tmp_path: Path) -> None:
+    """Only a prefix that names an existing client groups owner keys: in open mode "slack:U1" and
+    "slack:U2" are two users, not one client."""
+    one = size(100, "f", user="slack:U1", session="s")
+    svc = await service(tmp_path, Limits(max_client_bytes=2 * one), clients=lambda: {"c1": object()})
+    text = types.Part(text="x" * 100)
+    for user in ("slack:U1", "slack:U2", "slack:U3"):
+        await svc.save_artifact(app_name="app", user_id=user, session_id="s", filename="f", artifact=text)
+    await svc.save_artifact(app_name="app", user_id="c1:U1", session_id="s", filename="f", artifact=text)
+    await svc.save_artifact(app_name="app", user_id="c1:U2", session_id="s", filename="f", artifact=text)
+    with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxClientBytes"):
+        await svc.save_artifact(app_name="app", user_id="c1:U3", session_id="s", filename="f", artifact=text)
+    await svc.engine.dispose()
+
+
+async def test_concurrent_saves_cannot_overrun_a_total(tmp_path: Path) -> None:
+    one = size(100, "f", user="c1:u00", session="s")
+    svc = await service(tmp_path, Limits(max_client_bytes=2 * one))
+    text = types.Part(text="x" * 100)
+    results = await asyncio.gather(*(
+        svc.save_artifact(app_name="app", user_id=f"c1:u{i:02}", session_id="s", filename="f", artifact=text)
+        for i in range(30)), return_exceptions=True)
+    assert sum(r == 0 for r in results) == 2, results
+    assert all(isinstance(r, PayloadTooLargeError) for r in results if r != 0), results
+    await svc.engine.dispose()
 
 
 async def test_an_older_database_gets_the_totals(tmp_path: Path) -> None:

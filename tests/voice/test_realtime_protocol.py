@@ -51,7 +51,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 def paired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     # any origin may call the API (corsOrigins "*"): the cookie must still not open the channel to it
     srv = ServerProcess(data_dir=tmp_path_factory.mktemp("rt-paired"), admin_password=ADMIN,
-                        env={"MAGEC_CORS_ORIGINS": "*"}).start()
+                        env={"MAGEC_CORS_ORIGINS": "*", "MAGEC_PUBLIC_URL": "https://magec.example"}).start()
     try:
         r = httpx.post(f"{srv.admin_url}/api/v1/admin/clients", json={"name": "Tablet"}, timeout=60,
                        headers={"Authorization": f"Bearer {ADMIN}"})
@@ -277,6 +277,8 @@ async def test_the_cookie_opens_the_channel_only_to_this_origin(paired: tuple[Se
         # the same page presenting the token itself is a CORS caller like any other
         async with websockets.connect(url, origin=foreign, subprotocols=["magec.voice", f"bearer.{token}"]) as ws:  # type: ignore[arg-type,list-item]
             assert json.loads(await ws.recv())["type"] == "capabilities"
-    # this server's own page (Magec's UI) still gets in with the cookie alone
-    async with websockets.connect(url, origin=srv.user_url, additional_headers=cookie) as ws:  # type: ignore[arg-type]
-        assert json.loads(await ws.recv())["type"] == "capabilities"
+    # this server's own page (Magec's UI) still gets in with the cookie alone, also through a
+    # proxy that rewrites Host: its page's origin is server.publicURL's
+    for own in (srv.user_url, "https://magec.example"):
+        async with websockets.connect(url, origin=own, additional_headers=cookie) as ws:  # type: ignore[arg-type]
+            assert json.loads(await ws.recv())["type"] == "capabilities", own

@@ -10,7 +10,7 @@ The protocol itself is :mod:`magec.voice.realtime.protocol`; this module is the 
   an ``error`` message (code ``unauthorized``) and close code 4401.
 * **Origin**: checked by :mod:`magec.api.guard` before this handler runs (same origin or
   ``server.corsOrigins``). The cookie counts only on a same-origin handshake (an ``Origin``
-  naming this very host and port, or none): a browser sends it with *any* page's WebSocket of the
+  naming this very host and port or ``server.publicURL``, or none): a browser sends it with *any* page's WebSocket of the
   same site — another port on ``localhost``, a sibling subdomain — and ``SameSite=Strict`` does not
   tell those apart. Cross-origin pages allowed by ``server.corsOrigins`` (``*`` included) must
   present the token themselves, as they must on the HTTP API (CORS there is without credentials).
@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from magec.api.clients import caller_for_token
-from magec.api.guard import same_origin
+from magec.api.guard import normalise_origin, same_origin
 from magec.api.user.client_info import VOICE_COOKIE
 from magec.context import AppContext
 from magec.errors import AuthError
@@ -50,13 +50,16 @@ SUBPROTOCOL = "magec.voice"
 TOKEN_PROTOCOL_PREFIX = "bearer."
 
 
-def _same_origin(ws: WebSocket) -> bool:
-    """No ``Origin`` (not a browser), or one naming this host and port (the guard's own rule)."""
+def _same_origin(ws: WebSocket, public_origin: str) -> bool:
+    """No ``Origin`` (not a browser), or one naming this host and port (the guard's own rule) or
+    ``server.publicURL`` (behind a proxy that rewrites ``Host``, the page's origin is that one)."""
     origin = ws.headers.get("origin")
-    return origin is None or same_origin(origin, ws.headers.get("host", ""))
+    if origin is None or same_origin(origin, ws.headers.get("host", "")):
+        return True
+    return bool(public_origin) and normalise_origin(origin) == public_origin
 
 
-def _token(ws: WebSocket) -> tuple[str, str | None]:
+def _token(ws: WebSocket, public_origin: str) -> tuple[str, str | None]:
     """``(token, subprotocol to accept)`` from the header, subprotocols, query or (same origin) cookie."""
     offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     reply = SUBPROTOCOL if SUBPROTOCOL in offered else None
@@ -67,7 +70,8 @@ def _token(ws: WebSocket) -> tuple[str, str | None]:
         if proto.startswith(TOKEN_PROTOCOL_PREFIX):
             # a browser fails the handshake unless one offered protocol is echoed: never the token
             return proto[len(TOKEN_PROTOCOL_PREFIX) :], SUBPROTOCOL
-    token = ws.query_params.get("token") or (ws.cookies.get(VOICE_COOKIE) if _same_origin(ws) else None) or ""
+    cookie = ws.cookies.get(VOICE_COOKIE) if _same_origin(ws, public_origin) else None
+    token = ws.query_params.get("token") or cookie or ""
     return token, reply
 
 
@@ -80,10 +84,11 @@ def router(ctx: AppContext) -> APIRouter:
     r = APIRouter()
     settings = ctx.config.voice_events
     limiter = ConnectionLimiter(settings.max_connections if settings.enabled else 0)
+    public_origin = normalise_origin(ctx.config.public_url) if ctx.config.public_url else ""
 
     @r.websocket("/api/v1/voice/events")
     async def voice_events(ws: WebSocket) -> None:
-        token, subprotocol = _token(ws)
+        token, subprotocol = _token(ws, public_origin)
         await ws.accept(subprotocol=subprotocol)
         if not settings.enabled:
             await _refuse(ws, error("the realtime voice channel is disabled (voice.events.enabled)", "disabled"), CLOSE_POLICY)
