@@ -18,14 +18,16 @@ Contract:
 * Cost: a client's total is read (one range of the ``(client, bytes)`` index) at most once per
   ``max_age`` seconds per process, plus whenever the cached total says "over": a refusal always
   rests on a fresh read, so room freed by deleting sessions, on any replica, counts at the very
-  next turn. Between reads each admitted turn adds its new message's size to the cached total,
-  so a burst cannot run far past the limit; it can be overrun by what the turns admitted within
-  ``max_age`` store (their answers included), never by more.
+  next turn. The new message of every turn this process admitted counts from its admission on
+  (while the turn runs, on top of any read; then as stored), so a burst of concurrent turns cannot
+  slip past the limit together. What can overrun it: the answers of the turns admitted before
+  it was reached, and, with several processes, what the others admit within ``max_age``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,9 +74,34 @@ def message_bytes(message: Any) -> int:
 
 @dataclass
 class _Total:
+    #: the client's stored bytes as last read, plus what finished turns and new sessions added since
     stored: int = 0
+    #: the new messages of this process's turns admitted and not finished: they may not be stored
+    #: yet, so a fresh read alone would not see them
+    running: int = 0
     read_at: float = -1e18
-    reading: asyncio.Task[int] | None = field(default=None, repr=False)
+    reading: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    def used(self) -> int:
+        return self.stored + self.running
+
+
+class _Running:
+    """A turn's probe: while it runs its message counts as :attr:`_Total.running`, then as stored."""
+
+    def __init__(self, total: _Total, nbytes: int) -> None:
+        self.total, self.nbytes = total, nbytes
+
+    def see(self, event: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        self.total.running -= self.nbytes
+        self.total.stored += self.nbytes
+
+
+#: what :meth:`SessionQuota.admit` admitted, for the :meth:`SessionQuota.begin` that follows it
+_ADMITTED: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("magec_quota_admitted", default=None)
 
 
 class SessionQuota:
@@ -93,45 +120,59 @@ class SessionQuota:
         async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
 
-    async def _fresh(self, client: str, total: _Total) -> None:
-        if total.reading is None:  # one read per client at a time: concurrent turns share it
-            total.reading = asyncio.ensure_future(self.stored(client))
-        task = total.reading
+    async def _read(self, client: str, total: _Total) -> None:
         try:
-            stored = await asyncio.shield(task)
+            total.stored, total.read_at = await self.stored(client), time.monotonic()
         finally:
-            if total.reading is task and task.done():
-                total.reading = None
-        total.stored, total.read_at = stored, time.monotonic()
+            total.reading = None
 
-    async def check(self, owner: str, adding: int) -> None:
-        """Refuse (:class:`~magec.errors.PayloadTooLargeError`) when the client of the session owner
-        ``owner`` is at or over its limit; else count ``adding`` bytes it is about to store."""
+    async def _fresh(self, client: str, total: _Total) -> None:
+        # one read per client at a time: concurrent turns wait for the same one, and only the read
+        # itself sets the total, so what each of them adds after it is kept
+        if total.reading is None:
+            total.reading = asyncio.ensure_future(self._read(client, total))
+        await asyncio.shield(total.reading)
+
+    async def _room(self, owner: str) -> _Total | None:
+        """The total of ``owner``'s client once it is known to have room (None: no limit applies);
+        raises :class:`~magec.errors.PayloadTooLargeError` when it has none."""
         if self.limit <= 0:
-            return
+            return None
         prefix = owners.client_of(owner)
         client = self.clients().get(unquote(prefix)) if prefix else None
         if client is None:  # open mode, the admin, or a prefix that names no client
-            return
+            return None
         total = self._totals.setdefault(prefix, _Total())
-        if total.stored >= self.limit or time.monotonic() - total.read_at > self.max_age:
+        if total.used() >= self.limit or time.monotonic() - total.read_at > self.max_age:
             await self._fresh(prefix, total)
-        if total.stored >= self.limit:
+        if total.used() >= self.limit:
             raise PayloadTooLargeError(
-                f"client {client.name!r} stores {total.stored} bytes of conversations, over the limit "
+                f"client {client.name!r} stores {total.used()} bytes of conversations, over the limit "
                 f"{LIMIT_NAME} = {self.limit}: delete some of its sessions to make room",
                 limit=LIMIT_NAME,
             )
-        total.stored += adding
+        return total
+
+    async def check(self, owner: str, adding: int) -> None:
+        """Refuse (:class:`~magec.errors.PayloadTooLargeError`) when the client of the session owner
+        ``owner`` is at or over its limit; else count the ``adding`` bytes it stores now."""
+        total = await self._room(owner)
+        if total is not None:
+            total.stored += adding
 
     async def admit(
         self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *, stores: bool = True  # noqa: ARG002
     ) -> None:
-        """The turn observers' asynchronous step: :meth:`check` a turn that stores its session (not
-        a stateless ``/v1`` call)."""
-        if stores:
-            await self.check(owner, message_bytes(message))
+        """The turn observers' asynchronous step: refuse a turn that stores its session (not a
+        stateless ``/v1`` call) of a client at or over its limit."""
+        total = await self._room(owner) if stores else None
+        _ADMITTED.set(_Running(total, message_bytes(message)) if total is not None else None)
 
-    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> None:  # noqa: ARG002
-        """Nothing to watch while the turn runs: what it stores is counted by the session service."""
-        return None
+    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Running | None:  # noqa: ARG002
+        """The probe of the turn :meth:`admit` just admitted: its message counts while it runs."""
+        probe = _ADMITTED.get()
+        if probe is None:
+            return None
+        _ADMITTED.set(None)
+        probe.total.running += probe.nbytes
+        return probe

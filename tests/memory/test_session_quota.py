@@ -6,6 +6,7 @@ the admin are not; deleting sessions makes room at once; older databases and bac
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import sqlite3
@@ -97,6 +98,16 @@ async def test_a_client_is_refused_at_its_limit_and_deleting_makes_room(
             r = await apps.user.delete(f"{U}/apps/{aid}/users/user{i}/sessions/chat{i}", headers=auth(greedy))
             assert r.status_code in (200, 204), r.text
         assert not refused(await run(apps, aid, greedy, "user0", "again"))
+
+
+async def test_concurrent_turns_cannot_slip_past_the_limit_together(tmp_path: Path, db_url: str, oai: FakeServer) -> None:
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"max_session_bytes_per_client": LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Burst", [aid]))["token"]
+        answers = await asyncio.gather(*(run(apps, aid, token, f"user{i}", f"chat{i}") for i in range(12)))
+        outcomes = [refused(r) for r in answers]
+        assert 1 <= outcomes.count(False) <= 5 and outcomes.count(True) >= 7, outcomes
 
 
 async def test_empty_sessions_count_too(tmp_path: Path, oai: FakeServer) -> None:
