@@ -45,7 +45,7 @@ from google.genai import types
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from magec.artifacts.tables import artifacts
+from magec.artifacts.tables import ROW_OVERHEAD, artifacts
 from magec.errors import PayloadTooLargeError, ValidationError
 from magec.memory._sql import write_tx
 from magec.memory.owners import client_of
@@ -58,9 +58,6 @@ MAX_MIME = 255
 #: versions are an INTEGER column: a larger number cannot name a stored version (and would make
 #: the driver fail: SQLite overflows, asyncpg refuses it), so it is simply not found
 MAX_VERSION = 2**31 - 1
-#: bytes every stored version is counted for beyond its payload and strings (a row and its index
-#: entries): a flood of empty versions runs into the totals too
-ROW_OVERHEAD = 128
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@
   ``user:`` names), ``filename``, ``version`` (0, 1, 2… as ADK numbers them), the payload
   (``kind`` ``text`` / ``blob`` / ``file``: text as UTF-8 bytes, inline data as bytes, a file
   reference as its URI in ``file_uri``), ``mime_type``, ``size`` (what the version counts for in
-  the quotas: :func:`magec.artifacts.service.stored_size`; ``len(data)`` in rows saved before
-  ``0006_artifact_totals``), ``client`` (the client part of ``user_id``, :func:`magec.memory.owners.client_of`; ``""``
+  the quotas: :func:`magec.artifacts.service.stored_size`, recounted by :func:`recount` for rows
+  older than ``0006_artifact_totals``), ``client`` (the client part of ``user_id``, :func:`magec.memory.owners.client_of`; ``""``
   for open mode's ids: the per-client total's key), JSON
   ``custom_metadata`` and ``created_at`` (Unix seconds). In the database, not on a local disk, so
   every replica sharing a PostgreSQL database serves every artifact.
@@ -23,6 +23,10 @@ import sqlalchemy as sa
 from magec.memory import owners
 
 artifacts_metadata = sa.MetaData()
+
+#: bytes every stored version is counted for beyond its payload and keys (a row and its index
+#: entries): a flood of empty versions runs into the totals too
+ROW_OVERHEAD = 128
 
 artifacts = sa.Table(
     "artifacts",
@@ -47,10 +51,15 @@ artifacts = sa.Table(
 )
 
 
-def fill_clients(dialect: str) -> sa.Update:
-    """The statement setting ``client`` on rows stored without it (before migration 0006, or
-    restored from an older backup)."""
-    return owners.fill_clients(artifacts, dialect)
+def recount(dialect: str) -> list[sa.Update]:
+    """Statements filling ``client`` and recounting ``size`` (as
+    :func:`magec.artifacts.service.stored_size` counts it) of rows stored before migration
+    0006 or restored from an older backup."""
+    t = artifacts.c
+    keys = sa.func.length(t.app_name) + sa.func.length(t.user_id) + sa.func.length(t.session_id) + sa.func.length(t.filename)
+    payload = sa.func.length(t.data) + sa.func.coalesce(sa.func.length(t.file_uri), 0) + sa.func.length(t.custom_metadata)
+    size = payload + 2 * keys + sa.func.length(t.user_id) + 2 * sa.func.length(t.client) + ROW_OVERHEAD
+    return [owners.fill_clients(artifacts, dialect), artifacts.update().values(size=size)]
 
 
 artifact_signing = sa.Table(

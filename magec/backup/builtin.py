@@ -15,7 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from magec.artifacts.tables import artifacts, fill_clients
+from magec.artifacts.tables import artifacts
+from magec.artifacts.tables import recount as recount_artifacts
 from magec.audit.tables import audit_conversations, audit_turns
 from magec.backup.sections import Section
 from magec.costs.tables import cost_prices, flow_runs
@@ -59,14 +60,15 @@ MEMORIES = Section(
 )
 SKILLS = Section("skills", (skill_files,), optional=False, description="files of skill packages")
 PRICES = Section("prices", (cost_prices,), optional=False, description="the cost price table")
-async def _fill_clients(conn: AsyncConnection, _: dict[str, int]) -> None:
-    # an archive from before the per-client totals has no ``client`` column: derive it, or the
-    # restored artifacts would count against no client's total
-    await conn.execute(fill_clients(conn.dialect.name))
+async def _recount_artifacts(conn: AsyncConnection, _: dict[str, int]) -> None:
+    # an archive from before the per-client totals has no ``client`` column and counted only the
+    # data: recount, or the restored artifacts would count against no client's total
+    for statement in recount_artifacts(conn.dialect.name):
+        await conn.execute(statement)
 
 
 ARTIFACTS = Section(
-    "artifacts", (artifacts,), description="artifacts saved in sessions (every version)", after_restore=_fill_clients
+    "artifacts", (artifacts,), description="artifacts saved in sessions (every version)", after_restore=_recount_artifacts
 )
 AUDIT = Section("audit", (audit_conversations, audit_turns), description="the conversation audit log")
 RUNS = Section("runs", (flow_runs,), description="flow runs (path taken, per-node timing)")

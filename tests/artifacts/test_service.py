@@ -164,7 +164,8 @@ async def test_concurrent_saves_cannot_overrun_a_total(tmp_path: Path) -> None:
 
 
 async def test_an_older_database_gets_the_totals(tmp_path: Path) -> None:
-    """Migration 0006 on a database from before it: rows get their client, the totals see them."""
+    """Migration 0006 on a database from before it: rows get their client and are recounted as
+    the quotas count now (they counted only the data), and the totals see them."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
         await upgrade(engine, "0005_memory_search")
@@ -172,20 +173,22 @@ async def test_an_older_database_gets_the_totals(tmp_path: Path) -> None:
             raw.execute("DROP INDEX ix_artifacts_user_size")
             raw.execute("DROP INDEX ix_artifacts_client_size")
             raw.execute("ALTER TABLE artifacts DROP COLUMN client")
-            for user in ("c1:alice", "c1:bob", "open-user"):
+            for user in ("c1:aaaa", "c1:bbbb", "open-us"):
                 raw.execute("INSERT INTO artifacts (app_name, user_id, session_id, filename, version, kind, data,"
-                            " size, custom_metadata, created_at) VALUES ('a', ?, 's', 'f', 0, 'text', x'00', 600, '{}', 0)",
-                            (user,))
+                            " size, custom_metadata, created_at) VALUES ('a', ?, 's', 'f', 0, 'blob', zeroblob(600),"
+                            " 600, '{}', 0)", (user,))
         await upgrade(engine)
         with sqlite3.connect(tmp_path / "old.db") as raw:
-            clients = raw.execute("SELECT user_id, client FROM artifacts ORDER BY user_id").fetchall()
+            rows = raw.execute("SELECT user_id, client, size FROM artifacts ORDER BY user_id").fetchall()
             plan = str(raw.execute("EXPLAIN QUERY PLAN SELECT sum(size) FROM artifacts WHERE client = 'c1'").fetchall())
-        assert clients == [("c1:alice", "c1"), ("c1:bob", "c1"), ("open-user", "")]
+        assert rows == [(u, c, stored_size("a", u, "s", "f", 602)) for u, c in
+                        (("c1:aaaa", "c1"), ("c1:bbbb", "c1"), ("open-us", ""))]
         assert "COVERING INDEX ix_artifacts_client_size" in plan, plan
-        svc = SqlArtifactService(engine, Limits(max_client_bytes=1500))
+        one = stored_size("a", "c1:cccc", "s", "f", 602)
+        svc = SqlArtifactService(engine, Limits(max_client_bytes=3 * one - 1))
         with pytest.raises(PayloadTooLargeError, match=r"artifacts\.maxClientBytes"):
-            await svc.save_artifact(app_name="a", user_id="c1:carol", session_id="s", filename="f",
-                                    artifact=types.Part(text="x" * 200))
+            await svc.save_artifact(app_name="a", user_id="c1:cccc", session_id="s", filename="f",
+                                    artifact=types.Part(inline_data=types.Blob(mime_type="x/y", data=bytes(600))))
     finally:
         await engine.dispose()
 
