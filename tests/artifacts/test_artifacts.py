@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from magec.artifacts.service import stored_size
 from magec.artifacts.signing import Claims
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer
+from tests.backup.helpers import members, tar_gz
 
 A = "/api/v1/admin"
 U = "/api/v1/agent"
@@ -271,18 +270,11 @@ async def test_artifacts_restored_from_an_older_backup_count_for_their_client(
             assert r.status_code == 200, r.text
         r = await apps.admin.get(f"{A}/settings/backup?include=artifacts")
         assert r.status_code == 200, r.text
-        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
-            files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+        files = members(r.content)
         rows = [json.loads(line) for line in files["tables/artifacts/artifacts.jsonl"].splitlines()]
         assert [row.pop("client") for row in rows] == [rows[0]["user_id"].split(":")[0]] * 2
         files["tables/artifacts/artifacts.jsonl"] = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        r = await apps.admin.post(f"{A}/settings/restore?include=artifacts", content=buf.getvalue(),
+        r = await apps.admin.post(f"{A}/settings/restore?include=artifacts", content=tar_gz(files),
                                   headers={"content-type": "application/gzip"})
         assert r.status_code == 200, r.text
         r = await apps.user.post(f"{U}/apps/{aid}/users/u3/sessions/s/artifacts", headers=ha, json=body)

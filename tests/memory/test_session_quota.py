@@ -7,10 +7,8 @@ the admin are not; deleting sessions makes room at once; older databases and bac
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import sqlite3
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from magec.store import migrate
 from magec.store.store import make_engine
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from tests.backup.helpers import members, tar_gz
 from tests.costs.helpers import A, U, agent, backend, client
 
 LIMIT = 20_000
@@ -135,19 +134,12 @@ async def test_older_databases_and_backups_are_counted(tmp_path: Path, db_url: s
             assert not refused(await run(apps, aid, token, f"user{i}", f"chat{i}"))
         r = await apps.admin.get(f"{A}/settings/backup?include=sessions")
         assert r.status_code == 200, r.text
-        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
-            files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+        files = members(r.content)
         name = "tables/sessions/session_sessions.jsonl"
         rows = [json.loads(line) for line in files[name].splitlines()]
         assert all(row.pop("client") and row.pop("bytes") > len(TEXT) for row in rows), rows
         files[name] = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for member, data in files.items():
-                info = tarfile.TarInfo(member)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        r = await apps.admin.post(f"{A}/settings/restore?include=sessions", content=buf.getvalue(),
+        r = await apps.admin.post(f"{A}/settings/restore?include=sessions", content=tar_gz(files),
                                   headers={"content-type": "application/gzip"})
         assert r.status_code == 200, r.text
         # the three restored conversations count: at most two more turns fit
