@@ -32,8 +32,10 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +158,8 @@ class SqlArtifactService(BaseArtifactService):
         self.limits = limits or Limits()
         #: the running configuration's clients by id (None: every owner-key prefix is a client)
         self.clients = clients
+        # per owner, while a save holds or waits for it (weak values: an idle one goes)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @staticmethod
     def _where(app_name: str, user_id: str, session: str, filename: str | None = None) -> Any:
@@ -190,33 +194,44 @@ class SqlArtifactService(BaseArtifactService):
         t = artifacts.c
         size = stored_size(app_name, user_id, session, filename, payload)
         client = self._client(user_id)
-        for _ in range(50):  # each lost race means another save won: bounded by the concurrent savers
-            try:
-                async with write_tx(self.engine) as conn:
-                    if conn.dialect.name == "postgresql":
-                        # saves of one client (or open-mode user) queue here, so the totals checked
-                        # below include every save committed before (PostgreSQL readers never wait)
-                        key = f"magec-artifacts:{client or user_id}"
-                        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
-                    latest = (await conn.execute(
-                        sa.select(sa.func.max(t.version)).where(self._where(app_name, user_id, session, filename))
-                    )).scalar()
-                    version = 0 if latest is None else int(latest) + 1
-                    # the insert comes first: on SQLite it takes the write lock every process shares,
-                    # so the totals read next are exact there too; over a limit, the save rolls back
-                    await conn.execute(artifacts.insert().values(
+        owner = client or user_id
+        # the next version, read by the insert itself: no read before the write in the
+        # transaction (on SQLite a read first could not become a write after another commit)
+        latest = sa.select(sa.func.max(t.version)).where(self._where(app_name, user_id, session, filename))
+        version = sa.func.coalesce(latest.scalar_subquery() + 1, 0)
+        # one save per client at a time in this process: saves queue here, not on pooled
+        # connections each holding a transaction that waits for the same lock
+        lock = self._locks.get(owner)
+        if lock is None:
+            lock = self._locks[owner] = asyncio.Lock()
+        async with lock:
+            for _ in range(50):  # each lost race means another process's save won: bounded by the savers
+                try:
+                    return await self._insert(owner, app_name, user_id, session, client, dict(
                         app_name=app_name, user_id=user_id, session_id=session, filename=filename,
                         version=version, kind=kind, mime_type=mime, data=data, file_uri=file_uri,
                         size=size, custom_metadata=metadata, created_at=time.time(), client=client,
                     ))
-                    count, in_session, of_user, of_client = (
-                        await conn.execute(self._usage(app_name, user_id, session, client))
-                    ).one()
-                    self._check_quotas(count, in_session, of_user, of_client)
-                return version
-            except IntegrityError:  # a concurrent save took this version number: take the next
-                continue
+                except IntegrityError:  # a concurrent save took this version number: take the next
+                    continue
         raise ValidationError(f"artifact {filename!r}: too many concurrent saves, try again", field="filename")
+
+    async def _insert(self, owner: str, app_name: str, user_id: str, session: str, client: str, row: dict[str, Any]) -> int:
+        """Insert one version and check the totals with it in them, in one transaction."""
+        async with write_tx(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                # saves of one client (or open-mode user) queue here across processes, so the
+                # totals read below include every save committed before (readers never wait)
+                key = f"magec-artifacts:{owner}"
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+            # the insert first: on SQLite it takes the write lock every process shares, so the
+            # totals read next are exact there too; over a limit, the save rolls back
+            version = (await conn.execute(artifacts.insert().values(**row).returning(artifacts.c.version))).scalar_one()
+            count, in_session, of_user, of_client = (
+                await conn.execute(self._usage(app_name, user_id, session, client))
+            ).one()
+            self._check_quotas(count, in_session, of_user, of_client)
+        return int(version)
 
     def _client(self, user_id: str) -> str:
         """The client part of an owner key when it names a client (``""`` in open mode, whose ids

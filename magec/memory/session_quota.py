@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -39,27 +39,37 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.errors import PayloadTooLargeError
 from magec.memory import owners
-from magec.memory.session_base import SESSION_ROW_BYTES
+from magec.memory.session_base import SESSION, SESSION_ROW_BYTES, dump_event, stored_bytes
 from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
+from magec.memory.tables import session_state as st
 
 LIMIT_NAME = "limits.maxSessionBytesPerClient"
 
 
-def recount(dialect: str) -> list[sa.Update]:
-    """Statements filling ``client`` and recounting ``bytes`` of every session from its events (a
-    migration of an older database, a restore of an older backup)."""
+def _octets(column: Any, dialect: str) -> Any:
+    """UTF-8 bytes of a text column (SQLite's ``length()`` of a TEXT counts characters, of a BLOB bytes)."""
     if dialect == "postgresql":
-        size = sa.func.octet_length(ev.c.data)
-    else:  # SQLite: length() of a TEXT counts characters, of a BLOB bytes
-        size = sa.func.length(sa.cast(ev.c.data, sa.LargeBinary))
-    events = (
-        sa.select(sa.func.coalesce(sa.func.sum(size), 0))
-        .where(ev.c.app_name == ss.c.app_name, ev.c.user_id == ss.c.user_id, ev.c.session_id == ss.c.session_id)
-        .scalar_subquery()
-    )
-    ids = sa.func.length(ss.c.app_name) + sa.func.length(ss.c.user_id) + sa.func.length(ss.c.session_id)
-    return [owners.fill_clients(ss, dialect), ss.update().values(bytes=SESSION_ROW_BYTES + ids + events)]
+        return sa.func.octet_length(column)
+    return sa.func.length(sa.cast(column, sa.LargeBinary))
+
+
+def recount(dialect: str) -> list[sa.Update]:
+    """Statements filling ``client`` and recounting ``bytes`` of every session as the live path
+    counts it (:func:`~magec.memory.session_base.session_row_bytes` plus its events), for a
+    migration of an older database and a restore of an older backup."""
+
+    def of_session(table: sa.Table) -> Any:
+        c = table.c
+        return sa.and_(c.app_name == ss.c.app_name, c.user_id == ss.c.user_id, c.session_id == ss.c.session_id)
+
+    def total(size: Any, table: sa.Table, *where: Any) -> Any:
+        return sa.select(sa.func.coalesce(sa.func.sum(size), 0)).where(of_session(table), *where).scalar_subquery()
+
+    events = total(_octets(ev.c.data, dialect), ev)
+    state = total(_octets(st.c.key, dialect) + _octets(st.c.value, dialect), st, st.c.scope == SESSION)
+    ids = sum((_octets(c, dialect) for c in (ss.c.app_name, ss.c.user_id, ss.c.session_id)), sa.literal(0))
+    return [owners.fill_clients(ss, dialect), ss.update().values(bytes=SESSION_ROW_BYTES + ids + state + events)]
 
 
 def message_bytes(message: Any) -> int:
@@ -176,3 +186,12 @@ class SessionQuota:
         _ADMITTED.set(None)
         probe.total.running += probe.nbytes
         return probe
+
+
+async def reserve(service: Any, owner: str, events: Sequence[Any]) -> None:
+    """Before ``events`` are appended outside a turn (a session import, a state PATCH, a seeded
+    history): refuse them when the client of ``owner`` is over its limit, else count them. A
+    session service without a quota (Redis, in-memory) takes them as they are."""
+    quota = getattr(service, "quota", None)
+    if quota is not None and events:
+        await quota.check(owner, sum(stored_bytes(dump_event(e)) for e in events))

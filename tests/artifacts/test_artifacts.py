@@ -241,16 +241,18 @@ async def test_a_client_cannot_fill_the_disk_with_invented_users(tmp_path: Path,
 async def test_concurrent_saves_of_one_client_cannot_overrun_its_total(
     tmp_path: Path, db_url: str, llm: FakeServer
 ) -> None:
-    """Twenty users of one client save at once: exactly what fits is kept, the rest is refused
-    (on PostgreSQL the saves of one client queue; on SQLite the write lock orders them)."""
-    async with running_apps(tmp_path / "data", database_url=db_url,
-                            config={"artifact_max_client_bytes": int(2.5 * PAYLOAD)}) as apps:
-        aid, ha, _, _ = await setup(apps, llm)
+    """Twenty users of one client save at once through two replicas of one database: exactly what
+    fits is kept, the rest is refused (on PostgreSQL the saves of one client queue on an advisory
+    lock; on SQLite the database's write lock orders them)."""
+    limits = {"artifact_max_client_bytes": int(2.5 * PAYLOAD)}
+    async with running_apps(tmp_path / "a", database_url=db_url, config=limits) as one, \
+            running_apps(tmp_path / "b", database_url=db_url, config=limits) as two:
+        aid, ha, _, _ = await setup(one, llm)
         body = {"filename": "f.bin", "artifact": {"inlineData": {"mimeType": "application/octet-stream",
                                                                  "data": base64.b64encode(b"x" * PAYLOAD).decode()}}}
         answers = await asyncio.gather(*(
-            apps.user.post(f"{U}/apps/{aid}/users/u{i:02}/sessions/s/artifacts", headers=ha, json=body)
-            for i in range(20)))
+            replica.user.post(f"{U}/apps/{aid}/users/u{i:02}/sessions/s/artifacts", headers=ha, json=body)
+            for i, replica in enumerate([one, two] * 10)))
         codes = sorted(r.status_code for r in answers)
         assert codes == [200, 200] + [413] * 18, [r.text for r in answers if r.status_code not in (200, 413)]
 

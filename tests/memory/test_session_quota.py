@@ -86,6 +86,10 @@ async def test_a_client_is_refused_at_its_limit_and_deleting_makes_room(
         r = await apps.user.post(f"{U}/apps/{aid}/users/new/sessions", headers=auth(greedy), json={})
         assert r.status_code == 413 and "limits.maxSessionBytesPerClient" in r.json()["error"], r.text
         assert len(oai.calls()) == calls, "a refused turn never reaches the provider"
+        # writes outside a turn are refused too: a state PATCH of an existing session, an import
+        r = await apps.user.patch(f"{U}/apps/{aid}/users/user0/sessions/chat0", headers=auth(greedy),
+                                  json={"stateDelta": {"client:big": "y" * 5_000}})
+        assert r.status_code == 413 and "limits.maxSessionBytesPerClient" in r.json()["error"], r.text
         # a stateless call stores nothing: it is not refused
         r = await apps.user.post("/v1/chat/completions", headers=auth(greedy),
                                  json={"model": aid, "messages": [{"role": "user", "content": "hi"}]})
@@ -107,6 +111,29 @@ async def test_concurrent_turns_cannot_slip_past_the_limit_together(tmp_path: Pa
         answers = await asyncio.gather(*(run(apps, aid, token, f"user{i}", f"chat{i}") for i in range(12)))
         outcomes = [refused(r) for r in answers]
         assert 1 <= outcomes.count(False) <= 5 and outcomes.count(True) >= 7, outcomes
+
+
+async def test_writes_outside_turns_stop_at_the_limit(tmp_path: Path, oai: FakeServer) -> None:
+    """Session imports, state PATCHes and stored Responses histories count as they go: a client
+    cannot import its way past the limit between two reads of its total."""
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Importer", [aid]))["token"]
+        history = [{"author": "user", "content": {"role": "user", "parts": [{"text": TEXT}]}}]
+        statuses = [(await apps.user.post(f"{U}/apps/{aid}/users/u{i}/sessions", headers=auth(token),
+                                          json={"sessionId": f"imported{i}", "events": history})).status_code
+                    for i in range(10)]
+        assert statuses[0] == 200 and statuses[-1] == 413 and statuses.count(200) <= 5, statuses
+        r = await apps.user.post("/v1/responses", headers=auth(token), json={
+            "model": aid, "store": True,
+            "input": [{"role": "user", "content": TEXT}, {"role": "assistant", "content": "ok"},
+                      {"role": "user", "content": "and?"}]})
+        assert r.status_code == 413, r.text
+        calls = len(oai.calls())
+        r = await apps.user.patch(f"{U}/apps/{aid}/users/u0/sessions/imported0", headers=auth(token),
+                                  json={"stateDelta": {"client:big": "y" * 5_000}})
+        assert r.status_code == 413, r.text
+        assert len(oai.calls()) == calls
 
 
 async def test_empty_sessions_count_too(tmp_path: Path, oai: FakeServer) -> None:
@@ -154,17 +181,19 @@ async def test_migration_counts_the_sessions_of_an_older_database(tmp_path: Path
             raw.execute("DROP INDEX ix_session_sessions_client_bytes")
             raw.execute("ALTER TABLE session_sessions DROP COLUMN client")
             raw.execute("ALTER TABLE session_sessions DROP COLUMN bytes")
-            for user, data in (("c1:alice", "é" * 100), ("open-user", "x" * 10)):
+            for user, sid, data in (("c1:alice", "sé", "é" * 100), ("open-user", "s", "x" * 10)):
                 raw.execute("INSERT INTO session_sessions (app_name, user_id, session_id, create_time, update_time,"
-                            " revision) VALUES ('a', ?, 's', 0, 0, 1)", (user,))
+                            " revision) VALUES ('a', ?, ?, 0, 0, 1)", (user, sid))
                 raw.execute("INSERT INTO session_events (app_name, user_id, session_id, seq, event_id, timestamp,"
-                            " data) VALUES ('a', ?, 's', 1, 'e1', 0, ?)", (user, data))
+                            " data) VALUES ('a', ?, ?, 1, 'e1', 0, ?)", (user, sid, data))
+            raw.execute("INSERT INTO session_state (app_name, scope, user_id, session_id, key, value)"
+                        " VALUES ('a', 's', 'c1:alice', 'sé', 'client:k', '\"v\"')")
         await migrate.upgrade(engine)
         with sqlite3.connect(tmp_path / "old.db") as raw:
             rows = raw.execute("SELECT user_id, client, bytes FROM session_sessions ORDER BY user_id").fetchall()
-        ids = len("a") + len("s")
-        assert rows == [("c1:alice", "c1", SESSION_ROW_BYTES + ids + len("c1:alice") + 200),  # é is 2 bytes
-                        ("open-user", "", SESSION_ROW_BYTES + ids + len("open-user") + 10)]
+        # as the live path counts: the row, its ids, its session state and its events, in UTF-8 bytes
+        assert rows == [("c1:alice", "c1", SESSION_ROW_BYTES + len("a" + "c1:alice") + 3 + len('client:k"v"') + 200),
+                        ("open-user", "", SESSION_ROW_BYTES + len("a" + "open-user" + "s") + 10)]
     finally:
         await engine.dispose()
 

@@ -51,6 +51,7 @@ from magec.errors import (
     RateLimitedError,
     ValidationError,
 )
+from magec.memory.session_quota import reserve
 from magec.runtime.build import Runtime
 from magec.runtime.run import (
     TurnEvent,
@@ -317,6 +318,7 @@ def agent_router(
             if await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=session_id,
                                                     config=head) is not None:
                 raise ConflictError(f"session {session_id!r} already exists: events are imported into a new one")
+        await reserve(rt.session_service, user, events)  # a client over its stored-conversation limit: 413
         sid = await ensure_session(rt, app, user, session_id, state)
         session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
         assert session is not None
@@ -378,6 +380,7 @@ def agent_router(
         if session is None:
             raise NotFoundError(f"session {session_id!r} not found")
         event = Event(invocation_id="p-" + str(uuid.uuid4()), author="user", actions=EventActions(state_delta=delta))
+        await reserve(svc, user, [event])
         await svc.append_event(session, event)
         return session_json(session, app, user_view=user_view, caller=caller)
 

@@ -35,6 +35,7 @@ from magec.api.limits import parse_field
 from magec.backends import prebuilt
 from magec.errors import ValidationError
 from magec.loop import off_loop
+from magec.memory.session_quota import reserve
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _AUDIO = {"wav": "audio/wav", "mp3": "audio/mpeg"}
@@ -287,5 +288,7 @@ async def seed(svc: Any, app: App, user: str, sid: str, history: list[types.Cont
         return
     session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
     assert session is not None
-    for event in history_events(app, history):
+    events = history_events(app, history)
+    await reserve(svc, user, events)  # a client over its stored-conversation limit: 413
+    for event in events:
         await svc.append_event(session, event)

@@ -57,6 +57,7 @@ from magec.api.user.openai.turns import (
 from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
+from magec.memory.session_quota import reserve
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent
 
@@ -159,8 +160,9 @@ async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, val
     svc = rt.session_service
     session = await svc.get_session(app_name=app_id, user_id=user, session_id=sid)
     if session is not None:
-        await svc.append_event(session, Event(author="user", invocation_id=f"resp-{key[:8]}",
-                                               actions=EventActions(state_delta={STATE_KEY + key: value})))
+        event = Event(author="user", invocation_id=f"resp-{key[:8]}", actions=EventActions(state_delta={STATE_KEY + key: value}))
+        await reserve(svc, user, [event])
+        await svc.append_event(session, event)
 
 
 def router(ctx: AppContext) -> APIRouter:
