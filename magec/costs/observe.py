@@ -2,8 +2,8 @@
 
 :func:`magec.runtime.run.run_turn` calls ``observer.begin(runtime, app, owner, session_id,
 message)`` once per turn and then the probe's ``see(event)`` per event and ``finish()`` at the end.
-Before ``begin`` it awaits ``observer.admit(...)`` (the same arguments, and ``stores``: False for a
-stateless call, whose session is not stored): :class:`TurnObservers` awaits
+Before ``begin`` it awaits ``observer.admit(...)`` (the same arguments, ``stores``: False for a
+stateless call, whose session is not stored, and the turn's ``state_delta``): :class:`TurnObservers` awaits
 the ``admit`` of each observer that has one (a check that may need a read, e.g. the stored
 conversations of :mod:`magec.memory.session_quota`); any of them may refuse the turn with a
 :class:`~magec.errors.MagecError`, and then no observer has begun. ``begin`` calls each observer in
@@ -34,9 +34,12 @@ class TurnObservers:
         self.observers = [o for o in observers if o is not None]
         self._admitting = [o for o in self.observers if hasattr(o, "admit")]
 
-    async def admit(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *, stores: bool) -> None:
+    async def admit(
+        self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *, stores: bool,
+        state_delta: dict[str, Any] | None = None,
+    ) -> None:
         for o in self._admitting:
-            await o.admit(runtime, app, owner, session_id, message, stores=stores)
+            await o.admit(runtime, app, owner, session_id, message, stores=stores, state_delta=state_delta)
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Probes | None:
         probes: list[Any] = []

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +74,8 @@ def recount(dialect: str) -> list[sa.Update]:
 
 
 def message_bytes(message: Any) -> int:
-    """About what a turn's new message will store: its texts and inline data."""
+    """About what a turn's new message will store: its texts and inline data (its state delta is
+    counted by :meth:`SessionQuota.admit`)."""
     n = 0
     for part in getattr(message, "parts", None) or ():
         n += len(getattr(part, "text", None) or "")
@@ -171,12 +173,17 @@ class SessionQuota:
             total.stored += adding
 
     async def admit(
-        self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *, stores: bool = True  # noqa: ARG002
+        self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *,  # noqa: ARG002
+        stores: bool = True, state_delta: dict[str, Any] | None = None,
     ) -> None:
         """The turn observers' asynchronous step: refuse a turn that stores its session (not a
         stateless ``/v1`` call) of a client at or over its limit."""
         total = await self._room(owner) if stores else None
-        _ADMITTED.set(_Running(total, message_bytes(message)) if total is not None else None)
+        if total is None:
+            _ADMITTED.set(None)
+            return
+        nbytes = message_bytes(message) + (len(json.dumps(state_delta, default=str)) if state_delta else 0)
+        _ADMITTED.set(_Running(total, nbytes))
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Running | None:  # noqa: ARG002
         """The probe of the turn :meth:`admit` just admitted: its message counts while it runs."""

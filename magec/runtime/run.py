@@ -259,7 +259,7 @@ async def run_turn(
             # checks that may need a read first (magec.memory.session_quota), then the synchronous
             # ones; a stateless call (its ephemeral runner) stores nothing
             stores = runner is None or not isinstance(getattr(runner, "session_service", None), EphemeralSessionService)
-            await observer.admit(runtime, app, user_id, session_id, message, stores=stores)
+            await observer.admit(runtime, app, user_id, session_id, message, stores=stores, state_delta=state_delta)
         probe = observer.begin(runtime, app, user_id, session_id, message) if observer is not None else None
     except MagecError as err:  # refused before it ran (a spent budget, a full quota): one error event
         log.info("turn of %s %r (session %s) refused: %s: %s", app.kind, app.name, session_id, err.code, err)
