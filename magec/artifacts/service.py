@@ -102,8 +102,8 @@ def _payload(data: bytes, file_uri: str | None, metadata: str) -> int:
 def _scope(filename: str, session_id: str | None) -> str:
     if not isinstance(filename, str) or not filename or len(filename) > MAX_FILENAME or "\x00" in filename:
         raise ValidationError(f"filename: must be 1-{MAX_FILENAME} characters", field="filename")
-    if session_id is not None and len(session_id) > MAX_SESSION_ID:
-        raise ValidationError(f"sessionId: at most {MAX_SESSION_ID} characters", field="sessionId")
+    if session_id is not None and (len(session_id) > MAX_SESSION_ID or "\x00" in session_id):
+        raise ValidationError(f"sessionId: at most {MAX_SESSION_ID} characters, no NUL", field="sessionId")
     if filename.startswith("user:"):
         return ""
     if not session_id:
@@ -114,9 +114,12 @@ def _scope(filename: str, session_id: str | None) -> str:
 def _encode(part: types.Part) -> tuple[str, str | None, bytes, str | None]:
     """(kind, mime type, bytes, file uri) of a part."""
     mime = (part.inline_data or part.file_data or types.Blob()).mime_type
-    if mime is not None and len(mime) > MAX_MIME:
+    if mime is not None and (len(mime) > MAX_MIME or "\x00" in mime):
         field = "inlineData.mimeType" if part.inline_data is not None else "fileData.mimeType"
-        raise ValidationError(f"{field}: at most {MAX_MIME} characters", field=field)
+        raise ValidationError(f"{field}: at most {MAX_MIME} characters, no NUL", field=field)
+    if part.file_data is not None and "\x00" in (part.file_data.file_uri or ""):
+        # PostgreSQL text cannot hold NUL: refused here rather than failing in the database
+        raise ValidationError("fileData.fileUri: no NUL", field="fileData.fileUri")
     if part.inline_data is not None:
         return "blob", part.inline_data.mime_type or "application/octet-stream", part.inline_data.data or b"", None
     if part.text is not None:

@@ -18,10 +18,14 @@ Contract:
 * Cost: a client's total is read (one range of the ``(client, bytes)`` index) at most once per
   ``max_age`` seconds per process, plus whenever the cached total says "over": a refusal always
   rests on a fresh read, so room freed by deleting sessions, on any replica, counts at the very
-  next turn. The new message of every turn this process admitted counts from its admission on
-  (while the turn runs, on top of any read; then as stored), so a burst of concurrent turns cannot
-  slip past the limit together. What can overrun it: the answers of the turns admitted before
-  it was reached, and, with several processes, what the others admit within ``max_age``.
+  next turn. The new message (and state delta) of every turn this process admitted counts from
+  its admission on: as *running* until the turn's first append stores it (the session service
+  calls :meth:`SessionQuota.appended` in the turn's context), then as stored, so a burst of
+  concurrent turns cannot slip past the limit together and a read never counts a message twice.
+  A read keeps what was added while it ran. What can overrun the limit: the answers of the turns
+  admitted before it was reached, and, with several processes, what the others admit within
+  ``max_age``. Writes that follow an admitted turn (a stored ``/v1/responses`` object) or that
+  make no room (forgetting one) are counted, never refused (:func:`count`).
 """
 
 from __future__ import annotations
@@ -40,10 +44,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.errors import PayloadTooLargeError
 from magec.memory import owners
-from magec.memory.session_base import SESSION, SESSION_ROW_BYTES, dump_event, stored_bytes
+from magec.memory.session_base import SESSION_ROW_BYTES, dump_event, stored_bytes
 from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
-from magec.memory.tables import session_state as st
 
 LIMIT_NAME = "limits.maxSessionBytesPerClient"
 
@@ -60,17 +63,16 @@ def recount(dialect: str) -> list[sa.Update]:
     counts it (:func:`~magec.memory.session_base.session_row_bytes` plus its events), for a
     migration of an older database and a restore of an older backup."""
 
-    def of_session(table: sa.Table) -> Any:
+    def total(size: Any, table: sa.Table) -> Any:
         c = table.c
-        return sa.and_(c.app_name == ss.c.app_name, c.user_id == ss.c.user_id, c.session_id == ss.c.session_id)
+        of_session = sa.and_(c.app_name == ss.c.app_name, c.user_id == ss.c.user_id, c.session_id == ss.c.session_id)
+        return sa.select(sa.func.coalesce(sa.func.sum(size), 0)).where(of_session).scalar_subquery()
 
-    def total(size: Any, table: sa.Table, *where: Any) -> Any:
-        return sa.select(sa.func.coalesce(sa.func.sum(size), 0)).where(of_session(table), *where).scalar_subquery()
-
+    # state rows are not added: what later events wrote is in those events (as the live path counts
+    # it); a session's initial state, which no event carries, is left out
     events = total(_octets(ev.c.data, dialect), ev)
-    state = total(_octets(st.c.key, dialect) + _octets(st.c.value, dialect), st, st.c.scope == SESSION)
     ids = sum((_octets(c, dialect) for c in (ss.c.app_name, ss.c.user_id, ss.c.session_id)), sa.literal(0))
-    return [owners.fill_clients(ss, dialect), ss.update().values(bytes=SESSION_ROW_BYTES + ids + state + events)]
+    return [owners.fill_clients(ss, dialect), ss.update().values(bytes=SESSION_ROW_BYTES + ids + events)]
 
 
 def message_bytes(message: Any) -> int:
@@ -86,34 +88,54 @@ def message_bytes(message: Any) -> int:
 
 @dataclass
 class _Total:
-    #: the client's stored bytes as last read, plus what finished turns and new sessions added since
+    #: the client's stored bytes as last read, plus what this process stored since
     stored: int = 0
-    #: the new messages of this process's turns admitted and not finished: they may not be stored
-    #: yet, so a fresh read alone would not see them
+    #: the new messages of this process's admitted turns not stored yet: a read cannot see them
     running: int = 0
+    #: every byte ever added to :attr:`stored` (a read keeps what was added while it ran: its
+    #: snapshot may predate those writes)
+    added: int = 0
     read_at: float = -1e18
     reading: asyncio.Future[None] | None = field(default=None, repr=False)
 
     def used(self) -> int:
         return self.stored + self.running
 
+    def add(self, nbytes: int) -> None:
+        self.stored += nbytes
+        self.added += nbytes
+
 
 class _Running:
-    """A turn's probe: while it runs its message counts as :attr:`_Total.running`, then as stored."""
+    """A turn's probe: its message counts as :attr:`_Total.running` until the turn stores it
+    (:meth:`stored`, from the session service's append in the turn's context) or finishes; from
+    then on a read of the total sees it, so it counts as stored, never twice."""
 
     def __init__(self, total: _Total, nbytes: int) -> None:
         self.total, self.nbytes = total, nbytes
+        self.counted = False
+
+    def start(self) -> None:
+        self.total.running += self.nbytes
+        _TURN.set(self)
+
+    def stored(self) -> None:
+        if not self.counted:
+            self.counted = True
+            self.total.running -= self.nbytes
+            self.total.add(self.nbytes)
 
     def see(self, event: Any) -> None:
         pass
 
     def finish(self) -> None:
-        self.total.running -= self.nbytes
-        self.total.stored += self.nbytes
+        self.stored()
 
 
 #: what :meth:`SessionQuota.admit` admitted, for the :meth:`SessionQuota.begin` that follows it
 _ADMITTED: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("magec_quota_admitted", default=None)
+#: the turn running in this context (its first append stores its message)
+_TURN: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("magec_quota_turn", default=None)
 
 
 class SessionQuota:
@@ -133,8 +155,12 @@ class SessionQuota:
             return int((await conn.execute(q)).scalar_one())
 
     async def _read(self, client: str, total: _Total) -> None:
+        before = total.added
         try:
-            total.stored, total.read_at = await self.stored(client), time.monotonic()
+            stored = await self.stored(client)
+            # what was added while the read ran may be missing from its snapshot: kept (at worst
+            # counted twice until the next read, never lost)
+            total.stored, total.read_at = stored + total.added - before, time.monotonic()
         finally:
             total.reading = None
 
@@ -170,7 +196,23 @@ class SessionQuota:
         ``owner`` is at or over its limit; else count the ``adding`` bytes it stores now."""
         total = await self._room(owner)
         if total is not None:
-            total.stored += adding
+            total.add(adding)
+
+    @staticmethod
+    def appended() -> None:
+        """An event was stored (called by the SQL session service): in a turn, its first one is
+        the turn's message, which a read of the total sees from now on."""
+        probe = _TURN.get()
+        if probe is not None:
+            probe.stored()
+
+    def count(self, owner: str, adding: int) -> None:
+        """Count ``adding`` bytes stored for ``owner``'s client without refusing them (a write that
+        belongs to a turn already admitted, or that makes no room to refuse)."""
+        prefix = owners.client_of(owner)
+        total = self._totals.get(prefix) if self.limit > 0 and prefix else None
+        if total is not None:
+            total.add(adding)
 
     async def admit(
         self, runtime: Any, app: Any, owner: str, session_id: str, message: Any, *,  # noqa: ARG002
@@ -191,7 +233,7 @@ class SessionQuota:
         if probe is None:
             return None
         _ADMITTED.set(None)
-        probe.total.running += probe.nbytes
+        probe.start()
         return probe
 
 
@@ -202,3 +244,11 @@ async def reserve(service: Any, owner: str, events: Sequence[Any]) -> None:
     quota = getattr(service, "quota", None)
     if quota is not None and events:
         await quota.check(owner, sum(stored_bytes(dump_event(e)) for e in events))
+
+
+def count(service: Any, owner: str, events: Sequence[Any]) -> None:
+    """``events`` appended on behalf of a turn already admitted (what ``/v1/responses`` keeps
+    after its answer): counted, never refused."""
+    quota = getattr(service, "quota", None)
+    if quota is not None and events:
+        quota.count(owner, sum(stored_bytes(dump_event(e)) for e in events))

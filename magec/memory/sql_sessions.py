@@ -109,8 +109,9 @@ class SqlSessionService(MagecSessionService):
     ) -> None:
         super().__init__()
         self.engine = engine
-        #: checked before a session is created (:class:`magec.memory.session_quota.SessionQuota`,
-        #: set where the service is opened: a client over its stored-conversation limit opens none)
+        #: checked before a session is created and told of each append
+        #: (:class:`magec.memory.session_quota.SessionQuota`, set where the service is opened: a
+        #: client over its stored-conversation limit opens none)
         self.quota: Any = None
         self._writer: SqliteWriter | None = None
         self._reader: SqliteReader | None = None
@@ -410,6 +411,8 @@ class SqlSessionService(MagecSessionService):
                     return event
                 set_marker(session, seq, event.timestamp)
                 self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
+                if self.quota is not None:
+                    self.quota.appended()
                 return self._commit_event_to_session(session, event)
             try:
                 async with write_tx(self.engine) as conn:
@@ -453,6 +456,8 @@ class SqlSessionService(MagecSessionService):
                 return event
             set_marker(session, seq, event.timestamp)
             self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
+            if self.quota is not None:
+                self.quota.appended()
         return self._commit_event_to_session(session, event)
 
     @staticmethod

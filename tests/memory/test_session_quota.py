@@ -136,6 +136,58 @@ async def test_writes_outside_turns_stop_at_the_limit(tmp_path: Path, oai: FakeS
         assert len(oai.calls()) == calls
 
 
+async def test_a_stored_response_that_crosses_the_limit_is_answered(tmp_path: Path, oai: FakeServer) -> None:
+    """A turn admitted under the limit keeps its answer (its response is stored after it); the
+    next one is refused, and forgetting a stored response still works over the limit."""
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": 3_000}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Responder", [aid]))["token"]
+        for stream in (False, True):
+            r = await apps.user.post("/v1/responses", headers=auth(token),
+                                     json={"model": aid, "store": True, "input": TEXT, "stream": stream})
+            if not stream:
+                assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+                first = r.json()["id"]
+            else:  # over the limit now: refused before anything runs
+                assert r.status_code == 413, r.text
+        r = await apps.user.delete(f"/v1/responses/{first}", headers=auth(token))
+        assert r.status_code == 200 and r.json()["deleted"] is True, r.text
+
+
+async def test_a_running_turn_is_not_counted_twice(tmp_path: Path) -> None:
+    """A read of the total taken while a turn runs sees its stored message: the turn's own count
+    of it stops there (else a client under its limit would be refused)."""
+    from google.adk.events.event import Event
+    from google.genai import types
+
+    from magec.memory.session_quota import SessionQuota
+    from magec.memory.sql_sessions import SqlSessionService
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await migrate.upgrade(engine)
+    client_ = type("Client", (), {"name": "C"})()
+    quota = SessionQuota(engine, 8_000, lambda: {"c1": client_}, max_age=0)  # every check reads
+    svc = SqlSessionService(engine)
+    svc.quota = quota  # as the server wires it: told of each append
+    try:
+        message = types.Content(role="user", parts=[types.Part(text=TEXT)])
+        session = await svc.create_session(app_name="a", user_id="c1:u", session_id="s")
+        await quota.admit(None, None, "c1:u", "s", message)
+        probe = quota.begin(None, None, "c1:u", "s", message)
+        assert probe is not None
+        await svc.append_event(session, Event(author="user", content=message))  # the turn stores its message
+        # a second turn, read while the first runs: ~4.4 kB stored (its session and message) is
+        # under 8 kB; counting the running message again would make it 8.4 kB and refuse it
+        await quota.admit(None, None, "c1:u", "s2", message)
+        second = quota.begin(None, None, "c1:u", "s2", message)
+        assert second is not None
+        probe.finish()
+        second.finish()
+    finally:
+        await svc.close()
+        await engine.dispose()
+
+
 async def test_empty_sessions_count_too(tmp_path: Path, oai: FakeServer) -> None:
     """Opening sessions without a turn is not a way around the limit."""
     limit = 40 * (SESSION_ROW_BYTES + 40)
@@ -192,9 +244,36 @@ async def test_migration_counts_the_sessions_of_an_older_database(tmp_path: Path
         with sqlite3.connect(tmp_path / "old.db") as raw:
             rows = raw.execute("SELECT user_id, client, bytes FROM session_sessions ORDER BY user_id").fetchall()
         # as the live path counts: the row, its ids, its session state and its events, in UTF-8 bytes
-        assert rows == [("c1:alice", "c1", SESSION_ROW_BYTES + len("a" + "c1:alice") + 3 + len('client:k"v"') + 200),
+        assert rows == [("c1:alice", "c1", SESSION_ROW_BYTES + len("a" + "c1:alice") + 3 + 200),
                         ("open-user", "", SESSION_ROW_BYTES + len("a" + "open-user" + "s") + 10)]
     finally:
+        await engine.dispose()
+
+
+async def test_a_recount_agrees_with_the_live_count(tmp_path: Path) -> None:
+    """What a migration or a restore recounts is what the appends counted (state deltas are
+    counted once, in the events that carry them)."""
+    from google.adk.events.event import Event, EventActions
+    from google.genai import types
+
+    from magec.memory.session_quota import recount
+    from magec.memory.sql_sessions import SqlSessionService
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    await migrate.upgrade(engine)
+    svc = SqlSessionService(engine)
+    try:
+        session = await svc.create_session(app_name="a", user_id="c1:ü", session_id="sé")
+        await svc.append_event(session, Event(author="user", content=types.Content(role="user", parts=[
+            types.Part(text="ünïcode " * 100)]), actions=EventActions(state_delta={"client:k": "v" * 5_000})))
+        live = sqlite3.connect(tmp_path / "r.db").execute("SELECT bytes FROM session_sessions").fetchone()[0]
+        async with engine.begin() as conn:
+            for statement in recount("sqlite"):
+                await conn.execute(statement)
+        again = sqlite3.connect(tmp_path / "r.db").execute("SELECT bytes FROM session_sessions").fetchone()[0]
+        assert again == live > 5_000 + len("ünïcode " * 100)
+    finally:
+        await svc.close()
         await engine.dispose()
 
 

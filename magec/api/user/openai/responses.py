@@ -57,7 +57,7 @@ from magec.api.user.openai.turns import (
 from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
-from magec.memory.session_quota import reserve
+from magec.memory import session_quota as quota
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent
 
@@ -161,7 +161,8 @@ async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, val
     session = await svc.get_session(app_name=app_id, user_id=user, session_id=sid)
     if session is not None:
         event = Event(author="user", invocation_id=f"resp-{key[:8]}", actions=EventActions(state_delta={STATE_KEY + key: value}))
-        await reserve(svc, user, [event])
+        # after an admitted turn (its answer is out) or a delete: counted, never refused
+        quota.count(svc, user, [event])
         await svc.append_event(session, event)
 
 
