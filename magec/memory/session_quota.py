@@ -11,10 +11,14 @@ Contract:
   by the append that stores each one (:mod:`magec.memory.sql_sessions`). Deleting a session gives
   its bytes back. Sessions kept by a Redis session provider are not in these tables: they
   are bounded by that provider's ``ttl`` instead. Open mode's ids and the admin's name no client.
-* :meth:`SessionQuota.admit` (the turn observers' asynchronous step, before any of them begins):
-  a turn that stores its session, of a client whose total is at or over the limit, is refused with
-  :class:`~magec.errors.PayloadTooLargeError` naming the limit (413 on ``/v1``, an error event on
-  the run API, the message to a bot) before anything runs or is stored.
+* A client whose total is at or over the limit is refused with
+  :class:`~magec.errors.PayloadTooLargeError` naming the limit (413 on the HTTP routes, an error
+  event on the run API when a turn continues a session, the message to a bot), before anything
+  runs or is stored, by :meth:`SessionQuota.check` where a session is opened (the SQL session
+  service's ``quota``), by :func:`reserve` before events are appended outside a turn (an import,
+  a state ``PATCH``, a stored ``/v1/responses`` history) and by :meth:`SessionQuota.admit` (the
+  turn observers' asynchronous step, before any of them begins) for a turn that stores its
+  session (not a stateless ``/v1`` call).
 * Cost: a client's total is read (one range of the ``(client, bytes)`` index) at most once per
   ``max_age`` seconds per process, plus whenever the cached total says "over": a refusal always
   rests on a fresh read, so room freed by deleting sessions, on any replica, counts at the very
