@@ -39,7 +39,6 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import sqlalchemy as sa
 from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArtifactService, ensure_part
@@ -50,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from magec.artifacts.tables import ROW_OVERHEAD, artifacts
 from magec.errors import PayloadTooLargeError, ValidationError
 from magec.memory._sql import write_tx
-from magec.memory.owners import client_of
+from magec.memory.owners import client_id, client_of
 from magec.memory.session_base import MAX_SESSION_ID
 
 #: longest filename kept (the column's width)
@@ -240,7 +239,7 @@ class SqlArtifactService(BaseArtifactService):
         """The client part of an owner key when it names a client (``""`` in open mode, whose ids
         may hold ``:`` too: they share no client total)."""
         prefix = client_of(user_id)
-        if not prefix or (self.clients is not None and unquote(prefix) not in self.clients()):
+        if not prefix or (self.clients is not None and not client_id(user_id, self.clients())):
             return ""
         return prefix
 

@@ -24,23 +24,19 @@ import asyncio
 import calendar
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.costs.prices import PriceTable
 from magec.costs.tally import Counts, UsageTally, count, new_counts, period_start
 from magec.errors import BudgetExceededError
+from magec.memory import owners
 
 
 def client_of(user_id: str, snapshot: Any) -> str:
     """The client a session owner ``<clientId>:<userId>`` belongs to ("" for none: open mode, the
     admin, a prefix that names no client)."""
-    prefix, sep, _ = user_id.partition(":")
-    if not sep:
-        return ""
-    cid = unquote(prefix)
-    return cid if cid in getattr(snapshot, "clients", {}) else ""
+    return owners.client_id(user_id, getattr(snapshot, "clients", {}))
 
 
 def period_end(period: str, now: datetime) -> datetime:

@@ -13,6 +13,10 @@ column existed (a migration) or restored from an older backup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
 import sqlalchemy as sa
 
 
@@ -20,6 +24,14 @@ def client_of(user_id: str) -> str:
     """The client part of an owner key (still percent-encoded); ``""`` for an id without one."""
     client, sep, _ = user_id.partition(":")
     return client if sep else ""
+
+
+def client_id(user_id: str, clients: Mapping[str, Any]) -> str:
+    """The id of the client an owner key belongs to, when that client exists (``clients``: the
+    running configuration's, by id); ``""`` for open mode, the admin, or a prefix naming none."""
+    prefix = client_of(user_id)
+    cid = unquote(prefix) if prefix else ""
+    return cid if cid in clients else ""
 
 
 def fill_clients(table: sa.Table, dialect: str) -> sa.Update:

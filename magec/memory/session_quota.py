@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -180,10 +179,11 @@ class SessionQuota:
         raises :class:`~magec.errors.PayloadTooLargeError` when it has none."""
         if self.limit <= 0:
             return None
-        prefix = owners.client_of(owner)
-        client = self.clients().get(unquote(prefix)) if prefix else None
-        if client is None:  # open mode, the admin, or a prefix that names no client
+        clients = self.clients()
+        cid = owners.client_id(owner, clients)
+        if not cid:  # open mode, the admin, or a prefix that names no client
             return None
+        client, prefix = clients[cid], owners.client_of(owner)
         total = self._totals.setdefault(prefix, _Total())
         if total.used() >= self.limit or time.monotonic() - total.read_at > self.max_age:
             await self._fresh(prefix, total)
@@ -247,7 +247,7 @@ async def reserve(service: Any, owner: str, events: Sequence[Any]) -> None:
     session service without a quota (Redis, in-memory) takes them as they are."""
     quota = getattr(service, "quota", None)
     if quota is not None and events:
-        await quota.check(owner, sum(stored_bytes(dump_event(e)) for e in events))
+        await quota.check(owner, _events_bytes(events))
 
 
 def count(service: Any, owner: str, events: Sequence[Any]) -> None:
@@ -255,4 +255,9 @@ def count(service: Any, owner: str, events: Sequence[Any]) -> None:
     after its answer): counted, never refused."""
     quota = getattr(service, "quota", None)
     if quota is not None and events:
-        quota.count(owner, sum(stored_bytes(dump_event(e)) for e in events))
+        quota.count(owner, _events_bytes(events))
+
+
+def _events_bytes(events: Sequence[Any]) -> int:
+    """What ``events`` will count for once stored (as the session service's append counts them)."""
+    return sum(stored_bytes(dump_event(e)) for e in events)

@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from magec.errors import OverloadedError, RateLimitedError
+from magec.memory import owners
 
 DEFAULT_MAX_RUNS = 1024
 #: what a refused client is told to wait (seconds): slots free up as turns end, usually sooner
@@ -118,9 +118,7 @@ class Admission:
         """The client id of a session owner (``<clientId>:<userId>``; "" in open mode) and the
         backends the app may call."""
         snap = runtime.snapshot
-        prefix, sep, _ = owner.partition(":")
-        client = unquote(prefix) if sep and unquote(prefix) in snap.clients else ""
-        return client, backends_of(snap, app.kind, app.id)
+        return owners.client_id(owner, snap.clients), backends_of(snap, app.kind, app.id)
 
     def _leave(self, ticket: Ticket) -> None:
         self.in_flight -= 1
