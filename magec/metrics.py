@@ -9,7 +9,7 @@ storage: a cached session costs none per turn), ``magec_session_events_served`` 
 turns: a windowed read gives only the window), ``magec_session_cache_bytes`` (what those kept
 between turns weigh, bounded by ``limits.sessionCacheBytes``), ``magec_runs_in_flight`` (turns admitted and
 running, :mod:`magec.runtime.admission`), ``magec_usage_rows_read`` and ``magec_usage_recounts``
-(the budget counters' reads, :mod:`magec.costs.tally`), and the live backend health (:mod:`magec.backends.health`):
+(the budget counters' reads, :mod:`magec.costs.tally`), ``magec_sessions_pruned`` (:mod:`magec.memory.session_retention`), and the live backend health (:mod:`magec.backends.health`):
 ``magec_backend_up{backend}`` (1 up or degraded, 0 down), ``magec_backend_check_seconds{backend}``
 and ``magec_backend_breaker_open{backend}`` (1 while the circuit breaker refuses calls).
 Labels carry ids, never secrets, and never the request: ``route`` is the matched route's template
@@ -83,6 +83,10 @@ class Metrics:
         )
         self.usage_recounts = Gauge(
             "magec_usage_recounts", "Month aggregates of the usage table by the spend counters", registry=self.registry
+        )
+        self.sessions_pruned = Gauge(
+            "magec_sessions_pruned", "Idle sessions deleted by session retention since start (settings.sessions)",
+            registry=self.registry,
         )
         self.runs_in_flight = Gauge(
             "magec_runs_in_flight", "Turns running in this process (admission, limits.maxRuns)", registry=self.registry

@@ -230,7 +230,20 @@ async def _start_runtime(ctx: AppContext) -> None:
     ctx.metrics.usage_recounts.set_function(lambda: float(costs.counters.tally.recounts))
     ctx.runtime.closers.append(costs.close)
     await costs.start()
-    await ctx.runtime.start()
+    # session retention (settings.sessions.retentionDays): idle conversations go, once per host
+    from magec.memory.session_retention import SessionRetention
+
+    runtime = ctx.runtime
+    retention = SessionRetention(
+        runtime.stored_sessions,
+        lambda: runtime.current().snapshot.settings.sessions,
+        interval=3600.0 if ctx.config.worker_index == 0 else math.inf,
+    )
+    ctx.extras["session_retention"] = retention
+    ctx.metrics.sessions_pruned.set_function(lambda: float(retention.pruned))
+    runtime.closers.insert(0, retention.close)  # before the services it deletes through close
+    await runtime.start()
+    retention.start()
 
 
 def _skills_hook(ctx: AppContext) -> SkillsHook:

@@ -377,6 +377,35 @@ class SqlSessionService(MagecSessionService):
                 )
             )
 
+    async def delete_idle(self, keys: list[Key], before: float) -> list[Key]:
+        """Delete those of ``keys`` whose session had no event and was not created since ``before``
+        (re-checked in the write transaction); the keys deleted (session retention,
+        :mod:`magec.memory.session_retention`)."""
+        if not keys:
+            return []
+        if self._writer is not None:
+            gone = await self._writer.run(ops.delete_idle_op(keys, before), heavy=True)
+        else:
+            gone = []
+            async with write_tx(self.engine) as conn:
+                for app, user, sid in keys:
+                    where = (ss.c.app_name == app, ss.c.user_id == user, ss.c.session_id == sid)
+                    idle = sa.delete(ss).where(*where, ss.c.update_time < before, ss.c.create_time < before)
+                    if (await conn.execute(idle.returning(ss.c.revision))).first() is None:
+                        continue
+                    await conn.execute(
+                        sa.delete(ev).where(ev.c.app_name == app, ev.c.user_id == user, ev.c.session_id == sid)
+                    )
+                    await conn.execute(
+                        sa.delete(st).where(
+                            st.c.app_name == app, st.c.scope == SESSION, st.c.user_id == user, st.c.session_id == sid
+                        )
+                    )
+                    gone.append((app, user, sid))
+        for key in gone:
+            self.events.drop(key)
+        return gone
+
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         if self._reader is not None:
             return {k: load_value(v) for k, v in await self._reader.run(ops.user_state_op(app_name, user_id))}

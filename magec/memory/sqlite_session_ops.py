@@ -252,3 +252,24 @@ def delete_op(app: str, user: str, sid: str) -> Callable[[sqlite3.Connection], N
 
     return op
 
+
+
+def delete_idle_op(keys: list[tuple[str, str, str]], before: float) -> Callable[[sqlite3.Connection], list[tuple[str, str, str]]]:
+    """Delete those of ``keys`` whose session is still idle since ``before`` (no event and not created
+    after it: checked again under the write lock, so a turn that just touched one keeps it); the
+    keys deleted."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        gone = []
+        for key in keys:
+            row = conn.execute(
+                "DELETE FROM session_sessions WHERE app_name = ? AND user_id = ? AND session_id = ? "
+                "AND update_time < ? AND create_time < ? RETURNING 1",
+                (*key, before, before),
+            ).fetchone()
+            if row is not None:
+                delete_op(*key)(conn)
+                gone.append(key)
+        return gone
+
+    return op

@@ -64,6 +64,13 @@ class ConversationSettings(_Model):
     max_turns: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
+class SessionSettings(_Model):
+    """Stored conversations (``settings.sessions``, beyond Magec; docs/memory.md): ``retentionDays``
+    deletes sessions in magec's database idle that long (0 = keep; :mod:`magec.memory.session_retention`)."""
+
+    retention_days: int = Field(default=0, ge=0, le=36500)
+
+
 class Settings(_Model):
     # Magec G1's settings; ``flows`` and ``temporaryDir`` (G2) are kept by a save that omits them
     magec_fields: ClassVar[frozenset[str] | None] = frozenset({"sessionProvider", "longTermProvider"})
@@ -75,6 +82,7 @@ class Settings(_Model):
     long_term_provider: str = ""
     flows: FlowSettings = Field(default_factory=FlowSettings)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     #: Magec G2's directory for exported artifacts; kept so an import loses nothing
     temporary_dir: str = ""
     #: what a plain ``DELETE`` of a referenced resource does (no ``?force``): ``refuse`` (409 with

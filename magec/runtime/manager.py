@@ -243,3 +243,9 @@ class RuntimeManager:
 
         return session_service_for(snap, self.ctx, self._session_services)
 
+    def stored_sessions(self) -> BaseSessionService:
+        """The session service on magec's own database (whichever session provider is active)."""
+        from magec.runtime.sessions import default_session_service
+
+        return default_session_service(self.ctx, self._session_services)
+

@@ -32,6 +32,14 @@ def session_service_for(snap: StoreSnapshot, ctx: AppContext, cache: dict[str, A
                 key = "default"
         if key != "default":
             return cache[key]  # type: ignore[no-any-return]
+    return default_session_service(ctx, cache)
+
+
+def default_session_service(ctx: AppContext, cache: dict[str, Any]) -> BaseSessionService:
+    """The session service on magec's own database (SQLite or PostgreSQL per ``database.url``),
+    opened once per process: also what session retention prunes (:mod:`magec.memory.session_retention`)."""
+    from magec.memory.types import open_session_service
+
     if "default" not in cache:
         svc = cache["default"] = open_session_service(
             "sqlite", {}, ctx.store.engine, cache_bytes=ctx.config.session_cache_bytes

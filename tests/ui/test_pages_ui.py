@@ -100,7 +100,24 @@ def test_settings_long_term_provider_and_flow_limits(page: Page, server: ServerP
     page.reload()
     expect(page.get_by_label("Long-term provider")).to_have_value(mem.json()["id"])
     expect(page.get_by_test_id("flow-settings").get_by_label("Code timeout (ms)")).to_have_value("1500")
+
+    # Session retention: saved into settings.sessions, then applied at once from the same panel
+    days = page.get_by_label("Delete conversations idle for (days)")
+    prune = page.get_by_role("button", name="Delete idle sessions now")
+    expect(days).to_have_value("0")
+    expect(prune).to_be_disabled()  # nothing to apply while retention is off
+    days.fill("30")
+    days.locator("xpath=ancestor::form").get_by_role("button", name="Save settings").click()
+    expect(page.locator(".toast", has_text="Settings saved").last).to_be_visible()
+    settings = api.get("/settings").json()
+    assert settings["sessions"] == {"retentionDays": 30}
+    assert settings["flows"]["executionTimeoutMs"] == 1500 and settings["longTermProvider"] == mem.json()["id"]
+    with page.expect_response(lambda r: r.url.endswith("/memory/sessions/prune")) as pruned:
+        prune.click()
+    assert pruned.value.ok and pruned.value.json() == {"deleted": 0}, pruned.value.text()
+    expect(page.locator(".toast", has_text="Deleted 0 idle sessions")).to_be_visible()
     shot(page, artifacts, "settings")
+    api.put("/settings", json={**settings, "sessions": {"retentionDays": 0}}).raise_for_status()
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
 
 

@@ -33,6 +33,14 @@ def router(ctx: AppContext) -> APIRouter:
             raise NotFoundError(reason or "no long-term memory provider is active (Settings → long-term provider)")
         return pid, store
 
+    @r.post("/sessions/prune", summary="Apply settings.sessions (retentionDays) now: delete idle sessions")
+    async def prune_sessions() -> dict[str, Any]:
+        retention = ctx.extras.get("session_retention")
+        if retention is None or ctx.runtime is None:
+            return {"deleted": 0}
+        rt = await ctx.runtime.fresh()  # the settings as of this request (a PUT just before counts)
+        return {"deleted": await retention.prune(rt.snapshot.settings.sessions)}
+
     @r.get("/entries", summary="Browse or search memories of the active long-term provider")
     async def entries(agent: str | None = None, user: str | None = None, q: str | None = None,
                       limit: int = 50, offset: int = 0) -> dict[str, Any]:

@@ -414,6 +414,10 @@ def agent_router(
     return r
 
 
+#: how far ahead of this server's clock an imported event's time may be (clients' clocks drift)
+_SKEW = 300.0
+
+
 def _import_events(raw: Any, app: App) -> list[Event]:
     """Client events to restore a conversation (ADK's rules: no actions, no long-running ids);
     authors other than ``user`` are the app's agent."""
@@ -435,6 +439,8 @@ def _import_events(raw: Any, app: App) -> list[Event]:
         if event.long_running_tool_ids or event.actions != EventActions():
             raise ValidationError(f"events[{i}]: imported events may not carry actions or long-running ids",
                                   field=f"events[{i}]")
+        if event.timestamp > time.time() + _SKEW:  # it would keep the session from retention forever
+            raise ValidationError(f"events[{i}].timestamp: is in the future", field=f"events[{i}].timestamp")
         out.append(event)
     return out
 

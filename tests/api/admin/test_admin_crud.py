@@ -190,7 +190,7 @@ async def test_force_delete_agent_scrubs_flows_and_clients(apps: Apps) -> None:
 async def test_settings_and_overview(apps: Apps) -> None:
     assert (await apps.admin.get(f"{A}/settings")).json() == {
         "sessionProvider": "", "longTermProvider": "", "temporaryDir": "", "deleteReferenced": "refuse",
-        "conversations": {"enabled": True, "retentionDays": 0, "maxTurns": 0},
+        "conversations": {"enabled": True, "retentionDays": 0, "maxTurns": 0}, "sessions": {"retentionDays": 0},
         "flows": {"executionTimeoutMs": 0, "maxOutputBytes": 0, "disabledLibraries": [], "maxRouterActivations": 1000}}
     m = await create(apps, "memory", {"name": "S", "type": "sqlite", "category": "session"})
     r = await apps.admin.put(f"{A}/settings", json={"sessionProvider": m["id"]})

@@ -1,4 +1,4 @@
-// Settings: active memory providers, graph flow code-node limits, session/sign-out, keyboard shortcuts.
+// Settings: active memory providers, session retention, graph flow code-node limits, session/sign-out, keyboard shortcuts.
 import { api, auth, setPassword } from '../api.js';
 import { store } from '../store.js';
 import { toast } from '../toast.js';
@@ -10,13 +10,14 @@ import BackupSection from './backup-section.js';
 function withFlows(v) {
   const flows = v?.flows || {};
   return { ...v, flows: { executionTimeoutMs: 0, maxOutputBytes: 0, maxRouterActivations: 1000, ...flows,
-    disabledLibraries: [...(flows.disabledLibraries || [])] } };
+    disabledLibraries: [...(flows.disabledLibraries || [])] },
+    sessions: { retentionDays: 0, ...(v?.sessions || {}) } };
 }
 
 export default {
   name: 'SettingsPage',
   components: { Icon, PageHeader, BackupSection },
-  data() { return { s: store, auth, form: withFlows(store.settings), saving: false }; },
+  data() { return { s: store, auth, form: withFlows(store.settings), saving: false, pruning: false }; },
   computed: {
     session() { return store.memory.filter((m) => m.category === 'session'); },
     longterm() { return store.memory.filter((m) => m.category === 'longterm'); },
@@ -40,7 +41,16 @@ export default {
             <select id="st-long" v-model="form.longTermProvider"><option value="">Off (no long-term memory)</option>
               <option v-for="m in longterm" :key="m.id" :value="m.id">{{ m.name }} ({{ m.type }})</option></select></div>
         </div>
-        <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
+        <div class="grid-2">
+          <div class="field"><label for="st-sess-days">Delete conversations idle for (days)</label>
+            <input id="st-sess-days" type="number" min="0" max="36500" v-model.number="form.sessions.retentionDays"
+              aria-describedby="st-sess-hint"></div>
+        </div>
+        <p class="hint" id="st-sess-hint">Sessions in magec's database with no message for that many days are deleted
+          hourly (0 = keep them). Redis sessions expire by their provider's TTL.</p>
+        <div class="row"><button class="btn" type="submit" :disabled="saving">Save settings</button>
+          <button class="btn secondary" type="button" :disabled="saving || pruning || !s.settings?.sessions?.retentionDays"
+            @click="pruneSessions">Delete idle sessions now</button></div>
       </form>
     </section>
     <section class="panel">
@@ -82,6 +92,13 @@ export default {
     async save() {
       this.saving = true;
       try { store.settings = { ...store.settings, ...((await api.put('/settings', this.form)) || this.form) }; toast.success('Settings saved'); } catch (e) { toast.error(e); } finally { this.saving = false; }
+    },
+    async pruneSessions() {
+      this.pruning = true;
+      try {
+        const r = await api.post('/memory/sessions/prune', {});
+        toast.success(`Deleted ${r.deleted} idle session${r.deleted === 1 ? '' : 's'}`);
+      } catch (e) { toast.error(e); } finally { this.pruning = false; }
     },
     logout() { setPassword(''); auth.required = true; },
   },
