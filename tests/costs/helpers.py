@@ -11,6 +11,10 @@ A = "/api/v1/admin"
 U = "/api/v1/agent"
 
 
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def backend(apps: Apps, server: FakeServer, btype: str = "openai", name: str | None = None) -> str:
     r = await apps.admin.post(f"{A}/backends", json={"name": name or f"{btype}-{server.port}", "type": btype,
                                                       "url": server.url, "apiKey": "sk-test"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.memory import RedisSessionService, SqlSessionService, create_memory_tables
 from magec.store.store import make_engine
+from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
 
 
 def _need_pgserver() -> None:
@@ -85,3 +86,14 @@ async def session_service(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     yield svc
     await svc.close()
     await engine.dispose()
+
+
+@pytest.fixture
+def oai() -> Iterator[FakeServer]:
+    """An OpenAI fake answering every chat call "answer" (60 + 40 tokens of usage)."""
+
+    def respond(req: RecordedRequest) -> Reply | None:
+        return Reply(text="answer", usage=(60, 40)) if req.route == "chat" else None
+
+    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
+        yield s

@@ -9,35 +9,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from magec.memory.session_base import SESSION_ROW_BYTES
 from magec.store import migrate
 from magec.store.store import make_engine
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
+from magec.testing.fake_providers import FakeServer
 from tests.backup.helpers import members, tar_gz
-from tests.costs.helpers import A, U, agent, backend, client
+from tests.costs.helpers import A, U, agent, auth, backend, client
 
 LIMIT = 20_000
 TEXT = "x" * 4_000  # every turn stores at least this much (the user's message)
-
-
-@pytest.fixture
-def oai() -> Iterator[FakeServer]:
-    def respond(req: RecordedRequest) -> Reply | None:
-        return Reply(text="answer", usage=(60, 40)) if req.route == "chat" else None
-
-    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
-        yield s
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def run(apps: Apps, aid: str, token: str, user: str, session: str) -> httpx.Response:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from google.adk.events.event import Event
 from google.genai import types
@@ -27,23 +25,10 @@ from magec.memory.tables import session_sessions as ss
 from magec.resources.models import SessionSettings
 from magec.store.store import make_engine
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
-from tests.costs.helpers import A, U, agent, backend, client
+from magec.testing.fake_providers import FakeServer
+from tests.costs.helpers import A, U, agent, auth, backend, client
 
 SESSIONS = f"{A}/memory/sessions/prune"
-
-
-@pytest.fixture
-def oai() -> Iterator[FakeServer]:
-    def respond(req: RecordedRequest) -> Reply | None:
-        return Reply(text="answer", usage=(10, 5)) if req.route == "chat" else None
-
-    with FakeServer(OpenAIFake("oai", responder=respond)) as s:
-        yield s
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def say(apps: Apps, aid: str, token: str, user: str, session: str, text: str = "hello") -> httpx.Response:
