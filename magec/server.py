@@ -234,10 +234,16 @@ async def _start_runtime(ctx: AppContext) -> None:
     from magec.memory.session_retention import SessionRetention
 
     runtime = ctx.runtime
+
+    async def drop_artifacts(keys: list[tuple[str, str, str]], saved_before: float) -> None:
+        for app, user, sid in keys:  # a pruned session's own artifacts go with it (docs/sessions.md)
+            await artifacts.service.delete_session(app_name=app, user_id=user, session_id=sid, saved_before=saved_before)
+
     retention = SessionRetention(
         runtime.stored_sessions,
         lambda: runtime.current().snapshot.settings.sessions,
         interval=3600.0 if ctx.config.worker_index == 0 else math.inf,
+        on_deleted=drop_artifacts,
     )
     ctx.extras["session_retention"] = retention
     ctx.metrics.sessions_pruned.set_function(lambda: float(retention.pruned))

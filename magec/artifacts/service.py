@@ -324,12 +324,19 @@ class SqlArtifactService(BaseArtifactService):
         async with self.engine.begin() as conn:
             await conn.execute(artifacts.delete().where(self._where(app_name, user_id, session, filename)))
 
-    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        """Every session-scoped artifact of one session (user-scoped ones stay)."""
+    async def delete_session(
+        self, *, app_name: str, user_id: str, session_id: str, saved_before: float | None = None
+    ) -> None:
+        """Every session-scoped artifact of one session (user-scoped ones stay); with
+        ``saved_before``, only versions saved before that time (session retention: a session of
+        the same id started since keeps its own)."""
         if not session_id:
             return
+        where = self._where(app_name, user_id, session_id)
+        if saved_before is not None:
+            where = sa.and_(where, artifacts.c.created_at < saved_before)
         async with self.engine.begin() as conn:
-            await conn.execute(artifacts.delete().where(self._where(app_name, user_id, session_id)))
+            await conn.execute(artifacts.delete().where(where))
 
     async def list_versions(
         self, *, app_name: str, user_id: str, filename: str, session_id: str | None = None

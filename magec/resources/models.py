@@ -13,9 +13,9 @@ that need other resources or subsystems are registered by their owners (:mod:`ma
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from magec.resources.base import (  # noqa: F401 - re-exported: the models' public names
     _OUTPUT_KEY,
@@ -55,20 +55,24 @@ class FlowSettings(_Model):
     max_router_activations: int = Field(default=1000, ge=1, le=1000)
 
 
+#: a whole number of days or turns: never a bool (``true`` would mean 1 day) or a string
+Count = Annotated[int, Strict()]
+
+
 class ConversationSettings(_Model):
     """The conversation audit (``settings.conversations``, beyond Magec; docs/conversations.md):
     ``enabled`` false records nothing; ``retentionDays`` / ``maxTurns`` (0 = keep) bound what is kept."""
 
     enabled: bool = True
-    retention_days: int = Field(default=0, ge=0, le=36500)
-    max_turns: int = Field(default=0, ge=0, le=1_000_000_000)
+    retention_days: Count = Field(default=0, ge=0, le=36500)
+    max_turns: Count = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class SessionSettings(_Model):
-    """Stored conversations (``settings.sessions``, beyond Magec; docs/memory.md): ``retentionDays``
+    """Stored conversations (``settings.sessions``, beyond Magec; docs/sessions.md): ``retentionDays``
     deletes sessions in magec's database idle that long (0 = keep; :mod:`magec.memory.session_retention`)."""
 
-    retention_days: int = Field(default=0, ge=0, le=36500)
+    retention_days: Count = Field(default=0, ge=0, le=36500)
 
 
 class Settings(_Model):

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from google.adk.events.event import Event
 from google.genai import types
 
-from magec.memory.session_retention import DAY, SessionRetention
+from magec.memory.session_retention import BATCH_BYTES, DAY, SessionRetention
 from magec.memory.sql_sessions import SqlSessionService
 from magec.memory.tables import create_memory_tables
 from magec.memory.tables import session_sessions as ss
@@ -64,6 +64,10 @@ async def test_idle_conversations_go_recent_and_imported_ones_stay(tmp_path: Pat
         r = await apps.user.post(base, headers=auth(token), json={"sessionId": "imported", "events": [
             {"author": "user", "timestamp": past, "content": {"role": "user", "parts": [{"text": "long ago"}]}}]})
         assert r.status_code == 200, r.text
+        for sid, name in (("old", "notes.txt"), ("old", "user:profile.txt"), ("recent", "notes.txt")):
+            r = await apps.user.post(f"{base}/{sid}/artifacts", headers=auth(token),
+                                     json={"filename": name, "artifact": {"text": f"{sid} {name}"}})
+            assert r.status_code == 200, r.text
         await age(db_url, "old", 45)
         await age(db_url, "edge", 29)
 
@@ -75,11 +79,19 @@ async def test_idle_conversations_go_recent_and_imported_ones_stay(tmp_path: Pat
         settings = (await apps.admin.get(f"{A}/settings")).json()
         r = await apps.admin.put(f"{A}/settings", json={**settings, "sessions": {"retentionDays": 30}})
         assert r.status_code == 200 and r.json()["sessions"] == {"retentionDays": 30}, r.text
+        assert (await apps.admin.get(f"{A}/memory/sessions/idle")).json() == {"retentionDays": 30, "idle": 1}
         assert (await apps.admin.post(SESSIONS, json={})).json() == {"deleted": 1}
+        assert (await apps.admin.get(f"{A}/memory/sessions/idle")).json() == {"retentionDays": 30, "idle": 0}
         assert (await apps.user.get(f"{base}/old", headers=auth(token))).status_code == 404
         for kept in ("recent", "edge", "imported"):
             assert (await apps.user.get(f"{base}/{kept}", headers=auth(token))).status_code == 200, kept
         assert (await apps.admin.post(SESSIONS, json={})).json() == {"deleted": 0}  # nothing left to do
+
+        # the pruned session's own artifacts went with it; the user's and other sessions' stay
+        names = (await apps.user.get(f"{base}/old/artifacts", headers=auth(token))).json()
+        assert names == ["user:profile.txt"], names
+        names = (await apps.user.get(f"{base}/recent/artifacts", headers=auth(token))).json()
+        assert sorted(names) == ["notes.txt", "user:profile.txt"], names
 
         # the same chat coming back (a bot's fixed session id) starts a fresh conversation, with
         # nothing of the old one's state
@@ -96,9 +108,13 @@ async def test_idle_conversations_go_recent_and_imported_ones_stay(tmp_path: Pat
 
 async def test_bad_settings_and_future_imports_are_refused(apps: Apps, oai: FakeServer) -> None:
     settings = (await apps.admin.get(f"{A}/settings")).json()
-    for bad in (-1, 40_000, "thirty"):
+    # ``true`` meant as "on" must not become "delete after 1 day"
+    for bad in (-1, 40_000, "thirty", "30", True, False, 7.5):
         r = await apps.admin.put(f"{A}/settings", json={**settings, "sessions": {"retentionDays": bad}})
-        assert r.status_code == 400 and "retentionDays" in r.json()["error"], (bad, r.text)
+        assert r.status_code == 400 and "sessions.retentionDays" in r.json()["error"], (bad, r.text)
+        r = await apps.admin.put(f"{A}/settings", json={**settings, "conversations": {"retentionDays": bad}})
+        assert r.status_code == 400 and "conversations.retentionDays" in r.json()["error"], (bad, r.text)
+    assert (await apps.admin.get(f"{A}/settings")).json() == settings
     aid = await agent(apps, await backend(apps, oai), "Helper")
     token = (await client(apps, "Bot", [aid]))["token"]
     # an event dated next year would keep its session from retention for ever
@@ -156,6 +172,48 @@ async def test_the_hourly_job_prunes_by_itself_and_spares_a_conversation_that_co
             assert time.monotonic() < deadline, "the job never pruned"
             await asyncio.sleep(0.05)
         assert job.pruned == 1  # "c", by the job; "a" went by the direct call
+    finally:
+        await job.close()
+        await svc.close()
+        await engine.dispose()
+
+
+class _Recording(SqlSessionService):
+    """The SQL service, noting the stored bytes of the sessions each write transaction deletes."""
+
+    weights: list[int]
+
+    async def delete_idle(self, keys: list[tuple[str, str, str]], before: float) -> list[tuple[str, str, str]]:
+        async with self.engine.connect() as conn:
+            q = sa.select(sa.func.coalesce(sa.func.sum(ss.c.bytes), 0)).where(
+                ss.c.session_id.in_([k[2] for k in keys]))
+            self.weights.append(int((await conn.execute(q)).scalar_one()))
+        return await super().delete_idle(keys, before)
+
+
+async def test_a_write_transaction_deletes_a_bounded_amount(tmp_path: Path) -> None:
+    """On SQLite a prune's write transaction holds the lock every session write of every process
+    waits for: it is bounded in bytes, not only in sessions (200 sessions of a busy bot's size held
+    it for 50 s and made live turns fail)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await create_memory_tables(engine)
+    svc = _Recording(engine)
+    svc.weights = []
+    clock = [time.time()]
+    job = SessionRetention(lambda: svc, lambda: SessionSettings(retention_days=7), interval=float("inf"),
+                           clock=lambda: clock[0])
+    big = "x" * 64_000
+    try:
+        for i in range(40):  # 40 conversations of 16 events of 64 kB: ~41 MB
+            session = await svc.create_session(app_name="app", user_id="c:u", session_id=f"s{i}")
+            for _ in range(16):
+                await svc.append_event(session, Event(author="user", timestamp=clock[0], content=types.Content(
+                    role="user", parts=[types.Part(text=big)])))
+        clock[0] += 10 * DAY
+        assert await job.idle() == 40
+        assert await job.prune() == 40
+        assert sum(svc.weights) > 40 * 16 * len(big) and max(svc.weights) <= BATCH_BYTES, svc.weights
+        assert await job.idle() == 0
     finally:
         await job.close()
         await svc.close()

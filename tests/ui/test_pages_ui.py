@@ -11,6 +11,7 @@ conversations, costs. :func:`test_every_page_has_a_ui_test` keeps it that way fo
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -101,21 +102,39 @@ def test_settings_long_term_provider_and_flow_limits(page: Page, server: ServerP
     expect(page.get_by_label("Long-term provider")).to_have_value(mem.json()["id"])
     expect(page.get_by_test_id("flow-settings").get_by_label("Code timeout (ms)")).to_have_value("1500")
 
-    # Session retention: saved into settings.sessions, then applied at once from the same panel
+    # Session retention: saved into settings.sessions, then applied at once from the same panel,
+    # with the saved value only, after saying what it will delete
+    agent = api.post("/agents", json={"name": "St keeper", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    sessions = f"/agent/apps/{agent['id']}/users/old-user/sessions"
+    for sid in ("long-gone", "fresh"):
+        api.post(sessions, json={"sessionId": sid}).raise_for_status()
+    with sqlite3.connect(server.data_dir / "magec.db") as db:  # "long-gone": as it will be in 40 days
+        db.execute("UPDATE session_sessions SET update_time = update_time - 40 * 86400, "
+                   "create_time = create_time - 40 * 86400 WHERE session_id = 'long-gone'")
     days = page.get_by_label("Delete conversations idle for (days)")
     prune = page.get_by_role("button", name="Delete idle sessions now")
     expect(days).to_have_value("0")
     expect(prune).to_be_disabled()  # nothing to apply while retention is off
     days.fill("30")
+    expect(prune).to_be_disabled()  # not saved yet: a prune would apply the saved value
     days.locator("xpath=ancestor::form").get_by_role("button", name="Save settings").click()
     expect(page.locator(".toast", has_text="Settings saved").last).to_be_visible()
     settings = api.get("/settings").json()
     assert settings["sessions"] == {"retentionDays": 30}
     assert settings["flows"]["executionTimeoutMs"] == 1500 and settings["longTermProvider"] == mem.json()["id"]
-    with page.expect_response(lambda r: r.url.endswith("/memory/sessions/prune")) as pruned:
-        prune.click()
-    assert pruned.value.ok and pruned.value.json() == {"deleted": 0}, pruned.value.text()
-    expect(page.locator(".toast", has_text="Deleted 0 idle sessions")).to_be_visible()
+    days.fill("365")
+    expect(prune).to_be_disabled()
+    days.fill("30")
+    prune.click()
+    dialog = page.get_by_test_id("ask-dialog")
+    expect(dialog).to_contain_text("Delete 1 conversation idle for more than 30 days, with their artifacts?")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert api.get(f"{sessions}/long-gone").status_code == 200  # cancelled: nothing deleted
+    prune.click()
+    page.get_by_test_id("ask-dialog").get_by_role("button", name="Delete").click()
+    expect(page.locator(".toast", has_text="Deleted 1 idle session")).to_be_visible()
+    assert api.get(f"{sessions}/long-gone").status_code == 404
+    assert api.get(f"{sessions}/fresh").status_code == 200
     shot(page, artifacts, "settings")
     api.put("/settings", json={**settings, "sessions": {"retentionDays": 0}}).raise_for_status()
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -33,13 +33,26 @@ def router(ctx: AppContext) -> APIRouter:
             raise NotFoundError(reason or "no long-term memory provider is active (Settings → long-term provider)")
         return pid, store
 
-    @r.post("/sessions/prune", summary="Apply settings.sessions (retentionDays) now: delete idle sessions")
-    async def prune_sessions() -> dict[str, Any]:
+    async def retention_settings() -> tuple[Any, Any]:
         retention = ctx.extras.get("session_retention")
         if retention is None or ctx.runtime is None:
-            return {"deleted": 0}
+            return None, None
         rt = await ctx.runtime.fresh()  # the settings as of this request (a PUT just before counts)
-        return {"deleted": await retention.prune(rt.snapshot.settings.sessions)}
+        return retention, rt.snapshot.settings.sessions
+
+    @r.get("/sessions/idle", summary="How many sessions settings.sessions (retentionDays) would delete now")
+    async def idle_sessions() -> dict[str, Any]:
+        retention, settings = await retention_settings()
+        if retention is None:
+            return {"retentionDays": 0, "idle": 0}
+        return {"retentionDays": settings.retention_days, "idle": await retention.idle(settings)}
+
+    @r.post("/sessions/prune", summary="Apply settings.sessions (retentionDays) now: delete idle sessions")
+    async def prune_sessions() -> dict[str, Any]:
+        retention, settings = await retention_settings()
+        if retention is None:
+            return {"deleted": 0}
+        return {"deleted": await retention.prune(settings)}
 
     @r.get("/entries", summary="Browse or search memories of the active long-term provider")
     async def entries(agent: str | None = None, user: str | None = None, q: str | None = None,

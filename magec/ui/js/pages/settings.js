@@ -2,6 +2,7 @@
 import { api, auth, setPassword } from '../api.js';
 import { store } from '../store.js';
 import { toast } from '../toast.js';
+import { ask } from '../components/confirm.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
 import BackupSection from './backup-section.js';
@@ -21,6 +22,8 @@ export default {
   computed: {
     session() { return store.memory.filter((m) => m.category === 'session'); },
     longterm() { return store.memory.filter((m) => m.category === 'longterm'); },
+    // the retention a prune applies: the saved one (the button waits while the form differs)
+    savedDays() { return store.settings?.sessions?.retentionDays || 0; },
     disabledLibs: {
       get() { return (this.form.flows.disabledLibraries || []).join(', '); },
       set(v) { this.form.flows.disabledLibraries = v.split(',').map((x) => x.trim()).filter(Boolean); },
@@ -47,9 +50,10 @@ export default {
               aria-describedby="st-sess-hint"></div>
         </div>
         <p class="hint" id="st-sess-hint">Sessions in magec's database with no message for that many days are deleted
-          hourly (0 = keep them). Redis sessions expire by their provider's TTL.</p>
+          hourly, with their artifacts (0 = keep them). Redis sessions expire by their provider's TTL.</p>
         <div class="row"><button class="btn" type="submit" :disabled="saving">Save settings</button>
-          <button class="btn secondary" type="button" :disabled="saving || pruning || !s.settings?.sessions?.retentionDays"
+          <button class="btn secondary" type="button" :disabled="saving || pruning || !savedDays || form.sessions.retentionDays !== savedDays"
+            :title="form.sessions.retentionDays !== savedDays ? 'Save the settings first' : ''"
             @click="pruneSessions">Delete idle sessions now</button></div>
       </form>
     </section>
@@ -96,6 +100,11 @@ export default {
     async pruneSessions() {
       this.pruning = true;
       try {
+        const { idle, retentionDays } = await api.get('/memory/sessions/idle');
+        if (!idle) { toast.success('No session has been idle that long'); return; }
+        const what = `${idle} conversation${idle === 1 ? '' : 's'} idle for more than ${retentionDays} day${retentionDays === 1 ? '' : 's'}`;
+        if (!(await ask(`Delete ${what}, with their artifacts? This cannot be undone.`,
+          { title: 'Delete idle sessions', ok: 'Delete', danger: true }))) return;
         const r = await api.post('/memory/sessions/prune', {});
         toast.success(`Deleted ${r.deleted} idle session${r.deleted === 1 ? '' : 's'}`);
       } catch (e) { toast.error(e); } finally { this.pruning = false; }
