@@ -84,6 +84,11 @@ async def open_context(
     """Open the store (migrating it) and the runtime; close everything on exit. ``start_clients``
     also starts the client supervisor (bots and cron jobs, :func:`_start_clients`)."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # magec's own secrets are hidden wherever text leaves the process, as stored ones are
+    from magec.redact import register_secret
+
+    for value in (config.admin_password, config.encryption_key, config.metrics_token):
+        register_secret(value)
     # the pool is sized from the turn limits; an exhausted pool answers 503 (magec.store.pool)
     engine = make_engine(config.resolved_database_url(), pool_sizing(
         config.resolved_database_url(), config.max_runs, config.db_pool_size, config.db_pool_timeout))

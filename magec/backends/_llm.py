@@ -201,5 +201,7 @@ class TurnAccumulator:
             turn_complete=True,
             finish_reason=finish,
             usage_metadata=self.usage,
-            model_version=self.model_version,
+            # what the provider says it ran goes to clients and the session as ``modelVersion``:
+            # whatever answers at a backend's URL may echo a key there
+            model_version=redact(self.model_version) if self.model_version else None,
         )

@@ -48,9 +48,36 @@ _REF = VAR_REF
 PUBLIC_FIELDS = frozenset({"name", "description", "tags"})
 
 
+class _Environment(Mapping[str, str]):
+    """The server's environment as stored resources see it: every variable but magec's own
+    (``MAGEC_*``: the encryption key, the admin password, the metrics token…). Whoever can write a
+    resource could otherwise read them back through any field that reaches a client (a model name
+    comes back as an event's ``modelVersion``)."""
+
+    @staticmethod
+    def _hidden(name: str) -> bool:
+        return name.upper().startswith("MAGEC_")
+
+    def __getitem__(self, name: str) -> str:
+        if self._hidden(name):
+            raise KeyError(name)
+        return os.environ[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in os.environ if not self._hidden(k))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+#: where ``${KEY}`` in a stored resource falls back to when no secret has that key
+ENVIRONMENT = _Environment()
+
+
 def expand(text: str, values: dict[str, str]) -> str:
-    """``${KEY}`` from the secrets in ``values``, else the environment (see :func:`expand_vars`)."""
-    return expand_vars(text, values, os.environ)
+    """``${KEY}`` from the secrets in ``values``, else the environment but ``MAGEC_*`` (see
+    :func:`expand_vars`)."""
+    return expand_vars(text, values, ENVIRONMENT)
 
 
 @dataclass(frozen=True)
@@ -281,7 +308,7 @@ def _expand_row(
 ) -> _Entry:
     raw = json.loads(text)
     keys = tuple(sorted(set(_KEYS_IN.findall(text))))
-    inputs = tuple((secret_values.get(k), os.environ.get(k)) for k in keys)
+    inputs = tuple((secret_values.get(k), ENVIRONMENT.get(k)) for k in keys)
     model_cls = KINDS[kind]
     plain = sensitive.decrypt_all(model_cls.sensitive + model_cls.secret_urls, raw, cipher)
     data = {
@@ -310,11 +337,11 @@ def _register(model_cls: Any, plain: dict[str, Any], secret_values: dict[str, st
         for container, key in sensitive._slots(plain, path):
             m = _REF.fullmatch(str(container[key]).strip())
             if m is not None:
-                register_secret(secret_values.get(m.group(1)) or os.environ.get(m.group(1)))
+                register_secret(secret_values.get(m.group(1)) or ENVIRONMENT.get(m.group(1)))
     for path in model_cls.secret_urls:  # `?key=${KEY}`: what the reference resolves to
         for container, key in sensitive._slots(plain, path):
             if isinstance(container[key], str) and "${" in container[key]:
-                resolved = _REF.sub(lambda m: secret_values.get(m.group(1)) or os.environ.get(m.group(1), ""), container[key])
+                resolved = _REF.sub(lambda m: secret_values.get(m.group(1)) or ENVIRONMENT.get(m.group(1), ""), container[key])
                 for value in sensitive.url_credentials(resolved):
                     register_secret(value)
 

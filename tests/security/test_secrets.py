@@ -38,12 +38,22 @@ API_KEY = "sk-apikey-canary-4410bb"
 PUBLIC = "public-canary-ee21f0"  # a secret referenced from names and descriptions
 SHORT = "Zq7"  # a 3-character secret (referenced from a header)
 WORDS = "private-words-61c2"  # in a prompt and a user message: SQL parameters, never logged
-CANARIES = (HDR, AGENT_HDR, URL_PASS, URL_KEY, API_KEY, PUBLIC)
+MAGEC_ENV = "magec-env-canary-2d9c"  # one of magec's own environment variables (MAGEC_*)
+CANARIES = (HDR, AGENT_HDR, URL_PASS, URL_KEY, API_KEY, PUBLIC, MAGEC_ENV)
 BASIC = base64.b64encode(f"magec:{URL_PASS}".encode()).decode()  # httpx sends userinfo as Basic
 
 
 def echo_headers(req: RecordedRequest) -> Reply | None:
-    """A provider that rejects any chat saying ECHO, quoting the request's headers and query."""
+    """A provider that rejects any chat saying ECHO, quoting the request's headers and query, and
+    names the key it was sent as the model that answered one saying MODELECHO."""
+    if req.route == "chat" and "MODELECHO" in json.dumps(req.json):
+        key = req.headers.get("api-key", "")
+        return Reply(body={"id": "c1", "object": "chat.completion", "created": 1, "model": f"echo-{key}",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": "done"}}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    if req.route == "chat" and "BODYECHO" in json.dumps(req.json):  # errors that quote the prompt
+        return Reply.fail(400, f"rejected; you said {json.dumps(req.json['messages'][-1])}")
     if req.route == "chat" and "ECHO" in json.dumps(req.json):
         return Reply.fail(400, f"rejected; you sent headers {json.dumps(req.headers)} query {json.dumps(req.query)}")
     return None
@@ -69,7 +79,8 @@ def _clear(echo: FakeServer, foreign: FakeServer) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("secrets"), admin_password=PASSWORD, log_level="debug") as srv:
+    with ServerProcess(tmp_path_factory.mktemp("secrets"), admin_password=PASSWORD, log_level="debug",
+                       env={"MAGEC_CANARY": MAGEC_ENV, "PLAIN_SUFFIX": "chat"}) as srv:
         yield srv
 
 
@@ -359,3 +370,35 @@ def test_agent_headers_and_mcp_endpoints_follow_the_same_rules(
     assert r.status_code == 400 and r.json()["field"] == "endpoint", r.text
     for text in (json.dumps(mcp), admin.get(f"{A}/mcps").text):
         assert token not in text
+
+
+def test_what_comes_back_from_a_provider_or_the_environment_is_hidden(
+    server: ServerProcess, admin: httpx.Client, user: httpx.Client, echo: FakeServer, setup: dict[str, Any]
+) -> None:
+    aid = setup["agent"]["id"]
+    # a provider naming, as the model that answered, the key it was sent: the run's events and
+    # the stored session say modelVersion "echo-***"
+    r = user.post(f"{U}/run", json=run_body(aid, "model-echo", "MODELECHO please"))
+    assert r.status_code == 200, r.text
+    assert echo.calls()[-1].headers["api-key"] == HDR  # it was sent the key
+    versions = [e.get("modelVersion") for e in r.json() if e.get("modelVersion")]
+    assert versions and all(v.startswith("echo-") for v in versions), r.text
+    session = user.get(f"{U}/apps/{aid}/users/alice/sessions/model-echo")
+    assert_clean(r.text + session.text)
+
+    # ${VAR} in a stored resource falls back to the environment, but never to magec's own
+    # variables (the encryption key, the admin password, tokens): whoever can write an agent could
+    # read them back through the model name an event carries
+    r = admin.post(f"{A}/agents", json={"name": "Env reader", "llm": {
+        "backend": setup["backend"]["id"], "model": "fake-${MAGEC_CANARY}-${PLAIN_SUFFIX}"}})
+    assert r.status_code == 201, r.text
+    r = admin.post(f"{A}/agent/run", json=run_body(r.json()["id"], "env", "hello"))  # the playground
+    assert r.status_code == 200, r.text
+    assert echo.calls()[-1].json["model"] == "fake--chat"
+    assert_clean(r.text)
+
+    # the admin password, quoted back in a provider's error, is hidden like every other secret
+    r = user.post(f"{U}/run", json=run_body(aid, "password", f"BODYECHO my password is {PASSWORD} ok"))
+    assert r.status_code == 200 and "rejected; you said" in r.text, r.text
+    assert PASSWORD not in r.text and "my password is *** ok" in r.text, r.text
+    assert PASSWORD not in server.log_path.read_text()  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from magec.backends._errors import CallState, content_filtered, mapped, stream_i
 from magec.backends._resilience import Policy, resilient
 from magec.backends._schema import declaration_parameters, gemini_sanitize
 from magec.backends.gemini.connection import GeminiConnection, map_error
+from magec.redact import redact
 
 _BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 
@@ -117,6 +118,8 @@ class GeminiChat(BaseLlm):
                 finished = finished or any(c.finish_reason for c in response.candidates or [])
                 async for partial in aggregator.process_response(response):
                     if stream and partial.partial and not _relayed(partial):
+                        if partial.model_version:
+                            partial.model_version = redact(partial.model_version)
                         yield partial
                 sink = relay.current() if stream else None
                 if sink is not None:
@@ -129,6 +132,8 @@ class GeminiChat(BaseLlm):
             final.partial = False
             final.turn_complete = True
             final.usage_metadata = usage or final.usage_metadata
+            if final.model_version:  # reaches clients as ``modelVersion``: as the other backends do
+                final.model_version = redact(final.model_version)
             yield final
 
 
