@@ -6,10 +6,12 @@ an import cycle with :data:`~magec.resources.models.KINDS`."""
 from __future__ import annotations
 
 import re
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 #: Size caps: far above any real use, low enough that a resource stays a small database row and a
@@ -45,10 +47,37 @@ class RefSpec:
 AGENT_OR_FLOW = ("agents", "flows")
 
 
+def _numeric(annotation: Any) -> bool:
+    """``int``, ``float`` or an optional one."""
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
+
+
+#: the numeric fields of each model class (computed once per class)
+_NUMERIC: dict[type, frozenset[str]] = {}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads ``true`` as 1: a stray ``"retentionDays": true`` meant as "on"
+        # would delete conversations after one day, ``"maxAttempts": true`` allow one attempt
+        if isinstance(value, bool):
+            numeric = _NUMERIC.get(cls)
+            if numeric is None:
+                numeric = _NUMERIC[cls] = frozenset(n for n, f in cls.model_fields.items() if _numeric(f.annotation))
+            if info.field_name in numeric:
+                raise ValueError("must be a number, not true or false")
+        return value
     #: the JSON names Magec's own admin UI edits: absent from a PUT they go back to their default
     #: (that UI leaves out what is off or empty); other absent fields keep their stored value. None:
     #: every absent field is kept. The merge rule: :mod:`magec.store.merge`.

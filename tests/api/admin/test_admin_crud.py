@@ -90,6 +90,9 @@ async def test_flow_crud(apps: Apps) -> None:
         ("backends", {"name": 5, "type": "openai"}, "name", "name"),
         ("backends", {"name": "x", "type": "openai", "headers": ["a"]}, "headers", "headers"),
         ("backends", {"name": "x", "type": "openai", "url": "ftp://x"}, "url", "url"),
+        # pydantic would read ``true`` as 1: one attempt, a 1-second timeout
+        ("backends", {"name": "x", "type": "openai", "maxAttempts": True}, "maxAttempts", "not true or false"),
+        ("backends", {"name": "x", "type": "openai", "timeout": False}, "timeout", "not true or false"),
         ("agents", {"name": "x", "llm": {"backend": "missing"}}, "llm.backend", "not found"),
         ("agents", {"name": "x", "mcpServers": ["missing"]}, "mcpServers[0]", "not found"),
         ("agents", {"name": "x", "outputKey": "bad key"}, "outputKey", "outputKey"),
