@@ -40,12 +40,11 @@ from magec.resources import (
     references,
     tokens,
 )
+from magec.resources.base import PUBLIC_FIELDS
 from magec.store import sensitive
 from magec.store.crypto import Cipher
 
 _REF = VAR_REF
-#: top-level fields any client may read: a secret reference there must not become the secret
-PUBLIC_FIELDS = frozenset({"name", "description", "tags"})
 
 
 class _Environment(Mapping[str, str]):

@@ -21,6 +21,10 @@ MAX_DESCRIPTION = 10_000
 MAX_PROMPT = 200_000
 
 
+#: top-level fields any client may read (``/v1/models``, ``list-apps``): a ``${KEY}`` there is never
+#: expanded, so it must not become the secret (:mod:`magec.config_view.snapshot`)
+PUBLIC_FIELDS = frozenset({"name", "description", "tags"})
+
 RefKind = Literal["structural", "membership"]
 
 

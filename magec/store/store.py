@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from magec.errors import ConflictError, NotFoundError, ValidationError
 from magec.redact import register_secret
-from magec.resources import KINDS, Settings, plural, references, singular
+from magec.resources import KINDS, Settings, plural, references, secret_refs, singular
 from magec.resources.rules import RuleTable
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
@@ -430,6 +430,8 @@ class Store(EpochFollower, Generic[S]):
                                 "kind": ref.kind,
                             }
                         )
+        # a secret is used by its key, inside strings (``${KEY}``) and agents' ``secrets`` lists
+        found.extend(secret_refs.uses(all_raw, id, self._plain))
         for ref in references.refs_of("settings", settings):
             if ref.target == id:
                 found.append(
@@ -442,6 +444,11 @@ class Store(EpochFollower, Generic[S]):
                     }
                 )
         return found
+
+    def _plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """``raw`` with its sensitive values decrypted (never returned: for reading references)."""
+        model = KINDS[kind]
+        return sensitive.decrypt_all(model.sensitive + model.secret_urls, raw, self.cipher)
 
     async def delete(self, kind: str, id: str, *, force: bool = False) -> list[dict[str, Any]]:
         """Delete; 409 (ConflictError with the references) if referenced, unless ``force`` scrubs them."""
@@ -490,6 +497,9 @@ class Store(EpochFollower, Generic[S]):
                 continue
             kind = plural(rtype)
             data = references.scrub(kind, all_raw[kind][rid], target)
+            secret = all_raw.get("secrets", {}).get(target)
+            if isinstance(secret, dict):  # agents' ``secrets`` entries; a ``${KEY}`` stays as written
+                data = secret_refs.scrub(data, target, str(secret.get("key") or ""))
             all_raw[kind][rid] = data
             await conn.execute(
                 resources.update()

@@ -104,6 +104,24 @@ def test_delete_is_one_dialog_in_user_words(page: Page, server: ServerProcess, f
     assert page.js_errors == []  # type: ignore[attr-defined]
 
 
+def test_deleting_a_secret_in_use_says_who_uses_it(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                                    api: httpx.Client) -> None:
+    """A secret is used by its key (``${KEY}``): deleting one a backend sends as its key used to
+    succeed and leave the backend sending none; the one dialog says who uses it first."""
+    s = api.post("/secrets", json={"name": "Del key", "key": "DEL_UI_KEY", "value": "sk-del-ui-1234"}).json()
+    api.post("/backends", json={"name": "DelKeyed", "type": "openai", "url": fakes["alpha"].url + "/v1",
+                                "apiKey": "${DEL_UI_KEY}"}).raise_for_status()
+    signed_in(page, server)
+    nav(page, "secrets")
+    page.get_by_test_id("secret-DEL_UI_KEY").get_by_role("button", name="Delete").click()
+    confirm = page.get_by_test_id("confirm-delete")
+    expect(confirm.get_by_test_id("reference-list")).to_contain_text("Backend DelKeyed uses it as its API key")
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm.locator(".modal-box")).to_have_count(0)
+    assert api.get(f"/secrets/{s['id']}").status_code == 200
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
 def test_field_errors_at_the_field(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
                                    api: httpx.Client, artifacts: Path) -> None:
     api.post("/backends", json={"name": "FieldAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).raise_for_status()

@@ -22,3 +22,42 @@ async def test_referrers_list_matches_the_409(sqlite_apps: Apps) -> None:
     assert d.status_code == 409 and {x["field"] for x in d.json()["references"]} == {x["field"] for x in refs}
     assert (await adm.get(f"{A}/agents/{a['id']}/referrers")).json() == {"references": []}
     assert (await adm.get(f"{A}/backends/nope/referrers")).status_code == 404
+
+
+async def test_a_secret_in_use_is_not_deleted_without_force(sqlite_apps: Apps) -> None:
+    """A secret is used by its key inside strings (``${KEY}``) and in agents' ``secrets`` lists:
+    deleting it silently left a backend sending no key, so it is a 409 naming who uses it."""
+    adm = sqlite_apps.admin
+    s = (await adm.post(f"{A}/secrets", json={"name": "OpenAI", "key": "OPENAI_KEY", "value": "sk-x-123456"})).json()
+    other = (await adm.post(f"{A}/secrets", json={"name": "Spare", "key": "SPARE", "value": "v-123456"})).json()
+    b = (await adm.post(f"{A}/backends", json={
+        "name": "B", "type": "openai", "url": "http://127.0.0.1:9/v1", "apiKey": "${OPENAI_KEY}",
+        "headers": {"X-Team": "team-${OPENAI_KEY:-none}"}})).json()
+    # a reference in a public field is never expanded: not a use
+    a = (await adm.post(f"{A}/agents", json={
+        "name": "Helper", "description": "uses ${OPENAI_KEY}", "llm": {"backend": b["id"], "model": "m"},
+        "secrets": ["OPENAI_KEY", other["key"]]})).json()
+    m = (await adm.post(f"{A}/mcps", json={"name": "Tools", "type": "stdio", "command": "tool",
+                                           "env": {"TOKEN": "${OPENAI_KEY}"}})).json()
+    refs = (await adm.get(f"{A}/secrets/{s['id']}/referrers")).json()["references"]
+    assert sorted((x["referrerType"], x["referrerName"], x["field"], x["kind"]) for x in refs) == [
+        ("agent", "Helper", "secrets[0]", "membership"),
+        ("backend", "B", "apiKey", "structural"),
+        ("backend", "B", "headers.X-Team", "structural"),
+        ("mcpServer", "Tools", "env.TOKEN", "structural"),
+    ]
+    r = await adm.delete(f"{A}/secrets/{s['id']}?force=false")
+    assert r.status_code == 409 and len(r.json()["references"]) == 4, r.text
+    assert "backend 'B' (apiKey)" in r.json()["error"]
+    assert (await adm.get(f"{A}/secrets/{s['id']}")).status_code == 200
+    # forced: gone, the agent no longer lists it; the ${OPENAI_KEY} strings stay as written
+    assert (await adm.delete(f"{A}/secrets/{s['id']}?force=true")).status_code == 204
+    assert (await adm.get(f"{A}/agents/{a['id']}")).json()["secrets"] == [other["key"]]
+    assert (await adm.get(f"{A}/backends/{b['id']}")).json()["headers"]["X-Team"] in ("", "team-${OPENAI_KEY:-none}")
+    assert (await adm.get(f"{A}/mcps/{m['id']}/referrers")).json() == {"references": []}
+    # a secret nothing uses goes at once
+    assert (await adm.delete(f"{A}/secrets/{other['id']}?force=false")).status_code == 409  # the agent lists it
+    r = await adm.put(f"{A}/agents/{a['id']}", json={**(await adm.get(f"{A}/agents/{a['id']}")).json(), "secrets": []})
+    assert r.status_code == 200 and r.json()["secrets"] == [], r.text
+    r = await adm.delete(f"{A}/secrets/{other['id']}?force=false")
+    assert r.status_code == 204, r.text

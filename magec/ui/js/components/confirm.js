@@ -39,6 +39,10 @@ export function useText(field) {
     [/^(root|steps|nodes)/, 'as a step'], [/agentId$/, 'as a step'], [/flowId$/, 'as a sub-flow'],
     [/^allowedAgents/, 'as an allowed agent'], [/defaultAgent$/, 'as its default agent'], [/commandId$/, 'as its command'],
     [/^sessionProvider$/, 'as the conversation memory'], [/^longTermProvider$/, 'as the long-term memory'],
+    // a secret is used by its key: ${KEY} in a field, or an agent's allowed secrets
+    [/^apiKey$/, 'as its API key'], [/(^|\.)headers\./, 'in a header'], [/^env\./, 'in its environment'],
+    [/^secrets\[\]$/, 'as an allowed secret'], [/connectionString$/, 'in its connection string'],
+    [/^(systemPrompt|prompt)$/, 'in its prompt'],
   ];
   for (const [re, text] of rules) if (re.test(f)) return text;
   return 'in its settings';
