@@ -79,5 +79,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     # Database layers log SQL parameters and rows (whole resources, conversation events) at
     # INFO/DEBUG — aiosqlite each call's arguments: only their warnings pass, at every level
     # (the engines also set hide_parameters, so even a warning carries no parameter).
-    for name in ("sqlalchemy", "aiosqlite", "asyncpg"):
+    # SQLAlchemy's pool logs every checkout and return at DEBUG under its class's own name, and
+    # magec's pool class lives in magec.store.pool: ~10 lines a second on an idle server.
+    for name in ("sqlalchemy", "aiosqlite", "asyncpg", "magec.store.pool.OverloadedQueuePool"):
         logging.getLogger(name).setLevel(max(level_no, logging.WARNING))

@@ -50,3 +50,26 @@ def test_console_lines_carry_the_redacted_traceback(restore_logging: None) -> No
     text = _log_a_failure("console")
     assert "health round failed" in text and "Traceback" in text
     assert "RuntimeError: upstream refused key ***" in text and SECRET not in text
+
+
+async def test_debug_logs_are_not_flooded_by_the_database_pool(restore_logging: None, tmp_path: object) -> None:
+    """At ``log.level: debug`` the pool's checkout/return lines stayed on (~10 a second on an idle
+    server): its class lives under ``magec.`` and escaped the database loggers' WARNING floor."""
+    import sqlalchemy as sa
+
+    from magec.store.pool import pool_sizing
+    from magec.store.store import make_engine
+
+    out = io.StringIO()
+    setup_logging("debug", "json", stream=out)
+    url = f"sqlite+aiosqlite:///{tmp_path}/pool.db"
+    engine = make_engine(url, pool_sizing(url, 8))
+    try:
+        for _ in range(3):
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    logging.getLogger("magec.test").debug("still on")
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line)["msg"] for line in lines] == ["still on"], lines
