@@ -94,20 +94,31 @@ def serve(
 def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
     from magec.store.migrate import current_revision, upgrade
+    from magec.store.pool import database_error
     from magec.store.store import make_engine
 
     cfg = _config(config)
 
     async def run() -> str | None:
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = make_engine(cfg.resolved_database_url())
+        url = cfg.resolved_database_url()
+        try:
+            engine = make_engine(url)
+        except Exception as e:
+            raise database_error(e, url) or e from None
         try:
             await upgrade(engine)
             return await current_revision(engine)
+        except Exception as e:
+            raise database_error(e, url) or e from None
         finally:
             await engine.dispose()
 
-    rev = asyncio.run(run())
+    try:
+        rev = asyncio.run(run())
+    except ConfigError as e:
+        error(e)
+        raise typer.Exit(2) from None
     console.print(f"database at revision [bold]{rev}[/bold]")
 
 

@@ -46,7 +46,7 @@ from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
 from magec.store.epochs import EpochBoard
 from magec.store.migrate import upgrade
-from magec.store.pool import pool_sizing
+from magec.store.pool import database_error, pool_sizing
 from magec.store.store import Store, make_engine
 from magec.voice.realtime.limits import MAX_FRAME_BYTES
 
@@ -90,9 +90,14 @@ async def open_context(
     for value in (config.admin_password, config.encryption_key, config.metrics_token):
         register_secret(value)
     # the pool is sized from the turn limits; an exhausted pool answers 503 (magec.store.pool)
-    engine = make_engine(config.resolved_database_url(), pool_sizing(
-        config.resolved_database_url(), config.max_runs, config.db_pool_size, config.db_pool_timeout))
-    await upgrade(engine)
+    url = config.resolved_database_url()
+    try:  # a database magec cannot open is a one-line error naming database.url, not a traceback
+        engine = make_engine(url, pool_sizing(url, config.max_runs, config.db_pool_size, config.db_pool_timeout))
+        await upgrade(engine)
+    except Exception as e:
+        if (mapped := database_error(e, url)) is None:
+            raise
+        raise mapped from None
     _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
     await store.start()

@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from magec.errors import OverloadedError
+from magec.errors import ConfigError, OverloadedError
+from magec.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -145,4 +147,26 @@ def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
-__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "make_engine", "pool_sizing", "poolable"]
+def database_error(err: BaseException, url: str) -> ConfigError | None:
+    """A one-line :class:`~magec.errors.ConfigError` naming ``database.url`` (without its password)
+    for a database magec cannot open — no async driver for the URL, the server unreachable, a login
+    or database refused — instead of a driver's traceback; None for anything else."""
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return ConfigError("database.url: not a database URL (e.g. sqlite+aiosqlite:///data/magec.db, "
+                           "postgresql+asyncpg://user:pass@host/magec)")
+    no_driver = isinstance(err, (ModuleNotFoundError, exc.NoSuchModuleError)) or (
+        isinstance(err, exc.InvalidRequestError) and "async" in str(err))
+    if no_driver:
+        return ConfigError(f"database.url {where}: magec needs an async driver: use postgresql+asyncpg://… "
+                           "or sqlite+aiosqlite:///…")
+    if isinstance(err, (exc.DBAPIError, OSError, TimeoutError)):
+        cause = getattr(err, "orig", None) or err
+        detail = redact(str(cause).splitlines()[0] if str(cause) else type(cause).__name__)
+        return ConfigError(f"database.url {where}: cannot open the database: {detail}")
+    return None
+
+
+__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "database_error", "make_engine", "pool_sizing",
+           "poolable"]

@@ -125,6 +125,28 @@ def test_serve_with_another_encryption_key_is_a_one_line_config_error(tmp_path: 
 
 
 @pytest.mark.parametrize(
+    ("url", "says"),
+    [("postgresql://magec:pw-db-4471@127.0.0.1:{port}/magec", "needs an async driver"),  # psycopg's URL form
+     ("postgresql+asyncpg://magec:pw-db-4471@127.0.0.1:{port}/magec", "cannot open the database"),  # nothing there
+     ("not a url", "not a database URL")],
+)
+def test_a_database_magec_cannot_open_is_a_one_line_error(tmp_path: Path, url: str, says: str) -> None:
+    """``migrate`` and ``serve`` on a database URL without an async driver, or a server that is not
+    there: exit status 2 and one ``error:`` line naming database.url, without its password."""
+    from magec.testing.services import free_port
+
+    cfg = write_config(tmp_path, url.format(port=free_port()))
+    for command in ("migrate", "serve"):
+        r = magec(command, "--config", str(cfg), cwd=tmp_path)
+        output = r.stdout + r.stderr
+        assert r.returncode == 2, output
+        assert "Traceback" not in output and "pw-db-4471" not in output, output
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "database.url" in errors[0] and says in errors[0], output
+        assert len([line for line in output.splitlines() if line.strip()]) <= 2, output  # a warning at most
+
+
+@pytest.mark.parametrize(
     ("password", "mangled"),
     [("*Tr0ub4dor&3 #1", "*Tr0ub4dor&3"),  # YAML syntax (an alias, a comment) when pasted as text
      ("012345", "5349")],  # an octal number when pasted as text
