@@ -116,23 +116,32 @@ class _Running:
 
     def __init__(self, total: _Total, nbytes: int) -> None:
         self.total, self.nbytes = total, nbytes
-        self.counted = False
+        self.counted = self.done = False
 
     def start(self) -> None:
         self.total.running += self.nbytes
         _TURN.set(self)
 
-    def stored(self) -> None:
+    def stored(self, nbytes: int | None = None) -> None:
+        """One of the turn's events was stored (``nbytes``: what it counts for; None: the turn
+        ended). The first one is its message: no longer running; each counts as stored at its real
+        size, so back-to-back turns between two reads of the total see what the earlier stored."""
+        if self.done:  # a context the turn ran in, reused after it (a bot's next message): not ours
+            return
         if not self.counted:
             self.counted = True
             self.total.running -= self.nbytes
-            self.total.add(self.nbytes)
+            if nbytes is None:
+                self.total.add(self.nbytes)
+        if nbytes is not None:
+            self.total.add(nbytes)
 
     def see(self, event: Any) -> None:
         pass
 
     def finish(self) -> None:
         self.stored()
+        self.done = True
 
 
 #: what :meth:`SessionQuota.admit` admitted, for the :meth:`SessionQuota.begin` that follows it
@@ -203,12 +212,13 @@ class SessionQuota:
             total.add(adding)
 
     @staticmethod
-    def appended() -> None:
-        """An event was stored (called by the SQL session service): in a turn, its first one is
-        the turn's message, which a read of the total sees from now on."""
+    def appended(data: str) -> None:
+        """An event was stored (``data``: its JSON; called by the SQL session service). In a turn
+        it counts at once, its real size (the first one is the turn's message, which a read of the
+        total sees from now on); outside one, :func:`reserve` or :func:`count` counted it."""
         probe = _TURN.get()
         if probe is not None:
-            probe.stored()
+            probe.stored(stored_bytes(data))
 
     def count(self, owner: str, adding: int) -> None:
         """Count ``adding`` bytes stored for ``owner``'s client without refusing them (a write that

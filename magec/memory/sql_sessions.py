@@ -441,7 +441,7 @@ class SqlSessionService(MagecSessionService):
                 set_marker(session, seq, event.timestamp)
                 self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
                 if self.quota is not None:
-                    self.quota.appended()
+                    self.quota.appended(data)
                 return self._commit_event_to_session(session, event)
             try:
                 async with write_tx(self.engine) as conn:
@@ -486,7 +486,7 @@ class SqlSessionService(MagecSessionService):
             set_marker(session, seq, event.timestamp)
             self.events.appended((app, user, sid), seq - 1, seq, event.timestamp, event, len(data))
             if self.quota is not None:
-                self.quota.appended()
+                self.quota.appended(data)
         return self._commit_event_to_session(session, event)
 
     @staticmethod

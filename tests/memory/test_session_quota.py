@@ -275,3 +275,23 @@ async def test_the_admin_and_open_mode_are_not_limited(tmp_path: Path, oai: Fake
             r = await apps.admin.post(f"{A}/agent/run", json={"appName": aid, "userId": "admin", "sessionId": f"p{i}",
                                                                "newMessage": {"parts": [{"text": TEXT}]}})
             assert not refused(r)
+
+
+async def test_back_to_back_turns_count_what_they_stored(tmp_path: Path, oai: FakeServer) -> None:
+    """A process reads a client's total at most every 2 s; between reads it used to count a turn's
+    message text only (2 bytes for "hi"), not the events it stored (~1.5 kB with the answer), so a
+    fast client went several times past a small limit before a read caught up."""
+    limit = 6_000
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": limit}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Quick", [aid]))["token"]
+        admitted = 0
+        for i in range(20):
+            r = await apps.user.post(f"{U}/run", headers=auth(token), json={
+                "appName": aid, "userId": f"u{i}", "sessionId": f"s{i}",
+                "newMessage": {"role": "user", "parts": [{"text": "hi"}]}})
+            if r.status_code == 413:
+                break
+            assert r.status_code == 200 and not any(e.get("errorCode") for e in r.json()), r.text
+            admitted += 1
+        assert 2 <= admitted <= 6, admitted  # each turn stores > 1 kB: at most ~5 fit, not 20
