@@ -12,7 +12,9 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
   (conversation ``cron-<slot>``, user ``cron``).
 * **Exactly once.** A slot is claimed by inserting ``(clientId, slot)`` into ``client_runs`` before it
   runs; a replica that loses that insert does not run it. With the supervisor's lease only one
-  replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again.
+  replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again. A
+  replica that dies between claiming a slot and sending its prompt loses that one run (at most
+  once, never twice).
 * **Missed runs** (downtime, a lease hand-over): the worker records up to when it looked after the
   schedule (``client_cron_state.checked_through``: on start, before it shows as connected, at
   every wake-up, and when it is stopped). On start, if slots of the *same*

@@ -84,7 +84,11 @@ def test_one_replica_fires_each_job_and_the_other_takes_over(tmp_path: Path, pos
             assert r.status_code == 200, r.text
             _until(lambda: not _status(c, other, tick["id"]).get("running"), 10, "the ticker to stop")
             final = _status(c, other, tick["id"])
-            assert final["runs"] == _marked(llm, "TICK job") >= 4
+            # never fired twice: every prompt the LLM got is a recorded run. A run the killed
+            # replica had claimed but not yet sent is recorded and lost with it (a slot is claimed
+            # before it runs: at most once), so the runs may be one more than the prompts.
+            calls = _marked(llm, "TICK job")
+            assert calls >= 4 and calls <= final["runs"] <= calls + 1, (final["runs"], calls)
             assert _marked(llm, "ONE-SHOT job") == 1
     finally:
         one.stop()

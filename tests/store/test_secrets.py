@@ -33,8 +33,10 @@ async def test_secret_lifecycle(apps: Apps) -> None:
     # change takes effect on the next expansion
     await apps.admin.put(f"{A}/secrets/{sid}", json={"name": "OpenAI", "key": "OPENAI_KEY", "value": "sk-rotated-0001"})
     assert (await apps.ctx.store.snapshot()).backend_spec(b["id"]).api_key == "sk-rotated-0001"  # type: ignore[union-attr]
-    # delete: the reference expands to the default / empty
-    assert (await apps.admin.delete(f"{A}/secrets/{sid}")).status_code == 204
+    # in use: a delete is refused naming the backend; forced, the reference expands to the default / empty
+    r = await apps.admin.delete(f"{A}/secrets/{sid}?force=false")
+    assert r.status_code == 409 and {x["field"] for x in r.json()["references"]} == {"apiKey", "headers.X-Org"}
+    assert (await apps.admin.delete(f"{A}/secrets/{sid}?force=true")).status_code == 204
     spec = (await apps.ctx.store.snapshot()).backend_spec(b["id"])
     assert spec is not None and spec.api_key == "" and spec.headers["X-Org"] == "none"
 
