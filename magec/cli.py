@@ -104,13 +104,13 @@ def migrate(config: ConfigOpt = None) -> None:
         url = cfg.resolved_database_url()
         try:
             engine = make_engine(url)
+            async with engine.connect():
+                pass
         except Exception as e:
             raise database_error(e, url) or e from None
-        try:
+        try:  # past the first connection a failure is a bug to see whole, not a bad URL
             await upgrade(engine)
             return await current_revision(engine)
-        except Exception as e:
-            raise database_error(e, url) or e from None
         finally:
             await engine.dispose()
 

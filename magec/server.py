@@ -85,19 +85,33 @@ async def open_context(
     also starts the client supervisor (bots and cron jobs, :func:`_start_clients`)."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # magec's own secrets are hidden wherever text leaves the process, as stored ones are
+    from sqlalchemy.engine import make_url
+
+    from magec.config_view.snapshot import protect_environment
     from magec.redact import register_secret
 
-    for value in (config.admin_password, config.encryption_key, config.metrics_token):
-        register_secret(value)
-    # the pool is sized from the turn limits; an exhausted pool answers 503 (magec.store.pool)
     url = config.resolved_database_url()
+    try:
+        db_password = make_url(url).password
+    except Exception:  # noqa: BLE001 - a URL that does not parse is reported below
+        db_password = None
+    own = (config.admin_password, config.encryption_key, config.metrics_token, db_password)
+    protect_environment(*own)  # no stored resource's ${VAR} reads them, whatever variable held them
+    for value in own:
+        # a short one ("admin", a test's "k") is a word: hidden wherever it stands alone, it would
+        # mangle texts (stored conversation audits included)
+        if value and len(value) >= 8:
+            register_secret(value)
+    # the pool is sized from the turn limits; an exhausted pool answers 503 (magec.store.pool)
     try:  # a database magec cannot open is a one-line error naming database.url, not a traceback
         engine = make_engine(url, pool_sizing(url, config.max_runs, config.db_pool_size, config.db_pool_timeout))
-        await upgrade(engine)
+        async with engine.connect():
+            pass
     except Exception as e:
         if (mapped := database_error(e, url)) is None:
             raise
         raise mapped from None
+    await upgrade(engine)  # past the first connection a failure is a bug to see whole, not a bad URL
     _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
     await store.start()

@@ -48,14 +48,18 @@ _REF = VAR_REF
 
 
 class _Environment(Mapping[str, str]):
-    """The server's environment as stored resources see it: every variable but magec's own
-    (``MAGEC_*``: the encryption key, the admin password, the metrics token…). Whoever can write a
-    resource could otherwise read them back through any field that reaches a client (a model name
-    comes back as an event's ``modelVersion``)."""
+    """The server's environment as stored resources see it: every variable but magec's own —
+    ``MAGEC_*``, and any other holding one of :attr:`protected` (the encryption key, the admin
+    password, the metrics token, the database password, whatever variable config.yaml took them
+    from). Whoever can write a resource could otherwise send them to a URL of their choice (an API
+    key) or read them back (a model name comes back as an event's ``modelVersion``)."""
 
-    @staticmethod
-    def _hidden(name: str) -> bool:
-        return name.upper().startswith("MAGEC_")
+    #: magec's own secret values (:func:`protect_environment`, at start-up)
+    protected: frozenset[str] = frozenset()
+
+    def _hidden(self, name: str) -> bool:
+        return name.upper().startswith("MAGEC_") or (
+            bool(self.protected) and os.environ.get(name) in self.protected)
 
     def __getitem__(self, name: str) -> str:
         if self._hidden(name):
@@ -71,6 +75,12 @@ class _Environment(Mapping[str, str]):
 
 #: where ``${KEY}`` in a stored resource falls back to when no secret has that key
 ENVIRONMENT = _Environment()
+
+
+def protect_environment(*values: str | None) -> None:
+    """Hide every environment variable holding one of ``values`` (magec's own secrets) from stored
+    resources' ``${KEY}``."""
+    _Environment.protected = frozenset(_Environment.protected | {v for v in values if v})
 
 
 def expand(text: str, values: dict[str, str]) -> str:
@@ -306,10 +316,15 @@ def _expand_row(
     kind: str, text: str, secret_values: dict[str, str], cipher: Cipher, refs_of: Callable[..., Any]
 ) -> _Entry:
     raw = json.loads(text)
-    keys = tuple(sorted(set(_KEYS_IN.findall(text))))
-    inputs = tuple((secret_values.get(k), ENVIRONMENT.get(k)) for k in keys)
     model_cls = KINDS[kind]
     plain = sensitive.decrypt_all(model_cls.sensitive + model_cls.secret_urls, raw, cipher)
+    # the keys this row reads, in clear fields and in encrypted ones (a header ``Bearer ${KEY}`` is
+    # stored encrypted): a new value of any of them expands the row again
+    found = set(_KEYS_IN.findall(text))
+    if "enc:" in text:
+        found.update(_KEYS_IN.findall(json.dumps(plain)))
+    keys = tuple(sorted(found))
+    inputs = tuple((secret_values.get(k), ENVIRONMENT.get(k)) for k in keys)
     data = {
         k: v if k in PUBLIC_FIELDS else sensitive.map_strings(v, lambda s: expand(s, secret_values))
         for k, v in plain.items()

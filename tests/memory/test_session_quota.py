@@ -295,3 +295,32 @@ async def test_back_to_back_turns_count_what_they_stored(tmp_path: Path, oai: Fa
             assert r.status_code == 200 and not any(e.get("errorCode") for e in r.json()), r.text
             admitted += 1
         assert 2 <= admitted <= 6, admitted  # each turn stores > 1 kB: at most ~5 fit, not 20
+
+
+async def test_a_refused_responses_turn_stores_nothing(tmp_path: Path, oai: FakeServer) -> None:
+    """A client over its limit continuing a ``/v1/responses`` conversation is refused, and the
+    refusal stores nothing: it used to keep the failed response object (which echoes the client's
+    ``instructions``), so each refusal grew the client's conversations by up to the body limit."""
+    async with running_apps(tmp_path / "data", config={"max_session_bytes_per_client": LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Greedy", [aid]))["token"]
+        prev = None
+        for _ in range(20):
+            body = {"model": aid, "input": TEXT, "user": "bob", **({"previous_response_id": prev} if prev else {})}
+            r = await apps.user.post("/v1/responses", headers=auth(token), json=body)
+            if r.status_code == 413:
+                break
+            assert r.status_code == 200, r.text
+            prev = r.json()["id"]
+        assert r.status_code == 413 and prev, r.text
+        sessions = f"{U}/apps/{aid}/users/bob/sessions"
+        listed = (await apps.user.get(sessions, headers=auth(token))).json()
+        assert len(listed) == 1, listed
+        path = f"{sessions}/{listed[0]['id']}"
+        before = len((await apps.user.get(path, headers=auth(token))).content)
+        for _ in range(3):
+            r = await apps.user.post("/v1/responses", headers=auth(token), json={
+                "model": aid, "input": "hi", "user": "bob", "previous_response_id": prev, "instructions": "y" * 100_000})
+            assert r.status_code == 413, r.text
+        after = len((await apps.user.get(path, headers=auth(token))).content)
+        assert after - before < 1_000, after - before

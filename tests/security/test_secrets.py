@@ -39,7 +39,8 @@ PUBLIC = "public-canary-ee21f0"  # a secret referenced from names and descriptio
 SHORT = "Zq7"  # a 3-character secret (referenced from a header)
 WORDS = "private-words-61c2"  # in a prompt and a user message: SQL parameters, never logged
 MAGEC_ENV = "magec-env-canary-2d9c"  # one of magec's own environment variables (MAGEC_*)
-CANARIES = (HDR, AGENT_HDR, URL_PASS, URL_KEY, API_KEY, PUBLIC, MAGEC_ENV)
+ENC_KEY = "app-enc-canary-5e1f7a"  # the encryption key, from a variable config.yaml names
+CANARIES = (HDR, AGENT_HDR, URL_PASS, URL_KEY, API_KEY, PUBLIC, MAGEC_ENV, ENC_KEY)
 BASIC = base64.b64encode(f"magec:{URL_PASS}".encode()).decode()  # httpx sends userinfo as Basic
 
 
@@ -80,7 +81,8 @@ def _clear(echo: FakeServer, foreign: FakeServer) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("secrets"), admin_password=PASSWORD, log_level="debug",
-                       env={"MAGEC_CANARY": MAGEC_ENV, "PLAIN_SUFFIX": "chat"}) as srv:
+                       server_config={"encryptionKey": "${APP_ENC_KEY}"},  # a deployment's own name for it
+                       env={"MAGEC_CANARY": MAGEC_ENV, "PLAIN_SUFFIX": "chat", "APP_ENC_KEY": ENC_KEY}) as srv:
         yield srv
 
 
@@ -387,14 +389,14 @@ def test_what_comes_back_from_a_provider_or_the_environment_is_hidden(
     assert_clean(r.text + session.text)
 
     # ${VAR} in a stored resource falls back to the environment, but never to magec's own
-    # variables (the encryption key, the admin password, tokens): whoever can write an agent could
-    # read them back through the model name an event carries
+    # variables (MAGEC_*, and whichever holds the encryption key, the admin password, tokens):
+    # whoever can write an agent could read them back through the model name an event carries
     r = admin.post(f"{A}/agents", json={"name": "Env reader", "llm": {
-        "backend": setup["backend"]["id"], "model": "fake-${MAGEC_CANARY}-${PLAIN_SUFFIX}"}})
+        "backend": setup["backend"]["id"], "model": "fake-${MAGEC_CANARY}-${PLAIN_SUFFIX}-${APP_ENC_KEY}"}})
     assert r.status_code == 201, r.text
     r = admin.post(f"{A}/agent/run", json=run_body(r.json()["id"], "env", "hello"))  # the playground
     assert r.status_code == 200, r.text
-    assert echo.calls()[-1].json["model"] == "fake--chat"
+    assert echo.calls()[-1].json["model"] == "fake--chat-"
     assert_clean(r.text)
 
     # the admin password, quoted back in a provider's error, is hidden like every other secret

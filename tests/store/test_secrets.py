@@ -116,3 +116,26 @@ async def test_data_readable_after_restart_with_generated_key(tmp_path: Path) ->
         await apps.admin.post(f"{A}/secrets", json={"name": "S", "key": "K1", "value": "value-kept-1"})
     async with running_apps(data_dir, encryption_key="") as apps:
         assert (await apps.ctx.store.snapshot()).secret_values == {"K1": "value-kept-1"}
+
+
+async def test_a_secret_inside_an_encrypted_header_follows_its_new_value(apps: Apps) -> None:
+    """A header ``Bearer ${KEY}`` is stored encrypted (a literal with a reference): a new value of
+    the secret reached the backend only when the row itself was written again."""
+    from magec.testing.fake_providers import FakeServer, OpenAIFake
+
+    with FakeServer(OpenAIFake("oai")) as oai:
+        s = (await apps.admin.post(f"{A}/secrets", json={"name": "Tok", "key": "TEAM_TOKEN", "value": "old-value-1234"})).json()
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "B", "type": "openai", "url": oai.url,
+                                                          "apiKey": "sk-test", "headers": {"X-Team": "Bearer ${TEAM_TOKEN}"}})).json()
+        a = (await apps.admin.post(f"{A}/agents", json={"name": "H", "llm": {"backend": b["id"], "model": "m"}})).json()
+
+        async def header() -> str:
+            r = await apps.user.post("/api/v1/agent/run", json={"appName": a["id"], "userId": "u", "sessionId": "s",
+                                                                "newMessage": {"role": "user", "parts": [{"text": "hi"}]}})
+            assert r.status_code == 200, r.text
+            return oai.calls()[-1].headers.get("x-team", "")
+
+        assert await header() == "Bearer old-value-1234"
+        r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "Tok", "key": "TEAM_TOKEN", "value": "new-value-5678"})
+        assert r.status_code == 200, r.text
+        assert await header() == "Bearer new-value-5678"

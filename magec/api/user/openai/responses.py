@@ -225,7 +225,9 @@ def router(ctx: AppContext) -> APIRouter:
                 obj = shape("failed", [], error={"code": err["error"]["code"], "message": err["error"]["message"]})
             else:
                 obj = shape("completed", output, usage=_usage(events))
-            if store:
+            # a turn refused before it ran (a limit, a budget: no invocation) stores nothing: a
+            # client over its stored-conversation limit would otherwise grow it with each refusal
+            if store and any(e.invocation_id for e in events):
                 await _remember(rt, app.id, user, conv.sid, nonce, obj)
             return obj
 
