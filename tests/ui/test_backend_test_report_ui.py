@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from magec.testing.fake_providers import FakeServer, OpenAIFake, RecordedRequest, Reply
 from magec.testing.server import ServerProcess
 
 from .conftest import ADMIN_PASSWORD
@@ -187,3 +187,26 @@ def test_agent_secrets_and_overview_minors(page: Page, server: ServerProcess, fa
     page.screenshot(path=str(artifacts / "overview-status.png"), full_page=True)
     del alpha
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_a_model_list_that_failed_is_asked_again_by_itself(page: Page, server: ServerProcess) -> None:
+    """A busy server or a provider slow to answer made the first listing fail: the model field's
+    suggestions stayed empty until someone clicked refresh. The UI asks once more by itself."""
+    up = {"ok": False}
+
+    def listing(req: RecordedRequest) -> Reply | None:
+        return None if up["ok"] or req.route != "models" else Reply.fail(503, "busy")
+
+    with FakeServer(OpenAIFake("gamma", models=["gamma-chat"], responder=listing)) as gamma:
+        api = admin(server)
+        api.post("/backends", json={"name": "Gamma", "type": "openai", "url": gamma.url + "/v1"}).raise_for_status()
+        signed_in(page, server)
+        nav(page, "agents")
+        page.get_by_role("button", name="New agent").first.click()
+        dlg = page.get_by_test_id("agent-dialog")
+        dlg.locator("#a-llm-backend").select_option(label="Gamma (openai)")
+        expect(dlg).to_contain_text("Could not list models", timeout=SLOW)
+        up["ok"] = True  # the provider answers again; nobody clicks refresh
+        expect(dlg.locator("datalist option[value='gamma-chat']")).to_have_count(1, timeout=SLOW)
+        expect(dlg).not_to_contain_text("Could not list models")
+        assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -100,7 +100,7 @@ export function modelsFor(backendId) {
   if (!modelCache[backendId]) fetchModels(backendId);
   return modelCache[backendId];
 }
-export async function fetchModels(backendId, refresh = false) {
+export async function fetchModels(backendId, refresh = false, retry = true) {
   if (!backendId) return;
   modelCache[backendId] = { ...(modelCache[backendId] || { models: [] }), loading: true };
   try {
@@ -108,6 +108,12 @@ export async function fetchModels(backendId, refresh = false) {
     modelCache[backendId] = { models: r.models || [], cached: r.cached, error: r.error, loading: false };
   } catch (e) {
     modelCache[backendId] = { models: [], error: e.message, loading: false };
+  }
+  // a listing that failed (a busy server, a provider slow to answer) is asked once more by itself,
+  // so the model field's suggestions do not stay empty until someone clicks refresh
+  const now = modelCache[backendId];
+  if (retry && now.error && !(now.models || []).length) {
+    setTimeout(() => { if (!(modelCache[backendId]?.models || []).length) fetchModels(backendId, refresh, false); }, 3000);
   }
 }
 
