@@ -79,14 +79,28 @@ def check_client_state(state: dict[str, Any], field: str) -> None:
 OPEN = Caller(None, None)
 
 
-def authenticate(request: Request, runtime: Runtime) -> Caller:
+def _signs_its_requests(runtime: Runtime, client_id: str) -> bool:
+    """A webhook client with a signing secret: its token alone is only half its credential.
+
+    The operator set ``signingSecret`` so that holding the token is not enough to run its agents
+    (the token travels in automation configs and logs; the secret signs each body). Only the
+    webhook route can check a body's signature, so everywhere else such a token is refused.
+    """
+    client = runtime.snapshot.clients.get(client_id)
+    if client is None or client.type != "webhook":
+        return False
+    return bool((client.config.get("webhook") or {}).get("signingSecret"))
+
+
+def authenticate(request: Request, runtime: Runtime, *, signed: bool = False) -> Caller:
+    """The caller of ``request``; ``signed``: the route checks a webhook's body signature itself."""
     clients = runtime.snapshot.client_raw
     if not clients:
         return OPEN
-    return caller_for_token(runtime, bearer(request))
+    return caller_for_token(runtime, bearer(request), signed=signed)
 
 
-def caller_for_token(runtime: Runtime, token: str) -> Caller:
+def caller_for_token(runtime: Runtime, token: str, *, signed: bool = False) -> Caller:
     """The caller a client token stands for (any transport: header, WebSocket query or cookie)."""
     if not runtime.snapshot.client_raw:
         return OPEN
@@ -97,5 +111,10 @@ def caller_for_token(runtime: Runtime, token: str) -> Caller:
         cid, raw = found
         if not raw.get("enabled", True):
             raise AuthError("this client is disabled")
+        if not signed and _signs_its_requests(runtime, cid):
+            raise AuthError(
+                "this webhook client signs its requests: its token works only on "
+                f"POST /api/v1/webhooks/{quote(cid, safe='')} with X-Magec-Signature"
+            )
         return Caller(cid, frozenset(raw.get("allowedAgents") or []))
     raise AuthError("invalid client token")

@@ -247,3 +247,22 @@ async def test_a_refused_callback_does_not_say_where_the_name_points(apps: Apps)
                              headers=auth(token))
     assert r.status_code == 400 and r.json()["field"] == "callbackUrl"
     assert "127.0.0.1" not in r.text and "::1" not in r.text
+
+
+async def test_a_signed_webhooks_token_works_only_on_its_webhook(apps: Apps, llm: FakeServer) -> None:
+    # the signing secret is there so that the token alone cannot run the client's agents: routes
+    # that cannot check a body's signature refuse it; an unsigned webhook keeps Magec's behaviour
+    cid, token, aid = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret-hmac-key"})
+    _, plain_token, plain_aid = await _hook(apps, {"passthrough": True})
+    chat = {"model": aid, "messages": [{"role": "user", "content": "hi"}]}
+    r = await apps.user.post("/v1/chat/completions", json=chat, headers=auth(token))
+    assert r.status_code == 401 and "webhook" in r.text, r.text
+    assert len([q for q in llm.requests if "hi" in str(q.json)]) == 0
+    r = await apps.user.get("/v1/models", headers=auth(token))
+    assert r.status_code == 401
+    r = await apps.user.post("/v1/chat/completions", json={**chat, "model": plain_aid}, headers=auth(plain_token))
+    assert r.status_code == 200, r.text
+    raw = json.dumps({"prompt": "signed hello"}).encode()
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
+        **auth(token), "Content-Type": "application/json", "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+    assert r.status_code == 200 and r.json()["response"] == "hook says: signed hello"
