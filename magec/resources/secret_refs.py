@@ -13,6 +13,9 @@ Contract:
   the Admin UI's delete dialog says so first, as for every other kind.
 * Public fields (:data:`~magec.resources.base.PUBLIC_FIELDS`) are never expanded, so a
   ``${KEY}`` there is not a use.
+* A secret's ``key`` may change only while nothing names it by that key
+  (:meth:`~magec.store.store.Store.update`: a 409 with these references, as for a delete): a
+  ``${OLD}`` left behind would quietly send nothing, or an environment variable of that name.
 * :func:`scrub` (a forced delete) removes ``secrets`` entries; a ``${KEY}`` is left as written:
   there is nothing to put in its place, and it falls back to the environment, as any unknown key.
 * Sensitive fields are read decrypted (``plain``): a header ``Bearer ${KEY}`` is stored encrypted,
@@ -54,10 +57,13 @@ def uses(
     all_raw: dict[str, dict[str, dict[str, Any]]],
     secret_id: str,
     plain: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda _kind, data: data,
+    *,
+    by_key: bool = False,
 ) -> list[dict[str, Any]]:
     """Every use of the secret ``secret_id`` in the raw resources ``all_raw`` (kind -> id -> JSON);
     ``plain(kind, data)`` decrypts a resource's sensitive values (a header ``Bearer ${KEY}`` is
-    stored encrypted: only a pure reference is kept in clear)."""
+    stored encrypted: only a pure reference is kept in clear). ``by_key``: only the uses that
+    name its key (those a new key would break; an agent's ``secrets`` entry may hold the id)."""
     from magec.resources.models import KINDS  # models import base; this module is imported by the store
 
     secret = all_raw.get("secrets", {}).get(secret_id)
@@ -75,7 +81,7 @@ def uses(
             fields = [(f, "structural") for f in _reference_fields(plain(kind, data), key)] if (
                 "${" in text or "enc:" in text) else []
             if kind == "agents" and isinstance(data.get("secrets"), list):
-                fields += [(f"secrets[{i}]", "membership") for i, e in enumerate(data["secrets"]) if e in (key, secret_id)]
+                fields += [(f"secrets[{i}]", "membership") for i, e in enumerate(data["secrets"]) if e == key or (e == secret_id and not by_key)]
             found += [{"referrerType": KINDS[kind].singular, "referrerId": rid, "referrerName": data.get("name", ""),
                        "field": field, "kind": ref_kind} for field, ref_kind in fields]
     return found

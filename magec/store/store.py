@@ -367,6 +367,8 @@ class Store(EpochFollower, Generic[S]):
             all_raw = await self.all_raw(conn)
             data = await validation.prepare(kind, body, old, all_raw, self.cipher, self._rules)
             data["id"] = id
+            if kind == "secrets" and data.get("key") != old.get("key"):
+                self._check_rekey(all_raw, id, str(old.get("key") or ""))
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
@@ -444,6 +446,18 @@ class Store(EpochFollower, Generic[S]):
                     }
                 )
         return found
+
+    def _check_rekey(self, all_raw: dict[str, dict[str, dict[str, Any]]], id: str, key: str) -> None:
+        """A secret's new key would orphan every ``${OLD}`` (and ``secrets`` entry by key): 409."""
+        refs = secret_refs.uses(all_raw, id, self._plain, by_key=True)
+        if refs:
+            who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
+            more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
+            raise ConflictError(
+                f"key: secret {key!r} is used by that key by {who}{more}; change those to the new key "
+                "first (they would send nothing), or create the new secret beside this one",
+                references=refs,
+            )
 
     def _plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         """``raw`` with its sensitive values decrypted (never returned: for reading references)."""

@@ -139,3 +139,32 @@ async def test_a_secret_inside_an_encrypted_header_follows_its_new_value(apps: A
         r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "Tok", "key": "TEAM_TOKEN", "value": "new-value-5678"})
         assert r.status_code == 200, r.text
         assert await header() == "Bearer new-value-5678"
+
+
+async def test_a_secret_named_by_its_key_keeps_that_key(apps: Apps) -> None:
+    """A new key would leave every ``${OLD}`` sending nothing (or an environment variable of that
+    name): a 409 naming who uses it, as a delete; uses by id (Magec's agent ``secrets``) don't block."""
+    s = (await apps.admin.post(f"{A}/secrets", json={"name": "Tok", "key": "TEAM_TOKEN", "value": "v-1234567"})).json()
+    other = (await apps.admin.post(f"{A}/secrets", json={"name": "O", "key": "OTHER", "value": "o-1234567"})).json()
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "B", "type": "openai", "apiKey": "sk-x",
+                                                      "headers": {"X-Team": "Bearer ${TEAM_TOKEN}"}})).json()
+    a = (await apps.admin.post(f"{A}/agents", json={"name": "H", "llm": {"backend": b["id"], "model": "m"},
+                                                    "secrets": ["TEAM_TOKEN", other["id"]]})).json()
+    r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "Tok", "key": "TEAM_TOKEN_2", "value": ""})
+    assert r.status_code == 409, r.text
+    assert {(x["referrerId"], x["field"]) for x in r.json()["references"]} == {
+        (b["id"], "headers.X-Team"), (a["id"], "secrets[0]")}
+    assert "key" in r.json()["error"] and "TEAM_TOKEN" in r.json()["error"]
+    assert (await apps.admin.get(f"{A}/secrets/{s['id']}")).json()["key"] == "TEAM_TOKEN"
+    # the name and value may change freely; a secret used by its id only may take a new key
+    r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "Team", "key": "TEAM_TOKEN", "value": "v-7654321"})
+    assert r.status_code == 200, r.text
+    r = await apps.admin.put(f"{A}/secrets/{other['id']}", json={"name": "O", "key": "OTHER_2", "value": ""})
+    assert r.status_code == 200, r.text
+    # once the users name the new key, the rename goes through
+    await apps.admin.put(f"{A}/backends/{b['id']}", json={**b, "headers": {"X-Team": "Bearer ${TEAM_TOKEN_2}"}})
+    await apps.admin.put(f"{A}/agents/{a['id']}", json={**a, "secrets": [other["id"]]})
+    r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "Tok", "key": "TEAM_TOKEN_2", "value": ""})
+    assert r.status_code == 200, r.text
+    spec = (await apps.ctx.store.snapshot()).backend_spec(b["id"])
+    assert spec is not None and spec.headers["X-Team"] == "Bearer v-7654321"
