@@ -41,7 +41,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ from magec.backends.breaker import CLOSED, Breakers
 from magec.config import VAR_REF
 from magec.errors import BackendConnectionError, BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
+from magec.store.crypto import PREFIX as ENCRYPTED
 
 if TYPE_CHECKING:
     from magec.context import AppContext
@@ -68,15 +69,25 @@ CONNECTION_FIELDS = ("type", "url", "apiKey", "headers")
 POKE_INTERVAL = 1.0
 
 
-def config_fingerprint(raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> str:
+#: decrypts a stored backend row's sensitive values (``Store.plain``), to read the ``${KEY}`` names
+#: an encrypted value holds (a header ``Bearer ${KEY}`` is stored encrypted); never hashed
+Plain = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def config_fingerprint(raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain) -> str:
     """A short hash of the connection a backend resolves to: its stored connection fields (as
     stored: ciphertext or ``${KEY}``, never a clear key) and, for each ``${KEY}`` they reference,
     the stored value of the secret ``KEY`` in ``secrets`` (the ``secrets`` rows by id). That value
     is ciphertext, new on every write, so writing a secret changes the fingerprint of every backend
     using it — with no clear value hashed. A health record or test result whose fingerprint
-    differs from the backend's current one describes an older configuration."""
+    differs from the backend's current one describes an older configuration. The names are read
+    from the decrypted fields too (``plain``): only the stored values are hashed."""
     data: dict[str, Any] = {k: raw.get(k) for k in CONNECTION_FIELDS}
-    names = sorted({m.group(1) for m in VAR_REF.finditer(json.dumps(data, default=str))})
+    text = json.dumps(data, default=str)
+    if ENCRYPTED in text:
+        decrypted = plain(raw)
+        text += json.dumps([decrypted.get(k) for k in CONNECTION_FIELDS], default=str)
+    names = sorted({m.group(1) for m in VAR_REF.finditer(text)})
     if names:  # a backend without references keeps the fingerprint it always had
         stored = {row.get("key"): row.get("value") for row in secrets.values() if isinstance(row, dict)}
         data["secrets"] = {name: stored.get(name) for name in names}
@@ -88,14 +99,16 @@ UNKNOWN_HEALTH: dict[str, Any] = {
 }
 
 
-def current(health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def current(
+    health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]], plain: Plain
+) -> dict[str, Any]:
     """The stored ``health`` record as it applies to the backend ``raw`` now: ``unknown`` (with
     ``stale: true``) when it was measured against another connection (the URL, key, headers, type
     or a secret they reference changed since), else the record itself (a record without a
     fingerprint is kept)."""
     record = {**UNKNOWN_HEALTH, **health}
     fp = record.pop("config", None)
-    if fp and raw is not None and fp != config_fingerprint(raw, secrets):
+    if fp and raw is not None and fp != config_fingerprint(raw, secrets, plain):
         return {**UNKNOWN_HEALTH, "source": record.get("source"), "stale": True}
     return record
 
@@ -125,6 +138,9 @@ class HealthMonitor:
         self._pending: set[str] = set()
         self._rescan: asyncio.Event | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def _plain(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self.ctx.store.plain("backends", raw)
 
     async def run(self) -> None:
         """Forever: one round, then sleep ``interval``; meanwhile re-check changed backends and
@@ -181,7 +197,7 @@ class HealthMonitor:
         backends, secrets = all_raw.get("backends", {}), all_raw.get("secrets", {})
         for gone in set(self._seen) - set(backends):
             self._seen.pop(gone, None)
-        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw, secrets)]
+        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw, secrets, self._plain)]
         if not changed:
             return []
         for bid in changed:
@@ -235,7 +251,7 @@ class HealthMonitor:
         if all_raw is None:
             all_raw = await self.ctx.store.all_raw()
         raw = all_raw.get("backends", {}).get(backend_id, {})
-        fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}))
+        fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}), self._plain)
         self._seen[backend_id] = fingerprint
         spec = snap.backend_spec(backend_id)
         error: str | None = None

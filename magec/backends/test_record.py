@@ -27,10 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from magec.backends.base import BackendSpec
-from magec.backends.health import config_fingerprint
+from magec.backends.health import Plain, config_fingerprint
 
 
-def record(report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def record(
+    report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain
+) -> dict[str, Any]:
     """The stored form of ``report`` (the JSON of a probe) for the saved backend ``raw`` (``secrets``:
     the stored secrets, see :func:`~magec.backends.health.config_fingerprint`)."""
     caps = dict(report.get("capabilities") or {})
@@ -45,15 +47,17 @@ def record(report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, di
         "embeddingDimension": caps.get("embeddingDimension"),
         "modelCount": len(report.get("models") or []),
         "testedAt": datetime.now(UTC).isoformat(),
-        "config": config_fingerprint(raw, secrets),
+        "config": config_fingerprint(raw, secrets, plain),
     }
 
 
-def last_test(stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+def last_test(
+    stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain
+) -> dict[str, Any] | None:
     """The stored test record as it applies to ``raw`` now (see the module contract)."""
     if not stored or "testedAt" not in stored:
         return None
-    if stored.get("config") != config_fingerprint(raw, secrets):
+    if stored.get("config") != config_fingerprint(raw, secrets, plain):
         return None
     return {k: v for k, v in stored.items() if k != "config"}
 

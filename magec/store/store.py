@@ -433,7 +433,7 @@ class Store(EpochFollower, Generic[S]):
                             }
                         )
         # a secret is used by its key, inside strings (``${KEY}``) and agents' ``secrets`` lists
-        found.extend(secret_refs.uses(all_raw, id, self._plain))
+        found.extend(secret_refs.uses(all_raw, id, self.plain))
         for ref in references.refs_of("settings", settings):
             if ref.target == id:
                 found.append(
@@ -449,7 +449,7 @@ class Store(EpochFollower, Generic[S]):
 
     def _check_rekey(self, all_raw: dict[str, dict[str, dict[str, Any]]], id: str, key: str) -> None:
         """A secret's new key would orphan every ``${OLD}`` (and ``secrets`` entry by key): 409."""
-        refs = secret_refs.uses(all_raw, id, self._plain, by_key=True)
+        refs = secret_refs.uses(all_raw, id, self.plain, by_key=True)
         if refs:
             who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
             more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
@@ -459,8 +459,9 @@ class Store(EpochFollower, Generic[S]):
                 references=refs,
             )
 
-    def _plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
-        """``raw`` with its sensitive values decrypted (never returned: for reading references)."""
+    def plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """``raw`` with its sensitive values decrypted: for reading the ``${KEY}`` names they hold
+        (references, fingerprints); never answered to anyone."""
         model = KINDS[kind]
         return sensitive.decrypt_all(model.sensitive + model.secret_urls, raw, self.cipher)
 

@@ -182,6 +182,24 @@ async def test_writing_the_right_secret_rechecks_its_backends_at_once(apps: Apps
         assert "keyed says: hello" in str(await run(apps, a["id"], "hello"))
 
 
+async def test_a_secret_inside_an_encrypted_key_rechecks_its_backend_too(apps: Apps) -> None:
+    """``sk-${PART}`` is not a pure reference, so the key is stored encrypted: the fingerprint of
+    the connection must still see that it uses ``PART`` (its stale health stayed "down", and no
+    re-check ran, until the next round an hour later)."""
+    with FakeServer(OpenAIFake("inner", models=["i-chat"], api_key="sk-right-key-123456")) as srv:
+        s = (await apps.admin.post(f"{A}/secrets", json={"name": "part", "key": "KEY_PART",
+                                                         "value": "wrong-key-000000"})).json()
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Inner", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "sk-${KEY_PART}"})).json()
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "down", "down with the wrong part")
+        r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "part", "key": "KEY_PART",
+                                                                  "value": "right-key-123456"})
+        assert r.status_code == 200, r.text
+        now = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["health"]
+        assert now["status"] in ("unknown", "up") and not now["lastError"], now
+        await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after the rotation")
+
+
 async def test_a_good_answer_after_a_rejected_key_rechecks_at_once(apps: Apps) -> None:
     """The check found the key rejected (down; no backend fault, the breaker stays closed); the
     provider then accepts it (re-activated there): the next good answer re-checks at once."""
