@@ -32,10 +32,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from magec.redact import register_secret
-from magec.resources import Agent
+from magec.resources import Agent, secret_refs
 
-#: ``{{secret:KEY}}`` (spaces allowed inside the braces)
-PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: ``{{secret:KEY}}`` (spaces allowed inside the braces); a prompt naming one is a use of that
+#: secret too (magec.resources.secret_refs)
+PLACEHOLDER = secret_refs.PLACEHOLDER
 #: Magec G2's form, ``${KEY}``: filled only for a secret the agent may use; anything else stays as
 #: written (a shell script's ``${HOME}`` is not a request for a secret)
 DOLLAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")

@@ -2,7 +2,8 @@
 
 A secret is named by its ``key``, not its id, inside strings: ``${KEY}`` (or ``${KEY:-default}``)
 in any field that reaches the runtime — a backend's ``apiKey``, a header value, an MCP server's
-``env``, a prompt — and in agents' ``secrets`` lists (keys, or ids as Magec's UI stores them).
+``env``, a prompt — ``{{secret:KEY}}`` (what a prompt or command tells a model to write in a tool
+call), and in agents' ``secrets`` lists (keys, or ids as Magec's UI stores them).
 
 Contract:
 
@@ -25,11 +26,16 @@ Contract:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from magec.config import VAR_REF
 from magec.resources.base import PUBLIC_FIELDS
+
+#: ``{{secret:KEY}}`` (spaces allowed inside the braces): what an agent's model writes in a tool
+#: call (magec.agents.secrets), so a prompt or command telling it to is a use of that secret
+PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -50,6 +56,8 @@ def _reference_fields(data: dict[str, Any], key: str) -> Iterator[str]:
             continue
         for field, text in _strings(value, top):
             if "${" in text and any(m.group(1) == key for m in VAR_REF.finditer(text)):
+                yield field
+            elif "{{" in text and any(m.group(1) == key for m in PLACEHOLDER.finditer(text)):
                 yield field
 
 
@@ -79,7 +87,7 @@ def uses(
                 continue
             text = json.dumps(data)
             fields = [(f, "structural") for f in _reference_fields(plain(kind, data), key)] if (
-                "${" in text or "enc:" in text) else []
+                "${" in text or "enc:" in text or "{{" in text) else []
             if kind == "agents" and isinstance(data.get("secrets"), list):
                 fields += [(f"secrets[{i}]", "membership") for i, e in enumerate(data["secrets"]) if e == key or (e == secret_id and not by_key)]
             found += [{"referrerType": KINDS[kind].singular, "referrerId": rid, "referrerName": data.get("name", ""),

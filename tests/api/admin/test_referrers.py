@@ -61,3 +61,23 @@ async def test_a_secret_in_use_is_not_deleted_without_force(sqlite_apps: Apps) -
     assert r.status_code == 200 and r.json()["secrets"] == [], r.text
     r = await adm.delete(f"{A}/secrets/{other['id']}?force=false")
     assert r.status_code == 204, r.text
+
+
+async def test_a_prompt_telling_the_model_to_use_a_secret_is_a_use(sqlite_apps: Apps) -> None:
+    """``{{secret:KEY}}`` is what an agent's model writes in a tool call; a prompt or command that
+    tells it to do so breaks when the secret goes (or takes another key)."""
+    adm = sqlite_apps.admin
+    s = (await adm.post(f"{A}/secrets", json={"name": "GitHub", "key": "GH_TOKEN", "value": "ghp-123456"})).json()
+    b = (await adm.post(f"{A}/backends", json={"name": "B", "type": "openai", "url": "http://127.0.0.1:9/v1"})).json()
+    a = (await adm.post(f"{A}/agents", json={
+        "name": "Ops", "systemPrompt": "Call the API with the header Authorization: token {{ secret:GH_TOKEN }}.",
+        "llm": {"backend": b["id"], "model": "m"}, "allowAllSecrets": True})).json()
+    c = (await adm.post(f"{A}/commands", json={"name": "Deploy", "prompt": "Deploy using {{secret:GH_TOKEN}}"})).json()
+    refs = (await adm.get(f"{A}/secrets/{s['id']}/referrers")).json()["references"]
+    assert sorted((x["referrerId"], x["field"]) for x in refs) == sorted([(a["id"], "systemPrompt"), (c["id"], "prompt")])
+    assert (await adm.delete(f"{A}/secrets/{s['id']}?force=false")).status_code == 409
+    r = await adm.put(f"{A}/secrets/{s['id']}", json={"name": "GitHub", "key": "GH_TOKEN_2", "value": ""})
+    assert r.status_code == 409, r.text
+    # another key's placeholder is not a use of this one
+    s2 = (await adm.post(f"{A}/secrets", json={"name": "Other", "key": "GH", "value": "v-123456"})).json()
+    assert (await adm.get(f"{A}/secrets/{s2['id']}/referrers")).json() == {"references": []}
