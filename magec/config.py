@@ -10,7 +10,7 @@ substituted value (they show the ``${VAR}`` it came from).
 ```yaml
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
-         adminHost: 127.0.0.1, allowedHosts: [], corsOrigins: [], adminOrigins: [],
+         adminHost: 127.0.0.1, openAccess: local, allowedHosts: [], corsOrigins: [], adminOrigins: [],
          trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}, keepAlive: 120,
          headerTimeout: 60, bodyTimeout: 60, streamPing: 15,
          mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)
@@ -169,6 +169,9 @@ class Config:
     mcp_host: str = ""
     #: where the admin app listens; "" = ``host`` when an admin password is set, else loopback
     admin_host: str = ""
+    #: ``server.openAccess``: who may use the user API while no client exists (it needs no token
+    #: then): ``local`` (default) — only this machine (a loopback peer); ``network`` — anyone
+    open_access: str = "local"
     #: extra ``Host`` header names accepted on both apps (DNS rebinding defence; ``*`` = any)
     allowed_hosts: list[str] = field(default_factory=list)
     #: browser origins allowed cross-origin on the user app (CORS + state-changing requests)
@@ -417,6 +420,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.admin_host = str(server.get("adminHost") or "")
     cfg.metrics_token = str(server.get("metricsToken") or "")
     cfg.allowed_hosts = _list(server.get("allowedHosts"), "server.allowedHosts")
+    cfg.open_access = str(server.get("openAccess") or cfg.open_access)
     cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
     cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")
     cfg.trusted_proxies = _list(server.get("trustedProxies"), "server.trustedProxies")
@@ -482,6 +486,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         "MAGEC_HEADER_TIMEOUT": ("header_timeout", int),
         "MAGEC_BODY_TIMEOUT": ("body_timeout", int),
         "MAGEC_STREAM_PING": ("stream_ping", int),
+        "MAGEC_OPEN_ACCESS": ("open_access", str),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -513,6 +518,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
                           ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:
             raise ConfigError(f"server.{name} must be between 1 and 3600 seconds; got {seconds}")
+    if cfg.open_access not in ("local", "network"):
+        raise ConfigError(f"server.openAccess must be local or network; got {cfg.open_access!r}")
     if not 1 <= cfg.workers <= 256:
         raise ConfigError(f"server.workers must be between 1 and 256; got {cfg.workers}")
     if cfg.log_level not in {"debug", "info", "warn", "warning", "error"}:

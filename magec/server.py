@@ -386,6 +386,12 @@ def admin_app(ctx: AppContext) -> FastAPI:
 
 
 def _warn(config: Config, admin_host: str) -> None:
+    if config.open_access == "network":
+        log.warning(
+            "server.openAccess is network: while no client exists, anyone who reaches port %s runs every "
+            "agent (and its tools) and reads every conversation without a token",
+            config.port,
+        )
     if not config.admin_password:
         log.warning(
             "server.adminPassword is not set: the Admin API listens on %s:%s only (loopback); set "

@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from magec.errors import AuthError, ConfigError, RateLimitedError
 
@@ -53,7 +53,18 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def client_ip(request: Request, trusted: tuple[IPNetwork, ...] = ()) -> str:
+def is_local(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> bool:
+    """The caller is this machine: a loopback address (after ``X-Forwarded-For`` as
+    :func:`client_ip` believes it), or no network peer at all (a Unix socket)."""
+    if request.client is None:
+        return True
+    ip = _ip(client_ip(request, trusted))
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip is not None and ip.is_loopback
+
+
+def client_ip(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> str:
     """The client's address (see the module docstring for when ``X-Forwarded-For`` counts)."""
     peer = request.client.host if request.client else "unknown"
 

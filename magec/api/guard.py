@@ -25,6 +25,11 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
 * **/metrics**: when tokens are configured, ``Authorization: Bearer <token>`` is required (401);
   failures count in the caller's per-IP limiter, so the endpoint cannot be used to guess them.
 
+* **Open, local only** (user app while no client exists and ``server.openAccess`` is ``local``):
+  API routes (``/api/``, ``/v1/``; health aside) and WebSockets answer ``403`` to a peer that is not
+  a loopback address (``X-Forwarded-For`` counts only from ``server.trustedProxies``). An open API
+  runs every agent (and their tools) for anyone; the ``Host`` check stops DNS rebinding, not a
+  network caller who sends ``Host: localhost``.
 * **WebSockets**: the same Host check and the same Origin rule (on every handshake, not only
   writes: a browser sends this server's cookies with any page's WebSocket); refused handshakes
   are closed before acceptance (HTTP 403).
@@ -40,16 +45,16 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
-from magec.api.auth import FailureLimiter, IPNetwork, bearer, client_ip
+from magec.api.auth import FailureLimiter, IPNetwork, bearer, client_ip, is_local
 from magec.api.errors import error_response
 from magec.config import Config
 from magec.errors import RateLimitedError
@@ -166,6 +171,10 @@ class GuardPolicy:
     #: accepted bearer tokens for /metrics; empty = /metrics is not guarded here
     metrics_tokens: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    #: whether API routes and WebSockets answer only this machine right now (the user app while it
+    #: needs no token and ``server.openAccess`` is ``local``); asked only for a remote peer, and
+    #: caught up with every replica's writes (a client created elsewhere opens the API at once)
+    local_only: Callable[[], Awaitable[bool]] | None = None
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
 
 
@@ -174,6 +183,12 @@ _BASE_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+#: the refusal of a remote caller while the user API is open (no client, ``openAccess: local``)
+OPEN_LOCAL_ONLY = (
+    "no client exists yet, so the user API needs no token and answers only this machine: create a "
+    "client (Admin UI → Clients) and send its token, or set server.openAccess: network to let anyone "
+    "reach it without one"
+)
 _NOT_UI = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/metrics")
 
 
@@ -186,7 +201,7 @@ class RequestGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            problem = self._websocket_refusal(Headers(scope=scope))
+            problem = self._websocket_refusal(Headers(scope=scope)) or await self._remote_refusal(scope)
             if problem is not None:
                 await receive()  # websocket.connect; closing before accepting answers the handshake 403
                 await send({"type": "websocket.close", "code": 1008, "reason": problem})
@@ -197,6 +212,9 @@ class RequestGuard:
         path: str = scope.get("path", "")
         headers = Headers(scope=scope)
         refusal = None if path in EXEMPT else self._refusal(scope, path, headers)
+        if refusal is None and path not in EXEMPT and path.startswith(self.policy.api_prefixes):
+            if await self._remote_refusal(scope):
+                refusal = error_response(403, OPEN_LOCAL_ONLY)
         extra = list(_BASE_HEADERS)
         if path.startswith(self.policy.api_prefixes) or path == "/metrics":
             extra.append((b"cache-control", b"no-store"))
@@ -266,6 +284,12 @@ class RequestGuard:
         if path == "/metrics" and self.policy.metrics_tokens:
             return self._metrics_refusal(scope)
         return None
+
+    async def _remote_refusal(self, scope: dict[str, Any]) -> str | None:
+        """Why a peer that is not this machine is refused while the app is open, or None."""
+        if self.policy.local_only is None or is_local(HTTPConnection(scope), self.policy.trusted_proxies):
+            return None
+        return OPEN_LOCAL_ONLY if await self.policy.local_only() else None
 
     def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
         request = Request(scope)

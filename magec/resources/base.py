@@ -51,18 +51,29 @@ class RefSpec:
 AGENT_OR_FLOW = ("agents", "flows")
 
 
-def _numeric(annotation: Any) -> bool:
-    """``int``, ``float`` or an optional one."""
-    if annotation in (int, float):
+def _of(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """``annotation`` is one of ``kinds`` or an optional one."""
+    if annotation in kinds:
         return True
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return bool(args) and all(a in (int, float) for a in args)
+        return bool(args) and all(a in kinds for a in args)
     return False
 
 
-#: the numeric fields of each model class (computed once per class)
-_NUMERIC: dict[type, frozenset[str]] = {}
+#: the numeric and the boolean fields of each model class (computed once per class)
+_TYPED: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _typed(cls: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    found = _TYPED.get(cls)
+    if found is None:
+        fields = cls.model_fields.items()
+        found = _TYPED[cls] = (
+            frozenset(n for n, f in fields if _of(f.annotation, (int, float))),
+            frozenset(n for n, f in fields if _of(f.annotation, (bool,))),
+        )
+    return found
 
 
 class _Model(BaseModel):
@@ -74,13 +85,15 @@ class _Model(BaseModel):
     @classmethod
     def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         # pydantic's lax mode reads ``true`` as 1: a stray ``"retentionDays": true`` meant as "on"
-        # would delete conversations after one day, ``"maxAttempts": true`` allow one attempt
+        # would delete conversations after one day, ``"maxAttempts": true`` allow one attempt. And
+        # it reads ``"no"``, ``"off"``, ``0`` as false: ``"enabled": "false "`` (a typo'd string) is
+        # refused rather than guessed; Magec's Go JSON takes only true/false too.
+        numeric, flags = _typed(cls)
         if isinstance(value, bool):
-            numeric = _NUMERIC.get(cls)
-            if numeric is None:
-                numeric = _NUMERIC[cls] = frozenset(n for n, f in cls.model_fields.items() if _numeric(f.annotation))
             if info.field_name in numeric:
                 raise ValueError("must be a number, not true or false")
+        elif value is not None and info.field_name in flags:
+            raise ValueError("must be true or false")
         return value
     #: the JSON names Magec's own admin UI edits: absent from a PUT they go back to their default
     #: (that UI leaves out what is off or empty); other absent fields keep their stored value. None:

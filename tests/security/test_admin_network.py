@@ -206,3 +206,42 @@ def test_with_password_admin_binds_where_asked(tmp_path: Path) -> None:
             # reachable, but only by an allowed name: the bare IP is not one
             r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={"Authorization": "Bearer pw-123456"})
             assert r.status_code == 400 and r.json()["field"] == "Host"
+
+
+# ---- the open user API (no client yet) answers only this machine ----
+
+def test_an_open_user_api_answers_only_this_machine(tmp_path: Path) -> None:
+    """With no client the user API needs no token; on 0.0.0.0 anyone on the network could run every
+    agent and read every conversation (sending ``Host: localhost`` passes the rebinding check)."""
+    ip = _outside_address()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    local = {"Host": "localhost"}
+    with ServerProcess(tmp_path / "d", server_config={"host": "0.0.0.0"}) as srv:
+        remote = f"http://{ip}:{srv.port}"
+        for path in ("/api/v1/client/info", "/api/v1/agent/list-apps", "/v1/models"):
+            r = httpx.get(remote + path, headers=local)
+            assert r.status_code == 403 and "openAccess" in r.text, (path, r.text)
+        r = httpx.post(remote + "/v1/chat/completions", headers=local, json={"model": "x", "messages": []})
+        assert r.status_code == 403
+        assert httpx.get(remote + "/api/v1/health").status_code == 200  # probes still answered
+        assert httpx.get(srv.user_url + "/api/v1/client/info").status_code == 200  # this machine: open
+        # a client opens the API to the network, with its token, from the very next request
+        c = httpx.post(f"{srv.admin_url}{A}/clients", json={"name": "c", "type": "direct"}).json()
+        assert httpx.get(remote + "/v1/models", headers=local).status_code == 401
+        r = httpx.get(remote + "/v1/models", headers={**local, "Authorization": f"Bearer {c['token']}"})
+        assert r.status_code == 200, r.text
+    with ServerProcess(tmp_path / "e", server_config={"host": "0.0.0.0", "openAccess": "network"}) as srv:
+        assert httpx.get(f"http://{ip}:{srv.port}/v1/models", headers=local).status_code == 200
+        assert srv.log_path is not None and "server.openAccess is network" in srv.log_path.read_text()
+
+
+async def test_open_access_sees_the_caller_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    async with running_apps(tmp_path / "d", config={"trusted_proxies": ["127.0.0.1"]}) as apps:
+        outside = {"X-Forwarded-For": "203.0.113.9"}
+        r = await apps.user.get("/api/v1/agent/list-apps", headers=outside)
+        assert r.status_code == 403 and "openAccess" in r.json()["error"]
+        assert (await apps.user.get("/api/v1/agent/list-apps", headers={"X-Forwarded-For": "127.0.0.1"})).status_code == 200
+        assert (await apps.user.get("/api/v1/agent/list-apps")).status_code == 200
+    async with running_apps(tmp_path / "e", config={"trusted_proxies": ["127.0.0.1"], "open_access": "network"}) as apps:
+        assert (await apps.user.get("/api/v1/agent/list-apps", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 200

@@ -55,6 +55,9 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
     def open_mode() -> bool:
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
 
+    async def still_open() -> bool:
+        return ctx.runtime is None or not (await ctx.runtime.fresh()).snapshot.client_raw
+
     config = ctx.config
     # last added = outermost: a refused Host/Origin/Content-Type never reaches anything else
     guard.install(
@@ -67,6 +70,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
             csp=voice_ui_csp(config.voice_ui_dir) if config.voice_ui_enabled else None,
             metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
             trusted_proxies=parse_networks(config.trusted_proxies),
+            local_only=still_open if config.open_access == "local" else None,
         ),
         config.cors_origins,
     )

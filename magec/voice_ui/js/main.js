@@ -59,6 +59,8 @@ async function boot() {
     await start(info);
   } catch (e) {
     if (e.status === 401) { auth.clear(); s.token = ''; s.needsPairing = true; s.pairError = 'This device was unpaired on the server. Pair it again.'; }
+    // an open server (no client yet) answers only its own machine: say why, on the pairing screen
+    else if (e.status === 403) { s.needsPairing = true; s.pairError = say(e); }
     else notify('error', say(e));
   } finally { s.booting = false; }
 }

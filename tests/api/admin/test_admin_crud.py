@@ -93,6 +93,10 @@ async def test_flow_crud(apps: Apps) -> None:
         # pydantic would read ``true`` as 1: one attempt, a 1-second timeout
         ("backends", {"name": "x", "type": "openai", "maxAttempts": True}, "maxAttempts", "not true or false"),
         ("backends", {"name": "x", "type": "openai", "timeout": False}, "timeout", "not true or false"),
+        # and would read "no", "off", 0 as false: a typo'd or stringly flag is refused, not guessed
+        ("mcps", {"name": "x", "type": "http", "endpoint": "http://h/mcp", "insecure": "yes"}, "insecure", "true or false"),
+        ("agents", {"name": "x", "allowAllSecrets": 1}, "allowAllSecrets", "true or false"),
+        ("clients", {"name": "x", "type": "direct", "enabled": "off"}, "enabled", "true or false"),
         ("agents", {"name": "x", "llm": {"backend": "missing"}}, "llm.backend", "not found"),
         ("agents", {"name": "x", "mcpServers": ["missing"]}, "mcpServers[0]", "not found"),
         ("agents", {"name": "x", "outputKey": "bad key"}, "outputKey", "outputKey"),
