@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from magec.api.user.webhooks import post_callback, sign
+from magec.api.user.webhooks import is_public, post_callback, sign
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from tests.clients.helpers import agent, backend, client, command
@@ -188,7 +188,12 @@ async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, rec
 async def test_callback_ssrf_guard(apps: Apps, receiver: Receiver) -> None:
     cid, token, _ = await _hook(apps, {"passthrough": True})
     for url in (receiver.url, "http://localhost:9/x", "http://10.1.2.3/hook", "http://169.254.169.254/latest",
-                "http://[::1]:8080/", "ftp://example.com/x", "http://0.0.0.0/"):
+                "http://[::1]:8080/", "ftp://example.com/x", "http://0.0.0.0/",
+                # IPv6 forms that carry a private IPv4 address (NAT64, 6to4, IPv4-compatible) and
+                # site-local: Python's is_global calls them public
+                "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::a00:1]/", "http://[64:ff9b:1::a00:1]/",
+                "http://[2002:a9fe:a9fe::1]/", "http://[::a9fe:a9fe]/", "http://[fec0::1]/",
+                "http://[::ffff:169.254.169.254]/"):
         r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x", "callbackUrl": url}, headers=auth(token))
         assert r.status_code == 400, (url, r.text)
         assert r.json()["field"] == "callbackUrl"
@@ -266,3 +271,10 @@ async def test_a_signed_webhooks_token_works_only_on_its_webhook(apps: Apps, llm
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
         **auth(token), "Content-Type": "application/json", "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
     assert r.status_code == 200 and r.json()["response"] == "hook says: signed hello"
+
+
+def test_public_addresses_stay_callable() -> None:
+    import ipaddress
+
+    for text in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822", "2002:5db8:d822::1"):
+        assert is_public(ipaddress.ip_address(text)), text

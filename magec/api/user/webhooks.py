@@ -110,6 +110,30 @@ async def _system_resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64 well-known and local-use,
+#: IPv4-compatible): such an address reaches that IPv4 host through a translator
+_EMBEDDING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"),
+                   ipaddress.ip_network("::/96"))
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
+def is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """``addr`` and every IPv4 address it stands for are global unicast. Python calls NAT64
+    (``64:ff9b::a9fe:a9fe`` = 169.254.169.254), 6to4 and IPv4-compatible forms global; on an
+    IPv6-only cluster they reach the private IPv4 host they embed."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return is_public(addr.ipv4_mapped)
+        if addr in _SITE_LOCAL:
+            return False
+        if addr.sixtofour is not None and addr in _SIX_TO_FOUR:
+            return is_public(addr.sixtofour)
+        if any(addr in net for net in _EMBEDDING_IPV4):
+            return is_public(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    return addr.is_global and not addr.is_multicast
+
+
 async def check_callback(url: str, allow_private: bool, resolve: Resolver | None = None) -> str:
     """The address to POST ``url``'s callback to, once every address its host resolves to passed.
 
@@ -130,9 +154,7 @@ async def check_callback(url: str, allow_private: bool, resolve: Resolver | None
     if not addrs:
         raise ValidationError(f"callbackUrl: cannot resolve {parts.hostname!r}", field="callbackUrl")
     for addr in addrs:
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        if not allow_private and (not addr.is_global or addr.is_multicast):
+        if not allow_private and not is_public(addr):
             # The message does not say which address: it would map the internal network for a
             # caller probing host names.
             raise ValidationError(
