@@ -174,6 +174,15 @@ def parse_message(raw: Any) -> types.Content:
         raise ValidationError(f"newMessage: {str(e).splitlines()[0]}", field="newMessage") from None
     if not content.parts:
         raise ValidationError("newMessage.parts: at least one part is required", field="newMessage.parts")
+    if content.role != "user":
+        raise ValidationError("newMessage.role: must be \"user\" (a client speaks as the user)", field="newMessage.role")
+    for i, part in enumerate(content.parts):
+        if part.function_call is not None:  # ADK refuses it mid-turn (an internal error): say so here
+            raise ValidationError(
+                f"newMessage.parts[{i}].functionCall: a user message cannot call a function "
+                "(send a functionResponse to answer a client tool)",
+                field=f"newMessage.parts[{i}].functionCall",
+            )
     return content
 
 
