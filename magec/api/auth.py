@@ -103,7 +103,16 @@ class FailureLimiter:
         times = self._failures.get(key, ())
         return tuple(t for t in times if now - t <= self.window)
 
+    @staticmethod
+    def _key(key: str) -> str:
+        # one IPv6 host is usually handed a whole /64: counted per address, it could guess for ever
+        ip = _ip(key)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+            return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+        return key
+
     def check(self, key: str) -> None:
+        key = self._key(key)
         now = time.monotonic()
         times = self._recent(key, now)
         if len(times) >= self.limit:
@@ -113,6 +122,7 @@ class FailureLimiter:
             )
 
     def fail(self, key: str) -> None:
+        key = self._key(key)
         now = time.monotonic()
         times = (*self._recent(key, now), now)[-self.limit :]
         self._failures.pop(key, None)
@@ -130,7 +140,7 @@ class FailureLimiter:
                 break
 
     def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
+        self._failures.pop(self._key(key), None)
 
 
 class AdminAuth:

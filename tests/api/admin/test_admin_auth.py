@@ -35,6 +35,15 @@ async def test_admin_password(tmp_path: Path) -> None:
         # another client IP (behind the trusted proxy) is unaffected
         r = await apps.admin.get(f"{A}/backends", headers={"X-Forwarded-For": "10.9.9.9"})
         assert r.status_code == 200
+        # IPv6: one host holds a whole /64, so its addresses count as one (each address counted
+        # alone gave it unlimited guesses)
+        for i in range(1, 6):
+            r = await apps.admin.get(f"{A}/backends", headers={**bad, "X-Forwarded-For": f"2001:db8:1:2::{i:x}"})
+            assert r.status_code == 401
+        r = await apps.admin.get(f"{A}/backends", headers={**bad, "X-Forwarded-For": "2001:db8:1:2:ffff::9"})
+        assert r.status_code == 429
+        r = await apps.admin.get(f"{A}/backends", headers={"X-Forwarded-For": "2001:db8:1:3::1"})
+        assert r.status_code == 200  # the next /64 is another network
 
 
 async def test_open_without_password(tmp_path: Path) -> None:
