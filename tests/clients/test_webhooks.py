@@ -278,3 +278,28 @@ def test_public_addresses_stay_callable() -> None:
 
     for text in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822", "2002:5db8:d822::1"):
         assert is_public(ipaddress.ip_address(text)), text
+
+
+async def test_a_sync_caller_that_hangs_up_ends_its_run(apps: Apps, llm: FakeServer) -> None:
+    """A synchronous webhook's turn ran on for up to ``syncTimeout`` after its caller had gone
+    (the run API cancels such a turn; so does the webhook now)."""
+    import re
+
+    from magec.server import user_app
+    from magec.testing.apps import serving
+
+    cid, token, _ = await _hook(apps, {"passthrough": True})
+    llm.script(Reply(text="too late for anyone", delay=30))
+    async with serving(user_app(apps.ctx)) as url, httpx.AsyncClient(base_url=url) as user:
+
+        async def in_flight() -> float:
+            found = re.search(r"^magec_runs_in_flight (\S+)$", (await user.get("/metrics")).text, re.M)
+            assert found
+            return float(found.group(1))
+
+        with pytest.raises(httpx.ReadTimeout):
+            await user.post(f"{W}/{cid}", json={"prompt": "slow", "sessionId": "gone-1"}, headers=auth(token), timeout=1.5)
+        deadline = time.monotonic() + 10  # a client watching the gauge; the answer would take 30 s
+        while await in_flight() > 0:
+            assert time.monotonic() < deadline, "the run went on after its caller hung up"
+            await asyncio.sleep(0.1)

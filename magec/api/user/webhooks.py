@@ -52,7 +52,7 @@ from fastapi.responses import JSONResponse
 
 from magec.api.auth import bearer
 from magec.api.errors import status_for_code
-from magec.api.limits import parse_json
+from magec.api.limits import LISTEN_SECONDS, parse_json
 from magec.clients.conversation import Conversations, Inbound
 from magec.context import AppContext
 from magec.errors import ValidationError
@@ -278,16 +278,34 @@ def router(ctx: AppContext) -> APIRouter:
             return JSONResponse({"ok": True, "runId": run_id, "status": "accepted"}, status_code=202)
 
         timeout = float(cfg.get("syncTimeout") or DEFAULT_SYNC_TIMEOUT)
+        ask = asyncio.ensure_future(conversations().ask(client_id, inbound))
+        gone = asyncio.ensure_future(_hung_up(request))
         try:
-            out = await asyncio.wait_for(conversations().ask(client_id, inbound), timeout)
-        except TimeoutError:
+            await asyncio.wait((ask, gone), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not ask.done():  # timed out, the caller hung up, or this handler was cancelled
+                ask.cancel()
+                await asyncio.gather(ask, return_exceptions=True)
+        if ask.cancelled():
+            if gone.done() and not gone.cancelled():
+                return _fail(499, "the caller hung up; the run was cancelled", "cancelled")
             return _fail(504, f"the run took longer than {timeout:g} s; send a callbackUrl for long runs", "timeout")
+        out = ask.result()
         result = _result(out, session)
         if not result["ok"]:
             return JSONResponse(result, status_code=status_for_code(out.error_code))
         return JSONResponse(result)
 
     return r
+
+
+async def _hung_up(request: Request) -> None:
+    """Returns once the caller of a synchronous webhook has hung up: a turn nobody waits for
+    would otherwise keep its provider call going for up to ``syncTimeout`` (as the run API, which
+    cancels a non-streamed turn on a hang-up, :func:`magec.api.limits.answer_while_connected`)."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(LISTEN_SECONDS)
 
 
 def _result(out: Any, session: str) -> dict[str, Any]:
