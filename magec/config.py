@@ -172,6 +172,9 @@ class Config:
     #: ``server.openAccess``: who may use the user API while no client exists (it needs no token
     #: then): ``local`` (default) — only this machine (a loopback peer); ``network`` — anyone
     open_access: str = "local"
+    #: ``server.shutdownGrace``: seconds a stopping server lets accepted background runs (webhook
+    #: runs answered 202) finish before it cancels them and tells their callbacks to send again
+    shutdown_grace: int = 15
     #: extra ``Host`` header names accepted on both apps (DNS rebinding defence; ``*`` = any)
     allowed_hosts: list[str] = field(default_factory=list)
     #: browser origins allowed cross-origin on the user app (CORS + state-changing requests)
@@ -421,6 +424,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.metrics_token = str(server.get("metricsToken") or "")
     cfg.allowed_hosts = _list(server.get("allowedHosts"), "server.allowedHosts")
     cfg.open_access = str(server.get("openAccess") or cfg.open_access)
+    cfg.shutdown_grace = _int(server.get("shutdownGrace", cfg.shutdown_grace), "server.shutdownGrace")
     cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
     cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")
     cfg.trusted_proxies = _list(server.get("trustedProxies"), "server.trustedProxies")
@@ -487,6 +491,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         "MAGEC_BODY_TIMEOUT": ("body_timeout", int),
         "MAGEC_STREAM_PING": ("stream_ping", int),
         "MAGEC_OPEN_ACCESS": ("open_access", str),
+        "MAGEC_SHUTDOWN_GRACE": ("shutdown_grace", int),
     }
     for var, (attr, conv) in overrides.items():
         if env.get(var):
@@ -518,6 +523,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
                           ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:
             raise ConfigError(f"server.{name} must be between 1 and 3600 seconds; got {seconds}")
+    if not 0 <= cfg.shutdown_grace <= 3600:
+        raise ConfigError(f"server.shutdownGrace must be between 0 and 3600 seconds; got {cfg.shutdown_grace}")
     if cfg.open_access not in ("local", "network"):
         raise ConfigError(f"server.openAccess must be local or network; got {cfg.open_access!r}")
     if not 1 <= cfg.workers <= 256:

@@ -134,6 +134,10 @@ async def open_context(
         with settled_heap() if start_runtime else contextlib.nullcontext():
             yield ctx
     finally:
+        if start_runtime:  # accepted webhook runs finish (or are told to retry) while backends are open
+            from magec.api.user.webhooks import drain
+
+            await drain(ctx, float(config.shutdown_grace))
         for t in tasks:
             t.cancel()
         # the epoch watcher and the health monitor unwind before the store closes under them

@@ -303,3 +303,36 @@ async def test_a_sync_caller_that_hangs_up_ends_its_run(apps: Apps, llm: FakeSer
         while await in_flight() > 0:
             assert time.monotonic() < deadline, "the run went on after its caller hung up"
             await asyncio.sleep(0.1)
+
+
+def test_accepted_runs_finish_or_are_told_to_retry_when_the_server_stops(tmp_path: Path, receiver: Receiver) -> None:
+    """A 202 is a promise: at shutdown, accepted runs get ``server.shutdownGrace`` to finish while
+    the backends are still open; a run still going then is cancelled and its callback says so
+    (``unavailable``, send again) — it used to fail as the provider's ``malformed_response``."""
+    from magec.testing.server import ServerProcess
+
+    with FakeServer(OpenAIFake("quick")) as quick, FakeServer(OpenAIFake("slow")) as slow:
+        quick.script(Reply(text="done in time", delay=1))
+        slow.script(Reply(text="never", delay=120))
+        with ServerProcess(tmp_path / "d", server_config={"shutdownGrace": 3}) as srv:
+            admin = httpx.Client(base_url=srv.admin_url + "/api/v1/admin")
+            ids = []
+            for fake in (quick, slow):
+                b = admin.post("/backends", json={"name": fake.url, "type": "openai", "url": fake.url}).json()
+                ids.append(admin.post("/agents", json={"name": f"a-{len(ids)}", "llm": {"backend": b["id"], "model": "m"}}).json()["id"])
+            c = admin.post("/clients", json={"name": "hook", "type": "webhook", "allowedAgents": ids, "config": {
+                "webhook": {"passthrough": True, "allowPrivateCallbacks": True}}}).json()
+            calls_before = len(receiver.calls)
+            for aid, sid in zip(ids, ("in-time", "too-slow"), strict=True):
+                r = httpx.post(f"{srv.user_url}{W}/{c['id']}", headers=auth(c["token"]), json={
+                    "prompt": "go", "agent": aid, "sessionId": sid, "callbackUrl": receiver.url})
+                assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 30
+            while len(slow.calls()) == 0 or len(quick.calls()) == 0:  # both runs reached their provider
+                assert time.monotonic() < deadline, "the accepted runs never called their providers"
+                time.sleep(0.05)
+            assert srv.stop() == 0
+        results = {json.loads(body)["sessionId"]: json.loads(body) for _, body in receiver.calls[calls_before:]}
+        assert results["in-time"]["ok"] is True and results["in-time"]["response"] == "done in time", results
+        late = results["too-slow"]
+        assert late["ok"] is False and late["code"] == "unavailable" and "send it again" in late["error"], late

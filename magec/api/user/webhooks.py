@@ -34,6 +34,7 @@ Contract (Magec's handler, plus the parts marked *beyond Magec*):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -268,7 +269,14 @@ def router(ctx: AppContext) -> APIRouter:
             run_id = str(uuid.uuid4())
 
             async def run_and_call_back() -> None:
-                out = await conversations().ask(client_id, inbound)
+                try:
+                    out = await conversations().ask(client_id, inbound)
+                except asyncio.CancelledError:  # the server is stopping (drain): say so, to retry
+                    stopped = {"runId": run_id, "clientId": client_id, "ok": False, "code": "unavailable",
+                               "error": STOPPED, "agent": None, "sessionId": session}
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(post_callback(callback, stopped, secret, allow_private), CALLBACK_GRACE)
+                    raise
                 payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
                 await post_callback(callback, payload, secret, allow_private)
 
@@ -298,6 +306,30 @@ def router(ctx: AppContext) -> APIRouter:
         return JSONResponse(result)
 
     return r
+
+
+#: what a callback says of a run the server stopped before it finished (code ``unavailable``)
+STOPPED = "magec stopped before this run finished; nothing was answered, send it again"
+#: seconds a stopping server gives one such callback
+CALLBACK_GRACE = 10.0
+
+
+async def drain(ctx: AppContext, grace: float) -> None:
+    """At shutdown, before the backends close: let the accepted (202) runs finish for up to
+    ``grace`` seconds, then cancel the rest — each then tells its callback, with code
+    ``unavailable``, that it must be sent again (closing the backends under them failed them as a
+    provider's ``malformed_response``)."""
+    runs: set[asyncio.Task[Any]] = ctx.extras.get("webhook_runs") or set()
+    pending = {t for t in runs if not t.done()}
+    if not pending:
+        return
+    log.info("waiting up to %gs for %d accepted webhook run(s) to finish", grace, len(pending))
+    _, late = await asyncio.wait(pending, timeout=grace or None) if grace else (set(), pending)
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("%d webhook run(s) did not finish before shutdown; their callbacks were told to send again", len(late))
+        await asyncio.wait(late, timeout=CALLBACK_GRACE + 1)
 
 
 async def _hung_up(request: Request) -> None:
