@@ -10,7 +10,7 @@ substituted value (they show the ``${VAR}`` it came from).
 ```yaml
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
-         adminHost: 127.0.0.1, openAccess: local, allowedHosts: [], corsOrigins: [], adminOrigins: [],
+         adminHost: 127.0.0.1, openAccess: local, shutdownGrace: 15, allowedHosts: [], corsOrigins: [], adminOrigins: [],
          trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}, keepAlive: 120,
          headerTimeout: 60, bodyTimeout: 60, streamPing: 15,
          mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)

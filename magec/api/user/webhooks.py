@@ -19,7 +19,10 @@ Contract (Magec's handler, plus the parts marked *beyond Magec*):
   as ``Request body:`` + JSON, when the body is not empty.
 * **Sync**: the answer is ``200 {"ok": true, "response": <text>, "agent": <id>, "sessionId": …}``;
   a failed turn answers its error's status with ``{"ok": false, "error", "code"}``; a run longer
-  than ``syncTimeout`` (default 120 s) is cancelled with ``504``.
+  than ``syncTimeout`` (default 120 s) is cancelled with ``504``, and so is the run of a caller
+  that hangs up.
+* **Shutdown** (:func:`drain`): accepted runs get ``server.shutdownGrace`` to finish; the rest are
+  cancelled and their callbacks told ``unavailable`` (send again).
 * **Long runs** (*beyond Magec*): with ``callbackUrl`` (body, or ``X-Magec-Callback-Url``) the
   answer is ``202 {"ok": true, "runId": …, "status": "accepted"}`` at once, and the result
   ``{"runId", "clientId", "ok", "response" | "error", "code", "agent", "sessionId"}`` is POSTed to
