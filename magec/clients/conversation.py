@@ -137,7 +137,7 @@ class Conversations:
         if app is None:
             raise NotFoundError(f"agent or flow {key!r} not found")
         if app.id not in allowed:
-            raise ForbiddenError(f"this client is not allowed to use {app.id!r}")
+            raise ForbiddenError(f"this client is not allowed to use {key!r}")  # as asked: no id of what it may not use
         return app
 
     async def _stored(self, client_id: str, conversation: str) -> tuple[str | None, int]:
