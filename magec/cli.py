@@ -163,7 +163,7 @@ def examples_load(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Create the "Research pipeline" and "Debate" example flows (and their agents) on your backends."""
+    """Create the "Research pipeline", "Debate" and "Support triage" example flows (and their agents) on your backends."""
     from magec.flows.examples import BackendPick, load_examples
     from magec.server import open_context
 

@@ -136,7 +136,17 @@ def test_settings_long_term_provider_and_flow_limits(page: Page, server: ServerP
     assert api.get(f"{sessions}/long-gone").status_code == 404
     assert api.get(f"{sessions}/fresh").status_code == 200
     shot(page, artifacts, "settings")
-    api.put("/settings", json={**settings, "sessions": {"retentionDays": 0}}).raise_for_status()
+    # what a plain DELETE of something in use does (settings.deleteReferenced)
+    deleting = page.get_by_test_id("delete-settings")
+    choice = deleting.get_by_label("Deleting something still in use (API calls without ?force)")
+    expect(choice).to_have_value("refuse")
+    choice.select_option("scrub")
+    with page.expect_response(lambda r: r.url.endswith("/settings") and r.request.method == "PUT") as put:
+        deleting.get_by_role("button", name="Save settings").click()
+    assert put.value.ok, put.value.text()
+    settings = api.get("/settings").json()
+    assert settings["deleteReferenced"] == "scrub" and settings["sessions"] == {"retentionDays": 30}
+    api.put("/settings", json={**settings, "sessions": {"retentionDays": 0}, "deleteReferenced": "refuse"}).raise_for_status()
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
 
 

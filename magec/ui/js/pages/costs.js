@@ -113,7 +113,7 @@ export default {
     </section>
     <section class="panel">
       <div class="panel-head"><h2>Budgets</h2></div>
-      <p class="muted small">Set a budget on a client or an agent (its edit dialog, or <code>budget</code> in the Admin API). When it is spent, further turns are refused with <code>budget_exceeded</code> (HTTP 402) until the period resets or the budget is raised.</p>
+      <p class="muted small">Set a budget on a client or an agent below, or as its <code>budget</code> in the Admin API. When it is spent, further turns are refused with <code>budget_exceeded</code> (HTTP 402) until the period resets or the budget is raised.</p>
       <table class="table" v-if="budgets.length" data-testid="budgets">
         <thead><tr><th>Who</th><th>Budget</th><th>Spent</th><th>Resets</th><th></th></tr></thead>
         <tbody><tr v-for="b in budgets" :key="b.scope + b.id" :data-testid="'budget-' + b.name"><td>{{ b.scope }} {{ b.name }}</td><td>{{ b.amount }} {{ b.currency }} / {{ b.period }}</td>

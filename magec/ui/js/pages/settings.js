@@ -1,4 +1,5 @@
-// Settings: active memory providers, session retention, graph flow code-node limits, session/sign-out, keyboard shortcuts.
+// Settings: active memory providers, session retention, graph flow code-node limits, deleting what is in use,
+// session/sign-out, keyboard shortcuts.
 import { api, auth, setPassword } from '../api.js';
 import { store } from '../store.js';
 import { toast } from '../toast.js';
@@ -12,7 +13,7 @@ function withFlows(v) {
   const flows = v?.flows || {};
   return { ...v, flows: { executionTimeoutMs: 0, maxOutputBytes: 0, maxRouterActivations: 1000, ...flows,
     disabledLibraries: [...(flows.disabledLibraries || [])] },
-    sessions: { retentionDays: 0, ...(v?.sessions || {}) } };
+    sessions: { retentionDays: 0, ...(v?.sessions || {}) }, deleteReferenced: v?.deleteReferenced || 'refuse' };
 }
 
 export default {
@@ -71,6 +72,18 @@ export default {
           <div class="field"><label for="st-fl-router">Router activations per run</label>
             <input id="st-fl-router" type="number" min="1" max="1000" v-model.number="form.flows.maxRouterActivations"></div>
         </div>
+        <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
+      </form>
+    </section>
+    <section class="panel">
+      <h2>Deleting</h2>
+      <form class="form" @submit.prevent="save" data-testid="delete-settings">
+        <div class="field"><label for="st-del-ref">Deleting something still in use (API calls without ?force)</label>
+          <select id="st-del-ref" v-model="form.deleteReferenced" aria-describedby="st-del-hint">
+            <option value="refuse">Refuse it, naming who uses it (409)</option>
+            <option value="scrub">Delete it and remove it from those that use it</option></select></div>
+        <p class="hint" id="st-del-hint">This page always asks first and names who uses it; this setting decides what a
+          plain DELETE on the Admin API does (scripts, Magec's UI).</p>
         <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
       </form>
     </section>
