@@ -27,6 +27,14 @@ def error(e: Exception) -> None:
     console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
 
 
+def _writing_to(cfg: Config) -> None:
+    """Say which database a command that writes to it directly is about to change: a command run
+    from another directory (or without the server's config) opens another one."""
+    from magec.store.pool import describe
+
+    console.print(f"database: {describe(cfg.resolved_database_url())}", highlight=False)
+
+
 def _config(path: str | None) -> Config:
     try:
         config = load_config(path)
@@ -127,22 +135,31 @@ def import_magec(
     path: Annotated[Path, typer.Argument(help="Magec data/store.json")],
     config: ConfigOpt = None,
 ) -> None:
-    """Load a Magec store.json into the store, keeping ids."""
-    from magec.importer import import_store
+    """Load a Magec store.json into the store, keeping ids. Exits 1 when any item is not imported."""
+    from magec.importer import ImportCounts, import_store
     from magec.server import open_context
 
     cfg = _config(config)
+    try:  # read before anything is opened: a mistyped path creates no database and no key
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as e:
+        console.print(f"[red]import failed:[/red] {path}: {e}")
+        raise typer.Exit(1) from None
+    _writing_to(cfg)
 
-    async def run() -> dict[str, int]:
+    async def run() -> ImportCounts:
         async with open_context(cfg, start_runtime=False) as ctx:
-            return await import_store(ctx.store, json.loads(path.read_text()), console=console, source=path.parent)
+            return await import_store(ctx.store, data, console=console, source=path.parent)
 
     try:
         counts = asyncio.run(run())
-    except (MagecError, json.JSONDecodeError, OSError) as e:
+    except (MagecError, OSError) as e:
         console.print(f"[red]import failed:[/red] {e}")
         raise typer.Exit(1) from None
     console.print("imported: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if counts.report.skipped:
+        console.print(f"[red]{len(counts.report.skipped)} item(s) not imported[/red] (NOT IMPORTED above)")
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover
@@ -176,6 +193,7 @@ def examples_load(
         BackendPick(b, models[i] if len(models) > 1 else (models[0] if models else ""))
         for i, b in enumerate(backend)
     ]
+    _writing_to(cfg)
 
     async def run() -> tuple[dict[str, str], list[str]]:
         async with open_context(cfg, start_runtime=False) as ctx:
@@ -214,6 +232,7 @@ def memory_reembed(
     from magec.server import open_context
 
     cfg = _config(config)
+    _writing_to(cfg)
 
     async def run() -> dict[str, object]:
         async with open_context(cfg) as ctx:

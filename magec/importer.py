@@ -94,7 +94,7 @@ def _flows_in_order(flows: list[Any]) -> list[Any]:
 
 async def import_store(
     store: Store, data: dict[str, Any], console: Console | None = None, *, source: Path | None = None
-) -> dict[str, int]:
+) -> ImportCounts:
     """Create every resource of ``data`` with its original id; returns counts per kind. ``source`` is
     Magec's data directory (beside ``store.json``), where skills keep their files."""
     if not isinstance(data, dict):
@@ -127,8 +127,9 @@ async def import_store(
     if isinstance(data.get("settings"), dict) and data["settings"]:
         settings = {"id": "settings", "name": "settings", **data["settings"]}
         try:
-            saved = await store.put_settings(data["settings"])
-            report.add("settings", settings, "imported")
+            incoming, changes = _settings_onto(await store.get_settings(), data["settings"])
+            saved = await store.put_settings(incoming)
+            report.add("settings", settings, "imported", "; ".join(changes) or "nothing changed")
             report.dropped += [f"settings: {p}" for p in dropped_fields("settings", data["settings"], saved)]
         except MagecError as e:
             report.add("settings", settings, "skipped", str(e))
@@ -141,6 +142,26 @@ async def import_store(
     result = ImportCounts(counts)
     result.report = report
     return result
+
+
+def _settings_onto(current: dict[str, Any], incoming: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The store's settings as they apply to this server, and what they change, in words.
+
+    A Magec store names no provider when none was set (``"longTermProvider": ""``): imported into
+    a server that has one, that empty value would switch long-term memory (or the session store)
+    off for every agent, silently. An empty value never replaces a set one; every change is said."""
+    merged = dict(incoming)
+    changes: list[str] = []
+    for key, value in incoming.items():
+        before = current.get(key)
+        if value in ("", None) and before not in ("", None):
+            merged[key] = before
+            changes.append(f"{key} kept {before!r} (empty in the store)")
+        elif value != before and not isinstance(value, (dict, list)):
+            changes.append(f"{key} {before!r} → {value!r}")
+        elif value != before:
+            changes.append(f"{key} replaced")
+    return merged, changes
 
 
 async def _report_skills(store: Store, items: list[Any], report: ImportReport) -> None:

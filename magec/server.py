@@ -46,7 +46,7 @@ from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
 from magec.store.epochs import EpochBoard
 from magec.store.migrate import upgrade
-from magec.store.pool import database_error, pool_sizing
+from magec.store.pool import database_error, describe, pool_sizing
 from magec.store.store import Store, make_engine
 from magec.voice.realtime.limits import MAX_FRAME_BYTES
 
@@ -514,7 +514,7 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
                 config.port,
                 admin_host,
                 config.admin_port,
-                config.resolved_database_url().split("://")[0],
+                describe(config.resolved_database_url()),
             )
         try:
             await asyncio.gather(*(s.serve(sockets=socks) for s, socks in zip(servers, sockets, strict=False)))

@@ -147,6 +147,18 @@ def make_engine(url: str, sizing: PoolSizing | None = None) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
+def describe(url: str) -> str:
+    """``url`` as an operator reads it: the file of a SQLite database, else the URL without its
+    password (which database a command writes to, or a server serves)."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return "an invalid database.url"
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return f"SQLite {parsed.database}"
+    return parsed.render_as_string(hide_password=True)
+
+
 def database_error(err: BaseException, url: str) -> ConfigError | None:
     """A one-line :class:`~magec.errors.ConfigError` naming ``database.url`` (without its password)
     for a database magec cannot open — no async driver for the URL, the server unreachable, a login
@@ -168,5 +180,5 @@ def database_error(err: BaseException, url: str) -> ConfigError | None:
     return None
 
 
-__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "database_error", "make_engine", "pool_sizing",
+__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "database_error", "describe", "make_engine", "pool_sizing",
            "poolable"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ MAGEC_STORE = {
 
 
 def magec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "magec", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    # wide enough that rich does not wrap a path or a report line
+    env = {**os.environ, "COLUMNS": "400"}
+    return subprocess.run([sys.executable, "-m", "magec", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=env)
 
 
 def write_config(tmp_path: Path, db_url: str) -> Path:
@@ -76,6 +80,31 @@ async def test_import_magec_store(tmp_path: Path) -> None:
         # the existing client token keeps working
         r = await apps.user.get("/api/v1/agent/list-apps", headers={"Authorization": "Bearer mgc_existingtoken123456"})
         assert r.status_code == 200 and set(r.json()) == {"Magec", "Pipe"}  # list-apps names the apps, as ADK's
+
+
+def test_import_magec_says_where_and_what_it_changed(tmp_path: Path) -> None:
+    """It writes to a database directly: it names it; a store that names no memory provider does
+    not switch the server's off; anything not imported is an exit status 1; a mistyped path
+    creates nothing."""
+    db = tmp_path / "data" / "magec.db"
+    cfg = write_config(tmp_path, f"sqlite+aiosqlite:///{db}")
+    r = magec("import-magec", str(tmp_path / "no-such-store.json"), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 1 and "no-such-store.json" in r.stderr and not (tmp_path / "data").exists(), r.stderr
+    store_json = tmp_path / "store.json"
+    store_json.write_text(json.dumps(MAGEC_STORE))
+    r = magec("import-magec", str(store_json), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"database: SQLite {db}" in r.stderr
+    # a second store: Magec writes "" for a provider it does not use
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"settings": {"sessionProvider": "", "longTermProvider": ""},
+                                  "agents": [{"id": "ag-2", "name": "Two", "llm": {"backend": "missing", "model": "m"}}]}))
+    r = magec("import-magec", str(second), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "longTermProvider kept 'mem-1' (empty in the store)" in r.stderr and "1 item(s) not imported" in r.stderr
+    with sqlite3.connect(db) as conn:
+        (settings,) = conn.execute("SELECT settings FROM config_state").fetchone()
+    assert json.loads(settings)["longTermProvider"] == "mem-1"
 
 
 def test_config_file_and_env(tmp_path: Path) -> None:
