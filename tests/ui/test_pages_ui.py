@@ -10,8 +10,11 @@ conversations, costs. :func:`test_every_page_has_a_ui_test` keeps it that way fo
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -218,5 +221,27 @@ def test_secrets_create_never_shows_the_value(page: Page, server: ServerProcess,
     dlg.get_by_role("button", name="Save").click()
     expect(dlg).to_be_hidden()
     expect(row).to_contain_text("for the weather tool")
+    # a secret imported without its value (a Magec store without its key) says so, and asks for it
+    store_json = server.data_dir / "magec-store.json"
+    store_json.write_text(json.dumps({"secrets": [{"id": "sec-imp", "name": "Imported", "key": "IMPORTED_KEY",
+                                                   "value": "enc:v1:sealed-under-magecs-key"}]}))
+    done = subprocess.run([sys.executable, "-m", "magec", "import-magec", str(store_json),
+                           "--config", str(server.data_dir / "config.yaml")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "REENTER" in done.stderr, done.stderr
+    assert api.get("/secrets/sec-imp").json()["needsValue"] is True
+    assert {x["key"]: x["needsValue"] for x in api.get("/secrets").json()}["WEATHER_TOKEN"] is False
+    page.keyboard.press("r")  # refresh
+    missing = page.get_by_test_id("secret-needs-value-IMPORTED_KEY")
+    expect(missing).to_contain_text("No value: enter it")
+    expect(page.get_by_test_id("secret-needs-value-WEATHER_TOKEN")).to_have_count(0)
+    missing.click()
+    expect(dlg).to_contain_text("This secret has no value")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg.get_by_role("alert")).to_contain_text("Value is required")
+    dlg.get_by_label("Value").fill("typed-again-1234")
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg).to_be_hidden()
+    expect(page.get_by_test_id("secret-needs-value-IMPORTED_KEY")).to_have_count(0)
+    assert api.get("/secrets/sec-imp").json()["needsValue"] is False
     shot(page, artifacts, "secrets")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

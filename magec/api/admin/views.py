@@ -127,7 +127,17 @@ _LEGACY: dict[str, Callable[[dict[str, Any]], None]] = {"agents": _agent_legacy,
 
 
 #: kind -> what its view adds beyond the stored record (observed state kept outside the resource)
-_EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {"backends": _backend_view, "agents": _agent_view}
+async def _secret_view(
+    _ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], _all: dict[str, dict[str, dict[str, Any]]] | None
+) -> None:
+    """``needsValue``: the secret holds nothing (imported from Magec without its key): every
+    ``${KEY}`` of it expands to nothing until someone types the value again. Never the value."""
+    view["needsValue"] = not raw.get("value")
+
+
+_EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {
+    "backends": _backend_view, "agents": _agent_view, "secrets": _secret_view,
+}
 
 
 def _declared(type_name: str) -> dict[str, Any]:

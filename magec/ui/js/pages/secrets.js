@@ -17,6 +17,7 @@ const SecretDialog = {
   name: 'SecretDialog',
   components: { Modal, PasswordInput },
   data() { return { open: false, editing: null, form: {}, keyTouched: false, saving: false, error: '' }; },
+  computed: { valueRequired() { return !this.editing || !!this.editing.needsValue; } },
   template: `
   <Modal v-model:open="open" :title="editing ? 'Edit secret' : 'New secret'" testid="secret-dialog">
     <form class="form" id="secret-form" @submit.prevent="save">
@@ -25,8 +26,9 @@ const SecretDialog = {
       <div class="field"><label for="s-key">Key <span class="req">*</span></label>
         <input id="s-key" v-model="form.key" required pattern="[A-Z_][A-Z0-9_]*" title="Only capital letters, digits and _, not starting with a digit (e.g. OPENAI_API_KEY)" class="mono" placeholder="OPENAI_API_KEY" @input="keyTouched = true; form.key = form.key.toUpperCase()">
         <p class="hint">Use it in any field as <code>\${{ '{' + (form.key || 'KEY') + '}' }}</code>.</p></div>
-      <div class="field"><label for="s-value">Value <span class="req" v-if="!editing">*</span></label>
-        <PasswordInput id="s-value" v-model="form.value" name="secret-value" :placeholder="editing ? 'Leave empty to keep the current value' : 'secret value'"/>
+      <div class="field"><label for="s-value">Value <span class="req" v-if="valueRequired">*</span></label>
+        <PasswordInput id="s-value" v-model="form.value" name="secret-value" :placeholder="valueRequired ? 'secret value' : 'Leave empty to keep the current value'"/>
+        <p class="warn-text" v-if="editing && editing.needsValue">This secret has no value (imported without it): what uses it sends nothing until you enter it.</p>
         <p class="hint">Values are encrypted at rest and never shown again.</p></div>
       <div class="field"><label for="s-desc">Description</label><input id="s-desc" v-model="form.description"></div>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
@@ -44,7 +46,7 @@ const SecretDialog = {
     },
     autoKey() { if (!this.keyTouched) this.form.key = toKey(this.form.name); },
     async save() {
-      if (!this.editing && !this.form.value) { this.error = 'Value is required'; return; }
+      if (this.valueRequired && !this.form.value) { this.error = 'Value is required'; return; }
       this.saving = true; this.error = '';
       const body = { ...this.form };
       if (this.editing && !body.value) delete body.value;
@@ -81,7 +83,9 @@ export default {
                 :title="u.label + ' ' + u.name + (u.how ? ' (' + u.how + ')' : '')">{{ u.name }} · {{ u.label }}</button></template>
           </div></div>
         <button type="button" class="chip mono" @click="copy(x)" title="Copy reference"><Icon name="copy" :size="12"/> \${{ '{' + x.key + '}' }}</button>
-        <span class="muted small mono">••••••••</span>
+        <span class="muted small mono" v-if="!x.needsValue">••••••••</span>
+        <button v-else type="button" class="badge warn link-badge" :data-testid="'secret-needs-value-' + x.key" @click="$refs.dlg.show(x)"
+          title="Imported without its value: everything using it sends nothing until you enter it">No value: enter it</button>
         <button class="icon-btn" type="button" @click="$refs.dlg.show(x)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
         <button class="icon-btn danger" type="button" @click="remove(x)" title="Delete" aria-label="Delete"><Icon name="trash"/></button>
       </div>
