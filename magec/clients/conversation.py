@@ -133,7 +133,7 @@ class Conversations:
 
     def _pick(self, rt: Runtime, client: Any, key: str) -> App:
         allowed = self._allowed_ids(rt, client)
-        app = rt.find(key, allowed.__contains__)
+        app = rt.find(key, allowed.__contains__, field="agent")
         if app is None:
             raise NotFoundError(f"agent or flow {key!r} not found")
         if app.id not in allowed:

@@ -22,7 +22,7 @@ from magec.agents import context_guard
 from magec.agents.apps import App, AppStatus, BuildDeps
 from magec.agents.build import build_llm_agent
 from magec.config_view.snapshot import StoreSnapshot
-from magec.errors import MagecError
+from magec.errors import MagecError, ValidationError
 from magec.redact import redact
 
 log = logging.getLogger(__name__)
@@ -41,22 +41,31 @@ class Runtime:
     #: sees every turn run on this runtime (``BuildDeps.turn_observer``: the conversation audit)
     observer: Any = None
 
-    def find(self, key: str, usable: Callable[[str], bool] | None = None) -> App | None:
+    def find(self, key: str, usable: Callable[[str], bool] | None = None, *, field: str | None = None) -> App | None:
         """An app by id, or by exact name when no id matches.
 
         Names need not be unique: with ``usable`` (a caller's ``may_use``) a name resolves to an
         app the caller may use when one has it, so a client allowed on one of two "Assistant"s
         reaches that one by name; an app it may not use is returned only when no usable one has
-        the name (the caller's check then refuses it)."""
+        the name (the caller's check then refuses it). ``field`` (a request's field naming the
+        app): a name that more than one usable app has is a 400 naming it — answering with one
+        of them, picked silently, would run an agent the caller did not mean."""
         if key in self.apps:
             return self.apps[key]
         refused: App | None = None
+        found: list[App] = []
         for app in self.apps.values():
             if app.name == key:
                 if usable is None or usable(app.id):
-                    return app
+                    if field is None:
+                        return app
+                    found.append(app)
                 refused = refused or app
-        return refused
+        if len(found) > 1:
+            ids = ", ".join(a.id for a in found)
+            raise ValidationError(f"{field}: {key!r} is the name of {len(found)} agents or flows ({ids}): use the id",
+                                  field=field)
+        return found[0] if found else refused
 
 
 def fingerprint(snap: StoreSnapshot, kind: str, rid: str, memo: dict[tuple[str, str], str]) -> str:

@@ -186,9 +186,11 @@ def parse_message(raw: Any) -> types.Content:
     return content
 
 
-def require_app(runtime: Runtime, app_name: str, usable: Callable[[str], bool] | None = None) -> App:
+def require_app(
+    runtime: Runtime, app_name: str, usable: Callable[[str], bool] | None = None, field: str | None = "appName"
+) -> App:
     """The app ``app_name`` names (id, or name: see :meth:`Runtime.find`), ready to run."""
-    app = runtime.find(app_name, usable) if app_name else None
+    app = runtime.find(app_name, usable, field=field) if app_name else None
     if app is None:
         raise NotFoundError(f"app {app_name!r} not found (no agent or flow with that id)")
     if not app.status.valid or app.runner is None:

@@ -148,7 +148,7 @@ def agent_router(
         request: Request, rt: Runtime, app_name: str, *, must_be_valid: bool = True
     ) -> tuple[App, Caller]:
         caller = caller_of(request, rt)
-        app = rt.find(app_name, caller.may_use)
+        app = rt.find(app_name, caller.may_use, field="appName")
         if app is not None:
             caller.check(app.id)
         if must_be_valid:

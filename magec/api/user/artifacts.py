@@ -78,7 +78,7 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
         assert ctx.runtime is not None
         rt = await ctx.runtime.fresh()
         caller = caller_of(request, rt)
-        app = rt.find(app_name, caller.may_use)
+        app = rt.find(app_name, caller.may_use, field="appName")
         if app is None:
             require_app(rt, app_name)  # raises the 404
         assert app is not None

@@ -50,7 +50,7 @@ def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
     """The agent or flow named ``model`` and its display name; 404 model_not_found otherwise."""
     if not isinstance(model, str) or not model:
         raise ValidationError("model: is required (an agent or flow id or name)", field="model")
-    found = rt.find(model, caller.may_use)
+    found = rt.find(model, caller.may_use, field="model")
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
     return locate(rt.snapshot, found.id), found.name or found.id

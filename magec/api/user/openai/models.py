@@ -44,7 +44,7 @@ def router(ctx: AppContext) -> APIRouter:
         assert ctx.runtime is not None
         rt = await ctx.runtime.fresh()
         caller = authenticate(request, rt)
-        found = rt.find(model, caller.may_use)
+        found = rt.find(model, caller.may_use, field="model")
         if found is None or not caller.may_use(found.id) or not found.status.valid:
             raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
         return card(found)

@@ -36,7 +36,7 @@ from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
     if not isinstance(model, str) or not model:
         raise ValidationError("model: is required (an agent or flow id or name)", field="model")
-    found = rt.find(model, caller.may_use)
+    found = rt.find(model, caller.may_use, field="model")
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
     return require_app(rt, found.id)
