@@ -27,6 +27,26 @@ def error(e: Exception) -> None:
     console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
 
 
+def _busy(listens: list[tuple[str, str, int]]) -> str:
+    """Why one of ``(setting, host, port)`` cannot be listened on (e.g. another process has it), or
+    "". A quick bind and close: uvicorn finding it out later printed three chained tracebacks after
+    the migrations had run, and logged the other port as running."""
+    import socket
+
+    for name, host, port in listens:
+        if not port:
+            continue
+        try:
+            family, kind, proto, _, addr = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(addr)
+        except OSError as e:
+            return f"{name}: cannot listen on {host or '*'}:{port}: {e.strerror or e}"
+    return ""
+
+
 def _writing_to(cfg: Config) -> None:
     """Say which database a command that writes to it directly is about to change: a command run
     from another directory (or without the server's config) opens another one."""
@@ -66,12 +86,18 @@ def serve(
     if workers is not None:
         cfg.workers = workers
     try:
-        cfg.admin_bind_host()  # refuse an exposed, password-less Admin API before touching anything
-        if cfg.mcp_enabled:
-            cfg.mcp_bind_host()  # and the same for the admin MCP server (docs/admin-mcp.md)
+        admin_host = cfg.admin_bind_host()  # refuse an exposed, password-less Admin API before touching anything
+        mcp_host = cfg.mcp_bind_host() if cfg.mcp_enabled else ""  # same for the admin MCP server (docs/admin-mcp.md)
     except MagecError as e:
         error(e)
         raise typer.Exit(2) from None
+    listens = [("server.port", cfg.host, cfg.port), ("server.adminPort", admin_host, cfg.admin_port)]
+    if cfg.mcp_enabled:
+        listens.append(("server.mcp.port", mcp_host, cfg.mcp_port))
+    busy = _busy(listens)
+    if busy:  # before the database is migrated or a key generated: nothing to undo
+        error(RuntimeError(busy))
+        raise typer.Exit(1)
     from magec.heap import before_exit
     from magec.loop import run as run_loop
 

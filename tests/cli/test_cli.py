@@ -209,3 +209,22 @@ def test_config_errors_never_show_a_substituted_value(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"server\.port must be an integer") as e:
         load_config(cfg, env={"PORT": "port-secret-88", "PW": secret})
     assert "port-secret-88" not in str(e.value) and "${PORT}" in str(e.value)
+
+
+def test_a_port_in_use_is_one_line_before_anything_is_touched(tmp_path: Path) -> None:
+    import socket
+
+    from magec.testing.services import free_port
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(f"server: {{host: 127.0.0.1, port: {port}, adminPort: {free_port()}, encryptionKey: k}}\n"
+                       f"dataDir: {tmp_path / 'data'}\n")
+        r = magec("serve", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: server.port: cannot listen on 127.0.0.1:{port}: Address already in use"], r.stderr
+    assert not (tmp_path / "data").exists()  # no database migrated, no key generated
