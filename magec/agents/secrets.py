@@ -27,9 +27,11 @@ Guarantees:
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from magec.redact import register_secret
 from magec.resources import Agent, secret_refs
@@ -72,13 +74,55 @@ class LiveSecrets:
         deps.secrets = self
 
     def scrubber(self) -> re.Pattern[str] | None:
-        """One pattern of every current value (long ones anywhere, short ones standing alone)."""
+        """One pattern of every current value (long ones anywhere, with their common encodings —
+        see :func:`disguises` — short ones standing alone), matched in any letter case."""
         current = tuple(sorted((v for v in self.values.values() if v and v.strip()), key=len, reverse=True))
         if current != self._pattern[0]:
-            alts = [re.escape(v) if len(v) >= SHORT else rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])"
-                    for v in current]
-            self._pattern = (current, re.compile("|".join(alts)) if alts else None)
+            forms = sorted({f for v in current if len(v) >= SHORT for f in (v, *disguises(v))}, key=len, reverse=True)
+            alts = [re.escape(f) for f in forms] + [
+                rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])" for v in current if len(v) < SHORT]
+            self._pattern = (current, re.compile("|".join(alts), re.IGNORECASE) if alts else None)
         return self._pattern[1]
+
+
+def disguises(value: str) -> list[str]:
+    """What a tool that transforms its input would hand back of ``value``: reversed, hex, URL- and
+    base64-encoded (standard and URL-safe, at each of the three alignments a value can have inside
+    a longer encoded text; the edge characters that depend on its neighbours left out). A client
+    can make the model put ``{{secret:KEY}}`` into any tool's arguments; a tool that echoes the
+    value transformed must not carry it past the mask. Not every transformation: docs/artifacts.md."""
+    raw = value.encode()
+    out = [value[::-1], raw.hex(), quote(value, safe="")]
+    for shift in range(3):
+        enc = base64.b64encode(b"\0" * shift + raw).decode()
+        end = len(enc) if (shift + len(raw)) % 3 == 0 else len(enc) - 4
+        core = enc[4 if shift else 0:end]
+        if len(core) >= SHORT:
+            out += [core, core.replace("+", "-").replace("/", "_")]
+    return [f for f in out if f != value and len(f) >= SHORT]
+
+
+def _named(value: Any) -> set[str]:
+    """The secret keys ``value`` (JSON-like) holds placeholders of."""
+    if isinstance(value, str):
+        return {m.group(1) or m.group(2) for m in _EITHER.finditer(value)} if ("{" in value) else set()
+    if isinstance(value, dict):
+        return set().union(*(_named(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(_named(v) for v in value)) if value else set()
+    return set()
+
+
+def _named_by_user(tool_context: Any) -> set[str]:
+    """Keys a user's own words name as placeholders: this turn's message and every user event of
+    the session. A client that writes ``{{secret:KEY}}`` is asking the model to put the value into
+    a tool call it chooses (one that echoes it, or sends it anywhere)."""
+    texts = []
+    for content in [getattr(tool_context, "user_content", None)] + [
+            e.content for e in getattr(getattr(tool_context, "session", None), "events", None) or []
+            if getattr(e, "author", "") == "user"]:
+        texts += [p.text for p in (getattr(content, "parts", None) or []) if getattr(p, "text", None)]
+    return set().union(*(_named(t) for t in texts)) if texts else set()
 
 
 def scrub(value: Any, pattern: re.Pattern[str] | None) -> Any:
@@ -131,10 +175,17 @@ class AgentSecrets:
             return [self._substitute(v, problems) for v in value]
         return value
 
-    def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:  # noqa: ARG002
+    def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:
         if getattr(tool, "name", "") in STORING_TOOLS:
             return None
         problems: list[str] = []
+        asked = _named(args)
+        if asked:
+            for key in sorted(asked & _named_by_user(tool_context)):
+                problems.append(f"secret {key!r} was named in a user's message: a secret is filled in only "
+                                "where the agent asks for it itself")
+            if problems:
+                return {"error": "; ".join(problems)}
         resolved = self._substitute(args, problems)
         if problems:
             return {"error": "; ".join(dict.fromkeys(problems))}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from magec.redact import redact
 from magec.testing.apps import Apps, running_apps
-from magec.testing.fake_providers import FakeServer, OpenAIFake
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply, ToolCall
 from tests.tools.conftest import SERVER_SCRIPT
 
 A = "/api/v1/admin"
@@ -48,7 +49,13 @@ async def agent(apps: Apps, llm: FakeServer, tmp_path: Path, **fields: Any) -> s
     return str(r.json()["id"])
 
 
-async def run(apps: Apps, aid: str, text: str, session: str = "s1") -> list[dict[str, Any]]:
+async def run(apps: Apps, llm: FakeServer, aid: str, text: str, session: str = "s1") -> list[dict[str, Any]]:
+    """One turn. ``call <tool> <json args>``: the model calls that tool on its own (scripted), and
+    the user's message names no placeholder (one a user names is never filled: see the test below)."""
+    found = re.fullmatch(r"call (\w+) (.*)", text)
+    if found:
+        llm.script(Reply(tool_calls=[ToolCall(found.group(1), json.loads(found.group(2)))]))
+        text = "use your tools"
     r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": session,
                                                "newMessage": {"role": "user", "parts": [{"text": text}]}})
     assert r.status_code == 200, r.text
@@ -76,19 +83,19 @@ async def test_placeholders_filled_allowed_only_redacted_live(tmp_path: Path, ll
         assert shown["secrets"] == ["VAR_NAME", token_id] and shown["allowAllSecrets"] is False
 
         # filled just before the call: the MCP server read the variable the secret names
-        events = await run(apps, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}')
+        events = await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}')
         assert result(events)["structuredContent"] == {"result": "v-42"}
         # the recorded call keeps the placeholder
         assert parts(events, "functionCall")[0]["args"] == {"name": "{{secret:VAR_NAME}}"}
         # Magec G2's ${KEY}: filled for an allowed secret, left as written otherwise (no error)
-        res = result(await run(apps, aid, 'call env_value {"name": "${VAR_NAME}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "${VAR_NAME}"}'))
         assert res["structuredContent"] == {"result": "v-42"}
-        res = result(await run(apps, aid, 'call env_value {"name": "${OTHER}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "${OTHER}"}'))
         assert res["structuredContent"] == {"result": ""} and "error" not in res
 
         # a tool result carrying a secret value: masked for the model and the client
         llm.clear()
-        events = await run(apps, aid, 'call env_value {"name": "LEAKY"}')
+        events = await run(apps, llm, aid, 'call env_value {"name": "LEAKY"}')
         assert result(events)["structuredContent"] == {"result": "***"}
         assert TOKEN not in json.dumps(events)
         sent = json.dumps([r.json for r in llm.requests])
@@ -109,16 +116,16 @@ async def test_placeholders_filled_allowed_only_redacted_live(tmp_path: Path, ll
         assert redact(f"key {TOKEN} leaked") == "key *** leaked"
 
         # a key the agent may not use, and one no secret has: refused, naming the key, tool not run
-        res = result(await run(apps, aid, 'call env_value {"name": "{{secret:OTHER}}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:OTHER}}"}'))
         assert res == {"error": "secret 'OTHER' is not allowed for this agent"}
-        res = result(await run(apps, aid, 'call env_value {"name": "{{secret:NOPE}}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:NOPE}}"}'))
         assert res == {"error": "secret 'NOPE' is not allowed for this agent"}
 
         # values change live: the next call uses the new value, no agent edit
         var = next(s for s in (await apps.admin.get(f"{A}/secrets")).json() if s["key"] == "VAR_NAME")
         r = await apps.admin.put(f"{A}/secrets/{var['id']}", json={"name": "Var", "key": "VAR_NAME", "value": "HOME"})
         assert r.status_code == 200, r.text
-        res = result(await run(apps, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
         assert res["structuredContent"] == {"result": os.environ.get("HOME", "")}
 
 
@@ -128,17 +135,53 @@ async def test_allow_all_secrets(tmp_path: Path, llm: FakeServer) -> None:
         await secret(apps, "API_TOKEN", TOKEN)
         aid = await agent(apps, llm, tmp_path, allowAllSecrets=True)
         assert (await apps.admin.get(f"{A}/agents/{aid}")).json()["allowAllSecrets"] is True
-        res = result(await run(apps, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
         assert res["structuredContent"] == {"result": "v-42"}
         # magec's storing tools get the placeholder as written: a saved file never holds a value
-        res = result(await run(apps, aid, 'call save_artifact {"name": "k.txt", "content": "key={{secret:API_TOKEN}}"}'))
+        res = result(await run(apps, llm, aid, 'call save_artifact {"name": "k.txt", "content": "key={{secret:API_TOKEN}}"}'))
         assert res["success"] is True
         part = (await apps.user.get(f"{U}/apps/{aid}/users/u/sessions/s1/artifacts/k.txt")).json()
         assert part == {"text": "key={{secret:API_TOKEN}}"}
         # unknown keys are still refused, by name
-        res = result(await run(apps, aid, 'call env_value {"name": "{{ secret:MISSING }}"}'))
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{ secret:MISSING }}"}'))
         assert res == {"error": "secret 'MISSING' does not exist"}
         # an agent without the fields keeps them off, and a placeholder is refused
         other = await agent(apps, llm, tmp_path)
-        res = result(await run(apps, other, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
+        res = result(await run(apps, llm, other, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
         assert res == {"error": "secret 'VAR_NAME' is not allowed for this agent"}
+
+
+async def test_a_secret_a_user_names_is_not_filled_and_echoes_are_masked(tmp_path: Path, llm: FakeServer) -> None:
+    """A client of the agent wrote the placeholder itself and had the model pass it to a tool that
+    hands text back transformed (reversed): the secret reached the client reversed. A placeholder a
+    user's message names (in this turn or an earlier one) is not filled; a value that comes back
+    reversed, base64- or hex-encoded or upper-cased is masked like the value itself."""
+    async with running_apps(tmp_path / "data") as apps:
+        await secret(apps, "API_TOKEN", TOKEN)
+        aid = await agent(apps, llm, tmp_path, secrets=["API_TOKEN"])
+        for session in ("asked-now", "asked-before"):
+            if session == "asked-before":
+                await run(apps, llm, aid, "remember {{ secret:API_TOKEN }} for later", session)
+                text = 'call transform {"text": "{{secret:API_TOKEN}}", "how": "reverse"}'
+            else:
+                text = 'call transform {"text": "{{secret:API_TOKEN}}", "how": "reverse"} ${API_TOKEN}'
+            if session == "asked-now":  # the user's own message names it: the model echoes it in its call
+                llm.script(Reply(tool_calls=[ToolCall("transform", {"text": "{{secret:API_TOKEN}}", "how": "reverse"})]))
+                r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": session,
+                                                           "newMessage": {"parts": [{"text": text}]}})
+                assert r.status_code == 200, r.text
+                events = list(r.json())
+            else:
+                events = await run(apps, llm, aid, text, session)
+            res = result(events)
+            assert "was named in a user's message" in res["error"] and "API_TOKEN" in res["error"], res
+            assert TOKEN[::-1] not in json.dumps(events)
+        # asked by the model on its own: filled; what the tool hands back, in any of these forms, is masked
+        for how in ("reverse", "base64", "hex", "upper"):
+            events = await run(apps, llm, aid, f'call transform {{"text": "{{{{secret:API_TOKEN}}}}", "how": "{how}"}}',
+                               f"model-{how}")
+            res = result(events)
+            assert "***" in res["structuredContent"]["result"], (how, res)  # base64: an edge byte or two may show
+            dumped = json.dumps(events)
+            assert TOKEN[::-1] not in dumped and TOKEN.encode().hex() not in dumped and TOKEN.upper() not in dumped
+            assert "dG9rLXZlcnktc2VjcmV0LTEyMw" not in dumped and "tok-very-secret" not in dumped

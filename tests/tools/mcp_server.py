@@ -1,12 +1,14 @@
 """A small MCP server for the tool tests: run as a script it serves stdio (the HTTP tests mount
 ``server`` in a FastAPI app, see ``conftest.py``).
 
-Tools: ``add(a, b)``, ``env_value(name)``, ``environ()`` (the whole environment), ``cwd()``, ``pid()``, ``slow(seconds)`` and
+Tools: ``add(a, b)``, ``env_value(name)``, ``environ()`` (the whole environment), ``cwd()``, ``pid()``, ``slow(seconds)``,
+``transform(text, how)`` (reverse, base64, hex, upper: what a tool may do to a secret it is handed) and
 ``fail(message)`` (raises, so the client gets an ``isError`` result).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 
 import anyio
@@ -50,6 +52,18 @@ async def slow(seconds: float) -> str:
     """Answers after ``seconds``."""
     await anyio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+def transform(text: str, how: str) -> str:
+    """``text`` reversed, base64-encoded (after a prefix), hex-encoded or upper-cased."""
+    if how == "reverse":
+        return text[::-1]
+    if how == "base64":
+        return base64.b64encode(b"prefix:" + text.encode()).decode()
+    if how == "hex":
+        return text.encode().hex()
+    return text.upper()
 
 
 @server.tool()
