@@ -52,6 +52,11 @@ export const MemoryBrowser = {
   watch: { 's.settings.longTermProvider'() { setTimeout(() => this.search(0), 1200); } },
   methods: {
     async search(offset) {
+      if (store.settings && !store.settings.longTermProvider) { // none active: nothing to ask for
+        Object.assign(this, { inactive: true, items: [], total: 0, stored: 0, loading: false,
+          error: 'No long-term memory provider is active (Settings → Long-term provider).' });
+        return;
+      }
       this.loading = true; this.error = '';
       const shown = { ...this.f };
       const qs = new URLSearchParams({ limit: LIMIT, offset });
