@@ -117,4 +117,11 @@ def test_overview_chart_and_price_editor(page: Page, srv: ServerProcess, fake: F
     expect(bar).to_have_attribute("data-cost", str(2 * per_call))
     assert float(bar.get_attribute("height") or 0) > 100  # the only day with spend is the tallest bar
     shot(page, artifacts, "overview-costs")
+
+    # a small model's cost is shown with its significant digits, not rounded to "0.00"
+    prices = api.get("/costs/prices").json()
+    tiny = [{**p, "input": 0.05, "output": 0.05} if p["model"] == "alpha-chat" else p for p in prices["prices"]]
+    api.put("/costs/prices", json={"currency": prices["currency"], "prices": tiny}).raise_for_status()
+    nav(page, "costs")
+    expect(page.get_by_test_id("cost-report").locator("tr", has_text="Helper")).to_contain_text("0.00004 USD")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -8,7 +8,12 @@ import { PageHeader, ErrorBanner } from '../components/common.js';
 
 const DAY = 86400000;
 const iso = (d) => d.toISOString().slice(0, 10);
-const money = (v, cur) => `${(v || 0).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: v && v < 1 ? 4 : 2 })} ${cur || ''}`.trim();
+// Below 1, enough decimals for two significant digits (a small model's turn costs 0.000027, not "0.00").
+const money = (v, cur) => {
+  const n = v || 0;
+  const digits = n && Math.abs(n) < 1 ? Math.min(10, Math.max(4, 2 - Math.floor(Math.log10(Math.abs(n))))) : 2;
+  return `${n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: digits })} ${cur || ''}`.trim();
+};
 const GROUPS = [['agent', 'Agent'], ['backend', 'Backend'], ['client', 'Client'], ['model', 'Model'], ['day', 'Day']];
 
 // Cost per day as bars (last `days` days, UTC); empty days are zero-height bars.
