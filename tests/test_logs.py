@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,22 @@ async def test_debug_logs_are_not_flooded_by_the_database_pool(restore_logging: 
     logging.getLogger("magec.test").debug("still on")
     lines = out.getvalue().splitlines()
     assert [json.loads(line)["msg"] for line in lines] == ["still on"], lines
+
+
+async def test_each_admin_change_is_one_info_line_without_its_values(restore_logging: None, tmp_path: Path) -> None:
+    """An operator reading the log saw restores, imports and edits leave nothing: each admin write
+    is one line (method, path, status, address); a body's values never appear."""
+    from magec.testing.apps import running_apps
+
+    out = io.StringIO()
+    setup_logging("info", "json", stream=out)
+    async with running_apps(tmp_path / "d") as apps:
+        r = await apps.admin.post("/api/v1/admin/secrets", json={"name": "k", "key": "K1", "value": "v-logged-never-991"})
+        assert r.status_code == 201
+        await apps.admin.get("/api/v1/admin/secrets")
+        await apps.admin.delete(f"/api/v1/admin/secrets/{r.json()['id']}")
+    msgs = [json.loads(line)["msg"] for line in out.getvalue().splitlines()]
+    admin = [m for m in msgs if m.startswith("admin ")]
+    assert admin == ["admin POST /api/v1/admin/secrets → 201 (from 127.0.0.1)",
+                     f"admin DELETE /api/v1/admin/secrets/{r.json()['id']} → 204 (from 127.0.0.1)"], admin
+    assert "v-logged-never-991" not in out.getvalue()

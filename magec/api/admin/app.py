@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from magec.api import docs, errors, guard, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.admin.ui_assets import ui_response
-from magec.api.auth import AdminAuth
+from magec.api.auth import AdminAuth, client_ip
 from magec.context import AppContext, refresh_gauges
 from magec.errors import MagecError
 from magec.metrics import instrument
@@ -30,6 +30,9 @@ from magec.metrics import instrument
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent.parent / "ui"
 PREFIX = "/api/v1/admin"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: admin POSTs that are conversations or speech in the playground, not changes to the configuration
+NOT_CHANGES = (f"{PREFIX}/agent/", f"{PREFIX}/voice/")
 
 
 def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
@@ -51,7 +54,13 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
                     auth.verify(request)
                 except MagecError as err:
                     return errors.to_response(err)
-            return await call_next(request)
+            response = await call_next(request)
+            if request.method in WRITES and path.startswith(PREFIX) and not path.startswith(NOT_CHANGES):
+                # who changed what, in the log an operator reads (the path names the resource; its
+                # body and query never: they may hold values)
+                log.info("admin %s %s → %d (from %s)", request.method, path, response.status_code,
+                         client_ip(request, auth.trusted))
+            return response
 
     app.add_middleware(AdminAuthMiddleware)
     config = ctx.config
