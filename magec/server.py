@@ -369,6 +369,7 @@ def admin_app(ctx: AppContext) -> FastAPI:
     """The admin app (port 8081) with the routers of the parts it administers."""
     from magec.api.admin import backends, backup, clients, conversations, memory, playground, skills, voice
     from magec.api.admin import costs as admin_costs
+    from magec.api.admin import mcps as admin_mcps
     from magec.api.admin import runs as admin_runs
     from magec.api.admin.app import create_admin_app
 
@@ -376,6 +377,7 @@ def admin_app(ctx: AppContext) -> FastAPI:
         ctx,
         routers=[
             backends.router(ctx),
+            admin_mcps.router(ctx),
             memory.router(ctx),
             voice.router(ctx),
             playground.router(ctx),

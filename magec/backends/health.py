@@ -41,7 +41,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -324,14 +324,35 @@ class HealthMonitor:
         return health
 
 
-def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+def agent_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], names: dict[str, str],
+                 mcp: Sequence[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
     """An agent's derived status from its backends' stored health: ``{status, reason}``.
 
     Per role (LLM, speech-to-text, text-to-speech) the first link of its chain (the backend, then
     its ``fallbacks``) that is not down serves it. ``status`` is ``backend_unreachable`` when every
     link of a role is down, ``fallback`` when a role is served by a fallback because the links
     before it are down ("running on fallback"), ``degraded`` when the serving backend is degraded,
-    else ``ok`` (``unknown`` before any check)."""
+    else ``ok`` (``unknown`` before any check).
+
+    ``mcp``: (name, ``{status, lastError}``) of each MCP server the agent uses. One that is
+    ``down`` makes an ``ok``/``unknown`` agent ``degraded`` (it answers, without those tools) with
+    ``MCP server 'X' is unavailable: <error>; its tools are not offered``; a backend-degraded
+    agent gets that reason appended; ``fallback`` and ``backend_unreachable`` stay as they are
+    (they say more about whether the agent answers at all)."""
+    worst = _backend_health(agent, statuses, names)
+    down = [f"MCP server {name!r} is unavailable{': ' + h['lastError'] if h.get('lastError') else ''}; "
+            "its tools are not offered" for name, h in mcp if h.get("status") == "down"]
+    if not down:
+        return worst
+    reason = "; ".join(down)
+    if worst["status"] in ("ok", "unknown"):
+        return {"status": "degraded", "reason": reason}
+    if worst["status"] == "degraded":
+        return {"status": "degraded", "reason": f"{worst['reason']}; {reason}" if worst["reason"] else reason}
+    return worst
+
+
+def _backend_health(agent: dict[str, Any], statuses: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
     roles = [("LLM", agent.get("llm")), ("speech-to-text", agent.get("transcription")),
              ("text-to-speech", agent.get("tts"))]
     rank = {"ok": 0, "degraded": 1, "fallback": 2, "backend_unreachable": 3}

@@ -39,6 +39,7 @@ import os
 import re
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -290,6 +291,9 @@ class MagecMcpToolset(McpToolset):
         self.error: str | None = None
         #: names offered to the model at the last successful listing
         self.tool_names: list[str] = []
+        #: when this process last heard from the server (a listing that reached it, or failed):
+        #: ISO 8601 UTC, None before the first attempt. A cached listing does not move it.
+        self.checked_at: str | None = None
         self.closed = False
         #: tool calls currently running (a replaced toolset is closed once this drops to 0)
         self.inflight = 0
@@ -351,6 +355,18 @@ class MagecMcpToolset(McpToolset):
         self.error, self._failed_at, self._failures, self._listed = None, None, 0, True
         return listed
 
+    @override
+    def _write_tool_list_cache(self, cache_key: str | None, mcp_tools: list[Any]) -> None:
+        # ADK writes the cache only after a real ``tools/list`` round trip: the moment the server
+        # was last seen answering (a cache hit must not look like a fresh check)
+        self.checked_at = datetime.now(UTC).isoformat()
+        super()._write_tool_list_cache(cache_key, mcp_tools)
+
+    def retry_now(self) -> None:
+        """Forget the back-off: the next model step connects again (an operator's test just
+        reached the server, so waiting out the window would only keep the tools away longer)."""
+        self._failed_at = None
+
     def _backoff(self) -> float:
         """Seconds before retrying a failed server: ``retry_after`` doubling per failure, max 5 min."""
         return float(min(self.retry_after * 2 ** max(self._failures - 1, 0), 300.0))
@@ -369,6 +385,7 @@ class MagecMcpToolset(McpToolset):
         if self.error != reason:
             log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
         self.error = reason
+        self.checked_at = datetime.now(UTC).isoformat()
         self._failed_at = time.monotonic()
         self._failures += 1
 

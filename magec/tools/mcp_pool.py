@@ -16,6 +16,10 @@ Contract:
   first use; creating one does not connect).
 * :meth:`McpPool.close` (registered as a runtime closer) closes every toolset, retired ones
   included, at once: no stdio subprocess outlives shutdown.
+* :meth:`McpPool.health` is what **this process** last observed of a server — its toolset's last
+  listing (a turn's) or the last :meth:`McpPool.test`, whichever is newer — for the current
+  connection settings only (a change makes it ``unknown`` again). It never connects. With
+  ``server.workers`` > 1 each worker has its own observations.
 """
 
 from __future__ import annotations
@@ -51,9 +55,15 @@ class McpPool:
         self._retired: set[MagecMcpToolset] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: server id -> fingerprint of its connection settings in the last synced snapshot
+        self._known: dict[str, str] = {}
+        #: server id -> (fingerprint tested, health record) of the last test in this process
+        self._tested: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def sync(self, servers: dict[str, McpServer]) -> None:
         """Retire toolsets whose server is gone or whose connection settings changed."""
+        self._known = {sid: fingerprint(server) for sid, server in servers.items()}
+        self._tested = {sid: t for sid, t in self._tested.items() if self._known.get(sid) == t[0]}
         for server_id, (fp, toolset) in list(self._active.items()):
             server = servers.get(server_id)
             if server is None or fingerprint(server) != fp:
@@ -81,6 +91,37 @@ class McpPool:
         """Per server id: ``state`` (ok | unavailable | unknown | closed), ``error``, ``tools``."""
         return {sid: {"state": ts.state, "error": ts.error, "tools": list(ts.tool_names)}
                 for sid, (_, ts) in self._active.items()}
+
+    def health(self, server_id: str) -> dict[str, Any]:
+        """``{status: up | down | unknown, lastError, checkedAt}`` as this process last saw the
+        server (see the module docstring); free: no connection, no I/O."""
+        found: dict[str, Any] = {"status": "unknown", "lastError": None, "checkedAt": None}
+        entry = self._active.get(server_id)
+        if entry is not None and entry[1].checked_at is not None and not entry[1].closed:
+            ts = entry[1]
+            found = {"status": "down" if ts.error is not None else "up", "lastError": ts.error,
+                     "checkedAt": ts.checked_at}
+        tested = self._tested.get(server_id)
+        if tested is not None and tested[0] == self._known.get(server_id) and (
+                found["checkedAt"] is None or tested[1]["checkedAt"] > found["checkedAt"]):
+            found = dict(tested[1])
+        return found
+
+    async def test(self, server: McpServer, *, timeout: float = 15.0) -> dict[str, Any]:
+        """Test ``server`` with this pool's toolset options (:func:`magec.tools.mcp_probe.probe`)
+        and remember the outcome for :meth:`health`. A success also ends the back-off of the
+        runtime's own toolset, so the next turn connects again instead of waiting out the window."""
+        from magec.tools.mcp_probe import probe
+
+        result = await probe(server, timeout=timeout, **self.toolset_options)
+        fp = fingerprint(server)
+        record = {"status": "up" if result["ok"] else "down", "lastError": result.get("error"),
+                  "checkedAt": result["checkedAt"]}
+        self._tested[server.id] = (fp, record)
+        entry = self._active.get(server.id)
+        if result["ok"] and entry is not None and entry[0] == fp:
+            entry[1].retry_now()
+        return result
 
     def _retire(self, toolset: MagecMcpToolset) -> None:
         self._retired.add(toolset)

@@ -2,8 +2,8 @@
 
 Generic over kinds: what is hidden comes from the model (``sensitive``, ``secret_urls``,
 ``hidden``), validity is added to every ``runnable`` kind; only observed backend state (health,
-circuit breaker, capabilities, "used by") and an agent's health derived from its backends' are
-per-kind extras (:data:`_EXTRAS`)."""
+circuit breaker, capabilities, "used by"), an MCP server's health as this process last saw it, and
+an agent's health derived from its backends' and MCP servers' are per-kind extras (:data:`_EXTRAS`)."""
 
 from __future__ import annotations
 
@@ -85,10 +85,28 @@ async def _backend_view(
     view["usedBy"] = used_by(raw["id"], all_raw)
 
 
+#: an MCP server's health before this process has connected to (or tested) it
+_MCP_UNKNOWN: dict[str, Any] = {"status": "unknown", "lastError": None, "checkedAt": None}
+
+
+def _mcp_health(ctx: AppContext, server_id: str) -> dict[str, Any]:
+    """What this process's MCP pool last observed (no connection is made: a GET stays cheap)."""
+    pool = ctx.runtime.mcp if ctx.runtime is not None else None
+    return pool.health(server_id) if pool is not None else dict(_MCP_UNKNOWN)
+
+
+async def _mcp_view(
+    ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
+) -> None:
+    """``health: {status: up | down | unknown, lastError, checkedAt}`` (per process, see docs)."""
+    view["health"] = _mcp_health(ctx, raw["id"])
+
+
 async def _agent_view(
     ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
 ) -> None:
-    """The agent's status derived from its backends' live health (``health: {status, reason}``)."""
+    """The agent's status derived from its backends' live health and its MCP servers' last
+    observed health (``health: {status, reason}``)."""
     from magec.backends.health import agent_health, current
 
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
@@ -103,7 +121,10 @@ async def _agent_view(
     statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid], secrets, plain)
                 for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
-    view["health"] = agent_health(raw, statuses, names)
+    servers = all_raw.get("mcpServers", {})
+    mcp = [(str(servers[mid].get("name") or mid), _mcp_health(ctx, mid))
+           for mid in dict.fromkeys(raw.get("mcpServers") or []) if mid in servers]
+    view["health"] = agent_health(raw, statuses, names, mcp)
 
 
 def _agent_legacy(view: dict[str, Any]) -> None:
@@ -136,7 +157,7 @@ async def _secret_view(
 
 
 _EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {
-    "backends": _backend_view, "agents": _agent_view, "secrets": _secret_view,
+    "backends": _backend_view, "agents": _agent_view, "secrets": _secret_view, "mcpServers": _mcp_view,
 }
 
 
