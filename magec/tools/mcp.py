@@ -287,6 +287,8 @@ class MagecMcpToolset(McpToolset):
         self.server_id = server.id
         self.label = server.name or server.id
         self.retry_after = retry_after
+        #: the program a stdio server runs (None over HTTP), named in a spawn error that lacks it
+        self.command = server.command if server.type == "stdio" else None
         #: why the tools are unavailable (None while the server answers or before the first attempt)
         self.error: str | None = None
         #: names offered to the model at the last successful listing
@@ -382,6 +384,9 @@ class MagecMcpToolset(McpToolset):
         status = factory.last_error_status if isinstance(factory, HttpClientFactory) else None
         if status and status not in reason:
             reason = f"{reason} ({status})"
+        if self.command and self.command not in reason and reason.startswith(("FileNotFoundError", "PermissionError")):
+            # uvloop's spawn errors carry no file name: "No such file or directory" alone names nothing
+            reason = redact(f"{reason} (command {self.command!r})")
         if self.error != reason:
             log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
         self.error = reason
