@@ -102,29 +102,6 @@ def disguises(value: str) -> list[str]:
     return [f for f in out if f != value and len(f) >= SHORT]
 
 
-def _named(value: Any) -> set[str]:
-    """The secret keys ``value`` (JSON-like) holds placeholders of."""
-    if isinstance(value, str):
-        return {m.group(1) or m.group(2) for m in _EITHER.finditer(value)} if ("{" in value) else set()
-    if isinstance(value, dict):
-        return set().union(*(_named(v) for v in value.values())) if value else set()
-    if isinstance(value, list | tuple):
-        return set().union(*(_named(v) for v in value)) if value else set()
-    return set()
-
-
-def _named_by_user(tool_context: Any) -> set[str]:
-    """Keys a user's own words name as placeholders: this turn's message and every user event of
-    the session. A client that writes ``{{secret:KEY}}`` is asking the model to put the value into
-    a tool call it chooses (one that echoes it, or sends it anywhere)."""
-    texts = []
-    for content in [getattr(tool_context, "user_content", None)] + [
-            e.content for e in getattr(getattr(tool_context, "session", None), "events", None) or []
-            if getattr(e, "author", "") == "user"]:
-        texts += [p.text for p in (getattr(content, "parts", None) or []) if getattr(p, "text", None)]
-    return set().union(*(_named(t) for t in texts)) if texts else set()
-
-
 def scrub(value: Any, pattern: re.Pattern[str] | None) -> Any:
     """``value`` (JSON-like) with every match of ``pattern`` in its strings masked."""
     if pattern is None:
@@ -175,17 +152,10 @@ class AgentSecrets:
             return [self._substitute(v, problems) for v in value]
         return value
 
-    def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:
+    def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:  # noqa: ARG002
         if getattr(tool, "name", "") in STORING_TOOLS:
             return None
         problems: list[str] = []
-        asked = _named(args)
-        if asked:
-            for key in sorted(asked & _named_by_user(tool_context)):
-                problems.append(f"secret {key!r} was named in a user's message: a secret is filled in only "
-                                "where the agent asks for it itself")
-            if problems:
-                return {"error": "; ".join(problems)}
         resolved = self._substitute(args, problems)
         if problems:
             return {"error": "; ".join(dict.fromkeys(problems))}

@@ -58,6 +58,13 @@ def is_local(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> bo
     :func:`client_ip` believes it), or no network peer at all (a Unix socket)."""
     if request.client is None:
         return True
+    peer = _ip(request.client.host)
+    if peer is not None and any(peer in net for net in trusted):
+        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+        if not hops or any(_ip(h) is None for h in hops):
+            # a trusted proxy that names no client (a tunnel, socat, a proxy that adds no
+            # X-Forwarded-For): whoever is behind it is unknown, so not local (fail closed)
+            return False
     ip = _ip(client_ip(request, trusted))
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped

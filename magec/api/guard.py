@@ -57,7 +57,7 @@ from starlette.requests import HTTPConnection, Request
 from magec.api.auth import FailureLimiter, IPNetwork, bearer, client_ip, is_local
 from magec.api.errors import error_response
 from magec.config import Config
-from magec.errors import RateLimitedError
+from magec.errors import MagecError, RateLimitedError
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-stream", "application/gzip",
@@ -286,10 +286,15 @@ class RequestGuard:
         return None
 
     async def _remote_refusal(self, scope: dict[str, Any]) -> str | None:
-        """Why a peer that is not this machine is refused while the app is open, or None."""
+        """Why a peer that is not this machine is refused while the app is open, or None. When the
+        runtime cannot say (a failed rebuild: its 503), the peer is refused with that reason: this
+        middleware sits outside the app's error handlers, and refusing is the safe side."""
         if self.policy.local_only is None or is_local(HTTPConnection(scope), self.policy.trusted_proxies):
             return None
-        return OPEN_LOCAL_ONLY if await self.policy.local_only() else None
+        try:
+            return OPEN_LOCAL_ONLY if await self.policy.local_only() else None
+        except MagecError as e:
+            return e.message
 
     def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
         request = Request(scope)

@@ -6,8 +6,8 @@ Contract of :func:`probe`:
   transport, minimal stdio environment, headers, TLS setting and ``connect_timeout`` a turn uses —
   lists the tools once and closes the toolset (a stdio server is spawned for the test and
   terminated after it; the runtime's own connection is not touched);
-* the whole test is bounded by ``timeout`` seconds (closing included); it never raises except for
-  cancellation;
+* the listing is bounded by ``timeout`` seconds and closing by 5 more; it never raises except
+  for cancellation;
 * the answer is ``{"ok": true, "tools": [{"name", "description"}], "latencyMs"}`` (names as offered
   to the model) or ``{"ok": false, "error", "latencyMs"}``, plus ``checkedAt`` (ISO 8601 UTC). The
   error is redacted: known secrets, key shapes, and the server's own header and env values.

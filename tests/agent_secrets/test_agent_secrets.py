@@ -50,8 +50,8 @@ async def agent(apps: Apps, llm: FakeServer, tmp_path: Path, **fields: Any) -> s
 
 
 async def run(apps: Apps, llm: FakeServer, aid: str, text: str, session: str = "s1") -> list[dict[str, Any]]:
-    """One turn. ``call <tool> <json args>``: the model calls that tool on its own (scripted), and
-    the user's message names no placeholder (one a user names is never filled: see the test below)."""
+    """One turn. ``call <tool> <json args>``: the model calls that tool (scripted); the user's
+    message stays neutral, as a client's would."""
     found = re.fullmatch(r"call (\w+) (.*)", text)
     if found:
         llm.script(Reply(tool_calls=[ToolCall(found.group(1), json.loads(found.group(2)))]))
@@ -151,32 +151,20 @@ async def test_allow_all_secrets(tmp_path: Path, llm: FakeServer) -> None:
         assert res == {"error": "secret 'VAR_NAME' is not allowed for this agent"}
 
 
-async def test_a_secret_a_user_names_is_not_filled_and_echoes_are_masked(tmp_path: Path, llm: FakeServer) -> None:
-    """A client of the agent wrote the placeholder itself and had the model pass it to a tool that
-    hands text back transformed (reversed): the secret reached the client reversed. A placeholder a
-    user's message names (in this turn or an earlier one) is not filled; a value that comes back
-    reversed, base64- or hex-encoded or upper-cased is masked like the value itself."""
+async def test_a_value_a_tool_echoes_transformed_is_masked(tmp_path: Path, llm: FakeServer) -> None:
+    """A client of the agent had the model pass ``{{secret:KEY}}`` to a tool that hands text back
+    transformed (reversed): the secret reached the client reversed. A value that comes back
+    reversed, base64- or hex-encoded or in another letter case is masked like the value itself."""
     async with running_apps(tmp_path / "data") as apps:
         await secret(apps, "API_TOKEN", TOKEN)
         aid = await agent(apps, llm, tmp_path, secrets=["API_TOKEN"])
-        for session in ("asked-now", "asked-before"):
-            if session == "asked-before":
-                await run(apps, llm, aid, "remember {{ secret:API_TOKEN }} for later", session)
-                text = 'call transform {"text": "{{secret:API_TOKEN}}", "how": "reverse"}'
-            else:
-                text = 'call transform {"text": "{{secret:API_TOKEN}}", "how": "reverse"} ${API_TOKEN}'
-            if session == "asked-now":  # the user's own message names it: the model echoes it in its call
-                llm.script(Reply(tool_calls=[ToolCall("transform", {"text": "{{secret:API_TOKEN}}", "how": "reverse"})]))
-                r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": session,
-                                                           "newMessage": {"parts": [{"text": text}]}})
-                assert r.status_code == 200, r.text
-                events = list(r.json())
-            else:
-                events = await run(apps, llm, aid, text, session)
-            res = result(events)
-            assert "was named in a user's message" in res["error"] and "API_TOKEN" in res["error"], res
-            assert TOKEN[::-1] not in json.dumps(events)
-        # asked by the model on its own: filled; what the tool hands back, in any of these forms, is masked
+        # the client's own message asks for it; the model obliges
+        llm.script(Reply(tool_calls=[ToolCall("transform", {"text": "{{secret:API_TOKEN}}", "how": "reverse"})]))
+        r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "asked", "newMessage": {
+            "parts": [{"text": 'call transform {"text": "{{secret:API_TOKEN}}", "how": "reverse"}'}]}})
+        assert r.status_code == 200, r.text
+        assert result(list(r.json()))["structuredContent"]["result"] == "***"
+        assert TOKEN[::-1] not in r.text
         for how in ("reverse", "base64", "hex", "upper"):
             events = await run(apps, llm, aid, f'call transform {{"text": "{{{{secret:API_TOKEN}}}}", "how": "{how}"}}',
                                f"model-{how}")

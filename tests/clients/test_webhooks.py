@@ -193,6 +193,8 @@ async def test_callback_ssrf_guard(apps: Apps, receiver: Receiver) -> None:
                 # site-local: Python's is_global calls them public
                 "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::a00:1]/", "http://[64:ff9b:1::a00:1]/",
                 "http://[2002:a9fe:a9fe::1]/", "http://[::a9fe:a9fe]/", "http://[fec0::1]/",
+                # local-use NAT64 (/48../64 layouts put the IPv4 elsewhere) and SIIT's translated form
+                "http://[64:ff9b:1:0:a:0:101:101]/", "http://[::ffff:0:a00:1]/",
                 "http://[::ffff:169.254.169.254]/"):
         r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x", "callbackUrl": url}, headers=auth(token))
         assert r.status_code == 400, (url, r.text)

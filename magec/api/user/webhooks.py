@@ -116,10 +116,12 @@ async def _system_resolve(host: str, port: int) -> list[str]:
 
 #: IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64 well-known and local-use,
 #: IPv4-compatible): such an address reaches that IPv4 host through a translator
-_EMBEDDING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"),
-                   ipaddress.ip_network("::/96"))
+_EMBEDDING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+#: never globally routable, and may carry a private IPv4 address at a place that depends on the
+#: prefix length (local-use NAT64, RFC 8215; SIIT's IPv4-translated form): refused outright
+_NOT_ROUTED = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::ffff:0:0:0/96"),
+               ipaddress.ip_network("fec0::/10"))
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
-_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 
 
 def is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -129,7 +131,7 @@ def is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return is_public(addr.ipv4_mapped)
-        if addr in _SITE_LOCAL:
+        if any(addr in net for net in _NOT_ROUTED):
             return False
         if addr.sixtofour is not None and addr in _SIX_TO_FOUR:
             return is_public(addr.sixtofour)
@@ -272,16 +274,23 @@ def router(ctx: AppContext) -> APIRouter:
             run_id = str(uuid.uuid4())
 
             async def run_and_call_back() -> None:
+                stopped = False
                 try:
                     out = await conversations().ask(client_id, inbound)
+                    payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
                 except asyncio.CancelledError:  # the server is stopping (drain): say so, to retry
-                    stopped = {"runId": run_id, "clientId": client_id, "ok": False, "code": "unavailable",
+                    stopped = True
+                    payload = {"runId": run_id, "clientId": client_id, "ok": False, "code": "unavailable",
                                "error": STOPPED, "agent": None, "sessionId": session}
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(post_callback(callback, stopped, secret, allow_private), CALLBACK_GRACE)
-                    raise
-                payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
-                await post_callback(callback, payload, secret, allow_private)
+                if not stopped:
+                    try:
+                        await post_callback(callback, payload, secret, allow_private)
+                        return
+                    except asyncio.CancelledError:
+                        pass  # stopping while sending the result: it gets the last attempt below
+                with contextlib.suppress(Exception):  # bounded: the drain waits CALLBACK_GRACE for it
+                    await asyncio.wait_for(post_callback(callback, payload, secret, allow_private), CALLBACK_GRACE)
+                raise asyncio.CancelledError
 
             task = asyncio.create_task(run_and_call_back())
             background.add(task)
