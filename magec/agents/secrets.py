@@ -121,6 +121,8 @@ class AgentSecrets:
     def __init__(self, agent: Agent, live: LiveSecrets) -> None:
         self.allow_all = agent.allow_all_secrets
         self.allowed = frozenset(agent.secrets)
+        #: key -> the only tools its value goes into (``secretTools``); absent = any tool
+        self.tools = {key: frozenset(names) for key, names in agent.secret_tools.items()}
         self.live = live
 
     def _may_use(self, key: str) -> bool:
@@ -128,16 +130,25 @@ class AgentSecrets:
             return True
         return any(self.live.key_of.get(ref) == key for ref in self.allowed)
 
-    def _substitute(self, value: Any, problems: list[str]) -> Any:
+    def _for_tool(self, key: str, tool: str) -> bool:
+        only = self.tools.get(key)
+        return only is None or tool in only
+
+    def _substitute(self, value: Any, problems: list[str], tool: str = "") -> Any:
         if isinstance(value, str):
             def one(m: re.Match[str]) -> str:
                 key = m.group(1)
                 if key is None:  # ${KEY}: only an allowed secret's, else left as written
                     dollar = m.group(2)
                     found = self.live.values.get(dollar)
-                    return found if found is not None and self._may_use(dollar) else m.group(0)
+                    usable = found is not None and self._may_use(dollar) and self._for_tool(dollar, tool)
+                    return found if found is not None and usable else m.group(0)
                 if not self._may_use(key):
                     problems.append(f"secret {key!r} is not allowed for this agent")
+                    return m.group(0)
+                if not self._for_tool(key, tool):
+                    only = ", ".join(sorted(self.tools.get(key) or ())) or "no tool"
+                    problems.append(f"secret {key!r} may be used only with {only} (secretTools), not {tool!r}")
                     return m.group(0)
                 found = self.live.values.get(key)
                 if found is None:
@@ -147,16 +158,16 @@ class AgentSecrets:
 
             return _EITHER.sub(one, value)  # one pass: a value is never read as a placeholder
         if isinstance(value, dict):
-            return {k: self._substitute(v, problems) for k, v in value.items()}
+            return {k: self._substitute(v, problems, tool) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._substitute(v, problems) for v in value]
+            return [self._substitute(v, problems, tool) for v in value]
         return value
 
     def before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> dict[str, Any] | None:  # noqa: ARG002
         if getattr(tool, "name", "") in STORING_TOOLS:
             return None
         problems: list[str] = []
-        resolved = self._substitute(args, problems)
+        resolved = self._substitute(args, problems, str(getattr(tool, "name", "")))
         if problems:
             return {"error": "; ".join(dict.fromkeys(problems))}
         args.clear()

@@ -293,6 +293,10 @@ class Agent(Resource):
     #: ``{{secret:KEY}}``; ``allowAllSecrets`` = every secret (magec.agents.secrets)
     secrets: list[str] = Field(default_factory=list)
     allow_all_secrets: bool = False
+    #: secret key -> the only tools (names as offered to the model) its value is filled into; a
+    #: key absent here may be used with any tool (Magec's behaviour). Least privilege: a client
+    #: can ask the model to put a placeholder into any tool call (docs/artifacts.md)
+    secret_tools: dict[str, list[str]] = Field(default_factory=dict)
     #: an intermediate Magec UI's per-agent ``memory: {session, longTerm}``: kept as imported, not
     #: used (memory providers come from settings, as in Magec's shipped model)
     memory: dict[str, str] = Field(default_factory=dict)
@@ -308,6 +312,21 @@ class Agent(Resource):
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
         return [t.strip().lower() for t in v if t.strip()]
+
+    @field_validator("secret_tools")
+    @classmethod
+    def _secret_tools(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        if len(v) > 200:
+            raise ValueError("at most 200 secrets")
+        out: dict[str, list[str]] = {}
+        for key, tools in v.items():
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+                raise ValueError(f"{key!r} is not a secret key (capital letters, digits and _)")
+            names = list(dict.fromkeys(t.strip() for t in tools if t.strip()))
+            if len(names) > 100 or any(len(t) > MAX_NAME for t in names):
+                raise ValueError(f"{key}: at most 100 tool names of at most {MAX_NAME} characters")
+            out[key] = names
+        return out
 
 
 class MemoryProvider(Resource):

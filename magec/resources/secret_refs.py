@@ -3,7 +3,8 @@
 A secret is named by its ``key``, not its id, inside strings: ``${KEY}`` (or ``${KEY:-default}``)
 in any field that reaches the runtime — a backend's ``apiKey``, a header value, an MCP server's
 ``env``, a prompt — ``{{secret:KEY}}`` (what a prompt or command tells a model to write in a tool
-call), and in agents' ``secrets`` lists (keys, or ids as Magec's UI stores them).
+call), and in agents' ``secrets`` lists (keys, or ids as Magec's UI stores them) and
+``secretTools`` keys (a restriction a new key would silently drop).
 
 Contract:
 
@@ -17,7 +18,7 @@ Contract:
 * A secret's ``key`` may change only while nothing names it by that key
   (:meth:`~magec.store.store.Store.update`: a 409 with these references, as for a delete): a
   ``${OLD}`` left behind would quietly send nothing, or an environment variable of that name.
-* :func:`scrub` (a forced delete) removes ``secrets`` entries; a ``${KEY}`` is left as written:
+* :func:`scrub` (a forced delete) removes ``secrets`` entries and the ``secretTools`` entry; a ``${KEY}`` is left as written:
   there is nothing to put in its place, and it falls back to the environment, as any unknown key.
 * Sensitive fields are read decrypted (``plain``): a header ``Bearer ${KEY}`` is stored encrypted,
   only a pure ``${KEY}`` is kept in clear (:mod:`magec.store.sensitive`).
@@ -90,14 +91,19 @@ def uses(
                 "${" in text or "enc:" in text or "{{" in text) else []
             if kind == "agents" and isinstance(data.get("secrets"), list):
                 fields += [(f"secrets[{i}]", "membership") for i, e in enumerate(data["secrets"]) if e == key or (e == secret_id and not by_key)]
+            if kind == "agents" and isinstance(data.get("secretTools"), dict) and key in data["secretTools"]:
+                fields.append((f"secretTools.{key}", "membership"))  # a new key would drop the restriction
             found += [{"referrerType": KINDS[kind].singular, "referrerId": rid, "referrerName": data.get("name", ""),
                        "field": field, "kind": ref_kind} for field, ref_kind in fields]
     return found
 
 
 def scrub(data: dict[str, Any], secret_id: str, key: str) -> dict[str, Any]:
-    """``data`` (a raw agent) without ``secrets`` entries naming the secret; other resources as they are."""
-    entries = data.get("secrets")
-    if not isinstance(entries, list):
-        return data
-    return {**data, "secrets": [e for e in entries if e not in (key, secret_id)]}
+    """``data`` (a raw agent) without ``secrets`` entries and the ``secretTools`` entry naming the
+    secret; other resources as they are."""
+    entries, tools = data.get("secrets"), data.get("secretTools")
+    if isinstance(entries, list):
+        data = {**data, "secrets": [e for e in entries if e not in (key, secret_id)]}
+    if isinstance(tools, dict) and key in tools:
+        data = {**data, "secretTools": {k: v for k, v in tools.items() if k != key}}
+    return data

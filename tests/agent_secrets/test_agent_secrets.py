@@ -173,3 +173,25 @@ async def test_a_value_a_tool_echoes_transformed_is_masked(tmp_path: Path, llm: 
             dumped = json.dumps(events)
             assert TOKEN[::-1] not in dumped and TOKEN.encode().hex() not in dumped and TOKEN.upper() not in dumped
             assert "dG9rLXZlcnktc2VjcmV0LTEyMw" not in dumped and "tok-very-secret" not in dumped
+
+
+async def test_secret_tools_bind_a_secret_to_the_tools_that_need_it(tmp_path: Path, llm: FakeServer) -> None:
+    """``secretTools``: a secret's value goes only into the tools listed for it; any other tool's
+    call naming it is refused (the tool does not run), whoever asked the model for it."""
+    async with running_apps(tmp_path / "data") as apps:
+        await secret(apps, "VAR_NAME", "MAGEC_MCP_TEST")
+        aid = await agent(apps, llm, tmp_path, allowAllSecrets=True, secretTools={"VAR_NAME": ["env_value"]})
+        assert (await apps.admin.get(f"{A}/agents/{aid}")).json()["secretTools"] == {"VAR_NAME": ["env_value"]}
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
+        assert res["structuredContent"] == {"result": "v-42"}
+        events = await run(apps, llm, aid, 'call transform {"text": "{{secret:VAR_NAME}}", "how": "reverse"}', "s2")
+        assert result(events) == {
+            "error": "secret 'VAR_NAME' may be used only with env_value (secretTools), not 'transform'"}
+        assert "TSET_PCM_CEGAM" not in json.dumps(events)
+        # ${KEY} is left as written for a tool it is not bound to
+        res = result(await run(apps, llm, aid, 'call transform {"text": "${VAR_NAME}", "how": "upper"}', "s3"))
+        assert res["structuredContent"] == {"result": "${VAR_NAME}"}
+        # a bad entry names the field
+        r = await apps.admin.put(f"{A}/agents/{aid}", json={
+            **(await apps.admin.get(f"{A}/agents/{aid}")).json(), "secretTools": {"var name": ["x"]}})
+        assert r.status_code == 400 and r.json()["field"].startswith("secretTools"), r.text
