@@ -38,11 +38,15 @@ def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str
     section.locator("summary").click()
     section.get_by_role("button", name="GITHUB_TOKEN").click()
     expect(section.get_by_role("button", name="GITHUB_TOKEN")).to_have_attribute("aria-pressed", "true")
+    # bound to the tools that need it (secretTools)
+    section.get_by_label("GITHUB_TOKEN: only for tools").fill("github_api, git_push")
+    section.get_by_label("GITHUB_TOKEN: only for tools").blur()
     shot(page, artifacts, "agent-secrets", full=False)
     page.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
     agent = next(a for a in api.get("/agents").json() if a["name"] == "Keyholder")
     assert agent["secrets"] == ["GITHUB_TOKEN"] and agent["allowAllSecrets"] is False
+    assert agent["secretTools"] == {"GITHUB_TOKEN": ["github_api", "git_push"]}
 
     # reopen: shown as saved; allow every secret instead
     page.get_by_test_id("agent-Keyholder").get_by_role("button", name="Edit").click()
@@ -50,6 +54,7 @@ def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str
     section = dlg.get_by_test_id("agent-secrets")
     expect(section.get_by_role("button", name="GITHUB_TOKEN")).to_have_attribute("aria-pressed", "true")
     expect(section.get_by_role("button", name="DEPLOY_KEY")).to_have_attribute("aria-pressed", "false")
+    expect(section.get_by_label("GITHUB_TOKEN: only for tools")).to_have_value("github_api, git_push")
     section.get_by_text("Allow every secret").click()
     expect(section.get_by_role("button", name="DEPLOY_KEY")).to_be_hidden()
     page.get_by_role("button", name="Save").click()

@@ -18,7 +18,7 @@ const blank = () => ({
   tts: { backend: '', model: '', voice: '', fallbacks: [], config: { openai: { speed: null }, gemini: { languageCode: '', temperature: null, stylePrompt: '' } } },
   mcpServers: [],
   skills: [],
-  secrets: [], allowAllSecrets: false,
+  secrets: [], allowAllSecrets: false, secretTools: {},
   contextGuard: { enabled: false, strategy: 'threshold', maxTurns: 20, maxTokens: 0 },
 });
 
@@ -54,6 +54,12 @@ export const AgentDialog = {
     },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
     secretOptions() { return (store.secrets || []).map((s) => ({ value: s.key, label: s.key, hint: s.name })); },
+    // the keys this agent may use (entries may be ids, as Magec's UI stores them), for "Only for tools"
+    usableSecretKeys() {
+      const all = store.secrets || [];
+      if (this.form.allowAllSecrets) return all.map((s) => s.key);
+      return this.form.secrets.map((e) => (all.find((s) => s.id === e) || {}).key || e);
+    },
     skillOptions() { return (store.skills || []).map((k) => ({ value: k.id, label: k.name, hint: k.slug ? `package ${k.slug}` : k.description })); },
   },
   template: `
@@ -160,6 +166,11 @@ export const AgentDialog = {
         <p class="hint">The model may write <code v-pre>{{secret:KEY}}</code> in a tool call for these secrets: the value is filled in just before the tool runs and masked in everything the model and clients see.</p>
         <Switch v-model="form.allowAllSecrets" label="Allow every secret"/>
         <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet."/>
+        <div class="grid-2" v-if="usableSecretKeys.length">
+          <div class="field" v-for="k in usableSecretKeys" :key="k"><label :for="'a-st-' + k">{{ k }}: only for tools</label>
+            <input :id="'a-st-' + k" class="mono" :value="(form.secretTools[k] || []).join(', ')" placeholder="any tool (comma-separated names)"
+              @change="setSecretTools(k, $event.target.value)"></div>
+        </div>
       </details>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
     </form>
@@ -199,6 +210,13 @@ export const AgentDialog = {
         for (const k of Object.keys(ns || {})) if (ns[k] === '' || ns[k] == null) delete ns[k];
       }
       return f;
+    },
+    // secretTools[k]: the only tools the secret's value goes into (empty = any tool)
+    setSecretTools(k, text) {
+      const names = text.split(',').map((x) => x.trim()).filter(Boolean);
+      const next = { ...this.form.secretTools };
+      if (names.length) next[k] = names; else delete next[k];
+      this.form.secretTools = next;
     },
     async save() {
       if (!this.form.name.trim()) { this.error = 'Name is required'; return; }
