@@ -225,7 +225,8 @@ async def _start_runtime(ctx: AppContext) -> None:
 
     ctx.runtime = RuntimeManager(
         ctx,
-        [guard_models, observe_turns, McpHook(mcp), MemoryHook(memory), _skills_hook(ctx), flows.install, a2a_preload],
+        [guard_models, observe_turns, McpHook(mcp), MemoryHook(memory, ctx.config.max_memories_per_user),
+         _skills_hook(ctx), flows.install, a2a_preload],
         memory=memory,
         mcp=mcp,
         closers=[audit.close, mcp.close, memory.close],

@@ -97,15 +97,34 @@ class SearchMemoryTool(MemoryTool):
         return {"memories": [_memory_json(e) for e in found], "count": len(found)}
 
 
+#: the longest fact a memory tool stores (characters): a memory is one fact, and a client steering
+#: the model could otherwise make each save as large as a reply
+MAX_MEMORY_CHARS = 4_000
+
+
+def _content(args: dict[str, Any]) -> str:
+    content = _arg(args, "content")
+    if len(content) > MAX_MEMORY_CHARS:
+        raise MagecError(f"content: at most {MAX_MEMORY_CHARS} characters (one fact); got {len(content)}")
+    return content
+
+
 class SaveMemoryTool(MemoryTool):
     parameters = {
         "content": _string("One self-contained fact to remember about the user."),
         "category": _string("Optional short category, e.g. preferences, personal, work. Empty string for none."),
     }
     required = ["content"]
+    #: ``limits.maxMemoriesPerUser``: memories one user may have with one agent (0 = no limit)
+    max_per_user = 0
 
     async def call(self, args: dict[str, Any], app: str, user: str) -> dict[str, Any]:
-        entry = await self.store.save(app, user, _arg(args, "content"), _arg(args, "category") or None)
+        content = _content(args)
+        if self.max_per_user and await self.store.count(app=app, user=user) >= self.max_per_user:
+            # said to the model, which can update or forget one instead (and tell the user)
+            return {"success": False, "error": f"long-term memory is full for this user ({self.max_per_user} "
+                    "memories): update or delete an old one first"}
+        entry = await self.store.save(app, user, content, _arg(args, "category") or None)
         return {"success": True, "message": "Saved to memory.", "id": entry.id}
 
 
@@ -117,7 +136,7 @@ class UpdateMemoryTool(MemoryTool):
     required = ["id", "content"]
 
     async def call(self, args: dict[str, Any], app: str, user: str) -> dict[str, Any]:
-        await self.store.update(_arg(args, "id"), _arg(args, "content"), app=app, user=user)
+        await self.store.update(_arg(args, "id"), _content(args), app=app, user=user)
         return {"success": True, "message": "Memory updated."}
 
 
@@ -130,8 +149,11 @@ class DeleteMemoryTool(MemoryTool):
         return {"success": True, "message": "Memory deleted."}
 
 
-def memory_tools(store: LongTermStore, app_name: str | None = None) -> list[BaseTool]:
-    """The four memory tools for one agent (``app_name`` = its agent id; see module docstring)."""
+def memory_tools(store: LongTermStore, app_name: str | None = None, *, max_per_user: int = 0) -> list[BaseTool]:
+    """The four memory tools for one agent (``app_name`` = its agent id; see module docstring);
+    ``max_per_user``: ``limits.maxMemoriesPerUser``."""
+    save = SaveMemoryTool(store, "save_to_memory", "Save a fact about the current user to long-term memory.", app_name)
+    save.max_per_user = max_per_user
     return [
         SearchMemoryTool(
             store,
@@ -139,7 +161,7 @@ def memory_tools(store: LongTermStore, app_name: str | None = None) -> list[Base
             "Search the long-term memory about the current user. Returns the most relevant memories with their ids.",
             app_name,
         ),
-        SaveMemoryTool(store, "save_to_memory", "Save a fact about the current user to long-term memory.", app_name),
+        save,
         UpdateMemoryTool(store, "update_memory", "Replace the content of a saved memory (by id).", app_name),
         DeleteMemoryTool(store, "delete_memory", "Delete a saved memory (by id).", app_name),
     ]

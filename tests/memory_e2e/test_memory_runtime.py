@@ -208,3 +208,32 @@ async def test_cli_reembed_with_progress(tmp_path: Any, llm: FakeServer, emb3: F
     async with running_apps(data, encryption_key="k") as apps:
         items = (await apps.admin.get(f"{A}/memory/entries")).json()["items"]
         assert {i["embeddingModel"] for i in items} == {f"{e5['id']}/big"}
+
+
+async def test_a_users_memory_is_bounded(tmp_path: Any, llm: FakeServer, emb3: FakeServer) -> None:
+    """Long-term memories counted against nothing: a client steering the model could save without
+    end. ``limits.maxMemoriesPerUser`` (per agent and user) and one fact's length bound it; the
+    model is told, and can update or forget one instead."""
+    from magec.memory.tools import MAX_MEMORY_CHARS
+    from magec.testing.apps import running_apps
+
+    async with running_apps(tmp_path / "d", config={"max_memories_per_user": 2}) as apps:
+        ids = await setup(apps, llm, emb3)
+        for i in range(2):
+            res = tool_result(await say(apps, ids["a1"], "ada", f"s{i}", f'call save_to_memory {{"content": "fact {i}"}}'),
+                              "save_to_memory")
+            assert res["success"] is True, res
+        res = tool_result(await say(apps, ids["a1"], "ada", "s3", 'call save_to_memory {"content": "fact 3"}'), "save_to_memory")
+        assert res == {"success": False, "error": "long-term memory is full for this user (2 memories): "
+                                                  "update or delete an old one first"}
+        # another user, and the same user with another agent, have their own room
+        res = tool_result(await say(apps, ids["a1"], "bob", "s4", 'call save_to_memory {"content": "fact b"}'), "save_to_memory")
+        assert res["success"] is True
+        res = tool_result(await say(apps, ids["a2"], "ada", "s5", 'call save_to_memory {"content": "fact a2"}'), "save_to_memory")
+        assert res["success"] is True
+        listed = (await apps.admin.get(f"{A}/memory/entries?user=ada&agent={ids['a1']}")).json()
+        assert listed["total"] == 2
+        long = "x" * (MAX_MEMORY_CHARS + 1)
+        call = "call save_to_memory " + json.dumps({"content": long})
+        res = tool_result(await say(apps, ids["a1"], "bob", "s6", call), "save_to_memory")
+        assert res["success"] is False and "content: at most" in res["error"], res
