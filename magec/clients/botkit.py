@@ -26,6 +26,8 @@ Contract:
   modes, at most 10,000 (both would otherwise grow with every conversation a bot ever saw).
 * :func:`safe_error` is the only way an exception reaches a status field or a log: the bot's own
   secrets and the usual credential shapes are replaced by ``***``.
+* :func:`finish` is how a stopping bot ends the messages it is answering: they get ``grace``
+  seconds (the platform was told they arrived and will not resend them), then are cancelled.
 """
 
 from __future__ import annotations
@@ -71,6 +73,19 @@ def secret(cfg: Mapping[str, Any], key: str) -> str:
 def api_base(cfg: Mapping[str, Any], default: str) -> str:
     value = cfg.get("apiBaseUrl")
     return (value if isinstance(value, str) and value.strip() else default).strip().rstrip("/")
+
+
+async def finish(tasks: set[asyncio.Task[None]], grace: float) -> None:
+    """Let ``tasks`` (messages being answered) finish for up to ``grace`` seconds, then cancel the
+    rest. Called from a stopping worker's ``finally``: a restart after an edit, or the shutdown."""
+    pending = {t for t in tasks if not t.done()}
+    if pending and grace > 0:
+        log.info("finishing %d message(s) being answered (up to %gs)", len(pending), grace)
+        _, pending = await asyncio.wait(pending, timeout=grace)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5.0)
 
 
 def safe_error(exc: BaseException | str, *secrets: str | None) -> str:

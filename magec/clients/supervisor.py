@@ -222,6 +222,7 @@ class Supervisor:
                 client_type=client.type,
                 client=client.dump(),
                 replica=self.owner,
+                grace=float(self.ctx.config.shutdown_grace),
             )
             status.running = True  # from now on, not from the task's first step: the write's answer shows it
             task = asyncio.create_task(self._supervise(ctx, self.workers[client.type]), name=f"client-worker:{cid}")
@@ -238,8 +239,9 @@ class Supervisor:
         running = self._running.pop(cid, None)
         if running is not None:
             running.task.cancel()
-            # a worker that ignores cancellation must not hold up a restart or the shutdown
-            done, _ = await asyncio.wait({running.task}, timeout=_STOP_GRACE)
+            # a worker that ignores cancellation must not hold up a restart or the shutdown; one
+            # finishing the messages it is answering gets their grace on top (botkit.finish)
+            done, _ = await asyncio.wait({running.task}, timeout=_STOP_GRACE + float(self.ctx.config.shutdown_grace))
             if not done:
                 log.warning("client %s: worker did not stop within %s s; left behind", cid, _STOP_GRACE)
         status = self.statuses.get(cid)

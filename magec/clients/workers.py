@@ -93,6 +93,9 @@ class WorkerContext:
     client: Mapping[str, Any] | None = None
     #: the id of the replica running the worker (it holds the client's lease)
     replica: str = ""
+    #: seconds the messages a worker is answering get to finish when it stops (``server.shutdownGrace``):
+    #: the platform was told they arrived, and will not send them again
+    grace: float = 0.0
 
 
 Worker = Callable[[WorkerContext], Awaitable[None]]

@@ -89,8 +89,7 @@ class DiscordBot:
             self.ctx.status.failed(error)
             raise ConnectionError(f"discord: {error}") from None
         finally:
-            for task in list(self.tasks):
-                task.cancel()
+            await botkit.finish(self.tasks, self.ctx.grace)  # answers already acknowledged to the platform
             await self.http.aclose()
 
     async def _get(self, path: str, **params: Any) -> Any:

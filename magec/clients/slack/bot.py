@@ -95,8 +95,7 @@ class SlackBot:
         try:
             await self._keep_connected(socket)
         finally:
-            for task in list(self.tasks):
-                task.cancel()
+            await botkit.finish(self.tasks, self.ctx.grace)  # answers already acknowledged to the platform
             with contextlib.suppress(Exception):
                 await socket.close()
 

@@ -162,8 +162,7 @@ class TelegramBot:
             else:
                 await self._poll()
         finally:
-            for task in list(self.tasks):
-                task.cancel()
+            await botkit.finish(self.tasks, self.ctx.grace)  # answers already acknowledged to the platform
             with contextlib.suppress(Exception):
                 await self.bot.shutdown()
 

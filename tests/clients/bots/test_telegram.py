@@ -318,3 +318,22 @@ async def test_voice_over_the_upload_limit_is_not_downloaded(
     assert not [path for _, path in tg.calls if path.startswith("/file/")]  # never downloaded
     assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
     assert requests_to(alpha_llm, "stt") == []
+
+
+async def test_a_message_being_answered_at_shutdown_is_answered(tmp_path: Path, telegram_fake: TelegramFake,
+                                                               alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    """Telegram was told the update arrived (it will not send it again): a worker stopping while it
+    answers gets ``server.shutdownGrace`` to finish, with the backends still open (its answer was
+    cancelled, and the user never got one)."""
+    tg = telegram_fake
+    async with running_apps(tmp_path / "d", config={"shutdown_grace": 10}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "telegram", tg_config(tg), [s.alpha])
+        async with running(apps, cid):
+            before = len(requests_to(alpha_llm, "chat"))
+            alpha_llm.script(Reply(text="answered while stopping", delay=2))
+            tg.send_text(chat_id=4299, user_id=4299, text="slow one")
+            await until(lambda: len(requests_to(alpha_llm, "chat")) > before)  # the turn reached its provider
+    # the app has stopped: the answer went out before it did
+    [reply] = await tg.await_sent(4299, "sendMessage", timeout=1)
+    assert reply.text == "answered while stopping"
