@@ -102,6 +102,16 @@ def disguises(value: str) -> list[str]:
     return [f for f in out if f != value and len(f) >= SHORT]
 
 
+def _bound_names(tool: Any) -> frozenset[str]:
+    """The names ``secretTools`` may bind ``tool`` by: an MCP tool's ``<server>/<tool>`` (id or
+    name of its server), magec's own tools by their name."""
+    qualified = getattr(tool, "qualified_names", None)
+    if isinstance(qualified, frozenset):
+        return qualified
+    name = getattr(tool, "name", "")
+    return frozenset({name}) if name else frozenset()
+
+
 def scrub(value: Any, pattern: re.Pattern[str] | None) -> Any:
     """``value`` (JSON-like) with every match of ``pattern`` in its strings masked."""
     if pattern is None:
@@ -130,11 +140,11 @@ class AgentSecrets:
             return True
         return any(self.live.key_of.get(ref) == key for ref in self.allowed)
 
-    def _for_tool(self, key: str, tool: str) -> bool:
+    def _for_tool(self, key: str, tool: Any) -> bool:
         only = self.tools.get(key)
-        return only is None or tool in only
+        return only is None or bool(_bound_names(tool) & only)
 
-    def _substitute(self, value: Any, problems: list[str], tool: str = "") -> Any:
+    def _substitute(self, value: Any, problems: list[str], tool: Any = None) -> Any:
         if isinstance(value, str):
             def one(m: re.Match[str]) -> str:
                 key = m.group(1)
@@ -148,7 +158,8 @@ class AgentSecrets:
                     return m.group(0)
                 if not self._for_tool(key, tool):
                     only = ", ".join(sorted(self.tools.get(key) or ())) or "no tool"
-                    problems.append(f"secret {key!r} may be used only with {only} (secretTools), not {tool!r}")
+                    shown = getattr(tool, "qualified_label", None) or getattr(tool, "name", "")
+                    problems.append(f"secret {key!r} may be used only with {only} (secretTools), not {shown!r}")
                     return m.group(0)
                 found = self.live.values.get(key)
                 if found is None:
@@ -167,7 +178,7 @@ class AgentSecrets:
         if getattr(tool, "name", "") in STORING_TOOLS:
             return None
         problems: list[str] = []
-        resolved = self._substitute(args, problems, str(getattr(tool, "name", "")))
+        resolved = self._substitute(args, problems, tool)
         if problems:
             return {"error": "; ".join(dict.fromkeys(problems))}
         args.clear()

@@ -201,7 +201,8 @@ class RequestGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            problem = self._websocket_refusal(Headers(scope=scope)) or await self._remote_refusal(scope)
+            remote = await self._remote_refusal(scope)
+            problem = self._websocket_refusal(Headers(scope=scope)) or (remote[1] if remote else None)
             if problem is not None:
                 await receive()  # websocket.connect; closing before accepting answers the handshake 403
                 await send({"type": "websocket.close", "code": 1008, "reason": problem})
@@ -213,8 +214,9 @@ class RequestGuard:
         headers = Headers(scope=scope)
         refusal = None if path in EXEMPT else self._refusal(scope, path, headers)
         if refusal is None and path not in EXEMPT and path.startswith(self.policy.api_prefixes):
-            if await self._remote_refusal(scope):
-                refusal = error_response(403, OPEN_LOCAL_ONLY)
+            remote = await self._remote_refusal(scope)
+            if remote is not None:
+                refusal = error_response(*remote)
         extra = list(_BASE_HEADERS)
         if path.startswith(self.policy.api_prefixes) or path == "/metrics":
             extra.append((b"cache-control", b"no-store"))
@@ -285,16 +287,16 @@ class RequestGuard:
             return self._metrics_refusal(scope)
         return None
 
-    async def _remote_refusal(self, scope: dict[str, Any]) -> str | None:
-        """Why a peer that is not this machine is refused while the app is open, or None. When the
-        runtime cannot say (a failed rebuild: its 503), the peer is refused with that reason: this
-        middleware sits outside the app's error handlers, and refusing is the safe side."""
+    async def _remote_refusal(self, scope: dict[str, Any]) -> tuple[int, str] | None:
+        """(status, why) a peer that is not this machine is refused while the app is open, or None.
+        When the runtime cannot say (a failed rebuild), its own error is the answer (a 503 a client
+        retries): this middleware sits outside the app's error handlers, and refusing is the safe side."""
         if self.policy.local_only is None or is_local(HTTPConnection(scope), self.policy.trusted_proxies):
             return None
         try:
-            return OPEN_LOCAL_ONLY if await self.policy.local_only() else None
+            return (403, OPEN_LOCAL_ONLY) if await self.policy.local_only() else None
         except MagecError as e:
-            return e.message
+            return e.status_code, e.message
 
     def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
         request = Request(scope)

@@ -100,6 +100,8 @@ class SearchMemoryTool(MemoryTool):
 #: the longest fact a memory tool stores (characters): a memory is one fact, and a client steering
 #: the model could otherwise make each save as large as a reply
 MAX_MEMORY_CHARS = 4_000
+#: a memory's category is a short label (the stores keep at most 255 characters)
+MAX_CATEGORY_CHARS = 100
 
 
 def _content(args: dict[str, Any]) -> str:
@@ -124,7 +126,10 @@ class SaveMemoryTool(MemoryTool):
             # said to the model, which can update or forget one instead (and tell the user)
             return {"success": False, "error": f"long-term memory is full for this user ({self.max_per_user} "
                     "memories): update or delete an old one first"}
-        entry = await self.store.save(app, user, content, _arg(args, "category") or None)
+        category = _arg(args, "category")
+        if len(category) > MAX_CATEGORY_CHARS:
+            raise MagecError(f"category: at most {MAX_CATEGORY_CHARS} characters; got {len(category)}")
+        entry = await self.store.save(app, user, content, category or None)
         return {"success": True, "message": "Saved to memory.", "id": entry.id}
 
 

@@ -323,6 +323,8 @@ class Agent(Resource):
             if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
                 raise ValueError(f"{key!r} is not a secret key (capital letters, digits and _)")
             names = list(dict.fromkeys(t.strip() for t in tools if t.strip()))
+            if not names:
+                raise ValueError(f"{key}: name at least one tool (<MCP server>/<tool>), or leave the secret out")
             if len(names) > 100 or any(len(t) > MAX_NAME for t in names):
                 raise ValueError(f"{key}: at most 100 tool names of at most {MAX_NAME} characters")
             out[key] = names

@@ -18,7 +18,7 @@ Contract:
 * A secret's ``key`` may change only while nothing names it by that key
   (:meth:`~magec.store.store.Store.update`: a 409 with these references, as for a delete): a
   ``${OLD}`` left behind would quietly send nothing, or an environment variable of that name.
-* :func:`scrub` (a forced delete) removes ``secrets`` entries and the ``secretTools`` entry; a ``${KEY}`` is left as written:
+* :func:`scrub` (a forced delete) removes ``secrets`` entries and keeps ``secretTools`` entries; a ``${KEY}`` is left as written:
   there is nothing to put in its place, and it falls back to the environment, as any unknown key.
 * Sensitive fields are read decrypted (``plain``): a header ``Bearer ${KEY}`` is stored encrypted,
   only a pure ``${KEY}`` is kept in clear (:mod:`magec.store.sensitive`).
@@ -99,11 +99,10 @@ def uses(
 
 
 def scrub(data: dict[str, Any], secret_id: str, key: str) -> dict[str, Any]:
-    """``data`` (a raw agent) without ``secrets`` entries and the ``secretTools`` entry naming the
-    secret; other resources as they are."""
-    entries, tools = data.get("secrets"), data.get("secretTools")
+    """``data`` (a raw agent) without ``secrets`` entries naming the secret; other resources as
+    they are. A ``secretTools`` entry stays: a secret created again under that key is bound again
+    (dropping it would leave the new value free to go into any tool)."""
+    entries = data.get("secrets")
     if isinstance(entries, list):
         data = {**data, "secrets": [e for e in entries if e not in (key, secret_id)]}
-    if isinstance(tools, dict) and key in tools:
-        data = {**data, "secretTools": {k: v for k, v in tools.items() if k != key}}
     return data

@@ -245,6 +245,22 @@ class MagecMcpTool(McpTool):
         self.name = name
         self._owner = owner
 
+    @property
+    def qualified_names(self) -> frozenset[str]:
+        """``<server id>/<tool>`` and ``<server name>/<tool>`` (the server's own tool name): what an
+        agent's ``secretTools`` binds a secret to. The name offered to the model is not enough — a
+        server earlier in the agent's list takes a shared name, and the other gets a prefixed one."""
+        return frozenset({f"{self._owner.server_id}/{self._raw_name}", self.qualified_label})
+
+    @property
+    def qualified_label(self) -> str:
+        """``<server name>/<tool>``, as refusals and the Admin UI name it."""
+        return f"{self._owner.label}/{self._raw_name}"
+
+    @property
+    def _raw_name(self) -> str:
+        return str(getattr(self.raw_mcp_tool, "name", "") or self.name)
+
     @override
     def _build_declaration(self, *, fenced: bool = False) -> types.FunctionDeclaration:
         decl = super()._build_declaration(fenced=fenced)

@@ -176,22 +176,33 @@ async def test_a_value_a_tool_echoes_transformed_is_masked(tmp_path: Path, llm: 
 
 
 async def test_secret_tools_bind_a_secret_to_the_tools_that_need_it(tmp_path: Path, llm: FakeServer) -> None:
-    """``secretTools``: a secret's value goes only into the tools listed for it; any other tool's
-    call naming it is refused (the tool does not run), whoever asked the model for it."""
+    """``secretTools``: a secret's value goes only into the tools listed for it, named
+    ``<MCP server>/<tool>``; any other tool's call naming it is refused (the tool does not run),
+    whoever asked the model for it — also another server's tool offered under the same name."""
     async with running_apps(tmp_path / "data") as apps:
         await secret(apps, "VAR_NAME", "MAGEC_MCP_TEST")
-        aid = await agent(apps, llm, tmp_path, allowAllSecrets=True, secretTools={"VAR_NAME": ["env_value"]})
-        assert (await apps.admin.get(f"{A}/agents/{aid}")).json()["secretTools"] == {"VAR_NAME": ["env_value"]}
-        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}'))
+        # "other" comes first in the agent's list: it is offered as env_value, "tools" as tools_env_value
+        other = (await apps.admin.post(f"{A}/mcps", json={
+            "name": "other", "type": "stdio", "command": sys.executable, "args": [str(SERVER_SCRIPT)],
+            "env": {"MAGEC_MCP_TEST": "v-OTHER"}, "workDir": str(tmp_path)})).json()
+        aid = await agent(apps, llm, tmp_path, allowAllSecrets=True, secretTools={"VAR_NAME": ["tools/env_value"]})
+        shown = (await apps.admin.get(f"{A}/agents/{aid}")).json()
+        assert shown["secretTools"] == {"VAR_NAME": ["tools/env_value"]}
+        r = await apps.admin.put(f"{A}/agents/{aid}", json={**shown, "mcpServers": [other["id"], *shown["mcpServers"]]})
+        assert r.status_code == 200, r.text
+        res = result(await run(apps, llm, aid, 'call tools_env_value {"name": "{{secret:VAR_NAME}}"}'))
         assert res["structuredContent"] == {"result": "v-42"}
+        res = result(await run(apps, llm, aid, 'call env_value {"name": "{{secret:VAR_NAME}}"}', "s1b"))
+        assert res == {"error": "secret 'VAR_NAME' may be used only with tools/env_value (secretTools), not 'other/env_value'"}
         events = await run(apps, llm, aid, 'call transform {"text": "{{secret:VAR_NAME}}", "how": "reverse"}', "s2")
         assert result(events) == {
-            "error": "secret 'VAR_NAME' may be used only with env_value (secretTools), not 'transform'"}
+            "error": "secret 'VAR_NAME' may be used only with tools/env_value (secretTools), not 'other/transform'"}
         assert "TSET_PCM_CEGAM" not in json.dumps(events)
         # ${KEY} is left as written for a tool it is not bound to
         res = result(await run(apps, llm, aid, 'call transform {"text": "${VAR_NAME}", "how": "upper"}', "s3"))
         assert res["structuredContent"] == {"result": "${VAR_NAME}"}
-        # a bad entry names the field
-        r = await apps.admin.put(f"{A}/agents/{aid}", json={
-            **(await apps.admin.get(f"{A}/agents/{aid}")).json(), "secretTools": {"var name": ["x"]}})
-        assert r.status_code == 400 and r.json()["field"].startswith("secretTools"), r.text
+        # bad entries name the field: not a key, no tool at all
+        for bad in ({"var name": ["x"]}, {"VAR_NAME": []}, {"VAR_NAME": [" "]}):
+            r = await apps.admin.put(f"{A}/agents/{aid}", json={
+                **(await apps.admin.get(f"{A}/agents/{aid}")).json(), "secretTools": bad})
+            assert r.status_code == 400 and r.json()["field"].startswith("secretTools"), (bad, r.text)

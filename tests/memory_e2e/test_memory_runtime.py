@@ -237,3 +237,6 @@ async def test_a_users_memory_is_bounded(tmp_path: Any, llm: FakeServer, emb3: F
         call = "call save_to_memory " + json.dumps({"content": long})
         res = tool_result(await say(apps, ids["a1"], "bob", "s6", call), "save_to_memory")
         assert res["success"] is False and "content: at most" in res["error"], res
+        call = "call save_to_memory " + json.dumps({"content": "short", "category": "c" * 101})
+        res = tool_result(await say(apps, ids["a1"], "bob", "s7", call), "save_to_memory")
+        assert res["success"] is False and "category: at most 100" in res["error"], res

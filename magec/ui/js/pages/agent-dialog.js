@@ -54,11 +54,13 @@ export const AgentDialog = {
     },
     mcpOptions() { return store.mcps.map((m) => ({ value: m.id, label: m.name, hint: m.type === 'stdio' ? m.command : m.endpoint })); },
     secretOptions() { return (store.secrets || []).map((s) => ({ value: s.key, label: s.key, hint: s.name })); },
-    // the keys this agent may use (entries may be ids, as Magec's UI stores them), for "Only for tools"
+    // the keys this agent may use (entries may be ids, as Magec's UI stores them) and those already
+    // bound (a binding of a key no longer listed stays visible, so it can be cleared), for "Only for tools"
     usableSecretKeys() {
       const all = store.secrets || [];
-      if (this.form.allowAllSecrets) return all.map((s) => s.key);
-      return this.form.secrets.map((e) => (all.find((s) => s.id === e) || {}).key || e);
+      const usable = this.form.allowAllSecrets ? all.map((s) => s.key)
+        : this.form.secrets.map((e) => (all.find((s) => s.id === e) || {}).key || e);
+      return [...new Set([...usable, ...Object.keys(this.form.secretTools || {})])];
     },
     skillOptions() { return (store.skills || []).map((k) => ({ value: k.id, label: k.name, hint: k.slug ? `package ${k.slug}` : k.description })); },
   },
@@ -168,7 +170,7 @@ export const AgentDialog = {
         <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet."/>
         <div class="grid-2" v-if="usableSecretKeys.length">
           <div class="field" v-for="k in usableSecretKeys" :key="k"><label :for="'a-st-' + k">{{ k }}: only for tools</label>
-            <input :id="'a-st-' + k" class="mono" :value="(form.secretTools[k] || []).join(', ')" placeholder="any tool (comma-separated names)"
+            <input :id="'a-st-' + k" class="mono" :value="(form.secretTools[k] || []).join(', ')" placeholder="any tool (e.g. github/create_issue, comma-separated)"
               @change="setSecretTools(k, $event.target.value)"></div>
         </div>
       </details>
