@@ -53,6 +53,11 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def _forwarded(request: HTTPConnection) -> list[str]:
+    """The ``X-Forwarded-For`` hops, every header line, in order."""
+    return [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+
+
 def is_local(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> bool:
     """The caller is this machine: a loopback address (after ``X-Forwarded-For`` as
     :func:`client_ip` believes it), or no network peer at all (a Unix socket)."""
@@ -60,7 +65,7 @@ def is_local(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> bo
         return True
     peer = _ip(request.client.host)
     if peer is not None and any(peer in net for net in trusted):
-        hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+        hops = _forwarded(request)
         if not hops or any(_ip(h) is None for h in hops):
             # a trusted proxy that names no client (a tunnel, socat, a proxy that adds no
             # X-Forwarded-For): whoever is behind it is unknown, so not local (fail closed)
@@ -81,7 +86,7 @@ def client_ip(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> s
 
     if not trusted or not is_trusted(peer):
         return peer
-    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    hops = _forwarded(request)
     for hop in reversed(hops):
         if _ip(hop) is None:  # garbage written by someone: the last proxy we trust saw `peer`
             return peer

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from magec.api.auth import bearer
+from magec.api.guard import OPEN_LOCAL_ONLY, REMOTE
 from magec.errors import AuthError, ForbiddenError, ValidationError
 from magec.resources import tokens
 from magec.runtime.build import Runtime
@@ -96,6 +97,8 @@ def authenticate(request: Request, runtime: Runtime, *, signed: bool = False) ->
     """The caller of ``request``; ``signed``: the route checks a webhook's body signature itself."""
     clients = runtime.snapshot.client_raw
     if not clients:
+        if request.scope.get("state", {}).get(REMOTE):  # the guard let it pass on a staler view
+            raise ForbiddenError(OPEN_LOCAL_ONLY)
         return OPEN
     return caller_for_token(runtime, bearer(request), signed=signed)
 

@@ -183,6 +183,9 @@ _BASE_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+#: scope state set on a request from a peer that is not this machine, on an app that answers only
+#: this machine while it is open (read by magec.api.clients.authenticate)
+REMOTE = "magec.remote"
 #: the refusal of a remote caller while the user API is open (no client, ``openAccess: local``)
 OPEN_LOCAL_ONLY = (
     "no client exists yet, so the user API needs no token and answers only this machine: create a "
@@ -293,6 +296,9 @@ class RequestGuard:
         retries): this middleware sits outside the app's error handlers, and refusing is the safe side."""
         if self.policy.local_only is None or is_local(HTTPConnection(scope), self.policy.trusted_proxies):
             return None
+        # the routes' own client auth refuses it too if it finds the app open after all (a last
+        # client deleted on another replica a moment ago: magec.api.clients.authenticate)
+        scope.setdefault("state", {})[REMOTE] = True
         try:
             return (403, OPEN_LOCAL_ONLY) if await self.policy.local_only() else None
         except MagecError as e:

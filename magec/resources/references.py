@@ -44,6 +44,12 @@ class Ref:
     kind: RefKind
 
 
+def describe(refs: list[dict[str, Any]]) -> str:
+    """Who ``refs`` (reference rows) are, for a 409's message: the first five, then how many more."""
+    who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
+    return who + (f" and {len(refs) - 5} more" if len(refs) > 5 else "")
+
+
 def specs_of(kind: str) -> tuple[RefSpec, ...]:
     """The declared references of ``kind`` (``"settings"`` included); none for an unknown kind."""
     if kind == "settings":

@@ -98,6 +98,26 @@ def uses(
     return found
 
 
+def check_rekey(
+    all_raw: dict[str, dict[str, dict[str, Any]]],
+    secret_id: str,
+    key: str,
+    plain: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> None:
+    """A new key for the secret would orphan every use of ``key`` (``${KEY}``, a ``secrets`` entry
+    by key, a ``secretTools`` binding): :class:`~magec.errors.ConflictError` (409) naming them."""
+    from magec.errors import ConflictError
+    from magec.resources.references import describe
+
+    refs = uses(all_raw, secret_id, plain, by_key=True)
+    if refs:
+        raise ConflictError(
+            f"key: secret {key!r} is used by that key by {describe(refs)}; change those to the new key "
+            "first (they would send nothing), or create the new secret beside this one",
+            references=refs,
+        )
+
+
 def scrub(data: dict[str, Any], secret_id: str, key: str) -> dict[str, Any]:
     """``data`` (a raw agent) without ``secrets`` entries naming the secret; other resources as
     they are. A ``secretTools`` entry stays: a secret created again under that key is bound again

@@ -368,7 +368,7 @@ class Store(EpochFollower, Generic[S]):
             data = await validation.prepare(kind, body, old, all_raw, self.cipher, self._rules)
             data["id"] = id
             if kind == "secrets" and data.get("key") != old.get("key"):
-                self._check_rekey(all_raw, id, str(old.get("key") or ""))
+                secret_refs.check_rekey(all_raw, id, str(old.get("key") or ""), self.plain)
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
@@ -447,18 +447,6 @@ class Store(EpochFollower, Generic[S]):
                 )
         return found
 
-    def _check_rekey(self, all_raw: dict[str, dict[str, dict[str, Any]]], id: str, key: str) -> None:
-        """A secret's new key would orphan every ``${OLD}`` (and ``secrets`` entry by key): 409."""
-        refs = secret_refs.uses(all_raw, id, self.plain, by_key=True)
-        if refs:
-            who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
-            more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
-            raise ConflictError(
-                f"key: secret {key!r} is used by that key by {who}{more}; change those to the new key "
-                "first (they would send nothing), or create the new secret beside this one",
-                references=refs,
-            )
-
     def plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         """``raw`` with its sensitive values decrypted: for reading the ``${KEY}`` names they hold
         (references, fingerprints); never answered to anyone."""
@@ -474,10 +462,8 @@ class Store(EpochFollower, Generic[S]):
             settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
             refs = await self.references_to(id, all_raw, settings)
             if refs and not force:
-                who = ", ".join(f"{r['referrerType']} {r['referrerName']!r} ({r['field']})" for r in refs[:5])
-                more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
                 raise ConflictError(
-                    f"{singular(kind)} {id!r} is referenced by {who}{more}; remove those references first, "
+                    f"{singular(kind)} {id!r} is referenced by {references.describe(refs)}; remove those references first, "
                     "or delete with ?force=true to remove them (settings.deleteReferenced: \"scrub\" makes "
                     "that the default)",
                     references=refs,

@@ -30,7 +30,6 @@ from magec.metrics import instrument
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent.parent / "ui"
 PREFIX = "/api/v1/admin"
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: admin POSTs that are conversations or speech in the playground, not changes to the configuration
 NOT_CHANGES = (f"{PREFIX}/agent/", f"{PREFIX}/voice/")
 
@@ -55,7 +54,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
                 except MagecError as err:
                     return errors.to_response(err)
             response = await call_next(request)
-            if request.method in WRITES and path.startswith(PREFIX) and not path.startswith(NOT_CHANGES):
+            if request.method in guard.STATE_CHANGING and path.startswith(PREFIX) and not path.startswith(NOT_CHANGES):
                 # who changed what, in the log an operator reads (the path names the resource; its
                 # body and query never: they may hold values)
                 log.info("admin %s %s → %d (from %s)", request.method, path, response.status_code,

@@ -56,7 +56,13 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
 
     async def still_open() -> bool:
-        return ctx.runtime is None or not (await ctx.runtime.fresh()).snapshot.client_raw
+        # with clients (any production install) no I/O on the request path; the answer "open" is
+        # confirmed against every replica's writes (a client created elsewhere opens it at once)
+        if ctx.runtime is None:
+            return True
+        if ctx.runtime.current().snapshot.client_raw:
+            return False
+        return not (await ctx.runtime.fresh()).snapshot.client_raw
 
     config = ctx.config
     # last added = outermost: a refused Host/Origin/Content-Type never reaches anything else
