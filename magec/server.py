@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from magec.backends.health import HealthMonitor
     from magec.backup.sections import Section
+    from magec.clients.accepted import AcceptedRuns, Orphan
     from magec.clients.workers import Worker, WorkerContext
     from magec.skills.runtime_hook import SkillsHook
     from magec.workers.supervisor import WorkerSlot
@@ -129,6 +130,7 @@ async def open_context(
         if start_runtime:
             await _start_runtime(ctx)
             tasks.append(asyncio.create_task(_health_monitor(ctx).run()))
+            tasks.append(asyncio.create_task(_accepted_runs(ctx).run(_orphan_teller(ctx))))
             if start_clients:
                 await _start_clients(ctx)
         with settled_heap() if start_runtime else contextlib.nullcontext():
@@ -328,6 +330,21 @@ async def _start_clients(ctx: AppContext) -> None:
     supervisor = Supervisor(ctx, client_workers(), conversations=conversations)
     ctx.extras["clients"] = supervisor
     await supervisor.start()
+
+
+def _accepted_runs(ctx: AppContext) -> AcceptedRuns:
+    """The ledger of accepted (202) webhook runs (``ctx.extras["accepted_runs"]``); its ``run``
+    renews this process's runs and tells the callers of runs whose process died."""
+    from magec.clients.accepted import AcceptedRuns
+
+    ledger = ctx.extras["accepted_runs"] = AcceptedRuns(ctx.store.engine, ctx.store.cipher)
+    return ledger
+
+
+def _orphan_teller(ctx: AppContext) -> Callable[[Orphan], Awaitable[bool]]:
+    from magec.api.user.webhooks import orphan_teller
+
+    return orphan_teller(ctx)
 
 
 def _health_monitor(ctx: AppContext) -> HealthMonitor:

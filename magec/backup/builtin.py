@@ -2,7 +2,8 @@
 
 Always in a backup (configuration): ``skills`` (the files of skill packages, ``skill_files``) and
 ``prices`` (the cost price table). With ``include=`` (conversation data): ``sessions``,
-``memories``, ``artifacts``, ``audit`` (the conversation log) and ``runs`` (flow runs).
+``memories``, ``artifacts``, ``audit`` (the conversation log), ``runs`` (flow runs) and ``usage``
+(token and audio counters: the cost history and what budgets count).
 
 Sessions are in the database only with the default session service (SQLite/PostgreSQL); sessions
 kept by a Redis session provider, and memories in an external pgvector provider, are not in any
@@ -23,6 +24,7 @@ from magec.costs.tables import cost_prices, flow_runs
 from magec.memory.session_quota import recount
 from magec.memory.tables import LONGTERM_TABLES, SESSION_TABLES, memory_scopes
 from magec.skills.tables import skill_files
+from magec.store.tables import usage
 
 
 async def _old_generation(conn: AsyncConnection) -> dict[str, int]:
@@ -72,4 +74,7 @@ ARTIFACTS = Section(
 )
 AUDIT = Section("audit", (audit_conversations, audit_turns), description="the conversation audit log")
 RUNS = Section("runs", (flow_runs,), description="flow runs (path taken, per-node timing)")
-BUILTIN = (SKILLS, PRICES, SESSIONS, MEMORIES, ARTIFACTS, AUDIT, RUNS)
+# ids travel (the restore moves PostgreSQL's sequence past them): the budget counters of a running
+# server read usage rows by id, so an archive restored into an empty table is counted at once
+USAGE = Section("usage", (usage,), description="usage counters (tokens, audio): the cost history budgets count")
+BUILTIN = (SKILLS, PRICES, SESSIONS, MEMORIES, ARTIFACTS, AUDIT, RUNS, USAGE)

@@ -89,7 +89,7 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
     def backup(
         out: Annotated[Path | None, typer.Option("--out", "-o", help="archive path (default: the server's file name)")] = None,
         include: Annotated[
-            str, typer.Option("--include", help="optional sections, comma-separated: sessions,memories,artifacts,audit,runs")
+            str, typer.Option("--include", help="optional sections, comma-separated: sessions,memories,artifacts,audit,runs,usage")
         ] = "",
         config: ConfigOpt = None,
         url: UrlOpt = None,

@@ -11,6 +11,8 @@ None of these bump the config epoch: they are observed/running state, not config
   so a slot fires once even when a lease moves between replicas mid-minute.
 * ``client_cron_state`` — per cron client: the schedule in force and the moment up to which its
   slots were looked after (``checked_through``), the base of the missed-runs policy after downtime.
+* ``accepted_runs`` — one row per webhook run answered ``202`` and not yet reported to its callback
+  (callback URL encrypted), leased by the process running it. See :mod:`magec.clients.accepted`.
 """
 
 from __future__ import annotations
@@ -56,4 +58,16 @@ client_cron_state = sa.Table(
     sa.Column("client_id", sa.String(64), primary_key=True),
     sa.Column("schedule", sa.String(255), nullable=False),
     sa.Column("checked_through", sa.DateTime(timezone=True), nullable=False),
+)
+
+accepted_runs = sa.Table(
+    "accepted_runs",
+    clients_metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("callback", sa.Text, nullable=False),
+    sa.Column("session", sa.String(255), nullable=False),
+    sa.Column("owner", sa.String(80), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
 )

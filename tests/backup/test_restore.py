@@ -3,7 +3,9 @@ failed restores (bad item, other key, damaged archive) change nothing; dry runs 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -285,3 +287,23 @@ async def test_an_edited_record_does_not_carry_its_secret(tmp_path: Path, provid
         r = await restore(apps, archive)
         assert r.status_code == 200, r.text
         assert await admin_view(apps) == before
+
+
+async def test_usage_moves_with_include_usage(tmp_path: Path, provider: FakeServer) -> None:
+    """Moving servers (SQLite → PostgreSQL) keeps the cost history: ``include=usage``."""
+    async with running_apps(tmp_path / "a") as a:
+        made = await populate(a, provider.url)
+        r = await a.user.post(f"{U}/run", json=_run(made["plain"]["id"], "count me"),
+                              headers={"Authorization": f"Bearer {made['token']}"})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 15
+        while not (costs := (await a.admin.get(f"{A}/costs?groupBy=agent")).json())["items"]:
+            assert time.monotonic() < deadline, "the turn's usage never showed in the cost report"
+            await asyncio.sleep(0.2)
+        with_usage, without = await _backup(a, "?include=usage"), await _backup(a)
+    assert "tables/usage/usage.jsonl" in members(with_usage)
+    assert not any(name.startswith("tables/usage/") for name in members(without))
+    async with running_apps(tmp_path / "b") as b:
+        r = await restore(b, with_usage)
+        assert r.status_code == 200 and r.json()["sections"]["usage"]["usage"] >= 1, r.text
+        assert (await b.admin.get(f"{A}/costs?groupBy=agent")).json() == costs

@@ -62,7 +62,7 @@ def router(ctx: AppContext, sections: Sequence[Section]) -> APIRouter:
         openapi_extra={"x-mcp-tool": "magec_backup_settings"},
     )
     async def backup(
-        include: str = Query("", description="optional sections, comma-separated: sessions,memories,artifacts,audit,runs"),
+        include: str = Query("", description="optional sections, comma-separated: sessions,memories,artifacts,audit,runs,usage"),
     ) -> StreamingResponse:
         chosen = selected(sections, include)
         fh = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the streaming body

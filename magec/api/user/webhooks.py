@@ -57,6 +57,7 @@ from fastapi.responses import JSONResponse
 from magec.api.auth import bearer
 from magec.api.errors import status_for_code
 from magec.api.limits import LISTEN_SECONDS, parse_json
+from magec.clients.accepted import AcceptedRuns, Orphan
 from magec.clients.conversation import Conversations, Inbound
 from magec.context import AppContext
 from magec.errors import ValidationError
@@ -272,6 +273,17 @@ def router(ctx: AppContext) -> APIRouter:
 
         if callback:
             run_id = str(uuid.uuid4())
+            ledger: AcceptedRuns | None = ctx.extras.get("accepted_runs")
+            if ledger is not None:
+                try:  # a 202 is a promise: it is on disk before it is made
+                    await ledger.accept(run_id, client_id, callback, session)
+                except Exception as err:
+                    log.warning("webhook run not accepted: %s", redact(str(err)))
+                    return JSONResponse(
+                        {"ok": False, "code": "unavailable", "error": "the run could not be recorded; send it again"},
+                        status_code=503,
+                        headers={"Retry-After": "5"},
+                    )
 
             async def run_and_call_back() -> None:
                 stopped = False
@@ -285,11 +297,19 @@ def router(ctx: AppContext) -> APIRouter:
                 if not stopped:
                     try:
                         await post_callback(callback, payload, secret, allow_private)
+                        if ledger is not None:
+                            await ledger.done(run_id)
                         return
                     except asyncio.CancelledError:
                         pass  # stopping while sending the result: it gets the last attempt below
+                told = False
                 with contextlib.suppress(Exception):  # bounded: the drain waits CALLBACK_GRACE for it
-                    await asyncio.wait_for(post_callback(callback, payload, secret, allow_private), CALLBACK_GRACE)
+                    told = await asyncio.wait_for(post_callback(callback, payload, secret, allow_private), CALLBACK_GRACE)
+                if ledger is not None and told:
+                    with contextlib.suppress(Exception):
+                        await ledger.done(run_id)
+                elif ledger is not None:  # the row stays: the next process to see it expire tells the caller
+                    ledger.release(run_id)
                 raise asyncio.CancelledError
 
             task = asyncio.create_task(run_and_call_back())
@@ -342,6 +362,33 @@ async def drain(ctx: AppContext, grace: float) -> None:
     if late:
         log.warning("%d webhook run(s) did not finish before shutdown; their callbacks were told to send again", len(late))
         await asyncio.wait(late, timeout=CALLBACK_GRACE + 1)
+
+
+#: what a callback says of a run whose process died before it finished (told by another process)
+LOST = "magec stopped (it did not shut down cleanly) before this run finished; nothing was answered, send it again"
+
+
+def orphan_teller(ctx: AppContext) -> Callable[[Orphan], Awaitable[bool]]:
+    """How :class:`~magec.clients.accepted.AcceptedRuns` tells the caller of a run whose process is
+    gone: ``unavailable``, send it again, signed with the client's current signing secret. True
+    when the caller got it, or when nobody can be told any more (the client was deleted)."""
+
+    async def tell(orphan: Orphan) -> bool:
+        assert ctx.runtime is not None
+        snapshot = (await ctx.runtime.fresh()).snapshot
+        client = snapshot.clients.get(orphan.client_id)
+        if client is None or client.type != "webhook":
+            log.warning("accepted run %s: its webhook client is gone; nobody to tell", orphan.run_id)
+            return True
+        cfg = client.config.get("webhook") or {}
+        payload = {"runId": orphan.run_id, "clientId": orphan.client_id, "ok": False, "code": "unavailable",
+                   "error": LOST, "agent": None, "sessionId": orphan.session}
+        told = await post_callback(orphan.callback, payload, str(cfg.get("signingSecret") or ""),
+                                   bool(cfg.get("allowPrivateCallbacks")))
+        log.info("accepted run %s of a stopped process: caller %s", orphan.run_id, "told" if told else "not reached")
+        return told
+
+    return tell
 
 
 async def _hung_up(request: Request) -> None:

@@ -7,7 +7,7 @@ import { Icon } from '../components/icon.js';
 
 const OPTIONAL = [
   ['sessions', 'Sessions'], ['memories', 'Long-term memories'], ['artifacts', 'Artifacts'],
-  ['audit', 'Conversation audit'], ['runs', 'Flow runs'],
+  ['audit', 'Conversation audit'], ['runs', 'Flow runs'], ['usage', 'Usage (cost history)'],
 ];
 
 export default {
