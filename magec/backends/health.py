@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from magec.backends import registry
 from magec.backends.base import BackendSpec
@@ -51,7 +50,6 @@ from magec.backends.breaker import CLOSED, Breakers
 from magec.config import VAR_REF
 from magec.errors import BackendConnectionError, BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
-from magec.store.crypto import PREFIX as ENCRYPTED
 
 if TYPE_CHECKING:
     from magec.context import AppContext
@@ -69,29 +67,35 @@ CONNECTION_FIELDS = ("type", "url", "apiKey", "headers")
 POKE_INTERVAL = 1.0
 
 
-#: decrypts a stored backend row's sensitive values (``Store.plain``), to read the ``${KEY}`` names
-#: an encrypted value holds (a header ``Bearer ${KEY}`` is stored encrypted); never hashed
-Plain = Callable[[dict[str, Any]], dict[str, Any]]
+class Keys(Protocol):
+    """What a fingerprint needs of the store (:class:`magec.store.store.Store` is one)."""
+
+    def plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """``raw`` (a stored row of ``kind``) with its sensitive values decrypted."""
+        ...
+
+    def seal(self, text: str) -> str:
+        """A keyed hash of ``text`` under this server's key."""
+        ...
 
 
-def config_fingerprint(raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain) -> str:
-    """A short hash of the connection a backend resolves to: its stored connection fields (as
-    stored: ciphertext or ``${KEY}``, never a clear key) and, for each ``${KEY}`` they reference,
-    the stored value of the secret ``KEY`` in ``secrets`` (the ``secrets`` rows by id). That value
-    is ciphertext, new on every write, so writing a secret changes the fingerprint of every backend
-    using it — with no clear value hashed. A health record or test result whose fingerprint
-    differs from the backend's current one describes an older configuration. The names are read
-    from the decrypted fields too (``plain``): only the stored values are hashed."""
-    data: dict[str, Any] = {k: raw.get(k) for k in CONNECTION_FIELDS}
-    text = json.dumps(data, default=str)
-    if ENCRYPTED in text:
-        decrypted = plain(raw)
-        text += json.dumps([decrypted.get(k) for k in CONNECTION_FIELDS], default=str)
-    names = sorted({m.group(1) for m in VAR_REF.finditer(text)})
+def config_fingerprint(raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], keys: Keys) -> str:
+    """A short keyed hash of the connection a backend resolves to: its connection fields in clear
+    and, for each ``${KEY}`` they reference, the clear value of the secret ``KEY`` in ``secrets``
+    (the ``secrets`` rows by id). A health record or test result whose fingerprint differs from the
+    backend's current one describes an older configuration. Clear values, not the stored
+    ciphertext (new on every write): saving a secret or a key again with the same value keeps the
+    last test; a new value re-checks. Keyed (the server's seal, :meth:`Keys.seal`), so a stored
+    fingerprint tells nothing about a key to someone without the encryption key."""
+    clear = keys.plain("backends", raw)
+    data: dict[str, Any] = {k: clear.get(k) for k in CONNECTION_FIELDS}
+    names = sorted({m.group(1) for m in VAR_REF.finditer(json.dumps(data, default=str))})
     if names:  # a backend without references keeps the fingerprint it always had
-        stored = {row.get("key"): row.get("value") for row in secrets.values() if isinstance(row, dict)}
-        data["secrets"] = {name: stored.get(name) for name in names}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        rows = {row.get("key"): row for row in secrets.values() if isinstance(row, dict)}
+        data["secrets"] = {
+            name: keys.plain("secrets", rows[name]).get("value") if name in rows else None for name in names
+        }
+    return keys.seal(json.dumps(data, sort_keys=True, default=str))[:16]
 
 
 UNKNOWN_HEALTH: dict[str, Any] = {
@@ -100,7 +104,7 @@ UNKNOWN_HEALTH: dict[str, Any] = {
 
 
 def current(
-    health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]], plain: Plain
+    health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]], keys: Keys
 ) -> dict[str, Any]:
     """The stored ``health`` record as it applies to the backend ``raw`` now: ``unknown`` (with
     ``stale: true``) when it was measured against another connection (the URL, key, headers, type
@@ -108,7 +112,7 @@ def current(
     fingerprint is kept)."""
     record = {**UNKNOWN_HEALTH, **health}
     fp = record.pop("config", None)
-    if fp and raw is not None and fp != config_fingerprint(raw, secrets, plain):
+    if fp and raw is not None and fp != config_fingerprint(raw, secrets, keys):
         return {**UNKNOWN_HEALTH, "source": record.get("source"), "stale": True}
     return record
 
@@ -138,9 +142,6 @@ class HealthMonitor:
         self._pending: set[str] = set()
         self._rescan: asyncio.Event | None = None
         self._locks: dict[str, asyncio.Lock] = {}
-
-    def _plain(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return self.ctx.store.plain("backends", raw)
 
     async def run(self) -> None:
         """Forever: one round, then sleep ``interval``; meanwhile re-check changed backends and
@@ -197,7 +198,7 @@ class HealthMonitor:
         backends, secrets = all_raw.get("backends", {}), all_raw.get("secrets", {})
         for gone in set(self._seen) - set(backends):
             self._seen.pop(gone, None)
-        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw, secrets, self._plain)]
+        changed = [bid for bid, raw in backends.items() if self._seen.get(bid) != config_fingerprint(raw, secrets, self.ctx.store)]
         if not changed:
             return []
         for bid in changed:
@@ -251,7 +252,7 @@ class HealthMonitor:
         if all_raw is None:
             all_raw = await self.ctx.store.all_raw()
         raw = all_raw.get("backends", {}).get(backend_id, {})
-        fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}), self._plain)
+        fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}), self.ctx.store)
         self._seen[backend_id] = fingerprint
         spec = snap.backend_spec(backend_id)
         error: str | None = None

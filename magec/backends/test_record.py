@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from magec.backends.base import BackendSpec
-from magec.backends.health import Plain, config_fingerprint
+from magec.backends.health import Keys, config_fingerprint
 
 
 def record(
-    report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain
+    report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], keys: Keys
 ) -> dict[str, Any]:
     """The stored form of ``report`` (the JSON of a probe) for the saved backend ``raw`` (``secrets``:
     the stored secrets, see :func:`~magec.backends.health.config_fingerprint`)."""
@@ -47,17 +47,17 @@ def record(
         "embeddingDimension": caps.get("embeddingDimension"),
         "modelCount": len(report.get("models") or []),
         "testedAt": datetime.now(UTC).isoformat(),
-        "config": config_fingerprint(raw, secrets, plain),
+        "config": config_fingerprint(raw, secrets, keys),
     }
 
 
 def last_test(
-    stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], plain: Plain
+    stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], keys: Keys
 ) -> dict[str, Any] | None:
     """The stored test record as it applies to ``raw`` now (see the module contract)."""
     if not stored or "testedAt" not in stored:
         return None
-    if stored.get("config") != config_fingerprint(raw, secrets, plain):
+    if stored.get("config") != config_fingerprint(raw, secrets, keys):
         return None
     return {k: v for k, v in stored.items() if k != "config"}
 

@@ -447,6 +447,10 @@ class Store(EpochFollower, Generic[S]):
                 )
         return found
 
+    def seal(self, text: str) -> str:
+        """A keyed hash of ``text`` under this server's key (backends' connection fingerprints)."""
+        return self.cipher.seal(text)
+
     def plain(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         """``raw`` with its sensitive values decrypted: for reading the ``${KEY}`` names they hold
         (references, fingerprints); never answered to anyone."""

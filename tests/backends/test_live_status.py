@@ -213,3 +213,37 @@ async def test_a_good_answer_after_a_rejected_key_rechecks_at_once(apps: Apps) -
         assert "strict says: hello" in str(await run(apps, a["id"], "hello"))
         await until(apps, f"/backends/{b['id']}", lambda v: v["health"]["status"] == "up", "up after a good answer")
         await until(apps, f"/agents/{a['id']}", lambda v: v["health"]["status"] == "ok", "agent ok")
+
+
+async def test_saving_the_same_key_again_keeps_the_last_test(apps: Apps) -> None:
+    """The card's last test is of a connection: saving its secret, or its key, again with the
+    same value (an edit of the name, a dialog saved as it was) keeps it; a new value drops it.
+    It used to be dropped by any save, the stored ciphertext being new on every write."""
+    with FakeServer(OpenAIFake("same", models=["s-chat"])) as srv:
+        s = (await apps.admin.post(f"{A}/secrets", json={"name": "k", "key": "SAME_KEY", "value": "sk-same-1111"})).json()
+        b = (await apps.admin.post(f"{A}/backends", json={"name": "Same", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "${SAME_KEY}"})).json()
+        d = (await apps.admin.post(f"{A}/backends", json={"name": "Direct", "type": "openai", "url": srv.url + "/v1",
+                                                          "apiKey": "sk-direct-2222"})).json()
+        for backend in (b, d):
+            r = await apps.admin.post(f"{A}/backends/{backend['id']}/test", json={})
+            assert r.status_code == 200 and r.json()["ok"], r.text
+
+        def last(view: dict[str, Any]) -> Any:
+            return view["lastTest"] and view["lastTest"]["testedAt"]
+
+        tested = {x["id"]: last((await apps.admin.get(f"{A}/backends/{x['id']}")).json()) for x in (b, d)}
+        assert all(tested.values()), tested
+        r = await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "renamed", "key": "SAME_KEY", "value": "sk-same-1111"})
+        assert r.status_code == 200, r.text
+        r = await apps.admin.put(f"{A}/backends/{d['id']}", json={"name": "Direct 2", "type": "openai", "url": srv.url + "/v1",
+                                                                  "apiKey": "sk-direct-2222"})
+        assert r.status_code == 200, r.text
+        for x in (b, d):
+            assert last((await apps.admin.get(f"{A}/backends/{x['id']}")).json()) == tested[x["id"]]
+
+        await apps.admin.put(f"{A}/secrets/{s['id']}", json={"name": "renamed", "key": "SAME_KEY", "value": "sk-new-3333"})
+        await apps.admin.put(f"{A}/backends/{d['id']}", json={"name": "Direct 2", "type": "openai", "url": srv.url + "/v1",
+                                                               "apiKey": "sk-direct-4444"})
+        for x in (b, d):
+            assert (await apps.admin.get(f"{A}/backends/{x['id']}")).json()["lastTest"] is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,8 +130,8 @@ def router(ctx: AppContext) -> APIRouter:
         status = "healthy" if result.get("ok") else "unhealthy"
         now = datetime.now(UTC).isoformat()
         secrets = (await ctx.store.all_raw()).get("secrets", {})
-        plain = functools.partial(ctx.store.plain, "backends")
-        fingerprint = config_fingerprint(raw, secrets, plain)
+        keys = ctx.store
+        fingerprint = config_fingerprint(raw, secrets, keys)
         same = previous.get("status") in ((UP, status) if result.get("ok") else UNREACHABLE)
         health = {
             "status": status,
@@ -143,7 +142,7 @@ def router(ctx: AppContext) -> APIRouter:
             "source": "test",
             "config": fingerprint,
         }
-        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw, secrets, plain)}
+        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw, secrets, keys)}
         if result.get("models"):
             fields["models"] = [{"id": m} if isinstance(m, str) else m for m in result["models"]]
         await ctx.store.set_backend_status(id, **fields)

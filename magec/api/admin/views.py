@@ -7,7 +7,6 @@ an agent's health derived from its backends' and MCP servers' are per-kind extra
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -75,11 +74,11 @@ async def _backend_view(
     status = await ctx.store.get_backend_status(raw["id"])
     # a record measured against other connection fields (URL, key, type changed since) is "unknown"
     secrets = all_raw.get("secrets", {})
-    plain = functools.partial(ctx.store.plain, "backends")
-    view["health"] = current(status["health"], raw, secrets, plain)
+    keys = ctx.store
+    view["health"] = current(status["health"], raw, secrets, keys)
     breakers = ctx.extras.get("breakers")
     view["breaker"] = breakers.view(raw["id"]) if breakers is not None else None
-    test = last_test(status["capabilities"], raw, secrets, plain)
+    test = last_test(status["capabilities"], raw, secrets, keys)
     view["capabilities"] = (test or {}).get("capabilities") or _declared(raw.get("type", ""))
     view["lastTest"] = test
     view["usedBy"] = used_by(raw["id"], all_raw)
@@ -117,8 +116,8 @@ async def _agent_view(
     ]
     ids = set(links) & set(backends)
     secrets = all_raw.get("secrets", {})
-    plain = functools.partial(ctx.store.plain, "backends")
-    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid], secrets, plain)
+    keys = ctx.store
+    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid], secrets, keys)
                 for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
     servers = all_raw.get("mcpServers", {})
