@@ -19,6 +19,10 @@ from magec.errors import AuthError, ForbiddenError, ValidationError
 from magec.resources import tokens
 from magec.runtime.build import Runtime
 
+#: the 401 message of a known token whose client is disabled; the Voice UI matches it to keep the
+#: device's token (it is shown once: a client disabled for a while must not unpair its devices)
+CLIENT_DISABLED = "this client is disabled"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -113,7 +117,7 @@ def caller_for_token(runtime: Runtime, token: str, *, signed: bool = False) -> C
     if found is not None:
         cid, raw = found
         if not raw.get("enabled", True):
-            raise AuthError("this client is disabled")
+            raise AuthError(CLIENT_DISABLED)
         if not signed and _signs_its_requests(runtime, cid):
             raise AuthError(
                 "this webhook client signs its requests: its token works only on "

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.voice_ui.conftest import Setup, spoken_wav
+from tests.voice_ui.conftest import ADMIN, Setup, spoken_wav
 
 
 def pair(page: Any, setup: Setup) -> None:
@@ -267,4 +267,38 @@ def test_a_message_sent_while_a_new_conversation_opens_goes_to_it(setup: Setup, 
     page.get_by_test_id("conversations-toggle").click()
     expect(page.get_by_test_id("conversation")).to_have_count(before + 1)
     assert len(held) == 1, "the send opened a conversation of its own"
+    assert page.js_errors == []
+
+
+def test_a_disabled_client_keeps_its_devices_paired(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    """An administrator disables the device's client for a while: the device says so and keeps its
+    token (shown once, at creation), so enabling the client again brings it back without pairing."""
+    admin = httpx.Client(base_url=f"{setup.server.admin_url}/api/v1/admin",
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+    r = admin.post("/clients", json={"name": "Tablet", "allowedAgents": [setup.typist]})
+    assert r.status_code == 201, r.text
+    tablet = r.json()
+
+    def enable(on: bool) -> None:
+        body = {"name": "Tablet", "type": "direct", "allowedAgents": [setup.typist], "enabled": on}
+        assert admin.put(f"/clients/{tablet['id']}", json=body).status_code == 200
+
+    page = phone()
+    page.goto(setup.server.user_url + "/")
+    page.get_by_test_id("token").fill(tablet["token"])
+    page.get_by_test_id("pair").click()
+    expect(page.get_by_test_id("agent")).to_have_value(setup.typist)
+    try:
+        enable(False)
+        page.reload()
+        expect(page.get_by_test_id("pair-error")).to_contain_text("disabled on the server")
+        page.screenshot(path=str(artifacts / "11-client-disabled.png"))
+        assert page.evaluate("localStorage.getItem('magec.voice.token')") == tablet["token"]
+        enable(True)
+        page.get_by_test_id("retry").click()
+        expect(page.get_by_test_id("agent")).to_have_value(setup.typist)
+        page.reload()
+        expect(page.get_by_test_id("agent")).to_have_value(setup.typist)
+    finally:
+        admin.delete(f"/clients/{tablet['id']}")
     assert page.js_errors == []

@@ -7,13 +7,15 @@ const AGENT_KEY = 'magec.voice.agent';
 const SPOKES_KEY = 'magec.voice.spokesperson';
 const WAKE_KEY = 'magec.voice.wakeword';
 const MAX_RECORD_SECONDS = 20;
+// the server's 401 message for a known token of a disabled client (magec.api.clients.CLIENT_DISABLED)
+const CLIENT_DISABLED = 'this client is disabled';
 const STATE_WORDS = {
   idle: 'Ready', listening: 'Listening for the wake word', recording: 'Listening…', transcribing: 'Transcribing…',
   thinking: 'Thinking…', speaking: 'Speaking', offline: 'Offline',
 };
 
 const s = reactive({
-  booting: true, needsPairing: false, pairError: '', pairing: false, token: auth.token,
+  booting: true, needsPairing: false, suspended: false, pairError: '', pairing: false, token: auth.token,
   info: null, agents: [], agentId: '', spokesperson: '', status: 'idle',
   messages: [], conversations: [], sessionId: '', drawer: false, menu: false,
   handsFree: false, wake: null, wakeModel: '', wakeId: '', wakeModels: [], online: true, wsUp: false, notices: [],
@@ -53,12 +55,16 @@ const voiceOf = computed(() => {
 // ---- pairing and start ------------------------------------------------------------------------
 
 async function boot() {
+  s.suspended = false; s.pairError = '';
   try {
     const info = await clientInfo();
     if (!info.paired && !info.openMode) { s.needsPairing = true; return; }
+    s.needsPairing = false;
     await start(info);
   } catch (e) {
-    if (e.status === 401) { auth.clear(); s.token = ''; s.needsPairing = true; s.pairError = 'This device was unpaired on the server. Pair it again.'; }
+    // a disabled client comes back when it is enabled again: keep the token (it was shown once)
+    if (e.status === 401 && e.message === CLIENT_DISABLED) { s.needsPairing = true; s.suspended = true; s.pairError = 'This device\'s client is disabled on the server. Ask an administrator to enable it, then try again.'; }
+    else if (e.status === 401) { auth.clear(); s.token = ''; s.needsPairing = true; s.pairError = 'This device was unpaired on the server. Pair it again.'; }
     // an open server (no client yet) answers only its own machine: say why, on the pairing screen
     else if (e.status === 403) { s.needsPairing = true; s.pairError = say(e); }
     else notify('error', say(e));
@@ -70,7 +76,7 @@ async function pair(token) {
   try {
     const info = await clientInfo(token.trim());
     if (!info.paired) throw new ApiError('That token did not pair this device.');
-    auth.set(token.trim()); s.token = token.trim(); s.tokenInput = ''; s.needsPairing = false;
+    auth.set(token.trim()); s.token = token.trim(); s.tokenInput = ''; s.needsPairing = false; s.suspended = false;
     await start(info);
   } catch (e) {
     s.pairError = e.status === 401 ? 'That token is not valid (or its client is disabled).' : say(e);
@@ -304,7 +310,7 @@ function stopHandsFree() {
 const App = {
   setup() {
     return {
-      s, current, members, voiceOf, STATE_WORDS, pair, unpair, selectAgent, setSpokesperson, newConversation,
+      s, current, members, voiceOf, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
       openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
       submit() { const t = s.text; s.text = ''; send(t); },
     };
@@ -321,6 +327,7 @@ const App = {
         <button class="primary" :disabled="s.pairing || !s.tokenInput.trim()" data-testid="pair">Pair</button>
       </form>
       <p v-if="s.pairError" class="error" role="alert" data-testid="pair-error">{{ s.pairError }}</p>
+      <button v-if="s.suspended" @click="retry" data-testid="retry">Try again</button>
     </section>
     <template v-else>
       <header>
