@@ -159,4 +159,9 @@ def test_webhook_client_shows_the_url_to_post_to(page: Page, server: ServerProce
 
     # the card keeps showing it (the token is shown once, the URL always)
     expect(page.get_by_test_id("webhook-url-CI hook")).to_have_text(f"POST {url}")
+    # ... all of it inside the card (a URL has no spaces to wrap at: it ran out of the card, under the next)
+    inside = page.get_by_test_id("webhook-url-CI hook").evaluate(
+        "(el) => { const c = el.closest('article').getBoundingClientRect(), r = el.getBoundingClientRect();"
+        " return el.scrollWidth <= el.clientWidth && r.right <= c.right; }")
+    assert inside, "the webhook URL overflows its card"
     assert page.js_errors == []  # type: ignore[attr-defined]

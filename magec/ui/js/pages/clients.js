@@ -149,7 +149,7 @@ export default {
         <header class="card-head"><span class="type-badge t-client">{{ (c.type || 'dir').slice(0, 3).toUpperCase() }}</span><h3>{{ c.name }}</h3>
           <span class="badge" :class="c.enabled === false ? 'muted' : 'ok'">{{ c.enabled === false ? 'disabled' : 'enabled' }}</span></header>
         <p class="mono small">{{ c.tokenPreview || 'mgc_…' }}</p>
-        <p v-if="c.type === 'webhook' && userApi" class="mono small ellipsis" :title="'POST ' + hookUrl(c)" :data-testid="'webhook-url-' + c.name">POST {{ hookUrl(c) }}</p>
+        <p v-if="c.type === 'webhook' && userApi" class="mono small break-any" :title="'POST ' + hookUrl(c)" :data-testid="'webhook-url-' + c.name">POST {{ hookUrl(c) }}</p>
         <div class="client-status small" v-if="c.status" :data-testid="'client-status-' + c.name">
           <span class="badge" :class="statusClass(c.status)">{{ statusText(c.status) }}</span>
           <span v-if="c.status.identity" class="mono">{{ c.status.identity }}</span>
