@@ -3,7 +3,8 @@
 Plain ESM + Vue (vendored, no build step), like the Admin UI. :func:`mount` adds one catch-all
 GET route, registered after every API route so it never shadows one: a file of this folder when
 the path names one, ``index.html`` otherwise (client-side routing), and the API's JSON 404
-(``not_found``) under ``/api/`` and ``/v1/``. ``index.html`` and ``sw.js`` are served ``no-cache``
+(``not_found``) under ``/api/`` and ``/v1/`` — or its 405 with ``Allow`` when the path is a route
+of another method (a webhook URL opened in a browser, ``curl`` without ``-X POST`` on the run API). ``index.html`` and ``sw.js`` are served ``no-cache``
 so an update reaches devices on their next load; the service worker caches the app shell for
 offline start.
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
+from starlette.routing import Match
 
 from magec.errors import NotFoundError
 
@@ -31,8 +34,13 @@ def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
     root = directory.resolve()
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def voice_ui(path: str) -> Response:
+    async def voice_ui(path: str, request: Request) -> Response:
         if path.startswith(("api/", "v1/")) or path in ("api", "v1"):
+            # this GET route matched first: a POST-only route of the same path would otherwise
+            # never get to say 405 (the router takes a full match over a method mismatch)
+            allowed = _methods_for(request)
+            if allowed:
+                raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
             # the one error body of the API ({"error", "code"}; /v1 rewrites it to OpenAI's shape)
             raise NotFoundError(f"no route for /{path}")
         target = (root / path).resolve()
@@ -40,3 +48,14 @@ def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
             target = root / "index.html"
         headers = {"Cache-Control": "no-cache"} if target.name in _NO_CACHE else {}
         return FileResponse(target, media_type=_MEDIA.get(target.suffix), headers=headers)
+
+
+def _methods_for(request: Request) -> list[str]:
+    """The methods other routes of the app serve this request's path with (sorted). Asked through
+    each route's public ``matches`` (FastAPI wraps included routers: their routes are not listed)."""
+    methods = []
+    for method in ("DELETE", "PATCH", "POST", "PUT"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    return methods

@@ -21,3 +21,19 @@ async def test_unknown_api_routes_answer_the_error_vocabulary(tmp_path: Path) ->
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"
         assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_get_on_a_post_route_is_405_not_no_route(tmp_path: Path) -> None:
+    """A webhook URL opened in a browser, or ``curl`` without ``-X POST`` on the run API: the path
+    is right, the method is not — 405 with ``Allow``, not "no route" (the catch-all GET matched)."""
+    async with running_apps(tmp_path / "data") as apps:
+        assert apps.ctx.config.voice_ui_enabled
+        for path in ("/api/v1/agent/run", "/api/v1/agent/run_sse", "/api/v1/webhooks/some-client",
+                     "/api/v1/voice/some-agent/speech", "/v1/chat/completions"):
+            r = await apps.user.get(path)
+            assert r.status_code == 405, (path, r.text)
+            assert r.headers["allow"] == "POST", path
+            body = r.json()
+            code = body["error"]["code"] if path.startswith("/v1/") else body["code"]
+            assert code == "invalid_request", path
+        assert (await apps.user.get("/api/v1/agent/nope")).status_code == 404  # still 404 when no route has it
