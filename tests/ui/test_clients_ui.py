@@ -165,3 +165,35 @@ def test_webhook_client_shows_the_url_to_post_to(page: Page, server: ServerProce
         " return el.scrollWidth <= el.clientWidth && r.right <= c.right; }")
     assert inside, "the webhook URL overflows its card"
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_signed_webhook_client_shows_a_curl_line_that_signs(page: Page, server: ServerProcess,
+                                                             fakes: dict[str, FakeServer]) -> None:
+    """With a signing secret the token alone is a 401: the lines the token dialog shows sign the
+    body, and work as shown once SIGNING_SECRET is set."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Signed backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Signed agent", "llm": {"backend": b["id"], "model": "alpha-chat"}})
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("Signed hook")
+    dlg.get_by_test_id("client-type").select_option("webhook")
+    dlg.get_by_text("Signed agent").click()
+    form = dlg.get_by_test_id("client-config-webhook")
+    form.get_by_label("Passthrough").check(force=True)
+    form.get_by_label("Signing Secret").fill("hook-s3cret")
+    dlg.get_by_role("button", name="Create").click()
+
+    tok = page.get_by_test_id("token-dialog")
+    expect(tok.get_by_test_id("webhook-signed")).to_contain_text("X-Magec-Signature")
+    lines = tok.get_by_test_id("webhook-curl").inner_text()
+    run = subprocess.run(["bash", "-c", lines + " -sS -w '\\n%{http_code}'"], capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "SIGNING_SECRET": "hook-s3cret"})
+    body, status = run.stdout.rsplit("\n", 1)
+    assert status == "200", (run.stdout, run.stderr)
+    assert json.loads(body)["response"] == "alpha says: Hello"
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -22,9 +22,14 @@ const TokenDialog = {
     hook() { return this.client?.type === 'webhook' ? webhookUrl(this.userApi, this.client) : ''; },
     // passthrough: the body's prompt is the message; command: the body is the command's payload
     passthrough() { return !!this.client?.config?.webhook?.passthrough; },
+    // with a signing secret the token alone is refused (401): the line signs the body it sends
+    signed() { return !!this.client?.config?.webhook?.signingSecretSet; },
     curl() {
-      return `curl -X POST ${this.hook} \\\n  -H 'Authorization: Bearer ${this.token}' \\\n`
-        + `  -H 'Content-Type: application/json' \\\n  -d '${this.passthrough ? '{"prompt": "Hello"}' : '{}'}'`;
+      const body = this.passthrough ? '{"prompt": "Hello"}' : '{}';
+      const head = `curl -X POST ${this.hook} \\\n  -H 'Authorization: Bearer ${this.token}' \\\n  -H 'Content-Type: application/json' \\\n`;
+      if (!this.signed) return `${head}  -d '${body}'`;
+      return `BODY='${body}'\nSIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SIGNING_SECRET" | sed 's/^.* //')\n`
+        + `${head}  -H "X-Magec-Signature: sha256=$SIG" \\\n  -d "$BODY"`;
     },
   },
   template: `
@@ -37,6 +42,7 @@ const TokenDialog = {
       <p v-else>POST a JSON body (the command's <code v-pre>{{body}}</code>) to this webhook URL with the token as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>; the answer comes back as <code>{"ok": true, "response": …}</code>.</p>
       <div class="token-box"><code data-testid="webhook-url">{{ hook }}</code>
         <button class="btn secondary sm" type="button" @click="copy(hook, 'Webhook URL')"><Icon name="copy" :size="14"/> Copy</button></div>
+      <p v-if="signed" data-testid="webhook-signed">This client signs its requests: each one also needs <code>X-Magec-Signature: sha256=…</code>, the HMAC-SHA256 of the exact body with the signing secret (set <code>SIGNING_SECRET</code> for the lines below).</p>
       <pre class="mono small" data-testid="webhook-curl">{{ curl }}</pre>
     </template>
     <p v-else class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
