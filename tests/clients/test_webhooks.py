@@ -96,6 +96,10 @@ async def test_passthrough_sync_answer(apps: Apps, llm: FakeServer) -> None:
     assert "turn one" in str(llm.requests[-1].json["messages"])
     r = await apps.user.post(f"{W}/{cid}", json={}, headers=auth(token))
     assert r.status_code == 400 and r.json()["field"] == "prompt"
+    # a prompt that is there but not text is said so (it was "is required")
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": 123}, headers=auth(token))
+    assert r.status_code == 400 and r.json()["field"] == "prompt"
+    assert r.json()["error"] == "prompt: must be a string, got int"
 
 
 async def test_auth_and_lookup(apps: Apps) -> None:

@@ -416,6 +416,8 @@ def _prompt(snap: Any, cfg: Any, body: Any) -> tuple[str, dict[str, Any]]:
             raise ValidationError(f"{key}: must be a string", field=key)
     if cfg.get("passthrough") is True:
         text = body.get("prompt", body.get("message"))
+        if text is not None and not isinstance(text, str):  # a number, a list: not "missing"
+            raise ValidationError(f"prompt: must be a string, got {type(text).__name__}", field="prompt")
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("prompt: is required for a passthrough webhook", field="prompt")
         return text, options
