@@ -374,7 +374,8 @@ class ChatCommands:
             try:
                 aid = await convs.set_agent(cid, conv, wanted)
             except MagecError:
-                await say(f"Unknown agent `{arg}`. Available: {', '.join(f'`{a}`' for a, _ in agents) or 'none'}")
+                listed = ", ".join(f"{n} (`{a}`)" for a, n in agents) or "none"  # names: the user typed one
+                await say(f"Unknown agent `{arg}`. Available: {listed}")
                 return True
             await say(f"Switched to {dict(agents).get(aid, aid)} (`{aid}`).")
         elif name == "reset":

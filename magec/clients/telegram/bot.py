@@ -320,7 +320,8 @@ class TelegramBot:
         try:
             aid = await self.ctx.conversations.set_agent(self.ctx.client_id, conv, wanted)
         except MagecError:
-            names = ", ".join(f"<code>{_esc(a)}</code>" for a, _ in agents) or "none"
+            # by name first: the user typed a name (an id alone means nothing in a chat)
+            names = ", ".join(f"{_esc(n)} (<code>{_esc(a)}</code>)" for a, n in agents) or "none"
             return f"Unknown agent <code>{_esc(key)}</code>. Available: {names}"
         name = dict(agents).get(aid, aid)
         return f"Switched to <b>{_esc(name)}</b> (<code>{_esc(aid)}</code>)."

@@ -261,3 +261,4 @@ async def test_agent_text_cannot_notify_the_whole_channel(sqlite_apps: Apps, sla
         [_, refused] = await sl.await_sent("C102", "chat.postMessage", count=2)
     assert "<!" not in reply.text and "all hands now" in reply.text
     assert "<!" not in refused.text and "Unknown agent" in refused.text
+    assert f"Available: Alpha (`{s.alpha}`)" in refused.text  # by name: what the user can type instead

@@ -122,6 +122,8 @@ async def test_agent_switching_per_chat(sqlite_apps: Apps, telegram_fake: Telegr
         tg.send_text(chat_id=4205, user_id=4205, text="/agent nobody")
         [_, refused] = await tg.await_sent(4205, "sendMessage", count=2)
         assert "Unknown agent" in refused.text
+        # what may be typed instead, by name (ids alone mean nothing to someone in a chat)
+        assert f"Alpha (<code>{s.alpha}</code>)" in refused.text and "Beta (" in refused.text
         # /reset starts a fresh session: the next turn carries no history
         tg.send_text(chat_id=4205, user_id=4205, text="/reset")
         await tg.await_sent(4205, "sendMessage", count=3)
