@@ -387,6 +387,8 @@ def test_memory_provider_and_settings(page: Page, server: ServerProcess, fakes: 
     page.wait_for_timeout(1500)  # the runtime reopens the store with the new model
     page.reload()
     expect(card.get_by_test_id("reembed-needed")).to_contain_text("1 stored memory", timeout=10_000)
+    # what that means, truly: the memory is still found meanwhile (the search embeds with both models)
+    expect(card.get_by_test_id("reembed-needed")).to_contain_text("still found")
     card.get_by_role("button", name="Re-embed").click()
     job = card.get_by_test_id("reembed-job")
     expect(job).to_contain_text("done", timeout=30_000)

@@ -51,7 +51,8 @@ export default {
               <code v-if="m.embedding && m.embedding.model">{{ m.embedding.model }}</code></dd>
           </dl>
           <div class="banner warn small" v-if="pending[m.id] && !running(m)" data-testid="reembed-needed">
-            {{ pending[m.id] }} stored {{ pending[m.id] === 1 ? 'memory uses' : 'memories use' }} another embedding model and {{ pending[m.id] === 1 ? 'is' : 'are' }} not searchable until re-embedded.</div>
+            <!-- the search embeds the query with every model in the store, and reads rows whose model is gone by their words -->
+            {{ pending[m.id] }} stored {{ pending[m.id] === 1 ? 'memory uses' : 'memories use' }} another embedding model: still found (with that model, or by {{ pending[m.id] === 1 ? 'its' : 'their' }} words if it is gone). Re-embed to move {{ pending[m.id] === 1 ? 'it' : 'them' }} to this one.</div>
           <div v-if="showJob(m)" class="job" data-testid="reembed-job">
             <div class="row small"><span>Re-embedding {{ jobs[m.id].fromModel ? modelLabel(jobs[m.id].fromModel) + ' → ' : '' }}{{ modelLabel(jobs[m.id].toModel) }}</span>
               <span class="spacer"></span><span>{{ jobs[m.id].status }} · {{ jobs[m.id].done || 0 }}/{{ jobs[m.id].total || 0 }}</span></div>
