@@ -45,6 +45,20 @@ window.addEventListener('offline', () => { s.online = false; notify('error', 'Co
 
 const current = computed(() => s.agents.find((a) => a.id === s.agentId) || null);
 const members = computed(() => (current.value?.type === 'flow' ? current.value.agents || [] : []));
+// What the no-voice banner says. In a flow it names the spokesperson and another member that has a
+// voice: "text only" would be untrue of the flow (its voice is whoever is picked under "Voice of").
+const noVoiceText = computed(() => {
+  const v = voiceOf.value;
+  const what = !v.tts && !v.stt ? 'no voice' : !v.tts ? 'no text-to-speech' : 'no speech-to-text';
+  if (current.value?.type === 'flow') {
+    const who = members.value.find((m) => m.id === s.spokesperson)?.name || 'This agent';
+    const other = members.value.find((m) => m.id !== s.spokesperson && m.voice?.stt && m.voice?.tts);
+    if (other) return `${who} has ${what} configured: pick another "Voice of" (${other.name} has a voice).`;
+  }
+  if (!v.tts && !v.stt) return 'This agent has no voice configured: text only.';
+  return !v.tts ? 'This agent has no text-to-speech configured: answers are shown, not spoken.'
+    : 'This agent has no speech-to-text configured: type instead of talking.';
+});
 const voiceOf = computed(() => {
   const c = current.value;
   if (!c) return { stt: false, tts: false };
@@ -310,7 +324,7 @@ function stopHandsFree() {
 const App = {
   setup() {
     return {
-      s, current, members, voiceOf, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
+      s, current, members, voiceOf, noVoiceText, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
       openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
       submit() { const t = s.text; s.text = ''; send(t); },
     };
@@ -355,7 +369,7 @@ const App = {
         </label>
       </div>
       <div v-if="current && (!voiceOf.tts || !voiceOf.stt)" class="banner warn" data-testid="no-voice">
-        {{ !voiceOf.tts && !voiceOf.stt ? 'This agent has no voice configured: text only.' : !voiceOf.tts ? 'This agent has no text-to-speech configured: answers are shown, not spoken.' : 'This agent has no speech-to-text configured: type instead of talking.' }}
+        {{ noVoiceText }}
       </div>
       <div v-if="!s.agents.length" class="banner warn">No agents are available to this device.</div>
       <aside v-if="s.drawer" class="drawer" data-testid="drawer">
