@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette._utils import get_route_path  # what Starlette's own routes match on
 from starlette.routing import Match
 from starlette.types import Scope
@@ -35,3 +35,16 @@ class GatedRouter(APIRouter):
         if not get_route_path(scope).startswith(self._prefixes):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def methods_elsewhere(request: Request) -> list[str]:
+    """The methods (sorted) other routes of the app serve this request's path with. A catch-all GET
+    route matches every path in full, and the router takes a full match over a method mismatch: a
+    GET on a POST-only route would answer the catch-all's 404. Asked through each route's public
+    ``matches`` (FastAPI wraps included routers: their routes are not listed)."""
+    methods = []
+    for method in ("DELETE", "PATCH", "POST", "PUT"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    return methods

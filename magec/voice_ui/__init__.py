@@ -11,12 +11,12 @@ offline start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
-from starlette.routing import Match
 
 from magec.errors import NotFoundError
 
@@ -30,15 +30,17 @@ def ui_dir(configured: str = "") -> Path:
     return Path(configured).resolve() if configured else UI_DIR
 
 
-def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
+def mount(app: FastAPI, directory: Path = UI_DIR,
+          methods_elsewhere: Callable[[Request], list[str]] = lambda _request: []) -> None:
+    """``methods_elsewhere(request)``: the methods the app's other routes serve the path with
+    (:func:`magec.api.routing.methods_elsewhere`, given by the user app: the API is not ours)."""
     root = directory.resolve()
 
     @app.get("/{path:path}", include_in_schema=False)
     async def voice_ui(path: str, request: Request) -> Response:
         if path.startswith(("api/", "v1/")) or path in ("api", "v1"):
-            # this GET route matched first: a POST-only route of the same path would otherwise
-            # never get to say 405 (the router takes a full match over a method mismatch)
-            allowed = _methods_for(request)
+            # a POST-only route of this path never gets to say 405: this GET route matched first
+            allowed = methods_elsewhere(request)
             if allowed:
                 raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
             # the one error body of the API ({"error", "code"}; /v1 rewrites it to OpenAI's shape)
@@ -49,13 +51,3 @@ def mount(app: FastAPI, directory: Path = UI_DIR) -> None:
         headers = {"Cache-Control": "no-cache"} if target.name in _NO_CACHE else {}
         return FileResponse(target, media_type=_MEDIA.get(target.suffix), headers=headers)
 
-
-def _methods_for(request: Request) -> list[str]:
-    """The methods other routes of the app serve this request's path with (sorted). Asked through
-    each route's public ``matches`` (FastAPI wraps included routers: their routes are not listed)."""
-    methods = []
-    for method in ("DELETE", "PATCH", "POST", "PUT"):
-        probe = {**request.scope, "method": method}
-        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
-            methods.append(method)
-    return methods

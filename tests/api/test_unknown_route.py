@@ -37,3 +37,15 @@ async def test_a_get_on_a_post_route_is_405_not_no_route(tmp_path: Path) -> None
             code = body["error"]["code"] if path.startswith("/v1/") else body["code"]
             assert code == "invalid_request", path
         assert (await apps.user.get("/api/v1/agent/nope")).status_code == 404  # still 404 when no route has it
+
+
+async def test_a_get_on_a_post_admin_route_is_405(tmp_path: Path) -> None:
+    """The Admin UI's catch-all GET hid the same mismatch on the admin port."""
+    async with running_apps(tmp_path / "data") as apps:
+        backend = (await apps.admin.post("/api/v1/admin/backends", json={
+            "name": "B", "type": "openai", "url": "http://127.0.0.1:9/v1"})).json()
+        r = await apps.admin.get(f"/api/v1/admin/backends/{backend['id']}/test")
+        assert r.status_code == 405, r.text
+        assert r.headers["allow"] == "POST"
+        assert r.json()["code"] == "invalid_request"
+        assert (await apps.admin.get("/api/v1/admin/nope")).status_code == 404

@@ -23,6 +23,7 @@ from magec.api import docs, errors, guard, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.admin.ui_assets import ui_response
 from magec.api.auth import AdminAuth, client_ip
+from magec.api.routing import methods_elsewhere
 from magec.context import AppContext, refresh_gauges
 from magec.errors import MagecError
 from magec.metrics import instrument
@@ -98,6 +99,9 @@ def _mount_ui(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def ui(path: str, request: Request) -> Response:
         if path.startswith("api/"):
+            allowed = methods_elsewhere(request)  # a GET on a POST route: 405, not "no route"
+            if allowed:
+                return errors.error_response(405, "Method Not Allowed", headers={"Allow": ", ".join(allowed)})
             return errors.error_response(404, f"no route for /{path}")
         if not (UI_DIR / "index.html").exists():
             return PlainTextResponse(

@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse
 
 from magec.api import docs, errors, guard, limits
 from magec.api.auth import parse_networks
+from magec.api.routing import methods_elsewhere
 from magec.api.user import error_shapes
 from magec.context import AppContext, refresh_gauges
 from magec.metrics import instrument
@@ -50,7 +51,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
     if ctx.config.voice_ui_enabled:  # last: its catch-all GET must not shadow any route
         from magec import voice_ui
 
-        voice_ui.mount(app, voice_ui.ui_dir(ctx.config.voice_ui_dir))
+        voice_ui.mount(app, voice_ui.ui_dir(ctx.config.voice_ui_dir), methods_elsewhere)
 
     def open_mode() -> bool:
         return ctx.runtime is None or not ctx.runtime.current().snapshot.client_raw
