@@ -197,3 +197,33 @@ def test_signed_webhook_client_shows_a_curl_line_that_signs(page: Page, server: 
     assert status == "200", (run.stdout, run.stderr)
     assert json.loads(body)["response"] == "alpha says: Hello"
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_direct_client_token_dialog_says_where_to_pair_a_phone(page: Page, server: ServerProcess,
+                                                               fakes: dict[str, FakeServer]) -> None:
+    """A direct client is how a phone pairs with the Voice UI: the token dialog says where it is,
+    and the link with the token shown pairs a device."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Phone backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Phone agent", "llm": {"backend": b["id"], "model": "alpha-chat"}})
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("Kitchen phone")
+    dlg.get_by_text("Phone agent").click()
+    dlg.get_by_role("button", name="Create").click()
+    tok = page.get_by_test_id("token-dialog")
+    link = tok.get_by_test_id("voice-ui-url")
+    expect(link).to_have_text(f"{server.user_url}/")
+    token = tok.get_by_test_id("client-token").inner_text()
+
+    phone = page.context.new_page()
+    phone.goto(link.get_attribute("href") or "")
+    phone.get_by_test_id("token").fill(token)
+    phone.get_by_test_id("pair").click()
+    expect(phone.get_by_test_id("agent").locator("option:checked")).to_have_text("Phone agent")
+    phone.close()
+    assert page.js_errors == []  # type: ignore[attr-defined]

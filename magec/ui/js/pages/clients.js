@@ -45,7 +45,10 @@ const TokenDialog = {
       <p v-if="signed" data-testid="webhook-signed">This client signs its requests: each one also needs <code>X-Magec-Signature: sha256=…</code>, the HMAC-SHA256 of the exact body with the signing secret (set <code>SIGNING_SECRET</code> for the lines below).</p>
       <pre class="mono small" data-testid="webhook-curl">{{ curl }}</pre>
     </template>
-    <p v-else class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
+    <template v-else>
+      <p class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
+      <p class="hint" v-if="!client || client.type === 'direct'" data-testid="voice-ui-hint">To talk from a phone, open the Voice UI at <a :href="userApi + '/'" target="_blank" rel="noopener" data-testid="voice-ui-url">{{ userApi }}/</a> and pair it with this token.</p>
+    </template>
     <template #footer><button class="btn" type="button" @click="open = false">Done</button></template>
   </Modal>`,
   methods: {
