@@ -48,6 +48,19 @@ class AdkFailureEchoFilter(logging.Filter):
         return not (msg.startswith("Node execution failed") or (msg.startswith("Root node") and "failed" in msg))
 
 
+class A2aClientErrorFilter(logging.Filter):
+    """Drops a2a-sdk's ERROR records of a request it could not validate: a caller's malformed
+    JSON-RPC request (a wrong type, a missing field) is answered with the JSON-RPC error naming it,
+    and a2a-sdk also logs each one at ERROR with a traceback, so any client could fill the error
+    log with its own typos. Its records of genuine failures (``Unhandled exception``) pass."""
+
+    _LOGGERS = ("a2a.compat.v0_3.jsonrpc_adapter", "a2a.server.routes.jsonrpc_dispatcher")
+    _CLIENT_ERRORS = ("Failed to validate base JSON-RPC request", "Failed to parse request params")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name not in self._LOGGERS or not str(record.msg).startswith(self._CLIENT_ERRORS)
+
+
 def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
     """Route every log record through one redacting handler (stderr unless ``stream`` is given)."""
     level_no = {
@@ -60,6 +73,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.addFilter(AdkFailureEchoFilter())
+    handler.addFilter(A2aClientErrorFilter())
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"

@@ -12,12 +12,15 @@
   that could not be built → 503. The body is parsed and checked by magec first
   (:func:`magec.api.limits.parse_json`): one it refuses (malformed, NaN, too deep, …) is a JSON-RPC
   parse error (``-32700``) carrying magec's message; a ``historyLength`` past int32 is invalid
-  params (``-32602``) naming it. Everything is read from the runtime of this request, so toggling
+  params (``-32602``) naming it, and so is an A2A 0.3 file part whose ``bytes`` is not base64
+  (a2a-sdk answers it as an internal error). Everything is read from the runtime of this request, so toggling
   ``a2a.enabled`` is visible on the next request.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -77,9 +80,33 @@ def _history_length_out_of_range(body: Any) -> Response | None:
     for where, holder in (("params", params), ("params.configuration", config)):
         value = holder.get("historyLength") if isinstance(holder, dict) else None
         if isinstance(value, int) and not isinstance(value, bool) and value not in INT32:
-            rid = body.get("id") if isinstance(body.get("id"), str | int) else None
-            message = f"{where}.historyLength: out of range (at most {INT32.stop - 1})"
-            return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": {"code": INVALID_PARAMS, "message": message}})
+            assert isinstance(body, dict)
+            return _invalid_params(body, f"{where}.historyLength: out of range (at most {INT32.stop - 1})")
+    return None
+
+
+def _invalid_params(body: dict[str, Any], message: str) -> Response:
+    rid = body.get("id") if isinstance(body.get("id"), str | int) else None
+    return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": {"code": INVALID_PARAMS, "message": message}})
+
+
+def _file_bytes_not_base64(body: Any) -> Response | None:
+    """An A2A 0.3 file part whose ``bytes`` is no base64, answered as invalid params naming it.
+    a2a-sdk's 0.3 adapter decodes it after validation, so ``binascii.Error`` reaches its catch-all:
+    an *internal* error (-32603) and a traceback logged at ERROR for every such request."""
+    params = body.get("params") if isinstance(body, dict) else None
+    msg = params.get("message") if isinstance(params, dict) else None
+    parts = msg.get("parts") if isinstance(msg, dict) else None
+    for i, part in enumerate(parts if isinstance(parts, list) else []):
+        file = part.get("file") if isinstance(part, dict) else None
+        data = file.get("bytes") if isinstance(file, dict) else None
+        if not isinstance(data, str):
+            continue  # a2a-sdk's own validation names a wrong type
+        try:
+            base64.b64decode(data)  # as a2a-sdk decodes it
+        except (binascii.Error, ValueError):
+            assert isinstance(body, dict)
+            return _invalid_params(body, f"params.message.parts[{i}].file.bytes: is not valid base64")
     return None
 
 
@@ -134,7 +161,7 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
             body = await json_body(request)
         except ValidationError as err:
             return _parse_error(err)
-        refused = _history_length_out_of_range(body)
+        refused = _history_length_out_of_range(body) or _file_bytes_not_base64(body)
         if refused is not None:
             return refused
         streaming = _streaming(body)
