@@ -389,3 +389,23 @@ async def test_a_deleted_artifacts_link_stays_dead_when_the_name_is_reused(
         # a link minted now serves the new version
         fresh = (await apps.user.get(f"{base}/report.md/url", headers=ha)).json()["url"]
         assert (await apps.user.get(fresh)).text == "private"
+
+
+async def test_a_client_is_never_shown_its_stored_owner_key(tmp_path: Path, llm: FakeServer) -> None:
+    """docs/security.md: responses show a client its own user id (``alice``), never the stored
+    ``<clientId>:alice`` — artifact metadata's ``canonicalUri`` included, on every route that
+    answers it; the admin playground still sees the stored id it addresses."""
+    async with running_apps(tmp_path / "data") as apps:
+        aid, ha, _, ca_id = await setup(apps, llm)
+        base = f"{U}/apps/{aid}/users/alice/sessions/s1/artifacts"
+        saved = await apps.user.post(base, headers=ha, json={"filename": "n.txt", "artifact": {"text": "hi"}})
+        assert saved.status_code == 200, saved.text
+        answers = [saved, *[await apps.user.get(f"{base}/n.txt/{tail}", headers=ha)
+                            for tail in ("versions/metadata", "versions/0/metadata", "versions/latest/metadata")]]
+        for r in answers:
+            assert r.status_code == 200 and ca_id not in r.text, r.text
+        expected = f"artifact://apps/{aid}/users/alice/sessions/s1/artifacts/n.txt/versions/0"
+        assert saved.json()["canonicalUri"] == expected
+        stored = f"/api/v1/admin/agent/apps/{aid}/users/{ca_id}:alice/sessions/s1/artifacts/n.txt/versions/0/metadata"
+        admin = (await apps.admin.get(stored)).json()
+        assert admin["canonicalUri"] == expected.replace("/users/alice/", f"/users/{ca_id}:alice/")

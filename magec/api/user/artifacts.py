@@ -17,7 +17,8 @@ DELETE ``/artifacts/{name}``                                       every version
 Mounted on the user app (client-token auth; the user id is the caller's owner key, so another
 client's artifacts are simply not found) and on the admin app's playground prefix (admin auth).
 Parts are answered camelCase (``inlineData.data`` base64), metadata as ADK's ``ArtifactVersion``
-(``canonicalUri``, ``createTime``, ``mimeType``, ``customMetadata``). A limit exceeded is a 413
+(``canonicalUri`` — naming the user as the caller named it, never the stored ``<clientId>:<userId>`` —,
+``createTime``, ``mimeType``, ``customMetadata``). A limit exceeded is a 413
 naming it; a version that is not an integer (or ``latest``) a 400 naming ``version``. Download URLs are
 built from ``server.publicURL``, else from the request's own origin.
 """
@@ -58,8 +59,13 @@ def part_json(part: types.Part) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def meta_json(meta: Any) -> dict[str, Any]:
+def meta_json(meta: Any, owner: str, user_id: str) -> dict[str, Any]:
+    """ADK's ``ArtifactVersion``, its ``canonicalUri`` naming the user as the caller named it
+    (``owner`` is the stored owner key ``<clientId>:<userId>``: a client is never shown that)."""
     out: dict[str, Any] = meta.model_dump(mode="json", by_alias=True, exclude_none=True)
+    uri = out.get("canonicalUri")
+    if isinstance(uri, str) and owner != user_id:
+        out["canonicalUri"] = uri.replace(f"/users/{owner}/", f"/users/{user_id}/", 1)
     return out
 
 
@@ -116,7 +122,7 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
                                               filename=body.filename, version=version)
         if meta is None:  # deleted in between
             raise NotFoundError(f"artifact {body.filename!r} not found")
-        return meta_json(meta)
+        return meta_json(meta, user, user_id)
 
     async def _load(request: Request, app_name: str, user_id: str, session_id: str, name: str,
                     version: int | None) -> dict[str, Any]:
@@ -134,7 +140,7 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
                                                               filename=name, version=version)
         if meta is None:
             raise NotFoundError("Artifact version not found")
-        return meta_json(meta)
+        return meta_json(meta, user, user_id)
 
     # the version routes first: names may contain '/', so the catch-all {name:path} comes last
     @r.get(base + "/{name:path}/versions/metadata", summary="Metadata of every version")
@@ -143,7 +149,7 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
         app, user = await scope(request, app_name, user_id)
         found = await artifacts().service.list_artifact_versions(app_name=app, user_id=user,
                                                                  session_id=session_id, filename=name)
-        return [meta_json(m) for m in found]
+        return [meta_json(m, user, user_id) for m in found]
 
     @r.get(base + "/{name:path}/versions/{version_id}/metadata", summary="Metadata of one version")
     async def version_meta(app_name: str, user_id: str, session_id: str, name: str, version_id: str,
