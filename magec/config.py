@@ -119,6 +119,9 @@ class RealtimeVoiceConfig:
     enabled: bool = True
     #: concurrent listening connections; one more is refused with an ``error`` message
     max_connections: int = 20
+    #: of those, at most this many per client token (None: half of ``max_connections``, rounded
+    #: up), so one client cannot hold the whole channel and lock every other device out
+    max_connections_per_client: int | None = None
     #: the wake word models offered to clients (``capabilities.wakewords.models``)
     wakewords: list[str] = field(default_factory=lambda: list(WAKEWORD_MODELS))
     #: the model active on connect
@@ -336,6 +339,9 @@ def _voice(raw: Any, env: Mapping[str, str]) -> tuple[bool, RealtimeVoiceConfig]
         env.get("MAGEC_VOICE_MAX_CONNECTIONS") or ev.get("maxConnections", rt.max_connections),
         "voice.events.maxConnections",
     )
+    per_client = env.get("MAGEC_VOICE_MAX_CONNECTIONS_PER_CLIENT") or ev.get("maxConnectionsPerClient")
+    if per_client is not None:
+        rt.max_connections_per_client = _int(per_client, "voice.events.maxConnectionsPerClient")
     rt.wakewords = _list(env.get("MAGEC_VOICE_WAKEWORDS") or ev.get("wakewords"), "voice.events.wakewords") or list(
         WAKEWORD_MODELS
     )
@@ -362,6 +368,8 @@ def _voice(raw: Any, env: Mapping[str, str]) -> tuple[bool, RealtimeVoiceConfig]
         raise ConfigError("voice.events.silenceTimeout must be between 100 and 30000 milliseconds")
     if rt.max_connections < 0:
         raise ConfigError("voice.events.maxConnections must be 0 or more")
+    if rt.max_connections_per_client is not None and rt.max_connections_per_client < 1:
+        raise ConfigError("voice.events.maxConnectionsPerClient must be 1 or more")
     return ui_enabled, rt
 
 

@@ -282,3 +282,35 @@ async def test_the_cookie_opens_the_channel_only_to_this_origin(paired: tuple[Se
     for own in (srv.user_url, "https://magec.example"):
         async with websockets.connect(url, origin=own, additional_headers=cookie) as ws:  # type: ignore[arg-type]
             assert json.loads(await ws.recv())["type"] == "capabilities", own
+
+
+async def test_one_client_cannot_hold_the_whole_channel(tmp_path: Path) -> None:
+    """Clients are mutually untrusted: a token holding idle connections takes at most its share
+    (``maxConnectionsPerClient``, default half of ``maxConnections``), so another client's device
+    still gets in; the refusal names the per-client limit."""
+    srv = ServerProcess(data_dir=tmp_path / "data", admin_password=ADMIN,
+                        env={"MAGEC_VOICE_MAX_CONNECTIONS": "4"}).start()
+    try:
+        tokens = []
+        for name in ("Greedy", "Kitchen"):
+            r = httpx.post(f"{srv.admin_url}/api/v1/admin/clients", json={"name": name}, timeout=60,
+                           headers={"Authorization": f"Bearer {ADMIN}"})
+            assert r.status_code in (200, 201), r.text
+            tokens.append({"Authorization": f"Bearer {r.json()['token']}"})
+        greedy, kitchen = tokens
+        url = ws_url(srv)
+        held = [await websockets.connect(url, additional_headers=greedy) for _ in range(2)]
+        try:
+            for ws in held:
+                assert json.loads(await ws.recv())["type"] == "capabilities"
+            async with websockets.connect(url, additional_headers=greedy) as extra:
+                err = json.loads(await extra.recv())
+                assert err["data"]["code"] == "too_many_connections", err
+                assert "maxConnectionsPerClient = 2" in err["data"]["message"], err
+            async with websockets.connect(url, additional_headers=kitchen) as other:
+                assert json.loads(await other.recv())["type"] == "capabilities"
+        finally:
+            for ws in held:
+                await ws.close()
+    finally:
+        srv.stop()

@@ -14,8 +14,10 @@ The protocol itself is :mod:`magec.voice.realtime.protocol`; this module is the 
   same site — another port on ``localhost``, a sibling subdomain — and ``SameSite=Strict`` does not
   tell those apart. Cross-origin pages allowed by ``server.corsOrigins`` (``*`` included) must
   present the token themselves, as they must on the HTTP API (CORS there is without credentials).
-* **Limits**: at most ``voice.events.maxConnections`` at once — one more gets an ``error``
-  (``too_many_connections``) and close code 1013; each connection's audio is bounded by
+* **Limits**: at most ``voice.events.maxConnections`` at once, and at most
+  ``voice.events.maxConnectionsPerClient`` (default: half of them) per client token, so one client
+  cannot hold the channel and lock every other client's devices out — one more gets an ``error``
+  (``too_many_connections``, naming the limit) and close code 1013; each connection's audio is bounded by
   :class:`~magec.voice.realtime.limits.AudioBudget`.
 
 The detectors run inline on the event loop: one frame costs about a millisecond (docs/voice.md has
@@ -83,7 +85,7 @@ async def _refuse(ws: WebSocket, message: dict[str, Any], code: int) -> None:
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter()
     settings = ctx.config.voice_events
-    limiter = ConnectionLimiter(settings.max_connections if settings.enabled else 0)
+    limiter = ConnectionLimiter(settings.max_connections if settings.enabled else 0, settings.max_connections_per_client)
     public_origin = normalise_origin(ctx.config.public_url) if ctx.config.public_url else ""
 
     @r.websocket("/api/v1/voice/events")
@@ -95,17 +97,18 @@ def router(ctx: AppContext) -> APIRouter:
             return
         assert ctx.runtime is not None
         try:
-            caller_for_token(await ctx.runtime.fresh(), token)
+            client = caller_for_token(await ctx.runtime.fresh(), token).client_id
         except AuthError as e:
             await _refuse(ws, error(e.message, "unauthorized"), CLOSE_UNAUTHORISED)
             return
-        if not limiter.acquire():
+        if not limiter.acquire(client):
+            limit = (
+                f"this client's share, voice.events.maxConnectionsPerClient = {limiter.per_key}"
+                if limiter.full_for(client)
+                else f"voice.events.maxConnections = {limiter.limit}"
+            )
             await _refuse(
-                ws,
-                error(
-                    f"too many voice connections (voice.events.maxConnections = {limiter.limit}); try again later",
-                    "too_many_connections",
-                ),
+                ws, error(f"too many voice connections ({limit}); try again later", "too_many_connections"),
                 CLOSE_TRY_LATER,
             )
             return
@@ -130,7 +133,7 @@ def router(ctx: AppContext) -> APIRouter:
         except WebSocketDisconnect:
             pass
         finally:
-            limiter.release()
+            limiter.release(client)
             if session is not None:
                 session.close()
 

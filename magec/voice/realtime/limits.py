@@ -1,7 +1,7 @@
 """Bounds on the realtime voice channel: concurrent connections and audio per connection.
 
-* :class:`ConnectionLimiter` counts open listening connections; past ``limit`` a new one is
-  refused (the endpoint says so in an ``error`` message and closes with 1013 "try again later").
+* :class:`ConnectionLimiter` counts open listening connections, in all and per client; past
+  either limit a new one is refused (the endpoint says so in an ``error`` message and closes with 1013 "try again later").
   ``limit == 0`` disables the channel.
 * :class:`MessageBudget` caps text messages (a ``setModel`` flood would reload models): a burst of
   :data:`TEXT_BURST`, then :data:`TEXT_PER_SECOND`.
@@ -28,18 +28,36 @@ TEXT_BURST, TEXT_PER_SECOND = 20, 2.0
 
 
 class ConnectionLimiter:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
+    """At most ``limit`` connections, and at most ``per_key`` of them per key (a client id; the key
+    ``None`` — open mode, no client — has only the total): clients are mutually untrusted, and one
+    holding every slot with idle connections would lock every other client's devices out."""
 
-    def acquire(self) -> bool:
+    def __init__(self, limit: int, per_key: int | None = None) -> None:
+        self.limit = limit
+        self.per_key = per_key if per_key is not None else (limit + 1) // 2
+        self.active = 0
+        self._by_key: dict[str, int] = {}
+
+    def acquire(self, key: str | None = None) -> bool:
         if self.active >= self.limit:
             return False
+        if key is not None:
+            if self._by_key.get(key, 0) >= self.per_key:
+                return False
+            self._by_key[key] = self._by_key.get(key, 0) + 1
         self.active += 1
         return True
 
-    def release(self) -> None:
+    def full_for(self, key: str | None) -> bool:
+        """Whether ``key`` holds its share (rather than the channel being full)."""
+        return key is not None and self._by_key.get(key, 0) >= self.per_key
+
+    def release(self, key: str | None = None) -> None:
         self.active = max(0, self.active - 1)
+        if key is not None and key in self._by_key:
+            self._by_key[key] -= 1
+            if self._by_key[key] <= 0:
+                del self._by_key[key]
 
 
 class MessageBudget:
