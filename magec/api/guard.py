@@ -107,22 +107,28 @@ class HostAllowList:
 
 
 def normalise_origin(origin: str) -> str:
-    """``scheme://host[:port]`` lower-cased, default ports dropped (how browsers send it)."""
-    parts = urlsplit(origin.strip().rstrip("/").lower())
-    if not parts.scheme or not parts.hostname:
-        return origin.strip().lower()
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    """``scheme://host[:port]`` lower-cased, default ports dropped (how browsers send it); a value
+    that is no URL (``http://[::1``: urlsplit raises) comes back as it is, matching no origin."""
     try:
+        parts = urlsplit(origin.strip().rstrip("/").lower())
         port = parts.port
     except ValueError:
         return origin.strip().lower()
+    if not parts.scheme or not parts.hostname:
+        return origin.strip().lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 def same_origin(origin: str, host: str) -> bool:
-    """Whether an ``Origin`` header names this very server: its host and port are the ``Host`` header."""
-    return urlsplit(origin.strip().lower()).netloc == host.strip().lower()
+    """Whether an ``Origin`` header names this very server: its host and port are the ``Host`` header.
+    A header that is no URL (an unclosed ``[``: urlsplit raises) names no server: the caller's
+    403, not our 500."""
+    try:
+        return urlsplit(origin.strip().lower()).netloc == host.strip().lower()
+    except ValueError:
+        return False
 
 
 def ui_csp(ui_dir: Path) -> str:

@@ -248,3 +248,31 @@ async def test_open_access_sees_the_caller_behind_a_trusted_proxy(tmp_path: Path
             assert r.status_code == 403 and "openAccess" in r.text, (headers, r.text)
     async with running_apps(tmp_path / "e", config={"trusted_proxies": ["127.0.0.1"], "open_access": "network"}) as apps:
         assert (await apps.user.get("/api/v1/agent/list-apps", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 200
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """The first bytes of the answer to ``request`` sent as is (httpx would refuse the header)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        return s.recv(4096)
+
+
+def test_an_origin_that_is_no_url_is_refused_not_a_500(tmp_path: Path) -> None:
+    """``Origin: http://[::1`` (an unclosed IPv6 bracket) made the guard's URL parser raise: a 500
+    and a traceback logged at ERROR for every such request, from anyone — the guard runs before
+    the password check. It is a foreign origin like any other: 403 on both apps and the
+    WebSocket handshake, nothing logged as an error."""
+    with ServerProcess(tmp_path / "d", admin_password="correct-horse-battery") as srv:
+        for port, path in ((srv.admin_port, f"{A}/secrets"), (srv.port, "/api/v1/agent/run")):
+            for origin in (b"http://[::1", b"http://[::1]:99999", b"http://["):
+                answer = _raw(port, b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + origin
+                              + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                assert answer.startswith(b"HTTP/1.1 403"), (port, origin, answer)
+        handshake = (b"GET /api/v1/voice/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\nOrigin: http://[::1\r\n\r\n")
+        answer = _raw(srv.port, handshake)
+        assert answer.startswith(b"HTTP/1.1 403"), answer
+        assert srv.log_path is not None
+        errors = [line for line in srv.log_path.read_text().splitlines() if '"level": "error"' in line]
+        assert errors == []
