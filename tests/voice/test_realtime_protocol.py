@@ -226,6 +226,24 @@ async def test_message_flood_is_refused(open_server: ServerProcess) -> None:
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
+async def test_text_that_is_not_json_is_a_bad_message_not_a_crash(open_server: ServerProcess) -> None:
+    """``NaN`` / ``Infinity`` as a sample rate (Python's json reads them; int() does not) and nesting
+    deeper than the parser's recursion (4 KB of ``[``) crashed the connection with a traceback logged
+    at ERROR; they are bad messages like any other, and the connection goes on."""
+    bad = ['{"type": "config", "data": {"sampleRate": NaN}}', '{"type": "config", "data": {"sampleRate": Infinity}}',
+           "[" * 2000 + "]" * 2000]
+    async with websockets.connect(ws_url(open_server)) as ws:
+        await ws.recv()
+        for text in bad:
+            await ws.send(text)
+            msg = json.loads(await ws.recv())
+            assert msg["type"] == "error" and msg["data"]["code"] == "invalid_message", msg
+        await ws.send(json.dumps({"type": "setModel", "data": {"model": "alexa"}}))
+        assert json.loads(await ws.recv())["type"] == "capabilities"  # still served
+    assert open_server.log_path is not None
+    assert "Exception in ASGI application" not in open_server.log_path.read_text()
+
+
 async def test_foreign_origin_is_refused(open_server: ServerProcess) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(ws_url(open_server), origin="http://evil.example")  # type: ignore[arg-type]

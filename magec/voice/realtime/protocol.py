@@ -18,13 +18,14 @@ raises anything else: it is answered with an ``error`` message naming what was w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from magec import jsontext
 from magec.config import RealtimeVoiceConfig
+from magec.errors import ValidationError
 from magec.voice.realtime.detectors import (
     SpeechDetector,
     WakeWordDetector,
@@ -88,9 +89,9 @@ class VoiceEventsSession:
             raise Refusal(error("too many messages: at most a few per second", "too_many_messages"), CLOSE_POLICY)
         if len(text) > MAX_TEXT_BYTES:
             raise Refusal(error(f"text messages are limited to {MAX_TEXT_BYTES} bytes", "message_too_big"), CLOSE_TOO_BIG)
-        try:
-            msg = json.loads(text)
-        except ValueError:
+        try:  # magec's parser: NaN / Infinity (a sampleRate no int() takes) and deep nesting
+            msg = jsontext.decode(text, "message")  # (RecursionError) are a bad message, not a crash
+        except ValidationError:
             return [error("message is not valid JSON", "invalid_message")]
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             return [error('message must be an object with a "type"', "invalid_message")]
