@@ -32,9 +32,12 @@ _SCHEME = r"(?:Bearer|Basic|Token|Digest|Bot)"
 #: is the text case-folded for the ``re.I`` patterns (see :func:`_fold`).
 _PATTERNS: list[tuple[re.Pattern[str], str, Callable[[str, str], bool]]] = [
     (re.compile(rf"([?&;]{CREDENTIAL_PARAM}=)[^&#\s\"']+", re.I), r"\1***", lambda t, f: "=" in t),
-    # URL userinfo (``https://user:pass@host``): the password part
+    # URL userinfo (``https://user:pass@host``): the password part. The scheme starts where a run
+    # of scheme characters starts, not at any word boundary inside one: with ``\b``, every letter
+    # of ``a.a.a.…a://`` began a match that scanned to the end of the run (quadratic: a 40 KB
+    # message a client sent froze the server for 25 s, as the audit redacts every turn's text)
     (
-        re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@?#\"']*:)[^\s/@?#\"']+(@)", re.I),
+        re.compile(r"((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^\s/:@?#\"']*:)[^\s/@?#\"']+(@)", re.I),
         r"\1***\2",
         lambda t, f: "://" in t and "@" in t,
     ),

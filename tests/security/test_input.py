@@ -444,3 +444,23 @@ async def test_a_user_message_speaks_as_the_user(seeded: tuple[Apps, dict[str, s
     r = await apps.user.post("/api/v1/agent/run", json={
         "appName": ids["agent"], "userId": "u", "sessionId": "s1", "newMessage": {"parts": [{"text": "hi"}]}})
     assert r.status_code == 200, r.text
+
+
+def test_a_message_crafted_for_the_redactor_does_not_freeze_the_server(tmp_path: Path, fake: FakeServer) -> None:
+    """Every turn's text is redacted (audit, logs); the URL-userinfo pattern began a match at each
+    letter of ``a.a.a.…a://`` and scanned to the end of the run each time: 80 KB from one client
+    token froze both apps for minutes. Now the turn answers and the server stays responsive."""
+    with ServerProcess(tmp_path / "d") as srv:
+        admin = httpx.Client(base_url=srv.admin_url, timeout=30)
+        b = admin.post(f"{A}/backends", json={"name": "b", "type": "openai", "url": fake.url}).json()
+        aid = admin.post(f"{A}/agents", json={"name": "a", "llm": {"backend": b["id"], "model": "m"}}).json()["id"]
+        token = admin.post(f"{A}/clients", json={"name": "c", "allowedAgents": [aid]}).json()["token"]
+        text = "@ " + "a." * 40_000 + "a://:" + "b" * 10
+        body = {"appName": aid, "userId": "u", "sessionId": "s",
+                "newMessage": {"role": "user", "parts": [{"text": text}]}}
+        r = httpx.post(f"{srv.user_url}/api/v1/agent/run", json=body, timeout=30,
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        # whatever still redacts in the background must not hold the event loop
+        assert httpx.get(f"{srv.user_url}/api/v1/health", timeout=10).status_code == 200
+        assert httpx.get(f"{srv.admin_url}/api/v1/health", timeout=10).status_code == 200
