@@ -305,3 +305,18 @@ def test_agent_markdown_never_injects_attributes(page: Page, server: ServerProce
                      ['https://b.example/"onmouseover=alert(1', "q"]]
     assert answer.locator("[onmouseover], [style]").count() == 0
     expect(answer).to_contain_text("[j](javascript:alert(1))")
+
+
+def test_agent_markdown_of_many_brackets_renders_at_once(page: Page, server: ServerProcess,
+                                                         fakes: dict[str, FakeServer]) -> None:
+    """An agent can be made to echo anything (a client steers it). With ``[`` allowed in a link's
+    label, every ``[`` of a line of them began a scan to the line's end: 120 KB of ``[a`` froze the
+    tab for about a minute (the playground here; the Conversations page renders the same)."""
+    res = make(server, fakes["alpha"], "Brackets")
+    signed_in(page, server)
+    nav(page, "playground")
+    pick(page, res["one"])
+    chat(page, "[a" * 60_000 + " x\n[end](https://e.example/)")  # no ']' on the brackets' line
+    answer = page.get_by_test_id("agent-text").last
+    expect(answer.locator("a")).to_have_attribute("href", "https://e.example/", timeout=20_000)
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

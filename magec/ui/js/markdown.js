@@ -8,8 +8,10 @@ const unesc = (s) => s.replace(/&quot;/g, '"').replace(/&gt;/g, '>').replace(/&l
 const attr = (s) => esc(s).replace(/'/g, '&#39;');
 
 const SAFE_URL = /^(?:https?:\/\/|mailto:)/i;
-// one pass over both forms: [label](url) and a bare http(s) URL after a start, space or '('
-const LINKS = /\[([^\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)]+)\)|(^|[\s(])(https?:\/\/[^\s<)]+)/gi;
+// one pass over both forms: [label](url) and a bare http(s) URL after a start, space or '('. A label
+// holds no '[': with one, every '[' of a line of them began a scan to the line's end (quadratic: an
+// agent echoing 64 KB of "[a" froze the admin's tab for seconds)
+const LINKS = /\[([^[\]\n]+)\]\(((?:https?:\/\/|mailto:)[^\s)]+)\)|(^|[\s(])(https?:\/\/[^\s<)]+)/gi;
 const CODE = '\u0000';
 const TAG = '\u0001';
 
