@@ -7,8 +7,9 @@ parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` 
 
 Tasks are kept in memory per process, at most :data:`MAX_TASKS` and at most ``max_bytes`` of them
 serialised (:data:`TASK_BYTES_PER_BODY` × ``limits.bodyBytes``, 64 MiB by default): the oldest are
-forgotten. Each holds its messages, so without a byte budget a client sending 10,000 messages of
-``limits.bodyBytes`` would make the process hold 20 GB. Tasks are kept per (app, client): one client cannot read or cancel another's task, nor reach it through another
+forgotten — those of the owner holding the most, so a client flooding the store forgets its own,
+not another client's. Each holds its messages, so without a byte budget a client sending 10,000
+messages of ``limits.bodyBytes`` would make the process hold 20 GB. Tasks are kept per (app, client): one client cannot read or cancel another's task, nor reach it through another
 app's endpoint. The conversation itself (the A2A ``contextId``) is a magec session, stored in the
 shared session service, so a follow-up message continues it on any replica; only ``tasks/get`` of
 a task run on another replica is "not found" (documented in docs/a2a.md).
@@ -66,38 +67,73 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
 
 
 class BoundedTaskStore(InMemoryTaskStore):
-    """a2a-sdk's in-memory task store that forgets the oldest tasks beyond ``limit`` tasks or
-    ``max_bytes`` of serialised tasks (the newest is always kept)."""
+    """a2a-sdk's in-memory task store that forgets tasks beyond ``limit`` tasks or ``max_bytes`` of
+    serialised tasks: the least recently saved task of the owner (app and client) holding the most
+    — tasks when over ``limit``, bytes when over ``max_bytes`` —, never the task just saved.
+    Clients are mutually untrusted: one flooding the store forgets its own tasks, not the task
+    another client was told to poll for."""
 
     def __init__(self, limit: int = MAX_TASKS, max_bytes: int | None = None) -> None:
         super().__init__()
         self.limit = limit
         self.max_bytes = max_bytes
-        self._order: OrderedDict[tuple[str, str], ServerCallContext] = OrderedDict()
+        #: owner -> task id -> context, least recently saved first
+        self._owned: dict[str, OrderedDict[str, ServerCallContext]] = {}
         self._sizes: dict[tuple[str, str], int] = {}
+        self._owner_bytes: dict[str, int] = {}
+        self._count = 0
         self._bytes = 0
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
         await super().save(task, context)
-        key = (context.user.user_name, task.id)
-        self._order[key] = context
-        self._order.move_to_end(key)
+        owner = context.user.user_name
+        key = (owner, task.id)
+        tasks = self._owned.setdefault(owner, OrderedDict())
+        self._count += task.id not in tasks
+        tasks[task.id] = context
+        tasks.move_to_end(task.id)
         # ByteSize serialises the task (ms for a task holding a 2 MiB message), and a streamed
         # answer saves the whole task once per token: measure it when it is first saved (its
         # message) and whenever it is not running (terminal or waiting: it holds what it keeps)
         if key not in self._sizes or task.status.state not in _RUNNING:
             size = task.ByteSize()
-            self._bytes += size - self._sizes.get(key, 0)
+            grown = size - self._sizes.get(key, 0)
+            self._bytes += grown
+            self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) + grown
             self._sizes[key] = size
-        while len(self._order) > self.limit or (
-            self.max_bytes is not None and self._bytes > self.max_bytes and len(self._order) > 1
-        ):
-            (owner, old_id), old_ctx = self._order.popitem(last=False)
-            self._bytes -= self._sizes.pop((owner, old_id), 0)
-            await super().delete(old_id, old_ctx)
+        while self._count > self.limit or (self.max_bytes is not None and self._bytes > self.max_bytes):
+            victim = self._heaviest(key, by_bytes=self._count <= self.limit)
+            if victim is None:
+                break  # only the task just saved is left
+            await self._forget(*victim)
+
+    def _heaviest(self, keep: tuple[str, str], *, by_bytes: bool) -> tuple[str, str] | None:
+        """(owner, task id) of the least recently saved task of the owner holding the most tasks
+        (or bytes), other than ``keep``."""
+        def share(owner: str) -> int:
+            return self._owner_bytes.get(owner, 0) if by_bytes else len(self._owned[owner])
+
+        for owner in sorted(self._owned, key=share, reverse=True):
+            for task_id in self._owned[owner]:
+                if (owner, task_id) != keep:
+                    return owner, task_id
+        return None
+
+    async def _forget(self, owner: str, task_id: str) -> None:
+        tasks = self._owned[owner]
+        context = tasks.pop(task_id)
+        if not tasks:
+            del self._owned[owner]
+        size = self._sizes.pop((owner, task_id), 0)
+        self._bytes -= size
+        self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) - size
+        if not self._owner_bytes[owner] or owner not in self._owned:
+            self._owner_bytes.pop(owner, None)
+        self._count -= 1
+        await super().delete(task_id, context)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._count
 
 
 class A2aService:

@@ -306,6 +306,35 @@ async def test_tasks_kept_in_memory_are_bounded_in_bytes(tmp_path: Any, llm: Fak
             assert got["result"]["id"] == last, got
 
 
+async def test_a_client_flooding_the_task_store_forgets_its_own_tasks(tmp_path: Any, llm: FakeServer) -> None:
+    """Clients are mutually untrusted: a client sending more than the byte budget of tasks (here
+    64 KiB bodies → 2 MiB) makes the store forget *its* oldest tasks, not the task another client
+    was answered and may still ask for."""
+    async with served_magec(tmp_path / "data", max_body_bytes=64 * 1024) as magec:
+        aid = await make_agent(magec.apps, llm)
+        url = f"/api/v1/a2a/{aid}"
+        heads = []
+        for name in ("Quiet", "Flood"):
+            c = (await magec.apps.admin.post(f"{A}/clients", json={"name": name, "allowedAgents": [aid]})).json()
+            heads.append({"Authorization": f"Bearer {c['token']}"})
+        quiet, flood = heads
+
+        def send(i: int, text: str) -> dict[str, Any]:
+            return rpc("message/send", {"message": {"role": "user", "messageId": f"m{i}",
+                                                    "parts": [{"kind": "text", "text": text}]}})
+
+        async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+            kept = (await http.post(url, json=send(0, "mine"), headers=quiet)).json()["result"]["id"]
+            first = (await http.post(url, json=send(1, "x" * 60 * 1024), headers=flood)).json()["result"]["id"]
+            for i in range(2, 42):  # 40 × 60 KiB: more than the 2 MiB budget
+                r = await http.post(url, json=send(i, "x" * 60 * 1024), headers=flood)
+                assert r.status_code == 200, r.text
+            got = (await http.post(url, json=rpc("tasks/get", {"id": kept}), headers=quiet)).json()
+            assert got.get("result", {}).get("id") == kept, got
+            got = (await http.post(url, json=rpc("tasks/get", {"id": first}), headers=flood)).json()
+            assert got.get("error", {}).get("code") == -32001, got  # the flooder's own, forgotten
+
+
 async def test_history_length_out_of_range_is_invalid_params(magec: Served, llm: FakeServer) -> None:
     """A ``historyLength`` too large for the protocol's int32 is the client's mistake: invalid
     params (-32602) naming it, not an internal error (-32603, a traceback logged per request)."""
