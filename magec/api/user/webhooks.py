@@ -286,6 +286,13 @@ def router(ctx: AppContext) -> APIRouter:
                     )
 
             async def run_and_call_back() -> None:
+                try:
+                    await _run_and_call_back()
+                finally:  # however it ended, this process stops renewing it: a row left is an orphan
+                    if ledger is not None:
+                        ledger.release(run_id)
+
+            async def _run_and_call_back() -> None:
                 stopped = False
                 try:
                     out = await conversations().ask(client_id, inbound)
@@ -297,19 +304,15 @@ def router(ctx: AppContext) -> APIRouter:
                 if not stopped:
                     try:
                         await post_callback(callback, payload, secret, allow_private)
-                        if ledger is not None:
-                            await ledger.done(run_id)
+                        await _forget(ledger, run_id)
                         return
                     except asyncio.CancelledError:
                         pass  # stopping while sending the result: it gets the last attempt below
                 told = False
                 with contextlib.suppress(Exception):  # bounded: the drain waits CALLBACK_GRACE for it
                     told = await asyncio.wait_for(post_callback(callback, payload, secret, allow_private), CALLBACK_GRACE)
-                if ledger is not None and told:
-                    with contextlib.suppress(Exception):
-                        await ledger.done(run_id)
-                elif ledger is not None:  # the row stays: the next process to see it expire tells the caller
-                    ledger.release(run_id)
+                if told:  # else the row stays: the next process to see it expire tells the caller
+                    await _forget(ledger, run_id)
                 raise asyncio.CancelledError
 
             task = asyncio.create_task(run_and_call_back())
@@ -362,6 +365,17 @@ async def drain(ctx: AppContext, grace: float) -> None:
     if late:
         log.warning("%d webhook run(s) did not finish before shutdown; their callbacks were told to send again", len(late))
         await asyncio.wait(late, timeout=CALLBACK_GRACE + 1)
+
+
+async def _forget(ledger: AcceptedRuns | None, run_id: str) -> None:
+    """The caller has its answer: the run's row goes (a failure leaves it to expire, and the caller
+    is then told once more to send again — never told nothing)."""
+    if ledger is None:
+        return
+    try:
+        await ledger.done(run_id)
+    except Exception as err:
+        log.warning("accepted run %s answered, but its record stays: %s", run_id, redact(str(err)))
 
 
 #: what a callback says of a run whose process died before it finished (told by another process)
