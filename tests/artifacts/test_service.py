@@ -4,6 +4,10 @@ concurrent saves, scopes, payload kinds, validation; and the ``artifacts`` secti
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -202,10 +206,24 @@ def test_signer() -> None:
         s.verify(token, now=2_000_000_001)
     with pytest.raises(InvalidToken):
         Signer(b"other" * 7).verify(token, now=0)  # another database's key
-    head, sig = token.split(".")
-    forged = s.mint(Claims("app", "c:u", "s", "a/b.txt", 4, 2_000_000_000)).split(".")[0]
+    # opaque: the user id (maybe an e-mail address), session and filename cannot be read off a link
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    assert b"c:u" not in raw and b"a/b.txt" not in raw and "." not in token
+    for i in (0, 12, len(raw) - 1):  # nonce, sealed claims, tag: any change is refused
+        bad = bytearray(raw)
+        bad[i] ^= 1
+        with pytest.raises(InvalidToken):
+            s.verify(base64.urlsafe_b64encode(bytes(bad)).decode().rstrip("="), now=0)
     with pytest.raises(InvalidToken):
-        s.verify(f"{forged}.{sig}", now=0)  # another version, old signature
+        s.verify(token[:20], now=0)
+    # a link of the earlier form (readable claims + HMAC) is honoured until it expires
+    body = json.dumps({"a": "app", "u": "c:u", "s": "s", "n": "a/b.txt", "v": 3, "e": 2_000_000_000}).encode()
+    mac = hmac.new(b"k" * 32, body, hashlib.sha256).digest()
+    legacy = f"{base64.urlsafe_b64encode(body).decode().rstrip('=')}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+    assert s.verify(legacy, now=1_000_000_000) == claims
+    forged = body.replace(b'"v": 3', b'"v": 4')
+    with pytest.raises(InvalidToken):  # another version, old signature
+        s.verify(f"{base64.urlsafe_b64encode(forged).decode().rstrip('=')}.{legacy.split('.')[1]}", now=0)
 
 
 def test_config_section(tmp_path: Path) -> None:
