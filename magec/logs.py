@@ -61,6 +61,32 @@ class A2aClientErrorFilter(logging.Filter):
         return record.name not in self._LOGGERS or not str(record.msg).startswith(self._CLIENT_ERRORS)
 
 
+class UvicornStartupOnceFilter(logging.Filter):
+    """Keeps uvicorn's start-up and shutdown lines once per process: magec runs one uvicorn server
+    per port (user, admin, MCP), and each said "Started server process [pid]", "Waiting for
+    application startup." … again (magec logs its own line naming every port and the database)."""
+
+    _ONCE = ("Started server process", "Waiting for application startup", "Application startup complete",
+             "Shutting down", "Waiting for application shutdown", "Application shutdown complete",
+             "Finished server process")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "uvicorn.error":
+            return True
+        msg = str(record.msg)
+        first = next((m for m in self._ONCE if msg.startswith(m)), None)
+        if first is None:
+            return True
+        if first in self._seen:
+            return False
+        self._seen.add(first)
+        return True
+
+
 def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | None = None) -> None:
     """Route every log record through one redacting handler (stderr unless ``stream`` is given)."""
     level_no = {
@@ -74,6 +100,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     handler.addFilter(RedactingFilter())
     handler.addFilter(AdkFailureEchoFilter())
     handler.addFilter(A2aClientErrorFilter())
+    handler.addFilter(UvicornStartupOnceFilter())
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"

@@ -93,3 +93,18 @@ async def test_each_admin_change_is_one_info_line_without_its_values(restore_log
     assert admin == ["admin POST /api/v1/admin/secrets → 201 (from 127.0.0.1)",
                      f"admin DELETE /api/v1/admin/secrets/{r.json()['id']} → 204 (from 127.0.0.1)"], admin
     assert "v-logged-never-991" not in out.getvalue()
+
+
+def test_uvicorn_says_it_started_once_not_once_per_port(tmp_path: Path) -> None:
+    """One process serves the user and admin ports (and MCP): its log said each uvicorn start-up
+    line once per port; magec's own line names the ports and the database."""
+    from magec.testing.server import ServerProcess
+
+    with ServerProcess(tmp_path / "d") as srv:
+        pass
+    assert srv.log_path is not None
+    messages = [json.loads(line).get("msg", "") for line in srv.log_path.read_text().splitlines() if line.startswith("{")]
+    for line in ("Started server process", "Waiting for application startup", "Application startup complete",
+                 "Shutting down", "Application shutdown complete"):
+        assert sum(m.startswith(line) for m in messages) == 1, (line, messages)
+    assert sum("Uvicorn running on" in m for m in messages) == 2  # one per port: each says where
