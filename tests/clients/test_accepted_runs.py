@@ -85,10 +85,10 @@ def test_a_crashed_servers_accepted_runs_are_reported_by_the_next_start(tmp_path
         receiver.server.stop()
 
 
-async def test_another_hosts_runs_are_claimed_once_their_lease_expires(tmp_path: Path) -> None:
+async def test_another_hosts_runs_are_claimed_once_their_lease_expires(tmp_path: Path, db_url: str) -> None:
     """Replicas on other machines: a run is claimed when its owner stopped renewing it (not
     before), by exactly one of two claiming replicas; a run being answered is never claimed."""
-    async with running_apps(tmp_path / "data", start_runtime=False) as apps:
+    async with running_apps(tmp_path / "data", database_url=db_url, start_runtime=False) as apps:
         store = apps.ctx.store
         gone = AcceptedRuns(store.engine, store.cipher, owner="other-host:4242:aa", ttl=0.5)
         alive = AcceptedRuns(store.engine, store.cipher, owner="third-host:77:bb", ttl=0.5)
