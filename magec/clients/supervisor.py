@@ -23,6 +23,9 @@ Contract:
 * **Status.** :meth:`status_view` is what the Admin API shows as a client's ``status``:
   ``{running, connected, identity, lastError, lastMessageAt, …, owner}``; ``owner`` is
   ``"this replica"``'s id or the replica holding the lease, so an operator sees where a bot runs.
+  :func:`state_of` sums it up as one live ``state``; a disabled client's is ``disabled`` on every
+  replica at once (its row says so), whatever error it last recorded (``lastError`` stays, as
+  history).
 
 Tuning (environment, read at start): ``MAGEC_CLIENT_LEASE_TTL`` (seconds, default 30) and
 ``MAGEC_REPLICA_ID`` (default ``<hostname>:<pid>:<random>``).
@@ -54,6 +57,20 @@ DEFAULT_TTL = 30.0
 _MAX_BACKOFF = 60.0
 #: how long a cancelled worker may take to stop
 _STOP_GRACE = 10.0
+
+
+def state_of(view: Mapping[str, Any], enabled: bool) -> str:
+    """The live state of a client's worker from its status view: ``disabled`` (the client is, so
+    nothing runs it, whatever it last recorded), ``connected``, ``running`` (here or on another
+    replica), ``error`` (not running, and it failed last) or ``stopped``. ``lastError`` is history:
+    it only decides between ``error`` and ``stopped`` for an enabled client that is not running."""
+    if not enabled:
+        return "disabled"
+    if view.get("connected"):
+        return "connected"
+    if view.get("running") or view.get("runningElsewhere"):
+        return "running"
+    return "error" if view.get("lastError") else "stopped"
 
 
 def lease_name(client_id: str) -> str:

@@ -211,3 +211,23 @@ async def test_slot_due_before_the_worker_started_runs_once(tmp_path: Path, llm:
         assert st["lastOk"] is True
         assert await cron_mod.run_count(apps.ctx.store.engine, c["id"]) == 1
         assert prompts(llm, "LAG-MARKER") == 1
+
+
+async def test_disabled_job_shows_disabled_not_its_last_error(tmp_path: Path, llm: FakeServer) -> None:
+    """A job that failed and was then disabled is ``disabled`` at once (the one state an operator
+    reads), not ``error`` until a restart; its last error stays readable as history."""
+    async with running_apps(tmp_path / "data") as apps:
+        cmd = await command(apps, "FAILING-MARKER")
+        c = await client(apps, "cron", [], {"cron": {"schedule": "@every 1s", "commandId": cmd}})
+        cid = c["id"]
+        st = await until(apps, cid, lambda s: s.get("lastOk") is False and s.get("lastError"))
+        assert "no allowed agents" in st["lastError"]
+        assert st["state"] in ("running", "connected")
+        r = await apps.admin.put(f"{A}/clients/{cid}", json={**c, "enabled": False})
+        assert r.status_code == 200, r.text
+        # the write answers once the worker stopped: the very next read is the new state
+        for st in (await status(apps, cid),
+                   next(x for x in (await apps.admin.get(f"{A}/clients")).json() if x["id"] == cid)["status"]):
+            assert st["state"] == "disabled" and st["running"] is False and st["connected"] is False
+            assert "no allowed agents" in st["lastError"] and st["lastErrorAt"]
+            assert st.get("nextRun") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -226,4 +227,27 @@ def test_direct_client_token_dialog_says_where_to_pair_a_phone(page: Page, serve
     phone.get_by_test_id("pair").click()
     expect(phone.get_by_test_id("agent").locator("option:checked")).to_have_text("Phone agent")
     phone.close()
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_disabled_cron_client_card_says_disabled_not_error(page: Page, server: ServerProcess) -> None:
+    """A job that failed and was then disabled shows ``disabled`` on its card at once; its last
+    error is still there, as history (not in the error colour)."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    cmd = api.post("/commands", json={"name": "Failing", "prompt": "Fail"}).json()
+    c = api.post("/clients", json={"name": "Failing job", "type": "cron", "allowedAgents": [],
+                                   "config": {"cron": {"schedule": "@every 1s", "commandId": cmd["id"]}}}).json()
+    deadline = time.monotonic() + 20
+    while not (api.get(f"/clients/{c['id']}").json()["status"] or {}).get("lastError"):
+        assert time.monotonic() < deadline, "the job never failed"
+        time.sleep(0.2)
+    assert api.put(f"/clients/{c['id']}", json={**c, "enabled": False}).status_code == 200
+
+    signed_in(page, server)
+    nav(page, "clients")
+    card = page.get_by_test_id("client-status-Failing job")
+    expect(card.locator(".badge").first).to_have_text("disabled")
+    expect(card.get_by_test_id("client-last-error")).to_contain_text("Last error: ")
+    expect(card.get_by_test_id("client-last-error")).to_contain_text("no allowed agents")
     assert page.js_errors == []  # type: ignore[attr-defined]

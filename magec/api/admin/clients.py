@@ -3,7 +3,8 @@
 * ``GET /clients/types`` — Magec's ``[{type, displayName, configSchema}]``
   (:data:`magec.clients.types.TYPES`), for forms generated from the schemas.
 * ``GET /clients`` and ``GET /clients/{id}`` — the generic views plus ``status`` for clients run by
-  a worker (bots, cron): ``{running, connected, identity, lastError, lastMessageAt, owner, …}``;
+  a worker (bots, cron): ``{state, running, connected, identity, lastError, lastMessageAt, owner, …}``
+  (``state``: :func:`~magec.clients.supervisor.state_of`, ``disabled`` for a disabled client);
   cron adds ``schedule``, ``nextRun``, ``lastRun``, ``lastOk``, ``lastResult``, ``runs`` (read from the
   database when the job runs on another replica). ``null`` for direct and webhook clients.
 * ``POST /clients/{id}/telegram-test`` (``slack-test``, ``discord-test``) — calls the platform's
@@ -25,6 +26,7 @@ from fastapi import APIRouter
 
 from magec.api.admin.views import public
 from magec.clients import cron, cronexpr
+from magec.clients.supervisor import state_of
 from magec.clients.types import TYPES
 from magec.config_view.snapshot import expand
 from magec.context import AppContext
@@ -47,9 +49,11 @@ async def client_status(ctx: AppContext, raw: dict[str, Any]) -> dict[str, Any] 
     ctype = str(raw.get("type") or "direct")
     if supervisor is None or ctype not in supervisor.workers:
         return None
-    view: dict[str, Any] = await supervisor.status_view(raw["id"], ctype, bool(raw.get("enabled", True)))
+    enabled = bool(raw.get("enabled", True))
+    view: dict[str, Any] = await supervisor.status_view(raw["id"], ctype, enabled)
     if ctype == "cron":
         await _cron_status(ctx, raw, view)
+    view["state"] = state_of(view, enabled)  # last: a cron schedule error counts
     return view
 
 

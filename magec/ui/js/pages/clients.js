@@ -169,7 +169,8 @@ export default {
             <div v-if="c.status.lastResult" class="ellipsis" :title="c.status.lastResult">{{ c.status.lastResult }}</div>
           </div>
           <div v-else-if="c.status.lastMessageAt" class="muted">Last message: {{ when(c.status.lastMessageAt) }}</div>
-          <div v-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError">{{ c.status.lastError }}</div>
+          <div v-if="c.status.lastError && statusText(c.status) === 'disabled'" class="muted ellipsis" :title="c.status.lastError" data-testid="client-last-error">Last error: {{ c.status.lastError }}</div>
+          <div v-else-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError" data-testid="client-last-error">{{ c.status.lastError }}</div>
         </div>
         <div class="chip-list"><span class="badge k-agent" v-for="id in c.allowedAgents || []" :key="id">{{ targetName(id) }}</span>
           <span class="muted small" v-if="!(c.allowedAgents || []).length">No agents allowed</span></div>
@@ -195,13 +196,16 @@ export default {
     bot(c) { return BOT_TYPES.includes(c.type); },
     hookUrl(c) { return webhookUrl(this.userApi, c); },
     when(t) { return t ? new Date(t).toLocaleString() : '—'; },
+    // The server's live state when it gives one (a disabled client is 'disabled' whatever it last
+    // recorded: its last error is history, not the state)
     statusText(st) {
+      if (st.state) return st.state;
       if (st.connected) return 'connected';
       if (st.running) return 'running';
       if (st.runningElsewhere) return 'running';
       return st.lastError ? 'error' : 'stopped';
     },
-    statusClass(st) { return st.connected || st.running || st.runningElsewhere ? 'ok' : st.lastError ? 'err' : 'muted'; },
+    statusClass(st) { return ({ connected: 'ok', running: 'ok', error: 'err' })[this.statusText(st)] || 'muted'; },
     async test(c) {
       try {
         const r = await api.post(`/clients/${c.id}/${c.type}-test`, {});
