@@ -237,3 +237,27 @@ async def test_token_tests_report_the_bot_identity(apps: Apps, telegram: Telegra
 async def test_status_is_null_for_direct_and_webhook(apps: Apps) -> None:
     r = await _create(apps, "direct", {})
     assert (await apps.admin.get(f"{A}/clients/{r.json()['id']}")).json()["status"] is None
+
+
+async def test_client_that_cannot_run_says_so_before_it_fails(apps: Apps) -> None:
+    """A cron job with no allowed agents is saved (Magec does) but says at once, in every view,
+    that it cannot run; naming an agent clears the warning."""
+    cmd = await command(apps, "nightly")
+    r = await _create(apps, "cron", {"cron": {"schedule": "@daily", "commandId": cmd}}, allowedAgents=[])
+    assert r.status_code in (200, 201), r.text
+    c = r.json()
+    assert len(c["warnings"]) == 1 and "no allowed agents: it cannot run" in c["warnings"][0]
+    one = (await apps.admin.get(f"{A}/clients/{c['id']}")).json()
+    listed = next(x for x in (await apps.admin.get(f"{A}/clients")).json() if x["id"] == c["id"])
+    assert one["warnings"] == listed["warnings"] == c["warnings"]
+
+    b = await apps.admin.post(f"{A}/backends", json={"name": "b", "type": "openai", "url": "http://127.0.0.1:9"})
+    a = await apps.admin.post(f"{A}/agents", json={"name": "Nightly agent",
+                                                  "llm": {"backend": b.json()["id"], "model": "m"}})
+    r = await apps.admin.put(f"{A}/clients/{c['id']}", json={**one, "allowedAgents": [a.json()["id"]]})
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == []
+    assert (await apps.admin.get(f"{A}/clients/{c['id']}")).json()["warnings"] == []
+    # any type: a direct client without agents is refused every turn too
+    r = await _create(apps, "direct", {}, allowedAgents=[])
+    assert "no allowed agents" in r.json()["warnings"][0]

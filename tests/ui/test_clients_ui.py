@@ -251,3 +251,21 @@ def test_disabled_cron_client_card_says_disabled_not_error(page: Page, server: S
     expect(card.get_by_test_id("client-last-error")).to_contain_text("Last error: ")
     expect(card.get_by_test_id("client-last-error")).to_contain_text("no allowed agents")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_cron_client_without_agents_card_says_it_cannot_run(page: Page, server: ServerProcess) -> None:
+    """Saved without allowed agents (allowed, as in Magec), a job's card says it cannot run before
+    its first run fails."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    cmd = api.post("/commands", json={"name": "Orphan", "prompt": "Nobody runs me"}).json()
+    r = api.post("/clients", json={"name": "Agentless job", "type": "cron", "allowedAgents": [],
+                                   "config": {"cron": {"schedule": "@daily", "commandId": cmd["id"]}}})
+    assert r.status_code in (200, 201), r.text
+
+    signed_in(page, server)
+    nav(page, "clients")
+    warning = page.get_by_test_id("client-warning-Agentless job")
+    expect(warning).to_contain_text("cannot run")
+    expect(warning).to_contain_text("no allowed agents")
+    assert page.js_errors == []  # type: ignore[attr-defined]

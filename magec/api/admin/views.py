@@ -2,8 +2,9 @@
 
 Generic over kinds: what is hidden comes from the model (``sensitive``, ``secret_urls``,
 ``hidden``), validity is added to every ``runnable`` kind; only observed backend state (health,
-circuit breaker, capabilities, "used by"), an MCP server's health as this process last saw it, and
-an agent's health derived from its backends' and MCP servers' are per-kind extras (:data:`_EXTRAS`)."""
+circuit breaker, capabilities, "used by"), an MCP server's health as this process last saw it, an
+agent's health derived from its backends' and MCP servers', and a client's ``warnings`` (no
+agent it may run) are per-kind extras (:data:`_EXTRAS`)."""
 
 from __future__ import annotations
 
@@ -155,8 +156,20 @@ async def _secret_view(
     view["needsValue"] = not raw.get("value")
 
 
+async def _client_view(
+    _ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], _all: dict[str, dict[str, dict[str, Any]]] | None
+) -> None:
+    """``warnings``: what makes every turn of the client fail, said before one does (Magec saves
+    such a client, and so do we: an operator may fill it in later). Saves check that each allowed
+    agent exists and deletes remove the entry, so an empty list is the one such problem."""
+    view["warnings"] = [] if raw.get("allowedAgents") else [
+        "no allowed agents: it cannot run — every turn it asks for is refused until allowedAgents "
+        "names an agent or flow"]
+
+
 _EXTRAS: dict[str, Callable[..., Awaitable[None]]] = {
     "backends": _backend_view, "agents": _agent_view, "secrets": _secret_view, "mcpServers": _mcp_view,
+    "clients": _client_view,
 }
 
 

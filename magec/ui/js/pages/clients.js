@@ -1,7 +1,7 @@
 // Clients: API tokens (mgc_…) that may call a set of agents/flows. Token shown once.
 // Bots, webhooks and cron jobs: a per-type config form generated from GET /clients/types (no field
-// lost on save), live status (connected, identity, last error/message; cron next/last run) and a
-// token test for bots.
+// lost on save), live status (connected, identity, last error/message; cron next/last run), why a
+// client cannot run (no agent it may use: its warnings) and a token test for bots.
 import { api } from '../api.js';
 import { store, load, nameOf, liveHealth } from '../store.js';
 import { ClientConfigForm, configForSave } from './client-config.js';
@@ -172,6 +172,7 @@ export default {
           <div v-if="c.status.lastError && statusText(c.status) === 'disabled'" class="muted ellipsis" :title="c.status.lastError" data-testid="client-last-error">Last error: {{ c.status.lastError }}</div>
           <div v-else-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError" data-testid="client-last-error">{{ c.status.lastError }}</div>
         </div>
+        <p class="small warn-text" v-for="w in c.warnings || []" :key="w" :data-testid="'client-warning-' + c.name"><span class="badge warn">cannot run</span> {{ w }}</p>
         <div class="chip-list"><span class="badge k-agent" v-for="id in c.allowedAgents || []" :key="id">{{ targetName(id) }}</span>
           <span class="muted small" v-if="!(c.allowedAgents || []).length">No agents allowed</span></div>
         <footer class="card-actions" @click.stop>
