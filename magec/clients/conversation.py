@@ -204,6 +204,9 @@ class Conversations:
             text = inbound.text
             if inbound.audio:
                 target = resolve(rt.snapshot, locate(rt.snapshot, app.id), "stt")
+                costs = self.ctx.extras.get("costs")
+                if costs is not None:  # a spent budget refuses the transcription too, not just the turn after it
+                    costs.check_call(rt, client_id, app.id, target.agent.id)
                 transcript = await transcribe(
                     target,
                     inbound.audio,

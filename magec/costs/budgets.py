@@ -12,6 +12,7 @@ Contract:
   :class:`~magec.errors.BudgetExceededError` when the client's or an agent's budget for the
   period is spent: ``spent >= amount``, in the price table's currency (``unit: "cost"``) or in
   tokens (input + output). A flow is checked against the budgets of every agent it runs.
+  :meth:`check_spend` is the same check for provider calls outside a turn (speech, embeddings).
 * **Replicas.** On one PostgreSQL, a replica sees another's spend once that replica wrote its
   usage rows (``usage`` flush, 0.5 s) and this one refreshed (``interval``, default 2 s): a budget
   can be overrun by the turns that start within that window plus the turns already running when
@@ -37,6 +38,12 @@ def client_of(user_id: str, snapshot: Any) -> str:
     """The client a session owner ``<clientId>:<userId>`` belongs to ("" for none: open mode, the
     admin, a prefix that names no client)."""
     return owners.client_id(user_id, getattr(snapshot, "clients", {}))
+
+
+def agents_of(app: Any) -> list[str]:
+    """The agents whose budgets a turn of ``app`` is checked against: the agent, or every agent
+    of a flow."""
+    return [app.id] if app.kind == "agent" else sorted({a for a, _, _ in app.authors.values()})
 
 
 def period_end(period: str, now: datetime) -> datetime:
@@ -107,11 +114,16 @@ class SpendCounters:
         """Raise BudgetExceededError when a budget of this turn is spent; the turn's client id."""
         snap = runtime.snapshot
         client_id = client_of(user_id, snap)
+        self.check_spend(snap, client_id, agents_of(app), prices)
+        return client_id
+
+    def check_spend(self, snap: Any, client_id: str, agent_ids: list[str], prices: PriceTable) -> None:
+        """Raise BudgetExceededError when the budget of ``client_id`` ("" for none) or of one of
+        ``agent_ids`` is spent (a turn's check, and the one before a call outside a turn)."""
         targets: list[tuple[str, str, str, Any]] = []
         client = snap.clients.get(client_id) if client_id else None
         if client is not None and client.budget is not None:
             targets.append(("client", client_id, client.name, client.budget))
-        agent_ids = [app.id] if app.kind == "agent" else sorted({a for a, _, _ in app.authors.values()})
         for aid in agent_ids:
             agent = snap.agents.get(aid)
             if agent is not None and agent.budget is not None:
@@ -127,7 +139,6 @@ class SpendCounters:
                     scope=scope,
                     resets_at=resets,
                 )
-        return client_id
 
     def status(self, snap: Any, prices: PriceTable) -> list[dict[str, Any]]:
         """Every budget with what is spent of it (``GET /costs/budgets``)."""

@@ -7,6 +7,10 @@ conversation audit through :class:`~magec.costs.observe.TurnObservers`):
   :class:`~magec.errors.BudgetExceededError`), the turn's client for the usage rows
   (:data:`magec.runtime.usage.TURN_CLIENT`) and, for a flow, a :class:`~magec.costs.runs.RunTrace`;
   it returns a probe whose ``see`` / ``finish`` the turn calls.
+* :meth:`CostService.check_call` is the same check before a provider call that is no turn
+  (speech, embeddings: the voice routes, ``/v1/audio/*``, ``/v1/embeddings``, a bot's voice
+  message). Not named ``admit``: :class:`~magec.costs.observe.TurnObservers` calls every
+  observer's ``admit`` before a turn.
 * A usage listener counts every usage row into the budget counters at once and gives it to the
   flow run being traced in this context.
 * Background: flow runs are written by a :class:`~magec.costs.writer.BatchWriter`; every
@@ -26,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.audit.context import current as attribution
 from magec.costs import prices as price_store
-from magec.costs.budgets import SpendCounters
+from magec.costs.budgets import SpendCounters, agents_of
 from magec.costs.prices import PriceTable, PriceTableBody
 from magec.costs.runs import RunTrace
 from magec.costs.tables import flow_runs
@@ -138,6 +142,24 @@ class CostService:
         client = TURN_CLIENT.set(client_id)
         run = _TRACE.set(trace) if trace is not None else None
         return CostProbe(self, trace, client, run)
+
+    # -- provider calls outside a turn ------------------------------------------------------------
+    def check_call(self, runtime: Any, client_id: str | None, app_id: str, speaker: str | None = None) -> None:
+        """Before a provider call that is no turn — speech-to-text, text-to-speech, embeddings —
+        made for ``client_id`` (None: the admin, open mode) through the agent or flow ``app_id``:
+        :class:`~magec.errors.BudgetExceededError` (402, the turn's message) when a turn of that
+        client on that app would be refused, so a spent budget stops all of a client's provider
+        spending. ``speaker``: the agent whose voice is used (a flow's spokesperson), checked too."""
+        try:
+            app = runtime.apps.get(app_id)
+            agents = agents_of(app) if app is not None else [app_id]
+            if speaker and speaker not in agents:
+                agents.append(speaker)
+            self.counters.check_spend(runtime.snapshot, client_id or "", agents, self.prices)
+        except BudgetExceededError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug in accounting must never stop a call
+            log.exception("budget check failed; the call goes on")
 
     def _on_usage(self, row: dict[str, Any]) -> None:
         self.counters.add(row, self.usage.recorded)

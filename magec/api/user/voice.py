@@ -6,6 +6,8 @@
 * ``/speech`` takes JSON ``{input, response_format?}`` and streams the audio back with the
   provider's ``Content-Type`` as it arrives; errors before the first byte are JSON errors.
 * ``?spokesperson=<agent id>`` picks the speaking agent of a flow.
+* A spent budget (the client's, the app's agents' or the speaking agent's) is a 402
+  ``budget_exceeded`` before the body is read, as a turn is refused (:func:`admit_spend`).
 
 Bodies are read with a cap (``config.upload_limit_bytes``, default 25 MB) so an oversized upload
 is refused with 413 without buffering it. The same router is mounted on the admin app under
@@ -93,6 +95,15 @@ async def read_audio_upload(request: Request, limit: int) -> tuple[bytes, str | 
     )
 
 
+def admit_spend(ctx: AppContext, rt: Runtime, caller: Caller, app_id: str, speaker: str | None = None) -> None:
+    """Refuse a speech or embeddings call of a spent budget — the caller's client, or the agent
+    (``speaker``: whose voice it is) — with the 402 a turn gets: those calls cost provider money
+    too (docs/costs.md). Before the body is read or the provider called."""
+    costs = ctx.extras.get("costs")
+    if costs is not None:
+        costs.check_call(rt, caller.client_id, app_id, speaker)
+
+
 #: where the user app serves the voice routes
 PREFIX = "/api/v1/voice"
 #: the audio upload route, under :data:`PREFIX` (user app) and the admin voice prefix; its body
@@ -118,6 +129,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         app = locate(rt.snapshot, agent_id)
         caller.check(app.id)
         target = resolve(rt.snapshot, app, "stt", spokesperson)
+        admit_spend(ctx, rt, caller, app.id, target.agent.id)
         limit = ctx.config.upload_limit_bytes
         audio, declared, fields = await read_audio_upload(request, limit)
         text = await transcribe(
@@ -138,6 +150,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         app = locate(rt.snapshot, agent_id)
         caller.check(app.id)
         target = resolve(rt.snapshot, app, "tts", spokesperson)
+        admit_spend(ctx, rt, caller, app.id, target.agent.id)
         raw = await read_capped(request, SPEECH_BODY_LIMIT)
         if not raw.strip():
             raise ValidationError("request body is required: {\"input\": \"...\"}", field="input")

@@ -16,7 +16,8 @@ Contract:
   agent's own settings win, so an agent always sounds like itself).
 
 Unknown model / not allowed: 404 ``model_not_found``; voice or embeddings not configured: 503 /
-400 as the voice routes answer.
+400 as the voice routes answer; a spent budget of the client or the agent: 402 ``budget_exceeded``
+before the provider is called, as a turn is refused (docs/costs.md).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_json
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
-from magec.api.user.voice import SPEECH_BODY_LIMIT, read_audio_upload, read_capped
+from magec.api.user.voice import SPEECH_BODY_LIMIT, admit_spend, read_audio_upload, read_capped
 from magec.context import AppContext
 from magec.errors import UnknownModelError, ValidationError
 from magec.memory.runtime_hook import embedder_for
@@ -74,7 +75,8 @@ def router(ctx: AppContext) -> APIRouter:
         if not isinstance(body, dict):
             raise ValidationError("request body must be a JSON object")
         rt, caller = await runtime(request)
-        _, name = _app(rt, caller, body.get("model"))
+        app, name = _app(rt, caller, body.get("model"))
+        admit_spend(ctx, rt, caller, app.id)
         raw = body.get("input")
         texts = [raw] if isinstance(raw, str) else raw
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
@@ -114,6 +116,7 @@ def router(ctx: AppContext) -> APIRouter:
         audio, declared, fields = await read_audio_upload(request, limit)
         app, _ = _app(rt, caller, fields.get("model"))
         target = resolve(rt.snapshot, app, "stt")
+        admit_spend(ctx, rt, caller, app.id, target.agent.id)
         text = await transcribe(target, audio, declared, usage(), limit=limit,
                                 language=fields.get("language"), prompt=fields.get("prompt"))
         fmt = fields.get("response_format") or "json"
@@ -136,6 +139,7 @@ def router(ctx: AppContext) -> APIRouter:
             raise ValidationError("request body must be a JSON object")
         app, _ = _app(rt, caller, body.get("model"))
         target = resolve(rt.snapshot, app, "tts")
+        admit_spend(ctx, rt, caller, app.id, target.agent.id)
         text, fmt = parse_speech_request(body)
         result = await synthesize(target, text, fmt, usage())
 
