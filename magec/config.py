@@ -18,7 +18,7 @@ log: {level: info, format: console}        # debug|info|warn|error ; console|jso
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864,
-         maxSessionBytesPerClient: 5368709120, maxMemoriesPerUser: 10000}
+         maxSessionBytesPerClient: 5368709120, maxMemoriesPerUser: 10000, maxImportEvents: 10000}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -165,6 +165,9 @@ class Config:
     #: ``limits.maxMemoriesPerUser``: long-term memories one user may have with one agent; a save
     #: beyond it is refused to the model (magec.memory.tools); 0 = no limit
     max_memories_per_user: int = 10_000
+    #: ``limits.maxImportEvents``: events one request may import into a session (``POST
+    #: …/sessions`` with ``events``); beyond it the request is refused (400 ``events``); 0 = no limit
+    max_import_events: int = 10_000
     #: ``database.poolSize`` (connections per process; 0 = sized from ``limits.maxRuns``) and
     #: ``database.poolTimeout`` (seconds a request waits for one, then 503): magec.store.pool
     db_pool_size: int = 0
@@ -471,6 +474,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     )
     cfg.max_memories_per_user = _int(limits.get("maxMemoriesPerUser", cfg.max_memories_per_user),
                                      "limits.maxMemoriesPerUser")
+    cfg.max_import_events = _int(limits.get("maxImportEvents", cfg.max_import_events), "limits.maxImportEvents")
     mcp = server.get("mcp") or {}
     if not isinstance(mcp, dict):
         raise ConfigError("server.mcp must be a mapping")
@@ -530,6 +534,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
     if cfg.max_memories_per_user < 0:
         raise ConfigError(f"limits.maxMemoriesPerUser must be 0 or more (0 = no limit); got {cfg.max_memories_per_user}")
+    if cfg.max_import_events < 0:
+        raise ConfigError(f"limits.maxImportEvents must be 0 or more (0 = no limit); got {cfg.max_import_events}")
     if cfg.max_session_bytes_per_client < 0:
         raise ConfigError(
             f"limits.maxSessionBytesPerClient must be 0 or more (0 = no limit); got {cfg.max_session_bytes_per_client}"

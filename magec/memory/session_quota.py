@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.errors import PayloadTooLargeError
+from magec.loop import off_loop
 from magec.memory import owners
 from magec.memory.session_base import SESSION_ROW_BYTES, dump_event, stored_bytes
 from magec.memory.tables import session_events as ev
@@ -257,7 +258,9 @@ async def reserve(service: Any, owner: str, events: Sequence[Any]) -> None:
     session service without a quota (Redis, in-memory) takes them as they are."""
     quota = getattr(service, "quota", None)
     if quota is not None and events:
-        await quota.check(owner, _events_bytes(events))
+        # dumping an event is ~20 µs: a long import's (thousands) is measured in a worker thread
+        nbytes = await off_loop(_events_bytes, events) if len(events) > 256 else _events_bytes(events)
+        await quota.check(owner, nbytes)
 
 
 def count(service: Any, owner: str, events: Sequence[Any]) -> None:

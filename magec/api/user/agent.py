@@ -17,6 +17,7 @@ and ``GET /apps/{app}/app-info``; error bodies carry ``detail`` next to ``error`
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -51,6 +52,7 @@ from magec.errors import (
     RateLimitedError,
     ValidationError,
 )
+from magec.loop import off_loop
 from magec.memory.session_quota import reserve
 from magec.runtime.build import Runtime
 from magec.runtime.run import (
@@ -312,7 +314,7 @@ def agent_router(
             session_id = body["sessionId"]
             if not isinstance(session_id, str) or not session_id:
                 raise ValidationError("sessionId: must be a non-empty string", field="sessionId")
-        events = _import_events(body.get("events"), app)
+        events = await import_events(body.get("events"), app, ctx.config.max_import_events)
         if events and session_id is not None:
             head = GetSessionConfig(num_recent_events=0)
             if await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=session_id,
@@ -322,10 +324,12 @@ def agent_router(
         sid = await ensure_session(rt, app, user, session_id, state)
         session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
         assert session is not None
+        # each append commits its event to ``session`` too: no re-read (a long session's parsing
+        # would hold the loop)
         for event in events:
             await rt.session_service.append_event(session, event)
-        if events:
-            session = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=sid)
+        if len(session.events) > LONG_IMPORT:  # ~40 µs an event: thousands would hold the loop
+            return await off_loop(functools.partial(session_json, session, app, user_view=user_view, caller=caller))
         return session_json(session, app, user_view=user_view, caller=caller)
 
     @r.post(base, summary="Create a session (sessionId, state, events to import)",
@@ -417,14 +421,30 @@ def agent_router(
 #: how far ahead of this server's clock an imported event's time may be (clients' clocks drift)
 _SKEW = 300.0
 
+#: above this many events an import is checked, and its session rendered, in a worker thread
+LONG_IMPORT = 256
 
-def _import_events(raw: Any, app: App) -> list[Event]:
-    """Client events to restore a conversation (ADK's rules: no actions, no long-running ids);
-    authors other than ``user`` are the app's agent."""
+
+async def import_events(raw: Any, app: App, limit: int) -> list[Event]:
+    """Client events to restore a conversation (:func:`_import_events`), at most ``limit`` of them
+    (``limits.maxImportEvents``; 0 = no limit; beyond it 400 naming ``events``). Checking one costs
+    ~0.1 ms, so a long import is checked in a worker thread (magec.loop.off_loop): on the loop,
+    the 25,000 a 2 MiB body holds stalled every request of the process for seconds."""
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise ValidationError("events: must be a list of events", field="events")
+    if limit and len(raw) > limit:
+        raise ValidationError(f"events: at most {limit} events may be imported in one request "
+                              f"(limits.maxImportEvents); got {len(raw)}", field="events")
+    if len(raw) > LONG_IMPORT:
+        return await off_loop(_import_events, raw, app)
+    return _import_events(raw, app)
+
+
+def _import_events(raw: list[Any], app: App) -> list[Event]:
+    """Client events to restore a conversation (ADK's rules: no actions, no long-running ids);
+    authors other than ``user`` are the app's agent."""
     agent_name = next(iter(app.authors), app.id)
     out: list[Event] = []
     for i, item in enumerate(raw):
