@@ -4,7 +4,9 @@ conversion to OGG/Opus voice notes (real espeak-ng speech) and redacted errors."
 from __future__ import annotations
 
 import asyncio
+import html
 import io
+import threading
 
 import av
 import pytest
@@ -80,6 +82,37 @@ def test_markdown_html_renders_and_escapes() -> None:
     assert botkit.markdown_to_html("snake_case_names 2*3*4") == "snake_case_names 2*3*4"
     assert botkit.markdown_to_html("**bold *it* x**") == "<b>bold <i>it</i> x</b>"
     assert botkit.markdown_to_html("a\x000\x00 [l](https://e.x)") == 'a0 <a href="https://e.x">l</a>'
+
+
+def test_markdown_links_of_brackets_render_in_linear_time() -> None:
+    """A label holds no "[" and a URL no unbalanced "(": with them, every "[" of a line of "[a"
+    (every link of a line of "[a](http://x") began a scan to the line's end — 200 KB took minutes.
+    Bounded work: it completes within a generous budget (in a thread, so a regression fails the
+    test instead of hanging it)."""
+    def render(text: str, out: list[str], done: threading.Event) -> None:
+        out.append(botkit.markdown_to_html(text))
+        done.set()
+
+    for text in ("[a" * 100_000, "[a](http://x" * 16_000):
+        done = threading.Event()
+        out: list[str] = []
+        threading.Thread(target=render, args=(text, out, done), daemon=True).start()
+        assert done.wait(20), f"formatting 200 KB of {text[:12]!r} did not finish in 20 s"
+        assert out == [html.escape(text, quote=False)]  # no link in either
+
+
+def test_markdown_links_keep_their_form() -> None:
+    cases = {
+        "see [the docs](https://x.example/a?b=1) now": 'see <a href="https://x.example/a?b=1">the docs</a> now',
+        "[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) ok":
+            '<a href="https://en.wikipedia.org/wiki/Foo_(bar)">Foo</a> ok',
+        "[a [b](http://c.example)": '[a <a href="http://c.example">b</a>',
+        "[x](http://a.example) and [y](https://b.example/)":
+            '<a href="http://a.example">x</a> and <a href="https://b.example/">y</a>',
+        "[no](ftp://x.example) [open](https://x.example": "[no](ftp://x.example) [open](https://x.example",
+    }
+    for markdown, expected in cases.items():
+        assert botkit.markdown_to_html(markdown) == expected
 
 
 def _duration(ogg: bytes) -> float:

@@ -339,3 +339,26 @@ async def test_a_message_being_answered_at_shutdown_is_answered(tmp_path: Path, 
     # the app has stopped: the answer went out before it did
     [reply] = await tg.await_sent(4299, "sendMessage", timeout=1)
     assert reply.text == "answered while stopping"
+
+
+async def test_links_reach_telegram_as_links_next_to_a_line_of_brackets(
+    sqlite_apps: Apps, telegram_fake: TelegramFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    """A client can make an agent echo anything: a chunk of ``[a`` (4 KB, no link in it) is sent as
+    text, and the links after it — one with a balanced ``(…)`` in its URL — as links."""
+    tg = telegram_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "telegram", tg_config(tg), [s.alpha])
+    answer = "[a" * 2000 + "\n\n[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) and [docs](https://d.example/?q=1)"
+    alpha_llm.script(Reply(text=answer))
+    async with running(sqlite_apps, cid):
+        tg.send_text(chat_id=4209, user_id=4209, text="echo")
+
+        def with_links(sent: list[Sent]) -> list[Sent] | None:
+            parts = [x for x in sent if x.target == "4209" and x.kind == "sendMessage"]
+            return parts if any("docs" in p.text for p in parts) else None
+
+        parts = await tg.await_for(with_links)
+    assert parts[0].text == "[a" * 2000  # split from the links at the paragraph
+    assert parts[-1].text.endswith('<a href="https://en.wikipedia.org/wiki/Foo_(bar)">Foo</a> and '
+                         '<a href="https://d.example/?q=1">docs</a>')
