@@ -39,10 +39,11 @@ from google.adk.workflow import BaseNode
 from google.genai import types
 from pydantic import ConfigDict
 
-from magec.errors import FlowNodeError, FlowRunawayError, MagecError
+from magec.errors import FlowNodeError, FlowRunawayError, MagecError, ValidationError
 from magec.flows import cel
 from magec.flows.sandbox import Limits, run_script
 from magec.flows.state import flow_state, state_key
+from magec.jsontext import decode
 
 ROUTER_CAP = 1000
 _COUNT_PREFIX = "temp:magec_router:"
@@ -173,10 +174,10 @@ class MapAgent(_Node):
 
     def _items(self, node_input: Any) -> list[Any]:
         value = plain(node_input)
-        if isinstance(value, str):
+        if isinstance(value, str):  # a model's answer: NaN or deep nesting is no list either
             try:
-                value = json.loads(value)
-            except ValueError:
+                value = decode(value, "input")
+            except ValidationError:
                 raise self._fail("input must be a list (a JSON array)") from None
         if not isinstance(value, list):
             raise self._fail(f"input must be a list, got {type(value).__name__}")
@@ -243,8 +244,8 @@ def render(template: str, node_input: Any, state: dict[str, Any]) -> str:
         for part in filter(None, m.group(2).split(".")):
             if isinstance(value, str):
                 try:
-                    value = json.loads(value)
-                except ValueError:
+                    value = decode(value, "input")
+                except ValidationError:
                     return ""
             value = value.get(part) if isinstance(value, dict) else None
         return as_text(value)

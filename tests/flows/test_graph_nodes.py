@@ -8,9 +8,9 @@ import json
 import re
 
 from magec.testing.apps import Apps
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 from tests.flows.conftest import Arrivals
-from tests.flows.helpers import A, U, agent, backend, edge, graph, node, run, texts
+from tests.flows.helpers import A, U, agent, backend, edge, errors, graph, node, run, texts
 
 
 async def state_of(apps: Apps, fid: str, session: str = "s1") -> dict:  # type: ignore[type-arg]
@@ -150,3 +150,23 @@ async def test_invalid_agent_names_the_node_and_tree_subflows_nest(sqlite_apps: 
     assert texts(events) == ["oai-reply-1"]
     state = await state_of(apps, outer)
     assert state["flow:pre"] == "pre:hi" and state["flow:post"] == "post:"
+
+
+async def test_a_parallel_node_refuses_a_models_nasty_json_as_it_refuses_malformed_json(
+        sqlite_apps: Apps, oai: FakeServer, arrivals: Arrivals) -> None:
+    """The list a parallel node maps is often a model's answer: NaN, or nesting deep enough for a
+    RecursionError, is no JSON array either — the node's own error, not an internal one."""
+    apps = sqlite_apps
+    model = await backend(apps, oai, "openai")
+    lister, worker = await agent(apps, model, "Lister"), await agent(apps, model, "Worker")
+    fid = await graph(apps, "Map answer", "list", [
+        node("list", "agent", agentId=lister),
+        node("each", "parallel", agentId=worker, outputKey="results"),
+    ], [edge("list", "each")])
+    for i, answer in enumerate(["not json", "[NaN]", "[" * 100_000 + "]" * 100_000]):
+        arrivals.clear()
+        arrivals.plan[("oai", 1)] = Reply(text=answer)
+        events = await run(apps, fid, "list them", session=f"nasty-{i}")
+        assert [e.get("errorCode") for e in events if "errorCode" in e] == ["flow_node_error"], events[-1]
+        assert "input must be a list (a JSON array)" in errors(events)[0]
+        assert len(arrivals.log) == 1  # the worker never ran

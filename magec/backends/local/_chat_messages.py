@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from google.genai import types
 
+from magec.errors import ValidationError
+from magec.jsontext import decode
+
 if TYPE_CHECKING:
     from google.adk.models import LlmRequest
 
@@ -126,9 +129,9 @@ def _call(obj: Any, names: set[str]) -> types.Part | None:
         return None
     args = obj.get("arguments", obj.get("parameters", {}))
     if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError:
+        try:  # model output: NaN or deep nesting is as malformed as a syntax error
+            args = decode(args, "arguments")
+        except ValidationError:
             args = {"_raw": args}
     fc = types.FunctionCall(id=f"call_{uuid.uuid4().hex[:12]}", name=obj["name"], args=args or {})
     return types.Part(function_call=fc)
@@ -142,8 +145,8 @@ def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[types.P
     if TOOL_OPEN in text:
         for block in _TOOL_BLOCK.findall(text):
             try:
-                part = _call(json.loads(block), tool_names)
-            except json.JSONDecodeError:
+                part = _call(decode(block, "tool call"), tool_names)
+            except ValidationError:
                 part = None
             if part is not None:
                 calls.append(part)
@@ -151,8 +154,8 @@ def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[types.P
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         try:
-            part = _call(json.loads(stripped), tool_names)
-        except json.JSONDecodeError:
+            part = _call(decode(stripped, "tool call"), tool_names)
+        except ValidationError:
             part = None
         if part is not None:
             return "", [part]

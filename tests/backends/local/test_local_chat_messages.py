@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from google.adk.models import LlmRequest
 from google.genai import types
 
@@ -67,3 +69,20 @@ def test_safe_prefix_holds_back_a_possible_tag() -> None:
     assert safe_prefix_len("Hello <tool") == 6
     assert safe_prefix_len("Hi<tool_call>{") == 2
     assert safe_prefix_len('{"name"') == 0
+
+
+def test_nasty_json_from_the_model_is_malformed_json() -> None:
+    """What the model writes is read with magec's parser: NaN, or nesting deep enough for a
+    RecursionError, is treated as any malformed JSON — a block that is no call stays text, and
+    arguments that are no JSON are kept raw — instead of failing the turn."""
+    names = {"get_weather"}
+    deep = "[" * 100_000 + "]" * 100_000
+    for block in (deep, '{"name": "get_weather", "arguments": {"x": NaN}}', "{not json}"):
+        tagged = f"Sure.<tool_call>{block}</tool_call>"
+        assert parse_tool_calls(tagged, names) == (tagged, [])
+    bare = '{"name": "get_weather", "arguments": {"deep": ' + deep + "}}"
+    assert parse_tool_calls(bare, names) == (bare, [])
+    for args in ('{"x": NaN}', '{"x": Infinity}', deep, "{not json"):
+        text, calls = parse_tool_calls(json.dumps({"name": "get_weather", "arguments": args}), names)
+        assert text == "" and calls[0].function_call is not None
+        assert calls[0].function_call.args == {"_raw": args}
