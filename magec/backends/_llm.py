@@ -15,10 +15,11 @@ from typing import Any
 from google.adk.models import LlmRequest, LlmResponse
 from google.genai import types
 
+from magec import jsontext
 from magec.backends import prebuilt
 from magec.backends.relay import Relay
 from magec.backends.relay import current as current_relay
-from magec.errors import MalformedResponseError
+from magec.errors import MalformedResponseError, ValidationError
 from magec.redact import redact
 
 
@@ -170,9 +171,9 @@ class TurnAccumulator:
             return call.parsed
         if not call.args.strip():
             return {}
-        try:
-            value = json.loads(call.args)
-        except ValueError as e:
+        try:  # the model's text: NaN or deep nesting is as malformed as a syntax error
+            value = jsontext.decode(call.args, "arguments")
+        except ValidationError as e:
             raise MalformedResponseError(
                 redact(f"{self.backend or 'backend'}: tool call {call.name!r} has invalid JSON arguments"),
                 backend=self.backend,
