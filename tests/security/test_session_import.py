@@ -46,6 +46,7 @@ async def test_an_import_beyond_the_limit_is_refused_naming_events(tmp_path: Pat
             assert r.status_code == 400 and "events[300]" in r.json()["error"]
 
 
+@pytest.mark.alone  # a latency bound: measured with the machine to itself, after the rest
 def test_health_is_answered_on_both_ports_while_a_long_import_runs(tmp_path: Path, fake: FakeServer) -> None:
     """25,000 events (one 2 MiB body) took seconds of checking on the event loop, and both apps
     answered nothing meanwhile (up to 2-3 s per stall); now it is checked in a worker thread."""
