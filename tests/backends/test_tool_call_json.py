@@ -4,7 +4,7 @@ malformed-answer error), not an internal error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fastapi import FastAPI, Request
@@ -44,3 +44,38 @@ async def test_nasty_tool_call_arguments_are_a_malformed_answer(sqlite_apps: App
         outcomes[name] = (r.status_code, r.json()["error"].get("code"))
     assert outcomes["syntax"][0] != 500, outcomes
     assert outcomes["nan"] == outcomes["deep"] == outcomes["syntax"], outcomes
+
+
+@pytest.fixture(scope="module")
+def streaming() -> Iterator[FakeServer]:
+    """A provider whose stream carries one chunk of ``answer["chunk"]`` (the raw ``data:`` text)."""
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+
+    @app.post("/chat/completions")
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield f"data: {answer['chunk']}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    with FakeServer(app) as server:
+        yield server
+
+
+async def test_a_nasty_stream_chunk_is_a_malformed_answer(sqlite_apps: Apps, streaming: FakeServer) -> None:
+    """A provider's stream chunk nested deep enough for a RecursionError is as malformed as one
+    that is no JSON at all (it was an internal error)."""
+    _, aid = await make_agent(sqlite_apps, streaming)
+    outcomes = {}
+    for name, chunk in (("syntax", "{not json"), ("deep", "[" * 100_000 + "]" * 100_000)):
+        answer["chunk"] = chunk
+        r = await sqlite_apps.user.post("/v1/chat/completions", json={
+            "model": aid, "stream": True, "messages": [{"role": "user", "content": "go"}]})
+        codes = [c for c in ("malformed_response", "internal_error", "backend_error") if c in r.text]
+        outcomes[name] = (r.status_code, codes)
+    assert outcomes["syntax"][1] == ["malformed_response"], outcomes
+    assert outcomes["deep"] == outcomes["syntax"], outcomes

@@ -59,7 +59,10 @@ class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
                 continue
             if data.startswith(b"[DONE]"):
                 return out, True
-            obj = json.loads(data)  # a JSONDecodeError is mapped (with the backend) as malformed
+            try:  # a JSONDecodeError is mapped (with the backend) as malformed
+                obj = json.loads(data)  # plain loads: a decoder with options is built per call (hot path)
+            except RecursionError:  # nested too deep: as malformed as no JSON at all
+                raise json.JSONDecodeError("nested too deeply", "", 0) from None
             if isinstance(obj, dict) and obj.get("error"):
                 err = obj["error"]
                 message = err.get("message") if isinstance(err, dict) else None
