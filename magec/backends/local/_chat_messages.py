@@ -133,6 +133,8 @@ def _call(obj: Any, names: set[str]) -> types.Part | None:
             args = decode(args, "arguments")
         except ValidationError:
             args = {"_raw": args}
+    if args is not None and not isinstance(args, dict):  # a list, a number: no arguments object
+        args = {"_raw": args}
     fc = types.FunctionCall(id=f"call_{uuid.uuid4().hex[:12]}", name=obj["name"], args=args or {})
     return types.Part(function_call=fc)
 

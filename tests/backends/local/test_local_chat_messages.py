@@ -86,3 +86,9 @@ def test_nasty_json_from_the_model_is_malformed_json() -> None:
         text, calls = parse_tool_calls(json.dumps({"name": "get_weather", "arguments": args}), names)
         assert text == "" and calls[0].function_call is not None
         assert calls[0].function_call.args == {"_raw": args}
+    # valid JSON that is no arguments object is kept raw too (a FunctionCall refused it: the turn failed)
+    for args, kept in (("[1]", [1]), ("7", 7), ('"x"', "x")):
+        for written in (args, json.loads(args)):
+            text, calls = parse_tool_calls(json.dumps({"name": "get_weather", "arguments": written}), names)
+            assert text == "" and calls[0].function_call is not None
+            assert calls[0].function_call.args == {"_raw": kept}
