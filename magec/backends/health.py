@@ -103,16 +103,15 @@ UNKNOWN_HEALTH: dict[str, Any] = {
 }
 
 
-def current(
-    health: dict[str, Any], raw: dict[str, Any] | None, secrets: Mapping[str, dict[str, Any]], keys: Keys
-) -> dict[str, Any]:
-    """The stored ``health`` record as it applies to the backend ``raw`` now: ``unknown`` (with
-    ``stale: true``) when it was measured against another connection (the URL, key, headers, type
-    or a secret they reference changed since), else the record itself (a record without a
-    fingerprint is kept)."""
+def current(health: dict[str, Any], fingerprint: str | None) -> dict[str, Any]:
+    """The stored ``health`` record as it applies to the backend now (``fingerprint``: its
+    :func:`config_fingerprint`; None: no backend to compare with): ``unknown`` (with ``stale:
+    true``) when it was measured against another connection (the URL, key, headers, type or a
+    secret they reference changed since), else the record itself (a record without a fingerprint
+    is kept)."""
     record = {**UNKNOWN_HEALTH, **health}
     fp = record.pop("config", None)
-    if fp and raw is not None and fp != config_fingerprint(raw, secrets, keys):
+    if fp and fingerprint is not None and fp != fingerprint:
         return {**UNKNOWN_HEALTH, "source": record.get("source"), "stale": True}
     return record
 

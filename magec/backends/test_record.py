@@ -22,19 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from magec.backends.base import BackendSpec
-from magec.backends.health import Keys, config_fingerprint
 
 
-def record(
-    report: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], keys: Keys
-) -> dict[str, Any]:
-    """The stored form of ``report`` (the JSON of a probe) for the saved backend ``raw`` (``secrets``:
-    the stored secrets, see :func:`~magec.backends.health.config_fingerprint`)."""
+def record(report: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """The stored form of ``report`` (the JSON of a probe) for the saved backend whose connection
+    is ``fingerprint`` (:func:`~magec.backends.health.config_fingerprint`)."""
     caps = dict(report.get("capabilities") or {})
     return {
         "capabilities": caps,
@@ -47,17 +43,16 @@ def record(
         "embeddingDimension": caps.get("embeddingDimension"),
         "modelCount": len(report.get("models") or []),
         "testedAt": datetime.now(UTC).isoformat(),
-        "config": config_fingerprint(raw, secrets, keys),
+        "config": fingerprint,
     }
 
 
-def last_test(
-    stored: dict[str, Any], raw: dict[str, Any], secrets: Mapping[str, dict[str, Any]], keys: Keys
-) -> dict[str, Any] | None:
-    """The stored test record as it applies to ``raw`` now (see the module contract)."""
+def last_test(stored: dict[str, Any], fingerprint: str) -> dict[str, Any] | None:
+    """The stored test record as it applies to the backend now (``fingerprint``: its
+    :func:`~magec.backends.health.config_fingerprint`; see the module contract)."""
     if not stored or "testedAt" not in stored:
         return None
-    if stored.get("config") != config_fingerprint(raw, secrets, keys):
+    if stored.get("config") != fingerprint:
         return None
     return {k: v for k, v in stored.items() if k != "config"}
 

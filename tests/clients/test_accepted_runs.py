@@ -79,7 +79,7 @@ def test_a_crashed_servers_accepted_runs_are_reported_by_the_next_start(tmp_path
 
             # told once: a third start has nothing to tell
             with ServerProcess(tmp_path / "d"):
-                time.sleep(1)
+                time.sleep(1)  # a callback is a delivery to a third party: its absence needs a window
             assert len(receiver.calls) == 2
     finally:
         receiver.server.stop()

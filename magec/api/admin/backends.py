@@ -129,9 +129,7 @@ def router(ctx: AppContext) -> APIRouter:
         previous = (await ctx.store.get_backend_status(id))["health"]
         status = "healthy" if result.get("ok") else "unhealthy"
         now = datetime.now(UTC).isoformat()
-        secrets = (await ctx.store.all_raw()).get("secrets", {})
-        keys = ctx.store
-        fingerprint = config_fingerprint(raw, secrets, keys)
+        fingerprint = config_fingerprint(raw, (await ctx.store.all_raw()).get("secrets", {}), ctx.store)
         same = previous.get("status") in ((UP, status) if result.get("ok") else UNREACHABLE)
         health = {
             "status": status,
@@ -142,7 +140,7 @@ def router(ctx: AppContext) -> APIRouter:
             "source": "test",
             "config": fingerprint,
         }
-        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, raw, secrets, keys)}
+        fields: dict[str, Any] = {"health": health, "capabilities": test_record.record(result, fingerprint)}
         if result.get("models"):
             fields["models"] = [{"id": m} if isinstance(m, str) else m for m in result["models"]]
         await ctx.store.set_backend_status(id, **fields)

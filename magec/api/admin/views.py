@@ -68,18 +68,17 @@ async def _backend_view(
     ctx: AppContext, raw: dict[str, Any], view: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]] | None
 ) -> None:
     """Observed health, probed (or declared) capabilities, and who uses the backend."""
-    from magec.backends.health import current
+    from magec.backends.health import config_fingerprint, current
     from magec.backends.test_record import last_test
 
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     status = await ctx.store.get_backend_status(raw["id"])
     # a record measured against other connection fields (URL, key, type changed since) is "unknown"
-    secrets = all_raw.get("secrets", {})
-    keys = ctx.store
-    view["health"] = current(status["health"], raw, secrets, keys)
+    fingerprint = config_fingerprint(raw, all_raw.get("secrets", {}), ctx.store)  # once: both records use it
+    view["health"] = current(status["health"], fingerprint)
     breakers = ctx.extras.get("breakers")
     view["breaker"] = breakers.view(raw["id"]) if breakers is not None else None
-    test = last_test(status["capabilities"], raw, secrets, keys)
+    test = last_test(status["capabilities"], fingerprint)
     view["capabilities"] = (test or {}).get("capabilities") or _declared(raw.get("type", ""))
     view["lastTest"] = test
     view["usedBy"] = used_by(raw["id"], all_raw)
@@ -107,7 +106,7 @@ async def _agent_view(
 ) -> None:
     """The agent's status derived from its backends' live health and its MCP servers' last
     observed health (``health: {status, reason}``)."""
-    from magec.backends.health import agent_health, current
+    from magec.backends.health import agent_health, config_fingerprint, current
 
     all_raw = all_raw if all_raw is not None else await ctx.store.all_raw()
     backends = all_raw.get("backends", {})
@@ -117,8 +116,8 @@ async def _agent_view(
     ]
     ids = set(links) & set(backends)
     secrets = all_raw.get("secrets", {})
-    keys = ctx.store
-    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"], backends[bid], secrets, keys)
+    statuses = {bid: current((await ctx.store.get_backend_status(bid))["health"],
+                             config_fingerprint(backends[bid], secrets, ctx.store))
                 for bid in ids if bid}
     names = {bid: str(b.get("name") or bid) for bid, b in backends.items()}
     servers = all_raw.get("mcpServers", {})

@@ -286,13 +286,6 @@ def router(ctx: AppContext) -> APIRouter:
                     )
 
             async def run_and_call_back() -> None:
-                try:
-                    await _run_and_call_back()
-                finally:  # however it ended, this process stops renewing it: a row left is an orphan
-                    if ledger is not None:
-                        ledger.release(run_id)
-
-            async def _run_and_call_back() -> None:
                 stopped = False
                 try:
                     out = await conversations().ask(client_id, inbound)
@@ -318,6 +311,8 @@ def router(ctx: AppContext) -> APIRouter:
             task = asyncio.create_task(run_and_call_back())
             background.add(task)
             task.add_done_callback(background.discard)
+            if ledger is not None:  # however it ended, it is no longer renewed here: a row left is an orphan
+                task.add_done_callback(lambda _: ledger.release(run_id))
             return JSONResponse({"ok": True, "runId": run_id, "status": "accepted"}, status_code=202)
 
         timeout = float(cfg.get("syncTimeout") or DEFAULT_SYNC_TIMEOUT)
