@@ -324,10 +324,12 @@ async def _start_clients(ctx: AppContext) -> None:
     """The conversation gateway (``ctx.extras["conversations"]``, for webhooks) and the client
     supervisor (``ctx.extras["clients"]``: bots and cron jobs, live, one replica each)."""
     from magec.clients.conversation import Conversations
+    from magec.clients.inbox import BotInbox
     from magec.clients.supervisor import Supervisor
 
     conversations = ctx.extras.setdefault("conversations", Conversations(ctx))
-    supervisor = Supervisor(ctx, client_workers(), conversations=conversations)
+    inbox = BotInbox(ctx.store.engine, ctx.store.cipher)  # the bots' received messages, written down first
+    supervisor = Supervisor(ctx, client_workers(), conversations=conversations, inbox=inbox)
     ctx.extras["clients"] = supervisor
     await supervisor.start()
 

@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from magec.clients.lease import process_gone, process_owner
 from magec.clients.tables import accepted_runs
 from magec.redact import redact
 from magec.store.crypto import Cipher
@@ -59,31 +57,6 @@ class Orphan:
 def _utc(value: datetime) -> datetime:
     # SQLite hands naive datetimes back (stored as UTC)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def process_owner() -> str:
-    """``<host>:<pid>:<random>``: the host and pid let a restarted process on the same machine
-    see at once that the owner of a row is gone (the random part tells a reused pid apart)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _gone(owner: str, me: str) -> bool:
-    """True when ``owner`` names a process of this host that no longer runs."""
-    host, pid_text, _ = ([*owner.rsplit(":", 2), "", ""])[:3]
-    if owner == me or host != socket.gethostname()[:60] or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        # another owner in this very process (two apps in one test process), or an earlier life of
-        # this pid (a container restarted as pid 1): only the lease's expiry tells them apart
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 class AcceptedRuns:
@@ -145,7 +118,7 @@ class AcceptedRuns:
             if run_id in self._mine:  # being answered here
                 continue
             expired = _utc(expires) < now
-            if not expired and not _gone(str(owner), self.owner):
+            if not expired and not process_gone(str(owner), self.owner):
                 continue
             if expired and _utc(accepted) < now - MAX_AGE:
                 log.warning("accepted run %s: its caller could not be told for a day; given up", run_id)

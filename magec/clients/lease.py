@@ -11,11 +11,17 @@ Contract (one row per job in ``client_leases``, :mod:`magec.clients.tables`):
   :meth:`Leases.valid_until` tells the supervisor until when its last successful renewal holds.
 * :meth:`Leases.release` gives a lease back at once (clean stop, client disabled or deleted), so
   another replica does not wait for the expiry.
+* A lease whose holder is a process of this host that no longer runs (:func:`process_gone`: a
+  crash and restart on one machine) is taken over at once, without waiting for its expiry; the
+  take-over is conditional on that holder, so two starting processes never both get it.
 * Time is the replicas' UTC clock (replicas are expected to run NTP); the TTL absorbs small skew.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +30,31 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.clients.tables import client_leases
+
+
+def process_owner() -> str:
+    """``<host>:<pid>:<random>``: the host and pid let a restarted process on the same machine
+    see at once that the owner of a row is gone (the random part tells a reused pid apart)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def process_gone(owner: str, me: str) -> bool:
+    """True when ``owner`` names a process of this host that no longer runs."""
+    host, pid_text, _ = ([*owner.rsplit(":", 2), "", ""])[:3]
+    if owner == me or host != socket.gethostname()[:60] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        # another owner in this very process (two apps in one test process), or an earlier life of
+        # this pid (a container restarted as pid 1): only the lease's expiry tells them apart
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _now() -> datetime:
@@ -64,12 +95,24 @@ class Leases:
                     )
                 held = True
             except IntegrityError:
-                held = False  # someone holds it (or just inserted it)
+                held = await self._take_from_the_dead(name, until)  # someone holds it (or just inserted it)
         if held:
             self._valid[name] = started + self.ttl
         else:
             self._valid.pop(name, None)
         return held
+
+    async def _take_from_the_dead(self, name: str, until: datetime) -> bool:
+        """Take ``name`` over when its holder is a process of this host that is gone (a crash and
+        restart): its bots and schedules need not wait for the expiry."""
+        holder = await self.holder(name)
+        if holder is None or not process_gone(holder[0], self.owner):
+            return False
+        t = client_leases
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(t).where(t.c.name == name, t.c.owner == holder[0])
+                                      .values(owner=self.owner, expires_at=until))
+        return bool(done.rowcount)
 
     def valid_until(self, name: str) -> float:
         """Monotonic time until which this replica's last renewal of ``name`` holds (0: not held)."""

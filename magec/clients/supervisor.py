@@ -18,6 +18,9 @@ Contract:
   (``worker:<clientId>``, :mod:`magec.clients.lease`), renewed every ``ttl / 3`` seconds. A
   replica that dies stops renewing; another one takes the lease over once it expired (within
   ``ttl`` plus one tick). A replica that cannot renew stops its workers before its lease runs out.
+* **Nothing received is lost.** Every worker gets the bots' inbox (``ctx.inbox``,
+  :mod:`magec.clients.inbox`); a worker starts only once the one it replaces has stopped (or was
+  left behind after its grace), so the messages the new one finds unfinished are nobody else's.
 * **Restarts.** A worker that raises (or returns) is recorded (``status.failed``) and started
   again after a backoff (1 s doubling to 60 s, reset after a minute of running).
 * **Status.** :meth:`status_view` is what the Admin API shows as a client's ``status``:
@@ -28,7 +31,8 @@ Contract:
   history).
 
 Tuning (environment, read at start): ``MAGEC_CLIENT_LEASE_TTL`` (seconds, default 30) and
-``MAGEC_REPLICA_ID`` (default ``<hostname>:<pid>:<random>``).
+``MAGEC_REPLICA_ID`` (default ``<hostname>:<pid>:<random>``; with it, a lease held by a crashed process
+of this host is taken over at once by the next start, :mod:`magec.clients.lease`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +48,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from magec.clients.conversation import Conversations
-from magec.clients.lease import Leases
+from magec.clients.inbox import BotInbox
+from magec.clients.lease import Leases, process_owner
 from magec.clients.workers import Worker, WorkerContext, WorkerStatus
 from magec.context import AppContext
 from magec.redact import redact
@@ -78,7 +81,8 @@ def lease_name(client_id: str) -> str:
 
 
 def replica_id() -> str:
-    return os.environ.get("MAGEC_REPLICA_ID") or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    # <host>:<pid>:<random> (process_owner): a restart on this host takes a crashed process's leases at once
+    return os.environ.get("MAGEC_REPLICA_ID") or process_owner()
 
 
 def lease_ttl() -> float:
@@ -104,12 +108,14 @@ class Supervisor:
         workers: Mapping[str, Worker],
         *,
         conversations: Conversations | None = None,
+        inbox: BotInbox | None = None,
         owner: str | None = None,
         ttl: float | None = None,
     ) -> None:
         self.ctx = ctx
         self.workers = dict(workers)
         self.conversations = conversations or Conversations(ctx)
+        self.inbox = inbox or BotInbox(ctx.store.engine, ctx.store.cipher)
         self.owner = owner or replica_id()
         self.ttl = ttl or lease_ttl()
         self.tick = self.ttl / 3
@@ -240,6 +246,7 @@ class Supervisor:
                 client=client.dump(),
                 replica=self.owner,
                 grace=float(self.ctx.config.shutdown_grace),
+                inbox=self.inbox,
             )
             status.running = True  # from now on, not from the task's first step: the write's answer shows it
             task = asyncio.create_task(self._supervise(ctx, self.workers[client.type]), name=f"client-worker:{cid}")

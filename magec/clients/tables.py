@@ -13,6 +13,9 @@ None of these bump the config epoch: they are observed/running state, not config
   slots were looked after (``checked_through``), the base of the missed-runs policy after downtime.
 * ``accepted_runs`` — one row per webhook run answered ``202`` and not yet reported to its callback
   (callback URL encrypted), leased by the process running it. See :mod:`magec.clients.accepted`.
+* ``bot_inbox`` — one row per chat message a bot received (``client_id``, the platform's ``key``),
+  written before the platform is told it arrived; the raw message is encrypted and dropped once
+  answered (the key stays a day, to recognise a redelivery). See :mod:`magec.clients.inbox`.
 """
 
 from __future__ import annotations
@@ -70,4 +73,16 @@ accepted_runs = sa.Table(
     sa.Column("owner", sa.String(80), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+bot_inbox = sa.Table(
+    "bot_inbox",
+    clients_metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("payload", sa.Text, nullable=False, server_default=""),
+    sa.Column("started", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("replays", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
 )

@@ -9,9 +9,13 @@
 * :class:`WorkerStatus` is the mutable status the Admin API shows for the client (``status`` on
   ``GET /clients`` and ``/clients/{id}``). Errors are redacted when recorded.
 * Inbound HTTP for a running worker (Telegram webhook mode) goes through :func:`deliver`: the worker
-  registers an inbox with :func:`register_inbox` (a plain callable, e.g. ``queue.put_nowait``) and
-  the HTTP route hands payloads to it. ``deliver`` answers False when no worker of that client runs
-  in this process (the route then answers 404/503; another replica may hold the lease).
+  registers an inbox with :func:`register_inbox` (a coroutine function: it writes the payload down
+  in the client's :class:`~magec.clients.inbox.BotInbox` before the route answers) and the HTTP
+  route hands payloads to it. ``deliver`` answers False when no worker of that client runs in this
+  process (the route then answers 404/503; another replica may hold the lease); it raises what the
+  inbox raises (the payload is not taken: the route answers 503 and the platform sends it again).
+* ``ctx.inbox`` (:mod:`magec.clients.inbox`) is where a bot writes a message down before its
+  platform is told it arrived, and what the next start finds of the messages it did not finish.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from magec.clients.conversation import Conversations
+from magec.clients.inbox import BotInbox
 from magec.redact import redact
 
 
@@ -96,15 +101,17 @@ class WorkerContext:
     #: seconds the messages a worker is answering get to finish when it stops (``server.shutdownGrace``):
     #: the platform was told they arrived, and will not send them again
     grace: float = 0.0
+    #: the bots' durable inbox (None: messages are not written down, as in unit tests of a bot)
+    inbox: BotInbox | None = None
 
 
 Worker = Callable[[WorkerContext], Awaitable[None]]
 
 #: client id -> the inbox of its worker running in this process
-_inboxes: dict[str, Callable[[Any], Any]] = {}
+_inboxes: dict[str, Callable[[Any], Awaitable[None]]] = {}
 
 
-def register_inbox(client_id: str, inbox: Callable[[Any], Any]) -> Callable[[], None]:
+def register_inbox(client_id: str, inbox: Callable[[Any], Awaitable[None]]) -> Callable[[], None]:
     """Route :func:`deliver` payloads for ``client_id`` to ``inbox``; returns the unregister call."""
     _inboxes[client_id] = inbox
 
@@ -115,10 +122,10 @@ def register_inbox(client_id: str, inbox: Callable[[Any], Any]) -> Callable[[], 
     return unregister
 
 
-def deliver(client_id: str, payload: Any) -> bool:
+async def deliver(client_id: str, payload: Any) -> bool:
     """Hand ``payload`` to the running worker of ``client_id``; False when none runs here."""
     inbox = _inboxes.get(client_id)
     if inbox is None:
         return False
-    inbox(payload)
+    await inbox(payload)
     return True

@@ -8,8 +8,10 @@ Contract:
   checked here against the client's current config — no client token, no cookie: the header is the
   credential. A missing or wrong secret → 401; a client that does not exist, is disabled or is no
   Telegram client → 404 (nothing tells a caller which clients exist).
-* An accepted update goes to the running worker through :func:`magec.clients.workers.deliver` and
-  the route answers 200 at once (the turn runs in the worker). When no worker of that client runs
+* An accepted update goes to the running worker through :func:`magec.clients.workers.deliver`,
+  which writes it down in the bot's inbox (:mod:`magec.clients.inbox`), and the route answers 200
+  (the turn runs in the worker). When the inbox cannot take it → 503 with ``Retry-After``: Telegram
+  sends it again, where a 200 would have lost it in a crash. When no worker of that client runs
   in this process (another replica holds its lease, or it is starting) → 404, so Telegram retries
   the update later; put replicas behind one URL only with sticky routing, or use long polling.
 * The body must be a JSON object of at most 1 MiB (Telegram's updates are far smaller) → 400/413.
@@ -18,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +32,9 @@ from magec.clients.telegram import webhook_secret
 from magec.clients.workers import deliver
 from magec.context import AppContext
 from magec.errors import AuthError, NotFoundError, PayloadTooLargeError, ValidationError
+from magec.redact import redact
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -64,7 +70,13 @@ def router(ctx: AppContext) -> APIRouter:
         update = parse_json(body)  # a 400 naming the body for anything json.loads would choke on
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             raise ValidationError("body: a Telegram Update object with update_id", field="update_id")
-        if not deliver(client_id, update):
+        try:
+            delivered = await deliver(client_id, update)
+        except Exception as err:  # the inbox could not write it down: Telegram keeps it and retries
+            log.warning("telegram client %s: an update was not taken: %s", client_id, redact(str(err)))
+            return JSONResponse({"ok": False, "code": "unavailable", "error": "the update could not be recorded; "
+                                 "send it again"}, status_code=503, headers={"Retry-After": "5"})
+        if not delivered:
             raise NotFoundError("this client's Telegram bot does not run on this replica right now")
         return JSONResponse({"ok": True})
 

@@ -18,6 +18,10 @@ Contract:
   in a plain channel opens a thread on that message and the answer goes there (as Magec); a message
   in a thread brings up to ``threadHistoryLimit`` earlier thread messages as hidden context. Each
   DM channel / thread is one conversation (a session of the client).
+* A message the bot answers is written down in the client's inbox (:mod:`magec.clients.inbox`) as
+  it arrives (Discord never sends one twice). A starting worker first handles what the previous one
+  left: a message that had not reached its agent is handled now, one interrupted mid-answer gets
+  "please send it again".
 * ``!help``, ``!agent``, ``!reset``, ``!responsemode`` (:class:`magec.clients.botkit.ChatCommands`).
   Audio attachments (voice messages, at most ``limits.uploadBytes``) go to the agent's STT;
   answers go out per response mode as text (split at 2000 characters) and/or the speech as an
@@ -40,6 +44,7 @@ from websockets.asyncio.client import ClientConnection
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
+from magec.clients.inbox import answered, mark_started, notice
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -79,6 +84,7 @@ class DiscordBot:
         self.acked = True  # the last heartbeat was acknowledged (op 11)
         self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.replayed = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -106,6 +112,9 @@ class DiscordBot:
                 if not self.me:
                     self.me = await self._get("users/@me")
                     self.identity = f"@{self.me.get('username', '')}"
+                if not self.replayed:  # once the bot's own id is known (its mention checks need it)
+                    await self._replay()
+                    self.replayed = True
                 gateway = self.resume_url or (await self._get("gateway/bot"))["url"]
                 await self._session(gateway)
                 failures = 0  # a session that ended normally (reconnect requested)
@@ -185,14 +194,52 @@ class DiscordBot:
             elif event == "RESUMED":
                 self.ctx.status.connected(self.identity)
             elif event == "MESSAGE_CREATE":
-                task = asyncio.create_task(self._handle_safely(data))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                key = (str(data.get("id") or "") or None) if self._for_me(data) else None
+                if key is not None and self.ctx.inbox is not None:
+                    try:  # Discord never sends a message twice: written down as it arrives
+                        if not await self.ctx.inbox.receive(self.ctx.client_id, key, data):
+                            return True  # here already (a resumed session's replay)
+                    except Exception as exc:  # answered anyway, only not crash-proof
+                        log.warning("discord client %s: message %s not recorded: %s", self.ctx.client_id, key,
+                                    botkit.safe_error(exc, self.token))
+                self._spawn(data, key)
         return True
 
-    async def _handle_safely(self, msg: dict[str, Any]) -> None:
+    def _for_me(self, msg: dict[str, Any]) -> bool:
+        """A DM, or a mention of the bot, by a person (what :meth:`handle` goes on with): the rest of
+        a guild's chatter is never written down."""
+        author = msg.get("author") or {}
+        me = str(self.me.get("id", ""))
+        if author.get("bot") or str(author.get("id")) == me:
+            return False
+        return not msg.get("guild_id") or any(str(m.get("id")) == me for m in msg.get("mentions") or [])
+
+    def _spawn(self, msg: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
+        handling = self._tell_interrupted(msg) if interrupted else self._handle_safely(msg, key)
+        task = asyncio.create_task(answered(self.ctx.inbox, self.ctx.client_id, key, handling))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _replay(self) -> None:
+        """The messages the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
+        if self.ctx.inbox is None:
+            return
+        for left in await self.ctx.inbox.left(self.ctx.client_id):
+            self._spawn(left.payload, left.key, interrupted=left.started)
+
+    async def _tell_interrupted(self, msg: dict[str, Any]) -> None:
+        log.info("discord client %s: message %s was interrupted mid-answer; asking its user to send it again",
+                 self.ctx.client_id, msg.get("id"))
+        text = re.sub(r"<@!?\d+>", "", str(msg.get("content") or "")).strip()
         try:
-            await self.handle(msg)
+            await self._send_text(str(msg.get("channel_id")), notice(text), str(msg.get("id") or "") or None)
+        except httpx.HTTPError as exc:
+            log.warning("discord client %s: could not ask for message %s again: %s", self.ctx.client_id,
+                        msg.get("id"), botkit.safe_error(exc, self.token))
+
+    async def _handle_safely(self, msg: dict[str, Any], key: str | None = None) -> None:
+        try:
+            await self.handle(msg, key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad message must not stop the bot
@@ -205,7 +252,7 @@ class DiscordBot:
             return True
         return user in self.users or channel in self.channels or (parent is not None and parent in self.channels)
 
-    async def handle(self, msg: dict[str, Any]) -> None:
+    async def handle(self, msg: dict[str, Any], key: str | None = None) -> None:
         author = msg.get("author") or {}
         me = str(self.me.get("id", ""))
         if author.get("bot") or str(author.get("id")) == me:
@@ -238,7 +285,7 @@ class DiscordBot:
 
             if audio_att is None and await self.commands.run(target, user, text, say):
                 return
-            await self._turn(msg, target, user, text, audio_att, in_thread)
+            await self._turn(msg, target, user, text, audio_att, in_thread, key)
 
     async def _open_thread(self, channel_id: str, message_id: str, text: str) -> str:
         name = (text[:37] + "...") if len(text) > 40 else (text or "Chat with Magec")
@@ -267,7 +314,7 @@ class DiscordBot:
         return botkit.thread_history(lines)
 
     async def _turn(self, msg: dict[str, Any], target: str, user: str, text: str,
-                    audio_att: dict[str, Any] | None, in_thread: bool) -> None:
+                    audio_att: dict[str, Any] | None, in_thread: bool, key: str | None = None) -> None:
         audio: bytes | None = None
         ref = str(msg["id"]) if target == str(msg.get("channel_id")) else None
         if audio_att is not None:
@@ -289,6 +336,7 @@ class DiscordBot:
         )
         with contextlib.suppress(httpx.HTTPError):
             await self.http.post(f"channels/{target}/typing")
+        await mark_started(self.ctx.inbox, self.ctx.client_id, key)  # a replay from here could run it twice
         out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
         if out.error_code:
             await self._send_text(target, f"⚠️ {out.error_message or out.error_code}", ref)

@@ -9,7 +9,11 @@ Contract:
 * ``auth.test`` with the bot token first: success → ``status.connected("@user")``; an auth error
   records ``status.failed`` and raises (the supervisor restarts with backoff). While the socket is
   down (the SDK reconnects by itself) the status shows it; it turns connected again on reconnect.
-* Every envelope is acked at once (Slack retries unacked ones), then handled in a task.
+* Every event is written down in the client's inbox (:mod:`magec.clients.inbox`, keyed by its
+  ``event_id``), then its envelope is acked (Slack retries unacked ones; one it cannot write down
+  is left unacked), then handled in a task; a retry of an event it has is acked and dropped. A
+  starting worker first handles what the previous one left: an event that had not reached its
+  agent is handled now, one interrupted mid-answer gets "please send it again".
 * Messages: ``app_mention`` in channels and ``message`` in DMs (``channel_type: im``); bot
   messages, edits and other subtypes (except file shares) are skipped. The author must pass the
   allow-lists (``allowedUsers`` or ``allowedChannels``; both empty → everyone, as Magec).
@@ -43,6 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
+from magec.clients.inbox import answered, mark_started, notice
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -93,6 +98,7 @@ class SlackBot:
         socket = SocketModeClient(self.app_token, web_client=self.web, logger=log, ping_interval=10)
         socket.socket_mode_request_listeners.append(self._on_request)  # type: ignore[arg-type]
         try:
+            await self._replay()
             await self._keep_connected(socket)
         finally:
             await botkit.finish(self.tasks, self.ctx.grace)  # answers already acknowledged to the platform
@@ -131,17 +137,69 @@ class SlackBot:
             await asyncio.sleep(WATCH_SECONDS if up else min(30.0, 0.5 * 2 ** min(failures, 6)))
 
     async def _on_request(self, socket: SocketModeClient, req: SocketModeRequest) -> None:
+        payload = req.payload or {}
+        event = payload.get("event") or {}
+        # only what the bot may answer is written down, never the channel chatter Slack also sends
+        answerable = req.type == "events_api" and self._for_me(event)
+        key = (str(payload.get("event_id") or "") or None) if answerable else None
+        fresh = True
+        if key is not None and self.ctx.inbox is not None:
+            try:  # written down before the ack: Slack forgets an acked envelope
+                fresh = await self.ctx.inbox.receive(self.ctx.client_id, key, event)
+            except Exception as exc:  # not acked: Slack sends the envelope again
+                log.warning("slack client %s: event %s not recorded, left to Slack's retry: %s",
+                            self.ctx.client_id, key, self._error(exc))
+                return
         await socket.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-        if req.type != "events_api":
-            return
-        event = (req.payload or {}).get("event") or {}
-        task = asyncio.create_task(self._handle_safely(event))
+        if req.type == "events_api" and fresh:  # a retry of an event here already is dropped
+            self._spawn(event, key)
+
+    def _spawn(self, event: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
+        handling = self._tell_interrupted(event) if interrupted else self._handle_safely(event, key)
+        task = asyncio.create_task(answered(self.ctx.inbox, self.ctx.client_id, key, handling))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _handle_safely(self, event: dict[str, Any]) -> None:
+    async def _replay(self) -> None:
+        """The events the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
+        if self.ctx.inbox is None:
+            return
+        for left in await self.ctx.inbox.left(self.ctx.client_id):
+            self._spawn(left.payload, left.key, interrupted=left.started)
+
+    async def _tell_interrupted(self, event: dict[str, Any]) -> None:
+        where = self._where(event)
+        if where is None:
+            return
+        log.info("slack client %s: a message was interrupted mid-answer; asking its user to send it again",
+                 self.ctx.client_id)
+        text = re.sub(rf"<@{re.escape(self.bot_user)}>", "", str(event.get("text") or "")).strip()
         try:
-            await self.handle(event)
+            await self._send_text(*where, notice(text))
+        except SlackApiError as exc:
+            log.warning("slack client %s: could not ask for a message again: %s", self.ctx.client_id,
+                        self._error(exc))
+
+    def _for_me(self, event: dict[str, Any]) -> bool:
+        """A mention of the bot or a DM to it, by a person (what :meth:`handle` goes on with)."""
+        if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
+            return False
+        user = str(event.get("user") or "")
+        return bool(user) and user != self.bot_user and self._where(event) is not None
+
+    @staticmethod
+    def _where(event: dict[str, Any]) -> tuple[str, str | None] | None:
+        """The channel and thread an answer to ``event`` goes to (None: it is not one to answer)."""
+        channel = str(event.get("channel") or "")
+        is_dm = event.get("type") == "message" and event.get("channel_type") == "im"
+        if not channel or not (is_dm or event.get("type") == "app_mention"):
+            return None
+        parent = event.get("thread_ts")
+        return channel, None if is_dm and not parent else str(parent or event.get("ts"))
+
+    async def _handle_safely(self, event: dict[str, Any], key: str | None = None) -> None:
+        try:
+            await self.handle(event, key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad event must not stop the bot
@@ -152,7 +210,7 @@ class SlackBot:
             return True
         return user in self.users or channel in self.channels
 
-    async def handle(self, event: dict[str, Any]) -> None:
+    async def handle(self, event: dict[str, Any], key: str | None = None) -> None:
         kind = event.get("type")
         if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
             return
@@ -178,7 +236,9 @@ class SlackBot:
             return
         ts = str(event.get("ts"))
         parent = event.get("thread_ts")
-        thread = None if is_dm and not parent else str(parent or ts)
+        where = self._where(event)
+        assert where is not None  # a mention or a DM with a channel, checked above
+        thread = where[1]
         conv = f"{channel}:{thread}" if thread else channel
         async with self.locks.hold(conv):
 
@@ -188,7 +248,7 @@ class SlackBot:
             if audio_file is None and await self.commands.run(conv, user, text, say):
                 return
             prefix = await self._thread_context(channel, str(parent), ts) if parent else ""
-            await self._turn(event, conv, channel, thread, user, text, audio_file, prefix)
+            await self._turn(event, conv, channel, thread, user, text, audio_file, prefix, key)
 
     @staticmethod
     def _url(file: dict[str, Any]) -> str:
@@ -244,7 +304,7 @@ class SlackBot:
         return botkit.thread_history(lines)
 
     async def _turn(self, event: dict[str, Any], conv: str, channel: str, thread: str | None, user: str,
-                    text: str, audio_file: dict[str, Any] | None, prefix: str) -> None:
+                    text: str, audio_file: dict[str, Any] | None, prefix: str, key: str | None = None) -> None:
         audio: bytes | None = None
         if audio_file is not None:
             url = self._url(audio_file)  # a Slack host (handle() checked it): the token may go there
@@ -263,6 +323,7 @@ class SlackBot:
             audio_mime=str(audio_file.get("mimetype")) if audio_file else None, speech=p.speech,
             meta={k: v for k, v in meta.items() if v},
         )
+        await mark_started(self.ctx.inbox, self.ctx.client_id, key)  # a replay from here could run it twice
         out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
         if out.error_code:
             await self._send_text(channel, thread, f"⚠️ {out.error_message or out.error_code}")

@@ -24,6 +24,10 @@ Contract:
   agent's STT; answers go out per response mode as text (split at 4096 characters, Markdown
   rendered as escaped HTML, plain text when Telegram refuses the HTML) and/or a voice note (TTS converted to OGG/Opus; sent as an audio
   file, with a log line saying why, when it cannot be converted).
+* Every update is written down in the client's inbox (:mod:`magec.clients.inbox`) before Telegram
+  is told it arrived (the next ``getUpdates`` offset, the webhook's ``200``); a redelivered one is
+  dropped. A starting worker first handles what the previous one left: an update that had not
+  reached its agent is handled now, one interrupted mid-answer gets "please send it again".
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from telegram.request import HTTPXRequest
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound, Outbound
+from magec.clients.inbox import answered, mark_started, notice
 from magec.clients.telegram import webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
@@ -168,6 +173,7 @@ class TelegramBot:
 
     async def _poll(self) -> None:
         await self.bot.delete_webhook()
+        await self._replay()
         offset = 0
         failures = 0
         while True:
@@ -189,15 +195,28 @@ class TelegramBot:
                 failures = 0
                 self.ctx.status.connected(self.identity)
             for payload in updates:
+                try:  # written down before the next getUpdates confirms it
+                    fresh = await self._receive(payload)
+                except Exception as exc:  # not confirmed: Telegram gives it (and those after it) again
+                    failures += 1
+                    self.ctx.status.failed(f"could not record a message: {botkit.safe_error(exc, self.token)}")
+                    await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                    break
                 update_id = payload.get("update_id") if isinstance(payload, dict) else None
                 if isinstance(update_id, int):
                     offset = max(offset, update_id + 1)  # confirmed, even when it does not parse
-                if (update := _parse(payload, self.bot, self.ctx.client_id)) is not None:
+                if fresh and (update := _parse(payload, self.bot, self.ctx.client_id)) is not None:
                     self._spawn(update)
 
     async def _webhook(self, public_url: str) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        unregister = register_inbox(self.ctx.client_id, queue.put_nowait)
+
+        async def accept(payload: Any) -> None:  # before the route's 200 (bot_hooks)
+            if await self._receive(payload):
+                queue.put_nowait(payload)
+
+        await self._replay()
+        unregister = register_inbox(self.ctx.client_id, accept)
         try:
             url = public_url.rstrip("/") + HOOK_PATH.format(client_id=self.ctx.client_id)
             await self.bot.set_webhook(
@@ -212,10 +231,43 @@ class TelegramBot:
         finally:
             unregister()
 
-    def _spawn(self, update: Update) -> None:
-        task = asyncio.create_task(self._handle_safely(update))
+    async def _receive(self, payload: Any) -> bool:
+        """Write an update down in the inbox (True: new; False: a redelivery of one it has)."""
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        if self.ctx.inbox is None or not isinstance(update_id, int):
+            return True
+        return await self.ctx.inbox.receive(self.ctx.client_id, str(update_id), payload)
+
+    async def _replay(self) -> None:
+        """The updates the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
+        if self.ctx.inbox is None:
+            return
+        for left in await self.ctx.inbox.left(self.ctx.client_id):
+            update = _parse(left.payload, self.bot, self.ctx.client_id)
+            if update is None:
+                await self.ctx.inbox.done(self.ctx.client_id, left.key)
+            elif not left.started:
+                self._spawn(update)
+            else:
+                self._spawn(update, interrupted=True)
+
+    def _spawn(self, update: Update, *, interrupted: bool = False) -> None:
+        handling = self._tell_interrupted(update) if interrupted else self._handle_safely(update)
+        task = asyncio.create_task(answered(self.ctx.inbox, self.ctx.client_id, str(update.update_id), handling))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def _tell_interrupted(self, update: Update) -> None:
+        msg = update.message
+        if msg is None:
+            return
+        log.info("telegram client %s: update %s was interrupted mid-answer; asking its user to send it again",
+                 self.ctx.client_id, update.update_id)
+        try:
+            await self._send_text(msg, notice(msg.text or msg.caption))
+        except TelegramError as exc:
+            log.warning("telegram client %s: could not ask for update %s again: %s", self.ctx.client_id,
+                        update.update_id, botkit.safe_error(exc, self.token))
 
     async def _handle_safely(self, update: Update) -> None:
         try:
@@ -260,7 +312,7 @@ class TelegramBot:
             text = (msg.text or "").strip()
             if text.startswith("/") and await self._command(msg, conv, text):
                 return
-            await self._turn(msg, conv, thread)
+            await self._turn(msg, conv, thread, str(update.update_id))
 
     async def _command(self, msg: Message, conv: str, text: str) -> bool:
         """Run a bot command; False when ``text`` is no command of ours (it goes to the agent)."""
@@ -358,7 +410,7 @@ class TelegramBot:
         else:
             await self._reply(msg, f"Unknown mode <code>{_esc(arg)}</code>. Options: {options}")
 
-    async def _turn(self, msg: Message, conv: str, thread: int | None) -> None:
+    async def _turn(self, msg: Message, conv: str, thread: int | None, key: str) -> None:
         media = msg.voice or msg.audio
         text = msg.text or msg.caption
         if media is None and not text:
@@ -391,6 +443,7 @@ class TelegramBot:
             audio_mime=(media.mime_type if media is not None else None) or ("audio/ogg" if audio else None),
             speech=p.speech, speech_format="opus" if p.speech else None, meta=meta,
         )
+        await mark_started(self.ctx.inbox, self.ctx.client_id, key)  # a replay from here could run it twice
         async with self._typing(msg.chat.id, thread):
             out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
         await self._answer(msg, out, p)

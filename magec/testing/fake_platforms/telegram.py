@@ -84,6 +84,7 @@ class TelegramFake(PlatformServer):
         self.actions: list[tuple[str, str]] = []  # (chat id, action) from sendChatAction
         self.commands: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls served
+        self.offset = 0  # the highest getUpdates offset seen: updates below it are confirmed (forgotten)
         self.active_polls = 0  # long polls open right now
         self.max_active_polls = 0  # the most open at once (more than 1: two pollers of one bot)
         self._outage = False
@@ -172,6 +173,7 @@ class TelegramFake(PlatformServer):
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
         if offset:
+            self.offset = max(self.offset, offset)
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         if self._changed is None:
             self._changed = asyncio.Condition()
@@ -331,6 +333,10 @@ class TelegramFake(PlatformServer):
         query = {"id": f"cb-{next(self._ids)}", "chat_instance": "ci", "data": data, "message": msg,
                  "from": {"id": user_id, "is_bot": False, "first_name": username.title(), "username": username}}
         return self.call(self._push({"callback_query": query}))
+
+    def confirmed(self, update_id: int) -> bool:
+        """Whether the bot confirmed ``update_id`` (a later ``getUpdates`` offset): Telegram forgets it."""
+        return self.offset > update_id
 
     def send_update(self, update: dict[str, Any]) -> int:
         """Deliver ``update`` (without ``update_id``) exactly as given, e.g. one whose shape this

@@ -1,0 +1,175 @@
+"""The bots' inbox: a chat message is written down before its platform is told it arrived, so a
+crash cannot lose it.
+
+A platform forgets a message once a bot confirms it: Telegram at the next ``getUpdates`` offset
+(or the webhook's ``200``), Slack when the Socket Mode envelope is acked; Discord never sends a
+message twice at all. A process killed while answering lost the message; the user waited for an
+answer that never came. One row per message in ``bot_inbox`` (:mod:`magec.clients.tables`), keyed
+by the client and the platform's own id for it:
+
+* :meth:`BotInbox.receive` is called *before* the platform is told. The raw message (a user's
+  words) is stored encrypted. True when the message is new; False when it was seen before (a
+  redelivery: Telegram resends unconfirmed updates after a crash, Slack retries an envelope it got
+  no ack for) and the caller drops it. It raises when the database cannot take the row: the caller
+  then leaves the message with its platform (not confirmed, ``503``, not acked) to be sent again.
+* :meth:`BotInbox.started` marks the moment the agent's turn begins: a replay from there could run
+  the agent twice (its tools may have acted), so such a message is not run again after a crash —
+  its user is asked to send it again (:func:`notice`), as a webhook's caller is told
+  (:mod:`magec.clients.accepted`). A message that had not reached its agent (queued behind another
+  one of its conversation, or a command) is simply handled by the next start.
+* :meth:`BotInbox.done`: answered (or failed and told). The row keeps only its key, a tombstone
+  that still recognises a late redelivery, for :data:`KEEP_DONE`.
+* :meth:`BotInbox.left` is read by a bot worker when it starts. The worker holds its client's
+  lease (:mod:`magec.clients.supervisor`), so no other process answers that client's messages:
+  every unfinished row is the previous worker's (a crash, a stop past its grace). Oldest first.
+  A row handed out :data:`MAX_REPLAYS` times without finishing comes back as started (a message
+  that kills the process must not kill every start); rows older than :data:`MAX_AGE` are given up,
+  logged.
+
+:func:`answered` wraps a message's handler: ``done`` when it returns, nothing when it is cancelled
+(the row stays for the next start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.clients.tables import bot_inbox
+from magec.redact import redact
+from magec.store.crypto import Cipher
+
+log = logging.getLogger(__name__)
+
+#: an unfinished message older than this is given up (its user has long moved on)
+MAX_AGE = timedelta(days=1)
+#: how long an answered message's key is kept to recognise a redelivery (Telegram keeps an
+#: unconfirmed update for 24 hours)
+KEEP_DONE = timedelta(days=1)
+#: how many times a message that never finishes is handed out again before it is given up
+MAX_REPLAYS = 2
+#: seconds between purges of old rows (one per process, on the first receive after it)
+PURGE_EVERY = 3600.0
+
+
+@dataclass(frozen=True)
+class Left:
+    """A message a previous worker received and did not finish."""
+
+    key: str
+    payload: dict[str, Any]
+    started: bool  # it reached its agent: ask the user to send it again, do not run it twice
+
+
+class BotInbox:
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self._purged = 0.0
+
+    async def receive(self, client_id: str, key: str, payload: Mapping[str, Any]) -> bool:
+        """Write the message down (see the contract); False for a message seen before."""
+        if time.monotonic() - self._purged > PURGE_EVERY:
+            await self.purge()
+        sealed = self.cipher.encrypt(json.dumps(payload, separators=(",", ":")))
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(bot_inbox.insert().values(
+                    client_id=client_id, key=key, payload=sealed, started=False, replays=0,
+                    received_at=datetime.now(UTC),
+                ))
+        except sa.exc.IntegrityError:  # the primary key: this message is here already
+            return False
+        return True
+
+    async def started(self, client_id: str, key: str) -> None:
+        """The message's agent turn begins (see the contract)."""
+        t = bot_inbox
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.update(t).where(t.c.client_id == client_id, t.c.key == key).values(started=True))
+
+    async def done(self, client_id: str, key: str) -> None:
+        """Answered: keep only the key (a tombstone), the message itself goes."""
+        t = bot_inbox
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.update(t).where(t.c.client_id == client_id, t.c.key == key)
+                               .values(payload="", finished_at=datetime.now(UTC)))
+
+    async def left(self, client_id: str) -> list[Left]:
+        """What the previous worker of ``client_id`` did not finish (see the contract)."""
+        await self.purge()
+        t = bot_inbox
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(t.c.key, t.c.payload, t.c.started, t.c.replays)
+                .where(t.c.client_id == client_id, t.c.finished_at.is_(None))
+                .order_by(t.c.received_at, t.c.key)
+            )).all()
+        out: list[Left] = []
+        for key, sealed, started, replays in rows:
+            try:
+                payload = json.loads(self.cipher.decrypt(str(sealed)))
+            except Exception as err:  # another encryption key: nobody can read it any more
+                log.warning("bot inbox: a message of client %s cannot be read (%s); dropped", client_id,
+                            redact(str(err)))
+                await self.done(client_id, str(key))
+                continue
+            if not isinstance(payload, dict):
+                await self.done(client_id, str(key))
+                continue
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.update(t).where(t.c.client_id == client_id, t.c.key == key)
+                                   .values(replays=t.c.replays + 1))
+            out.append(Left(str(key), payload, bool(started) or int(replays) >= MAX_REPLAYS))
+        return out
+
+    async def purge(self) -> None:
+        """Drop tombstones older than :data:`KEEP_DONE` and give up messages older than :data:`MAX_AGE`."""
+        self._purged = time.monotonic()
+        t = bot_inbox
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(t).where(t.c.finished_at.is_not(None), t.c.finished_at < now - KEEP_DONE))
+            stale = await conn.execute(sa.delete(t).where(t.c.finished_at.is_(None), t.c.received_at < now - MAX_AGE))
+        if stale.rowcount:
+            log.warning("bot inbox: %d message(s) received over a day ago and never answered were given up",
+                        stale.rowcount)
+
+
+async def answered(inbox: BotInbox | None, client_id: str, key: str | None, handling: Awaitable[None]) -> None:
+    """Run a message's ``handling`` (which deals with its own failures), then mark it done. A
+    cancelled handling (a stop past its grace) leaves the row for the next start."""
+    await handling
+    if inbox is None or key is None:
+        return
+    try:
+        await inbox.done(client_id, key)
+    except Exception as err:  # the next start tells this user to send it again: a lesser harm than a crash
+        log.warning("bot inbox: client %s message %s answered but not marked done: %s", client_id, key,
+                    redact(str(err)))
+
+
+async def mark_started(inbox: BotInbox | None, client_id: str, key: str | None) -> None:
+    """:meth:`BotInbox.started`, where a failure is logged: the turn goes on (after a crash it
+    would then run again rather than be lost)."""
+    if inbox is None or key is None:
+        return
+    try:
+        await inbox.started(client_id, key)
+    except Exception as err:
+        log.warning("bot inbox: client %s message %s not marked started: %s", client_id, key, redact(str(err)))
+
+
+def notice(text: str | None) -> str:
+    """What a user whose message was interrupted mid-answer is told."""
+    words = " ".join((text or "").split())
+    quoted = f"“{words[:77]}…”" if len(words) > 80 else f"“{words}”" if words else "your voice message"
+    return f"⚠️ I was restarted while answering {quoted} and lost my answer. Please send it again."

@@ -1,0 +1,118 @@
+"""A bot's received messages survive a crash (the bots' inbox, :mod:`magec.clients.inbox`).
+
+A platform forgets a message once the bot confirms it (Telegram's next ``getUpdates`` offset,
+Slack's ack; Discord never redelivers), so the process is killed (SIGKILL) here while the bots are
+answering: only what was written down before the platform was told can help. The next start asks
+the users whose answer was cut off to send their message again (their agent had started: it is not
+run twice) and answers the message that had not reached its agent yet; a third start sends nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from magec.testing.fake_platforms import DiscordFake, SlackFake, TelegramFake
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from magec.testing.server import ServerProcess
+from tests.clients.bots.test_e2e import A, new_client, status_until
+
+
+def _until(what: str, check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _connected(admin: httpx.Client, *ids: str) -> None:
+    for cid in ids:
+        status_until(admin, cid, lambda x: x.get("connected") is True)
+
+
+def test_messages_being_answered_when_the_server_is_killed_are_not_lost(tmp_path: Path) -> None:
+    with (
+        FakeServer(OpenAIFake("slow")) as llm, TelegramFake() as tg, SlackFake() as sl, DiscordFake() as dc,
+    ):
+        # the first answer comes at once; the next three hang until the server is gone
+        llm.script(Reply(text="quick answer"), *[Reply(text="never", delay=300)] * 3)
+        srv = ServerProcess(tmp_path / "d").start()
+        try:
+            admin = httpx.Client(base_url=srv.admin_url, timeout=30)
+            b = admin.post(f"{A}/backends", json={"name": "slow", "type": "openai", "url": llm.url}).json()
+            agent = admin.post(f"{A}/agents", json={"name": "Alpha", "llm": {"backend": b["id"], "model": "m"}}).json()
+            t = new_client(admin, "telegram", {"botToken": tg.token, "apiBaseUrl": tg.url}, agent["id"], "tg")
+            s = new_client(admin, "slack", {"botToken": sl.bot_token, "appToken": sl.app_token,
+                                            "apiBaseUrl": sl.api_base}, agent["id"], "slack")
+            d = new_client(admin, "discord", {"botToken": dc.token, "apiBaseUrl": dc.api_base}, agent["id"], "dc")
+            _connected(admin, t["id"], s["id"], d["id"])
+            dc.wait_connected()
+
+            tg.send_text(chat_id=5, user_id=5, text="first question")
+            assert tg.wait_sent(5, "sendMessage")[0].text == "quick answer"
+            tg.send_text(chat_id=5, user_id=5, text="second question")
+            sl.send_message("D5", "U5", "slack question", channel_type="im")
+            dc.send_message("5005", "5", "discord question", guild_id=None)
+            _until("the three questions never reached the provider", lambda: len(llm.calls()) >= 4)
+            # queued behind the second question of its chat: it has not reached the agent
+            third = tg.send_text(chat_id=5, user_id=5, text="third question")
+            _until("telegram never got the third question confirmed", lambda: tg.confirmed(third))
+            assert len(sl.acks) == 1  # Slack, too, was told it arrived
+        finally:
+            srv.kill()
+        sent = (len(tg.sent_to(5, "sendMessage")), len(sl.sent_to("D5")), len(dc.sent_to("5005")))
+        assert sent == (1, 0, 0), sent
+
+        # the same data directory started again (new ports, same database and key)
+        with ServerProcess(tmp_path / "d"):
+            told = tg.wait_sent(5, "sendMessage", count=3)[1:]
+            texts = sorted(m.text for m in told)
+            assert texts[0] == "slow says: third question", texts  # handled now, as if just received
+            assert "“second question”" in texts[1] and "send it again" in texts[1], texts
+            notice_sl = sl.wait_sent("D5", "chat.postMessage")[0].text
+            assert "“slack question”" in notice_sl and "send it again" in notice_sl
+            notice_dc = dc.wait_sent("5005", "message")[0]
+            assert "“discord question”" in notice_dc.text and "send it again" in notice_dc.text
+            time.sleep(1)  # a user watching the chats: nothing more comes (the first answer is not repeated)
+            assert (len(tg.sent_to(5, "sendMessage")), len(sl.sent_to("D5")), len(dc.sent_to("5005"))) == (3, 1, 1)
+            # the interrupted questions were not run again: only the third reached the provider
+            assert [c for c in llm.calls() if "third question" in str(c.body)], "the third question was not asked"
+            assert len(llm.calls()) == 5
+
+        # told once: a third start has nothing left
+        with ServerProcess(tmp_path / "d") as srv3, httpx.Client(base_url=srv3.admin_url, timeout=30) as admin:
+            _connected(admin, t["id"], s["id"], d["id"])
+            dc.wait_connected()
+            time.sleep(1)
+            assert (len(tg.sent_to(5, "sendMessage")), len(sl.sent_to("D5")), len(dc.sent_to("5005"))) == (3, 1, 1)
+            assert len(llm.calls()) == 5
+
+
+def test_a_telegram_update_delivered_twice_is_answered_once(tmp_path: Path) -> None:
+    """Telegram sends an update again when its webhook call got no answer in time: the inbox knows it."""
+    srv = ServerProcess(tmp_path / "srv")
+    srv.server_config = {"publicURL": srv.user_url}
+    with (
+        FakeServer(OpenAIFake("alpha")) as llm, TelegramFake() as tg, srv,
+        httpx.Client(base_url=srv.admin_url, timeout=30) as admin,
+    ):
+        b = admin.post(f"{A}/backends", json={"name": "alpha", "type": "openai", "url": llm.url}).json()
+        agent = admin.post(f"{A}/agents", json={"name": "Alpha", "llm": {"backend": b["id"], "model": "m"}}).json()
+        t = new_client(admin, "telegram", {"botToken": tg.token, "apiBaseUrl": tg.url}, agent["id"], "hooked")
+        status_until(admin, t["id"], lambda x: x.get("connected") is True)
+        tg.wait_for(lambda _: tg.webhook is not None)
+        assert tg.webhook is not None
+        update = {"update_id": 4242, "message": {
+            "message_id": 1, "date": int(time.time()), "chat": {"id": 81, "type": "private", "first_name": "M"},
+            "from": {"id": 81, "is_bot": False, "first_name": "M"}, "text": "once please"}}
+        headers = {"X-Telegram-Bot-Api-Secret-Token": tg.webhook["secret_token"]}
+        for _ in range(2):
+            r = httpx.post(tg.webhook["url"], json=update, headers=headers)
+            assert r.status_code == 200, r.text
+        assert tg.wait_sent(81, "sendMessage")[0].text == "alpha says: once please"
+        time.sleep(1)
+        assert len(tg.sent_to(81, "sendMessage")) == 1
+        assert len(llm.calls()) == 1
