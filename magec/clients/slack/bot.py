@@ -81,6 +81,7 @@ class SlackBot:
         self.identity = ""
         self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.intake = asyncio.Lock()
 
     def _error(self, exc: BaseException) -> str:
         return botkit.safe_error(exc, self.bot_token, self.app_token)
@@ -142,17 +143,20 @@ class SlackBot:
         # only what the bot may answer is written down, never the channel chatter Slack also sends
         answerable = req.type == "events_api" and self._for_me(event)
         key = (str(payload.get("event_id") or "") or None) if answerable else None
-        fresh = True
-        if key is not None and self.ctx.inbox is not None:
-            try:  # written down before the ack: Slack forgets an acked envelope
-                fresh = await self.ctx.inbox.receive(self.ctx.client_id, key, event)
-            except Exception as exc:  # not acked: Slack sends the envelope again
-                log.warning("slack client %s: event %s not recorded, left to Slack's retry: %s",
-                            self.ctx.client_id, key, self._error(exc))
-                return
-        await socket.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-        if req.type == "events_api" and fresh:  # a retry of an event here already is dropped
-            self._spawn(event, key)
+        # one envelope at a time, in the order they came (the SDK runs each in its own task, and a
+        # write that finished first must not put "and now?" ahead of the "!agent beta" before it)
+        async with self.intake:
+            fresh = True
+            if key is not None and self.ctx.inbox is not None:
+                try:  # written down before the ack: Slack forgets an acked envelope
+                    fresh = await self.ctx.inbox.receive(self.ctx.client_id, key, event)
+                except Exception as exc:  # not acked: Slack sends the envelope again
+                    log.warning("slack client %s: event %s not recorded, left to Slack's retry: %s",
+                                self.ctx.client_id, key, self._error(exc))
+                    return
+            await socket.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            if req.type == "events_api" and fresh:  # a retry of an event here already is dropped
+                self._spawn(event, key)
 
     def _spawn(self, event: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
         handling = self._tell_interrupted(event) if interrupted else self._handle_safely(event, key)
