@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
+from magec.clients.inbox import BotInbox
+from magec.clients.tables import bot_inbox
+from magec.testing.apps import running_apps
 from magec.testing.fake_platforms import DiscordFake, SlackFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from magec.testing.server import ServerProcess
@@ -116,3 +120,33 @@ def test_a_telegram_update_delivered_twice_is_answered_once(tmp_path: Path) -> N
         time.sleep(1)
         assert len(tg.sent_to(81, "sendMessage")) == 1
         assert len(llm.calls()) == 1
+
+
+async def test_the_inbox_on_each_database(tmp_path: Path, db_url: str) -> None:
+    """The inbox's contract on SQLite and PostgreSQL: a message is stored encrypted, a redelivery
+    is recognised (also once answered), and a message that never finishes is not handed out forever."""
+    async with running_apps(tmp_path / "data", database_url=db_url, start_runtime=False) as apps:
+        store = apps.ctx.store
+        inbox = BotInbox(store.engine, store.cipher)
+        words = {"update_id": 1, "message": {"text": "my secret plans"}}
+        assert await inbox.receive("c1", "1", words) is True
+        assert await inbox.receive("c1", "1", words) is False  # Telegram sent it again
+        assert await inbox.receive("c2", "1", words) is True  # another client's message 1
+        async with store.engine.connect() as conn:
+            raw = " ".join(str(v) for v in (await conn.execute(sa.select(bot_inbox.c.payload))).scalars())
+        assert raw and "secret plans" not in raw
+        await inbox.receive("c1", "2", {"n": 2})
+        await inbox.started("c1", "2")
+        await inbox.done("c2", "1")
+        assert await inbox.receive("c2", "1", words) is False  # answered: still known
+        assert await inbox.left("c2") == []
+        # a message that never finishes: handed out as new twice, then as interrupted
+        assert [(x.key, x.payload, x.started) for x in await inbox.left("c1")] == [("1", words, False), ("2", {"n": 2}, True)]
+        assert [x.started for x in await inbox.left("c1")] == [False, True]
+        assert [x.started for x in await inbox.left("c1")] == [True, True]
+        await inbox.done("c1", "1")
+        await inbox.done("c1", "2")
+        assert await inbox.left("c1") == []
+        async with store.engine.connect() as conn:
+            kept = (await conn.execute(sa.select(bot_inbox.c.payload))).scalars().all()
+        assert kept == ["", "", ""]  # answered: only the keys stay
