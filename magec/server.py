@@ -329,6 +329,7 @@ async def _start_clients(ctx: AppContext) -> None:
 
     conversations = ctx.extras.setdefault("conversations", Conversations(ctx))
     inbox = BotInbox(ctx.store.engine, ctx.store.cipher)  # the bots' received messages, written down first
+    ctx.extras["bot_inbox"] = inbox  # the Telegram hook route writes there for a bot run by another process
     supervisor = Supervisor(ctx, client_workers(), conversations=conversations, inbox=inbox)
     ctx.extras["clients"] = supervisor
     await supervisor.start()

@@ -26,16 +26,24 @@ by the client and the platform's own id for it:
   that kills the process must not kill every start); rows older than :data:`MAX_AGE` are given up,
   logged.
 
+* :meth:`BotInbox.follow` is how the worker of a bot whose platform calls a URL (Telegram's webhook
+  mode) gets the messages another process wrote down: behind a load balancer, or with
+  ``--workers``, the platform's call reaches any replica, and one that does not run the bot writes
+  the message here and answers ``200`` (:mod:`magec.api.user.bot_hooks`); the worker holding the
+  lease reads what arrived since it started, every :data:`FOLLOW_EVERY` seconds.
+
 :func:`answered` wraps a message's handler: ``done`` when it returns, nothing when it is cancelled
 (the row stays for the next start).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +66,10 @@ KEEP_DONE = timedelta(days=1)
 MAX_REPLAYS = 2
 #: seconds between purges of old rows (one per process, on the first receive after it)
 PURGE_EVERY = 3600.0
+#: seconds between two reads of what other processes wrote down for a running worker
+FOLLOW_EVERY = 1.0
+#: how many keys a worker remembers having taken (those it is answering, and the newest answered)
+SEEN_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,40 @@ class BotInbox:
             out.append(Left(str(key), payload, bool(started) or int(replays) >= MAX_REPLAYS))
         return out
 
+    async def arrived(self, client_id: str, since: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """The unfinished messages of ``client_id`` received at or after ``since``, oldest first."""
+        t = bot_inbox
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(t.c.key, t.c.payload)
+                .where(t.c.client_id == client_id, t.c.finished_at.is_(None), t.c.received_at >= since)
+                .order_by(t.c.received_at, t.c.key)
+            )).all()
+        out = []
+        for key, sealed in rows:
+            try:
+                payload = json.loads(self.cipher.decrypt(str(sealed)))
+            except Exception:  # another key: left() of the next start drops it
+                continue
+            if isinstance(payload, dict):
+                out.append((str(key), payload))
+        return out
+
+    async def follow(self, client_id: str, since: datetime, seen: Seen, take: Callable[[dict[str, Any]], None],
+                     every: float = FOLLOW_EVERY) -> None:
+        """Forever: hand ``take`` each message another process wrote down for ``client_id`` since
+        ``since`` that is not in ``seen`` (the worker's own, added as it takes them)."""
+        while True:
+            try:
+                for key, payload in await self.arrived(client_id, since):
+                    if seen.add(key):  # checked after the read: a message taken meanwhile is skipped
+                        take(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a database hiccup: the next round reads again
+                log.warning("bot inbox: client %s: %s", client_id, redact(str(err)))
+            await asyncio.sleep(every)
+
     async def purge(self) -> None:
         """Drop tombstones older than :data:`KEEP_DONE` and give up messages older than :data:`MAX_AGE`."""
         self._purged = time.monotonic()
@@ -142,6 +188,24 @@ class BotInbox:
         if stale.rowcount:
             log.warning("bot inbox: %d message(s) received over a day ago and never answered were given up",
                         stale.rowcount)
+
+
+class Seen:
+    """The keys a worker has taken, the newest :data:`SEEN_KEYS` of them: a message another process
+    wrote down is taken once, and never while the worker answers it from its own receipt."""
+
+    def __init__(self, cap: int = SEEN_KEYS) -> None:
+        self.cap = cap
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; False when it was already there."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        while len(self._keys) > self.cap:
+            self._keys.popitem(last=False)
+        return True
 
 
 async def answered(inbox: BotInbox | None, client_id: str, key: str | None, handling: Awaitable[None]) -> None:

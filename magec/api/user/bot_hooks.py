@@ -12,8 +12,11 @@ Contract:
   which writes it down in the bot's inbox (:mod:`magec.clients.inbox`), and the route answers 200
   (the turn runs in the worker). When the inbox cannot take it → 503 with ``Retry-After``: Telegram
   sends it again, where a 200 would have lost it in a crash. When no worker of that client runs
-  in this process (another replica holds its lease, or it is starting) → 404, so Telegram retries
-  the update later; put replicas behind one URL only with sticky routing, or use long polling.
+  in this process (another replica or ``--workers`` process holds its lease, or it is starting),
+  the update is written down in the inbox all the same and answered 200: the worker holding the
+  lease takes it from there (:meth:`~magec.clients.inbox.BotInbox.follow`, within about a second),
+  so replicas can sit behind one URL with no sticky routing. A process without the inbox (no
+  client supervisor) → 404.
 * The body must be a JSON object of at most 1 MiB (Telegram's updates are far smaller) → 400/413.
 """
 
@@ -28,6 +31,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from magec.api.limits import parse_json
+from magec.clients.inbox import BotInbox
 from magec.clients.telegram import webhook_secret
 from magec.clients.workers import deliver
 from magec.context import AppContext
@@ -70,14 +74,19 @@ def router(ctx: AppContext) -> APIRouter:
         update = parse_json(body)  # a 400 naming the body for anything json.loads would choke on
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             raise ValidationError("body: a Telegram Update object with update_id", field="update_id")
+        inbox: BotInbox | None = ctx.extras.get("bot_inbox")
         try:
             delivered = await deliver(client_id, update)
+            if not delivered and inbox is not None:
+                # the bot runs in another process (replica, --workers): written down, it takes it from there
+                await inbox.receive(client_id, str(update["update_id"]), update)
+                delivered = True
         except Exception as err:  # the inbox could not write it down: Telegram keeps it and retries
             log.warning("telegram client %s: an update was not taken: %s", client_id, redact(str(err)))
             return JSONResponse({"ok": False, "code": "unavailable", "error": "the update could not be recorded; "
                                  "send it again"}, status_code=503, headers={"Retry-After": "5"})
         if not delivered:
-            raise NotFoundError("this client's Telegram bot does not run on this replica right now")
+            raise NotFoundError("this client's Telegram bot does not run in this process right now")
         return JSONResponse({"ok": True})
 
     return r

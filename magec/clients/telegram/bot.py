@@ -26,7 +26,8 @@ Contract:
   file, with a log line saying why, when it cannot be converted).
 * Every update is written down in the client's inbox (:mod:`magec.clients.inbox`) before Telegram
   is told it arrived (the next ``getUpdates`` offset, the webhook's ``200``); a redelivered one is
-  dropped. A starting worker first handles what the previous one left: an update that had not
+  dropped; in webhook mode the worker also takes what another process's hook route wrote down
+  (:meth:`~magec.clients.inbox.BotInbox.follow`). A starting worker first handles what the previous one left: an update that had not
   reached its agent is handled now, one interrupted mid-answer gets "please send it again".
 """
 
@@ -38,7 +39,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from telegram import (
@@ -65,7 +66,7 @@ from telegram.request import HTTPXRequest
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound, Outbound
-from magec.clients.inbox import answered, mark_started, notice
+from magec.clients.inbox import Seen, answered, mark_started, notice
 from magec.clients.telegram import webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
@@ -210,13 +211,20 @@ class TelegramBot:
 
     async def _webhook(self, public_url: str) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        seen = Seen()
+        since = datetime.now(UTC) - timedelta(seconds=5)  # before the replay reads: nothing falls between
 
         async def accept(payload: Any) -> None:  # before the route's 200 (bot_hooks)
             if await self._receive(payload):
+                seen.add(str(payload.get("update_id")))
                 queue.put_nowait(payload)
 
-        await self._replay()
+        for key in await self._replay():
+            seen.add(key)
         unregister = register_inbox(self.ctx.client_id, accept)
+        # what the hook route of another process (replica, --workers) wrote down for this bot
+        follower = (asyncio.create_task(self.ctx.inbox.follow(self.ctx.client_id, since, seen, queue.put_nowait))
+                    if self.ctx.inbox is not None else None)
         try:
             url = public_url.rstrip("/") + HOOK_PATH.format(client_id=self.ctx.client_id)
             await self.bot.set_webhook(
@@ -230,6 +238,8 @@ class TelegramBot:
                     self._spawn(update)
         finally:
             unregister()
+            if follower is not None:
+                follower.cancel()
 
     async def _receive(self, payload: Any) -> bool:
         """Write an update down in the inbox (True: new; False: a redelivery of one it has)."""
@@ -238,11 +248,13 @@ class TelegramBot:
             return True
         return await self.ctx.inbox.receive(self.ctx.client_id, str(update_id), payload)
 
-    async def _replay(self) -> None:
-        """The updates the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
+    async def _replay(self) -> list[str]:
+        """The updates the previous worker received and did not finish (:mod:`magec.clients.inbox`);
+        their keys."""
         if self.ctx.inbox is None:
-            return
-        for left in await self.ctx.inbox.left(self.ctx.client_id):
+            return []
+        lefts = await self.ctx.inbox.left(self.ctx.client_id)
+        for left in lefts:
             update = _parse(left.payload, self.bot, self.ctx.client_id)
             if update is None:
                 await self.ctx.inbox.done(self.ctx.client_id, left.key)
@@ -250,6 +262,7 @@ class TelegramBot:
                 self._spawn(update)
             else:
                 self._spawn(update, interrupted=True)
+        return [left.key for left in lefts]
 
     def _spawn(self, update: Update, *, interrupted: bool = False) -> None:
         handling = self._tell_interrupted(update) if interrupted else self._handle_safely(update)

@@ -12,6 +12,7 @@ import httpx
 
 from magec.testing.fake_platforms import DiscordFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake
+from magec.testing.lb import LoadBalancer
 from magec.testing.server import ServerProcess
 from tests.clients.helpers import client_status as _status
 from tests.clients.helpers import until as _until
@@ -72,6 +73,46 @@ def test_one_replica_runs_each_bot_and_the_other_takes_over(tmp_path: Path, post
                 dc.send_message("9200", "92", "still here?", guild_id=None)
                 assert dc.wait_sent("9200", "message")[0].text == "alpha says: still here?"
                 assert len(tg.sent_to(91)) == 2  # nothing answered twice
+        finally:
+            one.stop()
+            two.stop()
+
+
+def test_telegram_webhook_behind_a_load_balancer(tmp_path: Path, postgres: Any) -> None:
+    """Telegram's webhook calls reach either replica (round robin per connection, no stickiness):
+    the replica that does not run the bot writes the update down, the one that does answers it,
+    each update once."""
+    url = postgres.url(postgres.create_database())
+    one = ServerProcess(tmp_path / "one", database_url=url, env={"MAGEC_REPLICA_ID": "replica-one"})
+    two = ServerProcess(tmp_path / "two", database_url=url, env={"MAGEC_REPLICA_ID": "replica-two"})
+    with (
+        FakeServer(OpenAIFake("alpha")) as llm, TelegramFake() as tg,
+        LoadBalancer([("127.0.0.1", one.port), ("127.0.0.1", two.port)]) as lb,
+    ):
+        one.server_config = two.server_config = {"publicURL": lb.url}
+        one.start()
+        two.start()
+        try:
+            with httpx.Client(timeout=30) as c:
+                b = c.post(f"{one.admin_url}{A}/backends", json={"name": "L", "type": "openai", "url": llm.url}).json()
+                agent = c.post(f"{one.admin_url}{A}/agents", json={"name": "Alpha",
+                                                                   "llm": {"backend": b["id"], "model": "m"}}).json()
+                t = c.post(f"{one.admin_url}{A}/clients", json={
+                    "name": "tg", "type": "telegram", "allowedAgents": [agent["id"]],
+                    "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url}}}).json()
+                _until(lambda: _status(c, one, t["id"]).get("connected") or _status(c, two, t["id"]).get("connected"),
+                       20, "the bot connected")
+                tg.wait_for(lambda _: tg.webhook is not None)
+                chats = range(301, 307)
+                for chat in chats:
+                    tg.send_text(chat_id=chat, user_id=chat, text=f"hello from {chat}")
+                for chat in chats:
+                    assert [m.text for m in tg.wait_sent(chat, "sendMessage")] == [f"alpha says: hello from {chat}"]
+                assert tg.webhook_deliveries == [200] * len(chats)  # none refused: Telegram never had to retry
+                assert lb.connections[0] >= 2 and lb.connections[1] >= 2  # both replicas took calls
+                time.sleep(1)  # a user watching: nothing comes twice
+                assert all(len(tg.sent_to(chat, "sendMessage")) == 1 for chat in chats)
+                assert len(llm.calls()) == len(chats)
         finally:
             one.stop()
             two.stop()
