@@ -147,6 +147,9 @@ async def open_context(
         supervisor = ctx.extras.pop("clients", None)
         if supervisor is not None:
             await supervisor.close()
+        a2a = ctx.extras.pop("a2a", None)
+        if a2a is not None:  # its running tasks' leases stop being renewed (they expire)
+            await a2a.close()
         if ctx.runtime is not None:
             await ctx.runtime.close()
         await clients.__aexit__(None, None, None)

@@ -5,14 +5,15 @@ a :class:`~magec.a2a.executor.Turn` on the request, and a2a-sdk does the protoco
 parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` / ``tasks/cancel``
 (A2A 0.3 method names, as Magec and most clients send them) and their 1.0 names (``SendMessage`` …).
 
-Tasks are kept in memory per process, at most :data:`MAX_TASKS` and at most ``max_bytes`` of them
+Tasks are kept in memory per process (and, in the server, written through to the database by
+:class:`magec.a2a.durable.DurableTaskStore`, so ``tasks/get`` answers on every replica and after a
+restart), at most :data:`MAX_TASKS` and at most ``max_bytes`` of them
 serialised (:data:`TASK_BYTES_PER_BODY` × ``limits.bodyBytes``, 64 MiB by default): the oldest are
 forgotten — those of the owner holding the most, so a client flooding the store forgets its own,
 not another client's. Each holds its messages, so without a byte budget a client sending 10,000
 messages of ``limits.bodyBytes`` would make the process hold 20 GB. Tasks are kept per (app, client): one client cannot read or cancel another's task, nor reach it through another
 app's endpoint. The conversation itself (the A2A ``contextId``) is a magec session, stored in the
-shared session service, so a follow-up message continues it on any replica; only ``tasks/get`` of
-a task run on another replica is "not found" (documented in docs/a2a.md).
+shared session service, so a follow-up message continues it on any replica.
 """
 
 from __future__ import annotations
@@ -139,11 +140,13 @@ class BoundedTaskStore(InMemoryTaskStore):
 class A2aService:
     """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
     ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``);
-    ``max_bytes``: the byte budget of the tasks kept (None: count only)."""
+    ``max_bytes``: the byte budget of the tasks kept (None: count only); ``tasks``: the task store
+    (the server's writes through to the database, :mod:`magec.a2a.durable`)."""
 
-    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float, max_bytes: int | None = None) -> None:
+    def __init__(self, max_tasks: int = MAX_TASKS, *, ping: float, max_bytes: int | None = None,
+                 tasks: BoundedTaskStore | None = None) -> None:
         self.ping = ping
-        self.tasks = BoundedTaskStore(max_tasks, max_bytes)
+        self.tasks = tasks if tasks is not None else BoundedTaskStore(max_tasks, max_bytes)
         self.handler = DefaultRequestHandler(
             agent_executor=TurnExecutor(), task_store=self.tasks, agent_card=generic_card()
         )
@@ -157,3 +160,9 @@ class A2aService:
         if hasattr(response, "ping_interval"):  # a stream: sse-starlette's, with its own 15 s default
             response.ping_interval = self.ping
         return response
+
+    async def close(self) -> None:
+        """Stop what the task store runs in the background (its leases' renewal)."""
+        close = getattr(self.tasks, "close", None)
+        if close is not None:
+            await close()

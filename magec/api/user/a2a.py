@@ -122,10 +122,13 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         """The process's one A2A service, made by the first JSON-RPC call (a2a-sdk is loaded by
         then: :func:`magec.a2a.preload` imported it when an app was first served over A2A)."""
         if not made:
-            from magec.a2a.service import TASK_BYTES_PER_BODY, A2aService
+            from magec.a2a.durable import DurableTaskStore
+            from magec.a2a.service import MAX_TASKS, TASK_BYTES_PER_BODY, A2aService
 
             budget = TASK_BYTES_PER_BODY * ctx.config.max_body_bytes  # tasks hold request bodies
-            made.append(A2aService(ping=ctx.config.stream_ping, max_bytes=budget))
+            # written through to the database: tasks/get answers on every replica, after a restart
+            tasks = DurableTaskStore(ctx.store.engine, ctx.store.cipher, MAX_TASKS, budget)
+            made.append(A2aService(ping=ctx.config.stream_ping, tasks=tasks))
             ctx.extras["a2a"] = made[0]
         return made[0]
 

@@ -1,0 +1,158 @@
+"""A2A tasks outlive their process and are seen by every replica: an A2A client that was handed a
+task polls ``tasks/get`` for its end, whichever replica answers and whether or not the process that
+ran it is still there (magec.a2a.durable)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from a2a.auth.user import User
+from a2a.server.context import ServerCallContext
+from a2a.types import a2a_pb2 as pb
+
+from magec.a2a.durable import DurableTaskStore
+from magec.testing.apps import running_apps
+from magec.testing.apps import serving as serve
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from magec.testing.server import ServerProcess
+from tests.a2a.conftest import A, make_agent, message, rpc
+
+TASK_NOT_FOUND, NOT_CANCELABLE = -32001, -32002
+
+
+class _Owner(User):
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def user_name(self) -> str:
+        return self._name
+
+
+def _send(url: str, aid: str, text: str, *, blocking: bool = True, headers: dict[str, str] | None = None) -> Any:
+    params = {**message(text), "configuration": {"blocking": blocking}}
+    r = httpx.post(f"{url}/api/v1/a2a/{aid}", json=rpc("message/send", params), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["result"]
+
+
+def _get(url: str, aid: str, task_id: str, headers: dict[str, str] | None = None) -> Any:
+    r = httpx.post(f"{url}/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task_id}), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_tasks_are_answered_after_a_crash(tmp_path: Path) -> None:
+    """SIGKILL while a task runs: the next start answers the finished task as it ended and the
+    interrupted one ``failed`` ("send the message again", ``errorCode: unavailable``), never "not
+    found" nor ``working`` for ever; the conversation goes on."""
+    with FakeServer(OpenAIFake("slow")) as slow:
+        slow.script(Reply(text="quick one"), Reply(text="never", delay=300))
+        srv = ServerProcess(tmp_path / "d").start()
+        try:
+            admin = httpx.Client(base_url=srv.admin_url + "/api/v1/admin")
+            b = admin.post("/backends", json={"name": "slow", "type": "openai", "url": slow.url}).json()
+            aid = admin.post("/agents", json={"name": "a", "llm": {"backend": b["id"], "model": "m"},
+                                              "a2a": {"enabled": True}}).json()["id"]
+            done = _send(srv.user_url, aid, "first")
+            assert done["status"]["state"] == "completed", done
+            running = _send(srv.user_url, aid, "second", blocking=False)
+            assert running["status"]["state"] in ("submitted", "working"), running
+            deadline = time.monotonic() + 30
+            while len(slow.calls()) < 2:  # the second task is with its provider
+                assert time.monotonic() < deadline, "the task never reached its provider"
+                time.sleep(0.05)
+            assert _get(srv.user_url, aid, running["id"])["result"]["status"]["state"] == "working"
+        finally:
+            srv.kill()
+
+        slow.script(Reply(text="after the restart"))
+        with ServerProcess(tmp_path / "d") as again:
+            got = _get(again.user_url, aid, done["id"])["result"]
+            assert got["status"]["state"] == "completed"
+            assert got["artifacts"][0]["parts"][0]["text"] == "quick one"
+            assert [m["parts"][0]["text"] for m in got["history"]][:1] == ["first"]
+            lost = _get(again.user_url, aid, running["id"])["result"]
+            assert lost["status"]["state"] == "failed", lost
+            status_message = lost["status"]["message"]
+            assert "send the message again" in status_message["parts"][0]["text"]
+            assert status_message["metadata"]["errorCode"] == "unavailable"
+            assert _get(again.user_url, aid, running["id"])["result"]["status"] == lost["status"]  # written once
+            r = httpx.post(f"{again.user_url}/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": running["id"]}))
+            assert r.json()["error"]["code"] == NOT_CANCELABLE, r.text
+            # the conversation itself continues (it is a stored session)
+            params = message("third", context_id=running["contextId"])
+            r = httpx.post(f"{again.user_url}/api/v1/a2a/{aid}", json=rpc("message/send", params), timeout=30)
+            assert r.json()["result"]["artifacts"][0]["parts"][0]["text"] == "after the restart", r.text
+
+
+@contextlib.asynccontextmanager
+async def _replica(data_dir: Path, db_url: str) -> AsyncIterator[tuple[Any, str]]:
+    from magec.server import user_app
+
+    async with running_apps(data_dir, database_url=db_url) as apps, serve(user_app(apps.ctx)) as url:
+        yield apps, url
+
+
+async def test_every_replica_answers_tasks_get(tmp_path: Path, db_url: str) -> None:
+    """Two replicas on one database: a task sent to one is read on the other, as it ended or as it
+    runs, by its own client only."""
+    with FakeServer(OpenAIFake("fake-llm")) as llm:
+        async with _replica(tmp_path / "a", db_url) as (apps, one_url), _replica(tmp_path / "b", db_url) as (_, two_url):
+            aid = await make_agent(apps, llm)
+            heads = []
+            for name in ("One", "Two"):
+                c = (await apps.admin.post(f"{A}/clients", json={"name": name, "allowedAgents": [aid]})).json()
+                heads.append({"Authorization": f"Bearer {c['token']}"})
+            mine, theirs = heads
+            async with httpx.AsyncClient(timeout=30) as http:
+                async def call(url: str, method: str, params: dict[str, Any], h: dict[str, str]) -> Any:
+                    r = await http.post(f"{url}/api/v1/a2a/{aid}", json=rpc(method, params), headers=h)
+                    assert r.status_code == 200, r.text
+                    return r.json()
+
+                task = (await call(one_url, "message/send", message("hello"), mine))["result"]
+                assert task["status"]["state"] == "completed"
+                got = (await call(two_url, "tasks/get", {"id": task["id"]}, mine))["result"]
+                assert got["status"]["state"] == "completed"
+                assert got["artifacts"] == task["artifacts"]
+                assert (await call(two_url, "tasks/get", {"id": task["id"]}, theirs))["error"]["code"] == TASK_NOT_FOUND
+
+                llm.script(Reply(text="in a while", delay=20))
+                params = {**message("slow"), "configuration": {"blocking": False}}
+                slow = (await call(one_url, "message/send", params, mine))["result"]
+                got = (await call(two_url, "tasks/get", {"id": slow["id"]}, mine))["result"]
+                assert got["status"]["state"] in ("submitted", "working"), got  # running elsewhere: not lost
+                r = await call(one_url, "tasks/cancel", {"id": slow["id"]}, mine)
+                assert r["result"]["status"]["state"] == "canceled", r
+                got = (await call(two_url, "tasks/get", {"id": slow["id"]}, mine))["result"]
+                assert got["status"]["state"] == "canceled"
+
+
+@pytest.mark.parametrize("ttl, ended", [(-1.0, "failed"), (60.0, "working")])
+async def test_a_running_task_of_another_host_is_lost_once_its_lease_expires(
+        tmp_path: Path, db_url: str, ttl: float, ended: str) -> None:
+    """A process on another machine cannot be asked whether it still runs: its task is running while
+    its lease lasts (renewed as it runs) and lost once the lease expired."""
+    async with running_apps(tmp_path / "d", database_url=db_url, start_runtime=False) as apps:
+        store = apps.ctx.store
+        there = DurableTaskStore(store.engine, store.cipher, 100, None, process="elsewhere:1:x", ttl=ttl)
+        here = DurableTaskStore(store.engine, store.cipher, 100, None)
+        context = ServerCallContext(user=_Owner("app\x00client"))
+        task = pb.Task(id="t1", context_id="c1", status=pb.TaskStatus(state=pb.TaskState.TASK_STATE_WORKING))
+        await there.save(task, context)
+        got = await here.get("t1", context)
+        assert got is not None
+        assert pb.TaskState.Name(got.status.state) == f"TASK_STATE_{ended.upper()}"
+        assert await here.get("t1", ServerCallContext(user=_Owner("app\x00other"))) is None
+        await there.close()
