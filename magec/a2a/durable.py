@@ -14,6 +14,8 @@ through to ``a2a_tasks`` (:mod:`magec.a2a.tables`):
   (a streamed answer saves the task once per token), and whenever it is not running (finished,
   failed, cancelled, waiting for input): the row always holds the task's end;
 * ``get`` answers from memory, else from the row — scoped by owner (app and client) as in memory;
+  an ended row is final: a task cancelled on another replica reads ``canceled`` here too (the
+  turn running here is not stopped: a2a-sdk cancels only what runs in its own process);
 * a running task's row carries its process and a lease (:data:`TTL`, renewed while it runs). A
   row still running whose process is gone — at once for a dead process of this host, after the
   lease elsewhere — is answered ``failed`` with ``errorCode: unavailable`` ("send the message
@@ -61,6 +63,9 @@ PURGE_EVERY = 3600.0
 LOST = "magec stopped while answering this task and its answer was lost: please send the message again"
 
 _RUNNING = frozenset({pb.TaskState.TASK_STATE_SUBMITTED, pb.TaskState.TASK_STATE_WORKING})
+#: an A2A task in one of these states never changes again
+_ENDED = frozenset({pb.TaskState.TASK_STATE_COMPLETED, pb.TaskState.TASK_STATE_FAILED,
+                    pb.TaskState.TASK_STATE_CANCELED, pb.TaskState.TASK_STATE_REJECTED})
 
 
 def _owner_key(context: ServerCallContext) -> str:
@@ -117,43 +122,60 @@ class DurableTaskStore(BoundedTaskStore):
             return
         first = last is None
         try:
-            await self._write(task, _owner_key(context))
+            ended = await self._write(task, _owner_key(context))
         except Exception as err:
             if first:
                 raise  # the task is not acknowledged: the client is not told of a task nobody keeps
             log.warning("A2A task %s: not written to the database (%s)", task.id, redact(str(err)))
+            ended = None
+        if ended is not None:  # it ended elsewhere (cancelled on another replica): as every reader sees it
+            await super().save(ended, context)
+            running = False
         if running:
             self._written[task.id] = time.monotonic()
             self._keep_renewing()
         else:
             self._written.pop(task.id, None)
 
-    async def _write(self, task: pb.Task, owner: str) -> None:
+    async def _write(self, task: pb.Task, owner: str) -> pb.Task | None:
+        """Write ``task`` down; an ended row is final: then the task as it ended (else None)."""
         if time.monotonic() - self._purged > PURGE_EVERY:
             await self._purge()
         t = a2a_tasks
         now = datetime.now(UTC)
         values = {"state": int(task.status.state), "task": self._seal(task), "process": self.process,
                   "expires_at": self._until(), "updated_at": now}
+        ended = [int(s) for s in _ENDED]
         async with self.engine.begin() as conn:
-            changed = await conn.execute(sa.update(t).where(t.c.task_id == task.id, t.c.owner == owner).values(**values))
+            changed = await conn.execute(sa.update(t).where(t.c.task_id == task.id, t.c.owner == owner,
+                                                            t.c.state.not_in(ended)).values(**values))
             if changed.rowcount:
-                return
+                return None
+            final = (await conn.execute(sa.select(t.c.task).where(t.c.task_id == task.id, t.c.owner == owner))).scalar()
+            if final is not None:
+                return self._open(str(final))
             try:
                 async with conn.begin_nested():
                     await conn.execute(t.insert().values(task_id=task.id, owner=owner, **values))
             except sa.exc.IntegrityError:  # another owner's task of that id: never overwritten
                 log.warning("A2A task %s: the id is another owner's; not written", task.id)
+        return None
 
     async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
         task = await super().get(task_id, context)
-        if task is not None:
+        if task is not None and task.status.state not in _RUNNING:
             return task
         t = a2a_tasks
         owner = _owner_key(context)
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.task, t.c.state, t.c.process, t.c.expires_at)
                                       .where(t.c.task_id == task_id, t.c.owner == owner))).one_or_none()
+        if task is not None:  # running here: unless it was cancelled on another replica meanwhile
+            if row is None or row.state not in _ENDED:
+                return task
+            ended = self._open(str(row.task))
+            await super().save(ended, context)
+            return ended
         if row is None:
             return None
         try:

@@ -133,10 +133,14 @@ async def test_every_replica_answers_tasks_get(tmp_path: Path, db_url: str) -> N
                 slow = (await call(one_url, "message/send", params, mine))["result"]
                 got = (await call(two_url, "tasks/get", {"id": slow["id"]}, mine))["result"]
                 assert got["status"]["state"] in ("submitted", "working"), got  # running elsewhere: not lost
-                r = await call(one_url, "tasks/cancel", {"id": slow["id"]}, mine)
+                # cancelled through the other replica: every replica reads it so from then on
+                r = await call(two_url, "tasks/cancel", {"id": slow["id"]}, mine)
                 assert r["result"]["status"]["state"] == "canceled", r
-                got = (await call(two_url, "tasks/get", {"id": slow["id"]}, mine))["result"]
-                assert got["status"]["state"] == "canceled"
+                for url in (one_url, two_url):
+                    got = (await call(url, "tasks/get", {"id": slow["id"]}, mine))["result"]
+                    assert got["status"]["state"] == "canceled", (url, got)
+                r = await call(one_url, "tasks/cancel", {"id": slow["id"]}, mine)
+                assert r["error"]["code"] == NOT_CANCELABLE, r
 
 
 @pytest.mark.parametrize("ttl, ended", [(-1.0, "failed"), (60.0, "working")])
