@@ -13,8 +13,8 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
 * **Exactly once.** A slot is claimed by inserting ``(clientId, slot)`` into ``client_runs`` before it
   runs; a replica that loses that insert does not run it. With the supervisor's lease only one
   replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again. A
-  replica that dies between claiming a slot and sending its prompt loses that one run (at most
-  once, never twice).
+  replica that dies between claiming a slot and its answer loses that one run (at most once,
+  never twice): the next worker records it failed, ``lastResult`` saying it was interrupted.
 * **Missed runs** (downtime, a lease hand-over): the worker records up to when it looked after the
   schedule (``client_cron_state.checked_through``: on start, before it shows as connected, at
   every wake-up, and when it is stopped). On start, if slots of the *same*
@@ -92,6 +92,24 @@ async def finish(engine: AsyncEngine, client_id: str, slot: datetime, ok: bool, 
             .where(t.c.client_id == client_id, t.c.slot == slot)
             .values(finished_at=_now(), ok=ok, result=result[:4000])
         )
+
+
+#: the result of a run its process did not finish (a crash, a stop past the grace period)
+INTERRUPTED = "interrupted: magec stopped while this run was going; it is not run again"
+
+
+async def close_interrupted(engine: AsyncEngine, client_id: str) -> int:
+    """Record the runs of ``client_id`` that never finished as failed (:data:`INTERRUPTED`).
+    Called by a worker as it starts: it holds the client's lease, so an unfinished run is a
+    previous worker's (at most once: such a run is not fired again). How many there were."""
+    t = client_runs
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            sa.update(t)
+            .where(t.c.client_id == client_id, t.c.finished_at.is_(None))
+            .values(finished_at=_now(), ok=False, result=INTERRUPTED)
+        )
+    return int(changed.rowcount or 0)
 
 
 async def last_run(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None:
@@ -240,6 +258,8 @@ class CronJob:
         cid = self.ctx.client_id
         status = self.ctx.status
         status.extra["schedule"] = self.schedule
+        if await close_interrupted(self.engine, cid):
+            log.warning("cron client %s: a run was interrupted by a stop or crash (not run again)", cid)
         previous = await last_run(self.engine, cid)
         if previous is not None:
             status.extra.update(previous)

@@ -231,3 +231,45 @@ async def test_disabled_job_shows_disabled_not_its_last_error(tmp_path: Path, ll
             assert st["state"] == "disabled" and st["running"] is False and st["connected"] is False
             assert "no allowed agents" in st["lastError"] and st["lastErrorAt"]
             assert st.get("nextRun") is None
+
+
+def test_a_run_cut_off_by_a_crash_shows_as_interrupted(tmp_path: Path) -> None:
+    """SIGKILL while a cron run waits for its agent: the next start shows that run failed, its
+    result saying it was interrupted (it showed as the last run with no result and no outcome),
+    and does not run it again."""
+    import httpx
+
+    from magec.testing.fake_providers import Reply
+    from magec.testing.server import ServerProcess
+
+    with FakeServer(OpenAIFake("slow")) as slow:
+        slow.script(Reply(text="never", delay=300))
+        srv = ServerProcess(tmp_path / "d").start()
+        try:
+            admin = httpx.Client(base_url=srv.admin_url + A, timeout=30)
+            b = admin.post("/backends", json={"name": "slow", "type": "openai", "url": slow.url}).json()
+            aid = admin.post("/agents", json={"name": "a", "llm": {"backend": b["id"], "model": "m"}}).json()["id"]
+            cmd = admin.post("/commands", json={"name": "report", "prompt": "CRASH-MARKER report"}).json()["id"]
+            slot = soon(2)
+            c = admin.post("/clients", json={"name": "job", "type": "cron", "allowedAgents": [aid], "config": {
+                "cron": {"schedule": at(slot), "commandId": cmd, "missedRuns": "once"}}}).json()
+            deadline = time.monotonic() + 30
+            while not slow.calls():  # the run is with its provider
+                assert time.monotonic() < deadline, "the run never reached its provider"
+                time.sleep(0.05)
+        finally:
+            srv.kill()
+
+        with ServerProcess(tmp_path / "d") as again:
+            admin = httpx.Client(base_url=again.admin_url + A, timeout=30)
+            deadline = time.monotonic() + 30
+            st: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                st = admin.get(f"/clients/{c['id']}").json()["status"] or {}
+                if st.get("running"):
+                    break
+                time.sleep(0.1)
+            assert st.get("running"), st
+            assert st["lastRun"] == cron_mod.iso(slot), st
+            assert st["lastOk"] is False and "interrupted" in st["lastResult"], st
+        assert len(slow.calls()) == 1  # not run again
