@@ -221,6 +221,14 @@ async def answered(inbox: BotInbox | None, client_id: str, key: str | None, hand
                     redact(str(err)))
 
 
+def spawn_answered(tasks: set[asyncio.Task[None]], inbox: BotInbox | None, client_id: str, key: str | None,
+                   handling: Awaitable[None]) -> None:
+    """Run :func:`answered` as a task of a bot worker's ``tasks`` (the set its stop waits for)."""
+    task = asyncio.create_task(answered(inbox, client_id, key, handling))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
 async def mark_started(inbox: BotInbox | None, client_id: str, key: str | None) -> None:
     """:meth:`BotInbox.started`, where a failure is logged: the turn goes on (after a crash it
     would then run again rather than be lost)."""

@@ -47,7 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
-from magec.clients.inbox import answered, mark_started, notice
+from magec.clients.inbox import mark_started, notice, spawn_answered
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -160,9 +160,7 @@ class SlackBot:
 
     def _spawn(self, event: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
         handling = self._tell_interrupted(event) if interrupted else self._handle_safely(event, key)
-        task = asyncio.create_task(answered(self.ctx.inbox, self.ctx.client_id, key, handling))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, key, handling)
 
     async def _replay(self) -> None:
         """The events the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""

@@ -66,7 +66,7 @@ from telegram.request import HTTPXRequest
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound, Outbound
-from magec.clients.inbox import Seen, answered, mark_started, notice
+from magec.clients.inbox import Seen, mark_started, notice, spawn_answered
 from magec.clients.telegram import webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
@@ -266,9 +266,7 @@ class TelegramBot:
 
     def _spawn(self, update: Update, *, interrupted: bool = False) -> None:
         handling = self._tell_interrupted(update) if interrupted else self._handle_safely(update)
-        task = asyncio.create_task(answered(self.ctx.inbox, self.ctx.client_id, str(update.update_id), handling))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, str(update.update_id), handling)
 
     async def _tell_interrupted(self, update: Update) -> None:
         msg = update.message
