@@ -49,6 +49,27 @@ def test_tools_loop(magec: Magec) -> None:
     assert second.choices[0].message.content == "compat says: tool result sunny"
 
 
+def test_a_tool_name_providers_refuse_is_a_400_naming_it(magec: Magec) -> None:
+    """A client tool whose name OpenAI itself would refuse (a space, a dot, 65 characters) is the
+    client's mistake, named, before any model is asked: a provider refused it mid-turn."""
+    c = client(magec)
+    asked = len(magec.fake.requests)
+    for name in ("get weather", "weather.get", "x" * 65, ""):
+        tool = {"type": "function", "function": {**WEATHER["function"], "name": name}}  # type: ignore[dict-item]
+        with pytest.raises(openai.BadRequestError) as err:
+            c.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hi"}],
+                                      tools=[WEATHER, tool])  # type: ignore[list-item]
+        assert err.value.param == "tools[1].function.name", (name, err.value.body)
+        with pytest.raises(openai.BadRequestError) as err:
+            c.responses.create(model="Helper", input="hi", tools=[{"type": "function", "name": name,  # type: ignore[list-item]
+                                                                   "parameters": {"type": "object"}}])
+        assert err.value.param == "tools[0].name", (name, err.value.body)
+    assert len(magec.fake.requests) == asked
+    ok = {"type": "function", "function": {**WEATHER["function"], "name": "Get-Weather_2"}}  # type: ignore[dict-item]
+    reply = c.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hi"}], tools=[ok])  # type: ignore[list-item]
+    assert reply.choices[0].message.content == "compat says: hi"
+
+
 def test_parse_structured_output(magec: Magec) -> None:
     c = client(magec)
     parsed = c.chat.completions.parse(model="Helper", response_format=City, messages=[

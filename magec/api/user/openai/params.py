@@ -26,6 +26,7 @@ that says so: an agent turn produces one answer, and no backend exposes token pr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from google.genai import types
@@ -71,6 +72,10 @@ def response_format(fmt: Any, key: str = "response_format") -> dict[str, Any]:
     return {"response_mime_type": "application/json", "response_json_schema": schema}
 
 
+#: a function tool's name, as OpenAI requires it (Gemini and Anthropic are stricter still)
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def function_tools(raw: Any, key: str = "tools", *, flat: bool = False) -> list[types.FunctionDeclaration]:
     """Client function tools. ``flat``: the responses API's ``{"type": "function", "name", …}``
     instead of chat's ``{"type": "function", "function": {…}}``."""
@@ -89,6 +94,8 @@ def function_tools(raw: Any, key: str = "tools", *, flat: bool = False) -> list[
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise ValidationError(f"{at}.name: is required", field=f"{at}.name")
         name = fn["name"]
+        if not _TOOL_NAME.fullmatch(name):  # OpenAI's own rule; providers refuse other names mid-turn
+            raise ValidationError(f"{at}.name: must be 1 to 64 letters, digits, '_' or '-'", field=f"{at}.name")
         if name in seen:
             raise ValidationError(f"{at}.name: {name!r} is declared twice", field=f"{at}.name")
         seen.add(name)
