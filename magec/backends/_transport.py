@@ -39,8 +39,14 @@ _TIMEOUT_NAMES = {aiohttp.ConnectionTimeoutError: "ConnectTimeout", aiohttp.Sock
 
 
 def http_client(sdk_client: type[httpx2.AsyncClient], spec: BackendSpec, label: str) -> httpx2.AsyncClient:
-    """``sdk_client`` (an SDK's ``DefaultAioHttpClient``) with the answer cap and the pool size."""
-    return sdk_client(event_hooks=event_hooks(spec, label), limits=pool_limits())
+    """``sdk_client`` (an SDK's ``DefaultAioHttpClient``) with the answer cap and the pool size, and
+    redirects not followed.
+
+    Why no redirects: the SDKs follow them by default, so whatever answers at a backend's URL could
+    answer ``307 Location: http://127.0.0.1:8081/api/v1/admin/...`` and have magec replay the
+    request, method and body included, against its own admin port or any address inside its
+    network. A provider's API never needs one; a 3xx ends the call as a backend error."""
+    return sdk_client(event_hooks=event_hooks(spec, label), limits=pool_limits(), follow_redirects=False)
 
 
 #: Headers the vendor SDKs add to every request to describe the calling host: its OS, CPU

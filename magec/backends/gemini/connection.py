@@ -40,7 +40,10 @@ def _async_http(spec: BackendSpec) -> httpx2.AsyncClient:
         request.extensions = {**request.extensions, "timeout": timeouts.as_dict()}
 
     hooks = event_hooks(spec, spec.name or spec.id or "gemini")
-    return httpx2.AsyncClient(timeout=timeouts, limits=pool_limits(), event_hooks={"request": [deadlines], **hooks})
+    # follow_redirects=False (httpx's default, stated so it stays): a redirect from whatever answers
+    # at the backend's URL must not send the request on to another address (magec.backends._transport)
+    return httpx2.AsyncClient(timeout=timeouts, limits=pool_limits(), follow_redirects=False,
+                              event_hooks={"request": [deadlines], **hooks})
 
 
 class GeminiConnection:
