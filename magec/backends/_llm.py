@@ -93,6 +93,43 @@ def partial(text: str, thought: bool = False) -> LlmResponse | None:
     return LlmResponse(content=types.Content(role="model", parts=[part]), partial=True)
 
 
+#: the largest token count believed for one model call: far beyond any model's context (a few
+#: million tokens) and far below every SQL integer column a count is summed into (the audit's is
+#: 32-bit), so no sum of believed counts overflows either
+MAX_TOKENS = 100_000_000
+
+
+def sane_tokens(value: Any) -> int | None:
+    """A provider's token count if it is a believable one (an integer in ``0..MAX_TOKENS``), else
+    ``None`` (unknown).
+
+    Why: usage is whatever answers at the backend's URL says. A negative count broke the turn (a
+    Prometheus counter refuses to go down: 500), ``10**30`` overflowed the SQL columns costs are
+    summed in, fractions, strings, booleans and NaN made costs meaningless. Unknown counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_TOKENS else None
+
+
+def sane_usage(
+    meta: types.GenerateContentResponseUsageMetadata | None,
+) -> types.GenerateContentResponseUsageMetadata | None:
+    """``meta`` with every ``*_token_count`` passed through :func:`sane_tokens` (the per-modality
+    details dropped when any count was not believable: they are the same provider's word), and
+    the total recomputed when it is missing or unbelievable. ``None`` stays ``None``."""
+    if meta is None:
+        return None
+    fields = {name: getattr(meta, name) for name in type(meta).model_fields if name.endswith("_token_count")}
+    sane = {name: sane_tokens(value) if value is not None else None for name, value in fields.items()}
+    if sane == fields:
+        return meta
+    total = sane.get("total_token_count")
+    if total is None:
+        total = (sane.get("prompt_token_count") or 0) + (sane.get("candidates_token_count") or 0)
+    counts: dict[str, Any] = {**sane, "total_token_count": total}
+    return types.GenerateContentResponseUsageMetadata(**counts)
+
+
 @dataclass
 class _Call:
     id: str | None = None
@@ -157,7 +194,9 @@ class TurnAccumulator:
         if args is not None:
             call.parsed = args
 
-    def set_usage(self, prompt: int | None, completion: int | None, total: int | None = None) -> None:
+    def set_usage(self, prompt: Any, completion: Any, total: Any = None) -> None:
+        """The provider's counts as it sent them; unbelievable ones are unknown (:func:`sane_tokens`)."""
+        prompt, completion, total = sane_tokens(prompt), sane_tokens(completion), sane_tokens(total)
         if prompt is None and completion is None:
             return
         self.usage = types.GenerateContentResponseUsageMetadata(

@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 
 from magec.backends import relay
 from magec.backends._errors import CallState, content_filtered, mapped, stream_incomplete
+from magec.backends._llm import sane_usage
 from magec.backends._resilience import Policy, resilient
 from magec.backends._schema import declaration_parameters, gemini_sanitize
 from magec.backends.gemini.connection import GeminiConnection, map_error
@@ -131,7 +132,8 @@ class GeminiChat(BaseLlm):
                 final = LlmResponse(content=types.Content(role="model", parts=[]))
             final.partial = False
             final.turn_complete = True
-            final.usage_metadata = usage or final.usage_metadata
+            # the provider's counts go to costs and metrics: unbelievable ones are unknown
+            final.usage_metadata = sane_usage(usage or final.usage_metadata)
             if final.model_version:  # reaches clients as ``modelVersion``: as the other backends do
                 final.model_version = redact(final.model_version)
             yield final
