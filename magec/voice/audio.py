@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 from magec.backends.audio_formats import AAC, FLAC, M4A, MP3, OGG, WAV, WEBM
@@ -58,8 +59,27 @@ def effective_mime(data: bytes, declared: str | None) -> str:
     raise ValidationError(f"file: unrecognised audio format (expected {SUPPORTED})", field="file")
 
 
+#: the lowest bit rate believed for real audio (bits per second): Opus and AMR speech at their
+#: lowest go a few times above it, so no honest file claims more than its bytes hold at this rate
+MIN_BITRATE = 1000
+
+
 def duration_seconds(data: bytes, mime: str | None = None) -> float:
-    """Best-effort length of the audio in seconds (``0.0`` when unknown)."""
+    """Best-effort length of the audio in seconds (``0.0`` when unknown), at most what ``data``
+    holds at :data:`MIN_BITRATE`.
+
+    Why bounded: the duration comes from the file's own header, which the client wrote. A WebM
+    Duration of NaN or infinity made the usage row unstorable (NaN is no JSON, SQLite stores it as
+    NULL: the whole batch of usage rows was lost) and a header claiming years of audio in a few
+    bytes would be billed per second. Not finite or negative is unknown (0); more than the bytes can
+    hold is cut to what they can."""
+    seconds = _claimed_seconds(data, mime)
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0.0
+    return min(seconds, len(data) * 8 / MIN_BITRATE)
+
+
+def _claimed_seconds(data: bytes, mime: str | None) -> float:
     kind = mime or sniff_mime(data)
     try:
         if kind == WAV:

@@ -37,13 +37,14 @@ def test_wav(speech_wav: bytes) -> None:
 def test_crafted_headers() -> None:
     opus_head = b"OpusHead\x01\x01" + struct.pack("<H", 312) + struct.pack("<I", 48000) + b"\x00\x00\x00"
     page = lambda granule, payload: b"OggS\x00\x00" + struct.pack("<q", granule) + b"\x00" * 13 + payload  # noqa: E731
-    ogg = page(0, opus_head) + page(48000 * 3 + 312, b"x" * 50)
+    # each file carries enough bytes for its claim (duration_seconds believes at most 1 kbit/s)
+    ogg = page(0, opus_head) + page(48000 * 3 + 312, b"x" * 400)
     assert sniff_mime(ogg) == "audio/ogg" and duration_seconds(ogg) == pytest.approx(3.0)
     mvhd = b"\x00\x00\x00\x6cmvhd\x00\x00\x00\x00" + struct.pack(">IIII", 0, 0, 1000, 4250)
-    m4a = b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00M4A mp42" + b"\x00\x00\x00\x74moov" + mvhd
+    m4a = b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00M4A mp42" + b"\x00\x00\x00\x74moov" + mvhd + b"\x00" * 600
     assert sniff_mime(m4a) == "audio/mp4" and duration_seconds(m4a) == pytest.approx(4.25)
     webm = (b"\x1a\x45\xdf\xa3\x9f\x42\x82\x84webm" + b"\x2a\xd7\xb1\x83\x0f\x42\x40"
-            + b"\x44\x89\x88" + struct.pack(">d", 2500.0))
+            + b"\x44\x89\x88" + struct.pack(">d", 2500.0) + b"\x00" * 400)
     assert sniff_mime(webm) == "audio/webm" and duration_seconds(webm) == pytest.approx(2.5)
     mp3 = b"ID3\x04\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10 + b"\xff\xfb\x90\x64" + b"\x00" * 15996  # 128 kbit/s
     assert sniff_mime(mp3) == "audio/mpeg" and duration_seconds(mp3) == pytest.approx(1.0)
@@ -51,6 +52,10 @@ def test_crafted_headers() -> None:
     assert sniff_mime(b"fLaC\x00\x00\x00\x22") == "audio/flac"
     assert sniff_mime(b"hello") is None and duration_seconds(b"hello", "audio/webm") == 0.0
     assert duration_seconds(b"RIFF\x00\x00\x00\x00WAVEfmt ") == 0.0  # truncated: no crash
+    # a claim the bytes cannot hold is cut to what they can at 1 kbit/s; NaN and infinity are unknown
+    assert duration_seconds(webm[:-400]) == pytest.approx(len(webm[:-400]) * 8 / 1000)
+    for bad in (float("nan"), float("inf"), -5.0):
+        assert duration_seconds(webm[:-408] + struct.pack(">d", bad) + b"\x00" * 400) == 0.0
 
 
 def test_effective_mime() -> None:
