@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -94,10 +95,42 @@ def register_secret(value: str | None) -> None:
                     _long = None
 
 
+#: a UTF-16 surrogate code point: in a Python ``str`` it is always a lone one (JSON decoding joins
+#: a pair into one character), which no UTF-8 encoder accepts
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD.
+
+    Why: JSON can spell one (``"\\ud800"``) and Python decodes it into a ``str`` that cannot be
+    encoded: a provider's answer, an error message or a log line holding one broke the response,
+    the stream or the database write that carried it. It is no character, so it becomes the
+    replacement character, as a UTF-8 decoder makes of broken bytes. ASCII text (the usual case)
+    is returned after one C-speed check."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def no_surrogates_in(value: Any) -> Any:
+    """:func:`no_surrogates` through a JSON-like value (strings, and dict keys and list items at
+    any depth); other values unchanged. The value is rebuilt only where it holds a string."""
+    if isinstance(value, str):
+        return no_surrogates(value)
+    if isinstance(value, dict):
+        return {no_surrogates(k) if isinstance(k, str) else k: no_surrogates_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_surrogates_in(v) for v in value]
+    return value
+
+
 def redact(text: str | None) -> str:
-    """Return ``text`` with every known secret and key-shaped token replaced by ``***``."""
+    """Return ``text`` with every known secret and key-shaped token replaced by ``***`` (and lone
+    surrogates by U+FFFD: whatever is redacted is about to be encoded, see :func:`no_surrogates`)."""
     if not text:
         return text or ""
+    text = no_surrogates(text)
     with _lock:
         known = _known_long()
         short = _short_pattern()

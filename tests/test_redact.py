@@ -81,3 +81,12 @@ def test_pattern_shortcuts_never_change_the_answer(text: str) -> None:
         mp.setattr(redact_module, "_PATTERNS", always)
         expected = redact(text)  # every pattern scanned
     assert redact(text) == expected
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    """What is redacted is about to be encoded as UTF-8: a lone surrogate could not be."""
+    from magec.redact import no_surrogates_in
+
+    assert redact("bad \ud800 and \udfff end") == "bad \ufffd and \ufffd end"
+    assert redact("ok 😀") == "ok 😀"  # a real astral character is untouched
+    assert no_surrogates_in({"k\udc00": ["v\ud800", 3]}) == {"k\ufffd": ["v\ufffd", 3]}

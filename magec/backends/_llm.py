@@ -20,7 +20,7 @@ from magec.backends import prebuilt
 from magec.backends.relay import Relay
 from magec.backends.relay import current as current_relay
 from magec.errors import MalformedResponseError, ValidationError
-from magec.redact import redact
+from magec.redact import no_surrogates, no_surrogates_in, redact
 
 
 def system_text(request: LlmRequest) -> str | None:
@@ -85,6 +85,7 @@ FINISH = {
 def partial(text: str, thought: bool = False) -> LlmResponse | None:
     """A streamed delta: pushed to the turn's token relay when there is one (then ``None``: nothing
     to yield), else the partial response to yield (:mod:`magec.backends.relay`)."""
+    text = no_surrogates(text)  # the provider's text: a lone surrogate could not be encoded
     sink = current_relay()
     if sink is not None:
         sink.text(text, thought)
@@ -155,6 +156,9 @@ class TurnAccumulator:
     def add_text(self, delta: str | None) -> LlmResponse | None:
         if not delta:
             return None
+        # the provider's text goes to clients and the session: a lone surrogate (which JSON can
+        # spell) could not be encoded there (magec.redact.no_surrogates)
+        delta = no_surrogates(delta)
         self.text += delta
         if self.relay is not None:
             self.relay.text(delta)
@@ -170,6 +174,7 @@ class TurnAccumulator:
     def add_thought(self, delta: str | None) -> LlmResponse | None:
         if not delta:
             return None
+        delta = no_surrogates(delta)  # as add_text
         self.thought += delta
         if self.relay is not None:
             self.relay.text(delta, thought=True)
@@ -187,12 +192,13 @@ class TurnAccumulator:
         args: dict[str, Any] | None = None,
     ) -> None:
         call = self.calls.setdefault(index, _Call())
-        call.id = id or call.id
-        call.name = name or call.name
+        # stored and sent back as they are: no lone surrogates (as add_text)
+        call.id = no_surrogates(id) if id else call.id
+        call.name = no_surrogates(name) if name else call.name
         if args_delta:
-            call.args += args_delta
+            call.args += no_surrogates(args_delta)
         if args is not None:
-            call.parsed = args
+            call.parsed = no_surrogates_in(args)
 
     def set_usage(self, prompt: Any, completion: Any, total: Any = None) -> None:
         """The provider's counts as it sent them; unbelievable ones are unknown (:func:`sane_tokens`)."""

@@ -26,7 +26,7 @@ from magec.backends._llm import sane_usage
 from magec.backends._resilience import Policy, resilient
 from magec.backends._schema import declaration_parameters, gemini_sanitize
 from magec.backends.gemini.connection import GeminiConnection, map_error
-from magec.redact import redact
+from magec.redact import no_surrogates, no_surrogates_in, redact
 
 _BLOCKED = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 
@@ -114,6 +114,7 @@ class GeminiChat(BaseLlm):
                 responses = _once(one)
             async for response in responses:
                 state.started = True
+                _no_surrogates(response)
                 _check_blocked(response, label)
                 usage = response.usage_metadata or usage
                 finished = finished or any(c.finish_reason for c in response.candidates or [])
@@ -143,6 +144,23 @@ async def _once(
     response: types.GenerateContentResponse,
 ) -> AsyncGenerator[types.GenerateContentResponse, None]:
     yield response
+
+
+def _no_surrogates(response: types.GenerateContentResponse) -> None:
+    """Lone surrogates in the answer's text and calls replaced by U+FFFD, in place.
+
+    Why: the text reaches clients and the session, which encode it as UTF-8; a lone surrogate
+    (JSON can spell one) cannot be, and broke the answer (a 500, a cut stream, an unwritable
+    event). See :func:`magec.redact.no_surrogates`."""
+    for candidate in response.candidates or []:
+        for part in (candidate.content.parts if candidate.content is not None else None) or []:
+            if part.text:
+                part.text = no_surrogates(part.text)
+            call = part.function_call
+            if call is not None:
+                call.name = no_surrogates(call.name) if call.name else call.name
+                call.id = no_surrogates(call.id) if call.id else call.id
+                call.args = no_surrogates_in(call.args) if call.args else call.args
 
 
 def _relayed(partial: LlmResponse) -> bool:
