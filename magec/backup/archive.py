@@ -22,12 +22,15 @@ A **Magec** backup (the Go server's archive of its data dir: ``store.json`` at t
 ``magec import-magec`` (Magec-encrypted secret values cannot be read and are restored empty, with
 a warning); conversations and skill files are reported, not restored.
 
-Reading is bounded: at most ``max_unpacked`` bytes are unpacked (a gzip bomb stops there), only
-regular files under the names above are read, and every JSON document must parse.
+Reading is bounded: at most ``max_unpacked`` bytes are unpacked, counted as they are decompressed
+(a gzip bomb stops there, in whatever entry or header it hides), at most :data:`MAX_ENTRIES`
+entries are read, only regular files under the names above are kept, and every JSON document must
+parse.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -157,17 +160,54 @@ def _bad(message: str) -> ValidationError:
     return ValidationError(f"backup: {message}", field="backup")
 
 
+#: the most entries an archive may hold (magec writes one per kind and table: a few dozen)
+MAX_ENTRIES = 100_000
+
+
+class _Unpacked(io.RawIOBase):
+    """The decompressed tar stream of an upload, refusing to yield more than ``limit`` bytes.
+
+    Why count here and not the members' sizes: every byte the reader decompresses costs, whether
+    a member is read, skipped (tarfile decompresses it to reach the next header) or is a GNU
+    long-name / pax header (which tarfile reads whole into memory); the headers' own size fields
+    are the archive's word. tarfile reads a stream in 10 KB records, so the count stops a gzip bomb
+    within one record of the limit."""
+
+    def __init__(self, inner: gzip.GzipFile, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._inner.read(len(buffer))
+        self._count += len(chunk)
+        if self._count > self._limit:
+            raise _bad(f"unpacks to more than {self._limit} bytes")
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def read(data: IO[bytes], max_unpacked: int) -> Backup:
-    """Parse an uploaded archive (magec's or Magec's); 400 (``field: backup``) when it is not one."""
+    """Parse an uploaded archive (magec's or Magec's); 400 (``field: backup``) when it is not one,
+    when it unpacks to more than ``max_unpacked`` bytes (counted while reading) or when it holds
+    more than :data:`MAX_ENTRIES` entries."""
+    stream = _Unpacked(gzip.GzipFile(fileobj=data, mode="rb"), max_unpacked)
     try:
-        tar = tarfile.open(fileobj=data, mode="r:gz")
+        # a stream ("r|"): read forward in records, never a seek or a read of a whole member at once
+        tar = tarfile.open(fileobj=stream, mode="r|")
     except (tarfile.TarError, OSError, EOFError) as e:
         raise _bad(f"not a .tar.gz archive ({e})") from None
     files: dict[str, bytes] = {}
-    total = 0
     with tar:
         try:
-            for member in tar:
+            for entries, member in enumerate(tar, start=1):
+                if entries > MAX_ENTRIES:
+                    raise _bad(f"holds more than {MAX_ENTRIES} entries")
+                # kept by tarfile for random access, which a stream has none of (typeshed omits it)
+                tar.members.clear()  # type: ignore[attr-defined]
                 name = member.name.removeprefix("./")
                 if not member.isfile():
                     continue
@@ -175,9 +215,6 @@ def read(data: IO[bytes], max_unpacked: int) -> Backup:
                     pass  # a Magec archive
                 elif not _MEMBER.match(name):
                     continue  # skill files of a Magec archive, editor leftovers: not ours to read
-                total += member.size
-                if total > max_unpacked:
-                    raise _bad(f"unpacks to more than {max_unpacked} bytes")
                 fh = tar.extractfile(member)
                 if fh is None:
                     continue
