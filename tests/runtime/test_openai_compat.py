@@ -333,6 +333,12 @@ async def test_embeddings_and_audio_through_an_agent(sqlite_apps: Apps, openai_y
     for bad in (4, 0, "8"):
         r = await apps.user.post("/v1/embeddings", json={"model": "Voice", "input": "hi", "dimensions": bad})
         assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions", r.text
+    # at most 2,048 inputs a request (OpenAI's limit), refused before the provider is asked
+    assert len((await client.embeddings.create(model="Voice", input=["w"] * 2048)).data) == 2048
+    asked = len(openai_y.provider.requests_to("embeddings"))
+    r = await apps.user.post("/v1/embeddings", json={"model": "Voice", "input": ["w"] * 2049})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input" and "2048" in r.text, r.text
+    assert len(openai_y.provider.requests_to("embeddings")) == asked
     with pytest.raises(openai.NotFoundError):
         await client.embeddings.create(model="nobody", input="x")
     speech = await client.audio.speech.create(model="Voice", input="hola mundo", voice="nova", response_format="wav")

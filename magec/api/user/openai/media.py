@@ -57,6 +57,10 @@ def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
     return locate(rt.snapshot, found.id), found.name or found.id
 
 
+#: inputs per ``/v1/embeddings`` request (OpenAI's limit)
+MAX_EMBEDDING_INPUTS = 2048
+
+
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -82,6 +86,11 @@ def router(ctx: AppContext) -> APIRouter:
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise ValidationError("input: must be a string or a non-empty list of strings (token arrays are not "
                                   "supported)", field="input")
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            # OpenAI's own limit: one request of a million one-character strings (within the body
+            # limit) would otherwise become that many vectors held and encoded in one answer
+            raise ValidationError(f"input: at most {MAX_EMBEDDING_INPUTS} inputs per request "
+                                  f"(got {len(texts)})", field="input")
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             raise ValidationError("encoding_format: must be float or base64", field="encoding_format")
