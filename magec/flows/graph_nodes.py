@@ -168,6 +168,10 @@ class GraphJoin(_Node):
             yield merged
 
 
+#: items a ``parallel`` node maps in one run (one model call each)
+MAX_MAP_ITEMS = 100
+
+
 class MapAgent(_Node):
     agent: LlmAgent
     max_concurrency: int = 0
@@ -181,6 +185,10 @@ class MapAgent(_Node):
                 raise self._fail("input must be a list (a JSON array)") from None
         if not isinstance(value, list):
             raise self._fail(f"input must be a list, got {type(value).__name__}")
+        if len(value) > MAX_MAP_ITEMS:
+            # the list is often a model's answer (or a client's words in it): each item is a model
+            # call, all at once without maxConcurrency, so its length is not the list's to decide
+            raise self._fail(f"input has {len(value)} items; a parallel node runs at most {MAX_MAP_ITEMS}")
         return value
 
     async def _run_impl(self, *, ctx: Context, node_input: Any) -> AsyncGenerator[Any, None]:

@@ -14,6 +14,7 @@ from magec.flows.cel import check_expression
 from magec.flows.graph_rules import check_subflows, validate_graph
 from magec.flows.wording import reworded
 from magec.resources import references, singular
+from magec.resources.flow import MAX_TREE_STEPS
 from magec.resources.models import Flow, FlowStep
 from magec.resources.rules import RuleTable, Save
 
@@ -39,6 +40,11 @@ def validate_step(step: FlowStep, path: str) -> None:
         validate_step(child, f"{path}.steps[{i}]")
 
 
+def count_steps(step: FlowStep) -> int:
+    """How many steps the tree under ``step`` holds, itself included."""
+    return 1 + sum(count_steps(child) for child in step.steps)
+
+
 def flow_steps(save: Save) -> None:
     try:
         _check(save)
@@ -49,6 +55,9 @@ def flow_steps(save: Save) -> None:
 def _check(save: Save) -> None:
     flow = Flow.model_validate(save.data)
     if flow.root is not None:
+        # each container is capped by the model; the whole tree here (nesting multiplies the cap)
+        if (n := count_steps(flow.root)) > MAX_TREE_STEPS:
+            raise ValidationError(f"root: a flow holds at most {MAX_TREE_STEPS} steps (this one {n})", field="root")
         validate_step(flow.root, "root")
     else:
         validate_graph(flow)

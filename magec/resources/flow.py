@@ -21,6 +21,11 @@ from magec.resources.base import (
     _Model,
 )
 
+#: size caps of tree flows: children of one container (a parallel step runs them all at once) and
+#: steps in the whole tree (as many as a graph's nodes; see :func:`magec.flows.rules.validate_step`)
+MAX_CHILD_STEPS = 100
+MAX_TREE_STEPS = 500
+
 
 class LoopExit(_Model):
     mode: Literal["none", "agent", "expression"] = "none"
@@ -42,7 +47,8 @@ class FlowStep(_Model):
     response_agent: bool = False
     max_iterations: int = Field(default=0, ge=0)
     exit: LoopExit = Field(default_factory=LoopExit)
-    steps: list[FlowStep] = Field(default_factory=list)
+    # a parallel step starts every branch at once: the cap bounds one turn's concurrent model calls
+    steps: list[FlowStep] = Field(default_factory=list, max_length=MAX_CHILD_STEPS)
 
 
 #: graph node ids (Magec's rule): an identifier that may also contain ``-``; ``START`` is reserved
