@@ -20,6 +20,7 @@ from typing import Any
 import openai
 from google.adk.models import LlmResponse
 
+from magec.backends._errors import malformed
 from magec.backends._llm import TurnAccumulator
 
 
@@ -86,9 +87,11 @@ def _data(raw: bytes) -> bytes | None:
 
 def feed(acc: TurnAccumulator, chunk: dict[str, Any]) -> list[LlmResponse]:
     """One ``chat.completion.chunk`` payload into ``acc``; returns the partial responses to yield
-    (none when ``acc`` relays its deltas)."""
+    (none when ``acc`` relays its deltas). A field of the wrong type (``content`` a number, a tool
+    call no object, ...) is :class:`~magec.errors.MalformedResponseError`: whatever answers at the
+    backend's URL writes these chunks, and a ``TypeError`` would reach the client as its text."""
     out: list[LlmResponse] = []
-    acc.model_version = chunk.get("model") or acc.model_version
+    acc.model_version = _text(acc, chunk.get("model"), "model") or acc.model_version
     usage = chunk.get("usage")
     if isinstance(usage, dict):
         acc.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
@@ -98,17 +101,37 @@ def feed(acc: TurnAccumulator, chunk: dict[str, Any]) -> list[LlmResponse]:
         delta = choice.get("delta")
         if isinstance(delta, dict):
             # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) stream "reasoning_content".
-            thought = acc.add_thought(delta.get("reasoning_content") or delta.get("reasoning"))
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            thought = acc.add_thought(_text(acc, reasoning, "delta.reasoning_content"))
             if thought is not None:
                 out.append(thought)
-            text = acc.add_text(delta.get("content"))
+            text = acc.add_text(_text(acc, delta.get("content"), "delta.content"))
             if text is not None:
                 out.append(text)
-            for tc in delta.get("tool_calls") or ():
-                fn = tc.get("function") or {}
+            calls = delta.get("tool_calls") or []
+            if not isinstance(calls, list):
+                raise malformed(acc.backend, "delta.tool_calls is not a list")
+            for tc in calls:
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                if not isinstance(tc, dict) or not isinstance(fn or {}, dict):
+                    raise malformed(acc.backend, "a delta.tool_calls entry or its function is not an object")
+                fn = fn or {}
+                index = tc.get("index") or 0
+                if isinstance(index, bool) or not isinstance(index, int):
+                    raise malformed(acc.backend, "delta.tool_calls[].index is not a number")
                 acc.add_call(
-                    int(tc.get("index") or 0), id=tc.get("id"), name=fn.get("name"), args_delta=fn.get("arguments")
+                    index,
+                    id=_text(acc, tc.get("id"), "delta.tool_calls[].id"),
+                    name=_text(acc, fn.get("name"), "delta.tool_calls[].function.name"),
+                    args_delta=_text(acc, fn.get("arguments"), "delta.tool_calls[].function.arguments"),
                 )
         if choice.get("finish_reason"):
-            acc.finish_raw = choice["finish_reason"]
+            acc.finish_raw = _text(acc, choice["finish_reason"], "finish_reason")
     return out
+
+
+def _text(acc: TurnAccumulator, value: Any, where: str) -> str | None:
+    """``value`` when it is a string or absent; a malformed answer naming ``where`` otherwise."""
+    if value is None or isinstance(value, str):
+        return value
+    raise malformed(acc.backend, f"{where} is not a string")

@@ -1,0 +1,92 @@
+"""An OpenAI-protocol stream of the wrong shape ends as a clean malformed answer.
+
+Whatever answers at a backend's URL writes the chunks: ``content`` as a number or an object, a
+tool call that is no object, an index that is no number, a model name that is no string. Each must
+end the turn with ``malformed_response`` naming the backend — never ``internal_error`` or a
+``TypeError``'s text. Served verbatim by a small SSE server; driven through ``/run_sse`` and a
+streamed ``/v1/chat/completions``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+
+from magec.testing.apps import Apps
+from magec.testing.fake_providers import FakeServer
+
+A = "/api/v1/admin"
+U = "/api/v1/agent"
+
+#: user text -> the one odd delta (or chunk field) the stream carries
+CASES: dict[str, dict[str, Any]] = {
+    "number": {"delta": {"content": 42}},
+    "object": {"delta": {"content": {"text": "hi"}}},
+    "list": {"delta": {"content": ["hi"]}},
+    "call": {"delta": {"tool_calls": ["not an object"]}},
+    "function": {"delta": {"tool_calls": [{"index": 0, "function": "f"}]}},
+    "index": {"delta": {"tool_calls": [{"index": "first", "id": "c1", "function": {"name": "f"}}]}},
+    "name": {"delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": 7, "arguments": "{}"}}]}},
+    "model": {"model": 5, "delta": {"content": "hi"}},
+    "finish": {"delta": {"content": "hi"}, "finish_reason": {"why": "stop"}},
+}
+
+
+@pytest.fixture(scope="module")
+def odd() -> Iterator[FakeServer]:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> StreamingResponse:
+        body = await request.json()
+        case = CASES[body["messages"][-1]["content"]]
+
+        def chunk(delta: dict[str, Any], finish: Any = None, model: Any = "m") -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return "data: " + json.dumps({"id": "x", "object": "chat.completion.chunk", "model": model,
+                                          "choices": [choice]}) + "\n\n"
+
+        async def events() -> Any:
+            yield chunk({"role": "assistant", "content": ""})
+            yield chunk(case["delta"], model=case.get("model", "m"))
+            yield chunk({}, case.get("finish_reason", "stop"))
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    with FakeServer(app) as srv:
+        yield srv
+
+
+async def test_odd_stream_shapes_are_malformed_answers(sqlite_apps: Apps, odd: FakeServer) -> None:
+    apps = sqlite_apps
+    for i, text in enumerate(CASES):
+        # a backend per case: each malformed answer counts against its breaker
+        b = await apps.admin.post(f"{A}/backends", json={"name": f"odd {i}", "type": "openai", "url": odd.url,
+                                                          "maxAttempts": 1})
+        assert b.status_code == 201, b.text
+        a = await apps.admin.post(f"{A}/agents", json={"name": f"odd {i}",
+                                                       "llm": {"backend": b.json()["id"], "model": "m"}})
+        assert a.status_code == 201, a.text
+        aid = a.json()["id"]
+        run = {"appName": aid, "userId": "u", "sessionId": f"s{i}", "streaming": True,
+               "newMessage": {"role": "user", "parts": [{"text": text}]}}
+        async with apps.user.stream("POST", f"{U}/run_sse", json=run) as s:
+            body = (await s.aread()).decode()
+        events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+        codes = [e["errorCode"] for e in events if e.get("errorCode")]
+        assert codes == ["malformed_response"], (text, body)
+        assert "odd" in events[-1]["errorMessage"] and "Error" not in events[-1]["errorMessage"], (text, body)
+        r = await apps.user.post("/v1/chat/completions", json={
+            "model": aid, "stream": True, "messages": [{"role": "user", "content": text}]})
+        if r.status_code == 200:  # output went first: the stream ends with one error chunk
+            chunks = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
+            assert chunks[-1] != "[DONE]" and json.loads(chunks[-1])["error"]["code"] == "malformed_response", (
+                text, r.text)
+        else:
+            assert r.status_code == 502 and r.json()["error"]["code"] == "malformed_response", (text, r.text)
