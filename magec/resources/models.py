@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, Strict, field_validator, model_validator
 
+from magec.backends.urls import http_url_problem
 from magec.resources.base import (  # noqa: F401 - re-exported: the models' public names
     _OUTPUT_KEY,
     AGENT_OR_FLOW,
@@ -139,8 +140,9 @@ class Backend(Resource):
     @classmethod
     def _url(cls, v: str) -> str:
         v = v.strip()
-        if v and not v.startswith("${") and not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("url must start with http:// or https://")
+        problem = http_url_problem(v) if v else None
+        if problem:
+            raise ValueError(f"url {problem}")
         return v
 
 
@@ -225,8 +227,9 @@ class RemoteA2a(_Model):
     @classmethod
     def _url(cls, v: str) -> str:
         v = v.strip()
-        if not v.startswith("${") and not re.match(r"^https?://[^/?#\s]+", v):
-            raise ValueError("must be an absolute http(s) URL")
+        problem = http_url_problem(v)
+        if problem:
+            raise ValueError(f"must be an absolute http(s) URL: url {problem}")
         return v
 
 

@@ -126,6 +126,33 @@ async def test_validation_errors(apps: Apps, segment: str, body: dict[str, Any],
     assert (await apps.admin.get(f"{A}/{segment}")).json() == []
 
 
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("ht!tp://x", "http:// or https://"),
+        ("localhost:11434", "http:// or https://"),
+        ("http://[bad", "not a valid URL"),
+        ("http://ollama:99999/v1", "not a valid URL"),
+        ("http://ollama:0", "port 0"),
+        ("http://", "no host"),
+        ("http://oll ama:11434", "spaces"),
+        ("http://ol!ama:11434", "invalid host"),
+    ],
+)
+async def test_a_backend_url_that_does_not_parse_is_a_400_on_create_and_update(
+    sqlite_apps: Apps, url: str, fragment: str
+) -> None:
+    apps = sqlite_apps
+    r = await apps.admin.post(f"{A}/backends", json={"name": "x", "type": "openai", "url": url})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "url" and fragment in r.json()["error"], r.text
+    made = await create(apps, "backends", {"name": "ok", "type": "openai", "url": "http://[::1]:11434/v1"})
+    r = await apps.admin.put(f"{A}/backends/{made['id']}", json={"name": "ok", "type": "openai", "url": url})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "url" and fragment in r.json()["error"], r.text
+    assert (await apps.admin.get(f"{A}/backends/{made['id']}")).json()["url"] == "http://[::1]:11434/v1"
+
+
 async def test_loop_validation(apps: Apps) -> None:
     a = await create(apps, "agents", {"name": "A"})
     leaf = {"type": "agent", "agentId": a["id"]}
