@@ -5,8 +5,12 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
 * **Allowed hosts** (DNS-rebinding defence): the ``Host`` header's name must be in the allow-list —
   ``localhost``, ``127.0.0.1``, ``::1``, the configured listen hosts (unless a wildcard address),
   the host of ``server.publicURL`` and ``server.allowedHosts`` (``*`` = any, ``*.example.com`` = any
-  subdomain). Otherwise ``400 {"error": ..., "field": "Host"}``. ``/api/v1/health`` is exempt
-  (orchestrators probe by IP and it says nothing).
+  subdomain). A ``Host`` that is the IP address the connection arrived on (the server's own end of
+  it: ``http://192.168.1.5:8080`` from the LAN to a server on ``0.0.0.0``; IPv4-mapped addresses
+  of a dual-stack ``::`` listener count as their IPv4 form) is allowed too: a rebinding page's
+  request carries the attacker's name, never the address, so it cannot be one. Otherwise
+  ``400 {"error": ..., "field": "Host"}``. ``/api/v1/health`` is exempt (orchestrators probe by
+  IP and it says nothing).
 * **Origin** on state-changing requests (POST, PUT, PATCH, DELETE): an ``Origin`` header must name
   this very server (its host and port equal the ``Host`` header) or an allowed origin
   (``server.adminOrigins`` / ``server.corsOrigins``, where ``*`` = any); ``Origin: null`` never
@@ -44,6 +48,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -90,6 +95,28 @@ def default_allowed_hosts(config: Config, *, admin: bool) -> list[str]:
     if config.public_url:
         hosts.append(urlsplit(config.public_url).hostname or "")
     return [h for h in hosts if h]
+
+
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``value`` as an IP address (zone dropped, IPv4-mapped IPv6 as IPv4), or None for a name."""
+    try:
+        addr = ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def arrived_on(host_header: str, scope: dict[str, Any]) -> bool:
+    """Whether ``Host`` names the address this connection arrived on (ASGI ``scope["server"]``,
+    the local end of the socket). DNS rebinding needs the browser to send the attacker's name,
+    so a bare address that is this socket's own is the user typing the server's IP."""
+    server = scope.get("server")
+    if not server or not server[0]:
+        return False
+    name, local = _address(host_name(host_header)), _address(str(server[0]))
+    return name is not None and name == local and not name.is_unspecified
 
 
 class HostAllowList:
@@ -211,7 +238,7 @@ class RequestGuard:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             remote = await self._remote_refusal(scope)
-            problem = self._websocket_refusal(Headers(scope=scope)) or (remote[1] if remote else None)
+            problem = self._websocket_refusal(scope, Headers(scope=scope)) or (remote[1] if remote else None)
             if problem is not None:
                 await receive()  # websocket.connect; closing before accepting answers the handshake 403
                 await send({"type": "websocket.close", "code": 1008, "reason": problem})
@@ -251,13 +278,16 @@ class RequestGuard:
             return True
         return "*" in self.policy.origins or normalise_origin(origin) in self.policy.origins
 
-    def _websocket_refusal(self, headers: Headers) -> str | None:
+    def _host_allowed(self, host: str, scope: dict[str, Any]) -> bool:
+        return self.policy.hosts.allows(host) or arrived_on(host, scope)
+
+    def _websocket_refusal(self, scope: dict[str, Any], headers: Headers) -> str | None:
         """Why a WebSocket handshake is refused (bad Host, foreign Origin), or None.
 
         Browsers let any page open a WebSocket to any host and send this host's cookies with it,
         so the Origin check that guards writes guards every WebSocket too."""
         host = headers.get("host", "")
-        if not self.policy.hosts.allows(host):
+        if not self._host_allowed(host, scope):
             return f"Host {host_name(host)!r} is not allowed"
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin, host):
@@ -266,7 +296,7 @@ class RequestGuard:
 
     def _refusal(self, scope: dict[str, Any], path: str, headers: Headers) -> Any:
         host = headers.get("host", "")
-        if not self.policy.hosts.allows(host):
+        if not self._host_allowed(host, scope):
             return error_response(
                 400,
                 f"Host {host_name(host)!r} is not allowed: add it to server.allowedHosts "

@@ -203,9 +203,37 @@ def test_with_password_admin_binds_where_asked(tmp_path: Path) -> None:
         ip = _outside_address()
         if ip is not None:
             assert _reachable(ip, srv.admin_port)
-            # reachable, but only by an allowed name: the bare IP is not one
-            r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={"Authorization": "Bearer pw-123456"})
-            assert r.status_code == 400 and r.json()["field"] == "Host"
+            # reachable by the address it was reached on (no rebinding page sends a bare IP), not
+            # by a foreign name or another address sent over that same connection
+            auth = {"Authorization": "Bearer pw-123456"}
+            assert httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers=auth).status_code == 200
+            for host in ("evil.example", "192.0.2.250", "127.0.0.2"):
+                r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={**auth, "Host": host})
+                assert r.status_code == 400 and r.json()["field"] == "Host", host
+
+
+async def test_the_address_a_request_arrived_on_is_an_allowed_host(tmp_path: Path) -> None:
+    """The ASGI ``server`` of a request is the socket's local end: an IPv6 caller sends
+    ``Host: [addr]:port``; on a dual-stack listener an IPv4 caller arrives on ``::ffff:a.b.c.d``
+    and sends ``Host: a.b.c.d``. Each names this socket's own address: allowed. (The real-socket
+    IPv4 case is in test_with_password_admin_binds_where_asked.)"""
+    async with running_apps(tmp_path / "d", config={"open_access": "network"}) as apps:
+        cases = [
+            ("http://[fd00::2]:8080", "[fd00::2]:8080"),
+            ("http://[fd00::2]:8080", "[FD00:0::2]"),
+            ("http://[::ffff:192.0.2.2]:8080", "192.0.2.2:8080"),
+            ("http://[::ffff:192.0.2.2]:8080", "[::ffff:192.0.2.2]:8080"),
+            ("http://192.0.2.2:8080", "192.0.2.2"),
+        ]
+        for arrived, host in cases:
+            r = await apps.user.get(f"{arrived}/api/v1/client/info", headers={"Host": host})
+            assert r.status_code == 200, (arrived, host, r.text)
+        # the same connection naming another host is still a possible rebinding: refused
+        for arrived, host in [("http://[fd00::2]:8080", "evil.example"), ("http://[fd00::2]:8080", "[fd00::3]"),
+                              ("http://[::ffff:192.0.2.2]:8080", "192.0.2.3"), ("http://0.0.0.0:8080", "0.0.0.0"),
+                              ("http://[::]:8080", "[::]:8080")]:
+            r = await apps.user.get(f"{arrived}/api/v1/client/info", headers={"Host": host})
+            assert r.status_code == 400 and r.json()["field"] == "Host", (arrived, host, r.text)
 
 
 # ---- the open user API (no client yet) answers only this machine ----
