@@ -45,6 +45,11 @@ def mount(app: FastAPI, directory: Path = UI_DIR,
                 raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
             # the one error body of the API ({"error", "code"}; /v1 rewrites it to OpenAI's shape)
             raise NotFoundError(f"no route for /{path}")
+        if path.startswith(".well-known/"):
+            # discovery probes (an A2A client reading /.well-known/agent-card.json, ACME, security.txt)
+            # must see "none here", not the Voice UI's HTML with a 200 that they then fail to parse;
+            # Magec serves agent cards only under /api/v1/a2a/ (docs/a2a.md)
+            raise NotFoundError(f"no route for /{path}: agent cards are at /api/v1/a2a/.well-known/agent-card.json")
         target = (root / path).resolve()
         if not (path and target.is_file() and root in target.parents and target.suffix != ".py"):
             target = root / "index.html"

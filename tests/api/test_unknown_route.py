@@ -23,6 +23,24 @@ async def test_unknown_api_routes_answer_the_error_vocabulary(tmp_path: Path) ->
         assert r.json()["error"]["type"] == "invalid_request_error"
 
 
+async def test_a_root_well_known_path_is_a_json_404_not_the_ui(tmp_path: Path) -> None:
+    """An A2A client pointed at the server's root reads ``/.well-known/agent-card.json``: the UIs'
+    catch-all answered their HTML with a 200, which the client then failed to parse. Magec serves
+    cards only under ``/api/v1/a2a/`` (docs/a2a.md); the root answers a JSON 404 that says where."""
+    async with running_apps(tmp_path / "data") as apps:
+        assert apps.ctx.config.voice_ui_enabled
+        for client in (apps.user, apps.admin):
+            for path in ("/.well-known/agent-card.json", "/.well-known/agent.json", "/.well-known/security.txt"):
+                r = await client.get(path)
+                assert r.status_code == 404, (path, r.text[:100])
+                assert r.headers["content-type"].startswith("application/json"), path
+                assert r.json()["code"] == "not_found", path
+        r = await apps.user.get("/.well-known/agent-card.json")
+        assert "/api/v1/a2a/.well-known/agent-card.json" in r.json()["error"]
+        assert (await apps.user.get("/api/v1/a2a/.well-known/agent-card.json")).status_code == 200
+        assert "<html" in (await apps.user.get("/some/ui/route")).text.lower()  # the UI still answers the rest
+
+
 async def test_a_get_on_a_post_route_is_405_not_no_route(tmp_path: Path) -> None:
     """A webhook URL opened in a browser, or ``curl`` without ``-X POST`` on the run API: the path
     is right, the method is not — 405 with ``Allow``, not "no route" (the catch-all GET matched)."""

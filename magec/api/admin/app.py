@@ -98,6 +98,8 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
 def _mount_ui(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def ui(path: str, request: Request) -> Response:
+        if path.startswith(".well-known/"):  # a discovery probe must not get the UI's HTML with a 200
+            return errors.error_response(404, f"no route for /{path}")
         if path.startswith("api/"):
             allowed = methods_elsewhere(request)  # a GET on a POST route: 405, not "no route"
             if allowed:
