@@ -82,6 +82,32 @@ class ValidationError(ConfigError):
         self.field = field
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type with its article, as the client wrote it ("a number")."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else "a string" if isinstance(value, str) else "a non-string"
+
+
+def require_string(value: Any, field: str, what: str = "") -> str:
+    """``value`` when it is a non-empty string; else a :class:`ValidationError` naming ``field``:
+    "is required" when absent or empty, "must be a string, got a number" when the client sent
+    another type (the client did send one: "is required" would send them looking elsewhere).
+    ``what`` says what the string names, e.g. "an agent or flow id or name"."""
+    hint = f" ({what})" if what else ""
+    if value is None or value == "":
+        raise ValidationError(f"{field}: is required{hint}", field=field)
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: must be a string{hint}, got {json_type(value)}", field=field)
+    return value
+
+
 class BackupKeyMismatchError(ValidationError):
     """A backup's secrets were encrypted under another ``server.encryptionKey``: nothing restored."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pydantic
 
-from magec.errors import ValidationError
+from magec.errors import ValidationError, json_type
 from magec.resources import KINDS, Settings, references, singular, tokens
 from magec.resources.rules import RuleTable, Save
 from magec.store import merge, sensitive
@@ -46,6 +46,8 @@ def from_pydantic(err: pydantic.ValidationError, prefix: str = "") -> Validation
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         msg = "is required"
+    elif first["type"] == "string_type":  # pydantic's "Input should be a valid string" on a 5 or a list
+        msg = f"must be a string, got {json_type(first.get('input'))}"
     elif msg.startswith(path.rsplit(".", 1)[-1] + " "):
         return ValidationError(f"{path}: {msg}" if "." in path else msg, field=path)
     return ValidationError(f"{path}: {msg}" if path else msg, field=path or None)

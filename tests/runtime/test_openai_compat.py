@@ -110,6 +110,20 @@ async def test_errors_are_openai_error_objects(sqlite_apps: Apps, openai_x: Fake
     assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "code", "param"}
     r = await apps.user.post("/v1/chat/completions", content=b"{", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    # a model that is no string is named as such (the client did send one: not "is required")
+    for path in ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/audio/speech"):
+        for model, kind in ((5, "a number"), ([aid], "an array"), ({"id": aid}, "an object"), (True, "a boolean")):
+            r = await apps.user.post(path, json={**chat_body(aid), "model": model, "input": "hi"})
+            assert r.status_code == 400, (path, model, r.text)
+            err = r.json()["error"]
+            assert err["param"] == "model" and f"must be a string (an agent or flow id or name), got {kind}" in err["message"], (path, r.text)
+        r = await apps.user.post(path, json={**chat_body(aid), "model": None, "input": "hi"})
+        assert r.status_code == 400 and "is required" in r.json()["error"]["message"], (path, r.text)
+    for field, value, kind in (("appName", 5, "a number"), ("userId", ["u"], "an array")):
+        body: dict[str, object] = {"appName": aid, "userId": "u", "newMessage": {"parts": [{"text": "x"}]}, field: value}
+        r = await apps.user.post("/api/v1/agent/run", json=body)
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+        assert r.json()["error"] == f"{field}: must be a string, got {kind}", r.text
     # the run API keeps magec's shape
     r = await apps.user.post("/api/v1/agent/run", json={"appName": "nope", "userId": "u", "newMessage": {"parts": [{"text": "x"}]}})
     assert r.status_code == 404 and isinstance(r.json()["error"], str) and r.json()["code"] == "not_found"

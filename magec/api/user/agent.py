@@ -51,6 +51,7 @@ from magec.errors import (
     OverloadedError,
     RateLimitedError,
     ValidationError,
+    require_string,
 )
 from magec.loop import off_loop
 from magec.memory.session_quota import reserve
@@ -204,8 +205,7 @@ def agent_router(
         if not isinstance(body, dict):
             raise ValidationError("request body must be a JSON object")
         for field in ("appName", "userId"):
-            if not isinstance(body.get(field), str) or not body[field]:
-                raise ValidationError(f"{field}: is required", field=field)
+            require_string(body.get(field), field)
         rt = await runtime()
         app, caller = app_for(request, rt, body["appName"])
         user = caller.owner_key(body["userId"])

@@ -34,6 +34,7 @@ from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_json
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
+from magec.api.user.openai.turns import model_field
 from magec.api.user.voice import SPEECH_BODY_LIMIT, admit_spend, read_audio_upload, read_capped
 from magec.context import AppContext
 from magec.errors import UnknownModelError, ValidationError
@@ -49,8 +50,7 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
 
 def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
     """The agent or flow named ``model`` and its display name; 404 model_not_found otherwise."""
-    if not isinstance(model, str) or not model:
-        raise ValidationError("model: is required (an agent or flow id or name)", field="model")
+    model = model_field(model)
     found = rt.find(model, caller.may_use, field="model")
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")

@@ -28,14 +28,18 @@ from magec.api.clients import Caller
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
-from magec.errors import UnknownModelError, ValidationError
+from magec.errors import UnknownModelError, require_string
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
 
+def model_field(model: Any) -> str:
+    """The request's ``model`` as a non-empty string; else a 400 naming ``model``."""
+    return require_string(model, "model", "an agent or flow id or name")
+
+
 def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
-    if not isinstance(model, str) or not model:
-        raise ValidationError("model: is required (an agent or flow id or name)", field="model")
+    model = model_field(model)
     found = rt.find(model, caller.may_use, field="model")
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
