@@ -17,8 +17,9 @@ Contract:
   used, the history is the session's). ``store: false`` is stateless (an in-memory session).
   A response id is only valid for the client (and ``user``) that created it: it carries the app,
   the end user and the session, and the session lookup is by the caller's owner key.
-* ``GET /v1/responses/{id}`` returns a stored response; ``DELETE`` forgets it (the session stays,
-  it is the conversation). Both 404 for ids of another client.
+* ``GET /v1/responses/{id}`` returns a stored response, ``GET /v1/responses/{id}/input_items`` the
+  items its request's ``input`` held (:mod:`.input_items`); ``DELETE`` forgets both (the session
+  stays, it is the conversation). All 404 for ids of another client.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_field
 from magec.api.streaming import SseResponse
+from magec.api.user.openai import input_items, params
 from magec.api.user.openai import messages as msgs
-from magec.api.user.openai import params
 from magec.api.user.openai.chat import failure
 from magec.api.user.openai.schemas import ResponsesRequest
 from magec.api.user.openai.turns import (
@@ -62,6 +63,8 @@ from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent
 
 STATE_KEY = "openai:response:"
+#: a stored response's input items, beside it (same nonce)
+INPUT_KEY = "openai:response-input:"
 
 
 def _encode(app_id: str, user: str, sid: str) -> str:
@@ -156,11 +159,14 @@ class _Shape:
         }
 
 
-async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, value: Any) -> None:
+async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, value: Any,
+                    items: list[dict[str, Any]] | None = None) -> None:
+    """Store (``value`` None: forget) the response ``key`` and its input items in its session."""
     svc = rt.session_service
     session = await svc.get_session(app_name=app_id, user_id=user, session_id=sid)
     if session is not None:
-        event = Event(author="user", invocation_id=f"resp-{key[:8]}", actions=EventActions(state_delta={STATE_KEY + key: value}))
+        delta = {STATE_KEY + key: value, INPUT_KEY + key: items if value is not None else None}
+        event = Event(author="user", invocation_id=f"resp-{key[:8]}", actions=EventActions(state_delta=delta))
         # after an admitted turn (its answer is out) or a delete: counted, never refused
         quota.count(svc, user, [event])
         await svc.append_event(session, event)
@@ -198,6 +204,7 @@ def router(ctx: AppContext) -> APIRouter:
             if p_app != app.id or p_user != raw_user or found is None:  # as OpenAI: 400 naming the field
                 raise ValidationError(f"previous_response_id: no response with id {previous!r}", field="previous_response_id")
         turn = await msgs.split_off_loop(_items_to_messages(body.get("input"), body.get("instructions")))
+        asked = input_items.as_items(body.get("input"))
         params.unsupported(body)
         cfg = params.config(body, max_keys=("max_output_tokens",))
         text = body.get("text")
@@ -228,7 +235,7 @@ def router(ctx: AppContext) -> APIRouter:
             # a turn refused before it ran (a limit, a budget: no invocation) stores nothing: a
             # client over its stored-conversation limit would otherwise grow it with each refusal
             if store and any(e.invocation_id for e in events):
-                await _remember(rt, app.id, user, conv.sid, nonce, obj)
+                await _remember(rt, app.id, user, conv.sid, nonce, obj, asked)
             return obj
 
         if not body.get("stream"):
@@ -363,6 +370,14 @@ def router(ctx: AppContext) -> APIRouter:
     @r.get("/responses/{response_id}", summary="A stored response")
     async def retrieve(response_id: str, request: Request) -> dict[str, Any]:
         return (await stored(request, response_id))[4] or {}
+
+    @r.get("/responses/{response_id}/input_items", summary="The input items of a stored response")
+    async def list_input_items(response_id: str, request: Request) -> dict[str, Any]:
+        rt, app_id, user, sid, _ = await stored(request, response_id)
+        session = await rt.session_service.get_session(app_name=app_id, user_id=user, session_id=sid)
+        nonce = _decode(response_id, "response_id")[3]
+        items = session.state.get(INPUT_KEY + nonce) if session is not None else None
+        return input_items.page(items if isinstance(items, list) else [], dict(request.query_params))
 
     @r.delete("/responses/{response_id}", summary="Forget a stored response (its conversation stays)")
     async def delete(response_id: str, request: Request) -> dict[str, Any]:
