@@ -102,3 +102,23 @@ def http_url_problem(url: str) -> str | None:
     if port == 0:
         return "has an invalid port 0"
     return None
+
+
+def openai_v1_hint(url: str | None) -> str | None:
+    """For a 404 from an OpenAI-compatible server: the URL the user probably meant, or None.
+
+    Every OpenAI-compatible server (OpenAI, Ollama, LM Studio, vLLM, LiteLLM) serves ``/v1/…``; a
+    URL whose path does not end in ``/v1`` (Ollama's native ``http://host:11434/api``, a proxy's
+    ``http://host/openai``, an endpoint ``…/v1/chat/completions``) reaches none of it (a URL with
+    no path already gets ``/v1``: :func:`openai_base_url`). A native ``/api`` path means the root's ``/v1``;
+    any other path is taken for a proxy prefix, with ``/v1`` after it."""
+    if not url or not url.strip() or "${" in url:
+        return None
+    scheme, netloc, path = _split(url)
+    # no path: the client already went to /v1 (openai_base_url), so /v1 is not what is missing;
+    # another version (/v2, Azure's /openai/deployments/...) is the user's own choice
+    if not path or path.endswith("/v1") or not netloc or re.search(r"/v\d+$", path):
+        return None
+    if path == "/api" or path.startswith("/api/") or "/v1/" in path + "/":
+        path = path.split("/v1/", 1)[0] if "/v1/" in path else ""
+    return urlunsplit((scheme, netloc, f"{path}/v1", "", ""))

@@ -75,3 +75,41 @@ async def test_voice_role_rejected_for_anthropic(sqlite_apps: Apps) -> None:
     r = await apps.admin.post(f"{A}/memory", json={"name": "M", "type": "sqlite", "category": "longterm",
                                                     "embedding": {"backend": b["id"], "model": "e"}})
     assert r.status_code == 400 and "embedding.backend" in r.json()["error"]
+
+
+async def test_a_key_naming_a_missing_secret_is_a_warning_of_the_test(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """``${NAME}`` with no such secret expands to nothing: the test says which name, instead of
+    leaving the user with the provider's bare 401."""
+    apps = sqlite_apps
+    body = {"name": "X", "type": "openai", "url": openai_x.url, "apiKey": "${OPENAI_KEY_TYPO}",
+            "headers": {"X-Team": "Bearer ${TEAM_TOKEN_TYPO}", "X-Fine": "${ALSO_UNSET:-fallback}"}}
+    for result in [(await apps.admin.post(f"{A}/backends/test", json=body)).json()]:
+        joined = " | ".join(result["warnings"])
+        assert "apiKey: ${OPENAI_KEY_TYPO} names no secret" in joined, result
+        assert "headers.X-Team: ${TEAM_TOKEN_TYPO} names no secret" in joined, result
+        assert "ALSO_UNSET" not in joined
+    b = (await apps.admin.post(f"{A}/backends", json=body)).json()
+    saved = (await apps.admin.post(f"{A}/backends/{b['id']}/test", json={})).json()
+    assert any("${OPENAI_KEY_TYPO}" in w and "OPENAI_KEY_TYPO" in w for w in saved["warnings"]), saved
+    assert (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["lastTest"]["warnings"] == saved["warnings"]
+    # once the secret exists (and the header's too) the warnings go
+    for key in ("OPENAI_KEY_TYPO", "TEAM_TOKEN_TYPO"):
+        r = await apps.admin.post(f"{A}/secrets", json={"name": key, "key": key, "value": "sk-now-there-1234"})
+        assert r.status_code == 201, r.text
+    again = (await apps.admin.post(f"{A}/backends/{b['id']}/test", json={})).json()
+    assert not [w for w in again["warnings"] if "names no secret" in w], again
+
+
+async def test_a_404_from_a_url_without_v1_suggests_the_v1_url(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """Ollama's native ``…:11434/api`` (or a proxy prefix without ``/v1``) answers the model list
+    with a 404: the test names the URL that would have answered."""
+    apps = sqlite_apps
+    for url, meant in ((f"{openai_x.url}/api", f"{openai_x.url}/v1"), (f"{openai_x.url}/openai", f"{openai_x.url}/openai/v1")):
+        r = await apps.admin.post(f"{A}/backends/test", json={"name": "X", "type": "openai", "url": url})
+        result = r.json()
+        assert r.status_code == 200 and result["ok"] is False, r.text
+        assert result["error"].endswith(f"did you mean {meant}?"), result["error"]
+        assert "404" in result["error"]
+    ok = (await apps.admin.post(f"{A}/backends/test", json={"name": "X", "type": "openai", "url": openai_x.url,
+                                                            "apiKey": "sk-x-key-1234"})).json()
+    assert ok["ok"] is True and "did you mean" not in str(ok)

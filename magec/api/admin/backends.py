@@ -12,7 +12,8 @@ from magec.api.errors import json_body
 from magec.backends import registry, test_record
 from magec.backends.base import BackendSpec, limits_of
 from magec.backends.health import UNREACHABLE, UP, config_fingerprint
-from magec.config_view.snapshot import expand
+from magec.config import VAR_REF
+from magec.config_view.snapshot import ENVIRONMENT, expand
 from magec.context import AppContext
 from magec.errors import MagecError, ValidationError
 from magec.redact import redact
@@ -36,9 +37,9 @@ def _probe_args(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _spec_from_body(
-    ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None
+    ctx: AppContext, body: dict[str, Any], stored: dict[str, Any] | None, warnings: list[str]
 ) -> BackendSpec:
-    """An expanded spec from an unsaved body.
+    """An expanded spec from an unsaved body (``warnings`` gets :func:`missing_secrets`'s).
 
     With a saved backend (``stored``) the same rules as saving apply: an empty apiKey or header
     value, or the masked URL, falls back to the stored one — but only while ``type`` and ``url``
@@ -60,6 +61,7 @@ async def _spec_from_body(
         data = sensitive.decrypt_all(Backend.sensitive + Backend.secret_urls, kept, cipher)
     snap = await ctx.store.snapshot()
     values = snap.secret_values
+    warnings.extend(missing_secrets(data, values))
     return BackendSpec(
         id=model.id or "unsaved",
         name=model.name,
@@ -70,6 +72,27 @@ async def _spec_from_body(
         timeout=model.timeout,
         **limits_of(model),
     )
+
+
+def missing_secrets(data: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """Warnings for the ``${NAME}`` references of a backend's connection fields (decrypted
+    ``apiKey``, header values, ``url``) that name no secret and no environment variable: each
+    expands to nothing, so the provider's "401 unauthorized" would otherwise be all the user saw
+    of a typo'd or deleted secret. A ``${NAME:-default}`` is fine as it is."""
+    fields = [("apiKey", data.get("apiKey")), ("url", data.get("url"))]
+    fields += [(f"headers.{k}", v) for k, v in (data.get("headers") or {}).items()]
+    out = []
+    for field, text in fields:
+        if not isinstance(text, str) or "${" not in text:
+            continue
+        for m in VAR_REF.finditer(text):
+            name = m.group(1)
+            if m.group(2) is None and not values.get(name) and not ENVIRONMENT.get(name):
+                out.append(
+                    f"{field}: ${{{name}}} names no secret (nor environment variable), so it was sent "
+                    f"empty: create a secret with key {name} (Secrets) or fix the reference"
+                )
+    return out
 
 
 async def run_probe(spec: BackendSpec, args: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +131,10 @@ def router(ctx: AppContext) -> APIRouter:
         if bid is not None and not isinstance(bid, str):  # the id of the saved backend being edited
             raise ValidationError("id: must be a string", field="id")
         stored = await ctx.store.get("backends", bid) if bid else None
-        spec = await _spec_from_body(ctx, body, stored)
+        warnings: list[str] = []
+        spec = await _spec_from_body(ctx, body, stored, warnings)
         result = await run_probe(spec, _probe_args(body))
+        result["warnings"] = warnings + list(result.get("warnings") or [])
         probes.put(spec, result)  # kept a while: saving right after keeps these results on the card
         return result
 
@@ -125,7 +150,10 @@ def router(ctx: AppContext) -> APIRouter:
         # {"reuse": true}: the dialog just tested this very connection unsaved (then saved it)
         reused = probes.take(spec) if body.get("reuse") else None
         result = reused if reused is not None else await run_probe(spec, _probe_args(body))
-        result = {**result, "reused": reused is not None}
+        plain = sensitive.decrypt_all(Backend.sensitive + Backend.secret_urls, raw, ctx.store.cipher)
+        unnamed = missing_secrets(plain, snap.secret_values)
+        warnings = unnamed + [w for w in result.get("warnings") or [] if w not in unnamed]
+        result = {**result, "reused": reused is not None, "warnings": warnings}
         previous = (await ctx.store.get_backend_status(id))["health"]
         status = "healthy" if result.get("ok") else "unhealthy"
         now = datetime.now(UTC).isoformat()
