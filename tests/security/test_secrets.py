@@ -93,8 +93,14 @@ def admin(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def user(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.user_url, timeout=30) as c:
+def user(server: ServerProcess, admin: httpx.Client, setup: dict[str, Any]) -> Iterator[httpx.Client]:
+    """The user API as a client with its own token from the start. The API is open only while no
+    client exists, so whichever test first creates one (any order, any xdist split) would otherwise
+    turn every later tokenless call into a 401: no test may depend on another having run."""
+    r = admin.post(f"{A}/clients", json={"name": "T", "allowedAgents": [setup["agent"]["id"]]})
+    assert r.status_code == 201, r.text
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    with httpx.Client(base_url=server.user_url, headers=headers, timeout=30) as c:
         yield c
 
 
@@ -158,9 +164,6 @@ def test_header_and_url_secrets_appear_in_no_response_event_log_or_file(
     responses.append(r.text)
 
     # A successful run: the provider got every stored value (kept, decrypted, expanded)
-    r = admin.post(f"{A}/clients", json={"name": "T", "allowedAgents": [aid]})
-    assert r.status_code == 201, r.text
-    user.headers["Authorization"] = f"Bearer {r.json()['token']}"
     assert user.post(f"{U}/apps/{aid}/users/alice/sessions/s1", json={}).status_code == 200
     r = user.post(f"{U}/run", json=run_body(aid, "s1", f"hello {WORDS}"))
     assert r.status_code == 200 and not any(e.get("errorCode") for e in r.json()), r.text
