@@ -42,7 +42,12 @@ class ImportCounts(dict[str, int]):
 
 def _secret(item: Any, key: str) -> tuple[Any, str]:
     """A Magec secret with its value readable by magec (decrypted with Magec's key), or a note that
-    the value must be re-entered (it stays encrypted under a key magec does not have)."""
+    the value must be re-entered (it stays encrypted under a key magec does not have, or it was
+    empty in the file)."""
+    if isinstance(item, dict) and item.get("value") in ("", None):
+        # imported as it is (the secret and its references stay), but a ${KEY} of it expands to
+        # nothing: a backend's key sent empty, a 401 no one connects to this import
+        return {**item, "value": ""}, "value is empty in store.json: enter it"
     if not isinstance(item, dict) or not str(item.get("value", "")).startswith(MAGEC_PREFIX):
         return item, ""
     clear = decrypt_magec(str(item["value"]), key)

@@ -313,6 +313,11 @@ def _read_go(files: dict[str, bytes]) -> Backup:
                     f"secret {item.get('key') or item['id']!r}: encrypted with Magec's own key, restored "
                     "without its value (enter it again in the Admin UI)"
                 )
+            elif kind == "secrets" and item.get("value") in ("", None):
+                warnings.append(
+                    f"secret {item.get('key') or item['id']!r}: its value is empty in store.json, so "
+                    "whatever uses it gets nothing (enter it in the Admin UI)"
+                )
             out.setdefault(kind, []).append(Entry(str(item["id"]), _normalise(kind, item)))
     for key, items in data.items():
         if key not in KINDS and key != "settings" and isinstance(items, list) and items:

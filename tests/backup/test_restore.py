@@ -177,7 +177,8 @@ async def test_restores_a_magec_backup(sqlite_apps: Apps, provider: FakeServer) 
     store = {
         "backends": [{"id": "b1", "name": "Fake", "type": "openai", "url": provider.url, "apiKey": "sk-magec-1"}],
         "agents": [{"id": "a1", "name": "Go agent", "llm": {"backend": "b1", "model": "m"}}],
-        "secrets": [{"id": "s1", "name": "Old", "key": "OLD", "value": "enc:v1:unreadable"}],
+        "secrets": [{"id": "s1", "name": "Old", "key": "OLD", "value": "enc:v1:unreadable"},
+                    {"id": "s2", "name": "Blank", "key": "BLANK_KEY", "value": ""}],
         "clients": [{"id": "c1", "name": "Bot", "type": "direct", "token": "mgc_magec_token_1234567890",
                      "allowedAgents": ["a1"]}],
         "settings": {"sessionProvider": ""},
@@ -189,6 +190,7 @@ async def test_restores_a_magec_backup(sqlite_apps: Apps, provider: FakeServer) 
     body = r.json()
     assert body["origin"] == "magec-go"
     assert any("OLD" in w for w in body["warnings"]) and any("conversations" in w for w in body["warnings"])
+    assert any("'BLANK_KEY'" in w and "empty" in w for w in body["warnings"]), body["warnings"]
     r = await sqlite_apps.user.post(f"{U}/run", json=_run("a1", "hola"),
                                     headers={"Authorization": "Bearer mgc_magec_token_1234567890"})
     assert r.status_code == 200 and "fake-llm says: hola" in r.text, r.text

@@ -107,6 +107,21 @@ def test_import_magec_says_where_and_what_it_changed(tmp_path: Path) -> None:
     assert json.loads(settings)["longTermProvider"] == "mem-1"
 
 
+def test_import_magec_warns_of_a_secret_with_an_empty_value(tmp_path: Path) -> None:
+    """A secret whose value is empty in store.json is imported (its references stay) and reported
+    REENTER by name: every ``${KEY}`` of it would otherwise expand to nothing, unannounced."""
+    cfg = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'magec.db'}")
+    store_json = tmp_path / "store.json"
+    store_json.write_text(json.dumps({"secrets": [
+        {"id": "sec-e", "name": "Groq", "key": "GROQ_API_KEY", "value": ""},
+        {"id": "sec-f", "name": "Fine", "key": "FINE_KEY", "value": "v-123"}]}))
+    r = magec("import-magec", str(store_json), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "REENTER      Groq (sec-e) — value is empty in store.json: enter it" in out, out
+    assert "imported     Fine (sec-f)" in out and "(1 with a value to re-enter)" in out, out
+
+
 def test_config_file_and_env(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("server:\n  port: ${PORT:-9000}\n  adminPassword: ${PASS}\nlog: {level: debug, format: json}\n")
