@@ -128,7 +128,7 @@ def serve(
 def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
     from magec.store.migrate import current_revision, upgrade
-    from magec.store.pool import database_error
+    from magec.store.pool import database_error, describe
     from magec.store.store import make_engine
 
     cfg = _config(config)
@@ -153,7 +153,16 @@ def migrate(config: ConfigOpt = None) -> None:
     except ConfigError as e:
         error(e)
         raise typer.Exit(2) from None
-    console.print(f"database at revision [bold]{rev}[/bold]")
+    # which database: run from another directory or without the server's config, migrate prepares
+    # another one, and someone who set up PostgreSQL must see whether this run used it
+    console.print(f"migrated {describe(cfg.resolved_database_url())}: at revision [bold]{rev}[/bold]",
+                  highlight=False)
+    if not cfg.database_url:
+        console.print(
+            "no database.url is configured, so the data stays in the embedded SQLite database; to use "
+            "PostgreSQL set database.url (MAGEC_DATABASE_URL), see docs/backup.md "
+            "(\"Moving from SQLite to PostgreSQL\")", highlight=False,
+        )
 
 
 @app.command("import-magec")

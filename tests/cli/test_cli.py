@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -53,12 +54,30 @@ def write_config(tmp_path: Path, db_url: str) -> Path:
 
 
 def test_migrate(tmp_path: Path, db_url: str) -> None:
+    """It says which database it migrated, with no password in what it prints."""
+    if db_url.startswith("postgresql"):  # the test server trusts its socket: any password connects
+        db_url = re.sub(r"://([^:/@]+):?[^@/]*@", r"://\1:pg-pass-canary-91@", db_url, count=1)
+        assert "pg-pass-canary-91" in db_url
     cfg = write_config(tmp_path, db_url)
     r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "revision" in r.stderr
+    where = f"SQLite {tmp_path / 'magec.db'}" if db_url.startswith("sqlite") else "postgresql+asyncpg://"
+    assert re.search(rf"migrated {re.escape(where)}\S*: at revision \w+", r.stderr), r.stderr
+    assert "pg-pass-canary-91" not in r.stdout + r.stderr
+    assert ("***@" in r.stderr) == db_url.startswith("postgresql"), r.stderr
+    assert "embedded SQLite" not in r.stderr  # a database was configured: no pointer
     r = magec("migrate", "--config", str(cfg), cwd=tmp_path)  # idempotent
     assert r.returncode == 0, r.stderr
+
+
+def test_migrate_without_a_database_says_the_data_stays_in_sqlite(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\n")
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"migrated SQLite {tmp_path / 'data' / 'magec.db'}: at revision" in r.stderr, r.stderr
+    assert "no database.url is configured, so the data stays in the embedded SQLite database" in r.stderr
+    assert "PostgreSQL set database.url (MAGEC_DATABASE_URL), see docs/backup.md" in r.stderr
 
 
 async def test_import_magec_store(tmp_path: Path) -> None:
