@@ -70,7 +70,6 @@ def gemini_base_url(url: str | None) -> str:
 
 
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
-_HOST = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def http_url_problem(url: str) -> str | None:
@@ -97,7 +96,8 @@ def http_url_problem(url: str) -> str | None:
     if not host:
         return "has no host"
     # a bracketed host was already parsed as an IPv6 address by urlsplit
-    if not parts.netloc.rpartition("@")[2].startswith("[") and not _HOST.match(host):
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    if not bracketed and not all(c.isalnum() or c in "-._" for c in host):  # IDN names: letters of any script
         return f"has an invalid host {host!r}"
     if port == 0:
         return "has an invalid port 0"

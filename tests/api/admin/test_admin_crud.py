@@ -155,6 +155,10 @@ async def test_a_backend_url_that_does_not_parse_is_a_400_on_create_and_update(
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "url" and fragment in r.json()["error"], r.text
     assert (await apps.admin.get(f"{A}/backends/{made['id']}")).json()["url"] == "http://[::1]:11434/v1"
+    # what stays accepted: references, a reference inside the URL, an internationalised host
+    for fine in ("${OLLAMA_URL}", "http://${OLLAMA_HOST}:11434/v1", "https://bücher.example/v1"):
+        r = await apps.admin.put(f"{A}/backends/{made['id']}", json={"name": "ok", "type": "openai", "url": fine})
+        assert r.status_code == 200, (fine, r.text)
 
 
 async def test_loop_validation(apps: Apps) -> None:
