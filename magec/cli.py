@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,40 @@ from magec.config import Config, load_config
 from magec.errors import ConfigError, MagecError
 from magec.logs import setup_logging
 
-app = typer.Typer(help="magec: self-hosted multi-agent AI platform", no_args_is_help=True)
+#: options of ``serve`` that take a value (to find the first positional argument past them)
+_VALUED = frozenset({"--config", "-c", "--workers", "-w"})
+_ROOT_ONLY = frozenset({"--help", "-h", "--install-completion", "--show-completion"})
+
+
+def with_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """``argv`` with ``serve`` as the command when none is named: Magec's binary has no
+    subcommands (``magec --config config.yaml`` starts the server), so ours accepts that too.
+    Options given before a named command move after it (``magec --config F migrate`` =
+    ``magec migrate --config F``). Help and completion options and an empty line are left alone."""
+    if not argv or argv[0] in _ROOT_ONLY:
+        return argv
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("-"):
+            if token in commands:  # a command after leading options: put them after it
+                return [token, *argv[:i], *argv[i + 1 :]]
+            return argv  # a positional we do not know: typer names it ("No such command")
+        i += 2 if token in _VALUED else 1
+    return ["serve", *argv]
+
+
+class _Cli(typer.Typer):
+    """The ``magec`` entry point (``magec.cli:app``): typer, plus the default command."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        group = typer.main.get_command(self)
+        names = set(getattr(group, "commands", {}))
+        sys.argv[1:] = with_default_command(sys.argv[1:], names)
+        return super().__call__(*args, **kwargs)
+
+
+app = _Cli(help="magec: self-hosted multi-agent AI platform (no command = serve)", no_args_is_help=True)
 console = Console(stderr=True)
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
 

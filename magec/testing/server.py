@@ -24,6 +24,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    #: the command before ``--config`` (``[]``: none, as Magec's binary is started)
+    command: list[str] = field(default_factory=lambda: ["serve"])
     #: more ``server:`` settings for config.yaml (e.g. ``{"adminHost": "0.0.0.0"}``)
     server_config: dict[str, object] = field(default_factory=dict)
     #: more top-level config.yaml sections (e.g. ``{"limits": {"maxRuns": 50}}``)
@@ -65,7 +67,7 @@ class ServerProcess:
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "magec", "serve", "--config", str(cfg_path), *self.extra_args],
+            [sys.executable, "-m", "magec", *self.command, "--config", str(cfg_path), *self.extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},

@@ -262,3 +262,19 @@ def test_a_port_in_use_is_one_line_before_anything_is_touched(tmp_path: Path) ->
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert lines == [f"error: server.port: cannot listen on 127.0.0.1:{port}: Address already in use"], r.stderr
     assert not (tmp_path / "data").exists()  # no database migrated, no key generated
+
+
+def test_no_command_serves_like_magecs_binary(tmp_path: Path) -> None:
+    """``magec --config F`` starts the server, as Magec's ``magec --config config.yaml`` does;
+    options before a named command still reach it."""
+    from magec.testing.server import ServerProcess
+
+    with ServerProcess(tmp_path / "data", command=[]).start() as srv:
+        import httpx
+
+        assert httpx.get(f"{srv.user_url}/api/v1/health").status_code == 200
+        assert httpx.get(f"{srv.admin_url}/api/v1/health").status_code == 200
+    cfg = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    r = magec("--config", str(cfg), "migrate", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "revision" in r.stderr
