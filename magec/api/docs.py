@@ -4,13 +4,17 @@ FastAPI's default page loads Swagger UI from a CDN: blank on an offline machine,
 party's script running next to the admin password. Here the assets come from the
 ``swagger-ui-bundle`` wheel, mounted at ``/docs-assets`` (a ``/docs`` path: the guard treats it as
 docs, not as the Admin UI).
+
+Magec's addresses for the same (swaggo's ``/swagger/index.html`` and ``/swagger/doc.json``, on both
+of its ports) keep working: ``/swagger/doc.json`` is this app's OpenAPI schema and every other
+``/swagger`` path redirects to ``/docs``, so bookmarks and scripts written against Magec land here.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
@@ -30,3 +34,13 @@ def install(app: FastAPI, title: str) -> None:
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
         )
+
+    @app.get("/swagger/doc.json", include_in_schema=False)
+    async def swagger_doc() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/swagger", include_in_schema=False)
+    @app.get("/swagger/{rest:path}", include_in_schema=False)
+    async def swagger(rest: str = "") -> RedirectResponse:
+        # temporary (307): /docs is where the page lives today, not a promise for ever
+        return RedirectResponse("/docs", status_code=307)

@@ -225,7 +225,7 @@ OPEN_LOCAL_ONLY = (
     "client (Admin UI → Clients) and send its token, or set server.openAccess: network to let anyone "
     "reach it without one"
 )
-_NOT_UI = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/metrics")
+_NOT_UI = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/metrics", "/swagger")
 
 
 class RequestGuard:

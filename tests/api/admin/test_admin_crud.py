@@ -26,6 +26,18 @@ async def test_health_and_docs(apps: Apps) -> None:
         assert (await client.get("/openapi.json")).status_code == 200
 
 
+async def test_magecs_swagger_paths(apps: Apps) -> None:
+    """Magec serves swaggo at ``/swagger/*`` on both ports: its index redirects to our page and
+    ``/swagger/doc.json`` is that port's own OpenAPI schema."""
+    for client, path in ((apps.admin, "/api/v1/admin/agents"), (apps.user, "/api/v1/agent/run")):
+        for old in ("/swagger/index.html", "/swagger/", "/swagger"):
+            r = await client.get(old)
+            assert r.status_code == 307 and r.headers["location"] == "/docs", old
+        r = await client.get("/swagger/doc.json")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.json() == (await client.get("/openapi.json")).json() and path in r.json()["paths"]
+
+
 @pytest.mark.parametrize(
     ("segment", "body", "update"),
     [
