@@ -119,6 +119,33 @@ async def test_auth_and_lookup(apps: Apps) -> None:
     assert r.status_code == 401 and "disabled" in r.text
 
 
+async def test_every_refusal_carries_magecs_ok_false(apps: Apps) -> None:
+    """Magec's webhook answers always carry ``ok`` (``{"ok": false, "error": …}`` on a refusal);
+    ours keep ``error`` and ``code`` beside it, also for refusals made before the handler runs."""
+    cid, token, aid = await _hook(apps, {"passthrough": True})
+    signed, signed_token, _ = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret"})
+    outsider = await agent(apps, apps.ctx.extras["test_backend"])
+    off = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}}, enabled=False)
+    msg = {"prompt": "hi"}
+    refusals = [
+        (401, await apps.user.post(f"{W}/{cid}", json=msg)),
+        (401, await apps.user.post(f"{W}/{cid}", json=msg, headers=auth("mgc_wrong"))),
+        (401, await apps.user.post(f"{W}/{off['id']}", json=msg, headers=auth(off["token"]))),
+        (401, await apps.user.post(f"{W}/{signed}", json=msg, headers=auth(signed_token))),
+        (403, await apps.user.post(f"{W}/{cid}", json={**msg, "agent": outsider}, headers=auth(token))),
+        (400, await apps.user.post(f"{W}/{cid}", content=b"{nope", headers={**auth(token), "content-type": "application/json"})),
+        (400, await apps.user.post(f"{W}/{cid}", json=[1], headers=auth(token))),
+        (413, await apps.user.post(f"{W}/{cid}", json={"prompt": "x" * 3_000_000}, headers=auth(token))),
+        (404, await apps.user.post(f"{W}/nope", json=msg, headers=auth(token))),
+        (405, await apps.user.get(f"{W}/{cid}", headers=auth(token))),
+    ]
+    for status, r in refusals:
+        body = r.json()
+        assert r.status_code == status, (status, r.text)
+        assert body["ok"] is False and body["error"] and body["code"], (status, body)
+        assert next(iter(body)) == "ok", body  # Magec's field first
+
+
 async def test_command_mode_sees_the_body(apps: Apps, llm: FakeServer) -> None:
     cmd = await command(apps, "Triage issue {{body.issue.title}} labelled {{body.labels}}; all: {{body}}")
     cid, token, _ = await _hook(apps, {"commandId": cmd})

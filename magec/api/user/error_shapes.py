@@ -7,7 +7,10 @@ corrected ``Content-Length``. Streams and successes are never touched. Two uses:
 
 * ``/v1/`` — OpenAI's error object (:mod:`magec.api.user.openai.errors`);
 * ``/api/v1/agent/`` — magec's ``{"error", "code"}`` plus ``detail`` (the message), the field ADK
-  clients (its dev web UI, ``adk`` API clients) read from FastAPI's ``HTTPException`` bodies.
+  clients (its dev web UI, ``adk`` API clients) read from FastAPI's ``HTTPException`` bodies;
+* ``/api/v1/webhooks/`` — ``"ok": false`` first, as every answer of Magec's webhook handler
+  carries ``ok`` (automations test it), also on refusals made before the handler runs (client
+  token, body size, Host/Origin, method); ``error`` and ``code`` are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 Rewrite = Callable[[int, bytes], "bytes | None"]
 
 ADK_PREFIX = "/api/v1/agent/"
+WEBHOOK_PREFIX = "/api/v1/webhooks/"
 
 
 class JsonErrorRewrite:
@@ -71,9 +75,20 @@ def _with_detail(status: int, body: bytes) -> bytes | None:
     return json.dumps({**data, "detail": data["error"]}).encode()
 
 
+def _with_ok(status: int, body: bytes) -> bytes | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "ok" in data:
+        return None
+    return json.dumps({"ok": False, **data}, separators=(",", ":")).encode()
+
+
 def install(app: Any) -> None:
-    """Both rewrites, outermost (call after every other ``add_middleware``)."""
+    """The three rewrites, outermost (call after every other ``add_middleware``)."""
     from magec.api.user.openai import errors as openai_errors
 
     openai_errors.install(app)
     app.add_middleware(JsonErrorRewrite, prefix=ADK_PREFIX, rewrite=_with_detail)
+    app.add_middleware(JsonErrorRewrite, prefix=WEBHOOK_PREFIX, rewrite=_with_ok)
