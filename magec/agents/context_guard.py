@@ -9,6 +9,12 @@ latency without bound. When an agent's ``contextGuard.enabled`` is set, a before
 * ``threshold``: drop the oldest turns while the estimated size exceeds ``maxTokens`` (≈ 4 characters
   per token), always keeping the latest turn.
 
+A blank (absent or 0) ``maxTurns`` means 20 and a blank ``maxTokens`` 102,400, Magec's defaults: its
+guard (adk-utils-go ``contextguard``) takes 20 turns when none is set, and for ``threshold`` compacts
+at the model's context window less a 20 % buffer — 102,400 for a model its registry does not know
+(128,000 tokens). Magec looks known models' windows up; magec has no such table, so it is 102,400
+for every model.
+
 Cuts happen only at user-turn boundaries, so a tool call is never separated from its result.
 """
 
@@ -18,6 +24,21 @@ from collections.abc import Callable
 from typing import Any
 
 from magec.resources.models import ContextGuard
+
+#: ``maxTurns`` when blank (adk-utils-go contextguard's ``defaultMaxTurns``)
+DEFAULT_MAX_TURNS = 20
+#: ``maxTokens`` when blank: contextguard's unknown-model window (128,000) less its 20 % buffer
+DEFAULT_MAX_TOKENS = 102_400
+
+
+def max_turns(guard: ContextGuard) -> int:
+    """The user turns ``sliding_window`` keeps (``maxTurns``, or Magec's default when blank)."""
+    return guard.max_turns or DEFAULT_MAX_TURNS
+
+
+def max_tokens(guard: ContextGuard) -> int:
+    """The estimated tokens ``threshold`` keeps under (``maxTokens``, or Magec's default when blank)."""
+    return guard.max_tokens or DEFAULT_MAX_TOKENS
 
 
 def _is_user_turn_start(content: Any) -> bool:
@@ -56,10 +77,11 @@ def trim(contents: list[Any], guard: ContextGuard) -> list[Any]:
     if not guard.enabled or not contents:
         return contents
     turns = _turns(contents)
-    if guard.strategy == "sliding_window" and guard.max_turns > 0:
-        turns = turns[-guard.max_turns :]
-    elif guard.strategy == "threshold" and guard.max_tokens > 0:
-        while len(turns) > 1 and _estimate_tokens([c for t in turns for c in t]) > guard.max_tokens:
+    if guard.strategy == "sliding_window":
+        turns = turns[-max_turns(guard) :]
+    elif guard.strategy == "threshold":
+        limit = max_tokens(guard)
+        while len(turns) > 1 and _estimate_tokens([c for t in turns for c in t]) > limit:
             turns.pop(0)
     return [c for t in turns for c in t]
 
@@ -69,9 +91,9 @@ def window(guard: ContextGuard) -> Callable[[list[Any]], int] | None:
     (:func:`magec.memory.event_cache.windowed`): the start of the last ``maxTurns`` user turns
     already stored — a superset of what :func:`trim` keeps once the new message adds a turn.
     None (the whole session) for ``threshold`` and when off: their cut depends on sizes."""
-    if not (guard.enabled and guard.strategy == "sliding_window" and guard.max_turns > 0):
+    if not (guard.enabled and guard.strategy == "sliding_window"):
         return None
-    keep = guard.max_turns
+    keep = max_turns(guard)
 
     def start(events: list[Any]) -> int:
         seen = 0

@@ -108,7 +108,7 @@ export const AgentDialog = {
             <div class="field"><label>Strategy</label>
               <select v-model="form.contextGuard.strategy"><option value="threshold">Token threshold (summarise)</option><option value="sliding_window">Sliding window</option></select></div>
             <div class="field" v-if="form.contextGuard.strategy === 'threshold'"><label>Max tokens</label>
-              <input type="number" min="0" v-model.number="form.contextGuard.maxTokens" placeholder="0 = model default"></div>
+              <input type="number" min="0" v-model.number="form.contextGuard.maxTokens" placeholder="0 = 102,400"></div>
             <div class="field" v-else><label>Max turns</label>
               <input type="number" min="1" v-model.number="form.contextGuard.maxTurns"></div>
           </div>
