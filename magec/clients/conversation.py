@@ -20,6 +20,11 @@ Contract of :class:`Conversations` (the seam the bot workers, webhooks and cron 
   (4xx :class:`MagecError`) so a bot can answer "not allowed".
 * ``Inbound.meta`` is written into the session state under ``client:<key>`` (the only keys a client
   may write, :func:`magec.api.clients.check_client_state`).
+* **Fan-out** (:meth:`ask_each`, webhooks and cron — Magec's executor): with no ``Inbound.agent``
+  the message goes to *every* allowed agent and flow in ``allowedAgents`` order, one after the
+  other, each in its own session; the answer is the answers joined with ``\n---\n``. An agent that
+  fails is left out (``Outbound.parts`` keeps every outcome); only when all fail is the answer a
+  failure (the last one's code).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -82,6 +87,8 @@ class Outbound:
     error_message: str | None = None  # redacted, user-presentable
     #: the session the turn ran in (for logs and tests)
     session_id: str = ""
+    #: :meth:`Conversations.ask_each`: each agent's own outcome, in ``allowedAgents`` order
+    parts: list[Outbound] = field(default_factory=list)
 
 
 def answer_text(events: list[TurnEvent]) -> str:
@@ -239,6 +246,28 @@ class Conversations:
         if inbound.speech and answer:
             await self._speak(rt, app, answer, inbound.speech_format, out)
         return out
+
+    async def ask_each(self, client_id: str, inbound: Inbound) -> Outbound:
+        """``inbound`` to every allowed agent, or to ``inbound.agent`` alone (module contract,
+        "Fan-out"); never raises for a failed turn."""
+        if inbound.agent:
+            return await self.ask(client_id, inbound)
+        try:
+            rt = await self._runtime()
+            allowed = self._allowed_ids(rt, self._client(rt, client_id))
+        except MagecError as err:
+            return _failed(None, err, None)
+        if len(allowed) < 2:  # one agent (or none: ask says why) is a plain turn
+            return await self.ask(client_id, inbound)
+        # one after the other, as Magec: a client's runs count once against its concurrency limit
+        parts = [await self.ask(client_id, replace(inbound, agent=aid)) for aid in allowed]
+        answered = [p for p in parts if p.error_code is None]
+        if not answered:
+            last = parts[-1]
+            return replace(last, parts=parts)
+        first = answered[0]
+        text = "\n---\n".join(p.text for p in answered if p.text)
+        return Outbound(text, first.agent_id, first.agent_name, session_id=first.session_id, parts=parts)
 
     async def _speak(self, rt: Runtime, app: App, text: str, fmt: str | None, out: Outbound) -> None:
         """TTS of the answer into ``out`` (no TTS configured, or it failed → text only)."""

@@ -7,9 +7,10 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
   default UTC), ``missedRuns`` (``once`` | ``skip``, default ``once``), ``missedRunsWindow``
   (seconds, default 86400).
 * At each slot the command's prompt (read at fire time, so an edited command applies at once) is
-  sent through :class:`~magec.clients.conversation.Conversations` to the client's default agent
-  (``allowedAgents[0]``, or the conversation's choice), in a session of its own per run
-  (conversation ``cron-<slot>``, user ``cron``).
+  sent through :meth:`~magec.clients.conversation.Conversations.ask_each` to every agent and flow
+  in the client's ``allowedAgents``, one after the other, as Magec's executor does (the answers
+  joined with ``\n---\n``), each in a session of its own per run (conversation ``cron-<slot>``,
+  user ``cron``).
 * **Exactly once.** A slot is claimed by inserting ``(clientId, slot)`` into ``client_runs`` before it
   runs; a replica that loses that insert does not run it. With the supervisor's lease only one
   replica schedules at a time, and a replica taking over mid-slot cannot fire the slot again. A
@@ -217,7 +218,7 @@ class CronJob:
         status.extra["lastRun"] = iso(slot)
         try:
             prompt = self._prompt()
-            out = await self.ctx.conversations.ask(
+            out = await self.ctx.conversations.ask_each(
                 cid, Inbound(conversation=f"cron-{slot:%Y%m%dT%H%M%SZ}", user="cron", text=prompt)
             )
             ok = out.error_code is None

@@ -1,5 +1,5 @@
 """Cron clients, driven as an operator would: a job due in the next seconds fires exactly once
-with the command's prompt to the default agent, its last/next run and result show in the Admin
+with the command's prompt to every allowed agent (Magec's executor), its last/next run and result show in the Admin
 API, schedule edits and disabling apply live, and missed runs after downtime follow the policy."""
 
 from __future__ import annotations
@@ -67,16 +67,19 @@ async def test_due_job_fires_once_and_reports(tmp_path: Path, llm: FakeServer) -
         st = await until(apps, c["id"], lambda s: s.get("running") and s.get("nextRun"))
         assert st["nextRun"] == cron_mod.iso(slot) and st["schedule"] == at(slot)
         st = await until(apps, c["id"], lambda s: s.get("lastRun") == cron_mod.iso(slot) and s.get("lastOk"))
-        assert st["lastResult"] == "cronllm says: Write the morning report ONCE-MARKER"
+        # every allowed agent answered, in allowedAgents order, the answers joined as Magec joins them
+        answer = "cronllm says: Write the morning report ONCE-MARKER"
+        assert st["lastResult"] == f"{answer}\n---\n{answer}"
         # the next slot is a year away; waiting past the slot does not fire it again
         assert st["nextRun"] > cron_mod.iso(slot + timedelta(days=300))  # type: ignore[operator]
         await asyncio.sleep(1.5)
         assert await cron_mod.run_count(apps.ctx.store.engine, c["id"]) == 1
-        assert prompts(llm, "ONCE-MARKER") == 1
-        # the default agent (allowedAgents[0]) answered
+        assert prompts(llm, "ONCE-MARKER") == 2  # once per agent, for the one slot
+        # each agent ran the slot once, in a session of its own
         rt = await apps.ctx.runtime.fresh()  # type: ignore[union-attr]
-        sessions = await rt.session_service.list_sessions(app_name=first, user_id=f"{c['id']}:cron")
-        assert len(sessions.sessions) == 1
+        for aid in (first, other):
+            sessions = await rt.session_service.list_sessions(app_name=aid, user_id=f"{c['id']}:cron")
+            assert len(sessions.sessions) == 1, aid
 
 
 async def test_schedule_edits_and_disabling_apply_live(tmp_path: Path, llm: FakeServer) -> None:

@@ -146,6 +146,36 @@ async def test_every_refusal_carries_magecs_ok_false(apps: Apps) -> None:
         assert next(iter(body)) == "ok", body  # Magec's field first
 
 
+async def test_every_allowed_agent_answers_joined_as_magec(apps: Apps, llm: FakeServer) -> None:
+    """Magec's executor sends a webhook's message to each of the client's allowedAgents and joins
+    the answers with ``\n---\n``; an agent that fails is left out, all failing is a failure."""
+    with FakeServer(OpenAIFake("second")) as other_llm:
+        first = await agent(apps, apps.ctx.extras["test_backend"])
+        second = await agent(apps, await backend(apps, other_llm.url))
+        dead = await agent(apps, await backend(apps, "http://127.0.0.1:9/v1"))
+        c = await client(apps, "webhook", [first, dead, second], {"webhook": {"passthrough": True}})
+        r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "status?"}, headers=auth(c["token"]))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["ok"] is True and body["response"] == "hook says: status?\n---\nsecond says: status?"
+        assert body["agents"] == [first, second] and body["agent"] == first
+        assert [f["agent"] for f in body["failed"]] == [dead] and body["failed"][0]["code"]
+        # each agent had the message once
+        assert sum("status?" in str(q.json) for q in other_llm.requests if q.route == "chat") == 1
+        # ``agent`` in the body (beyond Magec) still asks that one alone
+        r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "you only", "agent": second},
+                                 headers=auth(c["token"]))
+        assert r.json()["response"] == "second says: you only" and "agents" not in r.json()
+        # nobody answering is a failure, with each one's reason
+        broken = await client(apps, "webhook", [dead, dead], {"webhook": {"passthrough": True}})
+        only_dead = await client(apps, "webhook", [dead, await agent(apps, await backend(apps, "http://127.0.0.1:9/v1"))],
+                                 {"webhook": {"passthrough": True}})
+        for cl in (broken, only_dead):
+            r = await apps.user.post(f"{W}/{cl['id']}", json={"prompt": "x"}, headers=auth(cl["token"]))
+            assert r.status_code >= 500 and r.json()["ok"] is False, r.text
+        assert len(r.json()["failed"]) == 2 and r.json()["agents"] == []
+
+
 async def test_command_mode_sees_the_body(apps: Apps, llm: FakeServer) -> None:
     cmd = await command(apps, "Triage issue {{body.issue.title}} labelled {{body.labels}}; all: {{body}}")
     cid, token, _ = await _hook(apps, {"commandId": cmd})

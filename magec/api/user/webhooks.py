@@ -9,8 +9,12 @@ Contract (Magec's handler, plus the parts marked *beyond Magec*):
   sha256=<hex>`` must be the HMAC-SHA256 of the raw request body under that secret (compared in
   constant time); missing or wrong → ``401``. Callbacks are signed the same way.
 * Body (JSON object, optional for command webhooks): ``prompt`` (Magec; ``message`` is accepted
-  too), optional ``agent`` (an allowed agent or flow, else the client's default), ``sessionId``
+  too), optional ``agent`` (*beyond Magec*: this allowed agent or flow alone), ``sessionId``
   (continue one conversation; default: a new session per call, as Magec) and ``callbackUrl``.
+* **Every allowed agent** (Magec's executor): without ``agent`` the message goes to each of the
+  client's ``allowedAgents`` in order (:meth:`Conversations.ask_each`), and ``response`` is their
+  answers joined with ``\n---\n``; with more than one, ``agents`` lists those that answered and
+  ``failed`` (when any did) ``[{"agent", "code", "error"}]``; all failing is a failure.
 * **Passthrough** (``passthrough: true``): the body's ``prompt`` is the message (``400`` naming
   ``prompt`` when missing). **Command** (``commandId``): the command's prompt is the message, and
   the request body is available to it: ``{{body}}`` is replaced by the whole body (JSON) and
@@ -288,7 +292,7 @@ def router(ctx: AppContext) -> APIRouter:
             async def run_and_call_back() -> None:
                 stopped = False
                 try:
-                    out = await conversations().ask(client_id, inbound)
+                    out = await conversations().ask_each(client_id, inbound)
                     payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
                 except asyncio.CancelledError:  # the server is stopping (drain): say so, to retry
                     stopped = True
@@ -316,7 +320,7 @@ def router(ctx: AppContext) -> APIRouter:
             return JSONResponse({"ok": True, "runId": run_id, "status": "accepted"}, status_code=202)
 
         timeout = float(cfg.get("syncTimeout") or DEFAULT_SYNC_TIMEOUT)
-        ask = asyncio.ensure_future(conversations().ask(client_id, inbound))
+        ask = asyncio.ensure_future(conversations().ask_each(client_id, inbound))
         gone = asyncio.ensure_future(_hung_up(request))
         try:
             await asyncio.wait((ask, gone), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -410,9 +414,17 @@ async def _hung_up(request: Request) -> None:
 
 def _result(out: Any, session: str) -> dict[str, Any]:
     if out.error_code:
-        return {"ok": False, "error": out.error_message or out.error_code, "code": out.error_code,
-                "agent": out.agent_id or None, "sessionId": session}
-    return {"ok": True, "response": out.text, "agent": out.agent_id, "sessionId": session}
+        result = {"ok": False, "error": out.error_message or out.error_code, "code": out.error_code,
+                  "agent": out.agent_id or None, "sessionId": session}
+    else:
+        result = {"ok": True, "response": out.text, "agent": out.agent_id, "sessionId": session}
+    if out.parts:  # a fan-out: who answered, and why the others did not
+        result["agents"] = [p.agent_id for p in out.parts if p.error_code is None]
+        failed = [{"agent": p.agent_id or None, "code": p.error_code, "error": p.error_message or p.error_code}
+                  for p in out.parts if p.error_code]
+        if failed:
+            result["failed"] = failed
+    return result
 
 
 def _prompt(snap: Any, cfg: Any, body: Any) -> tuple[str, dict[str, Any]]:
