@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from magec import errors, heap
 from magec.api.limits import ClientDisconnected, parse_json
+from magec.api.routing import methods_served
 from magec.errors import BackendRateLimitError, ConflictError, MagecError, OverloadedError, RateLimitedError
 from magec.loop import off_loop
 from magec.redact import redact
@@ -100,8 +101,17 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, err: StarletteHTTPException) -> JSONResponse:
-        return error_response(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
+    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(err, "headers", None)
+        if err.status_code == 405:
+            served = methods_served(request)
+            if not served:
+                # only a catch-all (the UI's GET, a static mount) had the path: unknown, not a wrong method
+                return error_response(404, f"no route for {request.url.path}")
+            # every route of the path, not only the first one Starlette tried (GET of GET-and-POST)
+            allow = served + (["HEAD"] if "GET" in served else [])
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
+        return error_response(err.status_code, str(err.detail), headers=headers)
 
     @app.exception_handler(ClientDisconnected)
     @app.exception_handler(ClientDisconnect)  # starlette's: the client left while its body was read

@@ -8,6 +8,8 @@ tests would show it as a 404). Use it as the outer router of a group, in place o
 (wrapping a router in another one adds a level to every request's dispatch and cost more than the
 gate saved).
 
+:func:`methods_served` tells a wrong method from an unknown path (405 or 404) for the error handler.
+
 Why: FastAPI matches a request against the app's routers in order and, inside each, against every
 route (a regular expression each, with FastAPI's scope bookkeeping around it): the user app's
 ``/v1/chat/completions`` took 42 µs to match behind the Magec routers.
@@ -19,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette._utils import get_route_path  # what Starlette's own routes match on
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 
@@ -47,4 +49,25 @@ def methods_elsewhere(request: Request) -> list[str]:
         probe = {**request.scope, "method": method}
         if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
             methods.append(method)
+    return methods
+
+
+#: the UIs' catch-all GET (Admin UI, Voice UI): it takes every path, so it says nothing of a path
+CATCH_ALL = "/{path:path}"
+
+
+def methods_served(request: Request) -> list[str]:
+    """The methods (sorted) the app's own routes serve this request's path with, leaving out the
+    UIs' catch-all GET and static mounts, which match any path below them. Empty = no route has
+    this path: a request Starlette would answer 405 (the catch-all matched it but for its method)
+    is a 404, as on a path no route has at all."""
+    methods = []
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
+        probe = {**request.scope, "method": method}
+        for route in request.app.router.routes:
+            if isinstance(route, Mount) or getattr(route, "path", None) == CATCH_ALL:
+                continue
+            if route.matches(probe)[0] is Match.FULL:
+                methods.append(method)
+                break
     return methods

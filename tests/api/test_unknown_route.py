@@ -67,3 +67,28 @@ async def test_a_get_on_a_post_admin_route_is_405(tmp_path: Path) -> None:
         assert r.headers["allow"] == "POST"
         assert r.json()["code"] == "invalid_request"
         assert (await apps.admin.get("/api/v1/admin/nope")).status_code == 404
+
+
+async def test_unknown_paths_are_404_for_every_method_on_both_ports(tmp_path: Path) -> None:
+    """A POST (PUT, PATCH, DELETE) to a path no route has was a 405: the UIs' catch-all GET (and
+    the docs' static mount) matched it but for the method. Unknown is 404 whatever the method;
+    a known path with a wrong method stays 405 with ``Allow``."""
+    async with running_apps(tmp_path / "data") as apps:
+        assert apps.ctx.config.voice_ui_enabled
+        unknown = ("/nope", "/nope/deeper", "/api/v1/nope", "/api/v1/admin/nope", "/v1/nope",
+                   "/api/v1/agent/nope", "/docs-assets/nope")
+        for client in (apps.user, apps.admin):
+            for method in ("POST", "PUT", "PATCH", "DELETE"):
+                for path in unknown:
+                    r = await client.request(method, path, json={})
+                    assert r.status_code == 404, (method, path, r.text)
+                    body = r.json()
+                    code = body["error"]["code"] if (client is apps.user and path.startswith("/v1/")) else body["code"]
+                    assert code == "not_found", (method, path, body)
+        known = [(apps.user, "POST", "/api/v1/health", "GET"), (apps.user, "PUT", "/api/v1/agent/run", "POST"),
+                 (apps.user, "DELETE", "/v1/chat/completions", "POST"), (apps.admin, "POST", "/api/v1/health", "GET"),
+                 (apps.admin, "PATCH", "/api/v1/admin/backends", "GET, POST"), (apps.user, "POST", "/docs", "GET")]
+        for client, method, path, allow in known:
+            r = await client.request(method, path, json={})
+            assert r.status_code == 405, (method, path, r.text)
+            assert r.headers["allow"].replace(", HEAD", "") == allow, (method, path, r.headers["allow"])

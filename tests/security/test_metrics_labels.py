@@ -22,7 +22,7 @@ async def _spam(user: httpx.AsyncClient, admin: httpx.AsyncClient, n: int) -> li
         tok = uuid.uuid4().hex
         sent.append(tok)
         await user.get(f"/x/{tok}")  # the Voice UI's catch-all (no auth)
-        await user.post(f"/y/{tok}", json={})  # no POST route there: 405 on the catch-all
+        await user.post(f"/y/{tok}", json={})  # no POST route there: a 404 (only the catch-all GET had the path)
         await user.get(f"/api/v1/nope-{tok}")
         await user.get(f"/v1/models/{tok}")  # {model:path}
         await user.request("M" + tok[:8].upper(), "/api/v1/health")  # any method token
