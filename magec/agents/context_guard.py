@@ -9,7 +9,7 @@ latency without bound. When an agent's ``contextGuard.enabled`` is set, a before
 * ``threshold``: drop the oldest turns while the estimated size exceeds ``maxTokens`` (≈ 4 characters
   per token), always keeping the latest turn.
 
-A blank (absent or 0) ``maxTurns`` means 20 and a blank ``maxTokens`` 102,400, Magec's defaults: its
+A blank (absent, null, "" or 0) ``maxTurns`` means 20 and a blank ``maxTokens`` 102,400, Magec's defaults: its
 guard (adk-utils-go ``contextguard``) takes 20 turns when none is set, and for ``threshold`` compacts
 at the model's context window less a 20 % buffer — 102,400 for a model its registry does not know
 (128,000 tokens). Magec looks known models' windows up; magec has no such table, so it is 102,400

@@ -241,11 +241,19 @@ class AgentA2a(Toggle):
 
 
 class ContextGuard(_Model):
+    """``maxTurns`` / ``maxTokens`` 0 = Magec's defaults (magec.agents.context_guard); ``null`` or
+    an empty string (an emptied number box) is that blank too, as Go reads ``null`` into 0."""
+
     magec_fields: ClassVar[frozenset[str] | None] = frozenset({"enabled", "strategy", "maxTurns", "maxTokens"})
     enabled: bool = False
     strategy: Literal["threshold", "sliding_window"] = "threshold"
     max_turns: int = Field(default=0, ge=0)
     max_tokens: int = Field(default=0, ge=0)
+
+    @field_validator("max_turns", "max_tokens", mode="before")
+    @classmethod
+    def _blank(cls, v: Any) -> Any:
+        return 0 if v is None or (isinstance(v, str) and not v.strip()) else v
 
 
 class Budget(_Model):

@@ -31,9 +31,20 @@ async def test_threshold(sqlite_apps: Apps, openai_x: FakeServer) -> None:
 
 
 async def test_blank_max_turns_keeps_magecs_20(sqlite_apps: Apps, openai_x: FakeServer) -> None:
-    """Magec's guard keeps 20 turns when ``maxTurns`` is not set (it kept everything here)."""
+    """Magec's guard keeps 20 turns when ``maxTurns`` is not set (it kept everything here); a
+    ``null`` or an emptied number box (``""``) is blank too (they were a 400)."""
     apps = sqlite_apps
-    _, aid = await make_agent(apps, openai_x, contextGuard={"enabled": True, "strategy": "sliding_window"})
+    _, aid = await make_agent(apps, openai_x, contextGuard={"enabled": True, "strategy": "sliding_window",
+                                                            "maxTurns": None})
+    agent = (await apps.admin.get(f"/api/v1/admin/agents/{aid}")).json()
+    assert agent["contextGuard"]["maxTurns"] == 0
+    for blank in ("", None):
+        r = await apps.admin.put(f"/api/v1/admin/agents/{aid}", json={**agent, "contextGuard": {
+            **agent["contextGuard"], "maxTokens": blank}})
+        assert r.status_code == 200 and r.json()["contextGuard"]["maxTokens"] == 0, r.text
+    r = await apps.admin.put(f"/api/v1/admin/agents/{aid}", json={**agent, "contextGuard": {
+        **agent["contextGuard"], "maxTurns": -1}})
+    assert r.status_code == 400 and r.json()["field"] == "contextGuard.maxTurns"
     for i in range(22):
         r = await apps.user.post(f"{U}/run", json={"appName": aid, "userId": "u", "sessionId": "s",
                                                    "newMessage": {"parts": [{"text": f"message {i}"}]}})
