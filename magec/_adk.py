@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from google.adk.agents.invocation_context import LlmCallsLimitExceededError
 from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.sessions._session_util import extract_json_safe_state_delta
 from google.adk.workflow._graph import EdgeItem
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EdgeItem",
+    "LlmCallsLimitExceededError",
     "StaleSessionError",
     "claim_origin",
     "extract_json_safe_state_delta",

@@ -32,6 +32,7 @@ errors to status codes in one place and every message passes the secret redactor
     └── RunError                run_error           an agent or flow run failed                   → 500
         ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
         ├── OverloadedError     overloaded          over a concurrent-turn limit (``retry_after``) → 503
+        ├── LlmCallsExceededError llm_calls_exceeded  a turn made more model calls than allowed   → 508
         ├── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
         └── FlowNodeError       flow_node_error     a graph flow node failed (CEL, template, code) → 500
             ├── FlowRunawayError    flow_runaway    a router fired more than its cap in one run  → 500
@@ -309,6 +310,14 @@ class OverloadedError(RunError):
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+
+
+class LlmCallsExceededError(RunError):
+    """A turn made more model calls than ADK allows one invocation (``RunConfig.max_llm_calls``):
+    a loop or a tool-calling agent that does not stop. 508 like any loop the server cut."""
+
+    code = "llm_calls_exceeded"
+    status_code = 508
 
 
 class ToolError(RunError):

@@ -35,7 +35,7 @@ from google.adk.events import Event
 from google.adk.telemetry.context import TelemetryConfig
 from google.genai import types
 
-from magec._adk import StaleSessionError
+from magec._adk import LlmCallsLimitExceededError, StaleSessionError
 from magec.agents.apps import App
 from magec.agents.direct import DirectRunner
 from magec.agents.ephemeral_sessions import EphemeralSessionService
@@ -43,6 +43,7 @@ from magec.backends import relay
 from magec.errors import (
     AgentUnavailableError,
     ConflictError,
+    LlmCallsExceededError,
     MagecError,
     NotFoundError,
     ValidationError,
@@ -364,8 +365,11 @@ async def _run_turn(
             return
         cause: BaseException = err
         # ADK may wrap our errors; surface the innermost magec error when there is one.
-        while not isinstance(cause, MagecError) and cause.__cause__ is not None:
+        while not isinstance(cause, MagecError | LlmCallsLimitExceededError) and cause.__cause__ is not None:
             cause = cause.__cause__
+        if isinstance(cause, LlmCallsLimitExceededError):
+            # ADK's own guard against a runaway loop: a named error of ours, not an internal one
+            cause = LlmCallsExceededError(f"{app.kind} {app.name!r} stopped: {cause}")
         failure = _error_event(app, cause if isinstance(cause, MagecError) else err, invocation_id)
         # the one log line of this failure (ADK's own records of it are filtered: magec.logs)
         detail = failure.error_message if isinstance(cause, MagecError) else redact(repr(err))
