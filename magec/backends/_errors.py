@@ -9,7 +9,9 @@ from __future__ import annotations
 import email.utils
 import html
 import json
+import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -163,8 +165,10 @@ def from_transport(
         if kind == "timeout":
             return BackendTimeoutError(safe(f"{label}: {_TIMEOUTS.get(detail, 'request timed out')}"), backend=backend)
         if kind == "cut":
-            return MalformedResponseError(safe(f"{label}: response stream ended mid-way ({detail})"), backend=backend)
-        return BackendConnectionError(safe(f"{label}: cannot connect: {detail}"), backend=backend)
+            return MalformedResponseError(
+                safe(f"{label}: response stream ended mid-way ({no_address(detail)})"), backend=backend
+            )
+        return BackendConnectionError(safe(f"{label}: cannot connect: {connect_reason(e)}"), backend=backend)
     for e in chain:
         name = type(e).__name__
         if isinstance(e, TimeoutError) or name.endswith("TimeoutException") or "Timeout" in name:
@@ -177,15 +181,52 @@ def from_transport(
             mid_stream and (isinstance(e, ConnectionError) or name in ("ConnectError", "NetworkError"))
         ):
             return MalformedResponseError(
-                safe(f"{label}: response stream ended mid-way ({e})"), backend=backend
+                safe(f"{label}: response stream ended mid-way ({no_address(str(e))})"), backend=backend
             )
         if isinstance(e, ConnectionError | OSError) or name in (
             "ConnectError",
             "NetworkError",
             "ConnectTimeout",
         ):
-            return BackendConnectionError(safe(f"{label}: cannot connect: {e}"), backend=backend)
+            return BackendConnectionError(safe(f"{label}: cannot connect: {connect_reason(e)}"), backend=backend)
     return None
+
+
+#: what names a network address in a transport error's text: a URL, ``host:port``, an IPv4 or IPv6
+#: address, a socket address tuple ``('10.0.0.5', 443)``
+_ADDRESS = re.compile(
+    r"[a-z][a-z0-9+.-]*://\S+"
+    r"|\(\s*'[^']*'\s*,\s*\d+[^)]*\)"
+    r"|\bhost\s+\S+"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|\[?[0-9a-f]*:[0-9a-f:]+:[0-9a-f:.]*\]?(?::\d+)?"
+    r"|\bssl:\S+",
+    re.I,
+)
+
+
+def no_address(text: str) -> str:
+    """``text`` with network addresses taken out.
+
+    Why: these messages reach clients of the user API (error events, ``/v1`` errors), who have no
+    business learning where magec's backends live (a private address, an internal host name,
+    a port); the operator finds the backend by the label in front of the message."""
+    return re.sub(r"\s{2,}", " ", _ADDRESS.sub("", text)).strip(" :,") or "connection failed"
+
+
+def connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, without the address it went to (:func:`no_address`): the OS error's
+    own words (``Connection refused``, ``Name or service not known``) when there is one."""
+    for e in _chain(exc):
+        os_error = getattr(e, "os_error", None) if not isinstance(e, OSError) else e
+        if isinstance(os_error, OSError):
+            if type(e).__name__ == "ClientConnectorDNSError" or isinstance(os_error, socket.gaierror):
+                return "the host name could not be resolved"
+            if os_error.errno is not None and os_error.errno > 0:
+                return os.strerror(os_error.errno)
+            if "certificate" in type(e).__name__.lower() or "ssl" in type(e).__name__.lower():
+                return "TLS handshake failed"
+    return no_address(str(exc))
 
 
 def via_aiohttp(exc: BaseException) -> bool:
