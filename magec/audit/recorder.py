@@ -201,7 +201,7 @@ class AuditRecorder:
             client_id, user_id = split_owner(p.owner, p.snapshot)
             row = turn_row(p, "", user_id, client_id)
             row["source"] = row["source"] or _source(p, client_id)
-            rows.append((k, row))
+            rows.append((k, storable(row)))
         # ids known before this batch; any other id remembered during the attempt may belong to a
         # row the failed transaction rolled back (``_find_or_create`` remembers before it inserts)
         known = {k for k in first if k in self._ids}
@@ -271,7 +271,7 @@ class AuditRecorder:
         new = {k: p for k, p in missing.items() if k not in self._ids}
         if not new:
             return []
-        rows = [self._new_row(k, p, last[k]) for k, p in new.items()]
+        rows = [storable(self._new_row(k, p, last[k])) for k, p in new.items()]
         for key, row in zip(new, rows, strict=True):
             self._remember(key, (row["id"], row["admin_id"]))
         await conn.execute(conv_t.insert(), rows)
@@ -301,7 +301,7 @@ class AuditRecorder:
                 if row is not None:
                     await conn.execute(sa.update(conv_t).where(conv_t.c.id == row[0]).values(ended_at=ended))
                     return str(row[0]), str(row[1])
-            new = self._new_row(key, p, ended)
+            new = storable(self._new_row(key, p, ended))
             try:
                 async with self.engine.begin() as conn:
                     await conn.execute(conv_t.insert().values(**new))
@@ -355,3 +355,18 @@ def _redacted(text: str) -> str:
     from magec.redact import redact
 
     return redact(text)
+
+
+def storable(value: Any) -> Any:
+    """``value`` (a row, at any depth) with every NUL character in its strings replaced by U+FFFD.
+
+    Why: clients cannot send NUL (the JSON parser refuses it), but a turn's texts also come from
+    the provider and from transcribed speech, and PostgreSQL's ``text`` and ``jsonb`` refuse it:
+    one such answer failed the whole batch of turns it was written with."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
