@@ -17,7 +17,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from magec.backends.urls import http_url_problem
 from magec.resources.base import (  # noqa: F401 - re-exported: the models' public names
     _OUTPUT_KEY,
     AGENT_OR_FLOW,
@@ -43,6 +42,7 @@ from magec.resources.flow import (  # noqa: F401 - re-exported
     RouterRule,
 )
 from magec.resources.skill import Skill  # noqa: F401 - re-exported
+from magec.resources.urls import http_url_problem
 
 
 class FlowSettings(_Model):
