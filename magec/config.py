@@ -272,6 +272,12 @@ class Config:
         return host
 
 
+def http_address(host: str, port: int | str, path: str = "") -> str:
+    """``http://host:port`` as a browser takes it: an IPv6 host in brackets (``http://[::]:8080``)."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}{path}"
+
+
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (``0.0.0.0``/``::`` are *not* loopback)."""
     name = host.strip().strip("[]").lower()

@@ -49,7 +49,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from magec.config import Config
+from magec.config import Config, http_address
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -207,12 +207,10 @@ class _Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         log.info(
-            "magec: %d workers on http://%s:%s (user) and http://%s:%s (admin)",
+            "magec: %d workers on %s (user) and %s (admin)",
             self.count,
-            config.host,
-            users[0].getsockname()[1],
-            admin_host,
-            admins[0].getsockname()[1],
+            http_address(config.host, users[0].getsockname()[1]),
+            http_address(admin_host, admins[0].getsockname()[1]),
         )
         code = 0
         try:

@@ -278,3 +278,23 @@ def test_no_command_serves_like_magecs_binary(tmp_path: Path) -> None:
     r = magec("--config", str(cfg), "migrate", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "revision" in r.stderr
+
+
+def test_an_ipv6_listen_address_is_logged_as_a_browser_takes_it(tmp_path: Path) -> None:
+    """``server.host: "::1"``: the start-up line gives ``http://[::1]:PORT`` (it printed
+    ``http://::1:PORT``, which no browser or curl opens)."""
+    import httpx
+
+    from magec.testing.server import ServerProcess
+
+    class OnIPv6(ServerProcess):
+        @property
+        def user_url(self) -> str:
+            return f"http://[::1]:{self.port}"
+
+    with OnIPv6(tmp_path / "d", server_config={"host": "::1"}) as srv:
+        assert httpx.get(f"{srv.user_url}/api/v1/health").status_code == 200
+        assert srv.log_path is not None
+        started = [json.loads(line)["msg"] for line in srv.log_path.read_text().splitlines()
+                   if "user API on" in line]
+    assert started and f"user API on http://[::1]:{srv.port}," in started[0], started
