@@ -36,14 +36,21 @@ CASES: dict[str, dict[str, Any]] = {
     "finish": {"delta": {"content": "hi"}, "finish_reason": {"why": "stop"}},
 }
 
+#: user text -> the message content of a whole (not streamed) answer
+ANSWERS: dict[str, Any] = {"number": 42, "object": {"text": "hi"}, "list": ["hi"]}
+
 
 @pytest.fixture(scope="module")
 def odd() -> Iterator[FakeServer]:
     app = FastAPI()
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> StreamingResponse:
+    async def chat(request: Request) -> Any:
         body = await request.json()
+        if not body.get("stream"):  # a whole answer whose message content is of the wrong type
+            content = ANSWERS[body["messages"][-1]["content"]]
+            return {"id": "x", "object": "chat.completion", "model": "m", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
         case = CASES[body["messages"][-1]["content"]]
 
         def chunk(delta: dict[str, Any], finish: Any = None, model: Any = "m") -> str:
@@ -90,3 +97,20 @@ async def test_odd_stream_shapes_are_malformed_answers(sqlite_apps: Apps, odd: F
                 text, r.text)
         else:
             assert r.status_code == 502 and r.json()["error"]["code"] == "malformed_response", (text, r.text)
+
+
+async def test_odd_whole_answers_are_malformed_answers(sqlite_apps: Apps, odd: FakeServer) -> None:
+    """Not streamed: a message ``content`` that is no string was dropped, and the turn answered
+    nothing as if the model had been silent; now the same malformed answer as a stream's."""
+    apps = sqlite_apps
+    for i, text in enumerate(ANSWERS):
+        b = await apps.admin.post(f"{A}/backends", json={"name": f"whole {i}", "type": "openai", "url": odd.url,
+                                                          "maxAttempts": 1})
+        a = await apps.admin.post(f"{A}/agents", json={"name": f"whole {i}",
+                                                       "llm": {"backend": b.json()["id"], "model": "m"}})
+        aid = a.json()["id"]
+        r = await apps.user.post("/v1/chat/completions", json={
+            "model": aid, "messages": [{"role": "user", "content": text}]})
+        assert r.status_code == 502, (text, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "malformed_response" and "content" in error["message"], (text, r.text)

@@ -143,8 +143,8 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
     if not isinstance(choice, dict) or not isinstance(message := choice.get("message"), dict):
         raise malformed(backend, "choices[0].message is not an object")
     # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) answer "reasoning_content"
-    acc.add_thought(_str(message.get("reasoning_content")) or _str(message.get("reasoning")))
-    acc.add_text(_str(message.get("content")))
+    acc.add_thought(_text(message, "reasoning_content", backend) or _text(message, "reasoning", backend))
+    acc.add_text(_text(message, "content", backend))
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
         raise malformed(backend, "choices[0].message.tool_calls is not a list")
@@ -158,4 +158,13 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _text(message: dict[str, Any], key: str, backend: str) -> str | None:
+    """The message's ``key`` when a string or absent; a malformed answer naming it otherwise (a
+    number or an object was dropped: the turn answered nothing, as a stream of them now fails)."""
+    value = message.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise malformed(backend, f"choices[0].message.{key} is not a string")
 
