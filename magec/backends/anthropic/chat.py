@@ -123,11 +123,11 @@ def _feed_event(acc: TurnAccumulator, event: Any, backend: str) -> LlmResponse |
         delta = _dict(event.get("delta"))
         dtype = delta.get("type")
         if dtype == "text_delta":
-            return acc.add_text(_str(delta.get("text")))
+            return acc.add_text(_text(delta.get("text"), backend, "content_block_delta.delta.text"))
         if dtype == "input_json_delta":
             acc.add_call(_index(event, backend), args_delta=_str(delta.get("partial_json")))
         elif dtype == "thinking_delta":
-            return acc.add_thought(_str(delta.get("thinking")))
+            return acc.add_thought(_text(delta.get("thinking"), backend, "content_block_delta.delta.thinking"))
     elif kind == "message_delta":
         acc.finish_raw = _str(_dict(event.get("delta")).get("stop_reason")) or acc.finish_raw
         prompt = acc.usage.prompt_token_count if acc.usage else None
@@ -149,9 +149,9 @@ def _feed_message(acc: TurnAccumulator, message: Any, backend: str) -> None:
             raise malformed(backend, f"content[{i}] is not an object")
         kind = block.get("type")
         if kind == "text":
-            acc.add_text(_str(block.get("text")))
+            acc.add_text(_text(block.get("text"), backend, f"content[{i}].text"))
         elif kind == "thinking":
-            acc.add_thought(_str(block.get("thinking")))
+            acc.add_thought(_text(block.get("thinking"), backend, f"content[{i}].thinking"))
         elif kind == "tool_use":
             args = block.get("input") or {}
             if not isinstance(args, dict):
@@ -177,3 +177,11 @@ def _str(value: Any) -> str | None:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any, backend: str, where: str) -> str | None:
+    """A text field: a string or absent; anything else is a malformed answer naming ``where`` (a
+    number or an object was dropped: the turn answered nothing, as if the model had been silent)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise malformed(backend, f"{where} is not a string")
