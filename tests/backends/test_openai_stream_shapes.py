@@ -37,7 +37,11 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 #: user text -> the message content of a whole (not streamed) answer
-ANSWERS: dict[str, Any] = {"number": 42, "object": {"text": "hi"}, "list": ["hi"]}
+ANSWERS: dict[str, Any] = {"number": 42, "object": {"text": "hi"}, "list": ["hi"],
+                           "part": [{"type": "text", "text": 7}], "thinking": [{"type": "thinking", "thinking": 3}]}
+#: content as typed parts, as Mistral's reasoning models answer: the thinking is no part of the answer
+PARTS = [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]},
+         {"type": "text", "text": "Bonjour"}, {"type": "reference", "reference_ids": [1]}, {"type": "text", "text": "!"}]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +51,17 @@ def odd() -> Iterator[FakeServer]:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         body = await request.json()
+        said = body["messages"][-1]["content"]
+        if said == "parts" and body.get("stream"):
+            deltas = [{"role": "assistant", "content": [part]} for part in PARTS]
+            lines = [json.dumps({"id": "x", "object": "chat.completion.chunk", "model": "m",
+                                 "choices": [{"index": 0, "delta": d, "finish_reason": None}]}) for d in deltas]
+            done = json.dumps({"id": "x", "object": "chat.completion.chunk", "model": "m",
+                               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            return StreamingResponse(iter([f"data: {line}\n\n" for line in [*lines, done]] + ["data: [DONE]\n\n"]),
+                                     media_type="text/event-stream")
         if not body.get("stream"):  # a whole answer whose message content is of the wrong type
-            content = ANSWERS[body["messages"][-1]["content"]]
+            content = PARTS if said == "parts" else ANSWERS[said]
             return {"id": "x", "object": "chat.completion", "model": "m", "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
         case = CASES[body["messages"][-1]["content"]]
@@ -114,3 +127,18 @@ async def test_odd_whole_answers_are_malformed_answers(sqlite_apps: Apps, odd: F
         assert r.status_code == 502, (text, r.text)
         error = r.json()["error"]
         assert error["code"] == "malformed_response" and "content" in error["message"], (text, r.text)
+
+
+async def test_content_as_typed_parts_is_read(sqlite_apps: Apps, odd: FakeServer) -> None:
+    """Mistral's reasoning models answer ``content`` as typed parts, whole and streamed: the text
+    parts are the answer (the thinking is not), where the list was dropped (whole) or refused."""
+    apps = sqlite_apps
+    b = await apps.admin.post(f"{A}/backends", json={"name": "parts", "type": "openai", "url": odd.url})
+    a = await apps.admin.post(f"{A}/agents", json={"name": "parts", "llm": {"backend": b.json()["id"], "model": "m"}})
+    request = {"model": a.json()["id"], "messages": [{"role": "user", "content": "parts"}]}
+    r = await apps.user.post("/v1/chat/completions", json=request)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Bonjour!", r.text
+    r = await apps.user.post("/v1/chat/completions", json={**request, "stream": True})
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    said = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    assert r.status_code == 200 and said == "Bonjour!", r.text

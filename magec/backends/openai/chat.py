@@ -31,6 +31,7 @@ from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
 from magec.backends._transport import LONG_REQUEST, json_body
 from magec.backends.openai.connection import OpenAIConnection, map_error
+from magec.backends.openai.content import split_content
 from magec.backends.openai.messages import build_messages, build_tools, generation_options
 from magec.backends.openai.stream import ChunkBatches, feed
 from magec.loop import off_loop
@@ -143,8 +144,9 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
     if not isinstance(choice, dict) or not isinstance(message := choice.get("message"), dict):
         raise malformed(backend, "choices[0].message is not an object")
     # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) answer "reasoning_content"
-    acc.add_thought(_text(message, "reasoning_content", backend) or _text(message, "reasoning", backend))
-    acc.add_text(_text(message, "content", backend))
+    text, thinking = split_content(message.get("content"), backend, "choices[0].message.content")
+    acc.add_thought(_text(message, "reasoning_content", backend) or _text(message, "reasoning", backend) or thinking)
+    acc.add_text(text)
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
         raise malformed(backend, "choices[0].message.tool_calls is not a list")
@@ -162,7 +164,7 @@ def _str(value: Any) -> str | None:
 
 def _text(message: dict[str, Any], key: str, backend: str) -> str | None:
     """The message's ``key`` when a string or absent; a malformed answer naming it otherwise (a
-    number or an object was dropped: the turn answered nothing, as a stream of them now fails)."""
+    number or an object was dropped: the turn answered nothing)."""
     value = message.get(key)
     if value is None or isinstance(value, str):
         return value

@@ -22,6 +22,7 @@ from google.adk.models import LlmResponse
 
 from magec.backends._errors import malformed
 from magec.backends._llm import TurnAccumulator
+from magec.backends.openai.content import split_content
 
 
 class ChunkBatches(openai.AsyncStream[list[dict[str, Any]]]):
@@ -105,7 +106,12 @@ def feed(acc: TurnAccumulator, chunk: dict[str, Any]) -> list[LlmResponse]:
             thought = acc.add_thought(_text(acc, reasoning, "delta.reasoning_content"))
             if thought is not None:
                 out.append(thought)
-            text = acc.add_text(_text(acc, delta.get("content"), "delta.content"))
+            content = delta.get("content")
+            if content is not None and not isinstance(content, str):  # typed parts (Mistral's reasoning models)
+                content, thinking = split_content(content, acc.backend, "delta.content")
+                if (thought := acc.add_thought(thinking)) is not None:
+                    out.append(thought)
+            text = acc.add_text(content)
             if text is not None:
                 out.append(text)
             calls = delta.get("tool_calls") or []
