@@ -135,15 +135,17 @@ async def test_openai_answer_of_the_wrong_shape(openai_srv: FakeServer, body: An
 
 
 async def test_openai_answer_with_odd_but_valid_fields(openai_srv: FakeServer) -> None:
-    """No choices is an empty answer; a non-string content or model is ignored, usage is counted."""
+    """No choices is an empty answer; a non-string model is ignored, usage is counted; content as
+    typed parts is read (a content of no known shape is malformed: tests/backends/test_openai_stream_shapes.py)."""
     openai_srv.script(Reply(body={"model": 5, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}))
     out = await _chat("openai", openai_srv.url, stream=False)()
     final = out[-1]
     assert final.usage_metadata.prompt_token_count == 3 and final.usage_metadata.candidates_token_count == 4
-    openai_srv.script(Reply(body={"choices": [{"message": {"content": ["x"], "reasoning": "hm"},
+    openai_srv.script(Reply(body={"choices": [{"message": {"content": [{"type": "text", "text": "x"}], "reasoning": "hm"},
                                                "finish_reason": "stop"}]}))
     out = await _chat("openai", openai_srv.url, stream=False)()
     assert [p.text for p in out[-1].content.parts if p.thought] == ["hm"]
+    assert [p.text for p in out[-1].content.parts if not p.thought] == ["x"]
     # a server that labels its JSON answer with another content type is still understood
     answer = {"choices": [{"message": {"content": "plain"}, "finish_reason": "stop"}]}
     openai_srv.script(Reply(body=answer, headers={"content-type": "text/plain"}))
