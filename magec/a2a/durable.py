@@ -68,8 +68,12 @@ _ENDED = frozenset({pb.TaskState.TASK_STATE_COMPLETED, pb.TaskState.TASK_STATE_F
                     pb.TaskState.TASK_STATE_CANCELED, pb.TaskState.TASK_STATE_REJECTED})
 
 
+def _digest(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()
+
+
 def _owner_key(context: ServerCallContext) -> str:
-    return hashlib.sha256(context.user.user_name.encode()).hexdigest()
+    return _digest(context.user.user_name)
 
 
 def _aware(value: datetime) -> datetime:
@@ -204,7 +208,7 @@ class DurableTaskStore(BoundedTaskStore):
         await super()._forget(owner, task_id)
         self._written.pop(task_id, None)
         try:
-            await self._delete(task_id, hashlib.sha256(owner.encode()).hexdigest())
+            await self._delete(task_id, _digest(owner))
         except Exception as err:
             log.warning("A2A task %s: not deleted from the database (%s)", task_id, redact(str(err)))
 

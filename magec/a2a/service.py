@@ -136,6 +136,9 @@ class BoundedTaskStore(InMemoryTaskStore):
     def __len__(self) -> int:
         return self._count
 
+    async def close(self) -> None:
+        """Nothing runs in the background of the in-memory store (the durable one renews leases)."""
+
 
 class A2aService:
     """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
@@ -163,6 +166,4 @@ class A2aService:
 
     async def close(self) -> None:
         """Stop what the task store runs in the background (its leases' renewal)."""
-        close = getattr(self.tasks, "close", None)
-        if close is not None:
-            await close()
+        await self.tasks.close()

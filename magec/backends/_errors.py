@@ -254,6 +254,14 @@ def malformed(backend: str | None, what: str) -> MalformedResponseError:
     return MalformedResponseError(safe(f"{backend or 'backend'}: unexpected response shape: {what}"), backend=backend)
 
 
+def text_field(value: object, backend: str | None, where: str) -> str | None:
+    """A text field of a provider's answer: the string, or None when absent; anything else is a
+    malformed answer naming ``where`` (dropped, it made a turn that answered nothing)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise malformed(backend, f"{where} is not a string")
+
+
 def json_object(answer: Any, backend: str | None) -> dict[str, Any]:
     """An SDK's ``cast_to=object`` answer as the JSON object it must be (the SDK hands back the
     text when the content type is not JSON); anything else is a malformed answer."""

@@ -33,6 +33,7 @@ from magec.backends._errors import (
     malformed,
     mapped,
     stream_incomplete,
+    text_field,
 )
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
@@ -123,11 +124,11 @@ def _feed_event(acc: TurnAccumulator, event: Any, backend: str) -> LlmResponse |
         delta = _dict(event.get("delta"))
         dtype = delta.get("type")
         if dtype == "text_delta":
-            return acc.add_text(_text(delta.get("text"), backend, "content_block_delta.delta.text"))
+            return acc.add_text(text_field(delta.get("text"), backend, "content_block_delta.delta.text"))
         if dtype == "input_json_delta":
             acc.add_call(_index(event, backend), args_delta=_str(delta.get("partial_json")))
         elif dtype == "thinking_delta":
-            return acc.add_thought(_text(delta.get("thinking"), backend, "content_block_delta.delta.thinking"))
+            return acc.add_thought(text_field(delta.get("thinking"), backend, "content_block_delta.delta.thinking"))
     elif kind == "message_delta":
         acc.finish_raw = _str(_dict(event.get("delta")).get("stop_reason")) or acc.finish_raw
         prompt = acc.usage.prompt_token_count if acc.usage else None
@@ -149,9 +150,9 @@ def _feed_message(acc: TurnAccumulator, message: Any, backend: str) -> None:
             raise malformed(backend, f"content[{i}] is not an object")
         kind = block.get("type")
         if kind == "text":
-            acc.add_text(_text(block.get("text"), backend, f"content[{i}].text"))
+            acc.add_text(text_field(block.get("text"), backend, f"content[{i}].text"))
         elif kind == "thinking":
-            acc.add_thought(_text(block.get("thinking"), backend, f"content[{i}].thinking"))
+            acc.add_thought(text_field(block.get("thinking"), backend, f"content[{i}].thinking"))
         elif kind == "tool_use":
             args = block.get("input") or {}
             if not isinstance(args, dict):
@@ -178,10 +179,3 @@ def _str(value: Any) -> str | None:
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-
-def _text(value: Any, backend: str, where: str) -> str | None:
-    """A text field: a string or absent; anything else is a malformed answer naming ``where`` (a
-    number or an object was dropped: the turn answered nothing, as if the model had been silent)."""
-    if value is None or isinstance(value, str):
-        return value
-    raise malformed(backend, f"{where} is not a string")

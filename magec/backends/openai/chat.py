@@ -26,6 +26,7 @@ from magec.backends._errors import (
     malformed,
     mapped,
     stream_incomplete,
+    text_field,
 )
 from magec.backends._llm import TurnAccumulator
 from magec.backends._resilience import Policy, resilient
@@ -145,7 +146,9 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
         raise malformed(backend, "choices[0].message is not an object")
     # OpenAI-compatible reasoning servers (Ollama, vLLM, DeepSeek) answer "reasoning_content"
     text, thinking = split_content(message.get("content"), backend, "choices[0].message.content")
-    acc.add_thought(_text(message, "reasoning_content", backend) or _text(message, "reasoning", backend) or thinking)
+    reasoning = (text_field(message.get("reasoning_content"), backend, "choices[0].message.reasoning_content")
+                 or text_field(message.get("reasoning"), backend, "choices[0].message.reasoning"))
+    acc.add_thought(reasoning or thinking)
     acc.add_text(text)
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
@@ -160,13 +163,4 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _text(message: dict[str, Any], key: str, backend: str) -> str | None:
-    """The message's ``key`` when a string or absent; a malformed answer naming it otherwise (a
-    number or an object was dropped: the turn answered nothing)."""
-    value = message.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise malformed(backend, f"choices[0].message.{key} is not a string")
 

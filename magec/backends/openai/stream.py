@@ -20,7 +20,7 @@ from typing import Any
 import openai
 from google.adk.models import LlmResponse
 
-from magec.backends._errors import malformed
+from magec.backends._errors import malformed, text_field
 from magec.backends._llm import TurnAccumulator
 from magec.backends.openai.content import split_content
 
@@ -137,7 +137,4 @@ def feed(acc: TurnAccumulator, chunk: dict[str, Any]) -> list[LlmResponse]:
 
 
 def _text(acc: TurnAccumulator, value: Any, where: str) -> str | None:
-    """``value`` when it is a string or absent; a malformed answer naming ``where`` otherwise."""
-    if value is None or isinstance(value, str):
-        return value
-    raise malformed(acc.backend, f"{where} is not a string")
+    return text_field(value, acc.backend, where)
