@@ -14,8 +14,10 @@ through to ``a2a_tasks`` (:mod:`magec.a2a.tables`):
   (a streamed answer saves the task once per token), and whenever it is not running (finished,
   failed, cancelled, waiting for input): the row always holds the task's end;
 * ``get`` answers from memory, else from the row — scoped by owner (app and client) as in memory;
-  an ended row is final: a task cancelled on another replica reads ``canceled`` here too (the
-  turn running here is not stopped: a2a-sdk cancels only what runs in its own process);
+  an ended row is final: a task cancelled on another replica reads ``canceled`` here too, and the
+  turn running here is stopped (a2a-sdk cancels only what runs in its own process): the rows of the
+  tasks running here are checked every :data:`CHECK_EVERY` seconds, and a write or read that finds
+  the row ended tells the turn at once (:meth:`DurableTaskStore.cancel_signal`);
 * a running task's row carries its process and a lease (:data:`TTL`, renewed while it runs). A
   row still running whose process is gone — at once for a dead process of this host, after the
   lease elsewhere — is answered ``failed`` with ``errorCode: unavailable`` ("send the message
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 TTL = 30.0
 #: seconds between two writes of a task while it runs (its end is always written)
 WRITE_EVERY = 1.0
+#: seconds between two checks for a cancel made elsewhere of the tasks running here (one query)
+CHECK_EVERY = 1.0
 #: rows older than this are deleted
 KEEP = timedelta(days=1)
 #: seconds between two purges of old rows (one per process)
@@ -107,6 +111,9 @@ class DurableTaskStore(BoundedTaskStore):
         #: task id -> monotonic time of its last write, for the tasks running here
         self._written: dict[str, float] = {}
         self._renewer: asyncio.Task[None] | None = None
+        #: task id -> (owner digest, event) of the turns running here, set when cancelled elsewhere
+        self._signals: dict[str, tuple[str, asyncio.Event]] = {}
+        self._watcher: asyncio.Task[None] | None = None
         self._purged = 0.0
 
     def _seal(self, task: pb.Task) -> str:
@@ -134,6 +141,7 @@ class DurableTaskStore(BoundedTaskStore):
             ended = None
         if ended is not None:  # it ended elsewhere (cancelled on another replica): as every reader sees it
             await super().save(ended, context)
+            self._signal(task.id)
             running = False
         if running:
             self._written[task.id] = time.monotonic()
@@ -179,6 +187,7 @@ class DurableTaskStore(BoundedTaskStore):
                 return task
             ended = self._open(str(row.task))
             await super().save(ended, context)
+            self._signal(task_id)
             return ended
         if row is None:
             return None
@@ -223,11 +232,47 @@ class DurableTaskStore(BoundedTaskStore):
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(t).where(t.c.updated_at < datetime.now(UTC) - KEEP))
 
+    def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:
+        event = asyncio.Event()
+        self._signals[task_id] = (_digest(owner), event)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        return event
+
+    def forget_signal(self, task_id: str) -> None:
+        self._signals.pop(task_id, None)
+
+    def _signal(self, task_id: str) -> None:
+        if (watched := self._signals.get(task_id)) is not None:
+            watched[1].set()
+
+    async def _watch(self) -> None:
+        """While turns run here: every :data:`CHECK_EVERY` seconds, one query for those whose row
+        ended elsewhere (a cancel through another replica), and tell them."""
+        t = a2a_tasks
+        ended = [int(s) for s in _ENDED]
+        while self._signals:
+            await asyncio.sleep(CHECK_EVERY)
+            watched = dict(self._signals)
+            if not watched:
+                return
+            try:
+                async with self.engine.connect() as conn:
+                    rows = (await conn.execute(sa.select(t.c.task_id, t.c.owner)
+                                               .where(t.c.task_id.in_(list(watched)), t.c.state.in_(ended)))).all()
+            except Exception as err:  # a database hiccup: the next round looks again
+                log.warning("A2A tasks: cancels made elsewhere not checked (%s)", redact(str(err)))
+                continue
+            for row in rows:
+                if watched[row.task_id][0] == row.owner:
+                    self._signal(row.task_id)
+
     async def close(self) -> None:
-        """Stop renewing leases (the process stops: its running tasks' rows expire)."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+        """Stop renewing leases (the process stops: its running tasks' rows expire) and watching."""
+        for task in (self._renewer, self._watcher):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     def _keep_renewing(self) -> None:
         if self._renewer is None or self._renewer.done():

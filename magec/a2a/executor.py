@@ -22,9 +22,11 @@ ends ``failed`` with the redacted error text and ``errorCode`` in the message me
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
@@ -40,6 +42,9 @@ from magec.audit.context import attributed
 from magec.errors import MagecError
 from magec.runtime.build import Runtime
 from magec.runtime.run import ensure_session, run_turn
+
+if TYPE_CHECKING:
+    from magec.a2a.service import BoundedTaskStore
 
 STATE_KEY = "magec_turn"
 #: the audit's surface name of A2A turns (:mod:`magec.audit.context`)
@@ -79,7 +84,27 @@ def _for_peer(event: Event) -> Event | None:
     return event.model_copy(update={"actions": EventActions(), "content": types.Content(role=content.role, parts=parts)})
 
 
+async def _unless(stop: asyncio.Event, work: Coroutine[Any, Any, bool]) -> bool | None:
+    """``work``'s result, or None once ``stop`` is set first (``work`` is then cancelled)."""
+    running = asyncio.ensure_future(work)
+    waiting = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((running, waiting), return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when this task itself is cancelled (a cancel made here, through a2a-sdk)
+        waiting.cancel()
+        if not running.done():
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    return running.result() if not running.cancelled() else None
+
+
 class TurnExecutor(AgentExecutor):
+    """One A2A task = one turn. ``tasks``: the task store, which tells a running turn that its task
+    was cancelled elsewhere (:meth:`BoundedTaskStore.cancel_signal`)."""
+
+    def __init__(self, tasks: BoundedTaskStore | None = None) -> None:
+        self.tasks = tasks
+
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         turn: Turn = context.call_context.state[STATE_KEY]
         task_id, context_id = context.task_id or "", context.context_id or ""
@@ -101,22 +126,40 @@ class TurnExecutor(AgentExecutor):
             await updater.failed(_text_message(str(e).splitlines()[0] if str(e) else "invalid request",
                                                {"errorCode": "validation_error"}))
             return
+        owner = context.call_context.user.user_name
+        stop = self.tasks.cancel_signal(task_id, owner) if self.tasks is not None else None
+        try:
+            with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
+                relay = self._relay(turn, user_id, session_id, new_message, updater, event_queue, task_id, context_id)
+                ended = await relay if stop is None else await _unless(stop, relay)
+            if ended is None:
+                # cancelled through another replica: the turn is stopped here too, and the task
+                # says so (its row already does: this write keeps it)
+                await updater.cancel()
+                return
+        finally:
+            if stop is not None and self.tasks is not None:
+                self.tasks.forget_signal(task_id)
+        if ended:
+            await updater.complete()
+
+    async def _relay(self, turn: Turn, user_id: str, session_id: str, new_message: types.Content,
+                     updater: TaskUpdater, event_queue: EventQueue, task_id: str, context_id: str) -> bool:
+        """Run the turn, relaying what the peer sees; False when it failed (the task says why)."""
         artifacts: dict[str, str] = {}
-        with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
-            async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message,
-                                     streaming=turn.streaming):
-                if ev.error_code or ev.error_message or ev.event is None:
-                    text = ev.error_message or ev.error_code or "turn failed"
-                    await updater.failed(_text_message(text, {"errorCode": ev.error_code or MagecError.code}))
-                    return
-                if ev.is_user or not ev.visible:
-                    continue
-                event = _for_peer(ev.event)
-                if event is None:
-                    continue
-                for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
-                    await event_queue.enqueue_event(a2a_event)
-        await updater.complete()
+        async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message, streaming=turn.streaming):
+            if ev.error_code or ev.error_message or ev.event is None:
+                text = ev.error_message or ev.error_code or "turn failed"
+                await updater.failed(_text_message(text, {"errorCode": ev.error_code or MagecError.code}))
+                return False
+            if ev.is_user or not ev.visible:
+                continue
+            event = _for_peer(ev.event)
+            if event is None:
+                continue
+            for a2a_event in convert_event_to_a2a_events(event, artifacts, task_id, context_id):
+                await event_queue.enqueue_event(a2a_event)
+        return True
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         # a2a-sdk has already cancelled the task running execute() (and with it run_turn's stream)

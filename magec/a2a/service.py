@@ -18,6 +18,7 @@ shared session service, so a follow-up message continues it on any replica.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from typing import Any
 
@@ -136,6 +137,15 @@ class BoundedTaskStore(InMemoryTaskStore):
     def __len__(self) -> int:
         return self._count
 
+    def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:
+        """An event set when ``task_id``, running here, is cancelled *elsewhere* (another replica;
+        a cancel made here goes through a2a-sdk, which stops the turn itself). None: nothing else
+        can cancel it (one process, the tasks in its memory). Paired with :meth:`forget_signal`."""
+        return None
+
+    def forget_signal(self, task_id: str) -> None:
+        """The task stopped running here: its :meth:`cancel_signal` is no longer watched."""
+
     async def close(self) -> None:
         """Nothing runs in the background of the in-memory store (the durable one renews leases)."""
 
@@ -151,7 +161,7 @@ class A2aService:
         self.ping = ping
         self.tasks = tasks if tasks is not None else BoundedTaskStore(max_tasks, max_bytes)
         self.handler = DefaultRequestHandler(
-            agent_executor=TurnExecutor(), task_store=self.tasks, agent_card=generic_card()
+            agent_executor=TurnExecutor(self.tasks), task_store=self.tasks, agent_card=generic_card()
         )
         self.dispatcher = JsonRpcDispatcher(
             request_handler=self.handler, context_builder=_ContextBuilder(), enable_v0_3_compat=True

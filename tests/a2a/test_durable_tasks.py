@@ -106,7 +106,7 @@ async def _replica(data_dir: Path, db_url: str) -> AsyncIterator[tuple[Any, str]
 
 async def test_every_replica_answers_tasks_get(tmp_path: Path, db_url: str) -> None:
     """Two replicas on one database: a task sent to one is read on the other, as it ended or as it
-    runs, by its own client only."""
+    runs, by its own client only; cancelled through the other, it stops where it runs."""
     with FakeServer(OpenAIFake("fake-llm")) as llm:
         async with _replica(tmp_path / "a", db_url) as (apps, one_url), _replica(tmp_path / "b", db_url) as (_, two_url):
             aid = await make_agent(apps, llm)
@@ -141,6 +141,15 @@ async def test_every_replica_answers_tasks_get(tmp_path: Path, db_url: str) -> N
                     assert got["status"]["state"] == "canceled", (url, got)
                 r = await call(one_url, "tasks/cancel", {"id": slow["id"]}, mine)
                 assert r["error"]["code"] == NOT_CANCELABLE, r
+                # and the turn was stopped where it ran: the conversation's next message is
+                # answered at once there (it queued behind the cancelled turn's 20 s before), and
+                # what the provider is sent carries no answer of the cancelled turn
+                llm.script(Reply(text="next answer"))
+                follow = {**message("next", context_id=slow["contextId"]), "configuration": {"blocking": True}}
+                r = await http.post(f"{one_url}/api/v1/a2a/{aid}", json=rpc("message/send", follow),
+                                    headers=mine, timeout=10)
+                assert r.json()["result"]["artifacts"][0]["parts"][0]["text"] == "next answer", r.text
+                assert "in a while" not in llm.calls()[-1].body.decode()
 
 
 @pytest.mark.parametrize("ttl, ended", [(-1.0, "failed"), (60.0, "working")])
