@@ -7,6 +7,7 @@ API is open (Magec's behaviour), with a start-up warning.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from starlette.requests import Request
 
 from magec.api.auth import bearer
 from magec.api.guard import OPEN_LOCAL_ONLY, REMOTE
-from magec.errors import AuthError, ForbiddenError, ValidationError
+from magec.errors import AuthError, ForbiddenError, NotFoundError, ValidationError
 from magec.resources import tokens
 from magec.runtime.build import Runtime
 
@@ -95,6 +96,43 @@ def _signs_its_requests(runtime: Runtime, client_id: str) -> bool:
     if client is None or client.type != "webhook":
         return False
     return bool((client.config.get("webhook") or {}).get("signingSecret"))
+
+
+#: Magec's webhook refusals, word for word (server/clients/webhook/handler.go)
+WEBHOOK_NOT_FOUND = "webhook not found"
+WEBHOOK_DISABLED = "webhook client is disabled"
+WEBHOOK_BAD_TOKEN = "invalid or missing token"
+#: compared against when the id has no stored token hash: the same work for a known and an unknown id
+_NO_HASH = tokens.hash_token("")
+
+
+def webhook_client(runtime: Runtime, client_id: str, token: str) -> Any:
+    """The webhook client ``client_id`` when ``token`` is its own token; else Magec's refusal, in an
+    order that tells a caller without that token nothing (magec.api.user.webhooks' contract).
+
+    * ``token`` is not client ``client_id``'s own (none, unknown, another client's, or no client
+      has that id) → :class:`AuthError` ``invalid or missing token`` (401);
+    * its own token, the client is not a webhook → :class:`NotFoundError` ``webhook not found`` (404);
+    * its own token, the client is disabled → :class:`ForbiddenError` ``webhook client is disabled`` (403).
+
+    Magec checks existence and ``enabled`` before the token (404 / 403 to anyone), so any caller
+    could tell which ids exist and which are disabled. With no client at all (open mode) nothing
+    can be revealed and every id is Magec's 404.
+    """
+    snapshot = runtime.snapshot
+    if not snapshot.client_raw:
+        raise NotFoundError(WEBHOOK_NOT_FOUND)
+    client = snapshot.clients.get(client_id)
+    stored = str((snapshot.client_raw.get(client_id) or {}).get(tokens.HASH) or "")
+    given = tokens.hash_token(token) if token else ""
+    matches = hmac.compare_digest(given or _NO_HASH, stored or _NO_HASH)  # the same work for any id
+    if client is None or not given or not stored or not matches:
+        raise AuthError(WEBHOOK_BAD_TOKEN)
+    if client.type != "webhook":
+        raise NotFoundError(WEBHOOK_NOT_FOUND)
+    if not client.enabled:
+        raise ForbiddenError(WEBHOOK_DISABLED)
+    return client
 
 
 def authenticate(request: Request, runtime: Runtime, *, signed: bool = False) -> Caller:

@@ -264,7 +264,8 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
     """Add :class:`InputGuard` to ``app``. Call it before any auth middleware is added (so auth is
     outer and runs first); on the user app, client-token auth and the loop guard run in it."""
     from magec import hops
-    from magec.api.clients import authenticate
+    from magec.api.auth import bearer
+    from magec.api.clients import authenticate, webhook_client
 
     config = ctx.config
     uploads = _upload_paths()
@@ -285,8 +286,15 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
         if request.url.path.startswith(PLATFORM_HOOKS):
             return  # a chat platform's webhook: checked by its own secret (magec.api.user.bot_hooks)
         if ctx.runtime is not None:
+            runtime = await ctx.runtime.fresh()
+            path: str = request.scope["path"]
+            hook = path[len(WEBHOOKS):] if path.startswith(WEBHOOKS) else None
+            if hook and "/" not in hook and runtime.snapshot.client_raw:
+                # a webhook client's route: only its own token, with Magec's answers (api/clients.py)
+                webhook_client(runtime, hook, bearer(request))
+                return
             # the webhook route checks a signed client's body signature itself (api/user/webhooks)
-            authenticate(request, await ctx.runtime.fresh(), signed=request.url.path.startswith(WEBHOOKS))
+            authenticate(request, runtime, signed=hook is not None)
 
     def loop_guard(request: Request) -> Callable[[], None]:
         token = hops.enter(hops.check(request.headers.get(hops.HEADER)))

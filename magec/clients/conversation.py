@@ -138,6 +138,12 @@ class Conversations:
                 out.append(app.id)
         return out
 
+    def pick(self, rt: Runtime, client: Any, key: str) -> App:
+        """The agent or flow ``key`` (id or name) names, when ``client`` may use it; else
+        :class:`NotFoundError` / :class:`ForbiddenError` (a webhook checks its caller's ``agent``
+        before running anything)."""
+        return self._pick(rt, client, key)
+
     def _pick(self, rt: Runtime, client: Any, key: str) -> App:
         allowed = self._allowed_ids(rt, client)
         app = rt.find(key, allowed.__contains__, field="agent")

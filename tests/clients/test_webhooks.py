@@ -112,11 +112,53 @@ async def test_auth_and_lookup(apps: Apps) -> None:
     assert (await apps.user.post(f"{W}/{cid}", json=msg, headers=auth(other["token"]))).status_code == 401
     r = await apps.user.post(f"{W}/{direct['id']}", json=msg, headers=auth(direct["token"]))
     assert r.status_code == 404 and r.json()["ok"] is False
-    assert (await apps.user.post(f"{W}/nope", json=msg, headers=auth(token))).status_code == 404
+    # a token of another client does not learn which ids exist (Magec answers 404 to anyone)
+    assert (await apps.user.post(f"{W}/nope", json=msg, headers=auth(token))).status_code == 401
     off = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}}, enabled=False)
-    # a disabled client's token is refused like everywhere on the user API (before the body is read)
+    # a disabled client's own token: Magec's 403 (before the body is read)
     r = await apps.user.post(f"{W}/{off['id']}", json=msg, headers=auth(off["token"]))
-    assert r.status_code == 401 and "disabled" in r.text
+    assert r.status_code == 403 and "disabled" in r.text
+
+
+async def test_statuses_and_bodies_are_magecs(apps: Apps) -> None:
+    """Every outcome of Magec's webhook handler (server/clients/webhook/handler.go) has its status
+    and its ``error`` text, with ``ok: false`` first and our ``code`` beside it. Where Magec tells a
+    caller without the client's token that an id exists (404) or is disabled (403), the answer here
+    is the 401 of a wrong token, the same bytes whatever the id (docs/clients.md)."""
+    cid, token, aid = await _hook(apps, {"passthrough": True})
+    other = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}})
+    off = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}}, enabled=False)
+    direct = await client(apps, "direct", [aid])
+    direct_off = await client(apps, "direct", [aid], enabled=False)
+    dead = await agent(apps, await backend(apps, "http://127.0.0.1:9/v1"))
+    failing = await client(apps, "webhook", [dead], {"webhook": {"passthrough": True}})
+    msg = {"prompt": "hi"}
+
+    async def post(path: str, token: str | None = None, content: bytes | None = None) -> httpx.Response:
+        headers = {**(auth(token) if token else {}), "content-type": "application/json"}
+        return await apps.user.post(f"{W}/{path}", headers=headers, content=json.dumps(msg).encode() if content is None else content)
+
+    bad_token = {"ok": False, "error": "invalid or missing token", "code": "unauthorized"}
+    for r in [
+        await post(cid), await post(cid, "mgc_wrong"), await post(cid, other["token"]),
+        await post("nope"), await post("nope", token),  # Magec: 404 "webhook not found"
+        await post(off["id"]), await post(off["id"], "mgc_wrong"),  # Magec: 403 "webhook client is disabled"
+        await post(direct["id"]),  # Magec: 404
+        await post(cid, content=b"x" * 3_000_000),  # the token before the body's size
+    ]:
+        assert (r.status_code, r.json()) == (401, bad_token), r.text
+    r = await post(off["id"], off["token"])
+    assert (r.status_code, r.json()) == (403, {"ok": False, "error": "webhook client is disabled", "code": "forbidden"})
+    for owner in (direct, direct_off):  # Magec looks at the type first
+        r = await post(owner["id"], owner["token"])
+        assert (r.status_code, r.json()) == (404, {"ok": False, "error": "webhook not found", "code": "not_found"})
+    r = await post(cid, token, content=b"{nope")
+    assert r.status_code == 400 and r.json()["ok"] is False, r.text
+    # a run that fails is Magec's 500 (its executor's error), whatever failed; ``code`` says what
+    r = await post(failing["id"], failing["token"])
+    body = r.json()
+    assert r.status_code == 500 and body["ok"] is False and body["code"] not in (None, "internal_error"), r.text
+    assert next(iter(body)) == "ok" and body["agent"] == dead
 
 
 async def test_every_refusal_carries_magecs_ok_false(apps: Apps) -> None:
@@ -126,17 +168,18 @@ async def test_every_refusal_carries_magecs_ok_false(apps: Apps) -> None:
     signed, signed_token, _ = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret"})
     outsider = await agent(apps, apps.ctx.extras["test_backend"])
     off = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}}, enabled=False)
+    direct = await client(apps, "direct", [aid])
     msg = {"prompt": "hi"}
     refusals = [
         (401, await apps.user.post(f"{W}/{cid}", json=msg)),
         (401, await apps.user.post(f"{W}/{cid}", json=msg, headers=auth("mgc_wrong"))),
-        (401, await apps.user.post(f"{W}/{off['id']}", json=msg, headers=auth(off["token"]))),
+        (403, await apps.user.post(f"{W}/{off['id']}", json=msg, headers=auth(off["token"]))),
         (401, await apps.user.post(f"{W}/{signed}", json=msg, headers=auth(signed_token))),
         (403, await apps.user.post(f"{W}/{cid}", json={**msg, "agent": outsider}, headers=auth(token))),
         (400, await apps.user.post(f"{W}/{cid}", content=b"{nope", headers={**auth(token), "content-type": "application/json"})),
         (400, await apps.user.post(f"{W}/{cid}", json=[1], headers=auth(token))),
         (413, await apps.user.post(f"{W}/{cid}", json={"prompt": "x" * 3_000_000}, headers=auth(token))),
-        (404, await apps.user.post(f"{W}/nope", json=msg, headers=auth(token))),
+        (404, await apps.user.post(f"{W}/{direct['id']}", json=msg, headers=auth(direct["token"]))),
         (405, await apps.user.get(f"{W}/{cid}", headers=auth(token))),
     ]
     for status, r in refusals:
@@ -172,7 +215,7 @@ async def test_every_allowed_agent_answers_joined_as_magec(apps: Apps, llm: Fake
                                  {"webhook": {"passthrough": True}})
         for cl in (broken, only_dead):
             r = await apps.user.post(f"{W}/{cl['id']}", json={"prompt": "x"}, headers=auth(cl["token"]))
-            assert r.status_code >= 500 and r.json()["ok"] is False, r.text
+            assert r.status_code == 500 and r.json()["ok"] is False, r.text
         assert len(r.json()["failed"]) == 2 and r.json()["agents"] == []
 
 
@@ -269,7 +312,8 @@ async def test_sync_timeout(apps: Apps, llm: FakeServer) -> None:
     cid, token, _ = await _hook(apps, {"passthrough": True, "syncTimeout": 1})
     llm.script(Reply(text="too late", delay=4))
     r = await apps.user.post(f"{W}/{cid}", json={"prompt": "slow"}, headers=auth(token))
-    assert r.status_code == 504 and "callbackUrl" in r.json()["error"]
+    # Magec's run that times out (its 15-minute agent call) is its executor's 500
+    assert r.status_code == 500 and r.json()["code"] == "timeout" and "callbackUrl" in r.json()["error"]
 
 
 async def test_body_json_has_not_is_a_400_and_runs_nothing(apps: Apps, llm: FakeServer) -> None:

@@ -1,30 +1,42 @@
 """Webhooks: ``POST /api/v1/webhooks/{clientId}`` runs a webhook client's agent (user port).
 
-Contract (Magec's handler, plus the parts marked *beyond Magec*):
+Contract (Magec's handler, ``server/clients/webhook/handler.go``, plus the parts marked *beyond
+Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "error", "code"}``
+(``error`` in Magec's words where Magec has one, ``code`` ours):
 
-* ``Authorization: Bearer <the client's token>`` is required (``401``), and the client must exist
-  and be of type ``webhook`` (else ``404``). A disabled client's token is refused with ``401``
-  before the body is read, as on the whole user API (Magec answers ``403``).
+* **Who may call** (:func:`check_caller`, run before the body is read): anything but the client's
+  own token — none, an unknown one, another client's, or an id no client has — is ``401``
+  ``invalid or missing token``; with its own token, a client that is not a webhook is ``404``
+  ``webhook not found`` and a disabled one ``403`` ``webhook client is disabled``. Magec answers
+  ``404`` and ``403`` before it looks at the token, which tells anyone which ids exist and which
+  are disabled; here only the token's holder learns it (documented difference). With no client at
+  all (open mode) every id is ``404``.
 * *Beyond Magec*: with ``config.webhook.signingSecret`` set, ``X-Magec-Signature:
   sha256=<hex>`` must be the HMAC-SHA256 of the raw request body under that secret (compared in
   constant time); missing or wrong → ``401``. Callbacks are signed the same way.
 * Body (JSON object, optional for command webhooks): ``prompt`` (Magec; ``message`` is accepted
-  too), optional ``agent`` (*beyond Magec*: this allowed agent or flow alone), ``sessionId``
-  (continue one conversation; default: a new session per call, as Magec) and ``callbackUrl``.
+  too), optional ``agent`` (*beyond Magec*: this allowed agent or flow alone; ``403``/``404`` when
+  the client may not use it or it does not exist), ``sessionId`` (continue one conversation;
+  default: a new session per call, as Magec) and ``callbackUrl``. Not JSON → ``400`` (Magec).
 * **Every allowed agent** (Magec's executor): without ``agent`` the message goes to each of the
   client's ``allowedAgents`` in order (:meth:`Conversations.ask_each`), and ``response`` is their
   answers joined with ``\n---\n``; with more than one, ``agents`` lists those that answered and
   ``failed`` (when any did) ``[{"agent", "code", "error"}]``; all failing is a failure.
 * **Passthrough** (``passthrough: true``): the body's ``prompt`` is the message (``400`` naming
-  ``prompt`` when missing). **Command** (``commandId``): the command's prompt is the message, and
+  ``prompt`` when missing; Magec answers that ``500``). **Command** (``commandId``): the command's
+  prompt is the message, and
   the request body is available to it: ``{{body}}`` is replaced by the whole body (JSON) and
   ``{{body.a.b}}`` by one value in it (strings as they are, anything else as JSON, missing = empty);
   a command prompt without any ``{{body…}}`` placeholder gets the body appended after a blank line
-  as ``Request body:`` + JSON, when the body is not empty.
-* **Sync**: the answer is ``200 {"ok": true, "response": <text>, "agent": <id>, "sessionId": …}``;
-  a failed turn answers its error's status with ``{"ok": false, "error", "code"}``; a run longer
-  than ``syncTimeout`` (default 120 s) is cancelled with ``504``, and so is the run of a caller
-  that hangs up.
+  as ``Request body:`` + JSON, when the body is not empty. A command that no longer exists is a
+  ``500`` naming ``commandId`` (Magec's ``500``).
+* **Sync**: the answer is ``200 {"ok": true, "response": <text>, "agent": <id>, "sessionId": …}``.
+  A run that fails answers ``500`` whatever failed (Magec's executor error), with ``code`` naming
+  the cause (:func:`failed_status`); a run longer than ``syncTimeout`` (default 120 s) is
+  cancelled and answered ``500`` with code ``timeout`` (Magec's agent call times out after 15
+  minutes into the same ``500``), and so is the run of a caller that hangs up. *Beyond Magec*:
+  magec's own limits keep their statuses — a spent budget ``402``, a client over its concurrent
+  runs ``429``, a server over its run limits ``503``.
 * **Shutdown** (:func:`drain`): accepted runs get ``server.shutdownGrace`` to finish; the rest are
   cancelled and their callbacks told ``unavailable`` (send again).
 * **Long runs** (*beyond Magec*): with ``callbackUrl`` (body, or ``X-Magec-Callback-Url``) the
@@ -59,14 +71,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from magec.api.auth import bearer
+from magec.api.clients import webhook_client
 from magec.api.errors import status_for_code
 from magec.api.limits import LISTEN_SECONDS, parse_json
 from magec.clients.accepted import AcceptedRuns, Orphan
 from magec.clients.conversation import Conversations, Inbound
 from magec.context import AppContext
-from magec.errors import ValidationError
+from magec.errors import (
+    BudgetExceededError,
+    MagecError,
+    NotFoundError,
+    OverloadedError,
+    RateLimitedError,
+    ValidationError,
+)
 from magec.redact import redact
-from magec.resources import tokens
 
 log = logging.getLogger(__name__)
 
@@ -243,16 +262,10 @@ def router(ctx: AppContext) -> APIRouter:
     async def webhook(client_id: str, request: Request) -> JSONResponse:
         assert ctx.runtime is not None
         rt = await ctx.runtime.fresh()
-        client = rt.snapshot.clients.get(client_id)
-        raw = rt.snapshot.client_raw.get(client_id) or {}
-        if client is None or client.type != "webhook":
-            return _fail(404, "webhook not found", "not_found")
-        if not client.enabled:
-            return _fail(403, "webhook client is disabled", "forbidden")
-        token = bearer(request)
-        stored = str(raw.get(tokens.HASH) or "")
-        if not token or not stored or not hmac.compare_digest(tokens.hash_token(token), stored):
-            return _fail(401, "invalid or missing token", "unauthorized")
+        try:  # checked before the body is read too (magec.api.limits' preauth); the same answers
+            client = webhook_client(rt, client_id, bearer(request))
+        except MagecError as err:
+            return _fail(err.status_code, str(err), err.code)
         cfg = client.config.get("webhook") or {}
         body_bytes = await request.body()
         secret = str(cfg.get("signingSecret") or "")
@@ -266,12 +279,17 @@ def router(ctx: AppContext) -> APIRouter:
         try:
             body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}
             prompt, options = _prompt(rt.snapshot, cfg, body)
+            if options.get("agent"):  # the caller's choice, refused as a request (not a failed run)
+                conversations().pick(rt, client, options["agent"])
             callback = str(options.get("callbackUrl") or request.headers.get(CALLBACK_HEADER) or "")
             allow_private = bool(cfg.get("allowPrivateCallbacks"))
             if callback:
                 await check_callback(callback, allow_private)
-        except ValidationError as err:
-            return _fail(400, str(err), err.code, **({"field": err.field} if err.field else {}))
+        except _CommandGone as err:
+            return _fail(500, str(err), NotFoundError.code, field=err.field)
+        except MagecError as err:
+            field = getattr(err, "field", None)
+            return _fail(err.status_code, str(err), err.code, **({"field": field} if field else {}))
         session = str(options.get("sessionId") or "") or f"webhook-{uuid.uuid4()}"
         inbound = Inbound(conversation=session, user="webhook", text=prompt, agent=options.get("agent") or None)
 
@@ -332,14 +350,26 @@ def router(ctx: AppContext) -> APIRouter:
         if ask.cancelled():
             if gone.done() and not gone.cancelled():
                 return _fail(499, "the caller hung up; the run was cancelled", "cancelled")
-            return _fail(504, f"the run took longer than {timeout:g} s; send a callbackUrl for long runs", "timeout")
+            # Magec's agent call gives up after 15 minutes, and its executor's error is a 500
+            return _fail(500, f"the run took longer than {timeout:g} s; send a callbackUrl for long runs", "timeout")
         out = ask.result()
         result = _result(out, session)
         if not result["ok"]:
-            return JSONResponse(result, status_code=status_for_code(out.error_code))
+            return JSONResponse(result, status_code=failed_status(out.error_code))
         return JSONResponse(result)
 
     return r
+
+
+#: failed runs that keep their own status: magec's limits, which Magec does not have (a spent
+#: budget is no server error, and 429/503 tell an automation to try again later)
+_OWN_STATUS = frozenset({BudgetExceededError.code, RateLimitedError.code, OverloadedError.code})
+
+
+def failed_status(code: str | None) -> int:
+    """The status of a sync run that failed with ``code``: Magec's ``500`` (its executor's error,
+    whatever failed), except :data:`_OWN_STATUS`; the body's ``code`` says what failed."""
+    return status_for_code(code) if code in _OWN_STATUS else 500
 
 
 #: what a callback says of a run the server stopped before it finished (code ``unavailable``)
@@ -427,6 +457,14 @@ def _result(out: Any, session: str) -> dict[str, Any]:
     return result
 
 
+class _CommandGone(Exception):
+    """The webhook's command no longer exists (answered ``500``, as Magec)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _prompt(snap: Any, cfg: Any, body: Any) -> tuple[str, dict[str, Any]]:
     """(message, options) of a request (see the module contract)."""
     if not isinstance(body, dict):
@@ -443,8 +481,8 @@ def _prompt(snap: Any, cfg: Any, body: Any) -> tuple[str, dict[str, Any]]:
             raise ValidationError("prompt: is required for a passthrough webhook", field="prompt")
         return text, options
     command = snap.commands.get(str(cfg.get("commandId") or ""))
-    if command is None:
-        raise ValidationError("commandId: the webhook's command no longer exists", field="commandId")
+    if command is None:  # the client's configuration, not the request: Magec's 500
+        raise _CommandGone("commandId: the webhook's command no longer exists", field="commandId")
     # what the command sees is the caller's payload, without the webhook's own options
     payload = {k: v for k, v in body.items() if k not in ("agent", "sessionId", "callbackUrl")}
     return render_command(command.prompt, payload), options
