@@ -4,8 +4,11 @@ Contract of :func:`parse` (raises ``ValueError`` with a user-presentable message
 
 * 5 fields ``minute hour day-of-month month day-of-week`` (Vixie cron): ``*``, ``a``, ``a-b``,
   ``*/n``, ``a-b/n``, ``a/n`` and comma lists; month names ``jan``–``dec`` and weekday names
-  ``sun``–``sat``; weekday ``7`` is Sunday. When both day-of-month and day-of-week are restricted a
-  day matches either (classic cron).
+  ``sun``–``sat``; weekday ``7`` is Sunday. A day field that starts with ``*`` (``*`` itself, or a
+  step over it such as ``*/2``) is unrestricted, and a day must match both day fields: ``0 0 */2 *
+  1`` is the odd days that are Mondays, as Magec's parser (which always requires every field) and
+  Vixie cron read it — not robfig/cron, which takes ``*/2`` as restricted. When both day fields are
+  restricted a day matches either (classic cron; Magec requires both: docs/clients.md).
 * Macros ``@yearly`` / ``@annually`` / ``@monthly`` / ``@weekly`` / ``@daily`` / ``@midnight`` /
   ``@hourly`` (Magec's list).
 * Extensions beyond Magec: a 6-field form with a leading *seconds* field (as robfig/cron's
@@ -192,6 +195,7 @@ def parse(text: str) -> CronExpr:
     sets = [_field(p, i) for i, p in enumerate(parts)]
     expr = CronExpr(
         raw, sets[0], sets[1], sets[2], sets[3], sets[4], sets[5],
+        # Vixie's DOM_STAR / DOW_STAR: the field's first character (so "*/2" is unrestricted)
         dom_star=parts[3].startswith("*"), dow_star=parts[5].startswith("*"),
     )
     expr.next_after(datetime.now(UTC))  # an impossible date (31 Feb) fails here

@@ -193,6 +193,53 @@ def test_expressions() -> None:
         cronexpr.timezone("Nowhere/Land")
 
 
+def _next_midnight(expr: str, after: datetime, rule: str) -> datetime:
+    """The first 00:00 UTC after ``after`` whose day ``expr`` ("0 0 dom month dow", numbers, ``*``,
+    ``*/n``, ``a-b/n`` and lists only) takes: ``rule`` "and" is Magec's ``Schedule.matches`` (every
+    field, server/clients/cron/cron.go), "or" is classic cron's for two restricted day fields."""
+
+    def values(field: str, low: int, high: int) -> set[int]:
+        out: set[int] = set()
+        for item in field.split(","):
+            base, _, step = item.partition("/")
+            lo, _, hi = base.partition("-")
+            start, end = (low, high) if base == "*" else (int(lo), int(hi or lo))
+            out.update(range(start, end + 1, int(step or 1)))
+        return out
+
+    _, _, dom, month, dow = expr.split()
+    days, months, weekdays = values(dom, 1, 31), values(month, 1, 12), values(dow, 0, 6)
+    day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    while True:
+        day += timedelta(days=1)
+        in_dom, in_dow = day.day in days, day.isoweekday() % 7 in weekdays
+        if day.month in months and ((in_dom and in_dow) if rule == "and" else (in_dom or in_dow)):
+            return day
+
+
+async def test_a_step_over_a_whole_day_field_keeps_magecs_and(tmp_path: Path, llm: FakeServer) -> None:
+    """A day field written with ``*`` — ``*`` itself or a step over it such as ``*/2`` — does not
+    count as restricted (Vixie cron's rule): with the other day field set, a day must match both,
+    as Magec's own parser always requires (it does not use robfig/cron, which would take either
+    day for ``*/2``). Two explicitly restricted day fields match either (docs/clients.md)."""
+    cases = {
+        "0 0 */2 * 1": "and",  # the odd days that are Mondays (robfig: odd days or Mondays)
+        "0 0 */5 * 1-5": "and",  # days 1, 6, 11, … that are weekdays
+        "0 0 13 * */3": "and",  # the 13th when it is a Sunday, Wednesday or Saturday
+        "0 0 1-31/2 * 1": "or",  # both restricted: the odd days and every Monday (Magec: both)
+        "0 0 13 * 5": "or",
+    }
+    async with running_apps(tmp_path / "data") as apps:
+        cmd = await command(apps, "DAYS-MARKER")
+        for expr, rule in cases.items():
+            before = datetime.now(UTC)
+            c = await client(apps, "cron", [], {"cron": {"schedule": expr, "commandId": cmd}})
+            st = await until(apps, c["id"], lambda s: s.get("nextRun"))
+            after = datetime.now(UTC)
+            expected = {cron_mod.iso(_next_midnight(expr, t, rule)) for t in (before, after)}
+            assert st["nextRun"] in expected, (expr, st["nextRun"], expected)
+
+
 async def test_slot_due_before_the_worker_started_runs_once(tmp_path: Path, llm: FakeServer) -> None:
     """Start-up lag (a busy host, a lease moving): a slot between the client's save and its
     worker's start still runs once, whatever the missed-runs policy; slots before the save never."""
