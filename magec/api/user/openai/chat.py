@@ -41,6 +41,7 @@ from magec.api.user.openai.schemas import ChatCompletionRequest
 from magec.api.user.openai.turns import (
     Conversation,
     client_calls,
+    failed_answer,
     finish_reason,
     model_name,
     resolve,
@@ -108,10 +109,10 @@ def router(ctx: AppContext) -> APIRouter:
         if not body.get("stream"):
             events, rest = await conv.complete(request, turn.new_message, overrides)
             later = BackgroundTask(rest)  # the turn's bookkeeping, once the answer is sent
-            failed = [e for e in events if e.error_code]
             calls = client_calls(events, names)
-            if failed and not text_of(events) and not calls:
-                status, error, more = failure(failed[-1])
+            failed = failed_answer(events, bool(text_of(events) or calls))
+            if failed is not None:
+                status, error, more = failure(failed)
                 return JSONResponse(error, status_code=status, headers={**headers, **more}, background=later)
             message: dict[str, Any] = {"role": "assistant", "content": text_of(events) or None}
             if calls:

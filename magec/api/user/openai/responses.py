@@ -49,6 +49,7 @@ from magec.api.user.openai.schemas import ResponsesRequest
 from magec.api.user.openai.turns import (
     Conversation,
     client_calls,
+    failed_answer,
     model_name,
     resolve,
     text_of,
@@ -225,10 +226,10 @@ def router(ctx: AppContext) -> APIRouter:
         names = overrides.tool_names
 
         async def finish(events: list[TurnEvent]) -> dict[str, Any]:
-            failed = [e for e in events if e.error_code]
             output = _output(events, names)
-            if failed and not output:
-                _, err, _ = failure(failed[-1])
+            failed = failed_answer(events, bool(output))
+            if failed is not None:
+                _, err, _ = failure(failed)
                 obj = shape("failed", [], error={"code": err["error"]["code"], "message": err["error"]["message"]})
             else:
                 obj = shape("completed", output, usage=_usage(events))
@@ -241,9 +242,9 @@ def router(ctx: AppContext) -> APIRouter:
         if not body.get("stream"):
             events, rest = await conv.complete(request, turn.new_message, overrides)
             later = BackgroundTask(rest)  # the turn's bookkeeping, once the answer is sent
-            failed = [e for e in events if e.error_code]
-            if failed and not _output(events, names):
-                status, err, headers = failure(failed[-1])
+            failed = failed_answer(events, bool(_output(events, names)))
+            if failed is not None:
+                status, err, headers = failure(failed)
                 if store:
                     await finish(events)
                 return JSONResponse(err, status_code=status, headers=headers, background=later)

@@ -28,7 +28,7 @@ from magec.api.clients import Caller
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
-from magec.errors import UnknownModelError, require_string
+from magec.errors import LlmCallsExceededError, UnknownModelError, require_string
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
@@ -136,6 +136,22 @@ class Conversation:
             await self.runner.session_service.delete_session(
                 app_name=self.app.id, user_id=self.user, session_id=self.sid
             )
+
+
+#: failures that void what the turn said before them: a flow stopped by ADK's model-call limit
+#: said its loop's output so far, which is no answer (the stream ends with the error after it too)
+VOIDING = frozenset({LlmCallsExceededError.code})
+
+
+def failed_answer(events: list[TurnEvent], produced: bool) -> TurnEvent | None:
+    """The error event a whole (not streamed) answer is, or None when the answer is what the turn
+    ``produced`` (text, client tool calls): a :data:`VOIDING` failure whatever came before it;
+    any other failure only when the turn produced nothing (a flow answers what its steps said)."""
+    failed = [e for e in events if e.error_code]
+    voiding = [e for e in failed if e.error_code in VOIDING]
+    if voiding:
+        return voiding[-1]
+    return failed[-1] if failed and not produced else None
 
 
 def text_of(events: list[TurnEvent]) -> str:
