@@ -135,9 +135,10 @@ async def test_openai_answer_of_the_wrong_shape(openai_srv: FakeServer, body: An
 
 
 async def test_openai_answer_with_odd_but_valid_fields(openai_srv: FakeServer) -> None:
-    """No choices is an empty answer; a non-string model is ignored, usage is counted; content as
-    typed parts is read (a content of no known shape is malformed: tests/backends/test_openai_stream_shapes.py)."""
-    openai_srv.script(Reply(body={"model": 5, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}))
+    """No choices is an empty answer, usage is counted (a non-string model is malformed, as in a
+    stream); content as typed parts is read (a content of no known shape is malformed:
+    tests/backends/test_openai_stream_shapes.py)."""
+    openai_srv.script(Reply(body={"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}))
     out = await _chat("openai", openai_srv.url, stream=False)()
     final = out[-1]
     assert final.usage_metadata.prompt_token_count == 3 and final.usage_metadata.candidates_token_count == 4

@@ -39,6 +39,22 @@ CASES: dict[str, dict[str, Any]] = {
 #: user text -> the message content of a whole (not streamed) answer
 ANSWERS: dict[str, Any] = {"number": 42, "object": {"text": "hi"}, "list": ["hi"],
                            "part": [{"type": "text", "text": 7}], "thinking": [{"type": "thinking", "thinking": 3}]}
+#: user text -> (a whole answer whose other text field is of the wrong type, the field named)
+WHOLE_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
+    "model": ({"model": 5, "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                        "finish_reason": "stop"}]}, "model"),
+    "finish": ({"model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                           "finish_reason": {"why": "stop"}}]}, "choices[0].finish_reason"),
+    "call id": ({"model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "tool_calls": [{"id": 3, "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]},
+        "choices[0].message.tool_calls[0].id"),
+    "name": ({"model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": 7, "arguments": "{}"}}]}}]},
+        "choices[0].message.tool_calls[0].function.name"),
+    "arguments": ({"model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]}}]},
+        "choices[0].message.tool_calls[0].function.arguments"),
+}
 #: content as typed parts, as Mistral's reasoning models answer: the thinking is no part of the answer
 PARTS = [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me think."}]},
          {"type": "text", "text": "Bonjour"}, {"type": "reference", "reference_ids": [1]}, {"type": "text", "text": "!"}]
@@ -60,6 +76,8 @@ def odd() -> Iterator[FakeServer]:
                                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             return StreamingResponse(iter([f"data: {line}\n\n" for line in [*lines, done]] + ["data: [DONE]\n\n"]),
                                      media_type="text/event-stream")
+        if not body.get("stream") and said in WHOLE_FIELDS:
+            return {"id": "x", "object": "chat.completion", **WHOLE_FIELDS[said][0]}
         if not body.get("stream"):  # a whole answer whose message content is of the wrong type
             content = PARTS if said == "parts" else ANSWERS[said]
             return {"id": "x", "object": "chat.completion", "model": "m", "choices": [
@@ -127,6 +145,25 @@ async def test_odd_whole_answers_are_malformed_answers(sqlite_apps: Apps, odd: F
         assert r.status_code == 502, (text, r.text)
         error = r.json()["error"]
         assert error["code"] == "malformed_response" and "content" in error["message"], (text, r.text)
+
+
+async def test_whole_answers_read_every_text_field_as_a_stream(sqlite_apps: Apps, odd: FakeServer) -> None:
+    """Not streamed: a ``model`` (or ``finish_reason``, a tool call's ``id``, ``name`` or
+    ``arguments``) that is no string was ignored — the answer went on with no model name, a
+    ``stop``, or a tool call with no name or no arguments — where a stream's is a malformed answer
+    naming the field; now the whole answer is the same malformed answer."""
+    apps = sqlite_apps
+    for i, (text, (_, field)) in enumerate(WHOLE_FIELDS.items()):
+        b = await apps.admin.post(f"{A}/backends", json={"name": f"fields {i}", "type": "openai", "url": odd.url,
+                                                          "maxAttempts": 1})
+        a = await apps.admin.post(f"{A}/agents", json={"name": f"fields {i}",
+                                                       "llm": {"backend": b.json()["id"], "model": "m"}})
+        r = await apps.user.post("/v1/chat/completions", json={
+            "model": a.json()["id"], "messages": [{"role": "user", "content": text}]})
+        assert r.status_code == 502, (text, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "malformed_response", (text, r.text)
+        assert f"{field} is not a string" in error["message"] and "fields" in error["message"], (text, r.text)
 
 
 async def test_content_as_typed_parts_is_read(sqlite_apps: Apps, odd: FakeServer) -> None:

@@ -133,7 +133,8 @@ class OpenAIChat(BaseLlm):
 def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> None:
     """A ``chat.completion`` JSON body into ``acc`` (the first choice; n > 1 is never requested)."""
     completion = json_object(completion, backend)
-    acc.model_version = _str(completion.get("model")) or acc.model_version
+    # every text field as a stream's (magec.backends.openai.stream.feed): of another type, malformed
+    acc.model_version = text_field(completion.get("model"), backend, "model") or acc.model_version
     usage = completion.get("usage")
     if isinstance(usage, dict):
         acc.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
@@ -157,10 +158,11 @@ def _feed_completion(acc: TurnAccumulator, completion: Any, backend: str) -> Non
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict):
             raise malformed(backend, f"choices[0].message.tool_calls[{i}] has no function")
-        acc.add_call(i, id=_str(tc.get("id")), name=_str(fn.get("name")), args_delta=_str(fn.get("arguments")))
-    acc.finish_raw = _str(choice.get("finish_reason")) or "stop"
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
+        where = f"choices[0].message.tool_calls[{i}]"
+        acc.add_call(
+            i,
+            id=text_field(tc.get("id"), backend, f"{where}.id"),
+            name=text_field(fn.get("name"), backend, f"{where}.function.name"),
+            args_delta=text_field(fn.get("arguments"), backend, f"{where}.function.arguments"),
+        )
+    acc.finish_raw = text_field(choice.get("finish_reason"), backend, "choices[0].finish_reason") or "stop"
