@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -85,6 +86,8 @@ class Outbound:
     audio_mime: str | None = None
     error_code: str | None = None  # one code from magec.errors when the turn failed
     error_message: str | None = None  # redacted, user-presentable
+    #: seconds to wait before sending again, when the turn was refused by a limit (429 / 503)
+    retry_after: int | None = None
     #: the session the turn ran in (for logs and tests)
     session_id: str = ""
     #: :meth:`Conversations.ask_each`: each agent's own outcome, in ``allowedAgents`` order
@@ -248,6 +251,7 @@ class Conversations:
         if failed and not answer:
             out.error_code = failed[-1].error_code
             out.error_message = failed[-1].error_message
+            out.retry_after = failed[-1].retry_after
             return out
         if inbound.speech and answer:
             await self._speak(rt, app, answer, inbound.speech_format, out)
@@ -363,6 +367,7 @@ def session_id(conversation: str, generation: int) -> str:
 
 def _failed(app: App | None, err: MagecError, transcript: str | None) -> Outbound:
     message = redact(str(err)) or err.code
+    wait = getattr(err, "retry_after", None)
     return Outbound(
         "",
         app.id if app is not None else "",
@@ -370,4 +375,5 @@ def _failed(app: App | None, err: MagecError, transcript: str | None) -> Outboun
         transcript,
         error_code=err.code,
         error_message=message,
+        retry_after=math.ceil(wait) if isinstance(wait, int | float) and wait > 0 else None,
     )

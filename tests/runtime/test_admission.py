@@ -105,3 +105,30 @@ async def test_per_backend_limit_counts_every_agent_on_it(tmp_path: Path, slow: 
         r = await apps.user.post(f"{U}/run", json=_run(other, "u", "other backend"))
         assert r.status_code == 200 and texts(r.json()) == ["openai-x says: other backend"]
         assert texts((await held).json()) == ["held"]
+
+
+async def test_a_webhook_over_its_limits_says_when_to_come_back(limited: Apps, slow: FakeServer) -> None:
+    """A webhook refused by a limit is 429 / 503 with ``Retry-After``, as every other route: the
+    automation posting it backs off and sends again (the body keeps Magec's ``ok: false``)."""
+    _, aid = await make_agent(limited, slow)
+    hook = (await limited.admin.post(f"{A}/clients", json={"name": "hook", "type": "webhook", "allowedAgents": [aid],
+                                                             "config": {"webhook": {"passthrough": True}}})).json()
+    h = {"Authorization": f"Bearer {hook['token']}"}
+    slow.script(Reply(text="held", delay=1.5), Reply(text="held too", delay=1.5))
+    held = asyncio.create_task(limited.user.post(f"/api/v1/webhooks/{hook['id']}", json={"prompt": "wait"}, headers=h))
+    await _until_in_flight(limited, 1)
+    r = await limited.user.post(f"/api/v1/webhooks/{hook['id']}", json={"prompt": "me too"}, headers=h)
+    assert r.status_code == 429 and r.headers["retry-after"] == "1", r.text
+    assert r.json()["ok"] is False and r.json()["code"] == "too_many_requests"
+    two = (await limited.admin.post(f"{A}/clients", json={"name": "two", "allowedAgents": [aid]})).json()
+    other = asyncio.create_task(limited.user.post(f"{U}/run", json=_run(aid, "u", "fill the process"),
+                                                  headers={"Authorization": f"Bearer {two['token']}"}))
+    await _until_in_flight(limited, 2)
+    hook2 = (await limited.admin.post(f"{A}/clients", json={"name": "hook2", "type": "webhook", "allowedAgents": [aid],
+                                                              "config": {"webhook": {"passthrough": True}}})).json()
+    r = await limited.user.post(f"/api/v1/webhooks/{hook2['id']}", json={"prompt": "full"},
+                                headers={"Authorization": f"Bearer {hook2['token']}"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert r.json()["ok"] is False and r.json()["code"] == "overloaded"
+    assert (await held).json()["response"] == "held"
+    assert texts((await other).json()) == ["held too"]

@@ -355,7 +355,10 @@ def router(ctx: AppContext) -> APIRouter:
         out = ask.result()
         result = _result(out, session)
         if not result["ok"]:
-            return JSONResponse(result, status_code=failed_status(out.error_code))
+            status = failed_status(out.error_code)
+            # a limit's refusal says when to come back, as on every other route (automations back off)
+            wait = {"Retry-After": str(out.retry_after or 1)} if status in (429, 503) else None
+            return JSONResponse(result, status_code=status, headers=wait)
         return JSONResponse(result)
 
     return r
