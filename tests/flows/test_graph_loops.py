@@ -63,3 +63,23 @@ async def test_runaway_loop_stops_at_the_cap(sqlite_apps: Apps) -> None:
     assert time.monotonic() - started < 30
     # the server still answers
     assert (await apps.user.get(f"{U}/list-apps")).status_code == 200
+
+
+async def test_a_runaway_loop_that_spoke_is_the_error_on_whole_v1_answers(sqlite_apps: Apps, oai: FakeServer) -> None:
+    """A loop stopped at the runaway cap had its agent speak on every round: a whole ``/v1`` answer is
+    the error (as the run API's last event and a stream's end say), not a 200 holding the rounds'
+    output as if it were the answer."""
+    apps = sqlite_apps
+    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 3}})
+    assert r.status_code == 200, r.text
+    talker = await agent(apps, await backend(apps, oai, "openai"), "Talker")
+    fid = await graph(apps, "Chatty forever", "say", [
+        node("say", "agent", agentId=talker, responseAgent=True),
+        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
+        node("end", "template", template="unreachable"),
+    ], [edge("say", "spin"), edge("spin", "end", "never"), edge("spin", "say", "otherwise")])
+    r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [{"role": "user", "content": "go"}]})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
+    r = await apps.user.post("/v1/responses", json={"model": fid, "input": "go"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
+    assert len(oai.calls()) >= 2  # the agent did speak before the cap

@@ -28,7 +28,7 @@ from magec.api.clients import Caller
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
-from magec.errors import LlmCallsExceededError, UnknownModelError, require_string
+from magec.errors import FlowRunawayError, LlmCallsExceededError, UnknownModelError, require_string
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
@@ -138,9 +138,10 @@ class Conversation:
             )
 
 
-#: failures that void what the turn said before them: a flow stopped by ADK's model-call limit
-#: said its loop's output so far, which is no answer (the stream ends with the error after it too)
-VOIDING = frozenset({LlmCallsExceededError.code})
+#: failures that void what the turn said before them: a flow stopped by ADK's model-call limit or
+#: by a router's runaway cap said its loop's output so far, which is no answer (the stream ends with
+#: the error after it too)
+VOIDING = frozenset({LlmCallsExceededError.code, FlowRunawayError.code})
 
 
 def failed_answer(events: list[TurnEvent], produced: bool) -> TurnEvent | None:
