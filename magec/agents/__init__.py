@@ -7,7 +7,8 @@
   :class:`~magec.agents.apps.AppStatus` and :class:`~magec.agents.apps.BuildDeps` (the inputs the
   runtime passes to every builder, agents' and flows' alike).
 * :mod:`magec.agents.instructions` — default persona, ``{{agent.output:KEY}}`` templates.
-* :mod:`magec.agents.context_guard` — history trimming before each model call.
+* :mod:`magec.agents.context_guard` — history trimming before each model call, the cut turns
+  summarised by the agent's own model (:mod:`magec.agents.context_summary`).
 
 Dependencies point one way: :mod:`magec.runtime` (the app table, rebuilds) and :mod:`magec.flows`
 import this package; it imports neither. Private ADK names come from :mod:`magec._adk`.

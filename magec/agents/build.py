@@ -3,7 +3,8 @@
 Contract of :func:`build_llm_agent`: the agent's chat model comes from its backend's type in
 :mod:`magec.backends.registry`; tools and instruction paragraphs from ``deps.toolsets`` (memory,
 MCP) plus the caller's extras (flow-state tools); usage is reported after every complete model
-response; the context guard trims history before each call; ``{{secret:KEY}}`` placeholders in
+response; the context guard trims history before each call, summarising what it cuts with the
+agent's own model; ``{{secret:KEY}}`` placeholders in
 tool calls are filled and secret values scrubbed (:mod:`magec.agents.secrets`). Anything that prevents the build
 raises :class:`~magec.errors.MagecError` with a readable reason (``"LLM backend not found"``, …),
 which the runtime shows as the app's invalid status. Flows build their agent steps with the same
@@ -107,30 +108,40 @@ def build_llm_agent(
     paragraphs.extend(extra_paragraphs or [])
     text = instructions.compose(agent.system_prompt, paragraphs)
     kwargs: dict[str, Any] = {}
+    report: Any = None  # a complete model response's usage, to costs and metrics
     if deps.on_usage is not None:
         on_usage = deps.on_usage
         backend_id, model_name = spec.id, agent.llm.model
 
+        def report(llm_response: Any) -> None:
+            by = answered_by(llm_response)  # usage is the fallback's when one answered
+            bid, mname = (by["backend"], by["model"]) if by else (backend_id, model_name)
+            on_usage(agent.id, bid, mname, llm_response.usage_metadata)
+
         def after_model(callback_context: Any, llm_response: Any) -> None:
             if llm_response.usage_metadata is not None and not llm_response.partial:
-                by = answered_by(llm_response)  # usage is the fallback's when one answered
-                bid, mname = (by["backend"], by["model"]) if by else (backend_id, model_name)
-                on_usage(agent.id, bid, mname, llm_response.usage_metadata)
+                report(llm_response)
             return None
 
         kwargs["after_model_callback"] = callbacks.cheap(after_model)
+    # {{secret:KEY}} in tool calls; values scrubbed (magec.agents.secrets)
+    secrets_guard = secrets.AgentSecrets(agent, deps.secrets) if deps.secrets is not None else None
     if agent.context_guard.enabled:
         from magec.agents.context_guard import callback
+        from magec.agents.context_summary import Summarizer
 
-        kwargs["before_model_callback"] = callback(agent.context_guard)
+        # the agent's own model summarises what the guard cuts; the summary request is masked
+        # like every other request of the agent, and its usage counted like theirs
+        summarizer = Summarizer(model, report=report,
+                                scrub=secrets_guard.before_model if secrets_guard is not None else None)
+        kwargs["before_model_callback"] = callback(agent.context_guard, summarizer, key=name or agent.id)
     # per-request client parameters of the OpenAI surface (no-op outside such a request)
     kwargs["before_model_callback"] = request_overrides.chain(kwargs.get("before_model_callback"))
     kwargs["before_model_callback"].append(relay.note_call)  # ids for relayed tokens (backends.relay)
-    if deps.secrets is not None:  # {{secret:KEY}} in tool calls; values scrubbed (magec.agents.secrets)
-        guard = secrets.AgentSecrets(agent, deps.secrets)
-        kwargs["before_tool_callback"] = guard.before_tool
-        kwargs["after_tool_callback"] = guard.after_tool
-        kwargs["before_model_callback"].append(guard.before_model)  # sees the final request
+    if secrets_guard is not None:
+        kwargs["before_tool_callback"] = secrets_guard.before_tool
+        kwargs["after_tool_callback"] = secrets_guard.after_tool
+        kwargs["before_model_callback"].append(secrets_guard.before_model)  # sees the final request
     if deps.guard is not None:  # every chat model is then a GuardedLlm, which unparks
         kwargs["before_model_callback"].append(parked.park)  # last: long requests past ADK's telemetry
     kwargs["before_model_callback"] = callbacks.before_model(kwargs["before_model_callback"])

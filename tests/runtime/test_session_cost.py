@@ -65,19 +65,27 @@ async def _served(apps: Apps) -> float:
 
 async def test_a_sliding_window_agent_is_given_only_its_window(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     """With a sliding-window context guard, a turn's session holds only the events the guard can
-    send: what a turn is given stays flat as the session grows, and the answers are unchanged."""
+    send: what a turn is given stays flat as the session grows, and the answers are unchanged. The
+    turns that leave the request are summarised (magec.agents.context_guard) from that window too:
+    the turn that cuts them still reads no more than the window, and no stored event again."""
     _, aid = await make_agent(sqlite_apps, openai_x, name="Windowed",
                               contextGuard={"enabled": True, "strategy": "sliding_window", "maxTurns": 2})
     for i in range(20):
         await _turn(sqlite_apps, aid, "w", f"turn {i}")
     served: list[float] = []
-    for i in range(20, 23):
+    loaded = await _loaded(sqlite_apps)
+    for i in range(20, 23):  # turn 22 is over maxTurns: it summarises turns 20 and 21
         before = await _served(sqlite_apps)
         assert await _turn(sqlite_apps, aid, "w", f"turn {i}") == [f"openai-x says: turn {i}"]
         served.append(await _served(sqlite_apps) - before)
     assert all(0 < n <= 4 for n in served), served  # 40+ stored events; a turn is given ≤ 2 turns' worth
-    sent = openai_x.requests_to("chat")[-1].json["messages"]
-    assert [m["content"] for m in sent if m["role"] != "system"] == ["turn 21", "openai-x says: turn 21", "turn 22"]
+    assert await _loaded(sqlite_apps) == loaded  # the summary's state is this process's own write
+    summary_request, answer = openai_x.requests_to("chat")[-2:]
+    told = summary_request.json["messages"][-1]["content"].rsplit("[Conversation to summarize]\n", 1)[1]
+    assert told == ("user: turn 20\nmodel: openai-x says: turn 20\nuser: turn 21\nmodel: openai-x says: turn 21\n"
+                    "[End of conversation]\n")
+    sent = [m["content"] for m in answer.json["messages"] if m["role"] != "system"]
+    assert sent[0].startswith("[Previous conversation summary]\nopenai-x says: ") and sent[1:] == ["turn 22"]
     # the stored session is whole: the window is what a turn reads, not what is kept
     r = await sqlite_apps.user.get(f"{U}/apps/{aid}/users/u1/sessions/w")
     assert len(r.json()["events"]) == 46
