@@ -256,3 +256,20 @@ async def test_blank_max_tokens_keeps_under_magecs_102400(sqlite_apps: Apps, pro
     assert all(f"user: message {i} " in prompt(summary) for i in range(5))
     messages = sent(answering(provider)[-1])
     assert messages[0] == OPEN + "SUMMARY 1" + CLOSE and messages[1].startswith("message 5 ") and len(messages) == 2
+
+
+async def test_secret_values_are_masked_in_the_summary_and_after_it(sqlite_apps: Apps, provider: FakeServer) -> None:
+    """The summary request is masked like the agent's other requests, and the callbacks after the
+    guard (the secrets guard among them) still run on the request the summary was made for."""
+    apps = sqlite_apps
+    token = "tok-7c1d9e55a0b34f2e"
+    r = await apps.admin.post("/api/v1/admin/secrets", json={"name": "Token", "key": "TOKEN", "value": token})
+    assert r.status_code in (200, 201), r.text
+    _, aid = await make_agent(apps, provider, contextGuard={"enabled": True, "strategy": "sliding_window",
+                                                            "maxTurns": 1})
+    await turn(apps, aid, f"my token is {token}")
+    await turn(apps, aid, f"is {token} still valid?")  # over maxTurns: the first turn is summarised
+    [summary] = summary_requests(provider)
+    assert "user: my token is ***\n" in prompt(summary) and token not in summary.body.decode()
+    answer = answering(provider)[-1]
+    assert sent(answer) == [OPEN + "SUMMARY 1" + CLOSE, "is *** still valid?"] and token not in answer.body.decode()
