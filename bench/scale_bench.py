@@ -6,8 +6,11 @@ backend type: no network, so the process CPU is magec's own plus the fake's triv
 
 * **Turn cost vs session length** (goal 1): server CPU (``time.process_time``) per ``/run`` turn
   on a session holding ~10 stored events vs ~1,000, with the agent's context guard on (a sliding
-  window of 10 turns: the provider request does not grow) and off (the request carries the whole
-  history, which ADK must build). Target: CPU at 1,000 ≤ 1.5× CPU at 10 (guard on).
+  window of 10 turns: the provider request does not grow; the turns it cuts are summarised by the
+  same fake, every ~7 turns, into a 2,000-character summary — a real model's is bounded by the
+  guard's ``max_output_tokens``, the fake's echo would grow with every summary it folds in) and
+  off (the request carries the whole history, which ADK must build). Target: CPU at 1,000 ≤ 1.5×
+  CPU at 10 (guard on).
 * **Long stateless history** (goal 2): a ``/v1/chat/completions`` call carrying ``messages``
   messages, ``repeats`` times in a row (a full collection of the cyclic collector comes every few
   such requests, and its stall is part of what a long history costs): server CPU per message of
@@ -31,6 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from google.adk.models import LlmRequest
+
+from magec.agents.context_summary import SYSTEM_PROMPT
 from magec.backends import registry
 from magec.backends.fake import FakeBackendType
 from magec.testing.apps import Apps, running_apps
@@ -38,6 +44,12 @@ from magec.testing.apps import Apps, running_apps
 A = "/api/v1/admin"
 U = "/api/v1/agent"
 TARGETS = {"turn_cpu_ratio": 1.5, "us_per_message": 20.0, "loop_stall_ms": 20.0}
+
+
+def _summaries(request: LlmRequest) -> str | None:
+    """A context guard's summary request gets a summary of a fixed, realistic size; others the echo."""
+    system = request.config.system_instruction if request.config is not None else None
+    return "summary " * 250 if isinstance(system, str) and system.startswith(SYSTEM_PROMPT) else None
 
 
 async def _turn(apps: Apps, aid: str, sid: str, text: str) -> None:
@@ -132,7 +144,7 @@ async def _long_history(apps: Apps, backend: str, messages: int, repeats: int) -
 
 
 async def _run(long_turns: int, measured: int, messages: list[int], repeats: int) -> dict[str, Any]:
-    registry.register(FakeBackendType(record=False))
+    registry.register(FakeBackendType(record=False, responder=_summaries))
     with tempfile.TemporaryDirectory(prefix="magec-scale-bench-") as tmp:
         async with running_apps(Path(tmp) / "data", start_clients=False) as apps:
             r = await apps.admin.post(f"{A}/backends", json={"name": "fake", "type": "fake"})

@@ -13,7 +13,8 @@ agents, flows, memory and voice code. For adapter tests use the loopback servers
 
 * :class:`FakeLlm` — an ADK ``BaseLlm`` that replays a script of :class:`Turn` (or ``str``, or an
   ``Exception`` to raise, or a ``callable(LlmRequest) -> Turn | str``). With the script empty it
-  uses ``responder`` if given, else echoes ``"<name> says: <last user text>"``; after a tool
+  uses ``responder`` if given (one that returns None leaves that request to the default), else
+  echoes ``"<name> says: <last user text>"``; after a tool
   result it answers ``"<name> says: tool result <json>"``; a user text like
   ``call get_weather {"city": "X"}`` makes it call that tool when offered. Streaming yields one
   partial per word, then the aggregate. Every request is kept in ``requests``.
@@ -83,7 +84,7 @@ class Turn:
     usage: tuple[int, int] = (3, 5)
 
 
-ScriptItem = Turn | str | BaseException | Callable[[LlmRequest], "Turn | str"]
+ScriptItem = Turn | str | BaseException | Callable[[LlmRequest], "Turn | str | None"]
 
 
 def last_user_text(request: LlmRequest) -> str:
@@ -121,7 +122,7 @@ class FakeLlm(BaseLlm):
     """A scripted ADK model. ``FakeLlm(*script, model=..., name=..., responder=...)``."""
 
     _script: FakeScript = PrivateAttr()
-    _responder: Callable[[LlmRequest], Turn | str] | None = PrivateAttr(default=None)
+    _responder: Callable[[LlmRequest], Turn | str | None] | None = PrivateAttr(default=None)
     _name: str = PrivateAttr(default="fake")
     _requests: list[LlmRequest] = PrivateAttr(default_factory=list)
     _record: bool = PrivateAttr(default=True)
@@ -131,7 +132,7 @@ class FakeLlm(BaseLlm):
         *script: ScriptItem,
         model: str = "fake-llm",
         name: str = "fake",
-        responder: Callable[[LlmRequest], Turn | str] | None = None,
+        responder: Callable[[LlmRequest], Turn | str | None] | None = None,
         shared: FakeScript | None = None,
         record: bool = True,
         **kw: Any,
@@ -180,6 +181,8 @@ class FakeLlm(BaseLlm):
             raise item
         if callable(item):
             item = item(request)
+            if item is None:  # the responder leaves this one to the default echo
+                return self._default(request)
         return Turn(text=item) if isinstance(item, str) else item
 
     async def generate_content_async(
@@ -286,11 +289,14 @@ class FakeBackendType:
     default_url = ""
     defaults = Defaults()
 
-    def __init__(self, *, dim: int = 8, name: str = "fake", record: bool = True) -> None:
+    def __init__(self, *, dim: int = 8, name: str = "fake", record: bool = True,
+                 responder: Callable[[LlmRequest], Turn | str | None] | None = None) -> None:
         """``record=False``: the built LLMs keep no request and the type keeps no LLM (a bench
-        measuring memory or the collector's work must not carry every request it ever sent)."""
+        measuring memory or the collector's work must not carry every request it ever sent).
+        ``responder``: every built LLM's (see :class:`FakeLlm`)."""
         self.name = name
         self.record = record
+        self.responder = responder
         self.script = FakeScript()
         self.embedder = FakeEmbeddings(dim)
         self.speech_to_text = FakeSpeechToText()
@@ -304,7 +310,8 @@ class FakeBackendType:
         )
 
     def chat(self, spec: BackendSpec, model: str) -> FakeLlm:
-        llm = FakeLlm(model=model, name=spec.name, shared=self.script, record=self.record)
+        llm = FakeLlm(model=model, name=spec.name, shared=self.script, record=self.record,
+                      responder=self.responder)
         if self.record:
             self.llms.append(llm)
         return llm
