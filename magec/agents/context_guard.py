@@ -13,14 +13,15 @@ Magec's agent JSON has no switch for the summary: an enabled guard summarises.
   it), all but the last 30 % of ``maxTurns`` (at least one) are summarised. Between two such
   compactions the request is the summary plus up to ``maxTurns`` turns, so a summary is made once
   every ~70 % of ``maxTurns`` turns, not on every turn.
-* ``threshold``: when the summary plus the turns after it are estimated over ``maxTokens`` (≈ 4
-  characters per token), every turn but the latest is summarised; the latest (the user's message
+* ``threshold``: when the summary plus the turns after it are estimated (≈ 4 characters per token)
+  over ``maxTokens`` — the model's context window, as in Magec — less Magec's buffer (20 % of it;
+  20,000 tokens for windows of 200,000 or more), every turn but the latest is summarised; the latest (the user's message
   and the calls made for it so far) is always sent whole.
 
-A blank (absent, null, "" or 0) ``maxTurns`` means 20 and a blank ``maxTokens`` 102,400, Magec's defaults: its
-guard takes 20 when none is set, and for ``threshold`` compacts at the model's context window less
-a 20 % buffer — 102,400 for a model its registry does not know (128,000 tokens). Magec looks known
-models' windows up; magec has no such table, so it is 102,400 for every model.
+A blank (absent, null, "" or 0) ``maxTurns`` means 20 and a blank ``maxTokens`` a 128,000-token
+window (compacting at 102,400), Magec's defaults: its guard takes 20 when none is set, and without
+``maxTokens`` looks the model's window up in its registry — 128,000 for a model it does not know.
+magec has no such table, so a blank ``maxTokens`` is 128,000 for every model.
 
 Where magec differs from Magec, and why:
 
@@ -63,7 +64,9 @@ log = logging.getLogger(__name__)
 
 #: ``maxTurns`` when blank (adk-utils-go contextguard's ``defaultMaxTurns``)
 DEFAULT_MAX_TURNS = 20
-#: ``maxTokens`` when blank: contextguard's unknown-model window (128,000) less its 20 % buffer
+#: the context window a blank ``maxTokens`` stands for: contextguard's for a model it does not know
+DEFAULT_WINDOW = 128_000
+#: what ``threshold`` keeps under when ``maxTokens`` is blank: that window less its 20 % buffer
 DEFAULT_MAX_TOKENS = 102_400
 #: share of ``maxTurns`` a sliding-window compaction keeps whole (contextguard's ``recentKeepRatio``)
 KEEP_PERCENT = 30
@@ -78,8 +81,13 @@ def max_turns(guard: ContextGuard) -> int:
 
 
 def max_tokens(guard: ContextGuard) -> int:
-    """The estimated tokens ``threshold`` keeps under (``maxTokens``, or Magec's default when blank)."""
-    return guard.max_tokens or DEFAULT_MAX_TOKENS
+    """The estimated tokens ``threshold`` keeps under. ``maxTokens`` is the model's context window,
+    as Magec's guard reads it (adk-utils-go ``WithMaxTokens``: "a manual context window size
+    override"), and the guard compacts at that window less Magec's buffer — 20,000 tokens for a
+    window of 200,000 or more, 20 % below that (``computeBuffer``): an agent set to its model's
+    window is compacted before the model refuses the request. Blank: 128,000 → 102,400."""
+    window = guard.max_tokens or DEFAULT_WINDOW
+    return window - (20_000 if window >= 200_000 else window // 5)
 
 
 def keep_turns(guard: ContextGuard) -> int:

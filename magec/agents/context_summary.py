@@ -97,7 +97,7 @@ _EXCERPT = 200
 def _buffer(limit: int) -> int:
     """Magec's buffer for a guard that keeps requests under ``limit`` tokens: 20,000 tokens for a
     context window of 200,000 or more, 20 % of the window below that — ``limit`` being the window
-    less the buffer (magec's ``maxTokens`` is Magec's threshold, not its window)."""
+    less the buffer (:func:`magec.agents.context_guard.max_tokens`: ``maxTokens`` is the window)."""
     return 20_000 if limit + 20_000 >= 200_000 else limit // 4
 
 

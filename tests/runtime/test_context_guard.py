@@ -134,11 +134,12 @@ async def test_sliding_window_summarises_the_turns_it_cuts_once(sqlite_apps: App
 
 
 async def test_threshold_summarises_everything_but_the_latest_turn(sqlite_apps: Apps, provider: FakeServer) -> None:
-    """Over ``maxTokens``, every turn but the latest is summarised; later turns send the summary and
-    what follows it until that is over the limit again."""
+    """Over the threshold, every turn but the latest is summarised; later turns send the summary and
+    what follows it until that is over the limit again. ``maxTokens`` is the model's window, as in
+    Magec: 2,000 compacts over 1,600 (its 20 % buffer below it)."""
     apps = sqlite_apps
     _, aid = await make_agent(apps, provider, contextGuard={"enabled": True, "strategy": "threshold",
-                                                            "maxTokens": 1600})
+                                                            "maxTokens": 2000})
     x = "x" * 1000  # a turn ≈ 509 estimated tokens (its message ≈ 253, the echo ≈ 256)
     for i in range(3):
         await turn(apps, aid, f"message {i} {x}")
@@ -273,3 +274,15 @@ async def test_secret_values_are_masked_in_the_summary_and_after_it(sqlite_apps:
     assert "user: my token is ***\n" in prompt(summary) and token not in summary.body.decode()
     answer = answering(provider)[-1]
     assert sent(answer) == [OPEN + "SUMMARY 1" + CLOSE, "is *** still valid?"] and token not in answer.body.decode()
+
+
+def test_max_tokens_is_the_models_window_less_magecs_buffer() -> None:
+    """Magec's ``computeBuffer``: 20 % of a window below 200,000 tokens, 20,000 from there on."""
+    from magec.agents.context_guard import max_tokens
+    from magec.resources.models import ContextGuard
+
+    def at(window: int) -> int:
+        return max_tokens(ContextGuard.model_validate({"enabled": True, "strategy": "threshold", "maxTokens": window}))
+
+    assert [at(w) for w in (0, 2000, 128_000, 199_999, 200_000, 1_000_000)] == [
+        102_400, 1600, 102_400, 160_000, 180_000, 980_000]

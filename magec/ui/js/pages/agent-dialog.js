@@ -107,12 +107,12 @@ export const AgentDialog = {
           <div class="grid-3" v-if="form.contextGuard.enabled">
             <div class="field"><label>Strategy</label>
               <select v-model="form.contextGuard.strategy"><option value="threshold">Token threshold</option><option value="sliding_window">Sliding window</option></select></div>
-            <div class="field" v-if="form.contextGuard.strategy === 'threshold'"><label>Max tokens</label>
-              <input type="number" min="0" v-model.number="form.contextGuard.maxTokens" placeholder="0 = 102,400"></div>
+            <div class="field" v-if="form.contextGuard.strategy === 'threshold'"><label>Max tokens (context window)</label>
+              <input type="number" min="0" v-model.number="form.contextGuard.maxTokens" placeholder="0 = 128,000"></div>
             <div class="field" v-else><label>Max turns</label>
               <input type="number" min="1" v-model.number="form.contextGuard.maxTurns"></div>
           </div>
-          <p class="hint" v-if="form.contextGuard.enabled">Older turns are summarised by this agent's own model; the model then sees the summary and the recent turns (the stored conversation is unchanged).</p>
+          <p class="hint" v-if="form.contextGuard.enabled">Older turns are summarised by this agent's own model; the model then sees the summary and the recent turns (the stored conversation is unchanged). Token threshold summarises at 80 % of the model's context window (20,000 tokens below it for windows of 200,000 or more).</p>
         </div>
       </details>
 
