@@ -8,7 +8,8 @@ restarted: an acknowledged request gone. :class:`DurableTaskStore` keeps the in-
 through to ``a2a_tasks`` (:mod:`magec.a2a.tables`):
 
 * the first save of a task is written before a2a-sdk answers with it; when the database cannot take
-  it the request fails (nothing is acknowledged that is not on disk). Later writes that fail are
+  it the request fails (nothing is acknowledged that is not on disk), as a read that fails does:
+  the client reads :data:`UNAVAILABLE`, never the driver's text. Later writes that fail are
   logged: this process still answers from memory, and another one sees the task end as below;
 * a running task is written when it starts, at most every :data:`WRITE_EVERY` seconds while it runs
   (a streamed answer saves the task once per token), and whenever it is not running (finished,
@@ -43,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from a2a.server.context import ServerCallContext
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import InternalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.a2a.service import BoundedTaskStore
@@ -65,6 +67,9 @@ KEEP = timedelta(days=1)
 PURGE_EVERY = 3600.0
 #: what the client of a task whose process died reads in its status message
 LOST = "magec stopped while answering this task and its answer was lost: please send the message again"
+#: what an A2A client reads when the database cannot take or give its task: a2a-sdk answers any
+#: other exception with its text, and a driver's names the SQL, the tables, the database's host
+UNAVAILABLE = "magec could not reach its database for this task: send the request again shortly"
 
 _RUNNING = frozenset({pb.TaskState.TASK_STATE_SUBMITTED, pb.TaskState.TASK_STATE_WORKING})
 #: an A2A task in one of these states never changes again
@@ -83,6 +88,12 @@ def _owner_key(context: ServerCallContext) -> str:
 def _aware(value: datetime) -> datetime:
     # SQLite hands naive datetimes back (stored as UTC)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _unavailable(task_id: str, err: Exception) -> InternalError:
+    """The client's error for a database failure (the details go to the log, redacted)."""
+    log.warning("A2A task %s: the database failed (%s)", task_id, redact(str(err)))
+    return InternalError(message=UNAVAILABLE, data={"errorCode": "unavailable"})
 
 
 def lost(task: pb.Task) -> pb.Task:
@@ -135,8 +146,8 @@ class DurableTaskStore(BoundedTaskStore):
         try:
             ended = await self._write(task, _owner_key(context))
         except Exception as err:
-            if first:
-                raise  # the task is not acknowledged: the client is not told of a task nobody keeps
+            if first:  # the task is not acknowledged: the client is not told of a task nobody keeps
+                raise _unavailable(task.id, err) from None
             log.warning("A2A task %s: not written to the database (%s)", task.id, redact(str(err)))
             ended = None
         if ended is not None:  # it ended elsewhere (cancelled on another replica): as every reader sees it
@@ -179,9 +190,15 @@ class DurableTaskStore(BoundedTaskStore):
             return task
         t = a2a_tasks
         owner = _owner_key(context)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t.c.task, t.c.state, t.c.process, t.c.expires_at)
-                                      .where(t.c.task_id == task_id, t.c.owner == owner))).one_or_none()
+        try:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(sa.select(t.c.task, t.c.state, t.c.process, t.c.expires_at)
+                                          .where(t.c.task_id == task_id, t.c.owner == owner))).one_or_none()
+        except Exception as err:
+            if task is not None:  # running here: as this process knows it
+                log.warning("A2A task %s: not read from the database (%s)", task_id, redact(str(err)))
+                return task
+            raise _unavailable(task_id, err) from None
         if task is not None:  # running here: unless it was cancelled on another replica meanwhile
             if row is None or row.state not in _ENDED:
                 return task
@@ -201,12 +218,15 @@ class DurableTaskStore(BoundedTaskStore):
         if _aware(row.expires_at) > datetime.now(UTC) and not process_gone(str(row.process), self.process):
             return stored  # running on a live process (another replica): as it last wrote it
         ended = lost(stored)
-        async with self.engine.begin() as conn:
-            # the process read is the condition: of two replicas answering, one writes the end
-            await conn.execute(sa.update(t).where(t.c.task_id == task_id, t.c.process == row.process,
-                                                  t.c.state == row.state)
-                               .values(state=int(ended.status.state), task=self._seal(ended),
-                                       process=self.process, updated_at=datetime.now(UTC)))
+        try:
+            async with self.engine.begin() as conn:
+                # the process read is the condition: of two replicas answering, one writes the end
+                await conn.execute(sa.update(t).where(t.c.task_id == task_id, t.c.process == row.process,
+                                                      t.c.state == row.state)
+                                   .values(state=int(ended.status.state), task=self._seal(ended),
+                                           process=self.process, updated_at=datetime.now(UTC)))
+        except Exception as err:  # the next read writes it: the answer is the same
+            log.warning("A2A task %s: its end not written (%s)", task_id, redact(str(err)))
         return ended
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:

@@ -5,6 +5,7 @@ ran it is still there (magec.a2a.durable)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,11 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.types import a2a_pb2 as pb
 
-from magec.a2a.durable import DurableTaskStore
+from magec.a2a.durable import UNAVAILABLE, DurableTaskStore
 from magec.testing.apps import running_apps
 from magec.testing.apps import serving as serve
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
@@ -169,3 +171,29 @@ async def test_a_running_task_of_another_host_is_lost_once_its_lease_expires(
         assert pb.TaskState.Name(got.status.state) == f"TASK_STATE_{ended.upper()}"
         assert await here.get("t1", ServerCallContext(user=_Owner("app\x00other"))) is None
         await there.close()
+
+
+async def test_a_database_failure_is_told_without_its_details(tmp_path: Path) -> None:
+    """The database failing under the task store: the client reads 'send the request again', with
+    ``errorCode: unavailable`` — not the driver's text (a2a-sdk answers an unknown exception with
+    it: the SQL, the table names and, on PostgreSQL, the database's host and port)."""
+    with FakeServer(OpenAIFake("fake-llm")) as llm:
+        async with _replica(tmp_path / "a", "") as (apps, url):
+            aid = await make_agent(apps, llm)
+            async with apps.ctx.store.engine.begin() as conn:  # as a database that stopped answering
+                await conn.execute(sa.text("ALTER TABLE a2a_tasks RENAME TO a2a_tasks_gone"))
+            calls = [("message/send", message("hello"), {}), ("message/stream", message("hello"), {}),
+                     ("SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m1",
+                                                  "parts": [{"text": "hello"}]}}, {"A2A-Version": "1.0"}),
+                     ("tasks/get", {"id": "an-unknown-task"}, {}), ("tasks/cancel", {"id": "an-unknown-task"}, {})]
+            async with httpx.AsyncClient(timeout=30) as http:
+                for method, params, headers in calls:
+                    r = await http.post(f"{url}/api/v1/a2a/{aid}", json=rpc(method, params), headers=headers)
+                    assert r.status_code == 200, (method, r.text)
+                    for word in ("SQL", "a2a_tasks", "sqlite", "Background on this error"):
+                        assert word not in r.text, (method, r.text)
+                    body = json.loads(r.text.removeprefix("data:").split("\n")[0]) if method == "message/stream" \
+                        else r.json()
+                    assert body["error"]["message"] == UNAVAILABLE, (method, body)
+                    # 0.3: data is the object; 1.0: an ErrorInfo carrying it as metadata
+                    assert '"errorCode": "unavailable"' in json.dumps(body["error"]["data"]), (method, body)
