@@ -13,17 +13,23 @@ Contract (one row per job in ``client_leases``, :mod:`magec.clients.tables`):
   another replica does not wait for the expiry.
 * A lease whose holder is a process of this host that no longer runs (:func:`process_gone`: a
   crash and restart on one machine) is taken over at once, without waiting for its expiry; the
-  take-over is conditional on that holder, so two starting processes never both get it.
+  take-over is conditional on that holder, so two starting processes never both get it. "This
+  host" is the host name *and* the PID namespace and boot (:func:`this_host`): two containers with
+  one host name (host networking, a fixed ``hostname:``) or two machines of one name cannot see
+  each other's pids, and a pid missing here says nothing of a process there.
 * Time is the replicas' UTC clock (replicas are expected to run NTP); the TTL absorbs small skew.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import secrets
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -32,16 +38,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from magec.clients.tables import client_leases
 
 
+@functools.cache
+def this_host() -> str:
+    """Where a pid means the same process: ``<host name>/<tag>``, the tag a digest of this PID
+    namespace and boot (Linux), so processes that share a host name but not their pids (containers
+    with host networking, a compose ``hostname:``, machines named alike) are not "this host" to
+    each other. Only the host name where there is no ``/proc``."""
+    name = socket.gethostname()[:48]
+    try:
+        where = f"{os.readlink('/proc/self/ns/pid')}|{Path('/proc/sys/kernel/random/boot_id').read_text().strip()}"
+    except OSError:
+        return name
+    return f"{name}/{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+
+
 def process_owner() -> str:
-    """``<host>:<pid>:<random>``: the host and pid let a restarted process on the same machine
-    see at once that the owner of a row is gone (the random part tells a reused pid apart)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+    """``<host>:<pid>:<random>`` (``<host>``: :func:`this_host`): the host and pid let a restarted
+    process on the same machine see at once that the owner of a row is gone (the random part tells
+    a reused pid apart)."""
+    return f"{this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def process_gone(owner: str, me: str) -> bool:
-    """True when ``owner`` names a process of this host that no longer runs."""
+    """True when ``owner`` names a process of this host (:func:`this_host`) that no longer runs."""
     host, pid_text, _ = ([*owner.rsplit(":", 2), "", ""])[:3]
-    if owner == me or host != socket.gethostname()[:60] or not pid_text.isdigit():
+    if owner == me or host != this_host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

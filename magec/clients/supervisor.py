@@ -31,8 +31,9 @@ Contract:
   history).
 
 Tuning (environment, read at start): ``MAGEC_CLIENT_LEASE_TTL`` (seconds, default 30) and
-``MAGEC_REPLICA_ID`` (default ``<hostname>:<pid>:<random>``; with it, a lease held by a crashed process
-of this host is taken over at once by the next start, :mod:`magec.clients.lease`).
+``MAGEC_REPLICA_ID`` (default ``<host>:<pid>:<random>``, :func:`~magec.clients.lease.process_owner`;
+with it, a lease held by a crashed process of this host is taken over at once by the next start,
+:mod:`magec.clients.lease`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ class ServerProcess:
     config: dict[str, object] = field(default_factory=dict)
     #: more environment variables for the process
     env: dict[str, str] = field(default_factory=dict)
+    #: a command the server runs under (e.g. ``["unshare", "--pid", "--fork", "--kill-child=SIGTERM"]``:
+    #: a process of this host name in its own PID namespace, as a container with host networking)
+    wrapper: list[str] = field(default_factory=list)
     #: ``log.level`` of the server (``debug`` to prove nothing secret is logged even then)
     log_level: str = "info"
     proc: subprocess.Popen[bytes] | None = None
@@ -67,7 +70,7 @@ class ServerProcess:
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "magec", *self.command, "--config", str(cfg_path), *self.extra_args],
+            [*self.wrapper, sys.executable, "-m", "magec", *self.command, "--config", str(cfg_path), *self.extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -197,3 +198,44 @@ async def test_a_database_failure_is_told_without_its_details(tmp_path: Path) ->
                     assert body["error"]["message"] == UNAVAILABLE, (method, body)
                     # 0.3: data is the object; 1.0: an ErrorInfo carrying it as metadata
                     assert '"errorCode": "unavailable"' in json.dumps(body["error"]["data"]), (method, body)
+
+
+#: a process of this host name in a PID namespace of its own (a container with host networking, or
+#: a fixed ``hostname:``): a pid there says nothing of a process here
+OWN_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--kill-child=SIGTERM"]
+
+
+def _has_pid_namespaces() -> bool:
+    try:
+        return subprocess.run([*OWN_PID_NAMESPACE, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_a_replica_of_the_same_host_name_in_another_pid_namespace_leaves_running_tasks_alone(tmp_path: Path) -> None:
+    """Two replicas on one database share a host name but not a PID namespace (containers with host
+    networking): the task one runs is read running on the other, which cannot see its pid, and
+    ends as it answers — not ``failed`` ("send the message again") as if its process had died."""
+    if not _has_pid_namespaces():
+        pytest.skip("no PID namespaces here (unshare --pid needs root or user namespaces)")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    with FakeServer(OpenAIFake("slow")) as slow:
+        slow.script(Reply(text="in a moment", delay=4))
+        with ServerProcess(tmp_path / "one", database_url=db) as one, \
+                ServerProcess(tmp_path / "two", database_url=db, wrapper=OWN_PID_NAMESPACE) as two:
+            admin = httpx.Client(base_url=one.admin_url + "/api/v1/admin")
+            b = admin.post("/backends", json={"name": "slow", "type": "openai", "url": slow.url}).json()
+            aid = admin.post("/agents", json={"name": "a", "llm": {"backend": b["id"], "model": "m"},
+                                              "a2a": {"enabled": True}}).json()["id"]
+            running = _send(one.user_url, aid, "question", blocking=False)
+            deadline = time.monotonic() + 30
+            while not slow.calls():  # the task is with its provider, on replica one
+                assert time.monotonic() < deadline, "the task never reached its provider"
+                time.sleep(0.05)
+            got = _get(two.user_url, aid, running["id"])["result"]
+            assert got["status"]["state"] in ("submitted", "working"), got  # as last written: not lost
+            while (got := _get(two.user_url, aid, running["id"])["result"])["status"]["state"] in ("submitted", "working"):
+                assert time.monotonic() < deadline, "the task never ended"
+                time.sleep(0.2)
+            assert got["status"]["state"] == "completed", got
+            assert got["artifacts"][0]["parts"][0]["text"] == "in a moment"
