@@ -40,6 +40,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from a2a.server.context import ServerCallContext
@@ -228,6 +229,24 @@ class DurableTaskStore(BoundedTaskStore):
         except Exception as err:  # the next read writes it: the answer is the same
             log.warning("A2A task %s: its end not written (%s)", task_id, redact(str(err)))
         return ended
+
+    async def state_of(self, task_id: str, context: ServerCallContext) -> pb.TaskState | None:
+        task = await BoundedTaskStore.get(self, task_id, context)
+        if task is not None and task.status.state not in _RUNNING:
+            return task.status.state
+        t = a2a_tasks
+        try:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(sa.select(t.c.state, t.c.process, t.c.expires_at)
+                                          .where(t.c.task_id == task_id, t.c.owner == _owner_key(context)))).one_or_none()
+        except Exception as err:
+            raise _unavailable(task_id, err) from None
+        if row is None:
+            return None if task is None else task.status.state
+        if row.state in _RUNNING and row.process != self.process and (
+                _aware(row.expires_at) <= datetime.now(UTC) or process_gone(str(row.process), self.process)):
+            return await super().state_of(task_id, context)  # its process is gone: get() says so, once
+        return cast(pb.TaskState, row.state)  # the enum's number, as a task holds it
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         await super().delete(task_id, context)

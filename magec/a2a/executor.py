@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -104,8 +105,21 @@ class TurnExecutor(AgentExecutor):
 
     def __init__(self, tasks: BoundedTaskStore | None = None) -> None:
         self.tasks = tasks
+        #: task id -> how many of its turns run in this process (a resubscription taps them here;
+        #: a follow-up message to a running task runs a second one)
+        self.running: Counter[str] = Counter()
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id = context.task_id or ""
+        self.running[task_id] += 1
+        try:
+            await self._execute(context, event_queue)
+        finally:
+            self.running[task_id] -= 1
+            if not self.running[task_id]:
+                del self.running[task_id]
+
+    async def _execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         turn: Turn = context.call_context.state[STATE_KEY]
         task_id, context_id = context.task_id or "", context.context_id or ""
         updater = TaskUpdater(event_queue, task_id, context_id)

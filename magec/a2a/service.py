@@ -4,6 +4,7 @@ Every app shares them: the route (:mod:`magec.api.user.a2a`) resolves the app an
 a :class:`~magec.a2a.executor.Turn` on the request, and a2a-sdk does the protocol — JSON-RPC
 parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` / ``tasks/cancel``
 (A2A 0.3 method names, as Magec and most clients send them) and their 1.0 names (``SendMessage`` …).
+A resubscription to a task running in another process follows its stored copy (:class:`_Handler`).
 
 Tasks are kept in memory per process (and, in the server, written through to the database by
 :class:`magec.a2a.durable.DurableTaskStore`, so ``tasks/get`` answers on every replica and after a
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
+from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -39,6 +43,9 @@ MAX_TASKS = 10_000
 #: the tasks kept may take this many times the largest request body (``limits.bodyBytes``)
 TASK_BYTES_PER_BODY = 32
 _RUNNING = frozenset({pb.TaskState.TASK_STATE_SUBMITTED, pb.TaskState.TASK_STATE_WORKING})
+#: seconds between two reads of a task followed from another process (its row is written at most
+#: once a second while it runs)
+FOLLOW_EVERY = 1.0
 
 
 class _Owner(User):
@@ -137,6 +144,12 @@ class BoundedTaskStore(InMemoryTaskStore):
     def __len__(self) -> int:
         return self._count
 
+    async def state_of(self, task_id: str, context: ServerCallContext) -> pb.TaskState | None:
+        """The task's state as :meth:`get` would answer it, without reading the task itself (a
+        resubscription follows a task running elsewhere by this); None: no such task."""
+        task = await self.get(task_id, context)
+        return None if task is None else task.status.state
+
     def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:
         """An event set when ``task_id``, running here, is cancelled *elsewhere* (another replica;
         a cancel made here goes through a2a-sdk, which stops the turn itself). None: nothing else
@@ -150,6 +163,54 @@ class BoundedTaskStore(InMemoryTaskStore):
         """Nothing runs in the background of the in-memory store (the durable one renews leases)."""
 
 
+class _Handler(DefaultRequestHandler):
+    """a2a-sdk's request handler; a resubscription (``tasks/resubscribe``, ``SubscribeToTask``) to
+    a task whose turn runs in another process (a replica, a ``--workers`` process) follows its
+    stored copy. a2a-sdk taps the turn's events where the turn runs; elsewhere it made an idle
+    stand-in of the task that nothing ever fed nor ended: the stream stayed open with no end after
+    the task ended, and the stand-in stayed in memory for good, one more per task asked about."""
+
+    def __init__(self, executor: TurnExecutor, tasks: BoundedTaskStore) -> None:
+        super().__init__(agent_executor=executor, task_store=tasks, agent_card=generic_card())
+        self.turns = executor
+        self.tasks = tasks
+
+    async def on_subscribe_to_task(self, params: pb.SubscribeToTaskRequest,
+                                   context: ServerCallContext) -> AsyncGenerator[Event, None]:
+        if params.id in self.turns.running:
+            async for event in super().on_subscribe_to_task(params, context):
+                yield event
+            return
+        task = await self.tasks.get(params.id, context)
+        if task is None:
+            raise TaskNotFoundError
+        if task.status.state not in _RUNNING:  # ended, or waiting: nothing more would come
+            raise UnsupportedOperationError(
+                message=f"Task {task.id} is in terminal state: {pb.TaskState.Name(task.status.state)}")
+        yield task
+        state = task.status.state
+        while True:  # as the stored copy changes (every replica writes it): its state, then its end
+            await asyncio.sleep(FOLLOW_EVERY)
+            # the state alone (the task, a user's words, is read and decrypted once, at its end)
+            latest = await self.tasks.state_of(params.id, context)
+            if latest is None:
+                raise TaskNotFoundError
+            if latest in _RUNNING:
+                if latest != state:
+                    state = latest
+                    yield pb.TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,
+                                                   status=pb.TaskStatus(state=latest))
+                continue
+            now = await self.tasks.get(params.id, context)
+            if now is None:
+                raise TaskNotFoundError
+            for artifact in now.artifacts:
+                yield pb.TaskArtifactUpdateEvent(task_id=now.id, context_id=now.context_id, artifact=artifact,
+                                                 append=False, last_chunk=True)
+            yield pb.TaskStatusUpdateEvent(task_id=now.id, context_id=now.context_id, status=now.status)
+            return
+
+
 class A2aService:
     """a2a-sdk's request handler over :class:`TurnExecutor`, and its JSON-RPC dispatcher.
     ``ping``: seconds between the keep-alive comments of its event streams (``server.streamPing``);
@@ -160,9 +221,7 @@ class A2aService:
                  tasks: BoundedTaskStore | None = None) -> None:
         self.ping = ping
         self.tasks = tasks if tasks is not None else BoundedTaskStore(max_tasks, max_bytes)
-        self.handler = DefaultRequestHandler(
-            agent_executor=TurnExecutor(self.tasks), task_store=self.tasks, agent_card=generic_card()
-        )
+        self.handler = _Handler(TurnExecutor(self.tasks), self.tasks)
         self.dispatcher = JsonRpcDispatcher(
             request_handler=self.handler, context_builder=_ContextBuilder(), enable_v0_3_compat=True
         )

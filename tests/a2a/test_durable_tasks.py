@@ -4,6 +4,7 @@ ran it is still there (magec.a2a.durable)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import subprocess
@@ -239,3 +240,35 @@ def test_a_replica_of_the_same_host_name_in_another_pid_namespace_leaves_running
                 time.sleep(0.2)
             assert got["status"]["state"] == "completed", got
             assert got["artifacts"][0]["parts"][0]["text"] == "in a moment"
+
+
+async def test_a_resubscription_through_another_replica_ends_with_the_task(tmp_path: Path) -> None:
+    """``tasks/resubscribe`` (a client whose stream dropped, sent back through a load balancer) on
+    the replica that does not run the task: the task as it is, then its answer and its end, and the
+    stream closes — it stayed open with no end, and a stand-in of the task stayed in that replica's
+    memory. On the replica running it, the turn's own events, as before."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    with FakeServer(OpenAIFake("fake-llm")) as llm:
+        async with _replica(tmp_path / "a", db) as (apps, one_url), _replica(tmp_path / "b", db) as (_, two_url):
+            aid = await make_agent(apps, llm)
+            async with httpx.AsyncClient(timeout=30) as http:
+                async def follow(url: str, task_id: str) -> list[dict[str, Any]]:
+                    events = []
+                    body = rpc("tasks/resubscribe", {"id": task_id})
+                    async with http.stream("POST", f"{url}/api/v1/a2a/{aid}", json=body) as r:
+                        async for line in r.aiter_lines():
+                            if line.startswith("data:"):
+                                events.append(json.loads(line.removeprefix("data:"))["result"])
+                    return events
+
+                for url in (two_url, one_url):
+                    llm.script(Reply(text="the answer", delay=2))
+                    params = {**message("question"), "configuration": {"blocking": False}}
+                    r = await http.post(f"{one_url}/api/v1/a2a/{aid}", json=rpc("message/send", params))
+                    task = r.json()["result"]
+                    events = await asyncio.wait_for(follow(url, task["id"]), 30)  # it ends
+                    assert events[0]["id"] == task["id"], (url, events)
+                    assert events[-1]["kind"] == "status-update" and events[-1]["final"] is True, (url, events)
+                    assert events[-1]["status"]["state"] == "completed", (url, events)
+                    answer = [e for e in events if e.get("kind") == "artifact-update" and e.get("lastChunk")]
+                    assert answer[-1]["artifact"]["parts"][0]["text"] == "the answer", (url, events)
