@@ -215,8 +215,8 @@ class TelegramBot:
         since = datetime.now(UTC) - timedelta(seconds=5)  # before the replay reads: nothing falls between
 
         async def accept(payload: Any) -> None:  # before the route's 200 (bot_hooks)
-            if await self._receive(payload):
-                seen.add(str(payload.get("update_id")))
+            # taken once: the follower below may have read the row between its commit and now
+            if await self._receive(payload) and seen.add(str(payload.get("update_id"))):
                 queue.put_nowait(payload)
 
         for key in await self._replay():

@@ -9,6 +9,7 @@ run twice) and answers the message that had not reached its agent yet; a third s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,49 @@ async def test_the_inbox_on_each_database(tmp_path: Path, db_url: str) -> None:
         async with store.engine.connect() as conn:
             kept = (await conn.execute(sa.select(bot_inbox.c.payload))).scalars().all()
         assert kept == ["", "", ""]  # answered: only the keys stay
+
+
+async def test_a_webhook_update_the_worker_also_reads_from_the_inbox_is_answered_once(tmp_path: Path) -> None:
+    """In webhook mode the worker takes updates two ways: from its own hook route, and from the
+    inbox rows other processes wrote (read every second). Its read can see an update the route has
+    just written before the route hands it over (the commit is visible before the connection is
+    back): the update is taken once, not answered twice (its agent run twice, tools and all)."""
+    from magec.server import user_app
+    from magec.testing.apps import serving
+
+    with FakeServer(OpenAIFake("alpha")) as llm, TelegramFake() as tg:
+        async with running_apps(tmp_path / "d") as apps, serving(user_app(apps.ctx)) as url:
+            apps.ctx.config.public_url = url  # webhook mode, to this app
+            inbox: BotInbox = apps.ctx.extras["bot_inbox"]
+            receive, arrived = inbox.receive, inbox.arrived
+            read = asyncio.Event()
+
+            async def reading(client_id: str, since: Any) -> Any:
+                rows = await arrived(client_id, since)
+                if rows:
+                    read.set()
+                return rows
+
+            async def receiving(client_id: str, key: str, payload: Any) -> bool:
+                fresh = await receive(client_id, key, payload)
+                if fresh and not read.is_set():  # the interleaving: the worker's read comes first
+                    await asyncio.wait_for(read.wait(), 10)
+                return fresh
+
+            inbox.arrived, inbox.receive = reading, receiving  # type: ignore[method-assign]
+            b = (await apps.admin.post(f"{A}/backends", json={"name": "a", "type": "openai", "url": llm.url})).json()
+            agent = (await apps.admin.post(f"{A}/agents", json={"name": "Alpha",
+                                                                "llm": {"backend": b["id"], "model": "m"}})).json()
+            r = await apps.admin.post(f"{A}/clients", json={
+                "name": "hooked", "type": "telegram", "allowedAgents": [agent["id"]],
+                "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url}}})
+            assert r.status_code in (200, 201), r.text
+            await asyncio.to_thread(tg.wait_for, lambda _: tg.webhook is not None)
+            await asyncio.to_thread(tg.send_text, chat_id=81, user_id=81, text="once please")
+            await asyncio.to_thread(tg.send_text, chat_id=81, user_id=81, text="and then this")
+            # the chat's messages are answered in order: once the second is answered, a second
+            # answer to the first would be there already
+            sent = await asyncio.to_thread(tg.wait_sent, 81, "sendMessage", 2)
+            assert [m.text for m in sent] == ["alpha says: once please", "alpha says: and then this"]
+            assert [m.text for m in tg.sent_to(81, "sendMessage")] == [m.text for m in sent]
+            assert len(llm.calls()) == 2
