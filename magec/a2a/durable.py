@@ -126,7 +126,7 @@ class DurableTaskStore(BoundedTaskStore):
         #: task id -> (owner digest, event) of the turns running here, set when cancelled elsewhere
         self._signals: dict[str, tuple[str, asyncio.Event]] = {}
         self._watcher: asyncio.Task[None] | None = None
-        self._purged = 0.0
+        self._purged = -PURGE_EVERY  # the first write purges (monotonic time may start near 0 at boot)
 
     def _seal(self, task: pb.Task) -> str:
         return self.cipher.encrypt(base64.b64encode(task.SerializeToString()).decode())

@@ -85,7 +85,7 @@ class BotInbox:
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
         self.engine = engine
         self.cipher = cipher
-        self._purged = 0.0
+        self._purged = -PURGE_EVERY  # the first use purges (monotonic time may start near 0 at boot)
 
     async def receive(self, client_id: str, key: str, payload: Mapping[str, Any]) -> bool:
         """Write the message down (see the contract); False for a message seen before."""
