@@ -4,7 +4,7 @@ Contract (Magec's handler, ``server/clients/webhook/handler.go``, plus the parts
 Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "error", "code"}``
 (``error`` in Magec's words where Magec has one, ``code`` ours):
 
-* **Who may call** (:func:`check_caller`, run before the body is read): anything but the client's
+* **Who may call** (:func:`magec.api.clients.webhook_client`, run before the body is read too): anything but the client's
   own token — none, an unknown one, another client's, or an id no client has — is ``401``
   ``invalid or missing token``; with its own token, a client that is not a webhook is ``404``
   ``webhook not found`` and a disabled one ``403`` ``webhook client is disabled``. Magec answers
