@@ -125,6 +125,9 @@ class DurableTaskStore(BoundedTaskStore):
         self._renewer: asyncio.Task[None] | None = None
         #: task id -> (owner digest, event) of the turns running here, set when cancelled elsewhere
         self._signals: dict[str, tuple[str, asyncio.Event]] = {}
+        #: task id -> turns of it running here that watch its signal (a follow-up message to a
+        #: running task runs a second turn: both share the signal, and it goes with the last)
+        self._watchers: dict[str, int] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._purged = -PURGE_EVERY  # the first write purges (monotonic time may start near 0 at boot)
 
@@ -272,13 +275,22 @@ class DurableTaskStore(BoundedTaskStore):
             await conn.execute(sa.delete(t).where(t.c.updated_at < datetime.now(UTC) - KEEP))
 
     def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:
-        event = asyncio.Event()
-        self._signals[task_id] = (_digest(owner), event)
+        digest = _digest(owner)
+        watched = self._signals.get(task_id)
+        if watched is None or watched[0] != digest:
+            watched = self._signals[task_id] = (digest, asyncio.Event())
+            self._watchers[task_id] = 0
+        self._watchers[task_id] += 1
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
-        return event
+        return watched[1]
 
     def forget_signal(self, task_id: str) -> None:
+        left = self._watchers.get(task_id, 1) - 1
+        if left > 0:
+            self._watchers[task_id] = left
+            return
+        self._watchers.pop(task_id, None)
         self._signals.pop(task_id, None)
 
     def _signal(self, task_id: str) -> None:
