@@ -124,10 +124,8 @@ class DurableTaskStore(BoundedTaskStore):
         self._written: dict[str, float] = {}
         self._renewer: asyncio.Task[None] | None = None
         #: task id -> (owner digest, event) of the turns running here, set when cancelled elsewhere
+        #: (a follow-up message to a running task runs a second turn: both share the event)
         self._signals: dict[str, tuple[str, asyncio.Event]] = {}
-        #: task id -> turns of it running here that watch its signal (a follow-up message to a
-        #: running task runs a second turn: both share the signal, and it goes with the last)
-        self._watchers: dict[str, int] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._purged = -PURGE_EVERY  # the first write purges (monotonic time may start near 0 at boot)
 
@@ -279,18 +277,11 @@ class DurableTaskStore(BoundedTaskStore):
         watched = self._signals.get(task_id)
         if watched is None or watched[0] != digest:
             watched = self._signals[task_id] = (digest, asyncio.Event())
-            self._watchers[task_id] = 0
-        self._watchers[task_id] += 1
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return watched[1]
 
     def forget_signal(self, task_id: str) -> None:
-        left = self._watchers.get(task_id, 1) - 1
-        if left > 0:
-            self._watchers[task_id] = left
-            return
-        self._watchers.pop(task_id, None)
         self._signals.pop(task_id, None)
 
     def _signal(self, task_id: str) -> None:

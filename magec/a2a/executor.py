@@ -118,6 +118,8 @@ class TurnExecutor(AgentExecutor):
             self.running[task_id] -= 1
             if not self.running[task_id]:
                 del self.running[task_id]
+                if self.tasks is not None:  # the last turn of the task here: nothing watches its cancel
+                    self.tasks.forget_signal(task_id)
 
     async def _execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         turn: Turn = context.call_context.state[STATE_KEY]
@@ -142,18 +144,14 @@ class TurnExecutor(AgentExecutor):
             return
         owner = context.call_context.user.user_name
         stop = self.tasks.cancel_signal(task_id, owner) if self.tasks is not None else None
-        try:
-            with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
-                relay = self._relay(turn, user_id, session_id, new_message, updater, event_queue, task_id, context_id)
-                ended = await relay if stop is None else await _unless(stop, relay)
-            if ended is None:
-                # cancelled through another replica: the turn is stopped here too, and the task
-                # says so (its row already does: this write keeps it)
-                await updater.cancel()
-                return
-        finally:
-            if stop is not None and self.tasks is not None:
-                self.tasks.forget_signal(task_id)
+        with attributed(SURFACE):  # the conversation audit records the turn as an A2A one
+            relay = self._relay(turn, user_id, session_id, new_message, updater, event_queue, task_id, context_id)
+            ended = await relay if stop is None else await _unless(stop, relay)
+        if ended is None:
+            # cancelled through another replica: the turn is stopped here too, and the task says
+            # so (its row already does: this write keeps it)
+            await updater.cancel()
+            return
         if ended:
             await updater.complete()
 

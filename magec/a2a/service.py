@@ -152,8 +152,9 @@ class BoundedTaskStore(InMemoryTaskStore):
 
     def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:
         """An event set when ``task_id``, running here, is cancelled *elsewhere* (another replica;
-        a cancel made here goes through a2a-sdk, which stops the turn itself). None: nothing else
-        can cancel it (one process, the tasks in its memory). Paired with :meth:`forget_signal`."""
+        a cancel made here goes through a2a-sdk, which stops the turn itself); the same event for
+        every turn of the task running here. None: nothing else can cancel it (one process, the
+        tasks in its memory). :meth:`forget_signal` once the last of those turns ended."""
         return None
 
     def forget_signal(self, task_id: str) -> None:

@@ -51,7 +51,7 @@ Cuts happen only at user-turn boundaries, so a tool call is never separated from
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from magec.agents.context_summary import Memory, Summarizer, summary_content
@@ -173,27 +173,21 @@ def window(guard: ContextGuard) -> Callable[[list[Any]], int] | None:
     return start
 
 
+def _turn_starts(events: list[Any]) -> Iterator[tuple[int, Any]]:
+    """(k, event) for the user events starting turns, the last turn first (k = 1)."""
+    turn_events = (event for event in reversed(events) if _is_turn_event(event))
+    return enumerate(turn_events, start=1)
+
+
 def _turns_since(events: list[Any], event_id: str) -> int | None:
     """The user turns from the event ``event_id`` on (it included), or None when it is not among
     ``events`` (older than the session's window, or gone)."""
-    seen = 0
-    for event in reversed(events):
-        if _is_turn_event(event):
-            seen += 1
-            if event.id == event_id:
-                return seen
-    return None
+    return next((k for k, event in _turn_starts(events) if event.id == event_id), None)
 
 
 def _turn_start_id(events: list[Any], k: int) -> str | None:
     """The id of the user event starting the ``k``-th last user turn of ``events``."""
-    seen = 0
-    for event in reversed(events):
-        if _is_turn_event(event):
-            seen += 1
-            if seen == k:
-                return str(event.id)
-    return None
+    return next((str(event.id) for i, event in _turn_starts(events) if i == k), None)
 
 
 def _keeps_state(callback_context: Any) -> bool:
