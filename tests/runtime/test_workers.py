@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from magec.clients.telegram import webhook_secret
+from magec.testing.fake_platforms import TelegramFake
 from magec.testing.fake_providers import FakeServer, Reply
 from magec.testing.server import ServerProcess
 
@@ -110,6 +112,35 @@ def test_a_write_on_one_worker_is_live_on_the_next_request_on_any_worker(
                     json={"name": f"N{n}", "llm": {"backend": by["id"], "model": "m"}}).json()
         listed = fresh("GET", f"{srv.user_url}{U}/list-apps?detailed=true")
         assert new["id"] in [a["id"] for a in listed.json()], listed.headers[WORKER]
+
+
+def test_a_telegram_client_edited_on_one_worker_is_what_the_others_hook_route_sees(workers: ServerProcess) -> None:
+    """Telegram's webhook call may reach either worker right after an edit answered by the other:
+    the hook route decides from the configuration that edit left (it read a stale one: a bot just
+    enabled had its updates refused, one just disabled still took them)."""
+    srv = workers
+    with TelegramFake() as tg:
+        t = fresh("POST", f"{srv.admin_url}{A}/clients", json={
+            "name": "tg-hooks", "type": "telegram",
+            "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url}}}).json()
+        secret = {"X-Telegram-Bot-Api-Secret-Token": webhook_secret(tg.token, t["id"])}
+        try:
+            pairs: set[tuple[str, str]] = set()
+            i = 0
+            # until an edit answered by each worker met a call on the other (as above: 80 rounds)
+            while not {("0", "1"), ("1", "0")} <= pairs:
+                assert i < 80, pairs
+                enabled = i % 2 == 1
+                w = fresh("PUT", f"{srv.admin_url}{A}/clients/{t['id']}", json={**t, "enabled": enabled})
+                assert w.status_code == 200, w.text
+                # an update with nothing a bot answers: only the route's verdict matters here
+                r = fresh("POST", f"{srv.user_url}/api/v1/hooks/telegram/{t['id']}", json={"update_id": i},
+                          headers=secret)
+                assert r.status_code == (200 if enabled else 404), (i, w.headers[WORKER], r.headers[WORKER])
+                pairs.add((w.headers[WORKER], r.headers[WORKER]))
+                i += 1
+        finally:
+            fresh("DELETE", f"{srv.admin_url}{A}/clients/{t['id']}")
 
 
 def test_a_session_continued_across_workers_keeps_its_history(

@@ -7,7 +7,8 @@ Contract:
   derived from the client's bot token (:func:`magec.clients.telegram.webhook_secret`), so it is
   checked here against the client's current config — no client token, no cookie: the header is the
   credential. A missing or wrong secret → 401; a client that does not exist, is disabled or is no
-  Telegram client → 404 (nothing tells a caller which clients exist).
+  Telegram client → 404 (nothing tells a caller which clients exist). The client is read as of
+  every write committed before the call, on any replica or worker process (read-your-writes).
 * An accepted update goes to the running worker through :func:`magec.clients.workers.deliver`,
   which writes it down in the bot's inbox (:mod:`magec.clients.inbox`), and the route answers 200
   (the turn runs in the worker). When the inbox cannot take it → 503 with ``Retry-After``: Telegram
@@ -44,10 +45,12 @@ MAX_BODY = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def _bot_token(ctx: AppContext, client_id: str) -> str | None:
+async def _bot_token(ctx: AppContext, client_id: str) -> str | None:
     if ctx.runtime is None:
         return None
-    client = ctx.runtime.current().snapshot.clients.get(client_id)
+    # fresh: Telegram's call may reach this replica right after an edit made on another (the
+    # route skips the other routes' pre-auth, which is where they catch up)
+    client = (await ctx.runtime.fresh()).snapshot.clients.get(client_id)
     if client is None or not client.enabled or client.type != "telegram":
         return None
     config: Any = client.config
@@ -62,7 +65,7 @@ def router(ctx: AppContext) -> APIRouter:
     @r.post("/api/v1/hooks/telegram/{client_id}")
     async def telegram_hook(client_id: str, request: Request) -> JSONResponse:
         """One Telegram Update for the Telegram client ``client_id`` (webhook mode)."""
-        token = _bot_token(ctx, client_id)
+        token = await _bot_token(ctx, client_id)
         if token is None:
             raise NotFoundError(f"no Telegram client {client_id!r}")
         given = request.headers.get(SECRET_HEADER, "")
