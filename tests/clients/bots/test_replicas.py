@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from magec.clients.telegram import webhook_secret
 from magec.testing.fake_platforms import DiscordFake, TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.lb import LoadBalancer
@@ -107,9 +106,9 @@ def test_telegram_webhook_behind_a_load_balancer(tmp_path: Path, postgres: Any) 
                 chats = range(301, 307)
                 for chat in chats:
                     tg.send_text(chat_id=chat, user_id=chat, text=f"hello from {chat}")
+                assert tg.webhook_deliveries == [200] * len(chats)  # none refused: Telegram never had to retry
                 for chat in chats:
                     assert [m.text for m in tg.wait_sent(chat, "sendMessage")] == [f"alpha says: hello from {chat}"]
-                assert tg.webhook_deliveries == [200] * len(chats)  # none refused: Telegram never had to retry
                 assert lb.connections[0] >= 2 and lb.connections[1] >= 2  # both replicas took calls
                 time.sleep(1)  # a user watching: nothing comes twice
                 assert all(len(tg.sent_to(chat, "sendMessage")) == 1 for chat in chats)
@@ -118,39 +117,3 @@ def test_telegram_webhook_behind_a_load_balancer(tmp_path: Path, postgres: Any) 
             one.stop()
             two.stop()
 
-
-def test_a_telegram_client_written_on_one_replica_is_what_the_others_hook_route_sees(
-    tmp_path: Path, postgres: Any
-) -> None:
-    """Telegram's call may reach any replica the very moment after an edit made on another: the hook
-    route answers from the configuration that edit left (a stale view 404ed a new client's first
-    update, which Telegram then holds back, or took updates for a client just disabled)."""
-    url = postgres.url(postgres.create_database())
-    with FakeServer(OpenAIFake("alpha")) as llm, TelegramFake() as tg:
-        one = ServerProcess(tmp_path / "one", database_url=url).start()
-        two = ServerProcess(tmp_path / "two", database_url=url).start()
-        try:
-            with httpx.Client(timeout=30) as c:
-                b = c.post(f"{one.admin_url}{A}/backends", json={"name": "L", "type": "openai", "url": llm.url}).json()
-                agent = c.post(f"{one.admin_url}{A}/agents", json={"name": "Alpha",
-                                                                   "llm": {"backend": b["id"], "model": "m"}}).json()
-                t = c.post(f"{one.admin_url}{A}/clients", json={
-                    "name": "tg", "type": "telegram", "allowedAgents": [agent["id"]],
-                    "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url}}}).json()
-                secret = {"X-Telegram-Bot-Api-Secret-Token": webhook_secret(tg.token, t["id"])}
-
-                def hook(srv: ServerProcess, update_id: int) -> int:
-                    # an update with nothing a bot answers: only the route's verdict matters here
-                    return c.post(f"{srv.user_url}/api/v1/hooks/telegram/{t['id']}", json={"update_id": update_id},
-                                  headers=secret).status_code
-
-                assert hook(two, 1) == 200  # created on one, Telegram calls two right after
-                for i in range(8):
-                    writer, reader = (one, two) if i % 2 == 0 else (two, one)
-                    enabled = i % 4 >= 2
-                    r = c.put(f"{writer.admin_url}{A}/clients/{t['id']}", json={**t, "enabled": enabled})
-                    assert r.status_code == 200, r.text
-                    assert hook(reader, 10 + i) == (200 if enabled else 404), (i, enabled)
-        finally:
-            one.stop()
-            two.stop()
