@@ -143,6 +143,29 @@ def test_a_telegram_client_edited_on_one_worker_is_what_the_others_hook_route_se
             fresh("DELETE", f"{srv.admin_url}{A}/clients/{t['id']}")
 
 
+def test_an_admin_read_on_one_worker_shows_the_edit_the_other_just_answered(
+    workers: ServerProcess, openai_x: FakeServer
+) -> None:
+    """The Admin API's reads that come from the running configuration (here the budgets' status)
+    show an edit answered by the other worker the moment it was answered."""
+    srv = workers
+    bx = fresh("POST", f"{srv.admin_url}{A}/backends", json={"name": "B", "type": "openai", "url": openai_x.url}).json()
+    agent = fresh("POST", f"{srv.admin_url}{A}/agents", json={"name": "Budgeted",
+                                                              "llm": {"backend": bx["id"], "model": "m"}}).json()
+    pairs: set[tuple[str, str]] = set()
+    i = 0
+    while not {("0", "1"), ("1", "0")} <= pairs:
+        assert i < 80, pairs
+        w = fresh("PUT", f"{srv.admin_url}{A}/agents/{agent['id']}",
+                  json={**agent, "budget": {"amount": 1000 + i, "unit": "tokens", "period": "day"}})
+        assert w.status_code == 200, w.text
+        r = fresh("GET", f"{srv.admin_url}{A}/costs/budgets")
+        amounts = [b["amount"] for b in r.json() if b["id"] == agent["id"]]
+        assert amounts == [1000 + i], (amounts, i, w.headers[WORKER], r.headers[WORKER])
+        pairs.add((w.headers[WORKER], r.headers[WORKER]))
+        i += 1
+
+
 def test_a_session_continued_across_workers_keeps_its_history(
     workers: ServerProcess, openai_x: FakeServer
 ) -> None:

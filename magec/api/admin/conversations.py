@@ -150,7 +150,8 @@ def router(ctx: AppContext) -> APIRouter:
         audit = await recorder()
         if audit is None or ctx.runtime is None:
             return {"deleted": 0}
-        settings = getattr(ctx.runtime.current().snapshot.settings, "conversations", None)
+        # the retention as of this request (one just changed on another replica must not prune more)
+        settings = getattr((await ctx.runtime.fresh()).snapshot.settings, "conversations", None)
         return {"deleted": await audit.prune(settings)}
 
     @r.get("/{conversation_id}", summary="One conversation with its messages (?view=user|admin)")
@@ -187,7 +188,7 @@ def router(ctx: AppContext) -> APIRouter:
         if not row.app_id or not row.session_id:
             raise ValidationError("conversation has no agent or session ID")
         assert ctx.runtime is not None
-        service = ctx.runtime.current().session_service
+        service = (await ctx.runtime.fresh()).session_service
         await service.delete_session(app_name=row.app_id, user_id=row.owner, session_id=row.session_id)
         return {"message": "Session reset successfully", "agentId": row.app_id, "sessionId": row.session_id}
 

@@ -87,7 +87,7 @@ def router(ctx: AppContext) -> APIRouter:
         since, until = date_range(request)
         svc = service(ctx)
         await svc.usage.flush()  # this process's own turns are in the report
-        snap = ctx.runtime.current().snapshot if ctx.runtime else None
+        snap = (await ctx.runtime.fresh()).snapshot if ctx.runtime else None  # names as of this request
         return await report.costs(ctx.store.engine, svc.prices, snap, groups, since, until)
 
     @r.get("", summary="Cost per agent / backend / client / model / day from usage × prices")
@@ -141,7 +141,7 @@ def router(ctx: AppContext) -> APIRouter:
     async def budgets() -> list[dict[str, Any]]:
         svc = service(ctx)
         await svc.refresh()
-        snap = ctx.runtime.current().snapshot if ctx.runtime else None
+        snap = (await ctx.runtime.fresh()).snapshot if ctx.runtime else None  # names as of this request
         return svc.counters.status(snap, svc.prices) if snap is not None else []
 
     return r

@@ -23,9 +23,10 @@ def router(ctx: AppContext) -> APIRouter:
     async def types() -> list[dict[str, Any]]:
         return list(MEMORY_TYPES) if isinstance(MEMORY_TYPES, list) else list(MEMORY_TYPES.values())
 
-    def active_store() -> tuple[str, Any]:
+    async def active_store() -> tuple[str, Any]:
         svc = _service(ctx)
-        snap = ctx.runtime.current().snapshot if ctx.runtime else None
+        # the provider as of this request: Settings may have just changed it on another replica
+        snap = (await ctx.runtime.fresh()).snapshot if ctx.runtime else None
         pid = snap.settings.long_term_provider if snap else ""
         store = svc.store(pid) if svc and pid else None
         if store is None:
@@ -57,7 +58,7 @@ def router(ctx: AppContext) -> APIRouter:
     @r.get("/entries", summary="Browse or search memories of the active long-term provider")
     async def entries(agent: str | None = None, user: str | None = None, q: str | None = None,
                       limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        _, store = active_store()
+        _, store = await active_store()
         limit = max(1, min(limit, 500))
         if q and agent and user:
             items = await store.search(agent, user, q, limit)
@@ -67,7 +68,7 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.delete("/entries/{entry_id}", status_code=204, summary="Delete one memory")
     async def delete_entry(entry_id: str) -> None:
-        _, store = active_store()
+        _, store = await active_store()
         await store.get(entry_id)
         await store.delete(entry_id)
 
