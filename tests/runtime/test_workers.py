@@ -164,6 +164,17 @@ def test_an_admin_read_on_one_worker_shows_the_edit_the_other_just_answered(
         assert amounts == [1000 + i], (amounts, i, w.headers[WORKER], r.headers[WORKER])
         pairs.add((w.headers[WORKER], r.headers[WORKER]))
         i += 1
+    # an agent just created by one worker reads as running (valid) on the other, not "not built yet"
+    pairs.clear()
+    i = 0
+    while not {("0", "1"), ("1", "0")} <= pairs:
+        assert i < 80, pairs
+        w = fresh("POST", f"{srv.admin_url}{A}/agents", json={"name": f"V{i}", "llm": {"backend": bx["id"], "model": "m"}})
+        assert w.status_code == 201, w.text
+        r = fresh("GET", f"{srv.admin_url}{A}/agents/{w.json()['id']}")
+        assert (r.json()["valid"], r.json()["invalidReason"]) == (True, None), (i, w.headers[WORKER], r.headers[WORKER])
+        pairs.add((w.headers[WORKER], r.headers[WORKER]))
+        i += 1
 
 
 def test_a_session_continued_across_workers_keeps_its_history(

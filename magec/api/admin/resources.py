@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from magec.api.admin.views import public
 from magec.api.errors import json_body
 from magec.context import AppContext
+from magec.errors import MagecError
 from magec.resources import BY_PATH, KINDS, tokens
 
 #: URL segment → store kind (Magec's paths), declared on the models (``Resource.path``)
@@ -20,8 +22,16 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
     model = KINDS[kind]
     store = ctx.store
 
+    async def caught_up() -> None:
+        # a runnable's view says whether it runs (valid, invalidReason): as of every write committed
+        # before this read, on any replica; a failed rebuild is shown by the view, not raised here
+        if model.runnable and ctx.runtime is not None:
+            with contextlib.suppress(MagecError):
+                await ctx.runtime.fresh()
+
     @router.get("", summary=f"List {segment}")
     async def list_items() -> list[dict[str, Any]]:
+        await caught_up()
         all_raw = await store.all_raw()
         return [await public(ctx, kind, raw, all_raw) for raw in all_raw.get(kind, {}).values()]
 
@@ -46,6 +56,7 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
 
     @router.get("/{id}", summary=f"Get one of {segment}")
     async def get(id: str) -> dict[str, Any]:
+        await caught_up()
         return await public(ctx, kind, await store.get(kind, id))
 
     @router.put(
