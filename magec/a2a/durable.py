@@ -207,7 +207,7 @@ class DurableTaskStore(BoundedTaskStore):
             ended = self._open(str(row.task))
             await super().save(ended, context)
             self._signal(task_id)
-            return ended
+            return await BoundedTaskStore.get(self, task_id, context)  # a copy: the caller may change it
         if row is None:
             return None
         try:
@@ -232,7 +232,7 @@ class DurableTaskStore(BoundedTaskStore):
         return ended
 
     async def state_of(self, task_id: str, context: ServerCallContext) -> pb.TaskState | None:
-        task = await BoundedTaskStore.get(self, task_id, context)
+        task = await self._peek(task_id, context)
         if task is not None and task.status.state not in _RUNNING:
             return task.status.state
         t = a2a_tasks

@@ -43,9 +43,34 @@ MAX_TASKS = 10_000
 #: the tasks kept may take this many times the largest request body (``limits.bodyBytes``)
 TASK_BYTES_PER_BODY = 32
 _RUNNING = frozenset({pb.TaskState.TASK_STATE_SUBMITTED, pb.TaskState.TASK_STATE_WORKING})
+#: characters of streamed text a task keeps per artifact part (:func:`_join_streamed_text`)
+TEXT_BLOCK = 4096
 #: seconds between two reads of a task followed from another process (its row is written at most
 #: once a second while it runs)
 FOLLOW_EVERY = 1.0
+
+
+def _plain_text(part: pb.Part) -> bool:
+    return part.WhichOneof("content") == "text" and not (part.metadata or part.filename or part.media_type)
+
+
+def _join_streamed_text(task: pb.Task) -> None:
+    """Join the trailing plain text parts of each artifact of ``task``, in place, into parts of up
+    to :data:`TEXT_BLOCK` characters (see :class:`BoundedTaskStore`): what a stream appended since
+    the last save joins the last block, so a save never copies more than a block of text (one
+    part for a whole answer would be copied whole per token again)."""
+    for artifact in task.artifacts:
+        parts = artifact.parts
+        while (len(parts) >= 2 and _plain_text(parts[-1]) and _plain_text(parts[-2])
+               and len(parts[-2].text) < TEXT_BLOCK):
+            parts[-2].text += parts[-1].text
+            del parts[-1]
+
+
+def _copy(task: pb.Task) -> pb.Task:
+    out = pb.Task()
+    out.CopyFrom(task)
+    return out
 
 
 class _Owner(User):
@@ -80,10 +105,19 @@ class BoundedTaskStore(InMemoryTaskStore):
     serialised tasks: the least recently saved task of the owner (app and client) holding the most
     — tasks when over ``limit``, bytes when over ``max_bytes`` —, never the task just saved.
     Clients are mutually untrusted: one flooding the store forgets its own tasks, not the task
-    another client was told to poll for."""
+    another client was told to poll for.
+
+    A streamed answer saves its task once per token, and a2a-sdk copies the saved task for the
+    stream's subscribers each time: everything streamed so far, per token, made a long answer's
+    cost grow with its square (~7 ms a token 16,000 tokens in). So a saved task is kept as given,
+    not copied (a2a-sdk's default copies it again; its task manager saves every change it makes to
+    it at once), a read answers a copy (readers change what they get: a history cut, artifacts
+    cleared), and the text fragments a stream appended to an artifact are joined into one part as
+    the task is saved (:func:`_join_streamed_text`): the copies are of a part per few thousand
+    characters, not of one per token. The stream's events still carry each fragment."""
 
     def __init__(self, limit: int = MAX_TASKS, max_bytes: int | None = None) -> None:
-        super().__init__()
+        super().__init__(use_copying=False)
         self.limit = limit
         self.max_bytes = max_bytes
         #: owner -> task id -> context, least recently saved first
@@ -94,6 +128,7 @@ class BoundedTaskStore(InMemoryTaskStore):
         self._bytes = 0
 
     async def save(self, task: pb.Task, context: ServerCallContext) -> None:
+        _join_streamed_text(task)
         await super().save(task, context)
         owner = context.user.user_name
         key = (owner, task.id)
@@ -115,6 +150,19 @@ class BoundedTaskStore(InMemoryTaskStore):
             if victim is None:
                 break  # only the task just saved is left
             await self._forget(*victim)
+
+    async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
+        task = await self._peek(task_id, context)
+        return None if task is None else _copy(task)
+
+    async def list(self, params: pb.ListTasksRequest, context: ServerCallContext) -> pb.ListTasksResponse:
+        answer = pb.ListTasksResponse()
+        answer.CopyFrom(await super().list(params, context))
+        return answer
+
+    async def _peek(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
+        """The task as kept (not a copy): only to read it."""
+        return await super().get(task_id, context)
 
     def _heaviest(self, keep: tuple[str, str], *, by_bytes: bool) -> tuple[str, str] | None:
         """(owner, task id) of the least recently saved task of the owner holding the most tasks
@@ -147,7 +195,7 @@ class BoundedTaskStore(InMemoryTaskStore):
     async def state_of(self, task_id: str, context: ServerCallContext) -> pb.TaskState | None:
         """The task's state as :meth:`get` would answer it, without reading the task itself (a
         resubscription follows a task running elsewhere by this); None: no such task."""
-        task = await self.get(task_id, context)
+        task = await self._peek(task_id, context)
         return None if task is None else task.status.state
 
     def cancel_signal(self, task_id: str, owner: str) -> asyncio.Event | None:

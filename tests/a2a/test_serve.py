@@ -63,6 +63,37 @@ async def test_streaming_message_stream(magec: Served, llm: FakeServer) -> None:
     assert chat_requests(llm)[-1].json.get("stream") is True
 
 
+async def test_a_long_streamed_answer_is_kept_in_a_few_parts(magec: Served, llm: FakeServer) -> None:
+    """The task of a stream keeps its text in parts of a few thousand characters, not one per token:
+    a2a-sdk copies the task for every token it relays, so a part per token made a long answer's
+    cost grow with its square. The stream itself still carries each token."""
+    aid = await make_agent(magec.apps, llm)
+    chunks = [f"w{i} " for i in range(3000)]
+    text = "".join(chunks)
+    llm.script(Reply(text=text, chunks=chunks, hang_after=len(chunks) + 1))  # (its role event first) then hangs: still running
+    received: list[str] = []
+    task_id = ""
+    async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:
+        async with http.stream("POST", f"/api/v1/a2a/{aid}", json=rpc("message/stream", message("long"))) as r:
+            async for line in r.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[6:])["result"]
+                task_id = task_id or event.get("taskId") or event.get("id", "")
+                if event.get("kind") == "artifact-update":
+                    received.append(event["artifact"]["parts"][0]["text"])
+                if len(received) == len(chunks):
+                    break
+        assert received == chunks
+        got = (await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/get", {"id": task_id}))).json()["result"]
+        assert got["status"]["state"] == "working"
+        parts = got["artifacts"][0]["parts"]
+        assert "".join(p["text"] for p in parts) == text
+        assert len(parts) <= len(text) // 4096 + 1, len(parts)
+        r2 = await http.post(f"/api/v1/a2a/{aid}", json=rpc("tasks/cancel", {"id": task_id}))
+        assert r2.json()["result"]["status"]["state"] == "canceled", r2.text
+
+
 async def test_a_silent_stream_pings_at_the_configured_interval(tmp_path: Any, llm: FakeServer) -> None:
     """``server.streamPing`` applies to A2A streams too: while the model thinks (2.5 s) a stream
     served with a 1 s interval carries keep-alive comments between its events."""
