@@ -111,8 +111,8 @@ class BoundedTaskStore(InMemoryTaskStore):
     stream's subscribers each time: everything streamed so far, per token, made a long answer's
     cost grow with its square (~7 ms a token 16,000 tokens in). So a saved task is kept as given,
     not copied (a2a-sdk's default copies it again; its task manager saves every change it makes to
-    it at once), a read answers a copy (readers change what they get: a history cut, artifacts
-    cleared), and the text fragments a stream appended to an artifact are joined into one part as
+    it at once), :meth:`get` answers a copy (a list's tasks are copies already: protobuf copies a
+    message into another), and the text fragments a stream appended to an artifact are joined as
     the task is saved (:func:`_join_streamed_text`): the copies are of a part per few thousand
     characters, not of one per token. The stream's events still carry each fragment."""
 
@@ -154,11 +154,6 @@ class BoundedTaskStore(InMemoryTaskStore):
     async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
         task = await self._peek(task_id, context)
         return None if task is None else _copy(task)
-
-    async def list(self, params: pb.ListTasksRequest, context: ServerCallContext) -> pb.ListTasksResponse:
-        answer = pb.ListTasksResponse()
-        answer.CopyFrom(await super().list(params, context))
-        return answer
 
     async def _peek(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
         """The task as kept (not a copy): only to read it."""
