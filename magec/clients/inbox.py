@@ -143,17 +143,23 @@ class BotInbox:
             out.append(Left(str(key), payload, bool(started) or int(replays) >= MAX_REPLAYS))
         return out
 
-    async def arrived(self, client_id: str, since: datetime) -> list[tuple[str, dict[str, Any]]]:
-        """The unfinished messages of ``client_id`` received at or after ``since``, oldest first."""
+    async def arrived(self, client_id: str, since: datetime,
+                      known: Callable[[str], bool] = lambda _key: False) -> list[tuple[str, dict[str, Any]]]:
+        """The unfinished messages of ``client_id`` received at or after ``since``, oldest first,
+        but those whose key is ``known``: the keys are read first and only the other messages
+        are read and decrypted (a worker answering a backlog would decrypt it all every round)."""
         t = bot_inbox
+        unfinished = (t.c.client_id == client_id, t.c.finished_at.is_(None), t.c.received_at >= since)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(t.c.key, t.c.payload)
-                .where(t.c.client_id == client_id, t.c.finished_at.is_(None), t.c.received_at >= since)
-                .order_by(t.c.received_at, t.c.key)
-            )).all()
+            keys = (await conn.execute(sa.select(t.c.key).where(*unfinished).order_by(t.c.received_at, t.c.key)))
+            wanted = [str(key) for key in keys.scalars() if not known(str(key))]
+            sealed_of: dict[str, str] = {}
+            for i in range(0, len(wanted), 500):  # a bounded IN list, whatever the backlog
+                batch = await conn.execute(sa.select(t.c.key, t.c.payload)
+                                           .where(*unfinished, t.c.key.in_(wanted[i:i + 500])))
+                sealed_of.update((str(key), str(sealed)) for key, sealed in batch)
         out = []
-        for key, sealed in rows:
+        for key, sealed in ((k, sealed_of[k]) for k in wanted if k in sealed_of):
             try:
                 payload = json.loads(self.cipher.decrypt(str(sealed)))
             except Exception:  # another key: left() of the next start drops it
@@ -168,7 +174,7 @@ class BotInbox:
         ``since`` that is not in ``seen`` (the worker's own, added as it takes them)."""
         while True:
             try:
-                for key, payload in await self.arrived(client_id, since):
+                for key, payload in await self.arrived(client_id, since, seen.__contains__):
                     if seen.add(key):  # checked after the read: a message taken meanwhile is skipped
                         take(payload)
             except asyncio.CancelledError:
@@ -197,6 +203,9 @@ class Seen:
     def __init__(self, cap: int = SEEN_KEYS) -> None:
         self.cap = cap
         self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
 
     def add(self, key: str) -> bool:
         """Remember ``key``; False when it was already there."""

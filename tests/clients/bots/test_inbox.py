@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from magec.clients.inbox import BotInbox
+from magec.clients.inbox import BotInbox, Seen
 from magec.clients.tables import bot_inbox
 from magec.testing.apps import running_apps
 from magec.testing.fake_platforms import DiscordFake, SlackFake, TelegramFake
@@ -153,6 +154,58 @@ async def test_the_inbox_on_each_database(tmp_path: Path, db_url: str) -> None:
         assert kept == ["", "", ""]  # answered: only the keys stay
 
 
+async def test_a_worker_following_the_inbox_reads_only_what_is_new_to_it(tmp_path: Path, db_url: str) -> None:
+    """A webhook-mode worker reads what other processes wrote down every second: the messages it
+    already took (and is still answering: a backlog) are not read and decrypted again each round."""
+    async with running_apps(tmp_path / "data", database_url=db_url, start_runtime=False) as apps:
+        store = apps.ctx.store
+
+        class Counting:  # the store's cipher, counting what it decrypts
+            decrypted = 0
+
+            def encrypt(self, text: str) -> str:
+                return store.cipher.encrypt(text)
+
+            def decrypt(self, text: str) -> str:
+                Counting.decrypted += 1
+                return store.cipher.decrypt(text)
+
+        inbox = BotInbox(store.engine, Counting())  # type: ignore[arg-type]
+        rounds = 0
+        arrived = inbox.arrived
+
+        async def counted(*args: Any) -> Any:
+            nonlocal rounds
+            rounds += 1
+            return await arrived(*args)
+
+        inbox.arrived = counted  # type: ignore[method-assign]
+
+        async def until(what: str, check: Any) -> None:
+            deadline = time.monotonic() + 20
+            while not check():
+                assert time.monotonic() < deadline, what
+                await asyncio.sleep(0.01)
+
+        since = datetime.now(UTC) - timedelta(seconds=5)
+        for n in range(1, 1201):  # more than one read's worth of keys
+            assert await inbox.receive("c1", str(n), {"update_id": n})
+        seen = Seen()
+        taken: list[Any] = []
+        follower = asyncio.create_task(inbox.follow("c1", since, seen, taken.append, every=0.02))
+        try:
+            await until("the backlog taken", lambda: len(taken) == 1200)
+            assert [x["update_id"] for x in taken] == list(range(1, 1201))  # oldest first, each once
+            assert Counting.decrypted == 1200
+            await inbox.receive("c1", "1201", {"update_id": 1201})
+            await until("the new message taken", lambda: len(taken) == 1201)
+            now = rounds
+            await until("three more rounds", lambda: rounds >= now + 3)  # over 1,201 unanswered rows
+            assert len(taken) == 1201 and Counting.decrypted == 1201
+        finally:
+            follower.cancel()
+
+
 async def test_a_webhook_update_the_worker_also_reads_from_the_inbox_is_answered_once(tmp_path: Path) -> None:
     """In webhook mode the worker takes updates two ways: from its own hook route, and from the
     inbox rows other processes wrote (read every second). Its read can see an update the route has
@@ -168,8 +221,8 @@ async def test_a_webhook_update_the_worker_also_reads_from_the_inbox_is_answered
             receive, arrived = inbox.receive, inbox.arrived
             read = asyncio.Event()
 
-            async def reading(client_id: str, since: Any) -> Any:
-                rows = await arrived(client_id, since)
+            async def reading(client_id: str, since: Any, known: Any) -> Any:
+                rows = await arrived(client_id, since, known)
                 if rows:
                     read.set()
                 return rows
