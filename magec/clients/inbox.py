@@ -30,7 +30,8 @@ by the client and the platform's own id for it:
   mode) gets the messages another process wrote down: behind a load balancer, or with
   ``--workers``, the platform's call reaches any replica, and one that does not run the bot writes
   the message here and answers ``200`` (:mod:`magec.api.user.bot_hooks`); the worker holding the
-  lease reads what arrived since it started, every :data:`FOLLOW_EVERY` seconds.
+  lease reads what arrived since it started, every :data:`FOLLOW_EVERY` seconds (the keys first:
+  only the messages new to it are read and decrypted).
 
 :func:`answered` wraps a message's handler: ``done`` when it returns, nothing when it is cancelled
 (the row stays for the next start).
