@@ -30,8 +30,8 @@ by the client and the platform's own id for it:
   mode) gets the messages another process wrote down: behind a load balancer, or with
   ``--workers``, the platform's call reaches any replica, and one that does not run the bot writes
   the message here and answers ``200`` (:mod:`magec.api.user.bot_hooks`); the worker holding the
-  lease reads what arrived since it started, every :data:`FOLLOW_EVERY` seconds (the keys first:
-  only the messages new to it are read and decrypted).
+  lease reads the unfinished messages it has not taken, every :data:`FOLLOW_EVERY` seconds (the
+  keys first: only the messages new to it are read and decrypted).
 
 :func:`answered` wraps a message's handler: ``done`` when it returns, nothing when it is cancelled
 (the row stays for the next start).
@@ -144,13 +144,13 @@ class BotInbox:
             out.append(Left(str(key), payload, bool(started) or int(replays) >= MAX_REPLAYS))
         return out
 
-    async def arrived(self, client_id: str, since: datetime,
+    async def arrived(self, client_id: str,
                       known: Callable[[str], bool] = lambda _key: False) -> list[tuple[str, dict[str, Any]]]:
-        """The unfinished messages of ``client_id`` received at or after ``since``, oldest first,
-        but those whose key is ``known``: the keys are read first and only the other messages
-        are read and decrypted (a worker answering a backlog would decrypt it all every round)."""
+        """The unfinished messages of ``client_id``, oldest first, but those whose key is
+        ``known``: the keys are read first and only the other messages are read and decrypted (a
+        worker answering a backlog would decrypt it all every round)."""
         t = bot_inbox
-        unfinished = (t.c.client_id == client_id, t.c.finished_at.is_(None), t.c.received_at >= since)
+        unfinished = (t.c.client_id == client_id, t.c.finished_at.is_(None))
         async with self.engine.connect() as conn:
             keys = (await conn.execute(sa.select(t.c.key).where(*unfinished).order_by(t.c.received_at, t.c.key)))
             wanted = [str(key) for key in keys.scalars() if not known(str(key))]
@@ -169,13 +169,15 @@ class BotInbox:
                 out.append((str(key), payload))
         return out
 
-    async def follow(self, client_id: str, since: datetime, seen: Seen, take: Callable[[dict[str, Any]], None],
+    async def follow(self, client_id: str, seen: Seen, take: Callable[[dict[str, Any]], None],
                      every: float = FOLLOW_EVERY) -> None:
-        """Forever: hand ``take`` each message another process wrote down for ``client_id`` since
-        ``since`` that is not in ``seen`` (the worker's own, added as it takes them)."""
+        """Forever: hand ``take`` each unfinished message of ``client_id`` that is not in ``seen``:
+        ``seen`` holds what the worker took (:meth:`left` at its start, its own receipts, what
+        this handed it), so what is left is what another process wrote down. No clock is compared:
+        a replica whose clock is behind still has its messages taken."""
         while True:
             try:
-                for key, payload in await self.arrived(client_id, since, seen.__contains__):
+                for key, payload in await self.arrived(client_id, seen.__contains__):
                     if seen.add(key):  # checked after the read: a message taken meanwhile is skipped
                         take(payload)
             except asyncio.CancelledError:

@@ -39,7 +39,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from telegram import (
@@ -212,7 +212,6 @@ class TelegramBot:
     async def _webhook(self, public_url: str) -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         seen = Seen()
-        since = datetime.now(UTC) - timedelta(seconds=5)  # before the replay reads: nothing falls between
 
         async def accept(payload: Any) -> None:  # before the route's 200 (bot_hooks)
             # taken once: the follower below may have read the row between its commit and now
@@ -223,7 +222,7 @@ class TelegramBot:
             seen.add(key)
         unregister = register_inbox(self.ctx.client_id, accept)
         # what the hook route of another process (replica, --workers) wrote down for this bot
-        follower = (asyncio.create_task(self.ctx.inbox.follow(self.ctx.client_id, since, seen, queue.put_nowait))
+        follower = (asyncio.create_task(self.ctx.inbox.follow(self.ctx.client_id, seen, queue.put_nowait))
                     if self.ctx.inbox is not None else None)
         try:
             url = public_url.rstrip("/") + HOOK_PATH.format(client_id=self.ctx.client_id)
