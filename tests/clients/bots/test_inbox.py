@@ -156,7 +156,8 @@ async def test_the_inbox_on_each_database(tmp_path: Path, db_url: str) -> None:
 
 async def test_a_worker_following_the_inbox_reads_only_what_is_new_to_it(tmp_path: Path, db_url: str) -> None:
     """A webhook-mode worker reads what other processes wrote down every second: the messages it
-    already took (and is still answering: a backlog) are not read and decrypted again each round."""
+    already took (and is still answering: a backlog) are not read and decrypted again each round,
+    and a message written by a replica whose clock is behind is taken like any other."""
     async with running_apps(tmp_path / "data", database_url=db_url, start_runtime=False) as apps:
         store = apps.ctx.store
 
