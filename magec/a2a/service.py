@@ -114,7 +114,9 @@ class BoundedTaskStore(InMemoryTaskStore):
     it at once), :meth:`get` answers a copy (a list's tasks are copies already: protobuf copies a
     message into another), and the text fragments a stream appended to an artifact are joined as
     the task is saved (:func:`_join_streamed_text`): the copies are of a part per few thousand
-    characters, not of one per token. The stream's events still carry each fragment."""
+    characters, not of one per token. The stream's events still carry each fragment. (Any run of
+    plain text parts is joined so: text parts next to each other in an artifact are pieces of one
+    agent's answer — the backends answer a model turn's text as one part, Gemini may split it.)"""
 
     def __init__(self, limit: int = MAX_TASKS, max_bytes: int | None = None) -> None:
         super().__init__(use_copying=False)
