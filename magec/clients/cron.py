@@ -6,7 +6,8 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
   and the extensions ``@every 30s`` / a leading seconds field), ``commandId``, ``timezone`` (IANA,
   default UTC), ``missedRuns`` (``once`` | ``skip``, default ``once``), ``missedRunsWindow``
   (seconds, default 86400).
-* At each slot the command's prompt (read at fire time, so an edited command applies at once) is
+* At each slot the command's prompt (read at fire time, as of every write committed before it on
+  any replica or worker process, so an edited command applies at once) is
   sent through :meth:`~magec.clients.conversation.Conversations.ask_each` to every agent and flow
   in the client's ``allowedAgents``, one after the other, as Magec's executor does (the answers
   joined with ``\n---\n``), each in a session of its own per run (conversation ``cron-<slot>``,
@@ -199,10 +200,13 @@ class CronJob:
         self.engine: AsyncEngine = conv_ctx.store.engine
         self.owner = ctx.replica or "?"
 
-    def _prompt(self) -> str:
+    async def _prompt(self) -> str:
         manager = self.ctx.conversations.ctx.runtime
         assert manager is not None
-        command = manager.current().snapshot.commands.get(self.command_id)
+        # as of every write committed before the slot, on any replica or worker process: the
+        # runtime this process last caught up with may be up to a poll older (an edit answered by
+        # another worker a moment before the slot was not sent)
+        command = (await manager.fresh()).snapshot.commands.get(self.command_id)
         if command is None:
             raise ValueError(f"command {self.command_id!r} not found")
         if not command.prompt.strip():
@@ -217,7 +221,7 @@ class CronJob:
         status = self.ctx.status
         status.extra["lastRun"] = iso(slot)
         try:
-            prompt = self._prompt()
+            prompt = await self._prompt()
             out = await self.ctx.conversations.ask_each(
                 cid, Inbound(conversation=f"cron-{slot:%Y%m%dT%H%M%SZ}", user="cron", text=prompt)
             )

@@ -13,13 +13,14 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from magec.clients.telegram import webhook_secret
 from magec.testing.fake_platforms import TelegramFake
-from magec.testing.fake_providers import FakeServer, Reply
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
@@ -200,6 +201,50 @@ def test_a_session_continued_across_workers_keeps_its_history(
     assert any(a != b for a, b in zip(answered, answered[1:], strict=False)), answered
     history = fresh("GET", f"{srv.user_url}{U}/apps/{agent['id']}/users/u/sessions/long").json()
     assert len(history["events"]) == 2 * turn
+
+
+def test_a_cron_slot_sends_the_command_as_just_edited_on_either_worker(workers: ServerProcess) -> None:
+    """A cron client runs in one worker (its lease); its command is edited through whichever worker
+    the Admin API call reaches. The first slot after the edit was answered sends the edited prompt
+    (it read the prompt as the worker last knew it: up to a second old, the other worker's edit
+    before its poll)."""
+    srv = workers
+    sent: list[tuple[float, str]] = []  # (arrival, the user text) of every chat request
+
+    def note(req: Any) -> None:
+        users = [m["content"] for m in (req.json or {}).get("messages", []) if m.get("role") == "user"]
+        if req.route == "chat" and users:
+            last = users[-1]
+            sent.append((time.time(), last if isinstance(last, str) else str(last[0]["text"])))
+
+    with FakeServer(OpenAIFake("cronw", responder=note)) as llm:
+        bx = fresh("POST", f"{srv.admin_url}{A}/backends", json={"name": "C", "type": "openai", "url": llm.url}).json()
+        agent = fresh("POST", f"{srv.admin_url}{A}/agents", json={"name": "Cron", "llm": {"backend": bx["id"],
+                                                                                            "model": "m"}}).json()
+        cmd = fresh("POST", f"{srv.admin_url}{A}/commands", json={"name": "report", "prompt": "v-start"}).json()
+        c = fresh("POST", f"{srv.admin_url}{A}/clients", json={
+            "name": "cron-w", "type": "cron", "allowedAgents": [agent["id"]],
+            "config": {"cron": {"schedule": "@every 2s", "commandId": cmd["id"]}}}).json()
+        try:
+            writers: list[str] = []
+            for i in range(10):
+                # the edit is answered in the last tenth of a second before a slot (slots are the even
+                # seconds): the other worker's once-a-second poll has most likely not run since
+                now = time.time()
+                time.sleep((2 - now % 2 - 0.12) % 2)
+                w = fresh("PUT", f"{srv.admin_url}{A}/commands/{cmd['id']}", json={**cmd, "prompt": f"v{i}"})
+                assert w.status_code == 200, w.text
+                answered = time.time()
+                writers.append(w.headers[WORKER])
+                slot = (int(answered) // 2 + 1) * 2  # the first slot after the answer
+                end = time.monotonic() + 30
+                while not [t for t, _ in sent if t >= slot]:
+                    assert time.monotonic() < end, (i, sent[-3:])
+                    time.sleep(0.05)  # polling what the provider received, a client-visible thing
+                first = next(text for t, text in sent if t >= slot)
+                assert first == f"v{i}", (i, first, writers)
+        finally:
+            fresh("DELETE", f"{srv.admin_url}{A}/clients/{c['id']}")
 
 
 def test_metrics_answer_for_every_worker(workers: ServerProcess) -> None:
