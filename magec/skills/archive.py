@@ -17,6 +17,7 @@ Contract:
   ``assets/`` or ``scripts/`` (ADK's package layout).
 * ``SKILL.md`` needs YAML frontmatter with ``name`` (kebab-case, at most 64 characters: the name
   the model loads the skill by) and ``description`` — checked with ADK's own ``Frontmatter`` model.
+  YAML aliases (``*name``) are refused: expanded, a few hundred bytes of them are billions of values.
 """
 
 from __future__ import annotations
@@ -141,6 +142,22 @@ def _layout(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 # -- SKILL.md --------------------------------------------------------------------------------------
+class _AliasRefused(Exception):
+    pass
+
+
+class _FrontmatterLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` without aliases. An alias is a reference to an earlier node, so nine
+    nested lists of nine aliases are ~400 bytes of YAML and 9⁹ values once ADK's ``Frontmatter``
+    dumps them (and again when the row is stored as JSON): a SKILL.md of half a kilobyte held the
+    process for seconds (7 levels) or took all its memory (9). No frontmatter field needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasRefused
+        return super().compose_node(parent, index)
+
+
 def parse_skill_md(raw: bytes) -> tuple[dict[str, Any], str]:
     """(frontmatter, body) of a ``SKILL.md``; 400 naming ``file`` when it is not one."""
     try:
@@ -152,7 +169,9 @@ def parse_skill_md(raw: bytes) -> tuple[dict[str, Any], str]:
     if match is None:
         raise bad("SKILL.md must start with YAML frontmatter between '---' lines")
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = yaml.load(match.group(1), Loader=_FrontmatterLoader)  # a SafeLoader
+    except _AliasRefused:
+        raise bad("SKILL.md frontmatter may not use YAML aliases (*name)") from None
     except yaml.YAMLError as e:
         raise bad(f"SKILL.md frontmatter is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(meta, dict):

@@ -209,6 +209,23 @@ async def test_bad_packages_are_4xx_naming_the_field(apps: Apps) -> None:
     assert (await apps.admin.get(f"{A}/skills")).json() == []
 
 
+async def test_a_yaml_bomb_frontmatter_is_a_400_not_minutes_of_cpu(apps: Apps) -> None:
+    """~430 bytes of SKILL.md: seven levels of nine aliases to the level before are 9⁷ values once
+    expanded (seconds of CPU and ~100 MB; nine levels took the process's memory). Anchors and
+    aliases are refused before anything is expanded: a 400 naming ``file``, at once."""
+    levels = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 7)]
+    bomb = ("---\nname: bomb\ndescription: d\nmetadata:\n  " + "\n  ".join(levels) + "\n---\n\nbody\n").encode()
+    for name, data in (("SKILL.md", bomb), ("a.zip", make_zip({"SKILL.md": bomb}))):
+        r = await upload(apps, "/skills/upload", name, data)
+        assert r.status_code == 400, (name, r.status_code, r.text[:200])
+        assert r.json()["field"] == "file" and "aliases" in r.json()["error"], r.json()
+    # an ordinary frontmatter with a list and a mapping is still read as before
+    plain = b"---\nname: plain\ndescription: d\nmetadata:\n  tags: [a, b]\n  owner: {team: x}\n---\n\nbody\n"
+    r = await upload(apps, "/skills/upload", "SKILL.md", plain)
+    assert r.status_code == 201, r.text
+
+
 async def test_delete_guard_409_and_force(apps: Apps) -> None:
     sid = (await inline_skill(apps))["id"]
     b = (await apps.admin.post(f"{A}/backends", json={"name": "b", "type": "openai", "url": "http://127.0.0.1:9"})).json()
