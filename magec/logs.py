@@ -117,6 +117,12 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     # (google-adk logs under "google_adk.google.adk.*"; its debug records carry model requests)
     for name in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic", "google_genai", "google.adk", "google_adk"):
         logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
+    # The protocol SDKs log what they carry at DEBUG: a2a-sdk every JSON-RPC body and task event,
+    # python-telegram-bot every Bot API call and answer, slack_sdk its request and response
+    # bodies, the MCP SDK every message to and from a tool server, websockets every frame (the
+    # Discord and Slack gateways): users' conversations, copied into the log by log.level: debug.
+    for name in ("a2a", "telegram", "slack_sdk", "mcp", "websockets"):
+        logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
     # Database layers log SQL parameters and rows (whole resources, conversation events) at
     # INFO/DEBUG — aiosqlite each call's arguments: only their warnings pass, at every level
     # (the engines also set hide_parameters, so even a warning carries no parameter).
