@@ -149,6 +149,9 @@ class Config:
     upload_limit_bytes: int = 25 * 1024 * 1024
     #: every request body except voice uploads (JSON: resources, runs, chat incl. inline images)
     max_body_bytes: int = 2 * 1024 * 1024
+    #: ``limits.bodyBytesInFlight``: request bodies the user app holds at once, all requests together
+    #: (:class:`magec.api.limits.BodyBudget`); 0: four times ``uploadBytes``
+    body_bytes_in_flight: int = 0
     #: ``limits.backupBytes``: a restore upload (``POST /settings/restore``; Magec's 500 MB)
     backup_limit_bytes: int = 500 * 1024 * 1024
     #: ``limits.sessionCacheBytes``: parsed session events kept between turns, by their stored JSON
@@ -470,6 +473,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         cfg.max_body_bytes = _int(limits["bodyBytes"], "limits.bodyBytes")
     if "backupBytes" in limits:
         cfg.backup_limit_bytes = _int(limits["backupBytes"], "limits.backupBytes")
+    if "bodyBytesInFlight" in limits:
+        cfg.body_bytes_in_flight = _int(limits["bodyBytesInFlight"], "limits.bodyBytesInFlight")
     if "sessionCacheBytes" in limits:
         cfg.session_cache_bytes = _int(limits["sessionCacheBytes"], "limits.sessionCacheBytes")
     cfg.max_runs = _int(limits.get("maxRuns", cfg.max_runs), "limits.maxRuns")
@@ -504,6 +509,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         "MAGEC_DATA_DIR": ("data_dir", Path),
         "MAGEC_MAX_BODY_BYTES": ("max_body_bytes", int),
         "MAGEC_BACKUP_MAX_BYTES": ("backup_limit_bytes", int),
+        "MAGEC_BODY_BYTES_IN_FLIGHT": ("body_bytes_in_flight", int),
         "MAGEC_SESSION_CACHE_BYTES": ("session_cache_bytes", int),
         "MAGEC_HEALTH_INTERVAL": ("health_interval", float),
         "MAGEC_BREAKER_FAILURES": ("breaker_failures", int),
@@ -536,6 +542,10 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
             raise ConfigError(f"server.trustedProxies: {proxy!r} is not an IP address or CIDR") from None
     if cfg.max_body_bytes < 1024 or cfg.upload_limit_bytes < 1024:
         raise ConfigError("limits.bodyBytes and limits.uploadBytes must be at least 1024")
+    if cfg.body_bytes_in_flight and cfg.body_bytes_in_flight < max(cfg.upload_limit_bytes, cfg.max_body_bytes):
+        # a body allowed alone must fit: else every such request would be refused
+        raise ConfigError(f"limits.bodyBytesInFlight must be 0 or at least limits.uploadBytes and limits.bodyBytes; "
+                          f"got {cfg.body_bytes_in_flight}")
     if cfg.session_cache_bytes < 0:
         raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
     if cfg.max_memories_per_user < 0:
