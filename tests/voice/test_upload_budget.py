@@ -12,6 +12,7 @@ import asyncio
 import io
 import time
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from magec.testing.apps import running_apps
@@ -50,7 +51,15 @@ async def test_voice_uploads_held_at_once_are_bounded(tmp_path: Path) -> None:
             assert third.status_code == 503, third.text
             assert third.json()["code"] == "overloaded" and "bodyBytesInFlight" in third.json()["error"]
             assert int(third.headers["Retry-After"]) >= 1
-            assert len(stt.requests_to("stt")) == 2  # the third never reached the provider
+
+
+            async def chunked() -> AsyncIterator[bytes]:  # no declared length: refused as it is read
+                for i in range(0, len(audio), 64 * 1024):
+                    yield audio[i:i + 64 * 1024]
+
+            fourth = await apps.user.post(url, content=chunked(), headers=headers)
+            assert fourth.status_code == 503 and fourth.json()["code"] == "overloaded", fourth.text
+            assert len(stt.requests_to("stt")) == 2  # neither reached the provider
             assert sorted(r.json()["text"] for r in await asyncio.gather(*held)) == ["one", "two"]
             # answered: their bytes are given back
             again = await apps.user.post(url, content=audio, headers=headers)
