@@ -156,6 +156,13 @@ def test_config_file_and_env(tmp_path: Path) -> None:
     bad.write_text("server: {port: nope}")
     with pytest.raises(ConfigError, match="server.port"):
         load_config(bad, env={})
+    # a body budget smaller than a body one route takes would refuse every such body
+    small = tmp_path / "small.yaml"
+    small.write_text("limits: {uploadBytes: 2048, bodyBytesInFlight: 1500}")
+    with pytest.raises(ConfigError, match="limits.bodyBytesInFlight"):
+        load_config(small, env={})
+    small.write_text("limits: {uploadBytes: 2048, bodyBytesInFlight: 4096}")
+    assert load_config(small, env={}).body_bytes_in_flight == 4096
 
 
 def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
