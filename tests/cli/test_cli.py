@@ -161,8 +161,8 @@ def test_config_file_and_env(tmp_path: Path) -> None:
     small.write_text("limits: {uploadBytes: 2048, bodyBytesInFlight: 1500}")
     with pytest.raises(ConfigError, match="limits.bodyBytesInFlight"):
         load_config(small, env={})
-    small.write_text("limits: {uploadBytes: 2048, bodyBytesInFlight: 4096}")
-    assert load_config(small, env={}).body_bytes_in_flight == 4096
+    small.write_text("limits: {uploadBytes: 2048, bodyBytesInFlight: 3145728}")  # bodyBytes: 2 MiB
+    assert load_config(small, env={}).body_bytes_in_flight == 3145728
 
 
 def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
