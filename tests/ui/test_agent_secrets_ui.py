@@ -61,3 +61,49 @@ def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str
     expect(dlg).to_be_hidden()
     agent = api.get(f"/agents/{agent['id']}").json()
     assert agent["allowAllSecrets"] is True
+
+
+def test_tools_typed_for_a_secret_survive_a_list_arriving_late(page: Page, server: ServerProcess,
+                                                               fakes: dict[str, FakeServer]) -> None:
+    """A list the dialog reloads as it opens (the secrets) may arrive while the user is typing in an
+    "only for tools" field, over a slow network: what was typed stays and is saved (the re-render
+    set the field back to the saved value before its change event, and the tools were lost)."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    r = api.post("/secrets", json={"name": "Slow Token", "key": "SLOW_TOKEN", "value": "v-slow"})
+    assert r.status_code in (200, 201), r.text
+    if not any(b["name"] == "Keys LLM" for b in api.get("/backends").json()):
+        api.post("/backends", json={"name": "Keys LLM", "type": "openai", "url": fakes["alpha"].url + "/v1"})
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()  # the secrets are listed once
+    dlg = page.get_by_test_id("agent-dialog")
+    expect(dlg.get_by_test_id("agent-secrets")).to_be_attached()
+    dlg.get_by_role("button", name="Cancel").click()
+    expect(dlg).to_be_hidden()
+
+    held: list[object] = []  # the next read of the secrets waits until the field is typed in
+    page.route("**/api/v1/admin/secrets", lambda route: held.append(route))
+    page.get_by_role("button", name="New agent").first.click()
+    dlg.get_by_label("Name").first.fill("Typist")
+    dlg.locator("#a-llm-backend").select_option(label="Keys LLM (openai)")
+    dlg.locator("#a-llm-model").fill("alpha-chat")
+    section = dlg.get_by_test_id("agent-secrets")
+    section.locator("summary").click()
+    section.get_by_role("button", name="SLOW_TOKEN").click()
+    field = section.get_by_label("SLOW_TOKEN: only for tools")
+    field.fill("slow_tool")  # typed, not yet left
+    assert held, "the dialog re-read the secrets as it opened"
+    # meanwhile another secret was added: the list that arrives now has it, and the dialog
+    # re-renders to show it
+    r = api.post("/secrets", json={"name": "Late Key", "key": "LATE_KEY", "value": "v-late"})
+    assert r.status_code in (200, 201), r.text
+    for route in held:
+        route.continue_()  # type: ignore[attr-defined]
+    page.unroute("**/api/v1/admin/secrets")
+    expect(section.get_by_role("button", name="LATE_KEY")).to_be_visible()
+    expect(field).to_have_value("slow_tool")
+    field.blur()
+    page.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    agent = next(a for a in api.get("/agents").json() if a["name"] == "Typist")
+    assert agent["secretTools"] == {"SLOW_TOKEN": ["slow_tool"]}

@@ -35,7 +35,10 @@ export const AgentDialog = {
   name: 'AgentDialog',
   components: { Modal, Icon, KvEditor, ChipsInput, ToggleChips, Switch, ModelInput, SchemaForm, FallbackList },
   emits: ['saved'],
-  data() { return { open: false, editing: null, form: blank(), saving: false, error: '', fieldErrors: {}, modelNote: '' }; },
+  // toolsText: the "only for tools" fields as typed. The field shows it, not the parsed list: any
+  // re-render (a list loading, a model suggestion) set a field back to the saved value while the
+  // user was still typing in it (before its change event), and the typed tools were lost.
+  data() { return { open: false, editing: null, form: blank(), saving: false, error: '', fieldErrors: {}, modelNote: '', toolsText: {} }; },
   computed: {
     llmBackends() { return backendsWithRole('llm'); },
     sttBackends() { return backendsWithRole('stt'); },
@@ -171,8 +174,8 @@ export const AgentDialog = {
         <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet."/>
         <div class="grid-2" v-if="usableSecretKeys.length">
           <div class="field" v-for="k in usableSecretKeys" :key="k"><label :for="'a-st-' + k">{{ k }}: only for tools</label>
-            <input :id="'a-st-' + k" class="mono" :value="(form.secretTools[k] || []).join(', ')" placeholder="any tool (e.g. github/create_issue, comma-separated)"
-              @change="setSecretTools(k, $event.target.value)"></div>
+            <input :id="'a-st-' + k" class="mono" :value="toolsText[k] ?? (form.secretTools[k] || []).join(', ')" placeholder="any tool (e.g. github/create_issue, comma-separated)"
+              @input="toolsText = { ...toolsText, [k]: $event.target.value }" @change="setSecretTools(k, $event.target.value)"></div>
         </div>
       </details>
       <p class="error-text" v-if="error" role="alert">{{ error }}</p>
@@ -189,6 +192,7 @@ export const AgentDialog = {
       this.editing = a || null;
       load('secrets');  // the picker lists them by key
       this.form = a ? merge(blank(), a) : blank();
+      this.toolsText = {};
       if (!a && this.llmBackends.length === 1) this.form.llm.backend = this.llmBackends[0].id;
       Object.assign(this, { error: '', fieldErrors: {}, modelNote: '', saving: false, open: true });
     },
@@ -229,6 +233,8 @@ export const AgentDialog = {
         this.$nextTick(() => document.getElementById('a-llm-backend')?.focus());
         return;
       }
+      // what was typed counts even when its field never fired a change (Enter submits first)
+      for (const [k, text] of Object.entries(this.toolsText)) this.setSecretTools(k, text);
       this.saving = true; this.error = '';
       try {
         const saved = this.editing ? await api.put(`/agents/${this.editing.id}`, this.payload()) : await api.post('/agents', this.payload());
