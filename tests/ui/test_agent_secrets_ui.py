@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
@@ -17,6 +17,18 @@ from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import nav, shot, signed_in
 
 pytestmark = pytest.mark.ui
+
+
+def new_agent(page: Page, name: str) -> tuple[Locator, Locator]:
+    """The agent dialog opened for a new agent ``name`` on the test backend: (dialog, secrets section)."""
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    dlg.get_by_label("Name").first.fill(name)
+    dlg.locator("#a-llm-backend").select_option(label="Keys LLM (openai)")
+    dlg.locator("#a-llm-model").fill("alpha-chat")
+    section = dlg.get_by_test_id("agent-secrets")
+    section.locator("summary").click()
+    return dlg, section
 
 
 def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str, FakeServer], artifacts: Path) -> None:
@@ -29,13 +41,7 @@ def test_agent_secrets_picker(page: Page, server: ServerProcess, fakes: dict[str
 
     signed_in(page, server)
     nav(page, "agents")
-    page.get_by_role("button", name="New agent").first.click()
-    dlg = page.get_by_test_id("agent-dialog")
-    dlg.get_by_label("Name").first.fill("Keyholder")
-    dlg.locator("#a-llm-backend").select_option(label="Keys LLM (openai)")
-    dlg.locator("#a-llm-model").fill("alpha-chat")
-    section = dlg.get_by_test_id("agent-secrets")
-    section.locator("summary").click()
+    dlg, section = new_agent(page, "Keyholder")
     section.get_by_role("button", name="GITHUB_TOKEN").click()
     expect(section.get_by_role("button", name="GITHUB_TOKEN")).to_have_attribute("aria-pressed", "true")
     # bound to the tools that need it (secretTools)
@@ -83,12 +89,7 @@ def test_tools_typed_for_a_secret_survive_a_list_arriving_late(page: Page, serve
 
     held: list[object] = []  # the next read of the secrets waits until the field is typed in
     page.route("**/api/v1/admin/secrets", lambda route: held.append(route))
-    page.get_by_role("button", name="New agent").first.click()
-    dlg.get_by_label("Name").first.fill("Typist")
-    dlg.locator("#a-llm-backend").select_option(label="Keys LLM (openai)")
-    dlg.locator("#a-llm-model").fill("alpha-chat")
-    section = dlg.get_by_test_id("agent-secrets")
-    section.locator("summary").click()
+    dlg, section = new_agent(page, "Typist")
     section.get_by_role("button", name="SLOW_TOKEN").click()
     field = section.get_by_label("SLOW_TOKEN: only for tools")
     field.fill("slow_tool")  # typed, not yet left
