@@ -151,7 +151,12 @@ class PlatformServer:
             return [s for s in self.sent if s.target == str(target) and (kind is None or s.kind == kind)]
 
     def wait_for(self, predicate: Callable[[list[Sent]], T | None], timeout: float = 20.0) -> T:
-        """Block until ``predicate(self.sent)`` is truthy and return its value (AssertionError on timeout)."""
+        """Block until ``predicate(self.sent)`` is truthy and return its value (AssertionError on timeout).
+
+        A predicate may look at any state of the fake (``webhook``, ``connected``, ``heartbeats``...),
+        not only at what was sent (which notifies): it is checked again at least every 50 ms. Waiting
+        for a notification alone, a ``webhook is not None`` that came true at once was seen only at
+        the timeout (20 s later)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -161,7 +166,7 @@ class PlatformServer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"timed out; the bot sent: {[(s.kind, s.target, s.text) for s in self.sent]}")
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.05))
 
     async def await_for(self, predicate: Callable[[list[Sent]], T | None], timeout: float = 20.0) -> T:
         return await asyncio.to_thread(self.wait_for, predicate, timeout)
