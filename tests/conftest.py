@@ -117,7 +117,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 #: the longest test files (``--durations`` of the suite), longest first
 _SLOWEST_FIRST = [
     "bench/test_bench_smoke.py",
-    "security/test_fuzz.py",
     "runtime/test_slow_streams.py",
     "runtime/test_workers.py",
     "security/test_proxies.py",
