@@ -74,6 +74,8 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            # a wrapper gets a process group of its own, signalled whole (see _signal)
+            start_new_session=bool(self.wrapper),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -91,20 +93,33 @@ class ServerProcess:
         self.stop()
         raise RuntimeError("magec serve did not become healthy in time")
 
+    def _signal(self, sig: int) -> None:
+        """``sig`` to the server. Under a wrapper, to its whole process group: ``unshare --fork``
+        ignores SIGTERM while it waits for its child, so the server heard it only once ``stop``
+        had waited 20 s and killed the wrapper."""
+        assert self.proc is not None
+        if self.wrapper:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        else:
+            self.proc.send_signal(sig)
+
     def kill(self) -> None:
         """SIGKILL: no clean shutdown at all."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            self._signal(signal.SIGKILL)
             self.proc.wait(10)
 
     def stop(self) -> int | None:
         """SIGTERM and wait; returns the exit code."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait(5)
         return self.proc.returncode if self.proc else None
 
