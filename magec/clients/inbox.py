@@ -31,7 +31,9 @@ by the client and the platform's own id for it:
   ``--workers``, the platform's call reaches any replica, and one that does not run the bot writes
   the message here and answers ``200`` (:mod:`magec.api.user.bot_hooks`); the worker holding the
   lease reads the unfinished messages it has not taken, every :data:`FOLLOW_EVERY` seconds (the
-  keys first: only the messages new to it are read and decrypted).
+  keys first: only the messages new to it are read and decrypted). What it took is remembered
+  (:class:`Seen`) until a read shows it finished, however long the backlog: a key forgotten while
+  its message was still unanswered would have it taken, and answered, twice.
 
 :func:`answered` wraps a message's handler: ``done`` when it returns, nothing when it is cancelled
 (the row stays for the next start).
@@ -43,7 +45,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,8 +70,6 @@ MAX_REPLAYS = 2
 PURGE_EVERY = 3600.0
 #: seconds between two reads of what other processes wrote down for a running worker
 FOLLOW_EVERY = 1.0
-#: how many keys a worker remembers having taken (those it is answering, and the newest answered)
-SEEN_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -175,11 +174,20 @@ class BotInbox:
         ``seen`` holds what the worker took (:meth:`left` at its start, its own receipts, what
         this handed it), so what is left is what another process wrote down. No clock is compared:
         a replica whose clock is behind still has its messages taken."""
+        listed: set[str] = set()  # the unfinished keys the current read listed
+
+        def known(key: str) -> bool:
+            listed.add(key)
+            return key in seen
+
         while True:
             try:
-                for key, payload in await self.arrived(client_id, seen.__contains__):
+                listed.clear()
+                read = seen.reading()
+                for key, payload in await self.arrived(client_id, known):
                     if seen.add(key):  # checked after the read: a message taken meanwhile is skipped
                         take(payload)
+                seen.finished(listed, read)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # a database hiccup: the next round reads again
@@ -200,24 +208,42 @@ class BotInbox:
 
 
 class Seen:
-    """The keys a worker has taken, the newest :data:`SEEN_KEYS` of them: a message another process
-    wrote down is taken once, and never while the worker answers it from its own receipt."""
+    """The keys a worker has taken and may still be answering: a message another process wrote
+    down is taken once, and never while the worker answers it from its own receipt.
 
-    def __init__(self, cap: int = SEEN_KEYS) -> None:
-        self.cap = cap
-        self._keys: OrderedDict[str, None] = OrderedDict()
+    A key is added once its row is committed (the receipt, :meth:`BotInbox.left`, or a read that
+    listed it), and forgotten only when a read *begun after it was added* no longer lists it among
+    the unfinished rows (:meth:`finished`): its message was answered (or given up), and a finished
+    row is never unfinished again. So it holds the unanswered backlog, whatever its size, and no
+    more than a round's worth of answered keys."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, int] = {}  # key → the read during which it was added
+        self._read = 0
 
     def __contains__(self, key: str) -> bool:
         return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     def add(self, key: str) -> bool:
         """Remember ``key``; False when it was already there."""
         if key in self._keys:
             return False
-        self._keys[key] = None
-        while len(self._keys) > self.cap:
-            self._keys.popitem(last=False)
+        self._keys[key] = self._read
         return True
+
+    def reading(self) -> int:
+        """Called before a read of the unfinished keys; what :meth:`finished` is then given."""
+        self._read += 1
+        return self._read
+
+    def finished(self, unfinished: set[str], read: int) -> None:
+        """Forget the keys added before ``read`` began that it did not list as ``unfinished``
+        (a key added since may belong to a row committed after the read looked)."""
+        for key in [k for k, at in self._keys.items() if at < read and k not in unfinished]:
+            del self._keys[key]
 
 
 async def answered(inbox: BotInbox | None, client_id: str, key: str | None, handling: Awaitable[None]) -> None:

@@ -9,7 +9,7 @@ Contract:
 * Beyond Magec (all optional, so every Magec config stays valid): ``apiBaseUrl`` for the bots (the
   platform's API root, for a local Telegram Bot API server or a loopback fake), Telegram
   ``allowedChatThreads``; webhook ``signingSecret`` (HMAC), ``allowPrivateCallbacks`` and
-  ``syncTimeout``; cron ``timezone`` and ``missedRuns``/``missedRunsWindow``; Slack
+  ``syncTimeout``, ``callbackTimeout``; cron ``timezone`` and ``missedRuns``/``missedRunsWindow``; Slack
   ``signingSecret``. The webhook ``oneOf`` is made exclusive (Magec accepted ``passthrough: true``
   together with a ``commandId``).
 * :data:`SENSITIVE` — the config paths that are secrets: encrypted at rest, write-only, redacted in
@@ -155,6 +155,14 @@ WEBHOOK = ClientType("webhook", "Webhook", {
             "default": 120,
             "minimum": 1,
             "maximum": 3600,
+        },
+        "callbackTimeout": {
+            "type": "integer",
+            "title": "Callback Timeout (s)",
+            "description": "A request with a callback URL runs at most this long; the callback is then told it timed out.",
+            "default": 900,
+            "minimum": 1,
+            "maximum": 86400,
         },
         "allowPrivateCallbacks": {
             "type": "boolean",

@@ -289,6 +289,28 @@ async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, rec
     assert headers["x-magec-signature"] == sign("cb-key-1234", body)
 
 
+async def test_a_callback_run_past_its_timeout_is_cancelled_and_the_callback_told(
+        apps: Apps, llm: FakeServer, receiver: Receiver) -> None:
+    """A run with a callback had no overall deadline: one that never ended kept its caller waiting
+    (and its accepted row renewed) for ever. Past ``callbackTimeout`` it is cancelled and the
+    callback says so."""
+    cid, token, _ = await _hook(apps, {"passthrough": True, "allowPrivateCallbacks": True, "callbackTimeout": 1})
+    llm.script(Reply(text="never seen", delay=30))
+    before = len(receiver.calls)
+    started = time.monotonic()
+    r = await apps.user.post(f"{W}/{cid}", json={"prompt": "endless", "callbackUrl": receiver.url}, headers=auth(token))
+    assert r.status_code == 202, r.text
+    calls = await receiver.wait(before + 1, timeout=15)
+    payload = json.loads(calls[before][1])
+    assert time.monotonic() - started < 15
+    assert payload == {"runId": r.json()["runId"], "clientId": cid, "ok": False, "code": "timeout",
+                       "error": "the run took longer than 1 s", "agent": None, "sessionId": payload["sessionId"]}
+    # the setting is the client's, checked as the others are
+    bad = await apps.admin.put(f"/api/v1/admin/clients/{cid}", json={
+        "config": {"webhook": {"passthrough": True, "callbackTimeout": 0}}})
+    assert bad.status_code == 400, bad.text
+
+
 async def test_callback_ssrf_guard(apps: Apps, receiver: Receiver) -> None:
     cid, token, _ = await _hook(apps, {"passthrough": True})
     for url in (receiver.url, "http://localhost:9/x", "http://10.1.2.3/hook", "http://169.254.169.254/latest",

@@ -43,7 +43,8 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   answer is ``202 {"ok": true, "runId": …, "status": "accepted"}`` at once, and the result
   ``{"runId", "clientId", "ok", "response" | "error", "code", "agent", "sessionId"}`` is POSTed to
   the callback as JSON (signed when a signing secret is set), retried twice on connection errors
-  and 5xx. **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
+  and 5xx. A run longer than ``callbackTimeout`` (default 900 s, Magec's 15-minute agent call) is
+  cancelled and its callback told ``{"ok": false, "code": "timeout"}``. **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
   be public — loopback, private, link-local, multicast, reserved and unspecified addresses are
   refused (``400`` naming ``callbackUrl``) unless ``config.webhook.allowPrivateCallbacks`` is true;
   the check is repeated right before the POST, which connects to the address that passed it (no
@@ -92,6 +93,10 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Magec-Signature"
 CALLBACK_HEADER = "X-Magec-Callback-Url"
 DEFAULT_SYNC_TIMEOUT = 120.0
+#: how long a run with a callback may take (``callbackTimeout``): Magec's agent call gives up after
+#: 15 minutes; without a bound a run that never ends would keep its accepted row renewed, and its
+#: caller waiting, for ever
+DEFAULT_CALLBACK_TIMEOUT = 900.0
 CALLBACK_TIMEOUT = 30.0
 _PLACEHOLDER = re.compile(r"\{\{\s*body((?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")
 
@@ -307,11 +312,21 @@ def router(ctx: AppContext) -> APIRouter:
                         headers={"Retry-After": "5"},
                     )
 
+            limit = float(cfg.get("callbackTimeout") or DEFAULT_CALLBACK_TIMEOUT)
+
             async def run_and_call_back() -> None:
                 stopped = False
+                deadline = asyncio.timeout(limit)
                 try:
-                    out = await conversations().ask_each(client_id, inbound)
+                    async with deadline:
+                        out = await conversations().ask_each(client_id, inbound)
                     payload = {"runId": run_id, "clientId": client_id, **_result(out, session)}
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    payload = {"runId": run_id, "clientId": client_id, "ok": False, "code": "timeout",
+                               "error": f"the run took longer than {limit:g} s", "agent": None,
+                               "sessionId": session}
                 except asyncio.CancelledError:  # the server is stopping (drain): say so, to retry
                     stopped = True
                     payload = {"runId": run_id, "clientId": client_id, "ok": False, "code": "unavailable",

@@ -212,6 +212,72 @@ async def test_a_worker_following_the_inbox_reads_only_what_is_new_to_it(tmp_pat
             follower.cancel()
 
 
+async def test_a_backlog_of_any_size_is_taken_once_and_answered_keys_are_let_go(tmp_path: Path, db_url: str) -> None:
+    """The worker remembers what it took while it may still be answering it, however long the
+    backlog (a bot flooded while its worker was down: it remembered only the newest 10,000 keys,
+    and the next read handed it the oldest ones again — answered twice); and it lets go of what
+    was answered, so the memory is the backlog's, not every message since start."""
+    async with running_apps(tmp_path / "data", database_url=db_url, start_runtime=False) as apps:
+        store = apps.ctx.store
+        inbox = BotInbox(store.engine, store.cipher)
+        backlog = 10_050
+        sealed = store.cipher.encrypt('{"update_id": 0}')
+        now = datetime.now(UTC)
+        async with store.engine.begin() as conn:  # written down by other processes
+            await conn.execute(bot_inbox.insert(), [
+                {"client_id": "c1", "key": f"{n:06d}", "payload": sealed, "started": False, "replays": 0,
+                 "received_at": now + timedelta(microseconds=n)} for n in range(backlog)])
+        seen = Seen()
+        taken: list[Any] = []
+        rounds = 0
+        arrived = inbox.arrived
+
+        async def counted(*args: Any) -> Any:
+            nonlocal rounds
+            rounds += 1
+            return await arrived(*args)
+
+        inbox.arrived = counted  # type: ignore[method-assign]
+
+        async def until(what: str, check: Any) -> None:
+            deadline = time.monotonic() + 60
+            while not check():
+                assert time.monotonic() < deadline, what
+                await asyncio.sleep(0.01)
+
+        follower = asyncio.create_task(inbox.follow("c1", seen, taken.append, every=0.02))
+        try:
+            await until("the backlog taken", lambda: len(taken) == backlog)
+            now_round = rounds
+            await until("two more rounds", lambda: rounds >= now_round + 2)
+            assert len(taken) == backlog  # nothing taken twice
+            answered = [f"{n:06d}" for n in range(0, backlog, 2)]  # half of it, as done() leaves them
+            async with store.engine.begin() as conn:
+                for i in range(0, len(answered), 500):
+                    await conn.execute(sa.update(bot_inbox).where(bot_inbox.c.key.in_(answered[i:i + 500]))
+                                       .values(payload="", finished_at=datetime.now(UTC)))
+            now_round = rounds
+            await until("two more rounds", lambda: rounds >= now_round + 2)
+            assert len(seen) == backlog // 2 and f"{1:06d}" in seen and f"{0:06d}" not in seen
+            assert len(taken) == backlog
+        finally:
+            follower.cancel()
+
+
+def test_a_key_added_while_a_read_runs_is_kept() -> None:
+    """A key added once a read began belongs to a row the read may not have seen: that read does
+    not let it go, the next one (which would list it, unfinished) decides."""
+    seen = Seen()
+    seen.add("old-answered")
+    seen.add("old-open")
+    read = seen.reading()
+    seen.add("new")  # its receipt committed after the read listed the keys
+    seen.finished({"old-open"}, read)
+    assert "new" in seen and "old-open" in seen and "old-answered" not in seen
+    seen.finished({"old-open"}, seen.reading())
+    assert "new" not in seen and not seen.add("old-open")
+
+
 async def test_a_webhook_update_the_worker_also_reads_from_the_inbox_is_answered_once(tmp_path: Path) -> None:
     """In webhook mode the worker takes updates two ways: from its own hook route, and from the
     inbox rows other processes wrote (read every second). Its read can see an update the route has
