@@ -70,7 +70,9 @@ async def test_a_long_streamed_answer_is_kept_in_a_few_parts(magec: Served, llm:
     aid = await make_agent(magec.apps, llm)
     chunks = [f"w{i} " for i in range(3000)]
     text = "".join(chunks)
-    llm.script(Reply(text=text, chunks=chunks, hang_after=len(chunks) + 1))  # (its role event first) then hangs: still running
+    # (its role event first) then hangs, still running while the client reads 3,000 events (slowly
+    # on a busy machine) and asks for the task; the cancel below ends it
+    llm.script(Reply(text=text, chunks=chunks, hang_after=len(chunks) + 1, hang_for=300))
     received: list[str] = []
     task_id = ""
     async with httpx.AsyncClient(base_url=magec.url, timeout=30) as http:

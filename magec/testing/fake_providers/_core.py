@@ -74,7 +74,7 @@ class Reply:
     truncated body). ``delay`` waits before answering (a hang *before* the headers when it outlasts
     the client's read deadline), ``chunk_delay`` between streamed chunks. ``hang_after`` sends the
     headers and that many events (0 for a non-streamed body), then sends nothing more for
-    :data:`HANG_SECONDS` (a hang *after* the headers). ``drip`` sends the body one byte at a time,
+    ``hang_for`` seconds (:data:`HANG_SECONDS`; a hang *after* the headers). ``drip`` sends the body one byte at a time,
     ``drip`` seconds apart (a provider that never trips a read deadline).
     ``finish_reason`` overrides the vendor-native finish reason (e.g. ``content_filter``).
     """
@@ -96,6 +96,7 @@ class Reply:
     finish_reason: str | None = None
     usage: tuple[int, int] = (3, 5)
     hang_after: int | None = None
+    hang_for: float = HANG_SECONDS
     drip: float = 0.0
     #: streams: send every event in one write (a fast provider whose tokens arrive together)
     burst: bool = False
@@ -370,7 +371,7 @@ class FakeProvider:
 
         async def gen() -> AsyncIterator[bytes]:
             if reply.hang_after is not None:
-                await asyncio.sleep(HANG_SECONDS)
+                await asyncio.sleep(reply.hang_for)
                 return
             for i in range(len(data)):
                 yield data[i : i + 1]
@@ -405,7 +406,7 @@ class FakeProvider:
                 if reply.malformed and i == min(1, len(events) - 1):
                     data = '{"broken": '
                 if reply.hang_after is not None and i >= reply.hang_after:
-                    await asyncio.sleep(HANG_SECONDS)
+                    await asyncio.sleep(reply.hang_for)
                     return
                 head = f"event: {event}\n" if event else ""
                 payload = f"{head}data: {data}\n\n".encode()
