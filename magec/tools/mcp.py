@@ -37,6 +37,8 @@ import asyncio
 import logging
 import os
 import re
+import socket
+import ssl
 import sys
 import time
 from datetime import UTC, datetime
@@ -59,6 +61,7 @@ from google.genai import types
 from mcp import StdioServerParameters
 from typing_extensions import override
 
+from magec.backends._errors import no_address
 from magec.redact import redact
 from magec.resources import McpServer
 
@@ -179,13 +182,11 @@ def object_schema(schema: Any) -> dict[str, Any]:
 _GENERIC = ("Failed to create MCP session", "Failed to get tools from MCP server", "unhandled errors in a TaskGroup")
 
 
-def describe_error(exc: BaseException) -> str:
-    """The most specific message in an exception chain (transport errors nest deeply).
-
-    Follows exception-group members and ``__cause__``; ``__context__`` only out of plain exceptions
-    (a task group's context is cancellation noise). The deepest non-generic message wins.
-    """
-    messages: list[str] = []
+def _chain(exc: BaseException) -> list[BaseException]:
+    """Every exception in ``exc``'s chain, outermost first: exception-group members and
+    ``__cause__``; ``__context__`` only out of plain exceptions (a task group's context is
+    cancellation noise)."""
+    found: list[BaseException] = []
     seen: set[int] = set()
 
     def walk(e: BaseException | None) -> None:
@@ -197,18 +198,55 @@ def describe_error(exc: BaseException) -> str:
                 walk(sub)
             walk(e.__cause__)
             return
-        text = str(e).strip()
-        if text and not any(g in text for g in _GENERIC):
-            messages.append(f"{type(e).__name__}: {text}")
+        found.append(e)
         walk(e.__cause__ or e.__context__)
 
     walk(exc)
+    return found
+
+
+def describe_error(exc: BaseException) -> str:
+    """The most specific message in an exception chain (transport errors nest deeply): the deepest
+    non-generic message wins. The operator's text (log, Admin API): it may name the server's
+    address, command and directory — a client's conversation gets :func:`public_reason`."""
+    messages: list[str] = []
+    for e in _chain(exc):
+        text = str(e).strip()
+        if text and not any(g in text for g in _GENERIC):
+            messages.append(f"{type(e).__name__}: {text}")
     if not messages:  # only ADK's wrappers: keep the innermost text after their prefixes
         text = str(exc).strip()
         for prefix in _GENERIC:
             text = text.replace(prefix + ":", "").strip()
         messages.append(text or type(exc).__name__)
     return redact(messages[-1])[:300]
+
+
+#: a file system path standing as a word (``'/srv/mcp/server'``, ``/opt/x``); ``text/html`` is none
+_PATH = re.compile(r"""(?<![\w.~-])['"]?/[^\s'",()]+['"]?""")
+
+
+def public_text(text: str) -> str:
+    """``text`` without network addresses or file system paths (see :func:`public_reason`)."""
+    return _PATH.sub("", no_address(redact(text))).strip(" :,") or "failed"
+
+
+def public_reason(exc: BaseException) -> str:
+    """Why an MCP server failed, as a client's conversation may tell it: the model's note that the
+    server is unavailable and a failed tool call's result (which the client reads in its events, and
+    the note by asking the model to repeat its instructions). The OS error's own words
+    (``Connection refused``, ``No such file or directory``) when the chain holds one, else the most
+    specific message without addresses or paths: where the server lives, the command it runs and
+    its directory are the operator's (:func:`describe_error`), as a backend's address is
+    (:func:`magec.backends._errors.connect_reason`)."""
+    for e in _chain(exc):
+        if isinstance(e, ssl.SSLError):
+            return f"{type(e).__name__}: TLS handshake failed"
+        if isinstance(e, socket.gaierror):
+            return f"{type(e).__name__}: the host name could not be resolved"
+        if isinstance(e, OSError) and e.errno is not None and e.errno > 0:
+            return f"{type(e).__name__}: {os.strerror(e.errno)}"
+    return public_text(describe_error(exc))
 
 
 class _SessionManager(MCPSessionManager):
@@ -275,19 +313,22 @@ class MagecMcpTool(McpTool):
             return {"error": f"The MCP server {owner.label!r} was reconfigured or removed; "
                              f"tool {self.name!r} is no longer available."}
         owner.inflight += 1
+        public = ""
         try:
             result = await super().run_async(args=args, tool_context=tool_context)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a failing tool is a tool result, never a crashed run
-            result = {"error": describe_error(e)}
+            result, public = {"error": describe_error(e)}, public_reason(e)
         finally:
             owner.inflight -= 1
         if isinstance(result, dict) and set(result) == {"error"}:
-            # ADK's (or our) rendering of an exception: the call did not reach a working server
+            # ADK's (or our) rendering of an exception: the call did not reach a working server.
+            # The log gets the detail; the result goes to the model and into the client's events
             log.warning("MCP tool %s on %s failed: %s", self.name, owner.label, result["error"])
             owner.call_failed()
-            return {"error": f"Tool {self.name!r} of MCP server {owner.label!r} failed: {result['error']}"}
+            why = public or public_text(str(result["error"]))
+            return {"error": f"Tool {self.name!r} of MCP server {owner.label!r} failed: {why}"}
         return result
 
 
@@ -305,8 +346,11 @@ class MagecMcpToolset(McpToolset):
         self.retry_after = retry_after
         #: the program a stdio server runs (None over HTTP), named in a spawn error that lacks it
         self.command = server.command if server.type == "stdio" else None
-        #: why the tools are unavailable (None while the server answers or before the first attempt)
+        #: why the tools are unavailable (None while the server answers or before the first attempt):
+        #: the operator's words (log, Admin API), which may name the address, command and directory
         self.error: str | None = None
+        #: the same without them, for the model's note (:func:`public_reason`)
+        self.public_error = ""
         #: names offered to the model at the last successful listing
         self.tool_names: list[str] = []
         #: when this process last heard from the server (a listing that reached it, or failed):
@@ -406,6 +450,8 @@ class MagecMcpToolset(McpToolset):
         if self.error != reason:
             log.warning("MCP server %s is unavailable, its tools are not offered: %s", self.label, reason)
         self.error = reason
+        public = public_reason(exc)
+        self.public_error = f"{public} ({status})" if status and status not in public else public
         self.checked_at = datetime.now(UTC).isoformat()
         self._failed_at = time.monotonic()
         self._failures += 1
@@ -417,7 +463,7 @@ class MagecMcpToolset(McpToolset):
         if self.error is not None and not self.closed:
             llm_request.append_instructions([
                 f"Note: the tools of the MCP server {self.label!r} are unavailable right now "
-                f"({self.error}). If a request needs them, tell the user they are temporarily unavailable."
+                f"({self.public_error}). If a request needs them, tell the user they are temporarily unavailable."
             ])
 
     @override
