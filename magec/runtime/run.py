@@ -40,8 +40,10 @@ from magec.agents.apps import App
 from magec.agents.direct import DirectRunner
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.backends import relay
+from magec.backends._errors import no_address
 from magec.errors import (
     AgentUnavailableError,
+    BackendError,
     ConflictError,
     LlmCallsExceededError,
     MagecError,
@@ -251,6 +253,18 @@ def _error_event(app: App, err: BaseException, invocation_id: str) -> TurnEvent:
     return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id, retry_after)
 
 
+def _coded(event: Event) -> None:
+    """An ADK error event that carries a message but no code — how ADK's ``RemoteA2aAgent`` reports
+    every failure of a remote A2A agent (an unreachable peer, a card it cannot read, a broken
+    answer) — made a failure in magec's vocabulary: clients tell a failed turn by its code (without
+    one, ``/v1`` answered ``200`` with an empty message and a webhook an empty answer). The remote
+    agent stands where a backend does, so it is a ``backend_error``, and its text loses the
+    addresses it names (the admin-configured URL of the peer), as a backend's does
+    (:func:`magec.backends._errors.no_address`)."""
+    event.error_code = BackendError.code
+    event.error_message = no_address(event.error_message or "") or BackendError.code
+
+
 async def run_turn(
     runtime: Runtime,
     app: App,
@@ -345,6 +359,8 @@ async def _run_turn(
                         yielded += 1
                         if event.error_code or event.error_message:
                             event.error_message = redact(event.error_message)
+                            if not event.error_code:
+                                _coded(event)
                             held = turn_event(event, app)
                             continue
                         te = turn_event(event, app)
