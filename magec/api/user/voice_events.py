@@ -14,6 +14,11 @@ The protocol itself is :mod:`magec.voice.realtime.protocol`; this module is the 
   same site — another port on ``localhost``, a sibling subdomain — and ``SameSite=Strict`` does not
   tell those apart. Cross-origin pages allowed by ``server.corsOrigins`` (``*`` included) must
   present the token themselves, as they must on the HTTP API (CORS there is without credentials).
+* **Revocation**: the token is checked again on the first message after any configuration write
+  (a new runtime): a client disabled, deleted or given a new token — or a first client created
+  while the channel was open — ends its open connections with ``unauthorized`` (4401), as a new
+  handshake would be refused; checking only at the handshake let a revoked device keep its
+  connection, and its share of the connection limit, for as long as it kept sending.
 * **Limits**: at most ``voice.events.maxConnections`` at once, and at most
   ``voice.events.maxConnectionsPerClient`` (default: half of them) per client token, so one client
   cannot hold the channel and lock every other client's devices out — one more gets an ``error``
@@ -113,6 +118,7 @@ def router(ctx: AppContext) -> APIRouter:
             )
             return
         session: VoiceEventsSession | None = None
+        checked = ctx.runtime.current()
         try:
             session = VoiceEventsSession(settings)
             await ws.send_json(session.capabilities())
@@ -120,6 +126,13 @@ def router(ctx: AppContext) -> APIRouter:
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
                     break
+                if ctx.runtime.current() is not checked:  # a write since the last check: the token again
+                    checked = ctx.runtime.current()
+                    try:
+                        caller_for_token(checked, token)
+                    except AuthError as e:
+                        await _refuse(ws, error(e.message, "unauthorized"), CLOSE_UNAUTHORISED)
+                        break
                 try:
                     if msg.get("bytes") is not None:
                         out = session.on_audio(msg["bytes"])
