@@ -6,7 +6,8 @@
   left out; the skill is still imported.
 * G2 ``{id, slug}`` with the package at ``<data>/skills/<slug>/`` (``SKILL.md``, ``references/``,
   ``assets/``, ``scripts/``): read with the upload's rules (no symlinks, limits) and stored with
-  the skill's id; name, description and instructions come from its ``SKILL.md``.
+  the skill's id; name, description and instructions come from its ``SKILL.md``. The slug is one
+  plain directory name (no ``/``, no ``..``): anything else is reported and skipped.
 
 ``source`` is Magec's data directory (where ``store.json`` lives); without it, G1 skills are
 imported without their files and G2 skills are skipped (both reported). Skills reference nothing,
@@ -49,7 +50,10 @@ async def import_skills(
             if item.get("slug"):
                 if source is None:
                     raise MagecError(f"its package lives in Magec's data dir (skills/{item['slug']}/), which was not given")
-                files = archive.read_directory(source / "skills" / str(item["slug"]))
+                # one directory under skills/: a slug with ".." or an absolute path (which a Path
+                # join takes as is) would read any directory on the disk into the skill
+                slug = archive.check_filename(str(item["slug"]), "slug")
+                files = archive.read_directory(source / "skills" / slug)
                 await service.save_package(archive.package_from_files(files), keep_id=str(item.get("id") or "") or None)
             else:
                 await _inline(service, item, source, console)

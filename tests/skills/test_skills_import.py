@@ -85,3 +85,22 @@ def test_cli_reports_skill_counts(tmp_path: Path, llm: FakeServer) -> None:
     out = " ".join((done.stdout + done.stderr).split())
     assert "2 skills" in out and "1 agents" in out
     assert "gone.pdf" in out  # the missing reference file is named, not silently dropped
+
+
+async def test_a_slug_naming_a_directory_outside_magecs_skills_is_refused(tmp_path: Path, llm: FakeServer) -> None:
+    """A G2 skill's package is ``<data>/skills/<slug>/``: a slug with ``..`` or an absolute path
+    (``/`` joined to a path replaces it) read any directory holding a SKILL.md into the skill — its
+    files then served by the Admin API and given to agents — and ``/`` walked the whole disk."""
+    data = magec_data_dir(tmp_path, llm.url)
+    outside = tmp_path / "outside-pkg"
+    (outside / "references").mkdir(parents=True)
+    (outside / "SKILL.md").write_bytes(SKILL_MD)
+    (outside / "references" / "private.md").write_text("not Magec's")
+    store = json.loads((data / "store.json").read_text())
+    store["skills"][1:] = [{"id": G2, "slug": "../../outside-pkg"},
+                           {"id": "5a000000-0000-0000-0000-000000000003", "slug": str(outside)}]
+    store["agents"][0]["skills"] = [G1]
+    async with running_apps(tmp_path / "magec") as apps:
+        counts = await import_store(apps.ctx.store, store, source=data)
+        assert counts["skills"] == 1
+        assert [s["id"] for s in (await apps.admin.get(f"{A}/skills")).json()] == [G1]
