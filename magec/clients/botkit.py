@@ -14,7 +14,8 @@ Contract:
   markup or break the message).
 * :func:`to_ogg_opus` converts any audio PyAV (or an ``ffmpeg`` executable) can decode into a mono
   48 kHz OGG/Opus voice note; it returns ``None`` when no converter exists or the input does not
-  decode, and the caller falls back to sending the original audio as a file.
+  decode, and the caller falls back to sending the original audio as a file. An ``ffmpeg`` it
+  runs gets :func:`magec.procenv.minimal_env` (the audio is a provider's answer: hostile input).
 * :func:`fetch_audio` downloads a user's audio attachment of at most ``limit`` bytes: a larger
   declared size is refused before a byte is fetched and a body running past it is cut off, so a
   huge file never sits in memory (:class:`~magec.errors.PayloadTooLargeError`; :func:`too_large`
@@ -48,6 +49,7 @@ from typing import Any
 import httpx
 
 from magec.errors import MagecError, PayloadTooLargeError
+from magec.procenv import minimal_env
 from magec.redact import redact, register_secret
 
 log = logging.getLogger("magec.clients.bots")
@@ -207,7 +209,7 @@ def to_ogg_opus(audio: bytes, mime: str | None = None) -> bytes | None:
         if ffmpeg is not None:
             cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-ac", "1",
                    "-c:a", "libopus", "-b:a", "32k", "-ar", "48000", "-f", "ogg", "pipe:1"]
-            proc = subprocess.run(cmd, input=audio, capture_output=True, check=False, timeout=120)
+            proc = subprocess.run(cmd, input=audio, capture_output=True, check=False, timeout=120, env=minimal_env())
             return proc.stdout if proc.returncode == 0 and is_ogg_opus(proc.stdout) else None
     except Exception as exc:  # undecodable input or a broken codec: the caller sends a file
         log.info("audio (%s) could not be converted to OGG/Opus: %s", mime or "unknown", safe_error(exc))

@@ -62,6 +62,7 @@ from mcp import StdioServerParameters
 from typing_extensions import override
 
 from magec.backends._errors import no_address
+from magec.procenv import minimal_env
 from magec.redact import redact
 from magec.resources import McpServer
 
@@ -121,23 +122,10 @@ def connection_params(server: McpServer, *, connect_timeout: float = 10.0,
     )
 
 
-#: what a stdio MCP server inherits from magec's environment: enough to find programs, write temp
-#: files and format text — nothing that can hold a credential (magec's own settings and every
-#: provider key stay here; a server that needs one declares it in its ``env``)
-INHERITED_ENV = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES",
-    "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "TZ", "TMPDIR", "TEMP", "TMP", "TERM",
-    "SYSTEMROOT", "PYTHONIOENCODING",
-)
-
-
 def stdio_env(declared: dict[str, str], source: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a stdio MCP server: :data:`INHERITED_ENV` from ``source`` (default: this
-    process) plus ``declared`` (the resource's ``env``, which wins)."""
-    base = os.environ if source is None else source
-    # a value starting with "()" is an exported shell function: code, not data
-    inherited = {k: base[k] for k in INHERITED_ENV if k in base and not base[k].startswith("()")}
-    return {**inherited, **declared}
+    """The environment of a stdio MCP server: :data:`~magec.procenv.INHERITED_ENV` from ``source``
+    (default: this process) plus ``declared`` (the resource's ``env``, which wins)."""
+    return minimal_env(declared, source)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")

@@ -20,6 +20,7 @@ from importlib.util import find_spec
 from magec.backends.audio_formats import CONTENT_TYPES
 from magec.backends.local._deps import BACKEND
 from magec.errors import BackendError, ValidationError
+from magec.procenv import minimal_env
 
 FORMATS = CONTENT_TYPES  # every format of the shared table is produced here
 # format -> (PyAV container, codec, sample rate or None = keep)
@@ -79,7 +80,7 @@ def _encode_av(wav_bytes: bytes, fmt: str) -> bytes:
 def _encode_ffmpeg(ffmpeg: str, fmt: str) -> Encoder:
     def encode(wav_bytes: bytes) -> bytes:
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", *_FFMPEG[fmt], "pipe:1"]
-        proc = subprocess.run(cmd, input=wav_bytes, capture_output=True, check=False)
+        proc = subprocess.run(cmd, input=wav_bytes, capture_output=True, check=False, env=minimal_env())
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace")[-300:]
             raise BackendError(f"ffmpeg could not encode {fmt}: {err}", backend=BACKEND)
