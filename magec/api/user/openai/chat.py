@@ -41,6 +41,7 @@ from magec.api.user.openai.schemas import ChatCompletionRequest
 from magec.api.user.openai.turns import (
     Conversation,
     client_calls,
+    end_user,
     failed_answer,
     finish_reason,
     model_name,
@@ -98,7 +99,7 @@ def router(ctx: AppContext) -> APIRouter:
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")
         names = overrides.tool_names
         show_tools = body.get("magec_tool_events") is True
-        user = caller.owner_key(str(body.get("user") or "openai"), "user")
+        user = caller.owner_key(end_user(body), "user")
         header_sid = request.headers.get("x-session-id")
         conv = await Conversation.open(rt, app, user, header_sid, turn)
         headers = {"X-Session-Id": conv.sid} if header_sid else {}

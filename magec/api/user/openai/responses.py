@@ -49,6 +49,7 @@ from magec.api.user.openai.schemas import ResponsesRequest
 from magec.api.user.openai.turns import (
     Conversation,
     client_calls,
+    end_user,
     failed_answer,
     model_name,
     resolve,
@@ -190,7 +191,7 @@ def router(ctx: AppContext) -> APIRouter:
             raise ValidationError("request body must be a JSON object")
         rt, caller = await runtime(request)
         app = resolve(rt, caller, body.get("model"))
-        raw_user = str(body.get("user") or "openai")
+        raw_user = end_user(body)
         user = caller.owner_key(raw_user, "user")
         session_id = None
         previous = body.get("previous_response_id")

@@ -28,7 +28,14 @@ from magec.api.clients import Caller
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.audit.context import attributed
-from magec.errors import FlowRunawayError, LlmCallsExceededError, UnknownModelError, require_string
+from magec.errors import (
+    FlowRunawayError,
+    LlmCallsExceededError,
+    UnknownModelError,
+    ValidationError,
+    json_type,
+    require_string,
+)
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
 
@@ -44,6 +51,18 @@ def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
     return require_app(rt, found.id)
+
+
+def end_user(body: dict[str, Any]) -> str:
+    """The request's ``user`` (the end user whose sessions these are; ``openai`` when absent).
+    OpenAI takes only a string: anything else is a 400 naming ``user`` — it was read as its Python
+    text (``{'id': 1}``), so the client's conversations landed under an id it never chose."""
+    value = body.get("user")
+    if value is None or value == "":
+        return "openai"
+    if not isinstance(value, str):
+        raise ValidationError(f"user: must be a string (the end user's id), got {json_type(value)}", field="user")
+    return value
 
 
 def model_name(app: App) -> str:
