@@ -18,7 +18,8 @@ log: {level: info, format: console}        # debug|info|warn|error ; console|jso
 database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864,
-         maxSessionBytesPerClient: 5368709120, maxMemoriesPerUser: 10000, maxImportEvents: 10000}
+         maxSessionBytesPerClient: 5368709120, maxSessionBytes: 33554432, maxMemoriesPerUser: 10000,
+         maxImportEvents: 10000}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -165,6 +166,10 @@ class Config:
     #: ``limits.maxSessionBytesPerClient``: stored conversations of one client (its sessions'
     #: events) beyond which its turns are refused (413; magec.memory.session_quota); 0 = no limit
     max_session_bytes_per_client: int = 5 * 1024 * 1024 * 1024
+    #: ``limits.maxSessionBytes``: stored size of one client session beyond which its turns and
+    #: state writes are refused (413; magec.memory.session_quota): every read, turn and PATCH of a
+    #: session materialises it whole; 0 = no limit
+    max_session_bytes: int = 32 * 1024 * 1024
     #: ``limits.maxMemoriesPerUser``: long-term memories one user may have with one agent; a save
     #: beyond it is refused to the model (magec.memory.tools); 0 = no limit
     max_memories_per_user: int = 10_000
@@ -483,6 +488,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.max_session_bytes_per_client = _int(
         limits.get("maxSessionBytesPerClient", cfg.max_session_bytes_per_client), "limits.maxSessionBytesPerClient"
     )
+    cfg.max_session_bytes = _int(limits.get("maxSessionBytes", cfg.max_session_bytes), "limits.maxSessionBytes")
     cfg.max_memories_per_user = _int(limits.get("maxMemoriesPerUser", cfg.max_memories_per_user),
                                      "limits.maxMemoriesPerUser")
     cfg.max_import_events = _int(limits.get("maxImportEvents", cfg.max_import_events), "limits.maxImportEvents")
@@ -552,6 +558,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError(f"limits.maxMemoriesPerUser must be 0 or more (0 = no limit); got {cfg.max_memories_per_user}")
     if cfg.max_import_events < 0:
         raise ConfigError(f"limits.maxImportEvents must be 0 or more (0 = no limit); got {cfg.max_import_events}")
+    if cfg.max_session_bytes < 0:
+        raise ConfigError(f"limits.maxSessionBytes must be 0 or more (0 = no limit); got {cfg.max_session_bytes}")
     if cfg.max_session_bytes_per_client < 0:
         raise ConfigError(
             f"limits.maxSessionBytesPerClient must be 0 or more (0 = no limit); got {cfg.max_session_bytes_per_client}"

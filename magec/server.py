@@ -220,6 +220,7 @@ async def _start_runtime(ctx: AppContext) -> None:
     quota = SessionQuota(
         ctx.store.engine, ctx.config.max_session_bytes_per_client,
         lambda: ctx.runtime.current().snapshot.clients if ctx.runtime else {},
+        session_limit=ctx.config.max_session_bytes,
     )
     ctx.extras["session_quota"] = quota  # also checked when the SQL session service opens a session
 

@@ -19,6 +19,12 @@ Contract:
   a state ``PATCH``, a stored ``/v1/responses`` history) and by :meth:`SessionQuota.admit` (the
   turn observers' asynchronous step, before any of them begins) for a turn that stores its
   session (not a stateless ``/v1`` call).
+* **One session** (``limits.maxSessionBytes``, :meth:`SessionQuota.check_session`): a write that
+  would grow one client session past it — a turn's new message (at admission), a state
+  ``PATCH``, a seeded ``/v1/responses`` history — is refused the same way, naming that limit:
+  every read, turn and PATCH materialises a session whole, so one session the per-client limit
+  allows (5 GiB) could exhaust a process's memory. One primary-key read of the session's
+  ``bytes``; the answers of admitted turns can overrun it by their size.
 * Cost: a client's total is read (one range of the ``(client, bytes)`` index) at most once per
   ``max_age`` seconds per process, plus whenever the cached total says "over": a refusal always
   rests on a fresh read, so room freed by deleting sessions, on any replica, counts at the very
@@ -53,6 +59,7 @@ from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
 
 LIMIT_NAME = "limits.maxSessionBytesPerClient"
+SESSION_LIMIT_NAME = "limits.maxSessionBytes"
 
 
 def _octets(column: Any, dialect: str) -> Any:
@@ -153,10 +160,13 @@ _TURN: contextvars.ContextVar[_Running | None] = contextvars.ContextVar("magec_q
 
 class SessionQuota:
     def __init__(
-        self, engine: AsyncEngine, limit: int, clients: Callable[[], Mapping[str, Any]], max_age: float = 2.0
+        self, engine: AsyncEngine, limit: int, clients: Callable[[], Mapping[str, Any]], max_age: float = 2.0,
+        session_limit: int = 0,
     ) -> None:
         self.engine = engine
         self.limit = limit
+        #: ``limits.maxSessionBytes``: one client session's stored bytes (see :meth:`check_session`)
+        self.session_limit = session_limit
         self.clients = clients  # the running configuration's clients, by id
         self.max_age = max_age
         self._totals: dict[str, _Total] = {}
@@ -212,6 +222,25 @@ class SessionQuota:
         if total is not None:
             total.add(adding)
 
+    async def check_session(self, app_name: str, owner: str, session_id: str, adding: int) -> None:
+        """Refuse (:class:`~magec.errors.PayloadTooLargeError` naming ``limits.maxSessionBytes``)
+        ``adding`` bytes to a client's session that would grow past the limit. Every read, turn
+        and state PATCH of a session loads it whole, and the answer of a read or PATCH is all of
+        it: 30 PATCHes of 2 MiB state took a server from 211 MB to 1.7 GB, and the per-client
+        limit (5 GiB) let one client grow a session that no process could load. One primary-key
+        read; a session that does not exist yet has 0 bytes. Open mode and the admin are not
+        limited (as for the per-client limit)."""
+        if self.session_limit <= 0 or not owners.client_id(owner, self.clients()):
+            return
+        q = sa.select(ss.c.bytes).where(ss.c.app_name == app_name, ss.c.user_id == owner, ss.c.session_id == session_id)
+        async with self.engine.connect() as conn:
+            stored = int((await conn.execute(q)).scalar() or 0)
+        if stored + adding > self.session_limit:
+            raise PayloadTooLargeError(
+                f"this conversation stores {stored} bytes; adding {adding} would pass the limit "
+                f"{SESSION_LIMIT_NAME} = {self.session_limit}: start a new session", limit=SESSION_LIMIT_NAME,
+            )
+
     @staticmethod
     def appended(data: str) -> None:
         """An event was stored (``data``: its JSON; called by the SQL session service). In a turn
@@ -235,11 +264,13 @@ class SessionQuota:
     ) -> None:
         """The turn observers' asynchronous step: refuse a turn that stores its session (not a
         stateless ``/v1`` call) of a client at or over its limit."""
+        nbytes = message_bytes(message) + (len(json.dumps(state_delta, default=str)) if state_delta else 0)
+        if stores and self.session_limit > 0:
+            await self.check_session(app.id, owner, session_id, nbytes)
         total = await self._room(owner) if stores else None
         if total is None:
             _ADMITTED.set(None)
             return
-        nbytes = message_bytes(message) + (len(json.dumps(state_delta, default=str)) if state_delta else 0)
         _ADMITTED.set(_Running(total, nbytes))
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Running | None:  # noqa: ARG002
@@ -252,14 +283,18 @@ class SessionQuota:
         return probe
 
 
-async def reserve(service: Any, owner: str, events: Sequence[Any]) -> None:
+async def reserve(service: Any, owner: str, events: Sequence[Any], session: tuple[str, str] | None = None) -> None:
     """Before ``events`` are appended outside a turn (a session import, a state PATCH, a seeded
-    history): refuse them when the client of ``owner`` is over its limit, else count them. A
-    session service without a quota (Redis, in-memory) takes them as they are."""
+    history): refuse them when the client of ``owner`` is over its limit — or, with ``session``
+    ``(app name, session id)`` of an existing session, when they would grow it past
+    ``limits.maxSessionBytes`` — else count them. A session service without a quota (Redis,
+    in-memory) takes them as they are."""
     quota = getattr(service, "quota", None)
     if quota is not None and events:
         # dumping an event is ~20 µs: a long import's (thousands) is measured in a worker thread
         nbytes = await off_loop(_events_bytes, events) if len(events) > 256 else _events_bytes(events)
+        if session is not None:
+            await quota.check_session(session[0], owner, session[1], nbytes)
         await quota.check(owner, nbytes)
 
 

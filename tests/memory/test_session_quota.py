@@ -324,3 +324,46 @@ async def test_a_refused_responses_turn_stores_nothing(tmp_path: Path, oai: Fake
             assert r.status_code == 413, r.text
         after = len((await apps.user.get(path, headers=auth(token))).content)
         assert after - before < 1_000, after - before
+
+
+SESSION_LIMIT = 3 * 1024 * 1024
+STATE = "s" * (1024 * 1024)  # a state PATCH of it stores its event: 1 MiB
+
+
+async def test_one_session_stops_at_its_own_limit(tmp_path: Path, db_url: str, oai: FakeServer) -> None:
+    """``limits.maxSessionBytes``: every read, turn and PATCH of a session materialises it whole
+    (and a read or PATCH answers all of it), so the per-client limit (5 GiB) let one client grow a
+    session no process could load — 30 PATCHes of 2 MiB took a server from 211 MB to 1.7 GB."""
+    async with running_apps(tmp_path / "data", database_url=db_url,
+                            config={"max_session_bytes": SESSION_LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Hoarder", [aid]))["token"]
+        url = f"{U}/apps/{aid}/users/u/sessions"
+        assert (await apps.user.post(url, headers=auth(token), json={"sessionId": "big"})).status_code == 200
+        statuses = [(await apps.user.patch(f"{url}/big", headers=auth(token),
+                                           json={"stateDelta": {f"client:k{i}": STATE}})).status_code for i in range(4)]
+        assert statuses[0] == 200 and statuses[-1] == 413, statuses
+        r = await apps.user.patch(f"{url}/big", headers=auth(token), json={"stateDelta": {"client:k9": STATE}})
+        assert r.status_code == 413 and "limits.maxSessionBytes " in r.json()["error"], r.text
+        assert "start a new session" in r.json()["error"]
+        calls = len(oai.calls())
+        # a turn whose message would take it past the limit is refused before it runs; /v1 too
+        r = await apps.user.post(f"{U}/run", headers=auth(token), json={
+            "appName": aid, "userId": "u", "sessionId": "big", "newMessage": {"parts": [{"text": STATE}]}})
+        assert [e.get("errorCode") for e in r.json()] == ["payload_too_large"], r.text
+        assert "limits.maxSessionBytes " in r.json()[0]["errorMessage"]
+        r = await apps.user.post("/v1/chat/completions", headers={**auth(token), "X-Session-Id": "big"},
+                                 json={"model": aid, "user": "u", "messages": [{"role": "user", "content": STATE}]})
+        assert r.status_code == 413 and "limits.maxSessionBytes " in r.json()["error"]["message"], r.text
+        assert len(oai.calls()) == calls
+        # another session of the same client goes on; deleting the big one frees its name
+        assert not refused(await run(apps, aid, token, "u", "small"))
+        assert (await apps.user.delete(f"{url}/big", headers=auth(token))).status_code in (200, 204)
+        assert not refused(await run(apps, aid, token, "u", "big"))
+        # the admin's own playground sessions name no client and are not limited (as for the
+        # per-client limit)
+        admin = f"{A}/agent/apps/{aid}/users/tester/sessions"
+        assert (await apps.admin.post(admin, json={"sessionId": "mine"})).status_code == 200
+        for i in range(4):
+            r = await apps.admin.patch(f"{admin}/mine", json={"stateDelta": {f"k{i}": STATE}})
+            assert r.status_code == 200, r.text

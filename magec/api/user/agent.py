@@ -384,7 +384,7 @@ def agent_router(
         if session is None:
             raise NotFoundError(f"session {session_id!r} not found")
         event = Event(invocation_id="p-" + str(uuid.uuid4()), author="user", actions=EventActions(state_delta=delta))
-        await reserve(svc, user, [event])
+        await reserve(svc, user, [event], session=(app.id, session.id))  # over a stored-size limit: 413
         await svc.append_event(session, event)
         return session_json(session, app, user_view=user_view, caller=caller)
 

@@ -289,6 +289,6 @@ async def seed(svc: Any, app: App, user: str, sid: str, history: list[types.Cont
     session = await svc.get_session(app_name=app.id, user_id=user, session_id=sid)
     assert session is not None
     events = history_events(app, history)
-    await reserve(svc, user, events)  # a client over its stored-conversation limit: 413
+    await reserve(svc, user, events, session=(app.id, sid))  # over a stored-conversation limit: 413
     for event in events:
         await svc.append_event(session, event)
