@@ -5,6 +5,7 @@ limits in Settings and read the graph on a phone."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -152,3 +153,70 @@ def test_build_save_reopen_and_run_a_router_flow(page: Page, server: ServerProce
     expect(page.get_by_test_id("glist-route").get_by_label("Rule 1 condition")).to_have_value('input.contains("invoice")')
     shot(page, artifacts, "flow-graph-phone")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_node_id_typed_survives_the_flows_list_arriving(page: Page, server: ServerProcess,
+                                                        fakes: dict[str, FakeServer]) -> None:
+    """The flows page re-reads the flows every few seconds; a read that lands while the user is
+    typing a node's id re-renders the node's form (a subflow node lists the flows): what was typed
+    stays, and is the node's id once the field is left (the field was bound to the saved id and set
+    back to it by the re-render, so the rename was lost). An id another node has is refused in words
+    and what was typed is kept."""
+    api = admin(server)
+    b = api.post("/backends", json={"name": "Id fake", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    agent = api.post("/agents", json={"name": "Inner agent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    api.post("/flows", json={"name": "Inner", "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": agent["id"], "responseAgent": True}]}}).raise_for_status()
+    signed_in(page, server)
+    nav(page, "flows")
+    expect(page.get_by_test_id("flow-Inner")).to_be_visible()
+    page.get_by_role("button", name="New flow").first.click()
+    dlg = page.get_by_test_id("flow-dialog")
+    dlg.get_by_label("Name").first.fill("Outer")
+    dlg.get_by_label("Graph (routers, joins, map, code…)").check()
+    add_node(page, "agent", "first")
+    editor = page.get_by_test_id("graph-editor")
+    editor.get_by_label("Node type").select_option("subflow")
+    editor.get_by_role("button", name="+ Add node").click()
+    panel = page.get_by_test_id("node-panel")
+    panel.get_by_label("Flow", exact=True).select_option(label="Inner")
+
+    held: list[object] = []  # the page's next read of the flows waits until the id is typed
+    page.route("**/api/v1/admin/flows", lambda route: held.append(route) if route.request.method == "GET"
+               else route.continue_())
+    field = panel.get_by_label("Node id")
+    field.fill("call_inner")  # typed, not yet left
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert held, "the flows page re-reads the flows while it is open"
+    # meanwhile another flow was added: the list that arrives has it, and the node's form shows it
+    api.post("/flows", json={"name": "Late flow", "root": {"type": "sequential", "steps": [
+        {"type": "agent", "agentId": agent["id"], "responseAgent": True}]}}).raise_for_status()
+    for route in held:
+        route.continue_()  # type: ignore[attr-defined]
+    page.unroute("**/api/v1/admin/flows")
+    expect(panel.get_by_label("Flow", exact=True).locator("option", has_text="Late flow")).to_be_attached()
+    expect(field).to_have_value("call_inner")
+    field.press("Tab")
+    expect(page.get_by_test_id("gnode-call_inner")).to_be_visible()
+
+    # another node's id is refused in words; what was typed stays
+    field = page.get_by_test_id("node-panel").get_by_label("Node id")
+    field.fill("first")
+    field.press("Tab")
+    expect(page.get_by_test_id("node-panel").get_by_test_id("node-id-error")).to_have_text(
+        "Another node is already called “first”.")
+    expect(field).to_have_value("first")
+    expect(page.get_by_test_id("gnode-call_inner")).to_be_visible()
+    field.fill("call_inner")
+    expect(page.get_by_test_id("node-panel").get_by_test_id("node-id-error")).to_have_count(0)
+
+    connect(page, "first", "call_inner")
+    page.get_by_test_id("gnode-first").click()
+    pick_agent(page, "Inner agent")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    saved = next(f for f in api.get("/flows").json() if f["name"] == "Outer")
+    assert [n["id"] for n in saved["nodes"]] == ["first", "call_inner"]
+    assert saved["edges"] == [{"from": "first", "to": "call_inner"}]

@@ -100,8 +100,18 @@ const NodeForm = {
   components: { Icon },
   props: { node: Object, graph: Object, index: Number, error: String, selfId: String },
   emits: ['remove', 'rename'],
-  data() { return { s: store, addTo: '', addRoute: '' }; },
+  // idText: the node id as typed, until it is committed (change). The field shows it, not node.id:
+  // any re-render before the user leaves the field (the flows list the page polls, the agents
+  // arriving late) would set a field bound to node.id back to the saved id and lose what was typed.
+  // A rejected id (empty, or another node's) stays in the field with the reason beside it.
+  data() { return { s: store, addTo: '', addRoute: '', idText: null }; },
   computed: {
+    idProblem() {
+      const id = this.idText === null ? this.node.id : this.idText.trim();
+      if (!id) return 'A node needs an id.';
+      if (id !== this.node.id && this.graph.nodes.some((n) => n.id === id)) return `Another node is already called “${id}”.`;
+      return '';
+    },
     outgoing() { return this.graph.edges.filter((e) => e.from === this.node.id); },
     targets() { return this.graph.nodes.filter((n) => n.id !== this.node.id); },
     otherFlows() { return store.flows.filter((f) => f.id !== this.selfId); },
@@ -110,7 +120,9 @@ const NodeForm = {
   <div class="gnode-form" :data-node-form="node.id">
     <p class="node-error" v-if="error" role="alert" data-testid="node-error">{{ error }}</p>
     <div class="field"><label :for="'gid-' + index">Node id</label>
-      <input :id="'gid-' + index" :value="node.id" @change="$emit('rename', $event.target.value.trim())" aria-label="Node id"></div>
+      <input :id="'gid-' + index" :value="idText ?? node.id" @input="idText = $event.target.value" @change="commitId"
+        aria-label="Node id" :aria-invalid="!!idProblem" :aria-describedby="'gid-err-' + index">
+      <p class="error-text small" :id="'gid-err-' + index" v-if="idProblem" data-testid="node-id-error">{{ idProblem }}</p></div>
     <p class="hint">{{ NODE_TYPES[node.type]?.label }} — {{ NODE_TYPES[node.type]?.hint }}</p>
     <template v-if="node.type === 'agent' || node.type === 'parallel'">
       <div class="field"><label>Agent</label>
@@ -170,6 +182,14 @@ const NodeForm = {
   </div>`,
   setup() { return { NODE_TYPES, labels }; },
   methods: {
+    // A new id renames the node (its edges and the entry follow); this form is keyed by the id, so
+    // it is mounted again with idText cleared. A rejected id keeps what was typed.
+    commitId() {
+      if (this.idText === null || this.idProblem) return;
+      const id = this.idText.trim();
+      this.idText = null;
+      if (id !== this.node.id) this.$emit('rename', id);
+    },
     addEdge() {
       const route = this.node.type === 'router' ? (this.addRoute || labels(this.node)[0]) : undefined;
       this.graph.edges.push(route ? { from: this.node.id, to: this.addTo, route } : { from: this.node.id, to: this.addTo });
