@@ -61,6 +61,19 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
+def said_when(at: float | str | None) -> str:
+    """A moment as people read it in a message ("2026-12-04 21:10:10 UTC"), from epoch seconds or
+    an ISO-8601 string; the structured fields beside a message keep the full ISO value. An
+    unparsable string is returned as is."""
+    if at is None:
+        return "?"
+    try:
+        moment = datetime.fromtimestamp(at, UTC) if isinstance(at, (int, float)) else datetime.fromisoformat(at)
+    except ValueError:
+        return str(at)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 @dataclass
 class Breaker:
     """The breaker of one backend (``label`` is its name, used in messages). Not thread-safe:
@@ -95,8 +108,8 @@ class Breaker:
             return
         raise BackendUnavailableError(
             redact(
-                f"backend {self.label} is down since {_iso(self.opened_at)}"
-                f" (circuit open, next try at {_iso(self.retry_at)}): {self.last_error or 'repeated failures'}"
+                f"backend {self.label} is down since {said_when(self.opened_at)}"
+                f" (circuit open, next try at {said_when(self.retry_at)}): {self.last_error or 'repeated failures'}"
             ),
             backend=self.label,
             since=_iso(self.opened_at),

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from magec.backends import registry
 from magec.backends.base import BackendSpec
-from magec.backends.breaker import CLOSED, Breakers
+from magec.backends.breaker import CLOSED, Breakers, said_when
 from magec.config import VAR_REF
 from magec.errors import BackendConnectionError, BackendTimeoutError, MagecError, UnsupportedRoleError
 from magec.redact import redact
@@ -383,7 +383,7 @@ def _role_health(role: str, chain: list[str], statuses: dict[str, dict[str, Any]
         known = known or st not in (None, "unknown")
         label = names.get(bid, bid)
         if st in UNREACHABLE:
-            since = f" since {h['since']}" if h.get("since") else ""
+            since = f" since {said_when(h['since'])}" if h.get("since") else ""
             why = f": {h['lastError']}" if h.get("lastError") else ""
             down.append(f"{role} backend {label} unreachable{since}{why}")
             continue

@@ -8,6 +8,7 @@ client would, by sleeping until the ``retryAt`` the API reports.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -84,6 +85,8 @@ async def test_down_backend_shown_within_one_interval(apps: Apps) -> None:
         agent = (await apps.admin.get(f"{A}/agents/{doomed_agent}")).json()
         assert agent["health"]["status"] == "backend_unreachable"
         assert "Doomed-backend" in agent["health"]["reason"] and "unreachable" in agent["health"]["reason"]
+        # the moment is written for people ("since 2026-12-04 21:10:10 UTC"), not as raw ISO with µs
+        assert re.search(r"unreachable since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: ", agent["health"]["reason"]), agent
         other = (await apps.admin.get(f"{A}/agents/{steady_agent}")).json()
         assert other["health"] == {"status": "ok", "reason": None}
         assert (await apps.admin.get(f"{A}/backends/{steady_id}")).json()["health"]["status"] == "up"
@@ -92,6 +95,8 @@ async def test_down_backend_shown_within_one_interval(apps: Apps) -> None:
         started = time.monotonic()
         err = (await run(apps, doomed_agent, "anyone?"))[-1]
         assert err["errorCode"] == "backend_unavailable" and "Doomed-backend is down since" in err["errorMessage"]
+        assert re.search(r"down since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(circuit open, next try at "
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", err["errorMessage"]), err
         assert time.monotonic() - started < 2
         # the overview and /metrics reflect it
         overview = (await apps.admin.get(f"{A}/overview")).json()
