@@ -269,3 +269,36 @@ def test_cron_client_without_agents_card_says_it_cannot_run(page: Page, server: 
     expect(warning).to_contain_text("cannot run")
     expect(warning).to_contain_text("no allowed agents")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_webhook_without_command_says_so_at_the_command(page: Page, server: ServerProcess,
+                                                          fakes: dict[str, FakeServer]) -> None:
+    """A webhook with neither passthrough nor a command is refused (400 naming
+    ``config.webhook.commandId``): the message sits under the Command select, which is focused and
+    marked invalid (its label, "Command", did not match the path's "commandId": the message was only
+    at the bottom of the dialog, under a dozen fields). Picking a command clears it and saves."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Cmd backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Cmd agent", "llm": {"backend": b["id"], "model": "alpha-chat"}})
+    cmd = api.post("/commands", json={"name": "Summarise build", "prompt": "Summarise the build log"}).json()
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("Build hook")
+    dlg.get_by_test_id("client-type").select_option("webhook")
+    dlg.get_by_text("Cmd agent").click()
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg.get_by_role("alert")).to_contain_text("config.webhook.commandId")
+    command = dlg.get_by_test_id("client-config-webhook").get_by_label("Command", exact=True)
+    err = command.locator("xpath=..").locator("[data-field-error]")
+    expect(err).to_contain_text("is required unless passthrough is true")
+    expect(command).to_have_attribute("aria-invalid", "true")
+    expect(command).to_be_focused()
+    command.select_option(cmd["id"])
+    dlg.get_by_role("button", name="Create").click()
+    expect(page.get_by_test_id("token-dialog")).to_be_visible()
+    c = next(x for x in api.get("/clients").json() if x["name"] == "Build hook")
+    assert c["config"]["webhook"]["commandId"] == cmd["id"]

@@ -44,27 +44,27 @@ export const ClientConfigForm = {
   template: `
   <div class="schema-form client-config" :data-testid="'client-config-' + ctype">
     <div class="field" v-for="f in fields" :key="f.key">
-      <Switch v-if="f.kind === 'bool'" :model-value="!!val(f.key)" @update:model-value="set(f.key, $event)" :label="f.label"/>
+      <Switch v-if="f.kind === 'bool'" :data-field="fieldPath(f.key)" :model-value="!!val(f.key)" @update:model-value="set(f.key, $event)" :label="f.label"/>
       <template v-else>
         <label :for="'cc-' + f.key">{{ f.label }} <span class="req" v-if="f.required">*</span></label>
-        <select v-if="f.kind === 'enum'" :id="'cc-' + f.key" :value="val(f.key) ?? f.p.default ?? ''" @change="set(f.key, $event.target.value)">
+        <select v-if="f.kind === 'enum'" :id="'cc-' + f.key" :data-field="fieldPath(f.key)" :value="val(f.key) ?? f.p.default ?? ''" @change="set(f.key, $event.target.value)">
           <option v-for="o in f.p.enum" :key="o" :value="o">{{ o }}</option></select>
-        <select v-else-if="f.kind === 'entity'" :id="'cc-' + f.key" :value="val(f.key) ?? ''" @change="set(f.key, $event.target.value)">
+        <select v-else-if="f.kind === 'entity'" :id="'cc-' + f.key" :data-field="fieldPath(f.key)" :value="val(f.key) ?? ''" @change="set(f.key, $event.target.value)">
           <option value="">{{ f.required ? 'Choose…' : '(none)' }}</option>
           <option v-for="o in entities(f.p['x-entity'])" :key="o.id" :value="o.id">{{ o.name }}</option>
           <option v-if="val(f.key) && !entities(f.p['x-entity']).some((o) => o.id === val(f.key))" :value="val(f.key)">{{ val(f.key) }} (missing)</option>
         </select>
-        <input v-else-if="f.kind === 'number'" :id="'cc-' + f.key" type="number" :value="val(f.key)" :placeholder="ph(f)"
+        <input v-else-if="f.kind === 'number'" :id="'cc-' + f.key" :data-field="fieldPath(f.key)" type="number" :value="val(f.key)" :placeholder="ph(f)"
           :min="f.p.minimum" :max="f.p.maximum" @input="set(f.key, $event.target.value === '' ? undefined : Number($event.target.value))">
-        <PasswordInput v-else-if="f.kind === 'password'" :id="'cc-' + f.key" :model-value="val(f.key) || ''"
+        <PasswordInput v-else-if="f.kind === 'password'" :id="'cc-' + f.key" :data-field="fieldPath(f.key)" :model-value="val(f.key) || ''"
           :placeholder="(modelValue || {})[f.key + 'Set'] ? 'stored — leave empty to keep' : ph(f)" @update:model-value="set(f.key, $event, true)"/>
-        <input v-else-if="f.kind === 'list'" :id="'cc-' + f.key" :value="listText(f.key)" :placeholder="ph(f)" spellcheck="false"
+        <input v-else-if="f.kind === 'list'" :id="'cc-' + f.key" :data-field="fieldPath(f.key)" :value="listText(f.key)" :placeholder="ph(f)" spellcheck="false"
           @input="setList(f, $event.target.value)">
         <template v-else-if="f.kind === 'json'">
-          <textarea :id="'cc-' + f.key" rows="3" class="mono" spellcheck="false" :value="jsonText(f.key)" @input="setJson(f.key, $event.target.value)"></textarea>
+          <textarea :id="'cc-' + f.key" :data-field="fieldPath(f.key)" rows="3" class="mono" spellcheck="false" :value="jsonText(f.key)" @input="setJson(f.key, $event.target.value)"></textarea>
           <p class="error-text small" v-if="jsonErrors[f.key]">{{ jsonErrors[f.key] }}</p>
         </template>
-        <input v-else :id="'cc-' + f.key" :value="val(f.key) || ''" :placeholder="ph(f)" :required="f.required" spellcheck="false"
+        <input v-else :id="'cc-' + f.key" :data-field="fieldPath(f.key)" :value="val(f.key) || ''" :placeholder="ph(f)" :required="f.required" spellcheck="false"
           @input="set(f.key, $event.target.value)">
       </template>
       <p class="hint" v-if="f.p.description">{{ f.p.description }}</p>
@@ -73,6 +73,9 @@ export const ClientConfigForm = {
   </div>`,
   methods: {
     val(k) { return (this.modelValue || {})[k]; },
+    // The path the Admin API names in a 400 (`config.webhook.commandId`): components/field-errors.js
+    // finds the control by it and shows the message there (a label like "Command" would not match).
+    fieldPath(k) { return `config.${this.ctype}.${k}`; },
     ph(f) { return f.p['x-placeholder'] || (f.p.default != null ? String(f.p.default) : ''); },
     entities(kind) {
       if (kind === 'agents') return [...store.agents, ...store.flows];
