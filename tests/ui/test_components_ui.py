@@ -196,3 +196,51 @@ def test_first_load_preloads_every_module_and_revalidates(page: Page, server: Se
     assert timing["n"] >= len(modules)
     # discovered by import chains, the last module would start several round trips (>= 600 ms) later
     assert timing["lastStart"] - timing["htmlEnd"] < 450, timing
+
+
+def test_a_stray_escape_or_backdrop_click_does_not_lose_what_was_typed(page: Page, server: ServerProcess,
+                                                                       api: httpx.Client, artifacts: Path) -> None:
+    """Esc, a click beside the dialog or its × closed a dialog at once, and everything typed in it
+    (a long system prompt) was gone. Once something was typed they ask first, in the dialog: "Keep
+    editing" (focused; Esc again) keeps it all, "Discard" closes. An untouched dialog closes at once,
+    and the dialog's own Cancel never asks."""
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    box = dlg.locator(".modal-box")
+    expect(box).to_be_visible()
+    page.keyboard.press("Escape")  # untouched: closes
+    expect(box).to_have_count(0)
+
+    page.get_by_role("button", name="New agent").first.click()
+    dlg.get_by_label("Name").first.fill("Careful")
+    prompt = dlg.get_by_role("textbox", name="System prompt")
+    prompt.fill("A long system prompt the user spent ten minutes on.")
+    page.keyboard.press("Escape")
+    question = dlg.get_by_test_id("discard-changes")
+    expect(question).to_be_visible()
+    expect(question.get_by_role("button", name="Keep editing")).to_be_focused()
+    shot(page, artifacts, "dialog-discard-question", full=False)
+    page.keyboard.press("Escape")  # Esc on the question: keep editing
+    expect(question).to_have_count(0)
+    expect(box).to_be_visible()
+    expect(prompt).to_have_value("A long system prompt the user spent ten minutes on.")
+
+    page.mouse.click(5, 5)  # the backdrop, beside the dialog
+    expect(question).to_be_visible()
+    question.get_by_role("button", name="Keep editing").click()
+    expect(question).to_have_count(0)
+    dlg.get_by_role("button", name="Close").click()  # the ×
+    expect(question).to_be_visible()
+    question.get_by_role("button", name="Discard").click()
+    expect(box).to_have_count(0)
+    assert not any(a["name"] == "Careful" for a in api.get("/agents").json())
+
+    # reopened: a fresh form, and Cancel is an explicit choice that closes without asking
+    page.get_by_role("button", name="New agent").first.click()
+    expect(dlg.get_by_label("Name").first).to_have_value("")
+    dlg.get_by_label("Name").first.fill("Cancelled")
+    dlg.get_by_role("button", name="Cancel").click()
+    expect(box).to_have_count(0)
+    assert page.js_errors == []  # type: ignore[attr-defined]

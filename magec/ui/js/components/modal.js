@@ -6,6 +6,11 @@
 // field is the browser's implicit form submission. So until a fresh key goes DOWN inside the open
 // dialog, keypresses are swallowed; after that, Enter submits only from one of the dialog's own text
 // fields (not from a checkbox, a radio or a focused chip), never from elsewhere.
+//
+// Nothing typed is lost by accident: once the user has typed or picked anything in the dialog (an
+// `input` event in its body), Esc, a click on the backdrop or the × first ask, in the dialog itself,
+// whether to discard it ("Keep editing" focused; Esc again keeps editing). A dialog's own Cancel
+// button, and closing after a save, set `open` directly and never ask.
 import { Icon } from './icon.js';
 
 const TEXTUAL = /^(text|search|email|url|tel|password|number|date|time|datetime-local|month|week)$/;
@@ -32,7 +37,8 @@ function enterGuard(d) {
 export const Modal = {
   name: 'Modal',
   components: { Icon },
-  props: { open: Boolean, title: String, wide: Boolean, testid: String },
+  // guard: false for a dialog whose fields are not work to keep (the search palette)
+  props: { open: Boolean, title: String, wide: Boolean, testid: String, guard: { type: Boolean, default: true } },
   emits: ['update:open', 'close'],
   template: `
   <dialog ref="dlg" class="modal" :class="{wide}" :data-testid="testid" @cancel.prevent="close" @mousedown.self="close">
@@ -41,12 +47,18 @@ export const Modal = {
         <h2>{{ title }}</h2>
         <button class="icon-btn" type="button" @click="close" aria-label="Close"><Icon name="x"/></button>
       </header>
-      <div class="modal-body"><slot/></div>
+      <div class="modal-body" @input="dirty = guard"><slot/></div>
+      <div class="banner warn modal-discard" v-if="confirming" role="alert" data-testid="discard-changes">
+        <span>Discard what you changed in this dialog?</span><span class="spacer" style="flex:1"></span>
+        <button class="btn ghost sm" type="button" ref="keep" @click="confirming = false">Keep editing</button>
+        <button class="btn danger sm" type="button" @click="discard">Discard</button>
+      </div>
       <footer class="modal-foot" v-if="$slots.footer"><slot name="footer"/></footer>
     </div>
   </dialog>`,
+  data() { return { dirty: false, confirming: false }; },
   watch: {
-    open: { handler(v) { this.$nextTick(() => this.sync(v)); }, immediate: true },
+    open: { handler(v) { if (v) { this.dirty = false; this.confirming = false; } this.$nextTick(() => this.sync(v)); }, immediate: true },
   },
   mounted() { this.sync(this.open); },
   beforeUnmount() { if (this.$refs.dlg?.open) this.$refs.dlg.close(); this.unguard(); },
@@ -63,6 +75,12 @@ export const Modal = {
         if (first) first.focus();
       } else if (!v && d.open) { d.close(); this.unguard(); }
     },
-    close() { this.$emit('update:open', false); this.$emit('close'); },
+    // Esc, the backdrop and × (not the dialogs' own Cancel): ask first when something was changed
+    close() {
+      if (this.confirming) { this.confirming = false; return; }  // Esc on the question: keep editing
+      if (this.dirty) { this.confirming = true; this.$nextTick(() => this.$refs.keep?.focus()); return; }
+      this.discard();
+    },
+    discard() { this.confirming = false; this.$emit('update:open', false); this.$emit('close'); },
   },
 };

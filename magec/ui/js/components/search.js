@@ -32,7 +32,7 @@ export const SearchPalette = {
   },
   watch: { q() { this.sel = 0; } },
   template: `
-  <Modal v-model:open="open" title="Search" testid="search-palette">
+  <Modal v-model:open="open" title="Search" testid="search-palette" :guard="false">
     <div class="palette">
       <input v-model="q" placeholder="Search agents, backends, flows, pages…" autofocus aria-label="Search"
         role="combobox" aria-expanded="true" aria-controls="palette-results" :aria-activedescendant="results.length ? 'palette-opt-' + sel : null"
