@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import time
 
+import httpx2
+import openai
+import pytest
+
+from magec.server import user_app
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, Reply, ToolCall
 from tests.flows.conftest import Arrivals
@@ -83,3 +88,38 @@ async def test_a_runaway_loop_that_spoke_is_the_error_on_whole_v1_answers(sqlite
     r = await apps.user.post("/v1/responses", json={"model": fid, "input": "go"})
     assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
     assert len(oai.calls()) >= 2  # the agent did speak before the cap
+
+
+async def test_openai_sdks_do_not_run_a_runaway_flow_three_times(sqlite_apps: Apps, oai: FakeServer) -> None:
+    """OpenAI's SDKs retry every 5xx twice by default: a flow stopped at its runaway cap was run
+    three times over (three times its model calls) before the user saw the error. A failure the
+    same request would only meet again says ``x-should-retry: false``, which the SDKs obey; a
+    transient one (an open circuit, 503) keeps their retries."""
+    apps = sqlite_apps
+    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 3}})
+    assert r.status_code == 200, r.text
+    talker = await agent(apps, await backend(apps, oai, "openai"), "Looper")
+    fid = await graph(apps, "Loops forever", "say", [
+        node("say", "agent", agentId=talker, responseAgent=True),
+        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
+        node("end", "template", template="unreachable"),
+    ], [edge("say", "spin"), edge("spin", "end", "never"), edge("spin", "say", "otherwise")])
+    r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [{"role": "user", "content": "go"}]})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
+    assert r.headers["x-should-retry"] == "false"
+    one_run = len(oai.calls())
+    assert one_run >= 2
+
+    transport = httpx2.ASGITransport(app=user_app(apps.ctx))
+    client = openai.AsyncOpenAI(base_url="http://user/v1", api_key="none",  # the SDK's default retries
+                                http_client=httpx2.AsyncClient(transport=transport))
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.chat.completions.create(model=fid, messages=[{"role": "user", "content": "go"}])
+    assert "flow_runaway" in str(caught.value.body) or caught.value.status_code == 500
+    assert len(oai.calls()) == 2 * one_run  # one more run, not three
+
+    # a provider's 5xx may pass: left to the SDK's judgement, no such header
+    oai.script(*[Reply.fail(500, "upstream hiccup")] * 3)  # every attempt of the backend's budget
+    r = await apps.user.post("/v1/chat/completions", json={"model": talker, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code >= 500 and r.json()["error"]["code"] == "http_error", r.text
+    assert "x-should-retry" not in r.headers

@@ -3,7 +3,8 @@
 Contract: :class:`JsonErrorRewrite` holds back a JSON error answer (status >= 400,
 ``application/json``) under its ``prefix`` and passes the body through ``rewrite(status, body)``
 (``None`` = unchanged); headers (``Retry-After``, CORS, ``X-Session-Id``) pass through with a
-corrected ``Content-Length``. Streams and successes are never touched. Two uses:
+corrected ``Content-Length``, plus what an optional ``headers(status, body)`` adds (it sees the
+body as the route wrote it). Streams and successes are never touched. Three uses:
 
 * ``/v1/`` — OpenAI's error object (:mod:`magec.api.user.openai.errors`);
 * ``/api/v1/agent/`` — magec's ``{"error", "code"}`` plus ``detail`` (the message), the field ADK
@@ -22,14 +23,15 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Rewrite = Callable[[int, bytes], "bytes | None"]
+ExtraHeaders = Callable[[int, bytes], "list[tuple[bytes, bytes]]"]
 
 ADK_PREFIX = "/api/v1/agent/"
 WEBHOOK_PREFIX = "/api/v1/webhooks/"
 
 
 class JsonErrorRewrite:
-    def __init__(self, app: ASGIApp, prefix: str, rewrite: Rewrite) -> None:
-        self.app, self.prefix, self.rewrite = app, prefix, rewrite
+    def __init__(self, app: ASGIApp, prefix: str, rewrite: Rewrite, headers: ExtraHeaders | None = None) -> None:
+        self.app, self.prefix, self.rewrite, self.headers = app, prefix, rewrite, headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
@@ -54,10 +56,12 @@ class JsonErrorRewrite:
             if message.get("more_body"):
                 return
             body = b"".join(chunks)
+            extra = self.headers(start["status"], body) if self.headers is not None else []
             new = self.rewrite(start["status"], body)
             if new is not None:
                 body = new
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            headers.extend(extra)
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -10,6 +10,14 @@ field at fault (``model``, ``messages[2].content``) or ``null``. Headers (``Retr
 ``X-Session-Id``) pass through. ``/api/v1/*`` keeps magec's ``{"error", "code"}``: the rewrite is
 scoped to the ``/v1/`` prefix.
 
+An error that the same request would only meet again carries ``x-should-retry: false`` (the
+header OpenAI's own SDKs obey before their status rule): they retry every 5xx twice by default,
+so a turn stopped at ``llm_calls_exceeded`` (508) or a flow's ``flow_runaway`` (500) was run three
+times over — up to three times its model calls and cost — and a wrong provider key was sent three
+times, before the user saw the error. Transient failures (``timeout``, ``connection``,
+``backend_unavailable``, ``overloaded``, ``rate_limit``, ``agent_unavailable`` while an agent is
+being built) keep the SDKs' retries.
+
 :func:`error_object` is also what a failed stream sends as its last chunk.
 """
 
@@ -18,9 +26,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from magec import errors
 from magec.errors import UnknownModelError
 
 PREFIX = "/v1/"
+
+#: codes whose failure repeats on a retry of the same request: a deterministic run failure (the
+#: flow-node family, the model-call cap, a request loop) or the provider refusing it as such
+NOT_RETRYABLE = frozenset(
+    cls.code
+    for cls in (
+        errors.LlmCallsExceededError, errors.FlowNodeError, errors.FlowRunawayError, errors.CodeTimeoutError,
+        errors.CodeMemoryError, errors.CodeOutputTooLargeError, errors.LoopDetectedError,
+        errors.BackendAuthError, errors.BackendBadRequestError, errors.BackendNotFoundError,
+        errors.ContentFilteredError,
+    )
+)
 
 #: OpenAI's ``type`` by HTTP status (the SDKs map the status; ``type`` is for humans and logs)
 _TYPES = {
@@ -72,8 +93,22 @@ def _rewrite(status: int, body: bytes) -> bytes | None:
     return json.dumps(error_object(status, message, data.get("code"), field if isinstance(field, str) else None)).encode()
 
 
+def _no_retry(status: int, body: bytes) -> list[tuple[bytes, bytes]]:
+    """``x-should-retry: false`` for a 5xx whose code is in :data:`NOT_RETRYABLE` (4xx other than
+    408/409/429 are never retried by the SDKs anyway)."""
+    if status < 500:
+        return []
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    err = data.get("error") if isinstance(data, dict) else None
+    code = err.get("code") if isinstance(err, dict) else data.get("code") if isinstance(data, dict) else None
+    return [(b"x-should-retry", b"false")] if code in NOT_RETRYABLE else []
+
+
 def install(app: Any) -> None:
     """Add the rewrite for ``/v1/`` as the outermost middleware (call after every other one)."""
     from magec.api.user.error_shapes import JsonErrorRewrite
 
-    app.add_middleware(JsonErrorRewrite, prefix=PREFIX, rewrite=_rewrite)
+    app.add_middleware(JsonErrorRewrite, prefix=PREFIX, rewrite=_rewrite, headers=_no_retry)
