@@ -245,3 +245,36 @@ def test_secrets_create_never_shows_the_value(page: Page, server: ServerProcess,
     assert api.get("/secrets/sec-imp").json()["needsValue"] is False
     shot(page, artifacts, "secrets")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_settings_are_not_offered_before_they_are_read(page: Page, server: ServerProcess) -> None:
+    """Opened straight at #/settings over a slow network, the Settings page showed its forms with
+    magec's defaults until the settings read landed: "Save settings" meanwhile put those defaults
+    over what was stored (retention back to 0, deletes back to "refuse"). The forms wait for the
+    read, then show and save the stored values with the edit."""
+    api = admin(server)
+    r = api.put("/settings", json={"sessions": {"retentionDays": 30}, "deleteReferenced": "scrub"})
+    assert r.status_code == 200, r.text
+    held: list[Any] = []
+    page.route("**/api/v1/admin/settings", lambda route: held.append(route) if route.request.method == "GET"
+               else route.continue_())
+    page.add_init_script(f"sessionStorage.setItem('magec.adminPassword', {ADMIN_PASSWORD!r})")
+    page.goto(server.admin_url + "/#/settings")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    expect(page.get_by_role("heading", name="Backup")).to_be_visible()  # the rest of the page is there
+    assert held, "the app reads the settings as it starts"
+    expect(page.get_by_role("button", name="Save settings")).to_have_count(0)  # nothing to save over them yet
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/admin/settings")
+    days = page.get_by_label("Delete conversations idle for (days)")
+    expect(days).to_have_value("30")
+    flows = page.get_by_test_id("flow-settings")
+    flows.get_by_label("Code timeout (ms)").fill("2500")
+    flows.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".toast", has_text="Settings saved")).to_be_visible()
+    saved = api.get("/settings").json()
+    assert saved["flows"]["executionTimeoutMs"] == 2500
+    assert saved["sessions"]["retentionDays"] == 30 and saved["deleteReferenced"] == "scrub"
+    api.put("/settings", json={"sessions": {"retentionDays": 0}, "deleteReferenced": "refuse",
+                               "flows": {"executionTimeoutMs": 0}}).raise_for_status()

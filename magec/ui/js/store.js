@@ -71,7 +71,10 @@ export async function loadMeta() {
   if (bt) store.backendTypes = asList(bt);
   if (mt) store.memoryTypes = asList(mt);
   if (vt) store.voiceTypes = asList(vt);
-  if (st) store.settings = { sessionProvider: '', longTermProvider: '', ...st };
+  // loaded.settings: the Settings page shows its forms only then (a form of defaults saved before
+  // the read landed would have put the defaults over every stored setting)
+  if (st) { store.settings = { sessionProvider: '', longTermProvider: '', ...st }; store.loaded.settings = true; store.errors.settings = null; }
+  else if (!store.loaded.settings) store.errors.settings = 'Could not read the settings: reload the page to try again.';
 }
 
 export async function loadAll() {

@@ -5,7 +5,7 @@ import { store } from '../store.js';
 import { toast } from '../toast.js';
 import { ask } from '../components/confirm.js';
 import { Icon } from '../components/icon.js';
-import { PageHeader } from '../components/common.js';
+import { PageHeader, Skeleton, ErrorBanner } from '../components/common.js';
 import BackupSection from './backup-section.js';
 
 // A copy of the settings whose nested flows block is a copy too (edits stay in the form until saved).
@@ -18,7 +18,7 @@ function withFlows(v) {
 
 export default {
   name: 'SettingsPage',
-  components: { Icon, PageHeader, BackupSection },
+  components: { Icon, PageHeader, BackupSection, Skeleton, ErrorBanner },
   data() { return { s: store, auth, form: withFlows(store.settings), saving: false, pruning: false }; },
   computed: {
     session() { return store.memory.filter((m) => m.category === 'session'); },
@@ -34,6 +34,9 @@ export default {
   template: `
   <div class="page narrow">
     <PageHeader title="Settings" icon="settings" subtitle="Global runtime settings. Changes apply immediately."/>
+    <ErrorBanner :error="s.errors.settings"/>
+    <Skeleton v-if="!s.loaded.settings" :n="1"/>
+    <template v-else>
     <section class="panel">
       <h2>Memory</h2>
       <form class="form" @submit.prevent="save">
@@ -87,6 +90,7 @@ export default {
         <div><button class="btn" type="submit" :disabled="saving">Save settings</button></div>
       </form>
     </section>
+    </template>
     <BackupSection/>
     <section class="panel">
       <h2>Session</h2>
