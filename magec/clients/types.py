@@ -43,11 +43,15 @@ def _password(title: str, placeholder: str, *, required: bool = True) -> Schema:
     return out
 
 
-def _default_agent() -> Schema:
+def _default_agent(switch: str) -> Schema:
+    # Magec's text said "Automatically updated when a user runs !agent <id>": here a switch is the
+    # conversation's own (stored per conversation, docs/bots.md) and never rewrites this field, and
+    # Telegram's command is /agent. The form shows this text under the field.
     return {
         "type": "string",
         "title": "Default Agent",
-        "description": "Agent ID to use on startup. Automatically updated when a user runs !agent <id>.",
+        "description": f"The agent a new conversation talks to (empty: the first allowed one). "
+        f"Anyone can switch their own conversation with {switch} <id or name>; this setting stays as is.",
         "x-entity": "agents",
     }
 
@@ -99,7 +103,7 @@ TELEGRAM = ClientType("telegram", "Telegram", {
             },
         },
         "responseMode": _response_mode(),
-        "defaultAgent": _default_agent(),
+        "defaultAgent": _default_agent("/agent"),
         "apiBaseUrl": _api_base("https://api.telegram.org"),
     },
     "required": ["botToken"],
@@ -114,7 +118,7 @@ SLACK = ClientType("slack", "Slack", {
         "allowedUsers": _ids("string", "Allowed Users", "Comma-separated Slack user IDs (e.g. U01ABCDEF)"),
         "allowedChannels": _ids("string", "Allowed Channels", "Comma-separated Slack channel IDs (e.g. C01ABCDEF)"),
         "responseMode": _response_mode(),
-        "defaultAgent": _default_agent(),
+        "defaultAgent": _default_agent("!agent"),
         "threadHistoryLimit": _thread_history(1000),
         "apiBaseUrl": _api_base("https://slack.com/api"),
     },
@@ -128,7 +132,7 @@ DISCORD = ClientType("discord", "Discord", {
         "allowedUsers": _ids("string", "Allowed Users", "Comma-separated Discord user IDs"),
         "allowedChannels": _ids("string", "Allowed Channels", "Comma-separated Discord channel IDs"),
         "responseMode": _response_mode(),
-        "defaultAgent": _default_agent(),
+        "defaultAgent": _default_agent("!agent"),
         "threadHistoryLimit": _thread_history(100),
         "apiBaseUrl": _api_base("https://discord.com/api/v10"),
     },

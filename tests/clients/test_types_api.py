@@ -52,6 +52,17 @@ async def test_types_endpoint_has_magec_schemas(apps: Apps) -> None:
     assert types["direct"]["configSchema"] == {"type": "object", "properties": {}}
 
 
+async def test_default_agent_hint_names_each_platforms_command(apps: Apps) -> None:
+    """The form shows a schema's description under its field: Magec's said a user's "!agent <id>"
+    updates the default agent, but a switch is the conversation's own and Telegram's command is
+    /agent. Each bot type says its command and that the setting stays."""
+    types = {t["type"]: t for t in (await apps.admin.get(f"{A}/clients/types")).json()}
+    for ctype, switch in (("telegram", "/agent <id or name>"), ("slack", "!agent <id or name>"),
+                          ("discord", "!agent <id or name>")):
+        hint = types[ctype]["configSchema"]["properties"]["defaultAgent"]["description"]
+        assert switch in hint and "Automatically updated" not in hint, (ctype, hint)
+
+
 def test_sensitive_paths_match_password_fields() -> None:
     assert set(SENSITIVE) == set(Client.sensitive)
     assert all(p.split(".")[1] in TYPES for p in SENSITIVE)
