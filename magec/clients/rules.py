@@ -43,11 +43,19 @@ def _path(prefix: str, err: SchemaError) -> str:
     return out
 
 
+#: Telegram's id fields (lists of ids, and the ids of allowedChatThreads' items)
+_TELEGRAM_IDS = frozenset({"allowedUsers", "allowedChats", "chatId", "threadId"})
+
+
 def _message(err: SchemaError) -> str:
     if err.validator == "required":
         return "is required"
     if err.validator == "minLength" and err.validator_value == 1:
         return "must not be empty"
+    if (err.validator == "type" and err.validator_value == "integer" and isinstance(err.instance, str)
+            and any(p in _TELEGRAM_IDS for p in err.absolute_path)):
+        # people paste @usernames where Telegram wants its numeric user, chat and thread ids
+        return f"must be a numeric id, not {err.instance!r} (Telegram ids are numbers, not @usernames)"
     return err.message
 
 

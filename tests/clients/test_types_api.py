@@ -63,6 +63,16 @@ async def test_default_agent_hint_names_each_platforms_command(apps: Apps) -> No
         assert switch in hint and "Automatically updated" not in hint, (ctype, hint)
 
 
+async def test_a_telegram_username_for_an_id_is_explained(apps: Apps) -> None:
+    """People paste @usernames into Telegram's "Allowed Users": the 400 said "'@bob' is not of type
+    'integer'"; it says a numeric id is needed and why (the UI shows it under the field)."""
+    r = await _create(apps, "telegram", {"telegram": {"botToken": "1:x", "allowedUsers": [7, "@bob"]}})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "config.telegram.allowedUsers[1]"
+    assert r.json()["error"] == ("config.telegram.allowedUsers[1]: must be a numeric id, not '@bob' "
+                                 "(Telegram ids are numbers, not @usernames)")
+
+
 def test_sensitive_paths_match_password_fields() -> None:
     assert set(SENSITIVE) == set(Client.sensitive)
     assert all(p.split(".")[1] in TYPES for p in SENSITIVE)
