@@ -244,3 +244,43 @@ def test_a_stray_escape_or_backdrop_click_does_not_lose_what_was_typed(page: Pag
     dlg.get_by_role("button", name="Cancel").click()
     expect(box).to_have_count(0)
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_change_made_by_clicks_alone_is_not_lost_either(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                                          api: httpx.Client) -> None:
+    """Some edits are clicks, not typing: an allowed agent toggled on a client's chips, nodes added to
+    a graph flow. Esc asks before discarding those too (the dialogs pass their form to the modal,
+    which compares it with the form it opened with); Esc on an unchanged one closes at once."""
+    b = api.post("/backends", json={"name": "ClickAlpha", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "ClickAgent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
+    api.post("/clients", json={"name": "Click client", "type": "direct"}).raise_for_status()
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_test_id("client-Click client").get_by_role("button", name="Edit").click()
+    dlg = page.get_by_test_id("client-dialog")
+    expect(dlg.locator(".modal-box")).to_be_visible()
+    page.keyboard.press("Escape")  # unchanged: closes
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+    page.get_by_test_id("client-Click client").get_by_role("button", name="Edit").click()
+    dlg.get_by_role("button", name="ClickAgent").click()  # a chip: a click, no typing
+    page.keyboard.press("Escape")
+    question = dlg.get_by_test_id("discard-changes")
+    expect(question).to_be_visible()
+    question.get_by_role("button", name="Keep editing").click()
+    dlg.get_by_role("button", name="Save").click()
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+    client = next(c for c in api.get("/clients").json() if c["name"] == "Click client")
+    assert [a["name"] for a in api.get("/agents").json() if a["id"] in client["allowedAgents"]] == ["ClickAgent"]
+
+    nav(page, "flows")
+    page.get_by_role("button", name="New flow").first.click()
+    fdlg = page.get_by_test_id("flow-dialog")
+    page.keyboard.press("Escape")  # unchanged: closes
+    expect(fdlg.locator(".modal-box")).to_have_count(0)
+    page.get_by_role("button", name="New flow").first.click()
+    fdlg.locator(".flow-tree .add-row").last.get_by_role("button", name="Parallel").click()  # a click
+    page.keyboard.press("Escape")
+    expect(fdlg.get_by_test_id("discard-changes")).to_be_visible()
+    fdlg.get_by_test_id("discard-changes").get_by_role("button", name="Discard").click()
+    expect(fdlg.locator(".modal-box")).to_have_count(0)
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -8,7 +8,9 @@
 // fields (not from a checkbox, a radio or a focused chip), never from elsewhere.
 //
 // Nothing typed is lost by accident: once the user has typed or picked anything in the dialog (an
-// `input` event in its body), Esc, a click on the backdrop or the × first ask, in the dialog itself,
+// `input` event in its body, or — for a dialog passing its form as `track` — any change to that form
+// since it opened, such as graph nodes or chips added by clicks alone), Esc, a click on the backdrop
+// or the × first ask, in the dialog itself,
 // whether to discard it ("Keep editing" focused; Esc again keeps editing). A dialog's own Cancel
 // button, and closing after a save, set `open` directly and never ask.
 import { Icon } from './icon.js';
@@ -38,7 +40,8 @@ export const Modal = {
   name: 'Modal',
   components: { Icon },
   // guard: false for a dialog whose fields are not work to keep (the search palette)
-  props: { open: Boolean, title: String, wide: Boolean, testid: String, guard: { type: Boolean, default: true } },
+  props: { open: Boolean, title: String, wide: Boolean, testid: String, guard: { type: Boolean, default: true },
+    track: { type: Object, default: null } },
   emits: ['update:open', 'close'],
   template: `
   <dialog ref="dlg" class="modal" :class="{wide}" :data-testid="testid" @cancel.prevent="close" @mousedown.self="close">
@@ -73,12 +76,16 @@ export const Modal = {
         d.showModal();
         const first = d.querySelector('[autofocus], .modal-body input:not([type=hidden]):not([type=checkbox]):not([type=radio]), .modal-body select, .modal-body textarea');
         if (first) first.focus();
+        // the form as it opened, once its content has rendered (steps fill their defaults as they mount)
+        this.snapshot = null;
+        this.$nextTick(() => { this.snapshot = this.track ? JSON.stringify(this.track) : null; });
       } else if (!v && d.open) { d.close(); this.unguard(); }
     },
     // Esc, the backdrop and × (not the dialogs' own Cancel): ask first when something was changed
     close() {
       if (this.confirming) { this.confirming = false; return; }  // Esc on the question: keep editing
-      if (this.dirty) { this.confirming = true; this.$nextTick(() => this.$refs.keep?.focus()); return; }
+      const changed = this.dirty || (this.guard && this.snapshot !== null && JSON.stringify(this.track) !== this.snapshot);
+      if (changed) { this.confirming = true; this.$nextTick(() => this.$refs.keep?.focus()); return; }
       this.discard();
     },
     discard() { this.confirming = false; this.$emit('update:open', false); this.$emit('close'); },

@@ -68,7 +68,7 @@ export const AgentDialog = {
     skillOptions() { return (store.skills || []).map((k) => ({ value: k.id, label: k.name, hint: k.slug ? `package ${k.slug}` : k.description })); },
   },
   template: `
-  <Modal v-model:open="open" :title="editing ? 'Edit agent' : 'New agent'" wide testid="agent-dialog">
+  <Modal v-model:open="open" :title="editing ? 'Edit agent' : 'New agent'" wide :track="form" testid="agent-dialog">
     <form class="form" id="agent-form" @submit.prevent="save">
       <div class="banner warn" v-if="editing && editing.valid === false"><Icon name="alert" :size="16"/> {{ editing.invalidReason || 'This agent is invalid' }}</div>
       <div class="grid-2">

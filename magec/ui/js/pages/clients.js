@@ -91,7 +91,7 @@ const ClientDialog = {
     },
   },
   template: `
-  <Modal v-model:open="open" :title="editing ? 'Edit client' : 'New client'" testid="client-dialog">
+  <Modal v-model:open="open" :title="editing ? 'Edit client' : 'New client'" :track="form" testid="client-dialog">
     <form class="form" id="client-form" @submit.prevent="save">
       <div class="field"><label for="c-name">Name <span class="req">*</span></label><input id="c-name" v-model="form.name" required autofocus placeholder="e.g. Voice UI, Mobile app"></div>
       <div class="field"><label for="c-type">Type</label><select id="c-type" v-model="form.type" data-testid="client-type">

@@ -37,7 +37,7 @@ const FlowDialog = {
   },
   setup() { return { isPending }; },
   template: `
-  <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide testid="flow-dialog">
+  <Modal v-model:open="open" :title="editing ? 'Edit flow' : 'New flow'" wide :track="form" testid="flow-dialog">
     <form class="form" id="flow-form" @submit.prevent="save" v-if="form">
       <div class="banner warn" v-if="current && current.valid === false && !isPending(current)" role="status" data-testid="flow-invalid">
         <Icon name="alert" :size="16"/> <span>This flow cannot run: {{ current.invalidReason || 'invalid' }}</span></div>
