@@ -121,7 +121,7 @@ const NodeForm = {
     <p class="node-error" v-if="error" role="alert" data-testid="node-error">{{ error }}</p>
     <div class="field"><label :for="'gid-' + index">Node id</label>
       <input :id="'gid-' + index" :value="idText ?? node.id" @input="idText = $event.target.value" @change="commitId"
-        aria-label="Node id" :aria-invalid="!!idProblem" :aria-describedby="'gid-err-' + index">
+        aria-label="Node id" :aria-invalid="!!idProblem" :aria-describedby="idProblem ? 'gid-err-' + index : null">
       <p class="error-text small" :id="'gid-err-' + index" v-if="idProblem" data-testid="node-id-error">{{ idProblem }}</p></div>
     <p class="hint">{{ NODE_TYPES[node.type]?.label }} — {{ NODE_TYPES[node.type]?.hint }}</p>
     <template v-if="node.type === 'agent' || node.type === 'parallel'">
