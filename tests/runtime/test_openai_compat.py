@@ -498,3 +498,28 @@ async def test_long_stateless_history_arrives_whole_and_in_order(sqlite_apps: Ap
     # a second stateless call carries only its own history (the first one's session is gone)
     await client.chat.completions.create(model=aid, messages=[{"role": "user", "content": "fresh"}])
     assert [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"] == ["fresh"]
+
+
+async def test_sdk_does_not_retry_what_stays_unavailable(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """A voice route of an agent with no voice, or an agent that cannot be built, answers 503
+    ``agent_unavailable``: OpenAI's SDKs retried it twice (seconds of backoff, three requests) for
+    an answer that stays the same until an admin changes the agent. It says ``x-should-retry:
+    false``: one request, the error at once."""
+    await make_agent(sqlite_apps, openai_x, name="Mute")  # no TTS configured
+    await sqlite_apps.admin.post(f"{A}/agents", json={"name": "Brainless"})  # no LLM backend: invalid
+    sent: list[str] = []
+
+    async def count(request: httpx2.Request) -> None:
+        sent.append(request.url.path)
+
+    transport = httpx2.ASGITransport(app=user_app(sqlite_apps.ctx))
+    client = openai.AsyncOpenAI(base_url="http://user/v1", api_key="none",  # the SDK's default retries
+                                http_client=httpx2.AsyncClient(transport=transport, event_hooks={"request": [count]}))
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.audio.speech.create(model="Mute", input="hola", voice="nova")
+    assert caught.value.status_code == 503 and "speech not configured" in caught.value.message
+    assert sent == ["/v1/audio/speech"]
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.chat.completions.create(model="Brainless", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 503 and "not configured" in caught.value.message
+    assert sent == ["/v1/audio/speech", "/v1/chat/completions"]

@@ -14,9 +14,10 @@ An error that the same request would only meet again carries ``x-should-retry: f
 header OpenAI's own SDKs obey before their status rule): they retry every 5xx twice by default,
 so a turn stopped at ``llm_calls_exceeded`` (508) or a flow's ``flow_runaway`` (500) was run three
 times over — up to three times its model calls and cost — and a wrong provider key was sent three
-times, before the user saw the error. Transient failures (``timeout``, ``connection``,
-``backend_unavailable``, ``overloaded``, ``rate_limit``, ``agent_unavailable`` while an agent is
-being built) keep the SDKs' retries.
+times, before the user saw the error. ``agent_unavailable`` too (an invalid agent, a voice route
+of an agent with no voice: they stay so until an admin changes the agent, and every write is live
+when it answers) — except while the agent is ``not built yet``. Transient failures (``timeout``,
+``connection``, ``backend_unavailable``, ``overloaded``, ``rate_limit``) keep the SDKs' retries.
 
 :func:`error_object` is also what a failed stream sends as its last chunk.
 """
@@ -104,6 +105,9 @@ def _no_retry(status: int, body: bytes) -> list[tuple[bytes, bytes]]:
         return []
     err = data.get("error") if isinstance(data, dict) else None
     code = err.get("code") if isinstance(err, dict) else data.get("code") if isinstance(data, dict) else None
+    message = str((err or {}).get("message", "") if isinstance(err, dict) else err or "")
+    if code == errors.AgentUnavailableError.code and "not built yet" not in message:
+        return [(b"x-should-retry", b"false")]
     return [(b"x-should-retry", b"false")] if code in NOT_RETRYABLE else []
 
 
