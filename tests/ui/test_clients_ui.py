@@ -115,6 +115,8 @@ def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes
     card = page.get_by_test_id("client-status-Weekly standup")
     expect(card.get_by_test_id("cron-next")).not_to_have_text("—")
     expect(card.get_by_test_id("cron-last")).to_have_text("—")
+    # a schedule connects to nothing: its live scheduler reads "scheduled" (it read "connected")
+    expect(card.get_by_test_id("client-state")).to_have_text("scheduled")
 
     with TelegramFake("424242:ui-test-token", username="ui_test_bot") as tg:
         api.post("/clients", json={"name": "Bot to test", "type": "telegram", "enabled": False, "allowedAgents": [a["id"]],

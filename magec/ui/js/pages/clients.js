@@ -160,7 +160,7 @@ export default {
         <p class="mono small">{{ c.tokenPreview || 'mgc_…' }}</p>
         <p v-if="c.type === 'webhook' && userApi" class="mono small break-any" :title="'POST ' + hookUrl(c)" :data-testid="'webhook-url-' + c.name">POST {{ hookUrl(c) }}</p>
         <div class="client-status small" v-if="c.status" :data-testid="'client-status-' + c.name">
-          <span class="badge" :class="statusClass(c.status)">{{ statusText(c.status) }}</span>
+          <span class="badge" :class="statusClass(c.status)" data-testid="client-state">{{ statusText(c.status, c.type) }}</span>
           <span v-if="c.status.identity" class="mono">{{ c.status.identity }}</span>
           <span v-if="c.status.runningElsewhere" class="muted">on {{ c.status.owner }}</span>
           <div v-if="c.type === 'cron'" class="muted">
@@ -169,7 +169,7 @@ export default {
             <div v-if="c.status.lastResult" class="ellipsis" :title="c.status.lastResult">{{ c.status.lastResult }}</div>
           </div>
           <div v-else-if="c.status.lastMessageAt" class="muted">Last message: {{ when(c.status.lastMessageAt) }}</div>
-          <div v-if="c.status.lastError && statusText(c.status) === 'disabled'" class="muted ellipsis" :title="c.status.lastError" data-testid="client-last-error">Last error: {{ c.status.lastError }}</div>
+          <div v-if="c.status.lastError && liveState(c.status) === 'disabled'" class="muted ellipsis" :title="c.status.lastError" data-testid="client-last-error">Last error: {{ c.status.lastError }}</div>
           <div v-else-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError" data-testid="client-last-error">{{ c.status.lastError }}</div>
         </div>
         <p class="small warn-text" v-for="w in c.warnings || []" :key="w" :data-testid="'client-warning-' + c.name"><span class="badge warn">cannot run</span> {{ w }}</p>
@@ -198,15 +198,20 @@ export default {
     hookUrl(c) { return webhookUrl(this.userApi, c); },
     when(t) { return t ? new Date(t).toLocaleString() : '—'; },
     // The server's live state when it gives one (a disabled client is 'disabled' whatever it last
-    // recorded: its last error is history, not the state)
-    statusText(st) {
+    // recorded: its last error is history, not the state). A cron job connects to nothing: its
+    // live scheduler is 'scheduled', not the bots' 'connected'.
+    statusText(st, type) {
+      const state = this.liveState(st);
+      return type === 'cron' && (state === 'connected' || state === 'running') ? 'scheduled' : state;
+    },
+    liveState(st) {
       if (st.state) return st.state;
       if (st.connected) return 'connected';
       if (st.running) return 'running';
       if (st.runningElsewhere) return 'running';
       return st.lastError ? 'error' : 'stopped';
     },
-    statusClass(st) { return ({ connected: 'ok', running: 'ok', error: 'err' })[this.statusText(st)] || 'muted'; },
+    statusClass(st) { return ({ connected: 'ok', running: 'ok', error: 'err' })[this.liveState(st)] || 'muted'; },
     async test(c) {
       try {
         const r = await api.post(`/clients/${c.id}/${c.type}-test`, {});
