@@ -24,7 +24,10 @@ Contract:
   ``PATCH``, a seeded ``/v1/responses`` history — is refused the same way, naming that limit:
   every read, turn and PATCH materialises a session whole, so one session the per-client limit
   allows (5 GiB) could exhaust a process's memory. One primary-key read of the session's
-  ``bytes``; the answers of admitted turns can overrun it by their size.
+  ``bytes``, not on every turn: after a read, this process's turns of that session are admitted
+  from it plus what they added, for :data:`SESSION_TRUST` seconds and while that stays under half
+  the limit (a refusal, and anything near the limit, rests on a fresh read). What can overrun it:
+  the answers of admitted turns, and what other processes store, within those seconds.
 * Cost: a client's total is read (one range of the ``(client, bytes)`` index) at most once per
   ``max_age`` seconds per process, plus whenever the cached total says "over": a refusal always
   rests on a fresh read, so room freed by deleting sessions, on any replica, counts at the very
@@ -44,6 +47,7 @@ import asyncio
 import contextvars
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +64,11 @@ from magec.memory.tables import session_sessions as ss
 
 LIMIT_NAME = "limits.maxSessionBytesPerClient"
 SESSION_LIMIT_NAME = "limits.maxSessionBytes"
+#: seconds a session's stored bytes, as read, admit its turns without another read (far from the
+#: limit: a chat's turns are seconds apart, and a read per turn is a database round trip per turn)
+SESSION_TRUST = 30.0
+#: sessions whose stored bytes a process keeps (the least recently used go first)
+SESSION_CACHE = 4096
 
 
 def _octets(column: Any, dialect: str) -> Any:
@@ -170,6 +179,8 @@ class SessionQuota:
         self.clients = clients  # the running configuration's clients, by id
         self.max_age = max_age
         self._totals: dict[str, _Total] = {}
+        #: (app, owner, session) -> [stored bytes as read plus what was admitted since, read at]
+        self._sessions: OrderedDict[tuple[str, str, str], list[float]] = OrderedDict()
 
     async def stored(self, client: str) -> int:
         """A client's stored session bytes, read now (``client``: the owner keys' prefix)."""
@@ -228,18 +239,30 @@ class SessionQuota:
         and state PATCH of a session loads it whole, and the answer of a read or PATCH is all of
         it: 30 PATCHes of 2 MiB state took a server from 211 MB to 1.7 GB, and the per-client
         limit (5 GiB) let one client grow a session that no process could load. One primary-key
-        read; a session that does not exist yet has 0 bytes. Open mode and the admin are not
+        read, or none while a recent one leaves room (see the contract); a session that does not
+        exist yet has 0 bytes. Open mode and the admin are not
         limited (as for the per-client limit)."""
         if self.session_limit <= 0 or not owners.client_id(owner, self.clients()):
+            return
+        key, now = (app_name, owner, session_id), time.monotonic()
+        known = self._sessions.get(key)
+        if known is not None and now - known[1] <= SESSION_TRUST and known[0] + adding <= self.session_limit / 2:
+            known[0] += adding
+            self._sessions.move_to_end(key)
             return
         q = sa.select(ss.c.bytes).where(ss.c.app_name == app_name, ss.c.user_id == owner, ss.c.session_id == session_id)
         async with self.engine.connect() as conn:
             stored = int((await conn.execute(q)).scalar() or 0)
         if stored + adding > self.session_limit:
+            self._sessions.pop(key, None)
             raise PayloadTooLargeError(
                 f"this conversation stores {stored} bytes; adding {adding} would pass the limit "
                 f"{SESSION_LIMIT_NAME} = {self.session_limit}: start a new session", limit=SESSION_LIMIT_NAME,
             )
+        self._sessions[key] = [float(stored + adding), now]
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > SESSION_CACHE:
+            self._sessions.popitem(last=False)
 
     @staticmethod
     def appended(data: str) -> None:

@@ -10,8 +10,10 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from magec.memory.session_base import SESSION_ROW_BYTES
 from magec.store import migrate
@@ -367,3 +369,28 @@ async def test_one_session_stops_at_its_own_limit(tmp_path: Path, db_url: str, o
         for i in range(4):
             r = await apps.admin.patch(f"{admin}/mine", json={"stateDelta": {f"k{i}": STATE}})
             assert r.status_code == 200, r.text
+
+
+async def test_a_sessions_size_is_not_read_again_on_every_turn(tmp_path: Path, oai: FakeServer) -> None:
+    """The per-session limit reads the session's stored size, but not for every turn of a chat: a
+    recent read far from the limit admits the next turns (a database round trip per turn saved)."""
+    async with running_apps(tmp_path / "data", config={"max_session_bytes": SESSION_LIMIT}) as apps:
+        aid = await agent(apps, await backend(apps, oai), "Helper")
+        token = (await client(apps, "Chatty", [aid]))["token"]
+        reads: list[str] = []
+
+        def on(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT SESSION_SESSIONS.BYTES"):
+                reads.append(statement)
+
+        engine = apps.ctx.store.engine.sync_engine
+        sa.event.listen(engine, "before_cursor_execute", on)
+        try:
+            for _ in range(5):
+                r = await apps.user.post(f"{U}/run", headers=auth(token), json={
+                    "appName": aid, "userId": "u", "sessionId": "chat", "newMessage": {"parts": [{"text": "hi"}]}})
+                assert r.status_code == 200 and not any(e.get("errorCode") for e in r.json()), r.text
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", on)
+        assert len(reads) == 1, reads
+
