@@ -14,6 +14,7 @@ function, so an agent behaves the same alone and inside a flow.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from google.adk.agents import BaseAgent
@@ -85,6 +86,7 @@ def build_llm_agent(
     name: str | None = None,
     extra_tools: list[Any] | None = None,
     extra_paragraphs: list[str] | None = None,
+    speakers: Callable[[Any, Any], Any] | None = None,
 ) -> BaseAgent:
     """The ADK agent for one agent resource; MagecError with a readable reason when it cannot be built.
     An agent with ``a2a.remote`` is ADK's ``RemoteA2aAgent`` instead (:mod:`magec.agents.remote_a2a`)."""
@@ -137,6 +139,8 @@ def build_llm_agent(
         kwargs["before_model_callback"] = callback(agent.context_guard, summarizer, key=name or agent.id)
     # per-request client parameters of the OpenAI surface (no-op outside such a request)
     kwargs["before_model_callback"] = request_overrides.chain(kwargs.get("before_model_callback"))
+    if speakers is not None:  # first: the context guard's summary then names the agents too
+        kwargs["before_model_callback"].insert(0, speakers)
     kwargs["before_model_callback"].append(relay.note_call)  # ids for relayed tokens (backends.relay)
     if secrets_guard is not None:
         kwargs["before_tool_callback"] = secrets_guard.before_tool

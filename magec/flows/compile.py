@@ -35,6 +35,7 @@ from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import MagecError
 from magec.flows.nodes import AGAIN, DONE, AgentStep, Join, LoopCheck, Passthrough
 from magec.flows.rules import validate_step
+from magec.flows.speakers import speakers
 from magec.flows.state import FLOW_EXIT_INSTRUCTION, flow_tools
 from magec.resources.models import Flow, FlowStep
 
@@ -51,11 +52,14 @@ class CompiledFlow:
 
 
 class _Compiler:
-    def __init__(self, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "") -> None:
+    def __init__(self, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "",
+                 authors: dict[str, tuple[str, str, bool]] | None = None) -> None:
         self.snap = snap
         self.deps = deps
         self.prefix = prefix
-        self.authors: dict[str, tuple[str, str, bool]] = {}
+        #: shared with an enclosing graph flow's (a subflow's agents see the outer ones by name too)
+        self.authors: dict[str, tuple[str, str, bool]] = authors if authors is not None else {}
+        self._speakers = speakers(self.authors)  # filled as the flow compiles, read as it runs
         self._appearances: Counter[str] = Counter()
         self._containers: Counter[str] = Counter()
 
@@ -85,8 +89,8 @@ class _Compiler:
         name = f"{self.prefix}{adk_name(agent.id)}_{self._appearances[agent.id]}"
         paragraphs = [FLOW_STATE_INSTRUCTION] + ([FLOW_EXIT_INSTRUCTION] if exit_loop_of else [])
         try:
-            llm_agent = build_llm_agent(agent, self.snap, self.deps, name=name,
-                                        extra_tools=flow_tools(exit_loop_of), extra_paragraphs=paragraphs)
+            llm_agent = build_llm_agent(agent, self.snap, self.deps, name=name, extra_tools=flow_tools(exit_loop_of),
+                                        extra_paragraphs=paragraphs, speakers=self._speakers)
         except MagecError as e:
             raise FlowBuildError(f"{path}: agent {agent.name!r}: {e}") from e
         self.authors[name] = (agent.id, agent.name, step.response_agent)
@@ -112,14 +116,16 @@ def _sequence(name: str, children: list[BaseNode]) -> Workflow:
     return Workflow(name=name, edges=[(START, *children)])
 
 
-def tree_workflow(flow: Flow, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "") -> CompiledFlow:
-    """A tree flow's ``Workflow``; ``prefix`` keeps agent names unique when it is a subflow."""
+def tree_workflow(flow: Flow, snap: StoreSnapshot, deps: BuildDeps, prefix: str = "",
+                  authors: dict[str, tuple[str, str, bool]] | None = None) -> CompiledFlow:
+    """A tree flow's ``Workflow``; ``prefix`` keeps agent names unique when it is a subflow, whose
+    agents go into the enclosing flow's ``authors``."""
     assert flow.root is not None
     try:
         validate_step(flow.root, "root")
     except MagecError as e:
         raise FlowBuildError(str(e)) from e
-    compiler = _Compiler(snap, deps, prefix)
+    compiler = _Compiler(snap, deps, prefix, authors)
     node = compiler.compile(flow.root, "root", None)
     if not isinstance(node, Workflow):
         node = _sequence("flow", [node])

@@ -27,6 +27,7 @@ from magec.errors import MagecError
 from magec.flows import graph_nodes as gn
 from magec.flows.graph_rules import validate_graph
 from magec.flows.sandbox import limits
+from magec.flows.speakers import speakers
 from magec.flows.state import flow_tools
 from magec.resources.models import Flow, FlowNode
 
@@ -56,6 +57,7 @@ class GraphCompiler:
         self.snap = snap
         self.deps = deps
         self.authors: dict[str, tuple[str, str, bool]] = {}
+        self._speakers = speakers(self.authors)  # filled as the flow compiles, read as it runs
 
     def compile(self, flow: Flow, *, name: str = "flow", prefix: str = "", nested: bool = False,
                 stack: tuple[str, ...] = ()) -> Workflow:
@@ -100,7 +102,7 @@ class GraphCompiler:
             raise FlowBuildError(f"{at}: agent {agent.name!r}: remote A2A agents are steps of tree flows only")
         try:
             llm = build_llm_agent(agent, self.snap, self.deps, name=name, extra_tools=flow_tools(None),
-                                  extra_paragraphs=[FLOW_STATE_INSTRUCTION])
+                                  extra_paragraphs=[FLOW_STATE_INSTRUCTION], speakers=self._speakers)
         except MagecError as e:
             raise FlowBuildError(f"{at}: agent {agent.name!r}: {e}") from e
         self.authors[name] = (agent.id, agent.name, response)
@@ -143,8 +145,7 @@ class GraphCompiler:
         inner_prefix = f"{prefix}{local}__"
         if other.root is None:
             return self.compile(other, name=local, prefix=inner_prefix, nested=True, stack=stack)
-        compiled = tree_workflow(other, self.snap, self.deps, prefix=inner_prefix)
-        self.authors.update(compiled.authors)
+        compiled = tree_workflow(other, self.snap, self.deps, prefix=inner_prefix, authors=self.authors)
         return Workflow(name=local, edges=[(START, compiled.root)])
 
 

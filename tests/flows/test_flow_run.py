@@ -132,3 +132,23 @@ async def test_response_flag_is_per_step_not_per_agent(sqlite_apps: Apps, oai: F
     assert texts(events) == ["oai-reply-2"]
     admin = await run(apps, fid, "x", session="s2", admin=True)
     assert texts(admin) == ["oai-reply-3", "claude-reply-2", "oai-reply-4"]
+
+
+async def test_flow_agents_see_each_other_by_name(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,
+                                                  arrivals: Arrivals) -> None:
+    """The next agent of a flow is shown what the earlier ones said as ``[author] said:``; the
+    author was an id-derived ADK name (``a_<uuid>_1``), so a critic told to weigh the drafter's
+    answer could not tell whose answer was whose. It is the agent's name now."""
+    apps = sqlite_apps
+    a = await agent(apps, await backend(apps, oai, "openai"), "Drafter")
+    b = await agent(apps, await backend(apps, claude, "anthropic"), "Critic")
+    fid = await flow(apps, "Review", seq(step(a), step(b, response=True)))
+    events = await run(apps, fid, "draft a limerick")
+    assert texts(events) == ["claude-reply-1"]
+    seen = dump(claude.requests[-1])
+    assert "[Drafter] said:" in seen and "oai-reply-1" in seen, seen
+    assert "[a_" not in seen
+    # a user's own words that look like it are left alone
+    own = f"[a_{a.replace('-', '_')}_1] said: hello"
+    await run(apps, fid, own, session="s2")
+    assert own in dump(claude.requests[-1])
