@@ -74,7 +74,7 @@ def _field(text: str, index: int) -> frozenset[int]:
         base, _, step_text = item.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _number(step_text) or int(step_text) == 0:
                 raise ValueError(f"{name}: bad step {step_text!r}")
             step = int(step_text)
         if base == "*":
@@ -92,10 +92,16 @@ def _field(text: str, index: int) -> frozenset[int]:
     return frozenset(values)
 
 
+def _number(text: str) -> bool:
+    # ASCII only: str.isdigit() is also true of "²" and "①", which int() refuses (a raw
+    # "invalid literal for int()" instead of the field's own message)
+    return text.isascii() and text.isdigit()
+
+
 def _value(text: str, name: str, low: int, high: int, names: dict[str, int]) -> int:
     if text in names:
         return names[text]
-    if not text.isdigit():
+    if not _number(text):
         raise ValueError(f"{name}: {text!r} is not a number" + (" or a name" if names else ""))
     value = int(text)
     if not low <= value <= high:

@@ -189,6 +189,9 @@ def test_expressions() -> None:
                 "@sometimes", "x * * * *"):
         with pytest.raises(ValueError):
             cronexpr.parse(bad)
+    for bad in ("² * * * *", "*/² * * * *", "1-① * * * *"):  # digits to str.isdigit(), not to int()
+        with pytest.raises(ValueError, match=r"^minute: (bad step|'.' is not a number)"):
+            cronexpr.parse(bad)
     with pytest.raises(ValueError):
         cronexpr.timezone("Nowhere/Land")
 
