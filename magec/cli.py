@@ -89,12 +89,17 @@ def _writing_to(cfg: Config) -> None:
     console.print(f"database: {describe(cfg.resolved_database_url())}", highlight=False)
 
 
-def _config(path: str | None) -> Config:
+def _load(path: str | None) -> Config:
+    """The configuration, or exit status 2 and one ``error:`` line."""
     try:
-        config = load_config(path)
+        return load_config(path)
     except MagecError as e:
         error(e)
         raise typer.Exit(2) from None
+
+
+def _config(path: str | None) -> Config:
+    config = _load(path)
     setup_logging(config.log_level, config.log_format)
     return config
 
@@ -114,9 +119,10 @@ def serve(
     ] = None,
 ) -> None:
     """Start the user API (default :8080) and the admin API + UI (default :8081)."""
-    from magec.server import serve as run
-
-    cfg = _config(config)
+    # the configuration is checked before the server's modules are imported (~2 s): a typo in
+    # config.yaml, a refused admin address or a busy port is reported without that wait. Logging
+    # is set up after that import, as before: what a library logs while imported stays unprinted.
+    cfg = _load(config)
     if workers is not None:
         cfg.workers = workers
     try:
@@ -134,6 +140,9 @@ def serve(
         raise typer.Exit(1)
     from magec.heap import before_exit
     from magec.loop import run as run_loop
+    from magec.server import serve as run
+
+    setup_logging(cfg.log_level, cfg.log_format)
 
     try:
         if demo:
@@ -161,11 +170,12 @@ def serve(
 @app.command()
 def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
+    cfg = _load(config)  # a bad config file is reported before the store's modules are imported
     from magec.store.migrate import current_revision, upgrade
     from magec.store.pool import database_error, describe
     from magec.store.store import make_engine
 
-    cfg = _config(config)
+    setup_logging(cfg.log_level, cfg.log_format)
 
     async def run() -> str | None:
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
