@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,24 @@ async def test_allowed_hosts_configuration(tmp_path: Path) -> None:
 
 # ---- a real `magec serve`: where the admin app listens ----
 
+ADMIN_PASSWORD = "pw-123456"
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``server.host: 0.0.0.0`` and no admin password (started once for the tests that only read
+    it; a test that creates a client on it checks the open user API first)."""
+    with ServerProcess(tmp_path_factory.mktemp("open") / "d", server_config={"host": "0.0.0.0"}) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``server.host: 0.0.0.0`` with an admin password (nothing is created on it)."""
+    with ServerProcess(tmp_path_factory.mktemp("password") / "d", admin_password=ADMIN_PASSWORD,
+                       server_config={"host": "0.0.0.0"}) as srv:
+        yield srv
+
 def _outside_address() -> str | None:
     """A non-loopback address of this machine (a UDP connect sends nothing), or None."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -171,15 +190,15 @@ def _reachable(ip: str, port: int) -> bool:
         return False
 
 
-def test_without_password_admin_stays_on_loopback(tmp_path: Path) -> None:
-    with ServerProcess(tmp_path / "d", server_config={"host": "0.0.0.0"}) as srv:
-        assert _reachable("127.0.0.1", srv.admin_port)
-        ip = _outside_address()
-        if ip is not None:
-            assert _reachable(ip, srv.port)  # the user app takes server.host
-            assert not _reachable(ip, srv.admin_port)
-        assert srv.log_path is not None
-        assert "server.adminPassword is not set" in srv.log_path.read_text()
+def test_without_password_admin_stays_on_loopback(open_server: ServerProcess) -> None:
+    srv = open_server
+    assert _reachable("127.0.0.1", srv.admin_port)
+    ip = _outside_address()
+    if ip is not None:
+        assert _reachable(ip, srv.port)  # the user app takes server.host
+        assert not _reachable(ip, srv.admin_port)
+    assert srv.log_path is not None
+    assert "server.adminPassword is not set" in srv.log_path.read_text()
 
 
 def test_exposed_admin_without_password_is_refused(tmp_path: Path) -> None:
@@ -196,20 +215,19 @@ def test_exposed_admin_without_password_is_refused(tmp_path: Path) -> None:
         srv.start()
 
 
-def test_with_password_admin_binds_where_asked(tmp_path: Path) -> None:
-    with ServerProcess(tmp_path / "d", admin_password="pw-123456",
-                       server_config={"host": "0.0.0.0"}) as srv:
-        assert _reachable("127.0.0.1", srv.admin_port)
-        ip = _outside_address()
-        if ip is not None:
-            assert _reachable(ip, srv.admin_port)
-            # reachable by the address it was reached on (no rebinding page sends a bare IP), not
-            # by a foreign name or another address sent over that same connection
-            auth = {"Authorization": "Bearer pw-123456"}
-            assert httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers=auth).status_code == 200
-            for host in ("evil.example", "192.0.2.250", "127.0.0.2"):
-                r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={**auth, "Host": host})
-                assert r.status_code == 400 and r.json()["field"] == "Host", host
+def test_with_password_admin_binds_where_asked(password_server: ServerProcess) -> None:
+    srv = password_server
+    assert _reachable("127.0.0.1", srv.admin_port)
+    ip = _outside_address()
+    if ip is not None:
+        assert _reachable(ip, srv.admin_port)
+        # reachable by the address it was reached on (no rebinding page sends a bare IP), not
+        # by a foreign name or another address sent over that same connection
+        auth = {"Authorization": f"Bearer {ADMIN_PASSWORD}"}
+        assert httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers=auth).status_code == 200
+        for host in ("evil.example", "192.0.2.250", "127.0.0.2"):
+            r = httpx.get(f"http://{ip}:{srv.admin_port}{A}/settings", headers={**auth, "Host": host})
+            assert r.status_code == 400 and r.json()["field"] == "Host", host
 
 
 async def test_the_address_a_request_arrived_on_is_an_allowed_host(tmp_path: Path) -> None:
@@ -238,27 +256,28 @@ async def test_the_address_a_request_arrived_on_is_an_allowed_host(tmp_path: Pat
 
 # ---- the open user API (no client yet) answers only this machine ----
 
-def test_an_open_user_api_answers_only_this_machine(tmp_path: Path) -> None:
+def test_an_open_user_api_answers_only_this_machine(open_server: ServerProcess, tmp_path: Path) -> None:
     """With no client the user API needs no token; on 0.0.0.0 anyone on the network could run every
     agent and read every conversation (sending ``Host: localhost`` passes the rebinding check)."""
     ip = _outside_address()
     if ip is None:
         pytest.skip("this machine has no non-loopback address to call from")
     local = {"Host": "localhost"}
-    with ServerProcess(tmp_path / "d", server_config={"host": "0.0.0.0"}) as srv:
-        remote = f"http://{ip}:{srv.port}"
-        for path in ("/api/v1/client/info", "/api/v1/agent/list-apps", "/v1/models"):
-            r = httpx.get(remote + path, headers=local)
-            assert r.status_code == 403 and "openAccess" in r.text, (path, r.text)
-        r = httpx.post(remote + "/v1/chat/completions", headers=local, json={"model": "x", "messages": []})
-        assert r.status_code == 403
-        assert httpx.get(remote + "/api/v1/health").status_code == 200  # probes still answered
-        assert httpx.get(srv.user_url + "/api/v1/client/info").status_code == 200  # this machine: open
-        # a client opens the API to the network, with its token, from the very next request
-        c = httpx.post(f"{srv.admin_url}{A}/clients", json={"name": "c", "type": "direct"}).json()
-        assert httpx.get(remote + "/v1/models", headers=local).status_code == 401
-        r = httpx.get(remote + "/v1/models", headers={**local, "Authorization": f"Bearer {c['token']}"})
-        assert r.status_code == 200, r.text
+    srv = open_server
+    assert httpx.get(f"{srv.admin_url}{A}/clients").json() == []  # no client yet: the API is open
+    remote = f"http://{ip}:{srv.port}"
+    for path in ("/api/v1/client/info", "/api/v1/agent/list-apps", "/v1/models"):
+        r = httpx.get(remote + path, headers=local)
+        assert r.status_code == 403 and "openAccess" in r.text, (path, r.text)
+    r = httpx.post(remote + "/v1/chat/completions", headers=local, json={"model": "x", "messages": []})
+    assert r.status_code == 403
+    assert httpx.get(remote + "/api/v1/health").status_code == 200  # probes still answered
+    assert httpx.get(srv.user_url + "/api/v1/client/info").status_code == 200  # this machine: open
+    # a client opens the API to the network, with its token, from the very next request
+    c = httpx.post(f"{srv.admin_url}{A}/clients", json={"name": "c", "type": "direct"}).json()
+    assert httpx.get(remote + "/v1/models", headers=local).status_code == 401
+    r = httpx.get(remote + "/v1/models", headers={**local, "Authorization": f"Bearer {c['token']}"})
+    assert r.status_code == 200, r.text
     with ServerProcess(tmp_path / "e", server_config={"host": "0.0.0.0", "openAccess": "network"}) as srv:
         assert httpx.get(f"http://{ip}:{srv.port}/v1/models", headers=local).status_code == 200
         assert srv.log_path is not None and "server.openAccess is network" in srv.log_path.read_text()
@@ -285,22 +304,22 @@ def _raw(port: int, request: bytes) -> bytes:
         return s.recv(4096)
 
 
-def test_an_origin_that_is_no_url_is_refused_not_a_500(tmp_path: Path) -> None:
+def test_an_origin_that_is_no_url_is_refused_not_a_500(password_server: ServerProcess) -> None:
     """``Origin: http://[::1`` (an unclosed IPv6 bracket) made the guard's URL parser raise: a 500
     and a traceback logged at ERROR for every such request, from anyone — the guard runs before
     the password check. It is a foreign origin like any other: 403 on both apps and the
     WebSocket handshake, nothing logged as an error."""
-    with ServerProcess(tmp_path / "d", admin_password="correct-horse-battery") as srv:
-        for port, path in ((srv.admin_port, f"{A}/secrets"), (srv.port, "/api/v1/agent/run")):
-            for origin in (b"http://[::1", b"http://[::1]:99999", b"http://["):
-                answer = _raw(port, b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + origin
-                              + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-                assert answer.startswith(b"HTTP/1.1 403"), (port, origin, answer)
-        handshake = (b"GET /api/v1/voice/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     b"Sec-WebSocket-Version: 13\r\nOrigin: http://[::1\r\n\r\n")
-        answer = _raw(srv.port, handshake)
-        assert answer.startswith(b"HTTP/1.1 403"), answer
-        assert srv.log_path is not None
-        errors = [line for line in srv.log_path.read_text().splitlines() if '"level": "error"' in line]
-        assert errors == []
+    srv = password_server
+    for port, path in ((srv.admin_port, f"{A}/secrets"), (srv.port, "/api/v1/agent/run")):
+        for origin in (b"http://[::1", b"http://[::1]:99999", b"http://["):
+            answer = _raw(port, b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + origin
+                          + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            assert answer.startswith(b"HTTP/1.1 403"), (port, origin, answer)
+    handshake = (b"GET /api/v1/voice/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\nOrigin: http://[::1\r\n\r\n")
+    answer = _raw(srv.port, handshake)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert srv.log_path is not None
+    errors = [line for line in srv.log_path.read_text().splitlines() if '"level": "error"' in line]
+    assert errors == []
