@@ -37,7 +37,10 @@ unset PYTHONDONTWRITEBYTECODE
 # Three workers on two cores: much of a test's time is a subprocess starting or a browser
 # rendering, and a third worker fills those gaps (here, with the same tests: 19.4 min with two
 # workers and 17.6 with three; 13.4 with three once servers started and stopped faster)
-PYTEST=("$VENV/bin/pytest" -n "${MAGEC_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder -q --durations=25)
+# Every test's time goes to test-artifacts/junit.xml: the longest files, summed from it, are the
+# _SLOWEST_FIRST order in tests/conftest.py (they start first, so no worker idles at the end)
+PYTEST=("$VENV/bin/pytest" -n "${MAGEC_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder -q --durations=25
+        --junitxml=test-artifacts/junit.xml)
 for arg in "$@"; do
   if [[ "$arg" == -m* ]]; then exec "${PYTEST[@]}" "$@"; fi  # the caller picks the tests
 done
@@ -51,7 +54,7 @@ echo "==> pytest: the load tests, alone on the machine (-m alone)"
 # what else the machine runs now (a process the suite left behind would share the CPU with them)
 uptime
 ps -eo pcpu,rss,etime,args --sort=-pcpu 2>/dev/null | head -6 | cut -c1-160
-"$VENV/bin/pytest" -q --durations=5 -m alone "$@"
+"$VENV/bin/pytest" -q --durations=5 --junitxml=test-artifacts/junit-alone.xml -m alone "$@"
 second=$?
 set -e
 # 5: no test selected in that phase (a run narrowed to some files)
