@@ -171,11 +171,14 @@ def serve(
 def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
     cfg = _load(config)  # a bad config file is reported before the store's modules are imported
+    from magec.backup.move import MoveReport, copy_embedded
     from magec.store.migrate import current_revision, upgrade
     from magec.store.pool import database_error, describe
     from magec.store.store import make_engine
 
     setup_logging(cfg.log_level, cfg.log_format)
+
+    moved: list[MoveReport | None] = []
 
     async def run() -> str | None:
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -188,6 +191,8 @@ def migrate(config: ConfigOpt = None) -> None:
             raise database_error(e, url) or e from None
         try:  # past the first connection a failure is a bug to see whole, not a bad URL
             await upgrade(engine)
+            # a new database.url next to a populated embedded SQLite: the data moves with it
+            moved.append(await copy_embedded(cfg, engine, lambda m: console.print(m, highlight=False)))
             return await current_revision(engine)
         finally:
             await engine.dispose()
@@ -201,6 +206,14 @@ def migrate(config: ConfigOpt = None) -> None:
     # another one, and someone who set up PostgreSQL must see whether this run used it
     console.print(f"migrated {describe(cfg.resolved_database_url())}: at revision [bold]{rev}[/bold]",
                   highlight=False)
+    report = moved[0] if moved else None
+    if report is not None and report.skipped:
+        console.print(f"the embedded SQLite database {report.source} was not copied: {report.skipped}",
+                      highlight=False)
+    elif report is not None:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in report.copied.items())
+        console.print(f"copied from {report.source}: {kinds} and {report.rows} rows of conversation data, "
+                      "memories and history; the SQLite file is left as it was", highlight=False)
     if not cfg.database_url:
         console.print(
             "no database.url is configured, so the data stays in the embedded SQLite database; to use "

@@ -1,0 +1,88 @@
+"""Moving the embedded SQLite database into the configured one (``magec migrate``).
+
+Journey 7: an operator on the default SQLite changes ``database.url`` to PostgreSQL and runs
+``magec migrate``; what they had (agents, clients, secrets, memories, conversations) must be
+there when magec starts on the new database, not an empty store with an open user API.
+
+Contract: :func:`copy_embedded` copies only when ``database.url`` names another database, the
+embedded SQLite (``dataDir/magec.db``) exists and holds resources, and the target holds none — a
+target with data is never overwritten, so a second ``magec migrate`` is a no-op. The copy is a
+backup of the SQLite database (every section, conversation data included) restored into the
+target in one transaction, with the same encryption key: all or nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from magec.config import Config
+
+
+@dataclass
+class MoveReport:
+    """What :func:`copy_embedded` did: ``copied`` kind → count, or why nothing was copied."""
+
+    source: Path
+    copied: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+    skipped: str | None = None
+
+
+def embedded_path(cfg: Config) -> Path:
+    return (cfg.data_dir / "magec.db").resolve()
+
+
+async def _resource_count(engine: Any) -> int:
+    from magec.store.tables import resources
+
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(resources))).scalar_one())
+
+
+async def copy_embedded(cfg: Config, target: Any, say: Callable[[str], None]) -> MoveReport | None:
+    """Copy the embedded SQLite database into ``target`` (an opened, migrated engine on
+    ``database.url``) when the contract above allows; ``None`` when there is nothing to move."""
+    from magec.backup import archive
+    from magec.backup.restore import restore
+    from magec.config_view import SnapshotCache
+    from magec.server import backup_sections, save_rules
+    from magec.store.crypto import load_cipher
+    from magec.store.migrate import upgrade
+    from magec.store.store import Store, make_engine
+
+    source = embedded_path(cfg)
+    if not cfg.database_url or cfg.resolved_database_url() == f"sqlite+aiosqlite:///{source}" or not source.is_file():
+        return None
+    source_engine = make_engine(f"sqlite+aiosqlite:///{source}")
+    try:
+        await upgrade(source_engine)  # an older SQLite is brought to this version's tables first
+        if await _resource_count(source_engine) == 0:
+            return None
+        report = MoveReport(source=source)
+        if await _resource_count(target) > 0:
+            report.skipped = "the configured database already holds data; nothing was copied"
+            return report
+        cipher = load_cipher(cfg.encryption_key, cfg.data_dir)
+        src: Store[Any] = Store(source_engine, cipher, snapshots=SnapshotCache(), rules=save_rules())
+        dst: Store[Any] = Store(target, cipher, snapshots=SnapshotCache(), rules=save_rules())
+        await src.start()
+        await dst.start()
+        sections = backup_sections()
+        say(f"copying the embedded SQLite database {source} into the configured database…")
+        with tempfile.TemporaryFile() as buf:
+            manifest = await archive.write(src, sections, buf)
+            buf.seek(0)
+            # our own archive of a local file: no upload limit applies
+            backup = archive.read(buf, max_unpacked=1 << 62)
+        await restore(dst, backup, sections)
+        report.copied = {k: n for k, n in manifest["kinds"].items() if n}
+        report.rows = sum(n for counts in manifest["sections"].values() for n in counts.values())
+        return report
+    finally:
+        await source_engine.dispose()
