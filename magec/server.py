@@ -509,6 +509,10 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
     mcp_host = config.mcp_bind_host() if config.mcp_enabled else ""  # same rule as the admin app
     _drain_sse_streams()
     async with open_context(config, start_clients=True) as ctx:
+        if worker is None or worker.primary:
+            from magec.backup.move import warn_unmoved
+
+            await warn_unmoved(config, ctx.store.engine)
         admin = admin_app(ctx)
         user = user_app(ctx)
         worker_metrics = worker.install(ctx, (user, admin)) if worker is not None else None

@@ -13,6 +13,7 @@ target in one transaction, with the same encryption key: all or nothing.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from magec.config import Config
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,3 +89,28 @@ async def copy_embedded(cfg: Config, target: Any, say: Callable[[str], None]) ->
         return report
     finally:
         await source_engine.dispose()
+
+
+async def warn_unmoved(cfg: Config, target: Any) -> None:
+    """Log a warning when magec starts on an empty ``database.url`` while the embedded SQLite
+    still holds data: otherwise the operator who skipped ``magec migrate`` sees an empty Admin UI
+    (and an open user API, since no client exists) with no hint that their data is elsewhere."""
+    source = embedded_path(cfg)
+    if not cfg.database_url or cfg.resolved_database_url() == f"sqlite+aiosqlite:///{source}" or not source.is_file():
+        return
+    if await _resource_count(target) > 0:
+        return
+    from magec.store.store import make_engine
+
+    engine = make_engine(f"sqlite+aiosqlite:///{source}")
+    try:
+        count = await _resource_count(engine)
+    except sa.exc.SQLAlchemyError:  # not a magec database (or an unreadable one): nothing to point at
+        return
+    finally:
+        await engine.dispose()
+    if count:
+        log.warning(
+            "database.url is a database with no resources, but the embedded SQLite %s holds %d: stop "
+            "magec and run `magec migrate` to copy them into it (docs/backup.md)", source, count,
+        )

@@ -1,8 +1,10 @@
 """``magec migrate`` after ``database.url`` changed from the embedded SQLite (journey 7): the data
-moves with it — resources, secrets, settings, sessions — and a second run changes nothing."""
+moves with it — resources, secrets, settings, sessions — and a second run changes nothing; started
+without it, ``magec serve`` says where the data is."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from magec.testing.apps import running_apps
 from magec.testing.fake_providers import FakeServer
+from magec.testing.server import ServerProcess
 from magec.testing.services import Postgres
 
 from .helpers import U, admin_view, populate
@@ -55,3 +58,16 @@ async def test_migrate_moves_the_embedded_sqlite_into_postgres(
     r = migrate(config)  # the target has data now: never overwritten
     assert r.returncode == 0, r.stderr
     assert "was not copied: the configured database already holds data" in r.stderr, r.stderr
+
+
+async def test_serve_on_an_empty_new_database_says_the_data_is_in_sqlite(
+    tmp_path: Path, postgres: Postgres, provider: FakeServer
+) -> None:
+    data = tmp_path / "data"
+    async with running_apps(data, encryption_key="e2e-key") as apps:  # ServerProcess's key
+        await populate(apps, provider.url)
+    with ServerProcess(data, database_url=postgres.url(postgres.create_database())) as server:
+        assert server.log_path is not None
+        lines = [json.loads(x) for x in server.log_path.read_text().splitlines() if x.startswith("{")]
+    warned = [x["msg"] for x in lines if "run `magec migrate` to copy them" in x["msg"]]
+    assert warned and str((data / "magec.db").resolve()) in warned[0], lines
