@@ -29,7 +29,9 @@ _SALT = b"magec-store-v1"
 
 
 class Cipher:
-    def __init__(self, passphrase: str) -> None:
+    def __init__(self, passphrase: str, source: str = "server.encryptionKey") -> None:
+        #: where the key came from, named when a stored value does not decrypt under it
+        self.source = source
         kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=_SALT, iterations=100_000)
         derived = kdf.derive(passphrase.encode())
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
@@ -55,7 +57,13 @@ class Cipher:
         try:
             return self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken as e:
-            raise ConfigError("a stored secret cannot be decrypted: wrong server.encryptionKey?") from e
+            # the usual cause is a second replica (or a moved data dir) with a key of its own: say
+            # which key was tried and which one is needed, not only that something failed
+            raise ConfigError(
+                f"a stored secret cannot be decrypted with {self.source}: this database was written with "
+                "another key; set server.encryptionKey (MAGEC_ENCRYPTION_KEY) to that key (every replica "
+                "of one database needs the same one)"
+            ) from e
 
 
 def is_encrypted(value: object) -> bool:
@@ -72,14 +80,19 @@ def load_cipher(encryption_key: str, data_dir: Path) -> Cipher:
         with contextlib.suppress(OSError):
             key_file.chmod(0o600)
         log.warning(KEY_IN_DATA_DIR, key_file)
-        return Cipher(key_file.read_text().strip())
+        return Cipher(key_file.read_text().strip(), _from_file(key_file))
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_urlsafe(32)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key)
     log.warning("generated a new encryption key. " + KEY_IN_DATA_DIR, key_file)
-    return Cipher(key)
+    return Cipher(key, _from_file(key_file, generated=True))
+
+
+def _from_file(key_file: Path, generated: bool = False) -> str:
+    made = "generated just now" if generated else "no server.encryptionKey is configured"
+    return f"the key in {key_file} ({made})"
 
 
 #: the key next to the data it protects: a copy of the data dir (a backup, a volume snapshot)
