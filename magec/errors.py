@@ -29,6 +29,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   ├── ContentFilteredError    content_filtered  the provider refused for safety reasons     → 502
     │   ├── MalformedResponseError  malformed_response  the provider answered something unparseable → 502
     │   └── UnsupportedRoleError    unsupported_role  the backend type cannot serve that role     → 400
+    ├── DatabaseUnavailableError database_unavailable  magec's own database cannot be reached      → 503
     └── RunError                run_error           an agent or flow run failed                   → 500
         ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
         ├── OverloadedError     overloaded          over a concurrent-turn limit (``retry_after``) → 503
@@ -190,6 +191,14 @@ class LoopDetectedError(ConfigError):
 
     code = "loop_detected"
     status_code = 508
+
+
+class DatabaseUnavailableError(MagecError):
+    """magec's own database did not answer (``/api/v1/health/ready``: take this replica out of the
+    balancer until it does)."""
+
+    code = "database_unavailable"
+    status_code = 503
 
 
 class BackendError(MagecError):

@@ -73,7 +73,7 @@ UPLOAD_PATHS = re.compile(
     r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$|^/api/v1/admin/settings/restore$"
     r"|^/api/v1/admin/skills/(upload|[^/]+/references)$"  # skill packages and reference files (multipart)
 )
-EXEMPT = frozenset({"/api/v1/health"})
+EXEMPT = frozenset({"/api/v1/health", "/api/v1/health/ready"})  # magec.api.health.PROBES
 _WILDCARD_BIND = {"", "0.0.0.0", "::", "[::]"}
 
 

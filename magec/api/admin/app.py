@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import PlainTextResponse, Response
 
-from magec.api import docs, errors, guard, limits
+from magec.api import docs, errors, guard, health, limits
 from magec.api.admin.resources import PATHS, core_router, crud_router
 from magec.api.admin.ui_assets import ui_response
 from magec.api.auth import AdminAuth, client_ip
@@ -49,7 +49,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
     class AdminAuthMiddleware(BaseHTTPMiddleware):
         async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
             path = request.url.path
-            if request.method != "OPTIONS" and path.startswith("/api/") and path != "/api/v1/health":
+            if request.method != "OPTIONS" and path.startswith("/api/") and path not in health.PROBES:
                 try:
                     auth.verify(request)
                 except MagecError as err:
@@ -79,9 +79,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
         config.admin_origins,
     )
 
-    @app.get("/api/v1/health", tags=["health"])
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+    health.install(app, ctx)
 
     api = APIRouter(prefix=PREFIX)
     api.include_router(core_router(ctx))

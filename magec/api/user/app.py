@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
-from starlette.responses import PlainTextResponse
 
-from magec.api import docs, errors, guard, limits
+from magec.api import docs, errors, guard, health, limits
 from magec.api.auth import parse_networks
 from magec.api.routing import methods_elsewhere
 from magec.api.user import error_shapes
@@ -42,9 +41,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
     instrument(app, ctx.metrics, "user", lambda: refresh_gauges(ctx))
     app.state.ctx = ctx
 
-    @app.get("/api/v1/health", tags=["health"])
-    async def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+    health.install(app, ctx)
 
     for router in routers:
         app.include_router(router)
