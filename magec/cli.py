@@ -172,6 +172,7 @@ def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
     cfg = _load(config)  # a bad config file is reported before the store's modules are imported
     from magec.backup.move import MoveReport, copy_embedded
+    from magec.server import backup_sections, save_rules
     from magec.store.migrate import current_revision, upgrade
     from magec.store.pool import database_error, describe
     from magec.store.store import make_engine
@@ -192,7 +193,8 @@ def migrate(config: ConfigOpt = None) -> None:
         try:  # past the first connection a failure is a bug to see whole, not a bad URL
             await upgrade(engine)
             # a new database.url next to a populated embedded SQLite: the data moves with it
-            moved.append(await copy_embedded(cfg, engine, lambda m: console.print(m, highlight=False)))
+            moved.append(await copy_embedded(cfg, engine, lambda m: console.print(m, highlight=False),
+                                             backup_sections(), save_rules()))
             return await current_revision(engine)
         finally:
             await engine.dispose()

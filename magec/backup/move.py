@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from magec.backup.sections import Section
 from magec.config import Config
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,16 @@ async def _resource_count(engine: Any) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(resources))).scalar_one())
 
 
-async def copy_embedded(cfg: Config, target: Any, say: Callable[[str], None]) -> MoveReport | None:
+async def copy_embedded(
+    cfg: Config, target: Any, say: Callable[[str], None], sections: Sequence[Section], rules: Any
+) -> MoveReport | None:
     """Copy the embedded SQLite database into ``target`` (an opened, migrated engine on
-    ``database.url``) when the contract above allows; ``None`` when there is nothing to move."""
+    ``database.url``) when the contract above allows; ``None`` when there is nothing to move.
+    ``sections`` and ``rules``: the composition root's (``magec.server.backup_sections()`` and
+    ``save_rules()``)."""
     from magec.backup import archive
     from magec.backup.restore import restore
     from magec.config_view import SnapshotCache
-    from magec.server import backup_sections, save_rules
     from magec.store.crypto import load_cipher
     from magec.store.migrate import upgrade
     from magec.store.store import Store, make_engine
@@ -72,11 +76,10 @@ async def copy_embedded(cfg: Config, target: Any, say: Callable[[str], None]) ->
             report.skipped = "the configured database already holds data; nothing was copied"
             return report
         cipher = load_cipher(cfg.encryption_key, cfg.data_dir)
-        src: Store[Any] = Store(source_engine, cipher, snapshots=SnapshotCache(), rules=save_rules())
-        dst: Store[Any] = Store(target, cipher, snapshots=SnapshotCache(), rules=save_rules())
+        src: Store[Any] = Store(source_engine, cipher, snapshots=SnapshotCache(), rules=rules)
+        dst: Store[Any] = Store(target, cipher, snapshots=SnapshotCache(), rules=rules)
         await src.start()
         await dst.start()
-        sections = backup_sections()
         say(f"copying the embedded SQLite database {source} into the configured database…")
         with tempfile.TemporaryFile() as buf:
             manifest = await archive.write(src, sections, buf)
