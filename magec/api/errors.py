@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
@@ -16,9 +17,17 @@ from starlette.responses import JSONResponse, Response
 from magec import errors, heap
 from magec.api.limits import ClientDisconnected, parse_json
 from magec.api.routing import methods_served
-from magec.errors import BackendRateLimitError, ConflictError, MagecError, OverloadedError, RateLimitedError
+from magec.errors import (
+    BackendRateLimitError,
+    ConflictError,
+    DatabaseUnavailableError,
+    MagecError,
+    OverloadedError,
+    RateLimitedError,
+)
 from magec.loop import off_loop
 from magec.redact import redact
+from magec.store.pool import unreachable
 from magec.store.validation import loc_to_path
 
 log = logging.getLogger("magec.api")
@@ -66,12 +75,21 @@ def to_response(err: MagecError) -> JSONResponse:
         extra["references"] = err.references
     if isinstance(err, RateLimitedError | OverloadedError):
         extra["headers"] = {"Retry-After": str(err.retry_after)}
+    if isinstance(err, DatabaseUnavailableError):
+        extra["headers"] = {"Retry-After": "5"}
     if isinstance(err, BackendRateLimitError) and err.retry_after:
         extra["headers"] = {"Retry-After": str(int(err.retry_after))}
     field = getattr(err, "field", None)
     if field:
         extra["field"] = field
     return error_response(err.status_code, err.message, code=err.code, **extra)
+
+
+#: what a request that failed while magec's own database is unreachable answers (and the readiness
+#: probe, magec.api.health): the balancer and the client retry, nobody files a bug
+DATABASE_DOWN = DatabaseUnavailableError("magec's database cannot be reached")
+#: how long a failed request waits for the database to answer before it is called unreachable
+DATABASE_CHECK_TIMEOUT = 2.0
 
 
 def install(app: FastAPI) -> None:
@@ -119,25 +137,44 @@ def install(app: FastAPI) -> None:
         # Nobody is listening; 499 (nginx's "client closed request") only shows up in metrics.
         return Response(status_code=499)
 
+    @app.exception_handler(OSError)
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _database(request: Request, err: Exception) -> JSONResponse:
+        # the database's driver or socket failed: while the database is down this is an outage
+        # (503 + Retry-After, one warning line), not a bug; otherwise the same 500 as any bug
+        ctx = getattr(request.app.state, "ctx", None)
+        cause = await unreachable(ctx.store.engine, DATABASE_CHECK_TIMEOUT) if ctx is not None else None
+        if cause is None:
+            return _internal(request, err, exc_info=True)
+        log.warning("%s %s failed: magec's database cannot be reached: %s", request.method,
+                    request.url.path, redact(repr(cause)))
+        return to_response(DATABASE_DOWN)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:
-        # The exception text may hold SQL, pool state or paths: it goes to the log (redacted),
-        # and the client gets an id to quote when reporting it.
-        request_id = uuid.uuid4().hex[:16]
-        log.error(
-            "unhandled error on %s %s (request id %s): %s",
-            request.method,
-            request.url.path,
-            request_id,
-            redact(repr(err)),
-            exc_info=False,
-        )
-        return error_response(
-            500,
-            f"internal error (request id {request_id})",
-            requestId=request_id,
-            headers={"X-Request-Id": request_id},
-        )
+        return _internal(request, err)
+
+
+def _internal(request: Request, err: Exception, exc_info: bool = False) -> JSONResponse:
+    """500 with a request id. The exception text may hold SQL, pool state or paths: it goes to the
+    log (redacted), and the client gets an id to quote when reporting it. ``exc_info``: log the
+    traceback here (a handler of the exception middleware; the catch-all one is re-raised by
+    Starlette and uvicorn logs it)."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error(
+        "unhandled error on %s %s (request id %s): %s",
+        request.method,
+        request.url.path,
+        request_id,
+        redact(repr(err)),
+        exc_info=exc_info,
+    )
+    return error_response(
+        500,
+        f"internal error (request id {request_id})",
+        requestId=request_id,
+        headers={"X-Request-Id": request_id},
+    )
 
 
 #: bodies above this size are parsed and checked in a worker thread: the walk costs ~0.1 ms per KB

@@ -15,16 +15,15 @@ Contract:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from magec.api.errors import error_response
+from magec.api.errors import DATABASE_DOWN, to_response
 from magec.context import AppContext
-from magec.errors import DatabaseUnavailableError
+from magec.redact import redact
+from magec.store.pool import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +41,9 @@ def install(app: FastAPI, ctx: AppContext) -> None:
 
     @app.get(READY_PATH, tags=["health"], summary="Readiness: this replica reaches its database (503 when not)")
     async def ready() -> JSONResponse:
-        try:
-            async with asyncio.timeout(READY_TIMEOUT):
-                async with ctx.store.engine.connect() as conn:
-                    await conn.execute(sa.text("SELECT 1"))
-        except Exception as e:  # noqa: BLE001 - any failure to answer is "not ready"
+        cause = await unreachable(ctx.store.engine, READY_TIMEOUT)
+        if cause is not None:
             # the cause goes to the log (redacted there); the probe's body stays generic
-            log.warning("readiness: database unreachable: %s", type(e).__name__ if isinstance(e, TimeoutError) else e)
-            err = DatabaseUnavailableError("magec's database cannot be reached")
-            return error_response(err.status_code, err.message, code=err.code, headers={"Retry-After": "5"})
+            log.warning("readiness: database unreachable: %s", redact(repr(cause)))
+            return to_response(DATABASE_DOWN)
         return JSONResponse({"status": "ok"})

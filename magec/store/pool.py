@@ -31,11 +31,13 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -180,5 +182,17 @@ def database_error(err: BaseException, url: str) -> ConfigError | None:
     return None
 
 
+async def unreachable(engine: AsyncEngine, timeout: float) -> BaseException | None:
+    """Why ``engine``'s database does not answer a ``SELECT 1`` within ``timeout`` seconds (a
+    connection refused, a vanished socket, the timeout itself); None when it answers."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as conn:
+                await conn.execute(sql_text("SELECT 1"))
+    except Exception as e:  # noqa: BLE001 - any failure to answer is "unreachable"
+        return e
+    return None
+
+
 __all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "database_error", "describe", "make_engine", "pool_sizing",
-           "poolable"]
+           "poolable", "unreachable"]
