@@ -57,8 +57,15 @@ async def ensure_demo(config: Config, console: Console | None = None) -> dict[st
         if not settings.get("longTermProvider"):
             await store.put_settings({**settings, "longTermProvider": memory["id"]})
     ok, why = local_available()
-    if console is not None:
-        console.print(f"[green]demo ready:[/green] backend {BACKEND!r}, agent {AGENT!r}, memory {MEMORY!r}")
+    ready = f"backend {BACKEND!r}, agent {AGENT!r}, memory {MEMORY!r}"
+    missing = f"the local models are not installed ({why}); run scripts/install-local-models.sh"
+    if config.log_format == "json":
+        # the log stream is JSON lines for a collector: a console line in it would be unparseable
+        log.info("demo ready: %s", ready)
         if not ok:
-            console.print(f"[yellow]the local models are not installed ({why}); run scripts/install-local-models.sh[/yellow]")
+            log.warning(missing)
+    elif console is not None:
+        console.print(f"[green]demo ready:[/green] {ready}")
+        if not ok:
+            console.print(f"[yellow]{missing}[/yellow]")
     return {"backend": backend["id"], "agent": agent["id"], "memory": memory["id"]}

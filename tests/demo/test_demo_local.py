@@ -85,3 +85,17 @@ async def test_demo_voice_routes_offline(tmp_path: Path) -> None:
                                  files={"file": ("tts.wav", r.content, "audio/wav")})
         back = r.json()["text"].lower()
         assert "weather" in back and "sunny" in back, back
+
+
+def test_demo_with_json_logs_writes_only_json_lines(tmp_path: Path) -> None:
+    """``log.format: json`` (journey 7) with ``--demo`` (journey 1): a log collector parses every
+    line, the demo's "ready" included."""
+    import json
+
+    from magec.testing.server import ServerProcess
+
+    with ServerProcess(tmp_path / "data", extra_args=["--demo"]) as server:  # its config asks for JSON logs
+        assert server.log_path is not None
+        lines = [x for x in server.log_path.read_text().splitlines() if x.strip()]
+    records = [json.loads(x) for x in lines]  # every line is one JSON object
+    assert any(r["msg"].startswith("demo ready: backend 'Local'") for r in records), lines
