@@ -13,8 +13,7 @@ import pytest
 
 from magec.testing.apps import running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
-
-A = "/api/v1/admin"
+from tests.costs.helpers import agent, auth, backend, client
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +25,8 @@ def llm() -> Any:
 @pytest.mark.parametrize("user", [{"id": 1}, 0, False, ["alice"], 3.5])
 async def test_a_user_that_is_no_string_is_refused_naming_it(tmp_path: Path, llm: FakeServer, user: Any) -> None:
     async with running_apps(tmp_path / "d") as apps:
-        b = (await apps.admin.post(f"{A}/backends", json={"name": "b", "type": "openai", "url": llm.url})).json()
-        aid = (await apps.admin.post(f"{A}/agents", json={"name": "a", "llm": {"backend": b["id"], "model": "m"}})
-               ).json()["id"]
-        token = (await apps.admin.post(f"{A}/clients", json={"name": "c", "allowedAgents": [aid]})).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        aid = await agent(apps, await backend(apps, llm), "a")
+        headers = auth((await client(apps, "c", [aid]))["token"])
         asked = len(llm.requests)
         for path, body in (("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
                            ("/v1/responses", {"input": "hi"})):

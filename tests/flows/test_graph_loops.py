@@ -70,19 +70,25 @@ async def test_runaway_loop_stops_at_the_cap(sqlite_apps: Apps) -> None:
     assert (await apps.user.get(f"{U}/list-apps")).status_code == 200
 
 
+async def _talking_runaway(apps: Apps, oai: FakeServer, agent_name: str, flow_name: str) -> tuple[str, str]:
+    """A graph flow whose agent speaks on every round of a loop that never ends (a cap of 3 router
+    activations stops it); the flow's and the agent's ids."""
+    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 3}})
+    assert r.status_code == 200, r.text
+    talker = await agent(apps, await backend(apps, oai, "openai"), agent_name)
+    return await graph(apps, flow_name, "say", [
+        node("say", "agent", agentId=talker, responseAgent=True),
+        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
+        node("end", "template", template="unreachable"),
+    ], [edge("say", "spin"), edge("spin", "end", "never"), edge("spin", "say", "otherwise")]), talker
+
+
 async def test_a_runaway_loop_that_spoke_is_the_error_on_whole_v1_answers(sqlite_apps: Apps, oai: FakeServer) -> None:
     """A loop stopped at the runaway cap had its agent speak on every round: a whole ``/v1`` answer is
     the error (as the run API's last event and a stream's end say), not a 200 holding the rounds'
     output as if it were the answer."""
     apps = sqlite_apps
-    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 3}})
-    assert r.status_code == 200, r.text
-    talker = await agent(apps, await backend(apps, oai, "openai"), "Talker")
-    fid = await graph(apps, "Chatty forever", "say", [
-        node("say", "agent", agentId=talker, responseAgent=True),
-        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
-        node("end", "template", template="unreachable"),
-    ], [edge("say", "spin"), edge("spin", "end", "never"), edge("spin", "say", "otherwise")])
+    fid, _ = await _talking_runaway(apps, oai, "Talker", "Chatty forever")
     r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [{"role": "user", "content": "go"}]})
     assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
     r = await apps.user.post("/v1/responses", json={"model": fid, "input": "go"})
@@ -96,14 +102,7 @@ async def test_openai_sdks_do_not_run_a_runaway_flow_three_times(sqlite_apps: Ap
     same request would only meet again says ``x-should-retry: false``, which the SDKs obey; a
     transient one (an open circuit, 503) keeps their retries."""
     apps = sqlite_apps
-    r = await apps.admin.put("/api/v1/admin/settings", json={"flows": {"maxRouterActivations": 3}})
-    assert r.status_code == 200, r.text
-    talker = await agent(apps, await backend(apps, oai, "openai"), "Looper")
-    fid = await graph(apps, "Loops forever", "say", [
-        node("say", "agent", agentId=talker, responseAgent=True),
-        node("spin", "router", rules=[{"when": "false", "route": "never"}]),
-        node("end", "template", template="unreachable"),
-    ], [edge("say", "spin"), edge("spin", "end", "never"), edge("spin", "say", "otherwise")])
+    fid, talker = await _talking_runaway(apps, oai, "Looper", "Loops forever")
     r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [{"role": "user", "content": "go"}]})
     assert r.status_code == 500 and r.json()["error"]["code"] == "flow_runaway", r.text
     assert r.headers["x-should-retry"] == "false"

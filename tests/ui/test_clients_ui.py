@@ -86,21 +86,32 @@ def test_edit_imported_telegram_client_keeps_every_field(
         srv.stop()
 
 
-def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
-                                         artifacts: Path) -> None:
+def _agent_and_command(server: ServerProcess, fakes: dict[str, FakeServer], prefix: str, command: str,
+                       prompt: str) -> tuple[httpx.Client, dict[str, Any], dict[str, Any]]:
+    """An Admin API client, an agent "<prefix> agent" on the alpha fake and a command."""
     api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
                        headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
-    b = api.post("/backends", json={"name": "Cron backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
-    a = api.post("/agents", json={"name": "Cron agent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
-    cmd = api.post("/commands", json={"name": "Standup", "prompt": "Write the standup"}).json()
+    b = api.post("/backends", json={"name": f"{prefix} backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    a = api.post("/agents", json={"name": f"{prefix} agent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    return api, a, api.post("/commands", json={"name": command, "prompt": prompt}).json()
 
+
+def _new_client_dialog(page: Page, server: ServerProcess, name: str, kind: str, agent: str) -> Any:
+    """The Clients page's New client dialog, named, of ``kind``, with ``agent`` allowed."""
     signed_in(page, server)
     nav(page, "clients")
     page.get_by_role("button", name="New client").first.click()
     dlg = page.get_by_test_id("client-dialog")
-    dlg.get_by_label("Name").first.fill("Weekly standup")
-    dlg.get_by_test_id("client-type").select_option("cron")
-    dlg.get_by_text("Cron agent").click()
+    dlg.get_by_label("Name").first.fill(name)
+    dlg.get_by_test_id("client-type").select_option(kind)
+    dlg.get_by_text(agent).click()
+    return dlg
+
+
+def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                         artifacts: Path) -> None:
+    api, a, cmd = _agent_and_command(server, fakes, "Cron", "Standup", "Write the standup")
+    dlg = _new_client_dialog(page, server, "Weekly standup", "cron", "Cron agent")
     form = dlg.get_by_test_id("client-config-cron")
     form.get_by_label("Schedule").fill("not a cron")
     form.get_by_label("Command").select_option(cmd["id"])
@@ -279,19 +290,8 @@ def test_a_webhook_without_command_says_so_at_the_command(page: Page, server: Se
     ``config.webhook.commandId``): the message sits under the Command select, which is focused and
     marked invalid (its label, "Command", did not match the path's "commandId": the message was only
     at the bottom of the dialog, under a dozen fields). Picking a command clears it and saves."""
-    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
-                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
-    b = api.post("/backends", json={"name": "Cmd backend", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
-    api.post("/agents", json={"name": "Cmd agent", "llm": {"backend": b["id"], "model": "alpha-chat"}})
-    cmd = api.post("/commands", json={"name": "Summarise build", "prompt": "Summarise the build log"}).json()
-
-    signed_in(page, server)
-    nav(page, "clients")
-    page.get_by_role("button", name="New client").first.click()
-    dlg = page.get_by_test_id("client-dialog")
-    dlg.get_by_label("Name").first.fill("Build hook")
-    dlg.get_by_test_id("client-type").select_option("webhook")
-    dlg.get_by_text("Cmd agent").click()
+    api, _, cmd = _agent_and_command(server, fakes, "Cmd", "Summarise build", "Summarise the build log")
+    dlg = _new_client_dialog(page, server, "Build hook", "webhook", "Cmd agent")
     dlg.get_by_role("button", name="Create").click()
     expect(dlg.get_by_role("alert")).to_contain_text("config.webhook.commandId")
     command = dlg.get_by_test_id("client-config-webhook").get_by_label("Command", exact=True)

@@ -39,6 +39,26 @@ def _connected(admin: httpx.Client, *ids: str) -> None:
         status_until(admin, cid, lambda x: x.get("connected") is True)
 
 
+def _count_reads(inbox: BotInbox) -> list[int]:
+    """How many times the follower has read the inbox so far (``[n]``, counted as it reads)."""
+    reads = [0]
+    arrived = inbox.arrived
+
+    async def counted(*args: Any) -> Any:
+        reads[0] += 1
+        return await arrived(*args)
+
+    inbox.arrived = counted  # type: ignore[method-assign]
+    return reads
+
+
+async def _eventually(what: str, check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+
+
 def test_messages_being_answered_when_the_server_is_killed_are_not_lost(tmp_path: Path) -> None:
     with (
         FakeServer(OpenAIFake("slow")) as llm, TelegramFake() as tg, SlackFake() as sl, DiscordFake() as dc,
@@ -172,21 +192,7 @@ async def test_a_worker_following_the_inbox_reads_only_what_is_new_to_it(tmp_pat
                 return store.cipher.decrypt(text)
 
         inbox = BotInbox(store.engine, Counting())  # type: ignore[arg-type]
-        rounds = 0
-        arrived = inbox.arrived
-
-        async def counted(*args: Any) -> Any:
-            nonlocal rounds
-            rounds += 1
-            return await arrived(*args)
-
-        inbox.arrived = counted  # type: ignore[method-assign]
-
-        async def until(what: str, check: Any) -> None:
-            deadline = time.monotonic() + 20
-            while not check():
-                assert time.monotonic() < deadline, what
-                await asyncio.sleep(0.01)
+        reads = _count_reads(inbox)
 
         for n in range(1, 1201):  # more than one read's worth of keys
             assert await inbox.receive("c1", str(n), {"update_id": n})
@@ -194,20 +200,20 @@ async def test_a_worker_following_the_inbox_reads_only_what_is_new_to_it(tmp_pat
         taken: list[Any] = []
         follower = asyncio.create_task(inbox.follow("c1", seen, taken.append, every=0.02))
         try:
-            await until("the backlog taken", lambda: len(taken) == 1200)
+            await _eventually("the backlog taken", lambda: len(taken) == 1200)
             assert [x["update_id"] for x in taken] == list(range(1, 1201))  # oldest first, each once
             assert Counting.decrypted == 1200
             await inbox.receive("c1", "1201", {"update_id": 1201})
-            await until("the new message taken", lambda: len(taken) == 1201)
-            now = rounds
-            await until("three more rounds", lambda: rounds >= now + 3)  # over 1,201 unanswered rows
+            await _eventually("the new message taken", lambda: len(taken) == 1201)
+            now = reads[0]
+            await _eventually("three more rounds", lambda: reads[0] >= now + 3)  # over 1,201 unanswered rows
             assert len(taken) == 1201 and Counting.decrypted == 1201
             # written down by a replica whose clock is an hour behind: taken all the same
             async with store.engine.begin() as conn:
                 await conn.execute(bot_inbox.insert().values(
                     client_id="c1", key="1202", payload=store.cipher.encrypt('{"update_id": 1202}'),
                     started=False, replays=0, received_at=datetime.now(UTC) - timedelta(hours=1)))
-            await until("the late-clocked message taken", lambda: len(taken) == 1202)
+            await _eventually("the late-clocked message taken", lambda: len(taken) == 1202)
         finally:
             follower.cancel()
 
@@ -229,35 +235,21 @@ async def test_a_backlog_of_any_size_is_taken_once_and_answered_keys_are_let_go(
                  "received_at": now + timedelta(microseconds=n)} for n in range(backlog)])
         seen = Seen()
         taken: list[Any] = []
-        rounds = 0
-        arrived = inbox.arrived
-
-        async def counted(*args: Any) -> Any:
-            nonlocal rounds
-            rounds += 1
-            return await arrived(*args)
-
-        inbox.arrived = counted  # type: ignore[method-assign]
-
-        async def until(what: str, check: Any) -> None:
-            deadline = time.monotonic() + 60
-            while not check():
-                assert time.monotonic() < deadline, what
-                await asyncio.sleep(0.01)
+        reads = _count_reads(inbox)
 
         follower = asyncio.create_task(inbox.follow("c1", seen, taken.append, every=0.02))
         try:
-            await until("the backlog taken", lambda: len(taken) == backlog)
-            now_round = rounds
-            await until("two more rounds", lambda: rounds >= now_round + 2)
+            await _eventually("the backlog taken", lambda: len(taken) == backlog)
+            now_round = reads[0]
+            await _eventually("two more rounds", lambda: reads[0] >= now_round + 2)
             assert len(taken) == backlog  # nothing taken twice
             answered = [f"{n:06d}" for n in range(0, backlog, 2)]  # half of it, as done() leaves them
             async with store.engine.begin() as conn:
                 for i in range(0, len(answered), 500):
                     await conn.execute(sa.update(bot_inbox).where(bot_inbox.c.key.in_(answered[i:i + 500]))
                                        .values(payload="", finished_at=datetime.now(UTC)))
-            now_round = rounds
-            await until("two more rounds", lambda: rounds >= now_round + 2)
+            now_round = reads[0]
+            await _eventually("two more rounds", lambda: reads[0] >= now_round + 2)
             assert len(seen) == backlog // 2 and f"{1:06d}" in seen and f"{0:06d}" not in seen
             assert len(taken) == backlog
         finally:
