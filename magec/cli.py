@@ -215,7 +215,7 @@ def migrate(config: ConfigOpt = None) -> None:
     elif report is not None:
         kinds = ", ".join(f"{n} {kind}" for kind, n in report.copied.items())
         console.print(f"copied from {report.source}: {kinds} and {report.rows} rows of conversation data, "
-                      "memories and history; the SQLite file is left as it was", highlight=False)
+                      "memories and history; the SQLite file keeps its data", highlight=False)
     if not cfg.database_url:
         console.print(
             "no database.url is configured, so the data stays in the embedded SQLite database; to use "
