@@ -42,6 +42,15 @@ def embedded_path(cfg: Config) -> Path:
     return (cfg.data_dir / "magec.db").resolve()
 
 
+def _elsewhere(cfg: Config) -> Path | None:
+    """The embedded SQLite file when ``database.url`` names another database and the file exists
+    (what there may be to move, or to point at); None otherwise."""
+    source = embedded_path(cfg)
+    if not cfg.database_url or cfg.resolved_database_url() == f"sqlite+aiosqlite:///{source}" or not source.is_file():
+        return None
+    return source
+
+
 async def _resource_count(engine: Any) -> int:
     from magec.store.tables import resources
 
@@ -63,8 +72,8 @@ async def copy_embedded(
     from magec.store.migrate import upgrade
     from magec.store.store import Store, make_engine
 
-    source = embedded_path(cfg)
-    if not cfg.database_url or cfg.resolved_database_url() == f"sqlite+aiosqlite:///{source}" or not source.is_file():
+    source = _elsewhere(cfg)
+    if source is None:
         return None
     source_engine = make_engine(f"sqlite+aiosqlite:///{source}")
     try:
@@ -98,10 +107,8 @@ async def warn_unmoved(cfg: Config, target: Any) -> None:
     """Log a warning when magec starts on an empty ``database.url`` while the embedded SQLite
     still holds data: otherwise the operator who skipped ``magec migrate`` sees an empty Admin UI
     (and an open user API, since no client exists) with no hint that their data is elsewhere."""
-    source = embedded_path(cfg)
-    if not cfg.database_url or cfg.resolved_database_url() == f"sqlite+aiosqlite:///{source}" or not source.is_file():
-        return
-    if await _resource_count(target) > 0:
+    source = _elsewhere(cfg)
+    if source is None or await _resource_count(target) > 0:
         return
     from magec.store.store import make_engine
 

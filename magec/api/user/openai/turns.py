@@ -32,8 +32,6 @@ from magec.errors import (
     FlowRunawayError,
     LlmCallsExceededError,
     UnknownModelError,
-    ValidationError,
-    json_type,
     require_string,
 )
 from magec.runtime.build import Runtime
@@ -60,9 +58,7 @@ def end_user(body: dict[str, Any]) -> str:
     value = body.get("user")
     if value is None or value == "":
         return "openai"
-    if not isinstance(value, str):
-        raise ValidationError(f"user: must be a string (the end user's id), got {json_type(value)}", field="user")
-    return value
+    return require_string(value, "user", "the end user's id")
 
 
 def model_name(app: App) -> str:
