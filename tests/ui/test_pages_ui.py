@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,9 @@ def test_settings_are_not_offered_before_they_are_read(page: Page, server: Serve
     page.goto(server.admin_url + "/#/settings")
     expect(page.get_by_role("heading", name="Settings")).to_be_visible()
     expect(page.get_by_role("heading", name="Backup")).to_be_visible()  # the rest of the page is there
+    deadline = time.monotonic() + 20  # the browser issues the read as the page mounts: after the headings
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     assert held, "the app reads the settings as it starts"
     expect(page.get_by_role("button", name="Save settings")).to_have_count(0)  # nothing to save over them yet
     for route in held:
