@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -171,6 +172,8 @@ def serve(
 def migrate(config: ConfigOpt = None) -> None:
     """Apply database migrations (also done automatically at start-up)."""
     cfg = _load(config)  # a bad config file is reported before the store's modules are imported
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from magec.backup.move import MoveReport, copy_embedded
     from magec.server import backup_sections, save_rules
     from magec.store.migrate import current_revision, upgrade
@@ -180,6 +183,12 @@ def migrate(config: ConfigOpt = None) -> None:
     setup_logging(cfg.log_level, cfg.log_format)
 
     moved: list[MoveReport | None] = []
+    bar = Progress(TextColumn("[bold]copying[/bold] rows"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=console)
+
+    def progress(total: int) -> Callable[[int], None]:
+        task = bar.add_task("rows", total=total)
+        return lambda n: bar.advance(task, n)
 
     async def run() -> str | None:
         cfg.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -193,8 +202,9 @@ def migrate(config: ConfigOpt = None) -> None:
         try:  # past the first connection a failure is a bug to see whole, not a bad URL
             await upgrade(engine)
             # a new database.url next to a populated embedded SQLite: the data moves with it
-            moved.append(await copy_embedded(cfg, engine, lambda m: console.print(m, highlight=False),
-                                             backup_sections(), save_rules()))
+            with bar:  # shows nothing unless a copy adds its task
+                moved.append(await copy_embedded(cfg, engine, lambda m: console.print(m, highlight=False),
+                                                 backup_sections(), save_rules(), progress))
             return await current_revision(engine)
         finally:
             await engine.dispose()

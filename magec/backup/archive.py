@@ -44,7 +44,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from magec import jsontext
-from magec.backup.sections import Section, dump_table
+from magec.backup.sections import Rows, Section, dump_table
 from magec.errors import ValidationError
 from magec.resources import KINDS
 from magec.store.store import Store
@@ -75,7 +75,7 @@ class Backup:
     settings: dict[str, Any] | None
     resources: dict[str, list[Entry]]
     #: section name -> table name -> rows (JSON form)
-    sections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    sections: dict[str, dict[str, Rows]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -272,7 +272,7 @@ def _read_magec(files: dict[str, bytes]) -> Backup:
                 Entry(str(item["id"]), dict(item["data"]), item.get("createdAt"), item.get("updatedAt"),
                       item["seal"] if isinstance(item.get("seal"), str) else None)
             )
-    sections: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    sections: dict[str, dict[str, Rows]] = {}
     for name in files:
         if not name.startswith("tables/"):
             continue

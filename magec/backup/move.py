@@ -8,14 +8,16 @@ Contract: :func:`copy_embedded` copies only when ``database.url`` names another 
 embedded SQLite (``dataDir/magec.db``) exists and holds resources, and the target holds none — a
 target with data is never overwritten, so a second ``magec migrate`` is a no-op. The copy is a
 backup of the SQLite database (every section, conversation data included) restored into the
-target in one transaction, with the same encryption key: all or nothing.
+target in one transaction, with the same encryption key: all or nothing. The sections' rows are
+streamed from the SQLite file into that transaction (never held in memory at once), and the caller
+is told of every row copied (the command line's progress bar).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,13 +60,39 @@ async def _resource_count(engine: Any) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(resources))).scalar_one())
 
 
+class _Streamed:
+    """A table's rows read from the source while the target inserts them (one source connection
+    per table); ``len()`` is the count taken before, and ``advance`` is told of every row."""
+
+    def __init__(self, engine: Any, table: sa.Table, skip: Sequence[str], count: int,
+                 advance: Callable[[int], None]) -> None:
+        self._engine, self._table, self._skip = engine, table, skip
+        self._count, self._advance = count, advance
+
+    def __len__(self) -> int:
+        return self._count
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        from magec.backup.sections import dump_table
+
+        async with self._engine.connect() as conn:
+            async for row in dump_table(conn, self._table, self._skip):
+                yield row
+                self._advance(1)
+
+
 async def copy_embedded(
-    cfg: Config, target: Any, say: Callable[[str], None], sections: Sequence[Section], rules: Any
+    cfg: Config, target: Any, say: Callable[[str], None], sections: Sequence[Section], rules: Any,
+    progress: Callable[[int], Callable[[int], None]] | None = None,
 ) -> MoveReport | None:
     """Copy the embedded SQLite database into ``target`` (an opened, migrated engine on
     ``database.url``) when the contract above allows; ``None`` when there is nothing to move.
     ``sections`` and ``rules``: the composition root's (``magec.server.backup_sections()`` and
-    ``save_rules()``)."""
+    ``save_rules()``). ``progress(total_rows)`` returns what is called with each copied row count.
+
+    Resources and settings travel as a backup archive (small: validated and sealed as any restore);
+    the sections' rows (conversations, memories, history: what grows) are streamed table by table
+    from the source into the restore's transaction, so memory stays flat whatever their size."""
     from magec.backup import archive
     from magec.backup.restore import restore
     from magec.config_view import SnapshotCache
@@ -91,16 +119,37 @@ async def copy_embedded(
         await dst.start()
         say(f"copying the embedded SQLite database {source} into the configured database…")
         with tempfile.TemporaryFile() as buf:
-            manifest = await archive.write(src, sections, buf)
+            manifest = await archive.write(src, (), buf)
             buf.seek(0)
             # our own archive of a local file: no upload limit applies
             backup = archive.read(buf, max_unpacked=1 << 62)
-        await restore(dst, backup, sections)
+        counts = await _row_counts(source_engine, sections)
+        total = sum(n for tables in counts.values() for n in tables.values())
+        advance = progress(total) if progress is not None else (lambda _n: None)
+        backup.sections = {
+            s.name: {
+                t.name: _Streamed(source_engine, t, s.skip_columns.get(t.name, ()), counts[s.name][t.name], advance)
+                for t in s.tables
+            }
+            for s in sections
+        }
+        answer = await restore(dst, backup, sections)
         report.copied = {k: n for k, n in manifest["kinds"].items() if n}
-        report.rows = sum(n for counts in manifest["sections"].values() for n in counts.values())
+        report.rows = sum(n for tables in answer["sections"].values() for n in tables.values())
         return report
     finally:
         await source_engine.dispose()
+
+
+async def _row_counts(engine: Any, sections: Sequence[Section]) -> dict[str, dict[str, int]]:
+    async with engine.connect() as conn:
+        return {
+            s.name: {
+                t.name: int((await conn.execute(sa.select(sa.func.count()).select_from(t))).scalar_one())
+                for t in s.tables
+            }
+            for s in sections
+        }
 
 
 async def warn_unmoved(cfg: Config, target: Any) -> None:

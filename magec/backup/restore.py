@@ -205,9 +205,7 @@ async def _restore_sections(
             await conn.execute(table.delete())
         counts = {}
         for table in section.tables:
-            rows = tables.get(table.name, [])
-            await load_table(conn, table, rows)
-            counts[table.name] = len(rows)
+            counts[table.name] = await load_table(conn, table, tables.get(table.name, []))
         if section.after_restore:
             await section.after_restore(conn, before)
         restored[section.name] = counts

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,12 +78,37 @@ async def dump_table(conn: AsyncConnection, table: sa.Table, skip: Sequence[str]
         yield {c.name: encode(v) for c, v in zip(cols, row, strict=True)}
 
 
-async def load_table(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (JSON form) into ``table``; unknown keys are ignored (an older/newer column set)."""
+class StreamedRows(Protocol):
+    """Rows streamed from another database, counted beforehand (``magec migrate``'s copy: a
+    many-GB SQLite is never held in memory at once)."""
+
+    def __len__(self) -> int: ...
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+
+#: a table's rows in a backup: a list read from an archive, or rows streamed from elsewhere
+Rows = Sequence[dict[str, Any]] | StreamedRows
+
+
+async def _each(rows: Iterable[dict[str, Any]] | AsyncIterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            yield row
+    else:
+        for row in rows:
+            yield row
+
+
+async def load_table(conn: AsyncConnection, table: sa.Table, rows: Rows) -> int:
+    """Insert ``rows`` (JSON form) into ``table``; unknown keys are ignored (an older/newer column
+    set). Returns how many rows were inserted."""
     names = {c.name: c for c in table.columns}
     batch: list[dict[str, Any]] = []
-    for row in rows:
+    count = 0
+    async for row in _each(rows):
         batch.append({k: decode(names[k], v) for k, v in row.items() if k in names})
+        count += 1
         if len(batch) >= CHUNK:
             await conn.execute(table.insert(), batch)
             batch = []
@@ -91,6 +116,7 @@ async def load_table(conn: AsyncConnection, table: sa.Table, rows: Sequence[dict
         await conn.execute(table.insert(), batch)
     if conn.dialect.name == "postgresql":
         await _resync_sequence(conn, table)
+    return count
 
 
 async def _resync_sequence(conn: AsyncConnection, table: sa.Table) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,11 @@ async def test_migrate_moves_the_embedded_sqlite_into_postgres(
     assert r.returncode == 0, r.stderr
     assert f"copied from {(data / 'magec.db').resolve()}: " in r.stderr, r.stderr
     assert "1 clients" in r.stderr and "2 agents" in r.stderr, r.stderr
+    # the rows are streamed with a progress bar that ends at every copied row
+    rows = re.search(r"and (\d+) rows of conversation data", r.stderr)
+    bar = re.search(r"copying rows\b.*?(\d+)/(\d+)", r.stderr)
+    assert rows and bar and int(rows[1]) > 0, r.stderr
+    assert bar[1] == bar[2] == rows[1], r.stderr
     assert "sk-backup-secret-1" not in r.stdout + r.stderr
 
     async with running_apps(data, database_url=pg_url, encryption_key=KEY) as apps:
