@@ -49,7 +49,11 @@ def magec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def write_config(tmp_path: Path, db_url: str) -> Path:
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\ndatabase: {{url: \"{db_url}\"}}\n")
+    from magec.testing.services import free_port
+
+    # ports of its own: `serve` binds before it opens the database, and 8080 may be taken here
+    cfg.write_text(f"server: {{encryptionKey: k, port: {free_port()}, adminPort: {free_port()}}}\n"
+                   f"dataDir: {tmp_path / 'data'}\ndatabase: {{url: \"{db_url}\"}}\n")
     return cfg
 
 

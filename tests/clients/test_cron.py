@@ -317,9 +317,11 @@ def test_a_run_cut_off_by_a_crash_shows_as_interrupted(tmp_path: Path) -> None:
             admin = httpx.Client(base_url=again.admin_url + A, timeout=30)
             deadline = time.monotonic() + 30
             st: dict[str, Any] = {}
+            # the worker that takes the client over records the dead run's outcome as it starts:
+            # until then the view shows the run as it was left (no outcome), so wait for one
             while time.monotonic() < deadline:
                 st = admin.get(f"/clients/{c['id']}").json()["status"] or {}
-                if st.get("running"):
+                if st.get("running") and st.get("lastOk") is not None:
                     break
                 time.sleep(0.1)
             assert st.get("running"), st
