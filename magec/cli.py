@@ -51,7 +51,7 @@ class _Cli(typer.Typer):
         return super().__call__(*args, **kwargs)
 
 
-app = _Cli(help="magec: self-hosted multi-agent AI platform (no command = serve)", no_args_is_help=True)
+app = _Cli(help="magec: self-hosted multi-agent AI platform. Options with no command run serve (`magec --config config.yaml`, as Magec's binary).", no_args_is_help=True)
 console = Console(stderr=True)
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
 
