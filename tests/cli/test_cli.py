@@ -169,6 +169,26 @@ def test_config_file_and_env(tmp_path: Path) -> None:
     assert load_config(small, env={}).body_bytes_in_flight == 3145728
 
 
+def test_every_variable_the_readme_names_is_read() -> None:
+    """The README's list of ``MAGEC_*`` variables for config.yaml settings: each one changes the
+    configuration (a listed name magec does not read would be silently ignored by an operator)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    paragraph = readme[readme.index("can also come from the environment"):readme.index("MAGEC_EVENT_LOOP")]
+    names = sorted(set(re.findall(r"`(MAGEC_[A-Z0-9_]+)`", paragraph)) - {"MAGEC_VOICE_"})
+    assert len(names) >= 25, names
+    baseline = vars(load_config(None, env={}))
+    for name in names:
+        for value in ("7", "4096", "67108864", "true", "network", "debug", "json", "10.0.0.0/8"):
+            try:
+                cfg = load_config(None, env={name: value})
+            except ConfigError:
+                continue
+            if vars(cfg) != baseline:
+                break
+        else:
+            pytest.fail(f"the README lists {name}, but no value of it changes the configuration")
+
+
 def test_serve_sigterm_clean_exit(tmp_path: Path) -> None:
     from magec.testing.server import ServerProcess
 
