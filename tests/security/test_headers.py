@@ -36,6 +36,11 @@ async def test_admin_ui_and_api_headers(tmp_path: Path) -> None:
         assert importmap is not None
         digest = base64.b64encode(hashlib.sha256(importmap.group(1).encode()).digest()).decode()
         assert f"'sha256-{digest}'" in directives["script-src"]
+        # docs/security.md quotes the policy whole: an operator copying it to a proxy gets this one
+        doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text().split())
+        quoted = re.search(r"`Content-Security-Policy: (.*?)`", doc)
+        assert quoted is not None
+        assert quoted.group(1).replace("'sha256-<import map>'", f"'sha256-{digest}'") == csp
         for r in (ui, await apps.admin.get("/js/main.js"), await apps.admin.get(f"{A}/backends")):
             assert r.headers["x-frame-options"] == "DENY"
             assert r.headers["x-content-type-options"] == "nosniff"
