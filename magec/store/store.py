@@ -62,6 +62,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _as_utc(moment: datetime) -> datetime:
+    """A stored time with its UTC offset (SQLite's driver returns the UTC wall time without one)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 S = TypeVar("S")
 
 
@@ -569,7 +574,8 @@ class Store(EpochFollower, Generic[S]):
             "health": json.loads(row.health),
             "capabilities": json.loads(row.capabilities),
             "models": json.loads(row.models),
-            "modelsAt": row.models_at.isoformat() if row.models_at else None,
+            # SQLite hands the stored UTC time back without its offset; a browser would read that as local
+            "modelsAt": _as_utc(row.models_at).isoformat() if row.models_at else None,
         }
 
     async def set_backend_status(self, id: str, **fields: Any) -> None:

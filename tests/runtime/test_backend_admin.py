@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer
 from magec.testing.services import free_port
@@ -36,6 +38,10 @@ async def test_test_connection_saved_and_unsaved(sqlite_apps: Apps, openai_x: Fa
     assert models["cached"] is True and models["models"]
     fresh = (await apps.admin.get(f"{A}/backends/{b['id']}/models?refresh=true")).json()
     assert fresh["cached"] is False and fresh["error"] is None
+    # a browser reads a time without an offset as its own local time: both say it is UTC
+    cached = (await apps.admin.get(f"{A}/backends/{b['id']}/models")).json()
+    for answer in (models, fresh, cached):
+        assert datetime.fromisoformat(answer["fetchedAt"]).utcoffset() == timedelta(0), answer
     # unsaved body with an empty key re-uses the stored key when the id is given
     r = await apps.admin.post(f"{A}/backends/test", json={**body, "apiKey": "", "id": b["id"]})
     assert r.json()["ok"] is True
