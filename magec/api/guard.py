@@ -19,8 +19,10 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   Non-browser clients send neither header and are unaffected.
 * **JSON only** (admin app always; user app while it is open, i.e. no client exists): a
   state-changing request with a body must be ``Content-Type: application/json``, except on upload
-  routes (voice transcription, ``/v1/audio/transcriptions``, the admin backup restore), which also take
-  ``multipart/form-data`` and raw ``audio/*``, ``video/*``, ``application/octet-stream`` or ``application/gzip``. Else ``415`` naming the content type. This stops the
+  routes (voice transcription, ``/v1/audio/transcriptions``, the admin backup restore, skill
+  packages and reference files), which also take ``multipart/form-data`` and raw ``audio/*``,
+  ``video/*``, ``application/octet-stream`` or ``application/gzip``. Else ``415`` naming what the
+  route takes. This stops the
   "simple" cross-site requests (``text/plain``, form posts) a browser sends without a preflight.
 * **Headers** on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``; ``Cache-Control: no-store`` on API responses; on the Admin UI a
@@ -67,12 +69,20 @@ from magec.errors import MagecError, RateLimitedError
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOAD_TYPES = ("multipart/form-data", "audio/", "video/", "application/octet-stream", "application/gzip",
                 "application/x-gzip")
-#: routes that take uploads rather than JSON (the voice transcription routes of both apps, and a
-#: backup archive to restore: none of these types is one a browser sends cross-site without a preflight)
-UPLOAD_PATHS = re.compile(
-    r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$|^/api/v1/admin/settings/restore$"
-    r"|^/api/v1/admin/skills/(upload|[^/]+/references)$"  # skill packages and reference files (multipart)
+#: routes that take uploads rather than JSON, with what each takes in its words (the 415 names it):
+#: the voice transcription routes of both apps, a backup archive to restore, skill packages and
+#: reference files. multipart is a type a form can post cross-site: the Origin rule stops those.
+UPLOAD_ROUTES = (
+    (re.compile(r"^/api/v1/(admin/)?voice/[^/]+/transcription$|^/v1/audio/transcriptions$"),
+     "application/json, multipart/form-data or audio/*"),
+    (re.compile(r"^/api/v1/admin/settings/restore$"), "application/gzip or application/octet-stream"),
+    (re.compile(r"^/api/v1/admin/skills/(upload|[^/]+/references)$"), "multipart/form-data"),
 )
+
+
+def upload_types(path: str) -> str | None:
+    """What the upload route at ``path`` takes (for the 415), or None for a JSON-only route."""
+    return next((wanted for pattern, wanted in UPLOAD_ROUTES if pattern.match(path)), None)
 EXEMPT = frozenset({"/api/v1/health", "/api/v1/health/ready"})  # magec.api.health.PROBES
 _WILDCARD_BIND = {"", "0.0.0.0", "::", "[::]"}
 
@@ -316,9 +326,9 @@ class RequestGuard:
                 return error_response(403, "cross-site request refused", field="Origin")
             if self.policy.json_only() and _has_body(headers):
                 ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                upload = bool(UPLOAD_PATHS.match(path))
+                upload = upload_types(path)
                 if ctype != "application/json" and not (upload and ctype.startswith(UPLOAD_TYPES)):
-                    wanted = "application/json" + (", multipart/form-data or audio/*" if upload else "")
+                    wanted = upload or "application/json"
                     return error_response(
                         415, f"Content-Type must be {wanted}, got {ctype or 'none'!r}", field="Content-Type"
                     )

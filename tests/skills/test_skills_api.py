@@ -127,6 +127,9 @@ async def test_cross_site_uploads_are_refused(apps: Apps) -> None:
     # other admin writes still take JSON only
     r = await apps.admin.post(f"{A}/skills", files={"file": ("a", b"x")})
     assert r.status_code == 415
+    # an upload route's refusal names what it takes
+    r = await apps.admin.post(f"{A}/skills/upload", content=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["error"].startswith("Content-Type must be multipart/form-data, got")
     # same-origin browser upload passes
     r = await upload(apps, f"/skills/{sid}/references", "a.md", b"x",
                      headers={"Origin": "http://admin", "Sec-Fetch-Site": "same-origin"})
