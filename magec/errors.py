@@ -35,6 +35,7 @@ errors to status codes in one place and every message passes the secret redactor
         ├── OverloadedError     overloaded          over a concurrent-turn limit (``retry_after``) → 503
         ├── LlmCallsExceededError llm_calls_exceeded  a turn made more model calls than allowed   → 508
         ├── ToolError           tool_error          a tool failed (its text goes back to the model) → 500
+        ├── ClientGoneError     cancelled           the client left before its turn ended (audit) → 499
         └── FlowNodeError       flow_node_error     a graph flow node failed (CEL, template, code) → 500
             ├── FlowRunawayError    flow_runaway    a router fired more than its cap in one run  → 500
             ├── CodeTimeoutError    code_timeout    a code node ran past its time limit           → 500
@@ -327,6 +328,15 @@ class LlmCallsExceededError(RunError):
 
     code = "llm_calls_exceeded"
     status_code = 508
+
+
+class ClientGoneError(RunError):
+    """The client left (hung up, cancelled its request) before its turn ended. Nobody is listening,
+    so it is never sent: the conversation audit records it (with what the client was shown) and
+    metrics count a 499, nginx's "client closed request"."""
+
+    code = "cancelled"
+    status_code = 499
 
 
 class ToolError(RunError):

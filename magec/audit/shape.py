@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from magec.backends.fallback import answered_by
+from magec.errors import ClientGoneError
 from magec.redact import redact
 
 #: longest stored text (user message, answer, one step's text)
@@ -51,6 +52,8 @@ class Probe:
     started: datetime
     t0: float
     events: list[Any] = field(default_factory=list)
+    #: the client left before the turn ended (:func:`magec.runtime.run.run_turn`)
+    cancelled: bool = False
     first: float | None = None
     ended: float = 0.0
     recorder: Any = None
@@ -61,6 +64,10 @@ class Probe:
             self.first = time.perf_counter()
         if not event.partial:
             self.events.append(event)
+
+    def left(self) -> None:
+        """The client left before the turn ended (called before :meth:`finish`)."""
+        self.cancelled = True
 
     def finish(self) -> None:
         self.ended = time.perf_counter()
@@ -192,7 +199,17 @@ def steps(probe: Probe) -> list[dict[str, Any]]:
         out.append(step)
     for step in out:
         step.pop("_ids", None)
+    if probe.cancelled:
+        out.append(_left(probe))
     return out
+
+
+def _left(probe: Probe) -> dict[str, Any]:
+    """The last step of a turn its client left: why it ended. (The words streamed to it before it
+    left are not kept: an agent's tokens reach the client through the token relay, not as events.)"""
+    return {"author": probe.app_id, "authorName": probe.app_name, "visible": True, "text": "",
+            "errorCode": ClientGoneError.code, "errorMessage": "the client left before the turn ended",
+            "timestamp": _iso(None)}
 
 
 def _pending(done: list[dict[str, Any]], call_id: str | None, name: str | None) -> dict[str, Any] | None:
@@ -212,7 +229,9 @@ def turn_row(probe: Probe, conversation_id: str, user_id: str, client_id: str) -
     answering = next((s for s in reversed(done) if s.get("backend")), None)
     last_visible = shown[-1] if shown else None
     errors = [s for s in done if s.get("errorCode")]
-    failed = errors[-1] if errors and not answer else None
+    # a failure after an answer was shown is not the turn's outcome; a client leaving before the
+    # turn ended is (a flow's first answers may be shown, its last one never came)
+    failed = errors[-1] if errors and (not answer or probe.cancelled) else None
     fallback = (answering or {}).get("fallback") or {}
     return {
         "id": uuid.uuid4().hex,

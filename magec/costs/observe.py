@@ -1,7 +1,8 @@
 """Several turn observers behind the one ``BuildDeps.turn_observer`` slot.
 
 :func:`magec.runtime.run.run_turn` calls ``observer.begin(runtime, app, owner, session_id,
-message)`` once per turn and then the probe's ``see(event)`` per event and ``finish()`` at the end.
+message)`` once per turn and then the probe's ``see(event)`` per event and ``finish()`` at the end;
+``left()`` before ``finish()`` when the client left before the turn ended (probes without it skip it).
 Before ``begin`` it awaits ``observer.admit(...)`` (the same arguments, ``stores``: False for a
 stateless call, whose session is not stored, and the turn's ``state_delta``): :class:`TurnObservers` awaits
 the ``admit`` of each observer that has one (a check that may need a read, e.g. the stored
@@ -23,6 +24,12 @@ class _Probes:
     def see(self, event: Any) -> None:
         for p in self.probes:
             p.see(event)
+
+    def left(self) -> None:
+        for p in self.probes:
+            hook = getattr(p, "left", None)
+            if hook is not None:
+                hook()
 
     def finish(self) -> None:
         for p in reversed(self.probes):

@@ -307,6 +307,13 @@ async def run_turn(
                         done, probe = probe, None
                         done.finish()
                 yield event
+    except (GeneratorExit, asyncio.CancelledError):
+        # the client left before the answer (its stream closed, its request cancelled): the
+        # observers that record the turn say so (magec.costs.observe)
+        left = getattr(probe, "left", None)
+        if left is not None:
+            left()
+        raise
     finally:
         if probe is not None:
             probe.finish()

@@ -5,12 +5,15 @@ redacted; a turn is recorded when the audit is on and not when ``settings.conver
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from magec.testing.apps import Apps, running_apps
+from magec.server import user_app
+from magec.testing.apps import Apps, running_apps, serving
 from magec.testing.fake_providers import AnthropicFake, FakeServer, OpenAIFake, Reply
 from tests.audit.helpers import A, agent, backend, conversations, detail, only, run, run_sse, turns
 from tests.backends.test_fallback import closed_port_url
@@ -117,6 +120,33 @@ async def test_failed_turn_records_the_error(apps: Apps, llm: FakeServer) -> Non
     user_view = (await detail(apps, conv["id"]))["conversation"]["messages"]
     assert user_view[-1]["role"] == "assistant" and user_view[-1]["metadata"]["errorCode"] == t["errorCode"]
 
+
+
+async def test_a_turn_its_client_left_is_recorded_as_cancelled(apps: Apps, llm: FakeServer) -> None:
+    """A client that hangs up mid-stream: the admin sees that the turn was cancelled, not a
+    question nobody answered (nor an error of the agent's)."""
+    bid = await backend(apps, llm.url)
+    aid = await agent(apps, bid, "Slow")
+    llm.script(Reply(chunks=[f"w{i} " for i in range(10)], chunk_delay=2.0))  # a 20 s answer
+    body = {"appName": aid, "userId": "u1", "sessionId": "s-left", "streaming": True,
+            "newMessage": {"role": "user", "parts": [{"text": "LEFT-1"}]}}
+    async with serving(user_app(apps.ctx)) as url, httpx.AsyncClient(base_url=url, timeout=30) as user:
+        async with user.stream("POST", "/api/v1/agent/run_sse", json=body) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if '"w0 "' in line:
+                    break  # the first words are here: hang up
+    found: list[dict[str, object]] = []
+    for _ in range(200):  # what the admin sees, until the turn is listed (written off the turn's path)
+        found = await turns(apps, q="LEFT-1")
+        if found:
+            break
+        await asyncio.sleep(0.05)
+    [t] = found
+    assert t["errorCode"] == "cancelled" and "left" in str(t["errorMessage"]), t
+    conv = await only(apps, q="LEFT-1")
+    user_view = (await detail(apps, conv["id"]))["conversation"]["messages"]
+    assert user_view[-1]["role"] == "assistant" and user_view[-1]["metadata"]["errorCode"] == "cancelled"
 
 async def test_flow_inner_steps_only_in_the_admin_view(apps: Apps, llm: FakeServer) -> None:
     bid = await backend(apps, llm.url)
