@@ -208,7 +208,7 @@ def _left(probe: Probe) -> dict[str, Any]:
     """The last step of a turn its client left: why it ended. (The words streamed to it before it
     left are not kept: an agent's tokens reach the client through the token relay, not as events.)"""
     return {"author": probe.app_id, "authorName": probe.app_name, "visible": True, "text": "",
-            "errorCode": ClientGoneError.code, "errorMessage": "the client left before the turn ended",
+            "errorCode": ClientGoneError.code, "errorMessage": "cancelled before the turn ended: the client left (or magec was stopping)",
             "timestamp": _iso(None)}
 
 
