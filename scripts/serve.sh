@@ -3,7 +3,7 @@
 # Extra arguments go to `magec serve` (e.g. --config config.yaml, --demo).
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
-echo "==> installing magec"
+echo "==> installing magec into $VENV (pip, quiet: a minute or two the first time, seconds after)"
 "$PIP" install -q -e .
 if [ "${MAGEC_LOCAL:-0}" = "1" ] && [ -x scripts/install-local-models.sh ]; then
   scripts/install-local-models.sh
