@@ -286,6 +286,16 @@ def http_address(host: str, port: int | str, path: str = "") -> str:
     return f"http://{shown}:{port}{path}"
 
 
+def listen_address(host: str, port: int | str, path: str = "") -> str:
+    """Where a server listening on ``host`` is opened, for the start-up log: a wildcard address
+    (``0.0.0.0``, ``::``) is no URL to browse to (browsers block ``0.0.0.0``), so it is given as
+    ``http://localhost:PORT (every interface: 0.0.0.0)``."""
+    bare = host.strip().strip("[]")
+    if bare in ("", "0.0.0.0", "::"):
+        return f"{http_address('localhost', port, path)} (every interface: {bare or '0.0.0.0'})"
+    return http_address(host, port, path)
+
+
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (``0.0.0.0``/``::`` are *not* loopback)."""
     name = host.strip().strip("[]").lower()

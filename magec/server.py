@@ -36,7 +36,7 @@ from magec.api import slow_clients
 from magec.backends import clients_held
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
-from magec.config import Config, http_address
+from magec.config import Config, listen_address
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
 from magec.flows import rules as flow_rules
@@ -477,7 +477,7 @@ def _mcp_server(admin: FastAPI, config: Config, host: str) -> uvicorn.Server:
     tool, called in process through ``admin`` itself."""
     from magec.admin_mcp.server import AdminMcp
 
-    log.info("admin MCP server on %s", http_address(host, config.mcp_port, "/mcp"))
+    log.info("admin MCP server on %s", listen_address(host, config.mcp_port, "/mcp"))
     return _http_server(AdminMcp(admin, config).asgi(), config, host, config.mcp_port)
 
 
@@ -541,8 +541,8 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
             sockets = [None, None, None]
             log.info(
                 "magec user API on %s, admin on %s (database: %s)",
-                http_address(config.host, config.port),
-                http_address(admin_host, config.admin_port),
+                listen_address(config.host, config.port),
+                listen_address(admin_host, config.admin_port),
                 describe(config.resolved_database_url()),
             )
         try:

@@ -49,7 +49,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from magec.config import Config, http_address
+from magec.config import Config, listen_address
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -209,8 +209,8 @@ class _Supervisor:
         log.info(
             "magec: %d workers on %s (user) and %s (admin)",
             self.count,
-            http_address(config.host, users[0].getsockname()[1]),
-            http_address(admin_host, admins[0].getsockname()[1]),
+            listen_address(config.host, users[0].getsockname()[1]),
+            listen_address(admin_host, admins[0].getsockname()[1]),
         )
         code = 0
         try:

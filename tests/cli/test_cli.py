@@ -329,3 +329,22 @@ def test_an_ipv6_listen_address_is_logged_as_a_browser_takes_it(tmp_path: Path) 
         started = [json.loads(line)["msg"] for line in srv.log_path.read_text().splitlines()
                    if "user API on" in line]
     assert started and f"user API on http://[::1]:{srv.port}," in started[0], started
+
+
+def test_a_wildcard_listen_address_is_logged_as_a_url_that_opens(tmp_path: Path) -> None:
+    """``server.host: 0.0.0.0`` (the default): the start-up line gives ``http://localhost:PORT``, the
+    URL the README sends people to, and says it listens on every interface (``http://0.0.0.0:PORT``
+    is no address to browse to: browsers block it, and it named no host users know)."""
+    import httpx
+
+    from magec.testing.server import ServerProcess
+
+    with ServerProcess(tmp_path / "d", server_config={"host": "0.0.0.0"}) as srv:
+        assert srv.log_path is not None
+        started = [json.loads(line)["msg"] for line in srv.log_path.read_text().splitlines()
+                   if "user API on" in line]
+        assert started, srv.log_path.read_text()
+        url = f"http://localhost:{srv.port}"
+        assert f"user API on {url} (every interface: 0.0.0.0)," in started[0], started
+        assert "0.0.0.0:" not in started[0], started
+        assert httpx.get(f"{url}/api/v1/health").status_code == 200
