@@ -211,6 +211,9 @@ class GuardPolicy:
     api_prefixes: tuple[str, ...] = ("/api/",)
     #: CSP for everything that is not API, docs or metrics (the Admin UI); None = no CSP
     csp: str | None = None
+    #: the setting listing the allowed origins, named in a refusal (an operator behind a proxy that rewrites
+    #: ``Host`` meets it on every save and needs to know where to allow the public origin)
+    origins_setting: str = "server.adminOrigins (MAGEC_ADMIN_ORIGINS)"
     #: accepted bearer tokens for /metrics; empty = /metrics is not guarded here
     metrics_tokens: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
@@ -319,7 +322,9 @@ class RequestGuard:
             if origin is not None:
                 if not self._origin_allowed(origin, host):
                     return error_response(
-                        403, f"cross-origin request from {origin!r} refused: that origin is not allowed",
+                        403, f"cross-origin request from {origin!r} refused: that origin is not allowed "
+                        f"(if it is this server's own address, e.g. behind a proxy that rewrites Host, "
+                        f"list it in {self.policy.origins_setting})",
                         field="Origin",
                     )
             elif headers.get("sec-fetch-site", "same-origin").lower() not in ("same-origin", "none"):

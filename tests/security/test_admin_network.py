@@ -33,6 +33,8 @@ async def test_csrf_to_command_execution_chain_fails_at_first_step(tmp_path: Pat
         r = await apps.admin.post(f"{A}/mcps", content=body,
                                   headers={"Content-Type": "text/plain", "Origin": "http://evil.example"})
         assert r.status_code == 403 and "evil.example" in r.json()["error"]
+        # the operator whose proxy rewrites Host meets this refusal too: it names the setting
+        assert "server.adminOrigins" in r.json()["error"], r.text
         # same, from a browser that only sends Sec-Fetch-Site
         r = await apps.admin.post(f"{A}/mcps", content=body,
                                   headers={"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"})
@@ -109,7 +111,7 @@ async def test_user_app_open_mode_same_rules(tmp_path: Path) -> None:
         r = await apps.user.post("/api/v1/agent/run", content=json.dumps(run), headers={"Content-Type": "text/plain"})
         assert r.status_code == 415 and r.json()["field"] == "Content-Type"
         r = await apps.user.post("/api/v1/agent/run", json=run, headers={"Origin": "http://evil.example"})
-        assert r.status_code == 403
+        assert r.status_code == 403 and "server.corsOrigins" in r.json()["error"], r.text
         r = await apps.user.post("/v1/chat/completions", json={"model": "x", "messages": []},
                                  headers={"Host": "rebound.example"})
         assert r.status_code == 400 and r.json()["error"]["param"] == "Host"  # /v1 speaks OpenAI's error object

@@ -69,6 +69,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
         guard.GuardPolicy(
             hosts=guard.HostAllowList(guard.default_allowed_hosts(config, admin=False)),
             origins=frozenset(guard.normalise_origin(o) for o in config.cors_origins),
+            origins_setting="server.corsOrigins (MAGEC_CORS_ORIGINS)",
             json_only=open_mode,
             api_prefixes=("/api/", "/v1/"),
             csp=voice_ui_csp(config.voice_ui_dir) if config.voice_ui_enabled else None,
