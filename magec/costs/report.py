@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -113,6 +114,12 @@ def _names(group_by: list[str], key: tuple[str, ...], snap: Any) -> dict[str, An
     return out
 
 
+def _decimal(amount: float) -> str:
+    """``amount`` in plain decimal notation, every digit of its shortest repr kept: a spreadsheet
+    or a reader of the file sees ``0.000046``, not ``4.6e-05``."""
+    return format(Decimal(repr(float(amount))), "f")
+
+
 def to_csv(report: dict[str, Any]) -> str:
     group_by: list[str] = report["groupBy"]
     head: list[str] = []
@@ -128,5 +135,6 @@ def to_csv(report: dict[str, Any]) -> str:
         line[head.index("currency")] = report["currency"]
         line[head.index("unpricedModels")] = " ".join(item["unpricedModels"])
         line[head.index("unpriced")] = "true" if item["unpriced"] else "false"
+        line[head.index("cost")] = _decimal(item["cost"])
         writer.writerow([safe_cell(v) for v in line])  # no formulas from names a user typed
     return buf.getvalue()

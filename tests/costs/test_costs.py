@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -154,6 +155,13 @@ async def test_price_edit_changes_costs_and_csv(sqlite_apps: Apps, oai: FakeServ
     by_name = {row["agentName"]: row for row in rows}
     assert set(by_name) == {"Writer", "Critic", "Mystery"}
     assert float(by_name["Writer"]["cost"]) == pytest.approx(after[ids["writer"]]["cost"])
+    # a small amount in plain decimals (4.6e-05 reads badly in a spreadsheet)
+    tiny_price = {"model": "my-own-model", "input": 0.01, "output": 0.01}
+    assert (await apps.admin.put(f"{A}/costs/prices/my-own-model", json=tiny_price)).status_code == 200
+    r = await apps.admin.get(f"{A}/costs/export", params={"groupBy": "agent"})
+    tiny = {row["agentName"]: row["cost"] for row in csv.DictReader(io.StringIO(r.text))}["Mystery"]
+    assert re.fullmatch(r"0\.0000\d+", tiny) and float(tiny) == pytest.approx(cost(OAI_USAGE, 0.01, 0.01)), tiny
+    assert (await apps.admin.delete(f"{A}/costs/prices/my-own-model")).status_code == 200
     assert by_name["Writer"]["currency"] == "EUR" and by_name["Mystery"]["unpriced"] == "true"
     assert int(by_name["Critic"]["inputTokens"]) == 2 * CLAUDE_USAGE[0]
 
