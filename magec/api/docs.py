@@ -3,7 +3,10 @@
 FastAPI's default page loads Swagger UI from a CDN: blank on an offline machine, and a third
 party's script running next to the admin password. Here the assets come from the
 ``swagger-ui-bundle`` wheel, mounted at ``/docs-assets`` (a ``/docs`` path: the guard treats it as
-docs, not as the Admin UI).
+docs, not as the Admin UI). Only the files ``/docs`` loads are served (:data:`SERVED`): the wheel
+also holds Swagger's sample page, which fetches and renders a document from petstore.swagger.io
+on whichever origin serves it. There is no ReDoc page (the apps set ``redoc_url=None``): FastAPI's
+loads an unpinned script from a CDN, and on the admin origin such a script could drive the Admin API.
 
 Magec's addresses for the same (swaggo's ``/swagger/index.html`` and ``/swagger/doc.json``, on both
 of its ports) keep working: ``/swagger/doc.json`` is this app's OpenAPI schema and every other
@@ -12,18 +15,31 @@ of its ports) keep working: ``/swagger/doc.json`` is this app's OpenAPI schema a
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 ASSETS = "/docs-assets"
+#: the files of the wheel that ``/docs`` loads; nothing else of it is served
+SERVED = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
+
+
+class _Assets(StaticFiles):
+    """The wheel's folder, limited to :data:`SERVED` (404 for its other files)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path not in SERVED:
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
 
 
 def install(app: FastAPI, title: str) -> None:
     """``GET /docs`` and its assets; create ``app`` with ``docs_url=None``."""
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(ASSETS, _Assets(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -238,7 +238,13 @@ OPEN_LOCAL_ONLY = (
     "client (Admin UI → Clients) and send its token, or set server.openAccess: network to let anyone "
     "reach it without one"
 )
-_NOT_UI = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json", "/metrics", "/swagger")
+#: paths that are not a UI page (no CSP): these exact paths and everything under them. A prefix
+#: test alone ("/docs…") left the CSP off the UI itself, which the catch-all serves at "/docs-x"
+_NOT_UI = ("/api", "/v1", "/docs", "/docs-assets", "/openapi.json", "/metrics", "/swagger")
+
+
+def _not_ui(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in _NOT_UI)
 
 
 class RequestGuard:
@@ -269,7 +275,7 @@ class RequestGuard:
         extra = list(_BASE_HEADERS)
         if path.startswith(self.policy.api_prefixes) or path == "/metrics":
             extra.append((b"cache-control", b"no-store"))
-        elif self.policy.csp and not path.startswith(_NOT_UI):
+        elif self.policy.csp and not _not_ui(path):
             extra.append((b"content-security-policy", self.policy.csp.encode()))
 
         async def send_with_headers(message: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import logging
 import re
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -102,3 +103,43 @@ async def test_data_dir_and_files_are_private(tmp_path: Path, caplog: pytest.Log
         pass
     assert _mode(data / "magec.db") == 0o600 and _mode(data / "encryption.key") == 0o600
     assert any("lives in the data dir" in r.getMessage() for r in caplog.records)
+
+
+#: the attributes and Swagger/ReDoc options through which a page loads something
+_LOADS = re.compile(r"""(?:\b(?:src|href)\s*=\s*|\burl\s*:\s*|spec-url\s*=\s*)["']([^"']+)["']""")
+
+
+async def test_no_page_loads_anything_from_another_origin(tmp_path: Path) -> None:
+    """Whatever a browser opens on either port loads code, styles and documents from magec only.
+
+    FastAPI's ReDoc page (``/redoc``, on by default) put an unpinned script from a CDN (and Google
+    Fonts) on the admin origin, with no CSP: with no admin password (the default) whoever serves
+    that script could drive the Admin API, which starts processes. Swagger's sample page in the
+    docs assets fetched and rendered a document from petstore.swagger.io on the same origin."""
+    async with running_apps(tmp_path / "d") as apps:
+        for client, host in ((apps.admin, "admin"), (apps.user, "user")):
+            for path in ("/", "/docs", "/redoc", "/docs-assets/index.html",
+                         "/docs-assets/swagger-initializer.js", "/docs-assets/oauth2-redirect.html"):
+                r = await client.get(path)
+                if r.status_code == 404:
+                    continue
+                assert r.status_code == 200, (host, path, r.status_code)
+                foreign = [u for u in _LOADS.findall(r.text) if urlsplit(u).netloc not in ("", host)]
+                assert foreign == [], (host, path, foreign)
+            # what /docs needs is still there
+            for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+                assert (await client.get(f"/docs-assets/{asset}")).status_code == 200, (host, asset)
+
+
+async def test_every_ui_page_carries_the_csp(tmp_path: Path) -> None:
+    """The UIs' CSP was left off every path *starting with* ``/docs``, ``/redoc``, ``/swagger`` or
+    ``/openapi.json`` — and the UIs' catch-all answers such a path (``/docs-x``, ``/swaggerz``)
+    with the UI itself, so a link there opened the whole Admin UI without its CSP."""
+    async with running_apps(tmp_path / "d") as apps:
+        for client in (apps.admin, apps.user):
+            expected = (await client.get("/")).headers["content-security-policy"]
+            for path in ("/docs-x", "/docsx/#/agents", "/redoc", "/redocx", "/swaggerz", "/openapi.jsonx",
+                         "/metricsx"):
+                r = await client.get(path)
+                assert r.status_code == 200 and "text/html" in r.headers["content-type"], (path, r.status_code)
+                assert r.headers.get("content-security-policy") == expected, path

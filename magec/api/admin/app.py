@@ -36,7 +36,8 @@ NOT_CHANGES = (f"{PREFIX}/agent/", f"{PREFIX}/voice/")
 
 
 def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
-    app = FastAPI(title="magec Admin API", version="1", docs_url=None, openapi_url="/openapi.json")
+    # no ReDoc page: FastAPI's loads its script from a CDN (magec.api.docs)
+    app = FastAPI(title="magec Admin API", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     docs.install(app, "magec Admin API")  # Swagger UI from local assets (no CDN)
     errors.install(app)
     # Inside the auth middleware added below (bodies are read only once the caller is

@@ -32,7 +32,8 @@ def voice_ui_csp(configured_dir: str) -> str:
 
 
 def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI:
-    app = FastAPI(title="magec API", version="1", docs_url=None, openapi_url="/openapi.json")
+    # no ReDoc page: FastAPI's loads its script from a CDN (magec.api.docs)
+    app = FastAPI(title="magec API", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     docs.install(app, "magec API")  # Swagger UI from local assets (no CDN)
     errors.install(app)
     # Client-token auth before any body is read, per-route body limits, loop guard; inside
