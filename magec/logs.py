@@ -1,9 +1,17 @@
-"""Logging set-up: console or JSON lines, every record passed through the secret redactor."""
+"""Logging set-up: console or JSON lines, every record passed through the secret redactor.
+
+Each record is its own line(s), whatever it quotes: a record's text comes partly from outside (the
+session id a client sends, a provider's error text, a bot user's input), and the JSON format
+escapes it by nature; the console format escapes control characters (:class:`ConsoleFormatter`),
+so no quoted CR/LF starts a line that reads as magec's own record and no escape sequence reaches
+the terminal of whoever reads the log.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TextIO
@@ -32,6 +40,42 @@ class JsonFormatter(logging.Formatter):
             out["error"] = redact(error)
             out["traceback"] = redact(record.exc_text or "")
         return json.dumps(out)
+
+
+#: what a console line never carries raw: C0 controls but TAB (CR/LF would start a line of the
+#: quoter's own; ESC begins terminal escape sequences), DEL, C1 controls (0x9b is a one-byte CSI)
+#: and Unicode's line and paragraph separators
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as its Python escape (``\\n``, ``\\x1b``)."""
+    return _CONTROLS.sub(_escape, text)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The console format: a record's message is one line, its control characters escaped; a
+    traceback follows it indented by two spaces (its own lines, each escaped but for the line
+    breaks). So every line at column 0 begins a record of magec's, and a terminal showing the log
+    runs no escape sequence that a client, a provider or a bot user put into a value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        out = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:  # not through the redacting handler
+            record.exc_text = self.formatException(record.exc_info)
+        for extra in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if extra:
+                out += "".join("\n  " + escape_controls(line) for line in extra.split("\n"))
+        return out
 
 
 class AdkFailureEchoFilter(logging.Filter):
@@ -104,7 +148,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        else ConsoleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
