@@ -8,6 +8,10 @@
 * ``?spokesperson=<agent id>`` picks the speaking agent of a flow.
 * A spent budget (the client's, the app's agents' or the speaking agent's) is a 402
   ``budget_exceeded`` before the body is read, as a turn is refused (:func:`admit_spend`).
+* The provider call is admitted like a turn (:func:`admit_call`): it counts towards
+  ``limits.maxRuns``, ``maxRunsPerClient`` and ``maxRunsPerBackend`` while it runs (a speech
+  stream until its last byte), and is refused beyond them (429/503 with ``Retry-After``) before
+  the provider is called.
 
 Bodies are read with a cap (``config.upload_limit_bytes``, default 25 MB) so an oversized upload
 is refused with 413 without buffering it. The same router is mounted on the admin app under
@@ -17,10 +21,11 @@ is refused with 413 without buffering it. The same router is mounted on the admi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
 from starlette.types import Message
@@ -31,7 +36,7 @@ from magec.context import AppContext
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
 from magec.redact import redact
 from magec.runtime.build import Runtime
-from magec.voice import locate, parse_speech_request, resolve, synthesize, transcribe
+from magec.voice import VoiceTarget, locate, parse_speech_request, resolve, synthesize, transcribe
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,26 @@ def admit_spend(ctx: AppContext, rt: Runtime, caller: Caller, app_id: str, speak
         costs.check_call(rt, caller.client_id, app_id, speaker)
 
 
+def admit_call(ctx: AppContext, caller: Caller, backends: Iterable[str]) -> Callable[[], None]:
+    """Admit a provider call made for a caller outside a turn (speech, transcription, embeddings)
+    as a turn is admitted (:mod:`magec.runtime.admission`): one more of ``limits.maxRuns``, of the
+    client's ``maxRunsPerClient`` and of each backend's ``maxRunsPerBackend`` until the returned
+    release is called (idempotent), or the same refusal a turn gets (429/503 with ``Retry-After``).
+
+    Unadmitted, one client held any number of such calls at once: past ``maxRunsPerClient``, and
+    past a backend's HTTP pool, which is sized from these limits (:mod:`magec.backends._limits`),
+    so every other client's admitted turns on that backend waited for a connection."""
+    admission = ctx.extras.get("admission")
+    if admission is None:
+        return lambda: None
+    return admission.enter(caller.client_id or "", backends).release  # type: ignore[no-any-return]
+
+
+def voice_backends(target: VoiceTarget) -> list[str]:
+    """The backends a voice call of ``target`` may reach: its own, then its fallbacks'."""
+    return [t.spec.id for t in (target, *target.fallbacks)]
+
+
 #: where the user app serves the voice routes
 PREFIX = "/api/v1/voice"
 #: the audio upload route, under :data:`PREFIX` (user app) and the admin voice prefix; its body
@@ -132,15 +157,19 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
         limit = ctx.config.upload_limit_bytes
         audio, declared, fields = await read_audio_upload(request, limit)
-        text = await transcribe(
-            target,
-            audio,
-            declared,
-            usage(),
-            limit=limit,
-            language=fields.get("language"),
-            prompt=fields.get("prompt"),
-        )
+        release = admit_call(ctx, caller, voice_backends(target))
+        try:
+            text = await transcribe(
+                target,
+                audio,
+                declared,
+                usage(),
+                limit=limit,
+                language=fields.get("language"),
+                prompt=fields.get("prompt"),
+            )
+        finally:
+            release()
         return {"text": text}
 
     @r.post("/{agent_id}/speech", summary="Synthesise speech with the agent's text-to-speech backend")
@@ -156,7 +185,12 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
             raise ValidationError("request body is required: {\"input\": \"...\"}", field="input")
         body = parse_json(raw)
         text, fmt = parse_speech_request(body)
-        result = await synthesize(target, text, fmt, usage())
+        release = admit_call(ctx, caller, voice_backends(target))
+        try:
+            result = await synthesize(target, text, fmt, usage())
+        except BaseException:
+            release()
+            raise
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -165,11 +199,14 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
             except MagecError as err:
                 log.warning("speech stream for %s broke after the first byte: %s", target.agent.id, redact(str(err)))
                 raise
+            finally:
+                release()
 
         return StreamingResponse(
             stream(),
             media_type=result.content_type,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            background=BackgroundTask(release),  # a hang-up may leave the stream unfinished
         )
 
     return r

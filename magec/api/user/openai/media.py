@@ -17,7 +17,9 @@ Contract:
 
 Unknown model / not allowed: 404 ``model_not_found``; voice or embeddings not configured: 503 /
 400 as the voice routes answer; a spent budget of the client or the agent: 402 ``budget_exceeded``
-before the provider is called, as a turn is refused (docs/costs.md).
+before the provider is called, as a turn is refused (docs/costs.md). Each provider call is admitted
+like a turn (``limits.maxRuns`` / ``maxRunsPerClient`` / ``maxRunsPerBackend``: 503 / 429 / 503
+with ``Retry-After``, :func:`magec.api.user.voice.admit_call`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from magec.api.clients import Caller, authenticate
@@ -35,7 +38,14 @@ from magec.api.errors import json_body
 from magec.api.limits import parse_json
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
 from magec.api.user.openai.turns import model_field
-from magec.api.user.voice import SPEECH_BODY_LIMIT, admit_spend, read_audio_upload, read_capped
+from magec.api.user.voice import (
+    SPEECH_BODY_LIMIT,
+    admit_call,
+    admit_spend,
+    read_audio_upload,
+    read_capped,
+    voice_backends,
+)
 from magec.context import AppContext
 from magec.errors import UnknownModelError, ValidationError
 from magec.memory.runtime_hook import embedder_for
@@ -104,7 +114,11 @@ def router(ctx: AppContext) -> APIRouter:
         if embedder is None:
             raise ValidationError("model: no embedding model is configured (select a long-term memory provider "
                                   "with an embedding backend and model)", field="model")
-        vectors = await embedder.embed(texts)
+        release = admit_call(ctx, caller, [provider.embedding.backend] if provider else [])
+        try:
+            vectors = await embedder.embed(texts)
+        finally:
+            release()
         if size is not None and vectors and len(vectors[0]) != size:
             # the memory's model has one size (its vectors must compare with stored memories):
             # shortening them would silently change what they mean, so say what it returns
@@ -126,8 +140,12 @@ def router(ctx: AppContext) -> APIRouter:
         app, _ = _app(rt, caller, fields.get("model"))
         target = resolve(rt.snapshot, app, "stt")
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
-        text = await transcribe(target, audio, declared, usage(), limit=limit,
-                                language=fields.get("language"), prompt=fields.get("prompt"))
+        release = admit_call(ctx, caller, voice_backends(target))
+        try:
+            text = await transcribe(target, audio, declared, usage(), limit=limit,
+                                    language=fields.get("language"), prompt=fields.get("prompt"))
+        finally:
+            release()
         fmt = fields.get("response_format") or "json"
         if fmt == "text":
             return PlainTextResponse(text)
@@ -150,13 +168,22 @@ def router(ctx: AppContext) -> APIRouter:
         target = resolve(rt.snapshot, app, "tts")
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
         text, fmt = parse_speech_request(body)
-        result = await synthesize(target, text, fmt, usage())
+        release = admit_call(ctx, caller, voice_backends(target))
+        try:
+            result = await synthesize(target, text, fmt, usage())
+        except BaseException:
+            release()
+            raise
 
         async def stream() -> AsyncIterator[bytes]:
-            async for chunk in result.chunks:
-                yield chunk
+            try:
+                async for chunk in result.chunks:
+                    yield chunk
+            finally:
+                release()
 
         return StreamingResponse(stream(), media_type=result.content_type,
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+                                 background=BackgroundTask(release))  # a hang-up may leave the stream unfinished
 
     return r
