@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from magec.api.user.webhooks import is_public, post_callback, sign
@@ -465,3 +465,35 @@ def test_accepted_runs_finish_or_are_told_to_retry_when_the_server_stops(tmp_pat
         assert results["in-time"]["ok"] is True and results["in-time"]["response"] == "done in time", results
         late = results["too-slow"]
         assert late["ok"] is False and late["code"] == "unavailable" and "send it again" in late["error"], late
+
+
+async def test_a_callback_receiver_cannot_make_magec_read_its_answer(apps: Apps) -> None:
+    """The callback URL is the webhook caller's: it may answer the POST with a body without end.
+    magec needs only its status, but read the whole answer into memory before looking at it."""
+    chunk, total = 1024 * 1024, 96 * 1024 * 1024
+    sent: list[int] = []
+
+    async def endless(request: Request) -> StreamingResponse:
+        await request.body()
+
+        async def body() -> AsyncIterator[bytes]:
+            n = 0
+            try:
+                while n < total and not await request.is_disconnected():  # magec hung up: stop
+                    yield b"x" * chunk
+                    n += chunk
+            finally:
+                sent.append(n)
+
+        return StreamingResponse(body(), media_type="application/octet-stream")
+
+    with FakeServer(Starlette(routes=[Route("/hook", endless, methods=["POST"])])) as srv:
+        cid, token, _ = await _hook(apps, {"passthrough": True, "allowPrivateCallbacks": True})
+        r = await apps.user.post(f"{W}/{cid}", json={"prompt": "x", "callbackUrl": srv.url + "/hook"},
+                                 headers=auth(token))
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 30
+        while not sent:  # the receiver's answer ended (magec hung up, or it was all read)
+            assert time.monotonic() < deadline, "the callback never came"
+            await asyncio.sleep(0.05)
+    assert sent[0] < 16 * chunk, f"magec read {sent[0] // chunk} MiB of the receiver's answer"

@@ -49,6 +49,7 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   refused (``400`` naming ``callbackUrl``) unless ``config.webhook.allowPrivateCallbacks`` is true;
   the check is repeated right before the POST, which connects to the address that passed it (no
   second lookup a rebinding DNS server could answer differently), and redirects are not followed.
+  Only the receiver's status is read, never its answer's body (it could send one without end).
 """
 
 from __future__ import annotations
@@ -238,12 +239,17 @@ async def post_callback(
         try:
             address = await check_callback(url, allow_private, resolve)
             target, host, extensions = pinned(url, address)
-            async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT, follow_redirects=False, transport=transport) as http:
-                r = await http.post(target, content=data, headers={**headers, **host}, extensions=extensions)
-            if r.status_code < 500:
-                if r.status_code >= 300:
-                    log.warning("webhook callback answered %s", r.status_code)
-                return r.status_code < 300
+            async with (
+                httpx.AsyncClient(timeout=CALLBACK_TIMEOUT, follow_redirects=False, transport=transport) as http,
+                # streamed and left unread: only the status counts, and the receiver (the webhook
+                # caller's URL) could answer with a body without end, which a plain post reads whole
+                http.stream("POST", target, content=data, headers={**headers, **host}, extensions=extensions) as r,
+            ):
+                status = r.status_code
+            if status < 500:
+                if status >= 300:
+                    log.warning("webhook callback answered %s", status)
+                return status < 300
         except ValidationError as err:
             log.warning("webhook callback refused: %s", err)
             return False
