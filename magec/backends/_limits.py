@@ -20,7 +20,7 @@ call would get the same answer) and, with a fallback chain, answered by the next
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -56,17 +56,17 @@ def too_large(label: str, limit: int) -> MalformedResponseError:
 
 
 class _Capped(httpx2.AsyncByteStream):
-    def __init__(self, inner: Any, limit: int, label: str) -> None:
+    def __init__(self, inner: Any, limit: int, error: Callable[[], Exception]) -> None:
         self._inner = inner
         self._limit = limit
-        self._label = label
+        self._error = error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
         async for chunk in self._inner:
             seen += len(chunk)
             if seen > self._limit:
-                raise too_large(self._label, self._limit)
+                raise self._error()
             yield chunk
 
     async def aclose(self) -> None:
@@ -78,10 +78,16 @@ def event_hooks(spec: BackendSpec, label: str) -> dict[str, list[Any]]:
     limit = spec.max_response_bytes
 
     async def cap(response: httpx2.Response) -> None:
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            await response.aclose()
-            raise too_large(label, limit)
-        response.stream = _Capped(response.stream, limit, label)
+        await cap_response(response, limit, lambda: too_large(label, limit))
 
     return {"response": [cap]}
+
+
+async def cap_response(response: httpx2.Response, limit: int, error: Callable[[], Exception]) -> None:
+    """From a response hook: ``error()`` is raised for a declared ``Content-Length`` over ``limit``
+    (nothing read), and by the body's read the moment it passes ``limit``."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        await response.aclose()
+        raise error()
+    response.stream = _Capped(response.stream, limit, error)

@@ -62,11 +62,22 @@ from mcp import StdioServerParameters
 from typing_extensions import override
 
 from magec.backends._errors import no_address
+from magec.backends._limits import cap_response
+from magec.errors import MalformedResponseError
 from magec.procenv import minimal_env
 from magec.redact import redact
 from magec.resources import McpServer
 
 log = logging.getLogger(__name__)
+
+
+#: the most magec reads of an HTTP MCP server's answer to one message (as a backend's default
+#: ``maxResponseBytes``)
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+
+
+def _too_large() -> MalformedResponseError:
+    return MalformedResponseError(f"the MCP server's answer is larger than {MAX_ANSWER_BYTES} bytes")
 
 
 class HttpClientFactory:
@@ -96,6 +107,11 @@ class HttpClientFactory:
     async def _on_response(self, response: httpx2.Response) -> None:
         if response.status_code >= 400:
             self.last_error_status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+        if response.request.method == "POST":
+            # the answer to one message (a tool call's result…): whatever answers at the endpoint
+            # chooses its size, and the SDK reads it whole. Not the GET stream of server
+            # notifications, which lives as long as the session.
+            await cap_response(response, MAX_ANSWER_BYTES, _too_large)
 
 
 def connection_params(server: McpServer, *, connect_timeout: float = 10.0,

@@ -42,7 +42,8 @@ def load_server_module() -> ModuleType:
 class HttpMcp:
     """The test MCP server over Streamable HTTP in a uvicorn thread."""
 
-    def __init__(self, *, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, *, tls: tuple[Path, Path] | None = None, wrap: Any = None) -> None:
+        """``wrap``: an ASGI middleware around the server (``wrap(app)``), e.g. one that lies."""
         srv = load_server_module().server
         self.seen_headers: list[dict[str, str]] = []
 
@@ -69,7 +70,7 @@ class HttpMcp:
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/mcp/"
         kw: dict[str, Any] = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
-        config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="on",
+        config = uvicorn.Config(wrap(app) if wrap else app, log_level="critical", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=1, **kw)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
