@@ -14,7 +14,9 @@ Contract of :class:`Conversations` (the seam the bot workers, webhooks and cron 
   restart), else ``config.<type>.defaultAgent``, else the first allowed agent.
 * **Voice.** ``Inbound.audio`` is transcribed with the speaking agent's STT
   (:func:`magec.voice.resolve`/:func:`magec.voice.transcribe`); ``speech=True`` also synthesises
-  the answer with its TTS (no TTS configured → text only, no error).
+  the answer with its TTS (no TTS configured → text only, no error). Each of those provider calls
+  is admitted like a turn of the client (``limits.maxRunsPerClient`` …, :meth:`_admitted`): a
+  transcription refused is the turn's refusal; a synthesis refused leaves the answer text only.
 * **Never raises for a failed turn**: :meth:`ask` answers an :class:`Outbound` with ``error_code``
   (one code of :mod:`magec.errors`) and a redacted ``error_message``. Only :meth:`set_agent` raises
   (4xx :class:`MagecError`) so a bot can answer "not allowed".
@@ -29,10 +31,11 @@ Contract of :class:`Conversations` (the seam the bot workers, webhooks and cron 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -223,13 +226,14 @@ class Conversations:
                 costs = self.ctx.extras.get("costs")
                 if costs is not None:  # a spent budget refuses the transcription too, not just the turn after it
                     costs.check_call(rt, client_id, app.id, target.agent.id)
-                transcript = await transcribe(
-                    target,
-                    inbound.audio,
-                    inbound.audio_mime,
-                    self.ctx.runtime.usage if self.ctx.runtime is not None else None,
-                    limit=self.ctx.config.upload_limit_bytes,
-                )
+                with self._admitted(client_id, target.backend_ids()):
+                    transcript = await transcribe(
+                        target,
+                        inbound.audio,
+                        inbound.audio_mime,
+                        self.ctx.runtime.usage if self.ctx.runtime is not None else None,
+                        limit=self.ctx.config.upload_limit_bytes,
+                    )
                 text = transcript
             if not text or not text.strip():
                 raise ValidationError("text: the message is empty", field="text")
@@ -254,7 +258,7 @@ class Conversations:
             out.retry_after = failed[-1].retry_after
             return out
         if inbound.speech and answer:
-            await self._speak(rt, app, answer, inbound.speech_format, out)
+            await self._speak(rt, client_id, app, answer, inbound.speech_format, out)
         return out
 
     async def ask_each(self, client_id: str, inbound: Inbound) -> Outbound:
@@ -279,17 +283,31 @@ class Conversations:
         text = "\n---\n".join(p.text for p in answered if p.text)
         return Outbound(text, first.agent_id, first.agent_name, session_id=first.session_id, parts=parts)
 
-    async def _speak(self, rt: Runtime, app: App, text: str, fmt: str | None, out: Outbound) -> None:
+    async def _speak(self, rt: Runtime, client_id: str, app: App, text: str, fmt: str | None, out: Outbound) -> None:
         """TTS of the answer into ``out`` (no TTS configured, or it failed → text only)."""
         try:
             target = resolve(rt.snapshot, locate(rt.snapshot, app.id), "tts")
-            result = await synthesize(
-                target, text, fmt, self.ctx.runtime.usage if self.ctx.runtime is not None else None
-            )
-            out.audio = b"".join([chunk async for chunk in result.chunks])
+            with self._admitted(client_id, target.backend_ids()):
+                result = await synthesize(
+                    target, text, fmt, self.ctx.runtime.usage if self.ctx.runtime is not None else None
+                )
+                out.audio = b"".join([chunk async for chunk in result.chunks])
             out.audio_mime = result.content_type
         except MagecError as err:
             log.info("no speech for %s: %s", app.id, redact(str(err)))
+
+    @contextlib.contextmanager
+    def _admitted(self, client_id: str, backends: list[str]) -> Iterator[None]:
+        """A voice call of the client admitted like its turns (:mod:`magec.runtime.admission`):
+        refused (429/503's error) beyond its limits, counted while it runs. Unadmitted, a bot's
+        users could keep any number of transcriptions running at once, past the client's limit."""
+        admission = self.ctx.extras.get("admission")
+        ticket = admission.enter(client_id, backends) if admission is not None else None
+        try:
+            yield
+        finally:
+            if ticket is not None:
+                ticket.release()
 
     async def reset(self, client_id: str, conversation: str, user: str) -> None:  # noqa: ARG002 - per conversation
         """Start a new session for the conversation (its history stays stored, no longer used)."""

@@ -68,6 +68,11 @@ class VoiceTarget:
     #: tried in order when this target cannot answer (:mod:`magec.backends.fallback` semantics)
     fallbacks: tuple[VoiceTarget, ...] = ()
 
+    def backend_ids(self) -> list[str]:
+        """The backends a call of this target may reach (its own, then its fallbacks'): what
+        admission counts it against (:mod:`magec.runtime.admission`)."""
+        return [t.spec.id for t in (self, *self.fallbacks)]
+
 
 def locate(snap: StoreSnapshot, key: str) -> AppRef:
     """The agent or flow called ``key`` (id first, then exact name); ``NotFoundError`` if none."""

@@ -36,7 +36,7 @@ from magec.context import AppContext
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
 from magec.redact import redact
 from magec.runtime.build import Runtime
-from magec.voice import VoiceTarget, locate, parse_speech_request, resolve, synthesize, transcribe
+from magec.voice import locate, parse_speech_request, resolve, synthesize, transcribe
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,6 @@ def admit_call(ctx: AppContext, caller: Caller, backends: Iterable[str]) -> Call
     return admission.enter(caller.client_id or "", backends).release  # type: ignore[no-any-return]
 
 
-def voice_backends(target: VoiceTarget) -> list[str]:
-    """The backends a voice call of ``target`` may reach: its own, then its fallbacks'."""
-    return [t.spec.id for t in (target, *target.fallbacks)]
-
-
 #: where the user app serves the voice routes
 PREFIX = "/api/v1/voice"
 #: the audio upload route, under :data:`PREFIX` (user app) and the admin voice prefix; its body
@@ -157,7 +152,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
         limit = ctx.config.upload_limit_bytes
         audio, declared, fields = await read_audio_upload(request, limit)
-        release = admit_call(ctx, caller, voice_backends(target))
+        release = admit_call(ctx, caller, target.backend_ids())
         try:
             text = await transcribe(
                 target,
@@ -185,7 +180,7 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
             raise ValidationError("request body is required: {\"input\": \"...\"}", field="input")
         body = parse_json(raw)
         text, fmt = parse_speech_request(body)
-        release = admit_call(ctx, caller, voice_backends(target))
+        release = admit_call(ctx, caller, target.backend_ids())
         try:
             result = await synthesize(target, text, fmt, usage())
         except BaseException:

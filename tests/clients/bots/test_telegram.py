@@ -362,3 +362,24 @@ async def test_links_reach_telegram_as_links_next_to_a_line_of_brackets(
     assert parts[0].text == "[a" * 2000  # split from the links at the paragraph
     assert parts[-1].text.endswith('<a href="https://en.wikipedia.org/wiki/Foo_(bar)">Foo</a> and '
                          '<a href="https://d.example/?q=1">docs</a>')
+
+
+async def test_voice_notes_count_against_the_clients_run_limit(tmp_path: Path, telegram_fake: TelegramFake,
+                                                              alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    """``limits.maxRunsPerClient`` bounds a bot's provider work, its users' voice notes included:
+    their transcriptions ran unadmitted, so while one chat's note was being transcribed any other
+    chat's went to the provider too, past the client's limit."""
+    tg = telegram_fake
+    async with running_apps(tmp_path / "d", config={"max_runs_per_client": 1}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "telegram", tg_config(tg), [s.alpha])
+        alpha_llm.script(Reply(text="slow words", delay=3), route="stt")  # the first note takes a while
+        async with running(apps, cid):
+            tg.send_voice(chat_id=4301, user_id=4301, audio=voice_note("first"))
+            await until(lambda: len(requests_to(alpha_llm, "stt")) == 1)  # its transcription is running
+            tg.send_voice(chat_id=4302, user_id=4302, audio=voice_note("second"))
+            [busy] = await tg.await_sent(4302, "sendMessage")
+            assert len(requests_to(alpha_llm, "stt")) == 1, "the second note went to the provider too"
+            [first] = await tg.await_sent(4301, "sendMessage")
+        assert first.text == "alpha says: slow words"
+        assert "alpha says" not in busy.text, busy.text  # refused: the client's limit, said to the user

@@ -44,7 +44,6 @@ from magec.api.user.voice import (
     admit_spend,
     read_audio_upload,
     read_capped,
-    voice_backends,
 )
 from magec.context import AppContext
 from magec.errors import UnknownModelError, ValidationError
@@ -140,7 +139,7 @@ def router(ctx: AppContext) -> APIRouter:
         app, _ = _app(rt, caller, fields.get("model"))
         target = resolve(rt.snapshot, app, "stt")
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
-        release = admit_call(ctx, caller, voice_backends(target))
+        release = admit_call(ctx, caller, target.backend_ids())
         try:
             text = await transcribe(target, audio, declared, usage(), limit=limit,
                                     language=fields.get("language"), prompt=fields.get("prompt"))
@@ -168,7 +167,7 @@ def router(ctx: AppContext) -> APIRouter:
         target = resolve(rt.snapshot, app, "tts")
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
         text, fmt = parse_speech_request(body)
-        release = admit_call(ctx, caller, voice_backends(target))
+        release = admit_call(ctx, caller, target.backend_ids())
         try:
             result = await synthesize(target, text, fmt, usage())
         except BaseException:
