@@ -56,7 +56,10 @@ class AdminMcp:
     def __init__(self, admin: Any, config: Config) -> None:
         self.config = config
         self.specs: dict[str, ToolSpec] = {s.name: s for s in generate(admin.openapi())}
-        self.auth = AdminAuth(config.admin_password, config.trusted_proxies)
+        # the admin app's own check: a wrong password counts towards one lockout whichever port it
+        # was tried on (a count of its own gave a guesser 5 a minute here on top of the admin port's)
+        shared = getattr(getattr(admin, "state", None), "admin_auth", None)
+        self.auth = shared if isinstance(shared, AdminAuth) else AdminAuth(config.admin_password, config.trusted_proxies)
         headers = {"Authorization": f"Bearer {config.admin_password}"} if config.admin_password else {}
         # in process: the very app that serves the Admin API port, so nothing differs from HTTP
         self.http = httpx.AsyncClient(

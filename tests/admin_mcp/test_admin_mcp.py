@@ -150,3 +150,27 @@ def test_serve_refuses_an_exposed_mcp_server_without_password(tmp_path: Path) ->
         proc.start(timeout=60)
     assert "refusing to expose the admin MCP server" in str(info.value)
     assert proc.proc is not None and proc.proc.returncode == 2
+
+
+def test_guesses_on_the_mcp_port_count_with_the_admin_ports(tmp_path: Path) -> None:
+    """5 wrong admin passwords a minute from one address, whichever port they are tried on: the MCP
+    port kept a lockout count of its own, so a guesser had 5 a minute there on top of the admin
+    port's (and the one locked out of the admin port went on guessing through MCP)."""
+    port = free_port()
+    with ServerProcess(tmp_path / "d", admin_password=PASSWORD,
+                       server_config={"mcp": {"enabled": True, "port": port}}) as srv:
+        url = f"http://127.0.0.1:{port}/mcp"
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        for i in range(3):  # guesses on the admin port…
+            r = httpx.get(f"{srv.admin_url}{A}/backends", headers={"Authorization": f"Bearer guess-{i}"}, timeout=60)
+            assert r.status_code == 401, r.text
+        for i in range(3, 5):  # …and on the MCP port, five in all
+            r = httpx.post(url, json=init, headers={**accept, "Authorization": f"Bearer guess-{i}"}, timeout=60)
+            assert r.status_code == 401, r.text
+        # the sixth is refused on either port, the right password too, until the minute has passed
+        r = httpx.post(url, json=init, headers={**accept, "Authorization": "Bearer guess-5"}, timeout=60)
+        assert r.status_code == 429 and "retry-after" in r.headers, r.text
+        r = httpx.get(f"{srv.admin_url}{A}/backends", headers={"Authorization": f"Bearer {PASSWORD}"}, timeout=60)
+        assert r.status_code == 429, r.text

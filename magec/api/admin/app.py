@@ -46,6 +46,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
     instrument(app, ctx.metrics, "admin", lambda: refresh_gauges(ctx))
     auth = AdminAuth(ctx.config.admin_password, ctx.config.trusted_proxies)
     app.state.ctx = ctx
+    app.state.admin_auth = auth  # the admin MCP port checks with it too: one lockout count per address
 
     class AdminAuthMiddleware(BaseHTTPMiddleware):
         async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
