@@ -15,6 +15,10 @@ of its ports) keep working: ``/swagger/doc.json`` is this app's OpenAPI schema a
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -37,19 +41,41 @@ class _Assets(StaticFiles):
         return await super().get_response(path, scope)
 
 
+def csp(html: str) -> str:
+    """The page's Content-Security-Policy: its own files, and its one inline script by hash.
+
+    The docs page is on the admin origin, next to the admin password: a script injected into it
+    (an HTML-rendering bug in Swagger UI, a schema text it shows) must not run, nor the page load
+    anything or be framed from elsewhere. Swagger UI sets inline ``style`` attributes (so styles
+    may be inline), shows data: icons, and "Try it out" calls this origin."""
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
 def install(app: FastAPI, title: str) -> None:
     """``GET /docs`` and its assets; create ``app`` with ``docs_url=None``."""
     app.mount(ASSETS, _Assets(directory=swagger_ui_path), name="docs-assets")
 
+    page = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{title} — docs",
+        swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+    )
+    body = bytes(page.body)
+    headers = {"Content-Security-Policy": csp(body.decode())}
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{title} — docs",
-            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
-        )
+        return HTMLResponse(body, headers=headers)
 
     @app.get("/swagger/doc.json", include_in_schema=False)
     async def swagger_doc() -> JSONResponse:
