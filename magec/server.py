@@ -181,7 +181,12 @@ async def _start_runtime(ctx: AppContext) -> None:
     from magec.tools.mcp_pool import McpPool
 
     mcp = McpPool()
-    memory = MemoryService(ctx.store.engine)
+    from magec.clients.lease import Leases
+    from magec.clients.supervisor import replica_id
+    from magec.memory.runtime_hook import lease_ttl
+
+    # re-embed jobs run under a lease in the shared database: one process at a time (magec.memory.runtime_hook)
+    memory = MemoryService(ctx.store.engine, Leases(ctx.store.engine, replica_id(), lease_ttl()))
     breakers = Breakers(ctx.config.breaker_failures, ctx.config.breaker_cooldown)
     ctx.extras["breakers"] = breakers  # one circuit breaker per backend, read by the Admin API views
 

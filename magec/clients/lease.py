@@ -145,6 +145,14 @@ class Leases:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(t).where(t.c.name == name, t.c.owner == self.owner))
 
+    async def live_holder(self, name: str) -> str | None:
+        """Who holds ``name`` now: None when nobody does, the lease expired or its holder is a
+        process of this host that is gone."""
+        held = await self.holder(name)
+        if held is None or held[1] < _now() or process_gone(held[0], self.owner):
+            return None
+        return held[0]
+
     async def holder(self, name: str) -> tuple[str, datetime] | None:
         """(owner, expiry) of ``name``'s lease, expired or not; None when there is no row."""
         t = client_leases

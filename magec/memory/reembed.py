@@ -12,6 +12,10 @@ Contract:
   themselves. A new process calls :meth:`ReembedJob.start` — it finds the unfinished job for the
   store (same target model) and continues it; ``done`` is recomputed as ``total - remaining``.
 * ``on_progress(info)`` is called after every batch (the CLI draws a progress bar from it).
+* **One runner at a time** is the caller's business: :class:`magec.memory.runtime_hook.MemoryService`
+  holds a lease per store while it runs a job and passes ``keep`` to :meth:`ReembedJob.run`, asked
+  before every batch (renews the lease; ``False`` — the lease was lost — stops the run, leaving the
+  job ``running`` for the new holder). A run also stops when the job was superseded meanwhile.
 """
 
 from __future__ import annotations
@@ -185,8 +189,9 @@ class ReembedJob:
         if result is not None:
             await result
 
-    async def run(self, max_batches: int | None = None) -> JobInfo:
-        """Run (or continue) the job until no row is left; ``max_batches`` stops early (tests, pacing).
+    async def run(self, max_batches: int | None = None, keep: Callable[[], Awaitable[bool]] | None = None) -> JobInfo:
+        """Run (or continue) the job until no row is left; ``max_batches`` stops early (tests, pacing);
+        ``keep`` is asked before every batch and stops the run when it answers False (see above).
 
         A provider failure marks the job ``failed`` with the (redacted) error and returns; calling
         :meth:`start` + :meth:`run` again resumes it.
@@ -205,6 +210,9 @@ class ReembedJob:
             # the provider was down, say). A pass that finds nothing ends the run.
             after_id, processed = 0, 0
             while max_batches is None or batches < max_batches:
+                if keep is not None and not await keep():
+                    log.info("re-embed job %s: lease lost, stopping (another process continues it)", self.id)
+                    return info
                 rows = await self.store.reembed_batch(key, self.embedder_dim(), after_id, self.batch_size)
                 if not rows:
                     break
@@ -220,6 +228,8 @@ class ReembedJob:
                 done = jobs.c.done + len(rows)
                 info = await self._set(done=sa.case((done > jobs.c.total, jobs.c.total), else_=done))
                 await self._progress(info)
+                if info.status == "superseded":  # the model changed again: the new job takes over
+                    return info
             if processed == 0 or (max_batches is not None and batches >= max_batches):
                 break
         remaining = await self.store.reembed_pending(key, self.embedder_dim())
