@@ -5,7 +5,9 @@ A platform forgets a message once a bot confirms it: Telegram at the next ``getU
 (or the webhook's ``200``), Slack when the Socket Mode envelope is acked; Discord never sends a
 message twice at all. A process killed while answering lost the message; the user waited for an
 answer that never came. One row per message in ``bot_inbox`` (:mod:`magec.clients.tables`), keyed
-by the client and the platform's own id for it:
+by the client and the platform's own id for it — unique on the platform: Slack's ``event_id``,
+Discord's message id, Telegram's ``<bot id>:<update_id>`` (update ids count per bot, and a client's
+token may be changed to another bot, :func:`magec.clients.telegram.inbox_key`):
 
 * :meth:`BotInbox.receive` is called *before* the platform is told. The raw message (a user's
   words) is stored encrypted. True when the message is new; False when it was seen before (a

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 
 from magec.api.limits import parse_json
 from magec.clients.inbox import BotInbox
-from magec.clients.telegram import webhook_secret
+from magec.clients.telegram import inbox_key, webhook_secret
 from magec.clients.workers import deliver
 from magec.context import AppContext
 from magec.errors import AuthError, NotFoundError, PayloadTooLargeError, ValidationError
@@ -82,7 +82,7 @@ def router(ctx: AppContext) -> APIRouter:
             delivered = await deliver(client_id, update)
             if not delivered and inbox is not None:
                 # the bot runs in another process (replica, --workers): written down, it takes it from there
-                await inbox.receive(client_id, str(update["update_id"]), update)
+                await inbox.receive(client_id, inbox_key(token, update["update_id"]), update)
                 delivered = True
         except Exception as err:  # the inbox could not write it down: Telegram keeps it and retries
             log.warning("telegram client %s: an update was not taken: %s", client_id, redact(str(err)))

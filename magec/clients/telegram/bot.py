@@ -67,7 +67,7 @@ from telegram.request import HTTPXRequest
 from magec.clients import botkit
 from magec.clients.conversation import Inbound, Outbound
 from magec.clients.inbox import Seen, mark_started, notice, spawn_answered
-from magec.clients.telegram import webhook_secret
+from magec.clients.telegram import inbox_key, webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
 from magec.errors import MagecError
 
@@ -215,7 +215,7 @@ class TelegramBot:
 
         async def accept(payload: Any) -> None:  # before the route's 200 (bot_hooks)
             # taken once: the follower below may have read the row between its commit and now
-            if await self._receive(payload) and seen.add(str(payload.get("update_id"))):
+            if await self._receive(payload) and seen.add(inbox_key(self.token, payload.get("update_id", ""))):
                 queue.put_nowait(payload)
 
         for key in await self._replay():
@@ -245,7 +245,7 @@ class TelegramBot:
         update_id = payload.get("update_id") if isinstance(payload, dict) else None
         if self.ctx.inbox is None or not isinstance(update_id, int):
             return True
-        return await self.ctx.inbox.receive(self.ctx.client_id, str(update_id), payload)
+        return await self.ctx.inbox.receive(self.ctx.client_id, inbox_key(self.token, update_id), payload)
 
     async def _replay(self) -> list[str]:
         """The updates the previous worker received and did not finish (:mod:`magec.clients.inbox`);
@@ -257,15 +257,14 @@ class TelegramBot:
             update = _parse(left.payload, self.bot, self.ctx.client_id)
             if update is None:
                 await self.ctx.inbox.done(self.ctx.client_id, left.key)
-            elif not left.started:
-                self._spawn(update)
-            else:
-                self._spawn(update, interrupted=True)
+            else:  # under the key it was written down with (an older magec's: the bare update_id)
+                self._spawn(update, interrupted=left.started, key=left.key)
         return [left.key for left in lefts]
 
-    def _spawn(self, update: Update, *, interrupted: bool = False) -> None:
-        handling = self._tell_interrupted(update) if interrupted else self._handle_safely(update)
-        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, str(update.update_id), handling)
+    def _spawn(self, update: Update, *, interrupted: bool = False, key: str | None = None) -> None:
+        key = key or inbox_key(self.token, update.update_id)
+        handling = self._tell_interrupted(update) if interrupted else self._handle_safely(update, key)
+        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, key, handling)
 
     async def _tell_interrupted(self, update: Update) -> None:
         msg = update.message
@@ -279,9 +278,9 @@ class TelegramBot:
             log.warning("telegram client %s: could not ask for update %s again: %s", self.ctx.client_id,
                         update.update_id, botkit.safe_error(exc, self.token))
 
-    async def _handle_safely(self, update: Update) -> None:
+    async def _handle_safely(self, update: Update, key: str) -> None:
         try:
-            await self.handle(update)
+            await self.handle(update, key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad update must not stop the bot
@@ -304,7 +303,7 @@ class TelegramBot:
     def conversation(chat_id: int, thread_id: int | None) -> str:
         return f"{chat_id}:{thread_id}" if thread_id is not None else str(chat_id)
 
-    async def handle(self, update: Update) -> None:
+    async def handle(self, update: Update, key: str | None = None) -> None:
         if update.callback_query is not None:
             await self._button(update.callback_query)
             return
@@ -322,7 +321,7 @@ class TelegramBot:
             text = (msg.text or "").strip()
             if text.startswith("/") and await self._command(msg, conv, text):
                 return
-            await self._turn(msg, conv, thread, str(update.update_id))
+            await self._turn(msg, conv, thread, key or inbox_key(self.token, update.update_id))
 
     async def _command(self, msg: Message, conv: str, text: str) -> bool:
         """Run a bot command; False when ``text`` is no command of ours (it goes to the agent)."""

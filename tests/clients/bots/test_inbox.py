@@ -314,3 +314,31 @@ async def test_a_webhook_update_the_worker_also_reads_from_the_inbox_is_answered
             assert [m.text for m in sent] == ["alpha says: once please", "alpha says: and then this"]
             assert [m.text for m in tg.sent_to(81, "sendMessage")] == [m.text for m in sent]
             assert len(llm.calls()) == 2
+
+
+def test_a_new_bot_token_s_updates_are_not_taken_for_the_old_bot_s(tmp_path: Path) -> None:
+    """Telegram counts ``update_id`` per bot: after the client's token is changed to another bot,
+    that bot's updates reuse ids the old bot's answered updates had, and must still be answered."""
+    with (
+        FakeServer(OpenAIFake("alpha")) as llm,
+        TelegramFake("111111:AAA-first-bot-token", username="first_bot", bot_id=111111) as one,
+        TelegramFake("222222:BBB-second-bot-token", username="second_bot", bot_id=222222) as two,
+        ServerProcess(tmp_path / "srv") as srv, httpx.Client(base_url=srv.admin_url, timeout=30) as admin,
+    ):
+        b = admin.post(f"{A}/backends", json={"name": "alpha", "type": "openai", "url": llm.url}).json()
+        agent = admin.post(f"{A}/agents", json={"name": "Alpha", "llm": {"backend": b["id"], "model": "m"}}).json()
+        t = new_client(admin, "telegram", {"botToken": one.token, "apiBaseUrl": one.url}, agent["id"], "tg")
+        status_until(admin, t["id"], lambda x: x.get("identity") == "@first_bot" and x.get("connected") is True)
+        for i in range(5):
+            assert one.send_text(chat_id=7, user_id=7, text=f"to the first bot {i}") == i + 1
+            assert one.wait_sent(7, "sendMessage", count=i + 1)[i].text == f"alpha says: to the first bot {i}"
+        # the operator moves the client to another bot (a new token from BotFather)
+        client = admin.get(f"{A}/clients/{t['id']}").json()
+        r = admin.put(f"{A}/clients/{t['id']}", json={**client, "config": {"telegram": {
+            "botToken": two.token, "apiBaseUrl": two.url}}})
+        assert r.status_code == 200, r.text
+        status_until(admin, t["id"], lambda x: x.get("identity") == "@second_bot" and x.get("connected") is True)
+        for i in range(5):  # update ids 1…5 again, of another bot
+            assert two.send_text(chat_id=7, user_id=7, text=f"to the second bot {i}") == i + 1
+            assert two.wait_sent(7, "sendMessage", count=i + 1)[i].text == f"alpha says: to the second bot {i}"
+        assert len(llm.calls()) == 10
