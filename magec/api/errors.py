@@ -27,7 +27,7 @@ from magec.errors import (
 )
 from magec.loop import off_loop
 from magec.redact import redact
-from magec.store.pool import unreachable
+from magec.store.pool import Reachability, may_be_connectivity
 from magec.store.validation import loc_to_path
 
 log = logging.getLogger("magec.api")
@@ -141,11 +141,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.DBAPIError)
     async def _database(request: Request, err: Exception) -> JSONResponse:
         # the database's driver or socket failed: while the database is down this is an outage
-        # (503 + Retry-After, one warning line), not a bug; otherwise the same 500 as any bug
+        # (503 + Retry-After, one warning line), not a bug; otherwise the same 500 as any bug.
+        # Only an error that can be the database's connection waits for the check (a full disk
+        # cannot), and failures at once share one check (magec.store.pool.Reachability)
         ctx = getattr(request.app.state, "ctx", None)
-        cause = await unreachable(ctx.store.engine, DATABASE_CHECK_TIMEOUT) if ctx is not None else None
+        if ctx is None or not may_be_connectivity(err):
+            return _internal(request, err, exc_info=True)
+        cause = await Reachability.of(ctx.store.engine, DATABASE_CHECK_TIMEOUT).cause()
         if cause is None:
             return _internal(request, err, exc_info=True)
+        if isinstance(cause, OverloadedError):  # no connection free to check: busy, not down
+            log.warning("%s %s failed (%s) while the database pool is exhausted: answering overloaded",
+                        request.method, request.url.path, redact(repr(err)))
+            return to_response(cause)
         log.warning("%s %s failed: magec's database cannot be reached: %s", request.method,
                     request.url.path, redact(repr(cause)))
         return to_response(DATABASE_DOWN)

@@ -7,8 +7,9 @@ Contract:
   every replica restarted at once, fixing nothing).
 * ``GET /api/v1/health/ready`` — readiness, for a load balancer: ``200 {"status": "ok"}`` when this
   replica reached its database within :data:`READY_TIMEOUT` seconds, else ``503`` with the one
-  error body (``code: database_unavailable``) and ``Retry-After``, so the balancer sends the traffic
-  to the replicas that can serve it.
+  error body and ``Retry-After``, so the balancer sends the traffic to the replicas that can serve
+  it: ``code: database_unavailable`` when the database did not answer, ``code: overloaded`` when
+  this process had no free pool connection to ask it (busy, not cut off: the log says which).
 * Both need no credentials and are exempt from the Host / Origin checks (orchestrators probe by IP):
   they say nothing but up or down.
 """
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from magec.api.errors import DATABASE_DOWN, to_response
 from magec.context import AppContext
+from magec.errors import OverloadedError
 from magec.redact import redact
 from magec.store.pool import unreachable
 
@@ -39,9 +41,12 @@ def install(app: FastAPI, ctx: AppContext) -> None:
     async def health() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    @app.get(READY_PATH, tags=["health"], summary="Readiness: this replica reaches its database (503 when not)")
+    @app.get(READY_PATH, tags=["health"], summary="Readiness: this replica reaches its database (503 when not, or when overloaded)")
     async def ready() -> JSONResponse:
         cause = await unreachable(ctx.store.engine, READY_TIMEOUT)
+        if isinstance(cause, OverloadedError):
+            log.warning("readiness: overloaded: every database pool connection is in use (database.poolSize)")
+            return to_response(cause)
         if cause is not None:
             # the cause goes to the log (redacted there); the probe's body stays generic
             log.warning("readiness: database unreachable: %s", redact(repr(cause)))

@@ -27,12 +27,21 @@ Contract:
   :class:`~magec.errors.MagecError` already, so a client never sees "QueuePool limit … reached".
 * :func:`make_engine` builds the async engine with that pool (re-exported by
   :mod:`magec.store.store`, where callers import it from).
+* :func:`unreachable` tells "the database does not answer" from "this process has no free
+  connection" (:func:`exhausted`: an :class:`~magec.errors.OverloadedError`, the database may be
+  fine). :class:`Reachability` is what a failed request asks: only for an error that can be the
+  database's connection (:func:`may_be_connectivity`; a full disk, a constraint, a permission
+  cannot), one check at a time per engine, and an "unreachable"/"overloaded" verdict is reused for
+  :data:`VERDICT_TTL` s, so a burst of failures during an outage makes one ``SELECT 1``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +49,7 @@ from sqlalchemy import event, exc
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from magec.errors import ConfigError, OverloadedError
 from magec.redact import redact
@@ -115,10 +124,21 @@ class OverloadedQueuePool(AsyncAdaptedQueuePool):
         except exc.TimeoutError as e:
             log.warning("database pool exhausted (%d connections, %.1fs wait): answering overloaded",
                         self.size() + self._max_overflow, self._timeout)
-            raise OverloadedError(
-                "the server is out of database connections (database.poolSize); retry shortly",
-                retry_after=RETRY_AFTER,
-            ) from e
+            raise out_of_connections() from e
+
+
+def out_of_connections() -> OverloadedError:
+    return OverloadedError("the server is out of database connections (database.poolSize); retry shortly",
+                           retry_after=RETRY_AFTER)
+
+
+def exhausted(engine: AsyncEngine) -> bool:
+    """True when every connection ``engine``'s pool may open is checked out (a checkout waits)."""
+    pool = engine.sync_engine.pool
+    overflow = getattr(pool, "_max_overflow", -1)
+    if not isinstance(pool, QueuePool) or overflow < 0:
+        return False
+    return pool.checkedout() >= pool.size() + overflow
 
 
 
@@ -184,15 +204,88 @@ def database_error(err: BaseException, url: str) -> ConfigError | None:
 
 async def unreachable(engine: AsyncEngine, timeout: float) -> BaseException | None:
     """Why ``engine``'s database does not answer a ``SELECT 1`` within ``timeout`` seconds (a
-    connection refused, a vanished socket, the timeout itself); None when it answers."""
+    connection refused, a vanished socket, the timeout itself); None when it answers. An
+    :class:`~magec.errors.OverloadedError` when the pool had no free connection for the check
+    (refused by the pool, or still exhausted when the wait timed out): the process is busy, which
+    says nothing of the database. (A pool full at the moment of asking is no verdict: background
+    work holds connections for moments, and the check waits for one as any request does.)"""
     try:
         async with asyncio.timeout(timeout):
             async with engine.connect() as conn:
                 await conn.execute(sql_text("SELECT 1"))
+    except OverloadedError as e:
+        return e
     except Exception as e:  # noqa: BLE001 - any failure to answer is "unreachable"
+        if isinstance(e, TimeoutError) and exhausted(engine):
+            return out_of_connections()
         return e
     return None
 
 
-__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "database_error", "describe", "make_engine", "pool_sizing",
-           "poolable", "unreachable"]
+#: errnos of a local resource (disk, permissions, paths), never of the database's connection
+_LOCAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                           errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ENOTEMPTY,
+                           errno.EXDEV, errno.EMFILE, errno.ENFILE})
+#: SQLite result codes that are no connectivity: full, read-only, constraint, too big, mismatch
+_SQLITE_LOCAL = frozenset({13, 8, 19, 18, 20})
+
+
+def may_be_connectivity(err: BaseException) -> bool:
+    """Whether ``err`` (a failed request's) can mean the database is unreachable: False for a
+    full disk, a read-only or permission failure, a constraint or a bad statement — a request
+    failing so is answered at once, without checking the database."""
+    if isinstance(err, exc.DBAPIError):
+        if err.connection_invalidated:
+            return True
+        if isinstance(err, exc.IntegrityError | exc.DataError | exc.ProgrammingError | exc.NotSupportedError):
+            return False
+        cause: BaseException | None = err.orig
+        while cause is not None:  # the driver's own error (and what it wraps)
+            code = getattr(cause, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF in _SQLITE_LOCAL:
+                return False
+            if isinstance(cause, OSError):
+                return may_be_connectivity(cause)
+            cause = cause.__cause__
+        return True
+    if isinstance(err, OSError):
+        return err.errno not in _LOCAL_ERRNOS
+    return True
+
+
+#: seconds an "unreachable" / "overloaded" verdict answers further failed requests
+VERDICT_TTL = 1.0
+
+
+class Reachability:
+    """The database check of failed requests, per engine: one at a time, a bad verdict reused for
+    :data:`VERDICT_TTL` s (a good one never: the next failure may be the first of an outage)."""
+
+    _of: weakref.WeakKeyDictionary[AsyncEngine, Reachability] = weakref.WeakKeyDictionary()
+
+    def __init__(self, engine: AsyncEngine, timeout: float) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self._bad: tuple[float, BaseException] | None = None
+        self._running: asyncio.Future[BaseException | None] | None = None
+
+    @classmethod
+    def of(cls, engine: AsyncEngine, timeout: float) -> Reachability:
+        found = cls._of.get(engine)
+        if found is None:
+            found = cls._of[engine] = cls(engine, timeout)
+        return found
+
+    async def cause(self) -> BaseException | None:
+        """:func:`unreachable`'s answer, shared by concurrent callers, a bad one cached a moment."""
+        if self._bad is not None and time.monotonic() - self._bad[0] < VERDICT_TTL:
+            return self._bad[1]
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(unreachable(self.engine, self.timeout))
+        found = await asyncio.shield(self._running)
+        self._bad = (time.monotonic(), found) if found is not None else None
+        return found
+
+
+__all__ = ["DEFAULT_TIMEOUT", "OverloadedQueuePool", "PoolSizing", "Reachability", "database_error", "describe",
+           "exhausted", "make_engine", "may_be_connectivity", "pool_sizing", "poolable", "unreachable"]
