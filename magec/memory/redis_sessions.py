@@ -29,7 +29,10 @@ from google.adk.sessions.session import Session
 
 from magec._adk import StaleSessionError
 from magec.memory.session_base import (
+    APP,
+    SESSION,
     STALE_MESSAGE,
+    USER,
     MagecSessionService,
     clean_id,
     dump_event,
@@ -42,6 +45,7 @@ from magec.memory.session_base import (
     set_marker,
     split_state,
 )
+from magec.memory.session_listing import STATE_LIMIT, SessionListing, assemble, chosen
 
 # KEYS: meta state events eids app user idx uidx
 # ARGV: ttl, time, idx_member, sid, n_session, n_app, n_user, then k/v pairs in that order
@@ -91,6 +95,16 @@ return newrev
 """
 
 
+#: the bytes of a hash's values (the session listing reads sizes before values)
+_SIZE = """
+local total = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  total = total + redis.call('HSTRLEN', KEYS[1], field)
+end
+return total
+"""
+
+
 def _k(*parts: str) -> str:
     return json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False)
 
@@ -110,6 +124,7 @@ class RedisSessionService(MagecSessionService):
         self.client: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
         self._create = self.client.register_script(_CREATE)
         self._append = self.client.register_script(_APPEND)
+        self._size = self.client.register_script(_SIZE)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -263,6 +278,52 @@ class RedisSessionService(MagecSessionService):
                 await pipe.execute()
         sessions.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
         return ListSessionsResponse(sessions=sessions)
+
+    async def list_session_heads(self, *, app_name: str, user_id: str | None) -> SessionListing:
+        """The listing with bounded state (:mod:`magec.memory.session_listing`): a state hash's
+        size is summed by a script (``HSTRLEN``) and only the hashes listed are read."""
+        p = self.prefix
+        members = await self._members(app_name, user_id)
+        if not members:
+            return SessionListing()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for uid, sid, _ in members:
+                pipe.hgetall(self._keys(app_name, uid, sid)[0])
+            metas = await pipe.execute()
+        rows = sorted(((uid, sid, float(meta["ut"]), int(meta["rev"]))
+                       for (uid, sid, _), meta in zip(members, metas, strict=True)
+                       if meta), key=lambda r: (r[2], r[0], r[1]))  # an expired one: list_sessions prunes the index
+        picked = chosen([r[:3] for r in rows]) if user_id is not None else set()
+        hashes: list[tuple[str, str, str, str]] = [(APP, "", "", f"{p}:app:{_k(app_name)}")]
+        if user_id is not None:
+            hashes.append((USER, user_id, "", f"{p}:user:{_k(app_name, user_id)}"))
+        hashes += [(SESSION, uid, sid, self._keys(app_name, uid, sid)[1]) for uid, sid in sorted(picked)]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for *_, key in hashes:
+                await self._size(keys=[key], client=pipe)
+            sizes = [int(n) for n in await pipe.execute()]
+        small = [h for h, n in zip(hashes, sizes, strict=True) if n <= STATE_LIMIT]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for *_, key in small:
+                pipe.hgetall(key)
+            values = dict(zip([h[3] for h in small], await pipe.execute(), strict=True))
+        state_rows: list[tuple[str, str, str, str, Any, int]] = []
+        for (scope, uid, sid, key), size in zip(hashes, sizes, strict=True):
+            if key not in values:
+                state_rows.append((scope, uid, sid, "", None, size))
+            else:
+                state_rows += [(scope, uid, sid, k, v, size) for k, v in values[key].items()]
+        return assemble(app_name, rows, state_rows, picked)
+
+    async def _members(self, app_name: str, user_id: str | None) -> list[tuple[str, str, float]]:
+        """(user, session, score) of the app's (or the user's) session index."""
+        if user_id is not None:
+            return [(user_id, m, score) for m, score in await self._zrange(f"{self.prefix}:uidx:{_k(app_name, user_id)}")]
+        out = []
+        for m, score in await self._zrange(f"{self.prefix}:idx:{_k(app_name)}"):
+            uid, sid = json.loads(m)
+            out.append((str(uid), str(sid), float(score)))
+        return out
 
     async def _zrange(self, key: str) -> list[tuple[str, float]]:
         raw: Any = await self.client.zrange(key, 0, -1, withscores=True)

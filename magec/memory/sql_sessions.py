@@ -63,6 +63,7 @@ from magec.memory.session_base import (
     split_state,
     stored_bytes,
 )
+from magec.memory.session_listing import SessionListing, assemble, chosen, state_params, state_sql
 from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
 from magec.memory.tables import session_state as st
@@ -350,6 +351,33 @@ class SqlSessionService(MagecSessionService):
             set_marker(session, int(revision), float(update_time))
             sessions.append(session)
         return ListSessionsResponse(sessions=sessions)
+
+    async def list_session_heads(self, *, app_name: str, user_id: str | None) -> SessionListing:
+        """The listing with bounded state (:mod:`magec.memory.session_listing`); without a user,
+        no session's state (only the app's sizes are read)."""
+        q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(ss.c.app_name == app_name)
+        if user_id is not None:
+            q = q.where(ss.c.user_id == user_id)
+        q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
+        found: Sequence[Any]
+        state_rows: Sequence[Any]
+        if self._reader is not None:
+            found = await self._reader.run(ops.heads_op(app_name, user_id))
+        else:
+            async with self.engine.connect() as conn:
+                found = (await conn.execute(q)).all()
+        rows = [(str(u), str(s), float(t), int(r)) for u, s, t, r in found]
+        if not rows:
+            return SessionListing()
+        picked = chosen([r[:3] for r in rows]) if user_id is not None else set()
+        sql = state_sql(user_id is not None, len(picked))
+        params = state_params(app_name, user_id, [s for _, s in picked])
+        if self._reader is not None:
+            state_rows = await self._reader.run(ops.sized_state_op(sql, params))
+        else:
+            async with self.engine.connect() as conn:
+                state_rows = (await conn.execute(sa.text(sql), params)).all()
+        return assemble(app_name, rows, state_rows, picked)
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         sid = clean_id(session_id) or ""

@@ -134,6 +134,28 @@ def list_op(app: str, user: str | None) -> Callable[[sqlite3.Connection], tuple[
     return op
 
 
+def heads_op(app: str, user: str | None) -> Callable[[sqlite3.Connection], list[Any]]:
+    """The listing's session rows ``(user, session, update_time, revision)``, oldest update first."""
+
+    def op(conn: sqlite3.Connection) -> list[Any]:
+        sql = "SELECT user_id, session_id, update_time, revision FROM session_sessions WHERE app_name = ?"
+        params: tuple[Any, ...] = (app,) if user is None else (app, user)
+        if user is not None:
+            sql += " AND user_id = ?"
+        return conn.execute(sql + " ORDER BY update_time, user_id, session_id", params).fetchall()
+
+    return op
+
+
+def sized_state_op(sql: str, params: dict[str, Any]) -> Callable[[sqlite3.Connection], list[Any]]:
+    """The rows of :func:`magec.memory.session_listing.state_sql` (named parameters)."""
+
+    def op(conn: sqlite3.Connection) -> list[Any]:
+        return conn.execute(sql, params).fetchall()
+
+    return op
+
+
 def user_state_op(app: str, user: str) -> Callable[[sqlite3.Connection], list[tuple[str, str]]]:
     """The ``(key, value JSON)`` rows of one user's state."""
 

@@ -7,7 +7,8 @@ playground (admin auth instead of client tokens).
 
 ADK parity (what ADK's dev web UI and API clients send): ``list-apps`` answers app *names* (ids and
 status with ``?detailed=true``; a name two apps share is listed as the ids), every ``appName`` may
-be a name or an id; session lists carry ``state``; ``PATCH …/sessions/{id}`` applies a
+be a name or an id; session lists carry ``state`` (bounded: a big or old one is ``{}`` with
+``stateOmitted``, :mod:`magec.memory.session_listing`); ``PATCH …/sessions/{id}`` applies a
 ``stateDelta`` as one event; ``POST …/sessions`` takes ``sessionId``, ``state`` and ``events`` (an
 import: events appended in order, ADK's checks — no actions, no long-running ids); ``GET /version``
 and ``GET /apps/{app}/app-info``; error bodies carry ``detail`` next to ``error`` / ``code``
@@ -54,6 +55,7 @@ from magec.errors import (
     require_string,
 )
 from magec.loop import off_loop
+from magec.memory.session_listing import session_heads
 from magec.memory.session_quota import reserve
 from magec.runtime.build import Runtime
 from magec.runtime.run import (
@@ -280,11 +282,14 @@ def agent_router(
     async def list_sessions(app_name: str, user_id: str, request: Request) -> list[dict[str, Any]]:
         rt = await runtime()
         app, caller = app_for(request, rt, app_name, must_be_valid=False)
-        resp = await rt.session_service.list_sessions(app_name=app.id, user_id=caller.owner_key(user_id))
+        listing = await session_heads(rt.session_service, app.id, caller.owner_key(user_id))
+        # ADK's shape; a state too big to list (or of an older session) is left out, marked
+        # (magec.memory.session_listing: the listing's memory is bounded, docs/sessions.md)
         return [
             {"id": s.id, "appName": s.app_name, "userId": caller.shown(s.user_id),
-             "state": dict(s.state), "events": [], "lastUpdateTime": s.last_update_time}
-            for s in resp.sessions
+             "state": dict(s.state), "events": [], "lastUpdateTime": s.last_update_time,
+             **({"stateOmitted": True} if s.id in listing.omitted else {})}
+            for s in listing.sessions
         ]
 
     if not user_view:
@@ -293,10 +298,10 @@ def agent_router(
         async def list_all_sessions(app_name: str, request: Request) -> list[dict[str, Any]]:
             rt = await runtime()
             app, _ = app_for(request, rt, app_name, must_be_valid=False)
-            resp = await rt.session_service.list_sessions(app_name=app.id, user_id=None)
+            listing = await session_heads(rt.session_service, app.id, None)  # no session's state is read
             return [
                 {"id": s.id, "appName": s.app_name, "userId": s.user_id, "lastUpdateTime": s.last_update_time}
-                for s in resp.sessions
+                for s in listing.sessions
             ]
 
     async def _create(
