@@ -1,13 +1,24 @@
 """The session listing (``GET …/users/{user}/sessions``, ADK's shape) holds a bounded amount of
 state whatever is stored: a session whose state is too big to list, or that is not one of the most
 recently updated, is listed with ``state: {}`` and ``stateOmitted: true``; reading the session
-itself still gives its whole state. On each session store (SQLite, PostgreSQL, Redis)."""
+itself still gives its whole state. On each session store (SQLite, PostgreSQL, Redis). Reads of
+whole sessions run a few at a time per client."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from magec.api.user.session_reads import PER_CLIENT
 from magec.memory.session_listing import STATE_LIMIT, STATE_SESSIONS
-from magec.testing.apps import Apps
+from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer
+from magec.testing.services import Postgres
 from tests.runtime.test_run_api import make_agent
 
 U = "/api/v1/agent"
@@ -41,3 +52,49 @@ async def test_a_listing_leaves_big_and_old_states_out(session_apps: Apps, opena
     assert listed["small"]["state"] == {} and listed["small"]["stateOmitted"] is True
     assert listed[f"later-{STATE_SESSIONS - 1}"]["state"] == {"client:n": STATE_SESSIONS - 1}
     assert sum(1 for s in listed.values() if not s.get("stateOmitted")) == STATE_SESSIONS
+
+
+async def _waiting(conn: AsyncConnection, locker: int) -> int:
+    """Connections of this database waiting for a lock (PostgreSQL's own view): the reads blocked
+    by the locked table. (A statement waits while it is parsed, so its ``query`` and ``state``
+    still show the connection's previous statement: only the wait itself tells.)"""
+    return int((await conn.execute(sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+        "AND pid NOT IN (pg_backend_pid(), :locker)"), {"locker": locker})).scalar_one())
+
+
+async def test_whole_session_reads_of_one_client_run_a_few_at_a_time(
+    tmp_path: Path, postgres: Postgres, openai_x: FakeServer
+) -> None:
+    """A UI opening every session at once (Magec's voice UI does) gets every answer, but only
+    :data:`PER_CLIENT` of one client's reads are in the database at a time; the rest wait."""
+    url = postgres.url(postgres.create_database())
+    async with running_apps(tmp_path / "data", database_url=url) as apps:
+        _, aid = await make_agent(apps, openai_x)
+        base = f"{U}/apps/{aid}/users/ada/sessions"
+        assert (await apps.user.post(f"{base}/s", json={"state": {"client:k": "v"}})).status_code == 200
+        # the pool's kept connections opened beforehand (as after any busy moment): what waits
+        # below is held back by magec, not by PostgreSQL starting connections
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(3 * PER_CLIENT):
+                await held.enter_async_context(apps.ctx.store.engine.connect())
+        watcher = create_async_engine(url)
+        try:
+            async with watcher.connect() as locker, watcher.connect() as observer:
+                # the database is slow for a moment: the sessions table locked by maintenance
+                await locker.execute(sa.text("BEGIN"))
+                pid = int((await locker.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+                await locker.execute(sa.text("LOCK TABLE session_sessions IN ACCESS EXCLUSIVE MODE"))
+                reads = [asyncio.create_task(apps.user.get(f"{base}/s")) for _ in range(3 * PER_CLIENT)]
+                deadline = time.monotonic() + 20
+                while await _waiting(observer, pid) < PER_CLIENT:
+                    assert time.monotonic() < deadline, await _waiting(observer, pid)
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)  # the others had every chance to reach the database meanwhile
+                assert await _waiting(observer, pid) == PER_CLIENT
+                await locker.execute(sa.text("COMMIT"))
+                answers = await asyncio.gather(*reads)
+        finally:
+            await watcher.dispose()
+        assert [r.status_code for r in answers] == [200] * len(answers)
+        assert all(r.json()["state"] == {"client:k": "v"} and r.json()["id"] == "s" for r in answers)

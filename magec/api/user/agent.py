@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
 from google.adk import version as adk_version
 from google.adk.agents import LlmAgent
 from google.adk.events import Event, EventActions
@@ -42,6 +43,7 @@ from magec.api.limits import answer_while_connected
 from magec.api.routing import GatedRouter
 from magec.api.streaming import EventStreamResponse
 from magec.api.user.adk_models import CreateSessionRequest, RunAgentRequest, UpdateSessionRequest, body_doc
+from magec.api.user.session_reads import ReadGate
 from magec.audit.context import attributed, set_surface
 from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
@@ -144,6 +146,7 @@ def agent_router(
     another client's session is simply not found (404) on every route, and client-written state is
     limited to ``client:`` keys (``check_client_state``)."""
     r = APIRouter(tags=["agent"])
+    reads = ReadGate()  # whole-session reads at once, per client
 
     async def runtime() -> Runtime:
         assert ctx.runtime is not None
@@ -348,15 +351,16 @@ def agent_router(
         return await _create(request, app_name, user_id, session_id)
 
     @r.get(base + "/{session_id}", summary="Session with its history")
-    async def get_session(app_name: str, user_id: str, session_id: str, request: Request) -> dict[str, Any]:
+    async def get_session(app_name: str, user_id: str, session_id: str, request: Request) -> Response:
         rt = await runtime()
         app, caller = app_for(request, rt, app_name, must_be_valid=False)
-        session = await rt.session_service.get_session(
-            app_name=app.id, user_id=caller.owner_key(user_id), session_id=session_id
-        )
-        if session is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return session_json(session, app, user_view=user_view, caller=caller)
+        owner = caller.owner_key(user_id)
+        # read, built and serialised within the client's share of reads (magec.api.user.session_reads)
+        async with reads.hold(caller.client_id or owner):
+            session = await rt.session_service.get_session(app_name=app.id, user_id=owner, session_id=session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            return JSONResponse(jsonable_encoder(session_json(session, app, user_view=user_view, caller=caller)))
 
     @r.delete(base + "/{session_id}", status_code=204, summary="Delete (reset) a session")
     async def delete_session(app_name: str, user_id: str, session_id: str, request: Request) -> Response:
