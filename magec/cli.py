@@ -330,7 +330,8 @@ def memory_reembed(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Re-embed every memory with the provider's current embedding model (resumes an interrupted job)."""
+    """Re-embed every memory with the provider's current embedding model (resumes an interrupted job;
+    one a running server already runs is left to it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from magec.server import open_context
@@ -353,16 +354,22 @@ def memory_reembed(
                     bar.update(task, total=getattr(info, "total", None), completed=getattr(info, "done", 0),
                                description=f"→ {getattr(info, 'to_model', '')}")
 
-                await svc.reembed(pid, on_progress=progress)
+                started = await svc.reembed(pid, on_progress=progress)
                 info = await svc.wait(pid)
-            return info.to_json() if info is not None else {}
+            if info is None:  # another magec process holds the job's lease and runs it
+                return {**started.to_json(), "elsewhere": True, "provider": pid}
+            return info.to_json()
 
     try:
         result = asyncio.run(run())
     except MagecError as e:
         error(e)
         raise typer.Exit(1) from None
-    console.print(f"re-embed job {result.get('id')}: {result.get('status')} ({result.get('done')}/{result.get('total')})")
+    line = f"re-embed job {result.get('id')}: {result.get('status')} ({result.get('done')}/{result.get('total')})"
+    if result.get("elsewhere"):
+        line += (" in another magec process, which holds the job and runs it; follow it in the Admin UI or with "
+                 f"GET /api/v1/admin/memory/{result.get('provider')}/reembed")
+    console.print(line, highlight=False)
 
 
 app.add_typer(memory_app, name="memory")

@@ -4,6 +4,9 @@ killed mid-job is taken over by the other replica, which finishes it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -128,3 +131,21 @@ def test_a_killed_holder_s_job_is_finished_by_the_other_replica(
     # every memory was embedded; at most the batch in flight when the holder died was paid twice
     texts = embedded(fakes["emb5"])
     assert set(texts) == set(FACTS) and len(texts) <= len(FACTS) + 2, texts
+
+
+def test_the_cli_leaves_a_job_a_running_server_holds_to_it(tmp_path: Path, fakes: dict[str, FakeServer]) -> None:
+    """``magec memory reembed`` next to a server running the job: it says so and embeds nothing."""
+    with ServerProcess(tmp_path / "srv", env=ENV) as srv, httpx.Client(timeout=30) as c:
+        mem, _ = seeded(c, srv, fakes)
+        # slow enough to outlast the command's start
+        fakes["emb5"].provider.responder = lambda req: Reply(delay=2.0) if req.route == "embeddings" else None
+        assert c.post(f"{srv.admin_url}{A}/memory/{mem}/reembed").status_code == 200
+        until(c, srv, mem, lambda s: s["holder"] is not None)
+        r = subprocess.run([sys.executable, "-m", "magec", "memory", "reembed", "--config", str(srv.data_dir / "config.yaml")],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, **ENV})
+        assert r.returncode == 0, r.stderr
+        out = " ".join((r.stdout + r.stderr).split())  # the console wraps long lines
+        assert "running" in out and "in another magec process" in out and f"/memory/{mem}/reembed" in out, out
+        final = until(c, srv, mem, lambda s: s["job"]["status"] == "done")
+        assert final["pending"] == 0 and final["job"]["done"] == len(FACTS)
+    assert sorted(embedded(fakes["emb5"])) == sorted(FACTS)
