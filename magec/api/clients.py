@@ -63,6 +63,10 @@ class Caller:
 MAX_USER_ID = 200
 #: the only state keys a client may write (stateDelta, session-create state); see check_client_state
 CLIENT_STATE_PREFIX = "client:"
+#: ADK's dev web UI names its sessions in this one un-prefixed key (``{"displayName": "…"}``, sent on
+#: session create and on rename). No agent, flow or template of magec reads it, so a client may
+#: write it; refusing it left that UI unable to open a session at all.
+ADK_SESSION_METADATA = "__session_metadata__"
 
 
 def check_client_state(state: dict[str, Any], field: str) -> None:
@@ -72,8 +76,14 @@ def check_client_state(state: dict[str, Any], field: str) -> None:
     puts into system prompts; ``flow:`` / ``temp:`` keys steer flows; ``app:`` / ``user:`` keys are
     shared with other sessions. A client writing any of them would steer other prompts, so they are
     refused (400 naming the key) rather than silently renamed: the client reads back what it wrote.
+    The one exception is :data:`ADK_SESSION_METADATA` (an object), ADK's web UI's session name.
     """
-    for key in state:
+    for key, value in state.items():
+        if key == ADK_SESSION_METADATA:
+            if not isinstance(value, dict):
+                raise ValidationError(f"{field}.{key}: must be an object (e.g. {{\"displayName\": \"…\"}})",
+                                      field=f"{field}.{key}")
+            continue
         if not isinstance(key, str) or not key.startswith(CLIENT_STATE_PREFIX) or key == CLIENT_STATE_PREFIX:
             raise ValidationError(
                 f"{field}.{key}: clients may only write state keys under {CLIENT_STATE_PREFIX!r} "

@@ -385,13 +385,19 @@ def agent_router(
         body = normalise(await json_body(request))
         if not isinstance(body, dict):
             raise ValidationError("request body must be a JSON object")
-        delta = client_state(body.get("stateDelta"), "stateDelta")
-        if delta is None:
+        raw = body.get("stateDelta")
+        if raw is None:
             raise ValidationError("stateDelta: is required", field="stateDelta")
         svc = rt.session_service
         session = await svc.get_session(app_name=app.id, user_id=user, session_id=session_id)
         if session is None:
             raise NotFoundError(f"session {session_id!r} not found")
+        if isinstance(raw, dict):
+            # ADK's web UI renames a session by sending back the whole state it read with the new
+            # name: a key sent with the value it already has writes nothing, so it is not refused
+            raw = {k: v for k, v in raw.items() if k not in session.state or session.state[k] != v}
+        delta = client_state(raw, "stateDelta")
+        assert delta is not None
         event = Event(invocation_id="p-" + str(uuid.uuid4()), author="user", actions=EventActions(state_delta=delta))
         await reserve(svc, user, [event], session=(app.id, session.id))  # over a stored-size limit: 413
         await svc.append_event(session, event)
