@@ -64,8 +64,8 @@ MAX_USER_ID = 200
 #: the only state keys a client may write (stateDelta, session-create state); see check_client_state
 CLIENT_STATE_PREFIX = "client:"
 #: ADK's dev web UI names its sessions in this one un-prefixed key (``{"displayName": "…"}``, sent on
-#: session create and on rename). No agent, flow or template of magec reads it, so a client may
-#: write it; refusing it left that UI unable to open a session at all.
+#: session create and on rename), and so does the Voice UI. No agent, flow or template of magec
+#: reads it, so a client may write it; refusing it left ADK's UI unable to open a session at all.
 ADK_SESSION_METADATA = "__session_metadata__"
 
 

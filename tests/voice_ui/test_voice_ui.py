@@ -304,3 +304,39 @@ def test_a_disabled_client_keeps_its_devices_paired(setup: Setup, phone: Callabl
     finally:
         admin.delete(f"/clients/{tablet['id']}")
     assert page.js_errors == []
+
+
+def test_conversations_are_listed_by_what_was_said(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    """Picking a conversation up later: each is listed by its first message (as Magec's Voice UI
+    does), not only by a time stamp that tells two conversations apart by nothing a person
+    remembers. The name is ADK's session name (``__session_metadata__.displayName``), so ADK's
+    web UI shows the same one; a long first message is cut."""
+    page = phone()
+    pair(page, setup)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    long = "plan a week in Tenerife with two hikes, a whale watching trip and a day on the beach"
+    page.get_by_test_id("text").fill(long)  # no conversation open yet: the send creates it
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("says: plan a week")
+    page.get_by_test_id("conversations-toggle").click()
+    page.get_by_test_id("new-conversation").click()  # created before anything is said
+    page.get_by_test_id("text").fill("what is the weather tomorrow")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("says: what is the weather tomorrow")
+    page.get_by_test_id("text").fill("and the day after")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("says: and the day after")
+    page.get_by_test_id("conversations-toggle").click()
+    items = page.get_by_test_id("conversation")
+    expect(items).to_have_count(2)
+    expect(items.first.locator(".open .name")).to_have_text("what is the weather tomorrow")
+    expect(items.last.locator(".open .name")).to_have_text(long[:60].rstrip() + "…")
+    page.screenshot(path=str(artifacts / "09-conversation-names.png"))
+    items.last.locator(".open").click()
+    expect(page.get_by_test_id("message").first).to_have_text(long)
+    user = page.evaluate("localStorage.getItem('magec.voice.user')")
+    listed = httpx.get(f"{setup.server.user_url}/api/v1/agent/apps/{setup.typist}/users/{user}/sessions",
+                       headers={"Authorization": f"Bearer {setup.token}"}, timeout=60).json()
+    assert sorted(c["state"]["__session_metadata__"]["displayName"] for c in listed) == sorted(
+        [long[:60].rstrip() + "…", "what is the weather tomorrow"])
+    assert page.js_errors == []

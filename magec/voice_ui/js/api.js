@@ -60,10 +60,20 @@ const A = '/api/v1/agent';
 const enc = encodeURIComponent;
 const sessionsPath = (app, user) => `${A}/apps/${enc(app)}/users/${enc(user)}/sessions`;
 
+// A conversation's name lives where ADK's web UI keeps a session's (the one un-prefixed state key a
+// client may write): both UIs then show the same name.
+export const NAME_KEY = '__session_metadata__';
+const named = (name) => ({ [NAME_KEY]: { displayName: name } });
+
 export const sessions = {
   async list(app, user) { return (await call('GET', sessionsPath(app, user))).json(); },
   async get(app, user, id) { return (await call('GET', `${sessionsPath(app, user)}/${enc(id)}`)).json(); },
-  async create(app, user) { return (await call('POST', sessionsPath(app, user), { body: {} })).json(); },
+  async create(app, user, name) {
+    return (await call('POST', sessionsPath(app, user), { body: name ? { state: named(name) } : {} })).json();
+  },
+  async rename(app, user, id, name) {
+    await call('PATCH', `${sessionsPath(app, user)}/${enc(id)}`, { body: { stateDelta: named(name) } });
+  },
   async remove(app, user, id) { await call('DELETE', `${sessionsPath(app, user)}/${enc(id)}`); },
 };
 

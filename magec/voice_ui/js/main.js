@@ -1,6 +1,6 @@
 // The Voice UI app: pairing, agent/flow switcher, conversations, text, push-to-talk and hands-free.
 import { createApp, reactive, computed, nextTick } from 'vue';
-import { ApiError, auth, clientInfo, deviceUser, runStream, sessions, speech, textOf, transcribe, watchNetwork } from './api.js';
+import { ApiError, NAME_KEY, auth, clientInfo, deviceUser, runStream, sessions, speech, textOf, transcribe, watchNetwork } from './api.js';
 import { Mic, VoiceEvents, encodeWav, play, stopPlaying } from './audio.js';
 
 const AGENT_KEY = 'magec.voice.agent';
@@ -162,11 +162,27 @@ async function newConversation() {
   finally { if (creating === pending) creating = null; }
 }
 
-async function conversationFor(agent) {
+// the conversation a message to ``agent`` goes to when none is open; ``name`` (its first message)
+// names it
+async function conversationFor(agent, name) {
   if (creating?.agent === agent) {
-    try { return (await creating.promise).id; } catch { /* newConversation reports it */ }
+    try {
+      const id = (await creating.promise).id;
+      await nameConversation(agent, id, name);
+      return id;
+    } catch { /* newConversation reports it */ }
   }
-  return (await sessions.create(agent, user)).id;
+  return (await sessions.create(agent, user, name)).id;
+}
+
+// Conversations are listed by their first message (as Magec's Voice UI does): a list of time stamps
+// told two conversations apart by nothing a person remembers. A name is a nicety: a failure to
+// give one does not stop the turn.
+const MAX_NAME = 60;
+function nameOf(text) { return text.length > MAX_NAME ? text.slice(0, MAX_NAME).trimEnd() + '…' : text; }
+async function nameConversation(agent, id, name) {
+  if (!name) return;
+  try { await sessions.rename(agent, user, id, name); } catch { /* listed by its time instead */ }
 }
 
 async function deleteConversation(id) {
@@ -177,10 +193,11 @@ async function deleteConversation(id) {
   } catch (e) { notify('error', say(e)); }
 }
 
-function conversationTitle(c) {
-  const d = c.lastUpdateTime ? new Date(c.lastUpdateTime * 1000) : null;
-  return d ? d.toLocaleString() : c.id;
+function conversationWhen(c) {
+  return c.lastUpdateTime ? new Date(c.lastUpdateTime * 1000).toLocaleString() : '';
 }
+function conversationName(c) { const n = c.state?.[NAME_KEY]?.displayName; return typeof n === 'string' ? n : ''; }
+function conversationTitle(c) { return conversationName(c) || conversationWhen(c) || c.id; }
 
 // ---- a turn: text → streamed answer → speech ---------------------------------------------------
 
@@ -191,12 +208,15 @@ async function send(text, { spoken = false } = {}) {
   if (!text || !s.agentId) return;
   turnAbort?.abort();
   turnAbort = new AbortController();
+  // the first message of a conversation names it (an opened one already holds its history)
+  const name = s.messages.some((m) => m.role === 'user') ? '' : nameOf(text);
   s.messages.push({ role: 'user', text });
   s.status = 'thinking';
   scrollDown();
   const answers = new Map();
   try {
-    if (!s.sessionId) s.sessionId = await conversationFor(s.agentId);
+    if (!s.sessionId) s.sessionId = await conversationFor(s.agentId, name);
+    else await nameConversation(s.agentId, s.sessionId, name);
     for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal, spoken)) {
       s.lastEvent = ev.partial ? 'partial' : 'event';
       if (ev.errorCode || ev.errorMessage) { notify('error', ev.errorMessage || ev.errorCode); continue; }
@@ -325,7 +345,7 @@ const App = {
   setup() {
     return {
       s, current, members, voiceOf, noVoiceText, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
-      openConversation, deleteConversation, conversationTitle, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
+      openConversation, deleteConversation, conversationTitle, conversationName, conversationWhen, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
       submit() { const t = s.text; s.text = ''; send(t); },
     };
   },
@@ -376,7 +396,8 @@ const App = {
         <button class="primary" @click="newConversation" data-testid="new-conversation">New conversation</button>
         <ul>
           <li v-for="c in s.conversations" :key="c.id" :class="{active: c.id === s.sessionId}" data-testid="conversation">
-            <button class="open" @click="openConversation(c.id)">{{ conversationTitle(c) }}</button>
+            <button class="open" @click="openConversation(c.id)"><span class="name">{{ conversationTitle(c) }}</span>
+              <small v-if="conversationName(c)" class="when">{{ conversationWhen(c) }}</small></button>
             <button class="icon" @click="deleteConversation(c.id)" :aria-label="'Delete conversation ' + conversationTitle(c)" data-testid="delete-conversation">🗑</button>
           </li>
           <li v-if="!s.conversations.length" class="empty">No conversations yet.</li>
