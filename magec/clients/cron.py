@@ -7,7 +7,8 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
   default UTC), ``missedRuns`` (``once`` | ``skip``, default ``once``), ``missedRunsWindow``
   (seconds, default 86400).
 * At each slot the command's prompt (read at fire time, as of every write committed before it on
-  any replica or worker process, so an edited command applies at once) is
+  any replica or worker process, so an edited command applies at once; ``{{body…}}`` placeholders
+  of a command written for webhooks are empty: :func:`~magec.clients.commands.render_command`) is
   sent through :meth:`~magec.clients.conversation.Conversations.ask_each` to every agent and flow
   in the client's ``allowedAgents``, one after the other, as Magec's executor does (the answers
   joined with ``\n---\n``), each in a session of its own per run (conversation ``cron-<slot>``,
@@ -43,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.clients import cronexpr
+from magec.clients.commands import render_command
 from magec.clients.conversation import Inbound
 from magec.clients.tables import client_cron_state, client_runs
 from magec.clients.workers import WorkerContext
@@ -211,7 +213,7 @@ class CronJob:
             raise ValueError(f"command {self.command_id!r} not found")
         if not command.prompt.strip():
             raise ValueError(f"command {self.command_id!r} has an empty prompt")
-        return command.prompt
+        return render_command(command.prompt, None)  # a command written for webhooks: no body here
 
     async def fire(self, slot: datetime) -> None:
         """Claim and run ``slot`` (nothing when another replica already fired it)."""

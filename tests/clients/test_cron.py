@@ -328,3 +328,21 @@ def test_a_run_cut_off_by_a_crash_shows_as_interrupted(tmp_path: Path) -> None:
             assert st["lastRun"] == cron_mod.iso(slot), st
             assert st["lastOk"] is False and "interrupted" in st["lastResult"], st
         assert len(slow.calls()) == 1  # not run again
+
+
+async def test_a_command_written_for_webhooks_runs_on_a_schedule_without_its_placeholders(
+        tmp_path: Path, llm: FakeServer) -> None:
+    """One command shared by a webhook and a cron client: a scheduled run has no request body, so
+    its ``{{body…}}`` placeholders are empty (as a missing value is for a webhook), not sent to
+    the model as literal braces."""
+    async with running_apps(tmp_path / "data") as apps:
+        bid = await backend(apps, llm.url)
+        a = await agent(apps, bid, "Reporter")
+        cmd = await command(apps, "Report PLACEHOLDER-MARKER on {{body.title}}{{body}}")
+        slot = soon(3)
+        c = await client(apps, "cron", [a], {"cron": {"schedule": at(slot), "commandId": cmd}})
+        st = await until(apps, c["id"], lambda s: s.get("lastRun") == cron_mod.iso(slot) and s.get("lastOk") is not None)
+        assert st["lastOk"], st
+        sent = [r for r in llm.requests if r.route == "chat" and "PLACEHOLDER-MARKER" in str(r.json)]
+        assert sent and "{{" not in str(sent[-1].json), sent[-1].json
+        assert st["lastResult"].rstrip() == "cronllm says: Report PLACEHOLDER-MARKER on"

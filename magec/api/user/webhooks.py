@@ -61,7 +61,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -77,6 +76,7 @@ from magec.api.clients import webhook_client
 from magec.api.errors import status_for_code
 from magec.api.limits import LISTEN_SECONDS, parse_json
 from magec.clients.accepted import AcceptedRuns, Orphan
+from magec.clients.commands import render_command
 from magec.clients.conversation import Conversations, Inbound
 from magec.context import AppContext
 from magec.errors import (
@@ -99,7 +99,6 @@ DEFAULT_SYNC_TIMEOUT = 120.0
 #: caller waiting, for ever
 DEFAULT_CALLBACK_TIMEOUT = 900.0
 CALLBACK_TIMEOUT = 30.0
-_PLACEHOLDER = re.compile(r"\{\{\s*body((?:\.[A-Za-z0-9_\-]+)*)\s*\}\}")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -109,31 +108,6 @@ def sign(secret: str, body: bytes) -> str:
 
 def _fail(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"ok": False, "error": redact(message), "code": code, **extra}, status_code=status)
-
-
-def render_command(prompt: str, body: Any) -> str:
-    """The command's prompt with the request body available (see the module contract)."""
-    if not _PLACEHOLDER.search(prompt):
-        if body in (None, {}, [], ""):
-            return prompt
-        return f"{prompt}\n\nRequest body:\n{json.dumps(body, ensure_ascii=False, indent=2)}"
-
-    def value(match: re.Match[str]) -> str:
-        node: Any = body
-        for key in [k for k in match.group(1).split(".") if k]:
-            if isinstance(node, dict):
-                node = node.get(key)
-            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                node = None
-            if node is None:
-                return ""
-        if isinstance(node, str):
-            return node
-        return json.dumps(node, ensure_ascii=False)
-
-    return _PLACEHOLDER.sub(value, prompt)
 
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
