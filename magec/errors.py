@@ -58,6 +58,9 @@ class MagecError(Exception):
 
     code = "internal_error"
     status_code: int = 500
+    #: the ADK name of the agent whose run this error ended (set by magec.agents.lean as it leaves
+    #: the innermost agent): a flow's failed turn names that agent
+    failed_agent: str | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

@@ -51,6 +51,8 @@ from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 
+from magec.errors import MagecError
+
 logger = logging.getLogger(__name__)
 
 #: ADK's label on every model request naming the agent (``_model_call.ADK_AGENT_NAME_LABEL_KEY``)
@@ -128,6 +130,14 @@ class _LeanAutoFlow(_LeanCall, AutoFlow):
     pass
 
 
+def mark_failed_agent(err: MagecError, adk_name: str) -> None:
+    """Record on ``err`` the ADK name of the agent whose run it ended, unless an agent inside that
+    one already did (the innermost is the one that failed). A flow's turn then says which of its
+    agents failed (:mod:`magec.runtime.run`): the provider's message names no step."""
+    if err.failed_agent is None:
+        err.failed_agent = adk_name
+
+
 class LeanAgent(LlmAgent):
     """ADK's ``LlmAgent`` without ADK's telemetry while nothing records it (see the module docstring)."""
 
@@ -144,9 +154,13 @@ class LeanAgent(LlmAgent):
         impl_fn: Callable[[InvocationContext], AsyncGenerator[Event, None]],
     ) -> AsyncGenerator[Event, None]:
         if telemetry_recorded():
-            async with Aclosing(super()._run_with_lifecycle(parent_context, impl_fn)) as adk:
-                async for event in adk:
-                    yield event
+            try:
+                async with Aclosing(super()._run_with_lifecycle(parent_context, impl_fn)) as adk:
+                    async for event in adk:
+                        yield event
+            except MagecError as err:
+                mark_failed_agent(err, self.name)
+                raise
             return
         # ADK's BaseAgent._run_with_lifecycle, minus record_agent_invocation and stream_in_scope
         ctx = self._create_invocation_context(parent_context)
@@ -183,5 +197,7 @@ class LeanAgent(LlmAgent):
                     )
             raise
         except Exception as e:
+            if isinstance(e, MagecError):
+                mark_failed_agent(e, self.name)
             await self._handle_agent_error_callback(ctx, e)
             raise

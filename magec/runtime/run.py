@@ -118,6 +118,7 @@ class TurnEvent:
                 "id": str(uuid.uuid4()),
                 "invocationId": self.invocation_id,
                 "author": self.author_id,
+                **({"authorName": self.author_name} if self.author_name is not None else {}),
                 "errorCode": self.error_code,
                 "errorMessage": self.error_message,
                 **({"retryAfter": self.retry_after} if self.retry_after is not None else {}),
@@ -250,7 +251,14 @@ def _error_event(app: App, err: BaseException, invocation_id: str) -> TurnEvent:
     message = redact(str(err)) if isinstance(err, MagecError) else "internal error"
     wait = getattr(err, "retry_after", None) if isinstance(err, MagecError) else None
     retry_after = math.ceil(wait) if wait is not None else None
-    return TurnEvent(None, app.id, app.name, True, code, message or code, invocation_id, retry_after)
+    author_id, author_name = app.id, app.name
+    # a flow's turn says which of its agents failed: a provider's message ("invalid x-api-key",
+    # "backend X is down") names no step, and a flow may run several agents on one backend
+    failed = app.authors.get(err.failed_agent or "") if isinstance(err, MagecError) and app.kind == "flow" else None
+    if failed is not None:
+        author_id, author_name = failed[0], failed[1]
+        message = f"{author_name}: {message or code}"
+    return TurnEvent(None, author_id, author_name, True, code, message or code, invocation_id, retry_after)
 
 
 def _coded(event: Event) -> None:

@@ -152,3 +152,39 @@ async def test_flow_agents_see_each_other_by_name(sqlite_apps: Apps, oai: FakeSe
     own = f"[a_{a.replace('-', '_')}_1] said: hello"
     await run(apps, fid, own, session="s2")
     assert own in dump(claude.requests[-1])
+
+
+async def test_a_failed_step_names_its_agent(sqlite_apps: Apps, oai: FakeServer, claude: FakeServer,
+                                              arrivals: Arrivals) -> None:
+    """A flow mixing providers fails when one agent's provider refuses: the user is told which
+    agent failed (the error event is authored by it, and its message starts with its name, on the
+    run API and on /v1 alike), not only a provider's message that names no step of the flow."""
+    from magec.testing.fake_providers import Reply
+
+    apps = sqlite_apps
+    ghost = await agent(apps, await backend(apps, claude, "anthropic"), "Ghost")
+    helper = await agent(apps, await backend(apps, oai, "openai"), "Helper")
+    critic = await agent(apps, await backend(apps, oai, "openai", name="oai-critic"), "Critic")
+    fid = await flow(apps, "Shaky", seq(par(step(ghost), step(helper)), step(critic, response=True)))
+    claude.script(Reply.fail(401, "invalid x-api-key"))
+    events = await run(apps, fid, "review this")
+    failure = events[-1]
+    assert failure["errorCode"] == "auth", failure
+    assert failure["author"] == ghost and failure["authorName"] == "Ghost", failure
+    assert failure["errorMessage"].startswith("Ghost: "), failure
+    claude.script(Reply.fail(401, "invalid x-api-key"))
+    r = await apps.user.post("/v1/chat/completions", json={"model": "Shaky", "messages": [{"role": "user", "content": "again"}]})
+    assert r.json()["error"]["message"].startswith("Ghost: "), r.text
+    # a graph flow's agent node alike
+    r = await apps.admin.post("/api/v1/admin/flows", json={"name": "Shaky graph", "entry": "first", "nodes": [
+        {"id": "first", "type": "agent", "agentId": helper}, {"id": "second", "type": "agent", "agentId": ghost}],
+        "edges": [{"from": "first", "to": "second"}]})
+    assert r.status_code == 201, r.text
+    claude.script(Reply.fail(401, "invalid x-api-key"))
+    failure = (await run(apps, r.json()["id"], "graph this"))[-1]
+    assert failure["authorName"] == "Ghost" and failure["errorMessage"].startswith("Ghost: "), failure
+    # an agent's own turn keeps its message as it was (the agent is the app)
+    claude.script(Reply.fail(401, "invalid x-api-key"))
+    alone = (await run(apps, ghost, "hello"))[-1]
+    assert alone["errorCode"] == "auth" and not alone["errorMessage"].startswith("Ghost: "), alone
+    assert alone["author"] == ghost and alone["authorName"] == "Ghost", alone
