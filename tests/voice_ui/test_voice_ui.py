@@ -340,3 +340,44 @@ def test_conversations_are_listed_by_what_was_said(setup: Setup, phone: Callable
     assert sorted(c["state"]["__session_metadata__"]["displayName"] for c in listed) == sorted(
         [long[:60].rstrip() + "…", "what is the weather tomorrow"])
     assert page.js_errors == []
+
+
+def test_a_device_left_open_follows_the_clients_agents(setup: Setup, phone: Callable[..., Any]) -> None:
+    """An installed app is resumed, not reloaded: the agents an administrator gives the device's
+    client after it paired appear when the app comes back to the foreground, and an agent taken
+    away is dropped from the switcher at the refusal (it stayed listed, refusing every message,
+    until the user thought of reloading)."""
+    admin = httpx.Client(base_url=f"{setup.server.admin_url}/api/v1/admin",
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+    r = admin.post("/clients", json={"name": "Kitchen", "allowedAgents": [setup.typist]})
+    assert r.status_code == 201, r.text
+    kitchen = r.json()
+
+    def allow(*agents: str) -> None:
+        body = {"name": "Kitchen", "type": "direct", "allowedAgents": list(agents), "enabled": True}
+        assert admin.put(f"/clients/{kitchen['id']}", json=body).status_code == 200
+
+    try:
+        page = phone()
+        page.goto(setup.server.user_url + "/")
+        page.get_by_test_id("token").fill(kitchen["token"])
+        page.get_by_test_id("pair").click()
+        options = page.get_by_test_id("agent").locator("option")
+        expect(options).to_have_text(["Typist"])
+        allow(setup.typist, setup.duo)
+        # the app comes back to the foreground (the browser fires visibilitychange as it shows it)
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        expect(options).to_have_text(["Typist", "Duo (flow)"])
+        page.get_by_test_id("agent").select_option(setup.duo)
+        allow(setup.typist)
+        page.get_by_test_id("text").fill("are you there?")
+        page.get_by_test_id("send").click()
+        expect(page.get_by_test_id("notice").first).to_contain_text("not allowed")
+        expect(options).to_have_text(["Typist"])
+        expect(page.get_by_test_id("agent")).to_have_value(setup.typist)
+        page.get_by_test_id("text").fill("and now?")
+        page.get_by_test_id("send").click()
+        expect(page.get_by_test_id("message").last).to_contain_text("says: and now?")
+        assert page.js_errors == [] or all("403" in e for e in page.js_errors), page.js_errors
+    finally:
+        admin.delete(f"/clients/{kitchen['id']}")

@@ -111,6 +111,20 @@ async function start(info) {
   await selectAgent(pick);
 }
 
+// An installed app is resumed, not reloaded: what its client may use is read again when it comes
+// back to the foreground and when the server refuses an agent (an administrator took it away), so
+// the switcher lists what the client has now instead of what it had when the app was opened.
+async function refreshAgents() {
+  if (!s.info || s.needsPairing) return;
+  try {
+    const info = await clientInfo();
+    if (!info.paired && !info.openMode) { await boot(); return; }
+    s.info = info; s.agents = info.allowedAgents || [];
+    if (!s.agents.some((a) => a.id === s.agentId)) await selectAgent(info.defaultAgent || s.agents[0]?.id || '');
+  } catch (e) { if (e.status === 401) await boot(); }
+}
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') refreshAgents(); });
+
 async function selectAgent(id) {
   s.agentId = id; localStorage.setItem(AGENT_KEY, id);
   const c = current.value;
@@ -230,7 +244,9 @@ async function send(text, { spoken = false } = {}) {
     }
   } catch (e) {
     if (e.name !== 'AbortError') notify('error', say(e));
-    s.status = idleStatus(); return;
+    s.status = idleStatus();
+    if (e.status === 403) await refreshAgents();
+    return;
   }
   loadConversations();
   const reply = [...answers.values()].map((m) => m.text).join('\n\n').trim();
