@@ -13,6 +13,10 @@ from magec.backends.openai.embeddings import OpenAIEmbeddings
 from magec.backends.openai.models import OpenAIModels
 from magec.backends.urls import OPENAI_DEFAULT
 
+#: the voices OpenAI's speech models all take, which OpenAI-compatible speech servers (openai-edge-tts,
+#: LocalAI, Kokoro's OpenAI API, …) map to their own: suggested in the agent dialog's Voice field
+OPENAI_VOICES = ["alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer"]
+
 
 class OpenAIType:
     name = "openai"
@@ -24,7 +28,8 @@ class OpenAIType:
     @property
     def declared(self) -> Capabilities:
         return Capabilities(
-            roles=["llm", "embeddings", "stt", "tts"], tools=True, streaming_tools=True, vision=True
+            roles=["llm", "embeddings", "stt", "tts"], tools=True, streaming_tools=True, vision=True,
+            voices=list(OPENAI_VOICES),
         )
 
     def connect(self, spec: BackendSpec) -> OpenAIConnection:
