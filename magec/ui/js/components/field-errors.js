@@ -64,7 +64,10 @@ export function showFieldError(root, field, message) {
   // not a second role=alert: the form's own error is announced; this copy is the focused
   // control's description (aria-describedby), read when focus lands on it
   p.dataset.fieldError = field;
-  p.textContent = message;
+  // the API's message leads with the JSON path ("config.cron.schedule: …") for the form's own error
+  // line; under the field it is noise to a person: the words alone
+  const lead = `${field}: `;
+  p.textContent = String(message).startsWith(lead) ? String(message).slice(lead.length) : message;
   host.appendChild(p);
   el.setAttribute('aria-invalid', 'true');
   el.dataset.fieldErrorFor = field;
