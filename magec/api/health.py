@@ -12,11 +12,13 @@ Contract:
   this process had no free pool connection to ask it (busy, not cut off: the log says which).
 * Both need no credentials and are exempt from the Host / Origin checks (orchestrators probe by IP):
   they say nothing but up or down.
+* The readiness probe logs when its verdict changes (and while down, once a minute), not per probe.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -36,7 +38,39 @@ PROBES = frozenset({LIVE_PATH, READY_PATH})
 READY_TIMEOUT = 3.0
 
 
+#: while a probe keeps failing the same way, its log line is repeated at most this often (s)
+REPEAT_EVERY = 60.0
+
+
+class _Verdicts:
+    """What the readiness probe logs: a line when its verdict changes (down, overloaded, back to
+    ok), and while it stays down at most one line a minute. A balancer probes every few seconds
+    per replica, so a line per probe would bury the outage's first line (and fill the disk)."""
+
+    def __init__(self) -> None:
+        self.state = "ok"
+        self.since = time.monotonic()
+        self.logged = 0.0
+
+    def failing(self, state: str, line: str, *args: object) -> None:
+        now = time.monotonic()
+        if state != self.state:
+            self.state, self.since, self.logged = state, now, now
+            log.warning(line, *args)
+        elif now - self.logged >= REPEAT_EVERY:
+            self.logged = now
+            log.warning(line + " (for %.0f s)", *args, now - self.since)
+
+    def ok(self) -> None:
+        if self.state != "ok":
+            log.info("readiness: ok again after %.0f s (%s)", time.monotonic() - self.since, self.state)
+            self.state, self.since = "ok", time.monotonic()
+
+
 def install(app: FastAPI, ctx: AppContext) -> None:
+    # one per process: both ports' probes report the same database
+    verdicts: _Verdicts = ctx.extras.setdefault("readiness", _Verdicts())
+
     @app.get(LIVE_PATH, tags=["health"], summary="Liveness: ok while the process serves HTTP")
     async def health() -> PlainTextResponse:
         return PlainTextResponse("ok")
@@ -45,10 +79,12 @@ def install(app: FastAPI, ctx: AppContext) -> None:
     async def ready() -> JSONResponse:
         cause = await unreachable(ctx.store.engine, READY_TIMEOUT)
         if isinstance(cause, OverloadedError):
-            log.warning("readiness: overloaded: every database pool connection is in use (database.poolSize)")
+            verdicts.failing("overloaded", "readiness: overloaded: every database pool connection is in use "
+                             "(database.poolSize)")
             return to_response(cause)
         if cause is not None:
             # the cause goes to the log (redacted there); the probe's body stays generic
-            log.warning("readiness: database unreachable: %s", redact(repr(cause)))
+            verdicts.failing("unreachable", "readiness: database unreachable: %s", redact(repr(cause)))
             return to_response(DATABASE_DOWN)
+        verdicts.ok()
         return JSONResponse({"status": "ok"})
