@@ -36,15 +36,9 @@ def fakes() -> Iterator[dict[str, FakeServer]]:
 @pytest.fixture
 def replicas(tmp_path: Path, postgres: Any) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     url = postgres.url(postgres.create_database())
-    one = ServerProcess(tmp_path / "one", database_url=url, env=ENV).start()
-    try:
-        two = ServerProcess(tmp_path / "two", database_url=url, env=ENV).start()
-        try:
-            yield one, two
-        finally:
-            two.stop()
-    finally:
-        one.stop()
+    with ServerProcess(tmp_path / "one", database_url=url, env=ENV) as one, \
+            ServerProcess(tmp_path / "two", database_url=url, env=ENV) as two:
+        yield one, two
 
 
 def seeded(c: httpx.Client, one: ServerProcess, fakes: dict[str, FakeServer]) -> tuple[str, str]:

@@ -20,15 +20,9 @@ U = "/api/v1/agent"
 @pytest.fixture
 def replicas(tmp_path: Path, postgres: Any) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     url = postgres.url(postgres.create_database())
-    one = ServerProcess(tmp_path / "one", database_url=url).start()
-    try:
-        two = ServerProcess(tmp_path / "two", database_url=url).start()
-        try:
-            yield one, two
-        finally:
-            two.stop()
-    finally:
-        one.stop()
+    with ServerProcess(tmp_path / "one", database_url=url) as one, \
+            ServerProcess(tmp_path / "two", database_url=url) as two:
+        yield one, two
 
 
 def answer(client: httpx.Client, base: str, app: str, text: str, session: str = "shared") -> httpx.Response:

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -94,3 +95,11 @@ def _track_errors(pg: object) -> object:
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)  # type: ignore[attr-defined]
     pg.js_errors = errors  # type: ignore[attr-defined]
     return pg
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
+    """The Admin API of ``server``, signed in: to set up what a test then drives in the browser."""
+    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
+        yield c

@@ -4,8 +4,6 @@ none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -13,17 +11,9 @@ from playwright.sync_api import Page, expect
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
 
-from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import nav, signed_in
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture
-def api(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
-                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
-        yield c
 
 
 def test_the_voice_field_offers_openai_voices(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],

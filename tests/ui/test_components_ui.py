@@ -4,7 +4,6 @@ the secret-key format message, and a fast first load (module preloads, revalidat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,13 +17,6 @@ from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import chat, nav, shot, signed_in
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture
-def api(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
-                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
-        yield c
 
 
 def _overlap(a: Locator, b: Locator) -> bool:

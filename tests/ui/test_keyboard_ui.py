@@ -5,7 +5,6 @@ saves, and Enter on a card's other buttons only does what that button does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,17 +14,9 @@ from playwright.sync_api import Locator, Page, Request, expect
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
 
-from .conftest import ADMIN_PASSWORD
 from .test_admin_ui import nav, shot, signed_in
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture
-def api(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.admin_url + "/api/v1/admin",
-                      headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30) as c:
-        yield c
 
 
 class Writes:

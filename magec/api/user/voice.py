@@ -36,7 +36,7 @@ from magec.context import AppContext
 from magec.errors import MagecError, PayloadTooLargeError, ValidationError
 from magec.redact import redact
 from magec.runtime.build import Runtime
-from magec.voice import locate, parse_speech_request, resolve, synthesize, transcribe
+from magec.voice import VoiceTarget, locate, parse_speech_request, resolve, synthesize, transcribe
 
 log = logging.getLogger(__name__)
 
@@ -180,31 +180,40 @@ def voice_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller
             raise ValidationError("request body is required: {\"input\": \"...\"}", field="input")
         body = parse_json(raw)
         text, fmt = parse_speech_request(body)
-        release = admit_call(ctx, caller, target.backend_ids())
-        try:
-            result = await synthesize(target, text, fmt, usage())
-        except BaseException:
-            release()
-            raise
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in result.chunks:
-                    yield chunk
-            except MagecError as err:
-                log.warning("speech stream for %s broke after the first byte: %s", target.agent.id, redact(str(err)))
-                raise
-            finally:
-                release()
-
-        return StreamingResponse(
-            stream(),
-            media_type=result.content_type,
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-            background=BackgroundTask(release),  # a hang-up may leave the stream unfinished
-        )
+        return await speech_response(ctx, caller, target, text, fmt, usage())
 
     return r
+
+
+async def speech_response(
+    ctx: AppContext, caller: Caller, target: VoiceTarget, text: str, fmt: str | None, usage: Any
+) -> StreamingResponse:
+    """Synthesise ``text`` for ``caller`` and stream it: admitted like a turn (:func:`admit_call`)
+    until its last byte or the client's hang-up; a provider that breaks after the first byte is
+    logged (the status line is sent by then)."""
+    release = admit_call(ctx, caller, target.backend_ids())
+    try:
+        result = await synthesize(target, text, fmt, usage)
+    except BaseException:
+        release()
+        raise
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in result.chunks:
+                yield chunk
+        except MagecError as err:
+            log.warning("speech stream for %s broke after the first byte: %s", target.agent.id, redact(str(err)))
+            raise
+        finally:
+            release()
+
+    return StreamingResponse(
+        stream(),
+        media_type=result.content_type,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(release),  # a hang-up may leave the stream unfinished
+    )
 
 
 def router(ctx: AppContext) -> APIRouter:

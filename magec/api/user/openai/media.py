@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.background import BackgroundTask
-from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
@@ -44,12 +42,13 @@ from magec.api.user.voice import (
     admit_spend,
     read_audio_upload,
     read_capped,
+    speech_response,
 )
 from magec.context import AppContext
 from magec.errors import UnknownModelError, ValidationError
 from magec.memory.runtime_hook import embedder_for
 from magec.runtime.build import Runtime
-from magec.voice import AppRef, locate, parse_speech_request, resolve, synthesize, transcribe
+from magec.voice import AppRef, locate, parse_speech_request, resolve, transcribe
 
 
 def _body_doc(model: type[Any]) -> dict[str, Any]:
@@ -167,22 +166,6 @@ def router(ctx: AppContext) -> APIRouter:
         target = resolve(rt.snapshot, app, "tts")
         admit_spend(ctx, rt, caller, app.id, target.agent.id)
         text, fmt = parse_speech_request(body)
-        release = admit_call(ctx, caller, target.backend_ids())
-        try:
-            result = await synthesize(target, text, fmt, usage())
-        except BaseException:
-            release()
-            raise
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in result.chunks:
-                    yield chunk
-            finally:
-                release()
-
-        return StreamingResponse(stream(), media_type=result.content_type,
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-                                 background=BackgroundTask(release))  # a hang-up may leave the stream unfinished
+        return await speech_response(ctx, caller, target, text, fmt, usage())
 
     return r
