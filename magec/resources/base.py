@@ -131,6 +131,16 @@ class Resource(_Model):
     id: str = Field(default="", max_length=64)
     name: str = Field(max_length=MAX_NAME)
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        # the server makes ids (UUIDs); only an import keeps one from its file, and importers join
+        # ids to paths (a Magec G1 skill's files are ``<data>/skills/<id>/``): an id is one plain
+        # path segment, so an absolute or ``..`` id cannot name a file outside that directory
+        if v in (".", "..") or "/" in v or "\\" in v or _CONTROL_CHARS.search(v):
+            raise ValueError("must be a plain id (no '/', '\\', control characters, '.' or '..')")
+        return v
+
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
@@ -145,4 +155,5 @@ class Toggle(_Model):
     enabled: bool = False
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

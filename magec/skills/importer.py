@@ -64,6 +64,8 @@ async def import_skills(
 
 
 async def _inline(service: SkillService, item: dict[str, Any], source: Path | None, console: Console | None) -> None:
+    if item.get("id"):  # joined to a path below: one plain segment (the resource model says so too)
+        archive.check_filename(str(item["id"]), "id")
     row = await service.create(item, keep_id=True)
     for ref in item.get("references") or []:
         name = str(ref.get("filename") or "") if isinstance(ref, dict) else ""
