@@ -104,6 +104,9 @@ async def import_store(
     Magec's data directory (beside ``store.json``), where skills keep their files."""
     if not isinstance(data, dict):
         raise MagecError("store.json must be a JSON object")
+    for kind in ("skills", *ORDER):  # checked before anything is written: no half-done import
+        if data.get(kind) and not isinstance(data[kind], list):
+            raise MagecError(f"store.json: {kind} must be a list")
     counts: dict[str, int] = {}
     # skills reference nothing and agents reference them: first (magec.skills.importer)
     counts["skills"] = await import_skills(store, data.get("skills") or [], source, console)

@@ -66,8 +66,11 @@ async def import_skills(
 async def _inline(service: SkillService, item: dict[str, Any], source: Path | None, console: Console | None) -> None:
     if item.get("id"):  # joined to a path below: one plain segment (the resource model says so too)
         archive.check_filename(str(item["id"]), "id")
+    refs = item.get("references") or []
+    if not isinstance(refs, list):  # before the skill is created: skipped whole, not half
+        raise MagecError("references: must be a list")
     row = await service.create(item, keep_id=True)
-    for ref in item.get("references") or []:
+    for ref in refs:
         name = str(ref.get("filename") or "") if isinstance(ref, dict) else ""
         path = source / "skills" / row["id"] / name if source is not None and name else None
         if path is None or path.is_symlink() or not path.is_file():

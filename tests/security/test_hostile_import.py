@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,3 +51,28 @@ async def _import_and_look(tmp_path: Path, store: dict[str, object], data: Path)
         # reported and skipped: no skill holds the file outside Magec's data dir
         assert counts.get("skills", 0) == 0 and skills == [], skills
         assert [item.kind for item in counts.report.skipped] == ["skills"]
+
+
+@pytest.mark.parametrize(("store", "said"), [
+    ({"agents": 5, "skills": [{"id": "s1", "name": "Kept out", "description": "d", "instructions": "x"}]},
+     "store.json: agents must be a list"),
+    ({"skills": [{"id": "s1", "name": "Odd", "description": "d", "instructions": "x", "references": 5}]},
+     "references: must be a list"),
+])
+async def test_a_store_json_of_wrong_shapes_is_refused_in_words(tmp_path: Path, store: dict[str, object],
+                                                               said: str) -> None:
+    """The operator runs ``magec import-magec`` on a file from elsewhere: a section or a skill's
+    ``references`` that is no list ended the command with a Python traceback (``TypeError: 'int'
+    object is not iterable``) after part of the file was written. Now it says what is wrong; a bad
+    section is refused before anything is written, a bad skill is reported and skipped."""
+    data = tmp_path / "magec-data"
+    data.mkdir()
+    (data / "store.json").write_text(json.dumps(store))
+    (tmp_path / "config.yaml").write_text(f"dataDir: {tmp_path / 'magec'}\nserver: {{encryptionKey: k-test}}\n")
+    done = subprocess.run([sys.executable, "-m", "magec", "import-magec", str(data / "store.json"),
+                           "--config", str(tmp_path / "config.yaml")], capture_output=True, text=True, timeout=300)
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, out
+    assert "Traceback" not in out and said in out, out
+    async with running_apps(tmp_path / "magec", encryption_key="k-test") as apps:
+        assert (await apps.admin.get(f"{A}/skills")).json() == []  # nothing half-imported
