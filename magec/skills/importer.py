@@ -8,6 +8,9 @@
   ``assets/``, ``scripts/``): read with the upload's rules (no symlinks, limits) and stored with
   the skill's id; name, description and instructions come from its ``SKILL.md``. The slug is one
   plain directory name (no ``/``, no ``..``): anything else is reported and skipped.
+* Symbolic links below the data dir are never followed — a linked file, nor a linked ``skills/``,
+  ``skills/<id>/`` or ``skills/<slug>/`` on the way to one (the data dir may be an unpacked
+  archive from elsewhere): such a file is reported and left out, such a package skipped.
 
 ``source`` is Magec's data directory (where ``store.json`` lives); without it, G1 skills are
 imported without their files and G2 skills are skipped (both reported). Skills reference nothing,
@@ -53,7 +56,10 @@ async def import_skills(
                 # one directory under skills/: a slug with ".." or an absolute path (which a Path
                 # join takes as is) would read any directory on the disk into the skill
                 slug = archive.check_filename(str(item["slug"]), "slug")
-                files = archive.read_directory(source / "skills" / slug)
+                root = source / "skills" / slug
+                if not _no_link_below(source, root):
+                    raise archive.bad(f"skills/{slug} is reached through a symbolic link", "slug")
+                files = archive.read_directory(root)
                 await service.save_package(archive.package_from_files(files), keep_id=str(item.get("id") or "") or None)
             else:
                 await _inline(service, item, source, console)
@@ -61,6 +67,20 @@ async def import_skills(
         except MagecError as e:
             _report(console, f"skipped skills {label!r}: {e}")
     return imported
+
+
+def _no_link_below(source: Path | None, path: Path) -> bool:
+    """Whether no component of ``path`` below ``source`` (``skills/``, ``skills/<id>/``, the file)
+    is a symbolic link: the data dir may be an unpacked archive from elsewhere, and a linked
+    directory on the way would read e.g. ``~/.ssh`` into a skill (links are never followed)."""
+    if source is None:
+        return False
+    here = source
+    for part in path.relative_to(source).parts:
+        here = here / part
+        if here.is_symlink():
+            return False
+    return True
 
 
 async def _inline(service: SkillService, item: dict[str, Any], source: Path | None, console: Console | None) -> None:
@@ -73,7 +93,7 @@ async def _inline(service: SkillService, item: dict[str, Any], source: Path | No
     for ref in refs:
         name = str(ref.get("filename") or "") if isinstance(ref, dict) else ""
         path = source / "skills" / row["id"] / name if source is not None and name else None
-        if path is None or path.is_symlink() or not path.is_file():
+        if path is None or not _no_link_below(source, path) or not path.is_file():
             _report(console, f"skill {row['name']!r}: reference file {name!r} not found in Magec's data dir; not imported")
             continue
         if path.stat().st_size > archive.MAX_FILE_BYTES:

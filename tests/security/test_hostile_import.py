@@ -11,6 +11,7 @@ for it.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from magec.importer import import_store
 from magec.testing.apps import running_apps
 
 A = "/api/v1/admin"
+G1_ID = "5a000000-0000-0000-0000-000000000001"
 
 
 @pytest.mark.parametrize("shape", ["absolute", "dotdot"])
@@ -76,3 +78,35 @@ async def test_a_store_json_of_wrong_shapes_is_refused_in_words(tmp_path: Path, 
     assert "Traceback" not in out and said in out, out
     async with running_apps(tmp_path / "magec", encryption_key="k-test") as apps:
         assert (await apps.admin.get(f"{A}/skills")).json() == []  # nothing half-imported
+
+
+@pytest.mark.parametrize("linked", ["skills", "skills/<id>"])
+async def test_a_symlinked_directory_in_magecs_data_dir_is_not_followed(tmp_path: Path, linked: str) -> None:
+    """The data dir handed over with a store.json (an unpacked archive) may hold symbolic links.
+    A linked *file* was refused, but a linked *directory* on the way to it was followed:
+    ``skills/`` or ``skills/<id>/`` pointing at ``~/.ssh`` read its files into skills, for the Admin
+    API to serve and agents to quote. Nothing below the data dir is followed now."""
+    outside = tmp_path / "home"
+    (outside / G1_ID).mkdir(parents=True)
+    for where in (outside, outside / G1_ID):
+        (where / "id_rsa").write_text("CANARY-private-key")
+    pkg = outside / "keys"  # a G2 package reached through a linked skills/
+    (pkg / "references").mkdir(parents=True)
+    (pkg / "SKILL.md").write_text("---\nname: keys\ndescription: d\n---\nread references/id_rsa\n")
+    (pkg / "references" / "id_rsa").write_text("CANARY-private-key")
+    data = tmp_path / "magec-data"
+    data.mkdir()
+    if linked == "skills":
+        (data / "skills").symlink_to(outside)
+    else:
+        (data / "skills").mkdir()
+        (data / "skills" / G1_ID).symlink_to(outside)
+    store = {"skills": [{"id": G1_ID, "name": "Catalog", "description": "d", "instructions": "Quote prices.",
+                         "references": [{"filename": "id_rsa", "size": 18}]},
+                        {"id": "5a000000-0000-0000-0000-000000000002", "slug": "keys"}]}
+    async with running_apps(tmp_path / "magec") as apps:
+        await import_store(apps.ctx.store, store, source=data)
+        for skill in (await apps.admin.get(f"{A}/skills")).json():
+            assert skill["id"] == G1_ID and skill["references"] == [], skill  # the G1 skill, without the file
+            got = await apps.admin.get(f"{A}/skills/{skill['id']}/download")
+            assert got.status_code == 200 and b"CANARY" not in gzip.decompress(got.content)
