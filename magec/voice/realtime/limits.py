@@ -4,7 +4,9 @@
   either limit a new one is refused (the endpoint says so in an ``error`` message and closes with 1013 "try again later").
   ``limit == 0`` disables the channel.
 * :class:`MessageBudget` caps text messages (a ``setModel`` flood would reload models): a burst of
-  :data:`TEXT_BURST`, then :data:`TEXT_PER_SECOND`.
+  :data:`TEXT_BURST`, then :data:`TEXT_PER_SECOND`; and binary frames, whatever audio they hold:
+  :data:`FRAME_BURST`, then :data:`FRAMES_PER_SECOND` (each frame is a pass of Python work on the
+  event loop, and a one-sample frame costs the audio budget next to nothing).
 * :class:`AudioBudget` caps the audio one connection may send to what a microphone produces: a
   burst of :data:`BURST_SECONDS` and then :data:`REALTIME_FACTOR` times real time. A client
   streaming faster (to make the server burn CPU) is refused, so the cost of a connection is bounded
@@ -25,6 +27,10 @@ MAX_FRAME_BYTES = 256 * 1024
 #: text messages (config, setModel: a model switch loads a model) a connection may send at once,
 #: then per second
 TEXT_BURST, TEXT_PER_SECOND = 20, 2.0
+#: binary frames a connection may send at once, then per second: a browser sends 4096-sample frames
+#: (about 12 a second at 48 kHz), a device with 10 ms frames 100; one-sample frames within the
+#: audio budget came at 24,000 a second, more than one core can take (about 60 µs each)
+FRAME_BURST, FRAMES_PER_SECOND = 1000, 400.0
 
 
 class ConnectionLimiter:
@@ -61,16 +67,20 @@ class ConnectionLimiter:
 
 
 class MessageBudget:
-    """A token bucket for a connection's text messages (see :data:`TEXT_BURST`)."""
+    """A token bucket for a connection's messages: ``burst`` at once, then ``per_second`` (text
+    messages by default, see :data:`TEXT_BURST`; frames: :data:`FRAME_BURST`)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, burst: int = TEXT_BURST,
+                 per_second: float = TEXT_PER_SECOND) -> None:
         self._clock = clock
-        self._tokens = float(TEXT_BURST)
+        self._burst = float(burst)
+        self._rate = per_second
+        self._tokens = float(burst)
         self._at = clock()
 
     def spend(self) -> bool:
         now = self._clock()
-        self._tokens = min(float(TEXT_BURST), self._tokens + (now - self._at) * TEXT_PER_SECOND)
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
         self._at = now
         if self._tokens < 1:
             return False

@@ -33,7 +33,13 @@ from magec.voice.realtime.detectors import (
     available_models,
     to_int16,
 )
-from magec.voice.realtime.limits import MAX_FRAME_BYTES, AudioBudget, MessageBudget
+from magec.voice.realtime.limits import (
+    FRAME_BURST,
+    FRAMES_PER_SECOND,
+    MAX_FRAME_BYTES,
+    AudioBudget,
+    MessageBudget,
+)
 from magec.voice.realtime.resample import TARGET_RATE, Resampler
 
 Message = dict[str, Any]
@@ -59,6 +65,7 @@ class VoiceEventsSession:
         self.models: dict[str, WakeWordModel] = {m: shipped[m] for m in settings.wakewords if m in shipped}
         self.budget = budget or AudioBudget()
         self.messages = MessageBudget()
+        self.frames = MessageBudget(burst=FRAME_BURST, per_second=FRAMES_PER_SECOND)
         self.sample_rate = TARGET_RATE
         self._resampler = Resampler(TARGET_RATE)
         self.wakeword = self._detector(settings.wakeword)
@@ -140,6 +147,10 @@ class VoiceEventsSession:
             raise Refusal(
                 error(f"audio frames are limited to {MAX_FRAME_BYTES} bytes", "frame_too_big"), CLOSE_TOO_BIG
             )
+        if not self.frames.spend():
+            raise Refusal(error("too many audio frames: send microphone audio in frames of a few "
+                                "milliseconds or more (Magec's clients send 4096 samples)", "too_many_frames"),
+                          CLOSE_POLICY)
         if len(data) % 4:
             return [error("audio frames must be little-endian float32 samples (length a multiple of 4)", "invalid_audio")]
         samples = np.frombuffer(data, dtype="<f4")
