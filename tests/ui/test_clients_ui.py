@@ -307,3 +307,42 @@ def test_a_webhook_without_command_says_so_at_the_command(page: Page, server: Se
     expect(page.get_by_test_id("token-dialog")).to_be_visible()
     c = next(x for x in api.get("/clients").json() if x["name"] == "Build hook")
     assert c["config"]["webhook"]["commandId"] == cmd["id"]
+
+
+def test_cron_and_bot_token_dialogs_say_what_the_token_is_for(page: Page, server: ServerProcess,
+                                                              fakes: dict[str, FakeServer]) -> None:
+    """A cron client runs itself and a bot is reached on its platform: their token dialog says the
+    token is not needed for that (it told them to send it to the run API), and what it does do —
+    a client token on the user API, limited to the client's agents — holds as written."""
+    api, a, cmd = _agent_and_command(server, fakes, "Nightly", "Nightly report", "Summarise the day")
+    dlg = _new_client_dialog(page, server, "Nightly report", "cron", "Nightly agent")
+    form = dlg.get_by_test_id("client-config-cron")
+    form.get_by_label("Schedule").fill("0 6 * * *")
+    form.get_by_label("Command").select_option(cmd["id"])
+    dlg.get_by_role("button", name="Create").click()
+    tok = page.get_by_test_id("token-dialog")
+    use = tok.get_by_test_id("token-use")
+    expect(use).to_contain_text("Nothing needs this token for the schedule")
+    expect(use).not_to_contain_text("send it")
+    expect(tok.get_by_test_id("voice-ui-hint")).to_have_count(0)
+    token = tok.get_by_test_id("client-token").inner_text()
+    tok.get_by_role("button", name="Done").click()
+    # what the dialog says it does: a client token on the user API, only this client's agents
+    models = httpx.get(server.user_url + "/v1/models", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert models.status_code == 200, models.text
+    assert len(models.json()["data"]) == 1  # the module's server has other agents: only this one
+
+    with TelegramFake("424243:family-token", username="family_bot") as tg:
+        page.get_by_role("button", name="New client").first.click()
+        dlg = page.get_by_test_id("client-dialog")
+        dlg.get_by_label("Name").first.fill("Family bot")
+        dlg.get_by_test_id("client-type").select_option("telegram")
+        dlg.get_by_role("button", name="Nightly agent").click()
+        form = dlg.get_by_test_id("client-config-telegram")
+        form.get_by_label("Bot Token").fill(tg.token)
+        form.get_by_label("Api Base Url").fill(tg.url)
+        dlg.get_by_role("button", name="Create").click()
+        use = page.get_by_test_id("token-dialog").get_by_test_id("token-use")
+        expect(use).to_contain_text("The bot does not use this token: people talk to it in Telegram")
+        api.delete(f"/clients/{next(c['id'] for c in api.get('/clients').json() if c['name'] == 'Family bot')}")
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -20,6 +20,8 @@ const TokenDialog = {
   data() { return { open: false, token: '', name: '', client: null }; },
   computed: {
     hook() { return this.client?.type === 'webhook' ? webhookUrl(this.userApi, this.client) : ''; },
+    BOTS: () => BOT_TYPES,
+    platform() { return { telegram: 'Telegram', slack: 'Slack', discord: 'Discord' }[this.client?.type] || ''; },
     // passthrough: the body's prompt is the message; command: the body is the command's payload
     passthrough() { return !!this.client?.config?.webhook?.passthrough; },
     // with a signing secret the token alone is refused (401): the line signs the body it sends
@@ -45,8 +47,14 @@ const TokenDialog = {
       <p v-if="signed" data-testid="webhook-signed">This client signs its requests: each one also needs <code>X-Magec-Signature: sha256=…</code>, the HMAC-SHA256 of the exact body with the signing secret (set <code>SIGNING_SECRET</code> for the lines below).</p>
       <pre class="mono small" data-testid="webhook-curl">{{ curl }}</pre>
     </template>
+    <template v-else-if="client && client.type === 'cron'">
+      <p class="hint" data-testid="token-use">Nothing needs this token for the schedule: magec runs the command itself and shows the last run's answer on this client's card. It also works as a client token (<code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>) on the run API, limited to this client's agents; if nothing else calls magec as this client, you need not keep it.</p>
+    </template>
+    <template v-else-if="client && BOTS.includes(client.type)">
+      <p class="hint" data-testid="token-use">The bot does not use this token: people talk to it in {{ platform }}, with the bot token saved in its settings. It also works as a client token (<code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>) on the run API, limited to this client's agents; if nothing else calls magec as this client, you need not keep it.</p>
+    </template>
     <template v-else>
-      <p class="hint">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
+      <p class="hint" data-testid="token-use">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
       <p class="hint" v-if="!client || client.type === 'direct'" data-testid="voice-ui-hint">To talk from a phone, open the Voice UI at <a :href="userApi + '/'" target="_blank" rel="noopener" data-testid="voice-ui-url">{{ userApi }}/</a> and pair it with this token.</p>
     </template>
     <template #footer><button class="btn" type="button" @click="open = false">Done</button></template>
