@@ -98,10 +98,7 @@ def test_adk_dev_web_ui_opens_a_session_and_chats(dev_ui: DevUI) -> None:
     page.on("response", lambda r: created.append(r.status)
             if r.request.method == "POST" and re.search(r"/users/[^/]+/sessions$", r.url) else None)
     page.goto(dev_ui.url + "?app=Helper")
-    consent = page.get_by_role("button", name="No Thanks")  # ADK's telemetry question (magec has no telemetry route)
-    expect(consent).to_be_visible(timeout=30_000)
-    consent.click()
-    expect(page.get_by_role("button", name="Helper")).to_be_visible()  # the app the link names
+    expect(page.get_by_role("button", name="Helper")).to_be_visible(timeout=30_000)  # the app the link names
     box = page.get_by_placeholder("Type a message...")
     expect(box).to_be_visible()
     box.fill("hello from the adk web ui")
@@ -112,6 +109,27 @@ def test_adk_dev_web_ui_opens_a_session_and_chats(dev_ui: DevUI) -> None:
     # the UI lists the session by the name it gave it
     names = [s["state"].get("__session_metadata__", {}).get("displayName") for s in _sessions(dev_ui.api, "user")]
     assert "hello from the adk web ui" in names
+
+
+def test_a_fresh_browser_is_not_asked_for_telemetry_consent(dev_ui: DevUI) -> None:
+    """``adk web`` answers the UI's ``GET /config/telemetry``; magec answered 404, so every fresh
+    browser was asked to let Google Analytics run. magec answers "off", as ``adk web`` does for a
+    user who declined: no question, no analytics."""
+    page = dev_ui.page
+    asked: list[int] = []
+    page.on("response", lambda r: asked.append(r.status) if r.url.endswith("/config/telemetry") else None)
+    page.goto(dev_ui.url + "?app=Helper")
+    expect(page.get_by_placeholder("Type a message...")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Helper")).to_be_visible()
+    expect(page.get_by_role("button", name="No Thanks")).to_have_count(0)
+    assert asked and set(asked) == {200}
+    # the UI's switch: turning it off is kept, turning it on is refused (the UI keeps it off)
+    url = f"{dev_ui.api}/config/telemetry"
+    head = {"X-ADK-Telemetry-Request": "true"}
+    assert httpx.post(url, json={"telemetry": False}, headers=head, timeout=10).json() == {"telemetry": False}
+    r = httpx.post(url, json={"telemetry": True}, headers=head, timeout=10)
+    assert r.status_code == 400 and r.json()["field"] == "telemetry", r.text
+    assert httpx.get(url, timeout=10).json() == {"telemetry": False}
 
 
 def test_session_metadata_must_be_an_object(dev_ui_server: tuple[str, str]) -> None:

@@ -11,7 +11,8 @@ be a name or an id; session lists carry ``state`` (bounded: a big or old one is 
 ``stateOmitted``, :mod:`magec.memory.session_listing`); ``PATCH …/sessions/{id}`` applies a
 ``stateDelta`` as one event; ``POST …/sessions`` takes ``sessionId``, ``state`` and ``events`` (an
 import: events appended in order, ADK's checks — no actions, no long-running ids); ``GET /version``
-and ``GET /apps/{app}/app-info``; error bodies carry ``detail`` next to ``error`` / ``code``
+and ``GET /apps/{app}/app-info``; ``/config/telemetry`` (``adk web``'s consent route: always off,
+so the dev UI asks no one); error bodies carry ``detail`` next to ``error`` / ``code``
 (:mod:`magec.api.user.error_shapes`). Intended differences are listed in ``docs/openai.md``.
 """
 
@@ -410,6 +411,23 @@ def agent_router(
         v = sys.version_info
         return {"version": adk_version.__version__, "language": "python",
                 "language_version": f"{v.major}.{v.minor}.{v.micro}"}
+
+    # ADK's dev web UI asks ``adk web`` (an ``adk web``-only route) whether its Google Analytics may
+    # run, and asks the user when there is no answer (every fresh browser: a 404 here). magec sends
+    # no usage data anywhere, so the answer is a constant no — to anyone, as it tells nothing.
+    @r.get("/config/telemetry", summary="Telemetry consent, as adk web answers: always off here")
+    async def telemetry_consent() -> dict[str, bool]:
+        return {"telemetry": False}
+
+    @r.post("/config/telemetry", summary="Set telemetry consent (adk web's route): only off is accepted")
+    async def set_telemetry_consent(request: Request) -> dict[str, bool]:
+        try:
+            wanted = (await request.json()).get("telemetry")
+        except (ValueError, AttributeError):
+            wanted = None
+        if wanted is not False:  # the UI keeps its switch off when this is refused
+            raise ValidationError("telemetry: magec sends no usage telemetry; only false is accepted", field="telemetry")
+        return {"telemetry": False}
 
     @r.get("/apps/{app_name}/app-info", summary="An app's root agent (as adk api_server answers)")
     async def app_info(app_name: str, request: Request) -> dict[str, Any]:
