@@ -67,6 +67,13 @@ class WorkerStatus:
         self.last_error = redact(str(error))[:500]
         self.last_error_at = time.time()
 
+    def ignored(self, user_id: object, chat_id: object, name: str | None = None) -> None:
+        """A message from someone no allow-list admits: kept (the latest one) so the admin, asked
+        "why does the bot not answer me?", sees which user id and chat to allow (people know their
+        @name, not the numeric id the allow-lists take)."""
+        self.extra["lastIgnored"] = {"userId": str(user_id), "chatId": str(chat_id),
+                                     "name": str(name)[:100] if name else None, "at": _iso(time.time())}
+
     def message_seen(self) -> None:
         """A message came in (last message time)."""
         self.last_message_at = time.time()

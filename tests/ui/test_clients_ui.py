@@ -346,3 +346,30 @@ def test_cron_and_bot_token_dialogs_say_what_the_token_is_for(page: Page, server
         expect(use).to_contain_text("The bot does not use this token: people talk to it in Telegram")
         api.delete(f"/clients/{next(c['id'] for c in api.get('/clients').json() if c['name'] == 'Family bot')}")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_bot_card_names_who_it_ignored(page: Page, server: ServerProcess, fakes: dict[str, FakeServer]) -> None:
+    """Journey 9: grandma writes to the family bot and gets nothing (she is not in allowedUsers,
+    which takes numeric ids no one knows). The card says whom the bot ignored, with the user id and
+    chat to allow; before, only the server log did."""
+    api, a, _ = _agent_and_command(server, fakes, "Family", "Family unused", "unused")
+    with TelegramFake("424244:family-token", username="family_home_bot") as tg:
+        c = api.post("/clients", json={"name": "Home bot", "type": "telegram", "allowedAgents": [a["id"]],
+                                       "config": {"telegram": {"botToken": tg.token, "apiBaseUrl": tg.url,
+                                                               "allowedUsers": [7]}}}).json()
+        tg.send_text(chat_id=7, user_id=7, text="hello")
+        tg.wait_sent(7, "sendMessage")  # the bot runs and answers the allowed user
+        tg.send_text(chat_id=99, user_id=99, text="hello? is this on?", username="grandma")
+        deadline = time.monotonic() + 20
+        while not (api.get(f"/clients/{c['id']}").json()["status"] or {}).get("lastIgnored"):
+            assert time.monotonic() < deadline, "the ignored message never showed in the client's status"
+            time.sleep(0.2)
+        ignored = api.get(f"/clients/{c['id']}").json()["status"]["lastIgnored"]
+        assert {k: ignored[k] for k in ("userId", "chatId", "name")} == {"userId": "99", "chatId": "99", "name": "@grandma"}
+        assert tg.sent_to(99) == []  # still ignored: the allow-list is the admin's to change
+        signed_in(page, server)
+        nav(page, "clients")
+        line = page.get_by_test_id("client-status-Home bot").get_by_test_id("client-last-ignored")
+        expect(line).to_contain_text("Ignored @grandma (user id 99, chat 99)")
+        api.delete(f"/clients/{c['id']}")
+    assert page.js_errors == []  # type: ignore[attr-defined]

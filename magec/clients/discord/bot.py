@@ -266,6 +266,7 @@ class DiscordBot:
         if not self.allowed(user, channel_id, parent):
             log.info("discord client %s: ignored a message from user %s in channel %s (not allowed)",
                      self.ctx.client_id, user, channel_id)
+            self.ctx.status.ignored(user, channel_id, author.get("global_name") or author.get("username"))
             return
         self.ctx.status.message_seen()
         text = re.sub(rf"<@!?{re.escape(me)}>", "", msg.get("content") or "").strip()

@@ -225,6 +225,7 @@ class SlackBot:
         if not self.allowed(user, channel):
             log.info("slack client %s: ignored a message from %s in %s (not allowed)",
                      self.ctx.client_id, user, channel)
+            self.ctx.status.ignored(user, channel)
             return
         self.ctx.status.message_seen()
         text = re.sub(rf"<@{re.escape(self.bot_user)}>", "", str(event.get("text") or "")).strip()

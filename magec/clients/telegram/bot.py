@@ -314,6 +314,8 @@ class TelegramBot:
         if not self.allowed(msg.from_user.id, msg.chat.id, thread):
             log.info("telegram client %s: ignored a message from user %s in chat %s (not allowed)",
                      self.ctx.client_id, msg.from_user.id, msg.chat.id)
+            u = msg.from_user
+            self.ctx.status.ignored(u.id, msg.chat.id, f"@{u.username}" if u.username else u.full_name)
             return
         self.ctx.status.message_seen()
         conv = self.conversation(msg.chat.id, thread)

@@ -177,6 +177,7 @@ export default {
             <div v-if="c.status.lastResult" class="ellipsis" :title="c.status.lastResult">{{ c.status.lastResult }}</div>
           </div>
           <div v-else-if="c.status.lastMessageAt" class="muted">Last message: {{ when(c.status.lastMessageAt) }}</div>
+          <div v-if="c.status.lastIgnored" class="muted" data-testid="client-last-ignored">Ignored {{ c.status.lastIgnored.name || 'a user' }} (user id <code>{{ c.status.lastIgnored.userId }}</code>, chat <code>{{ c.status.lastIgnored.chatId }}</code>) {{ when(c.status.lastIgnored.at) }}: not in the allowed users or chats.</div>
           <div v-if="c.status.lastError && liveState(c.status) === 'disabled'" class="muted ellipsis" :title="c.status.lastError" data-testid="client-last-error">Last error: {{ c.status.lastError }}</div>
           <div v-else-if="c.status.lastError" class="error-text ellipsis" :title="c.status.lastError" data-testid="client-last-error">{{ c.status.lastError }}</div>
         </div>
