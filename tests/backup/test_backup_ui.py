@@ -63,10 +63,15 @@ def test_download_dry_run_restore(tmp_path: Path, page: Page) -> None:
         expect(cells.nth(3)).to_have_text("1")  # deleted
         expect(cells.nth(4)).to_have_text("1")  # unchanged
         assert {c["id"] for c in api.get("/commands").json()} == {keep["id"], extra["id"]}
+        # and what it does to conversation data: the sessions it carries replace the server's,
+        # the memories it lacks are kept (the page said "the included data" and nothing more)
+        expect(page.get_by_test_id("data-sessions")).to_contain_text("Sessions: would be replaced by the backup's (")
+        expect(page.get_by_test_id("data-memories")).to_have_text("Long-term memories: not in this backup, would be left as they are")
 
         page.get_by_test_id("restore-start").click()
         page.get_by_test_id("restore-confirm-yes").click()
         expect(page.get_by_test_id("restore-result")).to_contain_text("Restored")
+        expect(page.get_by_test_id("data-memories")).to_have_text("Long-term memories: not in this backup, left as they are")
         assert [c["id"] for c in api.get("/commands").json()] == [keep["id"]]
         # the page's lists were reloaded from the restored server
         page.locator('[data-nav="commands"]').click()

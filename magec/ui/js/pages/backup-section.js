@@ -22,6 +22,17 @@ export default {
       return Object.keys(changes).sort().map((kind) => ({ kind, ...changes[kind] }))
         .filter((r) => r.created.length || r.updated.length || r.deleted.length || r.unchanged);
     },
+    // the optional data sections: replaced by the archive's rows when it carries them, else left
+    // as they are (docs/backup.md) — what "Replace everything" does to sessions and memories
+    data() {
+      if (this.result?.origin !== 'magec') return [];
+      const sections = this.result.sections || {};
+      return OPTIONAL.map(([name, label]) => {
+        const tables = sections[name];
+        const rows = tables ? Object.values(tables).reduce((n, v) => n + (Number(v) || 0), 0) : null;
+        return { name, label, rows };
+      });
+    },
   },
   template: `
   <section class="panel" data-testid="backup-section">
@@ -43,7 +54,7 @@ export default {
         <button class="btn danger" type="button" :disabled="busy || !file" @click="confirming = true" data-testid="restore-start">Restore…</button>
       </div>
       <div v-if="confirming" class="callout warn" data-testid="restore-confirm">
-        <p>This replaces <strong>every</strong> resource, the settings and the included data with the backup's. It is all or nothing.</p>
+        <p>This replaces <strong>every</strong> resource, the settings and the data this backup carries (a dry run lists which) with the backup's; data it does not carry is left as it is. It is all or nothing.</p>
         <button class="btn danger" type="button" :disabled="busy" @click="send(false)" data-testid="restore-confirm-yes">Replace everything</button>
         <button class="btn secondary" type="button" @click="confirming = false">Cancel</button>
       </div>
@@ -56,6 +67,11 @@ export default {
         <tbody><tr v-for="r in rows" :key="r.kind" :data-testid="'change-' + r.kind">
           <td>{{ r.kind }}</td><td>{{ r.created.length }}</td><td>{{ r.updated.length }}</td><td>{{ r.deleted.length }}</td><td>{{ r.unchanged }}</td></tr></tbody>
       </table>
+      <ul v-if="data.length" class="small" data-testid="restore-data">
+        <li v-for="d in data" :key="d.name" :data-testid="'data-' + d.name"><strong>{{ d.label }}</strong>:
+          <template v-if="d.rows === null">not in this backup, {{ result.status === 'dryRun' ? 'would be left' : 'left' }} as they are</template>
+          <template v-else>{{ result.status === 'dryRun' ? 'would be replaced by' : 'replaced by' }} the backup's ({{ d.rows }} {{ d.rows === 1 ? 'row' : 'rows' }})</template></li>
+      </ul>
       <p v-for="w in result.warnings" :key="w" class="muted">⚠ {{ w }}</p>
     </div>
   </section>`,
