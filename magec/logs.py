@@ -105,6 +105,18 @@ class A2aClientErrorFilter(logging.Filter):
         return record.name not in self._LOGGERS or not str(record.msg).startswith(self._CLIENT_ERRORS)
 
 
+class AlembicChatterFilter(logging.Filter):
+    """Drops alembic's "Context impl SQLiteImpl." / "Will assume non-transactional DDL." lines:
+    printed at every start and twice by ``magec migrate`` (its migration contexts), they told an
+    operator about alembic's internals, not about the database. "Running upgrade …" lines (a
+    migration actually applied) still pass."""
+
+    _CHATTER = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "alembic.runtime.migration" or not str(record.msg).startswith(self._CHATTER)
+
+
 class UvicornStartupOnceFilter(logging.Filter):
     """Keeps uvicorn's start-up and shutdown lines once per process: magec runs one uvicorn server
     per port (user, admin, MCP), and each said "Started server process [pid]", "Waiting for
@@ -145,6 +157,7 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     handler.addFilter(AdkFailureEchoFilter())
     handler.addFilter(A2aClientErrorFilter())
     handler.addFilter(UvicornStartupOnceFilter())
+    handler.addFilter(AlembicChatterFilter())
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
