@@ -49,11 +49,18 @@ from magec.agents.apps import App
 from magec.audit.context import attributed
 from magec.clients.tables import client_conversations
 from magec.context import AppContext
-from magec.errors import AuthError, ForbiddenError, MagecError, NotFoundError, ValidationError
+from magec.errors import (
+    AgentUnavailableError,
+    AuthError,
+    ForbiddenError,
+    MagecError,
+    NotFoundError,
+    ValidationError,
+)
 from magec.redact import redact
 from magec.runtime.build import Runtime
 from magec.runtime.run import MAX_SESSION_ID, TurnEvent, ensure_session, require_app, run_turn
-from magec.voice import locate, resolve, synthesize, transcribe
+from magec.voice import NOT_CONFIGURED, VoiceTarget, locate, resolve, synthesize, transcribe
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +229,7 @@ class Conversations:
             app = await self._resolve(rt, client_id, client, inbound.conversation, inbound.agent)
             text = inbound.text
             if inbound.audio:
-                target = resolve(rt.snapshot, locate(rt.snapshot, app.id), "stt")
+                target = _hearing(rt, app)
                 costs = self.ctx.extras.get("costs")
                 if costs is not None:  # a spent budget refuses the transcription too, not just the turn after it
                     costs.check_call(rt, client_id, app.id, target.agent.id)
@@ -381,6 +388,21 @@ def session_id(conversation: str, generation: int) -> str:
     """The session id of a conversation at ``generation`` (see the module contract)."""
     key = _conv_key(conversation)
     return key if generation == 0 else f"{key}~{generation}"
+
+
+def _hearing(rt: Runtime, app: App) -> VoiceTarget:
+    """The STT target of ``app``. Without one, the chat is told which agent cannot take voice notes
+    and what to do (the run API's words, "transcription not configured for this agent", named
+    neither the agent nor a way out to someone in Telegram)."""
+    try:
+        return resolve(rt.snapshot, locate(rt.snapshot, app.id), "stt")
+    except AgentUnavailableError as err:
+        if str(err) != NOT_CONFIGURED["stt"]:
+            raise
+        where = "its agents have" if app.kind == "flow" else "it has"
+        raise AgentUnavailableError(
+            f"{app.name} cannot take voice notes: {where} no speech-to-text (STT) backend. Send text, "
+            f"or ask an admin to set one (Admin UI → Agents → Voice)") from err
 
 
 def _failed(app: App | None, err: MagecError, transcript: str | None) -> Outbound:

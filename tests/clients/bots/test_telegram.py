@@ -286,6 +286,10 @@ async def test_voice_mode_without_tts_answers_with_text(sqlite_apps: Apps, teleg
         tg.send_voice(chat_id=4212, user_id=4212, audio=voice_note("hello"))
         [_, err] = await tg.await_sent(4212, "sendMessage", count=2)
         assert err.text.startswith("⚠️")  # no STT: the user is told, nothing crashes
+        # ...which agent cannot hear, and what to do (it said "transcription not configured for
+        # this agent": which one, in a chat that can /agent between several?)
+        assert "Beta cannot take voice notes" in err.text and "speech-to-text" in err.text, err.text
+        assert "Send text" in err.text, err.text
     assert tg.sent_to(4212, "sendVoice") == [] and tg.sent_to(4212, "sendAudio") == []
 
 
