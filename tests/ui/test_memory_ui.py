@@ -159,3 +159,36 @@ def test_count_reembed_refresh_and_user_label(page: Page, server: ServerProcess,
     browser.scroll_into_view_if_needed()
     shot(page, artifacts, "memory-phone-table", full=False)
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_a_client_users_memories_show_and_filter_by_user_id(page: Page, server: ServerProcess,
+                                                            fakes: dict[str, FakeServer]) -> None:
+    """A memory saved through a client (a phone, a family bot) is stored under the session owner
+    ``<clientId>:<userId>``: the table showed that uuid-prefixed key, and typing the user id the
+    Conversations page shows ("ada") found nothing. Now the row reads "ada" with the client's
+    name, and the filter takes the client and the user id."""
+    api = admin(server)
+    emb = api.post("/backends", json={"name": "Embedder 3", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    mem = api.post("/memory", json={"name": "Home facts", "type": "sqlite", "category": "longterm",
+                                    "embedding": {"backend": emb["id"], "model": "alpha-embed"}}).json()
+    api.put("/settings", json={**api.get("/settings").json(), "longTermProvider": mem["id"]}).raise_for_status()
+    agent = api.post("/agents", json={"name": "Home", "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    kitchen = api.post("/clients", json={"name": "Kitchen", "type": "direct", "allowedAgents": [agent["id"]]}).json()
+    r = httpx.post(server.user_url + "/api/v1/agent/run", timeout=60, headers={"Authorization": f"Bearer {kitchen['token']}"},
+                   json={"appName": agent["id"], "userId": "ada", "sessionId": "k1", "newMessage": {
+                       "role": "user", "parts": [{"text": 'call save_to_memory {"content": "Ada takes oat milk"}'}]}})
+    assert r.status_code == 200, r.text
+    stored = api.get("/memory/entries").json()["total"]
+
+    signed_in(page, server)
+    nav(page, "memory")
+    browser = page.get_by_test_id("memory-browser")
+    row = browser.locator("tbody tr", has_text="Ada takes oat milk")
+    expect(row.get_by_test_id("memory-user")).to_have_text("ada")
+    expect(row.get_by_test_id("memory-client-name")).to_have_text("Kitchen")
+    browser.get_by_test_id("memory-client").select_option(label="Kitchen")
+    browser.get_by_label("User").fill("ada")
+    browser.get_by_role("button", name="Search").click()
+    expect(browser.get_by_test_id("memory-count")).to_have_text(f"1 of {stored}")
+    expect(browser.locator("tbody tr")).to_have_count(1)
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 // Browse / search / delete stored memories: GET /memory/entries?agent=&user=&q=&limit=&offset=
 // The count is the number of memories stored ("N of M" while filters narrow the table).
+// Memories are stored per session owner, "<clientId>:<userId>" for a client's users: the table
+// shows the user id as the client knows it with the client's name (as Conversations does), and the
+// filter composes the owner from a client and a user id (the raw key was a uuid nobody could type).
 import { api } from '../api.js';
 import { store, nameOf, modelLabel, fmtTime } from '../store.js';
 import { toast } from '../toast.js';
@@ -11,13 +14,15 @@ const LIMIT = 20;
 export const MemoryBrowser = {
   name: 'MemoryBrowser',
   components: { Icon },
-  data() { return { s: store, f: { agent: '', user: '', q: '' }, items: [], total: 0, stored: 0, offset: 0, shown: {}, loading: false, error: '', inactive: false }; },
+  data() { return { s: store, f: { agent: '', client: '', user: '', q: '' }, items: [], total: 0, stored: 0, offset: 0, shown: {}, loading: false, error: '', inactive: false }; },
   template: `
   <section class="panel" data-testid="memory-browser">
     <div class="panel-head"><h2>Stored memories</h2><span class="count" data-testid="memory-count" :title="filtered ? total + ' match of ' + stored + ' stored' : stored + ' stored'">{{ filtered ? total + ' of ' + stored : stored }}</span></div>
     <form class="row wrap filters" @submit.prevent="search(0)">
       <select v-model="f.agent" aria-label="Agent"><option value="">All agents</option>
         <option v-for="a in s.agents" :key="a.id" :value="a.id">{{ a.name }}</option></select>
+      <select v-if="s.clients.length" v-model="f.client" aria-label="Client" data-testid="memory-client"><option value="">No client (open mode)</option>
+        <option v-for="c in s.clients" :key="c.id" :value="c.id">{{ c.name }}</option></select>
       <input v-model.trim="f.user" placeholder="User id" aria-label="User">
       <input v-model.trim="f.q" placeholder="Search text…" type="search" aria-label="Search memories" class="grow">
       <button class="btn secondary" type="submit"><Icon name="search" :size="14"/> Search</button>
@@ -30,7 +35,8 @@ export const MemoryBrowser = {
           <tr v-for="m in items" :key="m.id">
             <td class="content">{{ m.content }}<span class="badge muted" v-if="m.score != null" title="similarity">{{ Number(m.score).toFixed(2) }}</span></td>
             <td>{{ nameOf('agents', m.appName || m.app) }}</td>
-            <td class="user"><code>{{ m.userId || m.user }}</code></td>
+            <td class="user" :title="m.userId || m.user"><code data-testid="memory-user">{{ owner(m).user }}</code>
+              <div class="small muted" v-if="owner(m).client" data-testid="memory-client-name">{{ owner(m).client }}</div></td>
             <td class="small">{{ modelLabel(m.embeddingModel) }}</td>
             <td class="small nowrap">{{ fmtTime(m.createdAt) }}</td>
             <td><button class="icon-btn danger" type="button" @click="remove(m)" title="Delete memory" aria-label="Delete memory"><Icon name="trash"/></button></td>
@@ -60,7 +66,10 @@ export const MemoryBrowser = {
       this.loading = true; this.error = '';
       const shown = { ...this.f };
       const qs = new URLSearchParams({ limit: LIMIT, offset });
-      for (const [k, v] of Object.entries(shown)) if (v) qs.set(k, v);
+      // a client's users are stored as "<clientId>:<userId>"; with no user typed, the client alone
+      // does not narrow the list (the API filters by whole owners)
+      const f = { agent: shown.agent, user: shown.user && shown.client ? `${shown.client}:${shown.user}` : shown.user, q: shown.q };
+      for (const [k, v] of Object.entries(f)) if (v) qs.set(k, v);
       const any = Object.values(shown).some(Boolean);
       try {
         const [r, all] = await Promise.all([api.get(`/memory/entries?${qs}`), any ? api.get('/memory/entries?limit=1') : null]);
@@ -72,6 +81,13 @@ export const MemoryBrowser = {
       } finally { this.loading = false; }
     },
     refresh() { return this.search(this.offset); },
+    // {user, client name} of a stored owner: "<clientId>:<userId>" when the prefix is a client's id
+    owner(m) {
+      const key = String(m.userId || m.user || '');
+      const i = key.indexOf(':');
+      const c = i > 0 ? store.clients.find((x) => x.id === key.slice(0, i)) : null;
+      return c ? { user: key.slice(i + 1), client: c.name } : { user: key, client: '' };
+    },
     async remove(m) {
       if (!(await ask('Delete this memory? The agent will no longer recall it.', { title: 'Delete memory', ok: 'Delete', danger: true }))) return;
       try { await api.del(`/memory/entries/${m.id}`); toast.success('Memory deleted'); this.search(this.offset); } catch (e) { toast.error(e); }
