@@ -342,6 +342,19 @@ class ResponseModes:
 Say = Callable[[str], Awaitable[Any]]
 
 
+async def speechless(ctx: Any, conv: str, mode: str) -> str:
+    """A note for a chat that asks for spoken answers from an agent that cannot speak: without TTS
+    the answers stay text (as the mode's contract says), and the user was not told why."""
+    if mode not in ("voice", "both"):
+        return ""
+    _, tts = await ctx.conversations.has_voice(ctx.client_id, None, conv)
+    if tts:
+        return ""
+    agent = dict(await ctx.conversations.agents(ctx.client_id)).get(
+        await ctx.conversations.current_agent(ctx.client_id, conv) or "", "this agent")
+    return f" Note: {agent} has no text-to-speech (TTS) backend, so its answers stay text until an admin sets one."
+
+
 class ChatCommands:
     """``!help``, ``!agent [id|name]``, ``!reset`` and ``!responsemode [mode|reset]`` for the Slack
     and Discord bots (Magec's text commands), and the per-conversation response mode they set.
@@ -394,7 +407,7 @@ class ChatCommands:
                 await say(f"Response mode back to the client's default: `{self.default_mode}`")
             elif arg in RESPONSE_MODES:
                 self.modes.set(conv, arg)
-                await say(f"Response mode set to `{arg}` here.")
+                await say(f"Response mode set to `{arg}` here.{await speechless(self.ctx, conv, arg)}")
             else:
                 await say(f"Unknown mode `{arg}`. Options: {', '.join(RESPONSE_MODES)}, reset")
         else:

@@ -417,7 +417,8 @@ class TelegramBot:
             await self._reply(msg, f"Response mode back to the client's default: <code>{self.mode}</code>")
         elif arg in botkit.RESPONSE_MODES:
             self.modes.set(conv, arg)
-            await self._reply(msg, f"Response mode set to <code>{arg}</code> for this chat.")
+            note = _esc(await botkit.speechless(self.ctx, conv, arg))
+            await self._reply(msg, f"Response mode set to <code>{arg}</code> for this chat.{note}")
         else:
             await self._reply(msg, f"Unknown mode <code>{_esc(arg)}</code>. Options: {options}")
 

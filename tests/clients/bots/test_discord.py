@@ -93,6 +93,10 @@ async def test_voice_message_and_commands(sqlite_apps: Apps, discord_fake: Disco
         msgs = await dc.await_sent("5002", "message", count=5)
         assert "Switched to Beta" in msgs[2].text and "`text`" in msgs[3].text
         assert msgs[4].text == "beta says: hi"
+        # spoken answers asked of Beta, which has no TTS: the acknowledgement says they stay text
+        dc.send_message("5002", "74", "!responsemode voice", guild_id=None)
+        ack = (await dc.await_sent("5002", "message", count=6))[5]
+        assert "Beta has no text-to-speech (TTS) backend" in ack.text, ack.text
 
 
 async def test_not_allowed_and_platform_down(sqlite_apps: Apps, discord_fake: DiscordFake, alpha_llm: FakeServer,

@@ -83,7 +83,7 @@ async def test_response_modes(sqlite_apps: Apps, telegram_fake: TelegramFake, al
         # /responsemode voice for this chat: a text message gets a voice answer, no text
         tg.send_text(chat_id=4203, user_id=4203, text="/responsemode voice")
         [_, ack] = await tg.await_sent(4203, "sendMessage", count=2)
-        assert "voice" in ack.text
+        assert "voice" in ack.text and "Note" not in ack.text  # Alpha speaks: nothing to warn of
         alpha_llm.script(Reply(audio=espeak_wav("ok")), route="tts")
         tg.send_text(chat_id=4203, user_id=4203, text="say it")
         [voice] = await tg.await_sent(4203, "sendVoice")
@@ -290,6 +290,11 @@ async def test_voice_mode_without_tts_answers_with_text(sqlite_apps: Apps, teleg
         # this agent": which one, in a chat that can /agent between several?)
         assert "Beta cannot take voice notes" in err.text and "speech-to-text" in err.text, err.text
         assert "Send text" in err.text, err.text
+        # asking for spoken answers from an agent that cannot speak says so (it said only "set")
+        tg.send_text(chat_id=4212, user_id=4212, text="/responsemode both")
+        ack = (await tg.await_sent(4212, "sendMessage", count=3))[2]
+        assert "Response mode set to" in ack.text, ack.text
+        assert "Beta has no text-to-speech (TTS) backend, so its answers stay text" in ack.text, ack.text
     assert tg.sent_to(4212, "sendVoice") == [] and tg.sent_to(4212, "sendAudio") == []
 
 
