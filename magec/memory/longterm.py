@@ -65,6 +65,26 @@ class MemoryEntry:
         }
 
 
+@dataclass(frozen=True)
+class Owners:
+    """Whose memories the Admin UI browses. A client's users are stored as ``<client id>:<user id>``
+    owners, which nobody types: ``client`` alone is every user of that client, ``user`` alone that
+    user id in open mode or under any client, both the one owner."""
+
+    client: str | None = None
+    user: str | None = None
+
+    def conditions(self, column: Any) -> list[Any]:
+        """These owners as conditions on a SQLAlchemy owner column."""
+        if self.client and self.user:
+            return [column == f"{self.client}:{self.user}"]
+        if self.client:
+            return [column.startswith(f"{self.client}:", autoescape=True)]
+        if self.user:
+            return [(column == self.user) | column.endswith(f":{self.user}", autoescape=True)]
+        return []
+
+
 @runtime_checkable
 class LongTermStore(Protocol):
     """Per (app, user) memories. Ids are strings. Unknown ids raise ``magec.errors.NotFoundError``."""
@@ -90,15 +110,16 @@ class LongTermStore(Protocol):
     async def list(
         self,
         app: str | None = None,
-        user: str | None = None,
+        user: str | Owners | None = None,
         limit: int = 50,
         offset: int = 0,
         query: str | None = None,
     ) -> list[MemoryEntry]:
-        """Newest first, for the admin UI; ``query`` filters by substring."""
+        """Newest first, for the admin UI; ``query`` filters by substring, ``user`` is one owner or
+        :class:`Owners`."""
         ...
 
-    async def count(self, app: str | None = None, user: str | None = None, query: str | None = None) -> int: ...
+    async def count(self, app: str | None = None, user: str | Owners | None = None, query: str | None = None) -> int: ...
 
     async def health(self) -> tuple[bool, str]: ...
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from magec.errors import NotFoundError, ValidationError
 from magec.memory._sql import insert_for, like_pattern, write_tx
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
-from magec.memory.longterm import MemoryEntry, entry_text, fuse, query_terms
+from magec.memory.longterm import MemoryEntry, Owners, entry_text, fuse, query_terms
 from magec.memory.longterm_index import VectorIndex
 from magec.memory.longterm_index import build as build_index
 from magec.memory.longterm_sqlite import LazyConnection, PointReader, row_map
@@ -277,18 +277,19 @@ class SqlLongTermStore:
             raise NotFoundError(f"memory {id!r} not found")
         return self._entry(row)
 
-    def _filters(self, app: str | None, user: str | None, query: str | None) -> list[Any]:
+    def _filters(self, app: str | None, user: str | Owners | None, query: str | None) -> list[Any]:
         t, cond = self.table, []
         if app is not None:
             cond.append(t.c.app_name == app)
-        if user is not None:
-            cond.append(t.c.user_id == user)
+        if user is not None:  # one owner, or an admin's browse (Owners)
+            cond += user.conditions(t.c.user_id) if isinstance(user, Owners) else [t.c.user_id == user]
         if query:
             cond.append(sa.func.lower(t.c.content).like(like_pattern(query.lower()), escape="\\"))
         return cond
 
     async def list(
-        self, app: str | None = None, user: str | None = None, limit: int = 50, offset: int = 0, query: str | None = None
+        self, app: str | None = None, user: str | Owners | None = None, limit: int = 50, offset: int = 0,
+        query: str | None = None,
     ) -> list[MemoryEntry]:
         t = self.table
         q = (
@@ -301,7 +302,7 @@ class SqlLongTermStore:
         async with self.engine.connect() as conn:
             return [self._entry(r) for r in await conn.execute(q)]
 
-    async def count(self, app: str | None = None, user: str | None = None, query: str | None = None) -> int:
+    async def count(self, app: str | None = None, user: str | Owners | None = None, query: str | None = None) -> int:
         q = sa.select(sa.func.count()).select_from(self.table).where(*self._filters(app, user, query))
         async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())

@@ -178,6 +178,11 @@ def test_a_client_users_memories_show_and_filter_by_user_id(page: Page, server: 
                    json={"appName": agent["id"], "userId": "ada", "sessionId": "k1", "newMessage": {
                        "role": "user", "parts": [{"text": 'call save_to_memory {"content": "Ada takes oat milk"}'}]}})
     assert r.status_code == 200, r.text
+    garage = api.post("/clients", json={"name": "Garage", "type": "direct", "allowedAgents": [agent["id"]]}).json()
+    r = httpx.post(server.user_url + "/api/v1/agent/run", timeout=60, headers={"Authorization": f"Bearer {garage['token']}"},
+                   json={"appName": agent["id"], "userId": "ada", "sessionId": "g1", "newMessage": {
+                       "role": "user", "parts": [{"text": 'call save_to_memory {"content": "Ada parks the van"}'}]}})
+    assert r.status_code == 200, r.text
     stored = api.get("/memory/entries").json()["total"]
 
     signed_in(page, server)
@@ -186,9 +191,14 @@ def test_a_client_users_memories_show_and_filter_by_user_id(page: Page, server: 
     row = browser.locator("tbody tr", has_text="Ada takes oat milk")
     expect(row.get_by_test_id("memory-user")).to_have_text("ada")
     expect(row.get_by_test_id("memory-client-name")).to_have_text("Kitchen")
-    browser.get_by_test_id("memory-client").select_option(label="Kitchen")
-    browser.get_by_label("User").fill("ada")
-    browser.get_by_role("button", name="Search").click()
+    # the client alone is all its users; the user id alone that user under any client; both, one
+    milk, van = (browser.locator("tbody tr", has_text=t) for t in ("Ada takes oat milk", "Ada parks the van"))
+    for client, user, shown in (("Kitchen", "", (1, 0)), ("All clients", "ada", (1, 1)), ("Garage", "ada", (0, 1))):
+        browser.get_by_test_id("memory-client").select_option(label=client)
+        browser.get_by_label("User").fill(user)
+        browser.get_by_role("button", name="Search").click()
+        expect(milk).to_have_count(shown[0])
+        expect(van).to_have_count(shown[1])
     expect(browser.get_by_test_id("memory-count")).to_have_text(f"1 of {stored}")
     expect(browser.locator("tbody tr")).to_have_count(1)
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from magec.context import AppContext
 from magec.errors import NotFoundError
+from magec.memory.longterm import Owners
 from magec.memory.runtime_hook import MemoryService
 from magec.memory.types import MEMORY_TYPES, check_health
 
@@ -57,14 +58,18 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.get("/entries", summary="Browse or search memories of the active long-term provider")
     async def entries(agent: str | None = None, user: str | None = None, q: str | None = None,
-                      limit: int = 50, offset: int = 0) -> dict[str, Any]:
+                      limit: int = 50, offset: int = 0, client: str | None = None) -> dict[str, Any]:
         _, store = await active_store()
         limit = max(1, min(limit, 500))
-        if q and agent and user:
-            items = await store.search(agent, user, q, limit)
+        if q and agent and user:  # one owner: a semantic search
+            owner = f"{client}:{user}" if client else user
+            items = await store.search(agent, owner, q, limit)
             return {"items": [e.to_json() for e in items], "total": len(items)}
-        items = await store.list(app=agent, user=user, limit=limit, offset=offset, query=q)
-        return {"items": [e.to_json() for e in items], "total": await store.count(app=agent, user=user, query=q)}
+        # a client's users are stored as "<client>:<user>": `user` alone is that id under any client
+        # (or in open mode), `client` alone every user of that client
+        owners = Owners(client=client or None, user=user or None)
+        items = await store.list(app=agent, user=owners, limit=limit, offset=offset, query=q)
+        return {"items": [e.to_json() for e in items], "total": await store.count(app=agent, user=owners, query=q)}
 
     @r.delete("/entries/{entry_id}", status_code=204, summary="Delete one memory")
     async def delete_entry(entry_id: str) -> None:

@@ -2,7 +2,7 @@
 // The count is the number of memories stored ("N of M" while filters narrow the table).
 // Memories are stored per session owner, "<clientId>:<userId>" for a client's users: the table
 // shows the user id as the client knows it with the client's name (as Conversations does), and the
-// filter composes the owner from a client and a user id (the raw key was a uuid nobody could type).
+// filter takes a client and a user id apart (the raw key was a uuid nobody could type).
 import { api } from '../api.js';
 import { store, nameOf, modelLabel, fmtTime } from '../store.js';
 import { toast } from '../toast.js';
@@ -21,7 +21,7 @@ export const MemoryBrowser = {
     <form class="row wrap filters" @submit.prevent="search(0)">
       <select v-model="f.agent" aria-label="Agent"><option value="">All agents</option>
         <option v-for="a in s.agents" :key="a.id" :value="a.id">{{ a.name }}</option></select>
-      <select v-if="s.clients.length" v-model="f.client" aria-label="Client" data-testid="memory-client"><option value="">No client (open mode)</option>
+      <select v-if="s.clients.length" v-model="f.client" aria-label="Client" data-testid="memory-client"><option value="">All clients</option>
         <option v-for="c in s.clients" :key="c.id" :value="c.id">{{ c.name }}</option></select>
       <input v-model.trim="f.user" placeholder="User id" aria-label="User">
       <input v-model.trim="f.q" placeholder="Search text…" type="search" aria-label="Search memories" class="grow">
@@ -66,10 +66,9 @@ export const MemoryBrowser = {
       this.loading = true; this.error = '';
       const shown = { ...this.f };
       const qs = new URLSearchParams({ limit: LIMIT, offset });
-      // a client's users are stored as "<clientId>:<userId>"; with no user typed, the client alone
-      // does not narrow the list (the API filters by whole owners)
-      const f = { agent: shown.agent, user: shown.user && shown.client ? `${shown.client}:${shown.user}` : shown.user, q: shown.q };
-      for (const [k, v] of Object.entries(f)) if (v) qs.set(k, v);
+      // a client's users are stored as "<clientId>:<userId>": the API takes the client and the user
+      // id apart (a user id alone is that id under any client, a client alone all its users)
+      for (const [k, v] of Object.entries(shown)) if (v) qs.set(k, v);
       const any = Object.values(shown).some(Boolean);
       try {
         const [r, all] = await Promise.all([api.get(`/memory/entries?${qs}`), any ? api.get('/memory/entries?limit=1') : null]);
