@@ -30,6 +30,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   ├── MalformedResponseError  malformed_response  the provider answered something unparseable → 502
     │   └── UnsupportedRoleError    unsupported_role  the backend type cannot serve that role     → 400
     ├── DatabaseUnavailableError database_unavailable  magec's own database cannot be reached      → 503
+    ├── UnavailableError        unavailable         not done this time (not recorded, or stopping): send it again → 503
     └── RunError                run_error           an agent or flow run failed                   → 500
         ├── AgentUnavailableError   agent_unavailable  the agent is invalid (reason given)        → 503
         ├── OverloadedError     overloaded          over a concurrent-turn limit (``retry_after``) → 503
@@ -202,6 +203,17 @@ class DatabaseUnavailableError(MagecError):
     balancer until it does)."""
 
     code = "database_unavailable"
+    status_code = 503
+
+
+class UnavailableError(MagecError):
+    """What a caller sent was not taken or not finished, through no fault of its own, and sending it
+    again is the remedy: a webhook run or a Telegram update that could not be written down, a run
+    cut by the server stopping or lost with its process, an A2A task whose row could not be read or
+    written. Answered 503 with ``Retry-After``, or as ``code`` / ``errorCode`` of a callback or a
+    task (docs/clients.md, docs/a2a.md)."""
+
+    code = "unavailable"
     status_code = 503
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import magec.errors as errors
 
@@ -55,3 +56,27 @@ def test_overloaded_is_a_503_with_retry_after() -> None:
     err = errors.OverloadedError("busy", retry_after=2)
     assert (err.code, err.status_code, err.retry_after) == ("overloaded", 503, 2)
     assert isinstance(err, errors.RunError)
+
+
+#: an error code written as a string where a body, a callback, an event or a task carries it
+EMITTED = re.compile(
+    r"""(?:["'](?:code|errorCode)["']\s*:\s*|\b(?:code|error_code)\s*=\s*)["'](?P<code>[a-z]+(?:_[a-z]+)*)["']"""
+)
+
+
+def test_emitted_codes_are_the_trees() -> None:
+    """Every error code a module spells out (``"code": …`` of an HTTP body or a webhook callback,
+    ``errorCode`` of an event or an A2A task) is a code of the tree: a client reads one vocabulary,
+    whichever surface answered. ``magec/testing`` speaks the vendors' own codes and is left out; the
+    realtime voice channel's codes are its protocol's (docs/voice.md), passed positionally."""
+    codes = {c.code for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.MagecError)}
+    root = Path(errors.__file__).parent
+    strays = [
+        f"{path.relative_to(root.parent)}:{n}: {m.group('code')}"
+        for path in sorted(root.rglob("*.py"))
+        if path != Path(errors.__file__) and "testing" not in path.relative_to(root).parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in EMITTED.finditer(line)
+        if m.group("code") not in codes
+    ]
+    assert not strays, "error codes outside magec/errors.py's tree:\n" + "\n".join(strays)

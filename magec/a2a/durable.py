@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from magec.a2a.service import BoundedTaskStore
 from magec.a2a.tables import a2a_tasks
 from magec.clients.lease import process_gone, process_owner
+from magec.errors import UnavailableError
 from magec.redact import redact
 from magec.store.crypto import Cipher
 
@@ -94,7 +95,7 @@ def _aware(value: datetime) -> datetime:
 def _unavailable(task_id: str, err: Exception) -> InternalError:
     """The client's error for a database failure (the details go to the log, redacted)."""
     log.warning("A2A task %s: the database failed (%s)", task_id, redact(str(err)))
-    return InternalError(message=UNAVAILABLE, data={"errorCode": "unavailable"})
+    return InternalError(message=UNAVAILABLE, data={"errorCode": UnavailableError.code})
 
 
 def lost(task: pb.Task) -> pb.Task:
@@ -102,7 +103,7 @@ def lost(task: pb.Task) -> pb.Task:
     ended = pb.Task()
     ended.CopyFrom(task)
     message = pb.Message(message_id=str(uuid.uuid4()), role=pb.Role.ROLE_AGENT, parts=[pb.Part(text=LOST)])
-    message.metadata.update({"errorCode": "unavailable"})
+    message.metadata.update({"errorCode": UnavailableError.code})
     ended.status.Clear()
     ended.status.state = pb.TaskState.TASK_STATE_FAILED
     ended.status.message.CopyFrom(message)

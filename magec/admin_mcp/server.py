@@ -38,7 +38,7 @@ from magec.admin_mcp.tools import ToolSpec, generate
 from magec.api.auth import AdminAuth
 from magec.api.errors import to_response
 from magec.config import Config
-from magec.errors import MagecError
+from magec.errors import ConfigError, MagecError
 
 log = logging.getLogger(__name__)
 PATH = "/mcp"
@@ -150,7 +150,7 @@ def _query_value(value: Any) -> str:
 
 
 def _error(message: str) -> types.CallToolResult:
-    body = json.dumps({"error": message, "code": "invalid_request"})
+    body = json.dumps({"error": message, "code": ConfigError.code})
     return types.CallToolResult(content=[types.TextContent(type="text", text=body)], is_error=True)
 
 

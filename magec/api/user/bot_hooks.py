@@ -36,7 +36,7 @@ from magec.clients.inbox import BotInbox
 from magec.clients.telegram import inbox_key, webhook_secret
 from magec.clients.workers import deliver
 from magec.context import AppContext
-from magec.errors import AuthError, NotFoundError, PayloadTooLargeError, ValidationError
+from magec.errors import AuthError, NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError
 from magec.redact import redact
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def router(ctx: AppContext) -> APIRouter:
                 delivered = True
         except Exception as err:  # the inbox could not write it down: Telegram keeps it and retries
             log.warning("telegram client %s: an update was not taken: %s", client_id, redact(str(err)))
-            return JSONResponse({"ok": False, "code": "unavailable", "error": "the update could not be recorded; "
+            return JSONResponse({"ok": False, "code": UnavailableError.code, "error": "the update could not be recorded; "
                                  "send it again"}, status_code=503, headers={"Retry-After": "5"})
         if not delivered:
             raise NotFoundError("this client's Telegram bot does not run in this process right now")

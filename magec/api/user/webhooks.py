@@ -80,11 +80,14 @@ from magec.clients.commands import render_command
 from magec.clients.conversation import Conversations, Inbound
 from magec.context import AppContext
 from magec.errors import (
+    AuthError,
     BudgetExceededError,
+    ClientGoneError,
     MagecError,
     NotFoundError,
     OverloadedError,
     RateLimitedError,
+    UnavailableError,
     ValidationError,
 )
 from magec.redact import redact
@@ -260,7 +263,7 @@ def router(ctx: AppContext) -> APIRouter:
             # refuses for str (TypeError, a 500 instead of this 401)
             given = sent.strip().lower().encode("utf-8", "replace")
             if not sent or not hmac.compare_digest(given, sign(secret, body_bytes).encode()):
-                return _fail(401, f"missing or invalid {SIGNATURE_HEADER} signature", "unauthorized")
+                return _fail(401, f"missing or invalid {SIGNATURE_HEADER} signature", AuthError.code)
         try:
             body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}
             prompt, options = _prompt(rt.snapshot, cfg, body)
@@ -287,7 +290,7 @@ def router(ctx: AppContext) -> APIRouter:
                 except Exception as err:
                     log.warning("webhook run not accepted: %s", redact(str(err)))
                     return JSONResponse(
-                        {"ok": False, "code": "unavailable", "error": "the run could not be recorded; send it again"},
+                        {"ok": False, "code": UnavailableError.code, "error": "the run could not be recorded; send it again"},
                         status_code=503,
                         headers={"Retry-After": "5"},
                     )
@@ -309,7 +312,7 @@ def router(ctx: AppContext) -> APIRouter:
                                "sessionId": session}
                 except asyncio.CancelledError:  # the server is stopping (drain): say so, to retry
                     stopped = True
-                    payload = {"runId": run_id, "clientId": client_id, "ok": False, "code": "unavailable",
+                    payload = {"runId": run_id, "clientId": client_id, "ok": False, "code": UnavailableError.code,
                                "error": STOPPED, "agent": None, "sessionId": session}
                 if not stopped:
                     try:
@@ -344,7 +347,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await asyncio.gather(ask, return_exceptions=True)
         if ask.cancelled():
             if gone.done() and not gone.cancelled():
-                return _fail(499, "the caller hung up; the run was cancelled", "cancelled")
+                return _fail(499, "the caller hung up; the run was cancelled", ClientGoneError.code)
             # Magec's agent call gives up after 15 minutes, and its executor's error is a 500
             return _fail(500, f"the run took longer than {timeout:g} s; send a callbackUrl for long runs", "timeout")
         out = ask.result()
@@ -422,7 +425,7 @@ def orphan_teller(ctx: AppContext) -> Callable[[Orphan], Awaitable[bool]]:
             log.warning("accepted run %s: its webhook client is gone; nobody to tell", orphan.run_id)
             return True
         cfg = client.config.get("webhook") or {}
-        payload = {"runId": orphan.run_id, "clientId": orphan.client_id, "ok": False, "code": "unavailable",
+        payload = {"runId": orphan.run_id, "clientId": orphan.client_id, "ok": False, "code": UnavailableError.code,
                    "error": LOST, "agent": None, "sessionId": orphan.session}
         told = await post_callback(orphan.callback, payload, str(cfg.get("signingSecret") or ""),
                                    bool(cfg.get("allowPrivateCallbacks")))
