@@ -28,25 +28,9 @@ def check_expression(expr: str, field: str) -> None:
         raise ValidationError(
             f"{field}: an expression is required when the exit mode is expression", field=field
         )
-    _, celtypes, env = _cel()
-    try:
-        ast = env.compile(expr)
-    except Exception as e:  # noqa: BLE001 - celpy raises its own parse error types
-        raise ValidationError(
-            f"{field}: CEL expression does not compile: {str(e).splitlines()[0]}", field=field
-        ) from None
-    # cel-python has no static type checker: probe with an empty state; a non-boolean result
-    # on a probe that succeeds is rejected. Errors from missing keys are fine (has() guards).
-    try:
-        result = env.program(ast).evaluate({"state": celtypes.MapType({})})
-    except Exception:  # noqa: BLE001
-        return
-    if isinstance(result, Exception):
-        return
-    if not isinstance(result, celtypes.BoolType):
-        raise ValidationError(
-            f"{field}: CEL expression must be boolean, got {type(result).__name__}", field=field
-        )
+    # cel-python has no static type checker: probed with an empty state, a non-boolean result is
+    # rejected; errors from missing keys are fine (has() guards)
+    check_compiles(expr, field, boolean=True, probe={"state": {}})
 
 
 def evaluate(expr: str, state: dict[str, Any]) -> bool:
