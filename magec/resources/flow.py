@@ -109,6 +109,21 @@ _NODE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def tree_agent_ids(root: FlowStep) -> list[str]:
+    """A tree flow's agent ids in breadth-first order from ``root``, each once (the order Magec's
+    clients list a flow's members in)."""
+    order: list[str] = []
+    queue = [root]
+    while queue:
+        step = queue.pop(0)
+        if step.type == "agent":
+            if step.agent_id and step.agent_id not in order:
+                order.append(step.agent_id)
+        else:
+            queue.extend(step.steps)
+    return order
+
+
 class FlowEdge(_Model):
     from_: str = Field(alias="from", max_length=64)
     to: str = Field(max_length=64)
@@ -163,16 +178,7 @@ class Flow(Resource):
         """The agents this flow runs directly, in order (tree: breadth-first; graph: node order)."""
         if self.root is None:
             return list(dict.fromkeys(n.agent_id for n in self.nodes if n.agent_id))
-        order: list[str] = []
-        queue = [self.root]
-        while queue:
-            step = queue.pop(0)
-            if step.type == "agent":
-                if step.agent_id and step.agent_id not in order:
-                    order.append(step.agent_id)
-            else:
-                queue.extend(step.steps)
-        return order
+        return tree_agent_ids(self.root)
 
     def response_agent_ids(self) -> list[str]:
         """The agents flagged ``responseAgent`` (on a tree step or a graph node), in order."""

@@ -18,7 +18,6 @@ chooses the model, the voice or the provider options.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -33,7 +32,8 @@ from magec.errors import (
     ValidationError,
 )
 from magec.resources import Agent
-from magec.resources.models import FlowStep, VoiceRef
+from magec.resources.flow import tree_agent_ids as flow_agent_ids  # noqa: F401 - magec.voice names it so
+from magec.resources.models import VoiceRef
 
 VoiceRole = Literal["stt", "tts"]
 
@@ -87,20 +87,6 @@ def locate(snap: StoreSnapshot, key: str) -> AppRef:
         if flow.name == key:
             return AppRef(flow.id, "flow")
     raise NotFoundError(f"agent or flow {key!r} not found")
-
-
-def flow_agent_ids(root: FlowStep) -> list[str]:
-    """The flow's agent ids in breadth-first order from ``root`` (each once)."""
-    order: list[str] = []
-    queue: deque[FlowStep] = deque([root])
-    while queue:
-        step = queue.popleft()
-        if step.type == "agent":
-            if step.agent_id and step.agent_id not in order:
-                order.append(step.agent_id)
-        else:
-            queue.extend(step.steps)
-    return order
 
 
 def voice_ref(agent: Agent, role: VoiceRole) -> VoiceRef:

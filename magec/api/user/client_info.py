@@ -27,9 +27,8 @@ from starlette.responses import JSONResponse
 from magec.api.auth import bearer
 from magec.api.clients import caller_for_token
 from magec.context import AppContext
-from magec.resources import Agent
+from magec.resources import Agent, Flow
 from magec.runtime.build import Runtime
-from magec.voice.resolve import flow_agent_ids
 
 #: the cookie carrying the client token to the voice-events WebSocket (see module docstring)
 VOICE_COOKIE = "magec_voice_token"
@@ -40,19 +39,9 @@ def _voice(agent: Agent) -> dict[str, bool]:
     return {"stt": bool(agent.transcription.backend), "tts": bool(agent.tts.backend)}
 
 
-def _members(flow: Any) -> tuple[list[str], set[str]]:
+def _members(flow: Flow) -> tuple[list[str], set[str]]:
     """A flow's member agent ids (breadth-first, each once) and its response agents."""
-    if callable(getattr(flow, "agent_ids", None)):  # the flow model answers it (tree or graph)
-        return list(flow.agent_ids()), set(flow.response_agent_ids())
-    root: Any = flow.root
-    responders: set[str] = set()
-    queue = [root]
-    while queue:
-        step = queue.pop(0)
-        if step.type == "agent" and step.response_agent and step.agent_id:
-            responders.add(step.agent_id)
-        queue.extend(step.steps)
-    return flow_agent_ids(root), responders
+    return flow.agent_ids(), set(flow.response_agent_ids())
 
 
 def summary(rt: Runtime, app_id: str) -> dict[str, Any] | None:
