@@ -44,9 +44,12 @@ errors to status codes in one place and every message passes the secret redactor
             └── CodeOutputTooLargeError code_output_too_large  a code node's output over its limit → 500
 
 Each class has one snake_case ``code`` (second column): it is the ``errorCode`` of a failed turn's
-event and the ``code`` of every HTTP error body. ``tests/test_errors.py`` pins this drawing to the
-classes. Vendor modules map SDK exceptions to the most specific type with ``raise ... from e``; no
-other module interprets vendor exceptions.
+event and the ``code`` of every HTTP error body and webhook callback. ``tests/test_errors.py``
+pins this drawing to the classes, and every code spelled out elsewhere to one of them. The realtime
+voice channel's ``error`` messages speak that protocol's own codes
+(:data:`magec.voice.realtime.protocol.ErrorCode`, docs/voice.md). Vendor modules map SDK
+exceptions to the most specific type with ``raise ... from e``; no other module interprets vendor
+exceptions.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ raises anything else: it is answered with an ``error`` message naming what was w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -48,7 +48,18 @@ CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER, CLOSE_UNAUTHORISED = 1008, 1009, 1
 MAX_TEXT_BYTES = 4096
 
 
-def error(message: str, code: str) -> Message:
+#: the ``code`` of an ``error`` message: this protocol's own vocabulary (docs/voice.md), not
+#: :mod:`magec.errors`' (a refusal's code names why the connection closes; ``unauthorized`` is
+#: the tree's word for the same thing)
+ErrorCode = Literal[
+    "invalid_message", "invalid_config", "unknown_model", "invalid_audio",
+    "unauthorized", "too_many_connections", "too_fast", "too_many_frames", "too_many_messages", "message_too_big",
+    "frame_too_big",
+    "disabled",
+]
+
+
+def error(message: str, code: ErrorCode) -> Message:
     return {"type": "error", "data": {"message": message, "code": code}}
 
 
