@@ -54,6 +54,7 @@ from magec.clients.lease import process_gone, process_owner
 from magec.errors import UnavailableError
 from magec.redact import redact
 from magec.store.crypto import Cipher
+from magec.store.tables import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,6 @@ def _digest(owner: str) -> str:
 
 def _owner_key(context: ServerCallContext) -> str:
     return _digest(context.user.user_name)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands naive datetimes back (stored as UTC)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _unavailable(task_id: str, err: Exception) -> InternalError:
@@ -218,7 +214,7 @@ class DurableTaskStore(BoundedTaskStore):
             return None
         if row.state not in _RUNNING or row.process == self.process:
             return stored
-        if _aware(row.expires_at) > datetime.now(UTC) and not process_gone(str(row.process), self.process):
+        if as_utc(row.expires_at) > datetime.now(UTC) and not process_gone(str(row.process), self.process):
             return stored  # running on a live process (another replica): as it last wrote it
         ended = lost(stored)
         try:
@@ -246,7 +242,7 @@ class DurableTaskStore(BoundedTaskStore):
         if row is None:
             return None if task is None else task.status.state
         if row.state in _RUNNING and row.process != self.process and (
-                _aware(row.expires_at) <= datetime.now(UTC) or process_gone(str(row.process), self.process)):
+                as_utc(row.expires_at) <= datetime.now(UTC) or process_gone(str(row.process), self.process)):
             return await super().state_of(task_id, context)  # its process is gone: get() says so, once
         return cast(pb.TaskState, row.state)  # the enum's number, as a task holds it
 

@@ -35,6 +35,7 @@ from magec.clients.lease import process_gone, process_owner
 from magec.clients.tables import accepted_runs
 from magec.redact import redact
 from magec.store.crypto import Cipher
+from magec.store.tables import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,6 @@ class Orphan:
     client_id: str
     callback: str
     session: str
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands naive datetimes back (stored as UTC)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class AcceptedRuns:
@@ -117,10 +113,10 @@ class AcceptedRuns:
         for run_id, owner, expires, accepted in rows:
             if run_id in self._mine:  # being answered here
                 continue
-            expired = _utc(expires) < now
+            expired = as_utc(expires) < now
             if not expired and not process_gone(str(owner), self.owner):
                 continue
-            if expired and _utc(accepted) < now - MAX_AGE:
+            if expired and as_utc(accepted) < now - MAX_AGE:
                 log.warning("accepted run %s: its caller could not be told for a day; given up", run_id)
                 await self.done(str(run_id))
                 continue

@@ -48,7 +48,7 @@ from magec.clients.commands import render_command
 from magec.clients.conversation import Inbound
 from magec.clients.tables import client_cron_state, client_runs
 from magec.clients.workers import WorkerContext
-from magec.store.tables import resources
+from magec.store.tables import as_utc, resources
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,6 @@ RESULT_CHARS = 500
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -130,7 +126,7 @@ async def last_run(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None
         ).first()
     if row is None:
         return None
-    return {"lastRun": iso(_aware(row[0])), "lastOk": row[1], "lastResult": (row[2] or "")[:RESULT_CHARS]}
+    return {"lastRun": iso(as_utc(row[0])), "lastOk": row[1], "lastResult": (row[2] or "")[:RESULT_CHARS]}
 
 
 async def run_count(engine: AsyncEngine, client_id: str) -> int:
@@ -162,14 +158,14 @@ async def _saved_at(engine: AsyncEngine, client_id: str) -> datetime | None:
         row = (
             await conn.execute(sa.select(t.c.updated_at).where(t.c.kind == "clients", t.c.id == client_id))
         ).first()
-    return _aware(row[0]) if row is not None else None
+    return as_utc(row[0]) if row is not None else None
 
 
 async def _state(engine: AsyncEngine, client_id: str) -> tuple[str, datetime] | None:
     t = client_cron_state
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(t.c.schedule, t.c.checked_through).where(t.c.client_id == client_id))).first()
-    return (str(row[0]), _aware(row[1])) if row is not None else None
+    return (str(row[0]), as_utc(row[1])) if row is not None else None
 
 
 def missed_slot(expr: cronexpr.CronExpr, tz: Any, since: datetime, now: datetime) -> datetime | None:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.clients.tables import client_leases
+from magec.store.tables import as_utc
 
 
 @functools.cache
@@ -80,11 +81,6 @@ def process_gone(owner: str, me: str) -> bool:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands naive datetimes back (stored as UTC)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Leases:
@@ -158,4 +154,4 @@ class Leases:
         t = client_leases
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(t.c.owner, t.c.expires_at).where(t.c.name == name))).first()
-        return (str(row[0]), _aware(row[1])) if row is not None else None
+        return (str(row[0]), as_utc(row[1])) if row is not None else None

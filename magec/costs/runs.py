@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from magec.costs.tables import flow_runs
+from magec.store.tables import as_utc
 
 PREVIEW = 200
 STATUSES = ("completed", "failed", "cancelled")
@@ -214,7 +215,7 @@ def _graph_names(snapshot: Any, flow_id: str) -> dict[str, str]:
 
 # -- reading -------------------------------------------------------------------------------------
 def _to_json(r: Any, *, detail: bool) -> dict[str, Any]:
-    started, ended = _aware(r.started_at), _aware(r.ended_at)
+    started, ended = as_utc(r.started_at), as_utc(r.ended_at)
     data: dict[str, Any] = {
         "runId": r.id,
         "appName": r.app_id,
@@ -237,10 +238,6 @@ def _to_json(r: Any, *, detail: bool) -> dict[str, Any]:
     if detail:
         data["activations"] = json.loads(r.activations or "[]")
     return data
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def list_runs(engine: AsyncEngine, *, app_id: str | None = None, status: str | None = None,

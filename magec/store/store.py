@@ -38,7 +38,7 @@ from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
 from magec.store.epochs import NOTIFY_CHANNEL, EpochFollower
 from magec.store.pool import make_engine  # re-exported: the store module is where callers look
-from magec.store.tables import backend_status, config_state, resources
+from magec.store.tables import as_utc, backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[int], Any]
@@ -60,11 +60,6 @@ class SnapshotBuilder(Protocol[S_co]):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """A stored time with its UTC offset (SQLite's driver returns the UTC wall time without one)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 S = TypeVar("S")
@@ -575,7 +570,7 @@ class Store(EpochFollower, Generic[S]):
             "capabilities": json.loads(row.capabilities),
             "models": json.loads(row.models),
             # SQLite hands the stored UTC time back without its offset; a browser would read that as local
-            "modelsAt": _as_utc(row.models_at).isoformat() if row.models_at else None,
+            "modelsAt": as_utc(row.models_at).isoformat() if row.models_at else None,
         }
 
     async def set_backend_status(self, id: str, **fields: Any) -> None:

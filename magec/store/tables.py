@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time with its UTC offset: SQLite's driver gives a ``DateTime(timezone=True)`` column
+    back as the UTC wall time without one (PostgreSQL's comes aware)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 #: One row per resource. ``data`` is the raw camelCase JSON (sensitive fields encrypted).
 resources = sa.Table(
