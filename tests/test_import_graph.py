@@ -2,7 +2,8 @@
 store stays generic: it imports no subsystem (rules and the snapshot builder are injected). The
 other rules of docs/architecture.md that a reading of the code can check are pinned here too:
 vendor and platform SDKs only in their own folder, ``agents/`` below ``runtime/`` and ``flows/``,
-modules of at most 600 lines with a contract docstring, every part named in the package map.
+the runtime below every part that plugs into it, modules of at most 600 lines with a contract
+docstring, every part named in the package map.
 
 Every ``import`` / ``from … import`` of a ``magec.*`` module counts, including imports inside
 functions (a lazy import is still a dependency). Alembic migrations (``magec/store/migrations``)
@@ -173,6 +174,19 @@ def test_agents_import_neither_runtime_nor_flows() -> None:
     agents = _edges().get("agents", {})
     bad = {part: where for part, where in agents.items() if part in {"runtime", "flows"}}
     assert not bad, f"magec/agents is built on by runtime/ and flows/, never the other way: {bad}"
+
+
+#: the parts that plug into the runtime (build hooks, turn observers) or serve it: it imports none
+ABOVE_RUNTIME = {
+    "flows", "tools", "skills", "artifacts", "audit", "costs", "clients", "voice", "a2a", "api",
+    "admin_mcp", "backup", "workers", "server", "cli",
+}
+
+
+def test_runtime_imports_nothing_built_on_it() -> None:
+    runtime = _edges().get("runtime", {})
+    bad = {part: where for part, where in runtime.items() if part in ABOVE_RUNTIME}
+    assert not bad, f"magec/runtime reaches its plug-ins only through BuildDeps and hooks: {bad}"
 
 
 MAX_LINES = 600
