@@ -74,6 +74,14 @@ def _serve_main(config_path: str, workers: int) -> int:
     return 0
 
 
+def _ok(r: httpx.Response) -> Any:
+    """The JSON of a successful answer; else an error that carries the answer's body (the report
+    shows why a set-up write was refused, not only its status)."""
+    if r.is_error:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path} -> {r.status_code}: {r.text[:500]}")
+    return r.json()
+
+
 class Server:
     def __init__(self, base: Path, workers: int) -> None:
         self.workers = workers
@@ -105,11 +113,9 @@ class Server:
 
     def setup(self) -> str:
         with httpx.Client(base_url=f"http://127.0.0.1:{self.admin_port}{A}", timeout=60) as c:
-            b = c.post("/backends", json={"name": "fake", "type": "fake"})
-            b.raise_for_status()
-            a = c.post("/agents", json={"name": "bench", "llm": {"backend": b.json()["id"], "model": "m"}})
-            a.raise_for_status()
-            return str(a.json()["id"])
+            b = _ok(c.post("/backends", json={"name": "fake", "type": "fake"}))
+            a = _ok(c.post("/agents", json={"name": "bench", "llm": {"backend": b["id"], "model": "m"}}))
+            return str(a["id"])
 
     def cpu_seconds(self) -> float:
         total = 0.0
