@@ -194,7 +194,7 @@ class _BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                self.auth.verify(Request(scope))
+                await self.auth.verify(Request(scope))
             except MagecError as err:
                 await to_response(err)(scope, receive, send)
                 return

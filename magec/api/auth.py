@@ -2,29 +2,27 @@
 
 Admin: when ``server.adminPassword`` is set, every ``/api/*`` request on the admin app needs
 ``Authorization: Bearer <password>`` (constant-time compare). Five failures within a minute from
-one client IP give 429 with ``Retry-After`` until the window passes.
+one client IP, on any process or replica of the install, give 429 with ``Retry-After`` until the
+window passes (:mod:`magec.api.lockout`).
 
 Client IP: the direct peer's address. ``X-Forwarded-For`` is believed only when the peer is one of
 ``server.trustedProxies`` (IPs or CIDRs); then the right-most address that is not itself a trusted
 proxy is the client (everything left of it could have been written by the client). Anyone else
 can write any value there, so honouring it from them would let an attacker rotate it past the
 limiter or lock the real admin out.
-
-The limiter's memory is bounded: at most ``max_keys`` addresses are tracked, each with at most
-``limit`` timestamps; when full, expired entries go first, then the least recently failed ones.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection, Request
 
-from magec.errors import AuthError, ConfigError, RateLimitedError
+from magec.api.lockout import Lockout
+from magec.errors import AuthError, ConfigError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -95,85 +93,32 @@ def client_ip(request: HTTPConnection, trusted: tuple[IPNetwork, ...] = ()) -> s
     return hops[0] if hops else peer
 
 
-class FailureLimiter:
-    """Counts failures per key in a sliding window; ``check`` raises 429 when over the limit.
-
-    Bounded: at most ``max_keys`` keys, each holding at most ``limit`` timestamps.
-    """
-
-    def __init__(self, limit: int = 5, window: float = 60.0, max_keys: int = 10_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        # least recently failed first; a tuple of at most `limit` times is a few dozen bytes
-        self._failures: OrderedDict[str, tuple[float, ...]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._failures)
-
-    def _recent(self, key: str, now: float) -> tuple[float, ...]:
-        times = self._failures.get(key, ())
-        return tuple(t for t in times if now - t <= self.window)
-
-    @staticmethod
-    def _key(key: str) -> str:
-        # one IPv6 host is usually handed a whole /64: counted per address, it could guess for ever
-        ip = _ip(key)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-            return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-        return key
-
-    def check(self, key: str) -> None:
-        key = self._key(key)
-        now = time.monotonic()
-        times = self._recent(key, now)
-        if len(times) >= self.limit:
-            retry = max(1, int(self.window - (now - times[0])) + 1)
-            raise RateLimitedError(
-                "too many failed authentication attempts; try again later", retry_after=retry
-            )
-
-    def fail(self, key: str) -> None:
-        key = self._key(key)
-        now = time.monotonic()
-        times = (*self._recent(key, now), now)[-self.limit :]
-        self._failures.pop(key, None)
-        if len(self._failures) >= self.max_keys:
-            self._evict(now)
-        self._failures[key] = times
-
-    def _evict(self, now: float) -> None:
-        # oldest last-failure first: expired keys sit at the front, so stop at the first live one
-        while self._failures:
-            key, times = next(iter(self._failures.items()))
-            if now - times[-1] > self.window or len(self._failures) >= self.max_keys:
-                del self._failures[key]
-            else:
-                break
-
-    def reset(self, key: str) -> None:
-        self._failures.pop(self._key(key), None)
-
-
 class AdminAuth:
-    def __init__(self, password: str, trusted_proxies: Iterable[str] = ()) -> None:
+    """The admin password check, with the install-wide lockout (:mod:`magec.api.lockout`) when
+    given the main database's ``engine``."""
+
+    def __init__(self, password: str, trusted_proxies: Iterable[str] = (), engine: AsyncEngine | None = None) -> None:
         self.password = password
         self.trusted = parse_networks(trusted_proxies)
-        self.limiter = FailureLimiter()
+        self.limiter = Lockout("admin", engine)
 
     @property
     def enabled(self) -> bool:
         return bool(self.password)
 
-    def verify(self, request: Request) -> None:
+    async def verify(self, request: Request) -> None:
         if not self.enabled:
             return
         ip = client_ip(request, self.trusted)
         self.limiter.check(ip)
         token = bearer(request)
-        if not token or not hmac.compare_digest(token.encode(), self.password.encode()):
-            # Only a presented-and-wrong credential counts towards the lockout: a signed-out page
-            # load (no Authorization header at all) must not lock the admin out.
-            if "authorization" in request.headers:
-                self.limiter.fail(ip)
+        right = bool(token) and hmac.compare_digest(token.encode(), self.password.encode())
+        # Only a presented credential counts towards the lockout, or is checked against the
+        # install's count: a signed-out page load (no Authorization header) must not lock the
+        # admin out, and costs no database read.
+        if "authorization" in request.headers:
+            if not right:
+                self.limiter.fail(ip)  # before any await: this process's count stays exact
+            await self.limiter.settle(ip, failed=not right)
+        if not right:
             raise AuthError("admin password required: send Authorization: Bearer <password>")

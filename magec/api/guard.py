@@ -61,8 +61,9 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection, Request
 
-from magec.api.auth import FailureLimiter, IPNetwork, bearer, client_ip, is_local
+from magec.api.auth import IPNetwork, bearer, client_ip, is_local
 from magec.api.errors import error_response
+from magec.api.lockout import Lockout
 from magec.config import Config
 from magec.errors import MagecError, RateLimitedError
 
@@ -221,7 +222,8 @@ class GuardPolicy:
     #: needs no token and ``server.openAccess`` is ``local``); asked only for a remote peer, and
     #: caught up with every replica's writes (a client created elsewhere opens the API at once)
     local_only: Callable[[], Awaitable[bool]] | None = None
-    limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    #: the wrong-token lockout of ``/metrics`` (the admin app passes its password's: one count)
+    limiter: Lockout = field(default_factory=lambda: Lockout("metrics"))
 
 
 _BASE_HEADERS = [
@@ -268,6 +270,8 @@ class RequestGuard:
         path: str = scope.get("path", "")
         headers = Headers(scope=scope)
         refusal = None if path in EXEMPT else self._refusal(scope, path, headers)
+        if refusal is None and path == "/metrics" and self.policy.metrics_tokens:
+            refusal = await self._metrics_refusal(scope)
         if refusal is None and path not in EXEMPT and path.startswith(self.policy.api_prefixes):
             remote = await self._remote_refusal(scope)
             if remote is not None:
@@ -343,8 +347,6 @@ class RequestGuard:
                     return error_response(
                         415, f"Content-Type must be {wanted}, got {ctype or 'none'!r}", field="Content-Type"
                     )
-        if path == "/metrics" and self.policy.metrics_tokens:
-            return self._metrics_refusal(scope)
         return None
 
     async def _remote_refusal(self, scope: dict[str, Any]) -> tuple[int, str] | None:
@@ -361,18 +363,21 @@ class RequestGuard:
         except MagecError as e:
             return e.status_code, e.message
 
-    def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
+    async def _metrics_refusal(self, scope: dict[str, Any]) -> Any:
         request = Request(scope)
         ip = client_ip(request, self.policy.trusted_proxies)
+        token = bearer(request).encode()
         try:
             self.policy.limiter.check(ip)
+            right = bool(token) and any(hmac.compare_digest(token, t.encode()) for t in self.policy.metrics_tokens)
+            if "authorization" in request.headers:  # as the admin password (magec.api.auth)
+                if not right:
+                    self.policy.limiter.fail(ip)
+                await self.policy.limiter.settle(ip, failed=not right)
         except RateLimitedError as e:
             return error_response(429, e.message, headers={"Retry-After": str(e.retry_after)})
-        token = bearer(request).encode()
-        if token and any(hmac.compare_digest(token, t.encode()) for t in self.policy.metrics_tokens):
+        if right:
             return None
-        if "authorization" in request.headers:
-            self.policy.limiter.fail(ip)
         return error_response(401, "metrics token required: send Authorization: Bearer <metricsToken>")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from magec.api.auth import FailureLimiter
+from magec.api.lockout import FailureLimiter
 from magec.config import load_config
 from magec.errors import ConfigError, RateLimitedError
 from magec.testing.apps import running_apps

@@ -44,7 +44,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
     # authenticated) and inside instrument (so refusals are counted).
     limits.install(app, ctx, user=False)
     instrument(app, ctx.metrics, "admin", lambda: refresh_gauges(ctx))
-    auth = AdminAuth(ctx.config.admin_password, ctx.config.trusted_proxies)
+    auth = AdminAuth(ctx.config.admin_password, ctx.config.trusted_proxies, ctx.store.engine)
     app.state.ctx = ctx
     app.state.admin_auth = auth  # the admin MCP port checks with it too: one lockout count per address
 
@@ -53,7 +53,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
             path = request.url.path
             if request.method != "OPTIONS" and path.startswith("/api/") and path not in health.PROBES:
                 try:
-                    auth.verify(request)
+                    await auth.verify(request)
                 except MagecError as err:
                     return errors.to_response(err)
             response = await call_next(request)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from magec.api import docs, errors, guard, health, limits
 from magec.api.auth import parse_networks
+from magec.api.lockout import Lockout
 from magec.api.routing import methods_elsewhere
 from magec.api.user import error_shapes
 from magec.context import AppContext, refresh_gauges
@@ -77,6 +78,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
             metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
             trusted_proxies=parse_networks(config.trusted_proxies),
             local_only=still_open if config.open_access == "local" else None,
+            limiter=Lockout("metrics", ctx.store.engine),
         ),
         config.cors_origins,
     )
