@@ -8,6 +8,7 @@ Debian (the test command installs it). Each launcher returns a handle with a URL
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import os
 import random
@@ -63,7 +64,13 @@ def _port_slice() -> tuple[int, int]:
     slices = (min(ephemeral_low, 32768) - 20000) // _SLICE
     if slices < 1:  # an unusual ephemeral range: share the first slice
         return 20000, 20000 + _SLICE
-    low = 20000 + (n % slices) * _SLICE
+    # Two test runs at once on one machine (a developer's and an agent's, two worktrees) must not
+    # both walk gw0's slice: a server of one run answering the other's health check on a port
+    # taken first passes for its own. The run's id (pytest-xdist's, or this process's) turns the
+    # slices; the workers of one run still get consecutive, distinct ones.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid-{os.getpid()}"
+    turn = int.from_bytes(hashlib.sha256(run.encode()).digest()[:4], "big")
+    low = 20000 + ((n + turn) % slices) * _SLICE
     return low, low + _SLICE
 
 
