@@ -6,9 +6,12 @@ Contract:
   is set) with one Update as JSON and the ``X-Telegram-Bot-Api-Secret-Token`` header. The secret is
   derived from the client's bot token (:func:`magec.clients.telegram.webhook_secret`), so it is
   checked here against the client's current config — no client token, no cookie: the header is the
-  credential. A missing or wrong secret → 401; a client that does not exist, is disabled or is no
-  Telegram client → 404 (nothing tells a caller which clients exist). The client is read as of
-  every write committed before the call, on any replica or worker process (read-your-writes).
+  credential, checked first. A missing or wrong secret and a client id that is not a Telegram bot
+  with a token (none, another type) get the same ``401`` bytes after the same work (an HMAC and a
+  constant-time compare against a throwaway secret), so a caller without the secret learns nothing
+  of which client ids are Telegram bots. Only with the right secret does a disabled client answer
+  ``404``. The client is read as of every write committed before the call, on any replica or worker
+  process (read-your-writes).
 * An accepted update goes to the running worker through :func:`magec.clients.workers.deliver`,
   which writes it down in the bot's inbox (:mod:`magec.clients.inbox`), and the route answers 200
   (the turn runs in the worker). When the inbox cannot take it → 503 with ``Retry-After``: Telegram
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,18 +49,24 @@ MAX_BODY = 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-async def _bot_token(ctx: AppContext, client_id: str) -> str | None:
+#: the secret an id that is no Telegram bot is checked against: random per process, so no header
+#: matches it, and the refusal costs what a wrong secret costs (no timing oracle)
+_NOBODY = secrets.token_hex(32)
+
+
+async def _bot_token(ctx: AppContext, client_id: str) -> tuple[str | None, bool]:
+    """(bot token, enabled) of the Telegram client ``client_id``; no token for any other id."""
     if ctx.runtime is None:
-        return None
+        return None, False
     # fresh: Telegram's call may reach this replica right after an edit made on another (the
     # route skips the other routes' pre-auth, which is where they catch up)
     client = (await ctx.runtime.fresh()).snapshot.clients.get(client_id)
-    if client is None or not client.enabled or client.type != "telegram":
-        return None
+    if client is None or client.type != "telegram":
+        return None, False
     config: Any = client.config
     section = config.get("telegram") if isinstance(config, Mapping) else None
     token = section.get("botToken") if isinstance(section, Mapping) else None
-    return token if isinstance(token, str) and token else None
+    return (token if isinstance(token, str) and token.strip() else None), bool(client.enabled)
 
 
 def router(ctx: AppContext) -> APIRouter:
@@ -65,12 +75,15 @@ def router(ctx: AppContext) -> APIRouter:
     @r.post("/api/v1/hooks/telegram/{client_id}")
     async def telegram_hook(client_id: str, request: Request) -> JSONResponse:
         """One Telegram Update for the Telegram client ``client_id`` (webhook mode)."""
-        token = await _bot_token(ctx, client_id)
-        if token is None:
-            raise NotFoundError(f"no Telegram client {client_id!r}")
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), webhook_secret(token.strip(), client_id).encode()):
+        token, enabled = await _bot_token(ctx, client_id)
+        # the secret first, the same way for every id: answering 404 before it told anyone which
+        # client ids are Telegram bots (as bytes: a header above 0x7f is latin-1 text)
+        expected = webhook_secret((token or _NOBODY).strip(), client_id).encode()
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, expected) or token is None:
             raise AuthError(f"missing or wrong {SECRET_HEADER}")
+        if not enabled:  # only whoever holds the secret (Telegram) learns this
+            raise NotFoundError(f"no enabled Telegram client {client_id!r}")
         body = await request.body()
         if len(body) > MAX_BODY:
             raise PayloadTooLargeError(f"an update is at most {MAX_BODY} bytes")

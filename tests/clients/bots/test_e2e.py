@@ -120,6 +120,7 @@ def test_telegram_webhook_mode(tmp_path: Path, llm: FakeServer) -> None:
         assert httpx.post(hook, json=update).status_code == 401
         wrong = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
         assert httpx.post(hook, json=update, headers=wrong).status_code == 401
+        # an unknown id answers like a wrong secret: nothing says which ids are Telegram bots
         assert httpx.post(f"{srv.user_url}/api/v1/hooks/telegram/nope", json=update,
-                          headers=wrong).status_code == 404
+                          headers=wrong).status_code == 401
         assert tg.sent_to(72) == []
