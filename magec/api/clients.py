@@ -169,7 +169,7 @@ def caller_for_token(runtime: Runtime, token: str, *, signed: bool = False) -> C
         if not signed and _signs_its_requests(runtime, cid):
             raise AuthError(
                 "this webhook client signs its requests: its token works only on "
-                f"POST /api/v1/webhooks/{quote(cid, safe='')} with X-Magec-Signature"
+                f"POST /api/v1/webhooks/{quote(cid, safe='')} with X-Magec-Timestamp and X-Magec-Signature"
             )
         return Caller(cid, frozenset(raw.get("allowedAgents") or []))
     raise AuthError("invalid client token")

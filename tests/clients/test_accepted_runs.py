@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from magec.api.user.webhooks import sign
+from magec.api.user.webhooks import sign, signature_headers
 from magec.clients.accepted import AcceptedRuns, Orphan
 from magec.clients.tables import accepted_runs
 from magec.testing.apps import running_apps
@@ -50,7 +50,7 @@ def test_a_crashed_servers_accepted_runs_are_reported_by_the_next_start(tmp_path
                     raw = json.dumps({"prompt": "go", "sessionId": session, "callbackUrl": receiver.url}).encode()
                     r = httpx.post(f"{srv.user_url}{W}/{c['id']}", content=raw, headers={
                         "Authorization": f"Bearer {c['token']}", "Content-Type": "application/json",
-                        "X-Magec-Signature": sign("cb-secret-99", raw)})
+                        **signature_headers("cb-secret-99", raw)})
                     assert r.status_code == 202, r.text
                     return str(r.json()["runId"])
 
@@ -74,7 +74,8 @@ def test_a_crashed_servers_accepted_runs_are_reported_by_the_next_start(tmp_path
             assert told["runId"] == crashed and told["runId"] != finished, told
             assert told["ok"] is False and told["code"] == "unavailable" and "send it again" in told["error"], told
             assert told["sessionId"] == "crashed" and told["clientId"] == c["id"]
-            assert headers["x-magec-signature"] == sign("cb-secret-99", body)
+            assert headers["x-magec-signature"] == sign("cb-secret-99", body, headers["x-magec-timestamp"])
+            assert abs(time.time() - int(headers["x-magec-timestamp"])) < 60
             assert len(receiver.calls) == 2, [json.loads(b) for _, b in receiver.calls]
 
             # told once: a third start has nothing to tell

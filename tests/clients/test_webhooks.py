@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from magec.api.user.webhooks import is_public, post_callback, sign
+from magec.api.user.webhooks import is_public, post_callback, sign, signature_headers
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from tests.clients.helpers import agent, backend, client, command
@@ -245,16 +245,49 @@ async def test_signature(apps: Apps) -> None:
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": "sha256=" + "0" * 64})
     assert r.status_code == 401
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers,
-                             "X-Magec-Signature": sign("another-key", raw)})
+                             **signature_headers("another-key", raw)})
     assert r.status_code == 401
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers,
-                             "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+                             **signature_headers("s3cret-hmac-key", raw)})
     assert r.status_code == 200 and r.json()["response"] == "hook says: signed hello"
     # the signature covers the raw bytes: the same JSON re-serialised does not pass
     raw2 = json.dumps({"prompt": "signed hello"}, indent=1).encode()
     r = await apps.user.post(f"{W}/{cid}", content=raw2, headers={**headers,
-                             "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+                             **signature_headers("s3cret-hmac-key", raw)})
     assert r.status_code == 401
+
+
+async def test_a_captured_signed_call_cannot_be_replayed_later(apps: Apps) -> None:
+    """An attacker who captured one signed call (a proxy log, a leaked CI trace) replays it: the
+    signature covers the time it was sent, and a call older than 5 minutes is refused. A signature
+    of the body alone (which never expired) is refused too."""
+    key = "s3cret-hmac-key"
+    cid, token, _ = await _hook(apps, {"passthrough": True, "signingSecret": key})
+    raw = json.dumps({"prompt": "deploy to production"}).encode()
+    headers = {**auth(token), "Content-Type": "application/json"}
+    now = time.time()
+    captured = signature_headers(key, raw, now=now - 301)
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, **captured})
+    assert r.status_code == 401 and "Timestamp" in r.json()["error"], r.text
+    # the stale signature with a fresh timestamp does not pass: the timestamp is signed
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
+        **headers, **captured, "X-Magec-Timestamp": str(int(now))})
+    assert r.status_code == 401
+    # the body-only form a caller could replay for ever
+    import hashlib
+    import hmac
+    body_only = "sha256=" + hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()
+    for extra in ({}, {"X-Magec-Timestamp": str(int(now))}):
+        r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": body_only, **extra})
+        assert r.status_code == 401, r.text
+    # from the future (beyond the window), or no number: refused
+    for stamp in (str(int(now) + 301), "soon", "1e9", "-5"):
+        r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
+            **headers, "X-Magec-Timestamp": stamp, "X-Magec-Signature": sign(key, raw, stamp)})
+        assert r.status_code == 401, (stamp, r.text)
+    # a clock a little off is fine
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, **signature_headers(key, raw, now=now - 200)})
+    assert r.status_code == 200, r.text
 
 
 async def test_signature_header_with_non_ascii_bytes_is_a_401(apps: Apps) -> None:
@@ -263,8 +296,10 @@ async def test_signature_header_with_non_ascii_bytes_is_a_401(apps: Apps) -> Non
     cid, token, _ = await _hook(apps, {"passthrough": True, "signingSecret": "s3cret-hmac-key"})
     raw = json.dumps({"prompt": "signed hello"}).encode()
     headers = {**auth(token), "Content-Type": "application/json"}
+    stamp = str(int(time.time()))
     for value in ("sha256=\xe9".encode("latin-1"), ("sha256=" + "é" * 64).encode()):
-        r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": value})
+        r = await apps.user.post(f"{W}/{cid}", content=raw, headers={**headers, "X-Magec-Signature": value,
+                                                                      "X-Magec-Timestamp": stamp})
         assert r.status_code == 401 and "Signature" in r.json()["error"], r.text
 
 
@@ -276,7 +311,7 @@ async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, rec
     raw = json.dumps({"prompt": "long job", "callbackUrl": receiver.url}).encode()
     started = time.monotonic()
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
-        **auth(token), "Content-Type": "application/json", "X-Magec-Signature": sign("cb-key-1234", raw)})
+        **auth(token), "Content-Type": "application/json", **signature_headers("cb-key-1234", raw)})
     assert r.status_code == 202, r.text
     # answered before the run finished (the provider alone takes 5 s): no callback yet
     assert time.monotonic() - started < 5 and len(receiver.calls) == before
@@ -286,7 +321,8 @@ async def test_long_run_202_and_signed_callback(apps: Apps, llm: FakeServer, rec
     payload = json.loads(body)
     assert payload == {"runId": run_id, "clientId": cid, "ok": True, "response": "the long answer",
                        "agent": aid, "sessionId": payload["sessionId"]}
-    assert headers["x-magec-signature"] == sign("cb-key-1234", body)
+    assert headers["x-magec-signature"] == sign("cb-key-1234", body, headers["x-magec-timestamp"])
+    assert abs(time.time() - int(headers["x-magec-timestamp"])) < 60
 
 
 async def test_a_callback_run_past_its_timeout_is_cancelled_and_the_callback_told(
@@ -398,7 +434,7 @@ async def test_a_signed_webhooks_token_works_only_on_its_webhook(apps: Apps, llm
     assert r.status_code == 200, r.text
     raw = json.dumps({"prompt": "signed hello"}).encode()
     r = await apps.user.post(f"{W}/{cid}", content=raw, headers={
-        **auth(token), "Content-Type": "application/json", "X-Magec-Signature": sign("s3cret-hmac-key", raw)})
+        **auth(token), "Content-Type": "application/json", **signature_headers("s3cret-hmac-key", raw)})
     assert r.status_code == 200 and r.json()["response"] == "hook says: signed hello"
 
 

@@ -207,6 +207,7 @@ def test_signed_webhook_client_shows_a_curl_line_that_signs(page: Page, server: 
 
     tok = page.get_by_test_id("token-dialog")
     expect(tok.get_by_test_id("webhook-signed")).to_contain_text("X-Magec-Signature")
+    expect(tok.get_by_test_id("webhook-signed")).to_contain_text("X-Magec-Timestamp")
     lines = tok.get_by_test_id("webhook-curl").inner_text()
     run = subprocess.run(["bash", "-c", lines + " -sS -w '\\n%{http_code}'"], capture_output=True, text=True,
                          timeout=60, env={"PATH": "/usr/bin:/bin", "SIGNING_SECRET": "hook-s3cret"})

@@ -11,9 +11,14 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   ``404`` and ``403`` before it looks at the token, which tells anyone which ids exist and which
   are disabled; here only the token's holder learns it (documented difference). With no client at
   all (open mode) every id is ``404``.
-* *Beyond Magec*: with ``config.webhook.signingSecret`` set, ``X-Magec-Signature:
-  sha256=<hex>`` must be the HMAC-SHA256 of the raw request body under that secret (compared in
-  constant time); missing or wrong → ``401``. Callbacks are signed the same way.
+* *Beyond Magec* (Magec's webhooks have no signature): with ``config.webhook.signingSecret`` set,
+  ``X-Magec-Timestamp`` must be the request's time (Unix seconds) and ``X-Magec-Signature:
+  sha256=<hex>`` the HMAC-SHA256 under that secret of ``<timestamp>.<raw body>`` (compared in
+  constant time), as Stripe and Slack sign: a timestamp more than :data:`SIGNATURE_TOLERANCE`
+  seconds from the server's clock, either way, is refused, so a captured call cannot be replayed
+  later. Missing, stale or wrong → ``401``. The earlier form (a signature of the body alone) is
+  refused: it could be replayed for ever, and no Magec caller sends it. Callbacks are signed the
+  same way (:func:`signature_headers`).
 * Body (JSON object, optional for command webhooks): ``prompt`` (Magec; ``message`` is accepted
   too), optional ``agent`` (*beyond Magec*: this allowed agent or flow alone; ``403``/``404`` when
   the client may not use it or it does not exist), ``sessionId`` (continue one conversation;
@@ -62,6 +67,7 @@ import ipaddress
 import json
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,6 +101,10 @@ from magec.redact import redact
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Magec-Signature"
+TIMESTAMP_HEADER = "X-Magec-Timestamp"
+#: seconds a signed call's timestamp may be off the server's clock (either way): a captured call
+#: replays only this long, and callers' clocks may drift a little
+SIGNATURE_TOLERANCE = 300
 CALLBACK_HEADER = "X-Magec-Callback-Url"
 DEFAULT_SYNC_TIMEOUT = 120.0
 #: how long a run with a callback may take (``callbackTimeout``): Magec's agent call gives up after
@@ -104,9 +114,33 @@ DEFAULT_CALLBACK_TIMEOUT = 900.0
 CALLBACK_TIMEOUT = 30.0
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Magec-Signature`` value of ``body`` under ``secret``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int | str) -> str:
+    """The ``X-Magec-Signature`` value of ``body`` sent at ``timestamp`` (Unix seconds) under ``secret``:
+    the HMAC-SHA256 of ``<timestamp>.<body>``."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The ``X-Magec-Timestamp`` and ``X-Magec-Signature`` headers of ``body`` sent now."""
+    stamp = int(time.time() if now is None else now)
+    return {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, body, stamp)}
+
+
+def signature_problem(secret: str, body: bytes, stamp: str, signature: str, now: float | None = None) -> str | None:
+    """Why a call's ``X-Magec-Timestamp`` / ``X-Magec-Signature`` pair does not sign ``body``, or None."""
+    stamp = stamp.strip()
+    if not signature or not stamp:
+        return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}: sign '<unix seconds>.<body>'"
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return f"{TIMESTAMP_HEADER} must be Unix seconds"
+    if abs((time.time() if now is None else now) - int(stamp)) > SIGNATURE_TOLERANCE:
+        return f"{TIMESTAMP_HEADER} is more than {SIGNATURE_TOLERANCE} s from the server's clock"
+    # as bytes: header octets above 0x7f arrive as latin-1 text, which compare_digest refuses for
+    # str (TypeError, a 500 instead of this 401)
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(given, sign(secret, body, stamp).encode()):
+        return f"invalid {SIGNATURE_HEADER} signature"
+    return None
 
 
 def _fail(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
@@ -210,9 +244,9 @@ async def post_callback(
     """
     data = json.dumps(payload, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "magec-webhook"}
-    if secret:
-        headers[SIGNATURE_HEADER] = sign(secret, data)
     for attempt in range(3):
+        if secret:  # stamped per attempt: a retry is a new send, within the receiver's window
+            headers.update(signature_headers(secret, data))
         try:
             address = await check_callback(url, allow_private, resolve)
             target, host, extensions = pinned(url, address)
@@ -258,12 +292,10 @@ def router(ctx: AppContext) -> APIRouter:
         body_bytes = await request.body()
         secret = str(cfg.get("signingSecret") or "")
         if secret:
-            sent = request.headers.get(SIGNATURE_HEADER, "")
-            # as bytes: header octets above 0x7f arrive as latin-1 text, which compare_digest
-            # refuses for str (TypeError, a 500 instead of this 401)
-            given = sent.strip().lower().encode("utf-8", "replace")
-            if not sent or not hmac.compare_digest(given, sign(secret, body_bytes).encode()):
-                return _fail(401, f"missing or invalid {SIGNATURE_HEADER} signature", AuthError.code)
+            problem = signature_problem(secret, body_bytes, request.headers.get(TIMESTAMP_HEADER, ""),
+                                        request.headers.get(SIGNATURE_HEADER, ""))
+            if problem:
+                return _fail(401, problem, AuthError.code)
         try:
             body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}
             prompt, options = _prompt(rt.snapshot, cfg, body)

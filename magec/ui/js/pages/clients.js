@@ -30,8 +30,9 @@ const TokenDialog = {
       const body = this.passthrough ? '{"prompt": "Hello"}' : '{}';
       const head = `curl -X POST ${this.hook} \\\n  -H 'Authorization: Bearer ${this.token}' \\\n  -H 'Content-Type: application/json' \\\n`;
       if (!this.signed) return `${head}  -d '${body}'`;
-      return `BODY='${body}'\nSIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SIGNING_SECRET" | sed 's/^.* //')\n`
-        + `${head}  -H "X-Magec-Signature: sha256=$SIG" \\\n  -d "$BODY"`;
+      // the signature covers "<timestamp>.<body>": a call older than 5 minutes is refused (no replay)
+      return `BODY='${body}'\nTS=$(date +%s)\nSIG=$(printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SIGNING_SECRET" | sed 's/^.* //')\n`
+        + `${head}  -H "X-Magec-Timestamp: $TS" \\\n  -H "X-Magec-Signature: sha256=$SIG" \\\n  -d "$BODY"`;
     },
   },
   template: `
@@ -44,7 +45,7 @@ const TokenDialog = {
       <p v-else>POST a JSON body (the command's <code v-pre>{{body}}</code>) to this webhook URL with the token as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>; the answer comes back as <code>{"ok": true, "response": …}</code>.</p>
       <div class="token-box"><code data-testid="webhook-url">{{ hook }}</code>
         <button class="btn secondary sm" type="button" @click="copy(hook, 'Webhook URL')"><Icon name="copy" :size="14"/> Copy</button></div>
-      <p v-if="signed" data-testid="webhook-signed">This client signs its requests: each one also needs <code>X-Magec-Signature: sha256=…</code>, the HMAC-SHA256 of the exact body with the signing secret (set <code>SIGNING_SECRET</code> for the lines below).</p>
+      <p v-if="signed" data-testid="webhook-signed">This client signs its requests: each one also needs <code>X-Magec-Timestamp</code> (the time, in Unix seconds) and <code>X-Magec-Signature: sha256=…</code>, the HMAC-SHA256 of <code>timestamp.body</code> (the exact body) with the signing secret; a call more than 5 minutes old is refused (set <code>SIGNING_SECRET</code> for the lines below).</p>
       <pre class="mono small" data-testid="webhook-curl">{{ curl }}</pre>
     </template>
     <template v-else-if="client && client.type === 'cron'">
