@@ -12,7 +12,11 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
   ``400 {"error": ..., "field": "Host"}``. ``/api/v1/health`` is exempt (orchestrators probe by
   IP and it says nothing).
 * **Origin** on state-changing requests (POST, PUT, PATCH, DELETE): an ``Origin`` header must name
-  this very server (its host and port equal the ``Host`` header) or an allowed origin
+  this very server — scheme, host and port, as :func:`own_origin` says what is served (the scheme
+  the request arrived with, which uvicorn takes from ``X-Forwarded-Proto`` only when the peer is in
+  ``server.trustedProxies``; a ``Host`` that is ``server.publicURL``'s host and port has that URL's
+  scheme), so an ``http://`` page on the same host cannot drive an app served over ``https://``
+  — or an allowed origin
   (``server.adminOrigins`` / ``server.corsOrigins``, where ``*`` = any); ``Origin: null`` never
   passes; without an
   ``Origin``, ``Sec-Fetch-Site`` other than ``same-origin``/``none`` is refused. Else ``403``.
@@ -52,7 +56,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,14 +163,29 @@ def normalise_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def same_origin(origin: str, host: str) -> bool:
-    """Whether an ``Origin`` header names this very server: its host and port are the ``Host`` header.
-    A header that is no URL (an unclosed ``[``: urlsplit raises) names no server: the caller's
-    403, not our 500."""
-    try:
-        return urlsplit(origin.strip().lower()).netloc == host.strip().lower()
-    except ValueError:
-        return False
+def own_origin(scope: Mapping[str, Any], host: str, public_origin: str = "") -> str:
+    """The origin this request was served at, normalised (:func:`normalise_origin`): the scheme it
+    arrived with (``ws``/``wss`` as ``http``/``https``; behind a TLS-terminating proxy that is
+    ``https`` only when the proxy is trusted, uvicorn's ``X-Forwarded-Proto`` rule) and the ``Host``.
+    ``public_origin`` (``server.publicURL``'s) is the operator's word for the scheme of its host and
+    port: a ``Host`` naming them is served with that scheme, whatever the proxy forwarded."""
+    scheme = str(scope.get("scheme") or "http").lower()
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    host = host.strip()
+    if public_origin and "://" in public_origin:
+        declared = public_origin.split("://", 1)[0]
+        if normalise_origin(f"{declared}://{host}") == public_origin:
+            return public_origin
+    return normalise_origin(f"{scheme}://{host}")
+
+
+def same_origin(origin: str, own: str) -> bool:
+    """Whether an ``Origin`` header names this very server, whose origin is ``own``
+    (:func:`own_origin`): scheme, host and port alike. An ``http://`` page on the host of an app
+    served over ``https://`` is another origin (whoever can answer plain HTTP for the name, on the
+    path or on the LAN, writes it). A header that is no URL names no server: the caller's 403."""
+    origin = origin.strip()
+    return "://" in own and bool(origin) and origin != "null" and normalise_origin(origin) == own
 
 
 def ui_csp(ui_dir: Path) -> str:
@@ -224,6 +243,8 @@ class GuardPolicy:
     local_only: Callable[[], Awaitable[bool]] | None = None
     #: the wrong-token lockout of ``/metrics`` (the admin app passes its password's: one count)
     limiter: Lockout = field(default_factory=lambda: Lockout("metrics"))
+    #: ``server.publicURL``'s origin (normalised), or "": the scheme its host and port are served with
+    public_origin: str = ""
 
 
 _BASE_HEADERS = [
@@ -294,10 +315,10 @@ class RequestGuard:
             return
         await self.app(scope, receive, send_with_headers)
 
-    def _origin_allowed(self, origin: str, host: str) -> bool:
+    def _origin_allowed(self, origin: str, host: str, scope: Mapping[str, Any]) -> bool:
         if origin.strip() == "null":
             return False
-        if same_origin(origin, host):
+        if same_origin(origin, own_origin(scope, host, self.policy.public_origin)):
             return True
         return "*" in self.policy.origins or normalise_origin(origin) in self.policy.origins
 
@@ -313,7 +334,7 @@ class RequestGuard:
         if not self._host_allowed(host, scope):
             return f"Host {host_name(host)!r} is not allowed"
         origin = headers.get("origin")
-        if origin is not None and not self._origin_allowed(origin, host):
+        if origin is not None and not self._origin_allowed(origin, host, scope):
             return "cross-origin WebSocket refused: that origin is not allowed"
         return None
 
@@ -330,11 +351,12 @@ class RequestGuard:
         if method in STATE_CHANGING:
             origin = headers.get("origin")
             if origin is not None:
-                if not self._origin_allowed(origin, host):
+                if not self._origin_allowed(origin, host, scope):
                     return error_response(
                         403, f"cross-origin request from {origin!r} refused: that origin is not allowed "
-                        f"(if it is this server's own address, e.g. behind a proxy that rewrites Host, "
-                        f"list it in {self.policy.origins_setting})",
+                        f"(if it is this server's own address: behind a TLS proxy set server.trustedProxies "
+                        f"so its X-Forwarded-Proto counts, or set server.publicURL; behind a proxy that "
+                        f"rewrites Host, list it in {self.policy.origins_setting})",
                         field="Origin",
                     )
             elif headers.get("sec-fetch-site", "same-origin").lower() not in ("same-origin", "none"):

@@ -75,6 +75,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
             json_only=lambda: True,
             csp=guard.ui_csp(UI_DIR),
             metrics_tokens=tuple(t for t in (config.metrics_token, config.admin_password) if t),
+            public_origin=guard.normalise_origin(config.public_url) if config.public_url else "",
             trusted_proxies=auth.trusted,
             limiter=auth.limiter,  # a password guessed via /metrics counts like one guessed via /api
         ),

@@ -76,6 +76,7 @@ def create_user_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAPI
             api_prefixes=("/api/", "/v1/"),
             csp=voice_ui_csp(config.voice_ui_dir) if config.voice_ui_enabled else None,
             metrics_tokens=(config.metrics_token,) if config.metrics_token else (),
+            public_origin=guard.normalise_origin(config.public_url) if config.public_url else "",
             trusted_proxies=parse_networks(config.trusted_proxies),
             local_only=still_open if config.open_access == "local" else None,
             limiter=Lockout("metrics", ctx.store.engine),

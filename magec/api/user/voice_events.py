@@ -37,7 +37,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from magec.api.clients import caller_for_token
-from magec.api.guard import normalise_origin, same_origin
+from magec.api.guard import normalise_origin, own_origin, same_origin
 from magec.api.user.client_info import VOICE_COOKIE
 from magec.context import AppContext
 from magec.errors import AuthError
@@ -58,10 +58,11 @@ TOKEN_PROTOCOL_PREFIX = "bearer."
 
 
 def _same_origin(ws: WebSocket, public_origin: str) -> bool:
-    """No ``Origin`` (not a browser), or one naming this host and port (the guard's own rule) or
-    ``server.publicURL`` (behind a proxy that rewrites ``Host``, the page's origin is that one)."""
+    """No ``Origin`` (not a browser), or one naming this server's scheme, host and port (the
+    guard's own rule) or ``server.publicURL`` (behind a proxy that rewrites ``Host``, the page's
+    origin is that one)."""
     origin = ws.headers.get("origin")
-    if origin is None or same_origin(origin, ws.headers.get("host", "")):
+    if origin is None or same_origin(origin, own_origin(ws.scope, ws.headers.get("host", ""), public_origin)):
         return True
     return bool(public_origin) and normalise_origin(origin) == public_origin
 
