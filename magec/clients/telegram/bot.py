@@ -41,6 +41,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from telegram import (
     Bot,
@@ -69,7 +70,7 @@ from magec.clients.conversation import Inbound, Outbound
 from magec.clients.inbox import Seen, mark_started, notice, spawn_answered
 from magec.clients.telegram import inbox_key, webhook_secret
 from magec.clients.workers import WorkerContext, register_inbox
-from magec.errors import MagecError
+from magec.errors import MagecError, PayloadTooLargeError
 
 log = logging.getLogger("magec.clients.telegram")
 # raw getUpdates on purpose (_Bot.raw_updates): the library's advice to use its parsing call instead
@@ -77,6 +78,14 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", modul
 T = TypeVar("T")
 
 DEFAULT_API = "https://api.telegram.org"
+
+
+def _file_url(path: str) -> str:
+    """The download URL of a ``getFile`` answer's ``file_path``, which python-telegram-bot has
+    already put under ``base_file_url``; non-ASCII path characters percent-encoded, as its own
+    download does."""
+    parts = urlsplit(path)
+    return urlunsplit(parts._replace(path=quote(parts.path)))
 MAX_TEXT = 4096
 POLL_TIMEOUT = 25
 HOOK_PATH = "/api/v1/hooks/telegram/{client_id}"
@@ -431,16 +440,18 @@ class TelegramBot:
         assert user is not None
         audio: bytes | None = None
         if media is not None:
-            # a local Bot API server serves files up to 2 GB: the size is checked before downloading
+            # a local Bot API server serves files up to 2 GB: a declared size is checked before
+            # downloading, and the download itself stops past the limit — ``file_size`` is optional
+            # in the Bot API, and the library's download read whatever came, whole, into memory
             limit = self.ctx.conversations.audio_limit
-            error = botkit.too_large(media.file_size, limit)
-            if error is None:
+            try:
+                if (error := botkit.too_large(media.file_size, limit)) is not None:
+                    raise error
                 file = await self.bot.get_file(media.file_id)
-                error = botkit.too_large(file.file_size, limit)
-            if error is not None:
+                audio = await botkit.fetch_audio(_file_url(file.file_path or ""), limit, size=file.file_size)
+            except PayloadTooLargeError as error:
                 await self._send_text(msg, f"⚠️ {error}")
                 return
-            audio = bytes(await file.download_as_bytearray())
         p = botkit.plan(self.modes.get(conv), voice_in=audio is not None)
         meta: dict[str, Any] = {
             "source": "telegram", "telegram_user_id": user.id, "telegram_chat_id": msg.chat.id,

@@ -79,6 +79,9 @@ class TelegramFake(PlatformServer):
         self.bot_id = bot_id
         self.updates: list[dict[str, Any]] = []
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, bytes)
+        self.unsized: set[str] = set()  # file ids whose size Telegram does not declare (it may not)
+        self.endless: set[str] = set()  # file ids served as their bytes repeated until the reader stops
+        self.served: dict[str, int] = {}  # file id -> bytes written by the download route
         self.webhook: dict[str, Any] | None = None
         self.webhook_deliveries: list[int] = []  # HTTP status of each POST to the webhook
         self.actions: list[tuple[str, str]] = []  # (chat id, action) from sendChatAction
@@ -277,14 +280,29 @@ class TelegramFake(PlatformServer):
         if file_id not in self.files:
             return self._fail(400, "Bad Request: invalid file_id")
         path, data = self.files[file_id]
-        return self._ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(data), "file_path": path})
+        sized = {} if file_id in self.unsized else {"file_size": len(data)}
+        return self._ok({"file_id": file_id, "file_unique_id": file_id, **sized, "file_path": path})
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return self._fail(401, "Unauthorized")
-        for path, data in self.files.values():
-            if path == request.match_info["path"]:
+        for file_id, (path, data) in self.files.items():
+            if path != request.match_info["path"]:
+                continue
+            if file_id not in self.endless:
+                self.served[file_id] = len(data)
                 return web.Response(body=data, content_type="application/octet-stream")
+            # no length, no end: only a reader that stops on its own gets out
+            response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            await response.prepare(request)
+            self.served[file_id] = 0
+            try:
+                while self.served[file_id] < 64 * 1024 * 1024:  # a bound, should a reader never stop
+                    await response.write(data)
+                    self.served[file_id] += len(data)
+            except (ConnectionError, RuntimeError):
+                pass
+            return response
         return self._fail(404, "Not Found")
 
     def _bot_message(self, chat: Any, extra: dict[str, Any]) -> dict[str, Any]:
@@ -318,13 +336,20 @@ class TelegramFake(PlatformServer):
         return self.call(self._push({"message": msg}))
 
     def send_voice(self, chat_id: int, user_id: int, audio: bytes, *, duration: int = 2,
-                   chat_type: str = "private", thread_id: int | None = None, username: str = "alice") -> int:
-        """A user sends a voice note (``audio`` as Telegram stores it: OGG/Opus)."""
+                   chat_type: str = "private", thread_id: int | None = None, username: str = "alice",
+                   sized: bool = True, endless: bool = False) -> int:
+        """A user sends a voice note (``audio`` as Telegram stores it: OGG/Opus). ``sized=False``:
+        neither the message nor ``getFile`` declares its size (``file_size`` is optional in the Bot
+        API); ``endless=True``: the download repeats ``audio`` until the reader stops."""
         file_id = f"voice-{next(self._ids)}"
         self.files[file_id] = (f"voice/{file_id}.oga", audio)
+        if not sized:
+            self.unsized.add(file_id)
+        if endless:
+            self.endless.add(file_id)
         msg = self._user_message(chat_id, user_id, chat_type, thread_id, username)
         msg["voice"] = {"file_id": file_id, "file_unique_id": file_id, "duration": duration,
-                        "mime_type": "audio/ogg", "file_size": len(audio)}
+                        "mime_type": "audio/ogg", **({"file_size": len(audio)} if sized else {})}
         return self.call(self._push({"message": msg}))
 
     def press_button(self, chat_id: int, user_id: int, data: str, *, username: str = "alice") -> int:

@@ -331,6 +331,34 @@ async def test_voice_over_the_upload_limit_is_not_downloaded(
     assert requests_to(alpha_llm, "stt") == []
 
 
+async def test_a_voice_note_of_undeclared_size_is_cut_off_at_the_limit(
+    tmp_path: Path, telegram_fake: TelegramFake, alpha_llm: FakeServer, beta_llm: FakeServer
+) -> None:
+    """``file_size`` is optional in the Bot API: a voice note that declares none (nor does getFile)
+    was downloaded whole, whatever its size, into memory. The download itself stops at the limit;
+    a small one without a size still reaches the agent."""
+    tg = telegram_fake
+    async with running_apps(tmp_path / "data", config={"upload_limit_bytes": 64 * 1024}) as apps:
+        s = await agents(apps, alpha_llm.url, beta_llm.url)
+        cid = await client(apps, "telegram", tg_config(tg), [s.alpha])
+        async with running(apps, cid):
+            endless = tg.send_voice(chat_id=4216, user_id=4216, audio=b"OggS" + b"\xff" * 16_380,
+                                    sized=False, endless=True)
+            [reply] = await tg.await_sent(4216, "sendMessage")
+            assert reply.text == "⚠️ the audio file is larger than the 64 KB limit"
+            assert requests_to(alpha_llm, "stt") == []
+            alpha_llm.script(Reply(text="short and sweet"), route="stt")
+            note = voice_note("short and sweet")
+            assert len(note) < 64 * 1024
+            tg.send_voice(chat_id=4216, user_id=4216, audio=note, sized=False)
+            [_, answer] = await tg.await_sent(4216, "sendMessage", count=2)
+    assert answer.text == "alpha says: short and sweet"
+    assert requests_to(alpha_llm, "stt")[-1].files["file"][2] == note
+    # the endless file was read no further than the limit and what was in flight (socket buffers)
+    [read] = [n for file_id, n in tg.served.items() if file_id in tg.endless]
+    assert endless and 64 * 1024 <= read < 16 * 1024 * 1024, tg.served
+
+
 async def test_a_message_being_answered_at_shutdown_is_answered(tmp_path: Path, telegram_fake: TelegramFake,
                                                                alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
     """Telegram was told the update arrived (it will not send it again): a worker stopping while it
