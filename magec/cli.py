@@ -238,9 +238,17 @@ def migrate(config: ConfigOpt = None) -> None:
 def import_magec(
     path: Annotated[Path, typer.Argument(help="Magec data/store.json")],
     config: ConfigOpt = None,
+    allow_stdio_mcp: Annotated[bool, typer.Option(
+        "--allow-stdio-mcp", help="import stdio MCP servers: commands that run on this machine when an agent uses them",
+    )] = False,
 ) -> None:
-    """Load a Magec store.json into the store, keeping ids. Exits 1 when any item is not imported."""
-    from magec.importer import ImportCounts, import_store
+    """Load a Magec store.json into the store, keeping ids. Exits 1 when any item is not imported.
+
+    A store.json is trusted: its stdio MCP servers run commands here and its client tokens keep
+    working. Stdio MCP servers are listed and imported only with --allow-stdio-mcp (or a yes at the
+    prompt, on a terminal); the report lists every command and credential the import brought."""
+    from magec.import_check import stdio_servers
+    from magec.importer import ImportCounts, import_store, stdio_refusal
     from magec.server import open_context
 
     cfg = _config(config)
@@ -249,11 +257,21 @@ def import_magec(
     except (json.JSONDecodeError, OSError, UnicodeDecodeError) as e:
         console.print(f"[red]import failed:[/red] {path}: {e}")
         raise typer.Exit(1) from None
+    servers = stdio_servers(data) if isinstance(data, dict) and isinstance(data.get("mcpServers"), list) else []
+    if servers and not allow_stdio_mcp:
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            console.print("store.json has stdio MCP servers, which run these commands on this machine when an "
+                          "agent uses them:\n" + "\n".join(f"  {s}" for s in servers), markup=False, highlight=False)
+            allow_stdio_mcp = typer.confirm("import them?", default=False, err=True)
+        if not allow_stdio_mcp:
+            console.print(stdio_refusal(servers), markup=False, highlight=False)
+            raise typer.Exit(1)
     _writing_to(cfg)
 
     async def run() -> ImportCounts:
         async with open_context(cfg, start_runtime=False) as ctx:
-            return await import_store(ctx.store, data, console=console, source=path.parent)
+            return await import_store(ctx.store, data, console=console, source=path.parent,
+                                      allow_stdio=allow_stdio_mcp)
 
     try:
         counts = asyncio.run(run())

@@ -9,6 +9,10 @@ the check that no field of an imported item was dropped.
   rounds, 32 bytes) → AES-256-GCM, nonce prepended, base64. With that key the value is read and
   re-encrypted under magec's key; without it (or with a wrong one) the secret is imported without a
   value and reported ``reenter``.
+* :func:`stdio_servers` and :func:`trust_notes` — what an imported store can *do* on this server,
+  said plainly (``trusted`` in the report): each stdio MCP server's command line (it runs when an
+  agent uses the server), and each client's Magec token and platform credentials (they keep
+  working here). A ``store.json`` from elsewhere is code and credentials, not just settings.
 * :func:`dropped_fields` — every non-empty field path of the Magec item that the stored record does
   not have (lists of objects by index), minus Magec's legacy forms magec stores elsewhere
   (:data:`MOVED`).
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +63,8 @@ class ImportReport:
     dropped: list[str] = field(default_factory=list)
     #: top-level sections of store.json that no importer reads
     unknown_sections: list[str] = field(default_factory=list)
+    #: what the imported items can do here: commands they run, credentials that keep working
+    trusted: list[str] = field(default_factory=list)
 
     def add(self, kind: str, item: Any, status: str, detail: str = "") -> None:
         rid = str(item.get("id", "")) if isinstance(item, dict) else ""
@@ -78,6 +85,9 @@ class ImportReport:
         out = [f"{i.kind:16} {label.get(i.status, i.status):12} {i.name} ({i.id}){' — ' + i.detail if i.detail else ''}"
                for i in self.items]
         out += [f"dropped field: {d}" for d in self.dropped]
+        if self.trusted:
+            out.append("what this import lets others do here (check each one):")
+            out += [f"  {t}" for t in self.trusted]
         out += [f"unknown section not imported: {s}" for s in self.unknown_sections]
         out.append(
             f"{sum(i.status != 'skipped' for i in self.items)} imported "
@@ -152,3 +162,65 @@ def dropped_fields(kind: str, item: dict[str, Any], stored: dict[str, Any]) -> l
             continue
         lost.append(path)
     return lost
+
+
+#: credential fields of a client's config, by the path the Admin API names them
+CLIENT_CREDENTIALS = ("telegram.botToken", "slack.botToken", "slack.appToken", "slack.signingSecret",
+                      "discord.botToken", "webhook.signingSecret")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes: a hostile file's command or name must
+    not move the operator's cursor or recolour the terminal that shows the report."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def is_stdio(item: Any) -> bool:
+    """Whether a Magec MCP server item runs a local command (type ``stdio``, or no type with a
+    command and no endpoint: how Magec's older records say it)."""
+    if not isinstance(item, dict):
+        return False
+    kind = item.get("type") or ("stdio" if item.get("command") and not item.get("endpoint") else "http")
+    return kind == "stdio"
+
+
+def command_line(item: dict[str, Any]) -> str:
+    """A stdio MCP server's command line as a shell would run it, its working directory and the
+    names (never the values) of the environment it sets."""
+    args = item.get("args")
+    line = shlex.join([str(item.get("command") or ""), *(str(a) for a in (args if isinstance(args, list) else []))])
+    if item.get("workDir"):
+        line += f"  (in {item['workDir']})"
+    env = item.get("env")
+    if isinstance(env, dict) and env:
+        line += f"  (env: {', '.join(sorted(str(k) for k in env))})"
+    return printable(line)
+
+
+def stdio_servers(data: dict[str, Any]) -> list[str]:
+    """``<name> (<id>): <command line>`` of every stdio MCP server in a Magec ``store.json``."""
+    items = data.get("mcpServers")
+    return [f"{printable(str(i.get('name') or i.get('id')))} ({printable(str(i.get('id')))}): {command_line(i)}"
+            for i in (items if isinstance(items, list) else []) if is_stdio(i)]
+
+
+def trust_notes(kind: str, item: dict[str, Any]) -> list[str]:
+    """What an imported ``item`` lets others do on this server, in words (empty for most)."""
+    label = f"{printable(str(item.get('name') or item.get('id')))} ({printable(str(item.get('id')))})"
+    if kind == "mcpServers" and is_stdio(item):
+        return [f"stdio MCP server {label} runs this command when an agent uses it: {command_line(item)}"]
+    if kind != "clients":
+        return []
+    notes = []
+    token = item.get("token")
+    if isinstance(token, str) and token:
+        notes.append(f"client {label}: Magec's token {printable(token[:8])}… keeps working here "
+                     "(regenerate it in the Admin UI if its holders should not reach this server)")
+    config = item.get("config")
+    config = config if isinstance(config, dict) else {}
+    for path in CLIENT_CREDENTIALS:
+        section, name = path.split(".")
+        block = config.get(section)
+        if isinstance(block, dict) and block.get(name):
+            notes.append(f"client {label}: config.{path} imported (this server now acts with it)")
+    return notes

@@ -6,7 +6,12 @@ that fail validation are reported and skipped; the rest is imported. Settings ke
 and ``temporaryDir`` (G2); a router's older ``defaultRoute`` label becomes ``otherwise``. Magec-encrypted secret values
 (``enc:v1:``) are decrypted with Magec's ``server.encryptionKey`` from
 ``$MAGEC_SOURCE_ENCRYPTION_KEY``; without it they are imported without a value and reported
-"reenter". Client tokens (clear in Magec) are kept — stored hashed, so clients keep working. The
+"reenter". Client tokens (clear in Magec) are kept — stored hashed, so clients keep working. A
+``store.json`` is trusted code and credentials: stdio MCP servers (commands that run here when an
+agent uses them) are imported only with ``allow_stdio`` (``--allow-stdio-mcp``, or the operator's
+answer at the CLI's prompt) — without it the import is refused before anything is written, naming
+each command — and the report's ``trusted`` lines name every such command and every client token
+and platform credential that keeps working. The
 returned counts carry the full report (:class:`magec.import_check.ImportReport`: every item, and
 any field not kept), which the CLI prints. Skills come first, with their files from
 Magec's data directory (:mod:`magec.skills.importer`).
@@ -24,7 +29,14 @@ from rich.progress import Progress
 
 from magec.errors import MagecError
 from magec.flows.graph_rules import OTHERWISE, subflow_order
-from magec.import_check import MAGEC_PREFIX, ImportReport, decrypt_magec, dropped_fields
+from magec.import_check import (
+    MAGEC_PREFIX,
+    ImportReport,
+    decrypt_magec,
+    dropped_fields,
+    stdio_servers,
+    trust_notes,
+)
 from magec.skills.importer import import_skills
 from magec.store.store import Store
 
@@ -97,16 +109,28 @@ def _flows_in_order(flows: list[Any]) -> list[Any]:
     return [by_id[f] for f in ordered] + [f for f in flows if not isinstance(f, dict)]
 
 
+def stdio_refusal(servers: list[str]) -> str:
+    """Why an import with stdio MCP servers ``servers`` was refused, and what to do."""
+    return ("store.json has stdio MCP servers, which run these commands on this machine when an agent "
+            "uses them:\n" + "\n".join(f"  {s}" for s in servers) + "\nnothing was imported: check them, "
+            "then run again with --allow-stdio-mcp")
+
+
 async def import_store(
-    store: Store, data: dict[str, Any], console: Console | None = None, *, source: Path | None = None
+    store: Store, data: dict[str, Any], console: Console | None = None, *, source: Path | None = None,
+    allow_stdio: bool = False,
 ) -> ImportCounts:
     """Create every resource of ``data`` with its original id; returns counts per kind. ``source`` is
-    Magec's data directory (beside ``store.json``), where skills keep their files."""
+    Magec's data directory (beside ``store.json``), where skills keep their files. Refuses
+    (``MagecError``, :func:`stdio_refusal`) before writing anything when ``data`` has stdio MCP
+    servers and ``allow_stdio`` is false."""
     if not isinstance(data, dict):
         raise MagecError("store.json must be a JSON object")
     for kind in ("skills", *ORDER):  # checked before anything is written: no half-done import
         if data.get(kind) and not isinstance(data[kind], list):
             raise MagecError(f"store.json: {kind} must be a list")
+    if not allow_stdio and (servers := stdio_servers(data)):
+        raise MagecError(stdio_refusal(servers))
     counts: dict[str, int] = {}
     # skills reference nothing and agents reference them: first (magec.skills.importer)
     counts["skills"] = await import_skills(store, data.get("skills") or [], source, console)
@@ -127,6 +151,7 @@ async def import_store(
                     stored = await store.create(kind, _normalise(kind, item), keep_id=True)
                     counts[kind] += 1
                     report.add(kind, item, "reenter" if note else "imported", note)
+                    report.trusted += trust_notes(kind, item)
                     report.dropped += [f"{kind} {stored['id']}: {p}" for p in dropped_fields(kind, item, stored)]
                 except MagecError as e:
                     report.add(kind, item, "skipped", str(e))

@@ -294,6 +294,7 @@ _GO_SETTINGS = ("sessionProvider", "longTermProvider", "flows", "temporaryDir")
 
 
 def _read_go(files: dict[str, bytes]) -> Backup:
+    from magec.import_check import trust_notes
     from magec.importer import _normalise  # the one translation of Magec's records
 
     data = _json(files, "store.json")
@@ -318,6 +319,8 @@ def _read_go(files: dict[str, bytes]) -> Backup:
                     f"secret {item.get('key') or item['id']!r}: its value is empty in store.json, so "
                     "whatever uses it gets nothing (enter it in the Admin UI)"
                 )
+            # what the import lets others do here: commands it runs, credentials that keep working
+            warnings += trust_notes(kind, item)
             out.setdefault(kind, []).append(Entry(str(item["id"]), _normalise(kind, item)))
     for key, items in data.items():
         if key not in KINDS and key != "settings" and isinstance(items, list) and items:

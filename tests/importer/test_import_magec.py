@@ -143,7 +143,7 @@ async def test_g2_store_imports_with_nothing_dropped_secrets_read_and_flows_answ
     store = _on_fakes(g2_store(), fakes)
     monkeypatch.setenv(KEY_ENV, MAGEC_KEY)
     async with running_apps(tmp_path / "data") as apps:
-        counts = await import_store(apps.ctx.store, store)
+        counts = await import_store(apps.ctx.store, store, allow_stdio=True)  # it has a stdio MCP server
         report = counts.report
         assert [(i.kind, i.name, i.status, i.detail) for i in report.items if i.status != "imported"] == []
         assert report.dropped == [] and report.unknown_sections == []
