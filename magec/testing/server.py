@@ -21,8 +21,10 @@ class ServerProcess:
     data_dir: Path
     database_url: str = ""
     admin_password: str = ""
-    port: int = field(default_factory=free_port)
-    admin_port: int = field(default_factory=free_port)
+    #: 0: a free port is picked (and picked again if another process takes it before the server
+    #: binds it: see :meth:`start`)
+    port: int = 0
+    admin_port: int = 0
     extra_args: list[str] = field(default_factory=list)
     #: the command before ``--config`` (``[]``: none, as Magec's binary is started)
     command: list[str] = field(default_factory=lambda: ["serve"])
@@ -39,6 +41,13 @@ class ServerProcess:
     log_level: str = "info"
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _picked: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.port and not self.admin_port:
+            self._picked = True
+        self.port = self.port or free_port()
+        self.admin_port = self.admin_port or free_port()
 
     @property
     def user_url(self) -> str:
@@ -49,6 +58,22 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
+        """Start the server and wait until both ports answer, from this very process.
+
+        A free port is closed again before the child binds it: another process (another test run
+        on this machine) may take it meanwhile, and its server would answer the health check. So
+        the ports must be held by this server's own processes, and when its bind failed on a
+        port another process took, picked ports are picked again (three tries)."""
+        for _ in range(3):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken as taken:
+                if not self._picked:
+                    raise RuntimeError(f"magec serve could not bind its port:\n{taken}") from None
+                self.port, self.admin_port = free_port(), free_port()
+        raise RuntimeError("magec serve found its ports taken three times")
+
+    def _start_once(self, timeout: float) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "server": {
@@ -69,6 +94,7 @@ class ServerProcess:
         cfg_path.write_text(yaml.safe_dump(config))
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        logged_before = log.tell()
         self.proc = subprocess.Popen(
             [*self.wrapper, sys.executable, "-m", "magec", *self.command, "--config", str(cfg_path), *self.extra_args],
             stdout=log,
@@ -80,11 +106,17 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"magec serve exited early:\n{self.log_path.read_text()[-3000:]}")
+                with open(self.log_path, "rb") as f:
+                    f.seek(logged_before)
+                    text = f.read().decode(errors="replace")
+                if "address already in use" in text.lower():
+                    raise _PortTaken(text[-3000:])
+                raise RuntimeError(f"magec serve exited early:\n{text[-3000:]}")
             try:
                 if (
                     httpx.get(f"{self.admin_url}/api/v1/health", timeout=0.5).status_code == 200
                     and httpx.get(f"{self.user_url}/api/v1/health", timeout=0.5).status_code == 200
+                    and _holds(self.proc.pid, self.port) and _holds(self.proc.pid, self.admin_port)
                 ):
                     return self
             except httpx.HTTPError:
@@ -128,3 +160,43 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _PortTaken(Exception):
+    """The server could not bind a port: another process took it after it was picked."""
+
+
+def _holds(pid: int, port: int) -> bool:
+    """Whether ``pid`` or one of its descendants listens on TCP ``port`` (from /proc; True where
+    there is no /proc to ask)."""
+    if not Path("/proc/self/net/tcp").exists():
+        return True
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return False
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                listening.add(f[9])
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for fd in Path(f"/proc/{p}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in listening:
+                    return True
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return False
