@@ -269,6 +269,37 @@ def spawn_answered(tasks: set[asyncio.Task[None]], inbox: BotInbox | None, clien
     task.add_done_callback(tasks.discard)
 
 
+class Replaying:
+    """The spawn/replay pair of a bot whose platform message is a JSON object written down as it
+    came (Slack's event, Discord's message): one copy here, not one per bot.
+
+    The bot supplies ``ctx`` (its :class:`~magec.clients.types.WorkerContext`), ``tasks`` (the set
+    its stop waits for), ``_handle_safely(message, key)`` (answers, dealing with its own failures)
+    and ``_tell_interrupted(message)`` (asks the user to send it again). Telegram keeps its own:
+    its messages are ``Update`` objects rebuilt from the stored JSON and its replay returns keys."""
+
+    ctx: Any
+    tasks: set[asyncio.Task[None]]
+
+    def _handle_safely(self, message: dict[str, Any], key: str | None = None) -> Awaitable[None]:
+        raise NotImplementedError
+
+    def _tell_interrupted(self, message: dict[str, Any]) -> Awaitable[None]:
+        raise NotImplementedError
+
+    def _spawn(self, message: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
+        handling = self._tell_interrupted(message) if interrupted else self._handle_safely(message, key)
+        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, key, handling)
+
+    async def _replay(self) -> None:
+        """The messages the previous worker received and did not finish (a started one is not run
+        again: its user is asked to send it again)."""
+        if self.ctx.inbox is None:
+            return
+        for left in await self.ctx.inbox.left(self.ctx.client_id):
+            self._spawn(left.payload, left.key, interrupted=left.started)
+
+
 async def mark_started(inbox: BotInbox | None, client_id: str, key: str | None) -> None:
     """:meth:`BotInbox.started`, where a failure is logged: the turn goes on (after a crash it
     would then run again rather than be lost)."""

@@ -44,7 +44,7 @@ from websockets.asyncio.client import ClientConnection
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
-from magec.clients.inbox import mark_started, notice, spawn_answered
+from magec.clients.inbox import Replaying, mark_started, notice
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -61,7 +61,7 @@ class DiscordAuthError(Exception):
     pass
 
 
-class DiscordBot:
+class DiscordBot(Replaying):
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         cfg = botkit.section(ctx.config, "discord")
@@ -213,17 +213,6 @@ class DiscordBot:
         if author.get("bot") or str(author.get("id")) == me:
             return False
         return not msg.get("guild_id") or any(str(m.get("id")) == me for m in msg.get("mentions") or [])
-
-    def _spawn(self, msg: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
-        handling = self._tell_interrupted(msg) if interrupted else self._handle_safely(msg, key)
-        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, key, handling)
-
-    async def _replay(self) -> None:
-        """The messages the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
-        if self.ctx.inbox is None:
-            return
-        for left in await self.ctx.inbox.left(self.ctx.client_id):
-            self._spawn(left.payload, left.key, interrupted=left.started)
 
     async def _tell_interrupted(self, msg: dict[str, Any]) -> None:
         log.info("discord client %s: message %s was interrupted mid-answer; asking its user to send it again",

@@ -47,7 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
-from magec.clients.inbox import mark_started, notice, spawn_answered
+from magec.clients.inbox import Replaying, mark_started, notice
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -63,7 +63,7 @@ MAX_HISTORY_PAGES = 50
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
-class SlackBot:
+class SlackBot(Replaying):
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         cfg = botkit.section(ctx.config, "slack")
@@ -157,17 +157,6 @@ class SlackBot:
             await socket.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             if req.type == "events_api" and fresh:  # a retry of an event here already is dropped
                 self._spawn(event, key)
-
-    def _spawn(self, event: dict[str, Any], key: str | None, *, interrupted: bool = False) -> None:
-        handling = self._tell_interrupted(event) if interrupted else self._handle_safely(event, key)
-        spawn_answered(self.tasks, self.ctx.inbox, self.ctx.client_id, key, handling)
-
-    async def _replay(self) -> None:
-        """The events the previous worker received and did not finish (:mod:`magec.clients.inbox`)."""
-        if self.ctx.inbox is None:
-            return
-        for left in await self.ctx.inbox.left(self.ctx.client_id):
-            self._spawn(left.payload, left.key, interrupted=left.started)
 
     async def _tell_interrupted(self, event: dict[str, Any]) -> None:
         where = self._where(event)
