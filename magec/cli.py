@@ -16,7 +16,7 @@ from rich.markup import escape
 from magec.backup.cli import register as register_backup
 from magec.config import Config, load_config
 from magec.errors import ConfigError, MagecError
-from magec.logs import setup_logging
+from magec.logs import setup_cli_logging, setup_logging
 
 #: options of ``serve`` that take a value (to find the first positional argument past them)
 _VALUED = frozenset({"--config", "-c", "--workers", "-w"})
@@ -100,8 +100,10 @@ def _load(path: str | None) -> Config:
 
 
 def _config(path: str | None) -> Config:
+    """The configuration of a command other than ``serve``: its logs are a person's, not a log
+    collector's (:func:`magec.logs.setup_cli_logging`)."""
     config = _load(path)
-    setup_logging(config.log_level, config.log_format)
+    setup_cli_logging(config.log_level)
     return config
 
 
@@ -180,7 +182,8 @@ def migrate(config: ConfigOpt = None) -> None:
     from magec.store.pool import database_error, describe
     from magec.store.store import make_engine
 
-    setup_logging(cfg.log_level, cfg.log_format)
+    # what was applied ("Running upgrade 0009 -> 0010") is this command's own output
+    setup_cli_logging(cfg.log_level, shown=("alembic.runtime.migration",))
 
     moved: list[MoveReport | None] = []
     bar = Progress(TextColumn("[bold]copying[/bold] rows"), BarColumn(), MofNCompleteColumn(),

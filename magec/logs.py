@@ -187,3 +187,36 @@ def setup_logging(level: str = "info", fmt: str = "console", stream: TextIO | No
     # magec's pool class lives in magec.store.pool: ~10 lines a second on an idle server.
     for name in ("sqlalchemy", "aiosqlite", "asyncpg", "magec.store.pool.OverloadedQueuePool"):
         logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
+
+
+class CliFormatter(ConsoleFormatter):
+    """A CLI command's log line: plain words, not the server's log format (a timestamped console
+    line or a JSON object): ``warning: <message>`` for a warning or worse, the message alone for
+    the few records a command shows as its own output (``magec migrate``'s "Running upgrade")."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return f"{record.levelname.lower()}: {line}" if record.levelno >= logging.WARNING else line
+
+
+class _CliFilter(logging.Filter):
+    """Warnings and worse, and the records of the loggers a command shows as output."""
+
+    def __init__(self, shown: tuple[str, ...]) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name in self.shown
+
+
+def setup_cli_logging(level: str = "info", shown: tuple[str, ...] = (), stream: TextIO | None = None) -> None:
+    """Logging for a CLI command (``migrate``, ``import-magec``, ``memory reembed``, …) run by a
+    person at a terminal: the server's ``log.format`` (JSON for a log collector) and its INFO
+    chatter (the runtime's epoch line) are for ``magec serve``; here only warnings reach the
+    terminal, as plain ``warning: …`` lines beside the command's own output, plus the records of
+    the loggers named in ``shown``. The same redacting handler as :func:`setup_logging`."""
+    setup_logging(level, "console", stream)
+    handler = logging.getLogger().handlers[0]
+    handler.setFormatter(CliFormatter("%(message)s"))
+    handler.addFilter(_CliFilter(shown))

@@ -78,6 +78,23 @@ def test_migrate(tmp_path: Path, db_url: str) -> None:
     assert "Context impl" not in r.stderr and "Will assume" not in r.stderr, r.stderr
 
 
+def test_commands_print_words_not_the_servers_log_format(tmp_path: Path) -> None:
+    """A config that sends the server's log to a collector (``log.format: json``) is shared by the
+    commands a person runs by hand: they printed JSON objects (and INFO lines) to the terminal.
+    They say what they did in words; a log record, if any, is a plain ``warning: …`` line."""
+    cfg = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'magec.db'}")
+    cfg.write_text(cfg.read_text() + "log: {format: json, level: debug}\n")
+    store_json = tmp_path / "store.json"
+    store_json.write_text(json.dumps(MAGEC_STORE))
+    for args in (("migrate",), ("import-magec", str(store_json))):
+        r = magec(*args, "--config", str(cfg), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        lines = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+        assert lines, args
+        for line in lines:
+            assert not line.lstrip().startswith("{") and " DEBUG " not in line and " INFO " not in line, (args, line)
+
+
 def test_migrate_without_a_database_says_the_data_stays_in_sqlite(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\n")

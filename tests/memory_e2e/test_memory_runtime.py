@@ -200,11 +200,15 @@ async def test_cli_reembed_with_progress(tmp_path: Any, llm: FakeServer, emb3: F
         mem = (await apps.admin.get(f"{A}/memory/{ids['mem']}")).json()
         await apps.admin.put(f"{A}/memory/{ids['mem']}", json={**mem, "embedding": {"backend": e5["id"], "model": "big"}})
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {data}\n")
+    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {data}\nlog: {{format: json}}\n")
     r = subprocess.run([sys.executable, "-m", "magec", "memory", "reembed", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "done (5/5)" in r.stderr
+    # the command's own words, not the server's log: a config that sends the server's log to a
+    # collector as JSON lines (log.format: json) printed `{"time": ..., "level": "info", ...}` here
+    out = r.stdout + r.stderr
+    assert '"level"' not in out and " INFO " not in out and "magec.runtime" not in out, out
     async with running_apps(data, encryption_key="k") as apps:
         items = (await apps.admin.get(f"{A}/memory/entries")).json()["items"]
         assert {i["embeddingModel"] for i in items} == {f"{e5['id']}/big"}
