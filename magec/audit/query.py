@@ -26,6 +26,7 @@ from magec.audit.shape import conversation_json, iso, messages
 from magec.audit.tables import audit_conversations as conv_t
 from magec.audit.tables import audit_turns as turn_t
 from magec.csv_cells import safe_cell
+from magec.errors import ClientGoneError
 
 PERSPECTIVES = ("user", "admin")
 
@@ -84,15 +85,29 @@ async def _totals(conn: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
         sa.func.count(),
         sa.func.sum(turn_t.c.input_tokens),
         sa.func.sum(turn_t.c.output_tokens),
-        sa.func.sum(sa.case((turn_t.c.error_code != "", 1), else_=0)),
+        _failed(),
         sa.func.sum(turn_t.c.tool_calls),
         sa.func.sum(sa.case((turn_t.c.fallback > 0, 1), else_=0)),
+        _cancelled(),
     ).where(turn_t.c.conversation_id.in_(ids)).group_by(turn_t.c.conversation_id)
     return {
         r[0]: {"turns": int(r[1]), "inputTokens": int(r[2] or 0), "outputTokens": int(r[3] or 0),
-               "errors": int(r[4] or 0), "toolCalls": int(r[5] or 0), "fallbacks": int(r[6] or 0)}
+               "errors": int(r[4] or 0), "toolCalls": int(r[5] or 0), "fallbacks": int(r[6] or 0),
+               "cancelled": int(r[7] or 0)}
         for r in (await conn.execute(q)).all()
     }
+
+
+def _failed() -> Any:
+    """Turns that failed: an error code other than ``cancelled`` (a client that hung up is not the
+    agent's failure, and counted apart: :func:`_cancelled`)."""
+    return sa.func.sum(sa.case(((turn_t.c.error_code != "") & (turn_t.c.error_code != ClientGoneError.code), 1),
+                               else_=0))
+
+
+def _cancelled() -> Any:
+    """Turns whose client hung up (or magec stopped) before the answer was complete."""
+    return sa.func.sum(sa.case((turn_t.c.error_code == ClientGoneError.code, 1), else_=0))
 
 
 async def list_conversations(
@@ -115,7 +130,7 @@ async def list_conversations(
     return {"items": items[:limit] if limit else items, "total": count * n}
 
 
-_ZERO = {"turns": 0, "inputTokens": 0, "outputTokens": 0, "errors": 0, "toolCalls": 0, "fallbacks": 0}
+_ZERO = {"turns": 0, "inputTokens": 0, "outputTokens": 0, "errors": 0, "toolCalls": 0, "fallbacks": 0, "cancelled": 0}
 
 
 async def find(engine: AsyncEngine, public_id: str) -> tuple[Any, str] | None:
@@ -186,9 +201,9 @@ async def stats(engine: AsyncEngine, f: Filters) -> dict[str, Any]:
         sums = (await conn.execute(
             sa.select(
                 sa.func.count(), sa.func.sum(turn_t.c.input_tokens), sa.func.sum(turn_t.c.output_tokens),
-                sa.func.sum(sa.case((turn_t.c.error_code != "", 1), else_=0)),
+                _failed(),
                 sa.func.sum(sa.case((turn_t.c.fallback > 0, 1), else_=0)),
-                sa.func.sum(turn_t.c.tool_calls), sa.func.avg(turn_t.c.latency_ms),
+                sa.func.sum(turn_t.c.tool_calls), sa.func.avg(turn_t.c.latency_ms), _cancelled(),
             ).where(*turn_where)
         )).one()
 
@@ -208,6 +223,7 @@ async def stats(engine: AsyncEngine, f: Filters) -> dict[str, Any]:
         "inputTokens": int(sums[1] or 0),
         "outputTokens": int(sums[2] or 0),
         "errors": int(sums[3] or 0),
+        "cancelled": int(sums[7] or 0),
         "fallbacks": int(sums[4] or 0),
         "toolCalls": int(sums[5] or 0),
         "avgLatencyMs": round(float(sums[6]), 1) if sums[6] is not None else None,

@@ -206,7 +206,7 @@ def steps(probe: Probe) -> list[dict[str, Any]]:
 
 def _left(probe: Probe) -> dict[str, Any]:
     """The last step of a turn its client left: why it ended. (The words streamed to it before it
-    left are not kept: an agent's tokens reach the client through the token relay, not as events.)"""
+    left are the step before, the interrupted event kept in the session, :func:`magec.runtime.run.run_turn`.)"""
     return {"author": probe.app_id, "authorName": probe.app_name, "visible": True, "text": "",
             "errorCode": ClientGoneError.code, "errorMessage": "cancelled before the turn ended: the client left (or magec was stopping)",
             "timestamp": _iso(None)}
@@ -325,12 +325,11 @@ def messages(turns: list[Any], perspective: str) -> tuple[list[dict[str, Any]], 
             }
         out.append(user)
         if perspective == "user":
-            if t.answer or not t.error_code:
-                out.append({"role": "assistant", "agent": t.agent_name or t.agent_id, "content": t.answer,
-                            "timestamp": when})
-            else:
-                out.append({"role": "assistant", "agent": t.agent_name or t.agent_id, "content": t.error_message,
-                            "timestamp": when, "metadata": {"errorCode": t.error_code}})
+            answer = {"role": "assistant", "agent": t.agent_name or t.agent_id,
+                      "content": t.answer or (t.error_message if t.error_code else ""), "timestamp": when}
+            if t.error_code:  # a failure, or the words read before a hang-up (``cancelled``)
+                answer["metadata"] = {"errorCode": t.error_code}
+            out.append(answer)
             continue
         stored = json.loads(t.steps or "[]")
         raw.extend(stored)

@@ -13,7 +13,9 @@ Contract:
 * While a relay is installed, a *streaming* model call pushes its text and thought deltas with
   :meth:`Relay.text` instead of yielding partial responses (see ``TurnAccumulator``); its final
   response — the whole text, tool calls, usage — still goes through ADK, so sessions, audit, costs
-  and callbacks see exactly what they saw before. Partial events were never stored.
+  and callbacks see exactly what they saw before. Partial events were never stored; the text a
+  call relayed (:attr:`Relay.said`) is stored once if the turn is cancelled before its final
+  response (a client that hung up: :func:`magec.runtime.run.run_turn` keeps it as interrupted).
 * The consumer receives the turn's items in production order, in batches (everything that is ready
   when it looks): ``Token`` for relayed deltas and :class:`~magec.runtime.run.TurnEvent` (any
   object, really) for the turn's events. A batch is never empty; the iteration ends when the turn
@@ -63,7 +65,7 @@ IDLE = object()
 class Relay:
     """The channel between a turn's model calls (producer) and one HTTP edge (consumer)."""
 
-    __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "invocation_id", "call_id", "_task",
+    __slots__ = ("_items", "_waiter", "_done", "_error", "pushed", "said", "invocation_id", "call_id", "_task",
                  "released", "_woke", "_poked")
 
     def __init__(self) -> None:
@@ -73,6 +75,10 @@ class Relay:
         self._error: BaseException | None = None
         #: deltas pushed so far (a fallback must not answer again once any text went out)
         self.pushed = 0
+        #: the answer's text relayed by the current model call (not its thoughts): what a client
+        #: that hangs up mid-answer has read, kept in its session as interrupted
+        #: (:func:`magec.runtime.run.run_turn`); emptied when the next call starts
+        self.said: list[str] = []
         self.invocation_id = ""
         self.call_id = ""
         self._task: asyncio.Task[None] | None = None
@@ -83,6 +89,8 @@ class Relay:
 
     def text(self, delta: str, thought: bool = False) -> None:
         self.pushed += 1
+        if not thought:
+            self.said.append(delta)
         if self.pushed == 1 and self._waiter is not None:
             self._woke = True
         self._put(Token(delta, thought))
@@ -186,6 +194,7 @@ def note_call(callback_context: Any, llm_request: Any) -> None:
     if relay is not None:
         relay.invocation_id = getattr(callback_context, "invocation_id", "") or relay.invocation_id
         relay.call_id = str(uuid.uuid4())
+        relay.said.clear()
     return None
 
 

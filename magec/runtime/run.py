@@ -9,6 +9,11 @@ plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider sai
 A turn an observer refuses before it runs (``budget_exceeded``, :mod:`magec.costs`) is that one
 error event alone.
 
+A turn cancelled mid-answer (its client hung up, magec stopping) keeps the answer's text streamed
+so far in the session as ADK's ``interrupted`` event (relayed tokens, :attr:`magec.backends.relay.Relay.said`,
+or partial events), and its observers see that event before ``left()``: what the user read is
+what they find when they come back, and what the next turn's model is shown.
+
 The answer before the bookkeeping: on an agent's turn run by
 :class:`~magec.agents.direct.DirectRunner`, the event that answers (the agent's reply, already in
 the session) is marked :attr:`TurnEvent.final`, and the turn's observers finish as it goes out
@@ -284,7 +289,8 @@ async def run_turn(
     state_delta: dict[str, Any] | None = None,
     runner: Any = None,
 ) -> AsyncGenerator[TurnEvent, None]:
-    turn = _run_turn(runtime, app, user_id, session_id, message, streaming, state_delta, runner)
+    cut: list[Event] = []  # the answer a client hung up on, as kept in its session (by _run_turn)
+    turn = _run_turn(runtime, app, user_id, session_id, message, streaming, state_delta, runner, cut)
     # The conversation audit sees every turn of every surface here: its probe only keeps
     # references (a list append per event); the recording is written later, off this path.
     observer = runtime.observer
@@ -317,7 +323,10 @@ async def run_turn(
                 yield event
     except (GeneratorExit, asyncio.CancelledError):
         # the client left before the answer (its stream closed, its request cancelled): the
-        # observers that record the turn say so (magec.costs.observe)
+        # observers that record the turn say so (magec.costs.observe), with the words it had read
+        if probe is not None:
+            for stored in cut:
+                probe.see(turn_event(stored, app))
         left = getattr(probe, "left", None)
         if left is not None:
             left()
@@ -336,6 +345,7 @@ async def _run_turn(
     streaming: bool,
     state_delta: dict[str, Any] | None,
     runner: Any,
+    cut: list[Event],
 ) -> AsyncGenerator[TurnEvent, None]:
     runner = runner or app.turn_runner()
     config = _RUN_CONFIGS[bool(streaming)]
@@ -347,48 +357,74 @@ async def _run_turn(
     # ADK reports a failed model call as an error event *and* raises it: the event is held back
     # until the run goes on, so a failure ends the turn with one error event (ours), not two.
     held: TurnEvent | None = None
+    # the answer's words streamed so far as partial events (flows; a stream without a token relay),
+    # and who spoke them: kept if the client hangs up before the complete event
+    spoken: list[str] = []
+    speaker = ""
+    sink: relay.Relay | None = None
     try:
         # Concurrent turns on one session would each load it, and all but one would then fail as
         # stale: in this process they queue instead. Another replica's turn racing ours shows up as
         # a StaleSessionError before anything was produced: that turn is simply started again.
         # the session is read as the app's window (an agent's sliding-window context guard)
         async with _turn_lock(runner, app.id, user_id, session_id), _sync(windowed(app.window)):
-            for attempt in range(_STALE_RETRIES + 1):
-                # relayed tokens reach the client without being yielded here: they count as output
-                sink = relay.current()
-                pushed = sink.pushed if sink is not None else 0
-                try:
-                    async for event in runner.run_async(
-                        user_id=user_id,
-                        session_id=session_id,
-                        new_message=message,
-                        state_delta=state_delta or None,
-                        run_config=config,
-                    ):
-                        invocation_id = event.invocation_id or invocation_id
-                        if answered:
-                            continue
-                        if held is not None:
-                            yield held
-                            held = None
-                        yielded += 1
-                        if event.error_code or event.error_message:
-                            event.error_message = redact(event.error_message)
-                            if not event.error_code:
-                                _coded(event)
-                            held = turn_event(event, app)
-                            continue
-                        te = turn_event(event, app)
-                        te.final = answered = answers is not None and answers(event)
-                        yield te
-                    break
-                except StaleSessionError as err:
-                    if yielded or (sink is not None and sink.pushed != pushed) or attempt == _STALE_RETRIES:
-                        # what went out is not stored: the client learns why, in the error vocabulary
-                        raise ConflictError(
-                            "the conversation changed elsewhere (another replica) while this answer was "
-                            "being saved; the answer was not stored: send the message again"
-                        ) from err
+            try:
+                for attempt in range(_STALE_RETRIES + 1):
+                    # relayed tokens reach the client without being yielded here: they count as output
+                    sink = relay.current()
+                    pushed = sink.pushed if sink is not None else 0
+                    try:
+                        async for event in runner.run_async(
+                            user_id=user_id,
+                            session_id=session_id,
+                            new_message=message,
+                            state_delta=state_delta or None,
+                            run_config=config,
+                        ):
+                            invocation_id = event.invocation_id or invocation_id
+                            if answered:
+                                continue
+                            if event.partial:
+                                parts = event.content.parts if event.content is not None else None
+                                spoken.extend(p.text for p in parts or () if p.text and not p.thought)
+                                speaker = event.author or speaker
+                            elif event.author != "user":  # the words so far are stored (or were a step's)
+                                spoken.clear()
+                                if sink is not None:
+                                    sink.said.clear()
+                            if held is not None:
+                                yield held
+                                held = None
+                            yielded += 1
+                            if event.error_code or event.error_message:
+                                event.error_message = redact(event.error_message)
+                                if not event.error_code:
+                                    _coded(event)
+                                held = turn_event(event, app)
+                                continue
+                            te = turn_event(event, app)
+                            te.final = answered = answers is not None and answers(event)
+                            yield te
+                        break
+                    except StaleSessionError as err:
+                        if yielded or (sink is not None and sink.pushed != pushed) or attempt == _STALE_RETRIES:
+                            # what went out is not stored: the client learns why, in the error vocabulary
+                            raise ConflictError(
+                                "the conversation changed elsewhere (another replica) while this answer was "
+                                "being saved; the answer was not stored: send the message again"
+                            ) from err
+            except (GeneratorExit, asyncio.CancelledError):
+                # the client hung up mid-answer (or magec is stopping): the words it read stay in its
+                # session, marked interrupted, as a user who comes back expects to find them
+                text = "".join(sink.said if sink is not None and sink.said else spoken)
+                if not answered and text.strip():
+                    author = speaker or getattr(getattr(runner, "agent", None), "name", "") or app.id
+                    kept = asyncio.ensure_future(_keep_interrupted(runner, user_id, session_id, author, invocation_id, text))
+                    with contextlib.suppress(asyncio.CancelledError):  # a second cancel: it still completes
+                        stored = await asyncio.shield(kept)
+                        if stored is not None:
+                            cut.append(stored)
+                raise
     except Exception as err:  # noqa: BLE001 - every failure becomes an error event, never a dropped stream
         if answered:  # the answer is stored and out: a failure in what followed is only logged
             log.warning("turn of %s %r (session %s) failed after its answer: %s", app.kind, app.name,
@@ -411,6 +447,29 @@ async def _run_turn(
         log.warning("turn of %s %r (session %s) failed: %s: %s", app.kind, app.name, session_id,
                     held.error_code, held.error_message)
         yield held
+
+
+async def _keep_interrupted(
+    runner: Any, user_id: str, session_id: str, author: str, invocation_id: str, text: str
+) -> Event | None:
+    """Append the ``text`` an agent had streamed when its turn was cut off to the session, as
+    ADK's ``interrupted`` event (the next turn's model sees it too); None when not stored (a
+    stateless call, a session deleted meanwhile, a store failure: logged)."""
+    svc = getattr(runner, "session_service", None)
+    if svc is None or isinstance(svc, EphemeralSessionService):
+        return None
+    app_name = getattr(runner, "app_name", None) or getattr(getattr(runner, "_runner", None), "app_name", "")
+    event = Event(invocation_id=invocation_id or Event.new_id(), author=author, interrupted=True,
+                  content=types.Content(role="model", parts=[types.Part(text=text)]))
+    try:
+        session = await svc.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+        if session is None:
+            return None
+        await svc.append_event(session=session, event=event)
+    except Exception as err:  # noqa: BLE001 - the turn is over either way; only the partial answer is lost
+        log.warning("session %s: the interrupted answer was not kept: %s", session_id, redact(repr(err)))
+        return None
+    return event
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ redacted; a turn is recorded when the audit is on and not when ``settings.conver
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -147,6 +148,56 @@ async def test_a_turn_its_client_left_is_recorded_as_cancelled(apps: Apps, llm: 
     conv = await only(apps, q="LEFT-1")
     user_view = (await detail(apps, conv["id"]))["conversation"]["messages"]
     assert user_view[-1]["role"] == "assistant" and user_view[-1]["metadata"]["errorCode"] == "cancelled"
+
+async def test_a_hang_up_keeps_the_words_read_and_is_not_an_error(apps: Apps, llm: FakeServer) -> None:
+    """A user closes the tab mid-answer and comes back: the words streamed before the hang-up are
+    in the session (ADK's ``interrupted`` event), the next turn's model sees them, and the hang-up
+    is counted as ``cancelled``, not as an error of the agent's (the stats and the list)."""
+    bid = await backend(apps, llm.url)
+    aid = await agent(apps, bid, "Slow")
+    llm.script(Reply(chunks=["Once ", "upon ", "a ", "time "] + [f"w{i} " for i in range(10)], chunk_delay=0.5))
+    body = {"appName": aid, "userId": "u1", "sessionId": "s-cut", "streaming": True,
+            "newMessage": {"role": "user", "parts": [{"text": "CUT-1 tell me a story"}]}}
+    read = ""
+    async with serving(user_app(apps.ctx)) as url, httpx.AsyncClient(base_url=url, timeout=30) as user:
+        async with user.stream("POST", "/api/v1/agent/run_sse", json=body) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith("data: "):
+                    read += "".join(p.get("text", "") for p in (json.loads(line[6:]).get("content") or {}).get("parts", []))
+                if "time" in read:
+                    break  # a few words in: the tab is closed
+        session = f"/api/v1/agent/apps/{aid}/users/u1/sessions/s-cut"
+        kept: list[dict[str, object]] = []
+        for _ in range(200):  # the session as the client reads it, until the cut answer is there
+            events = (await user.get(session)).json()["events"]
+            kept = [e for e in events if e.get("interrupted")]
+            if kept:
+                break
+            await asyncio.sleep(0.05)
+        [cut] = kept
+        assert cut["author"] != "user" and events[-1] is cut
+        text = "".join(p.get("text", "") for p in cut["content"]["parts"])  # type: ignore[index, union-attr]
+        assert text.startswith("Once upon a time") and "w9" not in text, text
+        # the conversation goes on from there: the model is shown what it had said
+        llm.script("the end")
+        r2 = await user.post("/api/v1/agent/run", json={**body, "streaming": False,
+                                                        "newMessage": {"role": "user", "parts": [{"text": "go on"}]}})
+        assert r2.status_code == 200, r2.text
+        assert "Once upon a time" in json.dumps(llm.requests[-1].json)
+    found: list[dict[str, object]] = []
+    for _ in range(200):  # what the admin sees, until both turns are listed
+        found = await turns(apps, agentId=aid)
+        if len(found) == 2:
+            break
+        await asyncio.sleep(0.05)
+    first = next(t for t in found if "CUT-1" in str(t["userMessage"]))
+    assert first["errorCode"] == "cancelled" and str(first["answer"]).startswith("Once upon a time"), first
+    stats = (await apps.admin.get(f"{A}/conversations/stats", params={"agentId": aid})).json()
+    assert stats["errors"] == 0 and stats["cancelled"] == 1 and stats["turns"] == 2, stats
+    conv = await only(apps, agentId=aid)
+    assert conv["errors"] == 0 and conv["cancelled"] == 1, conv
+
 
 async def test_flow_inner_steps_only_in_the_admin_view(apps: Apps, llm: FakeServer) -> None:
     bid = await backend(apps, llm.url)

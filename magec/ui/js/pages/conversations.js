@@ -34,6 +34,7 @@ export default {
       <div class="tile"><Icon name="zap" :size="20"/><span class="tile-n">{{ stats.inputTokens + stats.outputTokens }}</span><span class="tile-l">Tokens</span></div>
       <div class="tile"><Icon name="activity" :size="20"/><span class="tile-n">{{ stats.avgLatencyMs == null ? '—' : Math.round(stats.avgLatencyMs) + ' ms' }}</span><span class="tile-l">Avg latency</span></div>
       <div class="tile"><Icon name="alert" :size="20"/><span class="tile-n">{{ stats.errors }}</span><span class="tile-l">Errors</span></div>
+      <div class="tile" v-if="stats.cancelled" data-testid="stats-cancelled" title="Turns whose client hung up (or magec stopped) before the answer was complete: not errors"><Icon name="x" :size="20"/><span class="tile-n">{{ stats.cancelled }}</span><span class="tile-l">Cancelled</span></div>
       <div class="tile"><Icon name="refresh" :size="20"/><span class="tile-n">{{ stats.fallbacks }}</span><span class="tile-l">Fallbacks</span></div>
     </div>
     <details class="panel" v-if="!open && retention" data-testid="retention">
@@ -68,7 +69,7 @@ export default {
           <tbody>
             <tr v-for="c in items" :key="c.id" style="cursor: pointer" @click="show(c, 'user')" :data-id="c.id">
               <td class="content">{{ c.summary || c.preview || '(no text)' }}
-                <span class="badge danger" v-if="c.errors">{{ c.errors }} error{{ c.errors > 1 ? 's' : '' }}</span></td>
+                <span class="badge danger" v-if="c.errors">{{ c.errors }} error{{ c.errors > 1 ? 's' : '' }}</span><span class="badge" v-if="c.cancelled" title="the client hung up before the answer was complete">{{ c.cancelled }} cancelled</span></td>
               <td>{{ c.agentName || nameOf('agents', c.agentId) }}<span class="badge muted" v-if="c.flowId">flow</span></td>
               <td><span class="badge muted">{{ sourceLabel(c.source) }}</span><div class="small muted" v-if="c.clientName">{{ c.clientName }}</div></td>
               <td><code>{{ c.userId }}</code></td>
@@ -115,8 +116,9 @@ export default {
             <div v-if="m.content || !(m.toolCalls || []).length" class="msg agent" :class="{intermediate: m.metadata && m.metadata.visible === false}" data-testid="agent-message">
               <div class="author">{{ m.agent }}<span class="badge muted" v-if="m.metadata && m.metadata.visible === false">not shown to the user</span>
                 <span class="badge muted" v-if="m.metadata && m.metadata.model">{{ m.metadata.model }}</span>
-                <span class="badge warn" v-if="m.metadata && m.metadata.fallback">fallback</span></div>
-              <div class="bubble md" :class="{error: m.metadata && m.metadata.errorCode}" v-html="renderMarkdown(m.content || '')"></div>
+                <span class="badge warn" v-if="m.metadata && m.metadata.fallback">fallback</span>
+                <span class="badge muted" v-if="m.metadata && m.metadata.errorCode === 'cancelled'" data-testid="interrupted" title="the client hung up (or magec stopped) before the answer was complete: what had been said is kept">interrupted</span></div>
+              <div class="bubble md" :class="{error: m.metadata && m.metadata.errorCode && m.metadata.errorCode !== 'cancelled'}" v-html="renderMarkdown(m.content || '')"></div>
             </div>
           </template>
         </template>
