@@ -9,7 +9,7 @@ package only and the runtime depends on them (no cycle).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class App:
     fingerprint: str = ""
     #: where the session events a turn needs start (an agent's sliding-window context guard):
     #: sessions are read as that window (magec.memory.event_cache.windowed); None = whole
-    window: Callable[[list[Any]], int] | None = None
+    window: Callable[[list[Any], Mapping[str, Any]], int] | None = None
     _ephemeral: Runner | None = field(default=None, repr=False)
     _direct: Any = field(default=None, repr=False)
     _turns: Any = field(default=None, repr=False)

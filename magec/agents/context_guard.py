@@ -39,11 +39,15 @@ Where magec differs from Magec, and why:
 * A stateless call (``/v1`` with the history in the request: an in-memory session that ends with
   the request) keeps nothing between requests; summarising there would summarise the same turns on
   every request, so such a call drops instead, as before.
-* A sliding-window agent's turn reads only the last ``maxTurns`` stored user turns
-  (:func:`window`). Every turn after the summary's marker is among them as long as summaries
-  succeed (at most ``maxTurns`` stored turns follow the marker after any turn), so the turn that
-  compacts sees every turn it summarises. Turns that left the window uncovered — while summaries
-  were failing, or before the guard was enabled on a long session — are dropped unsummarised.
+* A failed summary is visible: besides the warning in the log, the session's state says so
+  (``__context_guard_summary_failed_<id>``: the error, when, how many turns wait), until a summary
+  succeeds.
+* A sliding-window agent's turn reads the last ``maxTurns`` stored user turns, and further back to
+  the summary's marker (:func:`window`): every turn the summary does not cover yet is read, so the
+  turn that compacts summarises them all — also the turns that piled up while summaries were
+  failing, or that a long session had before the guard was enabled. Bounded: at most
+  :data:`BACKLOG` × ``maxTurns`` turns are read; turns older than that with no summary are left
+  out of it (a warning in the log says how it happened).
 
 Cuts happen only at user-turn boundaries, so a tool call is never separated from its result.
 """
@@ -51,10 +55,10 @@ Cuts happen only at user-turn boundaries, so a tool call is never separated from
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
-from magec.agents.context_summary import Memory, Summarizer, summary_content
+from magec.agents.context_summary import KEY_KEPT_FROM, Memory, Summarizer, save_failure, summary_content
 from magec.agents.context_summary import estimate_tokens as _estimate_tokens
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.redact import redact
@@ -70,6 +74,10 @@ DEFAULT_WINDOW = 128_000
 DEFAULT_MAX_TOKENS = 102_400
 #: share of ``maxTurns`` a sliding-window compaction keeps whole (contextguard's ``recentKeepRatio``)
 KEEP_PERCENT = 30
+#: a sliding-window turn reads back to the summary's marker, but at most this many times ``maxTurns``
+#: user turns: what a run of failed summaries leaves waiting is summarised by the next one that
+#: succeeds, within a bounded read (and a bounded summary request)
+BACKLOG = 3
 #: how ADK introduces another agent's message, relayed to this one as a ``user`` message: part of
 #: the turn it answers, not a turn of its own (only the user starts turns)
 _RELAYED = "For context: below is a transcript of what another agent did"
@@ -151,22 +159,29 @@ def trim(contents: list[Any], guard: ContextGuard) -> list[Any]:
     return _drop(_turns(contents), guard)
 
 
-def window(guard: ContextGuard) -> Callable[[list[Any]], int] | None:
+def window(guard: ContextGuard, key: str = "") -> Callable[[list[Any], Mapping[str, Any]], int] | None:
     """Where the session events this guard can ever send start, for a windowed session read
     (:func:`magec.memory.event_cache.windowed`): the start of the last ``maxTurns`` user turns
-    already stored. With the new message that is ``maxTurns + 1`` turns: enough to see every turn
-    the summary does not cover yet, so the turn that compacts summarises them all (see the module
-    docstring). None (the whole session) for ``threshold`` and when off: their cut depends on sizes."""
+    already stored, or of the first turn the summary does not cover (the marker in the state under
+    ``key``, the agent's id) when that is older — at most :data:`BACKLOG` × ``maxTurns`` turns. With
+    the new message that is every turn not summarised yet, so the turn that compacts summarises
+    them all (see the module docstring). None (the whole session) for ``threshold`` and when off:
+    their cut depends on sizes."""
     if not (guard.enabled and guard.strategy == "sliding_window"):
         return None
     keep = max_turns(guard)
+    most = keep * BACKLOG
 
-    def start(events: list[Any]) -> int:
+    def start(events: list[Any], state: Mapping[str, Any]) -> int:
+        marker = state.get(KEY_KEPT_FROM + key)
+        # no marker: nothing was summarised yet, every stored turn is uncovered
+        passed = False
         seen = 0
         for i in range(len(events) - 1, -1, -1):
             if _is_turn_event(events[i]):
                 seen += 1
-                if seen >= keep:
+                passed = passed or events[i].id == marker
+                if seen >= most or (seen >= keep and passed):
                     return i
         return 0
 
@@ -217,6 +232,9 @@ def callback(guard: ContextGuard, summarizer: Summarizer | None = None, key: str
         memory = Memory.load(callback_context.state, key)
         lead, turns = _split(contents)
         since = _turns_since(events, memory.kept_from) if memory.kept_from else None
+        if memory.kept_from and since is None and sliding and len(turns) > max_turns(guard):
+            log.warning("context guard %s: the turns not summarised yet reach past the %d read (%d × maxTurns): "
+                        "the older ones are left out of the summary", key, max_turns(guard) * BACKLOG, BACKLOG)
         if since is not None:  # everything before the marker is in the summary
             lead, turns = [], turns[-since:]
         head = [summary_content(memory.summary)] if memory.summary else []
@@ -244,8 +262,11 @@ def callback(guard: ContextGuard, summarizer: Summarizer | None = None, key: str
         try:
             summary = await summarizer(dropped, memory.summary, limit, llm_request.model or "")
         except Exception as e:  # noqa: BLE001 - a failed summary never fails the user's turn
-            log.warning("context guard %s: summarising %d messages failed, dropping them instead: %s",
-                        key, len(dropped), redact(str(e) or type(e).__name__))
+            error = redact(str(e) or type(e).__name__)
+            log.warning("context guard %s: summarising %d messages failed, leaving them out of this request "
+                        "(kept for the next summary): %s", key, len(dropped), error)
+            # the marker stays where it was: the next turn reads these turns again and retries
+            save_failure(callback_context.state, key, error, len(_turns(dropped)))
             llm_request.contents = fallback
             return None
         Memory(summary, kept_from).save(callback_context.state, key, _estimate_tokens(dropped))

@@ -24,6 +24,9 @@ Contract:
   place with a count of request contents instead; magec reads a sliding-window agent's session as
   a window (:func:`magec.memory.event_cache.windowed`), where such a count has no fixed origin,
   and an event id does.
+* :func:`save_failure` records a failed summary in the state (``__context_guard_summary_failed_<id>``:
+  the redacted error, when, and how many turns wait for a summary); the next summary that succeeds
+  clears it.
 * :func:`summary_content` is the message the summary travels as: a ``user`` message opening the
   request, worded as Magec's.
 """
@@ -31,6 +34,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -86,6 +90,8 @@ SUMMARY_CLOSE = "[End of summary - conversation continues below]"
 KEY_SUMMARY = "__context_guard_summary_"
 KEY_SUMMARIZED_AT = "__context_guard_summarized_at_"
 KEY_KEPT_FROM = "__context_guard_kept_from_"
+#: magec's: why the last summary failed, while the turns it should have covered wait for the next
+KEY_FAILED = "__context_guard_summary_failed_"
 
 #: a summary may not be capped below this many tokens: Magec's cap (an eighth of a small
 #: ``maxTokens``) would leave no room for a sentence
@@ -195,6 +201,15 @@ class Memory:
         state[KEY_SUMMARY + key] = self.summary
         state[KEY_SUMMARIZED_AT + key] = tokens
         state[KEY_KEPT_FROM + key] = self.kept_from
+        if state.get(KEY_FAILED + key):
+            state[KEY_FAILED + key] = None  # caught up: the failure is over
+
+
+def save_failure(state: Any, key: str, error: str, waiting: int) -> None:
+    """Say in the session's state that a summary failed (``{"error", "at", "waitingTurns"}``): the
+    turns it should have covered are not sent meanwhile, and a reader of the session (the admin, a
+    client) sees why, until a later summary covers them. The summary's own state is untouched."""
+    state[KEY_FAILED + key] = {"error": error, "at": time.time(), "waitingTurns": waiting}
 
 
 class Summarizer:

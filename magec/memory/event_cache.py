@@ -28,16 +28,18 @@ Contract:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.adk.events.event import Event
 
 Key = tuple[str, str, str]
-#: events -> index of the first event the running turn needs (None: the whole session)
-Window = Callable[[list[Event]], int]
+#: (events, the session's state) -> index of the first event the running turn needs (None: the
+#: whole session)
+Window = Callable[[list[Event], Mapping[str, Any]], int]
 
 _window: ContextVar[Window | None] = ContextVar("magec_session_window", default=None)
 

@@ -250,18 +250,20 @@ class SqlSessionService(MagecSessionService):
                 events = cached + new if stored.continues else new
                 nbytes = sum(len(d) for d in stored.events) + (cached_bytes if stored.continues else 0)
                 self.events.put(key, stored.revision, stored.update_time, events, nbytes)
-            window = current_window()
-            if window is not None:
-                events = events[window(events):]
-            self.events.served += len(events)
         parts: dict[str, dict[str, Any]] = {APP: {}, USER: {}, SESSION: {}}
         for scope, k, value in stored.state:
             parts[scope][k] = load_value(value)
+        state = merge_state(parts[APP], parts[USER], parts[SESSION])
+        if whole:
+            window = current_window()
+            if window is not None:  # where it starts may depend on the state (the guard's marker)
+                events = events[window(events, state):]
+            self.events.served += len(events)
         session = Session(
             app_name=app_name,
             user_id=user_id,
             id=sid,
-            state=merge_state(parts[APP], parts[USER], parts[SESSION]),
+            state=state,
             events=events,
         )
         set_marker(session, stored.revision, stored.update_time)

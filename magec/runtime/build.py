@@ -150,7 +150,7 @@ def _build_agent_app(agent: Any, snap: StoreSnapshot, deps: BuildDeps) -> App:
             runner,
             {llm_agent.name: (agent.id, agent.name, True)},
             agent.description,
-            window=context_guard.window(agent.context_guard),
+            window=context_guard.window(agent.context_guard, agent.id),
         )
     except MagecError as e:
         return App(agent.id, agent.name, "agent", AppStatus(False, redact(str(e))), description=agent.description)

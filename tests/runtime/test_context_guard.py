@@ -164,12 +164,14 @@ async def test_threshold_summarises_everything_but_the_latest_turn(sqlite_apps: 
 
 
 @pytest.mark.parametrize("failure", ["error", "timeout"])
-async def test_a_failed_summary_drops_the_turns_and_the_turn_answers(
+async def test_a_failed_summary_keeps_the_turns_for_the_next_one_and_says_so(
         sqlite_apps: Apps, provider: FakeServer, summaries: Summaries, failure: str,
         caplog: pytest.LogCaptureFixture) -> None:
-    """A summary the provider refuses (or does not answer within the backend's deadline) leaves the
-    turn to plain dropping: it still answers, the state keeps no summary, and the next turn tries
-    again — summarising what its window still holds."""
+    """A summary the provider refuses (or does not answer within the backend's deadline): the turn
+    still answers, with the last ``maxTurns`` turns; the session's state says the summary failed;
+    and the turns it should have covered are not lost — they wait, and the next summary that
+    succeeds covers them all (before: the turns that left the window meanwhile were dropped
+    unsummarised), then the failure is cleared."""
     apps = sqlite_apps
     _, aid = await make_agent(apps, provider, contextGuard={"enabled": True, "strategy": "sliding_window",
                                                             "maxTurns": 2})
@@ -187,15 +189,27 @@ async def test_a_failed_summary_drops_the_turns_and_the_turn_answers(
     assert await turn(apps, aid, "message 2") == ["openai-s says: message 2"]
     assert len(summary_requests(provider)) == 1  # asked, failed
     assert sent(answering(provider)[-1]) == ["message 1", "openai-s says: message 1", "message 2"]
-    assert not any(k.startswith("__context_guard_") for k in (await session(apps, aid))["state"])
-    assert any(r.levelname == "WARNING" and "dropping them instead" in r.getMessage() for r in caplog.records)
+    assert await turn(apps, aid, "message 3") == ["openai-s says: message 3"]  # fails again
+    assert len(summary_requests(provider)) == 2
+    assert "message 0" in prompt(summary_requests(provider)[-1])  # still waiting for its summary
+    assert sent(answering(provider)[-1]) == ["message 2", "openai-s says: message 2", "message 3"]
+    state = (await session(apps, aid))["state"]
+    assert f"__context_guard_summary_{aid}" not in state
+    failed = state[f"__context_guard_summary_failed_{aid}"]
+    assert failed["waitingTurns"] == 3 and failed["at"] > 0, failed
+    if failure == "error":
+        assert "summaries are off today" in failed["error"], failed
+    assert any(r.levelname == "WARNING" and "kept for the next summary" in r.getMessage() for r in caplog.records)
 
     summaries.failing = None
-    assert await turn(apps, aid, "message 3") == ["openai-s says: message 3"]
+    assert await turn(apps, aid, "message 4") == ["openai-s says: message 4"]
     retry = summary_requests(provider)[-1]
-    # the window (2 stored turns and this one) no longer holds message 0: it left unsummarised
-    assert "message 0" not in prompt(retry) and exchange(1) + exchange(2) in prompt(retry)
-    assert sent(answering(provider)[-1]) == [OPEN + "SUMMARY 1" + CLOSE, "message 3"]
+    # every turn the failed summaries should have covered, message 0 too
+    assert exchange(0) + exchange(1) + exchange(2) + exchange(3) in prompt(retry), prompt(retry)
+    assert sent(answering(provider)[-1]) == [OPEN + "SUMMARY 1" + CLOSE, "message 4"]
+    state = (await session(apps, aid))["state"]
+    assert state[f"__context_guard_summary_{aid}"] == "SUMMARY 1"
+    assert not state.get(f"__context_guard_summary_failed_{aid}"), state
 
 
 async def test_a_streamed_turn_does_not_stream_the_summary(sqlite_apps: Apps, provider: FakeServer) -> None:
