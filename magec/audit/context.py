@@ -4,7 +4,8 @@
 edge that does (the run API, ``/v1``, the conversation gateway of bots/webhooks/cron) wraps its
 call in :func:`attributed`, and the audit reads :func:`current` when the turn begins. A turn with
 no attribution is recorded with surface ``"api"``. The client and user are not carried here: they
-are in the session owner ``<clientId>:<userId>`` that every surface already passes to ``run_turn``.
+are in the session owner ``<clientId>:<userId>`` that every surface already passes to ``run_turn``;
+only the user's display name, which a bot's platform gives and the owner does not hold, is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Attribution:
     source: str = ""
     #: the user's message came in as audio (a voice note, the Voice UI)
     voice: bool = False
+    #: how the platform names the user (a bot's ``@alice``), "" when it does not say
+    user_name: str = ""
 
 
 _current: contextvars.ContextVar[Attribution | None] = contextvars.ContextVar("magec_audit_surface", default=None)
@@ -34,9 +37,9 @@ def current() -> Attribution | None:
 
 
 @contextlib.contextmanager
-def attributed(surface: str, source: str = "", voice: bool = False) -> Iterator[Attribution]:
+def attributed(surface: str, source: str = "", voice: bool = False, user_name: str = "") -> Iterator[Attribution]:
     """Attribute the turns started inside the block (in this task) to ``surface``."""
-    value = Attribution(surface, source, voice)
+    value = Attribution(surface, source, voice, user_name)
     token = _current.set(value)
     try:
         yield value

@@ -72,7 +72,7 @@ class Filters:
             hit = sa.select(turn_t.c.id).where(
                 turn_t.c.conversation_id == conv_t.c.id, sa.or_(like(turn_t.c.user_text), like(turn_t.c.answer))
             )
-            out.append(sa.or_(like(conv_t.c.preview), like(conv_t.c.summary), hit.exists()))
+            out.append(sa.or_(like(conv_t.c.preview), like(conv_t.c.summary), like(conv_t.c.user_name), hit.exists()))
         return out
 
 
@@ -108,6 +108,21 @@ def _failed() -> Any:
 def _cancelled() -> Any:
     """Turns whose client hung up (or magec stopped) before the answer was complete."""
     return sa.func.sum(sa.case((turn_t.c.error_code == ClientGoneError.code, 1), else_=0))
+
+
+async def user_names(engine: AsyncEngine, owners: list[str]) -> dict[str, str]:
+    """The display name the conversation audit last recorded for each session owner
+    (``<clientId>:<userId>``) that has one: how other pages (Memory) show a bot's user."""
+    wanted = sorted(set(owners))
+    out: dict[str, str] = {}
+    async with engine.connect() as conn:
+        for i in range(0, len(wanted), 500):
+            q = (sa.select(conv_t.c.owner, conv_t.c.user_name)
+                 .where(conv_t.c.owner.in_(wanted[i : i + 500]), conv_t.c.user_name != "")
+                 .order_by(conv_t.c.ended_at))
+            for owner, name in (await conn.execute(q)).all():
+                out[str(owner)] = str(name)  # the newest conversation's name wins
+    return out
 
 
 async def list_conversations(

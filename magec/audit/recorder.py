@@ -110,6 +110,7 @@ class AuditRecorder:
             surface=who.surface if who is not None else "api",
             source=who.source if who is not None else "",
             voice=who.voice if who is not None else False,
+            user_name=who.user_name[:255] if who is not None else "",
             started=datetime.now(UTC),
             t0=time.perf_counter(),
             recorder=self,
@@ -193,11 +194,15 @@ class AuditRecorder:
         (one lookup, one insert) and the turns inserted (one insert)."""
         last: dict[tuple[str, str, str], datetime] = {}
         first: dict[tuple[str, str, str], Probe] = {}
+        #: the newest display name a batch's turns give each conversation's user (a rename shows)
+        names: dict[tuple[str, str, str], str] = {}
         rows: list[tuple[tuple[str, str, str], dict[str, Any]]] = []
         for p in batch:
             k = (p.app_id, p.owner, p.session_id)
             first.setdefault(k, p)
             last[k] = max(last.get(k, p.started), p.started)
+            if p.user_name:
+                names[k] = p.user_name
             client_id, user_id = split_owner(p.owner, p.snapshot)
             row = turn_row(p, "", user_id, client_id)
             row["source"] = row["source"] or _source(p, client_id)
@@ -207,8 +212,12 @@ class AuditRecorder:
         known = {k for k in first if k in self._ids}
         try:
             async with self.engine.begin() as conn:
-                await self._touch(conn, last)
-                await self._find_or_create(conn, {k: p for k, p in first.items() if k not in self._ids}, last)
+                await self._touch(conn, last, names)
+                missing = {k: p for k, p in first.items() if k not in self._ids}
+                created = await self._find_or_create(conn, missing, last)
+                # found by the lookup (not cached: after a restart): moved and renamed like the others
+                found = {k: last[k] for k in missing if k not in created and k in self._ids}
+                await self._touch(conn, found, names)
                 await conn.execute(turn_t.insert(), self._attach(rows))
         except IntegrityError:
             # another writer (a replica) created one of these conversations first: those go the
@@ -229,14 +238,20 @@ class AuditRecorder:
             row["conversation_id"] = self._ids[k][0]
         return [row for _, row in rows]
 
-    async def _touch(self, conn: Any, last: dict[tuple[str, str, str], datetime]) -> None:
-        """Move every known conversation's last activity to its newest turn of the batch, in one
-        statement; forget those deleted meanwhile (their next turn starts a new conversation)."""
+    async def _touch(self, conn: Any, last: dict[tuple[str, str, str], datetime],
+                     names: dict[tuple[str, str, str], str] | None = None) -> None:
+        """Move every known conversation's last activity to its newest turn of the batch (and its
+        user's display name to the newest given), in one statement; forget those deleted
+        meanwhile (their next turn starts a new conversation)."""
         known = {self._ids[k][0]: k for k in last if k in self._ids}
         if not known:
             return
         ended = sa.case({cid: last[key] for cid, key in known.items()}, value=conv_t.c.id)
-        done = await conn.execute(sa.update(conv_t).where(conv_t.c.id.in_(list(known))).values(ended_at=ended))
+        values: dict[str, Any] = {"ended_at": ended}
+        named = {cid: names[key][:255] for cid, key in known.items() if names and names.get(key)}
+        if named:
+            values["user_name"] = sa.case(named, value=conv_t.c.id, else_=conv_t.c.user_name)
+        done = await conn.execute(sa.update(conv_t).where(conv_t.c.id.in_(list(known))).values(**values))
         if done.rowcount != len(known):
             alive = {r[0] for r in await conn.execute(sa.select(conv_t.c.id).where(conv_t.c.id.in_(list(known))))}
             for cid, key in known.items():
@@ -285,7 +300,7 @@ class AuditRecorder:
         return {
             "id": uuid.uuid4().hex, "admin_id": uuid.uuid4().hex, "app_id": app_id, "app_kind": p.app_kind,
             "app_name": p.app_name[:255], "owner": owner, "user_id": user_id[:255], "session_id": session_id,
-            "client_id": client_id, "client_name": (getattr(client, "name", "") or "")[:255],
+            "client_id": client_id, "client_name": (getattr(client, "name", "") or "")[:255], "user_name": p.user_name,
             "source": p.source or _source(p, client_id), "surface": p.surface, "started_at": p.started,
             "ended_at": ended, "preview": preview(_redacted(message_text(p.message))), "summary": "",
         }
@@ -299,7 +314,8 @@ class AuditRecorder:
             async with self.engine.begin() as conn:
                 row = (await conn.execute(sa.select(conv_t.c.id, conv_t.c.admin_id).where(*where))).first()
                 if row is not None:
-                    await conn.execute(sa.update(conv_t).where(conv_t.c.id == row[0]).values(ended_at=ended))
+                    named = {"user_name": p.user_name} if p.user_name else {}
+                    await conn.execute(sa.update(conv_t).where(conv_t.c.id == row[0]).values(ended_at=ended, **named))
                     return str(row[0]), str(row[1])
             new = storable(self._new_row(key, p, ended))
             try:

@@ -51,6 +51,8 @@ class Probe:
     voice: bool
     started: datetime
     t0: float
+    #: the user's display name from the platform (a bot's ``@alice``), "" when unknown
+    user_name: str = ""
     events: list[Any] = field(default_factory=list)
     #: the client left before the turn ended (:func:`magec.runtime.run.run_turn`)
     cancelled: bool = False
@@ -299,6 +301,8 @@ def conversation_json(row: Any, perspective: str, totals: dict[str, Any] | None 
         out["flowId"], out["flowName"] = row.app_id, row.app_name
     if row.client_id:
         out["clientId"], out["clientName"] = row.client_id, row.client_name
+    if getattr(row, "user_name", ""):  # magec's: how the bot's platform names the user
+        out["userName"] = row.user_name
     if row.summary:
         out["summary"] = row.summary
     if row.preview:

@@ -1,7 +1,8 @@
 """Tables of the conversation audit (created by migration ``0004_audit``).
 
 * ``audit_conversations`` — one row per conversation: an app (agent or flow), a session owner
-  (``<clientId>:<userId>`` as stored by ADK) and a session id. It has two public ids, one per
+  (``<clientId>:<userId>`` as stored by ADK) and a session id; a bot user's display name
+  (``user_name``, the latest the platform gave) beside the id. It has two public ids, one per
   Magec "perspective": ``id`` (what the user saw) and ``admin_id`` (everything, with tool calls
   and inner flow steps); both name the same stored conversation (Magec's "pair").
 * ``audit_turns`` — one row per turn: who (surface, source, client, user), what (the user's
@@ -31,6 +32,8 @@ audit_conversations = sa.Table(
     sa.Column("session_id", sa.String(128), nullable=False),
     sa.Column("client_id", sa.String(64), nullable=False, server_default=""),
     sa.Column("client_name", sa.String(255), nullable=False, server_default=""),
+    #: how a bot's platform names the user (``@alice``, a display name); "" when unknown (migration 0012)
+    sa.Column("user_name", sa.String(255), nullable=False, server_default=""),
     sa.Column("source", sa.String(32), nullable=False, server_default=""),
     sa.Column("surface", sa.String(32), nullable=False, server_default=""),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),

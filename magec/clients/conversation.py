@@ -84,6 +84,9 @@ class Inbound:
     meta: Mapping[str, Any] = field(default_factory=dict)  # platform extras, kept in session state under client:
     #: TTS ``response_format`` wanted for ``speech`` (e.g. ``"opus"`` for a Telegram voice note)
     speech_format: str | None = None
+    #: how the platform names the user (``@alice``, a display name): the conversation audit shows
+    #: it beside the id, which for a bot's user is a number nobody recognises
+    user_name: str = ""
 
 
 @dataclass(slots=True)
@@ -249,7 +252,8 @@ class Conversations:
             sid = await ensure_session(rt, app, user, session_id(inbound.conversation, generation))
             delta = {CLIENT_STATE_PREFIX + str(k): v for k, v in inbound.meta.items()} or None
             message = types.Content(role="user", parts=[types.Part(text=text)])
-            with attributed(str(client.type), voice=bool(inbound.audio)):  # the audit's surface
+            # the audit's surface, and the user's name the platform gave
+            with attributed(str(client.type), voice=bool(inbound.audio), user_name=inbound.user_name):
                 events = [e async for e in run_turn(rt, app, user, sid, message, state_delta=delta)]
         except MagecError as err:
             return _failed(app, err, transcript)

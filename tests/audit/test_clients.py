@@ -57,12 +57,15 @@ async def test_telegram_text_and_voice_note(apps: Apps, llm: FakeServer) -> None
     aid = await _setup(apps, llm, voice=True)
     with TelegramFake() as tg:
         c = await _client(apps, "telegram", aid, {"botToken": tg.token, "apiBaseUrl": tg.url})
-        tg.send_text(chat_id=5101, user_id=5101, text="TG-TEXT")
+        tg.send_text(chat_id=5101, user_id=5101, text="TG-TEXT", username="grandma")
         await tg.await_sent(5101, "sendMessage")
         llm.script(Reply(text="TG-VOICE heard"), route="stt")
         tg.send_voice(chat_id=5102, user_id=5102, audio=voice_note("hello"))
         await tg.await_sent(5102, "sendMessage")
     _check(await only(apps, q="TG-TEXT"), c, aid, "5101")
+    # the name the platform gives, beside the id nobody recognises (and searchable)
+    assert (await only(apps, q="TG-TEXT"))["userName"] == "@grandma"
+    assert (await only(apps, q="grandma"))["userId"] == "5101"
     [t] = await turns(apps, q="TG-VOICE")
     assert t["voice"] is True and t["surface"] == "telegram" and t["userMessage"] == "TG-VOICE heard"
     assert t["answer"] == "botllm says: TG-VOICE heard"
@@ -78,13 +81,40 @@ async def test_slack_and_discord(apps: Apps, llm: FakeServer) -> None:
         sl.send_message("D300", "U300", "SLACK-1", channel_type="im")
         await sl.await_sent("D300", "chat.postMessage")
         await dc.await_connected()
-        dc.send_message("7300", "730", "DISCORD-1", guild_id=None)
+        dc.send_message("7300", "730", "DISCORD-1", guild_id=None, username="bob")
         await dc.await_sent("7300", "message")
     _check(await only(apps, q="SLACK-1"), s, aid, "U300")
     _check(await only(apps, q="DISCORD-1"), d, aid, "730")
+    assert (await only(apps, q="SLACK-1"))["userName"] == "@u300"  # Slack's users.info, as Magec asks it
+    assert (await only(apps, q="DISCORD-1"))["userName"] == "@bob"
     listed = (await apps.admin.get(f"{A}/conversations", params={"source": "slack", "perspective": "user"})).json()
     assert [c["clientId"] for c in listed["items"]] == [s["id"]]
     assert (await only(apps, clientId=d["id"]))["source"] == "discord"
+
+
+async def test_conversations_recorded_before_names_show_the_id_alone(tmp_path: Path) -> None:
+    """A database from before the display names (no ``user_name`` column) is migrated at start-up:
+    its conversations are listed as before, by id alone."""
+    import sqlalchemy as sa
+
+    from magec.audit.tables import audit_conversations
+    from magec.store.migrate import upgrade
+    from magec.store.store import make_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'magec.db'}"
+    (tmp_path / "data").mkdir()
+    engine = make_engine(url)
+    await upgrade(engine, "0010_a2a_tasks")
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:  # the table as 0004_audit made it then
+        await conn.execute(sa.text("ALTER TABLE audit_conversations DROP COLUMN user_name"))
+        await conn.execute(audit_conversations.insert().values(
+            id="old-1", admin_id="old-1a", app_id="ag-1", owner="99", user_id="99", session_id="s-old",
+            started_at=now, ended_at=now, preview="OLD-1"))
+    await engine.dispose()
+    async with running_apps(tmp_path / "data", database_url=url) as apps:
+        old = await only(apps, q="OLD-1")
+        assert old["userId"] == "99" and "userName" not in old, old
 
 
 async def test_webhook(apps: Apps, llm: FakeServer) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter
 
+from magec.audit import query
 from magec.context import AppContext
 from magec.errors import NotFoundError
 from magec.memory.longterm import Owners
@@ -64,12 +66,23 @@ def router(ctx: AppContext) -> APIRouter:
         if q and agent and user:  # one owner: a semantic search
             owner = f"{client}:{user}" if client else user
             items = await store.search(agent, owner, q, limit)
-            return {"items": [e.to_json() for e in items], "total": len(items)}
+            return {"items": await named(e.to_json() for e in items), "total": len(items)}
         # a client's users are stored as "<client>:<user>": `user` alone is that id under any client
         # (or in open mode), `client` alone every user of that client
         owners = Owners(client=client or None, user=user or None)
         items = await store.list(app=agent, user=owners, limit=limit, offset=offset, query=q)
-        return {"items": [e.to_json() for e in items], "total": await store.count(app=agent, user=owners, query=q)}
+        return {"items": await named(e.to_json() for e in items),
+                "total": await store.count(app=agent, user=owners, query=q)}
+
+    async def named(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``items`` with magec's ``userName`` where the conversation audit knows the owner's display
+        name (a bot's ``@alice``): the id alone is a number nobody recognises."""
+        out = list(items)
+        names = await query.user_names(ctx.store.engine, [str(i["userId"]) for i in out if i.get("userId")])
+        for i in out:
+            if names.get(str(i.get("userId"))):
+                i["userName"] = names[str(i["userId"])]
+        return out
 
     @r.delete("/entries/{entry_id}", status_code=204, summary="Delete one memory")
     async def delete_entry(entry_id: str) -> None:

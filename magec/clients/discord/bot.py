@@ -321,6 +321,7 @@ class DiscordBot(Replaying):
             conversation=target, user=user, text=None if audio else prefix + text, audio=audio,
             audio_mime=str(audio_att.get("content_type")) if audio_att else None, speech=p.speech,
             speech_format="opus" if p.speech else None, meta={k: v for k, v in meta.items() if v},
+            user_name=f"@{author['username']}" if author.get("username") else str(author.get("global_name") or ""),
         )
         with contextlib.suppress(httpx.HTTPError):
             await self.http.post(f"channels/{target}/typing")

@@ -60,6 +60,8 @@ WATCH_SECONDS = 2.0
 #: history may take (a runaway thread must not cost unbounded requests per question)
 HISTORY_PAGE = 200
 MAX_HISTORY_PAGES = 50
+#: display names a worker remembers (:meth:`SlackBot._name_of`)
+NAMES_KEPT = 1000
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -82,6 +84,8 @@ class SlackBot(Replaying):
         self.locks = botkit.ConversationLocks()
         self.tasks: set[asyncio.Task[None]] = set()
         self.intake = asyncio.Lock()
+        #: user id -> display name (:meth:`_name_of`)
+        self.names: dict[str, str] = {}
 
     def _error(self, exc: BaseException) -> str:
         return botkit.safe_error(exc, self.bot_token, self.app_token)
@@ -307,13 +311,14 @@ class SlackBot(Replaying):
                 await self._send_text(channel, thread, f"⚠️ {exc}")
                 return
         p = botkit.plan(self.commands.mode(conv), voice_in=audio is not None)
+        name = await self._name_of(user)
         meta = {"source": "slack", "slack_user_id": user, "slack_channel_id": channel,
                 "slack_channel_type": event.get("channel_type") or "channel", "slack_thread_ts": thread,
-                "slack_team_id": event.get("team")}
+                "slack_team_id": event.get("team"), "slack_username": name.removeprefix("@")}
         inbound = Inbound(
             conversation=conv, user=user, text=None if audio else prefix + text, audio=audio,
             audio_mime=str(audio_file.get("mimetype")) if audio_file else None, speech=p.speech,
-            meta={k: v for k, v in meta.items() if v},
+            meta={k: v for k, v in meta.items() if v}, user_name=name,
         )
         await mark_started(self.ctx.inbox, self.ctx.client_id, key)  # a replay from here could run it twice
         out = await self.ctx.conversations.ask(self.ctx.client_id, inbound)
@@ -327,6 +332,25 @@ class SlackBot(Replaying):
                 channel=channel, thread_ts=thread, content=out.audio, title="Answer",
                 filename=botkit.audio_filename(out.audio_mime),
             )
+
+    async def _name_of(self, user: str) -> str:
+        """The user's ``@handle`` (its real name when it has none), as Magec asks Slack for it
+        (``users.info``), remembered for this worker; "" when Slack does not say (no ``users:read``
+        scope): the turn goes on under the id alone, and the next message asks again."""
+        name = self.names.get(user)
+        if name is not None:
+            return name
+        try:
+            info = (await self.web.users_info(user=user)).get("user") or {}
+        except Exception as exc:  # noqa: BLE001 - a name is never worth failing the turn
+            log.info("slack client %s: no name for user %s: %s", self.ctx.client_id, user, self._error(exc))
+            return ""
+        handle = str(info.get("name") or "")
+        name = f"@{handle}" if handle else str(info.get("real_name") or "")
+        if len(self.names) >= NAMES_KEPT:  # the oldest goes: a workspace may have many users
+            self.names.pop(next(iter(self.names)))
+        self.names[user] = name
+        return name
 
     async def _send_text(self, channel: str, thread: str | None, text: str) -> None:
         # <!channel>, <!here>, <!everyone>, <!subteam^…> page every member: an answer (or a command

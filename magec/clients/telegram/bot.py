@@ -465,6 +465,7 @@ class TelegramBot:
             conversation=conv, user=str(user.id), text=None if audio else text, audio=audio,
             audio_mime=(media.mime_type if media is not None else None) or ("audio/ogg" if audio else None),
             speech=p.speech, speech_format="opus" if p.speech else None, meta=meta,
+            user_name=f"@{user.username}" if user.username else user.full_name or "",
         )
         await mark_started(self.ctx.inbox, self.ctx.client_id, key)  # a replay from here could run it twice
         async with self._typing(msg.chat.id, thread):

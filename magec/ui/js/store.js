@@ -83,6 +83,9 @@ export async function loadAll() {
 }
 
 export const byId = (kind, id) => store[kind].find((x) => x.id === id);
+// a user as the Conversations and Memory pages show them: "@alice (99…)" when a bot's platform named
+// them (the API's userName), else the id alone (API users, and conversations recorded before)
+export const userLabel = (id, name) => (name ? `${name} (${id})` : String(id ?? ''));
 export const nameOf = (kind, id) => byId(kind, id)?.name || (id ? `${String(id).slice(0, 8)}… (missing)` : '—');
 
 // Backends whose probed/declared capabilities include a role ("llm", "stt", "tts", "embeddings").

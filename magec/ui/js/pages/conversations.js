@@ -2,7 +2,7 @@
 // (GET /conversations), open one as the user saw it or as the admin (?view=user|admin), delete,
 // clear, export (GET /conversations/export, fetched with the admin password, saved as a file).
 import { api, raw } from '../api.js';
-import { store, nameOf, fmtTime } from '../store.js';
+import { store, nameOf, fmtTime, userLabel } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
@@ -72,7 +72,7 @@ export default {
                 <span class="badge danger" v-if="c.errors">{{ c.errors }} error{{ c.errors > 1 ? 's' : '' }}</span><span class="badge" v-if="c.cancelled" title="the client hung up before the answer was complete">{{ c.cancelled }} cancelled</span></td>
               <td>{{ c.agentName || nameOf('agents', c.agentId) }}<span class="badge muted" v-if="c.flowId">flow</span></td>
               <td><span class="badge muted">{{ sourceLabel(c.source) }}</span><div class="small muted" v-if="c.clientName">{{ c.clientName }}</div></td>
-              <td><code>{{ c.userId }}</code></td>
+              <td class="user"><code data-testid="conversation-user" :title="c.userId">{{ userLabel(c.userId, c.userName) }}</code></td>
               <td>{{ c.turns }}</td>
               <td class="small">{{ c.inputTokens }} / {{ c.outputTokens }}</td>
               <td class="small nowrap">{{ fmtTime(c.endedAt) }}</td>
@@ -93,7 +93,7 @@ export default {
     <section class="panel" v-else data-testid="conversation-detail">
       <div class="panel-head">
         <button class="btn ghost sm" type="button" @click="close"><Icon name="right" :size="14" style="transform: rotate(180deg)"/> Back</button>
-        <h2>{{ open.agentName }} · <code>{{ open.userId }}</code></h2>
+        <h2>{{ open.agentName }} · <code data-testid="detail-user">{{ userLabel(open.userId, open.userName) }}</code></h2>
         <div class="seg" role="tablist" aria-label="Perspective">
           <label :class="{on: view === 'user'}"><input type="radio" value="user" v-model="view" @change="load">As the user saw it</label>
           <label :class="{on: view === 'admin'}"><input type="radio" value="admin" v-model="view" @change="load">Admin (steps, tools, models)</label>
@@ -125,7 +125,7 @@ export default {
       </div>
     </section>
   </div>`,
-  setup() { return { nameOf, fmtTime, renderMarkdown, LIMIT }; },
+  setup() { return { nameOf, fmtTime, renderMarkdown, userLabel, LIMIT }; },
   computed: { filtered() { return Object.values(this.f).some(Boolean); } },
   mounted() { this.search(0); this.loadRetention(); },
   methods: {

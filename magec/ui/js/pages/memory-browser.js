@@ -4,7 +4,7 @@
 // shows the user id as the client knows it with the client's name (as Conversations does), and the
 // filter takes a client and a user id apart (the raw key was a uuid nobody could type).
 import { api } from '../api.js';
-import { store, nameOf, modelLabel, fmtTime } from '../store.js';
+import { store, nameOf, modelLabel, fmtTime, userLabel } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { ask } from '../components/confirm.js';
@@ -35,7 +35,7 @@ export const MemoryBrowser = {
           <tr v-for="m in items" :key="m.id">
             <td class="content">{{ m.content }}<span class="badge muted" v-if="m.score != null" title="similarity">{{ Number(m.score).toFixed(2) }}</span></td>
             <td>{{ nameOf('agents', m.appName || m.app) }}</td>
-            <td class="user" :title="m.userId || m.user"><code data-testid="memory-user">{{ owner(m).user }}</code>
+            <td class="user" :title="m.userId || m.user"><code data-testid="memory-user">{{ userLabel(owner(m).user, m.userName) }}</code>
               <div class="small muted" v-if="owner(m).client" data-testid="memory-client-name">{{ owner(m).client }}</div></td>
             <td class="small">{{ modelLabel(m.embeddingModel) }}</td>
             <td class="small nowrap">{{ fmtTime(m.createdAt) }}</td>
@@ -52,7 +52,7 @@ export const MemoryBrowser = {
     </div>
   </section>`,
   computed: { filtered() { return !!(this.shown.q || this.shown.agent || this.shown.user); } },
-  setup() { return { nameOf, modelLabel, fmtTime, LIMIT }; },
+  setup() { return { nameOf, modelLabel, fmtTime, userLabel, LIMIT }; },
   mounted() { this.search(0); },
   // The runtime switches providers in the background: look again once it has settled.
   watch: { 's.settings.longTermProvider'() { setTimeout(() => this.search(0), 1200); } },
