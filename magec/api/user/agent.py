@@ -38,6 +38,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 from magec.agents.apps import App
+from magec.api import counts
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import answer_while_connected
@@ -215,7 +216,10 @@ def agent_router(
         rt = await runtime()
         app, caller = app_for(request, rt, body["appName"])
         user = caller.owner_key(body["userId"])
-        message = parse_message(body.get("newMessage"))
+        raw_message = body.get("newMessage")
+        # before a pydantic object is made of each part (magec.api.counts)
+        counts.check_parts(raw_message.get("parts") if isinstance(raw_message, dict) else None, "newMessage.parts")
+        message = parse_message(raw_message)
         state_delta = client_state(body.get("stateDelta"), "stateDelta")
         # A session id that another client uses is a different session here (its key holds the
         # owner): the run starts the caller's own conversation and reads or writes nothing of the

@@ -30,6 +30,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
+from magec.api import counts
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
 from magec.api.limits import LISTEN_SECONDS, ClientDisconnected
@@ -95,6 +96,8 @@ def router(ctx: AppContext) -> APIRouter:
         rt = await ctx.runtime.fresh()
         caller = authenticate(request, rt)
         app = resolve(rt, caller, body.get("model"))
+        counts.check_messages(body.get("messages"), "messages")
+        counts.check_tools(body.get("tools"))  # before the history is converted
         turn = await msgs.split_off_loop(body.get("messages"))
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")
         names = overrides.tool_names
