@@ -45,7 +45,7 @@ from magec.memory.session_base import (
     set_marker,
     split_state,
 )
-from magec.memory.session_listing import STATE_LIMIT, SessionListing, assemble, chosen
+from magec.memory.session_listing import LISTED, STATE_LIMIT, SessionListing, assemble, chosen
 
 # KEYS: meta state events eids app user idx uidx
 # ARGV: ttl, time, idx_member, sid, n_session, n_app, n_user, then k/v pairs in that order
@@ -317,16 +317,17 @@ class RedisSessionService(MagecSessionService):
 
     async def _members(self, app_name: str, user_id: str | None) -> list[tuple[str, str, float]]:
         """(user, session, score) of the app's (or the user's) session index."""
-        if user_id is not None:
-            return [(user_id, m, score) for m, score in await self._zrange(f"{self.prefix}:uidx:{_k(app_name, user_id)}")]
+        if user_id is not None:  # the LISTED most recently updated (scores are update times)
+            index = f"{self.prefix}:uidx:{_k(app_name, user_id)}"
+            return [(user_id, m, score) for m, score in await self._zrange(index, -LISTED)]
         out = []
         for m, score in await self._zrange(f"{self.prefix}:idx:{_k(app_name)}"):
             uid, sid = json.loads(m)
             out.append((str(uid), str(sid), float(score)))
         return out
 
-    async def _zrange(self, key: str) -> list[tuple[str, float]]:
-        raw: Any = await self.client.zrange(key, 0, -1, withscores=True)
+    async def _zrange(self, key: str, start: int = 0) -> list[tuple[str, float]]:
+        raw: Any = await self.client.zrange(key, start, -1, withscores=True)
         return [(str(m), float(score)) for m, score in raw]
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:

@@ -63,7 +63,7 @@ from magec.memory.session_base import (
     split_state,
     stored_bytes,
 )
-from magec.memory.session_listing import SessionListing, assemble, chosen, state_params, state_sql
+from magec.memory.session_listing import LISTED, SessionListing, assemble, chosen, state_params, state_sql
 from magec.memory.tables import session_events as ev
 from magec.memory.tables import session_sessions as ss
 from magec.memory.tables import session_state as st
@@ -358,17 +358,21 @@ class SqlSessionService(MagecSessionService):
         """The listing with bounded state (:mod:`magec.memory.session_listing`); without a user,
         no session's state (only the app's sizes are read)."""
         q = sa.select(ss.c.user_id, ss.c.session_id, ss.c.update_time, ss.c.revision).where(ss.c.app_name == app_name)
-        if user_id is not None:
-            q = q.where(ss.c.user_id == user_id)
-        q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
+        if user_id is None:
+            q = q.order_by(ss.c.update_time, ss.c.user_id, ss.c.session_id)
+        else:  # the newest LISTED, turned oldest first below
+            q = q.where(ss.c.user_id == user_id).limit(LISTED)
+            q = q.order_by(ss.c.update_time.desc(), ss.c.user_id.desc(), ss.c.session_id.desc())
         found: Sequence[Any]
         state_rows: Sequence[Any]
         if self._reader is not None:
-            found = await self._reader.run(ops.heads_op(app_name, user_id))
+            found = await self._reader.run(ops.heads_op(app_name, user_id, LISTED))
         else:
             async with self.engine.connect() as conn:
                 found = (await conn.execute(q)).all()
         rows = [(str(u), str(s), float(t), int(r)) for u, s, t, r in found]
+        if user_id is not None:
+            rows.reverse()
         if not rows:
             return SessionListing()
         picked = chosen([r[:3] for r in rows]) if user_id is not None else set()

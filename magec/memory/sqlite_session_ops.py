@@ -134,15 +134,16 @@ def list_op(app: str, user: str | None) -> Callable[[sqlite3.Connection], tuple[
     return op
 
 
-def heads_op(app: str, user: str | None) -> Callable[[sqlite3.Connection], list[Any]]:
-    """The listing's session rows ``(user, session, update_time, revision)``, oldest update first."""
+def heads_op(app: str, user: str | None, limit: int) -> Callable[[sqlite3.Connection], list[Any]]:
+    """The listing's session rows ``(user, session, update_time, revision)``: with a user, the
+    ``limit`` most recently updated, newest first; without one every session, oldest update first."""
 
     def op(conn: sqlite3.Connection) -> list[Any]:
         sql = "SELECT user_id, session_id, update_time, revision FROM session_sessions WHERE app_name = ?"
-        params: tuple[Any, ...] = (app,) if user is None else (app, user)
-        if user is not None:
-            sql += " AND user_id = ?"
-        return conn.execute(sql + " ORDER BY update_time, user_id, session_id", params).fetchall()
+        if user is None:
+            return conn.execute(sql + " ORDER BY update_time, user_id, session_id", (app,)).fetchall()
+        sql += " AND user_id = ? ORDER BY update_time DESC, user_id DESC, session_id DESC LIMIT ?"
+        return conn.execute(sql, (app, user, limit)).fetchall()
 
     return op
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from magec.api.user.session_reads import PER_CLIENT
-from magec.memory.session_listing import STATE_LIMIT, STATE_SESSIONS
+from magec.memory.session_listing import LISTED, STATE_LIMIT, STATE_SESSIONS
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer
 from magec.testing.services import Postgres
@@ -52,6 +52,31 @@ async def test_a_listing_leaves_big_and_old_states_out(session_apps: Apps, opena
     assert listed["small"]["state"] == {} and listed["small"]["stateOmitted"] is True
     assert listed[f"later-{STATE_SESSIONS - 1}"]["state"] == {"client:n": STATE_SESSIONS - 1}
     assert sum(1 for s in listed.values() if not s.get("stateOmitted")) == STATE_SESSIONS
+
+
+async def test_a_user_of_very_many_sessions_lists_the_newest(session_apps: Apps, openai_x: FakeServer) -> None:
+    """A client token holder makes one user thousands of sessions (nothing but the per-client
+    stored bytes bounds them: 256 bytes each), then lists them again and again: every listed
+    session cost ~50 µs on the event loop (4,000: 0.21 s), so 100,000 would hold every other client's requests 5 s per
+    listing. A user's listing holds the LISTED most recently updated; the older ones stay readable."""
+    apps = session_apps
+    _, aid = await make_agent(apps, openai_x)
+    r = await apps.admin.post("/api/v1/admin/clients", json={"name": "many", "allowedAgents": [aid]})
+    h = {"Authorization": f"Bearer {r.json()['token']}"}
+    base = f"{U}/apps/{aid}/users/ada/sessions"
+    made = [f"s{i:05d}" for i in range(LISTED + 5)]
+    for sid in made:  # one after the other: each is updated after the one before
+        assert (await apps.user.post(f"{base}/{sid}", json={}, headers=h)).status_code == 200
+    r = await apps.user.get(base, headers=h)
+    assert r.status_code == 200, r.text[:300]
+    listed = [s["id"] for s in r.json()]
+    assert listed == made[5:]  # the newest, oldest update first (ADK's order)
+    assert (await apps.user.get(f"{base}/{made[0]}", headers=h)).json()["id"] == made[0]  # still there
+    # continuing an old one brings it back to the listing
+    r = await apps.user.patch(f"{base}/{made[0]}", json={"stateDelta": {"client:n": 1}}, headers=h)
+    assert r.status_code == 200, r.text[:300]
+    listed = [s["id"] for s in (await apps.user.get(base, headers=h)).json()]
+    assert len(listed) == LISTED and listed[-1] == made[0] and made[5] not in listed
 
 
 async def _waiting(conn: AsyncConnection, locker: int) -> int:
