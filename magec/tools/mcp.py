@@ -67,6 +67,7 @@ from magec.errors import MalformedResponseError
 from magec.procenv import minimal_env
 from magec.redact import redact
 from magec.resources import McpServer
+from magec.tools import stderr_log
 
 log = logging.getLogger(__name__)
 
@@ -342,8 +343,10 @@ class MagecMcpToolset(McpToolset):
     def __init__(self, server: McpServer, *, connect_timeout: float = 10.0, call_timeout: float = 300.0,
                  tools_ttl: float = 60.0, retry_after: float = 10.0) -> None:
         params = connection_params(server, connect_timeout=connect_timeout, read_timeout=call_timeout)
-        super().__init__(connection_params=params, tool_list_cache_ttl_seconds=tools_ttl, errlog=sys.stderr)
-        self._mcp_session_manager = _SessionManager(connection_params=params, errlog=sys.stderr,
+        # a stdio server's stderr becomes log records (redacted, escaped), never magec's raw stderr
+        errlog = stderr_log.errlog(server.id, server.name or server.id) if server.type == "stdio" else sys.stderr
+        super().__init__(connection_params=params, tool_list_cache_ttl_seconds=tools_ttl, errlog=errlog)
+        self._mcp_session_manager = _SessionManager(connection_params=params, errlog=errlog,
                                                     call_timeout=call_timeout)
         self.server_id = server.id
         self.label = server.name or server.id
