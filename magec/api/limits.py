@@ -12,6 +12,13 @@
   worker from 274 MB to 716 MB, and any client token can send them. A body that would pass the
   budget is refused with 503 ``overloaded`` and ``Retry-After`` (at once when its declared length
   does not fit, else the moment its read would pass it), as a turn over ``limits.maxRuns`` is.
+  One client token may hold at most half of the budget (:data:`CLIENT_SHARE`; never less than one
+  body of the largest route limit): a body past its share is refused the same way with 429
+  ``too_many_requests``. A body's declared length counts in its client's share from its head on
+  (one without a declared length as it is read), so the share is full once the bodies are
+  accepted, not once they have arrived. Without the share, one token holder's four uploads left unfinished
+  (a byte sent every minute keeps one open) held the whole budget, and every other client's
+  requests with a body were refused 503 for as long as they were kept open.
 * :func:`parse_json` is the one way a JSON body becomes Python (:func:`parse_field` the one way a
   JSON document inside a string field does): malformed JSON, ``NaN`` / ``Infinity``, numbers too
   long to read, nesting deeper than :data:`MAX_JSON_DEPTH`, lone surrogates and NUL characters are
@@ -36,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from magec import jsontext
 from magec.api import jsonload
 from magec.backends.relay import Relay
-from magec.errors import MagecError, OverloadedError, PayloadTooLargeError, ValidationError
+from magec.errors import MagecError, OverloadedError, PayloadTooLargeError, RateLimitedError, ValidationError
 from magec.jsontext import MAX_JSON_DEPTH, too_deep
 from magec.runtime.run import Answer, TurnEvent, answer
 
@@ -58,25 +65,64 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     return BodyTooLarge(f"body: request body is larger than the {limit} bytes allowed")
 
 
+#: the part of ``limits.bodyBytesInFlight`` one client token may hold (see the module docstring)
+CLIENT_SHARE = 0.5
+
+
 class BodyBudget:
     """The request body bytes one process holds at once (see the module docstring): a body's bytes
-    are taken as they are read and given back when its request ends."""
+    are taken as they are read and given back when its request ends. ``per_client``: what the
+    bodies of one client (a non-empty owner) may hold together; the owner ``""`` (open mode, a
+    chat platform's hook) has the whole budget only."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         self.limit = limit
+        self.per_client = limit if per_client is None else per_client
         self.used = 0
+        self.by_client: dict[str, int] = {}
 
-    def fits(self, size: int) -> bool:
-        return self.used + size <= self.limit
-
-    def take(self, size: int) -> None:
-        """Take ``size`` more bytes; :class:`OverloadedError` when they do not fit."""
-        if not self.fits(size):
+    def check(self, size: int, owner: str = "") -> None:
+        """:class:`OverloadedError` when ``size`` more bytes do not fit the budget,
+        :class:`RateLimitedError` when they do not fit ``owner``'s share of it."""
+        if self.used + size > self.limit:
             raise _overloaded()
-        self.used += size
+        if owner and self.by_client.get(owner, 0) + size > self.per_client:
+            raise _share_full()
 
-    def give(self, size: int) -> None:
+    def take(self, size: int, owner: str = "") -> None:
+        """Take ``size`` more bytes, for ``owner``'s share too (:meth:`check` raises when they do
+        not fit); ``owner`` ``""``: the budget only."""
+        self.check(size, owner)
+        self.used += size
+        self._share(owner, size)
+
+    def give(self, size: int, owner: str = "") -> None:
         self.used -= size
+        self._share(owner, -size)
+
+    def reserve(self, size: int, owner: str) -> None:
+        """Count ``size`` in ``owner``'s share at once (a declared length); :class:`RateLimitedError`
+        when it does not fit."""
+        if owner and self.by_client.get(owner, 0) + size > self.per_client:
+            raise _share_full()
+        self._share(owner, size)
+
+    def release(self, size: int, owner: str) -> None:
+        self._share(owner, -size)
+
+    def _share(self, owner: str, size: int) -> None:
+        if not owner or not size:
+            return
+        left = self.by_client.get(owner, 0) + size
+        if left > 0:
+            self.by_client[owner] = left
+        else:
+            self.by_client.pop(owner, None)
+
+
+def _share_full() -> RateLimitedError:
+    return RateLimitedError("this client holds as many request bodies at once as one client may "
+                            "(half of limits.bodyBytesInFlight); send it again shortly", retry_after=1)
 
 
 def _overloaded() -> OverloadedError:
@@ -88,7 +134,8 @@ class InputGuard:
     """Per-route body limits, enforced before and while reading; NUL-free paths; pre-auth hook.
 
     ``limit_for(path)`` gives the byte limit of a route. ``preauth(request)`` (user app) raises a
-    :class:`MagecError` to refuse a request before its body is touched. ``on_request(request)`` may
+    :class:`MagecError` to refuse a request before its body is touched, and else answers the id of
+    the client the request comes from (``""``: none), whose share of ``budget`` its body counts in. ``on_request(request)`` may
     return a callable run when the request ends (the loop guard's context variable). ``budget``:
     the bodies held at once (:class:`BodyBudget`).
     """
@@ -97,7 +144,7 @@ class InputGuard:
         self,
         app: ASGIApp,
         limit_for: Callable[[str], int],
-        preauth: Callable[[Request], Awaitable[None]] | None = None,
+        preauth: Callable[[Request], Awaitable[str]] | None = None,
         on_request: Callable[[Request], Callable[[], None] | None] | None = None,
         budget: BodyBudget | None = None,
     ) -> None:
@@ -115,18 +162,23 @@ class InputGuard:
 
         request = Request(scope, receive)
         done: Callable[[], None] | None = None
+        owner = ""
+        reserved = 0  # the declared length, counted in the owner's share from the head on
         try:
             _check_url(scope)
             if self.on_request is not None:
                 done = self.on_request(request)
             if self.preauth is not None and scope["method"] in _BODY_METHODS:
-                await self.preauth(request)
+                owner = await self.preauth(request)
             limit = self.limit_for(scope["path"])
             declared = request.headers.get("content-length", "")
             if declared.strip().isdigit() and int(declared) > limit:
                 raise _too_large(limit)
-            if declared.strip().isdigit() and self.budget is not None and not self.budget.fits(int(declared)):
-                raise _overloaded()  # before a byte of it is read
+            if declared.strip().isdigit() and self.budget is not None:
+                self.budget.check(int(declared), owner)  # before a byte of it is read
+                if owner:
+                    self.budget.reserve(int(declared), owner)
+                    reserved = int(declared)
         except MagecError as err:
             if done is not None:
                 done()
@@ -145,7 +197,7 @@ class InputGuard:
                 if seen + size > limit:
                     raise _too_large(limit)
                 if budget is not None:
-                    budget.take(size)
+                    budget.take(size, "" if reserved else owner)
                 seen += size
             return message
 
@@ -153,7 +205,8 @@ class InputGuard:
             await self.app(scope, counted, send)
         finally:
             if budget is not None:
-                budget.give(seen)
+                budget.give(seen, "" if reserved else owner)
+                budget.release(reserved, owner)
             if done is not None:
                 done()
 
@@ -325,26 +378,31 @@ def install(app: Any, ctx: Any, *, user: bool) -> None:
             return UPLOAD_BODY_BYTES
         return int(config.max_body_bytes)
 
-    async def preauth(request: Request) -> None:
+    async def preauth(request: Request) -> str:
+        """The client id of ``request`` (``""``: none), or the refusal of its token."""
         if request.url.path.startswith(PLATFORM_HOOKS):
-            return  # a chat platform's webhook: checked by its own secret (magec.api.user.bot_hooks)
-        if ctx.runtime is not None:
-            runtime = await ctx.runtime.fresh()
-            path: str = request.scope["path"]
-            hook = path[len(WEBHOOKS):] if path.startswith(WEBHOOKS) else None
-            if hook and "/" not in hook and runtime.snapshot.client_raw:
-                # a webhook client's route: only its own token, with Magec's answers (api/clients.py)
-                webhook_client(runtime, hook, bearer(request))
-                return
-            # the webhook route checks a signed client's body signature itself (api/user/webhooks)
-            authenticate(request, runtime, signed=hook is not None)
+            return ""  # a chat platform's webhook: checked by its own secret (magec.api.user.bot_hooks)
+        if ctx.runtime is None:
+            return ""
+        runtime = await ctx.runtime.fresh()
+        path: str = request.scope["path"]
+        hook = path[len(WEBHOOKS):] if path.startswith(WEBHOOKS) else None
+        if hook and "/" not in hook and runtime.snapshot.client_raw:
+            # a webhook client's route: only its own token, with Magec's answers (api/clients.py)
+            webhook_client(runtime, hook, bearer(request))
+            return hook
+        # the webhook route checks a signed client's body signature itself (api/user/webhooks)
+        return authenticate(request, runtime, signed=hook is not None).client_id or ""
 
     def loop_guard(request: Request) -> Callable[[], None]:
         token = hops.enter(hops.check(request.headers.get(hops.HEADER)))
         return lambda: hops.leave(token)
 
     if user:
-        budget = BodyBudget(config.body_bytes_in_flight or 4 * int(config.upload_limit_bytes))
+        total = config.body_bytes_in_flight or 4 * int(config.upload_limit_bytes)
+        largest = max(int(config.upload_limit_bytes) + UPLOAD_OVERHEAD, int(config.max_body_bytes))
+        # one client's share holds at least one body of the largest route (if the budget does)
+        budget = BodyBudget(total, per_client=max(int(total * CLIENT_SHARE), min(total, largest)))
         app.add_middleware(InputGuard, limit_for=limit_for, preauth=preauth, on_request=loop_guard, budget=budget)
     else:
         app.add_middleware(InputGuard, limit_for=limit_for)
