@@ -33,7 +33,32 @@ def test_chat_stream_and_model_name(magec: Magec) -> None:
     pieces = [ch.choices[0].delta.content or "" for ch in c.chat.completions.create(
         model="Helper", messages=[{"role": "user", "content": "a streamed answer"}], stream=True) if ch.choices]
     assert "".join(pieces) == "compat says: a streamed answer"
-    assert c.models.retrieve("Helper").id == magec.agent_id
+    card = c.models.retrieve("Helper")
+    assert card.id == f"helper-{magec.agent_id.replace('-', '')[:8]}" and card.magec_id == magec.agent_id  # type: ignore[attr-defined]
+
+
+def test_models_list_readable_ids_that_survive_a_rename(magec: Magec) -> None:
+    """A chat UI lists models by ``id`` and stores it with each chat (LibreChat, Continue,
+    ``llm``): the id reads like the agent's name, and after the admin renames the agent the
+    stored id still reaches it, while the list shows the new name."""
+    c = client(magec)
+    admin = httpx.Client(base_url=magec.server.admin_url + A, timeout=30)
+    backend = admin.get(f"/agents/{magec.agent_id}").json()["llm"]
+    agent = admin.post("/agents", json={"name": "Research Bot", "llm": backend}).json()
+    listed = {m.id: m for m in c.models.list()}
+    stored = f"research-bot-{agent['id'].replace('-', '')[:8]}"
+    assert stored in listed and listed[stored].name == "Research Bot"  # type: ignore[attr-defined]
+    assert all(len(m.id) < 40 for m in listed.values())  # no bare UUIDs in a model picker
+    reply = c.chat.completions.create(model=stored, messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "compat says: hi" and reply.model == "Research Bot"
+    assert admin.put(f"/agents/{agent['id']}", json={**agent, "name": "Scholar"}).status_code == 200
+    renamed = f"scholar-{agent['id'].replace('-', '')[:8]}"
+    assert renamed in {m.id for m in c.models.list()}
+    again = c.chat.completions.create(model=stored, messages=[{"role": "user", "content": "still you?"}])
+    assert again.model == "Scholar" and c.models.retrieve(stored).id == renamed
+    with pytest.raises(openai.NotFoundError):
+        c.chat.completions.create(model="scholar-00000000", messages=[{"role": "user", "content": "hi"}])
+    admin.delete(f"/agents/{agent['id']}")
 
 
 def test_tools_loop(magec: Magec) -> None:

@@ -87,7 +87,7 @@ async def test_user_view_vs_admin_view(sqlite_apps: Apps, oai: FakeServer, claud
     assert [e["author"] for e in s["events"]] == ["user", a, b]
     # listed and usable like an agent, incl. the OpenAI-compatible endpoint (joined text of responders)
     assert fid in [a["id"] for a in (await apps.user.get(f"{U}/list-apps?detailed=true")).json()]
-    assert fid in [m["id"] for m in (await apps.user.get("/v1/models")).json()["data"]]
+    assert fid in [m["magec_id"] for m in (await apps.user.get("/v1/models")).json()["data"]]
     r = await apps.user.post("/v1/chat/completions", json={"model": fid, "messages": [
         {"role": "user", "content": "hi"}]})
     assert r.status_code == 200, r.text

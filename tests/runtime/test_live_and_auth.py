@@ -99,7 +99,7 @@ async def test_client_auth(sqlite_apps: Apps, openai_x: FakeServer, openai_y: Fa
     assert (await apps.user.get(f"{U}/list-apps", headers=good)).json() == ["A"]  # names, as ADK
     assert [a["id"] for a in (await apps.user.get(f"{U}/list-apps?detailed=true", headers=good)).json()] == [a_id]
     models = (await apps.user.get("/v1/models", headers=good)).json()["data"]
-    assert [m["id"] for m in models] == [a_id]
+    assert [m["magec_id"] for m in models] == [a_id]
     r = await apps.user.post("/v1/chat/completions", headers=good,
                              json={"model": b_id, "messages": [{"role": "user", "content": "x"}]})
     # as OpenAI does for a model outside the project: it does not exist for this client
@@ -134,7 +134,7 @@ async def test_a_name_shared_by_two_agents_reaches_the_one_the_client_may_use(
         assert r.status_code == 200 and texts(r.json()) == [f"{server_name} says: hi"]
         r = await apps.user.post("/v1/chat/completions", json=chat, headers=auth)
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == f"{server_name} says: hi"
-        assert (await apps.user.get("/v1/models/Assistant", headers=auth)).json()["id"] == app_id
+        assert (await apps.user.get("/v1/models/Assistant", headers=auth)).json()["magec_id"] == app_id
         r = await apps.user.get(f"{U}/apps/Assistant/users/u/sessions", headers=auth)
         assert r.status_code == 200 and len(r.json()) == 1
     # a refusal does not name the agent's internal id

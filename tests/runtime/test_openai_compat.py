@@ -26,7 +26,7 @@ async def test_models_and_chat(sqlite_apps: Apps, openai_x: FakeServer) -> None:
     _, aid = await make_agent(sqlite_apps, openai_x)
     client = sdk(sqlite_apps)
     models = await client.models.list()
-    assert [m.id for m in models.data] == [aid]
+    assert [m.magec_id for m in models.data] == [aid]  # type: ignore[attr-defined]
     reply = await client.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hola"}])
     assert reply.choices[0].message.content == "openai-x says: hola"
     assert reply.model == "Helper"  # the agent named as the client names it
@@ -161,7 +161,7 @@ async def test_auth_and_unavailable_agent(sqlite_apps: Apps, openai_x: FakeServe
     with pytest.raises(openai.AuthenticationError):
         await sdk(apps, "mgc_wrong").models.list()
     good = sdk(apps, c["token"])
-    assert (await good.models.retrieve("Helper")).id == aid
+    assert (await good.models.retrieve("Helper")).magec_id == aid  # type: ignore[attr-defined]
     with pytest.raises(openai.NotFoundError):  # a model outside the client's list does not exist for it
         await good.models.retrieve("Broken")
 

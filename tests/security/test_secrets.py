@@ -238,7 +238,7 @@ def test_secret_references_in_public_fields_stay_literal(
     for r in (models, apps):
         assert r.status_code == 200, r.text
         assert PUBLIC not in r.text and "${PUBLIC_NAME}" in r.text, r.text
-    entry = next(m for m in models.json()["data"] if m["id"] == aid)
+    entry = next(m for m in models.json()["data"] if m["magec_id"] == aid)
     assert "Bot ${PUBLIC_NAME}" in json.dumps(entry)
 
 

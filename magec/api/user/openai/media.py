@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_json
+from magec.api.user.openai.model_ids import find_model
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
 from magec.api.user.openai.turns import model_field
 from magec.api.user.voice import (
@@ -59,7 +60,7 @@ def _body_doc(model: type[Any]) -> dict[str, Any]:
 def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
     """The agent or flow named ``model`` and its display name; 404 model_not_found otherwise."""
     model = model_field(model)
-    found = rt.find(model, caller.may_use, field="model")
+    found = find_model(rt, caller.may_use, model)
     if found is None or not caller.may_use(found.id):
         raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
     return locate(rt.snapshot, found.id), found.name or found.id

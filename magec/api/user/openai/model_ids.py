@@ -1,0 +1,71 @@
+"""The ``id`` ``/v1/models`` lists for an agent or flow: readable, and stable across renames.
+
+Chat UIs that list models by ``id`` (LibreChat, Continue's model picker, ``llm models``, any
+``client.models.list()``) showed bare UUIDs; listing the name instead would break every chat those
+UIs stored the day the agent is renamed. The listed id is ``<slug of the name>-<id prefix>``
+(``research-bot-3ba775a8``): the slug is for people, the prefix (at least 8 characters of the id
+without dashes, longer when two apps share 8) is what :func:`by_listed_id` resolves, so a chat
+stored under an old name's slug keeps reaching the same agent. ``model`` still takes the id and
+the exact name too (:meth:`magec.runtime.build.Runtime.find` first).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from magec.agents.apps import App
+from magec.errors import ValidationError
+from magec.runtime.build import Runtime
+
+#: characters of the id kept in the listed id (more when two ids share them)
+PREFIX = 8
+_SLUG_MAX = 40
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_LISTED = re.compile(r"^(?:.*-)?([0-9a-z]{8,})$")
+
+
+def _compact(app_id: str) -> str:
+    return _NOT_SLUG.sub("", app_id.lower())
+
+
+def slug(name: str, kind: str) -> str:
+    """The name lower-cased, runs of other characters as one ``-`` (``Research Bot`` → ``research-bot``)."""
+    s = _NOT_SLUG.sub("-", name.lower()).strip("-")[:_SLUG_MAX].strip("-")
+    return s or kind
+
+
+def listed_id(app: App, apps: Iterable[App]) -> str:
+    """``<slug>-<shortest prefix of the id, at least 8 characters, that no other app's id has>``."""
+    own = _compact(app.id)
+    others = [_compact(a.id) for a in apps if a.id != app.id]
+    n = PREFIX
+    while n < len(own) and any(o.startswith(own[:n]) for o in others):
+        n += 1
+    return f"{slug(app.name, app.kind)}-{own[:n]}"
+
+
+def by_listed_id(key: str, apps: Iterable[App], usable: Callable[[str], bool]) -> App | None:
+    """The usable app a listed id (any slug, the id's prefix after the last ``-``) names, else None.
+
+    The slug is not checked: it is the name at the time the id was listed, and a rename must not
+    strand the chats that stored it. A prefix two usable apps share is a 400 naming ``model``."""
+    m = _LISTED.match(key.lower())
+    if m is None:
+        return None
+    prefix = m.group(1)
+    found = [a for a in apps if usable(a.id) and _compact(a.id).startswith(prefix)]
+    if len(found) > 1:
+        ids = ", ".join(a.id for a in found)
+        raise ValidationError(f"model: {key!r} matches {len(found)} agents or flows ({ids}): use the id", field="model")
+    return found[0] if found else None
+
+
+def find_model(rt: Runtime, usable: Callable[[str], bool], model: str) -> App | None:
+    """What a request's ``model`` names: an id, an exact name, then a listed id; None when nothing
+    (an app the caller may not use is returned only when nothing usable matched: the caller's
+    check refuses it)."""
+    found = rt.find(model, usable, field="model")
+    if found is None or not usable(found.id):
+        found = by_listed_id(model, rt.apps.values(), usable) or found
+    return found
