@@ -355,6 +355,10 @@ async def test_embeddings_and_audio_through_an_agent(sqlite_apps: Apps, openai_y
     assert len(openai_y.provider.requests_to("embeddings")) == asked
     with pytest.raises(openai.NotFoundError):
         await client.embeddings.create(model="nobody", input="x")
+    # token ids, as LangChain's OpenAIEmbeddings sends by default: the 400 says what to change
+    with pytest.raises(openai.BadRequestError) as tokens:
+        await client.embeddings.create(model="Voice", input=[[9906, 1917]])
+    assert tokens.value.param == "input" and "check_embedding_ctx_length=False" in tokens.value.message  # type: ignore[attr-defined]
     speech = await client.audio.speech.create(model="Voice", input="hola mundo", voice="nova", response_format="wav")
     audio = speech.content
     assert openai_y.provider is not None and openai_y.provider.requests_to("tts")[-1].json["voice"] == "alloy"  # the agent's own voice

@@ -93,8 +93,11 @@ def router(ctx: AppContext) -> APIRouter:
         raw = body.get("input")
         texts = [raw] if isinstance(raw, str) else raw
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise ValidationError("input: must be a string or a non-empty list of strings (token arrays are not "
-                                  "supported)", field="input")
+            # LangChain's OpenAIEmbeddings sends token ids by default (tokenised with tiktoken for an
+            # OpenAI model): its users met this refusal without knowing they sent tokens
+            raise ValidationError("input: must be a string or a non-empty list of strings; token arrays are not "
+                                  "supported (the embedding model has its own tokenizer): send the text. LangChain: "
+                                  "OpenAIEmbeddings(..., check_embedding_ctx_length=False)", field="input")
         if len(texts) > MAX_EMBEDDING_INPUTS:
             # OpenAI's own limit: one request of a million one-character strings (within the body
             # limit) would otherwise become that many vectors held and encoded in one answer
