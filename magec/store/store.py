@@ -415,7 +415,8 @@ class Store(EpochFollower, Generic[S]):
         all_raw: dict[str, dict[str, dict[str, Any]]] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every reference pointing at ``id``: ``{referrerType, referrerId, referrerName, field, kind}``."""
+        """Every reference pointing at ``id``: ``{referrerType, referrerId, referrerName, field, kind,
+        breaks}`` (``breaks``: the referrer stops working without it; ``validation.breaks_without``)."""
         all_raw = all_raw if all_raw is not None else await self.all_raw()
         settings = settings if settings is not None else await self.get_settings()
         found = []
@@ -430,6 +431,7 @@ class Store(EpochFollower, Generic[S]):
                                 "referrerName": data.get("name", ""),
                                 "field": ref.field,
                                 "kind": ref.kind,
+                                "breaks": validation.breaks_without(kind, ref.kind, data, id, all_raw, self._rules),
                             }
                         )
         # a secret is used by its key, inside strings (``${KEY}``) and agents' ``secrets`` lists

@@ -122,3 +122,26 @@ async def prepare_settings(
                 f"{field}: memory provider {pid!r} is not a {category} provider", field=field
             )
     return data
+
+
+def breaks_without(
+    kind: str, ref_kind: str, data: dict[str, Any], target: str, all_raw: dict[str, dict[str, dict[str, Any]]],
+    rules: RuleTable,
+) -> bool:
+    """Whether the referrer ``data`` stops working once ``target`` is scrubbed from it (what a
+    forced delete does). A structural reference does — except a flow's step or node: the flow runs
+    on without it unless what is left fails the flow's save rules (an emptied parallel, no entry).
+    The delete dialog said "Flow Review will stop working" for a flow that ran on with its other
+    agents, and a user kept an agent they meant to delete."""
+    if ref_kind != "structural":
+        return False
+    if kind != "flows":
+        return True
+    scrubbed = references.scrub(kind, data, target)
+    try:
+        save = Save(KINDS[kind].model_validate(scrubbed).dump(), data, all_raw, False)
+        for rule in rules.get(kind, ()):
+            rule(save)
+    except (pydantic.ValidationError, ValidationError):
+        return True
+    return False

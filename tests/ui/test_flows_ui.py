@@ -83,3 +83,38 @@ def test_invalid_flow_and_errors_in_words(page: Page, server: ServerProcess, fak
     expect(dlg).to_be_hidden(timeout=40_000)
     expect(page.get_by_test_id("flow-status-Wordy")).to_have_text("ready", timeout=30_000)
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_deleting_a_flow_step_agent_says_stops_working_only_when_it_does(
+        page: Page, server: ServerProcess, fakes: dict[str, FakeServer]) -> None:
+    """Journey 5, undoing a mistake: the delete dialog of an agent a flow uses. A flow with other
+    agents left runs on without it (no "stops working" — it said so, and the user kept the agent);
+    a flow whose only agent it is does stop, and says so."""
+    api = admin(server)
+    b = api.post("/backends", json={"name": "Steps fake", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    llm = {"backend": b["id"], "model": "alpha-chat"}
+    a, c, solo = (api.post("/agents", json={"name": n, "llm": llm}).json() for n in ("Drafter", "Checker", "Loner"))
+    api.post("/flows", json={"name": "Pair review", "root": {"type": "sequential", "steps": [
+        {"type": "parallel", "steps": [{"type": "agent", "agentId": a["id"]}, {"type": "agent", "agentId": c["id"]}]},
+    ]}}).raise_for_status()
+    api.post("/flows", json={"name": "Solo", "root": {"type": "parallel", "steps": [
+        {"type": "agent", "agentId": solo["id"]}]}}).raise_for_status()
+
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_test_id("agent-Drafter").get_by_role("button", name="Delete").click()
+    confirm = page.get_by_test_id("confirm-delete")
+    expect(confirm.get_by_test_id("reference-list")).to_contain_text("Flow Pair review uses it as a step")
+    expect(confirm).not_to_contain_text("stops working")
+    expect(confirm).not_to_contain_text("will stop working")
+    confirm.get_by_role("button", name="Remove from it and delete").click()
+    expect(page.get_by_test_id("agent-Drafter")).to_have_count(0)
+    nav(page, "flows")
+    expect(page.get_by_test_id("flow-status-Pair review")).to_have_text("ready")  # as the dialog said
+
+    nav(page, "agents")
+    page.get_by_test_id("agent-Loner").get_by_role("button", name="Delete").click()
+    expect(confirm.get_by_test_id("reference-list")).to_contain_text("stops working")
+    expect(confirm).to_contain_text("Flow Solo will stop working until you pick a replacement")
+    confirm.get_by_role("button", name="Cancel").click()
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

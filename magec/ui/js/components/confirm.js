@@ -62,7 +62,8 @@ export const ConfirmHost = {
         const e = by.get(k);
         const u = useText(r.field);
         if (!e.uses.includes(u)) e.uses.push(u);
-        if (r.kind === 'structural') e.breaks = true;
+        // the server knows whether the referrer still works without it (a flow runs on its other steps)
+        if (r.breaks ?? r.kind === 'structural') e.breaks = true;
       }
       return [...by.values()];
     },
