@@ -29,7 +29,9 @@ export function installCardKeys(target = window) {
 export const PageHeader = {
   name: 'PageHeader',
   components: { Icon },
-  props: { title: String, subtitle: String, count: Number, newLabel: String, filter: String, icon: String },
+  // shown: how many items the filter leaves; with a filter, nothing left says so (an empty grid
+  // under "Agents 50" read as if the agents were gone) and offers to clear it
+  props: { title: String, subtitle: String, count: Number, newLabel: String, filter: String, icon: String, shown: Number },
   emits: ['new', 'update:filter', 'refresh'],
   template: `
   <div class="page-head">
@@ -47,7 +49,10 @@ export const PageHeader = {
       <button class="btn" type="button" v-if="newLabel" @click="$emit('new')" title="New (n)">
         <Icon name="plus" :size="16"/> {{ newLabel }}</button>
     </div>
-  </div>`,
+  </div>
+  <p class="muted no-match" v-if="filter && filter.trim() && shown === 0 && count" role="status" data-testid="no-match">
+    No {{ title.toLowerCase() }} match “{{ filter.trim() }}”.
+    <button class="btn ghost sm" type="button" @click="$emit('update:filter', '')">Clear filter</button></p>`,
 };
 
 export const EmptyState = {
@@ -95,10 +100,17 @@ export const ErrorBanner = {
 };
 
 // Matches a case-insensitive substring in any of the given fields.
-export function matches(item, q, fields = ['name', 'description']) {
-  if (!q) return true;
-  const s = q.toLowerCase();
-  return fields.some((f) => String(item?.[f] ?? '').toLowerCase().includes(s));
+// A list page's filter: `q` in any of the item's `fields` or in `extra` (what its card shows from
+// elsewhere: an agent's backend name and model, a flow's member agents). Tags read as the card
+// shows them (#research), so "#research" and "research" both find it.
+export function matches(item, q, fields = ['name', 'description'], extra = []) {
+  const s = (q || '').trim().toLowerCase();
+  if (!s) return true;
+  const text = (f) => {
+    const v = item?.[f];
+    return Array.isArray(v) ? v.map((x) => (f === 'tags' ? '#' : '') + x).join(' ') : String(v ?? '');
+  };
+  return [...fields.map(text), ...extra.map((x) => String(x ?? ''))].some((t) => t.toLowerCase().includes(s));
 }
 
 export function clone(x) { return JSON.parse(JSON.stringify(x ?? null)); }

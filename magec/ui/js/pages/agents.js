@@ -11,11 +11,12 @@ export default {
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, AgentDialog },
   data() { return { s: store, filter: '' }; },
   computed: {
-    items() { return store.agents.filter((a) => matches(a, this.filter, ['name', 'description', 'tags'])); },
+    // what the card shows from elsewhere counts too: "which agents run on Ollama / on qwen3?"
+    items() { return store.agents.filter((a) => matches(a, this.filter, ['name', 'description', 'tags'], this.shownOf(a))); },
   },
   template: `
   <div class="page">
-    <PageHeader title="Agents" icon="bot" :count="s.agents.length" new-label="New agent" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="Agents" icon="bot" :count="s.agents.length" new-label="New agent" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Each agent picks its own backend and model; changes apply to the next message, no restart."/>
     <ErrorBanner :error="s.errors.agents"/>
     <Skeleton v-if="!s.loaded.agents"/>
@@ -60,6 +61,11 @@ export default {
   unmounted() { this.off(); this.stopLive(); },
   watch: { 'route.params.edit'() { this.openFromRoute(); }, 's.loaded.agents'() { this.openFromRoute(); } },
   methods: {
+    shownOf(a) {
+      const roles = [a.llm, a.transcription, a.tts, ...((a.llm && a.llm.fallbacks) || [])].filter(Boolean);
+      return [...roles.flatMap((r) => [r.backend && nameOf('backends', r.backend), r.model, r.voice]),
+        ...(a.mcpServers || []).map((m) => nameOf('mcps', m))];
+    },
     // The card's badge: validity first, then the live health of its backends (never "ready"
     // while the backend it runs on is unreachable).
     status(a) {

@@ -21,7 +21,7 @@ export default {
   },
   template: `
   <div class="page">
-    <PageHeader title="Backends" icon="server" :count="s.backends.length" new-label="New backend" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="Backends" icon="server" :count="s.backends.length" new-label="New backend" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Connections to AI providers. Agents use them for LLM, speech and TTS; memory uses them for embeddings."/>
     <ErrorBanner :error="s.errors.backends"/>
     <Skeleton v-if="!s.loaded.backends"/>

@@ -157,7 +157,7 @@ export default {
   computed: { items() { return store.clients.filter((x) => matches(x, this.filter)); } },
   template: `
   <div class="page">
-    <PageHeader title="Clients" icon="users" :count="s.clients.length" new-label="New client" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="Clients" icon="users" :count="s.clients.length" new-label="New client" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Apps that call magec's run API. Each gets a token and a list of agents or flows it may use."/>
     <ErrorBanner :error="s.errors.clients"/>
     <Skeleton v-if="!s.loaded.clients"/>

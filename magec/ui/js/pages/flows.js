@@ -96,10 +96,10 @@ export default {
   name: 'FlowsPage',
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, FlowDialog },
   data() { return { s: store, filter: '' }; },
-  computed: { items() { return store.flows.filter((f) => matches(f, this.filter)); } },
+  computed: { items() { return store.flows.filter((f) => matches(f, this.filter, ['name', 'description'], [outline(f)])); } },
   template: `
   <div class="page">
-    <PageHeader title="Flows" icon="flow" :count="s.flows.length" new-label="New flow" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="Flows" icon="flow" :count="s.flows.length" new-label="New flow" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Combine agents — possibly on different backends — in sequence, in parallel or in loops. A flow is called like an agent."/>
     <ErrorBanner :error="s.errors.flows"/>
     <Skeleton v-if="!s.loaded.flows"/>

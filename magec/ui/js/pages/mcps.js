@@ -79,7 +79,7 @@ export default {
   },
   template: `
   <div class="page">
-    <PageHeader title="MCP servers" icon="plug" :count="s.mcps.length" new-label="New MCP server" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="MCP servers" icon="plug" :count="s.mcps.length" new-label="New MCP server" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Tool servers (Model Context Protocol) that agents can use."/>
     <ErrorBanner :error="s.errors.mcps"/>
     <Skeleton v-if="!s.loaded.mcps"/>

@@ -67,7 +67,7 @@ export default {
   setup() { return { go }; },
   template: `
   <div class="page">
-    <PageHeader title="Secrets" icon="key" :count="s.secrets.length" new-label="New secret" v-model:filter="filter" @new="$refs.dlg.show()"
+    <PageHeader title="Secrets" icon="key" :count="s.secrets.length" new-label="New secret" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="API keys and passwords. Reference them as \${KEY} in backends, MCP servers or any other field."/>
     <ErrorBanner :error="s.errors.secrets"/>
     <Skeleton v-if="!s.loaded.secrets"/>
