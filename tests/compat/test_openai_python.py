@@ -59,6 +59,9 @@ def test_models_list_readable_ids_that_survive_a_rename(magec: Magec) -> None:
     with pytest.raises(openai.NotFoundError):
         c.chat.completions.create(model="scholar-00000000", messages=[{"role": "user", "content": "hi"}])
     admin.delete(f"/agents/{agent['id']}")
+    accented = admin.post("/agents", json={"name": "Révision Ñandú", "llm": backend}).json()
+    assert f"revision-nandu-{accented['id'].replace('-', '')[:8]}" in {m.id for m in c.models.list()}
+    admin.delete(f"/agents/{accented['id']}")
 
 
 def test_tools_loop(magec: Magec) -> None:

@@ -12,6 +12,7 @@ the exact name too (:meth:`magec.runtime.build.Runtime.find` first).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from magec.agents.apps import App
@@ -30,8 +31,10 @@ def _compact(app_id: str) -> str:
 
 
 def slug(name: str, kind: str) -> str:
-    """The name lower-cased, runs of other characters as one ``-`` (``Research Bot`` → ``research-bot``)."""
-    s = _NOT_SLUG.sub("-", name.lower()).strip("-")[:_SLUG_MAX].strip("-")
+    """The name lower-cased, accents dropped, runs of other characters as one ``-`` (``Révision
+    Bot`` → ``revision-bot``); a name with no such letter gives the kind (``agent``)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    s = _NOT_SLUG.sub("-", ascii_name.lower()).strip("-")[:_SLUG_MAX].strip("-")
     return s or kind
 
 
