@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, Strict, field_validator, model_validator
+from pydantic import Field, Strict, ValidationInfo, field_validator, model_validator
 
 from magec.resources.base import (  # noqa: F401 - re-exported: the models' public names
     _OUTPUT_KEY,
@@ -371,10 +371,12 @@ class McpServer(Resource):
         {"name", "type", "endpoint", "headers", "insecure", "command", "args", "systemPrompt"}
     )
     type: Literal["http", "stdio"] = "http"
-    endpoint: str = ""
+    # validated even when absent (the required check): a field's own validator, so a 400 names
+    # ``endpoint`` / ``command`` and the Admin UI puts it under that field
+    endpoint: str = Field(default="", validate_default=True)
     headers: dict[str, str] = Field(default_factory=dict)
     insecure: bool = False
-    command: str = ""
+    command: str = Field(default="", validate_default=True)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     work_dir: str = ""
@@ -385,13 +387,27 @@ class McpServer(Resource):
     def _default_type(cls, v: Any) -> Any:
         return v or "http"
 
-    @model_validator(mode="after")
-    def _required(self) -> McpServer:
-        if self.type == "http" and not self.endpoint:
-            raise ValueError("endpoint is required for http MCP servers")
-        if self.type == "stdio" and not self.command:
-            raise ValueError("command is required for stdio MCP servers")
-        return self
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str, info: ValidationInfo) -> str:
+        """Required for http servers, and a URL a client can open: ``localhost:3000/mcp`` was saved
+        and failed on every turn of every agent using it."""
+        v = v.strip()
+        if info.data.get("type", "http") != "http":
+            return v
+        if not v:
+            raise ValueError("is required for http MCP servers")
+        problem = http_url_problem(v)
+        if problem:
+            raise ValueError(f"endpoint {problem}")
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("type") == "stdio" and not v.strip():
+            raise ValueError("is required for stdio MCP servers")
+        return v
 
 
 class Client(Resource):

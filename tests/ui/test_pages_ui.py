@@ -187,7 +187,15 @@ def test_mcps_create_http_server(page: Page, server: ServerProcess, artifacts: P
     dlg = page.get_by_test_id("mcp-dialog")
     dlg.get_by_label("Name").fill("Home")
     dlg.get_by_text("HTTP", exact=True).click()
-    dlg.get_by_label("Endpoint").fill("http://127.0.0.1:9/mcp")
+    # the usual slip, no scheme: refused, and said under the Endpoint field, which gets the focus
+    endpoint = dlg.get_by_label("Endpoint")
+    endpoint.fill("127.0.0.1:9/mcp")
+    dlg.get_by_role("button", name="Create").click()
+    expect(endpoint).to_have_attribute("aria-invalid", "true")
+    expect(endpoint).to_be_focused()
+    expect(dlg.locator(".field-error")).to_have_text("endpoint must start with http:// or https://")
+    assert not [m for m in api.get("/mcps").json() if m["name"] == "Home"]
+    endpoint.fill("http://127.0.0.1:9/mcp")
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden()
     card = page.locator(".card.mcp", has_text="Home")
