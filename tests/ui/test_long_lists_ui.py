@@ -60,3 +60,35 @@ def test_fifty_agents_filter_by_what_the_card_shows(page: Page, server: ServerPr
     expect(page.get_by_test_id("flow-Night shift")).to_have_count(0)
     expect(page.get_by_test_id("no-match")).to_contain_text("No flows match")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_a_name_another_agent_or_flow_has_is_flagged_before_saving(page: Page, server: ServerProcess,
+                                                                  fakes: dict[str, FakeServer]) -> None:
+    """Clients call agents by name (appName, a webhook's agent, /v1 model); a second "Concierge"
+    answered every one of them with a 400 asking for an id, and the dialog had saved it silently."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", timeout=60,
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    b = api.post("/backends", json={"name": "Names box", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    api.post("/agents", json={"name": "Concierge", "llm": {"backend": b["id"], "model": "alpha-chat"}}).raise_for_status()
+
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_role("button", name="New agent").first.click()
+    dlg = page.get_by_test_id("agent-dialog")
+    name = dlg.get_by_label("Name").first
+    name.fill("Concierge ")
+    expect(dlg.get_by_test_id("name-clash")).to_contain_text("Another agent is already named “Concierge”")
+    name.fill("Concierge 2")
+    expect(dlg.get_by_test_id("name-clash")).to_have_count(0)
+    dlg.get_by_role("button", name="Cancel").click()
+    page.get_by_test_id("agent-Concierge").click()  # its own name is no clash
+    expect(dlg.get_by_label("Name").first).to_have_value("Concierge")
+    expect(dlg.get_by_test_id("name-clash")).to_have_count(0)
+    dlg.get_by_role("button", name="Cancel").click()
+
+    nav(page, "flows")
+    page.get_by_role("button", name="New flow").first.click()
+    flow = page.get_by_test_id("flow-dialog")
+    flow.get_by_label("Name").first.fill("Concierge")
+    expect(flow.get_by_test_id("name-clash")).to_contain_text("Another agent is already named “Concierge”")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

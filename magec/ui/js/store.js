@@ -86,6 +86,17 @@ export const byId = (kind, id) => store[kind].find((x) => x.id === id);
 // a user as the Conversations and Memory pages show them: "@alice (99…)" when a bot's platform named
 // them (the API's userName), else the id alone (API users, and conversations recorded before)
 export const userLabel = (id, name) => (name ? `${name} (${id})` : String(id ?? ''));
+
+// Another agent or flow with this (trimmed) name, other than `selfId`: its kind, else ''. Clients
+// call apps by name (the run API's appName, a webhook's agent, /v1 model): a name two apps share
+// answers them with a 400 asking for the id, so the dialogs say so before saving.
+export function nameTakenBy(name, selfId) {
+  const n = String(name || '').trim();
+  if (!n) return '';
+  if (store.agents.some((a) => a.id !== selfId && a.name === n)) return 'agent';
+  if (store.flows.some((f) => f.id !== selfId && f.name === n)) return 'flow';
+  return '';
+}
 export const nameOf = (kind, id) => byId(kind, id)?.name || (id ? `${String(id).slice(0, 8)}… (missing)` : '—');
 
 // Backends whose probed/declared capabilities include a role ("llm", "stt", "tts", "embeddings").

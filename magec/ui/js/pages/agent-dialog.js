@@ -1,6 +1,6 @@
 // New/Edit agent dialog: identity, prompt, LLM (backend + model picker), voice, MCPs, context guard.
 import { api } from '../api.js';
-import { store, load, backendsWithRole, byId } from '../store.js';
+import { store, load, backendsWithRole, byId, nameTakenBy } from '../store.js';
 import { toast } from '../toast.js';
 import { Modal } from '../components/modal.js';
 import { Icon } from '../components/icon.js';
@@ -40,6 +40,7 @@ export const AgentDialog = {
   // user was still typing in it (before its change event), and the typed tools were lost.
   data() { return { open: false, editing: null, form: blank(), saving: false, error: '', fieldErrors: {}, modelNote: '', toolsText: {} }; },
   computed: {
+    nameClash() { return nameTakenBy(this.form.name, this.editing && this.editing.id); },
     llmBackends() { return backendsWithRole('llm'); },
     sttBackends() { return backendsWithRole('stt'); },
     ttsBackends() { return backendsWithRole('tts'); },
@@ -73,7 +74,8 @@ export const AgentDialog = {
       <div class="banner warn" v-if="editing && editing.valid === false"><Icon name="alert" :size="16"/> {{ editing.invalidReason || 'This agent is invalid' }}</div>
       <div class="grid-2">
         <div class="field"><label for="a-name">Name <span class="req">*</span></label>
-          <input id="a-name" v-model="form.name" required placeholder="e.g. Researcher" autofocus></div>
+          <input id="a-name" v-model="form.name" required placeholder="e.g. Researcher" autofocus>
+          <p class="warn-text small" v-if="nameClash" data-testid="name-clash" role="status">Another {{ nameClash }} is already named “{{ form.name.trim() }}”: clients that call it by name (run API, webhooks, <code>/v1</code> model) will be asked for the id instead. A different name avoids that.</p></div>
         <div class="field"><label>Tags</label><ChipsInput v-model="form.tags" lower placeholder="tag + Enter"/></div>
       </div>
       <div class="field"><label for="a-desc">Description</label>

@@ -5,7 +5,7 @@
 // empty by a force-deleted agent…) shows "invalid" and why, on its card and in its dialog; the list
 // refreshes while the page is open, so fixing the agent clears it without a reload.
 import { api } from '../api.js';
-import { store, load, nameOf, isPending, liveHealth } from '../store.js';
+import { store, load, nameOf, isPending, liveHealth, nameTakenBy } from '../store.js';
 import { toast } from '../toast.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
@@ -33,6 +33,7 @@ const FlowDialog = {
   watch: { form: { deep: true, handler() { this.errorPath = ''; } } },
   computed: {
     isGraph() { return !!this.form && this.form.kind === 'graph'; },
+    nameClash() { return this.form ? nameTakenBy(this.form.name, this.editing && this.editing.id) : ''; },
     current() { return this.editing && store.flows.find((f) => f.id === this.editing.id); },
   },
   setup() { return { isPending }; },
@@ -42,7 +43,8 @@ const FlowDialog = {
       <div class="banner warn" v-if="current && current.valid === false && !isPending(current)" role="status" data-testid="flow-invalid">
         <Icon name="alert" :size="16"/> <span>This flow cannot run: {{ current.invalidReason || 'invalid' }}</span></div>
       <div class="grid-2">
-        <div class="field"><label for="f-name">Name <span class="req">*</span></label><input id="f-name" v-model="form.name" required autofocus placeholder="e.g. Review"></div>
+        <div class="field"><label for="f-name">Name <span class="req">*</span></label><input id="f-name" v-model="form.name" required autofocus placeholder="e.g. Review">
+          <p class="warn-text small" v-if="nameClash" data-testid="name-clash" role="status">Another {{ nameClash }} is already named “{{ form.name.trim() }}”: clients that call it by name (run API, webhooks, <code>/v1</code> model) will be asked for the id instead. A different name avoids that.</p></div>
         <div class="field"><label for="f-desc">Description</label><input id="f-desc" v-model="form.description"></div>
       </div>
       <div class="field" v-if="!editing"><label>Form</label>
