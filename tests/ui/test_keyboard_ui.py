@@ -139,3 +139,45 @@ def test_enter_and_space_open_and_never_save(page: Page, server: ServerProcess, 
     assert len(sent) == 1 and sent[0].startswith("PUT ") and a["id"] in sent[0], sent
     assert api.get(f"/agents/{a['id']}").json()["name"] == "KbdAgent2"
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_flow_built_with_the_keyboard_alone(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
+                                              api: httpx.Client) -> None:
+    """Journey 5 without a mouse: in the flow dialog focus follows the steps. Enter on "+ Agent"
+    lands on the new step's agent picker (it stayed on the button, and Tab walked away from the new
+    step); moving a step keeps focus on its arrows; removing one moves focus to its neighbour (it
+    fell to the page body). The flow saved is the one built."""
+    b = api.post("/backends", json={"name": "Kbd flow fake", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    ids = {name: api.post("/agents", json={"name": name, "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()["id"]
+           for name in ("Kbd Researcher", "Kbd Critic")}
+    signed_in(page, server)
+    nav(page, "flows")
+    page.keyboard.press("n")
+    dlg = page.get_by_test_id("flow-dialog")
+    expect(dlg.get_by_label("Name").first).to_be_focused()
+    page.keyboard.type("Kbd review")
+    add_agent = dlg.locator(".add-row button", has_text="Agent").first
+    _tab_to(page, add_agent)
+    picker = dlg.get_by_label("Agent", exact=True)
+    for n, name in enumerate(("Kbd Critic", "Kbd Researcher", "Kbd Critic")):
+        page.keyboard.press("Enter")  # on "+ Agent" (the first time reached by Tab; then Shift+Tab back)
+        expect(picker.nth(n)).to_be_focused()
+        picker.nth(n).select_option(label=name)  # a <select>'s own keys; what matters is where focus is
+        _tab_to(page, add_agent)
+    # the third step was a slip: remove it from the keyboard; focus lands on the step before it
+    _tab_to(page, dlg.get_by_label("Remove step").nth(2))
+    page.keyboard.press("Enter")
+    expect(picker).to_have_count(2)
+    expect(picker.nth(1)).to_be_focused()
+    # Researcher first: Move up on the second step, focus stays on that step's arrows (the root
+    # sequence's own arrows, always disabled, come first: nth(0))
+    _tab_to(page, dlg.get_by_label("Move up").nth(2))
+    page.keyboard.press("Enter")
+    expect(picker.nth(0)).to_have_value(ids["Kbd Researcher"])
+    expect(dlg.get_by_label("Move down").nth(1)).to_be_focused()  # its Move up is disabled at the top
+    _tab_to(page, dlg.get_by_role("button", name="Create"))
+    page.keyboard.press("Enter")
+    expect(dlg.locator(".modal-box")).to_have_count(0)
+    flow = next(f for f in api.get("/flows").json() if f["name"] == "Kbd review")
+    assert [s["agentId"] for s in flow["root"]["steps"]] == [ids["Kbd Researcher"], ids["Kbd Critic"]]
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]

@@ -65,7 +65,7 @@ export const FlowStep = {
     </div>
     <div class="fstep-children" v-if="isContainer">
       <FlowStep v-for="(c, i) in step.steps" :key="keyOf(c)" :step="c" :path="path + '.steps[' + i + ']'"
-        :siblings="step.steps" :index="i" :error-path="errorPath" @remove="step.steps.splice(i, 1)"/>
+        :siblings="step.steps" :index="i" :error-path="errorPath" @remove="removeAt(i)"/>
       <div class="muted small empty-steps" v-if="!step.steps.length">Empty — add steps below.</div>
       <div class="add-row">
         <button type="button" class="btn ghost sm" v-for="(t, k) in STEP_TYPES" :key="k" @click="add(k)" :title="t.hint"><Icon name="plus" :size="12"/> {{ t.label }}</button>
@@ -77,11 +77,29 @@ export const FlowStep = {
     if (this.step.type === 'loop' && !this.step.exit) this.step.exit = { mode: 'none', expression: '' };
   },
   methods: {
-    add(type) { if (!this.step.steps) this.step.steps = []; this.step.steps.push(newStep(type)); },
+    // Keyboard use: focus follows the step. The new step's first control came before the "+"
+    // buttons, so Enter on "+ Agent" left focus there and Tab walked away from the new step; a
+    // removed step took the focus with it (to the page body); a moved one lost it.
+    children() { return [...(this.$el.querySelector(':scope > .fstep-children')?.children || [])].filter((e) => e.matches('.fstep')); },
+    focusChild(i) {
+      this.$nextTick(() => {
+        const kids = this.children();
+        const el = kids[Math.min(i, kids.length - 1)];
+        const target = el ? el.querySelector('.fstep-head select') : this.$el.querySelector(':scope > .fstep-children > .add-row button');
+        if (target) target.focus();
+      });
+    },
+    add(type) { if (!this.step.steps) this.step.steps = []; this.step.steps.push(newStep(type)); this.focusChild(this.step.steps.length - 1); },
+    removeAt(i) { this.step.steps.splice(i, 1); this.focusChild(i); },
     move(d) {
       const a = this.siblings; const i = this.index; const j = i + d;
       if (j < 0 || j >= a.length) return;
       const [x] = a.splice(i, 1); a.splice(j, 0, x);
+      this.$nextTick(() => {
+        const [first, second] = d < 0 ? ['Move up', 'Move down'] : ['Move down', 'Move up'];
+        const btn = (l) => this.$el.querySelector(`:scope > .fstep-head [aria-label="${l}"]`);
+        (btn(first) && !btn(first).disabled ? btn(first) : btn(second))?.focus();
+      });
     },
     changeType(t) {
       this.step.type = t;
