@@ -162,8 +162,19 @@ async def test_auth_and_unavailable_agent(sqlite_apps: Apps, openai_x: FakeServe
         await sdk(apps, "mgc_wrong").models.list()
     good = sdk(apps, c["token"])
     assert (await good.models.retrieve("Helper")).magec_id == aid  # type: ignore[attr-defined]
-    with pytest.raises(openai.NotFoundError):  # a model outside the client's list does not exist for it
+    with pytest.raises(openai.NotFoundError) as outside:  # a model outside the client's list does not exist for it
         await good.models.retrieve("Broken")
+    assert "allowed no agents" not in outside.value.message
+    # a new client nobody gave an agent yet: an empty list, and the 404 says why (it said only
+    # "does not exist", for every name, and the model list was simply empty)
+    bare = sdk(apps, (await apps.admin.post(f"{A}/clients", json={"name": "New app"})).json()["token"])
+    assert (await bare.models.list()).data == []
+    for call in (bare.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hi"}]),
+                 bare.responses.create(model="Helper", input="hi"), bare.models.retrieve("Helper")):
+        with pytest.raises(openai.NotFoundError) as none:
+            await call
+        assert "This client is allowed no agents or flows yet" in none.value.message, none.value.message
+        assert none.value.code == "model_not_found"  # type: ignore[attr-defined]
 
 
 # ----- messages ------------------------------------------------------------------------------------

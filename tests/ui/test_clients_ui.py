@@ -231,7 +231,12 @@ def test_direct_client_token_dialog_says_where_to_pair_a_phone(page: Page, serve
     page.get_by_role("button", name="New client").first.click()
     dlg = page.get_by_test_id("client-dialog")
     dlg.get_by_label("Name").first.fill("Kitchen phone")
+    # nothing picked yet: a client that can run nothing (an empty /v1 model list, every turn
+    # refused) is said before it is created, not only on its card afterwards
+    expect(dlg.get_by_test_id("no-agents-hint")).to_contain_text("None picked: this client can run nothing")
     dlg.get_by_text("Phone agent").click()
+    expect(dlg.get_by_test_id("no-agents-hint")).to_have_count(0)
+    expect(dlg).to_contain_text("The first one is the default.")
     dlg.get_by_role("button", name="Create").click()
     tok = page.get_by_test_id("token-dialog")
     link = tok.get_by_test_id("voice-ui-url")

@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_json
-from magec.api.user.openai.model_ids import find_model
+from magec.api.user.openai.model_ids import find_model, unknown_model
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
 from magec.api.user.openai.turns import model_field
 from magec.api.user.voice import (
@@ -46,7 +46,7 @@ from magec.api.user.voice import (
     speech_response,
 )
 from magec.context import AppContext
-from magec.errors import UnknownModelError, ValidationError
+from magec.errors import ValidationError
 from magec.memory.runtime_hook import embedder_for
 from magec.runtime.build import Runtime
 from magec.voice import AppRef, locate, parse_speech_request, resolve, transcribe
@@ -62,7 +62,7 @@ def _app(rt: Runtime, caller: Caller, model: Any) -> tuple[AppRef, str]:
     model = model_field(model)
     found = find_model(rt, caller.may_use, model)
     if found is None or not caller.may_use(found.id):
-        raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
+        raise unknown_model(model, caller)
     return locate(rt.snapshot, found.id), found.name or found.id
 
 

@@ -16,7 +16,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 from magec.agents.apps import App
-from magec.errors import ValidationError
+from magec.api.clients import Caller
+from magec.errors import UnknownModelError, ValidationError
 from magec.runtime.build import Runtime
 
 #: characters of the id kept in the listed id (more when two ids share them)
@@ -72,3 +73,13 @@ def find_model(rt: Runtime, usable: Callable[[str], bool], model: str) -> App | 
     if found is None or not usable(found.id):
         found = by_listed_id(model, rt.apps.values(), usable) or found
     return found
+
+
+def unknown_model(model: str, caller: Caller) -> UnknownModelError:
+    """OpenAI's 404 ``model_not_found``; for a client allowed no agent or flow at all it says so
+    (a new client's token gave an empty model list and this 404 for every name, with no word why)."""
+    message = f"The model {model!r} does not exist or you do not have access to it."
+    if caller.allowed is not None and not caller.allowed:
+        message += (" This client is allowed no agents or flows yet: an admin picks them in the Admin UI "
+                    "(Clients → the client → Allowed agents and flows).")
+    return UnknownModelError(message)

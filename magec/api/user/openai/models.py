@@ -15,9 +15,8 @@ from fastapi import APIRouter, Request
 
 from magec.agents.apps import App
 from magec.api.clients import authenticate
-from magec.api.user.openai.model_ids import find_model, listed_id
+from magec.api.user.openai.model_ids import find_model, listed_id, unknown_model
 from magec.context import AppContext
-from magec.errors import UnknownModelError
 from magec.runtime.build import Runtime
 
 
@@ -51,7 +50,7 @@ def router(ctx: AppContext) -> APIRouter:
         caller = authenticate(request, rt)
         found = find_model(rt, caller.may_use, model)
         if found is None or not caller.may_use(found.id) or not found.status.valid:
-            raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
+            raise unknown_model(model, caller)
         return card(rt, found)
 
     return r

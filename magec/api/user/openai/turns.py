@@ -27,12 +27,11 @@ from magec.agents.request_overrides import Overrides, applied
 from magec.api.clients import Caller
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
-from magec.api.user.openai.model_ids import find_model
+from magec.api.user.openai.model_ids import find_model, unknown_model
 from magec.audit.context import attributed
 from magec.errors import (
     FlowRunawayError,
     LlmCallsExceededError,
-    UnknownModelError,
     require_string,
 )
 from magec.runtime.build import Runtime
@@ -48,7 +47,7 @@ def resolve(rt: Runtime, caller: Caller, model: Any) -> App:
     model = model_field(model)
     found = find_model(rt, caller.may_use, model)
     if found is None or not caller.may_use(found.id):
-        raise UnknownModelError(f"The model {model!r} does not exist or you do not have access to it.")
+        raise unknown_model(model, caller)
     return require_app(rt, found.id)
 
 

@@ -107,7 +107,9 @@ const ClientDialog = {
         <option v-for="t in typeOptions()" :key="t.type" :value="t.type">{{ t.type === 'direct' ? 'Direct (API token)' : t.displayName }}</option></select></div>
       <div class="field"><label>Allowed agents and flows</label>
         <ToggleChips v-model="form.allowedAgents" :options="targets" empty="Create an agent first."/>
-        <p class="hint">The first one is the default.</p></div>
+        <p class="warn-text small" v-if="targets.length && !form.allowedAgents.length" data-testid="no-agents-hint">None picked: this
+          client can run nothing (its OpenAI model list is empty and every turn is refused) until you pick at least one.</p>
+        <p class="hint" v-else>The first one is the default.</p></div>
       <Switch v-model="form.enabled" label="Enabled"/>
       <fieldset class="client-type-config" v-if="typeInfo && form.type !== 'direct'"><legend>{{ typeInfo.displayName }} settings</legend>
         <ClientConfigForm :schema="typeInfo.configSchema" :ctype="form.type" v-model="section"/></fieldset>
