@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 
 from magec.agents.apps import App
 from magec.api.clients import authenticate
-from magec.api.user.openai.model_ids import find_model, listed_id, unknown_model
+from magec.api.user.openai.model_ids import find_model, listed_ids_of, unknown_model
 from magec.context import AppContext
 from magec.runtime.build import Runtime
 
@@ -25,7 +25,7 @@ def router(ctx: AppContext) -> APIRouter:
 
     def card(rt: Runtime, a: App) -> dict[str, Any]:
         return {
-            "id": listed_id(a, rt.apps.values()),
+            "id": listed_ids_of(rt)[a.id],
             "object": "model",
             "created": int(ctx.started_at),
             "owned_by": "magec",
