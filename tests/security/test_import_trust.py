@@ -10,16 +10,15 @@ The Admin API's restore of a Magec archive lists the same in ``warnings`` (its d
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
 from magec.testing.apps import running_apps
+from tests.backup.helpers import tar_gz
 
 A = "/api/v1/admin"
 TOKEN = "mgc_planted_token_0123456789"
@@ -82,18 +81,8 @@ async def test_a_hostile_command_cannot_write_to_the_operators_terminal(tmp_path
     assert "\\x1b[32mall good" in out, out
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 async def test_restoring_a_magec_archive_lists_commands_and_credentials(tmp_path: Path) -> None:
-    archive = _tar_gz({"store.json": json.dumps(_store(tmp_path / "ran")).encode()})
+    archive = tar_gz({"store.json": json.dumps(_store(tmp_path / "ran")).encode()})
     async with running_apps(tmp_path / "magec") as apps:
         r = await apps.admin.post(f"{A}/settings/restore?dryRun=true", content=archive,
                                   headers={"Content-Type": "application/gzip"})
