@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from magec.testing.fake_providers import FakeServer
 from magec.testing.server import ServerProcess
@@ -49,6 +49,17 @@ def test_first_provider_is_put_to_use_from_its_dialog(page: Page, server: Server
     assert not api.get("/settings").json().get("longTermProvider")
     emb = api.post("/backends", json={"name": "Embedder", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
     agent = api.post("/agents", json={"name": "Keeper", "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    # The page's first read of the settings is slow to arrive (a busy server, a slow network): it
+    # lands only after the provider was put to use, with what the settings were when it was read.
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_first_read(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))
+        else:
+            route.fallback()
+
+    page.route("**/api/v1/admin/settings", hold_first_read)
     signed_in(page, server)
     nav(page, "memory")
     state = page.get_by_test_id("memory-longterm-state")
@@ -66,6 +77,10 @@ def test_first_provider_is_put_to_use_from_its_dialog(page: Page, server: Server
     dlg.get_by_role("button", name="Create").click()
     expect(dlg).to_be_hidden(timeout=40_000)  # the save waits for the runtime to apply it (slow on a busy machine)
     expect(page.locator(".toast")).to_contain_text(["Long-term memory is on"])
+    expect(state).to_have_text("On · Notes")
+    route, stale = held[0]
+    with page.expect_response(lambda r: r.url.endswith("/settings") and r.request.method == "GET"):
+        route.fulfill(response=stale)  # the older read arrives now: it must not turn memory back "Off"
     expect(state).to_have_text("On · Notes")
     card = page.get_by_test_id("provider-Notes")
     expect(card.get_by_role("radio")).to_be_checked()

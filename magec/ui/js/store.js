@@ -63,18 +63,33 @@ export async function load(kind) {
   return store[kind];
 }
 
+// Settings this page wrote (a save's answer): counted, so a read that was on its way meanwhile
+// does not put the older settings back over them
+let settingsWrites = 0;
+export function setSettings(next) {
+  settingsWrites += 1;
+  store.settings = { ...store.settings, ...next };
+}
+
 export async function loadMeta() {
   const safe = (p) => api.get(p).catch(() => null);
-  const [bt, mt, vt, st] = await Promise.all([
-    safe('/backends/types'), safe('/memory/types'), safe('/voice/types'), safe('/settings'),
+  const writes = settingsWrites;
+  // each answer applied as it lands: a slow one (voice types) must not hold the others back
+  await Promise.all([
+    safe('/backends/types').then((bt) => { if (bt) store.backendTypes = asList(bt); }),
+    safe('/memory/types').then((mt) => { if (mt) store.memoryTypes = asList(mt); }),
+    safe('/voice/types').then((vt) => { if (vt) store.voiceTypes = asList(vt); }),
+    safe('/settings').then((st) => {
+      // loaded.settings: the Settings page shows its forms only then (a form of defaults saved
+      // before the read landed would have put the defaults over every stored setting). A save
+      // made while this read was on its way is newer than what it read: it stays.
+      if (st && settingsWrites === writes) {
+        store.settings = { sessionProvider: '', longTermProvider: '', ...st }; store.loaded.settings = true; store.errors.settings = null;
+      } else if (st) {
+        store.loaded.settings = true; store.errors.settings = null;
+      } else if (!store.loaded.settings) store.errors.settings = 'Could not read the settings: reload the page to try again.';
+    }),
   ]);
-  if (bt) store.backendTypes = asList(bt);
-  if (mt) store.memoryTypes = asList(mt);
-  if (vt) store.voiceTypes = asList(vt);
-  // loaded.settings: the Settings page shows its forms only then (a form of defaults saved before
-  // the read landed would have put the defaults over every stored setting)
-  if (st) { store.settings = { sessionProvider: '', longTermProvider: '', ...st }; store.loaded.settings = true; store.errors.settings = null; }
-  else if (!store.loaded.settings) store.errors.settings = 'Could not read the settings: reload the page to try again.';
 }
 
 export async function loadAll() {

@@ -2,7 +2,7 @@
 // (GET /conversations), open one as the user saw it or as the admin (?view=user|admin), delete,
 // clear, export (GET /conversations/export, fetched with the admin password, saved as a file).
 import { api, raw } from '../api.js';
-import { store, nameOf, fmtTime, userLabel } from '../store.js';
+import { store, nameOf, fmtTime, userLabel, setSettings } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
@@ -172,7 +172,7 @@ export default {
       // the whole settings object: an absent Magec field (sessionProvider…) would go back to its default
       try {
         const settings = await api.get('/settings');
-        store.settings = await api.put('/settings', { ...settings, conversations: this.retention });
+        setSettings(await api.put('/settings', { ...settings, conversations: this.retention }));
         toast.success('Retention saved');
       } catch (e) { toast.error(e); }
     },

@@ -2,7 +2,7 @@
 // A new provider can be put to use at once ("Use it now": the settings' active provider of its
 // category), ticked by default when long-term memory is off, so the first one turns memory on.
 import { api } from '../api.js';
-import { store, load, backendsWithRole } from '../store.js';
+import { store, load, backendsWithRole, setSettings } from '../store.js';
 import { toast } from '../toast.js';
 import { Modal } from '../components/modal.js';
 import { SchemaForm } from '../components/schema-form.js';
@@ -112,7 +112,7 @@ export const MemoryDialog = {
       const setting = body.category === 'session' ? 'sessionProvider' : 'longTermProvider';
       const next = { ...store.settings, [setting]: created.id };
       try {
-        store.settings = { ...store.settings, ...((await api.put('/settings', next)) || next) };
+        setSettings((await api.put('/settings', next)) || next);
         toast.success(body.category === 'session' ? `Sessions now live in “${body.name}”` : `Long-term memory is on: “${body.name}”`);
       } catch (e) { toast.error(`Memory provider “${body.name}” created, but not put to use: ${e.message}`); }
     },

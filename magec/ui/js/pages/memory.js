@@ -1,6 +1,6 @@
 // Memory: session and long-term providers, active selection (settings), health, re-embed, browser.
 import { api } from '../api.js';
-import { store, load, nameOf, modelLabel } from '../store.js';
+import { store, load, nameOf, modelLabel, setSettings } from '../store.js';
 import { toast } from '../toast.js';
 import { route, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
@@ -102,7 +102,7 @@ export default {
     async activate(c, id) {
       const next = { ...store.settings, [c.setting]: id };
       try {
-        store.settings = { ...store.settings, ...((await api.put('/settings', next)) || next) };
+        setSettings((await api.put('/settings', next)) || next);
         toast.success(`${c.title}: ${id ? nameOf('memory', id) : c.defName.toLowerCase()}`);
         this.loadJobs();
       } catch (e) { toast.error(e); }
@@ -151,7 +151,7 @@ export default {
     async remove(m) {
       if (await confirmDelete({ kind: 'memory provider', name: m.name, path: `/memory/${m.id}` })) {
         await Promise.all([load('memory'), load('backends')]);
-        store.settings = { ...store.settings, ...(await api.get('/settings').catch(() => ({}))) };
+        setSettings(await api.get('/settings').catch(() => ({})));
       }
     },
   },

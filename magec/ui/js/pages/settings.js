@@ -1,7 +1,7 @@
 // Settings: active memory providers, session retention, graph flow code-node limits, deleting what is in use,
 // session/sign-out, keyboard shortcuts.
 import { api, auth, setPassword } from '../api.js';
-import { store } from '../store.js';
+import { store, setSettings } from '../store.js';
 import { toast } from '../toast.js';
 import { ask } from '../components/confirm.js';
 import { Icon } from '../components/icon.js';
@@ -112,7 +112,7 @@ export default {
   methods: {
     async save() {
       this.saving = true;
-      try { store.settings = { ...store.settings, ...((await api.put('/settings', this.form)) || this.form) }; toast.success('Settings saved'); } catch (e) { toast.error(e); } finally { this.saving = false; }
+      try { setSettings((await api.put('/settings', this.form)) || this.form); toast.success('Settings saved'); } catch (e) { toast.error(e); } finally { this.saving = false; }
     },
     async pruneSessions() {
       this.pruning = true;
