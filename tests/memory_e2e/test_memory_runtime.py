@@ -150,6 +150,11 @@ async def test_sessions_on_redis_provider(sqlite_apps: Apps, llm: FakeServer, re
     await client.aclose()
     # the sqlite session is not visible through the redis provider (switch applies to new requests)
     assert (await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions/sql-session")).status_code == 404
+    # nothing moved either way (docs/sessions.md): switched back, the database's session is there again
+    assert (await apps.admin.put(f"{A}/settings", json={"sessionProvider": ""})).status_code == 200
+    r = await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions/sql-session")
+    assert r.status_code == 200 and len(r.json()["events"]) == 2, r.text
+    assert (await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions/redis-session")).status_code == 404
 
 
 async def test_pgvector_longterm_through_agents(sqlite_apps: Apps, llm: FakeServer, emb3: FakeServer, postgres: Any) -> None:
