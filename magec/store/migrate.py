@@ -10,6 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from magec.errors import ConfigError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock key held while migrating ("magecmig" as 8 bytes; any fixed key would do)
 _MIGRATION_LOCK = int.from_bytes(b"magecmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -33,7 +35,25 @@ async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        await conn.run_sync(lambda c: command.upgrade(_config(c), revision))
+        await conn.run_sync(lambda c: _upgrade(c, revision))
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = _config(connection)
+    known = {script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions()}
+    unknown = sorted(set(MigrationContext.configure(connection).get_current_heads()) - known)
+    if unknown:
+        # an older magec started on a database a newer one upgraded (a replica restarted mid-rollout,
+        # a rollback): say so in one line, not alembic's "Can't locate revision" traceback
+        raise ConfigError(
+            f"the database schema is at revision {', '.join(unknown)}, which this magec does not know: a "
+            "newer magec upgraded it. Run that version (or a newer one) on every replica; magec never "
+            "downgrades a schema (to go back, restore a backup made by this version into an empty database)"
+        )
+    command.upgrade(cfg, revision)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
