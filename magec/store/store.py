@@ -119,12 +119,13 @@ class Store(EpochFollower, Generic[S]):
         async with self.engine.begin() as conn:
             row = (await conn.execute(sa.select(config_state).where(config_state.c.id == 1))).first()
             if row is None:
-                await conn.execute(
-                    config_state.insert().values(id=1, epoch=0, settings=json.dumps(Settings().dump()))
-                )
-                self.epoch = 0
-            else:
-                self.epoch = int(row.epoch)
+                # replicas starting together on a new database both find no row: the later insert
+                # is a no-op (a plain INSERT failed that replica's start-up with a duplicate key)
+                insert = (postgresql.insert if self.is_postgres else sqlite.insert)(config_state)
+                await conn.execute(insert.values(id=1, epoch=0, settings=json.dumps(Settings().dump()))
+                                   .on_conflict_do_nothing(index_elements=["id"]))
+                row = (await conn.execute(sa.select(config_state.c.epoch).where(config_state.c.id == 1))).one()
+            self.epoch = int(row.epoch)
         await self._protect_legacy()
 
     async def _protect_legacy(self) -> None:
