@@ -24,6 +24,7 @@ from magec.errors import (
     MagecError,
     OverloadedError,
     RateLimitedError,
+    UnavailableError,
 )
 from magec.loop import off_loop
 from magec.redact import redact
@@ -75,7 +76,7 @@ def to_response(err: MagecError) -> JSONResponse:
         extra["references"] = err.references
     if isinstance(err, RateLimitedError | OverloadedError):
         extra["headers"] = {"Retry-After": str(err.retry_after)}
-    if isinstance(err, DatabaseUnavailableError):
+    if isinstance(err, DatabaseUnavailableError | UnavailableError):  # down for now: send it again
         extra["headers"] = {"Retry-After": "5"}
     if isinstance(err, BackendRateLimitError) and err.retry_after:
         extra["headers"] = {"Retry-After": str(int(err.retry_after))}

@@ -16,10 +16,13 @@ and the index updates are atomic and cost one round trip.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
@@ -28,6 +31,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig, ListSessi
 from google.adk.sessions.session import Session
 
 from magec._adk import StaleSessionError
+from magec.errors import UnavailableError
 from magec.memory.session_base import (
     APP,
     SESSION,
@@ -113,6 +117,25 @@ def _fmt_time(t: float) -> str:
     return repr(float(t))  # repr round-trips a float exactly
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reachable(method: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """Redis that cannot be reached is the session store being down, not a bug: the request is
+    answered ``503 unavailable`` with ``Retry-After`` (send it again), not a 500 with a traceback."""
+
+    @functools.wraps(method)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            raise UnavailableError(
+                f"the session store (Redis) cannot be reached: {type(e).__name__}; send it again") from e
+
+    return call
+
+
 class RedisSessionService(MagecSessionService):
     """ADK ``BaseSessionService`` on Redis; ``url`` like ``redis://[user:pass@]host[:6379][/db]``."""
 
@@ -157,6 +180,7 @@ class RedisSessionService(MagecSessionService):
         return {k: load_value(v) for k, v in raw.items()}
 
     # -- BaseSessionService ----------------------------------------------------------------
+    @_reachable
     async def create_session(
         self,
         *,
@@ -190,6 +214,7 @@ class RedisSessionService(MagecSessionService):
             app_raw, user_raw = await pipe.execute()
         return app_raw, user_raw
 
+    @_reachable
     async def get_session(
         self,
         *,
@@ -228,6 +253,7 @@ class RedisSessionService(MagecSessionService):
         set_marker(session, int(meta["rev"]), float(meta["ut"]))
         return session
 
+    @_reachable
     async def list_sessions(self, *, app_name: str, user_id: str | None = None) -> ListSessionsResponse:
         p = self.prefix
         members: list[tuple[str, str, float]] = []
@@ -279,6 +305,7 @@ class RedisSessionService(MagecSessionService):
         sessions.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
         return ListSessionsResponse(sessions=sessions)
 
+    @_reachable
     async def list_session_heads(self, *, app_name: str, user_id: str | None) -> SessionListing:
         """The listing with bounded state (:mod:`magec.memory.session_listing`): a state hash's
         size is summed by a script (``HSTRLEN``) and only the hashes listed are read."""
@@ -330,6 +357,7 @@ class RedisSessionService(MagecSessionService):
         raw: Any = await self.client.zrange(key, start, -1, withscores=True)
         return [(str(m), float(score)) for m, score in raw]
 
+    @_reachable
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         sid = clean_id(session_id) or ""
         keys = self._keys(app_name, user_id, sid)
@@ -339,6 +367,7 @@ class RedisSessionService(MagecSessionService):
             pipe.zrem(keys[7], sid)
             await pipe.execute()
 
+    @_reachable
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         key = f"{self.prefix}:user:{_k(app_name, user_id)}"
         async with self.client.pipeline(transaction=False) as pipe:
@@ -347,6 +376,7 @@ class RedisSessionService(MagecSessionService):
             raw, _ = await pipe.execute()
         return self._hash(raw)
 
+    @_reachable
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event

@@ -157,6 +157,29 @@ async def test_sessions_on_redis_provider(sqlite_apps: Apps, llm: FakeServer, re
     assert (await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions/redis-session")).status_code == 404
 
 
+async def test_sessions_on_an_unreachable_redis_answer_503_not_500(sqlite_apps: Apps, llm: FakeServer) -> None:
+    """Redis down (journey 7: sessions moved there for scale-out): a turn and a session read are
+    refused as unavailable for now, with Retry-After, not a 500 "internal error"."""
+    from magec.testing.services import free_port
+
+    apps = sqlite_apps
+    brain = (await apps.admin.post(f"{A}/backends", json={"name": "brain", "type": "openai", "url": llm.url})).json()
+    a = (await apps.admin.post(f"{A}/agents", json={"name": "A", "llm": {"backend": brain["id"], "model": "m"}})).json()
+    red = (await apps.admin.post(f"{A}/memory", json={"name": "R", "type": "redis", "category": "session",
+                                                       "config": {"connectionString": f"redis://127.0.0.1:{free_port()}/0"}})).json()
+    assert (await apps.admin.put(f"{A}/settings", json={"sessionProvider": red["id"]})).status_code == 200
+    answers = [
+        await apps.user.post(f"{U}/run", json={"appName": a["id"], "userId": "u", "sessionId": "s",
+                                               "newMessage": {"parts": [{"text": "hi"}]}}),
+        await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions/s"),
+        await apps.user.get(f"{U}/apps/{a['id']}/users/u/sessions"),
+    ]
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "unavailable" and "session store (Redis) cannot be reached" in r.json()["error"], r.text
+        assert r.headers["retry-after"] == "5"
+
+
 async def test_pgvector_longterm_through_agents(sqlite_apps: Apps, llm: FakeServer, emb3: FakeServer, postgres: Any) -> None:
     apps = sqlite_apps
     db = postgres.create_database()
