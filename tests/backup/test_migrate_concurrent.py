@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -21,7 +22,7 @@ from magec.testing.server import ServerProcess
 from magec.testing.services import Postgres
 
 
-async def wait_for_two_waiters(watcher: asyncpg.Connection, db: str, alive: list[bool]) -> None:
+async def wait_for_two_waiters(watcher: asyncpg.Connection, db: str, alive: Callable[[], bool]) -> None:
     """Until two sessions of ``db`` wait on a lock (each run is blocked by the test's)."""
     deadline = time.monotonic() + 120
     while True:
@@ -29,7 +30,7 @@ async def wait_for_two_waiters(watcher: asyncpg.Connection, db: str, alive: list
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", db)
         if waiting >= 2:
             return
-        assert all(alive), "a run ended before both reached the database"
+        assert alive(), "a run ended before both reached the database"
         assert time.monotonic() < deadline, "the two runs never both reached the database"
         await asyncio.sleep(0.1)
 
@@ -58,7 +59,7 @@ async def test_two_replicas_migrating_one_postgres_at_once_both_succeed(tmp_path
         await tx.start()
         await holder.execute("LOCK TABLE pg_catalog.pg_type IN SHARE MODE")
         runs = [start_migrate(c) for c in configs]
-        await wait_for_two_waiters(watcher, db, [r.poll() is None for r in runs])
+        await wait_for_two_waiters(watcher, db, lambda: all(r.poll() is None for r in runs))
         await tx.rollback()
         outs = [await asyncio.to_thread(r.communicate, timeout=180) for r in runs]
     finally:
@@ -96,7 +97,7 @@ async def test_two_replicas_starting_at_once_on_a_new_database_both_serve(tmp_pa
         await tx.start()
         await holder.execute("LOCK TABLE config_state IN ACCESS EXCLUSIVE MODE")
         starts = [asyncio.create_task(asyncio.to_thread(p.start, 180)) for p in replicas]
-        await wait_for_two_waiters(watcher, db, [not t.done() for t in starts])
+        await wait_for_two_waiters(watcher, db, lambda: not any(t.done() for t in starts))
         await tx.rollback()
         await asyncio.gather(*starts)
         for p in replicas:  # both serve, on one configuration
