@@ -773,4 +773,23 @@ at c=1 (+2.21 ms in the TTFT section, +2.8 ms in the token section, target 2); g
 `--workers 2` **1.67×** (target 1.8; the load generator shares the two cores, as analysed before).
 The top table's c=64 added-latency rows are queueing behind the CPU a request costs (1.23 ms here),
 as every earlier page explains.
+
+### Profile notes, 2026-12-05 (thirty-first session: the page re-run after the session's changes)
+**Every section of this page is one run** (04:56 UTC, 709 s, nothing else running; the load average
+at the start, 1.41, is the clean-clone CI that had just finished), on the same AMD EPYC VM and the
+same fast host as the thirtieth session's page (the `json` workload 1.96 ms vs 1.99 ms). Nothing on
+the measured paths was optimised; what changed on them: a list append per relayed token (the words a
+client read are kept if it hangs up, `Relay.said`), the part and tool counts of a `/v1` or `/run`
+body (one pass over its messages), one dict lookup per request body for its client's share of the
+in-flight budget, and `/v1/models` ids (computed once per runtime). A py-spy profile of one paced
+stream (c=1, 15 s) showed again no frame above ~6 % of the samples: uvicorn's send, aiohttp's chunk
+reads, the SDK's SSE parse, the relay and the chat model's accumulator, each a few per cent. Goals:
+1 met (1.0× with the context guard on), 2 met (4.3–4.6 µs per message, 8.5 ms longest stall), 4 met
+(plain c=1 **+1.53 ms** in the proxy section and +1.28 ms in the token section, target 2; c=64
+**4.15×** LiteLLM), 6, 7 (0.50 ms SQLite, 1.95 ms pgvector at 100k) and 8 (1.02×) met. Missed, as on
+the last page: goal 3's paced token **102.5 µs** (target 50; 64 paced streams at once 26.7 µs a
+token, met) and its first paced token at c=1 (+2.12 ms in the TTFT section, +2.98 ms in the token
+section, target 2), and goal 5's `--workers 2` **1.6×** (1,373 vs 856 turns/s; 1.29 vs 1.23 ms of
+server CPU per turn; target 1.8, the load generator shares the two cores). Within this run's noise
+the rows moved with the host, not with the changes.
 """
