@@ -113,12 +113,7 @@ class AdminAuth:
         self.limiter.check(ip)
         token = bearer(request)
         right = bool(token) and hmac.compare_digest(token.encode(), self.password.encode())
-        # Only a presented credential counts towards the lockout, or is checked against the
-        # install's count: a signed-out page load (no Authorization header) must not lock the
-        # admin out, and costs no database read.
-        if "authorization" in request.headers:
-            if not right:
-                self.limiter.fail(ip)  # before any await: this process's count stays exact
-            await self.limiter.settle(ip, failed=not right)
+        # a signed-out page load (no Authorization header) must not lock the admin out
+        await self.limiter.judge(ip, presented="authorization" in request.headers, right=right)
         if not right:
             raise AuthError("admin password required: send Authorization: Bearer <password>")

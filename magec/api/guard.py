@@ -392,10 +392,7 @@ class RequestGuard:
         try:
             self.policy.limiter.check(ip)
             right = bool(token) and any(hmac.compare_digest(token, t.encode()) for t in self.policy.metrics_tokens)
-            if "authorization" in request.headers:  # as the admin password (magec.api.auth)
-                if not right:
-                    self.policy.limiter.fail(ip)
-                await self.policy.limiter.settle(ip, failed=not right)
+            await self.policy.limiter.judge(ip, presented="authorization" in request.headers, right=right)
         except RateLimitedError as e:
             return error_response(429, e.message, headers={"Retry-After": str(e.retry_after)})
         if right:

@@ -148,6 +148,16 @@ class Lockout:
         """Count a failure in this process (no I/O; :meth:`settle` writes it for the others)."""
         self.local.fail(key)
 
+    async def judge(self, key: str, *, presented: bool, right: bool) -> None:
+        """After a credential was compared: count it (``presented``: the request brought one) and
+        raise 429 when ``key`` is locked out, for the install (see the module contract). A request
+        that brought none is neither counted nor read for."""
+        if not presented:
+            return
+        if not right:
+            self.fail(key)  # before any await: this process's count stays exact
+        await self.settle(key, failed=not right)
+
     async def settle(self, key: str, *, failed: bool) -> None:
         """After a credential was compared: write the failure (when ``failed``) and raise 429 when
         the install's failures before this attempt reached the limit (see the module contract)."""
