@@ -116,7 +116,7 @@ class ServerProcess:
                 if (
                     httpx.get(f"{self.admin_url}/api/v1/health", timeout=0.5).status_code == 200
                     and httpx.get(f"{self.user_url}/api/v1/health", timeout=0.5).status_code == 200
-                    and _holds(self.proc.pid, self.port) and _holds(self.proc.pid, self.admin_port)
+                    and holds_port(self.proc.pid, self.port) and holds_port(self.proc.pid, self.admin_port)
                 ):
                     return self
             except httpx.HTTPError:
@@ -166,7 +166,7 @@ class _PortTaken(Exception):
     """The server could not bind a port: another process took it after it was picked."""
 
 
-def _holds(pid: int, port: int) -> bool:
+def holds_port(pid: int, port: int) -> bool:
     """Whether ``pid`` or one of its descendants listens on TCP ``port`` (from /proc; True where
     there is no /proc to ask)."""
     if not Path("/proc/self/net/tcp").exists():

@@ -21,7 +21,7 @@ import pytest
 from magec.clients.telegram import webhook_secret
 from magec.testing.fake_platforms import TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
-from magec.testing.server import ServerProcess
+from magec.testing.server import ServerProcess, holds_port
 
 A = "/api/v1/admin"
 U = "/api/v1/agent"
@@ -327,7 +327,7 @@ async def test_admin_mcp_runs_once_and_its_writes_are_live_on_every_worker(tmp_p
         assert srv.proc is not None
         pids = worker_pids(srv)
         assert set(pids) == {"0", "1"}
-        assert [w for w, pid in sorted(pids.items()) if _listens(pid, mcp_port)] == ["0"]
+        assert [w for w, pid in sorted(pids.items()) if holds_port(pid, mcp_port)] == ["0"]
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {password}"}, timeout=120) as http, \
                 streamable_http_client(f"http://127.0.0.1:{mcp_port}/mcp", http_client=http) as (read, write), \
                 ClientSession(read, write) as s:
@@ -342,23 +342,3 @@ async def test_admin_mcp_runs_once_and_its_writes_are_live_on_every_worker(tmp_p
                     assert agent_id in [a["id"] for a in r.json()], r.headers[WORKER]
     finally:
         srv.stop()
-
-
-def _listens(pid: int, port: int) -> bool:
-    """Whether process ``pid`` holds a listening TCP socket on ``port`` (from /proc)."""
-    inodes = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            f = line.split()
-            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "0A":  # LISTEN
-                inodes.add(f[9])
-    fds = Path(f"/proc/{pid}/fd")
-    held = set()
-    for fd in fds.iterdir():
-        try:
-            target = fd.readlink().as_posix()
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            held.add(target[8:-1])
-    return bool(inodes & held)
