@@ -108,14 +108,20 @@ def _new_client_dialog(page: Page, server: ServerProcess, name: str, kind: str, 
     return dlg
 
 
+def _create_cron(dlg: Any, schedule: str, command_id: str) -> Any:
+    """Fill the cron form of the New client dialog and press Create; the form, for what follows."""
+    form = dlg.get_by_test_id("client-config-cron")
+    form.get_by_label("Schedule").fill(schedule)
+    form.get_by_label("Command").select_option(command_id)
+    dlg.get_by_role("button", name="Create").click()
+    return form
+
+
 def test_new_cron_client_and_token_test(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
                                          artifacts: Path) -> None:
     api, a, cmd = _agent_and_command(server, fakes, "Cron", "Standup", "Write the standup")
     dlg = _new_client_dialog(page, server, "Weekly standup", "cron", "Cron agent")
-    form = dlg.get_by_test_id("client-config-cron")
-    form.get_by_label("Schedule").fill("not a cron")
-    form.get_by_label("Command").select_option(cmd["id"])
-    dlg.get_by_role("button", name="Create").click()
+    form = _create_cron(dlg, "not a cron", cmd["id"])
     expect(dlg.get_by_role("alert")).to_contain_text("config.cron.schedule")
     # at the field itself, the words without the JSON path (the field says which one it is)
     err = form.get_by_label("Schedule").locator("xpath=..").locator("[data-field-error]")
@@ -322,10 +328,7 @@ def test_cron_and_bot_token_dialogs_say_what_the_token_is_for(page: Page, server
     a client token on the user API, limited to the client's agents — holds as written."""
     api, a, cmd = _agent_and_command(server, fakes, "Nightly", "Nightly report", "Summarise the day")
     dlg = _new_client_dialog(page, server, "Nightly report", "cron", "Nightly agent")
-    form = dlg.get_by_test_id("client-config-cron")
-    form.get_by_label("Schedule").fill("0 6 * * *")
-    form.get_by_label("Command").select_option(cmd["id"])
-    dlg.get_by_role("button", name="Create").click()
+    _create_cron(dlg, "0 6 * * *", cmd["id"])
     tok = page.get_by_test_id("token-dialog")
     use = tok.get_by_test_id("token-use")
     expect(use).to_contain_text("Nothing needs this token for the schedule")

@@ -27,6 +27,18 @@ def admin(server: ServerProcess) -> httpx.Client:
                         headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
 
 
+def memory_on(api: httpx.Client, fakes: dict[str, FakeServer], backend: str, provider: str,
+              agent: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A backend on the alpha fake, a SQLite long-term provider embedding with it, put to use, and
+    an agent on that backend: (backend, provider, agent) as the Admin API answered them."""
+    emb = api.post("/backends", json={"name": backend, "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    mem = api.post("/memory", json={"name": provider, "type": "sqlite", "category": "longterm",
+                                    "embedding": {"backend": emb["id"], "model": "alpha-embed"}}).json()
+    api.put("/settings", json={**api.get("/settings").json(), "longTermProvider": mem["id"]}).raise_for_status()
+    made = api.post("/agents", json={"name": agent, "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    return emb, mem, made
+
+
 def say(api: httpx.Client, agent: str, user: str, session: str, text: str) -> list[dict[str, Any]]:
     """One turn through the admin playground's ADK ``/run`` (what the Playground page calls)."""
     r = api.post("/agent/run", json={"appName": agent, "userId": user, "sessionId": session,
@@ -113,11 +125,7 @@ def test_first_provider_is_put_to_use_from_its_dialog(page: Page, server: Server
 def test_count_reembed_refresh_and_user_label(page: Page, server: ServerProcess, fakes: dict[str, FakeServer],
                                               artifacts: Path) -> None:
     api = admin(server)
-    emb = api.post("/backends", json={"name": "Embedder 2", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
-    mem = api.post("/memory", json={"name": "Facts", "type": "sqlite", "category": "longterm",
-                                    "embedding": {"backend": emb["id"], "model": "alpha-embed"}}).json()
-    api.put("/settings", json={**api.get("/settings").json(), "longTermProvider": mem["id"]}).raise_for_status()
-    agent = api.post("/agents", json={"name": "Scribe", "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    emb, mem, agent = memory_on(api, fakes, "Embedder 2", "Facts", "Scribe")
     for user, fact in [("admin", "The office opens at nine"), ("admin", "Parking is on level two"),
                        ("bob", "Bob prefers window seats")]:
         say(api, agent["id"], user, f"s-{user}-{fact[:3]}", f'call save_to_memory {{"content": "{fact}"}}')
@@ -183,11 +191,7 @@ def test_a_client_users_memories_show_and_filter_by_user_id(page: Page, server: 
     Conversations page shows ("ada") found nothing. Now the row reads "ada" with the client's
     name, and the filter takes the client and the user id."""
     api = admin(server)
-    emb = api.post("/backends", json={"name": "Embedder 3", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
-    mem = api.post("/memory", json={"name": "Home facts", "type": "sqlite", "category": "longterm",
-                                    "embedding": {"backend": emb["id"], "model": "alpha-embed"}}).json()
-    api.put("/settings", json={**api.get("/settings").json(), "longTermProvider": mem["id"]}).raise_for_status()
-    agent = api.post("/agents", json={"name": "Home", "llm": {"backend": emb["id"], "model": "alpha-chat"}}).json()
+    _, _, agent = memory_on(api, fakes, "Embedder 3", "Home facts", "Home")
     kitchen = api.post("/clients", json={"name": "Kitchen", "type": "direct", "allowedAgents": [agent["id"]]}).json()
     r = httpx.post(server.user_url + "/api/v1/agent/run", timeout=60, headers={"Authorization": f"Bearer {kitchen['token']}"},
                    json={"appName": agent["id"], "userId": "ada", "sessionId": "k1", "newMessage": {
