@@ -19,7 +19,7 @@ database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864,
          maxSessionBytesPerClient: 5368709120, maxSessionBytes: 33554432, maxMemoriesPerUser: 10000,
-         maxImportEvents: 10000}
+         maxMemoriesPerClient: 500000, maxImportEvents: 10000}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -173,6 +173,9 @@ class Config:
     #: ``limits.maxMemoriesPerUser``: long-term memories one user may have with one agent; a save
     #: beyond it is refused to the model (magec.memory.tools); 0 = no limit
     max_memories_per_user: int = 10_000
+    #: ``limits.maxMemoriesPerClient``: long-term memories all users of one client may have with
+    #: all agents (a client names its users freely); a save beyond it is refused to the model; 0 = no limit
+    max_memories_per_client: int = 500_000
     #: ``limits.maxImportEvents``: events one request may import into a session (``POST
     #: …/sessions`` with ``events``); beyond it the request is refused (400 ``events``); 0 = no limit
     max_import_events: int = 10_000
@@ -501,6 +504,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.max_session_bytes = _int(limits.get("maxSessionBytes", cfg.max_session_bytes), "limits.maxSessionBytes")
     cfg.max_memories_per_user = _int(limits.get("maxMemoriesPerUser", cfg.max_memories_per_user),
                                      "limits.maxMemoriesPerUser")
+    cfg.max_memories_per_client = _int(limits.get("maxMemoriesPerClient", cfg.max_memories_per_client),
+                                       "limits.maxMemoriesPerClient")
     cfg.max_import_events = _int(limits.get("maxImportEvents", cfg.max_import_events), "limits.maxImportEvents")
     mcp = server.get("mcp") or {}
     if not isinstance(mcp, dict):
@@ -566,6 +571,8 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
     if cfg.max_memories_per_user < 0:
         raise ConfigError(f"limits.maxMemoriesPerUser must be 0 or more (0 = no limit); got {cfg.max_memories_per_user}")
+    if cfg.max_memories_per_client < 0:
+        raise ConfigError(f"limits.maxMemoriesPerClient must be 0 or more (0 = no limit); got {cfg.max_memories_per_client}")
     if cfg.max_import_events < 0:
         raise ConfigError(f"limits.maxImportEvents must be 0 or more (0 = no limit); got {cfg.max_import_events}")
     if cfg.max_session_bytes < 0:

@@ -236,7 +236,7 @@ async def _start_runtime(ctx: AppContext) -> None:
 
     ctx.runtime = RuntimeManager(
         ctx,
-        [guard_models, observe_turns, McpHook(mcp), MemoryHook(memory, ctx.config.max_memories_per_user),
+        [guard_models, observe_turns, McpHook(mcp), MemoryHook(memory, ctx.config.max_memories_per_user, ctx.config.max_memories_per_client),
          _skills_hook(ctx), flows.install, a2a_preload],
         memory=memory,
         mcp=mcp,

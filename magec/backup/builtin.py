@@ -21,8 +21,9 @@ from magec.artifacts.tables import recount as recount_artifacts
 from magec.audit.tables import audit_conversations, audit_turns
 from magec.backup.sections import Section
 from magec.costs.tables import cost_prices, flow_runs
+from magec.memory.owners import fill_clients
 from magec.memory.session_quota import recount
-from magec.memory.tables import LONGTERM_TABLES, SESSION_TABLES, memory_scopes
+from magec.memory.tables import LONGTERM_TABLES, SESSION_TABLES, memory_entries, memory_scopes
 from magec.skills.tables import skill_files
 from magec.store.tables import usage
 
@@ -38,6 +39,13 @@ async def _bump_generations(conn: AsyncConnection, before: dict[str, int]) -> No
     await conn.execute(
         memory_scopes.update().values(generation=memory_scopes.c.generation + before["maxGeneration"] + 1)
     )
+
+
+async def _after_memories(conn: AsyncConnection, before: dict[str, int]) -> None:
+    await _bump_generations(conn, before)
+    # an archive from before memories were counted per client has no ``client`` on its rows: fill
+    # it from each owner key, or they would count against no client's limits.maxMemoriesPerClient
+    await conn.execute(fill_clients(memory_entries, conn.dialect.name))
 
 
 async def _recount_sessions(conn: AsyncConnection, _: dict[str, int]) -> None:
@@ -58,7 +66,7 @@ MEMORIES = Section(
     LONGTERM_TABLES,
     description="long-term memories of the SQL memory store (with their embeddings) and re-embed jobs",
     before_restore=_old_generation,
-    after_restore=_bump_generations,
+    after_restore=_after_memories,
 )
 SKILLS = Section("skills", (skill_files,), optional=False, description="files of skill packages")
 PRICES = Section("prices", (cost_prices,), optional=False, description="the cost price table")

@@ -121,6 +121,10 @@ class LongTermStore(Protocol):
 
     async def count(self, app: str | None = None, user: str | Owners | None = None, query: str | None = None) -> int: ...
 
+    async def count_client(self, client: str) -> int:
+        """Memories of every user of one client (the owner keys' client part, ``client`` column)."""
+        ...
+
     async def health(self) -> tuple[bool, str]: ...
 
 

@@ -7,7 +7,9 @@ mode and for the admin. The percent-encoding keeps ``:`` out of the client part,
 
 Tables that count storage per client (``artifacts``, ``session_sessions``) keep that prefix in a
 ``client`` column (``""`` for an id without ``:``), indexed with the row's size, so a client's
-total is one index range. :func:`fill_clients` is the same rule in SQL, for rows stored before the
+total is one index range; long-term memories (``memory_entries``, pgvector's ``memory_vectors``)
+keep it too, set by the column's default (:func:`owner_client`), and count per client
+(:class:`ClientCount`). :func:`fill_clients` is the same rule in SQL, for rows stored before the
 column existed (a migration) or restored from an older backup.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def client_of(user_id: str) -> str:
@@ -39,3 +42,21 @@ def fill_clients(table: sa.Table, dialect: str) -> sa.Update:
     t = table.c
     colon = sa.func.strpos(t.user_id, ":") if dialect == "postgresql" else sa.func.instr(t.user_id, ":")
     return table.update().where(t.client == "", colon > 0).values(client=sa.func.substr(t.user_id, 1, colon - 1))
+
+
+def owner_client(context: Any) -> str:
+    """A ``client`` column's default: the client part of the row's ``user_id`` being inserted."""
+    return client_of(str(context.get_current_parameters().get("user_id") or ""))
+
+
+class ClientCount:
+    """``count_client`` of a store over one ``table`` with a ``client`` column, on ``engine``."""
+
+    engine: AsyncEngine
+    table: sa.Table
+
+    async def count_client(self, client: str) -> int:
+        """Rows of every user of ``client`` (an owner key's client part) with every agent."""
+        async with self.engine.connect() as conn:
+            q = sa.select(sa.func.count()).select_from(self.table).where(self.table.c.client == client)
+            return int((await conn.execute(q)).scalar_one())

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from magec.errors import ConfigError
 from magec.memory.embedder import EmbedderLike, ResolveEmbedder
 from magec.memory.longterm import PGVECTOR_MISSING, query_terms
+from magec.memory.owners import fill_clients, owner_client
 from magec.memory.sql_longterm import _GENERATION, Group, SqlLongTermStore, _Scope
 from magec.memory.tables import create_memory_tables, memory_reembed_jobs, memory_scopes, memory_sets
 from magec.redact import redact
@@ -55,6 +56,8 @@ memory_vectors = sa.Table(
     sa.Column("dim", sa.Integer, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # the owner key's client part, as memory_entries.client
+    sa.Column("client", sa.String(255), nullable=False, server_default="", default=owner_client),
     sa.Index("ix_memory_vectors_scope", "app_name", "user_id", "embedding_model", "dim"),
     sa.Index("ix_memory_vectors_recent", "app_name", "user_id", "created_at"),
     sa.Index("ix_memory_vectors_model", "embedding_model", "id"),
@@ -156,6 +159,14 @@ class PgVectorLongTermStore(SqlLongTermStore):
         async with self.engine.begin() as conn:
             await conn.run_sync(lambda c: pgvector_metadata.create_all(c))
             await conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_memory_vectors_fts ON memory_vectors USING gin ({_TSV})"))
+            # a table made before memories were counted per client gets the column, filled from
+            # each row's owner key (what migration 0013 does for memory_entries)
+            added = await conn.execute(sa.text(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = 'memory_vectors' AND column_name = 'client'"))
+            if added.first() is None:
+                await conn.execute(sa.text("ALTER TABLE memory_vectors ADD COLUMN client varchar(255) NOT NULL DEFAULT ''"))
+                await conn.execute(fill_clients(memory_vectors, "postgresql"))
+            await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_memory_vectors_client ON memory_vectors (client)"))
 
     async def close(self) -> None:
         await super().close()

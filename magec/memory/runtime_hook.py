@@ -333,9 +333,10 @@ class MemoryHook:
     """Build hook over one :class:`MemoryService` (wired by :mod:`magec.server`, which also hands
     the service to the runtime manager as ``manager.memory`` and closes it on shutdown)."""
 
-    def __init__(self, service: MemoryService, max_per_user: int = 0) -> None:
+    def __init__(self, service: MemoryService, max_per_user: int = 0, max_per_client: int = 0) -> None:
         self.service = service
         self.max_per_user = max_per_user  # limits.maxMemoriesPerUser
+        self.max_per_client = max_per_client  # limits.maxMemoriesPerClient
         self._first = True
 
     async def __call__(self, snap: StoreSnapshot, deps: BuildDeps) -> None:
@@ -353,7 +354,9 @@ class MemoryHook:
         deps.build_key.append(f"memory:{provider.id}:{version}:{id(store)}")
 
         def toolset(agent: Agent, _snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
-            return memory_tools(store, app_name=agent.id, max_per_user=self.max_per_user), [MEMORY_INSTRUCTION]
+            tools = memory_tools(store, app_name=agent.id, max_per_user=self.max_per_user,
+                                 max_per_client=self.max_per_client)
+            return tools, [MEMORY_INSTRUCTION]
 
         deps.toolsets.append(toolset)
 

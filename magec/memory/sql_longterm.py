@@ -1,14 +1,13 @@
 """``SqlLongTermStore``: long-term memory in ordinary SQL tables (SQLite default, plain PostgreSQL).
 
 Embeddings are float32 BLOBs; vector search runs over a per (app, user, model, dim)
-:class:`~magec.memory.longterm_index.VectorIndex` cached in-process (an exact float32 scan of the
-contiguous matrix below 20k rows, a cluster-probing IVF index above). The cache is validated on every search by the
-scope's write generation (``memory_scopes``, a primary-key lookup bumped in every write
-transaction), so writes by this or another process invalidate it. Full text matches the query's
-words as substrings (``LIKE``); on SQLite the FTS5 trigram index ``memory_entries_fts`` (see
-:mod:`magec.memory.tables`) finds the candidate rows first, so it is no scan. Search order and scoping: see
-:mod:`magec.memory.longterm`. Re-embedding primitives (``reembed_*``) serve
-:class:`magec.memory.reembed.ReembedJob`.
+:class:`~magec.memory.longterm_index.VectorIndex` cached in-process (an exact float32 scan of the contiguous
+matrix below 20k rows, a cluster-probing IVF index above). The cache is validated on every search by the
+scope's write generation (``memory_scopes``, a primary-key lookup bumped in every write transaction), so
+writes by this or another process invalidate it. Full text matches the query's words as substrings
+(``LIKE``); on SQLite the FTS5 trigram index ``memory_entries_fts`` (see :mod:`magec.memory.tables`) finds
+the candidate rows first, so it is no scan. Search order and scoping: see :mod:`magec.memory.longterm`.
+Re-embedding primitives (``reembed_*``) serve :class:`magec.memory.reembed.ReembedJob`.
 
 :class:`magec.memory.pgvector_longterm.PgVectorLongTermStore` subclasses this, replacing the
 vector and full-text primitives with SQL (pgvector, ``tsvector``).
@@ -37,6 +36,7 @@ from magec.memory.longterm import MemoryEntry, Owners, entry_text, fuse, query_t
 from magec.memory.longterm_index import VectorIndex
 from magec.memory.longterm_index import build as build_index
 from magec.memory.longterm_sqlite import LazyConnection, PointReader, row_map
+from magec.memory.owners import ClientCount
 from magec.memory.tables import (
     LONGTERM_TABLES,
     create_memory_tables,
@@ -69,7 +69,7 @@ def parse_id(id: str | int) -> int:
         raise NotFoundError(f"memory {id!r} not found") from None
 
 
-class SqlLongTermStore:
+class SqlLongTermStore(ClientCount):
     """Long-term memory on an ``AsyncEngine``; ``embedder`` ``None`` means full-text only.
 
     ``store_id`` names the memory set (the memory provider id) in ``memory_sets`` and

@@ -17,6 +17,10 @@ Layout choices (all for cheap appends under concurrency):
 * State is one row per key (``session_state``), so a state delta is an upsert of the changed keys,
   never a read-modify-write of a JSON blob. ``scope`` is ``a`` (app), ``u`` (user) or ``s``
   (session); unused id columns hold ``''``.
+* ``memory_entries.client`` is the owner key's client part, as on ``session_sessions``: the
+  memories one client's users hold are one range of its index (``limits.maxMemoriesPerClient``).
+  It comes with the table, and with migration ``0013_memory_clients`` (filled from ``user_id``)
+  for databases created before it.
 * Memory embeddings are float32 BLOBs with the model key and dimension on every row, so vectors of
   different models are never compared.
 * On SQLite, ``memory_entries_fts`` is an FTS5 **trigram** index over ``content`` and ``category``
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from magec.memory.owners import owner_client
 
 memory_metadata = sa.MetaData()
 
@@ -93,7 +99,10 @@ memory_entries = sa.Table(
     sa.Column("dim", sa.Integer, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # the owner key's client part (magec.memory.owners): a client's memories are one index range
+    sa.Column("client", sa.String(_ID), nullable=False, server_default="", default=owner_client),
     sa.Index("ix_memory_entries_scope", "app_name", "user_id", "embedding_model"),
+    sa.Index("ix_memory_entries_client", "client"),
     sa.Index("ix_memory_entries_recent", "app_name", "user_id", "created_at"),
     sa.Index("ix_memory_entries_model", "embedding_model", "id"),
 )

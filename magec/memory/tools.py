@@ -22,6 +22,7 @@ from google.genai import types
 
 from magec.errors import MagecError
 from magec.memory.longterm import LongTermStore, MemoryEntry
+from magec.memory.owners import client_of
 from magec.redact import redact
 
 MEMORY_INSTRUCTION = """\
@@ -119,6 +120,9 @@ class SaveMemoryTool(MemoryTool):
     required = ["content"]
     #: ``limits.maxMemoriesPerUser``: memories one user may have with one agent (0 = no limit)
     max_per_user = 0
+    #: ``limits.maxMemoriesPerClient``: memories all users of one client may have with all agents
+    #: (0 = no limit); a client names its users freely, so the per-user cap alone bounds nothing
+    max_per_client = 0
 
     async def call(self, args: dict[str, Any], app: str, user: str) -> dict[str, Any]:
         content = _content(args)
@@ -126,6 +130,10 @@ class SaveMemoryTool(MemoryTool):
             # said to the model, which can update or forget one instead (and tell the user)
             return {"success": False, "error": f"long-term memory is full for this user ({self.max_per_user} "
                     "memories): update or delete an old one first"}
+        client = client_of(user)  # "" in open mode and for the admin's playground: no client to count
+        if self.max_per_client and client and await self.store.count_client(client) >= self.max_per_client:
+            return {"success": False, "error": f"long-term memory is full for this client ({self.max_per_client} "
+                    "memories, limits.maxMemoriesPerClient): update or delete an old one first"}
         category = _arg(args, "category")
         if len(category) > MAX_CATEGORY_CHARS:
             raise MagecError(f"category: at most {MAX_CATEGORY_CHARS} characters; got {len(category)}")
@@ -154,11 +162,12 @@ class DeleteMemoryTool(MemoryTool):
         return {"success": True, "message": "Memory deleted."}
 
 
-def memory_tools(store: LongTermStore, app_name: str | None = None, *, max_per_user: int = 0) -> list[BaseTool]:
+def memory_tools(store: LongTermStore, app_name: str | None = None, *, max_per_user: int = 0,
+                 max_per_client: int = 0) -> list[BaseTool]:
     """The four memory tools for one agent (``app_name`` = its agent id; see module docstring);
-    ``max_per_user``: ``limits.maxMemoriesPerUser``."""
+    ``max_per_user``: ``limits.maxMemoriesPerUser``, ``max_per_client``: ``limits.maxMemoriesPerClient``."""
     save = SaveMemoryTool(store, "save_to_memory", "Save a fact about the current user to long-term memory.", app_name)
-    save.max_per_user = max_per_user
+    save.max_per_user, save.max_per_client = max_per_user, max_per_client
     return [
         SearchMemoryTool(
             store,

@@ -1,0 +1,87 @@
+"""Long-term memories per client: ``limits.maxMemoriesPerClient``.
+
+``limits.maxMemoriesPerUser`` bounds one user's memories with one agent, but a client names its
+users: a token holder inventing user ids (``u1``, ``u2``, …) grew the memory store without bound.
+Each memory now records its client (``memory_entries.client``) and a save beyond the client's cap
+is refused to the model, whichever user and agent it is for."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magec.testing.apps import Apps, running_apps
+from magec.testing.fake_providers import FakeServer, OpenAIFake
+from tests.memory_e2e.test_memory_runtime import A, U, setup, tool_result
+
+FULL = ("long-term memory is full for this client (3 memories, limits.maxMemoriesPerClient): "
+        "update or delete an old one first")
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("brain")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def emb3() -> Iterator[FakeServer]:
+    with FakeServer(OpenAIFake("emb3", embedding_dim=3, api_key="sk-emb-key-333")) as s:
+        yield s
+
+
+async def save(apps: Apps, token: str, agent: str, user: str, fact: str) -> dict[str, Any]:
+    r = await apps.user.post(f"{U}/run", headers={"Authorization": f"Bearer {token}"}, json={
+        "appName": agent, "userId": user, "sessionId": f"s-{fact}",
+        "newMessage": {"parts": [{"text": f'call save_to_memory {{"content": "{fact}"}}'}]}})
+    assert r.status_code == 200, r.text
+    return tool_result(r.json(), "save_to_memory")
+
+
+async def test_a_client_inventing_users_is_capped(tmp_path: Path, llm: FakeServer, emb3: FakeServer) -> None:
+    config = {"max_memories_per_user": 2, "max_memories_per_client": 3}
+    async with running_apps(tmp_path / "d", config=config) as apps:
+        ids = await setup(apps, llm, emb3)
+        agents = [ids["a1"], ids["a2"]]
+        one = (await apps.admin.post(f"{A}/clients", json={"name": "one", "allowedAgents": agents})).json()
+        two = (await apps.admin.post(f"{A}/clients", json={"name": "two", "allowedAgents": agents})).json()
+        # each user is under its own cap; together they reach the client's
+        assert (await save(apps, one["token"], ids["a1"], "u1", "f1"))["success"] is True
+        assert (await save(apps, one["token"], ids["a1"], "u2", "f2"))["success"] is True
+        assert (await save(apps, one["token"], ids["a2"], "u3", "f3"))["success"] is True
+        # a new user id (or another agent) does not make room
+        assert await save(apps, one["token"], ids["a1"], "u4", "f4") == {"success": False, "error": FULL}
+        assert await save(apps, one["token"], ids["a2"], "u1", "f5") == {"success": False, "error": FULL}
+        # another client has its own room
+        assert (await save(apps, two["token"], ids["a1"], "u1", "g1"))["success"] is True
+        assert (await apps.admin.get(f"{A}/memory/entries")).json()["total"] == 4
+        # forgetting one makes room again
+        mine = (await apps.admin.get(f"{A}/memory/entries?client={one['id']}&user=u1")).json()["items"]
+        assert len(mine) == 1
+        assert (await apps.admin.delete(f"{A}/memory/entries/{mine[0]['id']}")).status_code in (200, 204)
+        assert (await save(apps, one["token"], ids["a1"], "u5", "f6"))["success"] is True
+
+
+async def test_memories_saved_before_the_column_count_for_their_client(
+        tmp_path: Path, llm: FakeServer, emb3: FakeServer) -> None:
+    """A database from before ``memory_entries.client``: migration 0013 fills it from each row's
+    owner key, so what a client saved before counts against its cap after the upgrade."""
+    data = tmp_path / "d"
+    async with running_apps(data, config={"max_memories_per_client": 0}) as apps:
+        ids = await setup(apps, llm, emb3)
+        one = (await apps.admin.post(f"{A}/clients", json={"name": "one", "allowedAgents": [ids["a1"]]})).json()
+        for i in range(3):
+            assert (await save(apps, one["token"], ids["a1"], f"u{i}", f"old{i}"))["success"] is True
+    with sqlite3.connect(data / "magec.db") as raw:  # the table as it was before 0013
+        raw.execute("DROP INDEX ix_memory_entries_client")
+        raw.execute("ALTER TABLE memory_entries DROP COLUMN client")
+        raw.execute("UPDATE alembic_version SET version_num = '0012_audit_user_name' "
+                    "WHERE version_num = '0013_memory_clients'")
+    async with running_apps(data, config={"max_memories_per_client": 3}) as apps:
+        assert await save(apps, one["token"], ids["a1"], "new", "f") == {"success": False, "error": FULL}
+    with sqlite3.connect(data / "magec.db") as raw:
+        assert raw.execute("SELECT count(*) FROM memory_entries WHERE client != ''").fetchone() == (3,)
