@@ -19,7 +19,7 @@ database: {url: sqlite+aiosqlite:///data/magec.db}
 dataDir: ./data
 limits: {uploadBytes: 26214400, bodyBytes: 2097152, backupBytes: 524288000, sessionCacheBytes: 67108864,
          maxSessionBytesPerClient: 5368709120, maxSessionBytes: 33554432, maxMemoriesPerUser: 10000,
-         maxMemoriesPerClient: 500000, maxImportEvents: 10000}
+         maxMemoriesPerClient: 500000, maxImportEvents: 10000, maxMessages: 20000}
 artifacts: {maxBytes: 10485760, maxPerSession: 200, maxSessionBytes: 104857600,   # docs/artifacts.md
             maxUserBytes: 1073741824, maxClientBytes: 5368709120, urlTTL: 3600, agentTools: false}
 voice:                                     # docs/voice.md
@@ -179,6 +179,10 @@ class Config:
     #: ``limits.maxImportEvents``: events one request may import into a session (``POST
     #: …/sessions`` with ``events``); beyond it the request is refused (400 ``events``); 0 = no limit
     max_import_events: int = 10_000
+    #: ``limits.maxMessages``: messages (input items) one ``/v1/chat/completions`` or
+    #: ``/v1/responses`` request may hold; beyond it the request is refused (400 naming
+    #: ``messages``/``input``; magec.api.counts); 0 = no limit
+    max_messages: int = 20_000
     #: ``database.poolSize`` (connections per process; 0 = sized from ``limits.maxRuns``) and
     #: ``database.poolTimeout`` (seconds a request waits for one, then 503): magec.store.pool
     db_pool_size: int = 0
@@ -507,6 +511,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.max_memories_per_client = _int(limits.get("maxMemoriesPerClient", cfg.max_memories_per_client),
                                        "limits.maxMemoriesPerClient")
     cfg.max_import_events = _int(limits.get("maxImportEvents", cfg.max_import_events), "limits.maxImportEvents")
+    cfg.max_messages = _int(limits.get("maxMessages", cfg.max_messages), "limits.maxMessages")
     mcp = server.get("mcp") or {}
     if not isinstance(mcp, dict):
         raise ConfigError("server.mcp must be a mapping")
@@ -569,18 +574,11 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
                           f"got {cfg.body_bytes_in_flight}")
     if cfg.session_cache_bytes < 0:
         raise ConfigError(f"limits.sessionCacheBytes must be 0 or more; got {cfg.session_cache_bytes}")
-    if cfg.max_memories_per_user < 0:
-        raise ConfigError(f"limits.maxMemoriesPerUser must be 0 or more (0 = no limit); got {cfg.max_memories_per_user}")
-    if cfg.max_memories_per_client < 0:
-        raise ConfigError(f"limits.maxMemoriesPerClient must be 0 or more (0 = no limit); got {cfg.max_memories_per_client}")
-    if cfg.max_import_events < 0:
-        raise ConfigError(f"limits.maxImportEvents must be 0 or more (0 = no limit); got {cfg.max_import_events}")
-    if cfg.max_session_bytes < 0:
-        raise ConfigError(f"limits.maxSessionBytes must be 0 or more (0 = no limit); got {cfg.max_session_bytes}")
-    if cfg.max_session_bytes_per_client < 0:
-        raise ConfigError(
-            f"limits.maxSessionBytesPerClient must be 0 or more (0 = no limit); got {cfg.max_session_bytes_per_client}"
-        )
+    for name, amount in (("maxMemoriesPerUser", cfg.max_memories_per_user), ("maxMessages", cfg.max_messages),
+                         ("maxMemoriesPerClient", cfg.max_memories_per_client), ("maxImportEvents", cfg.max_import_events),
+                         ("maxSessionBytes", cfg.max_session_bytes), ("maxSessionBytesPerClient", cfg.max_session_bytes_per_client)):  # fmt: skip
+        if amount < 0:
+            raise ConfigError(f"limits.{name} must be 0 or more (0 = no limit); got {amount}")
     for name, seconds in (("keepAlive", cfg.keep_alive), ("headerTimeout", cfg.header_timeout),
                           ("bodyTimeout", cfg.body_timeout), ("streamPing", cfg.stream_ping)):  # fmt: skip
         if not 1 <= seconds <= 3600:

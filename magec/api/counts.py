@@ -17,8 +17,12 @@ anything is converted or run; A2A answers it as JSON-RPC invalid params):
   many-part messages does not.
 * :data:`MAX_TOOLS` client function tools (``tools`` of both ``/v1`` routes): OpenAI's limit.
 
-The number of messages is not limited here: a long history is parsed in a worker thread
-(:func:`magec.api.user.openai.messages.split_off_loop`).
+* ``limits.maxMessages`` messages (or input items) in one ``/v1`` request (default
+  :data:`MAX_MESSAGES`; 0 = no limit). A long history is parsed in a worker thread
+  (:func:`magec.api.user.openai.messages.split_off_loop`), but what comes after (the session write,
+  the turn's history) walks it on the event loop: 60,000 plain messages held the loop ~0.45 s
+  after parsing. The scale goal (a 16k-message conversation resent each turn) fits under it.
+  The run API and A2A carry one message a request, whose parts are capped above.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ MAX_PARTS_PER_MESSAGE = 500
 MAX_PARTS = 10_000
 #: client function tools one request may declare (OpenAI's limit)
 MAX_TOOLS = 128
+#: messages one ``/v1`` request may hold (``limits.maxMessages``' default)
+MAX_MESSAGES = 20_000
 
 
 def check_parts(parts: Any, where: str) -> int:
@@ -46,11 +52,15 @@ def check_parts(parts: Any, where: str) -> int:
     return len(parts)
 
 
-def check_messages(messages: Any, key: str) -> None:
-    """Each message's ``content`` list of ``messages`` (a ``/v1`` request's ``messages`` or
-    ``input``) within :data:`MAX_PARTS_PER_MESSAGE`, and all of them within :data:`MAX_PARTS`."""
+def check_messages(messages: Any, key: str, max_messages: int = MAX_MESSAGES) -> None:
+    """At most ``max_messages`` entries in ``messages`` (a ``/v1`` request's ``messages`` or
+    ``input``; ``limits.maxMessages``, 0 = no limit), each one's ``content`` list within
+    :data:`MAX_PARTS_PER_MESSAGE`, and all of them within :data:`MAX_PARTS`."""
     if not isinstance(messages, list):
         return
+    if max_messages and len(messages) > max_messages:
+        raise ValidationError(f"{key}: at most {max_messages} messages in one request (limits.maxMessages); "
+                              f"got {len(messages)}", field=key)
     total = 0
     for i, message in enumerate(messages):
         if isinstance(message, dict):

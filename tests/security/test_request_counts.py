@@ -123,3 +123,28 @@ async def test_too_many_parts_or_tools_are_refused_naming_the_limit(sqlite_apps:
                for i in range(MAX_PARTS)] + [{"role": "user", "content": "last"}]
     r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": history}, headers=h)
     assert r.status_code == 200, r.text[:300]
+
+
+async def test_too_many_messages_are_refused_naming_the_limit(sqlite_apps: Apps, llm: FakeServer) -> None:
+    """60,000 plain messages (a string ``content`` each: no parts to count) held the event loop
+    ~0.45 s after parsing, and a client could send them back to back. ``limits.maxMessages``
+    (20,000 by default) bounds one ``/v1`` request; a 16k-message conversation still runs."""
+    from magec.api.counts import MAX_MESSAGES
+
+    apps = sqlite_apps
+    aid, h = await setup(apps, llm)
+    llm.clear()
+    plain = [{"role": "user" if i % 2 == 0 else "assistant", "content": "a"} for i in range(MAX_MESSAGES)]
+    plain.append({"role": "user", "content": "last"})
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": plain}, headers=h)
+    refused(r, "messages", MAX_MESSAGES)
+    assert r.json()["error"]["param"] == "messages" and "limits.maxMessages" in r.json()["error"]["message"]
+    items = [{"role": "user", "content": "a"}] * (MAX_MESSAGES + 1)
+    r = await apps.user.post("/v1/responses", json={"model": aid, "input": items}, headers=h)
+    refused(r, "input", MAX_MESSAGES)
+    assert r.json()["error"]["param"] == "input"
+    assert llm.requests_to("chat") == []  # nothing ran
+
+    # the scale goal: a 16k-message history is one turn
+    r = await apps.user.post("/v1/chat/completions", json={"model": aid, "messages": plain[-16_001:]}, headers=h)
+    assert r.status_code == 200, r.text[:300]

@@ -96,7 +96,7 @@ def router(ctx: AppContext) -> APIRouter:
         rt = await ctx.runtime.fresh()
         caller = authenticate(request, rt)
         app = resolve(rt, caller, body.get("model"))
-        counts.check_messages(body.get("messages"), "messages")
+        counts.check_messages(body.get("messages"), "messages", ctx.config.max_messages)
         counts.check_tools(body.get("tools"))  # before the history is converted
         turn = await msgs.split_off_loop(body.get("messages"))
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")

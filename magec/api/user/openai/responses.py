@@ -206,7 +206,7 @@ def router(ctx: AppContext) -> APIRouter:
                 found = await rt.session_service.get_session(app_name=app.id, user_id=user, session_id=session_id)
             if p_app != app.id or p_user != raw_user or found is None:  # as OpenAI: 400 naming the field
                 raise ValidationError(f"previous_response_id: no response with id {previous!r}", field="previous_response_id")
-        counts.check_messages(body.get("input"), "input")
+        counts.check_messages(body.get("input"), "input", ctx.config.max_messages)
         counts.check_tools(body.get("tools"))  # before the items are converted
         turn = await msgs.split_off_loop(_items_to_messages(body.get("input"), body.get("instructions")))
         asked = input_items.as_items(body.get("input"))
