@@ -66,10 +66,12 @@ class Admission:
     _clients: Counter[str] = field(default_factory=Counter)
     _backends: Counter[str] = field(default_factory=Counter)
 
-    def enter(self, client: str, backends: Iterable[str]) -> Ticket:
-        """Admit one turn or raise (see the module contract); never waits."""
+    def enter(self, client: str, backends: Iterable[str], what: str = "turns") -> Ticket:
+        """Admit one turn or raise (see the module contract); never waits. ``what`` names what is
+        counted in a refusal (A2A's ``tasks/resubscribe`` streams count as turns: see
+        :mod:`magec.api.user.a2a`)."""
         used = tuple(dict.fromkeys(b for b in backends if b))
-        self._check(client, used)
+        self._check(client, used, what)
         self.in_flight += 1
         if client:
             self._clients[client] += 1
@@ -87,16 +89,16 @@ class Admission:
         client, used = self._who(runtime, app, owner)
         self._check(client, tuple(dict.fromkeys(b for b in used if b)))
 
-    def _check(self, client: str, used: tuple[str, ...]) -> None:
+    def _check(self, client: str, used: tuple[str, ...], what: str = "turns") -> None:
         lim = self.limits
         if lim.max_runs and self.in_flight >= lim.max_runs:
             raise OverloadedError(
-                f"the server is running {self.in_flight} turns, its limit (limits.maxRuns); retry shortly",
+                f"the server is running {self.in_flight} {what}, its limit (limits.maxRuns); retry shortly",
                 retry_after=RETRY_AFTER,
             )
         if lim.per_client and client and self._clients[client] >= lim.per_client:
             raise RateLimitedError(
-                f"this client is running {lim.per_client} turns at once, its limit (limits.maxRunsPerClient)",
+                f"this client is running {lim.per_client} {what} at once, its limit (limits.maxRunsPerClient)",
                 retry_after=RETRY_AFTER,
             )
         if lim.per_backend:

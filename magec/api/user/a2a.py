@@ -15,16 +15,19 @@
   params (``-32602``) naming it, and so is a message of more parts than
   :data:`magec.api.counts.MAX_PARTS_PER_MESSAGE` and an A2A 0.3 file part whose ``bytes`` is not base64
   (a2a-sdk answers it as an internal error). Everything is read from the runtime of this request, so toggling
-  ``a2a.enabled`` is visible on the next request.
+  ``a2a.enabled`` is visible on the next request. A ``tasks/resubscribe`` (``SubscribeToTask``)
+  stream takes an admission slot for as long as it is open, as a turn does (:func:`_admit_stream`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 
 from magec.a2a import A2A_USER, STREAM_METHODS, cards
@@ -33,12 +36,13 @@ from magec.api import counts
 from magec.api.clients import authenticate
 from magec.api.errors import json_body
 from magec.context import AppContext
-from magec.errors import NotFoundError, ValidationError
+from magec.errors import NotFoundError, OverloadedError, RateLimitedError, ValidationError
 from magec.runtime.build import Runtime
 from magec.runtime.run import require_app
 
 if TYPE_CHECKING:
     from magec.a2a.service import A2aService
+    from magec.runtime.admission import Ticket
 
 CORS = {"Access-Control-Allow-Origin": "*"}  # cards are public documents (Magec sends the same)
 
@@ -67,6 +71,9 @@ def _parse_error(err: ValidationError) -> Response:
 
 #: JSON-RPC 2.0's "Invalid params"
 INVALID_PARAMS = -32602
+#: JSON-RPC 2.0's "Internal error": what a2a-sdk answers a refusal of the server's (and magec a
+#: database outage, with ``data.errorCode``); no code of the spec says "retry later"
+INTERNAL_ERROR = -32603
 #: ``historyLength`` is an int32 in a2a-sdk's protobuf types
 INT32 = range(-(2**31), 2**31)
 
@@ -130,6 +137,57 @@ def _streaming(body: Any) -> bool:
     return isinstance(body, dict) and body.get("method") in STREAM_METHODS
 
 
+#: the methods that open a stream without starting a turn (which admission would count)
+RESUBSCRIBE = frozenset({"tasks/resubscribe", "SubscribeToTask"})
+
+
+def _admit_stream(ctx: AppContext, body: Any, client: str | None) -> tuple[Ticket | None, Response | None]:
+    """A slot of :class:`~magec.runtime.admission.Admission` for a ``tasks/resubscribe`` stream,
+    counted like a turn against ``limits.maxRuns`` and ``maxRunsPerClient``: a stream follows its
+    task (taps its events, or reads its stored copy every second) for as long as it runs, and
+    uncounted, one client could open any number while ``message/stream`` was refused. Past a limit:
+    HTTP 429 (``maxRunsPerClient``) or 503 (``maxRuns``) with ``Retry-After`` and a JSON-RPC error
+    whose ``data`` carries ``errorCode`` and ``retryAfter``."""
+    admission = ctx.extras.get("admission")
+    if admission is None or not isinstance(body, dict) or body.get("method") not in RESUBSCRIBE:
+        return None, None
+    try:
+        return admission.enter(client or "", (), "turns and A2A streams"), None
+    except (RateLimitedError, OverloadedError) as err:
+        rid = body.get("id") if isinstance(body.get("id"), str | int) else None
+        data = {"errorCode": err.code, "retryAfter": err.retry_after}
+        return None, JSONResponse({"jsonrpc": "2.0", "id": rid, "error": {"code": INTERNAL_ERROR, "message": str(err),
+                                                                          "data": data}},
+                                  status_code=err.status_code, headers={"Retry-After": str(err.retry_after)})
+
+
+def _released_with(response: Response, ticket: Ticket) -> Response:
+    """``response`` with ``ticket`` released when its stream ends, however it ends (an answer that
+    is no stream, e.g. an unknown task's error, releases it at once)."""
+    inner = getattr(response, "body_iterator", None)
+    if not hasattr(response, "ping_interval") or inner is None:
+        ticket.release()
+        return response
+
+    async def body() -> AsyncIterator[Any]:
+        try:
+            async for chunk in inner:
+                yield chunk
+        finally:  # the end, the client gone (cancelled) or the server stopping
+            ticket.release()
+
+    response.body_iterator = body()  # type: ignore[attr-defined]
+    before = response.background
+
+    async def after() -> None:  # never iterated (an early cancel): released after the response
+        ticket.release()
+        if before is not None:
+            await before()
+
+    response.background = BackgroundTask(after)
+    return response
+
+
 def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
     r = APIRouter(prefix=cards.PREFIX, tags=["a2a"])
     made: list[A2aService] = [service] if service is not None else []
@@ -183,9 +241,18 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
         refused = _too_many_parts(body) or _history_length_out_of_range(body) or _file_bytes_not_base64(body)
         if refused is not None:
             return refused
+        ticket, refused = _admit_stream(ctx, body, caller.client_id)
+        if refused is not None:
+            return refused
         streaming = _streaming(body)
         from magec.a2a.executor import Turn
 
-        return await a2a().handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))
+        try:
+            response = await a2a().handle(request, Turn(rt, app, caller.owner_key(A2A_USER), caller.client_id, streaming))
+        except BaseException:
+            if ticket is not None:
+                ticket.release()
+            raise
+        return response if ticket is None else _released_with(response, ticket)
 
     return r
