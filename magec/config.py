@@ -10,7 +10,7 @@ substituted value (they show the ``${VAR}`` it came from).
 ```yaml
 server: {host: 0.0.0.0, port: 8080, adminPort: 8081, adminPassword: ${MAGEC_ADMIN_PASSWORD},
          encryptionKey: ${MAGEC_ENCRYPTION_KEY}, publicURL: https://magec.example.com,
-         adminHost: 127.0.0.1, openAccess: local, shutdownGrace: 15, allowedHosts: [], corsOrigins: [], adminOrigins: [],
+         adminHost: 127.0.0.1, openAccess: local, allowClientFileURIs: false, shutdownGrace: 15, allowedHosts: [], corsOrigins: [], adminOrigins: [],
          trustedProxies: [], metricsToken: ${MAGEC_METRICS_TOKEN}, keepAlive: 120,
          headerTimeout: 60, bodyTimeout: 60, streamPing: 15,
          mcp: {enabled: false, port: 8082, host: 127.0.0.1}}   # the Admin API as MCP tools (docs/admin-mcp.md)
@@ -196,6 +196,9 @@ class Config:
     #: ``server.openAccess``: who may use the user API while no client exists (it needs no token
     #: then): ``local`` (default) — only this machine (a loopback peer); ``network`` — anyone
     open_access: str = "local"
+    #: ``server.allowClientFileURIs``: pass files clients name by URI on to Gemini backends, which fetch
+    #: them with the install's key; off: refused (400; magec.api.file_uris)
+    allow_client_file_uris: bool = False
     #: ``server.shutdownGrace``: seconds a stopping server lets accepted background runs (webhook
     #: runs answered 202) finish before it cancels them and tells their callbacks to send again
     shutdown_grace: int = 15
@@ -469,6 +472,7 @@ def _settings(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     cfg.metrics_token = str(server.get("metricsToken") or "")
     cfg.allowed_hosts = _list(server.get("allowedHosts"), "server.allowedHosts")
     cfg.open_access = str(server.get("openAccess") or cfg.open_access)
+    cfg.allow_client_file_uris = _bool(env.get("MAGEC_ALLOW_CLIENT_FILE_URIS") or server.get("allowClientFileURIs", False), "server.allowClientFileURIs")  # fmt: skip
     cfg.shutdown_grace = _int(server.get("shutdownGrace", cfg.shutdown_grace), "server.shutdownGrace")
     cfg.cors_origins = _list(server.get("corsOrigins"), "server.corsOrigins")
     cfg.admin_origins = _list(server.get("adminOrigins"), "server.adminOrigins")

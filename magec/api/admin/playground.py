@@ -14,5 +14,5 @@ from magec.context import AppContext
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter()
     r.include_router(agent_router(ctx, lambda _req, _rt: OPEN, user_view=False), prefix="/agent")
-    r.include_router(artifact_router(ctx, lambda _req, _rt: OPEN), prefix="/agent")
+    r.include_router(artifact_router(ctx, lambda _req, _rt: OPEN, user_view=False), prefix="/agent")
     return r

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from magec.a2a import A2A_USER, STREAM_METHODS, cards
 from magec.agents.apps import App
-from magec.api import counts
+from magec.api import counts, file_uris
 from magec.api.clients import authenticate
 from magec.api.errors import json_body
 from magec.context import AppContext
@@ -127,6 +127,19 @@ def _too_many_parts(body: Any) -> Response | None:
     msg = params.get("message") if isinstance(params, dict) else None
     try:
         counts.check_parts(msg.get("parts") if isinstance(msg, dict) else None, "params.message.parts")
+    except ValidationError as err:
+        assert isinstance(body, dict)
+        return _invalid_params(body, str(err))
+    return None
+
+
+def _file_uri(ctx: AppContext, rt: Runtime, app: App, body: Any) -> Response | None:
+    """A file part named by URI for an agent on a Gemini backend (:mod:`magec.api.file_uris`),
+    answered as invalid params naming the part."""
+    params = body.get("params") if isinstance(body, dict) else None
+    try:
+        file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, app,
+                        a2a=params.get("message") if isinstance(params, dict) else None)
     except ValidationError as err:
         assert isinstance(body, dict)
         return _invalid_params(body, str(err))
@@ -238,7 +251,8 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
             body = await json_body(request)
         except ValidationError as err:
             return _parse_error(err)
-        refused = _too_many_parts(body) or _history_length_out_of_range(body) or _file_bytes_not_base64(body)
+        refused = (_too_many_parts(body) or _history_length_out_of_range(body) or _file_bytes_not_base64(body)
+                   or _file_uri(ctx, rt, app, body))
         if refused is not None:
             return refused
         ticket, refused = _admit_stream(ctx, body, caller.client_id)

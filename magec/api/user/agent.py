@@ -38,7 +38,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 from magec.agents.apps import App
-from magec.api import counts
+from magec.api import counts, file_uris
 from magec.api.clients import OPEN, Caller, authenticate, check_client_state
 from magec.api.errors import error_response, json_body, status_for_code
 from magec.api.limits import answer_while_connected
@@ -219,6 +219,8 @@ def agent_router(
         raw_message = body.get("newMessage")
         # before a pydantic object is made of each part (magec.api.counts)
         counts.check_parts(raw_message.get("parts") if isinstance(raw_message, dict) else None, "newMessage.parts")
+        if user_view:  # the admin's playground: the key's owner may name its own files
+            file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, app, run=raw_message)
         message = parse_message(raw_message)
         state_delta = client_state(body.get("stateDelta"), "stateDelta")
         # A session id that another client uses is a different session here (its key holds the

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
+from magec.api import file_uris
 from magec.api.clients import Caller
 from magec.api.errors import json_body
 from magec.api.routing import GatedRouter
@@ -69,7 +70,10 @@ def meta_json(meta: Any, owner: str, user_id: str) -> dict[str, Any]:
     return out
 
 
-def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller]) -> APIRouter:
+def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Caller], *,
+                    user_view: bool = True) -> APIRouter:
+    """``user_view``: the user app's (a client's ``fileData`` URI is checked, magec.api.file_uris);
+    the admin playground's twin passes False."""
     r = APIRouter(tags=["artifacts"])
     base = "/apps/{app_name}/users/{user_id}/sessions/{session_id}/artifacts"
 
@@ -114,6 +118,14 @@ def artifact_router(ctx: AppContext, caller_of: Callable[[Request, Runtime], Cal
             err = e.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ())) or "body"
             raise ValidationError(f"{where}: {err.get('msg', 'invalid')}", field=where) from None
+        if user_view and part.file_data is not None and part.file_data.file_uri:
+            # an agent's artifact tools hand it to the model: a Gemini backend would fetch it
+            assert ctx.runtime is not None
+            rt = ctx.runtime.current()
+            owner_app = rt.apps.get(app)
+            if owner_app is not None:
+                file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, owner_app,
+                                run={"parts": [body.artifact]}, where="artifact.fileData.fileUri")
         svc = artifacts().service
         version = await svc.save_artifact(app_name=app, user_id=user, session_id=session_id,
                                           filename=body.filename, artifact=part,

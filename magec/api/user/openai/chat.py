@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
-from magec.api import counts
+from magec.api import counts, file_uris
 from magec.api.clients import authenticate
 from magec.api.errors import json_body, status_for_code
 from magec.api.limits import LISTEN_SECONDS, ClientDisconnected
@@ -97,6 +97,7 @@ def router(ctx: AppContext) -> APIRouter:
         caller = authenticate(request, rt)
         app = resolve(rt, caller, body.get("model"))
         counts.check_messages(body.get("messages"), "messages", ctx.config.max_messages)
+        file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, app, v1=("messages", body.get("messages")))
         counts.check_tools(body.get("tools"))  # before the history is converted
         turn = await msgs.split_off_loop(body.get("messages"))
         overrides = params.overrides(body, turn.instructions, is_flow=app.kind == "flow")

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse
 
 from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
-from magec.api import counts
+from magec.api import counts, file_uris
 from magec.api.clients import Caller, authenticate
 from magec.api.errors import json_body
 from magec.api.limits import parse_field
@@ -207,6 +207,7 @@ def router(ctx: AppContext) -> APIRouter:
             if p_app != app.id or p_user != raw_user or found is None:  # as OpenAI: 400 naming the field
                 raise ValidationError(f"previous_response_id: no response with id {previous!r}", field="previous_response_id")
         counts.check_messages(body.get("input"), "input", ctx.config.max_messages)
+        file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, app, v1=("input", body.get("input")))
         counts.check_tools(body.get("tools"))  # before the items are converted
         turn = await msgs.split_off_loop(_items_to_messages(body.get("input"), body.get("instructions")))
         asked = input_items.as_items(body.get("input"))
