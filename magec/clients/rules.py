@@ -11,6 +11,11 @@ composition root through :data:`RULES`):
   :mod:`magec.store.sensitive`), so it counts as set when the stored one is.
 * Cron: the schedule must parse (:mod:`magec.clients.cronexpr`) and the time zone must exist.
 * Webhook: exactly one of ``passthrough: true`` / ``commandId`` (a clear message, not ``oneOf``'s).
+* Bots: ``apiBaseUrl`` carries no platform token in its path (Telegram's ``/bot<token>``, a Slack
+  ``xoxb-``/``xapp-`` token, the client's own bot token): magec adds the token where the platform
+  wants it, from the write-only ``botToken``, while the URL is shown in every view and backup.
+  Credentials a proxy in front needs (``user:pass@``, ``?key=``) are a secret URL's
+  (``Client.secret_urls``: encrypted, shown masked).
 * Imports (``magec import-magec``) are not checked: Magec's data is kept as it is and a client
   that cannot run shows the reason in its status instead.
 """
@@ -18,7 +23,9 @@ composition root through :data:`RULES`):
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError as SchemaError
@@ -98,6 +105,8 @@ def client_config(save: Save) -> None:
         err = errors[0]
         path = _path(prefix, err)
         raise ValidationError(f"{path}: {_message(err)}", field=path)
+    if ctype in ("telegram", "slack", "discord"):
+        _no_token_in_path(checked, prefix)
     if ctype == "cron":
         try:
             cronexpr.parse(checked["schedule"])
@@ -107,6 +116,24 @@ def client_config(save: Save) -> None:
             cronexpr.timezone(checked.get("timezone"))
         except ValueError as e:
             raise ValidationError(f"{prefix}.timezone: {e}", field=f"{prefix}.timezone") from None
+
+
+#: a platform token: Telegram's ``<bot id>:<secret>``, Slack's ``xox?-`` / ``xapp-``
+_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}|\bxox[a-z]-[A-Za-z0-9-]+|\bxapp-[A-Za-z0-9-]+")
+
+
+def _no_token_in_path(section: dict[str, Any], prefix: str) -> None:
+    url = section.get("apiBaseUrl")
+    if not isinstance(url, str) or not url.strip():
+        return
+    path = urlsplit(url.strip()).path
+    own = [section[k] for k in ("botToken", "appToken") if isinstance(section.get(k), str) and len(section[k]) >= 8]
+    if _TOKEN.search(unquote(path)) or any(t in unquote(path) for t in own):
+        field = f"{prefix}.apiBaseUrl"
+        raise ValidationError(
+            f"{field}: must not carry the bot token (it is shown in every view and backup); give the API root "
+            "only (e.g. https://api.telegram.org) and the token in botToken, which magec adds to each request",
+            field=field)
 
 
 def _webhook_mode(section: dict[str, Any], prefix: str) -> None:

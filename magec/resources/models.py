@@ -430,6 +430,12 @@ class Client(Resource):
         "config.discord.botToken",
         "config.webhook.signingSecret",
     )
+    # a bot API base behind a proxy may carry credentials (``https://user:pass@host``, ``?key=``):
+    # encrypted whole and shown masked, as a backend's url (a token in its path is refused:
+    # magec.clients.rules)
+    secret_urls: ClassVar[tuple[str, ...]] = (
+        "config.telegram.apiBaseUrl", "config.slack.apiBaseUrl", "config.discord.apiBaseUrl",
+    )
     bound: ClassVar[dict[str, tuple[str, ...]]] = {
         "config.telegram.botToken": ("config.telegram.apiBaseUrl",),
         "config.slack.botToken": ("config.slack.apiBaseUrl",),

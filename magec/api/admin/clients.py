@@ -77,7 +77,7 @@ async def _cron_status(ctx: AppContext, raw: dict[str, Any], view: dict[str, Any
 
 async def _expanded_config(ctx: AppContext, raw: dict[str, Any]) -> dict[str, Any]:
     """The client's ``config.<type>`` with its secrets decrypted and ``${KEY}`` expanded."""
-    data = sensitive.decrypt_all(Client.sensitive, raw, ctx.store.cipher)
+    data = sensitive.decrypt_all(Client.sensitive + Client.secret_urls, raw, ctx.store.cipher)
     snap = await ctx.store.snapshot()
     section = (data.get("config") or {}).get(raw.get("type")) or {}
 
