@@ -109,17 +109,21 @@ def pw() -> Iterator[Any]:
 
 @pytest.fixture
 def phone(pw: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """``phone(wav=None, loop=True)`` → a phone-sized page whose microphone plays ``wav``."""
+    """``phone(wav=None, loop=True, microphone="granted")`` → a phone-sized page whose microphone plays
+    ``wav``; ``microphone="denied"``: the person refused it, ``"none"``: the device has none."""
     opened: list[Any] = []
 
-    def open_page(wav: Path | None = None, loop: bool = True) -> Any:
-        args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                "--autoplay-policy=no-user-gesture-required"]
+    def open_page(wav: Path | None = None, loop: bool = True, microphone: str = "granted") -> Any:
+        args = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
+        if microphone != "none":
+            args.append("--use-fake-device-for-media-stream")
+        if microphone == "granted":
+            args.append("--use-fake-ui-for-media-stream")
         if wav is not None:
             args.append(f"--use-file-for-fake-audio-capture={wav}{'' if loop else '%noloop'}")
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
         ctx = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  permissions=["microphone"])
+                                  permissions=["microphone"] if microphone == "granted" else [])
         opened.append(browser)
         return _track_errors(ctx.new_page())
 

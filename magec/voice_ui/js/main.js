@@ -279,13 +279,13 @@ function startRecording() {
   s.status = 'recording';
 }
 
-async function finishRecording() {
+async function finishRecording({ tapped = false } = {}) {
   const rec = recording;
   recording = null;
   if (!rec) return;
   clearTimeout(rec.timer);
   const seconds = rec.frames.reduce((n, f) => n + f.length, 0) / (rec.rate || 1);
-  if (seconds < 0.3) { s.status = idleStatus(); return; }
+  if (seconds < 0.3) { if (tapped) notify('info', HOLD_HINT); s.status = idleStatus(); return; }
   s.status = 'transcribing';
   try {
     const text = await transcribe(s.agentId, encodeWav(rec.frames, rec.rate), s.spokesperson || undefined);
@@ -293,6 +293,15 @@ async function finishRecording() {
     await send(text, { spoken: true });
   } catch (e) { notify('error', say(e)); s.status = idleStatus(); }
 }
+
+// getUserMedia's failures, in words that say what to do (the browser's own — "Requested device not
+// found", "Could not start audio source" — do not)
+const MIC_ERRORS = {
+  NotAllowedError: 'The microphone is blocked for this page. Allow it in the browser\'s site settings (the icon next to the address, or the app\'s settings when installed), then try again. Typing works meanwhile.',
+  NotFoundError: 'No microphone was found on this device. Connect one, or type instead.',
+  NotReadableError: 'The microphone could not be started: another app may be using it. Close that app and try again.',
+  OverconstrainedError: 'The microphone could not be started: another app may be using it. Close that app and try again.',
+};
 
 async function ensureMic() {
   try {
@@ -306,19 +315,31 @@ async function ensureMic() {
     }
     return true;
   } catch (e) {
-    notify('error', e.name === 'NotAllowedError' ? 'Microphone permission was denied.' : say(e));
+    notify('error', MIC_ERRORS[e.name] || say(e));
     return false;
   }
 }
 
+// A press is noted at once: the microphone's first start takes a moment (a permission prompt, the
+// audio graph), and a release meanwhile — a tap — must not leave a recording running with no one
+// holding the button (it went on for 20 s and was then sent to the agent).
+let press = 0; // the press being held (0: none)
 async function pttStart() {
   if (!voiceOf.value.stt) { notify('error', 'This agent has no speech-to-text configured.'); return; }
-  if (!(await ensureMic())) return;
-  stopTurn();
+  const mine = ++press;
   s.pttDown = true;
+  const ok = await ensureMic();
+  if (press !== mine || !s.pttDown) { if (ok) notify('info', HOLD_HINT); return; } // released meanwhile
+  if (!ok) { s.pttDown = false; press = 0; return; }
+  stopTurn();
   startRecording();
 }
-function pttEnd() { if (!s.pttDown) return; s.pttDown = false; finishRecording(); }
+function pttEnd() {
+  if (!s.pttDown) return;
+  s.pttDown = false; press = 0;
+  finishRecording({ tapped: true });
+}
+const HOLD_HINT = 'Hold the button while you speak, then let go to send.';
 
 async function toggleHandsFree() {
   if (s.handsFree) { stopHandsFree(); return; }
@@ -436,7 +457,7 @@ const App = {
         </form>
         <div class="voice">
           <button :class="['ptt', {down: s.pttDown}]" :disabled="!voiceOf.stt" data-testid="ptt"
-                  @pointerdown.prevent="pttStart" @pointerup.prevent="pttEnd" @pointerleave="pttEnd" @contextmenu.prevent>
+                  @pointerdown.prevent="pttStart" @pointerup.prevent="pttEnd" @pointerleave="pttEnd" @pointercancel="pttEnd" @contextmenu.prevent>
             {{ s.pttDown ? 'Release to send' : 'Hold to talk' }}</button>
           <button :class="['hands', {on: s.handsFree}]" :disabled="!voiceOf.stt" @click="toggleHandsFree" data-testid="hands-free" :aria-pressed="s.handsFree">
             {{ s.handsFree ? 'Hands-free on' : 'Hands-free' }}</button>

@@ -1,0 +1,66 @@
+"""The Voice UI on a phone when things go wrong: a tap instead of a hold, a microphone refused or
+missing (real Chromium, touch, a real ``magec serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.voice_ui.conftest import Setup
+from tests.voice_ui.test_voice_ui import pair, wait_for
+
+
+def touch(page: Any, testid: str, kind: str) -> None:
+    """A finger on (``touchStart``) or off (``touchEnd``) the middle of an element, as a phone sends it."""
+    box = page.get_by_test_id(testid).bounding_box()
+    points = [{"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}] if kind == "touchStart" else []
+    if not hasattr(page, "cdp"):  # one session: a touch's end must come where its start came
+        page.cdp = page.context.new_cdp_session(page)
+    page.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+
+def test_a_tap_on_push_to_talk_records_nothing(setup: Setup, phone: Callable[..., Any]) -> None:
+    """The first press starts the microphone, which takes a moment (the permission prompt, the audio
+    graph). A tap released meanwhile left a recording running with nobody holding the button —
+    "Listening… / Release to send" for 20 s, then whatever the room said went to the agent."""
+    page = phone()
+    pair(page, setup)
+    held: list[Any] = []
+    # the microphone's audio graph is still loading when the finger comes off
+    page.context.route("**/js/capture.worklet.js", lambda route: held.append(route))
+    touch(page, "ptt", "touchStart")
+    expect(page.get_by_test_id("ptt")).to_have_text("Release to send")  # the press is seen at once
+    touch(page, "ptt", "touchEnd")
+    expect(page.get_by_test_id("ptt")).to_have_text("Hold to talk")
+    wait_for(page, lambda: held, "the microphone's audio graph being asked for")
+    held[0].continue_()
+    expect(page.get_by_test_id("notice").filter(has_text="Hold the button while you speak")).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("Ready")
+    expect(page.get_by_test_id("ptt")).to_have_text("Hold to talk")
+    assert setup.sent("stt") == []
+    assert page.js_errors == []
+
+
+def test_a_refused_or_missing_microphone_is_explained(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    """The browser's words ("Requested device not found") or a bare "permission was denied" left the
+    person without a next step."""
+    page = phone(microphone="denied")
+    pair(page, setup)
+    touch(page, "ptt", "touchStart")
+    notice = page.get_by_test_id("notice").filter(has_text="microphone is blocked")
+    expect(notice).to_contain_text("Allow it in the browser's site settings")
+    expect(notice).to_contain_text("Typing works meanwhile")
+    touch(page, "ptt", "touchEnd")
+    expect(page.get_by_test_id("ptt")).to_have_text("Hold to talk")
+    expect(page.get_by_test_id("status")).to_have_text("Ready")
+    page.screenshot(path=str(artifacts / "12-microphone-blocked.png"))
+
+    page = phone(microphone="none")
+    pair(page, setup)
+    page.get_by_test_id("hands-free").click()
+    expect(page.get_by_test_id("notice")).to_have_text("No microphone was found on this device. Connect one, or type instead.")
+    expect(page.get_by_test_id("hands-free")).to_have_text("Hands-free")
