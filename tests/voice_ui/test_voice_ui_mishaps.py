@@ -1,5 +1,6 @@
 """The Voice UI on a phone when things go wrong: a tap instead of a hold, a microphone refused or
-missing (real Chromium, touch, a real ``magec serve``).
+missing, the server stopping in the middle of an answer and coming back (real Chromium, touch, a
+real ``magec serve`` restarted on its own data).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from magec.testing.fake_providers import Reply
 from tests.voice_ui.conftest import Setup
 from tests.voice_ui.test_voice_ui import pair, wait_for
+
+CUT_OFF = "The connection was lost before the answer was complete."
 
 
 def touch(page: Any, testid: str, kind: str) -> None:
@@ -64,3 +68,35 @@ def test_a_refused_or_missing_microphone_is_explained(setup: Setup, phone: Calla
     page.get_by_test_id("hands-free").click()
     expect(page.get_by_test_id("notice")).to_have_text("No microphone was found on this device. Connect one, or type instead.")
     expect(page.get_by_test_id("hands-free")).to_have_text("Hands-free")
+
+
+def test_the_server_stopping_mid_answer_and_coming_back(setup: Setup, phone: Callable[..., Any], artifacts: Path) -> None:
+    """A crash mid-answer said "network error" and left the half answer looking finished; the
+    "Connection lost. Retrying…" banner then stayed after the server was back, until the person
+    happened to send something (nothing retried)."""
+    page = phone()
+    pair(page, setup)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    setup.fake.clear()
+    setup.fake.script(Reply(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.1), route="chat")
+    page.get_by_test_id("text").fill("tell me a long story")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("word3")
+    setup.server.kill()  # a crash: no clean end of the stream
+    answer = page.get_by_test_id("message").last
+    expect(answer.get_by_test_id("cut")).to_have_text("Cut off: this answer is incomplete.")
+    expect(page.get_by_test_id("notice").filter(has_text=CUT_OFF)).to_be_visible()
+    expect(page.get_by_test_id("offline")).to_have_text("Connection lost. Retrying…")
+    page.screenshot(path=str(artifacts / "13-server-gone-mid-answer.png"))
+
+    setup.server.start()  # same ports, same data
+    # nobody touches the phone: the app finds the server again by itself (its probe backs off to 15 s)
+    expect(page.get_by_test_id("offline")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("notice").filter(has_text="Connection regained.")).to_be_visible()
+    page.get_by_test_id("text").fill("are you back?")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: are you back?")
+    # the conversation goes on after a reload: what the server kept of it is read back
+    page.reload()
+    expect(page.get_by_test_id("message").first).to_have_text("tell me a long story")
+    expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: are you back?")

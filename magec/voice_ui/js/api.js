@@ -77,6 +77,8 @@ export const sessions = {
   async remove(app, user, id) { await call('DELETE', `${sessionsPath(app, user)}/${enc(id)}`); },
 };
 
+export const CUT_OFF = 'The connection was lost before the answer was complete.';
+
 // Run one turn through POST /run_sse with token streaming; yields each event as it arrives.
 export async function* runStream(appName, userId, sessionId, text, signal, spoken = false) {
   // ?source=voice-ui: the conversation audit files these turns under Magec's "voice-ui" source
@@ -89,7 +91,15 @@ export async function* runStream(appName, userId, sessionId, text, signal, spoke
   const decoder = new TextDecoder();
   let buf = '';
   for (;;) {
-    const { value, done } = await reader.read();
+    let got;
+    try { got = await reader.read(); } catch (e) {
+      // the connection dropped mid-answer (the server stopped, the network went): the browser's
+      // own words are "network error", which says nothing of what happened to the answer
+      if (e.name === 'AbortError' || signal?.aborted) throw e;
+      onNetwork(false);
+      throw new ApiError(CUT_OFF, 0);
+    }
+    const { value, done } = got;
     if (done) break;
     buf += decoder.decode(value, { stream: true });
     let cut;

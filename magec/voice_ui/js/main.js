@@ -1,6 +1,6 @@
 // The Voice UI app: pairing, agent/flow switcher, conversations, text, push-to-talk and hands-free.
 import { createApp, reactive, computed, nextTick } from 'vue';
-import { ApiError, NAME_KEY, auth, clientInfo, deviceUser, runStream, sessions, speech, textOf, transcribe, watchNetwork } from './api.js';
+import { ApiError, CUT_OFF, NAME_KEY, auth, clientInfo, deviceUser, runStream, sessions, speech, textOf, transcribe, watchNetwork } from './api.js';
 import { Mic, VoiceEvents, encodeWav, play, stopPlaying } from './audio.js';
 
 const AGENT_KEY = 'magec.voice.agent';
@@ -35,13 +35,40 @@ function notify(kind, text) {
 }
 const say = (e) => (e instanceof ApiError || e instanceof Error ? e.message : String(e));
 
-watchNetwork((ok) => {
-  if (ok === s.online) return;
-  s.online = ok;
-  notify(ok ? 'info' : 'error', ok ? 'Connection regained.' : 'Connection lost. Retrying…');
-});
-window.addEventListener('online', () => { if (!s.online) { s.online = true; notify('info', 'Connection regained.'); } });
-window.addEventListener('offline', () => { s.online = false; notify('error', 'Connection lost. Retrying…'); });
+// Offline: the banner says "Retrying…", so the app retries by itself — the server's liveness probe,
+// 1 s after the loss and then less often (up to 15 s) — until the server answers again; then it reads
+// the client's agents again (a restarted server may have other settings). Without the probe the
+// banner stayed until the person happened to send something.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15000;
+let retryTimer = null;
+function wentOffline() {
+  if (!s.online) return;
+  s.online = false;
+  notify('error', 'Connection lost. Retrying…');
+  retrySoon(RETRY_FIRST_MS);
+}
+function cameBack() {
+  clearTimeout(retryTimer); retryTimer = null;
+  if (s.online) return;
+  s.online = true;
+  notify('info', 'Connection regained.');
+  refreshAgents();
+}
+function retrySoon(ms) {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(async () => {
+    if (s.online) return;
+    try {
+      const res = await fetch('/api/v1/health', { cache: 'no-store' });
+      if (res.ok) { cameBack(); return; }
+    } catch { /* still down */ }
+    retrySoon(Math.min(Math.max(ms * 2, RETRY_FIRST_MS), RETRY_MAX_MS));
+  }, ms);
+}
+watchNetwork((ok) => (ok ? cameBack() : wentOffline()));
+window.addEventListener('online', () => { if (!s.online) retrySoon(0); });
+window.addEventListener('offline', wentOffline);
 
 const current = computed(() => s.agents.find((a) => a.id === s.agentId) || null);
 const members = computed(() => (current.value?.type === 'flow' ? current.value.agents || [] : []));
@@ -228,12 +255,13 @@ async function send(text, { spoken = false } = {}) {
   s.status = 'thinking';
   scrollDown();
   const answers = new Map();
+  let failed = false; // the server said why the turn failed (an error event)
   try {
     if (!s.sessionId) s.sessionId = await conversationFor(s.agentId, name);
     else await nameConversation(s.agentId, s.sessionId, name);
     for await (const ev of runStream(s.agentId, user, s.sessionId, text, turnAbort.signal, spoken)) {
       s.lastEvent = ev.partial ? 'partial' : 'event';
-      if (ev.errorCode || ev.errorMessage) { notify('error', ev.errorMessage || ev.errorCode); continue; }
+      if (ev.errorCode || ev.errorMessage) { failed = true; notify('error', ev.errorMessage || ev.errorCode); continue; }
       const t = textOf(ev);
       if (!t) continue;
       const key = ev.author || 'agent';
@@ -244,14 +272,25 @@ async function send(text, { spoken = false } = {}) {
     }
   } catch (e) {
     if (e.name !== 'AbortError') notify('error', say(e));
+    markCut(answers);
     s.status = idleStatus();
     if (e.status === 403) await refreshAgents();
     return;
   }
+  // a stream that ended before an answer's last event cut it off: said so, unless the server's
+  // error event already said why
+  if (markCut(answers) && !failed) notify('error', CUT_OFF);
   loadConversations();
   const reply = [...answers.values()].map((m) => m.text).join('\n\n').trim();
   if (reply && (spoken || s.handsFree) && voiceOf.value.tts) await speak(reply);
   s.status = idleStatus();
+}
+
+// Answers still streaming when their stream ended are marked cut off, not left looking finished.
+function markCut(answers) {
+  let cut = false;
+  for (const m of answers.values()) if (m.partial) { m.partial = false; m.cut = true; cut = true; }
+  return cut;
 }
 
 async function speak(text) {
@@ -444,6 +483,7 @@ const App = {
         <div v-for="(m, i) in s.messages" :key="i" :class="['msg', m.role, {partial: m.partial}]" data-testid="message">
           <div v-if="m.role === 'agent' && m.author" class="author">{{ m.author }}</div>
           <div class="text">{{ m.text }}</div>
+          <div v-if="m.cut" class="cut" data-testid="cut">Cut off: this answer is incomplete.</div>
         </div>
       </main>
       <div class="status" data-testid="status" :data-played="s.played" aria-live="polite">
