@@ -20,7 +20,7 @@ from magec.logs import setup_cli_logging, setup_logging
 
 #: options of ``serve`` that take a value (to find the first positional argument past them)
 _VALUED = frozenset({"--config", "-c", "--workers", "-w"})
-_ROOT_ONLY = frozenset({"--help", "-h", "--install-completion", "--show-completion"})
+_ROOT_ONLY = frozenset({"--help", "-h", "--install-completion", "--show-completion", "--version", "-V"})
 
 
 def with_default_command(argv: list[str], commands: set[str]) -> list[str]:
@@ -54,6 +54,30 @@ class _Cli(typer.Typer):
 app = _Cli(help="magec: self-hosted multi-agent AI platform. Options with no command run serve (`magec --config config.yaml`, as Magec's binary).", no_args_is_help=True)
 console = Console(stderr=True)
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
+
+
+def version() -> str:
+    """``magec <version> (database schema <revision>)``: what an operator upgrading compares."""
+    from magec import __version__
+    from magec.store.migrate import schema_heads
+
+    return f"magec {__version__} (database schema {schema_heads()})"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show: Annotated[bool, typer.Option(
+        "--version", "-V", is_eager=True, callback=_show_version,
+        help="print the version and the database schema revision it migrates to, and exit",
+    )] = False,
+) -> None:
+    """magec: self-hosted multi-agent AI platform. Options with no command run serve (`magec --config config.yaml`, as Magec's binary)."""
 
 
 def error(e: Exception) -> None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from magec import __version__
 from magec.api import slow_clients
 from magec.backends import clients_held
 from magec.backends import rules as backend_rules
@@ -545,7 +546,8 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
         else:
             sockets = [None, None, None]
             log.info(
-                "magec user API on %s, admin on %s (database: %s)",
+                "magec %s: user API on %s, admin on %s (database: %s)",
+                __version__,
                 listen_address(config.host, config.port),
                 listen_address(admin_host, config.admin_port),
                 describe(config.resolved_database_url()),

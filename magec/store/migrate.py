@@ -56,6 +56,14 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+def schema_heads() -> str:
+    """The schema revision(s) this magec's migrations lead to, comma-joined (no database needed):
+    what ``magec --version`` names, so an operator can tell whether an upgrade changes the schema."""
+    from alembic.script import ScriptDirectory
+
+    return ",".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The applied head revision(s), comma-joined (several when branches are applied)."""
     from alembic.runtime.migration import MigrationContext

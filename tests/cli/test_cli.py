@@ -105,6 +105,25 @@ def test_migrate_without_a_database_says_the_data_stays_in_sqlite(tmp_path: Path
     assert "PostgreSQL set database.url (MAGEC_DATABASE_URL), see docs/backup.md" in r.stderr
 
 
+def test_version_names_the_release_and_the_schema_it_migrates_to(tmp_path: Path) -> None:
+    """An operator upgrading asks the binary what it is: ``magec --version`` was "Usage: magec serve
+    … No such option: --version" (options with no command run serve). It names the release and the
+    schema revision ``magec migrate`` brings a database to, and touches nothing."""
+    from importlib.metadata import version
+
+    for flag in ("--version", "-V"):
+        r = magec(flag, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        said = re.fullmatch(r"magec (\S+) \(database schema (\S+)\)\n", r.stdout)
+        assert said and said.group(1) == version("magec"), r.stdout
+    assert list(tmp_path.iterdir()) == []  # no data dir, no key, no database
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\n")
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"at revision {said.group(2)}" in r.stderr, (said.group(2), r.stderr)
+
+
 async def test_import_magec_store(tmp_path: Path) -> None:
     store_json = tmp_path / "store.json"
     store_json.write_text(json.dumps(MAGEC_STORE))
