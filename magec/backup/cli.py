@@ -61,12 +61,30 @@ def _bar(console: Console) -> Progress:
     )
 
 
-def _error(r: httpx.Response) -> str:
+def _error(r: httpx.Response, password_from: str = "") -> str:
+    """What went wrong, for the person at the terminal. A ``401`` is said in the command's terms
+    (the server's own words, "send Authorization: Bearer <password>", are an HTTP client's):
+    ``password_from`` names where the password sent came from, "" when none was sent."""
+    if r.status_code == 401:
+        if not password_from:
+            return ("the server asks for its admin password and none was given: pass --password, or "
+                    "--config with the server's config.yaml (server.adminPassword; a ${VAR} in it must be set "
+                    "in this shell too, e.g. MAGEC_ADMIN_PASSWORD)")
+        return f"the server refused the admin password from {password_from}: it is not the server's admin password"
     try:
         body = r.json()
         return str(body.get("error") or body)
     except ValueError:
         return f"HTTP {r.status_code}: {r.text[:200]}"
+
+
+def password_source(cfg: Config, password: str | None) -> str:
+    """Where the admin password a command sends comes from ("" when it sends none)."""
+    if password is not None:
+        return "--password" if password else ""
+    if not cfg.admin_password:
+        return ""
+    return "MAGEC_ADMIN_PASSWORD" if os.environ.get("MAGEC_ADMIN_PASSWORD") else "server.adminPassword"
 
 
 def _changes_table(answer: dict[str, Any]) -> Table:
@@ -103,7 +121,7 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
             ) as r:
                 if r.status_code != 200:
                     r.read()
-                    console.print(f"[red]backup failed:[/red] {_error(r)}")
+                    console.print(f"[red]backup failed:[/red] {_error(r, password_source(cfg, password))}")
                     raise typer.Exit(1)
                 m = re.search(r'filename="?([^";]+)"?', r.headers.get("content-disposition", ""))
                 path = out or Path(m.group(1) if m else "magec-backup.tar.gz")
@@ -116,7 +134,8 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
                         fh.write(chunk)
                         bar.advance(task, len(chunk))
         except httpx.HTTPError as e:
-            console.print(f"[red]backup failed:[/red] cannot reach the Admin API ({e}); is `magec serve` running?")
+            console.print(f"[red]backup failed:[/red] cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
+                          "is `magec serve` running (with this config)?")
             raise typer.Exit(1) from None
         console.print(f"backup written to [bold]{path}[/bold] ({path.stat().st_size} bytes)")
 
@@ -152,10 +171,12 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
                         headers={"Content-Type": "application/gzip", "Content-Length": str(size)},
                     )
             except httpx.HTTPError as e:
-                console.print(f"[red]restore failed:[/red] cannot reach the Admin API ({e}); is `magec serve` running?")
+                console.print(f"[red]restore failed:[/red] cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
+                              "is `magec serve` running (with this config)?")
                 raise typer.Exit(1) from None
         if r.status_code != 200:
-            console.print(f"[red]restore failed ({r.status_code}), nothing was changed:[/red] {_error(r)}")
+            console.print(f"[red]restore failed ({r.status_code}), nothing was changed:[/red] "
+                          f"{_error(r, password_source(cfg, password))}")
             raise typer.Exit(1)
         answer = r.json()
         console.print(_changes_table(answer))

@@ -42,6 +42,12 @@ def test_backup_and_restore_between_running_servers(tmp_path: Path, provider: Fa
 
         r = magec("restore", str(out), "--config", str(b.data_dir / "config.yaml"), "--password", "wrong")
         assert r.returncode == 1 and "nothing was changed" in r.stderr, r.stderr
+        # a refused password is said in the command's terms, not as an HTTP header to send
+        assert "the server refused the admin password from --password" in r.stderr, r.stderr
+        r = magec("backup", "--out", str(tmp_path / "y.tar.gz"), "--url", b.admin_url)
+        assert r.returncode == 1 and "Authorization" not in r.stderr, r.stderr
+        assert "the server asks for its admin password and none was given: pass --password" in r.stderr, r.stderr
+        assert not (tmp_path / "y.tar.gz").exists()
 
         r = magec("restore", str(out), "--config", str(b.data_dir / "config.yaml"))
         assert r.returncode == 0, r.stderr
@@ -58,4 +64,5 @@ def test_commands_say_when_no_server_runs(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text("server: {adminPort: 9}\n")
     r = magec("backup", "--out", str(tmp_path / "x.tar.gz"), "--config", str(cfg))
-    assert r.returncode == 1 and "is `magec serve` running?" in r.stderr, r.stderr
+    assert r.returncode == 1 and "is `magec serve` running (with this config)?" in r.stderr, r.stderr
+    assert "the Admin API at http://127.0.0.1:9 " in r.stderr, r.stderr  # where it looked
