@@ -9,10 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 
 from magec.testing.fake_providers import Reply
-from tests.voice_ui.conftest import Setup
+from magec.testing.server import ServerProcess
+from tests.voice_ui.conftest import ADMIN, Setup
 from tests.voice_ui.test_voice_ui import pair, wait_for
 
 CUT_OFF = "The connection was lost before the answer was complete."
@@ -100,3 +102,33 @@ def test_the_server_stopping_mid_answer_and_coming_back(setup: Setup, phone: Cal
     page.reload()
     expect(page.get_by_test_id("message").first).to_have_text("tell me a long story")
     expect(page.get_by_test_id("message").last).to_contain_text("voice-llm says: are you back?")
+
+
+def test_no_agent_to_talk_to_says_who_can_change_that(setup: Setup, phone: Callable[..., Any], tmp_path: Path) -> None:
+    """"No agents are available to this device." was a dead end (who gives it one, where?), and the
+    message box took text that went nowhere."""
+    api = httpx.Client(base_url=f"{setup.server.admin_url}/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
+    client = api.post("/clients", json={"name": "Hall tablet", "allowedAgents": []}).json()
+    page = phone()
+    page.goto(setup.server.user_url + "/")
+    page.get_by_test_id("token").fill(client["token"])
+    page.get_by_test_id("pair").click()
+    expect(page.get_by_test_id("no-agents")).to_contain_text(
+        "This device's client may use no agent yet. An administrator picks its agents in the Admin UI")
+    expect(page.get_by_test_id("text")).to_be_disabled()
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    r = api.put(f"/clients/{client['id']}", json={"name": "Hall tablet", "allowedAgents": [setup.typist]})
+    assert r.status_code == 200, r.text
+    page.reload()
+    expect(page.get_by_test_id("agent")).to_have_value(setup.typist)
+    expect(page.get_by_test_id("no-agents")).to_have_count(0)
+    expect(page.get_by_test_id("text")).to_be_enabled()
+
+    # a fresh install (no client, so open to this machine) with no agent at all
+    with ServerProcess(data_dir=tmp_path / "fresh") as fresh:
+        page = phone()
+        page.goto(fresh.user_url + "/")
+        expect(page.get_by_test_id("no-agents")).to_contain_text("There are no agents yet. Create one in the Admin UI")
+        expect(page.get_by_test_id("text")).to_be_disabled()
+    assert page.js_errors == []

@@ -86,6 +86,12 @@ const noVoiceText = computed(() => {
   return !v.tts ? 'This agent has no text-to-speech configured: answers are shown, not spoken.'
     : 'This agent has no speech-to-text configured: type instead of talking.';
 });
+// Nothing to talk to: say who can change that, and where (a fresh install has no agent at all; a
+// paired device's client may have none allowed). "No agents are available" left the person at a
+// dead end, and the message box took text that went nowhere.
+const noAgentsText = computed(() => (s.info?.openMode
+  ? 'There are no agents yet. Create one in the Admin UI (the admin port, 8081 by default; on a machine without API keys, "Set up the offline demo" there makes one), then reload this page.'
+  : 'This device\'s client may use no agent yet. An administrator picks its agents in the Admin UI (Clients → edit this client); the list is read again when you come back to this app.'));
 const voiceOf = computed(() => {
   const c = current.value;
   if (!c) return { stt: false, tts: false };
@@ -420,7 +426,7 @@ function stopHandsFree() {
 const App = {
   setup() {
     return {
-      s, current, members, voiceOf, noVoiceText, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
+      s, current, members, voiceOf, noVoiceText, noAgentsText, STATE_WORDS, pair, unpair, retry() { s.booting = true; boot(); }, selectAgent, setSpokesperson, newConversation,
       openConversation, deleteConversation, conversationTitle, conversationName, conversationWhen, send, pttStart, pttEnd, toggleHandsFree, stopTurn, setWakeword,
       submit() { const t = s.text; s.text = ''; send(t); },
     };
@@ -467,7 +473,7 @@ const App = {
       <div v-if="current && (!voiceOf.tts || !voiceOf.stt)" class="banner warn" data-testid="no-voice">
         {{ noVoiceText }}
       </div>
-      <div v-if="!s.agents.length" class="banner warn">No agents are available to this device.</div>
+      <div v-if="!s.agents.length" class="banner warn" data-testid="no-agents">{{ noAgentsText }}</div>
       <aside v-if="s.drawer" class="drawer" data-testid="drawer">
         <button class="primary" @click="newConversation" data-testid="new-conversation">New conversation</button>
         <ul>
@@ -492,8 +498,8 @@ const App = {
       </div>
       <footer>
         <form class="compose" @submit.prevent="submit">
-          <input v-model="s.text" placeholder="Type a message" aria-label="Message" data-testid="text">
-          <button class="primary" :disabled="!s.text.trim()" data-testid="send">Send</button>
+          <input v-model="s.text" placeholder="Type a message" aria-label="Message" data-testid="text" :disabled="!s.agentId">
+          <button class="primary" :disabled="!s.text.trim() || !s.agentId" data-testid="send">Send</button>
         </form>
         <div class="voice">
           <button :class="['ptt', {down: s.pttDown}]" :disabled="!voiceOf.stt" data-testid="ptt"
