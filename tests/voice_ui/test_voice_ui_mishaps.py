@@ -132,3 +132,38 @@ def test_no_agent_to_talk_to_says_who_can_change_that(setup: Setup, phone: Calla
         expect(page.get_by_test_id("no-agents")).to_contain_text("There are no agents yet. Create one in the Admin UI")
         expect(page.get_by_test_id("text")).to_be_disabled()
     assert page.js_errors == []
+
+
+def test_a_stopped_answer_is_still_shown_cut_off_after_a_reload(setup: Setup, phone: Callable[..., Any]) -> None:
+    """Stop (or a hang-up) keeps the words read so far in the conversation as an interrupted answer;
+    read back after a reload it looked like a finished one."""
+    page = phone()
+    pair(page, setup)
+    page.get_by_test_id("agent").select_option(setup.typist)
+    page.get_by_test_id("conversations-toggle").click()
+    page.get_by_test_id("new-conversation").click()
+    setup.fake.clear()
+    setup.fake.script(Reply(chunks=[f"step{i} " for i in range(200)], chunk_delay=0.1), route="chat")
+    page.get_by_test_id("text").fill("count slowly")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message").last).to_contain_text("step3")
+    page.get_by_test_id("stop").click()
+    expect(page.get_by_test_id("message").last.get_by_test_id("cut")).to_be_visible()
+    # the server keeps what was said once it has seen the hang-up (read as this device would)
+    user = page.evaluate("localStorage.getItem('magec.voice.user')")
+    sessions = f"{setup.server.user_url}/api/v1/agent/apps/{setup.typist}/users/{user}/sessions"
+    auth = {"Authorization": f"Bearer {setup.token}"}
+
+    def kept() -> bool:
+        for listed in httpx.get(sessions, headers=auth, timeout=60).json():
+            events = httpx.get(f"{sessions}/{listed['id']}", headers=auth, timeout=60).json()["events"]
+            if any(e.get("interrupted") for e in events):
+                return True
+        return False
+
+    wait_for(page, kept, "the interrupted answer in the session")
+    page.reload()
+    answer = page.get_by_test_id("message").last
+    expect(answer).to_contain_text("step0 step1 step2 step3")
+    expect(answer.get_by_test_id("cut")).to_have_text("Cut off: this answer is incomplete.")
+    assert page.js_errors == []

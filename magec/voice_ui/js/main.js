@@ -187,7 +187,9 @@ async function openConversation(id) {
   try {
     const sess = await sessions.get(s.agentId, user, id);
     s.sessionId = id; s.drawer = false;
-    s.messages = (sess.events || []).map((ev) => ({ role: ev.author === 'user' ? 'user' : 'agent', author: ev.authorName || ev.author, text: textOf(ev) }))
+    // an answer cut off mid-stream (Stop, a hang-up, the server stopping) is stored as ADK's
+    // "interrupted" event: it is shown cut off after a reload too, not as a finished answer
+    s.messages = (sess.events || []).map((ev) => ({ role: ev.author === 'user' ? 'user' : 'agent', author: ev.authorName || ev.author, text: textOf(ev), cut: ev.interrupted === true }))
       .filter((m) => m.text);
     scrollDown();
   } catch (e) { notify('error', say(e)); }
