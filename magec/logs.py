@@ -109,12 +109,19 @@ class AlembicChatterFilter(logging.Filter):
     """Drops alembic's "Context impl SQLiteImpl." / "Will assume non-transactional DDL." lines:
     printed at every start and twice by ``magec migrate`` (its migration contexts), they told an
     operator about alembic's internals, not about the database. "Running upgrade …" lines (a
-    migration actually applied) still pass."""
+    migration actually applied) still pass, on one line: they carry the migration's docstring,
+    whose line breaks the log shows escaped ("gains the\\nclient a row") on a first start."""
 
     _CHATTER = ("Context impl ", "Will assume ")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.name != "alembic.runtime.migration" or not str(record.msg).startswith(self._CHATTER)
+        if record.name != "alembic.runtime.migration":
+            return True
+        if str(record.msg).startswith(self._CHATTER):
+            return False
+        if str(record.msg).startswith("Running "):
+            record.msg, record.args = " ".join(record.getMessage().split()), None
+        return True
 
 
 class UvicornStartupOnceFilter(logging.Filter):

@@ -71,6 +71,9 @@ def test_migrate(tmp_path: Path, db_url: str) -> None:
     assert ("***@" in r.stderr) == db_url.startswith("postgresql"), r.stderr
     assert "embedded SQLite" not in r.stderr  # a database was configured: no pointer
     assert "Running upgrade" in r.stderr  # what was applied is still said
+    # one line per migration: a docstring's line breaks were printed as "\\n" inside it
+    assert "\\n" not in r.stderr, r.stderr
+    assert "usage`` gains the client a row was for" in r.stderr, r.stderr
     r = magec("migrate", "--config", str(cfg), cwd=tmp_path)  # idempotent
     assert r.returncode == 0, r.stderr
     # alembic's internals ("Context impl SQLiteImpl.", "Will assume non-transactional DDL.",
