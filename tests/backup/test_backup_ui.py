@@ -4,12 +4,13 @@ dry-run it after a change (the table says what would change), then restore it.""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from magec.testing.server import ServerProcess
 
@@ -77,3 +78,35 @@ def test_download_dry_run_restore(tmp_path: Path, page: Page) -> None:
         page.locator('[data-nav="commands"]').click()
         expect(page.get_by_text("Keep me")).to_be_visible()
         expect(page.get_by_text("Added later")).to_have_count(0)
+
+
+def test_the_page_says_what_it_is_doing_while_it_waits(tmp_path: Path, page: Page) -> None:
+    """A backup with conversation data takes a while to build and to arrive, a restore to upload and
+    check: the page showed a disabled button and nothing else until it was over."""
+    expect.set_options(timeout=15_000)
+    with ServerProcess(tmp_path / "srv", admin_password=PASSWORD) as srv:
+        page.add_init_script(f"sessionStorage.setItem('magec.adminPassword', {PASSWORD!r})")
+        page.goto(srv.admin_url + "/")
+        page.locator('[data-nav="settings"]').click()
+        held: list[Route] = []
+        page.route("**/settings/backup*", lambda route: held.append(route))
+        page.route("**/settings/restore*", lambda route: held.append(route))
+        progress = page.get_by_test_id("backup-progress")
+
+        page.get_by_test_id("include-sessions").check()
+        with page.expect_download() as info:
+            page.get_by_test_id("backup-download").click()
+            expect(progress).to_have_text("Preparing the backup (with sessions)…")  # the server builds it
+            held.pop().continue_()
+        archive = tmp_path / info.value.suggested_filename
+        info.value.save_as(archive)
+        expect(progress).to_have_count(0)
+
+        page.get_by_test_id("restore-file").set_input_files(str(archive))
+        page.get_by_test_id("restore-dry-run").click()
+        expect(progress).to_have_text(re.compile(
+            rf"^Checking {re.escape(archive.name)} \(\d+ kB\): uploading, then validating…$"))
+        expect(page.get_by_test_id("restore-dry-run")).to_be_disabled()
+        held.pop().continue_()
+        expect(page.get_by_test_id("restore-result")).to_contain_text("Dry run")
+        expect(progress).to_have_count(0)

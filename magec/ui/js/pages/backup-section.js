@@ -5,6 +5,8 @@ import { loadAll } from '../store.js';
 import { toast } from '../toast.js';
 import { Icon } from '../components/icon.js';
 
+const mb = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`);
+
 const OPTIONAL = [
   ['sessions', 'Sessions'], ['memories', 'Long-term memories'], ['artifacts', 'Artifacts'],
   ['audit', 'Conversation audit'], ['runs', 'Flow runs'], ['usage', 'Usage (cost history)'],
@@ -14,7 +16,7 @@ export default {
   name: 'BackupSection',
   components: { Icon },
   data() {
-    return { optional: OPTIONAL, include: [], busy: false, file: null, result: null, confirming: false };
+    return { optional: OPTIONAL, include: [], busy: false, file: null, result: null, confirming: false, progress: '' };
   },
   computed: {
     rows() {
@@ -58,6 +60,7 @@ export default {
         <button class="btn danger" type="button" :disabled="busy" @click="send(false)" data-testid="restore-confirm-yes">Replace everything</button>
         <button class="btn secondary" type="button" @click="confirming = false">Cancel</button>
       </div>
+      <p v-if="progress" class="hint" role="status" aria-live="polite" data-testid="backup-progress">{{ progress }}</p>
     </div>
     <div v-if="result" class="backup-result" data-testid="restore-result">
       <p><strong>{{ result.status === 'dryRun' ? 'Dry run: a restore would change' : 'Restored' }}</strong>
@@ -76,30 +79,50 @@ export default {
     </div>
   </section>`,
   methods: {
+    // What the page is doing while it waits: a backup with conversation data takes a while to
+    // build on the server and to arrive (hundreds of MB), and a disabled button alone said nothing.
     async download() {
       this.busy = true;
+      this.progress = this.include.length ? 'Preparing the backup (with ' + this.include.join(', ') + ')…' : 'Preparing the backup…';
       try {
         const q = this.include.length ? `?include=${this.include.join(',')}` : '';
         const res = await raw('GET', `/settings/backup${q}`);
         const m = (res.headers.get('content-disposition') || '').match(/filename="?([^"]+)"?/);
         const a = document.createElement('a');
-        a.href = URL.createObjectURL(await res.blob());
+        a.href = URL.createObjectURL(await this.receive(res));
         a.download = m ? m[1] : 'magec-backup.tar.gz';
         a.click();
         setTimeout(() => URL.revokeObjectURL(a.href), 1000);
         toast.success('Backup downloaded');
-      } catch (e) { toast.error(e); } finally { this.busy = false; }
+      } catch (e) { toast.error(e); } finally { this.busy = false; this.progress = ''; }
+    },
+    // the archive, read as it arrives, saying how much came so far
+    async receive(res) {
+      const total = Number(res.headers.get('content-length')) || 0;
+      if (!res.body) return res.blob();
+      const reader = res.body.getReader();
+      const chunks = [];
+      let got = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        chunks.push(value); got += value.length;
+        this.progress = total ? `Downloading the backup: ${Math.floor((got * 100) / total)} % (${mb(got)} of ${mb(total)})`
+          : `Downloading the backup: ${mb(got)}`;
+      }
+      return new Blob(chunks, { type: res.headers.get('content-type') || 'application/gzip' });
     },
     pick(e) { this.file = e.target.files?.[0] || null; this.result = null; this.confirming = false; },
     async send(dryRun) {
       this.busy = true;
+      this.progress = `${dryRun ? 'Checking' : 'Restoring'} ${this.file.name} (${mb(this.file.size)}): uploading, then validating${dryRun ? '' : ' and applying it all at once'}…`;
       try {
         const res = await raw('POST', `/settings/restore${dryRun ? '?dryRun=true' : ''}`,
           { form: this.file, headers: { 'Content-Type': 'application/gzip' } });
         this.result = await res.json();
         this.confirming = false;
         if (!dryRun) { await loadAll(); toast.success('Backup restored'); }
-      } catch (e) { toast.error(e); } finally { this.busy = false; }
+      } catch (e) { toast.error(e); } finally { this.busy = false; this.progress = ''; }
     },
   },
 };
