@@ -2,7 +2,9 @@
 
 Each app context owns its own registry (tests run several in one process). Exposed:
 ``magec_http_requests_total{app,method,route,status}``, ``magec_http_request_seconds{app,route}``,
-``magec_llm_tokens_total{agent,backend,direction}``, ``magec_config_epoch``, ``magec_apps{state}``,
+``magec_llm_tokens_total{agent,backend,direction}``, ``magec_turns_total{agent,outcome}`` (turns
+that ran, by agent or flow id and how they ended: ``ok``, ``cancelled`` when the client left, or the
+failure's error code — ``connection``, ``rate_limit``, ``auth``, …; :class:`TurnCounter`), ``magec_config_epoch``, ``magec_apps{state}``,
 ``magec_app_builds_total`` (apps constructed by rebuilds; an edit of one agent adds 1, not N),
 ``magec_runtime_rebuild_seconds``, ``magec_session_events_loaded`` (events parsed from session
 storage: a cached session costs none per turn), ``magec_session_events_served`` (events given to
@@ -47,6 +49,11 @@ class Metrics:
         )
         self.tokens = Counter(
             "magec_llm_tokens_total", "LLM tokens", ["agent", "backend", "direction"], registry=self.registry
+        )
+        # how turns end: what an alert on provider failures reads (a failed turn streams a 200)
+        self.turns = Counter(
+            "magec_turns", "Turns run, by agent or flow id and outcome (ok, cancelled, or the failure's error code)",
+            ["agent", "outcome"], registry=self.registry,
         )
         self.epoch = Gauge(
             "magec_config_epoch", "Config epoch of the running runtime", registry=self.registry
@@ -107,6 +114,39 @@ class Metrics:
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class TurnCounter:
+    """A turn observer (:mod:`magec.costs.observe`) counting ``magec_turns_total``: one sample per
+    turn that ran, on every surface (run API, ``/v1``, bots, webhooks, cron, A2A). Its outcome is the
+    code of the turn's error event (every failure ends a turn with one, magec.runtime.run), else
+    ``cancelled`` when the client left first, else ``ok``. Error codes are the fixed set of
+    :mod:`magec.errors`, so no client adds series."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _TurnOutcome:  # noqa: ARG002
+        return _TurnOutcome(self.counter, app.id)
+
+
+class _TurnOutcome:
+    __slots__ = ("agent", "counter", "outcome")
+
+    def __init__(self, counter: Counter, agent: str) -> None:
+        self.counter, self.agent, self.outcome = counter, agent, "ok"
+
+    def see(self, event: Any) -> None:
+        code = getattr(event, "error_code", None)
+        if code:
+            self.outcome = str(code)
+
+    def left(self) -> None:
+        if self.outcome == "ok":
+            self.outcome = "cancelled"
+
+    def finish(self) -> None:
+        self.counter.labels(self.agent, self.outcome).inc()
 
 
 #: methods counted under their own name; any other (a client may send any token) is ``other``

@@ -43,6 +43,7 @@ from magec.context import AppContext
 from magec.flows import rules as flow_rules
 from magec.heap import settled_heap
 from magec.memory import rules as memory_rules
+from magec.metrics import TurnCounter
 from magec.resources import rules as resource_rules
 from magec.store.crypto import load_cipher
 from magec.store.epochs import EpochBoard
@@ -230,10 +231,13 @@ async def _start_runtime(ctx: AppContext) -> None:
     )
     ctx.extras["session_quota"] = quota  # also checked when the SQL session service opens a session
 
+    turn_counter = TurnCounter(ctx.metrics.turns)
+
     def observe_turns(snap: StoreSnapshot, deps: BuildDeps) -> None:  # noqa: ARG001 - a BuildHook
         # the quota admits first (it may read), then admission, the costs service (it may refuse a
-        # turn: a spent budget) and the audit begin in that order
-        deps.turn_observer = TurnObservers(quota, admission, ctx.extras.get("costs"), audit)
+        # turn: a spent budget) and the audit begin in that order; the turn counter last, so a
+        # refused turn is not counted as one that ran
+        deps.turn_observer = TurnObservers(quota, admission, ctx.extras.get("costs"), audit, turn_counter)
 
     ctx.runtime = RuntimeManager(
         ctx,
