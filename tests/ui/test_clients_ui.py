@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from magec.testing.fake_platforms import TelegramFake
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, Reply
 from magec.testing.server import ServerProcess
 
 from .conftest import ADMIN_PASSWORD
@@ -381,4 +381,41 @@ def test_a_bot_card_names_who_it_ignored(page: Page, server: ServerProcess, fake
         line = page.get_by_test_id("client-status-Home bot").get_by_test_id("client-last-ignored")
         expect(line).to_contain_text("Ignored @grandma (user id 99, chat 99)")
         api.delete(f"/clients/{c['id']}")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_webhook_clients_calls_and_failures_are_one_click_from_its_card(page: Page, server: ServerProcess,
+                                                                          fakes: dict[str, FakeServer]) -> None:
+    """A CI job calls the webhook; one call fails at the provider. The card showed the URL and
+    nothing of what was called: a webhook has no status, and finding its runs meant knowing the
+    Conversations page and picking the client there."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    b = api.post("/backends", json={"name": "Nightly backend", "type": "openai", "url": fakes["alpha"].url + "/v1",
+                                    "maxAttempts": 1}).json()
+    a = api.post("/agents", json={"name": "Nightly agent", "llm": {"backend": b["id"], "model": "alpha-chat"}}).json()
+    c = api.post("/clients", json={"name": "Nightly CI", "type": "webhook", "allowedAgents": [a["id"]],
+                                   "config": {"webhook": {"passthrough": True}}}).json()
+    hook = httpx.Client(base_url=server.user_url, headers={"Authorization": f"Bearer {c['token']}"}, timeout=60)
+    assert hook.post(f"/api/v1/webhooks/{c['id']}", json={"prompt": "build 41 passed"}).json()["ok"] is True
+    fakes["alpha"].script(Reply.fail(500, "upstream exploded"), route="chat")
+    failed = hook.post(f"/api/v1/webhooks/{c['id']}", json={"prompt": "build 42 failed"})
+    assert failed.status_code == 500 and "upstream exploded" in failed.json()["error"], failed.text
+    # the audit is written off the request path: wait until the Admin API lists both calls
+    deadline = time.monotonic() + 30
+    while api.get("/conversations", params={"clientId": c["id"], "perspective": "user"}).json()["total"] < 2:
+        assert time.monotonic() < deadline, "the webhook calls were not recorded"
+        time.sleep(0.2)
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_test_id("client-conversations-Nightly CI").click()
+    expect(page.get_by_test_id("conversations-page")).to_be_visible()
+    expect(page.get_by_test_id("filter-client")).to_have_value(c["id"])
+    rows = page.get_by_test_id("conversation-list").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    failing = rows.filter(has_text="build 42 failed")
+    expect(failing).to_contain_text("1 error")
+    failing.click()
+    expect(page.get_by_test_id("conversation-detail").locator(".bubble.error")).to_contain_text("upstream exploded")
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ import { ToggleChips, Switch } from '../components/inputs.js';
 import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, copyText } from '../components/common.js';
 import { entityPage } from '../components/entity-page.js';
 import { ask } from '../components/confirm.js';
+import { go } from '../router.js';
 
 const TokenDialog = {
   name: 'TokenDialog',
@@ -190,6 +191,7 @@ export default {
         <footer class="card-actions" @click.stop>
           <button class="btn ghost sm" type="button" @click="regen(c)"><Icon name="refresh" :size="14"/> New token</button>
           <button v-if="bot(c)" class="btn ghost sm" type="button" @click="test(c)" :data-testid="'client-test-' + c.name"><Icon name="zap" :size="14"/> Test</button>
+          <button class="btn ghost sm" type="button" @click="conversations(c)" :data-testid="'client-conversations-' + c.name" title="What this client ran: its turns, answers and errors"><Icon name="activity" :size="14"/> Conversations</button>
           <span class="spacer"></span>
           <button class="icon-btn" type="button" @click="$refs.dlg.show(c)" title="Edit" aria-label="Edit"><Icon name="edit"/></button>
           <button class="icon-btn danger" type="button" @click="remove(c)" title="Delete" aria-label="Delete"><Icon name="trash"/></button>
@@ -207,6 +209,9 @@ export default {
   unmounted() { this.stopLive?.(); },
   methods: {
     bot(c) { return BOT_TYPES.includes(c.type); },
+    // a webhook's calls and a cron job's runs, their answers and failures, are in the conversation
+    // audit: the card shows no history of its own (a webhook has no status at all)
+    conversations(c) { go('conversations', { clientId: c.id }); },
     hookUrl(c) { return webhookUrl(this.userApi, c); },
     when(t) { return t ? new Date(t).toLocaleString() : '—'; },
     // The server's live state when it gives one (a disabled client is 'disabled' whatever it last

@@ -8,6 +8,7 @@ import { Icon } from '../components/icon.js';
 import { PageHeader } from '../components/common.js';
 import { ask } from '../components/confirm.js';
 import { renderMarkdown } from '../markdown.js';
+import { route } from '../router.js';
 
 const LIMIT = 25;
 const SOURCES = [['direct', 'Direct'], ['voice-ui', 'Voice UI'], ['playground', 'Playground'], ['telegram', 'Telegram'],
@@ -17,7 +18,9 @@ export default {
   name: 'ConversationsPage',
   components: { Icon, PageHeader },
   data() {
-    return { s: store, f: { agentId: '', source: '', clientId: '', userId: '', from: '', to: '', q: '' },
+    // a link may preset a filter (#/conversations?clientId=…: a client card's "Conversations")
+    const p = route.params;
+    return { s: store, f: { agentId: p.agentId || '', source: p.source || '', clientId: p.clientId || '', userId: '', from: '', to: '', q: '' },
       items: [], total: 0, offset: 0, stats: null, loading: false, open: null, view: 'user', detail: null, SOURCES,
       retention: null };
   },
@@ -55,7 +58,7 @@ export default {
           <option v-for="fl in s.flows" :key="fl.id" :value="fl.id">{{ fl.name }} (flow)</option></select>
         <select v-model="f.source" aria-label="Source" data-testid="filter-source"><option value="">All sources</option>
           <option v-for="o in SOURCES" :key="o[0]" :value="o[0]">{{ o[1] }}</option></select>
-        <select v-model="f.clientId" aria-label="Client"><option value="">All clients</option>
+        <select v-model="f.clientId" aria-label="Client" data-testid="filter-client"><option value="">All clients</option>
           <option v-for="c in s.clients" :key="c.id" :value="c.id">{{ c.name }}</option></select>
         <input v-model.trim="f.userId" placeholder="User id" aria-label="User">
         <input v-model="f.from" type="date" aria-label="From">
