@@ -16,6 +16,9 @@ None of these bump the config epoch: they are observed/running state, not config
 * ``bot_inbox`` — one row per chat message a bot received (``client_id``, the platform's ``key``),
   written before the platform is told it arrived; the raw message is encrypted and dropped once
   answered (the key stays a day, to recognise a redelivery). See :mod:`magec.clients.inbox`.
+* ``webhook_signatures`` — one row per signed webhook call accepted (``client_id``, its
+  ``X-Magec-Signature``) until its timestamp leaves the signature window: the insert *is* the
+  check, so a replay is refused on every process and replica. See :mod:`magec.clients.replay`.
 """
 
 from __future__ import annotations
@@ -85,4 +88,13 @@ bot_inbox = sa.Table(
     sa.Column("replays", sa.Integer, nullable=False, server_default="0"),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+webhook_signatures = sa.Table(
+    "webhook_signatures",
+    clients_metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("signature", sa.String(80), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False),  # Unix seconds: the timestamp + the window
+    sa.Index("ix_webhook_signatures_expires", "expires_at"),
 )

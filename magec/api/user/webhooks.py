@@ -16,7 +16,9 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   sha256=<hex>`` the HMAC-SHA256 under that secret of ``<timestamp>.<raw body>`` (compared in
   constant time), as Stripe and Slack sign: a timestamp more than :data:`SIGNATURE_TOLERANCE`
   seconds from the server's clock, either way, is refused, so a captured call cannot be replayed
-  later. Missing, stale or wrong → ``401``. The earlier form (a signature of the body alone) is
+  later; inside that window a signature already accepted is refused ``409`` (``conflict``): each
+  accepted one is kept in the shared database for the window (:mod:`magec.clients.replay`), so
+  every process and replica refuses the replay. Missing, stale or wrong → ``401``. The earlier form (a signature of the body alone) is
   refused: it could be replayed for ever, and no Magec caller sends it. Callbacks are signed the
   same way (:func:`signature_headers`).
 * Body (JSON object, optional for command webhooks): ``prompt`` (Magec; ``message`` is accepted
@@ -84,11 +86,13 @@ from magec.api.limits import LISTEN_SECONDS, parse_json
 from magec.clients.accepted import AcceptedRuns, Orphan
 from magec.clients.commands import render_command
 from magec.clients.conversation import Conversations, Inbound
+from magec.clients.replay import SeenSignatures
 from magec.context import AppContext
 from magec.errors import (
     AuthError,
     BudgetExceededError,
     ClientGoneError,
+    ConflictError,
     MagecError,
     NotFoundError,
     OverloadedError,
@@ -274,6 +278,13 @@ def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
     background: set[asyncio.Task[Any]] = ctx.extras.setdefault("webhook_runs", set())
 
+    def seen() -> SeenSignatures:
+        """Signatures accepted in the window, shared by every process (magec.clients.replay)."""
+        found = ctx.extras.get("webhook_signatures")
+        if found is None:
+            found = ctx.extras["webhook_signatures"] = SeenSignatures(ctx.store.engine, SIGNATURE_TOLERANCE)
+        return found  # type: ignore[no-any-return]
+
     def conversations() -> Conversations:
         conv = ctx.extras.get("conversations")
         if conv is None:
@@ -292,10 +303,13 @@ def router(ctx: AppContext) -> APIRouter:
         body_bytes = await request.body()
         secret = str(cfg.get("signingSecret") or "")
         if secret:
-            problem = signature_problem(secret, body_bytes, request.headers.get(TIMESTAMP_HEADER, ""),
-                                        request.headers.get(SIGNATURE_HEADER, ""))
+            stamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
+            problem = signature_problem(secret, body_bytes, stamp, request.headers.get(SIGNATURE_HEADER, ""))
             if problem:
                 return _fail(401, problem, AuthError.code)
+            if not await seen().first_use(client_id, sign(secret, body_bytes, stamp), int(stamp)):
+                return _fail(409, f"this signed call was received already: sign each call with the time "
+                                  f"it is sent ({TIMESTAMP_HEADER})", ConflictError.code)
         try:
             body = parse_json(body_bytes, required=False) if body_bytes.strip() else {}
             prompt, options = _prompt(rt.snapshot, cfg, body)
