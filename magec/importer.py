@@ -27,7 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
-from magec.errors import MagecError
+from magec.errors import MagecError, ValidationError
 from magec.flows.graph_rules import OTHERWISE, subflow_order
 from magec.import_check import (
     MAGEC_PREFIX,
@@ -37,7 +37,9 @@ from magec.import_check import (
     stdio_servers,
     trust_notes,
 )
+from magec.resources import KINDS
 from magec.skills.importer import import_skills
+from magec.store import sensitive
 from magec.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ def _normalise(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     item = dict(item)
     if kind == "secrets" and str(item.get("value", "")).startswith("enc:v1:"):
         item["value"] = ""
+    _no_ciphertext(kind, item)
     if kind == "mcpServers" and not item.get("type"):
         item["type"] = "stdio" if item.get("command") and not item.get("endpoint") else "http"
     if kind == "clients" and item.get("enabled") is None:
@@ -80,6 +83,25 @@ def _normalise(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     if kind == "flows" and isinstance(item.get("nodes"), list):
         item = _graph_flow(item)
     return item
+
+
+def _no_ciphertext(kind: str, item: dict[str, Any]) -> None:
+    """Refuse (``ValidationError`` naming the field) an encrypted value in a sensitive field.
+
+    Magec encrypts secrets' values only (blanked above, or decrypted with its key by
+    :func:`_secret`); anything else encrypted was put there by the file's author, and an import
+    keeps encrypted values as they come. A ciphertext copied from a backup of *this* install (an
+    archive meant to be safe where the key is not) beside a URL of the author's choosing would
+    have had magec decrypt the operator's API key and send it there."""
+    model = KINDS.get(kind)
+    if model is None:
+        return
+    for name in sensitive.encrypted_fields(model.sensitive + model.secret_urls, item):
+        raise ValidationError(
+            f"{name}: an encrypted value, which Magec never writes outside a secret's value: it came "
+            "from elsewhere (a magec backup?) and is not carried to this record; type the value again",
+            field=name,
+        )
 
 
 def _graph_flow(item: dict[str, Any]) -> dict[str, Any]:

@@ -321,7 +321,12 @@ def _read_go(files: dict[str, bytes]) -> Backup:
                 )
             # what the import lets others do here: commands it runs, credentials that keep working
             warnings += trust_notes(kind, item)
-            out.setdefault(kind, []).append(Entry(str(item["id"]), _normalise(kind, item)))
+            try:
+                record = _normalise(kind, item)
+            except ValidationError as e:  # named as a restore names a field (``backends[b1].apiKey``)
+                raise ValidationError(f"{kind}[{item['id']}].{e.message}",
+                                      field=f"{kind}[{item['id']}].{e.field}") from None
+            out.setdefault(kind, []).append(Entry(str(item["id"]), record))
     for key, items in data.items():
         if key not in KINDS and key != "settings" and isinstance(items, list) and items:
             warnings.append(f"{key}: {len(items)} item(s) of a kind this magec does not have; not restored")

@@ -277,6 +277,17 @@ def redact_for_api(
     return out
 
 
+def encrypted_fields(paths: tuple[str, ...], raw: dict[str, Any]) -> list[str]:
+    """The fields of ``raw`` among ``paths`` (``a.b`` or ``a.*``) that hold an encrypted value,
+    each named as an API error names it (``headers.X-Key``)."""
+    return [
+        f"{path[:-1]}{key}" if path.endswith(".*") else path
+        for path in paths
+        for container, key in _slots(raw, path)
+        if is_encrypted(container[key])
+    ]
+
+
 def decrypt_all(paths: tuple[str, ...], raw: dict[str, Any], cipher: Cipher) -> dict[str, Any]:
     out = copy.deepcopy(raw)
     for path in paths:
