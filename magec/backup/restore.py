@@ -40,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from magec.backup.archive import KEY_CHECK, Backup, Entry, seal_text
 from magec.backup.sections import Section, load_table
 from magec.errors import BackupKeyMismatchError, ConfigError, MagecError, ValidationError
-from magec.resources import KINDS
+from magec.import_check import printable, trust_notes
+from magec.resources import KINDS, tokens
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher, is_encrypted
 from magec.store.store import Store
@@ -104,16 +105,32 @@ def check_seal(kind: str, entry: Entry, cipher: Cipher) -> None:
     )
 
 
+def foreign_notes(kind: str, entry: Entry, cipher: Cipher) -> list[str]:
+    """What a record this server did not seal lets others do here (:func:`trust_notes`, plus the
+    token of a client: its hash comes along). An unsealed record holds no encrypted value
+    (:func:`check_seal`), but it was edited or never exported here, so its stdio command and its
+    client's token are the archive author's — as in a Magec archive, the answer names them."""
+    if cipher.sealed(seal_text(kind, entry.id, entry.data), entry.seal):
+        return []
+    notes = trust_notes(kind, entry.data | {"id": entry.id})
+    if kind == "clients" and entry.data.get(tokens.HASH):
+        preview = printable(str(entry.data.get(tokens.PREVIEW) or "?"))
+        label = f"{printable(str(entry.data.get('name') or entry.id))} ({printable(entry.id)})"
+        notes.append(f"client {label}: the archive's token {preview} keeps working here "
+                     "(regenerate it in the Admin UI if its holders should not reach this server)")
+    return notes
+
+
 def _label(kind: str, entry: Entry) -> str:
     name = entry.data.get("name") or entry.data.get("key")
     return f"{kind} {name!r} ({entry.id})" if name else f"{kind} {entry.id!r}"
 
 
 async def _prepare(
-    store: Store[Any], backup: Backup
+    store: Store[Any], backup: Backup, warnings: list[str]
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
     """Validate every item against the restored world; returns ``{kind: {id: stored}}`` and the
-    settings to store."""
+    settings to store, and adds :func:`foreign_notes` to ``warnings``."""
     cipher = store.cipher
     world: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
     for kind, entries in backup.resources.items():
@@ -129,6 +146,7 @@ async def _prepare(
             ours = backup.origin == "magec"
             if ours:
                 check_seal(kind, entry, cipher)
+                warnings += foreign_notes(kind, entry, cipher)
             body = _plain(kind, raw, cipher) if ours else raw
             # checked against every *other* item (uniqueness rules see the rest of the world)
             del world[kind][entry.id]
@@ -222,7 +240,7 @@ async def restore(
     warnings = list(backup.warnings) + [
         f"{name}: a section this server does not have; not restored" for name in unknown
     ]
-    stored, settings = await _prepare(store, backup)
+    stored, settings = await _prepare(store, backup, warnings)
     async with store._write_tx() as conn:  # noqa: SLF001 - see the module docstring
         current = await store.all_raw(conn)
         current_settings = json.loads((await conn.execute(sa.select(config_state.c.settings))).scalar_one())
