@@ -41,7 +41,7 @@ from magec.backup.archive import KEY_CHECK, Backup, Entry, seal_text
 from magec.backup.sections import Section, load_table
 from magec.errors import BackupKeyMismatchError, ConfigError, MagecError, ValidationError
 from magec.import_check import printable, trust_notes
-from magec.resources import KINDS, tokens
+from magec.resources import KINDS, singular, tokens
 from magec.store import sensitive, validation
 from magec.store.crypto import Cipher, is_encrypted
 from magec.store.store import Store
@@ -105,6 +105,26 @@ def check_seal(kind: str, entry: Entry, cipher: Cipher) -> None:
     )
 
 
+def check_bound_records(kind: str, entry: Entry, entries: dict[tuple[str, str], Entry], cipher: Cipher) -> None:
+    """Refuse a record whose encrypted values are bound to another record (an agent's
+    ``llm.headers`` to its backend) unless that record is sealed too, as this server exported it:
+    an edited backend holds no encrypted value (so no seal is asked of it), and its new URL would
+    receive the agent's secrets (the Admin API refuses the same move, :func:`validation.check_moves`)."""
+    for other_kind, path, ref, targets in validation.BOUND_BY_REFERENCE:
+        held = sensitive.encrypted_fields((path,), entry.data) if other_kind == kind else []
+        target_id = str(sensitive.plain_field(entry.data, ref, cipher) or "")
+        for target_kind in targets if held else ():
+            target = entries.get((target_kind, target_id))
+            if target is not None and not cipher.sealed(seal_text(target_kind, target.id, target.data), target.seal):
+                raise ValidationError(
+                    f"{_label(kind, entry)}: {held[0]} is bound to {singular(target_kind)} {target_id!r}, which "
+                    "is not as this server exported it (edited since?), so the secret is not restored with it: "
+                    "a secret is only ever sent where it was saved for. Set it to \"\" in the archive and type "
+                    "it again after the restore",
+                    field=f"{kind}[{entry.id}].{held[0]}",
+                )
+
+
 def foreign_notes(kind: str, entry: Entry, cipher: Cipher) -> list[str]:
     """What a record this server did not seal lets others do here (:func:`trust_notes`, plus the
     token of a client: its hash comes along). An unsealed record holds no encrypted value
@@ -139,6 +159,7 @@ async def _prepare(
                 raise ValidationError(f"{_label(kind, entry)}: id appears twice in the backup", field=f"{kind}[{entry.id}]")
             world[kind][entry.id] = {**entry.data, "id": entry.id}
     rules = store._rules  # noqa: SLF001 - the same save rules as every other write
+    by_key = {(kind, e.id): e for kind, es in backup.resources.items() for e in es}
     out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
     for kind, entries in backup.resources.items():
         for entry in entries:
@@ -146,6 +167,7 @@ async def _prepare(
             ours = backup.origin == "magec"
             if ours:
                 check_seal(kind, entry, cipher)
+                check_bound_records(kind, entry, by_key, cipher)
                 warnings += foreign_notes(kind, entry, cipher)
             body = _plain(kind, raw, cipher) if ours else raw
             # checked against every *other* item (uniqueness rules see the rest of the world)

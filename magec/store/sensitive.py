@@ -288,6 +288,22 @@ def encrypted_fields(paths: tuple[str, ...], raw: dict[str, Any]) -> list[str]:
     ]
 
 
+def stored_literals(path: str, raw: dict[str, Any]) -> list[str]:
+    """The fields under ``path`` of a stored record holding a value of their own (encrypted, or
+    clear from an older version) — not empty, not a ``${KEY}`` reference — named as
+    :func:`encrypted_fields` names them."""
+    return [
+        f"{path[:-1]}{key}" if path.endswith(".*") else path
+        for container, key in _slots(raw, path)
+        if isinstance(container[key], str) and _literal(container[key])
+    ]
+
+
+def plain_field(data: dict[str, Any] | None, path: str, cipher: Cipher) -> Any:
+    """The value at ``path`` (``a.b``), decrypted when it is encrypted (a URL with credentials)."""
+    return _plain(_get(data, path), cipher)
+
+
 def decrypt_all(paths: tuple[str, ...], raw: dict[str, Any], cipher: Cipher) -> dict[str, Any]:
     out = copy.deepcopy(raw)
     for path in paths:

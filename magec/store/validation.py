@@ -53,6 +53,47 @@ def from_pydantic(err: pydantic.ValidationError, prefix: str = "") -> Validation
     return ValidationError(f"{path}: {msg}" if path else msg, field=path or None)
 
 
+def _bound_by_reference() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """``(kind, sensitive path, reference path, referenced kinds)`` of every stored secret bound to
+    the record another field names (an agent's ``llm.headers.*`` to its ``llm.backend``)."""
+    out = []
+    for kind, model in KINDS.items():
+        refs = {r.path: r.targets for r in model.references}
+        out += [(kind, path, f, refs[f]) for path, fields in model.bound.items() for f in fields if f in refs]
+    return out
+
+
+#: see :func:`_bound_by_reference`
+BOUND_BY_REFERENCE = _bound_by_reference()
+
+
+def check_moves(
+    kind: str, data: dict[str, Any], old: dict[str, Any], all_raw: dict[str, dict[str, dict[str, Any]]], cipher: Cipher
+) -> None:
+    """Refuse to move an updated record (a backend's ``type`` or ``url``: the fields its own secrets
+    are bound to) while another record keeps secrets bound to it by id: an agent's stored
+    ``llm.headers`` were saved for the backend as it was, and would follow it anywhere (a backend
+    with no key of its own had nothing bound to its URL). The 400 names the moved field and the
+    record holding them, to be typed again (or made ``${KEY}`` references) there first."""
+    own = dict.fromkeys(f for fields in KINDS[kind].bound.values() for f in fields)
+    moved = [f for f in own if sensitive.plain_field(old, f, cipher) != sensitive.plain_field(data, f, cipher)]
+    rid = str(old.get("id") or "")
+    if not moved or not rid:
+        return
+    for other_kind, path, ref, targets in BOUND_BY_REFERENCE:
+        if kind not in targets:
+            continue
+        for other_id, other in all_raw.get(other_kind, {}).items():
+            held = sensitive.stored_literals(path, other) if sensitive.plain_field(other, ref, cipher) == rid else []
+            if held:
+                raise ValidationError(
+                    f"{moved[0]}: {singular(other_kind)} {str(other.get('name') or other_id)!r} keeps {held[0]} "
+                    f"stored for this {singular(kind)}; type it again there (or use a ${{SECRET}} reference) "
+                    f"before changing {moved[0]}: a stored secret is only ever sent where it was saved for",
+                    field=moved[0],
+                )
+
+
 async def prepare(
     kind: str,
     body: dict[str, Any],
@@ -92,6 +133,8 @@ async def prepare(
         model_cls.sensitive, data, old, cipher, urls=model_cls.secret_urls, bound=model_cls.bound, cleared=cleared,
         carried=importing,
     )
+    if old is not None:
+        check_moves(kind, data, old, all_raw, cipher)
     return data
 
 
