@@ -71,6 +71,7 @@ import logging
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,8 +148,10 @@ def signature_problem(secret: str, body: bytes, stamp: str, signature: str, now:
     return None
 
 
-def _fail(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": redact(message), "code": code, **extra}, status_code=status)
+def _fail(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None,
+          **extra: Any) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": redact(message), "code": code, **extra}, status_code=status,
+                        headers=headers)
 
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -274,9 +277,32 @@ async def post_callback(
     return False
 
 
+def _over_limits(accepted: Counter[str], client_id: str, max_runs: int, per_client: int) -> JSONResponse | None:
+    """The refusal of one more accepted run, or None. A ``202`` costs the server the run, a task, a
+    row and its callback's connections after the caller has gone: runs still going (run or
+    callback) count against ``limits.maxRuns`` (this process's, 503) and ``maxRunsPerClient``
+    (429), as the turns they are — unbounded, a caller looping on ``202`` piled them up for free
+    (one past the limit only failed later, in its callback)."""
+    wait = {"Retry-After": "1"}
+    if per_client and accepted[client_id] >= per_client:
+        return _fail(429, f"this client has {per_client} accepted runs going, its limit (limits.maxRunsPerClient); "
+                     "send again when one has called back", RateLimitedError.code, headers=wait)
+    if max_runs and accepted.total() >= max_runs:
+        return _fail(503, f"the server has {max_runs} accepted runs going, its limit (limits.maxRuns); send again "
+                     "shortly", OverloadedError.code, headers=wait)
+    return None
+
+
+def _release(accepted: Counter[str], client_id: str) -> None:
+    accepted[client_id] -= 1
+    if accepted[client_id] <= 0:
+        del accepted[client_id]
+
+
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
     background: set[asyncio.Task[Any]] = ctx.extras.setdefault("webhook_runs", set())
+    accepted: Counter[str] = Counter()  # accepted runs still going (run or callback), per client
 
     def seen() -> SeenSignatures:
         """Signatures accepted in the window, shared by every process (magec.clients.replay)."""
@@ -328,6 +354,10 @@ def router(ctx: AppContext) -> APIRouter:
         inbound = Inbound(conversation=session, user="webhook", text=prompt, agent=options.get("agent") or None)
 
         if callback:
+            refusal = _over_limits(accepted, client_id, ctx.config.max_runs, ctx.config.max_runs_per_client)
+            if refusal is not None:
+                return refusal
+            accepted[client_id] += 1  # from now (no request slips in during the await below) until its callback is done
             run_id = str(uuid.uuid4())
             ledger: AcceptedRuns | None = ctx.extras.get("accepted_runs")
             if ledger is not None:
@@ -335,6 +365,7 @@ def router(ctx: AppContext) -> APIRouter:
                     await ledger.accept(run_id, client_id, callback, session)
                 except Exception as err:
                     log.warning("webhook run not accepted: %s", redact(str(err)))
+                    _release(accepted, client_id)
                     return JSONResponse(
                         {"ok": False, "code": UnavailableError.code, "error": "the run could not be recorded; send it again"},
                         status_code=503,
@@ -377,6 +408,7 @@ def router(ctx: AppContext) -> APIRouter:
             task = asyncio.create_task(run_and_call_back())
             background.add(task)
             task.add_done_callback(background.discard)
+            task.add_done_callback(lambda _: _release(accepted, client_id))
             if ledger is not None:  # however it ended, it is no longer renewed here: a row left is an orphan
                 task.add_done_callback(lambda _: ledger.release(run_id))
             return JSONResponse({"ok": True, "runId": run_id, "status": "accepted"}, status_code=202)
