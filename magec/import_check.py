@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from magec.resources import singular
 
 MAGEC_PREFIX = "enc:v1:"
 _SALT = b"magec-secrets-v1"
@@ -204,14 +207,46 @@ def stdio_servers(data: dict[str, Any]) -> list[str]:
             for i in (items if isinstance(items, list) else []) if is_stdio(i)]
 
 
+#: a ``${KEY}`` reference (``${KEY:-default}`` too) as the runtime expands it
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+#: fields never expanded (public: docs/security.md, "Public fields are never expanded")
+_NOT_EXPANDED = ("name", "description", "tags")
+#: where a record's requests go, by kind: named beside the references it sends
+_DESTINATION = {"backends": "url", "mcpServers": "endpoint", "agents": "a2a.remote.url"}
+
+
+def _references(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """``(field, KEY)`` of every ``${KEY}`` in the expanded string fields of a record."""
+    if isinstance(value, str):
+        return [(path, key) for key in dict.fromkeys(_REFERENCE.findall(value))]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    out = []
+    for key, item in items:
+        if path or key not in _NOT_EXPANDED:
+            out += _references(item, f"{path}.{key}" if path else str(key))
+    return out
+
+
+def _reference_notes(kind: str, item: dict[str, Any], label: str) -> list[str]:
+    """A ``${KEY}`` reads the secret (or environment variable) ``KEY`` of *this* server and goes
+    wherever the record's requests go — a URL the file's author chose: each one, named."""
+    where: Any = item
+    for part in _DESTINATION.get(kind, "").split("."):
+        where = where.get(part) if isinstance(where, dict) and part else None
+    to = f", sent with its requests to {printable(where)}" if isinstance(where, str) and where else ""
+    return [f"{singular(kind)} {label}: {printable(path)} reads ${{{key}}} (this server's secret or environment "
+            f"variable of that name){to}" for path, key in _references(item)]
+
+
 def trust_notes(kind: str, item: dict[str, Any]) -> list[str]:
     """What an imported ``item`` lets others do on this server, in words (empty for most)."""
     label = f"{printable(str(item.get('name') or item.get('id')))} ({printable(str(item.get('id')))})"
+    refs = _reference_notes(kind, item, label) if kind != "secrets" else []
     if kind == "mcpServers" and is_stdio(item):
-        return [f"stdio MCP server {label} runs this command when an agent uses it: {command_line(item)}"]
+        return [f"stdio MCP server {label} runs this command when an agent uses it: {command_line(item)}", *refs]
     if kind != "clients":
-        return []
-    notes = []
+        return refs
+    notes = refs
     token = item.get("token")
     if isinstance(token, str) and token:
         notes.append(f"client {label}: Magec's token {printable(token[:8])}… keeps working here "
