@@ -6,7 +6,8 @@ that fail validation are reported and skipped; the rest is imported. Settings ke
 and ``temporaryDir`` (G2); a router's older ``defaultRoute`` label becomes ``otherwise``. Magec-encrypted secret values
 (``enc:v1:``) are decrypted with Magec's ``server.encryptionKey`` from
 ``$MAGEC_SOURCE_ENCRYPTION_KEY``; without it they are imported without a value and reported
-"reenter". Client tokens (clear in Magec) are kept — stored hashed, so clients keep working. A
+"reenter"; an encrypted value in any other field never came from Magec and the item is refused
+(:func:`_no_ciphertext`). Client tokens (clear in Magec) are kept — stored hashed, so clients keep working. A
 ``store.json`` is trusted code and credentials: stdio MCP servers (commands that run here when an
 agent uses them) are imported only with ``allow_stdio`` (``--allow-stdio-mcp``, or the operator's
 answer at the CLI's prompt) — without it the import is refused before anything is written, naming

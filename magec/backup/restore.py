@@ -10,7 +10,10 @@ Contract:
   ``field = "agents[a1].llm.backend"``. Settings go through the settings rules.
 * **Sealed.** A record that carries encrypted values must match the seal this server made when it
   exported it (:func:`check_seal`), else a 400 naming the first encrypted field: an edited record
-  would carry a secret to a URL it was never saved for.
+  would carry a secret to a URL it was never saved for. A record whose encrypted values are bound
+  to another record (an agent's ``llm.headers`` to its backend) needs that one sealed too
+  (:func:`check_bound_records`), and an unsealed record's stdio command, client token and ``${KEY}``
+  references are named in ``warnings`` (:func:`foreign_notes`).
 * **Key.** A magec backup carries ``keyCheck``: when this server's ``server.encryptionKey`` cannot
   decrypt it (or any secret in it), :class:`~magec.errors.BackupKeyMismatchError` (400) is raised
   and nothing is changed.

@@ -51,7 +51,9 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   ``{"runId", "clientId", "ok", "response" | "error", "code", "agent", "sessionId"}`` is POSTed to
   the callback as JSON (signed when a signing secret is set), retried twice on connection errors
   and 5xx. A run longer than ``callbackTimeout`` (default 900 s, Magec's 15-minute agent call) is
-  cancelled and its callback told ``{"ok": false, "code": "timeout"}``. **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
+  cancelled and its callback told ``{"ok": false, "code": "timeout"}``. Accepted runs still going
+  (run or callback) count against ``limits.maxRuns`` (503) and ``maxRunsPerClient`` (429): one past
+  either is refused at once with ``Retry-After: 1``, before it is recorded (:func:`_over_limits`). **SSRF**: the callback must be ``http(s)`` and every address its host resolves to must
   be public — loopback, private, link-local, multicast, reserved and unspecified addresses are
   refused (``400`` naming ``callbackUrl``) unless ``config.webhook.allowPrivateCallbacks`` is true;
   the check is repeated right before the POST, which connects to the address that passed it (no
