@@ -52,7 +52,9 @@ class _Cli(typer.Typer):
 
 
 app = _Cli(help="magec: self-hosted multi-agent AI platform. Options with no command run serve (`magec --config config.yaml`, as Magec's binary).", no_args_is_help=True)
-console = Console(stderr=True)
+#: soft_wrap: off a terminal rich wraps at 80 columns, which split the "database:" and "migrated" lines
+#: (paths, URLs) that scripts and operators read whole; a terminal wraps long lines itself
+console = Console(stderr=True, soft_wrap=True)
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="config.yaml (or $MAGEC_CONFIG)")]
 
 

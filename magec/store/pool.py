@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import re
 import time
 import weakref
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy import text as sql_text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
@@ -178,7 +179,22 @@ def describe(url: str) -> str:
         return "an invalid database.url"
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return f"SQLite {parsed.database}"
-    return parsed.render_as_string(hide_password=True)
+    return _masked(parsed)
+
+
+def _masked(parsed: URL) -> str:
+    """``parsed`` rendered with its password, if it has one, as ``***``: in the authority and in a
+    ``password`` query parameter (which asyncpg also reads). SQLAlchemy masks an empty password
+    too (``postgres:***@``), which made an operator look for a password that was never set."""
+    if not parsed.password:
+        parsed = parsed._replace(password=None)
+    text = parsed.render_as_string(hide_password=True)
+    if any(key.lower() == "password" for key in parsed.query):
+        text = _QUERY_PASSWORD.sub(r"\1***", text)
+    return text
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 def database_error(err: BaseException, url: str) -> ConfigError | None:
@@ -186,7 +202,7 @@ def database_error(err: BaseException, url: str) -> ConfigError | None:
     for a database magec cannot open — no async driver for the URL, the server unreachable, a login
     or database refused — instead of a driver's traceback; None for anything else."""
     try:
-        where = make_url(url).render_as_string(hide_password=True)
+        where = _masked(make_url(url))
     except exc.ArgumentError:
         return ConfigError("database.url: not a database URL (e.g. sqlite+aiosqlite:///data/magec.db, "
                            "postgresql+asyncpg://user:pass@host/magec)")

@@ -15,6 +15,7 @@ import pytest
 from magec.config import expand_env, load_config
 from magec.errors import ConfigError
 from magec.testing.apps import running_apps
+from magec.testing.services import Postgres
 
 MAGEC_STORE = {
     "settings": {"sessionProvider": "", "longTermProvider": "mem-1"},
@@ -40,9 +41,9 @@ MAGEC_STORE = {
 }
 
 
-def magec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # wide enough that rich does not wrap a path or a report line
-    env = {**os.environ, "COLUMNS": "400"}
+def magec(*args: str, cwd: Path, columns: str = "400") -> subprocess.CompletedProcess[str]:
+    # wide enough that rich does not wrap a path or a report line (test_lines_are_never_wrapped: 80)
+    env = {**os.environ, "COLUMNS": columns}
     return subprocess.run([sys.executable, "-m", "magec", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env=env)
 
@@ -79,6 +80,43 @@ def test_migrate(tmp_path: Path, db_url: str) -> None:
     # alembic's internals ("Context impl SQLiteImpl.", "Will assume non-transactional DDL.",
     # printed twice) are no news for the operator; what magec says is all that is printed
     assert "Context impl" not in r.stderr and "Will assume" not in r.stderr, r.stderr
+
+
+def test_migrate_masks_only_a_password_that_is_there(tmp_path: Path, postgres: Postgres) -> None:
+    """A URL with no password (or an empty one, as a socket-trusting server's) prints none: the mask
+    ``postgres:***@`` sent an operator hunting for a password that was never set. A password in the
+    query (``?password=``, which asyncpg reads) is masked like one in the authority."""
+    db_url = postgres.url(postgres.create_database())
+    user = re.match(r"[^:]+://([^:/@]+):?@", db_url)
+    assert user, db_url  # the fixture's URL: user, empty password, socket in the query
+    for url, shown, hidden in (
+        (db_url, f"://{user[1]}@", "***"),
+        (db_url.replace(":@", "@", 1), f"://{user[1]}@", "***"),
+        (db_url + "&password=pg-query-canary-7", "password=***", "pg-query-canary-7"),
+    ):
+        cfg = write_config(tmp_path, url)
+        r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        line = next(line for line in r.stderr.splitlines() if line.startswith("migrated "))
+        assert shown in line and hidden not in line, line
+
+
+def test_lines_are_never_wrapped(tmp_path: Path) -> None:
+    """Off a terminal (a script, a log, CI) with an 80-column width, rich wrapped the "database:" and
+    "migrated …" lines at 80 columns: a long path came out split over two lines, which no one can
+    paste or grep. Each is printed whole on its line."""
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3) / "and-another-long-one-below-it"
+    deep.mkdir(parents=True)
+    db = deep / "magec.db"
+    cfg = write_config(deep, f"sqlite+aiosqlite:///{db}")
+    store_json = tmp_path / "store.json"
+    store_json.write_text(json.dumps({"commands": [{"id": "c-1", "name": "Daily", "prompt": "Summarise"}]}))
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path, columns="80")
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"^migrated SQLite {re.escape(str(db))}: at revision \w+$", r.stderr, re.M), r.stderr
+    r = magec("import-magec", str(store_json), "--config", str(cfg), cwd=tmp_path, columns="80")
+    assert r.returncode == 0, r.stderr
+    assert f"\ndatabase: SQLite {db}\n" in f"\n{r.stderr}", r.stderr
 
 
 def test_commands_print_words_not_the_servers_log_format(tmp_path: Path) -> None:
