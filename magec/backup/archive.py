@@ -23,7 +23,8 @@ A **Magec** backup (the Go server's archive of its data dir: ``store.json`` at t
 a warning); conversations and skill files are reported, not restored.
 
 Reading is bounded: at most ``max_unpacked`` bytes are unpacked, counted as they are decompressed
-(a gzip bomb stops there, in whatever entry or header it hides), at most :data:`MAX_ENTRIES`
+(a gzip bomb stops there, in whatever entry or header it hides) and read to the gzip trailer (its
+CRC checked), at most :data:`MAX_ENTRIES`
 entries are read, only regular files under the names above are kept, and every JSON document must
 parse.
 """
@@ -36,6 +37,7 @@ import json
 import re
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,14 +195,19 @@ class _Unpacked(io.RawIOBase):
 def read(data: IO[bytes], max_unpacked: int) -> Backup:
     """Parse an uploaded archive (magec's or Magec's); 400 (``field: backup``) when it is not one,
     when it unpacks to more than ``max_unpacked`` bytes (counted while reading) or when it holds
-    more than :data:`MAX_ENTRIES` entries."""
-    stream = _Unpacked(gzip.GzipFile(fileobj=data, mode="rb"), max_unpacked)
+    more than :data:`MAX_ENTRIES` entries. Every refusal says in words what the file is instead
+    (not gzip: a plain tar, a zip; gzip but no tar; cut short; corrupt), never a library's message."""
+    head = data.read(_PEEK)
+    if head[:2] != _GZIP_MAGIC:
+        raise _bad(_not_gzip(head))
+    stream = _Unpacked(gzip.GzipFile(fileobj=_Prefixed(head, data), mode="rb"), max_unpacked)
     try:
         # a stream ("r|"): read forward in records, never a seek or a read of a whole member at once
         tar = tarfile.open(fileobj=stream, mode="r|")
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise _bad(f"not a .tar.gz archive ({e})") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise _bad(_damaged(e, "it is gzip-compressed but holds no tar archive")) from None
     files: dict[str, bytes] = {}
+    nested: str | None = None
     with tar:
         try:
             for entries, member in enumerate(tar, start=1):
@@ -214,18 +221,78 @@ def read(data: IO[bytes], max_unpacked: int) -> Backup:
                 if name == "store.json" or name == "conversations.json":
                     pass  # a Magec archive
                 elif not _MEMBER.match(name):
+                    if nested is None and name.rsplit("/", 1)[-1] in ("manifest.json", "store.json"):
+                        nested = name
                     continue  # skill files of a Magec archive, editor leftovers: not ours to read
                 fh = tar.extractfile(member)
                 if fh is None:
                     continue
                 files[name] = fh.read(member.size + 1)[: member.size]
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise _bad(f"the archive is damaged ({e})") from None
+            # to the gzip trailer: its CRC is checked only there, and tarfile stops at the end-of-archive
+            # blocks, so a flipped byte inside a member was read as data (bounded by _Unpacked)
+            while stream.read(1 << 16):
+                pass
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise _bad(_damaged(e, "a tar entry in it is broken")) from None
     if "manifest.json" in files:
         return _read_magec(files)
     if "store.json" in files:
         return _read_go(files)
-    raise _bad("no manifest.json (magec) or store.json (Magec) at the root of the archive")
+    if nested is not None:  # a backup unpacked and packed again from its folder
+        raise _bad(f"manifest.json or store.json must be at the root of the archive, found {nested!r}: "
+                   "pack the files themselves, not the folder that holds them")
+    raise _bad("holds neither manifest.json (a magec backup) nor store.json (a Magec backup) at its root: "
+               "post a file written by magec backup or GET /api/v1/admin/settings/backup")
+
+
+#: bytes looked at to say what a file that is not a ``.tar.gz`` is (a tar header's ``ustar`` mark
+#: sits at offset 257)
+_PEEK = 512
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _not_gzip(head: bytes) -> str:
+    """What an upload that does not start as gzip is, in words."""
+    if head[257:262] == b"ustar":
+        what = "a plain .tar archive (not gzip-compressed): compress it (gzip) or post the .tar.gz itself"
+    elif head[:4] == b"PK\x03\x04":
+        what = "a .zip archive: a backup is a .tar.gz"
+    elif head.lstrip()[:1] in (b"{", b"["):
+        what = "JSON text: a backup is the .tar.gz archive (a Magec store.json imports with magec import-magec)"
+    else:
+        what = "not gzip-compressed: post the .tar.gz file itself"
+    return f"not a .tar.gz archive: the upload is {what}"
+
+
+def _damaged(err: BaseException, otherwise: str) -> str:
+    """Why reading the archive stopped, in words: cut short, corrupt compressed data, or ``otherwise``
+    (what a tar error at that point means)."""
+    if isinstance(err, EOFError) or "unexpected end" in str(err).lower():
+        return "the archive ends too early: it was cut short (an incomplete upload or download)"
+    if isinstance(err, (zlib.error, gzip.BadGzipFile)):
+        return "the archive's compressed data is corrupt (a checksum or a block does not match): it was damaged"
+    return f"not a .tar.gz archive: {otherwise}"
+
+
+class _Prefixed(io.RawIOBase):
+    """``rest`` read on after the ``head`` already taken from it (a peek that needs no seek)."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._rest.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def _json(files: dict[str, bytes], name: str) -> Any:
@@ -243,13 +310,17 @@ def _parse(data: bytes, where: str) -> Any:
 
 def _read_magec(files: dict[str, bytes]) -> Backup:
     manifest = _json(files, "manifest.json")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise _bad("manifest.json is not a magec backup manifest")
+    if not isinstance(manifest, dict):
+        raise _bad("manifest.json must be a JSON object (a magec backup manifest)")
+    if manifest.get("format") != FORMAT:
+        raise _bad(f"manifest.json: format is {json.dumps(manifest.get('format'))[:80]}, not \"{FORMAT}\": "
+                   "not a magec backup manifest")
     version = manifest.get("version") or 0
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise _bad(f"manifest.json: version must be a whole number (this magec reads up to {VERSION})")
     if version > VERSION:
-        raise _bad(f"backup format version {manifest.get('version')} is newer than this magec reads ({VERSION})")
+        raise _bad(f"manifest.json: format version {version} was written by a newer magec (this one reads up "
+                   f"to {VERSION}): restore it with that version or a later one")
     settings = _json(files, "settings.json") if "settings.json" in files else None
     if settings is not None and not isinstance(settings, dict):
         raise _bad("settings.json must be a JSON object")

@@ -4,6 +4,7 @@ failed restores (bad item, other key, damaged archive) change nothing; dry runs 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from pathlib import Path
@@ -142,10 +143,56 @@ async def test_dry_run_reports_and_changes_nothing(tmp_path: Path, provider: Fak
         assert (await a.admin.get(f"{A}/flows/{made['flow']['id']}")).status_code == 200
 
 
+def _manifest(**fields: object) -> bytes:
+    return json.dumps({"format": "magec-backup", "version": 2, **fields}).encode()
+
+
+def _corrupt(archive: bytes) -> bytes:
+    """``archive`` with bytes in the middle of its compressed data flipped (a bad disk, a bad copy)."""
+    mid = len(archive) // 2
+    return archive[:mid] + bytes(b ^ 0x5A for b in archive[mid:mid + 16]) + archive[mid + 16:]
+
+
+_BIG = tar_gz({"manifest.json": _manifest(), "resources/commands.json": json.dumps(
+    [{"id": f"c{i}", "data": {"name": f"Command {i}", "prompt": f"say {i} " * 40}} for i in range(300)]).encode()})
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"no", "the upload is not gzip-compressed"),
+        (gzip.decompress(tar_gz({"manifest.json": _manifest()})), "the upload is a plain .tar archive (not gzip-compressed)"),
+        (b"PK\x03\x04" + b"\0" * 64, "the upload is a .zip archive"),
+        (b'{"agents": []}', "the upload is JSON text"),
+        (gzip.compress(b"just some text, no tar archive in here " * 40), "it is gzip-compressed but holds no tar archive"),
+        (_BIG[: len(_BIG) // 2], "the archive ends too early: it was cut short"),
+        (_corrupt(_BIG), "the archive's compressed data is corrupt"),
+        (tar_gz({"notes.txt": b"hello"}), "holds neither manifest.json (a magec backup) nor store.json (a Magec backup) at its root"),
+        (tar_gz({"magec-backup-20260101/manifest.json": _manifest()}), "must be at the root of the archive, found 'magec-backup-20260101/manifest.json'"),
+        (tar_gz({"manifest.json": _manifest(format="other")}), 'format is "other", not "magec-backup"'),
+        (tar_gz({"manifest.json": _manifest(version=9)}), "format version 9 was written by a newer magec (this one reads up to 2)"),
+    ],
+    ids=["not-gzip", "plain-tar", "zip", "json", "gzip-not-tar", "cut-short", "corrupt", "no-manifest", "in-a-folder",
+         "other-format", "newer-version"],
+)
+async def test_a_malformed_archive_is_refused_in_words(sqlite_apps: Apps, content: bytes, says: str) -> None:
+    """Someone posts the wrong file (a .zip, the .tar before gzip, a half-downloaded copy, a backup
+    repacked from its folder, one from a newer magec): the 400 names ``backup`` and says what the file
+    is in words. It quoted Python's error ("Not a gzipped file (b'no')", "invalid header",
+    "Compressed file ended before the end-of-stream marker was reached"); nothing is changed."""
+    r = await restore(sqlite_apps, content)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["field"] == "backup" and body["code"] == "validation_error", body
+    assert says in body["error"], body["error"]
+    for python in ("b'", "gzipped file", "invalid header", "end-of-stream", "Error", "zlib"):
+        assert python not in body["error"], body["error"]
+
+
 @pytest.mark.parametrize(
     ("content", "ctype", "status", "fragment"),
     [
-        (b"not gzip at all", "application/gzip", 400, "not a .tar.gz"),
+        (b"not gzip at all", "application/gzip", 400, "not a .tar.gz archive: the upload is not gzip-compressed"),
         (b"", "application/gzip", 400, "empty"),
         # the refusal names what this route takes (an archive), not the voice routes' types
         (b"{}", "text/plain", 415, "Content-Type must be application/gzip or application/octet-stream, got"),
