@@ -48,6 +48,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from magec.clients import botkit
 from magec.clients.conversation import Inbound
 from magec.clients.inbox import Replaying, mark_started, notice
+from magec.clients.slack.names import Unavailable, UserNames
 from magec.clients.workers import WorkerContext
 from magec.errors import PayloadTooLargeError
 
@@ -60,8 +61,8 @@ WATCH_SECONDS = 2.0
 #: history may take (a runaway thread must not cost unbounded requests per question)
 HISTORY_PAGE = 200
 MAX_HISTORY_PAGES = 50
-#: display names a worker remembers (:meth:`SlackBot._name_of`)
-NAMES_KEPT = 1000
+#: ``users.info`` refusals that hold for every user of the workspace (:mod:`magec.clients.slack.names`)
+WORKSPACE_REFUSALS = frozenset({"missing_scope", "not_allowed_token_type", "ratelimited"})
 AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -85,7 +86,7 @@ class SlackBot(Replaying):
         self.tasks: set[asyncio.Task[None]] = set()
         self.intake = asyncio.Lock()
         #: user id -> display name (:meth:`_name_of`)
-        self.names: dict[str, str] = {}
+        self.names = UserNames(self._users_info)
 
     def _error(self, exc: BaseException) -> str:
         return botkit.safe_error(exc, self.bot_token, self.app_token)
@@ -335,22 +336,24 @@ class SlackBot(Replaying):
 
     async def _name_of(self, user: str) -> str:
         """The user's ``@handle`` (its real name when it has none), as Magec asks Slack for it
-        (``users.info``), remembered for this worker; "" when Slack does not say (no ``users:read``
-        scope): the turn goes on under the id alone, and the next message asks again."""
-        name = self.names.get(user)
-        if name is not None:
-            return name
+        (``users.info``), through the worker's :class:`~magec.clients.slack.names.UserNames` (kept a
+        while, bounded; a missing ``users:read`` scope or a rate limit pauses the asking); "" when
+        Slack does not say: the turn goes on under the id alone."""
+        return await self.names.get(user)
+
+    async def _users_info(self, user: str) -> str:
+        """One ``users.info`` ask; :class:`~magec.clients.slack.names.Unavailable` says whether a
+        refusal holds for the whole workspace (no scope, rate limited) or this user only."""
         try:
             info = (await self.web.users_info(user=user)).get("user") or {}
         except Exception as exc:  # noqa: BLE001 - a name is never worth failing the turn
             log.info("slack client %s: no name for user %s: %s", self.ctx.client_id, user, self._error(exc))
-            return ""
+            code = str(exc.response.get("error") or "") if isinstance(exc, SlackApiError) else ""
+            retry = exc.response.headers.get("Retry-After", "") if isinstance(exc, SlackApiError) else ""
+            raise Unavailable(code or type(exc).__name__, workspace=code in WORKSPACE_REFUSALS,
+                              retry_after=float(retry) if str(retry).isdigit() else 0.0) from None
         handle = str(info.get("name") or "")
-        name = f"@{handle}" if handle else str(info.get("real_name") or "")
-        if len(self.names) >= NAMES_KEPT:  # the oldest goes: a workspace may have many users
-            self.names.pop(next(iter(self.names)))
-        self.names[user] = name
-        return name
+        return f"@{handle}" if handle else str(info.get("real_name") or "")
 
     async def _send_text(self, channel: str, thread: str | None, text: str) -> None:
         # <!channel>, <!here>, <!everyone>, <!subteam^…> page every member: an answer (or a command

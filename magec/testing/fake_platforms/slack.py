@@ -4,13 +4,17 @@ Web API (token as ``Authorization: Bearer`` or a ``token`` field; JSON, urlencod
 errors as HTTP 200 ``{"ok": false, "error": ...}`` like Slack): auth.test (bot token),
 apps.connections.open (app token; returns the ``ws://`` Socket Mode URL), chat.postMessage
 (``msg_too_long`` over 40,000 characters), conversations.replies (a thread, parent first, ``limit``
-per page, paged with ``cursor`` / ``next_cursor``), users.info, files.getUploadURLExternal + the
+per page, paged with ``cursor`` / ``next_cursor``), users.info (``missing_scope`` unless ``users:read``
+is in ``fake.scopes``; ``fake.names`` overrides a user's handle), files.getUploadURLExternal + the
 upload URL + files.completeUploadExternal (what ``files_upload_v2`` does), and ``url_private``
 downloads (bot token required).
 
 Socket Mode: ``hello`` on connect, ``events_api`` envelopes for injected events, envelope acks
 recorded in ``fake.acks``; :meth:`SlackFake.drop` closes the connections (``fake.connections``
 counts them).
+
+``fake.calls`` lists every request (``/api/users.info``…); ``fake.rate_limited[method] = seconds`` answers
+that method HTTP 429 ``ratelimited`` with ``Retry-After``, as Slack does.
 
 Tests inject users with :meth:`SlackFake.send_message` (``mention=True`` sends ``app_mention`` in a
 channel, ``channel_type="im"`` a DM; ``files=[(name, mimetype, bytes)]`` attaches audio) and read
@@ -43,6 +47,9 @@ class SlackFake(PlatformServer):
         self.files: dict[str, tuple[str, str, bytes]] = {}  # file id -> (name, mimetype, bytes)
         self.acks: list[str] = []
         self.connections = 0
+        self.scopes: set[str] = {"users:read"}
+        self.names: dict[str, str] = {}  # user id -> handle (default: the id, lower-cased)
+        self.rate_limited: dict[str, int] = {}  # method -> Retry-After seconds
         self._sockets: list[web.WebSocketResponse] = []
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
@@ -76,6 +83,9 @@ class SlackFake(PlatformServer):
         if token != wanted:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if method in self.rate_limited:
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(self.rate_limited[method])})
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = await handler(params, files)
@@ -89,8 +99,10 @@ class SlackFake(PlatformServer):
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket=t{next(self._ids)}"}
 
     async def _m_users_info(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
+        if "users:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "users:read", "provided": ",".join(sorted(self.scopes))}
         uid = str(params.get("user"))
-        return {"ok": True, "user": {"id": uid, "name": uid.lower(), "real_name": f"User {uid}"}}
+        return {"ok": True, "user": {"id": uid, "name": self.names.get(uid, uid.lower()), "real_name": f"User {uid}"}}
 
     async def _m_chat_postMessage(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         text = str(params.get("text") or "")

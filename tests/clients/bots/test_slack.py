@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from magec.testing.apps import Apps, running_apps
@@ -262,3 +263,53 @@ async def test_agent_text_cannot_notify_the_whole_channel(sqlite_apps: Apps, sla
     assert "<!" not in reply.text and "all hands now" in reply.text
     assert "<!" not in refused.text and "Unknown agent" in refused.text
     assert f"Available: Alpha (`{s.alpha}`)" in refused.text  # by name: what the user can type instead
+
+
+def users_info_calls(sl: SlackFake) -> int:
+    return sum(1 for _, path in sl.calls if path == "/api/users.info")
+
+
+async def test_a_busy_channel_asks_slack_for_each_users_name_once(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                                   alpha_llm: FakeServer, beta_llm: FakeServer) -> None:
+    """Slack limits ``users.info`` (about 100 calls a minute per workspace). Thirty mentions from
+    three users, all at once, cost three asks; the conversations carry each user's @handle."""
+    sl = slack_fake
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        for i in range(30):
+            sl.send_message("C300", f"U{i % 3}", f"question {i}", mention=True)
+        await sl.await_sent("C300", "chat.postMessage", count=30)
+    assert users_info_calls(sl) == 3
+    r = await sqlite_apps.admin.get("/api/v1/admin/conversations", params={"clientId": cid, "limit": 100})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    rows = body if isinstance(body, list) else body.get("items") or body.get("conversations") or []
+    assert {row.get("userName") for row in rows} == {"@u0", "@u1", "@u2"}, rows
+
+
+@pytest.mark.parametrize("refusal", ["missing_scope", "ratelimited"])
+async def test_a_workspace_refusal_of_users_info_pauses_the_asking(sqlite_apps: Apps, slack_fake: SlackFake,
+                                                                    alpha_llm: FakeServer, beta_llm: FakeServer,
+                                                                    refusal: str) -> None:
+    """An app installed without the ``users:read`` scope (or rate limited by Slack) was asked again
+    on every message: each turn cost a refused ``users.info``, which only deepens a rate limit.
+    One refusal pauses the asking for the whole workspace; every message is still answered, under
+    the user's id alone."""
+    sl = slack_fake
+    if refusal == "missing_scope":
+        sl.scopes.discard("users:read")
+    else:
+        sl.rate_limited["users.info"] = 30
+    s = await agents(sqlite_apps, alpha_llm.url, beta_llm.url)
+    cid = await client(sqlite_apps, "slack", sl_config(sl), [s.alpha])
+    async with running(sqlite_apps, cid):
+        await sl.await_connected()
+        sl.send_message("C301", "U1", "first", mention=True)
+        await sl.await_sent("C301", "chat.postMessage")
+        for i in range(12):
+            sl.send_message("C301", f"U{i % 4}", f"question {i}", mention=True)
+        replies = await sl.await_sent("C301", "chat.postMessage", count=13)
+    assert all(reply.text.startswith("alpha says:") for reply in replies), [r.text for r in replies]
+    assert users_info_calls(sl) == 1
