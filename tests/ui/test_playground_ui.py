@@ -11,6 +11,7 @@ and Discard.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,40 @@ def test_agent_markdown_of_many_brackets_renders_at_once(page: Page, server: Ser
     answer = page.get_by_test_id("agent-text").last
     expect(answer.locator("a")).to_have_attribute("href", "https://e.example/", timeout=20_000)
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def test_a_stopped_answer_is_marked_interrupted_live_and_in_the_history(page: Page, server: ServerProcess,
+                                                                         fakes: dict[str, FakeServer]) -> None:
+    """Stop (or a client hanging up) mid-answer: the server keeps the words said so far as ADK's
+    ``interrupted`` event, and the agent remembers just those. The playground showed them as an
+    ordinary, whole answer, live and when the history was read back: it marks them "interrupted"."""
+    alpha = fakes["alpha"]
+    one = make(server, alpha, "Cut")["one"]
+    signed_in(page, server)
+    nav(page, "playground")
+    pick(page, one)
+    log = page.get_by_test_id("pg-log")
+    chat(page, "a whole answer")
+    expect(log.get_by_test_id("agent-text").last).to_contain_text("alpha says: a whole answer", timeout=30_000)
+    alpha.script(Reply(chunks=["Once ", "upon ", "a ", "time "] + [f"w{i} " for i in range(60)], chunk_delay=0.5))
+    chat(page, "tell me a long story")
+    expect(log.get_by_test_id("agent-text").last).to_contain_text("Once upon a time", timeout=30_000)
+    page.get_by_role("button", name="Stop").click()
+    answers = log.locator(".msg.agent")
+    expect(answers.last.get_by_test_id("interrupted")).to_be_visible()
+    expect(answers.first.get_by_test_id("interrupted")).to_have_count(0)  # a whole answer is not marked
+
+    # The history read back from the server (a reload keeps nothing in memory) shows the mark too,
+    # once the server has kept the cut answer (it learns of the hang-up after the browser left).
+    session_id = page.locator(".pg-side code").inner_text()
+    url = f"/agent/apps/{one['id']}/users/admin/sessions/{session_id}"
+    with admin(server) as api:
+        deadline = time.monotonic() + 20
+        while not any(ev.get("interrupted") for ev in api.get(url).json()["events"]):
+            assert time.monotonic() < deadline, "the interrupted answer was not kept"
+            time.sleep(0.1)
+    page.reload()
+    expect(log.locator(".msg.agent")).to_have_count(2)
+    expect(log.locator(".msg.agent").last).to_contain_text("Once upon a time")
+    expect(log.locator(".msg.agent").last.get_by_test_id("interrupted")).to_be_visible()
+    expect(log.locator(".msg.agent").first.get_by_test_id("interrupted")).to_have_count(0)

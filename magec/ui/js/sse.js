@@ -26,7 +26,8 @@ export async function* readSSE(res) {
   if (last !== undefined) yield last;
 }
 
-// Folds one ADK event into a chat turn: {items: [{kind: 'text'|'call', author, ...}], error}.
+// Folds one ADK event into a chat turn: {items: [{kind: 'text'|'call', author, ...}], error}; a text
+// item of an `interrupted` event (an answer cut off by a hang-up or Stop) is marked `interrupted`.
 export function applyEvent(turn, ev) {
   if (typeof ev !== 'object' || !ev) return;
   if (ev.errorCode || ev.errorMessage || ev.error) {
@@ -42,6 +43,8 @@ export function applyEvent(turn, ev) {
     if (ev.partial) {
       if (open) open.text += text; else turn.items.push({ kind: 'text', author, text, open: true });
     } else if (open) { open.text = text; open.open = false; } else turn.items.push({ kind: 'text', author, text, open: false });
+    // ADK's `interrupted`: the words said before the client hung up (kept by the server): not a whole answer
+    if (ev.interrupted) lastOf().interrupted = true;
   }
   for (const p of parts) {
     if (p.functionCall) {

@@ -127,6 +127,8 @@ export default {
             <div v-if="it.kind === 'text'" class="msg agent" :class="{intermediate: responders.size && !isResponder(it.author)}" :data-author="it.author">
               <div class="author">{{ authorName(it.author) }}<span class="badge ok" v-if="responders.size && isResponder(it.author)">response</span></div>
               <div class="bubble md" :class="{streaming: it.open}" data-testid="agent-text" v-html="renderMarkdown(it.text)"></div>
+              <span class="badge muted pg-interrupted" v-if="it.interrupted" data-testid="interrupted"
+                title="The answer was cut off (Stop, or the client hung up): only what had been said is kept, and the agent remembers just that">interrupted</span>
               <button v-if="speakerFor(it.author) && !it.open" class="icon-btn sm" type="button" @click="play(it.text, it.author)" title="Play" aria-label="Play answer"><Icon name="play" :size="14"/></button>
             </div>
             <details v-else class="tool-call" :data-author="it.author">
@@ -270,6 +272,8 @@ export default {
         if (!t.items.length && !t.error) t.error = 'The agent returned no answer.';
       } catch (e) {
         if (e.name !== 'AbortError') t.error = e.message;
+        // Stop: the server keeps what was said as an interrupted answer; show it as the history will
+        else t.items.forEach((it) => { if (it.kind === 'text' && it.open) it.interrupted = true; });
       } finally {
         t.pending = false; t.items.forEach((it) => { it.open = false; });
         live.delete(key);
