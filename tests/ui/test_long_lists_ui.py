@@ -92,3 +92,97 @@ def test_a_name_another_agent_or_flow_has_is_flagged_before_saving(page: Page, s
     flow.get_by_label("Name").first.fill("Concierge")
     expect(flow.get_by_test_id("name-clash")).to_contain_text("Another agent is already named “Concierge”")
     assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
+
+
+def _admin(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.admin_url + "/api/v1/admin", timeout=60,
+                        headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+
+
+def test_cards_sort_by_name_or_recent_change_and_the_choice_is_kept(page: Page, server: ServerProcess,
+                                                                    fakes: dict[str, FakeServer]) -> None:
+    """50 agents in the order they were made is no order to find one in: the card lists sort by name
+    (numbers in names read as numbers: 9 before 10) or by the most recent change, from the keyboard;
+    the choice stays for the page (a reload, another visit); it works with the filter."""
+    api = _admin(server)
+    b = api.post("/backends", json={"name": "Sort box", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    llm = {"backend": b["id"], "model": "m"}
+    made = {}
+    for name in ("Sorted zeta", "Sorted Alpha", "Sorted item 10", "Sorted item 9"):
+        r = api.post("/agents", json={"name": name, "llm": llm})
+        assert r.status_code == 201, r.text
+        made[name] = r.json()
+        assert made[name]["updatedAt"].endswith("Z"), made[name]  # the Admin API says when it last changed
+    # a later edit makes "Sorted item 10" the most recently changed
+    r = api.put(f"/agents/{made['Sorted item 10']['id']}", json={**made["Sorted item 10"], "description": "edited"})
+    assert r.status_code == 200, r.text
+    assert r.json()["updatedAt"] > made["Sorted item 10"]["updatedAt"]
+
+    signed_in(page, server)
+    nav(page, "agents")
+    page.get_by_label("Filter").fill("Sorted")
+    cards = page.locator("article.agent .card-head h3")
+    created = ["Sorted zeta", "Sorted Alpha", "Sorted item 10", "Sorted item 9"]
+    expect(cards).to_have_text(created)  # the default: the order they were made
+    sort = page.get_by_label("Sort")
+    sort.focus()
+    page.keyboard.press("ArrowDown")  # keyboard: the next order, by name
+    expect(sort).to_have_value("name")
+    expect(cards).to_have_text(["Sorted Alpha", "Sorted item 9", "Sorted item 10", "Sorted zeta"])
+    page.keyboard.press("ArrowDown")
+    expect(sort).to_have_value("recent")
+    expect(cards.first).to_have_text("Sorted item 10")
+    page.reload()
+    page.get_by_label("Filter").fill("Sorted")
+    expect(page.get_by_label("Sort")).to_have_value("recent")  # kept for the page
+    expect(cards.first).to_have_text("Sorted item 10")
+    # other card pages have it too, each with its own choice
+    nav(page, "backends")
+    expect(page.get_by_label("Sort")).to_have_value("")
+    page.get_by_label("Sort").select_option("name")
+    names = page.locator("article .card-head h3").all_inner_texts()
+    assert names == sorted(names, key=str.casefold), names
+    nav(page, "agents")
+    expect(page.get_by_label("Sort")).to_have_value("recent")
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_the_allowed_agents_picker_has_a_search_usable_from_the_keyboard(page: Page, server: ServerProcess,
+                                                                        fakes: dict[str, FakeServer]) -> None:
+    """A client allowed one agent among 50+: the picker's chips filled the dialog, found by eye. A
+    search box filters them; Enter picks the first match, Escape clears the search without closing
+    the dialog, Down reaches the chips; what is picked but hidden by the search stays counted."""
+    api = _admin(server)
+    b = api.post("/backends", json={"name": "Pick box", "type": "openai", "url": fakes["alpha"].url + "/v1"}).json()
+    ids = {}
+    for i in range(12):
+        ids[i] = api.post("/agents", json={"name": f"Picker {i:02d}", "llm": {"backend": b["id"], "model": "m"}}).json()["id"]
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_role("button", name="New client").first.click()
+    dlg = page.get_by_test_id("client-dialog")
+    dlg.get_by_label("Name").first.fill("Only one agent")
+    search = dlg.get_by_label("Search agents and flows")
+    chips = dlg.locator(".tchip")
+    search.fill("picker 07")
+    expect(chips).to_have_text(["Picker 07"])
+    search.press("Enter")  # the one match is picked
+    expect(dlg.get_by_role("button", name="Picker 07")).to_have_attribute("aria-pressed", "true")
+    expect(dlg.get_by_test_id("chips-count")).to_contain_text("1 picked")
+    search.press("Escape")  # clears the search; the dialog stays open
+    expect(search).to_have_value("")
+    expect(dlg).to_be_visible()
+    expect(dlg.get_by_test_id("discard-changes")).to_have_count(0)
+    search.fill("picker 1")
+    expect(chips).to_have_text(["Picker 10", "Picker 11"])
+    expect(dlg.get_by_test_id("chips-count")).to_contain_text("1 picked, 1 not shown")
+    search.press("ArrowDown")  # to the chips
+    expect(dlg.get_by_role("button", name="Picker 10")).to_be_focused()
+    search.fill("nobody by this name")
+    expect(dlg.get_by_test_id("chips-no-match")).to_contain_text("Nothing matches")
+    search.fill("")
+    dlg.get_by_role("button", name="Create").click()
+    expect(dlg).to_be_hidden()
+    c = next(x for x in api.get("/clients").json() if x["name"] == "Only one agent")
+    assert c["allowedAgents"] == [ids[7]]
+    assert page.js_errors == []  # type: ignore[attr-defined]

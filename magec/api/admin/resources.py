@@ -12,6 +12,7 @@ from magec.api.errors import json_body
 from magec.context import AppContext
 from magec.errors import MagecError
 from magec.resources import BY_PATH, KINDS, tokens
+from magec.store.stamps import changed_at
 
 #: URL segment → store kind (Magec's paths), declared on the models (``Resource.path``)
 PATHS = BY_PATH
@@ -29,11 +30,19 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
             with contextlib.suppress(MagecError):
                 await ctx.runtime.fresh()
 
+    async def stamped(view: dict[str, Any], times: dict[str, str] | None = None) -> dict[str, Any]:
+        # updatedAt: read-only, magec's addition to Magec's shape (ignored when a client sends it back)
+        times = times if times is not None else await changed_at(store.engine, kind, view["id"])
+        if view.get("id") in times:
+            view["updatedAt"] = times[view["id"]]
+        return view
+
     @router.get("", summary=f"List {segment}")
     async def list_items() -> list[dict[str, Any]]:
         await caught_up()
         all_raw = await store.all_raw()
-        return [await public(ctx, kind, raw, all_raw) for raw in all_raw.get(kind, {}).values()]
+        times = await changed_at(store.engine, kind)
+        return [await stamped(await public(ctx, kind, raw, all_raw), times) for raw in all_raw.get(kind, {}).values()]
 
     @router.post(
         "",
@@ -48,16 +57,16 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
     async def create(request: Request) -> dict[str, Any]:
         body = await json_body(request)
         if kind != "clients":
-            return await public(ctx, kind, await store.create(kind, body))
+            return await stamped(await public(ctx, kind, await store.create(kind, body)))
         # a client's token is issued here and shown in this response only (never stored in clear)
         token = tokens.new_token()
         data = await store.create(kind, body, server_fields=tokens.stored_fields(token))
-        return tokens.with_token(await public(ctx, kind, data), token)
+        return tokens.with_token(await stamped(await public(ctx, kind, data)), token)
 
     @router.get("/{id}", summary=f"Get one of {segment}")
     async def get(id: str) -> dict[str, Any]:
         await caught_up()
-        return await public(ctx, kind, await store.get(kind, id))
+        return await stamped(await public(ctx, kind, await store.get(kind, id)))
 
     @router.put(
         "/{id}",
@@ -69,7 +78,7 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         },
     )
     async def update(id: str, request: Request) -> dict[str, Any]:
-        return await public(ctx, kind, await store.update(kind, id, await json_body(request)))
+        return await stamped(await public(ctx, kind, await store.update(kind, id, await json_body(request))))
 
     @router.delete(
         "/{id}",

@@ -31,8 +31,10 @@ export const PageHeader = {
   components: { Icon },
   // shown: how many items the filter leaves; with a filter, nothing left says so (an empty grid
   // under "Agents 50" read as if the agents were gone) and offers to clear it
-  props: { title: String, subtitle: String, count: Number, newLabel: String, filter: String, icon: String, shown: Number },
-  emits: ['new', 'update:filter', 'refresh'],
+  // sort: the card order (SORTS; v-model:sort, the page keeps it with sortable())
+  props: { title: String, subtitle: String, count: Number, newLabel: String, filter: String, icon: String, shown: Number, sort: String },
+  emits: ['new', 'update:filter', 'update:sort', 'refresh'],
+  setup() { return { SORTS }; },
   template: `
   <div class="page-head">
     <div class="page-title">
@@ -45,6 +47,10 @@ export const PageHeader = {
         <input type="search" :value="filter" placeholder="Filter" aria-label="Filter"
           @input="$emit('update:filter', $event.target.value)">
       </label>
+      <select class="sort" v-if="sort != null" :value="sort" aria-label="Sort" title="Sort" data-testid="sort"
+        @change="$emit('update:sort', $event.target.value)">
+        <option v-for="[v, label] in SORTS" :key="v" :value="v">{{ label }}</option>
+      </select>
       <slot/>
       <button class="btn" type="button" v-if="newLabel" @click="$emit('new')" title="New (n)">
         <Icon name="plus" :size="16"/> {{ newLabel }}</button>
@@ -111,6 +117,30 @@ export function matches(item, q, fields = ['name', 'description'], extra = []) {
     return Array.isArray(v) ? v.map((x) => (f === 'tags' ? '#' : '') + x).join(' ') : String(v ?? '');
   };
   return [...fields.map(text), ...extra.map((x) => String(x ?? ''))].some((t) => t.toLowerCase().includes(s));
+}
+
+// Orders of the card lists: as created (the server's order), by name, most recently changed first
+// (the Admin API's updatedAt). A page's choice is kept on this browser (localStorage).
+export const SORTS = [['', 'Order created'], ['name', 'Name (A–Z)'], ['recent', 'Recently changed']];
+const byName = (a, b) => String(a.name ?? '').localeCompare(String(b.name ?? ''), undefined, { sensitivity: 'base', numeric: true });
+const changed = (x) => Date.parse(x.updatedAt || '') || 0;
+export function sortItems(items, sort) {
+  if (sort === 'name') return [...items].sort(byName);
+  if (sort === 'recent') return [...items].sort((a, b) => changed(b) - changed(a) || byName(a, b));
+  return items;
+}
+
+// Mixin of a card page: `sort` (kept per page in localStorage) and sorted(items).
+export function sortable(page) {
+  const key = `magec.sort|${page}`;
+  return {
+    data() {
+      const saved = localStorage.getItem(key) || '';
+      return { sort: SORTS.some(([v]) => v === saved) ? saved : '' };
+    },
+    watch: { sort(v) { if (v) localStorage.setItem(key, v); else localStorage.removeItem(key); } },
+    methods: { sorted(items) { return sortItems(items, this.sort); } },
+  };
 }
 
 export function clone(x) { return JSON.parse(JSON.stringify(x ?? null)); }

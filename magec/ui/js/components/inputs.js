@@ -56,15 +56,41 @@ export const ChipsInput = {
 };
 
 // Pick a subset of options [{value, label, hint}] as toggle chips. v-model: value[]
+// Pick several of `options` ({value, label, hint}) by toggling chips. With `search` (its label) and
+// more than SEARCH_FROM options, a search box filters the chips by label: Enter toggles the only match
+// (or the first), Escape clears the search (and does not close the dialog), Down moves to the chips.
+// What is picked stays counted even when the search hides it.
+const SEARCH_FROM = 8;
 export const ToggleChips = {
   name: 'ToggleChips',
-  props: { modelValue: Array, options: Array, empty: { default: 'Nothing to choose from yet.' } },
+  props: { modelValue: Array, options: Array, empty: { default: 'Nothing to choose from yet.' }, search: String },
   emits: ['update:modelValue'],
+  data() { return { q: '' }; },
+  computed: {
+    searchable() { return !!this.search && (this.options || []).length > SEARCH_FROM; },
+    shown() {
+      const q = this.q.trim().toLowerCase();
+      return !q ? this.options || [] : (this.options || []).filter((o) => String(o.label).toLowerCase().includes(q));
+    },
+    picked() { return (this.modelValue || []).length; },
+    hiddenPicked() { return (this.modelValue || []).filter((v) => !this.shown.some((o) => o.value === v)).length; },
+  },
   template: `
-  <div class="toggle-chips">
-    <button type="button" v-for="o in options" :key="o.value" class="tchip" :class="{on: has(o.value)}"
-      :title="o.hint || ''" :aria-pressed="has(o.value)" @click="toggle(o.value)">{{ o.label }}</button>
-    <span class="muted small" v-if="!options || !options.length">{{ empty }}</span>
+  <div class="toggle-chips-wrap">
+    <div class="chips-search" v-if="searchable">
+      <!-- @input.stop: a search is not work the dialog should ask to keep (Modal marks it dirty on input) -->
+      <input type="search" v-model="q" :placeholder="search" :aria-label="search" data-testid="chips-search" @input.stop
+        @keydown.enter.prevent="shown.length && toggle(shown[0].value)" @keydown.esc="onEscape"
+        @keydown.down.prevent="focusChip(0)">
+      <span class="muted small" aria-live="polite" data-testid="chips-count">{{ picked }} picked<template v-if="hiddenPicked">, {{ hiddenPicked }} not shown</template>
+        <template v-if="q.trim()"> · {{ shown.length }} of {{ options.length }} shown</template></span>
+    </div>
+    <div class="toggle-chips" ref="chips">
+      <button type="button" v-for="o in shown" :key="o.value" class="tchip" :class="{on: has(o.value)}"
+        :title="o.hint || ''" :aria-pressed="has(o.value)" @click="toggle(o.value)">{{ o.label }}</button>
+      <span class="muted small" v-if="!options || !options.length">{{ empty }}</span>
+      <span class="muted small" v-else-if="!shown.length" data-testid="chips-no-match">Nothing matches “{{ q.trim() }}”.</span>
+    </div>
   </div>`,
   methods: {
     has(v) { return (this.modelValue || []).includes(v); },
@@ -74,6 +100,8 @@ export const ToggleChips = {
       if (i >= 0) cur.splice(i, 1); else cur.push(v);
       this.$emit('update:modelValue', cur);
     },
+    onEscape(e) { if (this.q) { e.stopPropagation(); e.preventDefault(); this.q = ''; } },
+    focusChip(i) { const chip = this.$refs.chips?.querySelectorAll('.tchip')[i]; if (chip) chip.focus(); },
   },
 };
 

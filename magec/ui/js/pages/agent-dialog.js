@@ -163,17 +163,17 @@ export const AgentDialog = {
 
       <details class="section" :open="form.mcpServers.length > 0">
         <summary>MCP servers <span class="count" v-if="form.mcpServers.length">{{ form.mcpServers.length }}</span></summary>
-        <ToggleChips v-model="form.mcpServers" :options="mcpOptions" empty="No MCP servers defined yet."/>
+        <ToggleChips v-model="form.mcpServers" :options="mcpOptions" empty="No MCP servers defined yet." search="Search MCP servers"/>
       </details>
       <details class="section" :open="form.skills.length > 0" data-testid="agent-skills">
         <summary>Skills <span class="count" v-if="form.skills.length">{{ form.skills.length }}</span></summary>
-        <ToggleChips v-model="form.skills" :options="skillOptions" empty="No skills defined yet."/>
+        <ToggleChips v-model="form.skills" :options="skillOptions" empty="No skills defined yet." search="Search skills"/>
       </details>
       <details class="section" :open="form.secrets.length > 0 || form.allowAllSecrets" data-testid="agent-secrets">
         <summary>Secrets in tool calls <span class="count" v-if="form.secrets.length">{{ form.secrets.length }}</span></summary>
         <p class="hint">The model may write <code v-pre>{{secret:KEY}}</code> in a tool call for these secrets: the value is filled in just before the tool runs and masked in everything the model and clients see.</p>
         <Switch v-model="form.allowAllSecrets" label="Allow every secret"/>
-        <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet."/>
+        <ToggleChips v-if="!form.allowAllSecrets" v-model="form.secrets" :options="secretOptions" empty="No secrets defined yet." search="Search secrets"/>
         <div class="grid-2" v-if="usableSecretKeys.length">
           <div class="field" v-for="k in usableSecretKeys" :key="k"><label :for="'a-st-' + k">{{ k }}: only for tools</label>
             <input :id="'a-st-' + k" class="mono" :value="toolsText[k] ?? (form.secretTools[k] || []).join(', ')" placeholder="any tool (e.g. github/create_issue, comma-separated)"

@@ -2,21 +2,22 @@
 import { store, load, nameOf, isPending, liveHealth } from '../store.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
-import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches } from '../components/common.js';
+import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, sortable } from '../components/common.js';
 import { confirmDelete } from '../components/confirm.js';
 import { AgentDialog } from './agent-dialog.js';
 
 export default {
   name: 'AgentsPage',
+  mixins: [sortable('agents')],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, AgentDialog },
   data() { return { s: store, filter: '' }; },
   computed: {
     // what the card shows from elsewhere counts too: "which agents run on Ollama / on qwen3?"
-    items() { return store.agents.filter((a) => matches(a, this.filter, ['name', 'description', 'tags'], this.shownOf(a))); },
+    items() { return this.sorted(store.agents.filter((a) => matches(a, this.filter, ['name', 'description', 'tags'], this.shownOf(a)))); },
   },
   template: `
   <div class="page">
-    <PageHeader title="Agents" icon="bot" :count="s.agents.length" new-label="New agent" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Agents" icon="bot" :count="s.agents.length" new-label="New agent" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Each agent picks its own backend and model; changes apply to the next message, no restart."/>
     <ErrorBanner :error="s.errors.agents"/>
     <Skeleton v-if="!s.loaded.agents"/>

@@ -4,7 +4,7 @@ import { store, load, liveHealth, HEALTH_LABEL } from '../store.js';
 import { toast } from '../toast.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
-import { PageHeader, EmptyState, Skeleton, HealthDot, ErrorBanner, matches } from '../components/common.js';
+import { PageHeader, EmptyState, Skeleton, HealthDot, ErrorBanner, matches, sortable } from '../components/common.js';
 import { confirmDelete } from '../components/confirm.js';
 import { BackendDialog, backendTypes } from './backend-dialog.js';
 import { plural, verdict } from '../components/test-results.js';
@@ -14,14 +14,15 @@ const UNWELL = ['unhealthy', 'down', 'degraded'];
 
 export default {
   name: 'BackendsPage',
+  mixins: [sortable('backends')],
   components: { Icon, PageHeader, EmptyState, Skeleton, HealthDot, ErrorBanner, BackendDialog },
   data() { return { s: store, filter: '', testing: {} }; },
   computed: {
-    items() { return store.backends.filter((b) => matches(b, this.filter, ['name', 'type', 'url'])); },
+    items() { return this.sorted(store.backends.filter((b) => matches(b, this.filter, ['name', 'type', 'url']))); },
   },
   template: `
   <div class="page">
-    <PageHeader title="Backends" icon="server" :count="s.backends.length" new-label="New backend" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Backends" icon="server" :count="s.backends.length" new-label="New backend" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Connections to AI providers. Agents use them for LLM, speech and TTS; memory uses them for embeddings."/>
     <ErrorBanner :error="s.errors.backends"/>
     <Skeleton v-if="!s.loaded.backends"/>

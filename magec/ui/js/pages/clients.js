@@ -107,7 +107,7 @@ const ClientDialog = {
       <div class="field"><label for="c-type">Type</label><select id="c-type" v-model="form.type" data-testid="client-type">
         <option v-for="t in typeOptions()" :key="t.type" :value="t.type">{{ t.type === 'direct' ? 'Direct (API token)' : t.displayName }}</option></select></div>
       <div class="field"><label>Allowed agents and flows</label>
-        <ToggleChips v-model="form.allowedAgents" :options="targets" empty="Create an agent first."/>
+        <ToggleChips v-model="form.allowedAgents" :options="targets" empty="Create an agent first." search="Search agents and flows"/>
         <p class="warn-text small" v-if="targets.length && !form.allowedAgents.length" data-testid="no-agents-hint">None picked: this
           client can run nothing (its OpenAI model list is empty and every turn is refused) until you pick at least one.</p>
         <p class="hint" v-else>The first one is the default.</p></div>
@@ -157,10 +157,10 @@ export default {
   name: 'ClientsPage',
   mixins: [entityPage('clients', 'client')],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, ClientDialog, TokenDialog },
-  computed: { items() { return store.clients.filter((x) => matches(x, this.filter)); } },
+  computed: { items() { return this.sorted(store.clients.filter((x) => matches(x, this.filter))); } },
   template: `
   <div class="page">
-    <PageHeader title="Clients" icon="users" :count="s.clients.length" new-label="New client" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Clients" icon="users" :count="s.clients.length" new-label="New client" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Apps that call magec's run API. Each gets a token and a list of agents or flows it may use."/>
     <ErrorBanner :error="s.errors.clients"/>
     <Skeleton v-if="!s.loaded.clients"/>

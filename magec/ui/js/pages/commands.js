@@ -45,10 +45,10 @@ export default {
   name: 'CommandsPage',
   mixins: [entityPage('commands', 'command', ['clients'])],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, CommandDialog },
-  computed: { items() { return store.commands.filter((x) => matches(x, this.filter, ['name', 'description', 'prompt'])); } },
+  computed: { items() { return this.sorted(store.commands.filter((x) => matches(x, this.filter, ['name', 'description', 'prompt']))); } },
   template: `
   <div class="page">
-    <PageHeader title="Commands" icon="terminal" :count="s.commands.length" new-label="New command" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Commands" icon="terminal" :count="s.commands.length" new-label="New command" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Reusable prompts for scheduled and webhook-triggered runs."/>
     <ErrorBanner :error="s.errors.commands"/>
     <Skeleton v-if="!s.loaded.commands"/>

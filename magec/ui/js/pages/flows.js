@@ -10,7 +10,7 @@ import { toast } from '../toast.js';
 import { route, go, clearParams, onAction } from '../router.js';
 import { Icon } from '../components/icon.js';
 import { Modal } from '../components/modal.js';
-import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, clone } from '../components/common.js';
+import { PageHeader, EmptyState, Skeleton, ErrorBanner, matches, sortable, clone } from '../components/common.js';
 import { confirmDelete } from '../components/confirm.js';
 import { FlowStep, newStep } from './flow-step.js';
 import { FlowGraph, newGraph, graphOutline } from './flows-graph.js';
@@ -96,12 +96,13 @@ const FlowDialog = {
 
 export default {
   name: 'FlowsPage',
+  mixins: [sortable('flows')],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, FlowDialog },
   data() { return { s: store, filter: '' }; },
-  computed: { items() { return store.flows.filter((f) => matches(f, this.filter, ['name', 'description'], [outline(f)])); } },
+  computed: { items() { return this.sorted(store.flows.filter((f) => matches(f, this.filter, ['name', 'description'], [outline(f)]))); } },
   template: `
   <div class="page">
-    <PageHeader title="Flows" icon="flow" :count="s.flows.length" new-label="New flow" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Flows" icon="flow" :count="s.flows.length" new-label="New flow" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Combine agents — possibly on different backends — in sequence, in parallel or in loops. A flow is called like an agent."/>
     <ErrorBanner :error="s.errors.flows"/>
     <Skeleton v-if="!s.loaded.flows"/>

@@ -75,11 +75,11 @@ export default {
   components: { Icon, PageHeader, EmptyState, Skeleton, HealthDot, ErrorBanner, McpDialog },
   data() { return { testing: {}, results: {} }; },
   computed: {
-    items() { return store.mcps.filter((x) => matches(x, this.filter, ['name', 'endpoint', 'command'])); },
+    items() { return this.sorted(store.mcps.filter((x) => matches(x, this.filter, ['name', 'endpoint', 'command']))); },
   },
   template: `
   <div class="page">
-    <PageHeader title="MCP servers" icon="plug" :count="s.mcps.length" new-label="New MCP server" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="MCP servers" icon="plug" :count="s.mcps.length" new-label="New MCP server" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Tool servers (Model Context Protocol) that agents can use."/>
     <ErrorBanner :error="s.errors.mcps"/>
     <Skeleton v-if="!s.loaded.mcps"/>

@@ -63,11 +63,11 @@ export default {
   name: 'SecretsPage',
   mixins: [entityPage('secrets', 'secret', ['backends', 'agents', 'mcps', 'memory', 'clients'])],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, SecretDialog },
-  computed: { items() { return store.secrets.filter((x) => matches(x, this.filter, ['name', 'key', 'description'])); } },
+  computed: { items() { return this.sorted(store.secrets.filter((x) => matches(x, this.filter, ['name', 'key', 'description']))); } },
   setup() { return { go }; },
   template: `
   <div class="page">
-    <PageHeader title="Secrets" icon="key" :count="s.secrets.length" new-label="New secret" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Secrets" icon="key" :count="s.secrets.length" new-label="New secret" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="API keys and passwords. Reference them as \${KEY} in backends, MCP servers or any other field."/>
     <ErrorBanner :error="s.errors.secrets"/>
     <Skeleton v-if="!s.loaded.secrets"/>

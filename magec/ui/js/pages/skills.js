@@ -152,10 +152,10 @@ export default {
   name: 'SkillsPage',
   mixins: [entityPage('skills', 'skill', ['agents'])],
   components: { Icon, PageHeader, EmptyState, Skeleton, ErrorBanner, SkillDialog, UploadDialog },
-  computed: { items() { return (store.skills || []).filter((x) => matches(x, this.filter, ['name', 'description', 'instructions', 'slug'])); } },
+  computed: { items() { return this.sorted((store.skills || []).filter((x) => matches(x, this.filter, ['name', 'description', 'instructions', 'slug']))); } },
   template: `
   <div class="page">
-    <PageHeader title="Skills" icon="tool" :count="(s.skills || []).length" new-label="New skill" v-model:filter="filter" :shown="items.length" @new="$refs.dlg.show()"
+    <PageHeader title="Skills" icon="tool" :count="(s.skills || []).length" new-label="New skill" v-model:filter="filter" v-model:sort="sort" :shown="items.length" @new="$refs.dlg.show()"
       subtitle="Reusable knowledge for agents: inline instructions with reference files, or SKILL.md packages.">
       <button class="btn ghost" type="button" @click="$refs.up.show()" data-testid="skill-upload-btn"><Icon name="up" :size="16"/> Upload package</button>
     </PageHeader>
