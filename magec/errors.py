@@ -8,7 +8,8 @@ errors to status codes in one place and every message passes the secret redactor
     │   ├── ValidationError     validation_error    a resource field is invalid (names the field) → 400
     │   │   └── BackupKeyMismatchError backup_key_mismatch  a backup made under another encryption key → 400
     │   ├── NotFoundError       not_found           a resource id does not exist                  → 404
-    │   │   └── UnknownModelError unknown_model     /v1: no agent/flow by that name for this client → 404
+    │   │   ├── UnknownModelError unknown_model     /v1: no agent/flow by that name for this client → 404
+    │   │   └── ChatModelOnlyError chat_model_only  /v1/completions: agents and flows are chat models → 404
     │   ├── ConflictError       conflict            e.g. delete of a referenced resource          → 409
     │   ├── AuthError           unauthorized        missing / wrong credentials                   → 401
     │   │   └── ForbiddenError  forbidden           authenticated, not allowed                    → 403
@@ -133,6 +134,14 @@ class UnknownModelError(NotFoundError):
     """``/v1``: the ``model`` names no agent or flow this client may use (OpenAI's model_not_found)."""
 
     code = "unknown_model"
+    field = "model"
+
+
+class ChatModelOnlyError(NotFoundError):
+    """``/v1/completions`` (OpenAI's legacy text completions) asked of an agent or flow: they are
+    chat models. OpenAI answers a chat model there with this 404; the message says what to use."""
+
+    code = "chat_model_only"
     field = "model"
 
 

@@ -47,3 +47,13 @@ def test_error_message(magec: Magec) -> None:
     with pytest.raises(openai.NotFoundError) as nf:
         chat(magec, "Nope").invoke("hi")
     assert "The model 'Nope' does not exist" in str(nf.value)
+
+
+def test_the_legacy_openai_llm_class_is_told_to_use_chat_openai(magec: Magec) -> None:
+    """LangChain's ``OpenAI`` LLM class (text completions) against an agent: the error says to use
+    chat completions (``ChatOpenAI``), instead of a bare "no route for /v1/completions"."""
+    from langchain_openai import OpenAI
+
+    llm = OpenAI(model="Helper", base_url=magec.v1, api_key="none", max_retries=0)  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError, match="Did you mean to use v1/chat/completions"):
+        llm.invoke("Once upon a time")

@@ -159,3 +159,24 @@ def test_a_silent_turn_opens_its_stream_with_keep_alive_pings(magec: Magec, kind
     assert "".join(d["choices"][0]["delta"].get("content") or "" for d in data if d["choices"]) == (
         "compat says: worth the wait"
     )
+
+
+def test_legacy_completions_say_to_use_chat_completions(magec: Magec) -> None:
+    """``client.completions.create`` (OpenAI's legacy text completions, what older tools and
+    autocomplete plugins call) was a bare "no route" 404. An agent is a chat model: the SDK raises
+    ``NotFoundError`` with OpenAI's own wording for a chat model there, naming what to use instead,
+    streamed or not; the model is still checked first, and no turn runs."""
+    c = client(magec)
+    turns = len(magec.fake.requests_to("chat"))
+    for stream in (False, True):
+        with pytest.raises(openai.NotFoundError) as raised:
+            c.completions.create(model="Helper", prompt="Once upon a time", max_tokens=16, stream=stream)
+        err = raised.value.body
+        assert isinstance(err, dict), err
+        assert err["param"] == "model" and err["code"] == "chat_model_only" and err["type"] == "invalid_request_error"
+        assert "'Helper' is a magec agent (a chat model)" in err["message"]
+        assert "Did you mean to use v1/chat/completions?" in err["message"]
+    with pytest.raises(openai.NotFoundError) as raised:
+        c.completions.create(model="no-such-agent", prompt="x")
+    assert raised.value.code == "model_not_found"
+    assert len(magec.fake.requests_to("chat")) == turns  # nothing was run
