@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx2
 import openai
@@ -538,3 +539,53 @@ async def test_sdk_does_not_retry_what_stays_unavailable(sqlite_apps: Apps, open
         await client.chat.completions.create(model="Brainless", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.status_code == 503 and "not configured" in caught.value.message
     assert sent == ["/v1/audio/speech", "/v1/chat/completions"]
+
+
+async def test_responses_conversation_is_a_session_the_client_owns(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """``conversation`` (OpenAI's Conversations: the SDK's ``conversation="conv_…"``) was silently
+    ignored: every call started afresh and the agent forgot what it was told. It names a stored
+    session of this client and ``user``, created by the first response and continued by the next
+    (an id or ``{"id"}``, ``store: false`` too); the response echoes it; another user's same id is
+    another conversation; with ``previous_response_id`` it is a 400 naming it, as at OpenAI."""
+    await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+
+    def history() -> list[Any]:
+        return [m["content"] for m in openai_x.requests_to("chat")[-1].json["messages"] if m["role"] != "system"]
+
+    first = await client.responses.create(model="Helper", input="my name is Ada", conversation="conv_ada")
+    assert first.model_dump()["conversation"] == {"id": "conv_ada"}
+    await client.responses.create(model="Helper", input="what is my name?", conversation={"id": "conv_ada"})
+    assert history() == ["my name is Ada", "openai-x says: my name is Ada", "what is my name?"]
+    await client.responses.create(model="Helper", input="and again?", conversation="conv_ada", store=False)
+    assert history()[0] == "my name is Ada" and history()[-1] == "and again?"
+    # the same id for another end user is that user's own (new) conversation
+    await client.responses.create(model="Helper", input="who am I?", conversation="conv_ada", user="bob")
+    assert history() == ["who am I?"]
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.responses.create(model="Helper", input="x", conversation="conv_ada", previous_response_id=first.id)
+    assert bad.value.param == "conversation"  # type: ignore[attr-defined]
+    for wrong in (123, "", {"id": 5}, "c" * 1000):
+        with pytest.raises(openai.BadRequestError) as bad:
+            await client.responses.create(model="Helper", input="x", extra_body={"conversation": wrong})
+        assert bad.value.param == "conversation", wrong  # type: ignore[attr-defined]
+
+
+async def test_logit_bias_is_refused_naming_it_not_ignored(sqlite_apps: Apps, openai_x: FakeServer) -> None:
+    """``logit_bias`` was dropped without a word: a client banning a token believed it banned. Its
+    keys are one tokenizer's token ids and the agent picks the model, so a bias is a 400 naming
+    ``logit_bias`` (chat and responses); an empty map, which changes nothing, is accepted."""
+    await make_agent(sqlite_apps, openai_x)
+    client = sdk(sqlite_apps)
+    asked = len(openai_x.requests_to("chat"))
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hi"}],
+                                             logit_bias={"50256": -100})
+    assert bad.value.param == "logit_bias" and "token ids" in bad.value.message  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError) as bad:
+        await client.responses.create(model="Helper", input="hi", extra_body={"logit_bias": {"50256": -100}})
+    assert bad.value.param == "logit_bias"  # type: ignore[attr-defined]
+    assert len(openai_x.requests_to("chat")) == asked  # refused before any model call
+    reply = await client.chat.completions.create(model="Helper", messages=[{"role": "user", "content": "hi"}],
+                                                 logit_bias={})
+    assert reply.choices[0].message.content == "openai-x says: hi"

@@ -19,8 +19,10 @@ OpenAI                                      ADK ``GenerateContentConfig``
 ==========================================  ==============================================
 
 Each backend turns the config into its vendor's request (``response_format`` for OpenAI-compatible
-servers, ``response_json_schema`` for Gemini). ``n`` > 1 and ``logprobs`` are refused with a 400
-that says so: an agent turn produces one answer, and no backend exposes token probabilities.
+servers, ``response_json_schema`` for Gemini). ``n`` > 1, ``logprobs`` and a non-empty ``logit_bias``
+are refused with a 400 that says so: an agent turn produces one answer, no backend exposes token
+probabilities, and token ids are one tokenizer's while the agent picks the model (a silently
+ignored bias would let a client believe it was applied).
 ``parallel_tool_calls``, ``user``, ``metadata``, ``store`` and ``stream_options`` are accepted.
 """
 
@@ -160,6 +162,11 @@ def unsupported(body: dict[str, Any]) -> None:
         raise ValidationError("n: only n=1 is supported (an agent turn produces one answer)", field="n")
     if body.get("logprobs") or body.get("top_logprobs"):
         raise ValidationError("logprobs: not supported (agents do not expose token probabilities)", field="logprobs")
+    if body.get("logit_bias") not in (None, {}):  # an empty map (some clients' default) changes nothing
+        raise ValidationError(
+            "logit_bias: not supported: its keys are token ids of one model's tokenizer, and which model "
+            "answers is the agent's (Anthropic and Gemini backends take no bias at all); steer the answer "
+            "with instructions, stop or response_format instead", field="logit_bias")
 
 
 def overrides(body: dict[str, Any], instructions: str = "", *, is_flow: bool = False) -> Overrides:

@@ -15,6 +15,9 @@ Contract:
 * Conversation state: ``store`` (default true) keeps the turn in a stored session; the response
   ``id`` names it, so ``previous_response_id`` continues that session (only ``input``'s new items are
   used, the history is the session's). ``store: false`` is stateless (an in-memory session).
+  ``conversation`` (an id or ``{"id"}``; not with ``previous_response_id``) names a stored session
+  of the caller's instead, created on first use (``store`` then only says whether the response
+  object is kept); the response echoes ``conversation: {"id"}``.
   A response id is only valid for the client (and ``user``) that created it: it carries the app,
   the end user and the session, and the session lookup is by the caller's owner key.
 * ``GET /v1/responses/{id}`` returns a stored response, ``GET /v1/responses/{id}/input_items`` the
@@ -62,6 +65,7 @@ from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import NotFoundError, ValidationError
 from magec.memory import session_quota as quota
+from magec.memory.session_base import MAX_SESSION_ID
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent
 
@@ -86,6 +90,21 @@ def _decode(rid: Any, field: str) -> tuple[str, str, str, str]:
         if isinstance(value, list) and len(value) == 4 and all(isinstance(v, str) for v in value):
             return value[0], value[1], value[2], value[3]
     raise NotFoundError(f"{field}: no response with id {rid!r}", field=field)
+
+
+def _conversation(raw: Any) -> str | None:
+    """The Responses ``conversation`` (an id, or ``{"id": …}``) as the id of a session of the
+    caller's, or None. magec has no Conversations API: the id names a session this client (and
+    ``user``) owns with this agent — created by its first response, continued by the next, as
+    ``X-Session-Id`` on chat completions; another client's same id is another session."""
+    if raw is None:
+        return None
+    cid = raw.get("id") if isinstance(raw, dict) else raw
+    if not isinstance(cid, str) or not cid.strip():
+        raise ValidationError('conversation: must be a conversation id (a string, or {"id": "…"})', field="conversation")
+    if len(cid) > MAX_SESSION_ID:
+        raise ValidationError(f"conversation: must be at most {MAX_SESSION_ID} characters", field="conversation")
+    return cid
 
 
 def _items_to_messages(raw: Any, instructions: Any) -> list[dict[str, Any]]:
@@ -158,7 +177,9 @@ class _Shape:
             "tools": b.get("tools") or [], "tool_choice": b.get("tool_choice") or "auto",
             "parallel_tool_calls": True, "temperature": b.get("temperature"), "top_p": b.get("top_p"),
             "max_output_tokens": b.get("max_output_tokens"), "text": b.get("text") or {"format": {"type": "text"}},
-            "metadata": b.get("metadata") or {}, "store": b.get("store", True), "usage": None, **more,
+            "metadata": b.get("metadata") or {}, "store": b.get("store", True), "usage": None,
+            "conversation": {"id": _conversation(b.get("conversation"))} if b.get("conversation") is not None else None,
+            **more,
         }
 
 
@@ -194,8 +215,11 @@ def router(ctx: AppContext) -> APIRouter:
         app = resolve(rt, caller, body.get("model"))
         raw_user = end_user(body)
         user = caller.owner_key(raw_user, "user")
-        session_id = None
+        session_id = conversation = _conversation(body.get("conversation"))
         previous = body.get("previous_response_id")
+        if previous is not None and conversation is not None:  # as OpenAI: one or the other
+            raise ValidationError("conversation: cannot be combined with previous_response_id; send one of them",
+                                  field="conversation")
         if previous is not None:
             try:
                 p_app, p_user, session_id, _ = _decode(previous, "previous_response_id")
