@@ -37,6 +37,7 @@ from magec.api import slow_clients
 from magec.backends import clients_held
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
+from magec.clients.tables import forget_client
 from magec.config import Config, listen_address
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
@@ -118,6 +119,7 @@ async def open_context(
     _restrict_sqlite_files(config.resolved_database_url())
     store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
     await store.start()
+    store.delete_hooks.append(forget_client)
     # SQLite file: every process on it (magec serve --workers N) publishes its commits here, first
     board = EpochBoard.for_database(config.resolved_database_url())
     if board is not None:

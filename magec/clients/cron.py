@@ -5,7 +5,8 @@ Contract of :func:`run` (a :data:`~magec.clients.workers.Worker`):
 * ``config.cron``: ``schedule`` (:mod:`magec.clients.cronexpr`: 5 fields, ``@daily``-style macros,
   and the extensions ``@every 30s`` / a leading seconds field), ``commandId``, ``timezone`` (IANA,
   default UTC), ``missedRuns`` (``once`` | ``skip``, default ``once``), ``missedRunsWindow``
-  (seconds, default 86400).
+  (seconds, default 86400), ``keepRuns`` (run rows kept, default :data:`KEEP_RUNS`: older ones are
+  deleted as each new run is claimed; ``runs`` in the status still counts every run).
 * At each slot the command's prompt (read at fire time, as of every write committed before it on
   any replica or worker process, so an edited command applies at once; ``{{body…}}`` placeholders
   of a command written for webhooks are empty: :func:`~magec.clients.commands.render_command`) is
@@ -57,6 +58,8 @@ _MAX_SLEEP = 30.0
 #: how many slots a catch-up walks at most (an ``@every 1s`` job down for a day)
 _MAX_WALK = 100_000
 RESULT_CHARS = 500
+#: run rows kept per client by default (``config.cron.keepRuns``)
+KEEP_RUNS = 1000
 
 
 def _now() -> datetime:
@@ -72,13 +75,25 @@ def section(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else config
 
 
-async def claim(engine: AsyncEngine, client_id: str, slot: datetime, owner: str) -> bool:
-    """Record that ``slot`` fires now; False when it was already fired (by any replica)."""
+async def claim(engine: AsyncEngine, client_id: str, slot: datetime, owner: str, keep: int = KEEP_RUNS) -> bool:
+    """Record that ``slot`` fires now; False when it was already fired (by any replica). The row
+    is numbered after the client's previous runs, and rows older than the latest ``keep`` go in
+    the same transaction (runs never overlap, so those are finished)."""
+    t = client_runs
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                sa.insert(client_runs).values(client_id=client_id, slot=slot, owner=owner, fired_at=_now(), result="")
+            r = resources
+            if (await conn.execute(sa.select(r.c.id).where(r.c.kind == "clients", r.c.id == client_id))).first() is None:
+                return False  # deleted meanwhile: its runs went with it, none is added back
+            # at most ``keep`` rows of this client, found by the primary key's prefix
+            seq = (await conn.execute(sa.select(sa.func.max(t.c.seq)).where(t.c.client_id == client_id))).scalar()
+            await conn.execute(sa.insert(t).values(client_id=client_id, slot=slot, owner=owner, fired_at=_now(),
+                                                   result="", seq=int(seq or 0) + 1))
+            oldest_kept = (
+                sa.select(t.c.slot).where(t.c.client_id == client_id)
+                .order_by(t.c.slot.desc()).offset(max(keep, 1) - 1).limit(1).scalar_subquery()
             )
+            await conn.execute(sa.delete(t).where(t.c.client_id == client_id, t.c.slot < oldest_kept))
         return True
     except IntegrityError:
         return False
@@ -130,9 +145,11 @@ async def last_run(engine: AsyncEngine, client_id: str) -> dict[str, Any] | None
 
 
 async def run_count(engine: AsyncEngine, client_id: str) -> int:
+    """How many runs ``client_id`` ever fired (the Admin API's ``runs``): the newest row's number,
+    read from at most ``keepRuns`` rows, never a count of them."""
     t = client_runs
     async with engine.connect() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).where(t.c.client_id == client_id))).scalar_one())
+        return int((await conn.execute(sa.select(sa.func.max(t.c.seq)).where(t.c.client_id == client_id))).scalar() or 0)
 
 
 async def _checkpoint(engine: AsyncEngine, client_id: str, schedule: str, at: datetime) -> None:
@@ -194,6 +211,7 @@ class CronJob:
         self.command_id = str(cfg.get("commandId") or "")
         self.policy = str(cfg.get("missedRuns") or "once")
         self.window = float(cfg.get("missedRunsWindow", 86400) or 0)
+        self.keep = int(cfg.get("keepRuns") or KEEP_RUNS)
         conv_ctx = ctx.conversations.ctx
         self.engine: AsyncEngine = conv_ctx.store.engine
         self.owner = ctx.replica or "?"
@@ -214,7 +232,7 @@ class CronJob:
     async def fire(self, slot: datetime) -> None:
         """Claim and run ``slot`` (nothing when another replica already fired it)."""
         cid = self.ctx.client_id
-        if not await claim(self.engine, cid, slot, self.owner):
+        if not await claim(self.engine, cid, slot, self.owner, self.keep):
             return
         status = self.ctx.status
         status.extra["lastRun"] = iso(slot)

@@ -8,7 +8,9 @@ None of these bump the config epoch: they are observed/running state, not config
 * ``client_leases`` — one row per leased job (``worker:<clientId>``): which replica runs it, until
   when. See :mod:`magec.clients.lease`.
 * ``client_runs`` — one row per fired cron slot (``client_id``, ``slot``): the insert *is* the claim,
-  so a slot fires once even when a lease moves between replicas mid-minute.
+  so a slot fires once even when a lease moves between replicas mid-minute. ``seq`` numbers a
+  client's runs (1, 2, …: the count of runs ever fired, kept on the newest row) so only the latest
+  ``keepRuns`` rows need be kept (:mod:`magec.clients.cron`).
 * ``client_cron_state`` — per cron client: the schedule in force and the moment up to which its
   slots were looked after (``checked_through``), the base of the missed-runs policy after downtime.
 * ``accepted_runs`` — one row per webhook run answered ``202`` and not yet reported to its callback
@@ -24,6 +26,7 @@ None of these bump the config epoch: they are observed/running state, not config
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 clients_metadata = sa.MetaData()
 
@@ -56,6 +59,7 @@ client_runs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("ok", sa.Boolean, nullable=True),
     sa.Column("result", sa.Text, nullable=False, server_default=""),
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 client_cron_state = sa.Table(
@@ -98,3 +102,11 @@ webhook_signatures = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),  # Unix seconds: the timestamp + the window
     sa.Index("ix_webhook_signatures_expires", "expires_at"),
 )
+
+
+async def forget_client(conn: AsyncConnection, kind: str, id: str) -> None:
+    """A deleted client's cron runs and schedule state go with it (a store delete hook): they are
+    its history alone, and an ``@every 1s`` job's rows would otherwise stay forever."""
+    if kind == "clients":
+        await conn.execute(sa.delete(client_runs).where(client_runs.c.client_id == id))
+        await conn.execute(sa.delete(client_cron_state).where(client_cron_state.c.client_id == id))

@@ -9,7 +9,7 @@ Contract:
 * Beyond Magec (all optional, so every Magec config stays valid): ``apiBaseUrl`` for the bots (the
   platform's API root, for a local Telegram Bot API server or a loopback fake), Telegram
   ``allowedChatThreads``; webhook ``signingSecret`` (HMAC), ``allowPrivateCallbacks`` and
-  ``syncTimeout``, ``callbackTimeout``; cron ``timezone`` and ``missedRuns``/``missedRunsWindow``; Slack
+  ``syncTimeout``, ``callbackTimeout``; cron ``timezone``, ``missedRuns``/``missedRunsWindow`` and ``keepRuns``; Slack
   ``signingSecret``. The webhook ``oneOf`` is made exclusive (Magec accepted ``passthrough: true``
   together with a ``commandId``).
 * :data:`SENSITIVE` — the config paths that are secrets: encrypted at rest, write-only, redacted in
@@ -213,6 +213,14 @@ CRON = ClientType("cron", "Cron", {
             "default": 86400,
             "minimum": 0,
             "description": "Only a slot missed less than this long ago is made up for.",
+        },
+        "keepRuns": {
+            "type": "integer",
+            "title": "Runs Kept",
+            "default": 1000,
+            "minimum": 1,
+            "maximum": 1000000,
+            "description": "How many of the latest runs are kept in the database; older ones are deleted.",
         },
     },
     "required": ["schedule", "commandId"],

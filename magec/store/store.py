@@ -12,7 +12,7 @@ Contract:
 * The store is generic over kinds and knows no subsystem: kinds, references and sensitive fields
   come from the models (:data:`magec.resources.KINDS`), save-time rules from the
   :data:`~magec.resources.rules.RuleTable` the composition root passes in. It imports neither
-  backends, memory, flows nor the runtime.
+  backends, memory, flows nor the runtime; ``delete_hooks`` let a subsystem drop its rows of a resource.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from magec.store.tables import as_utc, backend_status, config_state, resources
 log = logging.getLogger(__name__)
 Subscriber = Callable[[int], Any]
 CommitHook = Callable[[int], Awaitable[None]]
+#: ``hook(conn, kind, id)`` in the transaction deleting a resource: rows a subsystem keeps for it go too
+DeleteHook = Callable[[AsyncConnection, str, str], Awaitable[None]]
 #: one parsed row: (JSON text, parsed dict); an unchanged row keeps the same tuple object
 Rows = dict[tuple[str, str], tuple[str, dict[str, Any]]]
 S_co = TypeVar("S_co", covariant=True)
@@ -87,6 +89,7 @@ class Store(EpochFollower, Generic[S]):
         self.epoch = 0
         self._subscribers: list[Subscriber] = []
         self._commit_hooks: list[CommitHook] = []
+        self.delete_hooks: list[DeleteHook] = []
         self._snapshots = snapshots
         self._rules = rules
         # Parsed rows at ``_rows_epoch`` ((kind, id) -> (JSON text, parsed dict), in creation order)
@@ -347,14 +350,9 @@ class Store(EpochFollower, Generic[S]):
                 raise ConflictError(f"{singular(kind)} {data['id']!r} already exists")
             ts = now()
             await conn.execute(
-                resources.insert().values(
-                    kind=kind,
-                    id=data["id"],
-                    name=data.get("name", ""),
-                    data=self._written(kind, data["id"], json.dumps(data)),
-                    created_at=ts,
-                    updated_at=ts,
-                )
+                resources.insert().values(kind=kind, id=data["id"], name=data.get("name", ""),
+                                          data=self._written(kind, data["id"], json.dumps(data)),
+                                          created_at=ts, updated_at=ts)
             )
             epoch = await self._bump(conn)
         await self._after_write(kind, data, epoch)
@@ -480,6 +478,8 @@ class Store(EpochFollower, Generic[S]):
             self._written(kind, id, None)
             if kind == "backends":
                 await conn.execute(backend_status.delete().where(backend_status.c.id == id))
+            for hook in self.delete_hooks:
+                await hook(conn, kind, id)
             epoch = await self._bump(conn)
         await self._committed(epoch)
         return refs
