@@ -118,9 +118,10 @@ class Metrics:
 
 class TurnCounter:
     """A turn observer (:mod:`magec.costs.observe`) counting ``magec_turns_total``: one sample per
-    turn that ran, on every surface (run API, ``/v1``, bots, webhooks, cron, A2A). Its outcome is the
+    turn, on every surface (run API, ``/v1``, bots, webhooks, cron, A2A). Its outcome is the
     code of the turn's error event (every failure ends a turn with one, magec.runtime.run), else
-    ``cancelled`` when the client left first, else ``ok``. Error codes are the fixed set of
+    ``cancelled`` when the client left first, else ``ok``; a turn refused before it ran counts once
+    with the refusal's code (:meth:`refused`). Error codes are the fixed set of
     :mod:`magec.errors`, so no client adds series."""
 
     def __init__(self, counter: Counter) -> None:
@@ -128,6 +129,11 @@ class TurnCounter:
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _TurnOutcome:  # noqa: ARG002
         return _TurnOutcome(self.counter, app.id)
+
+    def refused(self, app: Any, code: str) -> None:
+        """A turn refused before it ran (a spent budget, a full quota, admission's 429/503): counted
+        with the refusal's code as outcome, so an alert on failed turns sees it too."""
+        self.counter.labels(app.id, code).inc()
 
 
 class _TurnOutcome:

@@ -9,7 +9,8 @@ the ``admit`` of each observer that has one (a check that may need a read, e.g. 
 conversations of :mod:`magec.memory.session_quota`); any of them may refuse the turn with a
 :class:`~magec.errors.MagecError`, and then no observer has begun. ``begin`` calls each observer in
 order (admission, then the costs service: its ``begin`` may refuse the turn too, and then no other
-observer started a probe for it) and hands the turn one probe that fans out.
+observer started a probe for it) and hands the turn one probe that fans out. A refused turn is
+told to each observer with a ``refused(app, code)`` hook (:meth:`TurnObservers.refused`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class TurnObservers:
     ) -> None:
         for o in self._admitting:
             await o.admit(runtime, app, owner, session_id, message, stores=stores, state_delta=state_delta)
+
+    def refused(self, app: Any, code: str) -> None:
+        """The turn was refused before it ran (``admit`` or ``begin`` raised, or a route's
+        precheck): observers with a ``refused`` hook count it (no probe exists for it)."""
+        for o in self.observers:
+            hook = getattr(o, "refused", None)
+            if hook is not None:
+                hook(app, code)
 
     def begin(self, runtime: Any, app: Any, owner: str, session_id: str, message: Any) -> _Probes | None:
         probes: list[Any] = []

@@ -278,6 +278,14 @@ def _coded(event: Event) -> None:
     event.error_message = no_address(event.error_message or "") or BackendError.code
 
 
+def refused(runtime: Runtime, app: App, err: MagecError) -> None:
+    """Tell the turn observers a turn of ``app`` was refused before it ran (``magec_turns_total``
+    counts it with ``err.code``): here, and by a route that refuses before its stream opens."""
+    hook = getattr(runtime.observer, "refused", None)
+    if hook is not None:
+        hook(app, err.code)
+
+
 async def run_turn(
     runtime: Runtime,
     app: App,
@@ -303,6 +311,7 @@ async def run_turn(
         probe = observer.begin(runtime, app, user_id, session_id, message) if observer is not None else None
     except MagecError as err:  # refused before it ran (a spent budget, a full quota): one error event
         log.info("turn of %s %r (session %s) refused: %s: %s", app.kind, app.name, session_id, err.code, err)
+        refused(runtime, app, err)
         yield _error_event(app, err, "")
         return
     if probe is None:

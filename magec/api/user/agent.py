@@ -52,6 +52,7 @@ from magec.context import AppContext
 from magec.errors import (
     AgentUnavailableError,
     ConflictError,
+    MagecError,
     NotFoundError,
     OverloadedError,
     RateLimitedError,
@@ -66,6 +67,7 @@ from magec.runtime.run import (
     TurnEvent,
     ensure_session,
     parse_message,
+    refused,
     require_app,
     run_turn,
     turn_event,
@@ -262,7 +264,11 @@ def agent_router(
         # last slot, is the stream's one error event)
         admission = ctx.extras.get("admission")
         if admission is not None:
-            admission.precheck(rt, app, user)
+            try:
+                admission.precheck(rt, app, user)
+            except MagecError as err:
+                refused(rt, app, err)  # counted like a refusal inside run_turn
+                raise
 
         relay = Relay()
 
