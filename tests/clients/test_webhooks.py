@@ -534,3 +534,25 @@ async def test_a_callback_receiver_cannot_make_magec_read_its_answer(apps: Apps)
             assert time.monotonic() < deadline, "the callback never came"
             await asyncio.sleep(0.05)
     assert sent[0] < 16 * chunk, f"magec read {sent[0] // chunk} MiB of the receiver's answer"
+
+
+async def test_provider_rate_limit_keeps_magecs_500_and_says_when_to_retry(apps: Apps, llm: FakeServer) -> None:
+    """A provider answering 429: Magec's 500 with code ``rate_limit`` (its executor's error), plus
+    the ``Retry-After`` an automation backs off by — the provider's own wait, else 1."""
+    r = await apps.admin.post("/api/v1/admin/backends", json={"name": "Limited", "type": "openai", "url": llm.url,
+                                                               "maxAttempts": 1})
+    aid = await agent(apps, r.json()["id"])
+    c = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}})
+    llm.script(Reply.fail(429, "slow down", headers={"Retry-After": "7"}), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+    assert r.status_code == 500, r.text
+    body = r.json()
+    assert body["ok"] is False and body["code"] == "rate_limit"
+    assert r.headers["retry-after"] == "7"
+    llm.script(Reply.fail(429, "slow down"), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+    assert r.status_code == 500 and r.json()["code"] == "rate_limit" and r.headers["retry-after"] == "1"
+    # any other failure stays Magec's plain 500
+    llm.script(Reply.fail(500, "upstream broke"), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+    assert r.status_code == 500 and "retry-after" not in r.headers
