@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,7 +42,25 @@ def with_default_command(argv: list[str], commands: set[str]) -> list[str]:
     return ["serve", *argv]
 
 
-class _Cli(typer.Typer):
+def reflowed(doc: str) -> str:
+    """A docstring as command help: its paragraphs kept, each one line (typer's rich help keeps a
+    docstring's hard line breaks, so the text broke mid-sentence at any other width)."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+class _Typer(typer.Typer):
+    """typer, with each command's help (its docstring) reflowed to the terminal's width."""
+
+    def command(self, name: str | None = None, **kw: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # type: ignore[override]
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if kw.get("help") is None and fn.__doc__:
+                kw["help"] = reflowed(fn.__doc__)
+            return typer.Typer.command(self, name, **kw)(fn)
+
+        return register
+
+
+class _Cli(_Typer):
     """The ``magec`` entry point (``magec.cli:app``): typer, plus the default command."""
 
     def __call__(self, *args: object, **kwargs: object) -> object:
@@ -82,10 +101,11 @@ def _root(
     """magec: self-hosted multi-agent AI platform. Options with no command run serve (`magec --config config.yaml`, as Magec's binary)."""
 
 
-def error(e: Exception) -> None:
-    """Print ``e`` as one ``error:`` line on stderr: unwrapped (rich wraps at 80 columns when
-    stderr is not a terminal) and not read as rich markup."""
-    console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+def error(e: Exception, prefix: str = "error:") -> None:
+    """Print ``e`` as one ``<prefix>`` line on stderr (``backup failed:`` …): unwrapped (rich wraps
+    at 80 columns when stderr is not a terminal), not read as rich markup (a path or a server's
+    message with ``[/x]`` in it crashed the print) nor highlighted."""
+    console.print(f"[red]{escape(prefix)}[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
 
 
 def _busy(listens: list[tuple[str, str, int]]) -> str:
@@ -318,7 +338,7 @@ def main() -> None:  # pragma: no cover
 
 
 # -- magec examples (flows) ------------------------------------------------------------------------
-examples_app = typer.Typer(help="Example flows", no_args_is_help=True)
+examples_app = _Typer(help="Example flows", no_args_is_help=True)
 
 
 @examples_app.command("load")
@@ -367,7 +387,7 @@ app.add_typer(examples_app, name="examples")
 register_backup(app, _config, console)
 
 
-memory_app = typer.Typer(help="Long-term memory maintenance.", no_args_is_help=True)
+memory_app = _Typer(help="Long-term memory maintenance.", no_args_is_help=True)
 
 
 @memory_app.command("reembed")

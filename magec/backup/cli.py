@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -78,6 +79,13 @@ def _error(r: httpx.Response, password_from: str = "") -> str:
         return f"HTTP {r.status_code}: {r.text[:200]}"
 
 
+def failed(console: Console, prefix: str, text: str) -> None:
+    """One error line, as ``magec.cli.error`` prints it: never wrapped (rich wraps at 80 columns
+    off a terminal), the text not read as rich markup (a path or a server's message holding
+    ``[/x]`` crashed the print) nor highlighted."""
+    console.print(f"[red]{escape(prefix)}[/red] {escape(text)}", soft_wrap=True, highlight=False)
+
+
 def password_source(cfg: Config, password: str | None) -> str:
     """Where the admin password a command sends comes from ("" when it sends none)."""
     if password is not None:
@@ -121,7 +129,7 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
             ) as r:
                 if r.status_code != 200:
                     r.read()
-                    console.print(f"[red]backup failed:[/red] {_error(r, password_source(cfg, password))}")
+                    failed(console, "backup failed:", _error(r, password_source(cfg, password)))
                     raise typer.Exit(1)
                 m = re.search(r'filename="?([^";]+)"?', r.headers.get("content-disposition", ""))
                 path = out or Path(m.group(1) if m else "magec-backup.tar.gz")
@@ -134,8 +142,8 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
                         fh.write(chunk)
                         bar.advance(task, len(chunk))
         except httpx.HTTPError as e:
-            console.print(f"[red]backup failed:[/red] cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
-                          "is `magec serve` running (with this config)?")
+            failed(console, "backup failed:", f"cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
+                   "is `magec serve` running (with this config)?")
             raise typer.Exit(1) from None
         console.print(f"backup written to [bold]{path}[/bold] ({path.stat().st_size} bytes)")
 
@@ -150,7 +158,7 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
         """Restore a backup into the running server: all or nothing, live (no restart)."""
         cfg = load(config)
         if not archive.is_file():
-            console.print(f"[red]restore failed:[/red] {archive} is not a file")
+            failed(console, "restore failed:", f"{archive} is not a file")
             raise typer.Exit(2)
         size = archive.stat().st_size
         with _bar(console) as bar:
@@ -171,12 +179,12 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
                         headers={"Content-Type": "application/gzip", "Content-Length": str(size)},
                     )
             except httpx.HTTPError as e:
-                console.print(f"[red]restore failed:[/red] cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
-                              "is `magec serve` running (with this config)?")
+                failed(console, "restore failed:", f"cannot reach the Admin API at {url or admin_url(cfg)} ({e}); "
+                       "is `magec serve` running (with this config)?")
                 raise typer.Exit(1) from None
         if r.status_code != 200:
-            console.print(f"[red]restore failed ({r.status_code}), nothing was changed:[/red] "
-                          f"{_error(r, password_source(cfg, password))}")
+            failed(console, f"restore failed ({r.status_code}), nothing was changed:",
+                   _error(r, password_source(cfg, password)))
             raise typer.Exit(1)
         answer = r.json()
         console.print(_changes_table(answer))
@@ -184,6 +192,6 @@ def register(app: typer.Typer, load: ConfigLoader, console: Console) -> None:
         for name, tables in answer.get("sections", {}).items():
             console.print(f"{name}: " + ", ".join(f"{n} {t}" for t, n in tables.items()))
         for warning in answer.get("warnings", []):
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+            console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", soft_wrap=True, highlight=False)
         if answer.get("status") == "restored":
             console.print(f"[green]restored[/green] (config epoch {answer.get('epoch')})")
