@@ -7,6 +7,7 @@ is refused to the model, whichever user and agent it is for."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
+from tests.backup.helpers import members, tar_gz
 from tests.memory_e2e.test_memory_runtime import A, U, setup, tool_result
 
 FULL = ("long-term memory is full for this client (3 memories, limits.maxMemoriesPerClient): "
@@ -96,3 +98,36 @@ async def test_memories_saved_before_the_column_count_for_their_client(
         assert await save(apps, one["token"], ids["a1"], "new", "f") == {"success": False, "error": FULL}
     with sqlite3.connect(data / "magec.db") as raw:
         assert raw.execute("SELECT count(*) FROM memory_entries WHERE client != ''").fetchone() == (3,)
+
+
+async def test_an_older_backups_memories_count_for_their_client(
+        tmp_path: Path, db_url: str, llm: FakeServer, emb3: FakeServer) -> None:
+    """A backup from before ``memory_entries.client`` (its rows have no ``client``), restored
+    through the Admin API into a server with the cap: each client's restored memories count for
+    it, not for the other client. Two things see to it: the column's default (the restore inserts
+    through the table) and ``_after_memories``, which fills what is still empty from each owner key."""
+    async with running_apps(tmp_path / "a", config={"max_memories_per_client": 0}) as apps:
+        ids = await setup(apps, llm, emb3)
+        one = (await apps.admin.post(f"{A}/clients", json={"name": "one", "allowedAgents": [ids["a1"]]})).json()
+        two = (await apps.admin.post(f"{A}/clients", json={"name": "two", "allowedAgents": [ids["a1"]]})).json()
+        for i in range(3):
+            assert (await save(apps, one["token"], ids["a1"], f"u{i}", f"one{i}"))["success"] is True
+        assert (await save(apps, two["token"], ids["a1"], "u0", "two0"))["success"] is True
+        r = await apps.admin.get(f"{A}/settings/backup?include=memories")
+        assert r.status_code == 200, r.text
+    files = members(r.content)
+    name = "tables/memories/memory_entries.jsonl"
+    rows = [json.loads(line) for line in files[name].splitlines()]
+    assert len(rows) == 4 and all(row.pop("client") for row in rows), rows  # as an older magec wrote them
+    files[name] = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    async with running_apps(tmp_path / "b", database_url=db_url, config={"max_memories_per_client": 3}) as apps:
+        r = await apps.admin.post(f"{A}/settings/restore?include=memories", content=tar_gz(files),
+                                  headers={"content-type": "application/gzip"})
+        assert r.status_code == 200, r.text
+        assert r.json()["sections"]["memories"]["memory_entries"] == 4
+        # client one had three: a new user id does not make room
+        assert await save(apps, one["token"], ids["a1"], "u9", "one9") == {"success": False, "error": FULL}
+        # client two had one: two more fit, then it is full too
+        assert (await save(apps, two["token"], ids["a1"], "u1", "two1"))["success"] is True
+        assert (await save(apps, two["token"], ids["a1"], "u2", "two2"))["success"] is True
+        assert await save(apps, two["token"], ids["a1"], "u3", "two3") == {"success": False, "error": FULL}
