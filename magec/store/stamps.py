@@ -1,8 +1,12 @@
 """When each resource was last changed, for the Admin API's ``updatedAt`` (the Admin UI's "Recently
 changed" sort). Read apart from the resources' JSON, which holds Magec's shape only: the time is the
-row's ``updated_at``, set by every write (create, update, an internal patch such as a new token)."""
+row's ``updated_at``, set by every write (create, update, an internal patch such as a new token).
+Every route answering a record adds it (:func:`stamped`): the generic CRUD routes and those that
+take their place (skills' create, upload and update)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,3 +22,13 @@ async def changed_at(engine: AsyncEngine, kind: str, id: str | None = None) -> d
     async with engine.connect() as conn:
         rows = await conn.execute(query)
         return {row.id: as_utc(row.updated_at).isoformat().replace("+00:00", "Z") for row in rows}
+
+
+async def stamped(engine: AsyncEngine, kind: str, view: dict[str, Any], times: dict[str, str] | None = None) -> dict[str, Any]:
+    """``view`` (an Admin API record of ``kind``) with its ``updatedAt``, from ``times`` (one
+    :func:`changed_at` read for a whole list) or read for it alone. Read-only: a value a client
+    sends back never reaches the stored record (the models drop unknown fields)."""
+    times = times if times is not None else await changed_at(engine, kind, view["id"])
+    if view.get("id") in times:
+        view["updatedAt"] = times[view["id"]]
+    return view

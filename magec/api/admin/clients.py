@@ -2,7 +2,7 @@
 
 * ``GET /clients/types`` — Magec's ``[{type, displayName, configSchema}]``
   (:data:`magec.clients.types.TYPES`), for forms generated from the schemas.
-* ``GET /clients`` and ``GET /clients/{id}`` — the generic views plus ``status`` for clients run by
+* ``GET /clients`` and ``GET /clients/{id}`` — the generic views (with ``updatedAt``) plus ``status`` for clients run by
   a worker (bots, cron): ``{state, running, connected, identity, lastError, lastMessageAt, owner, …}``
   (``state``: :func:`~magec.clients.supervisor.state_of`, ``disabled`` for a disabled client);
   cron adds ``schedule``, ``nextRun``, ``lastRun``, ``lastOk``, ``lastResult``, ``runs`` (read from the
@@ -34,6 +34,7 @@ from magec.errors import ValidationError
 from magec.redact import redact, register_secret
 from magec.resources import Client
 from magec.store import sensitive
+from magec.store.stamps import changed_at, stamped
 
 DEFAULT_API = {
     "telegram": "https://api.telegram.org",
@@ -149,9 +150,11 @@ def router(ctx: AppContext) -> APIRouter:
     @r.get("/clients", summary="List clients (with the live status of bots and cron jobs)")
     async def list_clients() -> list[dict[str, Any]]:
         all_raw = await store.all_raw()
+        times = await changed_at(store.engine, "clients")
         out = []
         for raw in all_raw.get("clients", {}).values():
-            view = await public(ctx, "clients", raw, all_raw)
+            # updatedAt as on every kind's list (the Admin UI's "Recently changed" sort reads it)
+            view = await stamped(store.engine, "clients", await public(ctx, "clients", raw, all_raw), times)
             view["status"] = await client_status(ctx, raw)
             out.append(view)
         return out
@@ -159,7 +162,7 @@ def router(ctx: AppContext) -> APIRouter:
     @r.get("/clients/{id}", summary="Get one client (with its live status)")
     async def get_client(id: str) -> dict[str, Any]:
         raw = await store.get("clients", id)
-        view = await public(ctx, "clients", raw)
+        view = await stamped(store.engine, "clients", await public(ctx, "clients", raw))
         view["status"] = await client_status(ctx, raw)
         return view
 

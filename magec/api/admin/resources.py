@@ -12,6 +12,7 @@ from magec.api.errors import json_body
 from magec.context import AppContext
 from magec.errors import MagecError
 from magec.resources import BY_PATH, KINDS, tokens
+from magec.store import stamps
 from magec.store.stamps import changed_at
 
 #: URL segment → store kind (Magec's paths), declared on the models (``Resource.path``)
@@ -32,10 +33,7 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
 
     async def stamped(view: dict[str, Any], times: dict[str, str] | None = None) -> dict[str, Any]:
         # updatedAt: read-only, magec's addition to Magec's shape (ignored when a client sends it back)
-        times = times if times is not None else await changed_at(store.engine, kind, view["id"])
-        if view.get("id") in times:
-            view["updatedAt"] = times[view["id"]]
-        return view
+        return await stamps.stamped(store.engine, kind, view, times)
 
     @router.get("", summary=f"List {segment}")
     async def list_items() -> list[dict[str, Any]]:
@@ -210,7 +208,7 @@ def core_router(ctx: AppContext) -> APIRouter:
     async def regenerate_token(id: str) -> dict[str, Any]:
         token = tokens.new_token()  # shown in this response only, like on create
         data = await store.patch_raw("clients", id, lambda data: {**data, **tokens.stored_fields(token)})
-        return tokens.with_token(await public(ctx, "clients", data), token)
+        return tokens.with_token(await stamps.stamped(store.engine, "clients", await public(ctx, "clients", data)), token)
 
     @router.get("/agents/{id}/mcps", tags=["agents"])
     async def agent_mcps(id: str) -> list[dict[str, Any]]:

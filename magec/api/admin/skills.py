@@ -43,6 +43,7 @@ from magec.context import AppContext
 from magec.errors import MagecError, ValidationError
 from magec.skills import archive
 from magec.skills.service import KIND, SkillService
+from magec.store.stamps import stamped
 
 #: request paths taking multipart uploads (the request guard and the body limit read this)
 UPLOAD_PATHS = r"^/api/v1/admin/skills/(upload|[^/]+/references)$"
@@ -80,7 +81,8 @@ def router(ctx: AppContext) -> APIRouter:
     service = SkillService(ctx.store)
 
     async def view(raw: dict[str, Any]) -> dict[str, Any]:
-        return await public(ctx, KIND, raw)
+        # with updatedAt, as the generic routes these take the place of answer
+        return await stamped(ctx.store.engine, KIND, await public(ctx, KIND, raw))
 
     # POST / PUT / DELETE take the place of the generic CRUD routes of the same method and path,
     # which stay in the OpenAPI schema (same shapes): one operation per path and method there
