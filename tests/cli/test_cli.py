@@ -429,3 +429,40 @@ def test_a_wildcard_listen_address_is_logged_as_a_url_that_opens(tmp_path: Path)
         assert f"user API on {url} (every interface: 0.0.0.0)," in started[0], started
         assert "0.0.0.0:" not in started[0], started
         assert httpx.get(f"{url}/api/v1/health").status_code == 200
+
+
+async def test_version_names_the_newest_migration_and_migrate_brings_an_older_database_there(tmp_path: Path) -> None:
+    """With 0013_memory_clients and 0014_webhook_signatures: ``magec --version`` names one schema
+    revision, the newest migration shipped (a branch left by a merge, or a migration missing from
+    the chain, would show as two or as an older one), and ``magec migrate`` brings a database an
+    older magec left (here at the revision before ``*_memory_clients``) to exactly that one."""
+    from magec.store import migrate
+    from magec.store.pool import make_engine
+
+    versions = migrate.MIGRATIONS / "versions"
+    newest = max(versions.glob("[0-9]*_*.py")).read_text()
+    found = re.search(r'^revision = "([^"]+)"', newest, re.M)
+    assert found is not None
+    r = magec("--version", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    said = re.fullmatch(r"magec \S+ \(database schema (\S+)\)\n", r.stdout)
+    assert said and said.group(1) == found.group(1), (r.stdout, found.group(1))
+    [path] = versions.glob("*_memory_clients.py")
+    before = re.search(r'^down_revision = "([^"]+)"', path.read_text(), re.M)
+    assert before is not None
+    db = tmp_path / "data" / "magec.db"
+    db.parent.mkdir()
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        await migrate.upgrade(engine, before.group(1))  # as the older magec left it
+    finally:
+        await engine.dispose()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(before.group(1),)]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"server: {{encryptionKey: k}}\ndataDir: {tmp_path / 'data'}\n")
+    r = magec("migrate", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"at revision {said.group(1)}" in r.stderr, (said.group(1), r.stderr)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(said.group(1),)]
