@@ -186,3 +186,26 @@ def test_the_allowed_agents_picker_has_a_search_usable_from_the_keyboard(page: P
     c = next(x for x in api.get("/clients").json() if x["name"] == "Only one agent")
     assert c["allowedAgents"] == [ids[7]]
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_clients_sort_by_recently_changed(page: Page, server: ServerProcess) -> None:
+    """The Clients page's "Recently changed" sort: its list (the clients route of its own, with the
+    live status) said no updatedAt, so the sort fell back to the names."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin", timeout=60,
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})
+    made = [api.post("/clients", json={"name": f"Sorted {n}"}).json() for n in ("one", "two", "three")]
+    two = api.get(f"/clients/{made[1]['id']}").json()
+    api.put(f"/clients/{two['id']}", json={**two, "enabled": False}).raise_for_status()  # changed last
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.get_by_label("Filter").fill("Sorted ")
+    cards = page.locator("article.client")
+    expect(cards).to_have_count(3)
+    page.get_by_test_id("sort").select_option("recent")
+    for i, name in enumerate(("two", "three", "one")):
+        expect(cards.nth(i)).to_have_attribute("data-testid", f"client-Sorted {name}")
+    page.get_by_test_id("sort").select_option("name")
+    for i, name in enumerate(("one", "three", "two")):
+        expect(cards.nth(i)).to_have_attribute("data-testid", f"client-Sorted {name}")
+    assert not page.js_errors, page.js_errors  # type: ignore[attr-defined]
