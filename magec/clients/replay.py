@@ -26,6 +26,9 @@ from magec.clients.tables import webhook_signatures
 
 #: seconds between two deletes of expired rows (per process)
 PURGE_EVERY = 60.0
+#: seconds a row outlives its window: a replica whose clock runs behind the one that wrote (and
+#: purges) the row still accepts the timestamp that long; a minute covers ordinary clock drift
+CLOCK_SKEW = 60.0
 
 
 class SeenSignatures:
@@ -44,9 +47,9 @@ class SeenSignatures:
                 await conn.execute(sa.delete(webhook_signatures).where(webhook_signatures.c.expires_at < now))
         try:
             async with self.engine.begin() as conn:
-                # kept while the timestamp is still accepted (until stamp + window), plus a second
+                # kept while the timestamp is still accepted (until stamp + window) on any replica
                 await conn.execute(webhook_signatures.insert().values(
-                    client_id=client_id, signature=signature, expires_at=max(now, stamp + self.window) + 1))
+                    client_id=client_id, signature=signature, expires_at=max(now, stamp + self.window) + CLOCK_SKEW))
         except sa.exc.IntegrityError:  # the primary key: this call was received already
             return False
         return True

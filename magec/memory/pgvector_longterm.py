@@ -163,8 +163,9 @@ class PgVectorLongTermStore(SqlLongTermStore):
             # each row's owner key (what migration 0013 does for memory_entries)
             added = await conn.execute(sa.text(
                 "SELECT 1 FROM information_schema.columns WHERE table_name = 'memory_vectors' AND column_name = 'client'"))
-            if added.first() is None:
-                await conn.execute(sa.text("ALTER TABLE memory_vectors ADD COLUMN client varchar(255) NOT NULL DEFAULT ''"))
+            if added.first() is None:  # IF NOT EXISTS: another worker or replica starting at once may add it first
+                await conn.execute(sa.text(
+                    "ALTER TABLE memory_vectors ADD COLUMN IF NOT EXISTS client varchar(255) NOT NULL DEFAULT ''"))
                 await conn.execute(fill_clients(memory_vectors, "postgresql"))
             await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_memory_vectors_client ON memory_vectors (client)"))
 
