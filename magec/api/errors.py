@@ -191,6 +191,14 @@ def _internal(request: Request, err: Exception, exc_info: bool = False) -> JSONR
 LARGE_BODY = 32 * 1024
 
 
+async def json_object(request: Request) -> dict[str, Any]:
+    """The JSON body (:func:`json_body`), which must be an object; else 400."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise errors.ValidationError("request body must be a JSON object")
+    return body
+
+
 async def json_body(request: Request, *, required: bool = True) -> Any:
     """The parsed, checked JSON body (:func:`magec.api.limits.parse_json`); 400 naming the problem."""
     raw = await request.body()

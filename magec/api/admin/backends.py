@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from magec.api.errors import json_body
+from magec.api.errors import json_body, json_object
 from magec.backends import registry, test_record
 from magec.backends.base import BackendSpec, limits_of
 from magec.backends.health import UNREACHABLE, UP, config_fingerprint
@@ -124,9 +124,7 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.post("/test", summary="Test an unsaved backend body")
     async def test_unsaved(request: Request) -> dict[str, Any]:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ValidationError("request body must be a JSON object")
+        body = await json_object(request)
         bid = body.get("id")
         if bid is not None and not isinstance(bid, str):  # the id of the saved backend being edited
             raise ValidationError("id: must be a string", field="id")

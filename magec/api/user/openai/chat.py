@@ -31,8 +31,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 from magec.api import counts, file_uris
-from magec.api.clients import authenticate
-from magec.api.errors import json_body, status_for_code
+from magec.api.errors import json_object, status_for_code
 from magec.api.limits import LISTEN_SECONDS, ClientDisconnected
 from magec.api.streaming import PING, SseResponse
 from magec.api.user.openai import messages as msgs
@@ -45,6 +44,7 @@ from magec.api.user.openai.turns import (
     end_user,
     failed_answer,
     finish_reason,
+    fresh_caller,
     model_name,
     resolve,
     server_tool_events,
@@ -89,12 +89,8 @@ def router(ctx: AppContext) -> APIRouter:
             "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
     )
     async def chat(request: Request) -> Response:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ValidationError("request body must be a JSON object")
-        assert ctx.runtime is not None
-        rt = await ctx.runtime.fresh()
-        caller = authenticate(request, rt)
+        body = await json_object(request)
+        rt, caller = await fresh_caller(ctx, request)
         app = resolve(rt, caller, body.get("model"))
         counts.check_messages(body.get("messages"), "messages", ctx.config.max_messages)
         file_uris.check(ctx.config.allow_client_file_uris, rt.snapshot, app, v1=("messages", body.get("messages")))

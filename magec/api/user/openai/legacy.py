@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from magec.api.clients import authenticate
-from magec.api.errors import json_body
-from magec.api.user.openai.turns import model_name, resolve
+from magec.api.errors import json_object
+from magec.api.user.openai.turns import fresh_caller, model_name, resolve
 from magec.context import AppContext
-from magec.errors import ChatModelOnlyError, ValidationError
+from magec.errors import ChatModelOnlyError
 
 
 def router(ctx: AppContext) -> APIRouter:
@@ -29,12 +28,9 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.post("/completions", summary="Legacy text completions: not for agents (404 saying to use /v1/chat/completions)")
     async def completions(request: Request) -> Response:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ValidationError("request body must be a JSON object")
-        assert ctx.runtime is not None
-        rt = await ctx.runtime.fresh()
-        app = resolve(rt, authenticate(request, rt), body.get("model"))
+        body = await json_object(request)
+        rt, caller = await fresh_caller(ctx, request)
+        app = resolve(rt, caller, body.get("model"))
         raise ChatModelOnlyError(
             f"'{model_name(app)}' is a magec {app.kind} (a chat model) and not supported in the v1/completions "
             "endpoint (OpenAI's legacy text completions). Did you mean to use v1/chat/completions? Send the "

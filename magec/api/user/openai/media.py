@@ -31,12 +31,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from magec.api.clients import Caller, authenticate
-from magec.api.errors import json_body
+from magec.api.clients import Caller
+from magec.api.errors import json_object
 from magec.api.limits import parse_json
 from magec.api.user.openai.model_ids import find_model, unknown_model
 from magec.api.user.openai.schemas import EmbeddingsRequest, SpeechRequest
-from magec.api.user.openai.turns import model_field
+from magec.api.user.openai.turns import fresh_caller, model_field
 from magec.api.user.voice import (
     SPEECH_BODY_LIMIT,
     admit_call,
@@ -73,21 +73,14 @@ MAX_EMBEDDING_INPUTS = 2048
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["openai"])
 
-    async def runtime(request: Request) -> tuple[Runtime, Caller]:
-        assert ctx.runtime is not None
-        rt = await ctx.runtime.fresh()
-        return rt, authenticate(request, rt)
-
     def usage() -> Any:
         return ctx.runtime.usage if ctx.runtime is not None else None
 
     @r.post("/embeddings", summary="Embeddings from the memory embedding model (model = an agent)",
             openapi_extra=_body_doc(EmbeddingsRequest))
     async def embeddings(request: Request) -> dict[str, Any]:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ValidationError("request body must be a JSON object")
-        rt, caller = await runtime(request)
+        body = await json_object(request)
+        rt, caller = await fresh_caller(ctx, request)
         app, name = _app(rt, caller, body.get("model"))
         admit_spend(ctx, rt, caller, app.id)
         raw = body.get("input")
@@ -136,7 +129,7 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.post("/audio/transcriptions", summary="Speech to text through an agent's voice (model = the agent)")
     async def transcriptions(request: Request) -> Response:
-        rt, caller = await runtime(request)
+        rt, caller = await fresh_caller(ctx, request)
         limit = ctx.config.upload_limit_bytes
         audio, declared, fields = await read_audio_upload(request, limit)
         app, _ = _app(rt, caller, fields.get("model"))
@@ -161,7 +154,7 @@ def router(ctx: AppContext) -> APIRouter:
     @r.post("/audio/speech", summary="Text to speech in an agent's voice (model = the agent)",
             openapi_extra=_body_doc(SpeechRequest))
     async def speech(request: Request) -> Response:
-        rt, caller = await runtime(request)
+        rt, caller = await fresh_caller(ctx, request)
         raw = await read_capped(request, SPEECH_BODY_LIMIT)
         body = parse_json(raw)
         if not isinstance(body, dict):

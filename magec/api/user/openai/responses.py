@@ -42,8 +42,7 @@ from starlette.responses import JSONResponse
 from magec.agents.apps import App
 from magec.agents.request_overrides import Overrides
 from magec.api import counts, file_uris
-from magec.api.clients import Caller, authenticate
-from magec.api.errors import json_body
+from magec.api.errors import json_object
 from magec.api.limits import parse_field
 from magec.api.streaming import SseResponse
 from magec.api.user.openai import input_items, params
@@ -55,6 +54,7 @@ from magec.api.user.openai.turns import (
     client_calls,
     end_user,
     failed_answer,
+    fresh_caller,
     model_name,
     resolve,
     text_of,
@@ -199,19 +199,12 @@ async def _remember(rt: Runtime, app_id: str, user: str, sid: str, key: str, val
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["openai"])
 
-    async def runtime(request: Request) -> tuple[Runtime, Caller]:
-        assert ctx.runtime is not None
-        rt = await ctx.runtime.fresh()
-        return rt, authenticate(request, rt)
-
     @r.post("/responses", summary="Create a response (OpenAI Responses API) from an agent or flow",
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": ResponsesRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
     async def create(request: Request) -> Response:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ValidationError("request body must be a JSON object")
-        rt, caller = await runtime(request)
+        body = await json_object(request)
+        rt, caller = await fresh_caller(ctx, request)
         app = resolve(rt, caller, body.get("model"))
         raw_user = end_user(body)
         user = caller.owner_key(raw_user, "user")
@@ -386,7 +379,7 @@ def router(ctx: AppContext) -> APIRouter:
         return SseResponse(stream(), ping=ctx.config.stream_ping, background=BackgroundTask(after))
 
     async def stored(request: Request, rid: str) -> tuple[Runtime, str, str, str, dict[str, Any] | None]:
-        rt, caller = await runtime(request)
+        rt, caller = await fresh_caller(ctx, request)
         app_id, raw_user, sid, nonce = _decode(rid, "response_id")
         user = caller.owner_key(raw_user, "user")
         session = None

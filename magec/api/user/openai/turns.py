@@ -24,11 +24,12 @@ from magec import heap
 from magec.agents.apps import App
 from magec.agents.ephemeral_sessions import EphemeralSessionService
 from magec.agents.request_overrides import Overrides, applied
-from magec.api.clients import Caller
+from magec.api.clients import Caller, authenticate
 from magec.api.limits import answer_while_connected
 from magec.api.user.openai.messages import Turn, history_events, name_calls, seed
 from magec.api.user.openai.model_ids import find_model, unknown_model
 from magec.audit.context import attributed
+from magec.context import AppContext
 from magec.errors import (
     FlowRunawayError,
     LlmCallsExceededError,
@@ -36,6 +37,13 @@ from magec.errors import (
 )
 from magec.runtime.build import Runtime
 from magec.runtime.run import TurnEvent, ensure_session, require_app, run_turn
+
+
+async def fresh_caller(ctx: AppContext, request: Request) -> tuple[Runtime, Caller]:
+    """The runtime as of every committed write, and the request's authenticated caller."""
+    assert ctx.runtime is not None
+    rt = await ctx.runtime.fresh()
+    return rt, authenticate(request, rt)
 
 
 def model_field(model: Any) -> str:
