@@ -187,9 +187,11 @@ def serve(
     if busy:  # before the database is migrated or a key generated: nothing to undo
         error(RuntimeError(busy))
         raise typer.Exit(1)
-    from magec.heap import before_exit
-    from magec.loop import run as run_loop
-    from magec.server import serve as run
+    from magec.heap import before_exit, collection_paused
+
+    with collection_paused():  # ~1 s of imports (magec.heap)
+        from magec.loop import run as run_loop
+        from magec.server import serve as run
 
     setup_logging(cfg.log_level, cfg.log_format)
 
@@ -222,11 +224,14 @@ def migrate(config: ConfigOpt = None) -> None:
     cfg = _load(config)  # a bad config file is reported before the store's modules are imported
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from magec.backup.move import MoveReport, copy_embedded
-    from magec.server import backup_sections, save_rules
-    from magec.store.migrate import current_revision, upgrade
-    from magec.store.pool import database_error, describe
-    from magec.store.store import make_engine
+    from magec.heap import collection_paused
+
+    with collection_paused():  # the store's modules (and the server's, for its rules): magec.heap
+        from magec.backup.move import MoveReport, copy_embedded
+        from magec.server import backup_sections, save_rules
+        from magec.store.migrate import current_revision, upgrade
+        from magec.store.pool import database_error, describe
+        from magec.store.store import make_engine
 
     # what was applied ("Running upgrade 0009 -> 0010") is this command's own output
     setup_cli_logging(cfg.log_level, shown=("alembic.runtime.migration",))
@@ -296,9 +301,12 @@ def import_magec(
     A store.json is trusted: its stdio MCP servers run commands here and its client tokens keep
     working. Stdio MCP servers are listed and imported only with --allow-stdio-mcp (or a yes at the
     prompt, on a terminal); the report lists every command and credential the import brought."""
-    from magec.import_check import stdio_servers
-    from magec.importer import ImportCounts, import_store, stdio_refusal
-    from magec.server import open_context
+    from magec.heap import collection_paused
+
+    with collection_paused():  # ~1 s of imports (magec.heap)
+        from magec.import_check import stdio_servers
+        from magec.importer import ImportCounts, import_store, stdio_refusal
+        from magec.server import open_context
 
     cfg = _config(config)
     try:  # read before anything is opened: a mistyped path creates no database and no key
@@ -352,8 +360,11 @@ def examples_load(
     config: ConfigOpt = None,
 ) -> None:
     """Create the "Research pipeline", "Debate" and "Support triage" example flows (and their agents) on your backends."""
-    from magec.flows.examples import BackendPick, load_examples
-    from magec.server import open_context
+    from magec.heap import collection_paused
+
+    with collection_paused():  # ~1 s of imports (magec.heap)
+        from magec.flows.examples import BackendPick, load_examples
+        from magec.server import open_context
 
     cfg = _config(config)
     models = model or []
@@ -401,7 +412,10 @@ def memory_reembed(
     one a running server already runs is left to it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from magec.server import open_context
+    from magec.heap import collection_paused
+
+    with collection_paused():  # ~1 s of imports (magec.heap)
+        from magec.server import open_context
 
     cfg = _config(config)
     _writing_to(cfg)

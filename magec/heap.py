@@ -37,6 +37,9 @@ collection per context in a test process).
   deferral older than :data:`MAX_DEFERRAL_S` gives way (checked at every young collection and
   every new deferral), so an owner caught in a cycle, or bulky requests overlapping without a
   break, never stop the older collections for long.
+* **Start-up** (:func:`collection_paused`): ``magec serve`` imports its modules and builds its
+  apps with the collector paused; nothing they allocate is garbage, and the passes they trigger
+  were a fifth of the imports' CPU. The collector is back on before anything is served.
 * **At exit** (:func:`before_exit`) nothing is collected any more: the process is ending.
 * **Freeing** such a history is one uninterruptible cascade of deallocations (12 ms at 16k
   messages), on whichever thread drops the last reference — the event loop's, at the end of a
@@ -78,6 +81,24 @@ _expired = False  # the running deferral gave way: no new one until none lives
 _dropper = ThreadPoolExecutor(1, thread_name_prefix="magec-let-go")
 # id(owner) -> the finalizer that ends its deferral (removed when it runs: no id outlives its owner)
 _deferrals: dict[int, weakref.finalize] = {}
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic collection inside the block (enabled again after it, if it was before).
+
+    For start-up's imports: they only add long-lived objects (modules, classes, pydantic schemas),
+    so every collection they trigger traverses a growing heap and finds nothing to free; with the
+    collector paused, ``import magec.server`` took 0.95 s instead of 1.2 s here. The objects stay
+    unfrozen: :func:`settled_heap` freezes them once the runtime is up.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ from magec.config import Config, listen_address
 from magec.config_view import SnapshotCache
 from magec.context import AppContext
 from magec.flows import rules as flow_rules
-from magec.heap import settled_heap
+from magec.heap import collection_paused, settled_heap
 from magec.memory import rules as memory_rules
 from magec.metrics import TurnCounter
 from magec.resources import rules as resource_rules
@@ -525,8 +525,9 @@ async def serve(config: Config, worker: WorkerSlot | None = None) -> None:
             from magec.backup.move import warn_unmoved
 
             await warn_unmoved(config, ctx.store.engine)
-        admin = admin_app(ctx)
-        user = user_app(ctx)
+        with collection_paused():  # hundreds of routes' schemas: long-lived objects only (magec.heap)
+            admin = admin_app(ctx)
+            user = user_app(ctx)
         worker_metrics = worker.install(ctx, (user, admin)) if worker is not None else None
         servers = [
             _http_server(user, config, config.host, config.port),

@@ -1,6 +1,7 @@
-"""The serving heap is frozen while a runtime is up, and released when it closes; code loaded later
-is frozen at the next rebuild; a bulky object defers the older collections while it lives; a
-let-go list is freed off the calling thread (magec/heap.py)."""
+"""Start-up imports run with the collector paused; the serving heap is frozen while a runtime is
+up, and released when it closes; code loaded later is frozen at the next rebuild; a bulky object
+defers the older collections while it lives; a let-go list is freed off the calling thread
+(magec/heap.py)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,23 @@ def test_a_deferred_block_defers_until_it_ends_also_when_it_raises() -> None:
         assert heap.deferring()
         raise ValueError("a body that does not parse")
     assert not heap.deferring() and gc.get_threshold() == before
+
+
+def test_start_up_imports_pause_the_collector_and_give_it_back_also_when_they_raise() -> None:
+    """``magec serve`` (and the CLI's commands) import ~1 s of modules with the collector paused:
+    after the block it collects again (a server left without it would never free a cycle), and a
+    collector that was off before stays off."""
+    assert gc.isenabled()
+    with heap.collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ImportError), heap.collection_paused():
+        raise ImportError("a module that fails to import")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
