@@ -160,7 +160,7 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
     subs = [
         ("memory", "memory_bench", {"sizes": mem_sizes}, 120 if smoke else 900),
         ("session", "session_bench", {"concurrency": 5, "turns": 2} if smoke else {"concurrency": 50, "turns": 10}, 60 if smoke else 300),
-        ("voice", "voice_bench", {"counts": [1, 2], "seconds": 0.8, "idle_seconds": 0.3} if smoke
+        ("voice", "voice_bench", {"counts": [2], "seconds": 0.8, "idle_seconds": 0.3} if smoke
          else {"counts": [1, 10, 20, 40], "seconds": 12.0}, 90 if smoke else 600),
         ("live", "live_bench", {"agent_counts": [5, 20], "edits": 2, "rounds": 1} if smoke
          else {"agent_counts": [10, 100, 1000], "edits": 10, "rounds": 20}, 120 if smoke else 600),
