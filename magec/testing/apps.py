@@ -48,6 +48,7 @@ async def running_apps(
     config: dict[str, Any] | None = None,
     start_clients: bool | None = None,
 ) -> AsyncIterator[Apps]:
+    from magec.heap import collection_paused
     from magec.server import admin_app, open_context, user_app
 
     settings: dict[str, Any] = {"allowed_hosts": ["admin", "user"], **(config or {})}
@@ -62,15 +63,17 @@ async def running_apps(
     clients = start_runtime if start_clients is None else start_clients
     async with open_context(cfg, start_runtime=start_runtime, start_clients=clients) as ctx:
         admin_headers = {"Authorization": f"Bearer {admin_password}"} if admin_password else {}
+        with collection_paused():  # as `magec serve` builds them (~14 % less CPU: magec.heap)
+            admin_asgi, user_asgi = admin_app(ctx), user_app(ctx)
         async with (
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=admin_app(ctx)),
+                transport=httpx.ASGITransport(app=admin_asgi),
                 base_url="http://admin",
                 headers=admin_headers,
                 timeout=30,
             ) as admin,
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=user_app(ctx)), base_url="http://user", timeout=30
+                transport=httpx.ASGITransport(app=user_asgi), base_url="http://user", timeout=30
             ) as user,
         ):
             yield Apps(ctx=ctx, admin=admin, user=user)
