@@ -37,7 +37,9 @@ Contract (one plain ASGI middleware, outermost, so nothing below it sees a refus
 
 * **Open, local only** (user app while no client exists and ``server.openAccess`` is ``local``):
   API routes (``/api/``, ``/v1/``; health aside) and WebSockets answer ``403`` to a peer that is not
-  a loopback address (``X-Forwarded-For`` counts only from ``server.trustedProxies``). An open API
+  a loopback address (``X-Forwarded-For`` names the client only from ``server.trustedProxies``;
+  from any peer, a forwarding header naming another machine makes it remote:
+  :func:`magec.api.auth.relayed_for`). An open API
   runs every agent (and their tools) for anyone; the ``Host`` check stops DNS rebinding, not a
   network caller who sends ``Host: localhost``.
 * **WebSockets**: the same Host check and the same Origin rule (on every handshake, not only

@@ -1,0 +1,86 @@
+"""An operator puts magec behind a TLS reverse proxy on the same machine (docs/security.md's nginx
+example, played by :class:`magec.testing.proxy.ReverseProxy`) and forgot the admin password.
+
+The proxy connects from 127.0.0.1, so without ``server.trustedProxies`` everyone it relays used to
+look like this machine: the admin app with no password served the Internet once the proxy's name
+was added to ``server.allowedHosts`` (what the Host refusal says to do), and so did the user API
+while no client existed. Now a forwarding header naming another machine makes the request not
+local: refused, saying what to set; this machine itself is still served directly.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from magec.testing.proxy import ReverseProxy
+from magec.testing.server import ServerProcess
+
+A = "/api/v1/admin"
+NAME = "magec.test"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    # the operator added the proxy's name after the Host refusal told them to; no password
+    with ServerProcess(data_dir=tmp_path_factory.mktemp("proxied"),
+                       server_config={"allowedHosts": [NAME]}) as srv:
+        yield srv
+
+
+def lan_address() -> str:
+    """This machine's LAN address: a connection to it comes from it, not from loopback, so the
+    proxy names a client elsewhere (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        ip = str(s.getsockname()[0])
+    assert not ip.startswith("127."), "the tests need a non-loopback address"
+    return ip
+
+
+def proxy_to(port: int) -> ReverseProxy:
+    return ReverseProxy(port, server_name=NAME, host="0.0.0.0")
+
+
+def through(proxy: ReverseProxy) -> httpx.Client:
+    """A browser elsewhere (this machine's LAN address), typing the proxy's public address."""
+    return httpx.Client(base_url=f"https://{lan_address()}:{proxy.port}", verify=False, timeout=30,
+                        headers={"Host": f"{NAME}:{proxy.port}"})
+
+
+def test_an_admin_app_without_password_refuses_what_a_proxy_relays(server: ServerProcess) -> None:
+    with proxy_to(server.admin_port) as proxy, through(proxy) as web:
+        r = web.get(f"{A}/secrets")
+        assert r.status_code == 403, r.text
+        body = r.json()
+        assert body["code"] == "forbidden"
+        assert "server.adminPassword" in body["error"] and lan_address() in body["error"]
+        made = web.post(f"{A}/secrets", json={"name": "planted", "key": "PLANTED", "value": "x"},
+                        headers={"Origin": proxy.public_url})
+        assert made.status_code == 403
+    # nothing was written, and the operator on this machine is served as before
+    local = httpx.get(f"{server.admin_url}{A}/secrets", timeout=30)
+    assert local.status_code == 200 and local.json() == []
+
+
+def test_an_open_user_api_refuses_what_a_proxy_relays(server: ServerProcess) -> None:
+    """No client exists, so the user API answers this machine only: a proxy's callers are not it."""
+    with proxy_to(server.port) as proxy, through(proxy) as web:
+        r = web.get("/v1/models")
+        assert r.status_code == 403, r.text
+        assert "create a client" in r.json()["error"]["message"]
+        assert web.get("/api/v1/agent/list-apps").status_code == 403
+    assert httpx.get(f"{server.user_url}/v1/models", timeout=30).status_code == 200
+
+
+def test_a_forwarding_header_naming_this_machine_changes_nothing(server: ServerProcess) -> None:
+    """A local proxy relaying a local browser (or a script writing loopback) is still this machine."""
+    for headers in ({"X-Forwarded-For": "127.0.0.1"}, {"Forwarded": 'for="[::1]:5000";proto=https'},
+                    {"X-Real-IP": "::ffff:127.0.0.1"}):
+        assert httpx.get(f"{server.admin_url}{A}/secrets", headers=headers, timeout=30).status_code == 200
+    for headers in ({"Forwarded": "for=203.0.113.7"}, {"X-Real-IP": "192.168.1.20"},
+                    {"X-Forwarded-For": "unknown"}):
+        assert httpx.get(f"{server.admin_url}{A}/secrets", headers=headers, timeout=30).status_code == 403
