@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,3 +85,25 @@ def test_a_forwarding_header_naming_this_machine_changes_nothing(server: ServerP
     for headers in ({"Forwarded": "for=203.0.113.7"}, {"X-Real-IP": "192.168.1.20"},
                     {"X-Forwarded-For": "unknown"}):
         assert httpx.get(f"{server.admin_url}{A}/secrets", headers=headers, timeout=30).status_code == 403
+
+
+def test_the_voice_pairing_cookie_is_secure_behind_a_tls_proxy_named_by_public_url(tmp_path: Path) -> None:
+    """docs/security.md: behind a TLS proxy set ``server.publicURL`` (or trust the proxy). With the
+    URL alone magec sees plain HTTP, and the Voice UI's pairing cookie — the client token — went out
+    without ``Secure``: a browser sends such a cookie to the same host's ``http://`` port as well,
+    where anyone on the path reads it."""
+    srv = ServerProcess(data_dir=tmp_path / "d")
+    with ReverseProxy(srv.port, server_name=NAME) as proxy:
+        srv.server_config = {"publicURL": proxy.public_url}
+        with srv:
+            admin = httpx.Client(base_url=srv.admin_url, timeout=30)
+            token = admin.post(f"{A}/clients", json={"name": "Phone", "type": "direct"}).json()["token"]
+            with httpx.Client(base_url=proxy.url, verify=False, timeout=30,
+                              headers={"Host": f"{NAME}:{proxy.port}"}) as phone:
+                r = phone.get("/api/v1/client/info", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.json()["paired"] is True
+            cookie = r.headers["set-cookie"]
+            assert cookie.startswith("magec_voice_token=") and "; secure" in cookie.lower(), cookie
+            # reached directly over plain HTTP (this machine, no proxy) it stays a plain-HTTP cookie
+            direct = httpx.get(f"{srv.user_url}/api/v1/client/info", headers={"Authorization": f"Bearer {token}"})
+            assert "secure" not in direct.headers["set-cookie"].lower()

@@ -14,7 +14,10 @@
 With a valid token the answer also sets an ``HttpOnly`` ``SameSite=Strict`` cookie scoped to
 ``/api/v1/voice/events`` holding the token: browsers cannot put headers on a WebSocket, and
 Magec's UI sends none, so this is how its realtime voice channel authenticates. A request without
-a token clears that cookie (unpairing).
+a token clears that cookie (unpairing). The cookie is ``Secure`` whenever the page is served over
+``https`` — also behind a TLS-terminating proxy that reaches magec over plain HTTP, when
+``server.publicURL`` names the ``https`` address (:func:`magec.api.guard.own_origin`): a cookie
+without it is sent to the same host's plain ``http://`` port too, token and all.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from starlette.responses import JSONResponse
 
 from magec.api.auth import bearer
 from magec.api.clients import caller_for_token
+from magec.api.guard import normalise_origin, own_origin
 from magec.context import AppContext
 from magec.resources import Agent, Flow
 from magec.runtime.build import Runtime
@@ -71,6 +75,13 @@ def summary(rt: Runtime, app_id: str) -> dict[str, Any] | None:
     }
 
 
+def _served_over_https(request: Request, public_url: str) -> bool:
+    """Whether the browser reached this page over ``https``: the scheme the request arrived with
+    (a trusted proxy's ``X-Forwarded-Proto``), or ``server.publicURL``'s when ``Host`` names it."""
+    public = normalise_origin(public_url) if public_url else ""
+    return own_origin(request.scope, request.headers.get("host", ""), public).startswith("https://")
+
+
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(tags=["client"])
 
@@ -110,7 +121,7 @@ def router(ctx: AppContext) -> APIRouter:
             path=VOICE_COOKIE_PATH,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=_served_over_https(request, ctx.config.public_url),
         )
         return response
 
