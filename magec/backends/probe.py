@@ -34,8 +34,7 @@ from google.genai import types
 from magec.backends import registry
 from magec.backends._wav import pcm_to_wav
 from magec.backends.base import BackendSpec, BackendType, Capabilities
-from magec.backends.urls import openai_v1_hint
-from magec.errors import BackendNotFoundError, MagecError, UnsupportedRoleError
+from magec.errors import MagecError, UnsupportedRoleError
 from magec.redact import redact
 
 PROBE_TOOL = "magec_probe_echo"
@@ -154,23 +153,13 @@ class _Prober:
         except UnsupportedRoleError as e:
             result.ok, result.detail = None, _describe(e)
         except Exception as e:  # noqa: BLE001 - the report carries every failure
-            result.ok, result.detail = False, _describe(e) + self._hint(role, e)
+            result.ok, result.detail = False, _describe(e)
             if role in OPTIONAL_ROLES:
                 self.report.warnings.append(f"{role}: {result.detail}")
             else:
                 self.report.error = self.report.error or f"{role}: {result.detail}"
         result.latency_ms = round((time.perf_counter() - start) * 1000, 1)
         return bool(result.ok)
-
-    def _hint(self, role: str, exc: BaseException) -> str:
-        """What to try after ``exc``: a model list that is a 404 on an OpenAI-compatible URL
-        without ``/v1`` (Ollama's ``…:11434/api``) names the URL that would answer. Only the model
-        list: a chat 404 is as often an unknown model."""
-        if role == "models" and isinstance(exc, BackendNotFoundError) and self.spec.type == "openai":
-            meant = openai_v1_hint(self.spec.url)
-            if meant:
-                return f" — did you mean {meant}?"
-        return ""
 
     async def models(self) -> str:
         listing = self.bt.models(self.spec)

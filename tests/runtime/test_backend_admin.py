@@ -119,3 +119,21 @@ async def test_a_404_from_a_url_without_v1_suggests_the_v1_url(sqlite_apps: Apps
     ok = (await apps.admin.post(f"{A}/backends/test", json={"name": "X", "type": "openai", "url": openai_x.url,
                                                             "apiKey": "sk-x-key-1234"})).json()
     assert ok["ok"] is True and "did you mean" not in str(ok)
+
+
+async def test_the_model_suggestions_and_live_health_of_a_url_without_v1_suggest_the_v1_url(
+    sqlite_apps: Apps, openai_x: FakeServer
+) -> None:
+    """Saved anyway with Ollama's native ``…/api``: the agent dialog's model field (``GET
+    /backends/{id}/models``) said only "HTTP 404: Not Found" and so did the backend's live health;
+    both now name the URL that answers, as Test connection does."""
+    apps = sqlite_apps
+    url, meant = f"{openai_x.url}/api", f"{openai_x.url}/v1"
+    b = (await apps.admin.post(f"{A}/backends", json={"name": "Ollama box", "type": "openai", "url": url})).json()
+    listed = (await apps.admin.get(f"{A}/backends/{b['id']}/models", params={"refresh": "true"})).json()
+    assert listed["models"] == [] and listed["error"].startswith("Ollama box: HTTP 404"), listed
+    assert listed["error"].endswith(f"did you mean {meant}?"), listed
+    tested = (await apps.admin.post(f"{A}/backends/{b['id']}/test", json={})).json()
+    assert tested["error"].endswith(f"did you mean {meant}?") and tested["error"].count("did you mean") == 1
+    health = (await apps.admin.get(f"{A}/backends/{b['id']}")).json()["health"]
+    assert health["status"] == "unhealthy" and health["lastError"].endswith(f"did you mean {meant}?"), health
