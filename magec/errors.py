@@ -25,7 +25,7 @@ errors to status codes in one place and every message passes the secret redactor
     │   │   ├── BackendBadRequestError  bad_request       400 / 422                           → 502
     │   │   └── BackendNotFoundError    model_not_found   404 (unknown model, wrong path)     → 502
     │   ├── BackendConnectionError  connection      the provider could not be reached             → 502
-    │   │   └── BackendUnavailableError backend_unavailable  circuit breaker open: failed at once → 503
+    │   │   └── BackendUnavailableError backend_unavailable  circuit breaker open: failed at once (``retry_after``) → 503
     │   ├── BackendTimeoutError     timeout         the provider did not answer in time           → 504
     │   ├── ContentFilteredError    content_filtered  the provider refused for safety reasons     → 502
     │   ├── MalformedResponseError  malformed_response  the provider answered something unparseable → 502
@@ -289,7 +289,9 @@ class BackendUnavailableError(BackendConnectionError):
     """The backend's circuit breaker is open: the call was refused without reaching the provider.
 
     ``since`` / ``retry_at`` are ISO-8601 UTC timestamps (when it opened, when one probe call will
-    be let through); the message names the backend and the last failure."""
+    be let through); ``retry_after`` the seconds until then (at least 1: sent as ``Retry-After``,
+    so a client's retry lands when the breaker lets a call through instead of into the open
+    breaker); the message names the backend and the last failure."""
 
     code = "backend_unavailable"
     status_code = 503
@@ -300,11 +302,13 @@ class BackendUnavailableError(BackendConnectionError):
         backend: str | None = None,
         since: str | None = None,
         retry_at: str | None = None,
+        retry_after: int | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message, backend=backend, **details)
         self.since = since
         self.retry_at = retry_at
+        self.retry_after = retry_after
 
 
 class BackendTimeoutError(BackendError):

@@ -19,6 +19,7 @@ from magec.api.limits import ClientDisconnected, parse_json
 from magec.api.routing import methods_served
 from magec.errors import (
     BackendRateLimitError,
+    BackendUnavailableError,
     ConflictError,
     DatabaseUnavailableError,
     MagecError,
@@ -78,6 +79,8 @@ def to_response(err: MagecError) -> JSONResponse:
         extra["headers"] = {"Retry-After": str(err.retry_after)}
     if isinstance(err, DatabaseUnavailableError | UnavailableError):  # down for now: send it again
         extra["headers"] = {"Retry-After": "5"}
+    if isinstance(err, BackendUnavailableError) and err.retry_after:  # the breaker's next probe
+        extra["headers"] = {"Retry-After": str(err.retry_after)}
     if isinstance(err, BackendRateLimitError) and err.retry_after:
         extra["headers"] = {"Retry-After": str(int(err.retry_after))}
     field = getattr(err, "field", None)

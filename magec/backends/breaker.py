@@ -8,7 +8,8 @@ Contract of :class:`Breaker`:
 * **open** — also entered at once when the live health check (:mod:`magec.backends.health`) finds
   the backend unreachable (:meth:`Breaker.trip`). Calls fail at once with :class:`~magec.errors.BackendUnavailableError` ("backend X is
   down since …: <last error>") without reaching the provider, until ``retry_at`` (opened +
-  ``cooldown`` seconds).
+  ``cooldown`` seconds); the error's ``retry_after`` is the seconds left until then, which clients
+  get as ``Retry-After``.
 * **half-open** — after the cool-down exactly one call (the probe) is let through; others still
   fail at once. Its success closes the breaker; a fault re-opens it for another cool-down. A
   caller error (4xx such as auth, bad request, unknown model) proves the provider answers and
@@ -21,6 +22,7 @@ breaker sits outside the vendor adapters, so a call retried inside them counts o
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -114,6 +116,8 @@ class Breaker:
             backend=self.label,
             since=_iso(self.opened_at),
             retry_at=_iso(self.retry_at),
+            # a half-open breaker whose probe is out has no set time: a second is a fair guess
+            retry_after=max(1, math.ceil((self.retry_at or now) - now)),
         )
 
     def success(self) -> None:

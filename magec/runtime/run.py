@@ -5,7 +5,8 @@ whether end users see it), typed until the HTTP edge, and never raises for backe
 a failed turn ends with exactly one error event whose ``error_code`` is the failure's code in the
 one vocabulary of :mod:`magec.errors` (``MagecError.code``) and whose message is redacted. On the
 ADK-shaped routes it is ``{"errorCode": <code>, "errorMessage": <text>, "author": ..., "turnComplete": true}``,
-plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider said how long to wait.
+plus ``"retryAfter": <seconds>`` for a ``rate_limit`` failure whose provider said how long to wait
+and a ``backend_unavailable`` one (the seconds until the backend's breaker lets a call through).
 A turn an observer refuses before it runs (``budget_exceeded``, :mod:`magec.costs`) is that one
 error event alone.
 
