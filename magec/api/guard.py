@@ -247,6 +247,9 @@ class GuardPolicy:
     limiter: Lockout = field(default_factory=lambda: Lockout("metrics"))
     #: ``server.publicURL``'s origin (normalised), or "": the scheme its host and port are served with
     public_origin: str = ""
+    #: whether an Origin refusal may advise setting ``server.publicURL`` (the user API's address:
+    #: not on the admin app, whose own address it never is)
+    public_url_hint: bool = True
 
 
 _BASE_HEADERS = [
@@ -324,6 +327,37 @@ class RequestGuard:
             return True
         return "*" in self.policy.origins or normalise_origin(origin) in self.policy.origins
 
+    def _origin_refusal(self, origin: str, host: str, scope: Mapping[str, Any], headers: Headers) -> str:
+        """Why ``origin`` is refused, in the words that fix it: an operator's own page behind a
+        proxy meets this on every save. The same host and port over ``https`` while the request
+        arrived as ``http`` is a TLS proxy magec does not trust (named by its address); another
+        host is a proxy that rewrote ``Host``. ``server.publicURL`` is advised only where it
+        applies (the user app: it is the user API's address, never the admin app's)."""
+        said = f"cross-origin request from {origin!r} refused"
+        own = own_origin(scope, host, self.policy.public_origin)
+        theirs = normalise_origin(origin)
+        if "://" not in theirs or "://" not in own:
+            return f"{said}: that origin is not allowed"
+        (their_scheme, their_place), (own_scheme, own_place) = theirs.split("://", 1), own.split("://", 1)
+        setting = self.policy.origins_setting
+        if their_place == own_place and their_scheme == "https" and own_scheme == "http":
+            peer = str((scope.get("client") or ("?",))[0])
+            proto = headers.get("x-forwarded-proto")
+            sent = f"its X-Forwarded-Proto: {proto} was ignored" if proto else "it sent no X-Forwarded-Proto"
+            fixes = [f"add the proxy's address ({peer}) to server.trustedProxies (MAGEC_TRUSTED_PROXIES) "
+                     "and have it send X-Forwarded-Proto"]
+            if self.policy.public_url_hint:
+                fixes.append(f"set server.publicURL to {theirs}")
+            fixes.append(f"list {theirs} in {setting}")
+            return (f"{said}: the page is served over https but reached magec as plain http through a proxy "
+                    f"at {peer} that is not in server.trustedProxies ({sent}); " + ", or ".join(fixes))
+        if their_place == own_place and their_scheme == "http" and own_scheme == "https":
+            return f"{said}: a plain-http page may not write to this server, which is served over https"
+        if their_place != own_place:
+            return (f"{said}: that origin is not allowed (magec was reached as {own}: if {theirs} is "
+                    f"this server's own address behind a proxy that rewrites Host, list it in {setting})")
+        return f"{said}: that origin is not allowed (list it in {setting} to allow it)"
+
     def _host_allowed(self, host: str, scope: dict[str, Any]) -> bool:
         return self.policy.hosts.allows(host) or arrived_on(host, scope)
 
@@ -354,13 +388,7 @@ class RequestGuard:
             origin = headers.get("origin")
             if origin is not None:
                 if not self._origin_allowed(origin, host, scope):
-                    return error_response(
-                        403, f"cross-origin request from {origin!r} refused: that origin is not allowed "
-                        f"(if it is this server's own address: behind a TLS proxy set server.trustedProxies "
-                        f"so its X-Forwarded-Proto counts, or set server.publicURL; behind a proxy that "
-                        f"rewrites Host, list it in {self.policy.origins_setting})",
-                        field="Origin",
-                    )
+                    return error_response(403, self._origin_refusal(origin, host, scope, headers), field="Origin")
             elif headers.get("sec-fetch-site", "same-origin").lower() not in ("same-origin", "none"):
                 return error_response(403, "cross-site request refused", field="Origin")
             if self.policy.json_only() and _has_body(headers):

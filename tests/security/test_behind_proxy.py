@@ -107,3 +107,35 @@ def test_the_voice_pairing_cookie_is_secure_behind_a_tls_proxy_named_by_public_u
             # reached directly over plain HTTP (this machine, no proxy) it stays a plain-HTTP cookie
             direct = httpx.get(f"{srv.user_url}/api/v1/client/info", headers={"Authorization": f"Bearer {token}"})
             assert "secure" not in direct.headers["set-cookie"].lower()
+
+
+def test_an_admin_ui_behind_a_tls_proxy_is_told_which_setting_makes_its_saves_work(tmp_path: Path) -> None:
+    """The operator set ``server.publicURL`` (the user API's https address), as docs/security.md
+    says, and reaches the Admin UI at its own https name through the same kind of proxy: every save
+    was refused with advice to set server.publicURL — already set, and no help to the admin app.
+    The refusal now names the proxy's address for ``server.trustedProxies`` (or the origin for
+    ``server.adminOrigins``); with the proxy trusted the save works."""
+    admin_name = "admin.magec.test"
+    first = ServerProcess(data_dir=tmp_path / "d", admin_password="right-password-123")
+    with ReverseProxy(first.port, server_name=NAME) as users, ReverseProxy(first.admin_port, server_name=admin_name) as admins:
+        page = f"https://{admin_name}:{admins.port}"
+        secret = {"name": "K", "key": "K", "value": "v"}
+        headers = {"Host": f"{admin_name}:{admins.port}", "Origin": page,
+                   "Authorization": "Bearer right-password-123"}
+        for trusted in ([], ["127.0.0.1"]):
+            # the operator edits config.yaml and restarts magec on the same ports
+            srv = ServerProcess(data_dir=first.data_dir, port=first.port, admin_port=first.admin_port,
+                                admin_password=first.admin_password,
+                                server_config={"publicURL": users.public_url, "allowedHosts": [admin_name],
+                                               "trustedProxies": trusted})
+            with srv, httpx.Client(base_url=admins.url, verify=False, timeout=30, headers=headers) as ui:
+                r = ui.post(f"{A}/secrets", json=secret)
+                if trusted:
+                    assert r.status_code == 201, r.text
+                    continue
+                assert r.status_code == 403 and r.json()["field"] == "Origin", r.text
+                error = r.json()["error"]
+                assert "reached magec as plain http through a proxy at 127.0.0.1" in error, error
+                assert "add the proxy's address (127.0.0.1) to server.trustedProxies" in error
+                assert f"list {page} in server.adminOrigins" in error
+                assert "publicURL" not in error  # the user API's address: setting it again changes nothing here

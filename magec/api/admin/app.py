@@ -76,6 +76,7 @@ def create_admin_app(ctx: AppContext, *, routers: Sequence[APIRouter]) -> FastAP
             csp=guard.ui_csp(UI_DIR),
             metrics_tokens=tuple(t for t in (config.metrics_token, config.admin_password) if t),
             public_origin=guard.normalise_origin(config.public_url) if config.public_url else "",
+            public_url_hint=False,
             trusted_proxies=auth.trusted,
             limiter=auth.limiter,  # a password guessed via /metrics counts like one guessed via /api
         ),
