@@ -152,9 +152,18 @@ def core_router(ctx: AppContext) -> APIRouter:
         await _check_longterm_selection(ctx, body)
         return await store.put_settings(body)
 
-    @router.get("/server", tags=["server"], summary="magec: the user API's base URL (webhooks, /v1, Voice UI)")
-    async def server(request: Request) -> dict[str, str]:
-        return {"userApiUrl": user_api_url(ctx, request)}
+    @router.get("/server", tags=["server"], summary="magec: the user API's base URL (webhooks, /v1, Voice UI) and who may reach it")
+    async def server(request: Request) -> dict[str, Any]:
+        # adminPasswordSet / adminListen / openAccess: the Overview says who can reach this server
+        # (an operator who never set a password learns it there, not from a start-up log line)
+        config = ctx.config
+        host = config.admin_bind_host()
+        return {
+            "userApiUrl": user_api_url(ctx, request),
+            "adminPasswordSet": bool(config.admin_password),
+            "adminListen": f"[{host}]:{config.admin_port}" if ":" in host else f"{host}:{config.admin_port}",
+            "openAccess": config.open_access,
+        }
 
     @router.get("/overview", tags=["overview"])
     async def overview() -> dict[str, Any]:

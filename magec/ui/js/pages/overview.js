@@ -16,7 +16,7 @@ const TILES = [
 export default {
   name: 'OverviewPage',
   components: { Icon, PageHeader, CostChart },
-  data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '', answered: false }; },
+  data() { return { s: store, ov: null, error: '', demoBusy: false, demoStep: '', answered: false, server: null }; },
   computed: {
     counts() { return this.ov?.counts || {}; },
     agents() { return this.ov?.agents || store.agents; },
@@ -44,6 +44,15 @@ export default {
         <Icon :name="t[2]" :size="20"/><span class="tile-n">{{ counts[t[0]] ?? (s[t[3] || t[0]] || []).length }}</span><span class="tile-l">{{ t[1] }}</span>
       </button>
     </div>
+    <section class="panel" v-if="server && !server.adminPasswordSet" data-testid="access-panel">
+      <div class="panel-head"><h2><Icon name="alert" :size="16"/> No admin password</h2></div>
+      <p>This Admin UI and the Admin API answer only this machine (they listen on <code>{{ server.adminListen }}</code>) and ask nobody who they are.
+        Before opening them to your network or putting them behind a reverse proxy, set <code>server.adminPassword</code> in <code>config.yaml</code>
+        (or <code>MAGEC_ADMIN_PASSWORD</code>) and restart magec; a proxy's visitors are refused until then. Put TLS in front
+        (<code>docs/security.md</code>, “Behind a TLS reverse proxy”).</p>
+      <p class="muted" v-if="server.openAccess === 'local' && s.loaded.clients && !s.clients.length" data-testid="access-open-user-api">
+        The user API (<code>{{ server.userApiUrl }}</code>) needs no token until you create a client, so it answers only this machine too.</p>
+    </section>
     <section class="panel demo" v-if="showDemo" data-testid="demo-panel">
       <div class="panel-head"><h2>Try it offline</h2></div>
       <p class="muted">No API key? Set up a local backend, an agent that talks and listens, and long-term memory — all running on this machine.</p>
@@ -91,6 +100,7 @@ export default {
       try { this.ov = await api.get('/overview'); this.error = ''; } catch (e) { this.error = e.message; }
       if (!this.answered) { const u = await api.get('/usage').catch(() => []); this.answered = Array.isArray(u) && u.some((x) => x.agentId); }
     };
+    api.get('/server').then((x) => { this.server = x; }).catch(() => {});
     this.timer = setInterval(() => { if (document.visibilityState === 'visible') refresh(); }, HEALTH_REFRESH_MS);
     await refresh();
   },
