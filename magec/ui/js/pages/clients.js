@@ -27,6 +27,8 @@ const TokenDialog = {
     passthrough() { return !!this.client?.config?.webhook?.passthrough; },
     // with a signing secret the token alone is refused (401): the line signs the body it sends
     signed() { return !!this.client?.config?.webhook?.signingSecretSet; },
+    // what an OpenAI client reads from the environment (the openai SDKs; LangChain through them)
+    openaiEnv() { return `export OPENAI_BASE_URL=${this.userApi}/v1\nexport OPENAI_API_KEY=${this.token}`; },
     curl() {
       const body = this.passthrough ? '{"prompt": "Hello"}' : '{}';
       const head = `curl -X POST ${this.hook} \\\n  -H 'Authorization: Bearer ${this.token}' \\\n  -H 'Content-Type: application/json' \\\n`;
@@ -56,7 +58,10 @@ const TokenDialog = {
       <p class="hint" data-testid="token-use">The bot does not use this token: people talk to it in {{ platform }}, with the bot token saved in its settings. It also works as a client token (<code>Authorization: Bearer {{ token.slice(0, 8) }}…</code>) on the run API, limited to this client's agents; if nothing else calls magec as this client, you need not keep it.</p>
     </template>
     <template v-else>
-      <p class="hint" data-testid="token-use">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.</p>
+      <p class="hint" data-testid="token-use">Send it as <code>Authorization: Bearer {{ token.slice(0, 8) }}…</code> to the run API, or use it as the API key of any OpenAI client pointed at <code>{{ userApi }}/v1</code>.
+        The openai SDKs and LangChain's <code>ChatOpenAI</code> read these two variables: paste them in a shell, then use <code>OpenAI()</code> or <code>ChatOpenAI(model="…")</code> with an agent's name as the model.</p>
+      <div class="token-box"><pre class="mono small" data-testid="openai-env">{{ openaiEnv }}</pre>
+        <button class="btn secondary sm" type="button" @click="copy(openaiEnv, 'Settings')"><Icon name="copy" :size="14"/> Copy</button></div>
       <p class="hint" v-if="!client || client.type === 'direct'" data-testid="voice-ui-hint">To talk from a phone, open the Voice UI at <a :href="userApi + '/'" target="_blank" rel="noopener" data-testid="voice-ui-url">{{ userApi }}/</a> and pair it with this token.</p>
     </template>
     <template #footer><button class="btn" type="button" @click="open = false">Done</button></template>
