@@ -75,6 +75,19 @@ def self_signed(names: list[str], directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def lan_address() -> str:
+    """This machine's non-loopback address (a UDP connect sends nothing): a connection to a proxy
+    listening on ``0.0.0.0`` made to it comes from it, so the proxy names a client elsewhere."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 1))
+        ip = str(s.getsockname()[0])
+    if ip.startswith("127."):
+        raise RuntimeError("this machine has no non-loopback address")
+    return ip
+
+
 class ReverseProxy:
     def __init__(self, upstream_port: int, *, server_name: str = "localhost", tls: bool = True,
                  forward_host: bool = True, port: int = 0, host: str = "127.0.0.1") -> None:

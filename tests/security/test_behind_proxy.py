@@ -10,14 +10,13 @@ local: refused, saying what to set; this machine itself is still served directly
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from magec.testing.proxy import ReverseProxy
+from magec.testing.proxy import ReverseProxy, lan_address
 from magec.testing.server import ServerProcess
 
 A = "/api/v1/admin"
@@ -30,16 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(data_dir=tmp_path_factory.mktemp("proxied"),
                        server_config={"allowedHosts": [NAME]}) as srv:
         yield srv
-
-
-def lan_address() -> str:
-    """This machine's LAN address: a connection to it comes from it, not from loopback, so the
-    proxy names a client elsewhere (a UDP connect sends nothing)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("10.255.255.255", 1))
-        ip = str(s.getsockname()[0])
-    assert not ip.startswith("127."), "the tests need a non-loopback address"
-    return ip
 
 
 def proxy_to(port: int) -> ReverseProxy:

@@ -9,6 +9,7 @@ export const auth = reactive({
   required: false, // true once the server answered 401
   ready: false,
   error: '', // e.g. rate limited
+  blocked: '', // why the Admin API refuses this browser whatever it sends (403 forbidden), e.g. no password behind a proxy
 });
 
 export function setPassword(pw) {
@@ -102,6 +103,9 @@ export async function checkAuth() {
     auth.ready = true;
     if (e.status === 429) { auth.required = true; auth.error = e.message; return false; }
     if (e.status === 401) return false;
+    // refused whoever asks from here (the server has no admin password and a proxy relayed this
+    // browser): the pages would only show an empty server, so the reason is all that is shown
+    if (e.status === 403 && e.data?.code === 'forbidden') { auth.blocked = e.message; return false; }
     return true;
   }
 }

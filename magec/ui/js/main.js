@@ -56,9 +56,23 @@ const Login = {
   },
 };
 
+// The Admin API refuses this browser outright (auth.blocked): its reason instead of an empty app.
+const Blocked = {
+  name: 'Blocked',
+  data() { return { auth }; },
+  template: `
+  <div class="login">
+    <div class="login-box panel" data-testid="admin-blocked">
+      <div class="brand big"><span class="logo">m</span> magec</div>
+      <p><strong>This Admin UI cannot be used from here.</strong></p>
+      <p class="error-text" role="alert">{{ auth.blocked }}</p>
+    </div>
+  </div>`,
+};
+
 const App = {
   name: 'App',
-  components: { ...PAGES, Login, Icon, ConfirmHost, AskHost, SearchPalette },
+  components: { ...PAGES, Login, Blocked, Icon, ConfirmHost, AskHost, SearchPalette },
   data() {
     return { auth, route, store, toasts, NAV, drawer: false, collapsed: localStorage.getItem('magec.sidebar') === 'collapsed', gPending: false };
   },
@@ -74,6 +88,7 @@ const App = {
   },
   template: `
   <div v-if="!auth.ready" class="boot">Loading magec…</div>
+  <Blocked v-else-if="auth.blocked"/>
   <Login v-else-if="auth.required"/>
   <div v-else class="shell" :class="{collapsed, drawer}">
     <aside class="sidebar" aria-label="Main navigation">
