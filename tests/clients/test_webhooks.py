@@ -556,3 +556,22 @@ async def test_provider_rate_limit_keeps_magecs_500_and_says_when_to_retry(apps:
     llm.script(Reply.fail(500, "upstream broke"), route="chat")
     r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
     assert r.status_code == 500 and "retry-after" not in r.headers
+
+
+async def test_an_open_breaker_keeps_magecs_500_and_says_when_it_lets_a_call_through(
+        tmp_path: Path, llm: FakeServer) -> None:
+    """A backend whose breaker opened fails at once (``backend_unavailable``): the automation is told
+    when the breaker lets a call through (``Retry-After``), not left to retry into it at once."""
+    llm.clear()
+    async with running_apps(tmp_path / "data", config={"breaker_failures": 1, "breaker_cooldown": 30.0}) as apps:
+        r = await apps.admin.post("/api/v1/admin/backends", json={"name": "Fragile", "type": "openai", "url": llm.url,
+                                                                   "maxAttempts": 1})
+        aid = await agent(apps, r.json()["id"])
+        c = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True}})
+        llm.script(Reply.fail(500, "upstream broke"), route="chat")
+        r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+        assert r.status_code == 500 and "retry-after" not in r.headers  # the provider's own failure
+        r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+        assert r.status_code == 500 and r.json()["code"] == "backend_unavailable", r.text
+        assert 1 <= int(r.headers["retry-after"]) <= 30
+        assert len(llm.requests_to("chat")) == 1

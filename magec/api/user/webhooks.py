@@ -43,8 +43,10 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   cancelled and answered ``500`` with code ``timeout`` (Magec's agent call times out after 15
   minutes into the same ``500``), and so is the run of a caller that hangs up. *Beyond Magec*:
   magec's own limits keep their statuses — a spent budget ``402``, a client over its concurrent
-  runs ``429``, a server over its run limits ``503``; those and a provider's rate limit (Magec's
-  ``500``, code ``rate_limit``) carry ``Retry-After`` (the provider's wait when it said one, else 1).
+  runs ``429``, a server over its run limits ``503``; those, a provider's rate limit and a backend
+  whose circuit breaker is open (Magec's ``500``, code ``rate_limit`` / ``backend_unavailable``)
+  carry ``Retry-After`` (the provider's wait when it said one, the seconds until the breaker lets a
+  call through, else 1).
 * **Shutdown** (:func:`drain`): accepted runs get ``server.shutdownGrace`` to finish; the rest are
   cancelled and their callbacks told ``unavailable`` (send again).
 * **Long runs** (*beyond Magec*): with ``callbackUrl`` (body, or ``X-Magec-Callback-Url``) the
@@ -95,6 +97,7 @@ from magec.context import AppContext
 from magec.errors import (
     AuthError,
     BackendRateLimitError,
+    BackendUnavailableError,
     BudgetExceededError,
     ClientGoneError,
     ConflictError,
@@ -436,9 +439,9 @@ def router(ctx: AppContext) -> APIRouter:
         result = _result(out, session)
         if not result["ok"]:
             status = failed_status(out.error_code)
-            # a limit's refusal, or the provider's rate limit (Magec's 500 kept: its body's ``code``
-            # says ``rate_limit``), says when to come back, as on every other route (automations back off)
-            retry = status in (429, 503) or out.error_code == BackendRateLimitError.code
+            # a limit's refusal, the provider's rate limit or an open breaker (Magec's 500 kept: its
+            # body's ``code`` says which) says when to come back, as on every other route (automations back off)
+            retry = status in (429, 503) or out.error_code in (BackendRateLimitError.code, BackendUnavailableError.code)
             wait = {"Retry-After": str(out.retry_after or 1)} if retry else None
             return JSONResponse(result, status_code=status, headers=wait)
         return JSONResponse(result)
