@@ -94,7 +94,11 @@ class SearchMemoryTool(MemoryTool):
     required = ["query"]
 
     async def call(self, args: dict[str, Any], app: str, user: str) -> dict[str, Any]:
-        found = await self.store.search(app, user, _arg(args, "query"), limit=10)
+        query = _arg(args, "query")
+        if len(query) > MAX_MEMORY_CHARS:
+            # no fact is longer; the query goes whole to the embedding model and the word scan
+            raise MagecError(f"query: at most {MAX_MEMORY_CHARS} characters; got {len(query)}")
+        found = await self.store.search(app, user, query, limit=10)
         return {"memories": [_memory_json(e) for e in found], "count": len(found)}
 
 
