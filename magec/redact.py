@@ -26,6 +26,8 @@ CREDENTIAL_PARAM = (
 
 #: HTTP auth scheme words that precede a credential in an ``Authorization`` header
 _SCHEME = r"(?:Bearer|Basic|Token|Digest|Bot)"
+#: how far into a value a "..." makes it a documentation placeholder (``mgc_...``, ``sk-proj...``)
+_PLACEHOLDER = 32
 
 #: (pattern, replacement, guard): ``guard(text, folded)`` is a necessary condition of a match
 #: (a literal every match contains), so a text without it skips that scan. The scans cost
@@ -43,18 +45,23 @@ _PATTERNS: list[tuple[re.Pattern[str], str, Callable[[str, str], bool]]] = [
         lambda t, f: "://" in t and "@" in t,
     ),
     # Basic too: httpx turns URL userinfo into ``Basic base64(user:pass)``, which providers echo
-    # (a value with "..." in it is a documentation placeholder like ``mgc_...``, never a real token)
+    # (a value with "..." in it is a documentation placeholder like ``mgc_...``, never a real token).
+    # The placeholder check looks at most _PLACEHOLDER characters ahead: unbounded, it scanned the
+    # rest of the word from every place a match could start (quadratic; see the header pattern)
     (
-        re.compile(r"((?:Bearer|Basic)\s+)(?![A-Za-z0-9._~+/=-]*\.\.\.)[A-Za-z0-9._~+/=-]{6,}", re.I),
+        re.compile(rf"((?:Bearer|Basic)\s+)(?![A-Za-z0-9._~+/=-]{{0,{_PLACEHOLDER}}}\.\.\.)[A-Za-z0-9._~+/=-]{{6,}}", re.I),
         r"\1***",
         lambda t, f: "bearer" in f or "basic" in f,
     ),
     # a header value, after an optional auth scheme: the scheme word itself ("Bearer") and a
-    # ``<placeholder>`` are not credentials (help texts read "send Authorization: Bearer <password>")
+    # ``<placeholder>`` are not credentials (help texts read "send Authorization: Bearer <password>").
+    # The "..." check is bounded: ``api-key:api-key:…api-key:...`` (150 KB a client sent, which the
+    # audit redacts) had it scan to the end of the text from each ``api-key``, holding the event
+    # loop 5 s; a "..." further in than a placeholder's is a credential's and is hidden
     (
         re.compile(
             r"((?:x-api-key|x-goog-api-key|api-key|authorization)[\"']?\s*[:=]\s*[\"']?"
-            rf"(?:{_SCHEME}\s+)?)(?!{_SCHEME}\b)(?!<)(?![^\s\"',}}]*\.\.\.)[^\s\"',}}]{{6,}}",
+            rf"(?:{_SCHEME}\s+)?)(?!{_SCHEME}\b)(?!<)(?![^\s\"',}}]{{0,{_PLACEHOLDER}}}\.\.\.)[^\s\"',}}]{{6,}}",
             re.I,
         ),
         r"\1***",
