@@ -67,18 +67,51 @@ def parse_retry_after(headers: Mapping[str, str] | Any | None) -> float | None:
 
 
 _HTML = re.compile(r"<\s*(!doctype|html|head|body|title|h1)\b", re.IGNORECASE)
+#: how much of an HTML error page is read for its title, heading or text (a page's title is near
+#: its top; what comes after cannot change the 200 characters kept)
+PAGE_BYTES = 16 * 1024
+#: a tag: no ``<`` inside, so a run of unclosed ``<`` costs one pass, not one pass per ``<``
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _opening(name: str) -> re.Pattern[str]:
+    return re.compile(rf"<{name}\b[^<>]*>", re.IGNORECASE)
+
+
+def _closing(name: str) -> re.Pattern[str]:
+    return re.compile(rf"</{name}\s*>", re.IGNORECASE)
+
+
+def _inside(page: str, name: str) -> str | None:
+    """The content of ``page``'s first ``<name …>…</name>`` element, or None. Two searches, each
+    one pass, rather than a lazy ``(.*?)</name>``, which scanned to the end of the page from every
+    ``<name>`` that was never closed (quadratic)."""
+    opened = _opening(name).search(page)
+    closed = _closing(name).search(page, opened.end()) if opened else None
+    return page[opened.end():closed.start()] if opened and closed else None
+
+
+def _without(page: str, name: str) -> str:
+    """``page`` without its ``<name>…</name>`` elements (script, style): their text is not shown."""
+    kept, at = [], 0
+    while (opened := _opening(name).search(page, at)) and (closed := _closing(name).search(page, opened.end())):
+        kept.append(page[at:opened.start()])
+        at = closed.end()
+    return " ".join([*kept, page[at:]])
 
 
 def plain_text(message: str) -> str:
     """``message`` as text: an HTML error page (a proxy's or load balancer's) is reduced to its
-    title / heading and visible text, so it is never copied raw into an error message."""
+    title / heading and visible text, so it is never copied raw into an error message.
+
+    Linear in the page and bounded (:data:`PAGE_BYTES`): whatever answers at a backend's URL writes
+    it, and a page of unclosed ``<h1>`` held the event loop for seconds."""
     if not _HTML.search(message):
         return message
-    title = re.search(r"<title[^>]*>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
-    heading = re.search(r"<h1[^>]*>(.*?)</h1>", message, re.IGNORECASE | re.DOTALL)
-    picked = (title or heading)
-    text = picked.group(1) if picked else re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", " ", message)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    page = message[:PAGE_BYTES]
+    picked = _inside(page, "title") or _inside(page, "h1")
+    text = picked if picked else _without(_without(page, "script"), "style")
+    text = html.unescape(_TAG.sub(" ", text))
     text = " ".join(text.split())[:200]
     return f"{text} (an HTML error page)" if text else "an HTML error page"
 
