@@ -5,7 +5,8 @@ Contract (:class:`Lockout`):
 * Five wrong credentials (the admin password, a metrics token) within a minute from one address
   (IPv6: one /64) lock that address out for the rest of the minute: every answer is 429 with
   ``Retry-After``, whether the credential it brings is right or wrong, so a locked-out guesser
-  learns nothing from its further tries.
+  learns nothing from its further tries. An IPv6 /48 is counted too, with :data:`SITE_FACTOR`
+  times the limit: one tunnel broker account is a /48, whose 65,536 /64s gave five guesses each.
 * The count is the install's, not the process's: each failure is a row in ``auth_failures`` in the
   main database, which every ``magec serve --workers N`` process and every replica shares. Counted
   per process, N workers gave N × 5 guesses a minute (a load balancer or the kernel spreads a
@@ -52,6 +53,9 @@ auth_failures = sa.Table(
 )
 
 LOCKED = "too many failed authentication attempts; try again later"
+#: an IPv6 /48 (one site: a tunnel broker's or an ISP's customer allocation) may fail this many
+#: times the per-address limit; counted per /64 alone, a /48 was 65,536 addresses' worth of guesses
+SITE_FACTOR = 4
 
 
 class FailureLimiter:
@@ -77,33 +81,38 @@ class FailureLimiter:
     @staticmethod
     def normal_key(key: str) -> str:
         """The key counted for ``key``: an IPv6 address counts as its /64."""
-        # one IPv6 host is usually handed a whole /64: counted per address, it could guess for ever
+        return FailureLimiter.counted(key, 1)[0][0]
+
+    @staticmethod
+    def counted(key: str, limit: int) -> list[tuple[str, int]]:
+        """Each ``(key, limit)`` a failure from ``key`` counts towards: the address (an IPv6 one
+        as its /64: one host is usually handed a whole /64, counted per address it could guess
+        for ever), and for IPv6 its /48 with :data:`SITE_FACTOR` × ``limit``."""
         try:
             ip = ipaddress.ip_address(key.strip().strip("[]"))
         except ValueError:
-            return key
+            return [(key, limit)]
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-            return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-        return key
+            return [(str(ipaddress.IPv6Network((int(ip) >> bits << bits, 128 - bits))), n)
+                    for bits, n in ((64, limit), (80, SITE_FACTOR * limit))]
+        return [(key, limit)]
 
     def check(self, key: str) -> None:
-        key = self.normal_key(key)
         now = time.monotonic()
-        times = self._recent(key, now)
-        if len(times) >= self.limit:
-            retry = max(1, int(self.window - (now - times[0])) + 1)
-            raise RateLimitedError(
-                "too many failed authentication attempts; try again later", retry_after=retry
-            )
+        for counted, limit in self.counted(key, self.limit):
+            times = self._recent(counted, now)
+            if len(times) >= limit:
+                retry = max(1, int(self.window - (now - times[-limit])) + 1)
+                raise RateLimitedError(LOCKED, retry_after=retry)
 
     def fail(self, key: str) -> None:
-        key = self.normal_key(key)
         now = time.monotonic()
-        times = (*self._recent(key, now), now)[-self.limit :]
-        self._failures.pop(key, None)
-        if len(self._failures) >= self.max_keys:
-            self._evict(now)
-        self._failures[key] = times
+        for counted, limit in self.counted(key, self.limit):
+            times = (*self._recent(counted, now), now)[-limit:]
+            self._failures.pop(counted, None)
+            if len(self._failures) >= self.max_keys:
+                self._evict(now)
+            self._failures[counted] = times
 
     def _evict(self, now: float) -> None:
         # oldest last-failure first: expired keys sit at the front, so stop at the first live one
@@ -115,7 +124,8 @@ class FailureLimiter:
                 break
 
     def reset(self, key: str) -> None:
-        self._failures.pop(self.normal_key(key), None)
+        for counted, _ in self.counted(key, self.limit):
+            self._failures.pop(counted, None)
 
 
 class Lockout:
@@ -163,7 +173,7 @@ class Lockout:
         the install's failures before this attempt reached the limit (see the module contract)."""
         if self.engine is None:
             return
-        name = f"{self.scope}:{FailureLimiter.normal_key(key)}"[:120]
+        names = [(f"{self.scope}:{counted}"[:120], limit) for counted, limit in FailureLimiter.counted(key, self.limit)]
         now = time.time()
         since = now - self.window
         try:
@@ -172,27 +182,29 @@ class Lockout:
                     if now - self._purged >= self.window:
                         self._purged = now
                         await conn.execute(sa.delete(auth_failures).where(auth_failures.c.at < since))
-                    await conn.execute(sa.insert(auth_failures).values(key=name, at=now))
-                    times = await self._newest(conn, name, since)
+                    await conn.execute(sa.insert(auth_failures), [{"key": name, "at": now} for name, _ in names])
+                    seen = [await self._newest(conn, name, since, limit) for name, limit in names]
             else:
                 async with self.engine.connect() as conn:
-                    times = await self._newest(conn, name, since)
+                    seen = [await self._newest(conn, name, since, limit) for name, limit in names]
         except (SQLAlchemyError, OSError) as err:
             log.debug("auth lockout: the shared count is unavailable (%s); this process's count holds",
                       type(err).__name__)
             return
-        if failed and now in times:
-            times.remove(now)  # this attempt's own row: what counts is what came before it
-        if len(times) >= self.limit:
-            # locked until fewer than `limit` failures are left in the window
-            retry = max(1, int(self.window - (now - times[self.limit - 1])) + 1)
-            raise RateLimitedError(LOCKED, retry_after=retry)
+        for times, (_, limit) in zip(seen, names, strict=True):
+            if failed and now in times:
+                times.remove(now)  # this attempt's own row: what counts is what came before it
+            if len(times) >= limit:
+                # locked until fewer than `limit` failures are left in the window
+                retry = max(1, int(self.window - (now - times[limit - 1])) + 1)
+                raise RateLimitedError(LOCKED, retry_after=retry)
 
-    async def _newest(self, conn: AsyncConnection, name: str, since: float) -> list[float]:
+    @staticmethod
+    async def _newest(conn: AsyncConnection, name: str, since: float, limit: int) -> list[float]:
         rows = await conn.execute(
             sa.select(auth_failures.c.at)
             .where(auth_failures.c.key == name, auth_failures.c.at > since)
             .order_by(auth_failures.c.at.desc())
-            .limit(self.limit + 1)
+            .limit(limit + 1)
         )
         return [float(t) for t in rows.scalars()]
