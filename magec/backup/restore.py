@@ -288,6 +288,10 @@ async def restore(
             for rid in items:
                 if rid not in stored.get(kind, {}):
                     store._written(kind, rid, None)  # noqa: SLF001
+                    # what the restore drops goes as a delete takes it (a client's cron runs and
+                    # chats' choices): the sections below then put back what the archive carries
+                    for hook in store.delete_hooks:
+                        await hook(conn, kind, rid)
         await conn.execute(resources.delete())
         entries = {(k, e.id): e for k, es in backup.resources.items() for e in es}
         batch = []

@@ -105,8 +105,12 @@ webhook_signatures = sa.Table(
 
 
 async def forget_client(conn: AsyncConnection, kind: str, id: str) -> None:
-    """A deleted client's cron runs and schedule state go with it (a store delete hook): they are
-    its history alone, and an ``@every 1s`` job's rows would otherwise stay forever."""
+    """A deleted client's cron runs, schedule state and its chats' agent choices go with it (a
+    store delete hook, also run by a restore for every client it drops): they are its history
+    alone — an ``@every 1s`` job's rows would otherwise stay forever — and a later client with the
+    same id (a restored backup, an import) starts clean, never inheriting a run count or a chat's
+    ``/agent`` choice and ``/reset`` generation."""
     if kind == "clients":
         await conn.execute(sa.delete(client_runs).where(client_runs.c.client_id == id))
         await conn.execute(sa.delete(client_cron_state).where(client_cron_state.c.client_id == id))
+        await conn.execute(sa.delete(client_conversations).where(client_conversations.c.client_id == id))
