@@ -17,7 +17,9 @@ so a client's A2A conversations are its own sessions, visible to it on the sessi
 
 Task lifecycle: ``submitted`` (new task) → ``working`` → artifact updates (token deltas when the
 request was ``message/stream``, one artifact per answering agent) → ``completed``; a failed turn
-ends ``failed`` with the redacted error text and ``errorCode`` in the message metadata.
+ends ``failed`` with the redacted error text and ``errorCode`` in the message metadata (and
+``retryAfter``, the seconds to wait, when the failure says it: a provider's rate limit, an open
+circuit breaker).
 """
 
 from __future__ import annotations
@@ -162,7 +164,10 @@ class TurnExecutor(AgentExecutor):
         async for ev in run_turn(turn.runtime, turn.app, user_id, session_id, new_message, streaming=turn.streaming):
             if ev.error_code or ev.error_message or ev.event is None:
                 text = ev.error_message or ev.error_code or "turn failed"
-                await updater.failed(_text_message(text, {"errorCode": ev.error_code or MagecError.code}))
+                meta: dict[str, Any] = {"errorCode": ev.error_code or MagecError.code}
+                if ev.retry_after is not None:  # a rate limit, an open breaker: when to send it again
+                    meta["retryAfter"] = ev.retry_after
+                await updater.failed(_text_message(text, meta))
                 return False
             if ev.is_user or not ev.visible:
                 continue

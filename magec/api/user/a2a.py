@@ -17,12 +17,16 @@
   (a2a-sdk answers it as an internal error). Everything is read from the runtime of this request, so toggling
   ``a2a.enabled`` is visible on the next request. A ``tasks/resubscribe`` (``SubscribeToTask``)
   stream takes an admission slot for as long as it is open, as a turn does (:func:`_admit_stream`).
+  A ``message/send`` that failed at once on an open circuit breaker is answered like such a
+  refusal: 503 with ``Retry-After`` and a JSON-RPC error (:func:`_breaker_open`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +40,13 @@ from magec.api import counts, file_uris
 from magec.api.clients import authenticate
 from magec.api.errors import json_body
 from magec.context import AppContext
-from magec.errors import NotFoundError, OverloadedError, RateLimitedError, ValidationError
+from magec.errors import (
+    BackendUnavailableError,
+    NotFoundError,
+    OverloadedError,
+    RateLimitedError,
+    ValidationError,
+)
 from magec.runtime.build import Runtime
 from magec.runtime.run import require_app
 
@@ -174,6 +184,43 @@ def _admit_stream(ctx: AppContext, body: Any, client: str | None) -> tuple[Ticke
                                   status_code=err.status_code, headers={"Retry-After": str(err.retry_after)})
 
 
+#: the states of a failed task, in A2A 0.3's JSON and 1.0's
+_FAILED = frozenset({"failed", "TASK_STATE_FAILED"})
+
+
+def _breaker_open(response: Response, body: Any) -> Response:
+    """A non-streamed send whose task failed at once on an open circuit breaker, answered as a
+    refusal is (:func:`_admit_stream`): HTTP 503 with ``Retry-After`` (the seconds until the
+    breaker lets a probe through) and a JSON-RPC error whose ``data`` carries ``errorCode``
+    (``backend_unavailable``), ``retryAfter`` and the ``taskId`` (``tasks/get`` still reads it) —
+    so a client backs off instead of reading a failed task as final. Any other answer as it is."""
+    raw = getattr(response, "body", None)
+    if response.status_code != 200 or not isinstance(raw, bytes | memoryview) or b"backend_unavailable" not in raw:
+        return response
+    try:
+        data = json.loads(bytes(raw))
+        result = data.get("result") or {}
+        task = result.get("task", result)
+        status = task.get("status") or {}
+        meta = (status.get("message") or {}).get("metadata") or {}
+        state = status.get("state")
+    except (ValueError, AttributeError):
+        return response
+    if state not in _FAILED or meta.get("errorCode") != BackendUnavailableError.code:
+        return response
+    wait = max(1, math.ceil(float(meta.get("retryAfter") or 1)))
+    message = "".join(str(p.get("text") or "") for p in (status.get("message") or {}).get("parts") or [])
+    rid = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str | int) else None
+    error = {"code": INTERNAL_ERROR, "message": message or BackendUnavailableError.code,
+             "data": {"errorCode": BackendUnavailableError.code, "retryAfter": wait, "taskId": task.get("id")}}
+    return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": error}, status_code=503,
+                        headers={**_cors(response), "Retry-After": str(wait)})
+
+
+def _cors(response: Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+
+
 def _released_with(response: Response, ticket: Ticket) -> Response:
     """``response`` with ``ticket`` released when its stream ends, however it ends (an answer that
     is no stream, e.g. an unknown task's error, releases it at once)."""
@@ -267,6 +314,8 @@ def router(ctx: AppContext, service: A2aService | None = None) -> APIRouter:
             if ticket is not None:
                 ticket.release()
             raise
-        return response if ticket is None else _released_with(response, ticket)
+        if ticket is not None:
+            return _released_with(response, ticket)
+        return response if streaming else _breaker_open(response, body)
 
     return r

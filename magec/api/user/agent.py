@@ -51,6 +51,7 @@ from magec.backends.relay import Relay, Token, merged, relaying
 from magec.context import AppContext
 from magec.errors import (
     AgentUnavailableError,
+    BackendUnavailableError,
     ConflictError,
     MagecError,
     NotFoundError,
@@ -81,10 +82,13 @@ RUN_BODY: dict[str, Any] = body_doc(RunAgentRequest)
 
 
 def admission_refusal(event: TurnEvent) -> Response | None:
-    """A turn refused at admission (:mod:`magec.runtime.admission`: nothing ran, no invocation) as
-    the HTTP answer it deserves — 503 ``overloaded`` / 429 ``too_many_requests`` with
-    ``Retry-After`` — so clients and load balancers back off; None for any other event."""
-    if event.invocation_id or event.error_code not in (OverloadedError.code, RateLimitedError.code):
+    """A turn's only event, when it says "come back later", as the HTTP answer it deserves, so
+    clients and load balancers back off: refused at admission (:mod:`magec.runtime.admission`:
+    nothing ran, no invocation) — 503 ``overloaded`` / 429 ``too_many_requests`` — or failed at
+    once on an open circuit breaker — 503 ``backend_unavailable`` — each with ``Retry-After``;
+    None for any other event."""
+    breaker_open = event.error_code == BackendUnavailableError.code
+    if not breaker_open and (event.invocation_id or event.error_code not in (OverloadedError.code, RateLimitedError.code)):
         return None
     code = event.error_code or OverloadedError.code
     wait = str(event.retry_after or 1)
