@@ -35,10 +35,11 @@ from magec.agents.apps import BuildDeps
 from magec.backends import Policy, registry
 from magec.config_view.snapshot import StoreSnapshot
 from magec.errors import ConfigError, ConflictError, MagecError, NotFoundError
+from magec.memory.automatic import AutomaticMemory
 from magec.memory.embedder import Embedder, FallbackEmbedder
 from magec.memory.longterm import LongTermStore
 from magec.memory.reembed import JobInfo, ReembedJob, list_jobs
-from magec.memory.tools import MEMORY_INSTRUCTION, memory_tools
+from magec.memory.tools import MEMORY_INSTRUCTION, SaveMemoryTool, memory_tools
 from magec.memory.types import open_longterm_store
 from magec.redact import redact
 from magec.resources import Agent, MemoryProvider
@@ -80,6 +81,18 @@ class JobLeases(Protocol):
     def valid_until(self, name: str) -> float: ...
 
     async def live_holder(self, name: str) -> str | None: ...
+
+
+def calls_tools(snap: StoreSnapshot, agent: Agent) -> bool:
+    """Whether ``agent``'s chat model can call tools, as its backend type declares (``local``:
+    no); unknown (no backend yet, a type not installed) counts as yes — the tools as before."""
+    spec = snap.backend_spec(agent.llm.backend) if agent.llm.backend else None
+    if spec is None:
+        return True
+    try:
+        return bool(registry.get(spec.type).declared.tools)
+    except (MagecError, ImportError):
+        return True
 
 
 def embedder_for(snap: StoreSnapshot, backend_id: str, model: str) -> Embedder | None:
@@ -353,9 +366,14 @@ class MemoryHook:
         version = snap.versions.get(("memoryProviders", provider.id))
         deps.build_key.append(f"memory:{provider.id}:{version}:{id(store)}")
 
-        def toolset(agent: Agent, _snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
+        def toolset(agent: Agent, snap: StoreSnapshot) -> tuple[list[Any], list[str]]:
             tools = memory_tools(store, app_name=agent.id, max_per_user=self.max_per_user,
                                  max_per_client=self.max_per_client)
+            if not calls_tools(snap, agent):
+                # a model that calls no tools would never reach the memory: magec recalls and
+                # saves around its calls instead (magec.memory.automatic), and offers no tool
+                save = next(t for t in tools if isinstance(t, SaveMemoryTool))
+                return [AutomaticMemory(store, save, app_name=agent.id)], []
             return tools, [MEMORY_INSTRUCTION]
 
         deps.toolsets.append(toolset)
