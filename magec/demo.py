@@ -38,7 +38,8 @@ def local_available() -> tuple[bool, str]:
 
 async def ensure_demo(config: Config, console: Console | None = None) -> dict[str, Any]:
     """Create the demo resources if absent; returns their ids."""
-    async with open_context(config, start_runtime=False) as ctx:
+    # the server starting next says what it has to say of the encryption key, once
+    async with open_context(config, start_runtime=False, announce_key=False) as ctx:
         store = ctx.store
         all_raw = await store.all_raw()
 

@@ -83,10 +83,12 @@ def backup_sections() -> tuple[Section, ...]:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    config: Config, *, start_runtime: bool = True, start_clients: bool = False
+    config: Config, *, start_runtime: bool = True, start_clients: bool = False, announce_key: bool = True
 ) -> AsyncIterator[AppContext]:
     """Open the store (migrating it) and the runtime; close everything on exit. ``start_clients``
-    also starts the client supervisor (bots and cron jobs, :func:`_start_clients`)."""
+    also starts the client supervisor (bots and cron jobs, :func:`_start_clients`);
+    ``announce_key=False`` (a store opened before the server's own) leaves the encryption-key
+    warning to the server's start (:func:`magec.store.crypto.load_cipher`)."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # magec's own secrets are hidden wherever text leaves the process, as stored ones are
     from sqlalchemy.engine import make_url
@@ -117,7 +119,8 @@ async def open_context(
         raise mapped from None
     await upgrade(engine)  # past the first connection a failure is a bug to see whole, not a bad URL
     _restrict_sqlite_files(config.resolved_database_url())
-    store = Store(engine, load_cipher(config.encryption_key, config.data_dir), snapshots=SnapshotCache(), rules=save_rules())
+    cipher = load_cipher(config.encryption_key, config.data_dir, announce=announce_key)
+    store = Store(engine, cipher, snapshots=SnapshotCache(), rules=save_rules())
     await store.start()
     store.delete_hooks.append(forget_client)
     # SQLite file: every process on it (magec serve --workers N) publishes its commits here, first

@@ -70,8 +70,12 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def load_cipher(encryption_key: str, data_dir: Path) -> Cipher:
-    """Cipher from the configured key, or from a generated key file in ``data_dir``."""
+def load_cipher(encryption_key: str, data_dir: Path, *, announce: bool = True) -> Cipher:
+    """Cipher from the configured key, or from a generated key file in ``data_dir``.
+
+    ``announce=False`` (a store opened before the server's own, as ``--demo`` creates its
+    resources) logs nothing: the server's start says it once — "generated a new encryption key"
+    included, when that earlier opening generated it."""
     if encryption_key:
         return Cipher(encryption_key)
     key_file = data_dir / "encryption.key"
@@ -79,15 +83,26 @@ def load_cipher(encryption_key: str, data_dir: Path) -> Cipher:
         # tighten a key file written by an older version or copied with a loose umask
         with contextlib.suppress(OSError):
             key_file.chmod(0o600)
-        log.warning(KEY_IN_DATA_DIR, key_file)
+        if announce:
+            generated = key_file.resolve() in _generated_unsaid
+            _generated_unsaid.discard(key_file.resolve())
+            log.warning(("generated a new encryption key. " if generated else "") + KEY_IN_DATA_DIR, key_file)
         return Cipher(key_file.read_text().strip(), _from_file(key_file))
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_urlsafe(32)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key)
-    log.warning("generated a new encryption key. " + KEY_IN_DATA_DIR, key_file)
+    if announce:
+        log.warning("generated a new encryption key. " + KEY_IN_DATA_DIR, key_file)
+    else:
+        _generated_unsaid.add(key_file.resolve())
     return Cipher(key, _from_file(key_file, generated=True))
+
+
+#: key files this process generated without saying so yet (``announce=False``): the next
+#: announcing load says "generated"
+_generated_unsaid: set[Path] = set()
 
 
 def _from_file(key_file: Path, generated: bool = False) -> str:
