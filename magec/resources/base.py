@@ -119,6 +119,9 @@ class Resource(_Model):
     references: ClassVar[tuple[RefSpec, ...]] = ()
     #: stored fields the Admin API never returns (e.g. a client's token hash)
     hidden: ClassVar[tuple[str, ...]] = ()
+    #: stored fields magec keeps for the resource, not settings an admin edits (a client's issued
+    #: token's hash and preview): writing them alone does not move ``updatedAt`` (magec.store.stamps)
+    bookkeeping: ClassVar[tuple[str, ...]] = ()
     #: runs as an app (agent, flow): the runtime builds it and reports its validity
     runnable: ClassVar[bool] = False
     #: JSON paths of fields that are write-only and encrypted at rest (unless a pure ``${REF}``).

@@ -415,6 +415,7 @@ class Client(Resource):
     path: ClassVar[str] = "clients"
     singular: ClassVar[str] = "client"
     hidden: ClassVar[tuple[str, ...]] = ("tokenHash",)
+    bookkeeping: ClassVar[tuple[str, ...]] = ("tokenHash", "tokenPreview")
     references: ClassVar[tuple[RefSpec, ...]] = (
         RefSpec("allowedAgents[]", AGENT_OR_FLOW, "membership"),
         RefSpec("config.*.defaultAgent", AGENT_OR_FLOW, "membership"),

@@ -1,6 +1,9 @@
 """When each resource was last changed, for the Admin API's ``updatedAt`` (the Admin UI's "Recently
 changed" sort). Read apart from the resources' JSON, which holds Magec's shape only: the time is the
-row's ``updated_at``, set by every write (create, update, an internal patch such as a new token).
+row's ``updated_at``: when an admin last changed the resource's settings. Set by a create and by
+every write that changes them (an update, a package replaced, a reference file, a reference
+scrubbed by a forced delete); not by one that changes only bookkeeping (``Resource.bookkeeping``:
+a client's new token) or nothing at all (:func:`magec.store.store.changed_at`).
 Every route answering a record adds it (:func:`stamped`): the generic CRUD routes and those that
 take their place (skills' create, upload and update)."""
 

@@ -67,6 +67,17 @@ def now() -> datetime:
 S = TypeVar("S")
 
 
+def changed_at(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, datetime]:
+    """The ``updated_at`` of a write that turns ``old`` into ``new``: now when the resource's own
+    settings changed; nothing (the time stays) when only its bookkeeping did (a client's new
+    token) or nothing did (a record saved as it was, the same package uploaded again) — the
+    Admin API's ``updatedAt`` says when an admin last changed the resource (magec.store.stamps)."""
+    skip = set(KINDS[kind].bookkeeping)
+    if {k: v for k, v in old.items() if k not in skip} == {k: v for k, v in new.items() if k not in skip}:
+        return {}
+    return {"updated_at": now()}
+
+
 def _row(key: tuple[str, str], text: str, *known: Rows) -> tuple[str, dict[str, Any]]:
     """The first of ``known``'s tuples for ``key`` holding ``text`` (so the row keeps its identity
     for SnapshotBuilder), else a newly parsed one."""
@@ -371,7 +382,8 @@ class Store(EpochFollower, Generic[S]):
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
-                .values(name=data.get("name", ""), data=self._written(kind, id, json.dumps(data)), updated_at=now())
+                .values(name=data.get("name", ""), data=self._written(kind, id, json.dumps(data)),
+                        **changed_at(kind, old, data))
             )
             epoch = await self._bump(conn)
         await self._after_write(kind, data, epoch)
@@ -394,11 +406,12 @@ class Store(EpochFollower, Generic[S]):
     ) -> dict[str, Any]:
         """Apply ``fn`` to a stored resource without validation (used by internal maintenance)."""
         async with self._write_tx() as conn:
-            data = fn(await self._get(conn, kind, id))
+            old = await self._get(conn, kind, id)
+            data = fn(dict(old))
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
-                .values(data=self._written(kind, id, json.dumps(data)), updated_at=now())
+                .values(data=self._written(kind, id, json.dumps(data)), **changed_at(kind, old, data))
             )
             epoch = await self._bump(conn)
         await self._committed(epoch)
