@@ -575,3 +575,33 @@ async def test_an_open_breaker_keeps_magecs_500_and_says_when_it_lets_a_call_thr
         assert r.status_code == 500 and r.json()["code"] == "backend_unavailable", r.text
         assert 1 <= int(r.headers["retry-after"]) <= 30
         assert len(llm.requests_to("chat")) == 1
+
+
+async def test_a_callback_says_how_long_the_provider_asked_to_wait(apps: Apps, llm: FakeServer,
+                                                                    receiver: Receiver) -> None:
+    """A 202's run that failed on the provider's 429: the callback carries its wait as the
+    synchronous answer does (``retryAfter`` in the body, the seconds of its ``Retry-After``), so the
+    caller's automation backs off before sending it again; a failure with no wait carries none."""
+    r = await apps.admin.post("/api/v1/admin/backends", json={"name": "Limited", "type": "openai", "url": llm.url,
+                                                               "maxAttempts": 1})
+    aid = await agent(apps, r.json()["id"])
+    c = await client(apps, "webhook", [aid], {"webhook": {"passthrough": True, "allowPrivateCallbacks": True}})
+    llm.script(Reply.fail(429, "slow down", headers={"Retry-After": "7"}), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report"}, headers=auth(c["token"]))
+    assert r.status_code == 500 and r.headers["retry-after"] == "7", r.text
+    sync = r.json()
+    assert sync["code"] == "rate_limit" and sync["retryAfter"] == 7, sync
+    before = len(receiver.calls)
+    llm.script(Reply.fail(429, "slow down", headers={"Retry-After": "7"}), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report", "callbackUrl": receiver.url},
+                             headers=auth(c["token"]))
+    assert r.status_code == 202, r.text
+    payload = json.loads((await receiver.wait(before + 1))[before][1])
+    assert payload["ok"] is False and payload["code"] == "rate_limit" and payload["retryAfter"] == 7, payload
+    assert {k for k in sync if k != "sessionId"} <= set(payload), (sync, payload)
+    llm.script(Reply.fail(400, "bad request"), route="chat")
+    r = await apps.user.post(f"{W}/{c['id']}", json={"prompt": "report", "callbackUrl": receiver.url},
+                             headers=auth(c["token"]))
+    assert r.status_code == 202, r.text
+    payload = json.loads((await receiver.wait(before + 2))[before + 1][1])
+    assert payload["ok"] is False and "retryAfter" not in payload, payload

@@ -46,7 +46,8 @@ Magec*). Every answer is JSON with ``ok`` first; a refusal is ``{"ok": false, "e
   runs ``429``, a server over its run limits ``503``; those, a provider's rate limit and a backend
   whose circuit breaker is open (Magec's ``500``, code ``rate_limit`` / ``backend_unavailable``)
   carry ``Retry-After`` (the provider's wait when it said one, the seconds until the breaker lets a
-  call through, else 1).
+  call through, else 1), also as ``retryAfter`` in the body —
+  and in a ``202``'s callback, which has no header to carry it (:func:`_result`).
 * **Shutdown** (:func:`drain`): accepted runs get ``server.shutdownGrace`` to finish; the rest are
   cancelled and their callbacks told ``unavailable`` (send again).
 * **Long runs** (*beyond Magec*): with ``callbackUrl`` (body, or ``X-Magec-Callback-Url``) the
@@ -438,12 +439,8 @@ def router(ctx: AppContext) -> APIRouter:
         out = ask.result()
         result = _result(out, session)
         if not result["ok"]:
-            status = failed_status(out.error_code)
-            # a limit's refusal, the provider's rate limit or an open breaker (Magec's 500 kept: its
-            # body's ``code`` says which) says when to come back, as on every other route (automations back off)
-            retry = status in (429, 503) or out.error_code in (BackendRateLimitError.code, BackendUnavailableError.code)
-            wait = {"Retry-After": str(out.retry_after or 1)} if retry else None
-            return JSONResponse(result, status_code=status, headers=wait)
+            wait = {"Retry-After": str(result["retryAfter"])} if "retryAfter" in result else None
+            return JSONResponse(result, status_code=failed_status(out.error_code), headers=wait)
         return JSONResponse(result)
 
     return r
@@ -530,10 +527,26 @@ async def _hung_up(request: Request) -> None:
         await asyncio.sleep(LISTEN_SECONDS)
 
 
+def _retry_after(out: Any) -> int | None:
+    """The seconds a failed run's caller should wait before sending it again: a limit's refusal
+    (429 / 503), the provider's rate limit or an open breaker (Magec's 500 kept: its ``code`` says
+    ``rate_limit`` / ``backend_unavailable``) — the provider's or breaker's own wait when known,
+    else 1; None otherwise."""
+    retry = failed_status(out.error_code) in (429, 503) or out.error_code in (BackendRateLimitError.code,
+                                                                             BackendUnavailableError.code)
+    return int(out.retry_after or 1) if retry else None
+
+
 def _result(out: Any, session: str) -> dict[str, Any]:
+    """The body of a run's outcome: the synchronous answer's, and the callback's after a ``202``
+    (plus ``runId`` / ``clientId``). A failure that says when to come back carries ``retryAfter``
+    (seconds; the synchronous answer's ``Retry-After`` too), so a callback's receiver backs off as
+    a synchronous caller does."""
     if out.error_code:
         result = {"ok": False, "error": out.error_message or out.error_code, "code": out.error_code,
                   "agent": out.agent_id or None, "sessionId": session}
+        if (wait := _retry_after(out)) is not None:
+            result["retryAfter"] = wait
     else:
         result = {"ok": True, "response": out.text, "agent": out.agent_id, "sessionId": session}
     if out.parts:  # a fan-out: who answered, and why the others did not
