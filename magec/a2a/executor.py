@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     from magec.a2a.service import BoundedTaskStore
 
 STATE_KEY = "magec_turn"
+#: an A2A task in one of these states never changes again
+_ENDED = frozenset({pb.TaskState.TASK_STATE_COMPLETED, pb.TaskState.TASK_STATE_FAILED,
+                    pb.TaskState.TASK_STATE_CANCELED, pb.TaskState.TASK_STATE_REJECTED})
 #: the audit's surface name of A2A turns (:mod:`magec.audit.context`)
 SURFACE = "a2a"
 
@@ -101,29 +104,85 @@ async def _unless(stop: asyncio.Event, work: Coroutine[Any, Any, bool]) -> bool 
     return running.result() if not running.cancelled() else None
 
 
+class _Hold:
+    """One turn's place among the turns of its task (:attr:`TurnExecutor.turns`), given back once."""
+
+    def __init__(self, turns: Counter[str], task_id: str) -> None:
+        self.turns = turns
+        self.task_id = task_id
+        self.held = True
+
+    def release(self) -> bool:
+        """Give the place back; True when no other turn of the task is left (this one ends it)."""
+        if not self.held:
+            return False
+        self.held = False
+        if self.task_id not in self.turns:  # the task ended (failed, cancelled): nothing is left
+            return False
+        self.turns[self.task_id] -= 1
+        if self.turns[self.task_id] > 0:
+            return False
+        del self.turns[self.task_id]
+        return True
+
+
 class TurnExecutor(AgentExecutor):
-    """One A2A task = one turn. ``tasks``: the task store, which tells a running turn that its task
-    was cancelled elsewhere (:meth:`BoundedTaskStore.cancel_signal`)."""
+    """One A2A message = one turn; a task ends when its last turn ended. ``tasks``: the task store,
+    which tells a running turn that its task was cancelled elsewhere
+    (:meth:`BoundedTaskStore.cancel_signal`).
+
+    A follow-up message to a task running here (its ``taskId``; A2A lets an agent accept messages
+    for a task that has not ended) is taken by the request handler (:class:`magec.a2a.service._Handler`),
+    which counts it in :attr:`turns` before a2a-sdk queues it behind the running turn: a turn that
+    ends while another waits leaves the task ``working`` and the next one continues it, on the same
+    conversation, so the task ends once, when the last turn ended. (Completed under the waiting
+    message, the task was ended when its turn ran: that turn was stopped and the task read
+    ``working`` then ``canceled`` after ``completed``, the follow-up's answer lost.)"""
 
     def __init__(self, tasks: BoundedTaskStore | None = None) -> None:
         self.tasks = tasks
-        #: task id -> how many of its turns run in this process (a resubscription taps them here;
-        #: a follow-up message to a running task runs a second one)
+        #: task id -> how many of its turns run in this process (a resubscription taps them here)
         self.running: Counter[str] = Counter()
+        #: task id -> its turns accepted here and not ended (the running one and those waiting):
+        #: the task ends with the last. The decision and a follow-up's acceptance read and change
+        #: it with no await in between, so a message is never queued behind a turn that ends the task
+        self.turns: Counter[str] = Counter()
+
+    def accept(self, task_id: str) -> bool:
+        """Count a follow-up message's turn for ``task_id``; False: no turn of it is running or
+        waiting here (it ended, or it runs in another process), the message cannot join it."""
+        if not self.turns[task_id]:
+            del self.turns[task_id]
+            return False
+        self.turns[task_id] += 1
+        return True
+
+    def drop(self, task_id: str) -> None:
+        """``task_id`` ended before its waiting turns ran (failed, cancelled): a2a-sdk drops them."""
+        self.turns.pop(task_id, None)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id = context.task_id or ""
+        current = context.current_task
+        if current is not None and current.status.state in _ENDED:
+            # a message queued behind a turn that failed or was cancelled: the task has ended
+            # (a2a-sdk answers its sender the task as it ended); it is not run
+            return
+        if context.current_task is None:  # a new task: its first turn (follow-ups were counted)
+            self.turns[task_id] += 1
+        hold = _Hold(self.turns, task_id)
         self.running[task_id] += 1
         try:
-            await self._execute(context, event_queue)
+            await self._execute(context, event_queue, hold)
         finally:
+            hold.release()
             self.running[task_id] -= 1
             if not self.running[task_id]:
                 del self.running[task_id]
                 if self.tasks is not None:  # the last turn of the task here: nothing watches its cancel
                     self.tasks.forget_signal(task_id)
 
-    async def _execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+    async def _execute(self, context: RequestContext, event_queue: EventQueue, hold: _Hold) -> None:
         turn: Turn = context.call_context.state[STATE_KEY]
         task_id, context_id = context.task_id or "", context.context_id or ""
         updater = TaskUpdater(event_queue, task_id, context_id)
@@ -141,6 +200,7 @@ class TurnExecutor(AgentExecutor):
             user_id = turn.user_id
             session_id = await ensure_session(turn.runtime, turn.app, user_id, context_id)
         except Exception as e:  # noqa: BLE001 - a bad request part or session id fails the task, named
+            self.drop(task_id)
             await updater.failed(_text_message(str(e).splitlines()[0] if str(e) else "invalid request",
                                                {"errorCode": "validation_error"}))
             return
@@ -152,9 +212,10 @@ class TurnExecutor(AgentExecutor):
         if ended is None:
             # cancelled through another replica: the turn is stopped here too, and the task says
             # so (its row already does: this write keeps it)
+            self.drop(task_id)
             await updater.cancel()
             return
-        if ended:
+        if ended and hold.release():  # else a follow-up message waits: its turn continues the task
             await updater.complete()
 
     async def _relay(self, turn: Turn, user_id: str, session_id: str, new_message: types.Content,
@@ -167,6 +228,7 @@ class TurnExecutor(AgentExecutor):
                 meta: dict[str, Any] = {"errorCode": ev.error_code or MagecError.code}
                 if ev.retry_after is not None:  # a rate limit, an open breaker: when to send it again
                     meta["retryAfter"] = ev.retry_after
+                self.drop(task_id)
                 await updater.failed(_text_message(text, meta))
                 return False
             if ev.is_user or not ev.visible:
@@ -179,5 +241,6 @@ class TurnExecutor(AgentExecutor):
         return True
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        # a2a-sdk has already cancelled the task running execute() (and with it run_turn's stream)
+        # a2a-sdk cancels the task running execute() (and with it run_turn's stream) after this
+        self.drop(context.task_id or "")
         await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()

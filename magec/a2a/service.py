@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, NoReturn
 
 from a2a.auth.user import User
+from a2a.server.agent_execution import RequestContext
+from a2a.server.agent_execution.active_task import ActiveTask
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandler
@@ -220,6 +222,34 @@ class _Handler(DefaultRequestHandler):
         super().__init__(agent_executor=executor, task_store=tasks, agent_card=generic_card())
         self.turns = executor
         self.tasks = tasks
+
+    async def _setup_active_task(self, params: pb.SendMessageRequest,
+                                 call_context: ServerCallContext) -> tuple[ActiveTask, RequestContext]:
+        """a2a-sdk's, plus: a follow-up message (its ``taskId``) joins the task only while a turn
+        of it runs here, counted (:meth:`TurnExecutor.accept`) before a2a-sdk queues it, so the
+        running turn leaves the task to it. A task that ended takes no message (A2A: terminal); one
+        running in another process cannot take it here (its turns run there, in order): both are
+        A2A's ``UnsupportedOperationError``, as a2a-sdk answers a message to an ended task."""
+        task_id = params.message.task_id
+        if task_id and not self.turns.turns[task_id]:
+            await self._refuse(task_id, call_context)
+        active, request = await super()._setup_active_task(params, call_context)
+        if task_id and not self.turns.accept(task_id):  # its last turn ended meanwhile
+            await self._refuse(task_id, call_context)
+        return active, request
+
+    async def _refuse(self, task_id: str, call_context: ServerCallContext) -> NoReturn:
+        """Why a message cannot join ``task_id``, which runs no turn here (owner-scoped: another
+        client's task is not found)."""
+        task = await self.tasks.get(task_id, call_context)
+        if task is None:
+            raise TaskNotFoundError(message=f"Task {task_id} was specified but does not exist")
+        if task.status.state not in _RUNNING:
+            raise UnsupportedOperationError(
+                message=f"Task {task_id} is in terminal state: {pb.TaskState.Name(task.status.state)}")
+        raise UnsupportedOperationError(
+            message=f"Task {task_id} is running in another magec process: send the message with its "
+                    "contextId and no taskId (a new task in the same conversation)")
 
     async def on_subscribe_to_task(self, params: pb.SubscribeToTaskRequest,
                                    context: ServerCallContext) -> AsyncGenerator[Event, None]:
