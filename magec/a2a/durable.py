@@ -121,7 +121,7 @@ class DurableTaskStore(BoundedTaskStore):
         self._written: dict[str, float] = {}
         self._renewer: asyncio.Task[None] | None = None
         #: task id -> (owner digest, event) of the turns running here, set when cancelled elsewhere
-        #: (a follow-up message to a running task runs a second turn: both share the event)
+        #: (a follow-up message to a running task runs another turn of it: they share the event)
         self._signals: dict[str, tuple[str, asyncio.Event]] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._purged = -PURGE_EVERY  # the first write purges (monotonic time may start near 0 at boot)

@@ -19,7 +19,8 @@ Task lifecycle: ``submitted`` (new task) → ``working`` → artifact updates (t
 request was ``message/stream``, one artifact per answering agent) → ``completed``; a failed turn
 ends ``failed`` with the redacted error text and ``errorCode`` in the message metadata (and
 ``retryAfter``, the seconds to wait, when the failure says it: a provider's rate limit, an open
-circuit breaker).
+circuit breaker). A follow-up message to the running task (its ``taskId``) is one more turn of it,
+after the running one: the task ends with its last turn (:class:`TurnExecutor`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Every app shares them: the route (:mod:`magec.api.user.a2a`) resolves the app an
 a :class:`~magec.a2a.executor.Turn` on the request, and a2a-sdk does the protocol — JSON-RPC
 parsing and errors, ``message/send`` / ``message/stream`` (SSE) / ``tasks/get`` / ``tasks/cancel``
 (A2A 0.3 method names, as Magec and most clients send them) and their 1.0 names (``SendMessage`` …).
-A resubscription to a task running in another process follows its stored copy (:class:`_Handler`).
+A resubscription to a task running in another process follows its stored copy, and a follow-up
+message to a running task joins it (:class:`_Handler`).
 
 Tasks are kept in memory per process (and, in the server, written through to the database by
 :class:`magec.a2a.durable.DurableTaskStore`, so ``tasks/get`` answers on every replica and after a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any, NoReturn
 
 from a2a.auth.user import User
@@ -29,12 +31,14 @@ from a2a.server.agent_execution import RequestContext
 from a2a.server.agent_execution.active_task import ActiveTask
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
-from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.events.event_queue_v2 import QueueShutDown
+from a2a.server.request_handlers import DefaultRequestHandler, validate_request_params
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.server.tasks import InMemoryTaskStore
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
+from a2a.utils.task import apply_history_length
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -211,12 +215,31 @@ class BoundedTaskStore(InMemoryTaskStore):
         """Nothing runs in the background of the in-memory store (the durable one renews leases)."""
 
 
+def _follow(event: Event, task_id: str, state: pb.TaskState, seen: set[str]) -> tuple[str, pb.TaskState]:
+    """(task id, state) of a task's stream after ``event``; the artifacts it sent join ``seen``."""
+    if isinstance(event, pb.Task):
+        seen.update(a.artifact_id for a in event.artifacts)
+        return event.id, event.status.state
+    if isinstance(event, pb.TaskStatusUpdateEvent):
+        return event.task_id, event.status.state
+    if isinstance(event, pb.TaskArtifactUpdateEvent):
+        seen.add(event.artifact.artifact_id)
+        return event.task_id, state
+    return task_id, state
+
+
 class _Handler(DefaultRequestHandler):
     """a2a-sdk's request handler; a resubscription (``tasks/resubscribe``, ``SubscribeToTask``) to
     a task whose turn runs in another process (a replica, a ``--workers`` process) follows its
     stored copy. a2a-sdk taps the turn's events where the turn runs; elsewhere it made an idle
     stand-in of the task that nothing ever fed nor ended: the stream stayed open with no end after
-    the task ended, and the stand-in stayed in memory for good, one more per task asked about."""
+    the task ended, and the stand-in stayed in memory for good, one more per task asked about.
+
+    A follow-up message to a task running here joins it (:class:`~magec.a2a.executor.TurnExecutor`
+    ends the task with its last turn), and whoever waits for the task waits for that end: a
+    blocking send, the stream of an earlier message of the task (a2a-sdk ends them with their own
+    turn); a non-blocking follow-up is answered at once (a2a-sdk answers it when its turn starts).
+    A task ended, or running in another process, refuses it (:meth:`_refuse`)."""
 
     def __init__(self, executor: TurnExecutor, tasks: BoundedTaskStore) -> None:
         super().__init__(agent_executor=executor, task_store=tasks, agent_card=generic_card())
@@ -238,6 +261,63 @@ class _Handler(DefaultRequestHandler):
             await self._refuse(task_id, call_context)
         return active, request
 
+    @validate_request_params
+    async def on_message_send(self, params: pb.SendMessageRequest,
+                              context: ServerCallContext) -> pb.Message | pb.Task:
+        """a2a-sdk's answers when the message's own turn ended; a blocking send (A2A: it waits
+        for the task's end) whose task goes on with a follow-up message's turn waits for that too."""
+        if params.message.task_id and params.configuration.return_immediately:
+            # a follow-up waits for the running turn: the task is answered as it is, at once
+            active, request = await self._setup_active_task(params, context)
+            await active.enqueue_request(request)
+            return apply_history_length(await active.get_task(), params.configuration)
+        result = await super().on_message_send(params, context)
+        if (isinstance(result, pb.Task) and result.status.state in _RUNNING
+                and not params.configuration.return_immediately):
+            async for _ in self._rest_of(result.id, set()):
+                pass
+            task = await self.tasks.get(result.id, context)
+            if task is not None:
+                result = apply_history_length(task, params.configuration)
+        return result
+
+    async def on_message_send_stream(self, params: pb.SendMessageRequest,
+                                     context: ServerCallContext) -> AsyncGenerator[Event, None]:
+        """a2a-sdk's stream ends with the message's own turn; when a follow-up message's turn goes
+        on with the task, the stream goes on with it to the task's end (A2A: it closes then)."""
+        task_id, state = "", pb.TaskState.TASK_STATE_UNSPECIFIED
+        seen: set[str] = set()
+        async with aclosing(super().on_message_send_stream(params, context)) as events:
+            async for event in events:
+                task_id, state = _follow(event, task_id, state, seen)
+                yield event
+        if not task_id or state not in _RUNNING:
+            return
+        async for event in self._rest_of(task_id, seen):
+            task_id, state = _follow(event, task_id, state, seen)
+            yield event
+        if state in _RUNNING:  # its end came before this stream tapped the task again: as stored
+            task = await self.tasks.get(task_id, context)
+            if task is None:
+                raise TaskNotFoundError
+            for artifact in task.artifacts:
+                if artifact.artifact_id not in seen:
+                    yield pb.TaskArtifactUpdateEvent(task_id=task.id, context_id=task.context_id,
+                                                     artifact=artifact, append=False, last_chunk=True)
+            yield pb.TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id, status=task.status)
+
+    async def _rest_of(self, task_id: str, seen: set[str]) -> AsyncGenerator[Event, None]:
+        """The events of ``task_id``, running here, from now to its end (none once it ended)."""
+        while (active := await self._active_task_registry.get(task_id)) is not None and not active.is_finished:
+            try:
+                async with aclosing(active.subscribe()) as events:
+                    async for event in events:
+                        yield event
+                        if _follow(event, task_id, pb.TaskState.TASK_STATE_WORKING, seen)[1] not in _RUNNING:
+                            return
+            except (UnsupportedOperationError, QueueShutDown):  # it finished meanwhile
+                return
+
     async def _refuse(self, task_id: str, call_context: ServerCallContext) -> NoReturn:
         """Why a message cannot join ``task_id``, which runs no turn here (owner-scoped: another
         client's task is not found)."""
@@ -253,7 +333,7 @@ class _Handler(DefaultRequestHandler):
 
     async def on_subscribe_to_task(self, params: pb.SubscribeToTaskRequest,
                                    context: ServerCallContext) -> AsyncGenerator[Event, None]:
-        if params.id in self.turns.running:
+        if params.id in self.turns.running or self.turns.turns[params.id]:  # its turns run here
             async for event in super().on_subscribe_to_task(params, context):
                 yield event
             return

@@ -72,10 +72,9 @@ async def test_a_follow_up_to_a_running_task_runs_after_it_and_ends_it_once(tmp_
                                 streamed.append(json.loads(line[5:]))
 
                 polled: list[str] = []
-                done = asyncio.Event()
 
-                async def poll() -> None:
-                    while not done.is_set():
+                async def poll() -> None:  # until the task reads as ended
+                    while not polled or polled[-1] in ("submitted", "working"):
                         state = (await call("tasks/get", {"id": task_id}))["result"]["status"]["state"]
                         if not polled or polled[-1] != state:
                             polled.append(state)
@@ -85,7 +84,6 @@ async def test_a_follow_up_to_a_running_task_runs_after_it_and_ends_it_once(tmp_
                 follow = message("two", context_id=context_id)
                 follow["message"]["taskId"] = task_id
                 answered = await call("message/send", follow)
-                done.set()
                 await asyncio.wait_for(asyncio.gather(*watching), 20)  # the stream closes with the task
 
             task = answered["result"]
@@ -112,3 +110,54 @@ async def test_a_follow_up_to_a_running_task_runs_after_it_and_ends_it_once(tmp_
                 # and an ended task takes no more messages (A2A: a task in a terminal state)
                 r = (await http.post(endpoint, json=rpc("message/send", follow))).json()
                 assert r["error"]["code"] == UNSUPPORTED, r
+
+
+async def test_the_first_stream_goes_on_to_the_tasks_end_and_another_process_refuses_a_follow_up(tmp_path: Path) -> None:
+    """The stream of the message that started the task stays open while a follow-up's turn goes on
+    with the task, and closes with its end (A2A: it closes when the task ends); a non-blocking
+    follow-up is answered at once; a replica where the task does not run refuses the follow-up
+    (A2A's UnsupportedOperationError) instead of running a second turn of it there."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'magec.db'}"
+    with FakeServer(OpenAIFake("slow")) as llm:
+        llm.script(Reply(text="first answer", delay=1.5), Reply(text="second answer"))
+        async with _replica(tmp_path / "a", db_url) as (apps, url), _replica(tmp_path / "b", db_url) as (_, other):
+            aid = await make_agent(apps, llm)
+            endpoint = f"{url}/api/v1/a2a/{aid}"
+            async with httpx.AsyncClient(timeout=30) as http:
+                events: list[dict[str, Any]] = []
+                started = asyncio.Event()
+
+                async def first() -> None:
+                    async with http.stream("POST", endpoint, json=rpc("message/stream", message("one"))) as r:
+                        async for line in r.aiter_lines():
+                            if line.startswith("data:"):
+                                events.append(json.loads(line[5:])["result"])
+                                started.set()
+
+                streaming = asyncio.create_task(first())
+                await asyncio.wait_for(started.wait(), 20)
+                task_id, context_id = events[0]["id"], events[0]["contextId"]
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 20
+                while not llm.calls():
+                    assert loop.time() < deadline, "the first turn never reached its provider"
+                    await asyncio.sleep(0.02)
+                follow = message("two", context_id=context_id)
+                follow["message"]["taskId"] = task_id
+                refused = (await http.post(f"{other}/api/v1/a2a/{aid}", json=rpc("message/send", follow))).json()
+                assert refused["error"]["code"] == UNSUPPORTED, refused
+                assert "another magec process" in refused["error"]["message"]
+                params = {**follow, "configuration": {"blocking": False}}
+                queued = (await http.post(endpoint, json=rpc("message/send", params))).json()["result"]
+                assert queued["status"]["state"] == "working" and not streaming.done(), queued
+                await asyncio.wait_for(streaming, 20)
+                got = (await http.post(endpoint, json=rpc("tasks/get", {"id": task_id}))).json()["result"]
+
+    states = [e["status"]["state"] for e in events if "status" in e]
+    assert _in_order([s for i, s in enumerate(states) if not i or states[i - 1] != s]), states
+    assert states[-1] == "completed" and states.count("completed") == 1, states
+    answers = [e["artifact"] for e in events if e.get("kind") == "artifact-update"]
+    assert "second answer" in _texts(answers), events
+    assert got["status"]["state"] == "completed"
+    assert _texts(got["artifacts"]) == ["first answer", "second answer"]
+    assert _texts(got["history"]) == ["one", "two"]
