@@ -264,39 +264,50 @@ class _Handler(DefaultRequestHandler):
     @validate_request_params
     async def on_message_send(self, params: pb.SendMessageRequest,
                               context: ServerCallContext) -> pb.Message | pb.Task:
-        """a2a-sdk's answers when the message's own turn ended; a blocking send (A2A: it waits
-        for the task's end) whose task goes on with a follow-up message's turn waits for that too."""
-        if params.message.task_id and params.configuration.return_immediately:
-            # a follow-up waits for the running turn: the task is answered as it is, at once
-            active, request = await self._setup_active_task(params, context)
-            await active.enqueue_request(request)
-            return apply_history_length(await active.get_task(), params.configuration)
-        result = await super().on_message_send(params, context)
-        if (isinstance(result, pb.Task) and result.status.state in _RUNNING
-                and not params.configuration.return_immediately):
-            async for _ in self._rest_of(result.id, set()):
+        """A new task: a2a-sdk's, which answers when the message's own turn ended; a blocking send
+        (A2A: it waits for the task's end) whose task goes on with a follow-up's turn waits for that
+        too. A follow-up: the task at once (non-blocking) or at its end."""
+        task_id = params.message.task_id
+        if task_id:
+            await self._join(params, context)
+        else:
+            result = await super().on_message_send(params, context)
+            if not isinstance(result, pb.Task) or result.status.state not in _RUNNING:
+                return result
+            task_id = result.id
+        if not params.configuration.return_immediately:
+            async for _ in self._rest_of(task_id, set()):
                 pass
-            task = await self.tasks.get(result.id, context)
-            if task is not None:
-                result = apply_history_length(task, params.configuration)
-        return result
+        task = await self.tasks.get(task_id, context)
+        if task is None:
+            raise TaskNotFoundError
+        return apply_history_length(task, params.configuration)
 
+    @validate_request_params
     async def on_message_send_stream(self, params: pb.SendMessageRequest,
                                      context: ServerCallContext) -> AsyncGenerator[Event, None]:
-        """a2a-sdk's stream ends with the message's own turn; when a follow-up message's turn goes
-        on with the task, the stream goes on with it to the task's end (A2A: it closes then)."""
+        """A new task: a2a-sdk's stream, which ends with the message's own turn; a follow-up: the
+        task, then its events. Either goes on to the task's end (A2A: the stream closes then)."""
         task_id, state = "", pb.TaskState.TASK_STATE_UNSPECIFIED
         seen: set[str] = set()
-        async with aclosing(super().on_message_send_stream(params, context)) as events:
-            async for event in events:
-                task_id, state = _follow(event, task_id, state, seen)
-                yield event
+        if params.message.task_id:
+            await self._join(params, context)
+            task = await self.tasks.get(params.message.task_id, context)
+            if task is None:
+                raise TaskNotFoundError
+            task_id, state = _follow(task, task_id, state, seen)
+            yield apply_history_length(task, params.configuration)  # A2A: a task's stream begins with it
+        else:
+            async with aclosing(super().on_message_send_stream(params, context)) as events:
+                async for event in events:
+                    task_id, state = _follow(event, task_id, state, seen)
+                    yield event
         if not task_id or state not in _RUNNING:
             return
         async for event in self._rest_of(task_id, seen):
             task_id, state = _follow(event, task_id, state, seen)
             yield event
-        if state in _RUNNING:  # its end came before this stream tapped the task again: as stored
+        if state in _RUNNING:  # its end came before this stream tapped the task: as stored
             task = await self.tasks.get(task_id, context)
             if task is None:
                 raise TaskNotFoundError
@@ -305,6 +316,13 @@ class _Handler(DefaultRequestHandler):
                     yield pb.TaskArtifactUpdateEvent(task_id=task.id, context_id=task.context_id,
                                                      artifact=artifact, append=False, last_chunk=True)
             yield pb.TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id, status=task.status)
+
+    async def _join(self, params: pb.SendMessageRequest, context: ServerCallContext) -> None:
+        """Queue a follow-up message behind the running turn of its task, counted first
+        (:meth:`_setup_active_task`) and queued with no await in between that could drop it (a
+        client gone): a counted turn that never came would leave the task working for good."""
+        active, request = await self._setup_active_task(params, context)
+        await active.enqueue_request(request)
 
     async def _rest_of(self, task_id: str, seen: set[str]) -> AsyncGenerator[Event, None]:
         """The events of ``task_id``, running here, from now to its end (none once it ended)."""

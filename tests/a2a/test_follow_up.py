@@ -20,7 +20,7 @@ import httpx
 from magec.testing.apps import running_apps
 from magec.testing.apps import serving as serve
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
-from tests.a2a.conftest import make_agent, message, rpc
+from tests.a2a.conftest import Served, make_agent, message, rpc
 
 UNSUPPORTED = -32004
 
@@ -161,3 +161,32 @@ async def test_the_first_stream_goes_on_to_the_tasks_end_and_another_process_ref
     assert got["status"]["state"] == "completed"
     assert _texts(got["artifacts"]) == ["first answer", "second answer"]
     assert _texts(got["history"]) == ["one", "two"]
+
+
+async def test_a_streamed_follow_up_begins_with_the_task_and_ends_with_it(magec: Served, llm: FakeServer) -> None:
+    """``message/stream`` with a running task's ``taskId``: the stream begins with the task (A2A:
+    a task's stream begins with the Task object), then its events to its end, both turns' answers."""
+    llm.script(Reply(text="first answer", delay=1.5), Reply(text="second answer"))
+    aid = await make_agent(magec.apps, llm)
+    endpoint = f"{magec.url}/api/v1/a2a/{aid}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        params = {**message("one"), "configuration": {"blocking": False}}
+        first = (await http.post(endpoint, json=rpc("message/send", params))).json()["result"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not llm.calls():
+            assert loop.time() < deadline, "the first turn never reached its provider"
+            await asyncio.sleep(0.02)
+        follow = message("two", context_id=first["contextId"])
+        follow["message"]["taskId"] = first["id"]
+        events = []
+        async with http.stream("POST", endpoint, json=rpc("message/stream", follow)) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:])["result"])
+    assert events[0]["kind"] == "task" and events[0]["id"] == first["id"], events[0]
+    assert events[0]["status"]["state"] == "working"
+    states = [e["status"]["state"] for e in events[1:] if "status" in e]
+    assert states and states[-1] == "completed" and "canceled" not in states, states
+    answers = _texts([e["artifact"] for e in events if e.get("kind") == "artifact-update"])
+    assert {"first answer", "second answer"} <= set(answers), answers
