@@ -134,7 +134,8 @@ class TurnExecutor(AgentExecutor):
 
     A follow-up message to a task running here (its ``taskId``; A2A lets an agent accept messages
     for a task that has not ended) is taken by the request handler (:class:`magec.a2a.service._Handler`),
-    which counts it in :attr:`turns` before a2a-sdk queues it behind the running turn: a turn that
+    which counts it in :attr:`turns` and queues it behind the running turn (a2a-sdk runs a task's
+    requests one after another): a turn that
     ends while another waits leaves the task ``working`` and the next one continues it, on the same
     conversation, so the task ends once, when the last turn ended. (Completed under the waiting
     message, the task was ended when its turn ran: that turn was stopped and the task read
