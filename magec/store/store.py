@@ -23,7 +23,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -38,6 +37,7 @@ from magec.store import sensitive, validation
 from magec.store.crypto import Cipher
 from magec.store.epochs import NOTIFY_CHANNEL, EpochFollower
 from magec.store.pool import make_engine  # re-exported: the store module is where callers look
+from magec.store.stamps import now, write_stamp
 from magec.store.tables import as_utc, backend_status, config_state, resources
 
 log = logging.getLogger(__name__)
@@ -60,22 +60,7 @@ class SnapshotBuilder(Protocol[S_co]):
     def build(self, epoch: int, rows: Rows, settings_text: str, cipher: Cipher) -> S_co: ...
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 S = TypeVar("S")
-
-
-def changed_at(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, datetime]:
-    """The ``updated_at`` of a write that turns ``old`` into ``new``: now when the resource's own
-    settings changed; nothing (the time stays) when only its bookkeeping did (a client's new
-    token) or nothing did (a record saved as it was, the same package uploaded again) — the
-    Admin API's ``updatedAt`` says when an admin last changed the resource (magec.store.stamps)."""
-    skip = set(KINDS[kind].bookkeeping)
-    if {k: v for k, v in old.items() if k not in skip} == {k: v for k, v in new.items() if k not in skip}:
-        return {}
-    return {"updated_at": now()}
 
 
 def _row(key: tuple[str, str], text: str, *known: Rows) -> tuple[str, dict[str, Any]]:
@@ -383,7 +368,7 @@ class Store(EpochFollower, Generic[S]):
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
                 .values(name=data.get("name", ""), data=self._written(kind, id, json.dumps(data)),
-                        **changed_at(kind, old, data))
+                        **write_stamp(kind, old, data))
             )
             epoch = await self._bump(conn)
         await self._after_write(kind, data, epoch)
@@ -411,7 +396,7 @@ class Store(EpochFollower, Generic[S]):
             await conn.execute(
                 resources.update()
                 .where(resources.c.kind == kind, resources.c.id == id)
-                .values(data=self._written(kind, id, json.dumps(data)), **changed_at(kind, old, data))
+                .values(data=self._written(kind, id, json.dumps(data)), **write_stamp(kind, old, data))
             )
             epoch = await self._bump(conn)
         await self._committed(epoch)
