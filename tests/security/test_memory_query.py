@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +21,7 @@ from magec.memory.tools import MAX_MEMORY_CHARS
 from magec.testing.apps import Apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from tests.memory_e2e.test_memory_runtime import A, U, tool_result
+from tests.security.stalls import slowest_health_wait
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +59,7 @@ async def test_a_huge_memory_query_is_refused_without_holding_the_server(sqlite_
         return r.json()  # type: ignore[no-any-return]
 
     running = asyncio.create_task(turn())
-    slowest = 0.0
-    while not running.done():  # another caller polling every 20 ms keeps being answered meanwhile
-        started = time.monotonic()
-        await asyncio.sleep(0.02)
-        assert (await apps.user.get("/api/v1/health")).status_code == 200
-        slowest = max(slowest, time.monotonic() - started)
+    slowest = await slowest_health_wait(apps.user, running)  # another caller polling meanwhile
     events = await running
     assert tool_result(events, "search_memory") == {
         "success": False, "error": f"query: at most {MAX_MEMORY_CHARS} characters; got {len(query)}"}

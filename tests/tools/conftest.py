@@ -8,9 +8,7 @@ rejects requests without ``X-Mcp-Key: <key>`` and records the headers it saw.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import importlib.util
-import ipaddress
 import socket
 import threading
 import time
@@ -25,6 +23,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from magec.testing.fake_providers import FakeServer, OpenAIFake
+from magec.testing.proxy import self_signed
 
 SERVER_SCRIPT = Path(__file__).with_name("mcp_server.py")
 MCP_KEY = "k-mcp-123"
@@ -88,26 +87,7 @@ class HttpMcp:
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+    return self_signed(["127.0.0.1"], directory)
 
 
 @pytest.fixture(scope="module")
