@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from magec import __version__
+from magec.a2a.tables import forget_client_tasks
 from magec.api import slow_clients
 from magec.backends import clients_held
 from magec.backends import rules as backend_rules
 from magec.clients import rules as client_rules
+from magec.clients.purge import forget_client_rows
 from magec.clients.tables import forget_client
 from magec.config import Config, listen_address
 from magec.config_view import SnapshotCache
@@ -122,7 +124,7 @@ async def open_context(
     cipher = load_cipher(config.encryption_key, config.data_dir, announce=announce_key)
     store = Store(engine, cipher, snapshots=SnapshotCache(), rules=save_rules())
     await store.start()
-    store.delete_hooks.append(forget_client)
+    store.delete_hooks.extend((forget_client, forget_client_rows, forget_client_tasks))
     # SQLite file: every process on it (magec serve --workers N) publishes its commits here, first
     board = EpochBoard.for_database(config.resolved_database_url())
     if board is not None:

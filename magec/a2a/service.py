@@ -195,6 +195,14 @@ class BoundedTaskStore(InMemoryTaskStore):
     def __len__(self) -> int:
         return self._count
 
+    async def forget_client(self, client_id: str) -> None:
+        """Drop every task of ``client_id`` kept here (the client was deleted: one created again
+        with its id must not read them)."""
+        suffix = f"\x00{client_id}"
+        for owner in [o for o in self._owned if o.endswith(suffix) and client_id]:
+            for task_id in list(self._owned[owner]):
+                await self._forget(owner, task_id)
+
     async def state_of(self, task_id: str, context: ServerCallContext) -> pb.TaskState | None:
         """The task's state as :meth:`get` would answer it, without reading the task itself (a
         resubscription follows a task running elsewhere by this); None: no such task."""

@@ -10,7 +10,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from magec.store.tables import resources
 
 a2a_metadata = sa.MetaData()
 
@@ -25,3 +30,22 @@ a2a_tasks = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+def owner_digest(app: str, client_id: str) -> str:
+    """The ``owner`` of the tasks of ``client_id`` with ``app``: the digest of
+    :class:`magec.a2a.service._Owner`'s name (:func:`magec.a2a.durable._owner_key`)."""
+    return hashlib.sha256(f"{app}\x00{client_id}".encode()).hexdigest()
+
+
+async def forget_client_tasks(conn: AsyncConnection, kind: str, id: str) -> None:
+    """A store delete hook (also run by a restore for every client it drops): a deleted client's
+    task rows, with every agent and flow, go in the delete's transaction, so a client given its id
+    again (a restored backup carries id and token) cannot read them (:mod:`magec.clients.purge`
+    drops this process's in-memory copy). Here, not in ``durable``: no a2a-sdk import."""
+    if kind != "clients":
+        return
+    apps = await conn.execute(sa.select(resources.c.id).where(resources.c.kind.in_(("agents", "flows"))))
+    digests = [owner_digest(app, id) for (app,) in apps]
+    for i in range(0, len(digests), 500):
+        await conn.execute(sa.delete(a2a_tasks).where(a2a_tasks.c.owner.in_(digests[i:i + 500])))

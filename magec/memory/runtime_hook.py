@@ -179,6 +179,10 @@ class MemoryService:
             log.warning("long-term memory %r disabled: %s", provider.name, self.errors[provider.id])
             return None
 
+    def open_stores(self) -> list[LongTermStore]:
+        """Every long-term store this process has open (a deleted client's memories go from each)."""
+        return [store for _, store in self._stores.values()]
+
     def store(self, provider_id: str) -> LongTermStore | None:
         cached = self._stores.get(provider_id)
         return cached[1] if cached else None

@@ -419,3 +419,26 @@ def test_a_webhook_clients_calls_and_failures_are_one_click_from_its_card(page: 
     failing.click()
     expect(page.get_by_test_id("conversation-detail").locator(".bubble.error")).to_contain_text("upstream exploded")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_deleting_a_client_says_what_goes_with_it(page: Page, server: ServerProcess) -> None:
+    """The delete dialog of a client says its conversations, memories and bot messages go with
+    it (the server deletes them: a client restored with the same id starts without them), and
+    what an operator keeps."""
+    api = httpx.Client(base_url=server.admin_url + "/api/v1/admin",
+                       headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"}, timeout=30)
+    r = api.post("/clients", json={"name": "Leaving shop", "allowedAgents": []})
+    assert r.status_code in (200, 201), r.text
+
+    signed_in(page, server)
+    nav(page, "clients")
+    page.locator("article", has_text="Leaving shop").get_by_role("button", name="Delete", exact=True).click()
+    goes = page.get_by_test_id("confirm-delete-goes")
+    expect(goes).to_contain_text("conversations")
+    expect(goes).to_contain_text("long-term memories")
+    expect(goes).to_contain_text("unanswered bot messages")
+    expect(goes).to_contain_text("usage and costs and the conversation log stay")
+    page.get_by_test_id("confirm-delete-btn").click()
+    expect(page.get_by_test_id("confirm-delete")).to_be_hidden()
+    assert api.get(f"/clients/{r.json()['id']}").status_code == 404
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from starlette.responses import StreamingResponse
 from magec.backup import archive
 from magec.backup.restore import restore
 from magec.backup.sections import Section, by_name
+from magec.clients.purge import purge_client
 from magec.context import AppContext
 from magec.errors import ValidationError
 
@@ -104,6 +105,17 @@ def router(ctx: AppContext, sections: Sequence[Section]) -> APIRouter:
                 raise ValidationError("backup: the request body is empty (post the .tar.gz as the body)", field="backup")
             fh.seek(0)
             parsed = await asyncio.to_thread(archive.read, fh, 4 * limit)  # type: ignore[arg-type]
-        return await restore(ctx.store, parsed, sections, dry_run=dry_run)
+        if dry_run:
+            return await restore(ctx.store, parsed, sections, dry_run=True)
+        # a client coming back: whatever a deleted one of its id left (a purge a crash cut short)
+        # goes first; the archive's own sections are restored after (magec.clients.purge)
+        before = set((await ctx.store.all_raw()).get("clients", {}))
+        for cid in sorted({e.id for e in parsed.resources.get("clients", [])} - before):
+            await purge_client(ctx, cid)
+        answer = await restore(ctx.store, parsed, sections)
+        # a client the restore dropped: its conversations, artifacts and memories go too
+        for cid in sorted(before - set((await ctx.store.all_raw()).get("clients", {}))):
+            await purge_client(ctx, cid)
+        return answer
 
     return r

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from magec.api.admin.views import public
 from magec.api.errors import json_body
+from magec.clients.purge import purge_client
 from magec.context import AppContext
 from magec.errors import MagecError
 from magec.resources import BY_PATH, KINDS, tokens
@@ -85,6 +86,8 @@ def crud_router(ctx: AppContext, segment: str, kind: str) -> APIRouter:
         if force is None:  # a client without "force" (Magec's UI): the instance's rule
             force = (await store.get_settings()).get("deleteReferenced") == "scrub"
         await store.delete(kind, id, force=force)
+        if kind == "clients":  # its conversations, artifacts and memories go too (magec.clients.purge)
+            await purge_client(ctx, id)
         return Response(status_code=204)
 
     @router.get("/{id}/referrers", summary=f"What refers to one of {segment} (the list a 409 on delete carries)")

@@ -24,6 +24,13 @@ export function confirmDelete(opts) {
   });
 }
 
+// what goes with an item besides itself, said before the delete (the server deletes it: magec.clients.purge)
+const GOES = {
+  client: 'Its conversations, their files, its long-term memories, its unanswered bot messages and its A2A tasks '
+    + 'are deleted with it; a client restored later with the same id starts without them. '
+    + 'Its usage and costs and the conversation log stay.',
+};
+
 const TYPES = { agent: 'Agent', flow: 'Flow', client: 'Client', memoryProvider: 'Memory provider', settings: 'Settings',
   backend: 'Backend', mcpServer: 'MCP server', command: 'Command', skill: 'Skill' };
 
@@ -68,6 +75,7 @@ export const ConfirmHost = {
       return [...by.values()];
     },
     breaks() { return this.lines.filter((l) => l.breaks); },
+    goes() { return (state.opts && GOES[state.opts.kind]) || ''; },
   },
   template: `
   <Modal :open="s.open" @update:open="cancel" :title="'Delete ' + (s.opts && s.opts.kind || '') + '?'" testid="confirm-delete">
@@ -83,6 +91,7 @@ export const ConfirmHost = {
         <p class="small">Deleting it also removes it from {{ lines.length === 1 ? 'this' : 'these' }}.
           <template v-if="breaks.length">{{ breaks.map((l) => l.type + ' ' + l.name).join(', ') }} will stop working until you pick a replacement.</template></p>
       </template>
+      <p class="small" v-if="goes" data-testid="confirm-delete-goes">{{ goes }}</p>
       <p class="error-text" v-if="s.error" role="alert">{{ s.error }}</p>
     </template>
     <template #footer>
