@@ -140,6 +140,8 @@ async def test_a_deleted_client_back_with_its_id_sees_nothing_of_the_old_one(
 
 
 async def test_a_client_a_restore_dropped_comes_back_clean(tmp_path: Path, llm: FakeServer, emb: FakeServer) -> None:
+    """Dropped by a restore after a restart (no process holds anything of it in memory: what it
+    left is in the database only), then back."""
     async with running_apps(tmp_path / "d") as apps:
         aid = await _setup(apps, llm, emb, None)
         without = await _backup(apps)
@@ -147,6 +149,7 @@ async def test_a_client_a_restore_dropped_comes_back_clean(tmp_path: Path, llm: 
         with_client = await _backup(apps)
         h = {"Authorization": f"Bearer {client['token']}"}
         task = await _leave_traces(apps, h, aid)
+    async with running_apps(tmp_path / "d") as apps:
         await _restore(apps, without)
         await _restore(apps, with_client)
         assert await _seen(apps, h, aid, task) == NOTHING
