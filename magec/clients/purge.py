@@ -6,7 +6,7 @@ Everything a client's users left is stored under owner keys ``<percent-encoded c
 * :func:`forget_client_rows` — a store delete hook (:attr:`magec.store.Store.delete_hooks`, also
   run by a restore for every client it drops), in the delete's own transaction: the small tables
   keyed by the client id — its unanswered bot messages (``bot_inbox``: a new client of that id
-  would otherwise answer them) and its ``webhook_signatures``; its A2A tasks go by
+  would otherwise answer them); its A2A tasks go by
   :func:`magec.a2a.tables.forget_client_tasks`, another such hook. Cron runs and chats' ``/agent`` choices
   go in :func:`magec.clients.tables.forget_client`.
 * :func:`purge_client` — after the delete committed, what may be large: its conversations
@@ -23,8 +23,9 @@ Everything a client's users left is stored under owner keys ``<percent-encoded c
   through a restore (id and token) or ``magec import-magec``: a restore purges each client it
   brings back that the server lacks *before* restoring, so a purge a crash cut short is finished
   before that token works again (the archive's own conversation sections are restored after).
-* Kept: usage/cost rows and the conversation audit, the operator's records (no client's token
-  reaches them); the in-memory copy of its A2A tasks in this process is dropped (``ctx.extras["a2a"]``).
+* Kept: its accepted webhook signatures (see :func:`forget_client_rows`); usage/cost rows and
+  the conversation audit, the operator's records (no client's token reaches them). The in-memory
+  copy of its A2A tasks in this process is dropped (``ctx.extras["a2a"]``).
 * Not reached: sessions of a Redis session provider (their ``ttl`` ends them) and memories in a
   PostgreSQL provider that no process has open.
 """
@@ -54,15 +55,16 @@ def owner_prefix(client_id: str) -> str:
 
 
 async def forget_client_rows(conn: AsyncConnection, kind: str, id: str) -> None:
-    """A store delete hook: the client's inbox and webhook signatures (in the delete's
-    transaction: a few rows each, bounded by the inbox's own limits). Its A2A task rows go in
-    :func:`magec.a2a.tables.forget_client_tasks`, the same way."""
+    """A store delete hook: the client's inbox (in the delete's transaction: bounded by the
+    inbox's own limits). Its A2A task rows go in :func:`magec.a2a.tables.forget_client_tasks`, the
+    same way. Its ``webhook_signatures`` stay: they only refuse a replay, and go by themselves
+    minutes later; deleting them would let a request signed for the old client be replayed
+    against a client restored with its id and secret."""
     if kind != "clients":
         return
-    from magec.clients.tables import bot_inbox, webhook_signatures
+    from magec.clients.tables import bot_inbox
 
     await conn.execute(sa.delete(bot_inbox).where(bot_inbox.c.client_id == id))
-    await conn.execute(sa.delete(webhook_signatures).where(webhook_signatures.c.client_id == id))
 
 
 async def purge_client(ctx: Any, client_id: str) -> int:

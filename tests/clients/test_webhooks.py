@@ -291,6 +291,26 @@ async def test_a_captured_signed_call_cannot_be_replayed_later(apps: Apps) -> No
     assert r.status_code == 200, r.text
 
 
+async def test_a_signed_call_is_not_replayed_across_a_delete_and_a_restore(apps: Apps) -> None:
+    """Deleting a client deletes its conversations (docs/clients.md), not the signatures it
+    accepted: a backup restored right after brings back its id, token and signing secret, and a
+    call captured before the delete is still a replay (409) for the rest of its window."""
+    key = "s3cret-hmac-key"
+    cid, token, _ = await _hook(apps, {"passthrough": True, "signingSecret": key})
+    # another client: deleting the last one would put the server in open mode
+    await client(apps, "webhook", [], {"webhook": {"passthrough": True}})
+    archive = (await apps.admin.get("/api/v1/admin/settings/backup")).content
+    raw = json.dumps({"prompt": "deploy to production"}).encode()
+    headers = {**auth(token), "Content-Type": "application/json", **signature_headers(key, raw)}
+    assert (await apps.user.post(f"{W}/{cid}", content=raw, headers=headers)).status_code == 200
+    assert (await apps.admin.delete(f"/api/v1/admin/clients/{cid}")).status_code == 204
+    r = await apps.admin.post("/api/v1/admin/settings/restore", content=archive,
+                              headers={"content-type": "application/gzip"})
+    assert r.status_code == 200, r.text
+    r = await apps.user.post(f"{W}/{cid}", content=raw, headers=headers)
+    assert r.status_code == 409, r.text
+
+
 async def test_signature_header_with_non_ascii_bytes_is_a_401(apps: Apps) -> None:
     # HTTP header bytes above 0x7f arrive as latin-1 text; comparing such text with the expected
     # signature raised TypeError (a 500) instead of refusing the request

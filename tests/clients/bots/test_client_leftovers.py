@@ -11,7 +11,7 @@ from typing import Any
 
 from magec.testing.apps import Apps
 from magec.testing.fake_platforms import TelegramFake
-from magec.testing.fake_providers import FakeServer
+from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
 from tests.clients.bots.helpers import A, admin_status, agents, client, running
 
 
@@ -83,3 +83,36 @@ async def test_a_cron_jobs_runs_go_when_a_restore_drops_it(sqlite_apps: Apps, al
     await restore(sqlite_apps, with_job)  # the job again (disabled), with no run history in the archive
     st = await admin_status(sqlite_apps, job["id"])
     assert st.get("runs", 0) == 0 and not st.get("lastRun"), st
+
+
+async def test_a_deleted_bots_unanswered_messages_are_not_answered_by_the_client_back_with_its_id(
+        sqlite_apps: Apps, telegram_fake: TelegramFake, beta_llm: FakeServer) -> None:
+    """A Telegram bot deleted while a chat's question is with its agent and another waits behind
+    it: both were written down (the bots' inbox) and confirmed to Telegram. Restored with the same
+    id, the bot must not answer them (or ask their user to send them again): they were the deleted
+    client's. It answers what is sent to it now."""
+    tg = telegram_fake
+    with FakeServer(OpenAIFake("slow")) as slow:
+        slow.script(Reply(text="never", delay=300))  # the first question hangs; the rest are answered
+        s = await agents(sqlite_apps, slow.url, beta_llm.url)
+        cid = await client(sqlite_apps, "telegram", {"botToken": tg.token, "apiBaseUrl": tg.url}, [s.alpha])
+        with_client = await backup(sqlite_apps)
+        async with running(sqlite_apps, cid):
+            tg.send_text(chat_id=4401, user_id=4401, text="secret question")
+            deadline = time.monotonic() + 30
+            while not slow.calls():
+                assert time.monotonic() < deadline, "the question never reached the provider"
+                await asyncio.sleep(0.05)
+            queued = tg.send_text(chat_id=4401, user_id=4401, text="queued question")
+            while not tg.confirmed(queued):
+                assert time.monotonic() < deadline, "telegram never got the second question confirmed"
+                await asyncio.sleep(0.05)
+        r = await sqlite_apps.admin.delete(f"{A}/clients/{cid}")
+        assert r.status_code == 204, r.text
+        assert tg.sent_to(4401, "sendMessage") == []
+        await restore(sqlite_apps, with_client)
+        async with running(sqlite_apps, cid):
+            tg.send_text(chat_id=4401, user_id=4401, text="new question")
+            sent = await tg.await_sent(4401, "sendMessage")
+            assert [m.text for m in sent] == ["slow says: new question"]
+            assert len(slow.calls()) == 2  # the old questions were not run
