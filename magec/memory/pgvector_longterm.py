@@ -202,7 +202,9 @@ class PgVectorLongTermStore(SqlLongTermStore):
             f"WHERE embedding_model = {_literal(key)} AND dim = {int(dim)}"
         )
         async with self.engine.begin() as conn:
-            await conn.execute(sa.text(ddl))
+            # as the driver's SQL, not sa.text: that reads ":tag" in a model key ("org/:tag") as a
+            # bind parameter (the key is a quoted literal here; DDL takes no parameters)
+            await conn.exec_driver_sql(ddl)
         self._indexed.add((key, dim))
 
     def _encode(self, vec: builtins.list[float] | None) -> Any:
