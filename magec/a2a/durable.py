@@ -15,6 +15,9 @@ through to ``a2a_tasks`` (:mod:`magec.a2a.tables`):
   (a streamed answer saves the task once per token), and whenever it is not running (finished,
   failed, cancelled, waiting for input): the row always holds the task's end;
 * ``get`` answers from memory, else from the row — scoped by owner (app and client) as in memory;
+  an ended task in memory is answered only while its row is there (one primary-key read: a
+  deleted client's rows are deleted on the replica that deleted it, and a client restored with
+  its id must not read another replica's copy);
   an ended row is final: a task cancelled on another replica reads ``canceled`` here too, and the
   turn running here is stopped (a2a-sdk cancels only what runs in its own process): the rows of the
   tasks running here are checked every :data:`CHECK_EVERY` seconds, and a write or read that finds
@@ -185,10 +188,10 @@ class DurableTaskStore(BoundedTaskStore):
 
     async def get(self, task_id: str, context: ServerCallContext) -> pb.Task | None:
         task = await super().get(task_id, context)
-        if task is not None and task.status.state not in _RUNNING:
-            return task
         t = a2a_tasks
         owner = _owner_key(context)
+        if task is not None and task.status.state not in _RUNNING:
+            return await self._still_stored(task, context, owner)
         try:
             async with self.engine.connect() as conn:
                 row = (await conn.execute(sa.select(t.c.task, t.c.state, t.c.process, t.c.expires_at)
@@ -249,6 +252,23 @@ class DurableTaskStore(BoundedTaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         await super().delete(task_id, context)
         await self._delete(task_id, _owner_key(context))
+
+    async def _still_stored(self, task: pb.Task, context: ServerCallContext, owner: str) -> pb.Task | None:
+        """An ended task held here, if its row is still there: a deleted client's rows go with it
+        on whichever replica deleted it (:func:`magec.a2a.tables.forget_client_tasks`), and a
+        client restored with its id must not read the copy another replica still holds. The
+        database unreachable: the copy is answered (a task that ended is final)."""
+        try:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(sa.select(a2a_tasks.c.state).where(
+                    a2a_tasks.c.task_id == task.id, a2a_tasks.c.owner == owner))).first()
+        except Exception as err:  # noqa: BLE001 - answered from memory, as a running task is
+            log.warning("A2A task %s: not read from the database (%s)", task.id, redact(str(err)))
+            return task
+        if row is None:
+            await self._forget(context.user.user_name, task.id)
+            return None
+        return task
 
     async def _forget(self, owner: str, task_id: str) -> None:
         await super()._forget(owner, task_id)

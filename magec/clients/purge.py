@@ -25,7 +25,8 @@ Everything a client's users left is stored under owner keys ``<percent-encoded c
   before that token works again (the archive's own conversation sections are restored after).
 * Kept: its accepted webhook signatures (see :func:`forget_client_rows`); usage/cost rows and
   the conversation audit, the operator's records (no client's token reaches them). The in-memory
-  copy of its A2A tasks in this process is dropped (``ctx.extras["a2a"]``).
+  copy of its A2A tasks in this process is dropped (``ctx.extras["a2a"]``); another replica's
+  is answered only while its row exists (:class:`magec.a2a.durable.DurableTaskStore`).
 * Not reached: sessions of a Redis session provider (their ``ttl`` ends them) and memories in a
   PostgreSQL provider that no process has open.
 """

@@ -272,3 +272,35 @@ async def test_a_resubscription_through_another_replica_ends_with_the_task(tmp_p
                     assert events[-1]["status"]["state"] == "completed", (url, events)
                     answer = [e for e in events if e.get("kind") == "artifact-update" and e.get("lastChunk")]
                     assert answer[-1]["artifact"]["parts"][0]["text"] == "the answer", (url, events)
+
+
+async def test_a_deleted_clients_task_is_not_read_through_another_replica(tmp_path: Path, db_url: str) -> None:
+    """Two replicas: a client's task ran on the second one (which keeps a copy in memory); the
+    client is deleted through the first and restored from a backup (same id, same token). Through
+    either replica its token no longer reads the old task."""
+    with FakeServer(OpenAIFake("fake-llm")) as llm:
+        async with _replica(tmp_path / "a", db_url) as (apps, one_url), _replica(tmp_path / "b", db_url) as (_, two_url):
+            aid = await make_agent(apps, llm)
+            await apps.admin.post(f"{A}/clients", json={"name": "Stays", "allowedAgents": [aid]})  # not open mode
+            c = (await apps.admin.post(f"{A}/clients", json={"name": "Goes", "allowedAgents": [aid]})).json()
+            archive = (await apps.admin.get(f"{A}/settings/backup")).content
+            h = {"Authorization": f"Bearer {c['token']}"}
+            async with httpx.AsyncClient(timeout=30) as http:
+                async def call(url: str, method: str, params: dict[str, Any]) -> httpx.Response:
+                    return await http.post(f"{url}/api/v1/a2a/{aid}", json=rpc(method, params), headers=h)
+
+                deadline = time.monotonic() + 30
+                while (r := await call(two_url, "message/send", message("private words"))).status_code == 401:
+                    assert time.monotonic() < deadline, "the second replica never knew the client"
+                    await asyncio.sleep(0.1)
+                task = r.json()["result"]
+                assert task["status"]["state"] == "completed", task
+                assert (await apps.admin.delete(f"{A}/clients/{c['id']}")).status_code == 204
+                r = await apps.admin.post(f"{A}/settings/restore", content=archive,
+                                          headers={"content-type": "application/gzip"})
+                assert r.status_code == 200, r.text
+                for url in (one_url, two_url):
+                    while (r := await call(url, "tasks/get", {"id": task["id"]})).status_code == 401:
+                        assert time.monotonic() < deadline, "the replica never knew the restored client"
+                        await asyncio.sleep(0.1)
+                    assert r.json().get("error", {}).get("code") == TASK_NOT_FOUND, r.text
