@@ -84,7 +84,9 @@ async def purge_client(ctx: Any, client_id: str) -> int:
         await a2a.tasks.forget_client(client_id)
     runtime = ctx.runtime
     if runtime is not None:
-        deleted += await _sessions(runtime.stored_sessions(), prefix, gone)
+        raw = await store.all_raw()
+        apps = [*raw.get("agents", {}), *raw.get("flows", {})]
+        deleted += await _sessions(runtime.stored_sessions(), prefix, gone, apps)
     deleted += await _artifacts(store.engine, prefix, gone)
     stores, own = _longterm_stores(ctx)
     try:
@@ -97,7 +99,7 @@ async def purge_client(ctx: Any, client_id: str) -> int:
     return deleted
 
 
-async def _sessions(service: Any, prefix: str, gone: Any) -> int:
+async def _sessions(service: Any, prefix: str, gone: Any, apps: list[str]) -> int:
     from magec.memory.session_base import USER
     from magec.memory.session_retention import _batches, _Candidate
     from magec.memory.tables import session_sessions as ss
@@ -115,10 +117,14 @@ async def _sessions(service: Any, prefix: str, gone: Any) -> int:
             break
         for batch in _batches(page):
             deleted += len(await service.delete_idle([c.key for c in batch], _FUTURE))
-    if await gone():  # its users' user: state (a range of the primary key: the prefix, then ':')
+    # its users' user: state, per app: a range of the primary key (app, scope, then the owner
+    # keys from the prefix + ':'), one transaction per app
+    for app in apps:
+        if not await gone():
+            break
         async with write_tx(service.engine) as conn:
             await conn.execute(sa.delete(st).where(
-                st.c.scope == USER, st.c.user_id >= prefix + ":", st.c.user_id < prefix + ";"))
+                st.c.app_name == app, st.c.scope == USER, st.c.user_id >= prefix + ":", st.c.user_id < prefix + ";"))
     return deleted
 
 
