@@ -120,7 +120,7 @@ def run_all(smoke: bool, litellm: bool, workdir: Path, sections: set[str] | None
                     "runs": 1,
                     "fresh_s": round(magec.startup_s, 2),
                     "restart_s": None,
-                    "resolution_s": 0.1,
+                    "resolution_s": 0.02,
                 }
             ids = _section(res, "magec_setup", lambda: scenarios.setup_magec(magec, mocks), failures)  # type: ignore[arg-type]
         if litellm and want("proxy"):

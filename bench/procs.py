@@ -178,7 +178,7 @@ def startup_times(base: Path, runs: int) -> dict[str, Any]:
         "fresh_s": sorted(fresh)[len(fresh) // 2],
         "restart_s": sorted(restart)[len(restart) // 2],
         "stop_s": round(sorted(stop)[len(stop) // 2], 2),
-        "resolution_s": 0.1,
+        "resolution_s": 0.02,
     }
 
 

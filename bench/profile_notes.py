@@ -792,4 +792,25 @@ token, met) and its first paced token at c=1 (+2.12 ms in the TTFT section, +2.9
 section, target 2), and goal 5's `--workers 2` **1.6×** (1,373 vs 856 turns/s; 1.29 vs 1.23 ms of
 server CPU per turn; target 1.8, the load generator shares the two cores). Within this run's noise
 the rows moved with the host, not with the changes.
+
+### Profile notes, 2026-12-05 (thirty-third session: the page re-run after the session's changes)
+**Every section of this page is one run** (11:05 UTC, 679 s, nothing else running; the load average
+at the start is the clean-clone CI that had just finished), on the same AMD EPYC VM and host class
+as the last two pages (the `json` workload 2.05 ms). What changed on measured paths: `magec serve`
+imports its modules and builds its apps with the cyclic collector paused (`heap.collection_paused`),
+so **a start to healthy took 1.57 s (was 2.03 fresh, 1.88 restart) and an idle stop 0.16 s (was
+0.26)** — the test harness's start-up probe is also finer (20 ms, was 100 ms), part of that gain;
+a turn whose only event is an open breaker's `backend_unavailable` is answered 503 (one comparison
+per `/run`); an agent on a tool-less backend type (`local`) with memory gets automatic recall and
+save (not on any row: the bench's agents have no memory). Goals: 1 met (1.01× with the context
+guard on), 2 met (4.8 µs per message at 16k, 7.9 ms longest stall), 4 met (plain c=1 **+1.27 ms** in
+the proxy section, +1.28 ms in the token section; c=64 **5.08×** LiteLLM), 6, 7 (0.54 ms SQLite,
+1.97 ms pgvector at 100k) and 8 (1.02×) met. Missed, as on every page of this VM: goal 3's paced
+token **104 µs** (target 50; 64 paced streams at once 27.0 µs a token, met; one bare aiohttp read of
+the provider costs ~50 µs here, see the twenty-second session) and its first paced token at c=1
+(+2.59 ms in the TTFT section, +2.94 ms in the token section, target 2; +2.12 / +2.98 on the last
+page: this row moves ~0.5 ms between runs on this VM with no change on its path), and goal 5's
+`--workers 2` **1.66×** (1,340 turns/s, 1.31 ms of server CPU per turn; one worker already uses
+~1.05 cores with its SQLite writer thread (807.8 turns/s × 1.3 ms), so 1.8× needs ~1.9 s of server CPU per second on 2 cores
+that the load generator shares).
 """

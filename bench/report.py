@@ -274,7 +274,7 @@ def render(res: dict[str, Any]) -> str:
     if st and "fresh_s" in st:
         L.append(f"`magec serve` to healthy (both ports), median of {st['runs']}: fresh data dir "
                  f"{_f(st['fresh_s'])} s (migrations included), restart on the same dir {_f(st['restart_s'])} s "
-                 f"(±{st['resolution_s']} s: `ServerProcess` polls every 100 ms).")  # fmt: skip
+                 f"(±{st['resolution_s']} s: `ServerProcess` polls every {round(st['resolution_s'] * 1000)} ms).")  # fmt: skip
         if st.get("stop_s") is not None:
             L.append(f"An idle server's stop (SIGTERM to the process's exit), median of {2 * st['runs']}: "
                      f"{_f(st['stop_s'])} s.")
