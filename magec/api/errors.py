@@ -18,13 +18,10 @@ from magec import errors, heap
 from magec.api.limits import ClientDisconnected, parse_json
 from magec.api.routing import methods_served
 from magec.errors import (
-    BackendRateLimitError,
-    BackendUnavailableError,
     ConflictError,
     DatabaseUnavailableError,
     MagecError,
     OverloadedError,
-    RateLimitedError,
     UnavailableError,
 )
 from magec.loop import off_loop
@@ -75,14 +72,11 @@ def to_response(err: MagecError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(err, ConflictError) and err.references:
         extra["references"] = err.references
-    if isinstance(err, RateLimitedError | OverloadedError):
-        extra["headers"] = {"Retry-After": str(err.retry_after)}
-    if isinstance(err, DatabaseUnavailableError | UnavailableError):  # down for now: send it again
-        extra["headers"] = {"Retry-After": "5"}
-    if isinstance(err, BackendUnavailableError) and err.retry_after:  # the breaker's next probe
-        extra["headers"] = {"Retry-After": str(err.retry_after)}
-    if isinstance(err, BackendRateLimitError) and err.retry_after:
-        extra["headers"] = {"Retry-After": str(int(err.retry_after))}
+    # the error tree's ``retry_after`` (a limit's, a provider's, an open breaker's next probe) is
+    # the client's wait; a database or session store that is down is worth another try in 5 s
+    wait = 5 if isinstance(err, DatabaseUnavailableError | UnavailableError) else getattr(err, "retry_after", None)
+    if wait:
+        extra["headers"] = {"Retry-After": str(int(wait))}
     field = getattr(err, "field", None)
     if field:
         extra["field"] = field
