@@ -105,3 +105,16 @@ def with_resource(archive: bytes, kind: str, item: dict[str, Any]) -> bytes:
 async def restore(apps: Apps, archive: bytes, query: str = "") -> Any:
     return await apps.admin.post(f"{A}/settings/restore{query}", content=archive,
                                  headers={"content-type": "application/gzip"})
+
+
+async def backup(apps: Apps) -> bytes:
+    """A backup archive of the server, as the Admin UI downloads it."""
+    r = await apps.admin.get(f"{A}/settings/backup")
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+async def restored(apps: Apps, archive: bytes) -> None:
+    """``archive`` restored; the restore must succeed."""
+    r = await restore(apps, archive)
+    assert r.status_code == 200, r.text

@@ -16,6 +16,7 @@ import pytest
 from magec.testing.apps import Apps, running_apps
 from magec.testing.fake_providers import FakeServer, OpenAIFake
 from magec.testing.services import Postgres
+from tests.backup.helpers import backup, restored
 from tests.memory_e2e.test_memory_runtime import tool_result
 
 A = "/api/v1/admin"
@@ -58,17 +59,6 @@ async def _client(apps: Apps, aid: str) -> dict[str, Any]:
     r = await apps.admin.post(f"{A}/clients", json={"name": "shop", "allowedAgents": [aid]})
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
-
-
-async def _backup(apps: Apps) -> bytes:
-    r = await apps.admin.get(f"{A}/settings/backup")
-    assert r.status_code == 200, r.text
-    return r.content
-
-
-async def _restore(apps: Apps, archive: bytes) -> None:
-    r = await apps.admin.post(f"{A}/settings/restore", content=archive, headers={"content-type": "application/gzip"})
-    assert r.status_code == 200, r.text
 
 
 async def _run(apps: Apps, h: dict[str, str], aid: str, session: str, text: str) -> list[dict[str, Any]]:
@@ -124,7 +114,7 @@ async def test_a_deleted_client_back_with_its_id_sees_nothing_of_the_old_one(
     async with running_apps(tmp_path / "d", database_url=db_url) as apps:
         aid = await _setup(apps, llm, emb, _pgvector(db_url, request))
         client = await _client(apps, aid)
-        with_client = await _backup(apps)
+        with_client = await backup(apps)
         h = {"Authorization": f"Bearer {client['token']}"}
         task = await _leave_traces(apps, h, aid)
         assert await _seen(apps, h, aid, task) == {"sessions": ["s1"], "artifacts": ["notes.txt"],
@@ -132,7 +122,7 @@ async def test_a_deleted_client_back_with_its_id_sees_nothing_of_the_old_one(
         r = await apps.admin.delete(f"{A}/clients/{client['id']}")
         assert r.status_code == 204, r.text
         assert (await apps.user.get(f"{U}/apps/{aid}/users/ada/sessions", headers=h)).status_code == 401
-        await _restore(apps, with_client)  # the same id, the same token
+        await restored(apps, with_client)  # the same id, the same token
         assert await _seen(apps, h, aid, task) == NOTHING
         # the operator's record of the old client's turns stays
         audit = (await apps.admin.get(f"{A}/conversations")).json()
@@ -144,12 +134,12 @@ async def test_a_client_a_restore_dropped_comes_back_clean(tmp_path: Path, llm: 
     left is in the database only), then back."""
     async with running_apps(tmp_path / "d") as apps:
         aid = await _setup(apps, llm, emb, None)
-        without = await _backup(apps)
+        without = await backup(apps)
         client = await _client(apps, aid)
-        with_client = await _backup(apps)
+        with_client = await backup(apps)
         h = {"Authorization": f"Bearer {client['token']}"}
         task = await _leave_traces(apps, h, aid)
     async with running_apps(tmp_path / "d") as apps:
-        await _restore(apps, without)
-        await _restore(apps, with_client)
+        await restored(apps, without)
+        await restored(apps, with_client)
         assert await _seen(apps, h, aid, task) == NOTHING

@@ -12,18 +12,8 @@ from typing import Any
 from magec.testing.apps import Apps
 from magec.testing.fake_platforms import TelegramFake
 from magec.testing.fake_providers import FakeServer, OpenAIFake, Reply
+from tests.backup.helpers import backup, restored
 from tests.clients.bots.helpers import A, admin_status, agents, client, running
-
-
-async def backup(apps: Apps) -> bytes:
-    r = await apps.admin.get(f"{A}/settings/backup")
-    assert r.status_code == 200, r.text
-    return r.content
-
-
-async def restore(apps: Apps, archive: bytes) -> None:
-    r = await apps.admin.post(f"{A}/settings/restore", content=archive, headers={"content-type": "application/gzip"})
-    assert r.status_code == 200, r.text
 
 
 async def test_a_chats_agent_choice_goes_with_its_client(sqlite_apps: Apps, telegram_fake: TelegramFake,
@@ -49,13 +39,13 @@ async def test_a_chats_agent_choice_goes_with_its_client(sqlite_apps: Apps, tele
     # deleted, then back with the same id: the chat talks to the default agent again
     r = await sqlite_apps.admin.delete(f"{A}/clients/{cid}")
     assert r.status_code == 204, r.text
-    await restore(sqlite_apps, with_client)
+    await restored(sqlite_apps, with_client)
     async with running(sqlite_apps, cid):
         assert await say("hello") == "alpha says: hello"
         assert "Switched to <b>Beta</b>" in await say("/agent beta")
     # dropped by a restore of a backup without it, then back: the same
-    await restore(sqlite_apps, without)
-    await restore(sqlite_apps, with_client)
+    await restored(sqlite_apps, without)
+    await restored(sqlite_apps, with_client)
     async with running(sqlite_apps, cid):
         assert await say("hi again") == "alpha says: hi again"
 
@@ -79,8 +69,8 @@ async def test_a_cron_jobs_runs_go_when_a_restore_drops_it(sqlite_apps: Apps, al
     r = await sqlite_apps.admin.put(f"{A}/clients/{job['id']}", json={**job, "enabled": False})
     assert r.status_code == 200, r.text
     with_job = await backup(sqlite_apps)
-    await restore(sqlite_apps, without)
-    await restore(sqlite_apps, with_job)  # the job again (disabled), with no run history in the archive
+    await restored(sqlite_apps, without)
+    await restored(sqlite_apps, with_job)  # the job again (disabled), with no run history in the archive
     st = await admin_status(sqlite_apps, job["id"])
     assert st.get("runs", 0) == 0 and not st.get("lastRun"), st
 
@@ -110,7 +100,7 @@ async def test_a_deleted_bots_unanswered_messages_are_not_answered_by_the_client
         r = await sqlite_apps.admin.delete(f"{A}/clients/{cid}")
         assert r.status_code == 204, r.text
         assert tg.sent_to(4401, "sendMessage") == []
-        await restore(sqlite_apps, with_client)
+        await restored(sqlite_apps, with_client)
         async with running(sqlite_apps, cid):
             tg.send_text(chat_id=4401, user_id=4401, text="new question")
             sent = await tg.await_sent(4401, "sendMessage")
